@@ -1,0 +1,63 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError
+
+from bcp_service.config import Settings, get_settings
+from bcp_service.db import make_engine, make_session_factory
+from bcp_service.errors import ServiceError
+from bcp_service.registry.routes import router as registry_router
+
+log = logging.getLogger("bcp_service")
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    engine = engine or make_engine(settings.database_url)
+    app = FastAPI(
+        title="bcp-service",
+        version="0.1.0",
+        description="在宅人工呼吸器・在宅酸素療法患者の登録、BCP作成支援、災害時安否確認",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+
+    app.include_router(registry_router)
+    _install_error_handlers(app)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return {"status": "ok", "database": engine.dialect.name}
+
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def service_error(_request: Request, exc: ServiceError) -> JSONResponse:
+        return JSONResponse(status_code=exc.status_code, content={"detail": exc.to_detail()})
+
+    @app.exception_handler(IntegrityError)
+    async def integrity_error(_request: Request, exc: IntegrityError) -> JSONResponse:
+        # A race past the service's own checks; the constraint name is enough to act on.
+        log.warning("db.integrity_error", extra={"constraint": type(exc.orig).__name__})
+        return JSONResponse(
+            status_code=409,
+            content={"detail": [{"loc": [], "msg": "データの整合性に反します (conflicts with existing data)", "type": "conflict"}]},
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's default echoes the input; drop it so personal data is not reflected into logs/proxies.
+        detail = [{"loc": list(e.get("loc", [])), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
+        return JSONResponse(status_code=422, content={"detail": detail})

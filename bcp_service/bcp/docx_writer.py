@@ -1,0 +1,429 @@
+"""Turn a rendered BCP draft (restricted HTML) into an editable Word document.
+
+The accepted subset is what the BCP templates emit and nothing more, so the preview and the
+.docx cannot drift apart silently: h1 (class "title" for the document title), h2, h3, p (class
+"subtitle" or "note"), ul/ol/li, table/tr/th/td, strong, br, span.blank, and
+div.landscape around pages to print in landscape. <head> is skipped. Anything else raises.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+
+import docx
+from docx.enum.section import WD_SECTION
+from docx.enum.text import WD_COLOR_INDEX
+from docx.oxml import OxmlElement
+from docx.oxml.ns import qn
+from docx.shared import Pt, RGBColor
+from docx.table import Table
+from docx.text.paragraph import Paragraph
+
+from bcp_service.bcp.docx_styles import (
+    DEFAULT_FONTS,
+    LANGUAGE,
+    TABLE_STYLE,
+    JapaneseFonts,
+    add_header_footer,
+    set_a4,
+    set_up_styles,
+)
+
+_SKIPPED = {"head", "title", "style", "script", "meta"}
+_IGNORED = {"html", "body", "thead", "tbody"}
+_BLOCKS = {"h1", "h2", "h3", "p", "li"}
+_CJK = "\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef"
+_CJK_CHAR = re.compile(f"[{_CJK}]")
+_HTML_SPACE = re.compile(r"[ \t\r\n\f]+")
+_HEADER_FILL = "E7E9EE"
+# Column sizing works in half-width characters of the table font (9 pt, so 4.5 pt each).
+_UNIT = Pt(4.5)
+_PAD_UNITS = 3
+_SHORT_UNITS = 22
+_HEAD_UNITS = 8
+_MAX_UNITS = 60
+_BLANK_UNITS = 20
+
+
+@dataclass
+class _Segment:
+    text: str
+    bold: bool = False
+    blank: bool = False
+    br: bool = False
+
+
+@dataclass
+class _Cell:
+    header: bool
+    segments: list[_Segment] = field(default_factory=list)
+
+
+_SOFT = "\x00"  # whitespace that held a line break in the template source
+_BR = "\x01"
+
+
+def _is_cjk(ch: str) -> bool:
+    return bool(_CJK_CHAR.match(ch))
+
+
+def _normalise(segments: list[_Segment]) -> list[_Segment]:
+    """Collapse whitespace the way a browser would, except at source line breaks between CJK.
+
+    Template lines break inside Japanese sentences; shown as a space (as a browser or Word
+    would) that reads like a typo. A literal space, as in 「架空 一郎」, is kept.
+    """
+    chars: list[tuple[str, bool, bool]] = []
+    for seg in segments:
+        if seg.br:
+            chars.append((_BR, False, False))
+            continue
+        text = _HTML_SPACE.sub(lambda m: _SOFT if "\n" in m.group() else " ", seg.text)
+        chars.extend((ch, seg.bold, seg.blank) for ch in text)
+
+    kept: list[tuple[str, bool, bool]] = []
+    i = 0
+    while i < len(chars):
+        if chars[i][0] not in (" ", _SOFT):
+            kept.append(chars[i])
+            i += 1
+            continue
+        j, soft = i, False
+        while j < len(chars) and chars[j][0] in (" ", _SOFT):
+            soft |= chars[j][0] == _SOFT
+            j += 1
+        before = kept[-1][0] if kept else _BR
+        after = chars[j][0] if j < len(chars) else _BR
+        at_edge = _BR in (before, after)
+        if not at_edge and not (soft and _is_cjk(before) and _is_cjk(after)):
+            kept.append((" ", chars[i][1], chars[i][2]))
+        i = j
+
+    out: list[_Segment] = []
+    for ch, bold, blank in kept:
+        if ch == _BR:
+            out.append(_Segment("", br=True))
+        elif out and not out[-1].br and (out[-1].bold, out[-1].blank) == (bold, blank):
+            out[-1].text += ch
+        else:
+            out.append(_Segment(ch, bold, blank))
+    return out
+
+
+def _emit(paragraph: Paragraph, segments: list[_Segment]) -> None:
+    for seg in _normalise(segments):
+        if seg.br:
+            paragraph.add_run().add_break()
+            continue
+        run = paragraph.add_run(seg.text)
+        if seg.bold or seg.blank:
+            run.bold = True
+        if seg.blank:
+            run.font.highlight_color = WD_COLOR_INDEX.YELLOW
+
+
+def _display_width(text: str) -> int:
+    """Width in half-width units; Latin capitals and digits run wider than half an em."""
+    units = 0.0
+    for ch in text:
+        if _is_cjk(ch):
+            units += 2
+        elif ch.isupper() or ch.isdigit():
+            units += 1.3
+        else:
+            units += 1.1
+    return math.ceil(units)
+
+
+def _shade(cell, fill: str) -> None:
+    tc_pr = cell._tc.get_or_add_tcPr()
+    shd = OxmlElement("w:shd")
+    shd.set(qn("w:val"), "clear")
+    shd.set(qn("w:color"), "auto")
+    shd.set(qn("w:fill"), fill)
+    tc_pr.append(shd)
+
+
+def _repeat_as_header(row) -> None:
+    tr_pr = row._tr.get_or_add_trPr()
+    header = OxmlElement("w:tblHeader")
+    header.set(qn("w:val"), "true")
+    tr_pr.append(header)
+
+
+class _DocxBuilder(HTMLParser):
+    def __init__(self, document: docx.document.Document) -> None:
+        super().__init__(convert_charrefs=True)
+        self.doc = document
+        self._skip_depth = 0
+        self._block: tuple[str, str] | None = None
+        self._segments: list[_Segment] = []
+        self._bold = 0
+        self._blank = 0
+        self._span_stack: list[bool] = []
+        self._lists: list[tuple[str, int | None]] = []
+        self._rows: list[list[_Cell]] | None = None
+        self._cell: _Cell | None = None
+        self._landscape_depth = 0
+        self._div_stack: list[bool] = []
+        self._restore_portrait = False
+        self._section_start = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        classes = (dict(attrs).get("class") or "").split()
+        if tag in _SKIPPED:
+            self._skip_depth += tag != "meta"
+            return
+        if self._skip_depth or tag in _IGNORED:
+            return
+        if self._cell is not None and tag not in ("strong", "span", "br"):
+            raise ValueError(f"<{tag}> inside a table cell is outside the BCP HTML subset")
+        if tag == "strong":
+            self._bold += 1
+        elif tag == "span":
+            is_blank = "blank" in classes
+            self._span_stack.append(is_blank)
+            self._blank += is_blank
+        elif tag == "br":
+            self._segments.append(_Segment("", br=True))
+        elif tag in _BLOCKS:
+            self._flush()
+            self._block = (tag, " ".join(classes))
+        elif tag in ("ul", "ol"):
+            self._flush()
+            self._lists.append((tag, self._new_numbering() if tag == "ol" else None))
+        elif tag == "table":
+            self._flush()
+            if self._rows is not None:
+                raise ValueError("nested tables are not supported")
+            self._rows = []
+        elif tag == "tr":
+            self._require_table(tag).append([])
+        elif tag in ("th", "td"):
+            self._cell = _Cell(header=tag == "th")
+            self._segments = []
+        elif tag == "div":
+            landscape = "landscape" in classes
+            self._div_stack.append(landscape)
+            if landscape:
+                self._flush()
+                self._start_section(landscape=True)
+        else:
+            raise ValueError(f"tag <{tag}> is outside the BCP HTML subset")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIPPED:
+            self._skip_depth -= tag != "meta"
+            return
+        if self._skip_depth or tag in _IGNORED:
+            return
+        if tag == "strong":
+            self._bold -= 1
+        elif tag == "span":
+            self._blank -= self._span_stack.pop()
+        elif tag in _BLOCKS:
+            self._flush()
+        elif tag in ("ul", "ol"):
+            self._flush()
+            self._lists.pop()
+        elif tag in ("th", "td"):
+            if self._cell is not None:
+                self._cell.segments = self._segments
+                self._require_table(tag)[-1].append(self._cell)
+            self._cell, self._segments = None, []
+        elif tag == "table":
+            self._write_table(self._require_table(tag))
+            self._rows = None
+        elif tag == "div" and self._div_stack.pop():
+            self._flush()
+            self._restore_portrait = True
+
+    def handle_data(self, data: str) -> None:
+        if self._skip_depth:
+            return
+        if self._rows is not None and self._cell is None:
+            return  # whitespace between table tags
+        self._segments.append(_Segment(data, bold=self._bold > 0, blank=self._blank > 0))
+
+    def close(self) -> None:
+        super().close()
+        self._flush()
+
+    def _require_table(self, tag: str) -> list[list[_Cell]]:
+        if self._rows is None:
+            raise ValueError(f"<{tag}> outside a table")
+        return self._rows
+
+    def _start_section(self, *, landscape: bool) -> None:
+        section = self.doc.add_section(WD_SECTION.NEW_PAGE)
+        set_a4(section, landscape=landscape)
+        self._section_start = True
+
+    def _new_paragraph(self, style: str) -> Paragraph:
+        if self._restore_portrait:
+            self._restore_portrait = False
+            self._start_section(landscape=False)
+        paragraph = self.doc.add_paragraph(style=style)
+        if self._section_start:
+            # The section break already starts a page; a heading's page break would add another.
+            paragraph.paragraph_format.page_break_before = False
+            self._section_start = False
+        return paragraph
+
+    def _flush(self) -> None:
+        block, segments = self._block, self._segments
+        self._block, self._segments = None, []
+        if self._cell is not None:
+            return
+        if block is None and not "".join(s.text for s in segments).strip():
+            return
+        tag, classes = block or ("p", "")
+        if tag == "h1":
+            style = "Title" if "title" in classes else "Heading 1"
+        elif tag in ("h2", "h3"):
+            style = f"Heading {tag[1]}"
+        elif tag == "li":
+            style = self._list_style()
+        else:
+            style = "Subtitle" if "subtitle" in classes else "Normal"
+        paragraph = self._new_paragraph(style)
+        if tag == "li" and self._lists and self._lists[-1][1] is not None:
+            self._set_numbering(paragraph, self._lists[-1][1])
+        _emit(paragraph, segments)
+        if "note" in classes:
+            for run in paragraph.runs:
+                run.font.size = Pt(9)
+                run.font.color.rgb = RGBColor(0x44, 0x44, 0x44)
+
+    def _list_style(self) -> str:
+        kind = self._lists[-1][0] if self._lists else "ul"
+        base = "List Number" if kind == "ol" else "List Bullet"
+        return f"{base} 2" if len(self._lists) > 1 else base
+
+    def _new_numbering(self) -> int:
+        """A fresh w:num per <ol>, so each numbered list restarts at 1 instead of continuing."""
+        numbering = self.doc.part.numbering_part.element
+        style_num = self.doc.styles["List Number"].element.pPr.numPr.numId.val
+        abstract_id = numbering.num_having_numId(style_num).abstractNumId.val
+        num = numbering.add_num(abstract_id)
+        num.add_lvlOverride(ilvl=0).add_startOverride(1)
+        return num.numId
+
+    @staticmethod
+    def _set_numbering(paragraph: Paragraph, num_id: int) -> None:
+        num_pr = paragraph._p.get_or_add_pPr().get_or_add_numPr()
+        num_pr.get_or_add_ilvl().val = 0
+        num_pr.get_or_add_numId().val = num_id
+
+    def _write_table(self, rows: list[list[_Cell]]) -> None:
+        rows = [r for r in rows if r]
+        if not rows:
+            return
+        columns = max(len(r) for r in rows)
+        if self._restore_portrait:
+            self._restore_portrait = False
+            self._start_section(landscape=False)
+        table = self.doc.add_table(rows=len(rows), cols=columns)
+        table.style = self.doc.styles["Table Grid"]
+        self._section_start = False
+        for r, row in enumerate(rows):
+            for c in range(columns):
+                cell = table.cell(r, c)
+                paragraph = cell.paragraphs[0]
+                paragraph.style = self.doc.styles[TABLE_STYLE]
+                if c >= len(row):
+                    continue
+                source = row[c]
+                segments = source.segments
+                if source.header:
+                    segments = [_Segment(s.text, True, s.blank, s.br) for s in segments]
+                    _shade(cell, _HEADER_FILL)
+                _emit(paragraph, segments)
+        if all(cell.header for cell in rows[0]):
+            _repeat_as_header(table.rows[0])
+        for row in table.rows:
+            # A patient's row split over two pages is easy to misread in a hurry.
+            row._tr.get_or_add_trPr().append(OxmlElement("w:cantSplit"))
+        self._fit_columns(table, rows, columns)
+        self.doc.add_paragraph(style=TABLE_STYLE)  # Word merges adjacent tables without this
+
+    def _fit_columns(self, table: Table, rows: list[list[_Cell]], columns: int) -> None:
+        """Size columns from their content instead of python-docx's even split.
+
+        An even split squeezes "No." and a long transport-plan column to the same width. Short
+        cell text gets room to stay on one line (headers may wrap after a few characters); what
+        is left goes to the long columns.
+        """
+        want, floor = [], []
+        for c in range(columns):
+            body = head = 0
+            for row in rows:
+                if c < len(row):
+                    width = _cell_width(row[c])
+                    if row[c].header:
+                        head = max(head, width)
+                    else:
+                        body = max(body, width)
+            want.append(min(max(body, head), _MAX_UNITS) + _PAD_UNITS)
+            floor.append(max(min(body, _SHORT_UNITS), min(head, _HEAD_UNITS)) + _PAD_UNITS)
+        section = self.doc.sections[-1]
+        usable = (section.page_width - section.left_margin - section.right_margin) / _UNIT
+        if sum(want) <= usable:
+            widths = [w * usable / sum(want) for w in want]
+        elif sum(floor) >= usable:
+            widths = [f * usable / sum(floor) for f in floor]
+        else:
+            spare = usable - sum(floor)
+            stretch = [w - f for w, f in zip(want, floor)]
+            widths = [f + spare * s / sum(stretch) for f, s in zip(floor, stretch)]
+        table.autofit = False
+        for c, width in enumerate(widths):
+            emu = int(width * _UNIT)
+            table.columns[c].width = emu
+            for cell in table.columns[c].cells:
+                cell.width = emu
+
+
+def _cell_width(cell: _Cell) -> int:
+    """Widest line in half-width character units; a blank counts short because it may wrap."""
+    widest = current = 0
+    for seg in cell.segments:
+        if seg.br:
+            current = 0
+            continue
+        width = _display_width(_HTML_SPACE.sub(" ", seg.text).strip())
+        current += min(width, _BLANK_UNITS) if seg.blank else width
+        widest = max(widest, current)
+    return widest
+
+
+def html_to_docx(
+    html: str,
+    *,
+    title: str,
+    header: str | None = None,
+    fonts: JapaneseFonts = DEFAULT_FONTS,
+) -> bytes:
+    document = docx.Document()
+    set_up_styles(document, fonts)
+    first = document.sections[0]
+    set_a4(first)
+    add_header_footer(first, header or title)
+    props = document.core_properties
+    props.title = title
+    props.subject = "業務継続計画（BCP）草案"
+    props.language = LANGUAGE
+    props.author = "bcp-service"
+    props.comments = "登録情報から自動作成した草案。【要記入】の箇所を記入してください。"
+
+    builder = _DocxBuilder(document)
+    builder.feed(html)
+    builder.close()
+
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()

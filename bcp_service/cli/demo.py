@@ -1,0 +1,85 @@
+"""``serve``, ``demo`` and ``seed``."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bcp_service import migrations
+from bcp_service.config import Settings, get_settings
+from bcp_service.db import make_engine, make_session_factory
+from bcp_service.demo.chiba import load_chiba
+from bcp_service.demo.synthetic import seed_patients
+from bcp_service.logs import configure_logging
+
+console = Console()
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8000, help="port"),
+    workers: int = typer.Option(1, help="number of API processes"),
+) -> None:
+    """Serve the API and pages (the database must be migrated: bcp-service db upgrade)."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    uvicorn.run("bcp_service.asgi:app", host=host, port=port, workers=workers, log_config=None, access_log=False)
+
+
+def _seed_with_progress(engine, count: int, seed: int, prefecture_id: int | None = None) -> float:
+    started = time.perf_counter()
+    with Progress(TextColumn("患者データ投入"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("seed", total=count)
+        seed_patients(engine, count, seed=seed, progress=lambda n: bar.advance(task, n), prefecture_id=prefecture_id)
+    return time.perf_counter() - started
+
+
+def seed(
+    patients: int = typer.Option(3000, "--patients", min=0, help="synthetic patients to add"),
+    random_seed: int = typer.Option(42, "--seed", help="random seed"),
+) -> None:
+    """Fill the configured database (SQLite or PostgreSQL) with the Chiba structure and synthetic patients."""
+    engine = make_engine(get_settings().database_url)
+    migrations.upgrade(engine)
+    with make_session_factory(engine)() as session:
+        structure = load_chiba(session)
+        session.commit()
+    elapsed = _seed_with_progress(engine, patients, random_seed, structure.prefecture_id)
+    console.print(f"[green]{patients:,} patients in {elapsed:.1f} s[/green] ({engine.dialect.name})")
+
+
+def demo(
+    patients: int = typer.Option(3000, "--patients", min=0, help="synthetic patients"),
+    port: int = typer.Option(8000, "--port", help="port on 127.0.0.1"),
+    data_dir: Path = typer.Option(Path("data"), help="where the demo database is written"),
+    no_serve: bool = typer.Option(False, "--no-serve", help="build the database and exit"),
+) -> None:
+    """Build a fresh SQLite demo database with the Chiba data and serve it on localhost."""
+    database = data_dir / "demo.sqlite3"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+    url = f"sqlite:///{database}"
+    os.environ["BCP_DATABASE_URL"] = url
+    os.environ.setdefault("BCP_PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
+    get_settings.cache_clear()
+    settings = Settings()
+    configure_logging(settings.log_level)
+    engine = make_engine(url)
+    migrations.upgrade(engine)
+    with make_session_factory(engine)() as session:
+        structure = load_chiba(session)
+        session.commit()
+    _seed_with_progress(engine, patients, 42, structure.prefecture_id)
+    base = f"http://127.0.0.1:{port}"
+    console.print(f"\n[bold]bcp-service デモ[/bold]  database: {database}")
+    console.print(f"  API 文書 (OpenAPI): {base}/docs")
+    console.print(f"  空白圏域:           {base}/api/v1/coverage-gaps")
+    if no_serve:
+        return
+    uvicorn.run("bcp_service.asgi:app", host="127.0.0.1", port=port, log_config=None, access_log=False)

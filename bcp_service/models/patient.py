@@ -1,0 +1,76 @@
+"""Home ventilator and oxygen patients and their contacts. Rows are never hard-deleted."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Index
+from sqlmodel import Field, SQLModel
+
+from bcp_service.models.base import created_at_field, timestamp_field
+
+
+class Patient(SQLModel, table=True):
+    __tablename__ = "patient"
+    __table_args__ = (
+        Index("ix_patient_municipality_status_tier", "municipality_id", "status", "risk_tier"),
+        Index("ix_patient_status_tier_id", "status", "risk_tier", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    external_id: str | None = Field(default=None, max_length=64, unique=True)
+    name: str = Field(max_length=100)
+    name_kana: str | None = Field(default=None, max_length=100)
+    birth_date: date | None = None
+    sex: str = Field(default="unknown", max_length=10)
+    address: str | None = Field(default=None, max_length=300)
+    municipality_id: int = Field(foreign_key="municipality.id")
+    latitude: float | None = None
+    longitude: float | None = None
+
+    uses_ventilator: bool = Field(default=False, index=True)
+    ventilator_mode: str | None = Field(default=None, max_length=20)
+    ventilator_model: str | None = Field(default=None, max_length=100)
+    internal_battery_hours: float | None = None
+    external_battery_hours: float | None = None
+    ventilator_hours_per_day: float | None = None
+    uses_oxygen: bool = Field(default=False, index=True)
+    oxygen_source: str | None = Field(default=None, max_length=20)
+    oxygen_flow_lpm: float | None = None
+    cylinder_hours: float | None = None
+    uses_suction: bool = Field(default=False)
+    medically_dependent_child: bool = Field(default=False)
+    max_hours_without_device: float | None = None
+
+    active_institution_id: int | None = Field(default=None, foreign_key="institution.id", index=True)
+    visiting_nurse_station_id: int | None = Field(default=None, foreign_key="institution.id", index=True)
+    hub_id: int | None = Field(default=None, foreign_key="institution.id", index=True)
+    backup_hospital_id: int | None = Field(default=None, foreign_key="institution.id", index=True)
+    backup_hospital_preregistered: bool = Field(default=False)
+    evacuation_destination: str | None = Field(default=None, max_length=300)
+    transport_plan_notes: str | None = Field(default=None, max_length=2000)
+    equipment_supplier: str | None = Field(default=None, max_length=200)
+
+    disaster_share_consent_date: date | None = None
+    status: str = Field(default="active", max_length=20)
+    risk_tier: str = Field(default="standard", max_length=20)
+    created_at: datetime = created_at_field()
+    updated_at: datetime | None = timestamp_field()
+
+
+class PatientContact(SQLModel, table=True):
+    """A way to reach the patient, in calling order: own mobile first, then family and carers."""
+
+    __tablename__ = "patient_contact"
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    position: int = Field(default=1)
+    kind: str = Field(default="self", max_length=10)
+    name: str | None = Field(default=None, max_length=100)
+    relation: str | None = Field(default=None, max_length=50)
+    phone: str = Field(max_length=20, index=True, description="E.164")
+    preferred_channel: str = Field(default="sms", max_length=10)
+    # Set when the provider says the number can never receive (e.g. Twilio 21211/21614).
+    bad_since: datetime | None = timestamp_field()
+    bad_reason: str | None = Field(default=None, max_length=100)

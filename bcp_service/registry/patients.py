@@ -1,0 +1,188 @@
+"""Patient registry service: create, read, update, list. Never deletes: status records the end."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, func, or_
+from sqlmodel import Session, col, select
+
+from bcp_service.errors import Conflict, NotFound
+from bcp_service.models import HomeCareRegionMunicipality, Municipality, Patient, PatientContact
+from bcp_service.models.base import utcnow
+from bcp_service.models.enums import InstitutionKind, RiskTier, Therapy
+from bcp_service.registry.references import (
+    HOSPITAL_KINDS,
+    NURSE_STATION_KINDS,
+    require_institution,
+    require_municipality,
+)
+from bcp_service.registry.risk import RiskInputs, derive_risk_tier
+from bcp_service.registry.schemas import PatientContactIn, PatientCreate, PatientUpdate
+
+CONTACT_FIELDS = ("kind", "name", "relation", "phone", "preferred_channel")
+
+
+@dataclass
+class PatientFilters:
+    prefecture_id: int | None = None
+    region_id: int | None = None
+    municipality_id: int | None = None
+    hub_id: int | None = None
+    institution_id: int | None = None
+    therapy: Therapy | None = None
+    risk_tier: RiskTier | None = None
+    status: str | None = None
+    q: str | None = None
+
+
+def filter_conditions(filters: PatientFilters) -> list[ColumnElement[bool]]:
+    """SQL conditions for the filters; subqueries rather than joins keep counts cheap."""
+    conditions: list[ColumnElement[bool]] = []
+    if filters.prefecture_id is not None:
+        in_prefecture = select(Municipality.id).where(Municipality.prefecture_id == filters.prefecture_id)
+        conditions.append(col(Patient.municipality_id).in_(in_prefecture))
+    if filters.region_id is not None:
+        in_region = select(HomeCareRegionMunicipality.municipality_id).where(
+            HomeCareRegionMunicipality.region_id == filters.region_id
+        )
+        conditions.append(col(Patient.municipality_id).in_(in_region))
+    if filters.municipality_id is not None:
+        conditions.append(Patient.municipality_id == filters.municipality_id)
+    if filters.hub_id is not None:
+        conditions.append(Patient.hub_id == filters.hub_id)
+    if filters.institution_id is not None:
+        iid = filters.institution_id
+        conditions.append(
+            or_(
+                Patient.active_institution_id == iid,
+                Patient.visiting_nurse_station_id == iid,
+                Patient.backup_hospital_id == iid,
+                Patient.hub_id == iid,
+            )
+        )
+    if filters.therapy is not None:
+        conditions.append(therapy_condition(filters.therapy))
+    if filters.risk_tier is not None:
+        conditions.append(Patient.risk_tier == filters.risk_tier)
+    if filters.status is not None:
+        conditions.append(Patient.status == filters.status)
+    if filters.q:
+        pattern = f"%{escape_like(filters.q.strip())}%"
+        conditions.append(
+            or_(col(Patient.name).like(pattern, escape="\\"), col(Patient.name_kana).like(pattern, escape="\\"))
+        )
+    return conditions
+
+
+def therapy_condition(therapy: Therapy) -> ColumnElement[bool]:
+    return {
+        Therapy.ventilator: col(Patient.uses_ventilator).is_(True),
+        Therapy.oxygen: col(Patient.uses_oxygen).is_(True),
+        Therapy.suction: col(Patient.uses_suction).is_(True),
+        Therapy.child: col(Patient.medically_dependent_child).is_(True),
+    }[therapy]
+
+
+def escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def list_patients(
+    *,
+    session: Session,
+    filters: PatientFilters,
+    scope: list[ColumnElement[bool]] | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Patient], int]:
+    conditions = filter_conditions(filters) + list(scope or [])
+    total = session.exec(select(func.count()).select_from(Patient).where(*conditions)).one()
+    rows = session.exec(select(Patient).where(*conditions).order_by(Patient.id).limit(limit).offset(offset)).all()
+    return list(rows), total
+
+
+def get_patient(*, session: Session, patient_id: int, scope: list[ColumnElement[bool]] | None = None) -> Patient:
+    statement = select(Patient).where(Patient.id == patient_id, *(scope or []))
+    patient = session.exec(statement).first()
+    if patient is None:
+        raise NotFound("患者が見つかりません (patient not found)")
+    return patient
+
+
+def contacts_for(*, session: Session, patient_ids: list[int]) -> dict[int, list[PatientContact]]:
+    grouped: dict[int, list[PatientContact]] = defaultdict(list)
+    if not patient_ids:
+        return grouped
+    rows = session.exec(
+        select(PatientContact)
+        .where(col(PatientContact.patient_id).in_(patient_ids))
+        .order_by(PatientContact.patient_id, PatientContact.position)
+    ).all()
+    for contact in rows:
+        grouped[contact.patient_id].append(contact)
+    return grouped
+
+
+def risk_inputs(patient: Patient) -> RiskInputs:
+    return RiskInputs(**{field: getattr(patient, field) for field in RiskInputs.__dataclass_fields__})
+
+
+def check_references(session: Session, patient: Patient) -> None:
+    require_municipality(session, patient.municipality_id)
+    require_institution(session, patient.active_institution_id, "active_institution_id")
+    require_institution(session, patient.visiting_nurse_station_id, "visiting_nurse_station_id", NURSE_STATION_KINDS)
+    require_institution(session, patient.hub_id, "hub_id")
+    require_institution(session, patient.backup_hospital_id, "backup_hospital_id", HOSPITAL_KINDS)
+
+
+def check_external_id(session: Session, external_id: str | None, own_id: int | None = None) -> None:
+    if external_id is None:
+        return
+    existing = session.exec(select(Patient.id).where(Patient.external_id == external_id)).first()
+    if existing is not None and existing != own_id:
+        raise Conflict("external_id は既に使われています (external_id already exists)", field="external_id")
+
+
+def replace_contacts(session: Session, patient_id: int, contacts: list[PatientContactIn]) -> None:
+    existing = session.exec(select(PatientContact).where(PatientContact.patient_id == patient_id)).all()
+    for contact in existing:
+        session.delete(contact)
+    session.flush()
+    for position, contact in enumerate(contacts, start=1):
+        session.add(PatientContact(patient_id=patient_id, position=position, **contact.model_dump(include=set(CONTACT_FIELDS))))
+
+
+def create_patient(*, session: Session, data: PatientCreate) -> Patient:
+    check_external_id(session, data.external_id)
+    patient = Patient(**data.model_dump(exclude={"contacts"}))
+    if patient.uses_ventilator is False:
+        patient.ventilator_mode = None
+    check_references(session, patient)
+    patient.risk_tier = derive_risk_tier(risk_inputs(patient))
+    session.add(patient)
+    session.flush()
+    replace_contacts(session, patient.id, data.contacts)
+    session.flush()
+    return patient
+
+
+def update_patient(*, session: Session, patient: Patient, data: PatientUpdate) -> Patient:
+    changes = data.model_dump(exclude_unset=True, exclude={"contacts"})
+    if "external_id" in changes:
+        check_external_id(session, changes["external_id"], own_id=patient.id)
+    for field, value in changes.items():
+        if field in {"name", "sex", "municipality_id", "status"} and value is None:
+            continue
+        setattr(patient, field, value)
+    check_references(session, patient)
+    patient.risk_tier = derive_risk_tier(risk_inputs(patient))
+    patient.updated_at = utcnow()
+    session.add(patient)
+    if data.contacts is not None:
+        replace_contacts(session, patient.id, data.contacts)
+    session.flush()
+    return patient
+
+

@@ -1,0 +1,100 @@
+"""Guard settings, prior-event records and decisions: what the trigger API stores and shows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from bcp_service.triggers.events import Hazard
+from bcp_service.triggers.intensity import Intensity, IntensityField
+
+Action = Literal["schedule_round", "ignore", "cancel_pending", "update_pending"]
+PriorState = Literal["pending", "started", "cancelled", "ignored"]
+
+REASON_CODES: dict[str, str] = {
+    "threshold_met": "基準に達したため安否確認を予約",
+    "stronger_aftershock": "前回より強い余震のため安否確認を予約",
+    "stronger_than_recent_event": "直近の同種災害より強いため安否確認を予約",
+    "event_extended": "同じ事象の続報で対象市町村を追加",
+    "correction_updates_pending": "訂正報により送信待ちの対象を更新",
+    "correction_below_threshold": "訂正報により基準未満となり送信待ちを中止",
+    "cancelled_before_send": "取消報により送信前に中止",
+    "cancel_too_late": "取消報を受信したが送信開始済み",
+    "cancel_without_round": "取消報を受信したが対象の安否確認なし",
+    "below_threshold": "基準未満",
+    "no_matching_municipalities": "登録市町村が含まれない",
+    "no_registered_patients": "患者登録のある市町村なし",
+    "duplicate_event": "同じ事象（EventID）の安否確認を実施済みまたは送信待ち",
+    "aftershock_not_stronger": "余震（前回より強くない）",
+    "recent_event_not_stronger": "直近の同種災害より強くない",
+    "drill_ignored": "訓練報",
+    "test_ignored": "試験報",
+    "stale_event": "古い情報",
+}
+"""Every reason `decide` can give, with a short Japanese title for lists and filters."""
+
+
+
+class GuardConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_intensity: IntensityField = Intensity.FIVE_LOWER
+    min_level: int = Field(default=4, ge=1, le=5, description="警戒レベル for non-earthquake hazards")
+    delay_seconds: int = Field(default=180, ge=0, le=3600)
+    aftershock_window_hours: float = Field(default=6, ge=0, le=72)
+    max_event_age_hours: float | None = Field(
+        default=24, gt=0, description="older reports (a replayed feed) start nothing; None = no limit"
+    )
+    accept_drill: bool = False
+    accept_test: bool = False
+
+    def threshold(self, hazard: Hazard) -> int:
+        return self.min_intensity.rank if hazard is Hazard.EARTHQUAKE else self.min_level
+
+
+class PriorEvent(BaseModel):
+    """What the caller recorded about an earlier event (one row per event id)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str
+    hazard: Hazard = Hazard.EARTHQUAKE
+    municipalities: frozenset[str] = frozenset()
+    max_severity: int = Field(default=0, description="Decision.severity when it was recorded")
+    municipality_severity: dict[str, int] = Field(
+        default_factory=dict,
+        description="strongest severity known per municipality; max_severity fills the gaps",
+    )
+    first_seen_at: AwareDatetime
+    state: PriorState
+    round_id: str | None = None
+    not_before: AwareDatetime | None = None
+    drill: bool = False
+
+    def severity_in(self, code: str) -> int:
+        return self.municipality_severity.get(code, self.max_severity)
+
+
+class Decision(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    action: Action
+    reason: str
+    reason_ja: str
+    event_id: str
+    municipalities: tuple[str, ...] = Field(
+        default=(), description="our codes the round covers: met the threshold and have patients"
+    )
+    severity: int = Field(default=0, description="strongest severity among `municipalities`")
+    municipality_severity: dict[str, int] = Field(
+        default_factory=dict, description="severity rank in each of `municipalities`"
+    )
+    not_before: datetime | None = None
+    drill: bool = False
+    target_round_id: str | None = Field(default=None, description="the pending round to change")
+    excluded: dict[str, str] = Field(
+        default_factory=dict, description="municipality → reason code it was left out"
+    )
+    decided_at: datetime

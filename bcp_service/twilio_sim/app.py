@@ -1,0 +1,364 @@
+"""A Twilio-compatible REST surface for development and load tests.
+
+Speaks enough of the 2010-04-01 API (Messages, Calls, signed webhooks) for the
+official client and our notifier to run against it, and adds /_sim/ endpoints
+to inspect what was sent and to inject faults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import email.utils
+import json
+import logging
+import math
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import parse_qsl
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bcp_service.twilio_sim.config import SimConfig
+from bcp_service.twilio_sim.delivery import (
+    API_VERSION,
+    deliver_message_callbacks,
+    plan_message_statuses,
+    run_call,
+)
+from bcp_service.twilio_sim.segments import count_segments
+from bcp_service.twilio_sim.state import SimState, new_sid
+
+log = logging.getLogger("twilio_sim")
+
+ACCOUNT_PREFIX = f"/{API_VERSION}/Accounts/{{sid}}"
+
+
+class InboundSms(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: str = Field(alias="from")
+    to: str
+    body: str
+
+
+def twilio_error(status: int, code: int, message: str, **headers: str) -> JSONResponse:
+    return JSONResponse(
+        {
+            "code": code,
+            "message": message,
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status,
+        },
+        status_code=status,
+        headers=headers or None,
+    )
+
+
+def create_sim_app(
+    config: SimConfig | None = None, *, transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    """Build the simulator. `transport` lets tests route webhooks to an in-process app."""
+    state = SimState(config or SimConfig(), transport=transport)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        yield
+        await state.aclose()
+
+    app = FastAPI(title="Twilio simulator", lifespan=lifespan, docs_url="/_sim/docs")
+    app.state.sim = state
+
+    @app.post(ACCOUNT_PREFIX + "/Messages.json")
+    async def create_message(sid: str, request: Request) -> JSONResponse:
+        form, rejection = await _admit(state, sid, request)
+        if rejection is not None:
+            return rejection
+        cfg = state.config
+        to, body = form.get("To", ""), form.get("Body")
+        service_sid = form.get("MessagingServiceSid")
+        sender = form.get("From")
+        if not to:
+            return _invalid(state, 21604, "A 'To' phone number is required.")
+        if body is None or body == "":
+            return _invalid(state, 21602, "Message body is required.")
+        if not sender and not service_sid:
+            return _invalid(state, 21603, "A 'From' phone number is required.")
+        failure = _injected_failure(state, to)
+        if failure is not None:
+            return failure
+
+        segments, encoding = count_segments(body)
+        now = datetime.now(timezone.utc)
+        record: dict[str, Any] = {
+            "sid": new_sid("SM"),
+            "account_sid": cfg.account_sid,
+            "direction": "outbound-api",
+            "to": to,
+            "from": cfg.messaging_service_from if service_sid else sender,
+            "messaging_service_sid": service_sid,
+            "body": body,
+            "num_segments": segments,
+            "encoding": encoding,
+            "status": "queued",
+            "status_callback": form.get("StatusCallback"),
+            "date_created": now.isoformat(),
+            "callbacks": [],
+        }
+        state.messages.append(record)
+        state.count("accepted")
+        response = JSONResponse(_message_resource(record, now), status_code=201)
+
+        statuses, error_code, final = plan_message_statuses(state)
+        # The stored record shows the true end state even when callbacks arrive reversed.
+        record["status"] = final
+        if error_code:
+            record["error_code"] = int(error_code)
+        if record["status_callback"] and statuses:
+            state.spawn(deliver_message_callbacks(state, record, statuses, error_code))
+        return response
+
+    @app.post(ACCOUNT_PREFIX + "/Calls.json")
+    async def create_call(sid: str, request: Request) -> JSONResponse:
+        form, rejection = await _admit(state, sid, request)
+        if rejection is not None:
+            return rejection
+        to, sender, url = form.get("To", ""), form.get("From", ""), form.get("Url", "")
+        if not to:
+            return _invalid(state, 21201, "No 'To' number is specified")
+        if not sender:
+            return _invalid(state, 21213, "No 'From' number is specified")
+        if not url.startswith(("http://", "https://")):
+            return _invalid(state, 21205, "Url is not a valid URL")
+        failure = _injected_failure(state, to)
+        if failure is not None:
+            return failure
+
+        now = datetime.now(timezone.utc)
+        record: dict[str, Any] = {
+            "sid": new_sid("CA"),
+            "account_sid": state.config.account_sid,
+            "to": to,
+            "from": sender,
+            "url": url,
+            "status_callback": form.get("StatusCallback"),
+            "status": "queued",
+            "date_created": now.isoformat(),
+            "digits_sent": None,
+            "callbacks": [],
+        }
+        state.calls.append(record)
+        state.count("calls")
+        response = JSONResponse(_call_resource(record, now), status_code=201)
+        state.spawn(run_call(state, record))
+        return response
+
+    @app.get("/_sim/messages")
+    async def list_messages(
+        to: str | None = None, direction: str | None = None, limit: int = 1000
+    ) -> dict[str, Any]:
+        found = _recent(state.messages, limit, to=to, direction=direction)
+        return {"messages": found, "count": len(found), "total": len(state.messages)}
+
+    @app.get("/_sim/calls")
+    async def list_calls(to: str | None = None, limit: int = 1000) -> dict[str, Any]:
+        found = _recent(state.calls, limit, to=to)
+        return {"calls": found, "count": len(found), "total": len(state.calls)}
+
+    @app.get("/_sim/stats")
+    async def stats() -> dict[str, Any]:
+        return {**state.stats, "pending_callbacks": state.pending_callbacks}
+
+    @app.get("/_sim/config")
+    async def get_config() -> dict[str, Any]:
+        return state.config.model_dump(mode="json")
+
+    @app.post("/_sim/config")
+    async def update_config(changes: dict[str, Any]) -> JSONResponse:
+        try:
+            updated = state.update_config(changes)
+        except ValidationError as exc:
+            return JSONResponse({"detail": json.loads(exc.json())}, status_code=422)
+        return JSONResponse(updated.model_dump(mode="json"))
+
+    @app.post("/_sim/reset")
+    async def reset() -> dict[str, Any]:
+        state.reset()
+        return {"reset": True}
+
+    @app.post("/_sim/flush")
+    async def flush(timeout: float = 10.0) -> dict[str, Any]:
+        left = await state.flush_callbacks(timeout)
+        return {"pending": left}
+
+    @app.post("/_sim/inbound")
+    async def inbound(sms: InboundSms) -> JSONResponse:
+        return await _post_inbound(state, sms)
+
+    return app
+
+
+async def _admit(
+    state: SimState, sid: str, request: Request
+) -> tuple[dict[str, str], JSONResponse | None]:
+    """Checks every create request shares: auth, latency, rate limit."""
+    cfg = state.config
+    if not _authorised(request, sid, cfg):
+        state.count("rejected_auth")
+        challenge = {"WWW-Authenticate": 'Basic realm="Twilio API"'}
+        return {}, twilio_error(401, 20003, "Authenticate", **challenge)
+    if cfg.latency_ms:
+        await asyncio.sleep(cfg.latency_ms / 1000)
+    wait = state.bucket.take()
+    if wait > 0:
+        state.count("rejected_429")
+        retry = {"Retry-After": str(math.ceil(wait))}
+        return {}, twilio_error(429, 20429, "Too Many Requests", **retry)
+    raw = (await request.body()).decode("utf-8", errors="replace")
+    return dict(parse_qsl(raw, keep_blank_values=True)), None
+
+
+def _authorised(request: Request, sid: str, cfg: SimConfig) -> bool:
+    header = request.headers.get("authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        user, _, password = base64.b64decode(encoded).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    return user == cfg.account_sid == sid and password == cfg.auth_token
+
+
+def _invalid(state: SimState, code: int, message: str) -> JSONResponse:
+    state.count("rejected_invalid")
+    return twilio_error(400, code, message)
+
+
+def _injected_failure(state: SimState, to: str) -> JSONResponse | None:
+    cfg = state.config
+    if to in cfg.permanent_failure_numbers or state.chance(cfg.permanent_failure_rate):
+        state.count("failed")
+        state.count("failed_permanent")
+        return twilio_error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+    if state.chance(cfg.transient_failure_rate):
+        state.count("failed")
+        state.count("failed_transient")
+        return twilio_error(500, 20500, "Internal Server Error")
+    return None
+
+
+def _recent(
+    records: Any, limit: int, *, to: str | None = None, direction: str | None = None
+) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for record in reversed(records):
+        if len(found) >= max(limit, 0):
+            break
+        if to is not None and record["to"] != to:
+            continue
+        if direction is not None and record.get("direction") != direction:
+            continue
+        found.append(record)
+    return found
+
+
+def _rfc2822(moment: datetime) -> str:
+    return email.utils.format_datetime(moment)
+
+
+def _message_resource(record: dict[str, Any], now: datetime) -> dict[str, Any]:
+    uri = f"/{API_VERSION}/Accounts/{record['account_sid']}/Messages/{record['sid']}"
+    return {
+        "sid": record["sid"],
+        "account_sid": record["account_sid"],
+        "api_version": API_VERSION,
+        "body": record["body"],
+        "date_created": _rfc2822(now),
+        "date_updated": _rfc2822(now),
+        "date_sent": None,
+        "direction": "outbound-api",
+        "error_code": None,
+        "error_message": None,
+        # Twilio fills `from` later when a Messaging Service picks the sender.
+        "from": None if record["messaging_service_sid"] else record["from"],
+        "messaging_service_sid": record["messaging_service_sid"],
+        "num_media": "0",
+        "num_segments": str(record["num_segments"]),
+        "price": None,
+        "price_unit": "USD",
+        "status": "queued",
+        "subresource_uris": {"media": f"{uri}/Media.json"},
+        "to": record["to"],
+        "uri": f"{uri}.json",
+    }
+
+
+def _call_resource(record: dict[str, Any], now: datetime) -> dict[str, Any]:
+    uri = f"/{API_VERSION}/Accounts/{record['account_sid']}/Calls/{record['sid']}"
+    return {
+        "sid": record["sid"],
+        "account_sid": record["account_sid"],
+        "api_version": API_VERSION,
+        "date_created": _rfc2822(now),
+        "date_updated": _rfc2822(now),
+        "direction": "outbound-api",
+        "from": record["from"],
+        "from_formatted": record["from"],
+        "to": record["to"],
+        "to_formatted": record["to"],
+        "status": "queued",
+        "uri": f"{uri}.json",
+    }
+
+
+async def _post_inbound(state: SimState, sms: InboundSms) -> JSONResponse:
+    cfg = state.config
+    if not cfg.inbound_webhook_url:
+        return JSONResponse({"error": "inbound_webhook_url is not configured"}, status_code=409)
+    sid = new_sid("SM")
+    segments, _ = count_segments(sms.body)
+    params = {
+        "AccountSid": cfg.account_sid,
+        "ApiVersion": API_VERSION,
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "SmsMessageSid": sid,
+        "SmsStatus": "received",
+        "From": sms.from_,
+        "To": sms.to,
+        "Body": sms.body,
+        "NumMedia": "0",
+        "NumSegments": str(segments),
+    }
+    state.messages.append(
+        {
+            "sid": sid,
+            "account_sid": cfg.account_sid,
+            "direction": "inbound",
+            "to": sms.to,
+            "from": sms.from_,
+            "body": sms.body,
+            "num_segments": segments,
+            "status": "received",
+            "date_created": datetime.now(timezone.utc).isoformat(),
+            "callbacks": [],
+        }
+    )
+    response = await state.post_signed(cfg.inbound_webhook_url, params, stat="inbound")
+    if response is None:
+        return JSONResponse(
+            {"message_sid": sid, "status_code": None, "error": "unreachable"}, status_code=502
+        )
+    return JSONResponse(
+        {
+            "message_sid": sid,
+            "status_code": response.status_code,
+            "response_body": response.text[:2000],
+        }
+    )

@@ -1,0 +1,38 @@
+"""Knobs for the Twilio simulator; all of them can be changed at runtime via /_sim/config."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SimConfig(BaseModel):
+    # Unknown keys are refused so a typo in a load-test script fails loudly
+    # instead of silently running without the intended fault injection.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    account_sid: str = "ACsimulator00000000000000000000000"
+    auth_token: str = "simulator-auth-token"
+    latency_ms: int = Field(0, ge=0)
+    rate_limit_per_second: float = Field(0, ge=0, description="0 means unlimited")
+    permanent_failure_numbers: set[str] = Field(default_factory=set)
+    permanent_failure_rate: float = Field(0.0, ge=0.0, le=1.0)
+    transient_failure_rate: float = Field(0.0, ge=0.0, le=1.0)
+    callback_statuses: list[str] = Field(default_factory=lambda: ["sent", "delivered"])
+    undelivered_rate: float = Field(0.0, ge=0.0, le=1.0)
+    out_of_order_rate: float = Field(0.0, ge=0.0, le=1.0)
+    callback_delay_ms: int = Field(0, ge=0)
+    callback_concurrency: int = Field(50, ge=1)
+    seed: int | None = None
+    inbound_webhook_url: str | None = None
+    # A number mapped to None never answers; numbers not listed press default_voice_digits.
+    voice_answers: dict[str, str | None] = Field(default_factory=dict)
+    default_voice_digits: str | None = "1"
+    # Sender shown on messages sent through a Messaging Service (Twilio picks one from the pool).
+    messaging_service_from: str = "+15005550006"
+    public_base_url: str | None = None
+    max_records: int = Field(1_000_000, ge=1)
+
+    def digits_for(self, number: str) -> str | None:
+        if number in self.voice_answers:
+            return self.voice_answers[number]
+        return self.default_voice_digits

@@ -1,0 +1,142 @@
+"""What happens after the simulator accepts a message or call: signed webhooks back to the app."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import xml.etree.ElementTree as ET
+from typing import Any
+from urllib.parse import urljoin
+
+from bcp_service.twilio_sim.state import SimState
+
+log = logging.getLogger("twilio_sim")
+
+API_VERSION = "2010-04-01"
+UNDELIVERED_CODE = "30003"
+# Twilio's codes for "your webhook did not answer" and "your TwiML did not parse".
+WEBHOOK_ERROR_CODE = 11200
+TWIML_PARSE_ERROR_CODE = 12100
+
+
+def plan_message_statuses(state: SimState) -> tuple[list[str], str | None, str]:
+    """Decide, at accept time, which callbacks a message gets.
+
+    Returns (statuses in the order they will be posted, error code, true final status).
+    Rolled in the request handler so a fixed seed gives the same outcome per request order.
+    """
+    cfg = state.config
+    statuses = list(cfg.callback_statuses)
+    error_code = None
+    if state.chance(cfg.undelivered_rate):
+        statuses = [s for s in statuses if s != "delivered"] + ["undelivered"]
+        error_code = UNDELIVERED_CODE
+    final = statuses[-1] if statuses else "queued"
+    if len(statuses) > 1 and state.chance(cfg.out_of_order_rate):
+        statuses.reverse()
+    return statuses, error_code, final
+
+
+async def deliver_message_callbacks(
+    state: SimState, record: dict[str, Any], statuses: list[str], error_code: str | None
+) -> None:
+    url = record["status_callback"]
+    for status in statuses:
+        await _pause(state.config.callback_delay_ms)
+        params = {
+            "AccountSid": record["account_sid"],
+            "ApiVersion": API_VERSION,
+            "MessageSid": record["sid"],
+            "SmsSid": record["sid"],
+            "MessageStatus": status,
+            "SmsStatus": status,
+            "To": record["to"],
+            "From": record["from"],
+        }
+        if record.get("messaging_service_sid"):
+            params["MessagingServiceSid"] = record["messaging_service_sid"]
+        if error_code and status in ("undelivered", "failed"):
+            params["ErrorCode"] = error_code
+        response = await state.post_signed(url, params)
+        record["callbacks"].append(
+            {"status": status, "http_status": response.status_code if response else None}
+        )
+
+
+async def run_call(state: SimState, record: dict[str, Any]) -> None:
+    """Play a call: fetch TwiML, press the configured digits on the first Gather, report status."""
+    cfg = state.config
+    params = {
+        "AccountSid": record["account_sid"],
+        "ApiVersion": API_VERSION,
+        "CallSid": record["sid"],
+        "From": record["from"],
+        "To": record["to"],
+        "Direction": "outbound-api",
+    }
+    await _pause(cfg.callback_delay_ms)
+    digits = cfg.digits_for(record["to"])
+    if digits is None:
+        record["status"] = "no-answer"
+        await _call_status(state, record, params, "no-answer", duration=0)
+        return
+
+    record["status"] = "in-progress"
+    response = await state.post_signed(record["url"], {**params, "CallStatus": "in-progress"})
+    if response is None or not response.is_success:
+        record["error_code"] = WEBHOOK_ERROR_CODE
+    else:
+        try:
+            gather = find_gather(response.text, record["url"])
+        except ValueError:
+            gather = None
+            record["error_code"] = TWIML_PARSE_ERROR_CODE
+        if gather is not None and digits:
+            action_url, method = gather
+            answer = await state.post_signed(
+                action_url, {**params, "CallStatus": "in-progress", "Digits": digits}, method=method
+            )
+            record["digits_sent"] = digits
+            record["gather_http_status"] = answer.status_code if answer else None
+    record["status"] = "completed"
+    await _call_status(state, record, params, "completed", duration=5)
+
+
+async def _call_status(
+    state: SimState, record: dict[str, Any], params: dict[str, str], status: str, duration: int
+) -> None:
+    url = record.get("status_callback")
+    if not url:
+        return
+    response = await state.post_signed(
+        url, {**params, "CallStatus": status, "CallDuration": str(duration)}
+    )
+    record["callbacks"].append(
+        {"status": status, "http_status": response.status_code if response else None}
+    )
+
+
+def find_gather(twiml: str, document_url: str) -> tuple[str, str] | None:
+    """Return (absolute action URL, method) of the first <Gather>, None if there is none.
+
+    Raises ValueError when the document is not XML.
+
+    The stdlib parser is acceptable here: the simulator only reads TwiML from
+    the app under test, and expat does not fetch external entities.
+    """
+    try:
+        root = ET.fromstring(twiml)
+    except ET.ParseError as exc:
+        raise ValueError("TwiML is not well-formed XML") from exc
+    for element in root.iter():
+        if element.tag.rsplit("}", 1)[-1] == "Gather":
+            # Without an action Twilio posts the digits back to the current document.
+            action = element.get("action") or document_url
+            method = (element.get("method") or "POST").upper()
+            return urljoin(document_url, action), method
+    return None
+
+
+async def _pause(ms: int) -> None:
+    if ms > 0:
+        await asyncio.sleep(ms / 1000)

@@ -1,0 +1,192 @@
+"""Mutable simulator state: records, counters, rate limiter and the outbound HTTP client.
+
+Everything here lives on the simulator's event loop; other threads should go
+through the HTTP control endpoints rather than touch it directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from collections import deque
+from collections.abc import Coroutine
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+from twilio.request_validator import RequestValidator
+
+from bcp_service.twilio_sim.config import SimConfig
+
+log = logging.getLogger("twilio_sim")
+
+STAT_KEYS = (
+    "accepted",
+    "rejected_429",
+    "rejected_auth",
+    "rejected_invalid",
+    "failed",
+    "failed_permanent",
+    "failed_transient",
+    "callbacks_sent",
+    "callbacks_failed",
+    "calls",
+    "inbound_sent",
+    "inbound_failed",
+)
+
+
+def new_sid(prefix: str) -> str:
+    return prefix + uuid.uuid4().hex
+
+
+class TokenBucket:
+    """Refills `rate` tokens a second and holds at most one second's worth."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.capacity = max(rate, 1.0)
+        self.tokens = self.capacity
+        self.updated = time.monotonic()
+
+    def take(self) -> float:
+        """Take a token; return 0.0 on success, else seconds until one is free."""
+        if self.rate <= 0:
+            return 0.0
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0.0
+        return (1.0 - self.tokens) / self.rate
+
+
+class SimState:
+    def __init__(
+        self, config: SimConfig, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.config = config
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._semaphore: asyncio.Semaphore | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._reset_records()
+
+    def _reset_records(self) -> None:
+        self.messages: deque[dict[str, Any]] = deque(maxlen=self.config.max_records)
+        self.calls: deque[dict[str, Any]] = deque(maxlen=self.config.max_records)
+        self.stats: dict[str, int] = dict.fromkeys(STAT_KEYS, 0)
+        self.rng = random.Random(self.config.seed)
+        self.bucket = TokenBucket(self.config.rate_limit_per_second)
+
+    def update_config(self, changes: dict[str, Any]) -> SimConfig:
+        merged = {**self.config.model_dump(), **changes}
+        new = SimConfig.model_validate(merged)
+        old, self.config = self.config, new
+        if new.rate_limit_per_second != old.rate_limit_per_second:
+            self.bucket = TokenBucket(new.rate_limit_per_second)
+        if "seed" in changes:
+            self.rng = random.Random(new.seed)
+        if new.max_records != old.max_records:
+            self.messages = deque(self.messages, maxlen=new.max_records)
+            self.calls = deque(self.calls, maxlen=new.max_records)
+        if new.callback_concurrency != old.callback_concurrency:
+            self._semaphore = None
+        log.info("twilio_sim.config_updated", extra={"fields": sorted(changes)})
+        return new
+
+    def reset(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        self._tasks.clear()
+        self._reset_records()
+
+    def chance(self, rate: float) -> bool:
+        return rate > 0 and self.rng.random() < rate
+
+    def count(self, key: str, n: int = 1) -> None:
+        self.stats[key] = self.stats.get(key, 0) + n
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "twilio_sim.task_failed",
+                extra={"error_type": type(task.exception()).__name__},
+            )
+
+    @property
+    def pending_callbacks(self) -> int:
+        return len(self._tasks)
+
+    async def flush_callbacks(self, timeout: float = 10.0) -> int:
+        """Wait until no callback work is pending; return how many tasks are left on timeout."""
+        deadline = time.monotonic() + timeout
+        # Loop because a running task may schedule more work (e.g. the call flow).
+        while self._tasks:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            await asyncio.wait(set(self._tasks), timeout=remaining)
+        return len(self._tasks)
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            # Created lazily so it binds to the loop the app actually runs on.
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(15.0),
+                limits=httpx.Limits(max_connections=self.config.callback_concurrency),
+                transport=self._transport,
+                headers={"User-Agent": "TwilioProxy/1.1"},
+            )
+        return self._client
+
+    def _limit(self) -> asyncio.Semaphore:
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.config.callback_concurrency)
+        return self._semaphore
+
+    def sign(self, url: str, params: dict[str, str]) -> str:
+        return RequestValidator(self.config.auth_token).compute_signature(url, params)
+
+    async def post_signed(
+        self, url: str, params: dict[str, str], *, method: str = "POST", stat: str = "callbacks"
+    ) -> httpx.Response | None:
+        """Send a webhook signed the way Twilio signs it; None when it could not be delivered."""
+        headers = {"I-Twilio-Idempotency-Token": uuid.uuid4().hex}
+        async with self._limit():
+            try:
+                if method.upper() == "GET":
+                    # For GET Twilio signs the full URL including the query string.
+                    full = url + ("&" if "?" in url else "?") + urlencode(params)
+                    headers["X-Twilio-Signature"] = self.sign(full, {})
+                    response = await self._http().get(full, headers=headers)
+                else:
+                    headers["X-Twilio-Signature"] = self.sign(url, params)
+                    response = await self._http().post(url, data=params, headers=headers)
+            except httpx.HTTPError as exc:
+                self.count(f"{stat}_failed")
+                log.warning(
+                    "twilio_sim.webhook_failed", extra={"error_type": type(exc).__name__}
+                )
+                return None
+        self.count(f"{stat}_sent" if response.is_success else f"{stat}_failed")
+        return response
+
+    async def aclose(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None

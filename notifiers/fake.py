@@ -1,0 +1,118 @@
+"""In-memory notifier for tests: records what was sent and fails on request."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from notifiers.base import SendResult
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    to: str
+    body: str
+    status_callback: str | None
+    provider_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class PlacedCall:
+    to: str
+    twiml_url: str
+    status_callback: str | None
+    provider_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class FailedAttempt:
+    channel: str
+    to: str
+    error: BaseException
+    at: datetime
+
+
+@dataclass
+class _QueuedFailure:
+    error: BaseException
+    remaining: int
+
+
+@dataclass
+class FakeNotifier:
+    """Successful sends land in `sent` / `calls`; failed ones in `failures`.
+
+    Failures queued with `fail_next` are used first, in order; `fail_for`
+    makes one number fail every time until `clear_failures`.
+    """
+
+    name: str = "fake"
+    sent: list[SentMessage] = field(default_factory=list)
+    calls: list[PlacedCall] = field(default_factory=list)
+    failures: list[FailedAttempt] = field(default_factory=list)
+    closed: bool = False
+    _queued: list[_QueuedFailure] = field(default_factory=list, repr=False)
+    _by_number: dict[str, BaseException] = field(default_factory=dict, repr=False)
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1), repr=False)
+
+    def fail_next(self, exc: BaseException, times: int = 1) -> None:
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        self._queued.append(_QueuedFailure(exc, times))
+
+    def fail_for(self, number: str, exc: BaseException) -> None:
+        self._by_number[number] = exc
+
+    def clear_failures(self) -> None:
+        self._queued.clear()
+        self._by_number.clear()
+
+    def reset(self) -> None:
+        self.clear_failures()
+        self.sent.clear()
+        self.calls.clear()
+        self.failures.clear()
+
+    @property
+    def attempts(self) -> int:
+        return len(self.sent) + len(self.calls) + len(self.failures)
+
+    def _maybe_fail(self, channel: str, to: str) -> None:
+        error: BaseException | None = None
+        if self._queued:
+            head = self._queued[0]
+            error = head.error
+            head.remaining -= 1
+            if head.remaining == 0:
+                self._queued.pop(0)
+        elif to in self._by_number:
+            error = self._by_number[to]
+        if error is not None:
+            self.failures.append(FailedAttempt(channel, to, error, _now()))
+            raise error
+
+    async def send_sms(
+        self, *, to: str, body: str, status_callback: str | None = None
+    ) -> SendResult:
+        self._maybe_fail("sms", to)
+        provider_id = f"FAKE-SM{next(self._ids):08d}"
+        self.sent.append(SentMessage(to, body, status_callback, provider_id, _now()))
+        return SendResult(provider_id=provider_id, status="queued")
+
+    async def place_call(
+        self, *, to: str, twiml_url: str, status_callback: str | None = None
+    ) -> SendResult:
+        self._maybe_fail("voice", to)
+        provider_id = f"FAKE-CA{next(self._ids):08d}"
+        self.calls.append(PlacedCall(to, twiml_url, status_callback, provider_id, _now()))
+        return SendResult(provider_id=provider_id, status="queued")
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,0 +1,104 @@
+"""Wrapper that times and logs every provider call.
+
+Logs carry the provider id, duration and error code only: recipients and
+message bodies are personal data and stay out of logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from notifiers.base import (
+    NotifierError,
+    PermanentSendError,
+    SendResult,
+    SmsNotifier,
+    TransientSendError,
+)
+
+log = logging.getLogger("notifiers")
+
+
+class TimedNotifier:
+    def __init__(self, inner: SmsNotifier, *, logger: logging.Logger | None = None) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self._log = logger or log
+
+    @property
+    def supports_voice(self) -> bool:
+        return callable(getattr(self.inner, "place_call", None))
+
+    async def send_sms(
+        self, *, to: str, body: str, status_callback: str | None = None
+    ) -> SendResult:
+        return await self._timed(
+            "sms",
+            lambda: self.inner.send_sms(to=to, body=body, status_callback=status_callback),
+        )
+
+    async def place_call(
+        self, *, to: str, twiml_url: str, status_callback: str | None = None
+    ) -> SendResult:
+        if not self.supports_voice:
+            raise TypeError(f"notifier {self.name!r} cannot place calls")
+        place_call = self.inner.place_call  # type: ignore[attr-defined]
+        return await self._timed(
+            "voice",
+            lambda: place_call(to=to, twiml_url=twiml_url, status_callback=status_callback),
+        )
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    async def _timed(
+        self, channel: str, call: Callable[[], Awaitable[SendResult]]
+    ) -> SendResult:
+        started = time.perf_counter()
+        try:
+            result = await call()
+        except Exception as exc:
+            self._log_failure(channel, exc, _ms_since(started))
+            raise
+        self._log.info(
+            "notifier.sent",
+            extra={
+                "event": "notifier.sent",
+                "notifier": self.name,
+                "channel": channel,
+                "provider_id": result.provider_id,
+                "provider_status": result.status,
+                "duration_ms": _ms_since(started),
+            },
+        )
+        return result
+
+    def _log_failure(self, channel: str, exc: Exception, duration_ms: float) -> None:
+        if isinstance(exc, TransientSendError):
+            kind = "transient"
+        elif isinstance(exc, PermanentSendError):
+            kind = "permanent"
+        elif isinstance(exc, NotifierError):
+            kind = "unknown"
+        else:
+            kind = "unexpected"
+        fields = {
+            "event": "notifier.failed",
+            "notifier": self.name,
+            "channel": channel,
+            "error_kind": kind,
+            "error_code": getattr(exc, "code", None),
+            "error_type": type(exc).__name__,
+            "bad_contact": getattr(exc, "bad_contact", None),
+            "retry_after": getattr(exc, "retry_after", None),
+            "duration_ms": duration_ms,
+        }
+        # Transient failures are routine under load (429s); they should not page anyone.
+        level = logging.WARNING if kind == "transient" else logging.ERROR
+        self._log.log(level, "notifier.failed", extra=fields)
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)

@@ -1,0 +1,152 @@
+"""Twilio REST notifier over one pooled httpx client.
+
+We talk to the REST API directly instead of through the `twilio` package so
+that every send is a plain awaitable on one shared connection pool, with a
+timeout we choose, and so errors map straight onto the retry policy.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from typing import Any
+
+import httpx
+
+from notifiers.base import (
+    BAD_CONTACT_CODES,
+    NotifierError,
+    PermanentSendError,
+    SendResult,
+    TransientSendError,
+)
+
+API_VERSION = "2010-04-01"
+RATE_LIMIT_CODE = "20429"
+
+
+class TwilioNotifier:
+    name = "twilio"
+
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        *,
+        from_number: str | None = None,
+        messaging_service_sid: str | None = None,
+        base_url: str = "https://api.twilio.com",
+        timeout: float = 10.0,
+        max_connections: int = 100,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not account_sid or not auth_token:
+            raise ValueError("account_sid and auth_token are required")
+        if (from_number is None) == (messaging_service_sid is None):
+            raise ValueError("give exactly one of from_number or messaging_service_sid")
+        self.account_sid = account_sid
+        self.from_number = from_number
+        self.messaging_service_sid = messaging_service_sid
+        self._account_url = f"{base_url.rstrip('/')}/{API_VERSION}/Accounts/{account_sid}"
+        self._client = httpx.AsyncClient(
+            auth=httpx.BasicAuth(account_sid, auth_token),
+            timeout=httpx.Timeout(timeout),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            transport=transport,
+            headers={"Accept": "application/json"},
+        )
+
+    async def send_sms(
+        self, *, to: str, body: str, status_callback: str | None = None
+    ) -> SendResult:
+        form: dict[str, str] = {"To": to, "Body": body}
+        if self.messaging_service_sid is not None:
+            form["MessagingServiceSid"] = self.messaging_service_sid
+        else:
+            form["From"] = self.from_number  # type: ignore[assignment]
+        if status_callback:
+            form["StatusCallback"] = status_callback
+        return await self._post("Messages.json", form)
+
+    async def place_call(
+        self, *, to: str, twiml_url: str, status_callback: str | None = None
+    ) -> SendResult:
+        if self.from_number is None:
+            # Messaging Services hold SMS senders only; a call needs a caller ID.
+            raise PermanentSendError("voice needs from_number", code=None, bad_contact=False)
+        form = {"To": to, "From": self.from_number, "Url": twiml_url}
+        if status_callback:
+            form["StatusCallback"] = status_callback
+        return await self._post("Calls.json", form)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> TwilioNotifier:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def _post(self, resource: str, form: dict[str, str]) -> SendResult:
+        try:
+            response = await self._client.post(f"{self._account_url}/{resource}", data=form)
+        except httpx.TimeoutException as exc:
+            # The request may still have reached Twilio; the caller decides
+            # whether a possible duplicate is acceptable.
+            raise TransientSendError(f"twilio timeout ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            raise TransientSendError(f"twilio connection error ({type(exc).__name__})") from exc
+        if response.is_success:
+            return _parse_success(response)
+        raise _map_error(response)
+
+
+def _parse_success(response: httpx.Response) -> SendResult:
+    try:
+        data = response.json()
+        return SendResult(provider_id=str(data["sid"]), status=str(data.get("status", "queued")))
+    except (ValueError, KeyError, TypeError) as exc:
+        # A 2xx without a sid means we cannot track the message; retrying could
+        # double-send, so it is surfaced as a plain NotifierError for a person.
+        raise NotifierError(f"twilio success without sid (HTTP {response.status_code})") from exc
+
+
+def _map_error(response: httpx.Response) -> NotifierError:
+    status = response.status_code
+    code = _error_code(response)
+    label = f"twilio error {code or '-'} (HTTP {status})"
+    if status == 429 or code == RATE_LIMIT_CODE:
+        return TransientSendError(
+            label, code=code or RATE_LIMIT_CODE, retry_after=_retry_after(response)
+        )
+    if status >= 500:
+        return TransientSendError(label, code=code, retry_after=_retry_after(response))
+    return PermanentSendError(label, code=code, bad_contact=code in BAD_CONTACT_CODES)
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    try:
+        data: Any = response.json()
+    except ValueError:
+        return None
+    if isinstance(data, dict) and data.get("code") is not None:
+        return str(data["code"])
+    return None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

@@ -1,0 +1,88 @@
+"""Test fixtures: the schema is built once by the migrations; each test runs in a rolled-back transaction.
+
+Set BCP_TEST_DATABASE_URL to run on PostgreSQL (the database is wiped and migrated first).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+from sqlmodel import Session
+
+from bcp_service import migrations
+from bcp_service.app import create_app
+from bcp_service.config import Settings
+from bcp_service.db import get_session, make_engine
+
+
+def pytest_report_header(config) -> str:
+    return f"database: {test_database_url(Path('/tmp')).split('@')[-1]}"
+
+
+def test_database_url(tmp_dir: Path) -> str:
+    return os.environ.get("BCP_TEST_DATABASE_URL") or f"sqlite:///{tmp_dir / 'test.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    return test_database_url(tmp_path_factory.mktemp("db"))
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    migrations.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(
+        environment="test", database_url=database_url, public_base_url="http://testserver",
+        secret_key="test-secret-key-for-tests-only",
+    )
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    connection = engine.connect()
+    outer = connection.begin()
+    db_session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    try:
+        yield db_session
+    finally:
+        db_session.close()
+        outer.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def app(settings: Settings, engine: Engine, session: Session):
+    application = create_app(settings, engine)
+
+    def shared_session() -> Iterator[Session]:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+    application.dependency_overrides[get_session] = shared_session
+    return application
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
