@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
@@ -13,6 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from bcp_service.config import Settings, get_settings
 from bcp_service.db import make_engine, make_session_factory
 from bcp_service.errors import ServiceError
+from bcp_service.audit.routes import router as audit_router
+from bcp_service.auth.deps import Access
+from bcp_service.auth.routes import router as auth_router
 from bcp_service.registry.routes import router as registry_router
 
 log = logging.getLogger("bcp_service")
@@ -30,10 +33,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
 
-    app.include_router(registry_router)
+    for router in (auth_router, registry_router, audit_router):
+        app.include_router(router)
     _install_error_handlers(app)
 
-    @app.get("/healthz", tags=["health"])
+    @app.get("/healthz", tags=["health"], dependencies=[Depends(Access(public="load balancer health check"))])
     def healthz() -> dict:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
@@ -45,7 +49,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def service_error(_request: Request, exc: ServiceError) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content={"detail": exc.to_detail()})
+        return JSONResponse(status_code=exc.status_code, content={"detail": exc.to_detail()}, headers=exc.headers)
 
     @app.exception_handler(IntegrityError)
     async def integrity_error(_request: Request, exc: IntegrityError) -> JSONResponse:

@@ -26,6 +26,15 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr("dev-insecure-secret-change-me")
     log_level: str = "INFO"
 
+    # Login and tokens.
+    access_token_minutes: int = 12 * 60
+    session_minutes: int = 12 * 60
+    cookie_secure: bool | None = None  # default: secure when public_base_url is https
+    login_window_minutes: int = 15
+    login_lock_minutes: int = 15
+    login_max_failures_account: int = 5
+    login_max_failures_address: int = 20
+
     # Pagination guard rails for list endpoints.
     page_size_default: int = 50
     page_size_max: int = 500
@@ -41,6 +50,12 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def secure_cookies(self) -> bool:
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.public_base_url.startswith("https://")
 
     @property
     def is_sqlite(self) -> bool:

@@ -12,6 +12,10 @@ class ServiceError(Exception):
         self.message = message
         self.field = field
 
+    @property
+    def headers(self) -> dict[str, str]:
+        return {}
+
     def to_detail(self) -> list[dict]:
         loc = ["body", self.field] if self.field else []
         return [{"loc": loc, "msg": self.message, "type": self.error_type}]

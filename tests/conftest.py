@@ -18,6 +18,7 @@ from bcp_service import migrations
 from bcp_service.app import create_app
 from bcp_service.config import Settings
 from bcp_service.db import get_session, make_engine
+from tests.factories import bearer, create_user
 
 
 def pytest_report_header(config) -> str:
@@ -71,6 +72,8 @@ def app(settings: Settings, engine: Engine, session: Session):
     application = create_app(settings, engine)
 
     def shared_session() -> Iterator[Session]:
+        # Release the test's own setup first, so a failing request rolls back only its own work.
+        session.commit()
         try:
             yield session
             session.commit()
@@ -83,6 +86,34 @@ def app(settings: Settings, engine: Engine, session: Session):
 
 
 @pytest.fixture
-def client(app) -> Iterator[TestClient]:
+def anon_client(app) -> Iterator[TestClient]:
     with TestClient(app) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def admin_user(session: Session):
+    return create_user(session, "admin")
+
+
+@pytest.fixture
+def client(app, session: Session, admin_user) -> Iterator[TestClient]:
+    """A client logged in as admin (bearer token)."""
+    with TestClient(app, headers=bearer(session, admin_user)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def client_as(app, session: Session):
+    """``client_as(role, scope_id)``: a client with a fresh account of that role."""
+    clients: list[TestClient] = []
+
+    def make(role: str, scope_id: int | None = None) -> TestClient:
+        user = create_user(session, role, scope_id)
+        test_client = TestClient(app, headers=bearer(session, user))
+        clients.append(test_client)
+        return test_client
+
+    yield make
+    for test_client in clients:
+        test_client.close()

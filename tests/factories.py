@@ -6,7 +6,10 @@ import itertools
 
 from sqlmodel import Session
 
+from bcp_service.auth.secrets import new_token, token_hash
 from bcp_service.models import (
+    ApiToken,
+    User,
     Designation,
     HomeCareRegion,
     HomeCareRegionMunicipality,
@@ -80,3 +83,26 @@ def create_patient(session: Session, municipality: Municipality, *, phones: list
         session.add(PatientContact(patient_id=patient.id, position=position, kind="self" if position == 1 else "family", phone=phone))
     session.flush()
     return patient
+
+
+_FAST_HASH = None
+
+
+def create_user(session: Session, role: str, scope_id: int | None = None, **overrides) -> User:
+    """A user with a pre-computed password hash (argon2 is slow by design); the password is "correct horse battery"."""
+    global _FAST_HASH
+    if _FAST_HASH is None:
+        from bcp_service.auth.secrets import hash_password
+
+        _FAST_HASH = hash_password("correct horse battery")
+    user = User(**{"username": f"{role}-{next(_counter)}", "password_hash": _FAST_HASH, "role": role, "scope_id": scope_id, **overrides})
+    session.add(user)
+    session.flush()
+    return user
+
+
+def bearer(session: Session, user: User) -> dict[str, str]:
+    token = new_token()
+    session.add(ApiToken(user_id=user.id, kind="access", token_hash=token_hash(token), prefix=token[:12]))
+    session.flush()
+    return {"Authorization": f"Bearer {token}"}

@@ -16,11 +16,13 @@ from html.parser import HTMLParser
 
 import docx
 from docx.enum.section import WD_SECTION
+from docx.enum.table import WD_ROW_HEIGHT_RULE
 from docx.enum.text import WD_COLOR_INDEX
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
-from docx.shared import Pt, RGBColor
+from docx.shared import Mm, Pt, RGBColor
 from docx.table import Table
+from docx.table import _Cell as _TableCell
 from docx.text.paragraph import Paragraph
 
 from bcp_service.bcp.docx_styles import (
@@ -47,6 +49,7 @@ _SHORT_UNITS = 22
 _HEAD_UNITS = 8
 _MAX_UNITS = 60
 _BLANK_UNITS = 20
+_WRITING_ROW = Mm(8)
 
 
 @dataclass
@@ -172,6 +175,7 @@ class _DocxBuilder(HTMLParser):
         self._div_stack: list[bool] = []
         self._restore_portrait = False
         self._section_start = False
+        self._style_ids: dict[str, str] = {}
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         classes = (dict(attrs).get("class") or "").split()
@@ -263,11 +267,20 @@ class _DocxBuilder(HTMLParser):
         set_a4(section, landscape=landscape)
         self._section_start = True
 
+    def _apply_style(self, paragraph: Paragraph, name: str) -> None:
+        # python-docx resolves a style by scanning every style on each assignment, which made
+        # a long draft take seconds; the ids are looked up once per document instead.
+        style_id = self._style_ids.get(name)
+        if style_id is None:
+            style_id = self._style_ids[name] = self.doc.styles[name].style_id
+        paragraph._p.get_or_add_pPr().style = style_id
+
     def _new_paragraph(self, style: str) -> Paragraph:
         if self._restore_portrait:
             self._restore_portrait = False
             self._start_section(landscape=False)
-        paragraph = self.doc.add_paragraph(style=style)
+        paragraph = self.doc.add_paragraph()
+        self._apply_style(paragraph, style)
         if self._section_start:
             # The section break already starts a page; a heading's page break would add another.
             paragraph.paragraph_format.page_break_before = False
@@ -330,11 +343,13 @@ class _DocxBuilder(HTMLParser):
         table = self.doc.add_table(rows=len(rows), cols=columns)
         table.style = self.doc.styles["Table Grid"]
         self._section_start = False
+        # table.cell() walks every cell on each call; fetch the grid once (no merged cells here).
+        grid = table._cells
         for r, row in enumerate(rows):
             for c in range(columns):
-                cell = table.cell(r, c)
+                cell = grid[r * columns + c]
                 paragraph = cell.paragraphs[0]
-                paragraph.style = self.doc.styles[TABLE_STYLE]
+                self._apply_style(paragraph, TABLE_STYLE)
                 if c >= len(row):
                     continue
                 source = row[c]
@@ -345,13 +360,20 @@ class _DocxBuilder(HTMLParser):
                 _emit(paragraph, segments)
         if all(cell.header for cell in rows[0]):
             _repeat_as_header(table.rows[0])
-        for row in table.rows:
+        for source, row in zip(rows, table.rows):
             # A patient's row split over two pages is easy to misread in a hurry.
             row._tr.get_or_add_trPr().append(OxmlElement("w:cantSplit"))
-        self._fit_columns(table, rows, columns)
-        self.doc.add_paragraph(style=TABLE_STYLE)  # Word merges adjacent tables without this
+            if not any(s.text.strip() for cell in source for s in cell.segments):
+                # Empty form rows are filled in by hand on the printout.
+                row.height = _WRITING_ROW
+                row.height_rule = WD_ROW_HEIGHT_RULE.AT_LEAST
+        self._fit_columns(table, grid, rows, columns)
+        # Word merges adjacent tables without a paragraph between them.
+        self._apply_style(self.doc.add_paragraph(), TABLE_STYLE)
 
-    def _fit_columns(self, table: Table, rows: list[list[_Cell]], columns: int) -> None:
+    def _fit_columns(
+        self, table: Table, grid: list[_TableCell], rows: list[list[_Cell]], columns: int
+    ) -> None:
         """Size columns from their content instead of python-docx's even split.
 
         An even split squeezes "No." and a long transport-plan column to the same width. Short
@@ -384,7 +406,7 @@ class _DocxBuilder(HTMLParser):
         for c, width in enumerate(widths):
             emu = int(width * _UNIT)
             table.columns[c].width = emu
-            for cell in table.columns[c].cells:
+            for cell in grid[c::columns]:
                 cell.width = emu
 
 

@@ -210,7 +210,12 @@ def example_context(plan_kind: PlanKind = "active_institution") -> BcpContext:
         ]
         if active
         else [],
-        local_facts=LOCAL_FACTS,
+        local_facts=LOCAL_FACTS
+        | (
+            {"積極的医療機関との代診の取り決め（文書の有無・締結日）": "2024年4月 文書で締結"}
+            if plan_kind == "single_doctor_clinic"
+            else {}
+        ),
     )
 
 

@@ -208,7 +208,7 @@ def get_environment(template_dir: Path | None = None) -> Environment:
 
 
 def draft_title(context: BcpContext) -> str:
-    return f"{context.facility.name} 業務継続計画（BCP）草案"
+    return f"{context.facility.name}\u3000業務継続計画（BCP）草案"
 
 
 def render_draft(context: BcpContext, *, template_dir: Path | None = None) -> RenderedDraft:

@@ -1,5 +1,7 @@
 """All table models, imported together so Alembic and the metadata see every table."""
 
+from bcp_service.models.audit import AuditEvent, AuditEventPatient
+from bcp_service.models.auth import ApiToken, LoginThrottle, User, WebSession
 from bcp_service.models.geo import (
     HomeCareRegion,
     HomeCareRegionMunicipality,
@@ -13,6 +15,12 @@ from bcp_service.models.institution import Designation, HubMunicipality, Institu
 from bcp_service.models.patient import Patient, PatientContact
 
 __all__ = [
+    "ApiToken",
+    "AuditEvent",
+    "AuditEventPatient",
+    "LoginThrottle",
+    "User",
+    "WebSession",
     "Designation",
     "HomeCareRegion",
     "HomeCareRegionMunicipality",

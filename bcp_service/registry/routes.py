@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from sqlmodel import Session
 
+from bcp_service.audit.service import record as audit
+from bcp_service.auth.deps import ALL_ROLES, IDENTIFIED, Access
+from bcp_service.auth.principal import Principal, patient_scope
+from bcp_service.auth.roles import Role
 from bcp_service.db import get_session
+from bcp_service.errors import NotFound
 from bcp_service.models.enums import DesignationKind, InstitutionKind, PatientStatus, RiskTier, Therapy
 from bcp_service.registry import areas, institutions, patients
 from bcp_service.registry.coverage import find_coverage_gaps
+from bcp_service.registry.scope import (
+    ensure_institution_writable,
+    ensure_patient_in_scope,
+    ensure_prefecture_writable,
+    municipality_in_scope,
+)
 from bcp_service.registry.schemas import (
     CoverageGapReport,
     InstitutionCreate,
@@ -34,6 +45,12 @@ SessionDep = Annotated[Session, Depends(get_session)]
 Limit = Annotated[int, Query(ge=1, le=500, description="page size (max 500)")]
 Offset = Annotated[int, Query(ge=0)]
 
+AnyRole = Annotated[Principal, Depends(Access(*ALL_ROLES))]
+AreaEditor = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture))]
+Identified = Annotated[Principal, Depends(Access(*IDENTIFIED))]
+InstitutionEditor = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture, Role.hub, Role.institution))]
+PatientEditor = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture, Role.hub, Role.institution))]
+
 
 def patient_public(session: Session, rows: list) -> list[PatientPublic]:
     contacts = patients.contacts_for(session=session, patient_ids=[p.id for p in rows])
@@ -48,7 +65,7 @@ def patient_public(session: Session, rows: list) -> list[PatientPublic]:
 
 @router.get("/regions", response_model=Page[RegionPublic])
 def list_regions(
-    session: SessionDep, prefecture_id: int | None = None, municipality_id: int | None = None,
+    principal: AnyRole, session: SessionDep, prefecture_id: int | None = None, municipality_id: int | None = None,
     q: Annotated[str | None, Query(max_length=100)] = None, limit: Limit = 50, offset: Offset = 0,
 ):
     rows, total = areas.list_regions(
@@ -58,25 +75,29 @@ def list_regions(
 
 
 @router.post("/regions", response_model=RegionPublic, status_code=status.HTTP_201_CREATED)
-def create_region(data: RegionCreate, session: SessionDep):
+def create_region(data: RegionCreate, principal: AreaEditor, session: SessionDep):
+    ensure_prefecture_writable(principal, data.prefecture_id)
     region = areas.create_region(session=session, data=data)
     return areas.regions_to_public(session, [region])[0]
 
 
 @router.get("/regions/{region_id}", response_model=RegionPublic)
-def get_region(region_id: int, session: SessionDep):
+def get_region(region_id: int, principal: AnyRole, session: SessionDep):
     return areas.regions_to_public(session, [areas.get_region(session=session, region_id=region_id)])[0]
 
 
 @router.patch("/regions/{region_id}", response_model=RegionPublic)
-def update_region(region_id: int, data: RegionUpdate, session: SessionDep):
-    region = areas.update_region(session=session, region=areas.get_region(session=session, region_id=region_id), data=data)
+def update_region(region_id: int, data: RegionUpdate, principal: AreaEditor, session: SessionDep):
+    region = areas.get_region(session=session, region_id=region_id)
+    if principal.role == Role.prefecture and region.prefecture_id != principal.scope_id:
+        raise NotFound("在宅医療圏が見つかりません (region not found)")
+    region = areas.update_region(session=session, region=region, data=data)
     return areas.regions_to_public(session, [region])[0]
 
 
 @router.get("/municipalities", response_model=Page[MunicipalityPublic])
 def list_municipalities(
-    session: SessionDep, prefecture_id: int | None = None, region_id: int | None = None,
+    principal: AnyRole, session: SessionDep, prefecture_id: int | None = None, region_id: int | None = None,
     q: Annotated[str | None, Query(max_length=100)] = None, limit: Limit = 100, offset: Offset = 0,
 ):
     rows, total = areas.list_municipalities(
@@ -86,24 +107,27 @@ def list_municipalities(
 
 
 @router.post("/municipalities", response_model=MunicipalityPublic, status_code=status.HTTP_201_CREATED)
-def create_municipality(data: MunicipalityCreate, session: SessionDep):
+def create_municipality(data: MunicipalityCreate, principal: AreaEditor, session: SessionDep):
+    ensure_prefecture_writable(principal, data.prefecture_id)
     return areas.create_municipality(session=session, data=data)
 
 
 @router.get("/municipalities/{municipality_id}", response_model=MunicipalityPublic)
-def get_municipality(municipality_id: int, session: SessionDep):
+def get_municipality(municipality_id: int, principal: AnyRole, session: SessionDep):
     return areas.get_municipality(session=session, municipality_id=municipality_id)
 
 
 @router.patch("/municipalities/{municipality_id}", response_model=MunicipalityPublic)
-def update_municipality(municipality_id: int, data: MunicipalityUpdate, session: SessionDep):
+def update_municipality(municipality_id: int, data: MunicipalityUpdate, principal: AreaEditor, session: SessionDep):
     municipality = areas.get_municipality(session=session, municipality_id=municipality_id)
+    if not municipality_in_scope(session, principal, municipality.id):
+        raise NotFound("市町村が見つかりません (municipality not found)")
     return areas.update_municipality(session=session, municipality=municipality, data=data)
 
 
 @router.get("/institutions", response_model=Page[InstitutionPublic])
 def list_institutions(
-    session: SessionDep, prefecture_id: int | None = None, region_id: int | None = None,
+    principal: Identified, session: SessionDep, prefecture_id: int | None = None, region_id: int | None = None,
     municipality_id: int | None = None, kind: InstitutionKind | None = None,
     designation: DesignationKind | None = None, q: Annotated[str | None, Query(max_length=100)] = None,
     limit: Limit = 50, offset: Offset = 0,
@@ -117,26 +141,29 @@ def list_institutions(
 
 
 @router.post("/institutions", response_model=InstitutionPublic, status_code=status.HTTP_201_CREATED)
-def create_institution(data: InstitutionCreate, session: SessionDep):
+def create_institution(data: InstitutionCreate, principal: InstitutionEditor, session: SessionDep):
     institution = institutions.create_institution(session=session, data=data)
+    ensure_institution_writable(session, principal, institution, creating=True)
     return institutions.to_public(session, [institution])[0]
 
 
 @router.get("/institutions/{institution_id}", response_model=InstitutionPublic)
-def get_institution(institution_id: int, session: SessionDep):
+def get_institution(institution_id: int, principal: Identified, session: SessionDep):
     return institutions.to_public(session, [institutions.get_institution(session=session, institution_id=institution_id)])[0]
 
 
 @router.patch("/institutions/{institution_id}", response_model=InstitutionPublic)
-def update_institution(institution_id: int, data: InstitutionUpdate, session: SessionDep):
+def update_institution(institution_id: int, data: InstitutionUpdate, principal: InstitutionEditor, session: SessionDep):
     institution = institutions.get_institution(session=session, institution_id=institution_id)
+    ensure_institution_writable(session, principal, institution, creating=False)
     institution = institutions.update_institution(session=session, institution=institution, data=data)
+    ensure_institution_writable(session, principal, institution, creating=True)
     return institutions.to_public(session, [institution])[0]
 
 
 @router.get("/patients", response_model=Page[PatientPublic])
 def list_patients(
-    session: SessionDep, prefecture_id: int | None = None, region_id: int | None = None,
+    request: Request, principal: Identified, session: SessionDep, prefecture_id: int | None = None, region_id: int | None = None,
     municipality_id: int | None = None, hub_id: int | None = None, institution_id: int | None = None,
     therapy: Therapy | None = None, risk_tier: RiskTier | None = None, status: PatientStatus | None = None,
     q: Annotated[str | None, Query(max_length=100, description="name or kana contains")] = None,
@@ -146,26 +173,37 @@ def list_patients(
         prefecture_id=prefecture_id, region_id=region_id, municipality_id=municipality_id, hub_id=hub_id,
         institution_id=institution_id, therapy=therapy, risk_tier=risk_tier, status=status, q=q,
     )
-    rows, total = patients.list_patients(session=session, filters=filters, limit=limit, offset=offset)
+    rows, total = patients.list_patients(
+        session=session, filters=filters, scope=patient_scope(principal), limit=limit, offset=offset
+    )
+    audit(session=session, principal=principal, action="patient.list", patient_ids=[p.id for p in rows], request=request)
     return Page(items=patient_public(session, rows), total=total, limit=limit, offset=offset)
 
 
 @router.post("/patients", response_model=PatientPublic, status_code=status.HTTP_201_CREATED)
-def create_patient(data: PatientCreate, session: SessionDep):
-    return patient_public(session, [patients.create_patient(session=session, data=data)])[0]
+def create_patient(data: PatientCreate, request: Request, principal: PatientEditor, session: SessionDep):
+    patient = patients.create_patient(session=session, data=data)
+    ensure_patient_in_scope(session, principal, patient)
+    audit(session=session, principal=principal, action="patient.create", patient_ids=[patient.id], request=request)
+    return patient_public(session, [patient])[0]
 
 
 @router.get("/patients/{patient_id}", response_model=PatientPublic)
-def get_patient(patient_id: int, session: SessionDep):
-    return patient_public(session, [patients.get_patient(session=session, patient_id=patient_id)])[0]
+def get_patient(patient_id: int, request: Request, principal: Identified, session: SessionDep):
+    patient = patients.get_patient(session=session, patient_id=patient_id, scope=patient_scope(principal))
+    audit(session=session, principal=principal, action="patient.read", patient_ids=[patient.id], request=request)
+    return patient_public(session, [patient])[0]
 
 
 @router.patch("/patients/{patient_id}", response_model=PatientPublic)
-def update_patient(patient_id: int, data: PatientUpdate, session: SessionDep):
-    patient = patients.get_patient(session=session, patient_id=patient_id)
-    return patient_public(session, [patients.update_patient(session=session, patient=patient, data=data)])[0]
+def update_patient(patient_id: int, data: PatientUpdate, request: Request, principal: PatientEditor, session: SessionDep):
+    patient = patients.get_patient(session=session, patient_id=patient_id, scope=patient_scope(principal))
+    patient = patients.update_patient(session=session, patient=patient, data=data)
+    ensure_patient_in_scope(session, principal, patient)
+    audit(session=session, principal=principal, action="patient.update", patient_ids=[patient.id], request=request)
+    return patient_public(session, [patient])[0]
 
 
 @router.get("/coverage-gaps", response_model=CoverageGapReport)
-def coverage_gaps(session: SessionDep, prefecture_id: int | None = None):
+def coverage_gaps(principal: AnyRole, session: SessionDep, prefecture_id: int | None = None):
     return find_coverage_gaps(session=session, prefecture_id=prefecture_id)

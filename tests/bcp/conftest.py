@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from bcp_service.bcp.context import PlanKind
 
 PLAN_KINDS: list[PlanKind] = [
     "single_doctor_clinic",
@@ -9,7 +10,6 @@ PLAN_KINDS: list[PlanKind] = [
     "visiting_nurse_station",
     "active_institution",
 ]
-
 
 
 @pytest.fixture(params=PLAN_KINDS)

@@ -1,0 +1,102 @@
+"""Recording and querying the audit log of personal-data access."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from fastapi import Request
+from sqlalchemy import func, insert
+from sqlmodel import Session, col, select
+
+from bcp_service.auth.principal import Principal
+from bcp_service.models import AuditEvent, AuditEventPatient
+
+
+def client_address(request: Request | None) -> str | None:
+    if request is None or request.client is None:
+        return None
+    return request.client.host
+
+
+def record(
+    *, session: Session, principal: Principal | None, action: str, patient_ids: Iterable[int] = (),
+    request: Request | None = None, resource: str | None = None, detail: str | None = None,
+) -> AuditEvent:
+    """Append one audit event in the caller's transaction: if the read fails, so does its record."""
+    ids = sorted(set(patient_ids))
+    if resource is None and request is not None:
+        route = request.scope.get("route")
+        resource = f"{request.method} {getattr(route, 'path', request.url.path)}"
+    event = AuditEvent(
+        user_id=principal.user_id if principal else None,
+        username=principal.username if principal else None,
+        role=str(principal.role) if principal else None,
+        action=action, resource=resource, patient_count=len(ids),
+        address=client_address(request), detail=detail,
+    )
+    session.add(event)
+    session.flush()
+    if ids:
+        session.execute(insert(AuditEventPatient), [{"event_id": event.id, "patient_id": i} for i in ids])
+    return event
+
+
+@dataclass
+class AuditFilters:
+    user_id: int | None = None
+    username: str | None = None
+    action: str | None = None
+    patient_id: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _conditions(filters: AuditFilters) -> list:
+    conditions = []
+    if filters.user_id is not None:
+        conditions.append(AuditEvent.user_id == filters.user_id)
+    if filters.username:
+        conditions.append(AuditEvent.username == filters.username)
+    if filters.action:
+        conditions.append(AuditEvent.action == filters.action)
+    if filters.patient_id is not None:
+        touched = select(AuditEventPatient.event_id).where(AuditEventPatient.patient_id == filters.patient_id)
+        conditions.append(col(AuditEvent.id).in_(touched))
+    if filters.since:
+        conditions.append(AuditEvent.at >= filters.since)
+    if filters.until:
+        conditions.append(AuditEvent.at < filters.until)
+    return conditions
+
+
+def list_events(
+    *, session: Session, filters: AuditFilters, limit: int = 100, offset: int = 0
+) -> tuple[list[tuple[AuditEvent, list[int]]], int]:
+    conditions = _conditions(filters)
+    total = session.exec(select(func.count()).select_from(AuditEvent).where(*conditions)).one()
+    events = session.exec(
+        select(AuditEvent).where(*conditions).order_by(col(AuditEvent.id).desc()).limit(limit).offset(offset)
+    ).all()
+    return [(e, patient_ids_of(session, e.id)) for e in events], total
+
+
+def iter_events(*, session: Session, filters: AuditFilters, batch: int = 1000):
+    last_id = None
+    while True:
+        query = select(AuditEvent).where(*_conditions(filters)).order_by(col(AuditEvent.id).desc()).limit(batch)
+        if last_id is not None:
+            query = query.where(AuditEvent.id < last_id)
+        rows = session.exec(query).all()
+        if not rows:
+            return
+        for event in rows:
+            yield event, patient_ids_of(session, event.id)
+        last_id = rows[-1].id
+
+
+def patient_ids_of(session: Session, event_id: int) -> list[int]:
+    return list(session.exec(
+        select(AuditEventPatient.patient_id).where(AuditEventPatient.event_id == event_id).order_by(AuditEventPatient.patient_id)
+    ).all())

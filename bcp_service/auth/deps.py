@@ -1,0 +1,86 @@
+"""Route access rules. Every route declares one ``Access``; a test walks the route table to check."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import OAuth2PasswordBearer
+from sqlmodel import Session
+
+from bcp_service.auth import service
+from bcp_service.auth.principal import Principal
+from bcp_service.auth.roles import IDENTIFIED_ROLES, Role
+from bcp_service.db import get_session
+
+SESSION_COOKIE = "bcp_session"
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf_token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# Declared so the OpenAPI document shows the login flow; the token itself is read in resolve_principal.
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+class Access:
+    """A dependency that authenticates the caller and checks the role.
+
+    ``Access(Role.admin, Role.hub)`` admits those roles; ``Access(public="why")`` marks a route open
+    to anyone (the reason is kept for the access matrix). Scope is applied by the services with
+    ``patient_scope``; this only decides who may call at all.
+    """
+
+    def __init__(self, *roles: Role, public: str | None = None) -> None:
+        if not roles and not public:
+            raise ValueError("Access needs roles or a public reason")
+        self.roles = frozenset(roles)
+        self.public = public
+
+    def __repr__(self) -> str:
+        return f"Access(public={self.public!r})" if self.public else f"Access({sorted(self.roles)})"
+
+    async def __call__(
+        self, request: Request, session: Annotated[Session, Depends(get_session)],
+        _token: Annotated[str | None, Depends(oauth2_scheme)] = None,
+    ) -> Principal | None:
+        if self.public:
+            return None
+        principal = await run_in_threadpool(resolve_principal, request, session)
+        if principal is None:
+            raise HTTPException(
+                status_code=status.HTTP_401_UNAUTHORIZED,
+                detail="ログインが必要です (authentication required)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if principal.role not in self.roles:
+            raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="この操作の権限がありません (role not allowed)")
+        if principal.via == "session" and request.method not in SAFE_METHODS:
+            await check_csrf(request, principal)
+        request.state.principal = principal
+        return principal
+
+
+def resolve_principal(request: Request, session: Session) -> Principal | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token:
+        return service.principal_for_token(session=session, token=token.strip())
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return service.principal_for_session(session=session, token=cookie)
+    return None
+
+
+async def check_csrf(request: Request, principal: Principal) -> None:
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        sent = (await request.form()).get(CSRF_FIELD)
+    if not sent or not principal.csrf_token or not hmac.compare_digest(str(sent), principal.csrf_token):
+        raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="フォームの有効期限が切れました。再読み込みしてください (CSRF check failed)")
+
+
+ALL_ROLES = tuple(Role)
+IDENTIFIED = tuple(sorted(IDENTIFIED_ROLES))

@@ -1,0 +1,65 @@
+"""Accounts, tokens, page sessions and login throttling."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime
+from sqlmodel import Field, SQLModel
+
+from bcp_service.models.base import created_at_field, timestamp_field
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "app_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True)
+    display_name: str | None = Field(default=None, max_length=100)
+    password_hash: str = Field(max_length=200)
+    role: str = Field(max_length=20)
+    # prefecture id for "prefecture"; institution id for "hub", "institution" and "nurse".
+    scope_id: int | None = Field(default=None)
+    active: bool = Field(default=True)
+    created_at: datetime = created_at_field()
+
+
+class ApiToken(SQLModel, table=True):
+    """Bearer tokens, stored as SHA-256 hashes: short-lived login tokens and long-lived integration tokens."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    kind: str = Field(max_length=20)  # "access" | "integration"
+    name: str | None = Field(default=None, max_length=100)
+    token_hash: str = Field(max_length=64, unique=True)
+    prefix: str = Field(max_length=12)
+    created_at: datetime = created_at_field()
+    expires_at: datetime | None = timestamp_field()
+    last_used_at: datetime | None = timestamp_field()
+    revoked_at: datetime | None = timestamp_field()
+
+
+class WebSession(SQLModel, table=True):
+    """A page session: the cookie holds a random token; the row holds its hash and the CSRF token."""
+
+    __tablename__ = "web_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = created_at_field()
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failed logins per account and per address, shared by every API process."""
+
+    __tablename__ = "login_throttle"
+
+    key: str = Field(primary_key=True, max_length=200)  # "user:<name>" or "ip:<address>"
+    failures: int = Field(default=0)
+    window_started_at: datetime = created_at_field()
+    locked_until: datetime | None = timestamp_field()

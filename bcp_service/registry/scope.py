@@ -1,0 +1,44 @@
+"""Scope checks for registry writes (reads are scoped in the queries)."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from bcp_service.auth.principal import Principal, municipality_scope, patient_scope
+from bcp_service.auth.roles import Role
+from bcp_service.errors import FieldError, NotFound
+from bcp_service.models import Institution, Municipality, Patient
+
+
+def ensure_patient_in_scope(session: Session, principal: Principal, patient: Patient) -> None:
+    """After a write: the patient must still be one the caller is responsible for."""
+    visible = session.exec(select(Patient.id).where(Patient.id == patient.id, *patient_scope(principal))).first()
+    if visible is None:
+        raise FieldError(
+            "担当範囲外の患者になります。市町村や担当施設を確認してください (outside your scope)",
+            field="municipality_id" if principal.role in (Role.prefecture, Role.hub) else "active_institution_id",
+        )
+
+
+def municipality_in_scope(session: Session, principal: Principal, municipality_id: int) -> bool:
+    return session.exec(
+        select(Municipality.id).where(Municipality.id == municipality_id, *municipality_scope(principal))
+    ).first() is not None
+
+
+def ensure_institution_writable(session: Session, principal: Principal, institution: Institution, *, creating: bool) -> None:
+    if principal.role == Role.admin:
+        return
+    if principal.role == Role.institution:
+        if creating or institution.id != principal.scope_id:
+            raise NotFound("施設が見つかりません (institution not found)")
+        return
+    if not municipality_in_scope(session, principal, institution.municipality_id):
+        if creating:
+            raise FieldError("担当範囲外の市町村です (municipality outside your scope)", field="municipality_id")
+        raise NotFound("施設が見つかりません (institution not found)")
+
+
+def ensure_prefecture_writable(principal: Principal, prefecture_id: int) -> None:
+    if principal.role == Role.prefecture and principal.scope_id != prefecture_id:
+        raise FieldError("担当外の都道府県です (prefecture outside your scope)", field="prefecture_id")
