@@ -9,15 +9,11 @@ div.landscape around pages to print in landscape. <head> is skipped. Anything el
 from __future__ import annotations
 
 import io
-import math
-import re
-from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
 import docx
 from docx.enum.section import WD_SECTION
 from docx.enum.table import WD_ROW_HEIGHT_RULE
-from docx.enum.text import WD_COLOR_INDEX
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Mm, Pt, RGBColor
@@ -34,13 +30,11 @@ from bcp_service.bcp.docx_styles import (
     set_a4,
     set_up_styles,
 )
+from bcp_service.bcp.docx_text import CellSource, Segment, cell_width, emit
 
 _SKIPPED = {"head", "title", "style", "script", "meta"}
 _IGNORED = {"html", "body", "thead", "tbody"}
 _BLOCKS = {"h1", "h2", "h3", "p", "li"}
-_CJK = "\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef"
-_CJK_CHAR = re.compile(f"[{_CJK}]")
-_HTML_SPACE = re.compile(r"[ \t\r\n\f]+")
 _HEADER_FILL = "E7E9EE"
 # Column sizing works in half-width characters of the table font (9 pt, so 4.5 pt each).
 _UNIT = Pt(4.5)
@@ -48,98 +42,7 @@ _PAD_UNITS = 3
 _SHORT_UNITS = 22
 _HEAD_UNITS = 8
 _MAX_UNITS = 60
-_BLANK_UNITS = 20
 _WRITING_ROW = Mm(8)
-
-
-@dataclass
-class _Segment:
-    text: str
-    bold: bool = False
-    blank: bool = False
-    br: bool = False
-
-
-@dataclass
-class _Cell:
-    header: bool
-    segments: list[_Segment] = field(default_factory=list)
-
-
-_SOFT = "\x00"  # whitespace that held a line break in the template source
-_BR = "\x01"
-
-
-def _is_cjk(ch: str) -> bool:
-    return bool(_CJK_CHAR.match(ch))
-
-
-def _normalise(segments: list[_Segment]) -> list[_Segment]:
-    """Collapse whitespace the way a browser would, except at source line breaks between CJK.
-
-    Template lines break inside Japanese sentences; shown as a space (as a browser or Word
-    would) that reads like a typo. A literal space, as in 「架空 一郎」, is kept.
-    """
-    chars: list[tuple[str, bool, bool]] = []
-    for seg in segments:
-        if seg.br:
-            chars.append((_BR, False, False))
-            continue
-        text = _HTML_SPACE.sub(lambda m: _SOFT if "\n" in m.group() else " ", seg.text)
-        chars.extend((ch, seg.bold, seg.blank) for ch in text)
-
-    kept: list[tuple[str, bool, bool]] = []
-    i = 0
-    while i < len(chars):
-        if chars[i][0] not in (" ", _SOFT):
-            kept.append(chars[i])
-            i += 1
-            continue
-        j, soft = i, False
-        while j < len(chars) and chars[j][0] in (" ", _SOFT):
-            soft |= chars[j][0] == _SOFT
-            j += 1
-        before = kept[-1][0] if kept else _BR
-        after = chars[j][0] if j < len(chars) else _BR
-        at_edge = _BR in (before, after)
-        if not at_edge and not (soft and _is_cjk(before) and _is_cjk(after)):
-            kept.append((" ", chars[i][1], chars[i][2]))
-        i = j
-
-    out: list[_Segment] = []
-    for ch, bold, blank in kept:
-        if ch == _BR:
-            out.append(_Segment("", br=True))
-        elif out and not out[-1].br and (out[-1].bold, out[-1].blank) == (bold, blank):
-            out[-1].text += ch
-        else:
-            out.append(_Segment(ch, bold, blank))
-    return out
-
-
-def _emit(paragraph: Paragraph, segments: list[_Segment]) -> None:
-    for seg in _normalise(segments):
-        if seg.br:
-            paragraph.add_run().add_break()
-            continue
-        run = paragraph.add_run(seg.text)
-        if seg.bold or seg.blank:
-            run.bold = True
-        if seg.blank:
-            run.font.highlight_color = WD_COLOR_INDEX.YELLOW
-
-
-def _display_width(text: str) -> int:
-    """Width in half-width units; Latin capitals and digits run wider than half an em."""
-    units = 0.0
-    for ch in text:
-        if _is_cjk(ch):
-            units += 2
-        elif ch.isupper() or ch.isdigit():
-            units += 1.3
-        else:
-            units += 1.1
-    return math.ceil(units)
 
 
 def _shade(cell, fill: str) -> None:
@@ -164,13 +67,13 @@ class _DocxBuilder(HTMLParser):
         self.doc = document
         self._skip_depth = 0
         self._block: tuple[str, str] | None = None
-        self._segments: list[_Segment] = []
+        self._segments: list[Segment] = []
         self._bold = 0
         self._blank = 0
         self._span_stack: list[bool] = []
         self._lists: list[tuple[str, int | None]] = []
-        self._rows: list[list[_Cell]] | None = None
-        self._cell: _Cell | None = None
+        self._rows: list[list[CellSource]] | None = None
+        self._cell: CellSource | None = None
         self._landscape_depth = 0
         self._div_stack: list[bool] = []
         self._restore_portrait = False
@@ -193,7 +96,7 @@ class _DocxBuilder(HTMLParser):
             self._span_stack.append(is_blank)
             self._blank += is_blank
         elif tag == "br":
-            self._segments.append(_Segment("", br=True))
+            self._segments.append(Segment("", br=True))
         elif tag in _BLOCKS:
             self._flush()
             self._block = (tag, " ".join(classes))
@@ -208,7 +111,7 @@ class _DocxBuilder(HTMLParser):
         elif tag == "tr":
             self._require_table(tag).append([])
         elif tag in ("th", "td"):
-            self._cell = _Cell(header=tag == "th")
+            self._cell = CellSource(header=tag == "th")
             self._segments = []
         elif tag == "div":
             landscape = "landscape" in classes
@@ -251,13 +154,13 @@ class _DocxBuilder(HTMLParser):
             return
         if self._rows is not None and self._cell is None:
             return  # whitespace between table tags
-        self._segments.append(_Segment(data, bold=self._bold > 0, blank=self._blank > 0))
+        self._segments.append(Segment(data, bold=self._bold > 0, blank=self._blank > 0))
 
     def close(self) -> None:
         super().close()
         self._flush()
 
-    def _require_table(self, tag: str) -> list[list[_Cell]]:
+    def _require_table(self, tag: str) -> list[list[CellSource]]:
         if self._rows is None:
             raise ValueError(f"<{tag}> outside a table")
         return self._rows
@@ -306,7 +209,7 @@ class _DocxBuilder(HTMLParser):
         paragraph = self._new_paragraph(style)
         if tag == "li" and self._lists and self._lists[-1][1] is not None:
             self._set_numbering(paragraph, self._lists[-1][1])
-        _emit(paragraph, segments)
+        emit(paragraph, segments)
         if "note" in classes:
             for run in paragraph.runs:
                 run.font.size = Pt(9)
@@ -332,7 +235,7 @@ class _DocxBuilder(HTMLParser):
         num_pr.get_or_add_ilvl().val = 0
         num_pr.get_or_add_numId().val = num_id
 
-    def _write_table(self, rows: list[list[_Cell]]) -> None:
+    def _write_table(self, rows: list[list[CellSource]]) -> None:
         rows = [r for r in rows if r]
         if not rows:
             return
@@ -355,9 +258,9 @@ class _DocxBuilder(HTMLParser):
                 source = row[c]
                 segments = source.segments
                 if source.header:
-                    segments = [_Segment(s.text, True, s.blank, s.br) for s in segments]
+                    segments = [Segment(s.text, True, s.blank, s.br) for s in segments]
                     _shade(cell, _HEADER_FILL)
-                _emit(paragraph, segments)
+                emit(paragraph, segments)
         if all(cell.header for cell in rows[0]):
             _repeat_as_header(table.rows[0])
         for source, row in zip(rows, table.rows):
@@ -372,7 +275,7 @@ class _DocxBuilder(HTMLParser):
         self._apply_style(self.doc.add_paragraph(), TABLE_STYLE)
 
     def _fit_columns(
-        self, table: Table, grid: list[_TableCell], rows: list[list[_Cell]], columns: int
+        self, table: Table, grid: list[_TableCell], rows: list[list[CellSource]], columns: int
     ) -> None:
         """Size columns from their content instead of python-docx's even split.
 
@@ -385,7 +288,7 @@ class _DocxBuilder(HTMLParser):
             body = head = 0
             for row in rows:
                 if c < len(row):
-                    width = _cell_width(row[c])
+                    width = cell_width(row[c])
                     if row[c].header:
                         head = max(head, width)
                     else:
@@ -408,19 +311,6 @@ class _DocxBuilder(HTMLParser):
             table.columns[c].width = emu
             for cell in grid[c::columns]:
                 cell.width = emu
-
-
-def _cell_width(cell: _Cell) -> int:
-    """Widest line in half-width character units; a blank counts short because it may wrap."""
-    widest = current = 0
-    for seg in cell.segments:
-        if seg.br:
-            current = 0
-            continue
-        width = _display_width(_HTML_SPACE.sub(" ", seg.text).strip())
-        current += min(width, _BLANK_UNITS) if seg.blank else width
-        widest = max(widest, current)
-    return widest
 
 
 def html_to_docx(

@@ -9,11 +9,13 @@ from pathlib import Path
 import typer
 import uvicorn
 from rich.console import Console
+from rich.table import Table
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bcp_service import migrations
 from bcp_service.config import Settings, get_settings
 from bcp_service.db import make_engine, make_session_factory
+from bcp_service.demo.accounts import create_demo_accounts, demo_password
 from bcp_service.demo.chiba import load_chiba
 from bcp_service.demo.synthetic import seed_patients
 from bcp_service.logs import configure_logging
@@ -74,12 +76,19 @@ def demo(
     migrations.upgrade(engine)
     with make_session_factory(engine)() as session:
         structure = load_chiba(session)
+        accounts = create_demo_accounts(session)
         session.commit()
     _seed_with_progress(engine, patients, 42, structure.prefecture_id)
     base = f"http://127.0.0.1:{port}"
     console.print(f"\n[bold]bcp-service デモ[/bold]  database: {database}")
     console.print(f"  API 文書 (OpenAPI): {base}/docs")
     console.print(f"  空白圏域:           {base}/api/v1/coverage-gaps")
+    table = Table(title="デモ用アカウント (demo accounts)", title_justify="left")
+    for column in ("username", "password", "role", "scope"):
+        table.add_column(column, no_wrap=True)
+    for username, role, _scope_id, label in accounts:
+        table.add_row(username, demo_password(username), str(role), label)
+    console.print(table)
     if no_serve:
         return
     uvicorn.run("bcp_service.asgi:app", host="127.0.0.1", port=port, log_config=None, access_log=False)
