@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 
@@ -17,8 +21,10 @@ from bcp_service.audit.routes import router as audit_router
 from bcp_service.auth.deps import Access
 from bcp_service.auth.routes import router as auth_router
 from bcp_service.registry.routes import router as registry_router
+from bcp_service.web.routes import router as web_router
 
 log = logging.getLogger("bcp_service")
+API_PREFIXES = ("/api/", "/webhooks/", "/healthz", "/openapi.json")
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -33,8 +39,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
 
-    for router in (auth_router, registry_router, audit_router):
+    for router in (auth_router, registry_router, audit_router, web_router):
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     _install_error_handlers(app)
 
     @app.get("/healthz", tags=["health"], dependencies=[Depends(Access(public="load balancer health check"))])
@@ -59,6 +66,13 @@ def _install_error_handlers(app: FastAPI) -> None:
             status_code=409,
             content={"detail": [{"loc": [], "msg": "データの整合性に反します (conflicts with existing data)", "type": "conflict"}]},
         )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 401 and not request.url.path.startswith(API_PREFIXES):
+            # A person opening a page: send them to the login form and back.
+            return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+        return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail}, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

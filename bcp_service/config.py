@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     login_max_failures_account: int = 5
     login_max_failures_address: int = 20
 
+    # Counts below this are shown as suppressed to the aggregate role (re-identification risk).
+    aggregate_min_cell: int = 10
+
     # Pagination guard rails for list endpoints.
     page_size_default: int = 50
     page_size_max: int = 500

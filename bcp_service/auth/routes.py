@@ -16,7 +16,7 @@ from bcp_service.auth.deps import ALL_ROLES, Access
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
 from bcp_service.db import get_session
-from bcp_service.errors import FieldError
+from bcp_service.errors import FieldError, ServiceError
 from bcp_service.models import User
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -61,10 +61,15 @@ class ApiTokenIssued(ApiTokenPublic):
 @router.post("/token", response_model=TokenResponse, dependencies=[Depends(Access(public="login"))])
 def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, session: SessionDep):
     settings = request.app.state.settings
-    user = service.authenticate(
-        session=session, settings=settings, username=form.username, password=form.password,
-        address=client_address(request) or "unknown",
-    )
+    try:
+        user = service.authenticate(
+            session=session, settings=settings, username=form.username, password=form.password,
+            address=client_address(request) or "unknown",
+        )
+    except ServiceError:
+        # The failed attempt must survive the error response, or throttling would never engage.
+        session.commit()
+        raise
     issued = service.issue_token(session=session, user=user, kind="access", minutes=settings.access_token_minutes)
     return TokenResponse(access_token=issued.token, expires_in=settings.access_token_minutes * 60)
 

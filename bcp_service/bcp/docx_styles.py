@@ -153,7 +153,14 @@ def set_up_styles(doc: DocxDocument, fonts: JapaneseFonts = DEFAULT_FONTS) -> No
         style.font.color.rgb = RGBColor(0x1F, 0x2A, 0x44)
         style.font.italic = False
 
-    for name in ("List Bullet", "List Number", "List Bullet 2", "List Number 2", "Header", "Footer"):
+    for name in (
+        "List Bullet",
+        "List Number",
+        "List Bullet 2",
+        "List Number 2",
+        "Header",
+        "Footer",
+    ):
         _style_font(doc.styles[name], fonts.body)
 
     table_text = doc.styles.add_style(TABLE_STYLE, 1)  # 1 = paragraph style

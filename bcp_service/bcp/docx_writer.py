@@ -9,6 +9,7 @@ div.landscape around pages to print in landscape. <head> is skipped. Anything el
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 
 import docx
@@ -32,8 +33,8 @@ from bcp_service.bcp.docx_styles import (
 )
 from bcp_service.bcp.docx_text import CellSource, Segment, cell_width, emit
 
-_SKIPPED = {"head", "title", "style", "script", "meta"}
-_IGNORED = {"html", "body", "thead", "tbody"}
+_SKIPPED = {"head", "title", "style", "script"}
+_IGNORED = {"html", "body", "thead", "tbody", "meta"}
 _BLOCKS = {"h1", "h2", "h3", "p", "li"}
 _HEADER_FILL = "E7E9EE"
 # Column sizing works in half-width characters of the table font (9 pt, so 4.5 pt each).
@@ -74,7 +75,6 @@ class _DocxBuilder(HTMLParser):
         self._lists: list[tuple[str, int | None]] = []
         self._rows: list[list[CellSource]] | None = None
         self._cell: CellSource | None = None
-        self._landscape_depth = 0
         self._div_stack: list[bool] = []
         self._restore_portrait = False
         self._section_start = False
@@ -83,7 +83,7 @@ class _DocxBuilder(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         classes = (dict(attrs).get("class") or "").split()
         if tag in _SKIPPED:
-            self._skip_depth += tag != "meta"
+            self._skip_depth += 1
             return
         if self._skip_depth or tag in _IGNORED:
             return
@@ -124,7 +124,7 @@ class _DocxBuilder(HTMLParser):
 
     def handle_endtag(self, tag: str) -> None:
         if tag in _SKIPPED:
-            self._skip_depth -= tag != "meta"
+            self._skip_depth -= 1
             return
         if self._skip_depth or tag in _IGNORED:
             return
@@ -263,7 +263,7 @@ class _DocxBuilder(HTMLParser):
                 emit(paragraph, segments)
         if all(cell.header for cell in rows[0]):
             _repeat_as_header(table.rows[0])
-        for source, row in zip(rows, table.rows):
+        for source, row in zip(rows, table.rows, strict=True):
             # A patient's row split over two pages is easy to misread in a hurry.
             row._tr.get_or_add_trPr().append(OxmlElement("w:cantSplit"))
             if not any(s.text.strip() for cell in source for s in cell.segments):
@@ -303,8 +303,8 @@ class _DocxBuilder(HTMLParser):
             widths = [f * usable / sum(floor) for f in floor]
         else:
             spare = usable - sum(floor)
-            stretch = [w - f for w, f in zip(want, floor)]
-            widths = [f + spare * s / sum(stretch) for f, s in zip(floor, stretch)]
+            stretch = [w - f for w, f in zip(want, floor, strict=True)]
+            widths = [f + spare * s / sum(stretch) for f, s in zip(floor, stretch, strict=True)]
         table.autofit = False
         for c, width in enumerate(widths):
             emu = int(width * _UNIT)
@@ -319,7 +319,9 @@ def html_to_docx(
     title: str,
     header: str | None = None,
     fonts: JapaneseFonts = DEFAULT_FONTS,
+    created: datetime | None = None,
 ) -> bytes:
+    """Build the .docx. ``header`` defaults to the title; ``created`` to now."""
     document = docx.Document()
     set_up_styles(document, fonts)
     first = document.sections[0]
@@ -331,6 +333,10 @@ def html_to_docx(
     props.language = LANGUAGE
     props.author = "bcp-service"
     props.comments = "登録情報から自動作成した草案。【要記入】の箇所を記入してください。"
+    # Otherwise Word shows python-docx's template dates from 2013 as the creation date.
+    props.created = props.modified = created or datetime.now(UTC)
+    props.last_modified_by = "bcp-service"
+    props.revision = 1
 
     builder = _DocxBuilder(document)
     builder.feed(html)

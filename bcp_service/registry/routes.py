@@ -16,8 +16,10 @@ from bcp_service.errors import NotFound
 from bcp_service.models.enums import DesignationKind, InstitutionKind, PatientStatus, RiskTier, Therapy
 from bcp_service.registry import areas, institutions, patients
 from bcp_service.registry.coverage import find_coverage_gaps
+from bcp_service.registry.stats import PatientStats, count_patients_by_area
 from bcp_service.registry.scope import (
-    ensure_institution_writable,
+    ensure_institution_editable,
+    ensure_institution_placed_in_scope,
     ensure_patient_in_scope,
     ensure_prefecture_writable,
     municipality_in_scope,
@@ -48,6 +50,7 @@ Offset = Annotated[int, Query(ge=0)]
 AnyRole = Annotated[Principal, Depends(Access(*ALL_ROLES))]
 AreaEditor = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture))]
 Identified = Annotated[Principal, Depends(Access(*IDENTIFIED))]
+InstitutionCreator = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture, Role.hub))]
 InstitutionEditor = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture, Role.hub, Role.institution))]
 PatientEditor = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture, Role.hub, Role.institution))]
 
@@ -141,9 +144,9 @@ def list_institutions(
 
 
 @router.post("/institutions", response_model=InstitutionPublic, status_code=status.HTTP_201_CREATED)
-def create_institution(data: InstitutionCreate, principal: InstitutionEditor, session: SessionDep):
+def create_institution(data: InstitutionCreate, principal: InstitutionCreator, session: SessionDep):
     institution = institutions.create_institution(session=session, data=data)
-    ensure_institution_writable(session, principal, institution, creating=True)
+    ensure_institution_placed_in_scope(session, principal, institution)
     return institutions.to_public(session, [institution])[0]
 
 
@@ -155,9 +158,9 @@ def get_institution(institution_id: int, principal: Identified, session: Session
 @router.patch("/institutions/{institution_id}", response_model=InstitutionPublic)
 def update_institution(institution_id: int, data: InstitutionUpdate, principal: InstitutionEditor, session: SessionDep):
     institution = institutions.get_institution(session=session, institution_id=institution_id)
-    ensure_institution_writable(session, principal, institution, creating=False)
+    ensure_institution_editable(session, principal, institution)
     institution = institutions.update_institution(session=session, institution=institution, data=data)
-    ensure_institution_writable(session, principal, institution, creating=True)
+    ensure_institution_placed_in_scope(session, principal, institution)
     return institutions.to_public(session, [institution])[0]
 
 
@@ -207,3 +210,10 @@ def update_patient(patient_id: int, data: PatientUpdate, request: Request, princ
 @router.get("/coverage-gaps", response_model=CoverageGapReport)
 def coverage_gaps(principal: AnyRole, session: SessionDep, prefecture_id: int | None = None):
     return find_coverage_gaps(session=session, prefecture_id=prefecture_id)
+
+
+@router.get("/stats/patients", response_model=PatientStats)
+def patient_stats(request: Request, principal: AnyRole, session: SessionDep, prefecture_id: int | None = None):
+    """Active patients counted by municipality. The aggregate role sees small counts suppressed."""
+    min_cell = request.app.state.settings.aggregate_min_cell
+    return count_patients_by_area(session=session, principal=principal, prefecture_id=prefecture_id, min_cell=min_cell)

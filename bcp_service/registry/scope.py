@@ -26,17 +26,24 @@ def municipality_in_scope(session: Session, principal: Principal, municipality_i
     ).first() is not None
 
 
-def ensure_institution_writable(session: Session, principal: Principal, institution: Institution, *, creating: bool) -> None:
+def ensure_institution_editable(session: Session, principal: Principal, institution: Institution) -> None:
+    """Before an update: the institution must be the caller's own or inside the caller's area."""
     if principal.role == Role.admin:
         return
     if principal.role == Role.institution:
-        if creating or institution.id != principal.scope_id:
+        if institution.id != principal.scope_id:
             raise NotFound("施設が見つかりません (institution not found)")
         return
     if not municipality_in_scope(session, principal, institution.municipality_id):
-        if creating:
-            raise FieldError("担当範囲外の市町村です (municipality outside your scope)", field="municipality_id")
         raise NotFound("施設が見つかりません (institution not found)")
+
+
+def ensure_institution_placed_in_scope(session: Session, principal: Principal, institution: Institution) -> None:
+    """After a create or update: prefecture and hub staff may not place an institution outside their area."""
+    if principal.role == Role.institution and institution.id != principal.scope_id:
+        raise FieldError("施設アカウントは新しい施設を登録できません (institutions cannot register others)", field="name")
+    if principal.role in (Role.prefecture, Role.hub) and not municipality_in_scope(session, principal, institution.municipality_id):
+        raise FieldError("担当範囲外の市町村です (municipality outside your scope)", field="municipality_id")
 
 
 def ensure_prefecture_writable(principal: Principal, prefecture_id: int) -> None:

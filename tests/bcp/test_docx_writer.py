@@ -9,6 +9,7 @@ from docx.enum.text import WD_COLOR_INDEX
 from docx.oxml.ns import qn
 from docx.shared import Mm
 
+from bcp_service.bcp.docx_styles import MS_FONTS
 from bcp_service.bcp.docx_writer import html_to_docx
 from bcp_service.bcp.example import example_context
 from bcp_service.bcp.render import render_draft
@@ -134,3 +135,17 @@ def test_html_outside_the_subset_is_refused():
         html_to_docx("<p>a<img src='x'></p>", title="t")
     with pytest.raises(ValueError, match="table cell"):
         html_to_docx("<table><tr><td><p>x</p></td></tr></table>", title="t")
+
+
+def test_ms_fonts_preset_for_older_windows():
+    data = html_to_docx("<h1>見出し</h1><p>本文</p>", title="t", fonts=MS_FONTS)
+    document = docx.Document(io.BytesIO(data))
+    assert document.styles["Normal"].element.rPr.rFonts.get(qn("w:eastAsia")) == "ＭＳ 明朝"
+    assert document.styles["Heading 1"].element.rPr.rFonts.get(qn("w:eastAsia")) == "ＭＳ ゴシック"
+
+
+def test_head_is_skipped_and_body_kept():
+    html = "<!DOCTYPE html><html><head><meta charset='utf-8'><title>題</title>"
+    html += "<style>p { color: red }</style></head><body><p>本文だけ</p></body></html>"
+    document = docx.Document(io.BytesIO(html_to_docx(html, title="t")))
+    assert [p.text for p in document.paragraphs] == ["本文だけ"]

@@ -6,12 +6,26 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from bcp_service.bcp.context import BcpContext, Facility, Institution, Organisation, Patient, Therapy
+from bcp_service.bcp.context import (
+    BcpContext,
+    Facility,
+    Institution,
+    Organisation,
+    Patient,
+    Therapy,
+)
 from bcp_service.bcp.example import example_context
 from bcp_service.bcp.render import DEFAULT_TEMPLATE_DIR, render_draft
 from tests.bcp.factories import bare_context, complete_context
 
-CHAPTERS = ["1. 総論", "2. 平常時の対応", "3. 緊急時の対応", "4. 他施設との連携", "5. 地域との連携", "6. 様式"]
+CHAPTERS = [
+    "1. 総論",
+    "2. 平常時の対応",
+    "3. 緊急時の対応",
+    "4. 他施設との連携",
+    "5. 地域との連携",
+    "6. 様式",
+]
 
 
 def _blank_list(html: str) -> str:
@@ -121,7 +135,9 @@ def test_completeness_counting_rules(tmp_path: Path):
         encoding="utf-8",
     )
     (tmp_path / "document.html").write_text("{{ body }}", encoding="utf-8")
-    context = bare_context("single_doctor_clinic").model_copy(update={"local_facts": {"耐震": "新耐震"}})
+    context = bare_context("single_doctor_clinic").model_copy(
+        update={"local_facts": {"耐震": "新耐震"}}
+    )
 
     draft = render_draft(context, template_dir=tmp_path)
 

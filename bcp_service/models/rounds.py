@@ -1,0 +1,156 @@
+"""Safety-check rounds: the round, one check per patient, every answer, and the board's counters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from bcp_service.models.base import created_at_field, timestamp_field
+
+
+class RoundReason(StrEnum):
+    disaster = "disaster"
+    scheduled = "scheduled"
+    manual = "manual"
+
+
+class RoundState(StrEnum):
+    running = "running"
+    closed = "closed"
+
+
+class CheckState(StrEnum):
+    no_answer = "no_answer"
+    safe = "safe"
+    needs_help = "needs_help"
+    power_out = "power_out"
+    needs_transport = "needs_transport"
+    unreachable = "unreachable"
+    delivery_failed = "delivery_failed"
+
+
+# States a person or device reports; the others are what the service concludes without an answer.
+ANSWER_STATES = (CheckState.safe, CheckState.needs_help, CheckState.power_out, CheckState.needs_transport)
+
+
+class AnswerChannel(StrEnum):
+    link = "link"
+    sms = "sms"
+    voice = "voice"
+    nurse = "nurse"
+
+
+class SafetyRound(SQLModel, table=True):
+    __tablename__ = "safety_round"
+
+    id: int | None = Field(default=None, primary_key=True)
+    reason: str = Field(max_length=20)
+    drill: bool = Field(default=False)
+    title: str | None = Field(default=None, max_length=200)
+    started_by_user_id: int | None = Field(default=None, foreign_key="app_user.id")
+    # "admin", "system:scheduler"...: kept as text so a deleted account or a trigger still reads.
+    started_by_name: str = Field(max_length=100)
+    started_at: datetime = created_at_field()
+    deadline: datetime | None = timestamp_field()
+    # Answer links stop working at this time (the deadline plus a grace period, or the close).
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    state: str = Field(default=RoundState.running, max_length=10, index=True)
+    closed_at: datetime | None = timestamp_field()
+    closed_by_name: str | None = Field(default=None, max_length=100)
+    target: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    idempotency_key: str | None = Field(default=None, max_length=200, unique=True)
+    escalation_policy: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    target_count: int = Field(default=0)
+    message_count: int = Field(default=0)
+    no_contact_count: int = Field(default=0)
+
+
+class SafetyCheck(SQLModel, table=True):
+    __tablename__ = "safety_check"
+    __table_args__ = (
+        UniqueConstraint("round_id", "patient_id"),
+        Index("ix_safety_check_round_state", "round_id", "state"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="safety_round.id")
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    # Copied at the start so the board groups by where the patient was when the round began.
+    risk_tier: str = Field(max_length=20)
+    municipality_id: int
+    region_id: int | None = None
+    hub_id: int | None = None
+    state: str = Field(default=CheckState.no_answer, max_length=20)
+    hours_left: float | None = None
+    last_answer_at: datetime | None = timestamp_field()
+    last_channel: str | None = Field(default=None, max_length=10)
+    escalation_step: int = Field(default=0)
+    next_action_at: datetime | None = timestamp_field()
+    assigned_user_id: int | None = Field(default=None, index=True)
+    created_at: datetime = created_at_field()
+
+
+class CheckAnswer(SQLModel, table=True):
+    """The history of answers of one check. The check shows the latest by ``observed_at``."""
+
+    __tablename__ = "check_answer"
+
+    id: int | None = Field(default=None, primary_key=True)
+    check_id: int = Field(foreign_key="safety_check.id", index=True)
+    round_id: int
+    state: str = Field(max_length=20)
+    hours_left: float | None = None
+    note: str | None = Field(default=None, max_length=1000)
+    channel: str = Field(max_length=10)
+    # "self", "family", "carer" (from the contact that answered), "reviewer", "nurse", ...
+    answered_by: str | None = Field(default=None, max_length=20)
+    user_id: int | None = None
+    contact_id: int | None = None
+    observed_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    received_at: datetime = created_at_field()
+    # "sms:<MessageSid>", "link:<nonce>", ...: a repeated delivery records nothing new.
+    idempotency_key: str | None = Field(default=None, max_length=200, unique=True)
+
+
+class RoundCounter(SQLModel, table=True):
+    """Checks per (round, dimension, key, state), kept in step with every state change.
+
+    Dimensions: ``all`` (key ""), ``risk_tier``, ``region``, ``municipality``, ``hub`` (key "" when
+    unknown). The live board reads these rows instead of counting checks.
+    """
+
+    __tablename__ = "round_counter"
+
+    round_id: int = Field(primary_key=True)
+    dimension: str = Field(primary_key=True, max_length=20)
+    key: str = Field(primary_key=True, max_length=40)
+    state: str = Field(primary_key=True, max_length=20)
+    count: int = Field(default=0)
+
+
+class UnmatchedReply(SQLModel, table=True):
+    """SMS replies the service could not read or place: a person decides, nothing is dropped."""
+
+    __tablename__ = "unmatched_reply"
+
+    id: int | None = Field(default=None, primary_key=True)
+    from_number: str = Field(max_length=20, index=True)
+    to_number: str | None = Field(default=None, max_length=20)
+    body: str = Field(max_length=2000)
+    received_at: datetime = created_at_field()
+    provider_message_id: str = Field(max_length=64, unique=True)
+    # unreadable, ambiguous:<parser reason>, no_open_check, several_open_checks
+    reason: str = Field(max_length=60)
+    parsed_state: str | None = Field(default=None, max_length=20)
+    parsed_hours: float | None = None
+    # The check it probably belongs to, when exactly one was found (a reader still decides).
+    candidate_check_id: int | None = None
+    resolved_at: datetime | None = timestamp_field()
+    resolved_by_user_id: int | None = None
+    resolved_by_name: str | None = Field(default=None, max_length=100)
+    resolution: str | None = Field(default=None, max_length=20)  # "answered" | "dismissed"
+    resolved_check_id: int | None = None
+    resolution_note: str | None = Field(default=None, max_length=1000)

@@ -1,0 +1,46 @@
+"""The one Jinja environment: StrictUndefined everywhere, autoescape for HTML only.
+
+Templates live in ``bcp_service/templates/<domain>/`` and, for BCP drafts, in the repository's
+``templates/bcp/`` (reachable as ``bcp/...``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
+REPO_TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+def jst(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """Show a stored UTC time in Japan time."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        from datetime import UTC
+
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(TOKYO).strftime(fmt)
+
+
+@lru_cache
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader([str(PACKAGE_TEMPLATES), str(REPO_TEMPLATES)]),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(enabled_extensions=("html", "htm", "j2.html"), default_for_string=False),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["jst"] = jst
+    return env
+
+
+def render(name: str, **context) -> str:
+    return environment().get_template(name).render(**context)
