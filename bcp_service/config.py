@@ -38,6 +38,33 @@ class Settings(BaseSettings):
     # Counts below this are shown as suppressed to the aggregate role (re-identification risk).
     aggregate_min_cell: int = 10
 
+    # Safety-check rounds and answer links (docs/rounds.md).
+    round_default_hours: float = 72.0  # deadline when a round is started without one
+    round_link_grace_hours: float = 24.0  # answer links keep working this long after the deadline
+    # Twilio signs the exact public URL; behind a proxy the request's Host is not it.
+    webhook_base_url: str | None = None  # default: public_base_url
+
+    # Sending (bcp-service worker). The numbers of the retry policy live here, nowhere else.
+    notifier: Literal["console", "fake", "twilio"] = "console"
+    twilio_account_sid: str = ""
+    twilio_auth_token: SecretStr = SecretStr("")
+    twilio_from_number: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    twilio_base_url: str = "https://api.twilio.com"
+    twilio_status_callbacks: bool = True
+    sms_reply_ack: bool = True  # answer an SMS reply with a short confirmation (TwiML)
+    send_rate_per_second: float = 10.0  # shared by all workers; 0 = no limit
+    send_concurrency: int = 20  # requests in flight per worker
+    send_batch_size: int = 100  # messages claimed per database round trip
+    send_timeout_seconds: float = 10.0
+    send_max_attempts: int = 6  # tries that may have reached the provider (5xx, timeouts)
+    send_max_throttled: int = 40  # 429 answers (nothing was sent), retried longer
+    send_retry_base_seconds: float = 2.0
+    send_retry_max_seconds: float = 300.0
+    send_retry_jitter: float = 1.0  # 1.0 = full jitter: wait uniformly in [0, backoff]
+    send_reclaim_after_seconds: float = 120.0  # a "sending" row older than this had its worker die
+    send_idle_poll_seconds: float = 1.0
+
     # Pagination guard rails for list endpoints.
     page_size_default: int = 50
     page_size_max: int = 500
@@ -48,7 +75,23 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{self.data_dir / 'bcp.sqlite3'}"
         if self.environment == "production" and self.secret_key.get_secret_value() in PLACEHOLDER_SECRETS:
             raise ValueError("BCP_SECRET_KEY must be set to a real secret outside development")
+        if self.notifier == "twilio":
+            self._check_twilio()
         return self
+
+    def _check_twilio(self) -> None:
+        # Checked only when Twilio is the chosen notifier, so development needs no account.
+        token = self.twilio_auth_token.get_secret_value()
+        if not self.twilio_account_sid or not token:
+            raise ValueError("BCP_TWILIO_ACCOUNT_SID and BCP_TWILIO_AUTH_TOKEN are required with BCP_NOTIFIER=twilio")
+        if (self.twilio_from_number is None) == (self.twilio_messaging_service_sid is None):
+            raise ValueError("set exactly one of BCP_TWILIO_FROM_NUMBER or BCP_TWILIO_MESSAGING_SERVICE_SID")
+        if self.environment == "production" and token in PLACEHOLDER_SECRETS | {"simulator-auth-token"}:
+            raise ValueError("BCP_TWILIO_AUTH_TOKEN must be a real secret outside development")
+
+    @property
+    def webhook_base(self) -> str:
+        return (self.webhook_base_url or self.public_base_url).rstrip("/")
 
     @property
     def tz(self) -> ZoneInfo:

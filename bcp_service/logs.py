@@ -20,11 +20,22 @@ class KeyValueFormatter(logging.Formatter):
         return line
 
 
+# Libraries that would log SQL parameters, row values, URLs with query strings or request bodies:
+# all of these can carry names and phone numbers, so they only ever log warnings.
+QUIET_LOGGERS = ("sqlalchemy", "httpx", "httpcore", "uvicorn.access", "twilio", "apscheduler.executors", "multipart")
+
+
+def quiet_noisy_loggers() -> None:
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # uvicorn's access log prints query strings, which may carry search terms (names): keep it off.
+    logging.getLogger("uvicorn.access").disabled = True
+
+
 def configure_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(KeyValueFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # uvicorn's access log prints query strings, which may carry search terms (names): keep it off.
-    logging.getLogger("uvicorn.access").disabled = True
+    quiet_noisy_loggers()

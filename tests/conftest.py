@@ -5,6 +5,7 @@ Set BCP_TEST_DATABASE_URL to run on PostgreSQL (the database is wiped and migrat
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,33 @@ from bcp_service import migrations
 from bcp_service.app import create_app
 from bcp_service.config import Settings
 from bcp_service.db import get_session, make_engine
+from bcp_service.logs import KeyValueFormatter, quiet_noisy_loggers
 from tests.factories import bearer, create_user
+
+
+LOG_SCAN_TEST = "test_no_personal_data_in_logs"
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    # The log scan reads what the whole run logged, so it goes last.
+    items.sort(key=lambda item: item.name == LOG_SCAN_TEST)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def run_log(tmp_path_factory) -> Iterator[Path]:
+    """Every log record of the run, formatted as in production, for the personal-data scan."""
+    path = tmp_path_factory.mktemp("logs") / "run.log"
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(KeyValueFormatter())
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    quiet_noisy_loggers()
+    yield path
+    root.removeHandler(handler)
+    root.setLevel(previous)
+    handler.close()
 
 
 def pytest_report_header(config) -> str:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from bcp_service.cli import database, demo, registry
+from bcp_service.cli import database, demo, registry, users
 
 app = typer.Typer(help="bcp-service: 在宅医療の災害時安否確認・BCP作成支援", no_args_is_help=True, add_completion=False)
 app.add_typer(database.app, name="db")
+app.add_typer(users.app, name="users")
 app.command("serve")(demo.serve)
 app.command("demo")(demo.demo)
 app.command("seed")(demo.seed)

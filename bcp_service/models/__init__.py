@@ -12,9 +12,20 @@ from bcp_service.models.geo import (
     SecondaryMedicalArea,
 )
 from bcp_service.models.institution import Designation, HubMunicipality, Institution, InstitutionContact
+from bcp_service.models.outbox import EarlyStatus, OutboxMessage, SendRate, WorkerHeartbeat
 from bcp_service.models.patient import Patient, PatientContact
+from bcp_service.models.rounds import CheckAnswer, RoundCounter, SafetyCheck, SafetyRound, UnmatchedReply
 
 __all__ = [
+    "CheckAnswer",
+    "EarlyStatus",
+    "OutboxMessage",
+    "RoundCounter",
+    "SafetyCheck",
+    "SafetyRound",
+    "SendRate",
+    "UnmatchedReply",
+    "WorkerHeartbeat",
     "ApiToken",
     "AuditEvent",
     "AuditEventPatient",

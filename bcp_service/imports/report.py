@@ -1,0 +1,48 @@
+"""What an import tells the person who sent the file."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class RowError(BaseModel):
+    line: int | None = Field(description="physical line in the file (the header is line 1); null for the whole file")
+    column: str | None = Field(description="the column header as written in the file")
+    reason: str
+
+
+class ImportReport(BaseModel):
+    kind: str
+    dry_run: bool
+    encoding: str | None = None
+    rows_total: int = 0
+    rows_valid: int = 0
+    created: int = Field(0, description="rows that create a record (or would, on a dry run or a failed import)")
+    updated: int = 0
+    unchanged: int = 0
+    written: bool = Field(False, description="whether anything was saved: only when there are no errors and not a dry run")
+    errors_total: int = 0
+    errors: list[RowError] = Field(default_factory=list, description="cut at the configured maximum; errors_total counts all")
+
+    @property
+    def ok(self) -> bool:
+        return self.errors_total == 0
+
+
+class ErrorList:
+    """Collects row errors, keeps the first ``limit`` and counts the rest."""
+
+    def __init__(self, report: ImportReport, limit: int) -> None:
+        self.report = report
+        self.limit = limit
+        self.bad_lines: set[int] = set()
+
+    def add(self, line: int | None, column: str | None, reason: str) -> None:
+        self.report.errors_total += 1
+        if line is not None:
+            self.bad_lines.add(line)
+        if len(self.report.errors) < self.limit:
+            self.report.errors.append(RowError(line=line, column=column, reason=reason))
+
+    def __bool__(self) -> bool:
+        return self.report.errors_total > 0

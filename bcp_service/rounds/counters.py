@@ -1,0 +1,138 @@
+"""Per-round counters: checks by state for every grouping the board shows.
+
+They are written once when a round starts (one GROUP BY over its checks) and then moved by each
+state change in the same transaction as the change, so reading the board never scans checks.
+Rows are always updated in sorted key order: two transactions moving the same counters then take
+their row locks in the same order and cannot deadlock.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import String, cast, func, literal, literal_column, select, union_all, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session
+
+from bcp_service.models import RoundCounter, SafetyCheck
+
+# (dimension, column copied onto the check at start)
+DIMENSIONS = (
+    ("all", None),
+    ("risk_tier", SafetyCheck.risk_tier),
+    ("region", SafetyCheck.region_id),
+    ("municipality", SafetyCheck.municipality_id),
+    ("hub", SafetyCheck.hub_id),
+)
+
+
+@dataclass(frozen=True)
+class CheckKeys:
+    """What a check is grouped by; enough to move its counters without reading it again."""
+
+    round_id: int
+    risk_tier: str
+    region_id: int | None
+    municipality_id: int | None
+    hub_id: int | None
+
+    @classmethod
+    def of(cls, check: SafetyCheck) -> CheckKeys:
+        return cls(check.round_id, check.risk_tier, check.region_id, check.municipality_id, check.hub_id)
+
+    def keys(self) -> list[tuple[str, str]]:
+        return [
+            ("all", ""),
+            ("risk_tier", self.risk_tier),
+            ("region", _key(self.region_id)),
+            ("municipality", _key(self.municipality_id)),
+            ("hub", _key(self.hub_id)),
+        ]
+
+
+def _key_expression(column):
+    # Literal SQL, not bound parameters: PostgreSQL must see the same expression in SELECT and GROUP BY.
+    if column is None:
+        return literal_column("''")
+    return func.coalesce(cast(column, String), literal_column("''"))
+
+
+def _key(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def initialise_counters(*, session: Session, round_id: int) -> None:
+    parts = []
+    for dimension, column in DIMENSIONS:
+        key = _key_expression(column)
+        grouping = [SafetyCheck.state] if column is None else [key, SafetyCheck.state]
+        parts.append(
+            select(
+                literal(round_id).label("round_id"), literal(dimension).label("dimension"), key.label("key"),
+                SafetyCheck.state, func.count().label("count"),
+            )
+            .where(SafetyCheck.round_id == round_id)
+            .group_by(*grouping)
+        )
+    columns = ["round_id", "dimension", "key", "state", "count"]
+    session.execute(RoundCounter.__table__.insert().from_select(columns, union_all(*parts)))
+
+
+def move_counters(*, session: Session, moves: Iterable[tuple[CheckKeys, str, str]]) -> None:
+    """Apply state changes (keys, old state, new state) to the counters."""
+    deltas: Counter[tuple[int, str, str, str]] = Counter()
+    for keys, old, new in moves:
+        if old == new:
+            continue
+        for dimension, key in keys.keys():
+            deltas[(keys.round_id, dimension, key, old)] -= 1
+            deltas[(keys.round_id, dimension, key, new)] += 1
+    table = RoundCounter.__table__
+    upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    for (round_id, dimension, key, state), delta in sorted(deltas.items()):
+        if delta == 0:
+            continue
+        if delta < 0:
+            # The row exists: the check was counted in that state when it got there.
+            session.execute(
+                update(table)
+                .where(table.c.round_id == round_id, table.c.dimension == dimension, table.c.key == key,
+                       table.c.state == state)
+                .values(count=table.c.count + delta)
+            )
+            continue
+        statement = upsert(table).values(round_id=round_id, dimension=dimension, key=key, state=state, count=delta)
+        session.execute(statement.on_conflict_do_update(
+            index_elements=["round_id", "dimension", "key", "state"],
+            set_={"count": table.c.count + delta},
+        ))
+
+
+def read_counters(*, session: Session, round_id: int) -> dict[str, dict[str, dict[str, int]]]:
+    """{dimension: {key: {state: count}}}, zero rows left out."""
+    result: dict[str, dict[str, dict[str, int]]] = {}
+    rows = session.execute(
+        select(RoundCounter.dimension, RoundCounter.key, RoundCounter.state, RoundCounter.count)
+        .where(RoundCounter.round_id == round_id, RoundCounter.count != 0)
+    )
+    for dimension, key, state, count in rows:
+        result.setdefault(dimension, {}).setdefault(key, {})[state] = count
+    return result
+
+
+def recount(*, session: Session, round_id: int) -> dict[str, dict[str, dict[str, int]]]:
+    """The counters as a full scan would give them: for tests and a repair command."""
+    result: dict[str, dict[str, dict[str, int]]] = {}
+    for dimension, column in DIMENSIONS:
+        key = _key_expression(column)
+        grouping = [SafetyCheck.state] if column is None else [key, SafetyCheck.state]
+        rows = session.execute(
+            select(key, SafetyCheck.state, func.count()).where(SafetyCheck.round_id == round_id)
+            .group_by(*grouping)
+        )
+        for k, state, count in rows:
+            result.setdefault(dimension, {}).setdefault(k, {})[state] = count
+    return result

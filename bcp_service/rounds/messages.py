@@ -1,0 +1,68 @@
+"""Message text and answer links.
+
+A link carries a random token of 128 bits (22 URL-safe characters); the database keeps its SHA-256
+for lookup. The plain token sits in the outbox row only until the message has left, because the
+text is rendered at send time (see docs/rounds.md, "Answer links").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+
+from bcp_service.templating import render
+from bcp_service.twilio_sim.segments import count_segments
+
+TOKEN_BYTES = 16  # 128 bits
+ANSWER_PATH = "/a/"
+# Two UCS-2 segments: 2 x 67 characters once the text is split (70 only for a single segment).
+MAX_SEGMENTS = 2
+INITIAL_TEMPLATE = "check_initial"
+STATE_LABELS = {
+    "safe": "無事",
+    "needs_help": "要救助",
+    "power_out": "停電",
+    "needs_transport": "搬送が必要",
+    "no_answer": "未回答",
+    "unreachable": "連絡不能",
+    "delivery_failed": "送信失敗",
+}
+DRILL_LABEL = "【訓練】"
+
+
+def new_answer_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
+
+
+def answer_link(public_base_url: str, token: str) -> str:
+    return f"{public_base_url.rstrip('/')}{ANSWER_PATH}{token}"
+
+
+def render_text(template: str, **context) -> str:
+    """Render a text message; SMS has no use for the template's line breaks."""
+    text = render(f"messages/{template}.txt", **context)
+    return re.sub(r"\s*\n\s*", " ", text).strip()
+
+
+def render_message(template: str, *, drill: bool, public_base_url: str, token: str | None) -> str:
+    link = answer_link(public_base_url, token) if token else ""
+    return render_text(template, drill=drill, link=link)
+
+
+def segments(text: str) -> int:
+    return count_segments(text)[0]
+
+
+def check_budget(public_base_url: str) -> None:
+    """Refuse a base URL that would push the first message past two segments."""
+    sample = render_message(INITIAL_TEMPLATE, drill=True, public_base_url=public_base_url, token="x" * 22)
+    if segments(sample) > MAX_SEGMENTS:
+        raise ValueError(
+            f"public_base_url is too long: the safety-check SMS would take {segments(sample)} segments "
+            f"(at most {MAX_SEGMENTS}); use a shorter host name"
+        )
