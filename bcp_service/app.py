@@ -20,8 +20,15 @@ from bcp_service.errors import ServiceError
 from bcp_service.audit.routes import router as audit_router
 from bcp_service.auth.deps import Access
 from bcp_service.auth.routes import router as auth_router
+from bcp_service.bcp.pages import router as bcp_pages_router
+from bcp_service.bcp.routes import router as bcp_router
 from bcp_service.registry.routes import router as registry_router
+from bcp_service.imports.routes import router as imports_router
+from bcp_service.exports.routes import router as exports_router
 from bcp_service.web.routes import router as web_router
+from bcp_service.answers.routes import router as answers_router
+from bcp_service.rounds.routes import router as rounds_router
+from bcp_service.webhooks.routes import router as webhooks_router
 
 log = logging.getLogger("bcp_service")
 API_PREFIXES = ("/api/", "/webhooks/", "/healthz", "/openapi.json")
@@ -39,7 +46,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
 
-    for router in (auth_router, registry_router, audit_router, web_router):
+    for router in (auth_router, registry_router, audit_router, web_router, imports_router, exports_router, bcp_router, bcp_pages_router):
+        app.include_router(router)
+    for router in (rounds_router, answers_router, webhooks_router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     _install_error_handlers(app)

@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     page_size_default: int = 50
     page_size_max: int = 500
 
+    # CSV import limits.
+    import_max_bytes: int = 50 * 1024 * 1024
+    import_max_cell_chars: int = 2000
+    import_max_reported_errors: int = 10_000
+
     @model_validator(mode="after")
     def _fill_and_check(self) -> "Settings":
         if not self.database_url:

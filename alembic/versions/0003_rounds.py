@@ -81,6 +81,8 @@ def upgrade() -> None:
     sa.Column('title', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
     sa.Column('started_by_user_id', sa.Integer(), nullable=True),
     sa.Column('started_by_name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('started_by_role', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('started_by_scope_id', sa.Integer(), nullable=True),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('deadline', sa.DateTime(timezone=True), nullable=True),
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),

@@ -40,6 +40,8 @@ class _Model(BaseModel):
 class Therapy(StrEnum):
     TPPV = "人工呼吸器（TPPV）"
     NPPV = "人工呼吸器（NPPV）"
+    # The registry knows the patient is on a ventilator but not whether invasively; plan for TPPV.
+    VENTILATOR = "人工呼吸器（方式未登録）"
     HOME_OXYGEN = "在宅酸素"
     OTHER = "その他の医療機器"
 
@@ -112,7 +114,7 @@ class Patient(_Model):
 
     @property
     def uses_ventilator(self) -> bool:
-        return self.therapy in (Therapy.TPPV, Therapy.NPPV)
+        return self.therapy in (Therapy.TPPV, Therapy.NPPV, Therapy.VENTILATOR)
 
     @property
     def needs_battery_fields(self) -> bool:
@@ -128,7 +130,7 @@ class Patient(_Model):
 
     @property
     def needs_suction_field(self) -> bool:
-        return self.therapy == Therapy.TPPV or self.suction_device is not None
+        return self.therapy in (Therapy.TPPV, Therapy.VENTILATOR) or self.suction_device is not None
 
     @property
     def battery_total_hours(self) -> float | None:

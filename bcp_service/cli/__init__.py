@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from bcp_service.cli import database, demo, registry, users
+from bcp_service.cli import database, demo, imports, registry, users
 
 app = typer.Typer(help="bcp-service: 在宅医療の災害時安否確認・BCP作成支援", no_args_is_help=True, add_completion=False)
 app.add_typer(database.app, name="db")
 app.add_typer(users.app, name="users")
+app.add_typer(imports.import_app, name="import")
+app.add_typer(imports.export_app, name="export")
 app.command("serve")(demo.serve)
 app.command("demo")(demo.demo)
 app.command("seed")(demo.seed)

@@ -184,7 +184,23 @@ def seed_patients(
 
 def _flush(engine: Engine, patients: list[dict], contacts: list[dict]) -> None:
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # COPY is several times faster than multi-row INSERT for bulk loads.
+            raw = conn.connection.driver_connection
+            _copy(raw, "patient", patients)
+            _copy(raw, "patient_contact", contacts)
+            return
         conn.execute(insert(Patient.__table__), patients)
         conn.execute(insert(PatientContact.__table__), contacts)
+
+
+def _copy(raw_connection, table: str, rows: list[dict]) -> None:
+    if not rows:
+        return
+    columns = list(rows[0])
+    with raw_connection.cursor() as cursor:
+        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
 
 

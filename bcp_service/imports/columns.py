@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from bcp_service.imports import values
 from bcp_service.models.enums import INSTITUTION_KIND_JA
 
-MAX_CONTACTS = 3
+# The schema allows ten contacts; the export writes at least three slots, more when a patient has more.
+MAX_CONTACTS = 10
+EXPORT_MIN_CONTACTS = 3
 # kinds whose cells may legitimately start with + or - (phone numbers, negative numbers): parsed
 # before the formula check so that only unreadable ones are reported as formulas.
 FORMULA_OK_KINDS = {"number", "phone"}
@@ -145,7 +147,7 @@ INSTITUTION_COLUMNS: tuple[Column, ...] = (
     Column("phone", "電話番号", "phone"),
 )
 
-CONTACT_KEY = re.compile(r"^contact(\d)_(\w+)$")
+CONTACT_KEY = re.compile(r"^contact(\d+)_(\w+)$")
 CONTACT_FIELD = {"phone": "phone", "kind": "kind", "name": "name", "relation": "relation", "channel": "preferred_channel"}
 CONTACT_KEY_OF_FIELD = {schema_field: key for key, schema_field in CONTACT_FIELD.items()}
 

@@ -14,6 +14,8 @@ from bcp_service.imports.report import ErrorList
 
 UTF8_BOM = b"\xef\xbb\xbf"
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+# .xlsx is a zip file; .xls an OLE compound document.
+SPREADSHEET_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 SAVE_AS_HINT = "Excel の「CSV UTF-8 (コンマ区切り)」または「CSV (コンマ区切り)」で保存し直してください"
 
@@ -43,6 +45,8 @@ def decode(data: bytes, max_bytes: int) -> tuple[str, str]:
         )
     if not data.strip(UTF8_BOM + b" \t\r\n"):
         raise FileProblem("ファイルが空です (empty file)")
+    if data.startswith(SPREADSHEET_MAGIC):
+        raise FileProblem(f"Excel のブック (.xlsx/.xls) のようです。{SAVE_AS_HINT} (spreadsheet file, not CSV)")
     if data.startswith(UTF16_BOMS):
         raise FileProblem(f"UTF-16 (Unicode テキスト) は読み込めません。{SAVE_AS_HINT} (UTF-16 is not supported)")
     if b"\x00" in data:
@@ -117,21 +121,27 @@ def match_header(header: Sequence[str], columns: Sequence[Column], errors: Error
     matched: list[Column | None] = []
     seen: dict[str, str] = {}
     if len(header) == 1 and "\t" in header[0]:
-        errors.add(1, None, "タブ区切りのようです。カンマ区切りの CSV で保存してください (tab-separated, expected commas)")
+        errors.add(1, None, "タブ区切りのようです。カンマ区切りの CSV で保存してください (tab-separated, expected commas)", row=False)
+        return []
+    if not any(header_key(text) in lookup for text in header):
+        errors.add(
+            1, None, "知っている列名が1つもありません。文字コード (UTF-8 / Shift_JIS) か、ファイルの種類が違う可能性があります "
+            "(no known column: wrong encoding or wrong file?)", row=False,
+        )
         return []
     for text in header:
         column = lookup.get(header_key(text))
         if not text.strip():
-            errors.add(1, None, "列名が空の列があります (empty column header)")
+            errors.add(1, None, "列名が空の列があります (empty column header)", row=False)
         elif column is None:
-            errors.add(1, text, "不明な列です。列名の綴りを確認してください (unknown column)")
+            errors.add(1, text, "不明な列です。列名の綴りを確認してください (unknown column)", row=False)
         elif column.key in seen:
-            errors.add(1, text, f"列「{seen[column.key]}」と同じ列が2回あります (duplicate column)")
+            errors.add(1, text, f"列「{seen[column.key]}」と同じ列が2回あります (duplicate column)", row=False)
             column = None
         else:
             seen[column.key] = text
         matched.append(column)
     for column in columns:
         if column.required and column.key not in seen:
-            errors.add(1, column.ja, "必須の列がありません (required column missing)")
+            errors.add(1, column.ja, "必須の列がありません (required column missing)", row=False)
     return matched

@@ -37,9 +37,10 @@ class ErrorList:
         self.limit = limit
         self.bad_lines: set[int] = set()
 
-    def add(self, line: int | None, column: str | None, reason: str) -> None:
+    def add(self, line: int | None, column: str | None, reason: str, *, row: bool = True) -> None:
+        """``row=False`` for problems of the file or header, which are not a data row."""
         self.report.errors_total += 1
-        if line is not None:
+        if row and line is not None:
             self.bad_lines.add(line)
         if len(self.report.errors) < self.limit:
             self.report.errors.append(RowError(line=line, column=column, reason=reason))

@@ -46,8 +46,21 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip()
 
 
-def looks_like_formula(raw: str) -> bool:
-    return raw.startswith(FORMULA_STARTS) or raw.lstrip(" \u3000").startswith(FORMULA_STARTS)
+SIGNS = ("+", "-")
+# An apostrophe before a formula character is how our export (and Excel) marks such a cell as text.
+NEUTRALISED = tuple("'" + start for start in FORMULA_STARTS)
+
+
+def looks_like_formula(raw: str, *, allow_sign: bool = False) -> bool:
+    """Whether a spreadsheet would evaluate the cell. ``allow_sign`` for phone numbers and numbers,
+    where a leading + or - is data and the parser decides."""
+    starts = tuple(s for s in FORMULA_STARTS if not (allow_sign and s in SIGNS))
+    return raw.startswith(starts) or raw.lstrip(" \u3000").startswith(starts)
+
+
+def unneutralise(raw: str) -> str | None:
+    """The cell without the export's protecting apostrophe, or None when it has none."""
+    return raw[1:] if raw.startswith(NEUTRALISED) else None
 
 
 def parse_text(value: str) -> str:

@@ -2,6 +2,7 @@
 
 from bcp_service.models.audit import AuditEvent, AuditEventPatient
 from bcp_service.models.auth import ApiToken, LoginThrottle, User, WebSession
+from bcp_service.models.bcp import BcpDraft
 from bcp_service.models.geo import (
     HomeCareRegion,
     HomeCareRegionMunicipality,
@@ -17,6 +18,7 @@ from bcp_service.models.patient import Patient, PatientContact
 from bcp_service.models.rounds import CheckAnswer, RoundCounter, SafetyCheck, SafetyRound, UnmatchedReply
 
 __all__ = [
+    "BcpDraft",
     "CheckAnswer",
     "EarlyStatus",
     "OutboxMessage",

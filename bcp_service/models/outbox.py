@@ -18,6 +18,7 @@ class MessageState(StrEnum):
     delivered = "delivered"
     undelivered = "undelivered"
     failed = "failed"
+    cancelled = "cancelled"  # the round closed before it was sent
 
 
 # A status only ever moves up this ladder: a late "sent" callback never overwrites "delivered".
@@ -28,8 +29,9 @@ STATE_RANK = {
     MessageState.delivered: 3,
     MessageState.undelivered: 3,
     MessageState.failed: 3,
+    MessageState.cancelled: 3,
 }
-FINAL_STATES = (MessageState.delivered, MessageState.undelivered, MessageState.failed)
+FINAL_STATES = (MessageState.delivered, MessageState.undelivered, MessageState.failed, MessageState.cancelled)
 
 
 class OutboxMessage(SQLModel, table=True):

@@ -53,6 +53,9 @@ class SafetyRound(SQLModel, table=True):
     started_by_user_id: int | None = Field(default=None, foreign_key="app_user.id")
     # "admin", "system:scheduler"...: kept as text so a deleted account or a trigger still reads.
     started_by_name: str = Field(max_length=100)
+    # Role and scope of the starter: who else may close the round (see rounds.service.may_close).
+    started_by_role: str = Field(default="system", max_length=20)
+    started_by_scope_id: int | None = None
     started_at: datetime = created_at_field()
     deadline: datetime | None = timestamp_field()
     # Answer links stop working at this time (the deadline plus a grace period, or the close).

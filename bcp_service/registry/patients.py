@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, func, or_
+from sqlalchemy import ARRAY, ColumnElement, Text, and_, cast, func, literal_column, or_
+from sqlalchemy.dialects.postgresql import array
 from sqlmodel import Session, col, select
 
 from bcp_service.errors import Conflict, NotFound
@@ -37,7 +38,22 @@ class PatientFilters:
     q: str | None = None
 
 
-def filter_conditions(filters: PatientFilters) -> list[ColumnElement[bool]]:
+def name_search_condition(q: str, dialect: str) -> ColumnElement[bool]:
+    pattern = f"%{escape_like(q)}%"
+    matches = or_(col(Patient.name).like(pattern, escape="\\"), col(Patient.name_kana).like(pattern, escape="\\"))
+    grams = query_bigrams(q)
+    if dialect != "postgresql" or not grams:
+        return matches
+    # The GIN index on the generated bigram column narrows the rows; LIKE keeps the match exact.
+    return and_(literal_column("patient.name_bigrams").op("@>")(cast(array(grams), ARRAY(Text))), matches)
+
+
+def query_bigrams(q: str) -> list[str]:
+    grams = {token[i : i + 2].lower() for token in q.split() for i in range(len(token) - 1)}
+    return sorted(grams)
+
+
+def filter_conditions(filters: PatientFilters, dialect: str = "sqlite") -> list[ColumnElement[bool]]:
     """SQL conditions for the filters; subqueries rather than joins keep counts cheap."""
     conditions: list[ColumnElement[bool]] = []
     if filters.prefecture_id is not None:
@@ -68,11 +84,8 @@ def filter_conditions(filters: PatientFilters) -> list[ColumnElement[bool]]:
         conditions.append(Patient.risk_tier == filters.risk_tier)
     if filters.status is not None:
         conditions.append(Patient.status == filters.status)
-    if filters.q:
-        pattern = f"%{escape_like(filters.q.strip())}%"
-        conditions.append(
-            or_(col(Patient.name).like(pattern, escape="\\"), col(Patient.name_kana).like(pattern, escape="\\"))
-        )
+    if filters.q and filters.q.strip():
+        conditions.append(name_search_condition(filters.q.strip(), dialect))
     return conditions
 
 
@@ -97,7 +110,7 @@ def list_patients(
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[Patient], int]:
-    conditions = filter_conditions(filters) + list(scope or [])
+    conditions = filter_conditions(filters, session.get_bind().dialect.name) + list(scope or [])
     total = session.exec(select(func.count()).select_from(Patient).where(*conditions)).one()
     rows = session.exec(select(Patient).where(*conditions).order_by(Patient.id).limit(limit).offset(offset)).all()
     return list(rows), total
@@ -111,15 +124,15 @@ def get_patient(*, session: Session, patient_id: int, scope: list[ColumnElement[
     return patient
 
 
-def contacts_for(*, session: Session, patient_ids: list[int]) -> dict[int, list[PatientContact]]:
-    grouped: dict[int, list[PatientContact]] = defaultdict(list)
+def contacts_for(*, session: Session, patient_ids: list[int]) -> dict[int, list]:
+    """Contacts of many patients in one query, as plain rows with attribute access (ORM objects are slow)."""
+    grouped: dict[int, list] = defaultdict(list)
     if not patient_ids:
         return grouped
-    rows = session.exec(
-        select(PatientContact)
-        .where(col(PatientContact.patient_id).in_(patient_ids))
-        .order_by(PatientContact.patient_id, PatientContact.position)
-    ).all()
+    table = PatientContact.__table__
+    rows = session.execute(
+        table.select().where(table.c.patient_id.in_(patient_ids)).order_by(table.c.patient_id, table.c.position)
+    )
     for contact in rows:
         grouped[contact.patient_id].append(contact)
     return grouped

@@ -60,7 +60,7 @@ def patient_public(session: Session, rows: list) -> list[PatientPublic]:
     return [
         PatientPublic(
             **p.model_dump(),
-            contacts=[PatientContactPublic.model_validate(c) for c in contacts.get(p.id, [])],
+            contacts=[PatientContactPublic.model_validate(c, from_attributes=True) for c in contacts.get(p.id, [])],
         )
         for p in rows
     ]

@@ -1,0 +1,295 @@
+"""Build a BCP context from the registry.
+
+What the registry holds is copied in; what it does not is left as ``None`` so the draft shows a
+marked blank. A registry boolean that defaults to False (``enhanced``, ``open_24h``) is taken as
+known, since the registry form asks for it.
+
+Patients the draft names: those linked to the institution (as their doctor's institution,
+nursing station or backup hospital), by name, since the plan is the institution's own list. An
+active institution's area transport list also shows the area's other ventilator users; they are
+not the institution's patients, so they appear by registry number (患者ID) only, and the hub
+resolves the number when a transport has to be arranged.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+import phonenumbers
+from sqlmodel import Session, select
+
+from bcp_service.bcp import sources
+from bcp_service.bcp.context import (
+    JST,
+    AreaVentilatorPatient,
+    BackedUpClinic,
+    BackupHospital,
+    BcpContext,
+    Contact,
+    Facility,
+    Organisation,
+    PlanKind,
+    StaffContact,
+    Supplier,
+    Therapy,
+)
+from bcp_service.bcp.context import Institution as PartnerInstitution
+from bcp_service.bcp.context import Patient as DraftPatient
+from bcp_service.bcp.drill import last_drill_for
+from bcp_service.errors import FieldError, NotFound
+from bcp_service.models import Designation, Institution, InstitutionContact, Municipality, Patient, Prefecture
+from bcp_service.models.enums import INSTITUTION_KIND_JA, DesignationKind, InstitutionKind, OxygenSource, RiskTier
+
+PLAN_KIND_BY_INSTITUTION_KIND: dict[str, PlanKind] = {
+    InstitutionKind.clinic: "single_doctor_clinic",
+    InstitutionKind.home_care_support_clinic: "home_care_support",
+    InstitutionKind.home_care_support_hospital: "home_care_support",
+    InstitutionKind.visiting_nurse_station: "visiting_nurse_station",
+}
+DESIGNATION_JA = {
+    DesignationKind.active_institution: "在宅医療において積極的役割を担う医療機関",
+    DesignationKind.hub: "在宅医療に必要な連携を担う拠点",
+}
+RISK_TIER_JA = {RiskTier.critical: "最優先", RiskTier.high: "高", RiskTier.standard: "標準"}
+OXYGEN_SOURCE_JA = {
+    OxygenSource.concentrator: "酸素濃縮器",
+    OxygenSource.liquid: "液化酸素",
+    OxygenSource.cylinders: "酸素ボンベ",
+}
+_ENHANCEABLE = {
+    InstitutionKind.home_care_support_clinic,
+    InstitutionKind.home_care_support_hospital,
+    InstitutionKind.visiting_nurse_station,
+}
+
+
+@dataclass(frozen=True)
+class BuiltContext:
+    context: BcpContext
+    institution: Institution
+    patient_ids: list[int]
+
+
+def is_active_institution(session: Session, institution_id: int) -> bool:
+    return session.exec(
+        select(Designation.id).where(
+            Designation.institution_id == institution_id, Designation.kind == DesignationKind.active_institution
+        )
+    ).first() is not None
+
+
+def default_plan_kind(session: Session, institution: Institution) -> PlanKind:
+    if is_active_institution(session, institution.id):
+        return "active_institution"
+    kind = PLAN_KIND_BY_INSTITUTION_KIND.get(institution.kind)
+    if kind is None:
+        label = INSTITUTION_KIND_JA.get(institution.kind, institution.kind)
+        raise FieldError(
+            f"{label}の計画の種類は自動で決められません。plan_kind を指定してください "
+            "(choose plan_kind for this kind of institution)",
+            field="plan_kind",
+        )
+    return kind
+
+
+def phone_text(e164: str | None) -> str | None:
+    if not e164:
+        return None
+    try:
+        return phonenumbers.format_number(phonenumbers.parse(e164, "JP"), phonenumbers.PhoneNumberFormat.NATIONAL)
+    except phonenumbers.NumberParseException:
+        return e164
+
+
+def therapy_of(patient: Patient) -> Therapy:
+    if patient.uses_ventilator:
+        return {"invasive": Therapy.TPPV, "non_invasive": Therapy.NPPV}.get(patient.ventilator_mode or "", Therapy.VENTILATOR)
+    if patient.uses_oxygen:
+        return Therapy.HOME_OXYGEN
+    return Therapy.OTHER
+
+
+def _patient_fields(p: Patient, names: dict[int, Institution]) -> dict:
+    therapy = therapy_of(p)
+    backup = names.get(p.backup_hospital_id) if p.backup_hospital_id else None
+    suction = "あり（登録上）" if p.uses_suction else ("登録なし" if therapy in (Therapy.TPPV, Therapy.VENTILATOR) else None)
+    return {
+        "therapy": therapy,
+        "device_model": p.ventilator_model if p.uses_ventilator else None,
+        "internal_battery_hours": p.internal_battery_hours,
+        "external_battery_hours": p.external_battery_hours,
+        "oxygen_source": OXYGEN_SOURCE_JA.get(p.oxygen_source, p.oxygen_source) if p.uses_oxygen else None,
+        "oxygen_flow_l_min": p.oxygen_flow_lpm if p.uses_oxygen else None,
+        "cylinder_hours": p.cylinder_hours if p.uses_oxygen else None,
+        "suction_device": suction,
+        "medically_dependent_child": p.medically_dependent_child,
+        "max_hours_without_device": p.max_hours_without_device,
+        "risk_tier": RISK_TIER_JA.get(p.risk_tier, p.risk_tier),
+        "backup_hospital": backup.name if backup else None,
+        "backup_preregistered": p.backup_hospital_preregistered if backup else None,
+        "transport_plan": p.transport_plan_notes,
+    }
+
+
+def draft_patient(p: Patient, names: dict[int, Institution], *, with_doctor: bool) -> DraftPatient:
+    doctor = names.get(p.active_institution_id) if p.active_institution_id else None
+    return DraftPatient(
+        label=p.name,
+        evacuation_destination=p.evacuation_destination,
+        supplier=p.equipment_supplier,
+        care_institution=(doctor.name if doctor else None) if with_doctor else None,
+        **_patient_fields(p, names),
+    )
+
+
+def area_patient(p: Patient, names: dict[int, Institution], municipalities: dict[int, str]) -> AreaVentilatorPatient:
+    doctor = names.get(p.active_institution_id) if p.active_institution_id else None
+    return AreaVentilatorPatient(
+        label=f"患者ID {p.id}",
+        care_institution=doctor.name if doctor else None,
+        municipality=municipalities.get(p.municipality_id),
+        **_patient_fields(p, names),
+    )
+
+
+def _organisation(row: Institution | None) -> Organisation | None:
+    return Organisation(name=row.name, phone=phone_text(row.phone), address=row.address) if row else None
+
+
+def _contact(row: Institution | None) -> Contact | None:
+    return Contact(name=row.name, phone=phone_text(row.phone)) if row else None
+
+
+def _suppliers(session: Session, patients: list[Patient], municipality_ids: set[int]) -> list[Supplier]:
+    named = Counter(p.equipment_supplier.strip() for p in patients if p.equipment_supplier and p.equipment_supplier.strip())
+    known = sources.equipment_suppliers(session, names=named, municipality_ids=municipality_ids)
+    devices: dict[str, set[str]] = {}
+    for p in patients:
+        if p.equipment_supplier:
+            kinds = devices.setdefault(p.equipment_supplier.strip(), set())
+            if p.uses_ventilator:
+                kinds.add("人工呼吸器")
+            if p.uses_oxygen:
+                kinds.add("在宅酸素")
+    order = [name for name, _count in named.most_common()] + sorted(set(known) - set(named))
+    result = []
+    for name in order:
+        row = known.get(name)
+        kinds = devices.get(name) or set()
+        result.append(
+            Supplier(
+                name=name,
+                kind="・".join(sorted(kinds, reverse=True)) or "医療機器・酸素",
+                phone=phone_text(row.phone) if row else None,
+            )
+        )
+    return result
+
+
+def build(*, session: Session, institution_id: int, plan_kind: PlanKind | None = None, now: datetime | None = None) -> BuiltContext:
+    institution = session.get(Institution, institution_id)
+    if institution is None:
+        raise NotFound("施設が見つかりません (institution not found)")
+    kind = plan_kind or default_plan_kind(session, institution)
+    active_plan = kind == "active_institution"
+    municipality = session.get(Municipality, institution.municipality_id)
+    prefecture = session.get(Prefecture, municipality.prefecture_id)
+    regions, home_regions = sources.regions_of(session, institution)
+    region_ids = [r.id for r in regions]
+
+    active = None if active_plan else sources.designated_partner(
+        session, region_ids=region_ids, kind=DesignationKind.active_institution, institution=institution
+    )
+    hub = sources.hub_for(session, institution=institution, region_ids=region_ids)
+    patients = sources.linked_patients(session, institution.id)
+    area_municipalities = sources.region_municipality_ids(session, region_ids)
+    area = (
+        sources.area_ventilator_patients(
+            session, municipality_ids=area_municipalities, exclude_ids={p.id for p in patients}
+        )
+        if active_plan
+        else []
+    )
+    names = sources.institutions_by_id(
+        session,
+        [p.active_institution_id for p in patients + area] + [p.backup_hospital_id for p in patients + area],
+    )
+    with_doctor = kind == "visiting_nurse_station"
+
+    designations = [
+        f"{DESIGNATION_JA.get(d_kind, d_kind)}（{region}）" for d_kind, region in sources.designations_of(session, institution.id)
+    ]
+    kind_label = INSTITUTION_KIND_JA.get(institution.kind, institution.kind)
+    if institution.enhanced and institution.kind in _ENHANCEABLE:
+        kind_label += "（機能強化型）"
+    facility = Facility(
+        name=institution.name,
+        kind_label=kind_label,
+        address=institution.address,
+        phone=phone_text(institution.phone),
+        municipality=municipality.name,
+        prefecture=prefecture.name if prefecture else None,
+        home_care_region="、".join(r.name for r in home_regions) or None,
+        enhanced=institution.enhanced,
+        twenty_four_hour=institution.open_24h,
+        designations=designations,
+    )
+    staff = session.exec(
+        select(InstitutionContact)
+        .where(InstitutionContact.institution_id == institution.id)
+        .order_by(InstitutionContact.position, InstitutionContact.id)
+    ).all()
+    backup_ids = sorted({p.backup_hospital_id for p in patients if p.backup_hospital_id})
+    partners = sources.partner_institutions(
+        session, institution=institution, patients=patients,
+        exclude_ids={i.id for i in (active, hub) if i is not None} | set(backup_ids),
+    )
+    backed_up = (
+        sources.single_doctor_clinics(session, municipality_ids=area_municipalities, exclude_id=institution.id)
+        if active_plan
+        else []
+    )
+    municipality_label = sources.municipality_names(session, [p.municipality_id for p in area])
+
+    context = BcpContext(
+        plan_kind=kind,
+        generated_at=(now or datetime.now(JST)).astimezone(JST),
+        facility=facility,
+        active_institution=_organisation(active),
+        hub=_organisation(hub),
+        staff_contacts=[
+            StaffContact(name=s.name, role=s.role or "（役割未登録）", phone=phone_text(s.phone), order=n)
+            for n, s in enumerate(staff, start=1)
+        ],
+        patients=[draft_patient(p, names, with_doctor=with_doctor) for p in patients],
+        backup_hospitals=[
+            BackupHospital(
+                name=names[i].name,
+                kind=INSTITUTION_KIND_JA.get(names[i].kind, names[i].kind),
+                phone=phone_text(names[i].phone),
+                address=names[i].address,
+            )
+            for i in backup_ids
+            if i in names
+        ],
+        suppliers=_suppliers(session, patients, area_municipalities),
+        nearby_institutions=[
+            PartnerInstitution(name=i.name, kind=INSTITUTION_KIND_JA.get(i.kind, i.kind), phone=phone_text(i.phone))
+            for i in partners
+        ],
+        municipality_office=_contact(sources.public_body(session, kind=InstitutionKind.municipal_office, municipality=municipality)),
+        public_health_center=_contact(sources.public_body(session, kind=InstitutionKind.public_health_center, municipality=municipality)),
+        fire_ems=_contact(sources.public_body(session, kind=InstitutionKind.fire_ems_agency, municipality=municipality)),
+        last_drill=last_drill_for(session, institution.id),
+        backed_up_clinics=[
+            BackedUpClinic(name=c.name, phone=phone_text(c.phone), device_patient_count=count) for c, count in backed_up
+        ],
+        area_ventilator_patients=[area_patient(p, names, municipality_label) for p in area],
+    )
+    return BuiltContext(context=context, institution=institution, patient_ids=[p.id for p in patients + area])
+
+
+def build_context(*, session: Session, institution_id: int, plan_kind: PlanKind | None = None) -> BcpContext:
+    return build(session=session, institution_id=institution_id, plan_kind=plan_kind).context

@@ -1,0 +1,120 @@
+"""API shapes for BCP drafts and plan coverage."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from bcp_service.bcp.context import PLAN_KIND_LABELS, PlanKind
+from bcp_service.bcp.render import Blank, SectionCompleteness
+from bcp_service.models.bcp import BcpDraft
+
+STATE_LABELS = {"draft": "草案", "reviewed": "確認済み", "final": "確定"}
+
+
+class BcpDraftCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    plan_kind: PlanKind | None = Field(
+        None,
+        description="omit to choose from the institution: active-institution designation, else its kind",
+    )
+
+
+class BcpDraftReview(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    comment: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)] = Field(
+        description="what the reviewer asks the institution to check or change"
+    )
+
+
+class BcpDraftSummary(BaseModel):
+    id: int
+    institution_id: int
+    version: int
+    plan_kind: PlanKind
+    plan_kind_label: str
+    state: Literal["draft", "reviewed", "final"]
+    state_label: str
+    created_by_name: str
+    created_at: datetime
+    reviewed_by_name: str | None
+    reviewed_at: datetime | None
+    finalised_by_name: str | None
+    finalised_at: datetime | None
+    completeness: float
+    blank_count: int
+    patient_count: int
+    docx_url: str
+    preview_url: str
+
+    @classmethod
+    def of(cls, draft: BcpDraft, **extra) -> "BcpDraftSummary":
+        return cls(
+            id=draft.id, institution_id=draft.institution_id, version=draft.version, plan_kind=draft.plan_kind,
+            plan_kind_label=PLAN_KIND_LABELS.get(draft.plan_kind, draft.plan_kind), state=draft.state,
+            state_label=STATE_LABELS[draft.state], created_by_name=draft.created_by_name, created_at=draft.created_at,
+            reviewed_by_name=draft.reviewed_by_name, reviewed_at=draft.reviewed_at,
+            finalised_by_name=draft.finalised_by_name, finalised_at=draft.finalised_at,
+            completeness=draft.completeness, blank_count=draft.blank_count, patient_count=draft.patient_count,
+            docx_url=f"/api/v1/bcp-drafts/{draft.id}.docx", preview_url=f"/bcp/drafts/{draft.id}", **extra,
+        )
+
+
+class BcpDraftPublic(BcpDraftSummary):
+    """One version with what it lacks. Blank labels name patients, so reading this is audited."""
+
+    institution_name: str
+    title: str
+    review_comment: str | None
+    sections: list[SectionCompleteness]
+    blanks: list[Blank]
+
+    @classmethod
+    def of(cls, draft: BcpDraft, *, institution_name: str) -> "BcpDraftPublic":  # type: ignore[override]
+        return super().of(
+            draft,
+            institution_name=institution_name,
+            title=draft.title,
+            review_comment=draft.review_comment,
+            sections=[SectionCompleteness(**s) for s in draft.sections],
+            blanks=[Blank(**b) for b in draft.blanks],
+        )
+
+
+CoverageStatus = Literal["final", "draft", "none"]
+
+
+class CoverageInstitution(BaseModel):
+    id: int
+    name: str
+    kind: str
+    kind_ja: str
+    status: CoverageStatus = Field(description="final: has a final plan; draft: drafts only; none: no draft")
+    stale: bool = Field(description="the newest final plan was adopted more than a year ago")
+    latest_draft_id: int | None
+    latest_version: int | None
+    finalised_at: datetime | None
+
+
+class CoverageGroup(BaseModel):
+    id: int
+    name: str
+    total: int
+    final: int = Field(description="with a final plan (stale ones included)")
+    stale: int = Field(description="final, but adopted more than a year ago")
+    draft_only: int
+    none: int
+    institutions: list[CoverageInstitution] | None = Field(
+        None, description="left out for the aggregate role, which sees counts only"
+    )
+
+
+class BcpCoverageReport(BaseModel):
+    generated_at: datetime
+    stale_after_days: int
+    regions: list[CoverageGroup]
+    hubs: list[CoverageGroup]

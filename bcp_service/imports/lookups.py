@@ -1,0 +1,77 @@
+"""Reference data an import resolves in memory (one query each, not one per row) and scope sets."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from typing import TypeVar
+
+from sqlalchemy import ColumnElement, Table, select
+from sqlmodel import Session
+
+from bcp_service.auth.principal import Principal, municipality_scope
+from bcp_service.auth.roles import Role
+from bcp_service.models import Institution, Municipality
+
+T = TypeVar("T")
+# Stays well under SQLite's limit on bound parameters.
+CHUNK = 500
+# "#123": the record with internal id 123. The export writes this for records without an external
+# id, so that an exported file always re-imports onto the same records.
+INTERNAL_REF = re.compile(r"^#(\d{1,18})$")
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def internal_id(ref: str) -> int | None:
+    match = INTERNAL_REF.match(ref)
+    return int(match.group(1)) if match else None
+
+
+class Lookups:
+    def __init__(self, session: Session) -> None:
+        self.municipality_by_code: dict[str, int] = dict(session.execute(select(Municipality.code, Municipality.id)).all())
+        self.institution_kind: dict[int, str] = {}
+        self.institution_by_external: dict[str, int] = {}
+        for institution_id, external_id, kind in session.execute(
+            select(Institution.id, Institution.external_id, Institution.kind)
+        ):
+            self.institution_kind[institution_id] = kind
+            if external_id is not None:
+                self.institution_by_external[external_id] = institution_id
+
+    def institution(self, ref: str) -> tuple[int, str] | None:
+        """(id, kind) of the institution with this external id, or with this ``#id``."""
+        institution_id = self.institution_by_external.get(ref)
+        if institution_id is None:
+            institution_id = internal_id(ref)
+        if institution_id is None or institution_id not in self.institution_kind:
+            return None
+        return institution_id, self.institution_kind[institution_id]
+
+
+def allowed_municipalities(session: Session, principal: Principal | None) -> set[int] | None:
+    """Municipalities the caller manages; None when there is no limit (admin, the CLI)."""
+    if principal is None or principal.role == Role.admin:
+        return None
+    if principal.role in (Role.prefecture, Role.hub):
+        return set(session.execute(select(Municipality.id).where(*municipality_scope(principal))).scalars())
+    return set()
+
+
+def rows_by(session: Session, table: Table, column: str, keys: Sequence[object]) -> list[dict]:
+    found: list[dict] = []
+    for part in chunks(list(keys)):
+        found.extend(dict(row) for row in session.execute(select(table).where(table.c[column].in_(part))).mappings())
+    return found
+
+
+def ids_matching(session: Session, table: Table, ids: Sequence[int], conditions: list[ColumnElement[bool]]) -> set[int]:
+    """Which of ``ids`` satisfy ``conditions`` (the scope rules as SQL, so they are never re-implemented)."""
+    matching: set[int] = set()
+    for part in chunks(list(ids)):
+        matching.update(session.execute(select(table.c.id).where(table.c.id.in_(part), *conditions)).scalars())
+    return matching

@@ -1,0 +1,265 @@
+"""Patient rows: resolve references, validate with ``PatientCreate``, upsert by external id in bulk."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from enum import Enum
+
+from pydantic import ValidationError
+from sqlalchemy import bindparam, delete, insert, select
+from sqlmodel import Session
+
+from bcp_service.auth.principal import Principal, patient_scope
+from bcp_service.auth.roles import Role
+from bcp_service.imports.columns import CONTACT_FIELD, CONTACT_KEY, CONTACT_KEY_OF_FIELD, MAX_CONTACTS, PATIENT_COLUMNS, Column
+from bcp_service.imports.lookups import Lookups, allowed_municipalities, chunks, ids_matching, internal_id, rows_by
+from bcp_service.imports.service import BatchOutcome, Candidate, RowIssues
+from bcp_service.imports.validation import field_errors
+from bcp_service.models import Patient, PatientContact
+from bcp_service.models.base import utcnow
+from bcp_service.models.enums import INSTITUTION_KIND_JA
+from bcp_service.registry.references import HOSPITAL_KINDS, NURSE_STATION_KINDS
+from bcp_service.registry.risk import RiskInputs, derive_risk_tier
+from bcp_service.registry.schemas import PatientCreate
+
+REFERENCE_KINDS = {"visiting_nurse_station_id": NURSE_STATION_KINDS, "backup_hospital_id": HOSPITAL_KINDS}
+CONTACT_ORDER = ("kind", "name", "relation", "phone", "preferred_channel")
+OUT_OF_SCOPE = "担当範囲外の患者になります。市町村コードや担当施設を確認してください (outside your scope)"
+
+
+def plain(values: dict) -> dict:
+    """Enum members to their stored strings, so comparisons and drivers see plain values."""
+    return {k: (v.value if isinstance(v, Enum) else v) for k, v in values.items()}
+
+
+def contact_tuple(contact: dict) -> tuple:
+    return tuple(contact.get(k) for k in CONTACT_ORDER)
+
+
+def risk_tier(values: dict) -> str:
+    return derive_risk_tier(RiskInputs(**{k: values[k] for k in RiskInputs.__dataclass_fields__})).value
+
+
+class PatientImport:
+    kind = "patients"
+    columns: tuple[Column, ...] = PATIENT_COLUMNS
+
+    def __init__(self, session: Session, principal: Principal | None) -> None:
+        self.session = session
+        self.principal = principal
+        self.lookups = Lookups(session)
+        self.allowed = allowed_municipalities(session, principal)
+        self.table = Patient.__table__
+        self.contact_table = PatientContact.__table__
+        self.by_key = {c.key: c for c in self.columns}
+        self.key_of_field = {c.field: c.key for c in self.columns if not CONTACT_KEY.match(c.key)}
+        self.touched: set[int] = set()  # patients already matched by an earlier row, in any batch
+
+    def build(self, row: RowIssues, cells: dict[str, object], present: set[str]) -> Candidate | None:
+        had_errors = bool(row)
+        key = cells.get("external_id")
+        target = internal_id(key) if isinstance(key, str) else None
+        payload: dict[str, object] = {} if target is not None else {"external_id": key}
+        for column_key, value in cells.items():
+            column = self.by_key[column_key]
+            if value is None or column.kind == "key" or CONTACT_KEY.match(column_key):
+                continue
+            if column.kind == "code":
+                value = self.lookups.municipality_by_code.get(value)
+                if value is None:
+                    row.add(column_key, "この市町村コードの市町村は登録されていません (unknown municipality code)")
+                    continue
+            elif column.kind == "ref":
+                value = self._institution(row, column, value)
+                if value is None:
+                    continue
+            payload[column.field] = value
+        slots = self._contacts(cells, present, payload)
+        try:
+            model = PatientCreate.model_validate(payload)
+        except ValidationError as exc:
+            self._report(row, exc, slots, had_errors)
+            return None
+        if row:
+            return None
+        values = plain(model.model_dump(exclude={"contacts"}))
+        fields = {self.by_key[k].field for k in present if not CONTACT_KEY.match(k) and not self.by_key[k].export_only}
+        if target is not None:
+            values["id"] = target
+            fields.discard("external_id")
+        contacts = None
+        if "contacts" in payload:
+            contacts = [plain(c.model_dump(include=set(CONTACT_ORDER))) for c in model.contacts]
+        return Candidate(row.line, str(key), values, frozenset(fields), contacts)
+
+    def _institution(self, row: RowIssues, column: Column, ref: str) -> int | None:
+        found = self.lookups.institution(ref)
+        if found is None:
+            row.add(column.key, "この外部IDの施設は登録されていません。先に施設を取り込んでください (no such institution)")
+            return None
+        institution_id, kind = found
+        kinds = REFERENCE_KINDS.get(column.field)
+        if kinds and kind not in kinds:
+            wanted = "・".join(INSTITUTION_KIND_JA[k] for k in sorted(kinds))
+            row.add(column.key, f"この施設は{INSTITUTION_KIND_JA.get(kind, kind)}です。{wanted}を指定してください (wrong institution kind)")
+            return None
+        return institution_id
+
+    def _contacts(self, cells: dict[str, object], present: set[str], payload: dict) -> list[int]:
+        """Put the filled contact slots into the payload; returns the slot number of each."""
+        if not any(CONTACT_KEY.match(k) for k in present):
+            return []
+        slots, contacts = [], []
+        for slot in range(1, MAX_CONTACTS + 1):
+            contact = {
+                schema_field: cells.get(f"contact{slot}_{key}")
+                for key, schema_field in CONTACT_FIELD.items()
+                if cells.get(f"contact{slot}_{key}") is not None
+            }
+            if not contact:
+                continue
+            contact.setdefault("kind", "self" if slot == 1 else "family")
+            slots.append(slot)
+            contacts.append(contact)
+        payload["contacts"] = contacts
+        return slots
+
+    def _report(self, row: RowIssues, exc: ValidationError, slots: list[int], had_errors: bool) -> None:
+        for loc, reason, model_rule in field_errors(exc):
+            if model_rule and had_errors:
+                continue  # a cell that failed to parse was left out, so the rule may be judging a default
+            if len(loc) >= 3 and loc[0] == "contacts" and isinstance(loc[1], int) and loc[1] < len(slots):
+                key = f"contact{slots[loc[1]]}_{CONTACT_KEY_OF_FIELD.get(str(loc[2]), loc[2])}"
+            elif loc:
+                key = self.key_of_field.get(str(loc[0]), str(loc[0]))
+            else:
+                key = None
+            if key is None or key not in row.reported:
+                row.add(key, reason)
+
+    def apply(self, batch: list[Candidate], *, write: bool, issues: Callable[[Candidate], RowIssues]) -> BatchOutcome:
+        existing = self._existing(batch)
+        old_contacts = self._old_contacts([row["id"] for row in existing.values()])
+        visible = self._visible([row["id"] for row in existing.values()])
+        outcome = BatchOutcome()
+        creates: list[tuple[Candidate, dict]] = []
+        updates: list[tuple[Candidate, dict, bool]] = []
+        for candidate in batch:
+            old = existing.get(candidate.key)
+            if old is None:
+                if "id" in candidate.values:
+                    issues(candidate).add("external_id", f"{candidate.key} の患者は登録されていません (no such patient)")
+                    continue
+                new = dict(candidate.values, risk_tier=risk_tier(candidate.values))
+                if not self._in_scope(new):
+                    issues(candidate).add(self._scope_column(), OUT_OF_SCOPE)
+                    continue
+                creates.append((candidate, new))
+                continue
+            if old["id"] in self.touched:
+                issues(candidate).add("external_id", "同じ患者が別の行にもあります (the same patient appears twice)")
+                continue
+            self.touched.add(old["id"])
+            if visible is not None and old["id"] not in visible:
+                issues(candidate).add("external_id", "この外部IDの患者は担当範囲外のため更新できません (patient outside your scope)")
+                continue
+            merged = {**old, **{f: candidate.values[f] for f in candidate.present}}
+            merged["risk_tier"] = risk_tier(merged)
+            if not self._in_scope(merged):
+                issues(candidate).add(self._scope_column(), OUT_OF_SCOPE)
+                continue
+            changed = any(merged[f] != old[f] for f in (*candidate.present, "risk_tier"))
+            new_contacts = candidate.contacts is not None and (
+                [contact_tuple(c) for c in candidate.contacts] != old_contacts.get(old["id"], [])
+            )
+            if changed or new_contacts:
+                updates.append((candidate, {f: merged[f] for f in (*candidate.present, "risk_tier")} | {"id": old["id"]}, new_contacts))
+            else:
+                outcome.unchanged += 1
+        outcome.created, outcome.updated = len(creates), len(updates)
+        if write and not any(issues(c) for c in batch):
+            written = self._write(creates, updates)
+            outcome.ids = list(written)
+            self._verify_scope(written, issues)
+        return outcome
+
+    def _existing(self, batch: list[Candidate]) -> dict[str, dict]:
+        by_external = [c.key for c in batch if "id" not in c.values]
+        by_id = {c.values["id"]: c.key for c in batch if "id" in c.values}
+        found = {row["external_id"]: row for row in rows_by(self.session, self.table, "external_id", by_external)}
+        found.update({by_id[row["id"]]: row for row in rows_by(self.session, self.table, "id", list(by_id))})
+        return found
+
+    def _old_contacts(self, patient_ids: list[int]) -> dict[int, list[tuple]]:
+        grouped: dict[int, list[tuple]] = defaultdict(list)
+        t = self.contact_table
+        for part in chunks(patient_ids):
+            query = select(t.c.patient_id, *(t.c[k] for k in CONTACT_ORDER)).where(t.c.patient_id.in_(part))
+            for row in self.session.execute(query.order_by(t.c.patient_id, t.c.position)):
+                grouped[row[0]].append(tuple(row[1:]))
+        return grouped
+
+    def _visible(self, patient_ids: list[int]) -> set[int] | None:
+        if self.allowed is None:
+            return None
+        return ids_matching(self.session, self.table, patient_ids, patient_scope(self.principal))
+
+    def _in_scope(self, values: dict) -> bool:
+        """The scope rule of ``patient_scope`` applied to values not yet written, so a dry run reports it.
+        ``_verify_scope`` checks the written rows with the SQL rule itself."""
+        if self.allowed is None:
+            return True
+        sid = self.principal.scope_id
+        if self.principal.role == Role.institution:
+            return sid in (values["active_institution_id"], values["visiting_nurse_station_id"], values["backup_hospital_id"])
+        if self.principal.role == Role.hub and values["hub_id"] == sid:
+            return True
+        return values["municipality_id"] in self.allowed
+
+    def _scope_column(self) -> str:
+        return "active_institution_external_id" if self.principal.role == Role.institution else "municipality_code"
+
+    def _write(self, creates: list[tuple[Candidate, dict]], updates: list[tuple[Candidate, dict, bool]]) -> dict[int, Candidate]:
+        now = utcnow()
+        ids: dict[int, Candidate] = {}
+        contact_rows: list[dict] = []
+        replaced: list[int] = []
+        if creates:
+            rows = [dict(new, created_at=now, updated_at=None) for _c, new in creates]
+            result = self.session.execute(insert(self.table).returning(self.table.c.id, self.table.c.external_id), rows)
+            id_of = {external_id: patient_id for patient_id, external_id in result}
+            for candidate, new in creates:
+                patient_id = id_of[new["external_id"]]
+                ids[patient_id] = candidate
+                contact_rows.extend(self._contact_rows(patient_id, candidate.contacts or []))
+        groups: dict[tuple, list[dict]] = defaultdict(list)
+        for candidate, changes, new_contacts in updates:
+            params = {k: v for k, v in changes.items() if k != "id"} | {"_pid": changes["id"], "updated_at": now}
+            groups[tuple(sorted(params))].append(params)
+            ids[changes["id"]] = candidate
+            if new_contacts:
+                replaced.append(changes["id"])
+                contact_rows.extend(self._contact_rows(changes["id"], candidate.contacts or []))
+        statement = self.table.update().where(self.table.c.id == bindparam("_pid"))
+        for params in groups.values():
+            self.session.execute(statement, params)
+        for part in chunks(replaced):
+            self.session.execute(delete(self.contact_table).where(self.contact_table.c.patient_id.in_(part)))
+        if contact_rows:
+            self.session.execute(insert(self.contact_table), contact_rows)
+        return ids
+
+    def _contact_rows(self, patient_id: int, contacts: list[dict]) -> list[dict]:
+        return [
+            {"patient_id": patient_id, "position": position, "bad_since": None, "bad_reason": None,
+             **{k: contact.get(k) for k in CONTACT_ORDER}}
+            for position, contact in enumerate(contacts, start=1)
+        ]
+
+    def _verify_scope(self, written: dict[int, Candidate], issues: Callable[[Candidate], RowIssues]) -> None:
+        if self.allowed is None or not written:
+            return
+        visible = ids_matching(self.session, self.table, list(written), patient_scope(self.principal))
+        for patient_id in sorted(set(written) - visible):
+            issues(written[patient_id]).add(self._scope_column(), OUT_OF_SCOPE)

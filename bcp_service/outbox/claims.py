@@ -1,0 +1,152 @@
+"""The database side of the sender: claim, release, reclaim, record. Each call is one short transaction.
+
+Claiming marks rows ``sending`` and commits before anything is sent, so no connection is held
+while the provider is waited on. PostgreSQL uses ``FOR UPDATE SKIP LOCKED`` so workers never
+claim the same row. SQLite has no row locks: its single statement is atomic and the worker lease
+(``heartbeat.ensure_single_sqlite_worker``) keeps to one worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, text, update
+from sqlmodel import Session, col
+
+from bcp_service.models import OutboxMessage
+from bcp_service.models.base import utcnow
+from bcp_service.models.outbox import MessageState
+from bcp_service.outbox import delivery
+
+SessionFactory = Callable[[], Session]
+
+CLAIM_COLUMNS = ("id, round_id, check_id, contact_id, to_number, template, body, drill, answer_token, "
+                 "attempts, throttled, priority")
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    round_id: int | None
+    check_id: int | None
+    contact_id: int | None
+    to_number: str
+    template: str | None
+    body: str | None
+    drill: bool
+    answer_token: str | None
+    attempts: int
+    throttled: int
+    priority: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    message_id: int
+    kind: str  # "sent" | "retry" | "failed" | "bad_contact" | "released"
+    provider_id: str | None = None
+    code: str | None = None
+    delay: float = 0.0
+    throttled: bool = False
+
+
+def claim_batch(session_factory: SessionFactory, *, worker_id: str, limit: int) -> list[Claimed]:
+    """Mark up to ``limit`` due messages as ours, critical patients first."""
+    with session_factory() as session:
+        postgres = session.get_bind().dialect.name == "postgresql"
+        lock = "FOR UPDATE SKIP LOCKED" if postgres else ""
+        now = utcnow()
+        rows = session.execute(
+            text(
+                f"UPDATE outbox_message SET state = 'sending', claimed_by = :worker, claimed_at = :now, "
+                f"attempts = attempts + 1 WHERE id IN (SELECT id FROM outbox_message WHERE state = 'queued' "
+                f"AND next_attempt_at <= :now ORDER BY priority, id LIMIT :limit {lock}) RETURNING {CLAIM_COLUMNS}"
+            ),
+            {"worker": worker_id, "now": now, "limit": limit},
+        ).all()
+        session.commit()
+    claimed = [Claimed(*row) for row in rows]
+    claimed.sort(key=lambda m: (m.priority, m.id))
+    return claimed
+
+
+def reclaim_stale(session_factory: SessionFactory, *, older_than: timedelta) -> int:
+    """Put back messages whose worker died while sending them: at least once, never lost."""
+    with session_factory() as session:
+        result = session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.state == MessageState.sending, col(OutboxMessage.claimed_at) < utcnow() - older_than)
+            .values(state=MessageState.queued.value, claimed_by=None, next_attempt_at=utcnow())
+        )
+        session.commit()
+        return result.rowcount or 0
+
+
+def count_pending(session_factory: SessionFactory, *, due_only: bool = False) -> int:
+    """Messages still to send (queued, or claimed by a worker)."""
+    with session_factory() as session:
+        query = "SELECT count(*) FROM outbox_message WHERE state IN ('queued', 'sending')"
+        params = {}
+        if due_only:
+            query = "SELECT count(*) FROM outbox_message WHERE state = 'queued' AND next_attempt_at <= :now"
+            params = {"now": utcnow()}
+        return session.execute(text(query), params).scalar() or 0
+
+
+def record_outcomes(session_factory: SessionFactory, outcomes: list[Outcome], *, worker_id: str) -> None:
+    """Write a batch of send results in one transaction."""
+    if not outcomes:
+        return
+    now = utcnow()
+    with session_factory() as session:
+        _record(session, outcomes, now=now, worker_id=worker_id)
+        session.commit()
+
+
+def _record(session: Session, outcomes: list[Outcome], *, now: datetime, worker_id: str) -> None:
+    table = OutboxMessage.__table__
+    c = table.c
+    sent = [o for o in outcomes if o.kind == "sent"]
+    if sent:
+        # Only a row still ours moves to "sent"; a row that is already further stays where it is.
+        session.execute(
+            update(table)
+            .where(c.id == bindparam("b_id"))
+            .values(
+                state=text("CASE WHEN state IN ('queued', 'sending') THEN 'sent' ELSE state END"),
+                provider_message_id=bindparam("b_provider"), sent_at=now, status_at=now, answer_token=None,
+                claimed_by=None,
+            ),
+            [{"b_id": o.message_id, "b_provider": o.provider_id} for o in sent],
+        )
+        delivery.apply_early_statuses(session, [o.provider_id for o in sent])
+    retries = [o for o in outcomes if o.kind in ("retry", "released")]
+    if retries:
+        session.execute(
+            update(table)
+            .where(c.id == bindparam("b_id"), c.state == MessageState.sending)
+            .values(
+                state=MessageState.queued.value, claimed_by=None, next_attempt_at=bindparam("b_next"),
+                last_error_code=bindparam("b_code"),
+                # A 429 or a message never handed over is not an attempt: the provider sent nothing.
+                attempts=c.attempts - bindparam("b_undo"), throttled=c.throttled + bindparam("b_throttled"),
+            ),
+            [{"b_id": o.message_id, "b_next": now + timedelta(seconds=o.delay),
+              "b_code": o.code if o.kind == "retry" else None,
+              "b_undo": 1 if (o.throttled or o.kind == "released") else 0,
+              "b_throttled": 1 if o.throttled else 0} for o in retries],
+        )
+    failed = [o for o in outcomes if o.kind in ("failed", "bad_contact")]
+    if failed:
+        session.execute(
+            update(table)
+            .where(c.id == bindparam("b_id"), c.state == MessageState.sending)
+            .values(state=MessageState.failed.value, claimed_by=None, last_error_code=bindparam("b_code"),
+                    answer_token=None, status_at=now),
+            [{"b_id": o.message_id, "b_code": o.code} for o in failed],
+        )
+        delivery.handle_failures(
+            session, [(o.message_id, o.kind == "bad_contact", o.code) for o in failed], now=now
+        )

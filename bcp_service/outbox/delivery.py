@@ -1,0 +1,169 @@
+"""What a delivery status means for the message, the contact and the check.
+
+Statuses only move up (``STATE_RANK``): callbacks arrive out of order and a late ``sent`` must
+not overwrite ``delivered``. A failed message hands over to the patient's next usable contact
+when the number itself was bad; when nothing is left to try and nobody has answered, the check
+becomes ``delivery_failed`` so a person sees it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import and_, case, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col
+
+from bcp_service.models import EarlyStatus, OutboxMessage, PatientContact, SafetyCheck, SafetyRound
+from bcp_service.models.base import utcnow
+from bcp_service.models.outbox import STATE_RANK, MessageState
+from bcp_service.models.rounds import CheckState, RoundState
+from bcp_service.rounds.counters import CheckKeys, move_counters
+from bcp_service.rounds.creation import OUTBOX_COLUMNS, outbox_row, write_rows
+
+log = logging.getLogger("bcp_service.outbox")
+
+# Provider statuses we act on, mapped to ours; the rest ("queued", "sending", "accepted") add nothing.
+PROVIDER_STATES = {
+    "sent": MessageState.sent, "delivered": MessageState.delivered, "read": MessageState.delivered,
+    "undelivered": MessageState.undelivered, "failed": MessageState.failed,
+}
+# Carrier codes that mean the number cannot take SMS (landline, unknown subscriber): fix the register.
+BAD_NUMBER_CODES = frozenset({"30005", "30006", "21211", "21614", "21610"})
+LIVE_STATES = (MessageState.queued, MessageState.sending, MessageState.sent, MessageState.delivered)
+
+
+def _rank_expression(column):
+    return case(*((column == state.value, rank) for state, rank in STATE_RANK.items()), else_=0)
+
+
+def apply_status(session: Session, *, provider_id: str, status: str, error_code: str | None) -> str:
+    """Apply one status callback; returns "applied", "ignored" (not newer) or "early" (id not known yet)."""
+    state = PROVIDER_STATES.get(status)
+    if state is None:
+        return "ignored"
+    message = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.provider_message_id == provider_id).with_for_update()
+    ).first()
+    if message is None:
+        _store_early(session, provider_id, state, error_code)
+        return "early"
+    if STATE_RANK[state] <= STATE_RANK.get(MessageState(message.state), 0):
+        return "ignored"
+    message.state = state.value
+    message.status_at = utcnow()
+    if error_code:
+        message.last_error_code = error_code[:20]
+    session.add(message)
+    if state in (MessageState.undelivered, MessageState.failed):
+        session.flush()
+        handle_failures(session, [(message.id, (error_code or "") in BAD_NUMBER_CODES, error_code)], now=utcnow())
+    return "applied"
+
+
+def _store_early(session: Session, provider_id: str, state: MessageState, error_code: str | None) -> None:
+    dialect = session.get_bind().dialect.name
+    table = EarlyStatus.__table__
+    statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(table).values(
+        provider_message_id=provider_id, state=state.value, error_code=error_code, received_at=utcnow()
+    )
+    # Keep the furthest status if several arrive before the worker records the id.
+    rank_new = STATE_RANK[state]
+    statement = statement.on_conflict_do_update(
+        index_elements=["provider_message_id"],
+        set_={"state": case((_rank_expression(table.c.state) < rank_new, statement.excluded.state), else_=table.c.state),
+              "error_code": func.coalesce(statement.excluded.error_code, table.c.error_code)},
+    )
+    session.execute(statement)
+
+
+def apply_early_statuses(session: Session, provider_ids: Iterable[str] | None = None) -> int:
+    """Fold statuses that arrived before their provider id was recorded; None sweeps them all."""
+    query = select(EarlyStatus)
+    if provider_ids is not None:
+        ids = [p for p in provider_ids if p]
+        if not ids:
+            return 0
+        query = query.where(col(EarlyStatus.provider_message_id).in_(ids))
+    applied = 0
+    for early in session.scalars(query).all():
+        if session.scalar(select(OutboxMessage.id).where(OutboxMessage.provider_message_id == early.provider_message_id)) is None:
+            continue
+        apply_status(session, provider_id=early.provider_message_id, status=early.state, error_code=early.error_code)
+        session.delete(early)
+        applied += 1
+    session.flush()
+    return applied
+
+
+def handle_failures(session: Session, failures: list[tuple[int, bool, str | None]], *, now: datetime) -> None:
+    """After messages failed: mark bad numbers, try the next contact, or flag the check."""
+    if not failures:
+        return
+    messages = {m.id: m for m in session.scalars(
+        select(OutboxMessage).where(col(OutboxMessage.id).in_([f[0] for f in failures]))
+    )}
+    moves = []
+    for message_id, bad_contact, code in failures:
+        message = messages.get(message_id)
+        if message is None or message.check_id is None:
+            continue
+        if bad_contact and message.contact_id is not None:
+            session.execute(
+                update(PatientContact)
+                .where(PatientContact.id == message.contact_id, col(PatientContact.bad_since).is_(None))
+                .values(bad_since=now, bad_reason=f"provider error {code}"[:100])
+            )
+            if _queue_next_contact(session, message, now=now):
+                continue
+        move = _flag_if_nothing_left(session, message)
+        if move is not None:
+            moves.append(move)
+    move_counters(session=session, moves=moves)
+    session.flush()
+
+
+def _queue_next_contact(session: Session, message: OutboxMessage, *, now: datetime) -> bool:
+    check = session.get(SafetyCheck, message.check_id)
+    safety_round = session.get(SafetyRound, check.round_id)
+    if safety_round.state != RoundState.running or check.last_answer_at is not None:
+        return False
+    already = select(OutboxMessage.contact_id).where(OutboxMessage.check_id == check.id,
+                                                     col(OutboxMessage.contact_id).is_not(None))
+    contact = session.scalars(
+        select(PatientContact)
+        .where(PatientContact.patient_id == check.patient_id, col(PatientContact.bad_since).is_(None),
+               PatientContact.preferred_channel == "sms", col(PatientContact.id).not_in(already))
+        .order_by(PatientContact.position, PatientContact.id)
+    ).first()
+    if contact is None:
+        return False
+    row = outbox_row(round_id=check.round_id, check_id=check.id, contact_id=contact.id, phone=contact.phone,
+                     risk_tier=check.risk_tier, drill=message.drill, now=now, template=message.template or "check_initial")
+    write_rows(session=session, table=OutboxMessage.__table__, columns=OUTBOX_COLUMNS, rows=[row])
+    log.info("outbox.next_contact", extra={"check_id": check.id, "message_id": message.id})
+    return True
+
+
+def _flag_if_nothing_left(session: Session, message: OutboxMessage):
+    live = session.scalar(
+        select(func.count()).select_from(OutboxMessage)
+        .where(OutboxMessage.check_id == message.check_id, OutboxMessage.id != message.id,
+               col(OutboxMessage.state).in_([s.value for s in LIVE_STATES]))
+    )
+    if live:
+        return None
+    check = session.scalars(
+        select(SafetyCheck).where(SafetyCheck.id == message.check_id, and_(
+            SafetyCheck.state == CheckState.no_answer, col(SafetyCheck.last_answer_at).is_(None)
+        )).with_for_update()
+    ).first()
+    if check is None:
+        return None
+    check.state = CheckState.delivery_failed.value
+    session.add(check)
+    log.info("check.delivery_failed", extra={"check_id": check.id, "round_id": check.round_id})
+    return (CheckKeys.of(check), CheckState.no_answer.value, CheckState.delivery_failed.value)

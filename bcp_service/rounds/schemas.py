@@ -1,0 +1,154 @@
+"""Request and response schemas for rounds, checks and the reply review queue."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from bcp_service.models.rounds import CheckState, RoundReason, RoundState
+from bcp_service.rounds.targets import RoundTarget
+
+AnswerState = CheckState
+Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
+
+
+class RoundCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: RoundReason
+    drill: bool = False
+    title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    deadline: datetime | None = Field(None, description="answers are expected by then; default: 72 hours")
+    target: RoundTarget
+    idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
+        None, description="the same key starts one round, not two (the Idempotency-Key header also works)"
+    )
+
+
+class RoundPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    reason: RoundReason
+    drill: bool
+    label: str = Field(description="【訓練】 for drills, empty otherwise; show it wherever the round appears")
+    title: str | None
+    started_by_name: str
+    started_at: datetime
+    deadline: datetime | None
+    expires_at: datetime
+    state: RoundState
+    closed_at: datetime | None
+    closed_by_name: str | None
+    target: dict
+    target_count: int
+    message_count: int
+    no_contact_count: int
+
+
+class StateCounts(BaseModel):
+    key: str
+    name: str | None = None
+    counts: dict[str, int | None]
+    total: int | None
+    suppressed: bool = False
+
+
+class RoundSummary(BaseModel):
+    round_id: int
+    drill: bool
+    label: str
+    state: RoundState
+    total: int
+    answered: int
+    by_state: dict[str, int]
+    by_risk_tier: list[StateCounts]
+    by_region: list[StateCounts]
+    by_municipality: list[StateCounts]
+    messages: dict[str, int] = Field(description="outbox messages by delivery state")
+    min_cell: int = 0
+
+
+class AnswerPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    state: CheckState
+    hours_left: float | None
+    note: str | None
+    channel: str
+    answered_by: str | None
+    observed_at: datetime
+    received_at: datetime
+
+
+class MessagePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    channel: str
+    to_number: str
+    state: str
+    attempts: int
+    last_error_code: str | None
+    provider_message_id: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    status_at: datetime | None
+
+
+class CheckPublic(BaseModel):
+    id: int
+    round_id: int
+    drill: bool
+    patient_id: int
+    patient_name: str
+    risk_tier: str
+    municipality_id: int
+    region_id: int | None
+    hub_id: int | None
+    state: CheckState
+    hours_left: float | None
+    last_answer_at: datetime | None
+    last_channel: str | None
+    delivery: str | None = Field(None, description="state of the latest message")
+    assigned_user_id: int | None
+
+
+class CheckDetail(CheckPublic):
+    answers: list[AnswerPublic]
+    messages: list[MessagePublic]
+
+
+class UnmatchedReplyPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    from_number: str
+    body: str
+    received_at: datetime
+    reason: str
+    parsed_state: str | None
+    parsed_hours: float | None
+    candidate_check_id: int | None
+    resolved_at: datetime | None
+    resolved_by_name: str | None
+    resolution: str | None
+    resolved_check_id: int | None
+
+
+class UnmatchedResolve(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    check_id: int | None = Field(None, description="the check the reply answers; leave out to dismiss")
+    state: AnswerState | None = None
+    hours_left: Annotated[float, Field(ge=0, le=720)] | None = None
+    note: Note | None = None
+
+
+class OutboxStatus(BaseModel):
+    messages: dict[str, int]
+    due_now: int
+    workers: list[dict]

@@ -1,0 +1,1 @@
+"""Provider webhooks (Twilio delivery statuses and SMS replies), authenticated by signature."""

@@ -1,0 +1,72 @@
+"""Twilio webhooks. A missing or wrong signature answers 403 before anything is read or written."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+from xml.sax.saxutils import escape
+
+from fastapi import APIRouter, Depends, Request, Response
+from sqlmodel import Session
+
+from bcp_service.auth.deps import Access
+from bcp_service.db import get_session
+from bcp_service.outbox.delivery import apply_status
+from bcp_service.rounds.messages import STATE_LABELS, render_text
+from bcp_service.webhooks.inbound import handle_inbound
+from bcp_service.webhooks.signature import verified_params
+
+log = logging.getLogger("bcp_service.webhooks")
+router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"], include_in_schema=False)
+SessionDep = Annotated[Session, Depends(get_session)]
+SIGNED = Access(public="Twilio webhook: authenticated by X-Twilio-Signature, checked in the handler")
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+def _forbidden() -> Response:
+    return Response("invalid signature", status_code=403, media_type="text/plain")
+
+
+def _twiml(message: str | None) -> Response:
+    if not message:
+        return Response(EMPTY_TWIML, media_type="application/xml")
+    body = f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{escape(message)}</Message></Response>'
+    return Response(body, media_type="application/xml")
+
+
+@router.post("/status", dependencies=[Depends(SIGNED)])
+async def twilio_status(request: Request, session: SessionDep):
+    params = await verified_params(request, request.app.state.settings)
+    if params is None:
+        log.warning("webhook.bad_signature", extra={"hook": "status"})
+        return _forbidden()
+    provider_id = params.get("MessageSid") or params.get("SmsSid")
+    status = params.get("MessageStatus") or params.get("SmsStatus") or ""
+    if not provider_id:
+        return Response(status_code=400)
+    result = apply_status(session, provider_id=provider_id[:64], status=status, error_code=params.get("ErrorCode"))
+    log.info("webhook.status", extra={"provider_id": provider_id, "status": status, "result": result})
+    return Response(status_code=204)
+
+
+@router.post("/inbound", dependencies=[Depends(SIGNED)])
+async def twilio_inbound(request: Request, session: SessionDep):
+    settings = request.app.state.settings
+    params = await verified_params(request, settings)
+    if params is None:
+        log.warning("webhook.bad_signature", extra={"hook": "inbound"})
+        return _forbidden()
+    provider_id = params.get("MessageSid") or params.get("SmsSid")
+    sender = params.get("From")
+    if not provider_id or not sender:
+        return Response(status_code=400)
+    result = handle_inbound(session=session, provider_id=provider_id[:64], from_number=sender,
+                            to_number=params.get("To"), body=params.get("Body", ""))
+    log.info("webhook.inbound", extra={"provider_id": provider_id, "result": result.kind})
+    # A stranger's text gets no answer: it costs a message and tells them nothing useful.
+    if not settings.sms_reply_ack or result.kind == "duplicate" or result.reason == "no_open_check":
+        return _twiml(None)
+    if result.kind == "answered":
+        hours = None if result.hours is None else f"{result.hours:g}"
+        return _twiml(render_text("reply_ack", drill=result.drill, state_label=STATE_LABELS[result.state], hours=hours))
+    return _twiml(render_text("reply_unreadable", drill=result.drill))

@@ -1,0 +1,95 @@
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+
+from bcp_service.answers.routes import parse_hours
+from bcp_service.answers.service import record_answer
+from bcp_service.models import CheckAnswer, OutboxMessage, SafetyCheck
+from bcp_service.models.base import utcnow
+from bcp_service.rounds.counters import read_counters, recount
+from bcp_service.rounds.service import Actor, close_round, start_round
+from bcp_service.rounds.targets import RoundTarget
+from tests.rounds.conftest import add_patient, area  # noqa: F401  (fixture)
+
+
+@pytest.fixture
+def link(session, settings, area):
+    add_patient(session, area.city, uses_ventilator=True, ventilator_mode="invasive")
+    safety_round, _ = start_round(session=session, actor=Actor.system("test"), target=RoundTarget(municipality_ids=[area.city.id]),
+                                  reason="manual", drill=True, settings=settings, title="テスト地震")
+    message = session.exec(select(OutboxMessage).where(OutboxMessage.round_id == safety_round.id)).one()
+    return message.answer_token, message, safety_round
+
+
+def test_page_is_plain_japanese_html_with_drill_label(anon_client, link):
+    token, _, _ = link
+    page = anon_client.get(f"/a/{token}")
+    assert page.status_code == 200
+    html = page.text
+    assert "【訓練】" in html and "無事です" in html and "停電しています" in html and "テスト地震" in html
+    assert "<script" not in html.lower() and 'name="nonce"' in html
+    assert page.headers["referrer-policy"] == "no-referrer" and page.headers["cache-control"] == "no-store"
+
+
+def test_answer_by_link_is_recorded_once_per_nonce(anon_client, session, link):
+    token, message, safety_round = link
+    form = {"state": "power_out", "hours": "３時間", "note": "外部バッテリーあり", "nonce": "n-1"}
+    first = anon_client.post(f"/a/{token}", data=form)
+    assert first.status_code == 200 and "回答を受け付けました" in first.text and "3.0" in first.text
+    assert anon_client.post(f"/a/{token}", data=form).status_code == 200
+    answers = session.exec(select(CheckAnswer).where(CheckAnswer.check_id == message.check_id)).all()
+    assert len(answers) == 1
+    assert (answers[0].channel, answers[0].state, answers[0].hours_left, answers[0].answered_by) == ("link", "power_out", 3.0, "self")
+    check = session.get(SafetyCheck, message.check_id)
+    session.refresh(check)
+    assert check.state == "power_out" and check.hours_left == 3.0
+    counters = read_counters(session=session, round_id=safety_round.id)
+    assert counters == recount(session=session, round_id=safety_round.id)
+    assert counters["risk_tier"]["critical"] == {"power_out": 1}
+
+    changed = anon_client.post(f"/a/{token}", data={"state": "safe", "nonce": "n-2"})
+    assert changed.status_code == 200
+    session.refresh(check)
+    assert check.state == "safe" and check.hours_left is None
+    assert "現在の回答" in anon_client.get(f"/a/{token}").text
+
+
+def test_bad_input_shows_the_form_again(anon_client, link):
+    token, _, _ = link
+    assert anon_client.post(f"/a/{token}", data={"state": "eaten_by_bear"}).status_code == 422
+    bad_hours = anon_client.post(f"/a/{token}", data={"state": "power_out", "hours": "たくさん"})
+    assert bad_hours.status_code == 422 and "数字" in bad_hours.text
+
+
+def test_unknown_and_expired_links(anon_client, session, link):
+    token, _, safety_round = link
+    assert anon_client.get("/a/not-a-token").status_code == 404
+    assert anon_client.get("/a/" + "x" * 200).status_code == 404
+    close_round(session=session, round_id=safety_round.id, actor=Actor.system("test"))
+    gone = anon_client.get(f"/a/{token}")
+    assert gone.status_code == 410 and "終了しました" in gone.text and "【訓練】" in gone.text
+    assert anon_client.post(f"/a/{token}", data={"state": "safe", "nonce": "x"}).status_code == 410
+
+
+def test_latest_answer_by_observed_time_wins(session, link):
+    _, message, safety_round = link
+    now = utcnow()
+    record_answer(session=session, check_id=message.check_id, state="safe", channel="link", observed_at=now)
+    record_answer(session=session, check_id=message.check_id, state="needs_help", channel="sms",
+                  observed_at=now - timedelta(minutes=5))
+    check = session.get(SafetyCheck, message.check_id)
+    assert check.state == "safe"
+    assert len(session.exec(select(CheckAnswer).where(CheckAnswer.check_id == check.id)).all()) == 2
+    assert read_counters(session=session, round_id=safety_round.id) == recount(session=session, round_id=safety_round.id)
+
+
+@pytest.mark.parametrize(("text", "hours"), [("", None), ("3", 3.0), ("２.５", 2.5), ("4時間", 4.0)])
+def test_parse_hours(text, hours):
+    assert parse_hours(text) == hours
+
+
+@pytest.mark.parametrize("text", ["-1", "1000", "nan", "abc"])
+def test_parse_hours_refuses(text):
+    with pytest.raises(ValueError):
+        parse_hours(text)
