@@ -29,6 +29,10 @@ from bcp_service.web.routes import router as web_router
 from bcp_service.answers.routes import router as answers_router
 from bcp_service.rounds.routes import router as rounds_router
 from bcp_service.webhooks.routes import router as webhooks_router
+from bcp_service.board.routes import router as board_router
+from bcp_service.nurse.routes import api_router as nurse_api_router, router as nurse_router
+from bcp_service.schedules.routes import router as schedules_router
+from bcp_service.triggers.routes import router as triggers_router
 
 log = logging.getLogger("bcp_service")
 API_PREFIXES = ("/api/", "/webhooks/", "/healthz", "/openapi.json")
@@ -50,6 +54,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.include_router(router)
     for router in (rounds_router, answers_router, webhooks_router):
         app.include_router(router)
+    for router in (board_router, nurse_router, nurse_api_router):
+        app.include_router(router)
+    app.router.on_shutdown.append(_close_live(app))
+    for router in (schedules_router, triggers_router):
+        app.include_router(router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     _install_error_handlers(app)
 
@@ -60,6 +69,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         return {"status": "ok", "database": engine.dialect.name}
 
     return app
+
+
+def _close_live(app: FastAPI):
+    async def close() -> None:
+        # Ends the board's event streams and its LISTEN connection with the process.
+        hub = getattr(app.state, "live", None)
+        if hub is not None:
+            hub.close()
+
+    return close
 
 
 def _install_error_handlers(app: FastAPI) -> None:

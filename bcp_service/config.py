@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bcp_service.triggers.intensity import Intensity, IntensityField
+
 PLACEHOLDER_SECRETS = {"dev-insecure-secret-change-me", "changeme", ""}
 DEFAULT_DATA_DIR = Path("data")
 
@@ -64,6 +66,45 @@ class Settings(BaseSettings):
     send_retry_jitter: float = 1.0  # 1.0 = full jitter: wait uniformly in [0, backoff]
     send_reclaim_after_seconds: float = 120.0  # a "sending" row older than this had its worker die
     send_idle_poll_seconds: float = 1.0
+
+    # The scheduler process (bcp-service scheduler): schedules, trigger starts, escalation (docs/escalation.md).
+    scheduler_tick_seconds: float = 5.0  # how often it looks for due work; edits are seen at the next tick
+    schedule_misfire_grace_seconds: int = 900  # a fire time this late still runs once (misfire policy run_once)
+    schedule_min_interval_minutes: int = 60  # schedules may not fire more often than this
+    heartbeat_seconds: float = 5.0
+    heartbeat_stale_seconds: float = 30.0  # a component silent this long is reported stale
+
+    # Escalation of unanswered checks (docs/escalation.md): minutes from the start of the round.
+    # A round or schedule may carry its own policy; this is the default. [] = no escalation.
+    escalation_steps: list[dict] = [
+        {"after_minutes": 15, "action": "resend"},
+        {"after_minutes": 30, "action": "family"},
+        {"after_minutes": 45, "action": "call"},
+        {"after_minutes": 60, "action": "unreachable"},
+    ]
+    escalation_batch_size: int = 500  # checks claimed per transaction by the escalation job
+
+    # Outside-event triggers (POST /api/v1/triggers; docs/triggers.md).
+    trigger_min_intensity: IntensityField = Intensity.FIVE_LOWER  # "5-", "5弱", "震度5弱"... (JMA intensity)
+    trigger_min_level: int = 4  # 警戒レベル for other hazards
+    trigger_delay_seconds: int = 180  # wait this long so a correction or cancellation can still stop it
+    trigger_aftershock_window_hours: float = 6.0
+    trigger_max_event_age_hours: float | None = 24.0  # older reports start nothing (a replayed feed)
+    trigger_accept_drill: bool = False  # 訓練 bulletins start a drill round instead of nothing
+    trigger_accept_test: bool = False  # 試験 bulletins likewise
+    trigger_keep_raw: bool = True  # keep each bulletin's body (public data) next to its digest
+
+    # Live status board (docs: README "Status board and nurse pages"; bcp_service/live/).
+    board_poll_seconds: float = 0.3  # SQLite: how often a watcher looks for new answers (no LISTEN there)
+    board_safety_poll_seconds: float = 5.0  # PostgreSQL: a cheap look even without a notification
+    board_min_push_seconds: float = 0.1  # a burst of answers becomes one push per this interval
+    board_keepalive_seconds: float = 15.0
+    board_stream_max_seconds: float = 600.0  # then the browser reconnects (and is authenticated again)
+    board_list_limit: int = 50  # rows in the priority and non-responder lists on the live board
+    board_print_limit: int = 1000  # rows in the print view and the CSV export
+    # A slippy-map tile URL such as https://tile.example/{z}/{x}/{y}.png; unset: offline area grid only.
+    board_tile_url: str | None = None
+    board_tile_attribution: str = ""
 
     # Pagination guard rails for list endpoints.
     page_size_default: int = 50

@@ -114,7 +114,9 @@ def therapy_of(patient: Patient) -> Therapy:
 def _patient_fields(p: Patient, names: dict[int, Institution]) -> dict:
     therapy = therapy_of(p)
     backup = names.get(p.backup_hospital_id) if p.backup_hospital_id else None
-    suction = "あり（登録上）" if p.uses_suction else ("登録なし" if therapy in (Therapy.TPPV, Therapy.VENTILATOR) else None)
+    # The registry's flag defaults to "no", which for a tracheostomy patient more likely means
+    # "not recorded": leave it blank there so the clinic confirms it.
+    suction = "あり" if p.uses_suction else None
     return {
         "therapy": therapy,
         "device_model": p.ventilator_model if p.uses_ventilator else None,
@@ -128,7 +130,8 @@ def _patient_fields(p: Patient, names: dict[int, Institution]) -> dict:
         "max_hours_without_device": p.max_hours_without_device,
         "risk_tier": RISK_TIER_JA.get(p.risk_tier, p.risk_tier),
         "backup_hospital": backup.name if backup else None,
-        "backup_preregistered": p.backup_hospital_preregistered if backup else None,
+        # Without a backup hospital there is nothing to be registered with: "未", not a second blank.
+        "backup_preregistered": p.backup_hospital_preregistered if backup else False,
         "transport_plan": p.transport_plan_notes,
     }
 

@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 
 import docx
 from docx.enum.section import WD_SECTION
+from docx.section import Section
 from docx.enum.table import WD_ROW_HEIGHT_RULE
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
@@ -166,7 +167,23 @@ class _DocxBuilder(HTMLParser):
         return self._rows
 
     def _start_section(self, *, landscape: bool) -> None:
-        section = self.doc.add_section(WD_SECTION.NEW_PAGE)
+        body = self.doc.element.body
+        last = body[-2] if len(body) > 1 else None  # body[-1] is the closing w:sectPr
+        if last is not None and last.tag == qn("w:p") and not "".join(last.itertext()).strip():
+            # Close the section on the empty paragraph a table leaves behind, and keep it tiny:
+            # a second, section-carrying paragraph after a table that fills the page would
+            # push onto a page of its own and print a blank page.
+            sentinel = body.get_or_add_sectPr()
+            last.set_sectPr(sentinel.clone())
+            for ref in sentinel.xpath("w:headerReference|w:footerReference"):
+                sentinel.remove(ref)
+            sentinel.start_type = WD_SECTION.NEW_PAGE
+            fmt = Paragraph(last, self.doc._body).paragraph_format
+            fmt.space_before = fmt.space_after = Pt(0)
+            fmt.line_spacing = Pt(1)
+            section = Section(sentinel, self.doc.part)
+        else:
+            section = self.doc.add_section(WD_SECTION.NEW_PAGE)
         set_a4(section, landscape=landscape)
         self._section_start = True
 
@@ -283,7 +300,7 @@ class _DocxBuilder(HTMLParser):
         cell text gets room to stay on one line (headers may wrap after a few characters); what
         is left goes to the long columns.
         """
-        want, floor = [], []
+        want, floor, fits = [], [], []
         for c in range(columns):
             body = head = 0
             for row in rows:
@@ -295,12 +312,21 @@ class _DocxBuilder(HTMLParser):
                         body = max(body, width)
             want.append(min(max(body, head), _MAX_UNITS) + _PAD_UNITS)
             floor.append(max(min(body, _SHORT_UNITS), min(head, _HEAD_UNITS)) + _PAD_UNITS)
+            fits.append(body <= _SHORT_UNITS)
         section = self.doc.sections[-1]
         usable = (section.page_width - section.left_margin - section.right_margin) / _UNIT
         if sum(want) <= usable:
             widths = [w * usable / sum(want) for w in want]
         elif sum(floor) >= usable:
-            widths = [f * usable / sum(floor) for f in floor]
+            # Too many columns for the page: short values ("千葉市", "人工呼吸器（TPPV）") keep
+            # the width they need to stay on one line, and the long columns share the rest.
+            fixed = sum(f for f, short in zip(floor, fits, strict=True) if short)
+            long_floor = sum(f for f, short in zip(floor, fits, strict=True) if not short)
+            if long_floor and fixed < usable * 0.7:
+                scale = (usable - fixed) / long_floor
+                widths = [f if short else f * scale for f, short in zip(floor, fits, strict=True)]
+            else:
+                widths = [f * usable / sum(floor) for f in floor]
         else:
             spare = usable - sum(floor)
             stretch = [w - f for w, f in zip(want, floor, strict=True)]

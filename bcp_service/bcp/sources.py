@@ -33,6 +33,7 @@ PARTNER_KINDS = (
     InstitutionKind.care_management_office,
 )
 MAX_PARTNERS = 12
+MAX_SHARED_PARTNERS = 8
 MAX_BACKED_UP_CLINICS = 20
 
 
@@ -184,7 +185,8 @@ def public_body(session: Session, *, kind: InstitutionKind, municipality: Munici
 def partner_institutions(
     session: Session, *, institution: Institution, patients: list[Patient], exclude_ids: set[int]
 ) -> list[Institution]:
-    """Institutions sharing patients with this one first, then others of a partner kind nearby."""
+    """Institutions sharing patients with this one first, then one of each partner kind nearby
+    (so a pharmacy is not crowded out by a dozen nursing stations), then the rest nearby."""
     shared: dict[int, int] = {}
     for p in patients:
         for other in (p.active_institution_id, p.visiting_nurse_station_id):
@@ -194,17 +196,26 @@ def partner_institutions(
     ranked = sorted(
         (i for i in known.values() if i.kind in PARTNER_KINDS and i.id not in exclude_ids),
         key=lambda i: (-shared[i.id], i.id),
-    )
+    )[:MAX_SHARED_PARTNERS]
     taken = {i.id for i in ranked} | exclude_ids | {institution.id}
-    kind_rank = {kind: n for n, kind in enumerate(PARTNER_KINDS)}
     nearby = session.exec(
-        select(Institution).where(
+        select(Institution)
+        .where(
             Institution.municipality_id == institution.municipality_id,
             col(Institution.kind).in_(PARTNER_KINDS),
             col(Institution.id).not_in(sorted(taken)),
         )
+        .order_by(Institution.id)
     ).all()
-    ranked.extend(sorted(nearby, key=lambda i: (kind_rank[i.kind], i.id)))
+    seen_kinds = {i.kind for i in ranked}
+    first_of_kind = {}
+    for row in nearby:
+        if row.kind not in seen_kinds:
+            first_of_kind.setdefault(row.kind, row)
+    kind_rank = {kind: n for n, kind in enumerate(PARTNER_KINDS)}
+    ranked.extend(sorted(first_of_kind.values(), key=lambda i: kind_rank[i.kind]))
+    chosen = {i.id for i in ranked}
+    ranked.extend(sorted((i for i in nearby if i.id not in chosen), key=lambda i: (kind_rank[i.kind], i.id)))
     return ranked[:MAX_PARTNERS]
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from bcp_service.cli import database, demo, imports, registry, users
+from bcp_service.bcp import cli as bcp_cli
+from bcp_service.cli import database, demo, imports, registry, rounds, users
+from bcp_service.cli.scheduler import scheduler
 
 app = typer.Typer(help="bcp-service: 在宅医療の災害時安否確認・BCP作成支援", no_args_is_help=True, add_completion=False)
 app.add_typer(database.app, name="db")
+app.add_typer(bcp_cli.app, name="bcp")
 app.add_typer(users.app, name="users")
 app.add_typer(imports.import_app, name="import")
 app.add_typer(imports.export_app, name="export")
@@ -15,6 +18,10 @@ app.command("serve")(demo.serve)
 app.command("demo")(demo.demo)
 app.command("seed")(demo.seed)
 app.command("coverage-gaps")(registry.coverage_gaps)
+app.add_typer(rounds.app, name="rounds")
+app.command("worker")(rounds.worker)
+app.command("twilio-sim")(rounds.twilio_sim)
+app.command("scheduler")(scheduler)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from bcp_service.imports import values
 from bcp_service.models.enums import INSTITUTION_KIND_JA
@@ -51,10 +52,12 @@ class Column:
     def formula_ok(self) -> bool:
         return self.kind in FORMULA_OK_KINDS
 
-    def parse(self, text: str) -> object:
-        if self.kind == "choice":
-            return _choice_parsers[id(self.choice)](text)
-        return PARSERS[self.kind](text)
+    @cached_property
+    def parse(self) -> Callable[[str], object]:
+        """The parser of this column's cells: takes the stripped text, raises ``ValueError``."""
+        if self.choice is not None:
+            return self.choice.parser()
+        return PARSERS[self.kind]
 
 
 PARSERS: dict[str, Callable[[str], object]] = {
@@ -150,9 +153,3 @@ INSTITUTION_COLUMNS: tuple[Column, ...] = (
 CONTACT_KEY = re.compile(r"^contact(\d+)_(\w+)$")
 CONTACT_FIELD = {"phone": "phone", "kind": "kind", "name": "name", "relation": "relation", "channel": "preferred_channel"}
 CONTACT_KEY_OF_FIELD = {schema_field: key for key, schema_field in CONTACT_FIELD.items()}
-
-_choice_parsers = {
-    id(column.choice): column.choice.parser()
-    for column in PATIENT_COLUMNS + INSTITUTION_COLUMNS
-    if column.choice is not None
-}

@@ -75,3 +75,20 @@ def ids_matching(session: Session, table: Table, ids: Sequence[int], conditions:
     for part in chunks(list(ids)):
         matching.update(session.execute(select(table.c.id).where(table.c.id.in_(part), *conditions)).scalars())
     return matching
+
+
+def bulk_insert(session: Session, table: Table, rows: list[dict]) -> None:
+    """Insert many rows in the session's transaction. On PostgreSQL through COPY: an executemany
+    runs one statement per row on the server, which at 10^5 rows is most of an import's time."""
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        session.execute(table.insert(), rows)
+        return
+    names = list(rows[0])
+    columns = ", ".join(connection.dialect.identifier_preparer.quote(name) for name in names)
+    with connection.connection.driver_connection.cursor() as cursor:
+        with cursor.copy(f"COPY {table.name} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row[name] for name in names])

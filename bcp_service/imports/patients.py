@@ -7,13 +7,21 @@ from collections.abc import Callable
 from enum import Enum
 
 from pydantic import ValidationError
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import bindparam, delete, select
 from sqlmodel import Session
 
 from bcp_service.auth.principal import Principal, patient_scope
 from bcp_service.auth.roles import Role
 from bcp_service.imports.columns import CONTACT_FIELD, CONTACT_KEY, CONTACT_KEY_OF_FIELD, MAX_CONTACTS, PATIENT_COLUMNS, Column
-from bcp_service.imports.lookups import Lookups, allowed_municipalities, chunks, ids_matching, internal_id, rows_by
+from bcp_service.imports.lookups import (
+    Lookups,
+    allowed_municipalities,
+    bulk_insert,
+    chunks,
+    ids_matching,
+    internal_id,
+    rows_by,
+)
 from bcp_service.imports.service import BatchOutcome, Candidate, RowIssues
 from bcp_service.imports.validation import field_errors
 from bcp_service.models import Patient, PatientContact
@@ -54,16 +62,31 @@ class PatientImport:
         self.contact_table = PatientContact.__table__
         self.by_key = {c.key: c for c in self.columns}
         self.key_of_field = {c.field: c.key for c in self.columns if not CONTACT_KEY.match(c.key)}
+        self.contact_keys = frozenset(c.key for c in self.columns if CONTACT_KEY.match(c.key))
+        self.slot_keys = [
+            (slot, tuple((f"contact{slot}_{key}", schema_field) for key, schema_field in CONTACT_FIELD.items()))
+            for slot in range(1, MAX_CONTACTS + 1)
+        ]
+        self.shapes: dict[frozenset[str], tuple[frozenset[str], list]] = {}
         self.touched: set[int] = set()  # patients already matched by an earlier row, in any batch
 
-    def build(self, row: RowIssues, cells: dict[str, object], present: set[str]) -> Candidate | None:
+    def shape(self, present: frozenset[str]) -> tuple[frozenset[str], list]:
+        """For the file's columns: the table fields they set, and the contact slots they have."""
+        if present not in self.shapes:
+            fields = frozenset(self.by_key[k].field for k in present - self.contact_keys if not self.by_key[k].export_only)
+            slots = [(slot, [(k, f) for k, f in keys if k in present]) for slot, keys in self.slot_keys]
+            self.shapes[present] = (fields, [(slot, keys) for slot, keys in slots if keys] if present & self.contact_keys else None)
+        return self.shapes[present]
+
+    def build(self, row: RowIssues, cells: dict[str, object], present: frozenset[str]) -> Candidate | None:
         had_errors = bool(row)
+        fields, slot_keys = self.shape(present)
         key = cells.get("external_id")
         target = internal_id(key) if isinstance(key, str) else None
         payload: dict[str, object] = {} if target is not None else {"external_id": key}
         for column_key, value in cells.items():
             column = self.by_key[column_key]
-            if value is None or column.kind == "key" or CONTACT_KEY.match(column_key):
+            if value is None or column.kind == "key" or column_key in self.contact_keys:
                 continue
             if column.kind == "code":
                 value = self.lookups.municipality_by_code.get(value)
@@ -75,7 +98,7 @@ class PatientImport:
                 if value is None:
                     continue
             payload[column.field] = value
-        slots = self._contacts(cells, present, payload)
+        slots = self._contacts(cells, slot_keys, payload)
         try:
             model = PatientCreate.model_validate(payload)
         except ValidationError as exc:
@@ -84,14 +107,13 @@ class PatientImport:
         if row:
             return None
         values = plain(model.model_dump(exclude={"contacts"}))
-        fields = {self.by_key[k].field for k in present if not CONTACT_KEY.match(k) and not self.by_key[k].export_only}
         if target is not None:
             values["id"] = target
-            fields.discard("external_id")
+            fields = fields - {"external_id"}
         contacts = None
         if "contacts" in payload:
             contacts = [plain(c.model_dump(include=set(CONTACT_ORDER))) for c in model.contacts]
-        return Candidate(row.line, str(key), values, frozenset(fields), contacts)
+        return Candidate(row.line, str(key), values, fields, contacts)
 
     def _institution(self, row: RowIssues, column: Column, ref: str) -> int | None:
         found = self.lookups.institution(ref)
@@ -106,17 +128,13 @@ class PatientImport:
             return None
         return institution_id
 
-    def _contacts(self, cells: dict[str, object], present: set[str], payload: dict) -> list[int]:
+    def _contacts(self, cells: dict[str, object], slot_keys: list | None, payload: dict) -> list[int]:
         """Put the filled contact slots into the payload; returns the slot number of each."""
-        if not any(CONTACT_KEY.match(k) for k in present):
+        if slot_keys is None:
             return []
         slots, contacts = [], []
-        for slot in range(1, MAX_CONTACTS + 1):
-            contact = {
-                schema_field: cells.get(f"contact{slot}_{key}")
-                for key, schema_field in CONTACT_FIELD.items()
-                if cells.get(f"contact{slot}_{key}") is not None
-            }
+        for slot, keys in slot_keys:
+            contact = {schema_field: cells[key] for key, schema_field in keys if cells.get(key) is not None}
             if not contact:
                 continue
             contact.setdefault("kind", "self" if slot == 1 else "family")
@@ -227,8 +245,10 @@ class PatientImport:
         replaced: list[int] = []
         if creates:
             rows = [dict(new, created_at=now, updated_at=None) for _c, new in creates]
-            result = self.session.execute(insert(self.table).returning(self.table.c.id, self.table.c.external_id), rows)
-            id_of = {external_id: patient_id for patient_id, external_id in result}
+            # Inserted without RETURNING, then the ids read back: RETURNING makes SQLAlchemy build one
+            # huge statement per page, which the driver then parses, several times slower at this size.
+            bulk_insert(self.session, self.table, rows)
+            id_of = {row["external_id"]: row["id"] for row in self._ids_of([new["external_id"] for _c, new in creates])}
             for candidate, new in creates:
                 patient_id = id_of[new["external_id"]]
                 ids[patient_id] = candidate
@@ -246,9 +266,15 @@ class PatientImport:
             self.session.execute(statement, params)
         for part in chunks(replaced):
             self.session.execute(delete(self.contact_table).where(self.contact_table.c.patient_id.in_(part)))
-        if contact_rows:
-            self.session.execute(insert(self.contact_table), contact_rows)
+        bulk_insert(self.session, self.contact_table, contact_rows)
         return ids
+
+    def _ids_of(self, external_ids: list[str]) -> list[dict]:
+        t = self.table
+        found: list[dict] = []
+        for part in chunks(external_ids):
+            found.extend(self.session.execute(select(t.c.id, t.c.external_id).where(t.c.external_id.in_(part))).mappings())
+        return found
 
     def _contact_rows(self, patient_id: int, contacts: list[dict]) -> list[dict]:
         return [

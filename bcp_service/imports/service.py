@@ -68,7 +68,7 @@ class Kind(Protocol):
     kind: str
     columns: tuple[Column, ...]
 
-    def build(self, row: RowIssues, cells: dict[str, object], present: set[str]) -> Candidate | None: ...
+    def build(self, row: RowIssues, cells: dict[str, object], present: frozenset[str]) -> Candidate | None: ...
 
     def apply(self, batch: list[Candidate], *, write: bool, issues: Callable[[Candidate], RowIssues]) -> BatchOutcome: ...
 
@@ -95,7 +95,7 @@ def run_import(
     if errors:
         return ImportResult(report, affected)
     headers = {column.key: text for column, text in zip(matched, source.header, strict=True) if column is not None}
-    present = set(headers)
+    present = frozenset(headers)
     rows = RowReader(kind, matched, headers, errors, settings.import_max_cell_chars)
 
     savepoint = None if dry_run else session.begin_nested()
@@ -175,7 +175,8 @@ class RowReader:
         for column, raw in zip(self.matched, cells, strict=True):
             if column is None or column.export_only:
                 continue
-            values[column.key] = self._cell(row, column, raw)
+            # Most cells of a wide file are empty: skip the call for them.
+            values[column.key] = self._cell(row, column, raw) if raw or column.required else None
         self._check_key(row, values.get(self.key_column))
         return values
 

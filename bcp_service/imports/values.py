@@ -51,11 +51,19 @@ SIGNS = ("+", "-")
 NEUTRALISED = tuple("'" + start for start in FORMULA_STARTS)
 
 
+FORMULA_FIRST = frozenset(FORMULA_STARTS)
+FORMULA_FIRST_UNSIGNED = FORMULA_FIRST - set(SIGNS)
+BLANKS = " \u3000"
+
+
 def looks_like_formula(raw: str, *, allow_sign: bool = False) -> bool:
     """Whether a spreadsheet would evaluate the cell. ``allow_sign`` for phone numbers and numbers,
     where a leading + or - is data and the parser decides."""
-    starts = tuple(s for s in FORMULA_STARTS if not (allow_sign and s in SIGNS))
-    return raw.startswith(starts) or raw.lstrip(" \u3000").startswith(starts)
+    starts = FORMULA_FIRST_UNSIGNED if allow_sign else FORMULA_FIRST
+    first = raw[:1]
+    if first in starts:
+        return True
+    return first in BLANKS and first != "" and raw.lstrip(BLANKS)[:1] in starts
 
 
 def unneutralise(raw: str) -> str | None:
@@ -68,6 +76,10 @@ def parse_text(value: str) -> str:
 
 
 def parse_bool(value: str) -> bool:
+    if value in TRUE_WORDS:
+        return True
+    if value in FALSE_WORDS:
+        return False
     word = fold(value).lower()
     if word in TRUE_WORDS:
         return True
@@ -133,6 +145,8 @@ def choice_parser(labels: Mapping[str, str], shown: str) -> Callable[[str], str]
     folded = {_choice_key(k): v for k, v in labels.items()}
 
     def parse(value: str) -> str:
+        if value in folded:
+            return folded[value]
         word = _choice_key(value)
         if word in folded:
             return folded[word]

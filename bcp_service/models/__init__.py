@@ -16,8 +16,16 @@ from bcp_service.models.institution import Designation, HubMunicipality, Institu
 from bcp_service.models.outbox import EarlyStatus, OutboxMessage, SendRate, WorkerHeartbeat
 from bcp_service.models.patient import Patient, PatientContact
 from bcp_service.models.rounds import CheckAnswer, RoundCounter, SafetyCheck, SafetyRound, UnmatchedReply
+from bcp_service.models.schedules import RoundSchedule, ScheduleFiring, ServiceHeartbeat
+from bcp_service.models.triggers import TriggerDecision, TriggerRecord, TriggerReport
 
 __all__ = [
+    "RoundSchedule",
+    "ScheduleFiring",
+    "ServiceHeartbeat",
+    "TriggerDecision",
+    "TriggerRecord",
+    "TriggerReport",
     "BcpDraft",
     "CheckAnswer",
     "EarlyStatus",

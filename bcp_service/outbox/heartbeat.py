@@ -24,15 +24,16 @@ def start(session_factory: Callable[[], Session], worker_id: str) -> None:
     with session_factory() as session:
         if session.get_bind().dialect.name == "sqlite":
             # SQLite has no row locks to share claims safely between processes: one worker only.
-            other = session.exec(
-                select(WorkerHeartbeat.worker_id).where(
+            others = session.exec(
+                select(WorkerHeartbeat).where(
                     col(WorkerHeartbeat.stopped_at).is_(None), WorkerHeartbeat.beat_at > utcnow() - STALE_AFTER,
                     WorkerHeartbeat.worker_id != worker_id,
                 )
-            ).first()
-            if other is not None:
+            ).all()
+            alive = [other.worker_id for other in others if not _known_dead(other)]
+            if alive:
                 raise WorkerAlreadyRunning(
-                    f"another worker ({other}) is running on this SQLite database; use PostgreSQL for several"
+                    f"another worker ({alive[0]}) is running on this SQLite database; use PostgreSQL for several"
                 )
         now = utcnow()
         row = session.get(WorkerHeartbeat, worker_id) or WorkerHeartbeat(
@@ -40,6 +41,21 @@ def start(session_factory: Callable[[], Session], worker_id: str) -> None:
         row.started_at, row.beat_at, row.stopped_at = now, now, None
         session.add(row)
         session.commit()
+
+
+def _known_dead(other: WorkerHeartbeat) -> bool:
+    """A worker on this machine whose process is gone (or is this process, restarting) holds nothing."""
+    if other.hostname != socket.gethostname()[:100]:
+        return False
+    if other.pid == os.getpid():
+        return True
+    try:
+        os.kill(other.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def beat(session_factory: Callable[[], Session], worker_id: str, *, sent: int, failed: int, stopped: bool = False) -> None:

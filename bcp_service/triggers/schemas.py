@@ -98,3 +98,50 @@ class Decision(BaseModel):
         default_factory=dict, description="municipality → reason code it was left out"
     )
     decided_at: datetime
+
+
+class RecordPublic(BaseModel):
+    """One event's round as the trigger API shows it: pending until not_before, then started."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    event_id: str
+    seq: int
+    hazard: str
+    drill: bool
+    title: str
+    municipalities: list[str]
+    max_severity: int
+    first_seen_at: datetime
+    state: Literal["pending", "started", "cancelled", "failed", "ignored"]
+    not_before: datetime | None
+    round_id: int | None
+    started_at: datetime | None
+    cancelled_at: datetime | None
+    cancelled_by: str | None
+    error: str | None
+
+
+class DecisionPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    event_id: str
+    decided_at: datetime
+    action: Literal["schedule_round", "ignore", "cancel_pending", "update_pending"]
+    reason: str = Field(description="a code from REASON_CODES, or cancelled_by_person")
+    reason_title: str = Field(description="short Japanese title of the reason")
+    reason_ja: str = Field(description="the decision in a sentence, for the prefecture officer")
+    drill: bool
+    municipalities: list[str]
+    severity: int
+    excluded: dict[str, str] = Field(description="municipality code → why it was left out")
+    not_before: datetime | None
+    report_id: int | None = Field(description="the bulletin or event it decided on; None when a person decided")
+    source: str | None = None
+    kind: str | None = Field(None, description="VXSE51, VXSE53 or json")
+    status: str | None = Field(None, description="normal, drill or test")
+    info_type: str | None = Field(None, description="issue, correction or cancel")
+    title: str | None = None
+    record: RecordPublic | None = Field(None, description="the event's round this decision created or changed")

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from bcp_service.twilio_sim.config import SimConfig
 from bcp_service.twilio_sim.delivery import (
     API_VERSION,
+    answer_by_link,
     deliver_message_callbacks,
     plan_message_statuses,
     run_call,
@@ -121,6 +122,8 @@ def create_sim_app(
             record["error_code"] = int(error_code)
         if record["status_callback"] and statuses:
             state.spawn(deliver_message_callbacks(state, record, statuses, error_code))
+        if final != "undelivered" and state.chance(cfg.answer_rate):
+            state.spawn(answer_by_link(state, record))
         return response
 
     @app.post(ACCOUNT_PREFIX + "/Calls.json")

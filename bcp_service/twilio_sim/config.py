@@ -30,6 +30,9 @@ class SimConfig(BaseModel):
     # Sender shown on messages sent through a Messaging Service (Twilio picks one from the pool).
     messaging_service_from: str = "+15005550006"
     public_base_url: str | None = None
+    # A simulated recipient opens the answer link in a share of messages and taps a button (off by default).
+    answer_rate: float = Field(0.0, ge=0.0, le=1.0)
+    answer_delay_ms: int = Field(2000, ge=0)
     max_records: int = Field(1_000_000, ge=1)
 
     def digits_for(self, number: str) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import xml.etree.ElementTree as ET
 from typing import Any
 from urllib.parse import urljoin
@@ -140,3 +141,32 @@ def find_gather(twiml: str, document_url: str) -> tuple[str, str] | None:
 async def _pause(ms: int) -> None:
     if ms > 0:
         await asyncio.sleep(ms / 1000)
+
+
+ANSWER_LINK = re.compile(r"https?://\S+?/a/[A-Za-z0-9_-]+")
+NONCE = re.compile(r'name="nonce" value="([^"]+)"')
+# What simulated recipients answer: mostly safe, some in trouble, as in a real first hour.
+ANSWERS = (("safe", 80), ("power_out", 10), ("needs_help", 5), ("needs_transport", 5))
+
+
+async def answer_by_link(state: SimState, record: dict[str, Any]) -> None:
+    """Play a recipient who opens the link in the message and taps one button."""
+    match = ANSWER_LINK.search(record.get("body") or "")
+    if match is None:
+        return
+    await _pause(state.config.answer_delay_ms)
+    url = match.group(0)
+    choice = state.rng.choices([a for a, _ in ANSWERS], [w for _, w in ANSWERS])[0]
+    hours = str(state.rng.choice([1, 2, 3, 5, 8])) if choice == "power_out" else ""
+    try:
+        page = await state._http().get(url)
+        nonce = NONCE.search(page.text)
+        response = await state._http().post(
+            url, data={"state": choice, "hours": hours, "note": "", "nonce": nonce.group(1) if nonce else ""}
+        )
+    except Exception as exc:  # the simulator must keep going whatever the app does
+        state.count("answers_failed")
+        log.warning("twilio_sim.answer_failed", extra={"error_type": type(exc).__name__})
+        return
+    state.count("answers_sent" if response.is_success else "answers_failed")
+    record.setdefault("answers", []).append({"state": choice, "http_status": response.status_code})

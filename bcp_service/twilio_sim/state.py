@@ -36,6 +36,8 @@ STAT_KEYS = (
     "calls",
     "inbound_sent",
     "inbound_failed",
+    "answers_sent",
+    "answers_failed",
 )
 
 

@@ -84,7 +84,14 @@ def test_docx_holds_one_patient_row_per_linked_patient(client, session):
     assert len(rows) == len(linked) == draft["patient_count"]
     assert sorted(row.cells[1].text for row in rows) == sorted(p.name for p in linked)
     assert document.core_properties.title == draft["title"]
-    assert client.get(draft["docx_url"]).content == response.content  # the stored version, not today's registry
+    # Built again from the stored version, not from today's registry: the same text every time.
+    area.patients["clinic_vent"].name = "改名 後の患者"
+    session.add(area.patients["clinic_vent"])
+    session.flush()
+    again = docx.Document(io.BytesIO(client.get(draft["docx_url"]).content))
+    assert [p.text for p in again.paragraphs] == [p.text for p in document.paragraphs]
+    assert [c.text for c in again.tables[-1]._cells] == [c.text for c in document.tables[-1]._cells]
+    assert "改名 後の患者" not in [row.cells[1].text for row in rows]
 
 
 def test_generate_read_and_download_are_audited_with_patient_ids(client, session):

@@ -139,7 +139,7 @@ def test_patients_are_mapped_with_devices_hours_and_plans(session):
     assert (oxygen.oxygen_flow_l_min, oxygen.cylinder_hours) == (2.0, 10.0)
     unknown = by_label[child.name]
     assert unknown.therapy == Therapy.VENTILATOR and unknown.uses_ventilator and unknown.medically_dependent_child
-    assert unknown.backup_hospital is None and unknown.backup_preregistered is None
+    assert unknown.backup_hospital is None and unknown.backup_preregistered is False
     html = render_draft(context).html
     assert "人工呼吸器（方式未登録）1名" in html
 

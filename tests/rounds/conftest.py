@@ -3,7 +3,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from bcp_service.config import Settings
 from tests.factories import create_institution, create_municipality, create_patient, create_prefecture, create_region, designate
 
 _phones = itertools.count(10_000_000)
@@ -33,12 +32,3 @@ def add_patient(session, municipality, *, phones=None, **overrides):
 
 def round_body(**target) -> dict:
     return {"reason": "disaster", "drill": False, "target": target}
-
-
-@pytest.fixture
-def twilio_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={
-        "twilio_account_sid": "ACsimulator00000000000000000000000",
-        "twilio_auth_token": "simulator-auth-token",
-        "webhook_base_url": "https://bcp.example.jp",
-    })

@@ -1,0 +1,172 @@
+"""Counts for a board view: read from the round's counters when the view is the whole round, else one
+index-backed GROUP BY over the checks in the viewer's scope and filters (usually a small set).
+
+Aggregate viewers get small cells hidden (``min_cell``), as in the rounds summary.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import ColumnElement, func
+from sqlmodel import Session, col, select
+
+from bcp_service.auth.principal import Principal, patient_scope
+from bcp_service.auth.roles import Role
+from bcp_service.board.schemas import ANSWERED, NEEDING, AreaRow, BoardFilters, Counts
+from bcp_service.models import HomeCareRegion, HomeCareRegionMunicipality, Institution, Municipality, Patient, SafetyCheck
+from bcp_service.registry.patients import therapy_condition
+
+UNKNOWN = "（不明）"
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """Who looks at which round through which filters: views with equal specs share one computation."""
+
+    round_id: int
+    role: Role
+    scope_id: int | None
+    user_id: int  # only nurses' scope depends on the account (patients assigned to them)
+    filters: BoardFilters
+    min_cell: int = 0
+
+    @classmethod
+    def of(cls, round_id: int, principal: Principal, filters: BoardFilters, min_cell: int) -> ViewSpec:
+        return cls(round_id, principal.role, principal.scope_id,
+                   principal.user_id if principal.role == Role.nurse else 0, filters,
+                   min_cell if principal.role == Role.aggregate else 0)
+
+    @property
+    def sees_identities(self) -> bool:
+        return self.role != Role.aggregate
+
+    def principal(self) -> Principal:
+        return Principal(user_id=self.user_id, username="", role=self.role, scope_id=self.scope_id)
+
+    def scope(self) -> list[ColumnElement[bool]]:
+        # The aggregate role has no patient scope (patient_scope refuses it everything): it only ever gets counts.
+        return [] if self.role in (Role.admin, Role.aggregate) else patient_scope(self.principal())
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        """Conditions on SafetyCheck (and Patient, joined by the caller) for this view."""
+        f = self.filters
+        found: list[ColumnElement[bool]] = [SafetyCheck.round_id == self.round_id, *self.scope()]
+        if f.region_id is not None:
+            found.append(SafetyCheck.region_id == f.region_id)
+        if f.hub_id is not None:
+            found.append(SafetyCheck.hub_id == f.hub_id)
+        if f.risk_tier is not None:
+            found.append(SafetyCheck.risk_tier == f.risk_tier)
+        if f.therapy is not None:
+            found.append(therapy_condition(f.therapy))
+        return found
+
+
+@dataclass
+class AreaNames:
+    regions: dict[str, str] = field(default_factory=dict)
+    municipalities: dict[str, str] = field(default_factory=dict)
+    municipality_region: dict[str, str] = field(default_factory=dict)
+    hubs: dict[str, str] = field(default_factory=dict)
+
+    def missing(self, regions: set[str], municipalities: set[str], hubs: set[str]) -> bool:
+        return bool(regions - set(self.regions) - {""} or municipalities - set(self.municipalities) - {""}
+                    or hubs - set(self.hubs) - {""})
+
+
+def load_names(session: Session, regions: set[str], municipalities: set[str], hubs: set[str]) -> AreaNames:
+    """Names of the areas a round touches: read once per watcher, again only when a new key appears."""
+    def ids(keys: set[str]) -> list[int]:
+        return [int(k) for k in keys if k]
+
+    names = AreaNames()
+    muni_ids = ids(municipalities)
+    region_of = (
+        select(HomeCareRegionMunicipality.municipality_id, func.min(HomeCareRegionMunicipality.region_id))
+        .where(col(HomeCareRegionMunicipality.municipality_id).in_(muni_ids))
+        .group_by(HomeCareRegionMunicipality.municipality_id)
+    )
+    names.municipality_region = {str(m): str(r) for m, r in session.exec(region_of).all()}
+    region_ids = set(ids(regions)) | {int(r) for r in names.municipality_region.values()}
+    names.regions = {str(i): n for i, n in session.exec(
+        select(HomeCareRegion.id, HomeCareRegion.name).where(col(HomeCareRegion.id).in_(region_ids))).all()}
+    names.municipalities = {str(i): n for i, n in session.exec(
+        select(Municipality.id, Municipality.name).where(col(Municipality.id).in_(muni_ids))).all()}
+    names.hubs = {str(i): n for i, n in session.exec(
+        select(Institution.id, Institution.name).where(col(Institution.id).in_(ids(hubs)))).all()}
+    return names
+
+
+def uses_counters(spec: ViewSpec, counters: dict, prefecture_municipalities: set[str] | None) -> bool:
+    """True when the view is the whole round, so the counters answer it without touching checks."""
+    if not spec.filters.empty:
+        return False
+    if spec.role in (Role.admin, Role.aggregate):
+        return True
+    if spec.role == Role.prefecture and prefecture_municipalities is not None:
+        touched = {k for k in counters.get("municipality", {}) if k}
+        return touched <= prefecture_municipalities
+    return False
+
+
+def prefecture_municipality_keys(session: Session, prefecture_id: int | None) -> set[str]:
+    if prefecture_id is None:
+        return set()
+    return {str(i) for i in session.exec(select(Municipality.id).where(Municipality.prefecture_id == prefecture_id)).all()}
+
+
+def scan_groups(session: Session, spec: ViewSpec) -> list[tuple[str, str, str, str, int]]:
+    """(region, municipality, hub, state, count) over the checks of this view: one GROUP BY."""
+    query = select(SafetyCheck.region_id, SafetyCheck.municipality_id, SafetyCheck.hub_id, SafetyCheck.state,
+                   func.count()).select_from(SafetyCheck)
+    if spec.role not in (Role.admin, Role.aggregate) or spec.filters.therapy is not None:
+        query = query.join(Patient, Patient.id == SafetyCheck.patient_id)
+    query = query.where(*spec.conditions()).group_by(
+        SafetyCheck.region_id, SafetyCheck.municipality_id, SafetyCheck.hub_id, SafetyCheck.state)
+    return [(_key(r), _key(m), _key(h), s, n) for r, m, h, s, n in session.exec(query).all()]
+
+
+def groups_as_counters(groups: list[tuple[str, str, str, str, int]]) -> dict[str, dict[str, dict[str, int]]]:
+    """The same shape as ``read_counters`` so both paths are summarised by one function."""
+    result: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+    for region, municipality, hub, state, n in groups:
+        for dimension, key in (("all", ""), ("region", region), ("municipality", municipality), ("hub", hub)):
+            result[dimension][key][state] += n
+    return {d: {k: dict(v) for k, v in keys.items()} for d, keys in result.items()}
+
+
+def summarise(counters: dict, names: AreaNames, min_cell: int) -> Counts:
+    by_state = dict(counters.get("all", {}).get("", {}))
+    total = sum(by_state.values())
+    answered = sum(n for s, n in by_state.items() if s in ANSWERED)
+
+    def rows(dimension: str, labels: dict[str, str]) -> list[AreaRow]:
+        found = [_row(k, labels.get(k, UNKNOWN), v, min_cell) for k, v in counters.get(dimension, {}).items()]
+        return sorted(found, key=lambda r: (r.name == UNKNOWN, r.name, r.key))
+
+    municipalities = rows("municipality", names.municipalities)
+    for row in municipalities:
+        row.region_key = names.municipality_region.get(row.key, "")
+    return Counts(by_state=by_state, total=total, answered=answered, regions=rows("region", names.regions),
+                  municipalities=municipalities, hubs=rows("hub", names.hubs), min_cell=min_cell)
+
+
+def _row(key: str, name: str, counts: dict[str, int], min_cell: int) -> AreaRow:
+    total = sum(counts.values())
+    hidden = min_cell > 0 and 0 < total < min_cell
+    if hidden:
+        return AreaRow(key=key, name=name, counts={}, total=None, answered=None, needing=None, suppressed=True)
+
+    def shown(n: int) -> int | None:
+        return None if min_cell > 0 and 0 < n < min_cell else n
+
+    answered = sum(n for s, n in counts.items() if s in ANSWERED)
+    needing = sum(counts.get(s, 0) for s in NEEDING)
+    return AreaRow(key=key, name=name, counts={s: shown(n) for s, n in counts.items() if n},
+                   total=total, answered=shown(answered), needing=shown(needing))
+
+
+def _key(value: object) -> str:
+    return "" if value is None else str(value)

@@ -1,0 +1,152 @@
+"""The people behind a board view: the priority list, the non-responders, the answer feed.
+
+Personal data: callers audit what they show. Each list is the top of an index-backed query
+(see alembic 0006), so a live update never sorts a whole round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import and_, case, func
+from sqlmodel import Session, col, select
+
+from bcp_service.board.counts import AreaNames, ViewSpec
+from bcp_service.board.schemas import ANSWERED, NEEDING, SILENT, FeedRow, PersonRow
+from bcp_service.models import CheckAnswer, Patient, SafetyCheck
+from bcp_service.models.rounds import CheckState
+
+# Hours the registry expects the device to last without mains power: battery for a ventilator,
+# cylinders for oxygen. Used to order people who did not say how long they have left.
+EXPECTED_HOURS = case(
+    (col(Patient.uses_ventilator).is_(True),
+     func.coalesce(Patient.internal_battery_hours, 0) + func.coalesce(Patient.external_battery_hours, 0)),
+    (col(Patient.uses_oxygen).is_(True), Patient.cylinder_hours),
+    else_=None,
+)
+PERSON_COLUMNS = (
+    SafetyCheck.id, SafetyCheck.patient_id, Patient.name, SafetyCheck.state, SafetyCheck.risk_tier,
+    SafetyCheck.hours_left, EXPECTED_HOURS.label("expected"), Patient.uses_ventilator, Patient.ventilator_mode,
+    Patient.uses_oxygen, Patient.uses_suction, Patient.medically_dependent_child, SafetyCheck.municipality_id,
+    SafetyCheck.last_answer_at, SafetyCheck.last_channel,
+)
+
+
+def device_label(uses_ventilator: bool, mode: str | None, uses_oxygen: bool, uses_suction: bool, child: bool) -> str:
+    parts = []
+    if uses_ventilator:
+        parts.append("NPPV" if mode == "non_invasive" else "TPPV")
+    if uses_oxygen:
+        parts.append("酸素")
+    if uses_suction:
+        parts.append("吸引")
+    if child:
+        parts.append("小児")
+    return "・".join(parts) or "—"
+
+
+def _person(row, names: AreaNames) -> PersonRow:
+    (check_id, patient_id, name, state, tier, hours, expected, vent, mode, oxygen, suction, child, muni,
+     last_at, channel) = row
+    return PersonRow(check_id=check_id, patient_id=patient_id, name=name, state=state, risk_tier=tier,
+                     hours_left=hours, expected_hours=expected, device=device_label(vent, mode, oxygen, suction, child),
+                     municipality=names.municipalities.get(str(muni), ""), last_answer_at=_aware(last_at),
+                     last_channel=channel)
+
+
+def priority_list(session: Session, spec: ViewSpec, names: AreaNames, limit: int) -> list[PersonRow]:
+    """People who need someone: ventilator users without power first, then by hours left (fewest first)."""
+    hours = func.coalesce(SafetyCheck.hours_left, EXPECTED_HOURS)
+    ventilator_dark = case(
+        (and_(SafetyCheck.state == CheckState.power_out.value, col(Patient.uses_ventilator).is_(True)), 0), else_=1)
+    query = (
+        select(*PERSON_COLUMNS).join(Patient, Patient.id == SafetyCheck.patient_id)
+        .where(*spec.conditions(), col(SafetyCheck.state).in_(NEEDING))
+        .order_by(ventilator_dark, hours.asc().nulls_last(), SafetyCheck.risk_tier, SafetyCheck.last_answer_at,
+                  SafetyCheck.id)
+        .limit(limit)
+    )
+    return [_person(row, names) for row in session.exec(query).all()]
+
+
+def non_responders(session: Session, spec: ViewSpec, names: AreaNames, limit: int) -> list[PersonRow]:
+    """Not heard from (no answer, unreachable, message failed): the most at risk first."""
+    query = (
+        select(*PERSON_COLUMNS).join(Patient, Patient.id == SafetyCheck.patient_id)
+        .where(*spec.conditions(), col(SafetyCheck.state).in_(SILENT))
+        .order_by(SafetyCheck.risk_tier, SafetyCheck.id)
+        .limit(limit)
+    )
+    return [_person(row, names) for row in session.exec(query).all()]
+
+
+FEED_COLUMNS = (
+    CheckAnswer.id, CheckAnswer.check_id, SafetyCheck.patient_id, Patient.name, CheckAnswer.state,
+    CheckAnswer.hours_left, CheckAnswer.channel, CheckAnswer.answered_by, SafetyCheck.municipality_id,
+    CheckAnswer.received_at,
+)
+
+
+def _feed(row, names: AreaNames) -> FeedRow:
+    answer_id, check_id, patient_id, name, state, hours, channel, by, muni, received = row
+    return FeedRow(answer_id=answer_id, check_id=check_id, patient_id=patient_id, name=name, state=state,
+                   hours_left=hours, channel=channel, answered_by=by,
+                   municipality=names.municipalities.get(str(muni), ""), received_at=_aware(received))
+
+
+def _feed_query(spec: ViewSpec):
+    return (
+        select(*FEED_COLUMNS).select_from(CheckAnswer)
+        .join(SafetyCheck, SafetyCheck.id == CheckAnswer.check_id)
+        .join(Patient, Patient.id == SafetyCheck.patient_id)
+        .where(CheckAnswer.round_id == spec.round_id, *spec.conditions())
+    )
+
+
+def recent_answers(session: Session, spec: ViewSpec, names: AreaNames, limit: int, after_id: int = 0) -> list[FeedRow]:
+    """The latest answers in the view, newest first (``after_id``: only those after a seen answer)."""
+    query = _feed_query(spec).where(CheckAnswer.id > after_id).order_by(col(CheckAnswer.id).desc()).limit(limit)
+    return [_feed(row, names) for row in session.exec(query).all()]
+
+
+def answers_by_id(session: Session, spec: ViewSpec, names: AreaNames, answer_ids: Sequence[int]) -> list[FeedRow]:
+    if not answer_ids:
+        return []
+    query = _feed_query(spec).where(col(CheckAnswer.id).in_(list(answer_ids))).order_by(col(CheckAnswer.id).desc())
+    return [_feed(row, names) for row in session.exec(query).all()]
+
+
+def answer_rate_series(session: Session, spec: ViewSpec) -> list[tuple[int, int]]:
+    """(minute as epoch ms, checks answered by then), from each check's first answer: once per view."""
+    first = (
+        select(CheckAnswer.check_id, func.min(CheckAnswer.received_at).label("first_at"))
+        .join(SafetyCheck, SafetyCheck.id == CheckAnswer.check_id)
+        .where(CheckAnswer.round_id == spec.round_id, col(CheckAnswer.state).in_(sorted(ANSWERED)), *spec.conditions())
+        .group_by(CheckAnswer.check_id)
+    )
+    if _needs_patient(spec):
+        first = first.join(Patient, Patient.id == SafetyCheck.patient_id)
+    first = first.subquery()
+    if session.get_bind().dialect.name == "postgresql":
+        minute = func.date_trunc("minute", first.c.first_at)
+    else:
+        minute = func.strftime("%Y-%m-%d %H:%M:00", first.c.first_at)
+    rows = session.exec(select(minute, func.count()).select_from(first).group_by(minute).order_by(minute)).all()
+    series, running = [], 0
+    for at, n in rows:
+        moment = at if isinstance(at, datetime) else datetime.fromisoformat(str(at))
+        running += n
+        series.append((int(_aware(moment).timestamp() * 1000), running))
+    return series
+
+
+def _needs_patient(spec: ViewSpec) -> bool:
+    return bool(spec.scope()) or spec.filters.therapy is not None
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+

@@ -1,0 +1,54 @@
+"""HTML of the board's sections, from the one Jinja environment: the first page and every live update
+use the same macros (templates/board/sections.html), so what streams in looks like what loaded."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from markupsafe import Markup
+
+from bcp_service.board.schemas import (
+    ANSWERED_BY_LABELS,
+    CHANNEL_LABELS,
+    STATE_LABELS,
+    STATE_ORDER,
+    TIER_LABELS,
+    Counts,
+    FeedRow,
+    PersonRow,
+)
+from bcp_service.templating import environment
+
+LABELS = {
+    "state_labels": STATE_LABELS, "state_order": [s.value for s in STATE_ORDER], "tier_labels": TIER_LABELS,
+    "channel_labels": CHANNEL_LABELS, "answered_by_labels": ANSWERED_BY_LABELS,
+}
+
+
+@lru_cache
+def macros():
+    return environment().get_template("board/sections.html").make_module(vars=LABELS)
+
+
+def counts_html(counts: Counts, drill: bool) -> Markup:
+    return macros().counts_section(counts, drill)
+
+
+def areas_html(counts: Counts) -> Markup:
+    return macros().areas_section(counts)
+
+
+def grid_html(counts: Counts) -> Markup:
+    return macros().grid_section(counts)
+
+
+def priority_html(rows: list[PersonRow], total: int) -> Markup:
+    return macros().priority_section(rows, total)
+
+
+def silent_html(rows: list[PersonRow], total: int) -> Markup:
+    return macros().silent_section(rows, total)
+
+
+def feed_item_html(row: FeedRow) -> Markup:
+    return macros().feed_item(row)

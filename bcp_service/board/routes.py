@@ -1,0 +1,165 @@
+"""Status board pages: the round list, the live board, its event stream, the print view and CSV.
+
+Pages read through board.service; identities are shown only to identified roles, in their scope.
+Audit: the first page, the print view and the people CSVs record the patient ids they show; the
+live stream records one event when it is opened (who watches which round, through which filters)
+and not one per push, which would flood the log with the same people every second. A stream ends
+after ``board_stream_max_seconds`` and the reconnect is audited again, so the log brackets the time
+a person watched identities. See README "Status board and nurse pages".
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated
+from urllib.parse import urlencode, urlparse
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response, StreamingResponse
+from sqlmodel import Session
+
+from bcp_service.audit.service import record as audit
+from bcp_service.auth.deps import Access
+from bcp_service.auth.principal import Principal
+from bcp_service.auth.roles import Role
+from bcp_service.board import service
+from bcp_service.board.counts import ViewSpec
+from bcp_service.board.live_view import BoardView
+from bcp_service.board.schemas import STATE_LABELS, THERAPY_LABELS, TIER_LABELS, BoardFilters
+from bcp_service.csv_export import csv_lines
+from bcp_service.db import get_session
+from bcp_service.errors import NotFound
+from bcp_service.live import sse
+from bcp_service.rounds.service import get_round, label
+from bcp_service.web.pages import page, register_home_link
+
+router = APIRouter(prefix="/board", include_in_schema=False)
+SessionDep = Annotated[Session, Depends(get_session)]
+VIEWERS = (Role.admin, Role.prefecture, Role.hub, Role.institution, Role.nurse, Role.aggregate)
+Viewer = Annotated[Principal, Depends(Access(*VIEWERS))]
+
+register_home_link("/board", "安否確認ボード", "回答状況・優先対応リスト・未回答者をリアルタイム表示", VIEWERS)
+
+
+def board_filters(region_id: str = "", hub_id: str = "", therapy: str = "", risk_tier: str = "") -> BoardFilters:
+    return service.parse_filters(region_id, hub_id, therapy, risk_tier)
+
+
+Filters = Annotated[BoardFilters, Depends(board_filters)]
+
+
+def headers(request: Request) -> dict[str, str]:
+    tiles = request.app.state.settings.board_tile_url
+    tile_origin = ""
+    if tiles:
+        parsed = urlparse(tiles)
+        tile_origin = f" {parsed.scheme}://{parsed.netloc}"
+    return {
+        "Cache-Control": "no-store",
+        "Content-Security-Policy": (
+            f"default-src 'self'; img-src 'self' data:{tile_origin}; style-src 'self' 'unsafe-inline'; "
+            "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'"
+        ),
+    }
+
+
+def spec_for(request: Request, round_id: int, principal: Principal, filters: BoardFilters) -> ViewSpec:
+    return ViewSpec.of(round_id, principal, filters, request.app.state.settings.aggregate_min_cell)
+
+
+def _audit_view(session: Session, request: Request, principal: Principal, view: BoardView, action: str) -> None:
+    if view.spec.sees_identities:
+        audit(session=session, principal=principal, action=action, request=request,
+              patient_ids=view.shown_patient_ids, detail=f"round {view.spec.round_id} {view.spec.filters.query()}")
+
+
+@router.get("")
+def board_index(principal: Viewer, session: SessionDep):
+    rounds = service.list_board_rounds(session=session)
+    return page("board/index.html", principal, rounds=rounds, label=label)
+
+
+@router.get("/rounds/{round_id}")
+def board_page(round_id: int, request: Request, principal: Viewer, session: SessionDep, filters: Filters):
+    safety_round = get_round(session=session, round_id=round_id)
+    settings = request.app.state.settings
+    view, source = service.build_view(session=session, spec=spec_for(request, round_id, principal, filters),
+                                      settings=settings)
+    _audit_view(session, request, principal, view, "board.view")
+    query = filters.query()
+    response = page(
+        "board/round.html", principal, round=safety_round, label=label(safety_round.drill), view=view,
+        names=source.names, filters=filters, therapy_labels=THERAPY_LABELS, tier_labels=TIER_LABELS,
+        state_labels=STATE_LABELS, query=("?" + urlencode(query)) if query else "",
+        boot=json.dumps({"events": f"/board/rounds/{round_id}/events" + (("?" + urlencode(query)) if query else ""),
+                         "series": view.series, "total": view.counts.total if view.counts else 0,
+                         "started": int(safety_round.started_at.timestamp() * 1000),
+                         "tiles": settings.board_tile_url or ""}, ensure_ascii=False),
+        tile_attribution=settings.board_tile_attribution,
+    )
+    response.headers.update(headers(request))
+    return response
+
+
+def _open_stream(session: Session, request: Request, principal: Principal, round_id: int, filters: BoardFilters) -> None:
+    get_round(session=session, round_id=round_id)
+    if principal.sees_identities:
+        audit(session=session, principal=principal, action="board.live.subscribe", request=request,
+              detail=f"round {round_id} {filters.query()}")
+    # Commit now and hand the connection back: the stream lives for minutes and must not hold one.
+    session.commit()
+
+
+@router.get("/rounds/{round_id}/events")
+async def board_events(round_id: int, request: Request, principal: Viewer, session: SessionDep, filters: Filters):
+    await run_in_threadpool(_open_stream, session, request, principal, round_id, filters)
+    settings = request.app.state.settings
+    spec = spec_for(request, round_id, principal, filters)
+    hub = service.live_hub(request.app)
+    subscriber = await hub.subscribe(round_id, spec, lambda: BoardView(spec, settings))
+    return StreamingResponse(
+        sse.stream(hub, subscriber, keepalive=settings.board_keepalive_seconds,
+                   max_seconds=settings.board_stream_max_seconds),
+        media_type="text/event-stream", headers=sse.HEADERS,
+    )
+
+
+@router.get("/rounds/{round_id}/print")
+def board_print(round_id: int, request: Request, principal: Viewer, session: SessionDep, filters: Filters):
+    safety_round = get_round(session=session, round_id=round_id)
+    settings = request.app.state.settings
+    view, source = service.build_view(session=session, spec=spec_for(request, round_id, principal, filters),
+                                      settings=settings, list_limit=settings.board_print_limit)
+    _audit_view(session, request, principal, view, "board.print")
+    response = page("board/print.html", principal, round=safety_round, label=label(safety_round.drill), view=view,
+                    names=source.names, filters=filters, therapy_labels=THERAPY_LABELS, tier_labels=TIER_LABELS,
+                    printed_at=datetime.now(settings.tz))
+    response.headers.update(headers(request))
+    return response
+
+
+@router.get("/rounds/{round_id}/export.csv")
+def board_csv(round_id: int, request: Request, principal: Viewer, session: SessionDep, filters: Filters,
+              kind: str = "areas"):
+    """areas: counts by region, municipality and hub (every viewer); priority / silent: people (identified roles)."""
+    get_round(session=session, round_id=round_id)
+    settings = request.app.state.settings
+    spec = spec_for(request, round_id, principal, filters)
+    if kind == "areas":
+        view, _ = service.build_view(session=session, spec=spec, settings=settings, list_limit=1)
+        header, rows = service.area_csv_header(), list(service.area_csv_rows(view.counts))
+    elif kind in ("priority", "silent") and spec.sees_identities:
+        header = service.PEOPLE_HEADER
+        rows, patient_ids = service.people_csv(session=session, spec=spec, settings=settings, kind=kind)
+        audit(session=session, principal=principal, action=f"board.export.{kind}", request=request,
+              patient_ids=patient_ids, detail=f"round {round_id} {filters.query()}")
+    else:
+        raise NotFound("この一覧はありません (no such export)")
+    stamp = datetime.now(settings.tz).strftime("%Y%m%d-%H%M")
+    return Response(
+        "".join(csv_lines(header, rows)).encode("utf-8"), media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="round-{round_id}-{kind}-{stamp}.csv"',
+                 "Cache-Control": "no-store"},
+    )

@@ -1,0 +1,115 @@
+"""What a board view shows: filters, labels and the rows of its tables and lists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bcp_service.models.enums import RiskTier, Therapy
+from bcp_service.models.rounds import ANSWER_STATES, CheckState
+
+STATE_ORDER = (
+    CheckState.safe, CheckState.needs_help, CheckState.power_out, CheckState.needs_transport,
+    CheckState.no_answer, CheckState.unreachable, CheckState.delivery_failed,
+)
+ANSWERED = frozenset(s.value for s in ANSWER_STATES)
+NEEDING = (CheckState.needs_help.value, CheckState.power_out.value, CheckState.needs_transport.value)
+SILENT = (CheckState.no_answer.value, CheckState.unreachable.value, CheckState.delivery_failed.value)
+STATE_LABELS = {
+    "safe": "無事", "needs_help": "要支援", "power_out": "停電", "needs_transport": "搬送必要",
+    "no_answer": "未回答", "unreachable": "連絡不能", "delivery_failed": "送信失敗",
+}
+TIER_LABELS = {"critical": "最重要", "high": "高", "standard": "標準"}
+THERAPY_LABELS = {"ventilator": "人工呼吸器", "oxygen": "在宅酸素", "suction": "吸引器", "child": "医療的ケア児"}
+CHANNEL_LABELS = {"link": "リンク", "sms": "SMS", "voice": "音声", "nurse": "看護師"}
+ANSWERED_BY_LABELS = {"nurse_visit": "訪問", "nurse_phone": "電話", "self": "本人", "family": "家族", "carer": "支援者"}
+
+
+@dataclass(frozen=True)
+class BoardFilters:
+    region_id: int | None = None
+    hub_id: int | None = None
+    therapy: Therapy | None = None
+    risk_tier: RiskTier | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self == BoardFilters()
+
+    def query(self) -> dict[str, str]:
+        """As URL query parameters (for the event stream, the print view and the CSV links)."""
+        values = {"region_id": self.region_id, "hub_id": self.hub_id, "therapy": self.therapy, "risk_tier": self.risk_tier}
+        return {k: str(v) for k, v in values.items() if v is not None}
+
+
+@dataclass
+class AreaRow:
+    key: str
+    name: str
+    counts: dict[str, int | None]
+    total: int | None
+    answered: int | None
+    needing: int | None
+    suppressed: bool = False
+    region_key: str = ""
+
+    @property
+    def rate(self) -> float | None:
+        if not self.total or self.answered is None:
+            return None
+        return self.answered / self.total
+
+    @property
+    def rate_class(self) -> str:
+        rate = self.rate
+        if rate is None:
+            return "rate-na"
+        return f"rate-{min(4, int(rate * 5))}"
+
+
+@dataclass
+class Counts:
+    by_state: dict[str, int]
+    total: int
+    answered: int
+    regions: list[AreaRow] = field(default_factory=list)
+    municipalities: list[AreaRow] = field(default_factory=list)
+    hubs: list[AreaRow] = field(default_factory=list)
+    min_cell: int = 0
+
+    @property
+    def needing(self) -> int:
+        return sum(self.by_state.get(s, 0) for s in NEEDING)
+
+    @property
+    def silent(self) -> int:
+        return sum(self.by_state.get(s, 0) for s in SILENT)
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    check_id: int
+    patient_id: int
+    name: str
+    state: str
+    risk_tier: str
+    hours_left: float | None
+    expected_hours: float | None
+    device: str
+    municipality: str
+    last_answer_at: datetime | None
+    last_channel: str | None
+
+
+@dataclass(frozen=True)
+class FeedRow:
+    answer_id: int
+    check_id: int
+    patient_id: int
+    name: str
+    state: str
+    hours_left: float | None
+    channel: str
+    answered_by: str | None
+    municipality: str
+    received_at: datetime

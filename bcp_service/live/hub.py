@@ -1,0 +1,222 @@
+"""The per-process fan-out: one watcher per round being viewed, one view per distinct (scope, filters),
+any number of subscribers (server-sent-event streams) per view.
+
+A watcher sleeps until it is woken (a PostgreSQL notification, see ``signals``) or its poll interval
+passes (SQLite; and a slow safety poll on PostgreSQL that compares a cheap signature first), then
+reads what changed once, lets each view compute its update in a worker thread, and puts the message
+on each subscriber's queue. Database reads never run on the event loop. A subscriber that cannot
+keep up has its queue emptied and gets a fresh snapshot instead: updates carry whole sections, so
+nothing but older feed lines is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from anyio import to_thread
+from sqlalchemy.orm import sessionmaker
+
+log = logging.getLogger("bcp_service.live")
+QUEUE_SIZE = 64
+RESET = {"type": "reset"}
+CLOSE = {"type": "close"}
+
+
+class Source(Protocol):
+    def signature(self, session) -> Hashable: ...
+    def read(self, session, *, advance: bool = True) -> Any: ...
+
+
+class View(Protocol):
+    def load(self, session, wake) -> None: ...
+    def refresh(self, session, wake) -> dict | None: ...
+    def snapshot(self) -> dict: ...
+
+
+@dataclass(eq=False)
+class Subscriber:
+    round_id: int
+    key: Hashable
+    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    closed: bool = False
+
+    def put(self, message: dict) -> None:
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait(RESET)
+
+
+@dataclass(eq=False)
+class ViewHandle:
+    view: View
+    subscribers: set[Subscriber] = field(default_factory=set)
+
+
+class RoundWatcher:
+    def __init__(self, hub: LiveHub, round_id: int) -> None:
+        self.hub = hub
+        self.round_id = round_id
+        self.source = hub.source_factory(round_id)
+        self.views: dict[Hashable, ViewHandle] = {}
+        self.wake = asyncio.Event()
+        self.task: asyncio.Task | None = None
+        self.closing = False
+        self.signature: Hashable = None
+        self._adding = asyncio.Lock()
+
+    async def add(self, key: Hashable, make_view: Callable[[], View]) -> Subscriber:
+        subscriber = Subscriber(self.round_id, key)
+        async with self._adding:
+            handle = self.views.get(key)
+            if handle is None:
+                view = make_view()
+                await to_thread.run_sync(self._load, view)
+                handle = self.views[key] = ViewHandle(view)
+        handle.subscribers.add(subscriber)
+        subscriber.put(handle.view.snapshot())
+        if self.task is None:
+            self.task = asyncio.create_task(self.run(), name=f"board-watch-{self.round_id}")
+        return subscriber
+
+    def remove(self, subscriber: Subscriber) -> None:
+        handle = self.views.get(subscriber.key)
+        if handle is None:
+            return
+        handle.subscribers.discard(subscriber)
+        if not handle.subscribers:
+            del self.views[subscriber.key]
+        if not self.views:
+            self.closing = True
+            self.wake.set()
+
+    def snapshot(self, key: Hashable) -> dict | None:
+        handle = self.views.get(key)
+        return handle.view.snapshot() if handle else None
+
+    async def run(self) -> None:
+        settings = self.hub.settings
+        interval = settings.board_poll_seconds if not self.hub.notifications else settings.board_safety_poll_seconds
+        try:
+            while not self.closing:
+                try:
+                    await asyncio.wait_for(self.wake.wait(), interval)
+                    notified = True
+                except TimeoutError:
+                    notified = False
+                if self.closing:
+                    break
+                self.wake.clear()
+                handles = list(self.views.values())
+                try:
+                    messages = await to_thread.run_sync(self._refresh, handles, notified)
+                except Exception:
+                    log.exception("live.refresh_failed", extra={"round_id": self.round_id})
+                    await asyncio.sleep(1.0)
+                    continue
+                for handle, message in messages:
+                    for subscriber in list(handle.subscribers):
+                        subscriber.put(message)
+                # A burst of answers becomes one update per interval, whatever the rate.
+                await asyncio.sleep(settings.board_min_push_seconds)
+        finally:
+            self.hub.forget(self)
+
+    def _load(self, view: View) -> None:
+        with self.hub.session_factory() as session:
+            wake = self.source.read(session, advance=False)
+            view.load(session, wake)
+            if getattr(self.source, "last_answer_id", 0) is None:
+                # The first view starts the watcher's position, so no answer falls between the two.
+                self.source.last_answer_id = wake.last_answer_id
+            session.rollback()
+
+    def _refresh(self, handles: list[ViewHandle], notified: bool) -> list[tuple[ViewHandle, dict]]:
+        with self.hub.session_factory() as session:
+            if not notified:
+                signature = self.source.signature(session)
+                if signature == self.signature:
+                    session.rollback()
+                    return []
+                self.signature = signature
+            wake = self.source.read(session)
+            messages = []
+            for handle in handles:
+                message = handle.view.refresh(session, wake)
+                if message is not None:
+                    messages.append((handle, message))
+            session.rollback()
+            return messages
+
+
+class LiveHub:
+    """Everything live in one process. Created lazily on the first subscription, bound to that event loop."""
+
+    def __init__(self, *, session_factory: sessionmaker, settings, source_factory: Callable[[int], Source],
+                 listener_factory: Callable[[LiveHub], Any] | None = None) -> None:
+        self.session_factory = session_factory
+        self.settings = settings
+        self.source_factory = source_factory
+        self.listener_factory = listener_factory
+        self.notifications = listener_factory is not None
+        self.watchers: dict[int, RoundWatcher] = {}
+        self.listener_task: asyncio.Task | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def _bind_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.loop is not loop:
+            # A new event loop (tests start one per client): what belonged to the old one is gone with it.
+            self.loop = loop
+            self.watchers = {}
+            self.listener_task = None
+        if self.listener_factory is not None and (self.listener_task is None or self.listener_task.done()):
+            self.listener_task = asyncio.create_task(self.listener_factory(self).run(), name="board-listen")
+
+    async def subscribe(self, round_id: int, key: Hashable, make_view: Callable[[], View]) -> Subscriber:
+        self._bind_loop()
+        watcher = self.watchers.get(round_id)
+        if watcher is None or watcher.closing:
+            watcher = self.watchers[round_id] = RoundWatcher(self, round_id)
+        return await watcher.add(key, make_view)
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        watcher = self.watchers.get(subscriber.round_id)
+        if watcher is not None:
+            watcher.remove(subscriber)
+
+    def resnapshot(self, subscriber: Subscriber) -> dict | None:
+        watcher = self.watchers.get(subscriber.round_id)
+        return watcher.snapshot(subscriber.key) if watcher else None
+
+    def forget(self, watcher: RoundWatcher) -> None:
+        if self.watchers.get(watcher.round_id) is watcher:
+            del self.watchers[watcher.round_id]
+
+    def notify(self, round_id: int) -> None:
+        watcher = self.watchers.get(round_id)
+        if watcher is not None:
+            watcher.wake.set()
+
+    def wake_all(self) -> None:
+        for watcher in self.watchers.values():
+            watcher.wake.set()
+
+    def close(self) -> None:
+        """End every stream (their browsers reconnect elsewhere) and stop listening; call from the loop."""
+        for watcher in list(self.watchers.values()):
+            for handle in list(watcher.views.values()):
+                for subscriber in list(handle.subscribers):
+                    subscriber.closed = True
+                    subscriber.put(CLOSE)
+            watcher.closing = True
+            watcher.wake.set()
+        if self.listener_task is not None:
+            self.listener_task.cancel()
+            self.listener_task = None

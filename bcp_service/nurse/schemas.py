@@ -1,0 +1,65 @@
+"""The nurse's result: what the phone sends (also queued offline) and what it gets back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from bcp_service.models.rounds import CheckState
+
+NURSE_STATES = ("safe", "needs_help", "power_out", "needs_transport", "unreachable")
+NURSE_STATE_LABELS = {"safe": "無事", "needs_help": "要支援", "power_out": "停電", "needs_transport": "搬送必要",
+                      "unreachable": "連絡つかず"}
+METHOD_LABELS = {"phone": "電話", "visit": "訪問"}
+ClientId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
+
+
+class NurseResultIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    client_id: ClientId = Field(description="made on the phone (a UUID); the same id is recorded once, however often it is sent")
+    check_id: int
+    state: Literal["safe", "needs_help", "power_out", "needs_transport", "unreachable"]
+    method: Literal["phone", "visit"] = "phone"
+    hours_left: Annotated[float, Field(ge=0, le=720)] | None = Field(None, description="battery or oxygen hours left")
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] | None = None
+    observed_at: datetime | None = Field(None, description="when the nurse recorded it on the phone (offline: earlier than sent)")
+
+
+class NurseResultOut(BaseModel):
+    answer_id: int
+    check_id: int
+    state: CheckState
+    created: bool = Field(description="false when this client_id had already been recorded")
+
+
+@dataclass(frozen=True)
+class Contact:
+    kind: str
+    name: str | None
+    relation: str | None
+    phone: str
+    display: str
+
+
+@dataclass(frozen=True)
+class NurseRow:
+    check_id: int
+    round_id: int
+    round_title: str
+    drill: bool
+    patient_id: int
+    name: str
+    name_kana: str | None
+    address: str | None
+    device: str
+    risk_tier: str
+    state: str
+    hours_left: float | None
+    expected_hours: float | None
+    last_answer_at: datetime | None
+    last_channel: str | None
+    contacts: tuple[Contact, ...]

@@ -1,0 +1,131 @@
+"""My patients in the running rounds, most urgent first, and recording a nurse's result.
+
+The result goes through ``answers.service.record_answer`` (the one the answer page and SMS use):
+channel ``nurse``, ``answered_by`` ``nurse_visit`` / ``nurse_phone``, and the idempotency key
+``nurse:<client id>`` made on the phone, so a result sent again after a lost reply counts once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import phonenumbers
+from sqlalchemy import and_, case, func
+from sqlmodel import Session, col, select
+
+from bcp_service.answers.service import record_answer
+from bcp_service.auth.principal import Principal, patient_scope
+from bcp_service.board.lists import EXPECTED_HOURS, device_label
+from bcp_service.errors import Conflict, NotFound
+from bcp_service.models import CheckAnswer, Patient, PatientContact, SafetyCheck, SafetyRound
+from bcp_service.models.base import utcnow
+from bcp_service.models.rounds import AnswerChannel, CheckState, RoundState
+from bcp_service.nurse.schemas import Contact, NurseResultIn, NurseRow
+from bcp_service.rounds.clock import aware
+from bcp_service.rounds.service import label
+
+NEEDING = (CheckState.needs_help.value, CheckState.power_out.value, CheckState.needs_transport.value)
+
+
+def urgency():
+    """0 ventilator without power, 1 other calls for help, 2-4 not heard from by risk tier, 5 safe."""
+    silent = col(SafetyCheck.state).in_([CheckState.no_answer.value, CheckState.unreachable.value,
+                                         CheckState.delivery_failed.value])
+    return case(
+        (and_(SafetyCheck.state == CheckState.power_out.value, col(Patient.uses_ventilator).is_(True)), 0),
+        (col(SafetyCheck.state).in_(NEEDING), 1),
+        (and_(silent, SafetyCheck.risk_tier == "critical"), 2),
+        (and_(silent, SafetyCheck.risk_tier == "high"), 3),
+        (silent, 4),
+        else_=5,
+    )
+
+
+def list_my_checks(*, session: Session, principal: Principal, limit: int = 300) -> tuple[list[NurseRow], int]:
+    """Checks of running rounds for the patients in the nurse's scope (station and assignments)."""
+    conditions = [SafetyRound.state == RoundState.running.value, *patient_scope(principal)]
+    base = (
+        select(SafetyCheck, SafetyRound.title, SafetyRound.drill, Patient, EXPECTED_HOURS.label("expected"))
+        .join(SafetyRound, SafetyRound.id == SafetyCheck.round_id)
+        .join(Patient, Patient.id == SafetyCheck.patient_id)
+        .where(*conditions)
+    )
+    total = session.exec(
+        select(func.count()).select_from(SafetyCheck).join(SafetyRound, SafetyRound.id == SafetyCheck.round_id)
+        .join(Patient, Patient.id == SafetyCheck.patient_id).where(*conditions)
+    ).one()
+    hours = func.coalesce(SafetyCheck.hours_left, EXPECTED_HOURS)
+    rows = session.exec(
+        base.order_by(urgency(), hours.asc().nulls_last(), SafetyCheck.risk_tier, SafetyCheck.id).limit(limit)
+    ).all()
+    contacts = contacts_of(session, [patient.id for _, _, _, patient, _ in rows])
+    result = [
+        NurseRow(
+            check_id=check.id, round_id=check.round_id, round_title=title or f"安否確認 #{check.round_id}", drill=drill,
+            patient_id=patient.id, name=patient.name, name_kana=patient.name_kana, address=patient.address,
+            device=device_label(patient.uses_ventilator, patient.ventilator_mode, patient.uses_oxygen,
+                                patient.uses_suction, patient.medically_dependent_child),
+            risk_tier=check.risk_tier, state=check.state, hours_left=check.hours_left, expected_hours=expected,
+            last_answer_at=aware(check.last_answer_at) if check.last_answer_at else None,
+            last_channel=check.last_channel, contacts=tuple(contacts.get(patient.id, ())),
+        )
+        for check, title, drill, patient, expected in rows
+    ]
+    return result, total
+
+
+def contacts_of(session: Session, patient_ids: list[int]) -> dict[int, list[Contact]]:
+    found: dict[int, list[Contact]] = defaultdict(list)
+    if not patient_ids:
+        return found
+    rows = session.exec(
+        select(PatientContact).where(col(PatientContact.patient_id).in_(patient_ids))
+        .order_by(PatientContact.patient_id, PatientContact.position, PatientContact.id)
+    ).all()
+    for c in rows:
+        found[c.patient_id].append(Contact(kind=c.kind, name=c.name, relation=c.relation, phone=c.phone,
+                                           display=national(c.phone)))
+    return found
+
+
+def national(phone: str) -> str:
+    """090-1234-5678 rather than +819012345678: what a nurse reads and a family recognises."""
+    try:
+        parsed = phonenumbers.parse(phone, "JP")
+    except phonenumbers.NumberParseException:
+        return phone
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+
+
+def record_result(*, session: Session, principal: Principal, data: NurseResultIn) -> tuple[CheckAnswer, bool]:
+    key = f"nurse:{data.client_id}"
+    existing = session.exec(select(CheckAnswer).where(CheckAnswer.idempotency_key == key)).first()
+    if existing is not None:
+        if existing.check_id != data.check_id:
+            raise Conflict("この記録 ID は別の患者で使われています (client_id used for another check)", field="client_id")
+        return existing, False
+    check = session.exec(
+        select(SafetyCheck).join(Patient, Patient.id == SafetyCheck.patient_id)
+        .where(SafetyCheck.id == data.check_id, *patient_scope(principal))
+    ).first()
+    if check is None:
+        raise NotFound("担当の安否確認が見つかりません (check not found)")
+    safety_round = session.get(SafetyRound, check.round_id)
+    now = utcnow()
+    observed = aware(data.observed_at) if data.observed_at else now
+    # A phone's clock may run ahead: never after now, never before the round began.
+    observed = max(min(observed, now), aware(safety_round.started_at))
+    if safety_round.state != RoundState.running and (
+        safety_round.closed_at is None or observed > aware(safety_round.closed_at)
+    ):
+        # Recorded before the round closed (a phone that was offline): still kept. After: refused.
+        raise Conflict("この安否確認は終了しています (round closed)")
+    return record_answer(
+        session=session, check_id=check.id, state=data.state, channel=AnswerChannel.nurse, observed_at=observed,
+        hours_left=data.hours_left, note=data.note or None, answered_by=f"nurse_{data.method}",
+        user_id=principal.user_id, idempotency_key=key,
+    )
+
+
+def drill_label(rows: list[NurseRow]) -> str:
+    return label(any(r.drill for r in rows))

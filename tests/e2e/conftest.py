@@ -1,0 +1,88 @@
+"""End to end: the app served on a thread, the Twilio simulator on another, the worker in the test's loop.
+
+Everything commits (the app, the worker and the simulator's webhooks use their own sessions), so
+each test wipes the database afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import insert
+
+from bcp_service.app import create_app
+from bcp_service.db import make_session_factory
+from bcp_service.models import Municipality, Patient, PatientContact, Prefecture
+from bcp_service.models.base import utcnow
+from bcp_service.twilio_sim import RunningSim, SimConfig, ThreadedServer, start_sim_in_thread
+from notifiers import TwilioNotifier
+from tests.dbutil import wipe_database
+
+FROM_NUMBER = "+815000000000"
+
+
+@dataclass
+class Stack:
+    app_url: str
+    sim: RunningSim
+    settings: object
+    factory: object
+
+    def notifier(self) -> TwilioNotifier:
+        return TwilioNotifier(self.sim.account_sid, self.sim.auth_token, from_number=FROM_NUMBER,
+                              base_url=self.sim.base_url, max_connections=50)
+
+
+@pytest.fixture
+def stack(engine, settings):
+    app = create_app(settings, engine)
+    server = ThreadedServer(app)
+    sim = start_sim_in_thread(SimConfig(
+        seed=11, inbound_webhook_url=f"{server.base_url}/webhooks/twilio/inbound", callback_statuses=["sent", "delivered"],
+        callback_concurrency=20, answer_delay_ms=0,
+    ))
+    app.state.settings = settings.model_copy(update={
+        "public_base_url": server.base_url, "webhook_base_url": server.base_url, "notifier": "twilio",
+        "twilio_account_sid": sim.account_sid, "twilio_auth_token": SecretStr(sim.auth_token),
+        "twilio_from_number": FROM_NUMBER, "twilio_base_url": sim.base_url, "send_rate_per_second": 0,
+        "send_concurrency": 32, "send_batch_size": 200, "send_retry_base_seconds": 0.05,
+        "send_retry_max_seconds": 0.5, "send_idle_poll_seconds": 0.05, "send_reclaim_after_seconds": 1.0,
+    })
+    server.start()
+    try:
+        yield Stack(server.base_url, sim, app.state.settings, make_session_factory(engine))
+    finally:
+        sim.stop()
+        server.stop()
+        wipe_database(engine)
+
+
+def bulk_patients(engine, count: int, *, second_contact_every: int = 0) -> int:
+    """Insert ``count`` patients with Core inserts; returns the municipality id. Phones are +8170 + 8 digits."""
+    now = utcnow()
+    with engine.begin() as conn:
+        prefecture_id = conn.execute(insert(Prefecture).values(code="47", name="試験県").returning(Prefecture.id)).scalar()
+        municipality_id = conn.execute(
+            insert(Municipality).values(code="472018", name="試験市", prefecture_id=prefecture_id,
+                                        membership_source="official").returning(Municipality.id)
+        ).scalar()
+        tiers = ["critical", "high", "standard", "standard"]
+        patients = [
+            {"id": 1_000_000 + i, "name": f"試験 {i}", "municipality_id": municipality_id, "sex": "unknown",
+             "uses_ventilator": i % 4 == 0, "uses_oxygen": i % 4 != 0, "uses_suction": False,
+             "medically_dependent_child": False, "backup_hospital_preregistered": False, "status": "active",
+             "risk_tier": tiers[i % 4], "created_at": now}
+            for i in range(count)
+        ]
+        conn.execute(insert(Patient), patients)
+        contacts = [{"patient_id": 1_000_000 + i, "position": 1, "kind": "self", "phone": f"+8170{i:08d}",
+                     "preferred_channel": "sms"} for i in range(count)]
+        if second_contact_every:
+            contacts += [{"patient_id": 1_000_000 + i, "position": 2, "kind": "family", "phone": f"+8180{i:08d}",
+                          "preferred_channel": "sms"} for i in range(0, count, second_contact_every)]
+        conn.execute(insert(PatientContact), contacts)
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("SELECT setval(pg_get_serial_sequence('patient', 'id'), (SELECT MAX(id) FROM patient))")
+    return municipality_id
