@@ -97,14 +97,11 @@ class Settings(BaseSettings):
     # Live status board (docs: README "Status board and nurse pages"; bcp_service/live/).
     board_poll_seconds: float = 0.3  # SQLite: how often a watcher looks for new answers (no LISTEN there)
     board_safety_poll_seconds: float = 5.0  # PostgreSQL: a cheap look even without a notification
-    board_min_push_seconds: float = 0.1  # a burst of answers becomes one push per this interval
+    board_min_push_seconds: float = 0.25  # a burst of answers becomes one push per this interval
     board_keepalive_seconds: float = 15.0
     board_stream_max_seconds: float = 600.0  # then the browser reconnects (and is authenticated again)
     board_list_limit: int = 50  # rows in the priority and non-responder lists on the live board
     board_print_limit: int = 1000  # rows in the print view and the CSV export
-    # A slippy-map tile URL such as https://tile.example/{z}/{x}/{y}.png; unset: offline area grid only.
-    board_tile_url: str | None = None
-    board_tile_attribution: str = ""
 
     # Pagination guard rails for list endpoints.
     page_size_default: int = 50

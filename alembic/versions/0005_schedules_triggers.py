@@ -1,4 +1,4 @@
-"""schedules, scheduler heartbeats, outside-event triggers
+"""schedules, scheduler heartbeats, outside-event triggers, escalation history
 
 Revision ID: 0005
 Revises: 0003
@@ -7,6 +7,10 @@ Create Date: 2026-11-22
 A branch from 0003 next to 0004 and 0006; ``bcp-service db upgrade`` applies all heads.
 ``schedule_firing`` has UNIQUE (schedule_id, fire_time): that key is what makes a schedule fire
 once per fire time however many scheduler processes run (docs/escalation.md).
+
+The escalation job looks for unanswered checks by (round, step); the partial index on
+``safety_check`` serves exactly that query and is declared here only, not on the SQLModel table,
+which belongs to the rounds package (as 0006 does for the board's indexes).
 """
 from alembic import op
 import sqlalchemy as sa
@@ -17,6 +21,9 @@ revision = '0005'
 down_revision = '0003'
 branch_labels = None
 depends_on = None
+
+# Checks the escalation job still acts on (escalation/jobs.py ESCALATING_STATES).
+ESCALATING = "state IN ('no_answer', 'delivery_failed')"
 
 
 def upgrade() -> None:
@@ -157,8 +164,35 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_trigger_decision_record_id'), ['record_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_trigger_decision_report_id'), ['report_id'], unique=False)
 
+    op.create_table('check_event',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('check_id', sa.Integer(), nullable=False),
+    sa.Column('round_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+    sa.Column('step', sa.Integer(), nullable=True),
+    sa.Column('action', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('messages', sa.Integer(), nullable=False),
+    sa.Column('detail', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
+    sa.Column('user_id', sa.Integer(), nullable=True),
+    sa.Column('actor_name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.ForeignKeyConstraint(['check_id'], ['safety_check.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('check_event', schema=None) as batch_op:
+        batch_op.create_index('ix_check_event_check', ['check_id', 'at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_check_event_round_id'), ['round_id'], unique=False)
+
+    op.execute(f"CREATE INDEX ix_safety_check_escalation ON safety_check (round_id, escalation_step, id) WHERE {ESCALATING}")
+
 
 def downgrade() -> None:
+    op.execute("DROP INDEX IF EXISTS ix_safety_check_escalation")
+    with op.batch_alter_table('check_event', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_check_event_round_id'))
+        batch_op.drop_index('ix_check_event_check')
+
+    op.drop_table('check_event')
     with op.batch_alter_table('trigger_decision', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_trigger_decision_report_id'))
         batch_op.drop_index(batch_op.f('ix_trigger_decision_record_id'))

@@ -4,6 +4,7 @@ The providers counted are those the draft templates are for: plain clinics, home
 clinics and hospitals, visiting-nurse stations, and every designated active institution.
 Institution names are not personal data, so every role allowed here sees them except
 ``aggregate``, which by design sees counts only (the same tier as the public count map).
+A hub sees the regions that overlap its area, counted over its own municipalities only.
 """
 
 from __future__ import annotations

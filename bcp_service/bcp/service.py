@@ -23,6 +23,7 @@ from bcp_service.bcp.builder import build
 from bcp_service.bcp.context import PlanKind
 from bcp_service.bcp.docx_writer import html_to_docx
 from bcp_service.bcp.render import render_draft
+from bcp_service.bcp.schemas import STATE_LABELS
 from bcp_service.errors import Conflict, NotFound
 from bcp_service.models import BcpDraft, Institution, Municipality
 from bcp_service.models.base import utcnow
@@ -148,7 +149,7 @@ def review_draft(
 ) -> BcpDraft:
     if draft.state != DraftState.draft:
         raise Conflict(
-            f"この草案は既に{STATE_JA[draft.state]}です。確認済みにできるのは「草案」の版だけです "
+            f"この草案は既に{STATE_LABELS[draft.state]}です。確認済みにできるのは「草案」の版だけです "
             f"(only a draft can be reviewed; this one is {draft.state})"
         )
     _ensure_latest(session, draft, "確認")
@@ -180,9 +181,6 @@ def finalise_draft(*, session: Session, principal: Principal, draft: BcpDraft, n
     session.flush()
     log.info("bcp_draft.finalised", extra={"draft_id": draft.id, "user_id": principal.user_id})
     return draft
-
-
-STATE_JA = {DraftState.draft: "草案", DraftState.reviewed: "確認済み", DraftState.final: "確定"}
 
 
 def render_docx(draft: BcpDraft) -> bytes:

@@ -33,8 +33,11 @@ from bcp_service.models import CheckAnswer, RoundCounter, SafetyRound
 from bcp_service.rounds.counters import read_counters
 
 FEED_SIZE = 30
-NEW_ANSWERS_PER_WAKE = 200
-MAX_POINTS = 2000  # the feed shows the newest; older ones of a huge burst are counted, not listed
+NEW_ANSWERS_PER_WAKE = 200  # the feed shows the newest; older ones of a huge burst are counted, not listed
+WINDOW_LIMIT = 5000
+SETTLE_SECONDS = 10.0  # an answer whose transaction commits later than this after its insert is not listed
+HEAVY_SECONDS = 1.0  # the area tables and grid (the costly sections) are redrawn at most this often
+MAX_POINTS = 2000
 
 
 @dataclass
@@ -49,12 +52,21 @@ class Wake:
 
 
 class RoundSource:
-    """The reads one round's watcher shares between all its views."""
+    """The reads one round's watcher shares between all its views.
+
+    New answers are found by id, but ids are given out when a row is inserted and transactions
+    commit in any order: answer 101 can become visible before answer 100. So the source keeps a
+    window of the last ``SETTLE_SECONDS`` of ids and remembers which of them it has passed on; an id
+    below the window is settled. A wake-up reads the ids in the window (an index range on
+    ``check_answer (round_id, id)``), not the round.
+    """
 
     def __init__(self, round_id: int) -> None:
         self.round_id = round_id
-        self.last_answer_id: int | None = None
         self.names = AreaNames()
+        self.floor: int | None = None
+        self.seen: set[int] = set()
+        self.marks: deque[tuple[float, int]] = deque()
 
     def signature(self, session: Session) -> tuple:
         """Cheap "did anything change?" for polling (SQLite, and PostgreSQL's safety poll)."""
@@ -65,35 +77,58 @@ class RoundSource:
             .order_by(RoundCounter.state)
         ).all()
         round_state = session.exec(select(SafetyRound.state).where(SafetyRound.id == self.round_id)).one_or_none()
-        return latest, tuple(states), round_state
+        count = session.exec(select(func.count()).select_from(CheckAnswer)
+                             .where(CheckAnswer.round_id == self.round_id, CheckAnswer.id > (self.floor or 0))).one()
+        return latest, count, tuple(states), round_state
 
     def read(self, session: Session, *, advance: bool = True) -> Wake:
-        """Counters, names and the answers since the last read (``advance=False``: for a new view, which
-        starts from the latest answer without moving the watcher's own position)."""
+        """Counters, names and the answers not passed on yet (``advance=False``: for a new view, which
+        starts from the latest answers without moving the watcher's own position)."""
         safety_round = session.get(SafetyRound, self.round_id)
         counters = read_counters(session=session, round_id=self.round_id)
         keys = {d: set(counters.get(d, {})) for d in ("region", "municipality", "hub")}
         if self.names.missing(keys["region"], keys["municipality"], keys["hub"]):
             self.names = load_names(session, keys["region"], keys["municipality"], keys["hub"])
+        latest = session.exec(select(func.max(CheckAnswer.id)).where(CheckAnswer.round_id == self.round_id)).one() or 0
         new_ids: list[int] = []
-        if advance and self.last_answer_id is not None:
-            new_ids = list(session.exec(
-                select(CheckAnswer.id)
-                .where(CheckAnswer.round_id == self.round_id, CheckAnswer.id > self.last_answer_id)
-                .order_by(col(CheckAnswer.id).desc()).limit(NEW_ANSWERS_PER_WAKE)
-            ).all())
-            latest = max(new_ids, default=self.last_answer_id)
-        else:
-            latest = session.exec(select(func.max(CheckAnswer.id)).where(CheckAnswer.round_id == self.round_id)).one() or 0
         if advance:
-            self.last_answer_id = latest
+            if self.floor is None:
+                self.floor = max(0, latest - NEW_ANSWERS_PER_WAKE)
+            window = list(session.exec(
+                select(CheckAnswer.id).where(CheckAnswer.round_id == self.round_id, CheckAnswer.id > self.floor)
+                .order_by(col(CheckAnswer.id).desc()).limit(WINDOW_LIMIT)
+            ).all())
+            new_ids = [i for i in window if i not in self.seen][:NEW_ANSWERS_PER_WAKE]
+            self.seen.update(window)
+            self._settle(max(window, default=self.floor))
         return Wake(round_id=self.round_id, drill=safety_round.drill if safety_round else False,
                     round_state=safety_round.state if safety_round else "closed", counters=counters,
                     names=self.names, last_answer_id=latest, new_answer_ids=new_ids)
 
+    def start_at(self, latest: int, session: Session) -> None:
+        """Begin the window where the first view's feed ends; what that feed showed is passed on already."""
+        if self.floor is not None:
+            return
+        self.floor = max(0, latest - NEW_ANSWERS_PER_WAKE)
+        self.seen = set(session.exec(
+            select(CheckAnswer.id).where(CheckAnswer.round_id == self.round_id, CheckAnswer.id > self.floor)
+        ).all())
+
+    def _settle(self, top: int) -> None:
+        now = time.monotonic()
+        self.marks.append((now, top))
+        while self.marks and self.marks[0][0] < now - SETTLE_SECONDS:
+            self.floor = max(self.floor or 0, self.marks.popleft()[1])
+        if self.floor:
+            self.seen = {i for i in self.seen if i > self.floor}
+
 
 class BoardView:
-    """One (round, role, scope, filters) as its viewers see it: rendered sections, feed and chart."""
+    """One (round, role, scope, filters) as its viewers see it: rendered sections, feed and chart.
+
+    Sections are re-rendered only when what they show changed; the area tables and the grid, the
+    costly ones, at most every ``HEAVY_SECONDS`` (``pending`` tells the watcher to come back).
+    """
 
     def __init__(self, spec: ViewSpec, settings: Settings, *, list_limit: int | None = None) -> None:
         self.spec = spec
@@ -105,6 +140,10 @@ class BoardView:
         self.shown_patient_ids: set[int] = set()
         self.last_answer_id = 0
         self.round_state = ""
+        self.pending = False
+        self._known: deque[int] = deque(maxlen=WINDOW_LIMIT)
+        self._inputs: dict[str, object] = {}
+        self._heavy_at = 0.0
         self._prefecture_keys: set[str] | None = None
         self._lock = threading.Lock()
 
@@ -115,6 +154,7 @@ class BoardView:
         if self.spec.sees_identities:
             rows = lists.recent_answers(session, self.spec, wake.names, FEED_SIZE)
             self.feed.extend(self._feed_entry(r) for r in rows)
+            self._known.extend(r.answer_id for r in rows)
             self.shown_patient_ids.update(r.patient_id for r in rows)
         self.last_answer_id = wake.last_answer_id
         self.round_state = wake.round_state
@@ -123,8 +163,10 @@ class BoardView:
     def refresh(self, session: Session, wake: Wake) -> dict | None:
         """The update message for this view's subscribers, or None when nothing they see changed."""
         sections = self._render(session, wake)
-        new_ids = [i for i in wake.new_answer_ids if i > self.last_answer_id]
+        known = set(self._known)
+        new_ids = [i for i in wake.new_answer_ids if i not in known]
         fresh = lists.answers_by_id(session, self.spec, wake.names, new_ids) if self.spec.sees_identities else []
+        self._known.extend(new_ids)
         self.last_answer_id = max(self.last_answer_id, wake.last_answer_id)
         changed = {k: v for k, v in sections.items() if self.sections.get(k) != v}
         state_changed = wake.round_state != self.round_state
@@ -160,18 +202,28 @@ class BoardView:
             counters = groups_as_counters(scan_groups(session, spec))
         counts = summarise(counters, wake.names, spec.min_cell)
         self.counts = counts
-        sections = {
-            "counts": str(render.counts_html(counts, wake.drill)),
-            "grid": str(render.grid_html(counts)),
-            "areas": str(render.areas_html(counts)),
-        }
+        sections = dict(self.sections)
+        self._section(sections, "counts", (counts.by_state, wake.drill), lambda: render.counts_html(counts, wake.drill))
+        now = time.monotonic()
+        if self._inputs.get("areas") != counts and (now - self._heavy_at >= HEAVY_SECONDS or "areas" not in sections):
+            self._heavy_at = now
+            self._section(sections, "grid", counts, lambda: render.grid_html(counts))
+            self._section(sections, "areas", counts, lambda: render.areas_html(counts))
+        self.pending = self._inputs.get("areas") != counts
         if spec.sees_identities:
             priority = lists.priority_list(session, spec, wake.names, self.list_limit)
             silent = lists.non_responders(session, spec, wake.names, self.list_limit)
             self.shown_patient_ids.update(r.patient_id for r in (*priority, *silent))
-            sections["priority"] = str(render.priority_html(priority, counts.needing))
-            sections["silent"] = str(render.silent_html(silent, counts.silent))
+            self._section(sections, "priority", (priority, counts.needing),
+                          lambda: render.priority_html(priority, counts.needing))
+            self._section(sections, "silent", (silent, counts.silent), lambda: render.silent_html(silent, counts.silent))
         return sections
+
+    def _section(self, sections: dict[str, str], name: str, inputs: object, make) -> None:
+        if name in sections and self._inputs.get(name) == inputs:
+            return
+        sections[name] = str(make())
+        self._inputs[name] = inputs
 
     def _add_point(self) -> list[int]:
         now = int(time.time() * 1000)

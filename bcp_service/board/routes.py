@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Annotated
-from urllib.parse import urlencode, urlparse
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -50,19 +50,14 @@ def board_filters(region_id: str = "", hub_id: str = "", therapy: str = "", risk
 Filters = Annotated[BoardFilters, Depends(board_filters)]
 
 
-def headers(request: Request) -> dict[str, str]:
-    tiles = request.app.state.settings.board_tile_url
-    tile_origin = ""
-    if tiles:
-        parsed = urlparse(tiles)
-        tile_origin = f" {parsed.scheme}://{parsed.netloc}"
-    return {
-        "Cache-Control": "no-store",
-        "Content-Security-Policy": (
-            f"default-src 'self'; img-src 'self' data:{tile_origin}; style-src 'self' 'unsafe-inline'; "
-            "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'"
-        ),
-    }
+HEADERS = {
+    "Cache-Control": "no-store",
+    # Everything comes from the service itself; inline styles only for the widths of the bars.
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+        "connect-src 'self'; frame-ancestors 'none'; form-action 'self'"
+    ),
+}
 
 
 def spec_for(request: Request, round_id: int, principal: Principal, filters: BoardFilters) -> ViewSpec:
@@ -95,11 +90,10 @@ def board_page(round_id: int, request: Request, principal: Viewer, session: Sess
         state_labels=STATE_LABELS, query=("?" + urlencode(query)) if query else "",
         boot=json.dumps({"events": f"/board/rounds/{round_id}/events" + (("?" + urlencode(query)) if query else ""),
                          "series": view.series, "total": view.counts.total if view.counts else 0,
-                         "started": int(safety_round.started_at.timestamp() * 1000),
-                         "tiles": settings.board_tile_url or ""}, ensure_ascii=False),
-        tile_attribution=settings.board_tile_attribution,
+                         "started": int(safety_round.started_at.timestamp() * 1000), "tz": settings.timezone},
+                        ensure_ascii=False),
     )
-    response.headers.update(headers(request))
+    response.headers.update(HEADERS)
     return response
 
 
@@ -136,7 +130,7 @@ def board_print(round_id: int, request: Request, principal: Viewer, session: Ses
     response = page("board/print.html", principal, round=safety_round, label=label(safety_round.drill), view=view,
                     names=source.names, filters=filters, therapy_labels=THERAPY_LABELS, tier_labels=TIER_LABELS,
                     printed_at=datetime.now(settings.tz))
-    response.headers.update(headers(request))
+    response.headers.update(HEADERS)
     return response
 
 

@@ -10,12 +10,12 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from pydantic import ValidationError
-from sqlalchemy import bindparam, insert
+from sqlalchemy import bindparam
 from sqlmodel import Session
 
 from bcp_service.auth.principal import Principal
 from bcp_service.imports.columns import INSTITUTION_COLUMNS, Column
-from bcp_service.imports.lookups import Lookups, allowed_municipalities, internal_id, rows_by
+from bcp_service.imports.lookups import Lookups, allowed_municipalities, insert_with_ids, internal_id, rows_by
 from bcp_service.imports.patients import plain
 from bcp_service.imports.service import BatchOutcome, Candidate, RowIssues
 from bcp_service.imports.validation import field_errors
@@ -73,9 +73,12 @@ class InstitutionImport:
         return Candidate(row.line, str(key), values, frozenset(fields))
 
     def apply(self, batch: list[Candidate], *, write: bool, issues: Callable[[Candidate], RowIssues]) -> BatchOutcome:
-        by_id = {c.values["id"]: c.key for c in batch if "id" in c.values}
-        existing = {r["external_id"]: r for r in rows_by(self.session, self.table, "external_id", [c.key for c in batch if "id" not in c.values])}
-        existing.update({by_id[r["id"]]: r for r in rows_by(self.session, self.table, "id", list(by_id))})
+        wanted = {}
+        for candidate in batch:
+            institution_id = candidate.values.get("id") or self.lookups.institution_by_external.get(candidate.key)
+            if institution_id is not None:
+                wanted[institution_id] = candidate.key
+        existing = {wanted[r["id"]]: r for r in rows_by(self.session, self.table, "id", list(wanted))}
         outcome = BatchOutcome()
         creates: list[tuple[Candidate, dict]] = []
         updates: list[tuple[Candidate, dict]] = []
@@ -109,6 +112,9 @@ class InstitutionImport:
             outcome.ids = self._write(creates, updates)
         return outcome
 
+    def finish(self, add_error: Callable[[int, str, str], None]) -> None:
+        """Nothing to re-check: an institution's scope is its municipality, checked row by row."""
+
     def _in_scope(self, municipality_id: int) -> bool:
         return self.allowed is None or municipality_id in self.allowed
 
@@ -117,7 +123,7 @@ class InstitutionImport:
         ids: list[int] = []
         if creates:
             rows = [{k: v for k, v in values.items() if k in TABLE_FIELDS} | {"created_at": now, "updated_at": None} for _c, values in creates]
-            ids.extend(self.session.execute(insert(self.table).returning(self.table.c.id), rows).scalars())
+            ids.extend(insert_with_ids(self.session, self.table, rows, "external_id"))
         groups: dict[tuple, list[dict]] = defaultdict(list)
         for _candidate, changes in updates:
             params = {k: v for k, v in changes.items() if k != "id"} | {"_iid": changes["id"], "updated_at": now}

@@ -6,7 +6,9 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import TypeVar
 
-from sqlalchemy import ColumnElement, Table, select
+import psycopg
+from sqlalchemy import Table, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bcp_service.auth.principal import Principal, municipality_scope
@@ -69,12 +71,22 @@ def rows_by(session: Session, table: Table, column: str, keys: Sequence[object])
     return found
 
 
-def ids_matching(session: Session, table: Table, ids: Sequence[int], conditions: list[ColumnElement[bool]]) -> set[int]:
-    """Which of ``ids`` satisfy ``conditions`` (the scope rules as SQL, so they are never re-implemented)."""
-    matching: set[int] = set()
-    for part in chunks(list(ids)):
-        matching.update(session.execute(select(table.c.id).where(table.c.id.in_(part), *conditions)).scalars())
-    return matching
+def insert_with_ids(session: Session, table: Table, rows: list[dict], key: str) -> list[int]:
+    """Insert rows and return their new ids in order. PostgreSQL: ids drawn from the sequence first,
+    so the rows go in by COPY with nothing to read back. Elsewhere: read back by the unique ``key``."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        ids = list(session.execute(
+            text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
+            {"table": table.name, "n": len(rows)},
+        ).scalars())
+        bulk_insert(session, table, [dict(row, id=new_id) for row, new_id in zip(rows, ids, strict=True)])
+        return ids
+    bulk_insert(session, table, rows)
+    id_of = {}
+    for part in chunks([row[key] for row in rows]):
+        id_of.update(session.execute(select(table.c[key], table.c.id).where(table.c[key].in_(part))).all())
+    return [id_of[row[key]] for row in rows]
 
 
 def bulk_insert(session: Session, table: Table, rows: list[dict]) -> None:
@@ -88,7 +100,11 @@ def bulk_insert(session: Session, table: Table, rows: list[dict]) -> None:
         return
     names = list(rows[0])
     columns = ", ".join(connection.dialect.identifier_preparer.quote(name) for name in names)
-    with connection.connection.driver_connection.cursor() as cursor:
-        with cursor.copy(f"COPY {table.name} ({columns}) FROM STDIN") as copy:
+    statement = f"COPY {table.name} ({columns}) FROM STDIN"
+    try:
+        with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
             for row in rows:
                 copy.write_row([row[name] for name in names])
+    except psycopg.errors.IntegrityError as exc:
+        # A concurrent import took the same external id: surface it as SQLAlchemy would (409 in the API).
+        raise IntegrityError(statement, None, exc) from exc

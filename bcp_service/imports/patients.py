@@ -18,7 +18,7 @@ from bcp_service.imports.lookups import (
     allowed_municipalities,
     bulk_insert,
     chunks,
-    ids_matching,
+    insert_with_ids,
     internal_id,
     rows_by,
 )
@@ -68,6 +68,13 @@ class PatientImport:
             for slot in range(1, MAX_CONTACTS + 1)
         ]
         self.shapes: dict[frozenset[str], tuple[frozenset[str], list]] = {}
+        t = self.table
+        self.known: dict[str, int] = dict(session.execute(select(t.c.external_id, t.c.id).where(t.c.external_id.is_not(None))).all())
+        # Patients the caller may already see; None when there is no limit.
+        self.visible: set[int] | None = None
+        if self.allowed is not None:
+            self.visible = set(session.execute(select(t.c.id).where(*patient_scope(principal))).scalars())
+        self.written: dict[int, int] = {}  # patient id -> line of the row that wrote it
         self.touched: set[int] = set()  # patients already matched by an earlier row, in any batch
 
     def shape(self, present: frozenset[str]) -> tuple[frozenset[str], list]:
@@ -159,7 +166,6 @@ class PatientImport:
     def apply(self, batch: list[Candidate], *, write: bool, issues: Callable[[Candidate], RowIssues]) -> BatchOutcome:
         existing = self._existing(batch)
         old_contacts = self._old_contacts([row["id"] for row in existing.values()])
-        visible = self._visible([row["id"] for row in existing.values()])
         outcome = BatchOutcome()
         creates: list[tuple[Candidate, dict]] = []
         updates: list[tuple[Candidate, dict, bool]] = []
@@ -179,7 +185,7 @@ class PatientImport:
                 issues(candidate).add("external_id", "同じ患者が別の行にもあります (the same patient appears twice)")
                 continue
             self.touched.add(old["id"])
-            if visible is not None and old["id"] not in visible:
+            if self.visible is not None and old["id"] not in self.visible:
                 issues(candidate).add("external_id", "この外部IDの患者は担当範囲外のため更新できません (patient outside your scope)")
                 continue
             merged = {**old, **{f: candidate.values[f] for f in candidate.present}}
@@ -197,17 +203,28 @@ class PatientImport:
                 outcome.unchanged += 1
         outcome.created, outcome.updated = len(creates), len(updates)
         if write and not any(issues(c) for c in batch):
-            written = self._write(creates, updates)
-            outcome.ids = list(written)
-            self._verify_scope(written, issues)
+            outcome.ids = self._write(creates, updates)
         return outcome
 
+    def finish(self, add_error: Callable[[int, str, str], None]) -> None:
+        """Check every written row with ``patient_scope`` itself, in SQL, before anything is kept:
+        should ``_in_scope`` ever drift from it, the import is still refused."""
+        if self.visible is None or not self.written:
+            return
+        visible = set(self.session.execute(select(self.table.c.id).where(*patient_scope(self.principal))).scalars())
+        for patient_id in sorted(set(self.written) - visible):
+            add_error(self.written[patient_id], self._scope_column(), OUT_OF_SCOPE)
+
     def _existing(self, batch: list[Candidate]) -> dict[str, dict]:
-        by_external = [c.key for c in batch if "id" not in c.values]
-        by_id = {c.values["id"]: c.key for c in batch if "id" in c.values}
-        found = {row["external_id"]: row for row in rows_by(self.session, self.table, "external_id", by_external)}
-        found.update({by_id[row["id"]]: row for row in rows_by(self.session, self.table, "id", list(by_id))})
-        return found
+        """Rows the batch's keys already name, read by primary key. Which keys exist comes from the
+        map loaded once: an ``external_id IN (...)`` per batch goes to a sequential scan while the
+        freshly filled table has no statistics, and the import turns quadratic."""
+        wanted = {}
+        for candidate in batch:
+            patient_id = candidate.values["id"] if "id" in candidate.values else self.known.get(candidate.key)
+            if patient_id is not None:
+                wanted[patient_id] = candidate.key
+        return {wanted[row["id"]]: row for row in rows_by(self.session, self.table, "id", list(wanted))}
 
     def _old_contacts(self, patient_ids: list[int]) -> dict[int, list[tuple]]:
         grouped: dict[int, list[tuple]] = defaultdict(list)
@@ -218,15 +235,10 @@ class PatientImport:
                 grouped[row[0]].append(tuple(row[1:]))
         return grouped
 
-    def _visible(self, patient_ids: list[int]) -> set[int] | None:
-        if self.allowed is None:
-            return None
-        return ids_matching(self.session, self.table, patient_ids, patient_scope(self.principal))
-
     def _in_scope(self, values: dict) -> bool:
-        """The scope rule of ``patient_scope`` applied to values not yet written, so a dry run reports it.
-        ``_verify_scope`` checks the written rows with the SQL rule itself."""
-        if self.allowed is None:
+        """The rule of ``patient_scope`` applied to values not yet written, so that a dry run reports
+        it row by row; ``finish`` checks the written rows with the SQL rule itself."""
+        if self.visible is None:
             return True
         sid = self.principal.scope_id
         if self.principal.role == Role.institution:
@@ -238,26 +250,25 @@ class PatientImport:
     def _scope_column(self) -> str:
         return "active_institution_external_id" if self.principal.role == Role.institution else "municipality_code"
 
-    def _write(self, creates: list[tuple[Candidate, dict]], updates: list[tuple[Candidate, dict, bool]]) -> dict[int, Candidate]:
+    def _write(self, creates: list[tuple[Candidate, dict]], updates: list[tuple[Candidate, dict, bool]]) -> list[int]:
         now = utcnow()
-        ids: dict[int, Candidate] = {}
+        ids: list[int] = []
         contact_rows: list[dict] = []
         replaced: list[int] = []
         if creates:
             rows = [dict(new, created_at=now, updated_at=None) for _c, new in creates]
-            # Inserted without RETURNING, then the ids read back: RETURNING makes SQLAlchemy build one
-            # huge statement per page, which the driver then parses, several times slower at this size.
-            bulk_insert(self.session, self.table, rows)
-            id_of = {row["external_id"]: row["id"] for row in self._ids_of([new["external_id"] for _c, new in creates])}
-            for candidate, new in creates:
-                patient_id = id_of[new["external_id"]]
-                ids[patient_id] = candidate
+            new_ids = insert_with_ids(self.session, self.table, rows, "external_id")
+            for (candidate, new), patient_id in zip(creates, new_ids, strict=True):
+                self.known[new["external_id"]] = patient_id
+                self.written[patient_id] = candidate.line
+                ids.append(patient_id)
                 contact_rows.extend(self._contact_rows(patient_id, candidate.contacts or []))
         groups: dict[tuple, list[dict]] = defaultdict(list)
         for candidate, changes, new_contacts in updates:
             params = {k: v for k, v in changes.items() if k != "id"} | {"_pid": changes["id"], "updated_at": now}
             groups[tuple(sorted(params))].append(params)
-            ids[changes["id"]] = candidate
+            self.written[changes["id"]] = candidate.line
+            ids.append(changes["id"])
             if new_contacts:
                 replaced.append(changes["id"])
                 contact_rows.extend(self._contact_rows(changes["id"], candidate.contacts or []))
@@ -269,23 +280,9 @@ class PatientImport:
         bulk_insert(self.session, self.contact_table, contact_rows)
         return ids
 
-    def _ids_of(self, external_ids: list[str]) -> list[dict]:
-        t = self.table
-        found: list[dict] = []
-        for part in chunks(external_ids):
-            found.extend(self.session.execute(select(t.c.id, t.c.external_id).where(t.c.external_id.in_(part))).mappings())
-        return found
-
     def _contact_rows(self, patient_id: int, contacts: list[dict]) -> list[dict]:
         return [
             {"patient_id": patient_id, "position": position, "bad_since": None, "bad_reason": None,
              **{k: contact.get(k) for k in CONTACT_ORDER}}
             for position, contact in enumerate(contacts, start=1)
         ]
-
-    def _verify_scope(self, written: dict[int, Candidate], issues: Callable[[Candidate], RowIssues]) -> None:
-        if self.allowed is None or not written:
-            return
-        visible = ids_matching(self.session, self.table, list(written), patient_scope(self.principal))
-        for patient_id in sorted(set(written) - visible):
-            issues(written[patient_id]).add(self._scope_column(), OUT_OF_SCOPE)

@@ -9,7 +9,7 @@ A dry run never writes. The caller owns the outer transaction (the request, or t
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -48,16 +48,14 @@ class BatchOutcome:
 class RowIssues:
     """Errors of one row, named by the column header as the file spells it."""
 
-    def __init__(self, errors: ErrorList, line: int, headers: dict[str, str], columns: Sequence[Column]) -> None:
+    def __init__(self, errors: ErrorList, line: int, names: dict[str, str]) -> None:
         self.errors = errors
         self.line = line
-        self.headers = headers
-        self.ja = {column.key: column.ja for column in columns}
+        self.names = names  # column key -> header as the file spells it, else the Japanese header
         self.reported: set[str | None] = set()
 
     def add(self, key: str | None, reason: str) -> None:
-        header = (self.headers.get(key) or self.ja.get(key, key)) if key else None
-        self.errors.add(self.line, header, reason)
+        self.errors.add(self.line, self.names.get(key, key) if key else None, reason)
         self.reported.add(key)
 
     def __bool__(self) -> bool:
@@ -71,6 +69,9 @@ class Kind(Protocol):
     def build(self, row: RowIssues, cells: dict[str, object], present: frozenset[str]) -> Candidate | None: ...
 
     def apply(self, batch: list[Candidate], *, write: bool, issues: Callable[[Candidate], RowIssues]) -> BatchOutcome: ...
+
+    def finish(self, add_error: Callable[[int, str, str], None]) -> None:
+        """Last checks on what was written, before it is kept; ``add_error(line, column key, reason)``."""
 
 
 @dataclass
@@ -96,7 +97,8 @@ def run_import(
         return ImportResult(report, affected)
     headers = {column.key: text for column, text in zip(matched, source.header, strict=True) if column is not None}
     present = frozenset(headers)
-    rows = RowReader(kind, matched, headers, errors, settings.import_max_cell_chars)
+    names = {column.key: column.ja for column in kind.columns} | headers
+    rows = RowReader(kind, matched, settings.import_max_cell_chars)
 
     savepoint = None if dry_run else session.begin_nested()
     batch: list[Candidate] = []
@@ -114,7 +116,7 @@ def run_import(
     try:
         for line, cells in source.rows:
             report.rows_total += 1
-            row = RowIssues(errors, line, headers, kind.columns)
+            row = RowIssues(errors, line, names)
             values = rows.read(row, cells)
             candidate = kind.build(row, values, present) if values is not None else None
             if candidate is not None and not row:
@@ -122,10 +124,12 @@ def run_import(
                 by_line[line] = row
             if len(batch) >= BATCH_SIZE:
                 flush()
-                if progress:
-                    progress(line, source.lines)
+            if progress and report.rows_total % BATCH_SIZE == 0:
+                progress(line, source.lines)
         if batch:
             flush()
+        if savepoint is not None and not errors:
+            kind.finish(lambda line, key, reason: RowIssues(errors, line, names).add(key, reason))
     except FileProblem as problem:
         errors.add(problem.line, None, problem.reason, row=False)
     except BaseException:
@@ -156,9 +160,8 @@ def run_import(
 class RowReader:
     """Cell checks common to every kind: shape, length, formulas, then each column's parser."""
 
-    def __init__(self, kind: Kind, matched: list[Column | None], headers: dict[str, str], errors: ErrorList, max_chars: int) -> None:
+    def __init__(self, kind: Kind, matched: list[Column | None], max_chars: int) -> None:
         self.matched = matched
-        self.errors = errors
         self.max_chars = max_chars
         self.key_column = next(c.key for c in kind.columns if c.kind == "key")
         self.first_line_of: dict[str, int] = {}

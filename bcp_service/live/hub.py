@@ -22,6 +22,7 @@ from sqlalchemy.orm import sessionmaker
 
 log = logging.getLogger("bcp_service.live")
 QUEUE_SIZE = 64
+PENDING_SECONDS = 1.0
 RESET = {"type": "reset"}
 CLOSE = {"type": "close"}
 
@@ -29,9 +30,12 @@ CLOSE = {"type": "close"}
 class Source(Protocol):
     def signature(self, session) -> Hashable: ...
     def read(self, session, *, advance: bool = True) -> Any: ...
+    def start_at(self, latest: int, session) -> None: ...
 
 
 class View(Protocol):
+    pending: bool  # has changes it held back (throttled): refresh again soon even without news
+
     def load(self, session, wake) -> None: ...
     def refresh(self, session, wake) -> dict | None: ...
     def snapshot(self) -> dict: ...
@@ -69,6 +73,7 @@ class RoundWatcher:
         self.task: asyncio.Task | None = None
         self.closing = False
         self.signature: Hashable = None
+        self.pending = False
         self._adding = asyncio.Lock()
 
     async def add(self, key: Hashable, make_view: Callable[[], View]) -> Subscriber:
@@ -106,10 +111,10 @@ class RoundWatcher:
         try:
             while not self.closing:
                 try:
-                    await asyncio.wait_for(self.wake.wait(), interval)
+                    await asyncio.wait_for(self.wake.wait(), PENDING_SECONDS if self.pending else interval)
                     notified = True
                 except TimeoutError:
-                    notified = False
+                    notified = self.pending
                 if self.closing:
                     break
                 self.wake.clear()
@@ -132,9 +137,8 @@ class RoundWatcher:
         with self.hub.session_factory() as session:
             wake = self.source.read(session, advance=False)
             view.load(session, wake)
-            if getattr(self.source, "last_answer_id", 0) is None:
-                # The first view starts the watcher's position, so no answer falls between the two.
-                self.source.last_answer_id = wake.last_answer_id
+            # The first view starts the watcher's position, so no answer falls between the two.
+            self.source.start_at(wake.last_answer_id, session)
             session.rollback()
 
     def _refresh(self, handles: list[ViewHandle], notified: bool) -> list[tuple[ViewHandle, dict]]:
@@ -152,6 +156,7 @@ class RoundWatcher:
                 if message is not None:
                     messages.append((handle, message))
             session.rollback()
+            self.pending = any(handle.view.pending for handle in handles)
             return messages
 
 

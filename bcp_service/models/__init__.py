@@ -16,10 +16,12 @@ from bcp_service.models.institution import Designation, HubMunicipality, Institu
 from bcp_service.models.outbox import EarlyStatus, OutboxMessage, SendRate, WorkerHeartbeat
 from bcp_service.models.patient import Patient, PatientContact
 from bcp_service.models.rounds import CheckAnswer, RoundCounter, SafetyCheck, SafetyRound, UnmatchedReply
+from bcp_service.models.escalation import CheckEvent
 from bcp_service.models.schedules import RoundSchedule, ScheduleFiring, ServiceHeartbeat
 from bcp_service.models.triggers import TriggerDecision, TriggerRecord, TriggerReport
 
 __all__ = [
+    "CheckEvent",
     "RoundSchedule",
     "ScheduleFiring",
     "ServiceHeartbeat",

@@ -15,6 +15,8 @@ class Patient(SQLModel, table=True):
     __table_args__ = (
         Index("ix_patient_municipality_status_tier", "municipality_id", "status", "risk_tier"),
         Index("ix_patient_status_tier_id", "status", "risk_tier", "id"),
+        # Counts for the broad list filters come from an index-only scan.
+        Index("ix_patient_count_filters", "status", "risk_tier", "uses_oxygen", "uses_ventilator", "municipality_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -19,6 +19,7 @@ from bcp_service.models import OutboxMessage
 from bcp_service.models.base import utcnow
 from bcp_service.models.outbox import MessageState
 from bcp_service.outbox import delivery
+from bcp_service.rounds.locking import take_write_lock
 
 SessionFactory = Callable[[], Session]
 
@@ -72,6 +73,18 @@ def claim_batch(session_factory: SessionFactory, *, worker_id: str, limit: int) 
     return claimed
 
 
+def renew_claims(session_factory: SessionFactory, *, worker_id: str) -> int:
+    """Keep our claims fresh: only a worker that stopped renewing (it died) has its rows reclaimed."""
+    with session_factory() as session:
+        result = session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.claimed_by == worker_id, OutboxMessage.state == MessageState.sending)
+            .values(claimed_at=utcnow())
+        )
+        session.commit()
+        return result.rowcount or 0
+
+
 def reclaim_stale(session_factory: SessionFactory, *, older_than: timedelta) -> int:
     """Put back messages whose worker died while sending them: at least once, never lost."""
     with session_factory() as session:
@@ -101,6 +114,7 @@ def record_outcomes(session_factory: SessionFactory, outcomes: list[Outcome], *,
         return
     now = utcnow()
     with session_factory() as session:
+        take_write_lock(session)
         _record(session, outcomes, now=now, worker_id=worker_id)
         session.commit()
 

@@ -45,22 +45,22 @@ def apply_status(session: Session, *, provider_id: str, status: str, error_code:
     state = PROVIDER_STATES.get(status)
     if state is None:
         return "ignored"
-    message = session.scalars(
-        select(OutboxMessage).where(OutboxMessage.provider_message_id == provider_id).with_for_update()
-    ).first()
-    if message is None:
-        _store_early(session, provider_id, state, error_code)
-        return "early"
-    if STATE_RANK[state] <= STATE_RANK.get(MessageState(message.state), 0):
+    table = OutboxMessage.__table__
+    # One statement for the common case; the rank test in SQL keeps it right under concurrent callbacks.
+    updated = session.execute(
+        update(table)
+        .where(table.c.provider_message_id == provider_id, _rank_expression(table.c.state) < STATE_RANK[state])
+        .values(state=state.value, status_at=utcnow(),
+                last_error_code=func.coalesce(error_code[:20] if error_code else None, table.c.last_error_code))
+        .returning(table.c.id)
+    ).scalar()
+    if updated is None:
+        if session.scalar(select(table.c.id).where(table.c.provider_message_id == provider_id)) is None:
+            _store_early(session, provider_id, state, error_code)
+            return "early"
         return "ignored"
-    message.state = state.value
-    message.status_at = utcnow()
-    if error_code:
-        message.last_error_code = error_code[:20]
-    session.add(message)
     if state in (MessageState.undelivered, MessageState.failed):
-        session.flush()
-        handle_failures(session, [(message.id, (error_code or "") in BAD_NUMBER_CODES, error_code)], now=utcnow())
+        handle_failures(session, [(updated, (error_code or "") in BAD_NUMBER_CODES, error_code)], now=utcnow())
     return "applied"
 
 

@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 
 from bcp_service.models import WorkerHeartbeat
 from bcp_service.models.base import utcnow
+from bcp_service.rounds.locking import take_write_lock
 
 STALE_AFTER = timedelta(seconds=30)
 
@@ -22,6 +23,7 @@ class WorkerAlreadyRunning(RuntimeError):
 
 def start(session_factory: Callable[[], Session], worker_id: str) -> None:
     with session_factory() as session:
+        take_write_lock(session)
         if session.get_bind().dialect.name == "sqlite":
             # SQLite has no row locks to share claims safely between processes: one worker only.
             others = session.exec(

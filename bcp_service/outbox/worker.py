@@ -33,6 +33,7 @@ from bcp_service.outbox.delivery import apply_early_statuses
 from bcp_service.outbox.notifier import status_callback_url
 from bcp_service.outbox.ratelimit import SharedRateLimiter
 from bcp_service.outbox.retry import RetryPolicy
+from bcp_service.rounds.locking import take_write_lock
 from bcp_service.rounds.messages import render_message
 
 log = logging.getLogger("bcp_service.outbox")
@@ -211,8 +212,10 @@ class Worker:
                 await asyncio.sleep(0.5)
 
     async def _maintenance(self) -> None:
+        # Claims are renewed well within the reclaim timeout, so only a dead worker's rows go back.
+        interval = min(MAINTENANCE_SECONDS, self.reclaim_after.total_seconds() / 4)
         while True:
-            await asyncio.sleep(MAINTENANCE_SECONDS)
+            await asyncio.sleep(interval)
             try:
                 await asyncio.to_thread(self._maintain)
             except Exception:
@@ -220,10 +223,12 @@ class Worker:
 
     def _maintain(self) -> None:
         heartbeat.beat(self.session_factory, self.worker_id, sent=self.stats["sent"], failed=self.stats["failed"])
+        claims.renew_claims(self.session_factory, worker_id=self.worker_id)
         reclaimed = claims.reclaim_stale(self.session_factory, older_than=self.reclaim_after)
         if reclaimed:
             log.warning("outbox.reclaimed", extra={"worker_id": self.worker_id, "count": reclaimed})
         with self.session_factory() as session:
+            take_write_lock(session)
             if apply_early_statuses(session):
                 session.commit()
 

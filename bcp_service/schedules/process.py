@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from bcp_service.config import Settings
 from bcp_service.models.base import utcnow
+from bcp_service.escalation.jobs import run_escalation
 from bcp_service.schedules import heartbeat
 from bcp_service.schedules.firing import fire_due_schedules
 from bcp_service.triggers.runner import run_due_trigger_starts
@@ -39,7 +40,7 @@ class SchedulerProcess:
             "schedules": lambda now: fire_due_schedules(session_factory, settings=settings,
                                                         instance_id=self.instance_id, now=now),
             "trigger_starts": lambda now: run_due_trigger_starts(session_factory, settings=settings, now=now),
-            **_escalation_jobs(session_factory, settings),
+            "escalation": lambda now: run_escalation(session_factory, settings=settings, now=now),
             **(extra_jobs or {}),
         }
         self.runs: dict[str, int] = dict.fromkeys(self.jobs, 0)
@@ -90,11 +91,3 @@ class SchedulerProcess:
         self.beat(stopped=True)
         log.info("scheduler.stopped", extra={"instance_id": self.instance_id, "runs": dict(self.runs)})
 
-
-def _escalation_jobs(session_factory, settings) -> dict[str, Job]:
-    """The escalation job, once the escalation package provides one."""
-    try:
-        from bcp_service.escalation.jobs import run_escalation
-    except ImportError:
-        return {}
-    return {"escalation": lambda now: run_escalation(session_factory, settings=settings, now=now)}

@@ -12,8 +12,11 @@
   var status = document.getElementById("live-status");
   var updated = document.getElementById("updated-at");
 
-  function pad(n) { return (n < 10 ? "0" : "") + n; }
-  function clock(ms) { var d = new Date(ms); return pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds()); }
+  // Times in the service's time zone (Japan), whatever the viewer's device is set to.
+  var tz = boot.tz || "Asia/Tokyo";
+  var fmtClock = new Intl.DateTimeFormat("ja-JP", { timeZone: tz, hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+  var fmtHM = new Intl.DateTimeFormat("ja-JP", { timeZone: tz, hour: "2-digit", minute: "2-digit", hour12: false });
+  function clock(ms) { return fmtClock.format(new Date(ms)); }
 
   function setStatus(kind, text) {
     if (!status) return;
@@ -86,9 +89,8 @@
     var ticks = 5;
     for (var i = 0; i <= ticks; i++) {
       var t = t0 + (t1 - t0) * i / ticks;
-      var d = new Date(t);
       svg.appendChild(el("text", { x: x(t), y: h - 6, "text-anchor": i === 0 ? "start" : (i === ticks ? "end" : "middle") },
-        pad(d.getHours()) + ":" + pad(d.getMinutes())));
+        fmtHM.format(new Date(t))));
     }
     svg.appendChild(el("line", { x1: m.l, x2: m.l, y1: m.t, y2: h - m.b, "class": "axis" }));
     svg.appendChild(el("line", { x1: m.l, x2: w - m.r, y1: h - m.b, y2: h - m.b, "class": "axis" }));

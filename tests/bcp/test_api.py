@@ -6,6 +6,8 @@ from datetime import timedelta
 import docx
 from sqlmodel import select
 
+from bcp_service.bcp.context import BcpContext
+from bcp_service.bcp.render import render_draft
 from bcp_service.models import AuditEvent, AuditEventPatient, BcpDraft
 from bcp_service.models.base import utcnow
 from tests.bcp.registry import build_area
@@ -180,3 +182,13 @@ def test_hub_reviews_and_the_institution_finalises_its_own(client_as, session):
     assert hub.post(f"/api/v1/bcp-drafts/{draft['id']}/review", json={"comment": "搬送計画を確認"}).status_code == 200
     response = own.post(f"/api/v1/bcp-drafts/{draft['id']}/finalise")
     assert response.status_code == 200 and response.json()["finalised_by_name"].startswith("institution-")
+
+
+def test_stored_context_renders_the_stored_html_again(client, session):
+    area = build_area(session)
+    draft = session.get(BcpDraft, _generate(client, area.active.id)["id"])
+
+    again = render_draft(BcpContext.model_validate(draft.context))
+
+    assert again.html == draft.html and len(again.blanks) == draft.blank_count
+    assert draft.context["plan_kind"] == "active_institution" and len(draft.context["area_ventilator_patients"]) == 3

@@ -4,6 +4,7 @@ from fastapi.testclient import TestClient
 from bcp_service.auth.deps import SESSION_COOKIE
 from bcp_service.auth.service import start_web_session
 from tests.board.builders import build_round
+from tests.browser.server import committed, live_server  # noqa: F401  (fixtures)
 from tests.factories import create_user
 
 

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
-
 import pytest
-from sqlmodel import Session
 
-from tests.browser.server import LiveServer
-from tests.dbutil import wipe_database
+from tests.browser.server import committed, live_server  # noqa: F401  (fixtures)
 
 CHROMIUM = os.environ.get("BCP_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -27,25 +23,6 @@ def chromium_missing() -> str | None:
     except ImportError:
         return "the playwright Python package is not installed (pip install -e '.[test]')"
     return None
-
-
-@pytest.fixture
-def committed(engine) -> Iterator[Session]:
-    """A session whose work is committed (the server must see it); every table is emptied afterwards."""
-    wipe_database(engine)
-    session = Session(engine, expire_on_commit=False)
-    try:
-        yield session
-    finally:
-        session.close()
-        wipe_database(engine)
-
-
-@pytest.fixture
-def live_server(settings, engine, committed) -> Iterator[LiveServer]:
-    server = LiveServer(settings, engine).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

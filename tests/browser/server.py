@@ -9,12 +9,16 @@ import asyncio
 import socket
 import threading
 import time
+from collections.abc import Iterator
 
+import pytest
 import uvicorn
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from bcp_service.app import create_app
 from bcp_service.config import Settings
+from tests.dbutil import wipe_database
 
 
 class LiveServer:
@@ -54,3 +58,22 @@ class LiveServer:
 
 async def _close(hub) -> None:
     hub.close()
+
+
+@pytest.fixture
+def committed(engine) -> Iterator[Session]:
+    """A session whose work is committed (the server must see it); every table is emptied afterwards."""
+    wipe_database(engine)
+    session = Session(engine, expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        session.close()
+        wipe_database(engine)
+
+
+@pytest.fixture
+def live_server(settings, engine, committed) -> Iterator[LiveServer]:
+    server = LiveServer(settings, engine).start()
+    yield server
+    server.stop()

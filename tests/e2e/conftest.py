@@ -6,17 +6,24 @@ each test wipes the database afterwards.
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
 
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import insert
 
-from bcp_service.app import create_app
 from bcp_service.db import make_session_factory
 from bcp_service.models import Municipality, Patient, PatientContact, Prefecture
 from bcp_service.models.base import utcnow
-from bcp_service.twilio_sim import RunningSim, SimConfig, ThreadedServer, start_sim_in_thread
+from bcp_service.twilio_sim import RunningSim, SimConfig, start_sim_in_thread
 from notifiers import TwilioNotifier
 from tests.dbutil import wipe_database
 
@@ -35,27 +42,57 @@ class Stack:
                               base_url=self.sim.base_url, max_connections=50)
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the app exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("the app did not start")
+
+
 @pytest.fixture
-def stack(engine, settings):
-    app = create_app(settings, engine)
-    server = ThreadedServer(app)
+def stack(engine, settings, database_url):
+    """The app in its own process (as deployed, and so it gets the second core), the simulator on a thread."""
+    port = free_port()
+    app_url = f"http://127.0.0.1:{port}"
     sim = start_sim_in_thread(SimConfig(
-        seed=11, inbound_webhook_url=f"{server.base_url}/webhooks/twilio/inbound", callback_statuses=["sent", "delivered"],
+        seed=11, inbound_webhook_url=f"{app_url}/webhooks/twilio/inbound", callback_statuses=["delivered"],
         callback_concurrency=20, answer_delay_ms=0,
     ))
-    app.state.settings = settings.model_copy(update={
-        "public_base_url": server.base_url, "webhook_base_url": server.base_url, "notifier": "twilio",
-        "twilio_account_sid": sim.account_sid, "twilio_auth_token": SecretStr(sim.auth_token),
-        "twilio_from_number": FROM_NUMBER, "twilio_base_url": sim.base_url, "send_rate_per_second": 0,
-        "send_concurrency": 32, "send_batch_size": 200, "send_retry_base_seconds": 0.05,
-        "send_retry_max_seconds": 0.5, "send_idle_poll_seconds": 0.05, "send_reclaim_after_seconds": 1.0,
-    })
-    server.start()
+    env = {**os.environ, "BCP_DATABASE_URL": database_url, "BCP_ENVIRONMENT": "test", "BCP_PUBLIC_BASE_URL": app_url,
+           "BCP_SECRET_KEY": "test-secret-key-for-tests-only", "BCP_TWILIO_AUTH_TOKEN": sim.auth_token,
+           "BCP_LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "bcp_service.asgi:app", "--host", "127.0.0.1", "--port", str(port),
+         "--no-access-log", "--log-level", "warning"],
+        env=env, cwd=Path(__file__).resolve().parents[2],
+    )
     try:
-        yield Stack(server.base_url, sim, app.state.settings, make_session_factory(engine))
+        wait_until_up(f"{app_url}/healthz", process)
+        worker_settings = settings.model_copy(update={
+            "public_base_url": app_url, "webhook_base_url": app_url, "notifier": "twilio",
+            "twilio_account_sid": sim.account_sid, "twilio_auth_token": SecretStr(sim.auth_token),
+            "twilio_from_number": FROM_NUMBER, "twilio_base_url": sim.base_url, "send_rate_per_second": 0,
+            "send_concurrency": 32, "send_batch_size": 200, "send_retry_base_seconds": 0.05,
+            "send_retry_max_seconds": 0.5, "send_idle_poll_seconds": 0.05, "send_reclaim_after_seconds": 1.0,
+        })
+        yield Stack(app_url, sim, worker_settings, make_session_factory(engine))
     finally:
+        process.terminate()
+        process.wait(10)
         sim.stop()
-        server.stop()
         wipe_database(engine)
 
 

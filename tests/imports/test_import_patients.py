@@ -1,7 +1,10 @@
 """Good files: encodings, header languages, upsert, idempotence, update detection."""
 
+import pytest
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from bcp_service.imports.lookups import bulk_insert
 from bcp_service.models import Patient, PatientContact
 from tests.factories import create_patient
 from tests.imports.conftest import HEADER_JA, counts, patient_row, to_csv
@@ -146,3 +149,13 @@ def test_institution_import_then_patients_refer_to_it(session, run, area):
     assert (again.created, again.updated, again.unchanged) == (0, 0, 1)
     institutions[0]["名称"] = "架空訪問看護ステーション本店"
     assert run(to_csv(institutions), kind="institutions").report.updated == 1
+
+
+def test_a_row_that_appeared_meanwhile_surfaces_as_an_integrity_error(session, area):
+    """Another import committing the same external id between our check and our write: the
+    database refuses it and the caller sees SQLAlchemy's IntegrityError (409 in the API)."""
+    taken = create_patient(session, area["city"], external_id="TAKEN")
+    row = {k: v for k, v in taken.model_dump().items() if k not in {"id", "name_bigrams"}}
+    with pytest.raises(IntegrityError):
+        with session.begin_nested():
+            bulk_insert(session, Patient.__table__, [row])

@@ -1,0 +1,71 @@
+"""Response and request schemas for escalation, the follow-up queue and assignments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bcp_service.escalation.policy import EscalationStep
+
+
+class CheckEventPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: str = Field(description="escalation, assigned or unassigned")
+    step: int | None = Field(description="1-based step of the round's policy")
+    action: str = Field(description="resend, family, call, unreachable, or assign")
+    at: datetime
+    messages: int = Field(description="messages or calls queued by the step")
+    detail: str | None = Field(description="e.g. 2_contacts, no_contact, no_family_contact")
+    user_id: int | None
+    actor_name: str
+
+
+class CheckEscalation(BaseModel):
+    check_id: int
+    round_id: int
+    state: str
+    escalation_step: int = Field(description="steps taken so far")
+    next_action: str | None = Field(description="the next step's action, None when escalation is over")
+    next_action_at: datetime | None
+    assigned_user_id: int | None
+    events: list[CheckEventPublic]
+
+
+class RoundEscalation(BaseModel):
+    round_id: int
+    running: bool = Field(description="escalation runs only while the round is running and its links are valid")
+    steps: list[EscalationStep]
+    step_times: list[datetime] = Field(description="when each step falls due for every unanswered check")
+    taken: dict[str, int] = Field(description="checks per action taken so far")
+    follow_up: int = Field(description="unreachable checks (the nurses' follow-up queue)")
+    unassigned: int
+
+
+class Phone(BaseModel):
+    kind: str
+    phone: str
+
+
+class FollowUpItem(BaseModel):
+    check_id: int
+    round_id: int
+    drill: bool
+    patient_id: int
+    patient_name: str
+    address: str | None
+    phones: list[Phone]
+    risk_tier: str
+    municipality_id: int
+    state: str
+    hours_left: float | None
+    unreachable_at: datetime | None
+    assigned_user_id: int | None
+
+
+class AssignRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: int | None = Field(description="a nurse account; null gives the check back")

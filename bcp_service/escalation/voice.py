@@ -1,0 +1,139 @@
+"""Voice calls: the TwiML the call plays, the keypad answer, and the call's status.
+
+The call's URL carries the answer token of its outbox row (``/webhooks/twilio/voice/call/{token}``),
+as an SMS carries it in its link; only the token's hash is stored. Every request must carry a
+valid ``X-Twilio-Signature`` (the SMS webhooks' validator). Keypad: 1 safe, 2 needs help,
+3 power out, 4 needs transport; the answer is recorded like any other (channel ``voice``),
+once per call (idempotency key ``voice:{CallSid}``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+from xml.sax.saxutils import escape, quoteattr
+
+from fastapi import APIRouter, Depends, Request, Response
+from sqlmodel import Session
+
+from bcp_service.answers.service import find_link, record_answer
+from bcp_service.auth.deps import Access
+from bcp_service.config import Settings
+from bcp_service.db import get_session
+from bcp_service.models import PatientContact
+from bcp_service.models.rounds import AnswerChannel
+from bcp_service.outbox.delivery import apply_status
+from bcp_service.rounds.messages import STATE_LABELS
+from bcp_service.webhooks.signature import verified_params
+
+log = logging.getLogger("bcp_service.escalation")
+router = APIRouter(prefix="/webhooks/twilio/voice", tags=["webhooks"], include_in_schema=False)
+SessionDep = Annotated[Session, Depends(get_session)]
+SIGNED = Access(public="Twilio voice webhook: authenticated by X-Twilio-Signature, checked in the handler")
+VOICE_PATH = "/webhooks/twilio/voice"
+DIGITS = {"1": "safe", "2": "needs_help", "3": "power_out", "4": "needs_transport"}
+PROMPT = ("在宅医療の安否確認です。無事な場合は1を、助けが必要な場合は2を、停電している場合は3を、"
+          "搬送が必要な場合は4を押してください。")
+NO_INPUT = "入力が確認できませんでした。担当者から改めて連絡します。"
+CLOSED = "この安否確認は終了しました。ご協力ありがとうございました。"
+RETRY = "1から4の番号を押してください。"
+# Call outcomes as outbox delivery states: the delivery ladder keeps a late status from undoing a later one.
+CALL_STATUS = {"queued": "queued", "initiated": "sent", "ringing": "sent", "in-progress": "sent",
+               "completed": "delivered", "busy": "undelivered", "no-answer": "undelivered",
+               "failed": "failed", "canceled": "failed"}
+
+
+def call_urls(settings: Settings, token: str) -> tuple[str, str | None]:
+    """(TwiML URL, status callback URL) for a voice outbox row; used by the sender."""
+    base = settings.webhook_base
+    status = f"{base}{VOICE_PATH}/status" if settings.twilio_status_callbacks else None
+    return f"{base}{VOICE_PATH}/call/{token}", status
+
+
+def _twiml(*parts: str) -> Response:
+    body = '<?xml version="1.0" encoding="UTF-8"?><Response>' + "".join(parts) + "</Response>"
+    return Response(body, media_type="application/xml")
+
+
+def _say(text: str) -> str:
+    return f'<Say language="ja-JP">{escape(text)}</Say>'
+
+
+def _gather(action: str, text: str) -> str:
+    return (f'<Gather input="dtmf" numDigits="1" timeout="10" method="POST" action={quoteattr(action)}>'
+            f"{_say(text)}</Gather>")
+
+
+def _forbidden() -> Response:
+    return Response("invalid signature", status_code=403, media_type="text/plain")
+
+
+def _label(drill: bool) -> str:
+    return "これは訓練です。" if drill else ""
+
+
+@router.post("/call/{token}", dependencies=[Depends(SIGNED)])
+async def voice_call(token: str, request: Request, session: SessionDep):
+    """TwiML for the call: the question in Japanese, and a one-digit keypad Gather."""
+    settings = request.app.state.settings
+    if await verified_params(request, settings) is None:
+        log.warning("webhook.bad_signature", extra={"hook": "voice_call"})
+        return _forbidden()
+    target = find_link(session=session, token=token)
+    if target is None or target.message.channel != "voice":
+        return _twiml(_say(CLOSED), "<Hangup/>")
+    if target.expired:
+        return _twiml(_say(_label(target.safety_round.drill) + CLOSED), "<Hangup/>")
+    action = f"{settings.webhook_base}{VOICE_PATH}/call/{token}/answer"
+    prompt = _label(target.safety_round.drill) + PROMPT
+    return _twiml(_gather(action, prompt), _say(NO_INPUT))
+
+
+@router.post("/call/{token}/answer", dependencies=[Depends(SIGNED)])
+async def voice_answer(token: str, request: Request, session: SessionDep):
+    """The Gather's action: record the pressed digit as the check's answer."""
+    settings = request.app.state.settings
+    params = await verified_params(request, settings)
+    if params is None:
+        log.warning("webhook.bad_signature", extra={"hook": "voice_answer"})
+        return _forbidden()
+    target = find_link(session=session, token=token)
+    call_sid = (params.get("CallSid") or "")[:64]
+    if target is None or target.message.channel != "voice" or not call_sid:
+        return _twiml(_say(CLOSED), "<Hangup/>")
+    drill = target.safety_round.drill
+    if target.expired:
+        return _twiml(_say(_label(drill) + CLOSED), "<Hangup/>")
+    state = DIGITS.get((params.get("Digits") or "").strip()[:1])
+    if state is None:
+        action = f"{settings.webhook_base}{VOICE_PATH}/call/{token}/answer"
+        return _twiml(_gather(action, RETRY + PROMPT), _say(NO_INPUT))
+    contact = session.get(PatientContact, target.message.contact_id) if target.message.contact_id else None
+    answer, created = record_answer(
+        session=session, check_id=target.check.id, state=state, channel=AnswerChannel.voice,
+        answered_by=contact.kind if contact else None, contact_id=target.message.contact_id,
+        idempotency_key=f"voice:{call_sid}",
+    )
+    log.info("webhook.voice_answer", extra={"check_id": target.check.id, "call_sid": call_sid, "recorded": created,
+                                            "state": answer.state})
+    follow = "担当者から連絡します。" if answer.state != "safe" else ""
+    return _twiml(_say(f"{_label(drill)}「{STATE_LABELS[answer.state]}」として受け付けました。{follow}ありがとうございました。"),
+                  "<Hangup/>")
+
+
+@router.post("/status", dependencies=[Depends(SIGNED)])
+async def voice_status(request: Request, session: SessionDep):
+    """Call status callbacks, kept on the call's outbox row like an SMS delivery status."""
+    params = await verified_params(request, request.app.state.settings)
+    if params is None:
+        log.warning("webhook.bad_signature", extra={"hook": "voice_status"})
+        return _forbidden()
+    call_sid, status = params.get("CallSid"), params.get("CallStatus", "")
+    if not call_sid:
+        return Response(status_code=400)
+    mapped = CALL_STATUS.get(status)
+    if mapped is None:
+        return Response(status_code=204)
+    result = apply_status(session, provider_id=call_sid[:64], status=mapped, error_code=params.get("ErrorCode"))
+    log.info("webhook.voice_status", extra={"call_sid": call_sid, "status": status, "result": result})
+    return Response(status_code=204)

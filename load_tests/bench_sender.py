@@ -1,0 +1,121 @@
+"""The sender's throughput against the simulator, and the rate it holds under a provider limit.
+
+    python load_tests/bench_sender.py --database-url postgresql://postgres@127.0.0.1:5432/bcp_bench \\
+        --messages 20000 --concurrency 50                      # unlimited: worker vs plain httpx
+    python load_tests/bench_sender.py --database-url ... --messages 12000 --rate 200   # limited
+
+The simulator runs as ``bcp-service twilio-sim`` in its own process, without status callbacks, so
+both sides measure the same thing: POSTs the simulator accepted per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from datetime import datetime
+
+import httpx
+from sqlalchemy import func, select
+
+from bcp_service.config import Settings
+from bcp_service.db import make_session_factory
+from bcp_service.logs import configure_logging
+from bcp_service.models import OutboxMessage
+from bcp_service.outbox.worker import Worker
+from bcp_service.rounds.service import Actor, start_round
+from bcp_service.rounds.targets import RoundTarget
+from load_tests.bench_support import SIM_SID, SIM_TOKEN, SimProcess, bulk_patients, fresh_database
+from notifiers import TwilioNotifier
+
+FROM = "+815000000000"
+
+
+async def plain_httpx(sim: SimProcess, count: int, concurrency: int) -> float:
+    """The yardstick: the same POSTs from one pooled client, nothing else."""
+    url = f"{sim.base_url}/2010-04-01/Accounts/{SIM_SID}/Messages.json"
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    body = "【訓練】安否確認です。回答はこちら http://127.0.0.1:8000/a/AAAAAAAAAAAAAAAAAAAAAA 返信も可:1無事 2要救助 3停電(残り時間も) 4搬送"
+    async with httpx.AsyncClient(auth=(SIM_SID, SIM_TOKEN), limits=limits, timeout=30) as client:
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for i in range(count):
+            queue.put_nowait(i)
+
+        async def poster() -> None:
+            while not queue.empty():
+                i = queue.get_nowait()
+                response = await client.post(url, data={"To": f"+8170{i:08d}", "From": FROM, "Body": body})
+                response.raise_for_status()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(poster() for _ in range(concurrency)))
+        return count / (time.perf_counter() - started)
+
+
+async def worker_run(sim: SimProcess, settings: Settings, factory, concurrency: int, rate: float) -> tuple[float, dict]:
+    notifier = TwilioNotifier(SIM_SID, SIM_TOKEN, from_number=FROM, base_url=sim.base_url, max_connections=concurrency)
+    worker = Worker(session_factory=factory, notifier=notifier, settings=settings, concurrency=concurrency,
+                    rate=rate, status_callback=None)
+    started = time.perf_counter()
+    stats = await worker.run(exit_when_idle=True)
+    elapsed = time.perf_counter() - started
+    await notifier.aclose()
+    return stats["sent"] / elapsed, dict(stats)
+
+
+def accepted_rate(sim: SimProcess, count: int) -> float:
+    times = sorted(datetime.fromisoformat(m["date_created"]) for m in sim.messages(count * 2))
+    return (len(times) - 1) / (times[-1] - times[0]).total_seconds()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--rate", type=float, default=0, help="simulator limit and worker rate (0 = unlimited)")
+    parser.add_argument("--skip-baseline", action="store_true")
+    args = parser.parse_args()
+    configure_logging("WARNING")
+    engine = fresh_database(args.database_url)
+    municipality_id = bulk_patients(engine, args.messages)
+    factory = make_session_factory(engine)
+    settings = Settings(database_url=args.database_url, environment="test", send_batch_size=200,
+                        send_idle_poll_seconds=0.05, public_base_url="http://127.0.0.1:8000")
+    sim = SimProcess(rate_limit=args.rate)
+    result: dict = {"messages": args.messages, "concurrency": args.concurrency, "rate": args.rate,
+                    "database": engine.dialect.name}
+    try:
+        if args.rate == 0 and not args.skip_baseline:
+            result["plain_httpx_per_s"] = round(asyncio.run(plain_httpx(sim, args.messages, args.concurrency)), 1)
+            sim.reset()
+        with factory() as session:
+            started = time.perf_counter()
+            start_round(session=session, actor=Actor.system("bench"), settings=settings, drill=True, reason="manual",
+                        target=RoundTarget(municipality_ids=[municipality_id]))
+            session.commit()
+            result["round_create_s"] = round(time.perf_counter() - started, 2)
+        per_s, stats = asyncio.run(worker_run(sim, settings, factory, args.concurrency, args.rate))
+        result["worker_per_s"] = round(per_s, 1)
+        result["worker_stats"] = stats
+        sim_stats = sim.stats()
+        result["sim"] = {k: sim_stats[k] for k in ("accepted", "rejected_429", "failed")}
+        with factory() as session:
+            result["outbox"] = dict(session.execute(
+                select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)).all())
+            numbers = set(session.execute(select(OutboxMessage.to_number)).scalars())
+        reached = {m["to"] for m in sim.messages(args.messages * 2)}
+        result["every_message_reached_the_sim"] = numbers == reached
+        if "plain_httpx_per_s" in result:
+            result["ratio"] = round(result["worker_per_s"] / result["plain_httpx_per_s"], 3)
+        if args.rate:
+            result["accepted_rate_per_s"] = round(accepted_rate(sim, args.messages), 1)
+            result["achieved_ratio"] = round(result["accepted_rate_per_s"] / args.rate, 3)
+    finally:
+        sim.stop()
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+
+
+if __name__ == "__main__":
+    main()
