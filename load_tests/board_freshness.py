@@ -180,6 +180,7 @@ async def burst(round_id: int, links: list[tuple[int, str]], admin_cookie: str, 
         print(f"streams: {len(streams)} open{' + 1 browser' if use_browser else ''}", flush=True)
 
         done: dict[int, float] = {}
+        post_times: dict[int, float] = {}
         errors = 0
         interval = seconds / len(links)
         start = time.perf_counter()
@@ -190,9 +191,11 @@ async def burst(round_id: int, links: list[tuple[int, str]], admin_cookie: str, 
             await asyncio.sleep(max(0.0, start + i * interval - time.perf_counter()))
             state = random.choice(["safe"] * 8 + ["needs_help", "power_out"])
             async with posting:
+                began = time.perf_counter()
                 response = await client.post(f"{BASE}/a/{token}", data={"state": state, "hours": "3", "nonce": f"b{i}"})
             if response.status_code == 200:
                 done[check_id] = time.perf_counter()
+                post_times[check_id] = done[check_id] - began
             else:
                 errors += 1
 
@@ -216,7 +219,13 @@ async def burst(round_id: int, links: list[tuple[int, str]], admin_cookie: str, 
         if per_answer:
             worst.append(max(per_answer))
     browser = [browser_seen[c] - at for c, at in done.items() if c in browser_seen]
-    return {"posted": len(done), "errors": errors, "post_seconds": post_seconds, "latencies": latencies,
+    order = {c: i for i, (c, _t) in enumerate(links)}
+    unseen = sorted(order[c] for c in done if not any(c in s.seen for s in streams))
+    if unseen:
+        slow = [round(post_times[links[i][0]], 1) for i in unseen[:20]]
+        print(f"answers seen by no stream (posting order): {unseen[:20]}; their POST took {slow} s", flush=True)
+    return {"post_p95": percentile(list(post_times.values()), 95), "post_max": max(post_times.values()),
+            "posted": len(done), "errors": errors, "post_seconds": post_seconds, "latencies": latencies,
             "worst": worst, "missing": missing, "browser": browser, "browser_missing": len(done) - len(browser),
             "updates": statistics.median([s.updates for s in streams]),
             "kb_per_stream": statistics.median([s.bytes for s in streams]) / 1024}
@@ -264,7 +273,8 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             server.kill()
     print(f"posted {result['posted']} answers in {result['post_seconds']:.1f} s ({result['errors']} errors) "
-          f"to a {args.patients:,}-check round; {args.workers} API processes; {args.clients} streams")
+          f"to a {args.patients:,}-check round; {args.workers} API processes; {args.clients} streams; "
+          f"POST p95 {result['post_p95'] * 1000:.0f} ms, max {result['post_max'] * 1000:.0f} ms")
     print(report("answer -> event, every (answer, stream)", result["latencies"]))
     print(report("answer -> event, slowest stream per answer", result["worst"]))
     print(report("answer -> browser DOM", result["browser"]) + f"; not shown: {result['browser_missing']}")

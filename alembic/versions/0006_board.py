@@ -7,6 +7,8 @@ Create Date: 2026-11-23
 The board reads the top of its lists with LIMIT 50 on every live update, so those reads must not
 sort a whole round: two partial indexes on ``safety_check`` (the people who need someone, the
 people not heard from) and one on ``check_answer`` by round (the feed and the answer-rate chart).
+Views narrowed to a region, municipality or hub count only their part of the round through
+``(round_id, region_id | municipality_id | hub_id)``.
 
 On PostgreSQL two triggers call ``pg_notify('bcp_board', round_id)``: after each new answer and
 after each change of a check's state (the worker's ``delivery_failed``, escalation's
@@ -31,6 +33,9 @@ def upgrade() -> None:
     op.execute(f"CREATE INDEX ix_safety_check_board_needing ON safety_check (round_id, hours_left) WHERE {NEEDING}")
     op.execute(f"CREATE INDEX ix_safety_check_board_silent ON safety_check (round_id, risk_tier, id) WHERE {SILENT}")
     op.execute("CREATE INDEX ix_check_answer_round ON check_answer (round_id, id)")
+    # Counts for a region, hub, prefecture or hub scope: one GROUP BY over that part of the round only.
+    for column in ("region_id", "municipality_id", "hub_id"):
+        op.execute(f"CREATE INDEX ix_safety_check_board_{column[:-3]} ON safety_check (round_id, {column})")
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute("""
@@ -55,6 +60,8 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER IF EXISTS safety_check_board_notify ON safety_check")
         op.execute("DROP TRIGGER IF EXISTS check_answer_board_notify ON check_answer")
         op.execute("DROP FUNCTION IF EXISTS bcp_board_notify()")
+    for name in ("region", "municipality", "hub"):
+        op.execute(f"DROP INDEX IF EXISTS ix_safety_check_board_{name}")
     op.execute("DROP INDEX IF EXISTS ix_check_answer_round")
     op.execute("DROP INDEX IF EXISTS ix_safety_check_board_silent")
     op.execute("DROP INDEX IF EXISTS ix_safety_check_board_needing")

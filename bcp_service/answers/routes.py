@@ -19,7 +19,7 @@ from bcp_service.auth.deps import Access
 from bcp_service.db import get_session
 from bcp_service.models import PatientContact
 from bcp_service.models.rounds import ANSWER_STATES, AnswerChannel
-from bcp_service.rounds.locking import take_write_lock
+from bcp_service.rounds.locking import write_unit
 from bcp_service.rounds.messages import STATE_LABELS
 from bcp_service.templating import render
 
@@ -74,7 +74,11 @@ def answer_submit(
     note: Annotated[str, Form(max_length=2000)] = "",
     nonce: Annotated[str, Form(max_length=64)] = "",
 ):
-    take_write_lock(session)
+    with write_unit(session):
+        return _submit(request, session, token, state, hours, note, nonce)
+
+
+def _submit(request: Request, session: Session, token: str, state: str, hours: str, note: str, nonce: str):
     link = find_link(session=session, token=token)
     unusable = _unusable(link)
     if unusable is not None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import ColumnElement, func, or_
 from sqlmodel import Session, col, select
 
-from bcp_service.auth.principal import Principal, patient_scope
+from bcp_service.auth.principal import Principal, hub_municipalities, patient_scope, prefecture_municipalities
 from bcp_service.auth.roles import Role
 from bcp_service.board.schemas import ANSWERED, NEEDING, AreaRow, BoardFilters, Counts
 from bcp_service.models import HomeCareRegion, HomeCareRegionMunicipality, Institution, Municipality, Patient, SafetyCheck
@@ -49,10 +49,28 @@ class ViewSpec:
         # The aggregate role has no patient scope (patient_scope refuses it everything): it only ever gets counts.
         return [] if self.role in (Role.admin, Role.aggregate) else patient_scope(self.principal())
 
-    def conditions(self) -> list[ColumnElement[bool]]:
-        """Conditions on SafetyCheck (and Patient, joined by the caller) for this view."""
+    def area_scope(self) -> list[ColumnElement[bool]] | None:
+        """The same scope on the check's own area columns (copied when the round began), where the role's
+        scope is an area: index-backed, no join. None for scopes that need the patient (institution, nurse)."""
+        if self.role in (Role.admin, Role.aggregate):
+            return []
+        if self.role == Role.prefecture and self.scope_id is not None:
+            return [col(SafetyCheck.municipality_id).in_(prefecture_municipalities(self.scope_id))]
+        if self.role == Role.hub and self.scope_id is not None:
+            return [or_(SafetyCheck.hub_id == self.scope_id,
+                        col(SafetyCheck.municipality_id).in_(hub_municipalities(self.scope_id)))]
+        return None
+
+    def conditions(self, *, counting: bool = False) -> list[ColumnElement[bool]]:
+        """Conditions on SafetyCheck (and Patient, joined by the caller) for this view.
+
+        Lists of people apply the patient scope (and the area scope, which lets the planner start
+        from the area's index); counts of an area-scoped role use the area scope alone, without the join.
+        """
         f = self.filters
-        found: list[ColumnElement[bool]] = [SafetyCheck.round_id == self.round_id, *self.scope()]
+        area = self.area_scope()
+        scope = area if counting and area is not None else [*(area or []), *self.scope()]
+        found: list[ColumnElement[bool]] = [SafetyCheck.round_id == self.round_id, *scope]
         if f.region_id is not None:
             found.append(SafetyCheck.region_id == f.region_id)
         if f.hub_id is not None:
@@ -121,9 +139,9 @@ def scan_groups(session: Session, spec: ViewSpec) -> list[tuple[str, str, str, s
     """(region, municipality, hub, state, count) over the checks of this view: one GROUP BY."""
     query = select(SafetyCheck.region_id, SafetyCheck.municipality_id, SafetyCheck.hub_id, SafetyCheck.state,
                    func.count()).select_from(SafetyCheck)
-    if spec.role not in (Role.admin, Role.aggregate) or spec.filters.therapy is not None:
+    if spec.area_scope() is None or spec.filters.therapy is not None:
         query = query.join(Patient, Patient.id == SafetyCheck.patient_id)
-    query = query.where(*spec.conditions()).group_by(
+    query = query.where(*spec.conditions(counting=True)).group_by(
         SafetyCheck.region_id, SafetyCheck.municipality_id, SafetyCheck.hub_id, SafetyCheck.state)
     return [(_key(r), _key(m), _key(h), s, n) for r, m, h, s, n in session.exec(query).all()]
 

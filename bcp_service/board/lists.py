@@ -52,7 +52,7 @@ def _person(row, names: AreaNames) -> PersonRow:
     return PersonRow(check_id=check_id, patient_id=patient_id, name=name, state=state, risk_tier=tier,
                      hours_left=hours, expected_hours=expected, device=device_label(vent, mode, oxygen, suction, child),
                      municipality=names.municipalities.get(str(muni), ""), last_answer_at=_aware(last_at),
-                     last_channel=channel)
+                     last_channel=channel, ventilator=bool(vent))
 
 
 def priority_list(session: Session, spec: ViewSpec, names: AreaNames, limit: int) -> list[PersonRow]:
@@ -122,7 +122,8 @@ def answer_rate_series(session: Session, spec: ViewSpec) -> list[tuple[int, int]
     first = (
         select(CheckAnswer.check_id, func.min(CheckAnswer.received_at).label("first_at"))
         .join(SafetyCheck, SafetyCheck.id == CheckAnswer.check_id)
-        .where(CheckAnswer.round_id == spec.round_id, col(CheckAnswer.state).in_(sorted(ANSWERED)), *spec.conditions())
+        .where(CheckAnswer.round_id == spec.round_id, col(CheckAnswer.state).in_(sorted(ANSWERED)),
+               *spec.conditions(counting=True))
         .group_by(CheckAnswer.check_id)
     )
     if _needs_patient(spec):
@@ -142,7 +143,7 @@ def answer_rate_series(session: Session, spec: ViewSpec) -> list[tuple[int, int]
 
 
 def _needs_patient(spec: ViewSpec) -> bool:
-    return bool(spec.scope()) or spec.filters.therapy is not None
+    return spec.area_scope() is None or spec.filters.therapy is not None
 
 
 def _aware(value: datetime | None) -> datetime | None:

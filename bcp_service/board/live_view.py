@@ -214,9 +214,12 @@ class BoardView:
             priority = lists.priority_list(session, spec, wake.names, self.list_limit)
             silent = lists.non_responders(session, spec, wake.names, self.list_limit)
             self.shown_patient_ids.update(r.patient_id for r in (*priority, *silent))
-            self._section(sections, "priority", (priority, counts.needing),
-                          lambda: render.priority_html(priority, counts.needing))
-            self._section(sections, "silent", (silent, counts.silent), lambda: render.silent_html(silent, counts.silent))
+            # The tables change less often than their totals: each total is its own small section, after its table.
+            limit = self.list_limit
+            self._section(sections, "priority", priority, lambda: render.priority_html(priority, counts.needing, limit))
+            self._section(sections, "priority_total", counts.needing, lambda: render.total_html(counts.needing))
+            self._section(sections, "silent", silent, lambda: render.silent_html(silent, counts.silent, limit))
+            self._section(sections, "silent_total", counts.silent, lambda: render.total_html(counts.silent))
         return sections
 
     def _section(self, sections: dict[str, str], name: str, inputs: object, make) -> None:

@@ -42,12 +42,16 @@ def grid_html(counts: Counts) -> Markup:
     return macros().grid_section(counts)
 
 
-def priority_html(rows: list[PersonRow], total: int) -> Markup:
-    return macros().priority_section(rows, total)
+def priority_html(rows: list[PersonRow], total: int, limit: int) -> Markup:
+    return macros().priority_section(rows, total, limit)
 
 
-def silent_html(rows: list[PersonRow], total: int) -> Markup:
-    return macros().silent_section(rows, total)
+def silent_html(rows: list[PersonRow], total: int, limit: int) -> Markup:
+    return macros().silent_section(rows, total, limit)
+
+
+def total_html(n: int) -> Markup:
+    return macros().total(n)
 
 
 def feed_item_html(row: FeedRow) -> Markup:

@@ -60,6 +60,17 @@ class AreaRow:
         return self.answered / self.total
 
     @property
+    def segments(self) -> list[tuple[str, str]]:
+        """(state, width %) for the stacked bar; hidden (small) cells are left out."""
+        if not self.total:
+            return []
+        return [(s.value, f"{100 * self.counts[s.value] / self.total:.2f}") for s in STATE_ORDER if self.counts.get(s.value)]
+
+    @property
+    def bar_label(self) -> str:
+        return "、".join(f"{STATE_LABELS[s.value]} {self.counts[s.value]}" for s in STATE_ORDER if self.counts.get(s.value))
+
+    @property
     def rate_class(self) -> str:
         rate = self.rate
         if rate is None:
@@ -99,6 +110,7 @@ class PersonRow:
     municipality: str
     last_answer_at: datetime | None
     last_channel: str | None
+    ventilator: bool = False
 
 
 @dataclass(frozen=True)

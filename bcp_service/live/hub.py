@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -119,6 +120,7 @@ class RoundWatcher:
                     break
                 self.wake.clear()
                 handles = list(self.views.values())
+                began = time.monotonic()
                 try:
                     messages = await to_thread.run_sync(self._refresh, handles, notified)
                 except Exception:
@@ -128,8 +130,9 @@ class RoundWatcher:
                 for handle, message in messages:
                     for subscriber in list(handle.subscribers):
                         subscriber.put(message)
-                # A burst of answers becomes one update per interval, whatever the rate.
-                await asyncio.sleep(settings.board_min_push_seconds)
+                # A burst of answers becomes one update per interval, whatever the rate; and the board
+                # never takes more than half of the process from the requests that record answers.
+                await asyncio.sleep(max(settings.board_min_push_seconds, time.monotonic() - began))
         finally:
             self.hub.forget(self)
 

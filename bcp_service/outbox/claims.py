@@ -73,25 +73,36 @@ def claim_batch(session_factory: SessionFactory, *, worker_id: str, limit: int) 
     return claimed
 
 
+def _skip_locked(session: Session) -> str:
+    # Rows another transaction is writing right now are busy, not stale: skip them rather than wait
+    # (waiting on rows locked in another order is how two workers deadlock).
+    return "ORDER BY id FOR UPDATE SKIP LOCKED" if session.get_bind().dialect.name == "postgresql" else ""
+
+
 def renew_claims(session_factory: SessionFactory, *, worker_id: str) -> int:
     """Keep our claims fresh: only a worker that stopped renewing (it died) has its rows reclaimed."""
     with session_factory() as session:
         result = session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.claimed_by == worker_id, OutboxMessage.state == MessageState.sending)
-            .values(claimed_at=utcnow())
+            text(f"UPDATE outbox_message SET claimed_at = :now WHERE id IN (SELECT id FROM outbox_message "
+                 f"WHERE claimed_by = :worker AND state = 'sending' {_skip_locked(session)})"),
+            {"now": utcnow(), "worker": worker_id},
         )
         session.commit()
         return result.rowcount or 0
 
 
-def reclaim_stale(session_factory: SessionFactory, *, older_than: timedelta) -> int:
-    """Put back messages whose worker died while sending them: at least once, never lost."""
+def reclaim_stale(session_factory: SessionFactory, *, older_than: timedelta, worker_id: str = "") -> int:
+    """Put back messages whose worker died while sending them: at least once, never lost.
+
+    A worker never reclaims its own rows: while it runs it renews them, and they are in its hands.
+    """
     with session_factory() as session:
+        now = utcnow()
         result = session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.state == MessageState.sending, col(OutboxMessage.claimed_at) < utcnow() - older_than)
-            .values(state=MessageState.queued.value, claimed_by=None, next_attempt_at=utcnow())
+            text(f"UPDATE outbox_message SET state = 'queued', claimed_by = NULL, next_attempt_at = :now "
+                 f"WHERE id IN (SELECT id FROM outbox_message WHERE state = 'sending' AND claimed_at < :cutoff "
+                 f"AND (claimed_by IS NULL OR claimed_by <> :worker) {_skip_locked(session)})"),
+            {"now": now, "cutoff": now - older_than, "worker": worker_id},
         )
         session.commit()
         return result.rowcount or 0
@@ -113,6 +124,8 @@ def record_outcomes(session_factory: SessionFactory, outcomes: list[Outcome], *,
     if not outcomes:
         return
     now = utcnow()
+    # Rows in id order: two transactions locking overlapping rows in the same order cannot deadlock.
+    outcomes = sorted(outcomes, key=lambda o: o.message_id)
     with session_factory() as session:
         take_write_lock(session)
         _record(session, outcomes, now=now, worker_id=worker_id)

@@ -99,6 +99,15 @@ def apply_early_statuses(session: Session, provider_ids: Iterable[str] | None = 
     return applied
 
 
+def pending_early_statuses(session: Session, limit: int = 1000) -> list[str]:
+    """Provider ids of early statuses whose message now has its id recorded."""
+    return list(session.scalars(
+        select(EarlyStatus.provider_message_id)
+        .join(OutboxMessage, OutboxMessage.provider_message_id == EarlyStatus.provider_message_id)
+        .limit(limit)
+    ))
+
+
 def handle_failures(session: Session, failures: list[tuple[int, bool, str | None]], *, now: datetime) -> None:
     """After messages failed: mark bad numbers, try the next contact, or flag the check."""
     if not failures:

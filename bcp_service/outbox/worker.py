@@ -29,7 +29,7 @@ from sqlmodel import Session
 from bcp_service.config import Settings
 from bcp_service.outbox import claims, heartbeat
 from bcp_service.outbox.claims import Claimed, Outcome
-from bcp_service.outbox.delivery import apply_early_statuses
+from bcp_service.outbox.delivery import apply_early_statuses, pending_early_statuses
 from bcp_service.outbox.notifier import status_callback_url
 from bcp_service.outbox.ratelimit import SharedRateLimiter
 from bcp_service.outbox.retry import RetryPolicy
@@ -224,12 +224,16 @@ class Worker:
     def _maintain(self) -> None:
         heartbeat.beat(self.session_factory, self.worker_id, sent=self.stats["sent"], failed=self.stats["failed"])
         claims.renew_claims(self.session_factory, worker_id=self.worker_id)
-        reclaimed = claims.reclaim_stale(self.session_factory, older_than=self.reclaim_after)
+        reclaimed = claims.reclaim_stale(self.session_factory, older_than=self.reclaim_after, worker_id=self.worker_id)
         if reclaimed:
             log.warning("outbox.reclaimed", extra={"worker_id": self.worker_id, "count": reclaimed})
         with self.session_factory() as session:
-            take_write_lock(session)
-            if apply_early_statuses(session):
+            pending = pending_early_statuses(session)
+        for provider_id in pending:
+            # One row per transaction: this sweep must never hold locks a recorder is waiting for.
+            with self.session_factory() as session:
+                take_write_lock(session)
+                apply_early_statuses(session, [provider_id])
                 session.commit()
 
     async def _drain(self) -> None:

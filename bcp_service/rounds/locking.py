@@ -8,10 +8,38 @@ writer is busy. Taking the lock with a no-op write as the first statement makes 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+import threading
+from contextlib import contextmanager, nullcontext
+
 from sqlalchemy import text
 from sqlmodel import Session
+
+_PROCESS_WRITER = threading.Lock()
 
 
 def take_write_lock(session: Session) -> None:
     if session.get_bind().dialect.name == "sqlite":
         session.execute(text("UPDATE worker_heartbeat SET pid = pid WHERE 0"))
+
+
+@contextmanager
+def write_unit(session: Session) -> Iterator[Session]:
+    """Lock (SQLite), work and commit on the calling thread, for the public hooks under bursts.
+
+    The request's session normally commits in the dependency's exit, which FastAPI runs on another
+    pool thread. Under a burst of webhooks every pool thread can sit waiting for SQLite's write lock
+    while the holder waits for a free thread to commit on: stuck until ``busy_timeout``. Taking the
+    lock and committing in one call avoids that; the dependency then finds nothing left to commit.
+    """
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    # Threads of one process queue on a Python lock, which wakes the next at once; SQLite's own
+    # busy handler sleeps in growing steps and wastes most of the time under contention.
+    with _PROCESS_WRITER if sqlite else nullcontext():
+        try:
+            take_write_lock(session)
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise

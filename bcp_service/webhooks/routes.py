@@ -13,7 +13,7 @@ from sqlmodel import Session
 from bcp_service.auth.deps import Access
 from bcp_service.db import get_session
 from bcp_service.outbox.delivery import apply_status
-from bcp_service.rounds.locking import take_write_lock
+from bcp_service.rounds.locking import write_unit
 from bcp_service.rounds.messages import STATE_LABELS, render_text
 from bcp_service.webhooks.inbound import handle_inbound
 from bcp_service.webhooks.signature import verified_params
@@ -36,16 +36,16 @@ def _twiml(message: str | None) -> Response:
     return Response(body, media_type="application/xml")
 
 
-# The database work runs on the thread pool: a handler blocking the event loop while it waits for a
-# lock would stall every other request, including the one holding the lock.
+# The database work runs on the thread pool (a handler blocking the event loop while it waits for a
+# lock would stall every other request) in its own unit of work: see rounds.locking.write_unit.
 def _apply_status(session: Session, provider_id: str, status: str, error_code: str | None) -> str:
-    take_write_lock(session)
-    return apply_status(session, provider_id=provider_id, status=status, error_code=error_code)
+    with write_unit(session):
+        return apply_status(session, provider_id=provider_id, status=status, error_code=error_code)
 
 
 def _handle_inbound(session: Session, provider_id: str, sender: str, to: str | None, body: str):
-    take_write_lock(session)
-    return handle_inbound(session=session, provider_id=provider_id, from_number=sender, to_number=to, body=body)
+    with write_unit(session):
+        return handle_inbound(session=session, provider_id=provider_id, from_number=sender, to_number=to, body=body)
 
 
 @router.post("/status", dependencies=[Depends(SIGNED)])
@@ -58,7 +58,8 @@ async def twilio_status(request: Request, session: SessionDep):
     status = params.get("MessageStatus") or params.get("SmsStatus") or ""
     if not provider_id:
         return Response(status_code=400)
-    result = await run_in_threadpool(_apply_status, session, provider_id[:64], status, params.get("ErrorCode"))
+    result = await run_in_threadpool(_apply_status, session, provider_id[:64], status,
+                                     params.get("ErrorCode"))
     log.info("webhook.status", extra={"provider_id": provider_id, "status": status, "result": result})
     return Response(status_code=204)
 
@@ -74,8 +75,8 @@ async def twilio_inbound(request: Request, session: SessionDep):
     sender = params.get("From")
     if not provider_id or not sender:
         return Response(status_code=400)
-    result = await run_in_threadpool(_handle_inbound, session, provider_id[:64], sender, params.get("To"),
-                                     params.get("Body", ""))
+    result = await run_in_threadpool(_handle_inbound, session, provider_id[:64], sender,
+                                     params.get("To"), params.get("Body", ""))
     log.info("webhook.inbound", extra={"provider_id": provider_id, "result": result.kind})
     # A stranger's text gets no answer: it costs a message and tells them nothing useful.
     if not settings.sms_reply_ack or result.kind == "duplicate" or result.reason == "no_open_check":

@@ -20,7 +20,7 @@ def loaded(session, settings, scene, **kw):
     view = BoardView(spec(scene, **kw), settings)
     wake = source.read(session, advance=False)
     view.load(session, wake)
-    source.last_answer_id = wake.last_answer_id
+    source.start_at(wake.last_answer_id, session)
     return source, view
 
 
@@ -28,7 +28,7 @@ def test_update_carries_the_new_answer_and_changed_sections_only(session, settin
     source, view = loaded(session, settings, scene)
     snapshot = view.snapshot()
     assert snapshot["type"] == "snapshot" and snapshot["total"] == 8 and snapshot["answered"] == 5
-    assert set(snapshot["sections"]) == {"counts", "grid", "areas", "priority", "silent"}
+    assert set(snapshot["sections"]) == {"counts", "grid", "areas", "priority", "priority_total", "silent", "silent_total"}
     assert len(snapshot["feed"]) == 5
 
     assert view.refresh(session, source.read(session)) is None  # nothing happened
@@ -96,3 +96,17 @@ def test_filters_are_parsed_leniently():
     assert parse_filters("3", "", "oxygen", "critical") == BoardFilters(region_id=3, therapy="oxygen", risk_tier="critical")
     assert parse_filters("x", "-1", "unicorn", "") == BoardFilters()
     assert BoardFilters(hub_id=2).query() == {"hub_id": "2"}
+
+
+def test_an_answer_that_commits_after_a_later_id_is_still_listed(session, settings, scene):
+    """Ids are given out at insert, transactions commit in any order: a cursor "id > last" would skip one."""
+    source, view = loaded(session, settings, scene)
+    early = record(session, scene.checks["silent_critical"], "safe")
+    late = record(session, scene.checks["silent_standard"], "safe")
+    source.seen.add(late.id)  # as if ``late`` had committed, and been passed on, before ``early`` was visible
+    view._known.append(late.id)
+    wake = source.read(session)
+    assert wake.new_answer_ids == [early.id]
+    message = view.refresh(session, wake)
+    assert [item["id"] for item in message["feed"]] == [early.id]
+    assert source.read(session).new_answer_ids == []

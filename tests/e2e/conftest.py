@@ -23,7 +23,6 @@ from sqlalchemy import insert
 from bcp_service.db import make_session_factory
 from bcp_service.models import Municipality, Patient, PatientContact, Prefecture
 from bcp_service.models.base import utcnow
-from bcp_service.twilio_sim import RunningSim, SimConfig, start_sim_in_thread
 from notifiers import TwilioNotifier
 from tests.dbutil import wipe_database
 
@@ -33,7 +32,7 @@ FROM_NUMBER = "+815000000000"
 @dataclass
 class Stack:
     app_url: str
-    sim: RunningSim
+    sim: "SimProcess"
     settings: object
     factory: object
 
@@ -62,25 +61,64 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30.0) ->
     raise RuntimeError("the app did not start")
 
 
+class SimProcess:
+    """``bcp-service twilio-sim`` in its own process, driven through its /_sim control endpoints."""
+
+    account_sid = "ACsimulator00000000000000000000000"
+    auth_token = "simulator-auth-token"
+
+    def __init__(self, *, inbound_url: str) -> None:
+        port = free_port()
+        self.base_url = f"http://127.0.0.1:{port}"
+        command = [str(Path(sys.executable).parent / "bcp-service"), "twilio-sim", "--port", str(port),
+                   "--inbound-url", inbound_url, "--seed", "11"]
+        self.process = subprocess.Popen(command, env={**os.environ, "BCP_LOG_LEVEL": "WARNING"},
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until_up(f"{self.base_url}/_sim/stats", self.process)
+
+    def _control(self, method: str, path: str, **kwargs):
+        response = httpx.request(method, f"{self.base_url}{path}", timeout=120, **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+    def configure(self, **changes):
+        return self._control("POST", "/_sim/config", json=changes)
+
+    def stats(self) -> dict:
+        return self._control("GET", "/_sim/stats")
+
+    def messages(self, limit: int = 1000) -> list[dict]:
+        return self._control("GET", "/_sim/messages", params={"limit": limit})["messages"]
+
+    def flush_callbacks(self, timeout: float = 10.0) -> int:
+        return self._control("POST", "/_sim/flush", params={"timeout": timeout})["pending"]
+
+    def inbound(self, *, from_: str, to: str, body: str) -> dict:
+        return self._control("POST", "/_sim/inbound", json={"from": from_, "to": to, "body": body})
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
 @pytest.fixture
 def stack(engine, settings, database_url):
-    """The app in its own process (as deployed, and so it gets the second core), the simulator on a thread."""
+    """The app and the simulator each in their own process, as deployed; the worker runs in the test."""
     port = free_port()
     app_url = f"http://127.0.0.1:{port}"
-    sim = start_sim_in_thread(SimConfig(
-        seed=11, inbound_webhook_url=f"{app_url}/webhooks/twilio/inbound", callback_statuses=["delivered"],
-        callback_concurrency=20, answer_delay_ms=0,
-    ))
     env = {**os.environ, "BCP_DATABASE_URL": database_url, "BCP_ENVIRONMENT": "test", "BCP_PUBLIC_BASE_URL": app_url,
-           "BCP_SECRET_KEY": "test-secret-key-for-tests-only", "BCP_TWILIO_AUTH_TOKEN": sim.auth_token,
+           "BCP_SECRET_KEY": "test-secret-key-for-tests-only", "BCP_TWILIO_AUTH_TOKEN": SimProcess.auth_token,
            "BCP_LOG_LEVEL": "WARNING"}
-    process = subprocess.Popen(
+    app = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "bcp_service.asgi:app", "--host", "127.0.0.1", "--port", str(port),
          "--no-access-log", "--log-level", "warning"],
         env=env, cwd=Path(__file__).resolve().parents[2],
     )
+    sim = None
     try:
-        wait_until_up(f"{app_url}/healthz", process)
+        sim = SimProcess(inbound_url=f"{app_url}/webhooks/twilio/inbound")
+        sim.configure(callback_statuses=["delivered"], callback_concurrency=20, answer_delay_ms=0)
+        wait_until_up(f"{app_url}/healthz", app)
         worker_settings = settings.model_copy(update={
             "public_base_url": app_url, "webhook_base_url": app_url, "notifier": "twilio",
             "twilio_account_sid": sim.account_sid, "twilio_auth_token": SecretStr(sim.auth_token),
@@ -90,9 +128,10 @@ def stack(engine, settings, database_url):
         })
         yield Stack(app_url, sim, worker_settings, make_session_factory(engine))
     finally:
-        process.terminate()
-        process.wait(10)
-        sim.stop()
+        app.terminate()
+        app.wait(10)
+        if sim is not None:
+            sim.stop()
         wipe_database(engine)
 
 

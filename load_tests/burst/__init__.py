@@ -1,0 +1,1 @@
+"""The disaster-burst load harness (python -m load_tests.run)."""
