@@ -18,6 +18,9 @@ viewers saw (freshness). Nothing personal is written: provider ids, nonces, chec
 
 from __future__ import annotations
 
+# Locust first: it patches the standard library for gevent, which must happen before ssl is imported.
+from locust import FastHttpUser, User, between, events, task  # isort: skip
+
 import json
 import math
 import os
@@ -30,7 +33,6 @@ from pathlib import Path
 import gevent
 import requests
 from gevent.lock import Semaphore
-from locust import FastHttpUser, User, between, events, task
 
 from load_tests.burst import wire
 

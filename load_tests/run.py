@@ -20,6 +20,7 @@ import shutil
 import socket
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ from load_tests.burst.locust_run import Load, Phase, run_phase
 from load_tests.burst.processes import ProcessSet, http_ok, wait_until
 from load_tests.burst.profile import start_record
 from load_tests.burst.summary import write_outputs
+from load_tests.burst.system import bare_command, commands
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -51,9 +53,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/bcp_load")
     p.add_argument("--api-workers", type=int, default=2, help="API processes (uvicorn --workers)")
     p.add_argument("--send-workers", type=int, default=2, help="bcp-service worker processes")
-    p.add_argument("--send-concurrency", type=int, default=50, help="requests in flight per send worker")
+    p.add_argument("--send-concurrency", type=int, default=30,
+                   help="requests in flight per send worker (httpx's pool degrades sharply past ~40 connections)")
     p.add_argument("--rate-limit", type=float, default=500, help="simulator's messages per second (and the workers' rate)")
-    p.add_argument("--sim-latency-ms", type=int, default=100, help="added to every simulator API call (Twilio's is ~100-200 ms)")
+    p.add_argument("--sim-latency-ms", type=int, default=50, help="added to every simulator API call")
     p.add_argument("--locust-processes", type=int, default=2, help="Locust worker processes (--processes)")
     p.add_argument("--answer-rps", type=float, default=150, help="burst: answer-page submissions per second (GET + POST each)")
     p.add_argument("--reply-rps", type=float, default=50, help="burst: signed SMS replies per second")
@@ -167,7 +170,9 @@ def main(argv: list[str] | None = None) -> int:
         with ProcessSet(run_dir / "logs", cwd=ROOT) as procs:
             print("database: create, migrate, seed", flush=True)
             setup.recreate_database(database_url)
-            code = procs.run("migrate", [str(BIN / "bcp-service"), "db", "upgrade"], env=env, timeout=600)
+            system = commands(BIN, api_port=api_port, sim_port=sim_port, api_workers=args.api_workers,
+                              rate_limit=args.rate_limit, sim_latency_ms=args.sim_latency_ms)
+            code = procs.run("migrate", system["migrate"], env=env, timeout=600)
             if code != 0:
                 raise RuntimeError(f"migration failed ({code}); see {run_dir / 'logs' / 'migrate.log'}")
             prefecture_id, seed_seconds = setup.seed(database_url, args.patients)
@@ -177,17 +182,11 @@ def main(argv: list[str] | None = None) -> int:
             summary["postgres"] = setup.postgres_settings(database_url)
             print(f"  {args.patients:,} patients in {seed_seconds:.1f} s", flush=True)
 
-            sim_proc = procs.start("twilio-sim", [str(BIN / "bcp-service"), "twilio-sim", "--host", "127.0.0.1",
-                                                  "--port", str(sim_port), "--rate-limit", f"{args.rate_limit:g}",
-                                                  "--latency-ms", str(args.sim_latency_ms), "--seed", "7"], env=env)
-            api_proc = procs.start("api", [str(BIN / "bcp-service"), "serve", "--host", "127.0.0.1", "--port",
-                                           str(api_port), "--workers", str(args.api_workers)], env=env)
-            bare_proc = procs.start("bare", [str(BIN / "uvicorn"), "load_tests.bare_app:app", "--host", "127.0.0.1",
-                                             "--port", str(bare_port), "--workers", str(args.api_workers),
-                                             "--no-access-log", "--log-level", "warning"], env=env)
-            workers = [procs.start(f"worker-{i}", [str(BIN / "bcp-service"), "worker"], env=env)
-                       for i in range(args.send_workers)]
-            scheduler = procs.start("scheduler", [str(BIN / "bcp-service"), "scheduler"], env=env)
+            sim_proc = procs.start("twilio-sim", system["twilio-sim"], env=env)
+            api_proc = procs.start("api", system["api"], env=env)
+            bare_proc = procs.start("bare", bare_command(BIN, port=bare_port, workers=args.api_workers), env=env)
+            workers = [procs.start(f"worker-{i}", system["worker"], env=env) for i in range(args.send_workers)]
+            scheduler = procs.start("scheduler", system["scheduler"], env=env)
             alive = procs.check_alive
             wait_until(http_ok(f"{sim}/_sim/stats"), timeout=60, alive=alive, what="simulator")
             wait_until(http_ok(f"{api}/healthz"), timeout=60, alive=alive, what="API")
@@ -215,12 +214,13 @@ def main(argv: list[str] | None = None) -> int:
             def run(phase: Phase) -> Phase:
                 print(f"phase {phase.name}: {phase.seconds} s, {phase.users} users", flush=True)
                 if phase.name in profile_phases:
-                    out = run_dir / f"profile-{phase.name}.txt"
-                    # Skip the ramp: record the middle of the phase.
+                    # Skip the ramp: record the middle of the phase, the API and each send worker.
                     seconds = max(5, phase.seconds - 15)
-                    profiles[phase.name] = out
-                    import threading
-                    threading.Timer(8, lambda: start_record(procs, api_proc, out, seconds=seconds)).start()
+                    targets = [("api", api_proc), *((w.name, w) for w in workers)]
+                    for label, target in targets:
+                        out = run_dir / f"profile-{phase.name}-{label}.txt"
+                        profiles[f"{phase.name}/{label}"] = out
+                        threading.Timer(8, start_record, (procs, target, out), {"seconds": seconds}).start()
                 phases.append(run_phase(procs, phase, run_dir, locust_base, processes=args.locust_processes,
                                         journal_dir=journal_dir))
                 alive(["api", "twilio-sim", "scheduler", *(w.name for w in workers)])

@@ -10,10 +10,10 @@ people not heard from) and one on ``check_answer`` by round (the feed and the an
 Views narrowed to a region, municipality or hub count only their part of the round through
 ``(round_id, region_id | municipality_id | hub_id)``.
 
-On PostgreSQL two triggers call ``pg_notify('bcp_board', round_id)``: after each new answer and
-after each change of a check's state (the worker's ``delivery_failed``, escalation's
-``unreachable``). PostgreSQL folds identical notifications of one transaction into one, so a
-round start that touches 200,000 checks sends one. Every API process LISTENs on that channel
+On PostgreSQL two triggers notify channel ``bcp_board``: after each new answer (payload
+"<round id> <answer id>") and after each change of a check's state (the worker's
+``delivery_failed``, escalation's ``unreachable``; payload "<round id>"). PostgreSQL folds identical
+notifications of one transaction into one, so a round start that touches 200,000 checks sends one. Every API process LISTENs on that channel
 (bcp_service/live/signals.py), so all of them see every answer whichever process recorded it.
 The indexes are declared here only, not on the SQLModel tables, which belong to the rounds package.
 """
@@ -45,9 +45,18 @@ def upgrade() -> None:
             RETURN NULL;
         END $$
     """)
+    # An answer's notification carries its id: delivered at commit, it says exactly which answers
+    # became visible, whatever order their transactions commit in.
+    op.execute("""
+        CREATE FUNCTION bcp_board_notify_answer() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('bcp_board', NEW.round_id::text || ' ' || NEW.id::text);
+            RETURN NULL;
+        END $$
+    """)
     op.execute("""
         CREATE TRIGGER check_answer_board_notify AFTER INSERT ON check_answer
-        FOR EACH ROW EXECUTE FUNCTION bcp_board_notify()
+        FOR EACH ROW EXECUTE FUNCTION bcp_board_notify_answer()
     """)
     op.execute("""
         CREATE TRIGGER safety_check_board_notify AFTER UPDATE OF state ON safety_check
@@ -59,6 +68,7 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS safety_check_board_notify ON safety_check")
         op.execute("DROP TRIGGER IF EXISTS check_answer_board_notify ON check_answer")
+        op.execute("DROP FUNCTION IF EXISTS bcp_board_notify_answer()")
         op.execute("DROP FUNCTION IF EXISTS bcp_board_notify()")
     for name in ("region", "municipality", "hub"):
         op.execute(f"DROP INDEX IF EXISTS ix_safety_check_board_{name}")

@@ -34,8 +34,9 @@ from bcp_service.rounds.counters import read_counters
 
 FEED_SIZE = 30
 NEW_ANSWERS_PER_WAKE = 200  # the feed shows the newest; older ones of a huge burst are counted, not listed
-WINDOW_LIMIT = 5000
-SETTLE_SECONDS = 10.0  # an answer whose transaction commits later than this after its insert is not listed
+WINDOW_LIMIT = 20_000
+SETTLE_SECONDS = 60.0  # without notifications, an answer committed later than this after its insert is not listed
+LIST_SECONDS = 1.0  # the lists, and counts that need a scan, are read again at most this often
 HEAVY_SECONDS = 1.0  # the area tables and grid (the costly sections) are redrawn at most this often
 MAX_POINTS = 2000
 
@@ -54,11 +55,12 @@ class Wake:
 class RoundSource:
     """The reads one round's watcher shares between all its views.
 
-    New answers are found by id, but ids are given out when a row is inserted and transactions
-    commit in any order: answer 101 can become visible before answer 100. So the source keeps a
-    window of the last ``SETTLE_SECONDS`` of ids and remembers which of them it has passed on; an id
-    below the window is settled. A wake-up reads the ids in the window (an index range on
-    ``check_answer (round_id, id)``), not the round.
+    Which answers are new: on PostgreSQL the notifications name them, at commit. Otherwise (SQLite,
+    or after a lost LISTEN connection) by id; but ids are given out when a row is inserted and
+    PostgreSQL transactions commit in any order (answer 101 can become visible before answer 100;
+    SQLite has one writer at a time, so there ids appear in order). So the source keeps a window of
+    the last ``SETTLE_SECONDS`` of ids and remembers which of them it has passed on; an id below
+    the window is settled. A window read is an index range on ``check_answer (round_id, id)``.
     """
 
     def __init__(self, round_id: int) -> None:
@@ -81,9 +83,10 @@ class RoundSource:
                              .where(CheckAnswer.round_id == self.round_id, CheckAnswer.id > (self.floor or 0))).one()
         return latest, count, tuple(states), round_state
 
-    def read(self, session: Session, *, advance: bool = True) -> Wake:
+    def read(self, session: Session, *, advance: bool = True, notified_ids: set[int] | None = None) -> Wake:
         """Counters, names and the answers not passed on yet (``advance=False``: for a new view, which
-        starts from the latest answers without moving the watcher's own position)."""
+        starts from the latest answers without moving the watcher's own position). ``notified_ids``:
+        the answers PostgreSQL announced at their commit; without them, the window is read."""
         safety_round = session.get(SafetyRound, self.round_id)
         counters = read_counters(session=session, round_id=self.round_id)
         keys = {d: set(counters.get(d, {})) for d in ("region", "municipality", "hub")}
@@ -94,10 +97,13 @@ class RoundSource:
         if advance:
             if self.floor is None:
                 self.floor = max(0, latest - NEW_ANSWERS_PER_WAKE)
-            window = list(session.exec(
-                select(CheckAnswer.id).where(CheckAnswer.round_id == self.round_id, CheckAnswer.id > self.floor)
-                .order_by(col(CheckAnswer.id).desc()).limit(WINDOW_LIMIT)
-            ).all())
+            if notified_ids is not None:
+                window = sorted(notified_ids, reverse=True)
+            else:
+                window = list(session.exec(
+                    select(CheckAnswer.id).where(CheckAnswer.round_id == self.round_id, CheckAnswer.id > self.floor)
+                    .order_by(col(CheckAnswer.id).desc()).limit(WINDOW_LIMIT)
+                ).all())
             new_ids = [i for i in window if i not in self.seen][:NEW_ANSWERS_PER_WAKE]
             self.seen.update(window)
             self._settle(max(window, default=self.floor))
@@ -126,12 +132,15 @@ class RoundSource:
 class BoardView:
     """One (round, role, scope, filters) as its viewers see it: rendered sections, feed and chart.
 
-    Sections are re-rendered only when what they show changed; the area tables and the grid, the
-    costly ones, at most every ``HEAVY_SECONDS`` (``pending`` tells the watcher to come back).
+    Sections are re-rendered only when what they show changed; the lists at most every
+    ``LIST_SECONDS`` and the area tables and the grid, the costly ones, at most every
+    ``HEAVY_SECONDS`` (``pending`` tells the watcher to come back for what it held back).
     """
 
-    def __init__(self, spec: ViewSpec, settings: Settings, *, list_limit: int | None = None) -> None:
+    def __init__(self, spec: ViewSpec, settings: Settings, *, list_limit: int | None = None,
+                 list_seconds: float = LIST_SECONDS, heavy_seconds: float = HEAVY_SECONDS) -> None:
         self.spec = spec
+        self.list_seconds, self.heavy_seconds = list_seconds, heavy_seconds
         self.list_limit = list_limit or settings.board_list_limit
         self.sections: dict[str, str] = {}
         self.feed: deque[dict] = deque(maxlen=FEED_SIZE)
@@ -141,6 +150,9 @@ class BoardView:
         self.last_answer_id = 0
         self.round_state = ""
         self.pending = False
+        self._dirty = False
+        self._slow_at = 0.0
+        self._counters: dict = {}
         self._known: deque[int] = deque(maxlen=WINDOW_LIMIT)
         self._inputs: dict[str, object] = {}
         self._heavy_at = 0.0
@@ -162,7 +174,8 @@ class BoardView:
 
     def refresh(self, session: Session, wake: Wake) -> dict | None:
         """The update message for this view's subscribers, or None when nothing they see changed."""
-        sections = self._render(session, wake)
+        sections = self._render(session, wake, changed=bool(wake.new_answer_ids) or wake.counters != self._counters)
+        self._counters = wake.counters
         known = set(self._known)
         new_ids = [i for i in wake.new_answer_ids if i not in known]
         fresh = lists.answers_by_id(session, self.spec, wake.names, new_ids) if self.spec.sees_identities else []
@@ -194,32 +207,41 @@ class BoardView:
             **extra,
         }
 
-    def _render(self, session: Session, wake: Wake) -> dict[str, str]:
+    def _render(self, session: Session, wake: Wake, *, changed: bool = True) -> dict[str, str]:
+        """Every wake-up: counts from the counters and the feed (what "fresh" means). At most every
+        ``LIST_SECONDS``: the lists and the counts that need a scan; every ``HEAVY_SECONDS``: the tables."""
         spec = self.spec
+        now = time.monotonic()
+        self._dirty = self._dirty or changed
+        slow = not self.sections or (self._dirty and now - self._slow_at >= self.list_seconds)
         if uses_counters(spec, wake.counters, self._prefecture_keys):
-            counters = wake.counters
+            counts = summarise(wake.counters, wake.names, spec.min_cell)
+        elif slow or self.counts is None:
+            counts = summarise(groups_as_counters(scan_groups(session, spec)), wake.names, spec.min_cell)
         else:
-            counters = groups_as_counters(scan_groups(session, spec))
-        counts = summarise(counters, wake.names, spec.min_cell)
+            counts = self.counts
         self.counts = counts
         sections = dict(self.sections)
         self._section(sections, "counts", (counts.by_state, wake.drill), lambda: render.counts_html(counts, wake.drill))
-        now = time.monotonic()
-        if self._inputs.get("areas") != counts and (now - self._heavy_at >= HEAVY_SECONDS or "areas" not in sections):
+        if self._inputs.get("areas") != counts and (now - self._heavy_at >= self.heavy_seconds or "areas" not in sections):
             self._heavy_at = now
             self._section(sections, "grid", counts, lambda: render.grid_html(counts))
             self._section(sections, "areas", counts, lambda: render.areas_html(counts))
-        self.pending = self._inputs.get("areas") != counts
-        if spec.sees_identities:
+        if spec.sees_identities and slow:
             priority = lists.priority_list(session, spec, wake.names, self.list_limit)
             silent = lists.non_responders(session, spec, wake.names, self.list_limit)
             self.shown_patient_ids.update(r.patient_id for r in (*priority, *silent))
             # The tables change less often than their totals: each total is its own small section, after its table.
             limit = self.list_limit
             self._section(sections, "priority", priority, lambda: render.priority_html(priority, counts.needing, limit))
-            self._section(sections, "priority_total", counts.needing, lambda: render.total_html(counts.needing))
             self._section(sections, "silent", silent, lambda: render.silent_html(silent, counts.silent, limit))
+        if spec.sees_identities:
+            self._section(sections, "priority_total", counts.needing, lambda: render.total_html(counts.needing))
             self._section(sections, "silent_total", counts.silent, lambda: render.total_html(counts.silent))
+        if slow:
+            self._slow_at = now
+            self._dirty = False
+        self.pending = self._dirty or self._inputs.get("areas") != counts
         return sections
 
     def _section(self, sections: dict[str, str], name: str, inputs: object, make) -> None:

@@ -30,7 +30,7 @@ CLOSE = {"type": "close"}
 
 class Source(Protocol):
     def signature(self, session) -> Hashable: ...
-    def read(self, session, *, advance: bool = True) -> Any: ...
+    def read(self, session, *, advance: bool = True, notified_ids: set[int] | None = None) -> Any: ...
     def start_at(self, latest: int, session) -> None: ...
 
 
@@ -75,6 +75,9 @@ class RoundWatcher:
         self.closing = False
         self.signature: Hashable = None
         self.pending = False
+        # Answer ids PostgreSQL announced since the last refresh (None: look through the window instead).
+        self.notified_ids: set[int] = set()
+        self.resync = True
         self._adding = asyncio.Lock()
 
     async def add(self, key: Hashable, make_view: Callable[[], View]) -> Subscriber:
@@ -120,9 +123,13 @@ class RoundWatcher:
                     break
                 self.wake.clear()
                 handles = list(self.views.values())
+                ids, self.notified_ids = self.notified_ids, set()
+                # Only an uninterrupted run of notifications lists every answer; otherwise read the window.
+                known = None if (self.resync or not notified or not self.hub.notifications) else ids
+                self.resync = False
                 began = time.monotonic()
                 try:
-                    messages = await to_thread.run_sync(self._refresh, handles, notified)
+                    messages = await to_thread.run_sync(self._refresh, handles, notified, known)
                 except Exception:
                     log.exception("live.refresh_failed", extra={"round_id": self.round_id})
                     await asyncio.sleep(1.0)
@@ -144,7 +151,7 @@ class RoundWatcher:
             self.source.start_at(wake.last_answer_id, session)
             session.rollback()
 
-    def _refresh(self, handles: list[ViewHandle], notified: bool) -> list[tuple[ViewHandle, dict]]:
+    def _refresh(self, handles: list[ViewHandle], notified: bool, known: set[int] | None) -> list[tuple[ViewHandle, dict]]:
         with self.hub.session_factory() as session:
             if not notified:
                 signature = self.source.signature(session)
@@ -152,7 +159,7 @@ class RoundWatcher:
                     session.rollback()
                     return []
                 self.signature = signature
-            wake = self.source.read(session)
+            wake = self.source.read(session, notified_ids=known)
             messages = []
             for handle in handles:
                 message = handle.view.refresh(session, wake)
@@ -207,13 +214,17 @@ class LiveHub:
         if self.watchers.get(watcher.round_id) is watcher:
             del self.watchers[watcher.round_id]
 
-    def notify(self, round_id: int) -> None:
+    def notify(self, round_id: int, answer_id: int | None = None) -> None:
         watcher = self.watchers.get(round_id)
         if watcher is not None:
+            if answer_id is not None:
+                watcher.notified_ids.add(answer_id)
             watcher.wake.set()
 
     def wake_all(self) -> None:
+        """After (re)connecting: notifications may have been lost, so every watcher reads its window."""
         for watcher in self.watchers.values():
+            watcher.resync = True
             watcher.wake.set()
 
     def close(self) -> None:

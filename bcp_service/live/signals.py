@@ -1,9 +1,11 @@
 """Cross-process wake-ups: PostgreSQL LISTEN on the channel the triggers of alembic 0006 notify.
 
 Each API process holds one listening connection (psycopg, async, autocommit) whatever the number of
-rounds and viewers. The payload is a round id; watchers read what changed themselves, so a lost or
-folded notification only delays an update until the next one or the safety poll. After a reconnect
-every watcher is woken, because notifications sent while nobody listened are gone.
+rounds and viewers. The payload is a round id, and for a new answer also the answer's id: delivered
+when its transaction commits, so the feed lists exactly the answers that became visible, in
+whatever order concurrent transactions commit. Counts and lists are read by the watchers
+themselves. After a reconnect every watcher is woken and looks through its window of recent ids,
+because notifications sent while nobody listened are gone.
 """
 
 from __future__ import annotations
@@ -47,11 +49,14 @@ class PgListener:
                 backoff = min(MAX_BACKOFF, backoff * 2)
 
     def _dispatch(self, payload: str) -> None:
+        # "<round id>" (a state changed) or "<round id> <answer id>" (an answer became visible).
+        parts = payload.split()
         try:
-            round_id = int(payload)
-        except ValueError:
+            round_id = int(parts[0])
+            answer_id = int(parts[1]) if len(parts) > 1 else None
+        except (IndexError, ValueError):
             return
-        self.hub.notify(round_id)
+        self.hub.notify(round_id, answer_id)
 
 
 def listener_factory(engine: Engine):

@@ -56,7 +56,8 @@ def list_my_checks(*, session: Session, principal: Principal, limit: int = 300) 
     ).one()
     hours = func.coalesce(SafetyCheck.hours_left, EXPECTED_HOURS)
     rows = session.exec(
-        base.order_by(urgency(), hours.asc().nulls_last(), SafetyCheck.risk_tier, SafetyCheck.id).limit(limit)
+        base.order_by(urgency(), hours.asc().nulls_last(), SafetyCheck.risk_tier, SafetyCheck.last_answer_at,
+                      SafetyCheck.id).limit(limit)
     ).all()
     contacts = contacts_of(session, [patient.id for _, _, _, patient, _ in rows])
     result = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -52,6 +53,12 @@ class Phase:
         return run_dir / "locust" / self.name
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def locust_command(phase: Phase, run_dir: Path, *, processes: int) -> list[str]:
     prefix = phase.csv_prefix(run_dir)
     prefix.parent.mkdir(parents=True, exist_ok=True)
@@ -62,7 +69,9 @@ def locust_command(phase: Phase, run_dir: Path, *, processes: int) -> list[str]:
         "--stop-timeout", "5", "--exit-code-on-error", "0", "--loglevel", "WARNING",
     ]
     if processes > 1:
-        command += ["--processes", str(processes)]
+        # A fresh master port per phase: workers of an earlier phase can never join a later one.
+        command += ["--processes", str(processes), "--master-bind-host", "127.0.0.1",
+                    "--master-bind-port", str(free_port())]
     return command + list(phase.loads)
 
 
@@ -79,9 +88,14 @@ def phase_env(phase: Phase, base: dict[str, str], *, processes: int, journal_dir
 
 def run_phase(procs: ProcessSet, phase: Phase, run_dir: Path, base_env: dict[str, str], *, processes: int,
               journal_dir: Path) -> Phase:
+    phase.start = time.time()
+    if not phase.users:
+        # Nothing to load: the phase only lets the system work (sending) for its time.
+        time.sleep(phase.seconds)
+        phase.end = time.time()
+        return phase
     env = phase_env(phase, base_env, processes=processes, journal_dir=journal_dir)
     command = locust_command(phase, run_dir, processes=processes)
-    phase.start = time.time()
     # Locust stops itself after --run-time; the margin covers start-up and the stop timeout.
     phase.exit_code = procs.run(f"locust-{phase.name}", command, env=env, timeout=phase.seconds + 90)
     phase.end = time.time()

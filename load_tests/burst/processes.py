@@ -124,10 +124,12 @@ class ProcessSet:
         """Start, wait at most ``timeout`` seconds, stop; returns the exit code (None-safe: -9 when killed)."""
         proc = self.start(name, command, env=env, oneshot=True)
         try:
-            return proc.popen.wait(timeout)
+            proc.popen.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.stop(proc, 10)
-            return proc.popen.returncode if proc.popen.returncode is not None else -9
+            pass
+        # Also ends children left behind by a parent that exited (Locust's forked workers).
+        self.stop(proc, 10)
+        return proc.popen.returncode if proc.popen.returncode is not None else -9
 
 
 def _signal_group(pgid: int, sig: int) -> None:

@@ -63,18 +63,19 @@ def summarise(path: Path, *, top: int = 25) -> dict:
 
 
 AREAS = (
-    ("signature check (twilio RequestValidator)", "request_validator.py"),
-    ("form parsing (python-multipart / starlette)", "formparsers.py"),
-    ("SQLAlchemy ORM/Core", "sqlalchemy/"),
-    ("psycopg (driver, waiting on PostgreSQL)", "psycopg/"),
-    ("Jinja templates", "jinja2/"),
-    ("pydantic", "pydantic"),
-    ("logging", "logging/__init__.py"),
-    ("uvicorn / httptools", "uvicorn/"),
-    ("starlette routing / middleware", "starlette/"),
-    ("fastapi dependencies", "fastapi/"),
-    ("anyio thread pool hand-off", "anyio/"),
-    ("bcp_service code itself", "bcp_service/"),
+    ("signature check (twilio RequestValidator)", ("request_validator.py",)),
+    ("form parsing (starlette / python-multipart)", ("formparsers.py", "multipart/")),
+    ("SQLAlchemy (ORM and Core)", ("sqlalchemy/", "sqlmodel/")),
+    ("psycopg (driver, incl. waiting on PostgreSQL)", ("psycopg/",)),
+    ("Jinja templates", ("jinja2/",)),
+    ("pydantic", ("pydantic/", "pydantic_core")),
+    ("logging", ("logging/",)),
+    ("audit records", ("bcp_service/audit/",)),
+    ("HTTP server (uvicorn, httptools)", ("uvicorn/", "httptools")),
+    ("starlette (routing, responses)", ("starlette/",)),
+    ("fastapi (dependencies, validation)", ("fastapi/",)),
+    ("HTTP client (httpx, httpcore, h11)", ("httpx/", "httpcore/", "h11/")),
+    ("asyncio event loop", ("asyncio/base_events.py",)),
 )
 
 
@@ -85,7 +86,7 @@ def _areas(path: Path, total: int) -> list[tuple[str, float]]:
         stack, _, count = line.rpartition(" ")
         if not count.isdigit():
             continue
-        for label, marker in AREAS:
-            if marker in stack:
+        for label, markers in AREAS:
+            if any(marker in stack for marker in markers):
                 counts[label] += int(count)
     return [(label, round(100 * counts[label] / total, 1)) for label, _ in AREAS]

@@ -17,7 +17,7 @@ def spec(scene, role=Role.admin, scope_id=None, filters=BoardFilters(), user_id=
 
 def loaded(session, settings, scene, **kw):
     source = RoundSource(scene.round.id)
-    view = BoardView(spec(scene, **kw), settings)
+    view = BoardView(spec(scene, **kw), settings, list_seconds=0, heavy_seconds=0)
     wake = source.read(session, advance=False)
     view.load(session, wake)
     source.start_at(wake.last_answer_id, session)
@@ -110,3 +110,19 @@ def test_an_answer_that_commits_after_a_later_id_is_still_listed(session, settin
     message = view.refresh(session, wake)
     assert [item["id"] for item in message["feed"]] == [early.id]
     assert source.read(session).new_answer_ids == []
+
+
+def test_lists_and_tables_wait_their_interval_but_counts_and_feed_do_not(session, settings, scene):
+    source = RoundSource(scene.round.id)
+    view = BoardView(spec(scene), settings)  # the production intervals
+    wake = source.read(session, advance=False)
+    view.load(session, wake)
+    source.start_at(wake.last_answer_id, session)
+    answer = record(session, scene.checks["silent_critical"], "needs_help")
+    message = view.refresh(session, source.read(session))
+    assert [item["id"] for item in message["feed"]] == [answer.id] and "counts" in message["sections"]
+    assert "priority" not in message["sections"] and "areas" not in message["sections"]
+    assert message["sections"]["priority_total"] == "5 人" and view.pending
+    view._slow_at = view._heavy_at = 0.0  # the intervals have passed
+    later = view.refresh(session, source.read(session))
+    assert "未回答 重症" in later["sections"]["priority"] and "areas" in later["sections"] and not view.pending
