@@ -9,8 +9,8 @@ A branch from 0003 next to 0004 and 0006; ``bcp-service db upgrade`` applies all
 once per fire time however many scheduler processes run (docs/escalation.md).
 
 The escalation job looks for unanswered checks by (round, step); the partial index on
-``safety_check`` serves exactly that query and is declared here only, not on the SQLModel table,
-which belongs to the rounds package (as 0006 does for the board's indexes).
+``safety_check`` serves exactly that query. Its model-side declaration is in
+``models/escalation.py`` (attached to the rounds package's table, which stays untouched).
 """
 from alembic import op
 import sqlalchemy as sa

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Index
+from sqlalchemy import DateTime, Index, text
 from sqlmodel import Field, SQLModel
+
+from bcp_service.models.rounds import SafetyCheck
+
+# The escalation job's claim: unanswered checks of a round by step (escalation/jobs.py). Declared
+# here, on the rounds package's table, so the metadata matches migration 0005 without touching rounds.py.
+ESCALATING = text("state IN ('no_answer', 'delivery_failed')")
+Index("ix_safety_check_escalation", SafetyCheck.__table__.c.round_id, SafetyCheck.__table__.c.escalation_step,
+      SafetyCheck.__table__.c.id, postgresql_where=ESCALATING, sqlite_where=ESCALATING)
 
 
 class CheckEvent(SQLModel, table=True):

@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from bcp_service.models import ServiceHeartbeat, WorkerHeartbeat
 from bcp_service.models.base import utcnow
 from bcp_service.rounds.clock import aware
+from bcp_service.rounds.locking import take_write_lock
 from bcp_service.schedules.schemas import ComponentStatus, InstanceStatus, SystemStatus
 
 EXPECTED_COMPONENTS = ("scheduler", "worker")
@@ -36,6 +37,7 @@ def beat(
 ) -> None:
     """Record a sign of life (its own transaction; each instance writes only its own row)."""
     with session_factory() as session:
+        take_write_lock(session)  # SQLite: wait for the lock before reading, not fail after
         now = utcnow()
         row = session.get(ServiceHeartbeat, instance_id)
         if row is None:

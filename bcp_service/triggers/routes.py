@@ -21,6 +21,7 @@ from bcp_service.errors import FieldError
 from bcp_service.models import TriggerDecision, TriggerRecord, TriggerReport
 from bcp_service.models.base import utcnow
 from bcp_service.registry.schemas import Page
+from bcp_service.rounds.locking import take_write_lock
 from bcp_service.triggers import service
 from bcp_service.triggers.events import JsonTriggerEvent
 from bcp_service.triggers.jma import MAX_BULLETIN_BYTES, JmaParseError
@@ -110,6 +111,7 @@ async def post_trigger(request: Request, principal: Sender, session: SessionDep)
 
 
 def _receive(request: Request, principal: Principal, session: Session, settings, kind: str, body: bytes):
+    take_write_lock(session)  # SQLite: decisions are serialised; wait for the lock rather than fail later
     known = service.known_municipality_codes(session=session)
     try:
         if kind in XML_TYPES:
