@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     scheduler_tick_seconds: float = 5.0  # how often it looks for due work; edits are seen at the next tick
     schedule_misfire_grace_seconds: int = 900  # a fire time this late still runs once (misfire policy run_once)
     schedule_min_interval_minutes: int = 60  # schedules may not fire more often than this
-    heartbeat_seconds: float = 5.0
+    heartbeat_seconds: float = 10.0
     heartbeat_stale_seconds: float = 30.0  # a component silent this long is reported stale
 
     # Escalation of unanswered checks (docs/escalation.md): minutes from the start of the round.

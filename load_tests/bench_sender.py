@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import time
 from datetime import datetime
 
@@ -69,51 +70,72 @@ def accepted_rate(sim: SimProcess, count: int) -> float:
     return (len(times) - 1) / (times[-1] - times[0]).total_seconds()
 
 
+def new_round(factory, settings, municipality_id) -> tuple[int, float]:
+    with factory() as session:
+        started = time.perf_counter()
+        safety_round, _ = start_round(session=session, actor=Actor.system("bench"), settings=settings, drill=True,
+                                      reason="manual", target=RoundTarget(municipality_ids=[municipality_id]))
+        session.commit()
+        return safety_round.id, time.perf_counter() - started
+
+
+def check_round(factory, sim: SimProcess, round_id: int, count: int) -> dict:
+    with factory() as session:
+        states = dict(session.execute(select(OutboxMessage.state, func.count())
+                                      .where(OutboxMessage.round_id == round_id).group_by(OutboxMessage.state)).all())
+        numbers = set(session.execute(select(OutboxMessage.to_number).where(OutboxMessage.round_id == round_id)).scalars())
+    reached = [m["to"] for m in sim.messages(count * 3)]
+    return {"outbox": states, "every_message_reached_the_sim": numbers <= set(reached),
+            "duplicates_at_sim": len(reached) - len(set(reached))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--rate", type=float, default=0, help="simulator limit and worker rate (0 = unlimited)")
-    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--runs", type=int, default=3, help="alternating yardstick/worker runs (unlimited mode)")
     args = parser.parse_args()
     configure_logging("WARNING")
     engine = fresh_database(args.database_url)
     municipality_id = bulk_patients(engine, args.messages)
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
     factory = make_session_factory(engine)
     settings = Settings(database_url=args.database_url, environment="test", send_batch_size=200,
                         send_idle_poll_seconds=0.05, public_base_url="http://127.0.0.1:8000")
     sim = SimProcess(rate_limit=args.rate)
     result: dict = {"messages": args.messages, "concurrency": args.concurrency, "rate": args.rate,
-                    "database": engine.dialect.name}
+                    "database": engine.dialect.name, "runs": []}
     try:
-        if args.rate == 0 and not args.skip_baseline:
-            result["plain_httpx_per_s"] = round(asyncio.run(plain_httpx(sim, args.messages, args.concurrency)), 1)
+        for _ in range(args.runs if args.rate == 0 else 1):
+            run: dict = {}
+            if args.rate == 0:
+                sim.reset()
+                run["plain_httpx_per_s"] = round(asyncio.run(plain_httpx(sim, args.messages, args.concurrency)), 1)
             sim.reset()
-        with factory() as session:
-            started = time.perf_counter()
-            start_round(session=session, actor=Actor.system("bench"), settings=settings, drill=True, reason="manual",
-                        target=RoundTarget(municipality_ids=[municipality_id]))
-            session.commit()
-            result["round_create_s"] = round(time.perf_counter() - started, 2)
-        per_s, stats = asyncio.run(worker_run(sim, settings, factory, args.concurrency, args.rate))
-        result["worker_per_s"] = round(per_s, 1)
-        result["worker_stats"] = stats
-        sim_stats = sim.stats()
-        result["sim"] = {k: sim_stats[k] for k in ("accepted", "rejected_429", "failed")}
-        with factory() as session:
-            result["outbox"] = dict(session.execute(
-                select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)).all())
-            numbers = set(session.execute(select(OutboxMessage.to_number)).scalars())
-        reached = {m["to"] for m in sim.messages(args.messages * 2)}
-        result["every_message_reached_the_sim"] = numbers == reached
-        if "plain_httpx_per_s" in result:
-            result["ratio"] = round(result["worker_per_s"] / result["plain_httpx_per_s"], 3)
-        if args.rate:
-            result["accepted_rate_per_s"] = round(accepted_rate(sim, args.messages), 1)
-            result["achieved_ratio"] = round(result["accepted_rate_per_s"] / args.rate, 3)
+            round_id, run["round_create_s"] = new_round(factory, settings, municipality_id)
+            per_s, run["worker_stats"] = asyncio.run(worker_run(sim, settings, factory, args.concurrency, args.rate))
+            run["worker_per_s"] = round(per_s, 1)
+            sim_stats = sim.stats()
+            run["sim"] = {k: sim_stats[k] for k in ("accepted", "rejected_429", "failed")}
+            run.update(check_round(factory, sim, round_id, args.messages))
+            if args.rate:
+                run["accepted_rate_per_s"] = round(accepted_rate(sim, args.messages), 1)
+                run["achieved_ratio"] = round(run["accepted_rate_per_s"] / args.rate, 3)
+            else:
+                run["ratio"] = round(run["worker_per_s"] / run["plain_httpx_per_s"], 3)
+            result["runs"].append(run)
+            print(json.dumps(run, ensure_ascii=False), flush=True)
     finally:
         sim.stop()
+    if args.rate == 0:
+        plain = statistics.median(r["plain_httpx_per_s"] for r in result["runs"])
+        worker = statistics.median(r["worker_per_s"] for r in result["runs"])
+        result["median_plain_httpx_per_s"], result["median_worker_per_s"] = plain, worker
+        result["median_ratio"] = round(worker / plain, 3)
     print(json.dumps(result, ensure_ascii=False, indent=2))
 
 

@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     summary: dict = {"started": datetime.now().astimezone().isoformat(timespec="seconds"), "args": {
         k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}, "phases": {}}
     print(f"results: {run_dir}", flush=True)
-    sampler = None
+    sampler = pg_waits = None
     phases: list[Phase] = []
     round_info: dict = {}
     accepted: list[float] = []
@@ -205,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
                 "postgresql": lambda: postgres_pids(database_url),
             }, max_seconds=4 * 3600)
             sampler.start()
+            pg_waits = cpu.PgWaitSampler(setup.libpq(database_url), max_seconds=4 * 3600)
+            pg_waits.start()
             locust_base = {**env, "LOAD_SIM_URL": sim, "LOAD_WEBHOOK_BASE": api, "LOAD_AUTH_TOKEN": auth_token,
                            "LOAD_ACCOUNT_SID": SIM_SID, "LOAD_FROM_NUMBER": FROM_NUMBER,
                            "LOAD_ADMIN_TOKEN": accounts.admin_token, "LOAD_PREF_TOKEN": accounts.prefecture_token,
@@ -269,17 +271,20 @@ def main(argv: list[str] | None = None) -> int:
                     # The yardstick again after the load, in case the machine got busier meanwhile.
                     run(Phase("baseline-after", bare, args.baseline_duration, {"BareUser": Load(users)}))
             sampler.stop()
+            pg_waits.stop()
             summary["database"] = setup.database_size(database_url)
     except KeyboardInterrupt:
         print("interrupted: every process was stopped", file=sys.stderr)
         summary["interrupted"] = True
     finally:
-        if sampler is not None and sampler.is_alive():
-            sampler.stop()
+        for thread in (sampler, pg_waits):
+            if thread is not None and thread.is_alive():
+                thread.stop()
         shutil.rmtree(private, ignore_errors=True)
     try:
         if round_info:
-            write_outputs(run_dir, args=args, summary=summary, phases=phases, sampler=sampler, round_info=round_info,
+            write_outputs(run_dir, args=args, summary=summary, phases=phases, sampler=sampler, pg_waits=pg_waits,
+                          round_info=round_info,
                           accepted=accepted, database_url=database_url, journal_dir=journal_dir, profiles=profiles)
             print((run_dir / "summary.md").read_text())
     finally:

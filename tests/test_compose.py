@@ -120,3 +120,31 @@ def test_docker_compose_config():
     result = subprocess.run(["docker", "compose", "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True,
                             timeout=60, env={"BCP_SECRET_KEY": "compose-config-check", "PATH": "/usr/bin:/bin:/usr/local/bin"})
     assert result.returncode == 0, result.stderr
+
+
+def test_heartbeat_check_reads_this_hosts_heartbeats(tmp_path, monkeypatch):
+    from bcp_service import migrations
+    from bcp_service.config import get_settings
+    from bcp_service.db import make_engine, make_session_factory
+    from bcp_service.outbox import heartbeat as worker_heartbeat
+    from bcp_service.schedules import heartbeat
+
+    url = f"sqlite:///{tmp_path / 'beat.sqlite3'}"
+    monkeypatch.setenv("BCP_DATABASE_URL", url)
+    get_settings.cache_clear()
+    try:
+        engine = make_engine(url)
+        migrations.upgrade(engine)
+        factory = make_session_factory(engine)
+        runner = CliRunner()
+        assert runner.invoke(cli, ["heartbeat", "check", "worker"]).exit_code == 1
+        assert runner.invoke(cli, ["heartbeat", "check", "scheduler"]).exit_code == 1
+        worker_heartbeat.start(factory, "w-1")
+        heartbeat.beat(factory, instance_id="s-1", name="scheduler")
+        assert runner.invoke(cli, ["heartbeat", "check", "worker"]).exit_code == 0
+        assert runner.invoke(cli, ["heartbeat", "check", "scheduler"]).exit_code == 0
+        heartbeat.beat(factory, instance_id="s-1", name="scheduler", stopped=True)
+        assert runner.invoke(cli, ["heartbeat", "check", "scheduler"]).exit_code == 1
+        engine.dispose()
+    finally:
+        get_settings.cache_clear()

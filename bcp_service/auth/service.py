@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from bcp_service.auth import throttle
@@ -117,8 +118,12 @@ def principal_for_token(*, session: Session, token: str) -> Principal | None:
     if api_token.expires_at is not None and _aware(api_token.expires_at) <= now:
         return None
     if api_token.last_used_at is None or _aware(api_token.last_used_at) + TOUCH_INTERVAL < now:
-        api_token.last_used_at = now
-        session.add(api_token)
+        # Best effort, never waited for: a row that a concurrent request with the same token is touching is left
+        # to it. Waiting would hold this request's pool thread for the whole of the other request, which may
+        # itself need a free pool thread to finish: a burst on one shared token then stalls every thread.
+        unlocked = select(ApiToken.id).where(ApiToken.id == api_token.id).with_for_update(skip_locked=True)
+        session.execute(update(ApiToken).where(col(ApiToken.id).in_(unlocked)).values(last_used_at=now)
+                        .execution_options(synchronize_session=False))
     return Principal(user_id=user.id, username=user.username, role=Role(user.role), scope_id=user.scope_id)
 
 

@@ -18,6 +18,7 @@ from bcp_service.db import make_engine, make_session_factory
 from bcp_service.demo.accounts import create_demo_accounts, demo_password
 from bcp_service.demo.chiba import load_chiba
 from bcp_service.demo.synthetic import seed_patients
+from bcp_service.cli.demo_sending import demo_sending_env, print_round_help, start_demo_sending, stop_demo_sending
 from bcp_service.logs import configure_logging
 
 console = Console()
@@ -61,14 +62,24 @@ def demo(
     port: int = typer.Option(8000, "--port", help="port on 127.0.0.1"),
     data_dir: Path = typer.Option(Path("data"), help="where the demo database is written"),
     no_serve: bool = typer.Option(False, "--no-serve", help="build the database and exit"),
+    sim_port: int = typer.Option(8099, "--sim-port", help="port of the Twilio simulator the demo sends through"),
+    answer_rate: float = typer.Option(0.6, "--answer-rate", help="share of demo messages the simulator answers by link"),
 ) -> None:
-    """Build a fresh SQLite demo database with the Chiba data and serve it on localhost."""
+    """Build a fresh SQLite demo database with the Chiba data and serve it on localhost.
+
+    The demo also runs the Twilio simulator, a sender (bcp-service worker) and the scheduler
+    (bcp-service scheduler), so a round started here really goes out: messages reach the simulator,
+    delivery statuses and simulated answers come back through the signed webhooks, and unanswered
+    checks are escalated (resend, family, call, unreachable).
+    """
     database = data_dir / "demo.sqlite3"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
     url = f"sqlite:///{database}"
     os.environ["BCP_DATABASE_URL"] = url
     os.environ.setdefault("BCP_PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
+    for key, value in demo_sending_env(sim_port).items():
+        os.environ.setdefault(key, value)
     get_settings.cache_clear()
     settings = Settings()
     configure_logging(settings.log_level)
@@ -89,6 +100,11 @@ def demo(
     for username, role, _scope_id, label in accounts:
         table.add_row(username, demo_password(username), str(role), label)
     console.print(table)
+    print_round_help(base, database)
     if no_serve:
         return
-    uvicorn.run("bcp_service.asgi:app", host="127.0.0.1", port=port, log_config=None, access_log=False)
+    helpers = start_demo_sending(base, sim_port, answer_rate)
+    try:
+        uvicorn.run("bcp_service.asgi:app", host="127.0.0.1", port=port, log_config=None, access_log=False)
+    finally:
+        stop_demo_sending(helpers)

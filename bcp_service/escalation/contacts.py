@@ -24,7 +24,7 @@ class Contact:
     channel: str
 
 
-def usable_contacts(*, session: Session, check_ids: list[int]) -> dict[int, list[Contact]]:
+def find_usable_contacts(*, session: Session, check_ids: list[int]) -> dict[int, list[Contact]]:
     """check id → its patient's usable contacts in calling order."""
     rows = session.exec(
         select(SafetyCheck.id, PatientContact.id, PatientContact.phone, PatientContact.kind,

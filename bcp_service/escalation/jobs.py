@@ -119,7 +119,7 @@ def _perform(session: Session, claimed: list[tuple], *, round_id: int, drill: bo
         _mark_unreachable(session, claimed, round_id=round_id)
         events = [_event(check_id, round_id, step_number, action, now) for check_id, *_ in claimed]
     else:
-        by_check = reach.usable_contacts(session=session, check_ids=[row[0] for row in claimed])
+        by_check = reach.find_usable_contacts(session=session, check_ids=[row[0] for row in claimed])
         pick = {EscalationAction.resend: reach.for_resend, EscalationAction.family: reach.for_family,
                 EscalationAction.call: reach.for_call}[action]
         rows = []

@@ -24,14 +24,14 @@ HEADER = [
 ACTIONS = {"resend": "再送", "family": "家族連絡", "call": "音声電話", "unreachable": "連絡不能", "assign": "担当"}
 
 
-def patient_ids(*, session: Session, round_id: int, scope: list[ColumnElement[bool]]) -> list[int]:
+def list_patient_ids(*, session: Session, round_id: int, scope: list[ColumnElement[bool]]) -> list[int]:
     return list(session.exec(
         select(SafetyCheck.patient_id).join(Patient, Patient.id == SafetyCheck.patient_id)
         .where(SafetyCheck.round_id == round_id, *scope)
     ).all())
 
 
-def report_rows(*, session: Session, safety_round: SafetyRound, scope: list[ColumnElement[bool]]) -> Iterator[list]:
+def iter_report_rows(*, session: Session, safety_round: SafetyRound, scope: list[ColumnElement[bool]]) -> Iterator[list]:
     drill = "訓練" if safety_round.drill else ""
     last_id = 0
     while True:

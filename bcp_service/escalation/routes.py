@@ -138,8 +138,8 @@ def get_report_csv(round_id: int, request: Request, principal: Reader, session: 
     safety_round = get_round(session=session, round_id=round_id)
     scope = patient_scope(principal)
     audit(session=session, principal=principal, action="round.report.export", request=request,
-          patient_ids=report.patient_ids(session=session, round_id=round_id, scope=scope), detail=f"round {round_id}")
+          patient_ids=report.list_patient_ids(session=session, round_id=round_id, scope=scope), detail=f"round {round_id}")
     stamp = datetime.now(request.app.state.settings.tz).strftime("%Y%m%d-%H%M")
-    lines = csv_lines(report.HEADER, report.report_rows(session=session, safety_round=safety_round, scope=scope))
+    lines = csv_lines(report.HEADER, report.iter_report_rows(session=session, safety_round=safety_round, scope=scope))
     return StreamingResponse(lines, media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="round-{round_id}-report-{stamp}.csv"', "Cache-Control": "no-store"})

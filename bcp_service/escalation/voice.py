@@ -14,15 +14,17 @@ from typing import Annotated
 from xml.sax.saxutils import escape, quoteattr
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
 
 from bcp_service.answers.service import find_link, record_answer
 from bcp_service.auth.deps import Access
-from bcp_service.config import Settings
 from bcp_service.db import get_session
+from bcp_service.escalation.calls import VOICE_PATH
 from bcp_service.models import PatientContact
 from bcp_service.models.rounds import AnswerChannel
 from bcp_service.outbox.delivery import apply_status
+from bcp_service.rounds.locking import write_unit
 from bcp_service.rounds.messages import STATE_LABELS
 from bcp_service.webhooks.signature import verified_params
 
@@ -30,7 +32,6 @@ log = logging.getLogger("bcp_service.escalation")
 router = APIRouter(prefix="/webhooks/twilio/voice", tags=["webhooks"], include_in_schema=False)
 SessionDep = Annotated[Session, Depends(get_session)]
 SIGNED = Access(public="Twilio voice webhook: authenticated by X-Twilio-Signature, checked in the handler")
-VOICE_PATH = "/webhooks/twilio/voice"
 DIGITS = {"1": "safe", "2": "needs_help", "3": "power_out", "4": "needs_transport"}
 PROMPT = ("在宅医療の安否確認です。無事な場合は1を、助けが必要な場合は2を、停電している場合は3を、"
           "搬送が必要な場合は4を押してください。")
@@ -41,13 +42,6 @@ RETRY = "1から4の番号を押してください。"
 CALL_STATUS = {"queued": "queued", "initiated": "sent", "ringing": "sent", "in-progress": "sent",
                "completed": "delivered", "busy": "undelivered", "no-answer": "undelivered",
                "failed": "failed", "canceled": "failed"}
-
-
-def call_urls(settings: Settings, token: str) -> tuple[str, str | None]:
-    """(TwiML URL, status callback URL) for a voice outbox row; used by the sender."""
-    base = settings.webhook_base
-    status = f"{base}{VOICE_PATH}/status" if settings.twilio_status_callbacks else None
-    return f"{base}{VOICE_PATH}/call/{token}", status
 
 
 def _twiml(*parts: str) -> Response:
@@ -72,6 +66,48 @@ def _label(drill: bool) -> str:
     return "これは訓練です。" if drill else ""
 
 
+def _call_twiml(session: Session, token: str, action: str) -> Response:
+    target = find_link(session=session, token=token)
+    if target is None or target.message.channel != "voice":
+        return _twiml(_say(CLOSED), "<Hangup/>")
+    drill = target.safety_round.drill
+    if target.expired:
+        return _twiml(_say(_label(drill) + CLOSED), "<Hangup/>")
+    return _twiml(_gather(action, _label(drill) + PROMPT), _say(NO_INPUT))
+
+
+def _record_keypad(session: Session, token: str, call_sid: str, digits: str, action: str) -> Response:
+    # Locks (SQLite), records and commits on this pool thread: see rounds.locking.write_unit.
+    with write_unit(session):
+        target = find_link(session=session, token=token)
+        if target is None or target.message.channel != "voice" or not call_sid:
+            return _twiml(_say(CLOSED), "<Hangup/>")
+        drill = target.safety_round.drill
+        if target.expired:
+            return _twiml(_say(_label(drill) + CLOSED), "<Hangup/>")
+        state = DIGITS.get(digits.strip()[:1])
+        if state is None:
+            return _twiml(_gather(action, RETRY + PROMPT), _say(NO_INPUT))
+        contact_id = target.message.contact_id
+        contact = session.get(PatientContact, contact_id) if contact_id else None
+        answer, created = record_answer(
+            session=session, check_id=target.check.id, state=state, channel=AnswerChannel.voice,
+            answered_by=contact.kind if contact else None, contact_id=contact_id,
+            idempotency_key=f"voice:{call_sid}",
+        )
+        check_id, recorded = target.check.id, answer.state
+    log.info("webhook.voice_answer", extra={"check_id": check_id, "call_sid": call_sid, "recorded": created,
+                                            "state": recorded})
+    follow = "担当者から連絡します。" if recorded != "safe" else ""
+    return _twiml(_say(f"{_label(drill)}「{STATE_LABELS[recorded]}」として受け付けました。{follow}ありがとうございました。"),
+                  "<Hangup/>")
+
+
+def _apply_call_status(session: Session, call_sid: str, status: str, error_code: str | None) -> str:
+    with write_unit(session):
+        return apply_status(session, provider_id=call_sid, status=status, error_code=error_code)
+
+
 @router.post("/call/{token}", dependencies=[Depends(SIGNED)])
 async def voice_call(token: str, request: Request, session: SessionDep):
     """TwiML for the call: the question in Japanese, and a one-digit keypad Gather."""
@@ -79,14 +115,8 @@ async def voice_call(token: str, request: Request, session: SessionDep):
     if await verified_params(request, settings) is None:
         log.warning("webhook.bad_signature", extra={"hook": "voice_call"})
         return _forbidden()
-    target = find_link(session=session, token=token)
-    if target is None or target.message.channel != "voice":
-        return _twiml(_say(CLOSED), "<Hangup/>")
-    if target.expired:
-        return _twiml(_say(_label(target.safety_round.drill) + CLOSED), "<Hangup/>")
     action = f"{settings.webhook_base}{VOICE_PATH}/call/{token}/answer"
-    prompt = _label(target.safety_round.drill) + PROMPT
-    return _twiml(_gather(action, prompt), _say(NO_INPUT))
+    return await run_in_threadpool(_call_twiml, session, token, action)
 
 
 @router.post("/call/{token}/answer", dependencies=[Depends(SIGNED)])
@@ -97,28 +127,9 @@ async def voice_answer(token: str, request: Request, session: SessionDep):
     if params is None:
         log.warning("webhook.bad_signature", extra={"hook": "voice_answer"})
         return _forbidden()
-    target = find_link(session=session, token=token)
-    call_sid = (params.get("CallSid") or "")[:64]
-    if target is None or target.message.channel != "voice" or not call_sid:
-        return _twiml(_say(CLOSED), "<Hangup/>")
-    drill = target.safety_round.drill
-    if target.expired:
-        return _twiml(_say(_label(drill) + CLOSED), "<Hangup/>")
-    state = DIGITS.get((params.get("Digits") or "").strip()[:1])
-    if state is None:
-        action = f"{settings.webhook_base}{VOICE_PATH}/call/{token}/answer"
-        return _twiml(_gather(action, RETRY + PROMPT), _say(NO_INPUT))
-    contact = session.get(PatientContact, target.message.contact_id) if target.message.contact_id else None
-    answer, created = record_answer(
-        session=session, check_id=target.check.id, state=state, channel=AnswerChannel.voice,
-        answered_by=contact.kind if contact else None, contact_id=target.message.contact_id,
-        idempotency_key=f"voice:{call_sid}",
-    )
-    log.info("webhook.voice_answer", extra={"check_id": target.check.id, "call_sid": call_sid, "recorded": created,
-                                            "state": answer.state})
-    follow = "担当者から連絡します。" if answer.state != "safe" else ""
-    return _twiml(_say(f"{_label(drill)}「{STATE_LABELS[answer.state]}」として受け付けました。{follow}ありがとうございました。"),
-                  "<Hangup/>")
+    action = f"{settings.webhook_base}{VOICE_PATH}/call/{token}/answer"
+    return await run_in_threadpool(_record_keypad, session, token, (params.get("CallSid") or "")[:64],
+                                   params.get("Digits") or "", action)
 
 
 @router.post("/status", dependencies=[Depends(SIGNED)])
@@ -134,6 +145,6 @@ async def voice_status(request: Request, session: SessionDep):
     mapped = CALL_STATUS.get(status)
     if mapped is None:
         return Response(status_code=204)
-    result = apply_status(session, provider_id=call_sid[:64], status=mapped, error_code=params.get("ErrorCode"))
+    result = await run_in_threadpool(_apply_call_status, session, call_sid[:64], mapped, params.get("ErrorCode"))
     log.info("webhook.voice_status", extra={"call_sid": call_sid, "status": status, "result": result})
     return Response(status_code=204)

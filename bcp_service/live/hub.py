@@ -229,6 +229,14 @@ class LiveHub:
 
     def close(self) -> None:
         """End every stream (their browsers reconnect elsewhere) and stop listening; call from the loop."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if self.loop is None or running is not self.loop:
+            # Bound to another (finished) event loop: its tasks ended with it.
+            self.watchers, self.listener_task, self.loop = {}, None, None
+            return
         for watcher in list(self.watchers.values()):
             for handle in list(watcher.views.values()):
                 for subscriber in list(handle.subscribers):

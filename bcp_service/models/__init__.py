@@ -16,6 +16,7 @@ from bcp_service.models.institution import Designation, HubMunicipality, Institu
 from bcp_service.models.outbox import EarlyStatus, OutboxMessage, SendRate, WorkerHeartbeat
 from bcp_service.models.patient import Patient, PatientContact
 from bcp_service.models.rounds import CheckAnswer, RoundCounter, SafetyCheck, SafetyRound, UnmatchedReply
+from bcp_service.models import board as _board_indexes  # noqa: E402,F401  (indexes on the rounds tables)
 from bcp_service.models.escalation import CheckEvent
 from bcp_service.models.schedules import RoundSchedule, ScheduleFiring, ServiceHeartbeat
 from bcp_service.models.triggers import TriggerDecision, TriggerRecord, TriggerReport

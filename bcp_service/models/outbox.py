@@ -47,14 +47,21 @@ class OutboxMessage(SQLModel, table=True):
             postgresql_where=text("state = 'sending'"), sqlite_where=text("state = 'sending'"),
         ),
         Index("ix_outbox_message_round_state", "round_id", "state"),
+        # Null until sent, so only the sent rows are in it (nothing to maintain at round start).
+        Index(
+            "uq_outbox_message_provider_message_id", "provider_message_id", unique=True,
+            postgresql_where=text("provider_message_id IS NOT NULL"),
+            sqlite_where=text("provider_message_id IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     round_id: int | None = None
-    check_id: int | None = Field(default=None, foreign_key="safety_check.id", index=True)
+    # Not a foreign key, for the same reason as safety_check's (round start cost): rows come from checks.
+    check_id: int | None = Field(default=None, index=True)
     contact_id: int | None = None
     channel: str = Field(default="sms", max_length=10)
-    to_number: str = Field(max_length=20, index=True)
+    to_number: str = Field(max_length=20)
     # Message text is rendered at send time from the template; ``body`` is for text with no link.
     template: str | None = Field(default=None, max_length=40)
     body: str | None = Field(default=None, max_length=2000)
@@ -69,7 +76,7 @@ class OutboxMessage(SQLModel, table=True):
     next_attempt_at: datetime = created_at_field()
     claimed_by: str | None = Field(default=None, max_length=100)
     claimed_at: datetime | None = timestamp_field()
-    provider_message_id: str | None = Field(default=None, max_length=64, unique=True)
+    provider_message_id: str | None = Field(default=None, max_length=64)
     last_error_code: str | None = Field(default=None, max_length=20)
     created_at: datetime = created_at_field()
     sent_at: datetime | None = timestamp_field()

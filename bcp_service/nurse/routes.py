@@ -11,7 +11,7 @@ import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request, status
-from fastapi.responses import RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import ValidationError
 from sqlmodel import Session
 
@@ -51,6 +51,7 @@ def nurse_page(request: Request, principal: Nurse, session: SessionDep, done: in
         error=error, drill=any(r.drill for r in rows), state_labels=STATE_LABELS, nurse_states=NURSE_STATES,
         nurse_state_labels=NURSE_STATE_LABELS, method_labels=METHOD_LABELS, tier_labels=TIER_LABELS,
         channel_labels=CHANNEL_LABELS, new_client_id=lambda: secrets.token_urlsafe(16),
+        tz=request.app.state.settings.timezone,
     )
     response.headers["Content-Security-Policy"] = (
         "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; "
@@ -92,7 +93,11 @@ def post_nurse_result(data: NurseResultIn, request: Request, principal: Nurse, s
     answer, created = service.record_result(session=session, principal=principal, data=data)
     audit(session=session, principal=principal, action="nurse.result", request=request,
           patient_ids=[_answer_patient(session, data.check_id)], detail=f"check {data.check_id}")
-    return NurseResultOut(answer_id=answer.id, check_id=answer.check_id, state=CheckState(answer.state), created=created)
+    result = NurseResultOut(answer_id=answer.id, check_id=answer.check_id, state=CheckState(answer.state), created=created)
+    # A response, not the model: FastAPI would validate a returned model on another pool thread while this
+    # transaction still holds the check's and the round counters' row locks. In a burst every pool thread can be
+    # waiting for those locks, and this request then never gets one (load_tests/RESULTS.md, "Disaster burst").
+    return JSONResponse(result.model_dump(mode="json"))
 
 
 def _answer_patient(session: Session, check_id: int) -> int:

@@ -24,7 +24,7 @@ from bcp_service.rounds.locking import take_write_lock
 SessionFactory = Callable[[], Session]
 
 CLAIM_COLUMNS = ("id, round_id, check_id, contact_id, to_number, template, body, drill, answer_token, "
-                 "attempts, throttled, priority")
+                 "attempts, throttled, priority, channel")
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class Claimed:
     attempts: int
     throttled: int
     priority: int
+    channel: str = "sms"  # "voice": a call placed by escalation (docs/escalation.md)
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,7 @@ def _record(session: Session, outcomes: list[Outcome], *, now: datetime, worker_
     c = table.c
     sent = [o for o in outcomes if o.kind == "sent"]
     if sent:
+        delivery.lock_provider_ids(session, [o.provider_id for o in sent])
         # Only a row still ours moves to "sent"; a row that is already further stays where it is.
         session.execute(
             update(table)

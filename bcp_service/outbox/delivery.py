@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import and_, case, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
@@ -40,11 +40,27 @@ def _rank_expression(column):
     return case(*((column == state.value, rank) for state, rank in STATE_RANK.items()), else_=0)
 
 
+def lock_provider_ids(session: Session, provider_ids: list[str]) -> None:
+    """Serialise "record the provider id" with "a status for that id arrives" (PostgreSQL).
+
+    Without it a callback can miss the id (not committed yet) while the worker misses the early
+    status (not committed yet either), and the status waits for the next sweep. Keys are taken in
+    sorted order, so two holders cannot deadlock. SQLite writers are serialised anyway.
+    """
+    ids = sorted({p for p in provider_ids if p})
+    if ids and session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT count(pg_advisory_xact_lock(hashtext(x))) FROM unnest(CAST(:ids AS text[])) AS x"),
+            {"ids": ids},
+        )
+
+
 def apply_status(session: Session, *, provider_id: str, status: str, error_code: str | None) -> str:
     """Apply one status callback; returns "applied", "ignored" (not newer) or "early" (id not known yet)."""
     state = PROVIDER_STATES.get(status)
     if state is None:
         return "ignored"
+    lock_provider_ids(session, [provider_id])
     table = OutboxMessage.__table__
     # One statement for the common case; the rank test in SQL keeps it right under concurrent callbacks.
     updated = session.execute(

@@ -27,6 +27,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from bcp_service.config import Settings
+from bcp_service.escalation.calls import call_status_url, twiml_url
 from bcp_service.outbox import claims, heartbeat
 from bcp_service.outbox.claims import Claimed, Outcome
 from bcp_service.outbox.delivery import apply_early_statuses, pending_early_statuses
@@ -139,6 +140,11 @@ class Worker:
         return [self._render(message) for message in claimed]
 
     def _render(self, message: Claimed) -> Ready:
+        if message.channel == "voice":
+            # A call carries no text: the provider fetches its TwiML from the URL with the token.
+            if not message.answer_token:
+                return Ready(message, None, "token")
+            return Ready(message, twiml_url(self.settings, message.answer_token))
         if message.body:
             return Ready(message, message.body)
         try:
@@ -176,10 +182,12 @@ class Worker:
         if ready.body is None:
             return Outcome(message.id, "failed", code=ready.error)
         try:
-            result = await asyncio.wait_for(
-                self.notifier.send_sms(to=message.to_number, body=ready.body, status_callback=self.callback),
-                timeout=self.settings.send_timeout_seconds + 5,
-            )
+            if message.channel == "voice":
+                request = self.notifier.place_call(to=message.to_number, twiml_url=ready.body,
+                                                   status_callback=call_status_url(self.settings))
+            else:
+                request = self.notifier.send_sms(to=message.to_number, body=ready.body, status_callback=self.callback)
+            result = await asyncio.wait_for(request, timeout=self.settings.send_timeout_seconds + 5)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every provider failure becomes a decision, never a dead worker
@@ -227,6 +235,9 @@ class Worker:
         reclaimed = claims.reclaim_stale(self.session_factory, older_than=self.reclaim_after, worker_id=self.worker_id)
         if reclaimed:
             log.warning("outbox.reclaimed", extra={"worker_id": self.worker_id, "count": reclaimed})
+        self._sweep_early_statuses()
+
+    def _sweep_early_statuses(self) -> None:
         with self.session_factory() as session:
             pending = pending_early_statuses(session)
         for provider_id in pending:
@@ -248,3 +259,7 @@ class Worker:
             if not self._results:
                 break
             await self._flush()
+        try:
+            await asyncio.to_thread(self._sweep_early_statuses)
+        except Exception:
+            log.warning("outbox.maintenance_failed", extra={"worker_id": self.worker_id}, exc_info=True)

@@ -1,7 +1,7 @@
 """Message text and answer links.
 
-A link carries a random token of 128 bits (22 URL-safe characters); the database keeps its SHA-256
-for lookup. The plain token sits in the outbox row only until the message has left, because the
+A link carries a random token of at least 128 bits (22 or 23 URL-safe characters); the database
+keeps its SHA-256 for lookup. The plain token sits in the outbox row only until the message has left, because the
 text is rendered at send time (see docs/rounds.md, "Answer links").
 """
 
@@ -15,6 +15,8 @@ from bcp_service.templating import render
 from bcp_service.twilio_sim.segments import count_segments
 
 TOKEN_BYTES = 16  # 128 bits
+# Python's tokens are 22 characters; PostgreSQL's, drawn in SQL at round start, 23 (creation.py).
+TOKEN_MAX_CHARS = 23
 ANSWER_PATH = "/a/"
 # Two UCS-2 segments: 2 x 67 characters once the text is split (70 only for a single segment).
 MAX_SEGMENTS = 2
@@ -60,7 +62,7 @@ def segments(text: str) -> int:
 
 def check_budget(public_base_url: str) -> None:
     """Refuse a base URL that would push the first message past two segments."""
-    sample = render_message(INITIAL_TEMPLATE, drill=True, public_base_url=public_base_url, token="x" * 22)
+    sample = render_message(INITIAL_TEMPLATE, drill=True, public_base_url=public_base_url, token="x" * TOKEN_MAX_CHARS)
     if segments(sample) > MAX_SEGMENTS:
         raise ValueError(
             f"public_base_url is too long: the safety-check SMS would take {segments(sample)} segments "

@@ -14,6 +14,8 @@ from bcp_service.auth.principal import Principal, patient_scope
 from bcp_service.auth.roles import Role
 from bcp_service.db import get_session
 from bcp_service.errors import NotFound
+from bcp_service.escalation.followup import list_events
+from bcp_service.escalation.schemas import CheckEventPublic
 from bcp_service.models import OutboxMessage, SafetyRound
 from bcp_service.models.base import utcnow
 from bcp_service.models.enums import RiskTier
@@ -125,7 +127,7 @@ def get_checks(
 
 @router.get("/rounds/{round_id}/checks/{check_id}", response_model=CheckDetail)
 def get_check(round_id: int, check_id: int, request: Request, principal: Reader, session: SessionDep):
-    """One check with every answer (link, SMS, reviewer...) and every message sent for it."""
+    """One check with every answer (link, SMS, reviewer...), every message sent for it, and its escalation."""
     safety_round = get_round(session=session, round_id=round_id)
     row = checks.get_check(session=session, round_id=round_id, check_id=check_id, scope=patient_scope(principal))
     answers, messages = checks.check_history(session=session, check_id=check_id)
@@ -135,6 +137,7 @@ def get_check(round_id: int, check_id: int, request: Request, principal: Reader,
         **_check_public(row, safety_round.drill),
         "answers": [AnswerPublic.model_validate(a) for a in answers],
         "messages": [MessagePublic.model_validate(m) for m in messages],
+        "escalation": [CheckEventPublic.model_validate(e) for e in list_events(session=session, check_id=check_id)],
     })
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from bcp_service.escalation.schemas import CheckEventPublic
 from bcp_service.models.rounds import CheckState, RoundReason, RoundState
 from bcp_service.rounds.targets import RoundTarget
 
@@ -120,6 +121,9 @@ class CheckPublic(BaseModel):
 class CheckDetail(CheckPublic):
     answers: list[AnswerPublic]
     messages: list[MessagePublic]
+    escalation_step: int = Field(0, description="escalation steps taken (docs/escalation.md)")
+    escalation: list[CheckEventPublic] = Field(
+        default_factory=list, description="escalation steps and nurse assignments, with their times")
 
 
 class UnmatchedReplyPublic(BaseModel):

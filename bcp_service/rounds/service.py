@@ -94,12 +94,12 @@ def start_round(
     initialise_counters(session=session, round_id=round_id)
     safety_round = session.get(SafetyRound, round_id)
     safety_round.message_count = queued
-    safety_round.no_contact_count = len(no_contact)
-    safety_round.target_count = queued + len(no_contact)
+    safety_round.no_contact_count = no_contact
+    safety_round.target_count = queued + no_contact
     session.add(safety_round)
     session.flush()
     log.info("round.started", extra={"round_id": round_id, "checks": safety_round.target_count, "queued": queued,
-                                     "no_contact": len(no_contact), "drill": drill, "reason": safety_round.reason})
+                                     "no_contact": no_contact, "drill": drill, "reason": safety_round.reason})
     return safety_round, True
 
 

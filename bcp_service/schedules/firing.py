@@ -59,7 +59,7 @@ def grace_for(schedule: RoundSchedule, settings: Settings) -> float:
     return float(settings.schedule_misfire_grace_seconds if grace is None else grace)
 
 
-def due_firing(schedule: RoundSchedule, *, last_fire_time: datetime | None, now: datetime,
+def decide_firing(schedule: RoundSchedule, *, last_fire_time: datetime | None, now: datetime,
                settings: Settings) -> Due | None:
     """The fire time to act on now, if any, with what the misfire policy makes of it."""
     after = aware(schedule.effective_from)
@@ -89,7 +89,7 @@ def find_due(*, session: Session, settings: Settings, now: datetime) -> list[Due
     found = []
     for schedule in schedules:
         try:
-            due = due_firing(schedule, last_fire_time=last.get(schedule.id), now=now, settings=settings)
+            due = decide_firing(schedule, last_fire_time=last.get(schedule.id), now=now, settings=settings)
         except ValueError:
             # Validated on every write; a row edited by hand must not stop the other schedules.
             log.warning("schedule.invalid_timing", extra={"schedule_id": schedule.id})

@@ -72,7 +72,7 @@ def _worker_instances(session: Session, *, now: datetime, stale_after: timedelta
     ]
 
 
-def system_status(*, session: Session, stale_after_seconds: float, now: datetime | None = None) -> SystemStatus:
+def read_system_status(*, session: Session, stale_after_seconds: float, now: datetime | None = None) -> SystemStatus:
     now = now or utcnow()
     stale_after = timedelta(seconds=stale_after_seconds)
     rows = session.exec(

@@ -17,7 +17,7 @@ from bcp_service.models.base import utcnow
 from bcp_service.models.schedules import FiringOutcome
 from bcp_service.registry.schemas import Page
 from bcp_service.schedules import service
-from bcp_service.schedules.heartbeat import system_status
+from bcp_service.schedules.heartbeat import read_system_status
 from bcp_service.schedules.schemas import (
     FiringPublic,
     ScheduleCreate,
@@ -35,8 +35,8 @@ Monitor = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture, Role.
 
 
 def schedule_public(session: Session, schedule: RoundSchedule) -> SchedulePublic:
-    last = service.last_firing(session=session, schedule_id=schedule.id)
-    upcoming = service.upcoming(schedule, last_fire_time=last.fire_time if last else None, now=utcnow())
+    last = service.get_last_firing(session=session, schedule_id=schedule.id)
+    upcoming = service.list_next_fire_times(schedule, last_fire_time=last.fire_time if last else None, now=utcnow())
     return SchedulePublic.model_validate({
         **schedule.model_dump(), "next_fire_times": upcoming,
         "last_firing": FiringPublic.model_validate(last) if last else None,
@@ -101,4 +101,4 @@ def get_firings(schedule_id: int, principal: Manager, session: SessionDep, outco
 @router.get("/system/status", response_model=SystemStatus)
 def get_system_status(request: Request, principal: Monitor, session: SessionDep):
     """Last heartbeat of each background component (scheduler, worker); ``stale`` means none is running."""
-    return system_status(session=session, stale_after_seconds=request.app.state.settings.heartbeat_stale_seconds)
+    return read_system_status(session=session, stale_after_seconds=request.app.state.settings.heartbeat_stale_seconds)

@@ -166,14 +166,14 @@ def list_firings(
     return list(rows), total
 
 
-def last_firing(*, session: Session, schedule_id: int) -> ScheduleFiring | None:
+def get_last_firing(*, session: Session, schedule_id: int) -> ScheduleFiring | None:
     return session.exec(
         select(ScheduleFiring).where(ScheduleFiring.schedule_id == schedule_id)
         .order_by(col(ScheduleFiring.fire_time).desc()).limit(1)
     ).first()
 
 
-def upcoming(schedule: RoundSchedule, *, last_fire_time: datetime | None, now: datetime, count: int = 5) -> list[datetime]:
+def list_next_fire_times(schedule: RoundSchedule, *, last_fire_time: datetime | None, now: datetime, count: int = 5) -> list[datetime]:
     if not schedule.active or schedule.deleted_at is not None:
         return []
     after = max(t for t in (now, aware(schedule.effective_from), last_fire_time and aware(last_fire_time)) if t)

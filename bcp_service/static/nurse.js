@@ -107,7 +107,10 @@
     backoff = Math.min(backoff * 2, 60000);
   }
 
-  function now() { var d = new Date(); return ("0" + d.getHours()).slice(-2) + ":" + ("0" + d.getMinutes()).slice(-2); }
+  // The time a result was recorded, in the service's time zone (Japan) whatever the phone is set to.
+  var fmtHM = new Intl.DateTimeFormat("ja-JP", { timeZone: root.getAttribute("data-tz") || "Asia/Tokyo",
+                                                 hour: "2-digit", minute: "2-digit", hour12: false });
+  function now() { return fmtHM.format(new Date()); }
 
   document.addEventListener("submit", function (e) {
     var form = e.target;

@@ -112,7 +112,7 @@ async def post_trigger(request: Request, principal: Sender, session: SessionDep)
 
 def _receive(request: Request, principal: Principal, session: Session, settings, kind: str, body: bytes):
     take_write_lock(session)  # SQLite: decisions are serialised; wait for the lock rather than fail later
-    known = service.known_municipality_codes(session=session)
+    known = service.list_municipality_codes(session=session)
     try:
         if kind in XML_TYPES:
             received = service.read_jma_bulletin(body, known=known, keep_raw=settings.trigger_keep_raw)

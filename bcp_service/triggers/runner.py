@@ -30,7 +30,7 @@ log = logging.getLogger("bcp_service.triggers")
 BATCH = 50
 
 
-def due_record_ids(*, session: Session, now: datetime) -> list[int]:
+def list_due_record_ids(*, session: Session, now: datetime) -> list[int]:
     return list(session.exec(
         select(TriggerRecord.id)
         .where(TriggerRecord.state == RecordState.pending.value, col(TriggerRecord.not_before).is_not(None),
@@ -45,7 +45,7 @@ def run_due_trigger_starts(
     """Start every pending record that is due; returns the ids of the rounds this call started."""
     now = now or utcnow()
     with session_factory() as session:
-        ids = due_record_ids(session=session, now=now)
+        ids = list_due_record_ids(session=session, now=now)
     started = []
     for record_id in ids:
         round_id = start_pending(session_factory, record_id=record_id, settings=settings, now=now)

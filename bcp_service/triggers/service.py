@@ -44,7 +44,7 @@ class Received:
     unmatched_codes: tuple[str, ...] = ()
 
 
-def guard_config(settings: Settings) -> GuardConfig:
+def build_guard_config(settings: Settings) -> GuardConfig:
     return GuardConfig(
         min_intensity=settings.trigger_min_intensity, min_level=settings.trigger_min_level,
         delay_seconds=settings.trigger_delay_seconds, aftershock_window_hours=settings.trigger_aftershock_window_hours,
@@ -53,11 +53,11 @@ def guard_config(settings: Settings) -> GuardConfig:
     )
 
 
-def known_municipality_codes(*, session: Session) -> set[str]:
+def list_municipality_codes(*, session: Session) -> set[str]:
     return set(session.exec(select(Municipality.code)).all())
 
 
-def municipalities_with_patients(*, session: Session, codes: Collection[str]) -> set[str]:
+def find_municipalities_with_patients(*, session: Session, codes: Collection[str]) -> set[str]:
     if not codes:
         return set()
     has_patients = exists().where(Patient.municipality_id == Municipality.id, Patient.status == PatientStatus.active)
@@ -101,8 +101,8 @@ def receive_event(
     session.add(report)
     session.flush()  # the write comes first: on SQLite it takes the lock before anything is read
     store.lock_decisions(session)
-    config = guard_config(settings)
-    with_patients = municipalities_with_patients(session=session, codes=event.municipality_severity.keys())
+    config = build_guard_config(settings)
+    with_patients = find_municipalities_with_patients(session=session, codes=event.municipality_severity.keys())
     for attempt in range(1, MAX_ATTEMPTS + 1):
         records = store.load_records(session=session, event_id=event.event_id,
                                      window_hours=config.aftershock_window_hours, now=now)

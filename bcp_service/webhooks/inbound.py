@@ -32,29 +32,34 @@ class InboundResult:
 def open_checks_for(session: Session, phone: str) -> list[tuple[int, int | None, bool]]:
     """(check id, contact id, drill) of running rounds this number belongs to.
 
-    Messages we sent to the number come first: they name the check exactly. Only when none was
-    sent (a family member texting from another registered phone) do the contacts decide.
+    The number leads to contacts, their patients and those patients' checks in running rounds.
+    Checks that a message was actually sent to from this number come first: they name the check
+    exactly (a family member's phone registered for two patients, say, but texted about one).
     """
-    running = select(SafetyRound.id).where(SafetyRound.state == RoundState.running)
-    sent = session.exec(
-        select(OutboxMessage.check_id, OutboxMessage.contact_id, OutboxMessage.drill)
-        .where(OutboxMessage.to_number == phone, col(OutboxMessage.round_id).in_(running),
-               col(OutboxMessage.check_id).is_not(None))
-    ).all()
-    by_check: dict[int, tuple[int, int | None, bool]] = {}
-    for check_id, contact_id, drill in sent:
-        by_check.setdefault(check_id, (check_id, contact_id, drill))
-    if by_check:
-        return list(by_check.values())
-    rows = session.exec(
-        select(SafetyCheck.id, PatientContact.id, SafetyRound.drill)
-        .join(PatientContact, PatientContact.patient_id == SafetyCheck.patient_id)
+    contacts = dict(session.exec(
+        select(PatientContact.id, PatientContact.patient_id).where(PatientContact.phone == phone)
+    ).all())
+    if not contacts:
+        return []
+    checks = session.exec(
+        select(SafetyCheck.id, SafetyCheck.patient_id, SafetyRound.drill)
         .join(SafetyRound, SafetyRound.id == SafetyCheck.round_id)
-        .where(PatientContact.phone == phone, SafetyRound.state == RoundState.running)
+        .where(col(SafetyCheck.patient_id).in_(set(contacts.values())), SafetyRound.state == RoundState.running)
     ).all()
-    for check_id, contact_id, drill in rows:
-        by_check.setdefault(check_id, (check_id, contact_id, drill))
-    return list(by_check.values())
+    if not checks:
+        return []
+    drill_of = {check_id: drill for check_id, _, drill in checks}
+    sent = session.exec(
+        select(OutboxMessage.check_id, OutboxMessage.contact_id)
+        .where(col(OutboxMessage.check_id).in_(list(drill_of)), OutboxMessage.to_number == phone)
+    ).all()
+    if sent:
+        found: dict[int, tuple[int, int | None, bool]] = {}
+        for check_id, contact_id in sent:
+            found.setdefault(check_id, (check_id, contact_id, drill_of[check_id]))
+        return list(found.values())
+    contact_of = {patient_id: contact_id for contact_id, patient_id in contacts.items()}
+    return [(check_id, contact_of.get(patient_id), drill) for check_id, patient_id, drill in checks]
 
 
 def handle_inbound(*, session: Session, provider_id: str, from_number: str, to_number: str | None, body: str) -> InboundResult:

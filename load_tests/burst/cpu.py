@@ -107,3 +107,48 @@ class CpuSampler(threading.Thread):
             for name in self.components:
                 out[name].append(max(0.0, current[1][name] - previous[1][name]) / dt)
         return times, out
+
+
+class PgWaitSampler(threading.Thread):
+    """What the load database's connections are doing, twice a second: running, waiting for a lock
+    (and which), idle in a transaction (the application holds it open), idle. Averaged per phase, it
+    shows where requests queue inside PostgreSQL, which a Python profile shows only as 'waiting'."""
+
+    QUERY = ("SELECT CASE WHEN state = 'active' AND wait_event_type IS NOT NULL "
+             "THEN 'waiting: ' || wait_event_type || ':' || wait_event ELSE coalesce(state, '?') END, count(*) "
+             "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+             "AND backend_type = 'client backend' GROUP BY 1")
+
+    def __init__(self, dsn: str, *, interval: float = 0.5, max_seconds: float = 7200) -> None:
+        super().__init__(daemon=True, name="pg-wait-sampler")
+        self.dsn = dsn
+        self.interval = interval
+        self.max_seconds = max_seconds
+        self.samples: list[tuple[float, dict[str, int]]] = []
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        import psycopg
+
+        deadline = time.monotonic() + self.max_seconds
+        try:
+            with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as conn:
+                while not self._halt.is_set() and time.monotonic() < deadline:
+                    rows = conn.execute(self.QUERY).fetchall()
+                    self.samples.append((time.time(), {k: n for k, n in rows}))
+                    self._halt.wait(self.interval)
+        except Exception:  # the sampler must never take the run down
+            pass
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(5)
+
+    def split(self, start: float, end: float) -> dict[str, float]:
+        """Average number of connections in each state between two wall times."""
+        window = [s for t, s in self.samples if start <= t <= end]
+        if not window:
+            return {}
+        keys = {k for s in window for k in s}
+        averages = {k: round(sum(s.get(k, 0) for s in window) / len(window), 2) for k in keys}
+        return dict(sorted(averages.items(), key=lambda kv: -kv[1]))

@@ -70,8 +70,9 @@ def locust_command(phase: Phase, run_dir: Path, *, processes: int) -> list[str]:
     ]
     if processes > 1:
         # A fresh master port per phase: workers of an earlier phase can never join a later one.
-        command += ["--processes", str(processes), "--master-bind-host", "127.0.0.1",
-                    "--master-bind-port", str(free_port())]
+        port = str(free_port())
+        command += ["--processes", str(processes), "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
+                    "--master-host", "127.0.0.1", "--master-port", port]
     return command + list(phase.loads)
 
 

@@ -20,12 +20,17 @@ def py_spy() -> str | None:
 
 
 def start_record(procs: ProcessSet, target: Proc, out: Path, *, seconds: int, rate: int = 67) -> Proc | None:
-    """Record the target and its children (uvicorn's workers) for ``seconds``; raw collapsed stacks."""
+    """Record the target and its children (uvicorn's workers) for ``seconds``; raw collapsed stacks.
+
+    ``--gil``: only threads holding the GIL are sampled, so the profile shows where the CPU goes.
+    Threads waiting for PostgreSQL would otherwise fill it (psycopg's wait is not recognised as idle);
+    those waits are measured from pg_stat_activity instead (``PgWaitSampler``).
+    """
     binary = py_spy()
     if binary is None:
         return None
     command = [binary, "record", "--pid", str(target.pid), "--subprocesses", "--rate", str(rate),
-               "--duration", str(seconds), "--format", "raw", "--output", str(out), "--nonblocking"]
+               "--duration", str(seconds), "--format", "raw", "--output", str(out), "--nonblocking", "--gil"]
     return procs.start(f"py-spy-{out.stem}", command, oneshot=True)
 
 

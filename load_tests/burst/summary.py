@@ -106,7 +106,18 @@ def figures(summary: dict) -> list[dict]:
     return out
 
 
-def write_outputs(run_dir: Path, *, args, summary: dict, phases: list[Phase], sampler, round_info: dict,
+def cpu_per_request(entry: dict) -> dict | None:
+    """CPU the serving processes (the API, or the bare app) and PostgreSQL spent per request."""
+    requests = entry.get("stats", {}).get("Aggregated", {}).get("requests")
+    used = entry.get("cpu", {}).get("cpu_seconds", {})
+    server = max(used.get("api", 0.0), used.get("bare app", 0.0))
+    if not requests or not server:
+        return None
+    return {"requests": requests, "server_cpu_s": round(server, 1), "server_ms": round(1000 * server / requests, 2),
+            "postgres_ms": round(1000 * used.get("postgresql", 0.0) / requests, 2)}
+
+
+def write_outputs(run_dir: Path, *, args, summary: dict, phases: list[Phase], sampler, pg_waits, round_info: dict,
                   accepted: list[float], database_url: str, journal_dir: Path, profiles: dict[str, Path]) -> None:
     summary["machine"] = machine()
     summary["revision"] = revision()
@@ -121,6 +132,9 @@ def write_outputs(run_dir: Path, *, args, summary: dict, phases: list[Phase], sa
                  "locust_exit": phase.exit_code, "stats": report.phase_stats(prefix)}
         if sampler is not None:
             entry["cpu"] = sampler.split(phase.start, phase.end)
+        if pg_waits is not None:
+            entry["postgres_connections"] = pg_waits.split(phase.start, phase.end)
+        entry["cpu_per_request"] = cpu_per_request(entry)
         summary["phases"][phase.name] = entry
         series[phase.name] = report.history_series(prefix, list(MAIN_NAMES))
     main = args.scenario
@@ -184,6 +198,13 @@ def markdown(summary: dict) -> str:
             lines.append(f"| {name} | {request} | {_fmt(s['requests'])} | {_fmt(s.get('rps_sustained'))} | "
                          f"{_fmt(ms.get('50%'))} | {_fmt(ms.get('95%'))} | {_fmt(ms.get('99%'))} | {_fmt(ms.get('100%'))} | "
                          f"{_fmt(s['failures'])} | {_fmt(s.get('http_5xx'))} |")
+    lines += ["", "## Server CPU per request", "",
+              "| phase | requests | server process CPU s | ms per request | PostgreSQL ms per request |", "|---|---|---|---|---|"]
+    for name, phase in summary["phases"].items():
+        cost = phase.get("cpu_per_request")
+        if cost:
+            lines.append(f"| {name} | {_fmt(cost['requests'])} | {_fmt(cost['server_cpu_s'])} | {_fmt(cost['server_ms'])} | "
+                         f"{_fmt(cost['postgres_ms'])} |")
     lines += ["", "## CPU split (share of the whole machine, all cores)", ""]
     components = sorted({c for p in summary["phases"].values() for c in p.get("cpu", {}).get("share_of_machine", {})})
     if components:
@@ -192,6 +213,11 @@ def markdown(summary: dict) -> str:
             share = phase.get("cpu", {}).get("share_of_machine", {})
             lines.append(f"| {name} | " + " | ".join(f"{100 * share.get(c, 0):.0f} %" for c in components)
                          + f" | {100 * phase.get('cpu', {}).get('idle_share', 0):.0f} % |")
+    lines += ["", "## PostgreSQL connections of the load database (average number in each state)", "",
+              "| phase | states |", "|---|---|"]
+    for name, phase in summary["phases"].items():
+        states = phase.get("postgres_connections", {})
+        lines.append(f"| {name} | " + ", ".join(f"{k} {v:g}" for k, v in list(states.items())[:6]) + " |")
     lines += ["", "## Database after the run", "", "```json",
               json.dumps({k: summary.get(k) for k in ("verify", "outbox_states", "check_states", "answers_by_channel",
                                                       "unmatched_replies", "freshness", "sending")},
@@ -199,7 +225,8 @@ def markdown(summary: dict) -> str:
     for name, prof in summary.get("profiles", {}).items():
         if not prof:
             continue
-        lines += ["", f"## Profile of the API during `{name}` ({prof['samples']:,} samples, py-spy)", "",
+        phase, _, process = name.partition("/")
+        lines += ["", f"## Profile of `{process}` during `{phase}` ({prof['samples']:,} samples on the GIL, py-spy)", "",
                   "| area (inclusive) | % |", "|---|---|"]
         lines += [f"| {a} | {pct} |" for a, pct in prof["by_area_pct"]]
         lines += ["", "| function (self) | % |", "|---|---|"]

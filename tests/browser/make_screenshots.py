@@ -98,7 +98,8 @@ def shoot(out: Path, patients: int) -> None:
                 page.wait_for_selector("#live-status.on", timeout=10000)
                 page.wait_for_timeout(500)
                 page.screenshot(path=str(out / "board.png"))
-                phone = browser.new_context(viewport={"width": 360, "height": 780}, device_scale_factor=2,
+                # 360 px wide as a phone; tall enough to show the queue, a waiting result and an open form.
+                phone = browser.new_context(viewport={"width": 360, "height": 1800}, device_scale_factor=2,
                                             is_mobile=True, has_touch=True, locale="ja-JP")
                 nurse = phone.new_page()
                 _log_in(nurse, server.url, "chiba-nurse", "/nurse")
@@ -109,7 +110,7 @@ def shoot(out: Path, patients: int) -> None:
                 card.locator('button[value="power_out"]').click()
                 nurse.wait_for_selector("#queue:not([hidden])")
                 nurse.locator("article.pt").nth(2).locator("summary").click()
-                nurse.evaluate("window.scrollTo(0, 0)")
+                nurse.evaluate("window.scrollTo(0, 140)")
                 nurse.screenshot(path=str(out / "nurse-360.png"))
                 phone.set_offline(False)
                 browser.close()

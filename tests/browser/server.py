@@ -1,63 +1,75 @@
-"""The real service on a free loopback port, in a thread, against the test database.
+"""The real service on a free loopback port, in its own process, against the test database.
 
 The server opens its own sessions, so tests that use it commit their data and wipe it afterwards.
 """
 
 from __future__ import annotations
 
-import asyncio
+import os
 import socket
-import threading
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
-import uvicorn
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bcp_service.app import create_app
 from bcp_service.config import Settings
 from tests.dbutil import wipe_database
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 class LiveServer:
-    def __init__(self, settings: Settings, engine: Engine) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
+    """``uvicorn bcp_service.asgi:app`` in its own process, as in production: nothing it does shares the
+    test process's interpreter (threads other tests left behind cannot slow it down)."""
+
+    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.settings = settings.model_copy(update={"public_base_url": self.url})
-        self.app = create_app(self.settings, engine)
-        config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=2)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.process: subprocess.Popen | None = None
 
     def start(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
+        env = {
+            **os.environ, "BCP_DATABASE_URL": self.settings.database_url, "BCP_PUBLIC_BASE_URL": self.url,
+            "BCP_ENVIRONMENT": self.settings.environment, "BCP_LOG_LEVEL": "WARNING",
+            "BCP_SECRET_KEY": self.settings.secret_key.get_secret_value(),
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "bcp_service.asgi:app", "--host", "127.0.0.1", "--port", str(self.port),
+             "--log-level", "warning", "--timeout-graceful-shutdown", "1"],
+            env=env, cwd=ROOT,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError("the test server exited at start")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
                 raise RuntimeError("the test server did not start")
-            time.sleep(0.02)
-        return self
+            time.sleep(0.1)
 
     def stop(self) -> None:
-        hub = getattr(self.app.state, "live", None)
-        if hub is not None and hub.loop is not None and not hub.loop.is_closed():
-            # End the event streams first: uvicorn waits for open responses before it stops.
-            try:
-                asyncio.run_coroutine_threadsafe(_close(hub), hub.loop).result(5)
-            except Exception:
-                pass
-        self.server.should_exit = True
-        self.thread.join(15)
-        self.sock.close()
-
-
-async def _close(hub) -> None:
-    hub.close()
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
 
 
 @pytest.fixture

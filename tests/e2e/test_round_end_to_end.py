@@ -112,8 +112,7 @@ async def test_worker_killed_mid_round_misses_no_patient(engine, stack):
     while stack.sim.stats()["accepted"] < 500:
         await asyncio.sleep(0.05)
     task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-    await notifier.aclose()
+    await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 10)
     left = states(stack, round_id)
     assert left.get("sending", 0) > 0 and left.get("queued", 0) > 0
 

@@ -94,6 +94,10 @@ def test_check_and_round_escalation_views(client, session, settings, area):
     view = client.get(f"/api/v1/rounds/{safety_round.id}/checks/{check.id}/escalation").json()
     assert view["escalation_step"] == 1 and view["next_action"] == "family" and view["next_action_at"]
     assert [(e["step"], e["action"]) for e in view["events"]] == [(1, "resend")]
+    detail = client.get(f"/api/v1/rounds/{safety_round.id}/checks/{check.id}").json()
+    assert detail["escalation_step"] == 1
+    assert [(e["step"], e["action"], e["messages"]) for e in detail["escalation"]] == [(1, "resend", 1)]
+    assert [m["state"] for m in detail["messages"]] == ["queued", "queued"]
     summary = client.get(f"/api/v1/rounds/{safety_round.id}/escalation").json()
     assert [s["action"] for s in summary["steps"]] == ["resend", "family", "call", "unreachable"]
     assert summary["taken"] == {"resend": 1} and summary["running"] is True and summary["follow_up"] == 0

@@ -152,7 +152,7 @@ def test_every_escalation_step_through_the_simulator(stack):
         assert call_row.provider_message_id == calls[own]["sid"] and call_row.state == "delivered"
 
     # 60 minutes: the one who never answered is unreachable and waits for a nurse.
-    assert stack.escalate_at(round_id, 61) == {"unreachable": 1}
+    assert +stack.escalate_at(round_id, 61) == {"unreachable": 1}
     assert check(stack, round_id, silent).state == "unreachable"
     assert check(stack, round_id, answering).state == "needs_help"  # the answer stopped its escalation
     with stack.factory() as session:

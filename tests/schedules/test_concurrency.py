@@ -16,7 +16,7 @@ from bcp_service.db import make_engine, make_session_factory
 from bcp_service.models import SafetyRound, ScheduleFiring, ServiceHeartbeat
 from bcp_service.models.base import utcnow
 from bcp_service.schedules.firing import fire_due_schedules
-from bcp_service.schedules.heartbeat import system_status
+from bcp_service.schedules.heartbeat import read_system_status
 from bcp_service.schedules.process import SchedulerProcess
 from tests.factories import create_municipality, create_prefecture
 from tests.schedules.conftest import add_patient, add_schedule, utc
@@ -98,7 +98,7 @@ def test_two_apscheduler_processes_fire_a_due_schedule_once_and_both_beat(commit
         beats = session.exec(select(ServiceHeartbeat).where(ServiceHeartbeat.name == "scheduler")).all()
         assert sorted(b.instance_id for b in beats) == ["scheduler:test:0", "scheduler:test:1"]
         assert all(b.stopped_at is not None for b in beats)
-        status = system_status(session=session, stale_after_seconds=30)
+        status = read_system_status(session=session, stale_after_seconds=30)
     scheduler = next(c for c in status.components if c.name == "scheduler")
     assert scheduler.stale is True and scheduler.alive_instances == 0  # both stopped: visibly not running
 

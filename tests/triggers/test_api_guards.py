@@ -10,7 +10,6 @@ from bcp_service.models import TriggerReport
 from tests.triggers.dbsetup import (  # noqa: F401  (fixtures)
     chiba,
     clock,
-    decisions,
     post_bulletin,
     records,
     round_municipality_codes,
