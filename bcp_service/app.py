@@ -52,10 +52,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
 
+    # The routes a disaster floods go first: FastAPI tries routes in order, and matching a path against
+    # every other route cost a webhook a seventh of its CPU (load_tests/RESULTS.md, "Disaster burst").
+    for router in (webhooks_router, answers_router):
+        app.include_router(router)
     for router in (auth_router, registry_router, audit_router, web_router, imports_router, exports_router, bcp_router, bcp_pages_router):
         app.include_router(router)
-    for router in (rounds_router, answers_router, webhooks_router):
-        app.include_router(router)
+    app.include_router(rounds_router)
     for router in (board_router, nurse_router, nurse_api_router):
         app.include_router(router)
     app.router.on_shutdown.append(_close_live(app))

@@ -65,13 +65,19 @@ def stop_demo_sending(processes: list[subprocess.Popen]) -> None:
 
 
 def print_round_help(base_url: str, database: Path) -> None:
-    console.print("\n[bold]安否確認を試す (try a drill round)[/bold]")
-    console.print(f"  CLI:  BCP_DATABASE_URL=sqlite:///{database} bcp-service rounds start --municipality 121002 --drill")
-    console.print("  API:")
-    console.print(f"    TOKEN=$(curl -s -d 'username=chiba-pref&password=chiba-pref-demo-pass' {base_url}/api/v1/auth/token"
-                  " | python3 -c 'import sys,json;print(json.load(sys.stdin)[\"access_token\"])')")
-    console.print(f"    curl -s -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' "
-                  f"-d '{{\"reason\":\"manual\",\"drill\":true,\"target\":{{\"municipality_codes\":[\"121002\"]}}}}' "
-                  f"{base_url}/api/v1/rounds")
-    console.print(f"    curl -s -H \"Authorization: Bearer $TOKEN\" {base_url}/api/v1/rounds/1/summary")
-    console.print("  The simulator answers about 60% of messages by opening their link; watch the summary fill in.\n")
+    # soft_wrap: the command lines must stay whole to be copied.
+    lines = [
+        "\n[bold]安否確認を試す (try a drill round)[/bold]",
+        f"  CLI:  BCP_DATABASE_URL=sqlite:///{database} bcp-service rounds start --municipality 121002 --drill",
+        f"        BCP_DATABASE_URL=sqlite:///{database} bcp-service rounds show 1",
+        "  API:",
+        f"    TOKEN=$(curl -s -d 'username=chiba-pref&password=chiba-pref-demo-pass' {base_url}/api/v1/auth/token"
+        " | python3 -c 'import sys,json;print(json.load(sys.stdin)[\"access_token\"])')",
+        f"    curl -s -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' "
+        f"-d '{{\"reason\":\"manual\",\"drill\":true,\"target\":{{\"municipality_codes\":[\"121002\"]}}}}' "
+        f"{base_url}/api/v1/rounds",
+        f"    curl -s -H \"Authorization: Bearer $TOKEN\" {base_url}/api/v1/rounds/1/summary",
+        "  The simulator answers about 60% of messages by opening their link; watch the summary fill in.\n",
+    ]
+    for line in lines:
+        console.print(line, soft_wrap=True, highlight=False)

@@ -33,8 +33,10 @@ class SharedRateLimiter:
             raise ValueError("rate must be positive; use no limiter for an unlimited rate")
         self.session_factory = session_factory
         self.rate = rate
-        # A fifth of a second's worth: enough to batch, small enough not to overrun a provider's limit.
-        self.burst = burst or max(1.0, rate / 5)
+        # Half a second's worth may build up, but a worker waits only for a tenth of a second's worth:
+        # a late wake-up (a busy machine) then finds the tokens still there instead of lost at the cap.
+        self.burst = burst or max(1.0, rate / 2)
+        self.chunk = max(1.0, min(self.burst, rate / 10))
         self.name = name
         self._local = 0
         self._local_at = 0.0
@@ -48,7 +50,7 @@ class SharedRateLimiter:
                 self._local -= granted
                 return granted
             self._local = 0
-            ask = max(wanted, math.floor(self.burst))
+            ask = max(wanted, math.floor(self.chunk))
             granted, wait = await asyncio.to_thread(self.take, ask)
             if granted:
                 self._local, self._local_at = granted - min(wanted, granted), time.monotonic()
@@ -77,7 +79,7 @@ class SharedRateLimiter:
         if granted:
             return granted, 0.0
         # Wait for a chunk rather than a single token: one transaction per chunk, not per message.
-        return 0, (min(wanted, self.burst) - tokens) / self.rate
+        return 0, (min(wanted, self.chunk) - tokens) / self.rate
 
     def _lock_row(self, session: Session) -> tuple[SendRate, datetime]:
         postgres = session.get_bind().dialect.name == "postgresql"

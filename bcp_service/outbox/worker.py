@@ -109,12 +109,26 @@ class Worker:
         return self.stats
 
     async def _claimer(self, stop: asyncio.Event, exit_when_idle: bool) -> None:
+        loop = asyncio.get_running_loop()
         while not stop.is_set():
-            free = self.capacity - self._queue.qsize() - self._in_flight
-            if free < min(self.batch_size, self.concurrency):
-                await asyncio.sleep(0.005)
+            paused = self._pause_until - loop.time()
+            if paused > 0:
+                await asyncio.sleep(paused)
                 continue
-            wanted = min(self.batch_size, free)
+            if self.limiter:
+                # Paid-for messages must leave when paid for: a backlog of them would go out in a burst
+                # after any stall and overrun the provider's limit. So at most about one chunk
+                # (a tenth of a second's worth) waits while the next is being taken.
+                wanted = min(self.batch_size, max(1, int(self.limiter.chunk)))
+                if self._queue.qsize() >= wanted:
+                    await asyncio.sleep(0.002)
+                    continue
+            else:
+                free = self.capacity - self._queue.qsize() - self._in_flight
+                if free < min(self.batch_size, self.concurrency):
+                    await asyncio.sleep(0.005)
+                    continue
+                wanted = min(self.batch_size, free)
             granted = await self.limiter.acquire(wanted) if self.limiter else wanted
             try:
                 batch = await asyncio.to_thread(self._claim, granted)

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import String, cast, func, literal, literal_column, select, union_all, update
+from sqlalchemy import String, cast, func, literal, literal_column, select, union_all
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
@@ -82,13 +82,13 @@ def initialise_counters(*, session: Session, round_id: int) -> None:
 
 
 def move_counters(*, session: Session, moves: Iterable[tuple[CheckKeys, str, str]]) -> None:
-    """Apply state changes (keys, old state, new state) to the counters, in one statement.
+    """Apply state changes (keys, old state, new state) to the counters.
 
-    One multi-row upsert rather than a statement per counter: building and sending ten statements
-    per answer was half the CPU of recording an SMS reply, and the counter rows stay locked from the
-    first of them to the commit, so every statement after the first one lengthened the time all
-    other answers to the round wait (load_tests/RESULTS.md, "Disaster burst"). The rows go in sorted
-    key order, which is the order PostgreSQL locks them in.
+    One upsert statement, built once and sent with all the rows in one call, rather than a new
+    statement per counter: building and compiling ten statements per answer was half the CPU of
+    recording an SMS reply, and the counter rows stay locked from the first of them to the commit,
+    so every extra round trip lengthened the time all other answers to the round wait
+    (load_tests/RESULTS.md, "Disaster burst"). Rows go in sorted key order, the order they are locked in.
     """
     deltas: Counter[tuple[int, str, str, str]] = Counter()
     for keys, old, new in moves:
@@ -101,16 +101,27 @@ def move_counters(*, session: Session, moves: Iterable[tuple[CheckKeys, str, str
         {"round_id": round_id, "dimension": dimension, "key": key, "state": state, "count": delta}
         for (round_id, dimension, key, state), delta in sorted(deltas.items()) if delta
     ]
-    if not rows:
-        return
-    table = RoundCounter.__table__
-    upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = upsert(table).values(rows)
-    # A decrement always finds its row (the check was counted in that state when it got there).
-    session.execute(statement.on_conflict_do_update(
-        index_elements=["round_id", "dimension", "key", "state"],
-        set_={"count": table.c.count + statement.excluded["count"]},
-    ))
+    if rows:
+        session.execute(_upsert(session.get_bind().dialect.name), rows)
+
+
+_UPSERTS: dict[str, object] = {}
+
+
+def _upsert(dialect: str):
+    """``count = count + delta``, inserting the row when the state has none yet (cached per dialect).
+
+    A decrement always finds its row: the check was counted in that state when it got there.
+    """
+    statement = _UPSERTS.get(dialect)
+    if statement is None:
+        table = RoundCounter.__table__
+        insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+        statement = _UPSERTS[dialect] = insert.on_conflict_do_update(
+            index_elements=["round_id", "dimension", "key", "state"],
+            set_={"count": table.c.count + insert.excluded["count"]},
+        )
+    return statement
 
 
 def read_counters(*, session: Session, round_id: int) -> dict[str, dict[str, dict[str, int]]]:

@@ -3,14 +3,16 @@
 import pytest
 
 from bcp_service.escalation.jobs import FAMILY_TEMPLATE, RESEND_TEMPLATE
-from bcp_service.rounds.messages import MAX_SEGMENTS, render_message, segments
+from bcp_service.rounds.messages import MAX_SEGMENTS, TOKEN_MAX_CHARS, render_message, segments
+
+LONG_BASE_URL = "https://anpi-kakunin.zaitaku-iryo.pref.kagoshima.lg.jp"  # the rounds tests' longest
 
 
 @pytest.mark.parametrize("template", [RESEND_TEMPLATE, FAMILY_TEMPLATE])
 @pytest.mark.parametrize("drill", [True, False])
 def test_escalation_messages_fit_two_segments(template, drill):
-    text = render_message(template, drill=drill, public_base_url="https://bcp-anpi.pref.chiba.lg.jp",
-                          token="x" * 22)
+    token = "x" * TOKEN_MAX_CHARS
+    text = render_message(template, drill=drill, public_base_url=LONG_BASE_URL, token=token)
     assert segments(text) <= MAX_SEGMENTS
-    assert ("【訓練】" in text) is drill
-    assert "https://bcp-anpi.pref.chiba.lg.jp/a/" + "x" * 22 in text
+    assert text.startswith("【訓練】") is drill
+    assert f"{LONG_BASE_URL}/a/{token}" in text
