@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
+from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from bcp_service.auth import throttle
@@ -76,7 +77,16 @@ def create_user(
     return user
 
 
+def _take_sqlite_write_lock(session: Session) -> None:
+    """Login reads, hashes (slow by design), then writes. On SQLite a deferred transaction that reads
+    first fails at once with "database is locked" if another process wrote meanwhile; taking the
+    write lock first makes it wait its turn (busy_timeout) instead. PostgreSQL needs nothing."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("UPDATE login_throttle SET failures = failures WHERE 0"))
+
+
 def authenticate(*, session: Session, settings: Settings, username: str, password: str, address: str) -> User:
+    _take_sqlite_write_lock(session)
     keys = [f"user:{username.lower()}", f"ip:{address}"]
     until = throttle.locked_until(session, keys)
     if until is not None:
