@@ -34,7 +34,8 @@ async def send_all(stack, **worker_options):
 
 
 def wait_for_callbacks(stack):
-    assert stack.sim.flush_callbacks(timeout=25) == 0
+    # Slow machines deliver ~100-190 callbacks/s; the assertion (all delivered) stays, only the wait grows.
+    assert stack.sim.flush_callbacks(timeout=120) == 0
 
 
 def states(stack, round_id):
