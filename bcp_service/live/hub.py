@@ -115,7 +115,8 @@ class RoundWatcher:
         try:
             while not self.closing:
                 try:
-                    await asyncio.wait_for(self.wake.wait(), PENDING_SECONDS if self.pending else interval)
+                    async with asyncio.timeout(PENDING_SECONDS if self.pending else interval):
+                        await self.wake.wait()
                     notified = True
                 except TimeoutError:
                     notified = self.pending

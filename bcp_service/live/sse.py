@@ -34,7 +34,8 @@ async def stream(hub: LiveHub, subscriber: Subscriber, *, keepalive: float, max_
             if remaining <= 0:
                 break
             try:
-                message = await asyncio.wait_for(subscriber.queue.get(), min(keepalive, remaining))
+                async with asyncio.timeout(min(keepalive, remaining)):
+                    message = await subscriber.queue.get()
             except TimeoutError:
                 yield ": keep-alive\n\n"
                 continue

@@ -144,7 +144,8 @@ class Worker:
             if exit_when_idle and await self._idle():
                 return
             try:
-                await asyncio.wait_for(stop.wait(), timeout=self.settings.send_idle_poll_seconds)
+                async with asyncio.timeout(self.settings.send_idle_poll_seconds):
+                    await stop.wait()
             except TimeoutError:
                 pass
 
@@ -201,7 +202,10 @@ class Worker:
                                                    status_callback=call_status_url(self.settings))
             else:
                 request = self.notifier.send_sms(to=message.to_number, body=ready.body, status_callback=self.callback)
-            result = await asyncio.wait_for(request, timeout=self.settings.send_timeout_seconds + 5)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives
+            # as the send completes, and the cancelled sender then waited on an empty queue for ever.
+            async with asyncio.timeout(self.settings.send_timeout_seconds + 5):
+                result = await request
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every provider failure becomes a decision, never a dead worker

@@ -104,11 +104,6 @@ async def test_429_storm_and_5xx_lose_nothing(engine, stack):
     assert len(delivered_to) == 600
 
 
-@pytest.mark.xfail(
-    reason="issue 4 still open: the worker-kill scenario times out under the full suite (CancelledError in the "
-    "restarted worker); tests/outbox/test_worker.py covers reclaiming in-process. Not strict: an XPASS is reported.",
-    strict=False,
-)
 async def test_worker_killed_mid_round_misses_no_patient(engine, stack):
     municipality_id = bulk_patients(engine, 2000)
     stack.sim.configure(latency_ms=20)

@@ -165,6 +165,34 @@ async def test_killed_worker_loses_nothing_and_duplicates_are_bounded(factory, f
     assert 0 <= duplicates <= worker.capacity
 
 
+class CancellingNotifier(FakeNotifier):
+    """Cancels the worker's senders just as a send completes: the interleaving of a real kill that
+    asyncio.wait_for on Python 3.11 turned into a sender that swallowed its cancellation and waited
+    on the empty queue for ever (the e2e worker-kill test hung on it)."""
+
+    worker_task: asyncio.Task | None = None
+
+    async def send_sms(self, *, to, body, status_callback=None):
+        result = await super().send_sms(to=to, body=body, status_callback=status_callback)
+        if len(self.sent) == 3:
+            loop = asyncio.get_running_loop()
+            loop.call_soon(self.worker_task.cancel)
+            for task in asyncio.all_tasks():
+                if task.get_coro().__qualname__ == "Worker._sender":
+                    loop.call_soon(task.cancel)
+        return result
+
+
+async def test_cancelled_while_a_send_completes_the_worker_stops(factory, fast_settings):
+    seed_round(factory, fast_settings, patients=12)
+    notifier = CancellingNotifier()
+    worker = Worker(session_factory=factory, notifier=notifier, settings=fast_settings, concurrency=2, batch_size=4)
+    notifier.worker_task = task = asyncio.create_task(worker.run())
+    done, _ = await asyncio.wait([task], timeout=10)
+    assert done, "the worker did not stop after it was cancelled"
+    assert task.cancelled()
+
+
 def test_sqlite_allows_one_worker(factory, fast_settings, engine):
     from bcp_service.outbox import heartbeat
 
