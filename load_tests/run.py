@@ -135,6 +135,11 @@ def harvest_all(sim: str, limit: int, path: Path) -> list[float]:
     return [report.parse_sim_time(r["date_created"]) for r in records]
 
 
+def accept_times(sim: str, limit: int) -> list[float]:
+    records = httpx.get(f"{sim}/_sim/messages", params={"limit": limit, "direction": "outbound-api"}, timeout=600).json()["messages"]
+    return [report.parse_sim_time(r["date_created"]) for r in records]
+
+
 def system_ready(api: str, token: str, workers: int) -> bool:
     status = httpx.get(f"{api}/api/v1/system/status", headers={"Authorization": f"Bearer {token}"}, timeout=5).json()
     alive = {c["name"]: c["alive_instances"] for c in status["components"]}
@@ -270,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
                 if args.baseline_duration:
                     # The yardstick again after the load, in case the machine got busier meanwhile.
                     run(Phase("baseline-after", bare, args.baseline_duration, {"BareUser": Load(users)}))
+            # The send figures use every message the simulator accepted, also those sent after the drain wait.
+            accepted = accept_times(sim, args.patients * 3)
             sampler.stop()
             pg_waits.stop()
             summary["database"] = setup.database_size(database_url)

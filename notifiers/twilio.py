@@ -8,6 +8,7 @@ timeout we choose, and so errors map straight onto the retry policy.
 from __future__ import annotations
 
 import email.utils
+import itertools
 import time
 from typing import Any
 
@@ -23,6 +24,7 @@ from notifiers.base import (
 
 API_VERSION = "2010-04-01"
 RATE_LIMIT_CODE = "20429"
+POOL_CONNECTIONS = 8  # connections per httpx pool; more pools for more concurrency
 
 
 class TwilioNotifier:
@@ -48,15 +50,23 @@ class TwilioNotifier:
         self.from_number = from_number
         self.messaging_service_sid = messaging_service_sid
         self._account_url = f"{base_url.rstrip('/')}/{API_VERSION}/Accounts/{account_sid}"
-        self._client = httpx.AsyncClient(
-            auth=httpx.BasicAuth(account_sid, auth_token),
-            timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            transport=transport,
-            headers={"Accept": "application/json"},
-        )
+        # Several small pools rather than one large one: httpcore walks (and polls the socket of)
+        # every connection of a pool on each request, so its CPU per request grows with the pool.
+        # With 30 connections that was four fifths of a worker's CPU (load_tests/RESULTS.md).
+        shards = 1 if transport is not None else max(1, -(-max_connections // POOL_CONNECTIONS))
+        per_pool = -(-max_connections // shards)
+        self._clients = [
+            httpx.AsyncClient(
+                auth=httpx.BasicAuth(account_sid, auth_token),
+                timeout=httpx.Timeout(timeout),
+                limits=httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool),
+                transport=transport,
+                headers={"Accept": "application/json"},
+            )
+            for _ in range(shards)
+        ]
+        self._client = self._clients[0]
+        self._turn = itertools.count()
 
     async def send_sms(
         self, *, to: str, body: str, status_callback: str | None = None
@@ -82,7 +92,8 @@ class TwilioNotifier:
         return await self._post("Calls.json", form)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        for client in self._clients:
+            await client.aclose()
 
     async def __aenter__(self) -> TwilioNotifier:
         return self
@@ -92,7 +103,8 @@ class TwilioNotifier:
 
     async def _post(self, resource: str, form: dict[str, str]) -> SendResult:
         try:
-            response = await self._client.post(f"{self._account_url}/{resource}", data=form)
+            client = self._clients[next(self._turn) % len(self._clients)]
+            response = await client.post(f"{self._account_url}/{resource}", data=form)
         except httpx.TimeoutException as exc:
             # The request may still have reached Twilio; the caller decides
             # whether a possible duplicate is acceptable.
