@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, create_engine
@@ -64,3 +65,9 @@ def get_session(request: Request) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+# "function" scope: the commit runs before the response is sent. FastAPI's default runs a yield
+# dependency's exit code after the response, so a client (or Twilio) got 200 for a write whose
+# commit could still fail, and row locks were held while the response went out.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]

@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from bcp_service.answers.service import LinkTarget, find_link, record_answer
 from bcp_service.auth.deps import Access
-from bcp_service.db import get_session
+from bcp_service.db import SessionDep
 from bcp_service.models import PatientContact
 from bcp_service.models.rounds import ANSWER_STATES, AnswerChannel
 from bcp_service.rounds.locking import write_unit
@@ -24,7 +24,6 @@ from bcp_service.rounds.messages import STATE_LABELS
 from bcp_service.templating import render
 
 router = APIRouter(include_in_schema=False)
-SessionDep = Annotated[Session, Depends(get_session)]
 PUBLIC = Access(public="answer link: the random token in the URL is the credential")
 HEADERS = {
     "Cache-Control": "no-store",

@@ -8,14 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
-from sqlmodel import Session
 
 from bcp_service.audit import service
 from bcp_service.auth.deps import Access
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
 from bcp_service.csv_export import csv_lines
-from bcp_service.db import get_session
+from bcp_service.db import SessionDep
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 AUDITORS = Access(Role.admin, Role.prefecture)
@@ -54,7 +53,7 @@ def _filters(
 def list_audit_events(
     request: Request,
     principal: Annotated[Principal, Depends(AUDITORS)],
-    session: Annotated[Session, Depends(get_session)],
+    session: SessionDep,
     filters: Annotated[service.AuditFilters, Depends(_filters)],
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -69,7 +68,7 @@ def list_audit_events(
 def export_audit_events(
     request: Request,
     principal: Annotated[Principal, Depends(AUDITORS)],
-    session: Annotated[Session, Depends(get_session)],
+    session: SessionDep,
     filters: Annotated[service.AuditFilters, Depends(_filters)],
 ):
     service.record(session=session, principal=principal, action="audit.export", request=request)

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from bcp_service.auth import service
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import IDENTIFIED_ROLES, Role
-from bcp_service.db import get_session
+from bcp_service.db import SessionDep
 
 SESSION_COOKIE = "bcp_session"
 CSRF_HEADER = "x-csrf-token"
@@ -41,7 +41,7 @@ class Access:
         return f"Access(public={self.public!r})" if self.public else f"Access({sorted(self.roles)})"
 
     async def __call__(
-        self, request: Request, session: Annotated[Session, Depends(get_session)],
+        self, request: Request, session: SessionDep,
         _token: Annotated[str | None, Depends(oauth2_scheme)] = None,
     ) -> Principal | None:
         if self.public:

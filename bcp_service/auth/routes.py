@@ -8,19 +8,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from bcp_service.audit.service import client_address
 from bcp_service.auth import service
 from bcp_service.auth.deps import ALL_ROLES, Access
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
-from bcp_service.db import get_session
+from bcp_service.db import SessionDep
 from bcp_service.errors import FieldError, ServiceError
 from bcp_service.models import User
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
-SessionDep = Annotated[Session, Depends(get_session)]
 ANYONE = Access(*ALL_ROLES)
 
 

@@ -21,14 +21,13 @@ from bcp_service.bcp.context import PLAN_KIND_LABELS
 from bcp_service.bcp.coverage import compute_coverage
 from bcp_service.bcp.routes import COVERAGE_VIEWERS, DRAFTERS, FINALISERS, REVIEWERS
 from bcp_service.bcp.schemas import STATE_LABELS, BcpDraftPublic
-from bcp_service.db import get_session
+from bcp_service.db import SessionDep
 from bcp_service.errors import ServiceError
 from bcp_service.models import BcpDraft, Institution
 from bcp_service.models.bcp import DraftState
 from bcp_service.web.pages import page, register_home_link
 
 router = APIRouter(prefix="/bcp", include_in_schema=False)
-SessionDep = Annotated[Session, Depends(get_session)]
 Drafter = Annotated[Principal, Depends(Access(*DRAFTERS))]
 Reviewer = Annotated[Principal, Depends(Access(*REVIEWERS))]
 Finaliser = Annotated[Principal, Depends(Access(*FINALISERS))]

@@ -19,11 +19,10 @@ from bcp_service.auth.roles import Role
 from bcp_service.bcp import service
 from bcp_service.bcp.coverage import compute_coverage
 from bcp_service.bcp.schemas import BcpCoverageReport, BcpDraftCreate, BcpDraftPublic, BcpDraftReview, BcpDraftSummary
-from bcp_service.db import get_session
+from bcp_service.db import SessionDep
 from bcp_service.models import Institution
 
 router = APIRouter(prefix="/api/v1", tags=["bcp"])
-SessionDep = Annotated[Session, Depends(get_session)]
 
 DRAFTERS = (Role.admin, Role.prefecture, Role.hub, Role.institution)
 REVIEWERS = (Role.admin, Role.prefecture, Role.hub)

@@ -29,14 +29,14 @@ from bcp_service.board.counts import ViewSpec
 from bcp_service.board.live_view import BoardView
 from bcp_service.board.schemas import STATE_LABELS, THERAPY_LABELS, TIER_LABELS, BoardFilters
 from bcp_service.csv_export import csv_lines
-from bcp_service.db import get_session
+from bcp_service.db import SessionDep
 from bcp_service.errors import NotFound
 from bcp_service.live import sse
 from bcp_service.rounds.service import get_round, label
+from bcp_service.schedules.heartbeat import read_system_status
 from bcp_service.web.pages import page, register_home_link
 
 router = APIRouter(prefix="/board", include_in_schema=False)
-SessionDep = Annotated[Session, Depends(get_session)]
 VIEWERS = (Role.admin, Role.prefecture, Role.hub, Role.institution, Role.nurse, Role.aggregate)
 Viewer = Annotated[Principal, Depends(Access(*VIEWERS))]
 
@@ -71,9 +71,13 @@ def _audit_view(session: Session, request: Request, principal: Principal, view: 
 
 
 @router.get("")
-def board_index(principal: Viewer, session: SessionDep):
+def board_index(request: Request, principal: Viewer, session: SessionDep):
     rounds = service.list_board_rounds(session=session)
-    return page("board/index.html", principal, rounds=rounds, label=label)
+    return page("board/index.html", principal, rounds=rounds, label=label, system=_system(session, request))
+
+
+def _system(session: Session, request: Request):
+    return read_system_status(session=session, stale_after_seconds=request.app.state.settings.heartbeat_stale_seconds)
 
 
 @router.get("/rounds/{round_id}")
@@ -86,6 +90,7 @@ def board_page(round_id: int, request: Request, principal: Viewer, session: Sess
     query = filters.query()
     response = page(
         "board/round.html", principal, round=safety_round, label=label(safety_round.drill), view=view,
+        system=_system(session, request),
         names=source.names, filters=filters, therapy_labels=THERAPY_LABELS, tier_labels=TIER_LABELS,
         state_labels=STATE_LABELS, query=("?" + urlencode(query)) if query else "",
         boot=json.dumps({"events": f"/board/rounds/{round_id}/events" + (("?" + urlencode(query)) if query else ""),

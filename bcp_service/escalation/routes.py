@@ -8,14 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from bcp_service.audit.service import record as audit
 from bcp_service.auth.deps import Access
 from bcp_service.auth.principal import Principal, patient_scope
 from bcp_service.auth.roles import Role
 from bcp_service.csv_export import csv_lines
-from bcp_service.db import get_session
+from bcp_service.db import SessionDep
 from bcp_service.escalation import followup, report
 from bcp_service.escalation.jobs import ESCALATING_STATES
 from bcp_service.escalation.policy import EscalationPolicy, resolve_policy
@@ -35,7 +35,6 @@ from bcp_service.rounds.clock import aware
 from bcp_service.rounds.service import get_round
 
 router = APIRouter(prefix="/api/v1", tags=["escalation"])
-SessionDep = Annotated[Session, Depends(get_session)]
 Limit = Annotated[int, Query(ge=1, le=500, description="page size (max 500)")]
 Offset = Annotated[int, Query(ge=0)]
 Reader = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture, Role.hub, Role.institution, Role.nurse))]

@@ -10,7 +10,6 @@ once per call (idempotency key ``voice:{CallSid}``).
 from __future__ import annotations
 
 import logging
-from typing import Annotated
 from xml.sax.saxutils import escape, quoteattr
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -19,7 +18,7 @@ from sqlmodel import Session
 
 from bcp_service.answers.service import find_link, record_answer
 from bcp_service.auth.deps import Access
-from bcp_service.db import get_session
+from bcp_service.db import SessionDep
 from bcp_service.escalation.calls import VOICE_PATH
 from bcp_service.models import PatientContact
 from bcp_service.models.rounds import AnswerChannel
@@ -30,7 +29,6 @@ from bcp_service.webhooks.signature import verified_params
 
 log = logging.getLogger("bcp_service.escalation")
 router = APIRouter(prefix="/webhooks/twilio/voice", tags=["webhooks"], include_in_schema=False)
-SessionDep = Annotated[Session, Depends(get_session)]
 SIGNED = Access(public="Twilio voice webhook: authenticated by X-Twilio-Signature, checked in the handler")
 DIGITS = {"1": "safe", "2": "needs_help", "3": "power_out", "4": "needs_transport"}
 PROMPT = ("在宅医療の安否確認です。無事な場合は1を、助けが必要な場合は2を、停電している場合は3を、"

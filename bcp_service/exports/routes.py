@@ -7,19 +7,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from sqlmodel import Session
 
 from bcp_service.audit.service import record as audit
 from bcp_service.auth.deps import IDENTIFIED, Access
 from bcp_service.auth.principal import Principal, patient_scope
-from bcp_service.db import get_session
+from bcp_service.db import SessionDep
 from bcp_service.exports.patients import export_columns, export_rows
 from bcp_service.exports.writer import csv_download, spool_csv
 from bcp_service.models.enums import PatientStatus, RiskTier, Therapy
 from bcp_service.registry.patients import PatientFilters
 
 router = APIRouter(prefix="/api/v1/exports", tags=["exports"])
-SessionDep = Annotated[Session, Depends(get_session)]
 Identified = Annotated[Principal, Depends(Access(*IDENTIFIED))]
 
 

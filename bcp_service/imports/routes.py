@@ -12,12 +12,11 @@ from bcp_service.audit.service import record as audit
 from bcp_service.auth.deps import Access
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
-from bcp_service.db import get_session
+from bcp_service.db import SessionDep
 from bcp_service.imports import import_csv
 from bcp_service.imports.report import ImportReport
 
 router = APIRouter(prefix="/api/v1/imports", tags=["imports"])
-SessionDep = Annotated[Session, Depends(get_session)]
 PatientImporter = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture, Role.hub, Role.institution))]
 InstitutionImporter = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture))]
 CsvFile = Annotated[UploadFile, File(description="CSV: UTF-8 (with or without BOM) or Shift_JIS (CP932)")]

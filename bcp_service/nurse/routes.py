@@ -21,7 +21,7 @@ from bcp_service.auth.deps import Access
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
 from bcp_service.board.schemas import CHANNEL_LABELS, STATE_LABELS, TIER_LABELS
-from bcp_service.db import get_session
+from bcp_service.db import SessionDep
 from bcp_service.errors import ServiceError
 from bcp_service.models.rounds import CheckState
 from bcp_service.nurse import service
@@ -30,7 +30,6 @@ from bcp_service.web.pages import page, register_home_link
 
 router = APIRouter(prefix="/nurse", include_in_schema=False)
 api_router = APIRouter(prefix="/api/v1/nurse", tags=["nurse"])
-SessionDep = Annotated[Session, Depends(get_session)]
 Nurse = Annotated[Principal, Depends(Access(Role.nurse))]
 MESSAGES = {
     "saved": "記録しました。", "again": "この記録は既に受け付けています。",

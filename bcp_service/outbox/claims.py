@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, text, update
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from bcp_service.models import OutboxMessage
 from bcp_service.models.base import utcnow

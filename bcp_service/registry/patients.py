@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from bcp_service.errors import Conflict, NotFound
 from bcp_service.models import HomeCareRegionMunicipality, Municipality, Patient, PatientContact
 from bcp_service.models.base import utcnow
-from bcp_service.models.enums import InstitutionKind, RiskTier, Therapy
+from bcp_service.models.enums import RiskTier, Therapy
 from bcp_service.registry.references import (
     HOSPITAL_KINDS,
     NURSE_STATION_KINDS,

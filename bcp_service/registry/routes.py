@@ -11,7 +11,7 @@ from bcp_service.audit.service import record as audit
 from bcp_service.auth.deps import ALL_ROLES, IDENTIFIED, Access
 from bcp_service.auth.principal import Principal, patient_scope
 from bcp_service.auth.roles import Role
-from bcp_service.db import get_session
+from bcp_service.db import SessionDep
 from bcp_service.errors import NotFound
 from bcp_service.models.enums import DesignationKind, InstitutionKind, PatientStatus, RiskTier, Therapy
 from bcp_service.registry import areas, institutions, patients
@@ -43,7 +43,6 @@ from bcp_service.registry.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1", tags=["registry"])
-SessionDep = Annotated[Session, Depends(get_session)]
 Limit = Annotated[int, Query(ge=1, le=500, description="page size (max 500)")]
 Offset = Annotated[int, Query(ge=0)]
 

@@ -6,13 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from bcp_service.audit.service import record as audit
 from bcp_service.auth.deps import Access
 from bcp_service.auth.principal import Principal, patient_scope
 from bcp_service.auth.roles import Role
-from bcp_service.db import get_session
+from bcp_service.db import SessionDep
 from bcp_service.errors import NotFound
 from bcp_service.escalation.followup import list_events
 from bcp_service.escalation.schemas import CheckEventPublic
@@ -39,7 +39,6 @@ from bcp_service.rounds.service import Actor, close_round, get_round, label, lis
 from bcp_service.rounds.summary import summarise_round
 
 router = APIRouter(prefix="/api/v1", tags=["rounds"])
-SessionDep = Annotated[Session, Depends(get_session)]
 Limit = Annotated[int, Query(ge=1, le=500, description="page size (max 500)")]
 Offset = Annotated[int, Query(ge=0)]
 

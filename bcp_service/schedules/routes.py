@@ -11,7 +11,7 @@ from bcp_service.audit.service import record as audit
 from bcp_service.auth.deps import Access
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
-from bcp_service.db import get_session
+from bcp_service.db import SessionDep
 from bcp_service.models import RoundSchedule
 from bcp_service.models.base import utcnow
 from bcp_service.models.schedules import FiringOutcome
@@ -27,7 +27,6 @@ from bcp_service.schedules.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1", tags=["schedules"])
-SessionDep = Annotated[Session, Depends(get_session)]
 Limit = Annotated[int, Query(ge=1, le=500, description="page size (max 500)")]
 Offset = Annotated[int, Query(ge=0)]
 Manager = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture, Role.hub))]

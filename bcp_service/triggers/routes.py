@@ -16,7 +16,7 @@ from bcp_service.audit.service import record as audit
 from bcp_service.auth.deps import Access
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
-from bcp_service.db import get_session
+from bcp_service.db import SessionDep
 from bcp_service.errors import FieldError
 from bcp_service.models import TriggerDecision, TriggerRecord, TriggerReport
 from bcp_service.models.base import utcnow
@@ -29,7 +29,6 @@ from bcp_service.triggers.schemas import REASON_CODES, DecisionPublic, RecordPub
 
 log = logging.getLogger("bcp_service.triggers")
 router = APIRouter(prefix="/api/v1", tags=["triggers"])
-SessionDep = Annotated[Session, Depends(get_session)]
 Limit = Annotated[int, Query(ge=1, le=500, description="page size (max 500)")]
 Offset = Annotated[int, Query(ge=0)]
 Sender = Annotated[Principal, Depends(Access(Role.system, Role.admin))]

@@ -9,20 +9,18 @@ from urllib.parse import urlparse
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlmodel import Session
 
 from bcp_service.audit.service import client_address
 from bcp_service.auth import service
 from bcp_service.auth.deps import ALL_ROLES, SESSION_COOKIE, Access
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
-from bcp_service.db import get_session
+from bcp_service.db import SessionDep
 from bcp_service.errors import ServiceError
 from bcp_service.web.pages import HOME_LINKS, page, register_home_link
 
 router = APIRouter(include_in_schema=False)
 LOGIN_CSRF_COOKIE = "bcp_login_csrf"
-SessionDep = Annotated[Session, Depends(get_session)]
 
 register_home_link("/docs", "API 文書 (OpenAPI)", "外部システム連携用", tuple(Role))
 

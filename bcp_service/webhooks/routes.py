@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated
 from xml.sax.saxutils import escape
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -11,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
 
 from bcp_service.auth.deps import Access
-from bcp_service.db import get_session
+from bcp_service.db import SessionDep
 from bcp_service.outbox.delivery import apply_status
 from bcp_service.rounds.locking import write_unit
 from bcp_service.rounds.messages import STATE_LABELS, render_text
@@ -20,7 +19,6 @@ from bcp_service.webhooks.signature import verified_params
 
 log = logging.getLogger("bcp_service.webhooks")
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"], include_in_schema=False)
-SessionDep = Annotated[Session, Depends(get_session)]
 SIGNED = Access(public="Twilio webhook: authenticated by X-Twilio-Signature, checked in the handler")
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
