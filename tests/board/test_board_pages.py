@@ -104,3 +104,20 @@ def test_unknown_round_is_404_without_opening_a_stream(client):
 
 def test_home_links_to_the_board(browser_as):
     assert "/board" in browser_as("prefecture", 1).get("/").text
+
+
+def test_board_says_when_nothing_is_sending_or_firing(client, session, scene):
+    from bcp_service.models import ServiceHeartbeat, WorkerHeartbeat
+    from bcp_service.models.base import utcnow
+
+    html = client.get(f"/board/rounds/{scene.round.id}").text
+    assert 'id="system-status"' in html
+    assert "送信ワーカー：起動の記録がありません ― メッセージは送信されていません" in html
+    assert "スケジューラ（定期実行・再送・電話）：起動の記録がありません" in html
+
+    now = utcnow()
+    session.add(WorkerHeartbeat(worker_id="w1", hostname="h", pid=1, started_at=now, beat_at=now))
+    session.add(ServiceHeartbeat(instance_id="s1", name="scheduler", host="h", process_id=2, started_at=now, beat_at=now))
+    session.commit()
+    for url in (f"/board/rounds/{scene.round.id}", "/board"):
+        assert 'id="system-status"' not in client.get(url).text
