@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 from urllib.parse import quote
 
@@ -16,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bcp_service.config import Settings, get_settings
 from bcp_service.db import make_engine, make_session_factory
+from bcp_service.group_commit import transaction
 from bcp_service.errors import ServiceError
 from bcp_service.audit.routes import router as audit_router
 from bcp_service.auth.deps import Access
@@ -51,6 +53,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
+    # Units of work opened outside the request's own session (group commits): tests put theirs here.
+    app.state.unit_of_work = partial(transaction, app.state.session_factory)
+    app.state.writers = {}
 
     # The routes a disaster floods go first: FastAPI tries routes in order, and matching a path against
     # every other route cost a webhook a seventh of its CPU (load_tests/RESULTS.md, "Disaster burst").

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,7 @@ def app(settings: Settings, engine: Engine, session: Session):
             raise
 
     application.dependency_overrides[get_session] = shared_session
+    application.state.unit_of_work = contextmanager(shared_session)  # group commits use the test's session too
     return application
 
 

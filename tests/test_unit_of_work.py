@@ -7,6 +7,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from bcp_service.db import get_session
+from bcp_service.routing import iter_api_routes
 from tests.factories import bearer
 
 
@@ -31,7 +32,6 @@ def test_every_route_commits_before_it_answers(app):
                 scopes.add(dependency.scope)
             walk(dependency)
 
-    for route in app.routes:
-        if getattr(route, "dependant", None) is not None:
-            walk(route.dependant)
+    for route in iter_api_routes(app):
+        walk(route.dependant)
     assert scopes == {"function"}

@@ -14,12 +14,10 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
-from bcp_service.answers.service import LinkTarget, find_link, record_answer
+from bcp_service.answers.links import LinkAnswer, LinkTarget, find_links, record_link_answers
 from bcp_service.auth.deps import Access
-from bcp_service.db import SessionDep
-from bcp_service.models import PatientContact
-from bcp_service.models.rounds import ANSWER_STATES, AnswerChannel
-from bcp_service.rounds.locking import write_unit
+from bcp_service.group_commit import writer
+from bcp_service.models.rounds import ANSWER_STATES
 from bcp_service.rounds.messages import STATE_LABELS
 from bcp_service.templating import render
 
@@ -44,60 +42,72 @@ def _unusable(link: LinkTarget | None) -> HTMLResponse | None:
         return _page("gone", 404, drill=False, heading="このリンクは使えません",
                      message="リンクが正しくないか、途中で切れています。届いたメッセージのリンクをもう一度開いてください。")
     if link.expired:
-        return _page("gone", 410, drill=link.safety_round.drill, heading="この安否確認は終了しました",
-                     message="回答の受付は終了しています。困っていることがあれば、かかりつけの医療機関や訪問看護ステーションに連絡してください。")
+        return _gone_round(link.drill)
     return None
+
+
+def _gone_round(drill: bool) -> HTMLResponse:
+    return _page("gone", 410, drill=drill, heading="この安否確認は終了しました",
+                 message="回答の受付は終了しています。困っていることがあれば、かかりつけの医療機関や訪問看護ステーションに連絡してください。")
 
 
 def _form(request: Request, link: LinkTarget, *, status_code: int = 200, error: str | None = None,
           hours: str = "", note: str = "") -> HTMLResponse:
-    check = link.check
-    current = STATE_LABELS.get(check.state) if check.last_answer_at is not None else None
+    current = STATE_LABELS.get(link.check_state) if link.answered else None
     return _page(
-        "form", status_code, drill=link.safety_round.drill, title=link.safety_round.title, current=current,
+        "form", status_code, drill=link.drill, title=link.title, current=current,
         error=error, nonce=secrets.token_urlsafe(12), action=request.url.path, hours=hours, note=note,
     )
 
 
+def _lookup_links(session: Session, tokens: list[str]) -> list[LinkTarget | None]:
+    found = find_links(session=session, tokens=tokens)
+    return [found.get(token) for token in tokens]
+
+
+async def _read_link(request: Request, token: str) -> LinkTarget | None:
+    # Batched like the writes: under a burst, one query and one connection for many opened links.
+    return await writer(request.app, "answer-link-read", _lookup_links, writes=False).submit(token)
+
+
+# Async handlers whose database work goes to a group commit (bcp_service.group_commit): a session
+# dependency per request added thread hops and, with many in flight, a connection each.
 @router.get("/a/{token}", dependencies=[Depends(PUBLIC)])
-def answer_form(token: str, request: Request, session: SessionDep):
-    link = find_link(session=session, token=token)
+async def answer_form(token: str, request: Request):
+    link = await _read_link(request, token)
     return _unusable(link) or _form(request, link)
 
 
 @router.post("/a/{token}", dependencies=[Depends(PUBLIC)])
-def answer_submit(
-    token: str, request: Request, session: SessionDep,
+async def answer_submit(
+    token: str, request: Request,
     state: Annotated[str, Form(max_length=20)] = "",
     hours: Annotated[str, Form(max_length=20)] = "",
     note: Annotated[str, Form(max_length=2000)] = "",
     nonce: Annotated[str, Form(max_length=64)] = "",
 ):
-    with write_unit(session):
-        return _submit(request, session, token, state, hours, note, nonce)
-
-
-def _submit(request: Request, session: Session, token: str, state: str, hours: str, note: str, nonce: str):
-    link = find_link(session=session, token=token)
-    unusable = _unusable(link)
-    if unusable is not None:
-        return unusable
+    error = None
+    hours_left = None
     if state not in VALID_STATES:
-        return _form(request, link, status_code=422, error="ボタンを1つ選んでください。", hours=hours, note=note)
-    try:
-        hours_left = parse_hours(hours)
-    except ValueError:
-        return _form(request, link, status_code=422, error="残り時間は数字で入力してください（例: 3 または 2.5）。",
-                     hours=hours, note=note)
-    contact = session.get(PatientContact, link.message.contact_id) if link.message.contact_id else None
-    record_answer(
-        session=session, check_id=link.check.id, state=state, channel=AnswerChannel.link,
-        hours_left=hours_left if state == "power_out" else None, note=note.strip()[:1000] or None,
-        answered_by=contact.kind if contact else None, contact_id=link.message.contact_id,
-        idempotency_key=f"link:{link.message.id}:{nonce or secrets.token_urlsafe(12)}",
-    )
-    return _page("thanks", drill=link.safety_round.drill, state=state, state_label=STATE_LABELS[state],
-                 hours=hours_left if state == "power_out" else None, action=request.url.path)
+        error = "ボタンを1つ選んでください。"
+    else:
+        try:
+            hours_left = parse_hours(hours)
+        except ValueError:
+            error = "残り時間は数字で入力してください（例: 3 または 2.5）。"
+    if error is not None:
+        link = await _read_link(request, token)
+        return _unusable(link) or _form(request, link, status_code=422, error=error, hours=hours, note=note)
+    hours_left = hours_left if state == "power_out" else None
+    answer = LinkAnswer(token=token, state=state, hours_left=hours_left, note=note.strip()[:1000] or None,
+                        nonce=nonce or secrets.token_urlsafe(12))
+    outcome = await writer(request.app, "answer-link", record_link_answers).submit(answer)
+    if outcome.kind == "missing":
+        return _unusable(None)
+    if outcome.kind == "expired":
+        return _gone_round(outcome.drill)
+    return _page("thanks", drill=outcome.drill, state=state, state_label=STATE_LABELS[state], hours=hours_left,
+                 action=request.url.path)
 
 
 def parse_hours(text: str) -> float | None:

@@ -1,4 +1,9 @@
-"""Recording an answer: one history per check, the check showing the latest by observed time."""
+"""Recording answers: one history per check, the check showing the latest by observed time.
+
+``record_answers`` takes a batch (a group commit's worth of SMS replies or answer-page taps) and
+does its reads and writes per batch, not per answer: one query for the idempotency keys, one to
+lock the checks, one flush for the new rows. ``record_answer`` is the same for one answer.
+"""
 
 from __future__ import annotations
 
@@ -6,98 +11,163 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm.util import identity_key
+from sqlmodel import Session
 
 from bcp_service.errors import FieldError, NotFound
-from bcp_service.models import CheckAnswer, OutboxMessage, SafetyCheck, SafetyRound
+from bcp_service.models import CheckAnswer, SafetyCheck
 from bcp_service.models.base import utcnow
-from bcp_service.models.rounds import ANSWER_STATES, CheckState, RoundState
+from bcp_service.models.rounds import ANSWER_STATES, CheckState
 from bcp_service.rounds.clock import aware
 from bcp_service.rounds.counters import CheckKeys, move_counters
-from bcp_service.rounds.messages import hash_token
 
 log = logging.getLogger("bcp_service.answers")
 RECORDABLE = frozenset({*ANSWER_STATES, CheckState.unreachable})
 
 
-def lock_check(session: Session, check_id: int) -> SafetyCheck:
-    # The row lock serialises answers to one check, so its counters move exactly once per change.
-    check = session.exec(
-        select(SafetyCheck).where(SafetyCheck.id == check_id).with_for_update()
-    ).first()
-    if check is None:
-        raise NotFound("安否確認の対象が見つかりません (check not found)")
-    return check
-
-
-def record_answer(
-    *, session: Session, check_id: int, state: str, channel: str, observed_at: datetime | None = None,
-    hours_left: float | None = None, note: str | None = None, answered_by: str | None = None,
-    user_id: int | None = None, contact_id: int | None = None, idempotency_key: str | None = None,
-) -> tuple[CheckAnswer, bool]:
-    """Add an answer to the check's history; returns (answer, created).
-
-    A repeated idempotency key (the provider's message id, the form's nonce) returns the first
-    answer and changes nothing. An answer observed before the latest one is kept in the history
-    but does not change the check's state.
-    """
-    if state not in RECORDABLE:
-        raise FieldError(f"回答として記録できない状態です (not an answer state): {state}", field="state")
-    if idempotency_key:
-        existing = _by_key(session, idempotency_key)
-        if existing is not None:
-            return existing, False
-    check = lock_check(session, check_id)
-    if idempotency_key:
-        # Checked again under the lock: a concurrent duplicate waited for us and must now see our row.
-        existing = _by_key(session, idempotency_key)
-        if existing is not None:
-            return existing, False
-    now = utcnow()
-    observed_at = aware(observed_at) if observed_at else now
-    answer = CheckAnswer(
-        check_id=check.id, round_id=check.round_id, state=str(state), hours_left=hours_left, note=note,
-        channel=str(channel), answered_by=answered_by, user_id=user_id, contact_id=contact_id,
-        observed_at=observed_at, received_at=now, idempotency_key=idempotency_key,
-    )
-    session.add(answer)
-    if check.last_answer_at is None or observed_at >= aware(check.last_answer_at):
-        old_state = check.state
-        check.state = str(state)
-        check.hours_left = hours_left
-        check.last_answer_at = observed_at
-        check.last_channel = str(channel)
-        session.add(check)
-        move_counters(session=session, moves=[(CheckKeys.of(check), old_state, check.state)])
-    session.flush()
-    log.info("answer.recorded", extra={"check_id": check.id, "round_id": check.round_id, "answer_id": answer.id,
-                                       "channel": str(channel), "state": str(state)})
-    return answer, True
-
-
-def _by_key(session: Session, key: str) -> CheckAnswer | None:
-    return session.exec(select(CheckAnswer).where(CheckAnswer.idempotency_key == key)).first()
+@dataclass(frozen=True)
+class NewAnswer:
+    check_id: int
+    state: str
+    channel: str
+    observed_at: datetime | None = None
+    hours_left: float | None = None
+    note: str | None = None
+    answered_by: str | None = None
+    user_id: int | None = None
+    contact_id: int | None = None
+    # "sms:<MessageSid>", "link:<message>:<nonce>", ...: a repeated delivery records nothing new.
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True)
-class LinkTarget:
-    message: OutboxMessage
-    check: SafetyCheck
-    safety_round: SafetyRound
-
-    @property
-    def expired(self) -> bool:
-        return self.safety_round.state != RoundState.running or aware(self.safety_round.expires_at) <= utcnow()
+class RecordedAnswer:
+    id: int
+    check_id: int
+    round_id: int
+    state: str
 
 
-def find_link(*, session: Session, token: str) -> LinkTarget | None:
-    """The message, check and round an answer link belongs to; None for a token nobody issued."""
-    if not token or len(token) > 64:
-        return None
-    row = session.exec(
-        select(OutboxMessage, SafetyCheck, SafetyRound)
-        .join(SafetyCheck, SafetyCheck.id == OutboxMessage.check_id)
-        .join(SafetyRound, SafetyRound.id == SafetyCheck.round_id)
-        .where(OutboxMessage.answer_token_hash == hash_token(token))
-    ).first()
-    return LinkTarget(*row) if row else None
+@dataclass
+class LockedCheck:
+    id: int
+    round_id: int
+    state: str
+    last_answer_at: datetime | None
+    keys: CheckKeys
+
+
+_answers = CheckAnswer.__table__
+_checks = SafetyCheck.__table__
+_LOCK_COLUMNS = (_checks.c.id, _checks.c.round_id, _checks.c.state, _checks.c.last_answer_at, _checks.c.risk_tier,
+                 _checks.c.region_id, _checks.c.municipality_id, _checks.c.hub_id)
+_UPDATE_CHECK = update(_checks).where(_checks.c.id == bindparam("b_id")).values(
+    state=bindparam("b_state"), hours_left=bindparam("b_hours"), last_answer_at=bindparam("b_at"),
+    last_channel=bindparam("b_channel"))
+_INSERT_ANSWER = insert(_answers).returning(_answers.c.id, sort_by_parameter_order=True)
+
+
+def lock_checks(session: Session, check_ids: set[int]) -> dict[int, LockedCheck]:
+    """Lock the checks, in id order (two writers locking overlapping sets cannot deadlock).
+
+    The row lock serialises answers to one check, so its counters move exactly once per change.
+    Plain columns, not ORM objects: a check already in the session (read before the lock) cannot
+    lend its stale state to the counters.
+    """
+    if not check_ids:
+        return {}
+    rows = session.execute(
+        select(*_LOCK_COLUMNS).where(_checks.c.id.in_(sorted(check_ids))).order_by(_checks.c.id).with_for_update()
+    ).all()
+    return {row[0]: LockedCheck(row[0], row[1], row[2], row[3], CheckKeys(row[1], row[4], row[5], row[6], row[7]))
+            for row in rows}
+
+
+def record_answers(*, session: Session, answers: list[NewAnswer]) -> list[tuple[RecordedAnswer, bool]]:
+    """Add answers to their checks' histories; returns (answer, created) for each, in order.
+
+    A repeated idempotency key (the provider's message id, the form's nonce), also within the
+    batch, returns the first answer and changes nothing. An answer observed before the latest one
+    is kept in the history but does not change the check's state. Written with Core statements,
+    one per kind for the whole batch (building ORM objects was most of an answer's cost).
+    """
+    for answer in answers:
+        if answer.state not in RECORDABLE:
+            raise FieldError(f"回答として記録できない状態です (not an answer state): {answer.state}", field="state")
+    if not answers:
+        return []
+    session.flush()
+    keys = {a.idempotency_key for a in answers if a.idempotency_key}
+    existing = _by_keys(session, keys)
+    checks = lock_checks(session, {a.check_id for a in answers if a.idempotency_key not in existing})
+    # Checked again under the locks: a concurrent duplicate waited for us and must now see our row.
+    existing |= _by_keys(session, keys - existing.keys())
+    now = utcnow()
+    rows, slots, updates, moves = [], [], {}, []
+    batch_keys: dict[str, int] = {}
+    for n, new in enumerate(answers):
+        if new.idempotency_key in existing or new.idempotency_key in batch_keys:
+            slots.append(None)
+            continue
+        check = checks.get(new.check_id)
+        if check is None:
+            raise NotFound("安否確認の対象が見つかりません (check not found)")
+        observed_at = aware(new.observed_at) if new.observed_at else now
+        if new.idempotency_key:
+            batch_keys[new.idempotency_key] = len(rows)
+        slots.append(len(rows))
+        rows.append({"check_id": check.id, "round_id": check.round_id, "state": str(new.state),
+                     "hours_left": new.hours_left, "note": new.note, "channel": str(new.channel),
+                     "answered_by": new.answered_by, "user_id": new.user_id, "contact_id": new.contact_id,
+                     "observed_at": observed_at, "received_at": now, "idempotency_key": new.idempotency_key})
+        if check.last_answer_at is None or observed_at >= aware(check.last_answer_at):
+            moves.append((check.keys, check.state, str(new.state)))
+            check.state, check.last_answer_at = str(new.state), observed_at
+            updates[check.id] = {"b_id": check.id, "b_state": str(new.state), "b_hours": new.hours_left,
+                                 "b_at": observed_at, "b_channel": str(new.channel)}
+    ids = [row[0] for row in session.execute(_INSERT_ANSWER, rows)] if rows else []
+    if updates:
+        session.execute(_UPDATE_CHECK, list(updates.values()))
+        _expire_loaded_checks(session, updates)
+    move_counters(session=session, moves=moves)
+    results = []
+    for new, slot in zip(answers, slots, strict=True):
+        if slot is None:
+            key = new.idempotency_key
+            if key in existing:
+                results.append((existing[key], False))
+            else:
+                first = batch_keys[key]
+                results.append((RecordedAnswer(ids[first], rows[first]["check_id"], rows[first]["round_id"],
+                                               rows[first]["state"]), False))
+            continue
+        row = rows[slot]
+        results.append((RecordedAnswer(ids[slot], row["check_id"], row["round_id"], row["state"]), True))
+        log.info("answer.recorded", extra={"check_id": row["check_id"], "round_id": row["round_id"],
+                                           "answer_id": ids[slot], "channel": row["channel"], "state": row["state"]})
+    return results
+
+
+def _expire_loaded_checks(session: Session, check_ids) -> None:
+    # The checks were changed with Core: an ORM copy already in this session must reload.
+    for check_id in check_ids:
+        loaded = session.identity_map.get(identity_key(SafetyCheck, check_id))
+        if loaded is not None:
+            session.expire(loaded)
+
+
+def record_answer(*, session: Session, check_id: int, state: str, channel: str, **fields) -> tuple[RecordedAnswer, bool]:
+    """One answer (``NewAnswer``'s fields); returns (answer, created)."""
+    (result,) = record_answers(session=session, answers=[NewAnswer(check_id, state, channel, **fields)])
+    return result
+
+
+def _by_keys(session: Session, keys: set[str]) -> dict[str, RecordedAnswer]:
+    if not keys:
+        return {}
+    rows = session.execute(
+        select(_answers.c.idempotency_key, _answers.c.id, _answers.c.check_id, _answers.c.round_id, _answers.c.state)
+        .where(_answers.c.idempotency_key.in_(sorted(keys)))
+    ).all()
+    return {key: RecordedAnswer(answer_id, check_id, round_id, state) for key, answer_id, check_id, round_id, state in rows}

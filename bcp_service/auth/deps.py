@@ -31,6 +31,9 @@ class Access:
     ``patient_scope``; this only decides who may call at all.
     """
 
+    def __new__(cls, *roles: Role, public: str | None = None) -> Access:
+        return super().__new__(PublicAccess if public and cls is Access else cls)
+
     def __init__(self, *roles: Role, public: str | None = None) -> None:
         if not roles and not public:
             raise ValueError("Access needs roles or a public reason")
@@ -44,8 +47,6 @@ class Access:
         self, request: Request, session: SessionDep,
         _token: Annotated[str | None, Depends(oauth2_scheme)] = None,
     ) -> Principal | None:
-        if self.public:
-            return None
         principal = await run_in_threadpool(resolve_principal, request, session)
         if principal is None:
             raise HTTPException(
@@ -59,6 +60,17 @@ class Access:
             await check_csrf(request, principal)
         request.state.principal = principal
         return principal
+
+
+class PublicAccess(Access):
+    """An open route: nothing to look up, so no database session is opened for the rule itself.
+
+    The answer page and Twilio's webhooks are the routes a disaster floods; a session (and the
+    thread hops to open and close it) per request was a measurable share of their cost.
+    """
+
+    async def __call__(self) -> None:
+        return None
 
 
 def resolve_principal(request: Request, session: Session) -> Principal | None:

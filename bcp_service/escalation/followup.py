@@ -9,7 +9,6 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, col, select
 
-from bcp_service.answers.service import lock_check
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
 from bcp_service.errors import Conflict, FieldError, NotFound
@@ -89,7 +88,9 @@ def assign_check(
         if nurse is None or nurse.role != Role.nurse or not nurse.active:
             raise FieldError("看護師のアカウントを指定してください (user_id must be an active nurse account)",
                              field="user_id")
-    check = lock_check(session, check.id)
+    # Locked and read again (populate_existing): the copy in hand may predate a concurrent change.
+    check = session.exec(select(SafetyCheck).where(SafetyCheck.id == check.id).with_for_update()
+                         .execution_options(populate_existing=True)).one()
     if principal.role == Role.nurse and user_id is None and check.assigned_user_id not in (principal.user_id, None):
         raise FieldError("他の看護師の担当は外せません (nurses may only give back their own checks)", field="user_id")
     if check.assigned_user_id == user_id:

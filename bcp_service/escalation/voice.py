@@ -16,7 +16,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
 
-from bcp_service.answers.service import find_link, record_answer
+from bcp_service.answers.links import find_link
+from bcp_service.answers.service import record_answer
 from bcp_service.auth.deps import Access
 from bcp_service.db import SessionDep
 from bcp_service.escalation.calls import VOICE_PATH
@@ -66,9 +67,9 @@ def _label(drill: bool) -> str:
 
 def _call_twiml(session: Session, token: str, action: str) -> Response:
     target = find_link(session=session, token=token)
-    if target is None or target.message.channel != "voice":
+    if target is None or target.channel != "voice":
         return _twiml(_say(CLOSED), "<Hangup/>")
-    drill = target.safety_round.drill
+    drill = target.drill
     if target.expired:
         return _twiml(_say(_label(drill) + CLOSED), "<Hangup/>")
     return _twiml(_gather(action, _label(drill) + PROMPT), _say(NO_INPUT))
@@ -78,22 +79,22 @@ def _record_keypad(session: Session, token: str, call_sid: str, digits: str, act
     # Locks (SQLite), records and commits on this pool thread: see rounds.locking.write_unit.
     with write_unit(session):
         target = find_link(session=session, token=token)
-        if target is None or target.message.channel != "voice" or not call_sid:
+        if target is None or target.channel != "voice" or not call_sid:
             return _twiml(_say(CLOSED), "<Hangup/>")
-        drill = target.safety_round.drill
+        drill = target.drill
         if target.expired:
             return _twiml(_say(_label(drill) + CLOSED), "<Hangup/>")
         state = DIGITS.get(digits.strip()[:1])
         if state is None:
             return _twiml(_gather(action, RETRY + PROMPT), _say(NO_INPUT))
-        contact_id = target.message.contact_id
+        contact_id = target.contact_id
         contact = session.get(PatientContact, contact_id) if contact_id else None
         answer, created = record_answer(
-            session=session, check_id=target.check.id, state=state, channel=AnswerChannel.voice,
+            session=session, check_id=target.check_id, state=state, channel=AnswerChannel.voice,
             answered_by=contact.kind if contact else None, contact_id=contact_id,
             idempotency_key=f"voice:{call_sid}",
         )
-        check_id, recorded = target.check.id, answer.state
+        check_id, recorded = target.check_id, answer.state
     log.info("webhook.voice_answer", extra={"check_id": check_id, "call_sid": call_sid, "recorded": created,
                                             "state": recorded})
     follow = "担当者から連絡します。" if recorded != "safe" else ""

@@ -13,7 +13,7 @@ import phonenumbers
 from sqlalchemy import and_, case, func
 from sqlmodel import Session, col, select
 
-from bcp_service.answers.service import record_answer
+from bcp_service.answers.service import RecordedAnswer, record_answer
 from bcp_service.auth.principal import Principal, patient_scope
 from bcp_service.board.lists import EXPECTED_HOURS, device_label
 from bcp_service.errors import Conflict, NotFound
@@ -98,13 +98,13 @@ def national(phone: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
 
 
-def record_result(*, session: Session, principal: Principal, data: NurseResultIn) -> tuple[CheckAnswer, bool]:
+def record_result(*, session: Session, principal: Principal, data: NurseResultIn) -> tuple[RecordedAnswer, bool]:
     key = f"nurse:{data.client_id}"
     existing = session.exec(select(CheckAnswer).where(CheckAnswer.idempotency_key == key)).first()
     if existing is not None:
         if existing.check_id != data.check_id:
             raise Conflict("この記録 ID は別の患者で使われています (client_id used for another check)", field="client_id")
-        return existing, False
+        return RecordedAnswer(existing.id, existing.check_id, existing.round_id, existing.state), False
     check = session.exec(
         select(SafetyCheck).join(Patient, Patient.id == SafetyCheck.patient_id)
         .where(SafetyCheck.id == data.check_id, *patient_scope(principal))

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, select, text, update
+from sqlalchemy import and_, bindparam, case, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
@@ -55,29 +55,68 @@ def lock_provider_ids(session: Session, provider_ids: list[str]) -> None:
         )
 
 
-def apply_status(session: Session, *, provider_id: str, status: str, error_code: str | None) -> str:
-    """Apply one status callback; returns "applied", "ignored" (not newer) or "early" (id not known yet)."""
-    state = PROVIDER_STATES.get(status)
-    if state is None:
-        return "ignored"
-    lock_provider_ids(session, [provider_id])
+def apply_statuses(session: Session, items: list[tuple[str, str, str | None]]) -> list[str]:
+    """Apply status callbacks (provider id, status, error code) in one transaction; one result each:
+    "applied", "ignored" (not newer than what we have) or "early" (the id is not recorded yet).
+
+    Set-based for a group commit's batch: the messages are read and locked in one query, the
+    newer statuses written in one executemany. Within a batch, the furthest status of a message is
+    the one applied (statuses only move up, so the order they came in changes nothing).
+    """
+    wanted: dict[str, int] = {}  # provider id -> index of the item to apply
+    for n, (provider_id, status, _) in enumerate(items):
+        state = PROVIDER_STATES.get(status)
+        if state is None:
+            continue
+        best = wanted.get(provider_id)
+        if best is None or STATE_RANK[state] > STATE_RANK[PROVIDER_STATES[items[best][1]]]:
+            wanted[provider_id] = n
+    results = ["ignored"] * len(items)
+    if not wanted:
+        return results
+    lock_provider_ids(session, list(wanted))
     table = OutboxMessage.__table__
-    # One statement for the common case; the rank test in SQL keeps it right under concurrent callbacks.
-    updated = session.execute(
-        update(table)
-        .where(table.c.provider_message_id == provider_id, _rank_expression(table.c.state) < STATE_RANK[state])
-        .values(state=state.value, status_at=utcnow(),
-                last_error_code=func.coalesce(error_code[:20] if error_code else None, table.c.last_error_code))
-        .returning(table.c.id)
-    ).scalar()
-    if updated is None:
-        if session.scalar(select(table.c.id).where(table.c.provider_message_id == provider_id)) is None:
+    query = select(table.c.id, table.c.provider_message_id, table.c.state).where(
+        table.c.provider_message_id.in_(sorted(wanted))).order_by(table.c.id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    current = {provider_id: (message_id, state) for message_id, provider_id, state in session.execute(query)}
+    now = utcnow()
+    updates, failures = [], []
+    for provider_id, n in wanted.items():
+        _, status, error_code = items[n]
+        state = PROVIDER_STATES[status]
+        error_code = error_code[:20] if error_code else None
+        if provider_id not in current:
             _store_early(session, provider_id, state, error_code)
-            return "early"
-        return "ignored"
-    if state in (MessageState.undelivered, MessageState.failed):
-        handle_failures(session, [(updated, (error_code or "") in BAD_NUMBER_CODES, error_code)], now=utcnow())
-    return "applied"
+            for m, item in enumerate(items):
+                if item[0] == provider_id and item[1] in PROVIDER_STATES:
+                    results[m] = "early"
+            continue
+        message_id, old = current[provider_id]
+        if STATE_RANK.get(MessageState(old), 0) >= STATE_RANK[state]:
+            continue
+        updates.append({"b_id": message_id, "b_state": state.value, "b_code": error_code, "b_now": now})
+        results[n] = "applied"
+        if state in (MessageState.undelivered, MessageState.failed):
+            failures.append((message_id, (error_code or "") in BAD_NUMBER_CODES, error_code))
+    if updates:
+        session.execute(_STATUS_UPDATE, updates)
+    handle_failures(session, failures, now=now)
+    return results
+
+
+_table = OutboxMessage.__table__
+_STATUS_UPDATE = (
+    update(_table).where(_table.c.id == bindparam("b_id"))
+    .values(state=bindparam("b_state"), status_at=bindparam("b_now"),
+            last_error_code=func.coalesce(bindparam("b_code"), _table.c.last_error_code))
+)
+
+
+def apply_status(session: Session, *, provider_id: str, status: str, error_code: str | None) -> str:
+    """Apply one status callback: ``apply_statuses`` for one."""
+    return apply_statuses(session, [(provider_id, status, error_code)])[0]
 
 
 def _store_early(session: Session, provider_id: str, state: MessageState, error_code: str | None) -> None:

@@ -9,7 +9,8 @@ their row locks in the same order and cannot deadlock.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import String, cast, func, literal, literal_column, select, union_all
@@ -81,8 +82,31 @@ def initialise_counters(*, session: Session, round_id: int) -> None:
     session.execute(RoundCounter.__table__.insert().from_select(columns, union_all(*parts)))
 
 
+DEFERRED = "counter_moves"
+
+
+@contextmanager
+def deferred(session: Session) -> Iterator[None]:
+    """Collect the counter moves of a unit of work and apply them together at its end.
+
+    Every answer to a round moves the same few counter rows, and each writer holds their row
+    locks from its first move to its commit. Moved last, just before the commit, they are held
+    for one statement and the commit instead of for the whole unit of work.
+    """
+    if DEFERRED in session.info:  # already collecting: the outer unit applies them
+        yield
+        return
+    session.info[DEFERRED] = []
+    try:
+        yield
+        moves = session.info.pop(DEFERRED)
+        move_counters(session=session, moves=moves)
+    finally:
+        session.info.pop(DEFERRED, None)
+
+
 def move_counters(*, session: Session, moves: Iterable[tuple[CheckKeys, str, str]]) -> None:
-    """Apply state changes (keys, old state, new state) to the counters.
+    """Apply state changes (keys, old state, new state) to the counters (or collect them: ``deferred``).
 
     One upsert statement, built once and sent with all the rows in one call, rather than a new
     statement per counter: building and compiling ten statements per answer was half the CPU of
@@ -90,6 +114,10 @@ def move_counters(*, session: Session, moves: Iterable[tuple[CheckKeys, str, str
     so every extra round trip lengthened the time all other answers to the round wait
     (load_tests/RESULTS.md, "Disaster burst"). Rows go in sorted key order, the order they are locked in.
     """
+    collecting = session.info.get(DEFERRED)
+    if collecting is not None:
+        collecting.extend(moves)
+        return
     deltas: Counter[tuple[int, str, str, str]] = Counter()
     for keys, old, new in moves:
         if old == new:

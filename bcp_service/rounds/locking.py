@@ -15,7 +15,9 @@ from contextlib import contextmanager, nullcontext
 from sqlalchemy import text
 from sqlmodel import Session
 
-_PROCESS_WRITER = threading.Lock()
+from bcp_service.rounds import counters
+
+PROCESS_WRITER = threading.Lock()
 
 
 def take_write_lock(session: Session) -> None:
@@ -35,10 +37,11 @@ def write_unit(session: Session) -> Iterator[Session]:
     sqlite = session.get_bind().dialect.name == "sqlite"
     # Threads of one process queue on a Python lock, which wakes the next at once; SQLite's own
     # busy handler sleeps in growing steps and wastes most of the time under contention.
-    with _PROCESS_WRITER if sqlite else nullcontext():
+    with PROCESS_WRITER if sqlite else nullcontext():
         try:
             take_write_lock(session)
-            yield session
+            with counters.deferred(session):
+                yield session
             session.commit()
         except BaseException:
             session.rollback()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from bcp_service.answers.service import record_answer
+from bcp_service.answers.service import NewAnswer, record_answers
 from bcp_service.models import CheckAnswer, OutboxMessage, PatientContact, SafetyCheck, SafetyRound, UnmatchedReply
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import AnswerChannel, RoundState
@@ -29,47 +29,91 @@ class InboundResult:
     reason: str | None = None
 
 
-def open_checks_for(session: Session, phone: str) -> list[tuple[int, int | None, bool]]:
-    """(check id, contact id, drill) of running rounds this number belongs to.
+@dataclass(frozen=True)
+class InboundSms:
+    provider_id: str
+    from_number: str
+    to_number: str | None
+    body: str
+
+
+Candidate = tuple[int, int | None, bool]  # (check id, contact id, drill)
+
+
+def open_checks_for(session: Session, phones: set[str]) -> dict[str, list[Candidate]]:
+    """For each number, the checks of running rounds it belongs to (three queries for the batch).
 
     The number leads to contacts, their patients and those patients' checks in running rounds.
     Checks that a message was actually sent to from this number come first: they name the check
     exactly (a family member's phone registered for two patients, say, but texted about one).
     """
-    contacts = dict(session.exec(
-        select(PatientContact.id, PatientContact.patient_id).where(PatientContact.phone == phone)
-    ).all())
+    contacts = session.exec(
+        select(PatientContact.id, PatientContact.patient_id, PatientContact.phone)
+        .where(col(PatientContact.phone).in_(sorted(phones)))
+    ).all()
     if not contacts:
-        return []
+        return {}
     checks = session.exec(
         select(SafetyCheck.id, SafetyCheck.patient_id, SafetyRound.drill)
         .join(SafetyRound, SafetyRound.id == SafetyCheck.round_id)
-        .where(col(SafetyCheck.patient_id).in_(set(contacts.values())), SafetyRound.state == RoundState.running)
+        .where(col(SafetyCheck.patient_id).in_(sorted({p for _, p, _ in contacts})), SafetyRound.state == RoundState.running)
     ).all()
     if not checks:
-        return []
-    drill_of = {check_id: drill for check_id, _, drill in checks}
+        return {}
     sent = session.exec(
-        select(OutboxMessage.check_id, OutboxMessage.contact_id)
-        .where(col(OutboxMessage.check_id).in_(list(drill_of)), OutboxMessage.to_number == phone)
+        select(OutboxMessage.check_id, OutboxMessage.contact_id, OutboxMessage.to_number)
+        .where(col(OutboxMessage.check_id).in_(sorted({c for c, _, _ in checks})),
+               col(OutboxMessage.to_number).in_(sorted(phones)))
     ).all()
-    if sent:
-        found: dict[int, tuple[int, int | None, bool]] = {}
-        for check_id, contact_id in sent:
-            found.setdefault(check_id, (check_id, contact_id, drill_of[check_id]))
-        return list(found.values())
-    contact_of = {patient_id: contact_id for contact_id, patient_id in contacts.items()}
-    return [(check_id, contact_of.get(patient_id), drill) for check_id, patient_id, drill in checks]
+    checks_of: dict[int, list[tuple[int, bool]]] = {}
+    for check_id, patient_id, drill in checks:
+        checks_of.setdefault(patient_id, []).append((check_id, drill))
+    drill_of = {check_id: drill for check_id, _, drill in checks}
+    found: dict[str, list[Candidate]] = {}
+    for phone in phones:
+        texted: dict[int, Candidate] = {}
+        for check_id, contact_id, to_number in sent:
+            if to_number == phone:
+                texted.setdefault(check_id, (check_id, contact_id, drill_of[check_id]))
+        if texted:
+            found[phone] = list(texted.values())
+            continue
+        mine = [(contact_id, patient_id) for contact_id, patient_id, number in contacts if number == phone]
+        found[phone] = [(check_id, contact_id, drill) for contact_id, patient_id in mine
+                        for check_id, drill in checks_of.get(patient_id, [])]
+    return found
 
 
-def handle_inbound(*, session: Session, provider_id: str, from_number: str, to_number: str | None, body: str) -> InboundResult:
-    key = f"sms:{provider_id}"
-    if session.exec(select(CheckAnswer.id).where(CheckAnswer.idempotency_key == key)).first() is not None:
-        return InboundResult("duplicate")
-    if session.exec(select(UnmatchedReply.id).where(UnmatchedReply.provider_message_id == provider_id)).first() is not None:
-        return InboundResult("duplicate")
-    parsed = parse_reply(body)
-    candidates = open_checks_for(session, from_number)
+def handle_replies(session: Session, replies: list[InboundSms]) -> list[InboundResult]:
+    """SMS replies, in the order they arrived, in one transaction (a group commit's batch)."""
+    ids = {r.provider_id for r in replies}
+    seen = set(session.exec(select(CheckAnswer.idempotency_key)
+                            .where(col(CheckAnswer.idempotency_key).in_(sorted(f"sms:{i}" for i in ids)))).all())
+    seen |= {f"sms:{i}" for i in session.exec(select(UnmatchedReply.provider_message_id)
+                                               .where(col(UnmatchedReply.provider_message_id).in_(sorted(ids)))).all()}
+    candidates = open_checks_for(session, {r.from_number for r in replies})
+    contact_ids = {c[1] for found in candidates.values() for c in found if c[1]}
+    kinds = dict(session.exec(select(PatientContact.id, PatientContact.kind)
+                              .where(col(PatientContact.id).in_(sorted(contact_ids)))).all()) if contact_ids else {}
+    results: list[InboundResult] = []
+    answers: list[NewAnswer] = []
+    for reply in replies:
+        key = f"sms:{reply.provider_id}"
+        if key in seen:
+            results.append(InboundResult("duplicate"))
+            continue
+        seen.add(key)
+        result, answer = _read_reply(session, reply, candidates.get(reply.from_number, []), kinds)
+        results.append(result)
+        if answer is not None:
+            answers.append(answer)
+    record_answers(session=session, answers=answers)
+    return results
+
+
+def _read_reply(session: Session, reply: InboundSms, candidates: list[Candidate],
+                kinds: dict[int, str]) -> tuple[InboundResult, NewAnswer | None]:
+    parsed = parse_reply(reply.body)
     drill = all(c[2] for c in candidates) if candidates else False
     reason = None
     if len(candidates) == 0:
@@ -80,19 +124,21 @@ def handle_inbound(*, session: Session, provider_id: str, from_number: str, to_n
         reason = f"ambiguous:{parsed.reason}" if parsed.ambiguous else parsed.reason
     if reason is not None:
         session.add(UnmatchedReply(
-            from_number=from_number[:20], to_number=(to_number or "")[:20] or None, body=body[:2000],
-            received_at=utcnow(), provider_message_id=provider_id, reason=reason[:60], parsed_state=parsed.state,
-            parsed_hours=parsed.hours, candidate_check_id=candidates[0][0] if len(candidates) == 1 else None,
+            from_number=reply.from_number[:20], to_number=(reply.to_number or "")[:20] or None, body=reply.body[:2000],
+            received_at=utcnow(), provider_message_id=reply.provider_id, reason=reason[:60],
+            parsed_state=parsed.state, parsed_hours=parsed.hours,
+            candidate_check_id=candidates[0][0] if len(candidates) == 1 else None,
         ))
-        session.flush()
-        log.info("reply.queued", extra={"provider_id": provider_id, "reason": reason})
-        return InboundResult("queued", drill=drill, reason=reason)
+        log.info("reply.queued", extra={"provider_id": reply.provider_id, "reason": reason})
+        return InboundResult("queued", drill=drill, reason=reason), None
     check_id, contact_id, drill = candidates[0]
-    contact = session.get(PatientContact, contact_id) if contact_id else None
     hours = parsed.hours if parsed.state == "power_out" else None
-    record_answer(
-        session=session, check_id=check_id, state=parsed.state, channel=AnswerChannel.sms, hours_left=hours,
-        note=body[:1000], answered_by=contact.kind if contact else None, contact_id=contact_id,
-        idempotency_key=key,
-    )
-    return InboundResult("answered", parsed.state, hours, drill)
+    answer = NewAnswer(check_id=check_id, state=parsed.state, channel=AnswerChannel.sms, hours_left=hours,
+                       note=reply.body[:1000], answered_by=kinds.get(contact_id), contact_id=contact_id,
+                       idempotency_key=f"sms:{reply.provider_id}")
+    return InboundResult("answered", parsed.state, hours, drill), answer
+
+
+def handle_inbound(*, session: Session, provider_id: str, from_number: str, to_number: str | None, body: str) -> InboundResult:
+    (result,) = handle_replies(session, [InboundSms(provider_id, from_number, to_number, body)])
+    return result

@@ -6,15 +6,12 @@ import logging
 from xml.sax.saxutils import escape
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.concurrency import run_in_threadpool
-from sqlmodel import Session
 
 from bcp_service.auth.deps import Access
-from bcp_service.db import SessionDep
-from bcp_service.outbox.delivery import apply_status
-from bcp_service.rounds.locking import write_unit
+from bcp_service.group_commit import GroupCommit, writer
+from bcp_service.outbox.delivery import apply_statuses
 from bcp_service.rounds.messages import STATE_LABELS, render_text
-from bcp_service.webhooks.inbound import handle_inbound
+from bcp_service.webhooks.inbound import InboundSms, handle_replies
 from bcp_service.webhooks.signature import verified_params
 
 log = logging.getLogger("bcp_service.webhooks")
@@ -34,20 +31,18 @@ def _twiml(message: str | None) -> Response:
     return Response(body, media_type="application/xml")
 
 
-# The database work runs on the thread pool (a handler blocking the event loop while it waits for a
-# lock would stall every other request) in its own unit of work: see rounds.locking.write_unit.
-def _apply_status(session: Session, provider_id: str, status: str, error_code: str | None) -> str:
-    with write_unit(session):
-        return apply_status(session, provider_id=provider_id, status=status, error_code=error_code)
+# The writes go through a group commit (bcp_service.group_commit): one writer thread per process
+# applies every receipt (or reply) waiting in one transaction; the answer to Twilio waits for it.
+def _statuses(request: Request) -> GroupCommit:
+    return writer(request.app, "twilio-status", apply_statuses)
 
 
-def _handle_inbound(session: Session, provider_id: str, sender: str, to: str | None, body: str):
-    with write_unit(session):
-        return handle_inbound(session=session, provider_id=provider_id, from_number=sender, to_number=to, body=body)
+def _replies(request: Request) -> GroupCommit:
+    return writer(request.app, "twilio-inbound", handle_replies)
 
 
 @router.post("/status", dependencies=[Depends(SIGNED)])
-async def twilio_status(request: Request, session: SessionDep):
+async def twilio_status(request: Request):
     params = await verified_params(request, request.app.state.settings)
     if params is None:
         log.warning("webhook.bad_signature", extra={"hook": "status"})
@@ -56,14 +51,13 @@ async def twilio_status(request: Request, session: SessionDep):
     status = params.get("MessageStatus") or params.get("SmsStatus") or ""
     if not provider_id:
         return Response(status_code=400)
-    result = await run_in_threadpool(_apply_status, session, provider_id[:64], status,
-                                     params.get("ErrorCode"))
+    result = await _statuses(request).submit((provider_id[:64], status, params.get("ErrorCode")))
     log.info("webhook.status", extra={"provider_id": provider_id, "status": status, "result": result})
     return Response(status_code=204)
 
 
 @router.post("/inbound", dependencies=[Depends(SIGNED)])
-async def twilio_inbound(request: Request, session: SessionDep):
+async def twilio_inbound(request: Request):
     settings = request.app.state.settings
     params = await verified_params(request, settings)
     if params is None:
@@ -73,8 +67,8 @@ async def twilio_inbound(request: Request, session: SessionDep):
     sender = params.get("From")
     if not provider_id or not sender:
         return Response(status_code=400)
-    result = await run_in_threadpool(_handle_inbound, session, provider_id[:64], sender,
-                                     params.get("To"), params.get("Body", ""))
+    result = await _replies(request).submit(
+        InboundSms(provider_id[:64], sender, params.get("To"), params.get("Body", "")))
     log.info("webhook.inbound", extra={"provider_id": provider_id, "result": result.kind})
     # A stranger's text gets no answer: it costs a message and tells them nothing useful.
     if not settings.sms_reply_ack or result.kind == "duplicate" or result.reason == "no_open_check":

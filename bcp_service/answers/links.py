@@ -1,0 +1,107 @@
+"""Answer links: the token in a message leads to its message, check and round."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from bcp_service.answers.service import NewAnswer, record_answers
+from bcp_service.models import OutboxMessage, PatientContact, SafetyCheck, SafetyRound
+from bcp_service.models.base import utcnow
+from bcp_service.models.rounds import AnswerChannel, RoundState
+from bcp_service.rounds.clock import aware
+from bcp_service.rounds.messages import hash_token
+
+MAX_TOKEN = 64
+
+
+@dataclass(frozen=True)
+class LinkTarget:
+    """What an answer link leads to, read as plain columns (no ORM objects: the form's hot path)."""
+
+    message_id: int
+    channel: str
+    contact_id: int | None
+    check_id: int
+    check_state: str
+    answered: bool
+    round_state: str
+    expires_at: datetime
+    drill: bool
+    title: str | None
+
+    @property
+    def expired(self) -> bool:
+        return self.round_state != RoundState.running or aware(self.expires_at) <= utcnow()
+
+
+_COLUMNS = (OutboxMessage.answer_token_hash, OutboxMessage.id, OutboxMessage.channel, OutboxMessage.contact_id,
+            SafetyCheck.id, SafetyCheck.state, SafetyCheck.last_answer_at, SafetyRound.state, SafetyRound.expires_at,
+            SafetyRound.drill, SafetyRound.title)
+
+
+def find_links(*, session: Session, tokens: list[str]) -> dict[str, LinkTarget]:
+    """The links of these tokens, in one query; tokens nobody issued are left out."""
+    hashes = {hash_token(t): t for t in tokens if t and len(t) <= MAX_TOKEN}
+    if not hashes:
+        return {}
+    rows = session.execute(
+        select(*_COLUMNS)
+        .join(SafetyCheck, SafetyCheck.id == OutboxMessage.check_id)
+        .join(SafetyRound, SafetyRound.id == SafetyCheck.round_id)
+        .where(col(OutboxMessage.answer_token_hash).in_(list(hashes)))
+    ).all()
+    return {hashes[token_hash]: LinkTarget(message_id, channel, contact_id, check_id, check_state, answered_at is not None,
+                                           round_state, expires_at, drill, title)
+            for (token_hash, message_id, channel, contact_id, check_id, check_state, answered_at, round_state,
+                 expires_at, drill, title) in rows}
+
+
+def find_link(*, session: Session, token: str) -> LinkTarget | None:
+    """The message, check and round an answer link belongs to; None for a token nobody issued."""
+    return find_links(session=session, tokens=[token]).get(token)
+
+
+@dataclass(frozen=True)
+class LinkAnswer:
+    """A tap on the answer page, already checked for form: what the group commit records."""
+
+    token: str
+    state: str
+    hours_left: float | None
+    note: str | None
+    nonce: str
+
+
+@dataclass(frozen=True)
+class LinkOutcome:
+    kind: str  # "recorded" | "missing" (no such link) | "expired" (round closed or past its end)
+    drill: bool = False
+
+
+def record_link_answers(session: Session, answers: list[LinkAnswer]) -> list[LinkOutcome]:
+    """Record a batch of answer-page taps in one transaction (group commit); one outcome each."""
+    links = find_links(session=session, tokens=[a.token for a in answers])
+    contact_ids = {link.contact_id for link in links.values() if link.contact_id}
+    kinds = dict(session.exec(select(PatientContact.id, PatientContact.kind)
+                              .where(col(PatientContact.id).in_(sorted(contact_ids)))).all()) if contact_ids else {}
+    outcomes: list[LinkOutcome] = []
+    recorded: list[NewAnswer] = []
+    for answer in answers:
+        link = links.get(answer.token)
+        if link is None:
+            outcomes.append(LinkOutcome("missing"))
+        elif link.expired:
+            outcomes.append(LinkOutcome("expired", link.drill))
+        else:
+            contact_id = link.contact_id
+            recorded.append(NewAnswer(
+                check_id=link.check_id, state=answer.state, channel=AnswerChannel.link, hours_left=answer.hours_left,
+                note=answer.note, answered_by=kinds.get(contact_id), contact_id=contact_id,
+                idempotency_key=f"link:{link.message_id}:{answer.nonce}",
+            ))
+            outcomes.append(LinkOutcome("recorded", link.drill))
+    record_answers(session=session, answers=recorded)
+    return outcomes

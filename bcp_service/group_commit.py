@@ -1,0 +1,146 @@
+"""Group commit: the writes of many concurrent requests in one transaction.
+
+In a disaster burst, hundreds of requests a second (delivery receipts, SMS replies, taps on the
+answer page) each want one short write. One transaction each costs a pool checkout, thread hops,
+a commit that waits for the disk, and, for answers, the round's counter rows locked until that
+commit, which every other answer to the round waits for. A ``GroupCommit`` hands each request's
+write to one writer thread per process; the thread applies everything waiting in one transaction
+and commits once. A request is answered only after the commit that holds its write, so
+"accepted" still means "in the database".
+
+Batches form by themselves: while one commits, the next requests queue. An idle or lightly used
+process writes batches of one, as before. When a batch fails (a bad item, a deadlock), it is rolled
+back and its items are applied one at a time, so one bad write fails only its own request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Generic, TypeVar
+
+from sqlmodel import Session
+
+from bcp_service.rounds import counters
+from bcp_service.rounds.locking import PROCESS_WRITER, take_write_lock
+
+log = logging.getLogger("bcp_service.group_commit")
+T = TypeVar("T")
+R = TypeVar("R")
+IDLE_SECONDS = 5.0  # an idle writer thread ends; the next request starts another
+UnitOfWork = Callable[[], AbstractContextManager[Session]]
+
+
+@contextmanager
+def transaction(session_factory: Callable[[], Session]) -> Iterator[Session]:
+    """A session that commits at the end of the block and rolls back on an error."""
+    with session_factory() as session:
+        yield session
+        session.commit()
+
+
+class GroupCommit(Generic[T, R]):
+    """``await writer.submit(item)``: ``apply(session, items)`` runs for a batch, returns one result per item."""
+
+    def __init__(self, name: str, apply: Callable[[Session, list[T]], list[R]], unit_of_work: Callable[[], UnitOfWork],
+                 *, sqlite: bool, writes: bool = True, max_batch: int = 100) -> None:
+        self.name = name
+        self.apply = apply
+        self.writes = writes
+        # SQLite: the threads of one process queue on a Python lock, which wakes the next at once.
+        self._serialise = PROCESS_WRITER if sqlite and writes else nullcontext()
+        # Looked up for each batch, so tests can put their own rolled-back session in place.
+        self.unit_of_work = unit_of_work
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[tuple[T, asyncio.Future]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.batches = 0
+        self.items = 0
+
+    async def submit(self, item: T) -> R:
+        future = asyncio.get_running_loop().create_future()
+        with self._lock:
+            self._queue.put((item, future))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=f"group-commit-{self.name}", daemon=True)
+                self._thread.start()
+        return await future
+
+    def _run(self) -> None:
+        while True:
+            try:
+                first = self._queue.get(timeout=IDLE_SECONDS)
+            except queue.Empty:
+                with self._lock:
+                    if self._queue.empty():
+                        self._thread = None
+                        return
+                continue
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._write(batch)
+
+    def _write(self, batch: list[tuple[T, asyncio.Future]]) -> None:
+        try:
+            results = self._transaction([item for item, _ in batch])
+        except Exception as exc:
+            if len(batch) == 1:
+                log.warning("group_commit.item_failed", extra={"writer": self.name}, exc_info=True)
+                _resolve(batch[0][1], error=exc)
+                return
+            log.warning("group_commit.batch_failed", extra={"writer": self.name, "count": len(batch)}, exc_info=True)
+            for entry in batch:
+                self._write([entry])
+            return
+        self.batches += 1
+        self.items += len(batch)
+        for (_, future), result in zip(batch, results, strict=True):
+            _resolve(future, result=result)
+
+    def _transaction(self, items: list[T]) -> list[R]:
+        unit = self.unit_of_work()
+        with self._serialise, unit() as session:
+            if self.writes:
+                take_write_lock(session)
+            with counters.deferred(session):
+                results = self.apply(session, items)
+            session.flush()
+            return results
+
+
+def _resolve(future: asyncio.Future, *, result=None, error: BaseException | None = None) -> None:
+    def settle() -> None:
+        if future.done():  # the request was cancelled (the client went away); its write stands
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    try:
+        future.get_loop().call_soon_threadsafe(settle)
+    except RuntimeError:  # the request's event loop is gone
+        pass
+
+
+def writer(app, name: str, apply: Callable[[Session, list], list], *, writes: bool = True) -> GroupCommit:
+    """The app's group commit named ``name``, made on first use (on the event loop: no race).
+
+    ``writes=False`` batches reads the same way (many lookups in one query and one connection),
+    without taking SQLite's write lock.
+    """
+    writers: dict[str, GroupCommit] = app.state.writers
+    found = writers.get(name)
+    if found is None:
+        found = writers[name] = GroupCommit(name, apply, lambda: app.state.unit_of_work,
+                                            sqlite=app.state.engine.dialect.name == "sqlite", writes=writes)
+    return found
