@@ -95,7 +95,7 @@ class GroupCommit(Generic[T, R]):
         except Exception as exc:
             if len(batch) == 1:
                 log.warning("group_commit.item_failed", extra={"writer": self.name}, exc_info=True)
-                _resolve(batch[0][1], error=exc)
+                _settle([(batch[0][1], None, exc)])
                 return
             log.warning("group_commit.batch_failed", extra={"writer": self.name, "count": len(batch)}, exc_info=True)
             for entry in batch:
@@ -103,8 +103,7 @@ class GroupCommit(Generic[T, R]):
             return
         self.batches += 1
         self.items += len(batch)
-        for (_, future), result in zip(batch, results, strict=True):
-            _resolve(future, result=result)
+        _settle([(future, result, None) for (_, future), result in zip(batch, results, strict=True)])
 
     def _transaction(self, items: list[T]) -> list[R]:
         unit = self.unit_of_work()
@@ -117,19 +116,26 @@ class GroupCommit(Generic[T, R]):
             return results
 
 
-def _resolve(future: asyncio.Future, *, result=None, error: BaseException | None = None) -> None:
-    def settle() -> None:
+def _settle(outcomes: list[tuple[asyncio.Future, object, BaseException | None]]) -> None:
+    """Hand results back to the requests' event loops: one wake-up per loop, not one per request."""
+    by_loop: dict[asyncio.AbstractEventLoop, list] = {}
+    for outcome in outcomes:
+        by_loop.setdefault(outcome[0].get_loop(), []).append(outcome)
+    for loop, items in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_set_all, items)
+        except RuntimeError:  # the loop is gone (the process is stopping)
+            pass
+
+
+def _set_all(outcomes) -> None:
+    for future, result, error in outcomes:
         if future.done():  # the request was cancelled (the client went away); its write stands
-            return
+            continue
         if error is not None:
             future.set_exception(error)
         else:
             future.set_result(result)
-
-    try:
-        future.get_loop().call_soon_threadsafe(settle)
-    except RuntimeError:  # the request's event loop is gone
-        pass
 
 
 def writer(app, name: str, apply: Callable[[Session, list], list], *, writes: bool = True) -> GroupCommit:
