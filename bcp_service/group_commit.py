@@ -19,6 +19,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Generic, TypeVar
@@ -32,6 +33,7 @@ log = logging.getLogger("bcp_service.group_commit")
 T = TypeVar("T")
 R = TypeVar("R")
 IDLE_SECONDS = 5.0  # an idle writer thread ends; the next request starts another
+LINGER_SECONDS = 0.002
 UnitOfWork = Callable[[], AbstractContextManager[Session]]
 
 
@@ -72,6 +74,7 @@ class GroupCommit(Generic[T, R]):
         return await future
 
     def _run(self) -> None:
+        busy = False
         while True:
             try:
                 first = self._queue.get(timeout=IDLE_SECONDS)
@@ -82,12 +85,21 @@ class GroupCommit(Generic[T, R]):
                         return
                 continue
             batch = [first]
-            while len(batch) < self.max_batch:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            self._drain(batch)
+            if busy and len(batch) < self.max_batch:
+                # Under load, let the batch fill for a moment: the requests answered by the last
+                # commit are sending their next writes right now. Idle, a write goes at once.
+                time.sleep(LINGER_SECONDS)
+                self._drain(batch)
+            busy = len(batch) > 1
             self._write(batch)
+
+    def _drain(self, batch: list) -> None:
+        while len(batch) < self.max_batch:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                return
 
     def _write(self, batch: list[tuple[T, asyncio.Future]]) -> None:
         try:
