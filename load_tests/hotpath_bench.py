@@ -63,11 +63,12 @@ def old_move_counters(*, session, moves) -> None:
             continue
         if delta < 0:
             session.execute(update(table).where(table.c.round_id == round_id, table.c.dimension == dimension,
-                                                table.c.key == key, table.c.state == state)
+                                                table.c.key == key, table.c.state == state, table.c.shard == 0)
                             .values(count=table.c.count + delta))
             continue
-        statement = pg_insert(table).values(round_id=round_id, dimension=dimension, key=key, state=state, count=delta)
-        session.execute(statement.on_conflict_do_update(index_elements=["round_id", "dimension", "key", "state"],
+        statement = pg_insert(table).values(round_id=round_id, dimension=dimension, key=key, state=state, shard=0,
+                                            count=delta)
+        session.execute(statement.on_conflict_do_update(index_elements=["round_id", "dimension", "key", "state", "shard"],
                                                         set_={"count": table.c.count + delta}))
 
 

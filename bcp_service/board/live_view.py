@@ -29,7 +29,7 @@ from bcp_service.board.counts import (
 from bcp_service.board.schemas import Counts
 from bcp_service.auth.roles import Role
 from bcp_service.config import Settings
-from bcp_service.models import CheckAnswer, RoundCounter, SafetyRound
+from bcp_service.models import CheckAnswer, SafetyRound
 from bcp_service.rounds.counters import read_counters
 
 FEED_SIZE = 30
@@ -73,11 +73,7 @@ class RoundSource:
     def signature(self, session: Session) -> tuple:
         """Cheap "did anything change?" for polling (SQLite, and PostgreSQL's safety poll)."""
         latest = session.exec(select(func.max(CheckAnswer.id)).where(CheckAnswer.round_id == self.round_id)).one()
-        states = session.exec(
-            select(RoundCounter.state, RoundCounter.count)
-            .where(RoundCounter.round_id == self.round_id, RoundCounter.dimension == "all")
-            .order_by(RoundCounter.state)
-        ).all()
+        states = sorted(read_counters(session=session, round_id=self.round_id, dimension="all").get("all", {}).get("", {}).items())
         round_state = session.exec(select(SafetyRound.state).where(SafetyRound.id == self.round_id)).one_or_none()
         count = session.exec(select(func.count()).select_from(CheckAnswer)
                              .where(CheckAnswer.round_id == self.round_id, CheckAnswer.id > (self.floor or 0))).one()

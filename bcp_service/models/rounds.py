@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint, text
+from sqlalchemy import JSON, Column, DateTime, Index, SmallInteger, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from bcp_service.models.base import created_at_field, timestamp_field
@@ -136,6 +136,8 @@ class RoundCounter(SQLModel, table=True):
     dimension: str = Field(primary_key=True, max_length=20)
     key: str = Field(primary_key=True, max_length=40)
     state: str = Field(primary_key=True, max_length=20)
+    # Writers move their own shard (rounds.counters.shard); a count is the sum over shards.
+    shard: int = Field(default=0, primary_key=True, sa_type=SmallInteger, sa_column_kwargs={"server_default": "0"})
     count: int = Field(default=0)
 
 

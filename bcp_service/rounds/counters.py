@@ -3,11 +3,15 @@
 They are written once when a round starts (one GROUP BY over its checks) and then moved by each
 state change in the same transaction as the change, so reading the board never scans checks.
 Rows are always updated in sorted key order: two transactions moving the same counters then take
-their row locks in the same order and cannot deadlock.
+their row locks in the same order and cannot deadlock. Each counter is spread over ``SHARDS`` rows:
+a writer moves the shard of its own thread, so concurrent writers (the processes' group commits,
+workers, the scheduler) rarely wait for each other; a count is the sum of its shards.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -79,10 +83,16 @@ def initialise_counters(*, session: Session, round_id: int) -> None:
             .group_by(*grouping)
         )
     columns = ["round_id", "dimension", "key", "state", "count"]
-    session.execute(RoundCounter.__table__.insert().from_select(columns, union_all(*parts)))
+    session.execute(RoundCounter.__table__.insert().from_select(columns, union_all(*parts), include_defaults=False))
 
 
 DEFERRED = "counter_moves"
+SHARDS = 16
+
+
+def shard() -> int:
+    """This thread's shard: stable for a writer, different (mostly) from the others'."""
+    return (os.getpid() * 7919 + threading.get_native_id()) % SHARDS
 
 
 @contextmanager
@@ -125,8 +135,9 @@ def move_counters(*, session: Session, moves: Iterable[tuple[CheckKeys, str, str
         for dimension, key in keys.keys():
             deltas[(keys.round_id, dimension, key, old)] -= 1
             deltas[(keys.round_id, dimension, key, new)] += 1
+    mine = shard()
     rows = [
-        {"round_id": round_id, "dimension": dimension, "key": key, "state": state, "count": delta}
+        {"round_id": round_id, "dimension": dimension, "key": key, "state": state, "shard": mine, "count": delta}
         for (round_id, dimension, key, state), delta in sorted(deltas.items()) if delta
     ]
     if rows:
@@ -139,28 +150,32 @@ _UPSERTS: dict[str, object] = {}
 def _upsert(dialect: str):
     """``count = count + delta``, inserting the row when the state has none yet (cached per dialect).
 
-    A decrement always finds its row: the check was counted in that state when it got there.
+    A decrement may find no row in this shard (another writer counted the check in): it inserts
+    a negative count there, and the sum over shards is right.
     """
     statement = _UPSERTS.get(dialect)
     if statement is None:
         table = RoundCounter.__table__
         insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
         statement = _UPSERTS[dialect] = insert.on_conflict_do_update(
-            index_elements=["round_id", "dimension", "key", "state"],
+            index_elements=["round_id", "dimension", "key", "state", "shard"],
             set_={"count": table.c.count + insert.excluded["count"]},
         )
     return statement
 
 
-def read_counters(*, session: Session, round_id: int) -> dict[str, dict[str, dict[str, int]]]:
-    """{dimension: {key: {state: count}}}, zero rows left out."""
+def read_counters(*, session: Session, round_id: int, dimension: str | None = None) -> dict[str, dict[str, dict[str, int]]]:
+    """{dimension: {key: {state: count}}}, summed over shards, zero counts left out."""
     result: dict[str, dict[str, dict[str, int]]] = {}
-    rows = session.execute(
-        select(RoundCounter.dimension, RoundCounter.key, RoundCounter.state, RoundCounter.count)
-        .where(RoundCounter.round_id == round_id, RoundCounter.count != 0)
-    )
-    for dimension, key, state, count in rows:
-        result.setdefault(dimension, {}).setdefault(key, {})[state] = count
+    total = func.sum(RoundCounter.count)
+    query = (select(RoundCounter.dimension, RoundCounter.key, RoundCounter.state, total)
+             .where(RoundCounter.round_id == round_id)
+             .group_by(RoundCounter.dimension, RoundCounter.key, RoundCounter.state)
+             .having(total != 0))
+    if dimension is not None:
+        query = query.where(RoundCounter.dimension == dimension)
+    for dim, key, state, count in session.execute(query):
+        result.setdefault(dim, {}).setdefault(key, {})[state] = int(count)
     return result
 
 

@@ -114,7 +114,11 @@ class PgWaitSampler(threading.Thread):
     (and which), idle in a transaction (the application holds it open), idle. Averaged per phase, it
     shows where requests queue inside PostgreSQL, which a Python profile shows only as 'waiting'."""
 
-    QUERY = ("SELECT CASE WHEN state = 'active' AND wait_event_type IS NOT NULL "
+    # Lock waits name the statement that waits (its first words; psycopg sends values as parameters,
+    # so the text holds no personal data): which rows the burst queues on.
+    QUERY = ("SELECT CASE WHEN state = 'active' AND wait_event_type = 'Lock' "
+             "THEN 'waiting: Lock:' || wait_event || ' (' || left(regexp_replace(query, '\\s+', ' ', 'g'), 36) || '…)' "
+             "WHEN state = 'active' AND wait_event_type IS NOT NULL "
              "THEN 'waiting: ' || wait_event_type || ':' || wait_event ELSE coalesce(state, '?') END, count(*) "
              "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
              "AND backend_type = 'client backend' GROUP BY 1")

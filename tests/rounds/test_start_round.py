@@ -129,3 +129,24 @@ def test_system_actor_can_start_a_round_without_a_request(session, settings, are
     )
     assert again.id == safety_round.id and not created_again
     create_user(session, "admin")
+
+
+def test_counters_moved_by_writers_on_other_shards_still_add_up(client, session, area, monkeypatch):
+    from bcp_service.models import RoundCounter
+    from bcp_service.rounds import counters
+
+    add_patient(session, area.city)
+    add_patient(session, area.city)
+    created = client.post("/api/v1/rounds", json=round_body(municipality_ids=[area.city.id])).json()
+    first, second = session.exec(select(SafetyCheck).where(SafetyCheck.round_id == created["id"])).all()
+    keys = [counters.CheckKeys.of(first), counters.CheckKeys.of(second)]
+    for n, (check, check_keys) in enumerate(zip((first, second), keys), start=3):
+        monkeypatch.setattr(counters, "shard", lambda n=n: n)  # two writers, two shards
+        check.state = "safe"
+        session.add(check)
+        counters.move_counters(session=session, moves=[(check_keys, "no_answer", "safe")])
+    session.flush()
+    shards = set(session.exec(select(RoundCounter.shard).where(RoundCounter.round_id == created["id"])).all())
+    assert shards == {0, 3, 4}  # the start's counts are shard 0; each writer decremented no_answer in its own
+    assert read_counters(session=session, round_id=created["id"]) == recount(session=session, round_id=created["id"])
+    assert read_counters(session=session, round_id=created["id"])["all"][""] == {"safe": 2}
