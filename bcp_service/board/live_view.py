@@ -146,7 +146,8 @@ class BoardView:
         self.last_answer_id = 0
         self.round_state = ""
         self.pending = False
-        self._dirty = False
+        self._changes = 0  # wake-ups that changed something; the lists have caught up to _caught_up
+        self._caught_up = 0
         self._slow_at = 0.0
         self._counters: dict = {}
         self._known: deque[int] = deque(maxlen=WINDOW_LIMIT)
@@ -166,29 +167,52 @@ class BoardView:
             self.shown_patient_ids.update(r.patient_id for r in rows)
         self.last_answer_id = wake.last_answer_id
         self.round_state = wake.round_state
-        self.sections = self._render(session, wake)
+        self.sections = self._slow_sections(session, wake, force=True)
+        self.sections.update(self._fast_sections(wake))
 
-    def refresh(self, session: Session, wake: Wake) -> dict | None:
-        """The update message for this view's subscribers, or None when nothing they see changed."""
-        sections = self._render(session, wake, changed=bool(wake.new_answer_ids) or wake.counters != self._counters)
+    def refresh(self, session: Session, wake: Wake, *, slow: bool = True) -> dict | None:
+        """The update message for this view's subscribers, or None when nothing they see changed.
+
+        ``slow=False`` (the watcher's fast path): counts from the counters and the feed only; the
+        lists and tables, which take a hundred times as long, come from ``refresh_slow`` in their
+        own time, so a new answer never waits for them.
+        """
+        if wake.new_answer_ids or wake.counters != self._counters:
+            self._changes += 1  # the lists may be out of date now (refresh_slow, in another thread, catches up)
         self._counters = wake.counters
         known = set(self._known)
         new_ids = [i for i in wake.new_answer_ids if i not in known]
         fresh = lists.answers_by_id(session, self.spec, wake.names, new_ids) if self.spec.sees_identities else []
         self._known.extend(new_ids)
         self.last_answer_id = max(self.last_answer_id, wake.last_answer_id)
-        changed = {k: v for k, v in sections.items() if self.sections.get(k) != v}
+        sections = self._slow_sections(session, wake) if slow else {}
+        sections.update(self._fast_sections(wake))
         state_changed = wake.round_state != self.round_state
         self.round_state = wake.round_state
-        if not changed and not fresh and not state_changed:
-            return None
-        point = self._add_point()
         entries = [self._feed_entry(r) for r in fresh]
         with self._lock:
-            self.sections = sections
+            changed = {k: v for k, v in sections.items() if self.sections.get(k) != v}
+            if not changed and not entries and not state_changed:
+                return None
+            self.sections.update(changed)
             for entry in reversed(entries):
                 self.feed.appendleft(entry)
-        return self._message("update", changed, entries, point=point)
+        return self._message("update", changed, entries, point=self._add_point())
+
+    def slow_due(self) -> bool:
+        return self.pending or self._changes != self._caught_up
+
+    def refresh_slow(self, session: Session, wake: Wake) -> dict | None:
+        """The lists, the area tables and counts that need a scan, when their interval has passed."""
+        sections = self._slow_sections(session, wake)
+        if self._slow_counts:
+            sections.update(self._fast_sections(wake))
+        with self._lock:
+            changed = {k: v for k, v in sections.items() if self.sections.get(k) != v}
+            if not changed:
+                return None
+            self.sections.update(changed)
+        return self._message("update", changed, [])
 
     def snapshot(self) -> dict:
         with self._lock:
@@ -203,23 +227,40 @@ class BoardView:
             **extra,
         }
 
-    def _render(self, session: Session, wake: Wake, *, changed: bool = True) -> dict[str, str]:
-        """Every wake-up: counts from the counters and the feed (what "fresh" means). At most every
-        ``LIST_SECONDS``: the lists and the counts that need a scan; every ``HEAVY_SECONDS``: the tables."""
+    @property
+    def _slow_counts(self) -> bool:
+        """Counts of this view come from a scan (a scope the counters do not cover), not the counters."""
+        return not uses_counters(self.spec, self._counters, self._prefecture_keys)
+
+    def _fast_sections(self, wake: Wake) -> dict[str, str]:
+        """Every wake-up: the counts (from the counters; a scanning view keeps its last ones)."""
+        if not self._slow_counts:
+            self.counts = summarise(wake.counters, wake.names, self.spec.min_cell)
+        counts = self.counts
+        sections: dict[str, str] = {}
+        if counts is None:
+            return sections
+        self._section(sections, "counts", (counts.by_state, wake.drill), lambda: render.counts_html(counts, wake.drill))
+        if self.spec.sees_identities:
+            self._section(sections, "priority_total", counts.needing, lambda: render.total_html(counts.needing))
+            self._section(sections, "silent_total", counts.silent, lambda: render.total_html(counts.silent))
+        return sections
+
+    def _slow_sections(self, session: Session, wake: Wake, *, force: bool = False) -> dict[str, str]:
+        """At most every ``LIST_SECONDS``: the lists and the counts that need a scan; every
+        ``HEAVY_SECONDS``: the tables. ``pending`` says whether something is held back."""
         spec = self.spec
         now = time.monotonic()
-        self._dirty = self._dirty or changed
-        slow = not self.sections or (self._dirty and now - self._slow_at >= self.list_seconds)
-        if uses_counters(spec, wake.counters, self._prefecture_keys):
-            counts = summarise(wake.counters, wake.names, spec.min_cell)
+        sections: dict[str, str] = {}
+        changes = self._changes
+        slow = force or (changes != self._caught_up and now - self._slow_at >= self.list_seconds)
+        if not self._slow_counts:
+            counts = summarise(wake.counters, wake.names, spec.min_cell)  # the fast path owns self.counts
         elif slow or self.counts is None:
-            counts = summarise(groups_as_counters(scan_groups(session, spec)), wake.names, spec.min_cell)
+            counts = self.counts = summarise(groups_as_counters(scan_groups(session, spec)), wake.names, spec.min_cell)
         else:
             counts = self.counts
-        self.counts = counts
-        sections = dict(self.sections)
-        self._section(sections, "counts", (counts.by_state, wake.drill), lambda: render.counts_html(counts, wake.drill))
-        if self._inputs.get("areas") != counts and (now - self._heavy_at >= self.heavy_seconds or "areas" not in sections):
+        if self._inputs.get("areas") != counts and (force or now - self._heavy_at >= self.heavy_seconds):
             self._heavy_at = now
             self._section(sections, "grid", counts, lambda: render.grid_html(counts))
             self._section(sections, "areas", counts, lambda: render.areas_html(counts))
@@ -231,18 +272,15 @@ class BoardView:
             limit = self.list_limit
             self._section(sections, "priority", priority, lambda: render.priority_html(priority, counts.needing, limit))
             self._section(sections, "silent", silent, lambda: render.silent_html(silent, counts.silent, limit))
-        if spec.sees_identities:
-            self._section(sections, "priority_total", counts.needing, lambda: render.total_html(counts.needing))
-            self._section(sections, "silent_total", counts.silent, lambda: render.total_html(counts.silent))
         if slow:
             self._slow_at = now
-            self._dirty = False
-        self.pending = self._dirty or self._inputs.get("areas") != counts
+            self._caught_up = changes
+        self.pending = self._changes != self._caught_up or self._inputs.get("areas") != counts
         return sections
 
     def _section(self, sections: dict[str, str], name: str, inputs: object, make) -> None:
-        if name in sections and self._inputs.get(name) == inputs:
-            return
+        if name in self.sections and self._inputs.get(name) == inputs:
+            return  # drawn already from the same inputs
         sections[name] = str(make())
         self._inputs[name] = inputs
 

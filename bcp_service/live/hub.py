@@ -12,6 +12,7 @@ nothing but older feed lines is lost.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable, Hashable
@@ -22,8 +23,13 @@ from anyio import to_thread
 from sqlalchemy.orm import sessionmaker
 
 log = logging.getLogger("bcp_service.live")
+
+
+def frame(message: dict) -> str:
+    """The server-sent event for a message: ``id:`` the latest answer id, the type as event name."""
+    data = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    return f"id: {message.get('answer_id', 0)}\nevent: {message['type']}\ndata: {data}\n\n"
 QUEUE_SIZE = 64
-PENDING_SECONDS = 1.0
 RESET = {"type": "reset"}
 CLOSE = {"type": "close"}
 
@@ -38,7 +44,9 @@ class View(Protocol):
     pending: bool  # has changes it held back (throttled): refresh again soon even without news
 
     def load(self, session, wake) -> None: ...
-    def refresh(self, session, wake) -> dict | None: ...
+    def refresh(self, session, wake, *, slow: bool = True) -> dict | None: ...
+    def slow_due(self) -> bool: ...
+    def refresh_slow(self, session, wake) -> dict | None: ...
     def snapshot(self) -> dict: ...
 
 
@@ -49,7 +57,8 @@ class Subscriber:
     queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     closed: bool = False
 
-    def put(self, message: dict) -> None:
+    def put(self, message: dict | str) -> None:
+        """A message (or its frame, already serialised) for this stream."""
         try:
             self.queue.put_nowait(message)
         except asyncio.QueueFull:
@@ -74,10 +83,11 @@ class RoundWatcher:
         self.task: asyncio.Task | None = None
         self.closing = False
         self.signature: Hashable = None
-        self.pending = False
         # Answer ids PostgreSQL announced since the last refresh (None: look through the window instead).
         self.notified_ids: set[int] = set()
         self.resync = True
+        self.last_wake: Any = None
+        self.slow_task: asyncio.Task | None = None
         self._adding = asyncio.Lock()
 
     async def add(self, key: Hashable, make_view: Callable[[], View]) -> Subscriber:
@@ -92,6 +102,7 @@ class RoundWatcher:
         subscriber.put(handle.view.snapshot())
         if self.task is None:
             self.task = asyncio.create_task(self.run(), name=f"board-watch-{self.round_id}")
+            self.slow_task = asyncio.create_task(self.run_slow(), name=f"board-watch-slow-{self.round_id}")
         return subscriber
 
     def remove(self, subscriber: Subscriber) -> None:
@@ -115,11 +126,11 @@ class RoundWatcher:
         try:
             while not self.closing:
                 try:
-                    async with asyncio.timeout(PENDING_SECONDS if self.pending else interval):
+                    async with asyncio.timeout(interval):
                         await self.wake.wait()
                     notified = True
                 except TimeoutError:
-                    notified = self.pending
+                    notified = False
                 if self.closing:
                     break
                 self.wake.clear()
@@ -135,14 +146,43 @@ class RoundWatcher:
                     log.exception("live.refresh_failed", extra={"round_id": self.round_id})
                     await asyncio.sleep(1.0)
                     continue
-                for handle, message in messages:
-                    for subscriber in list(handle.subscribers):
-                        subscriber.put(message)
+                self._push(messages)
                 # A burst of answers becomes one update per interval, whatever the rate; and the board
-                # never takes more than half of the process from the requests that record answers.
-                await asyncio.sleep(max(settings.board_min_push_seconds, time.monotonic() - began))
+                # takes at most two thirds of the process from the requests that record answers.
+                await asyncio.sleep(max(settings.board_min_push_seconds, (time.monotonic() - began) / 2))
         finally:
+            if self.slow_task is not None:
+                self.slow_task.cancel()
             self.hub.forget(self)
+
+    async def run_slow(self) -> None:
+        """The lists and tables, on their own clock: a new answer's feed line never waits for them."""
+        while not self.closing:
+            await asyncio.sleep(self.hub.settings.board_min_push_seconds)
+            handles = [h for h in self.views.values() if h.view.slow_due()]
+            if not handles or self.last_wake is None:
+                continue
+            try:
+                self._push(await to_thread.run_sync(self._refresh_slow, handles, self.last_wake))
+            except Exception:
+                log.exception("live.refresh_failed", extra={"round_id": self.round_id})
+                await asyncio.sleep(1.0)
+
+    def _push(self, messages: list[tuple[ViewHandle, dict]]) -> None:
+        for handle, message in messages:
+            text = frame(message)  # once per view, not once per subscriber
+            for subscriber in list(handle.subscribers):
+                subscriber.put(text)
+
+    def _refresh_slow(self, handles: list[ViewHandle], wake) -> list[tuple[ViewHandle, dict]]:
+        with self.hub.session_factory() as session:
+            messages = []
+            for handle in handles:
+                message = handle.view.refresh_slow(session, wake)
+                if message is not None:
+                    messages.append((handle, message))
+            session.rollback()
+            return messages
 
     def _load(self, view: View) -> None:
         with self.hub.session_factory() as session:
@@ -160,14 +200,13 @@ class RoundWatcher:
                     session.rollback()
                     return []
                 self.signature = signature
-            wake = self.source.read(session, notified_ids=known)
+            wake = self.last_wake = self.source.read(session, notified_ids=known)
             messages = []
             for handle in handles:
-                message = handle.view.refresh(session, wake)
+                message = handle.view.refresh(session, wake, slow=False)
                 if message is not None:
                     messages.append((handle, message))
             session.rollback()
-            self.pending = any(handle.view.pending for handle in handles)
             return messages
 
 

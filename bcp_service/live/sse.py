@@ -10,19 +10,15 @@ stream. A stream ends after ``board_stream_max_seconds`` so a revoked login stop
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator
 
-from bcp_service.live.hub import CLOSE, RESET, LiveHub, Subscriber
+from bcp_service.live.hub import CLOSE, RESET, LiveHub, Subscriber, frame
 
 RETRY_MS = 2000
 HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
 
 
-def frame(message: dict) -> str:
-    data = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
-    return f"id: {message.get('answer_id', 0)}\nevent: {message['type']}\ndata: {data}\n\n"
 
 
 async def stream(hub: LiveHub, subscriber: Subscriber, *, keepalive: float, max_seconds: float) -> AsyncIterator[str]:
@@ -45,6 +41,6 @@ async def stream(hub: LiveHub, subscriber: Subscriber, *, keepalive: float, max_
                 message = hub.resnapshot(subscriber)
                 if message is None:
                     break
-            yield frame(message)
+            yield message if isinstance(message, str) else frame(message)
     finally:
         hub.unsubscribe(subscriber)

@@ -98,6 +98,7 @@ def start_round(
     safety_round.target_count = queued + no_contact
     session.add(safety_round)
     session.flush()
+    creation.refresh_statistics(session=session, added=safety_round.target_count)
     log.info("round.started", extra={"round_id": round_id, "checks": safety_round.target_count, "queued": queued,
                                      "no_contact": no_contact, "drill": drill, "reason": safety_round.reason})
     return safety_round, True
