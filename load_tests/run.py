@@ -49,7 +49,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--duration", type=int, default=120, help="seconds of the burst (or the compressed hour)")
     p.add_argument("--baseline-duration", type=int, default=30, help="seconds against the bare app; 0 skips it")
     p.add_argument("--capacity-duration", type=int, default=60, help="seconds of each capacity phase; 0 skips them")
-    p.add_argument("--capacity-users", type=int, default=32, help="concurrent users in baseline and capacity phases")
+    p.add_argument("--capacity-users", type=int, default=64,
+                   help="concurrent users in baseline and capacity phases (Twilio posts with many connections at "
+                        "once; each API process's group commit batches what is in flight)")
     p.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/bcp_load")
     p.add_argument("--api-workers", type=int, default=2, help="API processes (uvicorn --workers)")
     p.add_argument("--send-workers", type=int, default=2, help="bcp-service worker processes")
