@@ -92,13 +92,22 @@ def demo(
     _seed_with_progress(engine, patients, 42, structure.prefecture_id)
     base = f"http://127.0.0.1:{port}"
     console.print(f"\n[bold]bcp-service デモ[/bold]  database: {database}")
-    console.print(f"  API 文書 (OpenAPI): {base}/docs")
-    console.print(f"  空白圏域:           {base}/api/v1/coverage-gaps")
+    console.print(f"  [bold]安否確認ボード (status board): {base}/login?next=/board[/bold]"
+                  "  ← chiba-pref / chiba-pref-demo-pass", soft_wrap=True, highlight=False)
+    console.print(f"  看護師ページ (nurses, phone):  {base}/login?next=/nurse  ← chiba-nurse / chiba-nurse-demo-pass",
+                  soft_wrap=True, highlight=False)
+    console.print(f"  BCP 作成支援 (BCP drafts):     {base}/  ← chiba-hub / chiba-hub-demo-pass", soft_wrap=True,
+                  highlight=False)
+    console.print(f"  API 文書 (OpenAPI): {base}/docs", highlight=False)
+    console.print(f"  空白圏域:           {base}/api/v1/coverage-gaps", highlight=False)
     table = Table(title="デモ用アカウント (demo accounts)", title_justify="left")
-    for column in ("username", "password", "role", "scope"):
-        table.add_column(column, no_wrap=True)
-    for username, role, _scope_id, label in accounts:
-        table.add_row(username, demo_password(username), str(role), label)
+    rows = [(username, demo_password(username), str(role), label) for username, role, _scope_id, label in accounts]
+    for n, column in enumerate(("username", "password", "role")):
+        # Never cut a name or password short, however narrow the terminal: the scope column wraps instead.
+        table.add_column(column, no_wrap=True, min_width=max(len(r[n]) for r in rows))
+    table.add_column("scope", overflow="fold")
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
     print_round_help(base, database)
     if no_serve:

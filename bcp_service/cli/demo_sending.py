@@ -64,12 +64,25 @@ def stop_demo_sending(processes: list[subprocess.Popen]) -> None:
             process.kill()
 
 
+def _this_command() -> str:
+    program = Path(sys.argv[0])
+    if program.name != "bcp-service":
+        return "bcp-service"
+    try:
+        return str(program.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(program)
+
+
 def print_round_help(base_url: str, database: Path) -> None:
-    # soft_wrap: the command lines must stay whole to be copied.
+    # soft_wrap: the command lines must stay whole to be copied. The command as this one was run
+    # (".venv/bin/bcp-service" from the README), so the lines work without activating the venv.
+    command = _this_command()
     lines = [
         "\n[bold]安否確認を試す (try a drill round)[/bold]",
-        f"  CLI:  BCP_DATABASE_URL=sqlite:///{database} bcp-service rounds start --municipality 121002 --drill",
-        f"        BCP_DATABASE_URL=sqlite:///{database} bcp-service rounds show 1",
+        f"  CLI:  BCP_DATABASE_URL=sqlite:///{database} {command} rounds start --municipality 121002 --drill",
+        f"        BCP_DATABASE_URL=sqlite:///{database} {command} rounds show 1",
+        f"  Pages: {base_url}/board (the board fills in live), {base_url}/nurse (a nurse's list of who to call)",
         "  API:",
         f"    TOKEN=$(curl -s -d 'username=chiba-pref&password=chiba-pref-demo-pass' {base_url}/api/v1/auth/token"
         " | python3 -c 'import sys,json;print(json.load(sys.stdin)[\"access_token\"])')",
