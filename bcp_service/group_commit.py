@@ -123,9 +123,7 @@ class GroupCommit(Generic[T, R]):
             if self.writes:
                 take_write_lock(session)
             with counters.deferred(session):
-                results = self.apply(session, items)
-            session.flush()
-            return results
+                return self.apply(session, items)
 
 
 def _settle(outcomes: list[tuple[asyncio.Future, object, BaseException | None]]) -> None:

@@ -106,7 +106,7 @@ def record_answers(*, session: Session, answers: list[NewAnswer]) -> list[tuple[
     now = utcnow()
     rows, slots, updates, moves = [], [], {}, []
     batch_keys: dict[str, int] = {}
-    for n, new in enumerate(answers):
+    for new in answers:
         if new.idempotency_key in existing or new.idempotency_key in batch_keys:
             slots.append(None)
             continue

@@ -130,7 +130,8 @@ class BoardView:
 
     Sections are re-rendered only when what they show changed; the lists at most every
     ``LIST_SECONDS`` and the area tables and the grid, the costly ones, at most every
-    ``HEAVY_SECONDS`` (``pending`` tells the watcher to come back for what it held back).
+    ``HEAVY_SECONDS``. Counts and feed are the fast path (``refresh(slow=False)``); the lists and
+    tables come from ``refresh_slow`` on the watcher's other loop whenever ``slow_due()``.
     """
 
     def __init__(self, spec: ViewSpec, settings: Settings, *, list_limit: int | None = None,

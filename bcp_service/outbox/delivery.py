@@ -34,6 +34,12 @@ PROVIDER_STATES = {
 # Carrier codes that mean the number cannot take SMS (landline, unknown subscriber): fix the register.
 BAD_NUMBER_CODES = frozenset({"30005", "30006", "21211", "21614", "21610"})
 LIVE_STATES = (MessageState.queued, MessageState.sending, MessageState.sent, MessageState.delivered)
+_table = OutboxMessage.__table__
+_STATUS_UPDATE = (
+    update(_table).where(_table.c.id == bindparam("b_id"))
+    .values(state=bindparam("b_state"), status_at=bindparam("b_now"),
+            last_error_code=func.coalesce(bindparam("b_code"), _table.c.last_error_code))
+)
 
 
 def _rank_expression(column):
@@ -75,9 +81,8 @@ def apply_statuses(session: Session, items: list[tuple[str, str, str | None]]) -
     if not wanted:
         return results
     lock_provider_ids(session, list(wanted))
-    table = OutboxMessage.__table__
-    query = select(table.c.id, table.c.provider_message_id, table.c.state).where(
-        table.c.provider_message_id.in_(sorted(wanted))).order_by(table.c.id)
+    query = select(_table.c.id, _table.c.provider_message_id, _table.c.state).where(
+        _table.c.provider_message_id.in_(sorted(wanted))).order_by(_table.c.id)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     current = {provider_id: (message_id, state) for message_id, provider_id, state in session.execute(query)}
@@ -89,9 +94,6 @@ def apply_statuses(session: Session, items: list[tuple[str, str, str | None]]) -
         error_code = error_code[:20] if error_code else None
         if provider_id not in current:
             _store_early(session, provider_id, state, error_code)
-            for m, item in enumerate(items):
-                if item[0] == provider_id and item[1] in PROVIDER_STATES:
-                    results[m] = "early"
             continue
         message_id, old = current[provider_id]
         if STATE_RANK.get(MessageState(old), 0) >= STATE_RANK[state]:
@@ -100,18 +102,13 @@ def apply_statuses(session: Session, items: list[tuple[str, str, str | None]]) -
         results[n] = "applied"
         if state in (MessageState.undelivered, MessageState.failed):
             failures.append((message_id, (error_code or "") in BAD_NUMBER_CODES, error_code))
+    for m, (provider_id, status, _) in enumerate(items):
+        if status in PROVIDER_STATES and provider_id not in current:
+            results[m] = "early"
     if updates:
         session.execute(_STATUS_UPDATE, updates)
     handle_failures(session, failures, now=now)
     return results
-
-
-_table = OutboxMessage.__table__
-_STATUS_UPDATE = (
-    update(_table).where(_table.c.id == bindparam("b_id"))
-    .values(state=bindparam("b_state"), status_at=bindparam("b_now"),
-            last_error_code=func.coalesce(bindparam("b_code"), _table.c.last_error_code))
-)
 
 
 def apply_status(session: Session, *, provider_id: str, status: str, error_code: str | None) -> str:
@@ -143,15 +140,17 @@ def apply_early_statuses(session: Session, provider_ids: Iterable[str] | None = 
         if not ids:
             return 0
         query = query.where(col(EarlyStatus.provider_message_id).in_(ids))
-    applied = 0
-    for early in session.scalars(query).all():
-        if session.scalar(select(OutboxMessage.id).where(OutboxMessage.provider_message_id == early.provider_message_id)) is None:
-            continue
-        apply_status(session, provider_id=early.provider_message_id, status=early.state, error_code=early.error_code)
+    earlies = session.scalars(query).all()
+    if not earlies:
+        return 0
+    known = set(session.scalars(select(_table.c.provider_message_id).where(
+        _table.c.provider_message_id.in_(sorted(e.provider_message_id for e in earlies)))))
+    ready = [e for e in earlies if e.provider_message_id in known]
+    apply_statuses(session, [(e.provider_message_id, e.state, e.error_code) for e in ready])
+    for early in ready:
         session.delete(early)
-        applied += 1
     session.flush()
-    return applied
+    return len(ready)
 
 
 def pending_early_statuses(session: Session, limit: int = 1000) -> list[str]:

@@ -137,8 +137,3 @@ def _read_reply(session: Session, reply: InboundSms, candidates: list[Candidate]
                        note=reply.body[:1000], answered_by=kinds.get(contact_id), contact_id=contact_id,
                        idempotency_key=f"sms:{reply.provider_id}")
     return InboundResult("answered", parsed.state, hours, drill), answer
-
-
-def handle_inbound(*, session: Session, provider_id: str, from_number: str, to_number: str | None, body: str) -> InboundResult:
-    (result,) = handle_replies(session, [InboundSms(provider_id, from_number, to_number, body)])
-    return result
