@@ -30,6 +30,7 @@ from bcp_service.exports.routes import router as exports_router
 from bcp_service.web.routes import router as web_router
 from bcp_service.answers.routes import router as answers_router
 from bcp_service.rounds.routes import router as rounds_router
+from bcp_service.rounds.pages import router as rounds_pages_router
 from bcp_service.webhooks.routes import router as webhooks_router
 from bcp_service.board.routes import router as board_router
 from bcp_service.nurse.routes import api_router as nurse_api_router, router as nurse_router
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     for router in (auth_router, registry_router, audit_router, web_router, imports_router, exports_router, bcp_router, bcp_pages_router):
         app.include_router(router)
     app.include_router(rounds_router)
+    app.include_router(rounds_pages_router)  # /rounds pages (issue 18)
     for router in (board_router, nurse_router, nurse_api_router):
         app.include_router(router)
     app.router.on_shutdown.append(_close_live(app))

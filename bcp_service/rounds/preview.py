@@ -1,0 +1,67 @@
+"""What a round would do before it is started: people, messages, SMS segments and the time to send.
+
+Read-only and count-only (no personal data), so the page can show it before a person confirms.
+The same target conditions and starter scope as ``service.start_round`` are used, so the figures
+are the ones the round will have if nothing in the registry changes in between.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from bcp_service.config import Settings
+from bcp_service.models import Patient, PatientContact
+from bcp_service.rounds.messages import INITIAL_TEMPLATE, TOKEN_MAX_CHARS, render_message, segments
+from bcp_service.rounds.service import Actor
+from bcp_service.rounds.targets import RoundTarget, resolve_codes, target_conditions
+
+
+@dataclass(frozen=True)
+class RoundPreview:
+    people: int
+    messages: int  # first SMS queued (people with a usable SMS contact)
+    no_contact: int  # people without one: escalation and nurses must reach them
+    segments_per_message: int
+    segments: int
+    rate_per_second: float  # 0: no limit
+    send_seconds: float | None  # None when the rate is not limited
+    sample_text: str
+
+    @property
+    def send_time_label(self) -> str:
+        if self.send_seconds is None:
+            return "送信速度の上限なし（すぐに送信されます）"
+        seconds = math.ceil(self.send_seconds)
+        if seconds < 60:
+            return f"約{max(seconds, 1)}秒"
+        minutes, rest = divmod(seconds, 60)
+        if minutes < 60:
+            return f"約{minutes}分{rest:02d}秒" if rest else f"約{minutes}分"
+        hours, minutes = divmod(minutes, 60)
+        return f"約{hours}時間{minutes:02d}分"
+
+
+def preview_round(*, session: Session, actor: Actor, target: RoundTarget, drill: bool,
+                  settings: Settings) -> RoundPreview:
+    target = resolve_codes(session=session, target=target)
+    conditions = [*target_conditions(target), *actor.scope]
+    people = session.exec(select(func.count()).select_from(Patient).where(*conditions)).one()
+    # The same "usable SMS contact" rule as creation.first_contacts: not marked bad, SMS preferred.
+    reachable = session.exec(
+        select(func.count(func.distinct(PatientContact.patient_id)))
+        .join(Patient, Patient.id == PatientContact.patient_id)
+        .where(*conditions, col(PatientContact.bad_since).is_(None), PatientContact.preferred_channel == "sms")
+    ).one()
+    text = render_message(INITIAL_TEMPLATE, drill=drill, public_base_url=settings.public_base_url,
+                          token="x" * TOKEN_MAX_CHARS)
+    per_message = segments(text)
+    rate = settings.send_rate_per_second
+    return RoundPreview(
+        people=people, messages=reachable, no_contact=people - reachable, segments_per_message=per_message,
+        segments=reachable * per_message, rate_per_second=rate,
+        send_seconds=(reachable / rate) if rate > 0 else None, sample_text=text,
+    )
