@@ -31,6 +31,7 @@ from bcp_service.web.routes import router as web_router
 from bcp_service.answers.routes import router as answers_router
 from bcp_service.rounds.routes import router as rounds_router
 from bcp_service.rounds.pages import router as rounds_pages_router
+from bcp_service.rounds.review_pages import router as review_pages_router
 from bcp_service.webhooks.routes import router as webhooks_router
 from bcp_service.board.routes import router as board_router
 from bcp_service.nurse.routes import api_router as nurse_api_router, router as nurse_router
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.include_router(router)
     app.include_router(rounds_router)
     app.include_router(rounds_pages_router)  # /rounds pages (issue 18)
+    app.include_router(review_pages_router)  # /review
     for router in (board_router, nurse_router, nurse_api_router):
         app.include_router(router)
     app.router.on_shutdown.append(_close_live(app))
