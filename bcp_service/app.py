@@ -38,6 +38,7 @@ from bcp_service.nurse.routes import api_router as nurse_api_router, router as n
 from bcp_service.schedules.routes import router as schedules_router
 from bcp_service.schedules.pages import router as schedules_pages_router
 from bcp_service.triggers.routes import router as triggers_router
+from bcp_service.triggers.pages import router as triggers_pages_router
 from bcp_service.escalation.routes import router as escalation_router
 from bcp_service.escalation.voice import router as voice_router
 
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     for router in (schedules_router, triggers_router, escalation_router, voice_router):
         app.include_router(router)
     app.include_router(schedules_pages_router)  # /schedules pages (issue 18)
+    app.include_router(triggers_pages_router)  # /triggers
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     _install_error_handlers(app)
 
