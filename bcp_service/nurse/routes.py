@@ -8,10 +8,11 @@ page queues each result on the phone and sends it to ``POST /api/v1/nurse/result
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request, status
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from pydantic import ValidationError
 from sqlmodel import Session
 
@@ -23,6 +24,7 @@ from bcp_service.auth.roles import Role
 from bcp_service.board.schemas import CHANNEL_LABELS, STATE_LABELS, TIER_LABELS
 from bcp_service.db import SessionDep
 from bcp_service.errors import ServiceError
+from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import CheckState
 from bcp_service.nurse import service
 from bcp_service.nurse.schemas import METHOD_LABELS, NURSE_STATE_LABELS, NURSE_STATES, NurseResultIn, NurseResultOut
@@ -31,6 +33,7 @@ from bcp_service.web.pages import page, register_home_link
 router = APIRouter(prefix="/nurse", include_in_schema=False)
 api_router = APIRouter(prefix="/api/v1/nurse", tags=["nurse"])
 Nurse = Annotated[Principal, Depends(Access(Role.nurse))]
+SERVICE_WORKER = Path(__file__).resolve().parents[1] / "static" / "nurse-sw.js"
 MESSAGES = {
     "saved": "記録しました。", "again": "この記録は既に受け付けています。",
 }
@@ -50,13 +53,23 @@ def nurse_page(request: Request, principal: Nurse, session: SessionDep, done: in
         error=error, drill=any(r.drill for r in rows), state_labels=STATE_LABELS, nurse_states=NURSE_STATES,
         nurse_state_labels=NURSE_STATE_LABELS, method_labels=METHOD_LABELS, tier_labels=TIER_LABELS,
         channel_labels=CHANNEL_LABELS, new_client_id=lambda: secrets.token_urlsafe(16),
-        tz=request.app.state.settings.timezone,
+        tz=request.app.state.settings.timezone, generated_at=utcnow(),
     )
     response.headers["Content-Security-Policy"] = (
         "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; "
         "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"
     )
     return response
+
+
+@router.get("/sw.js", dependencies=[Depends(Access(public="service worker script: code only, no data"))])
+def nurse_service_worker() -> FileResponse:
+    """The service worker that keeps the last list for reopening without signal (static/nurse-sw.js).
+
+    Served under /nurse so that it may control the page; ``Service-Worker-Allowed`` lets it take the
+    scope ``/nurse`` (the page itself, not only what lies below it)."""
+    return FileResponse(SERVICE_WORKER, media_type="text/javascript; charset=utf-8",
+                        headers={"Service-Worker-Allowed": "/nurse", "Cache-Control": "no-cache"})
 
 
 @router.post("/checks/{check_id}/result")
