@@ -24,7 +24,10 @@ def test_nurse_page_reopens_offline_with_its_last_list(browser, live_server, com
     assert page.locator("#list-offline").is_hidden()
     assert "時点の一覧（1分以内）" in page.locator("#list-age").inner_text()
     page.evaluate("navigator.serviceWorker.ready.then(() => true)")
-    page.wait_for_function("""caches.open('bcp-nurse-v1').then(c => c.match('/nurse')).then(r => !!r)""", timeout=10000)
+    for _ in range(100):  # the worker keeps the list once installed
+        if page.evaluate("caches.open('bcp-nurse-v1').then(c => c.match('/nurse')).then(r => !!r)"):
+            break
+        page.wait_for_timeout(100)
 
     phone.set_offline(True)
     page.reload()  # without signal: the kept copy
