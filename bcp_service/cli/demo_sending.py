@@ -80,6 +80,7 @@ def print_round_help(base_url: str, database: Path) -> None:
     command = _this_command()
     lines = [
         "\n[bold]安否確認を試す (try a drill round)[/bold]",
+        f"  Page: {base_url}/login?next=/rounds/new  ← chiba-pref / chiba-pref-demo-pass (area, preview, start)",
         f"  CLI:  BCP_DATABASE_URL=sqlite:///{database} {command} rounds start --municipality 121002 --drill",
         f"        BCP_DATABASE_URL=sqlite:///{database} {command} rounds show 1",
         f"  Pages: {base_url}/board (the board fills in live), {base_url}/nurse (a nurse's list of who to call)",
