@@ -85,7 +85,7 @@ def _new_page(request: Request, principal: Principal, session: Session, form: Ta
             preview = preview_round(session=session, actor=Actor.from_principal(principal), target=target,
                                     drill=drill == "1", settings=request.app.state.settings)
         if form.errors and status_code == 200:
-            status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+            status_code = 422
     return page("rounds/new.html", principal, status_code=status_code, form=form, choices=choices, drill=drill,
                 reason=reason, title=title, deadline_hours=deadline_hours, preview=preview, error=error,
                 idempotency_key=secrets.token_urlsafe(16), reasons=REASON_LABELS, deadlines=DEADLINE_CHOICES,
@@ -124,7 +124,7 @@ def start_round_form(
         return _new_page(request, principal, session, form, **again)
     if drill == "0" and confirm_real != "yes":
         form.errors["confirm_real"] = "本番の安否確認です。送信してよいか確認の欄にチェックしてください"
-        return _new_page(request, principal, session, form, **again, status_code=status.HTTP_422_UNPROCESSABLE_ENTITY)
+        return _new_page(request, principal, session, form, **again, status_code=422)
     try:
         safety_round, created = start_round(
             session=session, actor=Actor.from_principal(principal), target=target, reason=RoundReason(reason),
