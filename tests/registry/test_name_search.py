@@ -58,3 +58,18 @@ def test_a_status_change_keeps_its_reason(client, people):
     pid = people["hayashi"].id
     body = client.patch(f"/api/v1/patients/{pid}", json={"status": "admitted", "status_reason": "肺炎で入院"}).json()
     assert body["status"] == "admitted" and body["status_reason"] == "肺炎で入院" and body["status_changed_at"]
+
+
+def test_one_contact_is_corrected_added_and_removed_without_losing_the_others(client, session, people):
+    pid = people["hayashi"].id
+    first = client.post(f"/api/v1/patients/{pid}/contacts", json={"kind": "family", "phone": "03-1234-5678", "preferred_channel": "voice"})
+    assert first.status_code == 201, first.text
+    rows = first.json()["contacts"]
+    assert [c["position"] for c in rows] == [1, 2]
+    fixed = client.put(f"/api/v1/patients/{pid}/contacts/{rows[0]['id']}", json={"kind": "self", "phone": "080-1111-2222"})
+    assert fixed.status_code == 200
+    assert [c["phone"] for c in fixed.json()["contacts"]] == ["+818011112222", "+81312345678"]
+    assert client.put(f"/api/v1/patients/{pid}/contacts/{rows[0]['id']}", json={"phone": "12"}).status_code == 422
+    removed = client.delete(f"/api/v1/patients/{pid}/contacts/{rows[0]['id']}").json()["contacts"]
+    assert [(c["position"], c["phone"]) for c in removed] == [(1, "+81312345678")]
+    assert client.delete(f"/api/v1/patients/{pid}/contacts/999999").status_code == 404
