@@ -28,6 +28,7 @@ from bcp_service.registry.routes import router as registry_router
 from bcp_service.imports.routes import router as imports_router
 from bcp_service.exports.routes import router as exports_router
 from bcp_service.web.routes import router as web_router
+from bcp_service.web.page_routers import PAGE_ROUTERS
 from bcp_service.answers.routes import router as answers_router
 from bcp_service.rounds.routes import router as rounds_router
 from bcp_service.webhooks.routes import router as webhooks_router
@@ -64,6 +65,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     for router in (auth_router, registry_router, audit_router, web_router, imports_router, exports_router, bcp_router, bcp_pages_router):
         app.include_router(router)
     app.include_router(rounds_router)
+    for router in PAGE_ROUTERS:
+        app.include_router(router)
     for router in (board_router, nurse_router, nurse_api_router):
         app.include_router(router)
     app.router.on_shutdown.append(_close_live(app))

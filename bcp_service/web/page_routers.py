@@ -1,0 +1,5 @@
+"""The registry, import/export, account and audit pages, in one list for the app to include."""
+
+from bcp_service.registry.pages import router as patient_pages
+
+PAGE_ROUTERS = (patient_pages,)
