@@ -68,10 +68,9 @@ def patient_list(
     params = {"q": q, "region_id": region_id, "municipality_id": municipality_id, "institution_id": institution_id,
               "therapy": therapy, "risk_tier": risk_tier, "status": status}
     kept = {k: v for k, v in params.items() if v}
-    export = {k: v for k, v in kept.items() if k != "region_id" or _int(v)} | ({"status": status} if status else {})
     return page(
         "registry/patients.html", principal, rows=rows, total=total, page_no=page_no, pages=max(1, -(-total // PAGE_SIZE)),
-        params=params, query=lambda n: urlencode(kept | {"page": n}), export_query=urlencode(export),
+        params=params, query=lambda n: urlencode(kept | {"page": n}), export_query=urlencode(kept),
         options=forms.filter_options(session, principal), names=_municipality_names(session, rows),
         therapies=forms.THERAPY_LABELS, tiers=forms.TIER_LABELS, statuses=forms.STATUS_LABELS,
         can_edit=principal.role in EDITORS,
