@@ -219,13 +219,19 @@ def patient_stats(request: Request, principal: AnyRole, session: SessionDep, pre
     return count_patients_by_area(session=session, principal=principal, prefecture_id=prefecture_id, min_cell=min_cell)
 
 
+def _change_contacts(patient_id: int, request: Request, principal: Principal, session: Session, change) -> PatientPublic:
+    """One contact changed by ``change(patient)``, in scope and audited like any patient update."""
+    patient = patients.get_patient(session=session, patient_id=patient_id, scope=patient_scope(principal))
+    change(patient)
+    audit(session=session, principal=principal, action="patient.update", patient_ids=[patient.id], request=request)
+    return patient_public(session, [patient])[0]
+
+
 @router.post("/patients/{patient_id}/contacts", response_model=PatientPublic, status_code=status.HTTP_201_CREATED)
 def add_patient_contact(patient_id: int, data: PatientContactIn, request: Request, principal: PatientEditor, session: SessionDep):
     """連絡先を1件追加します。ほかの連絡先はそのままです (adds one contact, keeps the others)."""
-    patient = patients.get_patient(session=session, patient_id=patient_id, scope=patient_scope(principal))
-    contacts.add_contact(session=session, patient=patient, data=data)
-    audit(session=session, principal=principal, action="patient.update", patient_ids=[patient.id], request=request)
-    return patient_public(session, [patient])[0]
+    return _change_contacts(patient_id, request, principal, session,
+                            lambda patient: contacts.add_contact(session=session, patient=patient, data=data))
 
 
 @router.put("/patients/{patient_id}/contacts/{contact_id}", response_model=PatientPublic)
@@ -233,18 +239,18 @@ def update_patient_contact(
     patient_id: int, contact_id: int, data: PatientContactIn, request: Request, principal: PatientEditor, session: SessionDep,
 ):
     """連絡先を1件修正します (corrects one contact; a new phone clears its failed mark)."""
-    patient = patients.get_patient(session=session, patient_id=patient_id, scope=patient_scope(principal))
-    contact = contacts.get_contact(session=session, patient=patient, contact_id=contact_id)
-    contacts.update_contact(session=session, patient=patient, contact=contact, data=data)
-    audit(session=session, principal=principal, action="patient.update", patient_ids=[patient.id], request=request)
-    return patient_public(session, [patient])[0]
+    def change(patient):
+        contact = contacts.get_contact(session=session, patient=patient, contact_id=contact_id)
+        contacts.update_contact(session=session, patient=patient, contact=contact, data=data)
+
+    return _change_contacts(patient_id, request, principal, session, change)
 
 
 @router.delete("/patients/{patient_id}/contacts/{contact_id}", response_model=PatientPublic)
 def remove_patient_contact(patient_id: int, contact_id: int, request: Request, principal: PatientEditor, session: SessionDep):
     """連絡先を1件削除します (removes one contact; the others keep their order)."""
-    patient = patients.get_patient(session=session, patient_id=patient_id, scope=patient_scope(principal))
-    contact = contacts.get_contact(session=session, patient=patient, contact_id=contact_id)
-    contacts.remove_contact(session=session, patient=patient, contact=contact)
-    audit(session=session, principal=principal, action="patient.update", patient_ids=[patient.id], request=request)
-    return patient_public(session, [patient])[0]
+    def change(patient):
+        contact = contacts.get_contact(session=session, patient=patient, contact_id=contact_id)
+        contacts.remove_contact(session=session, patient=patient, contact=contact)
+
+    return _change_contacts(patient_id, request, principal, session, change)
