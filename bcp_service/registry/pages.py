@@ -67,10 +67,12 @@ def patient_list(
     audit(session=session, principal=principal, action="patient.list", patient_ids=[p.id for p in rows], request=request)
     params = {"q": q, "region_id": region_id, "municipality_id": municipality_id, "institution_id": institution_id,
               "therapy": therapy, "risk_tier": risk_tier, "status": status}
-    kept = {k: v for k, v in params.items() if v}
+    # "status" stays in page links even when empty ("all"): absent means the default, active only.
+    kept = {k: v for k, v in params.items() if v or k == "status"}
+    chosen = {k: v for k, v in params.items() if v}
     return page(
         "registry/patients.html", principal, rows=rows, total=total, page_no=page_no, pages=max(1, -(-total // PAGE_SIZE)),
-        params=params, query=lambda n: urlencode(kept | {"page": n}), export_query=urlencode(kept),
+        params=params, query=lambda n: urlencode(kept | {"page": n}), export_query=urlencode(chosen),
         options=forms.filter_options(session, principal), names=_municipality_names(session, rows),
         therapies=forms.THERAPY_LABELS, tiers=forms.TIER_LABELS, statuses=forms.STATUS_LABELS,
         can_edit=principal.role in EDITORS,

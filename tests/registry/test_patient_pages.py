@@ -125,3 +125,22 @@ def test_nurse_sees_but_cannot_edit(browser_as, session, area):
     page = nurse.get(f"/registry/patients/{patient.id}")
     assert page.status_code == 200 and "登録内容を保存" not in page.text
     assert nurse.post(f"/registry/patients/{patient.id}", data={"csrf_token": csrf(page.text)}).status_code == 403
+
+
+def test_paging_keeps_the_filters_and_the_csv_link_takes_them(browser_as, session, area, monkeypatch):
+    from html import unescape
+
+    from bcp_service.registry import pages
+
+    monkeypatch.setattr(pages, "PAGE_SIZE", 1)
+    area["outside"].status = "moved"
+    session.add(area["outside"])
+    admin = browser_as("admin")
+    first = admin.get("/registry/patients", params={"q": "はやし", "status": ""})
+    assert first.text.count("<tr>\n  <td><a href") == 1
+    next_query = unescape(re.search(r'href="/registry/patients\?([^"]+)">次へ', first.text).group(1))
+    second = admin.get(f"/registry/patients?{next_query}")
+    assert "（2 / 2 ページ）" in second.text  # the moved patient is still counted: "all" kept
+    csv_query = unescape(re.search(r'href="/api/v1/exports/patients.csv\?([^"]*)"', first.text).group(1))
+    assert csv_query == "q=%E3%81%AF%E3%82%84%E3%81%97"
+    assert admin.get(f"/api/v1/exports/patients.csv?{csv_query}").status_code == 200
