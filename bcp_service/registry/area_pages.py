@@ -10,6 +10,7 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -23,12 +24,16 @@ from bcp_service.models import Designation, HomeCareRegion, HubMunicipality, Ins
 from bcp_service.models.enums import INSTITUTION_KIND_JA, DesignationKind, InstitutionKind
 from bcp_service.registry import designations, institutions
 from bcp_service.registry.coverage import find_coverage_gaps
-from bcp_service.registry.page_forms import caller_prefecture
+from bcp_service.registry.page_forms import caller_prefecture, validate
+from bcp_service.registry.schemas import InstitutionUpdate
+from bcp_service.registry.scope import ensure_institution_editable, ensure_institution_placed_in_scope
 from bcp_service.web.pages import page, register_home_link
 
 router = APIRouter(prefix="/registry", include_in_schema=False)
 Viewer = Annotated[Principal, Depends(Access(*IDENTIFIED))]
 Designator = Annotated[Principal, Depends(Access(*designations.DESIGNATORS))]
+EDITORS = (Role.admin, Role.prefecture, Role.hub, Role.institution)  # as PATCH /api/v1/institutions/{id}
+Editor = Annotated[Principal, Depends(Access(*EDITORS))]
 DESIGNATION_LABELS = {DesignationKind.active_institution: "積極的役割を担う医療機関", DesignationKind.hub: "連携の拠点"}
 PAGE_SIZE = 50
 
@@ -71,7 +76,7 @@ def _regions(session: Session, prefecture_id: int | None) -> list[HomeCareRegion
 
 
 def _detail(session: Session, principal: Principal, institution_id: int, *, error: str | None = None,
-            notice: str | None = None, status_code: int = 200) -> Response:
+            notice: str | None = None, values: dict | None = None, errors: dict | None = None, status_code: int = 200) -> Response:
     try:
         institution = institutions.get_institution(session=session, institution_id=institution_id)
     except ServiceError as exc:
@@ -96,13 +101,60 @@ def _detail(session: Session, principal: Principal, institution_id: int, *, erro
         held=held, covered=covered, linked=linked, municipality=session.get(Municipality, institution.municipality_id),
         designation_labels=DESIGNATION_LABELS, kinds=INSTITUTION_KIND_JA, error=error, notice=notice,
         can_designate=principal.role in designations.DESIGNATORS, designable_regions=regions,
-        can_see_patients=principal.role != Role.nurse,
+        can_see_patients=principal.role != Role.nurse, can_edit=_editable(session, principal, institution),
+        values=values or _values(institution), errors=errors or {}, edit_fields=EDIT_FIELDS,
     )
+
+
+EDIT_FIELDS = (("name", "名称", "text"), ("kind", "種別", "select"), ("enhanced", "機能強化型", "bool"),
+               ("open_24h", "24時間対応", "bool"), ("address", "住所", "text"), ("phone", "電話番号", "text"),
+               ("external_id", "外部ID", "text"))
+
+
+def _values(institution: Institution) -> dict[str, str]:
+    return {name: ("on" if getattr(institution, name) else "") if kind == "bool" else str(getattr(institution, name) or "")
+            for name, _label, kind in EDIT_FIELDS}
+
+
+def _editable(session: Session, principal: Principal, institution: Institution) -> bool:
+    if principal.role not in EDITORS:
+        return False
+    try:
+        ensure_institution_editable(session, principal, institution)
+    except ServiceError:
+        return False
+    return True
+
+
+@router.post("/institutions/{institution_id}")
+async def save_institution(institution_id: int, request: Request, principal: Editor, session: SessionDep):
+    form = await request.form()
+    return await run_in_threadpool(_save_institution, form, principal, session, institution_id)
+
+
+def _save_institution(form, principal: Principal, session: Session, institution_id: int) -> Response:
+    values = {name: str(form.get(name, "")).strip() for name, _label, _kind in EDIT_FIELDS}
+    data, errors = validate(InstitutionUpdate, {name: bool(values[name]) if kind == "bool" else (values[name] or None)
+                                                for name, _label, kind in EDIT_FIELDS})
+    try:
+        institution = institutions.get_institution(session=session, institution_id=institution_id)
+        ensure_institution_editable(session, principal, institution)
+        if data is None:
+            return _detail(session, principal, institution_id, values=values, errors=errors, status_code=422)
+        with session.begin_nested():
+            institutions.update_institution(session=session, institution=institution, data=data)
+            ensure_institution_placed_in_scope(session, principal, institution)
+    except ServiceError as exc:
+        if exc.status_code == 404:
+            return page("registry/error.html", principal, status_code=404, message=exc.message)
+        return _detail(session, principal, institution_id, values=values, errors={exc.field or "name": exc.message},
+                       status_code=exc.status_code)
+    return RedirectResponse(f"/registry/institutions/{institution_id}?saved=1", status_code=303)
 
 
 @router.get("/institutions/{institution_id}")
 def institution_page(institution_id: int, principal: Viewer, session: SessionDep, saved: int = 0):
-    return _detail(session, principal, institution_id, notice="指定を更新しました。" if saved else None)
+    return _detail(session, principal, institution_id, notice="保存しました。" if saved else None)
 
 
 @router.post("/institutions/{institution_id}/designations")

@@ -53,3 +53,21 @@ def test_another_prefecture_cannot_designate_here(browser_as, session):
                          data={"csrf_token": csrf(page.text), "region_id": str(region.id), "kind": "hub"})
     assert refused.status_code == 403 and "その圏域の都道府県" in refused.text
     assert session.exec(select(Designation).where(Designation.institution_id == clinic.id)).all() == []
+
+
+def test_institution_edits_its_own_record_with_errors_next_to_the_field(browser_as, session):
+    _prefecture, _city, _region, clinic, hub = _area(session)
+    own = browser_as("institution", clinic.id)
+    page = own.get(f"/registry/institutions/{clinic.id}")
+    assert "登録内容を直す" in page.text
+    body = {"csrf_token": csrf(page.text), "name": "架空クリニック（新）", "kind": "home_care_support_clinic", "enhanced": "on",
+            "phone": "12", "address": "架空市1-1"}
+    bad = own.post(f"/registry/institutions/{clinic.id}", data=body)
+    assert bad.status_code == 422 and "電話番号として読めません" in bad.text and 'value="架空市1-1"' in bad.text
+    good = own.post(f"/registry/institutions/{clinic.id}", data=body | {"phone": "043-222-3333"}, follow_redirects=False)
+    assert good.status_code == 303
+    session.refresh(clinic)
+    assert (clinic.name, clinic.enhanced, clinic.phone) == ("架空クリニック（新）", True, "+81432223333")
+    other = own.get(f"/registry/institutions/{hub.id}")
+    assert "登録内容を直す" not in other.text
+    assert own.post(f"/registry/institutions/{hub.id}", data=body | {"phone": ""}).status_code == 404
