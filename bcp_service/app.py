@@ -28,17 +28,14 @@ from bcp_service.registry.routes import router as registry_router
 from bcp_service.imports.routes import router as imports_router
 from bcp_service.exports.routes import router as exports_router
 from bcp_service.web.routes import router as web_router
+from bcp_service.web.page_routers import PAGE_ROUTERS
 from bcp_service.answers.routes import router as answers_router
 from bcp_service.rounds.routes import router as rounds_router
-from bcp_service.rounds.pages import router as rounds_pages_router
-from bcp_service.rounds.review_pages import router as review_pages_router
 from bcp_service.webhooks.routes import router as webhooks_router
 from bcp_service.board.routes import router as board_router
 from bcp_service.nurse.routes import api_router as nurse_api_router, router as nurse_router
 from bcp_service.schedules.routes import router as schedules_router
-from bcp_service.schedules.pages import router as schedules_pages_router
 from bcp_service.triggers.routes import router as triggers_router
-from bcp_service.triggers.pages import router as triggers_pages_router
 from bcp_service.escalation.routes import router as escalation_router
 from bcp_service.escalation.voice import router as voice_router
 
@@ -68,15 +65,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     for router in (auth_router, registry_router, audit_router, web_router, imports_router, exports_router, bcp_router, bcp_pages_router):
         app.include_router(router)
     app.include_router(rounds_router)
-    app.include_router(rounds_pages_router)  # /rounds pages (issue 18)
-    app.include_router(review_pages_router)  # /review
+    for router in PAGE_ROUTERS:
+        app.include_router(router)
     for router in (board_router, nurse_router, nurse_api_router):
         app.include_router(router)
     app.router.on_shutdown.append(_close_live(app))
     for router in (schedules_router, triggers_router, escalation_router, voice_router):
         app.include_router(router)
-    app.include_router(schedules_pages_router)  # /schedules pages (issue 18)
-    app.include_router(triggers_pages_router)  # /triggers
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     _install_error_handlers(app)
 

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import Engine, func, insert, select, text
 
+from bcp_service.registry.search_text import search_key
 from bcp_service.models import Designation, HubMunicipality, Institution, Municipality, Patient, PatientContact
 from bcp_service.models.base import utcnow
 from bcp_service.models.enums import DesignationKind, InstitutionKind
@@ -88,6 +89,7 @@ def synthetic_patient(rng: random.Random, pools: Pools, patient_id: int) -> tupl
         "external_id": f"DEMO-{patient_id:07d}",
         "name": f"{family} {given}",
         "name_kana": f"{family_kana} {given_kana}",
+        "name_search": search_key(f"{family} {given}", f"{family_kana} {given_kana}"),
         "birth_date": date(2026, 1, 1) - timedelta(days=age * 365 + rng.randint(0, 364)),
         "sex": "female" if female else "male",
         "address": f"千葉県{municipality_name}（架空の住所） {rng.randint(1, 30)}-{rng.randint(1, 20)}",

@@ -28,6 +28,7 @@ from bcp_service.models import Patient, PatientContact
 from bcp_service.models.base import utcnow
 from bcp_service.models.enums import INSTITUTION_KIND_JA
 from bcp_service.registry.references import HOSPITAL_KINDS, NURSE_STATION_KINDS
+from bcp_service.registry.search_text import search_key
 from bcp_service.registry.risk import RiskInputs, derive_risk_tier
 from bcp_service.registry.schemas import PatientCreate
 
@@ -198,7 +199,9 @@ class PatientImport:
                 [contact_tuple(c) for c in candidate.contacts] != old_contacts.get(old["id"], [])
             )
             if changed or new_contacts:
-                updates.append((candidate, {f: merged[f] for f in (*candidate.present, "risk_tier")} | {"id": old["id"]}, new_contacts))
+                update = {f: merged[f] for f in (*candidate.present, "risk_tier")} | {"id": old["id"]}
+                update["name_search"] = search_key(merged["name"], merged["name_kana"])
+                updates.append((candidate, update, new_contacts))
             else:
                 outcome.unchanged += 1
         outcome.created, outcome.updated = len(creates), len(updates)
@@ -256,7 +259,8 @@ class PatientImport:
         contact_rows: list[dict] = []
         replaced: list[int] = []
         if creates:
-            rows = [dict(new, created_at=now, updated_at=None) for _c, new in creates]
+            rows = [dict(new, created_at=now, updated_at=None, name_search=search_key(new.get("name"), new.get("name_kana")))
+                    for _c, new in creates]
             new_ids = insert_with_ids(self.session, self.table, rows, "external_id")
             for (candidate, new), patient_id in zip(creates, new_ids, strict=True):
                 self.known[new["external_id"]] = patient_id

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Index
+from sqlalchemy import Index, event
 from sqlmodel import Field, SQLModel
 
 from bcp_service.models.base import created_at_field, timestamp_field
+from bcp_service.registry.search_text import search_key
 
 
 class Patient(SQLModel, table=True):
@@ -23,6 +24,8 @@ class Patient(SQLModel, table=True):
     external_id: str | None = Field(default=None, max_length=64, unique=True)
     name: str = Field(max_length=100)
     name_kana: str | None = Field(default=None, max_length=100)
+    # name and kana in search form (registry/search_text.py); set on every write, searched by ``q``.
+    name_search: str = Field(default="", max_length=210)
     birth_date: date | None = None
     sex: str = Field(default="unknown", max_length=10)
     address: str | None = Field(default=None, max_length=300)
@@ -55,6 +58,8 @@ class Patient(SQLModel, table=True):
 
     disaster_share_consent_date: date | None = None
     status: str = Field(default="active", max_length=20)
+    status_reason: str | None = Field(default=None, max_length=300)
+    status_changed_at: datetime | None = timestamp_field()
     risk_tier: str = Field(default="standard", max_length=20)
     created_at: datetime = created_at_field()
     updated_at: datetime | None = timestamp_field()
@@ -76,3 +81,10 @@ class PatientContact(SQLModel, table=True):
     # Set when the provider says the number can never receive (e.g. Twilio 21211/21614).
     bad_since: datetime | None = timestamp_field()
     bad_reason: str | None = Field(default=None, max_length=100)
+
+
+@event.listens_for(Patient, "before_insert")
+@event.listens_for(Patient, "before_update")
+def _keep_search_key(_mapper, _connection, patient: Patient) -> None:
+    # Every ORM write keeps the search form in step; bulk Core writers call ``search_key`` themselves.
+    patient.name_search = search_key(patient.name, patient.name_kana)

@@ -9,10 +9,10 @@ from sqlalchemy import ARRAY, ColumnElement, Text, and_, cast, func, literal_col
 from sqlalchemy.dialects.postgresql import array
 from sqlmodel import Session, col, select
 
-from bcp_service.errors import Conflict, NotFound
+from bcp_service.errors import Conflict, FieldError, NotFound
 from bcp_service.models import HomeCareRegionMunicipality, Municipality, Patient, PatientContact
 from bcp_service.models.base import utcnow
-from bcp_service.models.enums import RiskTier, Therapy
+from bcp_service.models.enums import PatientStatus, RiskTier, Therapy
 from bcp_service.registry.references import (
     HOSPITAL_KINDS,
     NURSE_STATION_KINDS,
@@ -20,6 +20,7 @@ from bcp_service.registry.references import (
     require_municipality,
 )
 from bcp_service.registry.risk import RiskInputs, derive_risk_tier
+from bcp_service.registry.search_text import normalise_name
 from bcp_service.registry.schemas import PatientContactIn, PatientCreate, PatientUpdate
 
 CONTACT_FIELDS = ("kind", "name", "relation", "phone", "preferred_channel")
@@ -39,18 +40,18 @@ class PatientFilters:
 
 
 def name_search_condition(q: str, dialect: str) -> ColumnElement[bool]:
-    pattern = f"%{escape_like(q)}%"
-    matches = or_(col(Patient.name).like(pattern, escape="\\"), col(Patient.name_kana).like(pattern, escape="\\"))
-    grams = query_bigrams(q)
+    """Name or kana contains ``q``, both sides in search form (width, kana, spaces, variant kanji)."""
+    key = normalise_name(q)
+    matches = col(Patient.name_search).like(f"%{escape_like(key)}%", escape="\\")
+    grams = query_bigrams(key)
     if dialect != "postgresql" or not grams:
         return matches
     # The GIN index on the generated bigram column narrows the rows; LIKE keeps the match exact.
     return and_(literal_column("patient.name_bigrams").op("@>")(cast(array(grams), ARRAY(Text))), matches)
 
 
-def query_bigrams(q: str) -> list[str]:
-    grams = {token[i : i + 2].lower() for token in q.split() for i in range(len(token) - 1)}
-    return sorted(grams)
+def query_bigrams(key: str) -> list[str]:
+    return sorted({key[i : i + 2] for i in range(len(key) - 1)})
 
 
 def filter_conditions(filters: PatientFilters, dialect: str = "sqlite") -> list[ColumnElement[bool]]:
@@ -84,8 +85,8 @@ def filter_conditions(filters: PatientFilters, dialect: str = "sqlite") -> list[
         conditions.append(Patient.risk_tier == filters.risk_tier)
     if filters.status is not None:
         conditions.append(Patient.status == filters.status)
-    if filters.q and filters.q.strip():
-        conditions.append(name_search_condition(filters.q.strip(), dialect))
+    if filters.q and normalise_name(filters.q):
+        conditions.append(name_search_condition(filters.q, dialect))
     return conditions
 
 
@@ -182,7 +183,10 @@ def create_patient(*, session: Session, data: PatientCreate) -> Patient:
 
 
 def update_patient(*, session: Session, patient: Patient, data: PatientUpdate) -> Patient:
-    changes = data.model_dump(exclude_unset=True, exclude={"contacts"})
+    changes = data.model_dump(exclude_unset=True, exclude={"contacts", "status_reason"})
+    if changes.get("status") is not None and changes["status"] != patient.status:
+        patient.status_changed_at = utcnow()
+        patient.status_reason = data.status_reason
     if "external_id" in changes:
         check_external_id(session, changes["external_id"], own_id=patient.id)
     for field, value in changes.items():
@@ -199,3 +203,15 @@ def update_patient(*, session: Session, patient: Patient, data: PatientUpdate) -
     return patient
 
 
+
+
+def change_status(*, session: Session, patient: Patient, status: PatientStatus, reason: str) -> Patient:
+    """Moved, admitted, deceased (or active again), always with the reason a person gave."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise FieldError("状態を変える理由を入力してください (a reason is required)", field="status_reason")
+    if len(reason) > 300:
+        raise FieldError("理由は300文字以内で入力してください (reason too long)", field="status_reason")
+    if status == patient.status:
+        raise FieldError("現在と同じ状態です (status unchanged)", field="status")
+    return update_patient(session=session, patient=patient, data=PatientUpdate(status=status, status_reason=reason))

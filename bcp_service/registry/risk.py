@@ -54,27 +54,36 @@ def ventilator_battery_hours(inputs: RiskInputs) -> float:
 
 
 def derive_risk_tier(inputs: RiskInputs) -> RiskTier:
+    return explain_risk_tier(inputs)[0]
+
+
+def explain_risk_tier(inputs: RiskInputs) -> tuple[RiskTier, str]:
+    """The tier and the rule that set it, in words for the registry page."""
     tolerance = _hours(inputs.max_hours_without_device)
+    unknown = "（未入力は0時間として扱います）"
     if inputs.uses_ventilator:
         if inputs.ventilator_mode != VentilatorMode.non_invasive:
             # Unknown mode is treated as invasive: the safe assumption.
-            return RiskTier.critical
-        if tolerance < 2 or ventilator_battery_hours(inputs) < 8:
-            return RiskTier.critical
-        return RiskTier.high
+            why = "侵襲的人工呼吸（TPPV）" if inputs.ventilator_mode else "人工呼吸器の種類が未入力（侵襲的として扱います）"
+            return RiskTier.critical, f"{why}: 呼吸器なしでは過ごせません"
+        if tolerance < 2:
+            return RiskTier.critical, f"非侵襲的人工呼吸（NPPV）で、呼吸器なしで過ごせる時間が2時間未満{unknown}"
+        if ventilator_battery_hours(inputs) < 8:
+            return RiskTier.critical, f"非侵襲的人工呼吸（NPPV）で、内部＋外部バッテリーが8時間未満{unknown}"
+        return RiskTier.high, "人工呼吸器を使用（NPPV、バッテリー8時間以上、2時間以上は呼吸器なしで過ごせる）"
     if inputs.uses_oxygen:
         cylinders = _hours(inputs.cylinder_hours)
         if tolerance < 1 and cylinders < 3:
-            return RiskTier.critical
+            return RiskTier.critical, f"在宅酸素で、酸素なしで過ごせる時間が1時間未満かつボンベが3時間未満{unknown}"
         if tolerance < 2:
-            return RiskTier.high
+            return RiskTier.high, f"在宅酸素で、酸素なしで過ごせる時間が2時間未満{unknown}"
         if inputs.oxygen_source in (None, OxygenSource.concentrator) and cylinders < 6:
-            return RiskTier.high
+            return RiskTier.high, f"酸素濃縮装置（停電で止まる）で、ボンベが6時間未満{unknown}"
     if inputs.medically_dependent_child and (inputs.uses_oxygen or inputs.uses_suction):
-        return RiskTier.high
+        return RiskTier.high, "医療的ケア児で、医療機器を使用"
     if inputs.uses_suction:
-        return RiskTier.high
-    return RiskTier.standard
+        return RiskTier.high, "吸引器を使用（電源が必要）"
+    return RiskTier.standard, "上の条件に当たりません（例: ボンベや液体酸素が長く持つ在宅酸素）"
 
 
 def remaining_power_hours(inputs: RiskInputs) -> float | None:

@@ -14,7 +14,7 @@ from bcp_service.auth.roles import Role
 from bcp_service.db import SessionDep
 from bcp_service.errors import NotFound
 from bcp_service.models.enums import DesignationKind, InstitutionKind, PatientStatus, RiskTier, Therapy
-from bcp_service.registry import areas, institutions, patients
+from bcp_service.registry import areas, contacts, institutions, patients
 from bcp_service.registry.coverage import find_coverage_gaps
 from bcp_service.registry.stats import PatientStats, count_patients_by_area
 from bcp_service.registry.scope import (
@@ -33,6 +33,7 @@ from bcp_service.registry.schemas import (
     MunicipalityPublic,
     MunicipalityUpdate,
     Page,
+    PatientContactIn,
     PatientContactPublic,
     PatientCreate,
     PatientPublic,
@@ -216,3 +217,40 @@ def patient_stats(request: Request, principal: AnyRole, session: SessionDep, pre
     """Active patients counted by municipality. The aggregate role sees small counts suppressed."""
     min_cell = request.app.state.settings.aggregate_min_cell
     return count_patients_by_area(session=session, principal=principal, prefecture_id=prefecture_id, min_cell=min_cell)
+
+
+def _change_contacts(patient_id: int, request: Request, principal: Principal, session: Session, change) -> PatientPublic:
+    """One contact changed by ``change(patient)``, in scope and audited like any patient update."""
+    patient = patients.get_patient(session=session, patient_id=patient_id, scope=patient_scope(principal))
+    change(patient)
+    audit(session=session, principal=principal, action="patient.update", patient_ids=[patient.id], request=request)
+    return patient_public(session, [patient])[0]
+
+
+@router.post("/patients/{patient_id}/contacts", response_model=PatientPublic, status_code=status.HTTP_201_CREATED)
+def add_patient_contact(patient_id: int, data: PatientContactIn, request: Request, principal: PatientEditor, session: SessionDep):
+    """連絡先を1件追加します。ほかの連絡先はそのままです (adds one contact, keeps the others)."""
+    return _change_contacts(patient_id, request, principal, session,
+                            lambda patient: contacts.add_contact(session=session, patient=patient, data=data))
+
+
+@router.put("/patients/{patient_id}/contacts/{contact_id}", response_model=PatientPublic)
+def update_patient_contact(
+    patient_id: int, contact_id: int, data: PatientContactIn, request: Request, principal: PatientEditor, session: SessionDep,
+):
+    """連絡先を1件修正します (corrects one contact; a new phone clears its failed mark)."""
+    def change(patient):
+        contact = contacts.get_contact(session=session, patient=patient, contact_id=contact_id)
+        contacts.update_contact(session=session, patient=patient, contact=contact, data=data)
+
+    return _change_contacts(patient_id, request, principal, session, change)
+
+
+@router.delete("/patients/{patient_id}/contacts/{contact_id}", response_model=PatientPublic)
+def remove_patient_contact(patient_id: int, contact_id: int, request: Request, principal: PatientEditor, session: SessionDep):
+    """連絡先を1件削除します (removes one contact; the others keep their order)."""
+    def change(patient):
+        contact = contacts.get_contact(session=session, patient=patient, contact_id=contact_id)
+        contacts.remove_contact(session=session, patient=patient, contact=contact)
+
+    return _change_contacts(patient_id, request, principal, session, change)

@@ -268,6 +268,7 @@ class PatientUpdate(PatientFields):
     medically_dependent_child: bool | None = None
     backup_hospital_preregistered: bool | None = None
     status: PatientStatus | None = None
+    status_reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
     contacts: list[PatientContactIn] | None = Field(default=None, max_length=10)
 
 
@@ -307,6 +308,8 @@ class PatientPublic(BaseModel):
     equipment_supplier: str | None
     disaster_share_consent_date: date | None
     status: PatientStatus
+    status_reason: str | None = None
+    status_changed_at: datetime | None = None
     risk_tier: RiskTier
     created_at: datetime
     updated_at: datetime | None

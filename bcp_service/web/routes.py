@@ -17,12 +17,22 @@ from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
 from bcp_service.db import SessionDep
 from bcp_service.errors import ServiceError
+from bcp_service.routing import iter_api_routes
 from bcp_service.web.pages import HOME_LINKS, page, register_home_link
 
 router = APIRouter(include_in_schema=False)
 LOGIN_CSRF_COOKIE = "bcp_login_csrf"
 
 register_home_link("/docs", "API 文書 (OpenAPI)", "外部システム連携用", tuple(Role))
+# Pages of the rounds domain (their own modules register them too; a link shows once its route exists).
+_ROUND_READERS = (Role.admin, Role.prefecture, Role.hub, Role.institution, Role.nurse)
+register_home_link("/rounds", "安否確認", "対象を選んで開始（訓練・実災害）、進み具合と再送・電話の経過、終了", _ROUND_READERS)
+register_home_link("/review", "読めなかった返信", "返信の文面と候補の患者から、2タップで確定", (Role.admin, Role.prefecture, Role.hub))
+register_home_link("/schedules", "定期送信", "予定の作成・一時停止、次回と取りこぼし", (Role.admin, Role.prefecture, Role.hub))
+register_home_link("/triggers", "災害情報による自動開始", "気象庁情報で開始した・しなかった理由、開始待ちの取消", (Role.admin, Role.prefecture))
+# Home page order: the daily jobs first, administration last.
+HOME_ORDER = ("/board", "/nurse", "/rounds", "/review", "/registry/patients", "/registry/institutions", "/registry/regions",
+              "/imports", "/exports", "/bcp/drafts", "/bcp/coverage", "/schedules", "/triggers", "/admin/users", "/audit", "/docs")
 
 
 def safe_next(target: str | None) -> str:
@@ -84,6 +94,8 @@ def logout(request: Request, session: SessionDep, principal: Annotated[Principal
 
 
 @router.get("/")
-def home(principal: Annotated[Principal, Depends(Access(*ALL_ROLES))]):
-    links = [link for link in HOME_LINKS if principal.role in link.roles]
+def home(request: Request, principal: Annotated[Principal, Depends(Access(*ALL_ROLES))]):
+    served = {route.path for route in iter_api_routes(request.app)} | {"/docs"}
+    links = [link for link in HOME_LINKS if principal.role in link.roles and link.href in served]
+    links.sort(key=lambda link: HOME_ORDER.index(link.href) if link.href in HOME_ORDER else len(HOME_ORDER))
     return page("web/home.html", principal, links=links)

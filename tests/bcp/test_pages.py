@@ -2,35 +2,11 @@ from __future__ import annotations
 
 import re
 
-import pytest
-from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from bcp_service.auth.deps import SESSION_COOKIE
-from bcp_service.auth.service import start_web_session
 from bcp_service.models import AuditEvent, BcpDraft
 from tests.bcp.registry import build_area
-from tests.factories import create_user
-
-
-@pytest.fixture
-def browser_as(app, session, settings):
-    """``browser_as(role, scope_id)``: a cookie-session client, as a person using the pages."""
-    browsers: list[TestClient] = []
-
-    def make(role: str, scope_id: int | None = None) -> TestClient:
-        token, _row = start_web_session(session=session, user=create_user(session, role, scope_id), settings=settings)
-        browser = TestClient(app, cookies={SESSION_COOKIE: token})
-        browsers.append(browser)
-        return browser
-
-    yield make
-    for browser in browsers:
-        browser.close()
-
-
-def _csrf(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+from tests.page_clients import browser_as, csrf as _csrf  # noqa: F401  (fixture)
 
 
 def test_generate_preview_review_and_finalise_through_the_pages(browser_as, session):

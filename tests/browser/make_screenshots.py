@@ -25,7 +25,7 @@ from bcp_service.db import make_engine
 from bcp_service.demo.accounts import create_demo_accounts, demo_password
 from bcp_service.demo.chiba import load_chiba
 from bcp_service.demo.synthetic import seed_patients
-from bcp_service.models import CheckAnswer, Patient, SafetyCheck, SafetyRound, User
+from bcp_service.models import CheckAnswer, Institution, Municipality, Patient, SafetyCheck, SafetyRound, User
 from bcp_service.models.base import utcnow
 from bcp_service.rounds.service import Actor, start_round
 from bcp_service.rounds.targets import RoundTarget
@@ -113,10 +113,71 @@ def shoot(out: Path, patients: int) -> None:
                 nurse.evaluate("window.scrollTo(0, 140)")
                 nurse.screenshot(path=str(out / "nurse-360.png"))
                 phone.set_offline(False)
+                shoot_pages(browser, server.url, out, engine)
                 browser.close()
         finally:
             server.stop()
             engine.dispose()
+
+
+def shoot_pages(browser, base: str, out: Path, engine) -> None:
+    """The registry, import/export, account and audit pages: desktop, and the daily ones at 360 px."""
+    import tempfile as _tempfile
+
+    with Session(engine) as session:
+        hub_user = session.exec(select(User).where(User.username == "chiba-hub")).one()
+        clinic = session.exec(select(Institution).where(Institution.id == hub_user.scope_id)).one()
+        patient = session.exec(select(Patient).where(Patient.uses_ventilator, Patient.municipality_id == clinic.municipality_id)
+                               .order_by(Patient.id)).first()
+        code = session.exec(select(Municipality.code).where(Municipality.id == clinic.municipality_id)).one()
+    def desk_page():
+        return browser.new_context(viewport={"width": 1280, "height": 1000}, locale="ja-JP").new_page()
+
+    hub = desk_page()
+    _log_in(hub, base, "chiba-hub", "/")
+    hub.screenshot(path=str(out / "home.png"))
+    hub.goto(f"{base}/registry/patients?q=" + "すずき")
+    hub.screenshot(path=str(out / "registry-patients.png"))
+    hub.goto(f"{base}/registry/patients/new")
+    hub.fill("#f-name", "千葉 花子")
+    hub.fill("#f-birth_date", "2999-01-01")
+    hub.click("form button[type=submit]:has-text('登録する')")
+    hub.screenshot(path=str(out / "registry-patient-new-errors.png"), full_page=True)
+    pref = desk_page()
+    _log_in(pref, base, "chiba-pref", f"/registry/patients/{patient.id}")
+    pref.screenshot(path=str(out / "registry-patient.png"), full_page=True)
+    pref.goto(f"{base}/registry/regions")
+    pref.screenshot(path=str(out / "registry-regions.png"))
+    pref.goto(f"{base}/registry/institutions?designation=hub")
+    pref.screenshot(path=str(out / "registry-institutions.png"))
+    pref.goto(f"{base}/registry/institutions/{clinic.id}")
+    pref.screenshot(path=str(out / "registry-institution.png"))
+    pref.goto(f"{base}/exports")
+    pref.screenshot(path=str(out / "exports.png"))
+    pref.goto(f"{base}/audit")
+    pref.screenshot(path=str(out / "audit.png"))
+    with _tempfile.TemporaryDirectory() as tmp:
+        bad = Path(tmp) / "患者.csv"
+        header = "外部ID,氏名,氏名カナ,生年月日,市町村コード,在宅酸素,酸素の種類,ボンベ使用可能時間,連絡先1電話\r\n"
+        bad.write_bytes((header + f"NEW-1,髙橋 一郎,タカハシ イチロウ,1941-02-03,{code},はい,酸素濃縮装置,4,090-5555-6666\r\n"
+                         + f"NEW-2,齋藤 花,サイトウ ハナ,1950-02-30,{code},はい,酸素濃縮装置,4,090-5555-77\r\n").encode("cp932"))
+        hub.goto(f"{base}/imports")
+        hub.set_input_files("#file", str(bad))
+        hub.click("#check")
+        hub.screenshot(path=str(out / "imports-errors.png"))
+    admin = desk_page()
+    _log_in(admin, base, "admin", "/admin/users")
+    admin.click("#create summary")
+    admin.screenshot(path=str(out / "admin-users.png"))
+    phone = browser.new_context(viewport={"width": 360, "height": 900}, device_scale_factor=2, is_mobile=True,
+                                has_touch=True, locale="ja-JP")
+    small = phone.new_page()
+    _log_in(small, base, "chiba-hub", "/registry/patients")
+    small.goto(f"{base}/registry/patients?q=" + "ﾀﾅｶ")
+    small.screenshot(path=str(out / "registry-patients-360.png"))
+    small.goto(f"{base}/registry/patients/{patient.id}")
+    small.screenshot(path=str(out / "registry-patient-360.png"))
+    phone.close()
 
 
 def _log_in(page, base: str, username: str, path: str) -> None:
@@ -133,4 +194,4 @@ if __name__ == "__main__":
     parser.add_argument("--patients", type=int, default=3000)
     args = parser.parse_args()
     shoot(args.out, args.patients)
-    print(f"written: {args.out}/board.png, {args.out}/nurse-360.png")
+    print(f"written: {', '.join(sorted(p.name for p in args.out.glob('*.png')))} in {args.out}")
