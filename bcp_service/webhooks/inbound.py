@@ -28,6 +28,7 @@ class InboundResult:
     hours: float | None = None
     drill: bool = False
     reason: str | None = None
+    hours_unknown: bool = False
 
 
 @dataclass(frozen=True)
@@ -145,4 +146,4 @@ def _read_reply(session: Session, reply: InboundSms, candidates: list[Candidate]
             power=parsed.power, hours_unknown=parsed.hours_unknown, needs_transport=parsed.needs_transport,
             needs_admission=parsed.needs_admission, evacuated_to=parsed.evacuated_to,
         ))
-    return InboundResult("answered", parsed.state, parsed.hours, drill), answers
+    return InboundResult("answered", parsed.state, parsed.hours, drill, hours_unknown=parsed.hours_unknown), answers
