@@ -38,30 +38,31 @@ class StateDef:
     weight: int  # triage weight within the same dependence and hours (lower: sooner)
     answer: bool  # a person (or a nurse) can give it as an answer
     nurse: bool  # a nurse can record it
+    button: str | None = None  # the answer page's button
 
 
 STATES: tuple[StateDef, ...] = (
     StateDef("safe", "無事", SAFE_GROUP, "1", "無事", "無事な場合は",
              ("無事", "ぶじ", "大丈夫", "だいじょうぶ", "問題ない", "問題なし", "問題はない", "問題ありません",
               "元気", "げんき", "平気", "変わりない", "変わりなし", "異常なし", "異常ない", "ok", "okay", "safe", "fine"),
-             9, True, True),
+             9, True, True, "無事です"),
     StateDef("needs_help", "要支援", NEEDS_HELP_GROUP, "2", "要支援", "助けが必要な場合は",
              ("助けて", "たすけて", "助け", "救助", "危険", "苦しい", "くるしい", "息ができない", "呼吸が苦しい",
               "来てほしい", "来て欲しい", "きてほしい", "来てください", "help", "sos"),
-             1, True, True),
+             1, True, True, "助けが必要"),
     StateDef("power_out", "停電", NEEDS_HELP_GROUP, "3", "停電", "停電している場合は",
              ("停電", "ていでん", "電気が来ない", "電気がこない", "電気が来てない", "電気きてない", "電気来てない",
               "電気がない", "電気が止まった", "電気止まった", "電気が切れた", "power", "outage", "blackout"),
-             0, True, True),
+             0, True, True, "停電しています"),
     StateDef("needs_transport", "搬送必要", NEEDS_HELP_GROUP, "4", "搬送", "搬送や避難の手助けが必要な場合は",
              ("搬送", "迎え", "むかえ", "連れて行って", "運んで", "transport", "pick up"),
-             2, True, True),
+             2, True, True, "搬送・避難の手助けが必要"),
     StateDef("admitted", "入院済み", SAFE_GROUP, "5", "入院", "入院している場合は",
              ("入院しました", "入院中", "入院しています", "入院してます", "admitted"),
-             8, True, True),
+             8, True, True, "入院しています"),
     StateDef("evacuated", "避難済み", SAFE_GROUP, "6", "避難", "避難している場合は",
              ("避難しました", "避難中", "避難しています", "避難してます", "避難所にいます", "evacuated"),
-             7, True, True),
+             7, True, True, "避難しています（避難先を下に）"),
     StateDef("no_answer", "未回答", SILENT_GROUP, None, "未回答", None, (), 3, False, False),
     StateDef("unreachable", "連絡不能", SILENT_GROUP, None, "連絡不能", None, (), 4, False, True),
     StateDef("delivery_failed", "送信失敗", SILENT_GROUP, None, "送信失敗", None, (), 5, False, False),
