@@ -123,3 +123,13 @@ def test_board_says_when_nothing_is_sending_or_firing(client, session, scene):
     session.commit()
     for url in (f"/board/rounds/{scene.round.id}", "/board"):
         assert 'id="system-status"' not in client.get(url).text
+
+
+def test_round_page_shows_escalation_timing_per_risk_tier(client, session, settings):
+    from tests.board.builders import build_round
+
+    scene = build_round(session, settings)  # a round without its own policy: the settings' per-tier steps
+    html = client.get(f"/board/rounds/{scene.round.id}").text
+    escalation = html.split('id="escalation"')[1].split("</details>")[0]
+    assert "最重要" in escalation and "3分 再送" in escalation and "20分 連絡不能" in escalation
+    assert "標準" in escalation and "15分 再送" in escalation
