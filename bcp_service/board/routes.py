@@ -103,7 +103,7 @@ def board_page(round_id: int, request: Request, principal: Viewer, session: Sess
     return response
 
 
-ACTION_LABELS = {"resend": "再送", "family": "家族へ", "call": "音声電話", "unreachable": "連絡不能として看護師へ"}
+ACTION_LABELS = {"resend": "再送", "family": "家族へ", "call": "音声電話", "unreachable": f"{STATE_LABELS['unreachable']}として看護師へ"}
 
 
 def escalation_rows(safety_round, settings) -> list[tuple[str, list[tuple[str, str]]]]:

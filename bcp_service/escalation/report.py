@@ -21,7 +21,7 @@ HEADER = [
     "安否確認ID", "訓練", "対象ID", "患者ID", "氏名", "リスク", "市町村コード", "市町村", "状態", "残り時間",
     "最終回答", "最終経路", "回答数", "回答履歴", "段階", "エスカレーション履歴", "送信数", "担当者ID",
 ]
-ACTIONS = {"resend": "再送", "family": "家族連絡", "call": "音声電話", "unreachable": "連絡不能", "assign": "担当"}
+ACTIONS = {"resend": "再送", "family": "家族連絡", "call": "音声電話", "unreachable": STATE_LABELS["unreachable"], "assign": "担当"}
 
 
 def list_patient_ids(*, session: Session, round_id: int, scope: list[ColumnElement[bool]]) -> list[int]:

@@ -108,7 +108,7 @@ _SHELTER = re.compile(r"([^\s、。,.!！?？]{0,20}避難所)")
 _CAUSE = re.compile(r".*(?:ため|ので|から|けど|けれど)")
 _WANTS_EVACUATION = re.compile(
     r"避難\s*(?:を|が)?\s*(?:したい|させて|させたい|必要|できな|できません|手伝|お願い|させてほしい|したほうが|する方法|先がない)"
-    r"|\bevacuat")
+    r"|\bevacuat(?:e|ion)\b")
 _BARE = re.compile(r"入院|避難")
 
 _NUMBER = r"(?<![\d.])(\d+(?:\.\d+)?)"
