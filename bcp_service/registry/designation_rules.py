@@ -87,11 +87,16 @@ class RuleBook:
 
 
 def load_rules(session: Session, prefecture_codes: set[str | None] | None = None) -> RuleBook:
+    """The rules of these prefectures (and the national ones). An empty table (a database emptied
+    by hand) falls back to the built-in defaults rather than refusing every designation."""
     query = select(DesignationRule)
     if prefecture_codes is not None:
         codes = sorted(c for c in prefecture_codes if c)
         query = query.where(or_(col(DesignationRule.prefecture_code).is_(None), col(DesignationRule.prefecture_code).in_(codes)))
-    return RuleBook(list(session.exec(query).all()))
+    rules = list(session.exec(query).all())
+    if not rules and session.exec(select(DesignationRule.id).limit(1)).first() is None:
+        rules = [DesignationRule(**row) for row in rows_for_migration()]
+    return RuleBook(rules)
 
 
 def describe(book: RuleBook, prefecture_code: str | None, designation: str) -> str:
