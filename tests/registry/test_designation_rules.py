@@ -76,3 +76,20 @@ def test_municipalities_without_a_hub_inside_a_region_with_one_are_reported(sess
     report = find_coverage_gaps(session=session, prefecture_id=prefecture.id)
     assert report.gaps == []
     assert report.municipalities_without_hub == [f"{unserved.code} {unserved.name}"]
+
+
+def test_the_migration_wrote_the_default_rules(tmp_path):
+    # A fresh database: the shared test database may have been emptied by a committing test.
+    from sqlmodel import Session, select
+
+    from bcp_service import migrations
+    from bcp_service.db import make_engine
+    from bcp_service.models import DesignationRule
+    from bcp_service.registry.designation_rules import rows_for_migration
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'rules.sqlite3'}")
+    migrations.upgrade(engine)
+    keys = ("prefecture_code", "designation", "institution_kind", "enhanced_only", "counts", "source")
+    with Session(engine) as session:
+        stored = {tuple(getattr(r, k) for k in keys) for r in session.exec(select(DesignationRule))}
+    assert stored == {tuple(row[k] for k in keys) for row in rows_for_migration()}
