@@ -69,3 +69,10 @@ class NurseRow:
     last_answer_at: datetime | None
     last_channel: str | None
     contacts: tuple[Contact, ...]
+    # The latest answer's structure (what the patient or family said).
+    power: str | None = None
+    hours_unknown: bool = False
+    needs_transport: bool = False
+    needs_admission: bool = False
+    evacuated_to: str | None = None
+    note: str | None = None

@@ -51,6 +51,8 @@ def list_my_checks(*, session: Session, principal: Principal, limit: int = 300) 
             risk_tier=check.risk_tier, state=check.state, hours_left=check.hours_left, expected_hours=expected,
             last_answer_at=aware(check.last_answer_at) if check.last_answer_at else None,
             last_channel=check.last_channel, contacts=tuple(contacts.get(patient.id, ())),
+            power=check.power, hours_unknown=bool(check.hours_unknown), needs_transport=bool(check.needs_transport),
+            needs_admission=bool(check.needs_admission), evacuated_to=check.evacuated_to, note=check.note,
         )
         for check, title, drill, patient, expected in rows
     ]

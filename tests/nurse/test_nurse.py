@@ -106,3 +106,5 @@ def test_nurse_form_fills_the_structured_answer(browser_as, session, scene):
             answer.needs_admission, answer.answered_by) == ("needs_transport", "out", None, True, True, True, "nurse_visit")
     session.refresh(check)
     assert (check.state, check.note, check.needs_admission) == ("needs_transport", "外部バッテリー残量不明", True)
+    card = nurse.get("/nurse").text.split(f'id="c{check.id}"')[1].split("</article>")[0]
+    assert "停電中" in card and "入院希望" in card and "「外部バッテリー残量不明」" in card
