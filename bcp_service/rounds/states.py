@@ -78,6 +78,9 @@ WEIGHTS = {s.code: s.weight for s in STATES}
 WORDS = {s.code: s.words for s in STATES if s.words}
 
 
+POWER_LABELS = {"on": "通電", "out": "停電", "unknown": "不明"}  # the answer's power field
+
+
 def in_group(group: str) -> tuple[str, ...]:
     return tuple(s.code for s in STATES if s.group == group)
 
