@@ -18,7 +18,7 @@ from sqlmodel import Session
 from bcp_service.errors import FieldError, NotFound
 from bcp_service.models import CheckAnswer, SafetyCheck
 from bcp_service.models.base import utcnow
-from bcp_service.models.rounds import ANSWER_STATES, CheckState
+from bcp_service.models.rounds import ANSWER_STATES, CheckState, Power
 from bcp_service.rounds.clock import aware
 from bcp_service.rounds.counters import CheckKeys, move_counters
 
@@ -159,7 +159,7 @@ def record_answers(*, session: Session, answers: list[NewAnswer]) -> list[tuple[
 
 
 def _structure(new: NewAnswer) -> dict:
-    if new.power not in (None, "on", "out", "unknown"):
+    if new.power is not None and new.power not in set(Power):
         raise FieldError(f"電気の状態が不正です (power must be on, out or unknown): {new.power}", field="power")
     power = "out" if new.power is None and new.state == "power_out" else new.power
     return {"power": power, "hours_unknown": bool(new.hours_unknown) and new.hours_left is None,

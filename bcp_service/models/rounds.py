@@ -46,18 +46,6 @@ class Power(StrEnum):
     unknown = "unknown"
 
 
-class AnsweredBy(StrEnum):
-    """Who gave the answer (``check_answer.answered_by``)."""
-
-    self = "self"
-    family = "family"
-    carer = "carer"
-    nurse_visit = "nurse_visit"
-    nurse_phone = "nurse_phone"
-    voice = "voice"
-    reviewer = "reviewer"
-
-
 class AnswerChannel(StrEnum):
     link = "link"
     sms = "sms"
