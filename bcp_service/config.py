@@ -82,6 +82,22 @@ class Settings(BaseSettings):
         {"after_minutes": 45, "action": "call"},
         {"after_minutes": 60, "action": "unreachable"},
     ]
+    # Per risk tier (critical, high): minutes, not a quarter hour, for someone who cannot be without the
+    # device. A tier not listed uses escalation_steps; a round's own policy applies to every tier.
+    escalation_tier_steps: dict[str, list[dict]] = {
+        "critical": [
+            {"after_minutes": 3, "action": "resend"},
+            {"after_minutes": 6, "action": "family"},
+            {"after_minutes": 10, "action": "call"},
+            {"after_minutes": 20, "action": "unreachable"},
+        ],
+        "high": [
+            {"after_minutes": 10, "action": "resend"},
+            {"after_minutes": 20, "action": "family"},
+            {"after_minutes": 30, "action": "call"},
+            {"after_minutes": 45, "action": "unreachable"},
+        ],
+    }
     escalation_batch_size: int = 500  # checks claimed per transaction by the escalation job
 
     # Outside-event triggers (POST /api/v1/triggers; docs/triggers.md).

@@ -29,4 +29,4 @@ def test_db_seed_users_and_coverage(cli_db):
     token = runner.invoke(app, ["users", "token", "ops-admin", "--name", "feed"])
     assert token.exit_code == 0 and "bcpi_" in token.output
     gaps = runner.invoke(app, ["coverage-gaps"])
-    assert gaps.exit_code == 0 and "4 / 22" in gaps.output
+    assert gaps.exit_code == 0 and "8 / 22" in gaps.output and "拠点のない市町村 (11)" in gaps.output

@@ -73,6 +73,11 @@ class LinkAnswer:
     hours_left: float | None
     note: str | None
     nonce: str
+    power: str | None = None
+    hours_unknown: bool = False
+    needs_transport: bool = False
+    needs_admission: bool = False
+    evacuated_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,9 @@ def record_link_answers(session: Session, answers: list[LinkAnswer]) -> list[Lin
             recorded.append(NewAnswer(
                 check_id=link.check_id, state=answer.state, channel=AnswerChannel.link, hours_left=answer.hours_left,
                 note=answer.note, answered_by=kinds.get(contact_id), contact_id=contact_id,
-                idempotency_key=f"link:{link.message_id}:{answer.nonce}",
+                idempotency_key=f"link:{link.message_id}:{answer.nonce}", power=answer.power,
+                hours_unknown=answer.hours_unknown, needs_transport=answer.needs_transport,
+                needs_admission=answer.needs_admission, evacuated_to=answer.evacuated_to,
             ))
             outcomes.append(LinkOutcome("recorded", link.drill))
     record_answers(session=session, answers=recorded)

@@ -17,7 +17,7 @@ from sqlmodel import Session
 from bcp_service.answers.links import LinkAnswer, LinkTarget, find_links, record_link_answers
 from bcp_service.auth.deps import Access
 from bcp_service.group_commit import writer
-from bcp_service.models.rounds import ANSWER_STATES
+from bcp_service.rounds import states
 from bcp_service.rounds.messages import STATE_LABELS
 from bcp_service.templating import render
 
@@ -30,7 +30,8 @@ HEADERS = {
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
 }
-VALID_STATES = {state.value for state in ANSWER_STATES}
+VALID_STATES = set(states.ANSWER_CODES)
+BUTTONS = tuple(s for s in states.STATES if s.answer)
 
 
 def _page(name: str, status_code: int = 200, **context) -> HTMLResponse:
@@ -52,11 +53,13 @@ def _gone_round(drill: bool) -> HTMLResponse:
 
 
 def _form(request: Request, link: LinkTarget, *, status_code: int = 200, error: str | None = None,
-          hours: str = "", note: str = "") -> HTMLResponse:
+          form: dict | None = None) -> HTMLResponse:
     current = STATE_LABELS.get(link.check_state) if link.answered else None
+    values = {"hours": "", "note": "", "power": "", "hours_unknown": False, "needs_transport": False,
+              "needs_admission": False, "evacuated_to": "", **(form or {})}
     return _page(
-        "form", status_code, drill=link.drill, title=link.title, current=current,
-        error=error, nonce=secrets.token_urlsafe(12), action=request.url.path, hours=hours, note=note,
+        "form", status_code, drill=link.drill, title=link.title, current=current, buttons=BUTTONS,
+        error=error, nonce=secrets.token_urlsafe(12), action=request.url.path, **values,
     )
 
 
@@ -85,11 +88,18 @@ async def answer_submit(
     hours: Annotated[str, Form(max_length=20)] = "",
     note: Annotated[str, Form(max_length=2000)] = "",
     nonce: Annotated[str, Form(max_length=64)] = "",
+    power: Annotated[str, Form(max_length=10)] = "",
+    hours_unknown: Annotated[str, Form(max_length=5)] = "",
+    needs_transport: Annotated[str, Form(max_length=5)] = "",
+    needs_admission: Annotated[str, Form(max_length=5)] = "",
+    evacuated_to: Annotated[str, Form(max_length=200)] = "",
 ):
     error = None
     hours_left = None
     if state not in VALID_STATES:
         error = "ボタンを1つ選んでください。"
+    elif power not in ("", "on", "out", "unknown"):
+        error = "電気の状態を選び直してください。"
     else:
         try:
             hours_left = parse_hours(hours)
@@ -97,17 +107,24 @@ async def answer_submit(
             error = "残り時間は数字で入力してください（例: 3 または 2.5）。"
     if error is not None:
         link = await _read_link(request, token)
-        return _unusable(link) or _form(request, link, status_code=422, error=error, hours=hours, note=note)
-    hours_left = hours_left if state == "power_out" else None
+        form = {"hours": hours, "note": note, "power": power, "hours_unknown": bool(hours_unknown),
+                "needs_transport": bool(needs_transport), "needs_admission": bool(needs_admission),
+                "evacuated_to": evacuated_to}
+        return _unusable(link) or _form(request, link, status_code=422, error=error, form=form)
+    # Every field is kept whatever the button: hours typed with a transport request are not dropped.
     answer = LinkAnswer(token=token, state=state, hours_left=hours_left, note=note.strip()[:1000] or None,
-                        nonce=nonce or secrets.token_urlsafe(12))
+                        nonce=nonce or secrets.token_urlsafe(12), power=power or None,
+                        hours_unknown=bool(hours_unknown) and hours_left is None,
+                        needs_transport=bool(needs_transport), needs_admission=bool(needs_admission),
+                        evacuated_to=evacuated_to.strip()[:200] or None)
     outcome = await writer(request.app, "answer-link", record_link_answers).submit(answer)
     if outcome.kind == "missing":
         return _unusable(None)
     if outcome.kind == "expired":
         return _gone_round(outcome.drill)
     return _page("thanks", drill=outcome.drill, state=state, state_label=STATE_LABELS[state], hours=hours_left,
-                 action=request.url.path)
+                 hours_unknown=answer.hours_unknown, needing=state in states.NEEDING or answer.needs_transport
+                 or answer.needs_admission, action=request.url.path)
 
 
 def parse_hours(text: str) -> float | None:

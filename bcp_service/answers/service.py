@@ -18,7 +18,7 @@ from sqlmodel import Session
 from bcp_service.errors import FieldError, NotFound
 from bcp_service.models import CheckAnswer, SafetyCheck
 from bcp_service.models.base import utcnow
-from bcp_service.models.rounds import ANSWER_STATES, CheckState
+from bcp_service.models.rounds import ANSWER_STATES, CheckState, Power
 from bcp_service.rounds.clock import aware
 from bcp_service.rounds.counters import CheckKeys, move_counters
 
@@ -32,8 +32,14 @@ class NewAnswer:
     state: str
     channel: str
     observed_at: datetime | None = None
+    # The structured answer (models.rounds.CheckAnswer): every channel fills the same fields.
     hours_left: float | None = None
     note: str | None = None
+    power: str | None = None  # on / out / unknown; None: not said
+    hours_unknown: bool = False  # said "don't know" (counts as zero in triage, like not saying)
+    needs_transport: bool = False
+    needs_admission: bool = False
+    evacuated_to: str | None = None
     answered_by: str | None = None
     user_id: int | None = None
     contact_id: int | None = None
@@ -62,9 +68,10 @@ _answers = CheckAnswer.__table__
 _checks = SafetyCheck.__table__
 _LOCK_COLUMNS = (_checks.c.id, _checks.c.round_id, _checks.c.state, _checks.c.last_answer_at, _checks.c.risk_tier,
                  _checks.c.region_id, _checks.c.municipality_id, _checks.c.hub_id)
+_STRUCTURE = ("power", "hours_unknown", "needs_transport", "needs_admission", "evacuated_to", "note")
 _UPDATE_CHECK = update(_checks).where(_checks.c.id == bindparam("b_id")).values(
     state=bindparam("b_state"), hours_left=bindparam("b_hours"), last_answer_at=bindparam("b_at"),
-    last_channel=bindparam("b_channel"))
+    last_channel=bindparam("b_channel"), **{name: bindparam(f"b_{name}") for name in _STRUCTURE})
 _INSERT_ANSWER = insert(_answers).returning(_answers.c.id, sort_by_parameter_order=True)
 
 
@@ -119,13 +126,15 @@ def record_answers(*, session: Session, answers: list[NewAnswer]) -> list[tuple[
         slots.append(len(rows))
         rows.append({"check_id": check.id, "round_id": check.round_id, "state": str(new.state),
                      "hours_left": new.hours_left, "note": new.note, "channel": str(new.channel),
+                     **_structure(new),
                      "answered_by": new.answered_by, "user_id": new.user_id, "contact_id": new.contact_id,
                      "observed_at": observed_at, "received_at": now, "idempotency_key": new.idempotency_key})
         if check.last_answer_at is None or observed_at >= aware(check.last_answer_at):
             moves.append((check.keys, check.state, str(new.state)))
             check.state, check.last_answer_at = str(new.state), observed_at
             updates[check.id] = {"b_id": check.id, "b_state": str(new.state), "b_hours": new.hours_left,
-                                 "b_at": observed_at, "b_channel": str(new.channel)}
+                                 "b_at": observed_at, "b_channel": str(new.channel),
+                                 **{f"b_{name}": value for name, value in _structure(new).items()}, "b_note": new.note}
     ids = [row[0] for row in session.execute(_INSERT_ANSWER, rows)] if rows else []
     if updates:
         session.execute(_UPDATE_CHECK, list(updates.values()))
@@ -147,6 +156,16 @@ def record_answers(*, session: Session, answers: list[NewAnswer]) -> list[tuple[
         log.info("answer.recorded", extra={"check_id": row["check_id"], "round_id": row["round_id"],
                                            "answer_id": ids[slot], "channel": row["channel"], "state": row["state"]})
     return results
+
+
+def _structure(new: NewAnswer) -> dict:
+    if new.power is not None and new.power not in set(Power):
+        raise FieldError(f"電気の状態が不正です (power must be on, out or unknown): {new.power}", field="power")
+    power = "out" if new.power is None and new.state == "power_out" else new.power
+    return {"power": power, "hours_unknown": bool(new.hours_unknown) and new.hours_left is None,
+            "needs_transport": bool(new.needs_transport) or new.state == "needs_transport",
+            "needs_admission": bool(new.needs_admission),
+            "evacuated_to": (new.evacuated_to or "").strip()[:200] or None}
 
 
 def _expire_loaded_checks(session: Session, check_ids) -> None:

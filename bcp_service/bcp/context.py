@@ -139,6 +139,20 @@ class Patient(_Model):
         return (self.internal_battery_hours or 0) + (self.external_battery_hours or 0)
 
 
+def triage_input(p: Patient):
+    from bcp_service.rounds.triage import TriageInput
+
+    ventilator = p.therapy in (Therapy.TPPV, Therapy.NPPV, Therapy.VENTILATOR)
+    oxygen = p.therapy == Therapy.HOME_OXYGEN or p.oxygen_source is not None
+    hours = p.battery_total_hours if ventilator else p.cylinder_hours if oxygen else None
+    return TriageInput(
+        uses_ventilator=ventilator, ventilator_mode="non_invasive" if p.therapy == Therapy.NPPV else None,
+        uses_oxygen=oxygen, uses_suction=p.suction_device is not None,
+        medically_dependent_child=p.medically_dependent_child, max_hours_without_device=p.max_hours_without_device,
+        hours_left=hours,
+    )
+
+
 class AreaVentilatorPatient(Patient):
     """A ventilator user in an active institution's area, for the area transport plan."""
 
@@ -232,17 +246,8 @@ class BcpContext(_Model):
 
     @property
     def patients_by_priority(self) -> list[Patient]:
-        """Call order for a safety check: least time without the device first.
+        """Call order for a safety check: the one triage order (rounds.triage), device and dependence
+        first (TPPV, then NPPV under 2 h tolerance, ...), then hours of battery or oxygen, unknown as zero."""
+        from bcp_service.rounds.triage import sort_by_triage
 
-        Unknown tolerance sorts first, because an unknown must be treated as the worst case.
-        """
-
-        def key(p: Patient) -> tuple[float, float]:
-            tolerance = p.max_hours_without_device
-            battery = p.battery_total_hours
-            return (
-                -1.0 if tolerance is None else tolerance,
-                -1.0 if battery is None else battery,
-            )
-
-        return sorted(self.patients, key=key)
+        return sort_by_triage(list(self.patients), triage_input)

@@ -9,13 +9,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, case, func
+from dataclasses import replace
+
+from sqlalchemy import case, func
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from bcp_service.board.counts import AreaNames, ViewSpec
 from bcp_service.board.schemas import ANSWERED, NEEDING, SILENT, FeedRow, PersonRow
-from bcp_service.models import CheckAnswer, Patient, SafetyCheck
-from bcp_service.models.rounds import CheckState
+from bcp_service.models import CheckAnswer, Institution, Patient, PatientContact, SafetyCheck
+from bcp_service.rounds.triage import triage_order
 
 # Hours the registry expects the device to last without mains power: battery for a ventilator,
 # cylinders for oxygen. Used to order people who did not say how long they have left.
@@ -29,7 +32,7 @@ PERSON_COLUMNS = (
     SafetyCheck.id, SafetyCheck.patient_id, Patient.name, SafetyCheck.state, SafetyCheck.risk_tier,
     SafetyCheck.hours_left, EXPECTED_HOURS.label("expected"), Patient.uses_ventilator, Patient.ventilator_mode,
     Patient.uses_oxygen, Patient.uses_suction, Patient.medically_dependent_child, SafetyCheck.municipality_id,
-    SafetyCheck.last_answer_at, SafetyCheck.last_channel,
+    SafetyCheck.last_answer_at, SafetyCheck.last_channel, SafetyCheck.round_id,
 )
 
 
@@ -48,26 +51,56 @@ def device_label(uses_ventilator: bool, mode: str | None, uses_oxygen: bool, use
 
 def _person(row, names: AreaNames) -> PersonRow:
     (check_id, patient_id, name, state, tier, hours, expected, vent, mode, oxygen, suction, child, muni,
-     last_at, channel) = row
+     last_at, channel, round_id) = row
     return PersonRow(check_id=check_id, patient_id=patient_id, name=name, state=state, risk_tier=tier,
                      hours_left=hours, expected_hours=expected, device=device_label(vent, mode, oxygen, suction, child),
                      municipality=names.municipalities.get(str(muni), ""), last_answer_at=_aware(last_at),
-                     last_channel=channel, ventilator=bool(vent))
+                     last_channel=channel, ventilator=bool(vent), round_id=round_id)
 
 
 def priority_list(session: Session, spec: ViewSpec, names: AreaNames, limit: int) -> list[PersonRow]:
-    """People who need someone: ventilator users without power first, then by hours left (fewest first)."""
-    hours = func.coalesce(SafetyCheck.hours_left, EXPECTED_HOURS)
-    ventilator_dark = case(
-        (and_(SafetyCheck.state == CheckState.power_out.value, col(Patient.uses_ventilator).is_(True)), 0), else_=1)
+    """People who need someone, in the one triage order (rounds.triage), with what it takes to act."""
     query = (
         select(*PERSON_COLUMNS).join(Patient, Patient.id == SafetyCheck.patient_id)
         .where(*spec.conditions(), col(SafetyCheck.state).in_(NEEDING))
-        .order_by(ventilator_dark, hours.asc().nulls_last(), SafetyCheck.risk_tier, SafetyCheck.last_answer_at,
-                  SafetyCheck.id)
+        .order_by(*triage_order())
         .limit(limit)
     )
-    return [_person(row, names) for row in session.exec(query).all()]
+    rows = [_person(row, names) for row in session.exec(query).all()]
+    return with_contact_details(session, rows)
+
+
+def with_contact_details(session: Session, rows: list[PersonRow]) -> list[PersonRow]:
+    """Phone, address, active institution, nurse station and the latest answer's note: one query each."""
+    if not rows:
+        return rows
+    check_ids = [r.check_id for r in rows]
+    station = aliased(Institution)
+    active = aliased(Institution)
+    details = {
+        check_id: rest for check_id, *rest in session.exec(
+            select(SafetyCheck.id, Patient.address, active.name, station.name, SafetyCheck.note, SafetyCheck.power,
+                   SafetyCheck.needs_transport, SafetyCheck.needs_admission, SafetyCheck.evacuated_to)
+            .join(Patient, Patient.id == SafetyCheck.patient_id)
+            .outerjoin(active, active.id == Patient.active_institution_id)
+            .outerjoin(station, station.id == Patient.visiting_nurse_station_id)
+            .where(col(SafetyCheck.id).in_(check_ids))
+        ).all()
+    }
+    phones: dict[int, str] = {}
+    for patient_id, phone in session.exec(
+        select(PatientContact.patient_id, PatientContact.phone)
+        .where(col(PatientContact.patient_id).in_(sorted({r.patient_id for r in rows})))
+        .order_by(PatientContact.patient_id, PatientContact.position, PatientContact.id)
+    ).all():
+        phones.setdefault(patient_id, phone)
+    result = []
+    for row in rows:
+        address, active_name, station_name, note, power, transport, admission, evacuated_to = details[row.check_id]
+        result.append(replace(row, phone=phones.get(row.patient_id), address=address, active_institution=active_name,
+                              nurse_station=station_name, note=note, power=power, needs_transport=bool(transport),
+                              needs_admission=bool(admission), evacuated_to=evacuated_to))
+    return result
 
 
 def non_responders(session: Session, spec: ViewSpec, names: AreaNames, limit: int) -> list[PersonRow]:

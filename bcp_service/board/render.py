@@ -10,6 +10,8 @@ from markupsafe import Markup
 from bcp_service.board.schemas import (
     ANSWERED_BY_LABELS,
     CHANNEL_LABELS,
+    NEEDING,
+    POWER_LABELS,
     STATE_LABELS,
     STATE_ORDER,
     TIER_LABELS,
@@ -21,7 +23,8 @@ from bcp_service.templating import environment
 
 LABELS = {
     "state_labels": STATE_LABELS, "state_order": [s.value for s in STATE_ORDER], "tier_labels": TIER_LABELS,
-    "channel_labels": CHANNEL_LABELS, "answered_by_labels": ANSWERED_BY_LABELS,
+    "channel_labels": CHANNEL_LABELS, "answered_by_labels": ANSWERED_BY_LABELS, "power_labels": POWER_LABELS,
+    "needing_labels": "・".join(STATE_LABELS[s] for s in NEEDING),
 }
 
 

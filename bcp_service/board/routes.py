@@ -31,6 +31,7 @@ from bcp_service.board.schemas import STATE_LABELS, THERAPY_LABELS, TIER_LABELS,
 from bcp_service.csv_export import csv_lines
 from bcp_service.db import SessionDep
 from bcp_service.errors import NotFound
+from bcp_service.escalation.policy import tier_policies
 from bcp_service.live import sse
 from bcp_service.rounds.service import get_round, label
 from bcp_service.schedules.heartbeat import read_system_status
@@ -90,7 +91,7 @@ def board_page(round_id: int, request: Request, principal: Viewer, session: Sess
     query = filters.query()
     response = page(
         "board/round.html", principal, round=safety_round, label=label(safety_round.drill), view=view,
-        system=_system(session, request),
+        system=_system(session, request), escalation=escalation_rows(safety_round, settings),
         names=source.names, filters=filters, therapy_labels=THERAPY_LABELS, tier_labels=TIER_LABELS,
         state_labels=STATE_LABELS, query=("?" + urlencode(query)) if query else "",
         boot=json.dumps({"events": f"/board/rounds/{round_id}/events" + (("?" + urlencode(query)) if query else ""),
@@ -100,6 +101,20 @@ def board_page(round_id: int, request: Request, principal: Viewer, session: Sess
     )
     response.headers.update(HEADERS)
     return response
+
+
+ACTION_LABELS = {"resend": "再送", "family": "家族へ", "call": "音声電話", "unreachable": f"{STATE_LABELS['unreachable']}として看護師へ"}
+
+
+def escalation_rows(safety_round, settings) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Per risk tier: (tier label, [(after N 分, action)]), for the round page (docs/escalation.md)."""
+    try:
+        policies = tier_policies(safety_round.escalation_policy, settings)
+    except ValueError:
+        return []
+    return [(TIER_LABELS.get(tier, "全員") if tier else "全員（この確認の設定）",
+             [(f"{step.after_minutes:g}分", ACTION_LABELS.get(step.action.value, step.action.value)) for step in p.steps])
+            for tier, p in policies.items()]
 
 
 def _open_stream(session: Session, request: Request, principal: Principal, round_id: int, filters: BoardFilters) -> None:

@@ -6,19 +6,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bcp_service.models.enums import RiskTier, Therapy
-from bcp_service.models.rounds import ANSWER_STATES, CheckState
+from bcp_service.models.rounds import CheckState
+from bcp_service.rounds import states
 
-STATE_ORDER = (
-    CheckState.safe, CheckState.needs_help, CheckState.power_out, CheckState.needs_transport,
-    CheckState.no_answer, CheckState.unreachable, CheckState.delivery_failed,
-)
-ANSWERED = frozenset(s.value for s in ANSWER_STATES)
-NEEDING = (CheckState.needs_help.value, CheckState.power_out.value, CheckState.needs_transport.value)
-SILENT = (CheckState.no_answer.value, CheckState.unreachable.value, CheckState.delivery_failed.value)
-STATE_LABELS = {
-    "safe": "無事", "needs_help": "要支援", "power_out": "停電", "needs_transport": "搬送必要",
-    "no_answer": "未回答", "unreachable": "連絡不能", "delivery_failed": "送信失敗",
-}
+# All from the one table of states (bcp_service.rounds.states).
+STATE_ORDER = tuple(CheckState(code) for code in states.CODES)
+ANSWERED = frozenset(states.ANSWER_CODES)
+NEEDING = states.NEEDING
+SILENT = states.SILENT
+STATE_LABELS = states.LABELS
+POWER_LABELS = states.POWER_LABELS
 TIER_LABELS = {"critical": "最重要", "high": "高", "standard": "標準"}
 THERAPY_LABELS = {"ventilator": "人工呼吸器", "oxygen": "在宅酸素", "suction": "吸引器", "child": "医療的ケア児"}
 CHANNEL_LABELS = {"link": "リンク", "sms": "SMS", "voice": "音声", "nurse": "看護師"}
@@ -111,6 +108,17 @@ class PersonRow:
     last_answer_at: datetime | None
     last_channel: str | None
     ventilator: bool = False
+    # What a priority row needs to act on: whom to call, where, who is responsible, what was said.
+    round_id: int = 0
+    phone: str | None = None
+    address: str | None = None
+    active_institution: str | None = None
+    nurse_station: str | None = None
+    note: str | None = None
+    power: str | None = None
+    needs_transport: bool = False
+    needs_admission: bool = False
+    evacuated_to: str | None = None
 
 
 @dataclass(frozen=True)

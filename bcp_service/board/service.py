@@ -64,7 +64,8 @@ def area_csv_header() -> list[str]:
     return ["区分", "名称", "対象", *[STATE_LABELS[s.value] for s in STATE_ORDER], "回答率(%)"]
 
 
-PEOPLE_HEADER = ["氏名", "状態", "残り時間(回答)", "残り時間(登録の目安)", "機器", "リスク", "市町村", "最終回答", "経路"]
+PEOPLE_HEADER = ["氏名", "状態", "残り時間(回答)", "残り時間(登録の目安)", "機器", "リスク", "市町村", "最終回答", "経路",
+                 "電話", "住所", "積極的医療機関", "訪問看護ステーション", "メモ"]
 
 
 def people_csv(*, session: Session, spec: ViewSpec, settings: Settings, kind: str) -> tuple[list[list], list[int]]:
@@ -75,7 +76,8 @@ def people_csv(*, session: Session, spec: ViewSpec, settings: Settings, kind: st
     out = [
         [r.name, STATE_LABELS.get(r.state, r.state), "" if r.hours_left is None else r.hours_left,
          "" if r.expected_hours is None else r.expected_hours, r.device, TIER_LABELS.get(r.risk_tier, r.risk_tier),
-         r.municipality, jst(r.last_answer_at), CHANNEL_LABELS.get(r.last_channel or "", r.last_channel or "")]
+         r.municipality, jst(r.last_answer_at), CHANNEL_LABELS.get(r.last_channel or "", r.last_channel or ""),
+         r.phone or "", r.address or "", r.active_institution or "", r.nurse_station or "", r.note or ""]
         for r in rows
     ]
     return out, [r.patient_id for r in rows]

@@ -32,3 +32,6 @@ def coverage_gaps(
         )
     console.print(table)
     console.print(f"{len(report.gaps)} / {len(report.regions)} 圏域が空白圏域です")
+    if report.municipalities_without_hub:
+        console.print(f"拠点のない市町村 ({len(report.municipalities_without_hub)}): "
+                      + "、".join(report.municipalities_without_hub), highlight=False)

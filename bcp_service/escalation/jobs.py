@@ -25,7 +25,7 @@ from sqlmodel import Session, col, select
 
 from bcp_service.config import Settings
 from bcp_service.escalation import contacts as reach
-from bcp_service.escalation.policy import EscalationAction, EscalationPolicy, resolve_policy
+from bcp_service.escalation.policy import EscalationAction, EscalationPolicy, tier_policies
 from bcp_service.models import CheckEvent, OutboxMessage, SafetyCheck, SafetyRound
 from bcp_service.models.base import utcnow
 from bcp_service.models.outbox import MessageState
@@ -55,25 +55,27 @@ def run_escalation(
     done: Counter[str] = Counter()
     for round_id, started_at, stored, drill in rounds:
         try:
-            policy = resolve_policy(stored, settings.escalation_steps)
+            policies = tier_policies(stored, settings)
         except ValidationError:
             log.warning("escalation.bad_policy", extra={"round_id": round_id})
             continue
-        for index, step in enumerate(policy.steps):
-            if aware(started_at) + timedelta(minutes=step.after_minutes) > now:
-                break
-            while True:
-                taken = escalate_batch(session_factory, round_id=round_id, started_at=aware(started_at),
-                                       drill=drill, policy=policy, index=index, settings=settings, now=now)
-                done[step.action.value] += taken
-                if taken < settings.escalation_batch_size:
+        for tier, policy in policies.items():
+            for index, step in enumerate(policy.steps):
+                if aware(started_at) + timedelta(minutes=step.after_minutes) > now:
                     break
+                while True:
+                    taken = escalate_batch(session_factory, round_id=round_id, started_at=aware(started_at),
+                                           drill=drill, policy=policy, index=index, settings=settings, now=now,
+                                           tier=tier)
+                    done[step.action.value] += taken
+                    if taken < settings.escalation_batch_size:
+                        break
     return done
 
 
 def escalate_batch(
     session_factory: Callable[[], Session], *, round_id: int, started_at: datetime, drill: bool,
-    policy: EscalationPolicy, index: int, settings: Settings, now: datetime,
+    policy: EscalationPolicy, index: int, settings: Settings, now: datetime, tier: str | None = None,
 ) -> int:
     step = policy.steps[index]
     following = policy.step(index + 1)
@@ -81,7 +83,7 @@ def escalate_batch(
     with session_factory() as session:
         try:
             claimed = _claim(session, round_id=round_id, index=index, next_at=next_at,
-                             limit=settings.escalation_batch_size)
+                             limit=settings.escalation_batch_size, tier=tier)
             if not claimed:
                 session.rollback()
                 return 0
@@ -97,17 +99,19 @@ def escalate_batch(
     return len(claimed)
 
 
-def _claim(session: Session, *, round_id: int, index: int, next_at: datetime | None, limit: int) -> list[tuple]:
+def _claim(session: Session, *, round_id: int, index: int, next_at: datetime | None, limit: int,
+           tier: str | None = None) -> list[tuple]:
     lock = "FOR UPDATE SKIP LOCKED" if session.get_bind().dialect.name == "postgresql" else ""
+    of_tier = "AND risk_tier = :tier " if tier else ""
     rows = session.execute(
         text(
             "UPDATE safety_check SET escalation_step = :next_step, next_action_at = :next_at "
             "WHERE id IN (SELECT id FROM safety_check WHERE round_id = :round_id AND escalation_step = :step "
-            f"AND state IN ('no_answer', 'delivery_failed') ORDER BY id LIMIT :limit {lock}) "
+            f"AND state IN ('no_answer', 'delivery_failed') {of_tier}ORDER BY id LIMIT :limit {lock}) "
             "AND escalation_step = :step AND state IN ('no_answer', 'delivery_failed') "
             "RETURNING id, state, risk_tier, region_id, municipality_id, hub_id"
         ),
-        {"round_id": round_id, "step": index, "next_step": index + 1, "next_at": next_at, "limit": limit},
+        {"round_id": round_id, "step": index, "next_step": index + 1, "next_at": next_at, "limit": limit, "tier": tier},
     ).all()
     return sorted(tuple(row) for row in rows)
 

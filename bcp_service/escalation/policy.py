@@ -45,6 +45,22 @@ class EscalationPolicy(BaseModel):
         return self.steps[index] if 0 <= index < len(self.steps) else None
 
 
+TIERS = ("critical", "high", "standard")
+
+
+def tier_policies(stored: dict | list | None, settings) -> dict[str | None, EscalationPolicy]:
+    """The policy per risk tier: the round's own for every tier (key None), else the settings' per tier."""
+    if stored is not None:
+        return {None: resolve_policy(stored, settings.escalation_steps)}
+    return {tier: resolve_policy(None, settings.escalation_tier_steps.get(tier, settings.escalation_steps))
+            for tier in TIERS}
+
+
+def policy_for(stored: dict | list | None, settings, tier: str | None) -> EscalationPolicy:
+    policies = tier_policies(stored, settings)
+    return policies.get(None) or policies.get(tier) or resolve_policy(None, settings.escalation_steps)
+
+
 def resolve_policy(stored: dict | list | None, default_steps: list[dict] | tuple[dict, ...]) -> EscalationPolicy:
     """The round's own policy when it has one, else the settings' default."""
     if stored is None:

@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, col, select
 
 from bcp_service.models import CheckAnswer, CheckEvent, Municipality, OutboxMessage, Patient, SafetyCheck, SafetyRound
+from bcp_service.rounds import states
 from bcp_service.rounds.messages import STATE_LABELS
 from bcp_service.templating import jst
 
@@ -20,8 +21,10 @@ BATCH = 2000
 HEADER = [
     "安否確認ID", "訓練", "対象ID", "患者ID", "氏名", "リスク", "市町村コード", "市町村", "状態", "残り時間",
     "最終回答", "最終経路", "回答数", "回答履歴", "段階", "エスカレーション履歴", "送信数", "担当者ID",
+    "電気", "残り時間不明", "搬送希望", "入院希望", "避難先", "メモ",
 ]
-ACTIONS = {"resend": "再送", "family": "家族連絡", "call": "音声電話", "unreachable": "連絡不能", "assign": "担当"}
+POWER = states.POWER_LABELS
+ACTIONS = {"resend": "再送", "family": "家族連絡", "call": "音声電話", "unreachable": STATE_LABELS["unreachable"], "assign": "担当"}
 
 
 def list_patient_ids(*, session: Session, round_id: int, scope: list[ColumnElement[bool]]) -> list[int]:
@@ -53,7 +56,9 @@ def iter_report_rows(*, session: Session, safety_round: SafetyRound, scope: list
                 STATE_LABELS.get(check.state, check.state), "" if check.hours_left is None else check.hours_left,
                 jst(check.last_answer_at), check.last_channel or "", len(history), " / ".join(history),
                 check.escalation_step, " / ".join(events.get(check.id, [])), sent.get(check.id, 0),
-                check.assigned_user_id or "",
+                check.assigned_user_id or "", POWER.get(check.power or "", ""), "不明" if check.hours_unknown else "",
+                "あり" if check.needs_transport else "", "あり" if check.needs_admission else "", check.evacuated_to or "",
+                check.note or "",
             ]
         last_id = ids[-1]
 

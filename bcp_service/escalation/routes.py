@@ -18,7 +18,7 @@ from bcp_service.csv_export import csv_lines
 from bcp_service.db import SessionDep
 from bcp_service.escalation import followup, report
 from bcp_service.escalation.jobs import ESCALATING_STATES
-from bcp_service.escalation.policy import EscalationPolicy, resolve_policy
+from bcp_service.escalation.policy import EscalationPolicy, policy_for, tier_policies
 from bcp_service.escalation.schemas import (
     AssignRequest,
     CheckEscalation,
@@ -43,8 +43,8 @@ CountReader = Annotated[Principal, Depends(
 Assigner = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture, Role.hub, Role.nurse))]
 
 
-def _policy(request: Request, safety_round: SafetyRound) -> EscalationPolicy:
-    return resolve_policy(safety_round.escalation_policy, request.app.state.settings.escalation_steps)
+def _policy(request: Request, safety_round: SafetyRound, tier: str | None = None) -> EscalationPolicy:
+    return policy_for(safety_round.escalation_policy, request.app.state.settings, tier)
 
 
 def _running(safety_round: SafetyRound) -> bool:
@@ -68,6 +68,7 @@ def get_round_escalation(round_id: int, request: Request, principal: CountReader
     """The round's policy, when each step falls due, how many checks took each, and the follow-up count."""
     safety_round = get_round(session=session, round_id=round_id)
     policy = _policy(request, safety_round)
+    tiers = tier_policies(safety_round.escalation_policy, request.app.state.settings)
     started = aware(safety_round.started_at)
     taken = dict(session.exec(
         select(CheckEvent.action, func.count()).where(CheckEvent.round_id == round_id, CheckEvent.kind == "escalation")
@@ -81,6 +82,7 @@ def get_round_escalation(round_id: int, request: Request, principal: CountReader
         round_id=round_id, running=_running(safety_round), steps=list(policy.steps),
         step_times=[started + timedelta(minutes=s.after_minutes) for s in policy.steps], taken=taken,
         follow_up=follow_up, unassigned=unassigned,
+        tiers={tier or "all": list(p.steps) for tier, p in tiers.items()},
     )
 
 
@@ -91,7 +93,7 @@ def get_check_escalation(round_id: int, check_id: int, request: Request, princip
     row = get_check(session=session, round_id=round_id, check_id=check_id, scope=patient_scope(principal))
     audit(session=session, principal=principal, action="round.check.escalation", request=request,
           patient_ids=[row.check.patient_id], detail=f"round {round_id} check {check_id}")
-    return check_escalation(row.check, safety_round, _policy(request, safety_round),
+    return check_escalation(row.check, safety_round, _policy(request, safety_round, row.check.risk_tier),
                             followup.list_events(session=session, check_id=check_id))
 
 

@@ -42,6 +42,8 @@ class RoundEscalation(BaseModel):
     taken: dict[str, int] = Field(description="checks per action taken so far")
     follow_up: int = Field(description="unreachable checks (the nurses' follow-up queue)")
     unassigned: int
+    tiers: dict[str, list[EscalationStep]] = Field(
+        {}, description="steps per risk tier (settings escalation_tier_steps), or 'all' for the round's own policy")
 
 
 class Phone(BaseModel):

@@ -2,9 +2,11 @@
 
 The call's URL carries the answer token of its outbox row (``/webhooks/twilio/voice/call/{token}``),
 as an SMS carries it in its link; only the token's hash is stored. Every request must carry a
-valid ``X-Twilio-Signature`` (the SMS webhooks' validator). Keypad: 1 safe, 2 needs help,
-3 power out, 4 needs transport; the answer is recorded like any other (channel ``voice``),
-once per call (idempotency key ``voice:{CallSid}``).
+valid ``X-Twilio-Signature`` (the SMS webhooks' validator). Keypad: the digits of the one table
+of states (rounds.states: 1 safe ... 6 evacuated); the answer is recorded like any other (channel
+``voice``), once per call (idempotency key ``voice:{CallSid}``). After a state that needs help, a
+second ``<Gather>`` asks for the hours of battery or oxygen left (digits then #; # alone: don't
+know), recorded as the same answer updated (``voice:{CallSid}:hours``).
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from bcp_service.answers.service import record_answer
 from bcp_service.auth.deps import Access
 from bcp_service.db import SessionDep
 from bcp_service.escalation.calls import VOICE_PATH
-from bcp_service.models import PatientContact
+from bcp_service.models import PatientContact, SafetyCheck
 from bcp_service.models.rounds import AnswerChannel
 from bcp_service.outbox.delivery import apply_status
+from bcp_service.rounds import states
 from bcp_service.rounds.locking import write_unit
 from bcp_service.rounds.messages import STATE_LABELS
 from bcp_service.webhooks.signature import verified_params
@@ -31,12 +34,13 @@ from bcp_service.webhooks.signature import verified_params
 log = logging.getLogger("bcp_service.escalation")
 router = APIRouter(prefix="/webhooks/twilio/voice", tags=["webhooks"], include_in_schema=False)
 SIGNED = Access(public="Twilio voice webhook: authenticated by X-Twilio-Signature, checked in the handler")
-DIGITS = {"1": "safe", "2": "needs_help", "3": "power_out", "4": "needs_transport"}
-PROMPT = ("在宅医療の安否確認です。無事な場合は1を、助けが必要な場合は2を、停電している場合は3を、"
-          "搬送が必要な場合は4を押してください。")
+DIGITS = states.DIGITS
+PROMPT = "在宅医療の安否確認です。" + states.keypad_prompt()
+HOURS_PROMPT = ("人工呼吸器のバッテリーや酸素が、あと何時間もつか、数字を押して最後にシャープを押してください。"
+                "わからない場合は、シャープだけを押してください。")
 NO_INPUT = "入力が確認できませんでした。担当者から改めて連絡します。"
 CLOSED = "この安否確認は終了しました。ご協力ありがとうございました。"
-RETRY = "1から4の番号を押してください。"
+RETRY = f"1から{max(int(d) for d in DIGITS)}の番号を押してください。"
 # Call outcomes as outbox delivery states: the delivery ladder keeps a late status from undoing a later one.
 CALL_STATUS = {"queued": "queued", "initiated": "sent", "ringing": "sent", "in-progress": "sent",
                "completed": "delivered", "busy": "undelivered", "no-answer": "undelivered",
@@ -52,8 +56,9 @@ def _say(text: str) -> str:
     return f'<Say language="ja-JP">{escape(text)}</Say>'
 
 
-def _gather(action: str, text: str) -> str:
-    return (f'<Gather input="dtmf" numDigits="1" timeout="10" method="POST" action={quoteattr(action)}>'
+def _gather(action: str, text: str, *, hours: bool = False) -> str:
+    keys = 'numDigits="3" finishOnKey="#"' if hours else 'numDigits="1"'
+    return (f'<Gather input="dtmf" {keys} timeout="10" method="POST" action={quoteattr(action)}>'
             f"{_say(text)}</Gather>")
 
 
@@ -97,9 +102,36 @@ def _record_keypad(session: Session, token: str, call_sid: str, digits: str, act
         check_id, recorded = target.check_id, answer.state
     log.info("webhook.voice_answer", extra={"check_id": check_id, "call_sid": call_sid, "recorded": created,
                                             "state": recorded})
-    follow = "担当者から連絡します。" if recorded != "safe" else ""
-    return _twiml(_say(f"{_label(drill)}「{STATE_LABELS[recorded]}」として受け付けました。{follow}ありがとうございました。"),
-                  "<Hangup/>")
+    received = f"{_label(drill)}「{STATE_LABELS[recorded]}」として受け付けました。"
+    if recorded in states.NEEDING:
+        return _twiml(_gather(action.removesuffix("/answer") + "/hours", received + HOURS_PROMPT, hours=True),
+                      _say("担当者から連絡します。ありがとうございました。"), "<Hangup/>")
+    return _twiml(_say(f"{received}ありがとうございました。"), "<Hangup/>")
+
+
+def _contact_kind(session: Session, contact_id: int | None) -> str | None:
+    contact = session.get(PatientContact, contact_id) if contact_id else None
+    return contact.kind if contact else None
+
+
+def _record_hours(session: Session, token: str, call_sid: str, digits: str) -> Response:
+    """The second Gather: hours left, recorded as the call's answer updated (same state, with hours)."""
+    with write_unit(session):
+        target = find_link(session=session, token=token)
+        if target is None or target.channel != "voice" or not call_sid or target.expired:
+            return _twiml(_say(CLOSED), "<Hangup/>")
+        check = session.get(SafetyCheck, target.check_id)
+        value = digits.strip().rstrip("#")
+        hours = float(value) if value.isdigit() and int(value) <= 720 else None
+        record_answer(
+            session=session, check_id=target.check_id, state=check.state, channel=AnswerChannel.voice,
+            hours_left=hours, hours_unknown=hours is None, power="out" if check.state == "power_out" else check.power,
+            answered_by=_contact_kind(session, target.contact_id), contact_id=target.contact_id,
+            idempotency_key=f"voice:{call_sid}:hours",
+        )
+    log.info("webhook.voice_hours", extra={"check_id": target.check_id, "call_sid": call_sid, "known": hours is not None})
+    said = f"残り{hours:g}時間" if hours is not None else "残り時間は不明"
+    return _twiml(_say(f"{said}として受け付けました。担当者から連絡します。ありがとうございました。"), "<Hangup/>")
 
 
 def _apply_call_status(session: Session, call_sid: str, status: str, error_code: str | None) -> str:
@@ -129,6 +161,17 @@ async def voice_answer(token: str, request: Request, session: SessionDep):
     action = f"{settings.webhook_base}{VOICE_PATH}/call/{token}/answer"
     return await run_in_threadpool(_record_keypad, session, token, (params.get("CallSid") or "")[:64],
                                    params.get("Digits") or "", action)
+
+
+@router.post("/call/{token}/hours", dependencies=[Depends(SIGNED)])
+async def voice_hours(token: str, request: Request, session: SessionDep):
+    """The second Gather's action: hours of battery or oxygen left (# alone: unknown)."""
+    params = await verified_params(request, request.app.state.settings)
+    if params is None:
+        log.warning("webhook.bad_signature", extra={"hook": "voice_hours"})
+        return _forbidden()
+    return await run_in_threadpool(_record_hours, session, token, (params.get("CallSid") or "")[:64],
+                                   params.get("Digits") or "")
 
 
 @router.post("/status", dependencies=[Depends(SIGNED)])

@@ -12,7 +12,7 @@ from bcp_service.models.geo import (
     PublicHealthCenterDistrict,
     SecondaryMedicalArea,
 )
-from bcp_service.models.institution import Designation, HubMunicipality, Institution, InstitutionContact
+from bcp_service.models.institution import Designation, DesignationRule, HubMunicipality, Institution, InstitutionContact
 from bcp_service.models.outbox import EarlyStatus, OutboxMessage, SendRate, WorkerHeartbeat
 from bcp_service.models.patient import Patient, PatientContact
 from bcp_service.models.rounds import CheckAnswer, RoundCounter, SafetyCheck, SafetyRound, UnmatchedReply
@@ -46,6 +46,7 @@ __all__ = [
     "User",
     "WebSession",
     "Designation",
+    "DesignationRule",
     "HomeCareRegion",
     "HomeCareRegionMunicipality",
     "HubMunicipality",

@@ -9,9 +9,10 @@ from __future__ import annotations
 from sqlalchemy import Index, text
 
 from bcp_service.models.rounds import CheckAnswer, SafetyCheck
+from bcp_service.rounds import states
 
-NEEDING = text("state IN ('needs_help', 'power_out', 'needs_transport')")
-SILENT = text("state IN ('no_answer', 'unreachable', 'delivery_failed')")
+NEEDING = text(states.sql_in(states.NEEDING))
+SILENT = text(states.sql_in(states.SILENT))
 
 BOARD_INDEXES = (
     # The priority list and the non-responders: the top 50 of a round without sorting all of it.

@@ -59,3 +59,24 @@ class HubMunicipality(SQLModel, table=True):
 
     institution_id: int = Field(foreign_key="institution.id", primary_key=True)
     municipality_id: int = Field(foreign_key="municipality.id", primary_key=True, index=True)
+
+
+class DesignationRule(SQLModel, table=True):
+    """Which institution kinds may hold a designation, and which count toward a region's requirement.
+
+    Rows with ``prefecture_code`` NULL are the national defaults; a prefecture with rows of its own
+    for a designation uses only those (Chiba: registry.designation_rules.CHIBA_RULES). Validated on
+    every designation write; the coverage-gap report counts only holders whose row ``counts``.
+    """
+
+    __tablename__ = "designation_rule"
+    __table_args__ = (UniqueConstraint("prefecture_code", "designation", "institution_kind", "enhanced_only",
+                                       name="uq_designation_rule"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    prefecture_code: str | None = Field(default=None, max_length=2, index=True)
+    designation: str = Field(max_length=30)
+    institution_kind: str = Field(max_length=40)
+    enhanced_only: bool = Field(default=False)  # only the 機能強化型 of this kind
+    counts: bool = Field(default=True)  # counts toward the region's requirement (else: may hold, not enough)
+    source: str | None = Field(default=None, max_length=200)

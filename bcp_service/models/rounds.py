@@ -9,6 +9,7 @@ from sqlalchemy import JSON, Column, DateTime, Index, SmallInteger, UniqueConstr
 from sqlmodel import Field, SQLModel
 
 from bcp_service.models.base import created_at_field, timestamp_field
+from bcp_service.rounds import states
 
 
 class RoundReason(StrEnum):
@@ -28,12 +29,21 @@ class CheckState(StrEnum):
     needs_help = "needs_help"
     power_out = "power_out"
     needs_transport = "needs_transport"
+    admitted = "admitted"
+    evacuated = "evacuated"
     unreachable = "unreachable"
     delivery_failed = "delivery_failed"
 
 
 # States a person or device reports; the others are what the service concludes without an answer.
-ANSWER_STATES = (CheckState.safe, CheckState.needs_help, CheckState.power_out, CheckState.needs_transport)
+# The table of states (labels, groups, digits, weights) is bcp_service.rounds.states.
+ANSWER_STATES = tuple(CheckState(code) for code in states.ANSWER_CODES)
+
+
+class Power(StrEnum):
+    on = "on"
+    out = "out"
+    unknown = "unknown"
 
 
 class AnswerChannel(StrEnum):
@@ -93,6 +103,13 @@ class SafetyCheck(SQLModel, table=True):
     hub_id: int | None = None
     state: str = Field(default=CheckState.no_answer, max_length=20)
     hours_left: float | None = None
+    # The latest answer's structure (see CheckAnswer): what a nurse needs without opening the history.
+    power: str | None = Field(default=None, max_length=10)
+    hours_unknown: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    needs_transport: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    needs_admission: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    evacuated_to: str | None = Field(default=None, max_length=200)
+    note: str | None = Field(default=None, max_length=1000)
     last_answer_at: datetime | None = timestamp_field()
     last_channel: str | None = Field(default=None, max_length=10)
     escalation_step: int = Field(default=0)
@@ -110,7 +127,13 @@ class CheckAnswer(SQLModel, table=True):
     check_id: int = Field(foreign_key="safety_check.id", index=True)
     round_id: int
     state: str = Field(max_length=20)
+    # Hours of battery or oxygen left: a number, or hours_unknown (said "don't know"), or neither (not asked).
     hours_left: float | None = None
+    power: str | None = Field(default=None, max_length=10)  # Power: on / out / unknown; None = not said
+    hours_unknown: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    needs_transport: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    needs_admission: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    evacuated_to: str | None = Field(default=None, max_length=200)
     note: str | None = Field(default=None, max_length=1000)
     channel: str = Field(max_length=10)
     # "self", "family", "carer" (from the contact that answered), "reviewer", "nurse", ...

@@ -78,12 +78,17 @@ def nurse_form_result(
     state: Annotated[str, Form(max_length=20)] = "", method: Annotated[str, Form(max_length=10)] = "phone",
     hours: Annotated[str, Form(max_length=20)] = "", note: Annotated[str, Form(max_length=1000)] = "",
     client_id: Annotated[str, Form(max_length=64)] = "",
+    power: Annotated[str, Form(max_length=10)] = "", hours_unknown: Annotated[str, Form(max_length=5)] = "",
+    needs_transport: Annotated[str, Form(max_length=5)] = "", needs_admission: Annotated[str, Form(max_length=5)] = "",
+    evacuated_to: Annotated[str, Form(max_length=200)] = "",
 ):
     """The same result without JavaScript: recorded, then back to the list (a reload repeats nothing)."""
     try:
         data = NurseResultIn(client_id=client_id or secrets.token_urlsafe(16), check_id=check_id, state=state,
                              method=method if method in METHOD_LABELS else "phone",
-                             hours_left=parse_hours(hours), note=note.strip() or None)
+                             hours_left=parse_hours(hours), note=note.strip() or None, power=power or None,
+                             hours_unknown=bool(hours_unknown), needs_transport=bool(needs_transport),
+                             needs_admission=bool(needs_admission), evacuated_to=evacuated_to.strip() or None)
     except (ValidationError, ValueError):
         return RedirectResponse(f"/nurse?error=input#c{check_id}", status_code=status.HTTP_303_SEE_OTHER)
     try:

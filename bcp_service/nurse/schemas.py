@@ -9,10 +9,11 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from bcp_service.models.rounds import CheckState
+from bcp_service.rounds import states
 
-NURSE_STATES = ("safe", "needs_help", "power_out", "needs_transport", "unreachable")
-NURSE_STATE_LABELS = {"safe": "無事", "needs_help": "要支援", "power_out": "停電", "needs_transport": "搬送必要",
-                      "unreachable": "連絡つかず"}
+NURSE_STATES = states.NURSE_CODES
+NURSE_STATE_LABELS = {code: states.LABELS[code] for code in NURSE_STATES}
+NurseState = Literal[NURSE_STATES]  # type: ignore[valid-type]
 METHOD_LABELS = {"phone": "電話", "visit": "訪問"}
 ClientId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
 
@@ -22,9 +23,14 @@ class NurseResultIn(BaseModel):
 
     client_id: ClientId = Field(description="made on the phone (a UUID); the same id is recorded once, however often it is sent")
     check_id: int
-    state: Literal["safe", "needs_help", "power_out", "needs_transport", "unreachable"]
+    state: NurseState
     method: Literal["phone", "visit"] = "phone"
     hours_left: Annotated[float, Field(ge=0, le=720)] | None = Field(None, description="battery or oxygen hours left")
+    hours_unknown: bool = Field(False, description="hours left asked but not known (counts as zero)")
+    power: Literal["on", "out", "unknown"] | None = None
+    needs_transport: bool = False
+    needs_admission: bool = False
+    evacuated_to: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
     note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] | None = None
     observed_at: datetime | None = Field(None, description="when the nurse recorded it on the phone (offline: earlier than sent)")
 
@@ -63,3 +69,10 @@ class NurseRow:
     last_answer_at: datetime | None
     last_channel: str | None
     contacts: tuple[Contact, ...]
+    # The latest answer's structure (what the patient or family said).
+    power: str | None = None
+    hours_unknown: bool = False
+    needs_transport: bool = False
+    needs_admission: bool = False
+    evacuated_to: str | None = None
+    note: str | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import phonenumbers
-from sqlalchemy import and_, case, func
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from bcp_service.answers.service import RecordedAnswer, record_answer
@@ -19,26 +19,12 @@ from bcp_service.board.lists import EXPECTED_HOURS, device_label
 from bcp_service.errors import Conflict, NotFound
 from bcp_service.models import CheckAnswer, Patient, PatientContact, SafetyCheck, SafetyRound
 from bcp_service.models.base import utcnow
-from bcp_service.models.rounds import AnswerChannel, CheckState, RoundState
+from bcp_service.models.rounds import AnswerChannel, RoundState
 from bcp_service.nurse.schemas import Contact, NurseResultIn, NurseRow
 from bcp_service.rounds.clock import aware
 from bcp_service.rounds.service import label
+from bcp_service.rounds.triage import triage_order
 
-NEEDING = (CheckState.needs_help.value, CheckState.power_out.value, CheckState.needs_transport.value)
-
-
-def urgency():
-    """0 ventilator without power, 1 other calls for help, 2-4 not heard from by risk tier, 5 safe."""
-    silent = col(SafetyCheck.state).in_([CheckState.no_answer.value, CheckState.unreachable.value,
-                                         CheckState.delivery_failed.value])
-    return case(
-        (and_(SafetyCheck.state == CheckState.power_out.value, col(Patient.uses_ventilator).is_(True)), 0),
-        (col(SafetyCheck.state).in_(NEEDING), 1),
-        (and_(silent, SafetyCheck.risk_tier == "critical"), 2),
-        (and_(silent, SafetyCheck.risk_tier == "high"), 3),
-        (silent, 4),
-        else_=5,
-    )
 
 
 def list_my_checks(*, session: Session, principal: Principal, limit: int = 300) -> tuple[list[NurseRow], int]:
@@ -54,11 +40,7 @@ def list_my_checks(*, session: Session, principal: Principal, limit: int = 300) 
         select(func.count()).select_from(SafetyCheck).join(SafetyRound, SafetyRound.id == SafetyCheck.round_id)
         .join(Patient, Patient.id == SafetyCheck.patient_id).where(*conditions)
     ).one()
-    hours = func.coalesce(SafetyCheck.hours_left, EXPECTED_HOURS)
-    rows = session.exec(
-        base.order_by(urgency(), hours.asc().nulls_last(), SafetyCheck.risk_tier, SafetyCheck.last_answer_at,
-                      SafetyCheck.id).limit(limit)
-    ).all()
+    rows = session.exec(base.order_by(*triage_order()).limit(limit)).all()
     contacts = contacts_of(session, [patient.id for _, _, _, patient, _ in rows])
     result = [
         NurseRow(
@@ -69,6 +51,8 @@ def list_my_checks(*, session: Session, principal: Principal, limit: int = 300) 
             risk_tier=check.risk_tier, state=check.state, hours_left=check.hours_left, expected_hours=expected,
             last_answer_at=aware(check.last_answer_at) if check.last_answer_at else None,
             last_channel=check.last_channel, contacts=tuple(contacts.get(patient.id, ())),
+            power=check.power, hours_unknown=bool(check.hours_unknown), needs_transport=bool(check.needs_transport),
+            needs_admission=bool(check.needs_admission), evacuated_to=check.evacuated_to, note=check.note,
         )
         for check, title, drill, patient, expected in rows
     ]
@@ -124,6 +108,8 @@ def record_result(*, session: Session, principal: Principal, data: NurseResultIn
     return record_answer(
         session=session, check_id=check.id, state=data.state, channel=AnswerChannel.nurse, observed_at=observed,
         hours_left=data.hours_left, note=data.note or None, answered_by=f"nurse_{data.method}",
+        hours_unknown=data.hours_unknown, power=data.power, needs_transport=data.needs_transport,
+        needs_admission=data.needs_admission, evacuated_to=data.evacuated_to,
         user_id=principal.user_id, idempotency_key=key,
     )
 

@@ -11,14 +11,17 @@ from sqlmodel import Session, col, select
 from bcp_service.errors import Conflict, NotFound
 from bcp_service.models import (
     Designation,
+    HomeCareRegion,
     HomeCareRegionMunicipality,
     HubMunicipality,
     Institution,
     InstitutionContact,
     Municipality,
+    Prefecture,
 )
 from bcp_service.models.base import utcnow
 from bcp_service.models.enums import INSTITUTION_KIND_JA, DesignationKind, InstitutionKind
+from bcp_service.registry.designation_rules import check_designation, load_rules
 from bcp_service.registry.references import require_municipalities, require_municipality, require_region
 from bcp_service.registry.schemas import (
     DesignationIn,
@@ -126,14 +129,33 @@ def replace_staff_contacts(session: Session, institution_id: int, contacts: list
 
 
 def replace_designations(session: Session, institution_id: int, designations: list[DesignationIn]) -> None:
-    for index, designation in enumerate(designations):
-        require_region(session, designation.region_id, f"designations.{index}.region_id")
+    institution = session.get(Institution, institution_id)
+    regions = [require_region(session, d.region_id, f"designations.{index}.region_id")
+               for index, d in enumerate(designations)]
+    check_designation_rules(session, institution, [(r, d.kind) for r, d in zip(regions, designations, strict=True)])
     for existing in session.exec(select(Designation).where(Designation.institution_id == institution_id)):
         session.delete(existing)
     session.flush()
     unique = {(d.region_id, d.kind) for d in designations}
     for region_id, kind in sorted(unique):
         session.add(Designation(institution_id=institution_id, region_id=region_id, kind=kind))
+
+
+def check_designation_rules(session: Session, institution: Institution, held: list) -> None:
+    """Each (region, designation) against the region's prefecture's rules (registry.designation_rules)."""
+    if not held:
+        return
+    codes = prefecture_codes(session, {region.prefecture_id for region, _ in held})
+    book = load_rules(session, set(codes.values()))
+    for index, (region, kind) in enumerate(held):
+        check_designation(book, prefecture_code=codes.get(region.prefecture_id), designation=str(kind),
+                          kind=institution.kind, enhanced=bool(institution.enhanced), field=f"designations.{index}.kind")
+
+
+def prefecture_codes(session: Session, prefecture_ids: set[int]) -> dict[int, str]:
+    if not prefecture_ids:
+        return {}
+    return dict(session.exec(select(Prefecture.id, Prefecture.code).where(col(Prefecture.id).in_(sorted(prefecture_ids)))).all())
 
 
 def replace_hub_coverage(session: Session, institution_id: int, municipality_ids: list[int]) -> None:
@@ -176,6 +198,11 @@ def update_institution(*, session: Session, institution: Institution, data: Inst
         replace_staff_contacts(session, institution.id, data.staff_contacts)
     if data.designations is not None:
         replace_designations(session, institution.id, data.designations)
+    elif "kind" in changes or "enhanced" in changes:
+        # A new kind must still be allowed to hold what the institution already holds.
+        held = session.exec(select(HomeCareRegion, Designation.kind).join(Designation, Designation.region_id == HomeCareRegion.id)
+                            .where(Designation.institution_id == institution.id)).all()
+        check_designation_rules(session, institution, list(held))
     if data.hub_municipality_ids is not None:
         replace_hub_coverage(session, institution.id, data.hub_municipality_ids)
     session.flush()

@@ -324,8 +324,13 @@ class CoverageGapRegion(BaseModel):
     active_institutions: list[str]
     hubs: list[str]
     missing: list[DesignationKind]
+    # Designated, but not of a kind the prefecture's rule counts (Chiba: not an enhanced 在支病).
+    not_counted: list[str] = []
+    # "code name" of the region's municipalities that no hub covers.
+    municipalities_without_hub: list[str] = []
 
 
 class CoverageGapReport(BaseModel):
     regions: list[CoverageGapRegion]
     gaps: list[CoverageGapRegion]
+    municipalities_without_hub: list[str] = []

@@ -11,6 +11,7 @@ import hashlib
 import re
 import secrets
 
+from bcp_service.rounds import states
 from bcp_service.templating import render
 from bcp_service.twilio_sim.segments import count_segments
 
@@ -21,15 +22,7 @@ ANSWER_PATH = "/a/"
 # Two UCS-2 segments: 2 x 67 characters once the text is split (70 only for a single segment).
 MAX_SEGMENTS = 2
 INITIAL_TEMPLATE = "check_initial"
-STATE_LABELS = {
-    "safe": "無事",
-    "needs_help": "要救助",
-    "power_out": "停電",
-    "needs_transport": "搬送が必要",
-    "no_answer": "未回答",
-    "unreachable": "連絡不能",
-    "delivery_failed": "送信失敗",
-}
+STATE_LABELS = states.LABELS  # the one table of states (rounds.states)
 DRILL_LABEL = "【訓練】"
 
 
@@ -47,7 +40,8 @@ def answer_link(public_base_url: str, token: str) -> str:
 
 def render_text(template: str, **context) -> str:
     """Render a text message; SMS has no use for the template's line breaks."""
-    text = render(f"messages/{template}.txt", **context)
+    # The reply menu ("1無事 2要支援 ...") comes from the table, like the parser's digits.
+    text = render(f"messages/{template}.txt", **{"menu": states.reply_menu(), **context})
     return re.sub(r"\s*\n\s*", " ", text).strip()
 
 

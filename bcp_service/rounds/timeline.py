@@ -13,10 +13,12 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from bcp_service.models import CheckEvent
+from bcp_service.rounds import states
 
+# Escalation actions; the unreachable step's name is the state's label (rounds.states).
 ACTION_LABELS = {
-    "resend": "SMS再送", "family": "家族へ連絡", "call": "音声電話", "unreachable": "連絡不能（看護師へ）",
-    "assign": "看護師に割り当て",
+    "resend": "SMS再送", "family": "家族へ連絡", "call": "音声電話", "assign": "看護師に割り当て",
+    "unreachable": f"{states.label('unreachable')}（看護師へ）",
 }
 KIND_LABELS = {"escalation": "段階", "assigned": "割り当て", "unassigned": "割り当て解除"}
 

@@ -131,6 +131,13 @@
       body.hours_left = n;
     }
     if (note) body.note = note;
+    var power = form.querySelector('input[name="power"]:checked');
+    if (power) body.power = power.value;
+    ["hours_unknown", "needs_transport", "needs_admission"].forEach(function (name) {
+      if (form.elements[name] && form.elements[name].checked) body[name] = true;
+    });
+    var where = form.elements.evacuated_to ? form.elements.evacuated_to.value.trim() : "";
+    if (where) body.evacuated_to = where;
     var items = load(KEY);
     items.push({ body: body, check_id: body.check_id, state: body.state, label: button.getAttribute("data-label"), time: now() });
     save(KEY, items);

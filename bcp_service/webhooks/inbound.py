@@ -1,7 +1,8 @@
 """SMS replies: read them, find the sender's open check, record the answer or queue the reply.
 
 Nothing is dropped: a reply the parser cannot read with confidence, or whose sender matches no
-open check or several, goes to the review queue (``unmatched_reply``) for a person.
+open check, or checks of several patients, goes to the review queue (``unmatched_reply``) for a
+person. A patient asked in several running rounds gets the answer recorded in each of them.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class InboundResult:
     hours: float | None = None
     drill: bool = False
     reason: str | None = None
+    hours_unknown: bool = False
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class InboundSms:
     body: str
 
 
-Candidate = tuple[int, int | None, bool]  # (check id, contact id, drill)
+Candidate = tuple[int, int | None, bool, int]  # (check id, contact id, drill, patient id)
 
 
 def open_checks_for(session: Session, phones: set[str]) -> dict[str, list[Candidate]]:
@@ -69,18 +71,20 @@ def open_checks_for(session: Session, phones: set[str]) -> dict[str, list[Candid
     for check_id, patient_id, drill in checks:
         checks_of.setdefault(patient_id, []).append((check_id, drill))
     drill_of = {check_id: drill for check_id, _, drill in checks}
+    patient_of = {check_id: patient_id for check_id, patient_id, _ in checks}
     found: dict[str, list[Candidate]] = {}
     for phone in phones:
         texted: dict[int, Candidate] = {}
         for check_id, contact_id, to_number in sent:
             if to_number == phone:
-                texted.setdefault(check_id, (check_id, contact_id, drill_of[check_id]))
+                texted.setdefault(check_id, (check_id, contact_id, drill_of[check_id], patient_of[check_id]))
         if texted:
             found[phone] = list(texted.values())
             continue
         mine = [(contact_id, patient_id) for contact_id, patient_id, number in contacts if number == phone]
-        found[phone] = [(check_id, contact_id, drill) for contact_id, patient_id in mine
+        found[phone] = [(check_id, contact_id, drill, patient_id) for contact_id, patient_id in mine
                         for check_id, drill in checks_of.get(patient_id, [])]
+
     return found
 
 
@@ -103,23 +107,22 @@ def handle_replies(session: Session, replies: list[InboundSms]) -> list[InboundR
             results.append(InboundResult("duplicate"))
             continue
         seen.add(key)
-        result, answer = _read_reply(session, reply, candidates.get(reply.from_number, []), kinds)
+        result, recorded = _read_reply(session, reply, candidates.get(reply.from_number, []), kinds)
         results.append(result)
-        if answer is not None:
-            answers.append(answer)
+        answers.extend(recorded)
     record_answers(session=session, answers=answers)
     return results
 
 
 def _read_reply(session: Session, reply: InboundSms, candidates: list[Candidate],
-                kinds: dict[int, str]) -> tuple[InboundResult, NewAnswer | None]:
+                kinds: dict[int, str]) -> tuple[InboundResult, list[NewAnswer]]:
     parsed = parse_reply(reply.body)
     drill = all(c[2] for c in candidates) if candidates else False
     reason = None
     if len(candidates) == 0:
         reason = "no_open_check"
-    elif len(candidates) > 1:
-        reason = "several_open_checks"
+    elif len({c[3] for c in candidates}) > 1:
+        reason = "several_open_checks"  # a number shared by several patients: which one answered?
     elif parsed.state is None or parsed.ambiguous:
         reason = f"ambiguous:{parsed.reason}" if parsed.ambiguous else parsed.reason
     if reason is not None:
@@ -130,10 +133,17 @@ def _read_reply(session: Session, reply: InboundSms, candidates: list[Candidate]
             candidate_check_id=candidates[0][0] if len(candidates) == 1 else None,
         ))
         log.info("reply.queued", extra={"provider_id": reply.provider_id, "reason": reason})
-        return InboundResult("queued", drill=drill, reason=reason), None
-    check_id, contact_id, drill = candidates[0]
-    hours = parsed.hours if parsed.state == "power_out" else None
-    answer = NewAnswer(check_id=check_id, state=parsed.state, channel=AnswerChannel.sms, hours_left=hours,
-                       note=reply.body[:1000], answered_by=kinds.get(contact_id), contact_id=contact_id,
-                       idempotency_key=f"sms:{reply.provider_id}")
-    return InboundResult("answered", parsed.state, hours, drill), answer
+        return InboundResult("queued", drill=drill, reason=reason), []
+    answers = []
+    # One patient, asked in one or more running rounds: the answer counts in each of them. The first
+    # keeps the plain key, so the duplicate check above (``sms:<sid>``) still sees a repeated delivery.
+    per_check = {c[0]: c for c in sorted(candidates, key=lambda c: (c[0], c[1] or 0), reverse=True)}
+    for index, (check_id, contact_id, _drill, _patient) in enumerate(per_check[k] for k in sorted(per_check)):
+        key = f"sms:{reply.provider_id}" if index == 0 else f"sms:{reply.provider_id}#{check_id}"
+        answers.append(NewAnswer(
+            check_id=check_id, state=parsed.state, channel=AnswerChannel.sms, hours_left=parsed.hours,
+            note=reply.body[:1000], answered_by=kinds.get(contact_id), contact_id=contact_id, idempotency_key=key,
+            power=parsed.power, hours_unknown=parsed.hours_unknown, needs_transport=parsed.needs_transport,
+            needs_admission=parsed.needs_admission, evacuated_to=parsed.evacuated_to,
+        ))
+    return InboundResult("answered", parsed.state, parsed.hours, drill, hours_unknown=parsed.hours_unknown), answers

@@ -75,5 +75,6 @@ async def twilio_inbound(request: Request):
         return _twiml(None)
     if result.kind == "answered":
         hours = None if result.hours is None else f"{result.hours:g}"
-        return _twiml(render_text("reply_ack", drill=result.drill, state_label=STATE_LABELS[result.state], hours=hours))
+        return _twiml(render_text("reply_ack", drill=result.drill, state_label=STATE_LABELS[result.state], hours=hours,
+                                 hours_unknown=result.hours_unknown))
     return _twiml(render_text("reply_unreadable", drill=result.drill))

@@ -55,6 +55,26 @@ def test_answer_by_link_is_recorded_once_per_nonce(anon_client, session, link):
     assert "現在の回答" in anon_client.get(f"/a/{token}").text
 
 
+def test_the_page_fills_the_structured_answer_and_keeps_hours_with_transport(anon_client, session, link):
+    token, message, _ = link
+    html = anon_client.get(f"/a/{token}").text
+    assert "入院しています" in html and "避難しています" in html and 'name="hours_unknown"' in html
+    form = {"state": "needs_transport", "hours": "2", "power": "out", "needs_admission": "1", "nonce": "s-1"}
+    assert anon_client.post(f"/a/{token}", data=form).status_code == 200
+    (answer,) = session.exec(select(CheckAnswer).where(CheckAnswer.check_id == message.check_id)).all()
+    assert (answer.state, answer.hours_left, answer.power, answer.needs_transport, answer.needs_admission) == (
+        "needs_transport", 2.0, "out", True, True)
+    # Updated: now at a shelter, reserve unknown.
+    update = {"state": "evacuated", "evacuated_to": "第一小学校", "hours_unknown": "1", "power": "unknown", "nonce": "s-2"}
+    thanks = anon_client.post(f"/a/{token}", data=update).text
+    assert "避難済み" in thanks and "残り時間: 不明" in thanks
+    check = session.get(SafetyCheck, message.check_id)
+    session.refresh(check)
+    assert (check.state, check.evacuated_to, check.hours_left, check.hours_unknown, check.power, check.needs_admission) == (
+        "evacuated", "第一小学校", None, True, "unknown", False)
+    assert anon_client.post(f"/a/{token}", data={**update, "power": "maybe", "nonce": "s-3"}).status_code == 422
+
+
 def test_bad_input_shows_the_form_again(anon_client, link):
     token, _, _ = link
     assert anon_client.post(f"/a/{token}", data={"state": "eaten_by_bear"}).status_code == 422

@@ -19,12 +19,14 @@ def test_board_shows_counts_priority_silent_feed_and_drill_label(client, session
     assert 'src="/static/board.js"' in html and "https://" not in html.split("<main>")[0]
     counts = dict(re.findall(r'data-state="(\w+)">([\d,]+)<', html))
     assert counts == {"safe": "1", "needs_help": "1", "power_out": "2", "needs_transport": "1", "no_answer": "3",
-                      "unreachable": "0", "delivery_failed": "0"}
+                      "admitted": "0", "evacuated": "0", "unreachable": "0", "delivery_failed": "0"}
     priority = html.split('id="sec-priority"')[1].split("</section>")[0]
     order = [name for name in ("呼吸器 停電", "呼吸器 停電長", "酸素 要支援", "搬送 必要") if name in priority]
     assert order == ["呼吸器 停電", "呼吸器 停電長", "酸素 要支援", "搬送 必要"]
     assert priority.index("呼吸器 停電<") < priority.index("呼吸器 停電長") < priority.index("酸素 要支援")
-    assert "2.5時間" in priority and "4時間（目安）" in priority
+    assert "2.5時間" in priority and "不明" in priority and "登録の目安 4時間" in priority
+    # Rows to act on: tap to call, address, who is responsible, a link to the check.
+    assert 'href="tel:+81' in priority and "訪問看護:" in priority and f"/checks/{scene.checks['vent_dark'].id}" in priority
     silent = html.split('id="sec-silent"')[1].split("</section>")[0]
     assert silent.index("未回答 重症") < silent.index("未回答 標準")
     feed = html.split('id="feed"')[1].split("</ol>")[0]
@@ -121,3 +123,13 @@ def test_board_says_when_nothing_is_sending_or_firing(client, session, scene):
     session.commit()
     for url in (f"/board/rounds/{scene.round.id}", "/board"):
         assert 'id="system-status"' not in client.get(url).text
+
+
+def test_round_page_shows_escalation_timing_per_risk_tier(client, session, settings):
+    from tests.board.builders import build_round
+
+    scene = build_round(session, settings)  # a round without its own policy: the settings' per-tier steps
+    html = client.get(f"/board/rounds/{scene.round.id}").text
+    escalation = html.split('id="escalation"')[1].split("</details>")[0]
+    assert "最重要" in escalation and "3分 再送" in escalation and "20分 連絡不能" in escalation
+    assert "標準" in escalation and "15分 再送" in escalation

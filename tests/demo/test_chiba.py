@@ -55,11 +55,18 @@ def test_chiba_structure_matches_the_source(session):
     expected = {row["secondary_medical_area"]: int(row["municipalities_with_hub"]) for row in read_csv("chiba_secondary_medical_areas.csv")}
     assert {names[k]: v for k, v in by_area.items()} == expected
 
-    gaps = find_coverage_gaps(session=session, prefecture_id=structure.prefecture_id).gaps
+    # Chiba's rule: only enhanced home-care support hospitals count as active institutions, so the
+    # eight regions without one are gaps (as in Chiba's material), enhanced clinics notwithstanding.
+    report = find_coverage_gaps(session=session, prefecture_id=structure.prefecture_id)
+    gaps = report.gaps
     assert sorted((g.region_name, tuple(g.missing)) for g in gaps) == sorted([
-        ("八千代市在宅医療圏", ("hub",)), ("鎌ヶ谷市在宅医療圏", ("hub",)), ("浦安市在宅医療圏", ("hub",)),
-        ("夷隅在宅医療圏", ("active_institution",)),
+        ("八千代市在宅医療圏", ("active_institution", "hub")), ("鎌ヶ谷市在宅医療圏", ("active_institution", "hub")),
+        ("浦安市在宅医療圏", ("active_institution", "hub")), ("習志野市在宅医療圏", ("active_institution",)),
+        ("流山市在宅医療圏", ("active_institution",)), ("柏市在宅医療圏", ("active_institution",)),
+        ("野田市在宅医療圏", ("active_institution",)), ("夷隅在宅医療圏", ("active_institution",)),
     ])
+    # 54 - 43 municipalities have no hub: three whole regions and eight inside regions that have one.
+    assert len(report.municipalities_without_hub) == 11
     assert load_chiba(session).prefecture_id == structure.prefecture_id
 
 

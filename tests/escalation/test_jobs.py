@@ -132,3 +132,20 @@ def test_drill_messages_stay_drills(session, settings, area):
     escalate(session, settings)
     assert all(m.drill for m in messages(session, check_of(session, safety_round.id, patient.id).id))
     assert utcnow() > aware(safety_round.started_at)
+
+
+def test_without_a_round_policy_each_risk_tier_has_its_own_timing(session, settings, area, client):
+    critical = add_patient(session, area.city, uses_ventilator=True, ventilator_mode="invasive", uses_oxygen=False)
+    standard = add_patient(session, area.city, oxygen_source="liquid", cylinder_hours=12.0, max_hours_without_device=4)
+    safety_round = start(session, settings, area.city, policy=None)
+    age(session, safety_round, 4)  # past critical's 3-minute resend, before standard's 15
+    escalate(session, settings)
+    assert [e.action for e in events(session, check_of(session, safety_round.id, critical.id).id)] == ["resend"]
+    assert events(session, check_of(session, safety_round.id, standard.id).id) == []
+    age(session, safety_round, 21)
+    escalate(session, settings)
+    assert check_of(session, safety_round.id, critical.id).state == "unreachable"
+    assert [e.action for e in events(session, check_of(session, safety_round.id, standard.id).id)] == ["resend"]
+    shown = client.get(f"/api/v1/rounds/{safety_round.id}/escalation").json()
+    assert [s["after_minutes"] for s in shown["tiers"]["critical"]] == [3, 6, 10, 20]
+    assert [s["after_minutes"] for s in shown["tiers"]["standard"]] == [15, 30, 45, 60]

@@ -50,7 +50,7 @@ def test_the_call_asks_in_japanese_with_a_keypad_gather(voice_app, anon_client, 
     assert gather.get("numDigits") == "1" and gather.get("action") == f"{BASE}{path}/answer"
     say = gather.find("Say")
     assert say.get("language") == "ja-JP"
-    assert say.text.startswith("これは訓練です。") and "無事な場合は1" in say.text and "搬送が必要な場合は4" in say.text
+    assert say.text.startswith("これは訓練です。") and "無事な場合は1" in say.text and "搬送や避難の手助けが必要な場合は4" in say.text
     assert root.findall("Say")[-1].text  # what is said when nothing is pressed
 
 
@@ -64,7 +64,7 @@ def test_unsigned_or_wrongly_signed_requests_are_refused(voice_app, anon_client,
 
 
 @pytest.mark.parametrize(("digits", "state"), [("1", "safe"), ("2", "needs_help"), ("3", "power_out"),
-                                               ("4", "needs_transport")])
+                                               ("4", "needs_transport"), ("5", "admitted"), ("6", "evacuated")])
 def test_a_keypad_answer_is_recorded_once_per_call(voice_app, anon_client, session, call, digits, state):
     _, check, message = call
     path = f"/webhooks/twilio/voice/call/{message.answer_token}/answer"
@@ -77,6 +77,31 @@ def test_a_keypad_answer_is_recorded_once_per_call(voice_app, anon_client, sessi
         state, "voice", "self", "voice:CA77")
     session.refresh(check)
     assert check.state == state and check.last_channel == "voice"
+
+
+@pytest.mark.parametrize(("keys", "hours", "unknown"), [("3#", 3.0, False), ("12", 12.0, False), ("#", None, True)])
+def test_after_a_call_for_help_a_second_gather_asks_for_hours(voice_app, anon_client, session, call, keys, hours, unknown):
+    _, check, message = call
+    path = f"/webhooks/twilio/voice/call/{message.answer_token}"
+    first = signed(anon_client, path + "/answer", {"CallSid": "CA9", "Digits": "3"})
+    gather = ET.fromstring(first.text).find("Gather")
+    assert gather.get("action") == f"{BASE}{path}/hours" and gather.get("finishOnKey") == "#"
+    assert "何時間" in gather.find("Say").text
+    second = signed(anon_client, path + "/hours", {"CallSid": "CA9", "Digits": keys})
+    assert second.status_code == 200 and "受け付けました" in second.text
+    signed(anon_client, path + "/hours", {"CallSid": "CA9", "Digits": keys})  # Twilio retried: once
+    answers = session.exec(select(CheckAnswer).where(CheckAnswer.check_id == check.id).order_by(CheckAnswer.id)).all()
+    assert [(a.state, a.hours_left, a.hours_unknown) for a in answers] == [("power_out", None, False),
+                                                                           ("power_out", hours, unknown)]
+    session.refresh(check)
+    assert (check.state, check.hours_left, check.hours_unknown, check.power) == ("power_out", hours, unknown, "out")
+
+
+def test_a_safe_answer_asks_nothing_more(voice_app, anon_client, call):
+    _, _, message = call
+    response = signed(anon_client, f"/webhooks/twilio/voice/call/{message.answer_token}/answer",
+                      {"CallSid": "CA10", "Digits": "1"})
+    assert ET.fromstring(response.text).find("Gather") is None
 
 
 def test_another_key_asks_again(voice_app, anon_client, session, call):

@@ -88,3 +88,23 @@ def test_form_works_without_javascript(browser_as, session, scene):
 def test_nurse_page_is_for_nurses(client_as, scene):
     assert client_as("hub", scene.area.hub.id).get("/nurse").status_code == 403
     assert client_as("nurse", scene.area.station.id).get("/").status_code == 200
+
+
+def test_nurse_form_fills_the_structured_answer(browser_as, session, scene):
+    nurse = browser_as("nurse", scene.area.station.id)
+    html = nurse.get("/nurse").text
+    check = scene.checks["silent_critical"]
+    form = html.split(f'action="/nurse/checks/{check.id}/result"')[1].split("</form>")[0]
+    assert 'value="admitted"' in form and 'value="evacuated"' in form and 'name="hours_unknown"' in form
+    fields = dict(re.findall(r'name="(csrf_token|client_id)" value="([^"]+)"', form))
+    data = {**fields, "state": "needs_transport", "method": "visit", "hours": "", "hours_unknown": "1",
+            "power": "out", "needs_admission": "1", "note": "外部バッテリー残量不明"}
+    done = nurse.post(f"/nurse/checks/{check.id}/result", data=data, follow_redirects=False)
+    assert done.status_code == 303 and "message=saved" in done.headers["location"]
+    (answer,) = session.exec(select(CheckAnswer).where(CheckAnswer.check_id == check.id)).all()
+    assert (answer.state, answer.power, answer.hours_left, answer.hours_unknown, answer.needs_transport,
+            answer.needs_admission, answer.answered_by) == ("needs_transport", "out", None, True, True, True, "nurse_visit")
+    session.refresh(check)
+    assert (check.state, check.note, check.needs_admission) == ("needs_transport", "外部バッテリー残量不明", True)
+    card = nurse.get("/nurse").text.split(f'id="c{check.id}"')[1].split("</article>")[0]
+    assert "停電中" in card and "入院希望" in card and "「外部バッテリー残量不明」" in card

@@ -6,7 +6,7 @@ from bcp_service.outbox.delivery import apply_early_statuses
 from bcp_service.rounds.counters import read_counters, recount
 from bcp_service.rounds.service import Actor, start_round
 from bcp_service.rounds.targets import RoundTarget
-from tests.webhooks.conftest import BASE, post_signed, sid
+from tests.webhooks.conftest import BASE, add_patient, post_signed, sid
 
 
 def status(message, value, **extra):
@@ -97,13 +97,38 @@ def test_unreadable_and_unknown_replies_wait_for_a_person(anon_client, session, 
     assert session.exec(select(CheckAnswer)).all() == []
 
 
-def test_number_with_two_open_checks_is_not_guessed(anon_client, session, settings, sent_round, area):
+def test_a_patient_in_two_running_rounds_gets_the_answer_in_each(anon_client, session, settings, sent_round, area):
+    first, message, patient = sent_round
+    second, _ = start_round(session=session, actor=Actor.system("test"), settings=settings, drill=True,
+                            reason="manual", target=RoundTarget(municipality_ids=[area.city.id]))
+    reply = post_signed(anon_client, "/webhooks/twilio/inbound", inbound(message.to_number, "無事です"))
+    assert "読み取れませんでした" not in reply.text
+    answers = session.exec(select(CheckAnswer)).all()
+    assert sorted(a.round_id for a in answers) == sorted([first.id, second.id])
+    assert {a.state for a in answers} == {"safe"} and session.exec(select(UnmatchedReply)).all() == []
+    for round_id in (first.id, second.id):
+        assert read_counters(session=session, round_id=round_id) == recount(session=session, round_id=round_id)
+
+
+def test_number_shared_by_two_patients_is_not_guessed(anon_client, session, settings, sent_round, area):
     _, message, _ = sent_round
+    add_patient(session, area.city, phones=[message.to_number])
     start_round(session=session, actor=Actor.system("test"), settings=settings, drill=True, reason="manual",
                 target=RoundTarget(municipality_ids=[area.city.id]))
     post_signed(anon_client, "/webhooks/twilio/inbound", inbound(message.to_number, "1"))
     (reply,) = session.exec(select(UnmatchedReply)).all()
     assert reply.reason == "several_open_checks" and reply.candidate_check_id is None
+    assert session.exec(select(CheckAnswer)).all() == []
+
+
+def test_a_reply_fills_the_structured_answer(anon_client, session, sent_round):
+    _, message, _ = sent_round
+    post_signed(anon_client, "/webhooks/twilio/inbound", inbound(message.to_number, "停電ですがバッテリーは十分"))
+    (answer,) = session.exec(select(CheckAnswer)).all()
+    assert (answer.state, answer.power, answer.hours_left, answer.hours_unknown) == ("power_out", "out", None, False)
+    check = session.get(SafetyCheck, message.check_id)
+    session.refresh(check)
+    assert (check.state, check.power, check.hours_left, check.note) == ("power_out", "out", None, "停電ですがバッテリーは十分")
 
 
 def test_review_queue_resolves_to_a_check(client, client_as, session, sent_round, area):
