@@ -86,7 +86,13 @@ class Settings(BaseSettings):
 
     # Outside-event triggers (POST /api/v1/triggers; docs/triggers.md).
     trigger_min_intensity: IntensityField = Intensity.FIVE_LOWER  # "5-", "5弱", "震度5弱"... (JMA intensity)
-    trigger_min_level: int = 4  # 警戒レベル for other hazards
+    trigger_min_level: int = 4  # 警戒レベル for hazards missing from trigger_hazard_levels
+    # Per hazard (docs/triggers.md): 3 = 高齢者等避難, the cue for people at home on devices.
+    # Tsunami: 3 津波注意報, 4 津波警報, 5 大津波警報.
+    trigger_hazard_levels: dict[str, int] = {
+        "heavy_rain": 3, "flood": 3, "landslide": 3, "storm_surge": 3, "typhoon": 3, "tsunami": 3,
+        "blackout": 4, "other": 4,
+    }
     trigger_delay_seconds: int = 180  # wait this long so a correction or cancellation can still stop it
     trigger_aftershock_window_hours: float = 6.0
     trigger_max_event_age_hours: float | None = 24.0  # older reports start nothing (a replayed feed)

@@ -122,8 +122,8 @@ def _intensity(value: str, where: str) -> Intensity:
         raise JmaParseError(f"{where} has MaxInt '{value}', which is not a JMA intensity") from None
 
 
-def parse_jma_bulletin(data: bytes) -> JmaBulletin:
-    """Parse a VXSE51 or VXSE53 bulletin, or raise JmaParseError."""
+def read_report_root(data: bytes) -> Element:
+    """The bulletin's Report element, read safely, or JmaParseError saying what is wrong."""
     if not data or not data.strip():
         raise JmaParseError("the bulletin is empty; expected a JMA XML document")
     if len(data) > MAX_BULLETIN_BYTES:
@@ -148,6 +148,16 @@ def parse_jma_bulletin(data: bytes) -> JmaBulletin:
         raise JmaParseError(
             f"root element is '{root.tag}'; expected Report in namespace {NS_REPORT}"
         )
+    return root
+
+
+def control_title_of(root: Element) -> str:
+    return _required(root.find(_q(NS_REPORT, "Control")), NS_REPORT, "Control", "Title")
+
+
+def parse_jma_bulletin(data: bytes | Element) -> JmaBulletin:
+    """Parse a VXSE51 or VXSE53 bulletin (bytes, or a root read by read_report_root), or raise JmaParseError."""
+    root = data if isinstance(data, Element) else read_report_root(data)
     control = root.find(_q(NS_REPORT, "Control"))
     head = root.find(_q(NS_HEAD, "Head"))
     body = root.find(_q(NS_SEIS, "Body"))

@@ -64,11 +64,13 @@ def start_pending(
                 .where(TriggerRecord.id == record_id, TriggerRecord.state == RecordState.pending.value,
                        TriggerRecord.not_before <= now)
                 .values(state=RecordState.started.value, started_at=now, updated_at=now)
+                # Not "evaluate": a loaded record's naive SQLite time cannot be compared in Python.
+                .execution_options(synchronize_session=False)
             ).rowcount
             if not claimed:
                 session.rollback()  # another process started it, or it was cancelled or changed
                 return None
-            record = session.get(TriggerRecord, record_id)
+            record = session.get(TriggerRecord, record_id, populate_existing=True)
             local = aware(record.first_seen_at).astimezone(settings.tz)
             safety_round, _created = start_round(
                 session=session, actor=Actor.system("trigger"),

@@ -23,7 +23,8 @@ from bcp_service.models.enums import PatientStatus
 from bcp_service.triggers import store
 from bcp_service.triggers.events import JsonTriggerEvent, TriggerEvent, trigger_event_from_jma, trigger_event_from_json
 from bcp_service.triggers.guards import decide
-from bcp_service.triggers.jma import parse_jma_bulletin
+from bcp_service.triggers.jma import JmaParseError, control_title_of, parse_jma_bulletin, read_report_root
+from bcp_service.triggers.jma_warnings import hazard_events, is_hazard_bulletin, parse_hazard_bulletin
 from bcp_service.triggers.schemas import Decision, GuardConfig
 
 log = logging.getLogger("bcp_service.triggers")
@@ -47,6 +48,7 @@ class Received:
 def build_guard_config(settings: Settings) -> GuardConfig:
     return GuardConfig(
         min_intensity=settings.trigger_min_intensity, min_level=settings.trigger_min_level,
+        hazard_levels=settings.trigger_hazard_levels,
         delay_seconds=settings.trigger_delay_seconds, aftershock_window_hours=settings.trigger_aftershock_window_hours,
         max_event_age_hours=settings.trigger_max_event_age_hours, accept_drill=settings.trigger_accept_drill,
         accept_test=settings.trigger_accept_test,
@@ -78,6 +80,43 @@ def read_jma_bulletin(body: bytes, *, known: Collection[str], keep_raw: bool) ->
     event = trigger_event_from_jma(bulletin, known_municipalities=known)
     return Received(event, bulletin.kind, _digest(body), len(body),
                     body.decode("utf-8", "replace") if keep_raw else None, event.unmatched_codes)
+
+
+def read_jma_reports(body: bytes, *, known: Collection[str], keep_raw: bool) -> list[Received]:
+    """Any bulletin that can start a round: earthquake, weather warning, 土砂災害警戒情報 or tsunami.
+
+    A weather bulletin gives one event per hazard it carries. Raises JmaParseError otherwise.
+    """
+    root = read_report_root(body)
+    title = control_title_of(root)
+    if not is_hazard_bulletin(title):
+        try:
+            bulletin = parse_jma_bulletin(root)
+        except JmaParseError as exc:
+            if str(exc).startswith("unsupported bulletin type"):
+                raise JmaParseError(f"{exc}; also accepted: weather warnings (VPWW53/54), 土砂災害警戒情報 "
+                                    "(VXWW50), tsunami (VTSE41/VTSE51)") from None
+            raise
+        event = trigger_event_from_jma(bulletin, known_municipalities=known)
+        return [Received(event, bulletin.kind, _digest(body), len(body),
+                         body.decode("utf-8", "replace") if keep_raw else None, event.unmatched_codes)]
+    hazard = parse_hazard_bulletin(root)
+    raw = body.decode("utf-8", "replace") if keep_raw else None
+    return [Received(event, hazard.kind, _digest(body), len(body), raw, event.unmatched_codes)
+            for event in hazard_events(hazard, known_municipalities=known)]
+
+
+_ACTION_WEIGHT = {"schedule_round": 3, "update_pending": 2, "cancel_pending": 1, "ignore": 0}
+
+
+def receive_all(
+    *, session: Session, received: list[Received], settings: Settings, now: datetime, received_by: str,
+    received_by_user_id: int | None = None,
+) -> list[tuple[TriggerDecision, TriggerRecord | None]]:
+    """Decide on every event of one bulletin; the most consequential decision comes first."""
+    results = [receive_event(session=session, received=item, settings=settings, now=now, received_by=received_by,
+                             received_by_user_id=received_by_user_id) for item in received]
+    return sorted(results, key=lambda pair: -_ACTION_WEIGHT.get(pair[0].action, 0))
 
 
 def _digest(body: bytes) -> str:
