@@ -100,6 +100,21 @@ class Settings(BaseSettings):
     trigger_accept_test: bool = False  # 試験 bulletins likewise
     trigger_keep_raw: bool = True  # keep each bulletin's body (public data) next to its digest
 
+    # JMA feed poller (bcp-service feeds; docs/feeds.md). The high-frequency feeds are refreshed every minute.
+    feeds_urls: list[str] = [
+        "https://www.data.jma.go.jp/developer/xml/feed/eqvol.xml",  # 高頻度（地震火山）
+        "https://www.data.jma.go.jp/developer/xml/feed/extra.xml",  # 高頻度（随時）: warnings
+    ]
+    feeds_poll_seconds: float = 60.0
+    feeds_timeout_seconds: float = 10.0
+    feeds_max_attempts: int = 5  # fetches of one bulletin before it is set aside as failed
+    feeds_bulletin_hosts: list[str] = ["www.data.jma.go.jp"]  # bulletins are fetched only from these hosts
+    # Entry titles (= Control/Title) worth fetching; VPWW53 repeats VPWW54 in the older format.
+    feeds_titles: list[str] = [
+        "震度速報", "震源・震度に関する情報", "気象警報・注意報（Ｈ２７）", "土砂災害警戒情報",
+        "津波警報・注意報・予報a", "津波情報a",
+    ]
+
     # Live status board (docs: README "Status board and nurse pages"; bcp_service/live/).
     board_poll_seconds: float = 0.3  # SQLite: how often a watcher looks for new answers (no LISTEN there)
     board_safety_poll_seconds: float = 5.0  # PostgreSQL: a cheap look even without a notification

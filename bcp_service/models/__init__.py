@@ -3,6 +3,7 @@
 from bcp_service.models.audit import AuditEvent, AuditEventPatient
 from bcp_service.models.auth import ApiToken, LoginThrottle, User, WebSession
 from bcp_service.models.bcp import BcpDraft
+from bcp_service.models.feeds import JmaFeed, JmaFeedEntry
 from bcp_service.models.geo import (
     HomeCareRegion,
     HomeCareRegionMunicipality,
@@ -22,6 +23,8 @@ from bcp_service.models.schedules import RoundSchedule, ScheduleFiring, ServiceH
 from bcp_service.models.triggers import TriggerDecision, TriggerRecord, TriggerReport
 
 __all__ = [
+    "JmaFeed",
+    "JmaFeedEntry",
     "CheckEvent",
     "RoundSchedule",
     "ScheduleFiring",

@@ -1,0 +1,59 @@
+"""JMA feeds polled (jma_feed, jma_feed_entry)
+
+Revision ID: 0009_feeds
+Revises: 0008
+Create Date: 2026-12-02
+
+``jma_feed_entry.link`` is UNIQUE: that key is what makes each bulletin decided once however many
+pollers run and however often they restart (bcp_service/feeds/poller.py).
+"""
+
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+revision = "0009_feeds"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "jma_feed",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("url", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+        sa.Column("etag", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.Column("last_modified", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
+        sa.Column("polled_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("ok_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("error", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("url"),
+    )
+    op.create_table(
+        "jma_feed_entry",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("link", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+        sa.Column("entry_id", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+        sa.Column("feed_id", sa.Integer(), nullable=False),
+        sa.Column("title", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("updated", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("error", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+        sa.Column("done_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("report_ids", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(["feed_id"], ["jma_feed.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("link"),
+    )
+    op.create_index("ix_jma_feed_entry_state_updated", "jma_feed_entry", ["state", "updated"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_jma_feed_entry_state_updated", table_name="jma_feed_entry")
+    op.drop_table("jma_feed_entry")
+    op.drop_table("jma_feed")
