@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     trigger_accept_test: bool = False  # 試験 bulletins likewise
     trigger_keep_raw: bool = True  # keep each bulletin's body (public data) next to its digest
 
+    # Power outages posted to /api/v1/outages (docs/outages.md): the round rule.
+    outage_round_min_hours: float = 3.0  # an outage lasting (or expected to last) this long can start a round
+    outage_round_ventilator_only: bool = True  # ... only where an active ventilator user lives
+
     # JMA feed poller (bcp-service feeds; docs/feeds.md). The high-frequency feeds are refreshed every minute.
     feeds_urls: list[str] = [
         "https://www.data.jma.go.jp/developer/xml/feed/eqvol.xml",  # 高頻度（地震火山）

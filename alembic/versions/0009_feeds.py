@@ -1,4 +1,4 @@
-"""JMA feeds polled (jma_feed, jma_feed_entry)
+"""JMA feeds polled (jma_feed, jma_feed_entry); power outages as an input (power_outage)
 
 Revision ID: 0009_feeds
 Revises: 0008
@@ -51,9 +51,32 @@ def upgrade() -> None:
         sa.UniqueConstraint("link"),
     )
     op.create_index("ix_jma_feed_entry_state_updated", "jma_feed_entry", ["state", "updated"])
+    op.create_table(
+        "power_outage",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("external_id", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("municipality_id", sa.Integer(), nullable=False),
+        sa.Column("district", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expected_restoration_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("restored_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("households", sa.Integer(), nullable=True),
+        sa.Column("planned", sa.Boolean(), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("received_by_name", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["municipality_id"], ["municipality.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("source", "external_id", name="uq_power_outage_source_id"),
+    )
+    op.create_index("ix_power_outage_open", "power_outage", ["municipality_id"],
+                    postgresql_where=sa.text("restored_at IS NULL"), sqlite_where=sa.text("restored_at IS NULL"))
 
 
 def downgrade() -> None:
+    op.drop_index("ix_power_outage_open", table_name="power_outage")
+    op.drop_table("power_outage")
     op.drop_index("ix_jma_feed_entry_state_updated", table_name="jma_feed_entry")
     op.drop_table("jma_feed_entry")
     op.drop_table("jma_feed")

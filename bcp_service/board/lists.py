@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, case, func
+from sqlalchemy import and_, case, func, or_
 from sqlmodel import Session, col, select
 
 from bcp_service.board.counts import AreaNames, ViewSpec
 from bcp_service.board.schemas import ANSWERED, NEEDING, SILENT, FeedRow, PersonRow
 from bcp_service.models import CheckAnswer, Patient, SafetyCheck
 from bcp_service.models.rounds import CheckState
+from bcp_service.outages.service import in_power_out_area
 
 # Hours the registry expects the device to last without mains power: battery for a ventilator,
 # cylinders for oxygen. Used to order people who did not say how long they have left.
@@ -56,10 +57,12 @@ def _person(row, names: AreaNames) -> PersonRow:
 
 
 def priority_list(session: Session, spec: ViewSpec, names: AreaNames, limit: int) -> list[PersonRow]:
-    """People who need someone: ventilator users without power first, then by hours left (fewest first)."""
+    """People who need someone: ventilator users without power first, then by hours left (fewest first).
+
+    Without power: they said so, or their municipality has an open outage (outages.service).
+    """
     hours = func.coalesce(SafetyCheck.hours_left, EXPECTED_HOURS)
-    ventilator_dark = case(
-        (and_(SafetyCheck.state == CheckState.power_out.value, col(Patient.uses_ventilator).is_(True)), 0), else_=1)
+    ventilator_dark = _ventilator_dark()
     query = (
         select(*PERSON_COLUMNS).join(Patient, Patient.id == SafetyCheck.patient_id)
         .where(*spec.conditions(), col(SafetyCheck.state).in_(NEEDING))
@@ -75,10 +78,16 @@ def non_responders(session: Session, spec: ViewSpec, names: AreaNames, limit: in
     query = (
         select(*PERSON_COLUMNS).join(Patient, Patient.id == SafetyCheck.patient_id)
         .where(*spec.conditions(), col(SafetyCheck.state).in_(SILENT))
-        .order_by(SafetyCheck.risk_tier, SafetyCheck.id)
+        .order_by(_ventilator_dark(), SafetyCheck.risk_tier, SafetyCheck.id)
         .limit(limit)
     )
     return [_person(row, names) for row in session.exec(query).all()]
+
+
+def _ventilator_dark():
+    """0 for a ventilator user without power (answered power_out, or in an outage area), else 1."""
+    dark = or_(SafetyCheck.state == CheckState.power_out.value, in_power_out_area(SafetyCheck.municipality_id))
+    return case((and_(dark, col(Patient.uses_ventilator).is_(True)), 0), else_=1)
 
 
 FEED_COLUMNS = (

@@ -14,6 +14,7 @@ from bcp_service.models.geo import (
     SecondaryMedicalArea,
 )
 from bcp_service.models.institution import Designation, HubMunicipality, Institution, InstitutionContact
+from bcp_service.models.outages import PowerOutage
 from bcp_service.models.outbox import EarlyStatus, OutboxMessage, SendRate, WorkerHeartbeat
 from bcp_service.models.patient import Patient, PatientContact
 from bcp_service.models.rounds import CheckAnswer, RoundCounter, SafetyCheck, SafetyRound, UnmatchedReply
@@ -23,6 +24,7 @@ from bcp_service.models.schedules import RoundSchedule, ScheduleFiring, ServiceH
 from bcp_service.models.triggers import TriggerDecision, TriggerRecord, TriggerReport
 
 __all__ = [
+    "PowerOutage",
     "JmaFeed",
     "JmaFeedEntry",
     "CheckEvent",

@@ -110,6 +110,10 @@ def severity_label(hazard: Hazard, rank: int) -> str:
         return "なし"
     if hazard is Hazard.EARTHQUAKE:
         return Intensity.from_rank(rank).label_ja
+    if hazard is Hazard.TSUNAMI:
+        return {1: "津波予報", 2: "津波予報", 3: "津波注意報", 4: "津波警報", 5: "大津波警報"}.get(rank, f"レベル{rank}")
+    if hazard is Hazard.BLACKOUT:
+        return {2: "停電", 4: "長時間停電"}.get(rank, f"停電レベル{rank}")
     return f"警戒レベル{rank}"
 
 
@@ -225,7 +229,7 @@ class TriggerEvent(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    source: Literal["jma_xml", "json"]
+    source: Literal["jma_xml", "json", "outage"]
     event_id: str
     status: EventStatus
     info_type: InfoType
