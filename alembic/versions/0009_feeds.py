@@ -1,4 +1,5 @@
-"""JMA feeds polled (jma_feed, jma_feed_entry); power outages as an input (power_outage)
+"""JMA feeds polled (jma_feed, jma_feed_entry); power outages as an input (power_outage); advance-notice
+rounds (safety_round.kind); patients' power needs and planned place to stay
 
 Revision ID: 0009_feeds
 Revises: 0008
@@ -74,7 +75,25 @@ def upgrade() -> None:
                     postgresql_where=sa.text("restored_at IS NULL"), sqlite_where=sa.text("restored_at IS NULL"))
 
 
+    with op.batch_alter_table("safety_round") as batch_op:
+        batch_op.add_column(sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False,
+                                      server_default="safety_check"))
+    with op.batch_alter_table("patient") as batch_op:
+        batch_op.add_column(sa.Column("device_watts", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("generator_access", sa.Boolean(), nullable=True))
+        batch_op.add_column(sa.Column("car_power_access", sa.Boolean(), nullable=True))
+        batch_op.add_column(sa.Column("planned_stay", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True))
+        batch_op.add_column(sa.Column("planned_stay_place", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True))
+        batch_op.add_column(sa.Column("planned_stay_at", sa.DateTime(timezone=True), nullable=True))
+
+
 def downgrade() -> None:
+    with op.batch_alter_table("patient") as batch_op:
+        for name in ("planned_stay_at", "planned_stay_place", "planned_stay", "car_power_access", "generator_access",
+                     "device_watts"):
+            batch_op.drop_column(name)
+    with op.batch_alter_table("safety_round") as batch_op:
+        batch_op.drop_column("kind")
     op.drop_index("ix_power_outage_open", table_name="power_outage")
     op.drop_table("power_outage")
     op.drop_index("ix_jma_feed_entry_state_updated", table_name="jma_feed_entry")

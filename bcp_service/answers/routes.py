@@ -31,6 +31,9 @@ HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
 }
 VALID_STATES = {state.value for state in ANSWER_STATES}
+# Advance notice (事前連絡): where the person will stay; each is a "safe" answer with a plan.
+PLANS = {"home": "自宅で過ごします（備えはできています）", "shelter": "避難所に移ります",
+         "relative": "親戚・知人宅などに移ります", "hospital": "入院・入所します"}
 
 
 def _page(name: str, status_code: int = 200, **context) -> HTMLResponse:
@@ -55,7 +58,8 @@ def _form(request: Request, link: LinkTarget, *, status_code: int = 200, error: 
           hours: str = "", note: str = "") -> HTMLResponse:
     current = STATE_LABELS.get(link.check_state) if link.answered else None
     return _page(
-        "form", status_code, drill=link.drill, title=link.title, current=current,
+        "notice" if link.kind == "advance_notice" else "form", status_code, drill=link.drill, title=link.title,
+        current=current, plans=PLANS,
         error=error, nonce=secrets.token_urlsafe(12), action=request.url.path, hours=hours, note=note,
     )
 
@@ -85,9 +89,15 @@ async def answer_submit(
     hours: Annotated[str, Form(max_length=20)] = "",
     note: Annotated[str, Form(max_length=2000)] = "",
     nonce: Annotated[str, Form(max_length=64)] = "",
+    place: Annotated[str, Form(max_length=200)] = "",
 ):
     error = None
     hours_left = None
+    plan = None
+    if state.startswith("plan_"):
+        plan, state = state.removeprefix("plan_"), "safe"
+        if plan not in PLANS:
+            state = ""
     if state not in VALID_STATES:
         error = "ボタンを1つ選んでください。"
     else:
@@ -100,13 +110,15 @@ async def answer_submit(
         return _unusable(link) or _form(request, link, status_code=422, error=error, hours=hours, note=note)
     hours_left = hours_left if state == "power_out" else None
     answer = LinkAnswer(token=token, state=state, hours_left=hours_left, note=note.strip()[:1000] or None,
-                        nonce=nonce or secrets.token_urlsafe(12))
+                        nonce=nonce or secrets.token_urlsafe(12), plan=plan,
+                        place=(place.strip()[:200] or None) if plan in ("shelter", "relative", "hospital") else None)
     outcome = await writer(request.app, "answer-link", record_link_answers).submit(answer)
     if outcome.kind == "missing":
         return _unusable(None)
     if outcome.kind == "expired":
         return _gone_round(outcome.drill)
-    return _page("thanks", drill=outcome.drill, state=state, state_label=STATE_LABELS[state], hours=hours_left,
+    label = PLANS[plan] if plan else STATE_LABELS[state]
+    return _page("thanks", drill=outcome.drill, state=state, state_label=label, hours=hours_left,
                  action=request.url.path)
 
 
