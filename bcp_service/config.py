@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     trigger_max_event_age_hours: float | None = 24.0  # older reports start nothing (a replayed feed)
     trigger_accept_drill: bool = False  # 訓練 bulletins start a drill round instead of nothing
     trigger_accept_test: bool = False  # 試験 bulletins likewise
+    # Advance notice (事前連絡) from a warning feed's advisory stage: hazard → lowest level (2 = 注意報)
+    # that starts an advance-notice round where the safety-check threshold is not reached. {} = off.
+    advance_notice_levels: dict[str, int] = {"heavy_rain": 2, "flood": 2, "storm_surge": 2}
     trigger_keep_raw: bool = True  # keep each bulletin's body (public data) next to its digest
 
     # Power outages posted to /api/v1/outages (docs/outages.md): the round rule.

@@ -338,11 +338,14 @@ def _outside_recent_events(
     Also returns the latest pending round of another event that covers any of `met`.
     """
     window_start = now - timedelta(hours=config.aftershock_window_hours)
+    notice = is_notice(event.event_id)
     recent = [
         p
         for p in priors
         if p.event_id != event.event_id
         and p.hazard is event.hazard
+        # Advance notices and safety checks never hold each other back (notice before, check during).
+        and is_notice(p.event_id) == notice
         and p.state in _LIVE
         and p.first_seen_at >= window_start
     ]
@@ -360,6 +363,14 @@ def _outside_recent_events(
     pending = [p for p in recent if p.state == "pending" and p.municipalities & met.keys()]
     cover = max(pending, key=lambda p: p.first_seen_at) if pending and fresh else None
     return fresh, stronger, cover
+
+
+NOTICE_PREFIX = "notice:"
+
+
+def is_notice(event_id: str) -> bool:
+    """An advance-notice event: the advisory stage of a warning feed (service.notice_event)."""
+    return event_id.startswith(NOTICE_PREFIX)
 
 
 def _not_stronger_code(event: TriggerEvent) -> str:

@@ -25,6 +25,7 @@ from bcp_service.models.triggers import RecordState
 from bcp_service.rounds.clock import aware
 from bcp_service.rounds.service import Actor, start_round
 from bcp_service.rounds.targets import RoundTarget
+from bcp_service.triggers.guards import is_notice
 
 log = logging.getLogger("bcp_service.triggers")
 BATCH = 50
@@ -77,6 +78,7 @@ def start_pending(
                 target=RoundTarget(municipality_codes=list(record.municipalities)), reason=RoundReason.disaster,
                 drill=record.drill, settings=settings, idempotency_key=f"trigger:{record.event_id}:{record.seq}",
                 title=f"{record.title} {local:%m/%d %H:%M}"[:200],
+                kind="advance_notice" if is_notice(record.event_id) else "safety_check",
             )
             session.execute(update(TriggerRecord).where(TriggerRecord.id == record_id)
                             .values(round_id=safety_round.id))

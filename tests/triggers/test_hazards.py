@@ -61,10 +61,19 @@ def test_level_3_warning_starts_a_round_where_it_was_issued(system, session, set
     assert "警戒レベル3" in decision["reason_ja"]
     listed = system.get("/api/v1/triggers/decisions")
     assert listed.status_code == 403  # the system role sends, it does not read
-    (round_id,) = run_starts(session, settings, at(9, 5))
-    assert round_municipality_codes(session, round_id, chiba) == {TATEYAMA}
-    (safety_round,) = rounds(session)
-    assert safety_round.title.startswith("千葉県気象警報・注意報")
+    round_ids = run_starts(session, settings, at(9, 5))
+    check, notice = rounds(session)
+    assert check.kind == "safety_check" and check.title.startswith("千葉県気象警報・注意報")
+    assert round_municipality_codes(session, check.id, chiba) == {TATEYAMA}
+    # 洪水注意報 in 千葉市 (the advisory stage): an advance notice there, not in 館山市, which is checked.
+    assert notice.kind == "advance_notice" and notice.title.startswith("【事前連絡】")
+    assert round_municipality_codes(session, notice.id, chiba) == {CHIBA}
+    assert sorted(round_ids) == [check.id, notice.id]
+    # The next bulletin raises 千葉市 to a warning: the notice does not hold the safety check back.
+    clock.now = at(11, 0)
+    raised = system.post("/api/v1/triggers", json={
+        "hazard": "flood", "municipalities": [CHIBA], "severity": "警報", "occurred_at": at(11, 0).isoformat()})
+    assert raised.json()["action"] == "schedule_round"
 
 
 def test_flood_advisory_alone_is_below_the_level_3_threshold(settings):
