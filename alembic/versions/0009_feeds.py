@@ -78,6 +78,9 @@ def upgrade() -> None:
     with op.batch_alter_table("safety_round") as batch_op:
         batch_op.add_column(sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False,
                                       server_default="safety_check"))
+    with op.batch_alter_table("round_schedule") as batch_op:
+        batch_op.add_column(sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False,
+                                      server_default="safety_check"))
     with op.batch_alter_table("patient") as batch_op:
         batch_op.add_column(sa.Column("device_watts", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("generator_access", sa.Boolean(), nullable=True))
@@ -93,6 +96,8 @@ def downgrade() -> None:
                      "device_watts"):
             batch_op.drop_column(name)
     with op.batch_alter_table("safety_round") as batch_op:
+        batch_op.drop_column("kind")
+    with op.batch_alter_table("round_schedule") as batch_op:
         batch_op.drop_column("kind")
     op.drop_index("ix_power_outage_open", table_name="power_outage")
     op.drop_table("power_outage")
