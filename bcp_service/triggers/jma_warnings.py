@@ -31,16 +31,15 @@ from bcp_service.triggers.areas import TSUNAMI_AREA_MUNICIPALITIES, WARD_TO_CITY
 from bcp_service.triggers.codes import map_jma_city_code
 from bcp_service.triggers.events import _JMA_INFO_TYPE, _JMA_STATUS, Hazard, TriggerEvent
 from bcp_service.triggers.jma import (
-    INFO_TYPES,
     NS_HEAD,
     NS_REPORT,
     NS_SEIS,
-    STATUSES,
     JmaParseError,
-    _datetime,
     _q,
     _required,
     _text,
+    read_info_type_and_time,
+    read_status,
 )
 
 NS_MET = "http://xml.kishou.go.jp/jmaxml1/body/meteorology1/"
@@ -111,15 +110,8 @@ def parse_hazard_bulletin(root: Element) -> HazardBulletin:
     kind = WEATHER_TYPES.get(control_title) or TSUNAMI_TYPES.get(control_title)
     if kind is None:
         raise JmaParseError(f"unsupported bulletin type '{control_title}'")
-    status = _required(control, NS_REPORT, "Control", "Status")
-    if status not in STATUSES:
-        raise JmaParseError(f"Control/Status '{status}' is not one of {', '.join(STATUSES)}")
-    info_type = _required(head, NS_HEAD, "Head", "InfoType")
-    if info_type not in INFO_TYPES:
-        raise JmaParseError(f"Head/InfoType '{info_type}' is not one of {', '.join(INFO_TYPES)}")
-    reported = _datetime(_text(head, NS_HEAD, "ReportDateTime"), "Head/ReportDateTime")
-    if reported is None:
-        raise JmaParseError("JMA bulletin has no Head/ReportDateTime")
+    status = read_status(control)
+    info_type, reported = read_info_type_and_time(head)
     levels = _tsunami_levels(root) if kind in ("VTSE41", "VTSE51") else _weather_levels(root)
     return HazardBulletin(
         kind=kind, control_title=control_title, head_title=_text(head, NS_HEAD, "Title") or control_title,
