@@ -16,7 +16,7 @@ from bcp_service.board.counts import AreaNames, ViewSpec
 from bcp_service.board.schemas import ANSWERED, NEEDING, SILENT, FeedRow, PersonRow
 from bcp_service.models import CheckAnswer, Patient, SafetyCheck
 from bcp_service.models.rounds import CheckState
-from bcp_service.outages.service import in_power_out_area
+from bcp_service.outages.service import power_out_municipality_ids
 
 # Hours the registry expects the device to last without mains power: battery for a ventilator,
 # cylinders for oxygen. Used to order people who did not say how long they have left.
@@ -62,7 +62,7 @@ def priority_list(session: Session, spec: ViewSpec, names: AreaNames, limit: int
     Without power: they said so, or their municipality has an open outage (outages.service).
     """
     hours = func.coalesce(SafetyCheck.hours_left, EXPECTED_HOURS)
-    ventilator_dark = _ventilator_dark()
+    ventilator_dark = _ventilator_dark(power_out_municipality_ids(session=session), answered=True)
     query = (
         select(*PERSON_COLUMNS).join(Patient, Patient.id == SafetyCheck.patient_id)
         .where(*spec.conditions(), col(SafetyCheck.state).in_(NEEDING))
@@ -78,16 +78,25 @@ def non_responders(session: Session, spec: ViewSpec, names: AreaNames, limit: in
     query = (
         select(*PERSON_COLUMNS).join(Patient, Patient.id == SafetyCheck.patient_id)
         .where(*spec.conditions(), col(SafetyCheck.state).in_(SILENT))
-        .order_by(_ventilator_dark(), SafetyCheck.risk_tier, SafetyCheck.id)
+        .order_by(*_outage_first(session), SafetyCheck.risk_tier, SafetyCheck.id)
         .limit(limit)
     )
     return [_person(row, names) for row in session.exec(query).all()]
 
 
-def _ventilator_dark():
+def _ventilator_dark(outage_areas: set[int], *, answered: bool):
     """0 for a ventilator user without power (answered power_out, or in an outage area), else 1."""
-    dark = or_(SafetyCheck.state == CheckState.power_out.value, in_power_out_area(SafetyCheck.municipality_id))
-    return case((and_(dark, col(Patient.uses_ventilator).is_(True)), 0), else_=1)
+    conditions = [SafetyCheck.state == CheckState.power_out.value] if answered else []
+    if outage_areas:
+        conditions.append(col(SafetyCheck.municipality_id).in_(sorted(outage_areas)))
+    return case((and_(or_(*conditions), col(Patient.uses_ventilator).is_(True)), 0), else_=1)
+
+
+def _outage_first(session: Session) -> tuple:
+    """Non-responders: ventilator users in an outage area first. Without an open outage the list
+    keeps its index-backed order (no sort key computed over every silent check of a large round)."""
+    areas = power_out_municipality_ids(session=session)
+    return (_ventilator_dark(areas, answered=False),) if areas else ()
 
 
 FEED_COLUMNS = (
