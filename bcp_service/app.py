@@ -36,6 +36,7 @@ from bcp_service.board.routes import router as board_router
 from bcp_service.nurse.routes import api_router as nurse_api_router, router as nurse_router
 from bcp_service.schedules.routes import router as schedules_router
 from bcp_service.triggers.routes import router as triggers_router
+from bcp_service.outages.routes import router as outages_router
 from bcp_service.escalation.routes import router as escalation_router
 from bcp_service.escalation.voice import router as voice_router
 
@@ -70,7 +71,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     for router in (board_router, nurse_router, nurse_api_router):
         app.include_router(router)
     app.router.on_shutdown.append(_close_live(app))
-    for router in (schedules_router, triggers_router, escalation_router, voice_router):
+    for router in (schedules_router, triggers_router, outages_router, escalation_router, voice_router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     _install_error_handlers(app)

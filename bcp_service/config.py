@@ -102,13 +102,41 @@ class Settings(BaseSettings):
 
     # Outside-event triggers (POST /api/v1/triggers; docs/triggers.md).
     trigger_min_intensity: IntensityField = Intensity.FIVE_LOWER  # "5-", "5弱", "震度5弱"... (JMA intensity)
-    trigger_min_level: int = 4  # 警戒レベル for other hazards
+    trigger_min_level: int = 4  # 警戒レベル for hazards missing from trigger_hazard_levels
+    # Per hazard (docs/triggers.md): 3 = 高齢者等避難, the cue for people at home on devices.
+    # Tsunami: 3 津波注意報, 4 津波警報, 5 大津波警報.
+    trigger_hazard_levels: dict[str, int] = {
+        "heavy_rain": 3, "flood": 3, "landslide": 3, "storm_surge": 3, "typhoon": 3, "tsunami": 3,
+        "blackout": 4, "other": 4,
+    }
     trigger_delay_seconds: int = 180  # wait this long so a correction or cancellation can still stop it
     trigger_aftershock_window_hours: float = 6.0
     trigger_max_event_age_hours: float | None = 24.0  # older reports start nothing (a replayed feed)
     trigger_accept_drill: bool = False  # 訓練 bulletins start a drill round instead of nothing
     trigger_accept_test: bool = False  # 試験 bulletins likewise
+    # Advance notice (事前連絡) from a warning feed's advisory stage: hazard → lowest level (2 = 注意報)
+    # that starts an advance-notice round where the safety-check threshold is not reached. {} = off.
+    advance_notice_levels: dict[str, int] = {"heavy_rain": 2, "flood": 2, "storm_surge": 2}
     trigger_keep_raw: bool = True  # keep each bulletin's body (public data) next to its digest
+
+    # Power outages posted to /api/v1/outages (docs/outages.md): the round rule.
+    outage_round_min_hours: float = 3.0  # an outage lasting (or expected to last) this long can start a round
+    outage_round_ventilator_only: bool = True  # ... only where an active ventilator user lives
+
+    # JMA feed poller (bcp-service feeds; docs/feeds.md). The high-frequency feeds are refreshed every minute.
+    feeds_urls: list[str] = [
+        "https://www.data.jma.go.jp/developer/xml/feed/eqvol.xml",  # 高頻度（地震火山）
+        "https://www.data.jma.go.jp/developer/xml/feed/extra.xml",  # 高頻度（随時）: warnings
+    ]
+    feeds_poll_seconds: float = 60.0
+    feeds_timeout_seconds: float = 10.0
+    feeds_max_attempts: int = 5  # fetches of one bulletin before it is set aside as failed
+    feeds_bulletin_hosts: list[str] = ["www.data.jma.go.jp"]  # bulletins are fetched only from these hosts
+    # Entry titles (= Control/Title) worth fetching; VPWW53 repeats VPWW54 in the older format.
+    feeds_titles: list[str] = [
+        "震度速報", "震源・震度に関する情報", "気象警報・注意報（Ｈ２７）", "土砂災害警戒情報",
+        "津波警報・注意報・予報a", "津波情報a",
+    ]
 
     # Live status board (docs: README "Status board and nurse pages"; bcp_service/live/).
     board_poll_seconds: float = 0.3  # SQLite: how often a watcher looks for new answers (no LISTEN there)

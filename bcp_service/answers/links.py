@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from bcp_service.answers.service import NewAnswer, record_answers
-from bcp_service.models import OutboxMessage, PatientContact, SafetyCheck, SafetyRound
+from bcp_service.models import OutboxMessage, Patient, PatientContact, SafetyCheck, SafetyRound
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import AnswerChannel, RoundState
 from bcp_service.rounds.clock import aware
@@ -31,6 +32,8 @@ class LinkTarget:
     expires_at: datetime
     drill: bool
     title: str | None
+    kind: str = "safety_check"
+    patient_id: int | None = None
 
     @property
     def expired(self) -> bool:
@@ -39,7 +42,7 @@ class LinkTarget:
 
 _COLUMNS = (OutboxMessage.answer_token_hash, OutboxMessage.id, OutboxMessage.channel, OutboxMessage.contact_id,
             SafetyCheck.id, SafetyCheck.state, SafetyCheck.last_answer_at, SafetyRound.state, SafetyRound.expires_at,
-            SafetyRound.drill, SafetyRound.title)
+            SafetyRound.drill, SafetyRound.title, SafetyRound.kind, SafetyCheck.patient_id)
 
 
 def find_links(*, session: Session, tokens: list[str]) -> dict[str, LinkTarget]:
@@ -54,9 +57,9 @@ def find_links(*, session: Session, tokens: list[str]) -> dict[str, LinkTarget]:
         .where(col(OutboxMessage.answer_token_hash).in_(list(hashes)))
     ).all()
     return {hashes[token_hash]: LinkTarget(message_id, channel, contact_id, check_id, check_state, answered_at is not None,
-                                           round_state, expires_at, drill, title)
+                                           round_state, expires_at, drill, title, kind, patient_id)
             for (token_hash, message_id, channel, contact_id, check_id, check_state, answered_at, round_state,
-                 expires_at, drill, title) in rows}
+                 expires_at, drill, title, kind, patient_id) in rows}
 
 
 def find_link(*, session: Session, token: str) -> LinkTarget | None:
@@ -78,6 +81,8 @@ class LinkAnswer:
     needs_transport: bool = False
     needs_admission: bool = False
     evacuated_to: str | None = None
+    plan: str | None = None  # advance notice: home | shelter | relative | hospital
+    place: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,4 +116,15 @@ def record_link_answers(session: Session, answers: list[LinkAnswer]) -> list[Lin
             ))
             outcomes.append(LinkOutcome("recorded", link.drill))
     record_answers(session=session, answers=recorded)
+    _record_plans(session, [(links[a.token], a) for a in answers
+                            if a.plan and a.token in links and not links[a.token].expired])
     return outcomes
+
+
+def _record_plans(session: Session, answered: list[tuple[LinkTarget, LinkAnswer]]) -> None:
+    """Advance-notice answers say where the person will stay: the registry keeps the latest."""
+    for link, answer in answered:
+        if link.kind != "advance_notice" or link.patient_id is None:
+            continue
+        session.execute(update(Patient).where(Patient.id == link.patient_id).values(
+            planned_stay=answer.plan, planned_stay_place=answer.place, planned_stay_at=utcnow()))

@@ -32,6 +32,9 @@ HEADERS = {
 }
 VALID_STATES = set(states.ANSWER_CODES)
 BUTTONS = tuple(s for s in states.STATES if s.answer)
+# Advance notice (事前連絡): where the person will stay; each is a "safe" answer with a plan.
+PLANS = {"home": "自宅で過ごします（備えはできています）", "shelter": "避難所に移ります",
+         "relative": "親戚・知人宅などに移ります", "hospital": "入院・入所します"}
 
 
 def _page(name: str, status_code: int = 200, **context) -> HTMLResponse:
@@ -58,7 +61,8 @@ def _form(request: Request, link: LinkTarget, *, status_code: int = 200, error: 
     values = {"hours": "", "note": "", "power": "", "hours_unknown": False, "needs_transport": False,
               "needs_admission": False, "evacuated_to": "", **(form or {})}
     return _page(
-        "form", status_code, drill=link.drill, title=link.title, current=current, buttons=BUTTONS,
+        "notice" if link.kind == "advance_notice" else "form", status_code, drill=link.drill, title=link.title,
+        current=current, buttons=BUTTONS, plans=PLANS,
         error=error, nonce=secrets.token_urlsafe(12), action=request.url.path, **values,
     )
 
@@ -93,9 +97,15 @@ async def answer_submit(
     needs_transport: Annotated[str, Form(max_length=5)] = "",
     needs_admission: Annotated[str, Form(max_length=5)] = "",
     evacuated_to: Annotated[str, Form(max_length=200)] = "",
+    place: Annotated[str, Form(max_length=200)] = "",
 ):
     error = None
     hours_left = None
+    plan = None
+    if state.startswith("plan_"):
+        plan, state = state.removeprefix("plan_"), "safe"
+        if plan not in PLANS:
+            state = ""
     if state not in VALID_STATES:
         error = "ボタンを1つ選んでください。"
     elif power not in ("", "on", "out", "unknown"):
@@ -116,13 +126,16 @@ async def answer_submit(
                         nonce=nonce or secrets.token_urlsafe(12), power=power or None,
                         hours_unknown=bool(hours_unknown) and hours_left is None,
                         needs_transport=bool(needs_transport), needs_admission=bool(needs_admission),
-                        evacuated_to=evacuated_to.strip()[:200] or None)
+                        evacuated_to=evacuated_to.strip()[:200] or None,
+                        plan=plan,
+                        place=(place.strip()[:200] or None) if plan in ("shelter", "relative", "hospital") else None)
     outcome = await writer(request.app, "answer-link", record_link_answers).submit(answer)
     if outcome.kind == "missing":
         return _unusable(None)
     if outcome.kind == "expired":
         return _gone_round(outcome.drill)
-    return _page("thanks", drill=outcome.drill, state=state, state_label=STATE_LABELS[state], hours=hours_left,
+    label = PLANS[plan] if plan else STATE_LABELS[state]
+    return _page("thanks", drill=outcome.drill, state=state, state_label=label, hours=hours_left,
                  hours_unknown=answer.hours_unknown, needing=state in states.NEEDING or answer.needs_transport
                  or answer.needs_admission, action=request.url.path)
 

@@ -133,7 +133,15 @@ def _patient_fields(p: Patient, names: dict[int, Institution]) -> dict:
         # Without a backup hospital there is nothing to be registered with: "未", not a second blank.
         "backup_preregistered": p.backup_hospital_preregistered if backup else False,
         "transport_plan": p.transport_plan_notes,
+        "device_watts": p.device_watts,
+        "generator_access": p.generator_access,
+        "car_power_access": p.car_power_access,
+        "planned_stay": PLANNED_STAY_JA.get(p.planned_stay or "", None) and (
+            PLANNED_STAY_JA[p.planned_stay] + (f"（{p.planned_stay_place}）" if p.planned_stay_place else "")),
     }
+
+
+PLANNED_STAY_JA = {"home": "自宅", "shelter": "避難所", "relative": "親戚・知人宅等", "hospital": "入院・入所"}
 
 
 def draft_patient(p: Patient, names: dict[int, Institution], *, with_doctor: bool) -> DraftPatient:

@@ -108,6 +108,11 @@ class Patient(_Model):
     evacuation_destination: str | None = None
     transport_plan: str | None = None
     supplier: str | None = None
+    # Power needs (様式7; the long-blackout section): what the devices draw and what can run them.
+    device_watts: int | None = None
+    generator_access: bool | None = None
+    car_power_access: bool | None = None
+    planned_stay: str | None = Field(None, description="災害時に過ごす場所 (自宅・避難所・親戚宅等・入院)")
     care_institution: str | None = Field(
         None, description="主治医の医療機関; asked only where the plan is not the doctor's own"
     )
@@ -131,6 +136,11 @@ class Patient(_Model):
     @property
     def needs_suction_field(self) -> bool:
         return self.therapy in (Therapy.TPPV, Therapy.VENTILATOR) or self.suction_device is not None
+
+    @property
+    def needs_power_fields(self) -> bool:
+        """Devices on mains power: a ventilator, a suction device, or an oxygen concentrator."""
+        return self.needs_battery_fields or self.suction_device is not None or "濃縮器" in (self.oxygen_source or "")
 
     @property
     def battery_total_hours(self) -> float | None:

@@ -108,6 +108,7 @@ def _patients() -> list[Patient]:
             evacuation_destination="架空中央病院（入院）",
             transport_plan="119で救急搬送。判断は主治医、蘇生バッグ・外部バッテリー持参",
             supplier="架空メディカル",
+            device_watts=150, generator_access=False, car_power_access=True, planned_stay="入院・入所（架空中央病院）",
         ),
         Patient(
             label="架空患者B（仮名）",
@@ -122,6 +123,7 @@ def _patients() -> list[Patient]:
             evacuation_destination="架空市福祉センター（電源あり）",
             transport_plan="家族の車。判断は主治医",
             supplier="架空メディカル",
+            device_watts=60, generator_access=True, car_power_access=True, planned_stay="自宅",
         ),
         Patient(
             label="架空患者C（仮名）",
@@ -136,6 +138,7 @@ def _patients() -> list[Patient]:
             evacuation_destination="自宅待機（ボンベ配送）",
             transport_plan="福祉タクシー。判断は主治医",
             supplier="架空酸素",
+            device_watts=300, generator_access=False, car_power_access=False, planned_stay="自宅",
         ),
         Patient(
             label="架空患者D（仮名）",
@@ -152,6 +155,7 @@ def _patients() -> list[Patient]:
             evacuation_destination="架空こども病院（入院）",
             transport_plan="119で救急搬送。保護者同乗、判断は主治医",
             supplier="架空メディカル",
+            device_watts=180, generator_access=False, car_power_access=True, planned_stay="入院・入所（架空こども病院）",
         ),
     ]
 

@@ -11,13 +11,15 @@ from datetime import UTC, datetime
 
 from dataclasses import replace
 
-from sqlalchemy import case, func
+from sqlalchemy import and_, case, func, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from bcp_service.board.counts import AreaNames, ViewSpec
 from bcp_service.board.schemas import ANSWERED, NEEDING, SILENT, FeedRow, PersonRow
 from bcp_service.models import CheckAnswer, Institution, Patient, PatientContact, SafetyCheck
+from bcp_service.models.rounds import CheckState
+from bcp_service.outages.service import power_out_municipality_ids
 from bcp_service.rounds.triage import triage_order
 
 # Hours the registry expects the device to last without mains power: battery for a ventilator,
@@ -59,11 +61,14 @@ def _person(row, names: AreaNames) -> PersonRow:
 
 
 def priority_list(session: Session, spec: ViewSpec, names: AreaNames, limit: int) -> list[PersonRow]:
-    """People who need someone, in the one triage order (rounds.triage), with what it takes to act."""
+    """People who need someone, in the one triage order (rounds.triage), with what it takes to act.
+
+    Ventilator users in a municipality with an open power outage (outages.service) come first.
+    """
     query = (
         select(*PERSON_COLUMNS).join(Patient, Patient.id == SafetyCheck.patient_id)
         .where(*spec.conditions(), col(SafetyCheck.state).in_(NEEDING))
-        .order_by(*triage_order())
+        .order_by(*_outage_first(session), *triage_order())
         .limit(limit)
     )
     rows = [_person(row, names) for row in session.exec(query).all()]
@@ -108,10 +113,25 @@ def non_responders(session: Session, spec: ViewSpec, names: AreaNames, limit: in
     query = (
         select(*PERSON_COLUMNS).join(Patient, Patient.id == SafetyCheck.patient_id)
         .where(*spec.conditions(), col(SafetyCheck.state).in_(SILENT))
-        .order_by(SafetyCheck.risk_tier, SafetyCheck.id)
+        .order_by(*_outage_first(session), SafetyCheck.risk_tier, SafetyCheck.id)
         .limit(limit)
     )
     return [_person(row, names) for row in session.exec(query).all()]
+
+
+def _ventilator_dark(outage_areas: set[int], *, answered: bool):
+    """0 for a ventilator user without power (answered power_out, or in an outage area), else 1."""
+    conditions = [SafetyCheck.state == CheckState.power_out.value] if answered else []
+    if outage_areas:
+        conditions.append(col(SafetyCheck.municipality_id).in_(sorted(outage_areas)))
+    return case((and_(or_(*conditions), col(Patient.uses_ventilator).is_(True)), 0), else_=1)
+
+
+def _outage_first(session: Session) -> tuple:
+    """Non-responders: ventilator users in an outage area first. Without an open outage the list
+    keeps its index-backed order (no sort key computed over every silent check of a large round)."""
+    areas = power_out_municipality_ids(session=session)
+    return (_ventilator_dark(areas, answered=False),) if areas else ()
 
 
 FEED_COLUMNS = (

@@ -30,6 +30,7 @@ from bcp_service.board.schemas import Counts
 from bcp_service.auth.roles import Role
 from bcp_service.config import Settings
 from bcp_service.models import CheckAnswer, SafetyRound
+from bcp_service.outages.service import power_out_municipality_ids
 from bcp_service.rounds.counters import read_counters
 
 FEED_SIZE = 30
@@ -261,9 +262,11 @@ class BoardView:
             counts = self.counts = summarise(groups_as_counters(scan_groups(session, spec)), wake.names, spec.min_cell)
         else:
             counts = self.counts
-        if self._inputs.get("areas") != counts and (force or now - self._heavy_at >= self.heavy_seconds):
+        outages = frozenset(str(i) for i in power_out_municipality_ids(session=session))
+        grid_stale = self._inputs.get("areas") != counts or self._inputs.get("grid", (None, None))[1] != outages
+        if grid_stale and (force or now - self._heavy_at >= self.heavy_seconds):
             self._heavy_at = now
-            self._section(sections, "grid", counts, lambda: render.grid_html(counts))
+            self._section(sections, "grid", (counts, outages), lambda: render.grid_html(counts, outages))
             self._section(sections, "areas", counts, lambda: render.areas_html(counts))
         if spec.sees_identities and slow:
             priority = lists.priority_list(session, spec, wake.names, self.list_limit)
@@ -276,7 +279,8 @@ class BoardView:
         if slow:
             self._slow_at = now
             self._caught_up = changes
-        self.pending = self._changes != self._caught_up or self._inputs.get("areas") != counts
+        self.pending = (self._changes != self._caught_up or self._inputs.get("areas") != counts
+                        or self._inputs.get("grid", (None, None))[1] != outages)
         return sections
 
     def _section(self, sections: dict[str, str], name: str, inputs: object, make) -> None:

@@ -41,8 +41,9 @@ def areas_html(counts: Counts) -> Markup:
     return macros().areas_section(counts)
 
 
-def grid_html(counts: Counts) -> Markup:
-    return macros().grid_section(counts)
+def grid_html(counts: Counts, power_out: frozenset[str] = frozenset()) -> Markup:
+    """``power_out``: municipality keys with an open outage (outages.service), marked on their tiles."""
+    return macros().grid_section(counts, power_out)
 
 
 def priority_html(rows: list[PersonRow], total: int, limit: int) -> Markup:

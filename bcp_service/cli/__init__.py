@@ -6,6 +6,7 @@ import typer
 
 from bcp_service.bcp import cli as bcp_cli
 from bcp_service.cli import database, demo, heartbeat, imports, registry, rounds, users
+from bcp_service.cli.feeds import feeds
 from bcp_service.cli.scheduler import scheduler
 
 app = typer.Typer(help="bcp-service: 在宅医療の災害時安否確認・BCP作成支援", no_args_is_help=True, add_completion=False)
@@ -22,6 +23,7 @@ app.add_typer(rounds.app, name="rounds")
 app.command("worker")(rounds.worker)
 app.command("twilio-sim")(rounds.twilio_sim)
 app.command("scheduler")(scheduler)
+app.command("feeds")(feeds)
 app.add_typer(heartbeat.app, name="heartbeat")
 
 

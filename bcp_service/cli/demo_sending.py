@@ -91,7 +91,17 @@ def print_round_help(base_url: str, database: Path) -> None:
         f"-d '{{\"reason\":\"manual\",\"drill\":true,\"target\":{{\"municipality_codes\":[\"121002\"]}}}}' "
         f"{base_url}/api/v1/rounds",
         f"    curl -s -H \"Authorization: Bearer $TOKEN\" {base_url}/api/v1/rounds/1/summary",
-        "  The simulator answers about 60% of messages by opening their link; watch the summary fill in.\n",
+        "  The simulator answers about 60% of messages by opening their link; watch the summary fill in.",
+        "\n[bold]事前連絡を試す (an advance-notice round before a typhoon)[/bold]",
+        f"  CLI:  BCP_DATABASE_URL=sqlite:///{database} {command} rounds start --municipality 122050 "
+        "--kind advance_notice --drill --title 台風接近に備えた事前連絡",
+        "  Answers (where each person will stay) appear on the board and in the registry "
+        f"({base_url}/api/v1/patients?municipality_id=…: planned_stay, planned_stay_place); "
+        "non-confirmers are resent, then family, then called.",
+        "  Outage: curl -s -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' "
+        "-d '{\"source\":\"demo\",\"outages\":[{\"id\":\"o1\",\"municipality\":\"122050\","
+        "\"started_at\":\"2026-09-09T03:00:00+09:00\",\"expected_restoration_at\":\"2026-09-10T03:00:00+09:00\"}]}' "
+        f"{base_url}/api/v1/outages   (as jma-feed / jma-feed-demo-pass: the system role)\n",
     ]
     for line in lines:
         console.print(line, soft_wrap=True, highlight=False)

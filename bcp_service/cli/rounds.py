@@ -16,7 +16,7 @@ from bcp_service.db import make_engine, make_session_factory
 from bcp_service.logs import configure_logging
 from bcp_service.models.base import utcnow
 from bcp_service.models.enums import RiskTier, Therapy
-from bcp_service.models.rounds import RoundReason, RoundState
+from bcp_service.models.rounds import RoundKind, RoundReason, RoundState
 from bcp_service.rounds.messages import check_budget
 from bcp_service.rounds.service import Actor, close_round, get_round, list_rounds, start_round
 from bcp_service.rounds.summary import summarise_round
@@ -46,6 +46,7 @@ def start(
     risk_tier: list[RiskTier] = typer.Option([], "--risk-tier", help="only these risk tiers (repeatable)"),
     drill: bool = typer.Option(False, "--drill/--real", help="a drill is labelled 【訓練】 everywhere"),
     reason: RoundReason = typer.Option(RoundReason.manual, help="disaster, scheduled or manual"),
+    kind: RoundKind = typer.Option(RoundKind.safety_check, help="safety_check, or advance_notice (事前連絡) before a forecast hazard"),
     hours: float | None = typer.Option(None, help="deadline in hours from now (default: BCP_ROUND_DEFAULT_HOURS)"),
     title: str | None = typer.Option(None, help="shown on the answer page"),
     idempotency_key: str | None = typer.Option(None, help="the same key starts one round, not two"),
@@ -60,7 +61,7 @@ def start(
     with _factory()() as session:
         safety_round, created = start_round(
             session=session, actor=_cli_actor(), target=target, reason=reason, drill=drill, settings=settings,
-            deadline=deadline, idempotency_key=idempotency_key, title=title,
+            deadline=deadline, idempotency_key=idempotency_key, title=title, kind=kind,
         )
         session.commit()
     label = "【訓練】" if safety_round.drill else ""

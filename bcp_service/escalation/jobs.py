@@ -33,7 +33,7 @@ from bcp_service.models.rounds import CheckState, RoundState
 from bcp_service.rounds.clock import aware
 from bcp_service.rounds.counters import CheckKeys, move_counters
 from bcp_service.rounds.creation import OUTBOX_COLUMNS, PRIORITY, write_rows
-from bcp_service.rounds.messages import hash_token, new_answer_token
+from bcp_service.rounds.messages import hash_token, new_answer_token, template_for
 
 log = logging.getLogger("bcp_service.escalation")
 ESCALATING_STATES = (CheckState.no_answer.value, CheckState.delivery_failed.value)
@@ -49,11 +49,12 @@ def run_escalation(
     now = now or utcnow()
     with session_factory() as session:
         rounds = session.exec(
-            select(SafetyRound.id, SafetyRound.started_at, SafetyRound.escalation_policy, SafetyRound.drill)
+            select(SafetyRound.id, SafetyRound.started_at, SafetyRound.escalation_policy, SafetyRound.drill,
+                   SafetyRound.kind)
             .where(SafetyRound.state == RoundState.running, SafetyRound.expires_at > now)
         ).all()
     done: Counter[str] = Counter()
-    for round_id, started_at, stored, drill in rounds:
+    for round_id, started_at, stored, drill, kind in rounds:
         try:
             policies = tier_policies(stored, settings)
         except ValidationError:
@@ -66,7 +67,7 @@ def run_escalation(
                 while True:
                     taken = escalate_batch(session_factory, round_id=round_id, started_at=aware(started_at),
                                            drill=drill, policy=policy, index=index, settings=settings, now=now,
-                                           tier=tier)
+                                           tier=tier, kind=kind)
                     done[step.action.value] += taken
                     if taken < settings.escalation_batch_size:
                         break
@@ -76,6 +77,7 @@ def run_escalation(
 def escalate_batch(
     session_factory: Callable[[], Session], *, round_id: int, started_at: datetime, drill: bool,
     policy: EscalationPolicy, index: int, settings: Settings, now: datetime, tier: str | None = None,
+    kind: str = "safety_check",
 ) -> int:
     step = policy.steps[index]
     following = policy.step(index + 1)
@@ -88,7 +90,7 @@ def escalate_batch(
                 session.rollback()
                 return 0
             _perform(session, claimed, round_id=round_id, drill=drill, action=step.action, step_number=index + 1,
-                     now=now)
+                     now=now, kind=kind)
             session.commit()
         except Exception:
             session.rollback()
@@ -117,7 +119,7 @@ def _claim(session: Session, *, round_id: int, index: int, next_at: datetime | N
 
 
 def _perform(session: Session, claimed: list[tuple], *, round_id: int, drill: bool, action: EscalationAction,
-             step_number: int, now: datetime) -> None:
+             step_number: int, now: datetime, kind: str = "safety_check") -> None:
     events: list[dict] = []
     if action == EscalationAction.unreachable:
         _mark_unreachable(session, claimed, round_id=round_id)
@@ -131,7 +133,7 @@ def _perform(session: Session, claimed: list[tuple], *, round_id: int, drill: bo
         for check_id, _state, risk_tier, *_ in claimed:
             chosen = pick(by_check.get(check_id, []))
             for contact in chosen:
-                rows.append(_outbox_row(round_id, check_id, contact, risk_tier, drill, action, queued_at))
+                rows.append(_outbox_row(round_id, check_id, contact, risk_tier, drill, action, queued_at, kind))
             detail = f"{len(chosen)}_contacts" if chosen else _nobody(action)
             events.append(_event(check_id, round_id, step_number, action, now, messages=len(chosen), detail=detail))
         write_rows(session=session, table=OutboxMessage.__table__, columns=OUTBOX_COLUMNS, rows=rows)
@@ -153,12 +155,13 @@ def _mark_unreachable(session: Session, claimed: list[tuple], *, round_id: int) 
 
 
 def _outbox_row(round_id: int, check_id: int, contact: reach.Contact, risk_tier: str, drill: bool,
-                action: EscalationAction, now: datetime) -> tuple:
+                action: EscalationAction, now: datetime, kind: str = "safety_check") -> tuple:
     token = new_answer_token()
     values = {
         "round_id": round_id, "check_id": check_id, "contact_id": contact.id,
         "channel": "voice" if action == EscalationAction.call else "sms", "to_number": contact.phone,
-        "template": {EscalationAction.resend: RESEND_TEMPLATE, EscalationAction.family: FAMILY_TEMPLATE}.get(action),
+        "template": template_for(kind, {EscalationAction.resend: RESEND_TEMPLATE,
+                                        EscalationAction.family: FAMILY_TEMPLATE}.get(action)),
         "drill": drill, "answer_token": token, "answer_token_hash": hash_token(token),
         "priority": PRIORITY.get(risk_tier, 2), "state": MessageState.queued.value, "attempts": 0, "throttled": 0,
         "next_attempt_at": now, "created_at": now,

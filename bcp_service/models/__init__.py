@@ -3,6 +3,7 @@
 from bcp_service.models.audit import AuditEvent, AuditEventPatient
 from bcp_service.models.auth import ApiToken, LoginThrottle, User, WebSession
 from bcp_service.models.bcp import BcpDraft
+from bcp_service.models.feeds import JmaFeed, JmaFeedEntry
 from bcp_service.models.geo import (
     HomeCareRegion,
     HomeCareRegionMunicipality,
@@ -13,6 +14,7 @@ from bcp_service.models.geo import (
     SecondaryMedicalArea,
 )
 from bcp_service.models.institution import Designation, DesignationRule, HubMunicipality, Institution, InstitutionContact
+from bcp_service.models.outages import PowerOutage
 from bcp_service.models.outbox import EarlyStatus, OutboxMessage, SendRate, WorkerHeartbeat
 from bcp_service.models.patient import Patient, PatientContact
 from bcp_service.models.rounds import CheckAnswer, RoundCounter, SafetyCheck, SafetyRound, UnmatchedReply
@@ -22,6 +24,9 @@ from bcp_service.models.schedules import RoundSchedule, ScheduleFiring, ServiceH
 from bcp_service.models.triggers import TriggerDecision, TriggerRecord, TriggerReport
 
 __all__ = [
+    "PowerOutage",
+    "JmaFeed",
+    "JmaFeedEntry",
     "CheckEvent",
     "RoundSchedule",
     "ScheduleFiring",

@@ -55,6 +55,14 @@ class Patient(SQLModel, table=True):
     evacuation_destination: str | None = Field(default=None, max_length=300)
     transport_plan_notes: str | None = Field(default=None, max_length=2000)
     equipment_supplier: str | None = Field(default=None, max_length=200)
+    # Power needs (BCP patient table, outage triage): what the devices draw and what can power them.
+    device_watts: int | None = None  # total draw of the life-sustaining devices, W
+    generator_access: bool | None = None  # a generator at home or nearby they can use
+    car_power_access: bool | None = None  # a car with an AC outlet / inverter to run the devices
+    # Where they plan to stay when a forecast hazard comes (advance-notice answers, or staff).
+    planned_stay: str | None = Field(default=None, max_length=20)  # home | shelter | relative | hospital
+    planned_stay_place: str | None = Field(default=None, max_length=200)
+    planned_stay_at: datetime | None = timestamp_field()
 
     disaster_share_consent_date: date | None = None
     status: str = Field(default="active", max_length=20)

@@ -18,6 +18,11 @@ class RoundReason(StrEnum):
     manual = "manual"
 
 
+class RoundKind(StrEnum):
+    safety_check = "safety_check"  # 安否確認: during or after a disaster
+    advance_notice = "advance_notice"  # 事前連絡: before a forecast hazard (prepare, charge, where you will stay)
+
+
 class RoundState(StrEnum):
     running = "running"
     closed = "closed"
@@ -58,6 +63,7 @@ class SafetyRound(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     reason: str = Field(max_length=20)
+    kind: str = Field(default=RoundKind.safety_check, max_length=20, sa_column_kwargs={"server_default": "safety_check"})
     drill: bool = Field(default=False)
     title: str | None = Field(default=None, max_length=200)
     started_by_user_id: int | None = Field(default=None, foreign_key="app_user.id")

@@ -37,6 +37,7 @@ class RoundSchedule(SQLModel, table=True):
     target: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     drill: bool = Field(default=False)
     reason: str = Field(default="scheduled", max_length=20)
+    kind: str = Field(default="safety_check", max_length=20, sa_column_kwargs={"server_default": "safety_check"})
     title: str | None = Field(default=None, max_length=200)
     deadline_hours: float | None = None
     escalation_policy: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))

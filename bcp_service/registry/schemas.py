@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
@@ -201,6 +201,9 @@ class PatientContactPublic(BaseModel):
     bad_reason: str | None
 
 
+PlannedStay = Literal["home", "shelter", "relative", "hospital"]
+
+
 class PatientFields(Strict):
     """Fields shared by create and update; on update every field is optional."""
 
@@ -226,6 +229,12 @@ class PatientFields(Strict):
     transport_plan_notes: Annotated[str, StringConstraints(max_length=2000)] | None = None
     equipment_supplier: Text200 | None = None
     disaster_share_consent_date: date | None = None
+    # Power needs (BCP patient table; docs/outages.md).
+    device_watts: Annotated[int, Field(ge=0, le=5000, description="total draw of the devices, W")] | None = None
+    generator_access: bool | None = None
+    car_power_access: bool | None = None
+    planned_stay: PlannedStay | None = None
+    planned_stay_place: Text200 | None = None
 
     @field_validator("birth_date")
     @classmethod
@@ -307,6 +316,12 @@ class PatientPublic(BaseModel):
     transport_plan_notes: str | None
     equipment_supplier: str | None
     disaster_share_consent_date: date | None
+    device_watts: int | None = None
+    generator_access: bool | None = None
+    car_power_access: bool | None = None
+    planned_stay: str | None = None
+    planned_stay_place: str | None = None
+    planned_stay_at: datetime | None = None
     status: PatientStatus
     status_reason: str | None = None
     status_changed_at: datetime | None = None

@@ -117,10 +117,11 @@ WHERE round_id = :round_id AND id NOT IN (
 """
 
 
-def queue_first_messages(*, session: Session, round_id: int, drill: bool, now: datetime) -> tuple[int, int]:
+def queue_first_messages(*, session: Session, round_id: int, drill: bool, now: datetime,
+                         template: str = INITIAL_TEMPLATE) -> tuple[int, int]:
     """Queue one message per check that has a usable contact; returns (queued, checks with none)."""
     if session.get_bind().dialect.name == "postgresql":
-        params = {"round_id": round_id, "drill": drill, "now": now, "template": INITIAL_TEMPLATE}
+        params = {"round_id": round_id, "drill": drill, "now": now, "template": template}
         # Picking each patient's first contact sorts about two rows per patient: keep that in memory.
         session.execute(text("SET LOCAL work_mem = '64MB'"))
         queued = session.execute(text(QUEUE_SQL), params).rowcount
@@ -133,7 +134,7 @@ def queue_first_messages(*, session: Session, round_id: int, drill: bool, now: d
             no_contact.append(check_id)
             continue
         rows.append(outbox_row(round_id=round_id, check_id=check_id, contact_id=contact_id, phone=phone,
-                               risk_tier=risk_tier, drill=drill, now=now))
+                               risk_tier=risk_tier, drill=drill, now=now, template=template))
     write_rows(session=session, table=OutboxMessage.__table__, columns=OUTBOX_COLUMNS, rows=rows)
     for start in range(0, len(no_contact), CHUNK):
         session.execute(

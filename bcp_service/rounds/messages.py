@@ -24,6 +24,18 @@ MAX_SEGMENTS = 2
 INITIAL_TEMPLATE = "check_initial"
 STATE_LABELS = states.LABELS  # the one table of states (rounds.states)
 DRILL_LABEL = "【訓練】"
+# An advance-notice round (事前連絡, before a forecast hazard) has texts of its own: check_* → notice_*.
+NOTICE_TEMPLATES = {"check_initial": "notice_initial", "check_reminder": "notice_reminder",
+                    "check_family": "notice_family"}
+
+
+def first_template(kind: str) -> str:
+    return NOTICE_TEMPLATES[INITIAL_TEMPLATE] if kind == "advance_notice" else INITIAL_TEMPLATE
+
+
+def template_for(kind: str, template: str | None) -> str | None:
+    """The template of a follow-up message in a round of this kind."""
+    return NOTICE_TEMPLATES.get(template or "", template) if kind == "advance_notice" else template
 
 
 def new_answer_token() -> str:

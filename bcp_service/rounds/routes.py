@@ -61,7 +61,7 @@ def create_round(
     safety_round, created = start_round(
         session=session, actor=Actor.from_principal(principal), target=data.target, reason=data.reason,
         drill=data.drill, settings=request.app.state.settings, deadline=data.deadline, title=data.title,
-        idempotency_key=data.idempotency_key or idempotency_key,
+        idempotency_key=data.idempotency_key or idempotency_key, kind=data.kind,
     )
     if created:
         audit(session=session, principal=principal, action="round.start", request=request,

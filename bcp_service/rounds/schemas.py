@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from bcp_service.escalation.schemas import CheckEventPublic
-from bcp_service.models.rounds import CheckState, RoundReason, RoundState
+from bcp_service.models.rounds import CheckState, RoundKind, RoundReason, RoundState
 from bcp_service.rounds.targets import RoundTarget
 
 AnswerState = CheckState
@@ -19,6 +19,8 @@ class RoundCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: RoundReason
+    kind: RoundKind = Field(RoundKind.safety_check, description="safety_check (安否確認) or advance_notice "
+                            "(事前連絡: before a forecast typhoon, heavy rain or planned outage)")
     drill: bool = False
     title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
     deadline: datetime | None = Field(None, description="answers are expected by then; default: 72 hours")
@@ -33,6 +35,7 @@ class RoundPublic(BaseModel):
 
     id: int
     reason: RoundReason
+    kind: RoundKind = RoundKind.safety_check
     drill: bool
     label: str = Field(description="【訓練】 for drills, empty otherwise; show it wherever the round appears")
     title: str | None

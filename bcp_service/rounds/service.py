@@ -18,11 +18,11 @@ from bcp_service.errors import Conflict, NotFound
 from bcp_service.models import OutboxMessage, SafetyRound
 from bcp_service.models.base import utcnow
 from bcp_service.models.outbox import MessageState
-from bcp_service.models.rounds import RoundReason, RoundState
+from bcp_service.models.rounds import RoundKind, RoundReason, RoundState
 from bcp_service.rounds import creation
 from bcp_service.rounds.clock import aware
 from bcp_service.rounds.counters import initialise_counters
-from bcp_service.rounds.messages import DRILL_LABEL
+from bcp_service.rounds.messages import DRILL_LABEL, first_template
 from bcp_service.rounds.targets import RoundTarget, resolve_codes, target_conditions
 
 log = logging.getLogger("bcp_service.rounds")
@@ -56,7 +56,7 @@ def label(drill: bool) -> str:
 def start_round(
     *, session: Session, actor: Actor, target: RoundTarget, reason: RoundReason, drill: bool, settings: Settings,
     deadline: datetime | None = None, idempotency_key: str | None = None, title: str | None = None,
-    escalation_policy: dict | None = None,
+    escalation_policy: dict | None = None, kind: str = "safety_check",
 ) -> tuple[SafetyRound, bool]:
     """Create the round, its checks and its first messages in the caller's transaction.
 
@@ -74,7 +74,7 @@ def start_round(
     if deadline <= now:
         raise Conflict("締め切りが過去です (deadline is in the past)")
     round_id = _insert_round(session, {
-        "reason": RoundReason(reason).value, "drill": drill, "title": title, "started_by_user_id": actor.user_id,
+        "reason": RoundReason(reason).value, "kind": RoundKind(kind).value, "drill": drill, "title": title, "started_by_user_id": actor.user_id,
         "started_by_name": actor.name[:100], "started_by_role": actor.role, "started_by_scope_id": actor.scope_id,
         "started_at": now, "deadline": deadline,
         "expires_at": deadline + timedelta(hours=settings.round_link_grace_hours), "state": RoundState.running.value,
@@ -90,7 +90,8 @@ def start_round(
 
     creation.insert_checks(session=session, round_id=round_id,
                            conditions=[*target_conditions(target), *actor.scope], now=now)
-    queued, no_contact = creation.queue_first_messages(session=session, round_id=round_id, drill=drill, now=now)
+    queued, no_contact = creation.queue_first_messages(session=session, round_id=round_id, drill=drill, now=now,
+                                                       template=first_template(kind))
     initialise_counters(session=session, round_id=round_id)
     safety_round = session.get(SafetyRound, round_id)
     safety_round.message_count = queued

@@ -169,6 +169,7 @@ def _start(session: Session, schedule: RoundSchedule, due: Due, settings: Settin
         reason=RoundReason(schedule.reason), drill=schedule.drill, settings=settings, deadline=deadline,
         idempotency_key=f"schedule:{schedule.id}:{due.fire_time.isoformat()}",
         title=f"{schedule.title or schedule.name} ({local})"[:200], escalation_policy=schedule.escalation_policy,
+        kind=schedule.kind,
     )
     return safety_round.id
 

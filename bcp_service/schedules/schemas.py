@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from bcp_service.escalation.policy import EscalationPolicy
-from bcp_service.models.rounds import RoundReason
+from bcp_service.models.rounds import RoundKind, RoundReason
 from bcp_service.models.schedules import FiringOutcome, MisfirePolicy
 from bcp_service.rounds.targets import RoundTarget
 from bcp_service.schedules.timing import zone
@@ -38,6 +38,8 @@ class ScheduleCreate(_Timing):
     target: RoundTarget
     drill: bool = False
     reason: RoundReason = RoundReason.scheduled
+    kind: RoundKind = Field(RoundKind.safety_check, description="advance_notice: 事前連絡 before a forecast "
+                            "hazard, e.g. every 6 hours from two days before a typhoon's landfall until ends_at")
     title: Title | None = None
     deadline_hours: Annotated[float, Field(gt=0, le=24 * 30)] | None = None
     escalation_policy: EscalationPolicy | None = Field(None, description="default: the service's policy")
@@ -68,6 +70,7 @@ class ScheduleUpdate(_Timing):
     target: RoundTarget | None = None
     drill: bool | None = None
     reason: RoundReason | None = None
+    kind: RoundKind | None = None
     title: Title | None = None
     deadline_hours: Annotated[float, Field(gt=0, le=24 * 30)] | None = None
     escalation_policy: EscalationPolicy | None = None
@@ -89,6 +92,7 @@ class SchedulePublic(BaseModel):
     target: dict
     drill: bool
     reason: str
+    kind: str = "safety_check"
     title: str | None
     deadline_hours: float | None
     escalation_policy: dict | None

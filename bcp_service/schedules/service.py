@@ -69,7 +69,7 @@ def create_schedule(*, session: Session, principal: Principal, data: ScheduleCre
     now = utcnow()
     schedule = RoundSchedule(
         name=data.name, cron=data.cron, interval_minutes=data.interval_minutes, timezone=data.timezone,
-        target=_check_target(session, data.target), drill=data.drill, reason=data.reason.value, title=data.title,
+        target=_check_target(session, data.target), drill=data.drill, reason=data.reason.value, kind=data.kind.value, title=data.title,
         deadline_hours=data.deadline_hours,
         escalation_policy=data.escalation_policy.model_dump(mode="json") if data.escalation_policy else None,
         active=data.active, starts_at=data.starts_at, ends_at=data.ends_at, misfire_policy=data.misfire_policy.value,
@@ -111,7 +111,7 @@ def update_schedule(
     schedule = get_schedule(session=session, principal=principal, schedule_id=schedule_id)
     changes = data.model_dump(exclude_unset=True)
     now = utcnow()
-    for required in ("name", "timezone", "target", "drill", "reason", "active", "misfire_policy"):
+    for required in ("name", "timezone", "target", "drill", "reason", "kind", "active", "misfire_policy"):
         if required in changes and changes[required] is None:
             raise FieldError(f"{required} cannot be null", field=required)
     if "cron" in changes and changes["cron"] is not None:
@@ -124,6 +124,8 @@ def update_schedule(
         changes["escalation_policy"] = data.escalation_policy.model_dump(mode="json") if data.escalation_policy else None
     if "reason" in changes:
         changes["reason"] = data.reason.value
+    if "kind" in changes:
+        changes["kind"] = data.kind.value
     if "misfire_policy" in changes:
         changes["misfire_policy"] = data.misfire_policy.value
     retimed = any(key in changes and changes[key] != getattr(schedule, key) for key in TIMING_FIELDS)

@@ -99,6 +99,23 @@ AREA_MUNICIPALITIES: dict[str, tuple[str, ...]] = {
 }
 """JMA seismic-area code → our 6-digit municipality codes."""
 
+# Demo assignment of coastal municipalities to the Agency's 津波予報区, drawn by coastline; as
+# with the seismic areas, replace with the official list before production use.
+_TSUNAMI_MEMBERS: dict[str, str] = {
+    "310": (  # 千葉県九十九里・外房
+        "銚子市 旭市 匝瑳市 横芝光町 山武市 九十九里町 大網白里市 白子町 長生村 一宮町 いすみ市 御宿町 "
+        "勝浦市 鴨川市 南房総市"
+    ),
+    "311": "館山市 南房総市 鋸南町 富津市 君津市 木更津市 袖ケ浦市",  # 千葉県内房
+    "312": "市原市 千葉市 習志野市 船橋市 市川市 浦安市",  # 東京湾内湾 (its Chiba shore)
+}
+
+TSUNAMI_AREA_MUNICIPALITIES: dict[str, tuple[str, ...]] = {
+    area: tuple(_CODE_BY_NAME[name] for name in names.split())
+    for area, names in _TSUNAMI_MEMBERS.items()
+}
+"""JMA 津波予報区 code → our coastal 6-digit municipality codes."""
+
 # JMA reports 千葉市 by ward, under short names such as 千葉中央区.
 WARD_TO_CITY: dict[str, str] = {
     "12101": "12100",  # 千葉市中央区

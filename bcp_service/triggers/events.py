@@ -6,9 +6,11 @@ Severity of a plain JSON event
   The comparable rank is 1 (震度1) .. 9 (震度7).
 - every other hazard: a level 1..5 on the scale of the Cabinet Office's 警戒レベル, where
   4 means everyone in the area must evacuate. Words are accepted for the levels most feeds
-  use: "advisory"/"注意報" = 2, "warning"/"警報" = 3, "evacuate"/"避難指示" = 4,
+  use: "advisory"/"注意報" = 2, "warning"/"警報"/"高齢者等避難" = 3, "evacuate"/"避難指示" = 4,
   "emergency"/"特別警報"/"緊急安全確保" = 5, and "警戒レベル4" or "level 4" likewise.
-  For a blackout the caller picks the level (e.g. 4 for a wide, long outage).
+  For a blackout the caller picks the level (e.g. 4 for a wide, long outage); real outages are
+  better posted to the outage adapter (``/api/v1/outages``), which judges them on hours.
+- tsunami: 3 津波注意報, 4 津波警報, 5 大津波警報 (1 津波予報, 0 none), as the bulletins map them.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class Hazard(str, enum.Enum):
     BLACKOUT = "blackout"
     TSUNAMI = "tsunami"
     FLOOD = "flood"
+    LANDSLIDE = "landslide"
+    STORM_SURGE = "storm_surge"
     OTHER = "other"
 
 
@@ -68,6 +72,8 @@ _LEVEL_WORDS = {
     "注意報": 2,
     "warning": 3,
     "警報": 3,
+    "高齢者等避難": 3,
+    "elderly_evacuation": 3,
     "evacuate": 4,
     "避難指示": 4,
     "emergency": 5,
@@ -104,6 +110,10 @@ def severity_label(hazard: Hazard, rank: int) -> str:
         return "なし"
     if hazard is Hazard.EARTHQUAKE:
         return Intensity.from_rank(rank).label_ja
+    if hazard is Hazard.TSUNAMI:
+        return {1: "津波予報", 2: "津波予報", 3: "津波注意報", 4: "津波警報", 5: "大津波警報"}.get(rank, f"レベル{rank}")
+    if hazard is Hazard.BLACKOUT:
+        return {2: "停電", 4: "長時間停電"}.get(rank, f"停電レベル{rank}")
     return f"警戒レベル{rank}"
 
 
@@ -219,7 +229,7 @@ class TriggerEvent(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    source: Literal["jma_xml", "json"]
+    source: Literal["jma_xml", "json", "outage"]
     event_id: str
     status: EventStatus
     info_type: InfoType

@@ -17,6 +17,9 @@ on it. The rules follow what Japanese safety-confirmation services do after an e
    counts only if this event is strictly stronger there (an aftershock that is stronger).
 6. A round is scheduled `delay_seconds` ahead, so that a correction or cancellation can still
    change or stop it.
+7. A stronger event of the same hazard in the same area while another event's round is still
+   pending widens or upgrades that pending round ("merged_into_pending"); it never schedules a
+   second round for the same people moments after the first.
 """
 
 from __future__ import annotations
@@ -103,6 +106,8 @@ class _Assessment:
     """... and no recent event of the same hazard was as strong there."""
     stronger: set[str]
     """Those of `fresh` that a recent event covered, but more weakly."""
+    pending_cover: PriorEvent | None
+    """Another event's round, still pending, that covers some of `met`: the one to widen."""
     excluded: dict[str, str]
     not_before: datetime
 
@@ -124,13 +129,14 @@ def _assess(
             excluded[code] = "below_threshold"
     met = {code: rank for code, rank in above.items() if code in patients}
     excluded.update({code: "no_registered_patients" for code in above if code not in met})
-    fresh, stronger = _outside_recent_events(event, met, priors, config, now, excluded)
+    fresh, stronger, pending_cover = _outside_recent_events(event, met, priors, config, now, excluded)
     return _Assessment(
         threshold_ja=f"{severity_label(event.hazard, threshold)}以上",
         above=above,
         met=met,
         fresh=fresh,
         stronger=stronger,
+        pending_cover=pending_cover,
         excluded=excluded,
         not_before=now + timedelta(seconds=config.delay_seconds),
     )
@@ -265,6 +271,8 @@ def _on_new_event(say: _Say, event: TriggerEvent, config: GuardConfig, found: _A
             "今回はそれより強くないため、新たな安否確認は開始しません。",
             excluded=excluded,
         )
+    if found.pending_cover is not None:
+        return _merge_into_pending(say, event, found)
     severity = max(fresh.values())
     peak = "最大" if len(fresh) > 1 else ""
     detail = f"{_names(fresh)}で{peak}{severity_label(event.hazard, severity)}（基準: {found.threshold_ja}）"
@@ -287,6 +295,36 @@ def _on_new_event(say: _Say, event: TriggerEvent, config: GuardConfig, found: _A
     )
 
 
+def _merge_into_pending(say: _Say, event: TriggerEvent, found: _Assessment) -> Decision:
+    """Widen or upgrade another event's pending round: its people are messaged once, at its time."""
+    target = found.pending_cover
+    assert target is not None
+    merged = {code: target.severity_in(code) for code in target.municipalities}
+    for code, rank in found.fresh.items():
+        merged[code] = max(merged.get(code, 0), rank)
+    when = target.not_before or found.not_before
+    added = sorted(code for code in found.fresh if code not in target.municipalities)
+    upgraded = sorted(found.stronger & target.municipalities)
+    parts = []
+    if upgraded:
+        parts.append(f"{_names(set(upgraded))}でより強い揺れ・警報を観測")
+    if added:
+        parts.append(f"{_names(set(added))}を対象に追加")
+    subject = "余震" if event.hazard is Hazard.EARTHQUAKE else "続く事象"
+    return say(
+        "update_pending",
+        "merged_into_pending",
+        f"送信待ちの安否確認（{_at(when)}送信予定）がある間の{subject}のため、新たな安否確認は開始せず、"
+        f"送信待ちの安否確認を更新します（{'、'.join(parts) or '対象の強さを更新'}）。",
+        municipalities=tuple(sorted(merged)),
+        severity=max(merged.values()),
+        municipality_severity=merged,
+        not_before=when,
+        target_round_id=target.round_id,
+        excluded=found.excluded,
+    )
+
+
 def _outside_recent_events(
     event: TriggerEvent,
     met: dict[str, int],
@@ -294,14 +332,20 @@ def _outside_recent_events(
     config: GuardConfig,
     now: datetime,
     excluded: dict[str, str],
-) -> tuple[dict[str, int], set[str]]:
-    """Split `met` into municipalities that still count and those a recent event covers."""
+) -> tuple[dict[str, int], set[str], PriorEvent | None]:
+    """Split `met` into municipalities that still count and those a recent event covers.
+
+    Also returns the latest pending round of another event that covers any of `met`.
+    """
     window_start = now - timedelta(hours=config.aftershock_window_hours)
+    notice = is_notice(event.event_id)
     recent = [
         p
         for p in priors
         if p.event_id != event.event_id
         and p.hazard is event.hazard
+        # Advance notices and safety checks never hold each other back (notice before, check during).
+        and is_notice(p.event_id) == notice
         and p.state in _LIVE
         and p.first_seen_at >= window_start
     ]
@@ -316,7 +360,17 @@ def _outside_recent_events(
             stronger.add(code)
         else:
             excluded[code] = _not_stronger_code(event)
-    return fresh, stronger
+    pending = [p for p in recent if p.state == "pending" and p.municipalities & met.keys()]
+    cover = max(pending, key=lambda p: p.first_seen_at) if pending and fresh else None
+    return fresh, stronger, cover
+
+
+NOTICE_PREFIX = "notice:"
+
+
+def is_notice(event_id: str) -> bool:
+    """An advance-notice event: the advisory stage of a warning feed (service.notice_event)."""
+    return event_id.startswith(NOTICE_PREFIX)
 
 
 def _not_stronger_code(event: TriggerEvent) -> str:

@@ -76,10 +76,11 @@ def _pending_index(prior: list[PriorEvent], decision: Decision) -> int:
     candidates = [
         i
         for i, p in enumerate(prior)
-        if p.event_id == decision.event_id
-        and p.state == "pending"
+        if p.state == "pending"
         and p.drill == decision.drill
-        and (decision.target_round_id is None or p.round_id == decision.target_round_id)
+        # A merge names another event's round: the target, when given, is what identifies it.
+        and (p.round_id == decision.target_round_id if decision.target_round_id is not None
+             else p.event_id == decision.event_id)
     ]
     if not candidates:
         raise LookupError(f"no pending round for event {decision.event_id} to change")

@@ -122,8 +122,8 @@ def _intensity(value: str, where: str) -> Intensity:
         raise JmaParseError(f"{where} has MaxInt '{value}', which is not a JMA intensity") from None
 
 
-def parse_jma_bulletin(data: bytes) -> JmaBulletin:
-    """Parse a VXSE51 or VXSE53 bulletin, or raise JmaParseError."""
+def read_report_root(data: bytes) -> Element:
+    """The bulletin's Report element, read safely, or JmaParseError saying what is wrong."""
     if not data or not data.strip():
         raise JmaParseError("the bulletin is empty; expected a JMA XML document")
     if len(data) > MAX_BULLETIN_BYTES:
@@ -148,6 +148,33 @@ def parse_jma_bulletin(data: bytes) -> JmaBulletin:
         raise JmaParseError(
             f"root element is '{root.tag}'; expected Report in namespace {NS_REPORT}"
         )
+    return root
+
+
+def read_status(control: Element) -> str:
+    status = _required(control, NS_REPORT, "Control", "Status")
+    if status not in STATUSES:
+        raise JmaParseError(f"Control/Status '{status}' is not one of {', '.join(STATUSES)}")
+    return status
+
+
+def read_info_type_and_time(head: Element) -> tuple[str, datetime]:
+    info_type = _required(head, NS_HEAD, "Head", "InfoType")
+    if info_type not in INFO_TYPES:
+        raise JmaParseError(f"Head/InfoType '{info_type}' is not one of {', '.join(INFO_TYPES)}")
+    reported = _datetime(_text(head, NS_HEAD, "ReportDateTime"), "Head/ReportDateTime")
+    if reported is None:
+        raise JmaParseError("JMA bulletin has no Head/ReportDateTime")
+    return info_type, reported
+
+
+def control_title_of(root: Element) -> str:
+    return _required(root.find(_q(NS_REPORT, "Control")), NS_REPORT, "Control", "Title")
+
+
+def parse_jma_bulletin(data: bytes | Element) -> JmaBulletin:
+    """Parse a VXSE51 or VXSE53 bulletin (bytes, or a root read by read_report_root), or raise JmaParseError."""
+    root = data if isinstance(data, Element) else read_report_root(data)
     control = root.find(_q(NS_REPORT, "Control"))
     head = root.find(_q(NS_HEAD, "Head"))
     body = root.find(_q(NS_SEIS, "Body"))
@@ -161,9 +188,7 @@ def parse_jma_bulletin(data: bytes) -> JmaBulletin:
     if kind is None:
         accepted = ", ".join(f"{title} ({code})" for title, code in BULLETIN_TYPES.items())
         raise JmaParseError(f"unsupported bulletin type '{control_title}'; accepted: {accepted}")
-    status = _required(control, NS_REPORT, "Control", "Status")
-    if status not in STATUSES:
-        raise JmaParseError(f"Control/Status '{status}' is not one of {', '.join(STATUSES)}")
+    status = read_status(control)
 
     event_id = _text(head, NS_HEAD, "EventID")
     if event_id is None:
@@ -171,12 +196,7 @@ def parse_jma_bulletin(data: bytes) -> JmaBulletin:
             "JMA bulletin has no Head/EventID; it is what ties corrections, cancellations and "
             "repeats to one earthquake, so the bulletin cannot be used without it"
         )
-    info_type = _required(head, NS_HEAD, "Head", "InfoType")
-    if info_type not in INFO_TYPES:
-        raise JmaParseError(f"Head/InfoType '{info_type}' is not one of {', '.join(INFO_TYPES)}")
-    report_datetime = _datetime(_text(head, NS_HEAD, "ReportDateTime"), "Head/ReportDateTime")
-    if report_datetime is None:
-        raise JmaParseError("JMA bulletin has no Head/ReportDateTime")
+    info_type, report_datetime = read_info_type_and_time(head)
     target_datetime = _datetime(_text(head, NS_HEAD, "TargetDateTime"), "Head/TargetDateTime")
     headline = _text(head.find(_q(NS_HEAD, "Headline")), NS_HEAD, "Text")
 

@@ -59,7 +59,7 @@ REQUEST_BODY = {
         "required": True,
         "content": {
             "application/json": {"schema": _inline_schema(JsonTriggerEvent)},
-            "application/xml": {"schema": {"type": "string", "description": "気象庁防災情報XML: VXSE51 or VXSE53"}},
+            "application/xml": {"schema": {"type": "string", "description": "気象庁防災情報XML: VXSE51/53, VPWW53/54, VXWW50, VTSE41/51"}},
             "text/xml": {"schema": {"type": "string"}},
         },
     }
@@ -98,7 +98,11 @@ async def _read_body(request: Request) -> tuple[str, bytes]:
 
 @router.post("/triggers", response_model=DecisionPublic, openapi_extra=REQUEST_BODY)
 async def post_trigger(request: Request, principal: Sender, session: SessionDep):
-    """Receive an outside event: a plain JSON event, or a JMA earthquake bulletin (VXSE51/VXSE53) as XML.
+    """Receive an outside event: a plain JSON event, or a JMA bulletin as XML (earthquake VXSE51/VXSE53,
+    weather warnings VPWW53/54, 土砂災害警戒情報 VXWW50, tsunami VTSE41/VTSE51).
+
+    A weather bulletin carrying several hazards is decided per hazard; the answer is the most
+    consequential decision (all are listed at /triggers/decisions).
 
     The guards decide at once and the decision is returned (and listed at /triggers/decisions);
     a round is only scheduled, ``not_before`` seconds ahead, so a correction or a cancellation
@@ -114,9 +118,9 @@ def _receive(request: Request, principal: Principal, session: Session, settings,
     known = service.list_municipality_codes(session=session)
     try:
         if kind in XML_TYPES:
-            received = service.read_jma_bulletin(body, known=known, keep_raw=settings.trigger_keep_raw)
+            received = service.read_jma_reports(body, known=known, keep_raw=settings.trigger_keep_raw)
         else:
-            received = service.read_json_event(body, known=known, keep_raw=settings.trigger_keep_raw)
+            received = [service.read_json_event(body, known=known, keep_raw=settings.trigger_keep_raw)]
     except JmaParseError as exc:
         log.warning("trigger.rejected", extra={"format": "jma_xml", "size": len(body)})
         raise FieldError(f"気象庁XMLとして読めません (not a usable JMA bulletin): {exc}") from None
@@ -125,13 +129,14 @@ def _receive(request: Request, principal: Principal, session: Session, settings,
         raise RequestValidationError(
             [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors(include_url=False, include_input=False)]
         ) from None
-    decision, record = service.receive_event(
+    results = service.receive_all(
         session=session, received=received, settings=settings, now=clock(request), received_by=principal.username,
         received_by_user_id=principal.user_id,
     )
-    report = session.get(TriggerReport, decision.report_id)
     audit(session=session, principal=principal, action="trigger.receive", request=request,
-          detail=f"event {decision.event_id}: {decision.action} ({decision.reason})")
+          detail="; ".join(f"event {d.event_id}: {d.action} ({d.reason})" for d, _ in results)[:1000])
+    decision, record = results[0]
+    report = session.get(TriggerReport, decision.report_id)
     return decision_public(decision, report, record)
 
 

@@ -25,6 +25,7 @@ from bcp_service.models.triggers import RecordState
 from bcp_service.rounds.clock import aware
 from bcp_service.rounds.service import Actor, start_round
 from bcp_service.rounds.targets import RoundTarget
+from bcp_service.triggers.guards import is_notice
 
 log = logging.getLogger("bcp_service.triggers")
 BATCH = 50
@@ -64,17 +65,20 @@ def start_pending(
                 .where(TriggerRecord.id == record_id, TriggerRecord.state == RecordState.pending.value,
                        TriggerRecord.not_before <= now)
                 .values(state=RecordState.started.value, started_at=now, updated_at=now)
+                # Not "evaluate": a loaded record's naive SQLite time cannot be compared in Python.
+                .execution_options(synchronize_session=False)
             ).rowcount
             if not claimed:
                 session.rollback()  # another process started it, or it was cancelled or changed
                 return None
-            record = session.get(TriggerRecord, record_id)
+            record = session.get(TriggerRecord, record_id, populate_existing=True)
             local = aware(record.first_seen_at).astimezone(settings.tz)
             safety_round, _created = start_round(
                 session=session, actor=Actor.system("trigger"),
                 target=RoundTarget(municipality_codes=list(record.municipalities)), reason=RoundReason.disaster,
                 drill=record.drill, settings=settings, idempotency_key=f"trigger:{record.event_id}:{record.seq}",
                 title=f"{record.title} {local:%m/%d %H:%M}"[:200],
+                kind="advance_notice" if is_notice(record.event_id) else "safety_check",
             )
             session.execute(update(TriggerRecord).where(TriggerRecord.id == record_id)
                             .values(round_id=safety_round.id))

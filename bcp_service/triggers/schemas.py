@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from bcp_service.triggers.events import Hazard
 from bcp_service.triggers.intensity import Intensity, IntensityField
@@ -17,6 +17,7 @@ REASON_CODES: dict[str, str] = {
     "threshold_met": "基準に達したため安否確認を予約",
     "stronger_aftershock": "前回より強い余震のため安否確認を予約",
     "stronger_than_recent_event": "直近の同種災害より強いため安否確認を予約",
+    "merged_into_pending": "送信待ちの安否確認に、より強い事象の対象を統合",
     "event_extended": "同じ事象の続報で対象市町村を追加",
     "correction_updates_pending": "訂正報により送信待ちの対象を更新",
     "correction_below_threshold": "訂正報により基準未満となり送信待ちを中止",
@@ -41,7 +42,10 @@ class GuardConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     min_intensity: IntensityField = Intensity.FIVE_LOWER
-    min_level: int = Field(default=4, ge=1, le=5, description="警戒レベル for non-earthquake hazards")
+    min_level: int = Field(default=4, ge=1, le=5, description="警戒レベル for hazards without their own threshold")
+    hazard_levels: dict[str, int] = Field(
+        default_factory=dict, description="hazard → 警戒レベル threshold (tsunami: 3 注意報, 4 警報, 5 大津波警報)"
+    )
     delay_seconds: int = Field(default=180, ge=0, le=3600)
     aftershock_window_hours: float = Field(default=6, ge=0, le=72)
     max_event_age_hours: float | None = Field(
@@ -50,8 +54,21 @@ class GuardConfig(BaseModel):
     accept_drill: bool = False
     accept_test: bool = False
 
+    @field_validator("hazard_levels")
+    @classmethod
+    def _levels_in_range(cls, value: dict[str, int]) -> dict[str, int]:
+        known = {h.value for h in Hazard}
+        for hazard, level in value.items():
+            if hazard not in known:
+                raise ValueError(f"unknown hazard '{hazard}' in hazard_levels; known: {', '.join(sorted(known))}")
+            if not 1 <= level <= 5:
+                raise ValueError(f"hazard_levels[{hazard}] must be a level 1-5, got {level}")
+        return value
+
     def threshold(self, hazard: Hazard) -> int:
-        return self.min_intensity.rank if hazard is Hazard.EARTHQUAKE else self.min_level
+        if hazard is Hazard.EARTHQUAKE:
+            return self.min_intensity.rank
+        return self.hazard_levels.get(hazard.value, self.min_level)
 
 
 class PriorEvent(BaseModel):

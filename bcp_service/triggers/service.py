@@ -21,9 +21,16 @@ from bcp_service.errors import Conflict, NotFound
 from bcp_service.models import Municipality, Patient, TriggerDecision, TriggerRecord, TriggerReport
 from bcp_service.models.enums import PatientStatus
 from bcp_service.triggers import store
-from bcp_service.triggers.events import JsonTriggerEvent, TriggerEvent, trigger_event_from_jma, trigger_event_from_json
-from bcp_service.triggers.guards import decide
-from bcp_service.triggers.jma import parse_jma_bulletin
+from bcp_service.triggers.events import (
+    InfoType,
+    JsonTriggerEvent,
+    TriggerEvent,
+    trigger_event_from_jma,
+    trigger_event_from_json,
+)
+from bcp_service.triggers.guards import NOTICE_PREFIX, decide, is_notice
+from bcp_service.triggers.jma import JmaParseError, control_title_of, parse_jma_bulletin, read_report_root
+from bcp_service.triggers.jma_warnings import hazard_events, is_hazard_bulletin, parse_hazard_bulletin
 from bcp_service.triggers.schemas import Decision, GuardConfig
 
 log = logging.getLogger("bcp_service.triggers")
@@ -44,9 +51,11 @@ class Received:
     unmatched_codes: tuple[str, ...] = ()
 
 
-def build_guard_config(settings: Settings) -> GuardConfig:
+def build_guard_config(settings: Settings, *, notice: bool = False) -> GuardConfig:
+    levels = settings.advance_notice_levels if notice else settings.trigger_hazard_levels
     return GuardConfig(
         min_intensity=settings.trigger_min_intensity, min_level=settings.trigger_min_level,
+        hazard_levels=levels,
         delay_seconds=settings.trigger_delay_seconds, aftershock_window_hours=settings.trigger_aftershock_window_hours,
         max_event_age_hours=settings.trigger_max_event_age_hours, accept_drill=settings.trigger_accept_drill,
         accept_test=settings.trigger_accept_test,
@@ -80,6 +89,69 @@ def read_jma_bulletin(body: bytes, *, known: Collection[str], keep_raw: bool) ->
                     body.decode("utf-8", "replace") if keep_raw else None, event.unmatched_codes)
 
 
+def read_jma_reports(body: bytes, *, known: Collection[str], keep_raw: bool) -> list[Received]:
+    """Any bulletin that can start a round: earthquake, weather warning, 土砂災害警戒情報 or tsunami.
+
+    A weather bulletin gives one event per hazard it carries. Raises JmaParseError otherwise.
+    """
+    root = read_report_root(body)
+    title = control_title_of(root)
+    if not is_hazard_bulletin(title):
+        try:
+            bulletin = parse_jma_bulletin(root)
+        except JmaParseError as exc:
+            if str(exc).startswith("unsupported bulletin type"):
+                raise JmaParseError(f"{exc}; also accepted: weather warnings (VPWW53/54), 土砂災害警戒情報 "
+                                    "(VXWW50), tsunami (VTSE41/VTSE51)") from None
+            raise
+        event = trigger_event_from_jma(bulletin, known_municipalities=known)
+        return [Received(event, bulletin.kind, _digest(body), len(body),
+                         body.decode("utf-8", "replace") if keep_raw else None, event.unmatched_codes)]
+    hazard = parse_hazard_bulletin(root)
+    raw = body.decode("utf-8", "replace") if keep_raw else None
+    return [Received(event, hazard.kind, _digest(body), len(body), raw, event.unmatched_codes)
+            for event in hazard_events(hazard, known_municipalities=known)]
+
+
+def notice_event(item: Received, settings: Settings, *, exclude: Collection[str] = ()) -> Received | None:
+    """The advisory stage of a warning bulletin (e.g. 大雨注意報) as an advance-notice event.
+
+    Municipalities at ``advance_notice_levels[hazard]`` or above but below the round threshold get
+    a round of kind advance_notice; those at the threshold (of any hazard in the same bulletin:
+    ``exclude``) get the safety check instead.
+    """
+    event = item.event
+    notice_level = settings.advance_notice_levels.get(event.hazard.value)
+    if notice_level is None or event.source != "jma_xml" or event.info_type is not InfoType.ISSUE:
+        return None
+    threshold = settings.trigger_hazard_levels.get(event.hazard.value, settings.trigger_min_level)
+    levels = {code: rank for code, rank in event.municipality_severity.items()
+              if notice_level <= rank < threshold and code not in exclude}
+    if not levels:
+        return None
+    notice = event.model_copy(update={
+        "event_id": (NOTICE_PREFIX + event.event_id)[:64], "municipality_severity": levels,
+        "severity": max(levels.values()), "title": f"【事前連絡】{event.title}"[:200],
+    })
+    return Received(notice, item.kind, item.digest, item.size, None, ())
+
+
+_ACTION_WEIGHT = {"schedule_round": 3, "update_pending": 2, "cancel_pending": 1, "ignore": 0}
+
+
+def receive_all(
+    *, session: Session, received: list[Received], settings: Settings, now: datetime, received_by: str,
+    received_by_user_id: int | None = None,
+) -> list[tuple[TriggerDecision, TriggerRecord | None]]:
+    """Decide on every event of one bulletin; the most consequential decision comes first."""
+    checked = {code for item in received for code, rank in item.event.municipality_severity.items()
+               if rank >= settings.trigger_hazard_levels.get(item.event.hazard.value, settings.trigger_min_level)}
+    notices = [notice for item in received if (notice := notice_event(item, settings, exclude=checked)) is not None]
+    results = [receive_event(session=session, received=item, settings=settings, now=now, received_by=received_by,
+                             received_by_user_id=received_by_user_id) for item in [*received, *notices]]
+    return sorted(results, key=lambda pair: -_ACTION_WEIGHT.get(pair[0].action, 0))
+
+
 def _digest(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
@@ -101,7 +173,7 @@ def receive_event(
     session.add(report)
     session.flush()  # the write comes first: on SQLite it takes the lock before anything is read
     store.lock_decisions(session)
-    config = build_guard_config(settings)
+    config = build_guard_config(settings, notice=is_notice(event.event_id))
     with_patients = find_municipalities_with_patients(session=session, codes=event.municipality_severity.keys())
     for attempt in range(1, MAX_ATTEMPTS + 1):
         records = store.load_records(session=session, event_id=event.event_id,

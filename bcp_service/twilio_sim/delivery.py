@@ -147,6 +147,10 @@ ANSWER_LINK = re.compile(r"https?://\S+?/a/[A-Za-z0-9_-]+")
 NONCE = re.compile(r'name="nonce" value="([^"]+)"')
 # What simulated recipients answer: mostly safe, some in trouble, as in a real first hour.
 ANSWERS = (("safe", 80), ("power_out", 10), ("needs_help", 5), ("needs_transport", 5))
+# An advance-notice page (事前連絡) asks where they will stay; most stay home, prepared.
+NOTICE_ANSWERS = (("plan_home", 60), ("plan_shelter", 10), ("plan_relative", 10), ("plan_hospital", 5),
+                  ("needs_help", 10), ("needs_transport", 5))
+NOTICE_PLACES = {"plan_shelter": "地区の福祉避難所", "plan_relative": "市内の親戚宅", "plan_hospital": "後方支援病院"}
 
 
 async def answer_by_link(state: SimState, record: dict[str, Any]) -> None:
@@ -156,14 +160,16 @@ async def answer_by_link(state: SimState, record: dict[str, Any]) -> None:
         return
     await _pause(state.config.answer_delay_ms)
     url = match.group(0)
-    choice = state.rng.choices([a for a, _ in ANSWERS], [w for _, w in ANSWERS])[0]
-    hours = str(state.rng.choice([1, 2, 3, 5, 8])) if choice == "power_out" else ""
     try:
         page = await state._http().get(url)
         nonce = NONCE.search(page.text)
-        response = await state._http().post(
-            url, data={"state": choice, "hours": hours, "note": "", "nonce": nonce.group(1) if nonce else ""}
-        )
+        choices = NOTICE_ANSWERS if 'value="plan_home"' in page.text else ANSWERS
+        choice = state.rng.choices([a for a, _ in choices], [w for _, w in choices])[0]
+        hours = str(state.rng.choice([1, 2, 3, 5, 8])) if choice == "power_out" else ""
+        response = await state._http().post(url, data={
+            "state": choice, "hours": hours, "note": "", "nonce": nonce.group(1) if nonce else "",
+            "place": NOTICE_PLACES.get(choice, ""),
+        })
     except Exception as exc:  # the simulator must keep going whatever the app does
         state.count("answers_failed")
         log.warning("twilio_sim.answer_failed", extra={"error_type": type(exc).__name__})

@@ -82,6 +82,7 @@ def build_area(session: Session) -> Area:
         "backup_hospital_id": area.backup.id, "backup_hospital_preregistered": True,
         "evacuation_destination": "架空中央病院（入院）", "transport_plan_notes": "119で救急搬送。判断は主治医",
         "equipment_supplier": "架空メディカル", "max_hours_without_device": 0.0,
+        "device_watts": 120, "generator_access": False, "car_power_access": True, "planned_stay": "home",
     }
     ventilator = {
         "uses_oxygen": False, "oxygen_source": None, "cylinder_hours": None, "uses_ventilator": True,

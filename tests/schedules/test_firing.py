@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from bcp_service.models import SafetyCheck, SafetyRound, ScheduleFiring
+from bcp_service.models import OutboxMessage, SafetyCheck, SafetyRound, ScheduleFiring
 from bcp_service.schedules.firing import fire_due_schedules
 from tests.schedules.conftest import add_patient, add_schedule, borrowed, utc
 
@@ -106,3 +106,14 @@ def test_rounds_of_a_hub_schedule_reach_only_the_hubs_patients(session, settings
     assert safety_round.started_by_role == "hub" and safety_round.started_by_scope_id == area.hub.id
     assert session.exec(select(SafetyCheck.patient_id).where(SafetyCheck.round_id == safety_round.id)).all() == [inside.id]
     assert schedule.id == firing.schedule_id
+
+
+def test_an_advance_notice_schedule_starts_notice_rounds(session, settings, area):
+    add_patient(session, area.city)
+    schedule = add_schedule(session, target={"municipality_ids": [area.city.id]}, effective_from=CREATED,
+                            kind="advance_notice", title="台風接近に備えた事前連絡")
+    (firing,) = fire(session, settings, utc(2025, 3, 2, 0, 0, 4))
+    safety_round = session.get(SafetyRound, firing.round_id)
+    assert safety_round.kind == "advance_notice" and schedule.kind == "advance_notice"
+    templates = session.exec(select(OutboxMessage.template).where(OutboxMessage.round_id == safety_round.id)).all()
+    assert templates == ["notice_initial"]

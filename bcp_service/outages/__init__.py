@@ -1,0 +1,1 @@
+"""Power outages as an input: the adapter a deployment plugs its utility's outage list into."""
