@@ -1,0 +1,102 @@
+"""Designations and hub coverage: the prefecture's decision, never the institution's own.
+
+A hub's patient scope is computed from its ``hub_municipality`` and ``designation`` rows, so these
+rows are changed only here, by ``admin`` or by a ``prefecture`` officer for an institution, regions
+and municipalities all inside its own prefecture. Every change is audited with before and after.
+Pages call the same functions as the API.
+"""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import Request
+from sqlmodel import Session, col, select
+
+from bcp_service.audit.service import record as audit
+from bcp_service.auth.principal import Principal
+from bcp_service.auth.roles import Role
+from bcp_service.errors import Forbidden, NotFound
+from bcp_service.models import Designation, HomeCareRegion, HubMunicipality, Institution, Municipality
+from bcp_service.registry.institutions import replace_designations, replace_hub_coverage
+from bcp_service.registry.schemas import DesignationIn
+
+DECIDERS = (Role.admin, Role.prefecture)
+REFUSED = "指定と拠点の担当市町村は都道府県（または管理者）が専用の操作で変更します (designations and hub coverage are set by the prefecture)"
+
+
+def may_decide(principal: Principal) -> bool:
+    return principal.role in DECIDERS
+
+
+def _in_prefecture(session: Session, prefecture_id: int, *, municipality_ids=(), region_ids=()) -> bool:
+    if municipality_ids:
+        found = session.exec(select(Municipality.prefecture_id).where(col(Municipality.id).in_(list(municipality_ids)))).all()
+        if any(p != prefecture_id for p in found):
+            return False
+    if region_ids:
+        found = session.exec(select(HomeCareRegion.prefecture_id).where(col(HomeCareRegion.id).in_(list(region_ids)))).all()
+        if any(p != prefecture_id for p in found):
+            return False
+    return True
+
+
+def ensure_may_decide(
+    session: Session, principal: Principal, institution: Institution, *, municipality_ids=(), region_ids=()
+) -> None:
+    """403 unless the caller is admin, or a prefecture officer acting wholly inside its prefecture."""
+    if principal.role == Role.admin:
+        return
+    if principal.role != Role.prefecture or principal.scope_id is None:
+        raise Forbidden(REFUSED)
+    own = principal.scope_id
+    if not _in_prefecture(session, own, municipality_ids=[institution.municipality_id]):
+        raise NotFound("施設が見つかりません (institution not found)")
+    if not _in_prefecture(session, own, municipality_ids=municipality_ids, region_ids=region_ids):
+        raise Forbidden("担当外の都道府県の地域・市町村は指定できません (region or municipality outside your prefecture)")
+
+
+def current(session: Session, institution_id: int) -> dict:
+    designations = session.exec(
+        select(Designation.region_id, Designation.kind).where(Designation.institution_id == institution_id)
+        .order_by(Designation.region_id, Designation.kind)
+    ).all()
+    municipalities = session.exec(
+        select(HubMunicipality.municipality_id).where(HubMunicipality.institution_id == institution_id)
+        .order_by(HubMunicipality.municipality_id)
+    ).all()
+    return {"designations": [[r, str(k)] for r, k in designations], "hub_municipality_ids": list(municipalities)}
+
+
+def _audit_change(session, principal, request, institution_id, what, before, after) -> None:
+    detail = json.dumps({"institution_id": institution_id, "before": before, "after": after}, separators=(",", ":"))
+    if len(detail) > 500:  # the column's size: keep the ids, say it was cut
+        detail = detail[:480] + "…(truncated)"
+    audit(session=session, principal=principal, action=f"institution.{what}", request=request,
+          resource=None if request else f"institution/{institution_id}", detail=detail)
+
+
+def set_designations(
+    *, session: Session, principal: Principal, institution: Institution, designations: list[DesignationIn],
+    request: Request | None = None,
+) -> dict:
+    ensure_may_decide(session, principal, institution, region_ids=[d.region_id for d in designations])
+    before = current(session, institution.id)["designations"]
+    replace_designations(session, institution.id, designations)
+    session.flush()
+    after = current(session, institution.id)["designations"]
+    _audit_change(session, principal, request, institution.id, "designations", before, after)
+    return current(session, institution.id)
+
+
+def set_hub_municipalities(
+    *, session: Session, principal: Principal, institution: Institution, municipality_ids: list[int],
+    request: Request | None = None,
+) -> dict:
+    ensure_may_decide(session, principal, institution, municipality_ids=municipality_ids)
+    before = current(session, institution.id)["hub_municipality_ids"]
+    replace_hub_coverage(session, institution.id, municipality_ids)
+    session.flush()
+    after = current(session, institution.id)["hub_municipality_ids"]
+    _audit_change(session, principal, request, institution.id, "hub_municipalities", before, after)
+    return current(session, institution.id)
