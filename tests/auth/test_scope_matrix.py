@@ -115,3 +115,20 @@ def test_the_prefecture_sets_designations_inside_its_prefecture_only(session, wo
     details = [e.detail for e in events]
     assert any('"before":[[%d,"hub"]]' % w["region_a1"].id in d and '"after":[[%d,"hub"]]' % w["region_a2"].id in d for d in details)
     assert any('"before":[%d]' % w["a1"].id in d for d in details)
+
+
+def test_the_audit_log_and_its_csv_are_scoped(world, accounts, client):
+    w, a = world, accounts
+    assert a["hub_b"].get(f"/api/v1/patients/{w['pb'].id}").status_code == 200  # read in prefecture B
+    assert a["hub1"].get(f"/api/v1/patients/{w['p1'].id}").status_code == 200  # read in prefecture A
+    for name, own, other in (("pref_a", w["p1"].id, w["pb"].id), ("pref_b", w["pb"].id, w["p1"].id)):
+        events = a[name].get("/api/v1/audit?limit=1000").json()["items"]
+        shown = {i for e in events for i in e["patient_ids"]}
+        assert own in shown and other not in shown, name
+        assert a[name].get(f"/api/v1/audit?patient_id={other}").json()["total"] == 0
+        assert a[name].get(f"/api/v1/audit?patient_id={own}").json()["total"] >= 1
+        csv = a[name].get("/api/v1/audit/export.csv").content.decode("utf-8-sig")
+        rows = [line.split(",") for line in csv.splitlines()[1:]]
+        assert not any(str(other) in row[7].split() for row in rows if len(row) > 7), name
+    everything = client.get("/api/v1/audit?limit=1000").json()["items"]
+    assert {w["p1"].id, w["pb"].id} <= {i for e in everything for i in e["patient_ids"]}
