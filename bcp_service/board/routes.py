@@ -32,7 +32,8 @@ from bcp_service.csv_export import csv_lines
 from bcp_service.db import SessionDep
 from bcp_service.errors import NotFound
 from bcp_service.live import sse
-from bcp_service.rounds.service import get_round, label
+from bcp_service.rounds.service import label
+from bcp_service.rounds.visibility import visible_round
 from bcp_service.schedules.heartbeat import read_system_status
 from bcp_service.web.pages import page, register_home_link
 
@@ -72,7 +73,7 @@ def _audit_view(session: Session, request: Request, principal: Principal, view: 
 
 @router.get("")
 def board_index(request: Request, principal: Viewer, session: SessionDep):
-    rounds = service.list_board_rounds(session=session)
+    rounds = service.list_board_rounds(session=session, principal=principal)
     return page("board/index.html", principal, rounds=rounds, label=label, system=_system(session, request))
 
 
@@ -82,7 +83,7 @@ def _system(session: Session, request: Request):
 
 @router.get("/rounds/{round_id}")
 def board_page(round_id: int, request: Request, principal: Viewer, session: SessionDep, filters: Filters):
-    safety_round = get_round(session=session, round_id=round_id)
+    safety_round = visible_round(session=session, principal=principal, round_id=round_id)
     settings = request.app.state.settings
     view, source = service.build_view(session=session, spec=spec_for(request, round_id, principal, filters),
                                       settings=settings)
@@ -103,7 +104,7 @@ def board_page(round_id: int, request: Request, principal: Viewer, session: Sess
 
 
 def _open_stream(session: Session, request: Request, principal: Principal, round_id: int, filters: BoardFilters) -> None:
-    get_round(session=session, round_id=round_id)
+    visible_round(session=session, principal=principal, round_id=round_id)
     if principal.sees_identities:
         audit(session=session, principal=principal, action="board.live.subscribe", request=request,
               detail=f"round {round_id} {filters.query()}")
@@ -127,7 +128,7 @@ async def board_events(round_id: int, request: Request, principal: Viewer, sessi
 
 @router.get("/rounds/{round_id}/print")
 def board_print(round_id: int, request: Request, principal: Viewer, session: SessionDep, filters: Filters):
-    safety_round = get_round(session=session, round_id=round_id)
+    safety_round = visible_round(session=session, principal=principal, round_id=round_id)
     settings = request.app.state.settings
     view, source = service.build_view(session=session, spec=spec_for(request, round_id, principal, filters),
                                       settings=settings, list_limit=settings.board_print_limit)
@@ -143,7 +144,7 @@ def board_print(round_id: int, request: Request, principal: Viewer, session: Ses
 def board_csv(round_id: int, request: Request, principal: Viewer, session: SessionDep, filters: Filters,
               kind: str = "areas"):
     """areas: counts by region, municipality and hub (every viewer); priority / silent: people (identified roles)."""
-    get_round(session=session, round_id=round_id)
+    visible_round(session=session, principal=principal, round_id=round_id)
     settings = request.app.state.settings
     spec = spec_for(request, round_id, principal, filters)
     if kind == "areas":

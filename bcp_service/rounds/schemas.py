@@ -62,13 +62,13 @@ class RoundSummary(BaseModel):
     drill: bool
     label: str
     state: RoundState
-    total: int
-    answered: int
-    by_state: dict[str, int]
+    total: int | None = Field(description="None: hidden from the aggregate role (small-cell suppression)")
+    answered: int | None
+    by_state: dict[str, int | None]
     by_risk_tier: list[StateCounts]
     by_region: list[StateCounts]
     by_municipality: list[StateCounts]
-    messages: dict[str, int] = Field(description="outbox messages by delivery state")
+    messages: dict[str, int] = Field(description="outbox messages by delivery state (not shown to the aggregate role)")
     min_cell: int = 0
 
 

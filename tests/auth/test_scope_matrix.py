@@ -132,3 +132,74 @@ def test_the_audit_log_and_its_csv_are_scoped(world, accounts, client):
         assert not any(str(other) in row[7].split() for row in rows if len(row) > 7), name
     everything = client.get("/api/v1/audit?limit=1000").json()["items"]
     assert {w["p1"].id, w["pb"].id} <= {i for e in everything for i in e["patient_ids"]}
+
+
+def start_round(client, *municipalities, **extra) -> dict:
+    body = {"reason": "disaster", "drill": True, "target": {"municipality_ids": [m.id for m in municipalities]}, **extra}
+    response = client.post("/api/v1/rounds", json=body)
+    assert response.status_code in (200, 201), response.text
+    return response.json()
+
+
+def test_rounds_are_listed_and_read_within_scope(world, accounts, client):
+    w, a = world, accounts
+    round_a = start_round(client, w["a1"], w["a2"], title="A県 全域")
+    round_b = start_round(client, w["b1"], title="B県")
+    expected = {"pref_a": {round_a["id"]}, "pref_b": {round_b["id"]}, "hub1": {round_a["id"]}, "hub_b": {round_b["id"]},
+                "clinic1": {round_a["id"]}, "nurse2": {round_a["id"]}}
+    for name, ids in expected.items():
+        listed = {r["id"] for r in a[name].get("/api/v1/rounds?limit=500").json()["items"]} & {round_a["id"], round_b["id"]}
+        assert listed == ids, name
+        other = (round_b if round_a["id"] in ids else round_a)["id"]
+        for suffix in ("", "/summary", "/checks"):
+            assert a[name].get(f"/api/v1/rounds/{other}{suffix}").status_code == 404, (name, suffix)
+    # Counts of a round are counted over the reader's own patients, not the whole round.
+    assert a["hub1"].get(f"/api/v1/rounds/{round_a['id']}/summary").json()["total"] == 1
+    assert a["pref_a"].get(f"/api/v1/rounds/{round_a['id']}/summary").json()["total"] == 2
+    municipalities = a["hub2"].get(f"/api/v1/rounds/{round_a['id']}/summary").json()["by_municipality"]
+    assert [m["key"] for m in municipalities] == [str(w["a2"].id)]
+
+
+def test_idempotency_keys_are_per_account(world, accounts):
+    w, a = world, accounts
+    first = start_round(a["hub1"], w["a1"], idempotency_key="same-key")
+    again = start_round(a["hub1"], w["a1"], idempotency_key="same-key")
+    other = start_round(a["hub2"], w["a2"], idempotency_key="same-key")
+    assert again["id"] == first["id"]
+    assert other["id"] != first["id"] and other["target"]["municipality_ids"] == [w["a2"].id]
+
+
+def test_a_nurse_client_id_is_per_station(world, accounts, client):
+    w, a = world, accounts
+    start_round(client, w["a1"], w["a2"])
+    ids = {}
+    for name in ("nurse1", "nurse2"):
+        rows = a[name].get(f"/api/v1/rounds?limit=1").json()["items"]
+        round_id = rows[0]["id"]
+        ids[name] = a[name].get(f"/api/v1/rounds/{round_id}/checks").json()["items"][0]["id"]
+    body = {"client_id": "shared-client-id-0001", "state": "safe", "method": "phone"}
+    first = a["nurse1"].post("/api/v1/nurse/results", json={**body, "check_id": ids["nurse1"]})
+    second = a["nurse2"].post("/api/v1/nurse/results", json={**body, "check_id": ids["nurse2"]})
+    assert first.status_code == 200 and second.status_code == 200, (first.text, second.text)
+    assert second.json()["created"] is True and second.json()["check_id"] == ids["nurse2"]
+
+
+def test_the_aggregate_role_sees_no_small_cell_and_no_ids(world, client, client_as, session):
+    w = world
+    for _ in range(12):
+        create_patient(session, w["a1"])
+    session.flush()
+    created = start_round(client, w["a1"], w["a2"])  # 13 patients in a1, 1 in a2
+    aggregate = client_as("aggregate")
+    listed = [r for r in aggregate.get("/api/v1/rounds").json()["items"] if r["id"] == created["id"]]
+    assert listed[0]["target"] == {} and listed[0]["started_by_name"] == ""
+    summary = aggregate.get(f"/api/v1/rounds/{created['id']}/summary").json()
+    by_municipality = {m["key"]: m for m in summary["by_municipality"]}
+    assert by_municipality[str(w["a2"].id)]["suppressed"] is True and by_municipality[str(w["a2"].id)]["total"] is None
+    # The whole round is 14 and a1 is 13: a1's total must be hidden too, or 14 - 13 gives a2's.
+    assert summary["total"] is None or by_municipality[str(w["a1"].id)]["total"] is None
+    assert summary["messages"] == {}
+    for row in summary["by_municipality"] + summary["by_region"] + summary["by_risk_tier"]:
+        assert all(n is None or n == 0 or n >= 10 for n in row["counts"].values())
+        assert row["total"] is None or row["total"] == 0 or row["total"] >= 10
+    assert all(n is None or n >= 10 for n in summary["by_state"].values())
