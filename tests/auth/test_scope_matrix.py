@@ -203,3 +203,25 @@ def test_the_aggregate_role_sees_no_small_cell_and_no_ids(world, client, client_
         assert all(n is None or n == 0 or n >= 10 for n in row["counts"].values())
         assert row["total"] is None or row["total"] == 0 or row["total"] >= 10
     assert all(n is None or n >= 10 for n in summary["by_state"].values())
+
+
+def test_a_draft_shows_a_reader_only_the_patients_it_may_see(world, accounts, client, session):
+    w, a = world, accounts
+    outside = create_patient(session, w["a2"], name="圏外 次郎", active_institution_id=w["clinic1"].id)
+    session.flush()
+    draft = client.post(f"/api/v1/institutions/{w['clinic1'].id}/bcp-drafts").json()
+    assert draft["patients_left_out"] == 0
+    assert a["hub2"].get(f"/api/v1/bcp-drafts/{draft['id']}").status_code == 404  # clinic1 is not in hub2's area
+    as_hub = a["hub1"].get(f"/api/v1/bcp-drafts/{draft['id']}").json()
+    assert as_hub["patients_left_out"] == 1 and as_hub["patient_count"] == 1
+    assert "圏外" not in str(as_hub["blanks"])
+    page = a["hub1"].get(f"/bcp/drafts/{draft['id']}")
+    assert page.status_code == 200 and "圏外" not in page.text and "1 名" in page.text
+    assert w["p1"].name in page.text
+    docx = a["hub1"].get(f"/api/v1/bcp-drafts/{draft['id']}.docx").content
+    import io
+    import zipfile
+    assert "圏外" not in zipfile.ZipFile(io.BytesIO(docx)).read("word/document.xml").decode()
+    events = client.get(f"/api/v1/audit?patient_id={outside.id}&action=bcp_draft.read").json()
+    assert events["total"] == 0  # the hub's reads did not show it, so they do not name it
+    assert a["pref_a"].get(f"/api/v1/bcp-drafts/{draft['id']}").json()["patients_left_out"] == 0
