@@ -76,27 +76,30 @@ def _audit_change(session, principal, request, institution_id, what, before, aft
           resource=None if request else f"institution/{institution_id}", detail=detail)
 
 
+def _replace(session: Session, principal: Principal, institution: Institution, request: Request | None,
+             what: str, key: str, replace, **inside) -> dict:
+    ensure_may_decide(session, principal, institution, **inside)
+    before = current(session, institution.id)[key]
+    replace()
+    session.flush()
+    after = current(session, institution.id)
+    _audit_change(session, principal, request, institution.id, what, before, after[key])
+    return after
+
+
 def set_designations(
     *, session: Session, principal: Principal, institution: Institution, designations: list[DesignationIn],
     request: Request | None = None,
 ) -> dict:
-    ensure_may_decide(session, principal, institution, region_ids=[d.region_id for d in designations])
-    before = current(session, institution.id)["designations"]
-    replace_designations(session, institution.id, designations)
-    session.flush()
-    after = current(session, institution.id)["designations"]
-    _audit_change(session, principal, request, institution.id, "designations", before, after)
-    return current(session, institution.id)
+    return _replace(session, principal, institution, request, "designations", "designations",
+                    lambda: replace_designations(session, institution.id, designations),
+                    region_ids=[d.region_id for d in designations])
 
 
 def set_hub_municipalities(
     *, session: Session, principal: Principal, institution: Institution, municipality_ids: list[int],
     request: Request | None = None,
 ) -> dict:
-    ensure_may_decide(session, principal, institution, municipality_ids=municipality_ids)
-    before = current(session, institution.id)["hub_municipality_ids"]
-    replace_hub_coverage(session, institution.id, municipality_ids)
-    session.flush()
-    after = current(session, institution.id)["hub_municipality_ids"]
-    _audit_change(session, principal, request, institution.id, "hub_municipalities", before, after)
-    return current(session, institution.id)
+    return _replace(session, principal, institution, request, "hub_municipalities", "hub_municipality_ids",
+                    lambda: replace_hub_coverage(session, institution.id, municipality_ids),
+                    municipality_ids=municipality_ids)
