@@ -74,7 +74,9 @@ def _audit_view(session: Session, request: Request, principal: Principal, view: 
 @router.get("")
 def board_index(request: Request, principal: Viewer, session: SessionDep):
     rounds = service.list_board_rounds(session=session, principal=principal)
-    return page("board/index.html", principal, rounds=rounds, label=label, system=_system(session, request))
+    min_cell = request.app.state.settings.aggregate_min_cell if principal.role == Role.aggregate else 0
+    return page("board/index.html", principal, rounds=rounds, label=label, system=_system(session, request),
+                min_cell=min_cell)
 
 
 def _system(session: Session, request: Request):

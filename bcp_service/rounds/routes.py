@@ -48,9 +48,9 @@ CountReader = Annotated[Principal, Depends(
     Access(Role.admin, Role.prefecture, Role.hub, Role.institution, Role.nurse, Role.aggregate))]
 
 
-def round_public(safety_round: SafetyRound, principal: Principal) -> RoundPublic:
+def round_public(safety_round: SafetyRound, principal: Principal, min_cell: int = 10) -> RoundPublic:
     values = {**safety_round.model_dump(), "label": label(safety_round.drill)}
-    return RoundPublic.model_validate(visibility.public_fields(principal, values))
+    return RoundPublic.model_validate(visibility.public_fields(principal, values, min_cell))
 
 
 @router.post("/rounds", response_model=RoundPublic, status_code=status.HTTP_201_CREATED)
@@ -74,16 +74,18 @@ def create_round(
 
 @router.get("/rounds", response_model=Page[RoundPublic])
 def get_rounds(
-    principal: CountReader, session: SessionDep, state: RoundState | None = None, drill: bool | None = None,
-    limit: Limit = 50, offset: Offset = 0,
+    request: Request, principal: CountReader, session: SessionDep, state: RoundState | None = None,
+    drill: bool | None = None, limit: Limit = 50, offset: Offset = 0,
 ):
     rows, total = list_rounds(session=session, principal=principal, state=state, drill=drill, limit=limit, offset=offset)
-    return Page(items=[round_public(r, principal) for r in rows], total=total, limit=limit, offset=offset)
+    min_cell = request.app.state.settings.aggregate_min_cell
+    return Page(items=[round_public(r, principal, min_cell) for r in rows], total=total, limit=limit, offset=offset)
 
 
 @router.get("/rounds/{round_id}", response_model=RoundPublic)
-def get_one_round(round_id: int, principal: CountReader, session: SessionDep):
-    return round_public(visibility.visible_round(session=session, principal=principal, round_id=round_id), principal)
+def get_one_round(round_id: int, request: Request, principal: CountReader, session: SessionDep):
+    safety_round = visibility.visible_round(session=session, principal=principal, round_id=round_id)
+    return round_public(safety_round, principal, request.app.state.settings.aggregate_min_cell)
 
 
 @router.get("/rounds/{round_id}/summary", response_model=RoundSummary)

@@ -43,10 +43,10 @@ class RoundPublic(BaseModel):
     state: RoundState
     closed_at: datetime | None
     closed_by_name: str | None
-    target: dict
-    target_count: int
-    message_count: int
-    no_contact_count: int
+    target: dict = Field(description="what was targeted (ids); empty for the aggregate role")
+    target_count: int | None = Field(description="None: a small cell hidden from the aggregate role")
+    message_count: int | None
+    no_contact_count: int | None
 
 
 class StateCounts(BaseModel):

@@ -45,8 +45,12 @@ def count_scope(principal: Principal) -> list[ColumnElement[bool]] | None:
     return patient_scope(principal)
 
 
-def public_fields(principal: Principal, values: dict) -> dict:
-    """The aggregate role sees a round's what and when, never its target ids or its starter."""
+def public_fields(principal: Principal, values: dict, min_cell: int) -> dict:
+    """The aggregate role sees a round's what and when, never its target ids or its starter, and of its
+    sizes only the number of patients when that is not a small cell (messages and no-contact counts
+    would give small cells by subtraction)."""
     if principal.role == Role.aggregate:
-        return {**values, "target": {}, "started_by_name": "", "closed_by_name": None}
+        size = values.get("target_count") or 0
+        return {**values, "target": {}, "started_by_name": "", "closed_by_name": None,
+                "target_count": None if 0 < size < min_cell else size, "message_count": None, "no_contact_count": None}
     return values

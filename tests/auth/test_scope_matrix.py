@@ -193,6 +193,7 @@ def test_the_aggregate_role_sees_no_small_cell_and_no_ids(world, client, client_
     aggregate = client_as("aggregate")
     listed = [r for r in aggregate.get("/api/v1/rounds").json()["items"] if r["id"] == created["id"]]
     assert listed[0]["target"] == {} and listed[0]["started_by_name"] == ""
+    assert listed[0]["target_count"] == 14 and listed[0]["no_contact_count"] is None
     summary = aggregate.get(f"/api/v1/rounds/{created['id']}/summary").json()
     by_municipality = {m["key"]: m for m in summary["by_municipality"]}
     assert by_municipality[str(w["a2"].id)]["suppressed"] is True and by_municipality[str(w["a2"].id)]["total"] is None
