@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import subprocess
 import sys
@@ -44,7 +43,7 @@ def start_demo_sending(base_url: str, sim_port: int, answer_rate: float) -> list
     sim = subprocess.Popen([
         _command(), "twilio-sim", "--port", str(sim_port), "--inbound-url", f"{base_url}/webhooks/twilio/inbound",
         "--answer-rate", str(answer_rate), "--answer-delay-ms", "3000", "--callback-delay-ms", "500",
-    ], env={**os.environ, "BCP_SIM_AUTH_TOKEN": os.environ["BCP_TWILIO_AUTH_TOKEN"]})
+    ])  # inherits BCP_TWILIO_AUTH_TOKEN, the demo's own token
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:

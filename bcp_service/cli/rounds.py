@@ -147,8 +147,8 @@ def twilio_sim(
     answer_delay_ms: int = typer.Option(2000, help="how long the simulated recipient takes to answer"),
     seed: int | None = typer.Option(None, help="random seed for repeatable faults"),
     auth_token: str | None = typer.Option(
-        None, envvar="BCP_SIM_AUTH_TOKEN", show_default=False,
-        help="the auth token (default: the public placeholder, loopback only); from the environment, not the command line",
+        None, envvar="BCP_TWILIO_AUTH_TOKEN", show_default=False,
+        help="the auth token, the same the service verifies with (default: the public placeholder, loopback only)",
     ),
 ) -> None:
     """A Twilio-compatible simulator (Messages, Calls, signed webhooks) for development and load tests.
@@ -156,7 +156,7 @@ def twilio_sim(
     Point the service at it with BCP_NOTIFIER=twilio BCP_TWILIO_BASE_URL=http://HOST:PORT
     BCP_TWILIO_ACCOUNT_SID=ACsimulator00000000000000000000000 BCP_TWILIO_AUTH_TOKEN=<the token>
     BCP_TWILIO_FROM_NUMBER=+815000000000. Status callbacks go wherever each message asks. Without
-    BCP_SIM_AUTH_TOKEN the token is the public placeholder and only a loopback address is served.
+    BCP_TWILIO_AUTH_TOKEN the token is the public placeholder and only a loopback address is served.
     """
     from bcp_service.twilio_sim import SimConfig, run_sim
 

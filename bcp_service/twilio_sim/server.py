@@ -33,7 +33,7 @@ def check_bind(host: str, config: SimConfig) -> None:
     """A simulator reachable from elsewhere needs its own token: the placeholder is public."""
     if config.auth_token == PLACEHOLDER_AUTH_TOKEN and not is_loopback(host):
         raise SystemExit(
-            f"twilio-sim: {host} はループバックではありません。BCP_SIM_AUTH_TOKEN に推測できないトークンを設定してください "
+            f"twilio-sim: {host} はループバックではありません。BCP_TWILIO_AUTH_TOKEN に推測できないトークンを設定してください "
             "(refusing a non-loopback address with the placeholder auth token)"
         )
 

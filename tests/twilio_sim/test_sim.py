@@ -311,3 +311,13 @@ def test_the_demo_draws_its_own_token():
 
     first, second = demo_sending_env(8099)["BCP_TWILIO_AUTH_TOKEN"], demo_sending_env(8099)["BCP_TWILIO_AUTH_TOKEN"]
     assert first != second and PLACEHOLDER_AUTH_TOKEN not in (first, second) and len(first) >= 32
+
+
+def test_the_cli_refuses_a_public_address_with_the_placeholder_token(monkeypatch):
+    from typer.testing import CliRunner
+
+    from bcp_service.cli import app
+
+    monkeypatch.delenv("BCP_TWILIO_AUTH_TOKEN", raising=False)
+    result = CliRunner().invoke(app, ["twilio-sim", "--host", "0.0.0.0", "--port", "18190"])
+    assert result.exit_code != 0 and "loopback" in str(result.exception) + result.output
