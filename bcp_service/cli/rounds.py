@@ -73,7 +73,7 @@ def start(
 def list_(state: RoundState | None = typer.Option(None, help="running or closed")) -> None:
     """List rounds, newest first."""
     with _factory()() as session:
-        rows, total = list_rounds(session=session, state=state, limit=100)
+        rows, total = list_rounds(session=session, principal=None, state=state, limit=100)
     table = Table(title=f"安否確認ラウンド ({total})", title_justify="left")
     for column in ("id", "", "reason", "state", "started", "by", "patients", "title"):
         table.add_column(column)

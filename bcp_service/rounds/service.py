@@ -132,10 +132,11 @@ def get_round(*, session: Session, round_id: int) -> SafetyRound:
 
 
 def list_rounds(
-    *, session: Session, principal: Principal | None = None, state: RoundState | None = None,
+    *, session: Session, principal: Principal | None, state: RoundState | None = None,
     drill: bool | None = None, limit: int = 50, offset: int = 0,
 ) -> tuple[list[SafetyRound], int]:
-    """Rounds, newest first; with a principal, only those it may see (``rounds.visibility``)."""
+    """Rounds, newest first, that ``principal`` may see (``rounds.visibility``). No default: a caller
+    says whose list it is; ``None`` only for the operator's CLI (every round)."""
     from bcp_service.rounds.visibility import round_conditions
 
     conditions = round_conditions(principal) if principal is not None else []
