@@ -13,12 +13,13 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from bcp_service.config import Settings, get_settings
 from bcp_service.db import make_engine, make_session_factory
 from bcp_service.group_commit import transaction
 from bcp_service.errors import ServiceError
+from bcp_service.security import SecurityMiddleware
 from bcp_service.audit.routes import router as audit_router
 from bcp_service.auth.deps import Access
 from bcp_service.auth.routes import router as auth_router
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     _install_error_handlers(app)
+    app.add_middleware(SecurityMiddleware, settings=settings)
 
     @app.get("/healthz", tags=["health"], dependencies=[Depends(Access(public="load balancer health check"))])
     def healthz() -> dict:
@@ -107,6 +109,17 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             status_code=409,
             content={"detail": [{"loc": [], "msg": "データの整合性に反します (conflicts with existing data)", "type": "conflict"}]},
+        )
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def out_of_range(_request: Request, exc: Exception) -> JSONResponse:
+        # An integer beyond the columns' range (SQLite: past 64 bits; PostgreSQL: past the column type)
+        # in a path, query or body: the caller's mistake, never a 500.
+        log.info("http.value_out_of_range", extra={"error": type(exc).__name__})
+        return JSONResponse(
+            status_code=422,
+            content={"detail": [{"loc": [], "msg": "数値が大きすぎるか範囲外です (number out of range)", "type": "value_error"}]},
         )
 
     @app.exception_handler(StarletteHTTPException)

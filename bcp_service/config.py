@@ -151,6 +151,10 @@ class Settings(BaseSettings):
     page_size_default: int = 50
     page_size_max: int = 500
 
+    # Request bodies, enforced while reading (bcp_service/security.py): imports use import_max_bytes,
+    # disaster triggers MAX_BULLETIN_BYTES (JMA XML), webhooks 64 KiB, answer and login forms 16 KiB.
+    api_max_body_bytes: int = 1024 * 1024
+
     # CSV import limits.
     import_max_bytes: int = 50 * 1024 * 1024
     import_max_cell_chars: int = 2000

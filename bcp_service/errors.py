@@ -36,3 +36,10 @@ class FieldError(ServiceError):
 class Conflict(ServiceError):
     status_code = 409
     error_type = "conflict"
+
+
+class Forbidden(ServiceError):
+    """The caller may not make this change at all (not a matter of the value)."""
+
+    status_code = 403
+    error_type = "forbidden"

@@ -9,24 +9,28 @@ from __future__ import annotations
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from bcp_service.timeutil import local
+
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
 REPO_TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
-TOKYO = ZoneInfo("Asia/Tokyo")
 
 
 def jst(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """Show a stored UTC time in Japan time."""
+    """Show a stored UTC time in the display zone (``settings.timezone``, Japan time by default)."""
     if value is None:
         return ""
-    if value.tzinfo is None:
-        from datetime import UTC
+    return local(value).strftime(fmt)
 
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(TOKYO).strftime(fmt)
+
+HIDDEN_COUNT = "非表示（少数）"
+
+
+def count(value: int | None) -> str:
+    """A count with thousands separators; None is a small count hidden from the aggregate role."""
+    return HIDDEN_COUNT if value is None else f"{value:,}"
 
 
 @lru_cache
@@ -39,6 +43,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["jst"] = jst
+    env.filters["count"] = count
     return env
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
 from bcp_service.errors import FieldError, NotFound
-from bcp_service.models import CheckAnswer, SafetyCheck
+from bcp_service.models import AuditEvent, AuditEventPatient, CheckAnswer, SafetyCheck
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import ANSWER_STATES, CheckState, Power
 from bcp_service.rounds.clock import aware
@@ -62,12 +62,13 @@ class LockedCheck:
     state: str
     last_answer_at: datetime | None
     keys: CheckKeys
+    patient_id: int | None = None
 
 
 _answers = CheckAnswer.__table__
 _checks = SafetyCheck.__table__
 _LOCK_COLUMNS = (_checks.c.id, _checks.c.round_id, _checks.c.state, _checks.c.last_answer_at, _checks.c.risk_tier,
-                 _checks.c.region_id, _checks.c.municipality_id, _checks.c.hub_id)
+                 _checks.c.region_id, _checks.c.municipality_id, _checks.c.hub_id, _checks.c.patient_id)
 _STRUCTURE = ("power", "hours_unknown", "needs_transport", "needs_admission", "evacuated_to", "note")
 _UPDATE_CHECK = update(_checks).where(_checks.c.id == bindparam("b_id")).values(
     state=bindparam("b_state"), hours_left=bindparam("b_hours"), last_answer_at=bindparam("b_at"),
@@ -87,7 +88,7 @@ def lock_checks(session: Session, check_ids: set[int]) -> dict[int, LockedCheck]
     rows = session.execute(
         select(*_LOCK_COLUMNS).where(_checks.c.id.in_(sorted(check_ids))).order_by(_checks.c.id).with_for_update()
     ).all()
-    return {row[0]: LockedCheck(row[0], row[1], row[2], row[3], CheckKeys(row[1], row[4], row[5], row[6], row[7]))
+    return {row[0]: LockedCheck(row[0], row[1], row[2], row[3], CheckKeys(row[1], row[4], row[5], row[6], row[7]), row[8])
             for row in rows}
 
 
@@ -140,6 +141,7 @@ def record_answers(*, session: Session, answers: list[NewAnswer]) -> list[tuple[
         session.execute(_UPDATE_CHECK, list(updates.values()))
         _expire_loaded_checks(session, updates)
     move_counters(session=session, moves=moves)
+    audit_answers(session, rows, ids, {c.id: c.patient_id for c in checks.values()}, now)
     results = []
     for new, slot in zip(answers, slots, strict=True):
         if slot is None:
@@ -166,6 +168,31 @@ def _structure(new: NewAnswer) -> dict:
             "needs_transport": bool(new.needs_transport) or new.state == "needs_transport",
             "needs_admission": bool(new.needs_admission),
             "evacuated_to": (new.evacuated_to or "").strip()[:200] or None}
+
+
+# Answers by link, SMS and voice come from no account: each is an audit event of its own, naming the
+# check, the patient and who answered (self, family, a contact id). Nurses' and reviewers' answers are
+# audited by their routes, with the account.
+UNAUDITED_CHANNELS = {"link", "sms", "voice"}
+_INSERT_EVENT = insert(AuditEvent.__table__).returning(AuditEvent.__table__.c.id, sort_by_parameter_order=True)
+
+
+def audit_answers(session: Session, rows: list[dict], ids: list[int], patients: dict[int, int | None], now: datetime) -> None:
+    chosen = [(row, answer_id) for row, answer_id in zip(rows, ids, strict=True) if row["channel"] in UNAUDITED_CHANNELS]
+    if not chosen:
+        return
+    events = [{
+        "at": now, "user_id": None, "username": f"{row['channel']}:{row['answered_by'] or 'unknown'}"[:64], "role": None,
+        "action": f"answer.{row['channel']}", "resource": f"check/{row['check_id']}", "address": None,
+        "patient_count": 1 if patients.get(row["check_id"]) else 0,
+        "detail": (f"round {row['round_id']} check {row['check_id']} answer {answer_id} state {row['state']} "
+                   f"by {row['answered_by'] or '-'} contact {row['contact_id'] or '-'}")[:500],
+    } for row, answer_id in chosen]
+    event_ids = [r[0] for r in session.execute(_INSERT_EVENT, events)]
+    links = [{"event_id": e, "patient_id": patients[row["check_id"]]}
+             for e, (row, _) in zip(event_ids, chosen, strict=True) if patients.get(row["check_id"])]
+    if links:
+        session.execute(insert(AuditEventPatient), links)
 
 
 def _expire_loaded_checks(session: Session, check_ids) -> None:

@@ -16,7 +16,7 @@ from bcp_service.audit import service
 from bcp_service.audit.routes import AUDITORS
 from bcp_service.auth.principal import Principal
 from bcp_service.db import SessionDep
-from bcp_service.templating import TOKYO
+from bcp_service.timeutil import display_zone
 from bcp_service.web.pages import page, register_home_link
 
 router = APIRouter(include_in_schema=False)
@@ -50,10 +50,10 @@ def audit_page(
     filters = service.AuditFilters(
         username=username.strip() or None, action=action or None,
         patient_id=int(patient_id) if patient_id.isdigit() else None,
-        since=datetime.combine(first, time(), TOKYO) if first else None,
-        until=datetime.combine(last + timedelta(days=1), time(), TOKYO) if last else None,
+        since=datetime.combine(first, time(), display_zone()) if first else None,
+        until=datetime.combine(last + timedelta(days=1), time(), display_zone()) if last else None,
     )
-    rows, total = service.list_events(session=session, filters=filters, limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE)
+    rows, total = service.list_events(session=session, principal=principal, filters=filters, limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE)
     service.record(session=session, principal=principal, action="audit.read", request=request)
     params = {"username": username, "action": action, "patient_id": patient_id, "since": since, "until": until}
     kept = {k: v for k, v in params.items() if v}

@@ -1,4 +1,4 @@
-"""Audit log API: query and export, for admin and prefecture officers."""
+"""Audit log API: query and export, for admin (everything) and prefecture officers (``audit.scope``)."""
 
 from __future__ import annotations
 
@@ -58,9 +58,10 @@ def list_audit_events(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ):
-    rows, total = service.list_events(session=session, filters=filters, limit=limit, offset=offset)
+    rows, total = service.list_events(session=session, principal=principal, filters=filters, limit=limit, offset=offset)
     service.record(session=session, principal=principal, action="audit.read", request=request)
-    items = [AuditEventPublic(**e.model_dump(), patient_ids=ids) for e, ids in rows]
+    # patient_count: the ids this reader may see (others' patients are neither listed nor counted).
+    items = [AuditEventPublic(**e.model_dump(exclude={"patient_count"}), patient_ids=ids, patient_count=len(ids)) for e, ids in rows]
     return AuditPage(items=items, total=total, limit=limit, offset=offset)
 
 
@@ -72,7 +73,7 @@ def export_audit_events(
     filters: Annotated[service.AuditFilters, Depends(_filters)],
 ):
     service.record(session=session, principal=principal, action="audit.export", request=request)
-    rows = list(service.iter_events(session=session, filters=filters))
+    rows = list(service.iter_events(session=session, principal=principal, filters=filters))
     header = ["id", "at", "user_id", "username", "role", "action", "resource", "patient_ids", "address", "detail"]
     lines = csv_lines(header, (
         [e.id, e.at.isoformat(), e.user_id, e.username, e.role, e.action, e.resource, " ".join(map(str, ids)), e.address, e.detail]

@@ -10,6 +10,7 @@ from fastapi import Request
 from sqlalchemy import func, insert
 from sqlmodel import Session, col, select
 
+from bcp_service.audit.scope import event_conditions, patient_filter_condition, visible_patients
 from bcp_service.auth.principal import Principal
 from bcp_service.models import AuditEvent, AuditEventPatient
 
@@ -53,8 +54,8 @@ class AuditFilters:
     until: datetime | None = None
 
 
-def _conditions(filters: AuditFilters) -> list:
-    conditions = []
+def _conditions(filters: AuditFilters, principal: Principal) -> list:
+    conditions = event_conditions(principal)
     if filters.user_id is not None:
         conditions.append(AuditEvent.user_id == filters.user_id)
     if filters.username:
@@ -64,6 +65,7 @@ def _conditions(filters: AuditFilters) -> list:
     if filters.patient_id is not None:
         touched = select(AuditEventPatient.event_id).where(AuditEventPatient.patient_id == filters.patient_id)
         conditions.append(col(AuditEvent.id).in_(touched))
+        conditions += patient_filter_condition(principal, filters.patient_id)
     if filters.since:
         conditions.append(AuditEvent.at >= filters.since)
     if filters.until:
@@ -72,31 +74,34 @@ def _conditions(filters: AuditFilters) -> list:
 
 
 def list_events(
-    *, session: Session, filters: AuditFilters, limit: int = 100, offset: int = 0
+    *, session: Session, principal: Principal, filters: AuditFilters, limit: int = 100, offset: int = 0
 ) -> tuple[list[tuple[AuditEvent, list[int]]], int]:
-    conditions = _conditions(filters)
+    """Events the reader may see (``audit.scope``), newest first, each with its visible patient ids."""
+    conditions = _conditions(filters, principal)
     total = session.exec(select(func.count()).select_from(AuditEvent).where(*conditions)).one()
     events = session.exec(
         select(AuditEvent).where(*conditions).order_by(col(AuditEvent.id).desc()).limit(limit).offset(offset)
     ).all()
-    return [(e, patient_ids_of(session, e.id)) for e in events], total
+    return [(e, patient_ids_of(session, e.id, principal)) for e in events], total
 
 
-def iter_events(*, session: Session, filters: AuditFilters, batch: int = 1000):
+def iter_events(*, session: Session, principal: Principal, filters: AuditFilters, batch: int = 1000):
     last_id = None
     while True:
-        query = select(AuditEvent).where(*_conditions(filters)).order_by(col(AuditEvent.id).desc()).limit(batch)
+        query = select(AuditEvent).where(*_conditions(filters, principal)).order_by(col(AuditEvent.id).desc()).limit(batch)
         if last_id is not None:
             query = query.where(AuditEvent.id < last_id)
         rows = session.exec(query).all()
         if not rows:
             return
         for event in rows:
-            yield event, patient_ids_of(session, event.id)
+            yield event, patient_ids_of(session, event.id, principal)
         last_id = rows[-1].id
 
 
-def patient_ids_of(session: Session, event_id: int) -> list[int]:
-    return list(session.exec(
-        select(AuditEventPatient.patient_id).where(AuditEventPatient.event_id == event_id).order_by(AuditEventPatient.patient_id)
-    ).all())
+def patient_ids_of(session: Session, event_id: int, principal: Principal) -> list[int]:
+    query = select(AuditEventPatient.patient_id).where(AuditEventPatient.event_id == event_id)
+    visible = visible_patients(principal)
+    if visible is not None:
+        query = query.where(col(AuditEventPatient.patient_id).in_(visible))
+    return list(session.exec(query.order_by(AuditEventPatient.patient_id)).all())

@@ -20,9 +20,9 @@ from datetime import datetime
 import phonenumbers
 from sqlmodel import Session, select
 
+from bcp_service.timeutil import display_zone
 from bcp_service.bcp import sources
 from bcp_service.bcp.context import (
-    JST,
     AreaVentilatorPatient,
     BackedUpClinic,
     BackupHospital,
@@ -266,7 +266,7 @@ def build(*, session: Session, institution_id: int, plan_kind: PlanKind | None =
 
     context = BcpContext(
         plan_kind=kind,
-        generated_at=(now or datetime.now(JST)).astimezone(JST),
+        generated_at=(now or datetime.now(display_zone())).astimezone(display_zone()),
         facility=facility,
         active_institution=_organisation(active),
         hub=_organisation(hub),

@@ -11,11 +11,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
-JST = ZoneInfo("Asia/Tokyo")
+from bcp_service.timeutil import display_zone
+
 
 PlanKind = Literal[
     "single_doctor_clinic",
@@ -219,7 +219,7 @@ class Drill(_Model):
 
 class BcpContext(_Model):
     plan_kind: PlanKind
-    generated_at: datetime = Field(default_factory=lambda: datetime.now(JST))
+    generated_at: datetime = Field(default_factory=lambda: datetime.now(display_zone()))
     facility: Facility
     active_institution: Organisation | None = None
     hub: Organisation | None = None

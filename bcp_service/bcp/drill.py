@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
-from bcp_service.bcp.context import JST, Drill
+from bcp_service.timeutil import display_zone
+from bcp_service.bcp.context import Drill
 from bcp_service.models import CheckAnswer, Patient, SafetyCheck, SafetyRound
 from bcp_service.models.rounds import ANSWER_STATES
 
@@ -63,7 +64,7 @@ def last_drill_for(session: Session, institution_id: int) -> Drill | None:
             if first is not None:
                 minutes.append(max(0.0, (_aware(first) - started).total_seconds() / 60))
     return Drill(
-        held_on=started.astimezone(JST).date(),
+        held_on=started.astimezone(display_zone()).date(),
         round_name=title or "安否確認訓練",
         target_count=len(checks),
         answered_count=len(answered_ids),

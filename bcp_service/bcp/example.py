@@ -12,8 +12,8 @@ import sys
 from datetime import date, datetime
 from pathlib import Path
 
+from bcp_service.timeutil import display_zone
 from bcp_service.bcp.context import (
-    JST,
     AreaVentilatorPatient,
     BackedUpClinic,
     BackupHospital,
@@ -165,7 +165,7 @@ def example_context(plan_kind: PlanKind = "active_institution") -> BcpContext:
     name, kind_label, phone, designations, (lead_name, lead_role) = _PROFILES[plan_kind]
     return BcpContext(
         plan_kind=plan_kind,
-        generated_at=datetime(2025, 4, 1, 9, 0, tzinfo=JST),
+        generated_at=datetime(2025, 4, 1, 9, 0, tzinfo=display_zone()),
         facility=Facility(
             name=name,
             kind_label=kind_label,

@@ -16,6 +16,7 @@ from sqlmodel import Session
 from bcp_service.auth.deps import Access
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
+from bcp_service.bcp.reader import for_reader
 from bcp_service.bcp import service
 from bcp_service.bcp.context import PLAN_KIND_LABELS
 from bcp_service.bcp.coverage import compute_coverage
@@ -97,12 +98,14 @@ def _preview(
     request: Request, principal: Principal, session: Session, draft: BcpDraft, *, error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    service.audit_read(session=session, principal=principal, draft=draft, action="bcp_draft.view", request=request)
+    shown, left_out = for_reader(session=session, principal=principal, draft=draft)
+    service.audit_read(session=session, principal=principal, draft=shown, action="bcp_draft.view", request=request)
     latest = service.latest_version(session, draft.institution_id) == draft.version
     institution = session.get(Institution, draft.institution_id)
     return page(
         "bcp_pages/draft.html", principal, status_code=status_code, draft=draft,
-        info=BcpDraftPublic.of(draft, institution_name=institution.name), document=_document_body(draft.html),
+        info=BcpDraftPublic.of(shown, institution_name=institution.name, patients_left_out=left_out),
+        document=_document_body(shown.html),
         latest=latest, error=error,
         can_review=latest and draft.state == DraftState.draft and principal.role in REVIEWERS,
         can_finalise=latest and draft.state == DraftState.reviewed and principal.role in FINALISERS,

@@ -16,6 +16,7 @@ from sqlmodel import Session
 from bcp_service.auth.deps import Access
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
+from bcp_service.bcp.reader import for_reader
 from bcp_service.bcp import service
 from bcp_service.bcp.coverage import compute_coverage
 from bcp_service.bcp.schemas import BcpCoverageReport, BcpDraftCreate, BcpDraftPublic, BcpDraftReview, BcpDraftSummary
@@ -35,9 +36,9 @@ CoverageViewer = Annotated[Principal, Depends(Access(*COVERAGE_VIEWERS))]
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
-def draft_public(session: Session, draft) -> BcpDraftPublic:
+def draft_public(session: Session, draft, left_out: int = 0) -> BcpDraftPublic:
     institution = session.get(Institution, draft.institution_id)
-    return BcpDraftPublic.of(draft, institution_name=institution.name)
+    return BcpDraftPublic.of(draft, institution_name=institution.name, patients_left_out=left_out)
 
 
 @router.post(
@@ -53,7 +54,7 @@ def create_bcp_draft(
         session=session, principal=principal, institution=institution, plan_kind=data.plan_kind if data else None
     )
     service.audit_read(session=session, principal=principal, draft=draft, action="bcp_draft.generate", request=request)
-    return draft_public(session, draft)
+    return draft_public(session, *for_reader(session=session, principal=principal, draft=draft))
 
 
 @router.get("/institutions/{institution_id}/bcp-drafts", response_model=list[BcpDraftSummary])
@@ -68,7 +69,8 @@ def list_bcp_drafts(institution_id: int, principal: Drafter, session: SessionDep
     responses={200: {"content": {DOCX_TYPE: {}}, "description": "the draft as an editable Word document"}},
 )
 def download_bcp_draft(draft_id: int, request: Request, principal: Drafter, session: SessionDep):
-    draft = service.get_draft(session=session, principal=principal, draft_id=draft_id)
+    draft, _left_out = for_reader(session=session, principal=principal,
+                                  draft=service.get_draft(session=session, principal=principal, draft_id=draft_id))
     data = service.render_docx(draft)
     service.audit_read(session=session, principal=principal, draft=draft, action="bcp_draft.download", request=request)
     return Response(
@@ -82,9 +84,10 @@ def download_bcp_draft(draft_id: int, request: Request, principal: Drafter, sess
 
 @router.get("/bcp-drafts/{draft_id}", response_model=BcpDraftPublic)
 def get_bcp_draft(draft_id: int, request: Request, principal: Drafter, session: SessionDep):
-    draft = service.get_draft(session=session, principal=principal, draft_id=draft_id)
+    draft, left_out = for_reader(session=session, principal=principal,
+                                 draft=service.get_draft(session=session, principal=principal, draft_id=draft_id))
     service.audit_read(session=session, principal=principal, draft=draft, action="bcp_draft.read", request=request)
-    return draft_public(session, draft)
+    return draft_public(session, draft, left_out)
 
 
 @router.post("/bcp-drafts/{draft_id}/review", response_model=BcpDraftSummary)

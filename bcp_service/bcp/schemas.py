@@ -72,12 +72,14 @@ class BcpDraftPublic(BcpDraftSummary):
     review_comment: str | None
     sections: list[SectionCompleteness]
     blanks: list[Blank]
+    patients_left_out: int = Field(0, description="patients of the draft outside the reader's scope, not shown")
 
     @classmethod
-    def of(cls, draft: BcpDraft, *, institution_name: str) -> "BcpDraftPublic":  # type: ignore[override]
+    def of(cls, draft: BcpDraft, *, institution_name: str, patients_left_out: int = 0) -> "BcpDraftPublic":  # type: ignore[override]
         return super().of(
             draft,
             institution_name=institution_name,
+            patients_left_out=patients_left_out,
             title=draft.title,
             review_comment=draft.review_comment,
             sections=[SectionCompleteness(**s) for s in draft.sections],

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from bcp_service.auth.principal import Principal, hub_municipalities, patient_scope, prefecture_municipalities
 from bcp_service.auth.roles import Role
+from bcp_service.auth.suppression import Suppressed, suppress
 from bcp_service.board.schemas import ANSWERED, NEEDING, AreaRow, BoardFilters, Counts
 from bcp_service.models import HomeCareRegion, HomeCareRegionMunicipality, Institution, Municipality, Patient, SafetyCheck
 from bcp_service.registry.patients import therapy_condition
@@ -156,34 +157,30 @@ def groups_as_counters(groups: list[tuple[str, str, str, str, int]]) -> dict[str
 
 
 def summarise(counters: dict, names: AreaNames, min_cell: int) -> Counts:
-    by_state = dict(counters.get("all", {}).get("", {}))
-    total = sum(by_state.values())
-    answered = sum(n for s, n in by_state.items() if s in ANSWERED)
+    """The board's counts; ``min_cell`` > 0 hides small cells as ``auth.suppression`` says."""
+    shown = suppress(counters, min_cell)
+    by_state = shown.by_state()
+    answered = shown.part_sum([s for s in by_state if s in ANSWERED])
 
     def rows(dimension: str, labels: dict[str, str]) -> list[AreaRow]:
-        found = [_row(k, labels.get(k, UNKNOWN), v, min_cell) for k, v in counters.get(dimension, {}).items()]
+        found = [_row(shown, dimension, k, labels.get(k, UNKNOWN)) for k in counters.get(dimension, {})]
         return sorted(found, key=lambda r: (r.name == UNKNOWN, r.name, r.key))
 
     municipalities = rows("municipality", names.municipalities)
     for row in municipalities:
         row.region_key = names.municipality_region.get(row.key, "")
-    return Counts(by_state=by_state, total=total, answered=answered, regions=rows("region", names.regions),
+    return Counts(by_state=by_state, total=shown.total, answered=answered, regions=rows("region", names.regions),
                   municipalities=municipalities, hubs=rows("hub", names.hubs), min_cell=min_cell)
 
 
-def _row(key: str, name: str, counts: dict[str, int], min_cell: int) -> AreaRow:
-    total = sum(counts.values())
-    hidden = min_cell > 0 and 0 < total < min_cell
-    if hidden:
+def _row(shown: Suppressed, dimension: str, key: str, name: str) -> AreaRow:
+    total = shown.row_total(dimension, key)
+    if total is None:
         return AreaRow(key=key, name=name, counts={}, total=None, answered=None, needing=None, suppressed=True)
-
-    def shown(n: int) -> int | None:
-        return None if min_cell > 0 and 0 < n < min_cell else n
-
-    answered = sum(n for s, n in counts.items() if s in ANSWERED)
-    needing = sum(counts.get(s, 0) for s in NEEDING)
-    return AreaRow(key=key, name=name, counts={s: shown(n) for s, n in counts.items() if n},
-                   total=total, answered=shown(answered), needing=shown(needing))
+    counts = shown.by_state(dimension, key)
+    return AreaRow(key=key, name=name, counts={s: n for s, n in counts.items() if n != 0},
+                   total=total, answered=shown.part_sum([s for s in counts if s in ANSWERED], dimension, key),
+                   needing=shown.part_sum([s for s in counts if s in NEEDING], dimension, key))
 
 
 def _key(value: object) -> str:

@@ -33,7 +33,8 @@ from bcp_service.db import SessionDep
 from bcp_service.errors import NotFound
 from bcp_service.escalation.policy import tier_policies
 from bcp_service.live import sse
-from bcp_service.rounds.service import get_round, label
+from bcp_service.rounds.service import label
+from bcp_service.rounds.visibility import visible_round
 from bcp_service.schedules.heartbeat import read_system_status
 from bcp_service.web.pages import page, register_home_link
 
@@ -73,8 +74,10 @@ def _audit_view(session: Session, request: Request, principal: Principal, view: 
 
 @router.get("")
 def board_index(request: Request, principal: Viewer, session: SessionDep):
-    rounds = service.list_board_rounds(session=session)
-    return page("board/index.html", principal, rounds=rounds, label=label, system=_system(session, request))
+    rounds = service.list_board_rounds(session=session, principal=principal)
+    min_cell = request.app.state.settings.aggregate_min_cell if principal.role == Role.aggregate else 0
+    return page("board/index.html", principal, rounds=rounds, label=label, system=_system(session, request),
+                min_cell=min_cell)
 
 
 def _system(session: Session, request: Request):
@@ -83,7 +86,7 @@ def _system(session: Session, request: Request):
 
 @router.get("/rounds/{round_id}")
 def board_page(round_id: int, request: Request, principal: Viewer, session: SessionDep, filters: Filters):
-    safety_round = get_round(session=session, round_id=round_id)
+    safety_round = visible_round(session=session, principal=principal, round_id=round_id)
     settings = request.app.state.settings
     view, source = service.build_view(session=session, spec=spec_for(request, round_id, principal, filters),
                                       settings=settings)
@@ -118,7 +121,7 @@ def escalation_rows(safety_round, settings) -> list[tuple[str, list[tuple[str, s
 
 
 def _open_stream(session: Session, request: Request, principal: Principal, round_id: int, filters: BoardFilters) -> None:
-    get_round(session=session, round_id=round_id)
+    visible_round(session=session, principal=principal, round_id=round_id)
     if principal.sees_identities:
         audit(session=session, principal=principal, action="board.live.subscribe", request=request,
               detail=f"round {round_id} {filters.query()}")
@@ -142,7 +145,7 @@ async def board_events(round_id: int, request: Request, principal: Viewer, sessi
 
 @router.get("/rounds/{round_id}/print")
 def board_print(round_id: int, request: Request, principal: Viewer, session: SessionDep, filters: Filters):
-    safety_round = get_round(session=session, round_id=round_id)
+    safety_round = visible_round(session=session, principal=principal, round_id=round_id)
     settings = request.app.state.settings
     view, source = service.build_view(session=session, spec=spec_for(request, round_id, principal, filters),
                                       settings=settings, list_limit=settings.board_print_limit)
@@ -158,7 +161,7 @@ def board_print(round_id: int, request: Request, principal: Viewer, session: Ses
 def board_csv(round_id: int, request: Request, principal: Viewer, session: SessionDep, filters: Filters,
               kind: str = "areas"):
     """areas: counts by region, municipality and hub (every viewer); priority / silent: people (identified roles)."""
-    get_round(session=session, round_id=round_id)
+    visible_round(session=session, principal=principal, round_id=round_id)
     settings = request.app.state.settings
     spec = spec_for(request, round_id, principal, filters)
     if kind == "areas":

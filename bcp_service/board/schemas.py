@@ -77,21 +77,27 @@ class AreaRow:
 
 @dataclass
 class Counts:
-    by_state: dict[str, int]
-    total: int
-    answered: int
+    by_state: dict[str, int | None]  # None: hidden from the aggregate role (auth.suppression)
+    total: int | None
+    answered: int | None
     regions: list[AreaRow] = field(default_factory=list)
     municipalities: list[AreaRow] = field(default_factory=list)
     hubs: list[AreaRow] = field(default_factory=list)
     min_cell: int = 0
 
     @property
-    def needing(self) -> int:
-        return sum(self.by_state.get(s, 0) for s in NEEDING)
+    def needing(self) -> int | None:
+        return _sum(self.by_state, NEEDING)
 
     @property
-    def silent(self) -> int:
-        return sum(self.by_state.get(s, 0) for s in SILENT)
+    def silent(self) -> int | None:
+        return _sum(self.by_state, SILENT)
+
+
+def _sum(counts: dict[str, int | None], states) -> int | None:
+    """A sum of states, or None when one of them is hidden (no cell recoverable by subtraction)."""
+    values = [counts.get(s, 0) for s in states]
+    return None if any(v is None for v in values) else sum(values)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,9 @@ from bcp_service.board import lists
 from bcp_service.board.counts import ViewSpec
 from bcp_service.board.live_view import BoardView, RoundSource
 from bcp_service.board.schemas import STATE_LABELS, STATE_ORDER, TIER_LABELS, CHANNEL_LABELS, BoardFilters, Counts
+from bcp_service.auth.principal import Principal
 from bcp_service.config import Settings
+from bcp_service.rounds.visibility import round_conditions
 from bcp_service.live.hub import LiveHub
 from bcp_service.live.signals import listener_factory
 from bcp_service.models import SafetyRound
@@ -30,13 +32,16 @@ def live_hub(app: FastAPI) -> LiveHub:
     return hub
 
 
-def list_board_rounds(*, session: Session, limit: int = 30) -> list[SafetyRound]:
-    """Running rounds first, then the most recent closed ones."""
+def list_board_rounds(*, session: Session, principal: Principal, limit: int = 30) -> list[SafetyRound]:
+    """Running rounds first, then the most recent closed ones; only those the viewer may see."""
+    visible = round_conditions(principal)
     running = session.exec(
-        select(SafetyRound).where(SafetyRound.state == RoundState.running).order_by(col(SafetyRound.id).desc()).limit(limit)
+        select(SafetyRound).where(SafetyRound.state == RoundState.running, *visible)
+        .order_by(col(SafetyRound.id).desc()).limit(limit)
     ).all()
     closed = session.exec(
-        select(SafetyRound).where(SafetyRound.state != RoundState.running).order_by(col(SafetyRound.id).desc()).limit(limit)
+        select(SafetyRound).where(SafetyRound.state != RoundState.running, *visible)
+        .order_by(col(SafetyRound.id).desc()).limit(limit)
     ).all()
     return [*running, *closed][:limit]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import sys
 import time
@@ -17,13 +18,17 @@ FROM_NUMBER = "+815000000000"
 
 
 def demo_sending_env(sim_port: int) -> dict[str, str]:
-    """Settings that point the sender at the local simulator (the environment may override each)."""
+    """Settings that point the sender at the local simulator (the environment may override each).
+
+    The auth token is drawn for this demo and handed to the processes it starts through their
+    environment: it is on no command line, in no log, and the simulator does not serve it.
+    """
     sim = SimConfig()
     return {
         "BCP_NOTIFIER": "twilio",
         "BCP_TWILIO_BASE_URL": f"http://127.0.0.1:{sim_port}",
         "BCP_TWILIO_ACCOUNT_SID": sim.account_sid,
-        "BCP_TWILIO_AUTH_TOKEN": sim.auth_token,
+        "BCP_TWILIO_AUTH_TOKEN": secrets.token_urlsafe(32),
         "BCP_TWILIO_FROM_NUMBER": FROM_NUMBER,
         # Slow enough to watch the counts move on a 3,000-patient round.
         "BCP_SEND_RATE_PER_SECOND": "50",
@@ -38,7 +43,7 @@ def start_demo_sending(base_url: str, sim_port: int, answer_rate: float) -> list
     sim = subprocess.Popen([
         _command(), "twilio-sim", "--port", str(sim_port), "--inbound-url", f"{base_url}/webhooks/twilio/inbound",
         "--answer-rate", str(answer_rate), "--answer-delay-ms", "3000", "--callback-delay-ms", "500",
-    ])
+    ])  # inherits BCP_TWILIO_AUTH_TOKEN, the demo's own token
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:

@@ -74,7 +74,7 @@ def start(
 def list_(state: RoundState | None = typer.Option(None, help="running or closed")) -> None:
     """List rounds, newest first."""
     with _factory()() as session:
-        rows, total = list_rounds(session=session, state=state, limit=100)
+        rows, total = list_rounds(session=session, principal=None, state=state, limit=100)
     table = Table(title=f"安否確認ラウンド ({total})", title_justify="left")
     for column in ("id", "", "reason", "state", "started", "by", "patients", "title"):
         table.add_column(column)
@@ -147,12 +147,17 @@ def twilio_sim(
     answer_rate: float = typer.Option(0.0, help="share of messages the simulated recipient answers by opening the link"),
     answer_delay_ms: int = typer.Option(2000, help="how long the simulated recipient takes to answer"),
     seed: int | None = typer.Option(None, help="random seed for repeatable faults"),
+    auth_token: str | None = typer.Option(
+        None, envvar="BCP_TWILIO_AUTH_TOKEN", show_default=False,
+        help="the auth token, the same the service verifies with (default: the public placeholder, loopback only)",
+    ),
 ) -> None:
     """A Twilio-compatible simulator (Messages, Calls, signed webhooks) for development and load tests.
 
     Point the service at it with BCP_NOTIFIER=twilio BCP_TWILIO_BASE_URL=http://HOST:PORT
-    BCP_TWILIO_ACCOUNT_SID=ACsimulator00000000000000000000000 BCP_TWILIO_AUTH_TOKEN=simulator-auth-token
-    BCP_TWILIO_FROM_NUMBER=+815000000000. Status callbacks go wherever each message asks.
+    BCP_TWILIO_ACCOUNT_SID=ACsimulator00000000000000000000000 BCP_TWILIO_AUTH_TOKEN=<the token>
+    BCP_TWILIO_FROM_NUMBER=+815000000000. Status callbacks go wherever each message asks. Without
+    BCP_TWILIO_AUTH_TOKEN the token is the public placeholder and only a loopback address is served.
     """
     from bcp_service.twilio_sim import SimConfig, run_sim
 
@@ -161,6 +166,7 @@ def twilio_sim(
         permanent_failure_rate=permanent_failure_rate, undelivered_rate=undelivered_rate,
         out_of_order_rate=out_of_order_rate, callback_delay_ms=callback_delay_ms, inbound_webhook_url=inbound_url,
         answer_rate=answer_rate, answer_delay_ms=answer_delay_ms, seed=seed,
+        **({"auth_token": auth_token} if auth_token else {}),
     )
     configure_logging(get_settings().log_level)
     run_sim(host, port, config)

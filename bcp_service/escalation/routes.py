@@ -26,12 +26,13 @@ from bcp_service.escalation.schemas import (
     FollowUpItem,
     RoundEscalation,
 )
-from bcp_service.models import CheckEvent, SafetyCheck, SafetyRound
+from bcp_service.models import CheckEvent, Patient, SafetyCheck, SafetyRound
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import RoundState
 from bcp_service.registry.schemas import Page
 from bcp_service.rounds.checks import get_check
 from bcp_service.rounds.clock import aware
+from bcp_service.rounds import visibility
 from bcp_service.rounds.service import get_round
 
 router = APIRouter(prefix="/api/v1", tags=["escalation"])
@@ -66,18 +67,28 @@ def check_escalation(check: SafetyCheck, safety_round: SafetyRound, policy: Esca
 @router.get("/rounds/{round_id}/escalation", response_model=RoundEscalation)
 def get_round_escalation(round_id: int, request: Request, principal: CountReader, session: SessionDep):
     """The round's policy, when each step falls due, how many checks took each, and the follow-up count."""
-    safety_round = get_round(session=session, round_id=round_id)
+    safety_round = visibility.visible_round(session=session, principal=principal, round_id=round_id)
     policy = _policy(request, safety_round)
     tiers = tier_policies(safety_round.escalation_policy, request.app.state.settings)
     started = aware(safety_round.started_at)
+    # Counted over the caller's own patients (rounds.visibility), as the round's other counts are.
+    scope = visibility.count_scope(principal)
+    mine = [] if scope is None else [col(SafetyCheck.patient_id).in_(select(Patient.id).where(*scope))]
     taken = dict(session.exec(
-        select(CheckEvent.action, func.count()).where(CheckEvent.round_id == round_id, CheckEvent.kind == "escalation")
+        select(CheckEvent.action, func.count()).join(SafetyCheck, SafetyCheck.id == CheckEvent.check_id)
+        .where(CheckEvent.round_id == round_id, CheckEvent.kind == "escalation", *mine)
         .group_by(CheckEvent.action)
     ).all())
-    queue = [SafetyCheck.round_id == round_id, col(SafetyCheck.state).in_(followup.FOLLOW_UP_STATES)]
+    queue = [SafetyCheck.round_id == round_id, col(SafetyCheck.state).in_(followup.FOLLOW_UP_STATES), *mine]
     follow_up = session.exec(select(func.count()).select_from(SafetyCheck).where(*queue)).one()
     unassigned = session.exec(select(func.count()).select_from(SafetyCheck).where(
         *queue, col(SafetyCheck.assigned_user_id).is_(None))).one()
+    if principal.role == Role.aggregate:
+        # Small cells hidden; "unassigned" never shown (follow-up minus it would give the assigned count).
+        small = request.app.state.settings.aggregate_min_cell
+        taken = {action: (n if n == 0 or n >= small else None) for action, n in taken.items()}
+        follow_up = follow_up if follow_up == 0 or follow_up >= small else None
+        unassigned = None
     return RoundEscalation(
         round_id=round_id, running=_running(safety_round), steps=list(policy.steps),
         step_times=[started + timedelta(minutes=s.after_minutes) for s in policy.steps], taken=taken,
@@ -89,7 +100,7 @@ def get_round_escalation(round_id: int, request: Request, principal: CountReader
 @router.get("/rounds/{round_id}/checks/{check_id}/escalation", response_model=CheckEscalation)
 def get_check_escalation(round_id: int, check_id: int, request: Request, principal: Reader, session: SessionDep):
     """The check's escalation: steps taken with their times, the next one, and assignments."""
-    safety_round = get_round(session=session, round_id=round_id)
+    safety_round = visibility.visible_round(session=session, principal=principal, round_id=round_id)
     row = get_check(session=session, round_id=round_id, check_id=check_id, scope=patient_scope(principal))
     audit(session=session, principal=principal, action="round.check.escalation", request=request,
           patient_ids=[row.check.patient_id], detail=f"round {round_id} check {check_id}")
@@ -103,7 +114,7 @@ def get_follow_up(
     mine: bool = False, limit: Limit = 50, offset: Offset = 0,
 ):
     """Checks escalation gave up on (unreachable): someone has to phone or go. Most urgent first."""
-    safety_round = get_round(session=session, round_id=round_id)
+    safety_round = visibility.visible_round(session=session, principal=principal, round_id=round_id)
     rows, total = followup.list_follow_up(
         session=session, round_id=round_id, scope=patient_scope(principal), assigned=assigned,
         assigned_user_id=principal.user_id if mine else None, limit=limit, offset=offset,
@@ -136,7 +147,7 @@ def post_assign(round_id: int, check_id: int, data: AssignRequest, request: Requ
 @router.get("/rounds/{round_id}/report.csv", response_class=StreamingResponse)
 def get_report_csv(round_id: int, request: Request, principal: Reader, session: SessionDep):
     """Every check in the caller's scope with its answer history and escalation steps (UTF-8 with BOM)."""
-    safety_round = get_round(session=session, round_id=round_id)
+    safety_round = visibility.visible_round(session=session, principal=principal, round_id=round_id)
     scope = patient_scope(principal)
     audit(session=session, principal=principal, action="round.report.export", request=request,
           patient_ids=report.list_patient_ids(session=session, round_id=round_id, scope=scope), detail=f"round {round_id}")

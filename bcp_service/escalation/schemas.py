@@ -39,9 +39,9 @@ class RoundEscalation(BaseModel):
     running: bool = Field(description="escalation runs only while the round is running and its links are valid")
     steps: list[EscalationStep]
     step_times: list[datetime] = Field(description="when each step falls due for every unanswered check")
-    taken: dict[str, int] = Field(description="checks per action taken so far")
-    follow_up: int = Field(description="unreachable checks (the nurses' follow-up queue)")
-    unassigned: int
+    taken: dict[str, int | None] = Field(description="checks per action taken so far (aggregate role: small counts null)")
+    follow_up: int | None = Field(description="unreachable checks (the nurses' follow-up queue); null: a small count hidden")
+    unassigned: int | None
     tiers: dict[str, list[EscalationStep]] = Field(
         {}, description="steps per risk tier (settings escalation_tier_steps), or 'all' for the round's own policy")
 

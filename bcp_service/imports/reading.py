@@ -17,6 +17,9 @@ UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 # .xlsx is a zip file; .xls an OLE compound document.
 SPREADSHEET_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Private-use characters: what Python's cp932 makes of bytes CP932 leaves undefined (0xA0, 0xFD-0xFF)
+# and of the vendor "user-defined" area (外字). No name or address is written with them.
+PRIVATE_USE = re.compile("[\ue000-\uf8ff\U000f0000-\U0010ffff]")
 SAVE_AS_HINT = "Excel の「CSV UTF-8 (コンマ区切り)」または「CSV (コンマ区切り)」で保存し直してください"
 
 
@@ -64,8 +67,21 @@ def decode(data: bytes, max_bytes: int) -> tuple[str, str]:
         text = text.rstrip("\x1a")
         if CONTROL.search(text):
             break
+        _refuse_private_use(text, name)
         return text, name
     raise FileProblem(f"CSV ではないファイル (バイナリ) か、読めない文字コードです。{SAVE_AS_HINT} (binary or unknown encoding)")
+
+
+def _refuse_private_use(text: str, encoding: str) -> None:
+    found = PRIVATE_USE.search(text)
+    if found is None:
+        return
+    line = text.count("\n", 0, found.start()) + 1
+    raise FileProblem(
+        f"{line} 行目に {encoding} で定義されていない文字 (外字・未定義のバイト) があります。"
+        "通常の文字に直してから取り込んでください (undefined or private-use character)",
+        line=line,
+    )
 
 
 def open_csv(data: bytes, max_bytes: int) -> CsvSource:

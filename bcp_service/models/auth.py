@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime
 from sqlmodel import Field, SQLModel
 
-from bcp_service.models.base import created_at_field, timestamp_field
+from bcp_service.models.base import UtcDateTime, created_at_field, timestamp_field
 
 
 class User(SQLModel, table=True):
@@ -51,7 +50,7 @@ class WebSession(SQLModel, table=True):
     token_hash: str = Field(max_length=64, unique=True)
     csrf_token: str = Field(max_length=64)
     created_at: datetime = created_at_field()
-    expires_at: datetime = Field(sa_type=DateTime(timezone=True))
+    expires_at: datetime = Field(sa_type=UtcDateTime())
 
 
 class LoginThrottle(SQLModel, table=True):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Index, text
+from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel
 
+from bcp_service.models.base import UtcDateTime
 from bcp_service.models.rounds import SafetyCheck
 
 # The escalation job's claim: unanswered checks of a round by step (escalation/jobs.py). Declared
@@ -28,7 +29,7 @@ class CheckEvent(SQLModel, table=True):
     kind: str = Field(max_length=12)  # "escalation" | "assigned" | "unassigned"
     step: int | None = None  # 1-based position in the round's policy
     action: str = Field(max_length=12)  # resend | family | call | unreachable | assign
-    at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    at: datetime = Field(sa_type=UtcDateTime(), nullable=False)
     messages: int = Field(default=0)  # outbox rows queued by this step
     # A code, never personal data: "no_contact", "no_family_contact", "2_contacts"...
     detail: str | None = Field(default=None, max_length=100)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column, DateTime, Index
+from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
-from bcp_service.models.base import created_at_field, timestamp_field
+from bcp_service.models.base import UtcDateTime, created_at_field, timestamp_field
 
 
 class EntryState(StrEnum):
@@ -45,7 +45,7 @@ class JmaFeedEntry(SQLModel, table=True):
     entry_id: str = Field(max_length=500)
     feed_id: int = Field(foreign_key="jma_feed.id")
     title: str = Field(max_length=200)
-    updated: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    updated: datetime = Field(sa_type=UtcDateTime(), nullable=False)
     seen_at: datetime = created_at_field()
     state: str = Field(default=EntryState.new, max_length=10)
     attempts: int = 0

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Index, UniqueConstraint, text
+from sqlalchemy import Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from bcp_service.models.base import created_at_field, timestamp_field
+from bcp_service.models.base import UtcDateTime, created_at_field, timestamp_field
 
 
 class PowerOutage(SQLModel, table=True):
@@ -29,7 +29,7 @@ class PowerOutage(SQLModel, table=True):
     external_id: str = Field(max_length=100)
     municipality_id: int = Field(foreign_key="municipality.id")
     district: str | None = Field(default=None, max_length=100)
-    started_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    started_at: datetime = Field(sa_type=UtcDateTime(), nullable=False)
     expected_restoration_at: datetime | None = timestamp_field()
     restored_at: datetime | None = timestamp_field()
     households: int | None = None

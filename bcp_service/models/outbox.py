@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import DateTime, Index, text
+from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel
 
-from bcp_service.models.base import created_at_field, timestamp_field
+from bcp_service.models.base import UtcDateTime, created_at_field, timestamp_field
 
 
 class MessageState(StrEnum):
@@ -106,7 +106,7 @@ class SendRate(SQLModel, table=True):
     rate_per_second: float
     burst: float
     tokens: float
-    updated_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    updated_at: datetime = Field(sa_type=UtcDateTime(), nullable=False)
 
 
 class WorkerHeartbeat(SQLModel, table=True):

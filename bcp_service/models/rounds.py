@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column, DateTime, Index, SmallInteger, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Index, SmallInteger, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from bcp_service.models.base import created_at_field, timestamp_field
+from bcp_service.models.base import UtcDateTime, created_at_field, timestamp_field
 from bcp_service.rounds import states
 
 
@@ -75,7 +75,7 @@ class SafetyRound(SQLModel, table=True):
     started_at: datetime = created_at_field()
     deadline: datetime | None = timestamp_field()
     # Answer links stop working at this time (the deadline plus a grace period, or the close).
-    expires_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    expires_at: datetime = Field(sa_type=UtcDateTime(), nullable=False)
     state: str = Field(default=RoundState.running, max_length=10, index=True)
     closed_at: datetime | None = timestamp_field()
     closed_by_name: str | None = Field(default=None, max_length=100)
@@ -146,7 +146,7 @@ class CheckAnswer(SQLModel, table=True):
     answered_by: str | None = Field(default=None, max_length=20)
     user_id: int | None = None
     contact_id: int | None = None
-    observed_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    observed_at: datetime = Field(sa_type=UtcDateTime(), nullable=False)
     received_at: datetime = created_at_field()
     # "sms:<MessageSid>", "link:<nonce>", ...: a repeated delivery records nothing new.
     idempotency_key: str | None = Field(default=None, max_length=200, unique=True)

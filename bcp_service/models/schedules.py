@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from bcp_service.models.base import created_at_field, timestamp_field
+from bcp_service.models.base import UtcDateTime, created_at_field, timestamp_field
 
 
 class MisfirePolicy(StrEnum):
@@ -67,7 +67,7 @@ class ScheduleFiring(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     schedule_id: int = Field(foreign_key="round_schedule.id")
-    fire_time: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    fire_time: datetime = Field(sa_type=UtcDateTime(), nullable=False)
     fired_at: datetime = created_at_field()
     outcome: str = Field(max_length=10)
     round_id: int | None = Field(default=None, foreign_key="safety_round.id")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from bcp_service.models.base import created_at_field, timestamp_field
+from bcp_service.models.base import UtcDateTime, created_at_field, timestamp_field
 
 
 class RecordState(StrEnum):
@@ -35,7 +35,7 @@ class TriggerReport(SQLModel, table=True):
     municipality_severity: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     unmatched_codes: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     title: str = Field(max_length=200)
-    reported_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    reported_at: datetime = Field(sa_type=UtcDateTime(), nullable=False)
     received_at: datetime = created_at_field()
     received_by_user_id: int | None = None
     received_by_name: str = Field(max_length=100)
@@ -67,7 +67,7 @@ class TriggerRecord(SQLModel, table=True):
     municipalities: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     max_severity: int = 0
     municipality_severity: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    first_seen_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False, index=True)
+    first_seen_at: datetime = Field(sa_type=UtcDateTime(), nullable=False, index=True)
     state: str = Field(max_length=10)
     not_before: datetime | None = timestamp_field()
     round_id: int | None = Field(default=None, foreign_key="safety_round.id")
@@ -95,4 +95,4 @@ class TriggerDecision(SQLModel, table=True):
     severity: int = 0
     excluded: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     not_before: datetime | None = timestamp_field()
-    decided_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False, index=True)
+    decided_at: datetime = Field(sa_type=UtcDateTime(), nullable=False, index=True)

@@ -83,7 +83,7 @@ def national(phone: str) -> str:
 
 
 def record_result(*, session: Session, principal: Principal, data: NurseResultIn) -> tuple[RecordedAnswer, bool]:
-    key = f"nurse:{data.client_id}"
+    key = f"nurse:{principal.scope_id}:{data.client_id}"  # per station: another station's id is not an oracle
     existing = session.exec(select(CheckAnswer).where(CheckAnswer.idempotency_key == key)).first()
     if existing is not None:
         if existing.check_id != data.check_id:

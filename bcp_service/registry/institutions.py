@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, func, or_
 from sqlmodel import Session, col, select
 
-from bcp_service.errors import Conflict, NotFound
+from bcp_service.errors import Conflict, Forbidden, NotFound
 from bcp_service.models import (
     Designation,
     HomeCareRegion,
@@ -183,6 +183,12 @@ def create_institution(*, session: Session, data: InstitutionCreate) -> Institut
 
 
 def update_institution(*, session: Session, institution: Institution, data: InstitutionUpdate) -> Institution:
+    if data.designations is not None or data.hub_municipality_ids is not None:
+        # They define a hub's patient scope: only registry.designations changes them (403 here, for every role).
+        raise Forbidden(
+            "指定と拠点の担当市町村はこの操作では変更できません。PUT /api/v1/institutions/{id}/designations または "
+            "/hub-municipalities を使ってください (use the dedicated routes)"
+        )
     changes = data.model_dump(exclude_unset=True, exclude={"staff_contacts", "designations", "hub_municipality_ids"})
     if "external_id" in changes:
         check_external_id(session, changes["external_id"], own_id=institution.id)
@@ -196,14 +202,10 @@ def update_institution(*, session: Session, institution: Institution, data: Inst
     session.add(institution)
     if data.staff_contacts is not None:
         replace_staff_contacts(session, institution.id, data.staff_contacts)
-    if data.designations is not None:
-        replace_designations(session, institution.id, data.designations)
-    elif "kind" in changes or "enhanced" in changes:
+    if "kind" in changes or "enhanced" in changes:
         # A new kind must still be allowed to hold what the institution already holds.
         held = session.exec(select(HomeCareRegion, Designation.kind).join(Designation, Designation.region_id == HomeCareRegion.id)
                             .where(Designation.institution_id == institution.id)).all()
         check_designation_rules(session, institution, list(held))
-    if data.hub_municipality_ids is not None:
-        replace_hub_coverage(session, institution.id, data.hub_municipality_ids)
     session.flush()
     return institution

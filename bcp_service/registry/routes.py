@@ -12,9 +12,9 @@ from bcp_service.auth.deps import ALL_ROLES, IDENTIFIED, Access
 from bcp_service.auth.principal import Principal, patient_scope
 from bcp_service.auth.roles import Role
 from bcp_service.db import SessionDep
-from bcp_service.errors import NotFound
+from bcp_service.errors import Forbidden, NotFound
 from bcp_service.models.enums import DesignationKind, InstitutionKind, PatientStatus, RiskTier, Therapy
-from bcp_service.registry import areas, contacts, institutions, patients
+from bcp_service.registry import areas, contacts, designations, institutions, patients
 from bcp_service.registry.coverage import find_coverage_gaps
 from bcp_service.registry.stats import PatientStats, count_patients_by_area
 from bcp_service.registry.scope import (
@@ -26,6 +26,8 @@ from bcp_service.registry.scope import (
 )
 from bcp_service.registry.schemas import (
     CoverageGapReport,
+    DesignationsPut,
+    HubMunicipalitiesPut,
     InstitutionCreate,
     InstitutionPublic,
     InstitutionUpdate,
@@ -52,6 +54,7 @@ AreaEditor = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture))]
 Identified = Annotated[Principal, Depends(Access(*IDENTIFIED))]
 InstitutionCreator = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture, Role.hub))]
 InstitutionEditor = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture, Role.hub, Role.institution))]
+ScopeDecider = Annotated[Principal, Depends(Access(*designations.DECIDERS))]
 PatientEditor = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture, Role.hub, Role.institution))]
 
 
@@ -145,8 +148,16 @@ def list_institutions(
 
 @router.post("/institutions", response_model=InstitutionPublic, status_code=status.HTTP_201_CREATED)
 def create_institution(data: InstitutionCreate, principal: InstitutionCreator, session: SessionDep):
+    decides = bool(data.designations or data.hub_municipality_ids)
+    if decides and not designations.may_decide(principal):
+        raise Forbidden(designations.REFUSED)
     institution = institutions.create_institution(session=session, data=data)
     ensure_institution_placed_in_scope(session, principal, institution)
+    if decides:
+        designations.ensure_may_decide(
+            session, principal, institution, municipality_ids=data.hub_municipality_ids,
+            region_ids=[d.region_id for d in data.designations],
+        )
     return institutions.to_public(session, [institution])[0]
 
 
@@ -161,6 +172,29 @@ def update_institution(institution_id: int, data: InstitutionUpdate, principal: 
     ensure_institution_editable(session, principal, institution)
     institution = institutions.update_institution(session=session, institution=institution, data=data)
     ensure_institution_placed_in_scope(session, principal, institution)
+    return institutions.to_public(session, [institution])[0]
+
+
+@router.put("/institutions/{institution_id}/designations", response_model=InstitutionPublic)
+def put_designations(institution_id: int, data: DesignationsPut, request: Request, principal: ScopeDecider, session: SessionDep):
+    """Replace an institution's designations (admin, or the prefecture for its own institutions); audited."""
+    institution = institutions.get_institution(session=session, institution_id=institution_id)
+    designations.set_designations(
+        session=session, principal=principal, institution=institution, designations=data.designations, request=request
+    )
+    return institutions.to_public(session, [institution])[0]
+
+
+@router.put("/institutions/{institution_id}/hub-municipalities", response_model=InstitutionPublic)
+def put_hub_municipalities(
+    institution_id: int, data: HubMunicipalitiesPut, request: Request, principal: ScopeDecider, session: SessionDep
+):
+    """Replace the municipalities a hub covers directly (admin, or the prefecture inside itself); audited."""
+    institution = institutions.get_institution(session=session, institution_id=institution_id)
+    designations.set_hub_municipalities(
+        session=session, principal=principal, institution=institution,
+        municipality_ids=data.hub_municipality_ids, request=request,
+    )
     return institutions.to_public(session, [institution])[0]
 
 

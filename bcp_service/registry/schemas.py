@@ -29,6 +29,7 @@ Text300 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300
 ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 MunicipalityCode = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
 Hours = Annotated[float, Field(ge=0, le=720)]
+DbId = Annotated[int, Field(ge=1, le=2**31 - 1)]  # an id: a 32-bit integer column on both engines
 
 
 def check_digit(five: str) -> str:
@@ -159,8 +160,20 @@ class InstitutionUpdate(Strict):
     municipality_id: int | None = None
     phone: Phone | None = None
     staff_contacts: list[StaffContactIn] | None = Field(default=None, max_length=50)
-    designations: list[DesignationIn] | None = Field(default=None, max_length=50)
-    hub_municipality_ids: list[int] | None = Field(default=None, max_length=200)
+    designations: list[DesignationIn] | None = Field(
+        default=None, max_length=50, description="refused here (403): PUT /api/v1/institutions/{id}/designations"
+    )
+    hub_municipality_ids: list[int] | None = Field(
+        default=None, max_length=200, description="refused here (403): PUT /api/v1/institutions/{id}/hub-municipalities"
+    )
+
+
+class DesignationsPut(Strict):
+    designations: list[DesignationIn] = Field(max_length=50)
+
+
+class HubMunicipalitiesPut(Strict):
+    hub_municipality_ids: list[DbId] = Field(max_length=200)
 
 
 class InstitutionPublic(BaseModel):

@@ -179,16 +179,19 @@ def read_counters(*, session: Session, round_id: int, dimension: str | None = No
     return result
 
 
-def recount(*, session: Session, round_id: int) -> dict[str, dict[str, dict[str, int]]]:
-    """The counters as a full scan would give them: for tests and a repair command."""
+def recount(*, session: Session, round_id: int, scope=()) -> dict[str, dict[str, dict[str, int]]]:
+    """The counters as a full scan would give them: for tests, a repair command, and a scoped reader
+    (``scope``: conditions on Patient, so only the checks of the reader's patients are counted)."""
+    from bcp_service.models import Patient
+
     result: dict[str, dict[str, dict[str, int]]] = {}
     for dimension, column in DIMENSIONS:
         key = _key_expression(column)
         grouping = [SafetyCheck.state] if column is None else [key, SafetyCheck.state]
-        rows = session.execute(
-            select(key, SafetyCheck.state, func.count()).where(SafetyCheck.round_id == round_id)
-            .group_by(*grouping)
-        )
+        query = select(key, SafetyCheck.state, func.count()).where(SafetyCheck.round_id == round_id)
+        if scope:
+            query = query.join(Patient, Patient.id == SafetyCheck.patient_id).where(*scope)
+        rows = session.execute(query.group_by(*grouping))
         for k, state, count in rows:
             result.setdefault(dimension, {}).setdefault(k, {})[state] = count
     return result

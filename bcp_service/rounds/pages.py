@@ -8,6 +8,8 @@ one round) and redirects to the round.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import secrets
 from datetime import timedelta
 from typing import Annotated
@@ -28,7 +30,8 @@ from bcp_service.models import HomeCareRegion, Prefecture, SafetyRound
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import RoundReason, RoundState
 from bcp_service.rounds.preview import preview_round
-from bcp_service.rounds.service import Actor, close_round, get_round, label, list_rounds, may_close, start_round
+from bcp_service.rounds import visibility
+from bcp_service.rounds.service import Actor, close_round, label, list_rounds, may_close, start_round
 from bcp_service.rounds.summary import summarise_round
 from bcp_service.rounds.target_form import REASON_LABELS, TargetForm, describe_target, target_choices
 from bcp_service.rounds.timeline import ACTION_LABELS, round_timeline
@@ -61,10 +64,17 @@ def _describe(session: Session):
     return lambda target: describe_target(target, region_names=regions, prefecture_names=prefectures)
 
 
+def _shown(request: Request, principal: Principal, safety_round: SafetyRound) -> SimpleNamespace:
+    """The round as the API shows it to this caller (no target ids or starter for the aggregate role)."""
+    min_cell = request.app.state.settings.aggregate_min_cell
+    return SimpleNamespace(**visibility.public_fields(principal, safety_round.model_dump(), min_cell))
+
+
 @router.get("")
-def rounds_page(principal: CountReader, session: SessionDep, state: str = "", offset: Annotated[int, Query(ge=0)] = 0):
+def rounds_page(request: Request, principal: CountReader, session: SessionDep, state: str = "", offset: Annotated[int, Query(ge=0)] = 0):
     chosen = RoundState(state) if state in RoundState.__members__ else None
-    rows, total = list_rounds(session=session, state=chosen, limit=PAGE_SIZE, offset=offset)
+    rows, total = list_rounds(session=session, principal=principal, state=chosen, limit=PAGE_SIZE, offset=offset)
+    rows = [_shown(request, principal, r) for r in rows]
     return page("rounds/list.html", principal, rows=rows, total=total, state=state, offset=offset,
                 page_size=PAGE_SIZE, label=label, describe=_describe(session), may_start=principal.role in STARTERS)
 
@@ -144,13 +154,14 @@ def start_round_form(
 def round_page(round_id: int, request: Request, principal: CountReader, session: SessionDep, started: str = "",
                closed: str = ""):
     """Progress (counts only, so every role that may count sees it), escalation timeline and the nurse queue."""
-    safety_round = get_round(session=session, round_id=round_id)
+    safety_round = visibility.visible_round(session=session, principal=principal, round_id=round_id)
     min_cell = request.app.state.settings.aggregate_min_cell if principal.role == Role.aggregate else 0
-    summary = summarise_round(session=session, safety_round=safety_round, min_cell=min_cell)
+    summary = summarise_round(session=session, safety_round=safety_round, min_cell=min_cell,
+                              scope=visibility.count_scope(principal))
     escalation = get_round_escalation(round_id, request, principal, session)
     closable = (principal.role in STARTERS and safety_round.state == RoundState.running
                 and may_close(Actor.from_principal(principal), safety_round))
-    return page("rounds/detail.html", principal, round=safety_round, label=label(safety_round.drill),
+    return page("rounds/detail.html", principal, round=_shown(request, principal, safety_round), label=label(safety_round.drill),
                 summary=summary, escalation=escalation, timeline=round_timeline(session=session, round_id=round_id),
                 closable=closable, describe=_describe(session), state_order=STATE_ORDER, state_labels=STATE_LABELS,
                 tier_labels=TIER_LABELS, action_labels=ACTION_LABELS, message_labels=MESSAGE_STATE_LABELS,
@@ -161,7 +172,7 @@ def round_page(round_id: int, request: Request, principal: CountReader, session:
 def close_round_form(round_id: int, request: Request, principal: Starter, session: SessionDep):
     """Close the round (links expire, unsent messages are cancelled): the same rule and audit as the API."""
     actor = Actor.from_principal(principal)
-    safety_round: SafetyRound = get_round(session=session, round_id=round_id)
+    safety_round: SafetyRound = visibility.visible_round(session=session, principal=principal, round_id=round_id)
     if not may_close(actor, safety_round):
         raise NotFound("安否確認が見つかりません (round not found)")
     close_round(session=session, round_id=round_id, actor=actor)

@@ -22,7 +22,7 @@ from bcp_service.models.enums import RiskTier
 from bcp_service.models.rounds import CheckState, RoundState
 from bcp_service.outbox.heartbeat import list_workers
 from bcp_service.registry.schemas import Page
-from bcp_service.rounds import checks, review, scope  # noqa: F401  (scope registers the nurse provider)
+from bcp_service.rounds import checks, review, scope, visibility  # noqa: F401  (scope registers the nurse provider)
 from bcp_service.rounds.schemas import (
     AnswerPublic,
     CheckDetail,
@@ -35,7 +35,7 @@ from bcp_service.rounds.schemas import (
     UnmatchedReplyPublic,
     UnmatchedResolve,
 )
-from bcp_service.rounds.service import Actor, close_round, get_round, label, list_rounds, may_close, start_round
+from bcp_service.rounds.service import Actor, close_round, label, list_rounds, may_close, start_round
 from bcp_service.rounds.summary import summarise_round
 
 router = APIRouter(prefix="/api/v1", tags=["rounds"])
@@ -48,8 +48,9 @@ CountReader = Annotated[Principal, Depends(
     Access(Role.admin, Role.prefecture, Role.hub, Role.institution, Role.nurse, Role.aggregate))]
 
 
-def round_public(safety_round: SafetyRound) -> RoundPublic:
-    return RoundPublic.model_validate({**safety_round.model_dump(), "label": label(safety_round.drill)})
+def round_public(safety_round: SafetyRound, principal: Principal, min_cell: int = 10) -> RoundPublic:
+    values = {**safety_round.model_dump(), "label": label(safety_round.drill)}
+    return RoundPublic.model_validate(visibility.public_fields(principal, values, min_cell))
 
 
 @router.post("/rounds", response_model=RoundPublic, status_code=status.HTTP_201_CREATED)
@@ -68,38 +69,42 @@ def create_round(
               detail=f"round {safety_round.id}: {safety_round.target_count} patients, drill={safety_round.drill}")
     else:
         response.status_code = status.HTTP_200_OK
-    return round_public(safety_round)
+    return round_public(safety_round, principal)
 
 
 @router.get("/rounds", response_model=Page[RoundPublic])
 def get_rounds(
-    principal: CountReader, session: SessionDep, state: RoundState | None = None, drill: bool | None = None,
-    limit: Limit = 50, offset: Offset = 0,
+    request: Request, principal: CountReader, session: SessionDep, state: RoundState | None = None,
+    drill: bool | None = None, limit: Limit = 50, offset: Offset = 0,
 ):
-    rows, total = list_rounds(session=session, state=state, drill=drill, limit=limit, offset=offset)
-    return Page(items=[round_public(r) for r in rows], total=total, limit=limit, offset=offset)
+    rows, total = list_rounds(session=session, principal=principal, state=state, drill=drill, limit=limit, offset=offset)
+    min_cell = request.app.state.settings.aggregate_min_cell
+    return Page(items=[round_public(r, principal, min_cell) for r in rows], total=total, limit=limit, offset=offset)
 
 
 @router.get("/rounds/{round_id}", response_model=RoundPublic)
-def get_one_round(round_id: int, principal: CountReader, session: SessionDep):
-    return round_public(get_round(session=session, round_id=round_id))
+def get_one_round(round_id: int, request: Request, principal: CountReader, session: SessionDep):
+    safety_round = visibility.visible_round(session=session, principal=principal, round_id=round_id)
+    return round_public(safety_round, principal, request.app.state.settings.aggregate_min_cell)
 
 
 @router.get("/rounds/{round_id}/summary", response_model=RoundSummary)
 def get_summary(round_id: int, request: Request, principal: CountReader, session: SessionDep):
     """Counts by answer state, risk tier, region and municipality (read from counters, not checks)."""
     min_cell = request.app.state.settings.aggregate_min_cell if principal.role == Role.aggregate else 0
-    return summarise_round(session=session, safety_round=get_round(session=session, round_id=round_id), min_cell=min_cell)
+    safety_round = visibility.visible_round(session=session, principal=principal, round_id=round_id)
+    return summarise_round(session=session, safety_round=safety_round, min_cell=min_cell,
+                           scope=visibility.count_scope(principal))
 
 
 @router.post("/rounds/{round_id}/close", response_model=RoundPublic)
 def post_close(round_id: int, request: Request, principal: Starter, session: SessionDep):
     actor = Actor.from_principal(principal)
-    if not may_close(actor, get_round(session=session, round_id=round_id)):
+    if not may_close(actor, visibility.visible_round(session=session, principal=principal, round_id=round_id)):
         raise NotFound("安否確認が見つかりません (round not found)")
     safety_round = close_round(session=session, round_id=round_id, actor=actor)
     audit(session=session, principal=principal, action="round.close", request=request, detail=f"round {round_id}")
-    return round_public(safety_round)
+    return round_public(safety_round, principal)
 
 
 def _check_public(row: checks.CheckRow, drill: bool) -> dict:
@@ -113,7 +118,7 @@ def get_checks(
     hub_id: int | None = None, answered: bool | None = None, limit: Limit = 50, offset: Offset = 0,
 ):
     """The patients behind the counts, in the caller's scope. Personal data: every call is audited."""
-    safety_round = get_round(session=session, round_id=round_id)
+    safety_round = visibility.visible_round(session=session, principal=principal, round_id=round_id)
     filters = checks.CheckFilters(state=state, risk_tier=risk_tier, region_id=region_id,
                                   municipality_id=municipality_id, hub_id=hub_id, answered=answered)
     rows, total = checks.list_checks(session=session, round_id=round_id, filters=filters,
@@ -127,7 +132,7 @@ def get_checks(
 @router.get("/rounds/{round_id}/checks/{check_id}", response_model=CheckDetail)
 def get_check(round_id: int, check_id: int, request: Request, principal: Reader, session: SessionDep):
     """One check with every answer (link, SMS, reviewer...), every message sent for it, and its escalation."""
-    safety_round = get_round(session=session, round_id=round_id)
+    safety_round = visibility.visible_round(session=session, principal=principal, round_id=round_id)
     row = checks.get_check(session=session, round_id=round_id, check_id=check_id, scope=patient_scope(principal))
     answers, messages = checks.check_history(session=session, check_id=check_id)
     audit(session=session, principal=principal, action="round.check.read", request=request,

@@ -46,10 +46,10 @@ class RoundPublic(BaseModel):
     state: RoundState
     closed_at: datetime | None
     closed_by_name: str | None
-    target: dict
-    target_count: int
-    message_count: int
-    no_contact_count: int
+    target: dict = Field(description="what was targeted (ids); empty for the aggregate role")
+    target_count: int | None = Field(description="None: a small cell hidden from the aggregate role")
+    message_count: int | None
+    no_contact_count: int | None
 
 
 class StateCounts(BaseModel):
@@ -65,13 +65,13 @@ class RoundSummary(BaseModel):
     drill: bool
     label: str
     state: RoundState
-    total: int
-    answered: int
-    by_state: dict[str, int]
+    total: int | None = Field(description="None: hidden from the aggregate role (small-cell suppression)")
+    answered: int | None
+    by_state: dict[str, int | None]
     by_risk_tier: list[StateCounts]
     by_region: list[StateCounts]
     by_municipality: list[StateCounts]
-    messages: dict[str, int] = Field(description="outbox messages by delivery state")
+    messages: dict[str, int] = Field(description="outbox messages by delivery state (not shown to the aggregate role)")
     min_cell: int = 0
 
 

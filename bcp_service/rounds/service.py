@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -62,6 +63,8 @@ def start_round(
 
     Returns (round, created). With an idempotency key already used, returns that round and False.
     """
+    if idempotency_key and actor.user_id is not None:
+        idempotency_key = account_key(actor.user_id, idempotency_key)
     if idempotency_key:
         existing = find_by_key(session=session, key=idempotency_key)
         if existing is not None:
@@ -113,6 +116,11 @@ def _insert_round(session: Session, values: dict) -> int | None:
     return session.execute(statement.returning(SafetyRound.__table__.c.id)).scalar()
 
 
+def account_key(user_id: int, key: str) -> str:
+    """An account's idempotency key: the same key from another account starts its own round."""
+    return f"user:{user_id}:" + hashlib.sha256(key.encode()).hexdigest()
+
+
 def find_by_key(*, session: Session, key: str) -> SafetyRound | None:
     return session.exec(select(SafetyRound).where(SafetyRound.idempotency_key == key)).first()
 
@@ -125,9 +133,14 @@ def get_round(*, session: Session, round_id: int) -> SafetyRound:
 
 
 def list_rounds(
-    *, session: Session, state: RoundState | None = None, drill: bool | None = None, limit: int = 50, offset: int = 0,
+    *, session: Session, principal: Principal | None, state: RoundState | None = None,
+    drill: bool | None = None, limit: int = 50, offset: int = 0,
 ) -> tuple[list[SafetyRound], int]:
-    conditions = []
+    """Rounds, newest first, that ``principal`` may see (``rounds.visibility``). No default: a caller
+    says whose list it is; ``None`` only for the operator's CLI (every round)."""
+    from bcp_service.rounds.visibility import round_conditions
+
+    conditions = round_conditions(principal) if principal is not None else []
     if state is not None:
         conditions.append(SafetyRound.state == state)
     if drill is not None:

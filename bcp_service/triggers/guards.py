@@ -25,9 +25,10 @@ on it. The rules follow what Japanese safety-confirmation services do after an e
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
+from bcp_service.timeutil import local
 from bcp_service.triggers.areas import municipality_name
 from bcp_service.triggers.events import EventStatus, Hazard, InfoType, TriggerEvent, severity_label
 from bcp_service.triggers.schemas import REASON_CODES, Action, Decision, GuardConfig, PriorEvent, PriorState
@@ -35,7 +36,6 @@ from bcp_service.triggers.schemas import REASON_CODES, Action, Decision, GuardCo
 __all__ = ["REASON_CODES", "Action", "Decision", "GuardConfig", "PriorEvent", "PriorState", "decide"]
 
 _LIVE: frozenset[str] = frozenset({"pending", "started"})
-_JST = timezone(timedelta(hours=9), "JST")
 
 
 def decide(
@@ -387,4 +387,4 @@ def _names(codes: dict[str, int] | set[str] | frozenset[str], limit: int = 5) ->
 def _at(moment: datetime | None) -> str:
     if moment is None:
         return "予定時刻"
-    return moment.astimezone(_JST).strftime("%H:%M")
+    return local(moment).strftime("%H:%M")

@@ -179,7 +179,8 @@ def create_sim_app(
 
     @app.get("/_sim/config")
     async def get_config() -> dict[str, Any]:
-        return state.config.model_dump(mode="json")
+        # Without the auth token: whoever holds it can sign webhooks the service would accept.
+        return state.config.model_dump(mode="json", exclude={"auth_token"})
 
     @app.post("/_sim/config")
     async def update_config(changes: dict[str, Any]) -> JSONResponse:
@@ -187,7 +188,7 @@ def create_sim_app(
             updated = state.update_config(changes)
         except ValidationError as exc:
             return JSONResponse({"detail": json.loads(exc.json())}, status_code=422)
-        return JSONResponse(updated.model_dump(mode="json"))
+        return JSONResponse(updated.model_dump(mode="json", exclude={"auth_token"}))
 
     @app.post("/_sim/reset")
     async def reset() -> dict[str, Any]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# The tests' and load tests' token: public, so a simulator using it serves only loopback (server.run_sim).
+PLACEHOLDER_AUTH_TOKEN = "simulator-auth-token"
 
 class SimConfig(BaseModel):
     # Unknown keys are refused so a typo in a load-test script fails loudly
@@ -11,7 +13,7 @@ class SimConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     account_sid: str = "ACsimulator00000000000000000000000"
-    auth_token: str = "simulator-auth-token"
+    auth_token: str = PLACEHOLDER_AUTH_TOKEN  # never served by /_sim/config
     latency_ms: int = Field(0, ge=0)
     rate_limit_per_second: float = Field(0, ge=0, description="0 means unlimited")
     permanent_failure_numbers: set[str] = Field(default_factory=set)

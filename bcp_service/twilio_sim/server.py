@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 import threading
@@ -13,14 +14,33 @@ import uvicorn
 from fastapi import FastAPI
 
 from bcp_service.twilio_sim.app import create_sim_app
-from bcp_service.twilio_sim.config import SimConfig
+from bcp_service.twilio_sim.config import PLACEHOLDER_AUTH_TOKEN, SimConfig
 from bcp_service.twilio_sim.state import SimState
 
 log = logging.getLogger("twilio_sim")
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, config: SimConfig) -> None:
+    """A simulator reachable from elsewhere needs its own token: the placeholder is public."""
+    if config.auth_token == PLACEHOLDER_AUTH_TOKEN and not is_loopback(host):
+        raise SystemExit(
+            f"twilio-sim: {host} はループバックではありません。BCP_TWILIO_AUTH_TOKEN に推測できないトークンを設定してください "
+            "(refusing a non-loopback address with the placeholder auth token)"
+        )
+
+
 def run_sim(host: str, port: int, config: SimConfig) -> None:
     """Serve the simulator until interrupted."""
+    check_bind(host, config)
     if config.public_base_url is None:
         config = config.model_copy(update={"public_base_url": f"http://{host}:{port}"})
     app = create_sim_app(config)

@@ -113,3 +113,23 @@ def test_parse_hours(text, hours):
 def test_parse_hours_refuses(text):
     with pytest.raises(ValueError):
         parse_hours(text)
+
+
+def test_answers_by_link_sms_and_voice_are_audit_events(anon_client, session, link):
+    from bcp_service.answers.service import NewAnswer, record_answers
+    from bcp_service.models import AuditEvent, AuditEventPatient
+
+    token, message, _ = link
+    assert anon_client.post(f"/a/{token}", data={"state": "safe", "nonce": "n-audit"}).status_code == 200
+    assert anon_client.post(f"/a/{token}", data={"state": "safe", "nonce": "n-audit"}).status_code == 200  # repeat: one event
+    record_answers(session=session, answers=[
+        NewAnswer(check_id=message.check_id, state="needs_help", channel="sms", answered_by="family", idempotency_key="sms:SMa"),
+        NewAnswer(check_id=message.check_id, state="safe", channel="voice", answered_by="self", idempotency_key="voice:CAa"),
+    ])
+    events = session.exec(select(AuditEvent).where(AuditEvent.resource == f"check/{message.check_id}")).all()
+    assert sorted(e.action for e in events) == ["answer.link", "answer.sms", "answer.voice"]
+    sms = next(e for e in events if e.action == "answer.sms")
+    assert sms.username == "sms:family" and f"check {message.check_id}" in sms.detail
+    patient = session.get(SafetyCheck, message.check_id).patient_id
+    linked = session.exec(select(AuditEventPatient.patient_id).where(AuditEventPatient.event_id == sms.id)).all()
+    assert linked == [patient]

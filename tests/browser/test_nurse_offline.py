@@ -64,7 +64,7 @@ def test_result_recorded_offline_is_sent_once_when_back_online(browser, live_ser
     answers = committed.exec(select(CheckAnswer).where(CheckAnswer.check_id == check.id)).all()
     assert len(answers) == 1 and answers[0].channel == "nurse" and answers[0].idempotency_key.startswith("nurse:")
     # The phone sends the same result again (its reply was lost): still one answer.
-    client_id = answers[0].idempotency_key.removeprefix("nurse:")
+    client_id = answers[0].idempotency_key.split(":", 2)[-1]  # "nurse:<station>:<client_id>"
     status = page.evaluate(
         """async ([clientId, checkId]) => {
             const csrf = document.querySelector('meta[name="csrf-token"]').content;

@@ -57,7 +57,7 @@ def test_assigning_a_check_to_a_nurse(client, client_as, session, area, gave_up)
     assert refused.status_code == 422 and "nurse" in refused.text
     # Nurses see only their station's patients (and those assigned to them).
     other = client_as("nurse", area.station.id + 1000)
-    assert other.get(f"/api/v1/rounds/{safety_round.id}/follow-up").json()["total"] == 0
+    assert other.get(f"/api/v1/rounds/{safety_round.id}/follow-up").status_code == 404  # not a round of theirs
     standard_check = check_of(session, safety_round.id, standard.id)
     station_nurse = client_as("nurse", area.station.id)
     assert station_nurse.post(f"/api/v1/rounds/{safety_round.id}/checks/{standard_check.id}/assign",
@@ -131,7 +131,6 @@ def test_report_csv_has_every_check_with_answers_and_steps(client, session, gave
 def test_report_is_scoped(client_as, session, gave_up, area):
     safety_round, *_ = gave_up
     outsider = client_as("hub", area.hub.id + 1000)
-    response = outsider.get(f"/api/v1/rounds/{safety_round.id}/report.csv")
-    assert response.status_code == 200
-    assert response.content.decode("utf-8").count("\r\n") == 1  # the header only
+    # A round with none of the caller's patients is not the caller's to see (rounds.visibility).
+    assert outsider.get(f"/api/v1/rounds/{safety_round.id}/report.csv").status_code == 404
     assert client_as("aggregate").get(f"/api/v1/rounds/{safety_round.id}/report.csv").status_code == 403

@@ -248,3 +248,16 @@ def test_error_list_is_cut_but_counted(run, area, unchanged):
     report = run(to_csv(rows, HEADER_JA), import_max_reported_errors=10).report
     assert (report.errors_total, len(report.errors)) == (30, 10)
     assert unchanged()
+
+
+@pytest.mark.parametrize("undefined", [b"\xa0", b"\xfd", b"\xfe", b"\xff", b"\xf0\x40"])
+def test_cp932_undefined_bytes_and_gaiji_are_refused_with_their_line(run, area, unchanged, undefined):
+    """CP932 leaves 0xA0 and 0xFD-0xFF undefined and 0xF040.. to each vendor (外字): Python turns
+    them into private-use characters, which would be stored as names nobody can read."""
+    rows = good_rows(area)
+    text = to_csv(rows)
+    lines = text.encode("cp932").split(b"\r\n")
+    lines[2] = lines[2].replace(b",", b"," + undefined, 1)  # the second patient, line 3 of the file
+    line, column, reason = only_error(run(b"\r\n".join(lines)).report)
+    assert line == 3 and "定義されていない文字" in reason
+    assert unchanged()

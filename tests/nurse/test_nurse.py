@@ -41,7 +41,7 @@ def test_json_result_is_recorded_once_per_client_id(browser_as, session, scene):
     assert len(answers) == 1
     answer = answers[0]
     assert (answer.channel, answer.answered_by, answer.state, answer.hours_left) == ("nurse", "nurse_visit", "power_out", 3)
-    assert answer.idempotency_key == f"nurse:{body['client_id']}" and answer.user_id == nurse.user.id
+    assert answer.idempotency_key == f"nurse:{scene.area.station.id}:{body['client_id']}" and answer.user_id == nurse.user.id
     session.refresh(check)
     assert check.state == "power_out"
     assert read_counters(session=session, round_id=scene.round.id) == recount(session=session, round_id=scene.round.id)

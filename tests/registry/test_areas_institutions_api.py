@@ -58,7 +58,9 @@ def test_institution_with_designations_and_hub_coverage(client, session, prefect
     assert data["hub_municipality_ids"] == sorted([city.id, town.id])
     listing = client.get(f"/api/v1/institutions?designation=hub&region_id={region.id}").json()
     assert [i["id"] for i in listing["items"]] == [data["id"]]
-    patch = client.patch(f"/api/v1/institutions/{data['id']}", json={"hub_municipality_ids": [town.id], "enhanced": True})
+    patch = client.put(f"/api/v1/institutions/{data['id']}/hub-municipalities", json={"hub_municipality_ids": [town.id]})
+    assert client.patch(f"/api/v1/institutions/{data['id']}", json={"hub_municipality_ids": [town.id]}).status_code == 403
+    patch = client.patch(f"/api/v1/institutions/{data['id']}", json={"enhanced": True})
     assert patch.json()["hub_municipality_ids"] == [town.id] and patch.json()["enhanced"] is True
     bad = client.post("/api/v1/institutions", json={**body, "kind": "spaceport"})
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "kind"

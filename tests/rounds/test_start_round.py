@@ -105,11 +105,13 @@ def test_close_cancels_unsent_messages_and_only_owner_or_admin_may_close(client,
 
 
 def test_list_and_read_rounds(client, client_as, session, area):
-    add_patient(session, area.city)
+    add_patient(session, area.city, visiting_nurse_station_id=area.station.id)
     created = client.post("/api/v1/rounds", json=round_body(municipality_ids=[area.city.id]) | {"title": "試験"}).json()
     listed = client_as("aggregate").get("/api/v1/rounds?state=running").json()
     assert created["id"] in [r["id"] for r in listed["items"]]
+    assert [r["target"] for r in listed["items"] if r["id"] == created["id"]] == [{}]  # never the target's ids
     assert client_as("nurse", area.station.id).get(f"/api/v1/rounds/{created['id']}").json()["title"] == "試験"
+    assert client_as("nurse", area.clinic.id).get(f"/api/v1/rounds/{created['id']}").status_code == 404
     assert client.get("/api/v1/rounds/999999").status_code == 404
 
 

@@ -287,3 +287,37 @@ def test_records_are_bounded(sim: RunningSim):
     response = httpx.get(f"{sim.base_url}/_sim/messages").json()
     assert response["total"] == 2
     assert sim.stats()["accepted"] == 4
+
+
+def test_the_auth_token_is_not_served_and_a_placeholder_token_stays_on_loopback(sim):
+    config = httpx.get(f"{sim.base_url}/_sim/config", timeout=5).json()
+    assert "auth_token" not in config and sim.auth_token not in str(config)
+    changed = httpx.post(f"{sim.base_url}/_sim/config", json={"latency_ms": 0}, timeout=5).json()
+    assert "auth_token" not in changed
+
+    from bcp_service.twilio_sim.config import SimConfig
+    from bcp_service.twilio_sim.server import check_bind
+
+    for host in ("0.0.0.0", "192.0.2.10", "::"):
+        with pytest.raises(SystemExit):
+            check_bind(host, SimConfig())
+    check_bind("127.0.0.1", SimConfig())
+    check_bind("0.0.0.0", SimConfig(auth_token="a-random-token-for-this-run"))
+
+
+def test_the_demo_draws_its_own_token():
+    from bcp_service.cli.demo_sending import demo_sending_env
+    from bcp_service.twilio_sim.config import PLACEHOLDER_AUTH_TOKEN
+
+    first, second = demo_sending_env(8099)["BCP_TWILIO_AUTH_TOKEN"], demo_sending_env(8099)["BCP_TWILIO_AUTH_TOKEN"]
+    assert first != second and PLACEHOLDER_AUTH_TOKEN not in (first, second) and len(first) >= 32
+
+
+def test_the_cli_refuses_a_public_address_with_the_placeholder_token(monkeypatch):
+    from typer.testing import CliRunner
+
+    from bcp_service.cli import app
+
+    monkeypatch.delenv("BCP_TWILIO_AUTH_TOKEN", raising=False)
+    result = CliRunner().invoke(app, ["twilio-sim", "--host", "0.0.0.0", "--port", "18190"])
+    assert result.exit_code != 0 and "loopback" in str(result.exception) + result.output

@@ -1,0 +1,134 @@
+"""Security middleware: response headers, request body limits, and errors that never reach the log raw.
+
+One pure ASGI middleware (no per-request thread hop, so the disaster-flooded routes pay almost nothing):
+
+- **Headers** on every response unless the route set its own: ``X-Frame-Options: DENY`` and a
+  Content-Security-Policy with ``frame-ancestors 'none'``, ``X-Content-Type-Options: nosniff``,
+  ``Referrer-Policy``, and HSTS when the public URL is https.
+- **Body limits** per route class, checked against ``Content-Length`` and again while the body is
+  read, before anything parses it: a 100 MB body without a token is a 413 after at most the limit.
+- **Unhandled errors** answer 500 with a plain message and are logged as ``http.unhandled_error``
+  with the exception's type only: a database error's text can carry row values (PostgreSQL's
+  ``DETAIL: Failing row contains (...)``), and the server would otherwise log it whole.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from starlette.exceptions import HTTPException
+
+from bcp_service.config import Settings
+from bcp_service.triggers.jma import MAX_BULLETIN_BYTES
+
+log = logging.getLogger("bcp_service.security")
+
+KIB = 1024
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+TOO_LARGE = "リクエストが大きすぎます (request body too large: at most {limit} bytes)"
+
+
+def body_limit(path: str, settings: Settings) -> int:
+    """The largest request body a route class accepts, in bytes."""
+    if path.startswith("/api/v1/imports/"):
+        return settings.import_max_bytes
+    if path == "/api/v1/triggers":
+        return MAX_BULLETIN_BYTES
+    if path.startswith("/webhooks/"):
+        return 64 * KIB  # Twilio's form posts are a few KiB
+    if path.startswith(("/a/", "/call/", "/login", "/logout", "/api/v1/auth/")):
+        return 16 * KIB  # answer links, login forms
+    return settings.api_max_body_bytes
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive``: an HTTPException, so FastAPI's body parser lets it through as a 413."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail=TOO_LARGE.format(limit=limit))
+
+
+def security_headers(settings: Settings, path: str) -> list[tuple[bytes, bytes]]:
+    headers = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"same-origin"),
+        (b"content-security-policy", (API_CSP if path.startswith(("/api/", "/webhooks/", "/openapi.json")) else PAGE_CSP).encode()),
+    ]
+    if settings.public_base_url.startswith("https://"):
+        headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+    return headers
+
+
+def _json(status: int, message: str) -> tuple[dict, dict]:
+    body = json.dumps({"detail": [{"loc": [], "msg": message, "type": "request"}]}, ensure_ascii=False).encode()
+    start = {"type": "http.response.start", "status": status,
+             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]}
+    return start, {"type": "http.response.body", "body": body}
+
+
+SERVER_ERROR = "サーバーで問題が起きました。時間をおいてもう一度お試しください (internal error)"
+
+
+class SecurityMiddleware:
+    def __init__(self, app, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        limit = body_limit(path, self.settings)
+        extra = security_headers(self.settings, path)
+        started = False
+
+        async def send_with_headers(message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                if b"content-security-policy" in present:
+                    # The route chose its own policy (board, nurse, answer page): keep it, frame rule included.
+                    own = [h for h in extra if h[0] not in (b"content-security-policy", b"x-frame-options")]
+                else:
+                    own = extra
+                message = {**message, "headers": [*message.get("headers", []), *(h for h in own if h[0] not in present)]}
+            await send(message)
+
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._answer(send_with_headers, 413, TOO_LARGE.format(limit=limit))
+            return
+        received = 0
+
+        async def limited_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send_with_headers)
+        except BodyTooLarge:
+            if not started:
+                await self._answer(send_with_headers, 413, TOO_LARGE.format(limit=limit))
+        except Exception as exc:  # noqa: BLE001 - the last stop before the server's own (verbose) logging
+            log.error("http.unhandled_error", extra={"error": type(exc).__name__, "route": getattr(scope.get("route"), "path", None)})
+            if not started:
+                await self._answer(send_with_headers, 500, SERVER_ERROR)
+
+    @staticmethod
+    async def _answer(send, status: int, message: str) -> None:
+        start, body = _json(status, message)
+        await send(start)
+        await send(body)
