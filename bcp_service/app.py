@@ -16,8 +16,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 
 from bcp_service.config import Settings, get_settings
-from bcp_service.db import make_engine, make_session_factory
-from bcp_service.group_commit import transaction
+from bcp_service.db import make_engine, make_session_factory, read_only, unit_of_work as transaction
 from bcp_service.errors import ServiceError
 from bcp_service.audit.routes import router as audit_router
 from bcp_service.auth.deps import Access
@@ -27,6 +26,8 @@ from bcp_service.bcp.routes import router as bcp_router
 from bcp_service.registry.routes import router as registry_router
 from bcp_service.imports.routes import router as imports_router
 from bcp_service.exports.routes import router as exports_router
+from bcp_service.web.docs import install_docs
+from bcp_service.web.errors import API_PREFIXES, error_page, server_error, wants_page
 from bcp_service.web.routes import router as web_router
 from bcp_service.answers.routes import router as answers_router
 from bcp_service.rounds.routes import router as rounds_router
@@ -39,7 +40,6 @@ from bcp_service.escalation.routes import router as escalation_router
 from bcp_service.escalation.voice import router as voice_router
 
 log = logging.getLogger("bcp_service")
-API_PREFIXES = ("/api/", "/webhooks/", "/healthz", "/openapi.json")
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -49,10 +49,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         title="bcp-service",
         version="0.1.0",
         description="在宅人工呼吸器・在宅酸素療法患者の登録、BCP作成支援、災害時安否確認",
+        docs_url=None, redoc_url=None,  # served offline by web.docs
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
+    # Work that never writes (the board's live watcher): on SQLite it takes no write lock (db.py).
+    app.state.read_session_factory = make_session_factory(engine, read_only=True)
     # Units of work opened outside the request's own session (group commits): tests put theirs here.
     app.state.unit_of_work = partial(transaction, app.state.session_factory)
     app.state.writers = {}
@@ -70,11 +73,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     for router in (schedules_router, triggers_router, escalation_router, voice_router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    install_docs(app)
     _install_error_handlers(app)
 
     @app.get("/healthz", tags=["health"], dependencies=[Depends(Access(public="load balancer health check"))])
     def healthz() -> dict:
-        with engine.connect() as connection:
+        with read_only(engine).connect() as connection:
             connection.execute(text("SELECT 1"))
         return {"status": "ok", "database": engine.dialect.name}
 
@@ -92,8 +96,12 @@ def _close_live(app: FastAPI):
 
 
 def _install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Exception, server_error)
+
     @app.exception_handler(ServiceError)
-    async def service_error(_request: Request, exc: ServiceError) -> JSONResponse:
+    async def service_error(request: Request, exc: ServiceError):
+        if exc.status_code == 404 and wants_page(request):
+            return error_page(404)
         return JSONResponse(status_code=exc.status_code, content={"detail": exc.to_detail()}, headers=exc.headers)
 
     @app.exception_handler(IntegrityError)
@@ -110,6 +118,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 401 and not request.url.path.startswith(API_PREFIXES):
             # A person opening a page: send them to the login form and back.
             return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+        if exc.status_code in (403, 404, 405) and wants_page(request):
+            message = exc.detail if exc.status_code == 403 and isinstance(exc.detail, str) else None
+            return error_page(exc.status_code, message, headers=getattr(exc, "headers", None))
         return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail}, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)

@@ -1,8 +1,19 @@
-"""Engine and session handling. The request is the unit of work: see ``get_session``."""
+"""Engine and session handling. The request is the unit of work: see ``get_session``.
+
+SQLite write discipline, in this one place: every transaction begins with ``BEGIN IMMEDIATE``, so
+it takes the database's write lock when it begins and waits for it (``busy_timeout``) like any
+writer. A deferred ``BEGIN`` that reads first and writes later (a page that writes its audit row, a
+worker that claims what it read) cannot wait: in WAL mode SQLite refuses the upgrade at once with
+"database is locked" when another connection wrote meanwhile. Requests, group commits, the worker,
+the scheduler and the CLI all get their sessions from ``make_session_factory`` and so all follow it.
+Paths that only ever read (the board's live watcher, the health check) use ``read_only=True``: a
+plain deferred ``BEGIN``, lock-free, never blocking a writer. PostgreSQL needs none of this.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -46,12 +57,37 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+READ_ONLY = "bcp_read_only"
+
+
 def _sqlite_begin(connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    if connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, class_=Session, expire_on_commit=False, autoflush=True)
+def read_only(engine: Engine) -> Engine:
+    """The same engine (and pool) for work that never writes: on SQLite its transactions take no write lock."""
+    return engine.execution_options(**{READ_ONLY: True})
+
+
+def make_session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
+    """Sessions for units of work. On SQLite each begins with the write lock unless ``read_only``."""
+    bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
+    return sessionmaker(bind=bind, class_=Session, expire_on_commit=False, autoflush=True)
+
+
+@contextmanager
+def unit_of_work(session_factory: Callable[[], Session]) -> Iterator[Session]:
+    """One unit of work outside a request: commits at the end of the block, rolls back on an error."""
+    with session_factory() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
 
 
 def get_session(request: Request) -> Iterator[Session]:
