@@ -27,7 +27,7 @@ from bcp_service.registry.routes import router as registry_router
 from bcp_service.imports.routes import router as imports_router
 from bcp_service.exports.routes import router as exports_router
 from bcp_service.web.docs import install_docs
-from bcp_service.web.errors import API_PREFIXES, error_page, server_error, wants_page
+from bcp_service.web.errors import API_PREFIXES, error_page, server_error, validation_page, wants_page
 from bcp_service.web.routes import router as web_router
 from bcp_service.answers.routes import router as answers_router
 from bcp_service.rounds.routes import router as rounds_router
@@ -54,6 +54,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
+    # A request's session takes SQLite's write lock only from its first write (db.py).
+    app.state.request_session_factory = make_session_factory(engine, mode="write_late")
     # Work that never writes (the board's live watcher): on SQLite it takes no write lock (db.py).
     app.state.read_session_factory = make_session_factory(engine, read_only=True)
     # Units of work opened outside the request's own session (group commits): tests put theirs here.
@@ -124,7 +126,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail}, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError):
+        if wants_page(request):  # a person at a form: a Japanese page naming the field
+            return validation_page(exc.errors())
         # FastAPI's default echoes the input; drop it so personal data is not reflected into logs/proxies.
         detail = [{"loc": list(e.get("loc", [])), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
         return JSONResponse(status_code=422, content={"detail": detail})

@@ -1,13 +1,21 @@
 """Engine and session handling. The request is the unit of work: see ``get_session``.
 
-SQLite write discipline, in this one place: every transaction begins with ``BEGIN IMMEDIATE``, so
-it takes the database's write lock when it begins and waits for it (``busy_timeout``) like any
-writer. A deferred ``BEGIN`` that reads first and writes later (a page that writes its audit row, a
-worker that claims what it read) cannot wait: in WAL mode SQLite refuses the upgrade at once with
-"database is locked" when another connection wrote meanwhile. Requests, group commits, the worker,
-the scheduler and the CLI all get their sessions from ``make_session_factory`` and so all follow it.
-Paths that only ever read (the board's live watcher, the health check) use ``read_only=True``: a
-plain deferred ``BEGIN``, lock-free, never blocking a writer. PostgreSQL needs none of this.
+SQLite write discipline, in this one place. A transaction begun with a deferred ``BEGIN`` that reads
+first and writes later (a page that writes its audit row, a worker that claims what it read) cannot
+wait for the write lock: in WAL mode SQLite refuses the upgrade at once with "database is locked"
+when another connection wrote meanwhile, and ``busy_timeout`` cannot help. So no read ever becomes a
+write. Sessions come from ``make_session_factory`` in one of three modes:
+
+- ``immediate`` (the default: group commits, the worker, the scheduler, the CLI): ``BEGIN IMMEDIATE``,
+  the write lock from the start, waited for like any writer.
+- ``write_late`` (requests, ``get_session``): reads run in a deferred transaction without the lock;
+  just before the first write (or SAVEPOINT, or SELECT ... FOR UPDATE) that read transaction ends and
+  a ``BEGIN IMMEDIATE`` one starts, so slow work before the write (a password hash, rendering a
+  .docx) does not hold up the round's writers. The writes then see the latest committed data, as
+  every statement does under PostgreSQL's READ COMMITTED, which requests already run under there.
+- ``read_only`` (the board's live watcher, the health check): a plain deferred ``BEGIN``, never a lock.
+
+PostgreSQL needs none of this; there the modes change nothing.
 """
 
 from __future__ import annotations
@@ -41,6 +49,9 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
         engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "before_cursor_execute", _sqlite_before_execute)
+        event.listen(engine, "commit", _sqlite_end)
+        event.listen(engine, "rollback", _sqlite_end)
         return engine
     return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
@@ -57,24 +68,49 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-READ_ONLY = "bcp_read_only"
+MODE = "bcp_sqlite_mode"
+MODES = ("immediate", "write_late", "read_only")
+READ_PHASE = "bcp_read_phase"
+# Statements that write, or need the write lock held from here on (a SAVEPOINT's writes must not be
+# split from the transaction around them). WITH may start a write; taking the lock early is harmless.
+WRITE_VERBS = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE", "SAVEPOINT", "CREATE", "DROP", "ALTER", "WITH"})
 
 
 def _sqlite_begin(connection) -> None:
-    if connection.get_execution_options().get(READ_ONLY):
-        connection.exec_driver_sql("BEGIN")
-    else:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    mode = connection.get_execution_options().get(MODE, "immediate")
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if mode == "immediate" else "BEGIN")
+    if mode == "write_late":
+        connection.info[READ_PHASE] = True
+
+
+def _sqlite_before_execute(connection, cursor, statement, _parameters, context, _executemany) -> None:
+    if not connection.info.get(READ_PHASE):
+        return
+    verb = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
+    compiled = getattr(context, "compiled", None)
+    locking = getattr(getattr(compiled, "statement", None), "_for_update_arg", None) is not None
+    if verb in WRITE_VERBS or locking:
+        connection.info[READ_PHASE] = False
+        # End the read snapshot and start a write transaction that waits for the lock.
+        cursor.execute("COMMIT")
+        cursor.execute("BEGIN IMMEDIATE")
+
+
+def _sqlite_end(connection) -> None:
+    connection.info.pop(READ_PHASE, None)
 
 
 def read_only(engine: Engine) -> Engine:
     """The same engine (and pool) for work that never writes: on SQLite its transactions take no write lock."""
-    return engine.execution_options(**{READ_ONLY: True})
+    return engine.execution_options(**{MODE: "read_only"})
 
 
-def make_session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
-    """Sessions for units of work. On SQLite each begins with the write lock unless ``read_only``."""
-    bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
+def make_session_factory(engine: Engine, *, read_only: bool = False, mode: str | None = None) -> sessionmaker[Session]:
+    """Sessions for units of work; ``mode`` (SQLite only) as in this module's docstring."""
+    mode = mode or ("read_only" if read_only else "immediate")
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}")
+    bind = engine if mode == "immediate" else engine.execution_options(**{MODE: mode})
     return sessionmaker(bind=bind, class_=Session, expire_on_commit=False, autoflush=True)
 
 
@@ -92,7 +128,8 @@ def unit_of_work(session_factory: Callable[[], Session]) -> Iterator[Session]:
 
 def get_session(request: Request) -> Iterator[Session]:
     """Open a session for one request; commit on success, roll back on any error."""
-    session = request.app.state.session_factory()
+    state = request.app.state
+    session = (getattr(state, "request_session_factory", None) or state.session_factory)()
     try:
         yield session
         session.commit()

@@ -44,3 +44,16 @@ def test_server_errors_are_a_japanese_page_for_people_and_json_for_programs(app)
     assert page.status_code == 500 and page.headers["content-type"].startswith("text/html")
     assert "システムエラー" in page.text and "Internal Server Error" not in page.text
     assert api.status_code == 500 and api.json()["detail"].startswith("内部エラー")
+
+
+def test_a_page_form_with_bad_input_answers_a_japanese_page(anon_client):
+    response = anon_client.post("/login", data={"username": "x" * 100, "password": "p", "csrf_token": "t"})
+    assert response.status_code == 422 and response.headers["content-type"].startswith("text/html")
+    assert "ユーザー名が長すぎます（64 文字まで）" in response.text
+    missing = anon_client.post("/login", data={"username": "someone"})
+    assert "パスワードを入力してください" in missing.text and "Field required" not in missing.text
+
+
+def test_api_validation_stays_json(client):
+    response = client.get("/api/v1/patients", params={"limit": "many"})
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"][-1] == "limit"

@@ -73,6 +73,26 @@ def test_every_unit_of_work_takes_the_write_lock_when_it_begins(tmp_path: Path):
         assert sorted(n for (n,) in connection.execute(text("SELECT n FROM t"))) == [0, 1, 2]
 
 
+def test_request_sessions_take_the_lock_only_at_their_first_write(tmp_path: Path):
+    engine = _engine(tmp_path)
+    late = make_session_factory(engine, mode="write_late")
+    errors: list = []
+    # While it only reads, another connection commits at once (no waiting for this request)...
+    _read_then_write(late, _other_writer(make_session_factory(engine), errors))
+    assert errors == []
+    with engine.connect() as connection:
+        assert sorted(n for (n,) in connection.execute(text("SELECT n FROM t"))) == [0, 1, 2]
+    # ...and a SAVEPOINT begins the write transaction, so rolling it back works as on PostgreSQL.
+    with unit_of_work(late) as session:
+        session.execute(text("SELECT n FROM t")).all()
+        nested = session.begin_nested()
+        session.execute(text("INSERT INTO t (n) VALUES (9)"))
+        nested.rollback()
+        session.execute(text("INSERT INTO t (n) VALUES (3)"))
+    with engine.connect() as connection:
+        assert sorted(n for (n,) in connection.execute(text("SELECT n FROM t"))) == [0, 1, 2, 3]
+
+
 def test_read_only_sessions_do_not_wait_for_a_writer(tmp_path: Path):
     # The board's live watcher must not queue behind a round's writes.
     engine = _engine(tmp_path)

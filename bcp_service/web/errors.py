@@ -13,6 +13,7 @@ API_PREFIXES = ("/api/", "/webhooks/", "/healthz", "/openapi.json")
 PAGES = {
     403: ("権限がありません", "このページを開く権限がありません。別のアカウントでログインするか、管理者にお問い合わせください。"),
     404: ("ページが見つかりません", "お探しのページは見つかりませんでした。アドレスが正しいか、リンク元をご確認ください。"),
+    422: ("入力内容を確認してください", "入力内容に誤りがあります。"),
     405: ("この操作はできません", "このページではこの操作を受け付けていません。ホームからやり直してください。"),
     500: ("システムエラー", "処理中にエラーが発生しました。少し待ってからもう一度お試しください。"
           "続く場合は管理者にご連絡ください（入力した内容は保存されていない可能性があります）。"),
@@ -35,3 +36,35 @@ def server_error(request: Request, _exc: Exception):
     if wants_page(request):
         return error_page(500)
     return JSONResponse(status_code=500, content={"detail": "内部エラーが発生しました (internal server error)"})
+
+
+FIELD_LABELS = {"username": "ユーザー名", "password": "パスワード", "csrf_token": "フォームの確認用トークン", "next": "移動先",
+                "state": "状態", "hours": "残り時間", "note": "メモ", "method": "確認方法", "client_id": "送信番号",
+                "kind": "種類", "region_id": "在宅医療圏", "hub_id": "連携拠点", "therapy": "医療機器", "risk_tier": "リスク"}
+
+
+def japanese_message(error: dict) -> str:
+    """One validation error from FastAPI/pydantic, said in Japanese for a person at a form."""
+    kind, ctx = error.get("type", ""), error.get("ctx") or {}
+    field = next((str(x) for x in reversed(error.get("loc", [])) if isinstance(x, str) and x not in ("body", "query", "path")), "")
+    label = FIELD_LABELS.get(field, field or "入力")
+    if kind == "missing":
+        return f"{label}を入力してください。"
+    if kind == "string_too_long":
+        return f"{label}が長すぎます（{ctx.get('max_length', '')} 文字まで）。"
+    if kind == "string_too_short":
+        return f"{label}が短すぎます（{ctx.get('min_length', '')} 文字以上）。"
+    if kind in ("int_parsing", "float_parsing", "int_type", "float_type", "decimal_parsing"):
+        return f"{label}は数字で入力してください。"
+    if kind.startswith(("greater_than", "less_than")):
+        return f"{label}の値が範囲外です。"
+    if kind in ("enum", "literal_error"):
+        return f"{label}は一覧から選んでください。"
+    if kind.startswith(("date", "datetime")):
+        return f"{label}の日付・時刻の形式が正しくありません。"
+    return f"{label}の形式が正しくありません。"
+
+
+def validation_page(errors: list[dict]) -> HTMLResponse:
+    messages = list(dict.fromkeys(japanese_message(e) for e in errors))
+    return error_page(422, " ".join(messages) + " 前のページに戻って入力し直してください。")
