@@ -129,15 +129,8 @@ def unit_of_work(session_factory: Callable[[], Session]) -> Iterator[Session]:
 def get_session(request: Request) -> Iterator[Session]:
     """Open a session for one request; commit on success, roll back on any error."""
     state = request.app.state
-    session = (getattr(state, "request_session_factory", None) or state.session_factory)()
-    try:
+    with unit_of_work(getattr(state, "request_session_factory", None) or state.session_factory) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 # "function" scope: the commit runs before the response is sent. FastAPI's default runs a yield

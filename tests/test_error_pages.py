@@ -49,9 +49,9 @@ def test_server_errors_are_a_japanese_page_for_people_and_json_for_programs(app)
 def test_a_page_form_with_bad_input_answers_a_japanese_page(anon_client):
     response = anon_client.post("/login", data={"username": "x" * 100, "password": "p", "csrf_token": "t"})
     assert response.status_code == 422 and response.headers["content-type"].startswith("text/html")
-    assert "ユーザー名が長すぎます（64 文字まで）" in response.text
+    assert "ユーザー名: 64文字以内にしてください" in response.text
     missing = anon_client.post("/login", data={"username": "someone"})
-    assert "パスワードを入力してください" in missing.text and "Field required" not in missing.text
+    assert "パスワード: 入力してください" in missing.text and "Field required" not in missing.text
 
 
 def test_api_validation_stays_json(client):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from bcp_service.imports.validation import reason
 from bcp_service.templating import render
 
 # Paths whose callers are programs (API clients, Twilio, load balancers): they get JSON.
@@ -44,25 +45,10 @@ FIELD_LABELS = {"username": "ユーザー名", "password": "パスワード", "c
 
 
 def japanese_message(error: dict) -> str:
-    """One validation error from FastAPI/pydantic, said in Japanese for a person at a form."""
-    kind, ctx = error.get("type", ""), error.get("ctx") or {}
+    """One validation error from FastAPI/pydantic, for a person at a form: the field, then the rule
+    in the same words the CSV import uses."""
     field = next((str(x) for x in reversed(error.get("loc", [])) if isinstance(x, str) and x not in ("body", "query", "path")), "")
-    label = FIELD_LABELS.get(field, field or "入力")
-    if kind == "missing":
-        return f"{label}を入力してください。"
-    if kind == "string_too_long":
-        return f"{label}が長すぎます（{ctx.get('max_length', '')} 文字まで）。"
-    if kind == "string_too_short":
-        return f"{label}が短すぎます（{ctx.get('min_length', '')} 文字以上）。"
-    if kind in ("int_parsing", "float_parsing", "int_type", "float_type", "decimal_parsing"):
-        return f"{label}は数字で入力してください。"
-    if kind.startswith(("greater_than", "less_than")):
-        return f"{label}の値が範囲外です。"
-    if kind in ("enum", "literal_error"):
-        return f"{label}は一覧から選んでください。"
-    if kind.startswith(("date", "datetime")):
-        return f"{label}の日付・時刻の形式が正しくありません。"
-    return f"{label}の形式が正しくありません。"
+    return f"{FIELD_LABELS.get(field, field or '入力')}: {reason(error)}"
 
 
 def validation_page(errors: list[dict]) -> HTMLResponse:
