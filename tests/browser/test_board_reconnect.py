@@ -32,7 +32,7 @@ def test_the_stream_reconnects_after_errors_and_catches_up(browser, live_server,
     log_in(page, live_server.url, admin.username, f"/board/rounds/{scene.round.id}")
     page.wait_for_selector("#live-status.on", timeout=5000)
     # The chart plots the answers already in, not a flat 0 %.
-    assert page.locator("#chart svg text[font-weight='700']").inner_text() != "0.0%"
+    assert page.locator("#chart svg text[font-weight='700']").text_content() != "0.0%"
 
     failures["left"] = 2
     live_server.stop()  # a restart: the stream drops, and the first tries answer 500
