@@ -16,8 +16,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DataError, IntegrityError
 
 from bcp_service.config import Settings, get_settings
-from bcp_service.db import make_engine, make_session_factory
-from bcp_service.group_commit import transaction
+from bcp_service.db import make_engine, make_session_factory, read_only, unit_of_work as transaction
 from bcp_service.errors import ServiceError
 from bcp_service.security import SecurityMiddleware
 from bcp_service.audit.routes import router as audit_router
@@ -28,6 +27,8 @@ from bcp_service.bcp.routes import router as bcp_router
 from bcp_service.registry.routes import router as registry_router
 from bcp_service.imports.routes import router as imports_router
 from bcp_service.exports.routes import router as exports_router
+from bcp_service.web.docs import install_docs
+from bcp_service.web.errors import API_PREFIXES, error_page, server_error, validation_page, wants_page
 from bcp_service.web.routes import router as web_router
 from bcp_service.web.page_routers import PAGE_ROUTERS
 from bcp_service.answers.routes import router as answers_router
@@ -42,7 +43,6 @@ from bcp_service.escalation.routes import router as escalation_router
 from bcp_service.escalation.voice import router as voice_router
 
 log = logging.getLogger("bcp_service")
-API_PREFIXES = ("/api/", "/webhooks/", "/healthz", "/openapi.json")
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -52,10 +52,15 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         title="bcp-service",
         version="0.1.0",
         description="在宅人工呼吸器・在宅酸素療法患者の登録、BCP作成支援、災害時安否確認",
+        docs_url=None, redoc_url=None,  # served offline by web.docs
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
+    # A request's session takes SQLite's write lock only from its first write (db.py).
+    app.state.request_session_factory = make_session_factory(engine, mode="write_late")
+    # Work that never writes (the board's live watcher): on SQLite it takes no write lock (db.py).
+    app.state.read_session_factory = make_session_factory(engine, read_only=True)
     # Units of work opened outside the request's own session (group commits): tests put theirs here.
     app.state.unit_of_work = partial(transaction, app.state.session_factory)
     app.state.writers = {}
@@ -75,12 +80,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     for router in (schedules_router, triggers_router, outages_router, escalation_router, voice_router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    install_docs(app)
     _install_error_handlers(app)
-    app.add_middleware(SecurityMiddleware, settings=settings)
+    app.add_middleware(SecurityMiddleware, settings=settings, server_error=server_error)
 
     @app.get("/healthz", tags=["health"], dependencies=[Depends(Access(public="load balancer health check"))])
     def healthz() -> dict:
-        with engine.connect() as connection:
+        with read_only(engine).connect() as connection:
             connection.execute(text("SELECT 1"))
         return {"status": "ok", "database": engine.dialect.name}
 
@@ -98,8 +104,12 @@ def _close_live(app: FastAPI):
 
 
 def _install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Exception, server_error)
+
     @app.exception_handler(ServiceError)
-    async def service_error(_request: Request, exc: ServiceError) -> JSONResponse:
+    async def service_error(request: Request, exc: ServiceError):
+        if exc.status_code == 404 and wants_page(request):
+            return error_page(404)
         return JSONResponse(status_code=exc.status_code, content={"detail": exc.to_detail()}, headers=exc.headers)
 
     @app.exception_handler(IntegrityError)
@@ -127,10 +137,15 @@ def _install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 401 and not request.url.path.startswith(API_PREFIXES):
             # A person opening a page: send them to the login form and back.
             return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+        if exc.status_code in (403, 404, 405) and wants_page(request):
+            message = exc.detail if exc.status_code == 403 and isinstance(exc.detail, str) else None
+            return error_page(exc.status_code, message, headers=getattr(exc, "headers", None))
         return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail}, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError):
+        if wants_page(request):  # a person at a form: a Japanese page naming the field
+            return validation_page(exc.errors())
         # FastAPI's default echoes the input; drop it so personal data is not reflected into logs/proxies.
         detail = [{"loc": list(e.get("loc", [])), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
         return JSONResponse(status_code=422, content={"detail": detail})

@@ -1,8 +1,27 @@
-"""Engine and session handling. The request is the unit of work: see ``get_session``."""
+"""Engine and session handling. The request is the unit of work: see ``get_session``.
+
+SQLite write discipline, in this one place. A transaction begun with a deferred ``BEGIN`` that reads
+first and writes later (a page that writes its audit row, a worker that claims what it read) cannot
+wait for the write lock: in WAL mode SQLite refuses the upgrade at once with "database is locked"
+when another connection wrote meanwhile, and ``busy_timeout`` cannot help. So no read ever becomes a
+write. Sessions come from ``make_session_factory`` in one of three modes:
+
+- ``immediate`` (the default: group commits, the worker, the scheduler, the CLI): ``BEGIN IMMEDIATE``,
+  the write lock from the start, waited for like any writer.
+- ``write_late`` (requests, ``get_session``): reads run in a deferred transaction without the lock;
+  just before the first write (or SAVEPOINT, or SELECT ... FOR UPDATE) that read transaction ends and
+  a ``BEGIN IMMEDIATE`` one starts, so slow work before the write (a password hash, rendering a
+  .docx) does not hold up the round's writers. The writes then see the latest committed data, as
+  every statement does under PostgreSQL's READ COMMITTED, which requests already run under there.
+- ``read_only`` (the board's live watcher, the health check): a plain deferred ``BEGIN``, never a lock.
+
+PostgreSQL needs none of this; there the modes change nothing.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -32,6 +51,9 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "before_cursor_execute", _sqlite_before_execute)
+        event.listen(engine, "commit", _sqlite_end)
+        event.listen(engine, "rollback", _sqlite_end)
         return engine
     # hide_parameters: a failing statement's exception text would otherwise carry names and addresses.
     return create_engine(
@@ -51,25 +73,69 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+MODE = "bcp_sqlite_mode"
+MODES = ("immediate", "write_late", "read_only")
+READ_PHASE = "bcp_read_phase"
+# Statements that write, or need the write lock held from here on (a SAVEPOINT's writes must not be
+# split from the transaction around them). WITH may start a write; taking the lock early is harmless.
+WRITE_VERBS = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE", "SAVEPOINT", "CREATE", "DROP", "ALTER", "WITH"})
+
+
 def _sqlite_begin(connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    mode = connection.get_execution_options().get(MODE, "immediate")
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if mode == "immediate" else "BEGIN")
+    if mode == "write_late":
+        connection.info[READ_PHASE] = True
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, class_=Session, expire_on_commit=False, autoflush=True)
+def _sqlite_before_execute(connection, cursor, statement, _parameters, context, _executemany) -> None:
+    if not connection.info.get(READ_PHASE):
+        return
+    verb = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
+    compiled = getattr(context, "compiled", None)
+    locking = getattr(getattr(compiled, "statement", None), "_for_update_arg", None) is not None
+    if verb in WRITE_VERBS or locking:
+        connection.info[READ_PHASE] = False
+        # End the read snapshot and start a write transaction that waits for the lock.
+        cursor.execute("COMMIT")
+        cursor.execute("BEGIN IMMEDIATE")
+
+
+def _sqlite_end(connection) -> None:
+    connection.info.pop(READ_PHASE, None)
+
+
+def read_only(engine: Engine) -> Engine:
+    """The same engine (and pool) for work that never writes: on SQLite its transactions take no write lock."""
+    return engine.execution_options(**{MODE: "read_only"})
+
+
+def make_session_factory(engine: Engine, *, read_only: bool = False, mode: str | None = None) -> sessionmaker[Session]:
+    """Sessions for units of work; ``mode`` (SQLite only) as in this module's docstring."""
+    mode = mode or ("read_only" if read_only else "immediate")
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}")
+    bind = engine if mode == "immediate" else engine.execution_options(**{MODE: mode})
+    return sessionmaker(bind=bind, class_=Session, expire_on_commit=False, autoflush=True)
+
+
+@contextmanager
+def unit_of_work(session_factory: Callable[[], Session]) -> Iterator[Session]:
+    """One unit of work outside a request: commits at the end of the block, rolls back on an error."""
+    with session_factory() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
 
 
 def get_session(request: Request) -> Iterator[Session]:
     """Open a session for one request; commit on success, roll back on any error."""
-    session = request.app.state.session_factory()
-    try:
+    state = request.app.state
+    with unit_of_work(getattr(state, "request_session_factory", None) or state.session_factory) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 # "function" scope: the commit runs before the response is sent. FastAPI's default runs a yield

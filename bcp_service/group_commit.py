@@ -20,12 +20,13 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Generic, TypeVar
 
 from sqlmodel import Session
 
+from bcp_service.db import unit_of_work as transaction  # noqa: F401  (the name app.py and tests use)
 from bcp_service.rounds import counters
 from bcp_service.rounds.locking import PROCESS_WRITER, take_write_lock
 
@@ -35,14 +36,6 @@ R = TypeVar("R")
 IDLE_SECONDS = 5.0  # an idle writer thread ends; the next request starts another
 LINGER_SECONDS = 0.002
 UnitOfWork = Callable[[], AbstractContextManager[Session]]
-
-
-@contextmanager
-def transaction(session_factory: Callable[[], Session]) -> Iterator[Session]:
-    """A session that commits at the end of the block and rolls back on an error."""
-    with session_factory() as session:
-        yield session
-        session.commit()
 
 
 class GroupCommit(Generic[T, R]):

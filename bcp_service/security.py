@@ -18,6 +18,7 @@ import json
 import logging
 
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 
 from bcp_service.config import Settings
 from bcp_service.triggers.jma import MAX_BULLETIN_BYTES
@@ -76,9 +77,13 @@ SERVER_ERROR = "サーバーで問題が起きました。時間をおいても�
 
 
 class SecurityMiddleware:
-    def __init__(self, app, settings: Settings) -> None:
+    """``server_error``: the response for an unhandled error (the app's Japanese page for people, JSON
+    for programs); without it, JSON."""
+
+    def __init__(self, app, settings: Settings, server_error=None) -> None:
         self.app = app
         self.settings = settings
+        self.server_error = server_error
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -125,7 +130,10 @@ class SecurityMiddleware:
         except Exception as exc:  # noqa: BLE001 - the last stop before the server's own (verbose) logging
             log.error("http.unhandled_error", extra={"error": type(exc).__name__, "route": getattr(scope.get("route"), "path", None)})
             if not started:
-                await self._answer(send_with_headers, 500, SERVER_ERROR)
+                if self.server_error is not None:
+                    await self.server_error(Request(scope), exc)(scope, receive, send_with_headers)
+                else:
+                    await self._answer(send_with_headers, 500, SERVER_ERROR)
 
     @staticmethod
     async def _answer(send, status: int, message: str) -> None:

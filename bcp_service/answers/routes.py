@@ -114,7 +114,8 @@ async def answer_submit(
         try:
             hours_left = parse_hours(hours)
         except ValueError:
-            error = "残り時間は数字で入力してください（例: 3 または 2.5）。"
+            if state == "power_out":  # the hours matter only with this answer; otherwise they are not kept
+                error = "残り時間は 0〜720 の数字で入力してください（例: 3 または 2.5）。わからなければ空欄か「わからない」で構いません。"
     if error is not None:
         link = await _read_link(request, token)
         form = {"hours": hours, "note": note, "power": power, "hours_unknown": bool(hours_unknown),
@@ -140,10 +141,14 @@ async def answer_submit(
                  or answer.needs_admission, action=request.url.path)
 
 
+# What people type when they do not know: recorded as "unknown" (no hours), never refused.
+UNKNOWN_HOURS = {"わからない", "分からない", "わかりません", "分かりません", "わからん", "不明", "?", "unknown", "不明です"}
+
+
 def parse_hours(text: str) -> float | None:
-    """Hours as people type them on a phone: full-width digits, "3時間", "2.5"."""
+    """Hours as people type them on a phone: full-width digits, "3時間", "2.5"; 「わからない」 = unknown (None)."""
     value = unicodedata.normalize("NFKC", text or "").strip().removesuffix("時間").strip()
-    if not value:
+    if not value or value.lower() in UNKNOWN_HOURS:
         return None
     hours = float(value)
     if not 0 <= hours <= 720:

@@ -6,6 +6,7 @@ Personal data: callers audit what they show. Each list is the top of an index-ba
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -188,10 +189,13 @@ def answer_rate_series(session: Session, spec: ViewSpec) -> list[tuple[int, int]
         minute = func.strftime("%Y-%m-%d %H:%M:00", first.c.first_at)
     rows = session.exec(select(minute, func.count()).select_from(first).group_by(minute).order_by(minute)).all()
     series, running = [], 0
+    now_ms = int(time.time() * 1000)
     for at, n in rows:
         moment = at if isinstance(at, datetime) else datetime.fromisoformat(str(at))
         running += n
-        series.append((int(_aware(moment).timestamp() * 1000), running))
+        # The count is "answered by the end of this minute": drawn there (or now, for this minute),
+        # not at its start, so the curve does not run a minute ahead of the answers.
+        series.append((min(int(_aware(moment).timestamp() * 1000) + 60_000, now_ms), running))
     return series
 
 

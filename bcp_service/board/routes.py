@@ -21,6 +21,7 @@ from fastapi.responses import Response, StreamingResponse
 from sqlmodel import Session
 
 from bcp_service.audit.service import record as audit
+from bcp_service.rounds.clock import aware  # SQLite gives naive UTC: not the machine's local time
 from bcp_service.auth.deps import Access
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
@@ -99,7 +100,7 @@ def board_page(round_id: int, request: Request, principal: Viewer, session: Sess
         state_labels=STATE_LABELS, query=("?" + urlencode(query)) if query else "",
         boot=json.dumps({"events": f"/board/rounds/{round_id}/events" + (("?" + urlencode(query)) if query else ""),
                          "series": view.series, "total": view.counts.total if view.counts else 0,
-                         "started": int(safety_round.started_at.timestamp() * 1000), "tz": settings.timezone},
+                         "started": int(aware(safety_round.started_at).timestamp() * 1000), "tz": settings.timezone},
                         ensure_ascii=False),
     )
     response.headers.update(HEADERS)

@@ -26,7 +26,7 @@ def live_hub(app: FastAPI) -> LiveHub:
     hub = getattr(app.state, "live", None)
     if hub is None:
         hub = app.state.live = LiveHub(
-            session_factory=app.state.session_factory, settings=app.state.settings, source_factory=RoundSource,
+            session_factory=app.state.read_session_factory, settings=app.state.settings, source_factory=RoundSource,
             listener_factory=listener_factory(app.state.engine),
         )
     return hub

@@ -5,11 +5,13 @@ from __future__ import annotations
 import typer
 
 from bcp_service.bcp import cli as bcp_cli
-from bcp_service.cli import database, demo, heartbeat, imports, registry, rounds, users
+from bcp_service.cli import database, demo, errors, heartbeat, imports, registry, rounds, users
 from bcp_service.cli.feeds import feeds
 from bcp_service.cli.scheduler import scheduler
 
-app = typer.Typer(help="bcp-service: 在宅医療の災害時安否確認・BCP作成支援", no_args_is_help=True, add_completion=False)
+# No pretty tracebacks with local variables: they printed a new user's password hash (cli/errors.py).
+app = typer.Typer(help="bcp-service: 在宅医療の災害時安否確認・BCP作成支援", no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False)
 app.add_typer(database.app, name="db")
 app.add_typer(bcp_cli.app, name="bcp")
 app.add_typer(users.app, name="users")
@@ -28,4 +30,4 @@ app.add_typer(heartbeat.app, name="heartbeat")
 
 
 def main() -> None:
-    app()
+    errors.run(app)

@@ -18,6 +18,7 @@ from bcp_service.db import make_engine, make_session_factory
 from bcp_service.demo.accounts import create_demo_accounts, demo_password
 from bcp_service.demo.chiba import load_chiba
 from bcp_service.demo.synthetic import seed_patients
+from bcp_service.cli.demo_process import RoundProgress, handle_stop_signals, log_to_file, port_in_use
 from bcp_service.cli.demo_sending import demo_sending_env, print_round_help, start_demo_sending, stop_demo_sending
 from bcp_service.logs import configure_logging
 
@@ -64,6 +65,8 @@ def demo(
     no_serve: bool = typer.Option(False, "--no-serve", help="build the database and exit"),
     sim_port: int = typer.Option(8099, "--sim-port", help="port of the Twilio simulator the demo sends through"),
     answer_rate: float = typer.Option(0.6, "--answer-rate", help="share of demo messages the simulator answers by link"),
+    answer_speed: float = typer.Option(1.0, "--answer-speed", min=0.01,
+                                       help="compress the simulated answers' curve (mode 2 minutes, long tail); 10 = ten times faster"),
 ) -> None:
     """Build a fresh SQLite demo database with the Chiba data and serve it on localhost.
 
@@ -72,7 +75,13 @@ def demo(
     delivery statuses and simulated answers come back through the signed webhooks, and unanswered
     checks are escalated (resend, family, call, unreachable).
     """
+    busy = [p for p in (port, sim_port) if not no_serve and port_in_use(p)]
+    if busy:
+        console.print(f"[red]ポート {', '.join(map(str, busy))} は既に使われています。[/red]別のデモが動いていないか確認するか、"
+                      "--port / --sim-port で空いているポートを指定してください。", highlight=False)
+        raise typer.Exit(1)
     database = data_dir / "demo.sqlite3"
+    log_path = data_dir / "demo.log"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
     url = f"sqlite:///{database}"
@@ -82,7 +91,8 @@ def demo(
         os.environ.setdefault(key, value)
     get_settings.cache_clear()
     settings = Settings()
-    configure_logging(settings.log_level)
+    log_path.unlink(missing_ok=True)
+    log_to_file(log_path, settings.log_level)
     engine = make_engine(url)
     migrations.upgrade(engine)
     with make_session_factory(engine)() as session:
@@ -109,11 +119,23 @@ def demo(
     for row in rows:
         table.add_row(*row)
     console.print(table)
-    print_round_help(base, database)
+    print_round_help(base, database, sim_port=sim_port, answer_rate=answer_rate, answer_speed=answer_speed,
+                     log_path=log_path)
     if no_serve:
         return
-    helpers = start_demo_sending(base, sim_port, answer_rate)
+    handle_stop_signals()
+    helpers: list = []
+    progress = None
     try:
-        uvicorn.run("bcp_service.asgi:app", host="127.0.0.1", port=port, log_config=None, access_log=False)
+        helpers = start_demo_sending(base, sim_port, answer_rate, answer_speed=answer_speed, log_path=log_path)
+        console.print("[bold]実行中の安否確認 (running rounds)[/bold]: ラウンドを始めると、ここに 1 行ずつ進み具合が出ます。",
+                      soft_wrap=True)
+        progress = RoundProgress(url, console).start()
+        # A few seconds for open connections (the board's live stream) at a stop, then they are closed.
+        uvicorn.run("bcp_service.asgi:app", host="127.0.0.1", port=port, log_config=None, access_log=False,
+                    timeout_graceful_shutdown=3)
     finally:
+        if progress is not None:
+            progress.stop()
         stop_demo_sending(helpers)
+        console.print("デモを停止しました。")

@@ -11,10 +11,12 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
+from bcp_service.cli.demo_process import spawn
 from bcp_service.twilio_sim import SimConfig
 
 console = Console()
 FROM_NUMBER = "+815000000000"
+ANSWER_MODE_SECONDS = 120  # the 2018 drill of 84,000 people: most answers at 2 minutes
 
 
 def demo_sending_env(sim_port: int) -> dict[str, str]:
@@ -39,23 +41,24 @@ def _command() -> str:
     return str(Path(sys.executable).parent / "bcp-service")
 
 
-def start_demo_sending(base_url: str, sim_port: int, answer_rate: float) -> list[subprocess.Popen]:
-    sim = subprocess.Popen([
+def start_demo_sending(base_url: str, sim_port: int, answer_rate: float, *, answer_speed: float,
+                       log_path: Path) -> list[subprocess.Popen]:
+    # Simulated patients answer over minutes, as in real drills (twilio_sim/answer_curve.py).
+    sim = spawn([
         _command(), "twilio-sim", "--port", str(sim_port), "--inbound-url", f"{base_url}/webhooks/twilio/inbound",
-        "--answer-rate", str(answer_rate), "--answer-delay-ms", "3000", "--callback-delay-ms", "500",
-    ])  # inherits BCP_TWILIO_AUTH_TOKEN, the demo's own token
+        "--answer-rate", str(answer_rate), "--answer-curve-mode", str(ANSWER_MODE_SECONDS),
+        "--answer-speed", str(answer_speed), "--callback-delay-ms", "500",
+    ], log_path)  # inherits BCP_TWILIO_AUTH_TOKEN, the demo's own token
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and sim.poll() is None:
         try:
             httpx.get(f"http://127.0.0.1:{sim_port}/_sim/stats", timeout=1)
             break
         except httpx.HTTPError:
             time.sleep(0.2)
-    worker = subprocess.Popen([_command(), "worker"])
+    worker = spawn([_command(), "worker"], log_path)
     # Fires schedules, starts triggered rounds and escalates unanswered checks (docs/escalation.md).
-    scheduler = subprocess.Popen([_command(), "scheduler"])
-    console.print(f"  Twilio シミュレーター: http://127.0.0.1:{sim_port}/_sim/stats  (送信ワーカー pid {worker.pid}, "
-                  f"スケジューラー pid {scheduler.pid})")
+    scheduler = spawn([_command(), "scheduler"], log_path)
     return [scheduler, worker, sim]
 
 
@@ -79,7 +82,8 @@ def _this_command() -> str:
         return str(program)
 
 
-def print_round_help(base_url: str, database: Path) -> None:
+def print_round_help(base_url: str, database: Path, *, sim_port: int, answer_rate: float, answer_speed: float,
+                     log_path: Path) -> None:
     # soft_wrap: the command lines must stay whole to be copied. The command as this one was run
     # (".venv/bin/bcp-service" from the README), so the lines work without activating the venv.
     command = _this_command()
@@ -96,7 +100,11 @@ def print_round_help(base_url: str, database: Path) -> None:
         f"-d '{{\"reason\":\"manual\",\"drill\":true,\"target\":{{\"municipality_codes\":[\"121002\"]}}}}' "
         f"{base_url}/api/v1/rounds",
         f"    curl -s -H \"Authorization: Bearer $TOKEN\" {base_url}/api/v1/rounds/1/summary",
-        "  The simulator answers about 60% of messages by opening their link; watch the summary fill in.",
+        f"  模擬患者は約 {answer_rate:.0%} が回答リンクから答えます。実際の訓練と同じく多くは最初の数分"
+        f"（最頻 2 分）、その後は長い裾野です{_speed_note(answer_speed)}。",
+        f"  シミュレーターの電話 (each number's messages, tap the link to answer as the patient): "
+        f"http://127.0.0.1:{sim_port}/_sim/phones",
+        f"  ログ (full logs): {log_path}",
         "\n[bold]事前連絡を試す (an advance-notice round before a typhoon)[/bold]",
         f"  CLI:  BCP_DATABASE_URL=sqlite:///{database} {command} rounds start --municipality 122050 "
         "--kind advance_notice --drill --title 台風接近に備えた事前連絡",
@@ -107,6 +115,13 @@ def print_round_help(base_url: str, database: Path) -> None:
         "-d '{\"source\":\"demo\",\"outages\":[{\"id\":\"o1\",\"municipality\":\"122050\","
         "\"started_at\":\"2026-09-09T03:00:00+09:00\",\"expected_restoration_at\":\"2026-09-10T03:00:00+09:00\"}]}' "
         f"{base_url}/api/v1/outages   (as jma-feed / jma-feed-demo-pass: the system role)\n",
+        "  止めるには Ctrl-C（起動したプロセスはすべて止まります）。\n",
     ]
     for line in lines:
         console.print(line, soft_wrap=True, highlight=False)
+
+
+def _speed_note(speed: float) -> str:
+    if speed == 1:
+        return "（--answer-speed 10 で 10 倍速）"
+    return f"（--answer-speed {speed:g}: {speed:g} 倍速）"

@@ -146,6 +146,8 @@ def twilio_sim(
     inbound_url: str | None = typer.Option(None, help="where simulated replies are posted (…/webhooks/twilio/inbound)"),
     answer_rate: float = typer.Option(0.0, help="share of messages the simulated recipient answers by opening the link"),
     answer_delay_ms: int = typer.Option(2000, help="how long the simulated recipient takes to answer"),
+    answer_curve_mode: float = typer.Option(0.0, help="answers spread as in real drills, mode at this many seconds (0: fixed delay)"),
+    answer_speed: float = typer.Option(1.0, min=0.01, help="compress the answer curve (10 = ten times faster)"),
     seed: int | None = typer.Option(None, help="random seed for repeatable faults"),
     auth_token: str | None = typer.Option(
         None, envvar="BCP_TWILIO_AUTH_TOKEN", show_default=False,
@@ -167,6 +169,7 @@ def twilio_sim(
         out_of_order_rate=out_of_order_rate, callback_delay_ms=callback_delay_ms, inbound_webhook_url=inbound_url,
         answer_rate=answer_rate, answer_delay_ms=answer_delay_ms, seed=seed,
         **({"auth_token": auth_token} if auth_token else {}),
+        answer_curve_mode_seconds=answer_curve_mode, answer_speed=answer_speed,
     )
     configure_logging(get_settings().log_level)
     run_sim(host, port, config)

@@ -36,8 +36,10 @@ def write_unit(session: Session) -> Iterator[Session]:
     """
     sqlite = session.get_bind().dialect.name == "sqlite"
     # Threads of one process queue on a Python lock, which wakes the next at once; SQLite's own
-    # busy handler sleeps in growing steps and wastes most of the time under contention.
-    with PROCESS_WRITER if sqlite else nullcontext():
+    # busy handler sleeps in growing steps and wastes most of the time under contention. A session
+    # already in its transaction holds SQLite's write lock (BEGIN IMMEDIATE, db.py): it must not then
+    # wait for the Python lock, whose holder may be waiting for SQLite's.
+    with PROCESS_WRITER if sqlite and not session.in_transaction() else nullcontext():
         try:
             take_write_lock(session)
             with counters.deferred(session):

@@ -94,7 +94,9 @@
     }
     svg.appendChild(el("line", { x1: m.l, x2: m.l, y1: m.t, y2: h - m.b, "class": "axis" }));
     svg.appendChild(el("line", { x1: m.l, x2: w - m.r, y1: h - m.b, y2: h - m.b, "class": "axis" }));
-    var pts = [[t0, 0]].concat(series.filter(function (p) { return p[0] >= t0; }));
+    // The page's series counts answers by the minute they came in, stamped at the minute's start: a
+    // minute that began before the round did still holds answers, so it is drawn at the start, not dropped.
+    var pts = [[t0, 0]].concat(series.map(function (p) { return [Math.max(p[0], t0), p[1]]; }));
     pts.push([t1, pts[pts.length - 1][1]]);
     var path = "", area = "";
     pts.forEach(function (p, k) {
@@ -131,16 +133,37 @@
     drawChart();
   }
 
+  function running() {
+    var pill = document.getElementById("round-state");
+    return !pill || pill.classList.contains("pill-live");
+  }
+
+  var source = null, retryDelay = 1000, retryTimer = null;
   function connect() {
+    if (!running()) { setStatus("closed", "終了したラウンドです（最終結果）"); return; }
     if (!window.EventSource) { setStatus("off", "この端末ではライブ更新できません（再読み込みで最新）"); return; }
-    var source = new EventSource(boot.events);
-    source.addEventListener("open", function () { setStatus("on", "ライブ更新中"); });
-    source.addEventListener("snapshot", function (e) { apply(JSON.parse(e.data), true); setStatus("on", "ライブ更新中"); });
-    source.addEventListener("update", function (e) { apply(JSON.parse(e.data), false); });
+    retryTimer = null;
+    source = new EventSource(boot.events);
+    source.addEventListener("open", function () { retryDelay = 1000; setStatus("on", "ライブ更新中"); });
+    // Every connection starts with a snapshot, so a reconnect catches up on what it missed.
+    source.addEventListener("snapshot", function (e) { apply(JSON.parse(e.data), true); afterMessage(); });
+    source.addEventListener("update", function (e) { apply(JSON.parse(e.data), false); afterMessage(); });
     source.addEventListener("error", function () {
-      // EventSource reconnects by itself (the server sends retry:); only say so.
-      setStatus("off", source.readyState === EventSource.CLOSED ? "切断されました（再読み込みしてください）" : "再接続中…");
+      if (source.readyState !== EventSource.CLOSED) { setStatus("off", "再接続中…"); return; }
+      // The browser gives up after an error answer (a 500, a restart): try again, waiting longer each time.
+      source.close();
+      if (retryTimer) return;
+      setStatus("off", "接続が切れました。" + Math.round(retryDelay / 1000) + " 秒後に再接続します…");
+      retryTimer = setTimeout(connect, retryDelay);
+      retryDelay = Math.min(retryDelay * 2, 30000);
     });
+  }
+
+  function afterMessage() {
+    if (running()) { setStatus("on", "ライブ更新中"); return; }
+    // The round was closed while we watched: the last message has the final counts.
+    setStatus("closed", "ラウンドは終了しました（最終結果）");
+    if (source) source.close();
   }
 
   drawChart();

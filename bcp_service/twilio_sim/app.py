@@ -33,6 +33,7 @@ from bcp_service.twilio_sim.delivery import (
     run_call,
 )
 from bcp_service.twilio_sim.segments import count_segments
+from bcp_service.twilio_sim.phones import router as phones_router
 from bcp_service.twilio_sim.state import SimState, new_sid
 
 log = logging.getLogger("twilio_sim")
@@ -74,6 +75,7 @@ def create_sim_app(
 
     app = FastAPI(title="Twilio simulator", lifespan=lifespan, docs_url="/_sim/docs")
     app.state.sim = state
+    app.include_router(phones_router)  # /_sim/phones: what each number received, as a page
 
     @app.post(ACCOUNT_PREFIX + "/Messages.json")
     async def create_message(sid: str, request: Request) -> JSONResponse:

@@ -35,6 +35,9 @@ class SimConfig(BaseModel):
     # A simulated recipient opens the answer link in a share of messages and taps a button (off by default).
     answer_rate: float = Field(0.0, ge=0.0, le=1.0)
     answer_delay_ms: int = Field(2000, ge=0)
+    # Answers spread over minutes as in real drills (answer_curve.py); 0 = the fixed answer_delay_ms.
+    answer_curve_mode_seconds: float = Field(0.0, ge=0)
+    answer_speed: float = Field(1.0, gt=0)
     max_records: int = Field(1_000_000, ge=1)
 
     def digits_for(self, number: str) -> str | None:

@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 from urllib.parse import urljoin
 
+from bcp_service.twilio_sim.answer_curve import answer_delay_seconds
 from bcp_service.twilio_sim.state import SimState
 
 log = logging.getLogger("twilio_sim")
@@ -158,7 +159,7 @@ async def answer_by_link(state: SimState, record: dict[str, Any]) -> None:
     match = ANSWER_LINK.search(record.get("body") or "")
     if match is None:
         return
-    await _pause(state.config.answer_delay_ms)
+    await asyncio.sleep(answer_delay_seconds(state.config, state.rng))
     url = match.group(0)
     try:
         page = await state._http().get(url)

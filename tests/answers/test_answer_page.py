@@ -104,7 +104,8 @@ def test_latest_answer_by_observed_time_wins(session, link):
     assert read_counters(session=session, round_id=safety_round.id) == recount(session=session, round_id=safety_round.id)
 
 
-@pytest.mark.parametrize(("text", "hours"), [("", None), ("3", 3.0), ("２.５", 2.5), ("4時間", 4.0)])
+@pytest.mark.parametrize(("text", "hours"), [("", None), ("3", 3.0), ("２.５", 2.5), ("4時間", 4.0), ("わからない", None),
+                                             ("分かりません", None), ("不明", None), ("？", None), ("Unknown", None)])
 def test_parse_hours(text, hours):
     assert parse_hours(text) == hours
 
@@ -133,3 +134,14 @@ def test_answers_by_link_sms_and_voice_are_audit_events(anon_client, session, li
     patient = session.get(SafetyCheck, message.check_id).patient_id
     linked = session.exec(select(AuditEventPatient.patient_id).where(AuditEventPatient.event_id == sms.id)).all()
     assert linked == [patient]
+
+
+def test_unknown_hours_are_accepted_and_bad_ones_explained_in_japanese(anon_client, session, link):
+    token, message, _ = link
+    unknown = anon_client.post(f"/a/{token}", data={"state": "power_out", "hours": "わからない", "nonce": "u-1"})
+    assert unknown.status_code == 200 and "回答を受け付けました" in unknown.text
+    check = session.get(SafetyCheck, message.check_id)
+    session.refresh(check)
+    assert check.state == "power_out" and check.hours_left is None
+    bad = anon_client.post(f"/a/{token}", data={"state": "power_out", "hours": "たくさん", "nonce": "u-2"})
+    assert bad.status_code == 422 and "わからない" in bad.text and "0〜720" in bad.text

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bcp_service.config import Settings
+from bcp_service.db import make_session_factory
 from tests.dbutil import wipe_database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,7 +77,9 @@ class LiveServer:
 def committed(engine) -> Iterator[Session]:
     """A session whose work is committed (the server must see it); every table is emptied afterwards."""
     wipe_database(engine)
-    session = Session(engine, expire_on_commit=False)
+    # write_late (db.py): on SQLite its reads take no lock, so a test looking at the data between steps
+    # never holds up the server's writes in the other process.
+    session = make_session_factory(engine, mode="write_late")()
     try:
         yield session
     finally:

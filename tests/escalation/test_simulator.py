@@ -155,9 +155,10 @@ def test_every_escalation_step_through_the_simulator(stack):
     assert +stack.escalate_at(round_id, 61) == {"unreachable": 1}
     assert check(stack, round_id, silent).state == "unreachable"
     assert check(stack, round_id, answering).state == "needs_help"  # the answer stopped its escalation
+    silent_check_id = check(stack, round_id, silent).id  # not inside the session below: on SQLite each holds the write lock
     with stack.factory() as session:
         assert read_counters(session=session, round_id=round_id) == recount(session=session, round_id=round_id)
-        actions = session.exec(select(CheckEvent.action).where(CheckEvent.check_id == check(stack, round_id, silent).id)
+        actions = session.exec(select(CheckEvent.action).where(CheckEvent.check_id == silent_check_id)
                                .order_by(CheckEvent.id)).all()
         assert actions == ["resend", "family", "call", "unreachable"]
     queue = httpx.get(f"{stack.server.base_url}/api/v1/rounds/{round_id}/follow-up", headers=headers).json()

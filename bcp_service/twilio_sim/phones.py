@@ -1,0 +1,87 @@
+"""The simulator's "phones": what each number received, as a page, so a person can play the patient.
+
+``/_sim/phones`` lists the numbers that got messages, newest first; ``/_sim/phones/{number}`` shows
+that phone's messages in order, with the answer link to tap (it opens the real answer page of the
+service). Simulated data only: the demo's patients are synthetic.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from bcp_service.twilio_sim.delivery import ANSWER_LINK
+
+router = APIRouter(prefix="/_sim/phones", include_in_schema=False)
+JST = ZoneInfo("Asia/Tokyo")
+STATUS = {"queued": "送信待ち", "sent": "送信済み", "delivered": "配達済み", "undelivered": "不達", "failed": "失敗",
+          "received": "受信"}
+STYLE = """body{font-family:system-ui,sans-serif;margin:1rem;max-width:44rem}a{color:#0b57d0}
+.msg{border:1px solid #ccc;border-radius:10px;padding:.6rem .8rem;margin:.5rem 0;white-space:pre-wrap}
+.in{background:#eef6ee;margin-left:3rem}.meta{color:#555;font-size:.85rem}
+.tap{display:inline-block;margin-top:.4rem;padding:.5rem 1rem;border-radius:8px;background:#0b57d0;color:#fff;text-decoration:none}
+table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.3rem;text-align:left}"""
+
+
+def _page(title: str, body: str, refresh: bool = True) -> HTMLResponse:
+    meta = '<meta http-equiv="refresh" content="10">' if refresh else ""
+    return HTMLResponse(f'<!doctype html><html lang="ja"><head><meta charset="utf-8">{meta}'
+                        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>'
+                        f"<style>{STYLE}</style></head><body>{body}</body></html>")
+
+
+def _time(iso: str | None) -> str:
+    if not iso:
+        return ""
+    return datetime.fromisoformat(iso).astimezone(JST).strftime("%m/%d %H:%M:%S")
+
+
+def _phone_of(record: dict) -> str:
+    return record["from"] if record.get("direction") == "inbound" else record["to"]
+
+
+@router.get("", response_class=HTMLResponse)
+def phones(request: Request, q: str = Query("", max_length=20), limit: int = Query(100, ge=1, le=1000)) -> HTMLResponse:
+    latest: dict[str, dict] = {}
+    counts: dict[str, int] = {}
+    for record in request.app.state.sim.messages:
+        number = _phone_of(record)
+        if q and q not in number:
+            continue
+        latest[number] = record
+        counts[number] = counts.get(number, 0) + 1
+    numbers = sorted(latest, key=lambda n: latest[n]["date_created"], reverse=True)[:limit]
+    rows = "".join(
+        f'<tr><td><a href="/_sim/phones/{html.escape(n)}">{html.escape(n)}</a></td><td>{counts[n]}</td>'
+        f'<td>{_time(latest[n]["date_created"])}</td><td>{STATUS.get(latest[n]["status"], html.escape(latest[n]["status"]))}</td>'
+        f'<td>{"回答済み" if latest[n].get("answers") else ""}</td></tr>'
+        for n in numbers
+    )
+    body = (f"<h1>シミュレーターの電話 ({len(latest)} 台)</h1>"
+            "<p>SMS を受け取った電話番号です（新しい順、10 秒ごとに更新）。番号を開くと、届いたメッセージと回答用リンクが見られます。"
+            "リンクを開いて患者さんとして回答できます。</p>"
+            f'<form><input name="q" value="{html.escape(q)}" placeholder="番号で絞り込み"> <button>絞り込む</button></form>'
+            f"<table><tr><th>番号</th><th>件数</th><th>最終受信</th><th>状態</th><th>自動回答</th></tr>{rows}</table>")
+    return _page("シミュレーターの電話", body)
+
+
+@router.get("/{number}", response_class=HTMLResponse)
+def phone(number: str, request: Request) -> HTMLResponse:
+    messages = [r for r in request.app.state.sim.messages if _phone_of(r) == number]
+    parts = []
+    for record in messages:
+        body = html.escape(record.get("body") or "")
+        link = ANSWER_LINK.search(record.get("body") or "")
+        tap = f'<br><a class="tap" href="{html.escape(link.group(0))}" target="_blank">回答ページを開く</a>' if link else ""
+        inbound = record.get("direction") == "inbound"
+        answered = "".join(f'　自動回答: {html.escape(a["state"])}' for a in record.get("answers", []))
+        parts.append(f'<div class="msg{" in" if inbound else ""}"><div class="meta">{_time(record["date_created"])}　'
+                     f'{"患者さんから" if inbound else "サービスから"}　{STATUS.get(record["status"], html.escape(record["status"]))}'
+                     f"{answered}</div>{body}{tap}</div>")
+    if not parts:
+        parts.append("<p>この番号へのメッセージはまだありません。</p>")
+    return _page(f"{number} の電話", f'<p><a href="/_sim/phones">← 電話の一覧</a></p><h1>{html.escape(number)}</h1>{"".join(parts)}')

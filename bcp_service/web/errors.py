@@ -1,0 +1,56 @@
+"""Japanese error pages for the browser routes; the API keeps its JSON errors."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from bcp_service.imports.validation import reason
+from bcp_service.templating import render
+
+# Paths whose callers are programs (API clients, Twilio, load balancers): they get JSON.
+API_PREFIXES = ("/api/", "/webhooks/", "/healthz", "/openapi.json")
+
+PAGES = {
+    403: ("権限がありません", "このページを開く権限がありません。別のアカウントでログインするか、管理者にお問い合わせください。"),
+    404: ("ページが見つかりません", "お探しのページは見つかりませんでした。アドレスが正しいか、リンク元をご確認ください。"),
+    422: ("入力内容を確認してください", "入力内容に誤りがあります。"),
+    405: ("この操作はできません", "このページではこの操作を受け付けていません。ホームからやり直してください。"),
+    500: ("システムエラー", "処理中にエラーが発生しました。少し待ってからもう一度お試しください。"
+          "続く場合は管理者にご連絡ください（入力した内容は保存されていない可能性があります）。"),
+}
+
+
+def wants_page(request: Request) -> bool:
+    return not request.url.path.startswith(API_PREFIXES)
+
+
+def error_page(status: int, message: str | None = None, headers: dict | None = None) -> HTMLResponse:
+    heading, default = PAGES.get(status, PAGES[500] if status >= 500 else ("エラー", "リクエストを処理できませんでした。"))
+    html = render("web/error.html", principal=None, role_label="", heading=heading, message=message or default,
+                  status=status)
+    return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store", **(headers or {})})
+
+
+def server_error(request: Request, _exc: Exception):
+    """Unhandled errors: a page for people, JSON for programs; the traceback is logged by the server."""
+    if wants_page(request):
+        return error_page(500)
+    return JSONResponse(status_code=500, content={"detail": "内部エラーが発生しました (internal server error)"})
+
+
+FIELD_LABELS = {"username": "ユーザー名", "password": "パスワード", "csrf_token": "フォームの確認用トークン", "next": "移動先",
+                "state": "状態", "hours": "残り時間", "note": "メモ", "method": "確認方法", "client_id": "送信番号",
+                "kind": "種類", "region_id": "在宅医療圏", "hub_id": "連携拠点", "therapy": "医療機器", "risk_tier": "リスク"}
+
+
+def japanese_message(error: dict) -> str:
+    """One validation error from FastAPI/pydantic, for a person at a form: the field, then the rule
+    in the same words the CSV import uses."""
+    field = next((str(x) for x in reversed(error.get("loc", [])) if isinstance(x, str) and x not in ("body", "query", "path")), "")
+    return f"{FIELD_LABELS.get(field, field or '入力')}: {reason(error)}"
+
+
+def validation_page(errors: list[dict]) -> HTMLResponse:
+    messages = list(dict.fromkeys(japanese_message(e) for e in errors))
+    return error_page(422, " ".join(messages) + " 前のページに戻って入力し直してください。")
