@@ -19,12 +19,14 @@ from bcp_service.models import OutboxMessage
 from bcp_service.models.base import utcnow
 from bcp_service.models.outbox import MessageState
 from bcp_service.outbox import delivery
+from bcp_service.rounds.clock import aware
 from bcp_service.rounds.locking import take_write_lock
 
 SessionFactory = Callable[[], Session]
 
 CLAIM_COLUMNS = ("id, round_id, check_id, contact_id, to_number, template, body, drill, answer_token, "
-                 "attempts, throttled, priority, channel")
+                 "attempts, throttled, priority, channel, created_at, "
+                 "(SELECT deadline FROM safety_round WHERE safety_round.id = outbox_message.round_id)")
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,15 @@ class Claimed:
     throttled: int
     priority: int
     channel: str = "sms"  # "voice": a call placed by escalation (docs/escalation.md)
+    created_at: datetime | None = None
+    round_deadline: datetime | None = None
+
+    def expires_at(self, validity: timedelta) -> datetime | None:
+        """After this the message no longer matters: it is not sent, nor retried (issue 19)."""
+        ends = [aware(t) for t in (self.round_deadline,) if t is not None]
+        if self.created_at is not None:
+            ends.append(aware(self.created_at) + validity)
+        return min(ends, default=None)
 
 
 @dataclass(frozen=True)
@@ -69,9 +80,16 @@ def claim_batch(session_factory: SessionFactory, *, worker_id: str, limit: int) 
             {"worker": worker_id, "now": now, "limit": limit},
         ).all()
         session.commit()
-    claimed = [Claimed(*row) for row in rows]
+    claimed = [Claimed(*row[:-2], _datetime(row[-2]), _datetime(row[-1])) for row in rows]
     claimed.sort(key=lambda m: (m.priority, m.id))
     return claimed
+
+
+def _datetime(value) -> datetime | None:
+    # SQLite hands raw-SQL timestamps back as text.
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
 
 
 def _skip_locked(session: Session) -> str:

@@ -8,6 +8,10 @@ database call runs in a thread so the loop keeps sending while the database work
 Stopping: ``stop`` set → claimed-but-unsent messages are released, in-flight sends finish, outcomes
 are written. Cancelled or killed → nothing more is written; the rows left in ``sending`` are
 reclaimed by the next worker after ``send_reclaim_after_seconds`` (at least once; docs/rounds.md).
+
+Faults (issue 19, docs/faults.md): a database outage makes every loop wait with backoff and carry
+on (the worker exits only when stopped); a provider outage pauses the lane (``breaker``); a message
+is retried until it no longer matters and never sent after that.
 """
 
 from __future__ import annotations
@@ -21,21 +25,23 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from bcp_service.config import Settings
 from bcp_service.escalation.calls import call_status_url, twiml_url
 from bcp_service.outbox import claims, heartbeat
+from bcp_service.outbox.breaker import Breaker
 from bcp_service.outbox.claims import Claimed, Outcome
 from bcp_service.outbox.delivery import apply_early_statuses, pending_early_statuses
 from bcp_service.outbox.notifier import status_callback_url
+from bcp_service.outbox.outage import DatabaseWait, is_outage
 from bcp_service.outbox.ratelimit import SharedRateLimiter
 from bcp_service.outbox.retry import RetryPolicy
 from bcp_service.rounds.locking import take_write_lock
 from bcp_service.rounds.messages import render_message
+from bcp_service.schedules import heartbeat as service_heartbeat
 
 log = logging.getLogger("bcp_service.outbox")
 FLUSH_SECONDS = 0.1
@@ -80,6 +86,11 @@ class Worker:
         self._in_flight = 0
         self._pause_until = 0.0
         self._flush_lock = asyncio.Lock()
+        self.validity = timedelta(seconds=settings.send_validity_seconds)
+        self.breakers = {lane: Breaker(lane, threshold=settings.send_breaker_failures,
+                                       pause=settings.send_breaker_pause_seconds) for lane in ("sms", "voice")}
+        self.db_claim, self.db_record = DatabaseWait("claim", rng=self.rng), DatabaseWait("record", rng=self.rng)
+        self.db_start = DatabaseWait("start", rng=self.rng)
 
     @property
     def capacity(self) -> int:
@@ -88,8 +99,10 @@ class Worker:
 
     async def run(self, stop: asyncio.Event | None = None, *, exit_when_idle: bool = False) -> Counter[str]:
         stop = stop or asyncio.Event()
-        await asyncio.to_thread(heartbeat.start, self.session_factory, self.worker_id)
-        reclaimed = await asyncio.to_thread(claims.reclaim_stale, self.session_factory, older_than=self.reclaim_after)
+        # A worker started while the database is down waits for it (it used to exit at once).
+        reclaimed = await self._until_database(stop, self._start)
+        if reclaimed is None:
+            return self.stats
         log.info("outbox.worker_started", extra={"worker_id": self.worker_id, "concurrency": self.concurrency,
                                                  "rate": self.limiter.rate if self.limiter else 0, "reclaimed": reclaimed})
         helpers = [asyncio.create_task(self._sender()) for _ in range(self.concurrency)]
@@ -103,10 +116,32 @@ class Worker:
             for task in helpers:
                 task.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
-        await asyncio.to_thread(heartbeat.beat, self.session_factory, self.worker_id, sent=self.stats["sent"],
-                                failed=self.stats["failed"], stopped=True)
+        try:
+            await asyncio.to_thread(heartbeat.beat, self.session_factory, self.worker_id, sent=self.stats["sent"],
+                                    failed=self.stats["failed"], stopped=True)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
         log.info("outbox.worker_stopped", extra={"worker_id": self.worker_id, **self.stats})
         return self.stats
+
+    def _start(self) -> int:
+        heartbeat.start(self.session_factory, self.worker_id)
+        return claims.reclaim_stale(self.session_factory, older_than=self.reclaim_after)
+
+    async def _until_database(self, stop: asyncio.Event, call: Callable[[], int]) -> int | None:
+        """``call`` in a thread, again and again while the database is out; None when stopped meanwhile."""
+        while not stop.is_set():
+            try:
+                result = await asyncio.to_thread(call)
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                await self.db_start.failed(exc, worker_id=self.worker_id)
+                continue
+            self.db_start.succeeded()
+            return result
+        return None
 
     async def _claimer(self, stop: asyncio.Event, exit_when_idle: bool) -> None:
         loop = asyncio.get_running_loop()
@@ -129,12 +164,17 @@ class Worker:
                     await asyncio.sleep(0.005)
                     continue
                 wanted = min(self.batch_size, free)
-            granted = await self.limiter.acquire(wanted) if self.limiter else wanted
+            granted = 0
             try:
+                # The limiter's bucket is a database row too: an outage there must not end the worker.
+                granted = await self.limiter.acquire(wanted) if self.limiter else wanted
                 batch = await asyncio.to_thread(self._claim, granted)
-            except OperationalError:
-                log.warning("outbox.claim_failed", extra={"worker_id": self.worker_id}, exc_info=True)
-                batch = []
+            except Exception as exc:  # the database is away (or a bug): wait, try again, never exit
+                if self.limiter and granted:
+                    self.limiter.give_back(granted)
+                await self.db_claim.failed(exc, worker_id=self.worker_id)
+                continue
+            self.db_claim.succeeded()
             if self.limiter and len(batch) < granted:
                 self.limiter.give_back(granted - len(batch))
             for ready in batch:
@@ -192,10 +232,25 @@ class Worker:
                 self._in_flight -= 1
                 self._queue.task_done()
 
+    def _expires_in(self, message: Claimed) -> float | None:
+        expires_at = message.expires_at(self.validity)
+        if expires_at is None:
+            return None
+        return (expires_at - datetime.now(timezone.utc)).total_seconds()
+
     async def _send(self, ready: Ready) -> Outcome:
         message = ready.message
         if ready.body is None:
             return Outcome(message.id, "failed", code=ready.error)
+        breaker = self.breakers.get(message.channel, self.breakers["sms"])
+        probe = await breaker.admit()  # the lane is paused while the provider is down
+        expires_in = self._expires_in(message)
+        if expires_in is not None and expires_in <= 0:
+            # Past its validity or its round's deadline: a late message would mislead, so it is not sent.
+            self.stats["expired"] += 1
+            if probe:
+                breaker.release_probe()
+            return Outcome(message.id, "failed", code="expired")
         try:
             if message.channel == "voice":
                 request = self.notifier.place_call(to=message.to_number, twiml_url=ready.body,
@@ -209,13 +264,19 @@ class Worker:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every provider failure becomes a decision, never a dead worker
-            decision = self.policy.decide(exc, attempts=message.attempts, throttled=message.throttled, rng=self.rng)
+            decision = self.policy.decide(exc, attempts=message.attempts, throttled=message.throttled, rng=self.rng,
+                                          expires_in=expires_in)
+            if decision.kind == "retry" and not decision.throttled:
+                breaker.failed(probe)
+            elif probe:
+                breaker.succeeded(probe)  # the provider answered: it is up, whatever it thought of this one
             if decision.throttled:
                 pause = min(MAX_PAUSE_SECONDS, getattr(exc, "retry_after", None) or 1.0)
                 self._pause_until = max(self._pause_until, asyncio.get_running_loop().time() + pause)
                 self.stats["throttled"] += 1
             return Outcome(message.id, decision.kind, code=decision.code, delay=decision.delay,
                            throttled=decision.throttled)
+        breaker.succeeded(probe)
         return Outcome(message.id, "sent", provider_id=result.provider_id)
 
     async def _recorder(self) -> None:
@@ -229,13 +290,39 @@ class Worker:
                 return
             batch, self._results = self._results, []
             try:
-                await asyncio.to_thread(claims.record_outcomes, self.session_factory, batch, worker_id=self.worker_id)
-            except Exception:
-                # Keep them and try again: until written, the rows stay "sending" and would be resent.
-                log.warning("outbox.record_failed", extra={"worker_id": self.worker_id, "count": len(batch)},
-                            exc_info=True)
+                await asyncio.to_thread(self._record, batch)
+            except Exception as exc:
+                # The database is away: keep them and try again. Until written, the rows stay "sending"
+                # (renewed, so nobody else sends them) and would be resent if this worker died.
                 self._results[:0] = batch
-                await asyncio.sleep(0.5)
+                await self.db_record.failed(exc, worker_id=self.worker_id)
+                return
+            self.db_record.succeeded()
+
+    def _record(self, batch: list[Outcome]) -> None:
+        """Write outcomes; a batch that fails for one bad item is split until that item is alone.
+
+        A database outage fails every half alike and is raised for the caller to wait. An item that
+        fails alone (a bug, a constraint) is recorded as failed with code "record" so a person sees it,
+        instead of the batch being retried for ever (issue 14: a poison batch).
+        """
+        try:
+            claims.record_outcomes(self.session_factory, batch, worker_id=self.worker_id)
+            return
+        except Exception as exc:
+            if is_outage(exc):
+                raise
+            if len(batch) == 1:
+                log.error("outbox.record_item_failed", extra={"worker_id": self.worker_id,
+                                                              "message_id": batch[0].message_id,
+                                                              "kind": batch[0].kind, "error": type(exc).__name__})
+                self.stats["record_failed"] += 1
+                if batch[0].kind != "failed" or batch[0].code != "record":
+                    self._record([Outcome(batch[0].message_id, "failed", code="record")])
+                return
+        middle = len(batch) // 2
+        self._record(batch[:middle])
+        self._record(batch[middle:])
 
     async def _maintenance(self) -> None:
         # Claims are renewed well within the reclaim timeout, so only a dead worker's rows go back.
@@ -249,11 +336,19 @@ class Worker:
 
     def _maintain(self) -> None:
         heartbeat.beat(self.session_factory, self.worker_id, sent=self.stats["sent"], failed=self.stats["failed"])
+        service_heartbeat.beat(self.session_factory, instance_id=f"sender:{self.worker_id}"[:100], name="sender",
+                               info=self.status())
         claims.renew_claims(self.session_factory, worker_id=self.worker_id)
         reclaimed = claims.reclaim_stale(self.session_factory, older_than=self.reclaim_after, worker_id=self.worker_id)
         if reclaimed:
             log.warning("outbox.reclaimed", extra={"worker_id": self.worker_id, "count": reclaimed})
         self._sweep_early_statuses()
+
+    def status(self) -> dict:
+        """What the board shows about sending: lanes paused because the provider is down."""
+        down = {lane: b.unavailable_since.isoformat() for lane, b in self.breakers.items() if b.unavailable_since}
+        return {"provider_unavailable_since": min(down.values(), default=None), "lanes_down": sorted(down),
+                "sent": self.stats["sent"], "expired": self.stats["expired"]}
 
     def _sweep_early_statuses(self) -> None:
         with self.session_factory() as session:
