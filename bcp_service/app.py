@@ -18,6 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from bcp_service.config import Settings, get_settings
 from bcp_service.db import make_engine, make_session_factory
 from bcp_service.group_commit import transaction
+from bcp_service.outage import is_outage
+from bcp_service.schedules import heartbeat as service_heartbeat
 from bcp_service.errors import ServiceError
 from bcp_service.audit.routes import router as audit_router
 from bcp_service.auth.deps import Access
@@ -72,10 +74,22 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     _install_error_handlers(app)
 
+    api_instance = service_heartbeat.new_instance_id("api")
+
     @app.get("/healthz", tags=["health"], dependencies=[Depends(Access(public="load balancer health check"))])
-    def healthz() -> dict:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+    def healthz():
+        # A write, not only a read: a read-only or full SQLite file, or a PostgreSQL standby after a
+        # failover, answers SELECT 1 but records nothing (issue 19). The write is this process's beat.
+        try:
+            with app.state.unit_of_work() as session:
+                service_heartbeat.write_beat(session, instance_id=api_instance, name="api")
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            log.warning("healthz.database_unwritable", extra={"error": type(exc).__name__})
+            return JSONResponse(status_code=503, content={
+                "status": "unavailable", "database": engine.dialect.name,
+                "detail": "データベースに書き込めません (the database cannot be written)"})
         return {"status": "ok", "database": engine.dialect.name}
 
     return app

@@ -6,6 +6,7 @@ A hidden nonce per rendered form makes a double-tapped or re-sent POST record on
 
 from __future__ import annotations
 
+import logging
 import secrets
 import unicodedata
 from typing import Annotated
@@ -18,9 +19,11 @@ from bcp_service.answers.links import LinkAnswer, LinkTarget, find_links, record
 from bcp_service.auth.deps import Access
 from bcp_service.group_commit import writer
 from bcp_service.models.rounds import ANSWER_STATES
+from bcp_service.outage import is_outage
 from bcp_service.rounds.messages import STATE_LABELS
 from bcp_service.templating import render
 
+log = logging.getLogger("bcp_service.answers")
 router = APIRouter(include_in_schema=False)
 PUBLIC = Access(public="answer link: the random token in the URL is the credential")
 HEADERS = {
@@ -65,6 +68,17 @@ def _lookup_links(session: Session, tokens: list[str]) -> list[LinkTarget | None
     return [found.get(token) for token in tokens]
 
 
+def _try_again(request: Request, *, drill: bool = False, state: str = "", hours: str = "", note: str = "",
+               nonce: str = "") -> HTMLResponse:
+    """The database is away (a restart, a failover): a Japanese page, not a bare "Internal Server Error".
+
+    The patient's choice is kept in the form (with the same nonce, so a retry records one answer).
+    """
+    log.warning("answer.database_unavailable", extra={"method": request.method})
+    return _page("retry", 503, drill=drill, action=request.url.path, state=state, state_label=STATE_LABELS.get(state),
+                 hours=hours, note=note, nonce=nonce or secrets.token_urlsafe(12))
+
+
 async def _read_link(request: Request, token: str) -> LinkTarget | None:
     # Batched like the writes: under a burst, one query and one connection for many opened links.
     return await writer(request.app, "answer-link-read", _lookup_links, writes=False).submit(token)
@@ -74,7 +88,12 @@ async def _read_link(request: Request, token: str) -> LinkTarget | None:
 # dependency per request added thread hops and, with many in flight, a connection each.
 @router.get("/a/{token}", dependencies=[Depends(PUBLIC)])
 async def answer_form(token: str, request: Request):
-    link = await _read_link(request, token)
+    try:
+        link = await _read_link(request, token)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        return _try_again(request)
     return _unusable(link) or _form(request, link)
 
 
@@ -96,12 +115,22 @@ async def answer_submit(
         except ValueError:
             error = "残り時間は数字で入力してください（例: 3 または 2.5）。"
     if error is not None:
-        link = await _read_link(request, token)
+        try:
+            link = await _read_link(request, token)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            return _try_again(request)
         return _unusable(link) or _form(request, link, status_code=422, error=error, hours=hours, note=note)
     hours_left = hours_left if state == "power_out" else None
     answer = LinkAnswer(token=token, state=state, hours_left=hours_left, note=note.strip()[:1000] or None,
                         nonce=nonce or secrets.token_urlsafe(12))
-    outcome = await writer(request.app, "answer-link", record_link_answers).submit(answer)
+    try:
+        outcome = await writer(request.app, "answer-link", record_link_answers).submit(answer)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        return _try_again(request, state=state, hours=hours, note=note, nonce=answer.nonce)
     if outcome.kind == "missing":
         return _unusable(None)
     if outcome.kind == "expired":

@@ -36,7 +36,7 @@ from bcp_service.outbox.breaker import Breaker
 from bcp_service.outbox.claims import Claimed, Outcome
 from bcp_service.outbox.delivery import apply_early_statuses, pending_early_statuses
 from bcp_service.outbox.notifier import status_callback_url
-from bcp_service.outbox.outage import DatabaseWait, is_outage
+from bcp_service.outage import DatabaseWait, is_outage
 from bcp_service.outbox.ratelimit import SharedRateLimiter
 from bcp_service.outbox.retry import RetryPolicy
 from bcp_service.rounds.locking import take_write_lock

@@ -121,3 +121,20 @@ def test_board_says_when_nothing_is_sending_or_firing(client, session, scene):
     session.commit()
     for url in (f"/board/rounds/{scene.round.id}", "/board"):
         assert 'id="system-status"' not in client.get(url).text
+
+
+def test_board_says_since_when_the_provider_is_unavailable(client, session, scene):
+    from datetime import timedelta
+
+    from bcp_service.models import ServiceHeartbeat
+    from bcp_service.models.base import utcnow
+
+    now = utcnow()
+    since = now - timedelta(minutes=3)
+    session.add(ServiceHeartbeat(instance_id="sender:w1", name="sender", host="h", process_id=1, started_at=now,
+                                 beat_at=now, info={"provider_unavailable_since": since.isoformat(),
+                                                    "lanes_down": ["sms"]}))
+    session.commit()
+    html = client.get(f"/board/rounds/{scene.round.id}").text
+    shown = since.astimezone(client.app.state.settings.tz).strftime("%m/%d %H:%M:%S")
+    assert 'id="provider-status"' in html and f"接続できません：{shown} から" in html
