@@ -66,7 +66,7 @@ class Worker:
         self, *, session_factory: Callable[[], Session], notifier, settings: Settings, worker_id: str | None = None,
         concurrency: int | None = None, batch_size: int | None = None, rate: float | None = None,
         status_callback: str | None | object = _DEFAULT, policy: RetryPolicy | None = None,
-        rng: random.Random | None = None,
+        rng: random.Random | None = None, maintenance: list[Callable[[], object]] | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.notifier = notifier
@@ -91,6 +91,9 @@ class Worker:
                                        pause=settings.send_breaker_pause_seconds) for lane in ("sms", "voice")}
         self.db_claim, self.db_record = DatabaseWait("claim", rng=self.rng), DatabaseWait("record", rng=self.rng)
         self.db_start = DatabaseWait("start", rng=self.rng)
+        # More chores for the maintenance loop, given by whoever runs the worker (the CLI replays the
+        # webhook journal there: bcp_service.webhooks.journal).
+        self.chores = list(maintenance or [])
 
     @property
     def capacity(self) -> int:
@@ -343,6 +346,8 @@ class Worker:
         if reclaimed:
             log.warning("outbox.reclaimed", extra={"worker_id": self.worker_id, "count": reclaimed})
         self._sweep_early_statuses()
+        for chore in self.chores:
+            chore()
 
     def status(self) -> dict:
         """What the board shows about sending: lanes paused because the provider is down."""
