@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     # patients first) go out again within seconds, not minutes.
     send_reclaim_after_seconds: float = 20.0
     send_idle_poll_seconds: float = 1.0
+    # Reconciliation (bcp_service/outbox/reconcile.py): messages still "sent" this long after their last
+    # status are fetched from the provider, so a lost receipt never leaves a check wrong. 0 = off.
+    send_reconcile_after_minutes: float = 10.0
+    send_reconcile_every_seconds: float = 60.0
 
     # The scheduler process (bcp-service scheduler): schedules, trigger starts, escalation (docs/escalation.md).
     scheduler_tick_seconds: float = 5.0  # how often it looks for due work; edits are seen at the next tick

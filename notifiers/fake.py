@@ -65,6 +65,8 @@ class FakeNotifier:
     calls: list[PlacedCall] = field(default_factory=list)
     failures: list[FailedAttempt] = field(default_factory=list)
     closed: bool = False
+    statuses: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    fetched: list[str] = field(default_factory=list)
     _queued: list[_QueuedFailure] = field(default_factory=list, repr=False)
     _by_number: dict[str, BaseException] = field(default_factory=dict, repr=False)
 
@@ -119,6 +121,12 @@ class FakeNotifier:
         provider_id = _next_id("CA")
         self.calls.append(PlacedCall(to, twiml_url, status_callback, provider_id, _now()))
         return SendResult(provider_id=provider_id, status="queued")
+
+    async def fetch_status(self, provider_id: str) -> SendResult:
+        """What the provider says now: ``statuses[id]`` if set (status, error code), else "delivered"."""
+        self.fetched.append(provider_id)
+        status, code = self.statuses.get(provider_id, ("delivered", None))
+        return SendResult(provider_id=provider_id, status=status, error_code=code)
 
     async def aclose(self) -> None:
         self.closed = True

@@ -90,6 +90,20 @@ class TwilioNotifier:
             form["StatusCallback"] = status_callback
         return await self._post("Calls.json", form)
 
+    async def fetch_status(self, provider_id: str) -> SendResult:
+        """The message's current status at Twilio (``GET Messages/{Sid}.json``); ``error_code`` on failure."""
+        try:
+            response = await self._client.get(f"{self._account_url}/Messages/{provider_id}.json")
+        except httpx.TimeoutException as exc:
+            raise TransientSendError(f"twilio timeout ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            raise TransientSendError(f"twilio connection error ({type(exc).__name__})") from exc
+        if not response.is_success:
+            raise _map_error(response)
+        result = _parse_success(response)
+        code = response.json().get("error_code")
+        return SendResult(result.provider_id, result.status, None if code is None else str(code))
+
     async def aclose(self) -> None:
         await self._client.aclose()
 

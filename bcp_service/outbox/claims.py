@@ -8,6 +8,7 @@ claim the same row. SQLite has no row locks: its single statement is atomic and 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,10 +19,12 @@ from sqlmodel import Session
 from bcp_service.models import OutboxMessage
 from bcp_service.models.base import utcnow
 from bcp_service.models.outbox import MessageState
+from bcp_service.outage import is_outage
 from bcp_service.outbox import delivery
 from bcp_service.rounds.clock import aware
 from bcp_service.rounds.locking import take_write_lock
 
+log = logging.getLogger("bcp_service.outbox")
 SessionFactory = Callable[[], Session]
 
 CLAIM_COLUMNS = ("id, round_id, check_id, contact_id, to_number, template, body, drill, answer_token, "
@@ -149,6 +152,32 @@ def record_outcomes(session_factory: SessionFactory, outcomes: list[Outcome], *,
         take_write_lock(session)
         _record(session, outcomes, now=now, worker_id=worker_id)
         session.commit()
+
+
+def record_isolating(session_factory: SessionFactory, outcomes: list[Outcome], *, worker_id: str) -> int:
+    """``record_outcomes``; a batch that fails for one bad item is split until that item is alone.
+
+    A database outage fails every half alike and is raised for the caller to wait and retry. An
+    item that fails alone (a bug, a constraint) is recorded as failed with code "record" so a person
+    sees it, instead of the batch being retried for ever (issue 14: a poison batch). Returns how many
+    items were isolated so.
+    """
+    try:
+        record_outcomes(session_factory, outcomes, worker_id=worker_id)
+        return 0
+    except Exception as exc:
+        if is_outage(exc):
+            raise
+        if len(outcomes) > 1:
+            middle = len(outcomes) // 2
+            return (record_isolating(session_factory, outcomes[:middle], worker_id=worker_id)
+                    + record_isolating(session_factory, outcomes[middle:], worker_id=worker_id))
+        poison = outcomes[0]
+        log.error("outbox.record_item_failed", extra={"worker_id": worker_id, "message_id": poison.message_id,
+                                                      "kind": poison.kind, "error": type(exc).__name__})
+        if poison.kind != "failed" or poison.code != "record":
+            record_isolating(session_factory, [Outcome(poison.message_id, "failed", code="record")], worker_id=worker_id)
+        return 1
 
 
 def _record(session: Session, outcomes: list[Outcome], *, now: datetime, worker_id: str) -> None:

@@ -38,6 +38,7 @@ from bcp_service.outbox.delivery import apply_early_statuses, pending_early_stat
 from bcp_service.outbox.notifier import status_callback_url
 from bcp_service.outage import DatabaseWait, is_outage
 from bcp_service.outbox.ratelimit import SharedRateLimiter
+from bcp_service.outbox.reconcile import reconcile
 from bcp_service.outbox.retry import RetryPolicy
 from bcp_service.rounds.locking import take_write_lock
 from bcp_service.rounds.messages import render_message
@@ -55,6 +56,10 @@ class Ready:
     message: Claimed
     body: str | None
     error: str | None = None
+
+
+def _can_fetch(notifier) -> bool:
+    return bool(getattr(notifier, "supports_fetch", callable(getattr(notifier, "fetch_status", None))))
 
 
 def new_worker_id() -> str:
@@ -111,6 +116,8 @@ class Worker:
         helpers = [asyncio.create_task(self._sender()) for _ in range(self.concurrency)]
         helpers.append(asyncio.create_task(self._recorder()))
         helpers.append(asyncio.create_task(self._maintenance()))
+        if self.settings.send_reconcile_every_seconds > 0 and _can_fetch(self.notifier):
+            helpers.append(asyncio.create_task(self._reconciler()))
         try:
             await self._claimer(stop, exit_when_idle)
             await self._drain()
@@ -303,29 +310,8 @@ class Worker:
             self.db_record.succeeded()
 
     def _record(self, batch: list[Outcome]) -> None:
-        """Write outcomes; a batch that fails for one bad item is split until that item is alone.
-
-        A database outage fails every half alike and is raised for the caller to wait. An item that
-        fails alone (a bug, a constraint) is recorded as failed with code "record" so a person sees it,
-        instead of the batch being retried for ever (issue 14: a poison batch).
-        """
-        try:
-            claims.record_outcomes(self.session_factory, batch, worker_id=self.worker_id)
-            return
-        except Exception as exc:
-            if is_outage(exc):
-                raise
-            if len(batch) == 1:
-                log.error("outbox.record_item_failed", extra={"worker_id": self.worker_id,
-                                                              "message_id": batch[0].message_id,
-                                                              "kind": batch[0].kind, "error": type(exc).__name__})
-                self.stats["record_failed"] += 1
-                if batch[0].kind != "failed" or batch[0].code != "record":
-                    self._record([Outcome(batch[0].message_id, "failed", code="record")])
-                return
-        middle = len(batch) // 2
-        self._record(batch[:middle])
-        self._record(batch[middle:])
+        poisoned = claims.record_isolating(self.session_factory, batch, worker_id=self.worker_id)
+        self.stats["record_failed"] += poisoned
 
     async def _maintenance(self) -> None:
         # Claims are renewed well within the reclaim timeout, so only a dead worker's rows go back.
@@ -336,6 +322,16 @@ class Worker:
                 await asyncio.to_thread(self._maintain)
             except Exception:
                 log.warning("outbox.maintenance_failed", extra={"worker_id": self.worker_id}, exc_info=True)
+
+    async def _reconciler(self) -> None:
+        older_than = timedelta(minutes=self.settings.send_reconcile_after_minutes)
+        while True:
+            await asyncio.sleep(self.settings.send_reconcile_every_seconds)
+            try:
+                found = await reconcile(self.session_factory, self.notifier, older_than=older_than)
+                self.stats["reconciled"] += found["applied"]
+            except Exception as exc:
+                await self.db_record.failed(exc, worker_id=self.worker_id)
 
     def _maintain(self) -> None:
         heartbeat.beat(self.session_factory, self.worker_id, sent=self.stats["sent"], failed=self.stats["failed"])

@@ -152,3 +152,27 @@ async def test_a_full_sender_queue_slows_down_and_loses_nothing(factory, fast_se
     rows = messages_of(factory, round_id)
     assert {m.state for m in rows} == {"sent"}
     assert sum(m.attempts for m in rows) == 6  # backpressure is not an attempt
+
+
+async def test_reconciliation_fetches_what_a_lost_receipt_left_behind(factory, fast_settings):
+    from bcp_service.outbox.reconcile import reconcile
+
+    round_id, _ = seed_round(factory, fast_settings, patients=3)
+    notifier = FakeNotifier()
+    await asyncio.wait_for(Worker(session_factory=factory, notifier=notifier, settings=fast_settings)
+                           .run(exit_when_idle=True), 30)
+    lost, delivered, fresh = messages_of(factory, round_id)
+    notifier.statuses[lost.provider_message_id] = ("undelivered", "30005")
+    with factory() as session:  # no receipt came for two of them in 20 minutes
+        session.execute(update(OutboxMessage).where(OutboxMessage.id.in_([lost.id, delivered.id]))
+                        .values(status_at=lost.status_at - timedelta(minutes=20)))
+        session.commit()
+    stats = await reconcile(factory, notifier, older_than=timedelta(minutes=10))
+    assert stats["applied"] == 2 and sorted(notifier.fetched) == sorted([lost.provider_message_id,
+                                                                         delivered.provider_message_id])
+    rows = {m.id: m for m in messages_of(factory, round_id)}
+    assert (rows[lost.id].state, rows[lost.id].last_error_code) == ("undelivered", "30005")
+    assert rows[delivered.id].state == "delivered" and rows[fresh.id].state == "sent"
+    with factory() as session:  # the patient's only number failed: the check says so
+        assert session.get(SafetyCheck, lost.check_id).state == "delivery_failed"
+    assert (await reconcile(factory, notifier, older_than=timedelta(minutes=10)))["applied"] == 0
