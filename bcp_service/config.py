@@ -55,7 +55,10 @@ class Settings(BaseSettings):
     twilio_base_url: str = "https://api.twilio.com"
     twilio_status_callbacks: bool = True
     sms_reply_ack: bool = True  # answer an SMS reply with a short confirmation (TwiML)
-    send_rate_per_second: float = 10.0  # shared by all workers; 0 = no limit
+    # Shared by all workers; 0 = no limit. In segments, as Twilio counts a sender's rate and queue
+    # (every safety-check SMS is 2 UCS-2 segments): 20 segments/s is 10 messages/s.
+    send_rate_per_second: float = 20.0
+    send_rate_unit: Literal["segments", "messages"] = "segments"
     send_concurrency: int = 20  # requests in flight per worker
     send_batch_size: int = 100  # messages claimed per database round trip
     send_timeout_seconds: float = 10.0

@@ -41,7 +41,7 @@ from bcp_service.outbox.ratelimit import SharedRateLimiter
 from bcp_service.outbox.reconcile import reconcile
 from bcp_service.outbox.retry import RetryPolicy
 from bcp_service.rounds.locking import take_write_lock
-from bcp_service.rounds.messages import render_message
+from bcp_service.rounds.messages import render_message, segments
 from bcp_service.schedules import heartbeat as service_heartbeat
 
 log = logging.getLogger("bcp_service.outbox")
@@ -81,6 +81,8 @@ class Worker:
         self.batch_size = batch_size or settings.send_batch_size
         rate = settings.send_rate_per_second if rate is None else rate
         self.limiter = SharedRateLimiter(session_factory, rate=rate) if rate > 0 else None
+        # Expected tokens per message: the SMS here are two UCS-2 segments (rounds/messages.py).
+        self.unit_cost = 2 if settings.send_rate_unit == "segments" else 1
         self.callback = status_callback_url(settings) if status_callback is _DEFAULT else status_callback
         self.policy = policy or RetryPolicy.from_settings(settings)
         self.rng = rng or random.Random()
@@ -164,7 +166,7 @@ class Worker:
                 # Paid-for messages must leave when paid for: a backlog of them would go out in a burst
                 # after any stall and overrun the provider's limit. So at most about one chunk
                 # (a tenth of a second's worth) waits while the next is being taken.
-                wanted = min(self.batch_size, max(1, int(self.limiter.chunk)))
+                wanted = min(self.batch_size, max(1, int(self.limiter.chunk / self.unit_cost)))
                 if self._queue.qsize() >= wanted:
                     await asyncio.sleep(0.002)
                     continue
@@ -177,16 +179,22 @@ class Worker:
             granted = 0
             try:
                 # The limiter's bucket is a database row too: an outage there must not end the worker.
-                granted = await self.limiter.acquire(wanted) if self.limiter else wanted
-                batch = await asyncio.to_thread(self._claim, granted)
+                # Tokens are segments (Twilio counts segments): a message is paid for at its expected
+                # cost, then the difference once its text is known.
+                granted = await self.limiter.acquire(wanted * self.unit_cost) if self.limiter else wanted
+                batch = await asyncio.to_thread(self._claim, max(1, granted // self.unit_cost))
+                if self.limiter:
+                    cost = sum(self._cost(ready) for ready in batch)
+                    if cost > granted:
+                        granted += await self._pay(cost - granted)
+                    elif cost < granted:
+                        self.limiter.give_back(granted - cost)
             except Exception as exc:  # the database is away (or a bug): wait, try again, never exit
                 if self.limiter and granted:
                     self.limiter.give_back(granted)
                 await self.db_claim.failed(exc, worker_id=self.worker_id)
                 continue
             self.db_claim.succeeded()
-            if self.limiter and len(batch) < granted:
-                self.limiter.give_back(granted - len(batch))
             for ready in batch:
                 self._queue.put_nowait(ready)
             if batch:
@@ -198,6 +206,17 @@ class Worker:
                     await stop.wait()
             except TimeoutError:
                 pass
+
+    def _cost(self, ready: Ready) -> int:
+        if self.settings.send_rate_unit == "messages" or ready.message.channel != "sms" or not ready.body:
+            return 1
+        return segments(ready.body)
+
+    async def _pay(self, tokens: int) -> int:
+        paid = 0
+        while paid < tokens:
+            paid += await self.limiter.acquire(tokens - paid)
+        return paid
 
     def _claim(self, limit: int) -> list[Ready]:
         claimed = claims.claim_batch(self.session_factory, worker_id=self.worker_id, limit=limit)

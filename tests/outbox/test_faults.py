@@ -176,3 +176,29 @@ async def test_reconciliation_fetches_what_a_lost_receipt_left_behind(factory, f
     with factory() as session:  # the patient's only number failed: the check says so
         assert session.get(SafetyCheck, lost.check_id).state == "delivery_failed"
     assert (await reconcile(factory, notifier, older_than=timedelta(minutes=10)))["applied"] == 0
+
+
+async def test_the_shared_limit_counts_segments_not_messages(factory, fast_settings):
+    from bcp_service.rounds.messages import segments
+
+    settings = fast_settings.model_copy(update={"send_rate_per_second": 1000})
+    seed_round(factory, settings, patients=12)
+    notifier = FakeNotifier()
+    worker = Worker(session_factory=factory, notifier=notifier, settings=settings)
+    taken = []
+    acquire, give_back = worker.limiter.acquire, worker.limiter.give_back
+
+    async def counted(wanted):
+        granted = await acquire(wanted)
+        taken.append(granted)
+        return granted
+
+    def returned(unused):
+        taken.append(-unused)
+        give_back(unused)
+
+    worker.limiter.acquire, worker.limiter.give_back = counted, returned
+    await asyncio.wait_for(worker.run(exit_when_idle=True), 30)
+    cost = sum(segments(s.body) for s in notifier.sent)
+    assert len(notifier.sent) == 12 and cost == 24  # every safety-check SMS is two UCS-2 segments
+    assert sum(taken) == cost
