@@ -88,13 +88,18 @@ async def _read_link(request: Request, token: str) -> LinkTarget | None:
 # dependency per request added thread hops and, with many in flight, a connection each.
 @router.get("/a/{token}", dependencies=[Depends(PUBLIC)])
 async def answer_form(token: str, request: Request):
+    return await _link_page(request, token)
+
+
+async def _link_page(request: Request, token: str, **form) -> HTMLResponse:
+    """The form for a link (with ``form``'s error and values), or why it cannot be shown."""
     try:
         link = await _read_link(request, token)
     except Exception as exc:
         if not is_outage(exc):
             raise
         return _try_again(request)
-    return _unusable(link) or _form(request, link)
+    return _unusable(link) or _form(request, link, **form)
 
 
 @router.post("/a/{token}", dependencies=[Depends(PUBLIC)])
@@ -115,13 +120,7 @@ async def answer_submit(
         except ValueError:
             error = "残り時間は数字で入力してください（例: 3 または 2.5）。"
     if error is not None:
-        try:
-            link = await _read_link(request, token)
-        except Exception as exc:
-            if not is_outage(exc):
-                raise
-            return _try_again(request)
-        return _unusable(link) or _form(request, link, status_code=422, error=error, hours=hours, note=note)
+        return await _link_page(request, token, status_code=422, error=error, hours=hours, note=note)
     hours_left = hours_left if state == "power_out" else None
     answer = LinkAnswer(token=token, state=state, hours_left=hours_left, note=note.strip()[:1000] or None,
                         nonce=nonce or secrets.token_urlsafe(12))
