@@ -184,6 +184,12 @@ def pending(engine) -> int:
         return -1
 
 
+def holding(engine) -> int:
+    """Rows claimed and not yet recorded (``sending``): what a worker killed now held."""
+    with engine.connect() as connection:
+        return connection.execute(text("SELECT count(*) FROM outbox_message WHERE state = 'sending'")).scalar() or 0
+
+
 def settled(engine, sim: Sim) -> bool:
     """Nothing left to send, and every accepted message's receipts applied (or reconciled)."""
     if pending(engine) != 0:
