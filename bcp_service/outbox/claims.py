@@ -113,6 +113,23 @@ def renew_claims(session_factory: SessionFactory, *, worker_id: str) -> int:
         return result.rowcount or 0
 
 
+def release_orphans(session_factory: SessionFactory, *, worker_id: str, keep: set[int]) -> int:
+    """Put back rows marked ours that we do not hold: a claim whose commit reached the database
+    while its answer was lost (a connection cut mid-commit). Renewed, they would wait for ever."""
+    with session_factory() as session:
+        rows = session.execute(
+            text(f"SELECT id FROM outbox_message WHERE claimed_by = :worker AND state = 'sending' "
+                 f"{_skip_locked(session)}"), {"worker": worker_id}).scalars().all()
+        orphans = [row for row in rows if row not in keep]
+        if orphans:
+            table = OutboxMessage.__table__
+            session.execute(update(table).where(table.c.id.in_(orphans), table.c.state == MessageState.sending)
+                            .values(state=MessageState.queued.value, claimed_by=None, next_attempt_at=utcnow(),
+                                    attempts=table.c.attempts - 1))
+        session.commit()
+        return len(orphans)
+
+
 def reclaim_stale(session_factory: SessionFactory, *, older_than: timedelta, worker_id: str = "") -> int:
     """Put back messages whose worker died while sending them: at least once, never lost.
 

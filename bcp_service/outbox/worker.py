@@ -93,6 +93,8 @@ class Worker:
         self._in_flight = 0
         self._pause_until = 0.0
         self._flush_lock = asyncio.Lock()
+        self._held: set[int] = set()  # claimed and not yet recorded: in the queue, in flight or in _results
+        self._claim_uncertain = False
         self.validity = timedelta(seconds=settings.send_validity_seconds)
         self.breakers = {lane: Breaker(lane, threshold=settings.send_breaker_failures,
                                        pause=settings.send_breaker_pause_seconds) for lane in ("sms", "voice")}
@@ -181,6 +183,8 @@ class Worker:
                 # The limiter's bucket is a database row too: an outage there must not end the worker.
                 # Tokens are segments (Twilio counts segments): a message is paid for at its expected
                 # cost, then the difference once its text is known.
+                if self._claim_uncertain:  # a claim failed: its commit may have reached the database
+                    await asyncio.to_thread(self._release_orphans)
                 granted = await self.limiter.acquire(wanted * self.unit_cost) if self.limiter else wanted
                 batch = await asyncio.to_thread(self._claim, max(1, granted // self.unit_cost))
                 if self.limiter:
@@ -192,6 +196,7 @@ class Worker:
             except Exception as exc:  # the database is away (or a bug): wait, try again, never exit
                 if self.limiter and granted:
                     self.limiter.give_back(granted)
+                self._claim_uncertain = True
                 await self.db_claim.failed(exc, worker_id=self.worker_id)
                 continue
             self.db_claim.succeeded()
@@ -218,8 +223,15 @@ class Worker:
             paid += await self.limiter.acquire(tokens - paid)
         return paid
 
+    def _release_orphans(self) -> None:
+        released = claims.release_orphans(self.session_factory, worker_id=self.worker_id, keep=set(self._held))
+        self._claim_uncertain = False
+        if released:
+            log.warning("outbox.orphans_released", extra={"worker_id": self.worker_id, "count": released})
+
     def _claim(self, limit: int) -> list[Ready]:
         claimed = claims.claim_batch(self.session_factory, worker_id=self.worker_id, limit=limit)
+        self._held.update(message.id for message in claimed)
         self.stats["claimed"] += len(claimed)
         return [self._render(message) for message in claimed]
 
@@ -327,6 +339,7 @@ class Worker:
                 await self.db_record.failed(exc, worker_id=self.worker_id)
                 return
             self.db_record.succeeded()
+            self._held.difference_update(outcome.message_id for outcome in batch)
 
     def _record(self, batch: list[Outcome]) -> None:
         poisoned = claims.record_isolating(self.session_factory, batch, worker_id=self.worker_id)

@@ -202,3 +202,24 @@ async def test_the_shared_limit_counts_segments_not_messages(factory, fast_setti
     cost = sum(segments(s.body) for s in notifier.sent)
     assert len(notifier.sent) == 12 and cost == 24  # every safety-check SMS is two UCS-2 segments
     assert sum(taken) == cost
+
+
+async def test_a_claim_committed_while_its_answer_was_lost_is_not_stuck(factory, fast_settings, monkeypatch):
+    # The database restarted between the claim's commit and its answer: the rows are marked ours,
+    # but the worker never saw them. They must go out, not be renewed for ever.
+    round_id, _ = seed_round(factory, fast_settings, patients=6)
+    real, cut = claims.claim_batch, {"once": True}
+
+    def claim_then_lose_the_answer(session_factory, **kwargs):
+        claimed = real(session_factory, **kwargs)
+        if cut.pop("once", False) and claimed:
+            raise OperationalError("COMMIT", {}, ConnectionResetError("server closed the connection"))
+        return claimed
+
+    monkeypatch.setattr(claims, "claim_batch", claim_then_lose_the_answer)
+    notifier = FakeNotifier()
+    stats = await asyncio.wait_for(Worker(session_factory=factory, notifier=notifier, settings=fast_settings)
+                                   .run(exit_when_idle=True), 30)
+    rows = messages_of(factory, round_id)
+    assert {m.state for m in rows} == {"sent"} and len(notifier.sent) == 6 and stats["sent"] == 6
+    assert all(m.attempts == 1 for m in rows)
