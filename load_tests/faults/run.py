@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
           "| checks wrong | processes exited | s | ok |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
-        print(f"| {name} | {r.get('patients', '-')} | {r.get('sent', '-')} | {r.get('sent_twice', '-')} | "
+        print(f"| {name} | {r.get('patients', '-')} | {r.get('sent', '-')} | {r.get('sent_twice', '-')} "
+              f"({r.get('held_by_dead_workers', '-')}) | "
               f"{r.get('missed', '-')} | {r.get('bad_numbers', '-')} | {r.get('receipts_behind', '-')} | {r.get('checks_wrong', '-')} | "
               f"{r.get('exited', '-')} | {r.get('seconds', '-')} | {'yes' if r['ok'] else 'NO ' + r.get('error', '')} |")
     return 0 if all(r["ok"] for r in results.values()) else 1
