@@ -12,11 +12,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
 from bcp_service.config import Settings, get_settings
-from bcp_service.db import make_engine, make_session_factory, read_only, unit_of_work as transaction
+from bcp_service.db import make_engine, make_session_factory, unit_of_work as transaction
+from bcp_service.outage import is_outage
+from bcp_service.schedules import heartbeat as service_heartbeat
 from bcp_service.errors import ServiceError
 from bcp_service.security import SecurityMiddleware
 from bcp_service.audit.routes import router as audit_router
@@ -84,10 +86,22 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     _install_error_handlers(app)
     app.add_middleware(SecurityMiddleware, settings=settings, server_error=server_error)
 
+    api_instance = service_heartbeat.new_instance_id("api")
+
     @app.get("/healthz", tags=["health"], dependencies=[Depends(Access(public="load balancer health check"))])
-    def healthz() -> dict:
-        with read_only(engine).connect() as connection:
-            connection.execute(text("SELECT 1"))
+    def healthz():
+        # A write, not only a read: a read-only or full SQLite file, or a PostgreSQL standby after a
+        # failover, answers SELECT 1 but records nothing (issue 19). The write is this process's beat.
+        try:
+            with app.state.unit_of_work() as session:
+                service_heartbeat.write_beat(session, instance_id=api_instance, name="api")
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            log.warning("healthz.database_unwritable", extra={"error": type(exc).__name__})
+            return JSONResponse(status_code=503, content={
+                "status": "unavailable", "database": engine.dialect.name,
+                "detail": "データベースに書き込めません (the database cannot be written)"})
         return {"status": "ok", "database": engine.dialect.name}
 
     return app

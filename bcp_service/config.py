@@ -55,17 +55,30 @@ class Settings(BaseSettings):
     twilio_base_url: str = "https://api.twilio.com"
     twilio_status_callbacks: bool = True
     sms_reply_ack: bool = True  # answer an SMS reply with a short confirmation (TwiML)
-    send_rate_per_second: float = 10.0  # shared by all workers; 0 = no limit
+    # Shared by all workers; 0 = no limit. In segments, as Twilio counts a sender's rate and queue
+    # (every safety-check SMS is 2 UCS-2 segments): 20 segments/s is 10 messages/s.
+    send_rate_per_second: float = 20.0
+    send_rate_unit: Literal["segments", "messages"] = "segments"
     send_concurrency: int = 20  # requests in flight per worker
     send_batch_size: int = 100  # messages claimed per database round trip
     send_timeout_seconds: float = 10.0
-    send_max_attempts: int = 6  # tries that may have reached the provider (5xx, timeouts)
-    send_max_throttled: int = 40  # 429 answers (nothing was sent), retried longer
+    # Retries last until a message no longer matters (its validity or its round's deadline): issue 19.
+    send_validity_seconds: int = 4 * 3600  # not sent after this; also Twilio's ValidityPeriod (1..36000)
+    send_max_attempts: int = 0  # optional cap on tries that may have reached the provider; 0 = none
+    send_max_throttled: int = 0  # optional cap on 429/21611 answers (nothing was sent); 0 = none
+    send_breaker_failures: int = 10  # transient failures in a row that pause a lane (the provider is down)
+    send_breaker_pause_seconds: float = 2.0  # first pause before a probe; doubles up to 30 s
     send_retry_base_seconds: float = 2.0
     send_retry_max_seconds: float = 300.0
     send_retry_jitter: float = 1.0  # 1.0 = full jitter: wait uniformly in [0, backoff]
-    send_reclaim_after_seconds: float = 120.0  # a "sending" row older than this had its worker die
+    # Claims are renewed every quarter of this while the worker lives: a dead worker's rows (critical
+    # patients first) go out again within seconds, not minutes.
+    send_reclaim_after_seconds: float = 20.0
     send_idle_poll_seconds: float = 1.0
+    # Reconciliation (bcp_service/outbox/reconcile.py): messages still "sent" this long after their last
+    # status are fetched from the provider, so a lost receipt never leaves a check wrong. 0 = off.
+    send_reconcile_after_minutes: float = 10.0
+    send_reconcile_every_seconds: float = 60.0
 
     # The scheduler process (bcp-service scheduler): schedules, trigger starts, escalation (docs/escalation.md).
     scheduler_tick_seconds: float = 5.0  # how often it looks for due work; edits are seen at the next tick
@@ -179,6 +192,12 @@ class Settings(BaseSettings):
             raise ValueError("set exactly one of BCP_TWILIO_FROM_NUMBER or BCP_TWILIO_MESSAGING_SERVICE_SID")
         if self.environment == "production" and token in PLACEHOLDER_SECRETS | {"simulator-auth-token"}:
             raise ValueError("BCP_TWILIO_AUTH_TOKEN must be a real secret outside development")
+
+    @model_validator(mode="after")
+    def _check_validity(self) -> "Settings":
+        if not 1 <= self.send_validity_seconds <= 36000:
+            raise ValueError("BCP_SEND_VALIDITY_SECONDS must be between 1 and 36000 (Twilio's ValidityPeriod)")
+        return self
 
     @property
     def webhook_base(self) -> str:

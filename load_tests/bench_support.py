@@ -77,8 +77,8 @@ def free_port() -> int:
 class SimProcess:
     """``bcp-service twilio-sim`` in its own process, as a load test runs it."""
 
-    def __init__(self, *, rate_limit: float = 0, extra: list[str] | None = None) -> None:
-        self.port = free_port()
+    def __init__(self, *, rate_limit: float = 0, extra: list[str] | None = None, port: int = 0) -> None:
+        self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         command = [str(Path(sys.executable).parent / "bcp-service"), "twilio-sim", "--port", str(self.port),
                    "--rate-limit", str(rate_limit), *(extra or [])]

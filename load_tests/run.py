@@ -96,7 +96,9 @@ def base_env(args, *, database_url: str, api: str, sim: str, auth_token: str, se
         "BCP_SECRET_KEY": secret_key, "BCP_LOG_LEVEL": args.log_level,
         "BCP_NOTIFIER": "twilio", "BCP_TWILIO_BASE_URL": sim, "BCP_TWILIO_ACCOUNT_SID": SIM_SID,
         "BCP_TWILIO_AUTH_TOKEN": auth_token, "BCP_TWILIO_FROM_NUMBER": FROM_NUMBER,
-        "BCP_SEND_RATE_PER_SECOND": f"{args.rate_limit:g}", "BCP_SEND_CONCURRENCY": str(args.send_concurrency),
+        # The workers' limit counts segments (every message here is 2); the simulator's counts requests.
+        "BCP_SEND_RATE_PER_SECOND": f"{2 * args.rate_limit:g}", "BCP_SEND_RATE_UNIT": "segments",
+        "BCP_SEND_CONCURRENCY": str(args.send_concurrency),
         "BCP_SEND_BATCH_SIZE": "100",
         "PYTHONUNBUFFERED": "1",
     }

@@ -20,6 +20,7 @@ BAD_CONTACT_CODES = frozenset({"21211", "21614", "21610"})
 class SendResult:
     provider_id: str
     status: str
+    error_code: str | None = None  # set by a status fetch of a message that failed
 
 
 class NotifierError(Exception):

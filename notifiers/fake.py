@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import itertools
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from notifiers.base import SendResult
+
+
+# One counter for the process, tagged with the pid: two fake providers (a worker killed and its
+# successor, or two workers) never hand out the same id, as Twilio never would. Ids restarting at 1 per
+# instance made a second worker's receipts land on the first worker's messages (a flaky test).
+_IDS = itertools.count(1)
+
+
+def _next_id(kind: str) -> str:
+    return f"FAKE-{kind}{os.getpid():x}{next(_IDS):08d}"
 
 
 @dataclass(frozen=True)
@@ -54,9 +65,10 @@ class FakeNotifier:
     calls: list[PlacedCall] = field(default_factory=list)
     failures: list[FailedAttempt] = field(default_factory=list)
     closed: bool = False
+    statuses: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    fetched: list[str] = field(default_factory=list)
     _queued: list[_QueuedFailure] = field(default_factory=list, repr=False)
     _by_number: dict[str, BaseException] = field(default_factory=dict, repr=False)
-    _ids: itertools.count = field(default_factory=lambda: itertools.count(1), repr=False)
 
     def fail_next(self, exc: BaseException, times: int = 1) -> None:
         if times < 1:
@@ -98,7 +110,7 @@ class FakeNotifier:
         self, *, to: str, body: str, status_callback: str | None = None
     ) -> SendResult:
         self._maybe_fail("sms", to)
-        provider_id = f"FAKE-SM{next(self._ids):08d}"
+        provider_id = _next_id("SM")
         self.sent.append(SentMessage(to, body, status_callback, provider_id, _now()))
         return SendResult(provider_id=provider_id, status="queued")
 
@@ -106,9 +118,15 @@ class FakeNotifier:
         self, *, to: str, twiml_url: str, status_callback: str | None = None
     ) -> SendResult:
         self._maybe_fail("voice", to)
-        provider_id = f"FAKE-CA{next(self._ids):08d}"
+        provider_id = _next_id("CA")
         self.calls.append(PlacedCall(to, twiml_url, status_callback, provider_id, _now()))
         return SendResult(provider_id=provider_id, status="queued")
+
+    async def fetch_status(self, provider_id: str) -> SendResult:
+        """What the provider says now: ``statuses[id]`` if set (status, error code), else "delivered"."""
+        self.fetched.append(provider_id)
+        status, code = self.statuses.get(provider_id, ("delivered", None))
+        return SendResult(provider_id=provider_id, status=status, error_code=code)
 
     async def aclose(self) -> None:
         self.closed = True

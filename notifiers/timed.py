@@ -50,6 +50,14 @@ class TimedNotifier:
             lambda: place_call(to=to, twiml_url=twiml_url, status_callback=status_callback),
         )
 
+    @property
+    def supports_fetch(self) -> bool:
+        return callable(getattr(self.inner, "fetch_status", None))
+
+    async def fetch_status(self, provider_id: str) -> SendResult:
+        """A message's status now, from the provider (the reconciliation job; logs carry no personal data)."""
+        return await self._timed("fetch", lambda: self.inner.fetch_status(provider_id))  # type: ignore[attr-defined]
+
     async def aclose(self) -> None:
         await self.inner.aclose()
 

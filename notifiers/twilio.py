@@ -24,6 +24,8 @@ from notifiers.base import (
 
 API_VERSION = "2010-04-01"
 RATE_LIMIT_CODE = "20429"
+# 21611: the sender's queue is full. Nothing was sent; it is backpressure, not a bad request.
+QUEUE_FULL_CODES = frozenset({"21611"})
 
 
 class TwilioNotifier:
@@ -39,6 +41,7 @@ class TwilioNotifier:
         base_url: str = "https://api.twilio.com",
         timeout: float = 10.0,
         max_connections: int = 100,
+        validity_period: int | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if not account_sid or not auth_token:
@@ -48,6 +51,8 @@ class TwilioNotifier:
         self.account_sid = account_sid
         self.from_number = from_number
         self.messaging_service_sid = messaging_service_sid
+        # Seconds Twilio may keep a message queued; after that it fails (30001...) instead of arriving late.
+        self.validity_period = validity_period
         self._account_url = f"{base_url.rstrip('/')}/{API_VERSION}/Accounts/{account_sid}"
         # httpx for the interface (requests, errors, auth, tests' MockTransport), aiohttp on the wire:
         # httpcore's pure-Python HTTP/1.1 cost a sender 1.4 ms of CPU per message, the aiohttp
@@ -70,6 +75,8 @@ class TwilioNotifier:
             form["From"] = self.from_number  # type: ignore[assignment]
         if status_callback:
             form["StatusCallback"] = status_callback
+        if self.validity_period:
+            form["ValidityPeriod"] = str(self.validity_period)
         return await self._post("Messages.json", form)
 
     async def place_call(
@@ -82,6 +89,20 @@ class TwilioNotifier:
         if status_callback:
             form["StatusCallback"] = status_callback
         return await self._post("Calls.json", form)
+
+    async def fetch_status(self, provider_id: str) -> SendResult:
+        """The message's current status at Twilio (``GET Messages/{Sid}.json``); ``error_code`` on failure."""
+        try:
+            response = await self._client.get(f"{self._account_url}/Messages/{provider_id}.json")
+        except httpx.TimeoutException as exc:
+            raise TransientSendError(f"twilio timeout ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            raise TransientSendError(f"twilio connection error ({type(exc).__name__})") from exc
+        if not response.is_success:
+            raise _map_error(response)
+        result = _parse_success(response)
+        code = response.json().get("error_code")
+        return SendResult(result.provider_id, result.status, None if code is None else str(code))
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -120,7 +141,7 @@ def _map_error(response: httpx.Response) -> NotifierError:
     status = response.status_code
     code = _error_code(response)
     label = f"twilio error {code or '-'} (HTTP {status})"
-    if status == 429 or code == RATE_LIMIT_CODE:
+    if status == 429 or code == RATE_LIMIT_CODE or code in QUEUE_FULL_CODES:
         return TransientSendError(
             label, code=code or RATE_LIMIT_CODE, retry_after=_retry_after(response)
         )

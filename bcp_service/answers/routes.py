@@ -6,6 +6,7 @@ A hidden nonce per rendered form makes a double-tapped or re-sent POST record on
 
 from __future__ import annotations
 
+import logging
 import secrets
 import unicodedata
 from typing import Annotated
@@ -17,10 +18,12 @@ from sqlmodel import Session
 from bcp_service.answers.links import LinkAnswer, LinkTarget, find_links, record_link_answers
 from bcp_service.auth.deps import Access
 from bcp_service.group_commit import writer
+from bcp_service.outage import is_outage
 from bcp_service.rounds import states
 from bcp_service.rounds.messages import STATE_LABELS
 from bcp_service.templating import render
 
+log = logging.getLogger("bcp_service.answers")
 router = APIRouter(include_in_schema=False)
 PUBLIC = Access(public="answer link: the random token in the URL is the credential")
 HEADERS = {
@@ -72,6 +75,19 @@ def _lookup_links(session: Session, tokens: list[str]) -> list[LinkTarget | None
     return [found.get(token) for token in tokens]
 
 
+def _try_again(request: Request, *, drill: bool = False, state: str = "", hours: str = "", note: str = "",
+               nonce: str = "", kept: dict | None = None) -> HTMLResponse:
+    """The database is away (a restart, a failover): a Japanese page, not a bare "Internal Server Error".
+
+    The patient's choice is kept in the form (with the same nonce, so a retry records one answer).
+    """
+    log.warning("answer.database_unavailable", extra={"method": request.method})
+    return _page("retry", 503, drill=drill, action=request.url.path, state=state,
+                 state_label=STATE_LABELS.get(state) or PLANS.get(state.removeprefix("plan_")),
+                 hours=hours, note=note, nonce=nonce or secrets.token_urlsafe(12),
+                 kept={k: v for k, v in (kept or {}).items() if v})
+
+
 async def _read_link(request: Request, token: str) -> LinkTarget | None:
     # Batched like the writes: under a burst, one query and one connection for many opened links.
     return await writer(request.app, "answer-link-read", _lookup_links, writes=False).submit(token)
@@ -81,8 +97,18 @@ async def _read_link(request: Request, token: str) -> LinkTarget | None:
 # dependency per request added thread hops and, with many in flight, a connection each.
 @router.get("/a/{token}", dependencies=[Depends(PUBLIC)])
 async def answer_form(token: str, request: Request):
-    link = await _read_link(request, token)
-    return _unusable(link) or _form(request, link)
+    return await _link_page(request, token)
+
+
+async def _link_page(request: Request, token: str, **form) -> HTMLResponse:
+    """The form for a link (with ``form``'s error and values), or why it cannot be shown."""
+    try:
+        link = await _read_link(request, token)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        return _try_again(request)
+    return _unusable(link) or _form(request, link, **form)
 
 
 @router.post("/a/{token}", dependencies=[Depends(PUBLIC)])
@@ -117,11 +143,10 @@ async def answer_submit(
             if state == "power_out":  # the hours matter only with this answer; otherwise they are not kept
                 error = "残り時間は 0〜720 の数字で入力してください（例: 3 または 2.5）。わからなければ空欄か「わからない」で構いません。"
     if error is not None:
-        link = await _read_link(request, token)
         form = {"hours": hours, "note": note, "power": power, "hours_unknown": bool(hours_unknown),
                 "needs_transport": bool(needs_transport), "needs_admission": bool(needs_admission),
                 "evacuated_to": evacuated_to}
-        return _unusable(link) or _form(request, link, status_code=422, error=error, form=form)
+        return await _link_page(request, token, status_code=422, error=error, form=form)
     # Every field is kept whatever the button: hours typed with a transport request are not dropped.
     answer = LinkAnswer(token=token, state=state, hours_left=hours_left, note=note.strip()[:1000] or None,
                         nonce=nonce or secrets.token_urlsafe(12), power=power or None,
@@ -130,7 +155,15 @@ async def answer_submit(
                         evacuated_to=evacuated_to.strip()[:200] or None,
                         plan=plan,
                         place=(place.strip()[:200] or None) if plan in ("shelter", "relative", "hospital") else None)
-    outcome = await writer(request.app, "answer-link", record_link_answers).submit(answer)
+    try:
+        outcome = await writer(request.app, "answer-link", record_link_answers).submit(answer)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        kept = {"power": power, "hours_unknown": hours_unknown, "needs_transport": needs_transport,
+                "needs_admission": needs_admission, "evacuated_to": evacuated_to, "place": place}
+        return _try_again(request, state=f"plan_{plan}" if plan else state, hours=hours, note=note,
+                          nonce=answer.nonce, kept=kept)
     if outcome.kind == "missing":
         return _unusable(None)
     if outcome.kind == "expired":

@@ -6,6 +6,7 @@ import asyncio
 import getpass
 import signal
 from datetime import timedelta
+from functools import partial
 
 import typer
 from rich.console import Console
@@ -111,8 +112,10 @@ def worker(
     rate: float | None = typer.Option(None, help="messages per second shared by all workers; 0 = no limit"),
 ) -> None:
     """Send queued messages until stopped (Ctrl-C / SIGTERM finish what is in flight first)."""
+    from bcp_service.group_commit import transaction
     from bcp_service.outbox.notifier import build_notifier
     from bcp_service.outbox.worker import Worker
+    from bcp_service.webhooks.journal import Journal
 
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -124,9 +127,13 @@ def worker(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        factory = _factory()
+        # Webhooks an API process journaled during a database outage (it may have died since).
+        journal = Journal(settings.data_dir / "journal")
         try:
-            await Worker(session_factory=_factory(), notifier=notifier, settings=settings, concurrency=concurrency,
-                         batch_size=batch_size, rate=rate).run(stop)
+            await Worker(session_factory=factory, notifier=notifier, settings=settings, concurrency=concurrency,
+                         batch_size=batch_size, rate=rate,
+                         maintenance=[lambda: journal.replay(partial(transaction, factory))]).run(stop)
         finally:
             await notifier.aclose()
 

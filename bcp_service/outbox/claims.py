@@ -8,6 +8,7 @@ claim the same row. SQLite has no row locks: its single statement is atomic and 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,13 +19,17 @@ from sqlmodel import Session
 from bcp_service.models import OutboxMessage
 from bcp_service.models.base import utcnow
 from bcp_service.models.outbox import MessageState
+from bcp_service.outage import is_outage
 from bcp_service.outbox import delivery
+from bcp_service.rounds.clock import aware
 from bcp_service.rounds.locking import take_write_lock
 
+log = logging.getLogger("bcp_service.outbox")
 SessionFactory = Callable[[], Session]
 
 CLAIM_COLUMNS = ("id, round_id, check_id, contact_id, to_number, template, body, drill, answer_token, "
-                 "attempts, throttled, priority, channel")
+                 "attempts, throttled, priority, channel, created_at, "
+                 "(SELECT deadline FROM safety_round WHERE safety_round.id = outbox_message.round_id)")
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,15 @@ class Claimed:
     throttled: int
     priority: int
     channel: str = "sms"  # "voice": a call placed by escalation (docs/escalation.md)
+    created_at: datetime | None = None
+    round_deadline: datetime | None = None
+
+    def expires_at(self, validity: timedelta) -> datetime | None:
+        """After this the message no longer matters: it is not sent, nor retried (issue 19)."""
+        ends = [aware(t) for t in (self.round_deadline,) if t is not None]
+        if self.created_at is not None:
+            ends.append(aware(self.created_at) + validity)
+        return min(ends, default=None)
 
 
 @dataclass(frozen=True)
@@ -69,9 +83,16 @@ def claim_batch(session_factory: SessionFactory, *, worker_id: str, limit: int) 
             {"worker": worker_id, "now": now, "limit": limit},
         ).all()
         session.commit()
-    claimed = [Claimed(*row) for row in rows]
+    claimed = [Claimed(*row[:-2], _datetime(row[-2]), _datetime(row[-1])) for row in rows]
     claimed.sort(key=lambda m: (m.priority, m.id))
     return claimed
+
+
+def _datetime(value) -> datetime | None:
+    # SQLite hands raw-SQL timestamps back as text.
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
 
 
 def _skip_locked(session: Session) -> str:
@@ -90,6 +111,23 @@ def renew_claims(session_factory: SessionFactory, *, worker_id: str) -> int:
         )
         session.commit()
         return result.rowcount or 0
+
+
+def release_orphans(session_factory: SessionFactory, *, worker_id: str, keep: set[int]) -> int:
+    """Put back rows marked ours that we do not hold: a claim whose commit reached the database
+    while its answer was lost (a connection cut mid-commit). Renewed, they would wait for ever."""
+    with session_factory() as session:
+        rows = session.execute(
+            text(f"SELECT id FROM outbox_message WHERE claimed_by = :worker AND state = 'sending' "
+                 f"{_skip_locked(session)}"), {"worker": worker_id}).scalars().all()
+        orphans = [row for row in rows if row not in keep]
+        if orphans:
+            table = OutboxMessage.__table__
+            session.execute(update(table).where(table.c.id.in_(orphans), table.c.state == MessageState.sending)
+                            .values(state=MessageState.queued.value, claimed_by=None, next_attempt_at=utcnow(),
+                                    attempts=table.c.attempts - 1))
+        session.commit()
+        return len(orphans)
 
 
 def reclaim_stale(session_factory: SessionFactory, *, older_than: timedelta, worker_id: str = "") -> int:
@@ -131,6 +169,32 @@ def record_outcomes(session_factory: SessionFactory, outcomes: list[Outcome], *,
         take_write_lock(session)
         _record(session, outcomes, now=now, worker_id=worker_id)
         session.commit()
+
+
+def record_isolating(session_factory: SessionFactory, outcomes: list[Outcome], *, worker_id: str) -> int:
+    """``record_outcomes``; a batch that fails for one bad item is split until that item is alone.
+
+    A database outage fails every half alike and is raised for the caller to wait and retry. An
+    item that fails alone (a bug, a constraint) is recorded as failed with code "record" so a person
+    sees it, instead of the batch being retried for ever (issue 14: a poison batch). Returns how many
+    items were isolated so.
+    """
+    try:
+        record_outcomes(session_factory, outcomes, worker_id=worker_id)
+        return 0
+    except Exception as exc:
+        if is_outage(exc):
+            raise
+        if len(outcomes) > 1:
+            middle = len(outcomes) // 2
+            return (record_isolating(session_factory, outcomes[:middle], worker_id=worker_id)
+                    + record_isolating(session_factory, outcomes[middle:], worker_id=worker_id))
+        poison = outcomes[0]
+        log.error("outbox.record_item_failed", extra={"worker_id": worker_id, "message_id": poison.message_id,
+                                                      "kind": poison.kind, "error": type(exc).__name__})
+        if poison.kind != "failed" or poison.code != "record":
+            record_isolating(session_factory, [Outcome(poison.message_id, "failed", code="record")], worker_id=worker_id)
+        return 1
 
 
 def _record(session: Session, outcomes: list[Outcome], *, now: datetime, worker_id: str) -> None:

@@ -14,7 +14,7 @@ def build_notifier(settings: Settings) -> TimedNotifier:
             auth_token=settings.twilio_auth_token.get_secret_value(),
             from_number=settings.twilio_from_number, messaging_service_sid=settings.twilio_messaging_service_sid,
             base_url=settings.twilio_base_url, timeout=settings.send_timeout_seconds,
-            max_connections=max(settings.send_concurrency, 10),
+            max_connections=max(settings.send_concurrency, 10), validity_period=settings.send_validity_seconds,
         )
     else:
         inner = get_notifier(settings.notifier)

@@ -1,9 +1,12 @@
 """The retry policy. Its numbers come from settings (``BCP_SEND_*``); docs/rounds.md explains them.
 
-- 429 / Twilio 20429: the provider refused before sending anything, so it is always safe to try
-  again. These count against ``send_max_throttled`` (default 40), not against attempts.
-- 5xx, timeouts, connection errors: the message may or may not have gone out. Retried up to
-  ``send_max_attempts`` tries in all (default 6).
+- Retries last as long as the message still matters: until its validity ends (``send_validity_seconds``
+  after it was queued) or its round's deadline, whichever is first, not a fixed number of tries.
+  ``send_max_attempts`` / ``send_max_throttled`` are optional caps (0 = none, the default).
+- 429 / Twilio 20429, 21611 (the sender's queue is full): the provider refused before sending
+  anything, so it is always safe to try again; the worker slows down (backpressure). These are not
+  attempts.
+- 5xx, timeouts, connection errors: the message may or may not have gone out.
 - Both wait ``min(max, base * 2**(n-1))`` seconds with jitter (``send_retry_jitter`` = 1.0 is "full
   jitter": uniform in [0, backoff]), and never less than the provider's Retry-After.
 - Permanent errors stop at once. A bad number (21211, 21614, 21610) also marks the contact bad so
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 
 from notifiers import NotifierError, PermanentSendError, TransientSendError
 
-RATE_LIMIT_CODES = frozenset({"20429"})
+RATE_LIMIT_CODES = frozenset({"20429", "21611"})
 
 
 @dataclass(frozen=True)
@@ -31,8 +34,8 @@ class Decision:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_attempts: int = 6
-    max_throttled: int = 40
+    max_attempts: int = 0  # 0: no cap, retry until the message expires
+    max_throttled: int = 0
     base_seconds: float = 2.0
     max_seconds: float = 300.0
     jitter: float = 1.0
@@ -48,27 +51,35 @@ class RetryPolicy:
         wait = ceiling * (1 - self.jitter) + ceiling * self.jitter * roll
         return max(wait, retry_after or 0.0)
 
-    def decide(self, error: BaseException, *, attempts: int, throttled: int, rng: random.Random | None = None) -> Decision:
-        """What to do after a failed send; ``attempts``/``throttled`` include the try that just failed."""
+    def decide(self, error: BaseException, *, attempts: int, throttled: int, rng: random.Random | None = None,
+               expires_in: float | None = None) -> Decision:
+        """What to do after a failed send; ``attempts``/``throttled`` include the try that just failed.
+
+        ``expires_in``: seconds until the message no longer matters (None: no limit). A retry that
+        could only happen after that fails the message now, with the provider's code.
+        """
         code = getattr(error, "code", None)
         if isinstance(error, TransientSendError):
             retry_after = error.retry_after
             if code in RATE_LIMIT_CODES:
-                if throttled + 1 > self.max_throttled:
+                if self.max_throttled and throttled + 1 > self.max_throttled:
                     return Decision("failed", code, throttled=True)
-                return Decision("retry", code, self.backoff(throttled + 1, retry_after, rng), throttled=True)
-            if attempts >= self.max_attempts:
+                return self._retry(code, self.backoff(throttled + 1, retry_after, rng), expires_in, throttled=True)
+            if self.max_attempts and attempts >= self.max_attempts:
                 return Decision("failed", code or "transient")
-            return Decision("retry", code or "transient", self.backoff(attempts, retry_after, rng))
+            return self._retry(code or "transient", self.backoff(attempts, retry_after, rng), expires_in)
         if isinstance(error, PermanentSendError):
             return Decision("bad_contact" if error.bad_contact else "failed", code or "permanent")
         if isinstance(error, NotifierError):
             # Success without an id: it may have gone out, and a retry could send it twice.
             return Decision("failed", code or "unknown")
-        if isinstance(error, TimeoutError):
-            if attempts >= self.max_attempts:
-                return Decision("failed", "timeout")
-            return Decision("retry", "timeout", self.backoff(attempts, None, rng))
-        if attempts >= self.max_attempts:
-            return Decision("failed", type(error).__name__[:20])
-        return Decision("retry", type(error).__name__[:20], self.backoff(attempts, None, rng))
+        name = "timeout" if isinstance(error, TimeoutError) else type(error).__name__[:20]
+        if self.max_attempts and attempts >= self.max_attempts:
+            return Decision("failed", name)
+        return self._retry(name, self.backoff(attempts, None, rng), expires_in)
+
+    @staticmethod
+    def _retry(code: str, delay: float, expires_in: float | None, *, throttled: bool = False) -> Decision:
+        if expires_in is not None and delay >= expires_in:
+            return Decision("failed", code, throttled=throttled)
+        return Decision("retry", code, delay, throttled=throttled)

@@ -8,6 +8,10 @@ database call runs in a thread so the loop keeps sending while the database work
 Stopping: ``stop`` set → claimed-but-unsent messages are released, in-flight sends finish, outcomes
 are written. Cancelled or killed → nothing more is written; the rows left in ``sending`` are
 reclaimed by the next worker after ``send_reclaim_after_seconds`` (at least once; docs/rounds.md).
+
+Faults (issue 19, docs/faults.md): a database outage makes every loop wait with backoff and carry
+on (the worker exits only when stopped); a provider outage pauses the lane (``breaker``); a message
+is retried until it no longer matters and never sent after that.
 """
 
 from __future__ import annotations
@@ -21,21 +25,24 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from bcp_service.config import Settings
 from bcp_service.escalation.calls import call_status_url, twiml_url
 from bcp_service.outbox import claims, heartbeat
+from bcp_service.outbox.breaker import Breaker
 from bcp_service.outbox.claims import Claimed, Outcome
 from bcp_service.outbox.delivery import apply_early_statuses, pending_early_statuses
 from bcp_service.outbox.notifier import status_callback_url
+from bcp_service.outage import DatabaseWait, is_outage
 from bcp_service.outbox.ratelimit import SharedRateLimiter
+from bcp_service.outbox.reconcile import reconcile
 from bcp_service.outbox.retry import RetryPolicy
 from bcp_service.rounds.locking import take_write_lock
-from bcp_service.rounds.messages import render_message
+from bcp_service.rounds.messages import render_message, segments
+from bcp_service.schedules import heartbeat as service_heartbeat
 
 log = logging.getLogger("bcp_service.outbox")
 FLUSH_SECONDS = 0.1
@@ -51,6 +58,10 @@ class Ready:
     error: str | None = None
 
 
+def _can_fetch(notifier) -> bool:
+    return bool(getattr(notifier, "supports_fetch", callable(getattr(notifier, "fetch_status", None))))
+
+
 def new_worker_id() -> str:
     return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -60,7 +71,7 @@ class Worker:
         self, *, session_factory: Callable[[], Session], notifier, settings: Settings, worker_id: str | None = None,
         concurrency: int | None = None, batch_size: int | None = None, rate: float | None = None,
         status_callback: str | None | object = _DEFAULT, policy: RetryPolicy | None = None,
-        rng: random.Random | None = None,
+        rng: random.Random | None = None, maintenance: list[Callable[[], object]] | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.notifier = notifier
@@ -70,6 +81,8 @@ class Worker:
         self.batch_size = batch_size or settings.send_batch_size
         rate = settings.send_rate_per_second if rate is None else rate
         self.limiter = SharedRateLimiter(session_factory, rate=rate) if rate > 0 else None
+        # Expected tokens per message: the SMS here are two UCS-2 segments (rounds/messages.py).
+        self.unit_cost = 2 if settings.send_rate_unit == "segments" else 1
         self.callback = status_callback_url(settings) if status_callback is _DEFAULT else status_callback
         self.policy = policy or RetryPolicy.from_settings(settings)
         self.rng = rng or random.Random()
@@ -80,6 +93,16 @@ class Worker:
         self._in_flight = 0
         self._pause_until = 0.0
         self._flush_lock = asyncio.Lock()
+        self._held: set[int] = set()  # claimed and not yet recorded: in the queue, in flight or in _results
+        self._claim_uncertain = False
+        self.validity = timedelta(seconds=settings.send_validity_seconds)
+        self.breakers = {lane: Breaker(lane, threshold=settings.send_breaker_failures,
+                                       pause=settings.send_breaker_pause_seconds) for lane in ("sms", "voice")}
+        self.db_claim, self.db_record = DatabaseWait("claim", rng=self.rng), DatabaseWait("record", rng=self.rng)
+        self.db_start = DatabaseWait("start", rng=self.rng)
+        # More chores for the maintenance loop, given by whoever runs the worker (the CLI replays the
+        # webhook journal there: bcp_service.webhooks.journal).
+        self.chores = list(maintenance or [])
 
     @property
     def capacity(self) -> int:
@@ -88,13 +111,17 @@ class Worker:
 
     async def run(self, stop: asyncio.Event | None = None, *, exit_when_idle: bool = False) -> Counter[str]:
         stop = stop or asyncio.Event()
-        await asyncio.to_thread(heartbeat.start, self.session_factory, self.worker_id)
-        reclaimed = await asyncio.to_thread(claims.reclaim_stale, self.session_factory, older_than=self.reclaim_after)
+        # A worker started while the database is down waits for it (it used to exit at once).
+        reclaimed = await self._until_database(stop, self._start)
+        if reclaimed is None:
+            return self.stats
         log.info("outbox.worker_started", extra={"worker_id": self.worker_id, "concurrency": self.concurrency,
                                                  "rate": self.limiter.rate if self.limiter else 0, "reclaimed": reclaimed})
         helpers = [asyncio.create_task(self._sender()) for _ in range(self.concurrency)]
         helpers.append(asyncio.create_task(self._recorder()))
         helpers.append(asyncio.create_task(self._maintenance()))
+        if self.settings.send_reconcile_every_seconds > 0 and _can_fetch(self.notifier):
+            helpers.append(asyncio.create_task(self._reconciler()))
         try:
             await self._claimer(stop, exit_when_idle)
             await self._drain()
@@ -103,10 +130,32 @@ class Worker:
             for task in helpers:
                 task.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
-        await asyncio.to_thread(heartbeat.beat, self.session_factory, self.worker_id, sent=self.stats["sent"],
-                                failed=self.stats["failed"], stopped=True)
+        try:
+            await asyncio.to_thread(heartbeat.beat, self.session_factory, self.worker_id, sent=self.stats["sent"],
+                                    failed=self.stats["failed"], stopped=True)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
         log.info("outbox.worker_stopped", extra={"worker_id": self.worker_id, **self.stats})
         return self.stats
+
+    def _start(self) -> int:
+        heartbeat.start(self.session_factory, self.worker_id)
+        return claims.reclaim_stale(self.session_factory, older_than=self.reclaim_after)
+
+    async def _until_database(self, stop: asyncio.Event, call: Callable[[], int]) -> int | None:
+        """``call`` in a thread, again and again while the database is out; None when stopped meanwhile."""
+        while not stop.is_set():
+            try:
+                result = await asyncio.to_thread(call)
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                await self.db_start.failed(exc, worker_id=self.worker_id)
+                continue
+            self.db_start.succeeded()
+            return result
+        return None
 
     async def _claimer(self, stop: asyncio.Event, exit_when_idle: bool) -> None:
         loop = asyncio.get_running_loop()
@@ -119,7 +168,7 @@ class Worker:
                 # Paid-for messages must leave when paid for: a backlog of them would go out in a burst
                 # after any stall and overrun the provider's limit. So at most about one chunk
                 # (a tenth of a second's worth) waits while the next is being taken.
-                wanted = min(self.batch_size, max(1, int(self.limiter.chunk)))
+                wanted = min(self.batch_size, max(1, int(self.limiter.chunk / self.unit_cost)))
                 if self._queue.qsize() >= wanted:
                     await asyncio.sleep(0.002)
                     continue
@@ -129,14 +178,28 @@ class Worker:
                     await asyncio.sleep(0.005)
                     continue
                 wanted = min(self.batch_size, free)
-            granted = await self.limiter.acquire(wanted) if self.limiter else wanted
+            granted = 0
             try:
-                batch = await asyncio.to_thread(self._claim, granted)
-            except OperationalError:
-                log.warning("outbox.claim_failed", extra={"worker_id": self.worker_id}, exc_info=True)
-                batch = []
-            if self.limiter and len(batch) < granted:
-                self.limiter.give_back(granted - len(batch))
+                # The limiter's bucket is a database row too: an outage there must not end the worker.
+                # Tokens are segments (Twilio counts segments): a message is paid for at its expected
+                # cost, then the difference once its text is known.
+                if self._claim_uncertain:  # a claim failed: its commit may have reached the database
+                    await asyncio.to_thread(self._release_orphans)
+                granted = await self.limiter.acquire(wanted * self.unit_cost) if self.limiter else wanted
+                batch = await asyncio.to_thread(self._claim, max(1, granted // self.unit_cost))
+                if self.limiter:
+                    cost = sum(self._cost(ready) for ready in batch)
+                    if cost > granted:
+                        granted += await self._pay(cost - granted)
+                    elif cost < granted:
+                        self.limiter.give_back(granted - cost)
+            except Exception as exc:  # the database is away (or a bug): wait, try again, never exit
+                if self.limiter and granted:
+                    self.limiter.give_back(granted)
+                self._claim_uncertain = True
+                await self.db_claim.failed(exc, worker_id=self.worker_id)
+                continue
+            self.db_claim.succeeded()
             for ready in batch:
                 self._queue.put_nowait(ready)
             if batch:
@@ -149,8 +212,26 @@ class Worker:
             except TimeoutError:
                 pass
 
+    def _cost(self, ready: Ready) -> int:
+        if self.settings.send_rate_unit == "messages" or ready.message.channel != "sms" or not ready.body:
+            return 1
+        return segments(ready.body)
+
+    async def _pay(self, tokens: int) -> int:
+        paid = 0
+        while paid < tokens:
+            paid += await self.limiter.acquire(tokens - paid)
+        return paid
+
+    def _release_orphans(self) -> None:
+        released = claims.release_orphans(self.session_factory, worker_id=self.worker_id, keep=set(self._held))
+        self._claim_uncertain = False
+        if released:
+            log.warning("outbox.orphans_released", extra={"worker_id": self.worker_id, "count": released})
+
     def _claim(self, limit: int) -> list[Ready]:
         claimed = claims.claim_batch(self.session_factory, worker_id=self.worker_id, limit=limit)
+        self._held.update(message.id for message in claimed)
         self.stats["claimed"] += len(claimed)
         return [self._render(message) for message in claimed]
 
@@ -192,10 +273,25 @@ class Worker:
                 self._in_flight -= 1
                 self._queue.task_done()
 
+    def _expires_in(self, message: Claimed) -> float | None:
+        expires_at = message.expires_at(self.validity)
+        if expires_at is None:
+            return None
+        return (expires_at - datetime.now(timezone.utc)).total_seconds()
+
     async def _send(self, ready: Ready) -> Outcome:
         message = ready.message
         if ready.body is None:
             return Outcome(message.id, "failed", code=ready.error)
+        breaker = self.breakers.get(message.channel, self.breakers["sms"])
+        probe = await breaker.admit()  # the lane is paused while the provider is down
+        expires_in = self._expires_in(message)
+        if expires_in is not None and expires_in <= 0:
+            # Past its validity or its round's deadline: a late message would mislead, so it is not sent.
+            self.stats["expired"] += 1
+            if probe:
+                breaker.release_probe()
+            return Outcome(message.id, "failed", code="expired")
         try:
             if message.channel == "voice":
                 request = self.notifier.place_call(to=message.to_number, twiml_url=ready.body,
@@ -209,13 +305,19 @@ class Worker:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every provider failure becomes a decision, never a dead worker
-            decision = self.policy.decide(exc, attempts=message.attempts, throttled=message.throttled, rng=self.rng)
+            decision = self.policy.decide(exc, attempts=message.attempts, throttled=message.throttled, rng=self.rng,
+                                          expires_in=expires_in)
+            if decision.kind == "retry" and not decision.throttled:
+                breaker.failed(probe)
+            elif probe:
+                breaker.succeeded(probe)  # the provider answered: it is up, whatever it thought of this one
             if decision.throttled:
                 pause = min(MAX_PAUSE_SECONDS, getattr(exc, "retry_after", None) or 1.0)
                 self._pause_until = max(self._pause_until, asyncio.get_running_loop().time() + pause)
                 self.stats["throttled"] += 1
             return Outcome(message.id, decision.kind, code=decision.code, delay=decision.delay,
                            throttled=decision.throttled)
+        breaker.succeeded(probe)
         return Outcome(message.id, "sent", provider_id=result.provider_id)
 
     async def _recorder(self) -> None:
@@ -229,13 +331,19 @@ class Worker:
                 return
             batch, self._results = self._results, []
             try:
-                await asyncio.to_thread(claims.record_outcomes, self.session_factory, batch, worker_id=self.worker_id)
-            except Exception:
-                # Keep them and try again: until written, the rows stay "sending" and would be resent.
-                log.warning("outbox.record_failed", extra={"worker_id": self.worker_id, "count": len(batch)},
-                            exc_info=True)
+                await asyncio.to_thread(self._record, batch)
+            except Exception as exc:
+                # The database is away: keep them and try again. Until written, the rows stay "sending"
+                # (renewed, so nobody else sends them) and would be resent if this worker died.
                 self._results[:0] = batch
-                await asyncio.sleep(0.5)
+                await self.db_record.failed(exc, worker_id=self.worker_id)
+                return
+            self.db_record.succeeded()
+            self._held.difference_update(outcome.message_id for outcome in batch)
+
+    def _record(self, batch: list[Outcome]) -> None:
+        poisoned = claims.record_isolating(self.session_factory, batch, worker_id=self.worker_id)
+        self.stats["record_failed"] += poisoned
 
     async def _maintenance(self) -> None:
         # Claims are renewed well within the reclaim timeout, so only a dead worker's rows go back.
@@ -247,13 +355,33 @@ class Worker:
             except Exception:
                 log.warning("outbox.maintenance_failed", extra={"worker_id": self.worker_id}, exc_info=True)
 
+    async def _reconciler(self) -> None:
+        older_than = timedelta(minutes=self.settings.send_reconcile_after_minutes)
+        while True:
+            await asyncio.sleep(self.settings.send_reconcile_every_seconds)
+            try:
+                found = await reconcile(self.session_factory, self.notifier, older_than=older_than)
+                self.stats["reconciled"] += found["applied"]
+            except Exception as exc:
+                await self.db_record.failed(exc, worker_id=self.worker_id)
+
     def _maintain(self) -> None:
         heartbeat.beat(self.session_factory, self.worker_id, sent=self.stats["sent"], failed=self.stats["failed"])
+        service_heartbeat.beat(self.session_factory, instance_id=f"sender:{self.worker_id}"[:100], name="sender",
+                               info=self.status())
         claims.renew_claims(self.session_factory, worker_id=self.worker_id)
         reclaimed = claims.reclaim_stale(self.session_factory, older_than=self.reclaim_after, worker_id=self.worker_id)
         if reclaimed:
             log.warning("outbox.reclaimed", extra={"worker_id": self.worker_id, "count": reclaimed})
         self._sweep_early_statuses()
+        for chore in self.chores:
+            chore()
+
+    def status(self) -> dict:
+        """What the board shows about sending: lanes paused because the provider is down."""
+        down = {lane: b.unavailable_since.isoformat() for lane, b in self.breakers.items() if b.unavailable_since}
+        return {"provider_unavailable_since": min(down.values(), default=None), "lanes_down": sorted(down),
+                "sent": self.stats["sent"], "expired": self.stats["expired"]}
 
     def _sweep_early_statuses(self) -> None:
         with self.session_factory() as session:

@@ -37,18 +37,25 @@ def beat(
 ) -> None:
     """Record a sign of life (its own transaction; each instance writes only its own row)."""
     with session_factory() as session:
-        take_write_lock(session)  # SQLite: wait for the lock before reading, not fail after
-        now = utcnow()
-        row = session.get(ServiceHeartbeat, instance_id)
-        if row is None:
-            row = ServiceHeartbeat(instance_id=instance_id, name=name[:40], host=socket.gethostname()[:100],
-                                   process_id=os.getpid(), started_at=now)
-        row.beat_at = now
-        row.stopped_at = now if stopped else None
-        if info is not None:
-            row.info = info
-        session.add(row)
+        write_beat(session, instance_id=instance_id, name=name, info=info, stopped=stopped)
         session.commit()
+
+
+def write_beat(session: Session, *, instance_id: str, name: str, info: dict | None = None,
+               stopped: bool = False) -> None:
+    """The write of ``beat`` in the caller's transaction (``/healthz`` uses it to prove the database writes)."""
+    take_write_lock(session)  # SQLite: wait for the lock before reading, not fail after
+    now = utcnow()
+    row = session.get(ServiceHeartbeat, instance_id)
+    if row is None:
+        row = ServiceHeartbeat(instance_id=instance_id, name=name[:40], host=socket.gethostname()[:100],
+                               process_id=os.getpid(), started_at=now)
+    row.beat_at = now
+    row.stopped_at = now if stopped else None
+    if info is not None:
+        row.info = info
+    session.add(row)
+    session.flush()
 
 
 def _instance(row: ServiceHeartbeat, *, now: datetime, stale_after: timedelta) -> InstanceStatus:
@@ -89,5 +96,8 @@ def read_system_status(*, session: Session, stale_after_seconds: float, now: dat
         last = max((aware(i.beat_at) for i in instances), default=None)
         components.append(ComponentStatus(name=name, stale=alive == 0, last_beat_at=last, alive_instances=alive,
                                           instances=instances))
+    down = [datetime.fromisoformat(i.info["provider_unavailable_since"]) for i in by_name.get("sender", [])
+            if i.alive and i.info.get("provider_unavailable_since")]
     return SystemStatus(ok=all(not c.stale for c in components if c.name in EXPECTED_COMPONENTS), checked_at=now,
-                        stale_after_seconds=stale_after_seconds, components=components)
+                        stale_after_seconds=stale_after_seconds, components=components,
+                        provider_unavailable_since=min(down, default=None))

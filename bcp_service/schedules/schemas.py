@@ -148,6 +148,8 @@ class SystemStatus(BaseModel):
     checked_at: datetime
     stale_after_seconds: float
     components: list[ComponentStatus]
+    provider_unavailable_since: datetime | None = Field(
+        default=None, description="a live sender has paused a lane because the provider fails every request")
 
 
 SchedulePublic.model_rebuild()

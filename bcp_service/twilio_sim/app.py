@@ -24,6 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bcp_service.twilio_sim import faults
 from bcp_service.twilio_sim.config import SimConfig
 from bcp_service.twilio_sim.delivery import (
     API_VERSION,
@@ -97,6 +98,9 @@ def create_sim_app(
             return failure
 
         segments, encoding = count_segments(body)
+        refused = await faults.refuse(state, form, segments)  # outages, 21611, queue full (faults.py)
+        if refused is not None:
+            return refused
         now = datetime.now(timezone.utc)
         record: dict[str, Any] = {
             "sid": new_sid("SM"),
@@ -117,7 +121,7 @@ def create_sim_app(
         state.count("accepted")
         response = JSONResponse(_message_resource(record, now), status_code=201)
 
-        statuses, error_code, final = plan_message_statuses(state)
+        statuses, error_code, final = faults.plan(state, form, plan_message_statuses(state))
         # The stored record shows the true end state even when callbacks arrive reversed.
         record["status"] = final
         if error_code:
@@ -140,7 +144,7 @@ def create_sim_app(
             return _invalid(state, 21213, "No 'From' number is specified")
         if not url.startswith(("http://", "https://")):
             return _invalid(state, 21205, "Url is not a valid URL")
-        failure = _injected_failure(state, to)
+        failure = _injected_failure(state, to) or await faults.refuse(state, form)
         if failure is not None:
             return failure
 
@@ -206,6 +210,7 @@ def create_sim_app(
     async def inbound(sms: InboundSms) -> JSONResponse:
         return await _post_inbound(state, sms)
 
+    faults.install(app, state, account_prefix=ACCOUNT_PREFIX, resource=_message_resource)
     return app
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from xml.sax.saxutils import escape
 
@@ -9,9 +10,11 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from bcp_service.auth.deps import Access
 from bcp_service.group_commit import GroupCommit, writer
+from bcp_service.outage import is_outage
 from bcp_service.outbox.delivery import apply_statuses
 from bcp_service.rounds.messages import STATE_LABELS, render_text
 from bcp_service.webhooks.inbound import InboundSms, handle_replies
+from bcp_service.webhooks.journal import journal_for
 from bcp_service.webhooks.signature import verified_params
 
 log = logging.getLogger("bcp_service.webhooks")
@@ -41,6 +44,24 @@ def _replies(request: Request) -> GroupCommit:
     return writer(request.app, "twilio-inbound", handle_replies)
 
 
+async def _keep(request: Request, kind: str, item) -> None:
+    """Journal a webhook the database could not take (bcp_service.webhooks.journal)."""
+    await asyncio.to_thread(journal_for(request.app).append, kind, item)
+
+
+async def _replay_if_due(request: Request) -> None:
+    # The database just took a write: if webhooks were journaled during an outage, apply them now.
+    journal = journal_for(request.app)
+    if not journal.due():
+        return
+    try:
+        await asyncio.to_thread(journal.replay, request.app.state.unit_of_work)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        log.warning("webhook.journal_replay_failed", extra={"error": type(exc).__name__})
+
+
 @router.post("/status", dependencies=[Depends(SIGNED)])
 async def twilio_status(request: Request):
     params = await verified_params(request, request.app.state.settings)
@@ -51,7 +72,15 @@ async def twilio_status(request: Request):
     status = params.get("MessageStatus") or params.get("SmsStatus") or ""
     if not provider_id:
         return Response(status_code=400)
-    result = await _statuses(request).submit((provider_id[:64], status, params.get("ErrorCode")))
+    item = (provider_id[:64], status, params.get("ErrorCode"))
+    try:
+        result = await _statuses(request).submit(item)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        await _keep(request, "status", item)  # Twilio would not send it again: it is ours to keep
+        return Response(status_code=204)
+    await _replay_if_due(request)
     log.info("webhook.status", extra={"provider_id": provider_id, "status": status, "result": result})
     return Response(status_code=204)
 
@@ -67,8 +96,15 @@ async def twilio_inbound(request: Request):
     sender = params.get("From")
     if not provider_id or not sender:
         return Response(status_code=400)
-    result = await _replies(request).submit(
-        InboundSms(provider_id[:64], sender, params.get("To"), params.get("Body", "")))
+    reply = InboundSms(provider_id[:64], sender, params.get("To"), params.get("Body", ""))
+    try:
+        result = await _replies(request).submit(reply)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        await _keep(request, "inbound", reply)
+        return _twiml(None)  # recorded later: no acknowledgement text we could stand behind now
+    await _replay_if_due(request)
     log.info("webhook.inbound", extra={"provider_id": provider_id, "result": result.kind})
     # A stranger's text gets no answer: it costs a message and tells them nothing useful.
     if not settings.sms_reply_ack or result.kind == "duplicate" or result.reason == "no_open_check":

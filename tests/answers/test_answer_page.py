@@ -145,3 +145,34 @@ def test_unknown_hours_are_accepted_and_bad_ones_explained_in_japanese(anon_clie
     assert check.state == "power_out" and check.hours_left is None
     bad = anon_client.post(f"/a/{token}", data={"state": "power_out", "hours": "たくさん", "nonce": "u-2"})
     assert bad.status_code == 422 and "わからない" in bad.text and "0〜720" in bad.text
+
+
+def test_a_database_outage_answers_a_japanese_try_again_page_that_keeps_the_choice(anon_client, session, link,
+                                                                                  monkeypatch):
+    import re
+
+    from sqlalchemy.exc import OperationalError
+
+    from bcp_service.answers import routes
+
+    token, message, _ = link
+    real = routes.record_link_answers
+    outage = {"on": True}
+
+    def flaky(session, answers):
+        if outage["on"]:
+            raise OperationalError("UPDATE safety_check", {}, ConnectionRefusedError("restarting"))
+        return real(session, answers)
+
+    monkeypatch.setattr(routes, "record_link_answers", flaky)
+    page = anon_client.post(f"/a/{token}", data={"state": "power_out", "hours": "4", "note": "酸素残少", "nonce": "n-9"})
+    assert page.status_code == 503 and "混み合っています" in page.text and "Internal Server Error" not in page.text
+    assert "停電" in page.text and "あと4時間" in page.text
+    kept = dict(re.findall(r'name="(\w+)" value="([^"]*)"', page.text))
+    assert kept == {"nonce": "n-9", "state": "power_out", "hours": "4", "note": "酸素残少"}
+    outage["on"] = False
+    again = anon_client.post(f"/a/{token}", data=kept)
+    assert again.status_code == 200 and "回答を受け付けました" in again.text
+    assert anon_client.post(f"/a/{token}", data=kept).status_code == 200  # the same nonce: one answer
+    answers = session.exec(select(CheckAnswer).where(CheckAnswer.check_id == message.check_id)).all()
+    assert len(answers) == 1 and answers[0].state == "power_out"

@@ -133,3 +133,20 @@ def test_round_page_shows_escalation_timing_per_risk_tier(client, session, setti
     escalation = html.split('id="escalation"')[1].split("</details>")[0]
     assert "最重要" in escalation and "3分 再送" in escalation and "20分 連絡不能" in escalation
     assert "標準" in escalation and "15分 再送" in escalation
+
+
+def test_board_says_since_when_the_provider_is_unavailable(client, session, scene):
+    from datetime import timedelta
+
+    from bcp_service.models import ServiceHeartbeat
+    from bcp_service.models.base import utcnow
+
+    now = utcnow()
+    since = now - timedelta(minutes=3)
+    session.add(ServiceHeartbeat(instance_id="sender:w1", name="sender", host="h", process_id=1, started_at=now,
+                                 beat_at=now, info={"provider_unavailable_since": since.isoformat(),
+                                                    "lanes_down": ["sms"]}))
+    session.commit()
+    html = client.get(f"/board/rounds/{scene.round.id}").text
+    shown = since.astimezone(client.app.state.settings.tz).strftime("%m/%d %H:%M:%S")
+    assert 'id="provider-status"' in html and f"接続できません：{shown} から" in html

@@ -131,6 +131,7 @@ def mocked(status: int, payload=None, headers=None) -> TwilioNotifier:
         (404, None, None, PermanentSendError, None, False),
         (429, None, None, TransientSendError, "20429", None),
         (400, {"code": 20429}, None, TransientSendError, "20429", None),
+        (400, {"code": 21611}, None, TransientSendError, "21611", None),  # queue full: backpressure
         (503, {"code": 20503}, {"Retry-After": "7"}, TransientSendError, "20503", None),
         (502, None, None, TransientSendError, None, None),
     ],
@@ -201,3 +202,16 @@ async def test_implements_both_protocols():
     async with TwilioNotifier("ACx", "token", from_number=SENDER) as notifier:
         assert isinstance(notifier, SmsNotifier)
         assert isinstance(notifier, VoiceNotifier)
+
+
+async def test_validity_period_is_sent_with_every_sms():
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(201, json={"sid": "SM1", "status": "queued"})
+
+    async with TwilioNotifier("ACabc", "secret", from_number=SENDER, validity_period=14400,
+                              transport=httpx.MockTransport(handler)) as notifier:
+        await notifier.send_sms(to=PATIENT, body="あ")
+    assert dict(httpx.QueryParams(seen[0].content.decode()))["ValidityPeriod"] == "14400"

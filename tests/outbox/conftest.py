@@ -61,3 +61,13 @@ class SlowNotifier(FakeNotifier):
 
 def open_session(factory) -> Session:
     return factory()
+
+
+async def wait_for(condition, *, timeout: float = 10.0, what: str = "condition") -> None:
+    """Wait until ``condition()`` is true (polling), instead of sleeping a guessed time."""
+    loop = asyncio.get_running_loop()
+    ends = loop.time() + timeout
+    while not condition():
+        if loop.time() > ends:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.005)

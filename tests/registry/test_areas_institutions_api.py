@@ -87,3 +87,17 @@ def test_healthz_and_openapi(client):
     spec = client.get("/openapi.json").json()
     for path in ("/api/v1/patients", "/api/v1/institutions", "/api/v1/regions", "/api/v1/municipalities", "/api/v1/coverage-gaps"):
         assert path in spec["paths"]
+
+
+def test_healthz_fails_when_the_database_cannot_be_written(client, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from bcp_service.schedules import heartbeat
+
+    def unwritable(*_args, **_kwargs):
+        raise OperationalError("UPDATE service_heartbeat", {}, Exception("attempt to write a readonly database"))
+
+    monkeypatch.setattr(heartbeat, "write_beat", unwritable)
+    answer = client.get("/healthz")
+    assert answer.status_code == 503 and answer.json()["status"] == "unavailable"
+    assert "書き込めません" in answer.json()["detail"]

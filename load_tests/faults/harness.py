@@ -1,0 +1,220 @@
+"""Processes, databases and counts for the fault suite (load_tests/faults/run.py).
+
+Everything runs on loopback, on ports 18400-18499, each scenario on its own SQLite file or its own
+PostgreSQL cluster (initdb as the postgres user into a temporary directory; never the shared one).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+from sqlalchemy import text
+
+from load_tests.bench_support import ROOT, SIM_SID, SIM_TOKEN, bulk_patients, fresh_database
+
+BIN = Path(sys.executable).parent
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+FROM_NUMBER = "+815000000000"
+
+
+def wait_until(condition, *, timeout: float, what: str, every: float = 0.2) -> None:
+    ends = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > ends:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(every)
+
+
+def up(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code < 500
+    except httpx.HTTPError:
+        return False
+
+
+class Process:
+    """A service process the suite may kill -9 (started in its own session: only it and its children)."""
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name, self.command, self.env = name, command, env
+        self.log = (log_dir / f"{name}.log").open("ab")
+        self.restarts = 0
+        self.start()
+
+    def start(self) -> None:
+        self.popen = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=self.log, stderr=self.log,
+                                      start_new_session=True)
+
+    def kill9(self) -> None:
+        os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait(10)
+
+    def restart_after_kill(self) -> None:
+        """What a supervisor (systemd, compose's restart policy) does after a crash."""
+        self.restarts += 1
+        self.start()
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self) -> None:
+        if self.alive():
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(10)
+        self.log.close()
+
+
+class PgCluster:
+    """A private PostgreSQL cluster on its own port, which the suite may restart or crash."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.dir = Path(tempfile.mkdtemp(prefix="faults-pg-"))
+        shutil.chown(self.dir, "postgres", "postgres")
+        self._as_postgres([str(PG_BIN / "initdb"), "-D", str(self.dir / "data"), "-U", "postgres", "--auth=trust",
+                           "-E", "UTF8", "--locale=C.UTF-8"])
+        self.start()
+        self.url = f"postgresql://postgres@127.0.0.1:{port}/bcp_faults"
+
+    def _as_postgres(self, command: list[str]) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", *command], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+
+    def _ctl(self, *args: str) -> None:
+        self._as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.dir / "data"), "-l", str(self.dir / "log"),
+                           "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off",
+                           "-w", *args])
+
+    def start(self) -> None:
+        self._ctl("start")
+
+    def restart_fast(self) -> None:
+        self._ctl("-m", "fast", "restart")
+
+    def crash(self, down_seconds: float) -> None:
+        """kill -9 the postmaster, stay down, then start again (crash recovery)."""
+        pid = int((self.dir / "data" / "postmaster.pid").read_text().split()[0])
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(down_seconds)
+        for child in subprocess.run(["pgrep", "-u", "postgres", "-f", f"-p {self.port}"], capture_output=True,
+                                    text=True).stdout.split():
+            try:
+                os.kill(int(child), signal.SIGKILL)  # leftover backends of this cluster only
+            except ProcessLookupError:
+                pass
+        (self.dir / "data" / "postmaster.pid").unlink(missing_ok=True)
+        self.start()
+
+    def remove(self) -> None:
+        try:
+            self._ctl("-m", "immediate", "stop")
+        except subprocess.CalledProcessError:
+            pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Sim:
+    def __init__(self, port: int, log_dir: Path, env: dict[str, str]) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = Process("twilio-sim", [str(BIN / "bcp-service"), "twilio-sim", "--port", str(port)], env,
+                               log_dir)
+        wait_until(lambda: up(f"{self.url}/_sim/stats"), timeout=30, what="the simulator")
+
+    def call(self, method: str, path: str, **kwargs):
+        response = httpx.request(method, f"{self.url}{path}", timeout=120, **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+
+def service_env(database_url: str, *, api_url: str, sim_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith("BCP_")}
+    return {
+        **keep, "BCP_ENVIRONMENT": "development", "BCP_DATABASE_URL": database_url, "BCP_PUBLIC_BASE_URL": api_url,
+        "BCP_DATA_DIR": str(data_dir), "BCP_SECRET_KEY": "fault-suite-secret", "BCP_LOG_LEVEL": "WARNING",
+        "BCP_NOTIFIER": "twilio", "BCP_TWILIO_BASE_URL": sim_url, "BCP_TWILIO_ACCOUNT_SID": SIM_SID,
+        "BCP_TWILIO_AUTH_TOKEN": SIM_TOKEN, "BCP_TWILIO_FROM_NUMBER": FROM_NUMBER,
+        "BCP_SEND_RATE_PER_SECOND": "200", "BCP_SEND_CONCURRENCY": "20", "BCP_SEND_BATCH_SIZE": "50",
+        "BCP_SEND_RECLAIM_AFTER_SECONDS": "10", "BCP_SEND_RECONCILE_AFTER_MINUTES": "0.2",
+        "BCP_SEND_RECONCILE_EVERY_SECONDS": "5", "BCP_SEND_RETRY_MAX_SECONDS": "10", "BCP_ESCALATION_STEPS": "[]",
+        "PYTHONUNBUFFERED": "1", **extra,
+    }
+
+
+def seed(database_url: str, patients: int):
+    engine = fresh_database(database_url)
+    bulk_patients(engine, patients)
+    return engine
+
+
+def start_round(engine) -> int:
+    from bcp_service.config import Settings
+    from bcp_service.db import make_session_factory
+    from bcp_service.models import Municipality
+    from bcp_service.rounds.service import Actor, start_round as start
+    from bcp_service.rounds.targets import RoundTarget
+
+    settings = Settings(public_base_url="http://127.0.0.1:18400", database_url=str(engine.url))
+    with make_session_factory(engine)() as session:
+        city = session.query(Municipality).one()
+        safety_round, _ = start(session=session, actor=Actor.system("fault-suite"), settings=settings, drill=True,
+                                reason="manual", target=RoundTarget(municipality_ids=[city.id]))
+        session.commit()
+        return safety_round.id
+
+
+def pending(engine) -> int:
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text(
+                "SELECT count(*) FROM outbox_message WHERE state IN ('queued', 'sending')")).scalar() or 0
+    except Exception:  # the database is down (the scenario's fault): not drained
+        return -1
+
+
+def holding(engine) -> int:
+    """Rows claimed and not yet recorded (``sending``): what a worker killed now held."""
+    with engine.connect() as connection:
+        return connection.execute(text("SELECT count(*) FROM outbox_message WHERE state = 'sending'")).scalar() or 0
+
+
+def settled(engine, sim: Sim) -> bool:
+    """Nothing left to send, and every accepted message's receipts applied (or reconciled)."""
+    if pending(engine) != 0:
+        return False
+    return count(engine, sim)["receipts_behind"] == 0
+
+
+def count(engine, sim: Sim) -> dict[str, int]:
+    """sent, sent twice, missed, receipts behind, checks wrong: the suite's verdict."""
+    accepted = sim.call("GET", "/_sim/messages", params={"limit": 1_000_000, "direction": "outbound-api"})["messages"]
+    per_number = Counter(m["to"] for m in accepted)
+    truth = {m["sid"]: m["status"] for m in accepted}
+    with engine.connect() as connection:
+        numbers = [row[0] for row in connection.execute(text("SELECT phone FROM patient_contact"))]
+        rows = connection.execute(text(
+            "SELECT provider_message_id, state, check_id FROM outbox_message WHERE channel = 'sms'")).all()
+        states = dict(connection.execute(text("SELECT id, state FROM safety_check")).all())
+        # A number the provider refused as invalid is failed and marked, not missed (the check says so).
+        refused = {row[0] for row in connection.execute(text(
+            "SELECT to_number FROM outbox_message WHERE state = 'failed' AND last_error_code IN "
+            "('21211', '21614', '21610')"))}
+    behind = sum(1 for provider_id, state, _ in rows if provider_id in truth and truth[provider_id] != state)
+    failed_checks = {check for provider_id, state, check in rows if state in ("undelivered", "failed")}
+    wrong = sum(1 for check in failed_checks if states.get(check) != "delivery_failed")
+    return {"patients": len(numbers), "sent": len(per_number), "sent_twice": sum(n - 1 for n in per_number.values()),
+            "missed": sum(1 for n in numbers if n not in per_number and n not in refused),
+            "bad_numbers": len(refused), "receipts_behind": behind,
+            "checks_wrong": wrong}
