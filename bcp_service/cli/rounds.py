@@ -17,7 +17,7 @@ from bcp_service.logs import configure_logging
 from bcp_service.models.base import utcnow
 from bcp_service.models.enums import RiskTier, Therapy
 from bcp_service.models.rounds import RoundReason, RoundState
-from bcp_service.rounds.messages import check_budget
+from bcp_service.rounds.messages import check_settings_budget
 from bcp_service.rounds.service import Actor, close_round, get_round, list_rounds, start_round
 from bcp_service.rounds.summary import summarise_round
 from bcp_service.rounds.targets import RoundTarget
@@ -115,7 +115,7 @@ def worker(
 
     settings = get_settings()
     configure_logging(settings.log_level)
-    check_budget(settings.public_base_url)
+    check_settings_budget(settings)
 
     async def main() -> None:
         notifier = build_notifier(settings)

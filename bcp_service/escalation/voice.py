@@ -2,7 +2,9 @@
 
 The call's URL carries the answer token of its outbox row (``/webhooks/twilio/voice/call/{token}``),
 as an SMS carries it in its link; only the token's hash is stored. Every request must carry a
-valid ``X-Twilio-Signature`` (the SMS webhooks' validator). Keypad: 1 safe, 2 needs help,
+valid ``X-Twilio-Signature`` (the SMS webhooks' validator). The TwiML comes from
+``templates/voice/`` in the Japanese voice ``BCP_VOICE_NAME``, names the sender first and asks
+again when no digit is pressed. Keypad: 1 safe, 2 needs help,
 3 power out, 4 needs transport; the answer is recorded like any other (channel ``voice``),
 once per call (idempotency key ``voice:{CallSid}``).
 """
@@ -10,8 +12,6 @@ once per call (idempotency key ``voice:{CallSid}``).
 from __future__ import annotations
 
 import logging
-from xml.sax.saxutils import escape, quoteattr
-
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
@@ -26,67 +26,58 @@ from bcp_service.models.rounds import AnswerChannel
 from bcp_service.outbox.delivery import apply_status
 from bcp_service.rounds.locking import write_unit
 from bcp_service.rounds.messages import STATE_LABELS
+from bcp_service.templating import render
 from bcp_service.webhooks.signature import verified_params
 
 log = logging.getLogger("bcp_service.escalation")
 router = APIRouter(prefix="/webhooks/twilio/voice", tags=["webhooks"], include_in_schema=False)
 SIGNED = Access(public="Twilio voice webhook: authenticated by X-Twilio-Signature, checked in the handler")
 DIGITS = {"1": "safe", "2": "needs_help", "3": "power_out", "4": "needs_transport"}
-PROMPT = ("在宅医療の安否確認です。無事な場合は1を、助けが必要な場合は2を、停電している場合は3を、"
-          "搬送が必要な場合は4を押してください。")
-NO_INPUT = "入力が確認できませんでした。担当者から改めて連絡します。"
-CLOSED = "この安否確認は終了しました。ご協力ありがとうございました。"
 RETRY = "1から4の番号を押してください。"
+ASKS = 2  # the menu is asked again once when no digit is pressed
+GATHER_TIMEOUT_SECONDS = 10
 # Call outcomes as outbox delivery states: the delivery ladder keeps a late status from undoing a later one.
 CALL_STATUS = {"queued": "queued", "initiated": "sent", "ringing": "sent", "in-progress": "sent",
                "completed": "delivered", "busy": "undelivered", "no-answer": "undelivered",
                "failed": "failed", "canceled": "failed"}
 
 
-def _twiml(*parts: str) -> Response:
-    body = '<?xml version="1.0" encoding="UTF-8"?><Response>' + "".join(parts) + "</Response>"
-    return Response(body, media_type="application/xml")
+def _twiml(template: str, settings, **context) -> Response:
+    """TwiML from ``templates/voice/``, spoken by the configured Japanese voice (BCP_VOICE_NAME)."""
+    body = render(f"voice/{template}.xml", voice=settings.voice_name, sender=settings.sender_name, **context)
+    return Response(body.strip(), media_type="application/xml")
 
 
-def _say(text: str) -> str:
-    return f'<Say language="ja-JP">{escape(text)}</Say>'
-
-
-def _gather(action: str, text: str) -> str:
-    return (f'<Gather input="dtmf" numDigits="1" timeout="10" method="POST" action={quoteattr(action)}>'
-            f"{_say(text)}</Gather>")
+def _menu(settings, action: str, drill: bool, retry: str | None = None) -> Response:
+    return _twiml("check_call", settings, action=action, drill=drill, retry=retry, asks=ASKS,
+                  timeout=GATHER_TIMEOUT_SECONDS)
 
 
 def _forbidden() -> Response:
     return Response("invalid signature", status_code=403, media_type="text/plain")
 
 
-def _label(drill: bool) -> str:
-    return "これは訓練です。" if drill else ""
-
-
-def _call_twiml(session: Session, token: str, action: str) -> Response:
+def _call_twiml(session: Session, token: str, action: str, settings) -> Response:
     target = find_link(session=session, token=token)
     if target is None or target.channel != "voice":
-        return _twiml(_say(CLOSED), "<Hangup/>")
-    drill = target.drill
+        return _twiml("check_closed", settings, drill=False)
     if target.expired:
-        return _twiml(_say(_label(drill) + CLOSED), "<Hangup/>")
-    return _twiml(_gather(action, _label(drill) + PROMPT), _say(NO_INPUT))
+        return _twiml("check_closed", settings, drill=target.drill)
+    return _menu(settings, action, target.drill)
 
 
-def _record_keypad(session: Session, token: str, call_sid: str, digits: str, action: str) -> Response:
+def _record_keypad(session: Session, token: str, call_sid: str, digits: str, action: str, settings) -> Response:
     # Locks (SQLite), records and commits on this pool thread: see rounds.locking.write_unit.
     with write_unit(session):
         target = find_link(session=session, token=token)
         if target is None or target.channel != "voice" or not call_sid:
-            return _twiml(_say(CLOSED), "<Hangup/>")
+            return _twiml("check_closed", settings, drill=False)
         drill = target.drill
         if target.expired:
-            return _twiml(_say(_label(drill) + CLOSED), "<Hangup/>")
+            return _twiml("check_closed", settings, drill=drill)
         state = DIGITS.get(digits.strip()[:1])
         if state is None:
-            return _twiml(_gather(action, RETRY + PROMPT), _say(NO_INPUT))
+            return _menu(settings, action, drill, retry=RETRY)
         contact_id = target.contact_id
         contact = session.get(PatientContact, contact_id) if contact_id else None
         answer, created = record_answer(
@@ -97,9 +88,7 @@ def _record_keypad(session: Session, token: str, call_sid: str, digits: str, act
         check_id, recorded = target.check_id, answer.state
     log.info("webhook.voice_answer", extra={"check_id": check_id, "call_sid": call_sid, "recorded": created,
                                             "state": recorded})
-    follow = "担当者から連絡します。" if recorded != "safe" else ""
-    return _twiml(_say(f"{_label(drill)}「{STATE_LABELS[recorded]}」として受け付けました。{follow}ありがとうございました。"),
-                  "<Hangup/>")
+    return _twiml("check_answered", settings, drill=drill, label=STATE_LABELS[recorded], safe=recorded == "safe")
 
 
 def _apply_call_status(session: Session, call_sid: str, status: str, error_code: str | None) -> str:
@@ -115,7 +104,7 @@ async def voice_call(token: str, request: Request, session: SessionDep):
         log.warning("webhook.bad_signature", extra={"hook": "voice_call"})
         return _forbidden()
     action = f"{settings.webhook_base}{VOICE_PATH}/call/{token}/answer"
-    return await run_in_threadpool(_call_twiml, session, token, action)
+    return await run_in_threadpool(_call_twiml, session, token, action, settings)
 
 
 @router.post("/call/{token}/answer", dependencies=[Depends(SIGNED)])
@@ -128,7 +117,7 @@ async def voice_answer(token: str, request: Request, session: SessionDep):
         return _forbidden()
     action = f"{settings.webhook_base}{VOICE_PATH}/call/{token}/answer"
     return await run_in_threadpool(_record_keypad, session, token, (params.get("CallSid") or "")[:64],
-                                   params.get("Digits") or "", action)
+                                   params.get("Digits") or "", action, settings)
 
 
 @router.post("/status", dependencies=[Depends(SIGNED)])

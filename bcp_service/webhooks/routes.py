@@ -75,5 +75,6 @@ async def twilio_inbound(request: Request):
         return _twiml(None)
     if result.kind == "answered":
         hours = None if result.hours is None else f"{result.hours:g}"
-        return _twiml(render_text("reply_ack", drill=result.drill, state_label=STATE_LABELS[result.state], hours=hours))
-    return _twiml(render_text("reply_unreadable", drill=result.drill))
+        return _twiml(render_text("reply_ack", drill=result.drill, state_label=STATE_LABELS[result.state], hours=hours,
+                                  sender=settings.sender_name))
+    return _twiml(render_text("reply_unreadable", drill=result.drill, sender=settings.sender_name))
