@@ -37,7 +37,7 @@ from load_tests.burst.system import bare_command, commands
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-SIM_SID = "ACsimulator00000000000000000000000"
+SIM_SID = "AC5130a7000000000000000000000000a1"
 FROM_NUMBER = "+815000000000"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 

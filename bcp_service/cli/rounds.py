@@ -150,8 +150,10 @@ def twilio_sim(
     """A Twilio-compatible simulator (Messages, Calls, signed webhooks) for development and load tests.
 
     Point the service at it with BCP_NOTIFIER=twilio BCP_TWILIO_BASE_URL=http://HOST:PORT
-    BCP_TWILIO_ACCOUNT_SID=ACsimulator00000000000000000000000 BCP_TWILIO_AUTH_TOKEN=simulator-auth-token
-    BCP_TWILIO_FROM_NUMBER=+815000000000. Status callbacks go wherever each message asks.
+    BCP_TWILIO_ACCOUNT_SID=AC5130a7000000000000000000000000a1 BCP_TWILIO_AUTH_TOKEN=simulator-auth-token
+    BCP_TWILIO_SMS_SENDER=BCPDEMO BCP_TWILIO_VOICE_CALLER_ID=+815011112222 (as in Japan: SMS from a
+    sender ID, calls from a 050 number; SMS from a +81 number is refused with 21606, SMS to a landline
+    with 21614). Status callbacks go wherever each message asks.
     """
     from bcp_service.twilio_sim import SimConfig, run_sim
 

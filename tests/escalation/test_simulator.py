@@ -30,7 +30,8 @@ from tests.dbutil import wipe_database
 from tests.escalation.conftest import POLICY, phone
 from tests.factories import bearer, create_municipality, create_patient, create_prefecture, create_user
 
-FROM_NUMBER = "+815000000000"
+SENDER_ID = "BCPTEST"  # SMS to Japan: an alphanumeric sender ID (docs/deployment-twilio-japan.md)
+CALLER_ID = "+815011112222"  # calls: a 050 number
 
 
 class Stack:
@@ -41,7 +42,7 @@ class Stack:
         self.settings = settings.model_copy(update={
             "public_base_url": self.server.base_url, "webhook_base_url": self.server.base_url, "notifier": "twilio",
             "twilio_account_sid": self.sim.account_sid, "twilio_auth_token": SecretStr(self.sim.auth_token),
-            "twilio_from_number": FROM_NUMBER, "twilio_base_url": self.sim.base_url, "send_rate_per_second": 0,
+            "twilio_sms_sender": SENDER_ID, "twilio_voice_caller_id": CALLER_ID, "twilio_base_url": self.sim.base_url, "send_rate_per_second": 0,
             "send_idle_poll_seconds": 0.05, "send_retry_base_seconds": 0.05,
         })
         self.app.state.settings = self.settings
@@ -54,7 +55,7 @@ class Stack:
 
     def send(self) -> dict:
         async def run():
-            notifier = TwilioNotifier(self.sim.account_sid, self.sim.auth_token, from_number=FROM_NUMBER,
+            notifier = TwilioNotifier(self.sim.account_sid, self.sim.auth_token, from_number=SENDER_ID, caller_id=CALLER_ID,
                                       base_url=self.sim.base_url)
             try:
                 worker = Worker(session_factory=self.factory, notifier=notifier, settings=self.settings)
