@@ -67,7 +67,6 @@ def call_resource(record: dict[str, Any], *, status: str | None = None) -> dict[
     ended = status in ("completed", "busy", "failed", "no-answer", "canceled")
     return {
         "account_sid": record["account_sid"],
-        "annotation": None,
         "answered_by": None,
         "api_version": API_VERSION,
         "caller_name": None,
