@@ -8,15 +8,11 @@ refused with 21614) and answers by keypad.
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from sqlmodel import select
 
 from bcp_service.config import Settings
 from bcp_service.models import CheckAnswer, OutboxMessage, PatientContact
-from bcp_service.outbox.notifier import build_notifier
-from bcp_service.outbox.worker import Worker
 from bcp_service.rounds.service import Actor, start_round
 from bcp_service.rounds.targets import RoundTarget
 from tests.escalation.conftest import POLICY, phone
@@ -47,20 +43,6 @@ def japan(stack: Stack, monkeypatch):  # noqa: F811
     return stack
 
 
-def send(stack: Stack) -> dict:
-    async def run():
-        notifier = build_notifier(stack.settings)  # the notifier the worker command builds
-        try:
-            worker = Worker(session_factory=stack.factory, notifier=notifier, settings=stack.settings)
-            return await asyncio.wait_for(worker.run(exit_when_idle=True), timeout=60)
-        finally:
-            await notifier.aclose()
-
-    stats = asyncio.run(run())
-    assert stack.sim.flush_callbacks(timeout=20) == 0
-    return stats
-
-
 def test_sms_from_the_sender_id_and_a_keypad_call_to_the_landline_only_patient(japan: Stack):
     mobile, landline = phone("+8190"), phone("+813")
     with japan.factory() as session:
@@ -72,7 +54,7 @@ def test_sms_from_the_sender_id_and_a_keypad_call_to_the_landline_only_patient(j
         session.commit()
         round_id = safety_round.id
     japan.sim.configure(voice_answers={landline: "1"})
-    assert send(japan)["sent"] == 2
+    assert japan.send()["sent"] == 2  # through build_notifier(settings), as the worker command does
 
     (sms,) = japan.sim.messages(to=mobile)
     assert sms["from"] == "KANAGAWA" and sms["messaging_service_sid"] is None
@@ -105,8 +87,8 @@ def test_a_number_that_refuses_sms_is_called_and_stays_usable_for_calls(japan: S
         session.commit()
         round_id = safety_round.id
     japan.sim.configure(landline_numbers={number}, voice_answers={number: "3"})
-    send(japan)
-    send(japan)  # the failover row, if the first run ended before it was queued
+    japan.send()
+    japan.send()  # the failover row, if the first run ended before it was queued
     assert japan.sim.messages(to=number) == [] and japan.sim.stats()["rejected_invalid"] == 1
     (call,) = japan.sim.calls(to=number)
     assert call["digits_sent"] == "3"

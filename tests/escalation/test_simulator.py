@@ -20,12 +20,12 @@ from bcp_service.db import make_session_factory
 from bcp_service.escalation.jobs import run_escalation
 from bcp_service.models import CheckAnswer, CheckEvent, OutboxMessage, PatientContact, SafetyCheck, SafetyRound
 from bcp_service.models.base import utcnow
+from bcp_service.outbox.notifier import build_notifier
 from bcp_service.outbox.worker import Worker
 from bcp_service.rounds.counters import read_counters, recount
 from bcp_service.rounds.service import Actor, close_round, start_round
 from bcp_service.rounds.targets import RoundTarget
 from bcp_service.twilio_sim import SimConfig, ThreadedServer, start_sim_in_thread
-from notifiers import TwilioNotifier
 from tests.dbutil import wipe_database
 from tests.escalation.conftest import POLICY, phone
 from tests.factories import bearer, create_municipality, create_patient, create_prefecture, create_user
@@ -55,8 +55,7 @@ class Stack:
 
     def send(self) -> dict:
         async def run():
-            notifier = TwilioNotifier(self.sim.account_sid, self.sim.auth_token, from_number=SENDER_ID, caller_id=CALLER_ID,
-                                      base_url=self.sim.base_url)
+            notifier = build_notifier(self.settings)  # the notifier the worker command builds
             try:
                 worker = Worker(session_factory=self.factory, notifier=notifier, settings=self.settings)
                 return await asyncio.wait_for(worker.run(exit_when_idle=True), timeout=60)
