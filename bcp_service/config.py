@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bcp_service.outbox.senders import Senders, check_senders, check_voice_name, resolve_senders
 from bcp_service.triggers.intensity import Intensity, IntensityField
 
 PLACEHOLDER_SECRETS = {"dev-insecure-secret-change-me", "changeme", ""}
@@ -50,8 +51,15 @@ class Settings(BaseSettings):
     notifier: Literal["console", "fake", "twilio"] = "console"
     twilio_account_sid: str = ""
     twilio_auth_token: SecretStr = SecretStr("")
-    twilio_from_number: str | None = None
+    # Japan (docs/deployment-twilio-japan.md): SMS from a sender ID or a Messaging Service, calls from
+    # a 050 number or a verified caller ID. twilio_from_number is the old single sender (fills both).
+    twilio_sms_sender: str | None = None  # alphanumeric sender ID ("KANAGAWA") or a non-Japanese number
     twilio_messaging_service_sid: str | None = None
+    twilio_voice_caller_id: str | None = None  # E.164
+    twilio_from_number: str | None = None
+    sms_replies: bool = False  # Twilio has no two-way SMS in Japan: texts invite replies only when on
+    sender_name: str = Field("在宅医療", min_length=1, max_length=10)  # first words of every message, e.g. "神奈川県"
+    voice_name: str = "Polly.Mizuki"  # a ja-JP voice of <Say>: Polly.Mizuki, Polly.Takumi, Google.ja-JP-...
     twilio_base_url: str = "https://api.twilio.com"
     twilio_status_callbacks: bool = True
     sms_reply_ack: bool = True  # answer an SMS reply with a short confirmation (TwiML)
@@ -179,6 +187,7 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{self.data_dir / 'bcp.sqlite3'}"
         if self.environment == "production" and self.secret_key.get_secret_value() in PLACEHOLDER_SECRETS:
             raise ValueError("BCP_SECRET_KEY must be set to a real secret outside development")
+        check_voice_name(self.voice_name)
         if self.notifier == "twilio":
             self._check_twilio()
         return self
@@ -188,8 +197,7 @@ class Settings(BaseSettings):
         token = self.twilio_auth_token.get_secret_value()
         if not self.twilio_account_sid or not token:
             raise ValueError("BCP_TWILIO_ACCOUNT_SID and BCP_TWILIO_AUTH_TOKEN are required with BCP_NOTIFIER=twilio")
-        if (self.twilio_from_number is None) == (self.twilio_messaging_service_sid is None):
-            raise ValueError("set exactly one of BCP_TWILIO_FROM_NUMBER or BCP_TWILIO_MESSAGING_SERVICE_SID")
+        check_senders(self.senders, account_sid=self.twilio_account_sid, sms_replies=self.sms_replies)
         if self.environment == "production" and token in PLACEHOLDER_SECRETS | {"simulator-auth-token"}:
             raise ValueError("BCP_TWILIO_AUTH_TOKEN must be a real secret outside development")
 
@@ -198,6 +206,11 @@ class Settings(BaseSettings):
         if not 1 <= self.send_validity_seconds <= 36000:
             raise ValueError("BCP_SEND_VALIDITY_SECONDS must be between 1 and 36000 (Twilio's ValidityPeriod)")
         return self
+
+    @property
+    def senders(self) -> Senders:
+        return resolve_senders(sms_sender=self.twilio_sms_sender, messaging_service_sid=self.twilio_messaging_service_sid,
+                               caller_id=self.twilio_voice_caller_id, legacy_from_number=self.twilio_from_number)
 
     @property
     def webhook_base(self) -> str:

@@ -1,4 +1,4 @@
-"""The one Jinja environment: StrictUndefined everywhere, autoescape for HTML only.
+"""The one Jinja environment: StrictUndefined everywhere, autoescape for HTML and XML (TwiML) only.
 
 Templates live in ``bcp_service/templates/<domain>/`` and, for BCP drafts, in the repository's
 ``templates/bcp/`` (reachable as ``bcp/...``).
@@ -38,7 +38,7 @@ def environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader([str(PACKAGE_TEMPLATES), str(REPO_TEMPLATES)]),
         undefined=StrictUndefined,
-        autoescape=select_autoescape(enabled_extensions=("html", "htm", "j2.html"), default_for_string=False),
+        autoescape=select_autoescape(enabled_extensions=("html", "htm", "j2.html", "xml"), default_for_string=False),
         trim_blocks=True,
         lstrip_blocks=True,
     )

@@ -30,7 +30,7 @@ from bcp_service.rounds.targets import RoundTarget
 from load_tests.bench_support import SIM_SID, SIM_TOKEN, SimProcess, bulk_patients, fresh_database
 from notifiers import TwilioNotifier
 
-FROM = "+815000000000"
+FROM = "BCPLOAD"  # an alphanumeric sender ID, as SMS to Japan are sent
 
 
 async def plain_httpx(sim: SimProcess, count: int, concurrency: int) -> float:

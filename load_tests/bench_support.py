@@ -18,7 +18,7 @@ from bcp_service.models import Municipality, Patient, PatientContact, Prefecture
 from bcp_service.models.base import utcnow
 
 ROOT = Path(__file__).resolve().parents[1]
-SIM_SID = "ACsimulator00000000000000000000000"
+SIM_SID = "AC5130a7000000000000000000000000a1"
 SIM_TOKEN = "simulator-auth-token"
 
 

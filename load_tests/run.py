@@ -37,8 +37,9 @@ from load_tests.burst.system import bare_command, commands
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-SIM_SID = "ACsimulator00000000000000000000000"
-FROM_NUMBER = "+815000000000"
+SIM_SID = "AC5130a7000000000000000000000000a1"
+FROM_NUMBER = "+815011112222"  # the 050 number: caller ID, and where replies are addressed
+SMS_SENDER = "BCPLOAD"  # SMS to Japan go from a sender ID (docs/deployment-twilio-japan.md)
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -95,7 +96,8 @@ def base_env(args, *, database_url: str, api: str, sim: str, auth_token: str, se
         "BCP_ENVIRONMENT": "development", "BCP_DATABASE_URL": database_url, "BCP_PUBLIC_BASE_URL": api,
         "BCP_SECRET_KEY": secret_key, "BCP_LOG_LEVEL": args.log_level,
         "BCP_NOTIFIER": "twilio", "BCP_TWILIO_BASE_URL": sim, "BCP_TWILIO_ACCOUNT_SID": SIM_SID,
-        "BCP_TWILIO_AUTH_TOKEN": auth_token, "BCP_TWILIO_FROM_NUMBER": FROM_NUMBER,
+        "BCP_TWILIO_AUTH_TOKEN": auth_token, "BCP_TWILIO_SMS_SENDER": SMS_SENDER,
+        "BCP_TWILIO_VOICE_CALLER_ID": FROM_NUMBER,
         # The workers' limit counts segments (every message here is 2); the simulator's counts requests.
         "BCP_SEND_RATE_PER_SECOND": f"{2 * args.rate_limit:g}", "BCP_SEND_RATE_UNIT": "segments",
         "BCP_SEND_CONCURRENCY": str(args.send_concurrency),

@@ -38,6 +38,7 @@ class TwilioNotifier:
         *,
         from_number: str | None = None,
         messaging_service_sid: str | None = None,
+        caller_id: str | None = None,
         base_url: str = "https://api.twilio.com",
         timeout: float = 10.0,
         max_connections: int = 100,
@@ -53,6 +54,8 @@ class TwilioNotifier:
         self.messaging_service_sid = messaging_service_sid
         # Seconds Twilio may keep a message queued; after that it fails (30001...) instead of arriving late.
         self.validity_period = validity_period
+        # Calls need a phone number; from_number may be an alphanumeric sender ID (SMS only).
+        self.caller_id = caller_id or (from_number if from_number and from_number.startswith("+") else None)
         self._account_url = f"{base_url.rstrip('/')}/{API_VERSION}/Accounts/{account_sid}"
         # httpx for the interface (requests, errors, auth, tests' MockTransport), aiohttp on the wire:
         # httpcore's pure-Python HTTP/1.1 cost a sender 1.4 ms of CPU per message, the aiohttp
@@ -82,10 +85,10 @@ class TwilioNotifier:
     async def place_call(
         self, *, to: str, twiml_url: str, status_callback: str | None = None
     ) -> SendResult:
-        if self.from_number is None:
-            # Messaging Services hold SMS senders only; a call needs a caller ID.
-            raise PermanentSendError("voice needs from_number", code=None, bad_contact=False)
-        form = {"To": to, "From": self.from_number, "Url": twiml_url}
+        if self.caller_id is None:
+            # Messaging Services and sender IDs are SMS senders only; a call needs a caller ID.
+            raise PermanentSendError("voice needs a caller ID", code=None, bad_contact=False)
+        form = {"To": to, "From": self.caller_id, "Url": twiml_url}
         if status_callback:
             form["StatusCallback"] = status_callback
         return await self._post("Calls.json", form)

@@ -15,8 +15,9 @@ from bcp_service.cli.demo_process import spawn
 from bcp_service.twilio_sim import SimConfig
 
 console = Console()
-FROM_NUMBER = "+815000000000"
 ANSWER_MODE_SECONDS = 120  # the 2018 drill of 84,000 people: most answers at 2 minutes
+SMS_SENDER = "BCPDEMO"  # Japan: SMS from an alphanumeric sender ID, calls from a 050 number
+CALLER_ID = "+815011112222"
 
 
 def demo_sending_env(sim_port: int) -> dict[str, str]:
@@ -31,7 +32,8 @@ def demo_sending_env(sim_port: int) -> dict[str, str]:
         "BCP_TWILIO_BASE_URL": f"http://127.0.0.1:{sim_port}",
         "BCP_TWILIO_ACCOUNT_SID": sim.account_sid,
         "BCP_TWILIO_AUTH_TOKEN": secrets.token_urlsafe(32),
-        "BCP_TWILIO_FROM_NUMBER": FROM_NUMBER,
+        "BCP_TWILIO_SMS_SENDER": SMS_SENDER,
+        "BCP_TWILIO_VOICE_CALLER_ID": CALLER_ID,
         # Slow enough to watch the counts move on a 3,000-patient round.
         "BCP_SEND_RATE_PER_SECOND": "50",
     }

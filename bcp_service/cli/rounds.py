@@ -18,7 +18,7 @@ from bcp_service.logs import configure_logging
 from bcp_service.models.base import utcnow
 from bcp_service.models.enums import RiskTier, Therapy
 from bcp_service.models.rounds import RoundKind, RoundReason, RoundState
-from bcp_service.rounds.messages import check_budget
+from bcp_service.rounds.messages import check_settings_budget
 from bcp_service.rounds.service import Actor, close_round, get_round, list_rounds, start_round
 from bcp_service.rounds.summary import summarise_round
 from bcp_service.rounds.targets import RoundTarget
@@ -119,7 +119,7 @@ def worker(
 
     settings = get_settings()
     configure_logging(settings.log_level)
-    check_budget(settings.public_base_url)
+    check_settings_budget(settings)
 
     async def main() -> None:
         notifier = build_notifier(settings)
@@ -164,9 +164,11 @@ def twilio_sim(
     """A Twilio-compatible simulator (Messages, Calls, signed webhooks) for development and load tests.
 
     Point the service at it with BCP_NOTIFIER=twilio BCP_TWILIO_BASE_URL=http://HOST:PORT
-    BCP_TWILIO_ACCOUNT_SID=ACsimulator00000000000000000000000 BCP_TWILIO_AUTH_TOKEN=<the token>
-    BCP_TWILIO_FROM_NUMBER=+815000000000. Status callbacks go wherever each message asks. Without
-    BCP_TWILIO_AUTH_TOKEN the token is the public placeholder and only a loopback address is served.
+    BCP_TWILIO_ACCOUNT_SID=AC5130a7000000000000000000000000a1 BCP_TWILIO_AUTH_TOKEN=<the token>
+    BCP_TWILIO_SMS_SENDER=BCPDEMO BCP_TWILIO_VOICE_CALLER_ID=+815011112222 (as in Japan: SMS from a
+    sender ID, calls from a 050 number; SMS from a +81 number is refused with 21606, SMS to a landline
+    with 21614). Status callbacks go wherever each message asks.
+    Without BCP_TWILIO_AUTH_TOKEN the token is the public placeholder and only a loopback address is served.
     """
     from bcp_service.twilio_sim import SimConfig, run_sim
 

@@ -126,14 +126,13 @@ def _perform(session: Session, claimed: list[tuple], *, round_id: int, drill: bo
         events = [_event(check_id, round_id, step_number, action, now) for check_id, *_ in claimed]
     else:
         by_check = reach.find_usable_contacts(session=session, check_ids=[row[0] for row in claimed])
-        pick = {EscalationAction.resend: reach.for_resend, EscalationAction.family: reach.for_family,
-                EscalationAction.call: reach.for_call}[action]
         rows = []
         queued_at = utcnow()  # sendable at once, whatever clock the job was given
         for check_id, _state, risk_tier, *_ in claimed:
-            chosen = pick(by_check.get(check_id, []))
-            for contact in chosen:
-                rows.append(_outbox_row(round_id, check_id, contact, risk_tier, drill, action, queued_at, kind))
+            chosen = reach.choose(by_check.get(check_id, []), action.value)
+            for contact, channel in chosen:
+                rows.append(_outbox_row(round_id, check_id, contact, channel, risk_tier, drill, action, queued_at,
+                                         kind))
             detail = f"{len(chosen)}_contacts" if chosen else _nobody(action)
             events.append(_event(check_id, round_id, step_number, action, now, messages=len(chosen), detail=detail))
         write_rows(session=session, table=OutboxMessage.__table__, columns=OUTBOX_COLUMNS, rows=rows)
@@ -154,14 +153,14 @@ def _mark_unreachable(session: Session, claimed: list[tuple], *, round_id: int) 
     ])
 
 
-def _outbox_row(round_id: int, check_id: int, contact: reach.Contact, risk_tier: str, drill: bool,
+def _outbox_row(round_id: int, check_id: int, contact: reach.Contact, channel: str, risk_tier: str, drill: bool,
                 action: EscalationAction, now: datetime, kind: str = "safety_check") -> tuple:
     token = new_answer_token()
+    template = {EscalationAction.resend: RESEND_TEMPLATE, EscalationAction.family: FAMILY_TEMPLATE}.get(action)
     values = {
         "round_id": round_id, "check_id": check_id, "contact_id": contact.id,
-        "channel": "voice" if action == EscalationAction.call else "sms", "to_number": contact.phone,
-        "template": template_for(kind, {EscalationAction.resend: RESEND_TEMPLATE,
-                                        EscalationAction.family: FAMILY_TEMPLATE}.get(action)),
+        "channel": channel, "to_number": contact.phone,
+        "template": template_for(kind, template) if channel == "sms" else None,
         "drill": drill, "answer_token": token, "answer_token_hash": hash_token(token),
         "priority": PRIORITY.get(risk_tier, 2), "state": MessageState.queued.value, "attempts": 0, "throttled": 0,
         "next_attempt_at": now, "created_at": now,

@@ -2,18 +2,18 @@
 
 The call's URL carries the answer token of its outbox row (``/webhooks/twilio/voice/call/{token}``),
 as an SMS carries it in its link; only the token's hash is stored. Every request must carry a
-valid ``X-Twilio-Signature`` (the SMS webhooks' validator). Keypad: the digits of the one table
-of states (rounds.states: 1 safe ... 6 evacuated); the answer is recorded like any other (channel
-``voice``), once per call (idempotency key ``voice:{CallSid}``). After a state that needs help, a
-second ``<Gather>`` asks for the hours of battery or oxygen left (digits then #; # alone: don't
-know), recorded as the same answer updated (``voice:{CallSid}:hours``).
+valid ``X-Twilio-Signature`` (the SMS webhooks' validator). The TwiML comes from
+``templates/voice/`` in the Japanese voice ``BCP_VOICE_NAME``, names the sender first and asks
+again when no digit is pressed. Keypad: the digits of the one table of states (rounds.states:
+1 safe ... 6 evacuated); the answer is recorded like any other (channel ``voice``), once per call
+(idempotency key ``voice:{CallSid}``). After a state that needs help, a second ``<Gather>`` asks
+for the hours of battery or oxygen left (digits then #; # alone: don't know), recorded as the same
+answer updated (``voice:{CallSid}:hours``).
 """
 
 from __future__ import annotations
 
 import logging
-from xml.sax.saxutils import escape, quoteattr
-
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
@@ -29,69 +29,61 @@ from bcp_service.outbox.delivery import apply_status
 from bcp_service.rounds import states
 from bcp_service.rounds.locking import write_unit
 from bcp_service.rounds.messages import STATE_LABELS
+from bcp_service.templating import render
 from bcp_service.webhooks.signature import verified_params
 
 log = logging.getLogger("bcp_service.escalation")
 router = APIRouter(prefix="/webhooks/twilio/voice", tags=["webhooks"], include_in_schema=False)
 SIGNED = Access(public="Twilio voice webhook: authenticated by X-Twilio-Signature, checked in the handler")
 DIGITS = states.DIGITS
-PROMPT = "在宅医療の安否確認です。" + states.keypad_prompt()
+MENU = states.keypad_prompt()
 HOURS_PROMPT = ("人工呼吸器のバッテリーや酸素が、あと何時間もつか、数字を押して最後にシャープを押してください。"
                 "わからない場合は、シャープだけを押してください。")
-NO_INPUT = "入力が確認できませんでした。担当者から改めて連絡します。"
-CLOSED = "この安否確認は終了しました。ご協力ありがとうございました。"
 RETRY = f"1から{max(int(d) for d in DIGITS)}の番号を押してください。"
+ASKS = 2  # the menu is asked again once when no digit is pressed
+GATHER_TIMEOUT_SECONDS = 10
 # Call outcomes as outbox delivery states: the delivery ladder keeps a late status from undoing a later one.
 CALL_STATUS = {"queued": "queued", "initiated": "sent", "ringing": "sent", "in-progress": "sent",
                "completed": "delivered", "busy": "undelivered", "no-answer": "undelivered",
                "failed": "failed", "canceled": "failed"}
 
 
-def _twiml(*parts: str) -> Response:
-    body = '<?xml version="1.0" encoding="UTF-8"?><Response>' + "".join(parts) + "</Response>"
-    return Response(body, media_type="application/xml")
+def _twiml(template: str, settings, **context) -> Response:
+    """TwiML from ``templates/voice/``, spoken by the configured Japanese voice (BCP_VOICE_NAME)."""
+    body = render(f"voice/{template}.xml", voice=settings.voice_name, sender=settings.sender_name, **context)
+    return Response(body.strip(), media_type="application/xml")
 
 
-def _say(text: str) -> str:
-    return f'<Say language="ja-JP">{escape(text)}</Say>'
-
-
-def _gather(action: str, text: str, *, hours: bool = False) -> str:
-    keys = 'numDigits="3" finishOnKey="#"' if hours else 'numDigits="1"'
-    return (f'<Gather input="dtmf" {keys} timeout="10" method="POST" action={quoteattr(action)}>'
-            f"{_say(text)}</Gather>")
+def _menu(settings, action: str, drill: bool, retry: str | None = None) -> Response:
+    return _twiml("check_call", settings, action=action, drill=drill, retry=retry, asks=ASKS,
+                  timeout=GATHER_TIMEOUT_SECONDS, menu=MENU)
 
 
 def _forbidden() -> Response:
     return Response("invalid signature", status_code=403, media_type="text/plain")
 
 
-def _label(drill: bool) -> str:
-    return "これは訓練です。" if drill else ""
-
-
-def _call_twiml(session: Session, token: str, action: str) -> Response:
+def _call_twiml(session: Session, token: str, action: str, settings) -> Response:
     target = find_link(session=session, token=token)
     if target is None or target.channel != "voice":
-        return _twiml(_say(CLOSED), "<Hangup/>")
-    drill = target.drill
+        return _twiml("check_closed", settings, drill=False)
     if target.expired:
-        return _twiml(_say(_label(drill) + CLOSED), "<Hangup/>")
-    return _twiml(_gather(action, _label(drill) + PROMPT), _say(NO_INPUT))
+        return _twiml("check_closed", settings, drill=target.drill)
+    return _menu(settings, action, target.drill)
 
 
-def _record_keypad(session: Session, token: str, call_sid: str, digits: str, action: str) -> Response:
+def _record_keypad(session: Session, token: str, call_sid: str, digits: str, action: str, settings) -> Response:
     # Locks (SQLite), records and commits on this pool thread: see rounds.locking.write_unit.
     with write_unit(session):
         target = find_link(session=session, token=token)
         if target is None or target.channel != "voice" or not call_sid:
-            return _twiml(_say(CLOSED), "<Hangup/>")
+            return _twiml("check_closed", settings, drill=False)
         drill = target.drill
         if target.expired:
-            return _twiml(_say(_label(drill) + CLOSED), "<Hangup/>")
+            return _twiml("check_closed", settings, drill=drill)
         state = DIGITS.get(digits.strip()[:1])
         if state is None:
-            return _twiml(_gather(action, RETRY + PROMPT), _say(NO_INPUT))
+            return _menu(settings, action, drill, retry=RETRY)
         contact_id = target.contact_id
         contact = session.get(PatientContact, contact_id) if contact_id else None
         answer, created = record_answer(
@@ -102,11 +94,11 @@ def _record_keypad(session: Session, token: str, call_sid: str, digits: str, act
         check_id, recorded = target.check_id, answer.state
     log.info("webhook.voice_answer", extra={"check_id": check_id, "call_sid": call_sid, "recorded": created,
                                             "state": recorded})
-    received = f"{_label(drill)}「{STATE_LABELS[recorded]}」として受け付けました。"
+    label = STATE_LABELS[recorded]
     if recorded in states.NEEDING:
-        return _twiml(_gather(action.removesuffix("/answer") + "/hours", received + HOURS_PROMPT, hours=True),
-                      _say("担当者から連絡します。ありがとうございました。"), "<Hangup/>")
-    return _twiml(_say(f"{received}ありがとうございました。"), "<Hangup/>")
+        return _twiml("check_hours", settings, drill=drill, label=label, prompt=HOURS_PROMPT,
+                      action=action.removesuffix("/answer") + "/hours", timeout=GATHER_TIMEOUT_SECONDS)
+    return _twiml("check_answered", settings, drill=drill, label=label, safe=recorded in states.SAFE)
 
 
 def _contact_kind(session: Session, contact_id: int | None) -> str | None:
@@ -114,12 +106,12 @@ def _contact_kind(session: Session, contact_id: int | None) -> str | None:
     return contact.kind if contact else None
 
 
-def _record_hours(session: Session, token: str, call_sid: str, digits: str) -> Response:
+def _record_hours(session: Session, token: str, call_sid: str, digits: str, settings) -> Response:
     """The second Gather: hours left, recorded as the call's answer updated (same state, with hours)."""
     with write_unit(session):
         target = find_link(session=session, token=token)
         if target is None or target.channel != "voice" or not call_sid or target.expired:
-            return _twiml(_say(CLOSED), "<Hangup/>")
+            return _twiml("check_closed", settings, drill=bool(target and target.drill))
         check = session.get(SafetyCheck, target.check_id)
         value = digits.strip().rstrip("#")
         hours = float(value) if value.isdigit() and int(value) <= 720 else None
@@ -129,9 +121,10 @@ def _record_hours(session: Session, token: str, call_sid: str, digits: str) -> R
             answered_by=_contact_kind(session, target.contact_id), contact_id=target.contact_id,
             idempotency_key=f"voice:{call_sid}:hours",
         )
+        drill = target.drill
     log.info("webhook.voice_hours", extra={"check_id": target.check_id, "call_sid": call_sid, "known": hours is not None})
     said = f"残り{hours:g}時間" if hours is not None else "残り時間は不明"
-    return _twiml(_say(f"{said}として受け付けました。担当者から連絡します。ありがとうございました。"), "<Hangup/>")
+    return _twiml("check_answered", settings, drill=drill, label=said, safe=False)
 
 
 def _apply_call_status(session: Session, call_sid: str, status: str, error_code: str | None) -> str:
@@ -147,7 +140,7 @@ async def voice_call(token: str, request: Request, session: SessionDep):
         log.warning("webhook.bad_signature", extra={"hook": "voice_call"})
         return _forbidden()
     action = f"{settings.webhook_base}{VOICE_PATH}/call/{token}/answer"
-    return await run_in_threadpool(_call_twiml, session, token, action)
+    return await run_in_threadpool(_call_twiml, session, token, action, settings)
 
 
 @router.post("/call/{token}/answer", dependencies=[Depends(SIGNED)])
@@ -160,7 +153,7 @@ async def voice_answer(token: str, request: Request, session: SessionDep):
         return _forbidden()
     action = f"{settings.webhook_base}{VOICE_PATH}/call/{token}/answer"
     return await run_in_threadpool(_record_keypad, session, token, (params.get("CallSid") or "")[:64],
-                                   params.get("Digits") or "", action)
+                                   params.get("Digits") or "", action, settings)
 
 
 @router.post("/call/{token}/hours", dependencies=[Depends(SIGNED)])
@@ -171,7 +164,7 @@ async def voice_hours(token: str, request: Request, session: SessionDep):
         log.warning("webhook.bad_signature", extra={"hook": "voice_hours"})
         return _forbidden()
     return await run_in_threadpool(_record_hours, session, token, (params.get("CallSid") or "")[:64],
-                                   params.get("Digits") or "")
+                                   params.get("Digits") or "", request.app.state.settings)
 
 
 @router.post("/status", dependencies=[Depends(SIGNED)])

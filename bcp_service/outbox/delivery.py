@@ -1,8 +1,9 @@
 """What a delivery status means for the message, the contact and the check.
 
 Statuses only move up (``STATE_RANK``): callbacks arrive out of order and a late ``sent`` must
-not overwrite ``delivered``. A failed message hands over to the patient's next usable contact
-when the number itself was bad; when nothing is left to try and nobody has answered, the check
+not overwrite ``delivered``. A failed message hands over (``escalation.contacts.choose``,
+"failover") to the same number's other channel or the next contact when the number or the
+channel was bad; when nothing is left to try and nobody has answered, the check
 becomes ``delivery_failed`` so a person sees it.
 """
 
@@ -17,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
+from bcp_service.escalation import contacts as reach
 from bcp_service.models import EarlyStatus, OutboxMessage, PatientContact, SafetyCheck, SafetyRound
 from bcp_service.models.base import utcnow
 from bcp_service.models.outbox import STATE_RANK, MessageState
@@ -31,8 +33,8 @@ PROVIDER_STATES = {
     "sent": MessageState.sent, "delivered": MessageState.delivered, "read": MessageState.delivered,
     "undelivered": MessageState.undelivered, "failed": MessageState.failed,
 }
-# Carrier codes that mean the number cannot take SMS (landline, unknown subscriber): fix the register.
-BAD_NUMBER_CODES = frozenset({"30005", "30006", "21211", "21614", "21610"})
+# Carrier codes that mean the number cannot take a channel (landline, unknown subscriber): fix the register.
+BAD_NUMBER_CODES = reach.NUMBER_BAD_CODES | reach.SMS_BAD_CODES | reach.VOICE_BAD_CODES
 LIVE_STATES = (MessageState.queued, MessageState.sending, MessageState.sent, MessageState.delivered)
 _table = OutboxMessage.__table__
 _STATUS_UPDATE = (
@@ -174,12 +176,9 @@ def handle_failures(session: Session, failures: list[tuple[int, bool, str | None
         message = messages.get(message_id)
         if message is None or message.check_id is None:
             continue
-        if bad_contact and message.contact_id is not None:
-            session.execute(
-                update(PatientContact)
-                .where(PatientContact.id == message.contact_id, col(PatientContact.bad_since).is_(None))
-                .values(bad_since=now, bad_reason=f"provider error {code}"[:100])
-            )
+        scope = reach.bad_scope(message.channel, code) or (message.channel if bad_contact else None)
+        if scope is not None and message.contact_id is not None:
+            _mark_bad(session, message.contact_id, scope, code, now=now)
             if _queue_next_contact(session, message, now=now):
                 continue
         move = _flag_if_nothing_left(session, message)
@@ -189,25 +188,37 @@ def handle_failures(session: Session, failures: list[tuple[int, bool, str | None
     session.flush()
 
 
+def _mark_bad(session: Session, contact_id: int, scope: str, code: str | None, *, now: datetime) -> None:
+    """Rule out what failed for good: the number (invalid) or only the channel that refused it."""
+    column = {"number": PatientContact.bad_since, "sms": PatientContact.sms_bad_since,
+              "voice": PatientContact.voice_bad_since}[scope]
+    values = {column.key: now}
+    if scope == "number":
+        values["bad_reason"] = f"provider error {code}"[:100]
+    session.execute(update(PatientContact).where(PatientContact.id == contact_id, col(column).is_(None))
+                    .values(**values))
+
+
 def _queue_next_contact(session: Session, message: OutboxMessage, *, now: datetime) -> bool:
+    """Fail over by the one rule: the same number's other channel, else the next contact."""
     check = session.get(SafetyCheck, message.check_id)
     safety_round = session.get(SafetyRound, check.round_id)
     if safety_round.state != RoundState.running or check.last_answer_at is not None:
         return False
-    already = select(OutboxMessage.contact_id).where(OutboxMessage.check_id == check.id,
-                                                     col(OutboxMessage.contact_id).is_not(None))
-    contact = session.scalars(
-        select(PatientContact)
-        .where(PatientContact.patient_id == check.patient_id, col(PatientContact.bad_since).is_(None),
-               PatientContact.preferred_channel == "sms", col(PatientContact.id).not_in(already))
-        .order_by(PatientContact.position, PatientContact.id)
-    ).first()
-    if contact is None:
+    tried = set(session.execute(
+        select(OutboxMessage.contact_id, OutboxMessage.channel)
+        .where(OutboxMessage.check_id == check.id, col(OutboxMessage.contact_id).is_not(None))
+    ).all())
+    contacts = reach.contacts_of_patients(session=session, patient_ids=[check.patient_id]).get(check.patient_id, [])
+    chosen = reach.choose(contacts, "failover", tried={tuple(pair) for pair in tried})
+    if not chosen:
         return False
+    contact, channel = chosen[0]
     row = outbox_row(round_id=check.round_id, check_id=check.id, contact_id=contact.id, phone=contact.phone,
-                     risk_tier=check.risk_tier, drill=message.drill, now=now, template=message.template or "check_initial")
+                     risk_tier=check.risk_tier, drill=message.drill, now=now,
+                     template=message.template or "check_initial", channel=channel)
     write_rows(session=session, table=OutboxMessage.__table__, columns=OUTBOX_COLUMNS, rows=[row])
-    log.info("outbox.next_contact", extra={"check_id": check.id, "message_id": message.id})
+    log.info("outbox.next_contact", extra={"check_id": check.id, "message_id": message.id, "channel": channel})
     return True
 
 

@@ -12,7 +12,8 @@ def build_notifier(settings: Settings) -> TimedNotifier:
         inner = get_notifier(
             "twilio", account_sid=settings.twilio_account_sid,
             auth_token=settings.twilio_auth_token.get_secret_value(),
-            from_number=settings.twilio_from_number, messaging_service_sid=settings.twilio_messaging_service_sid,
+            from_number=settings.senders.sms_from, messaging_service_sid=settings.senders.messaging_service_sid,
+            caller_id=settings.senders.caller_id,
             base_url=settings.twilio_base_url, timeout=settings.send_timeout_seconds,
             max_connections=max(settings.send_concurrency, 10), validity_period=settings.send_validity_seconds,
         )

@@ -245,7 +245,8 @@ class Worker:
             return Ready(message, message.body)
         try:
             body = render_message(message.template or "", drill=message.drill,
-                                  public_base_url=self.settings.public_base_url, token=message.answer_token)
+                                  public_base_url=self.settings.public_base_url, token=message.answer_token,
+                                  sender=self.settings.sender_name, replies=self.settings.sms_replies)
         except Exception:  # a broken template must fail the message, not the worker
             log.exception("outbox.render_failed", extra={"message_id": message.id})
             return Ready(message, None, "render")

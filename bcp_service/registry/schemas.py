@@ -212,6 +212,8 @@ class PatientContactPublic(BaseModel):
     preferred_channel: Channel
     bad_since: datetime | None
     bad_reason: str | None
+    sms_bad_since: datetime | None = None  # this number refused SMS for good (e.g. a landline)
+    voice_bad_since: datetime | None = None
 
 
 PlannedStay = Literal["home", "shelter", "relative", "hospital"]

@@ -21,6 +21,9 @@ TOKEN_MAX_CHARS = 23
 ANSWER_PATH = "/a/"
 # Two UCS-2 segments: 2 x 67 characters once the text is split (70 only for a single segment).
 MAX_SEGMENTS = 2
+# Every message template and the segments it may take (the replies to an SMS answer: one).
+SEGMENT_BUDGET = {"check_initial": 2, "check_reminder": 2, "check_family": 2, "reply_ack": 1, "reply_unreadable": 1,
+                  "notice_initial": 2, "notice_reminder": 2, "notice_family": 2}
 INITIAL_TEMPLATE = "check_initial"
 STATE_LABELS = states.LABELS  # the one table of states (rounds.states)
 DRILL_LABEL = "【訓練】"
@@ -57,20 +60,38 @@ def render_text(template: str, **context) -> str:
     return re.sub(r"\s*\n\s*", " ", text).strip()
 
 
-def render_message(template: str, *, drill: bool, public_base_url: str, token: str | None) -> str:
+def render_message(template: str, *, drill: bool, public_base_url: str, token: str | None, sender: str,
+                   replies: bool) -> str:
+    """A safety-check text: ``sender`` (e.g. the prefecture) first; it invites SMS replies only when
+    they can arrive (``replies``), else it points to the link and says a call will follow."""
     link = answer_link(public_base_url, token) if token else ""
-    return render_text(template, drill=drill, link=link)
+    return render_text(template, drill=drill, link=link, sender=sender, replies=replies)
 
 
 def segments(text: str) -> int:
     return count_segments(text)[0]
 
 
-def check_budget(public_base_url: str) -> None:
-    """Refuse a base URL that would push the first message past two segments."""
-    sample = render_message(INITIAL_TEMPLATE, drill=True, public_base_url=public_base_url, token="x" * TOKEN_MAX_CHARS)
-    if segments(sample) > MAX_SEGMENTS:
-        raise ValueError(
-            f"public_base_url is too long: the safety-check SMS would take {segments(sample)} segments "
-            f"(at most {MAX_SEGMENTS}); use a shorter host name"
-        )
+def budget_samples(template: str, *, public_base_url: str, sender: str, replies: bool):
+    """Every text ``template`` can become, at its longest: drill label, longest token, every answer."""
+    link = answer_link(public_base_url, "x" * TOKEN_MAX_CHARS)
+    answers = [{"state_label": label, "hours": hours} for label in STATE_LABELS.values() for hours in (None, "720")]
+    for drill in (False, True):
+        for context in (answers if template == "reply_ack" else [{}]):
+            yield render_text(template, drill=drill, link=link, sender=sender, replies=replies, **context)
+
+
+def check_budget(*, public_base_url: str, sender: str, replies: bool) -> None:
+    """Refuse settings that push any message past its segment budget (UCS-2: 70, or 67 a part)."""
+    for template, budget in SEGMENT_BUDGET.items():
+        for sample in budget_samples(template, public_base_url=public_base_url, sender=sender, replies=replies):
+            if segments(sample) > budget:
+                raise ValueError(
+                    f"the {template} SMS would take {segments(sample)} segments (at most {budget}) with "
+                    f"BCP_PUBLIC_BASE_URL={public_base_url!r} and BCP_SENDER_NAME={sender!r}: "
+                    "public_base_url is too long, or use a shorter host or sender name"
+                )
+
+
+def check_settings_budget(settings) -> None:
+    check_budget(public_base_url=settings.public_base_url, sender=settings.sender_name, replies=settings.sms_replies)

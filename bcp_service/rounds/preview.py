@@ -57,7 +57,8 @@ def preview_round(*, session: Session, actor: Actor, target: RoundTarget, drill:
         .where(*conditions, col(PatientContact.bad_since).is_(None), PatientContact.preferred_channel == "sms")
     ).one()
     text = render_message(INITIAL_TEMPLATE, drill=drill, public_base_url=settings.public_base_url,
-                          token="x" * TOKEN_MAX_CHARS)
+                          token="x" * TOKEN_MAX_CHARS, sender=settings.sender_name,
+                          replies=settings.sms_replies)
     per_message = segments(text)
     rate = settings.send_rate_per_second
     return RoundPreview(

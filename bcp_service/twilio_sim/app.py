@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import email.utils
 import json
 import logging
 import math
@@ -33,6 +32,8 @@ from bcp_service.twilio_sim.delivery import (
     plan_message_statuses,
     run_call,
 )
+from bcp_service.twilio_sim.numbers import call_refusal, sms_refusal
+from bcp_service.twilio_sim.resources import DEFAULT_PAGE_SIZE, call_resource, message_resource, page
 from bcp_service.twilio_sim.segments import count_segments
 from bcp_service.twilio_sim.phones import router as phones_router
 from bcp_service.twilio_sim.state import SimState, new_sid
@@ -93,6 +94,9 @@ def create_sim_app(
             return _invalid(state, 21602, "Message body is required.")
         if not sender and not service_sid:
             return _invalid(state, 21603, "A 'From' phone number is required.")
+        refusal = sms_refusal(to=to, sender=None if service_sid else sender, landlines=cfg.landline_numbers)
+        if refusal is not None:
+            return _invalid(state, *refusal)
         failure = _injected_failure(state, to)
         if failure is not None:
             return failure
@@ -119,7 +123,7 @@ def create_sim_app(
         }
         state.messages.append(record)
         state.count("accepted")
-        response = JSONResponse(_message_resource(record, now), status_code=201)
+        response = JSONResponse(message_resource(record, status="queued"), status_code=201)
 
         statuses, error_code, final = faults.plan(state, form, plan_message_statuses(state))
         # The stored record shows the true end state even when callbacks arrive reversed.
@@ -138,12 +142,16 @@ def create_sim_app(
         if rejection is not None:
             return rejection
         to, sender, url = form.get("To", ""), form.get("From", ""), form.get("Url", "")
+        twiml = form.get("Twiml")
         if not to:
             return _invalid(state, 21201, "No 'To' number is specified")
         if not sender:
             return _invalid(state, 21213, "No 'From' number is specified")
-        if not url.startswith(("http://", "https://")):
+        if twiml is None and not url.startswith(("http://", "https://")):
             return _invalid(state, 21205, "Url is not a valid URL")
+        refusal = call_refusal(to=to, caller_id=sender)
+        if refusal is not None:
+            return _invalid(state, *refusal)
         failure = _injected_failure(state, to) or await faults.refuse(state, form)
         if failure is not None:
             return failure
@@ -154,7 +162,8 @@ def create_sim_app(
             "account_sid": state.config.account_sid,
             "to": to,
             "from": sender,
-            "url": url,
+            "url": None if twiml is not None else url,
+            "twiml": twiml,
             "status_callback": form.get("StatusCallback"),
             "status": "queued",
             "date_created": now.isoformat(),
@@ -163,9 +172,25 @@ def create_sim_app(
         }
         state.calls.append(record)
         state.count("calls")
-        response = JSONResponse(_call_resource(record, now), status_code=201)
+        response = JSONResponse(call_resource(record, status="queued"), status_code=201)
         state.spawn(run_call(state, record))
         return response
+
+    @app.get(ACCOUNT_PREFIX + "/Messages.json")
+    async def list_messages_api(sid: str, request: Request) -> JSONResponse:
+        return _list(state, sid, request, "messages", state.messages, message_resource)
+
+    @app.get(ACCOUNT_PREFIX + "/Messages/{message_sid}.json")
+    async def fetch_message(sid: str, message_sid: str, request: Request) -> JSONResponse:
+        return _fetch(state, sid, request, state.messages, message_sid, message_resource)
+
+    @app.get(ACCOUNT_PREFIX + "/Calls.json")
+    async def list_calls_api(sid: str, request: Request) -> JSONResponse:
+        return _list(state, sid, request, "calls", state.calls, call_resource)
+
+    @app.get(ACCOUNT_PREFIX + "/Calls/{call_sid}.json")
+    async def fetch_call(sid: str, call_sid: str, request: Request) -> JSONResponse:
+        return _fetch(state, sid, request, state.calls, call_sid, call_resource)
 
     @app.get("/_sim/messages")
     async def list_messages(
@@ -210,7 +235,7 @@ def create_sim_app(
     async def inbound(sms: InboundSms) -> JSONResponse:
         return await _post_inbound(state, sms)
 
-    faults.install(app, state, account_prefix=ACCOUNT_PREFIX, resource=_message_resource)
+    faults.install(app, state)
     return app
 
 
@@ -219,10 +244,9 @@ async def _admit(
 ) -> tuple[dict[str, str], JSONResponse | None]:
     """Checks every create request shares: auth, latency, rate limit."""
     cfg = state.config
-    if not _authorised(request, sid, cfg):
-        state.count("rejected_auth")
-        challenge = {"WWW-Authenticate": 'Basic realm="Twilio API"'}
-        return {}, twilio_error(401, 20003, "Authenticate", **challenge)
+    refused = _unauthorised(state, sid, request)
+    if refused is not None:
+        return {}, refused
     if cfg.latency_ms:
         await asyncio.sleep(cfg.latency_ms / 1000)
     wait = state.bucket.take()
@@ -279,53 +303,46 @@ def _recent(
     return found
 
 
-def _rfc2822(moment: datetime) -> str:
-    return email.utils.format_datetime(moment)
+def _unauthorised(state: SimState, sid: str, request: Request) -> JSONResponse | None:
+    if _authorised(request, sid, state.config):
+        return None
+    state.count("rejected_auth")
+    return twilio_error(401, 20003, "Authenticate", **{"WWW-Authenticate": 'Basic realm="Twilio API"'})
 
 
-def _message_resource(record: dict[str, Any], now: datetime) -> dict[str, Any]:
-    uri = f"/{API_VERSION}/Accounts/{record['account_sid']}/Messages/{record['sid']}"
-    return {
-        "sid": record["sid"],
-        "account_sid": record["account_sid"],
-        "api_version": API_VERSION,
-        "body": record["body"],
-        "date_created": _rfc2822(now),
-        "date_updated": _rfc2822(now),
-        "date_sent": None,
-        "direction": "outbound-api",
-        "error_code": None,
-        "error_message": None,
-        # Twilio fills `from` later when a Messaging Service picks the sender.
-        "from": None if record["messaging_service_sid"] else record["from"],
-        "messaging_service_sid": record["messaging_service_sid"],
-        "num_media": "0",
-        "num_segments": str(record["num_segments"]),
-        "price": None,
-        "price_unit": "USD",
-        "status": "queued",
-        "subresource_uris": {"media": f"{uri}/Media.json"},
-        "to": record["to"],
-        "uri": f"{uri}.json",
-    }
+def _fetch(state: SimState, sid: str, request: Request, records: Any, wanted: str, render) -> JSONResponse:
+    """GET .../{Sid}.json: the resource as it is now."""
+    refused = _unauthorised(state, sid, request)
+    if refused is not None:
+        return refused
+    for record in reversed(records):
+        if record["sid"] == wanted:
+            return JSONResponse(render(record))
+    return twilio_error(404, 20404, f"The requested resource {request.url.path} was not found")
 
 
-def _call_resource(record: dict[str, Any], now: datetime) -> dict[str, Any]:
-    uri = f"/{API_VERSION}/Accounts/{record['account_sid']}/Calls/{record['sid']}"
-    return {
-        "sid": record["sid"],
-        "account_sid": record["account_sid"],
-        "api_version": API_VERSION,
-        "date_created": _rfc2822(now),
-        "date_updated": _rfc2822(now),
-        "direction": "outbound-api",
-        "from": record["from"],
-        "from_formatted": record["from"],
-        "to": record["to"],
-        "to_formatted": record["to"],
-        "status": "queued",
-        "uri": f"{uri}.json",
-    }
+# List filters Twilio takes on Messages.json and Calls.json that the simulator honours.
+LIST_FILTERS = {"To": "to", "From": "from", "Status": "status"}
+
+
+def _list(state: SimState, sid: str, request: Request, key: str, records: Any, render) -> JSONResponse:
+    """GET Messages.json / Calls.json: newest first, filtered, paged with PageSize and Page."""
+    refused = _unauthorised(state, sid, request)
+    if refused is not None:
+        return refused
+    query = request.query_params
+    filters = {name: query[name] for name in LIST_FILTERS if name in query}
+    try:
+        size = int(query.get("PageSize", DEFAULT_PAGE_SIZE))
+        number = int(query.get("Page", 0))
+    except ValueError:
+        return twilio_error(400, 20001, "PageSize and Page must be integers")
+    if size < 1 or number < 0:
+        return twilio_error(400, 20001, "PageSize must be positive and Page not negative")
+    matching = [r for r in reversed(records)
+                if all(r.get(LIST_FILTERS[name]) == value for name, value in filters.items())]
+    return JSONResponse(page(matching, key=key, base_uri=request.url.path, filters=filters, page_number=number,
+                             page_size=size, render=render))
 
 
 async def _post_inbound(state: SimState, sms: InboundSms) -> JSONResponse:

@@ -12,11 +12,14 @@ class SimConfig(BaseModel):
     # instead of silently running without the intended fault injection.
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    account_sid: str = "ACsimulator00000000000000000000000"
+    # Twilio's pattern (AC and 32 hex digits), so the official client and the schemas accept it.
+    account_sid: str = Field("AC5130a7000000000000000000000000a1", pattern=r"^AC[0-9a-fA-F]{32}$")
     auth_token: str = PLACEHOLDER_AUTH_TOKEN  # never served by /_sim/config
     latency_ms: int = Field(0, ge=0)
     rate_limit_per_second: float = Field(0, ge=0, description="0 means unlimited")
     permanent_failure_numbers: set[str] = Field(default_factory=set)
+    # Numbers treated as landlines (SMS refused with 21614) besides those phonenumbers calls fixed lines.
+    landline_numbers: set[str] = Field(default_factory=set)
     permanent_failure_rate: float = Field(0.0, ge=0.0, le=1.0)
     transient_failure_rate: float = Field(0.0, ge=0.0, le=1.0)
     callback_statuses: list[str] = Field(default_factory=lambda: ["sent", "delivered"])

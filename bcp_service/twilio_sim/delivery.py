@@ -84,15 +84,21 @@ async def run_call(state: SimState, record: dict[str, Any]) -> None:
         return
 
     record["status"] = "in-progress"
-    response = await state.post_signed(record["url"], {**params, "CallStatus": "in-progress"})
-    if response is None or not response.is_success:
-        record["error_code"] = WEBHOOK_ERROR_CODE
+    if record.get("twiml") is not None:  # inline TwiML: nothing to fetch
+        twiml, document_url = record["twiml"], ""
     else:
+        response = await state.post_signed(record["url"], {**params, "CallStatus": "in-progress"})
+        ok = response is not None and response.is_success
+        twiml, document_url = (response.text if ok else None), record["url"]
+        if not ok:
+            record["error_code"] = WEBHOOK_ERROR_CODE
+    if twiml is not None:
         try:
-            gather = find_gather(response.text, record["url"])
+            gather = find_gather(twiml, document_url)
         except ValueError:
             gather = None
             record["error_code"] = TWIML_PARSE_ERROR_CODE
+        record["said"] = said(twiml)
         if gather is not None and digits:
             action_url, method = gather
             answer = await state.post_signed(
@@ -116,6 +122,16 @@ async def _call_status(
     record["callbacks"].append(
         {"status": status, "http_status": response.status_code if response else None}
     )
+
+
+def said(twiml: str) -> list[dict[str, str | None]]:
+    """What the call's <Say> verbs speak, with their voice and language (an empty list if unreadable)."""
+    try:
+        root = ET.fromstring(twiml)
+    except ET.ParseError:
+        return []
+    return [{"voice": e.get("voice"), "language": e.get("language"), "text": e.text}
+            for e in root.iter() if e.tag.rsplit("}", 1)[-1] == "Say"]
 
 
 def find_gather(twiml: str, document_url: str) -> tuple[str, str] | None:

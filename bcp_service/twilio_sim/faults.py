@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timezone
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -144,8 +143,8 @@ def plan(state: Any, form: dict[str, str], planned: tuple[list[str], str | None,
     return statuses, code, final
 
 
-def install(app: FastAPI, state: Any, *, account_prefix: str, resource: Any) -> None:
-    """The control endpoints, and the fetch of one message."""
+def install(app: FastAPI, state: Any) -> None:
+    """The control endpoints (the fetch of a message is the simulator's own, twilio_sim/resources.py)."""
 
     @app.get("/_sim/faults")
     async def get_faults() -> dict[str, Any]:
@@ -167,17 +166,3 @@ def install(app: FastAPI, state: Any, *, account_prefix: str, resource: Any) -> 
     async def clear_faults() -> dict[str, Any]:
         fault_state(state).configure(Faults())
         return await get_faults()
-
-    @app.get(account_prefix + "/Messages/{message_sid}.json")
-    async def fetch_message(sid: str, message_sid: str, request: Request) -> JSONResponse:
-        from bcp_service.twilio_sim.app import _authorised, twilio_error
-
-        if not _authorised(request, sid, state.config):
-            return twilio_error(401, 20003, "Authenticate")
-        for record in reversed(state.messages):
-            if record["sid"] == message_sid:
-                fetched = resource(record, datetime.now(timezone.utc))
-                fetched["status"] = record["status"]  # where it ended, as a later fetch at Twilio shows
-                fetched["error_code"] = record.get("error_code")
-                return JSONResponse(fetched)
-        return twilio_error(404, 20404, f"The requested resource /Messages/{message_sid}.json was not found")

@@ -123,8 +123,8 @@ class RunningSim(ThreadedServer):
         self._control("POST", "/_sim/reset")
 
     def configure(self, **changes: Any) -> dict[str, Any]:
-        if "permanent_failure_numbers" in changes:
-            changes["permanent_failure_numbers"] = sorted(changes["permanent_failure_numbers"])
+        changes = {key: sorted(value) if isinstance(value, set | frozenset) else value
+                   for key, value in changes.items()}
         return self._control("POST", "/_sim/config", json=changes)
 
     def messages(self, to: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:

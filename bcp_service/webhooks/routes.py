@@ -112,5 +112,5 @@ async def twilio_inbound(request: Request):
     if result.kind == "answered":
         hours = None if result.hours is None else f"{result.hours:g}"
         return _twiml(render_text("reply_ack", drill=result.drill, state_label=STATE_LABELS[result.state], hours=hours,
-                                 hours_unknown=result.hours_unknown))
-    return _twiml(render_text("reply_unreadable", drill=result.drill))
+                                 hours_unknown=result.hours_unknown, sender=settings.sender_name))
+    return _twiml(render_text("reply_unreadable", drill=result.drill, sender=settings.sender_name))

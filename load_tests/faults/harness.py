@@ -23,7 +23,8 @@ from load_tests.bench_support import ROOT, SIM_SID, SIM_TOKEN, bulk_patients, fr
 
 BIN = Path(sys.executable).parent
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-FROM_NUMBER = "+815000000000"
+SMS_SENDER = "BCPFAULT"  # Japan: SMS from a sender ID, calls from a 050 number
+CALLER_ID = "+815011112222"
 
 
 def wait_until(condition, *, timeout: float, what: str, every: float = 0.2) -> None:
@@ -145,7 +146,7 @@ def service_env(database_url: str, *, api_url: str, sim_url: str, data_dir: Path
         **keep, "BCP_ENVIRONMENT": "development", "BCP_DATABASE_URL": database_url, "BCP_PUBLIC_BASE_URL": api_url,
         "BCP_DATA_DIR": str(data_dir), "BCP_SECRET_KEY": "fault-suite-secret", "BCP_LOG_LEVEL": "WARNING",
         "BCP_NOTIFIER": "twilio", "BCP_TWILIO_BASE_URL": sim_url, "BCP_TWILIO_ACCOUNT_SID": SIM_SID,
-        "BCP_TWILIO_AUTH_TOKEN": SIM_TOKEN, "BCP_TWILIO_FROM_NUMBER": FROM_NUMBER,
+        "BCP_TWILIO_AUTH_TOKEN": SIM_TOKEN, "BCP_TWILIO_SMS_SENDER": SMS_SENDER, "BCP_TWILIO_VOICE_CALLER_ID": CALLER_ID,
         "BCP_SEND_RATE_PER_SECOND": "200", "BCP_SEND_CONCURRENCY": "20", "BCP_SEND_BATCH_SIZE": "50",
         "BCP_SEND_RECLAIM_AFTER_SECONDS": "10", "BCP_SEND_RECONCILE_AFTER_MINUTES": "0.2",
         "BCP_SEND_RECONCILE_EVERY_SECONDS": "5", "BCP_SEND_RETRY_MAX_SECONDS": "10", "BCP_ESCALATION_STEPS": "[]",

@@ -26,7 +26,8 @@ from bcp_service.models.base import utcnow
 from notifiers import TwilioNotifier
 from tests.dbutil import wipe_database
 
-FROM_NUMBER = "+815000000000"
+SENDER_ID = "BCPTEST"  # SMS to Japan: an alphanumeric sender ID (docs/deployment-twilio-japan.md)
+CALLER_ID = "+815011112222"  # calls: a 050 number
 
 
 @dataclass
@@ -37,7 +38,7 @@ class Stack:
     factory: object
 
     def notifier(self) -> TwilioNotifier:
-        return TwilioNotifier(self.sim.account_sid, self.sim.auth_token, from_number=FROM_NUMBER,
+        return TwilioNotifier(self.sim.account_sid, self.sim.auth_token, from_number=SENDER_ID, caller_id=CALLER_ID,
                               base_url=self.sim.base_url, max_connections=50)
 
 
@@ -64,7 +65,7 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30.0) ->
 class SimProcess:
     """``bcp-service twilio-sim`` in its own process, driven through its /_sim control endpoints."""
 
-    account_sid = "ACsimulator00000000000000000000000"
+    account_sid = "AC5130a7000000000000000000000000a1"
     auth_token = "simulator-auth-token"
 
     def __init__(self, *, inbound_url: str) -> None:
@@ -122,7 +123,7 @@ def stack(engine, settings, database_url):
         worker_settings = settings.model_copy(update={
             "public_base_url": app_url, "webhook_base_url": app_url, "notifier": "twilio",
             "twilio_account_sid": sim.account_sid, "twilio_auth_token": SecretStr(sim.auth_token),
-            "twilio_from_number": FROM_NUMBER, "twilio_base_url": sim.base_url, "send_rate_per_second": 0,
+            "twilio_sms_sender": SENDER_ID, "twilio_voice_caller_id": CALLER_ID, "twilio_base_url": sim.base_url, "send_rate_per_second": 0,
             "send_concurrency": 32, "send_batch_size": 200, "send_retry_base_seconds": 0.05,
             "send_retry_max_seconds": 0.5, "send_idle_poll_seconds": 0.05, "send_reclaim_after_seconds": 1.0,
         })

@@ -11,7 +11,7 @@ from bcp_service.outbox.worker import Worker
 from bcp_service.rounds.counters import read_counters, recount
 from bcp_service.rounds.service import Actor, start_round
 from bcp_service.rounds.targets import RoundTarget
-from tests.e2e.conftest import FROM_NUMBER, bulk_patients
+from tests.e2e.conftest import CALLER_ID, bulk_patients
 
 PATIENTS = 5000
 
@@ -60,13 +60,13 @@ async def test_5000_patient_round_through_the_simulator(engine, stack):
     with stack.factory() as session:
         numbers = set(session.exec(select(OutboxMessage.to_number).where(OutboxMessage.round_id == round_id)).all())
     assert {m["to"] for m in sim_messages if m["direction"] == "outbound-api"} == numbers
-    assert all(m["body"].startswith("【訓練】") and f"{stack.app_url}/a/" in m["body"] for m in sim_messages)
+    assert all(m["body"].startswith("【在宅医療】【訓練】") and f"{stack.app_url}/a/" in m["body"] for m in sim_messages)
     assert states(stack, round_id) == {"delivered": PATIENTS}
 
     # Replies by SMS, signed by the simulator: readable ones answer, the others wait for a person.
     replies = {f"+8170{i:08d}": body for i, body in zip(range(0, 600, 3), ["１", "無事です", "停電 あと3時間", "うーん"] * 50)}
     for number, body in replies.items():
-        assert stack.sim.inbound(from_=number, to=FROM_NUMBER, body=body)["status_code"] == 200
+        assert stack.sim.inbound(from_=number, to=CALLER_ID, body=body)["status_code"] == 200
     link_answers = stack.sim.stats()["answers_sent"]
     assert stack.sim.stats()["answers_failed"] == 0 and link_answers > 300
 

@@ -45,6 +45,9 @@ def test_resend_family_call_and_unreachable_in_turn(session, settings, area):
     family = [m for m in messages(session, check.id) if m.template == "check_family"]
     assert [m.contact_id for m in family] == [c.id for c in sorted(
         session.query(PatientContact).filter_by(patient_id=patient.id, preferred_channel="sms"), key=lambda c: c.position)][1:]
+    # The landline carrier is in the family step too, by the only channel it has: a call.
+    carer_call = messages(session, check.id)[-1]
+    assert (carer_call.channel, carer_call.template, carer_call.to_number) == ("voice", None, "+81312345678")
 
     age(session, safety_round, 46)
     assert escalate(session, settings)["call"] == 1
@@ -59,7 +62,7 @@ def test_resend_family_call_and_unreachable_in_turn(session, settings, area):
 
     steps = events(session, check.id)
     assert [(e.step, e.action, e.messages, e.detail) for e in steps] == [
-        (1, "resend", 1, "1_contacts"), (2, "family", 2, "2_contacts"), (3, "call", 1, "1_contacts"),
+        (1, "resend", 1, "1_contacts"), (2, "family", 3, "3_contacts"), (3, "call", 1, "1_contacts"),
         (4, "unreachable", 0, None)]
     assert all(e.at is not None and e.actor_name == "system:escalation" for e in steps)
     age(session, safety_round, 120)

@@ -20,17 +20,18 @@ from bcp_service.db import make_session_factory
 from bcp_service.escalation.jobs import run_escalation
 from bcp_service.models import CheckAnswer, CheckEvent, OutboxMessage, PatientContact, SafetyCheck, SafetyRound
 from bcp_service.models.base import utcnow
+from bcp_service.outbox.notifier import build_notifier
 from bcp_service.outbox.worker import Worker
 from bcp_service.rounds.counters import read_counters, recount
 from bcp_service.rounds.service import Actor, close_round, start_round
 from bcp_service.rounds.targets import RoundTarget
 from bcp_service.twilio_sim import SimConfig, ThreadedServer, start_sim_in_thread
-from notifiers import TwilioNotifier
 from tests.dbutil import wipe_database
 from tests.escalation.conftest import POLICY, phone
 from tests.factories import bearer, create_municipality, create_patient, create_prefecture, create_user
 
-FROM_NUMBER = "+815000000000"
+SENDER_ID = "BCPTEST"  # SMS to Japan: an alphanumeric sender ID (docs/deployment-twilio-japan.md)
+CALLER_ID = "+815011112222"  # calls: a 050 number
 
 
 class Stack:
@@ -41,7 +42,7 @@ class Stack:
         self.settings = settings.model_copy(update={
             "public_base_url": self.server.base_url, "webhook_base_url": self.server.base_url, "notifier": "twilio",
             "twilio_account_sid": self.sim.account_sid, "twilio_auth_token": SecretStr(self.sim.auth_token),
-            "twilio_from_number": FROM_NUMBER, "twilio_base_url": self.sim.base_url, "send_rate_per_second": 0,
+            "twilio_sms_sender": SENDER_ID, "twilio_voice_caller_id": CALLER_ID, "twilio_base_url": self.sim.base_url, "send_rate_per_second": 0,
             "send_idle_poll_seconds": 0.05, "send_retry_base_seconds": 0.05,
         })
         self.app.state.settings = self.settings
@@ -54,8 +55,7 @@ class Stack:
 
     def send(self) -> dict:
         async def run():
-            notifier = TwilioNotifier(self.sim.account_sid, self.sim.auth_token, from_number=FROM_NUMBER,
-                                      base_url=self.sim.base_url)
+            notifier = build_notifier(self.settings)  # the notifier the worker command builds
             try:
                 worker = Worker(session_factory=self.factory, notifier=notifier, settings=self.settings)
                 return await asyncio.wait_for(worker.run(exit_when_idle=True), timeout=60)

@@ -49,9 +49,25 @@ def test_the_call_asks_in_japanese_with_a_keypad_gather(voice_app, anon_client, 
     gather = root.find("Gather")
     assert gather.get("numDigits") == "1" and gather.get("action") == f"{BASE}{path}/answer"
     say = gather.find("Say")
-    assert say.get("language") == "ja-JP"
-    assert say.text.startswith("これは訓練です。") and "無事な場合は1" in say.text and "搬送や避難の手助けが必要な場合は4" in say.text
-    assert root.findall("Say")[-1].text  # what is said when nothing is pressed
+    assert (say.get("language"), say.get("voice")) == ("ja-JP", "Polly.Mizuki")  # a named Japanese voice
+    assert say.text.startswith("こちらは在宅医療です。これは訓練です。")  # the sender first
+    assert "無事な場合は1" in say.text and "搬送や避難の手助けが必要な場合は4" in say.text
+    # No digit pressed: the Gather times out, the menu is asked once more, then the closing words.
+    gathers = root.findall("Gather")
+    assert len(gathers) == 2 and gathers[1].find("Say").text.startswith("もう一度お伝えします。")
+    assert gathers[1].get("action") == gather.get("action")
+    assert [child.tag for child in root] == ["Gather", "Gather", "Say", "Hangup"]
+    assert all(s.get("voice") == "Polly.Mizuki" for s in root.iter("Say"))
+
+
+def test_the_voice_and_sender_come_from_the_settings(voice_app, anon_client, call):
+    _, _, message = call
+    voice_app.state.settings = voice_app.state.settings.model_copy(
+        update={"voice_name": "Google.ja-JP-Wavenet-B", "sender_name": "神奈川県"})
+    path = f"/webhooks/twilio/voice/call/{message.answer_token}"
+    root = ET.fromstring(signed(anon_client, path, {"CallSid": "CA1"}).text)
+    say = root.find("Gather").find("Say")
+    assert say.get("voice") == "Google.ja-JP-Wavenet-B" and say.text.startswith("こちらは神奈川県です。")
 
 
 def test_unsigned_or_wrongly_signed_requests_are_refused(voice_app, anon_client, call):

@@ -36,7 +36,8 @@ def test_signature_is_what_the_service_checks():
 
 def test_token_from_the_rendered_message():
     token = new_answer_token()
-    body = render_message("check_initial", drill=True, public_base_url="http://127.0.0.1:8123", token=token)
+    body = render_message("check_initial", drill=True, public_base_url="http://127.0.0.1:8123", token=token,
+                          sender="在宅医療", replies=False)
     assert wire.token_from_body(body) == token
     assert wire.token_from_body("no link here") is None
 

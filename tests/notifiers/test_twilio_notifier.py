@@ -16,11 +16,13 @@ from notifiers import (
 )
 
 PATIENT = "+819012345678"
-SENDER = "+815011112222"
+SENDER = "BCPTEST"  # an alphanumeric sender ID (SMS to Japan)
+CALLER = "+815011112222"  # a 050 number: the caller ID of calls
 
 
 def notifier_for(sim: RunningSim, **options) -> TwilioNotifier:
     options.setdefault("from_number", SENDER)
+    options.setdefault("caller_id", CALLER)
     options.setdefault("auth_token", sim.auth_token)
     return TwilioNotifier(sim.account_sid, base_url=sim.base_url, **options)
 
@@ -196,6 +198,17 @@ async def test_voice_needs_a_caller_id():
     async with TwilioNotifier("ACx", "token", messaging_service_sid="MG1") as notifier:
         with pytest.raises(PermanentSendError):
             await notifier.place_call(to=PATIENT, twiml_url="https://x/voice")
+    async with TwilioNotifier("ACx", "token", from_number=SENDER) as notifier:  # a sender ID cannot call
+        with pytest.raises(PermanentSendError):
+            await notifier.place_call(to=PATIENT, twiml_url="https://x/voice")
+
+
+async def test_sms_from_a_sender_id_and_calls_from_the_caller_id(sim: RunningSim):
+    sim.configure(voice_answers={PATIENT: None})
+    async with notifier_for(sim) as notifier:
+        await notifier.send_sms(to=PATIENT, body="x")
+        await notifier.place_call(to=PATIENT, twiml_url="http://127.0.0.1:9/voice")
+    assert sim.messages()[0]["from"] == SENDER and sim.calls()[0]["from"] == CALLER
 
 
 async def test_implements_both_protocols():

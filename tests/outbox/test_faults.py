@@ -7,7 +7,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import select
 
-from bcp_service.models import OutboxMessage, SafetyCheck, ServiceHeartbeat
+from bcp_service.models import OutboxMessage, PatientContact, SafetyCheck, ServiceHeartbeat
 from bcp_service.outbox import claims
 from bcp_service.outbox.worker import Worker
 from notifiers import FakeNotifier, TransientSendError
@@ -173,8 +173,11 @@ async def test_reconciliation_fetches_what_a_lost_receipt_left_behind(factory, f
     rows = {m.id: m for m in messages_of(factory, round_id)}
     assert (rows[lost.id].state, rows[lost.id].last_error_code) == ("undelivered", "30005")
     assert rows[delivered.id].state == "delivered" and rows[fresh.id].state == "sent"
-    with factory() as session:  # the patient's only number failed: the check says so
-        assert session.get(SafetyCheck, lost.check_id).state == "delivery_failed"
+    with factory() as session:  # the number cannot take SMS (30005): the same number is called instead
+        assert session.get(PatientContact, lost.contact_id).sms_bad_since is not None
+        calls = session.exec(select(OutboxMessage).where(OutboxMessage.check_id == lost.check_id,
+                                                         OutboxMessage.channel == "voice")).all()
+        assert len(calls) == 1 and calls[0].to_number == lost.to_number
     assert (await reconcile(factory, notifier, older_than=timedelta(minutes=10)))["applied"] == 0
 
 

@@ -24,7 +24,8 @@ def test_notice_round_has_its_own_texts_and_page(client, anon_client, session, s
     message = session.exec(select(OutboxMessage).where(OutboxMessage.round_id == started["id"])).one()
     assert message.template == "notice_initial"
     text = render_message(message.template, drill=False, public_base_url=settings.public_base_url,
-                          token=message.answer_token)
+                          token=message.answer_token, sender=settings.sender_name,
+                          replies=settings.sms_replies)
     assert "事前連絡" in text and "充電" in text and "安否確認" not in text
 
     page = anon_client.get(f"/a/{message.answer_token}")

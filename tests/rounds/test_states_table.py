@@ -58,7 +58,7 @@ def test_reply_digits_and_words_are_the_tables():
     assert voice.DIGITS == states.DIGITS
     for digit, code in states.DIGITS.items():
         assert replies.parse_reply(digit).state == code
-        assert f"{states.BY_CODE[code].voice}{digit}を" in voice.PROMPT
+        assert f"{states.BY_CODE[code].voice}{digit}を" in voice.MENU
     for code, words in states.WORDS.items():
         for word in words:
             assert replies.parse_reply(word).state == code, (code, word)
@@ -70,7 +70,8 @@ def test_sms_templates_offer_the_tables_menu():
         if s.digit:
             assert f"{s.digit}{s.short}" in menu
     for template in ("check_initial", "check_reminder", "reply_unreadable"):
-        assert menu in messages.render_text(template, drill=False, link="https://x.jp/a/t")
+        # The menu is offered where replies can arrive (BCP_SMS_REPLIES on; docs/deployment-twilio-japan.md).
+        assert menu in messages.render_text(template, drill=False, link="https://x.jp/a/t", sender="千葉県", replies=True)
 
 
 def test_index_conditions_are_the_tables(engine):

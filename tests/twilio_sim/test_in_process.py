@@ -24,7 +24,7 @@ async def test_flush_callbacks_waits_for_in_process_webhooks():
     ) as client:
         response = await client.post(
             MESSAGES,
-            data={"To": "+819012345678", "From": "+815011112222", "Body": "x",
+            data={"To": "+819012345678", "From": "BCPTEST", "Body": "x",
                   "StatusCallback": "https://app.example.jp/hooks/status"},
             auth=(CONFIG.account_sid, CONFIG.auth_token),
         )
@@ -52,7 +52,7 @@ async def test_same_seed_gives_same_faults():
             for _ in range(20):
                 response = await client.post(
                     MESSAGES,
-                    data={"To": "+819012345678", "From": "+815011112222", "Body": "x"},
+                    data={"To": "+819012345678", "From": "BCPTEST", "Body": "x"},
                     auth=(CONFIG.account_sid, CONFIG.auth_token),
                 )
                 codes.append(response.status_code)

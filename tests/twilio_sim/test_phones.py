@@ -11,7 +11,7 @@ from bcp_service.twilio_sim.server import RunningSim
 
 def _send(sim: RunningSim, to: str, body: str) -> None:
     response = httpx.post(f"{sim.base_url}/2010-04-01/Accounts/{sim.account_sid}/Messages.json",
-                          data={"To": to, "From": "+815000000000", "Body": body}, auth=(sim.account_sid, sim.auth_token))
+                          data={"To": to, "From": "BCPDEMO", "Body": body}, auth=(sim.account_sid, sim.auth_token))
     assert response.status_code == 201, response.text
 
 

@@ -8,7 +8,8 @@ from bcp_service.twilio_sim import RunningSim
 from tests.twilio_sim.support import Receiver
 
 PATIENT = "+819012345678"
-SENDER = "+815011112222"
+SENDER = "BCPTEST"  # an alphanumeric sender ID: Twilio sends SMS to Japan from one
+CALLER = "+815011112222"  # calls need a phone number (a Japanese 050 number)
 
 
 def official_client(sim: RunningSim, token: str | None = None) -> Client:
@@ -182,7 +183,7 @@ def test_call_presses_digits_on_gather(sim: RunningSim, receiver: Receiver):
     sim.configure(voice_answers={PATIENT: "3"})
     call = official_client(sim).calls.create(
         to=PATIENT,
-        from_=SENDER,
+        from_=CALLER,
         url=f"{receiver.base_url}/voice/call",
         status_callback=f"{receiver.base_url}/voice/status",
     )
@@ -212,7 +213,7 @@ def test_call_presses_digits_on_gather(sim: RunningSim, receiver: Receiver):
 
 def test_unlisted_numbers_press_the_default_digits(sim: RunningSim, receiver: Receiver):
     sim.configure(default_voice_digits="2")
-    call = {"To": PATIENT, "From": SENDER, "Url": receiver.base_url + "/voice/call"}
+    call = {"To": PATIENT, "From": CALLER, "Url": receiver.base_url + "/voice/call"}
     raw_post(sim, "Calls.json", call)
     sim.flush_callbacks()
     assert [hit.params["Digits"] for hit in receiver.on("voice/answer")] == ["2"]
@@ -225,7 +226,7 @@ def test_unanswered_call_reports_no_answer(sim: RunningSim, receiver: Receiver):
         "Calls.json",
         {
             "To": PATIENT,
-            "From": SENDER,
+            "From": CALLER,
             "Url": f"{receiver.base_url}/voice/call",
             "StatusCallback": f"{receiver.base_url}/voice/status",
         },
@@ -239,18 +240,18 @@ def test_unanswered_call_reports_no_answer(sim: RunningSim, receiver: Receiver):
 
 
 def test_call_needs_a_url(sim: RunningSim):
-    response = raw_post(sim, "Calls.json", {"To": PATIENT, "From": SENDER})
+    response = raw_post(sim, "Calls.json", {"To": PATIENT, "From": CALLER})
     assert response.status_code == 400
     assert response.json()["code"] == 21205
 
 
 def test_inbound_sms_is_posted_signed(sim: RunningSim, receiver: Receiver):
     sim.configure(inbound_webhook_url=f"{receiver.base_url}/sms/inbound")
-    result = sim.inbound(from_=PATIENT, to=SENDER, body="停電 あと3時間")
+    result = sim.inbound(from_=PATIENT, to=CALLER, body="停電 あと3時間")
     assert result["status_code"] == 200
     (hit,) = receiver.on("sms/inbound")
     assert hit.params["Body"] == "停電 あと3時間"
-    assert hit.params["From"] == PATIENT and hit.params["To"] == SENDER
+    assert hit.params["From"] == PATIENT and hit.params["To"] == CALLER
     assert hit.params["NumMedia"] == "0"
     assert hit.params["MessageSid"] == result["message_sid"]
     assert_signed(sim, hit)
@@ -258,7 +259,7 @@ def test_inbound_sms_is_posted_signed(sim: RunningSim, receiver: Receiver):
 
 
 def test_inbound_without_webhook_is_a_conflict(sim: RunningSim):
-    sms = {"from": PATIENT, "to": SENDER, "body": "1"}
+    sms = {"from": PATIENT, "to": CALLER, "body": "1"}
     response = httpx.post(f"{sim.base_url}/_sim/inbound", json=sms)
     assert response.status_code == 409
 

@@ -19,7 +19,7 @@ _sids = itertools.count(1)
 def settings(settings):
     """The root settings plus a Twilio token, and a public webhook base unlike the test client's host."""
     return settings.model_copy(update={
-        "twilio_account_sid": "ACsimulator00000000000000000000000", "twilio_auth_token": SecretStr(AUTH_TOKEN),
+        "twilio_account_sid": "AC5130a7000000000000000000000000a1", "twilio_auth_token": SecretStr(AUTH_TOKEN),
         "webhook_base_url": BASE,
     })
 
