@@ -31,6 +31,13 @@ PAGE_CSP = (
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
+# Swagger UI and ReDoc (served from the package, web/docs.py) start from an inline script and ReDoc
+# runs a worker from a blob: URL; nothing else on these pages takes input.
+DOCS_PATHS = ("/docs", "/redoc")
+DOCS_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; "
+    "worker-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
 TOO_LARGE = "リクエストが大きすぎます (request body too large: at most {limit} bytes)"
 
 
@@ -54,12 +61,20 @@ class BodyTooLarge(HTTPException):
         super().__init__(status_code=413, detail=TOO_LARGE.format(limit=limit))
 
 
+def _csp(path: str) -> str:
+    if path.startswith(("/api/", "/webhooks/", "/openapi.json")):
+        return API_CSP
+    if path.startswith(DOCS_PATHS):
+        return DOCS_CSP
+    return PAGE_CSP
+
+
 def security_headers(settings: Settings, path: str) -> list[tuple[bytes, bytes]]:
     headers = [
         (b"x-content-type-options", b"nosniff"),
         (b"x-frame-options", b"DENY"),
         (b"referrer-policy", b"same-origin"),
-        (b"content-security-policy", (API_CSP if path.startswith(("/api/", "/webhooks/", "/openapi.json")) else PAGE_CSP).encode()),
+        (b"content-security-policy", _csp(path).encode()),
     ]
     if settings.public_base_url.startswith("https://"):
         headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))

@@ -49,8 +49,11 @@ def test_a_failing_statement_does_not_carry_its_parameters(database_url, caplog)
                 # No municipality, no required columns: the insert fails in the database.
                 connection.execute(text("INSERT INTO patient (name, address) VALUES (:name, :address)"),
                                    {"name": name, "address": address})
-        with caplog.at_level(logging.ERROR):
-            logging.getLogger("uvicorn.error").error("Exception in ASGI application", exc_info=failure.value)
+        # PostgreSQL's own DETAIL names the failing row, so there the app never lets the exception reach
+        # a log (security.py logs its type only); logging it here would put the row into the run's log.
+        if engine.dialect.name == "sqlite":
+            with caplog.at_level(logging.ERROR):
+                logging.getLogger("uvicorn.error").error("Exception in ASGI application", exc_info=failure.value)
     finally:
         engine.dispose()
     logged = caplog.text + str(failure.value)
