@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 from sqlmodel import Session, select
@@ -15,8 +14,9 @@ from bcp_service.models import JmaFeed, JmaFeedEntry, TriggerReport
 from tests.feeds.server import JmaStandIn
 from tests.triggers.dbsetup import chiba, decisions, records, round_municipality_codes, rounds, run_starts  # noqa: F401
 from tests.triggers.helpers import CHIBA, DATA, FUNABASHI, ICHIKAWA, INZAI, NARASHINO, at
+from tests.shared_data import SHARED_DATA
 
-SHARED_FEEDS = Path("/work/shared/data/jma/feeds")
+SHARED_FEEDS = SHARED_DATA / "jma" / "feeds"
 NORTH_WEST = {CHIBA, ICHIKAWA, FUNABASHI, NARASHINO, INZAI}
 QUAKE_51 = ("震度速報", "vxse51_chiba_5lower.xml", at(10, 16, 30))
 CANCEL_51 = ("震度速報", "vxse51_cancel.xml", at(10, 17, 0))

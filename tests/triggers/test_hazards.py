@@ -20,8 +20,9 @@ from tests.triggers.dbsetup import (  # noqa: F401 (fixtures)
     system,
 )
 from tests.triggers.helpers import CHIBA, CHOSHI, FUNABASHI, ICHIKAWA, INZAI, NARASHINO, TATEYAMA, at
+from tests.shared_data import SHARED_DATA
 
-SHARED = Path("/work/shared/data/jma")
+SHARED = SHARED_DATA / "jma"
 JST = timezone(timedelta(hours=9))
 NORTH_WEST = {CHIBA, ICHIKAWA, FUNABASHI, NARASHINO, INZAI}
 
