@@ -21,7 +21,6 @@ from fastapi.responses import Response, StreamingResponse
 from sqlmodel import Session
 
 from bcp_service.audit.service import record as audit
-from bcp_service.rounds.clock import aware  # SQLite gives naive UTC: not the machine's local time
 from bcp_service.auth.deps import Access
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
@@ -34,6 +33,7 @@ from bcp_service.db import SessionDep
 from bcp_service.errors import NotFound
 from bcp_service.escalation.policy import tier_policies
 from bcp_service.live import sse
+from bcp_service.rounds.clock import aware  # SQLite gives naive UTC: not the machine's local time
 from bcp_service.rounds.service import label
 from bcp_service.rounds.visibility import visible_round
 from bcp_service.schedules.heartbeat import read_system_status

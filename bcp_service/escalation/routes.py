@@ -30,9 +30,9 @@ from bcp_service.models import CheckEvent, Patient, SafetyCheck, SafetyRound
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import RoundState
 from bcp_service.registry.schemas import Page
+from bcp_service.rounds import visibility
 from bcp_service.rounds.checks import get_check
 from bcp_service.rounds.clock import aware
-from bcp_service.rounds import visibility
 from bcp_service.rounds.service import get_round
 
 router = APIRouter(prefix="/api/v1", tags=["escalation"])

@@ -14,6 +14,7 @@ answer updated (``voice:{CallSid}:hours``).
 from __future__ import annotations
 
 import logging
+
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 from typing import Annotated
-
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile

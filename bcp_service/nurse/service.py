@@ -26,7 +26,6 @@ from bcp_service.rounds.service import label
 from bcp_service.rounds.triage import triage_order
 
 
-
 def list_my_checks(*, session: Session, principal: Principal, limit: int = 300) -> tuple[list[NurseRow], int]:
     """Checks of running rounds for the patients in the nurse's scope (station and assignments)."""
     conditions = [SafetyRound.state == RoundState.running.value, *patient_scope(principal)]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi.concurrency import run_in_threadpool
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sqlmodel import col, select

@@ -31,12 +31,12 @@ from sqlmodel import Session
 
 from bcp_service.config import Settings
 from bcp_service.escalation.calls import call_status_url, twiml_url
+from bcp_service.outage import DatabaseWait, is_outage
 from bcp_service.outbox import claims, heartbeat
 from bcp_service.outbox.breaker import Breaker
 from bcp_service.outbox.claims import Claimed, Outcome
 from bcp_service.outbox.delivery import apply_early_statuses, pending_early_statuses
 from bcp_service.outbox.notifier import status_callback_url
-from bcp_service.outage import DatabaseWait, is_outage
 from bcp_service.outbox.ratelimit import SharedRateLimiter
 from bcp_service.outbox.reconcile import reconcile
 from bcp_service.outbox.retry import RetryPolicy

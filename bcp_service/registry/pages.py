@@ -24,7 +24,8 @@ from bcp_service.db import SessionDep
 from bcp_service.errors import ServiceError
 from bcp_service.models import Institution, Municipality, Patient
 from bcp_service.models.enums import PatientStatus, RiskTier, Therapy
-from bcp_service.registry import contacts, page_forms as forms, patients
+from bcp_service.registry import contacts, patients
+from bcp_service.registry import page_forms as forms
 from bcp_service.registry.phones import national_format
 from bcp_service.registry.risk import explain_risk_tier, remaining_power_hours
 from bcp_service.registry.schemas import PatientContactIn, PatientCreate, PatientUpdate

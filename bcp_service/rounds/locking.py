@@ -8,8 +8,8 @@ writer is busy. Taking the lock with a no-op write as the first statement makes 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 
 from sqlalchemy import text

@@ -8,10 +8,9 @@ one round) and redirects to the round.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import secrets
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request, status
@@ -29,8 +28,8 @@ from bcp_service.escalation.routes import get_round_escalation
 from bcp_service.models import HomeCareRegion, Prefecture, SafetyRound
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import RoundReason, RoundState
-from bcp_service.rounds.preview import preview_round
 from bcp_service.rounds import visibility
+from bcp_service.rounds.preview import preview_round
 from bcp_service.rounds.service import Actor, close_round, label, list_rounds, may_close, start_round
 from bcp_service.rounds.summary import summarise_round
 from bcp_service.rounds.target_form import REASON_LABELS, TargetForm, describe_target, target_choices
