@@ -15,8 +15,10 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bcp_service.answers.review_routes import router as review_router
 from bcp_service.answers.routes import router as answers_router
 from bcp_service.audit.routes import router as audit_router
+from bcp_service.auth import assignments
 from bcp_service.auth.deps import Access
 from bcp_service.auth.routes import router as auth_router
 from bcp_service.bcp.pages import router as bcp_pages_router
@@ -36,6 +38,7 @@ from bcp_service.outage import is_outage
 from bcp_service.outages.routes import router as outages_router
 from bcp_service.registry.routes import router as registry_router
 from bcp_service.rounds.routes import router as rounds_router
+from bcp_service.rounds.scope import assigned_in_open_round
 from bcp_service.schedules import heartbeat as service_heartbeat
 from bcp_service.schedules.routes import router as schedules_router
 from bcp_service.security import SecurityMiddleware
@@ -68,6 +71,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     # Units of work opened outside the request's own session (group commits): tests put theirs here.
     app.state.unit_of_work = partial(transaction, app.state.session_factory)
     app.state.writers = {}
+    # Nurses also see the patients assigned to them in an open round: wired here, not by an import's
+    # side effect (auth must not import rounds; registering twice is a no-op).
+    assignments.register(assigned_in_open_round)
 
     # The routes a disaster floods go first: FastAPI tries routes in order, and matching a path against
     # every other route cost a webhook a seventh of its CPU (load_tests/RESULTS.md, "Disaster burst").
@@ -76,6 +82,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     for router in (auth_router, registry_router, audit_router, web_router, imports_router, exports_router, bcp_router, bcp_pages_router):
         app.include_router(router)
     app.include_router(rounds_router)
+    app.include_router(review_router)
     for router in PAGE_ROUTERS:
         app.include_router(router)
     for router in (board_router, nurse_router, nurse_api_router):

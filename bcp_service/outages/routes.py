@@ -16,10 +16,10 @@ from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
 from bcp_service.db import SessionDep
 from bcp_service.errors import FieldError
+from bcp_service.locking import take_write_lock
 from bcp_service.models import Municipality, PowerOutage
 from bcp_service.outages import service
 from bcp_service.outages.schemas import OutageBatch, OutagePublic, OutageSummary, read_csv
-from bcp_service.rounds.locking import take_write_lock
 from bcp_service.triggers.routes import _inline_schema, clock
 
 log = logging.getLogger("bcp_service.outages")
