@@ -21,9 +21,9 @@ from bcp_service.audit.service import record as audit
 from bcp_service.auth.deps import Access
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
-from bcp_service.board.schemas import THERAPY_LABELS, TIER_LABELS
 from bcp_service.db import SessionDep
 from bcp_service.errors import NotFound, ServiceError
+from bcp_service.labels import THERAPY_LABELS, TIER_LABELS
 from bcp_service.models import HomeCareRegion, Prefecture, SafetyRound
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import RoundReason, RoundState
