@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from alembic import context
 from sqlmodel import SQLModel
 
 import bcp_service.models  # noqa: F401  (registers every table on the metadata)
+from alembic import context
 from bcp_service.config import get_settings
 from bcp_service.db import make_engine
 

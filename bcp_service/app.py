@@ -11,38 +11,43 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bcp_service.config import Settings, get_settings
-from bcp_service.db import make_engine, make_session_factory, unit_of_work as transaction
-from bcp_service.outage import is_outage
-from bcp_service.schedules import heartbeat as service_heartbeat
-from bcp_service.errors import ServiceError
-from bcp_service.security import SecurityMiddleware
+from bcp_service.answers.review_routes import router as review_router
+from bcp_service.answers.routes import router as answers_router
 from bcp_service.audit.routes import router as audit_router
+from bcp_service.auth import assignments
 from bcp_service.auth.deps import Access
 from bcp_service.auth.routes import router as auth_router
 from bcp_service.bcp.pages import router as bcp_pages_router
 from bcp_service.bcp.routes import router as bcp_router
-from bcp_service.registry.routes import router as registry_router
-from bcp_service.imports.routes import router as imports_router
-from bcp_service.exports.routes import router as exports_router
-from bcp_service.web.docs import install_docs
-from bcp_service.web.errors import API_PREFIXES, error_page, server_error, validation_page, wants_page
-from bcp_service.web.routes import router as web_router
-from bcp_service.web.page_routers import PAGE_ROUTERS
-from bcp_service.answers.routes import router as answers_router
-from bcp_service.rounds.routes import router as rounds_router
-from bcp_service.webhooks.routes import router as webhooks_router
 from bcp_service.board.routes import router as board_router
-from bcp_service.nurse.routes import api_router as nurse_api_router, router as nurse_router
-from bcp_service.schedules.routes import router as schedules_router
-from bcp_service.triggers.routes import router as triggers_router
-from bcp_service.outages.routes import router as outages_router
+from bcp_service.config import Settings, get_settings
+from bcp_service.db import make_engine, make_session_factory
+from bcp_service.db import unit_of_work as transaction
+from bcp_service.errors import ServiceError
 from bcp_service.escalation.routes import router as escalation_router
 from bcp_service.escalation.voice import router as voice_router
+from bcp_service.exports.routes import router as exports_router
+from bcp_service.imports.routes import router as imports_router
+from bcp_service.nurse.routes import api_router as nurse_api_router
+from bcp_service.nurse.routes import router as nurse_router
+from bcp_service.outage import is_outage
+from bcp_service.outages.routes import router as outages_router
+from bcp_service.registry.routes import router as registry_router
+from bcp_service.rounds.routes import router as rounds_router
+from bcp_service.rounds.scope import assigned_in_open_round
+from bcp_service.schedules import heartbeat as service_heartbeat
+from bcp_service.schedules.routes import router as schedules_router
+from bcp_service.security import SecurityMiddleware
+from bcp_service.triggers.routes import router as triggers_router
+from bcp_service.web.docs import install_docs
+from bcp_service.web.errors import API_PREFIXES, error_page, server_error, validation_page, wants_page
+from bcp_service.web.page_routers import PAGE_ROUTERS
+from bcp_service.web.routes import router as web_router
+from bcp_service.webhooks.routes import router as webhooks_router
 
 log = logging.getLogger("bcp_service")
 
@@ -66,6 +71,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     # Units of work opened outside the request's own session (group commits): tests put theirs here.
     app.state.unit_of_work = partial(transaction, app.state.session_factory)
     app.state.writers = {}
+    # Nurses also see the patients assigned to them in an open round: wired here, not by an import's
+    # side effect (auth must not import rounds; registering twice is a no-op).
+    assignments.register(assigned_in_open_round)
 
     # The routes a disaster floods go first: FastAPI tries routes in order, and matching a path against
     # every other route cost a webhook a seventh of its CPU (load_tests/RESULTS.md, "Disaster burst").
@@ -74,6 +82,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     for router in (auth_router, registry_router, audit_router, web_router, imports_router, exports_router, bcp_router, bcp_pages_router):
         app.include_router(router)
     app.include_router(rounds_router)
+    app.include_router(review_router)
     for router in PAGE_ROUTERS:
         app.include_router(router)
     for router in (board_router, nurse_router, nurse_api_router):

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bcp_service.outbox.senders import Senders, check_senders, check_voice_name, resolve_senders
-from bcp_service.triggers.intensity import Intensity, IntensityField
+from bcp_service.intensity import Intensity, IntensityField
+from bcp_service.senders import Senders, check_senders, check_voice_name, resolve_senders
 
 PLACEHOLDER_SECRETS = {"dev-insecure-secret-change-me", "changeme", ""}
 DEFAULT_DATA_DIR = Path("data")

@@ -27,8 +27,7 @@ from typing import Generic, TypeVar
 from sqlmodel import Session
 
 from bcp_service.db import unit_of_work as transaction  # noqa: F401  (the name app.py and tests use)
-from bcp_service.rounds import counters
-from bcp_service.rounds.locking import PROCESS_WRITER, take_write_lock
+from bcp_service.locking import PROCESS_WRITER, take_write_lock
 
 log = logging.getLogger("bcp_service.group_commit")
 T = TypeVar("T")
@@ -36,15 +35,23 @@ R = TypeVar("R")
 IDLE_SECONDS = 5.0  # an idle writer thread ends; the next request starts another
 LINGER_SECONDS = 0.002
 UnitOfWork = Callable[[], AbstractContextManager[Session]]
+Around = Callable[[Session], AbstractContextManager[object]]
+
+
+def _nothing_around(session: Session) -> AbstractContextManager[object]:
+    return nullcontext()
 
 
 class GroupCommit(Generic[T, R]):
     """``await writer.submit(item)``: ``apply(session, items)`` runs for a batch, returns one result per item."""
 
     def __init__(self, name: str, apply: Callable[[Session, list[T]], list[R]], unit_of_work: Callable[[], UnitOfWork],
-                 *, sqlite: bool, writes: bool = True, max_batch: int = 100) -> None:
+                 *, sqlite: bool, writes: bool = True, max_batch: int = 100, around: Around = _nothing_around) -> None:
         self.name = name
         self.apply = apply
+        # Wraps ``apply`` inside the transaction (the answers' writers pass ``rounds.counters.deferred``):
+        # infrastructure takes the domain's hook as an argument instead of importing the domain.
+        self.around = around
         self.writes = writes
         # SQLite: the threads of one process queue on a Python lock, which wakes the next at once.
         self._serialise = PROCESS_WRITER if sqlite and writes else nullcontext()
@@ -115,7 +122,7 @@ class GroupCommit(Generic[T, R]):
         with self._serialise, unit() as session:
             if self.writes:
                 take_write_lock(session)
-            with counters.deferred(session):
+            with self.around(session):
                 return self.apply(session, items)
 
 
@@ -141,7 +148,8 @@ def _set_all(outcomes) -> None:
             future.set_result(result)
 
 
-def writer(app, name: str, apply: Callable[[Session, list], list], *, writes: bool = True) -> GroupCommit:
+def writer(app, name: str, apply: Callable[[Session, list], list], *, writes: bool = True,
+           around: Around = _nothing_around) -> GroupCommit:
     """The app's group commit named ``name``, made on first use (on the event loop: no race).
 
     ``writes=False`` batches reads the same way (many lookups in one query and one connection),
@@ -151,5 +159,5 @@ def writer(app, name: str, apply: Callable[[Session, list], list], *, writes: bo
     found = writers.get(name)
     if found is None:
         found = writers[name] = GroupCommit(name, apply, lambda: app.state.unit_of_work,
-                                            sqlite=app.state.engine.dialect.name == "sqlite", writes=writes)
+                                            sqlite=app.state.engine.dialect.name == "sqlite", writes=writes, around=around)
     return found

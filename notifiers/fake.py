@@ -9,7 +9,6 @@ from datetime import datetime, timezone
 
 from notifiers.base import SendResult
 
-
 # One counter for the process, tagged with the pid: two fake providers (a worker killed and its
 # successor, or two workers) never hand out the same id, as Twilio never would. Ids restarting at 1 per
 # instance made a second worker's receipts land on the first worker's messages (a flaky test).

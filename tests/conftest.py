@@ -23,7 +23,6 @@ from bcp_service.db import get_session, make_engine
 from bcp_service.logs import KeyValueFormatter, quiet_noisy_loggers
 from tests.factories import bearer, create_user
 
-
 LOG_SCAN_TEST = "test_no_personal_data_in_logs"
 
 

@@ -9,7 +9,6 @@ from sqlmodel import Session
 from bcp_service.auth.secrets import new_token, token_hash
 from bcp_service.models import (
     ApiToken,
-    User,
     Designation,
     HomeCareRegion,
     HomeCareRegionMunicipality,
@@ -19,6 +18,7 @@ from bcp_service.models import (
     Patient,
     PatientContact,
     Prefecture,
+    User,
 )
 from bcp_service.registry.risk import RiskInputs, derive_risk_tier
 from bcp_service.registry.schemas import check_digit

@@ -123,10 +123,10 @@ def test_docker_compose_config():
 
 
 def test_heartbeat_check_reads_this_hosts_heartbeats(tmp_path, monkeypatch):
+    from bcp_service import heartbeat as worker_heartbeat
     from bcp_service import migrations
     from bcp_service.config import get_settings
     from bcp_service.db import make_engine, make_session_factory
-    from bcp_service.outbox import heartbeat as worker_heartbeat
     from bcp_service.schedules import heartbeat
 
     url = f"sqlite:///{tmp_path / 'beat.sqlite3'}"

@@ -7,10 +7,10 @@ Create Date: 2026-11-22
 Branches from 0002 next to the rounds migration (0003) on purpose; a merge revision joins the two
 heads. ``bcp-service db upgrade`` applies all heads.
 """
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
 
+from alembic import op
 
 revision = '0004'
 down_revision = '0002'

@@ -12,10 +12,10 @@ The escalation job looks for unanswered checks by (round, step); the partial ind
 ``safety_check`` serves exactly that query. Its model-side declaration is in
 ``models/escalation.py`` (attached to the rounds package's table, which stays untouched).
 """
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
 
+from alembic import op
 
 revision = '0005'
 down_revision = '0003'

@@ -19,7 +19,6 @@ The indexes are declared here only, not on the SQLModel tables, which belong to 
 """
 from alembic import op
 
-
 revision = '0006'
 down_revision = '0003'
 branch_labels = None

@@ -12,6 +12,7 @@ Create Date: 2026-12-02
 
 import sqlalchemy as sa
 import sqlmodel
+
 from alembic import op
 
 revision = "0010_clinical"

@@ -11,6 +11,7 @@ pollers run and however often they restart (bcp_service/feeds/poller.py).
 
 import sqlalchemy as sa
 import sqlmodel
+
 from alembic import op
 
 revision = "0011_feeds"

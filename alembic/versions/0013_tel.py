@@ -10,6 +10,7 @@ Create Date: 2026-12-02
 """
 
 import sqlalchemy as sa
+
 from alembic import op
 
 revision = "0013_tel"

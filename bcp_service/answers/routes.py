@@ -19,7 +19,7 @@ from bcp_service.answers.links import LinkAnswer, LinkTarget, find_links, record
 from bcp_service.auth.deps import Access
 from bcp_service.group_commit import writer
 from bcp_service.outage import is_outage
-from bcp_service.rounds import states
+from bcp_service.rounds import counters, states
 from bcp_service.rounds.messages import STATE_LABELS
 from bcp_service.templating import render
 
@@ -156,7 +156,7 @@ async def answer_submit(
                         plan=plan,
                         place=(place.strip()[:200] or None) if plan in ("shelter", "relative", "hospital") else None)
     try:
-        outcome = await writer(request.app, "answer-link", record_link_answers).submit(answer)
+        outcome = await writer(request.app, "answer-link", record_link_answers, around=counters.deferred).submit(answer)
     except Exception as exc:
         if not is_outage(exc):
             raise

@@ -15,11 +15,11 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
+from bcp_service.clock import aware
 from bcp_service.errors import FieldError, NotFound
 from bcp_service.models import AuditEvent, AuditEventPatient, CheckAnswer, SafetyCheck
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import ANSWER_STATES, CheckState, Power
-from bcp_service.rounds.clock import aware
 from bcp_service.rounds.counters import CheckKeys, move_counters
 
 log = logging.getLogger("bcp_service.answers")

@@ -12,13 +12,8 @@ from sqlmodel import Session, col, select
 
 from bcp_service.audit.scope import event_conditions, patient_filter_condition, visible_patients
 from bcp_service.auth.principal import Principal
+from bcp_service.auth.throttle import client_address
 from bcp_service.models import AuditEvent, AuditEventPatient
-
-
-def client_address(request: Request | None) -> str | None:
-    if request is None or request.client is None:
-        return None
-    return request.client.host
 
 
 def record(

@@ -10,11 +10,11 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 from sqlmodel import select
 
-from bcp_service.audit.service import client_address
 from bcp_service.auth import service
 from bcp_service.auth.deps import ALL_ROLES, Access
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
+from bcp_service.auth.throttle import client_address
 from bcp_service.db import SessionDep
 from bcp_service.errors import FieldError, ServiceError
 from bcp_service.models import User

@@ -10,10 +10,18 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlmodel import Session
+from starlette.requests import Request
 
 from bcp_service.config import Settings
 from bcp_service.models import LoginThrottle
 from bcp_service.models.base import utcnow
+
+
+def client_address(request: Request | None) -> str | None:
+    """The address a request came from (throttled here, recorded by the audit)."""
+    if request is None or request.client is None:
+        return None
+    return request.client.host
 
 
 def _aware(value: datetime | None) -> datetime | None:

@@ -20,7 +20,6 @@ from datetime import datetime
 import phonenumbers
 from sqlmodel import Session, select
 
-from bcp_service.timeutil import display_zone
 from bcp_service.bcp import sources
 from bcp_service.bcp.context import (
     AreaVentilatorPatient,
@@ -41,6 +40,7 @@ from bcp_service.bcp.drill import last_drill_for
 from bcp_service.errors import FieldError, NotFound
 from bcp_service.models import Designation, Institution, InstitutionContact, Municipality, Patient, Prefecture
 from bcp_service.models.enums import INSTITUTION_KIND_JA, DesignationKind, InstitutionKind, OxygenSource, RiskTier
+from bcp_service.timeutil import display_zone
 
 PLAN_KIND_BY_INSTITUTION_KIND: dict[str, PlanKind] = {
     InstitutionKind.clinic: "single_doctor_clinic",

@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bcp_service.timeutil import display_zone
 
-
 PlanKind = Literal[
     "single_doctor_clinic",
     "home_care_support",

@@ -14,10 +14,10 @@ from html.parser import HTMLParser
 
 import docx
 from docx.enum.section import WD_SECTION
-from docx.section import Section
 from docx.enum.table import WD_ROW_HEIGHT_RULE
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
+from docx.section import Section
 from docx.shared import Mm, Pt, RGBColor
 from docx.table import Table
 from docx.table import _Cell as _TableCell

@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
-from bcp_service.timeutil import display_zone
 from bcp_service.bcp.context import Drill
 from bcp_service.models import CheckAnswer, Patient, SafetyCheck, SafetyRound
 from bcp_service.models.rounds import ANSWER_STATES
+from bcp_service.timeutil import display_zone
 
 _ANSWERED = [str(state) for state in ANSWER_STATES]
 

@@ -12,7 +12,6 @@ import sys
 from datetime import date, datetime
 from pathlib import Path
 
-from bcp_service.timeutil import display_zone
 from bcp_service.bcp.context import (
     AreaVentilatorPatient,
     BackedUpClinic,
@@ -31,6 +30,7 @@ from bcp_service.bcp.context import (
 )
 from bcp_service.bcp.docx_writer import html_to_docx
 from bcp_service.bcp.render import render_draft
+from bcp_service.timeutil import display_zone
 
 # name, 種別, phone, designations, and the staff role at the top of the call-out tree
 _PROFILES: dict[str, tuple[str, str, str, list[str], tuple[str, str]]] = {

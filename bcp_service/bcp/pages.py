@@ -16,10 +16,10 @@ from sqlmodel import Session
 from bcp_service.auth.deps import Access
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
-from bcp_service.bcp.reader import for_reader
 from bcp_service.bcp import service
 from bcp_service.bcp.context import PLAN_KIND_LABELS
 from bcp_service.bcp.coverage import compute_coverage
+from bcp_service.bcp.reader import for_reader
 from bcp_service.bcp.routes import COVERAGE_VIEWERS, DRAFTERS, FINALISERS, REVIEWERS
 from bcp_service.bcp.schemas import STATE_LABELS, BcpDraftPublic
 from bcp_service.db import SessionDep

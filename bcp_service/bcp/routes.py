@@ -16,9 +16,9 @@ from sqlmodel import Session
 from bcp_service.auth.deps import Access
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
-from bcp_service.bcp.reader import for_reader
 from bcp_service.bcp import service
 from bcp_service.bcp.coverage import compute_coverage
+from bcp_service.bcp.reader import for_reader
 from bcp_service.bcp.schemas import BcpCoverageReport, BcpDraftCreate, BcpDraftPublic, BcpDraftReview, BcpDraftSummary
 from bcp_service.db import SessionDep
 from bcp_service.models import Institution

@@ -16,7 +16,14 @@ from bcp_service.auth.principal import Principal, hub_municipalities, patient_sc
 from bcp_service.auth.roles import Role
 from bcp_service.auth.suppression import Suppressed, suppress
 from bcp_service.board.schemas import ANSWERED, NEEDING, AreaRow, BoardFilters, Counts
-from bcp_service.models import HomeCareRegion, HomeCareRegionMunicipality, Institution, Municipality, Patient, SafetyCheck
+from bcp_service.models import (
+    HomeCareRegion,
+    HomeCareRegionMunicipality,
+    Institution,
+    Municipality,
+    Patient,
+    SafetyCheck,
+)
 from bcp_service.registry.patients import therapy_condition
 
 UNKNOWN = "（不明）"

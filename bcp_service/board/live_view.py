@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from bcp_service.auth.roles import Role
 from bcp_service.board import lists, render
 from bcp_service.board.counts import (
     AreaNames,
@@ -27,7 +28,6 @@ from bcp_service.board.counts import (
     uses_counters,
 )
 from bcp_service.board.schemas import Counts
-from bcp_service.auth.roles import Role
 from bcp_service.config import Settings
 from bcp_service.models import CheckAnswer, SafetyRound
 from bcp_service.outages.service import power_out_municipality_ids

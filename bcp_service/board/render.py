@@ -7,18 +7,8 @@ from functools import lru_cache
 
 from markupsafe import Markup
 
-from bcp_service.board.schemas import (
-    ANSWERED_BY_LABELS,
-    CHANNEL_LABELS,
-    NEEDING,
-    POWER_LABELS,
-    STATE_LABELS,
-    STATE_ORDER,
-    TIER_LABELS,
-    Counts,
-    FeedRow,
-    PersonRow,
-)
+from bcp_service.board.schemas import NEEDING, POWER_LABELS, STATE_LABELS, STATE_ORDER, Counts, FeedRow, PersonRow
+from bcp_service.labels import ANSWERED_BY_LABELS, CHANNEL_LABELS, TIER_LABELS
 from bcp_service.templating import environment
 
 LABELS = {

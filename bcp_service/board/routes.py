@@ -21,18 +21,19 @@ from fastapi.responses import Response, StreamingResponse
 from sqlmodel import Session
 
 from bcp_service.audit.service import record as audit
-from bcp_service.rounds.clock import aware  # SQLite gives naive UTC: not the machine's local time
 from bcp_service.auth.deps import Access
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
 from bcp_service.board import service
 from bcp_service.board.counts import ViewSpec
 from bcp_service.board.live_view import BoardView
-from bcp_service.board.schemas import STATE_LABELS, THERAPY_LABELS, TIER_LABELS, BoardFilters
+from bcp_service.board.schemas import STATE_LABELS, BoardFilters
+from bcp_service.clock import aware  # SQLite gives naive UTC: not the machine's local time
 from bcp_service.csv_export import csv_lines
 from bcp_service.db import SessionDep
 from bcp_service.errors import NotFound
 from bcp_service.escalation.policy import tier_policies
+from bcp_service.labels import THERAPY_LABELS, TIER_LABELS
 from bcp_service.live import sse
 from bcp_service.rounds.service import label
 from bcp_service.rounds.visibility import visible_round

@@ -16,10 +16,6 @@ NEEDING = states.NEEDING
 SILENT = states.SILENT
 STATE_LABELS = states.LABELS
 POWER_LABELS = states.POWER_LABELS
-TIER_LABELS = {"critical": "最重要", "high": "高", "standard": "標準"}
-THERAPY_LABELS = {"ventilator": "人工呼吸器", "oxygen": "在宅酸素", "suction": "吸引器", "child": "医療的ケア児"}
-CHANNEL_LABELS = {"link": "リンク", "sms": "SMS", "voice": "音声", "nurse": "看護師"}
-ANSWERED_BY_LABELS = {"nurse_visit": "訪問", "nurse_phone": "電話", "self": "本人", "family": "家族", "carer": "支援者"}
 
 
 @dataclass(frozen=True)

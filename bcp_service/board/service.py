@@ -7,17 +7,18 @@ from collections.abc import Iterator
 from fastapi import FastAPI
 from sqlmodel import Session, col, select
 
+from bcp_service.auth.principal import Principal
 from bcp_service.board import lists
 from bcp_service.board.counts import ViewSpec
 from bcp_service.board.live_view import BoardView, RoundSource
-from bcp_service.board.schemas import STATE_LABELS, STATE_ORDER, TIER_LABELS, CHANNEL_LABELS, BoardFilters, Counts
-from bcp_service.auth.principal import Principal
+from bcp_service.board.schemas import STATE_LABELS, STATE_ORDER, BoardFilters, Counts
 from bcp_service.config import Settings
-from bcp_service.rounds.visibility import round_conditions
+from bcp_service.labels import CHANNEL_LABELS, TIER_LABELS
 from bcp_service.live.hub import LiveHub
 from bcp_service.live.signals import listener_factory
 from bcp_service.models import SafetyRound
 from bcp_service.models.rounds import RoundState
+from bcp_service.rounds.visibility import round_conditions
 from bcp_service.templating import jst
 
 

@@ -9,17 +9,17 @@ from pathlib import Path
 import typer
 import uvicorn
 from rich.console import Console
-from rich.table import Table
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from bcp_service import migrations
+from bcp_service.cli.demo_process import RoundProgress, handle_stop_signals, log_to_file, port_in_use
+from bcp_service.cli.demo_sending import demo_sending_env, print_round_help, start_demo_sending, stop_demo_sending
 from bcp_service.config import Settings, get_settings
 from bcp_service.db import make_engine, make_session_factory
 from bcp_service.demo.accounts import create_demo_accounts, demo_password
 from bcp_service.demo.chiba import load_chiba
 from bcp_service.demo.synthetic import seed_patients
-from bcp_service.cli.demo_process import RoundProgress, handle_stop_signals, log_to_file, port_in_use
-from bcp_service.cli.demo_sending import demo_sending_env, print_round_help, start_demo_sending, stop_demo_sending
 from bcp_service.logs import configure_logging
 
 console = Console()

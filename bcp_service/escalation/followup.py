@@ -103,9 +103,3 @@ def assign_check(
     ))
     session.flush()
     return check
-
-
-def list_events(*, session: Session, check_id: int) -> list[CheckEvent]:
-    return list(session.exec(
-        select(CheckEvent).where(CheckEvent.check_id == check_id).order_by(CheckEvent.at, CheckEvent.id)
-    ).all())

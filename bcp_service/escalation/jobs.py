@@ -23,14 +23,14 @@ from pydantic import ValidationError
 from sqlalchemy import insert, text, update
 from sqlmodel import Session, col, select
 
+from bcp_service import contacts as reach
+from bcp_service.clock import aware
 from bcp_service.config import Settings
-from bcp_service.escalation import contacts as reach
 from bcp_service.escalation.policy import EscalationAction, EscalationPolicy, tier_policies
 from bcp_service.models import CheckEvent, OutboxMessage, SafetyCheck, SafetyRound
 from bcp_service.models.base import utcnow
 from bcp_service.models.outbox import MessageState
 from bcp_service.models.rounds import CheckState, RoundState
-from bcp_service.rounds.clock import aware
 from bcp_service.rounds.counters import CheckKeys, move_counters
 from bcp_service.rounds.creation import OUTBOX_COLUMNS, PRIORITY, write_rows
 from bcp_service.rounds.messages import hash_token, new_answer_token, template_for

@@ -14,6 +14,7 @@ from bcp_service.audit.service import record as audit
 from bcp_service.auth.deps import Access
 from bcp_service.auth.principal import Principal, patient_scope
 from bcp_service.auth.roles import Role
+from bcp_service.clock import aware
 from bcp_service.csv_export import csv_lines
 from bcp_service.db import SessionDep
 from bcp_service.escalation import followup, report
@@ -30,10 +31,10 @@ from bcp_service.models import CheckEvent, Patient, SafetyCheck, SafetyRound
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import RoundState
 from bcp_service.registry.schemas import Page
-from bcp_service.rounds.checks import get_check
-from bcp_service.rounds.clock import aware
 from bcp_service.rounds import visibility
+from bcp_service.rounds.checks import get_check
 from bcp_service.rounds.service import get_round
+from bcp_service.rounds.timeline import list_events
 
 router = APIRouter(prefix="/api/v1", tags=["escalation"])
 Limit = Annotated[int, Query(ge=1, le=500, description="page size (max 500)")]
@@ -105,7 +106,7 @@ def get_check_escalation(round_id: int, check_id: int, request: Request, princip
     audit(session=session, principal=principal, action="round.check.escalation", request=request,
           patient_ids=[row.check.patient_id], detail=f"round {round_id} check {check_id}")
     return check_escalation(row.check, safety_round, _policy(request, safety_round, row.check.risk_tier),
-                            followup.list_events(session=session, check_id=check_id))
+                            list_events(session=session, check_id=check_id))
 
 
 @router.get("/rounds/{round_id}/follow-up", response_model=Page[FollowUpItem])
@@ -141,7 +142,7 @@ def post_assign(round_id: int, check_id: int, data: AssignRequest, request: Requ
           patient_ids=[check.patient_id], detail=f"round {round_id} check {check_id} user {data.user_id}")
     safety_round = get_round(session=session, round_id=round_id)
     return check_escalation(check, safety_round, _policy(request, safety_round),
-                            followup.list_events(session=session, check_id=check_id))
+                            list_events(session=session, check_id=check_id))
 
 
 @router.get("/rounds/{round_id}/report.csv", response_class=StreamingResponse)

@@ -7,20 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from bcp_service.escalation.policy import EscalationStep
-
-
-class CheckEventPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    kind: str = Field(description="escalation, assigned or unassigned")
-    step: int | None = Field(description="1-based step of the round's policy")
-    action: str = Field(description="resend, family, call, unreachable, or assign")
-    at: datetime
-    messages: int = Field(description="messages or calls queued by the step")
-    detail: str | None = Field(description="e.g. 2_contacts, no_contact, no_family_contact")
-    user_id: int | None
-    actor_name: str
+from bcp_service.rounds.schemas import CheckEventPublic
 
 
 class CheckEscalation(BaseModel):

@@ -14,6 +14,7 @@ answer updated (``voice:{CallSid}:hours``).
 from __future__ import annotations
 
 import logging
+
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
@@ -22,9 +23,9 @@ from bcp_service.answers.links import find_link
 from bcp_service.answers.service import record_answer
 from bcp_service.auth.deps import Access
 from bcp_service.db import SessionDep
-from bcp_service.escalation.calls import VOICE_PATH
 from bcp_service.models import PatientContact, SafetyCheck
 from bcp_service.models.rounds import AnswerChannel
+from bcp_service.outbox.calls import VOICE_PATH
 from bcp_service.outbox.delivery import apply_status
 from bcp_service.rounds import states
 from bcp_service.rounds.locking import write_unit

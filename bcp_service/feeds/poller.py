@@ -29,10 +29,10 @@ from sqlmodel import Session, col, select
 
 from bcp_service.config import Settings
 from bcp_service.feeds.atom import FeedEntry, FeedError, parse_feed
+from bcp_service.locking import take_write_lock
 from bcp_service.models import JmaFeed, JmaFeedEntry
 from bcp_service.models.base import utcnow
 from bcp_service.models.feeds import EntryState
-from bcp_service.rounds.locking import take_write_lock
 from bcp_service.triggers import service
 from bcp_service.triggers.jma import MAX_BULLETIN_BYTES, JmaParseError
 

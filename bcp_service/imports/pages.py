@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 from typing import Annotated
-
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
@@ -25,8 +24,9 @@ from bcp_service.auth.roles import Role
 from bcp_service.db import SessionDep
 from bcp_service.imports import import_csv
 from bcp_service.imports.columns import INSTITUTION_COLUMNS, PATIENT_COLUMNS
+from bcp_service.labels import THERAPY_LABELS
 from bcp_service.models import AuditEvent
-from bcp_service.registry.page_forms import STATUS_LABELS, THERAPY_LABELS, TIER_LABELS, filter_options
+from bcp_service.registry.page_forms import STATUS_LABELS, TIER_LABELS, filter_options
 from bcp_service.web.pages import page, register_home_link
 
 router = APIRouter(include_in_schema=False)

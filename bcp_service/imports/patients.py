@@ -12,7 +12,14 @@ from sqlmodel import Session
 
 from bcp_service.auth.principal import Principal, patient_scope
 from bcp_service.auth.roles import Role
-from bcp_service.imports.columns import CONTACT_FIELD, CONTACT_KEY, CONTACT_KEY_OF_FIELD, MAX_CONTACTS, PATIENT_COLUMNS, Column
+from bcp_service.imports.columns import (
+    CONTACT_FIELD,
+    CONTACT_KEY,
+    CONTACT_KEY_OF_FIELD,
+    MAX_CONTACTS,
+    PATIENT_COLUMNS,
+    Column,
+)
 from bcp_service.imports.lookups import (
     Lookups,
     allowed_municipalities,
@@ -28,9 +35,9 @@ from bcp_service.models import Patient, PatientContact
 from bcp_service.models.base import utcnow
 from bcp_service.models.enums import INSTITUTION_KIND_JA
 from bcp_service.registry.references import HOSPITAL_KINDS, NURSE_STATION_KINDS
-from bcp_service.registry.search_text import search_key
 from bcp_service.registry.risk import RiskInputs, derive_risk_tier
 from bcp_service.registry.schemas import PatientCreate
+from bcp_service.registry.search_text import search_key
 
 REFERENCE_KINDS = {"visiting_nurse_station_id": NURSE_STATION_KINDS, "backup_hospital_id": HOSPITAL_KINDS}
 CONTACT_ORDER = ("kind", "name", "relation", "phone", "preferred_channel")

@@ -19,7 +19,7 @@ from bcp_service.config import Settings
 from bcp_service.imports.columns import Column
 from bcp_service.imports.reading import FileProblem, match_header, open_csv
 from bcp_service.imports.report import ErrorList, ImportReport
-from bcp_service.imports.values import looks_like_formula, unneutralise, FORMULA_REASON
+from bcp_service.imports.values import FORMULA_REASON, looks_like_formula, unneutralise
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 2000

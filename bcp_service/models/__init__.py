@@ -1,8 +1,10 @@
 """All table models, imported together so Alembic and the metadata see every table."""
 
+from bcp_service.models import board as _board_indexes  # noqa: E402,F401  (indexes on the rounds tables)
 from bcp_service.models.audit import AuditEvent, AuditEventPatient
 from bcp_service.models.auth import ApiToken, LoginThrottle, User, WebSession
 from bcp_service.models.bcp import BcpDraft
+from bcp_service.models.escalation import CheckEvent
 from bcp_service.models.feeds import JmaFeed, JmaFeedEntry
 from bcp_service.models.geo import (
     HomeCareRegion,
@@ -13,13 +15,17 @@ from bcp_service.models.geo import (
     PublicHealthCenterDistrict,
     SecondaryMedicalArea,
 )
-from bcp_service.models.institution import Designation, DesignationRule, HubMunicipality, Institution, InstitutionContact
+from bcp_service.models.institution import (
+    Designation,
+    DesignationRule,
+    HubMunicipality,
+    Institution,
+    InstitutionContact,
+)
 from bcp_service.models.outages import PowerOutage
 from bcp_service.models.outbox import EarlyStatus, OutboxMessage, SendRate, WorkerHeartbeat
 from bcp_service.models.patient import Patient, PatientContact
 from bcp_service.models.rounds import CheckAnswer, RoundCounter, SafetyCheck, SafetyRound, UnmatchedReply
-from bcp_service.models import board as _board_indexes  # noqa: E402,F401  (indexes on the rounds tables)
-from bcp_service.models.escalation import CheckEvent
 from bcp_service.models.schedules import RoundSchedule, ScheduleFiring, ServiceHeartbeat
 from bcp_service.models.triggers import TriggerDecision, TriggerRecord, TriggerReport
 

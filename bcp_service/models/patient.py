@@ -90,7 +90,7 @@ class PatientContact(SQLModel, table=True):
     bad_since: datetime | None = timestamp_field()
     bad_reason: str | None = Field(default=None, max_length=100)
     # Set when the provider says the number can never take that channel (Twilio 21614: a landline
-    # refuses SMS); the number stays usable for the other one (escalation.contacts).
+    # refuses SMS); the number stays usable for the other one (contacts).
     sms_bad_since: datetime | None = timestamp_field()
     voice_bad_since: datetime | None = timestamp_field()
 

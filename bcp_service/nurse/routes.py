@@ -21,9 +21,10 @@ from bcp_service.audit.service import record as audit
 from bcp_service.auth.deps import Access
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
-from bcp_service.board.schemas import CHANNEL_LABELS, STATE_LABELS, TIER_LABELS
+from bcp_service.board.schemas import STATE_LABELS
 from bcp_service.db import SessionDep
 from bcp_service.errors import ServiceError
+from bcp_service.labels import CHANNEL_LABELS, TIER_LABELS
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import CheckState
 from bcp_service.nurse import service

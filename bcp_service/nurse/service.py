@@ -16,15 +16,14 @@ from sqlmodel import Session, col, select
 from bcp_service.answers.service import RecordedAnswer, record_answer
 from bcp_service.auth.principal import Principal, patient_scope
 from bcp_service.board.lists import EXPECTED_HOURS, device_label
+from bcp_service.clock import aware
 from bcp_service.errors import Conflict, NotFound
 from bcp_service.models import CheckAnswer, Patient, PatientContact, SafetyCheck, SafetyRound
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import AnswerChannel, RoundState
 from bcp_service.nurse.schemas import Contact, NurseResultIn, NurseRow
-from bcp_service.rounds.clock import aware
 from bcp_service.rounds.service import label
 from bcp_service.rounds.triage import triage_order
-
 
 
 def list_my_checks(*, session: Session, principal: Principal, limit: int = 300) -> tuple[list[NurseRow], int]:

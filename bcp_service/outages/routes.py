@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi.concurrency import run_in_threadpool
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sqlmodel import col, select
@@ -16,10 +16,10 @@ from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
 from bcp_service.db import SessionDep
 from bcp_service.errors import FieldError
+from bcp_service.locking import take_write_lock
 from bcp_service.models import Municipality, PowerOutage
 from bcp_service.outages import service
 from bcp_service.outages.schemas import OutageBatch, OutagePublic, OutageSummary, read_csv
-from bcp_service.rounds.locking import take_write_lock
 from bcp_service.triggers.routes import _inline_schema, clock
 
 log = logging.getLogger("bcp_service.outages")

@@ -18,11 +18,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, col, select
 
+from bcp_service.clock import aware, aware_or_none
 from bcp_service.config import Settings
 from bcp_service.models import Municipality, Patient, PowerOutage
 from bcp_service.models.enums import PatientStatus
 from bcp_service.outages.schemas import OutageBatch, OutageSummary
-from bcp_service.rounds.clock import aware, aware_or_none
 from bcp_service.triggers import service as triggers
 from bcp_service.triggers.events import EventStatus, Hazard, InfoType, TriggerEvent
 

@@ -16,13 +16,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, text, update
 from sqlmodel import Session
 
+from bcp_service.clock import aware
+from bcp_service.locking import take_write_lock
 from bcp_service.models import OutboxMessage
 from bcp_service.models.base import utcnow
 from bcp_service.models.outbox import MessageState
 from bcp_service.outage import is_outage
 from bcp_service.outbox import delivery
-from bcp_service.rounds.clock import aware
-from bcp_service.rounds.locking import take_write_lock
 
 log = logging.getLogger("bcp_service.outbox")
 SessionFactory = Callable[[], Session]
@@ -83,7 +83,8 @@ def claim_batch(session_factory: SessionFactory, *, worker_id: str, limit: int) 
             {"worker": worker_id, "now": now, "limit": limit},
         ).all()
         session.commit()
-    claimed = [Claimed(*row[:-2], _datetime(row[-2]), _datetime(row[-1])) for row in rows]
+    # RETURNING lists CLAIM_COLUMNS in the dataclass's field order; mypy cannot count a row's columns.
+    claimed = [Claimed(*row[:-2], _datetime(row[-2]), _datetime(row[-1])) for row in rows]  # type: ignore[call-arg]
     claimed.sort(key=lambda m: (m.priority, m.id))
     return claimed
 

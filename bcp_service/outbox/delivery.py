@@ -1,7 +1,7 @@
 """What a delivery status means for the message, the contact and the check.
 
 Statuses only move up (``STATE_RANK``): callbacks arrive out of order and a late ``sent`` must
-not overwrite ``delivered``. A failed message hands over (``escalation.contacts.choose``,
+not overwrite ``delivered``. A failed message hands over (``contacts.choose``,
 "failover") to the same number's other channel or the next contact when the number or the
 channel was bad; when nothing is left to try and nobody has answered, the check
 becomes ``delivery_failed`` so a person sees it.
@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
-from bcp_service.escalation import contacts as reach
+from bcp_service import contacts as reach
 from bcp_service.models import EarlyStatus, OutboxMessage, PatientContact, SafetyCheck, SafetyRound
 from bcp_service.models.base import utcnow
 from bcp_service.models.outbox import STATE_RANK, MessageState

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from notifiers import TimedNotifier, get_notifier
-
 from bcp_service.config import Settings
+from notifiers import TimedNotifier, get_notifier
 
 
 def build_notifier(settings: Settings) -> TimedNotifier:

@@ -19,9 +19,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
+from bcp_service.clock import aware
 from bcp_service.models import SendRate
 from bcp_service.models.base import utcnow
-from bcp_service.rounds.clock import aware
 
 LEFTOVER_SECONDS = 1.0
 

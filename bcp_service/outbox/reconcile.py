@@ -18,11 +18,11 @@ from datetime import timedelta
 from sqlalchemy import text, update
 from sqlmodel import Session
 
+from bcp_service.locking import take_write_lock
 from bcp_service.models import OutboxMessage
 from bcp_service.models.base import utcnow
 from bcp_service.outbox.delivery import apply_statuses
 from bcp_service.rounds import counters
-from bcp_service.rounds.locking import take_write_lock
 from notifiers import NotifierError
 
 log = logging.getLogger("bcp_service.outbox")

@@ -29,18 +29,19 @@ from datetime import datetime, timedelta, timezone
 
 from sqlmodel import Session
 
+from bcp_service import heartbeat
 from bcp_service.config import Settings
-from bcp_service.escalation.calls import call_status_url, twiml_url
-from bcp_service.outbox import claims, heartbeat
+from bcp_service.locking import take_write_lock
+from bcp_service.outage import DatabaseWait, is_outage
+from bcp_service.outbox import claims
 from bcp_service.outbox.breaker import Breaker
+from bcp_service.outbox.calls import call_status_url, twiml_url
 from bcp_service.outbox.claims import Claimed, Outcome
 from bcp_service.outbox.delivery import apply_early_statuses, pending_early_statuses
 from bcp_service.outbox.notifier import status_callback_url
-from bcp_service.outage import DatabaseWait, is_outage
 from bcp_service.outbox.ratelimit import SharedRateLimiter
 from bcp_service.outbox.reconcile import reconcile
 from bcp_service.outbox.retry import RetryPolicy
-from bcp_service.rounds.locking import take_write_lock
 from bcp_service.rounds.messages import render_message, segments
 from bcp_service.schedules import heartbeat as service_heartbeat
 

@@ -8,9 +8,17 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from bcp_service.errors import Conflict, NotFound
-from bcp_service.models import Designation, HomeCareRegion, HomeCareRegionMunicipality, Institution, Municipality
+from bcp_service.models import (
+    Designation,
+    HomeCareRegion,
+    HomeCareRegionMunicipality,
+    Institution,
+    LocalMedicalAssociation,
+    Municipality,
+    PublicHealthCenterDistrict,
+    SecondaryMedicalArea,
+)
 from bcp_service.registry.references import require_municipalities, require_prefecture, require_row
-from bcp_service.models import LocalMedicalAssociation, PublicHealthCenterDistrict, SecondaryMedicalArea
 from bcp_service.registry.schemas import (
     DesignationPublic,
     MunicipalityCreate,

@@ -20,8 +20,8 @@ from bcp_service.models import (
     Municipality,
     Prefecture,
 )
-from bcp_service.registry.designation_rules import load_rules
 from bcp_service.models.enums import DesignationKind
+from bcp_service.registry.designation_rules import load_rules
 from bcp_service.registry.schemas import CoverageGapRegion, CoverageGapReport
 
 

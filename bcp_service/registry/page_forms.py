@@ -23,7 +23,6 @@ from bcp_service.registry.references import HOSPITAL_KINDS, NURSE_STATION_KINDS
 SEX_LABELS, VENTILATOR_LABELS, OXYGEN_LABELS = SEX.labels, VENTILATOR_MODE.labels, OXYGEN_SOURCE.labels
 STATUS_LABELS, TIER_LABELS = STATUS.labels, RISK_TIER.labels
 CONTACT_KIND_LABELS, CHANNEL_LABELS = CONTACT_KIND.labels, CHANNEL.labels
-THERAPY_LABELS = {"ventilator": "人工呼吸器", "oxygen": "在宅酸素", "suction": "吸引器", "child": "医療的ケア児"}
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,11 @@ from bcp_service.auth.principal import Principal, patient_scope
 from bcp_service.auth.roles import Role
 from bcp_service.db import SessionDep
 from bcp_service.errors import ServiceError
+from bcp_service.labels import THERAPY_LABELS
 from bcp_service.models import Institution, Municipality, Patient
 from bcp_service.models.enums import PatientStatus, RiskTier, Therapy
-from bcp_service.registry import contacts, page_forms as forms, patients
+from bcp_service.registry import contacts, patients
+from bcp_service.registry import page_forms as forms
 from bcp_service.registry.phones import national_format
 from bcp_service.registry.risk import explain_risk_tier, remaining_power_hours
 from bcp_service.registry.schemas import PatientContactIn, PatientCreate, PatientUpdate
@@ -74,7 +76,7 @@ def patient_list(
         "registry/patients.html", principal, rows=rows, total=total, page_no=page_no, pages=max(1, -(-total // PAGE_SIZE)),
         params=params, query=lambda n: urlencode(kept | {"page": n}), export_query=urlencode(chosen),
         options=forms.filter_options(session, principal), names=_municipality_names(session, rows),
-        therapies=forms.THERAPY_LABELS, tiers=forms.TIER_LABELS, statuses=forms.STATUS_LABELS,
+        therapies=THERAPY_LABELS, tiers=forms.TIER_LABELS, statuses=forms.STATUS_LABELS,
         can_edit=principal.role in EDITORS,
     )
 

@@ -20,8 +20,8 @@ from bcp_service.registry.references import (
     require_municipality,
 )
 from bcp_service.registry.risk import RiskInputs, derive_risk_tier
-from bcp_service.registry.search_text import normalise_name
 from bcp_service.registry.schemas import PatientContactIn, PatientCreate, PatientUpdate
+from bcp_service.registry.search_text import normalise_name
 
 CONTACT_FIELDS = ("kind", "name", "relation", "phone", "preferred_channel")
 

@@ -16,14 +16,6 @@ from bcp_service.errors import Forbidden, NotFound
 from bcp_service.models.enums import DesignationKind, InstitutionKind, PatientStatus, RiskTier, Therapy
 from bcp_service.registry import areas, contacts, designations, institutions, patients
 from bcp_service.registry.coverage import find_coverage_gaps
-from bcp_service.registry.stats import PatientStats, count_patients_by_area
-from bcp_service.registry.scope import (
-    ensure_institution_editable,
-    ensure_institution_placed_in_scope,
-    ensure_patient_in_scope,
-    ensure_prefecture_writable,
-    municipality_in_scope,
-)
 from bcp_service.registry.schemas import (
     CoverageGapReport,
     DesignationsPut,
@@ -44,6 +36,14 @@ from bcp_service.registry.schemas import (
     RegionPublic,
     RegionUpdate,
 )
+from bcp_service.registry.scope import (
+    ensure_institution_editable,
+    ensure_institution_placed_in_scope,
+    ensure_patient_in_scope,
+    ensure_prefecture_writable,
+    municipality_in_scope,
+)
+from bcp_service.registry.stats import PatientStats, count_patients_by_area
 
 router = APIRouter(prefix="/api/v1", tags=["registry"])
 Limit = Annotated[int, Query(ge=1, le=500, description="page size (max 500)")]

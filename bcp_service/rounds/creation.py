@@ -2,7 +2,7 @@
 
 A 200,000-patient round must be created and queued within seconds, so nothing here loops over
 patients in the ORM: checks are ``INSERT ... SELECT``. The first message of each check (contact
-and channel) is chosen by the one rule in ``escalation.contacts`` over plain rows read in one
+and channel) is chosen by the one rule in ``contacts`` over plain rows read in one
 query. PostgreSQL then draws each row's random token itself (``QUEUE_SQL``); on SQLite
 (development) the tokens come from Python's ``secrets`` and the rows go in by ``write_rows``
 (COPY on PostgreSQL, batched executemany on SQLite), which also serves the few rows added later
@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, DateTime, Integer, String, func, insert, literal, select, text, update
 from sqlmodel import Session, col
 
-from bcp_service.escalation.contacts import Contact, choose, contacts_of_patients
+from bcp_service.contacts import Contact, choose, contacts_of_patients
 from bcp_service.models import HomeCareRegionMunicipality, OutboxMessage, Patient, SafetyCheck
 from bcp_service.models.enums import RISK_TIER_ORDER, RiskTier
 from bcp_service.models.outbox import MessageState
@@ -55,7 +55,7 @@ def insert_checks(*, session: Session, round_id: int, conditions: Sequence[Colum
 
 
 def first_messages(*, session: Session, round_id: int) -> list[tuple[int, str, Contact | None, str | None]]:
-    """(check id, risk tier, contact, channel) for every check, by the one rule (escalation.contacts)."""
+    """(check id, risk tier, contact, channel) for every check, by the one rule (contacts)."""
     in_round = select(SafetyCheck.patient_id).where(SafetyCheck.round_id == round_id)
     by_patient = contacts_of_patients(session=session, patient_ids=in_round)
     found = []
@@ -105,7 +105,7 @@ def queue_first_messages(*, session: Session, round_id: int, drill: bool, now: d
                          template: str = INITIAL_TEMPLATE) -> tuple[int, int]:
     """Queue one message per check that has a usable contact; returns (queued, checks with none).
 
-    A mobile gets the SMS, a landline-only patient a voice call (escalation.contacts.choose).
+    A mobile gets the SMS, a landline-only patient a voice call (contacts.choose).
     """
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:

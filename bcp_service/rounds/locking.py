@@ -1,28 +1,17 @@
-"""SQLite write transactions that wait their turn instead of failing.
+"""``write_unit``: lock (SQLite), work, apply the deferred counter moves and commit, in one call.
 
-SQLite starts transactions deferred: one that reads first and writes later cannot wait for the
-write lock (its snapshot may be stale) and fails at once with "database is locked" when another
-writer is busy. Taking the lock with a no-op write as the first statement makes it wait for
-``busy_timeout`` like any writer. PostgreSQL needs none of this; there it does nothing.
+The lock itself is infrastructure (``bcp_service/locking.py``); this adds the rounds' counters.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-import threading
 from contextlib import contextmanager, nullcontext
 
-from sqlalchemy import text
 from sqlmodel import Session
 
+from bcp_service.locking import PROCESS_WRITER, take_write_lock
 from bcp_service.rounds import counters
-
-PROCESS_WRITER = threading.Lock()
-
-
-def take_write_lock(session: Session) -> None:
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(text("UPDATE worker_heartbeat SET pid = pid WHERE 0"))
 
 
 @contextmanager

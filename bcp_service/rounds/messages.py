@@ -12,8 +12,8 @@ import re
 import secrets
 
 from bcp_service.rounds import states
+from bcp_service.sms import count_segments
 from bcp_service.templating import render
-from bcp_service.twilio_sim.segments import count_segments
 
 TOKEN_BYTES = 16  # 128 bits
 # Python's tokens are 22 characters; PostgreSQL's, drawn in SQL at round start, 23 (creation.py).

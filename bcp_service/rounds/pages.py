@@ -1,5 +1,5 @@
 """Round pages: the list, starting one (with a preview of what it will send), a round's progress and
-escalation, closing it. Same Access rules, services and audit as the API routes in rounds/routes.py.
+escalation (its page: escalation/pages.py, above both), closing it. Same Access rules, services and audit as the API routes in rounds/routes.py.
 
 Forms work without JavaScript: the new-round form is a GET that shows the preview under it; the
 confirmation posts (with CSRF and an idempotency key made at preview time, so a double tap starts
@@ -8,10 +8,9 @@ one round) and redirects to the round.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import secrets
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request, status
@@ -22,19 +21,16 @@ from bcp_service.audit.service import record as audit
 from bcp_service.auth.deps import Access
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
-from bcp_service.board.schemas import STATE_LABELS, STATE_ORDER, THERAPY_LABELS, TIER_LABELS
 from bcp_service.db import SessionDep
 from bcp_service.errors import NotFound, ServiceError
-from bcp_service.escalation.routes import get_round_escalation
+from bcp_service.labels import THERAPY_LABELS, TIER_LABELS
 from bcp_service.models import HomeCareRegion, Prefecture, SafetyRound
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import RoundReason, RoundState
-from bcp_service.rounds.preview import preview_round
 from bcp_service.rounds import visibility
+from bcp_service.rounds.preview import preview_round
 from bcp_service.rounds.service import Actor, close_round, label, list_rounds, may_close, start_round
-from bcp_service.rounds.summary import summarise_round
 from bcp_service.rounds.target_form import REASON_LABELS, TargetForm, describe_target, target_choices
-from bcp_service.rounds.timeline import ACTION_LABELS, round_timeline
 from bcp_service.web.pages import page, register_home_link
 
 router = APIRouter(prefix="/rounds", include_in_schema=False)
@@ -59,12 +55,12 @@ def area_names(session: Session) -> tuple[dict[int, str], dict[int, str]]:
     return regions, prefectures
 
 
-def _describe(session: Session):
+def target_describer(session: Session):
     regions, prefectures = area_names(session)
     return lambda target: describe_target(target, region_names=regions, prefecture_names=prefectures)
 
 
-def _shown(request: Request, principal: Principal, safety_round: SafetyRound) -> SimpleNamespace:
+def shown_round(request: Request, principal: Principal, safety_round: SafetyRound) -> SimpleNamespace:
     """The round as the API shows it to this caller (no target ids or starter for the aggregate role)."""
     min_cell = request.app.state.settings.aggregate_min_cell
     return SimpleNamespace(**visibility.public_fields(principal, safety_round.model_dump(), min_cell))
@@ -74,9 +70,9 @@ def _shown(request: Request, principal: Principal, safety_round: SafetyRound) ->
 def rounds_page(request: Request, principal: CountReader, session: SessionDep, state: str = "", offset: Annotated[int, Query(ge=0)] = 0):
     chosen = RoundState(state) if state in RoundState.__members__ else None
     rows, total = list_rounds(session=session, principal=principal, state=chosen, limit=PAGE_SIZE, offset=offset)
-    rows = [_shown(request, principal, r) for r in rows]
+    rows = [shown_round(request, principal, r) for r in rows]
     return page("rounds/list.html", principal, rows=rows, total=total, state=state, offset=offset,
-                page_size=PAGE_SIZE, label=label, describe=_describe(session), may_start=principal.role in STARTERS)
+                page_size=PAGE_SIZE, label=label, describe=target_describer(session), may_start=principal.role in STARTERS)
 
 
 def _new_page(request: Request, principal: Principal, session: Session, form: TargetForm, *, drill: str, reason: str,
@@ -148,24 +144,6 @@ def start_round_form(
         audit(session=session, principal=principal, action="round.start", request=request,
               detail=f"round {safety_round.id}: {safety_round.target_count} patients, drill={safety_round.drill}")
     return RedirectResponse(f"/rounds/{safety_round.id}?started=1", status_code=status.HTTP_303_SEE_OTHER)
-
-
-@router.get("/{round_id}")
-def round_page(round_id: int, request: Request, principal: CountReader, session: SessionDep, started: str = "",
-               closed: str = ""):
-    """Progress (counts only, so every role that may count sees it), escalation timeline and the nurse queue."""
-    safety_round = visibility.visible_round(session=session, principal=principal, round_id=round_id)
-    min_cell = request.app.state.settings.aggregate_min_cell if principal.role == Role.aggregate else 0
-    summary = summarise_round(session=session, safety_round=safety_round, min_cell=min_cell,
-                              scope=visibility.count_scope(principal))
-    escalation = get_round_escalation(round_id, request, principal, session)
-    closable = (principal.role in STARTERS and safety_round.state == RoundState.running
-                and may_close(Actor.from_principal(principal), safety_round))
-    return page("rounds/detail.html", principal, round=_shown(request, principal, safety_round), label=label(safety_round.drill),
-                summary=summary, escalation=escalation, timeline=round_timeline(session=session, round_id=round_id),
-                closable=closable, describe=_describe(session), state_order=STATE_ORDER, state_labels=STATE_LABELS,
-                tier_labels=TIER_LABELS, action_labels=ACTION_LABELS, message_labels=MESSAGE_STATE_LABELS,
-                started=bool(started), closed=bool(closed))
 
 
 @router.post("/{round_id}/close")

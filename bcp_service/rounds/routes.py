@@ -14,29 +14,27 @@ from bcp_service.auth.principal import Principal, patient_scope
 from bcp_service.auth.roles import Role
 from bcp_service.db import SessionDep
 from bcp_service.errors import NotFound
-from bcp_service.escalation.followup import list_events
-from bcp_service.escalation.schemas import CheckEventPublic
+from bcp_service.heartbeat import list_workers
 from bcp_service.models import OutboxMessage, SafetyRound
 from bcp_service.models.base import utcnow
 from bcp_service.models.enums import RiskTier
 from bcp_service.models.rounds import CheckState, RoundState
-from bcp_service.outbox.heartbeat import list_workers
 from bcp_service.registry.schemas import Page
-from bcp_service.rounds import checks, review, scope, visibility  # noqa: F401  (scope registers the nurse provider)
+from bcp_service.rounds import checks, visibility
 from bcp_service.rounds.schemas import (
     AnswerPublic,
     CheckDetail,
+    CheckEventPublic,
     CheckPublic,
     MessagePublic,
     OutboxStatus,
     RoundCreate,
     RoundPublic,
     RoundSummary,
-    UnmatchedReplyPublic,
-    UnmatchedResolve,
 )
 from bcp_service.rounds.service import Actor, close_round, label, list_rounds, may_close, start_round
 from bcp_service.rounds.summary import summarise_round
+from bcp_service.rounds.timeline import list_events
 
 router = APIRouter(prefix="/api/v1", tags=["rounds"])
 Limit = Annotated[int, Query(ge=1, le=500, description="page size (max 500)")]
@@ -143,29 +141,6 @@ def get_check(round_id: int, check_id: int, request: Request, principal: Reader,
         "messages": [MessagePublic.model_validate(m) for m in messages],
         "escalation": [CheckEventPublic.model_validate(e) for e in list_events(session=session, check_id=check_id)],
     })
-
-
-@router.get("/unmatched-replies", response_model=Page[UnmatchedReplyPublic])
-def get_unmatched(
-    request: Request, principal: Starter, session: SessionDep, resolved: bool = False,
-    limit: Limit = 50, offset: Offset = 0,
-):
-    """SMS replies waiting for a person: unreadable, ambiguous, or not tied to exactly one open check."""
-    rows, total = review.list_unmatched(session=session, principal=principal, resolved=resolved,
-                                        limit=limit, offset=offset)
-    audit(session=session, principal=principal, action="reply.list", request=request,
-          patient_ids=review.patients_behind(session, rows))
-    return Page(items=[UnmatchedReplyPublic.model_validate(r) for r in rows], total=total, limit=limit, offset=offset)
-
-
-@router.post("/unmatched-replies/{reply_id}/resolve", response_model=UnmatchedReplyPublic)
-def post_resolve(reply_id: int, data: UnmatchedResolve, request: Request, principal: Starter, session: SessionDep):
-    """Record the reply as the answer of a chosen check (with a state), or dismiss it (no check_id)."""
-    reply = review.resolve_reply(session=session, principal=principal, reply_id=reply_id, check_id=data.check_id,
-                                 state=data.state, hours_left=data.hours_left, note=data.note)
-    audit(session=session, principal=principal, action="reply.resolve", request=request,
-          patient_ids=review.patients_behind(session, [reply]), detail=f"reply {reply_id}: {reply.resolution}")
-    return UnmatchedReplyPublic.model_validate(reply)
 
 
 @router.get("/outbox/status", response_model=OutboxStatus)

@@ -7,9 +7,23 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from bcp_service.escalation.schemas import CheckEventPublic
 from bcp_service.models.rounds import CheckState, RoundKind, RoundReason, RoundState
 from bcp_service.rounds.targets import RoundTarget
+
+
+class CheckEventPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: str = Field(description="escalation, assigned or unassigned")
+    step: int | None = Field(description="1-based step of the round's policy")
+    action: str = Field(description="resend, family, call, unreachable, or assign")
+    at: datetime
+    messages: int = Field(description="messages or calls queued by the step")
+    detail: str | None = Field(description="e.g. 2_contacts, no_contact, no_family_contact")
+    user_id: int | None
+    actor_name: str
+
 
 AnswerState = CheckState
 Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]

@@ -1,11 +1,10 @@
-"""Nurses also see the patients assigned to them in an open round (registered with ``auth.assignments``)."""
+"""Nurses also see the patients assigned to them in an open round (``create_app`` registers it with ``auth.assignments``)."""
 
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement
 from sqlmodel import col, select
 
-from bcp_service.auth import assignments
 from bcp_service.models import Patient, SafetyCheck, SafetyRound
 from bcp_service.models.rounds import RoundState
 
@@ -18,5 +17,3 @@ def assigned_in_open_round(principal) -> ColumnElement[bool]:
     )
     return col(Patient.id).in_(assigned)
 
-
-assignments.register(assigned_in_open_round)

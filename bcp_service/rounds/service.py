@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from bcp_service.auth.principal import Principal, patient_scope
 from bcp_service.auth.roles import Role
+from bcp_service.clock import aware
 from bcp_service.config import Settings
 from bcp_service.errors import Conflict, NotFound
 from bcp_service.models import OutboxMessage, SafetyRound
@@ -21,7 +22,6 @@ from bcp_service.models.base import utcnow
 from bcp_service.models.outbox import MessageState
 from bcp_service.models.rounds import RoundKind, RoundReason, RoundState
 from bcp_service.rounds import creation
-from bcp_service.rounds.clock import aware
 from bcp_service.rounds.counters import initialise_counters
 from bcp_service.rounds.messages import DRILL_LABEL, first_template
 from bcp_service.rounds.targets import RoundTarget, resolve_codes, target_conditions

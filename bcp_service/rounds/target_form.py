@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
-from bcp_service.board.schemas import THERAPY_LABELS, TIER_LABELS
+from bcp_service.labels import THERAPY_LABELS, TIER_LABELS
 from bcp_service.models import Designation, HomeCareRegion, Prefecture
 from bcp_service.models.enums import DesignationKind
 from bcp_service.rounds.targets import RoundTarget

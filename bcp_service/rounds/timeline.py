@@ -53,3 +53,9 @@ def round_timeline(*, session: Session, round_id: int, limit: int = 200) -> list
     return [TimelineLine(at=first, last_at=last, kind=kind, step=step, action=action, checks=checks,
                          messages=int(messages or 0))
             for kind, step, action, first, last, checks, messages in rows]
+
+
+def list_events(*, session: Session, check_id: int) -> list[CheckEvent]:
+    return list(session.exec(
+        select(CheckEvent).where(CheckEvent.check_id == check_id).order_by(CheckEvent.at, CheckEvent.id)
+    ).all())

@@ -23,13 +23,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
+from bcp_service.clock import aware
 from bcp_service.config import Settings
 from bcp_service.errors import ServiceError
 from bcp_service.models import RoundSchedule, ScheduleFiring
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import RoundReason
 from bcp_service.models.schedules import FiringOutcome, MisfirePolicy
-from bcp_service.rounds.clock import aware
 from bcp_service.rounds.service import start_round
 from bcp_service.rounds.targets import RoundTarget
 from bcp_service.schedules.service import schedule_actor

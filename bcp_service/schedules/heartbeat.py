@@ -2,7 +2,7 @@
 
 Any component may beat (``beat(..., name="scheduler")``); the status lists every component that
 ever beat plus the expected ones, so a scheduler that was never started shows as stale too. The
-sender keeps its own table (``worker_heartbeat``, see outbox.heartbeat); it is read here as the
+sender keeps its own table (``worker_heartbeat``, see bcp_service.heartbeat); it is read here as the
 ``worker`` component, so one call shows whether anything is running at all.
 """
 
@@ -14,13 +14,42 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
+from bcp_service.clock import aware
+from bcp_service.locking import take_write_lock
 from bcp_service.models import ServiceHeartbeat, WorkerHeartbeat
 from bcp_service.models.base import utcnow
-from bcp_service.rounds.clock import aware
-from bcp_service.rounds.locking import take_write_lock
-from bcp_service.schedules.schemas import ComponentStatus, InstanceStatus, SystemStatus
+
+
+class InstanceStatus(BaseModel):
+    instance_id: str
+    host: str
+    process_id: int
+    started_at: datetime
+    beat_at: datetime
+    stopped_at: datetime | None
+    alive: bool
+    info: dict = Field(default_factory=dict)
+
+
+class ComponentStatus(BaseModel):
+    name: str
+    stale: bool = Field(description="no instance has beaten within heartbeat_stale_seconds: nothing is running")
+    last_beat_at: datetime | None
+    alive_instances: int
+    instances: list[InstanceStatus]
+
+
+class SystemStatus(BaseModel):
+    ok: bool = Field(description="every expected component has a live instance")
+    checked_at: datetime
+    stale_after_seconds: float
+    components: list[ComponentStatus]
+    provider_unavailable_since: datetime | None = Field(
+        default=None, description="a live sender has paused a lane because the provider fails every request")
+
 
 EXPECTED_COMPONENTS = ("scheduler", "worker")
 # Instances silent for longer than this are left out of the status (old restarts pile up otherwise).

@@ -17,9 +17,9 @@ from bcp_service.audit.service import record as audit
 from bcp_service.auth.deps import Access
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
-from bcp_service.board.schemas import THERAPY_LABELS, TIER_LABELS
 from bcp_service.db import SessionDep
 from bcp_service.errors import ServiceError
+from bcp_service.labels import THERAPY_LABELS, TIER_LABELS
 from bcp_service.models.schedules import FiringOutcome
 from bcp_service.rounds.pages import DEADLINE_CHOICES, ManyForm, area_names
 from bcp_service.rounds.target_form import TargetForm, describe_target, target_choices

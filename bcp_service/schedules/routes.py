@@ -17,13 +17,12 @@ from bcp_service.models.base import utcnow
 from bcp_service.models.schedules import FiringOutcome
 from bcp_service.registry.schemas import Page
 from bcp_service.schedules import service
-from bcp_service.schedules.heartbeat import read_system_status
+from bcp_service.schedules.heartbeat import SystemStatus, read_system_status
 from bcp_service.schedules.schemas import (
     FiringPublic,
     ScheduleCreate,
     SchedulePublic,
     ScheduleUpdate,
-    SystemStatus,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["schedules"])

@@ -124,32 +124,4 @@ class FiringPublic(BaseModel):
     instance_id: str
 
 
-class InstanceStatus(BaseModel):
-    instance_id: str
-    host: str
-    process_id: int
-    started_at: datetime
-    beat_at: datetime
-    stopped_at: datetime | None
-    alive: bool
-    info: dict = Field(default_factory=dict)
-
-
-class ComponentStatus(BaseModel):
-    name: str
-    stale: bool = Field(description="no instance has beaten within heartbeat_stale_seconds: nothing is running")
-    last_beat_at: datetime | None
-    alive_instances: int
-    instances: list[InstanceStatus]
-
-
-class SystemStatus(BaseModel):
-    ok: bool = Field(description="every expected component has a live instance")
-    checked_at: datetime
-    stale_after_seconds: float
-    components: list[ComponentStatus]
-    provider_unavailable_since: datetime | None = Field(
-        default=None, description="a live sender has paused a lane because the provider fails every request")
-
-
 SchedulePublic.model_rebuild()

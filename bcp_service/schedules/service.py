@@ -12,11 +12,11 @@ from sqlmodel import Session, col, select
 
 from bcp_service.auth.principal import Principal, patient_scope
 from bcp_service.auth.roles import Role
+from bcp_service.clock import aware
 from bcp_service.config import Settings
 from bcp_service.errors import FieldError, NotFound
 from bcp_service.models import RoundSchedule, ScheduleFiring
 from bcp_service.models.base import utcnow
-from bcp_service.rounds.clock import aware
 from bcp_service.rounds.service import Actor
 from bcp_service.rounds.targets import RoundTarget, resolve_codes
 from bcp_service.schedules.schemas import ScheduleCreate, ScheduleUpdate

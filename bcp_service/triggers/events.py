@@ -34,9 +34,9 @@ from pydantic import (
     model_validator,
 )
 
+from bcp_service.intensity import Intensity
 from bcp_service.triggers.areas import AREA_MUNICIPALITIES, WARD_TO_CITY, municipalities_for_area
 from bcp_service.triggers.codes import map_jma_city_code, normalise_municipality_code
-from bcp_service.triggers.intensity import Intensity
 from bcp_service.triggers.jma import JmaBulletin
 
 

@@ -21,7 +21,7 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as DefusedET
 from defusedxml import DefusedXmlException
 
-from bcp_service.triggers.intensity import Intensity
+from bcp_service.intensity import Intensity
 
 NS_REPORT = "http://xml.kishou.go.jp/jmaxml1/"
 NS_HEAD = "http://xml.kishou.go.jp/jmaxml1/informationBasis1/"

@@ -17,10 +17,10 @@ from bcp_service.audit.service import record as audit
 from bcp_service.auth.deps import Access
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
+from bcp_service.clock import aware
 from bcp_service.db import SessionDep
 from bcp_service.errors import ServiceError
 from bcp_service.models import Municipality
-from bcp_service.rounds.clock import aware
 from bcp_service.triggers import service
 from bcp_service.triggers.events import Hazard, severity_label
 from bcp_service.triggers.routes import clock, get_decisions, get_records

@@ -18,10 +18,10 @@ from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
 from bcp_service.db import SessionDep
 from bcp_service.errors import FieldError
+from bcp_service.locking import take_write_lock
 from bcp_service.models import TriggerDecision, TriggerRecord, TriggerReport
 from bcp_service.models.base import utcnow
 from bcp_service.registry.schemas import Page
-from bcp_service.rounds.locking import take_write_lock
 from bcp_service.triggers import service
 from bcp_service.triggers.events import JsonTriggerEvent
 from bcp_service.triggers.jma import MAX_BULLETIN_BYTES, JmaParseError

@@ -16,13 +16,13 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from bcp_service.clock import aware
 from bcp_service.config import Settings
 from bcp_service.errors import ServiceError
 from bcp_service.models import TriggerRecord
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import RoundReason
 from bcp_service.models.triggers import RecordState
-from bcp_service.rounds.clock import aware
 from bcp_service.rounds.service import Actor, start_round
 from bcp_service.rounds.targets import RoundTarget
 from bcp_service.triggers.guards import is_notice

@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from bcp_service.intensity import Intensity, IntensityField
 from bcp_service.triggers.events import Hazard
-from bcp_service.triggers.intensity import Intensity, IntensityField
 
 Action = Literal["schedule_round", "ignore", "cancel_pending", "update_pending"]
 PriorState = Literal["pending", "started", "cancelled", "ignored"]

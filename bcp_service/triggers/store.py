@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, text, update
 from sqlmodel import Session, select
 
+from bcp_service.clock import aware, aware_or_none
 from bcp_service.models import TriggerRecord
 from bcp_service.models.triggers import RecordState
-from bcp_service.rounds.clock import aware, aware_or_none
 from bcp_service.triggers.events import Hazard, TriggerEvent
 from bcp_service.triggers.history import apply_decision
 from bcp_service.triggers.schemas import Decision, PriorEvent

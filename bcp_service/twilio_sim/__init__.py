@@ -1,8 +1,8 @@
 """Twilio-compatible simulator for development and load tests (no database)."""
 
+from bcp_service.sms import count_segments
 from bcp_service.twilio_sim.app import create_sim_app
 from bcp_service.twilio_sim.config import SimConfig
-from bcp_service.twilio_sim.segments import count_segments
 from bcp_service.twilio_sim.server import (
     RunningSim,
     ThreadedServer,

@@ -23,6 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bcp_service.sms import count_segments
 from bcp_service.twilio_sim import faults
 from bcp_service.twilio_sim.config import SimConfig
 from bcp_service.twilio_sim.delivery import (
@@ -33,9 +34,8 @@ from bcp_service.twilio_sim.delivery import (
     run_call,
 )
 from bcp_service.twilio_sim.numbers import call_refusal, sms_refusal
-from bcp_service.twilio_sim.resources import DEFAULT_PAGE_SIZE, call_resource, message_resource, page
-from bcp_service.twilio_sim.segments import count_segments
 from bcp_service.twilio_sim.phones import router as phones_router
+from bcp_service.twilio_sim.resources import DEFAULT_PAGE_SIZE, call_resource, message_resource, page
 from bcp_service.twilio_sim.state import SimState, new_sid
 
 log = logging.getLogger("twilio_sim")

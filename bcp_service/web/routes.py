@@ -10,11 +10,11 @@ from urllib.parse import urlparse
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from bcp_service.audit.service import client_address
 from bcp_service.auth import service
 from bcp_service.auth.deps import ALL_ROLES, SESSION_COOKIE, Access
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
+from bcp_service.auth.throttle import client_address
 from bcp_service.db import SessionDep
 from bcp_service.errors import ServiceError
 from bcp_service.routing import iter_api_routes

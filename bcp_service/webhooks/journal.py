@@ -27,9 +27,9 @@ from pathlib import Path
 
 from sqlmodel import Session
 
+from bcp_service.locking import take_write_lock
 from bcp_service.outbox.delivery import apply_statuses
 from bcp_service.rounds import counters
-from bcp_service.rounds.locking import take_write_lock
 from bcp_service.webhooks.inbound import InboundSms, handle_replies
 
 log = logging.getLogger("bcp_service.webhooks")

@@ -12,6 +12,7 @@ from bcp_service.auth.deps import Access
 from bcp_service.group_commit import GroupCommit, writer
 from bcp_service.outage import is_outage
 from bcp_service.outbox.delivery import apply_statuses
+from bcp_service.rounds import counters
 from bcp_service.rounds.messages import STATE_LABELS, render_text
 from bcp_service.webhooks.inbound import InboundSms, handle_replies
 from bcp_service.webhooks.journal import journal_for
@@ -37,11 +38,11 @@ def _twiml(message: str | None) -> Response:
 # The writes go through a group commit (bcp_service.group_commit): one writer thread per process
 # applies every receipt (or reply) waiting in one transaction; the answer to Twilio waits for it.
 def _statuses(request: Request) -> GroupCommit:
-    return writer(request.app, "twilio-status", apply_statuses)
+    return writer(request.app, "twilio-status", apply_statuses, around=counters.deferred)
 
 
 def _replies(request: Request) -> GroupCommit:
-    return writer(request.app, "twilio-inbound", handle_replies)
+    return writer(request.app, "twilio-inbound", handle_replies, around=counters.deferred)
 
 
 async def _keep(request: Request, kind: str, item) -> None:

@@ -164,7 +164,8 @@ def start_round(engine) -> int:
     from bcp_service.config import Settings
     from bcp_service.db import make_session_factory
     from bcp_service.models import Municipality
-    from bcp_service.rounds.service import Actor, start_round as start
+    from bcp_service.rounds.service import Actor
+    from bcp_service.rounds.service import start_round as start
     from bcp_service.rounds.targets import RoundTarget
 
     settings = Settings(public_base_url="http://127.0.0.1:18400", database_url=str(engine.url))

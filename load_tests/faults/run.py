@@ -20,8 +20,21 @@ import tempfile
 import time
 from pathlib import Path
 
-from load_tests.faults.harness import BIN, PgCluster, Process, Sim, count, holding, pending, seed, \
-    service_env, settled, start_round, up, wait_until
+from load_tests.faults.harness import (
+    BIN,
+    PgCluster,
+    Process,
+    Sim,
+    count,
+    holding,
+    pending,
+    seed,
+    service_env,
+    settled,
+    start_round,
+    up,
+    wait_until,
+)
 
 SCENARIOS = ("worker_kill9_twice", "provider_down", "provider_errors", "api_kill9_receipts", "pg_fast_restart",
              "pg_crash_10s", "two_workers_pg")

@@ -1,6 +1,5 @@
-from sqlalchemy import text
-
 import pytest
+from sqlalchemy import text
 
 from tests.factories import create_municipality, create_patient, create_prefecture
 

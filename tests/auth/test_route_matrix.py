@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from fastapi.routing import APIRoute
 
 from bcp_service.auth.deps import Access

@@ -2,7 +2,14 @@
 
 import pytest
 
-from tests.factories import create_institution, create_municipality, create_patient, create_prefecture, create_region, designate
+from tests.factories import (
+    create_institution,
+    create_municipality,
+    create_patient,
+    create_prefecture,
+    create_region,
+    designate,
+)
 
 
 @pytest.fixture

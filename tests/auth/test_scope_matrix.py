@@ -7,10 +7,17 @@ sees, and that no account can change what defines its own scope (issue 12).
 from __future__ import annotations
 
 import pytest
+from sqlmodel import select
 
 from bcp_service.models import AuditEvent, Designation, HubMunicipality
-from sqlmodel import select
-from tests.factories import create_institution, create_municipality, create_patient, create_prefecture, create_region, designate
+from tests.factories import (
+    create_institution,
+    create_municipality,
+    create_patient,
+    create_prefecture,
+    create_region,
+    designate,
+)
 
 
 @pytest.fixture
@@ -174,7 +181,7 @@ def test_a_nurse_client_id_is_per_station(world, accounts, client):
     start_round(client, w["a1"], w["a2"])
     ids = {}
     for name in ("nurse1", "nurse2"):
-        rows = a[name].get(f"/api/v1/rounds?limit=1").json()["items"]
+        rows = a[name].get("/api/v1/rounds?limit=1").json()["items"]
         round_id = rows[0]["id"]
         ids[name] = a[name].get(f"/api/v1/rounds/{round_id}/checks").json()["items"][0]["id"]
     body = {"client_id": "shared-client-id-0001", "state": "safe", "method": "phone"}

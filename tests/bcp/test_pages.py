@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-import re
-
 from sqlmodel import select
 
 from bcp_service.models import AuditEvent, BcpDraft
 from tests.bcp.registry import build_area
-from tests.page_clients import browser_as, csrf as _csrf  # noqa: F401  (fixture)
+from tests.page_clients import browser_as  # noqa: F401  (fixture)
+from tests.page_clients import csrf as _csrf
 
 
 def test_generate_preview_review_and_finalise_through_the_pages(browser_as, session):

@@ -12,7 +12,14 @@ from bcp_service.config import Settings
 from bcp_service.models import OutboxMessage, SafetyCheck
 from bcp_service.rounds.service import Actor, start_round
 from bcp_service.rounds.targets import RoundTarget
-from tests.factories import create_institution, create_municipality, create_patient, create_prefecture, create_region, designate
+from tests.factories import (
+    create_institution,
+    create_municipality,
+    create_patient,
+    create_prefecture,
+    create_region,
+    designate,
+)
 
 _phones = itertools.count(20_000_000)
 

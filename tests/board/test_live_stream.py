@@ -10,8 +10,8 @@ import time
 
 import httpx
 
-from bcp_service.auth.service import start_web_session
 from bcp_service.auth.deps import SESSION_COOKIE
+from bcp_service.auth.service import start_web_session
 from tests.board.builders import answer_token, build_round
 from tests.browser.server import LiveServer
 from tests.factories import create_user

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+
 import pytest
 
 from tests.browser.server import committed, live_server  # noqa: F401  (fixtures)

@@ -23,7 +23,16 @@ from bcp_service.auth.roles import Role
 from bcp_service.config import Settings
 from bcp_service.db import make_engine
 from bcp_service.demo.accounts import demo_password
-from bcp_service.models import CheckEvent, HomeCareRegion, PatientContact, SafetyCheck, SafetyRound, ScheduleFiring, UnmatchedReply, User
+from bcp_service.models import (
+    CheckEvent,
+    HomeCareRegion,
+    PatientContact,
+    SafetyCheck,
+    SafetyRound,
+    ScheduleFiring,
+    UnmatchedReply,
+    User,
+)
 from bcp_service.models.base import utcnow
 from bcp_service.rounds.targets import RoundTarget
 from bcp_service.schedules.schemas import ScheduleCreate

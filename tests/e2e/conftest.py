@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import insert

@@ -16,7 +16,14 @@ from bcp_service.models import CheckEvent, OutboxMessage, SafetyCheck, SafetyRou
 from bcp_service.models.base import utcnow
 from bcp_service.rounds.service import Actor, start_round
 from bcp_service.rounds.targets import RoundTarget
-from tests.factories import create_institution, create_municipality, create_patient, create_prefecture, create_region, designate
+from tests.factories import (
+    create_institution,
+    create_municipality,
+    create_patient,
+    create_prefecture,
+    create_region,
+    designate,
+)
 
 _phones = itertools.count(50_000_000)
 POLICY = {"steps": [{"after_minutes": 15, "action": "resend"}, {"after_minutes": 30, "action": "family"},

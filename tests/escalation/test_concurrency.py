@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+import pytest
 from sqlmodel import func, select
 
 from bcp_service.db import make_engine, make_session_factory
@@ -14,8 +15,6 @@ from bcp_service.models.base import utcnow
 from tests.dbutil import wipe_database
 from tests.escalation.conftest import POLICY, add_patient
 from tests.factories import create_municipality, create_prefecture
-
-import pytest
 
 
 @pytest.fixture

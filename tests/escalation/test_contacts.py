@@ -1,11 +1,11 @@
-"""The one rule for whom a message reaches and by which channel (escalation.contacts)."""
+"""The one rule for whom a message reaches and by which channel (contacts)."""
 
 from __future__ import annotations
 
-from bcp_service.escalation.contacts import Contact, bad_scope, can_text, choose
+from bcp_service.contacts import Contact, bad_scope, can_text, choose
 from bcp_service.models import PatientContact
-from bcp_service.outbox.delivery import handle_failures
 from bcp_service.models.base import utcnow
+from bcp_service.outbox.delivery import handle_failures
 from tests.escalation.conftest import add_patient, age, check_of, escalate, messages, phone, start
 
 MOBILE, LANDLINE, IP_PHONE = "+819012345678", "+81312345678", "+815012345678"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bcp_service.answers.service import record_answer
+from bcp_service.clock import aware
 from bcp_service.models import PatientContact
 from bcp_service.models.base import utcnow
-from bcp_service.rounds.clock import aware
 from bcp_service.rounds.counters import read_counters, recount
 from bcp_service.rounds.service import Actor, close_round
 from tests.escalation.conftest import add_patient, age, check_of, escalate, events, messages, start

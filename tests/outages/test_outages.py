@@ -10,8 +10,8 @@ from sqlmodel import select
 
 from bcp_service.auth.roles import Role
 from bcp_service.board.counts import AreaNames, ViewSpec
-from bcp_service.board.schemas import BoardFilters
 from bcp_service.board.lists import non_responders, priority_list
+from bcp_service.board.schemas import BoardFilters
 from bcp_service.models import PowerOutage, SafetyCheck
 from bcp_service.outages.service import power_out_municipality_ids
 from bcp_service.rounds.service import Actor, start_round

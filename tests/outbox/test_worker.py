@@ -197,7 +197,7 @@ async def test_cancelled_while_a_send_completes_the_worker_stops(factory, fast_s
 
 
 def test_sqlite_allows_one_worker(factory, fast_settings, engine):
-    from bcp_service.outbox import heartbeat
+    from bcp_service import heartbeat
 
     if engine.dialect.name != "sqlite":
         pytest.skip("PostgreSQL runs several workers")

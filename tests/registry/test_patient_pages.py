@@ -8,7 +8,14 @@ import pytest
 from sqlmodel import select
 
 from bcp_service.models import AuditEvent, Patient, PatientContact
-from tests.factories import create_institution, create_municipality, create_patient, create_prefecture, create_region, designate
+from tests.factories import (
+    create_institution,
+    create_municipality,
+    create_patient,
+    create_prefecture,
+    create_region,
+    designate,
+)
 from tests.page_clients import browser_as, csrf, field_error  # noqa: F401  (fixture)
 
 

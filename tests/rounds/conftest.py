@@ -3,7 +3,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.factories import create_institution, create_municipality, create_patient, create_prefecture, create_region, designate
+from tests.factories import (
+    create_institution,
+    create_municipality,
+    create_patient,
+    create_prefecture,
+    create_region,
+    designate,
+)
 
 _phones = itertools.count(10_000_000)
 

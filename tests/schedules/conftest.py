@@ -15,7 +15,14 @@ from bcp_service.config import Settings
 from bcp_service.db import make_session_factory
 from bcp_service.models import RoundSchedule
 from tests.dbutil import wipe_database
-from tests.factories import create_institution, create_municipality, create_patient, create_prefecture, create_region, designate
+from tests.factories import (
+    create_institution,
+    create_municipality,
+    create_patient,
+    create_prefecture,
+    create_region,
+    designate,
+)
 
 _phones = itertools.count(30_000_000)
 

@@ -45,7 +45,7 @@ def test_a_due_fire_time_starts_one_round_and_a_second_pass_starts_none(session,
 
 def test_fire_times_missed_while_down_are_coalesced_and_run_once_within_grace(session, settings, area):
     add_patient(session, area.city)
-    schedule = add_schedule(session, target={"municipality_ids": [area.city.id]}, effective_from=CREATED)
+    add_schedule(session, target={"municipality_ids": [area.city.id]}, effective_from=CREATED)
     # Down from before the 2nd until 09:05 on the 5th: the 2nd, 3rd, 4th and 5th were due.
     (firing,) = fire(session, settings, utc(2025, 3, 5, 0, 5))
     assert firing.outcome == "started" and firing.coalesced == 3 and firing.late_seconds == 300

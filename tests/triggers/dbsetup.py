@@ -13,7 +13,19 @@ from bcp_service.models import SafetyCheck, SafetyRound, TriggerDecision, Trigge
 from bcp_service.triggers.areas import CHIBA_MUNICIPALITIES
 from bcp_service.triggers.runner import run_due_trigger_starts
 from tests.factories import create_municipality, create_patient, create_prefecture
-from tests.triggers.helpers import CHIBA, CHOSHI, DATA, FUNABASHI, ICHIKAWA, INZAI, MATSUDO, NARASHINO, NARITA, PATIENTS, TATEYAMA
+from tests.triggers.helpers import (
+    CHIBA,
+    CHOSHI,
+    DATA,
+    FUNABASHI,
+    ICHIKAWA,
+    INZAI,
+    MATSUDO,
+    NARASHINO,
+    NARITA,
+    PATIENTS,
+    TATEYAMA,
+)
 
 _phones = itertools.count(40_000_000)
 CODES = (CHIBA, CHOSHI, ICHIKAWA, FUNABASHI, TATEYAMA, MATSUDO, NARITA, NARASHINO, INZAI)

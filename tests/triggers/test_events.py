@@ -1,6 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
+from bcp_service.intensity import Intensity
 from bcp_service.triggers.areas import AREA_MUNICIPALITIES, CHIBA_MUNICIPALITIES
 from bcp_service.triggers.events import (
     EventStatus,
@@ -12,7 +13,6 @@ from bcp_service.triggers.events import (
     trigger_event_from_jma,
     trigger_event_from_json,
 )
-from bcp_service.triggers.intensity import Intensity
 from tests.triggers.helpers import (
     CHIBA,
     CHOSHI,

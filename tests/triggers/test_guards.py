@@ -2,10 +2,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from bcp_service.intensity import Intensity
 from bcp_service.triggers.events import EventStatus, Hazard, InfoType, TriggerEvent
 from bcp_service.triggers.guards import decide
 from bcp_service.triggers.schemas import REASON_CODES, Decision, GuardConfig, PriorEvent
-from bcp_service.triggers.intensity import Intensity
 from tests.triggers.helpers import CHIBA, CHOSHI, FUNABASHI, ICHIKAWA, MATSUDO, NARITA, TATEYAMA, at
 
 NOW = at(10, 17)

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import BaseModel
 
-from bcp_service.triggers.intensity import Intensity, IntensityField
+from bcp_service.intensity import Intensity, IntensityField
 
 
 @pytest.mark.parametrize(

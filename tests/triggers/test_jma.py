@@ -2,7 +2,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bcp_service.triggers.intensity import Intensity
+from bcp_service.intensity import Intensity
 from bcp_service.triggers.jma import (
     MAX_BULLETIN_BYTES,
     JmaArea,

@@ -4,10 +4,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from bcp_service.intensity import Intensity
 from bcp_service.triggers.events import TriggerEvent
 from bcp_service.triggers.guards import decide
 from bcp_service.triggers.history import apply_decision, mark_started
-from bcp_service.triggers.intensity import Intensity
 from bcp_service.triggers.schemas import Decision, GuardConfig, PriorEvent
 from tests.triggers.helpers import (
     CHIBA,

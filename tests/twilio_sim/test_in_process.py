@@ -4,7 +4,7 @@ import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
-from bcp_service.twilio_sim import SimConfig, create_sim_app, count_segments
+from bcp_service.twilio_sim import SimConfig, count_segments, create_sim_app
 from bcp_service.twilio_sim.delivery import find_gather
 from tests.twilio_sim.support import Receiver
 

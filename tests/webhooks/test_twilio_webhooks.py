@@ -1,7 +1,7 @@
 from sqlmodel import select
 from twilio.request_validator import RequestValidator
 
-from bcp_service.models import CheckAnswer, OutboxMessage, SafetyCheck, UnmatchedReply
+from bcp_service.models import CheckAnswer, SafetyCheck, UnmatchedReply
 from bcp_service.outbox.delivery import apply_early_statuses
 from bcp_service.rounds.counters import read_counters, recount
 from bcp_service.rounds.service import Actor, start_round

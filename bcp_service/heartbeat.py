@@ -10,9 +10,9 @@ from datetime import timedelta
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from bcp_service.locking import take_write_lock
 from bcp_service.models import WorkerHeartbeat
 from bcp_service.models.base import utcnow
-from bcp_service.rounds.locking import take_write_lock
 
 STALE_AFTER = timedelta(seconds=30)
 

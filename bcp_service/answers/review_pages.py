@@ -11,17 +11,18 @@ from fastapi import APIRouter, Depends, Form, Query, Request, status
 from fastapi.responses import RedirectResponse
 from sqlmodel import Session
 
+from bcp_service.answers import review
+from bcp_service.answers.review_candidates import candidates_for
 from bcp_service.answers.routes import parse_hours
 from bcp_service.audit.service import record as audit
 from bcp_service.auth.deps import Access
 from bcp_service.auth.principal import Principal, patient_scope
 from bcp_service.auth.roles import Role
-from bcp_service.board.schemas import STATE_LABELS, TIER_LABELS
+from bcp_service.board.schemas import STATE_LABELS
 from bcp_service.db import SessionDep
 from bcp_service.errors import Conflict, NotFound, ServiceError
+from bcp_service.labels import TIER_LABELS
 from bcp_service.models.rounds import ANSWER_STATES
-from bcp_service.rounds import review
-from bcp_service.rounds.review_candidates import candidates_for
 from bcp_service.web.pages import page, register_home_link
 
 router = APIRouter(prefix="/review", include_in_schema=False)
