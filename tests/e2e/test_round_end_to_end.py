@@ -125,3 +125,19 @@ async def test_worker_killed_mid_round_misses_no_patient(engine, stack):
     accepted = [m["to"] for m in stack.sim.messages(limit=10000)]
     assert len(set(accepted)) == 2000
     assert len(accepted) - 2000 <= worker.capacity  # duplicates bounded by what was in flight
+
+
+async def test_a_round_larger_than_the_senders_queue_slows_down_and_loses_nothing(engine, stack):
+    # Twilio queues about 10 hours of a sender's traffic and refuses more with 21611: here the queue
+    # holds 100 segments and drains 200 a second, far less than a 300-message round (600 segments).
+    municipality_id = bulk_patients(engine, 300)
+    httpx.post(f"{stack.sim.base_url}/_sim/faults", json={"queue_segments": 100, "drain_segments_per_second": 200},
+               timeout=10).raise_for_status()
+    round_id = start(stack, municipality_id, drill=False)
+    stats = await send_all(stack)
+    wait_for_callbacks(stack)
+    assert stack.sim.stats()["fault_21611_queue_full"] > 0  # the queue was full, often
+    assert stats["sent"] == 300
+    assert states(stack, round_id) == {"delivered": 300}  # it slowed down; nothing failed
+    sent_to = [m["to"] for m in stack.sim.messages(limit=5000) if m["direction"] == "outbound-api"]
+    assert len(sent_to) == len(set(sent_to)) == 300  # each patient once
