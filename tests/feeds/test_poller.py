@@ -12,9 +12,9 @@ from bcp_service.feeds.atom import FeedError, parse_feed
 from bcp_service.feeds.poller import FeedPoller
 from bcp_service.models import JmaFeed, JmaFeedEntry, TriggerReport
 from tests.feeds.server import JmaStandIn
+from tests.shared_data import SHARED_DATA
 from tests.triggers.dbsetup import chiba, decisions, records, round_municipality_codes, rounds, run_starts  # noqa: F401
 from tests.triggers.helpers import CHIBA, DATA, FUNABASHI, ICHIKAWA, INZAI, NARASHINO, at
-from tests.shared_data import SHARED_DATA
 
 SHARED_FEEDS = SHARED_DATA / "jma" / "feeds"
 NORTH_WEST = {CHIBA, ICHIKAWA, FUNABASHI, NARASHINO, INZAI}

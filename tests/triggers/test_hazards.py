@@ -9,6 +9,7 @@ from bcp_service.triggers.events import Hazard
 from bcp_service.triggers.jma import read_report_root
 from bcp_service.triggers.jma_warnings import hazard_events, kind_level, parse_hazard_bulletin
 from bcp_service.triggers.schemas import GuardConfig
+from tests.shared_data import SHARED_DATA
 from tests.triggers.dbsetup import (  # noqa: F401 (fixtures)
     chiba,
     clock,
@@ -20,7 +21,6 @@ from tests.triggers.dbsetup import (  # noqa: F401 (fixtures)
     system,
 )
 from tests.triggers.helpers import CHIBA, CHOSHI, FUNABASHI, ICHIKAWA, INZAI, NARASHINO, TATEYAMA, at
-from tests.shared_data import SHARED_DATA
 
 SHARED = SHARED_DATA / "jma"
 JST = timezone(timedelta(hours=9))
