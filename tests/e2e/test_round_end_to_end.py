@@ -141,3 +141,31 @@ async def test_a_round_larger_than_the_senders_queue_slows_down_and_loses_nothin
     assert states(stack, round_id) == {"delivered": 300}  # it slowed down; nothing failed
     sent_to = [m["to"] for m in stack.sim.messages(limit=5000) if m["direction"] == "outbound-api"]
     assert len(sent_to) == len(set(sent_to)) == 300  # each patient once
+
+
+async def test_a_message_past_its_validity_is_never_sent_to_the_provider(engine, stack):
+    # Queued two hours ago (the worker was down): past BCP_SEND_VALIDITY_SECONDS it would arrive too
+    # late to matter, so it never reaches Twilio and its check says so; the others go out.
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    stack.settings = stack.settings.model_copy(update={"send_validity_seconds": 3600})
+    municipality_id = bulk_patients(engine, 20)
+    round_id = start(stack, municipality_id, drill=False)
+    with stack.factory() as session:
+        late = session.exec(select(OutboxMessage).where(OutboxMessage.round_id == round_id)
+                            .order_by(OutboxMessage.id).limit(5)).all()
+        session.execute(update(OutboxMessage).where(OutboxMessage.id.in_([m.id for m in late]))
+                        .values(created_at=late[0].created_at - timedelta(hours=2)))
+        session.commit()
+    stats = await send_all(stack)
+    wait_for_callbacks(stack)
+    assert stats["sent"] == 15 and stats["expired"] == 5
+    sent_to = {m["to"] for m in stack.sim.messages(limit=100) if m["direction"] == "outbound-api"}
+    assert len(sent_to) == 15 and not sent_to & {m.to_number for m in late}
+    assert states(stack, round_id) == {"delivered": 15, "failed": 5}
+    with stack.factory() as session:
+        checks = {m.check_id for m in late}
+        assert {c.state for c in session.exec(select(SafetyCheck).where(SafetyCheck.id.in_(checks))).all()} == {
+            "delivery_failed"}
