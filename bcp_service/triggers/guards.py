@@ -187,16 +187,10 @@ def _on_same_event(
                 excluded=excluded,
             )
         when = target.not_before or found.not_before
-        return say(
-            "update_pending",
-            "correction_updates_pending",
+        return _update_pending(
+            say, "correction_updates_pending",
             f"訂正報を受けて、送信待ちの安否確認の対象を{_names(fresh)}に更新します（{_at(when)}送信予定）。",
-            municipalities=tuple(sorted(fresh)),
-            severity=max(fresh.values()),
-            municipality_severity=fresh,
-            not_before=when,
-            target_round_id=target.round_id,
-            excluded=excluded,
+            fresh, when, target, excluded,
         )
 
     covered = frozenset().union(*(p.municipalities for p in pending + started))
@@ -214,16 +208,9 @@ def _on_same_event(
         target = pending[-1]
         merged = {code: target.severity_in(code) for code in target.municipalities} | added
         when = target.not_before or found.not_before
-        return say(
-            "update_pending",
-            "event_extended",
-            f"{reached}送信待ちの安否確認に追加します（{_at(when)}送信予定）。",
-            municipalities=tuple(sorted(merged)),
-            severity=max(merged.values()),
-            municipality_severity=merged,
-            not_before=when,
-            target_round_id=target.round_id,
-            excluded=excluded,
+        return _update_pending(
+            say, "event_extended", f"{reached}送信待ちの安否確認に追加します（{_at(when)}送信予定）。",
+            merged, when, target, excluded,
         )
     return say(
         "schedule_round",
@@ -311,17 +298,25 @@ def _merge_into_pending(say: _Say, event: TriggerEvent, found: _Assessment) -> D
     if added:
         parts.append(f"{_names(set(added))}を対象に追加")
     subject = "余震" if event.hazard is Hazard.EARTHQUAKE else "続く事象"
-    return say(
-        "update_pending",
-        "merged_into_pending",
+    return _update_pending(
+        say, "merged_into_pending",
         f"送信待ちの安否確認（{_at(when)}送信予定）がある間の{subject}のため、新たな安否確認は開始せず、"
         f"送信待ちの安否確認を更新します（{'、'.join(parts) or '対象の強さを更新'}）。",
-        municipalities=tuple(sorted(merged)),
-        severity=max(merged.values()),
-        municipality_severity=merged,
+        merged, when, target, found.excluded,
+    )
+
+
+def _update_pending(say: _Say, reason: str, reason_ja: str, severities: dict[str, int], when: datetime | None,
+                    target: PriorEvent, excluded) -> Decision:
+    """The pending round of ``target`` now covers ``severities`` (municipality code -> intensity)."""
+    return say(
+        "update_pending", reason, reason_ja,
+        municipalities=tuple(sorted(severities)),
+        severity=max(severities.values()),
+        municipality_severity=severities,
         not_before=when,
         target_round_id=target.round_id,
-        excluded=found.excluded,
+        excluded=excluded,
     )
 
 
