@@ -209,13 +209,17 @@ def count(engine, sim: Sim) -> dict[str, int]:
         rows = connection.execute(text(
             "SELECT provider_message_id, state, check_id FROM outbox_message WHERE channel = 'sms'")).all()
         states = dict(connection.execute(text("SELECT id, state FROM safety_check")).all())
+        all_rows = connection.execute(text("SELECT check_id, state FROM outbox_message")).all()
         # A number the provider refused as invalid is failed and marked, not missed (the check says so).
         refused = {row[0] for row in connection.execute(text(
             "SELECT to_number FROM outbox_message WHERE state = 'failed' AND last_error_code IN "
             "('21211', '21614', '21610')"))}
     behind = sum(1 for provider_id, state, _ in rows if provider_id in truth and truth[provider_id] != state)
     failed_checks = {check for provider_id, state, check in rows if state in ("undelivered", "failed")}
-    wrong = sum(1 for check in failed_checks if states.get(check) != "delivery_failed")
+    # A failed SMS is followed by the number's other channel (a call) or the next contact
+    # (contacts.choose): the check is right while such a message is still working on it.
+    followed = {check for check, state in all_rows if state not in ("undelivered", "failed")}
+    wrong = sum(1 for check in failed_checks if states.get(check) != "delivery_failed" and check not in followed)
     return {"patients": len(numbers), "sent": len(per_number), "sent_twice": sum(n - 1 for n in per_number.values()),
             "missed": sum(1 for n in numbers if n not in per_number and n not in refused),
             "bad_numbers": len(refused), "receipts_behind": behind,
