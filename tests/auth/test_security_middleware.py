@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from bcp_service.auth.deps import Access
+from bcp_service.db import read_only
 from tests.factories import create_municipality, create_prefecture
 
 
@@ -67,7 +68,9 @@ def test_an_unhandled_database_error_is_logged_without_row_values(app, session, 
 
     @app.get("/api/v1/_test_failing_statement", dependencies=[Depends(Access(public="test only"))])
     def failing() -> None:
-        with app.state.engine.begin() as connection:
+        # read_only: on SQLite a plain BEGIN, so the statement fails at once instead of first waiting 30 s for
+        # the write lock the test's own session holds.
+        with read_only(app.state.engine).begin() as connection:
             connection.execute(text("SELECT id FROM no_such_table WHERE name = :name"), {"name": name})
 
     with caplog.at_level(logging.INFO), TestClient(app, raise_server_exceptions=False) as c:

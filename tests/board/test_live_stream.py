@@ -99,8 +99,9 @@ def test_several_processes_deliver_the_same_events(settings, engine, committed):
     scene = build_round(committed, settings)
     token = answer_token(committed, scene.checks["silent_standard"])
     cookies = _login(committed, settings)
-    first, second = LiveServer(settings, engine).start(), LiveServer(settings, engine).start()
+    first, second = LiveServer(settings, engine).spawn(), LiveServer(settings, engine).spawn()
     try:
+        first.wait_ready(), second.wait_ready()
         readers = [EventReader(f"{s.url}/board/rounds/{scene.round.id}/events", cookies) for s in (first, second)]
         for reader in readers:
             reader.start()

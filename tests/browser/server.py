@@ -38,16 +38,24 @@ class LiveServer:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> LiveServer:
+        return self.spawn().wait_ready()
+
+    def spawn(self) -> LiveServer:
+        """Start the process without waiting for it (several servers start side by side)."""
         env = {
             **os.environ, "BCP_DATABASE_URL": self.settings.database_url, "BCP_PUBLIC_BASE_URL": self.url,
             "BCP_ENVIRONMENT": self.settings.environment, "BCP_LOG_LEVEL": "WARNING",
-            "BCP_SECRET_KEY": self.settings.secret_key.get_secret_value(),
+            "BCP_SECRET_KEY": self.settings.secret_key.get_secret_value(), "BCP_DATA_DIR": str(self.settings.data_dir),
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "bcp_service.asgi:app", "--host", "127.0.0.1", "--port", str(self.port),
              "--log-level", "warning", "--timeout-graceful-shutdown", "1"],
             env=env, cwd=ROOT,
         )
+        return self
+
+    def wait_ready(self) -> LiveServer:
+        assert self.process is not None, "spawn() first"
         deadline = time.monotonic() + 30
         while True:
             if self.process.poll() is not None:

@@ -108,7 +108,7 @@ def stack(engine, settings, database_url):
     app_url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "BCP_DATABASE_URL": database_url, "BCP_ENVIRONMENT": "test", "BCP_PUBLIC_BASE_URL": app_url,
            "BCP_SECRET_KEY": "test-secret-key-for-tests-only", "BCP_TWILIO_AUTH_TOKEN": SimProcess.auth_token,
-           "BCP_LOG_LEVEL": "WARNING"}
+           "BCP_LOG_LEVEL": "WARNING", "BCP_DATA_DIR": str(settings.data_dir)}
     app = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "bcp_service.asgi:app", "--host", "127.0.0.1", "--port", str(port),
          "--no-access-log", "--log-level", "warning"],
