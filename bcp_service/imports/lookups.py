@@ -71,9 +71,10 @@ def rows_by(session: Session, table: Table, column: str, keys: Sequence[object])
     return found
 
 
-def insert_with_ids(session: Session, table: Table, rows: list[dict], key: str) -> list[int]:
+def insert_with_ids(session: Session, table: Table, rows: list[dict], key: str, *, within: dict | None = None) -> list[int]:
     """Insert rows and return their new ids in order. PostgreSQL: ids drawn from the sequence first,
-    so the rows go in by COPY with nothing to read back. Elsewhere: read back by the unique ``key``."""
+    so the rows go in by COPY with nothing to read back. Elsewhere: read back by ``key``, unique among
+    the rows whose columns equal ``within`` (every row inserted has those values)."""
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         ids = list(session.execute(
@@ -85,7 +86,8 @@ def insert_with_ids(session: Session, table: Table, rows: list[dict], key: str) 
     bulk_insert(session, table, rows)
     id_of = {}
     for part in chunks([row[key] for row in rows]):
-        id_of.update(session.execute(select(table.c[key], table.c.id).where(table.c[key].in_(part))).all())
+        conditions = [table.c[name] == value for name, value in (within or {}).items()]
+        id_of.update(session.execute(select(table.c[key], table.c.id).where(table.c[key].in_(part), *conditions)).all())
     return [id_of[row[key]] for row in rows]
 
 

@@ -34,6 +34,7 @@ from bcp_service.imports.validation import field_errors
 from bcp_service.models import Patient, PatientContact
 from bcp_service.models.base import utcnow
 from bcp_service.models.enums import INSTITUTION_KIND_JA
+from bcp_service.registry.external_ids import owner_of, release
 from bcp_service.registry.references import HOSPITAL_KINDS, NURSE_STATION_KINDS
 from bcp_service.registry.risk import RiskInputs, derive_risk_tier
 from bcp_service.registry.schemas import PatientCreate
@@ -42,6 +43,8 @@ from bcp_service.registry.search_text import search_key
 REFERENCE_KINDS = {"visiting_nurse_station_id": NURSE_STATION_KINDS, "backup_hospital_id": HOSPITAL_KINDS}
 CONTACT_ORDER = ("kind", "name", "relation", "phone", "preferred_channel")
 OUT_OF_SCOPE = "担当範囲外の患者になります。市町村コードや担当施設を確認してください (outside your scope)"
+AMBIGUOUS = ("この外部IDは担当範囲の複数の患者に使われています。外部IDの代わりに #患者番号 "
+             "(患者ページのアドレスの番号) で指定してください (several patients have this id)")
 
 
 def plain(values: dict) -> dict:
@@ -77,11 +80,20 @@ class PatientImport:
         ]
         self.shapes: dict[frozenset[str], tuple[frozenset[str], list]] = {}
         t = self.table
-        self.known: dict[str, int] = dict(session.execute(select(t.c.external_id, t.c.id).where(t.c.external_id.is_not(None))).all())
-        # Patients the caller may already see; None when there is no limit.
+        self.owner = owner_of(principal)
+        scope = patient_scope(principal) if self.allowed is not None else []
+        # External ids of the patients the caller sees, with whose register each came from. Patients
+        # out of scope are not here: a row naming one of their ids creates a patient, as if the id
+        # were unused (registry/external_ids.py).
+        self.known: dict[str, list[tuple[int, str | None]]] = defaultdict(list)
+        for external_id, patient_id, owner in session.execute(
+            select(t.c.external_id, t.c.id, t.c.external_id_owner).where(t.c.external_id.is_not(None), *scope)
+        ):
+            self.known[external_id].append((patient_id, owner))
+        # Patients the caller may already see (``#123`` rows); None when there is no limit.
         self.visible: set[int] | None = None
         if self.allowed is not None:
-            self.visible = set(session.execute(select(t.c.id).where(*patient_scope(principal))).scalars())
+            self.visible = set(session.execute(select(t.c.id).where(*scope)).scalars())
         self.written: dict[int, int] = {}  # patient id -> line of the row that wrote it
         self.touched: set[int] = set()  # patients already matched by an earlier row, in any batch
 
@@ -172,18 +184,21 @@ class PatientImport:
                 row.add(key, reason)
 
     def apply(self, batch: list[Candidate], *, write: bool, issues: Callable[[Candidate], RowIssues]) -> BatchOutcome:
-        existing = self._existing(batch)
+        existing, ambiguous = self._existing(batch)
         old_contacts = self._old_contacts([row["id"] for row in existing.values()])
         outcome = BatchOutcome()
         creates: list[tuple[Candidate, dict]] = []
         updates: list[tuple[Candidate, dict, bool]] = []
         for candidate in batch:
             old = existing.get(candidate.key)
+            if candidate.key in ambiguous:
+                issues(candidate).add("external_id", AMBIGUOUS)
+                continue
             if old is None:
                 if "id" in candidate.values:
                     issues(candidate).add("external_id", f"{candidate.key} の患者は登録されていません (no such patient)")
                     continue
-                new = dict(candidate.values, risk_tier=risk_tier(candidate.values))
+                new = dict(candidate.values, risk_tier=risk_tier(candidate.values), external_id_owner=self.owner)
                 if not self._in_scope(new):
                     issues(candidate).add(self._scope_column(), OUT_OF_SCOPE)
                     continue
@@ -193,9 +208,6 @@ class PatientImport:
                 issues(candidate).add("external_id", "同じ患者が別の行にもあります (the same patient appears twice)")
                 continue
             self.touched.add(old["id"])
-            if self.visible is not None and old["id"] not in self.visible:
-                issues(candidate).add("external_id", "この外部IDの患者は担当範囲外のため更新できません (patient outside your scope)")
-                continue
             merged = {**old, **{f: candidate.values[f] for f in candidate.present}}
             merged["risk_tier"] = risk_tier(merged)
             if not self._in_scope(merged):
@@ -225,16 +237,28 @@ class PatientImport:
         for patient_id in sorted(set(self.written) - visible):
             add_error(self.written[patient_id], self._scope_column(), OUT_OF_SCOPE)
 
-    def _existing(self, batch: list[Candidate]) -> dict[str, dict]:
-        """Rows the batch's keys already name, read by primary key. Which keys exist comes from the
-        map loaded once: an ``external_id IN (...)`` per batch goes to a sequential scan while the
-        freshly filled table has no statistics, and the import turns quadratic."""
-        wanted = {}
+    def _existing(self, batch: list[Candidate]) -> tuple[dict[str, dict], set[str]]:
+        """Rows the batch's keys name among the patients the caller sees, read by primary key, and the
+        keys that name several of them. Which keys exist comes from the map loaded once: an
+        ``external_id IN (...)`` per batch goes to a sequential scan while the freshly filled table
+        has no statistics, and the import turns quadratic."""
+        wanted, ambiguous = {}, set()
         for candidate in batch:
-            patient_id = candidate.values["id"] if "id" in candidate.values else self.known.get(candidate.key)
+            if "id" in candidate.values:
+                patient_id = candidate.values["id"]
+                if self.visible is not None and patient_id not in self.visible:
+                    continue  # reported as "no such patient", like an id never used
+            else:
+                holders = self.known.get(candidate.key, [])
+                own = [pid for pid, owner in holders if owner == self.owner]
+                if len(holders) > 1 and not own:
+                    ambiguous.add(candidate.key)
+                    continue
+                patient_id = own[0] if own else holders[0][0] if holders else None
             if patient_id is not None:
                 wanted[patient_id] = candidate.key
-        return {wanted[row["id"]]: row for row in rows_by(self.session, self.table, "id", list(wanted))}
+        existing = {wanted[row["id"]]: row for row in rows_by(self.session, self.table, "id", list(wanted))}
+        return existing, ambiguous
 
     def _old_contacts(self, patient_ids: list[int]) -> dict[int, list[tuple]]:
         grouped: dict[int, list[tuple]] = defaultdict(list)
@@ -268,9 +292,10 @@ class PatientImport:
         if creates:
             rows = [dict(new, created_at=now, updated_at=None, name_search=search_key(new.get("name"), new.get("name_kana")))
                     for _c, new in creates]
-            new_ids = insert_with_ids(self.session, self.table, rows, "external_id")
+            release(self.session, self.principal, [new["external_id"] for new in rows])
+            new_ids = insert_with_ids(self.session, self.table, rows, "external_id", within={"external_id_owner": self.owner})
             for (candidate, new), patient_id in zip(creates, new_ids, strict=True):
-                self.known[new["external_id"]] = patient_id
+                self.known[new["external_id"]].append((patient_id, self.owner))
                 self.written[patient_id] = candidate.line
                 ids.append(patient_id)
                 contact_rows.extend(self._contact_rows(patient_id, candidate.contacts or []))

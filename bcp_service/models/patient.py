@@ -18,10 +18,17 @@ class Patient(SQLModel, table=True):
         Index("ix_patient_status_tier_id", "status", "risk_tier", "id"),
         # Counts for the broad list filters come from an index-only scan.
         Index("ix_patient_count_filters", "status", "risk_tier", "uses_oxygen", "uses_ventilator", "municipality_id"),
+        # An external id is another organisation's key, unique only within the organisation that gave
+        # it (registry/external_ids.py): a database-wide rule answered "exists" for patients out of scope.
+        Index("ix_patient_external_id", "external_id"),
+        Index("uq_patient_external_id_owner", "external_id_owner", "external_id", unique=True),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    external_id: str | None = Field(default=None, max_length=64, unique=True)
+    external_id: str | None = Field(default=None, max_length=64)
+    # Whose register the external id comes from ("hub:12", "institution:7", "prefecture:1", "admin");
+    # None for ids written before 0014 and ids whose organisation no longer sees the patient.
+    external_id_owner: str | None = Field(default=None, max_length=40)
     name: str = Field(max_length=100)
     name_kana: str | None = Field(default=None, max_length=100)
     # name and kana in search form (registry/search_text.py); set on every write, searched by ``q``.

@@ -112,7 +112,7 @@ def _create(request: Request, principal: Principal, session: Session, values: di
         return _new_page(session, principal, values, errors, 422)
     try:
         with session.begin_nested():
-            patient = patients.create_patient(session=session, data=data)
+            patient = patients.create_patient(session=session, principal=principal, data=data)
             ensure_patient_in_scope(session, principal, patient)
     except ServiceError as exc:
         return _new_page(session, principal, values, {exc.field or "_form": exc.message}, exc.status_code)
@@ -177,7 +177,7 @@ def _save(request: Request, form, principal: Principal, session: Session, patien
         return _detail(request, principal, session, patient, values=values, errors=errors, status_code=422)
     try:
         with session.begin_nested():
-            patients.update_patient(session=session, patient=patient, data=data)
+            patients.update_patient(session=session, principal=principal, patient=patient, data=data)
             ensure_patient_in_scope(session, principal, patient)
     except ServiceError as exc:
         session.refresh(patient)
@@ -199,7 +199,7 @@ def _change_status(request: Request, form, principal: Principal, session: Sessio
         if status not in PatientStatus.__members__:
             raise ServiceError("状態を選んでください (choose a status)", field="status")
         with session.begin_nested():
-            patients.change_status(session=session, patient=patient, status=PatientStatus(status), reason=reason)
+            patients.change_status(session=session, principal=principal, patient=patient, status=PatientStatus(status), reason=reason)
     except ServiceError as exc:
         session.refresh(patient)
         return _detail(request, principal, session, patient, status_error=exc.message,

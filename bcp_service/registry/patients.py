@@ -9,10 +9,12 @@ from sqlalchemy import ARRAY, ColumnElement, Text, and_, cast, func, literal_col
 from sqlalchemy.dialects.postgresql import array
 from sqlmodel import Session, col, select
 
-from bcp_service.errors import Conflict, FieldError, NotFound
+from bcp_service.auth.principal import Principal
+from bcp_service.errors import FieldError, NotFound
 from bcp_service.models import HomeCareRegionMunicipality, Municipality, Patient, PatientContact
 from bcp_service.models.base import utcnow
 from bcp_service.models.enums import PatientStatus, RiskTier, Therapy
+from bcp_service.registry.external_ids import check_external_id, owner_of
 from bcp_service.registry.references import (
     HOSPITAL_KINDS,
     NURSE_STATION_KINDS,
@@ -151,14 +153,6 @@ def check_references(session: Session, patient: Patient) -> None:
     require_institution(session, patient.backup_hospital_id, "backup_hospital_id", HOSPITAL_KINDS)
 
 
-def check_external_id(session: Session, external_id: str | None, own_id: int | None = None) -> None:
-    if external_id is None:
-        return
-    existing = session.exec(select(Patient.id).where(Patient.external_id == external_id)).first()
-    if existing is not None and existing != own_id:
-        raise Conflict("external_id は既に使われています (external_id already exists)", field="external_id")
-
-
 def replace_contacts(session: Session, patient_id: int, contacts: list[PatientContactIn]) -> None:
     existing = session.exec(select(PatientContact).where(PatientContact.patient_id == patient_id)).all()
     for contact in existing:
@@ -168,9 +162,11 @@ def replace_contacts(session: Session, patient_id: int, contacts: list[PatientCo
         session.add(PatientContact(patient_id=patient_id, position=position, **contact.model_dump(include=set(CONTACT_FIELDS))))
 
 
-def create_patient(*, session: Session, data: PatientCreate) -> Patient:
-    check_external_id(session, data.external_id)
+def create_patient(*, session: Session, principal: Principal | None, data: PatientCreate) -> Patient:
+    """``principal`` None: the command line, which sees every patient."""
+    check_external_id(session, principal, data.external_id)
     patient = Patient(**data.model_dump(exclude={"contacts"}))
+    patient.external_id_owner = owner_of(principal) if patient.external_id is not None else None
     if patient.uses_ventilator is False:
         patient.ventilator_mode = None
     check_references(session, patient)
@@ -182,13 +178,14 @@ def create_patient(*, session: Session, data: PatientCreate) -> Patient:
     return patient
 
 
-def update_patient(*, session: Session, patient: Patient, data: PatientUpdate) -> Patient:
+def update_patient(*, session: Session, principal: Principal | None, patient: Patient, data: PatientUpdate) -> Patient:
     changes = data.model_dump(exclude_unset=True, exclude={"contacts", "status_reason"})
     if changes.get("status") is not None and changes["status"] != patient.status:
         patient.status_changed_at = utcnow()
         patient.status_reason = data.status_reason
-    if "external_id" in changes:
-        check_external_id(session, changes["external_id"], own_id=patient.id)
+    if "external_id" in changes and changes["external_id"] != patient.external_id:
+        check_external_id(session, principal, changes["external_id"], own_id=patient.id)
+        patient.external_id_owner = owner_of(principal) if changes["external_id"] is not None else None
     for field, value in changes.items():
         if field in {"name", "sex", "municipality_id", "status"} and value is None:
             continue
@@ -203,9 +200,7 @@ def update_patient(*, session: Session, patient: Patient, data: PatientUpdate) -
     return patient
 
 
-
-
-def change_status(*, session: Session, patient: Patient, status: PatientStatus, reason: str) -> Patient:
+def change_status(*, session: Session, principal: Principal | None, patient: Patient, status: PatientStatus, reason: str) -> Patient:
     """Moved, admitted, deceased (or active again), always with the reason a person gave."""
     reason = (reason or "").strip()
     if not reason:
@@ -214,4 +209,5 @@ def change_status(*, session: Session, patient: Patient, status: PatientStatus, 
         raise FieldError("理由は300文字以内で入力してください (reason too long)", field="status_reason")
     if status == patient.status:
         raise FieldError("現在と同じ状態です (status unchanged)", field="status")
-    return update_patient(session=session, patient=patient, data=PatientUpdate(status=status, status_reason=reason))
+    return update_patient(session=session, principal=principal, patient=patient,
+                          data=PatientUpdate(status=status, status_reason=reason))

@@ -219,7 +219,7 @@ def list_patients(
 
 @router.post("/patients", response_model=PatientPublic, status_code=status.HTTP_201_CREATED)
 def create_patient(data: PatientCreate, request: Request, principal: PatientEditor, session: SessionDep):
-    patient = patients.create_patient(session=session, data=data)
+    patient = patients.create_patient(session=session, principal=principal, data=data)
     ensure_patient_in_scope(session, principal, patient)
     audit(session=session, principal=principal, action="patient.create", patient_ids=[patient.id], request=request)
     return patient_public(session, [patient])[0]
@@ -235,7 +235,7 @@ def get_patient(patient_id: int, request: Request, principal: Identified, sessio
 @router.patch("/patients/{patient_id}", response_model=PatientPublic)
 def update_patient(patient_id: int, data: PatientUpdate, request: Request, principal: PatientEditor, session: SessionDep):
     patient = patients.get_patient(session=session, patient_id=patient_id, scope=patient_scope(principal))
-    patient = patients.update_patient(session=session, patient=patient, data=data)
+    patient = patients.update_patient(session=session, principal=principal, patient=patient, data=data)
     ensure_patient_in_scope(session, principal, patient)
     audit(session=session, principal=principal, action="patient.update", patient_ids=[patient.id], request=request)
     return patient_public(session, [patient])[0]

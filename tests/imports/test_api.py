@@ -70,15 +70,6 @@ def test_hub_cannot_import_a_patient_outside_its_municipalities(client_as, sessi
     assert upload(hub_client, to_csv(rows[:1], HEADER_JA)).status_code == 200
 
 
-def test_hub_cannot_take_over_a_patient_outside_its_scope(client_as, session, area):
-    create_patient(session, area["town"], external_id="ELSEWHERE")
-    response = upload(client_as("hub", area["hub"].id), to_csv([patient_row(area, "ELSEWHERE")], HEADER_JA))
-    assert response.status_code == 422
-    [error] = response.json()["errors"]
-    assert (error["line"], error["column"]) == (2, "外部ID") and "担当範囲外" in error["reason"]
-    assert session.exec(select(Patient).where(Patient.external_id == "ELSEWHERE")).one().municipality_id == area["town"].id
-
-
 def test_institution_imports_only_its_own_patients(client_as, area):
     clinic_client = client_as("institution", area["clinic"].id)
     rows = [patient_row(area, "P-1"), patient_row(area, "P-2", 担当積極的医療機関ID="", 訪問看護ステーションID="")]
@@ -118,3 +109,52 @@ def test_prefecture_imports_institutions_only_in_its_prefecture(client_as, sessi
     response = upload(prefecture_client, to_csv(rows[:1]), url="/api/v1/imports/institutions")
     assert response.status_code == 200 and response.json()["created"] == 1
     assert len(audit_events(session, "institution.import")) == 1
+
+
+def test_a_row_whose_id_is_used_only_outside_the_scope_is_a_new_patient(client_as, session, area):
+    """The same report, the same audit and a new patient whether the id is used elsewhere or never was:
+    the import is no oracle for patients outside the caller's scope."""
+    elsewhere = create_patient(session, area["town"], external_id="ELSEWHERE", external_id_owner="hub:999")
+    hub_client = client_as("hub", area["hub"].id)
+    answers = [upload(hub_client, to_csv([patient_row(area, key)], HEADER_JA), dry_run=dry)
+               for dry in ("true", "false") for key in ("ELSEWHERE", "NEVER-USED")]
+    for response in answers:
+        assert response.status_code == 200, response.text
+    assert answers[0].json() == answers[1].json() and answers[2].json() == answers[3].json()
+    assert answers[2].json()["created"] == 1 and answers[2].json()["errors"] == []
+    rows = session.exec(select(Patient).where(Patient.external_id == "ELSEWHERE").order_by(Patient.id)).all()
+    assert [p.municipality_id for p in rows] == [area["town"].id, area["city"].id]
+    session.refresh(elsewhere)
+    assert elsewhere.name != "架空 太郎" and elsewhere.external_id_owner == "hub:999"
+    # Imported again, the row updates the hub's own patient and nothing else.
+    again = upload(hub_client, to_csv([patient_row(area, "ELSEWHERE", 氏名="架空 次郎")], HEADER_JA)).json()
+    assert (again["created"], again["updated"]) == (0, 1)
+    session.refresh(elsewhere)
+    assert elsewhere.name != "架空 次郎"
+
+
+def test_an_internal_id_outside_the_scope_reads_as_one_never_used(client_as, session, area):
+    outside = create_patient(session, area["town"])
+    hub_client = client_as("hub", area["hub"].id)
+    reasons = [upload(hub_client, to_csv([patient_row(area, key)], HEADER_JA)).json()["errors"][0]["reason"]
+               for key in (f"#{outside.id}", "#999999999")]
+    assert reasons[0] == reasons[1].replace("#999999999", f"#{outside.id}")
+
+
+def test_an_in_scope_id_still_matches_and_several_holders_ask_for_the_internal_id(client_as, session, area):
+    clinic_patient = create_patient(session, area["city"], external_id="SHARED", external_id_owner="institution:1",
+                                    active_institution_id=area["clinic"].id)
+    create_patient(session, area["city"], external_id="SHARED", external_id_owner="institution:2")
+    create_patient(session, area["city"], external_id="ONE", external_id_owner="institution:1",
+                   active_institution_id=area["clinic"].id)
+    hub_client = client_as("hub", area["hub"].id)
+    response = upload(hub_client, to_csv([patient_row(area, "SHARED")], HEADER_JA))
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["column"] == "外部ID" and "#患者番号" in error["reason"]
+    # The clinic sees only one of them: its row updates that one.
+    clinic_client = client_as("institution", area["clinic"].id)
+    answer = upload(clinic_client, to_csv([patient_row(area, "SHARED"), patient_row(area, "ONE")], HEADER_JA)).json()
+    assert (answer["created"], answer["updated"], answer["errors"]) == (0, 2, [])
+    session.refresh(clinic_patient)
+    assert clinic_patient.name == "架空 太郎"

@@ -152,9 +152,9 @@ def test_institution_import_then_patients_refer_to_it(session, run, area):
 
 
 def test_a_row_that_appeared_meanwhile_surfaces_as_an_integrity_error(session, area):
-    """Another import committing the same external id between our check and our write: the
-    database refuses it and the caller sees SQLAlchemy's IntegrityError (409 in the API)."""
-    taken = create_patient(session, area["city"], external_id="TAKEN")
+    """Another import by the same organisation committing the same external id between our check and
+    our write: the database refuses it and the caller sees SQLAlchemy's IntegrityError (409 in the API)."""
+    taken = create_patient(session, area["city"], external_id="TAKEN", external_id_owner="hub:1")
     row = {k: v for k, v in taken.model_dump().items() if k not in {"id", "name_bigrams"}}
     with pytest.raises(IntegrityError):
         with session.begin_nested():
