@@ -95,7 +95,8 @@ def with_contact_details(session: Session, rows: list[PersonRow]) -> list[Person
     phones: dict[int, str] = {}
     for patient_id, phone in session.exec(
         select(PatientContact.patient_id, PatientContact.phone)
-        .where(col(PatientContact.patient_id).in_(sorted({r.patient_id for r in rows})))
+        .where(col(PatientContact.patient_id).in_(sorted({r.patient_id for r in rows})),
+               col(PatientContact.bad_since).is_(None), col(PatientContact.voice_bad_since).is_(None))  # one to call
         .order_by(PatientContact.patient_id, PatientContact.position, PatientContact.id)
     ).all():
         phones.setdefault(patient_id, phone)

@@ -63,7 +63,8 @@ def _phones(session: Session, patient_ids: list[int]) -> dict[int, list[tuple[st
     found: dict[int, list[tuple[str, str]]] = defaultdict(list)
     for patient_id, kind, phone in session.exec(
         select(PatientContact.patient_id, PatientContact.kind, PatientContact.phone)
-        .where(col(PatientContact.patient_id).in_(patient_ids), col(PatientContact.bad_since).is_(None))
+        .where(col(PatientContact.patient_id).in_(patient_ids), col(PatientContact.bad_since).is_(None),
+               col(PatientContact.voice_bad_since).is_(None))  # the list is for calling: a landline that refused SMS stays
         .order_by(PatientContact.patient_id, PatientContact.position, PatientContact.id)
     ).all():
         found[patient_id].append((kind, phone))

@@ -49,6 +49,8 @@ class Contact:
     relation: str | None
     phone: str
     display: str
+    # What the provider told us about the number: a nurse still sees it (she may know better) but is warned.
+    warning: str | None = None
 
 
 @dataclass(frozen=True)

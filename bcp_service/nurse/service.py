@@ -68,8 +68,17 @@ def contacts_of(session: Session, patient_ids: list[int]) -> dict[int, list[Cont
     ).all()
     for c in rows:
         found[c.patient_id].append(Contact(kind=c.kind, name=c.name, relation=c.relation, phone=c.phone,
-                                           display=national(c.phone)))
+                                           display=national(c.phone), warning=call_warning(c)))
     return found
+
+
+def call_warning(contact: PatientContact) -> str | None:
+    """Only what matters for a call: a number refused for SMS alone (a landline) is fine to call."""
+    if contact.bad_since is not None:
+        return "届かない番号"
+    if contact.voice_bad_since is not None:
+        return "通話できない番号"
+    return None
 
 
 def national(phone: str) -> str:

@@ -134,3 +134,18 @@ def test_report_is_scoped(client_as, session, gave_up, area):
     # A round with none of the caller's patients is not the caller's to see (rounds.visibility).
     assert outsider.get(f"/api/v1/rounds/{safety_round.id}/report.csv").status_code == 404
     assert client_as("aggregate").get(f"/api/v1/rounds/{safety_round.id}/report.csv").status_code == 403
+
+
+def test_follow_up_lists_only_numbers_a_person_can_call(client, session, gave_up):
+    """A landline that refused SMS stays on the call list; a number that refused calls does not."""
+    from bcp_service.models import PatientContact
+    from bcp_service.models.base import utcnow
+
+    safety_round, _, standard, _ = gave_up
+    own, family = session.exec(select(PatientContact).where(PatientContact.patient_id == standard.id)
+                               .order_by(PatientContact.position)).all()
+    own.sms_bad_since = family.voice_bad_since = utcnow()
+    session.add_all([own, family])
+    session.flush()
+    items = client.get(f"/api/v1/rounds/{safety_round.id}/follow-up").json()["items"]
+    assert [p["phone"] for p in items[1]["phones"]] == [own.phone]

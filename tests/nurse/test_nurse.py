@@ -108,3 +108,15 @@ def test_nurse_form_fills_the_structured_answer(browser_as, session, scene):
     assert (check.state, check.note, check.needs_admission) == ("needs_transport", "外部バッテリー残量不明", True)
     card = nurse.get("/nurse").text.split(f'id="c{check.id}"')[1].split("</article>")[0]
     assert "停電中" in card and "入院希望" in card and "「外部バッテリー残量不明」" in card
+
+
+def test_a_number_the_provider_refused_is_shown_with_a_warning(browser_as, session, scene):
+    from bcp_service.models import PatientContact
+
+    contacts = session.exec(select(PatientContact).order_by(PatientContact.id)).all()
+    refused_calls, landline = contacts[0], contacts[1]
+    refused_calls.voice_bad_since = landline.sms_bad_since = utcnow()
+    session.add_all([refused_calls, landline])
+    session.flush()
+    html = browser_as("nurse", scene.area.station.id).get("/nurse").text
+    assert html.count("通話できない番号") == 1 and "届かない番号" not in html
