@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
+from bcp_service import check_states as states
 from bcp_service.answer_tokens import TOKEN_MAX_CHARS
-from bcp_service.rounds import states
 from bcp_service.sms import count_segments
 from bcp_service.templating import render
 
@@ -21,7 +21,7 @@ MAX_SEGMENTS = 2
 SEGMENT_BUDGET = {"check_initial": 2, "check_reminder": 2, "check_family": 2, "reply_ack": 1, "reply_unreadable": 1,
                   "notice_initial": 2, "notice_reminder": 2, "notice_family": 2}
 INITIAL_TEMPLATE = "check_initial"
-STATE_LABELS = states.LABELS  # the one table of states (rounds.states)
+STATE_LABELS = states.LABELS  # the one table of states (check_states)
 DRILL_LABEL = "【訓練】"
 # An advance-notice round (事前連絡, before a forecast hazard) has texts of its own: check_* → notice_*.
 NOTICE_TEMPLATES = {"check_initial": "notice_initial", "check_reminder": "notice_reminder",

@@ -1,4 +1,4 @@
-"""Everything that names a check state agrees with the one table (bcp_service.rounds.states).
+"""Everything that names a check state agrees with the one table (bcp_service.check_states).
 
 If this fails, a label, a digit, a group or an index condition was written somewhere by hand:
 read it from the table instead.
