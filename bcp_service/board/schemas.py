@@ -7,10 +7,9 @@ from datetime import datetime
 
 from bcp_service import check_states as states
 from bcp_service.models.enums import RiskTier, Therapy
-from bcp_service.models.rounds import CheckState
+from bcp_service.models.rounds import STATE_ORDER
 
 # All from the one table of states (bcp_service.check_states).
-STATE_ORDER = tuple(CheckState(code) for code in states.CODES)
 ANSWERED = frozenset(states.ANSWER_CODES)
 NEEDING = states.NEEDING
 SILENT = states.SILENT

@@ -10,11 +10,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from bcp_service.auth.roles import Role
-from bcp_service.board.schemas import STATE_LABELS, STATE_ORDER
+from bcp_service.check_states import LABELS as STATE_LABELS
 from bcp_service.db import SessionDep
 from bcp_service.escalation.routes import get_round_escalation
 from bcp_service.labels import TIER_LABELS
-from bcp_service.models.rounds import RoundState
+from bcp_service.models.rounds import STATE_ORDER, RoundState
 from bcp_service.page_helpers import page
 from bcp_service.rounds import visibility
 from bcp_service.rounds.pages import MESSAGE_STATE_LABELS, STARTERS, CountReader, shown_round, target_describer

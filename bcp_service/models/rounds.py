@@ -43,6 +43,8 @@ class CheckState(StrEnum):
 # States a person or device reports; the others are what the service concludes without an answer.
 # The table of states (labels, groups, digits, weights) is bcp_service.check_states.
 ANSWER_STATES = tuple(CheckState(code) for code in states.ANSWER_CODES)
+# Every state in the table's order: the board's columns and the round page's bar.
+STATE_ORDER = tuple(CheckState(code) for code in states.CODES)
 
 
 class Power(StrEnum):
