@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 import bcp_service
+from bcp_service import check_states as states
 from bcp_service.answers import routes as answer_page
 from bcp_service.bcp import drill as bcp_drill
 from bcp_service.board import schemas as board
@@ -19,7 +20,7 @@ from bcp_service.escalation import voice
 from bcp_service.models import board as board_indexes
 from bcp_service.models.rounds import ANSWER_STATES, CheckState
 from bcp_service.nurse import schemas as nurse
-from bcp_service.rounds import messages, replies, states
+from bcp_service.rounds import messages, replies
 from bcp_service.rounds.triage import GROUP_RANK
 
 ROOT = Path(bcp_service.__file__).parent
