@@ -21,6 +21,7 @@ from sqlmodel import Session
 from bcp_service.config import Settings
 from bcp_service.db import make_session_factory
 from tests.dbutil import wipe_database
+from tests.e2e.conftest import START_TIMEOUT
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,7 +49,7 @@ class LiveServer:
              "--log-level", "warning", "--timeout-graceful-shutdown", "1"],
             env=env, cwd=ROOT,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + START_TIMEOUT
         while True:
             if self.process.poll() is not None:
                 raise RuntimeError("the test server exited at start")
