@@ -1,5 +1,5 @@
 """Japanese display labels of stored codes that pages in several packages show (risk tier, therapy,
-answer channel, who answered). Check states have theirs in ``rounds/states.py``.
+answer channel, who answered). Check states have theirs in ``check_states.py``.
 
 Neutral (docs/architecture.md): the board, round, schedule, review and nurse pages all read them
 here, so none of those packages imports another for a label.

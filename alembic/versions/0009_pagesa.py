@@ -23,7 +23,7 @@ BATCH = 5000
 
 
 def _backfill() -> None:
-    from bcp_service.registry.search_text import search_key
+    from bcp_service.search_text import search_key
 
     bind = op.get_bind()
     patient = sa.table("patient", sa.column("id", sa.Integer), sa.column("name", sa.String),

@@ -3,7 +3,7 @@ evacuated), the latest of it on the check, and designation rules per prefecture 
 
 New states (admitted, evacuated) need no schema change: states are plain strings, and the
 board's partial indexes cover the same "needs help" and "silent" groups as before
-(bcp_service.rounds.states).
+(bcp_service.check_states).
 
 Revision ID: 0010_clinical
 Revises: 0009_pagesa

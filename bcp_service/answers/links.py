@@ -8,12 +8,12 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from bcp_service.answer_tokens import hash_token
 from bcp_service.answers.service import NewAnswer, record_answers
 from bcp_service.clock import aware
 from bcp_service.models import OutboxMessage, Patient, PatientContact, SafetyCheck, SafetyRound
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import AnswerChannel, RoundState
-from bcp_service.rounds.messages import hash_token
 
 MAX_TOKEN = 64
 

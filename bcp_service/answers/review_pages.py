@@ -18,12 +18,12 @@ from bcp_service.audit.service import record as audit
 from bcp_service.auth.deps import Access
 from bcp_service.auth.principal import Principal, patient_scope
 from bcp_service.auth.roles import Role
-from bcp_service.board.schemas import STATE_LABELS
+from bcp_service.check_states import LABELS as STATE_LABELS
 from bcp_service.db import SessionDep
 from bcp_service.errors import Conflict, NotFound, ServiceError
 from bcp_service.labels import TIER_LABELS
 from bcp_service.models.rounds import ANSWER_STATES
-from bcp_service.web.pages import page, register_home_link
+from bcp_service.page_helpers import page, register_home_link
 
 router = APIRouter(prefix="/review", include_in_schema=False)
 Starter = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture, Role.hub))]

@@ -16,8 +16,8 @@ from bcp_service.audit import service
 from bcp_service.audit.routes import AUDITORS
 from bcp_service.auth.principal import Principal
 from bcp_service.db import SessionDep
+from bcp_service.page_helpers import page, register_home_link
 from bcp_service.timeutil import display_zone
-from bcp_service.web.pages import page, register_home_link
 
 router = APIRouter(include_in_schema=False)
 Auditor = Annotated[Principal, Depends(AUDITORS)]

@@ -12,10 +12,10 @@ from sqlmodel import Session
 from bcp_service.auth import accounts, service
 from bcp_service.auth.deps import Access
 from bcp_service.auth.principal import Principal
-from bcp_service.auth.roles import SCOPED_ROLES, Role
+from bcp_service.auth.roles import ROLE_LABELS, SCOPED_ROLES, Role
 from bcp_service.db import SessionDep
 from bcp_service.errors import ServiceError
-from bcp_service.web.pages import ROLE_LABELS, page, register_home_link
+from bcp_service.page_helpers import page, register_home_link
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 Admin = Annotated[Principal, Depends(Access(Role.admin))]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, false, or_
 from sqlmodel import col, select
 
-from bcp_service.auth.roles import Role
+from bcp_service.auth.roles import ROLE_LABELS, Role
 from bcp_service.models import Designation, HomeCareRegionMunicipality, HubMunicipality, Municipality, Patient
 from bcp_service.models.enums import DesignationKind
 
@@ -20,6 +20,10 @@ class Principal:
     scope_id: int | None
     via: str = "bearer"  # "bearer" | "session"
     csrf_token: str | None = None
+
+    @property
+    def role_label(self) -> str:
+        return ROLE_LABELS.get(self.role, "")
 
     @property
     def sees_identities(self) -> bool:

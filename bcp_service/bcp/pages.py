@@ -26,7 +26,7 @@ from bcp_service.db import SessionDep
 from bcp_service.errors import ServiceError
 from bcp_service.models import BcpDraft, Institution
 from bcp_service.models.bcp import DraftState
-from bcp_service.web.pages import page, register_home_link
+from bcp_service.page_helpers import page, register_home_link
 
 router = APIRouter(prefix="/bcp", include_in_schema=False)
 Drafter = Annotated[Principal, Depends(Access(*DRAFTERS))]

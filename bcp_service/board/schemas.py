@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bcp_service import check_states as states
 from bcp_service.models.enums import RiskTier, Therapy
-from bcp_service.models.rounds import CheckState
-from bcp_service.rounds import states
+from bcp_service.models.rounds import STATE_ORDER
 
-# All from the one table of states (bcp_service.rounds.states).
-STATE_ORDER = tuple(CheckState(code) for code in states.CODES)
+# All from the one table of states (bcp_service.check_states).
 ANSWERED = frozenset(states.ANSWER_CODES)
 NEEDING = states.NEEDING
 SILENT = states.SILENT

@@ -14,7 +14,7 @@ from bcp_service.models import Designation, HubMunicipality, Institution, Munici
 from bcp_service.models.base import utcnow
 from bcp_service.models.enums import DesignationKind, InstitutionKind
 from bcp_service.registry.risk import RiskInputs, derive_risk_tier
-from bcp_service.registry.search_text import search_key
+from bcp_service.search_text import search_key
 
 FAMILY = [("佐藤", "サトウ"), ("鈴木", "スズキ"), ("高橋", "タカハシ"), ("田中", "タナカ"), ("伊藤", "イトウ"),
           ("渡辺", "ワタナベ"), ("山本", "ヤマモト"), ("中村", "ナカムラ"), ("小林", "コバヤシ"), ("加藤", "カトウ"),

@@ -24,21 +24,22 @@ from sqlalchemy import insert, text, update
 from sqlmodel import Session, col, select
 
 from bcp_service import contacts as reach
+from bcp_service import outbox_writer
 from bcp_service.clock import aware
 from bcp_service.config import Settings
 from bcp_service.escalation.policy import EscalationAction, EscalationPolicy, tier_policies
-from bcp_service.models import CheckEvent, OutboxMessage, SafetyCheck, SafetyRound
+from bcp_service.models import CheckEvent, SafetyCheck, SafetyRound
 from bcp_service.models.base import utcnow
-from bcp_service.models.outbox import MessageState
 from bcp_service.models.rounds import CheckState, RoundState
 from bcp_service.rounds.counters import CheckKeys, move_counters
-from bcp_service.rounds.creation import OUTBOX_COLUMNS, PRIORITY, write_rows
-from bcp_service.rounds.messages import hash_token, new_answer_token, template_for
+from bcp_service.rounds.messages import template_for
 
 log = logging.getLogger("bcp_service.escalation")
 ESCALATING_STATES = (CheckState.no_answer.value, CheckState.delivery_failed.value)
 RESEND_TEMPLATE = "check_reminder"
 FAMILY_TEMPLATE = "check_family"
+# The SMS text of each messaging step (a call's prompt is the voice channel's).
+STEP_TEMPLATES = {EscalationAction.resend: RESEND_TEMPLATE, EscalationAction.family: FAMILY_TEMPLATE}
 ACTOR = "system:escalation"
 
 
@@ -126,16 +127,16 @@ def _perform(session: Session, claimed: list[tuple], *, round_id: int, drill: bo
         events = [_event(check_id, round_id, step_number, action, now) for check_id, *_ in claimed]
     else:
         by_check = reach.find_usable_contacts(session=session, check_ids=[row[0] for row in claimed])
-        rows = []
-        queued_at = utcnow()  # sendable at once, whatever clock the job was given
+        messages = []
         for check_id, _state, risk_tier, *_ in claimed:
             chosen = reach.choose(by_check.get(check_id, []), action.value)
-            for contact, channel in chosen:
-                rows.append(_outbox_row(round_id, check_id, contact, channel, risk_tier, drill, action, queued_at,
-                                         kind))
+            messages.extend(outbox_writer.Queued(check_id, risk_tier, contact.id, channel, contact.phone)
+                            for contact, channel in chosen)
             detail = f"{len(chosen)}_contacts" if chosen else _nobody(action)
             events.append(_event(check_id, round_id, step_number, action, now, messages=len(chosen), detail=detail))
-        write_rows(session=session, table=OutboxMessage.__table__, columns=OUTBOX_COLUMNS, rows=rows)
+        outbox_writer.queue(session=session, round_id=round_id, messages=messages, drill=drill,
+                            template=template_for(kind, STEP_TEMPLATES.get(action)),
+                            now=utcnow())  # sendable at once, whatever clock the job was given
     session.execute(insert(CheckEvent.__table__), events)
 
 
@@ -151,21 +152,6 @@ def _mark_unreachable(session: Session, claimed: list[tuple], *, round_id: int) 
         (CheckKeys(round_id, risk_tier, region_id, municipality_id, hub_id), state, CheckState.unreachable.value)
         for _id, state, risk_tier, region_id, municipality_id, hub_id in claimed
     ])
-
-
-def _outbox_row(round_id: int, check_id: int, contact: reach.Contact, channel: str, risk_tier: str, drill: bool,
-                action: EscalationAction, now: datetime, kind: str = "safety_check") -> tuple:
-    token = new_answer_token()
-    template = {EscalationAction.resend: RESEND_TEMPLATE, EscalationAction.family: FAMILY_TEMPLATE}.get(action)
-    values = {
-        "round_id": round_id, "check_id": check_id, "contact_id": contact.id,
-        "channel": channel, "to_number": contact.phone,
-        "template": template_for(kind, template) if channel == "sms" else None,
-        "drill": drill, "answer_token": token, "answer_token_hash": hash_token(token),
-        "priority": PRIORITY.get(risk_tier, 2), "state": MessageState.queued.value, "attempts": 0, "throttled": 0,
-        "next_attempt_at": now, "created_at": now,
-    }
-    return tuple(values[column] for column in OUTBOX_COLUMNS)
 
 
 def _event(check_id: int, round_id: int, step_number: int, action: EscalationAction, now: datetime, *,

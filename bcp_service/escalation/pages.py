@@ -10,17 +10,17 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from bcp_service.auth.roles import Role
-from bcp_service.board.schemas import STATE_LABELS, STATE_ORDER
+from bcp_service.check_states import LABELS as STATE_LABELS
 from bcp_service.db import SessionDep
 from bcp_service.escalation.routes import get_round_escalation
 from bcp_service.labels import TIER_LABELS
-from bcp_service.models.rounds import RoundState
+from bcp_service.models.rounds import STATE_ORDER, RoundState
+from bcp_service.page_helpers import page
 from bcp_service.rounds import visibility
 from bcp_service.rounds.pages import MESSAGE_STATE_LABELS, STARTERS, CountReader, shown_round, target_describer
 from bcp_service.rounds.service import Actor, label, may_close
 from bcp_service.rounds.summary import summarise_round
 from bcp_service.rounds.timeline import ACTION_LABELS, round_timeline
-from bcp_service.web.pages import page
 
 router = APIRouter(prefix="/rounds", include_in_schema=False)
 

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, col, select
 
+from bcp_service import check_states as states
 from bcp_service.models import CheckAnswer, CheckEvent, Municipality, OutboxMessage, Patient, SafetyCheck, SafetyRound
-from bcp_service.rounds import states
 from bcp_service.rounds.messages import STATE_LABELS
 from bcp_service.templating import jst
 

@@ -4,7 +4,7 @@ The call's URL carries the answer token of its outbox row (``/webhooks/twilio/vo
 as an SMS carries it in its link; only the token's hash is stored. Every request must carry a
 valid ``X-Twilio-Signature`` (the SMS webhooks' validator). The TwiML comes from
 ``templates/voice/`` in the Japanese voice ``BCP_VOICE_NAME``, names the sender first and asks
-again when no digit is pressed. Keypad: the digits of the one table of states (rounds.states:
+again when no digit is pressed. Keypad: the digits of the one table of states (check_states:
 1 safe ... 6 evacuated); the answer is recorded like any other (channel ``voice``), once per call
 (idempotency key ``voice:{CallSid}``). After a state that needs help, a second ``<Gather>`` asks
 for the hours of battery or oxygen left (digits then #; # alone: don't know), recorded as the same
@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
 
+from bcp_service import check_states as states
 from bcp_service.answers.links import find_link
 from bcp_service.answers.service import record_answer
 from bcp_service.auth.deps import Access
@@ -27,7 +28,6 @@ from bcp_service.models import PatientContact, SafetyCheck
 from bcp_service.models.rounds import AnswerChannel
 from bcp_service.outbox.calls import VOICE_PATH
 from bcp_service.outbox.delivery import apply_status
-from bcp_service.rounds import states
 from bcp_service.rounds.locking import write_unit
 from bcp_service.rounds.messages import STATE_LABELS
 from bcp_service.templating import render

@@ -14,6 +14,7 @@ from functools import cached_property
 
 from bcp_service.imports import values
 from bcp_service.models.enums import INSTITUTION_KIND_JA
+from bcp_service.registry import code_labels
 
 # The schema allows ten contacts; the export writes at least three slots, more when a patient has more.
 MAX_CONTACTS = 10
@@ -71,20 +72,20 @@ PARSERS: dict[str, Callable[[str], object]] = {
     "code": values.parse_municipality_code,
 }
 
-SEX = Choice({"male": "男性", "female": "女性", "other": "その他", "unknown": "不明"}, {"男": "male", "女": "female", "m": "male", "f": "female"})
+SEX = Choice(code_labels.SEX, {"男": "male", "女": "female", "m": "male", "f": "female"})
 VENTILATOR_MODE = Choice(
-    {"invasive": "侵襲 (TPPV)", "non_invasive": "非侵襲 (NPPV)"},
+    code_labels.VENTILATOR_MODE,
     {"tppv": "invasive", "侵襲": "invasive", "侵襲的": "invasive", "気管切開": "invasive",
      "nppv": "non_invasive", "非侵襲": "non_invasive", "非侵襲的": "non_invasive", "マスク": "non_invasive"},
 )
 OXYGEN_SOURCE = Choice(
-    {"concentrator": "酸素濃縮装置", "liquid": "液体酸素", "cylinders": "酸素ボンベ"},
+    code_labels.OXYGEN_SOURCE,
     {"濃縮装置": "concentrator", "濃縮器": "concentrator", "ボンベ": "cylinders"},
 )
-STATUS = Choice({"active": "在宅", "moved": "転居", "admitted": "入院", "deceased": "死亡"}, {"有効": "active", "登録中": "active"})
-CONTACT_KIND = Choice({"self": "本人", "family": "家族", "carer": "介護者"}, {"ヘルパー": "carer", "支援者": "carer"})
-CHANNEL = Choice({"sms": "SMS", "voice": "電話"}, {"ショートメール": "sms", "ショートメッセージ": "sms", "音声": "voice", "通話": "voice"})
-RISK_TIER = Choice({"critical": "最優先", "high": "優先", "standard": "通常"})
+STATUS = Choice(code_labels.STATUS, {"有効": "active", "登録中": "active"})
+CONTACT_KIND = Choice(code_labels.CONTACT_KIND, {"ヘルパー": "carer", "支援者": "carer"})
+CHANNEL = Choice(code_labels.CHANNEL, {"ショートメール": "sms", "ショートメッセージ": "sms", "音声": "voice", "通話": "voice"})
+RISK_TIER = Choice(code_labels.RISK_TIER)
 INSTITUTION_KIND = Choice(
     {str(kind): label for kind, label in INSTITUTION_KIND_JA.items()},
     {"在支診": "home_care_support_clinic", "在支病": "home_care_support_hospital", "訪問看護": "visiting_nurse_station",

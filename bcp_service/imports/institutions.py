@@ -18,10 +18,10 @@ from bcp_service.imports.columns import INSTITUTION_COLUMNS, Column
 from bcp_service.imports.lookups import Lookups, allowed_municipalities, insert_with_ids, internal_id, rows_by
 from bcp_service.imports.patients import plain
 from bcp_service.imports.service import BatchOutcome, Candidate, RowIssues
-from bcp_service.imports.validation import field_errors
 from bcp_service.models import Institution
 from bcp_service.models.base import utcnow
 from bcp_service.registry.schemas import InstitutionCreate
+from bcp_service.registry.validation import field_errors
 
 TABLE_FIELDS = ("external_id", "name", "kind", "enhanced", "open_24h", "address", "municipality_id", "phone")
 

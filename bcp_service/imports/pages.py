@@ -26,8 +26,8 @@ from bcp_service.imports import import_csv
 from bcp_service.imports.columns import INSTITUTION_COLUMNS, PATIENT_COLUMNS
 from bcp_service.labels import THERAPY_LABELS
 from bcp_service.models import AuditEvent
+from bcp_service.page_helpers import page, register_home_link
 from bcp_service.registry.page_forms import STATUS_LABELS, TIER_LABELS, filter_options
-from bcp_service.web.pages import page, register_home_link
 
 router = APIRouter(include_in_schema=False)
 IMPORTERS = (Role.admin, Role.prefecture, Role.hub, Role.institution)

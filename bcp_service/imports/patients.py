@@ -30,7 +30,6 @@ from bcp_service.imports.lookups import (
     rows_by,
 )
 from bcp_service.imports.service import BatchOutcome, Candidate, RowIssues
-from bcp_service.imports.validation import field_errors
 from bcp_service.models import Patient, PatientContact
 from bcp_service.models.base import utcnow
 from bcp_service.models.enums import INSTITUTION_KIND_JA
@@ -38,7 +37,8 @@ from bcp_service.registry.external_ids import owner_of, release
 from bcp_service.registry.references import HOSPITAL_KINDS, NURSE_STATION_KINDS
 from bcp_service.registry.risk import RiskInputs, derive_risk_tier
 from bcp_service.registry.schemas import PatientCreate
-from bcp_service.registry.search_text import search_key
+from bcp_service.registry.validation import field_errors
+from bcp_service.search_text import search_key
 
 REFERENCE_KINDS = {"visiting_nurse_station_id": NURSE_STATION_KINDS, "backup_hospital_id": HOSPITAL_KINDS}
 CONTACT_ORDER = ("kind", "name", "relation", "phone", "preferred_channel")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from sqlalchemy import Index, text
 
+from bcp_service import check_states as states
 from bcp_service.models.rounds import CheckAnswer, SafetyCheck
-from bcp_service.rounds import states
 
 NEEDING = text(states.sql_in(states.NEEDING))
 SILENT = text(states.sql_in(states.SILENT))

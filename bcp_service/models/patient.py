@@ -8,7 +8,7 @@ from sqlalchemy import Index, event
 from sqlmodel import Field, SQLModel
 
 from bcp_service.models.base import created_at_field, timestamp_field
-from bcp_service.registry.search_text import search_key
+from bcp_service.search_text import search_key
 
 
 class Patient(SQLModel, table=True):
@@ -31,7 +31,7 @@ class Patient(SQLModel, table=True):
     external_id_owner: str | None = Field(default=None, max_length=40)
     name: str = Field(max_length=100)
     name_kana: str | None = Field(default=None, max_length=100)
-    # name and kana in search form (registry/search_text.py); set on every write, searched by ``q``.
+    # name and kana in search form (search_text.py); set on every write, searched by ``q``.
     name_search: str = Field(default="", max_length=210)
     birth_date: date | None = None
     sex: str = Field(default="unknown", max_length=10)

@@ -8,8 +8,8 @@ from enum import StrEnum
 from sqlalchemy import JSON, Column, Index, SmallInteger, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from bcp_service import check_states as states
 from bcp_service.models.base import UtcDateTime, created_at_field, timestamp_field
-from bcp_service.rounds import states
 
 
 class RoundReason(StrEnum):
@@ -41,8 +41,10 @@ class CheckState(StrEnum):
 
 
 # States a person or device reports; the others are what the service concludes without an answer.
-# The table of states (labels, groups, digits, weights) is bcp_service.rounds.states.
+# The table of states (labels, groups, digits, weights) is bcp_service.check_states.
 ANSWER_STATES = tuple(CheckState(code) for code in states.ANSWER_CODES)
+# Every state in the table's order: the board's columns and the round page's bar.
+STATE_ORDER = tuple(CheckState(code) for code in states.CODES)
 
 
 class Power(StrEnum):

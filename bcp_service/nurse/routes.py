@@ -29,7 +29,7 @@ from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import CheckState
 from bcp_service.nurse import service
 from bcp_service.nurse.schemas import METHOD_LABELS, NURSE_STATE_LABELS, NURSE_STATES, NurseResultIn, NurseResultOut
-from bcp_service.web.pages import page, register_home_link
+from bcp_service.page_helpers import page, register_home_link
 
 router = APIRouter(prefix="/nurse", include_in_schema=False)
 api_router = APIRouter(prefix="/api/v1/nurse", tags=["nurse"])

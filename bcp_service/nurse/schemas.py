@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from bcp_service import check_states as states
 from bcp_service.models.rounds import CheckState
-from bcp_service.rounds import states
 
 NURSE_STATES = states.NURSE_CODES
 NURSE_STATE_LABELS = {code: states.LABELS[code] for code in NURSE_STATES}

@@ -19,12 +19,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
 from bcp_service import contacts as reach
+from bcp_service import outbox_writer
 from bcp_service.models import EarlyStatus, OutboxMessage, PatientContact, SafetyCheck, SafetyRound
 from bcp_service.models.base import utcnow
 from bcp_service.models.outbox import STATE_RANK, MessageState
 from bcp_service.models.rounds import CheckState, RoundState
 from bcp_service.rounds.counters import CheckKeys, move_counters
-from bcp_service.rounds.creation import OUTBOX_COLUMNS, outbox_row, write_rows
+from bcp_service.rounds.messages import first_template
 
 log = logging.getLogger("bcp_service.outbox")
 
@@ -214,10 +215,10 @@ def _queue_next_contact(session: Session, message: OutboxMessage, *, now: dateti
     if not chosen:
         return False
     contact, channel = chosen[0]
-    row = outbox_row(round_id=check.round_id, check_id=check.id, contact_id=contact.id, phone=contact.phone,
-                     risk_tier=check.risk_tier, drill=message.drill, now=now,
-                     template=message.template or "check_initial", channel=channel)
-    write_rows(session=session, table=OutboxMessage.__table__, columns=OUTBOX_COLUMNS, rows=[row])
+    # A call that failed over to SMS has no template of its own: the round's first text.
+    outbox_writer.queue(session=session, round_id=check.round_id,
+                        messages=[outbox_writer.Queued(check.id, check.risk_tier, contact.id, channel, contact.phone)],
+                        template=message.template or first_template(safety_round.kind), drill=message.drill, now=now)
     log.info("outbox.next_contact", extra={"check_id": check.id, "message_id": message.id, "channel": channel})
     return True
 

@@ -22,12 +22,12 @@ from bcp_service.db import SessionDep
 from bcp_service.errors import ServiceError
 from bcp_service.models import Designation, HomeCareRegion, HubMunicipality, Institution, Municipality, Patient
 from bcp_service.models.enums import INSTITUTION_KIND_JA, DesignationKind, InstitutionKind
+from bcp_service.page_helpers import page, register_home_link
 from bcp_service.registry import designations, institutions
 from bcp_service.registry.coverage import find_coverage_gaps
 from bcp_service.registry.page_forms import caller_prefecture, validate
 from bcp_service.registry.schemas import InstitutionUpdate
 from bcp_service.registry.scope import ensure_institution_editable, ensure_institution_placed_in_scope
-from bcp_service.web.pages import page, register_home_link
 
 router = APIRouter(prefix="/registry", include_in_schema=False)
 Viewer = Annotated[Principal, Depends(Access(*IDENTIFIED))]

@@ -14,15 +14,15 @@ from sqlmodel import Session, select
 
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
-from bcp_service.imports.columns import CHANNEL, CONTACT_KIND, OXYGEN_SOURCE, RISK_TIER, SEX, STATUS, VENTILATOR_MODE
-from bcp_service.imports.validation import field_errors
 from bcp_service.models import Designation, HomeCareRegion, Institution, Municipality, Patient
 from bcp_service.models.enums import DesignationKind, InstitutionKind
+from bcp_service.registry import code_labels
 from bcp_service.registry.references import HOSPITAL_KINDS, NURSE_STATION_KINDS
+from bcp_service.registry.validation import field_errors
 
-SEX_LABELS, VENTILATOR_LABELS, OXYGEN_LABELS = SEX.labels, VENTILATOR_MODE.labels, OXYGEN_SOURCE.labels
-STATUS_LABELS, TIER_LABELS = STATUS.labels, RISK_TIER.labels
-CONTACT_KIND_LABELS, CHANNEL_LABELS = CONTACT_KIND.labels, CHANNEL.labels
+SEX_LABELS, VENTILATOR_LABELS, OXYGEN_LABELS = code_labels.SEX, code_labels.VENTILATOR_MODE, code_labels.OXYGEN_SOURCE
+STATUS_LABELS, TIER_LABELS = code_labels.STATUS, code_labels.RISK_TIER
+CONTACT_KIND_LABELS, CHANNEL_LABELS = code_labels.CONTACT_KIND, code_labels.CHANNEL
 
 
 @dataclass(frozen=True)

@@ -25,13 +25,13 @@ from bcp_service.errors import ServiceError
 from bcp_service.labels import THERAPY_LABELS
 from bcp_service.models import Institution, Municipality, Patient
 from bcp_service.models.enums import PatientStatus, RiskTier, Therapy
+from bcp_service.page_helpers import page, register_home_link
 from bcp_service.registry import contacts, patients
 from bcp_service.registry import page_forms as forms
 from bcp_service.registry.phones import national_format
 from bcp_service.registry.risk import explain_risk_tier, remaining_power_hours
 from bcp_service.registry.schemas import PatientContactIn, PatientCreate, PatientUpdate
 from bcp_service.registry.scope import ensure_patient_in_scope
-from bcp_service.web.pages import page, register_home_link
 
 router = APIRouter(prefix="/registry", include_in_schema=False)
 EDITORS = (Role.admin, Role.prefecture, Role.hub, Role.institution)

@@ -23,7 +23,7 @@ from bcp_service.registry.references import (
 )
 from bcp_service.registry.risk import RiskInputs, derive_risk_tier
 from bcp_service.registry.schemas import PatientContactIn, PatientCreate, PatientUpdate
-from bcp_service.registry.search_text import normalise_name
+from bcp_service.search_text import normalise_name
 
 CONTACT_FIELDS = ("kind", "name", "relation", "phone", "preferred_channel")
 

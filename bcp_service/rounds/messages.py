@@ -1,23 +1,19 @@
 """Message text and answer links.
 
-A link carries a random token of at least 128 bits (22 or 23 URL-safe characters); the database
-keeps its SHA-256 for lookup. The plain token sits in the outbox row only until the message has left, because the
+A link carries a random token of at least 128 bits (``answer_tokens``: 22 or 23 URL-safe characters);
+the database keeps its SHA-256 for lookup. The plain token sits in the outbox row only until the message has left, because the
 text is rendered at send time (see docs/rounds.md, "Answer links").
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
-import secrets
 
-from bcp_service.rounds import states
+from bcp_service import check_states as states
+from bcp_service.answer_tokens import TOKEN_MAX_CHARS
 from bcp_service.sms import count_segments
 from bcp_service.templating import render
 
-TOKEN_BYTES = 16  # 128 bits
-# Python's tokens are 22 characters; PostgreSQL's, drawn in SQL at round start, 23 (creation.py).
-TOKEN_MAX_CHARS = 23
 ANSWER_PATH = "/a/"
 # Two UCS-2 segments: 2 x 67 characters once the text is split (70 only for a single segment).
 MAX_SEGMENTS = 2
@@ -25,7 +21,7 @@ MAX_SEGMENTS = 2
 SEGMENT_BUDGET = {"check_initial": 2, "check_reminder": 2, "check_family": 2, "reply_ack": 1, "reply_unreadable": 1,
                   "notice_initial": 2, "notice_reminder": 2, "notice_family": 2}
 INITIAL_TEMPLATE = "check_initial"
-STATE_LABELS = states.LABELS  # the one table of states (rounds.states)
+STATE_LABELS = states.LABELS  # the one table of states (check_states)
 DRILL_LABEL = "【訓練】"
 # An advance-notice round (事前連絡, before a forecast hazard) has texts of its own: check_* → notice_*.
 NOTICE_TEMPLATES = {"check_initial": "notice_initial", "check_reminder": "notice_reminder",
@@ -39,14 +35,6 @@ def first_template(kind: str) -> str:
 def template_for(kind: str, template: str | None) -> str | None:
     """The template of a follow-up message in a round of this kind."""
     return NOTICE_TEMPLATES.get(template or "", template) if kind == "advance_notice" else template
-
-
-def new_answer_token() -> str:
-    return secrets.token_urlsafe(TOKEN_BYTES)
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
 
 
 def answer_link(public_base_url: str, token: str) -> str:

@@ -27,11 +27,11 @@ from bcp_service.labels import THERAPY_LABELS, TIER_LABELS
 from bcp_service.models import HomeCareRegion, Prefecture, SafetyRound
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import RoundReason, RoundState
+from bcp_service.page_helpers import page, register_home_link
 from bcp_service.rounds import visibility
 from bcp_service.rounds.preview import preview_round
 from bcp_service.rounds.service import Actor, close_round, label, list_rounds, may_close, start_round
 from bcp_service.rounds.target_form import REASON_LABELS, TargetForm, describe_target, target_choices
-from bcp_service.web.pages import page, register_home_link
 
 router = APIRouter(prefix="/rounds", include_in_schema=False)
 STARTERS = (Role.admin, Role.prefecture, Role.hub)

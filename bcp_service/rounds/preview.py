@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from bcp_service.answer_tokens import TOKEN_MAX_CHARS
 from bcp_service.config import Settings
 from bcp_service.models import Patient, PatientContact
-from bcp_service.rounds.messages import INITIAL_TEMPLATE, TOKEN_MAX_CHARS, render_message, segments
+from bcp_service.rounds.messages import INITIAL_TEMPLATE, render_message, segments
 from bcp_service.rounds.service import Actor
 from bcp_service.rounds.targets import RoundTarget, resolve_codes, target_conditions
 

@@ -5,7 +5,7 @@ admission, where evacuated). The parser is cautious: it returns a state only whe
 at one, and flags for a person anything it would have to guess (``ambiguous``: the review queue
 gets the text). The rules, with the corpus that holds them (tests/rounds/replies_corpus.tsv):
 
-- Digits and words come from the one table of states (rounds.states); full-width digits and
+- Digits and words come from the one table of states (check_states); full-width digits and
   letters, half-width kana and circled digits are folded first (NFKC).
 - Negations are removed before words are matched: 「大丈夫じゃない」 is not safe, 「停電していない」
   is power on, 「助けは不要」 is not a call for help.
@@ -29,7 +29,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from bcp_service.rounds import states
+from bcp_service import check_states as states
 
 SAFE = "safe"
 NEEDS_HELP = "needs_help"

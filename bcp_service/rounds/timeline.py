@@ -12,10 +12,10 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from bcp_service import check_states as states
 from bcp_service.models import CheckEvent
-from bcp_service.rounds import states
 
-# Escalation actions; the unreachable step's name is the state's label (rounds.states).
+# Escalation actions; the unreachable step's name is the state's label (check_states).
 ACTION_LABELS = {
     "resend": "SMS再送", "family": "家族へ連絡", "call": "音声電話", "assign": "看護師に割り当て",
     "unreachable": f"{states.label('unreachable')}（看護師へ）",

@@ -5,7 +5,7 @@ same cases.
 
 The order, for a clinician to check:
 
-1. **Group** of the check's state (rounds.states): needs help, then not heard from, then safe.
+1. **Group** of the check's state (check_states): needs help, then not heard from, then safe.
    Without a round (the BCP call list) every patient is in the same group.
 2. **Device and dependence**:
    0 invasive ventilation (TPPV), or a ventilator of unknown mode;
@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from sqlalchemy import and_, case, func, or_
 from sqlmodel import col
 
+from bcp_service import check_states as states
 from bcp_service.models import Patient, SafetyCheck
-from bcp_service.rounds import states
 
 GROUP_RANK = {states.NEEDS_HELP_GROUP: 0, states.SILENT_GROUP: 1, states.SAFE_GROUP: 2}
 NPPV = "non_invasive"

@@ -21,12 +21,12 @@ from bcp_service.db import SessionDep
 from bcp_service.errors import ServiceError
 from bcp_service.labels import THERAPY_LABELS, TIER_LABELS
 from bcp_service.models.schedules import FiringOutcome
+from bcp_service.page_helpers import page, register_home_link
 from bcp_service.rounds.pages import DEADLINE_CHOICES, ManyForm, area_names
 from bcp_service.rounds.target_form import TargetForm, describe_target, target_choices
 from bcp_service.schedules import service
 from bcp_service.schedules.routes import schedule_public
 from bcp_service.schedules.schemas import ScheduleCreate, ScheduleUpdate
-from bcp_service.web.pages import page, register_home_link
 
 router = APIRouter(prefix="/schedules", include_in_schema=False)
 Manager = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture, Role.hub))]

@@ -21,10 +21,10 @@ from bcp_service.clock import aware
 from bcp_service.db import SessionDep
 from bcp_service.errors import ServiceError
 from bcp_service.models import Municipality
+from bcp_service.page_helpers import page, register_home_link
 from bcp_service.triggers import service
 from bcp_service.triggers.events import Hazard, severity_label
 from bcp_service.triggers.routes import clock, get_decisions, get_records
-from bcp_service.web.pages import page, register_home_link
 
 router = APIRouter(prefix="/triggers", include_in_schema=False)
 Reader = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture))]

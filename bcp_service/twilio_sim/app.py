@@ -35,7 +35,7 @@ from bcp_service.twilio_sim.delivery import (
 )
 from bcp_service.twilio_sim.numbers import call_refusal, sms_refusal
 from bcp_service.twilio_sim.phones import router as phones_router
-from bcp_service.twilio_sim.resources import DEFAULT_PAGE_SIZE, call_resource, message_resource, page
+from bcp_service.twilio_sim.resources import DEFAULT_PAGE_SIZE, call_resource, message_resource, page, twilio_error
 from bcp_service.twilio_sim.state import SimState, new_sid
 
 log = logging.getLogger("twilio_sim")
@@ -49,19 +49,6 @@ class InboundSms(BaseModel):
     from_: str = Field(alias="from")
     to: str
     body: str
-
-
-def twilio_error(status: int, code: int, message: str, **headers: str) -> JSONResponse:
-    return JSONResponse(
-        {
-            "code": code,
-            "message": message,
-            "more_info": f"https://www.twilio.com/docs/errors/{code}",
-            "status": status,
-        },
-        status_code=status,
-        headers=headers or None,
-    )
 
 
 def create_sim_app(

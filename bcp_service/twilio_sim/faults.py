@@ -27,6 +27,8 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from bcp_service.twilio_sim.resources import twilio_error
+
 API_ERRORS = {
     "21611": (400, "This 'From' number has exceeded the maximum number of queued messages"),
     "21614": (400, "'To' number is not a valid mobile number"),
@@ -84,8 +86,6 @@ def fault_state(state: Any) -> FaultState:
 
 async def refuse(state: Any, form: dict[str, str], segments: int = 1) -> JSONResponse | None:
     """The injected answer to a create request, or None to accept it (and queue its segments)."""
-    from bcp_service.twilio_sim.app import twilio_error
-
     faults = fault_state(state)
     config = faults.faults
     if time.monotonic() < faults.outage_until:

@@ -1,4 +1,4 @@
-"""Message and Call resources as Twilio's REST API returns them, and its paged lists.
+"""Message and Call resources as Twilio's REST API returns them, its paged lists and its error bodies.
 
 Field for field the ``api.v2010.account.message`` / ``api.v2010.account.call`` schemas of Twilio's
 OpenAPI description (twilio-oai; tests/twilio_sim/fixtures holds the part checked): every
@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
+
+from fastapi.responses import JSONResponse
 
 API_VERSION = "2010-04-01"
 DEFAULT_PAGE_SIZE = 50
@@ -118,3 +120,17 @@ def page(records: Iterable[dict[str, Any]], *, key: str, base_uri: str, filters:
         "start": start,
         "uri": link(page_number),
     }
+
+
+def twilio_error(status: int, code: int, message: str, **headers: str) -> JSONResponse:
+    """An error body as Twilio's REST API returns it (code, message, more_info, status)."""
+    return JSONResponse(
+        {
+            "code": code,
+            "message": message,
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status,
+        },
+        status_code=status,
+        headers=headers or None,
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from bcp_service.imports.validation import reason
+from bcp_service.registry.validation import reason
 from bcp_service.templating import render
 
 # Paths whose callers are programs (API clients, Twilio, load balancers): they get JSON.

@@ -17,8 +17,8 @@ from bcp_service.auth.roles import Role
 from bcp_service.auth.throttle import client_address
 from bcp_service.db import SessionDep
 from bcp_service.errors import ServiceError
+from bcp_service.page_helpers import HOME_LINKS, page, register_home_link
 from bcp_service.routing import iter_api_routes
-from bcp_service.web.pages import HOME_LINKS, page, register_home_link
 
 router = APIRouter(include_in_schema=False)
 LOGIN_CSRF_COOKIE = "bcp_login_csrf"

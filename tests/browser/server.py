@@ -21,6 +21,7 @@ from sqlmodel import Session
 from bcp_service.config import Settings
 from bcp_service.db import make_session_factory
 from tests.dbutil import wipe_database
+from tests.e2e.conftest import START_TIMEOUT
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,7 +57,7 @@ class LiveServer:
 
     def wait_ready(self) -> LiveServer:
         assert self.process is not None, "spawn() first"
-        deadline = time.monotonic() + 120  # a start, not a measurement: generous for a loaded CI machine
+        deadline = time.monotonic() + START_TIMEOUT
         while True:
             if self.process.poll() is not None:
                 raise RuntimeError("the test server exited at start")

@@ -6,6 +6,8 @@ from bcp_service.contacts import Contact, bad_scope, can_text, choose
 from bcp_service.models import PatientContact
 from bcp_service.models.base import utcnow
 from bcp_service.outbox.delivery import handle_failures
+from bcp_service.rounds.service import Actor, start_round
+from bcp_service.rounds.targets import RoundTarget
 from tests.escalation.conftest import add_patient, age, check_of, escalate, messages, phone, start
 
 MOBILE, LANDLINE, IP_PHONE = "+819012345678", "+81312345678", "+815012345678"
@@ -71,3 +73,21 @@ def test_sms_refused_by_the_number_fails_over_to_a_call_on_the_same_number(sessi
     call = messages(session, check.id)[-1]
     assert (call.channel, call.contact_id, call.template) == ("voice", sms.contact_id, None)
     assert check_of(session, safety_round.id, patient.id).state == "no_answer"
+
+
+def test_a_refused_call_fails_over_to_the_rounds_own_first_text(session, settings, area):
+    # A call carries no template: the SMS that replaces it is the round's first text, here the advance notice's.
+    patient = add_patient(session, area.city, contacts=0)
+    session.add(PatientContact(patient_id=patient.id, position=1, kind="self", phone=MOBILE, preferred_channel="voice"))
+    session.flush()
+    safety_round, _ = start_round(session=session, actor=Actor.system("test"), settings=settings, drill=False,
+                                  reason="manual", kind="advance_notice",
+                                  target=RoundTarget(municipality_ids=[area.city.id]))
+    check = check_of(session, safety_round.id, patient.id)
+    (call,) = messages(session, check.id)
+    assert (call.channel, call.template) == ("voice", None)
+    call.state = "failed"
+    session.add(call)
+    handle_failures(session, [(call.id, True, "13225")], now=utcnow())
+    text = messages(session, check.id)[-1]
+    assert (text.channel, text.contact_id, text.template) == ("sms", call.contact_id, "notice_initial")

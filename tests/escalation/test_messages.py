@@ -2,8 +2,9 @@
 
 import pytest
 
+from bcp_service.answer_tokens import TOKEN_MAX_CHARS
 from bcp_service.escalation.jobs import FAMILY_TEMPLATE, RESEND_TEMPLATE
-from bcp_service.rounds.messages import MAX_SEGMENTS, TOKEN_MAX_CHARS, render_message, segments
+from bcp_service.rounds.messages import MAX_SEGMENTS, render_message, segments
 
 LONG_BASE_URL = "https://anpi-kakunin.zaitaku-iryo.pref.kagoshima.lg.jp"  # the rounds tests' longest
 

@@ -8,12 +8,12 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
+from bcp_service.answer_tokens import hash_token
 from bcp_service.db import make_session_factory
 from bcp_service.escalation.jobs import run_escalation
 from bcp_service.models import OutboxMessage
 from bcp_service.models.base import utcnow
 from bcp_service.outbox.worker import Worker
-from bcp_service.rounds.messages import hash_token
 from notifiers import FakeNotifier
 from tests.dbutil import wipe_database
 from tests.escalation.conftest import add_patient, start

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from twilio.request_validator import RequestValidator
 
+from bcp_service.answer_tokens import new_answer_token
 from bcp_service.live.sse import frame
-from bcp_service.rounds.messages import new_answer_token, render_message
+from bcp_service.rounds.messages import render_message
 from load_tests.burst import wire
 from load_tests.burst.locust_run import Load, Phase, locust_command, phase_env
 from load_tests.burst.processes import ProcessFailed, ProcessSet, wait_until

@@ -141,14 +141,29 @@ async def test_graceful_stop_releases_what_was_not_sent(factory, fast_settings):
     assert all(m.attempts == 0 for m in rows if m.state == "queued")
 
 
+class HangingNotifier(SlowNotifier):
+    """Sends ``hang_after`` messages, then never returns from a send: the process dies with sends in flight."""
+
+    hang_after = 10
+    hanging = 0
+
+    async def send_sms(self, *, to, body, status_callback=None):
+        if len(self.sent) >= self.hang_after:
+            self.hanging += 1
+            await asyncio.Event().wait()
+        return await super().send_sms(to=to, body=body, status_callback=status_callback)
+
+
 async def test_killed_worker_loses_nothing_and_duplicates_are_bounded(factory, fast_settings):
     settings = fast_settings.model_copy(update={"send_reclaim_after_seconds": 0.2})
     round_id, _ = seed_round(factory, settings, patients=40)
-    notifier = SlowNotifier()
+    notifier = HangingNotifier()
     notifier.delay = 0.02
     worker = Worker(session_factory=factory, notifier=notifier, settings=settings, concurrency=4, batch_size=10)
     task = asyncio.create_task(worker.run())
-    await wait_for(lambda: len(notifier.sent) >= 10)
+    # Killed while a send is in flight: waiting on that, not on a count of sends, keeps the kill from
+    # landing after a loaded machine let the worker send and record all 40 (3 of 50 runs did before).
+    await wait_for(lambda: notifier.hanging > 0, what="a send in flight")
     task.cancel()  # as far as the database knows, the process died: nothing more is recorded
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bcp_service.registry.search_text import normalise_name, search_key
+from bcp_service.search_text import normalise_name, search_key
 from tests.factories import create_municipality, create_patient, create_prefecture
 
 

@@ -1,8 +1,8 @@
 from sqlmodel import select
 
+from bcp_service.answer_tokens import hash_token
 from bcp_service.models import OutboxMessage, SafetyCheck, SafetyRound
 from bcp_service.rounds.counters import read_counters, recount
-from bcp_service.rounds.messages import hash_token
 from tests.factories import create_user
 from tests.rounds.conftest import add_patient, round_body
 

@@ -1,0 +1,14 @@
+"""Japanese labels of the codes the registry stores for a patient (sex, devices, status, contacts, risk tier).
+
+The CSV columns (``imports.columns``: written on export, accepted on import beside the codes) and
+the registry's patient form (``registry.page_forms``) both show them; they live here, below both.
+"""
+
+SEX = {"male": "男性", "female": "女性", "other": "その他", "unknown": "不明"}
+VENTILATOR_MODE = {"invasive": "侵襲 (TPPV)", "non_invasive": "非侵襲 (NPPV)"}
+OXYGEN_SOURCE = {"concentrator": "酸素濃縮装置", "liquid": "液体酸素", "cylinders": "酸素ボンベ"}
+# The patient's status in the register (moved, admitted, deceased), not a check state.
+STATUS = {"active": "在宅", "moved": "転居", "admitted": "入院", "deceased": "死亡"}
+CONTACT_KIND = {"self": "本人", "family": "家族", "carer": "介護者"}
+CHANNEL = {"sms": "SMS", "voice": "電話"}
+RISK_TIER = {"critical": "最優先", "high": "優先", "standard": "通常"}
