@@ -5,7 +5,8 @@ Neutral (docs/architecture.md): the board, round, schedule, review and nurse pag
 here, so none of those packages imports another for a label.
 """
 
-TIER_LABELS = {"critical": "最重要", "high": "高", "standard": "標準"}
+# The one set of tier labels (pages, CSV, BCP drafts): the words of the BCP texts ("最優先の患者は…").
+TIER_LABELS = {"critical": "最優先", "high": "優先", "standard": "通常"}
 THERAPY_LABELS = {"ventilator": "人工呼吸器", "oxygen": "在宅酸素", "suction": "吸引器", "child": "医療的ケア児"}
 CHANNEL_LABELS = {"link": "リンク", "sms": "SMS", "voice": "音声", "nurse": "看護師"}
 ANSWERED_BY_LABELS = {"nurse_visit": "訪問", "nurse_phone": "電話", "self": "本人", "family": "家族", "carer": "支援者"}

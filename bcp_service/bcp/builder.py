@@ -38,8 +38,9 @@ from bcp_service.bcp.context import Institution as PartnerInstitution
 from bcp_service.bcp.context import Patient as DraftPatient
 from bcp_service.bcp.drill import last_drill_for
 from bcp_service.errors import FieldError, NotFound
+from bcp_service.labels import TIER_LABELS
 from bcp_service.models import Designation, Institution, InstitutionContact, Municipality, Patient, Prefecture
-from bcp_service.models.enums import INSTITUTION_KIND_JA, DesignationKind, InstitutionKind, OxygenSource, RiskTier
+from bcp_service.models.enums import INSTITUTION_KIND_JA, DesignationKind, InstitutionKind, OxygenSource
 from bcp_service.timeutil import display_zone
 
 PLAN_KIND_BY_INSTITUTION_KIND: dict[str, PlanKind] = {
@@ -52,7 +53,6 @@ DESIGNATION_JA = {
     DesignationKind.active_institution: "在宅医療において積極的役割を担う医療機関",
     DesignationKind.hub: "在宅医療に必要な連携を担う拠点",
 }
-RISK_TIER_JA = {RiskTier.critical: "最優先", RiskTier.high: "高", RiskTier.standard: "標準"}
 OXYGEN_SOURCE_JA = {
     OxygenSource.concentrator: "酸素濃縮器",
     OxygenSource.liquid: "液化酸素",
@@ -128,7 +128,7 @@ def _patient_fields(p: Patient, names: dict[int, Institution]) -> dict:
         "suction_device": suction,
         "medically_dependent_child": p.medically_dependent_child,
         "max_hours_without_device": p.max_hours_without_device,
-        "risk_tier": RISK_TIER_JA.get(p.risk_tier, p.risk_tier),
+        "risk_tier": TIER_LABELS.get(p.risk_tier, p.risk_tier),
         "backup_hospital": backup.name if backup else None,
         # Without a backup hospital there is nothing to be registered with: "未", not a second blank.
         "backup_preregistered": p.backup_hospital_preregistered if backup else False,

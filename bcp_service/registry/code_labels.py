@@ -4,6 +4,8 @@ The CSV columns (``imports.columns``: written on export, accepted on import besi
 the registry's patient form (``registry.page_forms``) both show them; they live here, below both.
 """
 
+from bcp_service.labels import TIER_LABELS
+
 SEX = {"male": "男性", "female": "女性", "other": "その他", "unknown": "不明"}
 VENTILATOR_MODE = {"invasive": "侵襲 (TPPV)", "non_invasive": "非侵襲 (NPPV)"}
 OXYGEN_SOURCE = {"concentrator": "酸素濃縮装置", "liquid": "液体酸素", "cylinders": "酸素ボンベ"}
@@ -11,4 +13,4 @@ OXYGEN_SOURCE = {"concentrator": "酸素濃縮装置", "liquid": "液体酸素",
 STATUS = {"active": "在宅", "moved": "転居", "admitted": "入院", "deceased": "死亡"}
 CONTACT_KIND = {"self": "本人", "family": "家族", "carer": "介護者"}
 CHANNEL = {"sms": "SMS", "voice": "電話"}
-RISK_TIER = {"critical": "最優先", "high": "優先", "standard": "通常"}
+RISK_TIER = TIER_LABELS

@@ -131,8 +131,8 @@ def test_round_page_shows_escalation_timing_per_risk_tier(client, session, setti
     scene = build_round(session, settings)  # a round without its own policy: the settings' per-tier steps
     html = client.get(f"/board/rounds/{scene.round.id}").text
     escalation = html.split('id="escalation"')[1].split("</details>")[0]
-    assert "最重要" in escalation and "3分 再送" in escalation and "20分 連絡不能" in escalation
-    assert "標準" in escalation and "15分 再送" in escalation
+    assert "最優先" in escalation and "3分 再送" in escalation and "20分 連絡不能" in escalation
+    assert "通常" in escalation and "15分 再送" in escalation
 
 
 def test_board_says_since_when_the_provider_is_unavailable(client, session, scene):
