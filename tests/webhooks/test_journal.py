@@ -3,7 +3,6 @@
 import os
 import stat
 import threading
-import time
 from contextlib import contextmanager
 from unittest.mock import patch
 
@@ -15,7 +14,7 @@ from bcp_service.models import CheckAnswer, OutboxMessage
 from bcp_service.webhooks import journal as journal_module
 from bcp_service.webhooks import routes
 from bcp_service.webhooks.journal import Journal
-from tests.webhooks.conftest import post_signed, sid
+from tests.webhooks.conftest import eventually, post_signed, sid
 
 
 @pytest.fixture
@@ -59,7 +58,7 @@ def test_receipts_and_replies_during_an_outage_are_kept_then_applied(anon_client
     journal._checked_at = 0.0
     later = {"MessageSid": sid(), "MessageStatus": "sent", "AccountSid": "AC1"}
     assert post_signed(anon_client, "/webhooks/twilio/status", later).status_code == 204
-    assert _eventually(lambda: journal.pending() == [] and anon_client.app.state.journal_replay.done())
+    assert eventually(lambda: journal.pending() == [] and anon_client.app.state.journal_replay.done())
     session.expire_all()
     assert session.get(OutboxMessage, message.id).state == "delivered"
     answers = session.exec(select(CheckAnswer).where(CheckAnswer.check_id == message.check_id)).all()
@@ -125,15 +124,6 @@ def test_appending_never_waits_for_a_replay_in_progress(anon_client, sent_round,
         replayer.join(30)
     (left,) = journal.pending()  # the late entry, in a new file, for the next replay
     assert "SMlater" in left.read_text(encoding="utf-8")
-
-
-def _eventually(check, seconds: float = 30.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
 
 
 class _failing_unit:

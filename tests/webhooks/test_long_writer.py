@@ -11,7 +11,6 @@ BCP_TEST_DATABASE_URL says.
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -30,7 +29,7 @@ from bcp_service.rounds.targets import RoundTarget
 from bcp_service.webhooks.journal import Journal
 from tests.factories import create_municipality, create_prefecture
 from tests.rounds.conftest import add_patient
-from tests.webhooks.conftest import AUTH_TOKEN, BASE, post_signed, sid
+from tests.webhooks.conftest import AUTH_TOKEN, BASE, eventually, post_signed, sid
 
 WAIT = 2.0  # the webhook's bound in this test
 HOLD = 30.0  # the long writer holds the lock at most this long (released as soon as the answer is in)
@@ -87,15 +86,6 @@ def _state(app, message_id: int) -> str:
         return session.get(OutboxMessage, message_id).state
 
 
-def _eventually(check, seconds: float = 30.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
-
-
 def test_a_receipt_behind_a_long_writer_is_answered_from_the_journal_then_recorded(sqlite_app, caplog):
     app, message_id, provider_id = sqlite_app
     journal = app.state.webhook_journal = Journal(Path(app.state.settings.data_dir) / "journal")
@@ -111,7 +101,7 @@ def test_a_receipt_behind_a_long_writer_is_answered_from_the_journal_then_record
             assert provider_id in kept.read_text(encoding="utf-8")
             assert _state(app, message_id) == "sent"
         # The lock is free: the queued write commits by itself.
-        assert _eventually(lambda: _state(app, message_id) == "delivered")
+        assert eventually(lambda: _state(app, message_id) == "delivered")
         # The log names the long writer (db.py), so that it can be found and split.
         assert any(r.msg == "sqlite.write_lock_held" and r.writer_thread == writer.thread.name for r in caplog.records)
         # And the journal's copy replays harmlessly (statuses only move up).
@@ -132,7 +122,7 @@ def test_an_answered_receipt_survives_the_process_dying_before_its_commit(sqlite
             # The process "dies" before the group commit gets the lock: its queued write is lost with it.
             group = app.state.writers["twilio-status"]
             group.apply = lambda session, items: statuses.extend(items) or ["lost"] * len(items)
-    assert _eventually(lambda: statuses != [])  # the dead process's write did nothing
+    assert eventually(lambda: statuses != [])  # the dead process's write did nothing
     assert _state(app, message_id) == "sent"
     # The worker's maintenance loop (another process) replays the journal.
     other = make_engine(app.state.settings.database_url)
