@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     round_link_grace_hours: float = 24.0  # answer links keep working this long after the deadline
     # Twilio signs the exact public URL; behind a proxy the request's Host is not it.
     webhook_base_url: str | None = None  # default: public_base_url
+    # Twilio gives a webhook 15 s. A receipt or reply whose write cannot commit within this (a long
+    # writer holds SQLite's lock, a slow disk) is journaled (fsynced) and answered; it is still applied
+    # (webhooks/journal.py, docs/faults.md).
+    webhook_commit_wait_seconds: float = Field(5.0, gt=0, le=12)
 
     # Sending (bcp-service worker). The numbers of the retry policy live here, nowhere else.
     notifier: Literal["console", "fake", "twilio"] = "console"

@@ -15,11 +15,19 @@ write. Sessions come from ``make_session_factory`` in one of three modes:
   every statement does under PostgreSQL's READ COMMITTED, which requests already run under there.
 - ``read_only`` (the board's live watcher, the health check): a plain deferred ``BEGIN``, never a lock.
 
+Every other writer waits while one holds the lock, so a transaction that holds it for
+``LONG_HOLD_SECONDS`` or more is logged (``sqlite.write_lock_held``, with the process, thread and
+request route): the log names the long writers to split (load_tests/RESULTS.md, "SQLite soak").
+
 PostgreSQL needs none of this; there the modes change nothing.
 """
 
 from __future__ import annotations
 
+import logging
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -81,11 +89,20 @@ READ_PHASE = "bcp_read_phase"
 WRITE_VERBS = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE", "SAVEPOINT", "CREATE", "DROP", "ALTER", "WITH"})
 
 
+LOCKED_AT = "bcp_locked_at"
+WRITER = "bcp_writer"
+LONG_HOLD_SECONDS = 2.0
+_PROCESS = " ".join(Path(arg).name for arg in sys.argv[:2])  # "bcp-service worker": no arguments past the command
+log = logging.getLogger("bcp_service.db")
+
+
 def _sqlite_begin(connection) -> None:
     mode = connection.get_execution_options().get(MODE, "immediate")
     connection.exec_driver_sql("BEGIN IMMEDIATE" if mode == "immediate" else "BEGIN")
     if mode == "write_late":
         connection.info[READ_PHASE] = True
+    elif mode == "immediate":
+        connection.info[LOCKED_AT] = time.monotonic()
 
 
 def _sqlite_before_execute(connection, cursor, statement, _parameters, context, _executemany) -> None:
@@ -99,10 +116,17 @@ def _sqlite_before_execute(connection, cursor, statement, _parameters, context, 
         # End the read snapshot and start a write transaction that waits for the lock.
         cursor.execute("COMMIT")
         cursor.execute("BEGIN IMMEDIATE")
+        connection.info[LOCKED_AT] = time.monotonic()
 
 
 def _sqlite_end(connection) -> None:
     connection.info.pop(READ_PHASE, None)
+    locked_at = connection.info.pop(LOCKED_AT, None)
+    writer = connection.info.pop(WRITER, None)
+    if locked_at is not None and (held := time.monotonic() - locked_at) >= LONG_HOLD_SECONDS:
+        log.warning("sqlite.write_lock_held", extra={
+            "seconds": round(held, 2), "command": _PROCESS, "writer_thread": threading.current_thread().name,
+            "route": writer})
 
 
 def read_only(engine: Engine) -> Engine:
@@ -116,7 +140,15 @@ def make_session_factory(engine: Engine, *, read_only: bool = False, mode: str |
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}")
     bind = engine if mode == "immediate" else engine.execution_options(**{MODE: mode})
-    return sessionmaker(bind=bind, class_=Session, expire_on_commit=False, autoflush=True)
+    factory = sessionmaker(bind=bind, class_=Session, expire_on_commit=False, autoflush=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(factory, "after_begin", _name_writer)
+    return factory
+
+
+def _name_writer(session: Session, _transaction, connection) -> None:
+    if "route" in session.info:  # for sqlite.write_lock_held
+        connection.info[WRITER] = session.info["route"]
 
 
 @contextmanager
@@ -135,6 +167,8 @@ def get_session(request: Request) -> Iterator[Session]:
     """Open a session for one request; commit on success, roll back on any error."""
     state = request.app.state
     with unit_of_work(getattr(state, "request_session_factory", None) or state.session_factory) as session:
+        route = request.scope.get("route")
+        session.info["route"] = f"{request.method} {getattr(route, 'path', '?')}"  # the template: ids, never a query
         yield session
 
 

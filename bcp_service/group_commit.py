@@ -152,12 +152,13 @@ def writer(app, name: str, apply: Callable[[Session, list], list], *, writes: bo
            around: Around = _nothing_around) -> GroupCommit:
     """The app's group commit named ``name``, made on first use (on the event loop: no race).
 
-    ``writes=False`` batches reads the same way (many lookups in one query and one connection),
-    without taking SQLite's write lock.
+    ``writes=False`` batches reads the same way (many lookups in one query and one connection) in
+    read-only units of work (``app.state.read_unit_of_work``): on SQLite they take no write lock.
     """
     writers: dict[str, GroupCommit] = app.state.writers
     found = writers.get(name)
     if found is None:
-        found = writers[name] = GroupCommit(name, apply, lambda: app.state.unit_of_work,
+        state = app.state
+        found = writers[name] = GroupCommit(name, apply, lambda: state.unit_of_work if writes else state.read_unit_of_work,
                                             sqlite=app.state.engine.dialect.name == "sqlite", writes=writes, around=around)
     return found

@@ -193,7 +193,9 @@ def main() -> None:
             Path(args.keep_log).write_text(log, encoding="utf-8")
         print(report)
         print(f"\ndemo.log: {log.count('database is locked')} 'database is locked', {log.count('Traceback')} tracebacks, "
-              f"{len(re.findall(r' ERROR ', log))} ERROR lines, {len(log.splitlines())} lines")
+              f"{len(re.findall(r' ERROR ', log))} ERROR lines, {len(log.splitlines())} lines; "
+              f"{log.count('webhook.kept_before_commit')} webhooks answered from the journal before their commit, "
+              f"{log.count('sqlite.write_lock_held')} SQLite write locks held 2 s or more")
 
 
 def soak(args, base: str, data_dir: Path, demo: subprocess.Popen) -> str:

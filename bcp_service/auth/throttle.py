@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 from starlette.requests import Request
 
 from bcp_service.config import Settings
@@ -42,6 +42,13 @@ def locked_until(session: Session, keys: list[str]) -> datetime | None:
         if until and until > now and (latest is None or until > latest):
             latest = until
     return latest
+
+
+def lock_rows(session: Session, keys: list[str]) -> None:
+    """Take the write lock (SQLite) or the rows' locks (PostgreSQL) and reread the rows, so that the
+    counts written next are not those of a read made before the password hash."""
+    session.execute(select(LoginThrottle).where(col(LoginThrottle.key).in_(sorted(keys)))
+                    .with_for_update().execution_options(populate_existing=True))
 
 
 def record_failure(session: Session, key: str, limit: int, settings: Settings) -> None:

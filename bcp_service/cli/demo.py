@@ -23,6 +23,12 @@ from bcp_service.demo.synthetic import seed_patients
 from bcp_service.logs import configure_logging
 
 console = Console()
+# uvicorn closes an idle keep-alive connection after 5 s by default, the same idle time after which
+# common clients (httpx, aiohttp: the simulator; proxies) stop reusing one. A client that reuses a
+# connection just as the server closes it gets "server disconnected" for a request the app never saw:
+# 4 of 7,300 of the soak's delivery receipts (load_tests/RESULTS.md, "SQLite soak"). The server keeps
+# idle connections longer than any client does, so it is always the client that closes them.
+KEEP_ALIVE_SECONDS = 75
 
 
 def serve(
@@ -33,7 +39,8 @@ def serve(
     """Serve the API and pages (the database must be migrated: bcp-service db upgrade)."""
     settings = get_settings()
     configure_logging(settings.log_level)
-    uvicorn.run("bcp_service.asgi:app", host=host, port=port, workers=workers, log_config=None, access_log=False)
+    uvicorn.run("bcp_service.asgi:app", host=host, port=port, workers=workers, log_config=None, access_log=False,
+                timeout_keep_alive=KEEP_ALIVE_SECONDS)
 
 
 def _seed_with_progress(engine, count: int, seed: int, prefecture_id: int | None = None) -> float:
@@ -133,7 +140,7 @@ def demo(
         progress = RoundProgress(url, console).start()
         # A few seconds for open connections (the board's live stream) at a stop, then they are closed.
         uvicorn.run("bcp_service.asgi:app", host="127.0.0.1", port=port, log_config=None, access_log=False,
-                    timeout_graceful_shutdown=3)
+                    timeout_graceful_shutdown=3, timeout_keep_alive=KEEP_ALIVE_SECONDS)
     finally:
         if progress is not None:
             progress.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 import xml.etree.ElementTree as ET
 from typing import Any
 from urllib.parse import urljoin
@@ -177,6 +178,7 @@ async def answer_by_link(state: SimState, record: dict[str, Any]) -> None:
         return
     await asyncio.sleep(answer_delay_seconds(state.config, state.rng))
     url = match.group(0)
+    started = time.monotonic()
     try:
         page = await state._http().get(url)
         nonce = NONCE.search(page.text)
@@ -189,7 +191,9 @@ async def answer_by_link(state: SimState, record: dict[str, Any]) -> None:
         })
     except Exception as exc:  # the simulator must keep going whatever the app does
         state.count("answers_failed")
-        log.warning("twilio_sim.answer_failed", extra={"error_type": type(exc).__name__})
+        log.warning("twilio_sim.answer_failed", extra={
+            "error_type": type(exc).__name__, "cause": type(exc.__cause__).__name__ if exc.__cause__ else None,
+            "seconds": round(time.monotonic() - started, 3)})
         return
     state.count("answers_sent" if response.is_success else "answers_failed")
     record.setdefault("answers", []).append({"state": choice, "http_status": response.status_code})

@@ -169,6 +169,7 @@ class SimState:
         """Send a webhook signed the way Twilio signs it; None when it could not be delivered."""
         headers = {"I-Twilio-Idempotency-Token": uuid.uuid4().hex}
         async with self._limit():
+            started = time.monotonic()
             try:
                 if method.upper() == "GET":
                     # For GET Twilio signs the full URL including the query string.
@@ -180,9 +181,11 @@ class SimState:
                     response = await self._http().post(url, data=params, headers=headers)
             except httpx.HTTPError as exc:
                 self.count(f"{stat}_failed")
-                log.warning(
-                    "twilio_sim.webhook_failed", extra={"error_type": type(exc).__name__}
-                )
+                # httpx-aiohttp names every aiohttp connection error "ConnectTimeout", a connection
+                # the server closed as well as one that timed out: the cause and the time tell them apart.
+                log.warning("twilio_sim.webhook_failed", extra={
+                    "error_type": type(exc).__name__, "cause": type(exc.__cause__).__name__ if exc.__cause__ else None,
+                    "seconds": round(time.monotonic() - started, 3)})
                 return None
         self.count(f"{stat}_sent" if response.is_success else f"{stat}_failed")
         return response

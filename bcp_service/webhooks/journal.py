@@ -1,15 +1,22 @@
-"""Receipts and replies that arrive while the database cannot be written are kept, not lost.
+"""Receipts and replies the database could not take in time are kept, not lost.
 
-Twilio does not retry a webhook answered 5xx (issue 15, item 6): during a database restart 90
-status callbacks were refused and 45 messages stayed behind their true status (issue 19). So a
-webhook whose write fails for a database outage is appended to a local journal (one JSON line,
-fsynced before Twilio gets its answer) and replayed, through the same functions, when the database
-is back: by the API after its next successful write, and by the worker's maintenance loop.
-Replaying twice is harmless: statuses only move up, and a reply already recorded is a duplicate.
+Twilio does not retry a webhook answered 5xx (issue 15, item 6) and gives up on one that has not
+answered within 15 s. So a webhook whose write fails for a database outage, or cannot commit within
+``webhook_commit_wait_seconds`` (a long writer holds SQLite's lock), is appended to a local journal
+(one JSON line, fsynced with its directory before Twilio gets its answer) and replayed, through the
+same functions, by the API after a later successful write and by the worker's maintenance loop. A
+write that was only slow still commits as well: replaying twice is harmless, since statuses only move
+up and a reply already recorded is a duplicate.
+
+Appending never waits for a replay's database work. Each process appends to its own file, holding
+``flock`` only for a write and an fsync. A replayer (one at a time: ``.replay.lock``) claims a file by
+renaming it under that lock; an appender that finds its file renamed under it starts a new one. The
+claimed files are then applied (each in one transaction), deleted once committed, and left for the
+next replay when the database is still away. An entry that fails alone for another reason (a bug) is
+moved to ``rejected-webhooks.jsonl`` and logged as an error for a person, instead of blocking the rest.
 
 The files hold phone numbers and reply texts (personal data): they are created 0600 under
-``BCP_DATA_DIR/journal`` and emptied as soon as they are replayed. Each process appends to its own
-file; a replayer locks a file (``flock``) while it reads, applies, commits and empties it.
+``BCP_DATA_DIR/journal`` and deleted as soon as they are replayed.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import logging
 import os
 import socket
 import time
+import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import asdict
@@ -28,12 +36,15 @@ from pathlib import Path
 from sqlmodel import Session
 
 from bcp_service.locking import take_write_lock
+from bcp_service.outage import is_outage
 from bcp_service.outbox.delivery import apply_statuses
 from bcp_service.rounds import counters
 from bcp_service.webhooks.inbound import InboundSms, handle_replies
 
 log = logging.getLogger("bcp_service.webhooks")
 CHECK_EVERY_SECONDS = 2.0
+REJECTED = "rejected-webhooks.jsonl"
+UnitOfWork = Callable[[], AbstractContextManager[Session]]
 
 
 class Journal:
@@ -43,22 +54,19 @@ class Journal:
         self._checked_at = 0.0
 
     def append(self, kind: str, item: object) -> None:
-        """Keep one webhook durably (the line is on disk before this returns)."""
+        """Keep one webhook durably (the line and the file's name are on disk before this returns)."""
         payload = list(item) if kind == "status" else asdict(item)  # type: ignore[call-overload]
         line = json.dumps({"kind": kind, "item": payload, "at": time.time()}, ensure_ascii=False) + "\n"
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
-            os.write(descriptor, line.encode())
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)  # closing releases the lock
+        _append_line(self.path, line.encode())
+        _fsync_directory(self.directory)
         log.warning("webhook.journaled", extra={"kind": kind})
 
     def pending(self) -> list[Path]:
+        """Files with entries still to apply: appended ones and ones a replayer claimed."""
         try:
-            return sorted(p for p in self.directory.glob("webhooks-*.jsonl") if p.stat().st_size > 0)
+            found = [*self.directory.glob("webhooks-*.jsonl"), *self.directory.glob("webhooks-*.replaying")]
+            return sorted(p for p in found if p.stat().st_size > 0)
         except FileNotFoundError:
             return []
 
@@ -70,38 +78,116 @@ class Journal:
         self._checked_at = now
         return bool(self.pending())
 
-    def replay(self, unit_of_work: Callable[[], AbstractContextManager[Session]]) -> int:
-        """Apply every journaled webhook (each file in one transaction); returns how many were applied.
+    def replay(self, unit_of_work: UnitOfWork) -> int:
+        """Apply every journaled webhook; returns how many entries were applied (or rejected).
 
-        A database still away raises, and the file stays as it was for the next try.
+        A database still away raises, and the claimed files stay for the next try.
         """
-        replayed = 0
-        for path in self.pending():
-            descriptor = os.open(path, os.O_RDWR)
+        if not self.directory.is_dir():
+            return 0
+        guard = os.open(self.directory / ".replay.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
             try:
-                try:
-                    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue  # another replayer (or the appender) has it
-                with os.fdopen(os.dup(descriptor), encoding="utf-8") as handle:
-                    entries = [json.loads(line) for line in handle if line.strip()]
-                statuses = [tuple(e["item"]) for e in entries if e["kind"] == "status"]
-                replies = [InboundSms(**e["item"]) for e in entries if e["kind"] == "inbound"]
-                with unit_of_work() as session:
-                    take_write_lock(session)
-                    with counters.deferred(session):  # as the group commit applies them
-                        if statuses:
-                            apply_statuses(session, statuses)  # type: ignore[arg-type]
-                        if replies:
-                            handle_replies(session, replies)
-                    session.commit()
-                os.ftruncate(descriptor, 0)
-                replayed += len(entries)
-            finally:
-                os.close(descriptor)
+                fcntl.flock(guard, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return 0  # another process is replaying
+            for path in sorted(self.directory.glob("webhooks-*.jsonl")):
+                _claim(path)
+            replayed = 0
+            for path in sorted(self.directory.glob("webhooks-*.replaying")):
+                replayed += self._apply_file(path, unit_of_work)
+        finally:
+            os.close(guard)  # closing releases the lock
         if replayed:
             log.warning("webhook.journal_replayed", extra={"count": replayed})
         return replayed
+
+    def _apply_file(self, path: Path, unit_of_work: UnitOfWork) -> int:
+        entries = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                entries.append(json.loads(line))
+            except ValueError:  # a line cut short by a crash: its webhook was never answered
+                if line.strip():
+                    log.warning("webhook.journal_torn_line")
+        try:
+            _apply(unit_of_work, entries)
+        except Exception as exc:
+            if is_outage(exc):
+                raise
+            for entry in entries:  # one bad entry must not hold up the others
+                try:
+                    _apply(unit_of_work, [entry])
+                except Exception as alone:
+                    if is_outage(alone):
+                        raise
+                    self._reject(entry, alone)
+        path.unlink()
+        _fsync_directory(self.directory)
+        return len(entries)
+
+    def _reject(self, entry: dict, error: Exception) -> None:
+        line = json.dumps({**entry, "error": type(error).__name__}, ensure_ascii=False) + "\n"
+        _append_line(self.directory / REJECTED, line.encode())
+        log.error("webhook.journal_entry_rejected", extra={"kind": entry.get("kind"), "error": type(error).__name__,
+                                                           "file": REJECTED})
+
+
+def _apply(unit_of_work: UnitOfWork, entries: list[dict]) -> None:
+    statuses = [tuple(e["item"]) for e in entries if e["kind"] == "status"]
+    replies = [InboundSms(**e["item"]) for e in entries if e["kind"] == "inbound"]
+    with unit_of_work() as session:
+        take_write_lock(session)
+        with counters.deferred(session):  # as the group commit applies them
+            if statuses:
+                apply_statuses(session, statuses)  # type: ignore[arg-type]
+            if replies:
+                handle_replies(session, replies)
+        session.commit()
+
+
+def _append_line(path: Path, data: bytes) -> None:
+    while True:
+        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            if _is_at(descriptor, path):
+                os.write(descriptor, data)
+                os.fsync(descriptor)
+                return
+        finally:
+            os.close(descriptor)  # closing releases the lock
+        # A replayer renamed the file between our open and our lock: append to a new one.
+
+
+def _claim(path: Path) -> None:
+    """Rename a live file for replay, between two appends (the lock is held only for the rename)."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        if _is_at(descriptor, path) and os.fstat(descriptor).st_size > 0:
+            os.rename(path, path.with_name(f"{path.stem}.{uuid.uuid4().hex}.replaying"))
+            _fsync_directory(path.parent)
+    finally:
+        os.close(descriptor)
+
+
+def _is_at(descriptor: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(descriptor), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
+def _fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def journal_for(app) -> Journal:

@@ -36,7 +36,8 @@ def _twiml(message: str | None) -> Response:
 
 
 # The writes go through a group commit (bcp_service.group_commit): one writer thread per process
-# applies every receipt (or reply) waiting in one transaction; the answer to Twilio waits for it.
+# applies every receipt (or reply) waiting in one transaction; the answer to Twilio waits for it, for
+# at most ``webhook_commit_wait_seconds``, then for the journal instead (bcp_service.webhooks.journal).
 def _statuses(request: Request) -> GroupCommit:
     return writer(request.app, "twilio-status", apply_statuses, around=counters.deferred)
 
@@ -45,22 +46,54 @@ def _replies(request: Request) -> GroupCommit:
     return writer(request.app, "twilio-inbound", handle_replies, around=counters.deferred)
 
 
+KEPT = object()  # what ``_commit_or_keep`` returns for a write journaled before its commit
+
+
+async def _commit_or_keep(request: Request, group: GroupCommit, kind: str, item):
+    """The write's result once committed; ``KEPT`` once journaled, if the commit takes too long.
+
+    A long writer (another process's transaction, a checkpoint, a starved CPU) can hold SQLite's write
+    lock for longer than Twilio waits: in the SQLite soak receipts waited up to 12.6 s. Past the bound
+    the item is made durable in the journal and answered; its write stays queued and still commits.
+    """
+    write = asyncio.ensure_future(group.submit(item))
+    done, _ = await asyncio.wait({write}, timeout=request.app.state.settings.webhook_commit_wait_seconds)
+    if write in done:
+        return write.result()  # an outage is raised to the caller, which journals
+    await _keep(request, kind, item)
+    write.add_done_callback(_late_write_done)
+    log.warning("webhook.kept_before_commit", extra={"kind": kind})
+    return KEPT
+
+
+def _late_write_done(write: asyncio.Future) -> None:
+    if not write.cancelled() and write.exception() is not None:  # the journal has it: the replay applies it
+        log.warning("webhook.late_write_failed", extra={"error": type(write.exception()).__name__})
+
+
 async def _keep(request: Request, kind: str, item) -> None:
     """Journal a webhook the database could not take (bcp_service.webhooks.journal)."""
     await asyncio.to_thread(journal_for(request.app).append, kind, item)
 
 
-async def _replay_if_due(request: Request) -> None:
-    # The database just took a write: if webhooks were journaled during an outage, apply them now.
-    journal = journal_for(request.app)
-    if not journal.due():
+def _replay_if_due(request: Request) -> None:
+    """The database just took a write: apply what was journaled, in the background (never in a
+    webhook's own time: a replay waits for the write lock like any writer)."""
+    app = request.app
+    running = getattr(app.state, "journal_replay", None)
+    if (running is not None and not running.done()) or not journal_for(app).due():
         return
-    try:
-        await asyncio.to_thread(journal.replay, request.app.state.unit_of_work)
-    except Exception as exc:
-        if not is_outage(exc):
-            raise
-        log.warning("webhook.journal_replay_failed", extra={"error": type(exc).__name__})
+    app.state.journal_replay = asyncio.ensure_future(asyncio.to_thread(journal_for(app).replay, app.state.unit_of_work))
+    app.state.journal_replay.add_done_callback(_replay_done)
+
+
+def _replay_done(replay: asyncio.Future) -> None:
+    if replay.cancelled() or replay.exception() is None:
+        return
+    error = replay.exception()
+    # An outage: the files stay for the next try. Anything else is a bug the log must show.
+    (log.warning if is_outage(error) else log.error)("webhook.journal_replay_failed",
+                                                      extra={"error": type(error).__name__})
 
 
 @router.post("/status", dependencies=[Depends(SIGNED)])
@@ -75,13 +108,15 @@ async def twilio_status(request: Request):
         return Response(status_code=400)
     item = (provider_id[:64], status, params.get("ErrorCode"))
     try:
-        result = await _statuses(request).submit(item)
+        result = await _commit_or_keep(request, _statuses(request), "status", item)
     except Exception as exc:
         if not is_outage(exc):
             raise
         await _keep(request, "status", item)  # Twilio would not send it again: it is ours to keep
         return Response(status_code=204)
-    await _replay_if_due(request)
+    if result is KEPT:
+        return Response(status_code=204)
+    _replay_if_due(request)
     log.info("webhook.status", extra={"provider_id": provider_id, "status": status, "result": result})
     return Response(status_code=204)
 
@@ -99,13 +134,15 @@ async def twilio_inbound(request: Request):
         return Response(status_code=400)
     reply = InboundSms(provider_id[:64], sender, params.get("To"), params.get("Body", ""))
     try:
-        result = await _replies(request).submit(reply)
+        result = await _commit_or_keep(request, _replies(request), "inbound", reply)
     except Exception as exc:
         if not is_outage(exc):
             raise
         await _keep(request, "inbound", reply)
         return _twiml(None)  # recorded later: no acknowledgement text we could stand behind now
-    await _replay_if_due(request)
+    if result is KEPT:
+        return _twiml(None)
+    _replay_if_due(request)
     log.info("webhook.inbound", extra={"provider_id": provider_id, "result": result.kind})
     # A stranger's text gets no answer: it costs a message and tells them nothing useful.
     if not settings.sms_reply_ack or result.kind == "duplicate" or result.reason == "no_open_check":

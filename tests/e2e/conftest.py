@@ -19,6 +19,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import insert
 
+from bcp_service.cli.demo import KEEP_ALIVE_SECONDS
 from bcp_service.db import make_session_factory
 from bcp_service.models import Municipality, Patient, PatientContact, Prefecture
 from bcp_service.models.base import utcnow
@@ -125,7 +126,7 @@ def stack(engine, settings, database_url):
            "BCP_LOG_LEVEL": "WARNING", "BCP_DATA_DIR": str(settings.data_dir)}
     app = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "bcp_service.asgi:app", "--host", "127.0.0.1", "--port", str(port),
-         "--no-access-log", "--log-level", "warning"],
+         "--no-access-log", "--log-level", "warning", "--timeout-keep-alive", str(KEEP_ALIVE_SECONDS)],
         env=env, cwd=Path(__file__).resolve().parents[2],
     )
     sim = None

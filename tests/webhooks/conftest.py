@@ -1,4 +1,5 @@
 import itertools
+import time
 
 import pytest
 from pydantic import SecretStr
@@ -44,3 +45,13 @@ def sent_round(session, settings, area):
     session.add(message)
     session.flush()
     return safety_round, message, patient
+
+
+def eventually(check, seconds: float = 30.0) -> bool:
+    """Polls ``check`` until it holds (work done on another thread); the deadline is generous, not a timing."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()

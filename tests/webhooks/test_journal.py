@@ -2,15 +2,19 @@
 
 import os
 import stat
+import threading
+from contextlib import contextmanager
+from unittest.mock import patch
 
 import pytest
 from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
 from bcp_service.models import CheckAnswer, OutboxMessage
+from bcp_service.webhooks import journal as journal_module
 from bcp_service.webhooks import routes
 from bcp_service.webhooks.journal import Journal
-from tests.webhooks.conftest import post_signed, sid
+from tests.webhooks.conftest import eventually, post_signed, sid
 
 
 @pytest.fixture
@@ -50,11 +54,11 @@ def test_receipts_and_replies_during_an_outage_are_kept_then_applied(anon_client
     session.expire_all()
     assert session.get(OutboxMessage, message.id).state == "sent"
 
-    outage["on"] = False  # the database is back; the next webhook replays what was kept
+    outage["on"] = False  # the database is back; the next webhook replays what was kept (in the background)
     journal._checked_at = 0.0
     later = {"MessageSid": sid(), "MessageStatus": "sent", "AccountSid": "AC1"}
     assert post_signed(anon_client, "/webhooks/twilio/status", later).status_code == 204
-    assert journal.pending() == []
+    assert eventually(lambda: journal.pending() == [] and anon_client.app.state.journal_replay.done())
     session.expire_all()
     assert session.get(OutboxMessage, message.id).state == "delivered"
     answers = session.exec(select(CheckAnswer).where(CheckAnswer.check_id == message.check_id)).all()
@@ -71,6 +75,55 @@ def test_replay_while_the_database_is_still_away_keeps_the_journal(anon_client, 
     with pytest.raises(OperationalError):
         journal.replay(lambda: _failing_unit())
     assert len(journal.pending()) == 1
+
+
+def test_an_entry_that_fails_alone_is_set_aside_and_the_others_applied(anon_client, session, sent_round, journal):
+    _, message, _ = sent_round
+    journal.append("status", (message.provider_message_id, "delivered", None))
+    journal.append("status", ("SMbad", "delivered", None))
+    real = routes.apply_statuses
+
+    def poison(session, items):  # a bug that only this entry meets
+        if any(provider_id == "SMbad" for provider_id, _, _ in items):
+            raise ValueError("bug")
+        return real(session, items)
+
+    with patch.object(journal_module, "apply_statuses", poison):
+        assert journal.replay(anon_client.app.state.unit_of_work) == 2
+    assert journal.pending() == []
+    session.expire_all()
+    assert session.get(OutboxMessage, message.id).state == "delivered"
+    rejected = journal.directory / journal_module.REJECTED
+    assert "SMbad" in rejected.read_text(encoding="utf-8") and message.provider_message_id not in rejected.read_text()
+    assert stat.S_IMODE(os.stat(rejected).st_mode) == 0o600
+
+
+def test_appending_never_waits_for_a_replay_in_progress(anon_client, sent_round, journal):
+    """A replayer holds no lock an appender needs while it waits for the database."""
+    _, message, _ = sent_round
+    journal.append("status", (message.provider_message_id, "delivered", None))
+    entered, release = threading.Event(), threading.Event()
+
+    @contextmanager
+    def slow_unit():  # the database's write lock is busy for as long as the test says
+        entered.set()
+        release.wait(30)
+        with anon_client.app.state.unit_of_work() as unit:
+            yield unit
+
+    replayer = threading.Thread(target=journal.replay, args=(slow_unit,))
+    replayer.start()
+    try:
+        assert entered.wait(10)
+        appender = threading.Thread(target=journal.append, args=("status", ("SMlater", "sent", None)))
+        appender.start()
+        appender.join(10)
+        assert not appender.is_alive()  # appended while the replay still waits
+    finally:
+        release.set()
+        replayer.join(30)
+    (left,) = journal.pending()  # the late entry, in a new file, for the next replay
+    assert "SMlater" in left.read_text(encoding="utf-8")
 
 
 class _failing_unit:
