@@ -25,6 +25,7 @@ from bcp_service.models.outbox import STATE_RANK, MessageState
 from bcp_service.models.rounds import CheckState, RoundState
 from bcp_service.rounds.counters import CheckKeys, move_counters
 from bcp_service.rounds.creation import OUTBOX_COLUMNS, outbox_row, write_rows
+from bcp_service.rounds.messages import INITIAL_TEMPLATE, template_for
 
 log = logging.getLogger("bcp_service.outbox")
 
@@ -216,7 +217,7 @@ def _queue_next_contact(session: Session, message: OutboxMessage, *, now: dateti
     contact, channel = chosen[0]
     row = outbox_row(round_id=check.round_id, check_id=check.id, contact_id=contact.id, phone=contact.phone,
                      risk_tier=check.risk_tier, drill=message.drill, now=now,
-                     template=message.template or "check_initial", channel=channel)
+                     template=template_for(safety_round.kind, message.template or INITIAL_TEMPLATE), channel=channel)
     write_rows(session=session, table=OutboxMessage.__table__, columns=OUTBOX_COLUMNS, rows=[row])
     log.info("outbox.next_contact", extra={"check_id": check.id, "message_id": message.id, "channel": channel})
     return True
