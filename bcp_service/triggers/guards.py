@@ -99,6 +99,8 @@ class _Say:
         self.event, self.now, self.prefix = event, now, prefix
 
     def __call__(self, action: Action, reason: str, reason_ja: str, **fields: Any) -> Decision:
+        if is_notice(self.event.event_id):
+            reason_ja = reason_ja.replace("安否確認", "事前連絡")  # the officer reads what will be sent
         return Decision(
             action=action,
             reason=reason,

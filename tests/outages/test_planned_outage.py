@@ -46,6 +46,7 @@ def test_a_planned_shutoff_ahead_starts_a_notice_round_for_device_users(system, 
     assert decision["advance_notice"] is True
     assert (decision["action"], decision["reason"]) == ("schedule_round", "threshold_met")
     assert decision["municipalities"] == [coast.code]
+    assert "事前連絡を開始します" in decision["reason_ja"] and "安否確認" not in decision["reason_ja"]
 
     again = post(system, planned(coast, starts_in=20))
     assert again["stored"] == 0 and [d["reason"] for d in again["decisions"]] == ["duplicate_event"]
