@@ -115,19 +115,28 @@ def _utc(value: datetime | None) -> datetime | None:
     return None if value is None else value.astimezone(UTC)
 
 
+def _open_outages(session: Session, *conditions) -> list:
+    """(outage, municipality code) of the unrestored outages that meet ``conditions``, oldest first."""
+    return list(session.exec(
+        select(PowerOutage, Municipality.code).join(Municipality, Municipality.id == PowerOutage.municipality_id)
+        .where(col(PowerOutage.restored_at).is_(None), *conditions)
+        .order_by(PowerOutage.id)
+    ).all())
+
+
+def _areas_with_patients(session: Session, *conditions) -> set[int]:
+    """Municipality ids where an active patient meeting ``conditions`` lives."""
+    return set(session.exec(
+        select(Patient.municipality_id).where(Patient.status == PatientStatus.active, *conditions).distinct()
+    ).all())
+
+
 def outage_event(*, session: Session, settings: Settings, now: datetime) -> TriggerEvent | None:
     """The blackout event the open outages amount to now, or None when there are none."""
-    rows = session.exec(
-        select(PowerOutage, Municipality.code).join(Municipality, Municipality.id == PowerOutage.municipality_id)
-        .where(col(PowerOutage.restored_at).is_(None), is_current(now))
-        .order_by(PowerOutage.id)
-    ).all()
+    rows = _open_outages(session, is_current(now))
     if not rows:
         return None
-    ventilator_areas = set(session.exec(
-        select(Patient.municipality_id).where(col(Patient.uses_ventilator).is_(True),
-                                              Patient.status == PatientStatus.active).distinct()
-    ).all())
+    ventilator_areas = _areas_with_patients(session, col(Patient.uses_ventilator).is_(True))
     long_enough = timedelta(hours=settings.outage_round_min_hours)
     severity: dict[str, int] = {}
     keys: list[str] = []
@@ -164,19 +173,11 @@ def planned_outage_event(*, session: Session, settings: Settings, now: datetime)
     """
     if "blackout" not in settings.advance_notice_levels:
         return None
-    rows = session.exec(
-        select(PowerOutage, Municipality.code).join(Municipality, Municipality.id == PowerOutage.municipality_id)
-        .where(col(PowerOutage.restored_at).is_(None), col(PowerOutage.planned).is_(True),
-               PowerOutage.started_at > now,
-               PowerOutage.started_at <= now + timedelta(hours=settings.outage_notice_hours_ahead))
-        .order_by(PowerOutage.id)
-    ).all()
+    rows = _open_outages(session, col(PowerOutage.planned).is_(True), PowerOutage.started_at > now,
+                         PowerOutage.started_at <= now + timedelta(hours=settings.outage_notice_hours_ahead))
     if not rows:
         return None
-    device_areas = set(session.exec(
-        select(Patient.municipality_id).where(Patient.status == PatientStatus.active,
-                                              *notice_therapy_conditions(settings)).distinct()
-    ).all())
+    device_areas = _areas_with_patients(session, *notice_therapy_conditions(settings))
     long_enough = timedelta(hours=settings.outage_round_min_hours)
     severity: dict[str, int] = {}
     keys: list[str] = []
