@@ -47,14 +47,16 @@ MENU = states.keypad_prompt()
 HOURS_PROMPT = ("人工呼吸器のバッテリーや酸素が、あと何時間もつか、数字を押して最後にシャープを押してください。"
                 "わからない場合は、シャープだけを押してください。")
 RETRY = f"1から{max(int(d) for d in DIGITS)}の番号を押してください。"
-# The advance-notice keypad: digit -> (state, planned stay), the answer page's buttons in its order.
-NOTICE_KEYS = {"1": ("safe", "home"), "2": ("safe", "shelter"), "3": ("safe", "relative"),
-               "4": ("safe", "hospital"), "5": ("needs_help", None), "6": ("needs_transport", None)}
-NOTICE_PHRASES = {"home": "自宅で過ごす場合は", "shelter": "避難所に移る場合は", "relative": "親戚や知人の家などに移る場合は",
-                  "hospital": "入院や入所をする場合は", "needs_help": "準備に手助けが必要な場合は",
-                  "needs_transport": "移動や避難に手助けが必要な場合は"}
-NOTICE_MENU = "、".join(f"{NOTICE_PHRASES[plan or state]}{digit}を" for digit, (state, plan) in NOTICE_KEYS.items()) \
-    + "押してください。"
+# The advance-notice keypad, the answer page's choices in its order: digit -> (state, planned stay, phrase).
+NOTICE_KEYS = {
+    "1": ("safe", "home", "自宅で過ごす場合は"),
+    "2": ("safe", "shelter", "避難所に移る場合は"),
+    "3": ("safe", "relative", "親戚や知人の家などに移る場合は"),
+    "4": ("safe", "hospital", "入院や入所をする場合は"),
+    "5": ("needs_help", None, "準備に手助けが必要な場合は"),
+    "6": ("needs_transport", None, "移動や避難に手助けが必要な場合は"),
+}
+NOTICE_MENU = "、".join(f"{phrase}{digit}を" for digit, (_, _, phrase) in NOTICE_KEYS.items()) + "押してください。"
 NOTICE_RETRY = f"1から{len(NOTICE_KEYS)}の番号を押してください。"
 ASKS = 2  # the menu is asked again once when no digit is pressed
 GATHER_TIMEOUT_SECONDS = 10
@@ -110,7 +112,7 @@ def _record_keypad(session: Session, token: str, call_sid: str, digits: str, act
         if target.expired:
             return _closed(settings, target)
         key = digits.strip()[:1]
-        state, plan = NOTICE_KEYS.get(key, (None, None)) if _notice(target) else (DIGITS.get(key), None)
+        state, plan, _ = NOTICE_KEYS.get(key, (None, None, None)) if _notice(target) else (DIGITS.get(key), None, None)
         if state is None:
             return _menu(settings, action, target, retry=True)
         contact_id = target.contact_id
