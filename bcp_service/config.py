@@ -141,12 +141,17 @@ class Settings(BaseSettings):
     trigger_accept_test: bool = False  # 試験 bulletins likewise
     # Advance notice (事前連絡) from a warning feed's advisory stage: hazard → lowest level (2 = 注意報)
     # that starts an advance-notice round where the safety-check threshold is not reached. {} = off.
-    advance_notice_levels: dict[str, int] = {"heavy_rain": 2, "flood": 2, "storm_surge": 2}
+    # blackout: planned shutoffs posted to /api/v1/outages (2: any of them where device users live).
+    advance_notice_levels: dict[str, int] = {"heavy_rain": 2, "flood": 2, "storm_surge": 2, "blackout": 2}
     trigger_keep_raw: bool = True  # keep each bulletin's body (public data) next to its digest
 
     # Power outages posted to /api/v1/outages (docs/outages.md): the round rule.
     outage_round_min_hours: float = 3.0  # an outage lasting (or expected to last) this long can start a round
     outage_round_ventilator_only: bool = True  # ... only where an active ventilator user lives
+    # A planned shutoff (planned=true, start ahead) starts an advance-notice round for these patients
+    # (docs/outages.md) once its start is this close; a source re-posts its list, so later ones follow.
+    outage_notice_hours_ahead: float = 72.0
+    outage_notice_therapies: list[Literal["ventilator", "oxygen", "suction", "child"]] = ["ventilator", "oxygen"]
 
     # JMA feed poller (bcp-service feeds; docs/feeds.md). The high-frequency feeds are refreshed every minute.
     feeds_urls: list[str] = [

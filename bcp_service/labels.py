@@ -10,3 +10,16 @@ TIER_LABELS = {"critical": "最優先", "high": "優先", "standard": "通常"}
 THERAPY_LABELS = {"ventilator": "人工呼吸器", "oxygen": "在宅酸素", "suction": "吸引器", "child": "医療的ケア児"}
 CHANNEL_LABELS = {"link": "リンク", "sms": "SMS", "voice": "音声", "nurse": "看護師"}
 ANSWERED_BY_LABELS = {"nurse_visit": "訪問", "nurse_phone": "電話", "self": "本人", "family": "家族", "carer": "支援者"}
+# Where a person said, in an advance-notice round (事前連絡), they will stay (patient.planned_stay).
+PLANNED_STAY_LABELS = {"home": "自宅", "shelter": "避難所", "relative": "親戚・知人宅等", "hospital": "入院・入所"}
+# ... and the same choices as the person makes them (answer page buttons, voice keypad).
+PLANNED_STAY_ANSWERS = {"home": "自宅で過ごします（備えはできています）", "shelter": "避難所に移ります",
+                        "relative": "親戚・知人宅などに移ります", "hospital": "入院・入所します"}
+
+
+def planned_stay_text(plan: str | None, place: str | None) -> str:
+    """「避難所（〇〇小学校）」: what the board, the CSV, the nurse page and the BCP show; "" when none."""
+    if not plan:
+        return ""
+    label = PLANNED_STAY_LABELS.get(plan, plan)
+    return f"{label}（{place}）" if place else label

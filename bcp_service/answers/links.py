@@ -122,9 +122,13 @@ def record_link_answers(session: Session, answers: list[LinkAnswer]) -> list[Lin
 
 
 def _record_plans(session: Session, answered: list[tuple[LinkTarget, LinkAnswer]]) -> None:
-    """Advance-notice answers say where the person will stay: the registry keeps the latest."""
     for link, answer in answered:
-        if link.kind != "advance_notice" or link.patient_id is None:
-            continue
-        session.execute(update(Patient).where(Patient.id == link.patient_id).values(
-            planned_stay=answer.plan, planned_stay_place=answer.place, planned_stay_at=utcnow()))
+        record_plan(session, link, plan=answer.plan, place=answer.place)
+
+
+def record_plan(session: Session, link: LinkTarget, *, plan: str | None, place: str | None) -> None:
+    """Advance-notice answers (page or keypad) say where the person will stay: the registry keeps the latest."""
+    if link.kind != "advance_notice" or link.patient_id is None or not plan:
+        return
+    session.execute(update(Patient).where(Patient.id == link.patient_id).values(
+        planned_stay=plan, planned_stay_place=place, planned_stay_at=utcnow()))

@@ -19,6 +19,7 @@ from bcp_service import check_states as states
 from bcp_service.answers.links import LinkAnswer, LinkTarget, find_links, record_link_answers
 from bcp_service.auth.deps import Access
 from bcp_service.group_commit import writer
+from bcp_service.labels import PLANNED_STAY_ANSWERS
 from bcp_service.outage import is_outage
 from bcp_service.rounds import counters
 from bcp_service.rounds.messages import STATE_LABELS
@@ -37,8 +38,7 @@ HEADERS = {
 VALID_STATES = set(states.ANSWER_CODES)
 BUTTONS = tuple(s for s in states.STATES if s.answer)
 # Advance notice (事前連絡): where the person will stay; each is a "safe" answer with a plan.
-PLANS = {"home": "自宅で過ごします（備えはできています）", "shelter": "避難所に移ります",
-         "relative": "親戚・知人宅などに移ります", "hospital": "入院・入所します"}
+PLANS = PLANNED_STAY_ANSWERS
 
 
 def _page(name: str, status_code: int = 200, **context) -> HTMLResponse:

@@ -38,7 +38,7 @@ from bcp_service.bcp.context import Institution as PartnerInstitution
 from bcp_service.bcp.context import Patient as DraftPatient
 from bcp_service.bcp.drill import last_drill_for
 from bcp_service.errors import FieldError, NotFound
-from bcp_service.labels import TIER_LABELS
+from bcp_service.labels import TIER_LABELS, planned_stay_text
 from bcp_service.models import Designation, Institution, InstitutionContact, Municipality, Patient, Prefecture
 from bcp_service.models.enums import INSTITUTION_KIND_JA, DesignationKind, InstitutionKind, OxygenSource
 from bcp_service.timeutil import display_zone
@@ -136,12 +136,8 @@ def _patient_fields(p: Patient, names: dict[int, Institution]) -> dict:
         "device_watts": p.device_watts,
         "generator_access": p.generator_access,
         "car_power_access": p.car_power_access,
-        "planned_stay": PLANNED_STAY_JA.get(p.planned_stay or "", None) and (
-            PLANNED_STAY_JA[p.planned_stay] + (f"（{p.planned_stay_place}）" if p.planned_stay_place else "")),
+        "planned_stay": planned_stay_text(p.planned_stay, p.planned_stay_place) or None,
     }
-
-
-PLANNED_STAY_JA = {"home": "自宅", "shelter": "避難所", "relative": "親戚・知人宅等", "hospital": "入院・入所"}
 
 
 def draft_patient(p: Patient, names: dict[int, Institution], *, with_doctor: bool) -> DraftPatient:

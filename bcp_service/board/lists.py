@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from bcp_service.board.counts import AreaNames, ViewSpec
 from bcp_service.board.schemas import ANSWERED, NEEDING, SILENT, FeedRow, PersonRow
+from bcp_service.labels import planned_stay_text
 from bcp_service.models import CheckAnswer, Institution, Patient, PatientContact, SafetyCheck
 from bcp_service.models.rounds import CheckState
 from bcp_service.outages.service import power_out_municipality_ids
@@ -34,7 +35,8 @@ PERSON_COLUMNS = (
     SafetyCheck.id, SafetyCheck.patient_id, Patient.name, SafetyCheck.state, SafetyCheck.risk_tier,
     SafetyCheck.hours_left, EXPECTED_HOURS.label("expected"), Patient.uses_ventilator, Patient.ventilator_mode,
     Patient.uses_oxygen, Patient.uses_suction, Patient.medically_dependent_child, SafetyCheck.municipality_id,
-    SafetyCheck.last_answer_at, SafetyCheck.last_channel, SafetyCheck.round_id,
+    SafetyCheck.last_answer_at, SafetyCheck.last_channel, SafetyCheck.round_id, Patient.planned_stay,
+    Patient.planned_stay_place, Patient.planned_stay_at,
 )
 
 
@@ -53,11 +55,12 @@ def device_label(uses_ventilator: bool, mode: str | None, uses_oxygen: bool, use
 
 def _person(row, names: AreaNames) -> PersonRow:
     (check_id, patient_id, name, state, tier, hours, expected, vent, mode, oxygen, suction, child, muni,
-     last_at, channel, round_id) = row
+     last_at, channel, round_id, plan, place, planned_at) = row
     return PersonRow(check_id=check_id, patient_id=patient_id, name=name, state=state, risk_tier=tier,
                      hours_left=hours, expected_hours=expected, device=device_label(vent, mode, oxygen, suction, child),
                      municipality=names.municipalities.get(str(muni), ""), last_answer_at=_aware(last_at),
-                     last_channel=channel, ventilator=bool(vent), round_id=round_id)
+                     last_channel=channel, ventilator=bool(vent), round_id=round_id,
+                     planned_stay=planned_stay_text(plan, place), planned_stay_at=_aware(planned_at))
 
 
 def priority_list(session: Session, spec: ViewSpec, names: AreaNames, limit: int) -> list[PersonRow]:
@@ -120,6 +123,18 @@ def non_responders(session: Session, spec: ViewSpec, names: AreaNames, limit: in
     return [_person(row, names) for row in session.exec(query).all()]
 
 
+def planned_stays(session: Session, spec: ViewSpec, names: AreaNames, limit: int) -> list[PersonRow]:
+    """Everyone in the view with a planned stay in the registry (advance-notice answers), most at risk first:
+    who will be where when the hazard comes (the notice round's list, and the next check's)."""
+    query = (
+        select(*PERSON_COLUMNS).join(Patient, Patient.id == SafetyCheck.patient_id)
+        .where(*spec.conditions(), col(Patient.planned_stay).is_not(None))
+        .order_by(SafetyCheck.risk_tier, SafetyCheck.id)
+        .limit(limit)
+    )
+    return with_contact_details(session, [_person(row, names) for row in session.exec(query).all()])
+
+
 def _ventilator_dark(outage_areas: set[int], *, answered: bool):
     """0 for a ventilator user without power (answered power_out, or in an outage area), else 1."""
     conditions = [SafetyCheck.state == CheckState.power_out.value] if answered else []
@@ -138,15 +153,16 @@ def _outage_first(session: Session) -> tuple:
 FEED_COLUMNS = (
     CheckAnswer.id, CheckAnswer.check_id, SafetyCheck.patient_id, Patient.name, CheckAnswer.state,
     CheckAnswer.hours_left, CheckAnswer.channel, CheckAnswer.answered_by, SafetyCheck.municipality_id,
-    CheckAnswer.received_at,
+    CheckAnswer.received_at, Patient.planned_stay, Patient.planned_stay_place,
 )
 
 
 def _feed(row, names: AreaNames) -> FeedRow:
-    answer_id, check_id, patient_id, name, state, hours, channel, by, muni, received = row
+    answer_id, check_id, patient_id, name, state, hours, channel, by, muni, received, plan, place = row
     return FeedRow(answer_id=answer_id, check_id=check_id, patient_id=patient_id, name=name, state=state,
                    hours_left=hours, channel=channel, answered_by=by,
-                   municipality=names.municipalities.get(str(muni), ""), received_at=_aware(received))
+                   municipality=names.municipalities.get(str(muni), ""), received_at=_aware(received),
+                   planned_stay=planned_stay_text(plan, place))
 
 
 def _feed_query(spec: ViewSpec):

@@ -44,6 +44,10 @@ def silent_html(rows: list[PersonRow], total: int, limit: int) -> Markup:
     return macros().silent_section(rows, total, limit)
 
 
+def plans_html(rows: list[PersonRow], limit: int) -> Markup:
+    return macros().plans_section(rows, limit)
+
+
 def total_html(n: int) -> Markup:
     return macros().total(n)
 

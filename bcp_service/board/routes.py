@@ -24,7 +24,7 @@ from bcp_service.audit.service import record as audit
 from bcp_service.auth.deps import Access
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
-from bcp_service.board import service
+from bcp_service.board import render, service
 from bcp_service.board.counts import ViewSpec
 from bcp_service.board.live_view import BoardView
 from bcp_service.board.schemas import STATE_LABELS, BoardFilters
@@ -68,10 +68,12 @@ def spec_for(request: Request, round_id: int, principal: Principal, filters: Boa
     return ViewSpec.of(round_id, principal, filters, request.app.state.settings.aggregate_min_cell)
 
 
-def _audit_view(session: Session, request: Request, principal: Principal, view: BoardView, action: str) -> None:
+def _audit_view(session: Session, request: Request, principal: Principal, view: BoardView, action: str,
+                also: list[int] = ()) -> None:
     if view.spec.sees_identities:
+        shown = list(dict.fromkeys([*view.shown_patient_ids, *also]))
         audit(session=session, principal=principal, action=action, request=request,
-              patient_ids=view.shown_patient_ids, detail=f"round {view.spec.round_id} {view.spec.filters.query()}")
+              patient_ids=shown, detail=f"round {view.spec.round_id} {view.spec.filters.query()}")
 
 
 @router.get("")
@@ -90,15 +92,18 @@ def _system(session: Session, request: Request):
 def board_page(round_id: int, request: Request, principal: Viewer, session: SessionDep, filters: Filters):
     safety_round = visible_round(session=session, principal=principal, round_id=round_id)
     settings = request.app.state.settings
-    view, source = service.build_view(session=session, spec=spec_for(request, round_id, principal, filters),
-                                      settings=settings)
-    _audit_view(session, request, principal, view, "board.view")
+    spec = spec_for(request, round_id, principal, filters)
+    view, source = service.build_view(session=session, spec=spec, settings=settings)
+    plans = service.planned_stays(session=session, spec=spec, names=source.names, safety_round=safety_round,
+                                  limit=settings.board_list_limit)
+    _audit_view(session, request, principal, view, "board.view", also=[r.patient_id for r in plans or ()])
     query = filters.query()
     response = page(
         "board/round.html", principal, round=safety_round, label=label(safety_round.drill), view=view,
         system=_system(session, request), escalation=escalation_rows(safety_round, settings),
         names=source.names, filters=filters, therapy_labels=THERAPY_LABELS, tier_labels=TIER_LABELS,
         state_labels=STATE_LABELS, query=("?" + urlencode(query)) if query else "",
+        plans=render.plans_html(plans, settings.board_list_limit) if plans is not None else None,
         boot=json.dumps({"events": f"/board/rounds/{round_id}/events" + (("?" + urlencode(query)) if query else ""),
                          "series": view.series, "total": view.counts.total if view.counts else 0,
                          "started": int(aware(safety_round.started_at).timestamp() * 1000), "tz": settings.timezone},
@@ -162,14 +167,15 @@ def board_print(round_id: int, request: Request, principal: Viewer, session: Ses
 @router.get("/rounds/{round_id}/export.csv")
 def board_csv(round_id: int, request: Request, principal: Viewer, session: SessionDep, filters: Filters,
               kind: str = "areas"):
-    """areas: counts by region, municipality and hub (every viewer); priority / silent: people (identified roles)."""
+    """areas: counts by region, municipality and hub (every viewer); priority / silent / plans (planned stays):
+    people (identified roles)."""
     visible_round(session=session, principal=principal, round_id=round_id)
     settings = request.app.state.settings
     spec = spec_for(request, round_id, principal, filters)
     if kind == "areas":
         view, _ = service.build_view(session=session, spec=spec, settings=settings, list_limit=1)
         header, rows = service.area_csv_header(), list(service.area_csv_rows(view.counts))
-    elif kind in ("priority", "silent") and spec.sees_identities:
+    elif kind in service.PEOPLE_KINDS and spec.sees_identities:
         header = service.PEOPLE_HEADER
         rows, patient_ids = service.people_csv(session=session, spec=spec, settings=settings, kind=kind)
         audit(session=session, principal=principal, action=f"board.export.{kind}", request=request,

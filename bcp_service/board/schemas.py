@@ -120,6 +120,9 @@ class PersonRow:
     needs_transport: bool = False
     needs_admission: bool = False
     evacuated_to: str | None = None
+    # Where the person said they will stay (an advance-notice answer, kept in the registry).
+    planned_stay: str = ""
+    planned_stay_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -134,3 +137,4 @@ class FeedRow:
     answered_by: str | None
     municipality: str
     received_at: datetime
+    planned_stay: str = ""

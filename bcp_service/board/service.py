@@ -71,22 +71,33 @@ def area_csv_header() -> list[str]:
 
 
 PEOPLE_HEADER = ["氏名", "状態", "残り時間(回答)", "残り時間(登録の目安)", "機器", "リスク", "市町村", "最終回答", "経路",
-                 "電話", "住所", "積極的医療機関", "訪問看護ステーション", "メモ"]
+                 "電話", "住所", "積極的医療機関", "訪問看護ステーション", "メモ", "滞在予定", "滞在予定の回答"]
+# priority: who needs someone; silent: not heard from; plans: where people said they will stay.
+PEOPLE_KINDS = {"priority": lists.priority_list, "silent": lists.non_responders, "plans": lists.planned_stays}
 
 
 def people_csv(*, session: Session, spec: ViewSpec, settings: Settings, kind: str) -> tuple[list[list], list[int]]:
     view, source = build_view(session=session, spec=spec, settings=settings)
     names = source.names
     limit = settings.board_print_limit
-    rows = (lists.priority_list if kind == "priority" else lists.non_responders)(session, spec, names, limit)
+    rows = PEOPLE_KINDS[kind](session, spec, names, limit)
     out = [
         [r.name, STATE_LABELS.get(r.state, r.state), "" if r.hours_left is None else r.hours_left,
          "" if r.expected_hours is None else r.expected_hours, r.device, TIER_LABELS.get(r.risk_tier, r.risk_tier),
          r.municipality, jst(r.last_answer_at), CHANNEL_LABELS.get(r.last_channel or "", r.last_channel or ""),
-         r.phone or "", r.address or "", r.active_institution or "", r.nurse_station or "", r.note or ""]
+         r.phone or "", r.address or "", r.active_institution or "", r.nurse_station or "", r.note or "",
+         r.planned_stay, jst(r.planned_stay_at)]
         for r in rows
     ]
     return out, [r.patient_id for r in rows]
+
+
+def planned_stays(*, session: Session, spec: ViewSpec, names, safety_round: SafetyRound,
+                  limit: int) -> list | None:
+    """The planned-stay list a notice round's board shows (None: not this round, or not this viewer)."""
+    if safety_round.kind != "advance_notice" or not spec.sees_identities:
+        return None
+    return lists.planned_stays(session, spec, names, limit)
 
 
 def parse_filters(region_id: str, hub_id: str, therapy: str, risk_tier: str) -> BoardFilters:

@@ -6,6 +6,7 @@ import secrets
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -84,11 +85,19 @@ def _this_command() -> str:
         return str(program)
 
 
+def _tomorrow(hour: int) -> str:
+    """An ISO time tomorrow at ``hour`` in Japan time, for the planned-shutoff example."""
+    japan = timezone(timedelta(hours=9))
+    day = datetime.now(japan).date() + timedelta(days=1)
+    return datetime(day.year, day.month, day.day, hour, tzinfo=japan).isoformat()
+
+
 def print_round_help(base_url: str, database: Path, *, sim_port: int, answer_rate: float, answer_speed: float,
                      log_path: Path) -> None:
     # soft_wrap: the command lines must stay whole to be copied. The command as this one was run
     # (".venv/bin/bcp-service" from the README), so the lines work without activating the venv.
     command = _this_command()
+    planned_start, planned_end = _tomorrow(9), _tomorrow(15)
     lines = [
         "\n[bold]安否確認を試す (try a drill round)[/bold]",
         f"  Page: {base_url}/login?next=/rounds/new  ← chiba-pref / chiba-pref-demo-pass (area, preview, start)",
@@ -108,15 +117,23 @@ def print_round_help(base_url: str, database: Path, *, sim_port: int, answer_rat
         f"http://127.0.0.1:{sim_port}/_sim/phones",
         f"  ログ (full logs): {log_path}",
         "\n[bold]事前連絡を試す (an advance-notice round before a typhoon)[/bold]",
+        f"  Page: {base_url}/login?next=/rounds/new  ← chiba-pref: 送る内容「事前連絡」, area, preview, start; "
+        "answer from the simulator's phones page (where will you stay?)",
         f"  CLI:  BCP_DATABASE_URL=sqlite:///{database} {command} rounds start --municipality 122050 "
         "--kind advance_notice --drill --title 台風接近に備えた事前連絡",
-        "  Answers (where each person will stay) appear on the board and in the registry "
+        "  Where each person will stay: the round's board (滞在予定 list, CSV（滞在予定）), the next safety "
+        "check's lists, the nurse page and the registry "
         f"({base_url}/api/v1/patients?municipality_id=…: planned_stay, planned_stay_place); "
-        "non-confirmers are resent, then family, then called.",
-        "  Outage: curl -s -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' "
+        "non-confirmers are resent, then family, then called (a notice call, keypad 1-6).",
+        "  Outages are posted by the system role (jma-feed):",
+        f"    SYS=$(curl -s -d 'username=jma-feed&password=jma-feed-demo-pass' {base_url}/api/v1/auth/token"
+        " | python3 -c 'import sys,json;print(json.load(sys.stdin)[\"access_token\"])')",
+        "    curl -s -H \"Authorization: Bearer $SYS\" -H 'Content-Type: application/json' "
         "-d '{\"source\":\"demo\",\"outages\":[{\"id\":\"o1\",\"municipality\":\"122050\","
-        "\"started_at\":\"2026-09-09T03:00:00+09:00\",\"expected_restoration_at\":\"2026-09-10T03:00:00+09:00\"}]}' "
-        f"{base_url}/api/v1/outages   (as jma-feed / jma-feed-demo-pass: the system role)\n",
+        f"\"started_at\":\"{planned_start}\",\"expected_restoration_at\":\"{planned_end}\",\"planned\":true}}]}}' "
+        f"{base_url}/api/v1/outages   (a planned shutoff tomorrow: an advance notice for the ventilator and "
+        "oxygen users of 館山市 a few minutes later; without \"planned\" and with a start in the past, a "
+        "current outage)\n",
         "  止めるには Ctrl-C（起動したプロセスはすべて止まります）。\n",
     ]
     for line in lines:

@@ -9,6 +9,11 @@ again when no digit is pressed. Keypad: the digits of the one table of states (c
 (idempotency key ``voice:{CallSid}``). After a state that needs help, a second ``<Gather>`` asks
 for the hours of battery or oxygen left (digits then #; # alone: don't know), recorded as the same
 answer updated (``voice:{CallSid}:hours``).
+
+An advance-notice round (事前連絡) has its own call (``notice_call.xml``): what to prepare, then
+where the person will stay on the keypad (``NOTICE_KEYS``: 1 home ... 4 hospital, 5 and 6 help
+to prepare or to move), recorded as the answer page records it: a "safe" answer with the plan
+written to the registry (``answers.links.record_plan``), or a call for help. It asks no hours.
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
 
 from bcp_service import check_states as states
-from bcp_service.answers.links import find_link
+from bcp_service.answers.links import LinkTarget, find_link, record_plan
 from bcp_service.answers.service import record_answer
 from bcp_service.auth.deps import Access
 from bcp_service.db import SessionDep
+from bcp_service.labels import PLANNED_STAY_ANSWERS
 from bcp_service.models import PatientContact, SafetyCheck
 from bcp_service.models.rounds import AnswerChannel
 from bcp_service.outbox.calls import VOICE_PATH
@@ -41,6 +47,17 @@ MENU = states.keypad_prompt()
 HOURS_PROMPT = ("人工呼吸器のバッテリーや酸素が、あと何時間もつか、数字を押して最後にシャープを押してください。"
                 "わからない場合は、シャープだけを押してください。")
 RETRY = f"1から{max(int(d) for d in DIGITS)}の番号を押してください。"
+# The advance-notice keypad, the answer page's choices in its order: digit -> (state, planned stay, phrase).
+NOTICE_KEYS = {
+    "1": ("safe", "home", "自宅で過ごす場合は"),
+    "2": ("safe", "shelter", "避難所に移る場合は"),
+    "3": ("safe", "relative", "親戚や知人の家などに移る場合は"),
+    "4": ("safe", "hospital", "入院や入所をする場合は"),
+    "5": ("needs_help", None, "準備に手助けが必要な場合は"),
+    "6": ("needs_transport", None, "移動や避難に手助けが必要な場合は"),
+}
+NOTICE_MENU = "、".join(f"{phrase}{digit}を" for digit, (_, _, phrase) in NOTICE_KEYS.items()) + "押してください。"
+NOTICE_RETRY = f"1から{len(NOTICE_KEYS)}の番号を押してください。"
 ASKS = 2  # the menu is asked again once when no digit is pressed
 GATHER_TIMEOUT_SECONDS = 10
 # Call outcomes as outbox delivery states: the delivery ladder keeps a late status from undoing a later one.
@@ -55,9 +72,21 @@ def _twiml(template: str, settings, **context) -> Response:
     return Response(body.strip(), media_type="application/xml")
 
 
-def _menu(settings, action: str, drill: bool, retry: str | None = None) -> Response:
-    return _twiml("check_call", settings, action=action, drill=drill, retry=retry, asks=ASKS,
-                  timeout=GATHER_TIMEOUT_SECONDS, menu=MENU)
+def _menu(settings, action: str, target: LinkTarget, retry: bool = False) -> Response:
+    if _notice(target):
+        return _twiml("notice_call", settings, action=action, drill=target.drill, retry=NOTICE_RETRY if retry else None,
+                      asks=ASKS, timeout=GATHER_TIMEOUT_SECONDS, menu=NOTICE_MENU)
+    return _twiml("check_call", settings, action=action, drill=target.drill, retry=RETRY if retry else None,
+                  asks=ASKS, timeout=GATHER_TIMEOUT_SECONDS, menu=MENU)
+
+
+def _notice(target: LinkTarget | None) -> bool:
+    return target is not None and target.kind == "advance_notice"
+
+
+def _closed(settings, target: LinkTarget | None) -> Response:
+    return _twiml("check_closed", settings, drill=bool(target and target.drill),
+                  subject="事前連絡" if _notice(target) else "安否確認")
 
 
 def _forbidden() -> Response:
@@ -67,10 +96,10 @@ def _forbidden() -> Response:
 def _call_twiml(session: Session, token: str, action: str, settings) -> Response:
     target = find_link(session=session, token=token)
     if target is None or target.channel != "voice":
-        return _twiml("check_closed", settings, drill=False)
+        return _closed(settings, None)
     if target.expired:
-        return _twiml("check_closed", settings, drill=target.drill)
-    return _menu(settings, action, target.drill)
+        return _closed(settings, target)
+    return _menu(settings, action, target)
 
 
 def _record_keypad(session: Session, token: str, call_sid: str, digits: str, action: str, settings) -> Response:
@@ -78,13 +107,14 @@ def _record_keypad(session: Session, token: str, call_sid: str, digits: str, act
     with write_unit(session):
         target = find_link(session=session, token=token)
         if target is None or target.channel != "voice" or not call_sid:
-            return _twiml("check_closed", settings, drill=False)
+            return _closed(settings, None)
         drill = target.drill
         if target.expired:
-            return _twiml("check_closed", settings, drill=drill)
-        state = DIGITS.get(digits.strip()[:1])
+            return _closed(settings, target)
+        key = digits.strip()[:1]
+        state, plan, _ = NOTICE_KEYS.get(key, (None, None, None)) if _notice(target) else (DIGITS.get(key), None, None)
         if state is None:
-            return _menu(settings, action, drill, retry=RETRY)
+            return _menu(settings, action, target, retry=True)
         contact_id = target.contact_id
         contact = session.get(PatientContact, contact_id) if contact_id else None
         answer, created = record_answer(
@@ -92,10 +122,15 @@ def _record_keypad(session: Session, token: str, call_sid: str, digits: str, act
             answered_by=contact.kind if contact else None, contact_id=contact_id,
             idempotency_key=f"voice:{call_sid}",
         )
+        if created:
+            record_plan(session, target, plan=plan, place=None)
         check_id, recorded = target.check_id, answer.state
     log.info("webhook.voice_answer", extra={"check_id": check_id, "call_sid": call_sid, "recorded": created,
                                             "state": recorded})
-    label = STATE_LABELS[recorded]
+    label = PLANNED_STAY_ANSWERS[plan] if plan and recorded == state else STATE_LABELS[recorded]
+    if _notice(target):
+        # Help to prepare or to move: a person calls back; the hours of battery are not the question yet.
+        return _twiml("check_answered", settings, drill=drill, label=label, safe=recorded in states.SAFE)
     if recorded in states.NEEDING:
         return _twiml("check_hours", settings, drill=drill, label=label, prompt=HOURS_PROMPT,
                       action=action.removesuffix("/answer") + "/hours", timeout=GATHER_TIMEOUT_SECONDS)
@@ -112,7 +147,7 @@ def _record_hours(session: Session, token: str, call_sid: str, digits: str, sett
     with write_unit(session):
         target = find_link(session=session, token=token)
         if target is None or target.channel != "voice" or not call_sid or target.expired:
-            return _twiml("check_closed", settings, drill=bool(target and target.drill))
+            return _closed(settings, target)
         check = session.get(SafetyCheck, target.check_id)
         value = digits.strip().rstrip("#")
         hours = float(value) if value.isdigit() and int(value) <= 720 else None

@@ -67,6 +67,9 @@ class TriggerRecord(SQLModel, table=True):
     municipalities: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     max_severity: int = 0
     municipality_severity: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # event id -> the severities that event brought (its own, and events merged into this pending round),
+    # so that cancelling a merged event takes back only its part. Empty on rows older than 0014.
+    contributions: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
     first_seen_at: datetime = Field(sa_type=UtcDateTime(), nullable=False, index=True)
     state: str = Field(max_length=10)
     not_before: datetime | None = timestamp_field()

@@ -78,3 +78,6 @@ class NurseRow:
     needs_admission: bool = False
     evacuated_to: str | None = None
     note: str | None = None
+    # Where the patient said they will stay (advance notice; the registry keeps the latest).
+    planned_stay: str = ""
+    planned_stay_at: datetime | None = None

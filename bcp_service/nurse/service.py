@@ -18,6 +18,7 @@ from bcp_service.auth.principal import Principal, patient_scope
 from bcp_service.board.lists import EXPECTED_HOURS, device_label
 from bcp_service.clock import aware
 from bcp_service.errors import Conflict, NotFound
+from bcp_service.labels import planned_stay_text
 from bcp_service.models import CheckAnswer, Patient, PatientContact, SafetyCheck, SafetyRound
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import AnswerChannel, RoundState
@@ -52,6 +53,8 @@ def list_my_checks(*, session: Session, principal: Principal, limit: int = 300) 
             last_channel=check.last_channel, contacts=tuple(contacts.get(patient.id, ())),
             power=check.power, hours_unknown=bool(check.hours_unknown), needs_transport=bool(check.needs_transport),
             needs_admission=bool(check.needs_admission), evacuated_to=check.evacuated_to, note=check.note,
+            planned_stay=planned_stay_text(patient.planned_stay, patient.planned_stay_place),
+            planned_stay_at=aware(patient.planned_stay_at) if patient.planned_stay_at else None,
         )
         for check, title, drill, patient, expected in rows
     ]

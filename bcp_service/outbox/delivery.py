@@ -25,7 +25,7 @@ from bcp_service.models.base import utcnow
 from bcp_service.models.outbox import STATE_RANK, MessageState
 from bcp_service.models.rounds import CheckState, RoundState
 from bcp_service.rounds.counters import CheckKeys, move_counters
-from bcp_service.rounds.messages import first_template
+from bcp_service.rounds.messages import first_template, template_for
 
 log = logging.getLogger("bcp_service.outbox")
 
@@ -215,10 +215,11 @@ def _queue_next_contact(session: Session, message: OutboxMessage, *, now: dateti
     if not chosen:
         return False
     contact, channel = chosen[0]
-    # A call that failed over to SMS has no template of its own: the round's first text.
+    # A call that failed over to SMS has no template of its own: the round's first text (a notice round's own).
+    template = template_for(safety_round.kind, message.template) or first_template(safety_round.kind)
     outbox_writer.queue(session=session, round_id=check.round_id,
                         messages=[outbox_writer.Queued(check.id, check.risk_tier, contact.id, channel, contact.phone)],
-                        template=message.template or first_template(safety_round.kind), drill=message.drill, now=now)
+                        template=template, drill=message.drill, now=now)
     log.info("outbox.next_contact", extra={"check_id": check.id, "message_id": message.id, "channel": channel})
     return True
 

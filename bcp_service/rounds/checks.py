@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, col, select
@@ -28,6 +29,13 @@ class CheckRow:
     check: SafetyCheck
     patient_name: str
     delivery: str | None
+    # Where the patient said they will stay (the latest advance-notice answer, in the registry).
+    planned_stay: str | None = None
+    planned_stay_place: str | None = None
+    planned_stay_at: datetime | None = None
+
+
+PATIENT_COLUMNS = (Patient.name, Patient.planned_stay, Patient.planned_stay_place, Patient.planned_stay_at)
 
 
 def _conditions(round_id: int, filters: CheckFilters) -> list[ColumnElement[bool]]:
@@ -54,13 +62,13 @@ def list_checks(
 ) -> tuple[list[CheckRow], int]:
     """Checks in the caller's scope; the most urgent first (tier, then those who asked for help)."""
     conditions = [*_conditions(round_id, filters), *scope]
-    base = select(SafetyCheck, Patient.name).join(Patient, Patient.id == SafetyCheck.patient_id).where(*conditions)
+    base = select(SafetyCheck, *PATIENT_COLUMNS).join(Patient, Patient.id == SafetyCheck.patient_id).where(*conditions)
     total = session.exec(
         select(func.count()).select_from(SafetyCheck).join(Patient, Patient.id == SafetyCheck.patient_id).where(*conditions)
     ).one()
     rows = session.exec(base.order_by(SafetyCheck.risk_tier, SafetyCheck.id).limit(limit).offset(offset)).all()
-    delivery = latest_delivery(session, [check.id for check, _ in rows])
-    return [CheckRow(check, name, delivery.get(check.id)) for check, name in rows], total
+    delivery = latest_delivery(session, [row[0].id for row in rows])
+    return [CheckRow(check, name, delivery.get(check.id), *plan) for check, name, *plan in rows], total
 
 
 def latest_delivery(session: Session, check_ids: list[int]) -> dict[int, str]:
@@ -77,13 +85,13 @@ def latest_delivery(session: Session, check_ids: list[int]) -> dict[int, str]:
 
 def get_check(*, session: Session, round_id: int, check_id: int, scope: list[ColumnElement[bool]]) -> CheckRow:
     row = session.exec(
-        select(SafetyCheck, Patient.name).join(Patient, Patient.id == SafetyCheck.patient_id)
+        select(SafetyCheck, *PATIENT_COLUMNS).join(Patient, Patient.id == SafetyCheck.patient_id)
         .where(SafetyCheck.id == check_id, SafetyCheck.round_id == round_id, *scope)
     ).first()
     if row is None:
         raise NotFound("安否確認の対象が見つかりません (check not found)")
-    check, name = row
-    return CheckRow(check, name, latest_delivery(session, [check.id]).get(check.id))
+    check, name, *plan = row
+    return CheckRow(check, name, latest_delivery(session, [check.id]).get(check.id), *plan)
 
 
 def check_history(*, session: Session, check_id: int) -> tuple[list[CheckAnswer], list[OutboxMessage]]:

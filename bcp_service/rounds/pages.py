@@ -41,6 +41,8 @@ CountReader = Annotated[Principal, Depends(
 Many = Annotated[list[str], Query()]
 ManyForm = Annotated[list[str], Form()]
 DEADLINE_CHOICES = {"24": "24時間", "48": "48時間", "72": "72時間"}
+KIND_LABELS = {"safety_check": "安否確認（災害の最中・後: 無事か、助けが必要か）",
+               "advance_notice": "事前連絡（台風・大雨・計画停電の前: 備えの確認と、災害時に過ごす場所）"}
 MESSAGE_STATE_LABELS = {"queued": "送信待ち", "sending": "送信中", "sent": "送信済み", "delivered": "配達済み",
                         "failed": "失敗", "undelivered": "不達", "cancelled": "取消"}
 PAGE_SIZE = 50
@@ -76,9 +78,12 @@ def rounds_page(request: Request, principal: CountReader, session: SessionDep, s
 
 
 def _new_page(request: Request, principal: Principal, session: Session, form: TargetForm, *, drill: str, reason: str,
-              title: str, deadline_hours: str, want_preview: bool, error: str | None = None, status_code: int = 200):
+              title: str, deadline_hours: str, want_preview: bool, kind: str = "safety_check", error: str | None = None,
+              status_code: int = 200):
     choices = target_choices(session=session, principal=principal)
     preview = None
+    if kind not in KIND_LABELS:
+        form.errors["kind"] = "安否確認か事前連絡かを選んでください"
     if drill not in ("1", "0"):
         form.errors["drill"] = "訓練か本番かを選んでください"
     if reason not in REASON_LABELS:
@@ -89,11 +94,12 @@ def _new_page(request: Request, principal: Principal, session: Session, form: Ta
         target = form.to_target(choices)
         if target is not None and not (form.errors.keys() - {"confirm_real"}):
             preview = preview_round(session=session, actor=Actor.from_principal(principal), target=target,
-                                    drill=drill == "1", settings=request.app.state.settings)
+                                    drill=drill == "1", settings=request.app.state.settings, kind=kind)
         if form.errors and status_code == 200:
             status_code = 422
     return page("rounds/new.html", principal, status_code=status_code, form=form, choices=choices, drill=drill,
-                reason=reason, title=title, deadline_hours=deadline_hours, preview=preview, error=error,
+                reason=reason, title=title, deadline_hours=deadline_hours, preview=preview, error=error, kind=kind,
+                kinds=KIND_LABELS,
                 idempotency_key=secrets.token_urlsafe(16), reasons=REASON_LABELS, deadlines=DEADLINE_CHOICES,
                 therapy_labels=THERAPY_LABELS, tier_labels=TIER_LABELS)
 
@@ -102,13 +108,13 @@ def _new_page(request: Request, principal: Principal, session: Session, form: Ta
 def new_round_page(
     request: Request, principal: Starter, session: SessionDep, prefecture_id: str = "", region_id: Many = (),
     therapy: Many = (), risk_tier: Many = (), drill: str = "1", reason: str = "manual", title: str = "",
-    deadline_hours: str = "72", preview: str = "",
+    deadline_hours: str = "72", preview: str = "", kind: str = "safety_check",
 ):
     """The form; with ``preview=1`` it also shows how many people, messages, segments and how long to send."""
     form = TargetForm(prefecture_id=prefecture_id, region_ids=list(region_id), therapies=list(therapy),
                       risk_tiers=list(risk_tier))
     return _new_page(request, principal, session, form, drill=drill, reason=reason, title=title[:200],
-                     deadline_hours=deadline_hours, want_preview=bool(preview))
+                     deadline_hours=deadline_hours, want_preview=bool(preview), kind=kind[:20])
 
 
 @router.post("")
@@ -119,14 +125,16 @@ def start_round_form(
     risk_tier: ManyForm = (), drill: Annotated[str, Form(max_length=1)] = "1",
     reason: Annotated[str, Form(max_length=20)] = "manual", title: Annotated[str, Form(max_length=200)] = "",
     deadline_hours: Annotated[str, Form(max_length=4)] = "72", confirm_real: Annotated[str, Form(max_length=3)] = "",
+    kind: Annotated[str, Form(max_length=20)] = "safety_check",
 ):
     """Start the round the preview showed (the same service and audit as POST /api/v1/rounds)."""
     form = TargetForm(prefecture_id=prefecture_id, region_ids=list(region_id), therapies=list(therapy),
                       risk_tiers=list(risk_tier))
-    again = dict(drill=drill, reason=reason, title=title, deadline_hours=deadline_hours, want_preview=True)
+    again = dict(drill=drill, reason=reason, title=title, deadline_hours=deadline_hours, want_preview=True, kind=kind)
     choices = target_choices(session=session, principal=principal)
     target = form.to_target(choices)
-    if target is None or drill not in ("1", "0") or reason not in REASON_LABELS or deadline_hours not in DEADLINE_CHOICES:
+    if (target is None or drill not in ("1", "0") or reason not in REASON_LABELS or deadline_hours not in DEADLINE_CHOICES
+            or kind not in KIND_LABELS):
         return _new_page(request, principal, session, form, **again)
     if drill == "0" and confirm_real != "yes":
         form.errors["confirm_real"] = "本番の安否確認です。送信してよいか確認の欄にチェックしてください"
@@ -136,6 +144,7 @@ def start_round_form(
             session=session, actor=Actor.from_principal(principal), target=target, reason=RoundReason(reason),
             drill=drill == "1", settings=request.app.state.settings, title=title.strip() or None,
             deadline=utcnow() + timedelta(hours=int(deadline_hours)), idempotency_key=f"page:{idempotency_key}",
+            kind=kind,
         )
     except ServiceError as exc:
         session.rollback()  # nothing half-made is committed with the error page

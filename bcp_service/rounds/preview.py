@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from bcp_service.answer_tokens import TOKEN_MAX_CHARS
 from bcp_service.config import Settings
 from bcp_service.models import Patient, PatientContact
-from bcp_service.rounds.messages import INITIAL_TEMPLATE, render_message, segments
+from bcp_service.rounds.messages import first_template, render_message, segments
 from bcp_service.rounds.service import Actor
 from bcp_service.rounds.targets import RoundTarget, resolve_codes, target_conditions
 
@@ -47,7 +47,7 @@ class RoundPreview:
 
 
 def preview_round(*, session: Session, actor: Actor, target: RoundTarget, drill: bool,
-                  settings: Settings) -> RoundPreview:
+                  settings: Settings, kind: str = "safety_check") -> RoundPreview:
     target = resolve_codes(session=session, target=target)
     conditions = [*target_conditions(target), *actor.scope]
     people = session.exec(select(func.count()).select_from(Patient).where(*conditions)).one()
@@ -57,7 +57,7 @@ def preview_round(*, session: Session, actor: Actor, target: RoundTarget, drill:
         .join(Patient, Patient.id == PatientContact.patient_id)
         .where(*conditions, col(PatientContact.bad_since).is_(None), PatientContact.preferred_channel == "sms")
     ).one()
-    text = render_message(INITIAL_TEMPLATE, drill=drill, public_base_url=settings.public_base_url,
+    text = render_message(first_template(kind), drill=drill, public_base_url=settings.public_base_url,
                           token="x" * TOKEN_MAX_CHARS, sender=settings.sender_name,
                           replies=settings.sms_replies)
     per_message = segments(text)

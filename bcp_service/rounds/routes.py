@@ -106,7 +106,9 @@ def post_close(round_id: int, request: Request, principal: Starter, session: Ses
 
 
 def _check_public(row: checks.CheckRow, drill: bool) -> dict:
-    return {**row.check.model_dump(), "patient_name": row.patient_name, "delivery": row.delivery, "drill": drill}
+    return {**row.check.model_dump(), "patient_name": row.patient_name, "delivery": row.delivery, "drill": drill,
+            "planned_stay": row.planned_stay, "planned_stay_place": row.planned_stay_place,
+            "planned_stay_at": row.planned_stay_at}
 
 
 @router.get("/rounds/{round_id}/checks", response_model=Page[CheckPublic])

@@ -133,6 +133,10 @@ class CheckPublic(BaseModel):
     last_channel: str | None
     delivery: str | None = Field(None, description="state of the latest message")
     assigned_user_id: int | None
+    planned_stay: str | None = Field(
+        None, description="where the patient said they will stay (advance notice): home, shelter, relative, hospital")
+    planned_stay_place: str | None = None
+    planned_stay_at: datetime | None = Field(None, description="when they said it (the registry keeps the latest)")
 
 
 class CheckDetail(CheckPublic):

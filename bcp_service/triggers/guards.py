@@ -19,7 +19,9 @@ on it. The rules follow what Japanese safety-confirmation services do after an e
    change or stop it.
 7. A stronger event of the same hazard in the same area while another event's round is still
    pending widens or upgrades that pending round ("merged_into_pending"); it never schedules a
-   second round for the same people moments after the first.
+   second round for the same people moments after the first. Each event's part is kept
+   (``PriorEvent.contributions``): a later cancellation of the merged event takes back only what
+   it brought ("cancelled_event_withdrawn"), or the whole round when nothing else justifies it.
 """
 
 from __future__ import annotations
@@ -31,7 +33,15 @@ from typing import Any
 from bcp_service.timeutil import local
 from bcp_service.triggers.areas import municipality_name
 from bcp_service.triggers.events import EventStatus, Hazard, InfoType, TriggerEvent, severity_label
-from bcp_service.triggers.schemas import REASON_CODES, Action, Decision, GuardConfig, PriorEvent, PriorState
+from bcp_service.triggers.schemas import (
+    REASON_CODES,
+    Action,
+    Decision,
+    GuardConfig,
+    PriorEvent,
+    PriorState,
+    combine,
+)
 
 __all__ = ["REASON_CODES", "Action", "Decision", "GuardConfig", "PriorEvent", "PriorState", "decide"]
 
@@ -62,7 +72,12 @@ def decide(
     started = [p for p in same if p.state == "started"]
 
     if event.info_type is InfoType.CANCEL:
-        return _on_cancel(say, pending, started)
+        # Rounds this event widened or upgraded while they were pending (rule 7) answer for it too.
+        merged = sorted((p for p in priors if p.event_id != event.event_id and event.event_id in p.contributions),
+                        key=lambda p: p.first_seen_at)
+        return _on_cancel(say, event, [p for p in pending if event.event_id in p.sources()],
+                          started + [p for p in merged if p.state == "started"],
+                          [p for p in merged if p.state == "pending"])
     if config.max_event_age_hours is not None:
         if event.reported_at < now - timedelta(hours=config.max_event_age_hours):
             return say(
@@ -84,6 +99,8 @@ class _Say:
         self.event, self.now, self.prefix = event, now, prefix
 
     def __call__(self, action: Action, reason: str, reason_ja: str, **fields: Any) -> Decision:
+        if is_notice(self.event.event_id):
+            reason_ja = reason_ja.replace("安否確認", "事前連絡")  # the officer reads what will be sent
         return Decision(
             action=action,
             reason=reason,
@@ -142,10 +159,23 @@ def _assess(
     )
 
 
-def _on_cancel(say: _Say, pending: list[PriorEvent], started: list[PriorEvent]) -> Decision:
-    if pending:
-        target = pending[-1]
+def _on_cancel(say: _Say, event: TriggerEvent, pending: list[PriorEvent], started: list[PriorEvent],
+               merged_pending: list[PriorEvent]) -> Decision:
+    """``pending``/``started``: this event's own rounds and those it was merged into; ``merged_pending``:
+    pending rounds of other events that this one widened or upgraded."""
+    targets = pending or merged_pending
+    if targets:
+        target = targets[-1]
         note = "（一部は既に送信を開始しており、その分は中止できません）" if started else ""
+        remaining = {event_id: levels for event_id, levels in target.sources().items() if event_id != event.event_id}
+        if remaining:
+            # What the other events justify stays due; only what this one added or raised goes.
+            return _update_pending(
+                say, "cancelled_event_withdrawn",
+                f"取消報を受信したため、送信待ちの安否確認（{_at(target.not_before)}送信予定）から、この事象で追加・"
+                f"強化された分を取り除きます（残る対象: {_names(set(combine(remaining)))}）{note}。",
+                remaining, target.not_before, target, {},
+            )
         return say(
             "cancel_pending",
             "cancelled_before_send",
@@ -154,11 +184,14 @@ def _on_cancel(say: _Say, pending: list[PriorEvent], started: list[PriorEvent]) 
             target_round_id=target.round_id,
         )
     if started:
+        merged_only = all(p.event_id != event.event_id for p in started)
         return say(
             "ignore",
             "cancel_too_late",
-            "取消報を受信しましたが、安否確認は既に送信を開始しているため中止できません。"
-            "対象者への訂正の連絡を検討してください。",
+            ("取消報を受信しましたが、この事象を統合した安否確認は既に送信を開始しているため、取り消せません。"
+             if merged_only else "取消報を受信しましたが、安否確認は既に送信を開始しているため中止できません。")
+            + "対象者への訂正の連絡を検討してください。",
+            target_round_id=started[-1].round_id,
         )
     return say(
         "ignore",
@@ -177,7 +210,9 @@ def _on_same_event(
     fresh, excluded = found.fresh, found.excluded
     if pending and event.info_type is InfoType.CORRECTION:
         target = pending[-1]
-        if not fresh:
+        others = {event_id: levels for event_id, levels in target.sources().items() if event_id != event.event_id}
+        when = target.not_before or found.not_before
+        if not fresh and not others:
             return say(
                 "cancel_pending",
                 "correction_below_threshold" if not found.met else _not_stronger_code(event),
@@ -186,11 +221,12 @@ def _on_same_event(
                 target_round_id=target.round_id,
                 excluded=excluded,
             )
-        when = target.not_before or found.not_before
+        corrected = {**others, event.event_id: fresh} if fresh else others
         return _update_pending(
             say, "correction_updates_pending",
-            f"訂正報を受けて、送信待ちの安否確認の対象を{_names(fresh)}に更新します（{_at(when)}送信予定）。",
-            fresh, when, target, excluded,
+            f"訂正報を受けて、送信待ちの安否確認の対象を{_names(set(combine(corrected)))}に更新します"
+            f"（{_at(when)}送信予定）。",
+            corrected, when, target, excluded,
         )
 
     covered = frozenset().union(*(p.municipalities for p in pending + started))
@@ -206,11 +242,12 @@ def _on_same_event(
     reached = f"同じ事象の続報で{_names(added)}が新たに基準（{found.threshold_ja}）に達したため、"
     if pending:
         target = pending[-1]
-        merged = {code: target.severity_in(code) for code in target.municipalities} | added
+        sources = target.sources()
+        sources[event.event_id] = {**sources.get(event.event_id, {}), **added}
         when = target.not_before or found.not_before
         return _update_pending(
             say, "event_extended", f"{reached}送信待ちの安否確認に追加します（{_at(when)}送信予定）。",
-            merged, when, target, excluded,
+            sources, when, target, excluded,
         )
     return say(
         "schedule_round",
@@ -286,9 +323,9 @@ def _merge_into_pending(say: _Say, event: TriggerEvent, found: _Assessment) -> D
     """Widen or upgrade another event's pending round: its people are messaged once, at its time."""
     target = found.pending_cover
     assert target is not None
-    merged = {code: target.severity_in(code) for code in target.municipalities}
-    for code, rank in found.fresh.items():
-        merged[code] = max(merged.get(code, 0), rank)
+    sources = target.sources()
+    # Kept apart per event, so that a later cancellation of this one takes back only what it brought.
+    sources[event.event_id] = combine({"before": sources.get(event.event_id, {}), "now": found.fresh})
     when = target.not_before or found.not_before
     added = sorted(code for code in found.fresh if code not in target.municipalities)
     upgraded = sorted(found.stronger & target.municipalities)
@@ -302,13 +339,14 @@ def _merge_into_pending(say: _Say, event: TriggerEvent, found: _Assessment) -> D
         say, "merged_into_pending",
         f"送信待ちの安否確認（{_at(when)}送信予定）がある間の{subject}のため、新たな安否確認は開始せず、"
         f"送信待ちの安否確認を更新します（{'、'.join(parts) or '対象の強さを更新'}）。",
-        merged, when, target, found.excluded,
+        sources, when, target, found.excluded,
     )
 
 
-def _update_pending(say: _Say, reason: str, reason_ja: str, severities: dict[str, int], when: datetime | None,
-                    target: PriorEvent, excluded) -> Decision:
-    """The pending round of ``target`` now covers ``severities`` (municipality code -> intensity)."""
+def _update_pending(say: _Say, reason: str, reason_ja: str, sources: dict[str, dict[str, int]],
+                    when: datetime | None, target: PriorEvent, excluded) -> Decision:
+    """The pending round of ``target`` is now justified by ``sources`` (event id -> municipality -> severity)."""
+    severities = combine(sources)
     return say(
         "update_pending", reason, reason_ja,
         municipalities=tuple(sorted(severities)),
@@ -317,6 +355,7 @@ def _update_pending(say: _Say, reason: str, reason_ja: str, severities: dict[str
         not_before=when,
         target_round_id=target.round_id,
         excluded=excluded,
+        contributions=sources,
     )
 
 

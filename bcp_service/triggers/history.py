@@ -34,6 +34,7 @@ def apply_decision(
                 round_id=round_id,
                 not_before=decision.not_before,
                 drill=decision.drill,
+                contributions={event.event_id: dict(decision.municipality_severity)},
             )
         )
     elif decision.action in ("update_pending", "cancel_pending"):
@@ -48,6 +49,8 @@ def apply_decision(
                     "max_severity": decision.severity,
                     "municipality_severity": dict(decision.municipality_severity),
                     "not_before": decision.not_before,
+                    "contributions": {k: dict(v) for k, v in decision.contributions.items()}
+                    or target.contributions,
                 }
             )
     elif not any(p.event_id == event.event_id and p.drill == decision.drill for p in updated):
@@ -104,8 +107,13 @@ def _learn_severity(p: PriorEvent, event: TriggerEvent, decision: Decision) -> P
             learned[code] = rank
     if learned == p.municipality_severity:
         return p
+    contributions = p.contributions
+    if p.event_id in contributions:  # the event's own part learns it too
+        own = {code: learned.get(code, rank) for code, rank in contributions[p.event_id].items()}
+        contributions = {**contributions, p.event_id: own}
     return p.model_copy(
         update={
+            "contributions": contributions,
             "municipality_severity": learned,
             "max_severity": max(
                 (learned.get(code, p.max_severity) for code in p.municipalities), default=p.max_severity

@@ -25,6 +25,7 @@ from bcp_service.models.rounds import RoundReason
 from bcp_service.models.triggers import RecordState
 from bcp_service.rounds.service import Actor, start_round
 from bcp_service.rounds.targets import RoundTarget
+from bcp_service.triggers.events import Hazard
 from bcp_service.triggers.guards import is_notice
 
 log = logging.getLogger("bcp_service.triggers")
@@ -73,12 +74,16 @@ def start_pending(
                 return None
             record = session.get(TriggerRecord, record_id, populate_existing=True)
             local = aware(record.first_seen_at).astimezone(settings.tz)
+            notice = is_notice(record.event_id)
+            # A planned shutoff's notice (outages.service.planned_outage_event) is for the patients on devices.
+            therapies = settings.outage_notice_therapies if notice and record.hazard == Hazard.BLACKOUT.value else []
             safety_round, _created = start_round(
                 session=session, actor=Actor.system("trigger"),
-                target=RoundTarget(municipality_codes=list(record.municipalities)), reason=RoundReason.disaster,
+                target=RoundTarget(municipality_codes=list(record.municipalities), therapies=list(therapies)),
+                reason=RoundReason.disaster,
                 drill=record.drill, settings=settings, idempotency_key=f"trigger:{record.event_id}:{record.seq}",
                 title=f"{record.title} {local:%m/%d %H:%M}"[:200],
-                kind="advance_notice" if is_notice(record.event_id) else "safety_check",
+                kind="advance_notice" if notice else "safety_check",
             )
             session.execute(update(TriggerRecord).where(TriggerRecord.id == record_id)
                             .values(round_id=safety_round.id))

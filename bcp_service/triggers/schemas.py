@@ -23,6 +23,7 @@ REASON_CODES: dict[str, str] = {
     "correction_below_threshold": "訂正報により基準未満となり送信待ちを中止",
     "cancelled_before_send": "取消報により送信前に中止",
     "cancel_too_late": "取消報を受信したが送信開始済み",
+    "cancelled_event_withdrawn": "取消報により、統合されていた事象の分を送信待ちの安否確認から除外",
     "cancel_without_round": "取消報を受信したが対象の安否確認なし",
     "below_threshold": "基準未満",
     "no_matching_municipalities": "登録市町村が含まれない",
@@ -89,9 +90,29 @@ class PriorEvent(BaseModel):
     round_id: str | None = None
     not_before: AwareDatetime | None = None
     drill: bool = False
+    contributions: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description="event id -> the severities that event brought to this round (its own and merged events); "
+        "empty: only its own event, with municipality_severity",
+    )
 
     def severity_in(self, code: str) -> int:
         return self.municipality_severity.get(code, self.max_severity)
+
+    def sources(self) -> dict[str, dict[str, int]]:
+        """Which event justifies which municipality of this round, and how strongly."""
+        if self.contributions:
+            return {event_id: dict(levels) for event_id, levels in self.contributions.items()}
+        return {self.event_id: {code: self.severity_in(code) for code in self.municipalities}}
+
+
+def combine(sources: dict[str, dict[str, int]]) -> dict[str, int]:
+    """The round's severities from its events' contributions: the strongest per municipality."""
+    combined: dict[str, int] = {}
+    for levels in sources.values():
+        for code, rank in levels.items():
+            combined[code] = max(combined.get(code, 0), rank)
+    return combined
 
 
 class Decision(BaseModel):
@@ -111,6 +132,8 @@ class Decision(BaseModel):
     not_before: datetime | None = None
     drill: bool = False
     target_round_id: str | None = Field(default=None, description="the pending round to change")
+    contributions: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="update_pending: the target's contributions after this decision")
     excluded: dict[str, str] = Field(
         default_factory=dict, description="municipality → reason code it was left out"
     )
@@ -138,6 +161,8 @@ class RecordPublic(BaseModel):
     cancelled_at: datetime | None
     cancelled_by: str | None
     error: str | None
+    contributions: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="event id -> the severities it brought to this round (merged events)")
 
 
 class DecisionPublic(BaseModel):

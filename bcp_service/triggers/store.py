@@ -45,6 +45,7 @@ def to_prior(record: TriggerRecord) -> PriorEvent:
         max_severity=record.max_severity, municipality_severity=dict(record.municipality_severity),
         first_seen_at=aware(record.first_seen_at), state=state, round_id=str(record.id),
         not_before=aware_or_none(record.not_before), drill=record.drill,
+        contributions={k: dict(v) for k, v in (record.contributions or {}).items()},
     )
 
 
@@ -101,6 +102,8 @@ def _changes(old: PriorEvent, new: PriorEvent) -> dict:
         values["municipality_severity"] = dict(new.municipality_severity)
     if new.not_before != old.not_before:
         values["not_before"] = new.not_before
+    if new.contributions != old.contributions:
+        values["contributions"] = {k: dict(v) for k, v in new.contributions.items()}
     return values
 
 
@@ -121,6 +124,7 @@ def _insert(session: Session, prior: PriorEvent, *, event: TriggerEvent, now: da
         title=event.title[:200], municipalities=sorted(prior.municipalities), max_severity=prior.max_severity,
         municipality_severity=dict(prior.municipality_severity), first_seen_at=prior.first_seen_at,
         state=prior.state, not_before=prior.not_before, updated_at=now,
+        contributions={k: dict(v) for k, v in prior.contributions.items()},
     )
     session.add(record)
     session.flush()

@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import select
 
 from bcp_service.config import Settings
-from bcp_service.models import CheckAnswer, OutboxMessage, PatientContact
+from bcp_service.models import CheckAnswer, OutboxMessage, Patient, PatientContact
 from bcp_service.rounds.service import Actor, start_round
 from bcp_service.rounds.targets import RoundTarget
 from tests.escalation.conftest import POLICY, phone
@@ -97,3 +97,24 @@ def test_a_number_that_refuses_sms_is_called_and_stays_usable_for_calls(japan: S
     with japan.factory() as session:
         contact = session.exec(select(PatientContact).where(PatientContact.patient_id == patient.id)).one()
         assert contact.sms_bad_since is not None and contact.bad_since is None and contact.voice_bad_since is None
+
+
+def test_an_advance_notice_calls_the_landline_with_its_own_script(japan: Stack):
+    landline = phone("+813")
+    with japan.factory() as session:
+        city = create_municipality(session, create_prefecture(session))
+        called = create_patient(session, city, phones=[landline], uses_ventilator=True, ventilator_mode="invasive")
+        safety_round, _ = start_round(session=session, actor=Actor.system("test"), settings=japan.settings,
+                                      drill=False, reason="manual", kind="advance_notice",
+                                      target=RoundTarget(municipality_ids=[city.id]))
+        session.commit()
+        round_id, patient_id = safety_round.id, called.id
+    japan.sim.configure(voice_answers={landline: "2"})
+    japan.send()
+    (call,) = japan.sim.calls(to=landline)
+    assert call["status"] == "completed" and call["digits_sent"] == "2"
+    assert call["said"][0]["text"].startswith("こちらは神奈川県です。在宅医療の事前連絡です。")
+    answered = check(japan, round_id, patient_id)
+    assert (answered.state, answered.last_channel) == ("safe", "voice")
+    with japan.factory() as session:
+        assert session.get(Patient, patient_id).planned_stay == "shelter"

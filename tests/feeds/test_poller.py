@@ -22,6 +22,7 @@ QUAKE_51 = ("震度速報", "vxse51_chiba_5lower.xml", at(10, 16, 30))
 CANCEL_51 = ("震度速報", "vxse51_cancel.xml", at(10, 17, 0))
 STRONGER = ("震源・震度に関する情報", "vxse53_aftershock_stronger.xml", at(10, 17, 20))
 CITIES = ("震源・震度に関する情報", "vxse53_chiba_cities.xml", at(10, 20, 0))
+CANCEL_STRONGER = ("震源・震度に関する情報", "vxse53_aftershock_cancel.xml", at(10, 18, 0))
 
 
 @pytest.fixture
@@ -99,6 +100,23 @@ def test_stronger_aftershock_in_the_delay_and_a_follow_up_give_one_round(replay,
     entries = session.exec(select(JmaFeedEntry)).all()
     assert {e.state for e in entries} == {"done"} and all(e.report_ids for e in entries)
     assert all(r.received_by_name == "system:feeds" for r in session.exec(select(TriggerReport)))
+
+
+def test_cancelling_the_merged_aftershock_shrinks_the_pending_round_back(replay, session, settings, chiba):
+    replay.publish(QUAKE_51)
+    first = replay.poll(at(10, 16, 40))
+    assert first.decisions == ["schedule_round/threshold_met"]
+    (before,) = records(session)
+    quake_only = dict(before.municipality_severity)
+    replay.publish(STRONGER)
+    assert replay.poll(at(10, 17, 30)).decisions == ["update_pending/merged_into_pending"]
+    replay.publish(CANCEL_STRONGER)
+    withdrawn = replay.poll(at(10, 18, 10))
+    assert withdrawn.decisions == ["update_pending/cancelled_event_withdrawn"]
+    (record,) = records(session)
+    assert record.state == "pending" and record.municipality_severity == quake_only
+    (round_id,) = run_starts(session, settings, at(10, 19, 40))
+    assert round_municipality_codes(session, round_id, chiba) == set(quake_only)
 
 
 def test_cancellation_in_the_same_feed_read_after_what_it_cancels(replay, session, settings):

@@ -132,3 +132,23 @@ def test_aggregate_sees_the_list_and_counts_but_cannot_start(browser_as, scene):
 def test_empty_board_links_starters_to_new_round(browser_as):
     assert 'href="/rounds/new"' in browser_as("prefecture", 1).get("/board").text
     assert 'href="/rounds/new"' not in browser_as("institution", 1).get("/board").text
+
+
+def test_start_an_advance_notice_from_the_page(browser_as, session, area):
+    add_patient(session, area.city)
+    officer = browser_as("prefecture", area.prefecture.id)
+    assert 'value="advance_notice"' in officer.get("/rounds/new").text
+    preview = officer.get("/rounds/new", params={"preview": "1", "region_id": str(area.region.id),
+                                                 "kind": "advance_notice", "title": "台風10号に備えて"}).text
+    sample = preview.split('class="sms-sample"')[1][:120]
+    assert "【事前連絡】" in sample and "安否確認" not in sample
+    assert 'name="kind" value="advance_notice"' in preview.split('id="confirm-form"')[1]
+    form = {"csrf_token": _csrf(preview), "idempotency_key": _key(preview), "drill": "1", "reason": "manual",
+            "title": "台風10号に備えて", "deadline_hours": "48", "region_id": str(area.region.id),
+            "kind": "advance_notice"}
+    bad = officer.post("/rounds", data={**form, "kind": "party"}, follow_redirects=False)
+    assert bad.status_code == 422 and "安否確認か事前連絡かを選んでください" in bad.text
+    assert session.exec(select(SafetyRound)).all() == []
+    started = officer.post("/rounds", data=form, follow_redirects=False)
+    assert started.status_code == 303
+    assert session.exec(select(SafetyRound)).one().kind == "advance_notice"
