@@ -1,6 +1,6 @@
 """Processes, databases and counts for the fault suite (load_tests/faults/run.py).
 
-Everything runs on loopback, on ports 18400-18499, each scenario on its own SQLite file or its own
+Everything runs on loopback, on ports 19400-19499, each scenario on its own SQLite file or its own
 PostgreSQL cluster (initdb as the postgres user into a temporary directory; never the shared one).
 """
 
@@ -168,7 +168,7 @@ def start_round(engine) -> int:
     from bcp_service.rounds.service import start_round as start
     from bcp_service.rounds.targets import RoundTarget
 
-    settings = Settings(public_base_url="http://127.0.0.1:18400", database_url=str(engine.url))
+    settings = Settings(public_base_url="http://127.0.0.1:19400", database_url=str(engine.url))
     with make_session_factory(engine)() as session:
         city = session.query(Municipality).one()
         safety_round, _ = start(session=session, actor=Actor.system("fault-suite"), settings=settings, drill=True,

@@ -4,7 +4,7 @@
     .venv/bin/python -m load_tests.faults.run --only provider_down --outage 90 --patients 2920
 
 Each scenario gets its own SQLite file or its own PostgreSQL cluster (initdb as the postgres user,
-port 18490+), a Twilio simulator, an API and a worker on loopback ports 18400-18489. It starts a
+port 19490+), a Twilio simulator, an API and a worker on loopback ports 19400-19489. It starts a
 round, injects its fault mid-round, waits until nothing is left to send and every accepted
 message's status is applied (receipts or reconciliation), then counts: messages sent, sent twice,
 patients missed, receipts behind the provider's status, checks whose final state is wrong. Killed
@@ -46,7 +46,7 @@ def sent_share(sim: Sim, patients: int) -> float:
 
 def run_scenario(name: str, args, port: int) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"faults-{name}-"))
-    cluster = PgCluster(18490 + SCENARIOS.index(name) % 9) if name.startswith("pg_") or name.endswith("_pg") else None
+    cluster = PgCluster(19490 + SCENARIOS.index(name) % 9) if name.startswith("pg_") or name.endswith("_pg") else None
     database_url = cluster.url if cluster else f"sqlite:///{work / 'bcp.sqlite3'}"
     api_url, sim_port = f"http://127.0.0.1:{port}", port + 1
     processes: list[Process] = []
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     results = {}
     for n, name in enumerate(args.only or SCENARIOS):
-        results[name] = run_scenario(name, args, 18400 + 4 * n)
+        results[name] = run_scenario(name, args, 19400 + 6 * n)
         print(json.dumps({name: results[name]}), flush=True)
     print("\n| scenario | patients | sent | sent twice (held by dead workers) | missed | bad numbers | receipts behind "
           "| checks wrong | processes exited | s | ok |")
