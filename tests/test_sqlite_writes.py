@@ -134,7 +134,7 @@ def test_audited_reads_succeed_while_another_process_writes(sqlite_app):
         while not stop.is_set():
             try:
                 with unit_of_work(factory) as session:
-                    session.execute(text("UPDATE worker_heartbeat SET pid = pid"))
+                    session.execute(text("UPDATE service_heartbeat SET process_id = process_id"))
                     session.execute(text("SELECT count(*) FROM patient")).all()
                     time.sleep(0.002)
             except OperationalError as exc:  # pragma: no cover - a failure of the discipline
