@@ -39,6 +39,7 @@ from bcp_service.outbox.calls import call_status_url, twiml_url
 from bcp_service.outbox.claims import Claimed, Outcome
 from bcp_service.outbox.delivery import apply_early_statuses, pending_early_statuses
 from bcp_service.outbox.notifier import status_callback_url
+from bcp_service.outbox.overflow import requeue_overflows
 from bcp_service.outbox.ratelimit import SharedRateLimiter
 from bcp_service.outbox.reconcile import reconcile
 from bcp_service.outbox.retry import RetryPolicy
@@ -384,6 +385,8 @@ class Worker:
         if reclaimed:
             log.warning("outbox.reclaimed", extra={"worker_id": self.worker_id, "count": reclaimed})
         self._sweep_early_statuses()
+        overflows = requeue_overflows(self.session_factory, validity=self.validity, policy=self.policy, rng=self.rng)
+        self.stats.update({f"overflow_{kind}": n for kind, n in overflows.items()})
         for chore in self.chores:
             chore()
 

@@ -32,6 +32,7 @@ from load_tests.faults.harness import (
     service_env,
     settled,
     start_round,
+    stuck,
     up,
     wait_until,
 )
@@ -65,7 +66,7 @@ def run_scenario(name: str, args, port: int) -> dict:
         if name == "provider_errors":
             sim.call("POST", "/_sim/faults", json={
                 "api_errors": {"429": 0.05, "500": 0.05, "21611": 0.05, "21211": 0.02, "timeout": 0.01},
-                "timeout_seconds": 12, "delivery_errors": {"30003": 0.03, "30005": 0.02}})
+                "timeout_seconds": 12, "delivery_errors": {"30001": 0.03, "30003": 0.03, "30005": 0.02}})
         start_round(engine)
         at = lambda share: wait_until(lambda: sent_share(sim, args.patients) >= share, timeout=120,  # noqa: E731
                                       what=f"{share:.0%} sent", every=0.05)
@@ -103,7 +104,7 @@ def run_scenario(name: str, args, port: int) -> dict:
             partial = count(engine, sim)
         except Exception:
             partial = {}
-        return {**partial, "pending": pending(engine), "error": str(exc), "ok": False,
+        return {**partial, "pending": pending(engine), "stuck": stuck(engine), "error": str(exc), "ok": False,
                 "exited": sum(1 for p in processes if not p.alive())}
     finally:
         for process in reversed(processes):
