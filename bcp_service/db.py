@@ -54,6 +54,7 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
         event.listen(engine, "before_cursor_execute", _sqlite_before_execute)
         event.listen(engine, "commit", _sqlite_end)
         event.listen(engine, "rollback", _sqlite_end)
+        event.listen(engine, "handle_error", _sqlite_error)
         return engine
     # hide_parameters: a failing statement's exception text would otherwise carry names and addresses.
     return create_engine(
@@ -71,6 +72,19 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+# SQLite errors after which a connection is of no more use, though the driver does not call them
+# disconnects: a file opened while it was read-only stays read-only for that connection (SQLite checks
+# permissions when it opens the file), so once someone fixes the permissions, or the disk, only new
+# connections write. Treated as disconnects, the pool replaces them (issue 19: a worker started on a
+# read-only file waited for ever after it was made writable).
+REOPEN_AFTER = ("attempt to write a readonly database", "disk i/o error", "unable to open database file")
+
+
+def _sqlite_error(context) -> None:
+    if any(text in str(context.original_exception).lower() for text in REOPEN_AFTER):
+        context.is_disconnect = True
 
 
 MODE = "bcp_sqlite_mode"
@@ -102,6 +116,8 @@ def _sqlite_before_execute(connection, cursor, statement, _parameters, context, 
 
 
 def _sqlite_end(connection) -> None:
+    if connection.invalidated:  # replaced after an error (_sqlite_error): nothing of it is kept
+        return
     connection.info.pop(READ_PHASE, None)
 
 

@@ -155,3 +155,21 @@ def test_audited_reads_succeed_while_another_process_writes(sqlite_app):
         other.dispose()
     assert statuses == [200] * 60
     assert errors == []
+
+
+def test_a_connection_that_met_a_read_only_file_is_replaced_not_kept(tmp_path: Path):
+    """A connection opened while the file was read-only stays read-only: the pool must drop it."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'ro.sqlite3'}")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE t (x int)")
+    # A deferred transaction, as on a write-protected file, where BEGIN IMMEDIATE takes no lock either.
+    with engine.execution_options(bcp_sqlite_mode="read_only").connect() as connection:
+        # As SQLite opens a write-protected file: this connection can only read from now on.
+        connection.exec_driver_sql("PRAGMA query_only = ON")
+        with pytest.raises(OperationalError, match="readonly"):
+            connection.exec_driver_sql("INSERT INTO t VALUES (1)")
+        assert connection.invalidated
+    with engine.begin() as connection:  # the permissions were fixed: a fresh connection writes
+        connection.exec_driver_sql("INSERT INTO t VALUES (2)")
+        assert connection.exec_driver_sql("SELECT x FROM t").scalars().all() == [2]
+    engine.dispose()

@@ -7,6 +7,7 @@ PostgreSQL cluster (initdb as the postgres user into a temporary directory; neve
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -45,7 +46,12 @@ def up(url: str) -> bool:
 class Process:
     """A service process the suite may kill -9 (started in its own session: only it and its children)."""
 
-    def __init__(self, name: str, command: list[str], env: dict[str, str], log_dir: Path) -> None:
+    def __init__(self, name: str, command: list[str], env: dict[str, str], log_dir: Path,
+                 permissions: bool = False) -> None:
+        # ``permissions``: file permissions bind the process (root without CAP_DAC_OVERRIDE), as they
+        # bind a service user in production; root would write to a read-only file regardless.
+        if permissions:
+            command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--", *command]
         self.name, self.command, self.env = name, command, env
         self.log = (log_dir / f"{name}.log").open("ab")
         self.restarts = 0
@@ -54,6 +60,21 @@ class Process:
     def start(self) -> None:
         self.popen = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=self.log, stderr=self.log,
                                       start_new_session=True)
+
+    def pids(self) -> list[int]:
+        """This process and its children (its session)."""
+        found = subprocess.run(["pgrep", "-s", str(self.popen.pid)], capture_output=True, text=True).stdout.split()
+        return sorted({self.popen.pid, *map(int, found)})
+
+    def limit_file_size(self, size: int | None) -> None:
+        """A full disk for this process: writes past ``size`` bytes fail (EFBIG; Python ignores SIGXFSZ).
+        None lifts the limit (space freed)."""
+        limit = resource.RLIM_INFINITY if size is None else size
+        for pid in self.pids():
+            try:  # the soft limit only: raising a hard limit again would need CAP_SYS_RESOURCE
+                resource.prlimit(pid, resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+            except ProcessLookupError:
+                pass
 
     def kill9(self) -> None:
         os.killpg(self.popen.pid, signal.SIGKILL)
@@ -175,6 +196,30 @@ def start_round(engine) -> int:
                                 reason="manual", target=RoundTarget(municipality_ids=[city.id]))
         session.commit()
         return safety_round.id
+
+
+def escalation(engine, steps: int) -> dict[str, int]:
+    """Scheduler scenarios: escalation steps taken twice, steps not taken, checks not at the last step."""
+    with engine.connect() as connection:
+        taken = connection.execute(text(
+            "SELECT check_id, step, count(*) FROM check_event WHERE kind = 'escalation' GROUP BY check_id, step"
+        )).all()
+        checks = connection.execute(text("SELECT count(*) FROM safety_check")).scalar() or 0
+        unreachable = connection.execute(text(
+            "SELECT count(*) FROM safety_check WHERE state = 'unreachable'")).scalar() or 0
+    return {"steps_twice": sum(n - 1 for _, _, n in taken), "steps_missed": checks * steps - len(taken),
+            "checks_not_escalated": checks - unreachable}
+
+
+def follow_ups_twice(engine) -> int:
+    """Hand-overs made twice: a second message to the same contact and channel of a check that no
+    30001 retry explains (duplicated receipts must not hand a check over twice)."""
+    with engine.connect() as connection:
+        rows = connection.execute(text(
+            "SELECT check_id, contact_id, channel, count(*), "
+            "sum(CASE WHEN last_error_code = '30001' THEN 1 ELSE 0 END) FROM outbox_message "
+            "GROUP BY check_id, contact_id, channel HAVING count(*) > 1")).all()
+    return sum(max(0, n - 1 - retried) for _, _, _, n, retried in rows)
 
 
 def pending(engine) -> int:
