@@ -211,6 +211,13 @@ def escalation(engine, steps: int) -> dict[str, int]:
             "checks_not_escalated": checks - unreachable}
 
 
+def follow_ups(engine) -> int:
+    """Messages beyond each check's first: hand-overs, 30001 retries, escalation steps."""
+    with engine.connect() as connection:
+        return connection.execute(text(
+            "SELECT count(*) - count(DISTINCT check_id) FROM outbox_message")).scalar() or 0
+
+
 def follow_ups_twice(engine) -> int:
     """Hand-overs made twice: a second message to the same contact and channel of a check that no
     30001 retry explains (duplicated receipts must not hand a check over twice)."""

@@ -29,6 +29,7 @@ from load_tests.faults.harness import (
     Sim,
     count,
     escalation,
+    follow_ups,
     follow_ups_twice,
     holding,
     pending,
@@ -172,7 +173,10 @@ def run_scenario(name: str, args, port: int) -> dict:
             result.update(escalation(engine, len(STEPS)))
         result.update(fault)
         result["round_id"] = round_id
-        result["callbacks_refused"] = sim.call("GET", "/_sim/stats").get("callbacks_failed", 0)
+        stats = sim.call("GET", "/_sim/stats")
+        result["callbacks_taken"], result["callbacks_refused"] = stats.get("callbacks_sent", 0), stats.get(
+            "callbacks_failed", 0)
+        result["follow_ups"] = follow_ups(engine)
         result["seconds"] = round(time.monotonic() - started, 1)
         result["ok"] = (result["missed"] == 0 and result["receipts_behind"] == 0 and result["checks_wrong"] == 0
                         and result["exited"] == 0 and result["sent_twice"] <= held
