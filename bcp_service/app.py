@@ -35,7 +35,7 @@ from bcp_service.exports.routes import router as exports_router
 from bcp_service.imports.routes import router as imports_router
 from bcp_service.nurse.routes import api_router as nurse_api_router
 from bcp_service.nurse.routes import router as nurse_router
-from bcp_service.outage import DatabaseWait, is_outage
+from bcp_service.outage import DatabaseWait, database_wrote, is_outage
 from bcp_service.outages.routes import router as outages_router
 from bcp_service.registry.routes import router as registry_router
 from bcp_service.rounds.routes import router as rounds_router
@@ -113,7 +113,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             return JSONResponse(status_code=503, content={
                 "status": "unavailable", "database": engine.dialect.name,
                 "detail": "データベースに書き込めません (the database cannot be written)"})
-        api_database.succeeded()
+        database_wrote()
         return {"status": "ok", "database": engine.dialect.name}
 
     return app

@@ -28,7 +28,7 @@ from sqlmodel import Session
 
 from bcp_service.db import unit_of_work as transaction  # noqa: F401  (the name app.py and tests use)
 from bcp_service.locking import PROCESS_WRITER, take_write_lock
-from bcp_service.outage import DatabaseWait, is_outage
+from bcp_service.outage import DatabaseWait, database_wrote, is_outage
 
 log = logging.getLogger("bcp_service.group_commit")
 T = TypeVar("T")
@@ -118,7 +118,7 @@ class GroupCommit(Generic[T, R]):
             for entry in batch:
                 self._write([entry])
             return
-        self.database.succeeded()
+        database_wrote()
         self.batches += 1
         self.items += len(batch)
         _settle([(future, result, None) for (_, future), result in zip(batch, results, strict=True)])

@@ -40,6 +40,21 @@ def last_wait_seconds() -> float | None:
     return _last_wait_seconds
 
 
+def database_wrote() -> None:
+    """The database just took a write of this process: none of its loops waits for it any more.
+
+    (The API's group commits may meet an outage and then see no webhook for a while; its /healthz
+    write proves the database is back, and its beats must stop saying it waits.) A loop that fails
+    again simply waits again.
+    """
+    if not _waiting:
+        return
+    with _lock:
+        waits = list(_waiting.keys())
+    for wait in waits:
+        wait.succeeded()
+
+
 def is_outage(exc: BaseException) -> bool:
     """True when the database (not this item of work) is the problem: waiting will fix it."""
     if isinstance(exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeoutError):

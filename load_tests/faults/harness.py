@@ -218,6 +218,14 @@ def follow_ups(engine) -> int:
             "SELECT count(*) - count(DISTINCT check_id) FROM outbox_message")).scalar() or 0
 
 
+def error_codes(engine) -> dict[str, int]:
+    """Messages that ended undelivered or failed, by provider code (30001 retried, 30003 handed over...)."""
+    with engine.connect() as connection:
+        return dict(connection.execute(text(
+            "SELECT last_error_code, count(*) FROM outbox_message WHERE state IN ('failed', 'undelivered') "
+            "GROUP BY last_error_code ORDER BY last_error_code")).all())
+
+
 def follow_ups_twice(engine) -> int:
     """Hand-overs made twice: a second message to the same contact and channel of a check that no
     30001 retry explains (duplicated receipts must not hand a check over twice)."""

@@ -28,6 +28,7 @@ from load_tests.faults.harness import (
     Process,
     Sim,
     count,
+    error_codes,
     escalation,
     follow_ups,
     follow_ups_twice,
@@ -92,11 +93,12 @@ def run_scenario(name: str, args, port: int) -> dict:
             sim.call("POST", "/_sim/config", json={"default_voice_digits": None})  # nobody picks up
         if name.startswith("receipts_twice"):
             # Every status twice at once, one copy to each API process, the later status first; some
-            # undelivered, so a duplicated failure must not hand a check over twice.
+            # undelivered (30005: the number takes no SMS, so a call), so a duplicated failure must not
+            # hand a check over twice.
             sim.call("POST", "/_sim/config", json={
                 "callback_copies": 2, "out_of_order_rate": 1.0,
                 "callback_targets": [api_url, f"http://127.0.0.1:{api2_port}"]})
-            sim.call("POST", "/_sim/faults", json={"delivery_errors": {"30003": 0.05}})
+            sim.call("POST", "/_sim/faults", json={"delivery_errors": {"30005": 0.05}})  # SMS refused: a call
         round_id = start_round(engine)
         if read_only:
             # The processes find the file read-only (their own connections: SQLite checks permissions
@@ -177,6 +179,7 @@ def run_scenario(name: str, args, port: int) -> dict:
         result["callbacks_taken"], result["callbacks_refused"] = stats.get("callbacks_sent", 0), stats.get(
             "callbacks_failed", 0)
         result["follow_ups"] = follow_ups(engine)
+        result["failed_codes"] = error_codes(engine)
         result["seconds"] = round(time.monotonic() - started, 1)
         result["ok"] = (result["missed"] == 0 and result["receipts_behind"] == 0 and result["checks_wrong"] == 0
                         and result["exited"] == 0 and result["sent_twice"] <= held
