@@ -159,6 +159,9 @@ def run_scenario(name: str, args, port: int) -> dict:
             fault["healthz_while_read_only"] = _status(f"{api_url}/healthz")
             fault["sent_while_read_only"] = sim.call("GET", "/_sim/stats").get("accepted", 0)
             _read_only(work, database_file, False)  # an administrator fixes the permissions
+            fixed = time.monotonic()
+            wait_until(lambda: _status(f"{api_url}/healthz") == 200, timeout=60, what="the API to write again")
+            fault["api_writes_again_after_s"] = round(time.monotonic() - fixed, 1)
         elif name == "scheduler_kill9_twice":
             for taken in (args.patients // 2, args.patients * 3 // 2):  # during the first and the second step
                 wait_until(lambda t=taken: _steps_taken(engine) >= t, timeout=120, what=f"{taken} steps taken")
