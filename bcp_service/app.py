@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bcp_service import heartbeat
 from bcp_service.answers.review_routes import router as review_router
 from bcp_service.answers.routes import router as answers_router
 from bcp_service.audit.routes import router as audit_router
@@ -34,12 +35,11 @@ from bcp_service.exports.routes import router as exports_router
 from bcp_service.imports.routes import router as imports_router
 from bcp_service.nurse.routes import api_router as nurse_api_router
 from bcp_service.nurse.routes import router as nurse_router
-from bcp_service.outage import is_outage
+from bcp_service.outage import DatabaseWait, database_wrote, is_outage
 from bcp_service.outages.routes import router as outages_router
 from bcp_service.registry.routes import router as registry_router
 from bcp_service.rounds.routes import router as rounds_router
 from bcp_service.rounds.scope import assigned_in_open_round
-from bcp_service.schedules import heartbeat as service_heartbeat
 from bcp_service.schedules.routes import router as schedules_router
 from bcp_service.security import SecurityMiddleware
 from bcp_service.triggers.routes import router as triggers_router
@@ -98,7 +98,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     _install_error_handlers(app)
     app.add_middleware(SecurityMiddleware, settings=settings, server_error=server_error)
 
-    api_instance = service_heartbeat.new_instance_id("api")
+    api_instance = heartbeat.new_instance_id("api")
+    api_database = DatabaseWait("api-health")
 
     @app.get("/healthz", tags=["health"], dependencies=[Depends(Access(public="load balancer health check"))])
     def healthz():
@@ -106,14 +107,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         # failover, answers SELECT 1 but records nothing (issue 19). The write is this process's beat.
         try:
             with app.state.unit_of_work() as session:
-                service_heartbeat.write_beat(session, instance_id=api_instance, name="api")
+                heartbeat.write_beat(session, instance_id=api_instance, name="api")
         except Exception as exc:
             if not is_outage(exc):
                 raise
+            api_database.note(exc)
             log.warning("healthz.database_unwritable", extra={"error": type(exc).__name__})
             return JSONResponse(status_code=503, content={
                 "status": "unavailable", "database": engine.dialect.name,
                 "detail": "データベースに書き込めません (the database cannot be written)"})
+        database_wrote()
         return {"status": "ok", "database": engine.dialect.name}
 
     return app

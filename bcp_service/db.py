@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -62,6 +63,9 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
         event.listen(engine, "before_cursor_execute", _sqlite_before_execute)
         event.listen(engine, "commit", _sqlite_end)
         event.listen(engine, "rollback", _sqlite_end)
+        reopen = {"before": 0.0}  # connections opened before this time are closed when they come back
+        event.listen(engine, "handle_error", partial(_sqlite_error, reopen))
+        event.listen(engine, "checkin", partial(_sqlite_checkin, reopen))
         return engine
     # hide_parameters: a failing statement's exception text would otherwise carry names and addresses.
     return create_engine(
@@ -79,6 +83,33 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+# SQLite errors after which the process's connections to the file are of no more use, though the
+# driver does not call them disconnects: a file opened while it was read-only stays read-only (SQLite
+# checks permissions when it opens the file), and for every connection of the process as long as one
+# of them keeps it open (they share the file's lock and WAL index). So once someone fixes the
+# permissions, or the disk, only a process that closed *all* its connections writes again: the pool
+# is emptied, and connections in use are closed when they come back (issue 19, fault suite
+# sqlite_read_only: a worker and an API started on a read-only file never wrote after it was fixed).
+REOPEN_AFTER = ("attempt to write a readonly database", "disk i/o error", "unable to open database file")
+
+
+def _sqlite_error(reopen: dict, context) -> None:
+    if any(text in str(context.original_exception).lower() for text in REOPEN_AFTER):
+        context.is_disconnect = True
+        cursor = getattr(context.execution_context, "cursor", None)
+        if cursor is not None:
+            # An unfinalised statement keeps a closed sqlite3 connection, and the file, open until the
+            # garbage collector gets to it (the exception's traceback holds the cursor).
+            cursor.close()
+        reopen["before"] = time.time()
+        context.engine.dispose()  # closes the idle ones now; the rest at check-in (_sqlite_checkin)
+
+
+def _sqlite_checkin(reopen: dict, dbapi_connection, record) -> None:
+    if dbapi_connection is not None and record.starttime < reopen["before"]:
+        record.invalidate()
 
 
 MODE = "bcp_sqlite_mode"
@@ -120,6 +151,8 @@ def _sqlite_before_execute(connection, cursor, statement, _parameters, context, 
 
 
 def _sqlite_end(connection) -> None:
+    if connection.invalidated:  # replaced after an error (_sqlite_error): nothing of it is kept
+        return
     connection.info.pop(READ_PHASE, None)
     locked_at = connection.info.pop(LOCKED_AT, None)
     writer = connection.info.pop(WRITER, None)

@@ -28,6 +28,7 @@ from sqlmodel import Session
 
 from bcp_service.db import unit_of_work as transaction  # noqa: F401  (the name app.py and tests use)
 from bcp_service.locking import PROCESS_WRITER, take_write_lock
+from bcp_service.outage import DatabaseWait, database_wrote, is_outage
 
 log = logging.getLogger("bcp_service.group_commit")
 T = TypeVar("T")
@@ -63,6 +64,8 @@ class GroupCommit(Generic[T, R]):
         self._thread: threading.Thread | None = None
         self.batches = 0
         self.items = 0
+        # While writes meet an outage, this process reports "waiting for the database" (heartbeat, board).
+        self.database = DatabaseWait(f"group-commit-{name}")
 
     async def submit(self, item: T) -> R:
         future = asyncio.get_running_loop().create_future()
@@ -105,6 +108,8 @@ class GroupCommit(Generic[T, R]):
         try:
             results = self._transaction([item for item, _ in batch])
         except Exception as exc:
+            if is_outage(exc):
+                self.database.note(exc)
             if len(batch) == 1:
                 log.warning("group_commit.item_failed", extra={"writer": self.name}, exc_info=True)
                 _settle([(batch[0][1], None, exc)])
@@ -113,6 +118,7 @@ class GroupCommit(Generic[T, R]):
             for entry in batch:
                 self._write([entry])
             return
+        database_wrote()
         self.batches += 1
         self.items += len(batch)
         _settle([(future, result, None) for (_, future), result in zip(batch, results, strict=True)])

@@ -21,4 +21,4 @@ PROCESS_WRITER = threading.Lock()
 
 def take_write_lock(session: Session) -> None:
     if session.get_bind().dialect.name == "sqlite":
-        session.execute(text("UPDATE worker_heartbeat SET pid = pid WHERE 0"))
+        session.execute(text("UPDATE service_heartbeat SET process_id = process_id WHERE 0"))

@@ -11,12 +11,48 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import threading
 import time
+import weakref
+from datetime import datetime, timezone
 
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 log = logging.getLogger("bcp_service.outage")
+
+# This process's loops that wait for the database now (-> since), and the last outage's length: the
+# heartbeat carries them (bcp_service.heartbeat) and the board says "waiting for the database".
+# Weak: a loop that is gone (an app or a worker of the past) waits for nothing.
+_waiting: weakref.WeakKeyDictionary[DatabaseWait, float] = weakref.WeakKeyDictionary()
+_last_wait_seconds: float | None = None
+_lock = threading.Lock()
+
+
+def waiting_since() -> datetime | None:
+    """When the oldest of this process's waits for the database began; None when none waits."""
+    with _lock:
+        since = min(list(_waiting.values()), default=None)
+    return None if since is None else datetime.fromtimestamp(since, timezone.utc)
+
+
+def last_wait_seconds() -> float | None:
+    return _last_wait_seconds
+
+
+def database_wrote() -> None:
+    """The database just took a write of this process: none of its loops waits for it any more.
+
+    (The API's group commits may meet an outage and then see no webhook for a while; its /healthz
+    write proves the database is back, and its beats must stop saying it waits.) A loop that fails
+    again simply waits again.
+    """
+    if not _waiting:
+        return
+    with _lock:
+        waits = list(_waiting.keys())
+    for wait in waits:
+        wait.succeeded()
 
 
 def is_outage(exc: BaseException) -> bool:
@@ -42,20 +78,30 @@ class DatabaseWait:
 
     async def failed(self, exc: BaseException, *, worker_id: str = "") -> None:
         """Log (once per outage, without the statement's parameters) and wait before the next try."""
+        await asyncio.sleep(self.note(exc, worker_id=worker_id))
+
+    def note(self, exc: BaseException, *, worker_id: str = "") -> float:
+        """``failed`` without the wait, for threads that wait their own way; returns the delay to wait."""
         self.failures += 1
         if is_outage(exc):
             if self.waiting_since is None:
                 self.waiting_since = time.time()
+                with _lock:
+                    _waiting[self] = self.waiting_since
                 log.warning("database.waiting", extra={"loop": self.name, "worker_id": worker_id,
                                                        "error": type(exc.__cause__ or exc).__name__})
         else:
             log.error("database.unexpected_error", extra={"loop": self.name, "worker_id": worker_id,
                                                           "error": type(exc).__name__})
-        await asyncio.sleep(self.delay())
+        return self.delay()
 
     def succeeded(self) -> None:
+        global _last_wait_seconds
         if self.waiting_since is not None:
-            log.warning("database.back", extra={"loop": self.name,
-                                                "waited_seconds": round(time.time() - self.waiting_since, 1)})
+            waited = round(time.time() - self.waiting_since, 1)
+            log.warning("database.back", extra={"loop": self.name, "waited_seconds": waited})
+            with _lock:
+                _waiting.pop(self, None)
+            _last_wait_seconds = waited
         self.failures = 0
         self.waiting_since = None

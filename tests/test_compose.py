@@ -123,11 +123,9 @@ def test_docker_compose_config():
 
 
 def test_heartbeat_check_reads_this_hosts_heartbeats(tmp_path, monkeypatch):
-    from bcp_service import heartbeat as worker_heartbeat
-    from bcp_service import migrations
+    from bcp_service import heartbeat, migrations
     from bcp_service.config import get_settings
     from bcp_service.db import make_engine, make_session_factory
-    from bcp_service.schedules import heartbeat
 
     url = f"sqlite:///{tmp_path / 'beat.sqlite3'}"
     monkeypatch.setenv("BCP_DATABASE_URL", url)
@@ -139,7 +137,7 @@ def test_heartbeat_check_reads_this_hosts_heartbeats(tmp_path, monkeypatch):
         runner = CliRunner()
         assert runner.invoke(cli, ["heartbeat", "check", "worker"]).exit_code == 1
         assert runner.invoke(cli, ["heartbeat", "check", "scheduler"]).exit_code == 1
-        worker_heartbeat.start(factory, "w-1")
+        heartbeat.start_worker(factory, "w-1")
         heartbeat.beat(factory, instance_id="s-1", name="scheduler")
         assert runner.invoke(cli, ["heartbeat", "check", "worker"]).exit_code == 0
         assert runner.invoke(cli, ["heartbeat", "check", "scheduler"]).exit_code == 0

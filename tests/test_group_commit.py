@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from bcp_service.db import make_session_factory
 from bcp_service.group_commit import GroupCommit, transaction
-from bcp_service.models import WorkerHeartbeat
+from bcp_service.models import ServiceHeartbeat
 from bcp_service.models.base import utcnow
 from tests.dbutil import wipe_database
 
@@ -25,13 +25,14 @@ def beats(session, names: list[str]) -> list[str]:
     for name in names:
         if name.startswith("bad"):
             raise ValueError("a bad item")
-        session.add(WorkerHeartbeat(worker_id=name, hostname="h", pid=1, started_at=now, beat_at=now))
+        session.add(ServiceHeartbeat(instance_id=name, name="test", host="h", process_id=1, started_at=now,
+                                     beat_at=now))
     return [f"ok:{name}" for name in names]
 
 
 def stored(factory) -> set[str]:
     with factory() as session:
-        return set(session.exec(select(WorkerHeartbeat.worker_id)).all())
+        return set(session.exec(select(ServiceHeartbeat.instance_id)).all())
 
 
 def writer_for(engine, factory, apply=beats) -> GroupCommit:

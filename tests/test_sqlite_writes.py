@@ -134,7 +134,7 @@ def test_audited_reads_succeed_while_another_process_writes(sqlite_app):
         while not stop.is_set():
             try:
                 with unit_of_work(factory) as session:
-                    session.execute(text("UPDATE worker_heartbeat SET pid = pid"))
+                    session.execute(text("UPDATE service_heartbeat SET process_id = process_id"))
                     session.execute(text("SELECT count(*) FROM patient")).all()
                     time.sleep(0.002)
             except OperationalError as exc:  # pragma: no cover - a failure of the discipline
@@ -155,3 +155,85 @@ def test_audited_reads_succeed_while_another_process_writes(sqlite_app):
         other.dispose()
     assert statuses == [200] * 60
     assert errors == []
+
+
+def test_a_connection_that_met_a_read_only_file_is_replaced_not_kept(tmp_path: Path):
+    """A connection opened while the file was read-only stays read-only: the pool must drop it."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'ro.sqlite3'}")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE t (x int)")
+    # A deferred transaction, as on a write-protected file, where BEGIN IMMEDIATE takes no lock either.
+    with engine.execution_options(bcp_sqlite_mode="read_only").connect() as connection:
+        # As SQLite opens a write-protected file: this connection can only read from now on.
+        connection.exec_driver_sql("PRAGMA query_only = ON")
+        with pytest.raises(OperationalError, match="readonly"):
+            connection.exec_driver_sql("INSERT INTO t VALUES (1)")
+        assert connection.invalidated
+    with engine.begin() as connection:  # the permissions were fixed: a fresh connection writes
+        connection.exec_driver_sql("INSERT INTO t VALUES (2)")
+        assert connection.exec_driver_sql("SELECT x FROM t").scalars().all() == [2]
+    engine.dispose()
+
+
+READ_ONLY_PROCESS = """
+import sys, time
+from sqlalchemy import text
+from bcp_service.db import make_engine, unit_of_work, make_session_factory
+engine = make_engine(sys.argv[1])
+factory = make_session_factory(engine)
+held = [engine.connect() for _ in range(3)]  # a pool with several connections, as a busy API has
+for connection in held:
+    connection.exec_driver_sql("SELECT count(*) FROM t").all()
+    connection.close()
+results = []
+for attempt in range(40):
+    try:
+        with unit_of_work(factory) as session:
+            session.execute(text("INSERT INTO t VALUES (1)"))
+        results.append("wrote")
+        break
+    except Exception as exc:
+        results.append(type(exc).__name__)
+    if attempt == 2:
+        print("fix", flush=True)
+        sys.stdin.readline()  # the parent made the file writable
+    time.sleep(0.05)
+print(" ".join(results), flush=True)
+"""
+
+
+def test_a_process_that_opened_a_read_only_file_writes_once_it_is_fixed(tmp_path: Path):
+    """Every connection of the process keeps a read-only file read-only: all must be reopened."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to take file permissions away from a process")
+    directory = tmp_path / "db"
+    url = f"sqlite:///{directory / 'ro.sqlite3'}"
+    engine = make_engine(url)  # stays open, as the other processes of a deployment keep the WAL files
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE t (x int)")
+    files = sorted(directory.iterdir())
+    for path in files:
+        path.chmod(0o444)
+    directory.chmod(0o555)
+    child = subprocess.Popen(["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--", sys.executable,
+                              "-c", READ_ONLY_PROCESS, url], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout.readline().strip() == "fix"
+        directory.chmod(0o755)
+        for path in files:
+            path.chmod(0o644)
+        child.stdin.write("\n")
+        child.stdin.flush()
+        outcome = child.stdout.readline().split()
+        assert outcome[:3] == ["OperationalError"] * 3 and outcome[-1] == "wrote", outcome
+    finally:
+        directory.chmod(0o755)
+        child.kill()
+        child.wait()
+        engine.dispose()

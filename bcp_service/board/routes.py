@@ -33,12 +33,12 @@ from bcp_service.csv_export import csv_lines
 from bcp_service.db import SessionDep
 from bcp_service.errors import NotFound
 from bcp_service.escalation.policy import tier_policies
+from bcp_service.heartbeat import read_system_status
 from bcp_service.labels import THERAPY_LABELS, TIER_LABELS
 from bcp_service.live import sse
 from bcp_service.page_helpers import page, register_home_link
 from bcp_service.rounds.service import label
 from bcp_service.rounds.visibility import visible_round
-from bcp_service.schedules.heartbeat import read_system_status
 
 router = APIRouter(prefix="/board", include_in_schema=False)
 VIEWERS = (Role.admin, Role.prefecture, Role.hub, Role.institution, Role.nurse, Role.aggregate)

@@ -10,11 +10,12 @@ import time
 import typer
 from rich.console import Console
 
+from bcp_service import heartbeat
 from bcp_service.config import get_settings
 from bcp_service.db import make_engine, make_session_factory
 from bcp_service.feeds.poller import FeedPoller
 from bcp_service.logs import configure_logging
-from bcp_service.schedules import heartbeat
+from bcp_service.outage import DatabaseWait, is_outage
 
 console = Console()
 log = logging.getLogger("bcp_service.feeds")
@@ -37,6 +38,7 @@ def feeds(
             signal.signal(sig, lambda *_: stop.set())
     runs = 0
     next_poll = 0.0
+    database = DatabaseWait("feeds")  # an outage: poll again at the next turn, the beats say it waits
     try:
         while True:
             if time.monotonic() >= next_poll:
@@ -48,8 +50,14 @@ def feeds(
                         console.print(f"feeds: {result.feeds_polled} polled ({result.not_modified} not modified, "
                                       f"{result.feed_errors} failed), {result.entries_new} new entries, "
                                       f"{result.bulletins_decided} bulletins decided, {result.bulletins_failed} failed")
-                except Exception:
-                    log.exception("feeds.poll_error")
+                    database.succeeded()
+                except Exception as exc:
+                    if not is_outage(exc):
+                        log.exception("feeds.poll_error")
+                    else:
+                        # Sooner than the next poll: the database is back within seconds after a failover.
+                        next_poll = time.monotonic() + min(settings.feeds_poll_seconds,
+                                                           database.note(exc, worker_id=instance_id))
             try:  # beats between polls too, so a one-minute poll is never reported stale
                 heartbeat.beat(factory, instance_id=instance_id, name="feeds", info={"runs": runs}, stopped=once)
             except Exception:
@@ -59,6 +67,10 @@ def feeds(
                 break
     finally:
         if not once:
-            heartbeat.beat(factory, instance_id=instance_id, name="feeds", info={"runs": runs}, stopped=True)
+            try:
+                heartbeat.beat(factory, instance_id=instance_id, name="feeds", info={"runs": runs}, stopped=True)
+            except Exception as exc:  # stopped during an outage: the row goes stale, which says the same
+                if not is_outage(exc):
+                    raise
         poller.client.close()
         engine.dispose()

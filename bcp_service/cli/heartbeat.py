@@ -1,7 +1,7 @@
 """``bcp-service heartbeat check NAME``: a container health check for the worker and the scheduler.
 
-It reads the heartbeats the processes write (``worker_heartbeat``, ``service_heartbeat``; see
-``bcp_service/schedules/heartbeat.py``) and exits 0 when an instance of NAME on this host beat
+It reads the heartbeats the processes write (``service_heartbeat``; see ``bcp_service/heartbeat.py``)
+and exits 0 when an instance of NAME on this host beat
 within ``BCP_HEARTBEAT_STALE_SECONDS``, 1 otherwise. In a container the host name is the
 container's, so each container answers for its own process.
 """
@@ -15,7 +15,7 @@ from rich.console import Console
 
 from bcp_service.config import get_settings
 from bcp_service.db import make_engine, make_session_factory
-from bcp_service.schedules.heartbeat import read_system_status
+from bcp_service.heartbeat import read_system_status
 
 app = typer.Typer(help="バックグラウンド処理の稼働確認 (heartbeats of the worker and the scheduler)", no_args_is_help=True)
 console = Console()
@@ -23,7 +23,7 @@ console = Console()
 
 @app.command("check")
 def check(
-    name: str = typer.Argument(..., help="component: worker or scheduler"),
+    name: str = typer.Argument(..., help="component: worker, scheduler, feeds or api"),
     any_host: bool = typer.Option(False, "--any-host", help="alive on any host, not only this one"),
 ) -> None:
     """Exit 0 when NAME has beaten recently on this host (any host with --any-host), else 1."""

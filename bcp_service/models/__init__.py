@@ -15,6 +15,7 @@ from bcp_service.models.geo import (
     PublicHealthCenterDistrict,
     SecondaryMedicalArea,
 )
+from bcp_service.models.heartbeat import ServiceHeartbeat
 from bcp_service.models.institution import (
     Designation,
     DesignationRule,
@@ -23,10 +24,10 @@ from bcp_service.models.institution import (
     InstitutionContact,
 )
 from bcp_service.models.outages import PowerOutage
-from bcp_service.models.outbox import EarlyStatus, OutboxMessage, SendRate, WorkerHeartbeat
+from bcp_service.models.outbox import EarlyStatus, OutboxMessage, SendRate
 from bcp_service.models.patient import Patient, PatientContact
 from bcp_service.models.rounds import CheckAnswer, RoundCounter, SafetyCheck, SafetyRound, UnmatchedReply
-from bcp_service.models.schedules import RoundSchedule, ScheduleFiring, ServiceHeartbeat
+from bcp_service.models.schedules import RoundSchedule, ScheduleFiring
 from bcp_service.models.triggers import TriggerDecision, TriggerRecord, TriggerReport
 
 __all__ = [
@@ -49,7 +50,6 @@ __all__ = [
     "SafetyRound",
     "SendRate",
     "UnmatchedReply",
-    "WorkerHeartbeat",
     "ApiToken",
     "AuditEvent",
     "AuditEventPatient",

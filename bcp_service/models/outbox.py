@@ -108,17 +108,3 @@ class SendRate(SQLModel, table=True):
     tokens: float
     updated_at: datetime = Field(sa_type=UtcDateTime(), nullable=False)
 
-
-class WorkerHeartbeat(SQLModel, table=True):
-    """Each running worker's last sign of life, so people can see that sending is happening."""
-
-    __tablename__ = "worker_heartbeat"
-
-    worker_id: str = Field(primary_key=True, max_length=100)
-    hostname: str = Field(max_length=100)
-    pid: int
-    started_at: datetime = created_at_field()
-    beat_at: datetime = created_at_field()
-    stopped_at: datetime | None = timestamp_field()
-    sent: int = Field(default=0)
-    failed: int = Field(default=0)

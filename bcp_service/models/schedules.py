@@ -1,11 +1,11 @@
-"""Recurring rounds, each firing of them, and the heartbeats of background processes."""
+"""Recurring rounds and each firing of them."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from bcp_service.models.base import UtcDateTime, created_at_field, timestamp_field
@@ -77,18 +77,3 @@ class ScheduleFiring(SQLModel, table=True):
     error: str | None = Field(default=None, max_length=500)
     instance_id: str = Field(max_length=100)
 
-
-class ServiceHeartbeat(SQLModel, table=True):
-    """Last sign of life of each background process instance (scheduler, and any other component)."""
-
-    __tablename__ = "service_heartbeat"
-    __table_args__ = (Index("ix_service_heartbeat_name_beat", "name", "beat_at"),)
-
-    instance_id: str = Field(primary_key=True, max_length=100)
-    name: str = Field(max_length=40)
-    host: str = Field(max_length=100)
-    process_id: int
-    started_at: datetime = created_at_field()
-    beat_at: datetime = created_at_field()
-    stopped_at: datetime | None = timestamp_field()
-    info: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

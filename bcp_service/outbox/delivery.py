@@ -36,6 +36,9 @@ PROVIDER_STATES = {
 }
 # Carrier codes that mean the number cannot take a channel (landline, unknown subscriber): fix the register.
 BAD_NUMBER_CODES = reach.NUMBER_BAD_CODES | reach.SMS_BAD_CODES | reach.VOICE_BAD_CODES
+# The message expired in the provider's queue (overflow): not the number's fault, and not a failure
+# of the check; the sender retries it while it matters (outbox/overflow.py).
+QUEUE_OVERFLOW_CODES = frozenset({"30001"})
 LIVE_STATES = (MessageState.queued, MessageState.sending, MessageState.sent, MessageState.delivered)
 _table = OutboxMessage.__table__
 _STATUS_UPDATE = (
@@ -175,7 +178,7 @@ def handle_failures(session: Session, failures: list[tuple[int, bool, str | None
     moves = []
     for message_id, bad_contact, code in failures:
         message = messages.get(message_id)
-        if message is None or message.check_id is None:
+        if message is None or message.check_id is None or code in QUEUE_OVERFLOW_CODES:
             continue
         scope = reach.bad_scope(message.channel, code) or (message.channel if bad_contact else None)
         if scope is not None and message.contact_id is not None:
@@ -187,6 +190,18 @@ def handle_failures(session: Session, failures: list[tuple[int, bool, str | None
             moves.append(move)
     move_counters(session=session, moves=moves)
     session.flush()
+
+
+def hand_over(session: Session, message: OutboxMessage, *, now: datetime) -> str:
+    """A message that can no longer reach its contact: the next channel or contact by the one rule
+    (``contacts.choose``), else the check is flagged. Returns "handed_over", "flagged" or "nothing"."""
+    if _queue_next_contact(session, message, now=now):
+        return "handed_over"
+    move = _flag_if_nothing_left(session, message)
+    if move is None:
+        return "nothing"
+    move_counters(session=session, moves=[move])
+    return "flagged"
 
 
 def _mark_bad(session: Session, contact_id: int, scope: str, code: str | None, *, now: datetime) -> None:

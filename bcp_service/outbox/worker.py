@@ -39,11 +39,11 @@ from bcp_service.outbox.calls import call_status_url, twiml_url
 from bcp_service.outbox.claims import Claimed, Outcome
 from bcp_service.outbox.delivery import apply_early_statuses, pending_early_statuses
 from bcp_service.outbox.notifier import status_callback_url
+from bcp_service.outbox.overflow import requeue_overflows
 from bcp_service.outbox.ratelimit import SharedRateLimiter
 from bcp_service.outbox.reconcile import reconcile
 from bcp_service.outbox.retry import RetryPolicy
 from bcp_service.rounds.messages import render_message, segments
-from bcp_service.schedules import heartbeat as service_heartbeat
 
 log = logging.getLogger("bcp_service.outbox")
 FLUSH_SECONDS = 0.1
@@ -132,8 +132,8 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
         try:
-            await asyncio.to_thread(heartbeat.beat, self.session_factory, self.worker_id, sent=self.stats["sent"],
-                                    failed=self.stats["failed"], stopped=True)
+            await asyncio.to_thread(heartbeat.beat, self.session_factory, instance_id=self.worker_id, name="worker",
+                                    info=self.status(), stopped=True)
         except Exception as exc:
             if not is_outage(exc):
                 raise
@@ -141,7 +141,7 @@ class Worker:
         return self.stats
 
     def _start(self) -> int:
-        heartbeat.start(self.session_factory, self.worker_id)
+        heartbeat.start_worker(self.session_factory, self.worker_id, info=self.status())
         return claims.reclaim_stale(self.session_factory, older_than=self.reclaim_after)
 
     async def _until_database(self, stop: asyncio.Event, call: Callable[[], int]) -> int | None:
@@ -188,12 +188,6 @@ class Worker:
                     await asyncio.to_thread(self._release_orphans)
                 granted = await self.limiter.acquire(wanted * self.unit_cost) if self.limiter else wanted
                 batch = await asyncio.to_thread(self._claim, max(1, granted // self.unit_cost))
-                if self.limiter:
-                    cost = sum(self._cost(ready) for ready in batch)
-                    if cost > granted:
-                        granted += await self._pay(cost - granted)
-                    elif cost < granted:
-                        self.limiter.give_back(granted - cost)
             except Exception as exc:  # the database is away (or a bug): wait, try again, never exit
                 if self.limiter and granted:
                     self.limiter.give_back(granted)
@@ -201,6 +195,14 @@ class Worker:
                 await self.db_claim.failed(exc, worker_id=self.worker_id)
                 continue
             self.db_claim.succeeded()
+            # The rows are ours now: from here on they go out whatever the database does (a batch
+            # dropped here stayed "sending", renewed as ours, for good: pg_fast_restart, issue 19).
+            if self.limiter:
+                cost = sum(self._cost(ready) for ready in batch)
+                if cost > granted:
+                    await self._pay(cost - granted, stop)
+                elif cost < granted:
+                    self.limiter.give_back(granted - cost)
             for ready in batch:
                 self._queue.put_nowait(ready)
             if batch:
@@ -218,11 +220,16 @@ class Worker:
             return 1
         return segments(ready.body)
 
-    async def _pay(self, tokens: int) -> int:
+    async def _pay(self, tokens: int, stop: asyncio.Event) -> None:
+        """The segments a claimed batch costs beyond the tokens taken; waits out an outage of the bucket."""
         paid = 0
-        while paid < tokens:
-            paid += await self.limiter.acquire(tokens - paid)
-        return paid
+        while paid < tokens and not stop.is_set():
+            try:
+                paid += await self.limiter.acquire(tokens - paid)
+            except Exception as exc:
+                await self.db_claim.failed(exc, worker_id=self.worker_id)
+                continue
+            self.db_claim.succeeded()
 
     def _release_orphans(self) -> None:
         released = claims.release_orphans(self.session_factory, worker_id=self.worker_id, keep=set(self._held))
@@ -268,7 +275,11 @@ class Worker:
                 wait = self._pause_until - loop.time()
                 if wait > 0:
                     await asyncio.sleep(wait)
-                outcome = await self._send(ready)
+                try:
+                    outcome = await self._send(ready)
+                except Exception:  # a bug must not end this sender and strand the message as "sending"
+                    log.exception("outbox.send_crashed", extra={"message_id": ready.message.id})
+                    outcome = Outcome(ready.message.id, "retry", code="worker", delay=1.0)
                 self._results.append(outcome)
                 self.stats[outcome.kind] += 1
             finally:
@@ -368,14 +379,14 @@ class Worker:
                 await self.db_record.failed(exc, worker_id=self.worker_id)
 
     def _maintain(self) -> None:
-        heartbeat.beat(self.session_factory, self.worker_id, sent=self.stats["sent"], failed=self.stats["failed"])
-        service_heartbeat.beat(self.session_factory, instance_id=f"sender:{self.worker_id}"[:100], name="sender",
-                               info=self.status())
+        heartbeat.beat(self.session_factory, instance_id=self.worker_id, name="worker", info=self.status())
         claims.renew_claims(self.session_factory, worker_id=self.worker_id)
         reclaimed = claims.reclaim_stale(self.session_factory, older_than=self.reclaim_after, worker_id=self.worker_id)
         if reclaimed:
             log.warning("outbox.reclaimed", extra={"worker_id": self.worker_id, "count": reclaimed})
         self._sweep_early_statuses()
+        overflows = requeue_overflows(self.session_factory, validity=self.validity, policy=self.policy, rng=self.rng)
+        self.stats.update({f"overflow_{kind}": n for kind, n in overflows.items()})
         for chore in self.chores:
             chore()
 
@@ -383,7 +394,7 @@ class Worker:
         """What the board shows about sending: lanes paused because the provider is down."""
         down = {lane: b.unavailable_since.isoformat() for lane, b in self.breakers.items() if b.unavailable_since}
         return {"provider_unavailable_since": min(down.values(), default=None), "lanes_down": sorted(down),
-                "sent": self.stats["sent"], "expired": self.stats["expired"]}
+                "sent": self.stats["sent"], "failed": self.stats["failed"], "expired": self.stats["expired"]}
 
     def _sweep_early_statuses(self) -> None:
         with self.session_factory() as session:

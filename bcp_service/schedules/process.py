@@ -16,10 +16,11 @@ from datetime import datetime
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import Session
 
+from bcp_service import heartbeat
 from bcp_service.config import Settings
 from bcp_service.escalation.jobs import run_escalation
 from bcp_service.models.base import utcnow
-from bcp_service.schedules import heartbeat
+from bcp_service.outage import DatabaseWait, is_outage
 from bcp_service.schedules.firing import fire_due_schedules
 from bcp_service.triggers.runner import run_due_trigger_starts
 
@@ -44,14 +45,22 @@ class SchedulerProcess:
             **(extra_jobs or {}),
         }
         self.runs: dict[str, int] = dict.fromkeys(self.jobs, 0)
+        # A job that meets a database outage is tried again at the next tick; meanwhile the process's
+        # beats say "waiting for the database" (logged once per outage, not at every tick).
+        self.waits = {name: DatabaseWait(f"scheduler-{name}") for name in self.jobs}
         self._scheduler: BackgroundScheduler | None = None
 
     def run_job(self, name: str) -> None:
         try:
             self.jobs[name](self.clock())
             self.runs[name] += 1
-        except Exception:
-            log.exception("scheduler.job_failed", extra={"job": name, "instance_id": self.instance_id})
+        except Exception as exc:
+            if is_outage(exc):
+                self.waits[name].note(exc, worker_id=self.instance_id)
+            else:
+                log.exception("scheduler.job_failed", extra={"job": name, "instance_id": self.instance_id})
+            return
+        self.waits[name].succeeded()
 
     def run_once(self) -> None:
         """Every job once, in order (``bcp-service scheduler --once``, e.g. from cron, and tests)."""

@@ -12,12 +12,12 @@ from bcp_service.auth.deps import Access
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
 from bcp_service.db import SessionDep
+from bcp_service.heartbeat import SystemStatus, read_system_status
 from bcp_service.models import RoundSchedule
 from bcp_service.models.base import utcnow
 from bcp_service.models.schedules import FiringOutcome
 from bcp_service.registry.schemas import Page
 from bcp_service.schedules import service
-from bcp_service.schedules.heartbeat import SystemStatus, read_system_status
 from bcp_service.schedules.schemas import (
     FiringPublic,
     ScheduleCreate,

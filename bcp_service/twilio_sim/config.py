@@ -26,6 +26,11 @@ class SimConfig(BaseModel):
     undelivered_rate: float = Field(0.0, ge=0.0, le=1.0)
     out_of_order_rate: float = Field(0.0, ge=0.0, le=1.0)
     callback_delay_ms: int = Field(0, ge=0)
+    # Each status callback posted this many times at once (a proxy or a retry after a cut connection),
+    # spread over callback_targets when set: base URLs (scheme://host:port) of the API processes behind
+    # the one public URL, as a load balancer spreads them. The signature stays over the public URL.
+    callback_copies: int = Field(1, ge=1, le=5)
+    callback_targets: list[str] = Field(default_factory=list)
     callback_concurrency: int = Field(50, ge=1)
     seed: int | None = None
     inbound_webhook_url: str | None = None

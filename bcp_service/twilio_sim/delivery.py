@@ -8,7 +8,7 @@ import re
 import time
 import xml.etree.ElementTree as ET
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from bcp_service.twilio_sim.answer_curve import answer_delay_seconds
 from bcp_service.twilio_sim.state import SimState
@@ -60,10 +60,22 @@ async def deliver_message_callbacks(
             params["MessagingServiceSid"] = record["messaging_service_sid"]
         if error_code and status in ("undelivered", "failed"):
             params["ErrorCode"] = error_code
-        response = await state.post_signed(url, params)
-        record["callbacks"].append(
-            {"status": status, "http_status": response.status_code if response else None}
-        )
+        copies = state.config.callback_copies
+        responses = await asyncio.gather(*(
+            state.post_signed(url, params, target=_target(url, state.config.callback_targets, n + len(record["callbacks"])))
+            for n in range(copies)))
+        for response in responses:
+            record["callbacks"].append(
+                {"status": status, "http_status": response.status_code if response else None}
+            )
+
+
+def _target(url: str, targets: list[str], n: int) -> str | None:
+    """The n-th copy's process behind the public URL (round robin); None: the URL itself."""
+    if not targets:
+        return None
+    parts = urlsplit(url)
+    return targets[n % len(targets)].rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 async def run_call(state: SimState, record: dict[str, Any]) -> None:

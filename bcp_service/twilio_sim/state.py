@@ -164,9 +164,13 @@ class SimState:
         return RequestValidator(self.config.auth_token).compute_signature(url, params)
 
     async def post_signed(
-        self, url: str, params: dict[str, str], *, method: str = "POST", stat: str = "callbacks"
+        self, url: str, params: dict[str, str], *, method: str = "POST", stat: str = "callbacks",
+        target: str | None = None,
     ) -> httpx.Response | None:
-        """Send a webhook signed the way Twilio signs it; None when it could not be delivered."""
+        """Send a webhook signed the way Twilio signs it; None when it could not be delivered.
+
+        ``target``: where it actually goes (one process behind the public URL); signed over ``url``.
+        """
         headers = {"I-Twilio-Idempotency-Token": uuid.uuid4().hex}
         async with self._limit():
             started = time.monotonic()
@@ -178,7 +182,7 @@ class SimState:
                     response = await self._http().get(full, headers=headers)
                 else:
                     headers["X-Twilio-Signature"] = self.sign(url, params)
-                    response = await self._http().post(url, data=params, headers=headers)
+                    response = await self._http().post(target or url, data=params, headers=headers)
             except httpx.HTTPError as exc:
                 self.count(f"{stat}_failed")
                 # httpx-aiohttp names every aiohttp connection error "ConnectTimeout", a connection

@@ -1,12 +1,13 @@
 """Processes, databases and counts for the fault suite (load_tests/faults/run.py).
 
-Everything runs on loopback, on ports 18400-18499, each scenario on its own SQLite file or its own
+Everything runs on loopback, on ports 19400-19499, each scenario on its own SQLite file or its own
 PostgreSQL cluster (initdb as the postgres user into a temporary directory; never the shared one).
 """
 
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -45,7 +46,12 @@ def up(url: str) -> bool:
 class Process:
     """A service process the suite may kill -9 (started in its own session: only it and its children)."""
 
-    def __init__(self, name: str, command: list[str], env: dict[str, str], log_dir: Path) -> None:
+    def __init__(self, name: str, command: list[str], env: dict[str, str], log_dir: Path,
+                 permissions: bool = False) -> None:
+        # ``permissions``: file permissions bind the process (root without CAP_DAC_OVERRIDE), as they
+        # bind a service user in production; root would write to a read-only file regardless.
+        if permissions:
+            command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--", *command]
         self.name, self.command, self.env = name, command, env
         self.log = (log_dir / f"{name}.log").open("ab")
         self.restarts = 0
@@ -54,6 +60,21 @@ class Process:
     def start(self) -> None:
         self.popen = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=self.log, stderr=self.log,
                                       start_new_session=True)
+
+    def pids(self) -> list[int]:
+        """This process and its children (its session)."""
+        found = subprocess.run(["pgrep", "-s", str(self.popen.pid)], capture_output=True, text=True).stdout.split()
+        return sorted({self.popen.pid, *map(int, found)})
+
+    def limit_file_size(self, size: int | None) -> None:
+        """A full disk for this process: writes past ``size`` bytes fail (EFBIG; Python ignores SIGXFSZ).
+        None lifts the limit (space freed)."""
+        limit = resource.RLIM_INFINITY if size is None else size
+        for pid in self.pids():
+            try:  # the soft limit only: raising a hard limit again would need CAP_SYS_RESOURCE
+                resource.prlimit(pid, resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+            except ProcessLookupError:
+                pass
 
     def kill9(self) -> None:
         os.killpg(self.popen.pid, signal.SIGKILL)
@@ -168,13 +189,52 @@ def start_round(engine) -> int:
     from bcp_service.rounds.service import start_round as start
     from bcp_service.rounds.targets import RoundTarget
 
-    settings = Settings(public_base_url="http://127.0.0.1:18400", database_url=str(engine.url))
+    settings = Settings(public_base_url="http://127.0.0.1:19400", database_url=str(engine.url))
     with make_session_factory(engine)() as session:
         city = session.query(Municipality).one()
         safety_round, _ = start(session=session, actor=Actor.system("fault-suite"), settings=settings, drill=True,
                                 reason="manual", target=RoundTarget(municipality_ids=[city.id]))
         session.commit()
         return safety_round.id
+
+
+def escalation(engine, steps: int) -> dict[str, int]:
+    """Scheduler scenarios: escalation steps taken twice, steps not taken, checks not at the last step."""
+    with engine.connect() as connection:
+        taken = connection.execute(text(
+            "SELECT check_id, step, count(*) FROM check_event WHERE kind = 'escalation' GROUP BY check_id, step"
+        )).all()
+        checks = connection.execute(text("SELECT count(*) FROM safety_check")).scalar() or 0
+        unreachable = connection.execute(text(
+            "SELECT count(*) FROM safety_check WHERE state = 'unreachable'")).scalar() or 0
+    return {"steps_twice": sum(n - 1 for _, _, n in taken), "steps_missed": checks * steps - len(taken),
+            "checks_not_escalated": checks - unreachable}
+
+
+def follow_ups(engine) -> int:
+    """Messages beyond each check's first: hand-overs, 30001 retries, escalation steps."""
+    with engine.connect() as connection:
+        return connection.execute(text(
+            "SELECT count(*) - count(DISTINCT check_id) FROM outbox_message")).scalar() or 0
+
+
+def error_codes(engine) -> dict[str, int]:
+    """Messages that ended undelivered or failed, by provider code (30001 retried, 30003 handed over...)."""
+    with engine.connect() as connection:
+        return dict(connection.execute(text(
+            "SELECT last_error_code, count(*) FROM outbox_message WHERE state IN ('failed', 'undelivered') "
+            "GROUP BY last_error_code ORDER BY last_error_code")).all())
+
+
+def follow_ups_twice(engine) -> int:
+    """Hand-overs made twice: a second message to the same contact and channel of a check that no
+    30001 retry explains (duplicated receipts must not hand a check over twice)."""
+    with engine.connect() as connection:
+        rows = connection.execute(text(
+            "SELECT check_id, contact_id, channel, count(*), "
+            "sum(CASE WHEN last_error_code = '30001' THEN 1 ELSE 0 END) FROM outbox_message "
+            "GROUP BY check_id, contact_id, channel HAVING count(*) > 1")).all()
+    return sum(max(0, n - 1 - retried) for _, _, _, n, retried in rows)
 
 
 def pending(engine) -> int:
@@ -184,6 +244,18 @@ def pending(engine) -> int:
                 "SELECT count(*) FROM outbox_message WHERE state IN ('queued', 'sending')")).scalar() or 0
     except Exception:  # the database is down (the scenario's fault): not drained
         return -1
+
+
+def stuck(engine) -> list[dict]:
+    """The rows still pending when a scenario timed out: what to look at (no personal data)."""
+    try:
+        with engine.connect() as connection:
+            return [dict(row._mapping) | {"next_attempt_at": str(row.next_attempt_at), "claimed_at": str(row.claimed_at)}
+                    for row in connection.execute(text(
+                        "SELECT id, state, attempts, throttled, next_attempt_at, claimed_by, claimed_at, last_error_code "
+                        "FROM outbox_message WHERE state IN ('queued', 'sending') ORDER BY id LIMIT 10"))]
+    except Exception:
+        return []
 
 
 def holding(engine) -> int:
@@ -197,6 +269,12 @@ def settled(engine, sim: Sim) -> bool:
     if pending(engine) != 0:
         return False
     return count(engine, sim)["receipts_behind"] == 0
+
+
+def connection_rows(engine) -> list[tuple[str, str]]:
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(text(
+            "SELECT to_number, provider_message_id FROM outbox_message WHERE provider_message_id IS NOT NULL"))]
 
 
 def count(engine, sim: Sim) -> dict[str, int]:
@@ -220,7 +298,11 @@ def count(engine, sim: Sim) -> dict[str, int]:
     # (contacts.choose): the check is right while such a message is still working on it.
     followed = {check for check, state in all_rows if state not in ("undelivered", "failed")}
     wrong = sum(1 for check in failed_checks if states.get(check) != "delivery_failed" and check not in followed)
-    return {"patients": len(numbers), "sent": len(per_number), "sent_twice": sum(n - 1 for n in per_number.values()),
+    # Sent twice: copies the provider accepted beyond our messages to that number that it accepted
+    # (a message retried after 30001, or handed over, is a message of its own, not a duplicate).
+    ours = Counter(to for to, provider_id in connection_rows(engine) if provider_id in truth)
+    twice = sum(max(0, n - max(1, ours[to])) for to, n in per_number.items())
+    return {"patients": len(numbers), "sent": len(per_number), "sent_twice": twice,
             "missed": sum(1 for n in numbers if n not in per_number and n not in refused),
             "bad_numbers": len(refused), "receipts_behind": behind,
             "checks_wrong": wrong}

@@ -109,7 +109,7 @@ def test_home_links_to_the_board(browser_as):
 
 
 def test_board_says_when_nothing_is_sending_or_firing(client, session, scene):
-    from bcp_service.models import ServiceHeartbeat, WorkerHeartbeat
+    from bcp_service.models import ServiceHeartbeat
     from bcp_service.models.base import utcnow
 
     html = client.get(f"/board/rounds/{scene.round.id}").text
@@ -118,7 +118,7 @@ def test_board_says_when_nothing_is_sending_or_firing(client, session, scene):
     assert "スケジューラ（定期実行・再送・電話）：起動の記録がありません" in html
 
     now = utcnow()
-    session.add(WorkerHeartbeat(worker_id="w1", hostname="h", pid=1, started_at=now, beat_at=now))
+    session.add(ServiceHeartbeat(instance_id="w1", name="worker", host="h", process_id=1, started_at=now, beat_at=now))
     session.add(ServiceHeartbeat(instance_id="s1", name="scheduler", host="h", process_id=2, started_at=now, beat_at=now))
     session.commit()
     for url in (f"/board/rounds/{scene.round.id}", "/board"):
@@ -143,10 +143,54 @@ def test_board_says_since_when_the_provider_is_unavailable(client, session, scen
 
     now = utcnow()
     since = now - timedelta(minutes=3)
-    session.add(ServiceHeartbeat(instance_id="sender:w1", name="sender", host="h", process_id=1, started_at=now,
+    session.add(ServiceHeartbeat(instance_id="w1", name="worker", host="h", process_id=1, started_at=now,
                                  beat_at=now, info={"provider_unavailable_since": since.isoformat(),
                                                     "lanes_down": ["sms"]}))
     session.commit()
     html = client.get(f"/board/rounds/{scene.round.id}").text
     shown = since.astimezone(client.app.state.settings.tz).strftime("%m/%d %H:%M:%S")
     assert 'id="provider-status"' in html and f"接続できません：{shown} から" in html
+
+
+def test_board_says_which_services_wait_for_the_database(client, session, scene):
+    from datetime import timedelta
+
+    from bcp_service.models import ServiceHeartbeat
+    from bcp_service.models.base import utcnow
+
+    now = utcnow()
+    since = now - timedelta(seconds=40)
+    session.add(ServiceHeartbeat(instance_id="w1", name="worker", host="h", process_id=1, started_at=now, beat_at=now))
+    session.add(ServiceHeartbeat(instance_id="s1", name="scheduler", host="h", process_id=2, started_at=now,
+                                 beat_at=now, info={"database_waiting_since": since.isoformat()}))
+    session.commit()
+    html = client.get(f"/board/rounds/{scene.round.id}").text
+    shown = since.astimezone(client.app.state.settings.tz).strftime("%m/%d %H:%M:%S")
+    assert 'id="system-status"' in html
+    assert f"スケジューラ（定期実行・再送・電話）：データベースの復旧を待っています（{shown} から）" in html
+    assert "送信ワーカー：" not in html  # live and not waiting
+
+    session.execute(update_beat(now - timedelta(minutes=5)))  # the worker's beats stopped arriving
+    session.commit()
+    html = client.get("/board").text
+    assert "停止しているか、データベースの復旧を待っているサービスがあります" in html
+    assert "送信ワーカー：最終応答" in html and "データベースの復旧を待っている場合は、復旧後に自動で再開します" in html
+
+
+def update_beat(at):
+    from sqlalchemy import update
+
+    from bcp_service.models import ServiceHeartbeat
+
+    return update(ServiceHeartbeat).where(ServiceHeartbeat.instance_id == "w1").values(beat_at=at)
+
+
+def test_board_says_when_this_api_cannot_write_to_the_database(client, monkeypatch, scene):
+    from datetime import datetime, timezone
+
+    from bcp_service import outage
+
+    since = datetime(2026, 12, 2, 3, 4, 5, tzinfo=timezone.utc)
+    monkeypatch.setattr(outage, "waiting_since", lambda: since)
+    html = client.get(f"/board/rounds/{scene.round.id}").text
+    assert 'id="database-status"' in html and "データベースに書き込めません：12/02 12:04:05 から" in html

@@ -43,3 +43,28 @@ def test_feeds_once_polls_decides_and_beats(tmp_path, monkeypatch):
     finally:
         get_settings.cache_clear()
         jma.stop()
+
+
+def test_a_poll_that_meets_a_database_outage_beats_that_it_waits(tmp_path, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from bcp_service.feeds.poller import FeedPoller
+
+    def restarting(_self):
+        raise OperationalError("SELECT", {}, ConnectionRefusedError("the database is restarting"))
+
+    url = f"sqlite:///{tmp_path / 'feeds.sqlite3'}"
+    engine = make_engine(url)
+    migrations.upgrade(engine)
+    monkeypatch.setenv("BCP_DATABASE_URL", url)
+    monkeypatch.setattr(FeedPoller, "run_once", restarting)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli, ["feeds", "--once"])
+        assert result.exit_code == 0, result.output  # an outage is waited out, not a crash
+        with make_session_factory(engine)() as session:
+            (beat,) = session.exec(select(ServiceHeartbeat)).all()
+        assert beat.name == "feeds" and beat.info["database_waiting_since"] is not None
+    finally:
+        get_settings.cache_clear()
+        engine.dispose()

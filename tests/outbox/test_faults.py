@@ -134,7 +134,7 @@ async def test_provider_outage_pauses_the_lane_and_the_board_knows(factory, fast
     assert worker.status()["provider_unavailable_since"] is not None
     await asyncio.to_thread(worker._maintain)
     with factory() as session:
-        info = session.exec(select(ServiceHeartbeat).where(ServiceHeartbeat.name == "sender")).one().info
+        info = session.exec(select(ServiceHeartbeat).where(ServiceHeartbeat.name == "worker")).one().info
         assert info["provider_unavailable_since"] and info["lanes_down"] == ["sms"]
     notifier.clear_failures()  # the provider is back
     await asyncio.wait_for(task, 30)
@@ -226,3 +226,28 @@ async def test_a_claim_committed_while_its_answer_was_lost_is_not_stuck(factory,
     rows = messages_of(factory, round_id)
     assert {m.state for m in rows} == {"sent"} and len(notifier.sent) == 6 and stats["sent"] == 6
     assert all(m.attempts == 1 for m in rows)
+
+
+async def test_a_claimed_batch_goes_out_when_paying_its_extra_segments_meets_an_outage(factory, fast_settings):
+    # pg_fast_restart left one message "sending" for good: the claim succeeded, then paying the segments
+    # the rendered text cost beyond the tokens taken (a leftover odd token) met the restart, and the
+    # claimed batch was dropped while the worker kept renewing it as its own.
+    settings = fast_settings.model_copy(update={"send_rate_per_second": 1000})
+    round_id, _ = seed_round(factory, settings, patients=5)
+    notifier = FakeNotifier()
+    worker = Worker(session_factory=factory, notifier=notifier, settings=settings)
+    acquire, calls = worker.limiter.acquire, {"n": 0}
+
+    async def odd_token_then_restart(wanted):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            await acquire(1)
+            return 1  # one token: one message claimed, which costs two segments
+        if calls["n"] in (2, 3):  # paying the second segment meets the restart, twice
+            raise OperationalError("SELECT", {}, ConnectionResetError("server closed the connection"))
+        return await acquire(wanted)
+
+    worker.limiter.acquire = odd_token_then_restart
+    stats = await asyncio.wait_for(worker.run(exit_when_idle=True), 30)
+    assert {m.state for m in messages_of(factory, round_id)} == {"sent"}
+    assert len(notifier.sent) == 5 and stats["sent"] == 5

@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import select
 
-from bcp_service.models import OutboxMessage, PatientContact, SafetyCheck, WorkerHeartbeat
+from bcp_service.models import OutboxMessage, PatientContact, SafetyCheck, ServiceHeartbeat
 from bcp_service.outbox import claims
 from bcp_service.outbox.worker import Worker
 from bcp_service.rounds.counters import read_counters, recount
@@ -216,11 +216,11 @@ def test_sqlite_allows_one_worker(factory, fast_settings, engine):
 
     if engine.dialect.name != "sqlite":
         pytest.skip("PostgreSQL runs several workers")
-    heartbeat.start(factory, "one")
+    heartbeat.start_worker(factory, "one")
     with factory() as session:  # as if "one" ran in another, live process
-        session.execute(update(WorkerHeartbeat).values(pid=1))
+        session.execute(update(ServiceHeartbeat).values(process_id=1))
         session.commit()
     with pytest.raises(heartbeat.WorkerAlreadyRunning):
-        heartbeat.start(factory, "two")
-    heartbeat.beat(factory, "one", sent=0, failed=0, stopped=True)
-    heartbeat.start(factory, "two")
+        heartbeat.start_worker(factory, "two")
+    heartbeat.beat(factory, instance_id="one", name="worker", stopped=True)
+    heartbeat.start_worker(factory, "two")

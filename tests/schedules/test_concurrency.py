@@ -13,10 +13,10 @@ from pathlib import Path
 from sqlmodel import func, select
 
 from bcp_service.db import make_engine, make_session_factory
+from bcp_service.heartbeat import read_system_status
 from bcp_service.models import SafetyRound, ScheduleFiring, ServiceHeartbeat
 from bcp_service.models.base import utcnow
 from bcp_service.schedules.firing import fire_due_schedules
-from bcp_service.schedules.heartbeat import read_system_status
 from bcp_service.schedules.process import SchedulerProcess
 from tests.factories import create_municipality, create_prefecture
 from tests.schedules.conftest import add_patient, add_schedule, utc

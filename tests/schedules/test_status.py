@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from bcp_service.models import ServiceHeartbeat, WorkerHeartbeat
+from bcp_service.models import ServiceHeartbeat
 from bcp_service.models.base import utcnow
 from bcp_service.schedules.process import SchedulerProcess
 from tests.schedules.conftest import borrowed
@@ -17,7 +17,7 @@ def component(client, name):
 def test_no_scheduler_ever_started_is_reported_stale(client):
     status, scheduler = component(client, "scheduler")
     assert scheduler == {"name": "scheduler", "stale": True, "last_beat_at": None, "alive_instances": 0,
-                         "instances": []}
+                         "waiting_for_database_since": None, "instances": []}
     assert status["ok"] is False
 
 
@@ -39,9 +39,10 @@ def test_a_beating_scheduler_is_live_and_one_that_stopped_beating_turns_stale(cl
     assert scheduler["last_beat_at"] is not None
 
 
-def test_workers_are_reported_from_their_own_heartbeats(client, session):
+def test_workers_are_reported_from_the_one_heartbeat_table(client, session):
     now = utcnow()
-    session.add(WorkerHeartbeat(worker_id="w1", hostname="h", pid=1, started_at=now, beat_at=now, sent=3))
+    session.add(ServiceHeartbeat(instance_id="w1", name="worker", host="h", process_id=1, started_at=now, beat_at=now,
+                                 info={"sent": 3, "failed": 0}))
     session.add(ServiceHeartbeat(instance_id="scheduler:h:2", name="scheduler", host="h", process_id=2,
                                  started_at=now, beat_at=now))
     session.flush()
@@ -53,3 +54,27 @@ def test_workers_are_reported_from_their_own_heartbeats(client, session):
 def test_status_is_for_operators_and_integrations(client_as):
     assert client_as("system").get("/api/v1/system/status").status_code == 200
     assert client_as("nurse", 1).get("/api/v1/system/status").status_code == 403
+
+
+def test_a_scheduler_whose_jobs_meet_an_outage_beats_that_it_waits_for_the_database(client, session, settings):
+    from sqlalchemy.exc import OperationalError
+
+    down = {"now": True}
+
+    def needs_the_database(_now):
+        if down["now"]:
+            raise OperationalError("SELECT", {}, ConnectionRefusedError("the database is restarting"))
+
+    process = SchedulerProcess(session_factory=borrowed(session), settings=settings, instance_id="scheduler:host:9",
+                               extra_jobs={"probe": needs_the_database})
+    process.run_once()  # the job fails for the outage; the beat (here it can be written) says so
+    _, scheduler = component(client, "scheduler")
+    assert scheduler["stale"] is False and scheduler["waiting_for_database_since"] is not None
+    assert scheduler["instances"][0]["waiting_for_database_since"] == scheduler["waiting_for_database_since"]
+    assert process.runs["probe"] == 0
+
+    down["now"] = False
+    process.run_once()
+    _, scheduler = component(client, "scheduler")
+    assert scheduler["waiting_for_database_since"] is None and process.runs["probe"] == 1
+    assert scheduler["instances"][0]["info"]["database_waited_seconds"] >= 0

@@ -322,3 +322,18 @@ def test_the_cli_refuses_a_public_address_with_the_placeholder_token(monkeypatch
     monkeypatch.delenv("BCP_TWILIO_AUTH_TOKEN", raising=False)
     result = CliRunner().invoke(app, ["twilio-sim", "--host", "0.0.0.0", "--port", "18190"])
     assert result.exit_code != 0 and "loopback" in str(result.exception) + result.output
+
+
+def test_callbacks_posted_twice_reach_both_processes_behind_the_public_url(sim: RunningSim, receiver: Receiver):
+    public = "https://bcp.example.jp/webhooks/twilio/status"
+    sim.configure(out_of_order_rate=1.0, callback_copies=2,
+                  callback_targets=[f"{receiver.base_url}/one", f"{receiver.base_url}/two"])
+    send_with_callback(sim, public)
+    sim.flush_callbacks()
+    for process in ("one", "two"):
+        hits = receiver.on(f"{process}/webhooks/twilio/status")
+        assert sorted(hit.params["MessageStatus"] for hit in hits) == ["delivered", "sent"]
+        for hit in hits:  # signed over the public URL, as Twilio signs what it was given
+            assert RequestValidator(sim.auth_token).validate(public, hit.params, hit.signature)
+    (stored,) = sim.messages()
+    assert [cb["status"] for cb in stored["callbacks"]] == ["delivered", "delivered", "sent", "sent"]

@@ -66,7 +66,7 @@ class LongWriter:
 
     def _run(self) -> None:
         with unit_of_work(make_session_factory(self.engine)) as session:  # BEGIN IMMEDIATE: the lock
-            session.execute(text("UPDATE worker_heartbeat SET pid = pid WHERE 0"))
+            session.execute(text("UPDATE service_heartbeat SET process_id = process_id WHERE 0"))
             self.locked.set()
             self.release.wait(HOLD)
 
