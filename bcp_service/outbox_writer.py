@@ -53,26 +53,31 @@ class Queued(NamedTuple):
 
 
 def queue(*, session: Session, round_id: int, messages: Sequence[Queued], template: str | None, drill: bool,
-          now: datetime) -> int:
+          now: datetime, created_at: datetime | None = None) -> int:
     """Write one queued outbox row per message in the session's transaction; returns how many.
 
-    ``template`` is the SMS text's template; a call's row has none (its prompt is the channel's).
+    ``template`` is the SMS text's template; a call's row has none (its prompt is the channel's). The rows
+    are due at ``now``; ``created_at`` (default ``now``) is where their validity starts: a copy of a message
+    the provider let expire in its queue (``outbox.overflow``) keeps the first copy's.
     """
     if not messages:
         return 0
+    created_at = created_at or now
     if session.get_bind().dialect.name == "postgresql" and len(messages) >= DRAW_IN_SQL_FROM:
-        _queue_drawing_in_sql(session, round_id=round_id, messages=messages, template=template, drill=drill, now=now)
+        _queue_drawing_in_sql(session, round_id=round_id, messages=messages, template=template, drill=drill, now=now,
+                              created_at=created_at)
     else:
-        _write_rows(session, (_row(round_id, message, template, drill, now) for message in messages))
+        _write_rows(session, (_row(round_id, message, template, drill, now, created_at) for message in messages))
     return len(messages)
 
 
-def _row(round_id: int, message: Queued, template: str | None, drill: bool, now: datetime) -> tuple:
+def _row(round_id: int, message: Queued, template: str | None, drill: bool, now: datetime,
+         created_at: datetime) -> tuple:
     token = new_answer_token()
     return (
         round_id, message.check_id, message.contact_id, message.channel, message.phone,
         template if message.channel == "sms" else None, drill, token, hash_token(token),
-        PRIORITY.get(message.risk_tier, DEFAULT_PRIORITY), MessageState.queued.value, 0, 0, now, now,
+        PRIORITY.get(message.risk_tier, DEFAULT_PRIORITY), MessageState.queued.value, 0, 0, now, created_at,
     )
 
 
@@ -90,19 +95,20 @@ WITH drawn AS MATERIALIZED (
 INSERT INTO outbox_message ({", ".join(COLUMNS)})
 SELECT :round_id, check_id, contact_id, channel, phone, CASE channel WHEN 'sms' THEN :template END, :drill, token,
        encode(sha256(convert_to(token, 'UTF8')), 'hex'), {PRIORITY_SQL}, '{MessageState.queued.value}', 0, 0,
-       :now, :now
+       :now, :created_at
 FROM drawn
 """
 
 
 def _queue_drawing_in_sql(session: Session, *, round_id: int, messages: Sequence[Queued], template: str | None,
-                          drill: bool, now: datetime) -> None:
+                          drill: bool, now: datetime, created_at: datetime) -> None:
     session.execute(text(CHOSEN_TABLE))
     with session.connection().connection.driver_connection.cursor() as cursor:
         with cursor.copy("COPY outbox_chosen (check_id, risk_tier, contact_id, channel, phone) FROM STDIN") as copy:
             for message in messages:
                 copy.write_row(message)
-    session.execute(text(QUEUE_SQL), {"round_id": round_id, "drill": drill, "now": now, "template": template})
+    session.execute(text(QUEUE_SQL), {"round_id": round_id, "drill": drill, "now": now, "created_at": created_at,
+                                            "template": template})
     # Dropped now, not only at commit, so a second large batch in the same transaction can create it again.
     session.execute(text("DROP TABLE outbox_chosen"))
 

@@ -31,6 +31,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
+from bcp_service import outbox_writer
 from bcp_service.clock import aware
 from bcp_service.locking import take_write_lock
 from bcp_service.models import OutboxMessage, SafetyCheck, SafetyRound
@@ -40,7 +41,7 @@ from bcp_service.models.rounds import CheckState, RoundState
 from bcp_service.outbox import delivery
 from bcp_service.outbox.retry import RetryPolicy
 from bcp_service.rounds import counters
-from bcp_service.rounds.creation import OUTBOX_COLUMNS, outbox_row, write_rows
+from bcp_service.rounds.messages import first_template
 
 log = logging.getLogger("bcp_service.outbox")
 
@@ -81,11 +82,12 @@ def _overflows_so_far(session: Session, message: OutboxMessage) -> int:
 
 
 def _queue_copy(session: Session, message: OutboxMessage, check: SafetyCheck, *, at: datetime) -> None:
-    row = list(outbox_row(round_id=message.round_id, check_id=message.check_id, contact_id=message.contact_id,
-                          phone=message.to_number, risk_tier=check.risk_tier, drill=message.drill, now=at,
-                          template=message.template or "check_initial", channel=message.channel))
-    row[OUTBOX_COLUMNS.index("created_at")] = aware(message.created_at)  # the validity runs from the first copy
-    write_rows(session=session, table=OutboxMessage.__table__, columns=OUTBOX_COLUMNS, rows=[tuple(row)])
+    # The same text as the copy that expired (a notice round's own); the validity runs from the first copy.
+    safety_round = session.get(SafetyRound, message.round_id)
+    template = message.template or first_template(safety_round.kind if safety_round else "")
+    outbox_writer.queue(session=session, round_id=message.round_id, messages=[outbox_writer.Queued(
+        message.check_id, check.risk_tier, message.contact_id, message.channel, message.to_number)],
+        template=template, drill=message.drill, now=at, created_at=aware(message.created_at))
 
 
 def requeue_overflows(session_factory: Callable[[], Session], *, validity: timedelta, policy: RetryPolicy,
