@@ -46,20 +46,31 @@ def _replies(request: Request) -> GroupCommit:
     return writer(request.app, "twilio-inbound", handle_replies, around=counters.deferred)
 
 
-KEPT = object()  # what ``_commit_or_keep`` returns for a write journaled before its commit
+KEPT = object()  # what ``_commit_or_keep`` returns for a write journaled instead of committed
 
 
 async def _commit_or_keep(request: Request, group: GroupCommit, kind: str, item):
-    """The write's result once committed; ``KEPT`` once journaled, if the commit takes too long.
+    """The write's result once committed; ``KEPT`` once journaled, when the database is away or the
+    commit takes too long.
 
-    A long writer (another process's transaction, a checkpoint, a starved CPU) can hold SQLite's write
-    lock for longer than Twilio waits: in the SQLite soak receipts waited up to 12.6 s. Past the bound
-    the item is made durable in the journal and answered; its write stays queued and still commits.
+    Twilio would not send a receipt or reply again, so one the database cannot take now is ours to
+    keep. A long writer (another process's transaction, a checkpoint, a starved CPU) can also hold
+    SQLite's write lock for longer than Twilio waits: in the SQLite soak receipts waited up to 12.6 s.
+    Past the bound the item is made durable in the journal and answered; its write stays queued and
+    still commits.
     """
     write = asyncio.ensure_future(group.submit(item))
     done, _ = await asyncio.wait({write}, timeout=request.app.state.settings.webhook_commit_wait_seconds)
     if write in done:
-        return write.result()  # an outage is raised to the caller, which journals
+        try:
+            result = write.result()
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            await _keep(request, kind, item)
+            return KEPT
+        _replay_if_due(request)
+        return result
     await _keep(request, kind, item)
     write.add_done_callback(_late_write_done)
     log.warning("webhook.kept_before_commit", extra={"kind": kind})
@@ -107,16 +118,9 @@ async def twilio_status(request: Request):
     if not provider_id:
         return Response(status_code=400)
     item = (provider_id[:64], status, params.get("ErrorCode"))
-    try:
-        result = await _commit_or_keep(request, _statuses(request), "status", item)
-    except Exception as exc:
-        if not is_outage(exc):
-            raise
-        await _keep(request, "status", item)  # Twilio would not send it again: it is ours to keep
-        return Response(status_code=204)
+    result = await _commit_or_keep(request, _statuses(request), "status", item)
     if result is KEPT:
         return Response(status_code=204)
-    _replay_if_due(request)
     log.info("webhook.status", extra={"provider_id": provider_id, "status": status, "result": result})
     return Response(status_code=204)
 
@@ -133,16 +137,9 @@ async def twilio_inbound(request: Request):
     if not provider_id or not sender:
         return Response(status_code=400)
     reply = InboundSms(provider_id[:64], sender, params.get("To"), params.get("Body", ""))
-    try:
-        result = await _commit_or_keep(request, _replies(request), "inbound", reply)
-    except Exception as exc:
-        if not is_outage(exc):
-            raise
-        await _keep(request, "inbound", reply)
-        return _twiml(None)  # recorded later: no acknowledgement text we could stand behind now
+    result = await _commit_or_keep(request, _replies(request), "inbound", reply)
     if result is KEPT:
-        return _twiml(None)
-    _replay_if_due(request)
+        return _twiml(None)  # recorded later: no acknowledgement text we could stand behind now
     log.info("webhook.inbound", extra={"provider_id": provider_id, "result": result.kind})
     # A stranger's text gets no answer: it costs a message and tells them nothing useful.
     if not settings.sms_reply_ack or result.kind == "duplicate" or result.reason == "no_open_check":
