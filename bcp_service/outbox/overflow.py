@@ -66,10 +66,9 @@ def overflowed(session: Session, *, limit: int) -> list[OutboxMessage]:
     return list(session.scalars(query))
 
 
-def _expires_at(session: Session, message: OutboxMessage, validity: timedelta) -> datetime:
-    deadline = session.scalar(select(SafetyRound.deadline).where(SafetyRound.id == message.round_id))
+def _expires_at(message: OutboxMessage, safety_round: SafetyRound, validity: timedelta) -> datetime:
     ends = aware(message.created_at) + validity
-    return min(ends, aware(deadline)) if deadline is not None else ends
+    return min(ends, aware(safety_round.deadline)) if safety_round.deadline is not None else ends
 
 
 def _overflows_so_far(session: Session, message: OutboxMessage) -> int:
@@ -81,10 +80,10 @@ def _overflows_so_far(session: Session, message: OutboxMessage) -> int:
     ) or 1
 
 
-def _queue_copy(session: Session, message: OutboxMessage, check: SafetyCheck, *, at: datetime) -> None:
+def _queue_copy(session: Session, message: OutboxMessage, check: SafetyCheck, safety_round: SafetyRound, *,
+                at: datetime) -> None:
     # The same text as the copy that expired (a notice round's own); the validity runs from the first copy.
-    safety_round = session.get(SafetyRound, message.round_id)
-    template = message.template or first_template(safety_round.kind if safety_round else "")
+    template = message.template or first_template(safety_round.kind)
     outbox_writer.queue(session=session, round_id=message.round_id, messages=[outbox_writer.Queued(
         message.check_id, check.risk_tier, message.contact_id, message.channel, message.to_number)],
         template=template, drill=message.drill, now=at, created_at=aware(message.created_at))
@@ -100,9 +99,10 @@ def requeue_overflows(session_factory: Callable[[], Session], *, validity: timed
             now = utcnow()
             for message in overflowed(session, limit=limit):
                 check = session.get(SafetyCheck, message.check_id)
+                safety_round = session.get(SafetyRound, message.round_id)  # joined by overflowed(): it exists
                 delay = policy.backoff(_overflows_so_far(session, message), rng=rng)
-                if now + timedelta(seconds=delay) < _expires_at(session, message, validity):
-                    _queue_copy(session, message, check, at=now + timedelta(seconds=delay))
+                if now + timedelta(seconds=delay) < _expires_at(message, safety_round, validity):
+                    _queue_copy(session, message, check, safety_round, at=now + timedelta(seconds=delay))
                     stats["retried"] += 1
                     log.info("outbox.overflow_retried", extra={"message_id": message.id, "delay": round(delay, 1)})
                 else:
