@@ -58,8 +58,8 @@ class Journal:
         payload = list(item) if kind == "status" else asdict(item)  # type: ignore[call-overload]
         line = json.dumps({"kind": kind, "item": payload, "at": time.time()}, ensure_ascii=False) + "\n"
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _append_line(self.path, line.encode())
-        _fsync_directory(self.directory)
+        if _append_line(self.path, line.encode()):
+            _fsync_directory(self.directory)  # the new file's name; a line added to a named file needs only its own fsync
         log.warning("webhook.journaled", extra={"kind": kind})
 
     def pending(self) -> list[Path]:
@@ -146,15 +146,17 @@ def _apply(unit_of_work: UnitOfWork, entries: list[dict]) -> None:
         session.commit()
 
 
-def _append_line(path: Path, data: bytes) -> None:
+def _append_line(path: Path, data: bytes) -> bool:
+    """Append and fsync one line; True when this line began the file (its name is not yet durable)."""
     while True:
         descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX)
             if _is_at(descriptor, path):
+                began = os.fstat(descriptor).st_size == 0
                 os.write(descriptor, data)
                 os.fsync(descriptor)
-                return
+                return began
         finally:
             os.close(descriptor)  # closing releases the lock
         # A replayer renamed the file between our open and our lock: append to a new one.
