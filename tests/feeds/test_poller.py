@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from sqlmodel import Session, select
@@ -12,11 +13,12 @@ from bcp_service.feeds.atom import FeedError, parse_feed
 from bcp_service.feeds.poller import FeedPoller
 from bcp_service.models import JmaFeed, JmaFeedEntry, TriggerReport
 from tests.feeds.server import JmaStandIn
-from tests.shared_data import SHARED_DATA
+from tests.shared_data import SHARED_DATA, requires_shared
 from tests.triggers.dbsetup import chiba, decisions, records, round_municipality_codes, rounds, run_starts  # noqa: F401
 from tests.triggers.helpers import CHIBA, DATA, FUNABASHI, ICHIKAWA, INZAI, NARASHINO, at
 
 SHARED_FEEDS = SHARED_DATA / "jma" / "feeds"
+OWN_FEEDS = Path(__file__).parent / "recorded"
 NORTH_WEST = {CHIBA, ICHIKAWA, FUNABASHI, NARASHINO, INZAI}
 QUAKE_51 = ("震度速報", "vxse51_chiba_5lower.xml", at(10, 16, 30))
 CANCEL_51 = ("震度速報", "vxse51_cancel.xml", at(10, 17, 0))
@@ -173,6 +175,7 @@ def test_bulletins_only_from_allowed_hosts(replay, session):
     assert "BCP_FEEDS_BULLETIN_HOSTS" in entry.error
 
 
+@requires_shared
 def test_recorded_feeds_parse():
     eqvol = parse_feed((SHARED_FEEDS / "eqvol_20260106.xml").read_bytes())
     assert len(eqvol) == 68
@@ -184,6 +187,18 @@ def test_recorded_feeds_parse():
     extra = parse_feed(gzip.decompress((SHARED_FEEDS / "extra_l_20220714.xml.gz").read_bytes()))
     assert len(extra) == 3647
     assert sum(e.title == "気象警報・注意報（Ｈ２７）" for e in extra) == 1518
+
+
+def test_own_feed_parses_oldest_first():
+    feed = parse_feed((OWN_FEEDS / "eqvol_sample.xml").read_bytes())
+    assert len(feed) == 6
+    assert [e.updated for e in feed] == sorted(e.updated for e in feed)
+    assert feed[0].title == "火山の状況に関する解説情報" and feed[0].author == "福岡管区気象台"
+    assert sum(e.title in ("震度速報", "震源・震度に関する情報") for e in feed) == 3
+    assert all(e.link.startswith("https://www.data.jma.go.jp/developer/xml/data/") for e in feed)
+    # The long feeds are served gzip-compressed; the same entries read the same through gzip.
+    again = parse_feed(gzip.decompress(gzip.compress((OWN_FEEDS / "eqvol_sample.xml").read_bytes())))
+    assert again == feed
 
 
 def test_not_a_feed():

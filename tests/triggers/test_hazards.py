@@ -9,7 +9,7 @@ from bcp_service.triggers.events import Hazard
 from bcp_service.triggers.jma import read_report_root
 from bcp_service.triggers.jma_warnings import hazard_events, kind_level, parse_hazard_bulletin
 from bcp_service.triggers.schemas import GuardConfig
-from tests.shared_data import SHARED_DATA
+from tests.shared_data import SHARED_DATA, requires_shared
 from tests.triggers.dbsetup import (  # noqa: F401 (fixtures)
     chiba,
     clock,
@@ -23,13 +23,21 @@ from tests.triggers.dbsetup import (  # noqa: F401 (fixtures)
 from tests.triggers.helpers import CHIBA, CHOSHI, FUNABASHI, ICHIKAWA, INZAI, NARASHINO, TATEYAMA, at
 
 SHARED = SHARED_DATA / "jma"
+OWN = Path(__file__).parent / "bulletins"
 JST = timezone(timedelta(hours=9))
 NORTH_WEST = {CHIBA, ICHIKAWA, FUNABASHI, NARASHINO, INZAI}
 
 
 def post_shared(client, relative: str):
-    return client.post("/api/v1/triggers", content=(SHARED / relative).read_bytes(),
-                       headers={"Content-Type": "application/xml"})
+    return post_file(client, SHARED / relative)
+
+
+def post_own(client, name: str):
+    return post_file(client, OWN / name)
+
+
+def post_file(client, path: Path):
+    return client.post("/api/v1/triggers", content=path.read_bytes(), headers={"Content-Type": "application/xml"})
 
 
 def test_stronger_aftershock_inside_the_delay_widens_the_pending_round(system, session, settings, chiba, clock):
@@ -86,6 +94,7 @@ def test_flood_advisory_alone_is_below_the_level_3_threshold(settings):
     assert GuardConfig(hazard_levels=settings.trigger_hazard_levels).threshold(Hazard.FLOOD) == 3
 
 
+@requires_shared
 def test_tsunami_warning_starts_a_round_for_coastal_municipalities(system, session, settings, chiba, clock):
     clock.now = datetime(2011, 3, 11, 14, 50, tzinfo=JST)
     response = post_shared(system, "tsunami/32-39_11_02_250206_VTSE41.xml")
@@ -100,6 +109,7 @@ def test_tsunami_warning_starts_a_round_for_coastal_municipalities(system, sessi
     assert round_municipality_codes(session, round_id, chiba) == {CHOSHI, TATEYAMA}
 
 
+@requires_shared
 def test_tsunami_cancellation_and_drill(system, session, chiba, clock):
     clock.now = datetime(2016, 9, 1, 7, 14, tzinfo=JST)
     drill = post_shared(system, "tsunami/32-39_12_02_250206_VTSE41.xml").json()
@@ -110,6 +120,7 @@ def test_tsunami_cancellation_and_drill(system, session, chiba, clock):
     assert cancel["info_type"] == "cancel"
 
 
+@requires_shared
 @pytest.mark.parametrize(("name", "expected"), [
     ("weather/20240725040511_0_VPWW54_060000.xml", {Hazard.HEAVY_RAIN: ("0620400", 5)}),  # 酒田市 大雨特別警報
     ("weather/15_15_01_220314_VPWW54.xml", {Hazard.STORM_SURGE: ("3640300", 4)}),  # 藍住町 高潮警報
@@ -122,6 +133,7 @@ def test_recorded_warnings_are_read_per_hazard_and_municipality(name, expected):
         assert bulletin.levels[hazard][code] == level
 
 
+@requires_shared
 def test_only_lifted_warnings_start_nothing(system, clock, chiba):
     clock.now = datetime(2016, 3, 10, 18, 23, tzinfo=JST)
     decision = post_shared(system, "weather/20160310092241_uuid-2b441518_VPWW53.xml").json()
@@ -141,3 +153,62 @@ def test_elderly_evacuation_is_a_level_in_json_events(system, chiba, clock):
         "occurred_at": at(9, 0).isoformat()})
     assert response.status_code == 200, response.text
     assert response.json()["action"] == "schedule_round"
+
+
+# The same paths on the project's own bulletins (tests/triggers/bulletins), so a fresh clone tests them too.
+
+def test_own_tsunami_warning_starts_a_round_for_the_chiba_coast(system, session, settings, chiba, clock):
+    clock.now = datetime(2026, 3, 1, 10, 6, tzinfo=JST)
+    response = post_own(system, "vtse41_chiba_coast_warning.xml")
+    assert response.status_code == 200, response.text
+    decision = response.json()
+    assert (decision["action"], decision["reason"]) == ("schedule_round", "threshold_met")
+    assert decision["kind"] == "VTSE41" and decision["event_id"] == "tsunami-20260301100230"
+    # 九十九里・外房 津波警報 (銚子市) 4, 内房 津波注意報 (館山市) 3; 東京湾内湾 only 津波予報 (level 1, below).
+    assert decision["municipalities"] == [CHOSHI, TATEYAMA]
+    assert decision["severity"] == 4
+    (round_id,) = run_starts(session, settings, datetime(2026, 3, 1, 10, 10, tzinfo=JST))
+    assert round_municipality_codes(session, round_id, chiba) == {CHOSHI, TATEYAMA}
+
+
+def test_own_tsunami_drill_is_ignored_and_a_withdrawal_cancels_the_pending_round(system, session, chiba, clock):
+    clock.now = datetime(2026, 9, 2, 7, 11, tzinfo=JST)
+    drill = post_own(system, "vtse41_drill.xml").json()
+    assert (drill["action"], drill["reason"]) == ("ignore", "drill_ignored")
+    clock.now = datetime(2026, 3, 1, 10, 6, tzinfo=JST)
+    assert post_own(system, "vtse41_chiba_coast_warning.xml").json()["action"] == "schedule_round"
+    clock.now = datetime(2026, 3, 1, 10, 31, tzinfo=JST)
+    cancel = post_own(system, "vtse41_cancel.xml").json()
+    assert cancel["info_type"] == "cancel"
+    assert cancel["action"] != "schedule_round"
+    assert rounds(session) == []
+
+
+def test_own_tsunami_withdrawal_without_a_round(system, chiba, clock):
+    clock.now = datetime(2026, 3, 1, 10, 31, tzinfo=JST)
+    cancel = post_own(system, "vtse41_cancel.xml").json()
+    assert (cancel["action"], cancel["reason"]) == ("ignore", "cancel_without_round")
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("vpww54_chiba_heavy_rain_special.xml",
+     {Hazard.HEAVY_RAIN: {"1220500": 5, "1220200": 2}, Hazard.FLOOD: {"1220500": 3}}),  # 館山市 大雨特別警報
+    ("vpww54_chiba_storm_surge.xml", {Hazard.STORM_SURGE: {"1220400": 4, "1220300": 2}}),  # 暴風 has no level
+    ("vxww50_chiba_landslide.xml", {Hazard.LANDSLIDE: {"1220500": 4}}),  # 館山市 土砂災害警戒情報, 銚子市 なし
+    ("vpww53_chiba_lifted.xml", {}),  # only 解除 and 継続
+])
+def test_own_warnings_are_read_per_hazard_and_municipality(name, expected):
+    bulletin = parse_hazard_bulletin(read_report_root((OWN / name).read_bytes()))
+    assert bulletin.levels == expected
+
+
+def test_own_only_lifted_warnings_start_nothing(system, clock, chiba):
+    clock.now = datetime(2026, 6, 10, 18, 21, tzinfo=JST)
+    decision = post_own(system, "vpww53_chiba_lifted.xml").json()
+    assert decision["action"] == "ignore"
+
+
+def test_own_landslide_alert_starts_a_round_in_tateyama(system, session, settings, chiba, clock):
+    clock.now = datetime(2026, 7, 6, 3, 31, tzinfo=JST)
+    decision = post_own(system, "vxww50_chiba_landslide.xml").json()
+    assert (decision["action"], decision["kind"], decision["municipalities"]) == ("schedule_round", "VXWW50", [TATEYAMA])
