@@ -1,6 +1,6 @@
 """CSV import benchmark on PostgreSQL: 100,000 synthetic patients through ``bcp-service import patients``.
 
-    .venv/bin/python load_tests/import_bench.py [--rows 100000] [--keep]
+    .venv/bin/python load_tests/import_bench.py [--rows 100000] [--keep] [--xlsx]
 
 Creates (and drops, unless --keep) its own database ``bcp_import_bench`` on 127.0.0.1:5432, migrates
 it, loads the Chiba demo structure, gives every institution an external id, writes the patients as
@@ -11,6 +11,9 @@ separate process:
 2. the first import (every row created)
 3. the same file again (every row unchanged: nothing written)
 4. a file with 10 % of rows changed (updates, with contacts replaced)
+
+``--xlsx`` writes the same rows as an Excel workbook instead, as offices keep them: a title row and a
+date above the header, birth dates as date cells, a 備考 column the importer reads past.
 """
 
 from __future__ import annotations
@@ -84,6 +87,25 @@ def write_csv(path: Path, rows: list[list[str]]) -> None:
             handle.write(chunk.lstrip("\ufeff").encode("cp932"))
 
 
+def write_xlsx(path: Path, rows: list[list[str]]) -> None:
+    from datetime import date
+
+    from openpyxl import Workbook
+
+    birth = [c.key for c in COLUMNS].index("birth_date")
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("患者一覧")
+    sheet.append(["在宅人工呼吸器・在宅酸素療法 患者一覧"])
+    sheet.append(["作成日", date(2026, 12, 1)])
+    sheet.append([c.ja for c in COLUMNS] + ["備考"])
+    for row in rows:
+        cells: list[object] = list(row)
+        if cells[birth]:
+            cells[birth] = date.fromisoformat(cells[birth])
+        sheet.append([*cells, "夜間は家族が同居"])
+    book.save(path)
+
+
 def generate(engine, count: int, refs, codes, seed: int = 7) -> list[list[str]]:
     pools = load_pools(engine)
     rng = random.Random(seed)
@@ -121,6 +143,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--xlsx", action="store_true", help="an .xlsx workbook with a title row, not a CSV")
     args = parser.parse_args()
 
     recreate_database()
@@ -129,10 +152,12 @@ def main() -> None:
         refs, codes = prepare(engine)
         rows = generate(engine, args.rows, refs, codes)
         with tempfile.TemporaryDirectory() as tmp:
-            first, second = Path(tmp) / "patients.csv", Path(tmp) / "patients-changed.csv"
-            write_csv(first, rows)
-            write_csv(second, changed_copy(rows, 0.10))
-            print(f"{args.rows:,} rows, {first.stat().st_size / 1e6:.1f} MB CP932, PostgreSQL, {os.cpu_count()} cores")
+            suffix, write = (".xlsx", write_xlsx) if args.xlsx else (".csv", write_csv)
+            first, second = Path(tmp) / f"patients{suffix}", Path(tmp) / f"patients-changed{suffix}"
+            write(first, rows)
+            write(second, changed_copy(rows, 0.10))
+            shape = "xlsx" if args.xlsx else "CP932"
+            print(f"{args.rows:,} rows, {first.stat().st_size / 1e6:.1f} MB {shape}, PostgreSQL, {os.cpu_count()} cores")
             for label, cli_args in (
                 ("dry run", ("import", "patients", str(first), "--dry-run")),
                 ("first import (all created)", ("import", "patients", str(first))),

@@ -1,4 +1,4 @@
-"""``bcp-service import`` and ``bcp-service export``: CSV files against the configured database."""
+"""``bcp-service import`` (CSV or .xlsx) and ``bcp-service export`` (CSV) against the configured database."""
 
 from __future__ import annotations
 
@@ -20,28 +20,30 @@ from bcp_service.imports.report import ImportReport
 from bcp_service.models.enums import PatientStatus
 from bcp_service.registry.patients import PatientFilters
 
-import_app = typer.Typer(help="CSVの取り込み (CSV import): 1行でも誤りがあれば何も書き込みません", no_args_is_help=True)
+import_app = typer.Typer(help="CSV・Excel (.xlsx) の取り込み: 1行でも誤りがあれば何も書き込みません", no_args_is_help=True)
 export_app = typer.Typer(help="CSVの書き出し (CSV export, UTF-8 BOM付き)", no_args_is_help=True)
 console = Console(stderr=True)
 SHOWN_ERRORS = 50
 
-CsvPath = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="CSV file (UTF-8 or Shift_JIS)")
+CsvPath = typer.Argument(..., exists=True, dir_okay=False, readable=True,
+                         help="CSV file (UTF-8 or Shift_JIS) or Excel workbook (.xlsx)")
 DryRunOption = typer.Option(False, "--dry-run", help="check every row and report; write nothing")
+SheetOption = typer.Option(None, "--sheet", help="the worksheet of an .xlsx workbook (default: the first)")
 
 
 @import_app.command("patients")
-def import_patients(file: Path = CsvPath, dry_run: bool = DryRunOption) -> None:
-    """患者CSVを取り込む (upsert by 外部ID)."""
-    _import("patients", "patient.import", file, dry_run)
+def import_patients(file: Path = CsvPath, dry_run: bool = DryRunOption, sheet: str | None = SheetOption) -> None:
+    """患者の一覧 (CSV・.xlsx) を取り込む (upsert by 外部ID)."""
+    _import("patients", "patient.import", file, dry_run, sheet)
 
 
 @import_app.command("institutions")
-def import_institutions(file: Path = CsvPath, dry_run: bool = DryRunOption) -> None:
-    """医療機関・事業所CSVを取り込む (upsert by 外部ID)."""
-    _import("institutions", "institution.import", file, dry_run)
+def import_institutions(file: Path = CsvPath, dry_run: bool = DryRunOption, sheet: str | None = SheetOption) -> None:
+    """医療機関・事業所の一覧 (CSV・.xlsx) を取り込む (upsert by 外部ID)."""
+    _import("institutions", "institution.import", file, dry_run, sheet)
 
 
-def _import(kind: str, action: str, file: Path, dry_run: bool) -> None:
+def _import(kind: str, action: str, file: Path, dry_run: bool, sheet: str | None = None) -> None:
     settings = get_settings()
     engine = make_engine(settings.database_url)
     with file.open("rb") as handle:
@@ -50,7 +52,7 @@ def _import(kind: str, action: str, file: Path, dry_run: bool) -> None:
     with Progress(*columns, console=console) as bar, make_session_factory(engine)() as session:
         task = bar.add_task("確認中" if dry_run else "取り込み中", total=None)
         result = import_csv(
-            kind, data, session=session, principal=None, settings=settings, dry_run=dry_run,
+            kind, data, session=session, principal=None, settings=settings, dry_run=dry_run, sheet=sheet,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
         report = result.report
@@ -70,8 +72,15 @@ def _print_report(report: ImportReport) -> None:
     summary = (
         f"{report.rows_total:,} 行 (正常 {report.rows_valid:,})  新規 {report.created:,}  更新 {report.updated:,}  "
         f"変更なし {report.unchanged:,}  文字コード {report.encoding or '—'}"
+        + (f"  シート「{report.sheet}」" if report.sheet else "")
     )
     console.print(summary)
+    if report.header_line > 1:
+        console.print(f"{report.header_line} 行目を見出しとして読みました (上の行は表題として読み飛ばし)")
+    if report.ignored_columns:
+        console.print("取り込まない列: " + "、".join(f"「{c}」" for c in report.ignored_columns))
+    for reading in report.readings:
+        console.print(f"{reading.column}: 「{reading.written}」を「{reading.read_as}」として登録 ({reading.rows:,} 行)")
     if report.ok:
         state = "確認のみ、書き込みなし (dry run)" if report.dry_run else "書き込みました (written)"
         console.print(f"[green]誤りはありません。{state}[/green]")

@@ -54,10 +54,10 @@ def _history(session: Session, principal: Principal) -> list[AuditEvent]:
 
 
 def _page(session: Session, principal: Principal, *, report=None, kind: str = "patients", carry: str | None = None,
-          filename: str = "", error: str | None = None, status_code: int = 200):
+          filename: str = "", sheet: str = "", error: str | None = None, status_code: int = 200):
     return page(
         "imports/index.html", principal, status_code=status_code, kinds=_kinds(principal), kind=kind, report=report,
-        carry=carry, filename=filename, error=error, history=_history(session, principal), action_kinds={v: k for k, v in ACTIONS.items()},
+        carry=carry, filename=filename, sheet=sheet, error=error, history=_history(session, principal), action_kinds={v: k for k, v in ACTIONS.items()},
         kind_labels=KIND_LABELS, columns={"patients": [c for c in PATIENT_COLUMNS if not c.export_only and not c.key.startswith("contact") or c.key.startswith("contact1_")],
                                           "institutions": list(INSTITUTION_COLUMNS)},
     )
@@ -73,7 +73,7 @@ def import_from_page(
     request: Request, principal: Importer, session: SessionDep,
     kind: Annotated[str, Form(max_length=20)] = "patients", step: Annotated[str, Form(max_length=10)] = "check",
     file: Annotated[UploadFile | None, File()] = None, carried: Annotated[str, Form(max_length=1_000_000)] = "",
-    filename: Annotated[str, Form(max_length=200)] = "",
+    filename: Annotated[str, Form(max_length=200)] = "", sheet: Annotated[str, Form(max_length=100)] = "",
 ):
     if kind not in _kinds(principal):
         return _page(session, principal, error="この種類の取り込みは行えません (not allowed for your role)", status_code=403)
@@ -87,16 +87,17 @@ def import_from_page(
         except (binascii.Error, ValueError):
             data = b""
     if not data:
-        return _page(session, principal, kind=kind, error="CSVファイルを選んでください (choose a CSV file)", status_code=422)
+        return _page(session, principal, kind=kind, error="CSV または Excel (.xlsx) のファイルを選んでください", status_code=422)
     dry_run = step != "apply"
-    result = import_csv(kind, data, session=session, principal=principal, settings=settings, dry_run=dry_run)
+    result = import_csv(kind, data, session=session, principal=principal, settings=settings, dry_run=dry_run,
+                        sheet=sheet.strip() or None)
     report = result.report
     if report.written:
         audit(session=session, principal=principal, action=ACTIONS[kind], patient_ids=result.affected_ids, request=request,
               detail=f"created={report.created} updated={report.updated} unchanged={report.unchanged}")
     carry = base64.b64encode(data).decode() if dry_run and report.ok and len(data) <= CARRY_MAX_BYTES else None
     return _page(session, principal, report=report, kind=kind, carry=carry, filename=filename[:200],
-                 status_code=200 if report.ok else 422)
+                 sheet=report.sheet or "", status_code=200 if report.ok else 422)
 
 
 @router.get("/exports")

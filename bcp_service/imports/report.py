@@ -11,6 +11,15 @@ class RowError(BaseModel):
     reason: str
 
 
+class Reading(BaseModel):
+    """A value written one way and stored as another (マスク → NPPV), shown so nothing is mapped silently."""
+
+    column: str = Field(description="the column header as written in the file")
+    written: str = Field(description="the value as written in the file")
+    read_as: str = Field(description="what it is stored as (its label)")
+    rows: int = Field(description="how many rows wrote it so")
+
+
 class ImportReport(BaseModel):
     kind: str
     dry_run: bool
@@ -23,6 +32,11 @@ class ImportReport(BaseModel):
     written: bool = Field(False, description="whether anything was saved: only when there are no errors and not a dry run")
     errors_total: int = 0
     errors: list[RowError] = Field(default_factory=list, description="cut at the configured maximum; errors_total counts all")
+    sheet: str | None = Field(None, description="the worksheet read, for an .xlsx workbook")
+    header_line: int = Field(1, description="the line (sheet row) of the header; the rows above it were a title")
+    ignored_columns: list[str] = Field(
+        default_factory=list, description="columns the importer does not know (備考, メモ …): read past, nothing stored")
+    readings: list[Reading] = Field(default_factory=list, description="values stored as something else than written")
 
     @property
     def ok(self) -> bool:

@@ -19,16 +19,18 @@ from bcp_service.imports.report import ImportReport
 router = APIRouter(prefix="/api/v1/imports", tags=["imports"])
 PatientImporter = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture, Role.hub, Role.institution))]
 InstitutionImporter = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture))]
-CsvFile = Annotated[UploadFile, File(description="CSV: UTF-8 (with or without BOM) or Shift_JIS (CP932)")]
+CsvFile = Annotated[UploadFile, File(description="CSV (UTF-8 with or without BOM, or Shift_JIS/CP932) or an .xlsx workbook")]
 DryRun = Annotated[bool, Query(description="check every row and report; write nothing")]
+Sheet = Annotated[str | None, Query(max_length=100, description="the worksheet of an .xlsx workbook; its first sheet if absent")]
 REPORT_RESPONSES = {422: {"model": ImportReport, "description": "the file has errors; nothing was written"}}
 
 
-def _run(kind: str, action: str, request: Request, principal: Principal, session: Session, file: UploadFile, dry_run: bool) -> JSONResponse:
+def _run(kind: str, action: str, request: Request, principal: Principal, session: Session, file: UploadFile, dry_run: bool,
+         sheet: str | None) -> JSONResponse:
     settings = request.app.state.settings
     # One byte past the limit is enough for the reader to say the file is too large.
     data = file.file.read(settings.import_max_bytes + 1)
-    result = import_csv(kind, data, session=session, principal=principal, settings=settings, dry_run=dry_run)
+    result = import_csv(kind, data, session=session, principal=principal, settings=settings, dry_run=dry_run, sheet=sheet)
     report = result.report
     if report.written:
         audit(
@@ -39,12 +41,14 @@ def _run(kind: str, action: str, request: Request, principal: Principal, session
 
 
 @router.post("/patients", response_model=ImportReport, responses=REPORT_RESPONSES)
-def import_patients(request: Request, principal: PatientImporter, session: SessionDep, file: CsvFile, dry_run: DryRun = False):
-    """患者CSVの取り込み。1行でも誤りがあれば何も書き込みません (all or nothing)."""
-    return _run("patients", "patient.import", request, principal, session, file, dry_run)
+def import_patients(request: Request, principal: PatientImporter, session: SessionDep, file: CsvFile, dry_run: DryRun = False,
+                    sheet: Sheet = None):
+    """患者CSV・Excelの取り込み。1行でも誤りがあれば何も書き込みません (all or nothing)."""
+    return _run("patients", "patient.import", request, principal, session, file, dry_run, sheet)
 
 
 @router.post("/institutions", response_model=ImportReport, responses=REPORT_RESPONSES)
-def import_institutions(request: Request, principal: InstitutionImporter, session: SessionDep, file: CsvFile, dry_run: DryRun = False):
-    """医療機関等CSVの取り込み。1行でも誤りがあれば何も書き込みません (all or nothing)."""
-    return _run("institutions", "institution.import", request, principal, session, file, dry_run)
+def import_institutions(request: Request, principal: InstitutionImporter, session: SessionDep, file: CsvFile,
+                        dry_run: DryRun = False, sheet: Sheet = None):
+    """医療機関等CSV・Excelの取り込み。1行でも誤りがあれば何も書き込みません (all or nothing)."""
+    return _run("institutions", "institution.import", request, principal, session, file, dry_run, sheet)

@@ -9,6 +9,7 @@ A dry run never writes. The caller owns the outer transaction (the request, or t
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -17,9 +18,9 @@ from sqlmodel import Session
 
 from bcp_service.config import Settings
 from bcp_service.imports.columns import Column
-from bcp_service.imports.reading import FileProblem, match_header, open_csv
-from bcp_service.imports.report import ErrorList, ImportReport
-from bcp_service.imports.values import FORMULA_REASON, looks_like_formula, unneutralise
+from bcp_service.imports.reading import FileProblem, match_header, open_table
+from bcp_service.imports.report import ErrorList, ImportReport, Reading
+from bcp_service.imports.values import FORMULA_REASON, fold, looks_like_formula, unneutralise
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 2000
@@ -82,23 +83,25 @@ class ImportResult:
 
 def run_import(
     kind: Kind, data: bytes, *, session: Session, settings: Settings, dry_run: bool, progress: Progress | None = None,
+    sheet: str | None = None,
 ) -> ImportResult:
+    """``data`` is a CSV file or an .xlsx workbook (its first sheet, or ``sheet``)."""
     report = ImportReport(kind=kind.kind, dry_run=dry_run)
     errors = ErrorList(report, settings.import_max_reported_errors)
     affected: list[int] = []
     try:
-        source = open_csv(data, settings.import_max_bytes)
+        source = open_table(data, settings.import_max_bytes, kind.columns, sheet)
     except FileProblem as problem:
         errors.add(problem.line, None, problem.reason, row=False)
         return ImportResult(report, affected)
-    report.encoding = source.encoding
-    matched = match_header(source.header, kind.columns, errors)
+    report.encoding, report.sheet, report.header_line = source.encoding, source.sheet, source.header_line
+    matched = match_header(source.header, kind.columns, errors, line=source.header_line, ignored=report.ignored_columns)
     if errors:
         return ImportResult(report, affected)
-    headers = {column.key: text for column, text in zip(matched, source.header, strict=True) if column is not None}
+    headers = {column.key: text for column, text in zip(matched, source.header, strict=False) if column is not None}
     present = frozenset(headers)
     names = {column.key: column.ja for column in kind.columns} | headers
-    rows = RowReader(kind, matched, settings.import_max_cell_chars)
+    rows = RowReader(kind, matched, settings.import_max_cell_chars, ragged=source.sheet is not None)
 
     savepoint = None if dry_run else session.begin_nested()
     batch: list[Candidate] = []
@@ -139,7 +142,9 @@ def run_import(
     if progress:
         progress(source.lines, source.lines)
     if report.rows_total == 0 and not errors:
-        errors.add(None, None, "データ行がありません。2行目から1件ずつ書いてください (no data rows)", row=False)
+        errors.add(None, None, "データ行がありません。見出しの次の行から1件ずつ書いてください (no data rows)", row=False)
+    report.readings = [Reading(column=names.get(key, key), written=written, read_as=label, rows=count)
+                       for (key, written, label), count in rows.readings.items()]
     report.rows_valid = report.rows_total - len(errors.bad_lines)
     if savepoint is not None:
         if errors:
@@ -160,16 +165,20 @@ def run_import(
 class RowReader:
     """Cell checks common to every kind: shape, length, formulas, then each column's parser."""
 
-    def __init__(self, kind: Kind, matched: list[Column | None], max_chars: int) -> None:
+    def __init__(self, kind: Kind, matched: list[Column | None], max_chars: int, *, ragged: bool = False) -> None:
         self.matched = matched
+        self.ragged = ragged  # a worksheet's row ends at its last filled cell: shorter rows are padded
         self.max_chars = max_chars
         self.key_column = next(c.key for c in kind.columns if c.kind == "key")
         self.first_line_of: dict[str, int] = {}
+        self.readings: Counter[tuple[str, str, str]] = Counter()  # (column key, as written, label stored)
 
     def read(self, row: RowIssues, cells: list[str]) -> dict[str, object] | None:
         width = len(self.matched)
         if len(cells) > width and not any(c.strip() for c in cells[width:]):
             cells = cells[:width]
+        if len(cells) < width and self.ragged:
+            cells = cells + [""] * (width - len(cells))
         if len(cells) != width:
             row.add(None, f"列の数がヘッダーと合いません (ヘッダー {width} 列、この行 {len(cells)} 列)。"
                           "セルの中のカンマは \"\" で囲んでください (wrong number of cells)")
@@ -199,10 +208,21 @@ class RowReader:
             row.add(column.key, FORMULA_REASON)
             return None
         try:
-            return column.parse(text)
+            value = column.parse(text)
         except ValueError as exc:
             row.add(column.key, str(exc))
             return None
+        if column.choice is not None:
+            self._note_reading(column, text, str(value))
+        return value
+
+    def _note_reading(self, column: Column, text: str, value: str) -> None:
+        """A spelling that is neither the stored value nor inside its label (マスク for 非侵襲 (NPPV); not TPPV
+        for 侵襲 (TPPV), nor 男 for 男性) is counted, to be shown in the report."""
+        label = column.choice.labels.get(value, value) if column.choice else value
+        if text == value or fold(text).lower() in fold(label).lower():
+            return
+        self.readings[(column.key, text, label)] += 1
 
     def _check_key(self, row: RowIssues, key: object) -> None:
         if not isinstance(key, str):

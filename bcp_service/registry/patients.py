@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -88,7 +90,9 @@ def filter_conditions(filters: PatientFilters, dialect: str = "sqlite") -> list[
     if filters.status is not None:
         conditions.append(Patient.status == filters.status)
     if filters.q and normalise_name(filters.q):
-        conditions.append(name_search_condition(filters.q, dialect))
+        # The office's own patient number (外部ID, as written on their spreadsheet) finds the patient too.
+        external_id = unicodedata.normalize("NFKC", filters.q).strip()
+        conditions.append(or_(name_search_condition(filters.q, dialect), col(Patient.external_id) == external_id))
     return conditions
 
 

@@ -56,11 +56,11 @@ def counts(session) -> tuple[int, int, int]:
 def run(session, settings):
     """``run(data, kind="patients", dry_run=False, principal=None, **setting_overrides)`` -> ImportResult."""
 
-    def go(data, *, kind="patients", dry_run=False, principal=None, **overrides):
+    def go(data, *, kind="patients", dry_run=False, principal=None, sheet=None, **overrides):
         if isinstance(data, str):
             data = data.encode("utf-8")
         used = settings.model_copy(update=overrides) if overrides else settings
-        return import_csv(kind, data, session=session, principal=principal, settings=used, dry_run=dry_run)
+        return import_csv(kind, data, session=session, principal=principal, settings=used, dry_run=dry_run, sheet=sheet)
 
     return go
 

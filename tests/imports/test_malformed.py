@@ -32,9 +32,15 @@ def test_binary_file(run, unchanged):
     assert unchanged()
 
 
-def test_excel_workbook_instead_of_csv(run, unchanged):
+def test_broken_workbook(run, unchanged):
     line, column, reason = only_error(run(b"PK\x03\x04\x14\x00\x06\x00" + b"\x00" * 20).report)
-    assert (line, column) == (None, None) and "Excel のブック" in reason and "CSV" in reason
+    assert (line, column) == (None, None) and "Excel のブック (.xlsx) として読めませんでした" in reason and "CSV" in reason
+    assert unchanged()
+
+
+def test_legacy_xls_workbook(run, unchanged):
+    line, column, reason = only_error(run(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 40).report)
+    assert (line, column) == (None, None) and ".xls" in reason and ".xlsx" in reason
     assert unchanged()
 
 
@@ -95,10 +101,9 @@ def test_unknown_and_duplicate_columns(run, area, unchanged):
         row["血液型"] = "A"
     header = [*HEADER_JA, "血液型", "氏名"]
     report = run(to_csv(rows, header)).report
-    assert errors_of(report) == [
-        (1, "血液型", "不明な列です。列名の綴りを確認してください (unknown column)"),
-        (1, "氏名", "列「氏名」と同じ列が2回あります (duplicate column)"),
-    ]
+    # An unknown column is read past and listed (an office's 備考 must not reject the file); a duplicate is an error.
+    assert errors_of(report) == [(1, "氏名", "列「氏名」と同じ列が2回あります (duplicate column)")]
+    assert report.ignored_columns == ["血液型"]
     assert unchanged()
 
 

@@ -115,7 +115,8 @@ def test_malformed_json_and_bad_ids(client, area):
 
 def test_list_filters_and_pagination(client, session, area):
     vent = create_patient(session, area["city"], uses_oxygen=False, oxygen_source=None, uses_ventilator=True,
-                          ventilator_mode="invasive", name="呼吸 一郎", name_kana="コキュウ イチロウ", hub_id=area["hub"].id)
+                          ventilator_mode="invasive", name="呼吸 一郎", name_kana="コキュウ イチロウ", hub_id=area["hub"].id,
+                          external_id="K-0042")
     oxy = [create_patient(session, area["town"], name=f"酸素 {i}", active_institution_id=area["clinic"].id) for i in range(5)]
 
     def ids(query: str) -> list[int]:
@@ -131,6 +132,8 @@ def test_list_filters_and_pagination(client, session, area):
     assert ids("q=コキュウ") == [vent.id]
     assert ids("q=呼吸") == [vent.id]
     assert ids("q=%25") == []
+    assert ids("q=K-0042") == [vent.id]  # the office's own number, as on its spreadsheet
+    assert ids("q=Ｋ－００４２") == [vent.id]  # typed full-width
     page = client.get(f"/api/v1/patients?prefecture_id={area['prefecture'].id}&limit=2&offset=2").json()
     assert page["total"] == 6 and page["limit"] == 2 and page["offset"] == 2
     assert [p["id"] for p in page["items"]] == [oxy[1].id, oxy[2].id]
