@@ -104,9 +104,9 @@ def second_factor(session, request: Request, user: User, code: str | None) -> No
             raise SecondFactorNeeded("二段階認証の確認コード（otp）が必要です (otp required)", field="otp")
         try:
             used = totp.verify(session=session, user=user, code=code, settings=settings)
-        except ServiceError:
+        except ServiceError as exc:
             service.count_failure(session=session, settings=settings, username=user.username)
-            raise
+            raise service.BadCredentials(exc.message, field="otp") from exc
         events.record(session=session, actor=user, action=events.USED[used], request=request, detail="token route")
 
 

@@ -101,7 +101,8 @@ def authenticate(*, session: Session, settings: Settings, username: str, passwor
         throttle.record_failure(session, keys[1], settings.login_max_failures_address, settings)
         log.info("auth.login_failed", extra={"user_id": user.id if user else None})
         raise BadCredentials("ユーザー名またはパスワードが違います (wrong username or password)")
-    throttle.clear(session, keys[0])
+    if user.totp_enabled_at is None:  # otherwise the counter is cleared by a correct second factor (totp.verify)
+        throttle.clear(session, keys[0])
     log.info("auth.login", extra={"user_id": user.id})
     return user
 

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
+from bcp_service.auth import throttle
 from bcp_service.auth.roles import Role
 from bcp_service.auth.secrets import token_hash
 from bcp_service.config import Settings
@@ -136,7 +137,7 @@ def verify(*, session: Session, user: User, code: str, settings: Settings) -> st
     """Check a TOTP code or an unused recovery code; "totp" or "recovery", or FieldError."""
     if _check_totp(user, code, settings):
         session.add(user)
-        session.flush()
+        throttle.clear(session, f"user:{user.username.lower()}")
         return "totp"
     normalised = _digits(code).upper()
     row = session.exec(select(RecoveryCode).where(
@@ -146,7 +147,7 @@ def verify(*, session: Session, user: User, code: str, settings: Settings) -> st
         raise FieldError(WRONG_CODE, field="code")
     row.used_at = utcnow()
     session.add(row)
-    session.flush()
+    throttle.clear(session, f"user:{user.username.lower()}")
     return "recovery"
 
 
