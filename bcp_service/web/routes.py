@@ -23,6 +23,9 @@ from bcp_service.page_helpers import HOME_LINKS, page, register_home_link
 from bcp_service.routing import iter_api_routes
 
 router = APIRouter(include_in_schema=False)
+Code = Annotated[str, Form(max_length=40)]
+CsrfField = Annotated[str, Form(max_length=100)]
+NextField = Annotated[str, Form(max_length=500)]
 EXPIRED_STEP = "ログインの途中で時間が経ちました。もう一度ユーザー名とパスワードを入力してください。"
 
 register_home_link("/docs", "API 文書 (OpenAPI)", "外部システム連携用", tuple(Role))
@@ -99,27 +102,27 @@ def login_submit(
     return response
 
 
-def _pending(request: Request, session, purpose: str) -> User | None:
+def _pending(request: Request, session, purpose: str, next_url: str | None) -> User | Response:
+    """The account half-way through signing in, or the login form again when the step has expired."""
     value = request.cookies.get(PENDING_COOKIE)
-    return totp.read_pending(value, purpose, session=session, settings=request.app.state.settings) if value else None
+    user = totp.read_pending(value, purpose, session=session, settings=request.app.state.settings) if value else None
+    return user or _login_page(request, error=EXPIRED_STEP, next_url=safe_next(next_url), status_code=401)
 
 
 @router.get("/login/code", dependencies=[Depends(Access(public="login: the second factor"))])
 def login_code_form(request: Request, session: SessionDep, next: str | None = None):
-    if _pending(request, session, "verify") is None:
-        return _login_page(request, error=EXPIRED_STEP, next_url=safe_next(next), status_code=401)
+    if isinstance(user := _pending(request, session, "verify", next), Response):
+        return user
     return _form_page(request, "web/login_code.html", error=None, next_url=safe_next(next))
 
 
 @router.post("/login/code", dependencies=[Depends(Access(public="login: the second factor"))])
 def login_code_submit(
-    request: Request, session: SessionDep, code: Annotated[str, Form(max_length=40)] = "",
-    csrf_token: Annotated[str, Form(max_length=100)] = "", next: Annotated[str, Form(max_length=500)] = "/",
+    request: Request, session: SessionDep, code: Code = "", csrf_token: CsrfField = "", next: NextField = "/",
 ):
     settings = request.app.state.settings
-    user = _pending(request, session, "verify")
-    if user is None:
-        return _login_page(request, error=EXPIRED_STEP, next_url=safe_next(next), status_code=401)
+    if isinstance(user := _pending(request, session, "verify", next), Response):
+        return user
     if not _csrf_ok(request, csrf_token):
         return _form_page(request, "web/login_code.html", error="フォームの有効期限が切れました。もう一度入力してください。",
                           next_url=safe_next(next), status_code=403)
@@ -140,9 +143,8 @@ def login_code_submit(
 
 @router.get("/login/enrol", dependencies=[Depends(Access(public="login: enrolment the setting requires"))])
 def login_enrol_form(request: Request, session: SessionDep, next: str | None = None):
-    user = _pending(request, session, "enrol")
-    if user is None:
-        return _login_page(request, error=EXPIRED_STEP, next_url=safe_next(next), status_code=401)
+    if isinstance(user := _pending(request, session, "enrol", next), Response):
+        return user
     secret = totp.start_enrolment(session=session, user=user, settings=request.app.state.settings)
     return _form_page(request, "web/login_enrol.html", error=None, next_url=safe_next(next),
                       **totp.enrolment_context(user, secret))
@@ -150,13 +152,11 @@ def login_enrol_form(request: Request, session: SessionDep, next: str | None = N
 
 @router.post("/login/enrol", dependencies=[Depends(Access(public="login: enrolment the setting requires"))])
 def login_enrol_submit(
-    request: Request, session: SessionDep, code: Annotated[str, Form(max_length=40)] = "",
-    csrf_token: Annotated[str, Form(max_length=100)] = "", next: Annotated[str, Form(max_length=500)] = "/",
+    request: Request, session: SessionDep, code: Code = "", csrf_token: CsrfField = "", next: NextField = "/",
 ):
     settings = request.app.state.settings
-    user = _pending(request, session, "enrol")
-    if user is None:
-        return _login_page(request, error=EXPIRED_STEP, next_url=safe_next(next), status_code=401)
+    if isinstance(user := _pending(request, session, "enrol", next), Response):
+        return user
     try:
         if not _csrf_ok(request, csrf_token):
             raise ServiceError("フォームの有効期限が切れました。もう一度入力してください。", field="code")
