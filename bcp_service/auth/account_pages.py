@@ -85,7 +85,10 @@ def change_password(request: Request, principal: Anyone, session: SessionDep, cu
 def _enrol_page(request: Request, session: Session, principal: Principal, *, error: str | None = None,
                 status_code: int = 200) -> Response:
     user = _me(session, principal)
-    secret = totp.start_enrolment(session=session, user=user, settings=request.app.state.settings)
+    try:
+        secret = totp.start_enrolment(session=session, user=user, settings=request.app.state.settings)
+    except ServiceError as exc:
+        return account_page(request, session, principal, errors={"disable": exc.message}, status_code=exc.status_code)
     return page("auth/two_factor.html", principal, status_code=status_code, error=error, **totp.enrolment_context(user, secret))
 
 
@@ -100,8 +103,6 @@ def two_factor_confirm(request: Request, principal: Anyone, session: SessionDep,
     user = _me(session, principal)
     settings = request.app.state.settings
     try:
-        if user.totp_enabled_at is not None:  # a new phone: the confirmed secret is replaced only now
-            raise FieldError("二段階認証は登録済みです。解除してから登録し直してください (already enrolled)", field="code")
         codes = totp.confirm_enrolment(session=session, user=user, code=code, settings=settings)
     except ServiceError as exc:
         return _enrol_page(request, session, principal, error=exc.message, status_code=exc.status_code)

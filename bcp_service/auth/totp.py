@@ -75,8 +75,12 @@ def missing_required(user: User, settings: Settings) -> bool:
 
 
 def start_enrolment(*, session: Session, user: User, settings: Settings) -> str:
-    """A new secret (or the one of an enrolment not yet confirmed), stored sealed; returned plain to show."""
-    if user.totp_enabled_at is None and user.totp_secret:
+    """A new secret (or the one of an enrolment not yet confirmed), stored sealed; returned plain to show.
+    An enrolled account is refused: its second factor is turned off first (by itself where allowed, or an admin)."""
+    if user.totp_enabled_at is not None:
+        raise FieldError("二段階認証は登録済みです。端末を替えるときは、解除してから登録し直してください (already enrolled)",
+                         field="code")
+    if user.totp_secret:
         current = unseal(user.totp_secret, settings)
         if current:
             return current
@@ -117,6 +121,8 @@ def _check_totp(user: User, code: str, settings: Settings) -> bool:
 
 def confirm_enrolment(*, session: Session, user: User, code: str, settings: Settings) -> list[str]:
     """Turn the second factor on with a first correct code; returns new recovery codes (shown once)."""
+    if user.totp_enabled_at is not None:
+        raise FieldError("二段階認証は登録済みです (already enrolled)", field="code")
     if not user.totp_secret or not _check_totp(user, code, settings):
         raise FieldError(WRONG_CODE, field="code")
     user.totp_enabled_at = utcnow()

@@ -298,3 +298,14 @@ def test_the_user_row_keeps_its_epoch_on_creation(session):
     session.add(user)
     session.flush()
     assert user.credential_epoch == 0
+
+
+def test_an_enrolled_account_cannot_be_re_enrolled_from_a_session(browser_as, session, settings):
+    """A stolen page session must not swap the second factor: the enrolment page refuses while one is on."""
+    hub = browser_as("hub", 1)
+    _enrol(session, settings, hub.user)
+    session.commit()
+    answer = hub.get("/account/two-factor")
+    assert answer.status_code == 422 and "登録済み" in answer.text
+    session.refresh(hub.user)
+    assert hub.user.totp_enabled_at is not None
