@@ -309,3 +309,23 @@ def test_an_enrolled_account_cannot_be_re_enrolled_from_a_session(browser_as, se
     assert answer.status_code == 422 and "登録済み" in answer.text
     session.refresh(hub.user)
     assert hub.user.totp_enabled_at is not None
+
+
+def test_admin_turns_off_a_lost_second_factor_and_needs_its_own_code_for_tokens(browser_as, session, settings):
+    admin = browser_as("admin")
+    admin_secret = _enrol(session, settings, admin.user)
+    officer = create_user(session, "prefecture", create_prefecture(session).id)
+    _enrol(session, settings, officer)
+    session.commit()
+    token = csrf(admin.get("/admin/users").text)
+    without = admin.post(f"/admin/users/{officer.id}/tokens", data={"csrf_token": token, "name": "連携"})
+    assert without.status_code == 422 and "確認コード" in without.text
+    code = pyotp.TOTP(admin_secret).at(time.time() + 30)
+    made = admin.post(f"/admin/users/{officer.id}/tokens", data={"csrf_token": token, "name": "連携", "otp": code})
+    assert made.status_code == 200 and 'id="secret">bcpi_' in made.text
+    off = admin.post(f"/admin/users/{officer.id}/two-factor/disable", data={"csrf_token": token}, follow_redirects=False)
+    assert off.status_code == 303
+    session.refresh(officer)
+    assert officer.totp_enabled_at is None and officer.totp_secret is None
+    assert session.exec(select(RecoveryCode).where(RecoveryCode.user_id == officer.id)).all() == []
+    assert "auth.two_factor_disabled" in _actions(session)
