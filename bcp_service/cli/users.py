@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from sqlmodel import select
 
+from bcp_service.audit.service import record as audit
 from bcp_service.auth import service
 from bcp_service.auth.roles import Role
 from bcp_service.config import get_settings
@@ -67,6 +68,8 @@ def token(
             raise typer.Exit(1)
         days = service.token_days(expires_days, get_settings())
         issued = service.issue_token(session=session, user=user, kind="integration", name=name, minutes=days * 24 * 60)
+        audit(session=session, principal=None, action="auth.token_created", resource="command line",
+              detail=f"token {issued.row.id} for user {user.id}")
         session.commit()
         console.print(f"token id {issued.row.id}; revoke with: bcp-service users revoke {issued.row.id}")
         print(issued.token)
@@ -85,5 +88,7 @@ def revoke(token_id: int = typer.Argument(..., help="token id")) -> None:
             raise typer.Exit(1)
         row.revoked_at = row.revoked_at or utcnow()
         session.add(row)
+        audit(session=session, principal=None, action="auth.token_revoked", resource="command line",
+              detail=f"token {row.id} of user {row.user_id}")
         session.commit()
         console.print(f"revoked token {token_id}")
