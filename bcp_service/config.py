@@ -37,6 +37,14 @@ class Settings(BaseSettings):
     login_lock_minutes: int = 15
     login_max_failures_account: int = 5
     login_max_failures_address: int = 20
+    # Credentials with a life (issue 23.2, README "Access and privacy"): session_minutes above is a page
+    # session's absolute limit; it also ends after this long without a request.
+    session_idle_minutes: int = Field(30, ge=1)
+    api_token_default_days: int = Field(90, ge=1)  # an API token made without a lifetime
+    api_token_max_days: int = Field(365, ge=1)  # the longest lifetime a token may be given
+    # TOTP for admin, prefecture and hub accounts: None means on in production, off elsewhere (demo, tests).
+    require_two_factor: bool | None = None
+    credential_check_seconds: float = Field(2.0, gt=0, le=5)  # an open board stream re-checks its login
 
     # Counts below this are shown as suppressed to the aggregate role (re-identification risk).
     aggregate_min_cell: int = 10
@@ -228,6 +236,12 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def two_factor_required(self) -> bool:
+        if self.require_two_factor is not None:
+            return self.require_two_factor
+        return self.environment == "production"
 
     @property
     def secure_cookies(self) -> bool:

@@ -27,6 +27,15 @@ ACTIONS = {
     "patient.export": "患者CSVの書き出し", "patient.import": "患者CSVの取り込み", "institution.import": "施設CSVの取り込み",
     "audit.read": "監査ログの閲覧", "audit.export": "監査ログの書き出し",
 }
+# Credential events (issue 23.2, auth/events.py).
+ACTIONS |= {
+    "auth.token_created": "APIトークンの発行", "auth.token_revoked": "APIトークンの無効化",
+    "auth.two_factor_enrolled": "二段階認証の登録", "auth.two_factor_used": "確認コードでのログイン",
+    "auth.recovery_code_used": "回復コードの使用", "auth.recovery_codes_renewed": "回復コードの再発行",
+    "auth.two_factor_disabled": "二段階認証の解除", "auth.password_changed": "パスワードの変更",
+    "auth.password_reset": "パスワードの再設定（管理者）", "auth.user_disabled": "アカウントの無効化",
+    "auth.user_enabled": "アカウントの有効化",
+}
 
 register_home_link("/audit", "監査ログ", "個人情報の閲覧・変更の記録（絞り込み、CSV）", tuple(AUDITORS.roles))
 

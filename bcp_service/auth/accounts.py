@@ -1,9 +1,9 @@
 """Account administration for the admin pages: list, disable or enable, reset a password.
 
-Disabling or resetting ends the account's page sessions and short-lived login tokens at once, so
-a leaver or a leaked password stops working now, not when a session expires. Integration tokens
-are revoked one by one (``service.revoke_token``): a disabled account's tokens already fail
-(``principal_for_token`` requires an active user).
+Disabling or resetting ends every page session and token of the account at once (its
+``credential_epoch`` moves, ``models/auth.py``), so a leaver or a leaked password stops working now,
+not when a session expires; re-enabling does not bring the old tokens back. A reset also lifts a
+login lockout: the admin has just checked who is asking.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import secrets
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
+from bcp_service.auth import throttle
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.secrets import hash_password
 from bcp_service.errors import FieldError, NotFound
@@ -63,6 +64,7 @@ def reset_password(*, session: Session, user: User, password: str | None) -> str
         raise FieldError(str(exc), field="password") from exc
     session.add(user)
     _end_logins(session, user)
+    throttle.clear(session, f"user:{user.username.lower()}")
     session.flush()
     log.info("auth.password_reset", extra={"user_id": user.id})
     return new_password

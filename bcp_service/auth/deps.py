@@ -73,15 +73,25 @@ class PublicAccess(Access):
         return None
 
 
-def resolve_principal(request: Request, session: Session) -> Principal | None:
+def resolve_principal(request: Request, session: Session, *, touch: bool = True) -> Principal | None:
+    settings = request.app.state.settings
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token:
-        return service.principal_for_token(session=session, token=token.strip())
+        return service.principal_for_token(session=session, token=token.strip(), settings=settings, touch=touch)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        return service.principal_for_session(session=session, token=cookie)
+        return service.principal_for_session(session=session, token=cookie, settings=settings, touch=touch)
     return None
+
+
+def still_signed_in(request: Request, principal: Principal) -> bool:
+    """Whether the credential a long response (a board stream) was opened with still holds: revoked,
+    expired, reset, disabled and idle credentials end it (issue 23.2). Reads in its own short unit of work."""
+    with request.app.state.read_unit_of_work() as session:
+        current = resolve_principal(request, session, touch=False)
+    return current is not None and current.user_id == principal.user_id and current.role == principal.role \
+        and current.scope_id == principal.scope_id
 
 
 async def check_csrf(request: Request, principal: Principal) -> None:

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
-from bcp_service.auth import accounts, service
+from bcp_service.auth import accounts, events, service, totp
+from bcp_service.auth.account_pages import parse_days
 from bcp_service.auth.deps import Access
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import ROLE_LABELS, SCOPED_ROLES, Role
 from bcp_service.db import SessionDep
 from bcp_service.errors import ServiceError
+from bcp_service.models import User
 from bcp_service.page_helpers import page, register_home_link
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -33,14 +35,15 @@ def _page(session: Session, principal: Principal, *, errors: dict | None = None,
     return page(
         "auth/users.html", principal, status_code=status_code, users=accounts.list_users(session=session), tokens=tokens,
         prefectures=prefectures, institutions=institutions, roles=ROLE_LABELS, scoped=SCOPED_ROLES, errors=errors or {},
-        values=values or {"role": "nurse"}, secret=secret, notice=notice,
+        values=values or {"role": "nurse"}, secret=secret, notice=notice, own=session.get(User, principal.user_id),
         create_open=any(not key.startswith("user") for key in errors or {}),
     )
 
 
 @router.get("/users")
 def users_page(principal: Admin, session: SessionDep, done: str = ""):
-    notices = {"active": "アカウントの有効・無効を変更しました。", "revoked": "トークンを無効にしました。"}
+    notices = {"active": "アカウントの有効・無効を変更しました。", "revoked": "トークンを無効にしました。",
+               "two_factor_off": "二段階認証を解除しました。次のログインで登録し直します。"}
     return _page(session, principal, notice=notices.get(done))
 
 
@@ -75,43 +78,61 @@ def _user_action(session: Session, principal: Principal, user_id: int, action) -
 
 
 @router.post("/users/{user_id}/active")
-def set_active_from_page(user_id: int, principal: Admin, session: SessionDep, active: Text = ""):
+def set_active_from_page(user_id: int, request: Request, principal: Admin, session: SessionDep, active: Text = ""):
     def act(user):
         accounts.set_active(session=session, principal=principal, user=user, active=active == "1")
+        events.record(session=session, actor=principal, action="auth.user_enabled" if active == "1" else "auth.user_disabled",
+                      request=request, detail=f"user {user.id}")
         return RedirectResponse("/admin/users?done=active", status_code=303)
 
     return _user_action(session, principal, user_id, act)
 
 
 @router.post("/users/{user_id}/password")
-def reset_password_from_page(user_id: int, principal: Admin, session: SessionDep, password: Text = ""):
+def reset_password_from_page(user_id: int, request: Request, principal: Admin, session: SessionDep, password: Text = ""):
     def act(user):
         new = accounts.reset_password(session=session, user=user, password=password or None)
+        events.record(session=session, actor=principal, action="auth.password_reset", request=request, detail=f"user {user.id}")
         shown = new if not password else "（入力したパスワード）"
         return _page(session, principal, secret=(f"{user.username} の新しいパスワード", shown),
-                     notice="パスワードを再設定しました。ログイン中の画面はログアウトされます。")
+                     notice="パスワードを再設定しました。ログイン中の画面とAPIトークンは使えなくなり、ロックも解除されました。")
 
     return _user_action(session, principal, user_id, act)
 
 
 @router.post("/users/{user_id}/tokens")
-def issue_token_from_page(user_id: int, principal: Admin, session: SessionDep, name: Text = "", expires_days: Text = ""):
+def issue_token_from_page(user_id: int, request: Request, principal: Admin, session: SessionDep, name: Text = "",
+                          expires_days: Text = "", otp: Text = ""):
     def act(user):
-        label = name.strip()
-        if not label or len(label) > 100:
-            raise ServiceError("トークンの用途を100文字以内で入力してください (a name is required)", field="name")
-        days = int(expires_days) if expires_days.isdigit() and 0 < int(expires_days) <= 3650 else None
-        issued = service.issue_token(session=session, user=user, kind="integration", name=label,
-                                     minutes=days * 24 * 60 if days else None)
-        return _page(session, principal, secret=(f"{user.username} のAPIトークン「{label}」（この画面でしか表示されません）", issued.token))
+        issued = service.create_integration_token(
+            session=session, settings=request.app.state.settings, caller=session.get(User, principal.user_id), owner=user,
+            name=name, days=parse_days(expires_days), code=otp or None)
+        events.record(session=session, actor=principal, action="auth.token_created", request=request,
+                      detail=f"token {issued.row.id} for user {user.id}")
+        return _page(session, principal, secret=(f"{user.username} のAPIトークン「{issued.row.name}」（この画面でしか表示されません）",
+                                                 issued.token))
+
+    return _user_action(session, principal, user_id, act)
+
+
+@router.post("/users/{user_id}/two-factor/disable")
+def disable_two_factor_from_page(user_id: int, request: Request, principal: Admin, session: SessionDep):
+    """For a lost phone with no recovery code left: the account enrols again at its next login."""
+    def act(user):
+        totp.disable(session=session, user=user)
+        events.record(session=session, actor=principal, action="auth.two_factor_disabled", request=request,
+                      detail=f"user {user.id} by an admin")
+        return RedirectResponse("/admin/users?done=two_factor_off", status_code=303)
 
     return _user_action(session, principal, user_id, act)
 
 
 @router.post("/tokens/{token_id}/revoke")
-def revoke_token_from_page(token_id: int, principal: Admin, session: SessionDep):
+def revoke_token_from_page(token_id: int, request: Request, principal: Admin, session: SessionDep):
     try:
-        service.revoke_token(session=session, principal=principal, token_id=token_id)
+        row = service.revoke_token(session=session, principal=principal, token_id=token_id)
     except ServiceError as exc:
         return _page(session, principal, notice=exc.message, status_code=exc.status_code)
+    events.record(session=session, actor=principal, action="auth.token_revoked", request=request,
+                  detail=f"token {row.id} of user {row.user_id}")
     return RedirectResponse("/admin/users?done=revoked", status_code=303)

@@ -21,7 +21,7 @@ from fastapi.responses import Response, StreamingResponse
 from sqlmodel import Session
 
 from bcp_service.audit.service import record as audit
-from bcp_service.auth.deps import Access
+from bcp_service.auth.deps import Access, still_signed_in
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
 from bcp_service.board import render, service
@@ -143,9 +143,14 @@ async def board_events(round_id: int, request: Request, principal: Viewer, sessi
     spec = spec_for(request, round_id, principal, filters)
     hub = service.live_hub(request.app)
     subscriber = await hub.subscribe(round_id, spec, lambda: BoardView(spec, settings))
+
+    async def alive() -> bool:  # issue 23.2: a dead token or session ends the stream within seconds
+        return await run_in_threadpool(still_signed_in, request, principal)
+
     return StreamingResponse(
         sse.stream(hub, subscriber, keepalive=settings.board_keepalive_seconds,
-                   max_seconds=settings.board_stream_max_seconds),
+                   max_seconds=settings.board_stream_max_seconds, alive=alive,
+                   check_every=settings.credential_check_seconds),
         media_type="text/event-stream", headers=sse.HEADERS,
     )
 

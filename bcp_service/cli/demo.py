@@ -96,6 +96,8 @@ def demo(
     os.environ.setdefault("BCP_PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
     for key, value in demo_sending_env(sim_port).items():
         os.environ.setdefault(key, value)
+    # The demo accounts sign in with a password only (issue 23.2); set BCP_REQUIRE_TWO_FACTOR=1 to try enrolment.
+    os.environ.setdefault("BCP_REQUIRE_TWO_FACTOR", "false")
     get_settings.cache_clear()
     settings = Settings()
     log_path.unlink(missing_ok=True)

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from sqlmodel import select
 
+from bcp_service.audit.service import record as audit
 from bcp_service.auth import service
 from bcp_service.auth.roles import Role
 from bcp_service.config import get_settings
@@ -56,7 +57,8 @@ def create(
 def token(
     username: str = typer.Argument(..., help="account the token acts as (e.g. a system account)"),
     name: str = typer.Option(..., "--name", help="what the token is for"),
-    expires_days: int | None = typer.Option(None, help="days until it expires (default: never)"),
+    expires_days: int | None = typer.Option(None, help="days until it expires (default BCP_API_TOKEN_DEFAULT_DAYS, "
+                                            "at most BCP_API_TOKEN_MAX_DAYS)"),
 ) -> None:
     """Issue a long-lived integration token; it is printed once and stored only as a hash."""
     with _factory()() as session:
@@ -64,8 +66,10 @@ def token(
         if user is None:
             console.print("[red]no such user[/red]")
             raise typer.Exit(1)
-        issued = service.issue_token(session=session, user=user, kind="integration", name=name,
-                                     minutes=expires_days * 24 * 60 if expires_days else None)
+        days = service.token_days(expires_days, get_settings())
+        issued = service.issue_token(session=session, user=user, kind="integration", name=name, minutes=days * 24 * 60)
+        audit(session=session, principal=None, action="auth.token_created", resource="command line",
+              detail=f"token {issued.row.id} for user {user.id}")
         session.commit()
         console.print(f"token id {issued.row.id}; revoke with: bcp-service users revoke {issued.row.id}")
         print(issued.token)
@@ -84,5 +88,7 @@ def revoke(token_id: int = typer.Argument(..., help="token id")) -> None:
             raise typer.Exit(1)
         row.revoked_at = row.revoked_at or utcnow()
         session.add(row)
+        audit(session=session, principal=None, action="auth.token_revoked", resource="command line",
+              detail=f"token {row.id} of user {row.user_id}")
         session.commit()
         console.print(f"revoked token {token_id}")

@@ -2,7 +2,7 @@
 
 from bcp_service.models import board as _board_indexes  # noqa: E402,F401  (indexes on the rounds tables)
 from bcp_service.models.audit import AuditEvent, AuditEventPatient
-from bcp_service.models.auth import ApiToken, LoginThrottle, User, WebSession
+from bcp_service.models.auth import ApiToken, LoginThrottle, RecoveryCode, User, WebSession
 from bcp_service.models.bcp import BcpDraft
 from bcp_service.models.escalation import CheckEvent
 from bcp_service.models.feeds import JmaFeed, JmaFeedEntry
@@ -56,6 +56,7 @@ __all__ = [
     "LoginThrottle",
     "User",
     "WebSession",
+    "RecoveryCode",
     "Designation",
     "DesignationRule",
     "HomeCareRegion",

@@ -148,6 +148,8 @@
     // Every connection starts with a snapshot, so a reconnect catches up on what it missed.
     source.addEventListener("snapshot", function (e) { apply(JSON.parse(e.data), true); afterMessage(); });
     source.addEventListener("update", function (e) { apply(JSON.parse(e.data), false); afterMessage(); });
+    // The login behind the stream has ended (revoked, expired, password reset): sign in again.
+    source.addEventListener("expired", function () { source.close(); window.location.href = "/login?next=" + encodeURIComponent(window.location.pathname + window.location.search); });
     source.addEventListener("error", function () {
       if (source.readyState !== EventSource.CLOSED) { setStatus("off", "再接続中…"); return; }
       // The browser gives up after an error answer (a 500, a restart): try again, waiting longer each time.

@@ -2,6 +2,7 @@
 
 from bcp_service.answers.review_pages import router as review_pages
 from bcp_service.audit.pages import router as audit_pages
+from bcp_service.auth.account_pages import router as own_account_pages
 from bcp_service.auth.pages import router as account_pages
 from bcp_service.escalation.pages import router as round_detail_page
 from bcp_service.imports.pages import router as import_pages
@@ -14,4 +15,5 @@ from bcp_service.triggers.pages import router as trigger_pages
 PAGE_ROUTERS = (
     patient_pages, area_pages, import_pages, account_pages, audit_pages,
     round_pages, round_detail_page, review_pages, schedule_pages, trigger_pages,
+    own_account_pages,  # issue 23.2: password, second factor and own API tokens
 )
