@@ -46,6 +46,17 @@ ACCOUNT_REASONS = {
 }
 
 
+# Twilio's message status words that move a message, as neutral states; the rest ("queued", "sending",
+# "accepted") add nothing.
+MESSAGE_STATES = {"sent": "sent", "delivered": "delivered", "read": "delivered", "undelivered": "undelivered",
+                  "failed": "failed"}
+
+
+def is_bad_address(code: str | None) -> bool:
+    """The code says the address cannot take some channel (a status callback's ErrorCode)."""
+    return fact_of(code, "sms") in (UNREACHABLE, NOT_THIS_CHANNEL) or fact_of(code, "voice") == NOT_THIS_CHANNEL
+
+
 def fact_of(code: str | None, channel: str = "sms") -> str | None:
     """The neutral fact a Twilio error code says about a send on ``channel``; None for "nothing known"."""
     if not code:

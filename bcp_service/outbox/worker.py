@@ -33,13 +33,13 @@ from datetime import datetime, timedelta, timezone
 from sqlmodel import Session
 
 from bcp_service import heartbeat, lanes
+from bcp_service.channels import CHANNELS
 from bcp_service.config import Settings
 from bcp_service.db import unit_of_work
 from bcp_service.locking import take_write_lock
 from bcp_service.outage import DatabaseWait, is_outage
 from bcp_service.outbox import claims
 from bcp_service.outbox.breaker import Breaker
-from bcp_service.outbox.calls import call_status_url, twiml_url
 from bcp_service.outbox.claims import Claimed, Outcome
 from bcp_service.outbox.delivery import apply_early_statuses, pending_early_statuses
 from bcp_service.outbox.notifier import status_callback_url
@@ -47,7 +47,6 @@ from bcp_service.outbox.overflow import requeue_overflows
 from bcp_service.outbox.ratelimit import SharedRateLimiter
 from bcp_service.outbox.reconcile import reconcile
 from bcp_service.outbox.retry import RetryPolicy
-from bcp_service.rounds.messages import render_message, segments
 
 log = logging.getLogger("bcp_service.outbox")
 FLUSH_SECONDS = 0.1
@@ -102,7 +101,7 @@ class Worker:
         self._claim_uncertain = False
         self.validity = timedelta(seconds=settings.send_validity_seconds)
         self.breakers = {lane: Breaker(lane, threshold=settings.send_breaker_failures,
-                                       pause=settings.send_breaker_pause_seconds) for lane in ("sms", "voice")}
+                                       pause=settings.send_breaker_pause_seconds) for lane in CHANNELS}
         self.db_claim, self.db_record = DatabaseWait("claim", rng=self.rng), DatabaseWait("record", rng=self.rng)
         self.db_start = DatabaseWait("start", rng=self.rng)
         # More chores for the maintenance loop, given by whoever runs the worker (the CLI replays the
@@ -230,9 +229,10 @@ class Worker:
                 pass
 
     def _cost(self, ready: Ready) -> int:
-        if self.settings.send_rate_unit == "messages" or ready.message.channel != "sms" or not ready.body:
+        channel = CHANNELS.get(ready.message.channel)
+        if self.settings.send_rate_unit == "messages" or channel is None:
             return 1
-        return segments(ready.body)
+        return channel.outbound.cost(ready.body)
 
     async def _pay(self, tokens: int, stop: asyncio.Event) -> None:
         """The segments a claimed batch costs beyond the tokens taken; waits out an outage of the bucket."""
@@ -259,21 +259,13 @@ class Worker:
         return [self._render(message) for message in claimed]
 
     def _render(self, message: Claimed) -> Ready:
-        if message.channel == "voice":
-            # A call carries no text: the provider fetches its TwiML from the URL with the token.
-            if not message.answer_token:
-                return Ready(message, None, "token")
-            return Ready(message, twiml_url(self.settings, message.answer_token))
-        if message.body:
-            return Ready(message, message.body)
-        try:
-            body = render_message(message.template or "", drill=message.drill,
-                                  public_base_url=self.settings.public_base_url, token=message.answer_token,
-                                  sender=self.settings.sender_name, replies=self.settings.sms_replies)
-        except Exception:  # a broken template must fail the message, not the worker
-            log.exception("outbox.render_failed", extra={"message_id": message.id})
-            return Ready(message, None, "render")
-        return Ready(message, body)
+        # Each channel makes what it sends (channels/<name>/outbound.py): an SMS its text, a call the URL
+        # of its TwiML. An unknown channel (a row written by a newer version) fails, not the worker.
+        channel = CHANNELS.get(message.channel)
+        if channel is None:
+            return Ready(message, None, "channel")
+        body, error = channel.outbound.render(message, self.settings)
+        return Ready(message, body, error)
 
     async def _idle(self) -> bool:
         if self._queue.qsize() or self._in_flight:
@@ -323,11 +315,8 @@ class Worker:
                 breaker.release_probe()
             return Outcome(message.id, "failed", code="expired")
         try:
-            if message.channel == "voice":
-                request = self.notifier.place_call(to=message.to_number, twiml_url=ready.body,
-                                                   status_callback=call_status_url(self.settings))
-            else:
-                request = self.notifier.send_sms(to=message.to_number, body=ready.body, status_callback=self.callback)
+            request = CHANNELS[message.channel].outbound.send(self.notifier, message, ready.body, self.settings,
+                                                             self.callback)
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives
             # as the send completes, and the cancelled sender then waited on an empty queue for ever.
             async with asyncio.timeout(self.settings.send_timeout_seconds + 5):
