@@ -15,10 +15,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import delete
 from sqlmodel import Session, select
 
 from bcp_service.locking import take_write_lock
@@ -92,20 +93,20 @@ class _Snapshot:
     """What the banner of every staff page shows, read at most every few seconds per process."""
 
     def __init__(self) -> None:
-        self.engine: Engine | None = None
+        self.factory: Callable[[], Session] | None = None
         self.pauses: list[LanePause] = []
         self.read_at = 0.0
         self.lock = threading.Lock()
 
     def current(self) -> list[LanePause]:
-        if self.engine is None:
+        if self.factory is None:
             return []
         with self.lock:
             if time.monotonic() - self.read_at < SNAPSHOT_SECONDS:
                 return self.pauses
             self.read_at = time.monotonic()
         try:
-            with Session(self.engine) as session:
+            with self.factory() as session:
                 self.pauses = list_pauses(session=session)
         except Exception:  # a page must not fail because the banner cannot be read (a database outage)
             log.warning("outbox.lanes_unreadable", exc_info=True)
@@ -118,9 +119,9 @@ class _Snapshot:
 _SNAPSHOT = _Snapshot()
 
 
-def bind(engine: Engine) -> None:
-    """The engine the staff pages' banner reads (``create_app``)."""
-    _SNAPSHOT.engine = engine
+def bind(read_session_factory: Callable[[], Session]) -> None:
+    """Where the staff pages' banner reads (``create_app``: its read-only sessions, no SQLite write lock)."""
+    _SNAPSHOT.factory = read_session_factory
     _SNAPSHOT.forget()
 
 

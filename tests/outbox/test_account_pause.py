@@ -145,3 +145,38 @@ def test_the_policy_reads_facts_not_codes():
     assert policy.decide(PermanentSendError("x", code="21211"), attempts=1, throttled=0).kind == "bad_contact"
     assert policy.decide(TransientSendError("x", code="20429"), attempts=1, throttled=0).throttled
     assert policy.decide(PermanentSendError("x", code="99999"), attempts=1, throttled=0).kind == "failed"
+
+
+def test_every_staff_page_shows_the_pause_and_an_admin_resumes_it_audited(engine, settings, factory):
+    from fastapi.testclient import TestClient
+
+    from bcp_service.app import create_app
+    from tests.factories import bearer, create_user
+
+    app = create_app(settings, engine)
+    with factory() as session:
+        lanes.pause_lane(session=session, lane="sms", reason="geo_permission", code="21408")
+        admin_headers = bearer(session, create_user(session, "admin"))
+        nurse_headers = bearer(session, create_user(session, "prefecture", scope_id=None))
+        session.commit()
+    lanes.forget_banner()
+    with TestClient(app) as client:
+        home = client.get("/", headers=nurse_headers).text
+        assert 'id="lane-status"' in home and "日本あての送信" in home and "21408" in home
+        assert "/system/lanes" not in home.split('id="lane-status"')[1][:600]  # resume is the admin's
+        status = client.get("/api/v1/system/status", headers=admin_headers).json()
+        assert [(p["lane"], p["reason"], p["code"]) for p in status["lanes_paused"]] == [("sms", "geo_permission",
+                                                                                        "21408")]
+        assert client.get("/system/lanes", headers=nurse_headers).status_code == 403
+        page = client.get("/system/lanes", headers=admin_headers).text
+        assert 'id="lane-sms"' in page and "SMSの送信を再開する" in page
+        refused = client.post("/system/lanes/fax/resume", headers=admin_headers)
+        assert refused.status_code == 404 and "その送信経路はありません" in refused.text
+        done = client.post("/system/lanes/sms/resume", headers=admin_headers, follow_redirects=False)
+        assert done.status_code == 303
+        after = client.get(done.headers["location"], headers=admin_headers).text
+        assert "SMSの送信を再開しました" in after and 'id="lane-status"' not in after and 'id="lanes-none"' in after
+    assert pauses(factory) == []
+    with factory() as session:
+        events = session.exec(select(AuditEvent).where(AuditEvent.action == "outbox.lane_resume")).all()
+        assert [e.detail for e in events] == ["lane=sms"]
