@@ -17,8 +17,9 @@ from typing import Any, Protocol
 class Outbound(Protocol):
     """``channels/<name>/outbound.py``: what the worker needs to send one message on the channel."""
 
-    def render(self, message: Any, settings: Any) -> tuple[str | None, str | None]:
-        """(body or URL, None) to send, or (None, error code) when the message cannot be made."""
+    def render(self, message: Any, settings: Any, render_text: Callable[..., str]) -> tuple[str | None, str | None]:
+        """(body or URL, None) to send, or (None, error code) when the message cannot be made; ``render_text``
+        is the message templates' renderer (``rounds.messages.render_message``), handed in by the worker."""
 
     async def send(self, notifier: Any, message: Any, body: str, settings: Any, callback: str | None) -> Any:
         """The provider call; returns its ``SendResult``."""

@@ -47,6 +47,7 @@ from bcp_service.outbox.overflow import requeue_overflows
 from bcp_service.outbox.ratelimit import SharedRateLimiter
 from bcp_service.outbox.reconcile import reconcile
 from bcp_service.outbox.retry import RetryPolicy
+from bcp_service.rounds.messages import render_message
 
 log = logging.getLogger("bcp_service.outbox")
 FLUSH_SECONDS = 0.1
@@ -264,7 +265,7 @@ class Worker:
         channel = CHANNELS.get(message.channel)
         if channel is None:
             return Ready(message, None, "channel")
-        body, error = channel.outbound.render(message, self.settings)
+        body, error = channel.outbound.render(message, self.settings, render_message)
         return Ready(message, body, error)
 
     async def _idle(self) -> bool:

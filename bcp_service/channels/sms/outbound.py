@@ -1,19 +1,23 @@
-"""Sending one SMS: its text is rendered at send time (the plain answer token lives only until it leaves)."""
+"""Sending one SMS: its text is rendered at send time (the plain answer token lives only until it leaves).
+
+The text comes from the message templates (``rounds/messages.py`` ``render_message``), which the worker
+hands in as ``render_text``: the channel folder sits below the domains and must not import them.
+"""
 
 from __future__ import annotations
 
 import logging
 
-from bcp_service.rounds.messages import render_message, segments
+from bcp_service.sms import count_segments
 
 log = logging.getLogger("bcp_service.outbox")
 
 
-def render(message, settings) -> tuple[str | None, str | None]:
+def render(message, settings, render_text) -> tuple[str | None, str | None]:
     if message.body:
         return message.body, None
     try:
-        return render_message(message.template or "", drill=message.drill, public_base_url=settings.public_base_url,
+        return render_text(message.template or "", drill=message.drill, public_base_url=settings.public_base_url,
                               token=message.answer_token, sender=settings.sender_name,
                               replies=settings.sms_replies), None
     except Exception:  # a broken template must fail the message, not the worker
@@ -26,4 +30,4 @@ async def send(notifier, message, body: str, settings, callback: str | None):
 
 
 def cost(body: str | None) -> int:
-    return segments(body) if body else 1
+    return count_segments(body)[0] if body else 1

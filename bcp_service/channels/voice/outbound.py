@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bcp_service.outbox.calls import call_status_url, twiml_url
+from bcp_service.channels.voice.urls import call_status_url, twiml_url
 
 
-def render(message, settings) -> tuple[str | None, str | None]:
+def render(message, settings, render_text=None) -> tuple[str | None, str | None]:
     if not message.answer_token:
         return None, "token"
     return twiml_url(settings, message.answer_token), None
