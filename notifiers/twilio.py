@@ -95,14 +95,7 @@ class TwilioNotifier:
 
     async def fetch_status(self, provider_id: str) -> SendResult:
         """The message's current status at Twilio (``GET Messages/{Sid}.json``); ``error_code`` on failure."""
-        try:
-            response = await self._client.get(f"{self._account_url}/Messages/{provider_id}.json")
-        except httpx.TimeoutException as exc:
-            raise TransientSendError(f"twilio timeout ({type(exc).__name__})") from exc
-        except httpx.TransportError as exc:
-            raise TransientSendError(f"twilio connection error ({type(exc).__name__})") from exc
-        if not response.is_success:
-            raise _map_error(response)
+        response = await self._get(f"{self._account_url}/Messages/{provider_id}.json")
         result = _parse_success(response)
         code = response.json().get("error_code")
         return SendResult(result.provider_id, result.status, None if code is None else str(code))
@@ -110,20 +103,24 @@ class TwilioNotifier:
     async def check_account(self) -> None:
         """The lane's probe (issue 26.1): ``GET Accounts/{Sid}.json`` answers only while the token works
         and the account is active; raises the mapped error (``account_problem``...) otherwise."""
-        try:
-            response = await self._client.get(f"{self._account_url}.json")
-        except httpx.TimeoutException as exc:
-            raise TransientSendError(f"twilio timeout ({type(exc).__name__})") from exc
-        except httpx.TransportError as exc:
-            raise TransientSendError(f"twilio connection error ({type(exc).__name__})") from exc
-        if not response.is_success:
-            raise _map_error(response)
+        response = await self._get(f"{self._account_url}.json")
         try:
             status = response.json().get("status")
         except ValueError:
             status = None
         if status in ("suspended", "closed"):
             raise PermanentSendError(f"twilio account {status}", code="20005")
+
+    async def _get(self, url: str) -> httpx.Response:
+        try:
+            response = await self._client.get(url)
+        except httpx.TimeoutException as exc:
+            raise TransientSendError(f"twilio timeout ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            raise TransientSendError(f"twilio connection error ({type(exc).__name__})") from exc
+        if not response.is_success:
+            raise _map_error(response)
+        return response
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -8,6 +8,7 @@ is failed, the status says why, and sending resumes when the probe succeeds or a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from pydantic import SecretStr
@@ -50,6 +51,20 @@ def rows(factory, round_id):
         return messages, checks
 
 
+@contextlib.asynccontextmanager
+async def running(factory, settings):
+    """The worker the CLI runs (real notifier, against the simulator), stopped if the test fails."""
+    notifier = build_notifier(settings)
+    worker = Worker(session_factory=factory, notifier=notifier, settings=settings)
+    task = asyncio.create_task(worker.run(exit_when_idle=True))
+    try:
+        yield worker, task
+    finally:
+        if not task.done():
+            task.cancel()
+        await notifier.aclose()
+
+
 def pauses(factory) -> list[SendLanePause]:
     with factory() as session:
         return list(session.exec(select(SendLanePause)).all())
@@ -57,10 +72,7 @@ def pauses(factory) -> list[SendLanePause]:
 
 async def test_token_rotated_mid_round_pauses_the_lane_with_no_check_failed_and_resumes(factory, sim, sim_settings):
     round_id, _ = seed_round(factory, sim_settings, patients=8)
-    notifier = build_notifier(sim_settings)
-    worker = Worker(session_factory=factory, notifier=notifier, settings=sim_settings)
-    task = asyncio.create_task(worker.run(exit_when_idle=True))
-    try:
+    async with running(factory, sim_settings) as (worker, task):
         await wait_for(lambda: worker.stats["sent"] >= 2, timeout=20, what="the round to start sending")
         await asyncio.to_thread(sim.configure, auth_token="rotated-by-someone")  # the token is rotated
         await wait_for(lambda: bool(pauses(factory)), timeout=20, what="the lane to pause")
@@ -79,10 +91,6 @@ async def test_token_rotated_mid_round_pauses_the_lane_with_no_check_failed_and_
         assert not task.done()
         await asyncio.to_thread(sim.configure, auth_token=sim_settings.twilio_auth_token.get_secret_value())  # fixed
         await asyncio.wait_for(task, 30)
-    finally:
-        if not task.done():
-            task.cancel()
-        await notifier.aclose()
     messages, checks = rows(factory, round_id)
     assert {m.state for m in messages} == {"sent"} and len(messages) == 8
     assert "delivery_failed" not in {c.state for c in checks}
@@ -94,10 +102,7 @@ async def test_region_not_enabled_pauses_until_an_admin_resumes(factory, sim, si
     settings = sim_settings.model_copy(update={"send_account_probe_seconds": 600})  # no probe: the admin resumes
     round_id, _ = seed_round(factory, settings, patients=4)
     sim._control("POST", "/_sim/faults", json={"account_error": "21408"})
-    notifier = build_notifier(settings)
-    worker = Worker(session_factory=factory, notifier=notifier, settings=settings)
-    task = asyncio.create_task(worker.run(exit_when_idle=True))
-    try:
+    async with running(factory, settings) as (worker, task):
         await wait_for(lambda: bool(pauses(factory)), timeout=20, what="the lane to pause")
         assert pauses(factory)[0].reason == "geo_permission"
         sim._control("DELETE", "/_sim/faults")
@@ -107,10 +112,6 @@ async def test_region_not_enabled_pauses_until_an_admin_resumes(factory, sim, si
             assert lanes.resume_lane(session=session, lane="sms", by="admin")
             session.commit()
         await asyncio.wait_for(task, 30)
-    finally:
-        if not task.done():
-            task.cancel()
-        await notifier.aclose()
     messages, _ = rows(factory, round_id)
     assert {m.state for m in messages} == {"sent"}
 
