@@ -51,6 +51,11 @@ ACCOUNT_REASONS = {
 MESSAGE_STATES = {"sent": "sent", "delivered": "delivered", "read": "delivered", "undelivered": "undelivered",
                   "failed": "failed"}
 
+# A call's status words as delivery states: the delivery ladder keeps a late status from undoing a later one.
+CALL_STATES = {"queued": "queued", "initiated": "sent", "ringing": "sent", "in-progress": "sent",
+               "completed": "delivered", "busy": "undelivered", "no-answer": "undelivered",
+               "failed": "failed", "canceled": "failed"}
+
 
 def is_bad_address(code: str | None) -> bool:
     """The code says the address cannot take some channel (a status callback's ErrorCode)."""

@@ -306,7 +306,7 @@ class Worker:
             return Outcome(message.id, "failed", code=ready.error)
         if message.channel in self.paused:  # paused after it was claimed: back to the queue, untouched
             return Outcome(message.id, "released")
-        breaker = self.breakers.get(message.channel, self.breakers["sms"])
+        breaker = self.breakers[message.channel]  # _render failed any channel outside CHANNELS
         probe = await breaker.admit()  # the lane is paused while the provider is down
         expires_in = self._expires_in(message)
         if expires_in is not None and expires_in <= 0:
