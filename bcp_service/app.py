@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bcp_service import heartbeat
+from bcp_service import heartbeat, lanes
 from bcp_service.answers.review_routes import router as review_router
 from bcp_service.answers.routes import router as answers_router
 from bcp_service.audit.routes import router as audit_router
@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     # (BEGIN IMMEDIATE) and queued behind every writer, up to 9.8 s in the SQLite soak.
     app.state.read_unit_of_work = partial(transaction, app.state.read_session_factory)
     app.state.writers = {}
+    lanes.bind(app.state.read_session_factory)  # chan (issue 26.1): the staff pages' banner of paused lanes
     # Nurses also see the patients assigned to them in an open round: wired here, not by an import's
     # side effect (auth must not import rounds; registering twice is a no-op).
     assignments.register(assigned_in_open_round)

@@ -198,6 +198,11 @@ class Settings(BaseSettings):
     import_max_cell_chars: int = 2000
     import_max_reported_errors: int = 10_000
 
+    # chan (issue 26.1): a lane the provider refuses for the account or sender pauses (bcp_service/lanes.py).
+    send_lane_check_seconds: float = Field(2.0, gt=0)  # how often a worker reads the paused lanes
+    send_account_probe_seconds: float = Field(30.0, gt=0)  # how often a paused lane is probed (account fetch)
+    send_account_burst: int = Field(3, ge=1)  # 401/403 in a row naming no account code that pause a lane
+
     @model_validator(mode="after")
     def _fill_and_check(self) -> "Settings":
         if not self.database_url:

@@ -1,8 +1,8 @@
 """Whom a message reaches and how: the one rule for the first message, failover and every step.
 
-A number's channels come from what it can do (``phonenumbers`` number type): a mobile takes SMS
-and calls, a landline (or a 050 IP phone, a toll-free number) only calls; a contact whose
-``preferred_channel`` is ``voice`` is called before it is texted. A channel that failed for good
+A number's channels are those of ``channels.CHANNELS`` whose rule reaches it, in the table's order
+(each channel's ``rule.py``: a mobile takes SMS and calls, a landline, a 050 IP phone or a toll-free
+number only calls); a contact's ``preferred_channel`` goes first. A channel that failed for good
 (``sms_bad_since`` / ``voice_bad_since``) drops out for that number only; ``bad_since`` (the
 number itself is invalid) drops the contact. ``choose`` then picks, for a patient's contacts in
 calling order:
@@ -11,7 +11,11 @@ calling order:
 - ``failover``: the next (contact, channel) not tried yet for the check: the same number's other
   channel first (a landline refused SMS: call it), then the next contacts;
 - ``family``: every other contact (family, carers), each on its first channel;
-- ``call``: the first contact that can take a call, by voice.
+- ``call`` (an escalation step that names a channel, ``Channel.escalation_action``): the first
+  contact that can take that channel, on it.
+
+What a failure rules out comes from the notifier's neutral fact (``notifiers/twilio_codes.py``):
+``unreachable`` the number, ``not_this_channel`` only that channel.
 """
 
 from __future__ import annotations
@@ -20,20 +24,15 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable
 from typing import Literal, NamedTuple
 
-import phonenumbers
 from sqlmodel import Session, col, select
 
+from bcp_service.channels import CHANNELS, for_action
+from bcp_service.channels.sms.rule import can_text, number_type
 from bcp_service.models import PatientContact, SafetyCheck
+from notifiers.twilio_codes import NOT_THIS_CHANNEL, UNREACHABLE, fact_of
 
 Purpose = Literal["first", "resend", "failover", "family", "call"]
-NumberType = phonenumbers.PhoneNumberType
-TEXTABLE = frozenset({NumberType.MOBILE, NumberType.FIXED_LINE_OR_MOBILE, NumberType.UNKNOWN})
-# Error codes that say a number can never take a channel (Twilio's error pages): the number is
-# invalid (every channel), it cannot receive SMS (a landline, an unknown subscriber, opted out),
-# or it refuses calls. Anything else fails the message, not the number.
-NUMBER_BAD_CODES = frozenset({"21211", "21217", "13224"})
-SMS_BAD_CODES = frozenset({"21614", "21610", "30005", "30006"})
-VOICE_BAD_CODES = frozenset({"13225", "13227"})
+__all__ = ["Contact", "bad_scope", "can_text", "choose", "number_type"]
 
 
 class Contact(NamedTuple):  # a tuple: a 200,000-patient round builds 400,000 of them
@@ -47,52 +46,30 @@ class Contact(NamedTuple):  # a tuple: a 200,000-patient round builds 400,000 of
     @property
     def channels(self) -> tuple[str, ...]:
         """What this number can still be reached by, in the order to try."""
-        if can_text(self.phone):
-            able = ("voice", "sms") if self.preferred == "voice" else ("sms", "voice")
-        else:
-            able = ("voice",)
-        if self.sms_bad or self.voice_bad:
-            able = tuple(channel for channel in able
-                         if not (channel == "sms" and self.sms_bad or channel == "voice" and self.voice_bad))
-        return able
+        refused = self.refused
+        able = [name for name, channel in CHANNELS.items() if name not in refused and channel.reaches(self.phone)]
+        if self.preferred in able:
+            able.remove(self.preferred)
+            able.insert(0, self.preferred)
+        return tuple(able)
+
+    @property
+    def refused(self) -> frozenset[str]:
+        """The channels that failed for good on this number (stored per channel on the contact)."""
+        return frozenset(name for name, bad in (("sms", self.sms_bad), ("voice", self.voice_bad)) if bad)
 
 
-_TYPES_BY_PREFIX: dict[str, NumberType] = {}
+def bad_scope(channel: str, code: str | None, fact: str | None = None) -> str | None:
+    """What a permanent failure on ``channel`` rules out: "number", the channel, or None.
 
-
-def number_type(e164: str) -> NumberType:
-    """``phonenumbers``' type of a stored (valid, E.164) number.
-
-    The type of a number follows from its leading digits (in Japan 070/080/090 mobile, 050 IP
-    phone, the rest fixed lines), so it is remembered by all but the last four digits: a 200,000
-    patient round parses each prefix once instead of every number (26 µs each).
+    ``fact`` is the notifier's (a send failure); a delivery status brings only the code, which the
+    provider's module reads (``notifiers.twilio_codes.fact_of``).
     """
-    prefix = e164[:-4]
-    found = _TYPES_BY_PREFIX.get(prefix)
-    if found is None:
-        try:
-            found = phonenumbers.number_type(phonenumbers.parse(e164, None))
-        except phonenumbers.NumberParseException:
-            found = NumberType.UNKNOWN
-        if len(_TYPES_BY_PREFIX) < 1 << 18:
-            _TYPES_BY_PREFIX[prefix] = found
-    return found
-
-
-def can_text(e164: str) -> bool:
-    return number_type(e164) in TEXTABLE
-
-
-def bad_scope(channel: str, code: str | None) -> str | None:
-    """What a permanent failure with ``code`` on ``channel`` rules out: "number", "sms", "voice" or None."""
-    if not code:
-        return None
-    if code in NUMBER_BAD_CODES:
+    fact = fact or fact_of(code, channel)
+    if fact == UNREACHABLE:
         return "number"
-    if channel == "sms" and code in SMS_BAD_CODES:
-        return "sms"
-    if channel == "voice" and code in VOICE_BAD_CODES:
-        return "voice"
+    if fact == NOT_THIS_CHANNEL:
+        return channel
     return None
 
 
@@ -109,7 +86,8 @@ def choose(contacts: Iterable[Contact], purpose: Purpose,
     if purpose == "family":
         return [(contact, channels[0]) for contact, channels in reachable[1:]]
     if purpose == "call":
-        return [(contact, "voice") for contact, channels in reachable if "voice" in channels][:1]
+        wanted = for_action(purpose)
+        return [(contact, wanted) for contact, channels in reachable if wanted in channels][:1]
     if purpose == "failover":
         for contact, channels in reachable:
             for channel in channels:

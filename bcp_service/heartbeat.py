@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
-from bcp_service import outage
+from bcp_service import lanes, outage
 from bcp_service.clock import aware
 from bcp_service.locking import take_write_lock
 from bcp_service.models import ServiceHeartbeat
@@ -63,6 +63,15 @@ class ComponentStatus(BaseModel):
     instances: list[InstanceStatus]
 
 
+class LaneStatus(BaseModel):
+    lane: str = Field(description="sms or voice")
+    lane_label: str = Field(description="the lane in Japanese")
+    reason: str = Field(description="the notifier's neutral reason: auth, account_inactive, geo_permission, ...")
+    code: str | None = Field(default=None, description="the provider's error code")
+    cause: str = Field(description="the cause in Japanese, as the banner shows it")
+    paused_at: datetime
+
+
 class SystemStatus(BaseModel):
     ok: bool = Field(description="every expected component has a live instance")
     checked_at: datetime
@@ -73,6 +82,9 @@ class SystemStatus(BaseModel):
     database_unwritable_since: datetime | None = Field(
         default=None, description="this API process cannot write to the database since then (what it accepts "
                                   "meanwhile is journaled and applied when the database is back)")
+    lanes_paused: list[LaneStatus] = Field(
+        default_factory=list, description="lanes paused because the provider refuses the account or sender: their "
+                                          "messages wait (none is failed) until a probe or an admin resumes")
 
 
 def new_instance_id(name: str) -> str:
@@ -202,4 +214,7 @@ def read_system_status(*, session: Session, stale_after_seconds: float, now: dat
     return SystemStatus(ok=all(not c.stale for c in components if c.name in EXPECTED_COMPONENTS), checked_at=now,
                         stale_after_seconds=stale_after_seconds, components=components,
                         provider_unavailable_since=min(down, default=None),
-                        database_unwritable_since=outage.waiting_since())
+                        database_unwritable_since=outage.waiting_since(),
+                        lanes_paused=[LaneStatus(lane=p.lane, lane_label=p.lane_label, reason=p.reason, code=p.code,
+                                                 cause=p.cause, paused_at=p.paused_at)
+                                      for p in lanes.list_pauses(session=session)])

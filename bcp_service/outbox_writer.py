@@ -26,6 +26,7 @@ from sqlalchemy import insert, text
 from sqlmodel import Session
 
 from bcp_service.answer_tokens import hash_token, new_answer_token
+from bcp_service.channels import CHANNELS
 from bcp_service.models import OutboxMessage
 from bcp_service.models.enums import RISK_TIER_ORDER, RiskTier
 from bcp_service.models.outbox import MessageState
@@ -35,6 +36,9 @@ COLUMNS = (
     "answer_token_hash", "priority", "state", "attempts", "throttled", "next_attempt_at", "created_at",
 )
 PRIORITY = {tier.value: rank for tier, rank in RISK_TIER_ORDER.items()}
+# Channels whose rows carry the message template (SMS); a call's prompt is its channel's own.
+TEMPLATED = frozenset(name for name, channel in CHANNELS.items() if channel.uses_template)
+TEMPLATED_SQL = ", ".join(f"'{name}'" for name in sorted(TEMPLATED))
 DEFAULT_PRIORITY = PRIORITY[RiskTier.standard.value]
 # From this many rows PostgreSQL draws the tokens itself (a round's first messages, a large
 # escalation batch); below it the temporary table costs more than the Python tokens it saves.
@@ -76,7 +80,7 @@ def _row(round_id: int, message: Queued, template: str | None, drill: bool, now:
     token = new_answer_token()
     return (
         round_id, message.check_id, message.contact_id, message.channel, message.phone,
-        template if message.channel == "sms" else None, drill, token, hash_token(token),
+        template if message.channel in TEMPLATED else None, drill, token, hash_token(token),
         PRIORITY.get(message.risk_tier, DEFAULT_PRIORITY), MessageState.queued.value, 0, 0, now, created_at,
     )
 
@@ -93,7 +97,8 @@ WITH drawn AS MATERIALIZED (
     FROM outbox_chosen
 )
 INSERT INTO outbox_message ({", ".join(COLUMNS)})
-SELECT :round_id, check_id, contact_id, channel, phone, CASE channel WHEN 'sms' THEN :template END, :drill, token,
+SELECT :round_id, check_id, contact_id, channel, phone, CASE WHEN channel IN ({TEMPLATED_SQL}) THEN :template END,
+       :drill, token,
        encode(sha256(convert_to(token, 'UTF8')), 'hex'), {PRIORITY_SQL}, '{MessageState.queued.value}', 0, 0,
        :now, :created_at
 FROM drawn

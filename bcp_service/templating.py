@@ -12,6 +12,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from bcp_service.lanes import banner
 from bcp_service.timeutil import local
 
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
@@ -44,6 +45,7 @@ def environment() -> Environment:
     )
     env.filters["jst"] = jst
     env.filters["count"] = count
+    env.globals["paused_lanes"] = banner  # the staff pages' banner of paused sending lanes (issue 26.1)
     return env
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from notifiers import twilio_codes
 from notifiers.base import (
     BAD_CONTACT_CODES,
     NotifierError,
@@ -53,4 +54,5 @@ __all__ = [
     "TwilioNotifier",
     "VoiceNotifier",
     "get_notifier",
+    "twilio_codes",
 ]

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from notifiers import twilio_codes as facts
+
 # Twilio codes that mean the contact itself is wrong, so the register needs a
 # person to fix the number rather than the sender retrying.
 BAD_CONTACT_CODES = frozenset({"21211", "21614", "21610"})
@@ -24,11 +26,19 @@ class SendResult:
 
 
 class NotifierError(Exception):
-    """Base for provider failures; `code` is the provider's error code as text."""
+    """Base for provider failures; `code` is the provider's error code as text.
 
-    def __init__(self, message: str = "", *, code: str | None = None) -> None:
+    `fact` is what the service reads (notifiers/twilio_codes.py: ``unreachable``, ``not_this_channel``,
+    ``account_problem``, ``retry_later``, ...); `reason` names an account problem for people. Both
+    default to what the code says, so a fake provider raising a Twilio code means the same.
+    """
+
+    def __init__(self, message: str = "", *, code: str | None = None, fact: str | None = None,
+                 reason: str | None = None) -> None:
         super().__init__(message or (f"notifier error {code}" if code else "notifier error"))
         self.code = code
+        self.fact = fact or facts.fact_of(code)
+        self.reason = reason or facts.account_reason(code)
 
 
 class PermanentSendError(NotifierError):
@@ -39,20 +49,26 @@ class PermanentSendError(NotifierError):
     """
 
     def __init__(
-        self, message: str = "", *, code: str | None = None, bad_contact: bool = False
+        self, message: str = "", *, code: str | None = None, bad_contact: bool = False,
+        fact: str | None = None, reason: str | None = None,
     ) -> None:
-        super().__init__(message, code=code)
-        self.bad_contact = bad_contact
+        super().__init__(message, code=code, fact=fact, reason=reason)
+        if bad_contact and self.fact is None:
+            self.fact = facts.UNREACHABLE
+        self.bad_contact = bad_contact or self.fact in (facts.UNREACHABLE, facts.NOT_THIS_CHANNEL)
 
 
 class TransientSendError(NotifierError):
     """Worth retrying with backoff; `retry_after` is the provider's hint in seconds."""
 
     def __init__(
-        self, message: str = "", *, code: str | None = None, retry_after: float | None = None
+        self, message: str = "", *, code: str | None = None, retry_after: float | None = None,
+        throttled: bool | None = None, fact: str | None = None,
     ) -> None:
-        super().__init__(message, code=code)
+        super().__init__(message, code=code, fact=fact or facts.RETRY_LATER)
         self.retry_after = retry_after
+        # Refused before anything was sent (429, a full sender queue): slow down, not an attempt.
+        self.throttled = facts.is_throttle(code) if throttled is None else throttled
 
 
 @runtime_checkable

@@ -66,6 +66,7 @@ class FakeNotifier:
     closed: bool = False
     statuses: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     fetched: list[str] = field(default_factory=list)
+    account_error: BaseException | None = None  # what check_account raises (a rotated token...)
     _queued: list[_QueuedFailure] = field(default_factory=list, repr=False)
     _by_number: dict[str, BaseException] = field(default_factory=dict, repr=False)
 
@@ -126,6 +127,10 @@ class FakeNotifier:
         self.fetched.append(provider_id)
         status, code = self.statuses.get(provider_id, ("delivered", None))
         return SendResult(provider_id=provider_id, status=status, error_code=code)
+
+    async def check_account(self) -> None:
+        if self.account_error is not None:
+            raise self.account_error
 
     async def aclose(self) -> None:
         self.closed = True

@@ -58,6 +58,19 @@ class TimedNotifier:
         """A message's status now, from the provider (the reconciliation job; logs carry no personal data)."""
         return await self._timed("fetch", lambda: self.inner.fetch_status(provider_id))  # type: ignore[attr-defined]
 
+    @property
+    def supports_account_check(self) -> bool:
+        return callable(getattr(self.inner, "check_account", None))
+
+    async def check_account(self) -> None:
+        """The paused lane's probe: raises the provider's error while the account is refused."""
+        started = time.perf_counter()
+        try:
+            await self.inner.check_account()  # type: ignore[attr-defined]
+        except Exception as exc:
+            self._log_failure("account", exc, _ms_since(started))
+            raise
+
     async def aclose(self) -> None:
         await self.inner.aclose()
 

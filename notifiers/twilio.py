@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
+from notifiers import twilio_codes as facts
 from notifiers.base import (
-    BAD_CONTACT_CODES,
     NotifierError,
     PermanentSendError,
     SendResult,
@@ -80,7 +80,7 @@ class TwilioNotifier:
             form["StatusCallback"] = status_callback
         if self.validity_period:
             form["ValidityPeriod"] = str(self.validity_period)
-        return await self._post("Messages.json", form)
+        return await self._post("Messages.json", form, channel="sms")
 
     async def place_call(
         self, *, to: str, twiml_url: str, status_callback: str | None = None
@@ -91,21 +91,36 @@ class TwilioNotifier:
         form = {"To": to, "From": self.caller_id, "Url": twiml_url}
         if status_callback:
             form["StatusCallback"] = status_callback
-        return await self._post("Calls.json", form)
+        return await self._post("Calls.json", form, channel="voice")
 
     async def fetch_status(self, provider_id: str) -> SendResult:
         """The message's current status at Twilio (``GET Messages/{Sid}.json``); ``error_code`` on failure."""
+        response = await self._get(f"{self._account_url}/Messages/{provider_id}.json")
+        result = _parse_success(response)
+        code = response.json().get("error_code")
+        return SendResult(result.provider_id, result.status, None if code is None else str(code))
+
+    async def check_account(self) -> None:
+        """The lane's probe (issue 26.1): ``GET Accounts/{Sid}.json`` answers only while the token works
+        and the account is active; raises the mapped error (``account_problem``...) otherwise."""
+        response = await self._get(f"{self._account_url}.json")
         try:
-            response = await self._client.get(f"{self._account_url}/Messages/{provider_id}.json")
+            status = response.json().get("status")
+        except ValueError:
+            status = None
+        if status in ("suspended", "closed"):
+            raise PermanentSendError(f"twilio account {status}", code="20005")
+
+    async def _get(self, url: str) -> httpx.Response:
+        try:
+            response = await self._client.get(url)
         except httpx.TimeoutException as exc:
             raise TransientSendError(f"twilio timeout ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
             raise TransientSendError(f"twilio connection error ({type(exc).__name__})") from exc
         if not response.is_success:
             raise _map_error(response)
-        result = _parse_success(response)
-        code = response.json().get("error_code")
-        return SendResult(result.provider_id, result.status, None if code is None else str(code))
+        return response
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -116,7 +131,7 @@ class TwilioNotifier:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    async def _post(self, resource: str, form: dict[str, str]) -> SendResult:
+    async def _post(self, resource: str, form: dict[str, str], *, channel: str) -> SendResult:
         try:
             response = await self._client.post(f"{self._account_url}/{resource}", data=form)
         except httpx.TimeoutException as exc:
@@ -127,7 +142,7 @@ class TwilioNotifier:
             raise TransientSendError(f"twilio connection error ({type(exc).__name__})") from exc
         if response.is_success:
             return _parse_success(response)
-        raise _map_error(response)
+        raise _map_error(response, channel)
 
 
 def _parse_success(response: httpx.Response) -> SendResult:
@@ -140,17 +155,21 @@ def _parse_success(response: httpx.Response) -> SendResult:
         raise NotifierError(f"twilio success without sid (HTTP {response.status_code})") from exc
 
 
-def _map_error(response: httpx.Response) -> NotifierError:
+def _map_error(response: httpx.Response, channel: str = "sms") -> NotifierError:
     status = response.status_code
     code = _error_code(response)
     label = f"twilio error {code or '-'} (HTTP {status})"
     if status == 429 or code == RATE_LIMIT_CODE or code in QUEUE_FULL_CODES:
         return TransientSendError(
-            label, code=code or RATE_LIMIT_CODE, retry_after=_retry_after(response)
+            label, code=code or RATE_LIMIT_CODE, retry_after=_retry_after(response), throttled=True
         )
     if status >= 500:
         return TransientSendError(label, code=code, retry_after=_retry_after(response))
-    return PermanentSendError(label, code=code, bad_contact=code in BAD_CONTACT_CODES)
+    fact, reason = facts.fact_of(code, channel), None
+    if fact is None and status in (401, 403):
+        # No code that names the account: a burst of these pauses the lane.
+        fact, reason = facts.ACCOUNT_SUSPECT, "auth" if status == 401 else "forbidden"
+    return PermanentSendError(label, code=code, fact=fact or facts.FAILED, reason=reason)
 
 
 def _error_code(response: httpx.Response) -> str | None:

@@ -38,6 +38,7 @@ from bcp_service.rounds.locking import write_unit
 from bcp_service.rounds.messages import STATE_LABELS
 from bcp_service.templating import render
 from bcp_service.webhooks.signature import verified_params
+from notifiers.twilio_codes import CALL_STATES
 
 log = logging.getLogger("bcp_service.escalation")
 router = APIRouter(prefix="/webhooks/twilio/voice", tags=["webhooks"], include_in_schema=False)
@@ -60,10 +61,8 @@ NOTICE_MENU = "、".join(f"{phrase}{digit}を" for digit, (_, _, phrase) in NOTI
 NOTICE_RETRY = f"1から{len(NOTICE_KEYS)}の番号を押してください。"
 ASKS = 2  # the menu is asked again once when no digit is pressed
 GATHER_TIMEOUT_SECONDS = 10
-# Call outcomes as outbox delivery states: the delivery ladder keeps a late status from undoing a later one.
-CALL_STATUS = {"queued": "queued", "initiated": "sent", "ringing": "sent", "in-progress": "sent",
-               "completed": "delivered", "busy": "undelivered", "no-answer": "undelivered",
-               "failed": "failed", "canceled": "failed"}
+# Call outcomes as outbox delivery states (Twilio's words, mapped in notifiers/twilio_codes.py).
+CALL_STATUS = CALL_STATES
 
 
 def _twiml(template: str, settings, **context) -> Response:

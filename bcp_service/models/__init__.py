@@ -24,7 +24,7 @@ from bcp_service.models.institution import (
     InstitutionContact,
 )
 from bcp_service.models.outages import PowerOutage
-from bcp_service.models.outbox import EarlyStatus, OutboxMessage, SendRate
+from bcp_service.models.outbox import EarlyStatus, OutboxMessage, SendLanePause, SendRate
 from bcp_service.models.patient import Patient, PatientContact
 from bcp_service.models.rounds import CheckAnswer, RoundCounter, SafetyCheck, SafetyRound, UnmatchedReply
 from bcp_service.models.schedules import RoundSchedule, ScheduleFiring
@@ -49,6 +49,7 @@ __all__ = [
     "SafetyCheck",
     "SafetyRound",
     "SendRate",
+    "SendLanePause",
     "UnmatchedReply",
     "ApiToken",
     "AuditEvent",

@@ -108,3 +108,20 @@ class SendRate(SQLModel, table=True):
     tokens: float
     updated_at: datetime = Field(sa_type=UtcDateTime(), nullable=False)
 
+
+
+class SendLanePause(SQLModel, table=True):
+    """A lane (sms, voice) paused because the provider refuses our account or sender (issue 26.1).
+
+    While the row exists no worker sends on the lane and its messages stay queued; a worker's probe
+    that succeeds, or an admin, deletes it. ``reason`` is the notifier's neutral word (``auth``,
+    ``account_inactive``, ``geo_permission``, ``sender_not_allowed``...), ``code`` the provider's.
+    """
+
+    __tablename__ = "send_lane_pause"
+
+    lane: str = Field(primary_key=True, max_length=10)
+    reason: str = Field(max_length=30)
+    code: str | None = Field(default=None, max_length=20)
+    paused_at: datetime = created_at_field()
+    probed_at: datetime | None = timestamp_field()

@@ -68,19 +68,27 @@ class Outcome:
     throttled: bool = False
 
 
-def claim_batch(session_factory: SessionFactory, *, worker_id: str, limit: int) -> list[Claimed]:
-    """Mark up to ``limit`` due messages as ours, critical patients first."""
+def claim_batch(session_factory: SessionFactory, *, worker_id: str, limit: int,
+                skip_channels: tuple[str, ...] = ()) -> list[Claimed]:
+    """Mark up to ``limit`` due messages as ours, critical patients first; ``skip_channels``: paused lanes."""
     with session_factory() as session:
         postgres = session.get_bind().dialect.name == "postgresql"
         lock = "FOR UPDATE SKIP LOCKED" if postgres else ""
         now = utcnow()
+        params: dict = {"worker": worker_id, "now": now, "limit": limit}
+        skip = ""
+        if skip_channels:
+            names = [f":skip{i}" for i in range(len(skip_channels))]
+            skip = f"AND channel NOT IN ({', '.join(names)}) "
+            params.update({f"skip{i}": channel for i, channel in enumerate(skip_channels)})
         rows = session.execute(
             text(
                 f"UPDATE outbox_message SET state = 'sending', claimed_by = :worker, claimed_at = :now, "
                 f"attempts = attempts + 1 WHERE id IN (SELECT id FROM outbox_message WHERE state = 'queued' "
-                f"AND next_attempt_at <= :now ORDER BY priority, id LIMIT :limit {lock}) RETURNING {CLAIM_COLUMNS}"
+                f"AND next_attempt_at <= :now {skip}ORDER BY priority, id LIMIT :limit {lock}) "
+                f"RETURNING {CLAIM_COLUMNS}"
             ),
-            {"worker": worker_id, "now": now, "limit": limit},
+            params,
         ).all()
         session.commit()
     # RETURNING lists CLAIM_COLUMNS in the dataclass's field order; mypy cannot count a row's columns.

@@ -26,19 +26,15 @@ from bcp_service.models.outbox import STATE_RANK, MessageState
 from bcp_service.models.rounds import CheckState, RoundState
 from bcp_service.rounds.counters import CheckKeys, move_counters
 from bcp_service.rounds.messages import first_template, template_for
+from notifiers.twilio_codes import MESSAGE_STATES, RETRY_LATER, fact_of, is_bad_address
 
 log = logging.getLogger("bcp_service.outbox")
 
-# Provider statuses we act on, mapped to ours; the rest ("queued", "sending", "accepted") add nothing.
-PROVIDER_STATES = {
-    "sent": MessageState.sent, "delivered": MessageState.delivered, "read": MessageState.delivered,
-    "undelivered": MessageState.undelivered, "failed": MessageState.failed,
-}
-# Carrier codes that mean the number cannot take a channel (landline, unknown subscriber): fix the register.
-BAD_NUMBER_CODES = reach.NUMBER_BAD_CODES | reach.SMS_BAD_CODES | reach.VOICE_BAD_CODES
-# The message expired in the provider's queue (overflow): not the number's fault, and not a failure
-# of the check; the sender retries it while it matters (outbox/overflow.py).
-QUEUE_OVERFLOW_CODES = frozenset({"30001"})
+# Provider statuses we act on, mapped to ours by the provider's module (notifiers/twilio_codes.py).
+PROVIDER_STATES = {word: MessageState(state) for word, state in MESSAGE_STATES.items()}
+# A failure whose fact is ``retry_later`` (the message expired in the provider's queue, an overflow) is
+# not the number's fault nor a failure of the check: the sender retries it while it matters
+# (outbox/overflow.py).
 LIVE_STATES = (MessageState.queued, MessageState.sending, MessageState.sent, MessageState.delivered)
 _table = OutboxMessage.__table__
 _STATUS_UPDATE = (
@@ -107,7 +103,7 @@ def apply_statuses(session: Session, items: list[tuple[str, str, str | None]]) -
         updates.append({"b_id": message_id, "b_state": state.value, "b_code": error_code, "b_now": now})
         results[n] = "applied"
         if state in (MessageState.undelivered, MessageState.failed):
-            failures.append((message_id, (error_code or "") in BAD_NUMBER_CODES, error_code))
+            failures.append((message_id, is_bad_address(error_code), error_code))
     for m, (provider_id, status, _) in enumerate(items):
         if status in PROVIDER_STATES and provider_id not in current:
             results[m] = "early"
@@ -178,7 +174,7 @@ def handle_failures(session: Session, failures: list[tuple[int, bool, str | None
     moves = []
     for message_id, bad_contact, code in failures:
         message = messages.get(message_id)
-        if message is None or message.check_id is None or code in QUEUE_OVERFLOW_CODES:
+        if message is None or message.check_id is None or fact_of(code, message.channel) == RETRY_LATER:
             continue
         scope = reach.bad_scope(message.channel, code) or (message.channel if bad_contact else None)
         if scope is not None and message.contact_id is not None:

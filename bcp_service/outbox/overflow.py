@@ -42,6 +42,7 @@ from bcp_service.outbox import delivery
 from bcp_service.outbox.retry import RetryPolicy
 from bcp_service.rounds import counters
 from bcp_service.rounds.messages import first_template
+from notifiers.twilio_codes import QUEUE_OVERFLOW_CODES
 
 log = logging.getLogger("bcp_service.outbox")
 
@@ -53,7 +54,7 @@ def overflowed(session: Session, *, limit: int) -> list[OutboxMessage]:
         select(OutboxMessage)
         .join(SafetyCheck, SafetyCheck.id == OutboxMessage.check_id)
         .join(SafetyRound, SafetyRound.id == SafetyCheck.round_id)
-        .where(col(OutboxMessage.last_error_code).in_(sorted(delivery.QUEUE_OVERFLOW_CODES)),
+        .where(col(OutboxMessage.last_error_code).in_(sorted(QUEUE_OVERFLOW_CODES)),
                col(OutboxMessage.state).in_([MessageState.failed.value, MessageState.undelivered.value]),
                SafetyRound.state == RoundState.running.value, SafetyCheck.state == CheckState.no_answer.value,
                col(SafetyCheck.last_answer_at).is_(None),
@@ -76,7 +77,7 @@ def _overflows_so_far(session: Session, message: OutboxMessage) -> int:
         select(func.count()).select_from(OutboxMessage).where(and_(
             OutboxMessage.check_id == message.check_id, OutboxMessage.contact_id == message.contact_id,
             OutboxMessage.channel == message.channel,
-            col(OutboxMessage.last_error_code).in_(sorted(delivery.QUEUE_OVERFLOW_CODES))))
+            col(OutboxMessage.last_error_code).in_(sorted(QUEUE_OVERFLOW_CODES))))
     ) or 1
 
 

@@ -3,14 +3,18 @@
 - Retries last as long as the message still matters: until its validity ends (``send_validity_seconds``
   after it was queued) or its round's deadline, whichever is first, not a fixed number of tries.
   ``send_max_attempts`` / ``send_max_throttled`` are optional caps (0 = none, the default).
-- 429 / Twilio 20429, 21611 (the sender's queue is full): the provider refused before sending
-  anything, so it is always safe to try again; the worker slows down (backpressure). These are not
-  attempts.
+- Throttled (the notifier's ``throttled``: Twilio's 429 / 20429, 21611 the sender's queue is full):
+  the provider refused before sending anything, so it is always safe to try again; the worker slows
+  down (backpressure). These are not attempts.
+- ``account_problem`` (the account or sender is refused, issue 26.1): ``pause``: the message goes
+  back to the queue untouched and the worker pauses the lane (``bcp_service/lanes.py``).
+  ``account_suspect`` (a 401/403 naming nothing): ``suspect``, retried; a burst pauses the lane.
 - 5xx, timeouts, connection errors: the message may or may not have gone out.
 - Both wait ``min(max, base * 2**(n-1))`` seconds with jitter (``send_retry_jitter`` = 1.0 is "full
   jitter": uniform in [0, backoff]), and never less than the provider's Retry-After.
-- Permanent errors stop at once. A bad number (21211, 21614, 21610) also marks the contact bad so
-  a person fixes the register; the next contact of the patient gets the message instead.
+- Permanent errors stop at once. A bad address (the facts ``unreachable``, ``not_this_channel``) also
+  marks the contact bad so a person fixes the register; the next contact of the patient gets the
+  message instead.
 - After the last try the message is ``failed``, with its error code, for people to see.
 """
 
@@ -20,13 +24,12 @@ import random
 from dataclasses import dataclass
 
 from notifiers import NotifierError, PermanentSendError, TransientSendError
-
-RATE_LIMIT_CODES = frozenset({"20429", "21611"})
+from notifiers.twilio_codes import ACCOUNT_PROBLEM, ACCOUNT_SUSPECT
 
 
 @dataclass(frozen=True)
 class Decision:
-    kind: str  # "retry" | "failed" | "bad_contact"
+    kind: str  # "retry" | "failed" | "bad_contact" | "pause" (the lane, not the message) | "suspect"
     code: str | None
     delay: float = 0.0
     throttled: bool = False
@@ -59,9 +62,14 @@ class RetryPolicy:
         could only happen after that fails the message now, with the provider's code.
         """
         code = getattr(error, "code", None)
+        fact = getattr(error, "fact", None)
+        if fact == ACCOUNT_PROBLEM:
+            return Decision("pause", code or "account")
+        if fact == ACCOUNT_SUSPECT:
+            return Decision("suspect", code or "account", self.backoff(attempts, None, rng))
         if isinstance(error, TransientSendError):
             retry_after = error.retry_after
-            if code in RATE_LIMIT_CODES:
+            if error.throttled:
                 if self.max_throttled and throttled + 1 > self.max_throttled:
                     return Decision("failed", code, throttled=True)
                 return self._retry(code, self.backoff(throttled + 1, retry_after, rng), expires_in, throttled=True)

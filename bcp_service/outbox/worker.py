@@ -11,7 +11,10 @@ reclaimed by the next worker after ``send_reclaim_after_seconds`` (at least once
 
 Faults (issue 19, docs/faults.md): a database outage makes every loop wait with backoff and carry
 on (the worker exits only when stopped); a provider outage pauses the lane (``breaker``); a message
-is retried until it no longer matters and never sent after that.
+is retried until it no longer matters and never sent after that. An account problem (issue 26.1:
+the provider refuses our token, account or sender) pauses the lane for every worker
+(``bcp_service/lanes.py``): the message goes back to the queue, nothing is failed, and the lane
+resumes when the account probe (``_prober``) succeeds or an admin resumes it.
 """
 
 from __future__ import annotations
@@ -29,13 +32,14 @@ from datetime import datetime, timedelta, timezone
 
 from sqlmodel import Session
 
-from bcp_service import heartbeat
+from bcp_service import heartbeat, lanes
+from bcp_service.channels import CHANNELS
 from bcp_service.config import Settings
+from bcp_service.db import unit_of_work
 from bcp_service.locking import take_write_lock
 from bcp_service.outage import DatabaseWait, is_outage
 from bcp_service.outbox import claims
 from bcp_service.outbox.breaker import Breaker
-from bcp_service.outbox.calls import call_status_url, twiml_url
 from bcp_service.outbox.claims import Claimed, Outcome
 from bcp_service.outbox.delivery import apply_early_statuses, pending_early_statuses
 from bcp_service.outbox.notifier import status_callback_url
@@ -43,7 +47,7 @@ from bcp_service.outbox.overflow import requeue_overflows
 from bcp_service.outbox.ratelimit import SharedRateLimiter
 from bcp_service.outbox.reconcile import reconcile
 from bcp_service.outbox.retry import RetryPolicy
-from bcp_service.rounds.messages import render_message, segments
+from bcp_service.rounds.messages import render_message
 
 log = logging.getLogger("bcp_service.outbox")
 FLUSH_SECONDS = 0.1
@@ -98,12 +102,18 @@ class Worker:
         self._claim_uncertain = False
         self.validity = timedelta(seconds=settings.send_validity_seconds)
         self.breakers = {lane: Breaker(lane, threshold=settings.send_breaker_failures,
-                                       pause=settings.send_breaker_pause_seconds) for lane in ("sms", "voice")}
+                                       pause=settings.send_breaker_pause_seconds) for lane in CHANNELS}
         self.db_claim, self.db_record = DatabaseWait("claim", rng=self.rng), DatabaseWait("record", rng=self.rng)
         self.db_start = DatabaseWait("start", rng=self.rng)
         # More chores for the maintenance loop, given by whoever runs the worker (the CLI replays the
         # webhook journal there: bcp_service.webhooks.journal).
         self.chores = list(maintenance or [])
+        # Lanes paused for an account problem (every worker's, from the database), and the 401/403
+        # without an account code seen in a row on each lane (a burst of them pauses it too).
+        self.paused: dict[str, str] = {}
+        self._lanes_read_at = float("-inf")
+        self._suspects: Counter[str] = Counter()
+        self._pause_epoch = 0
 
     @property
     def capacity(self) -> int:
@@ -121,6 +131,7 @@ class Worker:
         helpers = [asyncio.create_task(self._sender()) for _ in range(self.concurrency)]
         helpers.append(asyncio.create_task(self._recorder()))
         helpers.append(asyncio.create_task(self._maintenance()))
+        helpers.append(asyncio.create_task(self._prober()))
         if self.settings.send_reconcile_every_seconds > 0 and _can_fetch(self.notifier):
             helpers.append(asyncio.create_task(self._reconciler()))
         try:
@@ -186,6 +197,9 @@ class Worker:
                 # cost, then the difference once its text is known.
                 if self._claim_uncertain:  # a claim failed: its commit may have reached the database
                     await asyncio.to_thread(self._release_orphans)
+                if loop.time() - self._lanes_read_at >= self.settings.send_lane_check_seconds:
+                    await self._read_lanes()
+                    self._lanes_read_at = loop.time()
                 granted = await self.limiter.acquire(wanted * self.unit_cost) if self.limiter else wanted
                 batch = await asyncio.to_thread(self._claim, max(1, granted // self.unit_cost))
             except Exception as exc:  # the database is away (or a bug): wait, try again, never exit
@@ -216,9 +230,10 @@ class Worker:
                 pass
 
     def _cost(self, ready: Ready) -> int:
-        if self.settings.send_rate_unit == "messages" or ready.message.channel != "sms" or not ready.body:
+        channel = CHANNELS.get(ready.message.channel)
+        if self.settings.send_rate_unit == "messages" or channel is None:
             return 1
-        return segments(ready.body)
+        return channel.outbound.cost(ready.body)
 
     async def _pay(self, tokens: int, stop: asyncio.Event) -> None:
         """The segments a claimed batch costs beyond the tokens taken; waits out an outage of the bucket."""
@@ -238,27 +253,20 @@ class Worker:
             log.warning("outbox.orphans_released", extra={"worker_id": self.worker_id, "count": released})
 
     def _claim(self, limit: int) -> list[Ready]:
-        claimed = claims.claim_batch(self.session_factory, worker_id=self.worker_id, limit=limit)
+        claimed = claims.claim_batch(self.session_factory, worker_id=self.worker_id, limit=limit,
+                                     skip_channels=tuple(sorted(self.paused)))
         self._held.update(message.id for message in claimed)
         self.stats["claimed"] += len(claimed)
         return [self._render(message) for message in claimed]
 
     def _render(self, message: Claimed) -> Ready:
-        if message.channel == "voice":
-            # A call carries no text: the provider fetches its TwiML from the URL with the token.
-            if not message.answer_token:
-                return Ready(message, None, "token")
-            return Ready(message, twiml_url(self.settings, message.answer_token))
-        if message.body:
-            return Ready(message, message.body)
-        try:
-            body = render_message(message.template or "", drill=message.drill,
-                                  public_base_url=self.settings.public_base_url, token=message.answer_token,
-                                  sender=self.settings.sender_name, replies=self.settings.sms_replies)
-        except Exception:  # a broken template must fail the message, not the worker
-            log.exception("outbox.render_failed", extra={"message_id": message.id})
-            return Ready(message, None, "render")
-        return Ready(message, body)
+        # Each channel makes what it sends (channels/<name>/outbound.py): an SMS its text, a call the URL
+        # of its TwiML. An unknown channel (a row written by a newer version) fails, not the worker.
+        channel = CHANNELS.get(message.channel)
+        if channel is None:
+            return Ready(message, None, "channel")
+        body, error = channel.outbound.render(message, self.settings, render_message)
+        return Ready(message, body, error)
 
     async def _idle(self) -> bool:
         if self._queue.qsize() or self._in_flight:
@@ -296,7 +304,9 @@ class Worker:
         message = ready.message
         if ready.body is None:
             return Outcome(message.id, "failed", code=ready.error)
-        breaker = self.breakers.get(message.channel, self.breakers["sms"])
+        if message.channel in self.paused:  # paused after it was claimed: back to the queue, untouched
+            return Outcome(message.id, "released")
+        breaker = self.breakers[message.channel]  # _render failed any channel outside CHANNELS
         probe = await breaker.admit()  # the lane is paused while the provider is down
         expires_in = self._expires_in(message)
         if expires_in is not None and expires_in <= 0:
@@ -306,11 +316,8 @@ class Worker:
                 breaker.release_probe()
             return Outcome(message.id, "failed", code="expired")
         try:
-            if message.channel == "voice":
-                request = self.notifier.place_call(to=message.to_number, twiml_url=ready.body,
-                                                   status_callback=call_status_url(self.settings))
-            else:
-                request = self.notifier.send_sms(to=message.to_number, body=ready.body, status_callback=self.callback)
+            request = CHANNELS[message.channel].outbound.send(self.notifier, message, ready.body, self.settings,
+                                                             self.callback)
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives
             # as the send completes, and the cancelled sender then waited on an empty queue for ever.
             async with asyncio.timeout(self.settings.send_timeout_seconds + 5):
@@ -320,6 +327,10 @@ class Worker:
         except Exception as exc:  # every provider failure becomes a decision, never a dead worker
             decision = self.policy.decide(exc, attempts=message.attempts, throttled=message.throttled, rng=self.rng,
                                           expires_in=expires_in)
+            if decision.kind in ("pause", "suspect"):
+                if probe:
+                    breaker.succeeded(probe)  # the provider answered: it is up, our account is the problem
+                return await self._account_problem(message, exc, decision)
             if decision.kind == "retry" and not decision.throttled:
                 breaker.failed(probe)
             elif probe:
@@ -331,7 +342,86 @@ class Worker:
             return Outcome(message.id, decision.kind, code=decision.code, delay=decision.delay,
                            throttled=decision.throttled)
         breaker.succeeded(probe)
+        self._suspects[message.channel] = 0
         return Outcome(message.id, "sent", provider_id=result.provider_id)
+
+    async def _account_problem(self, message: Claimed, exc: Exception, decision) -> Outcome:
+        """The provider refuses the account or sender: pause the lane; the message waits, not failed."""
+        lane = message.channel
+        if decision.kind == "suspect":
+            self._suspects[lane] += 1
+            if self._suspects[lane] < self.settings.send_account_burst:
+                return Outcome(message.id, "retry", code=decision.code, delay=decision.delay)
+        self.stats["paused_by_account"] += 1
+        if lane not in self.paused:
+            self.paused[lane] = getattr(exc, "reason", None) or "account"
+            self._pause_epoch += 1
+            try:
+                await asyncio.to_thread(self._write_pause, lane, self.paused[lane], decision.code)
+            except Exception:  # the database is away: the next failure or lane read tries again
+                log.warning("outbox.lane_pause_unrecorded", extra={"lane": lane}, exc_info=True)
+        return Outcome(message.id, "released")
+
+    def _write_pause(self, lane: str, reason: str, code: str | None) -> None:
+        with unit_of_work(self.session_factory) as session:
+            lanes.pause_lane(session=session, lane=lane, reason=reason, code=code)
+
+    async def _read_lanes(self) -> None:
+        """Every worker's pauses from the database; a pause of ours made meanwhile is kept (its row may
+        not have been written when the read began)."""
+        epoch = self._pause_epoch
+        found = await asyncio.to_thread(self._paused_in_database)
+        if epoch != self._pause_epoch:
+            found = {**found, **self.paused}
+        for lane in set(self.paused) - set(found):
+            self._suspects[lane] = 0
+            log.info("outbox.lane_resume_seen", extra={"worker_id": self.worker_id, "lane": lane})
+        self.paused = found
+
+    def _paused_in_database(self) -> dict[str, str]:
+        with self.session_factory() as session:
+            return {pause.lane: pause.reason for pause in lanes.list_pauses(session=session)}
+
+    async def _prober(self) -> None:
+        """Every ``send_account_probe_seconds``, a paused lane asks the provider whether the account works
+        (Twilio: fetch the account). A provider without that check resumes the lane: the next message
+        is the probe, and pauses it again if the problem remains (nothing is failed either way)."""
+        while True:
+            await asyncio.sleep(self.settings.send_account_probe_seconds)
+            if not self.paused:
+                continue
+            try:
+                await self._probe()
+            except Exception:
+                log.warning("outbox.lane_probe_failed", extra={"worker_id": self.worker_id}, exc_info=True)
+
+    async def _probe(self) -> None:
+        check = getattr(self.notifier, "check_account", None)
+        healthy = True
+        if callable(check) and getattr(self.notifier, "supports_account_check", True):
+            try:
+                async with asyncio.timeout(self.settings.send_timeout_seconds + 5):
+                    await check()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                healthy = False
+                log.info("outbox.lane_probe_refused", extra={"worker_id": self.worker_id,
+                                                              "code": getattr(exc, "code", None)})
+        lanes_now = sorted(self.paused)
+        await asyncio.to_thread(self._after_probe, lanes_now, healthy)
+        if healthy:
+            for lane in lanes_now:
+                self.paused.pop(lane, None)
+                self._suspects[lane] = 0
+
+    def _after_probe(self, lanes_now: list[str], healthy: bool) -> None:
+        with unit_of_work(self.session_factory) as session:
+            for lane in lanes_now:
+                if healthy:
+                    lanes.resume_lane(session=session, lane=lane, by="probe")
+                else:
+                    lanes.mark_probed(session=session, lane=lane)
 
     async def _recorder(self) -> None:
         while True:
@@ -394,6 +484,7 @@ class Worker:
         """What the board shows about sending: lanes paused because the provider is down."""
         down = {lane: b.unavailable_since.isoformat() for lane, b in self.breakers.items() if b.unavailable_since}
         return {"provider_unavailable_since": min(down.values(), default=None), "lanes_down": sorted(down),
+                "lanes_paused": sorted(self.paused),
                 "sent": self.stats["sent"], "failed": self.stats["failed"], "expired": self.stats["expired"]}
 
     def _sweep_early_statuses(self) -> None:

@@ -163,6 +163,15 @@ def create_sim_app(
         state.spawn(run_call(state, record))
         return response
 
+    @app.get(ACCOUNT_PREFIX + ".json")
+    async def fetch_account(sid: str, request: Request) -> JSONResponse:
+        """The account (what a paused lane's probe fetches, issue 26.1)."""
+        refused = _unauthorised(state, sid, request) or faults.fault_state(state).account_error(fetch=True)
+        if refused is not None:
+            return refused
+        return JSONResponse({"sid": sid, "friendly_name": "bcp-service simulator", "status": "active",
+                             "type": "Full", "uri": f"/{API_VERSION}/Accounts/{sid}.json"})
+
     @app.get(ACCOUNT_PREFIX + "/Messages.json")
     async def list_messages_api(sid: str, request: Request) -> JSONResponse:
         return _list(state, sid, request, "messages", state.messages, message_resource)
@@ -232,6 +241,8 @@ async def _admit(
     """Checks every create request shares: auth, latency, rate limit."""
     cfg = state.config
     refused = _unauthorised(state, sid, request)
+    if refused is None and (refused := faults.fault_state(state).account_error()) is not None:
+        state.count("rejected_account")
     if refused is not None:
         return {}, refused
     if cfg.latency_ms:

@@ -8,6 +8,10 @@
   share of create requests answered with that error (21611 sender queue full, 21614 not a mobile...).
 - ``delivery_errors``: ``{"30001": 0.05, "30003": 0.1, ...}``: a share of accepted messages end
   ``undelivered`` (``failed`` for 30001/30002) with that code (30001, 30003–30008).
+- ``account_error`` / ``account_error_seconds`` (issue 26.1): the account or sender is refused:
+  every create and the account fetch answer that error (``20003`` 401 a rotated token, ``20005``
+  403 a suspended account, ``21408`` Japan not enabled, ``21606``/``21612`` sender not allowed; the
+  last three refuse creates only) for N seconds (0: until cleared).
 - ``queue_segments`` / ``drain_segments_per_second``: the sender's queue at Twilio. Each accepted
   message adds its segments; the queue drains at the sender's rate; a message that does not fit is
   refused with 21611, as Twilio refuses when a sender's queue is full. A message whose wait in the
@@ -37,6 +41,15 @@ API_ERRORS = {
     "500": (500, "Internal Server Error"),
     "503": (503, "Service Unavailable"),
 }
+# The account or sender refused (issue 26.1): (HTTP status, message, refuses the account fetch too).
+ACCOUNT_ERRORS = {
+    "20003": (401, "Authenticate", True),
+    "20005": (403, "Account not active", True),
+    "21408": (400, "Permission to send an SMS has not been enabled for the region indicated by the 'To' number",
+              False),
+    "21606": (400, "The 'From' phone number provided is not a valid message-capable Twilio phone number", False),
+    "21612": (400, "The 'To' phone number is not currently reachable via SMS from this 'From' number", False),
+}
 DELIVERY_CODES = ("30001", "30002", "30003", "30004", "30005", "30006", "30007", "30008")
 FAILED_CODES = ("30001", "30002")  # Twilio reports these as "failed", the rest as "undelivered"
 
@@ -51,12 +64,15 @@ class Faults(BaseModel):
     delivery_errors: dict[str, float] = Field(default_factory=dict)
     queue_segments: int = Field(0, ge=0, description="0 = no queue limit")
     drain_segments_per_second: float = Field(10.0, gt=0)
+    account_error: str | None = Field(None, description="one of ACCOUNT_ERRORS")
+    account_error_seconds: float = Field(0.0, ge=0, description="0 = until cleared")
 
 
 class FaultState:
     def __init__(self) -> None:
         self.faults = Faults()
         self.outage_until = 0.0
+        self.account_until = 0.0
         self.backlog = 0.0  # segments waiting in the sender's queue
         self.backlog_at = time.monotonic()
 
@@ -64,12 +80,25 @@ class FaultState:
         for code in faults.api_errors:
             if code not in API_ERRORS and code != "timeout":
                 raise ValueError(f"unknown api error {code}; known: {sorted(API_ERRORS)} and 'timeout'")
+        if faults.account_error is not None and faults.account_error not in ACCOUNT_ERRORS:
+            raise ValueError(f"unknown account error {faults.account_error}; known: {sorted(ACCOUNT_ERRORS)}")
         for code in faults.delivery_errors:
             if code not in DELIVERY_CODES:
                 raise ValueError(f"unknown delivery error {code}; known: {DELIVERY_CODES}")
         self._drain()  # what left at the old rate is gone before the new rate applies
         self.faults = faults
         self.outage_until = time.monotonic() + faults.outage_seconds if faults.outage_seconds else 0.0
+        self.account_until = time.monotonic() + faults.account_error_seconds if faults.account_error_seconds else 0.0
+
+    def account_error(self, *, fetch: bool = False) -> JSONResponse | None:
+        """The injected account refusal, while it lasts (``fetch``: for the account fetch)."""
+        code = self.faults.account_error
+        if code is None or (self.account_until and time.monotonic() >= self.account_until):
+            return None
+        status, message, on_fetch = ACCOUNT_ERRORS[code]
+        if fetch and not on_fetch:
+            return None
+        return twilio_error(status, int(code), message)
 
     def _drain(self) -> None:
         now = time.monotonic()
@@ -151,7 +180,9 @@ def install(app: FastAPI, state: Any) -> None:
         faults = fault_state(state)
         left = max(0.0, faults.outage_until - time.monotonic())
         faults._drain()
+        account_left = max(0.0, faults.account_until - time.monotonic()) if faults.account_until else None
         return {**faults.faults.model_dump(), "outage_left_seconds": round(left, 1),
+                "account_error_left_seconds": None if account_left is None else round(account_left, 1),
                 "queued_segments": round(faults.backlog, 1)}
 
     @app.post("/_sim/faults")

@@ -6,6 +6,7 @@ from bcp_service.auth.account_pages import router as own_account_pages
 from bcp_service.auth.pages import router as account_pages
 from bcp_service.escalation.pages import router as round_detail_page
 from bcp_service.imports.pages import router as import_pages
+from bcp_service.outbox.pages import router as lane_pages  # chan (issue 26.1)
 from bcp_service.registry.area_pages import router as area_pages
 from bcp_service.registry.pages import router as patient_pages
 from bcp_service.rounds.pages import router as round_pages
@@ -16,4 +17,5 @@ PAGE_ROUTERS = (
     patient_pages, area_pages, import_pages, account_pages, audit_pages,
     round_pages, round_detail_page, review_pages, schedule_pages, trigger_pages,
     own_account_pages,  # issue 23.2: password, second factor and own API tokens
+    lane_pages,  # chan (issue 26.1)
 )

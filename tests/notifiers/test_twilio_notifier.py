@@ -228,3 +228,36 @@ async def test_validity_period_is_sent_with_every_sms():
                               transport=httpx.MockTransport(handler)) as notifier:
         await notifier.send_sms(to=PATIENT, body="あ")
     assert dict(httpx.QueryParams(seen[0].content.decode()))["ValidityPeriod"] == "14400"
+
+
+@pytest.mark.parametrize(
+    ("status", "payload", "fact", "reason"),
+    [
+        (401, {"code": 20003}, "account_problem", "auth"),
+        (403, {"code": 20005}, "account_problem", "account_inactive"),
+        (400, {"code": 21408}, "account_problem", "geo_permission"),
+        (400, {"code": 21606}, "account_problem", "sender_not_allowed"),
+        (400, {"code": 21612}, "account_problem", "sender_not_allowed"),
+        (401, None, "account_suspect", "auth"),  # a bare 401: a burst of these pauses the lane
+        (403, None, "account_suspect", "forbidden"),
+        (400, {"code": 21211}, "unreachable", None),
+        (400, {"code": 21614}, "not_this_channel", None),
+        (400, {"code": 21602}, "failed", None),
+        (429, None, "retry_later", None),
+    ],
+)
+async def test_errors_carry_neutral_facts(status, payload, fact, reason):
+    """The service reads facts, never Twilio's codes (issue 24.3, 26.1)."""
+    async with mocked(status, payload) as notifier:
+        with pytest.raises(PermanentSendError if status != 429 else TransientSendError) as caught:
+            await notifier.send_sms(to=PATIENT, body="x")
+    assert (caught.value.fact, caught.value.reason) == (fact, reason)
+
+
+async def test_the_account_probe_fails_while_the_token_is_wrong_and_passes_after(sim: RunningSim):
+    async with notifier_for(sim, auth_token="wrong") as notifier:
+        with pytest.raises(PermanentSendError) as caught:
+            await notifier.check_account()
+    assert caught.value.fact == "account_problem"
+    async with notifier_for(sim) as notifier:
+        await notifier.check_account()
