@@ -30,7 +30,7 @@ from bcp_service.db import make_engine, make_session_factory
 from bcp_service.db import unit_of_work as transaction
 from bcp_service.errors import ServiceError
 from bcp_service.escalation.routes import router as escalation_router
-from bcp_service.escalation.voice import router as voice_router
+from bcp_service.webhooks.voice import router as voice_router
 from bcp_service.exports.routes import router as exports_router
 from bcp_service.imports.routes import router as imports_router
 from bcp_service.nurse.routes import api_router as nurse_api_router

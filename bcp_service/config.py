@@ -11,7 +11,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bcp_service.intensity import Intensity, IntensityField
-from bcp_service.senders import Senders, check_senders, check_voice_name, resolve_senders
+from bcp_service.senders import Senders, check_hub_phone, check_senders, check_voice_name, resolve_senders
 
 PLACEHOLDER_SECRETS = {"dev-insecure-secret-change-me", "changeme", ""}
 DEFAULT_DATA_DIR = Path("data")
@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     sms_replies: bool = False  # Twilio has no two-way SMS in Japan: texts invite replies only when on
     sender_name: str = Field("在宅医療", min_length=1, max_length=10)  # first words of every message, e.g. "神奈川県"
     voice_name: str = "Polly.Mizuki"  # a ja-JP voice of <Say>: Polly.Mizuki, Polly.Takumi, Google.ja-JP-...
+    # Issue 26 (voice): the hub's number a caller to the 050 number hears when no open check matches
+    # their number (E.164, a Japanese number; unset: the message names none).
+    hub_phone: str | None = None
     twilio_base_url: str = "https://api.twilio.com"
     twilio_status_callbacks: bool = True
     sms_reply_ack: bool = True  # answer an SMS reply with a short confirmation (TwiML)
@@ -197,6 +200,7 @@ class Settings(BaseSettings):
         if self.environment == "production" and self.secret_key.get_secret_value() in PLACEHOLDER_SECRETS:
             raise ValueError("BCP_SECRET_KEY must be set to a real secret outside development")
         check_voice_name(self.voice_name)
+        check_hub_phone(self.hub_phone)
         if self.notifier == "twilio":
             self._check_twilio()
         return self

@@ -71,7 +71,7 @@ class VoiceNotifier(Protocol):
     name: str
 
     async def place_call(
-        self, *, to: str, twiml_url: str, status_callback: str | None = None
+        self, *, to: str, twiml_url: str, status_callback: str | None = None, fallback_url: str | None = None
     ) -> SendResult: ...
 
     async def aclose(self) -> None: ...

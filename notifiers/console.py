@@ -27,7 +27,7 @@ class ConsoleNotifier:
         return SendResult(provider_id=provider_id, status="sent")
 
     async def place_call(
-        self, *, to: str, twiml_url: str, status_callback: str | None = None
+        self, *, to: str, twiml_url: str, status_callback: str | None = None, fallback_url: str | None = None
     ) -> SendResult:
         provider_id = f"CONSOLE-{uuid.uuid4().hex}"
         self._print(f"[console call] id={provider_id} to={to} twiml={twiml_url}")

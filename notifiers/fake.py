@@ -35,6 +35,7 @@ class PlacedCall:
     status_callback: str | None
     provider_id: str
     at: datetime
+    fallback_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,11 +115,11 @@ class FakeNotifier:
         return SendResult(provider_id=provider_id, status="queued")
 
     async def place_call(
-        self, *, to: str, twiml_url: str, status_callback: str | None = None
+        self, *, to: str, twiml_url: str, status_callback: str | None = None, fallback_url: str | None = None
     ) -> SendResult:
         self._maybe_fail("voice", to)
         provider_id = _next_id("CA")
-        self.calls.append(PlacedCall(to, twiml_url, status_callback, provider_id, _now()))
+        self.calls.append(PlacedCall(to, twiml_url, status_callback, provider_id, _now(), fallback_url))
         return SendResult(provider_id=provider_id, status="queued")
 
     async def fetch_status(self, provider_id: str) -> SendResult:

@@ -40,14 +40,15 @@ class TimedNotifier:
         )
 
     async def place_call(
-        self, *, to: str, twiml_url: str, status_callback: str | None = None
+        self, *, to: str, twiml_url: str, status_callback: str | None = None, fallback_url: str | None = None
     ) -> SendResult:
         if not self.supports_voice:
             raise TypeError(f"notifier {self.name!r} cannot place calls")
         place_call = self.inner.place_call  # type: ignore[attr-defined]
         return await self._timed(
             "voice",
-            lambda: place_call(to=to, twiml_url=twiml_url, status_callback=status_callback),
+            lambda: place_call(to=to, twiml_url=twiml_url, status_callback=status_callback,
+                               fallback_url=fallback_url),
         )
 
     @property

@@ -83,12 +83,14 @@ class TwilioNotifier:
         return await self._post("Messages.json", form)
 
     async def place_call(
-        self, *, to: str, twiml_url: str, status_callback: str | None = None
+        self, *, to: str, twiml_url: str, status_callback: str | None = None, fallback_url: str | None = None
     ) -> SendResult:
         if self.caller_id is None:
             # Messaging Services and sender IDs are SMS senders only; a call needs a caller ID.
             raise PermanentSendError("voice needs a caller ID", code=None, bad_contact=False)
         form = {"To": to, "From": self.caller_id, "Url": twiml_url}
+        if fallback_url:  # when our answer at Url fails, Twilio asks here instead of speaking its English error
+            form["FallbackUrl"] = fallback_url
         if status_callback:
             form["StatusCallback"] = status_callback
         return await self._post("Calls.json", form)

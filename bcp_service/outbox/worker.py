@@ -35,7 +35,7 @@ from bcp_service.locking import take_write_lock
 from bcp_service.outage import DatabaseWait, is_outage
 from bcp_service.outbox import claims
 from bcp_service.outbox.breaker import Breaker
-from bcp_service.outbox.calls import call_status_url, twiml_url
+from bcp_service.outbox.calls import call_status_url, fallback_url, twiml_url
 from bcp_service.outbox.claims import Claimed, Outcome
 from bcp_service.outbox.delivery import apply_early_statuses, pending_early_statuses
 from bcp_service.outbox.notifier import status_callback_url
@@ -308,7 +308,8 @@ class Worker:
         try:
             if message.channel == "voice":
                 request = self.notifier.place_call(to=message.to_number, twiml_url=ready.body,
-                                                   status_callback=call_status_url(self.settings))
+                                                   status_callback=call_status_url(self.settings),
+                                                   fallback_url=fallback_url(self.settings, message.answer_token or ""))
             else:
                 request = self.notifier.send_sms(to=message.to_number, body=ready.body, status_callback=self.callback)
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives
