@@ -31,6 +31,7 @@ from bcp_service.twilio_sim.delivery import (
     answer_by_link,
     deliver_message_callbacks,
     plan_message_statuses,
+    play_call,
     run_call,
 )
 from bcp_service.twilio_sim.numbers import call_refusal, sms_refusal
@@ -41,6 +42,16 @@ from bcp_service.twilio_sim.state import SimState, new_sid
 log = logging.getLogger("twilio_sim")
 
 ACCOUNT_PREFIX = f"/{API_VERSION}/Accounts/{{sid}}"
+
+
+class InboundCall(BaseModel):
+    """A person calling the 050 number: who, and what they press on each <Gather> ("3,#")."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: str = Field(alias="from")
+    to: str
+    digits: str = ""
 
 
 class InboundSms(BaseModel):
@@ -152,6 +163,7 @@ def create_sim_app(
             "url": None if twiml is not None else url,
             "twiml": twiml,
             "status_callback": form.get("StatusCallback"),
+            "fallback_url": form.get("FallbackUrl"),
             "status": "queued",
             "date_created": now.isoformat(),
             "digits_sent": None,
@@ -221,6 +233,10 @@ def create_sim_app(
     @app.post("/_sim/inbound")
     async def inbound(sms: InboundSms) -> JSONResponse:
         return await _post_inbound(state, sms)
+
+    @app.post("/_sim/inbound_call")
+    async def inbound_call(call: InboundCall) -> JSONResponse:
+        return await _place_inbound_call(state, call)
 
     faults.install(app, state)
     return app
@@ -330,6 +346,26 @@ def _list(state: SimState, sid: str, request: Request, key: str, records: Any, r
                 if all(r.get(LIST_FILTERS[name]) == value for name, value in filters.items())]
     return JSONResponse(page(matching, key=key, base_uri=request.url.path, filters=filters, page_number=number,
                              page_size=size, render=render))
+
+
+async def _place_inbound_call(state: SimState, call: InboundCall) -> JSONResponse:
+    """Ring the service as Twilio does for a call to its number: the voice URL, each press, the end."""
+    cfg = state.config
+    if not cfg.voice_webhook_url:
+        return JSONResponse({"error": "voice_webhook_url is not configured"}, status_code=409)
+    record: dict[str, Any] = {
+        "sid": new_sid("CA"), "account_sid": cfg.account_sid, "direction": "inbound", "to": call.to,
+        "from": call.from_, "url": cfg.voice_webhook_url, "twiml": None, "status_callback": None,
+        "status": "in-progress", "date_created": datetime.now(timezone.utc).isoformat(), "digits_sent": None,
+        "callbacks": [],
+    }
+    state.calls.append(record)
+    state.count("inbound_calls")
+    await play_call(state, record, {"AccountSid": cfg.account_sid, "ApiVersion": API_VERSION, "CallSid": record["sid"],
+                                    "From": call.from_, "To": call.to, "Direction": "inbound"}, call.digits)
+    record["status"] = "completed"
+    return JSONResponse({key: record.get(key) for key in
+                         ("sid", "status", "said", "transcript", "presses", "gather_http_status", "error_code")})
 
 
 async def _post_inbound(state: SimState, sms: InboundSms) -> JSONResponse:

@@ -34,6 +34,8 @@ class SimConfig(BaseModel):
     callback_concurrency: int = Field(50, ge=1)
     seed: int | None = None
     inbound_webhook_url: str | None = None
+    # The voice URL of the 050 number (Twilio's number configuration): where a call to it is sent.
+    voice_webhook_url: str | None = None
     # A number mapped to None never answers; numbers not listed press default_voice_digits.
     voice_answers: dict[str, str | None] = Field(default_factory=dict)
     default_voice_digits: str | None = "1"

@@ -74,7 +74,7 @@ def call_resource(record: dict[str, Any], *, status: str | None = None) -> dict[
         "caller_name": None,
         "date_created": rfc2822(record["date_created"]),
         "date_updated": rfc2822(record.get("date_updated") or record["date_created"]),
-        "direction": "outbound-api",
+        "direction": record.get("direction", "outbound-api"),
         "duration": str(record.get("duration", 0)) if ended else None,
         "end_time": rfc2822(record.get("date_updated") or record["date_created"]) if ended else None,
         "forwarded_from": None,
