@@ -60,7 +60,7 @@ class SmsNotifier(Protocol):
     name: str
 
     async def send_sms(
-        self, *, to: str, body: str, status_callback: str | None = None
+        self, *, to: str, body: str, status_callback: str | None = None, validity_period: int | None = None
     ) -> SendResult: ...
 
     async def aclose(self) -> None: ...

@@ -20,7 +20,7 @@ class ConsoleNotifier:
         print(line, file=self._stream or sys.stdout, flush=True)
 
     async def send_sms(
-        self, *, to: str, body: str, status_callback: str | None = None
+        self, *, to: str, body: str, status_callback: str | None = None, validity_period: int | None = None
     ) -> SendResult:
         provider_id = f"CONSOLE-{uuid.uuid4().hex}"
         self._print(f"[console sms] id={provider_id} to={to} body={body!r}")

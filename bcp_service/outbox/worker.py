@@ -38,6 +38,7 @@ from bcp_service.outbox.breaker import Breaker
 from bcp_service.outbox.calls import call_status_url, fallback_url, twiml_url
 from bcp_service.outbox.claims import Claimed, Outcome
 from bcp_service.outbox.delivery import apply_early_statuses, pending_early_statuses
+from bcp_service.outbox.lookup import send_once, with_outbox_id
 from bcp_service.outbox.notifier import status_callback_url
 from bcp_service.outbox.overflow import requeue_overflows
 from bcp_service.outbox.ratelimit import SharedRateLimiter
@@ -308,14 +309,16 @@ class Worker:
         try:
             if message.channel == "voice":
                 request = self.notifier.place_call(to=message.to_number, twiml_url=ready.body,
-                                                   status_callback=call_status_url(self.settings),
+                                                   status_callback=with_outbox_id(call_status_url(self.settings), message.id),
                                                    fallback_url=fallback_url(self.settings, message.answer_token or ""))
             else:
-                request = self.notifier.send_sms(to=message.to_number, body=ready.body, status_callback=self.callback)
+                request = self.notifier.send_sms(to=message.to_number, body=ready.body,
+                                                 status_callback=with_outbox_id(self.callback, message.id),
+                                                 validity_period=None if expires_in is None else int(expires_in))
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives
             # as the send completes, and the cancelled sender then waited on an empty queue for ever.
             async with asyncio.timeout(self.settings.send_timeout_seconds + 5):
-                result = await request
+                result = await send_once(self.notifier, message, ready.body, request)  # outbox/lookup.py
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every provider failure becomes a decision, never a dead worker

@@ -132,6 +132,7 @@ def create_sim_app(
             state.spawn(deliver_message_callbacks(state, record, statuses, error_code))
         if final != "undelivered" and state.chance(cfg.answer_rate):
             state.spawn(answer_by_link(state, record))
+        await faults.lose_answer(state)
         return response
 
     @app.post(ACCOUNT_PREFIX + "/Calls.json")
@@ -173,6 +174,7 @@ def create_sim_app(
         state.count("calls")
         response = JSONResponse(call_resource(record, status="queued"), status_code=201)
         state.spawn(run_call(state, record))
+        await faults.lose_answer(state)
         return response
 
     @app.get(ACCOUNT_PREFIX + "/Messages.json")

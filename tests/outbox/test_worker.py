@@ -147,11 +147,11 @@ class HangingNotifier(SlowNotifier):
     hang_after = 10
     hanging = 0
 
-    async def send_sms(self, *, to, body, status_callback=None):
+    async def send_sms(self, *, to, body, status_callback=None, validity_period=None):
         if len(self.sent) >= self.hang_after:
             self.hanging += 1
             await asyncio.Event().wait()
-        return await super().send_sms(to=to, body=body, status_callback=status_callback)
+        return await super().send_sms(to=to, body=body, status_callback=status_callback, validity_period=validity_period)
 
 
 async def test_killed_worker_loses_nothing_and_duplicates_are_bounded(factory, fast_settings):
@@ -190,8 +190,9 @@ class CancellingNotifier(FakeNotifier):
 
     worker_task: asyncio.Task | None = None
 
-    async def send_sms(self, *, to, body, status_callback=None):
-        result = await super().send_sms(to=to, body=body, status_callback=status_callback)
+    async def send_sms(self, *, to, body, status_callback=None, validity_period=None):
+        result = await super().send_sms(to=to, body=body, status_callback=status_callback,
+                                         validity_period=validity_period)
         if len(self.sent) == 3:
             loop = asyncio.get_running_loop()
             loop.call_soon(self.worker_task.cancel)
