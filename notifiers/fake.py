@@ -129,7 +129,7 @@ class FakeNotifier:
     ) -> SendResult | None:
         """What the provider's list would find: the newest send to ``to`` since ``since`` (same text for SMS)."""
         self.lookups.append(to)
-        records = self.calls if call else self.sent
+        records: list[SentMessage | PlacedCall] = [*self.calls] if call else [*self.sent]
         for record in reversed(records):
             if record.to == to and record.at >= since and (call or getattr(record, "body", None) == body):
                 return SendResult(provider_id=record.provider_id, status="queued")
