@@ -191,7 +191,7 @@ def test_a_family_member_calls_back_the_050_number_and_is_recorded(stack):
     call = stack.sim.inbound_call(from_=family, to=CALLER_ID, digits="3,#")
     assert call["presses"] == ["3", ""] and call["gather_http_status"] == 200
     heard = [s["text"] for s in call["transcript"]]
-    assert heard[0].startswith("こちらは在宅医療です。在宅医療の安否確認です。")
+    assert heard[0].startswith("こちらは千葉県です。在宅医療の安否確認です。")
     assert any("あと何時間" in text for text in heard) and "残り時間は不明" in heard[-1]
     with stack.factory() as session:
         answers = session.exec(select(CheckAnswer).join(SafetyCheck, SafetyCheck.id == CheckAnswer.check_id)

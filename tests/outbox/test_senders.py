@@ -68,3 +68,16 @@ def test_the_hubs_number_must_be_japanese():
     assert settings(hub_phone="+81432234567").hub_phone == "+81432234567"
     with pytest.raises(ValidationError, match="BCP_HUB_PHONE"):
         settings(hub_phone="+14155550100")
+
+
+def test_production_texts_name_their_sender():
+    """Issue 26.5: 【在宅医療】 names nobody; a production deployment names the prefecture or hub."""
+    production = {**JAPAN, "environment": "production", "secret_key": "a-real-secret-key-0123456789"}
+    assert Settings(**production).sender_name == "神奈川県"
+    for changes in ({"sender_name": "在宅医療"}, {}):
+        values = {**production, **changes}
+        if not changes:
+            values.pop("sender_name")
+        with pytest.raises(ValidationError, match="BCP_SENDER_NAME must name who sends"):
+            Settings(**values)
+    assert Settings().sender_name == "千葉県"  # the demo's region, outside production

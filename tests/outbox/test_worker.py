@@ -44,7 +44,7 @@ async def test_sends_everything_critical_first_and_records_provider_ids(factory,
     assert {m.provider_message_id for m in rows} == {s.provider_id for s in notifier.sent}
     assert all(m.answer_token is None and m.answer_token_hash for m in rows)
     for sent in notifier.sent:
-        assert sent.body.startswith("【在宅医療】【訓練】") and "http://testserver/a/" in sent.body
+        assert sent.body.startswith("【千葉県】【訓練】") and "http://testserver/a/" in sent.body
 
 
 async def test_transient_errors_are_retried_then_sent(factory, fast_settings):
