@@ -38,7 +38,7 @@ from sqlmodel import Session
 from bcp_service.escalation.voice import KeypadPress
 from bcp_service.locking import take_write_lock
 from bcp_service.outage import is_outage
-from bcp_service.outbox.delivery import apply_statuses
+from bcp_service.outbox.lookup import apply_statuses_naming_rows
 from bcp_service.rounds import counters
 from bcp_service.webhooks.inbound import InboundSms, handle_replies
 from bcp_service.webhooks.keypad import apply_presses
@@ -143,7 +143,7 @@ def _apply(unit_of_work: UnitOfWork, entries: list[dict]) -> None:
         take_write_lock(session)
         with counters.deferred(session):  # as the group commit applies them
             if statuses:
-                apply_statuses(session, statuses)  # type: ignore[arg-type]
+                apply_statuses_naming_rows(session, statuses)
             if replies:
                 handle_replies(session, replies)
             if presses:  # keypad answers: idempotent per call (``voice:{CallSid}``), like replies per SMS

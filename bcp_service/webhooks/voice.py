@@ -35,6 +35,7 @@ from bcp_service.escalation.voice import (
 )
 from bcp_service.group_commit import GroupCommit, writer
 from bcp_service.outbox.calls import VOICE_PATH
+from bcp_service.outbox.lookup import outbox_id_of
 from bcp_service.rounds import counters
 from bcp_service.webhooks.journal import journal_for
 from bcp_service.webhooks.keypad import apply_presses, caller_target
@@ -138,7 +139,8 @@ async def voice_status(request: Request):
     mapped = CALL_STATUS.get(status)
     if mapped is None:
         return Response(status_code=204)
-    result = await _commit_or_keep(request, _statuses(request), "status", (call_sid[:64], mapped, params.get("ErrorCode")))
+    item = (call_sid[:64], mapped, params.get("ErrorCode"), outbox_id_of(request.query_params.get("outbox")))
+    result = await _commit_or_keep(request, _statuses(request), "status", item)
     if result is not KEPT:
         log.info("webhook.voice_status", extra={"call_sid": call_sid, "status": status, "result": result})
     return Response(status_code=204)
