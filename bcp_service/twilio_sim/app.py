@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bcp_service.sms import count_segments
-from bcp_service.twilio_sim import faults
+from bcp_service.twilio_sim import faults, operations
 from bcp_service.twilio_sim.config import SimConfig
 from bcp_service.twilio_sim.delivery import (
     API_VERSION,
@@ -34,7 +34,7 @@ from bcp_service.twilio_sim.delivery import (
     play_call,
     run_call,
 )
-from bcp_service.twilio_sim.numbers import call_refusal, sms_refusal
+from bcp_service.twilio_sim.numbers import account_refusal, call_refusal, sms_refusal
 from bcp_service.twilio_sim.phones import router as phones_router
 from bcp_service.twilio_sim.resources import DEFAULT_PAGE_SIZE, call_resource, message_resource, page, twilio_error
 from bcp_service.twilio_sim.state import SimState, new_sid
@@ -92,7 +92,8 @@ def create_sim_app(
             return _invalid(state, 21602, "Message body is required.")
         if not sender and not service_sid:
             return _invalid(state, 21603, "A 'From' phone number is required.")
-        refusal = sms_refusal(to=to, sender=None if service_sid else sender, landlines=cfg.landline_numbers)
+        refusal = sms_refusal(to=to, sender=None if service_sid else sender, landlines=cfg.landline_numbers) \
+            or account_refusal(cfg, to=to, sender=None if service_sid else sender, channel="sms")
         if refusal is not None:
             return _invalid(state, *refusal)
         failure = _injected_failure(state, to)
@@ -119,16 +120,20 @@ def create_sim_app(
             "date_created": now.isoformat(),
             "callbacks": [],
         }
+        # A Messaging Service send is "accepted" until the service picks a sender; a From send is "queued".
+        first = "accepted" if service_sid else "queued"
+        record["status"] = first
         state.messages.append(record)
         state.count("accepted")
-        response = JSONResponse(message_resource(record, status="queued"), status_code=201)
+        response = JSONResponse(message_resource(record, status=first), status_code=201)
 
         statuses, error_code, final = faults.plan(state, form, plan_message_statuses(state))
-        # The stored record shows the true end state even when callbacks arrive reversed.
-        record["status"] = final
+        record["final_status"] = final  # what the status moves to, step by step with the callbacks
         if error_code:
-            record["error_code"] = int(error_code)
-        if record["status_callback"] and statuses:
+            record["pending_error_code"] = int(error_code)
+        if statuses:
+            # The status moves only as the callbacks do (posted or not): a fetch before a callback
+            # shows no final status yet, as at Twilio.
             state.spawn(deliver_message_callbacks(state, record, statuses, error_code))
         if final != "undelivered" and state.chance(cfg.answer_rate):
             state.spawn(answer_by_link(state, record))
@@ -148,7 +153,7 @@ def create_sim_app(
             return _invalid(state, 21213, "No 'From' number is specified")
         if twiml is None and not url.startswith(("http://", "https://")):
             return _invalid(state, 21205, "Url is not a valid URL")
-        refusal = call_refusal(to=to, caller_id=sender)
+        refusal = call_refusal(to=to, caller_id=sender) or account_refusal(state.config, to=to, sender=sender, channel="voice")
         if refusal is not None:
             return _invalid(state, *refusal)
         failure = _injected_failure(state, to) or await faults.refuse(state, form)
@@ -241,6 +246,7 @@ def create_sim_app(
         return await _place_inbound_call(state, call)
 
     faults.install(app, state)
+    operations.install(app, state, _unauthorised)
     return app
 
 
@@ -337,6 +343,10 @@ def _list(state: SimState, sid: str, request: Request, key: str, records: Any, r
         return refused
     query = request.query_params
     filters = {name: query[name] for name in LIST_FILTERS if name in query}
+    dated = operations.date_filters(query, key)
+    if isinstance(dated, JSONResponse):
+        return dated
+    dates, in_window = dated
     try:
         size = int(query.get("PageSize", DEFAULT_PAGE_SIZE))
         number = int(query.get("Page", 0))
@@ -345,8 +355,9 @@ def _list(state: SimState, sid: str, request: Request, key: str, records: Any, r
     if size < 1 or number < 0:
         return twilio_error(400, 20001, "PageSize must be positive and Page not negative")
     matching = [r for r in reversed(records)
-                if all(r.get(LIST_FILTERS[name]) == value for name, value in filters.items())]
-    return JSONResponse(page(matching, key=key, base_uri=request.url.path, filters=filters, page_number=number,
+                if all(r.get(LIST_FILTERS[name]) == value for name, value in filters.items()) and in_window(r)]
+    return JSONResponse(page(matching, key=key, base_uri=request.url.path, filters={**filters, **dates},
+                             page_number=number,
                              page_size=size, render=render))
 
 

@@ -7,6 +7,7 @@ import logging
 import re
 import time
 import xml.etree.ElementTree as ET
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -44,8 +45,11 @@ async def deliver_message_callbacks(
     state: SimState, record: dict[str, Any], statuses: list[str], error_code: str | None
 ) -> None:
     url = record["status_callback"]
-    for status in statuses:
+    for n, status in enumerate(statuses):
         await _pause(state.config.callback_delay_ms)
+        _move_status(record, status, last=n == len(statuses) - 1)
+        if not url:
+            continue
         params = {
             "AccountSid": record["account_sid"],
             "ApiVersion": API_VERSION,
@@ -70,6 +74,23 @@ async def deliver_message_callbacks(
             )
 
 
+# How far a message has gone: a late callback (out of order) does not move the status back.
+STATUS_RANK = {"accepted": 0, "queued": 1, "sending": 2, "sent": 3, "undelivered": 4, "failed": 4, "delivered": 4,
+               "canceled": 5}
+
+
+def _move_status(record: dict[str, Any], status: str, *, last: bool) -> None:
+    """The record's status as this callback moves it; after the last one, the planned end state."""
+    if record.get("status") == "canceled":
+        return
+    target = record.get("final_status", status) if last else status
+    if STATUS_RANK.get(target, 0) >= STATUS_RANK.get(record.get("status", "queued"), 0):
+        record["status"] = target
+        record["date_updated"] = datetime.now(timezone.utc).isoformat()
+    if STATUS_RANK.get(record["status"], 0) >= 4 and record.get("pending_error_code"):
+        record["error_code"] = record["pending_error_code"]
+
+
 def _target(url: str, targets: list[str], n: int) -> str | None:
     """The n-th copy's process behind the public URL (round robin); None: the URL itself."""
     if not targets:
@@ -83,6 +104,9 @@ async def run_call(state: SimState, record: dict[str, Any]) -> None:
     cfg = state.config
     params = _call_params(record, "outbound-api")
     await _pause(cfg.callback_delay_ms)
+    if record["status"] in ("canceled", "completed"):  # ended by an update (Calls/{Sid}.json) before it rang
+        await _call_status(state, record, params, record["status"], duration=0)
+        return
     digits = cfg.digits_for(record["to"])
     if digits is None:
         record["status"] = "no-answer"
@@ -91,6 +115,7 @@ async def run_call(state: SimState, record: dict[str, Any]) -> None:
     record["status"] = "in-progress"
     await play_call(state, record, params, digits)
     record["status"] = "completed"
+    record["date_updated"] = datetime.now(timezone.utc).isoformat()
     await _call_status(state, record, params, "completed", duration=5)
 
 
@@ -112,11 +137,10 @@ async def play_call(state: SimState, record: dict[str, Any], params: dict[str, s
     if record.get("twiml") is not None:  # inline TwiML: nothing to fetch
         twiml, document_url = record["twiml"], ""
     else:
-        twiml = await _ask(state, record, record["url"], {**params, "CallStatus": "in-progress"}, "POST")
-        document_url = record["url"]
+        twiml, document_url = await _ask(state, record, record["url"], {**params, "CallStatus": "in-progress"}, "POST")
     first, heard = True, False
     for _ in range(10):  # a TwiML loop in the service must not keep the simulator busy for ever
-        if twiml is None:
+        if twiml is None or record["status"] in ("canceled", "completed"):  # or ended by an update
             return
         try:
             gather = find_gather(twiml, document_url)
@@ -141,26 +165,27 @@ async def play_call(state: SimState, record: dict[str, Any], params: dict[str, s
         if record.get("digits_sent") is None:
             record["digits_sent"] = posted
         record["presses"].append(posted)
-        twiml = await _ask(state, record, action_url, {**params, "CallStatus": "in-progress", "Digits": posted}, method,
-                           gather_status=True)
-        document_url = action_url
+        twiml, document_url = await _ask(state, record, action_url,
+                                         {**params, "CallStatus": "in-progress", "Digits": posted}, method,
+                                         gather_status=True)
 
 
 async def _ask(state: SimState, record: dict[str, Any], url: str, params: dict[str, str], method: str,
-               *, gather_status: bool = False) -> str | None:
-    """One TwiML request; its FallbackUrl when it fails. The TwiML to play next, or None."""
+               *, gather_status: bool = False) -> tuple[str | None, str]:
+    """One TwiML request; its FallbackUrl when it fails. (The TwiML to play next or None, the URL it
+    came from: a relative Gather action resolves against it.)"""
     response = await state.post_signed(url, params, method=method)
     if gather_status:
         record["gather_http_status"] = response.status_code if response else None
     if response is not None and response.is_success:
-        return response.text
+        return response.text, url
     record["error_code"] = WEBHOOK_ERROR_CODE
     fallback = record.get("fallback_url")
     if not fallback:
-        return None
+        return None, url
     record.setdefault("fallbacks", []).append(url)
     answer = await state.post_signed(fallback, {**params, "ErrorCode": str(WEBHOOK_ERROR_CODE), "ErrorUrl": url})
-    return answer.text if answer is not None and answer.is_success else None
+    return (answer.text if answer is not None and answer.is_success else None), fallback
 
 
 def _after_gather(twiml: str) -> str | None:

@@ -49,7 +49,7 @@ def message_resource(record: dict[str, Any], *, status: str | None = None) -> di
         "error_code": error_code,
         "error_message": record.get("error_message") if error_code else None,
         # Twilio fills `from` only once a Messaging Service has picked the sender.
-        "from": None if record.get("messaging_service_sid") and status == "queued" else record["from"],
+        "from": None if record.get("messaging_service_sid") and status in ("accepted", "queued") else record["from"],
         "messaging_service_sid": record.get("messaging_service_sid"),
         "num_media": "0",
         "num_segments": str(record["num_segments"]),
