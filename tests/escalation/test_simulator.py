@@ -141,6 +141,9 @@ def test_every_escalation_step_through_the_simulator(stack):
     assert stack.send()["sent"] == 2
     calls = {c["to"]: c for c in stack.sim.calls()}
     assert calls[own]["digits_sent"] == "2" and calls[own]["gather_http_status"] == 200
+    # Every call names a FallbackUrl that speaks Japanese (issue 26.2) and statuses naming the row.
+    assert "/webhooks/twilio/voice/fallback/" in calls[own]["fallback_url"]
+    assert "?outbox=" in calls[own]["status_callback"]
     assert calls[silent_own]["status"] == "no-answer"
     answered = check(stack, round_id, answering)
     assert (answered.state, answered.last_channel) == ("needs_help", "voice")
