@@ -104,17 +104,11 @@ class TwilioNotifier:
 
     async def fetch_status(self, provider_id: str) -> SendResult:
         """The message's current status at Twilio (``GET Messages/{Sid}.json``); ``error_code`` on failure."""
-        try:
-            response = await self._client.get(f"{self._account_url}/Messages/{provider_id}.json")
-        except httpx.TimeoutException as exc:
-            raise TransientSendError(f"twilio timeout ({type(exc).__name__})") from exc
-        except httpx.TransportError as exc:
-            raise TransientSendError(f"twilio connection error ({type(exc).__name__})") from exc
-        if not response.is_success:
-            raise _map_error(response)
-        result = _parse_success(response)
-        code = response.json().get("error_code")
-        return SendResult(result.provider_id, result.status, None if code is None else str(code))
+        data = await self._get(f"{self._account_url}/Messages/{provider_id}.json", None)
+        if not data.get("sid"):
+            raise NotifierError("twilio fetch without sid")
+        code = data.get("error_code")
+        return SendResult(str(data["sid"]), str(data.get("status", "queued")), None if code is None else str(code))
 
     async def find_sent(
         self, *, to: str, since: datetime, body: str | None = None, call: bool = False

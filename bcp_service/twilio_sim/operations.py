@@ -99,18 +99,22 @@ async def _form(request: Request) -> dict[str, str]:
 def install(app: FastAPI, state: Any, unauthorised) -> None:
     """The update and delete operations; ``unauthorised(state, sid, request)`` is the app's 20003 check."""
 
-    def missing(request: Request) -> JSONResponse:
-        return twilio_error(404, 20404, f"The requested resource {request.url.path} was not found")
+    def located(sid: str, wanted: str, request: Request, records) -> dict[str, Any] | Response:
+        """The record the request names; else the 401 (20003) or 404 (20404) to answer."""
+        refused = unauthorised(state, sid, request)
+        if refused is not None:
+            return refused
+        record = _find(records, wanted)
+        if record is None:
+            return twilio_error(404, 20404, f"The requested resource {request.url.path} was not found")
+        return record
 
     @app.post(ACCOUNT_PREFIX + "/Messages/{message_sid}.json")
     async def update_message(sid: str, message_sid: str, request: Request) -> Response:
         """Body="" redacts a message that is done; Status=canceled cancels one not yet sent."""
-        refused = unauthorised(state, sid, request)
-        if refused is not None:
-            return refused
-        record = _find(state.messages, message_sid)
-        if record is None:
-            return missing(request)
+        record = located(sid, message_sid, request, state.messages)
+        if isinstance(record, Response):
+            return record
         form = await _form(request)
         if "Status" in form:
             if form["Status"] != "canceled":
@@ -129,28 +133,25 @@ def install(app: FastAPI, state: Any, unauthorised) -> None:
             _touch(record)
         return JSONResponse(message_resource(record))
 
+    def delete(sid: str, wanted: str, request: Request, records, final: frozenset[str], kind: str) -> Response:
+        record = located(sid, wanted, request, records)
+        if isinstance(record, Response):
+            return record
+        if record["status"] not in final:
+            return twilio_error(400, 20009, f"Cannot delete a {kind} before it is complete")
+        records.remove(record)
+        return Response(status_code=204)
+
     @app.delete(ACCOUNT_PREFIX + "/Messages/{message_sid}.json")
     async def delete_message(sid: str, message_sid: str, request: Request) -> Response:
-        refused = unauthorised(state, sid, request)
-        if refused is not None:
-            return refused
-        record = _find(state.messages, message_sid)
-        if record is None:
-            return missing(request)
-        if record["status"] not in FINAL_MESSAGE:
-            return twilio_error(400, 20009, "Cannot delete a message before it is complete")
-        state.messages.remove(record)
-        return Response(status_code=204)
+        return delete(sid, message_sid, request, state.messages, FINAL_MESSAGE, "message")
 
     @app.post(ACCOUNT_PREFIX + "/Calls/{call_sid}.json")
     async def update_call(sid: str, call_sid: str, request: Request) -> Response:
         """Status=canceled (queued or ringing), Status=completed (in progress), or Url/Twiml: play that next."""
-        refused = unauthorised(state, sid, request)
-        if refused is not None:
-            return refused
-        record = _find(state.calls, call_sid)
-        if record is None:
-            return missing(request)
+        record = located(sid, call_sid, request, state.calls)
+        if isinstance(record, Response):
+            return record
         form = await _form(request)
         status = form.get("Status")
         if record["status"] in FINAL_CALL:
@@ -173,13 +174,4 @@ def install(app: FastAPI, state: Any, unauthorised) -> None:
 
     @app.delete(ACCOUNT_PREFIX + "/Calls/{call_sid}.json")
     async def delete_call(sid: str, call_sid: str, request: Request) -> Response:
-        refused = unauthorised(state, sid, request)
-        if refused is not None:
-            return refused
-        record = _find(state.calls, call_sid)
-        if record is None:
-            return missing(request)
-        if record["status"] not in FINAL_CALL:
-            return twilio_error(400, 20009, "Cannot delete a call before it is complete")
-        state.calls.remove(record)
-        return Response(status_code=204)
+        return delete(sid, call_sid, request, state.calls, FINAL_CALL, "call")

@@ -83,26 +83,25 @@ async def voice_call(token: str, request: Request, session: SessionDep):
     return await run_in_threadpool(_call_twiml, session, token, action, settings)
 
 
-@router.post("/call/{token}/answer", dependencies=[Depends(SIGNED)])
-async def voice_answer(token: str, request: Request):
-    """The Gather's action: record the pressed digit as the check's answer."""
+async def _token_press(token: str, request: Request, step: str) -> Response:
     settings = request.app.state.settings
     params = await verified_params(request, settings)
     if params is None:
-        return _forbidden("voice_answer")
-    press = KeypadPress(_call_sid(params), (params.get("Digits") or "")[:8], "answer", token=token[:64])
+        return _forbidden(f"voice_{step}")
+    press = KeypadPress(_call_sid(params), (params.get("Digits") or "")[:8], step, token=token[:64])
     return await _press(request, press, f"{settings.webhook_base}{VOICE_PATH}/call/{token}/answer")
+
+
+@router.post("/call/{token}/answer", dependencies=[Depends(SIGNED)])
+async def voice_answer(token: str, request: Request):
+    """The Gather's action: record the pressed digit as the check's answer."""
+    return await _token_press(token, request, "answer")
 
 
 @router.post("/call/{token}/hours", dependencies=[Depends(SIGNED)])
 async def voice_hours(token: str, request: Request):
     """The second Gather's action: hours of battery or oxygen left (# alone: unknown)."""
-    settings = request.app.state.settings
-    params = await verified_params(request, settings)
-    if params is None:
-        return _forbidden("voice_hours")
-    press = KeypadPress(_call_sid(params), (params.get("Digits") or "")[:8], "hours", token=token[:64])
-    return await _press(request, press, f"{settings.webhook_base}{VOICE_PATH}/call/{token}/answer")
+    return await _token_press(token, request, "hours")
 
 
 @router.post("/fallback/{token}", dependencies=[Depends(SIGNED)])

@@ -14,23 +14,15 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 from sqlmodel import select
 
-from bcp_service import migrations
 from bcp_service.answer_tokens import hash_token
-from bcp_service.app import create_app
-from bcp_service.config import Settings
-from bcp_service.db import make_engine, make_session_factory, unit_of_work
+from bcp_service.db import make_session_factory, unit_of_work
 from bcp_service.models import CheckAnswer, OutboxMessage
-from bcp_service.rounds.service import Actor, start_round
-from bcp_service.rounds.targets import RoundTarget
 from bcp_service.webhooks.journal import Journal
-from tests.factories import create_municipality, create_prefecture
-from tests.rounds.conftest import add_patient
 from tests.webhooks import test_long_writer
-from tests.webhooks.conftest import AUTH_TOKEN, BASE, eventually, post_signed, sid
-from tests.webhooks.test_long_writer import LongWriter
+from tests.webhooks.conftest import BASE, eventually, post_signed, sid
+from tests.webhooks.test_long_writer import LongWriter, round_on_sqlite
 
 WAIT = 2.0
 TOKEN = "voice-test-token-0123456789abcdef"
@@ -39,26 +31,16 @@ TOKEN = "voice-test-token-0123456789abcdef"
 @pytest.fixture
 def voice_app(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(test_long_writer, "HOLD", 60.0)  # the lock may be held for a whole minute
-    url = f"sqlite:///{tmp_path / 'app.sqlite3'}"
-    engine = make_engine(url)
-    migrations.upgrade(engine)
-    settings = Settings(environment="test", database_url=url, public_base_url="http://testserver", data_dir=tmp_path,
-                        secret_key="test-secret-key-for-tests-only", twilio_account_sid="AC5130a7000000000000000000000000a1",
-                        twilio_auth_token=SecretStr(AUTH_TOKEN), webhook_base_url=BASE, webhook_commit_wait_seconds=WAIT)
-    app = create_app(settings, engine)
+    app, message = round_on_sqlite(tmp_path, wait=WAIT)
     with unit_of_work(app.state.session_factory) as session:
-        city = create_municipality(session, create_prefecture(session))
-        add_patient(session, city, uses_ventilator=True, ventilator_mode="invasive")
-        safety_round, _ = start_round(session=session, actor=Actor.system("test"), settings=settings, drill=False,
-                                      reason="disaster", target=RoundTarget(municipality_ids=[city.id]))
-        message = session.exec(select(OutboxMessage).where(OutboxMessage.round_id == safety_round.id)).one()
         # The round's message made into the call escalation placed: a voice row with its token's hash.
-        message.channel, message.state, message.provider_message_id = "voice", "sent", sid("CA")
+        message = session.get(OutboxMessage, message.id)
+        message.channel, message.provider_message_id = "voice", sid("CA")
         message.answer_token, message.answer_token_hash = None, hash_token(TOKEN)
         session.add(message)
     app.state.webhook_journal = Journal(tmp_path / "journal")
     yield app, message
-    engine.dispose()
+    app.state.engine.dispose()
 
 
 def _answers(app, check_id: int) -> list[tuple[str, str | None]]:
