@@ -314,7 +314,7 @@ class Worker:
             else:
                 request = self.notifier.send_sms(to=message.to_number, body=ready.body,
                                                  status_callback=with_outbox_id(self.callback, message.id),
-                                                 validity_period=None if expires_in is None else int(expires_in))
+                                                 validity_period=None if expires_in is None else max(1, int(expires_in)))
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives
             # as the send completes, and the cancelled sender then waited on an empty queue for ever.
             async with asyncio.timeout(self.settings.send_timeout_seconds + 5):
