@@ -32,7 +32,6 @@ from bcp_service.db import make_engine, make_session_factory
 from bcp_service.db import unit_of_work as transaction
 from bcp_service.errors import ServiceError
 from bcp_service.escalation.routes import router as escalation_router
-from bcp_service.escalation.voice import router as voice_router
 from bcp_service.exports.routes import router as exports_router
 from bcp_service.imports.routes import router as imports_router
 from bcp_service.nurse.routes import api_router as nurse_api_router
@@ -50,6 +49,7 @@ from bcp_service.web.errors import API_PREFIXES, error_page, server_error, valid
 from bcp_service.web.page_routers import PAGE_ROUTERS
 from bcp_service.web.routes import router as web_router
 from bcp_service.webhooks.routes import router as webhooks_router
+from bcp_service.webhooks.voice import router as voice_router
 
 log = logging.getLogger("bcp_service")
 

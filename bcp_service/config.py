@@ -11,7 +11,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bcp_service.intensity import Intensity, IntensityField
-from bcp_service.senders import Senders, check_senders, check_voice_name, resolve_senders
+from bcp_service.senders import Senders, check_hub_phone, check_senders, check_voice_name, resolve_senders
 
 PLACEHOLDER_SECRETS = {"dev-insecure-secret-change-me", "changeme", ""}
 DEFAULT_DATA_DIR = Path("data")
@@ -70,8 +70,13 @@ class Settings(BaseSettings):
     twilio_voice_caller_id: str | None = None  # E.164
     twilio_from_number: str | None = None
     sms_replies: bool = False  # Twilio has no two-way SMS in Japan: texts invite replies only when on
-    sender_name: str = Field("在宅医療", min_length=1, max_length=10)  # first words of every message, e.g. "神奈川県"
+    # First words of every text and call: who sends it (the prefecture or hub). The demo's region is
+    # Chiba; a real deployment must name itself (refused unset with Twilio in production, issue 26.5).
+    sender_name: str = Field("千葉県", min_length=1, max_length=10)
     voice_name: str = "Polly.Mizuki"  # a ja-JP voice of <Say>: Polly.Mizuki, Polly.Takumi, Google.ja-JP-...
+    # Issue 26 (voice): the hub's number a caller to the 050 number hears when no open check matches
+    # their number (E.164, a Japanese number; unset: the message names none).
+    hub_phone: str | None = None
     twilio_base_url: str = "https://api.twilio.com"
     twilio_status_callbacks: bool = True
     sms_reply_ack: bool = True  # answer an SMS reply with a short confirmation (TwiML)
@@ -210,6 +215,7 @@ class Settings(BaseSettings):
         if self.environment == "production" and self.secret_key.get_secret_value() in PLACEHOLDER_SECRETS:
             raise ValueError("BCP_SECRET_KEY must be set to a real secret outside development")
         check_voice_name(self.voice_name)
+        check_hub_phone(self.hub_phone)
         if self.notifier == "twilio":
             self._check_twilio()
         return self
@@ -220,6 +226,11 @@ class Settings(BaseSettings):
         if not self.twilio_account_sid or not token:
             raise ValueError("BCP_TWILIO_ACCOUNT_SID and BCP_TWILIO_AUTH_TOKEN are required with BCP_NOTIFIER=twilio")
         check_senders(self.senders, account_sid=self.twilio_account_sid, sms_replies=self.sms_replies)
+        if self.environment == "production" and ("sender_name" not in self.model_fields_set
+                                                   or self.sender_name in NAMELESS_SENDERS):
+            raise ValueError("BCP_SENDER_NAME must name who sends, the prefecture or the hub (e.g. 千葉県, at most 10 "
+                             "characters): texts from a sender people cannot place (【在宅医療】) are what people in "
+                             "Japan are taught to distrust")
         if self.environment == "production" and token in PLACEHOLDER_SECRETS | {"simulator-auth-token"}:
             raise ValueError("BCP_TWILIO_AUTH_TOKEN must be a real secret outside development")
 
@@ -257,6 +268,9 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+NAMELESS_SENDERS = frozenset({"在宅医療", "安否確認", "在宅医療の安否確認"})
 
 
 @lru_cache

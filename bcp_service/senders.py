@@ -61,6 +61,14 @@ def check_voice_name(voice_name: str) -> None:
                          "(e.g. Polly.Mizuki, Polly.Takumi-Neural, Google.ja-JP-Wavenet-A)")
 
 
+def check_hub_phone(number: str | None) -> None:
+    if number is None:
+        return
+    parsed = _phone(number)
+    if parsed is None or parsed.country_code != 81 or not number.startswith("+"):
+        raise ValueError(f"BCP_HUB_PHONE {number!r} must be a Japanese number in E.164 (e.g. +81431234567)")
+
+
 def check_senders(senders: Senders, *, account_sid: str, sms_replies: bool) -> None:
     """Raise ValueError naming the setting at fault and the combination that works."""
     problems: list[str] = []
@@ -85,5 +93,9 @@ def check_senders(senders: Senders, *, account_sid: str, sms_replies: bool) -> N
         problems.append("calls need BCP_TWILIO_VOICE_CALLER_ID (a Messaging Service or sender ID cannot call)")
     elif _phone(senders.caller_id) is None or not senders.caller_id.startswith("+"):
         problems.append("BCP_TWILIO_VOICE_CALLER_ID must be a phone number in E.164 (+8150...)")
+    elif _phone(senders.caller_id).country_code != 81:  # type: ignore[union-attr]
+        # People in Japan do not pick up, nor call back, a foreign number; carriers flag it too.
+        problems.append("BCP_TWILIO_VOICE_CALLER_ID must be a Japanese number (+8150... bought on Twilio, "
+                        "or a verified +81 landline)")
     if problems:
         raise ValueError("; ".join(problems) + f". What works: {WORKS}")

@@ -76,7 +76,7 @@ class SmsNotifier(Protocol):
     name: str
 
     async def send_sms(
-        self, *, to: str, body: str, status_callback: str | None = None
+        self, *, to: str, body: str, status_callback: str | None = None, validity_period: int | None = None
     ) -> SendResult: ...
 
     async def aclose(self) -> None: ...
@@ -87,7 +87,7 @@ class VoiceNotifier(Protocol):
     name: str
 
     async def place_call(
-        self, *, to: str, twiml_url: str, status_callback: str | None = None
+        self, *, to: str, twiml_url: str, status_callback: str | None = None, fallback_url: str | None = None
     ) -> SendResult: ...
 
     async def aclose(self) -> None: ...

@@ -20,14 +20,14 @@ class ConsoleNotifier:
         print(line, file=self._stream or sys.stdout, flush=True)
 
     async def send_sms(
-        self, *, to: str, body: str, status_callback: str | None = None
+        self, *, to: str, body: str, status_callback: str | None = None, validity_period: int | None = None
     ) -> SendResult:
         provider_id = f"CONSOLE-{uuid.uuid4().hex}"
         self._print(f"[console sms] id={provider_id} to={to} body={body!r}")
         return SendResult(provider_id=provider_id, status="sent")
 
     async def place_call(
-        self, *, to: str, twiml_url: str, status_callback: str | None = None
+        self, *, to: str, twiml_url: str, status_callback: str | None = None, fallback_url: str | None = None
     ) -> SendResult:
         provider_id = f"CONSOLE-{uuid.uuid4().hex}"
         self._print(f"[console call] id={provider_id} to={to} twiml={twiml_url}")

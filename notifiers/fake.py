@@ -26,6 +26,7 @@ class SentMessage:
     status_callback: str | None
     provider_id: str
     at: datetime
+    validity_period: int | None = None
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class PlacedCall:
     status_callback: str | None
     provider_id: str
     at: datetime
+    fallback_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class FakeNotifier:
     name: str = "fake"
     sent: list[SentMessage] = field(default_factory=list)
     calls: list[PlacedCall] = field(default_factory=list)
+    lookups: list[str] = field(default_factory=list)  # numbers looked up before a resend (find_sent)
     failures: list[FailedAttempt] = field(default_factory=list)
     closed: bool = False
     statuses: dict[str, tuple[str, str | None]] = field(default_factory=dict)
@@ -107,20 +110,31 @@ class FakeNotifier:
             raise error
 
     async def send_sms(
-        self, *, to: str, body: str, status_callback: str | None = None
+        self, *, to: str, body: str, status_callback: str | None = None, validity_period: int | None = None
     ) -> SendResult:
         self._maybe_fail("sms", to)
         provider_id = _next_id("SM")
-        self.sent.append(SentMessage(to, body, status_callback, provider_id, _now()))
+        self.sent.append(SentMessage(to, body, status_callback, provider_id, _now(), validity_period))
         return SendResult(provider_id=provider_id, status="queued")
 
     async def place_call(
-        self, *, to: str, twiml_url: str, status_callback: str | None = None
+        self, *, to: str, twiml_url: str, status_callback: str | None = None, fallback_url: str | None = None
     ) -> SendResult:
         self._maybe_fail("voice", to)
         provider_id = _next_id("CA")
-        self.calls.append(PlacedCall(to, twiml_url, status_callback, provider_id, _now()))
+        self.calls.append(PlacedCall(to, twiml_url, status_callback, provider_id, _now(), fallback_url))
         return SendResult(provider_id=provider_id, status="queued")
+
+    async def find_sent(
+        self, *, to: str, since: datetime, body: str | None = None, call: bool = False
+    ) -> SendResult | None:
+        """What the provider's list would find: the newest send to ``to`` since ``since`` (same text for SMS)."""
+        self.lookups.append(to)
+        records: list[SentMessage | PlacedCall] = [*self.calls] if call else [*self.sent]
+        for record in reversed(records):
+            if record.to == to and record.at >= since and (call or getattr(record, "body", None) == body):
+                return SendResult(provider_id=record.provider_id, status="queued")
+        return None
 
     async def fetch_status(self, provider_id: str) -> SendResult:
         """What the provider says now: ``statuses[id]`` if set (status, error code), else "delivered"."""

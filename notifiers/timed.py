@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from notifiers.base import (
     NotifierError,
@@ -32,22 +33,24 @@ class TimedNotifier:
         return callable(getattr(self.inner, "place_call", None))
 
     async def send_sms(
-        self, *, to: str, body: str, status_callback: str | None = None
+        self, *, to: str, body: str, status_callback: str | None = None, validity_period: int | None = None
     ) -> SendResult:
         return await self._timed(
             "sms",
-            lambda: self.inner.send_sms(to=to, body=body, status_callback=status_callback),
+            lambda: self.inner.send_sms(to=to, body=body, status_callback=status_callback,
+                                        validity_period=validity_period),
         )
 
     async def place_call(
-        self, *, to: str, twiml_url: str, status_callback: str | None = None
+        self, *, to: str, twiml_url: str, status_callback: str | None = None, fallback_url: str | None = None
     ) -> SendResult:
         if not self.supports_voice:
             raise TypeError(f"notifier {self.name!r} cannot place calls")
         place_call = self.inner.place_call  # type: ignore[attr-defined]
         return await self._timed(
             "voice",
-            lambda: place_call(to=to, twiml_url=twiml_url, status_callback=status_callback),
+            lambda: place_call(to=to, twiml_url=twiml_url, status_callback=status_callback,
+                               fallback_url=fallback_url),
         )
 
     @property
@@ -70,6 +73,25 @@ class TimedNotifier:
         except Exception as exc:
             self._log_failure("account", exc, _ms_since(started))
             raise
+
+    @property
+    def supports_lookup(self) -> bool:
+        return callable(getattr(self.inner, "find_sent", None))
+
+    async def find_sent(self, *, to: str, since: datetime, body: str | None = None,
+                        call: bool = False) -> SendResult | None:
+        """A send whose answer was lost, found at the provider (logs carry no personal data)."""
+        find = self.inner.find_sent  # type: ignore[attr-defined]
+        started = time.perf_counter()
+        try:
+            result: SendResult | None = await find(to=to, since=since, body=body, call=call)
+        except Exception as exc:
+            self._log_failure("lookup", exc, _ms_since(started))
+            raise
+        self._log.info("notifier.looked_up", extra={
+            "event": "notifier.looked_up", "notifier": self.name, "channel": "voice" if call else "sms",
+            "provider_id": result.provider_id if result else None, "duration_ms": _ms_since(started)})
+        return result
 
     async def aclose(self) -> None:
         await self.inner.aclose()

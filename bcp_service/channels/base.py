@@ -9,7 +9,7 @@ worker loads it by name through ``Channel.outbound`` and the rules never import 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -21,8 +21,11 @@ class Outbound(Protocol):
         """(body or URL, None) to send, or (None, error code) when the message cannot be made; ``render_text``
         is the message templates' renderer (``rounds.messages.render_message``), handed in by the worker."""
 
-    async def send(self, notifier: Any, message: Any, body: str, settings: Any, callback: str | None) -> Any:
-        """The provider call; returns its ``SendResult``."""
+    def send(self, notifier: Any, message: Any, body: str, settings: Any, callback: str | None,
+             expires_in: float | None) -> Awaitable[Any]:
+        """The provider call, not yet awaited (the worker awaits it through ``outbox.lookup.send_once``, which
+        looks a lost answer up first); it resolves to its ``SendResult``. ``callback``: the SMS status URL;
+        ``expires_in``: seconds left of the message's validity (None: no limit)."""
 
     def cost(self, body: str | None) -> int:
         """Tokens of the shared rate this message takes (SMS: its segments)."""

@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 
+from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from bcp_service.errors import ServiceError
@@ -17,7 +18,27 @@ from bcp_service.errors import ServiceError
 log = logging.getLogger("bcp_service.cli")
 
 
+SETTINGS_EXIT = 2  # a setting is wrong: as a usage error, not a failure of the run
+
+
+def is_settings_error(exc: BaseException) -> bool:
+    return isinstance(exc, ValidationError) and exc.title == "Settings"
+
+
+def explain_settings(exc: ValidationError) -> str:
+    """The settings' own messages (what is wrong, what works), one per problem; never the value given,
+    which may be a secret."""
+    lines = ["エラー: 設定（環境変数 BCP_…）が正しくありません。次を直してから、もう一度実行してください。"]
+    for error in exc.errors(include_input=False, include_url=False):
+        name = "BCP_" + "_".join(str(part) for part in error["loc"]).upper() if error["loc"] else ""
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"  - {name}: {message}" if name and name not in message else f"  - {message}")
+    return "\n".join(lines)
+
+
 def explain(exc: BaseException) -> str:
+    if is_settings_error(exc):
+        return explain_settings(exc)  # type: ignore[arg-type]
     if isinstance(exc, ServiceError):
         return f"エラー: {exc.message}"
     if isinstance(exc, IntegrityError):
@@ -40,7 +61,8 @@ def explain(exc: BaseException) -> str:
 
 
 def run(app) -> None:
-    """Run the Typer app; turn any failure into one line on stderr and exit status 1."""
+    """Run the Typer app; turn any failure into one line on stderr and exit status 1 (2: a wrong setting,
+    with the setting's own message)."""
     try:
         app()
     except KeyboardInterrupt:
@@ -52,4 +74,4 @@ def run(app) -> None:
         if logging.getLogger().handlers:  # a command that logs (worker, scheduler) keeps a record, type only
             log.error("cli.failed", extra={"error_type": type(exc).__name__})
         print(explain(exc), file=sys.stderr)
-        raise SystemExit(1) from None
+        raise SystemExit(SETTINGS_EXIT if is_settings_error(exc) else 1) from None

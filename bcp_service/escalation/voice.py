@@ -1,14 +1,15 @@
-"""Voice calls: the TwiML the call plays, the keypad answer, and the call's status.
+"""Voice calls: the TwiML a call plays and the keypad answers it records (the routes: webhooks/voice.py).
 
-The call's URL carries the answer token of its outbox row (``/webhooks/twilio/voice/call/{token}``),
-as an SMS carries it in its link; only the token's hash is stored. Every request must carry a
-valid ``X-Twilio-Signature`` (the SMS webhooks' validator). The TwiML comes from
-``templates/voice/`` in the Japanese voice ``BCP_VOICE_NAME``, names the sender first and asks
-again when no digit is pressed. Keypad: the digits of the one table of states (check_states:
-1 safe ... 6 evacuated); the answer is recorded like any other (channel ``voice``), once per call
-(idempotency key ``voice:{CallSid}``). After a state that needs help, a second ``<Gather>`` asks
-for the hours of battery or oxygen left (digits then #; # alone: don't know), recorded as the same
-answer updated (``voice:{CallSid}:hours``).
+A call's URL carries the answer token of its outbox row (``/webhooks/twilio/voice/call/{token}``),
+as an SMS carries it in its link; only the token's hash is stored. A call back to the 050 number is
+matched by the caller's number instead (webhooks/voice.py). The TwiML comes from ``templates/voice/``
+in the Japanese voice ``BCP_VOICE_NAME``, names the sender first and asks again when no digit is
+pressed. Keypad: the digits of the one table of states (check_states: 1 safe ... 6 evacuated); the
+answer is recorded like any other (channel ``voice``), once per call (idempotency key
+``voice:{CallSid}``), so a press replayed from the webhook journal changes nothing. After a state that
+needs help, a second ``<Gather>`` asks for the hours of battery or oxygen left (digits then #; # alone,
+posted thanks to ``actionOnEmptyResult``: don't know), recorded as the same answer updated
+(``voice:{CallSid}:hours``).
 
 An advance-notice round (事前連絡) has its own call (``notice_call.xml``): what to prepare, then
 where the person will stay on the keypad (``NOTICE_KEYS``: 1 home ... 4 hospital, 5 and 6 help
@@ -19,30 +20,23 @@ written to the registry (``answers.links.record_plan``), or a call for help. It 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
-from fastapi import APIRouter, Depends, Request, Response
-from fastapi.concurrency import run_in_threadpool
+import phonenumbers
+from fastapi import Response
 from sqlmodel import Session
 
 from bcp_service import check_states as states
-from bcp_service.answers.links import LinkTarget, find_link, record_plan
+from bcp_service.answers.links import LinkTarget, record_plan
 from bcp_service.answers.service import record_answer
-from bcp_service.auth.deps import Access
-from bcp_service.db import SessionDep
 from bcp_service.labels import PLANNED_STAY_ANSWERS
 from bcp_service.models import PatientContact, SafetyCheck
 from bcp_service.models.rounds import AnswerChannel
-from bcp_service.outbox.calls import VOICE_PATH
-from bcp_service.outbox.delivery import apply_status
-from bcp_service.rounds.locking import write_unit
 from bcp_service.rounds.messages import STATE_LABELS
 from bcp_service.templating import render
-from bcp_service.webhooks.signature import verified_params
 from notifiers.twilio_codes import CALL_STATES
 
 log = logging.getLogger("bcp_service.escalation")
-router = APIRouter(prefix="/webhooks/twilio/voice", tags=["webhooks"], include_in_schema=False)
-SIGNED = Access(public="Twilio voice webhook: authenticated by X-Twilio-Signature, checked in the handler")
 DIGITS = states.DIGITS
 MENU = states.keypad_prompt()
 HOURS_PROMPT = ("人工呼吸器のバッテリーや酸素が、あと何時間もつか、数字を押して最後にシャープを押してください。"
@@ -71,69 +65,88 @@ def _twiml(template: str, settings, **context) -> Response:
     return Response(body.strip(), media_type="application/xml")
 
 
-def _menu(settings, action: str, target: LinkTarget, retry: bool = False) -> Response:
-    if _notice(target):
-        return _twiml("notice_call", settings, action=action, drill=target.drill, retry=NOTICE_RETRY if retry else None,
+def menu_twiml(settings, action: str, target: LinkTarget | None) -> Response:
+    """The call's question and keypad menu; a closing sentence when the check is over or unknown."""
+    if target is None or target.channel != "voice" or target.expired:
+        return outcome_twiml(settings, closed_outcome(target), action)
+    return _menu_twiml(settings, action, drill=target.drill, notice=_notice(target))
+
+
+def _menu_twiml(settings, action: str, *, drill: bool, notice: bool, retry: bool = False) -> Response:
+    if notice:
+        return _twiml("notice_call", settings, action=action, drill=drill, retry=NOTICE_RETRY if retry else None,
                       asks=ASKS, timeout=GATHER_TIMEOUT_SECONDS, menu=NOTICE_MENU)
-    return _twiml("check_call", settings, action=action, drill=target.drill, retry=RETRY if retry else None,
+    return _twiml("check_call", settings, action=action, drill=drill, retry=RETRY if retry else None,
                   asks=ASKS, timeout=GATHER_TIMEOUT_SECONDS, menu=MENU)
+
+
+def unavailable_twiml(settings) -> Response:
+    """The call's FallbackUrl without a press to keep (the database is away): the menu's digits mean
+    different things in different rounds, so nothing is asked that could not be read back."""
+    return _twiml("check_unavailable", settings)
 
 
 def _notice(target: LinkTarget | None) -> bool:
     return target is not None and target.kind == "advance_notice"
 
 
-def _closed(settings, target: LinkTarget | None) -> Response:
-    return _twiml("check_closed", settings, drill=bool(target and target.drill),
-                  subject="事前連絡" if _notice(target) else "安否確認")
+@dataclass(frozen=True)
+class KeypadPress:
+    """A keypad answer as the webhook received it: what the group commit records and the journal keeps.
+
+    ``token`` names the call we placed; ``caller`` (E.164) a call back to the 050 number.
+    ``step`` is "answer" (the menu's digit) or "hours" (the second Gather).
+    """
+
+    call_sid: str
+    digits: str
+    step: str = "answer"
+    token: str | None = None
+    caller: str | None = None
 
 
-def _forbidden() -> Response:
-    return Response("invalid signature", status_code=403, media_type="text/plain")
+@dataclass(frozen=True)
+class PressOutcome:
+    """What a recorded press says back: enough to render its TwiML after the commit."""
+
+    kind: str  # "closed" | "retry" | "answered" | "ask_hours" | "hours"
+    drill: bool = False
+    notice: bool = False
+    label: str = ""
+    safe: bool = False
+    expired_subject: str | None = None
 
 
-def _call_twiml(session: Session, token: str, action: str, settings) -> Response:
-    target = find_link(session=session, token=token)
-    if target is None or target.channel != "voice":
-        return _closed(settings, None)
-    if target.expired:
-        return _closed(settings, target)
-    return _menu(settings, action, target)
+def closed_outcome(target: LinkTarget | None) -> PressOutcome:
+    if target is None:
+        return PressOutcome("closed")
+    return PressOutcome("closed", drill=target.drill, expired_subject="事前連絡" if _notice(target) else "安否確認")
 
 
-def _record_keypad(session: Session, token: str, call_sid: str, digits: str, action: str, settings) -> Response:
-    # Locks (SQLite), records and commits on this pool thread: see rounds.locking.write_unit.
-    with write_unit(session):
-        target = find_link(session=session, token=token)
-        if target is None or target.channel != "voice" or not call_sid:
-            return _closed(settings, None)
-        drill = target.drill
-        if target.expired:
-            return _closed(settings, target)
-        key = digits.strip()[:1]
-        state, plan, _ = NOTICE_KEYS.get(key, (None, None, None)) if _notice(target) else (DIGITS.get(key), None, None)
-        if state is None:
-            return _menu(settings, action, target, retry=True)
-        contact_id = target.contact_id
-        contact = session.get(PatientContact, contact_id) if contact_id else None
-        answer, created = record_answer(
-            session=session, check_id=target.check_id, state=state, channel=AnswerChannel.voice,
-            answered_by=contact.kind if contact else None, contact_id=contact_id,
-            idempotency_key=f"voice:{call_sid}",
-        )
-        if created:
-            record_plan(session, target, plan=plan, place=None)
-        check_id, recorded = target.check_id, answer.state
-    log.info("webhook.voice_answer", extra={"check_id": check_id, "call_sid": call_sid, "recorded": created,
-                                            "state": recorded})
+def record_press(session: Session, target: LinkTarget | None, press: KeypadPress) -> PressOutcome:
+    """Record one keypad press on its check (the caller locks and commits: a group commit's batch)."""
+    if target is None or target.channel != "voice" or not press.call_sid or target.expired:
+        return closed_outcome(target)
+    if press.step == "hours":
+        return _record_hours(session, target, press)
+    key = press.digits.strip()[:1]
+    state, plan, _ = NOTICE_KEYS.get(key, (None, None, None)) if _notice(target) else (DIGITS.get(key), None, None)
+    if state is None:
+        return PressOutcome("retry", drill=target.drill, notice=_notice(target))
+    answer, created = record_answer(
+        session=session, check_id=target.check_id, state=state, channel=AnswerChannel.voice,
+        answered_by=_contact_kind(session, target.contact_id), contact_id=target.contact_id,
+        idempotency_key=f"voice:{press.call_sid}",
+    )
+    if created:
+        record_plan(session, target, plan=plan, place=None)
+    recorded = answer.state
+    log.info("webhook.voice_answer", extra={"check_id": target.check_id, "call_sid": press.call_sid,
+                                            "recorded": created, "state": recorded})
     label = PLANNED_STAY_ANSWERS[plan] if plan and recorded == state else STATE_LABELS[recorded]
-    if _notice(target):
-        # Help to prepare or to move: a person calls back; the hours of battery are not the question yet.
-        return _twiml("check_answered", settings, drill=drill, label=label, safe=recorded in states.SAFE)
-    if recorded in states.NEEDING:
-        return _twiml("check_hours", settings, drill=drill, label=label, prompt=HOURS_PROMPT,
-                      action=action.removesuffix("/answer") + "/hours", timeout=GATHER_TIMEOUT_SECONDS)
-    return _twiml("check_answered", settings, drill=drill, label=label, safe=recorded in states.SAFE)
+    # Help to prepare or to move (advance notice): a person calls back; the hours are not the question yet.
+    kind = "ask_hours" if recorded in states.NEEDING and not _notice(target) else "answered"
+    return PressOutcome(kind, drill=target.drill, notice=_notice(target), label=label, safe=recorded in states.SAFE)
 
 
 def _contact_kind(session: Session, contact_id: int | None) -> str | None:
@@ -141,80 +154,46 @@ def _contact_kind(session: Session, contact_id: int | None) -> str | None:
     return contact.kind if contact else None
 
 
-def _record_hours(session: Session, token: str, call_sid: str, digits: str, settings) -> Response:
+def _record_hours(session: Session, target: LinkTarget, press: KeypadPress) -> PressOutcome:
     """The second Gather: hours left, recorded as the call's answer updated (same state, with hours)."""
-    with write_unit(session):
-        target = find_link(session=session, token=token)
-        if target is None or target.channel != "voice" or not call_sid or target.expired:
-            return _closed(settings, target)
-        check = session.get(SafetyCheck, target.check_id)
-        value = digits.strip().rstrip("#")
-        hours = float(value) if value.isdigit() and int(value) <= 720 else None
-        record_answer(
-            session=session, check_id=target.check_id, state=check.state, channel=AnswerChannel.voice,
-            hours_left=hours, hours_unknown=hours is None, power="out" if check.state == "power_out" else check.power,
-            answered_by=_contact_kind(session, target.contact_id), contact_id=target.contact_id,
-            idempotency_key=f"voice:{call_sid}:hours",
-        )
-        drill = target.drill
-    log.info("webhook.voice_hours", extra={"check_id": target.check_id, "call_sid": call_sid, "known": hours is not None})
-    said = f"残り{hours:g}時間" if hours is not None else "残り時間は不明"
-    return _twiml("check_answered", settings, drill=drill, label=said, safe=False)
+    check = session.get(SafetyCheck, target.check_id)
+    value = press.digits.strip().rstrip("#")
+    hours = float(value) if value.isdigit() and int(value) <= 720 else None
+    record_answer(
+        session=session, check_id=target.check_id, state=check.state, channel=AnswerChannel.voice,
+        hours_left=hours, hours_unknown=hours is None, power="out" if check.state == "power_out" else check.power,
+        answered_by=_contact_kind(session, target.contact_id), contact_id=target.contact_id,
+        idempotency_key=f"voice:{press.call_sid}:hours",
+    )
+    log.info("webhook.voice_hours", extra={"check_id": target.check_id, "call_sid": press.call_sid,
+                                           "known": hours is not None})
+    return PressOutcome("hours", drill=target.drill, label=f"残り{hours:g}時間" if hours is not None else "残り時間は不明")
 
 
-def _apply_call_status(session: Session, call_sid: str, status: str, error_code: str | None) -> str:
-    with write_unit(session):
-        return apply_status(session, provider_id=call_sid, status=status, error_code=error_code)
+def outcome_twiml(settings, outcome: PressOutcome, action: str) -> Response:
+    """The TwiML that answers a recorded press; ``action`` is the menu's Gather action (for a retry)."""
+    if outcome.kind == "closed":
+        return _twiml("check_closed", settings, drill=outcome.drill, subject=outcome.expired_subject or "安否確認")
+    if outcome.kind == "retry":
+        return _menu_twiml(settings, action, drill=outcome.drill, notice=outcome.notice, retry=True)
+    if outcome.kind == "ask_hours":
+        return _twiml("check_hours", settings, drill=outcome.drill, label=outcome.label, prompt=HOURS_PROMPT,
+                      action=action.removesuffix("/answer") + "/hours", timeout=GATHER_TIMEOUT_SECONDS)
+    return _twiml("check_answered", settings, drill=outcome.drill, label=outcome.label, safe=outcome.safe)
 
 
-@router.post("/call/{token}", dependencies=[Depends(SIGNED)])
-async def voice_call(token: str, request: Request, session: SessionDep):
-    """TwiML for the call: the question in Japanese, and a one-digit keypad Gather."""
-    settings = request.app.state.settings
-    if await verified_params(request, settings) is None:
-        log.warning("webhook.bad_signature", extra={"hook": "voice_call"})
-        return _forbidden()
-    action = f"{settings.webhook_base}{VOICE_PATH}/call/{token}/answer"
-    return await run_in_threadpool(_call_twiml, session, token, action, settings)
+def kept_twiml(settings) -> Response:
+    """A press journaled before its commit (the database is slow or away): it will be recorded, so say so."""
+    return _twiml("check_kept", settings)
 
 
-@router.post("/call/{token}/answer", dependencies=[Depends(SIGNED)])
-async def voice_answer(token: str, request: Request, session: SessionDep):
-    """The Gather's action: record the pressed digit as the check's answer."""
-    settings = request.app.state.settings
-    params = await verified_params(request, settings)
-    if params is None:
-        log.warning("webhook.bad_signature", extra={"hook": "voice_answer"})
-        return _forbidden()
-    action = f"{settings.webhook_base}{VOICE_PATH}/call/{token}/answer"
-    return await run_in_threadpool(_record_keypad, session, token, (params.get("CallSid") or "")[:64],
-                                   params.get("Digits") or "", action, settings)
+def stranger_twiml(settings) -> Response:
+    """A call to the 050 number from a number with no open check: who we are and whom to call."""
+    return _twiml("incoming_unknown", settings, hub_phone=spoken_phone(settings.hub_phone))
 
 
-@router.post("/call/{token}/hours", dependencies=[Depends(SIGNED)])
-async def voice_hours(token: str, request: Request, session: SessionDep):
-    """The second Gather's action: hours of battery or oxygen left (# alone: unknown)."""
-    params = await verified_params(request, request.app.state.settings)
-    if params is None:
-        log.warning("webhook.bad_signature", extra={"hook": "voice_hours"})
-        return _forbidden()
-    return await run_in_threadpool(_record_hours, session, token, (params.get("CallSid") or "")[:64],
-                                   params.get("Digits") or "", request.app.state.settings)
-
-
-@router.post("/status", dependencies=[Depends(SIGNED)])
-async def voice_status(request: Request, session: SessionDep):
-    """Call status callbacks, kept on the call's outbox row like an SMS delivery status."""
-    params = await verified_params(request, request.app.state.settings)
-    if params is None:
-        log.warning("webhook.bad_signature", extra={"hook": "voice_status"})
-        return _forbidden()
-    call_sid, status = params.get("CallSid"), params.get("CallStatus", "")
-    if not call_sid:
-        return Response(status_code=400)
-    mapped = CALL_STATUS.get(status)
-    if mapped is None:
-        return Response(status_code=204)
-    result = await run_in_threadpool(_apply_call_status, session, call_sid[:64], mapped, params.get("ErrorCode"))
-    log.info("webhook.voice_status", extra={"call_sid": call_sid, "status": status, "result": result})
-    return Response(status_code=204)
+def spoken_phone(number: str | None) -> str | None:
+    """A Japanese number as people dial it (043-123-4567), for <Say>."""
+    if not number:
+        return None
+    return phonenumbers.format_number(phonenumbers.parse(number, "JP"), phonenumbers.PhoneNumberFormat.NATIONAL)

@@ -42,6 +42,7 @@ from bcp_service.outbox import claims
 from bcp_service.outbox.breaker import Breaker
 from bcp_service.outbox.claims import Claimed, Outcome
 from bcp_service.outbox.delivery import apply_early_statuses, pending_early_statuses
+from bcp_service.outbox.lookup import send_once
 from bcp_service.outbox.notifier import status_callback_url
 from bcp_service.outbox.overflow import requeue_overflows
 from bcp_service.outbox.ratelimit import SharedRateLimiter
@@ -317,11 +318,11 @@ class Worker:
             return Outcome(message.id, "failed", code="expired")
         try:
             request = CHANNELS[message.channel].outbound.send(self.notifier, message, ready.body, self.settings,
-                                                             self.callback)
+                                                             self.callback, expires_in)
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives
             # as the send completes, and the cancelled sender then waited on an empty queue for ever.
             async with asyncio.timeout(self.settings.send_timeout_seconds + 5):
-                result = await request
+                result = await send_once(self.notifier, message, ready.body, request)  # outbox/lookup.py
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every provider failure becomes a decision, never a dead worker

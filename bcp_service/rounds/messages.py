@@ -41,11 +41,15 @@ def answer_link(public_base_url: str, token: str) -> str:
     return f"{public_base_url.rstrip('/')}{ANSWER_PATH}{token}"
 
 
+LINE_BREAK = "\ue000"  # ``{{ br }}`` in a text template: a line break the SMS keeps (the link on its own line)
+
+
 def render_text(template: str, **context) -> str:
-    """Render a text message; SMS has no use for the template's line breaks."""
+    """Render a text message; the template's own line breaks are for its reader, only ``{{ br }}`` stays."""
     # The reply menu ("1無事 2要支援 ...") comes from the table, like the parser's digits.
-    text = render(f"messages/{template}.txt", **{"menu": states.reply_menu(), **context})
-    return re.sub(r"\s*\n\s*", " ", text).strip()
+    text = render(f"messages/{template}.txt", **{"menu": states.reply_menu(), "br": LINE_BREAK, **context})
+    text = re.sub(r"\s*\n\s*", " ", text).strip()
+    return re.sub(rf"[ ]*{LINE_BREAK}[ ]*", "\n", text).strip()
 
 
 def render_message(template: str, *, drill: bool, public_base_url: str, token: str | None, sender: str,

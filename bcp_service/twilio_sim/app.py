@@ -24,16 +24,17 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bcp_service.sms import count_segments
-from bcp_service.twilio_sim import faults
+from bcp_service.twilio_sim import faults, operations
 from bcp_service.twilio_sim.config import SimConfig
 from bcp_service.twilio_sim.delivery import (
     API_VERSION,
     answer_by_link,
     deliver_message_callbacks,
     plan_message_statuses,
+    play_call,
     run_call,
 )
-from bcp_service.twilio_sim.numbers import call_refusal, sms_refusal
+from bcp_service.twilio_sim.numbers import account_refusal, call_refusal, sms_refusal
 from bcp_service.twilio_sim.phones import router as phones_router
 from bcp_service.twilio_sim.resources import DEFAULT_PAGE_SIZE, call_resource, message_resource, page, twilio_error
 from bcp_service.twilio_sim.state import SimState, new_sid
@@ -41,6 +42,16 @@ from bcp_service.twilio_sim.state import SimState, new_sid
 log = logging.getLogger("twilio_sim")
 
 ACCOUNT_PREFIX = f"/{API_VERSION}/Accounts/{{sid}}"
+
+
+class InboundCall(BaseModel):
+    """A person calling the 050 number: who, and what they press on each <Gather> ("3,#")."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: str = Field(alias="from")
+    to: str
+    digits: str = ""
 
 
 class InboundSms(BaseModel):
@@ -81,7 +92,8 @@ def create_sim_app(
             return _invalid(state, 21602, "Message body is required.")
         if not sender and not service_sid:
             return _invalid(state, 21603, "A 'From' phone number is required.")
-        refusal = sms_refusal(to=to, sender=None if service_sid else sender, landlines=cfg.landline_numbers)
+        refusal = sms_refusal(to=to, sender=None if service_sid else sender, landlines=cfg.landline_numbers) \
+            or account_refusal(cfg, to=to, sender=None if service_sid else sender, channel="sms")
         if refusal is not None:
             return _invalid(state, *refusal)
         failure = _injected_failure(state, to)
@@ -108,19 +120,24 @@ def create_sim_app(
             "date_created": now.isoformat(),
             "callbacks": [],
         }
+        # A Messaging Service send is "accepted" until the service picks a sender; a From send is "queued".
+        first = "accepted" if service_sid else "queued"
+        record["status"] = first
         state.messages.append(record)
         state.count("accepted")
-        response = JSONResponse(message_resource(record, status="queued"), status_code=201)
+        response = JSONResponse(message_resource(record, status=first), status_code=201)
 
         statuses, error_code, final = faults.plan(state, form, plan_message_statuses(state))
-        # The stored record shows the true end state even when callbacks arrive reversed.
-        record["status"] = final
+        record["final_status"] = final  # what the status moves to, step by step with the callbacks
         if error_code:
-            record["error_code"] = int(error_code)
-        if record["status_callback"] and statuses:
+            record["pending_error_code"] = int(error_code)
+        if statuses:
+            # The status moves only as the callbacks do (posted or not): a fetch before a callback
+            # shows no final status yet, as at Twilio.
             state.spawn(deliver_message_callbacks(state, record, statuses, error_code))
         if final != "undelivered" and state.chance(cfg.answer_rate):
             state.spawn(answer_by_link(state, record))
+        await faults.lose_answer(state)
         return response
 
     @app.post(ACCOUNT_PREFIX + "/Calls.json")
@@ -136,7 +153,7 @@ def create_sim_app(
             return _invalid(state, 21213, "No 'From' number is specified")
         if twiml is None and not url.startswith(("http://", "https://")):
             return _invalid(state, 21205, "Url is not a valid URL")
-        refusal = call_refusal(to=to, caller_id=sender)
+        refusal = call_refusal(to=to, caller_id=sender) or account_refusal(state.config, to=to, sender=sender, channel="voice")
         if refusal is not None:
             return _invalid(state, *refusal)
         failure = _injected_failure(state, to) or await faults.refuse(state, form)
@@ -152,6 +169,7 @@ def create_sim_app(
             "url": None if twiml is not None else url,
             "twiml": twiml,
             "status_callback": form.get("StatusCallback"),
+            "fallback_url": form.get("FallbackUrl"),
             "status": "queued",
             "date_created": now.isoformat(),
             "digits_sent": None,
@@ -161,6 +179,7 @@ def create_sim_app(
         state.count("calls")
         response = JSONResponse(call_resource(record, status="queued"), status_code=201)
         state.spawn(run_call(state, record))
+        await faults.lose_answer(state)
         return response
 
     @app.get(ACCOUNT_PREFIX + ".json")
@@ -231,7 +250,12 @@ def create_sim_app(
     async def inbound(sms: InboundSms) -> JSONResponse:
         return await _post_inbound(state, sms)
 
+    @app.post("/_sim/inbound_call")
+    async def inbound_call(call: InboundCall) -> JSONResponse:
+        return await _place_inbound_call(state, call)
+
     faults.install(app, state)
+    operations.install(app, state, _unauthorised)
     return app
 
 
@@ -330,6 +354,10 @@ def _list(state: SimState, sid: str, request: Request, key: str, records: Any, r
         return refused
     query = request.query_params
     filters = {name: query[name] for name in LIST_FILTERS if name in query}
+    dated = operations.date_filters(query, key)
+    if isinstance(dated, JSONResponse):
+        return dated
+    dates, in_window = dated
     try:
         size = int(query.get("PageSize", DEFAULT_PAGE_SIZE))
         number = int(query.get("Page", 0))
@@ -338,9 +366,30 @@ def _list(state: SimState, sid: str, request: Request, key: str, records: Any, r
     if size < 1 or number < 0:
         return twilio_error(400, 20001, "PageSize must be positive and Page not negative")
     matching = [r for r in reversed(records)
-                if all(r.get(LIST_FILTERS[name]) == value for name, value in filters.items())]
-    return JSONResponse(page(matching, key=key, base_uri=request.url.path, filters=filters, page_number=number,
+                if all(r.get(LIST_FILTERS[name]) == value for name, value in filters.items()) and in_window(r)]
+    return JSONResponse(page(matching, key=key, base_uri=request.url.path, filters={**filters, **dates},
+                             page_number=number,
                              page_size=size, render=render))
+
+
+async def _place_inbound_call(state: SimState, call: InboundCall) -> JSONResponse:
+    """Ring the service as Twilio does for a call to its number: the voice URL, each press, the end."""
+    cfg = state.config
+    if not cfg.voice_webhook_url:
+        return JSONResponse({"error": "voice_webhook_url is not configured"}, status_code=409)
+    record: dict[str, Any] = {
+        "sid": new_sid("CA"), "account_sid": cfg.account_sid, "direction": "inbound", "to": call.to,
+        "from": call.from_, "url": cfg.voice_webhook_url, "twiml": None, "status_callback": None,
+        "status": "in-progress", "date_created": datetime.now(timezone.utc).isoformat(), "digits_sent": None,
+        "callbacks": [],
+    }
+    state.calls.append(record)
+    state.count("inbound_calls")
+    await play_call(state, record, {"AccountSid": cfg.account_sid, "ApiVersion": API_VERSION, "CallSid": record["sid"],
+                                    "From": call.from_, "To": call.to, "Direction": "inbound"}, call.digits)
+    record["status"] = "completed"
+    return JSONResponse({key: record.get(key) for key in
+                         ("sid", "status", "said", "transcript", "presses", "gather_http_status", "error_code")})
 
 
 async def _post_inbound(state: SimState, sms: InboundSms) -> JSONResponse:

@@ -34,6 +34,8 @@ class SimConfig(BaseModel):
     callback_concurrency: int = Field(50, ge=1)
     seed: int | None = None
     inbound_webhook_url: str | None = None
+    # The voice URL of the 050 number (Twilio's number configuration): where a call to it is sent.
+    voice_webhook_url: str | None = None
     # A number mapped to None never answers; numbers not listed press default_voice_digits.
     voice_answers: dict[str, str | None] = Field(default_factory=dict)
     default_voice_digits: str | None = "1"
@@ -47,6 +49,15 @@ class SimConfig(BaseModel):
     answer_curve_mode_seconds: float = Field(0.0, ge=0)
     answer_speed: float = Field(1.0, gt=0)
     max_records: int = Field(1_000_000, ge=1)
+    # The account's own refusals (twilio_sim/numbers.py account_refusal): country codes ("+81") whose
+    # geo permission is off (21408), recipients who sent STOP (21610), the numbers the account owns or
+    # verified (empty: any; else another caller ID gets 21210), senders not allowed (21606) and
+    # numbers no route reaches (21612).
+    geo_permissions_off: set[str] = Field(default_factory=set)
+    unsubscribed_numbers: set[str] = Field(default_factory=set)
+    owned_numbers: set[str] = Field(default_factory=set)
+    refused_senders: set[str] = Field(default_factory=set)
+    unreachable_numbers: set[str] = Field(default_factory=set)
 
     def digits_for(self, number: str) -> str | None:
         if number in self.voice_answers:

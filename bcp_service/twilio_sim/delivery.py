@@ -7,6 +7,7 @@ import logging
 import re
 import time
 import xml.etree.ElementTree as ET
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -44,8 +45,11 @@ async def deliver_message_callbacks(
     state: SimState, record: dict[str, Any], statuses: list[str], error_code: str | None
 ) -> None:
     url = record["status_callback"]
-    for status in statuses:
+    for n, status in enumerate(statuses):
         await _pause(state.config.callback_delay_ms)
+        _move_status(record, status, last=n == len(statuses) - 1)
+        if not url:
+            continue
         params = {
             "AccountSid": record["account_sid"],
             "ApiVersion": API_VERSION,
@@ -70,6 +74,23 @@ async def deliver_message_callbacks(
             )
 
 
+# How far a message has gone: a late callback (out of order) does not move the status back.
+STATUS_RANK = {"accepted": 0, "queued": 1, "sending": 2, "sent": 3, "undelivered": 4, "failed": 4, "delivered": 4,
+               "canceled": 5}
+
+
+def _move_status(record: dict[str, Any], status: str, *, last: bool) -> None:
+    """The record's status as this callback moves it; after the last one, the planned end state."""
+    if record.get("status") == "canceled":
+        return
+    target = record.get("final_status", status) if last else status
+    if STATUS_RANK.get(target, 0) >= STATUS_RANK.get(record.get("status", "queued"), 0):
+        record["status"] = target
+        record["date_updated"] = datetime.now(timezone.utc).isoformat()
+    if STATUS_RANK.get(record["status"], 0) >= 4 and record.get("pending_error_code"):
+        record["error_code"] = record["pending_error_code"]
+
+
 def _target(url: str, targets: list[str], n: int) -> str | None:
     """The n-th copy's process behind the public URL (round robin); None: the URL itself."""
     if not targets:
@@ -79,48 +100,104 @@ def _target(url: str, targets: list[str], n: int) -> str | None:
 
 
 async def run_call(state: SimState, record: dict[str, Any]) -> None:
-    """Play a call: fetch TwiML, press the configured digits on the first Gather, report status."""
+    """Play a call placed through the API: answered (or not), then its TwiML played to its end."""
     cfg = state.config
-    params = {
-        "AccountSid": record["account_sid"],
-        "ApiVersion": API_VERSION,
-        "CallSid": record["sid"],
-        "From": record["from"],
-        "To": record["to"],
-        "Direction": "outbound-api",
-    }
+    params = _call_params(record, "outbound-api")
     await _pause(cfg.callback_delay_ms)
+    if record["status"] in ("canceled", "completed"):  # ended by an update (Calls/{Sid}.json) before it rang
+        await _call_status(state, record, params, record["status"], duration=0)
+        return
     digits = cfg.digits_for(record["to"])
     if digits is None:
         record["status"] = "no-answer"
         await _call_status(state, record, params, "no-answer", duration=0)
         return
-
     record["status"] = "in-progress"
+    await play_call(state, record, params, digits)
+    record["status"] = "completed"
+    record["date_updated"] = datetime.now(timezone.utc).isoformat()
+    await _call_status(state, record, params, "completed", duration=5)
+
+
+def _call_params(record: dict[str, Any], direction: str) -> dict[str, str]:
+    return {"AccountSid": record["account_sid"], "ApiVersion": API_VERSION, "CallSid": record["sid"],
+            "From": record["from"], "To": record["to"], "Direction": direction}
+
+
+async def play_call(state: SimState, record: dict[str, Any], params: dict[str, str], digits: str) -> None:
+    """Fetch the call's TwiML and play it as Twilio does, to its end: each <Gather> gets the next press
+    of ``digits`` ("3,#": 3 on the first Gather, # alone on the second), and the TwiML its action
+    returns is played in turn. A press of the finishing key alone posts empty Digits only when the
+    Gather sets actionOnEmptyResult (else Twilio moves on to the next verb). When a request to the
+    service fails (an error, no answer), the call's FallbackUrl is asked, with ErrorCode and ErrorUrl.
+    """
+    presses = digits.split(",") if digits else []
+    record.setdefault("presses", [])
+    record.setdefault("transcript", [])
     if record.get("twiml") is not None:  # inline TwiML: nothing to fetch
         twiml, document_url = record["twiml"], ""
     else:
-        response = await state.post_signed(record["url"], {**params, "CallStatus": "in-progress"})
-        ok = response is not None and response.is_success
-        twiml, document_url = (response.text if ok else None), record["url"]
-        if not ok:
-            record["error_code"] = WEBHOOK_ERROR_CODE
-    if twiml is not None:
+        twiml, document_url = await _ask(state, record, record["url"], {**params, "CallStatus": "in-progress"}, "POST")
+    first, heard = True, False
+    for _ in range(10):  # a TwiML loop in the service must not keep the simulator busy for ever
+        if twiml is None or record["status"] in ("canceled", "completed"):  # or ended by an update
+            return
         try:
             gather = find_gather(twiml, document_url)
         except ValueError:
-            gather = None
             record["error_code"] = TWIML_PARSE_ERROR_CODE
-        record["said"] = said(twiml)
-        if gather is not None and digits:
-            action_url, method = gather
-            answer = await state.post_signed(
-                action_url, {**params, "CallStatus": "in-progress", "Digits": digits}, method=method
-            )
-            record["digits_sent"] = digits
-            record["gather_http_status"] = answer.status_code if answer else None
-    record["status"] = "completed"
-    await _call_status(state, record, params, "completed", duration=5)
+            return
+        spoken = said(twiml)
+        if first:
+            record["said"] = spoken
+            first = False
+        if not heard:  # a document's Says once, whichever of its Gathers posts
+            record["transcript"].extend(spoken)
+        heard = False
+        if gather is None or not presses:
+            return
+        action_url, method, on_empty = gather
+        press = presses.pop(0)
+        posted = press.rstrip("#")
+        if not posted and not on_empty:  # nothing posted: the next verbs of the same document play
+            twiml, heard = _after_gather(twiml), True
+            continue
+        if record.get("digits_sent") is None:
+            record["digits_sent"] = posted
+        record["presses"].append(posted)
+        twiml, document_url = await _ask(state, record, action_url,
+                                         {**params, "CallStatus": "in-progress", "Digits": posted}, method,
+                                         gather_status=True)
+
+
+async def _ask(state: SimState, record: dict[str, Any], url: str, params: dict[str, str], method: str,
+               *, gather_status: bool = False) -> tuple[str | None, str]:
+    """One TwiML request; its FallbackUrl when it fails. (The TwiML to play next or None, the URL it
+    came from: a relative Gather action resolves against it.)"""
+    response = await state.post_signed(url, params, method=method)
+    if gather_status:
+        record["gather_http_status"] = response.status_code if response else None
+    if response is not None and response.is_success:
+        return response.text, url
+    record["error_code"] = WEBHOOK_ERROR_CODE
+    fallback = record.get("fallback_url")
+    if not fallback:
+        return None, url
+    record.setdefault("fallbacks", []).append(url)
+    answer = await state.post_signed(fallback, {**params, "ErrorCode": str(WEBHOOK_ERROR_CODE), "ErrorUrl": url})
+    return (answer.text if answer is not None and answer.is_success else None), fallback
+
+
+def _after_gather(twiml: str) -> str | None:
+    """The document without its first <Gather> and what came before: what plays when it falls through."""
+    root = ET.fromstring(twiml)
+    children = list(root)
+    for index, element in enumerate(children):
+        if element.tag.rsplit("}", 1)[-1] == "Gather":
+            rest = ET.Element(root.tag)
+            rest.extend(children[index + 1:])
+            return ET.tostring(rest, encoding="unicode")
+    return None
 
 
 async def _call_status(
@@ -147,8 +224,8 @@ def said(twiml: str) -> list[dict[str, str | None]]:
             for e in root.iter() if e.tag.rsplit("}", 1)[-1] == "Say"]
 
 
-def find_gather(twiml: str, document_url: str) -> tuple[str, str] | None:
-    """Return (absolute action URL, method) of the first <Gather>, None if there is none.
+def find_gather(twiml: str, document_url: str) -> tuple[str, str, bool] | None:
+    """Return (absolute action URL, method, actionOnEmptyResult) of the first <Gather>, None if there is none.
 
     Raises ValueError when the document is not XML.
 
@@ -164,7 +241,7 @@ def find_gather(twiml: str, document_url: str) -> tuple[str, str] | None:
             # Without an action Twilio posts the digits back to the current document.
             action = element.get("action") or document_url
             method = (element.get("method") or "POST").upper()
-            return urljoin(document_url, action), method
+            return urljoin(document_url, action), method, element.get("actionOnEmptyResult") == "true"
     return None
 
 

@@ -12,6 +12,9 @@
   every create and the account fetch answer that error (``20003`` 401 a rotated token, ``20005``
   403 a suspended account, ``21408`` Japan not enabled, ``21606``/``21612`` sender not allowed; the
   last three refuse creates only) for N seconds (0: until cleared).
+- ``lost_answers``: the next N creates (messages or calls) are accepted and carried out, but their
+  answer is held ``timeout_seconds`` first: a client with a shorter timeout never learns the SID, as
+  when a connection drops after Twilio took the request (issue 26, item 4).
 - ``queue_segments`` / ``drain_segments_per_second``: the sender's queue at Twilio. Each accepted
   message adds its segments; the queue drains at the sender's rate; a message that does not fit is
   refused with 21611, as Twilio refuses when a sender's queue is full. A message whose wait in the
@@ -62,6 +65,7 @@ class Faults(BaseModel):
     timeout_seconds: float = Field(30.0, ge=0)
     api_errors: dict[str, float] = Field(default_factory=dict)
     delivery_errors: dict[str, float] = Field(default_factory=dict)
+    lost_answers: int = Field(0, ge=0)
     queue_segments: int = Field(0, ge=0, description="0 = no queue limit")
     drain_segments_per_second: float = Field(10.0, gt=0)
     account_error: str | None = Field(None, description="one of ACCOUNT_ERRORS")
@@ -139,6 +143,16 @@ async def refuse(state: Any, form: dict[str, str], segments: int = 1) -> JSONRes
             return twilio_error(status, 21611, message)
         faults.backlog += segments
     return None
+
+
+async def lose_answer(state: Any) -> None:
+    """Hold the answer to a create just accepted when a lost answer is due (``lost_answers``)."""
+    faults = fault_state(state)
+    if faults.faults.lost_answers <= 0:
+        return
+    faults.faults = faults.faults.model_copy(update={"lost_answers": faults.faults.lost_answers - 1})
+    state.count("fault_lost_answer")
+    await asyncio.sleep(faults.faults.timeout_seconds)
 
 
 def queue_wait(state: Any) -> float:

@@ -1,5 +1,9 @@
 """What Twilio refuses by the kind of number: SMS to a landline, SMS from a Japanese number, calls
-from something that is not a phone number (Twilio's error pages 21614, 21606, 21212)."""
+from something that is not a phone number (Twilio's error pages 21614, 21606, 21212); and what the
+account's own configuration refuses (``account_refusal``): a country whose geo permission is off
+(21408), a recipient who replied STOP (21610), a caller ID the account does not own nor verified
+(21210), a sender not allowed for the destination (21606 for a listed sender ID, 21612 for a
+number no route reaches)."""
 
 from __future__ import annotations
 
@@ -55,4 +59,21 @@ def call_refusal(*, to: str, caller_id: str) -> tuple[int, str] | None:
         return 21212, f"The 'From' number {caller_id} is not a valid phone number."
     if number_kind(to, set()) == "invalid":
         return 21211, f"The 'To' number {to} is not a valid phone number."
+    return None
+
+
+def account_refusal(config, *, to: str, sender: str | None, channel: str) -> tuple[int, str] | None:
+    """(code, message) when the account's configuration (SimConfig) refuses this create, else None."""
+    parsed = _parse(to)
+    country = f"+{parsed.country_code}" if parsed is not None else None
+    if country is not None and country in config.geo_permissions_off:
+        return 21408, f"Permission to send an SMS or make a call has not been enabled for the region indicated by the 'To' number: {to}."
+    if channel == "sms" and to in config.unsubscribed_numbers:
+        return 21610, "Attempt to send to unsubscribed recipient"
+    if channel == "voice" and config.owned_numbers and sender not in config.owned_numbers:
+        return 21210, f"The source phone number provided, {sender}, is not yet verified for your account."
+    if sender is not None and sender in config.refused_senders:
+        return 21606, f"The From phone number {sender} is not a valid, SMS-capable inbound phone number or short code for your account."
+    if to in config.unreachable_numbers:
+        return 21612, f"The 'To' phone number: {to}, is not currently reachable using the 'From' phone number via SMS."
     return None

@@ -49,7 +49,7 @@ def message_resource(record: dict[str, Any], *, status: str | None = None) -> di
         "error_code": error_code,
         "error_message": record.get("error_message") if error_code else None,
         # Twilio fills `from` only once a Messaging Service has picked the sender.
-        "from": None if record.get("messaging_service_sid") and status == "queued" else record["from"],
+        "from": None if record.get("messaging_service_sid") and status in ("accepted", "queued") else record["from"],
         "messaging_service_sid": record.get("messaging_service_sid"),
         "num_media": "0",
         "num_segments": str(record["num_segments"]),
@@ -74,7 +74,7 @@ def call_resource(record: dict[str, Any], *, status: str | None = None) -> dict[
         "caller_name": None,
         "date_created": rfc2822(record["date_created"]),
         "date_updated": rfc2822(record.get("date_updated") or record["date_created"]),
-        "direction": "outbound-api",
+        "direction": record.get("direction", "outbound-api"),
         "duration": str(record.get("duration", 0)) if ended else None,
         "end_time": rfc2822(record.get("date_updated") or record["date_created"]) if ended else None,
         "forwarded_from": None,

@@ -151,6 +151,11 @@ class RunningSim(ThreadedServer):
         return response.json()
 
 
+    def inbound_call(self, *, from_: str, to: str, digits: str = "") -> dict[str, Any]:
+        """A person calls the 050 number (``voice_webhook_url``) and presses ``digits`` ("3,#": per Gather)."""
+        return self._control("POST", "/_sim/inbound_call", json={"from": from_, "to": to, "digits": digits})
+
+
 def start_sim_in_thread(
     config: SimConfig | None = None, host: str = "127.0.0.1", port: int = 0
 ) -> RunningSim:

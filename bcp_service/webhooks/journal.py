@@ -1,4 +1,4 @@
-"""Receipts and replies the database could not take in time are kept, not lost.
+"""Receipts, replies, call statuses and keypad answers the database could not take in time are kept, not lost.
 
 Twilio does not retry a webhook answered 5xx (issue 15, item 6) and gives up on one that has not
 answered within 15 s. So a webhook whose write fails for a database outage, or cannot commit within
@@ -35,11 +35,13 @@ from pathlib import Path
 
 from sqlmodel import Session
 
+from bcp_service.escalation.voice import KeypadPress
 from bcp_service.locking import take_write_lock
 from bcp_service.outage import is_outage
-from bcp_service.outbox.delivery import apply_statuses
+from bcp_service.outbox.lookup import apply_statuses_naming_rows
 from bcp_service.rounds import counters
 from bcp_service.webhooks.inbound import InboundSms, handle_replies
+from bcp_service.webhooks.keypad import apply_presses
 
 log = logging.getLogger("bcp_service.webhooks")
 CHECK_EVERY_SECONDS = 2.0
@@ -136,13 +138,16 @@ class Journal:
 def _apply(unit_of_work: UnitOfWork, entries: list[dict]) -> None:
     statuses = [tuple(e["item"]) for e in entries if e["kind"] == "status"]
     replies = [InboundSms(**e["item"]) for e in entries if e["kind"] == "inbound"]
+    presses = [KeypadPress(**e["item"]) for e in entries if e["kind"] == "voice"]
     with unit_of_work() as session:
         take_write_lock(session)
         with counters.deferred(session):  # as the group commit applies them
             if statuses:
-                apply_statuses(session, statuses)  # type: ignore[arg-type]
+                apply_statuses_naming_rows(session, statuses)
             if replies:
                 handle_replies(session, replies)
+            if presses:  # keypad answers: idempotent per call (``voice:{CallSid}``), like replies per SMS
+                apply_presses(session, presses)
         session.commit()
 
 

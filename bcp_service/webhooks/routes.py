@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from bcp_service.auth.deps import Access
 from bcp_service.group_commit import GroupCommit, writer
 from bcp_service.outage import is_outage
-from bcp_service.outbox.delivery import apply_statuses
+from bcp_service.outbox.lookup import apply_statuses_naming_rows, outbox_id_of
 from bcp_service.rounds import counters
 from bcp_service.rounds.messages import STATE_LABELS, render_text
 from bcp_service.webhooks.inbound import InboundSms, handle_replies
@@ -39,7 +39,7 @@ def _twiml(message: str | None) -> Response:
 # applies every receipt (or reply) waiting in one transaction; the answer to Twilio waits for it, for
 # at most ``webhook_commit_wait_seconds``, then for the journal instead (bcp_service.webhooks.journal).
 def _statuses(request: Request) -> GroupCommit:
-    return writer(request.app, "twilio-status", apply_statuses, around=counters.deferred)
+    return writer(request.app, "twilio-status", apply_statuses_naming_rows, around=counters.deferred)
 
 
 def _replies(request: Request) -> GroupCommit:
@@ -117,7 +117,8 @@ async def twilio_status(request: Request):
     status = params.get("MessageStatus") or params.get("SmsStatus") or ""
     if not provider_id:
         return Response(status_code=400)
-    item = (provider_id[:64], status, params.get("ErrorCode"))
+    # ?outbox=<id>: the row of a send whose create answer was lost (outbox/lookup.py)
+    item = (provider_id[:64], status, params.get("ErrorCode"), outbox_id_of(request.query_params.get("outbox")))
     result = await _commit_or_keep(request, _statuses(request), "status", item)
     if result is KEPT:
         return Response(status_code=204)

@@ -59,7 +59,7 @@ async def test_5000_patient_round_through_the_simulator(engine, stack):
     with stack.factory() as session:
         numbers = set(session.exec(select(OutboxMessage.to_number).where(OutboxMessage.round_id == round_id)).all())
     assert {m["to"] for m in sim_messages if m["direction"] == "outbound-api"} == numbers
-    assert all(m["body"].startswith("【在宅医療】【訓練】") and f"{stack.app_url}/a/" in m["body"] for m in sim_messages)
+    assert all(m["body"].startswith("【千葉県】【訓練】") and f"{stack.app_url}/a/" in m["body"] for m in sim_messages)
     assert states(stack, round_id) == {"delivered": PATIENTS}
 
     # Replies by SMS, signed by the simulator: readable ones answer, the others wait for a person.

@@ -58,7 +58,7 @@ def test_sms_from_the_sender_id_and_a_keypad_call_to_the_landline_only_patient(j
 
     (sms,) = japan.sim.messages(to=mobile)
     assert sms["from"] == "KANAGAWA" and sms["messaging_service_sid"] is None
-    assert sms["body"].startswith("【神奈川県】安否確認です。") and f"{japan.server.base_url}/a/" in sms["body"]
+    assert sms["body"].startswith("【神奈川県】安否確認の回答は\n") and f"{japan.server.base_url}/a/" in sms["body"]
     assert "返信" not in sms["body"] and "お電話します" in sms["body"]  # no reply can reach a sender ID
     assert sms["encoding"] == "UCS-2" and sms["num_segments"] <= 2
 

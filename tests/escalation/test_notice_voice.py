@@ -44,7 +44,7 @@ def test_the_notice_call_has_its_own_script(voice_app, anon_client, notice_call)
     path = f"/webhooks/twilio/voice/call/{message.answer_token}"
     root = ET.fromstring(signed(anon_client, path, {"CallSid": "CN1"}).text)
     text = root.find("Gather").find("Say").text
-    assert text.startswith("こちらは在宅医療です。在宅医療の事前連絡です。")
+    assert text.startswith("こちらは千葉県です。在宅医療の事前連絡です。")
     assert "安否確認" not in text and "充電" in text and "酸素ボンベ" in text
     assert "自宅で過ごす場合は1を" in text and "入院や入所をする場合は4を" in text
     assert "移動や避難に手助けが必要な場合は6を" in text
@@ -76,7 +76,7 @@ def test_a_notice_call_with_a_key_outside_its_menu_asks_again(voice_app, anon_cl
     response = signed(anon_client, f"/webhooks/twilio/voice/call/{message.answer_token}/answer",
                       {"CallSid": "CN3", "Digits": "7"})
     gather = ET.fromstring(response.text).find("Gather")
-    assert gather is not None and gather.find("Say").text.startswith("こちらは在宅医療です。1から6の番号を")
+    assert gather is not None and gather.find("Say").text.startswith("こちらは千葉県です。1から6の番号を")
     assert session.exec(select(CheckAnswer).where(CheckAnswer.check_id == check.id)).all() == []
 
 

@@ -141,6 +141,9 @@ def test_every_escalation_step_through_the_simulator(stack):
     assert stack.send()["sent"] == 2
     calls = {c["to"]: c for c in stack.sim.calls()}
     assert calls[own]["digits_sent"] == "2" and calls[own]["gather_http_status"] == 200
+    # Every call names a FallbackUrl that speaks Japanese (issue 26.2) and statuses naming the row.
+    assert "/webhooks/twilio/voice/fallback/" in calls[own]["fallback_url"]
+    assert "?outbox=" in calls[own]["status_callback"]
     assert calls[silent_own]["status"] == "no-answer"
     answered = check(stack, round_id, answering)
     assert (answered.state, answered.last_channel) == ("needs_help", "voice")
@@ -180,3 +183,27 @@ def test_closing_the_round_stops_escalation(stack):
         states = set(session.exec(select(OutboxMessage.state).where(OutboxMessage.round_id == round_id,
                                                                     OutboxMessage.template == "check_reminder")).all())
     assert states == {"cancelled"}
+
+
+def test_a_family_member_calls_back_the_050_number_and_is_recorded(stack):
+    """Issue 26, item 3: the simulator rings the service's incoming-call URL from the family's number,
+    plays the menu, presses 3 (power out), then "#" alone on the hours question (unknown)."""
+    round_id, answering, silent, _ = seed(stack)
+    stack.sim.configure(voice_webhook_url=f"{stack.server.base_url}/webhooks/twilio/voice/incoming")
+    family = contacts_of(stack, silent)[1]
+    call = stack.sim.inbound_call(from_=family, to=CALLER_ID, digits="3,#")
+    assert call["presses"] == ["3", ""] and call["gather_http_status"] == 200
+    heard = [s["text"] for s in call["transcript"]]
+    assert heard[0].startswith("こちらは千葉県です。在宅医療の安否確認です。")
+    assert any("あと何時間" in text for text in heard) and "残り時間は不明" in heard[-1]
+    with stack.factory() as session:
+        answers = session.exec(select(CheckAnswer).join(SafetyCheck, SafetyCheck.id == CheckAnswer.check_id)
+                               .where(SafetyCheck.patient_id == silent).order_by(CheckAnswer.id)).all()
+        assert [(a.state, a.channel, a.answered_by, a.hours_unknown) for a in answers] == [
+            ("power_out", "voice", "family", False), ("power_out", "voice", "family", True)]
+    # A stranger hears who we are and hangs up; nothing is recorded.
+    stranger = stack.sim.inbound_call(from_="+819011119999", to=CALLER_ID, digits="1")
+    assert stranger["presses"] == [] and "安否確認の電話番号" in stranger["said"][0]["text"]
+    with stack.factory() as session:
+        assert len(session.exec(select(CheckAnswer)).all()) == 2
+    assert check(stack, round_id, answering).state == "no_answer"

@@ -50,7 +50,7 @@ def test_the_call_asks_in_japanese_with_a_keypad_gather(voice_app, anon_client, 
     assert gather.get("numDigits") == "1" and gather.get("action") == f"{BASE}{path}/answer"
     say = gather.find("Say")
     assert (say.get("language"), say.get("voice")) == ("ja-JP", "Polly.Mizuki")  # a named Japanese voice
-    assert say.text.startswith("こちらは在宅医療です。これは訓練です。")  # the sender first
+    assert say.text.startswith("こちらは千葉県です。これは訓練です。")  # the sender first
     assert "無事な場合は1" in say.text and "搬送や避難の手助けが必要な場合は4" in say.text
     # No digit pressed: the Gather times out, the menu is asked once more, then the closing words.
     gathers = root.findall("Gather")

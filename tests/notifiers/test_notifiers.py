@@ -175,7 +175,7 @@ async def test_timed_refuses_calls_when_inner_cannot():
     class SmsOnly:
         name = "sms-only"
 
-        async def send_sms(self, *, to, body, status_callback=None):
+        async def send_sms(self, *, to, body, status_callback=None, validity_period=None):
             raise AssertionError
 
         async def aclose(self):

@@ -54,9 +54,9 @@ class SlowNotifier(FakeNotifier):
 
     delay: float = 0.05
 
-    async def send_sms(self, *, to, body, status_callback=None):
+    async def send_sms(self, *, to, body, status_callback=None, validity_period=None):
         await asyncio.sleep(self.delay)
-        return await super().send_sms(to=to, body=body, status_callback=status_callback)
+        return await super().send_sms(to=to, body=body, status_callback=status_callback, validity_period=validity_period)
 
 
 def open_session(factory) -> Session:

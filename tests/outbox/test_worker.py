@@ -44,7 +44,7 @@ async def test_sends_everything_critical_first_and_records_provider_ids(factory,
     assert {m.provider_message_id for m in rows} == {s.provider_id for s in notifier.sent}
     assert all(m.answer_token is None and m.answer_token_hash for m in rows)
     for sent in notifier.sent:
-        assert sent.body.startswith("【在宅医療】【訓練】") and "http://testserver/a/" in sent.body
+        assert sent.body.startswith("【千葉県】【訓練】") and "http://testserver/a/" in sent.body
 
 
 async def test_transient_errors_are_retried_then_sent(factory, fast_settings):
@@ -147,11 +147,11 @@ class HangingNotifier(SlowNotifier):
     hang_after = 10
     hanging = 0
 
-    async def send_sms(self, *, to, body, status_callback=None):
+    async def send_sms(self, *, to, body, status_callback=None, validity_period=None):
         if len(self.sent) >= self.hang_after:
             self.hanging += 1
             await asyncio.Event().wait()
-        return await super().send_sms(to=to, body=body, status_callback=status_callback)
+        return await super().send_sms(to=to, body=body, status_callback=status_callback, validity_period=validity_period)
 
 
 async def test_killed_worker_loses_nothing_and_duplicates_are_bounded(factory, fast_settings):
@@ -190,8 +190,9 @@ class CancellingNotifier(FakeNotifier):
 
     worker_task: asyncio.Task | None = None
 
-    async def send_sms(self, *, to, body, status_callback=None):
-        result = await super().send_sms(to=to, body=body, status_callback=status_callback)
+    async def send_sms(self, *, to, body, status_callback=None, validity_period=None):
+        result = await super().send_sms(to=to, body=body, status_callback=status_callback,
+                                         validity_period=validity_period)
         if len(self.sent) == 3:
             loop = asyncio.get_running_loop()
             loop.call_soon(self.worker_task.cancel)

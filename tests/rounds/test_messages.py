@@ -24,7 +24,11 @@ def test_every_template_fits_its_segment_budget_with_the_longest_link_and_sender
         assert encoding == "UCS-2"
         assert segments <= messages.SEGMENT_BUDGET[template], (template, len(text), text)
         assert text.startswith(f"【{LONGEST_SENDER}】")  # who sends it, first
-        assert "\n" not in text
+        # The first message's link on a line of its own (issue 26.5); no other line breaks.
+        if template in ("check_initial", "notice_initial"):
+            assert any(line.startswith(LONGEST_BASE_URL + "/a/") and " " not in line for line in text.split("\n"))
+        else:
+            assert "\n" not in text
     assert any("【訓練】" in text for text in samples) and not all("【訓練】" in text for text in samples)
 
 
@@ -36,8 +40,8 @@ def test_segment_budgets_count_ucs2_as_twilio_does():
 def test_the_first_message_carries_the_full_link():
     text = messages.render_message(messages.INITIAL_TEMPLATE, drill=False, public_base_url=LONGEST_BASE_URL + "/",
                                    token="T" * 22, sender="神奈川県", replies=True)
-    assert f"{LONGEST_BASE_URL}/a/{'T' * 22}" in text
-    assert text.startswith("【神奈川県】安否確認です。") and "1無事" in text
+    assert f"\n{LONGEST_BASE_URL}/a/{'T' * 22}\n" in text  # on a line of its own
+    assert text.startswith("【神奈川県】安否確認の回答は\n") and "1無事" in text
 
 
 @pytest.mark.parametrize("template", ["check_initial", "check_reminder"])

@@ -86,8 +86,10 @@ def test_find_gather_resolves_actions():
     assert find_gather('<Response><Gather action="answer"/></Response>', base) == (
         "https://app.example.jp/voice/answer",
         "POST",
+        False,
     )
-    assert find_gather('<Response><Gather method="get"/></Response>', base) == (base, "GET")
+    assert find_gather('<Response><Gather method="get"/></Response>', base) == (base, "GET", False)
+    assert find_gather('<Response><Gather actionOnEmptyResult="true"/></Response>', base)[2] is True
     assert find_gather("<Response><Say>hi</Say></Response>", base) is None
     with pytest.raises(ValueError):
         find_gather("not xml", base)

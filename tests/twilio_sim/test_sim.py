@@ -63,7 +63,7 @@ def test_messaging_service_picks_the_sender(sim: RunningSim):
     message = official_client(sim).messages.create(
         to=PATIENT, messaging_service_sid="MG" + "0" * 32, body="test"
     )
-    assert message.from_ is None
+    assert message.from_ is None and message.status == "accepted"  # a Messaging Service send, not "queued"
     assert message.messaging_service_sid == "MG" + "0" * 32
     assert sim.messages()[0]["from"] == sim.state.config.messaging_service_from
 

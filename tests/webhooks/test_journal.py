@@ -35,7 +35,7 @@ def outage(monkeypatch):
             return real(session, items)
         return apply
 
-    monkeypatch.setattr(routes, "apply_statuses", down(routes.apply_statuses))
+    monkeypatch.setattr(routes, "apply_statuses_naming_rows", down(routes.apply_statuses_naming_rows))
     monkeypatch.setattr(routes, "handle_replies", down(routes.handle_replies))
     return state
 
@@ -81,14 +81,14 @@ def test_an_entry_that_fails_alone_is_set_aside_and_the_others_applied(anon_clie
     _, message, _ = sent_round
     journal.append("status", (message.provider_message_id, "delivered", None))
     journal.append("status", ("SMbad", "delivered", None))
-    real = routes.apply_statuses
+    real = routes.apply_statuses_naming_rows
 
     def poison(session, items):  # a bug that only this entry meets
         if any(provider_id == "SMbad" for provider_id, _, _ in items):
             raise ValueError("bug")
         return real(session, items)
 
-    with patch.object(journal_module, "apply_statuses", poison):
+    with patch.object(journal_module, "apply_statuses_naming_rows", poison):
         assert journal.replay(anon_client.app.state.unit_of_work) == 2
     assert journal.pending() == []
     session.expire_all()

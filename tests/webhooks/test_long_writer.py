@@ -35,14 +35,14 @@ WAIT = 2.0  # the webhook's bound in this test
 HOLD = 30.0  # the long writer holds the lock at most this long (released as soon as the answer is in)
 
 
-@pytest.fixture
-def sqlite_app(tmp_path: Path):
+def round_on_sqlite(tmp_path: Path, *, wait: float = WAIT):
+    """An app on its own SQLite file with one running round whose message was sent: (app, message)."""
     url = f"sqlite:///{tmp_path / 'app.sqlite3'}"
     engine = make_engine(url)
     migrations.upgrade(engine)
     settings = Settings(environment="test", database_url=url, public_base_url="http://testserver", data_dir=tmp_path,
                         secret_key="test-secret-key-for-tests-only", twilio_account_sid="AC5130a7000000000000000000000000a1",
-                        twilio_auth_token=SecretStr(AUTH_TOKEN), webhook_base_url=BASE, webhook_commit_wait_seconds=WAIT)
+                        twilio_auth_token=SecretStr(AUTH_TOKEN), webhook_base_url=BASE, webhook_commit_wait_seconds=wait)
     app = create_app(settings, engine)
     with unit_of_work(app.state.session_factory) as session:
         city = create_municipality(session, create_prefecture(session))
@@ -52,8 +52,14 @@ def sqlite_app(tmp_path: Path):
         message = session.exec(select(OutboxMessage).where(OutboxMessage.round_id == safety_round.id)).one()
         message.state, message.provider_message_id, message.answer_token = "sent", sid(), None
         session.add(message)
+    return app, message
+
+
+@pytest.fixture
+def sqlite_app(tmp_path: Path):
+    app, message = round_on_sqlite(tmp_path)
     yield app, message.id, message.provider_message_id
-    engine.dispose()
+    app.state.engine.dispose()
 
 
 class LongWriter:

@@ -1,7 +1,7 @@
 from sqlmodel import select
 from twilio.request_validator import RequestValidator
 
-from bcp_service.models import CheckAnswer, SafetyCheck, UnmatchedReply
+from bcp_service.models import CheckAnswer, OutboxMessage, SafetyCheck, UnmatchedReply
 from bcp_service.outbox.delivery import apply_early_statuses
 from bcp_service.rounds.counters import read_counters, recount
 from bcp_service.rounds.service import Actor, start_round
@@ -152,3 +152,28 @@ def test_review_queue_resolves_to_a_check(client, client_as, session, sent_round
     other = listed["items"][1]["id"] if listed["items"][0]["id"] == reply_id else listed["items"][0]["id"]
     assert client.post(f"/api/v1/unmatched-replies/{other}/resolve", json={"note": "いたずら"}).json()["resolution"] == "dismissed"
     assert client.get("/api/v1/unmatched-replies").json()["total"] == 0
+
+
+def test_a_status_naming_its_row_adopts_a_send_whose_answer_was_lost(anon_client, session, sent_round):
+    """Issue 26.4: the status callback URL carries ?outbox=<id>; a row waiting to be sent again after a
+    lost create answer takes that send's id and is not sent a second time."""
+    _, message, _ = sent_round
+    message.state, message.provider_message_id, message.attempts = "queued", None, 1
+    session.add(message)
+    session.flush()
+    lost = sid()
+    response = post_signed(anon_client, f"/webhooks/twilio/status?outbox={message.id}",
+                           {"MessageSid": lost, "MessageStatus": "delivered"})
+    assert response.status_code == 204
+    session.expire_all()
+    row = session.get(OutboxMessage, message.id)
+    assert (row.provider_message_id, row.state) == (lost, "delivered")
+    # A row that no earlier try could have sent is never adopted by a stray outbox id.
+    other_sid = sid()
+    row.state, row.provider_message_id, row.attempts = "queued", None, 0
+    session.add(row)
+    session.flush()
+    post_signed(anon_client, f"/webhooks/twilio/status?outbox={message.id}",
+                {"MessageSid": other_sid, "MessageStatus": "sent"})
+    session.expire_all()
+    assert session.get(OutboxMessage, message.id).provider_message_id is None

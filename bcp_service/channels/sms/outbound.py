@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from bcp_service.channels.callbacks import with_outbox_id
 from bcp_service.sms import count_segments
 
 log = logging.getLogger("bcp_service.outbox")
@@ -25,8 +26,11 @@ def render(message, settings, render_text) -> tuple[str | None, str | None]:
         return None, "render"
 
 
-async def send(notifier, message, body: str, settings, callback: str | None):
-    return await notifier.send_sms(to=message.to_number, body=body, status_callback=callback)
+def send(notifier, message, body: str, settings, callback: str | None, expires_in: float | None):
+    """The send request (a coroutine): the callback names the row; ValidityPeriod is what is left of the
+    message's validity, so a retry never outlives it."""
+    return notifier.send_sms(to=message.to_number, body=body, status_callback=with_outbox_id(callback, message.id),
+                             validity_period=None if expires_in is None else max(1, int(expires_in)))
 
 
 def cost(body: str | None) -> int:

@@ -16,3 +16,8 @@ def call_status_url(settings: Settings) -> str | None:
     if settings.notifier != "twilio" or not settings.twilio_status_callbacks:
         return None
     return f"{settings.webhook_base}{VOICE_PATH}/status"
+
+
+def fallback_url(settings: Settings, token: str) -> str:
+    """The call's FallbackUrl (webhooks/voice.py): keeps a press, or apologises, without the database."""
+    return f"{settings.webhook_base}{VOICE_PATH}/fallback/{token}"
