@@ -62,8 +62,8 @@ def queue(*, session: Session, round_id: int, messages: Sequence[Queued], templa
     are due at ``now``; ``created_at`` (default ``now``) is where their validity starts: a copy of a message
     the provider let expire in its queue (``outbox.overflow``) keeps the first copy's.
 
-    ``budget_minutes`` (the contact budget, ``settings.contact_budget_minutes``): a person already sent an
-    SMS (or a call) due within that many minutes, in any round, gets this one that long after the last
+    ``budget_minutes`` (the contact budget, ``settings.contact_budget_minutes``): a phone already sent an
+    SMS (or a call) due within that many minutes by another round gets this one that long after the last
     instead of now. ``exempt_critical``: critical-tier rows are due now regardless (their escalation).
     """
     if not messages:
@@ -169,7 +169,8 @@ def _hold_to_budget(session: Session, *, round_id: int, messages: Sequence[Queue
             select(outbox.c.to_number, outbox.c.channel, func.max(outbox.c.next_attempt_at))
             .select_from(mine.join(other, other.c.patient_id == mine.c.patient_id)
                          .join(outbox, outbox.c.check_id == other.c.id))
-            .where(mine.c.id.in_(check_ids[start:start + CHUNK]), outbox.c.id <= before,
+            # Other rounds only: within a round its escalation policy already spaces the steps.
+            .where(mine.c.id.in_(check_ids[start:start + CHUNK]), outbox.c.id <= before, outbox.c.round_id != round_id,
                    outbox.c.next_attempt_at > now - spacing, outbox.c.state != MessageState.cancelled.value)
             .group_by(outbox.c.to_number, outbox.c.channel)
         ):
