@@ -36,6 +36,8 @@ from bcp_service.config import Settings
 from bcp_service.contacts import choose, contacts_of_patients
 from bcp_service.errors import Conflict
 from bcp_service.models import Incident, OutboxMessage, SafetyCheck, SafetyRound
+from bcp_service.models.base import utcnow
+from bcp_service.models.outbox import MessageState
 from bcp_service.models.rounds import CheckState, RoundState
 from bcp_service.outbox_writer import Queued
 from bcp_service.rounds.counters import CheckKeys, move_counters
@@ -320,3 +322,22 @@ def rounds_of_people(session: Session, lead_ids: Sequence[int]) -> dict[int, lis
     ):
         found.setdefault(follows or member_id, []).append((round_id, title, drill))
     return found
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The contact budget as the round page states it (settings.contact_budget_minutes)."""
+
+    minutes: int
+    held: int  # this round's messages waiting for the budget (not retries: never tried yet)
+    next_due: datetime | None
+
+
+def contact_budget(*, session: Session, round_id: int, settings: Settings) -> Budget:
+    now = utcnow()
+    held, next_due = session.execute(
+        select(func.count(), func.min(OutboxMessage.next_attempt_at)).where(
+            OutboxMessage.round_id == round_id, OutboxMessage.state == MessageState.queued.value,
+            OutboxMessage.attempts == 0, OutboxMessage.throttled == 0, OutboxMessage.next_attempt_at > now)
+    ).one()
+    return Budget(settings.contact_budget_minutes, held, aware(next_due) if next_due else None)

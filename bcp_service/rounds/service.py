@@ -17,7 +17,7 @@ from bcp_service.auth.roles import Role
 from bcp_service.clock import aware
 from bcp_service.config import Settings
 from bcp_service.errors import Conflict, NotFound
-from bcp_service.models import OutboxMessage, SafetyRound
+from bcp_service.models import OutboxMessage, SafetyCheck, SafetyRound
 from bcp_service.models.base import utcnow
 from bcp_service.models.outbox import MessageState
 from bcp_service.models.rounds import RoundKind, RoundReason, RoundState
@@ -167,6 +167,26 @@ def may_close(actor: Actor, safety_round: SafetyRound) -> bool:
     if actor.role in (Role.admin, "system"):
         return True
     return (safety_round.started_by_role, safety_round.started_by_scope_id) == (actor.role, actor.scope_id)
+
+
+@dataclass(frozen=True)
+class CloseEffects:
+    """What closing a round stops: the round page's confirmation says it before anyone clicks."""
+
+    queued: int  # messages not sent yet: cancelled
+    waiting: int  # people not heard from: their escalation (resend, family, call) stops
+    handed_back: int  # people whose conversation this round carries for a later round of its incident
+
+
+def close_effects(*, session: Session, round_id: int) -> CloseEffects:
+    queued = session.exec(select(func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.round_id == round_id, OutboxMessage.state == MessageState.queued)).one()
+    waiting = session.exec(select(func.count()).select_from(SafetyCheck).where(
+        SafetyCheck.round_id == round_id, col(SafetyCheck.state).in_(("no_answer", "delivery_failed")))).one()
+    mine = select(SafetyCheck.id).where(SafetyCheck.round_id == round_id)
+    handed_back = session.exec(select(func.count()).select_from(SafetyCheck).where(
+        col(SafetyCheck.follows_check_id).in_(mine))).one()
+    return CloseEffects(queued, waiting, handed_back)
 
 
 def close_round(*, session: Session, round_id: int, actor: Actor) -> SafetyRound:
