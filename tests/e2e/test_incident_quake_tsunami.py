@@ -29,6 +29,7 @@ from bcp_service.nurse.service import group_rows, list_my_checks
 from bcp_service.rounds.counters import read_counters, recount
 from bcp_service.rounds.service import Actor, close_round
 from bcp_service.triggers.areas import CHIBA_MUNICIPALITIES
+from tests.board.conftest import browser_as  # noqa: F401 (fixture)
 from tests.factories import create_institution, create_municipality, create_patient, create_prefecture
 from tests.triggers.dbsetup import CODES, _borrow, clock, post_bulletin, run_starts, system  # noqa: F401 (fixtures)
 from tests.triggers.helpers import CHIBA, CHOSHI, FUNABASHI, NARASHINO, NARITA, at
@@ -69,7 +70,7 @@ def token_of(session, check_id, template):
 
 
 def test_quake_then_tsunami_is_one_incident_with_one_conversation_each(
-        system, anon_client, session, settings, clock, people):  # noqa: F811
+        system, anon_client, browser_as, session, settings, clock, people):  # noqa: F811
     patients, station = people
     assert post_bulletin(system, QUAKE, clock, at(10, 16, 30)).json()["action"] == "schedule_round"
     (quake_id,) = run_starts(session, settings, at(10, 19, 30))
@@ -136,6 +137,13 @@ def test_quake_then_tsunami_is_one_incident_with_one_conversation_each(
     assert group.key == f"i{incident.id}" and not group.drill
     chiba_row = next(r for r in rows if r.patient_id == patients["chiba"].id)
     assert [rid for rid, _, _ in chiba_row.rounds] == [quake_id, tsunami_id]
+
+    # The pages: the board names the incident and marks the round 【本番】; the nurse page shows each person once.
+    board = browser_as("admin").get(f"/board/rounds/{tsunami_id}").text
+    assert 'id="board-incident"' in board and "地震・津波" in board and "【本番】実際の災害" in board
+    nurse_page = browser_as("nurse", station.id).get("/nurse").text
+    assert nurse_page.count('class="pt-name"') == 6 and nurse_page.count('class="nurse-group"') == 1
+    assert nurse_page.count(">患者 chiba <") + nurse_page.count(">患者 chiba<") <= 1
 
     # Escalation: 千葉市's person has not answered; one reminder comes, from the conversation's round only.
     session.commit()
