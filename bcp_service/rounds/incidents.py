@@ -209,6 +209,13 @@ def _follow_recording(session: Session, follow: dict[int, dict]) -> None:
     session.execute(update(_checks).where(_checks.c.id == bindparam("b_id"))
                     .values(follows_check_id=bindparam("b_lead")),
                     [{"b_id": cid, "b_lead": f["lead_id"]} for cid, f in follow.items()])
+    # What this round had not sent yet to people now in the other round's conversation is not sent twice.
+    ids = sorted(follow)
+    for start in range(0, len(ids), 5000):
+        session.execute(update(OutboxMessage.__table__)
+                        .where(OutboxMessage.__table__.c.check_id.in_(ids[start:start + 5000]),
+                               OutboxMessage.__table__.c.state == MessageState.queued.value)
+                        .values(state=MessageState.cancelled.value, answer_token=None, status_at=utcnow()))
     answered = {cid: f for cid, f in follow.items() if f["last_answer_at"] is not None}
     if not answered:
         return

@@ -58,6 +58,9 @@ def test_two_rounds_joined_by_hand_share_each_conversation(browser_as, session, 
     later = checks[(blackout.id, first_patient.id)]
     assert later.follows_check_id == checks[(quake.id, first_patient.id)].id and later.state == "safe"
     assert checks[(blackout.id, second_patient.id)].follows_check_id == checks[(quake.id, second_patient.id)].id
+    # The second round's unsent messages are cancelled: the first round's conversation goes on.
+    held = session.exec(select(OutboxMessage.state).where(OutboxMessage.round_id == blackout.id)).all()
+    assert held == ["cancelled", "cancelled"]
     assert session.exec(select(AuditEvent).where(AuditEvent.action == "round.join_incident")).first() is not None
 
     after = admin.get(joined.headers["location"]).text
