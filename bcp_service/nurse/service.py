@@ -146,18 +146,14 @@ class NurseGroup:
 def group_rows(rows: list[NurseRow]) -> list[NurseGroup]:
     """Group by incident, else by round, keeping the triage order inside each group and between
     groups (a group sits where its most urgent person is). Real and drill rounds never share one."""
-    groups: dict[str, NurseGroup] = {}
+    members: dict[str, list[NurseRow]] = {}
+    titles: dict[str, dict[str, None]] = {}
     for row in rows:
         key = f"i{row.incident_id}" if row.incident_id is not None else f"r{row.round_id}"
-        group = groups.get(key)
-        if group is None:
-            titles = [title for _, title, _ in row.rounds] or [row.round_title]
-            group = groups[key] = NurseGroup(key, row.drill, "・".join(dict.fromkeys(titles)), [])
-        group.rows.append(row)
-        for _, title, _ in row.rounds:
-            if title not in group.heading:
-                groups[key] = group = NurseGroup(key, group.drill, f"{group.heading}・{title}", group.rows)
-    return list(groups.values())
+        members.setdefault(key, []).append(row)
+        for title in [title for _, title, _ in row.rounds] or [row.round_title]:
+            titles.setdefault(key, {})[title] = None
+    return [NurseGroup(key, group[0].drill, "・".join(titles[key]), group) for key, group in members.items()]
 
 
 def drill_label(rows: list[NurseRow]) -> str:
