@@ -31,6 +31,7 @@ from bcp_service.escalation.policy import EscalationAction, EscalationPolicy, ti
 from bcp_service.models import CheckEvent, SafetyCheck, SafetyRound
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import CheckState, RoundState
+from bcp_service.rounds import incidents
 from bcp_service.rounds.counters import CheckKeys, move_counters
 from bcp_service.rounds.messages import template_for
 
@@ -156,6 +157,7 @@ def _mark_unreachable(session: Session, claimed: list[tuple], *, round_id: int) 
         (CheckKeys(round_id, risk_tier, region_id, municipality_id, hub_id), state, CheckState.unreachable.value)
         for _id, state, risk_tier, region_id, municipality_id, hub_id in claimed
     ])
+    incidents.follow_unreachable(session=session, lead_ids=ids)  # the same person in later rounds of its incident
 
 
 def _event(check_id: int, round_id: int, step_number: int, action: EscalationAction, now: datetime, *,

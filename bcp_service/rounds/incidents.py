@@ -266,6 +266,27 @@ def _ask_added(session: Session, *, safety_round: SafetyRound, incident: Inciden
                                drill=safety_round.drill, now=now, budget_minutes=settings.contact_budget_minutes)
 
 
+def follow_unreachable(*, session: Session, lead_ids: Sequence[int]) -> int:
+    """The escalation marked these leads unreachable: their followers (not heard from either) are too."""
+    if not lead_ids:
+        return 0
+    rows = session.execute(
+        select(_checks.c.id, _checks.c.round_id, _checks.c.state, _checks.c.risk_tier, _checks.c.region_id,
+               _checks.c.municipality_id, _checks.c.hub_id)
+        .where(_checks.c.follows_check_id.in_(list(lead_ids)),
+               _checks.c.state.in_((CheckState.no_answer.value, CheckState.delivery_failed.value)))
+        .with_for_update()
+    ).all()
+    if not rows:
+        return 0
+    session.execute(update(_checks).where(_checks.c.id.in_([row[0] for row in rows]))
+                    .values(state=CheckState.unreachable.value))
+    move_counters(session=session, moves=[
+        (CheckKeys(round_id, tier, region_id, municipality_id, hub_id), state, CheckState.unreachable.value)
+        for _id, round_id, state, tier, region_id, municipality_id, hub_id in rows])
+    return len(rows)
+
+
 def release_followers(*, session: Session, round_id: int) -> int:
     """A round closes: checks that followed one of its checks lead their conversation again."""
     ids = select(SafetyCheck.id).where(SafetyCheck.round_id == round_id)

@@ -154,6 +154,13 @@ def test_quake_then_tsunami_is_one_incident_with_one_conversation_each(
     assert reminders[chiba_phone] == 1
     assert set(reminders.values()) == {1}
 
+    # An hour on, still nothing: unreachable in the quake round, and in the tsunami round too.
+    run_escalation(lambda: _borrow(session), settings=settings, now=utcnow() + timedelta(minutes=61))
+    chiba_id = patients["chiba"].id
+    assert checks_of(session, quake_id)[chiba_id].state == checks_of(session, tsunami_id)[chiba_id].state == "unreachable"
+    for round_id in (quake_id, tsunami_id):
+        assert read_counters(session=session, round_id=round_id) == recount(session=session, round_id=round_id)
+
     # Closing the quake round hands the conversation to the tsunami round's checks.
     close_round(session=session, round_id=quake_id, actor=Actor.system("test"))
     tsunami = checks_of(session, tsunami_id)
