@@ -167,10 +167,12 @@ def record_answers(*, session: Session, answers: list[NewAnswer]) -> list[tuple[
 
 def _copies_for_siblings(session: Session, answers: list[NewAnswer]) -> list[NewAnswer]:
     """The same answers for the other checks of each person's conversation in its incident's running rounds."""
-    others = incidents.siblings(session, {a.check_id for a in answers})
+    answered = {a.check_id for a in answers}
+    others = incidents.siblings(session, answered)
     copies = []
     for answer in answers:
-        for sibling in others.get(answer.check_id, ()):
+        # A check the batch answers itself (an SMS reply recorded on each open check of its patient) needs no copy.
+        for sibling in (c for c in others.get(answer.check_id, ()) if c not in answered):
             key = f"{answer.idempotency_key}>c{sibling}"[:200] if answer.idempotency_key else None
             copies.append(replace(answer, check_id=sibling, idempotency_key=key,
                                   observed_at=answer.observed_at or utcnow()))

@@ -212,3 +212,25 @@ def test_contact_budget_holds_a_second_round_outside_any_incident(session, setti
     assert len(rows) == 2
     held = rows[1].next_attempt_at - rows[0].next_attempt_at
     assert held >= timedelta(minutes=settings.contact_budget_minutes) - timedelta(seconds=1)
+
+
+def test_an_sms_reply_counts_once_in_each_round_of_the_incident(system, session, settings, clock, people):  # noqa: F811
+    from bcp_service.models import CheckAnswer
+    from bcp_service.webhooks.inbound import InboundSms, handle_replies
+
+    patients, _station = people
+    post_bulletin(system, QUAKE, clock, at(10, 16, 30))
+    (quake_id,) = run_starts(session, settings, at(10, 19, 30))
+    post_bulletin(system, TSUNAMI, clock, at(10, 18, 0))
+    (tsunami_id,) = run_starts(session, settings, at(10, 21, 0))
+    chiba = patients["chiba"]
+    phone = session.exec(select(OutboxMessage.to_number).join(SafetyCheck, SafetyCheck.id == OutboxMessage.check_id)
+                         .where(SafetyCheck.patient_id == chiba.id)).first()
+    (result,) = handle_replies(session, [InboundSms("SM-incident-1", phone, None, "1 無事です")])
+    assert result.kind == "answered" and result.state == "safe"
+    quake, tsunami = checks_of(session, quake_id)[chiba.id], checks_of(session, tsunami_id)[chiba.id]
+    assert quake.state == tsunami.state == "safe"
+    history = session.exec(select(CheckAnswer.check_id).where(col(CheckAnswer.check_id).in_([quake.id, tsunami.id]))).all()
+    assert sorted(history) == sorted([quake.id, tsunami.id])  # one row in each round, no copy of a copy
+    for round_id in (quake_id, tsunami_id):
+        assert read_counters(session=session, round_id=round_id) == recount(session=session, round_id=round_id)
