@@ -369,3 +369,20 @@ def contact_budget(*, session: Session, round_id: int, settings: Settings) -> Bu
             OutboxMessage.attempts == 0, OutboxMessage.throttled == 0, OutboxMessage.next_attempt_at > now)
     ).one()
     return Budget(settings.contact_budget_minutes, held, aware(next_due) if next_due else None)
+
+
+def rounds_of_patients(session: Session, *, round_id: int, patient_ids: Sequence[int]) -> dict[int, list[int]]:
+    """patient id → the rounds of this round's incident the patient is in (exports: each person once, with them)."""
+    safety_round = session.get(SafetyRound, round_id)
+    if safety_round is None or safety_round.incident_id is None or not patient_ids:
+        return {}
+    found: dict[int, list[int]] = {}
+    ids = sorted(set(patient_ids))
+    for start in range(0, len(ids), 5000):
+        for patient_id, member_round in session.execute(
+            select(_checks.c.patient_id, _checks.c.round_id).join(SafetyRound, SafetyRound.id == _checks.c.round_id)
+            .where(SafetyRound.incident_id == safety_round.incident_id, _checks.c.patient_id.in_(ids[start:start + 5000]))
+            .order_by(_checks.c.round_id)
+        ):
+            found.setdefault(patient_id, []).append(member_round)
+    return found

@@ -9,6 +9,8 @@ escalation job are read as they would be. Runs on both engines (BCP_TEST_DATABAS
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
 from collections import Counter
 from datetime import timedelta
@@ -141,6 +143,14 @@ def test_quake_then_tsunami_is_one_incident_with_one_conversation_each(
     # The pages: the board names the incident and marks the round 【本番】; the nurse page shows each person once.
     board = browser_as("admin").get(f"/board/rounds/{tsunami_id}").text
     assert 'id="board-incident"' in board and "地震・津波" in board and "【本番】実際の災害" in board
+    export = browser_as("admin").get(f"/board/rounds/{tsunami_id}/export.csv?kind=silent")
+    assert export.status_code == 200
+    exported = list(csv.reader(io.StringIO(export.content.decode("utf-8-sig"))))
+    column = exported[0].index("同じ災害の安否確認")
+    names = [row[0] for row in exported[1:]]
+    assert len(names) == len(set(names))  # each person once
+    chiba_line = next(row for row in exported[1:] if row[0] == "患者 chiba")
+    assert chiba_line[column] == f"#{quake_id} #{tsunami_id}"
     nurse_page = browser_as("nurse", station.id).get("/nurse").text
     assert nurse_page.count('class="pt-name"') == 6 and nurse_page.count('class="nurse-group"') == 1
     assert nurse_page.count(">患者 chiba <") + nurse_page.count(">患者 chiba<") <= 1
