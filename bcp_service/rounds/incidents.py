@@ -161,6 +161,12 @@ def _join(*, session: Session, safety_round: SafetyRound, incident: Incident, ev
     incident.last_round_at = max(aware(incident.last_round_at), now)
     session.add(incident)
     session.flush()
+    others = session.execute(select(SafetyRound.id).where(
+        SafetyRound.incident_id == incident.id, SafetyRound.id != safety_round.id,
+        SafetyRound.state == RoundState.running.value).limit(1)).first()
+    if others is None:  # the incident's first round (a 200,000-patient round starts with no join over its checks)
+        log.info("incident.opened", extra={"round_id": safety_round.id, "incident_id": incident.id})
+        return Joined(incident.id, 0, 0, 0)
     lead = _checks.alias("lead")
     mine = _checks.alias("mine")
     rows = session.execute(
