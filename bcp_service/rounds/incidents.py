@@ -269,7 +269,9 @@ def _ask_added(session: Session, *, safety_round: SafetyRound, incident: Inciden
             contact, channel = chosen[0]
             messages.append(Queued(cid, f["risk_tier"], contact.id, channel, contact.phone))
     return outbox_writer.queue(session=session, round_id=safety_round.id, messages=messages, template=template,
-                               drill=safety_round.drill, now=now, budget_minutes=settings.contact_budget_minutes)
+                               drill=safety_round.drill, now=now, budget_minutes=settings.contact_budget_minutes,
+                               # Held to the budget like any message, except for critical-tier patients.
+                               exempt_critical=True)
 
 
 def follow_unreachable(*, session: Session, lead_ids: Sequence[int]) -> int:
