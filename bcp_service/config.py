@@ -158,6 +158,23 @@ class Settings(BaseSettings):
     advance_notice_levels: dict[str, int] = {"heavy_rain": 2, "flood": 2, "storm_surge": 2, "blackout": 2}
     trigger_keep_raw: bool = True  # keep each bulletin's body (public data) next to its digest
 
+    # Incidents (docs/incidents.md): the rounds of one disaster in one area, one conversation per person.
+    # A disaster round joins an open incident of the same kind (real or drill) whose last round started
+    # at most this long ago and that shares a municipality or the JMA event (a tsunami's is its quake's).
+    incident_window_minutes: int = 360
+    # An answer given in one round counts for a later round of the incident while it is this fresh,
+    # per hazard of the later round (minutes); hazards not listed use "other". Older: the person is asked again.
+    incident_answer_fresh_minutes: dict[str, int] = {
+        "earthquake": 180, "tsunami": 60, "blackout": 180, "heavy_rain": 360, "flood": 360, "landslide": 360,
+        "storm_surge": 360, "typhoon": 360, "other": 120,
+    }
+    # What a later hazard adds to the conversation: asked once per person and incident, only of those who
+    # have not already said it (a tsunami after a quake: have you evacuated?). Template per hazard.
+    incident_added_questions: dict[str, str] = {"tsunami": "incident_evacuation"}
+    # Contact budget per person across rounds: at most one SMS and one call in this many minutes (0 = off);
+    # a later message waits. Escalation of critical-tier patients is exempt.
+    contact_budget_minutes: int = 10
+
     # Power outages posted to /api/v1/outages (docs/outages.md): the round rule.
     outage_round_min_hours: float = 3.0  # an outage lasting (or expected to last) this long can start a round
     outage_round_ventilator_only: bool = True  # ... only where an active ventilator user lives

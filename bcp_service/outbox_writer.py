@@ -19,15 +19,16 @@ the Python rows in batched executemany.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import insert, text
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlmodel import Session
 
 from bcp_service.answer_tokens import hash_token, new_answer_token
 from bcp_service.channels import CHANNELS
-from bcp_service.models import OutboxMessage
+from bcp_service.clock import aware
+from bcp_service.models import OutboxMessage, SafetyCheck
 from bcp_service.models.enums import RISK_TIER_ORDER, RiskTier
 from bcp_service.models.outbox import MessageState
 
@@ -57,21 +58,32 @@ class Queued(NamedTuple):
 
 
 def queue(*, session: Session, round_id: int, messages: Sequence[Queued], template: str | None, drill: bool,
-          now: datetime, created_at: datetime | None = None) -> int:
+          now: datetime, created_at: datetime | None = None, budget_minutes: int = 0,
+          exempt_critical: bool = False) -> int:
     """Write one queued outbox row per message in the session's transaction; returns how many.
 
     ``template`` is the SMS text's template; a call's row has none (its prompt is the channel's). The rows
     are due at ``now``; ``created_at`` (default ``now``) is where their validity starts: a copy of a message
     the provider let expire in its queue (``outbox.overflow``) keeps the first copy's.
+
+    ``budget_minutes`` (the contact budget, ``settings.contact_budget_minutes``): a phone already sent an
+    SMS (or a call) due within that many minutes by another round gets this one that long after the last
+    instead of now. ``exempt_critical``: critical-tier rows are due now regardless (their escalation).
     """
     if not messages:
         return 0
     created_at = created_at or now
+    before = None
+    if budget_minutes > 0:
+        before = session.execute(select(func.coalesce(func.max(OutboxMessage.id), 0))).scalar_one()
     if session.get_bind().dialect.name == "postgresql" and len(messages) >= DRAW_IN_SQL_FROM:
         _queue_drawing_in_sql(session, round_id=round_id, messages=messages, template=template, drill=drill, now=now,
                               created_at=created_at)
     else:
         _write_rows(session, (_row(round_id, message, template, drill, now, created_at) for message in messages))
+    if before is not None:
+        _hold_to_budget(session, round_id=round_id, messages=messages, before=before, now=now,
+                        spacing=timedelta(minutes=budget_minutes), exempt_critical=exempt_critical)
     return len(messages)
 
 
@@ -136,3 +148,43 @@ def _write_rows(session: Session, rows) -> None:
             batch = []
     if batch:
         connection.execute(insert(table), batch)
+
+
+def _hold_to_budget(session: Session, *, round_id: int, messages: Sequence[Queued], before: int, now: datetime,
+                    spacing: timedelta, exempt_critical: bool) -> None:
+    """Move the new rows to a phone contacted within ``spacing`` (any round) to that long after its last contact.
+
+    The budget is per phone (the person who picks it up: a family member's phone has its own), among
+    the messages of the same patient's checks in every round. The read follows indexes only (the
+    checks' patient, the outbox's check) and finds nothing for most people; only rows found are moved.
+    """
+    outbox = OutboxMessage.__table__
+    checks = SafetyCheck.__table__
+    mine, other = checks.alias("mine"), checks.alias("other")
+    budgeted = [m for m in messages if not (exempt_critical and m.risk_tier == RiskTier.critical.value)]
+    check_ids = sorted({m.check_id for m in budgeted})
+    recent: dict[tuple[str, str], datetime] = {}
+    for start in range(0, len(check_ids), CHUNK):
+        for phone, channel, last in session.execute(
+            select(outbox.c.to_number, outbox.c.channel, func.max(outbox.c.next_attempt_at))
+            .select_from(mine.join(other, other.c.patient_id == mine.c.patient_id)
+                         .join(outbox, outbox.c.check_id == other.c.id))
+            # Other rounds only: within a round its escalation policy already spaces the steps.
+            .where(mine.c.id.in_(check_ids[start:start + CHUNK]), outbox.c.id <= before, outbox.c.round_id != round_id,
+                   outbox.c.next_attempt_at > now - spacing, outbox.c.state != MessageState.cancelled.value)
+            .group_by(outbox.c.to_number, outbox.c.channel)
+        ):
+            key = (phone, channel)  # one message per channel per window (an SMS and a call)
+            recent[key] = max(recent.get(key, aware(last)), aware(last))
+    moves = {}
+    for message in budgeted:
+        last = recent.get((message.phone, message.channel))
+        if last is not None:
+            moves[(message.check_id, message.channel, message.phone)] = max(now, last + spacing)
+    if moves:
+        session.execute(
+            update(outbox).where(outbox.c.id > before, outbox.c.round_id == round_id,
+                                 outbox.c.check_id == bindparam("b_check"), outbox.c.channel == bindparam("b_channel"),
+                                 outbox.c.to_number == bindparam("b_phone"))
+            .values(next_attempt_at=bindparam("b_due")),
+            [{"b_check": c, "b_channel": ch, "b_phone": p, "b_due": due} for (c, ch, p), due in moves.items()])

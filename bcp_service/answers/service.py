@@ -8,7 +8,7 @@ lock the checks, one flush for the new rows. ``record_answer`` is the same for o
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import bindparam, insert, select, update
@@ -20,6 +20,7 @@ from bcp_service.errors import FieldError, NotFound
 from bcp_service.models import AuditEvent, AuditEventPatient, CheckAnswer, SafetyCheck
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import ANSWER_STATES, CheckState, Power
+from bcp_service.rounds import incidents
 from bcp_service.rounds.counters import CheckKeys, move_counters
 
 log = logging.getLogger("bcp_service.answers")
@@ -106,6 +107,10 @@ def record_answers(*, session: Session, answers: list[NewAnswer]) -> list[tuple[
     if not answers:
         return []
     session.flush()
+    # One conversation per person and incident (rounds.incidents): an answer to one of its checks is
+    # recorded on the others too, under the same locks. Only the caller's answers are returned.
+    asked = len(answers)
+    answers = [*answers, *_copies_for_siblings(session, answers)]
     keys = {a.idempotency_key for a in answers if a.idempotency_key}
     existing = _by_keys(session, keys)
     checks = lock_checks(session, {a.check_id for a in answers if a.idempotency_key not in existing})
@@ -157,7 +162,21 @@ def record_answers(*, session: Session, answers: list[NewAnswer]) -> list[tuple[
         results.append((RecordedAnswer(ids[slot], row["check_id"], row["round_id"], row["state"]), True))
         log.info("answer.recorded", extra={"check_id": row["check_id"], "round_id": row["round_id"],
                                            "answer_id": ids[slot], "channel": row["channel"], "state": row["state"]})
-    return results
+    return results[:asked]
+
+
+def _copies_for_siblings(session: Session, answers: list[NewAnswer]) -> list[NewAnswer]:
+    """The same answers for the other checks of each person's conversation in its incident's running rounds."""
+    answered = {a.check_id for a in answers}
+    others = incidents.siblings(session, answered)
+    copies = []
+    for answer in answers:
+        # A check the batch answers itself (an SMS reply recorded on each open check of its patient) needs no copy.
+        for sibling in (c for c in others.get(answer.check_id, ()) if c not in answered):
+            key = f"{answer.idempotency_key}>c{sibling}"[:200] if answer.idempotency_key else None
+            copies.append(replace(answer, check_id=sibling, idempotency_key=key,
+                                  observed_at=answer.observed_at or utcnow()))
+    return copies
 
 
 def _structure(new: NewAnswer) -> dict:

@@ -37,6 +37,7 @@ from bcp_service.heartbeat import read_system_status
 from bcp_service.labels import THERAPY_LABELS, TIER_LABELS
 from bcp_service.live import sse
 from bcp_service.page_helpers import page, register_home_link
+from bcp_service.rounds import incidents
 from bcp_service.rounds.service import label
 from bcp_service.rounds.visibility import visible_round
 
@@ -104,6 +105,7 @@ def board_page(round_id: int, request: Request, principal: Viewer, session: Sess
         names=source.names, filters=filters, therapy_labels=THERAPY_LABELS, tier_labels=TIER_LABELS,
         state_labels=STATE_LABELS, query=("?" + urlencode(query)) if query else "",
         plans=render.plans_html(plans, settings.board_list_limit) if plans is not None else None,
+        incident=incidents.incident_view(session=session, safety_round=safety_round),  # incid (issue 25.1)
         boot=json.dumps({"events": f"/board/rounds/{round_id}/events" + (("?" + urlencode(query)) if query else ""),
                          "series": view.series, "total": view.counts.total if view.counts else 0,
                          "started": int(aware(safety_round.started_at).timestamp() * 1000), "tz": settings.timezone},

@@ -18,6 +18,7 @@ from bcp_service.live.hub import LiveHub
 from bcp_service.live.signals import listener_factory
 from bcp_service.models import SafetyRound
 from bcp_service.models.rounds import RoundState
+from bcp_service.rounds import incidents
 from bcp_service.rounds.visibility import round_conditions
 from bcp_service.templating import jst
 
@@ -71,7 +72,8 @@ def area_csv_header() -> list[str]:
 
 
 PEOPLE_HEADER = ["氏名", "状態", "残り時間(回答)", "残り時間(登録の目安)", "機器", "リスク", "市町村", "最終回答", "経路",
-                 "電話", "住所", "積極的医療機関", "訪問看護ステーション", "メモ", "滞在予定", "滞在予定の回答"]
+                 "電話", "住所", "積極的医療機関", "訪問看護ステーション", "メモ", "滞在予定", "滞在予定の回答",
+                 "同じ災害の安否確認"]  # incid: the rounds of the incident the person is in (docs/incidents.md)
 # priority: who needs someone; silent: not heard from; plans: where people said they will stay.
 PEOPLE_KINDS = {"priority": lists.priority_list, "silent": lists.non_responders, "plans": lists.planned_stays}
 
@@ -81,12 +83,14 @@ def people_csv(*, session: Session, spec: ViewSpec, settings: Settings, kind: st
     names = source.names
     limit = settings.board_print_limit
     rows = PEOPLE_KINDS[kind](session, spec, names, limit)
+    rounds = incidents.rounds_of_patients(session, round_id=spec.round_id, patient_ids=[r.patient_id for r in rows])
     out = [
         [r.name, STATE_LABELS.get(r.state, r.state), "" if r.hours_left is None else r.hours_left,
          "" if r.expected_hours is None else r.expected_hours, r.device, TIER_LABELS.get(r.risk_tier, r.risk_tier),
          r.municipality, jst(r.last_answer_at), CHANNEL_LABELS.get(r.last_channel or "", r.last_channel or ""),
          r.phone or "", r.address or "", r.active_institution or "", r.nurse_station or "", r.note or "",
-         r.planned_stay, jst(r.planned_stay_at)]
+         r.planned_stay, jst(r.planned_stay_at),
+         " ".join(f"#{i}" for i in rounds.get(r.patient_id, ()))]
         for r in rows
     ]
     return out, [r.patient_id for r in rows]

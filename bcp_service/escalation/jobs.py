@@ -31,6 +31,7 @@ from bcp_service.escalation.policy import EscalationAction, EscalationPolicy, ti
 from bcp_service.models import CheckEvent, SafetyCheck, SafetyRound
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import CheckState, RoundState
+from bcp_service.rounds import incidents
 from bcp_service.rounds.counters import CheckKeys, move_counters
 from bcp_service.rounds.messages import template_for
 
@@ -91,7 +92,7 @@ def escalate_batch(
                 session.rollback()
                 return 0
             _perform(session, claimed, round_id=round_id, drill=drill, action=step.action, step_number=index + 1,
-                     now=now, kind=kind)
+                     now=now, kind=kind, budget_minutes=settings.contact_budget_minutes)
             session.commit()
         except Exception:
             session.rollback()
@@ -110,7 +111,9 @@ def _claim(session: Session, *, round_id: int, index: int, next_at: datetime | N
         text(
             "UPDATE safety_check SET escalation_step = :next_step, next_action_at = :next_at "
             "WHERE id IN (SELECT id FROM safety_check WHERE round_id = :round_id AND escalation_step = :step "
-            f"AND state IN ('no_answer', 'delivery_failed') {of_tier}ORDER BY id LIMIT :limit {lock}) "
+            # A check that follows another round's conversation of its incident (rounds.incidents) waits on it.
+            f"AND state IN ('no_answer', 'delivery_failed') AND follows_check_id IS NULL {of_tier}"
+            f"ORDER BY id LIMIT :limit {lock}) "
             "AND escalation_step = :step AND state IN ('no_answer', 'delivery_failed') "
             "RETURNING id, state, risk_tier, region_id, municipality_id, hub_id"
         ),
@@ -120,7 +123,7 @@ def _claim(session: Session, *, round_id: int, index: int, next_at: datetime | N
 
 
 def _perform(session: Session, claimed: list[tuple], *, round_id: int, drill: bool, action: EscalationAction,
-             step_number: int, now: datetime, kind: str = "safety_check") -> None:
+             step_number: int, now: datetime, kind: str = "safety_check", budget_minutes: int = 0) -> None:
     events: list[dict] = []
     if action == EscalationAction.unreachable:
         _mark_unreachable(session, claimed, round_id=round_id)
@@ -136,7 +139,9 @@ def _perform(session: Session, claimed: list[tuple], *, round_id: int, drill: bo
             events.append(_event(check_id, round_id, step_number, action, now, messages=len(chosen), detail=detail))
         outbox_writer.queue(session=session, round_id=round_id, messages=messages, drill=drill,
                             template=template_for(kind, STEP_TEMPLATES.get(action)),
-                            now=utcnow())  # sendable at once, whatever clock the job was given
+                            now=utcnow(),  # sendable at once, whatever clock the job was given
+                            # The contact budget across rounds; a critical patient's escalation is never held.
+                            budget_minutes=budget_minutes, exempt_critical=True)
     session.execute(insert(CheckEvent.__table__), events)
 
 
@@ -152,6 +157,7 @@ def _mark_unreachable(session: Session, claimed: list[tuple], *, round_id: int) 
         (CheckKeys(round_id, risk_tier, region_id, municipality_id, hub_id), state, CheckState.unreachable.value)
         for _id, state, risk_tier, region_id, municipality_id, hub_id in claimed
     ])
+    incidents.follow_unreachable(session=session, lead_ids=ids)  # the same person in later rounds of its incident
 
 
 def _event(check_id: int, round_id: int, step_number: int, action: EscalationAction, now: datetime, *,

@@ -26,7 +26,7 @@ from bcp_service.models.institution import (
 from bcp_service.models.outages import PowerOutage
 from bcp_service.models.outbox import EarlyStatus, OutboxMessage, SendLanePause, SendRate
 from bcp_service.models.patient import Patient, PatientContact
-from bcp_service.models.rounds import CheckAnswer, RoundCounter, SafetyCheck, SafetyRound, UnmatchedReply
+from bcp_service.models.rounds import CheckAnswer, Incident, RoundCounter, SafetyCheck, SafetyRound, UnmatchedReply
 from bcp_service.models.schedules import RoundSchedule, ScheduleFiring
 from bcp_service.models.triggers import TriggerDecision, TriggerRecord, TriggerReport
 
@@ -51,6 +51,7 @@ __all__ = [
     "SendRate",
     "SendLanePause",
     "UnmatchedReply",
+    "Incident",
     "ApiToken",
     "AuditEvent",
     "AuditEventPatient",

@@ -87,6 +87,10 @@ class SafetyRound(SQLModel, table=True):
     target_count: int = Field(default=0)
     message_count: int = Field(default=0)
     no_contact_count: int = Field(default=0)
+    # The disaster this round is part of (rounds.incidents): one conversation per person across its rounds.
+    incident_id: int | None = Field(default=None, index=True)
+    # The hazard that started it (a trigger's "earthquake", "tsunami", ...): how long an answer stays fresh.
+    hazard: str | None = Field(default=None, max_length=20)
 
 
 class SafetyCheck(SQLModel, table=True):
@@ -96,6 +100,8 @@ class SafetyCheck(SQLModel, table=True):
         Index("ix_safety_check_round_state", "round_id", "state"),
         Index("ix_safety_check_assigned", "assigned_user_id",
               postgresql_where=text("assigned_user_id IS NOT NULL"), sqlite_where=text("assigned_user_id IS NOT NULL")),
+        Index("ix_safety_check_follows", "follows_check_id",
+              postgresql_where=text("follows_check_id IS NOT NULL"), sqlite_where=text("follows_check_id IS NOT NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -124,6 +130,24 @@ class SafetyCheck(SQLModel, table=True):
     next_action_at: datetime | None = timestamp_field()
     assigned_user_id: int | None = None
     created_at: datetime = created_at_field()
+    # Set when the same person's conversation of this incident runs in an earlier round's check: this
+    # check sends nothing and does not escalate; answers to either are recorded on both (rounds.incidents).
+    follows_check_id: int | None = None
+
+
+class Incident(SQLModel, table=True):
+    """One disaster in one area: the rounds started for it (quake, tsunami, aftershocks, a blackout it caused)."""
+
+    __tablename__ = "incident"
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=200)
+    drill: bool = Field(default=False)
+    # Hazards of its rounds in the order they came, and the trigger events' base ids (a tsunami's is its quake's).
+    hazards: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    event_ids: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    opened_at: datetime = created_at_field()
+    last_round_at: datetime = Field(sa_type=UtcDateTime(), nullable=False)
 
 
 class CheckAnswer(SQLModel, table=True):

@@ -51,7 +51,8 @@ def nurse_page(request: Request, principal: Nurse, session: SessionDep, done: in
           patient_ids=[r.patient_id for r in rows])
     response = page(
         "nurse/list.html", principal, rows=rows, total=total, done=done, message=MESSAGES.get(message or ""),
-        error=error, drill=any(r.drill for r in rows), state_labels=STATE_LABELS, nurse_states=NURSE_STATES,
+        error=error, drill=any(r.drill for r in rows), groups=service.group_rows(rows), state_labels=STATE_LABELS,
+        nurse_states=NURSE_STATES,
         nurse_state_labels=NURSE_STATE_LABELS, method_labels=METHOD_LABELS, tier_labels=TIER_LABELS,
         channel_labels=CHANNEL_LABELS, new_client_id=lambda: secrets.token_urlsafe(16),
         tz=request.app.state.settings.timezone, generated_at=utcnow(),

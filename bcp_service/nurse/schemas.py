@@ -81,3 +81,6 @@ class NurseRow:
     # Where the patient said they will stay (advance notice; the registry keeps the latest).
     planned_stay: str = ""
     planned_stay_at: datetime | None = None
+    # The disaster (rounds.incidents) and every running round this person's one conversation is in.
+    incident_id: int | None = None
+    rounds: tuple[tuple[int, str, bool], ...] = ()

@@ -8,6 +8,7 @@ channel ``nurse``, ``answered_by`` ``nurse_visit`` / ``nurse_phone``, and the id
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 
 import phonenumbers
 from sqlalchemy import func
@@ -23,15 +24,19 @@ from bcp_service.models import CheckAnswer, Patient, PatientContact, SafetyCheck
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import AnswerChannel, RoundState
 from bcp_service.nurse.schemas import Contact, NurseResultIn, NurseRow
+from bcp_service.rounds import incidents
 from bcp_service.rounds.service import label
 from bcp_service.rounds.triage import triage_order
 
 
 def list_my_checks(*, session: Session, principal: Principal, limit: int = 300) -> tuple[list[NurseRow], int]:
     """Checks of running rounds for the patients in the nurse's scope (station and assignments)."""
-    conditions = [SafetyRound.state == RoundState.running.value, *patient_scope(principal)]
+    # One row per person and incident: a check following another round's conversation is shown with it.
+    conditions = [SafetyRound.state == RoundState.running.value, col(SafetyCheck.follows_check_id).is_(None),
+                  *patient_scope(principal)]
     base = (
-        select(SafetyCheck, SafetyRound.title, SafetyRound.drill, Patient, EXPECTED_HOURS.label("expected"))
+        select(SafetyCheck, SafetyRound.title, SafetyRound.drill, Patient, EXPECTED_HOURS.label("expected"),
+               SafetyRound.incident_id)
         .join(SafetyRound, SafetyRound.id == SafetyCheck.round_id)
         .join(Patient, Patient.id == SafetyCheck.patient_id)
         .where(*conditions)
@@ -41,7 +46,8 @@ def list_my_checks(*, session: Session, principal: Principal, limit: int = 300) 
         .join(Patient, Patient.id == SafetyCheck.patient_id).where(*conditions)
     ).one()
     rows = session.exec(base.order_by(*triage_order()).limit(limit)).all()
-    contacts = contacts_of(session, [patient.id for _, _, _, patient, _ in rows])
+    contacts = contacts_of(session, [patient.id for _, _, _, patient, _, _ in rows])
+    rounds = incidents.rounds_of_people(session, [check.id for check, *_ in rows if check.id is not None])
     result = [
         NurseRow(
             check_id=check.id, round_id=check.round_id, round_title=title or f"安否確認 #{check.round_id}", drill=drill,
@@ -55,8 +61,10 @@ def list_my_checks(*, session: Session, principal: Principal, limit: int = 300) 
             needs_admission=bool(check.needs_admission), evacuated_to=check.evacuated_to, note=check.note,
             planned_stay=planned_stay_text(patient.planned_stay, patient.planned_stay_place),
             planned_stay_at=aware(patient.planned_stay_at) if patient.planned_stay_at else None,
+            incident_id=incident_id,
+            rounds=tuple((rid, rtitle or f"安否確認 #{rid}", rdrill) for rid, rtitle, rdrill in rounds.get(check.id, ())),
         )
-        for check, title, drill, patient, expected in rows
+        for check, title, drill, patient, expected, incident_id in rows
     ]
     return result, total
 
@@ -123,6 +131,29 @@ def record_result(*, session: Session, principal: Principal, data: NurseResultIn
         needs_admission=data.needs_admission, evacuated_to=data.evacuated_to,
         user_id=principal.user_id, idempotency_key=key,
     )
+
+
+@dataclass(frozen=True)
+class NurseGroup:
+    """The rows of one incident (or of one round outside any), in the list's order."""
+
+    key: str
+    drill: bool
+    heading: str
+    rows: list[NurseRow]
+
+
+def group_rows(rows: list[NurseRow]) -> list[NurseGroup]:
+    """Group by incident, else by round, keeping the triage order inside each group and between
+    groups (a group sits where its most urgent person is). Real and drill rounds never share one."""
+    members: dict[str, list[NurseRow]] = {}
+    titles: dict[str, dict[str, None]] = {}
+    for row in rows:
+        key = f"i{row.incident_id}" if row.incident_id is not None else f"r{row.round_id}"
+        members.setdefault(key, []).append(row)
+        for title in [title for _, title, _ in row.rounds] or [row.round_title]:
+            titles.setdefault(key, {})[title] = None
+    return [NurseGroup(key, group[0].drill, "・".join(titles[key]), group) for key, group in members.items()]
 
 
 def drill_label(rows: list[NurseRow]) -> str:

@@ -52,8 +52,10 @@ def first_messages(*, session: Session, round_id: int) -> list[tuple[int, str, C
     in_round = select(SafetyCheck.patient_id).where(SafetyCheck.round_id == round_id)
     by_patient = contacts_of_patients(session=session, patient_ids=in_round)
     found = []
+    # A check that follows an earlier round's conversation of the same incident is sent nothing (rounds.incidents).
     for check_id, patient_id, risk_tier in session.execute(
-        select(SafetyCheck.id, SafetyCheck.patient_id, SafetyCheck.risk_tier).where(SafetyCheck.round_id == round_id)
+        select(SafetyCheck.id, SafetyCheck.patient_id, SafetyCheck.risk_tier)
+        .where(SafetyCheck.round_id == round_id, col(SafetyCheck.follows_check_id).is_(None))
     ):
         chosen = choose(by_patient.get(patient_id, ()), "first")
         contact, channel = chosen[0] if chosen else (None, None)
@@ -62,7 +64,7 @@ def first_messages(*, session: Session, round_id: int) -> list[tuple[int, str, C
 
 
 def queue_first_messages(*, session: Session, round_id: int, drill: bool, now: datetime,
-                         template: str = INITIAL_TEMPLATE) -> tuple[int, int]:
+                         template: str = INITIAL_TEMPLATE, budget_minutes: int = 0) -> tuple[int, int]:
     """Queue one message per check that has a usable contact; returns (queued, checks with none).
 
     A mobile gets the SMS, a landline-only patient a voice call (contacts.choose).
@@ -77,7 +79,8 @@ def queue_first_messages(*, session: Session, round_id: int, drill: bool, now: d
             no_contact.append(check_id)
         else:
             chosen.append(Queued(check_id, risk_tier, contact.id, channel, contact.phone))
-    outbox_writer.queue(session=session, round_id=round_id, messages=chosen, template=template, drill=drill, now=now)
+    outbox_writer.queue(session=session, round_id=round_id, messages=chosen, template=template, drill=drill, now=now,
+                        budget_minutes=budget_minutes)
     for start in range(0, len(no_contact), CHUNK):
         session.execute(
             update(SafetyCheck)

@@ -19,7 +19,9 @@ ANSWER_PATH = "/a/"
 MAX_SEGMENTS = 2
 # Every message template and the segments it may take (the replies to an SMS answer: one).
 SEGMENT_BUDGET = {"check_initial": 2, "check_reminder": 2, "check_family": 2, "reply_ack": 1, "reply_unreadable": 1,
-                  "notice_initial": 2, "notice_reminder": 2, "notice_family": 2}
+                  "notice_initial": 2, "notice_reminder": 2, "notice_family": 2,
+                  # The question a later hazard of an incident adds (rounds.incidents): a tsunami's evacuation.
+                  "incident_evacuation": 2}
 INITIAL_TEMPLATE = "check_initial"
 STATE_LABELS = states.LABELS  # the one table of states (check_states)
 DRILL_LABEL = "【訓練】"

@@ -28,7 +28,7 @@ from bcp_service.models import HomeCareRegion, Prefecture, SafetyRound
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import RoundReason, RoundState
 from bcp_service.page_helpers import page, register_home_link
-from bcp_service.rounds import visibility
+from bcp_service.rounds import incidents, visibility
 from bcp_service.rounds.preview import preview_round
 from bcp_service.rounds.service import Actor, close_round, label, list_rounds, may_close, start_round
 from bcp_service.rounds.target_form import REASON_LABELS, TargetForm, describe_target, target_choices
@@ -156,12 +156,51 @@ def start_round_form(
 
 
 @router.post("/{round_id}/close")
-def close_round_form(round_id: int, request: Request, principal: Starter, session: SessionDep):
-    """Close the round (links expire, unsent messages are cancelled): the same rule and audit as the API."""
+def close_round_form(round_id: int, request: Request, principal: Starter, session: SessionDep,
+                     confirm_close: Annotated[str, Form(max_length=3)] = ""):
+    """Close the round (links expire, unsent messages are cancelled): the same rule and audit as the API.
+
+    The page asks first (issue 27.7): without the ticked confirmation, which names what will stop, nothing closes."""
     actor = Actor.from_principal(principal)
     safety_round: SafetyRound = visibility.visible_round(session=session, principal=principal, round_id=round_id)
     if not may_close(actor, safety_round):
         raise NotFound("安否確認が見つかりません (round not found)")
+    if confirm_close != "yes":
+        return RedirectResponse(f"/rounds/{round_id}?unconfirmed=1#close-form", status_code=status.HTTP_303_SEE_OTHER)
     close_round(session=session, round_id=round_id, actor=actor)
     audit(session=session, principal=principal, action="round.close", request=request, detail=f"round {round_id}")
     return RedirectResponse(f"/rounds/{round_id}?closed=1", status_code=status.HTTP_303_SEE_OTHER)
+
+
+def join_choices(*, session: Session, principal: Principal, safety_round: SafetyRound) -> list[SafetyRound]:
+    """Running rounds of the same kind (real or drill) this caller may close, outside this round's incident."""
+    if safety_round.state != RoundState.running:
+        return []
+    rows, _ = list_rounds(session=session, principal=principal, state=RoundState.running, drill=safety_round.drill,
+                          limit=PAGE_SIZE)
+    actor = Actor.from_principal(principal)
+    return [r for r in rows if r.id != safety_round.id and may_close(actor, r)
+            and (r.incident_id is None or r.incident_id != safety_round.incident_id)]
+
+
+@router.post("/{round_id}/incident")
+def join_incident_form(round_id: int, request: Request, principal: Starter, session: SessionDep,
+                       other_round_id: Annotated[str, Form(max_length=12)] = ""):
+    """「同じ災害としてまとめる」: this round and the chosen one share each person's conversation from now on."""
+    actor = Actor.from_principal(principal)
+    safety_round: SafetyRound = visibility.visible_round(session=session, principal=principal, round_id=round_id)
+    if not may_close(actor, safety_round):
+        raise NotFound("安否確認が見つかりません (round not found)")
+    choices = {r.id for r in join_choices(session=session, principal=principal, safety_round=safety_round)}
+    other = int(other_round_id) if other_round_id.isdigit() else None
+    if other not in choices:
+        return RedirectResponse(f"/rounds/{round_id}?join_error=1#incident", status_code=status.HTTP_303_SEE_OTHER)
+    try:
+        joined = incidents.join_by_hand(session=session, round_id=round_id, other_round_id=other,
+                                        settings=request.app.state.settings, now=utcnow())
+    except ServiceError:
+        session.rollback()
+        return RedirectResponse(f"/rounds/{round_id}?join_error=1#incident", status_code=status.HTTP_303_SEE_OTHER)
+    audit(session=session, principal=principal, action="round.join_incident", request=request,
+          detail=f"round {round_id} with round {other}: incident {joined.incident_id}, {joined.followed} followed")
+    return RedirectResponse(f"/rounds/{round_id}?joined=1#incident", status_code=status.HTTP_303_SEE_OTHER)

@@ -64,6 +64,9 @@ class RoundPublic(BaseModel):
     target_count: int | None = Field(description="None: a small cell hidden from the aggregate role")
     message_count: int | None
     no_contact_count: int | None
+    # incid (docs/incidents.md): the disaster whose rounds share one conversation per person.
+    incident_id: int | None = Field(default=None, description="the incident (one disaster) this round is part of")
+    hazard: str | None = Field(default=None, description="the hazard a trigger started it for (earthquake, tsunami, ...)")
 
 
 class StateCounts(BaseModel):

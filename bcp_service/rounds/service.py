@@ -17,11 +17,11 @@ from bcp_service.auth.roles import Role
 from bcp_service.clock import aware
 from bcp_service.config import Settings
 from bcp_service.errors import Conflict, NotFound
-from bcp_service.models import OutboxMessage, SafetyRound
+from bcp_service.models import OutboxMessage, SafetyCheck, SafetyRound
 from bcp_service.models.base import utcnow
 from bcp_service.models.outbox import MessageState
 from bcp_service.models.rounds import RoundKind, RoundReason, RoundState
-from bcp_service.rounds import creation
+from bcp_service.rounds import creation, incidents
 from bcp_service.rounds.counters import initialise_counters
 from bcp_service.rounds.messages import DRILL_LABEL, first_template
 from bcp_service.rounds.targets import RoundTarget, resolve_codes, target_conditions
@@ -57,11 +57,14 @@ def label(drill: bool) -> str:
 def start_round(
     *, session: Session, actor: Actor, target: RoundTarget, reason: RoundReason, drill: bool, settings: Settings,
     deadline: datetime | None = None, idempotency_key: str | None = None, title: str | None = None,
-    escalation_policy: dict | None = None, kind: str = "safety_check",
+    escalation_policy: dict | None = None, kind: str = "safety_check", hazard: str | None = None,
+    join_incident: bool = False, event_id: str | None = None,
 ) -> tuple[SafetyRound, bool]:
     """Create the round, its checks and its first messages in the caller's transaction.
 
     Returns (round, created). With an idempotency key already used, returns that round and False.
+    ``join_incident`` (a trigger's disaster round): the round joins its disaster's incident
+    (``rounds.incidents``) before anything is queued, so people already in the conversation get nothing twice.
     """
     if idempotency_key and actor.user_id is not None:
         idempotency_key = account_key(actor.user_id, idempotency_key)
@@ -83,6 +86,7 @@ def start_round(
         "expires_at": deadline + timedelta(hours=settings.round_link_grace_hours), "state": RoundState.running.value,
         "target": target.model_dump(mode="json", exclude_defaults=True), "idempotency_key": idempotency_key,
         "escalation_policy": escalation_policy, "target_count": 0, "message_count": 0, "no_contact_count": 0,
+        "hazard": hazard,
     })
     if round_id is None:
         # Another request with the same key won the race; PostgreSQL waited for it to commit.
@@ -93,13 +97,19 @@ def start_round(
 
     creation.insert_checks(session=session, round_id=round_id,
                            conditions=[*target_conditions(target), *actor.scope], now=now)
-    queued, no_contact = creation.queue_first_messages(session=session, round_id=round_id, drill=drill, now=now,
-                                                       template=first_template(kind))
-    initialise_counters(session=session, round_id=round_id)
     safety_round = session.get(SafetyRound, round_id)
-    safety_round.message_count = queued
+    joined = None
+    if join_incident:
+        joined = incidents.join_new_round(session=session, safety_round=safety_round, event_id=event_id,
+                                          settings=settings, now=now)
+    queued, no_contact = creation.queue_first_messages(session=session, round_id=round_id, drill=drill, now=now,
+                                                       template=first_template(kind),
+                                                       budget_minutes=settings.contact_budget_minutes)
+    initialise_counters(session=session, round_id=round_id)
+    followed = joined.followed if joined else 0
+    safety_round.message_count = queued + (joined.asked if joined else 0)
     safety_round.no_contact_count = no_contact
-    safety_round.target_count = queued + no_contact
+    safety_round.target_count = queued + no_contact + followed
     session.add(safety_round)
     session.flush()
     creation.refresh_statistics(session=session, added=safety_round.target_count)
@@ -159,6 +169,26 @@ def may_close(actor: Actor, safety_round: SafetyRound) -> bool:
     return (safety_round.started_by_role, safety_round.started_by_scope_id) == (actor.role, actor.scope_id)
 
 
+@dataclass(frozen=True)
+class CloseEffects:
+    """What closing a round stops: the round page's confirmation says it before anyone clicks."""
+
+    queued: int  # messages not sent yet: cancelled
+    waiting: int  # people not heard from: their escalation (resend, family, call) stops
+    handed_back: int  # people whose conversation this round carries for a later round of its incident
+
+
+def close_effects(*, session: Session, round_id: int) -> CloseEffects:
+    queued = session.exec(select(func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.round_id == round_id, OutboxMessage.state == MessageState.queued)).one()
+    waiting = session.exec(select(func.count()).select_from(SafetyCheck).where(
+        SafetyCheck.round_id == round_id, col(SafetyCheck.state).in_(("no_answer", "delivery_failed")))).one()
+    mine = select(SafetyCheck.id).where(SafetyCheck.round_id == round_id)
+    handed_back = session.exec(select(func.count()).select_from(SafetyCheck).where(
+        col(SafetyCheck.follows_check_id).in_(mine))).one()
+    return CloseEffects(queued, waiting, handed_back)
+
+
 def close_round(*, session: Session, round_id: int, actor: Actor) -> SafetyRound:
     """Stop the round: answer links expire now and messages not yet sent are cancelled."""
     safety_round = get_round(session=session, round_id=round_id)
@@ -175,6 +205,8 @@ def close_round(*, session: Session, round_id: int, actor: Actor) -> SafetyRound
         .where(OutboxMessage.round_id == round_id, OutboxMessage.state == MessageState.queued)
         .values(state=MessageState.cancelled.value, answer_token=None, status_at=now)
     )
+    # Conversations this round carried for later rounds of its incident go on there.
+    released = incidents.release_followers(session=session, round_id=round_id)
     session.flush()
-    log.info("round.closed", extra={"round_id": round_id})
+    log.info("round.closed", extra={"round_id": round_id, "released": released})
     return safety_round

@@ -84,6 +84,7 @@ def start_pending(
                 drill=record.drill, settings=settings, idempotency_key=f"trigger:{record.event_id}:{record.seq}",
                 title=f"{record.title} {local:%m/%d %H:%M}"[:200],
                 kind="advance_notice" if notice else "safety_check",
+                hazard=record.hazard, join_incident=not notice, event_id=record.event_id,
             )
             session.execute(update(TriggerRecord).where(TriggerRecord.id == record_id)
                             .values(round_id=safety_round.id))

@@ -251,6 +251,8 @@ async def _pause(ms: int) -> None:
 
 
 ANSWER_LINK = re.compile(r"https?://\S+?/a/[A-Za-z0-9_-]+")
+# The answer page shows the answer already given (templates/answers/form.html, notice.html).
+ANSWERED_BY_HAND = "現在の回答"
 NONCE = re.compile(r'name="nonce" value="([^"]+)"')
 # What simulated recipients answer: mostly safe, some in trouble, as in a real first hour.
 ANSWERS = (("safe", 80), ("power_out", 10), ("needs_help", 5), ("needs_transport", 5))
@@ -270,6 +272,11 @@ async def answer_by_link(state: SimState, record: dict[str, Any]) -> None:
     started = time.monotonic()
     try:
         page = await state._http().get(url)
+        if ANSWERED_BY_HAND in page.text:
+            # Someone already answered (a person playing the patient on the phones page): never overwrite it.
+            state.count("answers_skipped")
+            record.setdefault("answers", []).append({"state": "", "skipped": True, "http_status": page.status_code})
+            return
         nonce = NONCE.search(page.text)
         choices = NOTICE_ANSWERS if 'value="plan_home"' in page.text else ANSWERS
         choice = state.rng.choices([a for a, _ in choices], [w for _, w in choices])[0]

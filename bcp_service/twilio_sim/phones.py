@@ -8,6 +8,8 @@ service). Simulated data only: the demo's patients are synthetic.
 from __future__ import annotations
 
 import html
+import re
+import unicodedata
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -44,33 +46,84 @@ def _phone_of(record: dict) -> str:
     return record["from"] if record.get("direction") == "inbound" else record["to"]
 
 
+_SEPARATORS = re.compile(r"[\s\-‐‑–—―ーｰ()（）.]")
+
+
+def normalise_number(text: str) -> str:
+    """A number as people write it (090-1234-5678, ０９０‐１２３４‐５６７８, +81 90 ...) in E.164 when it
+    is a whole Japanese number, else its digits (a part of a number, for the search)."""
+    compact = _SEPARATORS.sub("", unicodedata.normalize("NFKC", text))
+    if compact.startswith("+"):
+        return compact
+    if compact.startswith("0") and len(compact) >= 10:
+        return "+81" + compact[1:]
+    return compact
+
+
+def _national(number: str) -> str:
+    return "0" + number[3:] if number.startswith("+81") else number
+
+
+def _matches(query: str, number: str) -> bool:
+    wanted = normalise_number(query)
+    return wanted in number or wanted in _national(number)
+
+
+# What a service message is, from its text (a Twilio stand-in is not told the round): its mark and kind.
+_KINDS = (("【事前連絡", "事前連絡"), ("【再送】", "安否確認（再送）"), ("ご家族", "安否確認（ご家族へ）"),
+          ("避難", "避難の確認（同じ災害の追加の質問）"), ("安否確認", "安否確認"))
+
+
+def round_mark(body: str) -> str:
+    """【訓練】 or 【本番】 for a message from the service (an answer link in it), else ""."""
+    if not ANSWER_LINK.search(body):
+        return ""
+    return "【訓練】" if "【訓練】" in body else "【本番】"
+
+
+def message_kind(body: str) -> str:
+    return next((kind for marker, kind in _KINDS if marker in body), "")
+
+
 @router.get("", response_class=HTMLResponse)
-def phones(request: Request, q: str = Query("", max_length=20), limit: int = Query(100, ge=1, le=1000)) -> HTMLResponse:
+def phones(request: Request, q: str = Query("", max_length=40), limit: int = Query(100, ge=1, le=1000)) -> HTMLResponse:
     latest: dict[str, dict] = {}
     counts: dict[str, int] = {}
     for record in request.app.state.sim.messages:
         number = _phone_of(record)
-        if q and q not in number:
+        if q.strip() and not _matches(q, number):
             continue
         latest[number] = record
         counts[number] = counts.get(number, 0) + 1
     numbers = sorted(latest, key=lambda n: latest[n]["date_created"], reverse=True)[:limit]
     rows = "".join(
-        f'<tr><td><a href="/_sim/phones/{html.escape(n)}">{html.escape(n)}</a></td><td>{counts[n]}</td>'
+        f'<tr><td><a href="/_sim/phones/{html.escape(n)}">{html.escape(_national(n))}</a>'
+        f' <span class="meta">{html.escape(n)}</span></td><td>{counts[n]}</td>'
+        f'<td>{html.escape(round_mark(latest[n].get("body") or ""))}{html.escape(message_kind(latest[n].get("body") or ""))}</td>'
         f'<td>{_time(latest[n]["date_created"])}</td><td>{STATUS.get(latest[n]["status"], html.escape(latest[n]["status"]))}</td>'
-        f'<td>{"回答済み" if latest[n].get("answers") else ""}</td></tr>'
+        f'<td>{_answered(latest[n])}</td></tr>'
         for n in numbers
     )
     body = (f"<h1>シミュレーターの電話 ({len(latest)} 台)</h1>"
             "<p>SMS を受け取った電話番号です（新しい順、10 秒ごとに更新）。番号を開くと、届いたメッセージと回答用リンクが見られます。"
             "リンクを開いて患者さんとして回答できます。</p>"
-            f'<form><input name="q" value="{html.escape(q)}" placeholder="番号で絞り込み"> <button>絞り込む</button></form>'
-            f"<table><tr><th>番号</th><th>件数</th><th>最終受信</th><th>状態</th><th>自動回答</th></tr>{rows}</table>")
+            f'<form><input name="q" value="{html.escape(q)}" placeholder="番号で絞り込み（090-1234-5678 など）"> '
+            "<button>絞り込む</button></form>"
+            f"<table><tr><th>番号</th><th>件数</th><th>最新のメッセージ</th><th>最終受信</th><th>状態</th><th>自動回答</th></tr>"
+            f"{rows}</table>")
     return _page("シミュレーターの電話", body)
+
+
+def _answered(record: dict) -> str:
+    answers = record.get("answers") or []
+    if any(a.get("skipped") for a in answers):
+        return "手入力の回答を優先（自動回答なし）"
+    return "回答済み" if answers else ""
 
 
 @router.get("/{number}", response_class=HTMLResponse)
 def phone(number: str, request: Request) -> HTMLResponse:
+    number = normalise_number(number)  # /_sim/phones/090-1234-5678 finds +819012345678
     messages = [r for r in request.app.state.sim.messages if _phone_of(r) == number]
     parts = []
     for record in messages:
@@ -78,10 +131,14 @@ def phone(number: str, request: Request) -> HTMLResponse:
         link = ANSWER_LINK.search(record.get("body") or "")
         tap = f'<br><a class="tap" href="{html.escape(link.group(0))}" target="_blank">回答ページを開く</a>' if link else ""
         inbound = record.get("direction") == "inbound"
-        answered = "".join(f'　自動回答: {html.escape(a["state"])}' for a in record.get("answers", []))
+        answered = "".join("　手入力の回答があるため自動回答なし" if a.get("skipped") else f'　自動回答: {html.escape(a["state"])}'
+                           for a in record.get("answers", []))
+        text = record.get("body") or ""
+        mark = "" if inbound else f"　<strong>{html.escape(round_mark(text))}</strong>{html.escape(message_kind(text))}"
         parts.append(f'<div class="msg{" in" if inbound else ""}"><div class="meta">{_time(record["date_created"])}　'
-                     f'{"患者さんから" if inbound else "サービスから"}　{STATUS.get(record["status"], html.escape(record["status"]))}'
+                     f'{"患者さんから" if inbound else "サービスから"}{mark}　{STATUS.get(record["status"], html.escape(record["status"]))}'
                      f"{answered}</div>{body}{tap}</div>")
     if not parts:
         parts.append("<p>この番号へのメッセージはまだありません。</p>")
-    return _page(f"{number} の電話", f'<p><a href="/_sim/phones">← 電話の一覧</a></p><h1>{html.escape(number)}</h1>{"".join(parts)}')
+    return _page(f"{number} の電話", f'<p><a href="/_sim/phones">← 電話の一覧</a></p>'
+                 f'<h1>{html.escape(_national(number))} <small>{html.escape(number)}</small></h1>{"".join(parts)}')

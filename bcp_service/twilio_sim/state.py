@@ -39,6 +39,7 @@ STAT_KEYS = (
     "inbound_failed",
     "answers_sent",
     "answers_failed",
+    "answers_skipped",  # the link was already answered (by hand): the automatic answer is not given
 )
 
 

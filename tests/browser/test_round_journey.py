@@ -65,6 +65,7 @@ def test_officer_starts_watches_and_closes_a_drill_round(browser, live_server, c
 
     page.goto(f"{live_server.url}/rounds/{round_id}")
     assert "1</strong> / 4 人が回答" in page.content()
+    page.check("#confirm-close")  # closing asks first (issue 27.7)
     page.click("#close-button")
     page.wait_for_url("**?closed=1")
     assert page.inner_text("#round-state") == "終了" and page.locator("#close-form").count() == 0

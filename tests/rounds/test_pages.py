@@ -85,7 +85,15 @@ def test_start_drill_then_close_from_pages(browser_as, session, area):
     assert "0</strong> / 2 人が回答" in page and 'id="close-form"' in page
     assert "看護師の確認待ち（連絡不能）: 0 人" in page
 
-    closed = officer.post(f"/rounds/{round_id}/close", data={"csrf_token": _csrf(page)}, follow_redirects=False)
+    # Closing asks first and says what stops (issue 27.7): without the ticked box nothing closes.
+    assert "未回答の <strong>2</strong> 人への再送" in page and 'name="confirm_close"' in page
+    unconfirmed = officer.post(f"/rounds/{round_id}/close", data={"csrf_token": _csrf(page)}, follow_redirects=False)
+    assert unconfirmed.status_code == 303 and "unconfirmed=1" in unconfirmed.headers["location"]
+    session.refresh(safety_round)
+    assert safety_round.state == "running"
+    assert "まだ終了していません" in officer.get(unconfirmed.headers["location"]).text
+    closed = officer.post(f"/rounds/{round_id}/close", data={"csrf_token": _csrf(page), "confirm_close": "yes"},
+                          follow_redirects=False)
     assert closed.status_code == 303
     session.refresh(safety_round)
     assert safety_round.state == "closed"

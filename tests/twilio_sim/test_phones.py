@@ -40,3 +40,64 @@ def test_answers_follow_the_drill_curve():
     fast_rng = random.Random(1)
     assert sorted(answer_delay_seconds(fast, fast_rng) for _ in range(5000))[2500] < 30
     assert answer_delay_seconds(SimConfig(answer_delay_ms=1500), rng) == 1.5  # load tests keep the fixed delay
+
+
+def test_numbers_are_found_as_people_write_them_and_messages_carry_their_mark():
+    with RunningSim(SimConfig()) as sim:
+        _send(sim, "+819012345678", "【在宅医療】【訓練】安否確認です。回答http://127.0.0.1:8000/a/tok1")
+        _send(sim, "+819087654321", "【在宅医療】【再送】安否確認 http://127.0.0.1:8000/a/tok2")
+        for written in ("090-1234-5678", "０９０‐１２３４‐５６７８", "090 1234 5678", "+81 90-1234-5678", "1234-5678"):
+            index = httpx.get(f"{sim.base_url}/_sim/phones", params={"q": written}).text
+            assert "+819012345678" in index and "+819087654321" not in index, written
+        assert "+819012345678" not in httpx.get(f"{sim.base_url}/_sim/phones", params={"q": "080"}).text
+        index = httpx.get(f"{sim.base_url}/_sim/phones").text
+        assert "09012345678" in index and "【訓練】安否確認" in index and "【本番】安否確認（再送）" in index
+        page = httpx.get(f"{sim.base_url}/_sim/phones/090-8765-4321").text
+        assert "<strong>【本番】</strong>安否確認（再送）" in page and "tok2" in page
+
+
+def test_the_automatic_answer_never_overwrites_one_typed_by_hand():
+    import asyncio
+    import random
+
+    from bcp_service.twilio_sim.delivery import answer_by_link
+
+    class Page:
+        status_code = 200
+        is_success = True
+
+        def __init__(self, text: str) -> None:
+            self.text = text
+
+    class Http:
+        def __init__(self, answered: bool) -> None:
+            self.answered, self.posts = answered, []
+
+        async def get(self, url):
+            return Page('<p class="box">現在の回答: <strong>要支援</strong>（変更できます）</p>' if self.answered
+                        else '<input name="nonce" value="n1">')
+
+        async def post(self, url, data):
+            self.posts.append(data)
+            return Page("ありがとうございました")
+
+    class State:
+        def __init__(self, answered: bool) -> None:
+            self.config, self.rng, self.stats = SimConfig(answer_delay_ms=1), random.Random(1), {}
+            self.http = Http(answered)
+
+        def _http(self):
+            return self.http
+
+        def count(self, key, n=1):
+            self.stats[key] = self.stats.get(key, 0) + n
+
+    for answered in (True, False):
+        state = State(answered)
+        record = {"body": "安否確認です。回答http://127.0.0.1:8000/a/tok1"}
+        asyncio.run(answer_by_link(state, record))
+        if answered:
+            assert state.http.posts == [] and state.stats == {"answers_skipped": 1}
+            assert record["answers"][0]["skipped"]
+        else:
+            assert len(state.http.posts) == 1 and state.stats == {"answers_sent": 1}
