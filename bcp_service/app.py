@@ -117,7 +117,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         except Exception as exc:
             if not isinstance(exc, DBAPIError | health.DiskLow):  # the probe is fixed SQL: any refusal is a finding
                 raise
-            api_database.note(exc)
+            if is_outage(exc):  # a standby's read-only refusal is a finding here, not a loop's outage
+                api_database.note(exc)
             log.warning("healthz.database_unwritable", extra={"error": type(exc).__name__})
             return JSONResponse(status_code=503, content={
                 "status": "unavailable", "database": engine.dialect.name, "database_writable": False,
