@@ -15,6 +15,7 @@ from bcp_service.db import SessionDep
 from bcp_service.escalation.routes import get_round_escalation
 from bcp_service.labels import TIER_LABELS
 from bcp_service.models.rounds import STATE_ORDER, RoundState
+from bcp_service.ops.restore import latest_restore
 from bcp_service.page_helpers import page
 from bcp_service.rounds import visibility
 from bcp_service.rounds.pages import MESSAGE_STATE_LABELS, STARTERS, CountReader, shown_round, target_describer
@@ -40,4 +41,5 @@ def round_page(round_id: int, request: Request, principal: CountReader, session:
                 summary=summary, escalation=escalation, timeline=round_timeline(session=session, round_id=round_id),
                 closable=closable, describe=target_describer(session), state_order=STATE_ORDER, state_labels=STATE_LABELS,
                 tier_labels=TIER_LABELS, action_labels=ACTION_LABELS, message_labels=MESSAGE_STATE_LABELS,
-                started=bool(started), closed=bool(closed))
+                started=bool(started), closed=bool(closed),
+                restore=latest_restore(session, round_id))  # ops: restored from a backup
