@@ -36,6 +36,7 @@ from bcp_service.imports.routes import router as imports_router
 from bcp_service.nurse.routes import api_router as nurse_api_router
 from bcp_service.nurse.routes import router as nurse_router
 from bcp_service.ops import health
+from bcp_service.ops.pages import router as ops_pages_router
 from bcp_service.ops.routes import router as ops_router
 from bcp_service.outage import DatabaseWait, database_wrote, is_outage
 from bcp_service.outages.routes import router as outages_router
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     for router in (schedules_router, triggers_router, outages_router, escalation_router, voice_router):
         app.include_router(router)
     app.include_router(ops_router)  # ops: system status, metrics, the operator's page
+    app.include_router(ops_pages_router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     install_docs(app)
     _install_error_handlers(app)

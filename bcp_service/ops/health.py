@@ -45,8 +45,9 @@ def probe_database(session: Session, *, min_free_mb: int = 0) -> None:
             page_size = int(session.execute(text("PRAGMA page_size")).scalar_one())
             session.execute(insert(HealthProbe).values(filler=os.urandom(2 * page_size)))
         savepoint.rollback()
-    if bind.dialect.name == "sqlite" and min_free_mb and bind.url.database not in (None, "", ":memory:"):
-        free = free_bytes(Path(str(bind.url.database)).parent)
+    database = getattr(bind, "engine", bind).url.database  # a session bound to a connection (tests) or an engine
+    if bind.dialect.name == "sqlite" and min_free_mb and database not in (None, "", ":memory:"):
+        free = free_bytes(Path(str(database)).parent)
         if free < min_free_mb * 1024 * 1024:
             raise DiskLow(f"{free // (1024 * 1024)} MB free, {min_free_mb} MB needed")
 
