@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bcp_service import heartbeat, lanes
@@ -36,6 +36,9 @@ from bcp_service.exports.routes import router as exports_router
 from bcp_service.imports.routes import router as imports_router
 from bcp_service.nurse.routes import api_router as nurse_api_router
 from bcp_service.nurse.routes import router as nurse_router
+from bcp_service.ops import health
+from bcp_service.ops.pages import router as ops_pages_router
+from bcp_service.ops.routes import router as ops_router
 from bcp_service.outage import DatabaseWait, database_wrote, is_outage
 from bcp_service.outages.routes import router as outages_router
 from bcp_service.registry.routes import router as registry_router
@@ -48,6 +51,7 @@ from bcp_service.web.docs import install_docs
 from bcp_service.web.errors import API_PREFIXES, error_page, server_error, validation_page, wants_page
 from bcp_service.web.page_routers import PAGE_ROUTERS
 from bcp_service.web.routes import router as web_router
+from bcp_service.webhooks.journal import journal_for
 from bcp_service.webhooks.routes import router as webhooks_router
 from bcp_service.webhooks.voice import router as voice_router
 
@@ -97,6 +101,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.router.on_shutdown.append(_close_live(app))
     for router in (schedules_router, triggers_router, outages_router, escalation_router, voice_router):
         app.include_router(router)
+    app.include_router(ops_router)  # ops: system status, metrics, the operator's page
+    app.include_router(ops_pages_router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     install_docs(app)
     _install_error_handlers(app)
@@ -107,21 +113,29 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @app.get("/healthz", tags=["health"], dependencies=[Depends(Access(public="load balancer health check"))])
     def healthz():
-        # A write, not only a read: a read-only or full SQLite file, or a PostgreSQL standby after a
-        # failover, answers SELECT 1 but records nothing (issue 19). The write is this process's beat.
+        # A write that needs new space, not only a read or an update in place: a read-only or full SQLite
+        # file, a PostgreSQL standby, or a full tablespace answers SELECT 1 (and may rewrite a heartbeat row
+        # in place) but records no answer (issues 19 and 28). The probe is rolled back; the beat is kept.
         try:
             with app.state.unit_of_work() as session:
                 heartbeat.write_beat(session, instance_id=api_instance, name="api")
+                health.probe_database(session, min_free_mb=settings.health_min_free_mb)
         except Exception as exc:
-            if not is_outage(exc):
+            if not isinstance(exc, DBAPIError | health.DiskLow):  # the probe is fixed SQL: any refusal is a finding
                 raise
-            api_database.note(exc)
+            if is_outage(exc):  # a standby's read-only refusal is a finding here, not a loop's outage
+                api_database.note(exc)
             log.warning("healthz.database_unwritable", extra={"error": type(exc).__name__})
             return JSONResponse(status_code=503, content={
-                "status": "unavailable", "database": engine.dialect.name,
+                "status": "unavailable", "database": engine.dialect.name, "database_writable": False,
+                "journal": health.check_journal(journal_for(app), min_free_mb=settings.health_min_free_mb).public(),
                 "detail": "データベースに書き込めません (the database cannot be written)"})
         database_wrote()
-        return {"status": "ok", "database": engine.dialect.name}
+        journal = health.check_journal(journal_for(app), min_free_mb=settings.health_min_free_mb)
+        # The database takes the writes, so nothing needs the journal now: still in service, but said.
+        return {"status": "ok" if journal.writable else "degraded", "database": engine.dialect.name,
+                "database_writable": True, "journal": journal.public(),
+                **({} if journal.writable else {"detail": "受信記録（ジャーナル）に書き込めません (the webhook journal cannot be written)"})}
 
     return app
 
@@ -153,6 +167,17 @@ def _install_error_handlers(app: FastAPI) -> None:
             status_code=409,
             content={"detail": [{"loc": [], "msg": "データの整合性に反します (conflicts with existing data)", "type": "conflict"}]},
         )
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, exc: DBAPIError):
+        # ops: an outage met before the route could say so itself (the caller's token is read from the
+        # database): 503 naming the database, never a generic 500 (issue 28). Other driver errors are bugs.
+        if not is_outage(exc) or not request.url.path.startswith(API_PREFIXES):
+            raise exc  # to the server-error handler, which logs the traceback
+        log.warning("http.database_unavailable", extra={"error": type(exc).__name__})
+        return JSONResponse(status_code=503, content={
+            "detail": "データベースに接続できないか書き込めません (database unavailable)",
+            "down": [{"part": "database", "state": "unavailable"}]})
 
     @app.exception_handler(OverflowError)
     @app.exception_handler(DataError)

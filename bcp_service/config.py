@@ -112,6 +112,16 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = 10.0
     heartbeat_stale_seconds: float = 30.0  # a component silent this long is reported stale
 
+    # Operations (bcp_service/ops, docs/deployment.md): health, metrics, backups.
+    # /healthz and the journal probe say "cannot write" below this much free space (SQLite's file system
+    # and the journal's: a rolled-back SQLite write puts nothing on disk, so space is checked directly).
+    health_min_free_mb: int = 64
+    # /metrics: admins, or a scraper sending "Authorization: Bearer <this>" (empty = admins only).
+    metrics_token: SecretStr = SecretStr("")
+    # `bcp-service db backup/restore` on PostgreSQL: the client programs (their directory on PATH by default).
+    pg_dump_path: str = "pg_dump"
+    pg_restore_path: str = "pg_restore"
+
     # Escalation of unanswered checks (docs/escalation.md): minutes from the start of the round.
     # A round or schedule may carry its own policy; this is the default. [] = no escalation.
     escalation_steps: list[dict] = [

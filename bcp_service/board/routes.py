@@ -38,6 +38,7 @@ from bcp_service.labels import THERAPY_LABELS, TIER_LABELS
 from bcp_service.live import sse
 from bcp_service.page_helpers import page, register_home_link
 from bcp_service.rounds import incidents
+from bcp_service.rounds.restored import latest_restore
 from bcp_service.rounds.service import label
 from bcp_service.rounds.visibility import visible_round
 
@@ -102,6 +103,7 @@ def board_page(round_id: int, request: Request, principal: Viewer, session: Sess
     response = page(
         "board/round.html", principal, round=safety_round, label=label(safety_round.drill), view=view,
         system=_system(session, request), escalation=escalation_rows(safety_round, settings),
+        restore=latest_restore(session, round_id),  # ops: restored from a backup
         names=source.names, filters=filters, therapy_labels=THERAPY_LABELS, tier_labels=TIER_LABELS,
         state_labels=STATE_LABELS, query=("?" + urlencode(query)) if query else "",
         plans=render.plans_html(plans, settings.board_list_limit) if plans is not None else None,

@@ -25,6 +25,7 @@ from bcp_service.rounds.pages import (
     shown_round,
     target_describer,
 )
+from bcp_service.rounds.restored import latest_restore
 from bcp_service.rounds.service import Actor, close_effects, label, may_close
 from bcp_service.rounds.summary import summarise_round
 from bcp_service.rounds.timeline import ACTION_LABELS, round_timeline
@@ -54,4 +55,5 @@ def round_page(round_id: int, request: Request, principal: CountReader, session:
                 if closable else [],
                 close_effects=close_effects(session=session, round_id=round_id) if closable else None,
                 budget=incidents.contact_budget(session=session, round_id=round_id, settings=request.app.state.settings),
-                unconfirmed=bool(unconfirmed), joined=bool(joined), join_error=bool(join_error))
+                unconfirmed=bool(unconfirmed), joined=bool(joined), join_error=bool(join_error),
+                restore=latest_restore(session, round_id))  # ops: restored from a backup

@@ -23,6 +23,7 @@ from bcp_service.models.institution import (
     Institution,
     InstitutionContact,
 )
+from bcp_service.models.ops import HealthProbe, RoundRestore  # ops: health probe, restore record
 from bcp_service.models.outages import PowerOutage
 from bcp_service.models.outbox import EarlyStatus, OutboxMessage, SendLanePause, SendRate
 from bcp_service.models.patient import Patient, PatientContact
@@ -31,6 +32,8 @@ from bcp_service.models.schedules import RoundSchedule, ScheduleFiring
 from bcp_service.models.triggers import TriggerDecision, TriggerRecord, TriggerReport
 
 __all__ = [
+    "HealthProbe",
+    "RoundRestore",
     "PowerOutage",
     "JmaFeed",
     "JmaFeedEntry",

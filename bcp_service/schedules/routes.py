@@ -1,4 +1,4 @@
-"""Schedules API (recurring rounds) and the system status (is the scheduler running?)."""
+"""Schedules API (recurring rounds); the system status moved to ``ops/routes.py``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from bcp_service.auth.deps import Access
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
 from bcp_service.db import SessionDep
-from bcp_service.heartbeat import SystemStatus, read_system_status
 from bcp_service.models import RoundSchedule
 from bcp_service.models.base import utcnow
 from bcp_service.models.schedules import FiringOutcome
@@ -29,7 +28,6 @@ router = APIRouter(prefix="/api/v1", tags=["schedules"])
 Limit = Annotated[int, Query(ge=1, le=500, description="page size (max 500)")]
 Offset = Annotated[int, Query(ge=0)]
 Manager = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture, Role.hub))]
-Monitor = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture, Role.hub, Role.system))]
 
 
 def schedule_public(session: Session, schedule: RoundSchedule) -> SchedulePublic:
@@ -94,9 +92,3 @@ def get_firings(schedule_id: int, principal: Manager, session: SessionDep, outco
     rows, total = service.list_firings(session=session, schedule_id=schedule_id,
                                        outcome=outcome.value if outcome else None, limit=limit, offset=offset)
     return Page(items=[FiringPublic.model_validate(r) for r in rows], total=total, limit=limit, offset=offset)
-
-
-@router.get("/system/status", response_model=SystemStatus)
-def get_system_status(request: Request, principal: Monitor, session: SessionDep):
-    """Last heartbeat of each background component (scheduler, worker); ``stale`` means none is running."""
-    return read_system_status(session=session, stale_after_seconds=request.app.state.settings.heartbeat_stale_seconds)

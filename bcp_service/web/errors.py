@@ -9,7 +9,7 @@ from bcp_service.registry.validation import reason
 from bcp_service.templating import render
 
 # Paths whose callers are programs (API clients, Twilio, load balancers): they get JSON.
-API_PREFIXES = ("/api/", "/webhooks/", "/healthz", "/openapi.json")
+API_PREFIXES = ("/api/", "/webhooks/", "/healthz", "/openapi.json", "/metrics")  # /metrics: ops (a scraper gets 401)
 
 PAGES = {
     403: ("権限がありません", "このページを開く権限がありません。別のアカウントでログインするか、管理者にお問い合わせください。"),

@@ -1,0 +1,118 @@
+"""The system status that never fails: which part is down, read part by part.
+
+``GET /api/v1/system/status`` gave a generic 500 during an outage (issue 28). Each part is read on its
+own here and a failing part becomes a finding (``down``), named in Japanese for the pages: the database
+(unreadable or unwritable), the webhook journal, the provider (a lane paused, or refusing with 429),
+and components whose heartbeat went silent.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+from sqlalchemy import func
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import col, select
+
+from bcp_service.heartbeat import SystemStatus, read_system_status
+from bcp_service.models import OutboxMessage
+from bcp_service.models.base import utcnow
+from bcp_service.models.outbox import MessageState
+from bcp_service.ops import health
+from bcp_service.outage import is_outage
+from bcp_service.webhooks.journal import journal_for
+
+log = logging.getLogger("bcp_service.ops")
+COMPONENT_LABELS = {"scheduler": "スケジューラ", "worker": "送信ワーカー", "feeds": "気象庁フィード", "api": "API"}
+
+
+class DownPart(BaseModel):
+    part: str = Field(description="database | journal | provider | a component's name")
+    state: str = Field(description="unreadable, unwritable, paused, throttled, stale...")
+    since: datetime | None = None
+    message: str = Field(description="what is wrong, in Japanese, for the pages")
+
+
+class OpsStatus(SystemStatus):
+    database: str = Field(description="ok | unwritable | unreadable")
+    journal: dict = Field(default_factory=dict, description="writable, files, entries, oldest_at, free_bytes")
+    throttled_messages: int = Field(default=0, description="messages waiting because the provider answered 429")
+    down: list[DownPart] = Field(default_factory=list)
+
+
+def read_status(app) -> OpsStatus:
+    settings = app.state.settings
+    now = utcnow()
+    database = health.DatabaseHealth()
+    base: SystemStatus | None = None
+    throttled = 0
+    try:
+        with app.state.read_unit_of_work() as session:
+            base = read_system_status(session=session, stale_after_seconds=settings.heartbeat_stale_seconds, now=now)
+            throttled = count_throttled(session, now=now)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        database = health.DatabaseHealth(readable=False, writable=False, error=type(exc).__name__)
+    if database.readable:
+        try:
+            with app.state.unit_of_work() as session:
+                database = health.check_write(session, min_free_mb=settings.health_min_free_mb)
+        except DBAPIError as exc:  # the unit of work's own begin or commit was refused
+            database = health.DatabaseHealth(writable=False, error=type(exc).__name__)
+    journal = health.check_journal(journal_for(app), min_free_mb=settings.health_min_free_mb)
+    if base is None:
+        base = SystemStatus(ok=False, checked_at=now, stale_after_seconds=settings.heartbeat_stale_seconds,
+                            components=[])
+    status = OpsStatus(**base.model_dump(), database=database.state, journal=journal.public(),
+                       throttled_messages=throttled)
+    status.down = find_down(status, database, journal)
+    status.ok = status.ok and not status.down
+    if status.down:
+        log.info("system.status_down", extra={"parts": ",".join(f"{d.part}:{d.state}" for d in status.down)})
+    return status
+
+
+def count_throttled(session, *, now: datetime) -> int:
+    """Messages held back now because the provider refused them with 429 (nothing was sent)."""
+    return int(session.exec(select(func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.state == MessageState.queued.value, OutboxMessage.throttled > 0,
+        col(OutboxMessage.next_attempt_at) > now)).one())
+
+
+def find_down(status: OpsStatus, database: health.DatabaseHealth, journal: health.JournalHealth) -> list[DownPart]:
+    down = []
+    if not database.readable:
+        down.append(DownPart(part="database", state="unreadable", since=status.database_unwritable_since,
+                             message="データベースを読み出せません。データベースの稼働と接続を確認してください。"))
+    elif not database.writable:
+        reason = "空き容量が不足しています" if database.error == "disk_low" else "書き込みが拒否されています"
+        down.append(DownPart(part="database", state="unwritable", since=status.database_unwritable_since,
+                             message=f"データベースに書き込めません（{reason}）。回答は受信記録に保存されます。"))
+    if not journal.writable:
+        down.append(DownPart(part="journal", state="unwritable",
+                             message="受信記録（ジャーナル）に書き込めません。データベースも止まると返信が失われます。"))
+    lanes = []
+    for component in status.components:
+        for instance in component.instances:
+            if instance.alive:
+                lanes += [lane for lane in instance.info.get("lanes_down", []) if lane not in lanes]
+    if status.provider_unavailable_since or lanes:
+        names = "、".join(lanes) or "全経路"
+        down.append(DownPart(part="provider", state="paused", since=status.provider_unavailable_since,
+                             message=f"送信業者が応答しないため送信を一時停止しています（{names}）。"))
+    for pause in status.lanes_paused:  # an account or sender problem (issue 26.1): resumes on a probe or an admin
+        down.append(DownPart(part="provider", state="account", since=pause.paused_at,
+                             message=f"{pause.lane_label}の送信を一時停止しています: {pause.cause}"))
+    if status.throttled_messages:
+        down.append(DownPart(part="provider", state="throttled",
+                             message=f"送信業者が送信を制限しています（429）。{status.throttled_messages}件が再送待ちです。"))
+    if database.readable:
+        for component in status.components:
+            if component.stale and component.name in ("scheduler", "worker"):
+                label = COMPONENT_LABELS.get(component.name, component.name)
+                down.append(DownPart(part=component.name, state="stale", since=component.last_beat_at,
+                                     message=f"{label}の動作が確認できません（停止中、またはデータベース待ち）。"))
+    return down
