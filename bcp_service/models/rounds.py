@@ -96,6 +96,8 @@ class SafetyCheck(SQLModel, table=True):
         Index("ix_safety_check_round_state", "round_id", "state"),
         Index("ix_safety_check_assigned", "assigned_user_id",
               postgresql_where=text("assigned_user_id IS NOT NULL"), sqlite_where=text("assigned_user_id IS NOT NULL")),
+        Index("ix_safety_check_review", "round_id",
+              postgresql_where=text("review_reply_id IS NOT NULL"), sqlite_where=text("review_reply_id IS NOT NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -124,6 +126,9 @@ class SafetyCheck(SQLModel, table=True):
     next_action_at: datetime | None = timestamp_field()
     assigned_user_id: int | None = None
     created_at: datetime = created_at_field()
+    # The newest unread reply (unmatched_reply) that may be this patient's: 「返信あり・要確認」, ranked
+    # as needing help until the reply is resolved on /review (answers.review).
+    review_reply_id: int | None = None
 
 
 class CheckAnswer(SQLModel, table=True):

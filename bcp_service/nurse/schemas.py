@@ -81,3 +81,7 @@ class NurseRow:
     # Where the patient said they will stay (advance notice; the registry keeps the latest).
     planned_stay: str = ""
     planned_stay_at: datetime | None = None
+    # Triage (rounds.triage): estimated hours to harm (None: on no device); a reply waiting unread.
+    harm_hours: float | None = None
+    review_reply_id: int | None = None
+    review_text: str | None = None
