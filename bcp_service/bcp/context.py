@@ -261,3 +261,17 @@ class BcpContext(_Model):
         from bcp_service.rounds.triage import sort_by_triage
 
         return sort_by_triage(list(self.patients), triage_input)
+
+    @property
+    def call_order_rule(self) -> str:
+        """The call order's rule in words, the one the board and the nurse page follow (rounds.triage)."""
+        from bcp_service.rounds.triage import RULE_TEXT
+
+        return RULE_TEXT
+
+    def harm_hours_of(self, p: Patient) -> float | None:
+        """Estimated hours to harm from the registry (None: on no device)."""
+        from bcp_service.rounds.triage import NO_DEVICE_HOURS, hours_to_harm
+
+        harm = hours_to_harm(triage_input(p))
+        return None if harm >= NO_DEVICE_HOURS else round(harm, 1)

@@ -182,3 +182,20 @@ def test_bcp_call_list_follows_the_same_rule():
     expected = [bcp_patient(n, d, t, tier, h) for n, d, t, tier, _s, h, _e in NEEDING]
     context = example_context().model_copy(update={"patients": list(reversed(expected))})
     assert [p.label for p in context.patients_by_priority] == [p.label for p in expected]
+
+
+@pytest.mark.parametrize("plan_kind", ["active_institution", "home_care_support", "single_doctor_clinic",
+                                       "visiting_nurse_station"])
+def test_bcp_drafts_state_the_rule_and_activate_at_level_3(plan_kind):
+    """Issue 25.6: the call-order text states this rule and its table follows it; activation at 警戒レベル3."""
+    from bcp_service.bcp.render import render_draft
+    from bcp_service.rounds.triage import RULE_TEXT
+
+    context = example_context(plan_kind)
+    html = render_draft(context).html
+    assert "警戒レベル3（高齢者等避難）以上が発令されたとき" in html and "警戒レベル4（避難指示）以上" not in html
+    assert RULE_TEXT in html and "同じ人に二重には送らない" not in html
+    table = html.split("安否確認の順番（登録情報から作成）")[1].split("</table>")[0]
+    labels = [p.label for p in context.patients_by_priority]
+    positions = [table.index(label) for label in labels]
+    assert positions == sorted(positions) and "害までの推定時間" in table
