@@ -12,7 +12,7 @@ from bcp_service.models import PatientContact, SafetyCheck, UnmatchedReply
 from bcp_service.webhooks.inbound import InboundSms, handle_replies
 from tests.board.conftest import browser_as, scene  # noqa: F401  (fixtures)
 
-TEXT = "<b>母が倒れました</b> アラームが鳴り続けている"
+TEXT = "<b>母の様子が変です</b> どうしたらいいですか"
 
 
 def _reply_from(session, scene, key: str, body: str = TEXT) -> UnmatchedReply:
@@ -38,7 +38,7 @@ def test_a_reply_sent_to_review_shows_at_once_and_ranks_as_needing_help(browser_
     board = hub.get(f"/board/rounds/{scene.round.id}").text
     priority = _priority(board)
     assert "未回答 標準" in priority and "返信あり・要確認" in priority
-    assert "&lt;b&gt;母が倒れました&lt;/b&gt;" in priority and "<b>母が倒れました" not in board  # escaped
+    assert "&lt;b&gt;母の様子が変です&lt;/b&gt;" in priority and "<b>母の様子が変です" not in board  # escaped
     # Ranked as needing help: the oxygen user with no hours said (zero) comes before the ventilator
     # users who said 2.5 h and 6 h.
     assert priority.index("未回答 標準") < priority.index("呼吸器 停電<")
@@ -49,10 +49,10 @@ def test_a_reply_sent_to_review_shows_at_once_and_ranks_as_needing_help(browser_
     names = [n.strip() for n in re.findall(r"<h2 class=\"pt-name\">([^<]+)", nurse)]
     assert names.index("未回答 標準") < names.index("呼吸器 停電") < names.index("未回答 重症")
     card = nurse.split(f'id="c{check.id}"')[1].split("</article>")[0]
-    assert "返信あり・要確認" in card and "&lt;b&gt;母が倒れました&lt;/b&gt;" in card
+    assert "返信あり・要確認" in card and "&lt;b&gt;母の様子が変です&lt;/b&gt;" in card
 
     csv_text = hub.get(f"/board/rounds/{scene.round.id}/export.csv", params={"kind": "priority"}).text
-    assert "母が倒れました" in csv_text
+    assert "母の様子が変です" in csv_text
 
     # Read on /review (dismissed here): the mark goes, the patient is back among the not-heard-from.
     page = hub.get("/review")
