@@ -19,7 +19,7 @@ from bcp_service.csv_export import csv_lines
 from bcp_service.db import SessionDep
 from bcp_service.escalation import followup, report
 from bcp_service.escalation.jobs import ESCALATING_STATES
-from bcp_service.escalation.policy import EscalationPolicy, policy_for, tier_policies
+from bcp_service.escalation.policy import NOTICE_KIND, EscalationPolicy, policy_for, tier_policies
 from bcp_service.escalation.schemas import (
     AssignRequest,
     CheckEscalation,
@@ -95,6 +95,10 @@ def get_round_escalation(round_id: int, request: Request, principal: CountReader
         step_times=[started + timedelta(minutes=s.after_minutes) for s in policy.steps], taken=taken,
         follow_up=follow_up, unassigned=unassigned,
         tiers={tier or "all": list(p.steps) for tier, p in tiers.items()},
+        tier_times={tier or "all": [started + timedelta(minutes=s.after_minutes) for s in p.steps]
+                    for tier, p in tiers.items()},
+        quiet_hours=(tuple(request.app.state.settings.notice_quiet_hours) if safety_round.kind == NOTICE_KIND
+                     else None),
     )
 
 
