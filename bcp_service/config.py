@@ -147,6 +147,16 @@ class Settings(BaseSettings):
         ],
     }
     escalation_batch_size: int = 500  # checks claimed per transaction by the escalation job
+    # Issue 25.4 (triage): advance notices (事前連絡, the 注意報 stage) are not emergencies. Their own
+    # slower ladder (every tier; a round's own policy still wins), and their family and call steps
+    # wait out the quiet hours (local time, settings.timezone): a notice started at 02:00 reaches no
+    # family before the quiet hours end. Emergency rounds escalate at any hour.
+    notice_escalation_steps: list[dict] = [
+        {"after_minutes": 120, "action": "resend"},
+        {"after_minutes": 360, "action": "family"},
+        {"after_minutes": 480, "action": "call"},
+    ]
+    notice_quiet_hours: tuple[str, str] = ("21:00", "07:00")
 
     # Outside-event triggers (POST /api/v1/triggers; docs/triggers.md).
     trigger_min_intensity: IntensityField = Intensity.FIVE_LOWER  # "5-", "5弱", "震度5弱"... (JMA intensity)

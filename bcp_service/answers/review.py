@@ -14,7 +14,7 @@ from bcp_service.answers.service import record_answer
 from bcp_service.auth.principal import Principal, patient_scope
 from bcp_service.auth.roles import Role
 from bcp_service.errors import Conflict, FieldError, NotFound
-from bcp_service.models import Patient, PatientContact, UnmatchedReply
+from bcp_service.models import Patient, PatientContact, SafetyCheck, UnmatchedReply
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import AnswerChannel
 from bcp_service.rounds.checks import find_check_in_scope
@@ -52,6 +52,22 @@ def patients_behind(session: Session, replies: list[UnmatchedReply]) -> list[int
     ).all())
 
 
+def _unmark(session: Session, reply: UnmatchedReply) -> None:
+    """The reply has been read: its checks are no longer 「返信あり・要確認」, unless another unread
+    reply from the same number waits (the newest then takes its place)."""
+    marked = session.exec(select(SafetyCheck).where(SafetyCheck.review_reply_id == reply.id)).all()
+    if not marked:
+        return
+    other = session.exec(
+        select(UnmatchedReply.id).where(UnmatchedReply.from_number == reply.from_number, UnmatchedReply.id != reply.id,
+                                        col(UnmatchedReply.resolved_at).is_(None))
+        .order_by(col(UnmatchedReply.id).desc())
+    ).first()
+    for check in marked:
+        check.review_reply_id = other
+        session.add(check)
+
+
 def resolve_reply(
     *, session: Session, principal: Principal, reply_id: int, check_id: int | None, state: str | None,
     hours_left: float | None, note: str | None,
@@ -78,6 +94,7 @@ def resolve_reply(
     else:
         reply.resolution = "dismissed"
     reply.resolved_at = utcnow()
+    _unmark(session, reply)
     reply.resolved_by_user_id = principal.user_id
     reply.resolved_by_name = principal.username[:100]
     reply.resolution_note = note

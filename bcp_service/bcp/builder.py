@@ -200,6 +200,13 @@ def build(*, session: Session, institution_id: int, plan_kind: PlanKind | None =
     if institution is None:
         raise NotFound("施設が見つかりません (institution not found)")
     kind = plan_kind or default_plan_kind(session, institution)
+    if kind == "single_doctor_clinic" and institution.enhanced:
+        # 機能強化型 means at least three full-time doctors: a plan written for one doctor would be wrong.
+        raise FieldError(
+            "機能強化型の施設（常勤医師3名以上）には「医師1名の診療所」の計画は選べません。"
+            "在宅療養支援診療所・病院の計画を選んでください (an enhanced institution cannot take the single-doctor plan)",
+            field="plan_kind",
+        )
     active_plan = kind == "active_institution"
     municipality = session.get(Municipality, institution.municipality_id)
     prefecture = session.get(Prefecture, municipality.prefecture_id)

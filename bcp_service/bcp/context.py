@@ -158,7 +158,7 @@ def triage_input(p: Patient):
         uses_ventilator=ventilator, ventilator_mode="non_invasive" if p.therapy == Therapy.NPPV else None,
         uses_oxygen=oxygen, uses_suction=p.suction_device is not None,
         medically_dependent_child=p.medically_dependent_child, max_hours_without_device=p.max_hours_without_device,
-        hours_left=hours,
+        hours_left=hours, risk_tier=p.risk_tier,
     )
 
 
@@ -255,8 +255,23 @@ class BcpContext(_Model):
 
     @property
     def patients_by_priority(self) -> list[Patient]:
-        """Call order for a safety check: the one triage order (rounds.triage), device and dependence
-        first (TPPV, then NPPV under 2 h tolerance, ...), then hours of battery or oxygen, unknown as zero."""
+        """Call order for a safety check: the one triage order (rounds.triage): estimated hours to harm
+        (the registry's battery or oxygen hours plus the hours tolerated without the device, unknown as
+        zero) first, then device class (TPPV, NPPV, oxygen, suction) and risk tier."""
         from bcp_service.rounds.triage import sort_by_triage
 
         return sort_by_triage(list(self.patients), triage_input)
+
+    @property
+    def call_order_rule(self) -> str:
+        """The call order's rule in words, the one the board and the nurse page follow (rounds.triage)."""
+        from bcp_service.rounds.triage import RULE_TEXT
+
+        return RULE_TEXT
+
+    def harm_hours_of(self, p: Patient) -> float | None:
+        """Estimated hours to harm from the registry (None: on no device)."""
+        from bcp_service.rounds.triage import NO_DEVICE_HOURS, hours_to_harm
+
+        harm = hours_to_harm(triage_input(p))
+        return None if harm >= NO_DEVICE_HOURS else round(harm, 1)

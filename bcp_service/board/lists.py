@@ -16,12 +16,12 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from bcp_service.board.counts import AreaNames, ViewSpec
-from bcp_service.board.schemas import ANSWERED, NEEDING, SILENT, FeedRow, PersonRow
+from bcp_service.board.schemas import ANSWERED, NEEDING, FeedRow, PersonRow
 from bcp_service.labels import planned_stay_text
-from bcp_service.models import CheckAnswer, Institution, Patient, PatientContact, SafetyCheck
-from bcp_service.models.rounds import CheckState
+from bcp_service.models import CheckAnswer, Institution, Patient, PatientContact, SafetyCheck, UnmatchedReply
+from bcp_service.models.base import utcnow
 from bcp_service.outages.service import power_out_municipality_ids
-from bcp_service.rounds.triage import triage_order
+from bcp_service.rounds import triage
 
 # Hours the registry expects the device to last without mains power: battery for a ventilator,
 # cylinders for oxygen. Used to order people who did not say how long they have left.
@@ -36,7 +36,8 @@ PERSON_COLUMNS = (
     SafetyCheck.hours_left, EXPECTED_HOURS.label("expected"), Patient.uses_ventilator, Patient.ventilator_mode,
     Patient.uses_oxygen, Patient.uses_suction, Patient.medically_dependent_child, SafetyCheck.municipality_id,
     SafetyCheck.last_answer_at, SafetyCheck.last_channel, SafetyCheck.round_id, Patient.planned_stay,
-    Patient.planned_stay_place, Patient.planned_stay_at,
+    Patient.planned_stay_place, Patient.planned_stay_at, Patient.max_hours_without_device, SafetyCheck.created_at,
+    SafetyCheck.review_reply_id,
 )
 
 
@@ -53,29 +54,49 @@ def device_label(uses_ventilator: bool, mode: str | None, uses_oxygen: bool, use
     return "・".join(parts) or "—"
 
 
-def _person(row, names: AreaNames) -> PersonRow:
+def _person(row, names: AreaNames, now: datetime) -> PersonRow:
     (check_id, patient_id, name, state, tier, hours, expected, vent, mode, oxygen, suction, child, muni,
-     last_at, channel, round_id, plan, place, planned_at) = row
+     last_at, channel, round_id, plan, place, planned_at, tolerance, asked_at, review_reply_id) = row
+    harm = triage.hours_to_harm(triage.TriageInput(
+        uses_ventilator=bool(vent), ventilator_mode=mode, uses_oxygen=bool(oxygen), uses_suction=bool(suction),
+        max_hours_without_device=tolerance, state=state, hours_left=hours, asked_at=_aware(asked_at),
+        review_pending=review_reply_id is not None), now)
     return PersonRow(check_id=check_id, patient_id=patient_id, name=name, state=state, risk_tier=tier,
                      hours_left=hours, expected_hours=expected, device=device_label(vent, mode, oxygen, suction, child),
                      municipality=names.municipalities.get(str(muni), ""), last_answer_at=_aware(last_at),
                      last_channel=channel, ventilator=bool(vent), round_id=round_id,
-                     planned_stay=planned_stay_text(plan, place), planned_stay_at=_aware(planned_at))
+                     planned_stay=planned_stay_text(plan, place), planned_stay_at=_aware(planned_at),
+                     harm_hours=None if harm >= triage.NO_DEVICE_HOURS else round(harm, 1),
+                     review_reply_id=review_reply_id)
+
+
+def _people(session: Session, rows, names: AreaNames, now: datetime) -> list[PersonRow]:
+    """Rows as people, with the text of the reply each one waits on (one query)."""
+    people = [_person(row, names, now) for row in rows]
+    reply_ids = sorted({p.review_reply_id for p in people if p.review_reply_id is not None})
+    if not reply_ids:
+        return people
+    texts = dict(session.exec(select(UnmatchedReply.id, UnmatchedReply.body)
+                              .where(col(UnmatchedReply.id).in_(reply_ids))).all())
+    return [replace(p, review_text=texts.get(p.review_reply_id)) if p.review_reply_id is not None else p
+            for p in people]
 
 
 def priority_list(session: Session, spec: ViewSpec, names: AreaNames, limit: int) -> list[PersonRow]:
-    """People who need someone, in the one triage order (rounds.triage), with what it takes to act.
+    """People who need someone, in the one triage order (rounds.triage), with what it takes to act:
+    those who answered needing help and those whose reply waits unread in the review queue.
 
-    Ventilator users in a municipality with an open power outage (outages.service) come first.
+    Among equal hours to harm, people on a device in a municipality with an open power outage
+    (outages.service) come first.
     """
+    now = utcnow()
     query = (
         select(*PERSON_COLUMNS).join(Patient, Patient.id == SafetyCheck.patient_id)
-        .where(*spec.conditions(), col(SafetyCheck.state).in_(NEEDING))
-        .order_by(*_outage_first(session), *triage_order())
+        .where(*spec.conditions(), or_(col(SafetyCheck.state).in_(NEEDING), triage.review_pending_sql()))
+        .order_by(*triage.triage_order(now, _outage_first(session)))
         .limit(limit)
     )
-    rows = [_person(row, names) for row in session.exec(query).all()]
-    return with_contact_details(session, rows)
+    return with_contact_details(session, _people(session, session.exec(query).all(), names, now))
 
 
 def with_contact_details(session: Session, rows: list[PersonRow]) -> list[PersonRow]:
@@ -113,14 +134,17 @@ def with_contact_details(session: Session, rows: list[PersonRow]) -> list[Person
 
 
 def non_responders(session: Session, spec: ViewSpec, names: AreaNames, limit: int) -> list[PersonRow]:
-    """Not heard from (no answer, unreachable, message failed): the most at risk first."""
+    """Not heard from (no answer, unreachable, message failed) and no reply waiting: in the one triage
+    order, where the time since they were asked counts (rounds.triage). The order is computed over
+    the view's silent checks (a top-N sort, not an index walk)."""
+    now = utcnow()
     query = (
         select(*PERSON_COLUMNS).join(Patient, Patient.id == SafetyCheck.patient_id)
-        .where(*spec.conditions(), col(SafetyCheck.state).in_(SILENT))
-        .order_by(*_outage_first(session), SafetyCheck.risk_tier, SafetyCheck.id)
+        .where(*spec.conditions(), triage.silent_sql())
+        .order_by(*triage.triage_order(now, _outage_first(session)))
         .limit(limit)
     )
-    return [_person(row, names) for row in session.exec(query).all()]
+    return _people(session, session.exec(query).all(), names, now)
 
 
 def planned_stays(session: Session, spec: ViewSpec, names: AreaNames, limit: int) -> list[PersonRow]:
@@ -132,22 +156,17 @@ def planned_stays(session: Session, spec: ViewSpec, names: AreaNames, limit: int
         .order_by(SafetyCheck.risk_tier, SafetyCheck.id)
         .limit(limit)
     )
-    return with_contact_details(session, [_person(row, names) for row in session.exec(query).all()])
-
-
-def _ventilator_dark(outage_areas: set[int], *, answered: bool):
-    """0 for a ventilator user without power (answered power_out, or in an outage area), else 1."""
-    conditions = [SafetyCheck.state == CheckState.power_out.value] if answered else []
-    if outage_areas:
-        conditions.append(col(SafetyCheck.municipality_id).in_(sorted(outage_areas)))
-    return case((and_(or_(*conditions), col(Patient.uses_ventilator).is_(True)), 0), else_=1)
+    return with_contact_details(session, _people(session, session.exec(query).all(), names, utcnow()))
 
 
 def _outage_first(session: Session) -> tuple:
-    """Non-responders: ventilator users in an outage area first. Without an open outage the list
-    keeps its index-backed order (no sort key computed over every silent check of a large round)."""
+    """The triage tie-break (rounds.triage): people on a device in an outage area first among equal hours."""
     areas = power_out_municipality_ids(session=session)
-    return (_ventilator_dark(areas, answered=False),) if areas else ()
+    if not areas:
+        return ()
+    on_device = or_(col(Patient.uses_ventilator).is_(True), col(Patient.uses_oxygen).is_(True),
+                    col(Patient.uses_suction).is_(True))
+    return (case((and_(col(SafetyCheck.municipality_id).in_(sorted(areas)), on_device), 0), else_=1),)
 
 
 FEED_COLUMNS = (

@@ -29,7 +29,7 @@ from bcp_service.board.counts import (
 )
 from bcp_service.board.schemas import Counts
 from bcp_service.config import Settings
-from bcp_service.models import CheckAnswer, SafetyRound
+from bcp_service.models import CheckAnswer, SafetyCheck, SafetyRound
 from bcp_service.outages.service import power_out_municipality_ids
 from bcp_service.rounds.counters import read_counters
 
@@ -51,6 +51,7 @@ class Wake:
     names: AreaNames
     last_answer_id: int
     new_answer_ids: list[int] = field(default_factory=list)
+    reviews: tuple = ()  # the round's replies waiting unread (rounds.triage): they change the lists
 
 
 class RoundSource:
@@ -78,7 +79,14 @@ class RoundSource:
         round_state = session.exec(select(SafetyRound.state).where(SafetyRound.id == self.round_id)).one_or_none()
         count = session.exec(select(func.count()).select_from(CheckAnswer)
                              .where(CheckAnswer.round_id == self.round_id, CheckAnswer.id > (self.floor or 0))).one()
-        return latest, count, tuple(states), round_state
+        return latest, count, tuple(states), round_state, self.reviews(session)
+
+    def reviews(self, session: Session) -> tuple:
+        """(checks marked 「返信あり・要確認」, sum of their reply ids): a partial-index read."""
+        return tuple(session.exec(
+            select(func.count(), func.coalesce(func.sum(SafetyCheck.review_reply_id), 0))
+            .where(SafetyCheck.round_id == self.round_id, col(SafetyCheck.review_reply_id).is_not(None))
+        ).one())
 
     def read(self, session: Session, *, advance: bool = True, notified_ids: set[int] | None = None) -> Wake:
         """Counters, names and the answers not passed on yet (``advance=False``: for a new view, which
@@ -106,7 +114,7 @@ class RoundSource:
             self._settle(max(window, default=self.floor))
         return Wake(round_id=self.round_id, drill=safety_round.drill if safety_round else False,
                     round_state=safety_round.state if safety_round else "closed", counters=counters,
-                    names=self.names, last_answer_id=latest, new_answer_ids=new_ids)
+                    names=self.names, last_answer_id=latest, new_answer_ids=new_ids, reviews=self.reviews(session))
 
     def start_at(self, latest: int, session: Session) -> None:
         """Begin the window where the first view's feed ends; what that feed showed is passed on already."""
@@ -152,6 +160,7 @@ class BoardView:
         self._caught_up = 0
         self._slow_at = 0.0
         self._counters: dict = {}
+        self._reviews: tuple = ()
         self._known: deque[int] = deque(maxlen=WINDOW_LIMIT)
         self._inputs: dict[str, object] = {}
         self._heavy_at = 0.0
@@ -179,9 +188,10 @@ class BoardView:
         lists and tables, which take a hundred times as long, come from ``refresh_slow`` in their
         own time, so a new answer never waits for them.
         """
-        if wake.new_answer_ids or wake.counters != self._counters:
+        if wake.new_answer_ids or wake.counters != self._counters or wake.reviews != self._reviews:
             self._changes += 1  # the lists may be out of date now (refresh_slow, in another thread, catches up)
         self._counters = wake.counters
+        self._reviews = wake.reviews
         known = set(self._known)
         new_ids = [i for i in wake.new_answer_ids if i not in known]
         fresh = lists.answers_by_id(session, self.spec, wake.names, new_ids) if self.spec.sees_identities else []

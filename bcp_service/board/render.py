@@ -9,12 +9,14 @@ from markupsafe import Markup
 
 from bcp_service.board.schemas import NEEDING, POWER_LABELS, STATE_LABELS, STATE_ORDER, Counts, FeedRow, PersonRow
 from bcp_service.labels import ANSWERED_BY_LABELS, CHANNEL_LABELS, TIER_LABELS
+from bcp_service.rounds.triage import RULE_TEXT
 from bcp_service.templating import environment
 
 LABELS = {
     "state_labels": STATE_LABELS, "state_order": [s.value for s in STATE_ORDER], "tier_labels": TIER_LABELS,
     "channel_labels": CHANNEL_LABELS, "answered_by_labels": ANSWERED_BY_LABELS, "power_labels": POWER_LABELS,
     "needing_labels": "・".join(STATE_LABELS[s] for s in NEEDING),
+    "triage_rule": RULE_TEXT,
 }
 
 

@@ -123,7 +123,7 @@ ACTION_LABELS = {"resend": "再送", "family": "家族へ", "call": "音声電�
 def escalation_rows(safety_round, settings) -> list[tuple[str, list[tuple[str, str]]]]:
     """Per risk tier: (tier label, [(after N 分, action)]), for the round page (docs/escalation.md)."""
     try:
-        policies = tier_policies(safety_round.escalation_policy, settings)
+        policies = tier_policies(safety_round.escalation_policy, settings, safety_round.kind)
     except ValueError:
         return []
     return [(TIER_LABELS.get(tier, "全員") if tier else "全員（この確認の設定）",

@@ -123,6 +123,10 @@ class PersonRow:
     # Where the person said they will stay (an advance-notice answer, kept in the registry).
     planned_stay: str = ""
     planned_stay_at: datetime | None = None
+    # Triage (rounds.triage): estimated hours to harm (None: on no device); a reply waiting unread.
+    harm_hours: float | None = None
+    review_reply_id: int | None = None
+    review_text: str | None = None
 
 
 @dataclass(frozen=True)

@@ -71,8 +71,9 @@ def area_csv_header() -> list[str]:
     return ["区分", "名称", "対象", *[STATE_LABELS[s.value] for s in STATE_ORDER], "回答率(%)"]
 
 
-PEOPLE_HEADER = ["氏名", "状態", "残り時間(回答)", "残り時間(登録の目安)", "機器", "リスク", "市町村", "最終回答", "経路",
-                 "電話", "住所", "積極的医療機関", "訪問看護ステーション", "メモ", "滞在予定", "滞在予定の回答",
+PEOPLE_HEADER = ["氏名", "状態", "残り時間(回答)", "残り時間(登録の目安)", "害までの推定時間", "返信あり・要確認", "機器",
+                 "リスク", "市町村", "最終回答", "経路", "電話", "住所", "積極的医療機関", "訪問看護ステーション", "メモ",
+                 "滞在予定", "滞在予定の回答",
                  "同じ災害の安否確認"]  # incid: the rounds of the incident the person is in (docs/incidents.md)
 # priority: who needs someone; silent: not heard from; plans: where people said they will stay.
 PEOPLE_KINDS = {"priority": lists.priority_list, "silent": lists.non_responders, "plans": lists.planned_stays}
@@ -86,7 +87,8 @@ def people_csv(*, session: Session, spec: ViewSpec, settings: Settings, kind: st
     rounds = incidents.rounds_of_patients(session, round_id=spec.round_id, patient_ids=[r.patient_id for r in rows])
     out = [
         [r.name, STATE_LABELS.get(r.state, r.state), "" if r.hours_left is None else r.hours_left,
-         "" if r.expected_hours is None else r.expected_hours, r.device, TIER_LABELS.get(r.risk_tier, r.risk_tier),
+         "" if r.expected_hours is None else r.expected_hours, "" if r.harm_hours is None else r.harm_hours,
+         r.review_text or "", r.device, TIER_LABELS.get(r.risk_tier, r.risk_tier),
          r.municipality, jst(r.last_answer_at), CHANNEL_LABELS.get(r.last_channel or "", r.last_channel or ""),
          r.phone or "", r.address or "", r.active_institution or "", r.nurse_station or "", r.note or "",
          r.planned_stay, jst(r.planned_stay_at),

@@ -27,7 +27,14 @@ from bcp_service import contacts as reach
 from bcp_service import outbox_writer
 from bcp_service.clock import aware
 from bcp_service.config import Settings
-from bcp_service.escalation.policy import EscalationAction, EscalationPolicy, tier_policies
+from bcp_service.escalation.policy import (
+    NOTICE_KIND,
+    QUIET_ACTIONS,
+    EscalationAction,
+    EscalationPolicy,
+    quiet_until,
+    tier_policies,
+)
 from bcp_service.models import CheckEvent, SafetyCheck, SafetyRound
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import CheckState, RoundState
@@ -58,14 +65,17 @@ def run_escalation(
     done: Counter[str] = Counter()
     for round_id, started_at, stored, drill, kind in rounds:
         try:
-            policies = tier_policies(stored, settings)
+            policies = tier_policies(stored, settings, kind)
         except ValidationError:
             log.warning("escalation.bad_policy", extra={"round_id": round_id})
             continue
+        quiet = quiet_until(now, settings) if kind == NOTICE_KIND else None
         for tier, policy in policies.items():
             for index, step in enumerate(policy.steps):
                 if aware(started_at) + timedelta(minutes=step.after_minutes) > now:
                     break
+                if quiet is not None and step.action in QUIET_ACTIONS:
+                    break  # a notice's family or call step waits for the morning (and the steps after it)
                 while True:
                     taken = escalate_batch(session_factory, round_id=round_id, started_at=aware(started_at),
                                            drill=drill, policy=policy, index=index, settings=settings, now=now,

@@ -7,7 +7,9 @@ from the start of the round, so every check of a round moves through the steps t
 
 from __future__ import annotations
 
+from datetime import datetime, time, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -48,16 +50,38 @@ class EscalationPolicy(BaseModel):
 TIERS = ("critical", "high", "standard")
 
 
-def tier_policies(stored: dict | list | None, settings) -> dict[str | None, EscalationPolicy]:
-    """The policy per risk tier: the round's own for every tier (key None), else the settings' per tier."""
+NOTICE_KIND = "advance_notice"
+QUIET_ACTIONS = frozenset({EscalationAction.family, EscalationAction.call})  # they reach families or ring
+
+
+def tier_policies(stored: dict | list | None, settings, kind: str = "safety_check") -> dict[str | None, EscalationPolicy]:
+    """The policy per risk tier: the round's own for every tier (key None), else for an advance notice
+    the settings' notice ladder for every tier, else the settings' per tier."""
     if stored is not None:
         return {None: resolve_policy(stored, settings.escalation_steps)}
+    if kind == NOTICE_KIND:
+        return {None: resolve_policy(settings.notice_escalation_steps, settings.escalation_steps)}
     return {tier: resolve_policy(None, settings.escalation_tier_steps.get(tier, settings.escalation_steps))
             for tier in TIERS}
 
 
-def policy_for(stored: dict | list | None, settings, tier: str | None) -> EscalationPolicy:
-    policies = tier_policies(stored, settings)
+def quiet_until(now: datetime, settings) -> datetime | None:
+    """The end of the quiet hours (settings.notice_quiet_hours, local time) if ``now`` is inside them
+    (the same start and end: none)."""
+    start, end = (time.fromisoformat(t) for t in settings.notice_quiet_hours)
+    if start == end:
+        return None  # no quiet hours
+    local = now.astimezone(ZoneInfo(settings.timezone))
+    at = local.time()
+    inside = (start <= at or at < end) if start > end else (start <= at < end)
+    if not inside:
+        return None
+    ends = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+    return ends if ends > local else ends + timedelta(days=1)
+
+
+def policy_for(stored: dict | list | None, settings, tier: str | None, kind: str = "safety_check") -> EscalationPolicy:
+    policies = tier_policies(stored, settings, kind)
     return policies.get(None) or policies.get(tier) or resolve_policy(None, settings.escalation_steps)
 
 

@@ -19,7 +19,7 @@ from bcp_service.csv_export import csv_lines
 from bcp_service.db import SessionDep
 from bcp_service.escalation import followup, report
 from bcp_service.escalation.jobs import ESCALATING_STATES
-from bcp_service.escalation.policy import EscalationPolicy, policy_for, tier_policies
+from bcp_service.escalation.policy import NOTICE_KIND, EscalationPolicy, policy_for, tier_policies
 from bcp_service.escalation.schemas import (
     AssignRequest,
     CheckEscalation,
@@ -46,7 +46,7 @@ Assigner = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture, Role
 
 
 def _policy(request: Request, safety_round: SafetyRound, tier: str | None = None) -> EscalationPolicy:
-    return policy_for(safety_round.escalation_policy, request.app.state.settings, tier)
+    return policy_for(safety_round.escalation_policy, request.app.state.settings, tier, safety_round.kind)
 
 
 def _running(safety_round: SafetyRound) -> bool:
@@ -70,7 +70,7 @@ def get_round_escalation(round_id: int, request: Request, principal: CountReader
     """The round's policy, when each step falls due, how many checks took each, and the follow-up count."""
     safety_round = visibility.visible_round(session=session, principal=principal, round_id=round_id)
     policy = _policy(request, safety_round)
-    tiers = tier_policies(safety_round.escalation_policy, request.app.state.settings)
+    tiers = tier_policies(safety_round.escalation_policy, request.app.state.settings, safety_round.kind)
     started = aware(safety_round.started_at)
     # Counted over the caller's own patients (rounds.visibility), as the round's other counts are.
     scope = visibility.count_scope(principal)
@@ -95,6 +95,10 @@ def get_round_escalation(round_id: int, request: Request, principal: CountReader
         step_times=[started + timedelta(minutes=s.after_minutes) for s in policy.steps], taken=taken,
         follow_up=follow_up, unassigned=unassigned,
         tiers={tier or "all": list(p.steps) for tier, p in tiers.items()},
+        tier_times={tier or "all": [started + timedelta(minutes=s.after_minutes) for s in p.steps]
+                    for tier, p in tiers.items()},
+        quiet_hours=(tuple(request.app.state.settings.notice_quiet_hours) if safety_round.kind == NOTICE_KIND
+                     else None),
     )
 
 

@@ -31,6 +31,10 @@ class RoundEscalation(BaseModel):
     unassigned: int | None
     tiers: dict[str, list[EscalationStep]] = Field(
         {}, description="steps per risk tier (settings escalation_tier_steps), or 'all' for the round's own policy")
+    tier_times: dict[str, list[datetime]] = Field(
+        {}, description="when each tier's steps fall due (the ladder as it will run), keyed as `tiers`")
+    quiet_hours: tuple[str, str] | None = Field(
+        None, description="advance notice: family and call steps wait while local time is inside these hours")
 
 
 class Phone(BaseModel):

@@ -102,6 +102,8 @@ class SafetyCheck(SQLModel, table=True):
               postgresql_where=text("assigned_user_id IS NOT NULL"), sqlite_where=text("assigned_user_id IS NOT NULL")),
         Index("ix_safety_check_follows", "follows_check_id",
               postgresql_where=text("follows_check_id IS NOT NULL"), sqlite_where=text("follows_check_id IS NOT NULL")),
+        Index("ix_safety_check_review", "round_id",
+              postgresql_where=text("review_reply_id IS NOT NULL"), sqlite_where=text("review_reply_id IS NOT NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -130,6 +132,9 @@ class SafetyCheck(SQLModel, table=True):
     next_action_at: datetime | None = timestamp_field()
     assigned_user_id: int | None = None
     created_at: datetime = created_at_field()
+    # The newest unread reply (unmatched_reply) that may be this patient's: 「返信あり・要確認」, ranked
+    # as needing help until the reply is resolved on /review (answers.review).
+    review_reply_id: int | None = None
     # Set when the same person's conversation of this incident runs in an earlier round's check: this
     # check sends nothing and does not escalate; answers to either are recorded on both (rounds.incidents).
     follows_check_id: int | None = None

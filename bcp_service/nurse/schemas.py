@@ -84,3 +84,7 @@ class NurseRow:
     # The disaster (rounds.incidents) and every running round this person's one conversation is in.
     incident_id: int | None = None
     rounds: tuple[tuple[int, str, bool], ...] = ()
+    # Triage (rounds.triage): estimated hours to harm (None: on no device); a reply waiting unread.
+    harm_hours: float | None = None
+    review_reply_id: int | None = None
+    review_text: str | None = None

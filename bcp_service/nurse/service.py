@@ -20,13 +20,12 @@ from bcp_service.board.lists import EXPECTED_HOURS, device_label
 from bcp_service.clock import aware
 from bcp_service.errors import Conflict, NotFound
 from bcp_service.labels import planned_stay_text
-from bcp_service.models import CheckAnswer, Patient, PatientContact, SafetyCheck, SafetyRound
+from bcp_service.models import CheckAnswer, Patient, PatientContact, SafetyCheck, SafetyRound, UnmatchedReply
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import AnswerChannel, RoundState
 from bcp_service.nurse.schemas import Contact, NurseResultIn, NurseRow
-from bcp_service.rounds import incidents
+from bcp_service.rounds import incidents, triage
 from bcp_service.rounds.service import label
-from bcp_service.rounds.triage import triage_order
 
 
 def list_my_checks(*, session: Session, principal: Principal, limit: int = 300) -> tuple[list[NurseRow], int]:
@@ -45,9 +44,13 @@ def list_my_checks(*, session: Session, principal: Principal, limit: int = 300) 
         select(func.count()).select_from(SafetyCheck).join(SafetyRound, SafetyRound.id == SafetyCheck.round_id)
         .join(Patient, Patient.id == SafetyCheck.patient_id).where(*conditions)
     ).one()
-    rows = session.exec(base.order_by(*triage_order()).limit(limit)).all()
+    now = utcnow()
+    rows = session.exec(base.order_by(*triage.triage_order(now)).limit(limit)).all()
     contacts = contacts_of(session, [patient.id for _, _, _, patient, _, _ in rows])
     rounds = incidents.rounds_of_people(session, [check.id for check, *_ in rows if check.id is not None])
+    reply_ids = sorted({check.review_reply_id for check, *_ in rows if check.review_reply_id is not None})
+    texts = dict(session.exec(select(UnmatchedReply.id, UnmatchedReply.body)
+                              .where(col(UnmatchedReply.id).in_(reply_ids))).all()) if reply_ids else {}
     result = [
         NurseRow(
             check_id=check.id, round_id=check.round_id, round_title=title or f"安否確認 #{check.round_id}", drill=drill,
@@ -63,10 +66,19 @@ def list_my_checks(*, session: Session, principal: Principal, limit: int = 300) 
             planned_stay_at=aware(patient.planned_stay_at) if patient.planned_stay_at else None,
             incident_id=incident_id,
             rounds=tuple((rid, rtitle or f"安否確認 #{rid}", rdrill) for rid, rtitle, rdrill in rounds.get(check.id, ())),
+            harm_hours=_harm_hours(check, patient, now), review_reply_id=check.review_reply_id,
+            review_text=texts.get(check.review_reply_id) if check.review_reply_id is not None else None,
         )
         for check, title, drill, patient, expected, incident_id in rows
     ]
     return result, total
+
+
+def _harm_hours(check: SafetyCheck, patient: Patient, now) -> float | None:
+    harm = triage.hours_to_harm(triage.from_patient(
+        patient, state=check.state, hours_left=check.hours_left, asked_at=aware(check.created_at),
+        review_pending=check.review_reply_id is not None), now)
+    return None if harm >= triage.NO_DEVICE_HOURS else round(harm, 1)
 
 
 def contacts_of(session: Session, patient_ids: list[int]) -> dict[int, list[Contact]]:
@@ -124,6 +136,10 @@ def record_result(*, session: Session, principal: Principal, data: NurseResultIn
     ):
         # Recorded before the round closed (a phone that was offline): still kept. After: refused.
         raise Conflict("この安否確認は終了しています (round closed)")
+    if check.review_reply_id is not None:
+        # The nurse page showed the waiting reply's text: a result recorded here means it was read.
+        check.review_reply_id = None
+        session.add(check)
     return record_answer(
         session=session, check_id=check.id, state=data.state, channel=AnswerChannel.nurse, observed_at=observed,
         hours_left=data.hours_left, note=data.note or None, answered_by=f"nurse_{data.method}",

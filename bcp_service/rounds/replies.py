@@ -7,8 +7,13 @@ gets the text). The rules, with the corpus that holds them (tests/rounds/replies
 
 - Digits and words come from the one table of states (check_states); full-width digits and
   letters, half-width kana and circled digits are folded first (NFKC).
-- Negations are removed before words are matched: 「大丈夫じゃない」 is not safe, 「停電していない」
-  is power on, 「助けは不要」 is not a call for help.
+- Negations are removed before words are matched: 「大丈夫じゃない」「無事ではない」 are not safe,
+  「停電していない」「停電してません」 are power on, 「助けは不要」 is not a call for help.
+- Distress in the reporter's words (「倒れました」「意識がない」「アラームが鳴り続けている」
+  「救急車」「ぐったり」) is a call for help.
+- Ranges give their lower bound and are never a menu digit: 「1〜2時間」「4-5時間」「1~2h」
+  「一、二時間」「二三時間」「2、3時間」 are 1, 4, 1, 1, 2 and 2 hours (``_ranges`` rewrites them
+  before anything else reads the text).
 - Hours: 「3時間」「2.5h」「三時間半」「30分」「1日もつ」; a time in the past or future
   (「3時間前から」) is not what is left. 「十分」「充分」「満タン」 mean *enough*, never ten minutes;
   「わからない」「不明」 about the reserve is an explicit unknown; 「バッテリーがない」「電池切れ」
@@ -65,7 +70,7 @@ _EN_PATTERNS = {
 }
 _EN_EXTRA = {NEEDS_TRANSPORT: re.compile(r"\b(?:evacuate|evacuation)\b", re.ASCII)}
 
-_JA_SAFE_WORDS = "大丈夫|だいじょうぶ|無事|ぶじ|元気|げんき|安全|平気"
+_JA_SAFE_WORDS = "大丈夫|だいじょうぶ|だいじょぶ|無事|ぶじ|元気|げんき|安全|平気"
 # re.ASCII keeps \b and \w to ASCII, so "okです" still has a word boundary after "ok".
 _NEGATED_SAFE = re.compile(
     rf"(?:{_JA_SAFE_WORDS})\s*(?:じゃ|では|でわ|で|が|は)?\s*(?:ない|なく|無い|ありません|ねえ|ねー)"
@@ -75,15 +80,19 @@ _NEGATED_SAFE = re.compile(
     re.ASCII,
 )
 _POWER_ON = re.compile(
-    r"(?:停電|ていでん)\s*(?:は|が|も)?\s*(?:して)?\s*(?:い)?\s*(?:ない|なし|無し|ありません|していません|なかった|しなかった)"
-    r"|(?:停電|ていでん)\s*(?:から)?\s*(?:復旧|回復)|復電|通電|"
-    r"電気\s*(?:は|が|も)?\s*(?:来て|きて|つ|点|通|戻|もど|復旧|回復|大丈夫|だいじょうぶ|問題な|ok)"
-    r"(?![^\s。、]{0,4}(?:ない|ません|なく))"
+    r"(?:停電|ていでん)\s*(?:は|が|も)?\s*(?:し|して|してい|してお|しちゃ|して無)?\s*"
+    r"(?:ない|なし|無し|ありません|ません|りません|いません|ないです|なかった|しなかった|ねえ|ねー)"
+    r"|(?:停電|ていでん)\s*(?:から|は|が|も)?\s*(?:復旧|回復|直|なお|終わ|おわ)|復電|通電|"
+    r"(?:電気|でんき)\s*(?:は|が|も)?\s*(?:来て|きて|つ|点|通|戻|もど|復旧|回復|大丈夫|だいじょうぶ|問題な|ok)"
+    r"(?![^\s。、]{0,4}(?:ない|ません|なく|へん|ひん|ねえ|ねー))"
+    r"|(?:電気|でんき)\s*(?:は|が|も)?\s*(?:止まって|とまって|切れて|きれて|消えて|きえて|落ちて)\s*(?:い)?\s*(?:ない|ません)"
     r"|\bno\s+(?:power\s+)?(?:outage|blackout)\b|\bpower\s+(?:is\s+)?(?:on|back)\b",
     re.ASCII,
 )
 _POWER_OUT = re.compile(
-    r"電気\s*(?:が|は|も)?\s*(?:止ま|とま|切れ|きれ|消え|きえ|落ち|おち|つかない|点かない|来てない|きてない|来ない|こない|ない)"
+    r"(?:電気|でんき)\s*(?:が|は|も)?\s*(?:止ま|とま|切れ|きれ|消え|きえ|落ち|おち|つかない|点かない|来てない|きてない|来ない|こない|ない"
+    r"|つかへん|点かへん|つかん|来てへん|きてへん|来(?:ー|え)へん|こ(?:ー|お)へん|きてない)"
+    r"(?!(?:って|て)\s*(?:い)?\s*(?:ない|ません))"
     r"|ブレーカー|電源\s*(?:が|は)?\s*(?:ない|切れ|入らない)",
 )
 _NEGATED_OTHER = re.compile(
@@ -94,6 +103,15 @@ _NEGATED_OTHER = re.compile(
     re.ASCII,
 )
 _DEVICE = r"(?:人工呼吸器|呼吸器|こきゅうき|ベンチレーター|濃縮器|酸素|吸引器|吸引機|機械|機器|器械|ポンプ)"
+_DISTRESS = re.compile(
+    r"倒れ|たおれ|意識\s*(?:が|は)?\s*(?:ない|無い|もうろう|朦朧|おかしい|ありません)|反応\s*(?:が|は)?\s*(?:ない|無い|鈍い)"
+    r"|返事\s*(?:が|を)?\s*(?:ない|しない)|アラーム|警報音|救急車|ぐったり|顔色\s*(?:が)?\s*悪|唇\s*(?:が)?\s*紫"
+    r"|チアノーゼ|けいれん|痙攣|息\s*(?:が)?\s*(?:苦し|くるし|できな|しづら|しにく|荒)|呼吸\s*(?:が)?\s*(?:苦し|おかしい|止ま|弱)"
+    r"|酸素\s*(?:が|は)?\s*(?:足りない|たりない|なくなりそう|切れそう)|サチュレーション\s*(?:が)?\s*(?:低|下が)"
+    r"|spo2\s*(?:が)?\s*(?:低|下が|[1-8]\d(?!\d))|熱\s*(?:が|も)?\s*(?:ある|出|高)|発熱|怪我|けが|ケガ|出血|動けない|うごけない"
+    r"|(?:来|き)て\s*(?:ください|下さい|くれ|欲しい|ほしい)|やばい|ヤバい|まずい|ダメ(?:です|だ)?$|だめ(?:です|だ)?$"
+    r"|\b(?:emergency|ambulance|collapsed|can'?t\s+breathe|not\s+breathing|alarm)\b",
+)
 _DEVICE_STOPPED = re.compile(
     rf"{_DEVICE}\s*(?:が|は|も|の)?\s*(?:止ま|とま|動かな|うごかな|動きませ|故障|壊れ|こわれ|鳴って|アラーム)"
 )
@@ -148,7 +166,7 @@ def parse_reply(text: str | None) -> ParsedReply:
     """Read a reply into the structured answer (see the module's rules)."""
     if text is None:
         return ParsedReply(None, None, False, "empty")
-    normalised = normalise(text)
+    normalised = _ranges(normalise(text))
     if not normalised:
         return ParsedReply(None, None, False, "empty")
 
@@ -164,7 +182,7 @@ def parse_reply(text: str | None) -> ParsedReply:
     flags = {"needs_transport": False, "needs_admission": False, "evacuated_to": None}
     if _POWER_OUT.search(remainder):
         found.add(POWER_OUT)
-    if _DEVICE_STOPPED.search(remainder) or empty:
+    if _DEVICE_STOPPED.search(remainder) or _DISTRESS.search(remainder) or empty:
         found.add(NEEDS_HELP)
     whereabouts = _whereabouts(remainder, found, flags)
     if whereabouts == "bare":
@@ -239,6 +257,31 @@ def _whereabouts(text: str, found: set[str], flags: dict) -> str | None:
     return None
 
 
+_RANGE_SEPARATOR = r"\s*(?:〜|~|-|−|–|—|ー|から|か|or|to)\s*"
+_LIST_SEPARATOR = r"\s*[、,・]\s*"
+_UNIT = r"(?=\s*(?:時間|h\b|hr|hours?\b|分|mins?\b|minutes?\b|日))"
+_RANGE = re.compile(rf"(?<![\d.])(\d+(?:\.\d+)?)(?:{_RANGE_SEPARATOR}(\d+(?:\.\d+)?)|{_LIST_SEPARATOR}(\d+)){_UNIT}", re.ASCII)
+_KANJI_RANGE = re.compile(rf"([一二三四五六七八九])(?:{_RANGE_SEPARATOR}|{_LIST_SEPARATOR})?([一二三四五六七八九]){_UNIT}")
+
+
+def _ranges(text: str) -> str:
+    """「1〜2時間」「2、3時間」「一、二時間」「二三時間」 → the lower bound (「1時間」...): the safe
+    reading for triage, and the first number is not left behind to be read as a menu digit. Listed
+    numbers (「2、3時間」) are a range only when consecutive, as people write "two or three"."""
+
+    def arabic(m: re.Match) -> str:
+        low, high, listed = m.group(1), m.group(2), m.group(3)
+        if listed is not None:
+            return low if int(listed) == float(low) + 1 else m.group(0)
+        return low if float(high) >= float(low) else m.group(0)
+
+    def kanji(m: re.Match) -> str:
+        low, high = _KANJI_DIGITS[m.group(1)], _KANJI_DIGITS[m.group(2)]
+        return m.group(1) if high == low + 1 else m.group(0)
+
+    return _KANJI_RANGE.sub(kanji, _RANGE.sub(arabic, text))
+
+
 def normalise(text: str) -> str:
     """NFKC (full-width digits and letters, half-width kana, circled digits), trimmed, lower-cased."""
     folded = unicodedata.normalize("NFKC", text[:MAX_CHARS]).strip().lower()
@@ -284,7 +327,18 @@ def extract_hours(text: str) -> float | None:
     return round(min(found), 2)
 
 
+# A reply that is only a menu number spelt out: 「いち」「イチ」「ichi」「さん」.
+# Not 5 (「ご」「go」): a word misread as "admitted" would hide someone; it goes to a person instead.
+_NUMBER_WORDS = {"いち": 1, "イチ": 1, "ichi": 1, "に": 2, "ニ": 2, "ni": 2, "さん": 3, "サン": 3, "san": 3,
+                 "よん": 4, "ヨン": 4, "yon": 4, "ろく": 6, "ロク": 6, "roku": 6}
+_NUMBER_WORD = re.compile(r"^(" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
+                          + r")\s*(?:です|番|ばん)?\s*[。.!！ー〜~]*$")
+
+
 def _digit_states(text: str) -> set[str]:
+    word = _NUMBER_WORD.match(text.strip())
+    if word:
+        return {DIGIT_STATES[_NUMBER_WORDS[word.group(1)]]}
     # Numbers outside the menu are ignored: alone they leave the reply unreadable,
     # next to a word they are usually a room number or a percentage.
     cleaned = _NOT_AN_ANSWER.sub(" ", text)

@@ -11,6 +11,11 @@ Severity of a plain JSON event
   For a blackout the caller picks the level (e.g. 4 for a wide, long outage); real outages are
   better posted to the outage adapter (``/api/v1/outages``), which judges them on hours.
 - tsunami: 3 津波注意報, 4 津波警報, 5 大津波警報 (1 津波予報, 0 none), as the bulletins map them.
+  With hazard ``tsunami`` the words are read on that scale: "津波警報", "警報" and "warning" are 4,
+  "大津波警報" and "major_warning" 5, "津波注意報", "注意報" and "advisory" 3.
+- The names JMA gives its warnings are accepted whole: 「大雨特別警報」 5, 「大雨警報」「洪水警報」 3,
+  「大雨注意報」「高潮注意報」 2, 「土砂災害警戒情報」「氾濫危険情報」 4 (the 警戒レベル each stands for).
+  A tsunami name with another hazard is refused (the event is probably filed under the wrong hazard).
 """
 
 from __future__ import annotations
@@ -80,10 +85,35 @@ _LEVEL_WORDS = {
     "特別警報": 5,
     "緊急安全確保": 5,
 }
+# The Agency's warning names and the 警戒レベル each stands for (jma_warnings reads bulletins with it;
+# the JSON trigger accepts the same names as a severity).
+WARNING_KINDS: dict[str, tuple[Hazard, int]] = {
+    "大雨特別警報": (Hazard.HEAVY_RAIN, 5),
+    "大雨警報": (Hazard.HEAVY_RAIN, 3),
+    "大雨注意報": (Hazard.HEAVY_RAIN, 2),
+    "洪水警報": (Hazard.FLOOD, 3),
+    "洪水注意報": (Hazard.FLOOD, 2),
+    "高潮特別警報": (Hazard.STORM_SURGE, 4),
+    "高潮警報": (Hazard.STORM_SURGE, 4),
+    "高潮注意報": (Hazard.STORM_SURGE, 2),
+    "警戒": (Hazard.LANDSLIDE, 4),  # VXWW50
+}
+
+_LEVEL_WORDS.update({
+    "土砂災害警戒情報": 4, "氾濫注意情報": 2, "氾濫警戒情報": 3, "氾濫危険情報": 4, "氾濫発生情報": 5,
+    "記録的短時間大雨情報": 4,
+})
+_TSUNAMI_WORDS = {
+    "津波予報": 1, "津波注意報": 3, "津波警報": 4, "大津波警報": 5,
+    "注意報": 3, "警報": 4, "特別警報": 5, "advisory": 3, "warning": 4, "major_warning": 5, "major warning": 5,
+}
+# JMA's phenomenon names before 注意報 / 警報 / 特別警報 (「大雨特別警報」 is 特別警報 for heavy rain).
+_PHENOMENON = re.compile(r"^(?:大雨|洪水|高潮|暴風雪|暴風|大雪|波浪|強風|風雪|雷|乾燥|濃霧|なだれ|融雪|着氷|着雪|霜|低温)"
+                         r"(?=(?:特別)?(?:警報|注意報)$)")
 _LEVEL_PATTERN = re.compile(r"^(?:警戒レベル|レベル|level)?\s*([1-5])$")
 
 
-def parse_level(value: Any) -> int:
+def parse_level(value: Any, hazard: Hazard | None = None) -> int:
     """Read a non-earthquake severity (see the module docstring) as a level 1..5."""
     if isinstance(value, bool):
         raise ValueError(f"severity must be a level 1-5 or a word such as 'warning', got {value!r}")
@@ -93,6 +123,13 @@ def parse_level(value: Any) -> int:
         raise ValueError(f"severity level must be between 1 and 5, got {value}")
     if isinstance(value, str):
         text = unicodedata.normalize("NFKC", value).strip().lower()
+        if hazard is Hazard.TSUNAMI and text in _TSUNAMI_WORDS:
+            return _TSUNAMI_WORDS[text]
+        if "津波" in text:
+            raise ValueError(f"severity '{value}' is a tsunami level: use hazard 'tsunami' (津波の警報・注意報は hazard を tsunami に)")
+        if text in WARNING_KINDS and text != "警戒":
+            return WARNING_KINDS[text][1]
+        text = _PHENOMENON.sub("", text)
         if text in _LEVEL_WORDS:
             return _LEVEL_WORDS[text]
         match = _LEVEL_PATTERN.match(text)
@@ -100,7 +137,7 @@ def parse_level(value: Any) -> int:
             return int(match.group(1))
     raise ValueError(
         f"severity '{value}' is not understood; use a level 1-5 or one of "
-        "advisory, warning, evacuate, emergency (注意報, 警報, 避難指示, 特別警報)"
+        "advisory, warning, evacuate, emergency (注意報, 警報, 避難指示, 特別警報, 大雨警報, 津波警報 …)"
     )
 
 
@@ -185,7 +222,7 @@ class JsonTriggerEvent(BaseModel):
             return None
         if hazard is Hazard.EARTHQUAKE:
             return Intensity.parse(value)
-        return parse_level(value)
+        return parse_level(value, hazard)
 
     @model_validator(mode="after")
     def _complete(self) -> JsonTriggerEvent:

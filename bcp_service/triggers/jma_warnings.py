@@ -29,7 +29,7 @@ from xml.etree.ElementTree import Element
 
 from bcp_service.triggers.areas import TSUNAMI_AREA_MUNICIPALITIES, WARD_TO_CITY
 from bcp_service.triggers.codes import map_jma_city_code
-from bcp_service.triggers.events import _JMA_INFO_TYPE, _JMA_STATUS, Hazard, TriggerEvent
+from bcp_service.triggers.events import _JMA_INFO_TYPE, _JMA_STATUS, WARNING_KINDS, Hazard, TriggerEvent
 from bcp_service.triggers.jma import (
     NS_HEAD,
     NS_REPORT,
@@ -52,17 +52,6 @@ WEATHER_TYPES = {
 TSUNAMI_TYPES = {"津波警報・注意報・予報a": "VTSE41", "津波情報a": "VTSE51"}
 MUNICIPAL_WARNING = "気象警報・注意報（市町村等）"
 
-WARNING_KINDS: dict[str, tuple[Hazard, int]] = {
-    "大雨特別警報": (Hazard.HEAVY_RAIN, 5),
-    "大雨警報": (Hazard.HEAVY_RAIN, 3),
-    "大雨注意報": (Hazard.HEAVY_RAIN, 2),
-    "洪水警報": (Hazard.FLOOD, 3),
-    "洪水注意報": (Hazard.FLOOD, 2),
-    "高潮特別警報": (Hazard.STORM_SURGE, 4),
-    "高潮警報": (Hazard.STORM_SURGE, 4),
-    "高潮注意報": (Hazard.STORM_SURGE, 2),
-    "警戒": (Hazard.LANDSLIDE, 4),  # VXWW50
-}
 # The Agency's new names carry the level: レベル３氾濫警報, レベル４土砂災害危険警報 ...
 _LEVEL_NAME = re.compile(r"^レベル([1-5])(.*)$")
 _NEW_NAME_HAZARDS = (("土砂", Hazard.LANDSLIDE), ("氾濫", Hazard.FLOOD), ("高潮", Hazard.STORM_SURGE),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from bcp_service.answers.service import NewAnswer, record_answers
@@ -114,6 +115,17 @@ def handle_replies(session: Session, replies: list[InboundSms]) -> list[InboundR
     return results
 
 
+def mark_for_review(session: Session, reply: UnmatchedReply, check_ids: list[int]) -> None:
+    """A reply waiting for a person is loud: each open check it may belong to shows 「返信あり・要確認」
+    and ranks as needing help (rounds.triage) until the reply is resolved (answers.review). A number
+    shared by several patients marks each of them: better one check too many than a silent one."""
+    if not check_ids:
+        return
+    session.flush()  # the reply's id
+    session.execute(update(SafetyCheck).where(col(SafetyCheck.id).in_(sorted(set(check_ids))))
+                    .values(review_reply_id=reply.id))
+
+
 def _read_reply(session: Session, reply: InboundSms, candidates: list[Candidate],
                 kinds: dict[int, str]) -> tuple[InboundResult, list[NewAnswer]]:
     parsed = parse_reply(reply.body)
@@ -126,12 +138,14 @@ def _read_reply(session: Session, reply: InboundSms, candidates: list[Candidate]
     elif parsed.state is None or parsed.ambiguous:
         reason = f"ambiguous:{parsed.reason}" if parsed.ambiguous else parsed.reason
     if reason is not None:
-        session.add(UnmatchedReply(
+        queued = UnmatchedReply(
             from_number=reply.from_number[:20], to_number=(reply.to_number or "")[:20] or None, body=reply.body[:2000],
             received_at=utcnow(), provider_message_id=reply.provider_id, reason=reason[:60],
             parsed_state=parsed.state, parsed_hours=parsed.hours,
             candidate_check_id=candidates[0][0] if len(candidates) == 1 else None,
-        ))
+        )
+        session.add(queued)
+        mark_for_review(session, queued, [c[0] for c in candidates])
         log.info("reply.queued", extra={"provider_id": reply.provider_id, "reason": reason})
         return InboundResult("queued", drill=drill, reason=reason), []
     answers = []

@@ -192,3 +192,12 @@ def test_stored_context_renders_the_stored_html_again(client, session):
 
     assert again.html == draft.html and len(again.blanks) == draft.blank_count
     assert draft.context["plan_kind"] == "active_institution" and len(draft.context["area_ventilator_patients"]) == 3
+
+
+def test_an_enhanced_clinic_cannot_get_the_single_doctor_plan(client, session):
+    """Issue 25.6: 機能強化型 (three or more full-time doctors) is refused the one-doctor plan, in Japanese."""
+    area = build_area(session)
+    clinic = create_institution(session, area.town, kind="home_care_support_clinic", enhanced=True)
+    response = client.post(f"/api/v1/institutions/{clinic.id}/bcp-drafts", json={"plan_kind": "single_doctor_clinic"})
+    assert response.status_code == 422 and "機能強化型" in response.text
+    assert _generate(client, clinic.id, plan_kind="home_care_support")["plan_kind"] == "home_care_support"

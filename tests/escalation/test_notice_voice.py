@@ -19,6 +19,12 @@ from tests.escalation.test_voice import BASE, signed, voice_app  # noqa: F401 (t
 from tests.factories import create_patient
 
 
+@pytest.fixture
+def settings(settings):
+    """These tests run on the real clock: no quiet hours (issue 25.4; tests/escalation/test_quiet_hours.py)."""
+    return settings.model_copy(update={"notice_quiet_hours": ("00:00", "00:00")})
+
+
 def start_notice(session, settings, municipality, *, drill: bool = False):
     safety_round, _ = start_round(session=session, actor=Actor.system("test"), settings=settings, drill=drill,
                                   reason="manual", target=RoundTarget(municipality_ids=[municipality.id]),

@@ -16,7 +16,8 @@ def test_list_shows_my_patients_most_urgent_first_with_call_links(browser_as, se
     assert page.status_code == 200
     html = page.text
     names = [n.strip() for n in re.findall(r"<h2 class=\"pt-name\">([^<]+)", html)]
-    assert names[:4] == ["呼吸器 停電", "呼吸器 停電長", "酸素 要支援", "搬送 必要"]
+    # Hours to harm lead (rounds.triage): oxygen users who did not say their hours (zero) first.
+    assert names[:4] == ["酸素 要支援", "搬送 必要", "呼吸器 停電", "呼吸器 停電長"]
     assert names[4] == "未回答 重症" and names[-1] == "無事 太郎"
     assert "隣町 花子" not in html  # another station's patient
     assert 'href="tel:+8190' in html and "090-" in html and "本人" in html and "家族" in html

@@ -72,7 +72,9 @@ def test_outage_raises_ventilator_users_there_to_the_top_of_the_board(system, se
     assert summary["power_out_municipalities"] == [coast.code] and summary["ventilator_users_affected"] == 2
     assert power_out_municipality_ids(session=session) == {coast.id}
     priority, silent = order()
-    assert priority == [answered_coast.id, answered_hills.id]  # power out comes before hours left
+    # Hours to harm lead (rounds.triage): 2 h in the hills before 10 h in the dark; among the
+    # not-heard-from (all at zero hours: unknown counts as zero) the outage breaks the tie.
+    assert priority == [answered_hills.id, answered_coast.id]
     assert silent[0] == silent_coast.id and silent_hills.id in silent
 
     restored = system.post("/api/v1/outages", json={"source": "tepco-pg", "outages": [outage(coast, restored=True)]})

@@ -1,12 +1,18 @@
 """Advance-notice rounds (事前連絡): own texts, a page asking where people will stay, answers in the registry."""
 
-
+import pytest
 from sqlmodel import select
 
 from bcp_service.models import OutboxMessage, Patient, SafetyCheck, SafetyRound
 from bcp_service.rounds.messages import render_message
 from tests.escalation.conftest import POLICY, age, escalate
 from tests.rounds.conftest import add_patient, area  # noqa: F401  (fixture)
+
+
+@pytest.fixture
+def settings(settings):
+    """These tests run on the real clock: no quiet hours (issue 25.4; tests/escalation/test_quiet_hours.py)."""
+    return settings.model_copy(update={"notice_quiet_hours": ("00:00", "00:00")})
 
 
 def start_notice(client, area, **extra):

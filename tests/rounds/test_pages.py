@@ -160,3 +160,13 @@ def test_start_an_advance_notice_from_the_page(browser_as, session, area):
     started = officer.post("/rounds", data=form, follow_redirects=False)
     assert started.status_code == 303
     assert session.exec(select(SafetyRound)).one().kind == "advance_notice"
+
+
+def test_round_page_shows_each_tiers_ladder_as_it_will_run(browser_as, scene):
+    """Issue 25.4: the page showed only one ladder while the critical tier resends at +3 min."""
+    page = browser_as("admin").get(f"/rounds/{scene.round.id}").text
+    ladder = page.split('id="escalation"')[1].split("<h3>経過</h3>")[0]
+    critical = ladder.split('data-tier="critical"')[1].split("</ol>")[0]
+    standard = ladder.split('data-tier="standard"')[1].split("</ol>")[0]
+    assert "（3分後）" in critical and "（15分後）" in standard and 'data-tier="high"' in ladder
+    assert 'id="quiet-hours"' not in page  # an emergency round escalates at any hour

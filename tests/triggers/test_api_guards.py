@@ -175,3 +175,14 @@ def test_a_person_can_stop_a_pending_start(system, client, client_as, session, s
     assert stopped.json()["reason"] == "cancelled_by_person" and stopped.json()["report_id"] is None
     assert client.post(f"/api/v1/triggers/events/{record_id}/cancel").status_code == 409
     assert run_starts(session, settings, at(10, 30)) == []
+
+
+def test_a_json_tsunami_warning_by_its_japanese_name_starts_a_round(system, chiba, clock):
+    clock.now = at(10, 20)
+    body = {"hazard": "tsunami", "municipalities": [TATEYAMA], "severity": "津波警報",
+            "occurred_at": "2025-03-01T10:15:00+09:00"}
+    response = system.post("/api/v1/triggers", json=body)
+    assert response.status_code == 200, response.text
+    assert (response.json()["action"], response.json()["severity"]) == ("schedule_round", 4)
+    wrong = system.post("/api/v1/triggers", json={**body, "hazard": "heavy_rain"})
+    assert wrong.status_code == 422 and "津波" in wrong.text
