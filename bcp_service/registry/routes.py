@@ -15,6 +15,7 @@ from bcp_service.db import SessionDep
 from bcp_service.errors import Forbidden, NotFound
 from bcp_service.models.enums import DesignationKind, InstitutionKind, PatientStatus, RiskTier, Therapy
 from bcp_service.registry import areas, contacts, designations, institutions, patients
+from bcp_service.registry.changes import record_change
 from bcp_service.registry.coverage import find_coverage_gaps
 from bcp_service.registry.schemas import (
     CoverageGapReport,
@@ -81,9 +82,11 @@ def list_regions(
 
 
 @router.post("/regions", response_model=RegionPublic, status_code=status.HTTP_201_CREATED)
-def create_region(data: RegionCreate, principal: AreaEditor, session: SessionDep):
+def create_region(data: RegionCreate, request: Request, principal: AreaEditor, session: SessionDep):
     ensure_prefecture_writable(principal, data.prefecture_id)
     region = areas.create_region(session=session, data=data)
+    record_change(session, principal, request, action="region.create", key="region_id", row_id=region.id,
+                  before=None, after=areas.region_snapshot(session, region))
     return areas.regions_to_public(session, [region])[0]
 
 
@@ -93,11 +96,14 @@ def get_region(region_id: int, principal: AnyRole, session: SessionDep):
 
 
 @router.patch("/regions/{region_id}", response_model=RegionPublic)
-def update_region(region_id: int, data: RegionUpdate, principal: AreaEditor, session: SessionDep):
+def update_region(region_id: int, data: RegionUpdate, request: Request, principal: AreaEditor, session: SessionDep):
     region = areas.get_region(session=session, region_id=region_id)
     if principal.role == Role.prefecture and region.prefecture_id != principal.scope_id:
         raise NotFound("在宅医療圏が見つかりません (region not found)")
+    before = areas.region_snapshot(session, region)
     region = areas.update_region(session=session, region=region, data=data)
+    record_change(session, principal, request, action="region.update", key="region_id", row_id=region.id,
+                  before=before, after=areas.region_snapshot(session, region))
     return areas.regions_to_public(session, [region])[0]
 
 
@@ -113,9 +119,12 @@ def list_municipalities(
 
 
 @router.post("/municipalities", response_model=MunicipalityPublic, status_code=status.HTTP_201_CREATED)
-def create_municipality(data: MunicipalityCreate, principal: AreaEditor, session: SessionDep):
+def create_municipality(data: MunicipalityCreate, request: Request, principal: AreaEditor, session: SessionDep):
     ensure_prefecture_writable(principal, data.prefecture_id)
-    return areas.create_municipality(session=session, data=data)
+    municipality = areas.create_municipality(session=session, data=data)
+    record_change(session, principal, request, action="municipality.create", key="municipality_id",
+                  row_id=municipality.id, before=None, after=areas.municipality_snapshot(municipality))
+    return municipality
 
 
 @router.get("/municipalities/{municipality_id}", response_model=MunicipalityPublic)
@@ -124,11 +133,16 @@ def get_municipality(municipality_id: int, principal: AnyRole, session: SessionD
 
 
 @router.patch("/municipalities/{municipality_id}", response_model=MunicipalityPublic)
-def update_municipality(municipality_id: int, data: MunicipalityUpdate, principal: AreaEditor, session: SessionDep):
+def update_municipality(municipality_id: int, data: MunicipalityUpdate, request: Request, principal: AreaEditor,
+                        session: SessionDep):
     municipality = areas.get_municipality(session=session, municipality_id=municipality_id)
     if not municipality_in_scope(session, principal, municipality.id):
         raise NotFound("市町村が見つかりません (municipality not found)")
-    return areas.update_municipality(session=session, municipality=municipality, data=data)
+    before = areas.municipality_snapshot(municipality)
+    municipality = areas.update_municipality(session=session, municipality=municipality, data=data)
+    record_change(session, principal, request, action="municipality.update", key="municipality_id",
+                  row_id=municipality.id, before=before, after=areas.municipality_snapshot(municipality))
+    return municipality
 
 
 @router.get("/institutions", response_model=Page[InstitutionPublic])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
+from bcp_service.auth import wall
 from bcp_service.auth.principal import Principal, municipality_scope, patient_scope
 from bcp_service.auth.roles import Role
 from bcp_service.errors import FieldError, NotFound
@@ -43,7 +44,13 @@ def ensure_institution_placed_in_scope(session: Session, principal: Principal, i
     if principal.role == Role.institution and institution.id != principal.scope_id:
         raise FieldError("施設アカウントは新しい施設を登録できません (institutions cannot register others)", field="name")
     if principal.role in (Role.prefecture, Role.hub) and not municipality_in_scope(session, principal, institution.municipality_id):
-        raise FieldError("担当範囲外の市町村です (municipality outside your scope)", field="municipality_id")
+        raise FieldError(OUTSIDE_MUNICIPALITY, field="municipality_id")
+    # The wall (issue 23): no one but admin places an institution (its own included) in another prefecture.
+    if not wall.allowed(session, principal, municipality_ids=[institution.municipality_id]):
+        raise FieldError(OUTSIDE_MUNICIPALITY, field="municipality_id")
+
+
+OUTSIDE_MUNICIPALITY = "担当範囲外の市町村です (municipality outside your scope)"
 
 
 def ensure_prefecture_writable(principal: Principal, prefecture_id: int) -> None:
