@@ -35,10 +35,10 @@ from bcp_service.models import Patient, PatientContact
 from bcp_service.models.base import utcnow
 from bcp_service.models.enums import INSTITUTION_KIND_JA
 from bcp_service.registry.external_ids import owner_of, release
+from bcp_service.registry.patient_links import PatientLinks
 from bcp_service.registry.references import HOSPITAL_KINDS, NURSE_STATION_KINDS
 from bcp_service.registry.risk import RiskInputs, derive_risk_tier
 from bcp_service.registry.schemas import PatientCreate
-from bcp_service.registry.patient_links import PatientLinks
 from bcp_service.registry.validation import field_errors
 from bcp_service.search_text import search_key
 

@@ -16,13 +16,13 @@ from bcp_service.models import HomeCareRegionMunicipality, Municipality, Patient
 from bcp_service.models.base import utcnow
 from bcp_service.models.enums import PatientStatus, RiskTier, Therapy
 from bcp_service.registry.external_ids import check_external_id, owner_of
+from bcp_service.registry.patient_links import INSTITUTION_FIELDS, PatientLinks
 from bcp_service.registry.references import (
     HOSPITAL_KINDS,
     NURSE_STATION_KINDS,
     require_institution,
     require_municipality,
 )
-from bcp_service.registry.patient_links import INSTITUTION_FIELDS, PatientLinks
 from bcp_service.registry.risk import RiskInputs, derive_risk_tier
 from bcp_service.registry.schemas import PatientContactIn, PatientCreate, PatientUpdate
 from bcp_service.search_text import normalise_name

@@ -14,7 +14,7 @@ from bcp_service.auth.roles import Role
 from bcp_service.db import SessionDep
 from bcp_service.errors import Forbidden, NotFound
 from bcp_service.models.enums import DesignationKind, InstitutionKind, PatientStatus, RiskTier, Therapy
-from bcp_service.registry import areas, contacts, designations, institutions, patients
+from bcp_service.registry import areas, contacts, designations, institutions, patients, prefectures
 from bcp_service.registry.changes import record_change
 from bcp_service.registry.coverage import find_coverage_gaps
 from bcp_service.registry.schemas import (
@@ -33,6 +33,8 @@ from bcp_service.registry.schemas import (
     PatientCreate,
     PatientPublic,
     PatientUpdate,
+    PrefectureCreate,
+    PrefecturePublic,
     RegionCreate,
     RegionPublic,
     RegionUpdate,
@@ -51,6 +53,7 @@ Limit = Annotated[int, Query(ge=1, le=500, description="page size (max 500)")]
 Offset = Annotated[int, Query(ge=0)]
 
 AnyRole = Annotated[Principal, Depends(Access(*ALL_ROLES))]
+AdminOnly = Annotated[Principal, Depends(Access(Role.admin))]
 AreaEditor = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture))]
 Identified = Annotated[Principal, Depends(Access(*IDENTIFIED))]
 InstitutionCreator = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture, Role.hub))]
@@ -68,6 +71,18 @@ def patient_public(session: Session, rows: list) -> list[PatientPublic]:
         )
         for p in rows
     ]
+
+
+@router.get("/prefectures", response_model=list[PrefecturePublic])
+def list_prefectures(principal: AnyRole, session: SessionDep):
+    """Every prefecture with its JIS code (no personal data)."""
+    return prefectures.list_prefectures(session=session)
+
+
+@router.post("/prefectures", response_model=PrefecturePublic, status_code=status.HTTP_201_CREATED)
+def create_prefecture(data: PrefectureCreate, request: Request, principal: AdminOnly, session: SessionDep):
+    """Add a prefecture (admin only; audited). 409 when its code or name is taken."""
+    return prefectures.create_prefecture(session=session, principal=principal, data=data, request=request)
 
 
 @router.get("/regions", response_model=Page[RegionPublic])

@@ -7,6 +7,7 @@ from bcp_service.escalation.pages import router as round_detail_page
 from bcp_service.imports.pages import router as import_pages
 from bcp_service.registry.area_pages import router as area_pages
 from bcp_service.registry.pages import router as patient_pages
+from bcp_service.registry.prefecture_pages import router as prefecture_pages  # wall (issue 23)
 from bcp_service.rounds.pages import router as round_pages
 from bcp_service.schedules.pages import router as schedule_pages
 from bcp_service.triggers.pages import router as trigger_pages
@@ -14,4 +15,5 @@ from bcp_service.triggers.pages import router as trigger_pages
 PAGE_ROUTERS = (
     patient_pages, area_pages, import_pages, account_pages, audit_pages,
     round_pages, round_detail_page, review_pages, schedule_pages, trigger_pages,
+    prefecture_pages,
 )

@@ -1,7 +1,6 @@
 import pytest
 
 from bcp_service.registry.schemas import check_digit
-
 from tests.factories import create_institution, create_municipality, create_prefecture, create_region, designate
 
 
