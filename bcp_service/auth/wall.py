@@ -54,9 +54,11 @@ def inside(
     session: Session, prefecture_id: int, *, municipality_ids: Iterable[int | None] = (),
     municipality_codes: Iterable[str | None] = (), region_ids: Iterable[int | None] = (),
     institution_ids: Iterable[int | None] = (), patient_ids: Iterable[int | None] = (),
-    nurse_user_ids: Iterable[int | None] = (),
+    nurse_user_ids: Iterable[int | None] = (), prefecture_ids: Iterable[int | None] = (),
 ) -> bool:
     """True when every named row exists and lies in ``prefecture_id`` (a nurse: by its station)."""
+    if any(p is not None and p != prefecture_id for p in prefecture_ids):
+        return False
     institution_ids = list(institution_ids)
     nurses = {i for i in nurse_user_ids if i is not None}
     if nurses:

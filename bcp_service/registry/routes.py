@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from sqlmodel import Session
 
 from bcp_service.audit.service import record as audit
+from bcp_service.auth import wall
 from bcp_service.auth.deps import ALL_ROLES, IDENTIFIED, Access
 from bcp_service.auth.principal import Principal, patient_scope
 from bcp_service.auth.roles import Role
@@ -199,8 +200,9 @@ def get_institution(institution_id: int, principal: Identified, session: Session
 def update_institution(institution_id: int, data: InstitutionUpdate, principal: InstitutionEditor, session: SessionDep):
     institution = institutions.get_institution(session=session, institution_id=institution_id)
     ensure_institution_editable(session, principal, institution)
+    home = wall.home_prefecture(session, principal)  # before the update: an institution may be moving itself
     institution = institutions.update_institution(session=session, institution=institution, data=data)
-    ensure_institution_placed_in_scope(session, principal, institution)
+    ensure_institution_placed_in_scope(session, principal, institution, home)
     return institutions.to_public(session, [institution])[0]
 
 
