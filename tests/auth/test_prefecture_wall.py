@@ -29,7 +29,7 @@ NAMES_NOTHING = {
     ("POST", "/api/v1/auth/api-tokens"): "mints the caller's own token",
 }
 PATIENT = {"name": "越境 太郎", "name_kana": "エッキョウ タロウ", "sex": "male", "uses_oxygen": True,
-           "oxygen_source": "cylinder", "cylinder_hours": 4, "contacts": [{"kind": "self", "phone": "+819011112222"}]}
+           "oxygen_source": "cylinders", "cylinder_hours": 4, "contacts": [{"kind": "self", "phone": "+819011112222"}]}
 
 
 def write_routes(app) -> list[tuple[str, APIRoute]]:
