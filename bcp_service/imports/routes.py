@@ -14,17 +14,25 @@ from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
 from bcp_service.db import SessionDep
 from bcp_service.imports import import_csv
-from bcp_service.imports.report import ImportReport
+from bcp_service.imports.report import ImportReport, RowError
 
 router = APIRouter(prefix="/api/v1/imports", tags=["imports"])
 PatientImporter = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture, Role.hub, Role.institution))]
 InstitutionImporter = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture))]
-CsvFile = Annotated[UploadFile, File(description="CSV: UTF-8 (with or without BOM) or Shift_JIS (CP932)")]
+# Optional in the signature so that a request without a file gets the documented report (issue 23), not
+# FastAPI's default validation error.
+CsvFile = Annotated[UploadFile | None, File(description="CSV: UTF-8 (with or without BOM) or Shift_JIS (CP932)")]
+NO_FILE = "CSVファイルを選んで送ってください (send the CSV file in the multipart field 'file')"
 DryRun = Annotated[bool, Query(description="check every row and report; write nothing")]
 REPORT_RESPONSES = {422: {"model": ImportReport, "description": "the file has errors; nothing was written"}}
 
 
-def _run(kind: str, action: str, request: Request, principal: Principal, session: Session, file: UploadFile, dry_run: bool) -> JSONResponse:
+def _run(kind: str, action: str, request: Request, principal: Principal, session: Session, file: UploadFile | None,
+         dry_run: bool) -> JSONResponse:
+    if file is None:
+        report = ImportReport(kind=kind, dry_run=dry_run, errors_total=1,
+                              errors=[RowError(line=None, column=None, reason=NO_FILE)])
+        return JSONResponse(status_code=422, content=report.model_dump(mode="json"))
     settings = request.app.state.settings
     # One byte past the limit is enough for the reader to say the file is too large.
     data = file.file.read(settings.import_max_bytes + 1)
@@ -39,12 +47,12 @@ def _run(kind: str, action: str, request: Request, principal: Principal, session
 
 
 @router.post("/patients", response_model=ImportReport, responses=REPORT_RESPONSES)
-def import_patients(request: Request, principal: PatientImporter, session: SessionDep, file: CsvFile, dry_run: DryRun = False):
+def import_patients(request: Request, principal: PatientImporter, session: SessionDep, file: CsvFile = None, dry_run: DryRun = False):
     """患者CSVの取り込み。1行でも誤りがあれば何も書き込みません (all or nothing)."""
     return _run("patients", "patient.import", request, principal, session, file, dry_run)
 
 
 @router.post("/institutions", response_model=ImportReport, responses=REPORT_RESPONSES)
-def import_institutions(request: Request, principal: InstitutionImporter, session: SessionDep, file: CsvFile, dry_run: DryRun = False):
+def import_institutions(request: Request, principal: InstitutionImporter, session: SessionDep, file: CsvFile = None, dry_run: DryRun = False):
     """医療機関等CSVの取り込み。1行でも誤りがあれば何も書き込みません (all or nothing)."""
     return _run("institutions", "institution.import", request, principal, session, file, dry_run)
