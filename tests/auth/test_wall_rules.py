@@ -157,3 +157,16 @@ def test_the_import_reads_another_prefectures_rows_as_unknown(world3):
     assert "登録されていません" in messages[(2, "municipality_code")]
     assert "登録されていません" in messages[(3, "hub_external_id")]
     assert "連携拠点" in messages[(4, "hub_external_id")]
+
+
+def test_round_targets_show_no_patient_ids_to_narrower_readers(world3):
+    w = world3
+    chiba, ibaraki = w.lands["12"], w.lands["08"]
+    named = [chiba.patients[0].id, ibaraki.patients[0].id]
+    started = w.admin.post("/api/v1/rounds", json={"reason": "disaster", "drill": True, "target": {"patient_ids": named}})
+    assert started.status_code == 201 and started.json()["target"]["patient_ids"] == named  # admin: the list
+    for reader in (account(w, "prefecture"), account(w, "hub"), account(w, "institution")):
+        for shown in (reader.api.get(f"/api/v1/rounds/{started.json()['id']}").json(),
+                      *[r for r in reader.api.get("/api/v1/rounds?limit=500").json()["items"]
+                        if r["id"] == started.json()["id"]]):
+            assert "patient_ids" not in shown["target"] and shown["target"]["patient_ids_count"] == 2, reader.role
