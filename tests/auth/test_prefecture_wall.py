@@ -47,17 +47,22 @@ def csv_file(header: str, row: str) -> dict:
     return {"files": {"file": ("w.csv", (header + "\n" + row + "\n").encode("utf-8"), "text/csv")}}
 
 
+def foreign_ids(o: Land) -> dict[str, int]:
+    """A path id of each kind, taken from the other prefecture ``o``."""
+    return {
+        "region_id": o.regions[0].id, "municipality_id": o.municipalities[0].id, "institution_id": o.clinics[0].id,
+        "patient_id": o.patients[0].id, "contact_id": o.contact_id, "designation_id": o.designation_id,
+        "round_id": o.round_id, "check_id": o.check_id, "record_id": o.record_id, "schedule_id": o.schedule_id,
+        "draft_id": o.draft_id, "reply_id": o.reply_id, "token_id": o.token_id, "user_id": o.nurse_user_id,
+    }
+
+
 def cases(method: str, path: str, me: Account, mine: Land, o: Land) -> list[tuple[str, dict]]:
     """(concrete path, request keywords) tries of one route by one account: the path with the other
     prefecture's ids, and for routes that name rows in a body, the caller's own row with the other's ids."""
     own_institution = me.scope_id if me.role in ("hub", "institution", "nurse") else mine.clinics[0].id
     own_hub = me.scope_id if me.role == "hub" else mine.hubs[0].id
-    foreign = {
-        "region_id": o.regions[0].id, "municipality_id": o.municipalities[0].id, "institution_id": o.clinics[0].id,
-        "patient_id": o.patients[0].id, "contact_id": o.contact_id, "designation_id": o.designation_id,
-        "round_id": o.round_id, "check_id": o.check_id, "record_id": o.record_id, "schedule_id": o.schedule_id,
-        "draft_id": o.draft_id, "reply_id": o.reply_id, "token_id": o.token_id,
-    }
+    foreign = foreign_ids(o)
     there = re.sub(r"\{([^}]+)\}", lambda m: str(foreign[m.group(1)]), path)
     page = not path.startswith("/api/")
     form = {"csrf_token": me.csrf}
@@ -248,4 +253,31 @@ def test_reads_show_nothing_of_another_prefecture(world3: World, app):
             response = client.get(path)
             if response.status_code not in (403, 404) or o.patients[0].name in response.text:
                 failures.append(f"{me.role}@{me.prefecture} GET {path}: {response.status_code}")
+    assert not failures, "\n".join(failures)
+
+
+def test_every_read_route_shows_nothing_of_another_prefecture(world3: World, app):
+    """The read matrix on the three-prefecture world: every GET route of the app (streams aside), by the
+    first account of each scoped role in each prefecture, with the next prefecture's ids: never a 5xx,
+    never a name or phone number of another prefecture's patients."""
+    w = world3
+    secrets = {code: {p.name for p in land.patients} | {p.name_kana for p in land.patients}
+               for code, land in w.lands.items()}
+    readers = [a for a in w.accounts if a is next(b for b in w.accounts if (b.role, b.prefecture) == (a.role, a.prefecture))]
+    failures, tried = [], 0
+    for route in iter_api_routes(app):
+        (rule,) = access_rules(route)
+        if "GET" not in route.methods or rule.public or route.path.endswith("/events"):
+            continue
+        for me in (r for r in readers if r.role in {str(x) for x in rule.roles}):
+            foreign = foreign_ids(w.other(me.prefecture))
+            path = re.sub(r"\{([^}]+)\}", lambda m: str(foreign.get(m.group(1), 999999)), route.path)
+            client = me.api if path.startswith("/api/") else me.page
+            response = client.get(path, follow_redirects=False)
+            tried += 1
+            body = response.text
+            leaked = [n for code, names in secrets.items() if code != me.prefecture for n in names if n in body]
+            if response.status_code >= 500 or leaked:
+                failures.append(f"{me.role}@{me.prefecture} GET {path}: {response.status_code} {leaked}")
+    assert tried > 200
     assert not failures, "\n".join(failures)
