@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
+from starlette.datastructures import UploadFile as StarletteUploadFile
 from sqlmodel import Session
 
 from bcp_service.audit.service import record as audit
@@ -21,15 +22,15 @@ PatientImporter = Annotated[Principal, Depends(Access(Role.admin, Role.prefectur
 InstitutionImporter = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture))]
 # Optional in the signature so that a request without a file gets the documented report (issue 23), not
 # FastAPI's default validation error.
-CsvFile = Annotated[UploadFile | None, File(description="CSV: UTF-8 (with or without BOM) or Shift_JIS (CP932)")]
+CsvFile = Annotated[UploadFile | str | None, File(description="CSV: UTF-8 (with or without BOM) or Shift_JIS (CP932)")]
 NO_FILE = "CSVファイルを選んで送ってください (send the CSV file in the multipart field 'file')"
 DryRun = Annotated[bool, Query(description="check every row and report; write nothing")]
 REPORT_RESPONSES = {422: {"model": ImportReport, "description": "the file has errors; nothing was written"}}
 
 
-def _run(kind: str, action: str, request: Request, principal: Principal, session: Session, file: UploadFile | None,
-         dry_run: bool) -> JSONResponse:
-    if file is None:
+def _run(kind: str, action: str, request: Request, principal: Principal, session: Session,
+         file: UploadFile | str | None, dry_run: bool) -> JSONResponse:
+    if not isinstance(file, StarletteUploadFile):  # none, or a plain text field where the file should be
         report = ImportReport(kind=kind, dry_run=dry_run, errors_total=1,
                               errors=[RowError(line=None, column=None, reason=NO_FILE)])
         return JSONResponse(status_code=422, content=report.model_dump(mode="json"))
