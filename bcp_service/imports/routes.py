@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
-from starlette.datastructures import UploadFile as StarletteUploadFile
 from sqlmodel import Session
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from bcp_service.audit.service import record as audit
 from bcp_service.auth.deps import Access
