@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from bcp_service import heartbeat, lanes
 from bcp_service.answers.review_routes import router as review_router
@@ -107,6 +108,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     install_docs(app)
     _install_error_handlers(app)
     app.add_middleware(SecurityMiddleware, settings=settings, server_error=server_error)
+    if settings.trusted_proxies.strip():  # wall (issue 23): outermost, so every layer sees the real client
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
 
     api_instance = heartbeat.new_instance_id("api")
     api_database = DatabaseWait("api-health")

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     require_two_factor: bool | None = None
     credential_check_seconds: float = Field(2.0, gt=0, le=5)  # an open board stream re-checks its login
 
+    # wall (issue 23): the proxies whose X-Forwarded-For (and -Proto) is believed, comma-separated
+    # addresses or networks ("10.0.0.5,172.16.0.0/12"). Empty (the default): the headers are ignored and
+    # the lockout and the audit use the connecting peer; loopback is not trusted unless named here.
+    trusted_proxies: str = ""
+
     # Counts below this are shown as suppressed to the aggregate role (re-identification risk).
     aggregate_min_cell: int = 10
 

@@ -1,4 +1,5 @@
-"""Schemathesis against the app's own OpenAPI document, in process: no generated request may get a 5xx.
+"""Schemathesis against the app's own OpenAPI document, in process: no generated request may get a 5xx
+or an answer outside its documented response schema (issue 23).
 
 A bounded number of examples per operation (``EXAMPLES``), derandomised so a run is repeatable, for an
 admin and a hub token. Everything it writes stays in the test's rolled-back transaction.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from tests.factories import bearer, create_institution, create_municipality, create_prefecture, create_user
 
@@ -37,6 +39,10 @@ def fuzz(operation, role: str, headers: dict, failures: list[str], calls: list[i
         calls.append(response.status_code)
         if response.status_code >= 500:
             failures.append(f"{role} {case.method} {case.formatted_path}: {response.status_code}")
+        try:  # issue 23: and no answer outside its documented schema
+            case.validate_response(response, checks=[response_schema_conformance])
+        except BaseException as exc:  # noqa: BLE001 (schemathesis raises its own failure groups)
+            failures.append(f"{role} {case.method} {case.formatted_path}: schema {type(exc).__name__} {str(exc)[:200]}")
 
     check()
 

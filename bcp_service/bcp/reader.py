@@ -22,6 +22,19 @@ def left_out_note(count: int) -> str:
             f"（閲覧者の担当範囲に含まれないため）。</p>")
 
 
+def _without_traces(context: BcpContext, *, kept: list, dropped: list) -> dict:
+    """The backup hospitals and suppliers only left-out patients named leave with them (issue 23): their
+    names would otherwise tell the reader about patients it may not see."""
+    def only_theirs(field: str) -> set[str]:
+        def named(patients) -> set[str]:
+            return {(getattr(p, field) or "").strip() for p in patients} - {""}
+        return named(dropped) - named(kept)
+
+    hospitals, suppliers = only_theirs("backup_hospital"), only_theirs("supplier")
+    return {"backup_hospitals": [b for b in context.backup_hospitals if b.name.strip() not in hospitals],
+            "suppliers": [s for s in context.suppliers if s.name.strip() not in suppliers]}
+
+
 def for_reader(*, session: Session, principal: Principal, draft: BcpDraft) -> tuple[BcpDraft, int]:
     """(the draft to show, how many patients were left out). The copy is never added to the session."""
     ids = list(draft.patient_ids or [])
@@ -35,7 +48,11 @@ def for_reader(*, session: Session, principal: Principal, draft: BcpDraft) -> tu
     kept_own = [p for p, i in zip(context.patients, ids[:own], strict=False) if i in visible]
     kept_area = [p for p, i in zip(context.area_ventilator_patients, ids[own:], strict=False) if i in visible]
     kept_ids = [i for i in ids[:own] if i in visible] + [i for i in ids[own:] if i in visible]
-    context = context.model_copy(update={"patients": kept_own, "area_ventilator_patients": kept_area})
+    dropped = [p for p in (*context.patients, *context.area_ventilator_patients) if p not in (*kept_own, *kept_area)]
+    context = context.model_copy(update={
+        "patients": kept_own, "area_ventilator_patients": kept_area,
+        **_without_traces(context, kept=[*kept_own, *kept_area], dropped=dropped),
+    })
     rendered = render_draft(context)
     left_out = len(set(ids) - visible)
     html = rendered.html.replace("<body>", "<body>" + left_out_note(left_out), 1)

@@ -42,6 +42,10 @@ class ViewSpec:
 
     @classmethod
     def of(cls, round_id: int, principal: Principal, filters: BoardFilters, min_cell: int) -> ViewSpec:
+        if principal.role == Role.aggregate:
+            # One view only (issue 23): suppression holds within a view, but a filtered view minus the
+            # whole would give the small counts it hides. Its rows already split by area.
+            filters = BoardFilters()
         return cls(round_id, principal.role, principal.scope_id,
                    principal.user_id if principal.role == Role.nurse else 0, filters,
                    min_cell if principal.role == Role.aggregate else 0)

@@ -39,8 +39,10 @@ def serve(
     """Serve the API and pages (the database must be migrated: bcp-service db upgrade)."""
     settings = get_settings()
     configure_logging(settings.log_level)
+    # proxy_headers=False: uvicorn would believe X-Forwarded-For from 127.0.0.1; the app believes only
+    # BCP_TRUSTED_PROXIES (issue 23).
     uvicorn.run("bcp_service.asgi:app", host=host, port=port, workers=workers, log_config=None, access_log=False,
-                timeout_keep_alive=KEEP_ALIVE_SECONDS)
+                timeout_keep_alive=KEEP_ALIVE_SECONDS, proxy_headers=False)
 
 
 def _seed_with_progress(engine, count: int, seed: int, prefecture_id: int | None = None) -> float:
@@ -142,7 +144,7 @@ def demo(
         progress = RoundProgress(url, console).start()
         # A few seconds for open connections (the board's live stream) at a stop, then they are closed.
         uvicorn.run("bcp_service.asgi:app", host="127.0.0.1", port=port, log_config=None, access_log=False,
-                    timeout_graceful_shutdown=3, timeout_keep_alive=KEEP_ALIVE_SECONDS)
+                    timeout_graceful_shutdown=3, timeout_keep_alive=KEEP_ALIVE_SECONDS, proxy_headers=False)
     finally:
         if progress is not None:
             progress.stop()

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, col, select
 
+from bcp_service.auth import wall
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
 from bcp_service.errors import Conflict, FieldError, NotFound
@@ -86,7 +87,10 @@ def assign_check(
         raise FieldError("看護師は自分にのみ割り当てられます (nurses may assign only themselves)", field="user_id")
     if user_id is not None:
         nurse = session.get(User, user_id)
-        if nurse is None or nurse.role != Role.nurse or not nurse.active:
+        # One answer for a missing, inactive, non-nurse or other-prefecture account (issue 23): the 422
+        # must not tell which user ids are active nurses elsewhere.
+        if (nurse is None or nurse.role != Role.nurse or not nurse.active
+                or not wall.allowed(session, principal, nurse_user_ids=[user_id])):
             raise FieldError("看護師のアカウントを指定してください (user_id must be an active nurse account)",
                              field="user_id")
     # Locked and read again (populate_existing): the copy in hand may predate a concurrent change.

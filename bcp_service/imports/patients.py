@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy import bindparam, delete, select
 from sqlmodel import Session
 
+from bcp_service.auth import wall
 from bcp_service.auth.principal import Principal, patient_scope
 from bcp_service.auth.roles import Role
 from bcp_service.imports.columns import (
@@ -34,6 +35,7 @@ from bcp_service.models import Patient, PatientContact
 from bcp_service.models.base import utcnow
 from bcp_service.models.enums import INSTITUTION_KIND_JA
 from bcp_service.registry.external_ids import owner_of, release
+from bcp_service.registry.patient_links import PatientLinks
 from bcp_service.registry.references import HOSPITAL_KINDS, NURSE_STATION_KINDS
 from bcp_service.registry.risk import RiskInputs, derive_risk_tier
 from bcp_service.registry.schemas import PatientCreate
@@ -69,6 +71,7 @@ class PatientImport:
         self.principal = principal
         self.lookups = Lookups(session)
         self.allowed = allowed_municipalities(session, principal)
+        self.links = PatientLinks(session, wall.home_prefecture(session, principal) if principal is not None else None)
         self.table = Patient.__table__
         self.contact_table = PatientContact.__table__
         self.by_key = {c.key: c for c in self.columns}
@@ -117,6 +120,8 @@ class PatientImport:
                 continue
             if column.kind == "code":
                 value = self.lookups.municipality_by_code.get(value)
+                if value is not None and self.links.outside("municipality_id", value):
+                    value = None  # another prefecture's code reads as unknown (issue 23)
                 if value is None:
                     row.add(column_key, "この市町村コードの市町村は登録されていません (unknown municipality code)")
                     continue
@@ -148,6 +153,9 @@ class PatientImport:
             row.add(column.key, "この外部IDの施設は登録されていません。先に施設を取り込んでください (no such institution)")
             return None
         institution_id, kind = found
+        if self.links.outside(column.field, institution_id):  # behind the wall: as if unknown (issue 23)
+            row.add(column.key, "この外部IDの施設は登録されていません。先に施設を取り込んでください (no such institution)")
+            return None
         kinds = REFERENCE_KINDS.get(column.field)
         if kinds and kind not in kinds:
             wanted = "・".join(INSTITUTION_KIND_JA[k] for k in sorted(kinds))
@@ -202,6 +210,8 @@ class PatientImport:
                 if not self._in_scope(new):
                     issues(candidate).add(self._scope_column(), OUT_OF_SCOPE)
                     continue
+                if self._breaks_link_rules(candidate, new, None, issues):
+                    continue
                 creates.append((candidate, new))
                 continue
             if old["id"] in self.touched:
@@ -212,6 +222,9 @@ class PatientImport:
             merged["risk_tier"] = risk_tier(merged)
             if not self._in_scope(merged):
                 issues(candidate).add(self._scope_column(), OUT_OF_SCOPE)
+                continue
+            moved = {f for f in candidate.present if merged[f] != old[f]}
+            if self._breaks_link_rules(candidate, merged, moved, issues):
                 continue
             changed = any(merged[f] != old[f] for f in (*candidate.present, "risk_tier"))
             new_contacts = candidate.contacts is not None and (
@@ -280,6 +293,13 @@ class PatientImport:
         if self.principal.role == Role.hub and values["hub_id"] == sid:
             return True
         return values["municipality_id"] in self.allowed
+
+    def _breaks_link_rules(self, candidate: Candidate, values: dict, moved: set[str] | None, issues) -> bool:
+        """The hub and active-institution rules of the registry's forms and API (``registry.patient_links``)."""
+        problems = self.links.rule_problems(values, moved)
+        for field, message in problems:
+            issues(candidate).add(self.key_of_field.get(field, field), message)
+        return bool(problems)
 
     def _scope_column(self) -> str:
         return "active_institution_external_id" if self.principal.role == Role.institution else "municipality_code"

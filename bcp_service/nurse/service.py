@@ -113,6 +113,10 @@ def national(phone: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
 
 
+ROUND_CLOSED = ("この安否確認はすでに終了しているため、結果を記録できません。"
+                "急ぎの内容は担当の連携拠点に電話で伝えてください (the round is closed)")
+
+
 def record_result(*, session: Session, principal: Principal, data: NurseResultIn) -> tuple[RecordedAnswer, bool]:
     key = f"nurse:{principal.scope_id}:{data.client_id}"  # per station: another station's id is not an oracle
     existing = session.exec(select(CheckAnswer).where(CheckAnswer.idempotency_key == key)).first()
@@ -131,11 +135,10 @@ def record_result(*, session: Session, principal: Principal, data: NurseResultIn
     observed = aware(data.observed_at) if data.observed_at else now
     # A phone's clock may run ahead: never after now, never before the round began.
     observed = max(min(observed, now), aware(safety_round.started_at))
-    if safety_round.state != RoundState.running and (
-        safety_round.closed_at is None or observed > aware(safety_round.closed_at)
-    ):
-        # Recorded before the round closed (a phone that was offline): still kept. After: refused.
-        raise Conflict("この安否確認は終了しています (round closed)")
+    if safety_round.state != RoundState.running:
+        # Refused whatever observed_at says (issue 23): a phone's time can be set back at will, so a
+        # backdated result would reopen a closed round. What a nurse still knows goes to the hub by phone.
+        raise Conflict(ROUND_CLOSED)
     if check.review_reply_id is not None:
         # The nurse page showed the waiting reply's text: a result recorded here means it was read.
         check.review_reply_id = None

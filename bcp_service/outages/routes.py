@@ -62,13 +62,14 @@ async def post_outages(request: Request, principal: Sender, session: SessionDep,
         raise _validation(exc) from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise FieldError(f"停電情報を読めません (unreadable outage list): {exc}", field="body") from None
-    return await run_in_threadpool(_apply, session, batch, request.app.state.settings, clock(request),
-                                   principal.username)
+    return await run_in_threadpool(_apply, session, batch, request.app.state.settings, clock(request), principal)
 
 
-def _apply(session, batch: OutageBatch, settings, now, username: str) -> OutageSummary:
+def _apply(session, batch: OutageBatch, settings, now, principal: Principal) -> OutageSummary:
     take_write_lock(session)
-    summary = service.apply_outages(session=session, batch=batch, settings=settings, now=now, received_by=username)
+    username = principal.username
+    summary = service.apply_outages(session=session, batch=batch, settings=settings, now=now, received_by=username,
+                                    principal=principal)
     summary.decisions = service.judge_outages(session=session, settings=settings, now=now, received_by=username)
     return summary
 

@@ -21,6 +21,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import ColumnElement, func, or_
 from sqlmodel import Session, col, select
 
+from bcp_service.auth import wall
+from bcp_service.auth.principal import Principal
 from bcp_service.clock import aware, aware_or_none
 from bcp_service.config import Settings
 from bcp_service.models import Municipality, Patient, PowerOutage
@@ -58,9 +60,14 @@ def power_out_municipality_ids(*, session: Session, now: datetime | None = None)
 
 def apply_outages(
     *, session: Session, batch: OutageBatch, settings: Settings, now: datetime, received_by: str,
+    principal: Principal | None = None,
 ) -> OutageSummary:
+    """``principal``: a caller held to one prefecture (issue 23) finds only its own municipalities'
+    codes; another prefecture's are listed as unmatched, like unknown codes."""
+    inside = wall.municipality_condition(session, principal) if principal is not None else None
     codes = {m.code: m for m in session.exec(
-        select(Municipality).where(col(Municipality.code).in_(sorted({i.municipality for i in batch.outages})))
+        select(Municipality).where(col(Municipality.code).in_(sorted({i.municipality for i in batch.outages})),
+                                   *([] if inside is None else [inside]))
     ).all()}
     existing = {o.external_id: o for o in session.exec(
         select(PowerOutage).where(PowerOutage.source == batch.source,

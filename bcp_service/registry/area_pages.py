@@ -15,6 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from bcp_service.auth import wall
 from bcp_service.auth.deps import IDENTIFIED, Access
 from bcp_service.auth.principal import Principal, patient_scope
 from bcp_service.auth.roles import Role
@@ -141,9 +142,10 @@ def _save_institution(form, principal: Principal, session: Session, institution_
         ensure_institution_editable(session, principal, institution)
         if data is None:
             return _detail(session, principal, institution_id, values=values, errors=errors, status_code=422)
+        home = wall.home_prefecture(session, principal)
         with session.begin_nested():
             institutions.update_institution(session=session, institution=institution, data=data)
-            ensure_institution_placed_in_scope(session, principal, institution)
+            ensure_institution_placed_in_scope(session, principal, institution, home)
     except ServiceError as exc:
         if exc.status_code == 404:
             return page("registry/error.html", principal, status_code=404, message=exc.message)

@@ -7,7 +7,7 @@ from collections import defaultdict
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from bcp_service.errors import Conflict, NotFound
+from bcp_service.errors import Conflict, FieldError, NotFound
 from bcp_service.models import (
     Designation,
     HomeCareRegion,
@@ -93,8 +93,10 @@ def _check_region_name(session: Session, prefecture_id: int, name: str, own_id: 
         raise Conflict("同じ名前の在宅医療圏があります (region name already exists)", field="name")
 
 
-def _set_members(session: Session, region_id: int, municipality_ids: list[int]) -> None:
-    wanted = require_municipalities(session, municipality_ids, "municipality_ids")
+def _set_members(session: Session, region: HomeCareRegion, municipality_ids: list[int]) -> None:
+    # A region holds only its own prefecture's municipalities (issue 23): another's is refused as unknown.
+    region_id = region.id
+    wanted = require_municipalities(session, municipality_ids, "municipality_ids", prefecture_id=region.prefecture_id)
     for link in session.exec(select(HomeCareRegionMunicipality).where(HomeCareRegionMunicipality.region_id == region_id)):
         session.delete(link)
     session.flush()
@@ -108,7 +110,7 @@ def create_region(*, session: Session, data: RegionCreate) -> HomeCareRegion:
     region = HomeCareRegion(prefecture_id=data.prefecture_id, name=data.name, notes=data.notes)
     session.add(region)
     session.flush()
-    _set_members(session, region.id, data.municipality_ids)
+    _set_members(session, region, data.municipality_ids)
     session.flush()
     return region
 
@@ -121,7 +123,7 @@ def update_region(*, session: Session, region: HomeCareRegion, data: RegionUpdat
         region.notes = data.notes
     session.add(region)
     if data.municipality_ids is not None:
-        _set_members(session, region.id, data.municipality_ids)
+        _set_members(session, region, data.municipality_ids)
     session.flush()
     return region
 
@@ -154,17 +156,26 @@ def get_municipality(*, session: Session, municipality_id: int) -> Municipality:
     return municipality
 
 
-def _check_area_refs(session: Session, data: MunicipalityCreate | MunicipalityUpdate) -> None:
-    require_row(session, SecondaryMedicalArea, data.secondary_medical_area_id, "secondary_medical_area_id")
+def _check_area_refs(session: Session, data: MunicipalityCreate | MunicipalityUpdate, prefecture_id: int) -> None:
+    """The areas named are the municipality's own prefecture's (another's is refused as unknown)."""
+    require_row(session, SecondaryMedicalArea, data.secondary_medical_area_id, "secondary_medical_area_id", prefecture_id)
     require_row(
-        session, PublicHealthCenterDistrict, data.public_health_center_district_id, "public_health_center_district_id"
+        session, PublicHealthCenterDistrict, data.public_health_center_district_id, "public_health_center_district_id",
+        prefecture_id,
     )
-    require_row(session, LocalMedicalAssociation, data.local_medical_association_id, "local_medical_association_id")
+    require_row(session, LocalMedicalAssociation, data.local_medical_association_id, "local_medical_association_id",
+                prefecture_id)
+
+
+CODE_OF_ANOTHER = "市町村コードの上2桁がこの都道府県のコードと一致しません (the code must begin with the prefecture's JIS code)"
 
 
 def create_municipality(*, session: Session, data: MunicipalityCreate) -> Municipality:
-    require_prefecture(session, data.prefecture_id)
-    _check_area_refs(session, data)
+    prefecture = require_prefecture(session, data.prefecture_id)
+    # Codes are per prefecture (JIS X 0402 begins with the JIS X 0401 code): a prefecture cannot take another's.
+    if not data.code.startswith(prefecture.code.zfill(2)):
+        raise FieldError(CODE_OF_ANOTHER, field="code")
+    _check_area_refs(session, data, data.prefecture_id)
     if session.exec(select(Municipality.id).where(Municipality.code == data.code)).first() is not None:
         raise Conflict("この市町村コードは登録済みです (municipality code already exists)", field="code")
     municipality = Municipality(**data.model_dump())
@@ -174,7 +185,7 @@ def create_municipality(*, session: Session, data: MunicipalityCreate) -> Munici
 
 
 def update_municipality(*, session: Session, municipality: Municipality, data: MunicipalityUpdate) -> Municipality:
-    _check_area_refs(session, data)
+    _check_area_refs(session, data, municipality.prefecture_id)
     for field, value in data.model_dump(exclude_unset=True).items():
         if field == "name" and value is None:
             continue
@@ -182,3 +193,18 @@ def update_municipality(*, session: Session, municipality: Municipality, data: M
     session.add(municipality)
     session.flush()
     return municipality
+
+
+def region_snapshot(session: Session, region: HomeCareRegion) -> dict:
+    """What an audit keeps of a region: name and member ids (no personal data)."""
+    members = session.exec(
+        select(HomeCareRegionMunicipality.municipality_id).where(HomeCareRegionMunicipality.region_id == region.id)
+        .order_by(HomeCareRegionMunicipality.municipality_id)
+    ).all()
+    return {"name": region.name, "municipality_ids": list(members)}
+
+
+def municipality_snapshot(municipality: Municipality) -> dict:
+    return {key: getattr(municipality, key) for key in (
+        "code", "name", "prefecture_id", "secondary_medical_area_id", "public_health_center_district_id",
+        "local_medical_association_id")}

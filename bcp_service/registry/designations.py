@@ -8,17 +8,15 @@ Pages call the same functions as the API.
 
 from __future__ import annotations
 
-import json
-
 from fastapi import Request
 from sqlmodel import Session, col, select
 
-from bcp_service.audit.service import record as audit
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
 from bcp_service.errors import FieldError, Forbidden, NotFound
 from bcp_service.models import Designation, HomeCareRegion, HubMunicipality, Institution, Municipality
 from bcp_service.models.enums import DesignationKind
+from bcp_service.registry.changes import record_change
 from bcp_service.registry.institutions import replace_designations, replace_hub_coverage
 from bcp_service.registry.schemas import DesignationIn
 
@@ -70,11 +68,8 @@ def current(session: Session, institution_id: int) -> dict:
 
 
 def _audit_change(session, principal, request, institution_id, what, before, after) -> None:
-    detail = json.dumps({"institution_id": institution_id, "before": before, "after": after}, separators=(",", ":"))
-    if len(detail) > 500:  # the column's size: keep the ids, say it was cut
-        detail = detail[:480] + "…(truncated)"
-    audit(session=session, principal=principal, action=f"institution.{what}", request=request,
-          resource=None if request else f"institution/{institution_id}", detail=detail)
+    record_change(session, principal, request, action=f"institution.{what}", key="institution_id",
+                  row_id=institution_id, before=before, after=after)
 
 
 def _replace(session: Session, principal: Principal, institution: Institution, request: Request | None,

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ValidationError
 from sqlmodel import Session, select
 
+from bcp_service.auth import wall
 from bcp_service.auth.principal import Principal
-from bcp_service.auth.roles import Role
 from bcp_service.models import Designation, HomeCareRegion, Institution, Municipality, Patient
 from bcp_service.models.enums import DesignationKind, InstitutionKind
 from bcp_service.registry import code_labels
@@ -169,13 +169,8 @@ def form_options(session: Session, principal: Principal, current: dict[str, str]
 
 
 def caller_prefecture(session: Session, principal: Principal) -> int | None:
-    if principal.role == Role.admin:
-        return None
-    if principal.role == Role.prefecture:
-        return principal.scope_id
-    institution = session.get(Institution, principal.scope_id) if principal.scope_id else None
-    municipality = session.get(Municipality, institution.municipality_id) if institution else None
-    return municipality.prefecture_id if municipality else -1
+    """The caller's prefecture (None: admin), the same wall as every write (``auth.wall``)."""
+    return wall.home_prefecture(session, principal)
 
 
 def filter_options(session: Session, principal: Principal) -> dict[str, list[tuple[str, str]]]:

@@ -10,12 +10,14 @@ from sqlalchemy import ARRAY, ColumnElement, Text, and_, cast, func, literal_col
 from sqlalchemy.dialects.postgresql import array
 from sqlmodel import Session, col, select
 
+from bcp_service.auth import wall
 from bcp_service.auth.principal import Principal
 from bcp_service.errors import FieldError, NotFound
 from bcp_service.models import HomeCareRegionMunicipality, Municipality, Patient, PatientContact
 from bcp_service.models.base import utcnow
 from bcp_service.models.enums import PatientStatus, RiskTier, Therapy
 from bcp_service.registry.external_ids import check_external_id, owner_of
+from bcp_service.registry.patient_links import INSTITUTION_FIELDS, PatientLinks
 from bcp_service.registry.references import (
     HOSPITAL_KINDS,
     NURSE_STATION_KINDS,
@@ -148,6 +150,18 @@ def risk_inputs(patient: Patient) -> RiskInputs:
     return RiskInputs(**{field: getattr(patient, field) for field in RiskInputs.__dataclass_fields__})
 
 
+def check_links(session: Session, principal: Principal | None, patient: Patient, changed: set[str] | None = None) -> None:
+    """The wall, then the rows exist and are of the right kind, then the hub and active-institution
+    rules (``registry.patient_links``). ``principal`` None: the command line (no wall)."""
+    home = wall.home_prefecture(session, principal) if principal is not None else None
+    links = PatientLinks(session, home, [getattr(patient, f) for f in INSTITUTION_FIELDS])
+    for field, message in links.wall_problems(patient.model_dump(), changed):
+        raise FieldError(message, field=field)
+    check_references(session, patient)
+    for field, message in links.rule_problems(patient.model_dump(), changed):
+        raise FieldError(message, field=field)
+
+
 def check_references(session: Session, patient: Patient) -> None:
     require_municipality(session, patient.municipality_id)
     require_institution(session, patient.active_institution_id, "active_institution_id")
@@ -172,7 +186,7 @@ def create_patient(*, session: Session, principal: Principal | None, data: Patie
     patient.external_id_owner = owner_of(principal) if patient.external_id is not None else None
     if patient.uses_ventilator is False:
         patient.ventilator_mode = None
-    check_references(session, patient)
+    check_links(session, principal, patient)
     patient.risk_tier = derive_risk_tier(risk_inputs(patient))
     session.add(patient)
     session.flush()
@@ -189,11 +203,14 @@ def update_patient(*, session: Session, principal: Principal | None, patient: Pa
     if "external_id" in changes and changes["external_id"] != patient.external_id:
         check_external_id(session, principal, changes["external_id"], own_id=patient.id)
         patient.external_id_owner = owner_of(principal) if changes["external_id"] is not None else None
+    moved = set()  # the links that really change: only those are judged by the hub and institution rules
     for field, value in changes.items():
         if field in {"name", "sex", "municipality_id", "status"} and value is None:
             continue
+        if getattr(patient, field) != value:
+            moved.add(field)
         setattr(patient, field, value)
-    check_references(session, patient)
+    check_links(session, principal, patient, changed=moved)
     patient.risk_tier = derive_risk_tier(risk_inputs(patient))
     patient.updated_at = utcnow()
     session.add(patient)

@@ -19,11 +19,12 @@ HOSPITAL_KINDS = {
 NURSE_STATION_KINDS = {InstitutionKind.visiting_nurse_station}
 
 
-def require_row(session: Session, model, row_id: int | None, field: str):
+def require_row(session: Session, model, row_id: int | None, field: str, prefecture_id: int | None = None):
+    """The row, or a 422; with ``prefecture_id``, a row of another prefecture is refused as if absent."""
     if row_id is None:
         return None
     row = session.get(model, row_id)
-    if row is None:
+    if row is None or (prefecture_id is not None and row.prefecture_id != prefecture_id):
         raise FieldError(f"{field}: id {row_id} は存在しません (no such {model.__tablename__})", field=field)
     return row
 
@@ -50,11 +51,15 @@ def require_institution(
     return institution
 
 
-def require_municipalities(session: Session, ids: Iterable[int], field: str) -> list[int]:
+def require_municipalities(session: Session, ids: Iterable[int], field: str, prefecture_id: int | None = None) -> list[int]:
+    """Every id an existing municipality (of ``prefecture_id`` when given: another's counts as absent)."""
     wanted = list(dict.fromkeys(ids))
     if not wanted:
         return []
-    found = set(session.exec(select(Municipality.id).where(Municipality.id.in_(wanted))).all())
+    query = select(Municipality.id).where(Municipality.id.in_(wanted))
+    if prefecture_id is not None:
+        query = query.where(Municipality.prefecture_id == prefecture_id)
+    found = set(session.exec(query).all())
     missing = [i for i in wanted if i not in found]
     if missing:
         raise FieldError(f"{field}: 存在しない市町村 id {missing} (no such municipality)", field=field)

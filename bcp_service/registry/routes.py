@@ -8,13 +8,15 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from sqlmodel import Session
 
 from bcp_service.audit.service import record as audit
+from bcp_service.auth import wall
 from bcp_service.auth.deps import ALL_ROLES, IDENTIFIED, Access
 from bcp_service.auth.principal import Principal, patient_scope
 from bcp_service.auth.roles import Role
 from bcp_service.db import SessionDep
 from bcp_service.errors import Forbidden, NotFound
 from bcp_service.models.enums import DesignationKind, InstitutionKind, PatientStatus, RiskTier, Therapy
-from bcp_service.registry import areas, contacts, designations, institutions, patients
+from bcp_service.registry import areas, contacts, designations, institutions, patients, prefectures
+from bcp_service.registry.changes import record_change
 from bcp_service.registry.coverage import find_coverage_gaps
 from bcp_service.registry.schemas import (
     CoverageGapReport,
@@ -32,6 +34,8 @@ from bcp_service.registry.schemas import (
     PatientCreate,
     PatientPublic,
     PatientUpdate,
+    PrefectureCreate,
+    PrefecturePublic,
     RegionCreate,
     RegionPublic,
     RegionUpdate,
@@ -50,6 +54,7 @@ Limit = Annotated[int, Query(ge=1, le=500, description="page size (max 500)")]
 Offset = Annotated[int, Query(ge=0)]
 
 AnyRole = Annotated[Principal, Depends(Access(*ALL_ROLES))]
+AdminOnly = Annotated[Principal, Depends(Access(Role.admin))]
 AreaEditor = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture))]
 Identified = Annotated[Principal, Depends(Access(*IDENTIFIED))]
 InstitutionCreator = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture, Role.hub))]
@@ -69,6 +74,18 @@ def patient_public(session: Session, rows: list) -> list[PatientPublic]:
     ]
 
 
+@router.get("/prefectures", response_model=list[PrefecturePublic])
+def list_prefectures(principal: AnyRole, session: SessionDep):
+    """Every prefecture with its JIS code (no personal data)."""
+    return prefectures.list_prefectures(session=session)
+
+
+@router.post("/prefectures", response_model=PrefecturePublic, status_code=status.HTTP_201_CREATED)
+def create_prefecture(data: PrefectureCreate, request: Request, principal: AdminOnly, session: SessionDep):
+    """Add a prefecture (admin only; audited). 409 when its code or name is taken."""
+    return prefectures.create_prefecture(session=session, principal=principal, data=data, request=request)
+
+
 @router.get("/regions", response_model=Page[RegionPublic])
 def list_regions(
     principal: AnyRole, session: SessionDep, prefecture_id: int | None = None, municipality_id: int | None = None,
@@ -81,9 +98,11 @@ def list_regions(
 
 
 @router.post("/regions", response_model=RegionPublic, status_code=status.HTTP_201_CREATED)
-def create_region(data: RegionCreate, principal: AreaEditor, session: SessionDep):
+def create_region(data: RegionCreate, request: Request, principal: AreaEditor, session: SessionDep):
     ensure_prefecture_writable(principal, data.prefecture_id)
     region = areas.create_region(session=session, data=data)
+    record_change(session, principal, request, action="region.create", key="region_id", row_id=region.id,
+                  before=None, after=areas.region_snapshot(session, region))
     return areas.regions_to_public(session, [region])[0]
 
 
@@ -93,11 +112,14 @@ def get_region(region_id: int, principal: AnyRole, session: SessionDep):
 
 
 @router.patch("/regions/{region_id}", response_model=RegionPublic)
-def update_region(region_id: int, data: RegionUpdate, principal: AreaEditor, session: SessionDep):
+def update_region(region_id: int, data: RegionUpdate, request: Request, principal: AreaEditor, session: SessionDep):
     region = areas.get_region(session=session, region_id=region_id)
     if principal.role == Role.prefecture and region.prefecture_id != principal.scope_id:
         raise NotFound("在宅医療圏が見つかりません (region not found)")
+    before = areas.region_snapshot(session, region)
     region = areas.update_region(session=session, region=region, data=data)
+    record_change(session, principal, request, action="region.update", key="region_id", row_id=region.id,
+                  before=before, after=areas.region_snapshot(session, region))
     return areas.regions_to_public(session, [region])[0]
 
 
@@ -113,9 +135,12 @@ def list_municipalities(
 
 
 @router.post("/municipalities", response_model=MunicipalityPublic, status_code=status.HTTP_201_CREATED)
-def create_municipality(data: MunicipalityCreate, principal: AreaEditor, session: SessionDep):
+def create_municipality(data: MunicipalityCreate, request: Request, principal: AreaEditor, session: SessionDep):
     ensure_prefecture_writable(principal, data.prefecture_id)
-    return areas.create_municipality(session=session, data=data)
+    municipality = areas.create_municipality(session=session, data=data)
+    record_change(session, principal, request, action="municipality.create", key="municipality_id",
+                  row_id=municipality.id, before=None, after=areas.municipality_snapshot(municipality))
+    return municipality
 
 
 @router.get("/municipalities/{municipality_id}", response_model=MunicipalityPublic)
@@ -124,11 +149,16 @@ def get_municipality(municipality_id: int, principal: AnyRole, session: SessionD
 
 
 @router.patch("/municipalities/{municipality_id}", response_model=MunicipalityPublic)
-def update_municipality(municipality_id: int, data: MunicipalityUpdate, principal: AreaEditor, session: SessionDep):
+def update_municipality(municipality_id: int, data: MunicipalityUpdate, request: Request, principal: AreaEditor,
+                        session: SessionDep):
     municipality = areas.get_municipality(session=session, municipality_id=municipality_id)
     if not municipality_in_scope(session, principal, municipality.id):
         raise NotFound("市町村が見つかりません (municipality not found)")
-    return areas.update_municipality(session=session, municipality=municipality, data=data)
+    before = areas.municipality_snapshot(municipality)
+    municipality = areas.update_municipality(session=session, municipality=municipality, data=data)
+    record_change(session, principal, request, action="municipality.update", key="municipality_id",
+                  row_id=municipality.id, before=before, after=areas.municipality_snapshot(municipality))
+    return municipality
 
 
 @router.get("/institutions", response_model=Page[InstitutionPublic])
@@ -170,8 +200,9 @@ def get_institution(institution_id: int, principal: Identified, session: Session
 def update_institution(institution_id: int, data: InstitutionUpdate, principal: InstitutionEditor, session: SessionDep):
     institution = institutions.get_institution(session=session, institution_id=institution_id)
     ensure_institution_editable(session, principal, institution)
+    home = wall.home_prefecture(session, principal)  # before the update: an institution may be moving itself
     institution = institutions.update_institution(session=session, institution=institution, data=data)
-    ensure_institution_placed_in_scope(session, principal, institution)
+    ensure_institution_placed_in_scope(session, principal, institution, home)
     return institutions.to_public(session, [institution])[0]
 
 

@@ -57,6 +57,20 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class PrefectureCreate(Strict):
+    code: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^(0[1-9]|[1-9][0-9])$")] = Field(
+        description="JIS X 0401 two-digit code, e.g. 12")
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=20)]
+
+
+class PrefecturePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    code: str
+    name: str
+
+
 class RegionCreate(Strict):
     prefecture_id: int
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]

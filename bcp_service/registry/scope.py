@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
+from bcp_service.auth import wall
 from bcp_service.auth.principal import Principal, municipality_scope, patient_scope
 from bcp_service.auth.roles import Role
 from bcp_service.errors import FieldError, NotFound
 from bcp_service.models import Institution, Municipality, Patient
+
+OUTSIDE_MUNICIPALITY = "担当範囲外の市町村です (municipality outside your scope)"
 
 
 def ensure_patient_in_scope(session: Session, principal: Principal, patient: Patient) -> None:
@@ -38,12 +41,19 @@ def ensure_institution_editable(session: Session, principal: Principal, institut
         raise NotFound("施設が見つかりません (institution not found)")
 
 
-def ensure_institution_placed_in_scope(session: Session, principal: Principal, institution: Institution) -> None:
-    """After a create or update: prefecture and hub staff may not place an institution outside their area."""
+def ensure_institution_placed_in_scope(session: Session, principal: Principal, institution: Institution,
+                                       home: int | None = None) -> None:
+    """After a create or update: prefecture and hub staff may not place an institution outside their area.
+    ``home``: the caller's prefecture read before the update (an institution moving itself would
+    otherwise carry its prefecture along); read now when not given."""
     if principal.role == Role.institution and institution.id != principal.scope_id:
         raise FieldError("施設アカウントは新しい施設を登録できません (institutions cannot register others)", field="name")
     if principal.role in (Role.prefecture, Role.hub) and not municipality_in_scope(session, principal, institution.municipality_id):
-        raise FieldError("担当範囲外の市町村です (municipality outside your scope)", field="municipality_id")
+        raise FieldError(OUTSIDE_MUNICIPALITY, field="municipality_id")
+    # The wall (issue 23): no one but admin places an institution (its own included) in another prefecture.
+    home = home if home is not None else wall.home_prefecture(session, principal)
+    if home is not None and not wall.inside(session, home, municipality_ids=[institution.municipality_id]):
+        raise FieldError(OUTSIDE_MUNICIPALITY, field="municipality_id")
 
 
 def ensure_prefecture_writable(principal: Principal, prefecture_id: int) -> None:

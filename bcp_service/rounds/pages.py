@@ -32,6 +32,7 @@ from bcp_service.rounds import incidents, visibility
 from bcp_service.rounds.preview import preview_round
 from bcp_service.rounds.service import Actor, close_round, label, list_rounds, may_close, start_round
 from bcp_service.rounds.target_form import REASON_LABELS, TargetForm, describe_target, target_choices
+from bcp_service.rounds.targets import ensure_inside_wall
 
 router = APIRouter(prefix="/rounds", include_in_schema=False)
 STARTERS = (Role.admin, Role.prefecture, Role.hub)
@@ -140,6 +141,7 @@ def start_round_form(
         form.errors["confirm_real"] = "本番の安否確認です。送信してよいか確認の欄にチェックしてください"
         return _new_page(request, principal, session, form, **again, status_code=422)
     try:
+        ensure_inside_wall(session, principal, target)  # the choices are the caller's already; the rule is the API's
         safety_round, created = start_round(
             session=session, actor=Actor.from_principal(principal), target=target, reason=RoundReason(reason),
             drill=drill == "1", settings=request.app.state.settings, title=title.strip() or None,

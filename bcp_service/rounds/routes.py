@@ -34,6 +34,7 @@ from bcp_service.rounds.schemas import (
 )
 from bcp_service.rounds.service import Actor, close_round, label, list_rounds, may_close, start_round
 from bcp_service.rounds.summary import summarise_round
+from bcp_service.rounds.targets import ensure_inside_wall
 from bcp_service.rounds.timeline import list_events
 
 router = APIRouter(prefix="/api/v1", tags=["rounds"])
@@ -57,6 +58,7 @@ def create_round(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ):
     """Start a round: one check per targeted patient in the caller's scope, and the first messages queued."""
+    ensure_inside_wall(session, principal, data.target)
     safety_round, created = start_round(
         session=session, actor=Actor.from_principal(principal), target=data.target, reason=data.reason,
         drill=data.drill, settings=request.app.state.settings, deadline=data.deadline, title=data.title,

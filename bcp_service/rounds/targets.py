@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from sqlalchemy import ColumnElement, or_
 from sqlmodel import Session, col, select
 
+from bcp_service.auth import wall
+from bcp_service.auth.principal import Principal
 from bcp_service.errors import FieldError
 from bcp_service.models import HomeCareRegionMunicipality, Municipality, Patient
 from bcp_service.models.enums import PatientStatus, RiskTier, Therapy
@@ -95,3 +97,18 @@ def target_conditions(target: RoundTarget) -> list[ColumnElement[bool]]:
     if target.risk_tiers:
         conditions.append(col(Patient.risk_tier).in_([t.value for t in target.risk_tiers]))
     return conditions
+
+
+OUTSIDE_WALL = ("対象に担当外（または存在しない）の地域・施設・患者が含まれています"
+                " (the target names an area, institution or patient outside your prefecture)")
+
+
+def ensure_inside_wall(session: Session, principal: Principal, target: RoundTarget) -> None:
+    """Every area, institution and patient a target names lies in the caller's prefecture (issue 23).
+    One 422 whether the row is elsewhere or nowhere, so it tells nothing of other prefectures."""
+    if not wall.allowed(
+        session, principal, prefecture_ids=[target.prefecture_id], region_ids=target.region_ids,
+        municipality_ids=target.municipality_ids, municipality_codes=target.municipality_codes,
+        institution_ids=[*target.hub_ids, *target.institution_ids], patient_ids=target.patient_ids,
+    ):
+        raise FieldError(OUTSIDE_WALL, field="target")

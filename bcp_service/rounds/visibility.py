@@ -53,4 +53,10 @@ def public_fields(principal: Principal, values: dict, min_cell: int) -> dict:
         size = values.get("target_count") or 0
         return {**values, "target": {}, "started_by_name": "", "closed_by_name": None,
                 "target_count": None if 0 < size < min_cell else size, "message_count": None, "no_contact_count": None}
+    target = values.get("target") or {}
+    if principal.role != Role.admin and target.get("patient_ids"):
+        # A round started by a wider scope may list patients the reader may not see (issue 23): only
+        # admin reads the list; others read how many were named.
+        target = {**{k: v for k, v in target.items() if k != "patient_ids"}, "patient_ids_count": len(target["patient_ids"])}
+        return {**values, "target": target}
     return values

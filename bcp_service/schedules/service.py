@@ -18,7 +18,7 @@ from bcp_service.errors import FieldError, NotFound
 from bcp_service.models import RoundSchedule, ScheduleFiring
 from bcp_service.models.base import utcnow
 from bcp_service.rounds.service import Actor
-from bcp_service.rounds.targets import RoundTarget, resolve_codes
+from bcp_service.rounds.targets import RoundTarget, ensure_inside_wall, resolve_codes
 from bcp_service.schedules.schemas import ScheduleCreate, ScheduleUpdate
 from bcp_service.schedules.timing import Timing, build_trigger, next_fire_times, shortest_gap
 
@@ -60,7 +60,8 @@ def check_timing(schedule: RoundSchedule, *, settings: Settings, now: datetime) 
         raise FieldError("終了日時は開始日時より後にしてください (ends_at must be after starts_at)", field="ends_at")
 
 
-def _check_target(session: Session, target: RoundTarget) -> dict:
+def _check_target(session: Session, target: RoundTarget, principal: Principal) -> dict:
+    ensure_inside_wall(session, principal, target)  # issue 23: a schedule names only the caller's prefecture
     resolve_codes(session=session, target=target)  # refuses unknown municipality codes now, not at 3 a.m.
     return target.model_dump(mode="json", exclude_defaults=True)
 
@@ -69,7 +70,7 @@ def create_schedule(*, session: Session, principal: Principal, data: ScheduleCre
     now = utcnow()
     schedule = RoundSchedule(
         name=data.name, cron=data.cron, interval_minutes=data.interval_minutes, timezone=data.timezone,
-        target=_check_target(session, data.target), drill=data.drill, reason=data.reason.value, kind=data.kind.value, title=data.title,
+        target=_check_target(session, data.target, principal), drill=data.drill, reason=data.reason.value, kind=data.kind.value, title=data.title,
         deadline_hours=data.deadline_hours,
         escalation_policy=data.escalation_policy.model_dump(mode="json") if data.escalation_policy else None,
         active=data.active, starts_at=data.starts_at, ends_at=data.ends_at, misfire_policy=data.misfire_policy.value,
@@ -119,7 +120,7 @@ def update_schedule(
     if "interval_minutes" in changes and changes["interval_minutes"] is not None:
         changes.setdefault("cron", None)
     if "target" in changes:
-        changes["target"] = _check_target(session, data.target)
+        changes["target"] = _check_target(session, data.target, principal)
     if "escalation_policy" in changes:
         changes["escalation_policy"] = data.escalation_policy.model_dump(mode="json") if data.escalation_policy else None
     if "reason" in changes:

@@ -83,7 +83,7 @@ def cancel_form(record_id: int, request: Request, principal: Reader, session: Se
     """Stop a pending start (as POST /api/v1/triggers/events/{id}/cancel); too late once it has started."""
     try:
         service.cancel_pending_by_person(session=session, record_id=record_id, actor_name=principal.username,
-                                         now=clock(request))
+                                         principal=principal, now=clock(request))
     except ServiceError as exc:
         session.rollback()
         return _render(request, principal, session, error=exc.message, status_code=exc.status_code)

@@ -185,7 +185,8 @@ def get_records(principal: Reader, session: SessionDep, state: str | None = None
 def post_cancel(record_id: int, request: Request, principal: Reader, session: SessionDep):
     """Stop a pending start by hand (a false alarm the feed never cancelled). 409 once it has started."""
     decision, record = service.cancel_pending_by_person(session=session, record_id=record_id,
-                                                        actor_name=principal.username, now=clock(request))
+                                                        actor_name=principal.username, principal=principal,
+                                                        now=clock(request))
     audit(session=session, principal=principal, action="trigger.cancel", request=request,
           detail=f"trigger record {record_id}")
     return decision_public(decision, None, record)

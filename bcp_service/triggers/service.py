@@ -16,6 +16,8 @@ from datetime import datetime
 from sqlalchemy import exists
 from sqlmodel import Session, col, select
 
+from bcp_service.auth import wall
+from bcp_service.auth.principal import Principal
 from bcp_service.config import Settings
 from bcp_service.errors import Conflict, NotFound
 from bcp_service.models import Municipality, Patient, TriggerDecision, TriggerRecord, TriggerReport
@@ -210,11 +212,15 @@ def _decision_row(decision: Decision, *, report_id: int | None, record_id: int |
 
 
 def cancel_pending_by_person(
-    *, session: Session, record_id: int, actor_name: str, now: datetime,
+    *, session: Session, record_id: int, actor_name: str, now: datetime, principal: Principal | None = None,
 ) -> tuple[TriggerDecision, TriggerRecord]:
-    """A person stops a pending start (a false alarm the feed never cancelled); recorded as a decision."""
+    """A person stops a pending start (a false alarm the feed never cancelled); recorded as a decision.
+
+    A prefecture officer may stop only a start wholly inside its prefecture (issue 23); any other is
+    "not found", as if it did not exist."""
     record = session.get(TriggerRecord, record_id)
-    if record is None:
+    if record is None or (principal is not None and not wall.allowed(
+            session, principal, municipality_codes=list(record.municipalities) or [None])):
         raise NotFound("トリガーの記録が見つかりません (trigger record not found)")
     if not store.cancel_record(session=session, record_id=record_id, by=actor_name, now=now):
         raise Conflict(f"送信待ちではありません (the record is {record.state}, not pending)")

@@ -60,9 +60,12 @@ def test_results_outside_my_scope_or_after_the_close_are_refused(client_as, sess
     close_round(session=session, round_id=scene.round.id, actor=Actor.system("test"))
     session.flush()
     late = {"client_id": str(uuid.uuid4()), "check_id": scene.checks["silent_standard"].id, "state": "safe"}
-    assert nurse.post("/api/v1/nurse/results", json=late).status_code == 409
+    closed = nurse.post("/api/v1/nurse/results", json=late)
+    assert closed.status_code == 409 and "結果を記録できません" in closed.json()["detail"][0]["msg"]
     offline = {**late, "client_id": str(uuid.uuid4()), "observed_at": recorded_before_close.isoformat()}
-    assert nurse.post("/api/v1/nurse/results", json=offline).status_code == 200  # kept offline, sent after the close
+    # Backdated to before the close, sent after it: refused too, with the same Japanese message (issue 23).
+    backdated = nurse.post("/api/v1/nurse/results", json=offline)
+    assert backdated.status_code == 409 and "すでに終了" in backdated.json()["detail"][0]["msg"]
     assert client_as("hub", scene.area.hub.id).post("/api/v1/nurse/results", json=late).status_code == 403
 
 

@@ -1,5 +1,6 @@
 import pytest
 
+from bcp_service.registry.schemas import check_digit
 from tests.factories import create_institution, create_municipality, create_prefecture, create_region, designate
 
 
@@ -9,13 +10,15 @@ def prefecture(session):
 
 
 def test_municipality_crud_and_code_validation(client, prefecture):
-    body = {"code": "121002", "name": "千葉市", "prefecture_id": prefecture.id}
+    five = f"{prefecture.code}100"  # codes begin with the prefecture's own JIS code (issue 23)
+    body = {"code": five + check_digit(five), "name": "千葉市", "prefecture_id": prefecture.id}
     created = client.post("/api/v1/municipalities", json=body)
     assert created.status_code == 201, created.text
     assert client.post("/api/v1/municipalities", json=body).status_code == 409
-    bad = client.post("/api/v1/municipalities", json={**body, "code": "121003"})
+    wrong_digit = str((int(check_digit(five)) + 1) % 10)
+    bad = client.post("/api/v1/municipalities", json={**body, "code": five + wrong_digit})
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "code"
-    bad = client.post("/api/v1/municipalities", json={**body, "code": "12100"})
+    bad = client.post("/api/v1/municipalities", json={**body, "code": five})
     assert bad.status_code == 422
     updated = client.patch(f"/api/v1/municipalities/{created.json()['id']}", json={"name": "千葉市（改）"})
     assert updated.json()["name"] == "千葉市（改）"
