@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fastapi import Request
-from sqlalchemy import func, insert
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from bcp_service.audit import chain
 from bcp_service.audit.scope import event_conditions, patient_filter_condition, visible_patients
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.throttle import client_address
@@ -19,8 +20,12 @@ from bcp_service.models import AuditEvent, AuditEventPatient
 def record(
     *, session: Session, principal: Principal | None, action: str, patient_ids: Iterable[int] = (),
     request: Request | None = None, resource: str | None = None, detail: str | None = None,
+    changes: list[dict] | None = None,
 ) -> AuditEvent:
-    """Append one audit event in the caller's transaction: if the read fails, so does its record."""
+    """Append one audit event in the caller's transaction: if the read fails, so does its record.
+
+    ``changes`` (``audit.changes.diff``) says what an update changed. The row is chained (``chain.append``).
+    """
     ids = sorted(set(patient_ids))
     if resource is None and request is not None:
         route = request.scope.get("route")
@@ -30,12 +35,10 @@ def record(
         username=principal.username if principal else None,
         role=str(principal.role) if principal else None,
         action=action, resource=resource, patient_count=len(ids),
-        address=client_address(request), detail=detail,
+        address=client_address(request), detail=detail, changes=changes or None,
     )
-    session.add(event)
-    session.flush()
-    if ids:
-        session.execute(insert(AuditEventPatient), [{"event_id": event.id, "patient_id": i} for i in ids])
+    row = event.model_dump(exclude={"id", "chain_hash"})
+    (event.id,) = chain.append(session, [row], [ids])
     return event
 
 
