@@ -18,8 +18,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from bcp_service import heartbeat
 from bcp_service.answers.review_routes import router as review_router
 from bcp_service.answers.routes import router as answers_router
+from bcp_service.audit.accounts import record_account_change
 from bcp_service.audit.routes import router as audit_router
-from bcp_service.auth import assignments
+from bcp_service.auth import account_events, assignments
 from bcp_service.auth.deps import Access
 from bcp_service.auth.routes import router as auth_router
 from bcp_service.bcp.pages import router as bcp_pages_router
@@ -77,6 +78,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     # Nurses also see the patients assigned to them in an open round: wired here, not by an import's
     # side effect (auth must not import rounds; registering twice is a no-op).
     assignments.register(assigned_in_open_round)
+    # Account changes go to the audit log (auth must not import audit).
+    account_events.register(record_account_change)
 
     # The routes a disaster floods go first: FastAPI tries routes in order, and matching a path against
     # every other route cost a webhook a seventh of its CPU (load_tests/RESULTS.md, "Disaster burst").

@@ -86,7 +86,7 @@ def set_active_from_page(user_id: int, principal: Admin, session: SessionDep, ac
 @router.post("/users/{user_id}/password")
 def reset_password_from_page(user_id: int, principal: Admin, session: SessionDep, password: Text = ""):
     def act(user):
-        new = accounts.reset_password(session=session, user=user, password=password or None)
+        new = accounts.reset_password(session=session, user=user, password=password or None, principal=principal)
         shown = new if not password else "（入力したパスワード）"
         return _page(session, principal, secret=(f"{user.username} の新しいパスワード", shown),
                      notice="パスワードを再設定しました。ログイン中の画面はログアウトされます。")

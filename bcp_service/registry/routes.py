@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, status
 from sqlmodel import Session
 
+from bcp_service.audit.changes import CONTACTS_CHANGED, INSTITUTION_CODES, STAFF_CHANGED, diff, snapshot
 from bcp_service.audit.service import record as audit
 from bcp_service.auth.deps import ALL_ROLES, IDENTIFIED, Access
 from bcp_service.auth.principal import Principal, patient_scope
@@ -15,6 +16,7 @@ from bcp_service.db import SessionDep
 from bcp_service.errors import Forbidden, NotFound
 from bcp_service.models.enums import DesignationKind, InstitutionKind, PatientStatus, RiskTier, Therapy
 from bcp_service.registry import areas, contacts, designations, institutions, patients
+from bcp_service.registry.code_labels import PATIENT_CODES
 from bcp_service.registry.coverage import find_coverage_gaps
 from bcp_service.registry.schemas import (
     CoverageGapReport,
@@ -93,11 +95,15 @@ def get_region(region_id: int, principal: AnyRole, session: SessionDep):
 
 
 @router.patch("/regions/{region_id}", response_model=RegionPublic)
-def update_region(region_id: int, data: RegionUpdate, principal: AreaEditor, session: SessionDep):
+def update_region(region_id: int, data: RegionUpdate, request: Request, principal: AreaEditor, session: SessionDep):
     region = areas.get_region(session=session, region_id=region_id)
     if principal.role == Role.prefecture and region.prefecture_id != principal.scope_id:
         raise NotFound("在宅医療圏が見つかりません (region not found)")
+    before = snapshot(region, municipality_ids=areas.region_member_ids(session, region.id))
     region = areas.update_region(session=session, region=region, data=data)
+    after = snapshot(region, municipality_ids=areas.region_member_ids(session, region.id))
+    audit(session=session, principal=principal, action="region.update", request=request, detail=f"region {region.id}",
+          changes=diff("region", before, after))
     return areas.regions_to_public(session, [region])[0]
 
 
@@ -124,11 +130,15 @@ def get_municipality(municipality_id: int, principal: AnyRole, session: SessionD
 
 
 @router.patch("/municipalities/{municipality_id}", response_model=MunicipalityPublic)
-def update_municipality(municipality_id: int, data: MunicipalityUpdate, principal: AreaEditor, session: SessionDep):
+def update_municipality(municipality_id: int, data: MunicipalityUpdate, request: Request, principal: AreaEditor, session: SessionDep):
     municipality = areas.get_municipality(session=session, municipality_id=municipality_id)
     if not municipality_in_scope(session, principal, municipality.id):
         raise NotFound("市町村が見つかりません (municipality not found)")
-    return areas.update_municipality(session=session, municipality=municipality, data=data)
+    before = snapshot(municipality)
+    municipality = areas.update_municipality(session=session, municipality=municipality, data=data)
+    audit(session=session, principal=principal, action="municipality.update", request=request,
+          detail=f"municipality {municipality.id}", changes=diff("municipality", before, snapshot(municipality)))
+    return municipality
 
 
 @router.get("/institutions", response_model=Page[InstitutionPublic])
@@ -167,11 +177,15 @@ def get_institution(institution_id: int, principal: Identified, session: Session
 
 
 @router.patch("/institutions/{institution_id}", response_model=InstitutionPublic)
-def update_institution(institution_id: int, data: InstitutionUpdate, principal: InstitutionEditor, session: SessionDep):
+def update_institution(institution_id: int, data: InstitutionUpdate, request: Request, principal: InstitutionEditor, session: SessionDep):
     institution = institutions.get_institution(session=session, institution_id=institution_id)
     ensure_institution_editable(session, principal, institution)
+    before = snapshot(institution)
     institution = institutions.update_institution(session=session, institution=institution, data=data)
     ensure_institution_placed_in_scope(session, principal, institution)
+    changes = diff("institution", before, snapshot(institution), INSTITUTION_CODES)
+    audit(session=session, principal=principal, action="institution.update", request=request,
+          detail=f"institution {institution.id}", changes=changes + ([STAFF_CHANGED] if data.staff_contacts is not None else []))
     return institutions.to_public(session, [institution])[0]
 
 
@@ -235,9 +249,12 @@ def get_patient(patient_id: int, request: Request, principal: Identified, sessio
 @router.patch("/patients/{patient_id}", response_model=PatientPublic)
 def update_patient(patient_id: int, data: PatientUpdate, request: Request, principal: PatientEditor, session: SessionDep):
     patient = patients.get_patient(session=session, patient_id=patient_id, scope=patient_scope(principal))
+    before = snapshot(patient)
     patient = patients.update_patient(session=session, principal=principal, patient=patient, data=data)
     ensure_patient_in_scope(session, principal, patient)
-    audit(session=session, principal=principal, action="patient.update", patient_ids=[patient.id], request=request)
+    changes = diff("patient", before, snapshot(patient), PATIENT_CODES) + ([CONTACTS_CHANGED] if data.contacts is not None else [])
+    audit(session=session, principal=principal, action="patient.update", patient_ids=[patient.id], request=request,
+          changes=changes)
     return patient_public(session, [patient])[0]
 
 
@@ -257,7 +274,8 @@ def _change_contacts(patient_id: int, request: Request, principal: Principal, se
     """One contact changed by ``change(patient)``, in scope and audited like any patient update."""
     patient = patients.get_patient(session=session, patient_id=patient_id, scope=patient_scope(principal))
     change(patient)
-    audit(session=session, principal=principal, action="patient.update", patient_ids=[patient.id], request=request)
+    audit(session=session, principal=principal, action="patient.update", patient_ids=[patient.id], request=request,
+          changes=[CONTACTS_CHANGED])
     return patient_public(session, [patient])[0]
 
 
