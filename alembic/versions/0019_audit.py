@@ -35,6 +35,7 @@ branch_labels = None
 depends_on = None
 
 TABLES = ("audit_event", "audit_event_patient")
+LOCK_KEY = 168630212  # the audit chain's advisory lock (bcp_service/audit/chain.py)
 OWNER, APP = "bcp_audit_owner", "bcp_app"
 KEYS = {"audit_event": "id = NEW.id", "audit_event_patient": "event_id = NEW.event_id AND patient_id = NEW.patient_id"}
 INDEXES = [
@@ -81,10 +82,19 @@ def upgrade() -> None:
     op.execute(f"GRANT USAGE ON SEQUENCE audit_event_id_seq TO {APP}")
     for function in ("audit_event_append_only()", "audit_append_only()"):
         op.execute(f"REVOKE ALL ON FUNCTION {function} FROM PUBLIC")
+    # The chain's head in one round trip: the lock (held to the transaction's end), then the last hash
+    # read by a statement of its own, whose fresh READ COMMITTED snapshot sees the previous holder's commit.
+    op.execute(
+        "CREATE OR REPLACE FUNCTION audit_chain_head() RETURNS varchar LANGUAGE plpgsql VOLATILE AS $$ "
+        f"DECLARE head varchar; BEGIN PERFORM pg_advisory_xact_lock({LOCK_KEY}); "
+        "SELECT chain_hash INTO head FROM audit_event WHERE chain_hash IS NOT NULL ORDER BY id DESC LIMIT 1; "
+        "RETURN head; END $$"
+    )
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS audit_chain_head()")
         for table in TABLES:
             op.execute(f"ALTER TABLE {table} OWNER TO CURRENT_USER")
         op.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE SELECT, INSERT, UPDATE, DELETE ON TABLES FROM {APP}")

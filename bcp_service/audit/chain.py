@@ -2,9 +2,9 @@
 
 ``append`` is the one writer of ``audit_event`` rows (``service.record`` for one event with an
 account, ``answers.service.audit_answers`` for a batch of public answers). It takes the chain's lock
-first (PostgreSQL: a transaction-level advisory lock; SQLite: the database write lock, which every
-writer already serialises on), reads the last hash (one index lookup) and inserts the rows with their
-hashes in one statement. The lock is held until the transaction ends, so the next writer reads a
+first (PostgreSQL: a transaction-level advisory lock taken by ``audit_chain_head()``; SQLite: the
+database write lock, which every writer already serialises on), reads the last hash (one index
+lookup) and inserts the rows with their hashes in one statement. The lock is held until the transaction ends, so the next writer reads a
 committed last row: the chain follows ``id`` order and never forks. A rolled-back writer leaves a
 gap in ``id`` and none in the chain.
 
@@ -35,7 +35,7 @@ from bcp_service.locking import take_write_lock
 from bcp_service.models import AuditEvent, AuditEventPatient
 
 GENESIS = "0" * 64
-LOCK_KEY = 0x0A0D17C4  # pg_advisory_xact_lock key of the audit chain
+LOCK_KEY = 168630212  # pg_advisory_xact_lock key of the audit chain (also in alembic 0019's audit_chain_head())
 HASHED = ("at", "user_id", "username", "role", "action", "resource", "patient_count", "address", "detail", "changes")
 _events = AuditEvent.__table__
 _insert_events = insert(_events).returning(_events.c.id, sort_by_parameter_order=True)
@@ -58,13 +58,6 @@ def link(previous: str, row: dict, patient_ids: Sequence[int]) -> str:
     return hashlib.sha256(previous.encode() + b"\n" + canonical(row, patient_ids)).hexdigest()
 
 
-def _lock(session: Session) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
-    else:
-        take_write_lock(session)
-
-
 def last_hash(session: Session) -> str:
     found = session.execute(
         select(_events.c.chain_hash).where(_events.c.chain_hash.is_not(None)).order_by(_events.c.id.desc()).limit(1)
@@ -72,13 +65,21 @@ def last_hash(session: Session) -> str:
     return found or GENESIS
 
 
+def _locked_head(session: Session) -> str:
+    """Take the chain's lock, then read its head. PostgreSQL: one call of ``audit_chain_head()`` (alembic
+    0019), whose second statement has a snapshot newer than the lock; SQLite: the database write lock."""
+    if session.get_bind().dialect.name == "postgresql":
+        return session.execute(text("SELECT audit_chain_head()")).scalar() or GENESIS
+    take_write_lock(session)
+    return last_hash(session)
+
+
 def append(session: Session, rows: list[dict], patient_ids: list[Sequence[int]]) -> list[int]:
     """Insert ``rows`` (``AuditEvent`` columns, ``at`` set) with their patient links, chained; their ids."""
     if not rows:
         return []
     session.flush()  # the session's own pending rows first: nothing of it may land after the lock's read
-    _lock(session)
-    previous = last_hash(session)
+    previous = _locked_head(session)
     chained = []
     for row, ids in zip(rows, patient_ids, strict=True):
         previous = link(previous, row, ids)
