@@ -39,6 +39,10 @@ def test_patient_update_lists_fields_with_values_except_personal_ones(client, se
         assert changes[personal] == {"field": personal, "personal": True}
     stored = repr(_last(session, "patient.update").changes) + (_last(session, "patient.update").detail or "")
     assert "架空町" not in stored and "変更 後子" not in stored and "11112222" not in stored
+    api = client.get("/api/v1/audit", params={"patient_id": patient.id, "action": "patient.update"}).json()["items"][0]
+    assert {"field": "address", "personal": True} in api["changes"] and len(api["chain_hash"]) == 64
+    csv = client.get("/api/v1/audit/export.csv", params={"action": "patient.update"}).content.decode("utf-8-sig")
+    assert "oxygen_flow_lpm" in csv and "架空町" not in csv
 
 
 def test_institution_region_and_municipality_updates_are_audited_with_before_and_after(client, session):
