@@ -43,6 +43,8 @@ from bcp_service.auth.deps import SESSION_COOKIE  # noqa: E402
 from bcp_service.auth.service import create_user, start_web_session  # noqa: E402
 from bcp_service.config import Settings  # noqa: E402
 from bcp_service.db import make_engine, make_session_factory, unit_of_work  # noqa: E402
+from bcp_service.demo.chiba import load_chiba  # noqa: E402
+from bcp_service.demo.synthetic import seed_patients  # noqa: E402
 from bcp_service.models import AuditEvent, AuditEventPatient  # noqa: E402
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -129,12 +131,24 @@ def bulk_load(engine, n: int) -> None:
     print(f"load: {n:,} events with their chain in {time.perf_counter() - t0:.0f} s")
 
 
-def page_timings(url: str, engine, requests: int) -> None:
+def seed_registry(engine) -> int:
+    """Chiba with ``PATIENTS`` patients, so the events name real patients of one prefecture."""
+    with make_session_factory(engine)() as session:
+        structure = load_chiba(session)
+        session.commit()
+    seed_patients(engine, PATIENTS, seed=1, prefecture_id=structure.prefecture_id)
+    return structure.prefecture_id
+
+
+def page_timings(url: str, engine, requests: int, prefecture_id: int) -> None:
     settings = Settings(database_url=url, environment="test", data_dir=Path(tempfile.mkdtemp()))
     app = create_app(settings)
     with make_session_factory(engine)() as session:
         admin = create_user(session=session, username="bench-admin", password="bench-password-1", role="admin")
         token, _ = start_web_session(session=session, user=admin, settings=settings)
+        officer = create_user(session=session, username="bench-pref", password="bench-password-1", role="prefecture",
+                              scope_id=prefecture_id)
+        officer_token, _ = start_web_session(session=session, user=officer, settings=settings)
         session.commit()
     rng = random.Random(9)
     day = (datetime.now(UTC) - timedelta(days=30)).date().isoformat()
@@ -164,6 +178,17 @@ def page_timings(url: str, engine, requests: int) -> None:
             timings.append((time.perf_counter() - t0) * 1000)
             query = re.search(r'href="/audit\?([^"]*before=\d+)"', response.text).group(1).replace("&amp;", "&")
         print(f"page keyset x20    p50 {statistics.median(timings):7.1f} ms  max {max(timings):7.1f} ms  (to {query})")
+    with TestClient(app, cookies={SESSION_COOKIE: officer_token}) as client:
+        for name, params in (("prefecture", {}), ("prefecture+patient", {"patient_id": "77"}),
+                             ("prefecture+action", {"action": "patient.update"})):
+            timings = []
+            for _ in range(requests):
+                t0 = time.perf_counter()
+                response = client.get("/audit", params=params)
+                timings.append((time.perf_counter() - t0) * 1000)
+                assert response.status_code == 200, response.status_code
+            print(f"page {name:18} p50 {statistics.median(timings):7.1f} ms  max {max(timings):7.1f} ms  "
+                  f"({response.text.count('<tr><td>')} rows, {re.search(r'<p><strong>([^<]+)</strong>', response.text).group(1)})")
 
 
 def main() -> None:
@@ -178,12 +203,13 @@ def main() -> None:
         engine = make_engine(url)
         migrations.upgrade(engine)
         print(f"engine {args.engine}, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        prefecture_id = seed_registry(engine)
         bulk_load(engine, args.events)
         t0 = time.perf_counter()
         with make_session_factory(engine, read_only=True)() as session:
             verdict = chain.verify(session)
         print(f"verify: {verdict.checked:,} rows in {time.perf_counter() - t0:.1f} s, ok={verdict.ok}")
-        page_timings(url, engine, args.requests)
+        page_timings(url, engine, args.requests, prefecture_id)
         append_cost(make_session_factory(engine), args.appends)
         print(f"load average after {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         engine.dispose()
