@@ -19,9 +19,10 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from bcp_service import heartbeat, lanes
 from bcp_service.answers.review_routes import router as review_router
 from bcp_service.answers.routes import router as answers_router
+from bcp_service.audit.accounts import record_account_change
 from bcp_service.audit.routes import router as audit_router
 from bcp_service.audit.service import record as audit_record
-from bcp_service.auth import assignments
+from bcp_service.auth import account_events, assignments
 from bcp_service.auth import events as credential_events
 from bcp_service.auth.deps import Access
 from bcp_service.auth.routes import router as auth_router
@@ -86,6 +87,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     # side effect (auth must not import rounds; registering twice is a no-op).
     assignments.register(assigned_in_open_round)
     credential_events.register(audit_record)  # issue 23.2: credential events in the audit log (auth is below audit)
+    # Account changes go to the audit log (auth must not import audit).
+    account_events.register(record_account_change)
 
     # The routes a disaster floods go first: FastAPI tries routes in order, and matching a path against
     # every other route cost a webhook a seventh of its CPU (load_tests/RESULTS.md, "Disaster burst").

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     secret_key: SecretStr = SecretStr("dev-insecure-secret-change-me")
     log_level: str = "INFO"
+    # PostgreSQL: the password `bcp-service db upgrade --service-role NAME` gives the service's login role
+    # (docker-compose.yml; README "Deployment"). The service never runs as the database owner (issue 23.3).
+    database_service_password: SecretStr = SecretStr("")
 
     # Login and tokens.
     access_token_minutes: int = 12 * 60

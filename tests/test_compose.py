@@ -146,3 +146,19 @@ def test_heartbeat_check_reads_this_hosts_heartbeats(tmp_path, monkeypatch):
         engine.dispose()
     finally:
         get_settings.cache_clear()
+
+
+def test_the_service_connects_as_its_own_role_not_the_admin(compose):
+    """Issue 23.3: the long-running services use the login role `migrate` creates (``--service-role``),
+    never the PostgreSQL superuser the container creates, which only `migrate` uses."""
+    services = _services(compose)
+    admin = services["postgres"]["environment"]["POSTGRES_USER"]
+    user_of = lambda url: re.match(r"postgresql://([^:@]+)", url).group(1)  # noqa: E731
+    service_url = compose["x-app"]["environment"]["BCP_DATABASE_URL"]
+    migrate = services["migrate"]
+    role = migrate["command"][migrate["command"].index("--service-role") + 1]
+    assert user_of(service_url) == role != admin
+    assert user_of(migrate["environment"]["BCP_DATABASE_URL"]) == admin
+    for name in ("api", "worker", "scheduler", "feeds"):
+        env = services[name].get("environment") or compose["x-app"]["environment"]
+        assert user_of(env["BCP_DATABASE_URL"]) == role, name

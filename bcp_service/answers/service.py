@@ -15,9 +15,10 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
+from bcp_service.audit.chain import append as append_chained
 from bcp_service.clock import aware
 from bcp_service.errors import FieldError, NotFound
-from bcp_service.models import AuditEvent, AuditEventPatient, CheckAnswer, SafetyCheck
+from bcp_service.models import CheckAnswer, SafetyCheck
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import ANSWER_STATES, CheckState, Power
 from bcp_service.rounds import incidents
@@ -193,7 +194,6 @@ def _structure(new: NewAnswer) -> dict:
 # check, the patient and who answered (self, family, a contact id). Nurses' and reviewers' answers are
 # audited by their routes, with the account.
 UNAUDITED_CHANNELS = {"link", "sms", "voice"}
-_INSERT_EVENT = insert(AuditEvent.__table__).returning(AuditEvent.__table__.c.id, sort_by_parameter_order=True)
 
 
 def audit_answers(session: Session, rows: list[dict], ids: list[int], patients: dict[int, int | None], now: datetime) -> None:
@@ -207,11 +207,8 @@ def audit_answers(session: Session, rows: list[dict], ids: list[int], patients: 
         "detail": (f"round {row['round_id']} check {row['check_id']} answer {answer_id} state {row['state']} "
                    f"by {row['answered_by'] or '-'} contact {row['contact_id'] or '-'}")[:500],
     } for row, answer_id in chosen]
-    event_ids = [r[0] for r in session.execute(_INSERT_EVENT, events)]
-    links = [{"event_id": e, "patient_id": patients[row["check_id"]]}
-             for e, (row, _) in zip(event_ids, chosen, strict=True) if patients.get(row["check_id"])]
-    if links:
-        session.execute(insert(AuditEventPatient), links)
+    append_chained(session, events, [[patients[row["check_id"]]] if patients.get(row["check_id"]) else []
+                                     for row, _ in chosen])
 
 
 def _expire_loaded_checks(session: Session, check_ids) -> None:

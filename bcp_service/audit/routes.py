@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated
 
@@ -32,6 +33,9 @@ class AuditEventPublic(BaseModel):
     patient_count: int
     address: str | None
     detail: str | None
+    # What an update changed: {"field", "old", "new"}, or {"field", "personal": true} with no values.
+    changes: list[dict] | None = None
+    chain_hash: str | None = None  # sha256 chained to the previous event (``bcp-service audit verify``)
 
 
 class AuditPage(BaseModel):
@@ -74,9 +78,11 @@ def export_audit_events(
 ):
     service.record(session=session, principal=principal, action="audit.export", request=request)
     rows = list(service.iter_events(session=session, principal=principal, filters=filters))
-    header = ["id", "at", "user_id", "username", "role", "action", "resource", "patient_ids", "address", "detail"]
+    header = ["id", "at", "user_id", "username", "role", "action", "resource", "patient_ids", "address", "detail", "changes",
+              "chain_hash"]
     lines = csv_lines(header, (
-        [e.id, e.at.isoformat(), e.user_id, e.username, e.role, e.action, e.resource, " ".join(map(str, ids)), e.address, e.detail]
+        [e.id, e.at.isoformat(), e.user_id, e.username, e.role, e.action, e.resource, " ".join(map(str, ids)), e.address, e.detail,
+         json.dumps(e.changes, ensure_ascii=False) if e.changes else "", e.chain_hash]
         for e, ids in rows
     ))
     return StreamingResponse(lines, media_type="text/csv; charset=utf-8",

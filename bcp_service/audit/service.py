@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fastapi import Request
-from sqlalchemy import func, insert
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from bcp_service.audit import chain
 from bcp_service.audit.scope import event_conditions, patient_filter_condition, visible_patients
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.throttle import client_address
@@ -19,8 +20,12 @@ from bcp_service.models import AuditEvent, AuditEventPatient
 def record(
     *, session: Session, principal: Principal | None, action: str, patient_ids: Iterable[int] = (),
     request: Request | None = None, resource: str | None = None, detail: str | None = None,
+    changes: list[dict] | None = None,
 ) -> AuditEvent:
-    """Append one audit event in the caller's transaction: if the read fails, so does its record."""
+    """Append one audit event in the caller's transaction: if the read fails, so does its record.
+
+    ``changes`` (``audit.changes.diff``) says what an update changed. The row is chained (``chain.append``).
+    """
     ids = sorted(set(patient_ids))
     if resource is None and request is not None:
         route = request.scope.get("route")
@@ -30,12 +35,10 @@ def record(
         username=principal.username if principal else None,
         role=str(principal.role) if principal else None,
         action=action, resource=resource, patient_count=len(ids),
-        address=client_address(request), detail=detail,
+        address=client_address(request), detail=detail, changes=changes or None,
     )
-    session.add(event)
-    session.flush()
-    if ids:
-        session.execute(insert(AuditEventPatient), [{"event_id": event.id, "patient_id": i} for i in ids])
+    row = event.model_dump(exclude={"id", "chain_hash"})
+    (event.id,) = chain.append(session, [row], [ids])
     return event
 
 
@@ -69,15 +72,25 @@ def _conditions(filters: AuditFilters, principal: Principal) -> list:
 
 
 def list_events(
-    *, session: Session, principal: Principal, filters: AuditFilters, limit: int = 100, offset: int = 0
+    *, session: Session, principal: Principal, filters: AuditFilters, limit: int = 100, offset: int = 0,
+    before: int | None = None, count_limit: int | None = None,
 ) -> tuple[list[tuple[AuditEvent, list[int]]], int]:
-    """Events the reader may see (``audit.scope``), newest first, each with its visible patient ids."""
+    """Events the reader may see (``audit.scope``), newest first, each with its visible patient ids.
+
+    ``before`` reads the page after the event with that id (keyset: one index range, however deep the
+    page), ``count_limit`` stops counting there (the page says "N 件以上").
+    """
     conditions = _conditions(filters, principal)
-    total = session.exec(select(func.count()).select_from(AuditEvent).where(*conditions)).one()
-    events = session.exec(
-        select(AuditEvent).where(*conditions).order_by(col(AuditEvent.id).desc()).limit(limit).offset(offset)
-    ).all()
-    return [(e, patient_ids_of(session, e.id, principal)) for e in events], total
+    counted = select(AuditEvent.id).where(*conditions)
+    if count_limit is not None:
+        counted = counted.limit(count_limit)
+    total = session.exec(select(func.count()).select_from(counted.subquery())).one()
+    query = select(AuditEvent).where(*conditions)
+    if before is not None:
+        query = query.where(AuditEvent.id < before)
+    events = session.exec(query.order_by(col(AuditEvent.id).desc()).limit(limit).offset(offset)).all()
+    ids = patient_ids_of_events(session, [e.id for e in events], principal)
+    return [(e, ids.get(e.id, [])) for e in events], total
 
 
 def iter_events(*, session: Session, principal: Principal, filters: AuditFilters, batch: int = 1000):
@@ -89,14 +102,21 @@ def iter_events(*, session: Session, principal: Principal, filters: AuditFilters
         rows = session.exec(query).all()
         if not rows:
             return
+        ids = patient_ids_of_events(session, [e.id for e in rows], principal)
         for event in rows:
-            yield event, patient_ids_of(session, event.id, principal)
+            yield event, ids.get(event.id, [])
         last_id = rows[-1].id
 
 
-def patient_ids_of(session: Session, event_id: int, principal: Principal) -> list[int]:
-    query = select(AuditEventPatient.patient_id).where(AuditEventPatient.event_id == event_id)
+def patient_ids_of_events(session: Session, event_ids: list[int | None], principal: Principal) -> dict[int, list[int]]:
+    """The visible patient ids of each event, in one query for a page of events."""
+    if not event_ids:
+        return {}
+    query = select(AuditEventPatient.event_id, AuditEventPatient.patient_id).where(col(AuditEventPatient.event_id).in_(event_ids))
     visible = visible_patients(principal)
     if visible is not None:
         query = query.where(col(AuditEventPatient.patient_id).in_(visible))
-    return list(session.exec(query.order_by(AuditEventPatient.patient_id)).all())
+    found: dict[int, list[int]] = {}
+    for event_id, patient_id in session.exec(query.order_by(AuditEventPatient.event_id, AuditEventPatient.patient_id)).all():
+        found.setdefault(event_id, []).append(patient_id)
+    return found

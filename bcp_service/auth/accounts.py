@@ -14,7 +14,7 @@ import secrets
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
-from bcp_service.auth import throttle
+from bcp_service.auth import account_events, throttle
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.secrets import hash_password
 from bcp_service.errors import FieldError, NotFound
@@ -46,16 +46,18 @@ def _end_logins(session: Session, user: User) -> None:
 def set_active(*, session: Session, principal: Principal, user: User, active: bool) -> User:
     if user.id == principal.user_id and not active:
         raise FieldError("自分のアカウントは無効にできません (cannot disable yourself)", field="active")
+    before = {"active": user.active}
     user.active = active
     session.add(user)
     if not active:
         _end_logins(session, user)
     session.flush()
+    account_events.changed(session=session, principal=principal, user=user, before=before, after={"active": active})
     log.info("auth.user_active_changed", extra={"user_id": user.id, "active": active})
     return user
 
 
-def reset_password(*, session: Session, user: User, password: str | None) -> str:
+def reset_password(*, session: Session, user: User, password: str | None, principal: Principal | None = None) -> str:
     """Set ``password`` (or a random one when empty) and return it, to be shown once."""
     new_password = password or secrets.token_urlsafe(12)
     try:
@@ -66,6 +68,7 @@ def reset_password(*, session: Session, user: User, password: str | None) -> str
     _end_logins(session, user)
     throttle.clear(session, f"user:{user.username.lower()}")
     session.flush()
+    account_events.changed(session=session, principal=principal, user=user, before={"password": 0}, after={"password": 1})
     log.info("auth.password_reset", extra={"user_id": user.id})
     return new_password
 

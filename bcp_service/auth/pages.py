@@ -91,7 +91,7 @@ def set_active_from_page(user_id: int, request: Request, principal: Admin, sessi
 @router.post("/users/{user_id}/password")
 def reset_password_from_page(user_id: int, request: Request, principal: Admin, session: SessionDep, password: Text = ""):
     def act(user):
-        new = accounts.reset_password(session=session, user=user, password=password or None)
+        new = accounts.reset_password(session=session, user=user, password=password or None, principal=principal)
         events.record(session=session, actor=principal, action="auth.password_reset", request=request, detail=f"user {user.id}")
         shown = new if not password else "（入力したパスワード）"
         return _page(session, principal, secret=(f"{user.username} の新しいパスワード", shown),

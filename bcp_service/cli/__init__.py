@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bcp_service.bcp import cli as bcp_cli
-from bcp_service.cli import database, demo, errors, heartbeat, imports, registry, rounds, users
+from bcp_service.cli import audit, database, demo, errors, heartbeat, imports, registry, rounds, users
 from bcp_service.cli.feeds import feeds
 from bcp_service.cli.scheduler import scheduler
 
@@ -27,6 +27,7 @@ app.command("twilio-sim")(rounds.twilio_sim)
 app.command("scheduler")(scheduler)
 app.command("feeds")(feeds)
 app.add_typer(heartbeat.app, name="heartbeat")
+app.add_typer(audit.app, name="audit")  # audit verify: the hash chain (issue 23.3)
 
 
 def main() -> None:

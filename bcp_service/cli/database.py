@@ -2,26 +2,56 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import typer
 from rich.console import Console
+from sqlalchemy import Engine, text
 
 from bcp_service import migrations
 from bcp_service.config import get_settings
 from bcp_service.db import make_engine
+from bcp_service.errors import ServiceError
 from bcp_service.timeutil import local
 
 app = typer.Typer(help="データベースのマイグレーション (database migrations)", no_args_is_help=True)
 console = Console()
+ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
 @app.command("upgrade")
-def upgrade(revision: str = typer.Argument("heads", help="target revision")) -> None:
-    """Apply migrations up to REVISION (default: all heads)."""
-    engine = make_engine(get_settings().database_url)
+def upgrade(
+    revision: str = typer.Argument("heads", help="target revision"),
+    service_role: str = typer.Option("", "--service-role", help="PostgreSQL: the login role the service connects as "
+                                     "(created or updated, password BCP_DATABASE_SERVICE_PASSWORD, member of bcp_app)"),
+) -> None:
+    """Apply migrations up to REVISION (default: all heads), as the database admin."""
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
     migrations.upgrade(engine, revision)
     console.print(f"[green]migrated[/green] {engine.url.render_as_string(hide_password=True)} → {sorted(migrations.current_heads(engine))}")
+    if service_role:
+        grant_service_role(engine, service_role, settings.database_service_password.get_secret_value())
+        console.print(f"サービス用ロール {service_role} を設定しました（監査ログは追記と参照のみ）")
+
+
+def grant_service_role(engine: Engine, name: str, password: str) -> None:
+    """A login role in ``bcp_app`` (alembic 0019_audit), never a superuser, owner or role creator."""
+    if engine.dialect.name != "postgresql":
+        raise ServiceError("--service-role は PostgreSQL でのみ使えます")
+    if not ROLE_NAME.fullmatch(name) or name in {"bcp_app", "bcp_audit_owner"}:
+        raise ServiceError(f"ロール名 {name!r} は使えません（英小文字・数字・_ で、bcp_app / bcp_audit_owner 以外）")
+    with engine.begin() as connection:
+        exists = connection.execute(text("SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = :n"), {"n": name}).first()
+        if exists and exists[0]:
+            raise ServiceError(f"ロール {name} は superuser か CREATEROLE を持っています。サービスには権限の少ないロールを使ってください")
+        if exists and name == connection.execute(text("SELECT current_user")).scalar():
+            raise ServiceError("マイグレーションを実行しているロール自身はサービス用ロールにできません")
+        verb = "ALTER" if exists else "CREATE"
+        secret = connection.execute(text("SELECT quote_literal(:p)"), {"p": password}).scalar() if password else "NULL"
+        connection.exec_driver_sql(f"{verb} ROLE {name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT PASSWORD {secret}")
+        connection.exec_driver_sql(f"GRANT bcp_app TO {name}")
 
 
 @app.command("current")

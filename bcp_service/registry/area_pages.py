@@ -15,6 +15,8 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from bcp_service.audit.changes import INSTITUTION_CODES, diff, snapshot
+from bcp_service.audit.service import record as audit
 from bcp_service.auth import wall
 from bcp_service.auth.deps import IDENTIFIED, Access
 from bcp_service.auth.principal import Principal, patient_scope
@@ -130,10 +132,10 @@ def _editable(session: Session, principal: Principal, institution: Institution) 
 @router.post("/institutions/{institution_id}")
 async def save_institution(institution_id: int, request: Request, principal: Editor, session: SessionDep):
     form = await request.form()
-    return await run_in_threadpool(_save_institution, form, principal, session, institution_id)
+    return await run_in_threadpool(_save_institution, form, principal, session, institution_id, request)
 
 
-def _save_institution(form, principal: Principal, session: Session, institution_id: int) -> Response:
+def _save_institution(form, principal: Principal, session: Session, institution_id: int, request: Request) -> Response:
     values = {name: str(form.get(name, "")).strip() for name, _label, _kind in EDIT_FIELDS}
     data, errors = validate(InstitutionUpdate, {name: bool(values[name]) if kind == "bool" else (values[name] or None)
                                                 for name, _label, kind in EDIT_FIELDS})
@@ -142,6 +144,7 @@ def _save_institution(form, principal: Principal, session: Session, institution_
         ensure_institution_editable(session, principal, institution)
         if data is None:
             return _detail(session, principal, institution_id, values=values, errors=errors, status_code=422)
+        before = snapshot(institution)
         home = wall.home_prefecture(session, principal)
         with session.begin_nested():
             institutions.update_institution(session=session, institution=institution, data=data)
@@ -151,6 +154,8 @@ def _save_institution(form, principal: Principal, session: Session, institution_
             return page("registry/error.html", principal, status_code=404, message=exc.message)
         return _detail(session, principal, institution_id, values=values, errors={exc.field or "name": exc.message},
                        status_code=exc.status_code)
+    audit(session=session, principal=principal, action="institution.update", request=request,
+          detail=f"institution {institution_id}", changes=diff("institution", before, snapshot(institution), INSTITUTION_CODES))
     return RedirectResponse(f"/registry/institutions/{institution_id}?saved=1", status_code=303)
 
 

@@ -93,6 +93,12 @@ def _check_region_name(session: Session, prefecture_id: int, name: str, own_id: 
         raise Conflict("同じ名前の在宅医療圏があります (region name already exists)", field="name")
 
 
+def region_member_ids(session: Session, region_id: int) -> list[int]:
+    """The region's municipalities, sorted (the audit log's before and after of a redraw)."""
+    query = select(HomeCareRegionMunicipality.municipality_id).where(HomeCareRegionMunicipality.region_id == region_id)
+    return sorted(session.exec(query).all())
+
+
 def _set_members(session: Session, region: HomeCareRegion, municipality_ids: list[int]) -> None:
     # A region holds only its own prefecture's municipalities (issue 23): another's is refused as unknown.
     region_id = region.id

@@ -4,7 +4,7 @@ The CSV columns (``imports.columns``: written on export, accepted on import besi
 the registry's patient form (``registry.page_forms``) both show them; they live here, below both.
 """
 
-from bcp_service.labels import TIER_LABELS
+from bcp_service.labels import PLANNED_STAY_LABELS, TIER_LABELS
 
 SEX = {"male": "男性", "female": "女性", "other": "その他", "unknown": "不明"}
 VENTILATOR_MODE = {"invasive": "侵襲 (TPPV)", "non_invasive": "非侵襲 (NPPV)"}
@@ -14,3 +14,7 @@ STATUS = {"active": "在宅", "moved": "転居", "admitted": "入院", "deceased
 CONTACT_KIND = {"self": "本人", "family": "家族", "carer": "介護者"}
 CHANNEL = {"sms": "SMS", "voice": "電話"}
 RISK_TIER = TIER_LABELS
+
+# The coded fields of a patient, for the audit log's "what changed" (``audit.changes.diff``).
+PATIENT_CODES = {"sex": SEX, "ventilator_mode": VENTILATOR_MODE, "oxygen_source": OXYGEN_SOURCE, "status": STATUS,
+                 "risk_tier": RISK_TIER, "planned_stay": PLANNED_STAY_LABELS}

@@ -16,6 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, select
 
+from bcp_service.audit.changes import CONTACTS_CHANGED, diff, snapshot
 from bcp_service.audit.service import record as audit
 from bcp_service.auth.deps import IDENTIFIED, Access
 from bcp_service.auth.principal import Principal, patient_scope
@@ -28,6 +29,7 @@ from bcp_service.models.enums import PatientStatus, RiskTier, Therapy
 from bcp_service.page_helpers import page, register_home_link
 from bcp_service.registry import contacts, patients
 from bcp_service.registry import page_forms as forms
+from bcp_service.registry.code_labels import PATIENT_CODES
 from bcp_service.registry.phones import national_format
 from bcp_service.registry.risk import explain_risk_tier, remaining_power_hours
 from bcp_service.registry.schemas import PatientContactIn, PatientCreate, PatientUpdate
@@ -175,6 +177,7 @@ def _save(request: Request, form, principal: Principal, session: Session, patien
     data, errors = forms.validate(PatientUpdate, forms.payload(values, with_contact=False))
     if data is None:
         return _detail(request, principal, session, patient, values=values, errors=errors, status_code=422)
+    before = snapshot(patient)
     try:
         with session.begin_nested():
             patients.update_patient(session=session, principal=principal, patient=patient, data=data)
@@ -183,7 +186,8 @@ def _save(request: Request, form, principal: Principal, session: Session, patien
         session.refresh(patient)
         return _detail(request, principal, session, patient, values=values, errors={exc.field or "_form": exc.message},
                        status_code=exc.status_code)
-    audit(session=session, principal=principal, action="patient.update", patient_ids=[patient.id], request=request)
+    audit(session=session, principal=principal, action="patient.update", patient_ids=[patient.id], request=request,
+          changes=diff("patient", before, snapshot(patient), PATIENT_CODES))
     return RedirectResponse(f"/registry/patients/{patient.id}?saved=1", status_code=303)
 
 
@@ -195,6 +199,7 @@ async def change_status_from_page(patient_id: int, request: Request, principal: 
 def _change_status(request: Request, form, principal: Principal, session: Session, patient_id: int) -> Response:
     patient = _patient(session, principal, patient_id)
     status, reason = str(form.get("status", "")), str(form.get("status_reason", ""))
+    before = snapshot(patient)
     try:
         if status not in PatientStatus.__members__:
             raise ServiceError("状態を選んでください (choose a status)", field="status")
@@ -205,7 +210,7 @@ def _change_status(request: Request, form, principal: Principal, session: Sessio
         return _detail(request, principal, session, patient, status_error=exc.message,
                        status_reason=reason, status_code=exc.status_code)
     audit(session=session, principal=principal, action="patient.update", patient_ids=[patient.id], request=request,
-          detail=f"status={status}")
+          changes=diff("patient", before, snapshot(patient), PATIENT_CODES))
     return RedirectResponse(f"/registry/patients/{patient.id}?saved=1#status", status_code=303)
 
 
@@ -249,5 +254,5 @@ def _contact(request: Request, form, principal: Principal, session: Session, pat
         return _detail(request, principal, session, patient, contact_errors={key: {exc.field or "phone": exc.message}},
                        contact_values={key: values}, status_code=exc.status_code)
     audit(session=session, principal=principal, action="patient.update", patient_ids=[patient.id], request=request,
-          detail="contact removed" if remove else "contact saved")
+          changes=[CONTACTS_CHANGED])
     return RedirectResponse(f"/registry/patients/{patient.id}?saved=1#contacts", status_code=303)

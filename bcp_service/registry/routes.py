@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, status
 from sqlmodel import Session
 
+from bcp_service.audit.changes import CONTACTS_CHANGED, INSTITUTION_CODES, STAFF_CHANGED, diff, snapshot
 from bcp_service.audit.service import record as audit
 from bcp_service.auth import wall
 from bcp_service.auth.deps import ALL_ROLES, IDENTIFIED, Access
@@ -17,6 +18,7 @@ from bcp_service.errors import Forbidden, NotFound
 from bcp_service.models.enums import DesignationKind, InstitutionKind, PatientStatus, RiskTier, Therapy
 from bcp_service.registry import areas, contacts, designations, institutions, patients, prefectures
 from bcp_service.registry.changes import record_change
+from bcp_service.registry.code_labels import PATIENT_CODES
 from bcp_service.registry.coverage import find_coverage_gaps
 from bcp_service.registry.schemas import (
     CoverageGapReport,
@@ -197,12 +199,16 @@ def get_institution(institution_id: int, principal: Identified, session: Session
 
 
 @router.patch("/institutions/{institution_id}", response_model=InstitutionPublic)
-def update_institution(institution_id: int, data: InstitutionUpdate, principal: InstitutionEditor, session: SessionDep):
+def update_institution(institution_id: int, data: InstitutionUpdate, request: Request, principal: InstitutionEditor, session: SessionDep):
     institution = institutions.get_institution(session=session, institution_id=institution_id)
     ensure_institution_editable(session, principal, institution)
     home = wall.home_prefecture(session, principal)  # before the update: an institution may be moving itself
+    before = snapshot(institution)
     institution = institutions.update_institution(session=session, institution=institution, data=data)
     ensure_institution_placed_in_scope(session, principal, institution, home)
+    changes = diff("institution", before, snapshot(institution), INSTITUTION_CODES)
+    audit(session=session, principal=principal, action="institution.update", request=request,
+          detail=f"institution {institution.id}", changes=changes + ([STAFF_CHANGED] if data.staff_contacts is not None else []))
     return institutions.to_public(session, [institution])[0]
 
 
@@ -266,9 +272,12 @@ def get_patient(patient_id: int, request: Request, principal: Identified, sessio
 @router.patch("/patients/{patient_id}", response_model=PatientPublic)
 def update_patient(patient_id: int, data: PatientUpdate, request: Request, principal: PatientEditor, session: SessionDep):
     patient = patients.get_patient(session=session, patient_id=patient_id, scope=patient_scope(principal))
+    before = snapshot(patient)
     patient = patients.update_patient(session=session, principal=principal, patient=patient, data=data)
     ensure_patient_in_scope(session, principal, patient)
-    audit(session=session, principal=principal, action="patient.update", patient_ids=[patient.id], request=request)
+    changes = diff("patient", before, snapshot(patient), PATIENT_CODES) + ([CONTACTS_CHANGED] if data.contacts is not None else [])
+    audit(session=session, principal=principal, action="patient.update", patient_ids=[patient.id], request=request,
+          changes=changes)
     return patient_public(session, [patient])[0]
 
 
@@ -288,7 +297,8 @@ def _change_contacts(patient_id: int, request: Request, principal: Principal, se
     """One contact changed by ``change(patient)``, in scope and audited like any patient update."""
     patient = patients.get_patient(session=session, patient_id=patient_id, scope=patient_scope(principal))
     change(patient)
-    audit(session=session, principal=principal, action="patient.update", patient_ids=[patient.id], request=request)
+    audit(session=session, principal=principal, action="patient.update", patient_ids=[patient.id], request=request,
+          changes=[CONTACTS_CHANGED])
     return patient_public(session, [patient])[0]
 
 
