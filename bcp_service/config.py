@@ -310,10 +310,6 @@ class Settings(BaseSettings):
             return self.cookie_secure
         return self.public_base_url.startswith("https://")
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
 
 NAMELESS_SENDERS = frozenset({"在宅医療", "安否確認", "在宅医療の安否確認"})
 

@@ -31,7 +31,3 @@ def csv_lines(header: Sequence[str], rows: Iterable[Sequence[object]]) -> Iterat
         buffer.truncate()
         writer.writerow([neutralise(v) for v in row])
         yield buffer.getvalue()
-
-
-def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
-    return "".join(csv_lines(header, rows)).encode("utf-8")

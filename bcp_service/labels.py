@@ -10,6 +10,10 @@ TIER_LABELS = {"critical": "最優先", "high": "優先", "standard": "通常"}
 THERAPY_LABELS = {"ventilator": "人工呼吸器", "oxygen": "在宅酸素", "suction": "吸引器", "child": "医療的ケア児"}
 CHANNEL_LABELS = {"link": "リンク", "sms": "SMS", "voice": "音声", "nurse": "看護師"}
 ANSWERED_BY_LABELS = {"nurse_visit": "訪問", "nurse_phone": "電話", "self": "本人", "family": "家族", "carer": "支援者"}
+# Hazards (triggers.events.Hazard, round.hazard, incident.hazards): the triggers page and incidents read this one
+# table; tests/test_labels.py fails when a Hazard has no label here.
+HAZARD_LABELS = {"earthquake": "地震", "tsunami": "津波", "heavy_rain": "大雨", "typhoon": "台風", "flood": "洪水",
+                 "landslide": "土砂災害", "storm_surge": "高潮", "blackout": "停電", "other": "その他"}
 # Where a person said, in an advance-notice round (事前連絡), they will stay (patient.planned_stay).
 PLANNED_STAY_LABELS = {"home": "自宅", "shelter": "避難所", "relative": "親戚・知人宅等", "hospital": "入院・入所"}
 # ... and the same choices as the person makes them (answer page buttons, voice keypad).

@@ -27,6 +27,8 @@ from bcp_service.models import (
 from bcp_service.registry.patients import therapy_condition
 
 UNKNOWN = "（不明）"
+# Checks with no hub: neither the patient nor any hub covering the municipality names one.
+NO_HUB = "（連携拠点なし）"
 
 
 @dataclass(frozen=True)
@@ -174,8 +176,9 @@ def summarise(counters: dict, names: AreaNames, min_cell: int) -> Counts:
     answered = shown.part_sum([s for s in by_state if s in ANSWERED])
 
     def rows(dimension: str, labels: dict[str, str]) -> list[AreaRow]:
-        found = [_row(shown, dimension, k, labels.get(k, UNKNOWN)) for k in counters.get(dimension, {})]
-        return sorted(found, key=lambda r: (r.name == UNKNOWN, r.name, r.key))
+        none = NO_HUB if dimension == "hub" else UNKNOWN
+        found = [_row(shown, dimension, k, labels.get(k, none if k == "" else UNKNOWN)) for k in counters.get(dimension, {})]
+        return sorted(found, key=lambda r: (r.name in (UNKNOWN, NO_HUB), r.name, r.key))
 
     municipalities = rows("municipality", names.municipalities)
     for row in municipalities:

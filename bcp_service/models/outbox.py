@@ -31,7 +31,6 @@ STATE_RANK = {
     MessageState.failed: 3,
     MessageState.cancelled: 3,
 }
-FINAL_STATES = (MessageState.delivered, MessageState.undelivered, MessageState.failed, MessageState.cancelled)
 
 
 class OutboxMessage(SQLModel, table=True):

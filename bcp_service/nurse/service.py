@@ -25,7 +25,6 @@ from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import AnswerChannel, RoundState
 from bcp_service.nurse.schemas import Contact, NurseResultIn, NurseRow
 from bcp_service.rounds import incidents, triage
-from bcp_service.rounds.service import label
 
 
 def list_my_checks(*, session: Session, principal: Principal, limit: int = 300) -> tuple[list[NurseRow], int]:
@@ -173,7 +172,3 @@ def group_rows(rows: list[NurseRow]) -> list[NurseGroup]:
         for title in [title for _, title, _ in row.rounds] or [row.round_title]:
             titles.setdefault(key, {})[title] = None
     return [NurseGroup(key, group[0].drill, "・".join(titles[key]), group) for key, group in members.items()]
-
-
-def drill_label(rows: list[NurseRow]) -> str:
-    return label(any(r.drill for r in rows))

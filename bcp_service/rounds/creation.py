@@ -17,7 +17,7 @@ from sqlmodel import Session, col
 
 from bcp_service import outbox_writer
 from bcp_service.contacts import Contact, choose, contacts_of_patients
-from bcp_service.models import HomeCareRegionMunicipality, Patient, SafetyCheck
+from bcp_service.models import HomeCareRegionMunicipality, HubMunicipality, Patient, SafetyCheck
 from bcp_service.models.rounds import CheckState
 from bcp_service.outbox_writer import Queued
 from bcp_service.rounds.messages import INITIAL_TEMPLATE
@@ -32,14 +32,22 @@ def insert_checks(*, session: Session, round_id: int, conditions: Sequence[Colum
         .group_by(HomeCareRegionMunicipality.municipality_id)
         .subquery()
     )
+    # A patient registered without a 連携拠点 is filed under the hub covering the municipality (the first,
+    # if several), so the board's hub table names a hub; 「連携拠点なし」 remains only where none covers it.
+    hub = (
+        select(HubMunicipality.municipality_id, func.min(HubMunicipality.institution_id).label("hub_id"))
+        .group_by(HubMunicipality.municipality_id)
+        .subquery()
+    )
     source = (
         select(
             literal(round_id, Integer), Patient.id, Patient.risk_tier, Patient.municipality_id, region.c.region_id,
-            Patient.hub_id, literal(CheckState.no_answer.value, String), literal(0, Integer),
-            literal(now, DateTime(timezone=True)),
+            func.coalesce(Patient.hub_id, hub.c.hub_id), literal(CheckState.no_answer.value, String),
+            literal(0, Integer), literal(now, DateTime(timezone=True)),
         )
         .select_from(Patient)
         .outerjoin(region, region.c.municipality_id == Patient.municipality_id)
+        .outerjoin(hub, hub.c.municipality_id == Patient.municipality_id)
         .where(*conditions)
     )
     columns = ["round_id", "patient_id", "risk_tier", "municipality_id", "region_id", "hub_id", "state",

@@ -35,6 +35,7 @@ from bcp_service.clock import aware
 from bcp_service.config import Settings
 from bcp_service.contacts import choose, contacts_of_patients
 from bcp_service.errors import Conflict
+from bcp_service.labels import HAZARD_LABELS
 from bcp_service.models import Incident, OutboxMessage, SafetyCheck, SafetyRound
 from bcp_service.models.base import utcnow
 from bcp_service.models.outbox import MessageState
@@ -44,8 +45,6 @@ from bcp_service.rounds.counters import CheckKeys, move_counters
 
 log = logging.getLogger("bcp_service.rounds")
 
-HAZARD_LABELS = {"earthquake": "地震", "tsunami": "津波", "blackout": "停電", "heavy_rain": "大雨", "flood": "洪水",
-                 "landslide": "土砂災害", "storm_surge": "高潮", "typhoon": "台風", "other": "その他"}
 # The answer columns a follower takes from its lead.
 ANSWER_COLUMNS = ("state", "hours_left", "power", "hours_unknown", "needs_transport", "needs_admission",
                   "evacuated_to", "note", "last_answer_at", "last_channel")

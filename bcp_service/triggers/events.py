@@ -40,6 +40,7 @@ from pydantic import (
 )
 
 from bcp_service.intensity import Intensity
+from bcp_service.labels import HAZARD_LABELS
 from bcp_service.triggers.areas import AREA_MUNICIPALITIES, WARD_TO_CITY, municipalities_for_area
 from bcp_service.triggers.codes import map_jma_city_code, normalise_municipality_code
 from bcp_service.triggers.jma import JmaBulletin
@@ -304,7 +305,7 @@ def trigger_event_from_json(event: JsonTriggerEvent) -> TriggerEvent:
         municipality_severity={code: rank for code in event.municipalities} if rank else {},
         reported_at=event.occurred_at,
         occurred_at=event.occurred_at,
-        title=event.title or event.hazard.value,
+        title=event.title or HAZARD_LABELS[event.hazard.value],  # shown on pages and the answer page
     )
 
 

@@ -20,6 +20,7 @@ from bcp_service.auth.roles import Role
 from bcp_service.clock import aware
 from bcp_service.db import SessionDep
 from bcp_service.errors import ServiceError
+from bcp_service.labels import HAZARD_LABELS
 from bcp_service.models import Municipality
 from bcp_service.page_helpers import page, register_home_link
 from bcp_service.triggers import service
@@ -31,8 +32,6 @@ Reader = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture))]
 PAGE_SIZE = 50
 ACTION_LABELS = {"schedule_round": "安否確認を予約", "ignore": "開始しない", "cancel_pending": "予約を中止",
                  "update_pending": "予約を更新"}
-HAZARD_LABELS = {"earthquake": "地震", "tsunami": "津波", "heavy_rain": "大雨", "typhoon": "台風", "flood": "洪水",
-                 "blackout": "停電", "other": "その他"}
 RECORD_STATES = {"pending": "送信待ち", "started": "開始済み", "cancelled": "中止", "failed": "失敗", "ignored": "対象外"}
 
 register_home_link("/triggers", "災害トリガー", "地震情報などで安否確認を自動で始めたか、始めなかった理由。送信前の中止",

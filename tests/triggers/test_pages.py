@@ -10,7 +10,7 @@ from sqlmodel import select
 from bcp_service.models import AuditEvent
 from tests.board.conftest import browser_as  # noqa: F401  (fixture)
 from tests.triggers.dbsetup import chiba, clock, post_bulletin, records, system  # noqa: F401  (fixtures)
-from tests.triggers.helpers import MATSUDO, at
+from tests.triggers.helpers import CHIBA, MATSUDO, at
 
 
 def test_officer_sees_decisions_and_cancels_a_pending_start(browser_as, system, session, chiba, clock):
@@ -48,3 +48,22 @@ def test_officer_sees_decisions_and_cancels_a_pending_start(browser_as, system, 
 def test_only_admin_and_prefecture(browser_as):
     assert browser_as("hub", 1).get("/triggers", follow_redirects=False).status_code == 403
     assert browser_as("admin").get("/triggers").status_code == 200
+
+
+def test_every_hazard_has_one_japanese_label():
+    from bcp_service.labels import HAZARD_LABELS
+    from bcp_service.triggers.events import Hazard
+
+    assert set(HAZARD_LABELS) == {h.value for h in Hazard}  # one table: a new Hazard needs its label here
+    assert all(label and not label.isascii() for label in HAZARD_LABELS.values())  # Japanese, never the code
+
+
+def test_landslide_and_storm_surge_show_in_japanese(browser_as, system, chiba, clock):
+    clock.now = at(10, 16, 30).astimezone(UTC)
+    for hazard in ("landslide", "storm_surge"):
+        system.post("/api/v1/triggers", json={"hazard": hazard, "municipalities": [CHIBA], "severity": 4,
+                                              "occurred_at": "2025-03-01T10:15:00+09:00"})
+    prefecture = next(iter(chiba.values())).prefecture_id
+    html = browser_as("prefecture", prefecture).get("/triggers").text
+    assert "土砂災害・最大 警戒レベル4" in html and "高潮・最大 警戒レベル4" in html  # the pending starts
+    assert "landslide" not in html and "storm_surge" not in html
