@@ -171,3 +171,25 @@ def test_a_thousand_identical_failures_make_a_few_lines_with_the_count(caplog):
     assert len(caplog.records) == 3 and caplog.records[2].repeated == 999
     quiet.warning("group_commit.item_failed", cause="answers:OperationalError")
     assert quiet.flush() == 1 and caplog.records[-1].repeated == 1
+
+
+async def test_the_simulators_404_counts_as_not_found_and_logs_no_error(factory, fast_settings, caplog):
+    from bcp_service.twilio_sim import start_sim_in_thread
+    from notifiers import TimedNotifier, TwilioNotifier
+
+    round_id, _ = seed_round(factory, fast_settings, patients=2)
+    await asyncio.wait_for(Worker(session_factory=factory, notifier=FakeNotifier(), settings=fast_settings)
+                           .run(exit_when_idle=True), 30)
+    _age(factory, [m.id for m in messages_of(factory, round_id)])  # sids the simulator never saw: 404 (20404)
+    sim = start_sim_in_thread()
+    notifier = TimedNotifier(TwilioNotifier(sim.account_sid, sim.auth_token, from_number="BCPTEST",
+                                            base_url=sim.base_url, timeout=2))
+    caplog.set_level(logging.INFO)
+    try:
+        stats = await reconcile(factory, notifier, older_than=timedelta(minutes=10), max_misses=1)
+    finally:
+        await notifier.aclose()
+        sim.stop()
+    assert stats["fetch_failed"] == 2 and stats["gave_up"] == 2
+    assert {(m.state, m.last_error_code) for m in messages_of(factory, round_id)} == {("failed", "status_unknown")}
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
