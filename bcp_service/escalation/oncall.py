@@ -54,7 +54,7 @@ def page_unreachable(session: Session, claimed: list[tuple], *, round_id: int, d
     for check_id, station, hub in sorted(rows):
         # One page per number: a station that is its own hub, or shares the hub's phone, gets one.
         numbers = sorted({phones[i] for i in (station, hub) if i in phones})
-        messages.extend(outbox_writer.Queued(None, RiskTier.critical.value, None,  # type: ignore[arg-type]
+        messages.extend(outbox_writer.Queued(None, RiskTier.critical.value, None,  # no check, no contact: see the docstring
                                              "sms" if can_text(phone) else "voice", phone) for phone in numbers)
         whom = "+".join(name for name, i in (("station", station), ("hub", hub)) if i in phones)
         events.append({"check_id": check_id, "round_id": round_id, "kind": "escalation", "step": step_number,

@@ -23,8 +23,8 @@ from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
 from bcp_service.board.schemas import STATE_LABELS
 from bcp_service.db import SessionDep
-from bcp_service.escalation import oncall
 from bcp_service.errors import ServiceError
+from bcp_service.escalation import oncall
 from bcp_service.labels import CHANNEL_LABELS, TIER_LABELS
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import CheckState

@@ -18,7 +18,14 @@ from bcp_service.rounds.targets import RoundTarget
 from bcp_service.rounds.timeline import round_timeline
 from tests.escalation.conftest import POLICY, phone
 from tests.escalation.test_simulator import CALLER_ID, stack  # noqa: F401  (the fixture: app, simulator, worker)
-from tests.factories import bearer, create_institution, create_municipality, create_patient, create_prefecture, create_user
+from tests.factories import (
+    bearer,
+    create_institution,
+    create_municipality,
+    create_patient,
+    create_prefecture,
+    create_user,
+)
 
 STATION_ONCALL = "+819011112222"  # a mobile: the page is an SMS
 HUB_ONCALL = "+81312345678"  # a landline (03): the page is a call
