@@ -2,7 +2,7 @@
 unreachable (issue 25.4, escalation/oncall.py).
 
 Revision ID: 0025_oncall
-Revises: 0022_triage
+Revises: 0019_audit
 Create Date: 2026-12-07
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0025_oncall"
-down_revision = "0022_triage"
+down_revision = "0019_audit"
 branch_labels = None
 depends_on = None
 
