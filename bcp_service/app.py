@@ -43,6 +43,7 @@ from bcp_service.ops.pages import router as ops_pages_router
 from bcp_service.ops.routes import router as ops_router
 from bcp_service.outage import DatabaseWait, database_wrote, is_outage
 from bcp_service.outages.routes import router as outages_router
+from bcp_service.ratelog import RepeatLog, set_interval
 from bcp_service.registry.routes import router as registry_router
 from bcp_service.rounds.routes import router as rounds_router
 from bcp_service.rounds.scope import assigned_in_open_round
@@ -58,6 +59,7 @@ from bcp_service.webhooks.routes import router as webhooks_router
 from bcp_service.webhooks.voice import router as voice_router
 
 log = logging.getLogger("bcp_service")
+quiet_log = RepeatLog(log)  # quiet (issue 28.4): one line per cause per interval
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -71,6 +73,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     app.state.settings = settings
     app.state.engine = engine
+    set_interval(settings.log_repeat_interval_seconds)  # quiet (issue 28.4)
     app.state.session_factory = make_session_factory(engine)
     # A request's session takes SQLite's write lock only from its first write (db.py).
     app.state.request_session_factory = make_session_factory(engine, mode="write_late")
@@ -178,9 +181,13 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def database_error(request: Request, exc: DBAPIError):
         # ops: an outage met before the route could say so itself (the caller's token is read from the
         # database): 503 naming the database, never a generic 500 (issue 28). Other driver errors are bugs.
-        if not is_outage(exc) or not request.url.path.startswith(API_PREFIXES):
+        if not is_outage(exc):
             raise exc  # to the server-error handler, which logs the traceback
-        log.warning("http.database_unavailable", extra={"error": type(exc).__name__})
+        # quiet (issue 28.4): an outage is one line per cause per interval with a count, not a traceback
+        # per request; a page says the database is the problem (503), not a generic system error.
+        quiet_log.warning("http.database_unavailable", cause=type(exc).__name__, extra={"error": type(exc).__name__})
+        if not request.url.path.startswith(API_PREFIXES):
+            return error_page(503)
         return JSONResponse(status_code=503, content={
             "detail": "データベースに接続できないか書き込めません (database unavailable)",
             "down": [{"part": "database", "state": "unavailable"}]})

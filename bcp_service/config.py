@@ -112,6 +112,11 @@ class Settings(BaseSettings):
     # status are fetched from the provider, so a lost receipt never leaves a check wrong. 0 = off.
     send_reconcile_after_minutes: float = 10.0
     send_reconcile_every_seconds: float = 60.0
+    # quiet (issue 28.4): bounded, quiet failure paths.
+    send_reconcile_max_misses: int = 5  # a message the provider does not know (404) is given up after this many fetches
+    send_stop_wait_seconds: float = 10.0  # on stop, in-flight sends get this long (at most half the lease), then are cut
+    early_status_max_age_minutes: float = 60.0  # an early status never matched this long is deleted
+    log_repeat_interval_seconds: float = 60.0  # a fault's log line: one per cause per interval, with a count
 
     # The scheduler process (bcp-service scheduler): schedules, trigger starts, escalation (docs/escalation.md).
     scheduler_tick_seconds: float = 5.0  # how often it looks for due work; edits are seen at the next tick

@@ -29,8 +29,11 @@ from sqlmodel import Session
 from bcp_service.db import unit_of_work as transaction  # noqa: F401  (the name app.py and tests use)
 from bcp_service.locking import PROCESS_WRITER, take_write_lock
 from bcp_service.outage import DatabaseWait, database_wrote, is_outage
+from bcp_service.ratelog import RepeatLog
 
 log = logging.getLogger("bcp_service.group_commit")
+# A fault fails every write of a batch: one line per cause per interval, not a traceback each (issue 28.4).
+quiet = RepeatLog(log)
 T = TypeVar("T")
 R = TypeVar("R")
 IDLE_SECONDS = 5.0  # an idle writer thread ends; the next request starts another
@@ -111,10 +114,12 @@ class GroupCommit(Generic[T, R]):
             if is_outage(exc):
                 self.database.note(exc)
             if len(batch) == 1:
-                log.warning("group_commit.item_failed", extra={"writer": self.name}, exc_info=True)
+                quiet.warning("group_commit.item_failed", cause=f"{self.name}:{type(exc).__name__}",
+                              extra={"writer": self.name}, exc_info=exc)
                 _settle([(batch[0][1], None, exc)])
                 return
-            log.warning("group_commit.batch_failed", extra={"writer": self.name, "count": len(batch)}, exc_info=True)
+            quiet.warning("group_commit.batch_failed", cause=f"{self.name}:{type(exc).__name__}",
+                          extra={"writer": self.name, "count": len(batch)}, exc_info=exc)
             for entry in batch:
                 self._write([entry])
             return

@@ -140,6 +140,10 @@ class TimedNotifier:
         }
         # Transient failures are routine under load (429s); they should not page anyone.
         level = logging.WARNING if kind == "transient" else logging.ERROR
+        if channel == "fetch":
+            # A status fetch is reconciliation's: it logs one line per pass with the counts and gives up on
+            # a message the provider does not know (issue 28.4: a 404 was an ERROR line per message per pass).
+            level = logging.INFO
         self._log.log(level, "notifier.failed", extra=fields)
 
 

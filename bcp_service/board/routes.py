@@ -32,6 +32,7 @@ from bcp_service.clock import aware  # SQLite gives naive UTC: not the machine's
 from bcp_service.csv_export import csv_lines
 from bcp_service.db import SessionDep
 from bcp_service.errors import NotFound
+from bcp_service.escalation import oncall
 from bcp_service.escalation.policy import tier_policies
 from bcp_service.heartbeat import read_system_status
 from bcp_service.labels import THERAPY_LABELS, TIER_LABELS
@@ -83,7 +84,16 @@ def board_index(request: Request, principal: Viewer, session: SessionDep):
     rounds = service.list_board_rounds(session=session, principal=principal)
     min_cell = request.app.state.settings.aggregate_min_cell if principal.role == Role.aggregate else 0
     return page("board/index.html", principal, rounds=rounds, label=label, system=_system(session, request),
-                min_cell=min_cell)
+                min_cell=min_cell, oncall_pages=_oncall_pages(session, request, principal))
+
+
+def _oncall_pages(session: Session, request: Request, principal: Principal) -> list[oncall.PageBanner]:
+    """oncall (issue 25.4): the unreachable critical patients this station or hub was paged for (names read: audited)."""
+    banners = oncall.banners_for(session=session, principal=principal)
+    if banners:
+        audit(session=session, principal=principal, action="oncall.banner", request=request,
+              patient_ids=oncall.banner_patient_ids(banners))
+    return banners
 
 
 def _system(session: Session, request: Request):
@@ -104,6 +114,7 @@ def board_page(round_id: int, request: Request, principal: Viewer, session: Sess
         "board/round.html", principal, round=safety_round, label=label(safety_round.drill), view=view,
         system=_system(session, request), escalation=escalation_rows(safety_round, settings),
         restore=latest_restore(session, round_id),  # ops: restored from a backup
+        oncall_pages=_oncall_pages(session, request, principal),  # oncall (issue 25.4)
         names=source.names, filters=filters, therapy_labels=THERAPY_LABELS, tier_labels=TIER_LABELS,
         state_labels=STATE_LABELS, query=("?" + urlencode(query)) if query else "",
         plans=render.plans_html(plans, settings.board_list_limit) if plans is not None else None,

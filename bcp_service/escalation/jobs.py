@@ -27,6 +27,7 @@ from bcp_service import contacts as reach
 from bcp_service import outbox_writer
 from bcp_service.clock import aware
 from bcp_service.config import Settings
+from bcp_service.escalation import oncall
 from bcp_service.escalation.policy import (
     NOTICE_KIND,
     QUIET_ACTIONS,
@@ -138,6 +139,9 @@ def _perform(session: Session, claimed: list[tuple], *, round_id: int, drill: bo
     if action == EscalationAction.unreachable:
         _mark_unreachable(session, claimed, round_id=round_id)
         events = [_event(check_id, round_id, step_number, action, now) for check_id, *_ in claimed]
+        # A critical patient who becomes unreachable pages the station's and the hub's on-call phone (issue 25.4).
+        events += oncall.page_unreachable(session, claimed, round_id=round_id, drill=drill, step_number=step_number,
+                                          now=now, queued_at=utcnow())
     else:
         by_check = reach.find_usable_contacts(session=session, check_ids=[row[0] for row in claimed])
         messages = []

@@ -24,7 +24,8 @@ HEADER = [
     "電気", "残り時間不明", "搬送希望", "入院希望", "避難先", "メモ",
 ]
 POWER = states.POWER_LABELS
-ACTIONS = {"resend": "再送", "family": "家族連絡", "call": "音声電話", "unreachable": STATE_LABELS["unreachable"], "assign": "担当"}
+ACTIONS = {"resend": "再送", "family": "家族連絡", "call": "音声電話", "unreachable": STATE_LABELS["unreachable"], "assign": "担当",
+           "page": "当番呼び出し"}  # oncall (issue 25.4)
 
 
 def list_patient_ids(*, session: Session, round_id: int, scope: list[ColumnElement[bool]]) -> list[int]:

@@ -24,13 +24,14 @@ from dataclasses import dataclass
 
 import phonenumbers
 from fastapi import Response
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from bcp_service import check_states as states
+from bcp_service.answer_tokens import hash_token
 from bcp_service.answers.links import LinkTarget, record_plan
 from bcp_service.answers.service import record_answer
 from bcp_service.labels import PLANNED_STAY_ANSWERS
-from bcp_service.models import PatientContact, SafetyCheck
+from bcp_service.models import OutboxMessage, PatientContact, SafetyCheck
 from bcp_service.models.rounds import AnswerChannel
 from bcp_service.rounds.messages import STATE_LABELS
 from bcp_service.templating import render
@@ -197,3 +198,18 @@ def spoken_phone(number: str | None) -> str | None:
     if not number:
         return None
     return phonenumbers.format_number(phonenumbers.parse(number, "JP"), phonenumbers.PhoneNumberFormat.NATIONAL)
+
+
+def oncall_page_twiml(session: Session, token: str, settings) -> Response | None:
+    """oncall (issue 25.4): the TwiML of a page call to an on-call landline, or None when the token is no page.
+
+    A page row has no check (escalation/oncall.py), so ``find_link`` does not find it; it speaks and asks nothing.
+    """
+    if not token or len(token) > 64:
+        return None
+    row = session.exec(select(OutboxMessage.drill).where(
+        OutboxMessage.answer_token_hash == hash_token(token), col(OutboxMessage.check_id).is_(None),
+        col(OutboxMessage.round_id).is_not(None), OutboxMessage.channel == "voice")).first()
+    if row is None:
+        return None
+    return _twiml("oncall_call", settings, drill=bool(row))

@@ -22,6 +22,8 @@ class Institution(SQLModel, table=True):
     address: str | None = Field(default=None, max_length=300)
     municipality_id: int = Field(foreign_key="municipality.id", index=True)
     phone: str | None = Field(default=None, max_length=20, description="E.164")
+    # issue 25.4: paged (SMS, or a call for a landline) when a critical patient it serves becomes unreachable.
+    oncall_phone: str | None = Field(default=None, max_length=20, description="E.164, Japanese")
     created_at: datetime = created_at_field()
     updated_at: datetime | None = timestamp_field()
 

@@ -24,6 +24,7 @@ from bcp_service.auth.roles import Role
 from bcp_service.board.schemas import STATE_LABELS
 from bcp_service.db import SessionDep
 from bcp_service.errors import ServiceError
+from bcp_service.escalation import oncall
 from bcp_service.labels import CHANNEL_LABELS, TIER_LABELS
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import CheckState
@@ -47,15 +48,16 @@ register_home_link("/nurse", "担当患者（訪問看護）", "実施中の安�
 def nurse_page(request: Request, principal: Nurse, session: SessionDep, done: int | None = None,
                message: str | None = None, error: str | None = None):
     rows, total = service.list_my_checks(session=session, principal=principal)
+    oncall_pages = oncall.banners_for(session=session, principal=principal)  # oncall (issue 25.4)
     audit(session=session, principal=principal, action="nurse.list", request=request,
-          patient_ids=[r.patient_id for r in rows])
+          patient_ids=list(dict.fromkeys([*(r.patient_id for r in rows), *oncall.banner_patient_ids(oncall_pages)])))
     response = page(
         "nurse/list.html", principal, rows=rows, total=total, done=done, message=MESSAGES.get(message or ""),
         error=error, drill=any(r.drill for r in rows), groups=service.group_rows(rows), state_labels=STATE_LABELS,
         nurse_states=NURSE_STATES,
         nurse_state_labels=NURSE_STATE_LABELS, method_labels=METHOD_LABELS, tier_labels=TIER_LABELS,
         channel_labels=CHANNEL_LABELS, new_client_id=lambda: secrets.token_urlsafe(16),
-        tz=request.app.state.settings.timezone, generated_at=utcnow(),
+        tz=request.app.state.settings.timezone, generated_at=utcnow(), oncall_pages=oncall_pages,
     )
     response.headers["Content-Security-Policy"] = (
         "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; "

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, case, func, select, text, update
+from sqlalchemy import and_, bindparam, case, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
@@ -162,6 +162,15 @@ def pending_early_statuses(session: Session, limit: int = 1000) -> list[str]:
         .join(OutboxMessage, OutboxMessage.provider_message_id == EarlyStatus.provider_message_id)
         .limit(limit)
     ))
+
+
+def purge_early_statuses(session: Session, *, older_than: timedelta) -> int:
+    """Delete early statuses older than ``older_than`` (issue 28.4): matched ones are deleted when
+    folded; these never matched (the id was never recorded, or the callback was not for us). A status
+    lost this way is not a lost receipt: reconciliation fetches a message still ``sent``."""
+    table = EarlyStatus.__table__
+    result = session.execute(delete(table).where(table.c.received_at < utcnow() - older_than))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def handle_failures(session: Session, failures: list[tuple[int, bool, str | None]], *, now: datetime) -> None:

@@ -8,6 +8,10 @@ database call runs in a thread so the loop keeps sending while the database work
 Stopping: ``stop`` set → claimed-but-unsent messages are released, in-flight sends finish, outcomes
 are written. Cancelled or killed → nothing more is written; the rows left in ``sending`` are
 reclaimed by the next worker after ``send_reclaim_after_seconds`` (at least once; docs/rounds.md).
+The stop is bounded whatever the provider does (issue 28.4): the claimer gets a moment to end its
+round, in-flight sends get ``send_stop_wait_seconds`` (at most half the lease), then they are cut:
+a send that had not reached the provider is released, one that may have is queued again as a retry
+(its attempt counted, so the next try looks it up at the provider first: outbox/lookup.py).
 
 Faults (issue 19, docs/faults.md): a database outage makes every loop wait with backoff and carry
 on (the worker exits only when stopped); a provider outage pauses the lane (``breaker``); a message
@@ -24,6 +28,7 @@ import logging
 import os
 import random
 import socket
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -41,7 +46,7 @@ from bcp_service.outage import DatabaseWait, is_outage
 from bcp_service.outbox import claims
 from bcp_service.outbox.breaker import Breaker
 from bcp_service.outbox.claims import Claimed, Outcome
-from bcp_service.outbox.delivery import apply_early_statuses, pending_early_statuses
+from bcp_service.outbox.delivery import apply_early_statuses, pending_early_statuses, purge_early_statuses
 from bcp_service.outbox.lookup import send_once
 from bcp_service.outbox.notifier import status_callback_url
 from bcp_service.outbox.overflow import requeue_overflows
@@ -54,6 +59,7 @@ log = logging.getLogger("bcp_service.outbox")
 FLUSH_SECONDS = 0.1
 MAINTENANCE_SECONDS = 5.0
 MAX_PAUSE_SECONDS = 30.0
+EARLY_PURGE_SECONDS = 60.0
 _DEFAULT = object()
 
 
@@ -115,6 +121,9 @@ class Worker:
         self._lanes_read_at = float("-inf")
         self._suspects: Counter[str] = Counter()
         self._pause_epoch = 0
+        self._senders: list[asyncio.Task] = []
+        self._requested: dict[int, bool] = {}  # in flight: message id -> its request may have reached the provider
+        self._early_purged_at = float("-inf")
 
     @property
     def capacity(self) -> int:
@@ -129,14 +138,14 @@ class Worker:
             return self.stats
         log.info("outbox.worker_started", extra={"worker_id": self.worker_id, "concurrency": self.concurrency,
                                                  "rate": self.limiter.rate if self.limiter else 0, "reclaimed": reclaimed})
-        helpers = [asyncio.create_task(self._sender()) for _ in range(self.concurrency)]
+        helpers = self._senders = [asyncio.create_task(self._sender()) for _ in range(self.concurrency)]
         helpers.append(asyncio.create_task(self._recorder()))
         helpers.append(asyncio.create_task(self._maintenance()))
         helpers.append(asyncio.create_task(self._prober()))
         if self.settings.send_reconcile_every_seconds > 0 and _can_fetch(self.notifier):
             helpers.append(asyncio.create_task(self._reconciler()))
         try:
-            await self._claimer(stop, exit_when_idle)
+            await self._claim_until_stopped(stop, exit_when_idle)
             await self._drain()
         finally:
             # On cancellation (a crash, as far as the database is concerned) nothing more is written.
@@ -169,6 +178,29 @@ class Worker:
             self.db_start.succeeded()
             return result
         return None
+
+    def _stop_wait(self) -> float:
+        return max(0.0, min(self.settings.send_stop_wait_seconds, self.reclaim_after.total_seconds() / 2))
+
+    async def _claim_until_stopped(self, stop: asyncio.Event, exit_when_idle: bool) -> None:
+        """The claimer until it ends; once ``stop`` is set it gets a moment to end its round, then is cut
+        (it may be sleeping out a 429 pause or a database backoff)."""
+        claimer = asyncio.create_task(self._claimer(stop, exit_when_idle))
+        stopped = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({claimer, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not claimer.done():
+                done, _ = await asyncio.wait({claimer}, timeout=min(1.0, self._stop_wait()))
+                if not done:
+                    claimer.cancel()
+                    self._claim_uncertain = True  # a claim cut short may have committed: released in _drain
+                    await asyncio.gather(claimer, return_exceptions=True)
+                    return
+            await claimer
+        finally:
+            stopped.cancel()
+            if not claimer.done():  # run() itself was cancelled
+                claimer.cancel()
 
     async def _claimer(self, stop: asyncio.Event, exit_when_idle: bool) -> None:
         loop = asyncio.get_running_loop()
@@ -280,18 +312,23 @@ class Worker:
         while True:
             ready = await self._queue.get()
             self._in_flight += 1
+            self._requested[ready.message.id] = False
             try:
                 wait = self._pause_until - loop.time()
                 if wait > 0:
                     await asyncio.sleep(wait)
                 try:
                     outcome = await self._send(ready)
+                except asyncio.CancelledError:  # cut by a stop (_drain): say what became of it
+                    self._results.append(self._cut(ready.message.id))
+                    raise
                 except Exception:  # a bug must not end this sender and strand the message as "sending"
                     log.exception("outbox.send_crashed", extra={"message_id": ready.message.id})
                     outcome = Outcome(ready.message.id, "retry", code="worker", delay=1.0)
                 self._results.append(outcome)
                 self.stats[outcome.kind] += 1
             finally:
+                self._requested.pop(ready.message.id, None)
                 self._in_flight -= 1
                 self._queue.task_done()
 
@@ -321,6 +358,7 @@ class Worker:
                                                              self.callback, expires_in)
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives
             # as the send completes, and the cancelled sender then waited on an empty queue for ever.
+            self._requested[message.id] = True
             async with asyncio.timeout(self.settings.send_timeout_seconds + 5):
                 result = await send_once(self.notifier, message, ready.body, request)  # outbox/lookup.py
         except asyncio.CancelledError:
@@ -464,7 +502,8 @@ class Worker:
         while True:
             await asyncio.sleep(self.settings.send_reconcile_every_seconds)
             try:
-                found = await reconcile(self.session_factory, self.notifier, older_than=older_than)
+                found = await reconcile(self.session_factory, self.notifier, older_than=older_than,
+                                        max_misses=self.settings.send_reconcile_max_misses)
                 self.stats["reconciled"] += found["applied"]
             except Exception as exc:
                 await self.db_record.failed(exc, worker_id=self.worker_id)
@@ -476,6 +515,7 @@ class Worker:
         if reclaimed:
             log.warning("outbox.reclaimed", extra={"worker_id": self.worker_id, "count": reclaimed})
         self._sweep_early_statuses()
+        self._purge_early_statuses()
         overflows = requeue_overflows(self.session_factory, validity=self.validity, policy=self.policy, rng=self.rng)
         self.stats.update({f"overflow_{kind}": n for kind, n in overflows.items()})
         for chore in self.chores:
@@ -498,19 +538,56 @@ class Worker:
                 apply_early_statuses(session, [provider_id])
                 session.commit()
 
+    def _purge_early_statuses(self) -> None:
+        """Early statuses never matched (their message's id was never recorded, or a row of another
+        system's) are deleted after ``early_status_max_age_minutes``, at most once a minute."""
+        now = time.monotonic()
+        if now - self._early_purged_at < EARLY_PURGE_SECONDS:
+            return
+        self._early_purged_at = now
+        with self.session_factory() as session:
+            take_write_lock(session)
+            purged = purge_early_statuses(session, older_than=timedelta(
+                minutes=self.settings.early_status_max_age_minutes))
+            session.commit()
+        if purged:
+            log.info("outbox.early_statuses_expired", extra={"count": purged})
+
+    def _cut(self, message_id: int) -> Outcome:
+        """A send cut by a stop: released if its request never left, else retried (it may have reached the
+        provider: its attempt stays counted and the next try looks it up first)."""
+        if self._requested.get(message_id):
+            self.stats["cut_in_flight"] += 1
+            return Outcome(message_id, "retry", code="stopped", delay=0.0)
+        return Outcome(message_id, "released")
+
     async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        # The whole stop fits in the lease: a dead worker's rows would be reclaimed after it anyway.
+        deadline = loop.time() + max(self._stop_wait(), self.reclaim_after.total_seconds() * 0.75)
         released = []
         while not self._queue.empty():
             released.append(Outcome(self._queue.get_nowait().message.id, "released"))
             self._queue.task_done()
         self._results.extend(released)
-        while self._in_flight:
+        cut_at = loop.time() + self._stop_wait()
+        while self._in_flight and loop.time() < cut_at:
             await asyncio.sleep(0.01)
-        for _ in range(20):
-            if not self._results:
-                break
-            await self._flush()
+        if self._in_flight:  # the provider holds them (unreachable, slow): cut, and say so once
+            log.warning("outbox.stop_cut_sends", extra={"worker_id": self.worker_id, "count": self._in_flight})
+            for task in self._senders:
+                task.cancel()
+            await asyncio.gather(*self._senders, return_exceptions=True)
         try:
-            await asyncio.to_thread(self._sweep_early_statuses)
+            async with asyncio.timeout(max(0.1, deadline - loop.time())):
+                if self._claim_uncertain:
+                    await asyncio.to_thread(self._release_orphans)
+                for _ in range(20):
+                    if not self._results:
+                        break
+                    await self._flush()
+                await asyncio.to_thread(self._sweep_early_statuses)
+        except TimeoutError:
+            log.warning("outbox.stop_unrecorded", extra={"worker_id": self.worker_id, "count": len(self._results)})
         except Exception:
             log.warning("outbox.maintenance_failed", extra={"worker_id": self.worker_id}, exc_info=True)

@@ -111,7 +111,8 @@ def _detail(session: Session, principal: Principal, institution_id: int, *, erro
 
 EDIT_FIELDS = (("name", "名称", "text"), ("kind", "種別", "select"), ("enhanced", "機能強化型", "bool"),
                ("open_24h", "24時間対応", "bool"), ("address", "住所", "text"), ("phone", "電話番号", "text"),
-               ("external_id", "外部ID", "text"))
+               ("external_id", "外部ID", "text"),
+               ("oncall_phone", "当番電話（重症患者と連絡が取れないときの呼び出し先）", "text"))
 
 
 def _values(institution: Institution) -> dict[str, str]:

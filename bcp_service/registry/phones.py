@@ -30,3 +30,11 @@ def is_mobile(e164: str) -> bool:
 
 def national_format(e164: str) -> str:
     return phonenumbers.format_number(phonenumbers.parse(e164, None), phonenumbers.PhoneNumberFormat.NATIONAL)
+
+
+def normalise_japanese_phone(value: str) -> str:
+    """``normalise_phone`` for a number that must be Japanese (+81): an on-call number (issue 25.4)."""
+    e164 = normalise_phone(value)
+    if not e164.startswith("+81"):
+        raise ValueError("日本の電話番号を入れてください (a Japanese phone number)")
+    return e164

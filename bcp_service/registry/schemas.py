@@ -18,11 +18,13 @@ from bcp_service.models.enums import (
     Sex,
     VentilatorMode,
 )
-from bcp_service.registry.phones import normalise_phone
+from bcp_service.registry.phones import normalise_japanese_phone, normalise_phone
 
 T = TypeVar("T")
 
 Phone = Annotated[str, AfterValidator(normalise_phone)]
+# issue 25.4: the on-call number of a station or hub, Japanese only (the page goes through the Japanese sender).
+OncallPhone = Annotated[str, AfterValidator(normalise_japanese_phone)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 Text300 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)]
@@ -159,6 +161,7 @@ class InstitutionCreate(Strict):
     address: Text300 | None = None
     municipality_id: int
     phone: Phone | None = None
+    oncall_phone: OncallPhone | None = None
     staff_contacts: list[StaffContactIn] = Field(default_factory=list, max_length=50)
     designations: list[DesignationIn] = Field(default_factory=list, max_length=50)
     hub_municipality_ids: list[int] = Field(default_factory=list, max_length=200)
@@ -173,6 +176,7 @@ class InstitutionUpdate(Strict):
     address: Text300 | None = None
     municipality_id: int | None = None
     phone: Phone | None = None
+    oncall_phone: OncallPhone | None = None
     staff_contacts: list[StaffContactIn] | None = Field(default=None, max_length=50)
     designations: list[DesignationIn] | None = Field(
         default=None, max_length=50, description="refused here (403): PUT /api/v1/institutions/{id}/designations"
@@ -201,6 +205,7 @@ class InstitutionPublic(BaseModel):
     address: str | None
     municipality_id: int
     phone: str | None
+    oncall_phone: str | None = None
     staff_contacts: list[StaffContactPublic] = Field(default_factory=list)
     designations: list[DesignationIn] = Field(default_factory=list)
     hub_municipality_ids: list[int] = Field(default_factory=list)

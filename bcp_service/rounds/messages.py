@@ -15,13 +15,18 @@ from bcp_service.sms import count_segments
 from bcp_service.templating import render
 
 ANSWER_PATH = "/a/"
+ROUND_PATH = "/board/rounds/"  # the round's board: who is unreachable, for staff who log in
+# Texts to staff, not to the patient: their link is the round's page, never an answer link (escalation/oncall.py).
+STAFF_TEMPLATES = frozenset({"oncall_page"})
 # Two UCS-2 segments: 2 x 67 characters once the text is split (70 only for a single segment).
 MAX_SEGMENTS = 2
 # Every message template and the segments it may take (the replies to an SMS answer: one).
 SEGMENT_BUDGET = {"check_initial": 2, "check_reminder": 2, "check_family": 2, "reply_ack": 1, "reply_unreadable": 1,
                   "notice_initial": 2, "notice_reminder": 2, "notice_family": 2,
                   # The question a later hazard of an incident adds (rounds.incidents): a tsunami's evacuation.
-                  "incident_evacuation": 2}
+                  "incident_evacuation": 2,
+                  # oncall (issue 25.4): the page to a station's or hub's on-call phone (escalation/oncall.py).
+                  "oncall_page": 2}
 INITIAL_TEMPLATE = "check_initial"
 STATE_LABELS = states.LABELS  # the one table of states (check_states)
 DRILL_LABEL = "【訓練】"
@@ -55,10 +60,14 @@ def render_text(template: str, **context) -> str:
 
 
 def render_message(template: str, *, drill: bool, public_base_url: str, token: str | None, sender: str,
-                   replies: bool) -> str:
+                   replies: bool, round_id: int | None = None) -> str:
     """A safety-check text: ``sender`` (e.g. the prefecture) first; it invites SMS replies only when
-    they can arrive (``replies``), else it points to the link and says a call will follow."""
-    link = answer_link(public_base_url, token) if token else ""
+    they can arrive (``replies``), else it points to the link and says a call will follow. A staff text
+    (``STAFF_TEMPLATES``) links to round ``round_id``'s page instead."""
+    if template in STAFF_TEMPLATES:
+        link = f"{public_base_url.rstrip('/')}{ROUND_PATH}{round_id}" if round_id else ""
+    else:
+        link = answer_link(public_base_url, token) if token else ""
     return render_text(template, drill=drill, link=link, sender=sender, replies=replies)
 
 

@@ -19,6 +19,7 @@ from bcp_service.models import CheckEvent
 ACTION_LABELS = {
     "resend": "SMS再送", "family": "家族へ連絡", "call": "音声電話", "assign": "看護師に割り当て",
     "unreachable": f"{states.label('unreachable')}（看護師へ）",
+    "page": "当番電話へ呼び出し（重症・連絡不能）",  # oncall (issue 25.4): escalation/oncall.py
 }
 KIND_LABELS = {"escalation": "段階", "assigned": "割り当て", "unassigned": "割り当て解除"}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -13,13 +14,14 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from bcp_service.audit.service import record as audit
+from bcp_service.auth import wall
 from bcp_service.auth.deps import Access
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
 from bcp_service.db import SessionDep
 from bcp_service.errors import FieldError
 from bcp_service.locking import take_write_lock
-from bcp_service.models import TriggerDecision, TriggerRecord, TriggerReport
+from bcp_service.models import Municipality, TriggerDecision, TriggerRecord, TriggerReport
 from bcp_service.models.base import utcnow
 from bcp_service.registry.schemas import Page
 from bcp_service.triggers import service
@@ -155,13 +157,17 @@ def get_decisions(
         conditions.append(TriggerDecision.reason == reason)
     if drill is not None:
         conditions.append(TriggerDecision.drill == drill)
-    total = session.exec(select(func.count()).select_from(TriggerDecision).where(*conditions)).one()
-    rows = session.exec(
-        select(TriggerDecision, TriggerReport, TriggerRecord)
-        .outerjoin(TriggerReport, TriggerReport.id == TriggerDecision.report_id)
-        .outerjoin(TriggerRecord, TriggerRecord.id == TriggerDecision.record_id)
-        .where(*conditions).order_by(col(TriggerDecision.id).desc()).limit(limit).offset(offset)
-    ).all()
+    query = (select(TriggerDecision, TriggerReport, TriggerRecord)
+             .outerjoin(TriggerReport, TriggerReport.id == TriggerDecision.report_id)
+             .outerjoin(TriggerRecord, TriggerRecord.id == TriggerDecision.record_id)
+             .where(*conditions).order_by(col(TriggerDecision.id).desc()))
+    seen = _seen_by(session, principal)
+    if seen is None:
+        total = session.exec(select(func.count()).select_from(TriggerDecision).where(*conditions)).one()
+        rows = session.exec(query.limit(limit).offset(offset)).all()
+    else:
+        mine = [r for r in session.exec(query.limit(SCOPED_SCAN)).all() if seen([*r[0].municipalities, *r[0].excluded])]
+        total, rows = len(mine), mine[offset:offset + limit]
     return Page(items=[decision_public(*row) for row in rows], total=total, limit=limit, offset=offset)
 
 
@@ -174,11 +180,30 @@ def get_records(principal: Reader, session: SessionDep, state: str | None = None
         conditions.append(TriggerRecord.state == state)
     if event_id:
         conditions.append(TriggerRecord.event_id == event_id)
-    total = session.exec(select(func.count()).select_from(TriggerRecord).where(*conditions)).one()
-    rows = session.exec(
-        select(TriggerRecord).where(*conditions).order_by(col(TriggerRecord.id).desc()).limit(limit).offset(offset)
-    ).all()
+    query = select(TriggerRecord).where(*conditions).order_by(col(TriggerRecord.id).desc())
+    seen = _seen_by(session, principal)
+    if seen is None:
+        total = session.exec(select(func.count()).select_from(TriggerRecord).where(*conditions)).one()
+        rows = session.exec(query.limit(limit).offset(offset)).all()
+    else:
+        mine = [r for r in session.exec(query.limit(SCOPED_SCAN)).all() if seen(r.municipalities)]
+        total, rows = len(mine), mine[offset:offset + limit]
     return Page(items=[RecordPublic.model_validate(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+# A prefecture officer reads the trigger records and decisions that name its own municipalities only (issue 23:
+# another prefecture's quakes, rounds and excluded towns are not its business). Records are few (one per bulletin
+# and event): the newest SCOPED_SCAN are read and filtered here, as their municipalities are a JSON list.
+SCOPED_SCAN = 5000
+
+
+def _seen_by(session: Session, principal: Principal) -> Callable[[Iterable[str]], bool] | None:
+    """None for admin (everything); else whether a record naming these municipality codes is the caller's."""
+    home = wall.home_prefecture(session, principal)
+    if home is None:
+        return None
+    ours = set(session.exec(select(Municipality.code).where(Municipality.prefecture_id == home)).all())
+    return lambda codes: any(code in ours for code in codes)
 
 
 @router.post("/triggers/events/{record_id}/cancel", response_model=DecisionPublic)

@@ -39,11 +39,13 @@ from bcp_service.escalation.voice import KeypadPress
 from bcp_service.locking import take_write_lock
 from bcp_service.outage import is_outage
 from bcp_service.outbox.lookup import apply_statuses_naming_rows
+from bcp_service.ratelog import RepeatLog
 from bcp_service.rounds import counters
 from bcp_service.webhooks.inbound import InboundSms, handle_replies
 from bcp_service.webhooks.keypad import apply_presses
 
 log = logging.getLogger("bcp_service.webhooks")
+quiet = RepeatLog(log)  # issue 28.4: an outage logs one line per interval, with the count
 CHECK_EVERY_SECONDS = 2.0
 REJECTED = "rejected-webhooks.jsonl"
 UnitOfWork = Callable[[], AbstractContextManager[Session]]
@@ -62,7 +64,7 @@ class Journal:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         if _append_line(self.path, line.encode()):
             _fsync_directory(self.directory)  # the new file's name; a line added to a named file needs only its own fsync
-        log.warning("webhook.journaled", extra={"kind": kind})
+        quiet.warning("webhook.journaled", cause=kind, extra={"kind": kind})  # one line per interval in an outage
 
     def pending(self) -> list[Path]:
         """Files with entries still to apply: appended ones and ones a replayer claimed."""

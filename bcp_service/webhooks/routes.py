@@ -12,6 +12,7 @@ from bcp_service.auth.deps import Access
 from bcp_service.group_commit import GroupCommit, writer
 from bcp_service.outage import is_outage
 from bcp_service.outbox.lookup import apply_statuses_naming_rows, outbox_id_of
+from bcp_service.ratelog import RepeatLog
 from bcp_service.rounds import counters
 from bcp_service.rounds.messages import STATE_LABELS, render_text
 from bcp_service.webhooks.inbound import InboundSms, handle_replies
@@ -19,6 +20,7 @@ from bcp_service.webhooks.journal import journal_for
 from bcp_service.webhooks.signature import verified_params
 
 log = logging.getLogger("bcp_service.webhooks")
+quiet = RepeatLog(log)  # issue 28.4: an outage logs one line per interval, with the count
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"], include_in_schema=False)
 SIGNED = Access(public="Twilio webhook: authenticated by X-Twilio-Signature, checked in the handler")
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
@@ -73,13 +75,14 @@ async def _commit_or_keep(request: Request, group: GroupCommit, kind: str, item)
         return result
     await _keep(request, kind, item)
     write.add_done_callback(_late_write_done)
-    log.warning("webhook.kept_before_commit", extra={"kind": kind})
+    quiet.warning("webhook.kept_before_commit", cause=kind, extra={"kind": kind})
     return KEPT
 
 
 def _late_write_done(write: asyncio.Future) -> None:
     if not write.cancelled() and write.exception() is not None:  # the journal has it: the replay applies it
-        log.warning("webhook.late_write_failed", extra={"error": type(write.exception()).__name__})
+        error = type(write.exception()).__name__
+        quiet.warning("webhook.late_write_failed", cause=error, extra={"error": error})
 
 
 async def _keep(request: Request, kind: str, item) -> None:

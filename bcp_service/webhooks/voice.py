@@ -29,6 +29,7 @@ from bcp_service.escalation.voice import (
     KeypadPress,
     kept_twiml,
     menu_twiml,
+    oncall_page_twiml,
     outcome_twiml,
     stranger_twiml,
     unavailable_twiml,
@@ -70,7 +71,12 @@ def _call_sid(params: dict) -> str:
 
 
 def _call_twiml(session: Session, token: str, action: str, settings) -> Response:
-    return menu_twiml(settings, action, find_link(session=session, token=token))
+    link = find_link(session=session, token=token)
+    if link is None:  # oncall (issue 25.4): a page call to a station's or hub's on-call landline
+        paged = oncall_page_twiml(session, token, settings)
+        if paged is not None:
+            return paged
+    return menu_twiml(settings, action, link)
 
 
 @router.post("/call/{token}", dependencies=[Depends(SIGNED)])

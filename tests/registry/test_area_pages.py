@@ -72,3 +72,21 @@ def test_institution_edits_its_own_record_with_errors_next_to_the_field(browser_
     other = own.get(f"/registry/institutions/{hub.id}")
     assert "登録内容を直す" not in other.text
     assert own.post(f"/registry/institutions/{hub.id}", data=body | {"phone": ""}).status_code == 404
+
+
+def test_institution_sets_its_on_call_phone_on_its_page(browser_as, session):
+    """oncall (issue 25.4): edited by those who may edit the institution, Japanese numbers only."""
+    _prefecture, _city, _region, clinic, hub = _area(session)
+    own = browser_as("institution", clinic.id)
+    page = own.get(f"/registry/institutions/{clinic.id}")
+    assert "当番電話" in page.text and 'name="oncall_phone"' in page.text
+    body = {"csrf_token": csrf(page.text), "name": clinic.name, "kind": clinic.kind, "oncall_phone": "+44 20 7946 0958"}
+    bad = own.post(f"/registry/institutions/{clinic.id}", data=body)
+    assert bad.status_code == 422 and "日本の電話番号を入れてください" in bad.text
+    good = own.post(f"/registry/institutions/{clinic.id}", data=body | {"oncall_phone": "080-2222-3333"},
+                    follow_redirects=False)
+    assert good.status_code == 303
+    session.refresh(clinic)
+    assert clinic.oncall_phone == "+818022223333"
+    assert "+818022223333" in own.get(f"/registry/institutions/{clinic.id}").text
+    assert own.post(f"/registry/institutions/{hub.id}", data=body | {"oncall_phone": "080-2222-3333"}).status_code == 404

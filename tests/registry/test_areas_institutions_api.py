@@ -106,3 +106,16 @@ def test_healthz_fails_when_the_database_cannot_be_written(client, monkeypatch):
     assert "書き込めません" in answer.json()["detail"]
     monkeypatch.undo()  # written again: this process no longer reports waiting for the database
     assert client.get("/healthz").status_code == 200
+
+
+def test_institution_on_call_phone_is_japanese_e164(client, session, prefecture):
+    """oncall (issue 25.4): the number paged when a critical patient becomes unreachable."""
+    station = create_institution(session, create_municipality(session, prefecture), kind="visiting_nurse_station")
+    saved = client.patch(f"/api/v1/institutions/{station.id}", json={"oncall_phone": "090-1111-2222"})
+    assert saved.status_code == 200 and saved.json()["oncall_phone"] == "+819011112222"
+    for wrong in ("+1 202 555 0143", "12", ""):
+        bad = client.patch(f"/api/v1/institutions/{station.id}", json={"oncall_phone": wrong})
+        assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "oncall_phone"
+    assert client.get(f"/api/v1/institutions/{station.id}").json()["oncall_phone"] == "+819011112222"
+    cleared = client.patch(f"/api/v1/institutions/{station.id}", json={"oncall_phone": None})
+    assert cleared.status_code == 200 and cleared.json()["oncall_phone"] is None

@@ -20,7 +20,7 @@ def render(message, settings, render_text) -> tuple[str | None, str | None]:
     try:
         return render_text(message.template or "", drill=message.drill, public_base_url=settings.public_base_url,
                               token=message.answer_token, sender=settings.sender_name,
-                              replies=settings.sms_replies), None
+                              replies=settings.sms_replies, round_id=message.round_id), None
     except Exception:  # a broken template must fail the message, not the worker
         log.exception("outbox.render_failed", extra={"message_id": message.id})
         return None, "render"
