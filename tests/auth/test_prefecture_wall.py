@@ -27,6 +27,15 @@ VOLATILE = {"audit_event", "audit_event_patient", "api_token", "web_session", "l
 NAMES_NOTHING = {
     ("POST", "/logout"): "ends the caller's own session",
     ("POST", "/api/v1/auth/api-tokens"): "mints the caller's own token",
+    # The caller's own account (issue 23.2): password, second factor, its own tokens. A token id of another
+    # prefecture's user is still swept (``/account/tokens/{token_id}/revoke``).
+    ("POST", "/account/password"): "changes the caller's own password",
+    ("POST", "/account/two-factor"): "enrols the caller's own second factor",
+    ("POST", "/account/two-factor/recovery-codes"): "renews the caller's own recovery codes",
+    ("POST", "/account/two-factor/disable"): "turns off the caller's own second factor",
+    ("POST", "/account/tokens"): "mints the caller's own token",
+    # Admin only (paused sending lanes, issue 26.1): names a lane (sms, voice), no row of a prefecture.
+    ("POST", "/system/lanes/{lane}/resume"): "resumes a sending lane of the whole service (admin only)",
 }
 PATIENT = {"name": "越境 太郎", "name_kana": "エッキョウ タロウ", "sex": "male", "uses_oxygen": True,
            "oxygen_source": "cylinders", "cylinder_hours": 4, "contacts": [{"kind": "self", "phone": "+819011112222"}]}
