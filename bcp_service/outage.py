@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import threading
 import time
 import weakref
@@ -55,8 +56,13 @@ def database_wrote() -> None:
         wait.succeeded()
 
 
+_BUG = re.compile(r"no such (table|column|function)|syntax error|has no column named")
+
+
 def is_outage(exc: BaseException) -> bool:
     """True when the database (not this item of work) is the problem: waiting will fix it."""
+    if isinstance(exc, OperationalError) and _BUG.search(str(exc.orig if isinstance(exc, DBAPIError) else exc)):
+        return False  # SQLite reports a wrong statement as "operational" too: that is a bug, waiting fixes nothing
     if isinstance(exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeoutError):
         return True
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)

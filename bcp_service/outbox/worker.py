@@ -118,6 +118,7 @@ class Worker:
         # Lanes paused for an account problem (every worker's, from the database), and the 401/403
         # without an account code seen in a row on each lane (a burst of them pauses it too).
         self.paused: dict[str, str] = {}
+        self._unrecorded: dict[str, str | None] = {}  # lane -> code: paused here, its row not yet written
         self._lanes_read_at = float("-inf")
         self._suspects: Counter[str] = Counter()
         self._pause_epoch = 0
@@ -395,11 +396,20 @@ class Worker:
         if lane not in self.paused:
             self.paused[lane] = getattr(exc, "reason", None) or "account"
             self._pause_epoch += 1
-            try:
-                await asyncio.to_thread(self._write_pause, lane, self.paused[lane], decision.code)
-            except Exception:  # the database is away: the next failure or lane read tries again
-                log.warning("outbox.lane_pause_unrecorded", extra={"lane": lane}, exc_info=True)
+            self._unrecorded[lane] = decision.code
+            await self._record_pauses()
         return Outcome(message.id, "released")
+
+    async def _record_pauses(self) -> None:
+        """Write this worker's pauses not yet in the database; one that cannot be written (the database is
+        busy or away) stays paused here and is written at the next lane read, never dropped."""
+        for lane, code in list(self._unrecorded.items()):
+            try:
+                await asyncio.to_thread(self._write_pause, lane, self.paused.get(lane, "account"), code)
+            except Exception:
+                log.warning("outbox.lane_pause_unrecorded", extra={"lane": lane}, exc_info=True)
+                continue
+            self._unrecorded.pop(lane, None)
 
     def _write_pause(self, lane: str, reason: str, code: str | None) -> None:
         with unit_of_work(self.session_factory) as session:
@@ -408,10 +418,12 @@ class Worker:
     async def _read_lanes(self) -> None:
         """Every worker's pauses from the database; a pause of ours made meanwhile is kept (its row may
         not have been written when the read began)."""
+        await self._record_pauses()
         epoch = self._pause_epoch
         found = await asyncio.to_thread(self._paused_in_database)
         if epoch != self._pause_epoch:
             found = {**found, **self.paused}
+        found |= {lane: self.paused[lane] for lane in self._unrecorded if lane in self.paused}
         for lane in set(self.paused) - set(found):
             self._suspects[lane] = 0
             log.info("outbox.lane_resume_seen", extra={"worker_id": self.worker_id, "lane": lane})

@@ -198,12 +198,18 @@ SCOPED_SCAN = 5000
 
 
 def _seen_by(session: Session, principal: Principal) -> Callable[[Iterable[str]], bool] | None:
-    """None for admin (everything); else whether a record naming these municipality codes is the caller's."""
+    """None for admin (everything); else whether a record naming these municipality codes is the caller's.
+    A decision that names no municipality at all (a drill, a distant quake) tells nothing of anyone: shown."""
     home = wall.home_prefecture(session, principal)
     if home is None:
         return None
     ours = set(session.exec(select(Municipality.code).where(Municipality.prefecture_id == home)).all())
-    return lambda codes: any(code in ours for code in codes)
+
+    def seen(codes: Iterable[str]) -> bool:
+        named = list(codes)
+        return not named or any(code in ours for code in named)
+
+    return seen
 
 
 @router.post("/triggers/events/{record_id}/cancel", response_model=DecisionPublic)

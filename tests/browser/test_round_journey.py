@@ -36,7 +36,7 @@ def test_officer_starts_watches_and_closes_a_drill_round(browser, live_server, c
     page.click("#preview-button")
     page.wait_for_selector("#preview")
     assert page.inner_text("#pv-people") == "4 人"
-    assert page.inner_text("#pv-messages") == "3 通"
+    assert page.inner_text("#pv-messages").startswith("3 通") and "SMS 3通" in page.inner_text("#pv-messages")
     assert "1 人" in page.inner_text("#pv-no-contact")
     assert "セグメント" in page.inner_text("#pv-segments") and "約" in page.inner_text("#pv-time")
     page.click("#start-button")

@@ -13,4 +13,4 @@ def test_an_import_without_a_file_answers_with_the_report(client):
             assert response.status_code == 422, response.text
             report = ImportReport.model_validate(response.json())
             assert report.kind == kind and report.errors_total == 1 and not report.written
-            assert report.errors[0].reason.startswith("CSVファイルを選んで")
+            assert report.errors[0].reason.startswith("CSV または Excel (.xlsx) のファイルを選んで")
