@@ -170,7 +170,8 @@ def test_a_person_can_stop_a_pending_start(system, client, client_as, session, s
     record_id = decision["record"]["id"]
     pending = client.get("/api/v1/triggers/events?state=pending").json()
     assert [r["id"] for r in pending["items"]] == [record_id]
-    stopped = client_as("prefecture", 1).post(f"/api/v1/triggers/events/{record_id}/cancel")
+    officer = client_as("prefecture", chiba[CHIBA].prefecture_id)  # Chiba's officer (the wall: its own starts only)
+    stopped = officer.post(f"/api/v1/triggers/events/{record_id}/cancel")
     assert stopped.status_code == 200, stopped.text
     assert stopped.json()["reason"] == "cancelled_by_person" and stopped.json()["report_id"] is None
     assert client.post(f"/api/v1/triggers/events/{record_id}/cancel").status_code == 409
