@@ -7,7 +7,7 @@ from sqlmodel import select
 
 from bcp_service.models import TriggerDecision, TriggerRecord, TriggerReport
 from tests.triggers.dbsetup import chiba, clock, post_bulletin, system  # noqa: F401  (fixtures)
-from tests.triggers.helpers import DATA, at
+from tests.triggers.helpers import CHIBA, DATA, at
 
 BROKEN = sorted(p.name for p in (DATA / "broken").iterdir())
 
@@ -75,7 +75,7 @@ def test_only_system_accounts_and_admins_may_send_events(client, client_as, anon
 def test_decisions_are_visible_to_admins_and_the_prefecture(client_as, system, session, chiba, clock):
     post_bulletin(system, "vxse51_drill.xml", clock, at(14, 1, 40))
     post_bulletin(system, "vxse51_chiba_5lower.xml", clock, at(14, 3))
-    prefecture = client_as("prefecture", 1)
+    prefecture = client_as("prefecture", chiba[CHIBA].prefecture_id)  # its own decisions (issue 23)
     page = prefecture.get("/api/v1/triggers/decisions").json()
     assert [d["reason"] for d in page["items"]] == ["threshold_met", "drill_ignored"]
     assert all(d["reason_ja"] and d["decided_at"] for d in page["items"])
