@@ -18,7 +18,7 @@ on (the worker exits only when stopped); a provider outage pauses the lane (``br
 is retried until it no longer matters and never sent after that. An account problem (issue 26.1:
 the provider refuses our token, account or sender) pauses the lane for every worker
 (``bcp_service/lanes.py``): the message goes back to the queue, nothing is failed, and the lane
-resumes when the account probe (``_prober``) succeeds or an admin resumes it.
+resumes when the account probe (``lane_pauses.LanePauses.prober``) succeeds or an admin resumes it.
 """
 
 from __future__ import annotations
@@ -37,16 +37,16 @@ from datetime import datetime, timedelta, timezone
 
 from sqlmodel import Session
 
-from bcp_service import heartbeat, lanes
+from bcp_service import heartbeat
 from bcp_service.channels import CHANNELS
 from bcp_service.config import Settings
-from bcp_service.db import unit_of_work
 from bcp_service.locking import take_write_lock
 from bcp_service.outage import DatabaseWait, is_outage
 from bcp_service.outbox import claims
 from bcp_service.outbox.breaker import Breaker
 from bcp_service.outbox.claims import Claimed, Outcome
 from bcp_service.outbox.delivery import apply_early_statuses, pending_early_statuses, purge_early_statuses
+from bcp_service.outbox.lane_pauses import LanePauses
 from bcp_service.outbox.lookup import send_once
 from bcp_service.outbox.notifier import status_callback_url
 from bcp_service.outbox.overflow import requeue_overflows
@@ -115,13 +115,9 @@ class Worker:
         # More chores for the maintenance loop, given by whoever runs the worker (the CLI replays the
         # webhook journal there: bcp_service.webhooks.journal).
         self.chores = list(maintenance or [])
-        # Lanes paused for an account problem (every worker's, from the database), and the 401/403
-        # without an account code seen in a row on each lane (a burst of them pauses it too).
-        self.paused: dict[str, str] = {}
-        self._unrecorded: dict[str, str | None] = {}  # lane -> code: paused here, its row not yet written
+        # Lanes paused for an account problem (every worker's, from the database): outbox/lane_pauses.py.
+        self.lanes = LanePauses(session_factory, settings, self.worker_id)
         self._lanes_read_at = float("-inf")
-        self._suspects: Counter[str] = Counter()
-        self._pause_epoch = 0
         self._senders: list[asyncio.Task] = []
         self._requested: dict[int, bool] = {}  # in flight: message id -> its request may have reached the provider
         self._early_purged_at = float("-inf")
@@ -142,7 +138,7 @@ class Worker:
         helpers = self._senders = [asyncio.create_task(self._sender()) for _ in range(self.concurrency)]
         helpers.append(asyncio.create_task(self._recorder()))
         helpers.append(asyncio.create_task(self._maintenance()))
-        helpers.append(asyncio.create_task(self._prober()))
+        helpers.append(asyncio.create_task(self.lanes.prober(self.notifier)))
         if self.settings.send_reconcile_every_seconds > 0 and _can_fetch(self.notifier):
             helpers.append(asyncio.create_task(self._reconciler()))
         try:
@@ -232,7 +228,7 @@ class Worker:
                 if self._claim_uncertain:  # a claim failed: its commit may have reached the database
                     await asyncio.to_thread(self._release_orphans)
                 if loop.time() - self._lanes_read_at >= self.settings.send_lane_check_seconds:
-                    await self._read_lanes()
+                    await self.lanes.read()
                     self._lanes_read_at = loop.time()
                 granted = await self.limiter.acquire(wanted * self.unit_cost) if self.limiter else wanted
                 batch = await asyncio.to_thread(self._claim, max(1, granted // self.unit_cost))
@@ -288,7 +284,7 @@ class Worker:
 
     def _claim(self, limit: int) -> list[Ready]:
         claimed = claims.claim_batch(self.session_factory, worker_id=self.worker_id, limit=limit,
-                                     skip_channels=tuple(sorted(self.paused)))
+                                     skip_channels=tuple(sorted(self.lanes.paused)))
         self._held.update(message.id for message in claimed)
         self.stats["claimed"] += len(claimed)
         return [self._render(message) for message in claimed]
@@ -343,7 +339,7 @@ class Worker:
         message = ready.message
         if ready.body is None:
             return Outcome(message.id, "failed", code=ready.error)
-        if message.channel in self.paused:  # paused after it was claimed: back to the queue, untouched
+        if message.channel in self.lanes.paused:  # paused after it was claimed: back to the queue, untouched
             return Outcome(message.id, "released")
         breaker = self.breakers[message.channel]  # _render failed any channel outside CHANNELS
         probe = await breaker.admit()  # the lane is paused while the provider is down
@@ -382,97 +378,17 @@ class Worker:
             return Outcome(message.id, decision.kind, code=decision.code, delay=decision.delay,
                            throttled=decision.throttled)
         breaker.succeeded(probe)
-        self._suspects[message.channel] = 0
+        self.lanes.succeeded(message.channel)
         return Outcome(message.id, "sent", provider_id=result.provider_id)
 
     async def _account_problem(self, message: Claimed, exc: Exception, decision) -> Outcome:
         """The provider refuses the account or sender: pause the lane; the message waits, not failed."""
         lane = message.channel
-        if decision.kind == "suspect":
-            self._suspects[lane] += 1
-            if self._suspects[lane] < self.settings.send_account_burst:
-                return Outcome(message.id, "retry", code=decision.code, delay=decision.delay)
+        if decision.kind == "suspect" and self.lanes.suspect_below_burst(lane):
+            return Outcome(message.id, "retry", code=decision.code, delay=decision.delay)
         self.stats["paused_by_account"] += 1
-        if lane not in self.paused:
-            self.paused[lane] = getattr(exc, "reason", None) or "account"
-            self._pause_epoch += 1
-            self._unrecorded[lane] = decision.code
-            await self._record_pauses()
+        await self.lanes.pause(lane, getattr(exc, "reason", None) or "account", decision.code)
         return Outcome(message.id, "released")
-
-    async def _record_pauses(self) -> None:
-        """Write this worker's pauses not yet in the database; one that cannot be written (the database is
-        busy or away) stays paused here and is written at the next lane read, never dropped."""
-        for lane, code in list(self._unrecorded.items()):
-            try:
-                await asyncio.to_thread(self._write_pause, lane, self.paused.get(lane, "account"), code)
-            except Exception:
-                log.warning("outbox.lane_pause_unrecorded", extra={"lane": lane}, exc_info=True)
-                continue
-            self._unrecorded.pop(lane, None)
-
-    def _write_pause(self, lane: str, reason: str, code: str | None) -> None:
-        with unit_of_work(self.session_factory) as session:
-            lanes.pause_lane(session=session, lane=lane, reason=reason, code=code)
-
-    async def _read_lanes(self) -> None:
-        """Every worker's pauses from the database; a pause of ours made meanwhile is kept (its row may
-        not have been written when the read began)."""
-        await self._record_pauses()
-        epoch = self._pause_epoch
-        found = await asyncio.to_thread(self._paused_in_database)
-        if epoch != self._pause_epoch:
-            found = {**found, **self.paused}
-        found |= {lane: self.paused[lane] for lane in self._unrecorded if lane in self.paused}
-        for lane in set(self.paused) - set(found):
-            self._suspects[lane] = 0
-            log.info("outbox.lane_resume_seen", extra={"worker_id": self.worker_id, "lane": lane})
-        self.paused = found
-
-    def _paused_in_database(self) -> dict[str, str]:
-        with self.session_factory() as session:
-            return {pause.lane: pause.reason for pause in lanes.list_pauses(session=session)}
-
-    async def _prober(self) -> None:
-        """Every ``send_account_probe_seconds``, a paused lane asks the provider whether the account works
-        (Twilio: fetch the account). A provider without that check resumes the lane: the next message
-        is the probe, and pauses it again if the problem remains (nothing is failed either way)."""
-        while True:
-            await asyncio.sleep(self.settings.send_account_probe_seconds)
-            if not self.paused:
-                continue
-            try:
-                await self._probe()
-            except Exception:
-                log.warning("outbox.lane_probe_failed", extra={"worker_id": self.worker_id}, exc_info=True)
-
-    async def _probe(self) -> None:
-        check = getattr(self.notifier, "check_account", None)
-        healthy = True
-        if callable(check) and getattr(self.notifier, "supports_account_check", True):
-            try:
-                async with asyncio.timeout(self.settings.send_timeout_seconds + 5):
-                    await check()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                healthy = False
-                log.info("outbox.lane_probe_refused", extra={"worker_id": self.worker_id,
-                                                              "code": getattr(exc, "code", None)})
-        lanes_now = sorted(self.paused)
-        await asyncio.to_thread(self._after_probe, lanes_now, healthy)
-        if healthy:
-            for lane in lanes_now:
-                self.paused.pop(lane, None)
-                self._suspects[lane] = 0
-
-    def _after_probe(self, lanes_now: list[str], healthy: bool) -> None:
-        with unit_of_work(self.session_factory) as session:
-            for lane in lanes_now:
-                if healthy:
-                    lanes.resume_lane(session=session, lane=lane, by="probe")
-                else:
-                    lanes.mark_probed(session=session, lane=lane)
 
     async def _recorder(self) -> None:
         while True:
@@ -537,7 +453,7 @@ class Worker:
         """What the board shows about sending: lanes paused because the provider is down."""
         down = {lane: b.unavailable_since.isoformat() for lane, b in self.breakers.items() if b.unavailable_since}
         return {"provider_unavailable_since": min(down.values(), default=None), "lanes_down": sorted(down),
-                "lanes_paused": sorted(self.paused),
+                "lanes_paused": sorted(self.lanes.paused),
                 "sent": self.stats["sent"], "failed": self.stats["failed"], "expired": self.stats["expired"]}
 
     def _sweep_early_statuses(self) -> None:
