@@ -12,3 +12,19 @@ def log_in(page, base_url: str, username: str, next_path: str) -> None:
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"{base_url}{next_path}*")
+
+
+def page_width(page) -> int:
+    """The page's scroll width once the page a click led to has loaded (a click that navigates
+    returns before the new document exists; measuring then reads a null documentElement)."""
+    for _ in range(5):
+        page.wait_for_load_state("load")
+        try:
+            width = page.evaluate("document.documentElement ? document.documentElement.scrollWidth : null")
+        except Exception as exc:  # the document navigated away while being measured
+            if "context was destroyed" not in str(exc) and "navigat" not in str(exc):
+                raise
+            continue
+        if width is not None:
+            return int(width)
+    raise AssertionError(f"{page.url} never finished loading")

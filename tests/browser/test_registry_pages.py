@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from bcp_service.models import Patient, PatientContact, User
 from tests.bcp.registry import build_area
-from tests.browser.pages import log_in
+from tests.browser.pages import log_in, page_width
 from tests.factories import (
     create_institution,
     create_municipality,
@@ -26,7 +26,7 @@ HEADER = "外部ID,氏名,氏名カナ,生年月日,市町村コード,在宅酸
 
 
 def _fits(page) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth") <= 360, page.url
+    assert page_width(page) <= 360, page.url
 
 
 def test_hub_finds_corrects_and_imports(browser, live_server, committed, tmp_path: Path):

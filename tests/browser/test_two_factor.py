@@ -9,7 +9,7 @@ import time
 
 import pyotp
 
-from tests.browser.pages import PASSWORD
+from tests.browser.pages import PASSWORD, page_width
 from tests.browser.server import LiveServer
 from tests.factories import create_prefecture, create_user
 
@@ -17,7 +17,7 @@ PHONE = {"viewport": {"width": 360, "height": 740}, "device_scale_factor": 1, "i
 
 
 def _fits(page) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth") <= 360, page.url
+    assert page_width(page) <= 360, page.url
 
 
 def test_enrol_sign_out_and_sign_in_with_a_code(browser, settings, engine, committed, monkeypatch):
