@@ -28,20 +28,14 @@ from bcp_service import outbox_writer
 from bcp_service.clock import aware
 from bcp_service.config import Settings
 from bcp_service.escalation import oncall
-from bcp_service.escalation.policy import (
-    NOTICE_KIND,
-    QUIET_ACTIONS,
-    EscalationAction,
-    EscalationPolicy,
-    quiet_until,
-    tier_policies,
-)
+from bcp_service.escalation.policy import QUIET_ACTIONS, EscalationAction, EscalationPolicy, tier_policies
 from bcp_service.models import CheckEvent, SafetyCheck, SafetyRound
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import CheckState, RoundState
 from bcp_service.rounds import incidents
 from bcp_service.rounds.counters import CheckKeys, move_counters
 from bcp_service.rounds.messages import template_for
+from bcp_service.rounds.quiet import round_quiet_until
 
 log = logging.getLogger("bcp_service.escalation")
 ESCALATING_STATES = (CheckState.no_answer.value, CheckState.delivery_failed.value)
@@ -60,17 +54,17 @@ def run_escalation(
     with session_factory() as session:
         rounds = session.exec(
             select(SafetyRound.id, SafetyRound.started_at, SafetyRound.escalation_policy, SafetyRound.drill,
-                   SafetyRound.kind)
+                   SafetyRound.kind, SafetyRound.quiet_hours)
             .where(SafetyRound.state == RoundState.running, SafetyRound.expires_at > now)
         ).all()
     done: Counter[str] = Counter()
-    for round_id, started_at, stored, drill, kind in rounds:
+    for round_id, started_at, stored, drill, kind, quiet_rule in rounds:
         try:
             policies = tier_policies(stored, settings, kind)
         except ValidationError:
             log.warning("escalation.bad_policy", extra={"round_id": round_id})
             continue
-        quiet = quiet_until(now, settings) if kind == NOTICE_KIND else None
+        quiet = round_quiet_until(kind, quiet_rule, now, settings)
         for tier, policy in policies.items():
             for index, step in enumerate(policy.steps):
                 if aware(started_at) + timedelta(minutes=step.after_minutes) > now:

@@ -7,9 +7,7 @@ from the start of the round, so every check of a round moves through the steps t
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -63,21 +61,6 @@ def tier_policies(stored: dict | list | None, settings, kind: str = "safety_chec
         return {None: resolve_policy(settings.notice_escalation_steps, settings.escalation_steps)}
     return {tier: resolve_policy(None, settings.escalation_tier_steps.get(tier, settings.escalation_steps))
             for tier in TIERS}
-
-
-def quiet_until(now: datetime, settings) -> datetime | None:
-    """The end of the quiet hours (settings.notice_quiet_hours, local time) if ``now`` is inside them
-    (the same start and end: none)."""
-    start, end = (time.fromisoformat(t) for t in settings.notice_quiet_hours)
-    if start == end:
-        return None  # no quiet hours
-    local = now.astimezone(ZoneInfo(settings.timezone))
-    at = local.time()
-    inside = (start <= at or at < end) if start > end else (start <= at < end)
-    if not inside:
-        return None
-    ends = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
-    return ends if ends > local else ends + timedelta(days=1)
 
 
 def policy_for(stored: dict | list | None, settings, tier: str | None, kind: str = "safety_check") -> EscalationPolicy:

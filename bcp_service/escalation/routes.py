@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import func
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from bcp_service.audit.service import record as audit
 from bcp_service.auth.deps import Access
@@ -27,7 +27,7 @@ from bcp_service.escalation.schemas import (
     FollowUpItem,
     RoundEscalation,
 )
-from bcp_service.models import CheckEvent, Patient, SafetyCheck, SafetyRound
+from bcp_service.models import CheckEvent, Patient, Prefecture, SafetyCheck, SafetyRound
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import RoundState
 from bcp_service.registry.schemas import Page
@@ -97,9 +97,20 @@ def get_round_escalation(round_id: int, request: Request, principal: CountReader
         tiers={tier or "all": list(p.steps) for tier, p in tiers.items()},
         tier_times={tier or "all": [started + timedelta(minutes=s.after_minutes) for s in p.steps]
                     for tier, p in tiers.items()},
-        quiet_hours=(tuple(request.app.state.settings.notice_quiet_hours) if safety_round.kind == NOTICE_KIND
-                     else None),
+        **_quiet_hours(session, safety_round, request.app.state.settings),
     )
+
+
+def _quiet_hours(session: Session, safety_round, settings) -> dict:
+    """A notice round's quiet hours as it keeps them (per prefecture, by name), else none."""
+    if safety_round.kind != NOTICE_KIND:
+        return {"quiet_hours": None, "quiet_hours_by_prefecture": {}}
+    kept = (safety_round.quiet_hours or {}).get("prefectures") or {}
+    names = {str(p.id): p.name for p in session.exec(select(Prefecture).where(
+        col(Prefecture.id).in_([int(key) for key in kept]))).all()} if kept else {}
+    by_name = {names.get(key, key): (hours[0], hours[1]) for key, hours in kept.items()}
+    first = next(iter(by_name.values()), tuple(settings.notice_quiet_hours))
+    return {"quiet_hours": first, "quiet_hours_by_prefecture": by_name}
 
 
 @router.get("/rounds/{round_id}/checks/{check_id}/escalation", response_model=CheckEscalation)

@@ -34,7 +34,10 @@ class RoundEscalation(BaseModel):
     tier_times: dict[str, list[datetime]] = Field(
         {}, description="when each tier's steps fall due (the ladder as it will run), keyed as `tiers`")
     quiet_hours: tuple[str, str] | None = Field(
-        None, description="advance notice: family and call steps wait while local time is inside these hours")
+        None, description="advance notice: family and call steps wait while local time is inside these hours "
+                          "(the prefecture's, kept at the round's start; with several prefectures, the first)")
+    quiet_hours_by_prefecture: dict[str, tuple[str, str]] = Field(
+        {}, description="advance notice: the quiet hours of each prefecture the round reaches, by prefecture name")
 
 
 class Phone(BaseModel):

@@ -12,6 +12,9 @@ class Prefecture(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=2, unique=True, description="JIS X 0401 two-digit code, e.g. 12")
     name: str = Field(max_length=20)
+    # When advance notices may not text or call families (local "HH:MM"); none: settings.notice_quiet_hours.
+    quiet_start: str | None = Field(default=None, max_length=5)
+    quiet_end: str | None = Field(default=None, max_length=5)
 
 
 class SecondaryMedicalArea(SQLModel, table=True):

@@ -91,6 +91,8 @@ class SafetyRound(SQLModel, table=True):
     incident_id: int | None = Field(default=None, index=True)
     # The hazard that started it (a trigger's "earthquake", "tsunami", ...): how long an answer stays fresh.
     hazard: str | None = Field(default=None, max_length=20)
+    # A notice round's quiet hours, per prefecture, as they were at its start (rounds.quiet.rule_for).
+    quiet_hours: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class SafetyCheck(SQLModel, table=True):

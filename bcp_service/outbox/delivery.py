@@ -24,6 +24,7 @@ from bcp_service.models import EarlyStatus, OutboxMessage, PatientContact, Safet
 from bcp_service.models.base import utcnow
 from bcp_service.models.outbox import STATE_RANK, MessageState
 from bcp_service.models.rounds import CheckState, RoundState
+from bcp_service.rounds import quiet
 from bcp_service.rounds.counters import CheckKeys, move_counters
 from bcp_service.rounds.messages import first_template, template_for
 from notifiers.twilio_codes import MESSAGE_STATES, RETRY_LATER, fact_of, is_bad_address
@@ -240,6 +241,7 @@ def _queue_next_contact(session: Session, message: OutboxMessage, *, now: dateti
     outbox_writer.queue(session=session, round_id=check.round_id,
                         messages=[outbox_writer.Queued(check.id, check.risk_tier, contact.id, channel, contact.phone)],
                         template=template, drill=message.drill, now=now)
+    quiet.hold_family_messages(session, safety_round=safety_round, now=now, check_ids=[check.id])
     log.info("outbox.next_contact", extra={"check_id": check.id, "message_id": message.id, "channel": channel})
     return True
 

@@ -38,6 +38,7 @@ from bcp_service.registry.schemas import (
     PatientUpdate,
     PrefectureCreate,
     PrefecturePublic,
+    QuietHours,
     RegionCreate,
     RegionPublic,
     RegionUpdate,
@@ -57,6 +58,7 @@ Offset = Annotated[int, Query(ge=0)]
 
 AnyRole = Annotated[Principal, Depends(Access(*ALL_ROLES))]
 AdminOnly = Annotated[Principal, Depends(Access(Role.admin))]
+QuietSetter = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture))]
 AreaEditor = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture))]
 Identified = Annotated[Principal, Depends(Access(*IDENTIFIED))]
 InstitutionCreator = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture, Role.hub))]
@@ -86,6 +88,16 @@ def list_prefectures(principal: AnyRole, session: SessionDep):
 def create_prefecture(data: PrefectureCreate, request: Request, principal: AdminOnly, session: SessionDep):
     """Add a prefecture (admin only; audited). 409 when its code or name is taken."""
     return prefectures.create_prefecture(session=session, principal=principal, data=data, request=request)
+
+
+@router.put("/prefectures/{prefecture_id}/quiet-hours", response_model=PrefecturePublic)
+def set_quiet_hours(prefecture_id: int, data: QuietHours, request: Request, principal: QuietSetter,
+                    session: SessionDep):
+    """When advance notices may not text or call families in this prefecture (issue 25.4): local "HH:MM"
+    start and end (e.g. 21:00 and 07:00); both null: the service's default. The prefecture's own officer
+    or an admin; audited. Applies to notices started afterwards (a round keeps the rule it started with)."""
+    return prefectures.set_quiet_hours(session=session, principal=principal, prefecture_id=prefecture_id,
+                                       start=data.start, end=data.end, request=request)
 
 
 @router.get("/regions", response_model=Page[RegionPublic])

@@ -71,6 +71,15 @@ class PrefecturePublic(BaseModel):
     id: int
     code: str
     name: str
+    quiet_start: str | None = Field(None, description="advance notices: no family texts or calls from this local time "
+                                                      "(null: the service's default, settings notice_quiet_hours)")
+    quiet_end: str | None = Field(None, description="... until this local time; the same as quiet_start: none")
+
+
+class QuietHours(Strict):
+    start: Annotated[str, StringConstraints(max_length=10)] | None = Field(
+        None, description="HH:MM local; both null: back to the service's default")
+    end: Annotated[str, StringConstraints(max_length=10)] | None = None
 
 
 class RegionCreate(Strict):

@@ -21,7 +21,7 @@ from bcp_service.models import OutboxMessage, SafetyCheck, SafetyRound
 from bcp_service.models.base import utcnow
 from bcp_service.models.outbox import MessageState
 from bcp_service.models.rounds import RoundKind, RoundReason, RoundState
-from bcp_service.rounds import creation, incidents
+from bcp_service.rounds import creation, incidents, quiet
 from bcp_service.rounds.counters import initialise_counters
 from bcp_service.rounds.messages import DRILL_LABEL, first_template
 from bcp_service.rounds.targets import RoundTarget, resolve_codes, target_conditions
@@ -105,6 +105,9 @@ def start_round(
     queued, no_contact = creation.queue_first_messages(session=session, round_id=round_id, drill=drill, now=now,
                                                        template=first_template(kind),
                                                        budget_minutes=settings.contact_budget_minutes)
+    if safety_round.kind == quiet.NOTICE_KIND:
+        safety_round.quiet_hours = quiet.rule_for(session, round_id=round_id, settings=settings)
+        quiet.hold_family_messages(session, safety_round=safety_round, now=now)
     initialise_counters(session=session, round_id=round_id)
     followed = joined.followed if joined else 0
     safety_round.message_count = queued + (joined.asked if joined else 0)

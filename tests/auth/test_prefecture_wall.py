@@ -63,6 +63,7 @@ def foreign_ids(o: Land) -> dict[str, int]:
         "patient_id": o.patients[0].id, "contact_id": o.contact_id, "designation_id": o.designation_id,
         "round_id": o.round_id, "check_id": o.check_id, "record_id": o.record_id, "schedule_id": o.schedule_id,
         "draft_id": o.draft_id, "reply_id": o.reply_id, "token_id": o.token_id, "user_id": o.nurse_user_id,
+        "prefecture_id": o.prefecture.id,
     }
 
 
@@ -79,6 +80,8 @@ def cases(method: str, path: str, me: Account, mine: Land, o: Land) -> list[tupl
     p0 = mine.patients[0].id
     key = (method, path)
     by_route: dict[tuple[str, str], list[tuple[str, dict]]] = {
+        ("POST", "/settings/quiet-hours"): [
+            (path, {"data": {**form, "prefecture_id": str(o.prefecture.id), "start": "22:00", "end": "06:00"}})],
         ("POST", "/api/v1/regions"): [
             (path, {"json": {"prefecture_id": o.prefecture.id, "name": "越境圏域", "municipality_ids": [m_other]}}),
             (path, {"json": {"prefecture_id": mine.prefecture.id, "name": "越境圏域", "municipality_ids": [m0, m_other]}}),
@@ -200,7 +203,8 @@ def snapshot(session) -> dict[str, str]:
 def test_every_write_route_has_a_cross_border_case(app):
     """New write routes are swept too: each one names its path ids (derived) or has a body case."""
     known_params = {"region_id", "municipality_id", "institution_id", "patient_id", "contact_id", "designation_id",
-                    "round_id", "check_id", "record_id", "schedule_id", "draft_id", "reply_id", "token_id", "user_id"}
+                    "round_id", "check_id", "record_id", "schedule_id", "draft_id", "reply_id", "token_id", "user_id",
+                    "prefecture_id"}
     missing = []
     for method, route, _rule in write_routes(app):
         params = set(re.findall(r"\{([^}]+)\}", route.path))

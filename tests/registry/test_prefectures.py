@@ -37,3 +37,48 @@ def test_an_admin_adds_a_prefecture_on_the_page(browser_as, session):
     assert again.status_code == 409 and "登録済み" in field_error(again.text, "code")
     officer = browser_as("prefecture", 1)
     assert officer.get("/admin/prefectures").status_code == 403
+
+
+def test_a_prefecture_officer_sets_its_own_quiet_hours_on_the_api(client_as, session):
+    from tests.factories import create_prefecture
+
+    own, other = create_prefecture(session), create_prefecture(session)
+    officer = client_as("prefecture", own.id)
+    saved = officer.put(f"/api/v1/prefectures/{own.id}/quiet-hours", json={"start": "22:00", "end": "06:30"})
+    assert saved.status_code == 200, saved.text
+    assert (saved.json()["quiet_start"], saved.json()["quiet_end"]) == ("22:00", "06:30")
+    # Another prefecture's setting is not this officer's to change (nor to learn it exists).
+    assert officer.put(f"/api/v1/prefectures/{other.id}/quiet-hours",
+                       json={"start": "22:00", "end": "06:00"}).status_code == 404
+    bad = officer.put(f"/api/v1/prefectures/{own.id}/quiet-hours", json={"start": "25:00", "end": "06:00"})
+    assert bad.status_code == 422 and "時:分" in bad.text
+    half = officer.put(f"/api/v1/prefectures/{own.id}/quiet-hours", json={"start": "22:00", "end": None})
+    assert half.status_code == 422 and "両方" in half.text
+    assert client_as("hub", 1).put(f"/api/v1/prefectures/{own.id}/quiet-hours",
+                                   json={"start": "22:00", "end": "06:00"}).status_code == 403
+    reset = officer.put(f"/api/v1/prefectures/{own.id}/quiet-hours", json={"start": None, "end": None})
+    assert reset.status_code == 200 and reset.json()["quiet_start"] is None
+    events = session.exec(select(AuditEvent).where(AuditEvent.action == "prefecture.quiet_hours")).all()
+    assert len(events) == 2 and '"quiet_start":"22:00"' in events[0].detail
+
+
+def test_quiet_hours_on_the_page_take_full_width_digits(browser_as, session):
+    from tests.factories import create_prefecture
+
+    own, other = create_prefecture(session), create_prefecture(session)
+    officer = browser_as("prefecture", own.id)
+    form = officer.get("/settings/quiet-hours")
+    assert form.status_code == 200 and own.name in form.text and other.name not in form.text
+    assert "既定（21:00〜07:00）" in form.text
+    token = csrf(form.text)
+    ok = officer.post("/settings/quiet-hours", data={"csrf_token": token, "prefecture_id": str(own.id),
+                                                     "start": "２２：００", "end": "６：００"}, follow_redirects=False)
+    assert ok.status_code == 303
+    session.refresh(own)
+    assert (own.quiet_start, own.quiet_end) == ("22:00", "06:00")
+    bad = officer.post("/settings/quiet-hours", data={"csrf_token": token, "prefecture_id": str(own.id),
+                                                      "start": "夜", "end": "6"})
+    assert bad.status_code == 422 and "「時:分」" in bad.text and 'value="夜"' in bad.text
+    assert officer.post("/settings/quiet-hours", data={"csrf_token": token, "prefecture_id": str(other.id),
+                                                       "start": "22:00", "end": "06:00"}).status_code == 404
+    assert browser_as("hub", 1).get("/settings/quiet-hours").status_code == 403
