@@ -254,7 +254,7 @@ class Settings(BaseSettings):
     import_max_reported_errors: int = 10_000
 
     # plans (issue 27.8): the largest finished BCP file (.docx or .pdf) an institution may upload.
-    bcp_plan_max_bytes: int = 10 * 1024 * 1024
+    plan_max_bytes: int = 10 * 1024 * 1024
 
     # chan (issue 26.1): a lane the provider refuses for the account or sender pauses (bcp_service/lanes.py).
     send_lane_check_seconds: float = Field(2.0, gt=0)  # how often a worker reads the paused lanes

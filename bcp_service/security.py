@@ -51,7 +51,7 @@ def body_limit(path: str, settings: Settings) -> int:
     if any(path.startswith(head) and path.endswith(tail) for head, tail in PLAN_UPLOADS):
         # A finished BCP file: its own limit plus room for the form around it, so a file just over the
         # limit reaches the page and is refused there in words (bcp/plans.py), not by a bare 413.
-        return settings.bcp_plan_max_bytes + MIB
+        return settings.plan_max_bytes + MIB
     if path == "/api/v1/triggers":
         return MAX_BULLETIN_BYTES
     if path.startswith("/webhooks/"):

@@ -67,7 +67,7 @@ def _institution(
         states=STATE_LABELS, kinds=PLAN_KIND_LABELS, error=error, plan_error=plan_error, uploaded=uploaded,
         plans=plans.list_plans(session=session, principal=principal, institution_id=institution.id),
         type_labels=plans.TYPE_LABELS, can_upload=principal.role in FINALISERS,
-        max_size=plans.size_text(request.app.state.settings.bcp_plan_max_bytes),
+        max_size=plans.size_text(request.app.state.settings.plan_max_bytes),
     )
 
 
@@ -102,7 +102,7 @@ def upload_plan_from_page(
     try:
         plan = plans.upload_plan(
             session=session, principal=principal, institution=institution, upload=read_upload(request, file),
-            max_bytes=request.app.state.settings.bcp_plan_max_bytes, note=note, draft_id=based_on,
+            max_bytes=request.app.state.settings.plan_max_bytes, note=note, draft_id=based_on,
         )
     except ServiceError as exc:
         return _institution(request, principal, session, institution, status_code=exc.status_code, plan_error=exc.message)

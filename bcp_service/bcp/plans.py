@@ -6,7 +6,7 @@ as a PDF. Each upload is a new version (the history stays); the newest is the pl
 
 The file's type is read from its first bytes, never from its name: a PDF starts with ``%PDF-``, a
 .docx is a ZIP holding ``word/document.xml``. Anything else, an empty file or one over
-``settings.bcp_plan_max_bytes`` is refused with a Japanese reason and nothing is written. A plan
+``settings.plan_max_bytes`` is refused with a Japanese reason and nothing is written. A plan
 names patients (its call list), so the upload and every download are audited.
 """
 

@@ -113,7 +113,7 @@ def read_upload(request: Request, file: UploadFile | None) -> plans.Upload:
     """The uploaded file, read up to one byte past the limit (so an oversized one is told apart)."""
     if file is None or not file.filename:
         return plans.Upload(name="", data=b"")
-    limit = request.app.state.settings.bcp_plan_max_bytes
+    limit = request.app.state.settings.plan_max_bytes
     return plans.Upload(name=file.filename, data=file.file.read(limit + 1))
 
 
@@ -130,7 +130,7 @@ def upload_bcp_plan(
     institution = service.get_institution_in_scope(session=session, principal=principal, institution_id=institution_id)
     plan = plans.upload_plan(
         session=session, principal=principal, institution=institution, upload=read_upload(request, file),
-        max_bytes=request.app.state.settings.bcp_plan_max_bytes, note=note, draft_id=draft_id,
+        max_bytes=request.app.state.settings.plan_max_bytes, note=note, draft_id=draft_id,
     )
     plans.audit_plan(session=session, principal=principal, plan=plan, action="bcp_plan.upload", request=request)
     return BcpPlanPublic.of(plan)

@@ -94,15 +94,21 @@ def test_refused_files_say_why_and_write_nothing(client, session, name, data, wo
 
 def test_size_limit(client, session, app, monkeypatch):
     area = build_area(session)
-    monkeypatch.setattr(app.state.settings, "bcp_plan_max_bytes", 1000)
+    monkeypatch.setattr(app.state.settings, "plan_max_bytes", 1000)
     big = PDF + b"0" * 1000
     refused = _upload(client, area.clinic.id, "big.pdf", big)
     assert refused.status_code == 422 and "大きすぎます" in refused.text
     assert _upload(client, area.clinic.id, "small.pdf", PDF).status_code == 201
 
 
-def test_default_limit_is_ten_megabytes(settings):
-    assert settings.bcp_plan_max_bytes == 10 * 1024 * 1024
+def test_default_limit_is_ten_megabytes(settings, client, session):
+    """The upload routes take files above the API's 1 MiB body limit, up to the plan limit."""
+    assert settings.plan_max_bytes == 10 * 1024 * 1024
+    area = build_area(session)
+    scanned = PDF + b"0" * (2 * 1024 * 1024)  # a scanned, signed plan is a few MB
+    made = _upload(client, area.clinic.id, "scan.pdf", scanned)
+    assert made.status_code == 201 and made.json()["size_bytes"] == len(scanned)
+    assert client.get(made.json()["download_url"]).content == scanned
 
 
 def test_scope_of_upload_and_download(client, client_as, session):
