@@ -34,8 +34,8 @@ Reviewer = Annotated[Principal, Depends(Access(*REVIEWERS))]
 Finaliser = Annotated[Principal, Depends(Access(*FINALISERS))]
 CoverageViewer = Annotated[Principal, Depends(Access(*COVERAGE_VIEWERS))]
 
-register_home_link("/bcp/drafts", "BCP草案", "登録情報から業務継続計画の草案を作成・確認・確定", DRAFTERS)
-register_home_link("/bcp/coverage", "BCP作成状況", "在宅医療圏・連携拠点ごとの計画の有無、1年以上前の計画", COVERAGE_VIEWERS)
+register_home_link("/bcp/drafts", "BCP草案", "登録情報から業務継続計画の草案を作成・確認・確定し、完成した計画（Word・PDF）を登録", DRAFTERS)
+register_home_link("/bcp/coverage", "BCP作成状況", "在宅医療圏・連携拠点ごとの完成した計画と草案の数、1年以上前の計画", COVERAGE_VIEWERS)
 
 
 def _error_page(principal: Principal, exc: ServiceError) -> Response:
@@ -66,7 +66,7 @@ def _institution(
         "bcp_pages/institution.html", principal, status_code=status_code, institution=institution, drafts=drafts,
         states=STATE_LABELS, kinds=PLAN_KIND_LABELS, error=error, plan_error=plan_error, uploaded=uploaded,
         plans=plans.list_plans(session=session, principal=principal, institution_id=institution.id),
-        type_labels=plans.TYPE_LABELS, can_upload=principal.role in FINALISERS,
+        type_labels=plans.TYPE_LABELS, can_upload=principal.role in FINALISERS, size_text=plans.size_text,
         max_size=plans.size_text(request.app.state.settings.plan_max_bytes),
     )
 

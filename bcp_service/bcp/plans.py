@@ -61,8 +61,13 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
-def size_text(limit: int) -> str:
-    return f"{limit / (1024 * 1024):g} MB"
+def size_text(size: int) -> str:
+    """「10 MB」「350 KB」「120 バイト」 as a person reads a file's size."""
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.3g} MB"
+    if size >= 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size} バイト"
 
 
 def check_upload(upload: Upload, *, max_bytes: int) -> str:

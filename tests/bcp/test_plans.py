@@ -242,3 +242,33 @@ def test_screen_note_stays_on_the_page(world, accounts, client, session):
     docx = zipfile.ZipFile(io.BytesIO(a["hub1"].get(f"/api/v1/bcp-drafts/{draft['id']}.docx").content))
     document = docx.read("word/document.xml").decode()
     assert "圏内 四郎" in document and "担当範囲外" not in document and "除いています" not in document
+
+
+def test_a_backup_holds_the_plan_files(tmp_path):
+    """The files live in the database, so `db backup` (SQLite here; pg_dump takes the table the same way) keeps them."""
+    import sqlite3
+
+    from sqlmodel import Session
+
+    from bcp_service import migrations
+    from bcp_service.db import make_engine
+    from bcp_service.ops.backup import backup
+    from tests.factories import create_institution, create_municipality, create_prefecture
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'live.sqlite3'}")
+    try:
+        migrations.upgrade(engine)
+        with Session(engine) as session:
+            town = create_municipality(session, create_prefecture(session))
+            clinic = create_institution(session, town, kind="clinic")
+            session.add(BcpPlan(institution_id=clinic.id, version=1, file_type="pdf", original_name="p.pdf",
+                                size_bytes=len(PDF), sha256="0" * 64, uploaded_by_name="clerk", content=PDF))
+            session.commit()
+        backup(engine, tmp_path / "one.backup")
+    finally:
+        engine.dispose()
+    kept = sqlite3.connect(tmp_path / "one.backup")
+    try:
+        assert kept.execute("SELECT content FROM bcp_plan").fetchall() == [(PDF,)]
+    finally:
+        kept.close()
