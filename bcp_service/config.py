@@ -253,6 +253,9 @@ class Settings(BaseSettings):
     import_max_cell_chars: int = 2000
     import_max_reported_errors: int = 10_000
 
+    # plans (issue 27.8): the largest finished BCP file (.docx or .pdf) an institution may upload.
+    plan_max_bytes: int = 10 * 1024 * 1024
+
     # chan (issue 26.1): a lane the provider refuses for the account or sender pauses (bcp_service/lanes.py).
     send_lane_check_seconds: float = Field(2.0, gt=0)  # how often a worker reads the paused lanes
     send_account_probe_seconds: float = Field(30.0, gt=0)  # how often a paused lane is probed (account fetch)

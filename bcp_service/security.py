@@ -26,6 +26,9 @@ from bcp_service.triggers.jma import MAX_BULLETIN_BYTES
 log = logging.getLogger("bcp_service.security")
 
 KIB = 1024
+MIB = 1024 * KIB
+# Finished BCP uploads: /api/v1/institutions/{id}/bcp-plans and the page's /bcp/institutions/{id}/plans.
+PLAN_UPLOADS = (("/api/v1/institutions/", "/bcp-plans"), ("/bcp/institutions/", "/plans"))
 PAGE_CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
@@ -45,6 +48,10 @@ def body_limit(path: str, settings: Settings) -> int:
     """The largest request body a route class accepts, in bytes."""
     if path.startswith("/api/v1/imports/"):
         return settings.import_max_bytes
+    if any(path.startswith(head) and path.endswith(tail) for head, tail in PLAN_UPLOADS):
+        # A finished BCP file: its own limit plus room for the form around it, so a file just over the
+        # limit reaches the page and is refused there in words (bcp/plans.py), not by a bare 413.
+        return settings.plan_max_bytes + MIB
     if path == "/api/v1/triggers":
         return MAX_BULLETIN_BYTES
     if path.startswith("/webhooks/"):

@@ -45,10 +45,13 @@ ACTIONS = {
     "prefecture.create": "都道府県の追加", "region.create": "在宅医療圏の追加", "municipality.create": "市町村の追加",
     "outbox.lane_resume": "送信の再開（管理者）", "db.restore": "バックアップからの復元",
     "round.join_incident": "安否確認を同じ災害にまとめる",
+    # Finished BCP plans (issue 27.8, bcp/plans.py).
+    "bcp_plan.upload": "完成したBCPの登録", "bcp_plan.download": "完成したBCPのダウンロード",
 }
 NOUNS = {
     "round": "ラウンド", "check": "確認", "answer": "回答", "schedule": "予定", "reply": "返信", "user": "アカウント",
     "region": "在宅医療圏", "municipality": "市町村", "institution": "施設", "institution_id": "施設", "bcp_draft": "BCP案",
+    "bcp_plan": "完成したBCP",
     "trigger record": "発動記録", "event": "地震情報", "contact": "連絡先",
 }
 _REFERENCE = re.compile(r"\b(" + "|".join(sorted(map(re.escape, NOUNS), key=len, reverse=True)) + r")\"?[ :=]+(\d+)")

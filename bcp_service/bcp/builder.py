@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 import phonenumbers
 from sqlmodel import Session, select
@@ -29,6 +29,7 @@ from bcp_service.bcp.context import (
     Contact,
     Facility,
     Organisation,
+    PhoneLine,
     PlanKind,
     StaffContact,
     Supplier,
@@ -37,10 +38,20 @@ from bcp_service.bcp.context import (
 from bcp_service.bcp.context import Institution as PartnerInstitution
 from bcp_service.bcp.context import Patient as DraftPatient
 from bcp_service.bcp.drill import last_drill_for
+from bcp_service.contacts import number_type
 from bcp_service.errors import FieldError, NotFound
 from bcp_service.labels import TIER_LABELS, planned_stay_text
-from bcp_service.models import Designation, Institution, InstitutionContact, Municipality, Patient, Prefecture
+from bcp_service.models import (
+    Designation,
+    Institution,
+    InstitutionContact,
+    Municipality,
+    Patient,
+    PatientContact,
+    Prefecture,
+)
 from bcp_service.models.enums import INSTITUTION_KIND_JA, DesignationKind, InstitutionKind, OxygenSource
+from bcp_service.registry.code_labels import CONTACT_KIND
 from bcp_service.timeutil import display_zone
 
 PLAN_KIND_BY_INSTITUTION_KIND: dict[str, PlanKind] = {
@@ -140,10 +151,41 @@ def _patient_fields(p: Patient, names: dict[int, Institution]) -> dict:
     }
 
 
-def draft_patient(p: Patient, names: dict[int, Institution], *, with_doctor: bool) -> DraftPatient:
+NUMBER_KIND_JA = {
+    phonenumbers.PhoneNumberType.MOBILE: "携帯",
+    phonenumbers.PhoneNumberType.FIXED_LINE: "固定電話",
+    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE: None,
+    phonenumbers.PhoneNumberType.VOIP: "IP電話",
+    phonenumbers.PhoneNumberType.TOLL_FREE: "フリーダイヤル",
+}
+
+
+def age_on(birth: date | None, today: date) -> int | None:
+    if birth is None:
+        return None
+    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+
+
+def phone_line(contact: PatientContact) -> PhoneLine:
+    """「家族（妻・花子）」 and the number as dialled; whether it takes texts or calls only."""
+    extra = "・".join(part for part in (contact.relation, contact.name) if part and part.strip())
+    who = CONTACT_KIND.get(contact.kind, contact.kind) + (f"（{extra}）" if extra and contact.kind != "self" else "")
+    return PhoneLine(
+        who=who, phone=phone_text(contact.phone) or contact.phone, kind=NUMBER_KIND_JA.get(number_type(contact.phone)),
+        unusable=contact.bad_since is not None,
+    )
+
+
+def draft_patient(
+    p: Patient, names: dict[int, Institution], *, with_doctor: bool, contacts: list[PatientContact] | None = None,
+    today: date | None = None,
+) -> DraftPatient:
     doctor = names.get(p.active_institution_id) if p.active_institution_id else None
     return DraftPatient(
         label=p.name,
+        age=age_on(p.birth_date, today or datetime.now(display_zone()).date()),
+        reference=p.external_id or f"患者ID {p.id}",
+        phones=[phone_line(c) for c in contacts or []],
         evacuation_destination=p.evacuation_destination,
         supplier=p.equipment_supplier,
         care_institution=(doctor.name if doctor else None) if with_doctor else None,
@@ -266,10 +308,12 @@ def build(*, session: Session, institution_id: int, plan_kind: PlanKind | None =
         else []
     )
     municipality_label = sources.municipality_names(session, [p.municipality_id for p in area])
+    phones = sources.patient_contacts(session, [p.id for p in patients])
+    generated_at = (now or datetime.now(display_zone())).astimezone(display_zone())
 
     context = BcpContext(
         plan_kind=kind,
-        generated_at=(now or datetime.now(display_zone())).astimezone(display_zone()),
+        generated_at=generated_at,
         facility=facility,
         active_institution=_organisation(active),
         hub=_organisation(hub),
@@ -277,7 +321,10 @@ def build(*, session: Session, institution_id: int, plan_kind: PlanKind | None =
             StaffContact(name=s.name, role=s.role or "（役割未登録）", phone=phone_text(s.phone), order=n)
             for n, s in enumerate(staff, start=1)
         ],
-        patients=[draft_patient(p, names, with_doctor=with_doctor) for p in patients],
+        patients=[
+            draft_patient(p, names, with_doctor=with_doctor, contacts=phones.get(p.id), today=generated_at.date())
+            for p in patients
+        ],
         backup_hospitals=[
             BackupHospital(
                 name=names[i].name,

@@ -81,6 +81,15 @@ class StaffContact(_Model):
     order: int = Field(description="position in the call-out tree, 1 is called first")
 
 
+class PhoneLine(_Model):
+    """One number of a patient's, in the registry's calling order (own phone first, then family, carers)."""
+
+    who: str = Field(description="本人, 家族（妻・花子）, 介護者 …")
+    phone: str = Field(description="national format, as people dial it")
+    kind: str | None = Field(None, description="携帯, 固定電話, IP電話 (a landline takes calls only)")
+    unusable: bool = Field(False, description="the provider said the number cannot be reached")
+
+
 class Patient(_Model):
     """A device-dependent patient as the plan needs to see them.
 
@@ -91,6 +100,12 @@ class Patient(_Model):
     """
 
     label: str = Field(description="pseudonymous label or name, as the reader is allowed to see")
+    # Told apart from a namesake (issue 27.8): the call list always prints age and reference beside the
+    # name, so whoever phones checks the person, not only the name.
+    age: int | None = Field(None, description="whole years on the day the draft was made")
+    reference: str | None = Field(None, description="the registry's external id, else 患者ID n")
+    # None: a draft made before phones were carried (its stored context has none); []: no number registered.
+    phones: list[PhoneLine] | None = None
     therapy: Therapy
     device_model: str | None = None
     internal_battery_hours: float | None = None
@@ -119,6 +134,14 @@ class Patient(_Model):
     @property
     def uses_ventilator(self) -> bool:
         return self.therapy in (Therapy.TPPV, Therapy.NPPV, Therapy.VENTILATOR)
+
+    @property
+    def identity(self) -> str:
+        """「82歳・ID K-0012」: what tells two patients of the same name apart."""
+        parts = [f"{self.age}歳" if self.age is not None else "年齢未登録"]
+        if self.reference:
+            parts.append(self.reference if self.reference.startswith("患者ID") else f"ID {self.reference}")
+        return "・".join(parts)
 
     @property
     def needs_battery_fields(self) -> bool:

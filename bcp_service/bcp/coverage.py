@@ -1,4 +1,8 @@
-"""Which providers have a plan: per home-care region and per hub, final / drafts only / none.
+"""Which providers have a plan: per home-care region and per hub, finished / final draft / drafts only / none.
+
+A finished plan is the file the institution uploaded as its adopted plan (``bcp/plans.py``); it is
+counted apart from drafts (issue 27.8), even a draft version marked final (確定), which remains the
+service's draft of a plan rather than the plan the institution wrote.
 
 The providers counted are those the draft templates are for: plain clinics, home-care support
 clinics and hospitals, visiting-nurse stations, and every designated active institution.
@@ -22,6 +26,7 @@ from bcp_service.bcp.builder import PLAN_KIND_BY_INSTITUTION_KIND
 from bcp_service.bcp.schemas import BcpCoverageReport, CoverageGroup, CoverageInstitution
 from bcp_service.models import (
     BcpDraft,
+    BcpPlan,
     Designation,
     HomeCareRegion,
     HomeCareRegionMunicipality,
@@ -35,6 +40,7 @@ from bcp_service.models.enums import INSTITUTION_KIND_JA, DesignationKind
 
 STALE_AFTER_DAYS = 365
 PLANNED_KINDS = sorted(PLAN_KIND_BY_INSTITUTION_KIND)
+STATUS_ORDER = {"none": 0, "draft": 1, "final": 2, "finished": 3}  # the lists show who lacks a plan first
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -47,10 +53,21 @@ class _PlanState:
     latest_version: int = 0
     has_draft: bool = False
     finalised_at: datetime | None = None
+    plan_id: int | None = None
+    plan_version: int = 0
+    finished_at: datetime | None = None
 
 
 def _plan_states(session: Session, institution_ids) -> dict[int, _PlanState]:
     states: dict[int, _PlanState] = defaultdict(_PlanState)
+    for plan_id, institution_id, version, uploaded_at in session.exec(
+        select(BcpPlan.id, BcpPlan.institution_id, BcpPlan.version, BcpPlan.uploaded_at).where(
+            col(BcpPlan.institution_id).in_(institution_ids)
+        )
+    ):
+        plan = states[institution_id]
+        if version > plan.plan_version:
+            plan.plan_id, plan.plan_version, plan.finished_at = plan_id, version, _aware(uploaded_at)
     for draft_id, institution_id, version, state, finalised_at in session.exec(
         select(BcpDraft.id, BcpDraft.institution_id, BcpDraft.version, BcpDraft.state, BcpDraft.finalised_at).where(
             col(BcpDraft.institution_id).in_(institution_ids)
@@ -69,6 +86,8 @@ def _plan_states(session: Session, institution_ids) -> dict[int, _PlanState]:
 def _entry(institution: Institution, plan: _PlanState | None, stale_before: datetime) -> CoverageInstitution:
     if plan is None:
         status, stale = "none", False
+    elif plan.finished_at is not None:
+        status, stale = "finished", plan.finished_at < stale_before
     elif plan.finalised_at is not None:
         status, stale = "final", plan.finalised_at < stale_before
     else:
@@ -78,13 +97,15 @@ def _entry(institution: Institution, plan: _PlanState | None, stale_before: date
         kind_ja=INSTITUTION_KIND_JA.get(institution.kind, institution.kind), status=status, stale=stale,
         latest_draft_id=plan.latest_id if plan else None, latest_version=plan.latest_version if plan else None,
         finalised_at=plan.finalised_at if plan else None,
+        latest_plan_id=plan.plan_id if plan else None, plan_version=plan.plan_version or None if plan else None,
+        finished_at=plan.finished_at if plan else None,
     )
 
 
 def _group(group_id: int, name: str, members: list[CoverageInstitution], *, with_names: bool) -> CoverageGroup:
-    members = sorted(members, key=lambda m: ({"none": 0, "draft": 1, "final": 2}[m.status], not m.stale, m.name))
+    members = sorted(members, key=lambda m: (STATUS_ORDER[m.status], not m.stale, m.name))
     return CoverageGroup(
-        id=group_id, name=name, total=len(members),
+        id=group_id, name=name, total=len(members), finished=sum(m.status == "finished" for m in members),
         final=sum(m.status == "final" for m in members), stale=sum(m.stale for m in members),
         draft_only=sum(m.status == "draft" for m in members), none=sum(m.status == "none" for m in members),
         institutions=members if with_names else None,

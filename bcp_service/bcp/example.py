@@ -23,6 +23,7 @@ from bcp_service.bcp.context import (
     Institution,
     Organisation,
     Patient,
+    PhoneLine,
     PlanKind,
     StaffContact,
     Supplier,
@@ -96,6 +97,9 @@ def _patients() -> list[Patient]:
     return [
         Patient(
             label="架空患者A（仮名）",
+            age=67, reference="K-0001",
+            phones=[PhoneLine(who="本人", phone="090-0000-0001", kind="携帯"),
+                    PhoneLine(who="家族（妻）", phone="090-0000-0002", kind="携帯")],
             therapy=Therapy.TPPV,
             device_model="架空ベント V60",
             internal_battery_hours=3,
@@ -112,6 +116,9 @@ def _patients() -> list[Patient]:
         ),
         Patient(
             label="架空患者B（仮名）",
+            age=74, reference="K-0002",
+            phones=[PhoneLine(who="本人", phone="0000-00-0003", kind="固定電話"),
+                    PhoneLine(who="家族（長女）", phone="080-0000-0004", kind="携帯")],
             therapy=Therapy.NPPV,
             device_model="架空エア S10",
             internal_battery_hours=4,
@@ -127,6 +134,8 @@ def _patients() -> list[Patient]:
         ),
         Patient(
             label="架空患者C（仮名）",
+            age=81, reference="K-0003",
+            phones=[PhoneLine(who="本人", phone="0000-00-0005", kind="固定電話")],
             therapy=Therapy.HOME_OXYGEN,
             oxygen_source="酸素濃縮器＋ボンベ4本",
             oxygen_flow_l_min=2.0,
@@ -142,6 +151,9 @@ def _patients() -> list[Patient]:
         ),
         Patient(
             label="架空患者D（仮名）",
+            age=6, reference="K-0004",
+            phones=[PhoneLine(who="家族（母）", phone="070-0000-0006", kind="携帯"),
+                    PhoneLine(who="家族（父）", phone="070-0000-0007", kind="携帯")],
             therapy=Therapy.TPPV,
             device_model="架空ベント V60",
             internal_battery_hours=3,

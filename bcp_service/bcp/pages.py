@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
 from sqlmodel import Session
@@ -16,11 +16,11 @@ from sqlmodel import Session
 from bcp_service.auth.deps import Access
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
-from bcp_service.bcp import service
+from bcp_service.bcp import plans, service
 from bcp_service.bcp.context import PLAN_KIND_LABELS
 from bcp_service.bcp.coverage import compute_coverage
-from bcp_service.bcp.reader import for_reader
-from bcp_service.bcp.routes import COVERAGE_VIEWERS, DRAFTERS, FINALISERS, REVIEWERS
+from bcp_service.bcp.reader import for_reader, left_out_note
+from bcp_service.bcp.routes import COVERAGE_VIEWERS, DRAFTERS, FINALISERS, REVIEWERS, read_upload
 from bcp_service.bcp.schemas import STATE_LABELS, BcpDraftPublic
 from bcp_service.db import SessionDep
 from bcp_service.errors import ServiceError
@@ -34,8 +34,8 @@ Reviewer = Annotated[Principal, Depends(Access(*REVIEWERS))]
 Finaliser = Annotated[Principal, Depends(Access(*FINALISERS))]
 CoverageViewer = Annotated[Principal, Depends(Access(*COVERAGE_VIEWERS))]
 
-register_home_link("/bcp/drafts", "BCP草案", "登録情報から業務継続計画の草案を作成・確認・確定", DRAFTERS)
-register_home_link("/bcp/coverage", "BCP作成状況", "在宅医療圏・連携拠点ごとの計画の有無、1年以上前の計画", COVERAGE_VIEWERS)
+register_home_link("/bcp/drafts", "BCP草案", "登録情報から業務継続計画の草案を作成・確認・確定し、完成した計画（Word・PDF）を登録", DRAFTERS)
+register_home_link("/bcp/coverage", "BCP作成状況", "在宅医療圏・連携拠点ごとの完成した計画と草案の数、1年以上前の計画", COVERAGE_VIEWERS)
 
 
 def _error_page(principal: Principal, exc: ServiceError) -> Response:
@@ -57,17 +57,57 @@ def drafts_page(principal: Drafter, session: SessionDep):
     )
 
 
+def _institution(
+    request: Request, principal: Principal, session: Session, institution: Institution, *, status_code: int = 200, error: str | None = None,
+    plan_error: str | None = None, uploaded: int | None = None,
+) -> Response:
+    drafts = service.list_drafts(session=session, principal=principal, institution_id=institution.id)
+    return page(
+        "bcp_pages/institution.html", principal, status_code=status_code, institution=institution, drafts=drafts,
+        states=STATE_LABELS, kinds=PLAN_KIND_LABELS, error=error, plan_error=plan_error, uploaded=uploaded,
+        plans=plans.list_plans(session=session, principal=principal, institution_id=institution.id),
+        type_labels=plans.TYPE_LABELS, can_upload=principal.role in FINALISERS, size_text=plans.size_text,
+        max_size=plans.size_text(request.app.state.settings.plan_max_bytes),
+    )
+
+
 @router.get("/institutions/{institution_id}")
-def institution_page(institution_id: int, principal: Drafter, session: SessionDep, error: str | None = None):
+def institution_page(
+    institution_id: int, request: Request, principal: Drafter, session: SessionDep, uploaded: str = "",
+):
     try:
         institution = service.get_institution_in_scope(session=session, principal=principal, institution_id=institution_id)
-        drafts = service.list_drafts(session=session, principal=principal, institution_id=institution_id)
     except ServiceError as exc:
         return _error_page(principal, exc)
-    return page(
-        "bcp_pages/institution.html", principal, institution=institution, drafts=drafts, states=STATE_LABELS,
-        kinds=PLAN_KIND_LABELS, error=error,
-    )
+    shown = int(uploaded) if uploaded.isascii() and uploaded.isdigit() and len(uploaded) < 6 else None
+    return _institution(request, principal, session, institution, uploaded=shown)
+
+
+@router.post("/institutions/{institution_id}/plans")
+def upload_plan_from_page(
+    institution_id: int, request: Request, principal: Finaliser, session: SessionDep,
+    file: Annotated[UploadFile | None, File()] = None,
+    note: Annotated[str, Form(max_length=plans.MAX_NOTE_CHARS)] = "",
+    draft_id: Annotated[str, Form(max_length=12)] = "",
+):
+    """Mark the plan finished with the file adopted; a refused file shows the page again with the reason."""
+    try:
+        institution = service.get_institution_in_scope(session=session, principal=principal, institution_id=institution_id)
+    except ServiceError as exc:
+        return _error_page(principal, exc)
+    try:
+        based_on = int(draft_id) if draft_id.strip() else None
+    except ValueError:
+        based_on = -1  # not a version of this institution: refused below in words
+    try:
+        plan = plans.upload_plan(
+            session=session, principal=principal, institution=institution, upload=read_upload(request, file),
+            max_bytes=request.app.state.settings.plan_max_bytes, note=note, draft_id=based_on,
+        )
+    except ServiceError as exc:
+        return _institution(request, principal, session, institution, status_code=exc.status_code, plan_error=exc.message)
+    plans.audit_plan(session=session, principal=principal, plan=plan, action="bcp_plan.upload", request=request)
+    return RedirectResponse(f"/bcp/institutions/{institution.id}?uploaded={plan.version}#plans", status_code=303)
 
 
 @router.post("/institutions/{institution_id}/drafts")
@@ -85,11 +125,7 @@ def generate_from_page(
     except ServiceError as exc:
         if exc.status_code == 404:
             return _error_page(principal, exc)
-        drafts = service.list_drafts(session=session, principal=principal, institution_id=institution_id)
-        return page(
-            "bcp_pages/institution.html", principal, status_code=exc.status_code, institution=institution,
-            drafts=drafts, states=STATE_LABELS, kinds=PLAN_KIND_LABELS, error=exc.message,
-        )
+        return _institution(request, principal, session, institution, status_code=exc.status_code, error=exc.message)
     service.audit_read(session=session, principal=principal, draft=draft, action="bcp_draft.generate", request=request)
     return RedirectResponse(f"/bcp/drafts/{draft.id}", status_code=303)
 
@@ -105,7 +141,7 @@ def _preview(
     return page(
         "bcp_pages/draft.html", principal, status_code=status_code, draft=draft,
         info=BcpDraftPublic.of(shown, institution_name=institution.name, patients_left_out=left_out),
-        document=_document_body(shown.html),
+        document=_document_body(shown.html), left_out_note=left_out_note(left_out) if left_out else None,
         latest=latest, error=error,
         can_review=latest and draft.state == DraftState.draft and principal.role in REVIEWERS,
         can_finalise=latest and draft.state == DraftState.reviewed and principal.role in FINALISERS,

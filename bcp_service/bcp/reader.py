@@ -18,8 +18,8 @@ from bcp_service.models import BcpDraft, Patient
 
 
 def left_out_note(count: int) -> str:
-    return (f'<p class="scope-note" role="note">担当範囲外の患者 {count} 名は、この表示から除いています'
-            f"（閲覧者の担当範囲に含まれないため）。</p>")
+    """The screen note for patients left out; the preview page shows it above the document."""
+    return f"担当範囲外の患者 {count} 名は、この表示から除いています（閲覧者の担当範囲に含まれないため）。"
 
 
 def _without_traces(context: BcpContext, *, kept: list, dropped: list) -> dict:
@@ -55,10 +55,9 @@ def for_reader(*, session: Session, principal: Principal, draft: BcpDraft) -> tu
     })
     rendered = render_draft(context)
     left_out = len(set(ids) - visible)
-    html = rendered.html.replace("<body>", "<body>" + left_out_note(left_out), 1)
     copy = BcpDraft(**{
         **draft.model_dump(exclude={"html", "blanks", "sections", "patient_ids", "patient_count", "context"}),
-        "html": html, "blanks": [b.model_dump() for b in rendered.blanks],
+        "html": rendered.html, "blanks": [b.model_dump() for b in rendered.blanks],
         "sections": [s.model_dump(include={"section", "filled", "total"}) for s in rendered.sections],
         "patient_ids": kept_ids, "patient_count": len(kept_own), "context": context.model_dump(mode="json"),
     })

@@ -9,17 +9,24 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Request, status
+from fastapi import APIRouter, Body, Depends, File, Form, Request, UploadFile, status
 from fastapi.responses import Response
 from sqlmodel import Session
 
 from bcp_service.auth.deps import Access
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
-from bcp_service.bcp import service
+from bcp_service.bcp import plans, service
 from bcp_service.bcp.coverage import compute_coverage
 from bcp_service.bcp.reader import for_reader
-from bcp_service.bcp.schemas import BcpCoverageReport, BcpDraftCreate, BcpDraftPublic, BcpDraftReview, BcpDraftSummary
+from bcp_service.bcp.schemas import (
+    BcpCoverageReport,
+    BcpDraftCreate,
+    BcpDraftPublic,
+    BcpDraftReview,
+    BcpDraftSummary,
+    BcpPlanPublic,
+)
 from bcp_service.db import SessionDep
 from bcp_service.models import Institution
 
@@ -102,8 +109,58 @@ def finalise_bcp_draft(draft_id: int, principal: Finaliser, session: SessionDep)
     return BcpDraftSummary.of(service.finalise_draft(session=session, principal=principal, draft=draft))
 
 
+def read_upload(request: Request, file: UploadFile | None) -> plans.Upload:
+    """The uploaded file, read up to one byte past the limit (so an oversized one is told apart)."""
+    if file is None or not file.filename:
+        return plans.Upload(name="", data=b"")
+    limit = request.app.state.settings.plan_max_bytes
+    return plans.Upload(name=file.filename, data=file.file.read(limit + 1))
+
+
+@router.post(
+    "/institutions/{institution_id}/bcp-plans", response_model=BcpPlanPublic, status_code=status.HTTP_201_CREATED,
+    summary="Mark the plan finished: upload the adopted plan (.docx or .pdf) as the next version",
+)
+def upload_bcp_plan(
+    institution_id: int, request: Request, principal: Finaliser, session: SessionDep,
+    file: Annotated[UploadFile | None, File(description=".docx or .pdf, type read from the content")] = None,
+    note: Annotated[str, Form(max_length=plans.MAX_NOTE_CHARS)] = "",
+    draft_id: Annotated[int | None, Form()] = None,
+):
+    institution = service.get_institution_in_scope(session=session, principal=principal, institution_id=institution_id)
+    plan = plans.upload_plan(
+        session=session, principal=principal, institution=institution, upload=read_upload(request, file),
+        max_bytes=request.app.state.settings.plan_max_bytes, note=note, draft_id=draft_id,
+    )
+    plans.audit_plan(session=session, principal=principal, plan=plan, action="bcp_plan.upload", request=request)
+    return BcpPlanPublic.of(plan)
+
+
+@router.get("/institutions/{institution_id}/bcp-plans", response_model=list[BcpPlanPublic])
+def list_bcp_plans(institution_id: int, principal: Drafter, session: SessionDep):
+    """The finished plans, newest first (the newest is the plan in force)."""
+    return [BcpPlanPublic.of(p) for p in plans.list_plans(session=session, principal=principal, institution_id=institution_id)]
+
+
+@router.get(
+    "/bcp-plans/{plan_id}/file", response_class=Response,
+    responses={200: {"content": {m: {} for m in plans.MEDIA_TYPES.values()}, "description": "the plan as uploaded"}},
+)
+def download_bcp_plan(plan_id: int, request: Request, principal: Drafter, session: SessionDep):
+    plan = plans.get_plan(session=session, principal=principal, plan_id=plan_id)
+    plans.audit_plan(session=session, principal=principal, plan=plan, action="bcp_plan.download", request=request)
+    return Response(
+        plan.content, media_type=plans.MEDIA_TYPES[plan.file_type],
+        headers={
+            "Content-Disposition": f'attachment; filename="{plans.download_name(plan)}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 @router.get("/bcp-coverage", response_model=BcpCoverageReport)
 def get_bcp_coverage(principal: CoverageViewer, session: SessionDep, prefecture_id: int | None = None):
-    """Per home-care region and per hub: providers with a final plan, with drafts only, with none.
+    """Per home-care region and per hub: providers with a finished plan (uploaded), with a draft adopted
+    (確定) but no finished plan, with drafts only, with none.
     The aggregate role gets the counts without institution lists."""
     return compute_coverage(session=session, principal=principal, prefecture_id=prefecture_id)

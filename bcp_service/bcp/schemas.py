@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from bcp_service.bcp.context import PLAN_KIND_LABELS, PlanKind
 from bcp_service.bcp.render import Blank, SectionCompleteness
-from bcp_service.models.bcp import BcpDraft
+from bcp_service.models.bcp import BcpDraft, BcpPlan
 
 STATE_LABELS = {"draft": "草案", "reviewed": "確認済み", "final": "確定"}
 
@@ -87,7 +87,33 @@ class BcpDraftPublic(BcpDraftSummary):
         )
 
 
-CoverageStatus = Literal["final", "draft", "none"]
+class BcpPlanPublic(BaseModel):
+    """A finished plan as uploaded (issue 27.8): the file itself is at ``download_url``, audited."""
+
+    id: int
+    institution_id: int
+    version: int
+    file_type: Literal["docx", "pdf"] = Field(description="read from the file's content, not its name")
+    original_name: str
+    size_bytes: int
+    sha256: str
+    note: str | None
+    draft_id: int | None = Field(description="the draft version the plan was written from, if given")
+    uploaded_by_name: str
+    uploaded_at: datetime
+    download_url: str
+
+    @classmethod
+    def of(cls, plan: BcpPlan) -> "BcpPlanPublic":
+        return cls(
+            id=plan.id, institution_id=plan.institution_id, version=plan.version, file_type=plan.file_type,
+            original_name=plan.original_name, size_bytes=plan.size_bytes, sha256=plan.sha256, note=plan.note,
+            draft_id=plan.draft_id, uploaded_by_name=plan.uploaded_by_name, uploaded_at=plan.uploaded_at,
+            download_url=f"/api/v1/bcp-plans/{plan.id}/file",
+        )
+
+
+CoverageStatus = Literal["finished", "final", "draft", "none"]
 
 
 class CoverageInstitution(BaseModel):
@@ -95,20 +121,27 @@ class CoverageInstitution(BaseModel):
     name: str
     kind: str
     kind_ja: str
-    status: CoverageStatus = Field(description="final: has a final plan; draft: drafts only; none: no draft")
-    stale: bool = Field(description="the newest final plan was adopted more than a year ago")
+    status: CoverageStatus = Field(
+        description="finished: a finished plan (file) is registered; final: a draft version adopted but no finished "
+                    "plan uploaded; draft: drafts only; none: no draft"
+    )
+    stale: bool = Field(description="the plan counted (finished plan, else adopted draft) is more than a year old")
     latest_draft_id: int | None
     latest_version: int | None
     finalised_at: datetime | None
+    latest_plan_id: int | None = None
+    plan_version: int | None = None
+    finished_at: datetime | None = Field(None, description="when the newest finished plan was uploaded")
 
 
 class CoverageGroup(BaseModel):
     id: int
     name: str
     total: int
-    final: int = Field(description="with a final plan (stale ones included)")
-    stale: int = Field(description="final, but adopted more than a year ago")
-    draft_only: int
+    finished: int = Field(0, description="with a finished plan uploaded (stale ones included)")
+    final: int = Field(description="a draft version adopted, no finished plan uploaded (stale ones included)")
+    stale: int = Field(description="finished or final, but more than a year old")
+    draft_only: int = Field(description="drafts only, none adopted and no finished plan")
     none: int
     institutions: list[CoverageInstitution] | None = Field(
         None, description="left out for the aggregate role, which sees counts only"

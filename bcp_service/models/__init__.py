@@ -3,7 +3,7 @@
 from bcp_service.models import board as _board_indexes  # noqa: E402,F401  (indexes on the rounds tables)
 from bcp_service.models.audit import AuditEvent, AuditEventPatient
 from bcp_service.models.auth import ApiToken, LoginThrottle, RecoveryCode, User, WebSession
-from bcp_service.models.bcp import BcpDraft
+from bcp_service.models.bcp import BcpDraft, BcpPlan
 from bcp_service.models.escalation import CheckEvent
 from bcp_service.models.feeds import JmaFeed, JmaFeedEntry
 from bcp_service.models.geo import (
@@ -45,6 +45,7 @@ __all__ = [
     "TriggerRecord",
     "TriggerReport",
     "BcpDraft",
+    "BcpPlan",
     "CheckAnswer",
     "EarlyStatus",
     "OutboxMessage",

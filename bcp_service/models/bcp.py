@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from bcp_service.models.base import created_at_field, timestamp_field
@@ -58,3 +58,32 @@ class BcpDraft(SQLModel, table=True):
     title: str = Field(max_length=300)
     context: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     html: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class BcpPlan(SQLModel, table=True):
+    """A finished plan: the file an institution adopted (.docx or .pdf), one row per upload.
+
+    The file lives in the database, so ``bcp-service db backup`` (SQLite's backup API, pg_dump) keeps it
+    with everything else on both engines, and a restore brings it back. Uploading marks the plan
+    finished; the newest upload is the plan in force, earlier ones stay as its history.
+    """
+
+    __tablename__ = "bcp_plan"
+    __table_args__ = (UniqueConstraint("institution_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    institution_id: int = Field(foreign_key="institution.id")
+    version: int
+    # The type found in the file's first bytes ("docx" or "pdf"), never the name's extension.
+    file_type: str = Field(max_length=10)
+    # As the uploader named it, shown in the history; downloads get a name of our own.
+    original_name: str = Field(max_length=200)
+    size_bytes: int
+    sha256: str = Field(max_length=64)
+    note: str | None = Field(default=None, max_length=1000)
+    # The draft version the plan was written from, when the uploader says so.
+    draft_id: int | None = Field(default=None, foreign_key="bcp_draft.id")
+    uploaded_by_user_id: int | None = Field(default=None, foreign_key="app_user.id")
+    uploaded_by_name: str = Field(max_length=100)
+    uploaded_at: datetime = created_at_field()
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

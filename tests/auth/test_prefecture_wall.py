@@ -67,6 +67,9 @@ def foreign_ids(o: Land) -> dict[str, int]:
     }
 
 
+PLAN_PDF = b"%PDF-1.4\n%%EOF\n"
+
+
 def cases(method: str, path: str, me: Account, mine: Land, o: Land) -> list[tuple[str, dict]]:
     """(concrete path, request keywords) tries of one route by one account: the path with the other
     prefecture's ids, and for routes that name rows in a body, the caller's own row with the other's ids."""
@@ -170,6 +173,17 @@ def cases(method: str, path: str, me: Account, mine: Land, o: Land) -> list[tupl
         ("POST", "/imports"): [(path, {"data": {**form, "kind": "patients", "step": "import"}, **csv_file(
             "external_id,name,municipality_code", f"W-NEW-2,越境 太郎,{o.municipalities[0].code}")})],
         ("POST", "/bcp/drafts/{draft_id}/review"): [(there, {"data": {**form, "comment": "越境"}})],
+        # plans (issue 27.8): a finished plan for another prefecture's institution, or naming its draft.
+        ("POST", "/bcp/institutions/{institution_id}/plans"): [
+            (there, {"data": form, "files": {"file": ("p.pdf", PLAN_PDF)}}),
+            (f"/bcp/institutions/{own_institution}/plans",
+             {"data": {**form, "draft_id": str(o.draft_id)}, "files": {"file": ("p.pdf", PLAN_PDF)}}),
+        ],
+        ("POST", "/api/v1/institutions/{institution_id}/bcp-plans"): [
+            (there, {"files": {"file": ("p.pdf", PLAN_PDF)}}),
+            (f"/api/v1/institutions/{own_institution}/bcp-plans",
+             {"data": {"draft_id": str(o.draft_id)}, "files": {"file": ("p.pdf", PLAN_PDF)}}),
+        ],
         ("POST", "/rounds"): [(path, {"data": {**form, "idempotency_key": "wall", "prefecture_id": o.prefecture.id,
                                                "region_id": [o.regions[0].id], "drill": "1"}})],
         ("POST", "/review/{reply_id}/resolve"): [(there, {"data": {**form, "check_id": o.check_id, "state": "safe"}})],

@@ -20,7 +20,8 @@ def _value_for(annotation: object) -> object:
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     target = args[0] if args else annotation
     if typing.get_origin(target) is list:
-        return ["記入済み"]
+        (item,) = typing.get_args(target)
+        return None if isinstance(item, type) and issubclass(item, BaseModel) else ["記入済み"]
     if isinstance(target, type) and issubclass(target, BaseModel):
         return None  # whole optional sections are filled by the caller where they matter
     return {bool: True, int: 1, float: 1.5, str: "記入済み", date: date(2025, 1, 1)}.get(target)
