@@ -2,7 +2,7 @@
 database so a backup holds it on both engines (issue 27.8, bcp/plans.py).
 
 Revision ID: 0030_plans
-Revises: 0025_oncall
+Revises: 0034_quiet
 Create Date: 2026-12-07
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0030_plans"
-down_revision = "0025_oncall"
+down_revision = "0034_quiet"
 branch_labels = None
 depends_on = None
 
