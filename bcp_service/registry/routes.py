@@ -274,7 +274,7 @@ def update_patient(patient_id: int, data: PatientUpdate, request: Request, princ
     patient = patients.get_patient(session=session, patient_id=patient_id, scope=patient_scope(principal))
     before = snapshot(patient)
     patient = patients.update_patient(session=session, principal=principal, patient=patient, data=data)
-    ensure_patient_in_scope(session, principal, patient)
+    ensure_patient_in_scope(session, principal, patient, moved_from=before["municipality_id"])
     changes = diff("patient", before, snapshot(patient), PATIENT_CODES) + ([CONTACTS_CHANGED] if data.contacts is not None else [])
     audit(session=session, principal=principal, action="patient.update", patient_ids=[patient.id], request=request,
           changes=changes)

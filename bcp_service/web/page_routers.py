@@ -10,6 +10,7 @@ from bcp_service.outbox.pages import router as lane_pages  # chan (issue 26.1)
 from bcp_service.registry.area_pages import router as area_pages
 from bcp_service.registry.pages import router as patient_pages
 from bcp_service.registry.prefecture_pages import router as prefecture_pages  # wall (issue 23)
+from bcp_service.registry.region_pages import router as region_pages  # regions redrawn (issue 27.1)
 from bcp_service.rounds.pages import router as round_pages
 from bcp_service.schedules.pages import router as schedule_pages
 from bcp_service.triggers.pages import router as trigger_pages
@@ -20,4 +21,5 @@ PAGE_ROUTERS = (
     own_account_pages,  # issue 23.2: password, second factor and own API tokens
     lane_pages,  # chan (issue 26.1)
     prefecture_pages,
+    region_pages,  # regions redrawn on pages (issue 27.1)
 )
