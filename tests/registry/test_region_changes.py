@@ -200,3 +200,15 @@ def test_patient_hub_follows_a_move_unless_pinned(client, session: Session):
     assert refused.status_code == 422 and "連携拠点" in refused.text
     wrong = client.post("/api/v1/patients", json={"name": "誤り 太郎", "municipality_id": north.id, "hub_id": hub_b.id})
     assert wrong.status_code == 422 and "連携拠点" in wrong.text
+
+
+def test_a_redraw_through_the_api_moves_the_hubs_too(client, session: Session):
+    prefecture, (north, south, east), (region_a, region_b), (hub_a, hub_b) = _map(session)
+    patient = create_patient(session, east, hub_id=hub_a.id)
+    assert client.patch(f"/api/v1/regions/{region_b.id}", json={"municipality_ids": [south.id, east.id]}).status_code == 200
+    session.refresh(patient)
+    assert patient.hub_id == hub_a.id  # still covered by its hub (east is in both regions for now)
+    assert client.patch(f"/api/v1/regions/{region_a.id}", json={"municipality_ids": [north.id]}).status_code == 200
+    session.refresh(patient)
+    assert patient.hub_id == hub_b.id
+    assert session.exec(select(AuditEvent).where(AuditEvent.action == "patient.hub_follow")).first() is not None
