@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -28,6 +28,7 @@ from bcp_service.models import (
     Patient,
     PatientContact,
     Prefecture,
+    RegionChange,
     SafetyCheck,
     TriggerRecord,
     UnmatchedReply,
@@ -77,6 +78,7 @@ class Land:
     reply_id: int = 0
     token_id: int = 0
     nurse_user_id: int = 0
+    change_id: int = 0  # a region change scheduled for later (registry/region_changes.py)
 
 
 @dataclass
@@ -212,6 +214,12 @@ def _activity(session: Session, admin: TestClient, land: Land) -> None:
     session.add(reply)
     session.flush()
     land.record_id, land.reply_id = record.id, reply.id
+    change = RegionChange(prefecture_id=land.prefecture.id, kind="rename", summary="名称の変更（予定）",
+                          params={"region_id": land.regions[0].id, "name": f"予定圏域{land.code}"},
+                          effective_on=date.today() + timedelta(days=30))
+    session.add(change)
+    session.flush()
+    land.change_id = change.id
 
 
 def patient_names(world: World) -> dict[str, set[str]]:

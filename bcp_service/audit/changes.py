@@ -38,7 +38,7 @@ LABELS: dict[str, dict[str, str]] = {
         "oxygen_flow_lpm": "酸素流量（L/分）", "cylinder_hours": "ボンベで過ごせる時間", "uses_suction": "吸引器",
         "medically_dependent_child": "医療的ケア児", "max_hours_without_device": "機器なしで過ごせる時間",
         "active_institution_id": "担当医療機関", "visiting_nurse_station_id": "訪問看護ステーション",
-        "hub_id": "連携拠点", "backup_hospital_id": "後方支援病院", "backup_hospital_preregistered": "後方支援病院に事前登録",
+        "hub_id": "連携拠点", "hub_pinned": "連携拠点を手動で固定", "backup_hospital_id": "後方支援病院", "backup_hospital_preregistered": "後方支援病院に事前登録",
         "evacuation_destination": "避難先", "transport_plan_notes": "搬送計画", "equipment_supplier": "機器・酸素事業者",
         "device_watts": "機器の消費電力（W）", "generator_access": "発電機", "car_power_access": "車からの給電",
         "planned_stay": "災害時の滞在先", "planned_stay_place": "滞在先の場所", "planned_stay_at": "滞在先の登録日時",

@@ -207,6 +207,9 @@ class PatientImport:
                     issues(candidate).add("external_id", f"{candidate.key} の患者は登録されていません (no such patient)")
                     continue
                 new = dict(candidate.values, risk_tier=risk_tier(candidate.values), external_id_owner=self.owner)
+                new["hub_pinned"] = bool(new.get("hub_pinned"))
+                if new.get("hub_id") is None:  # no hub named: the municipality's (issue 27.2)
+                    new["hub_id"] = self.links.followed_hub(new.get("municipality_id"), None)
                 if not self._in_scope(new):
                     issues(candidate).add(self._scope_column(), OUT_OF_SCOPE)
                     continue
@@ -224,14 +227,19 @@ class PatientImport:
                 issues(candidate).add(self._scope_column(), OUT_OF_SCOPE)
                 continue
             moved = {f for f in candidate.present if merged[f] != old[f]}
+            # A patient who moves takes the new municipality's hub unless pinned or named in the row (issue 27.2).
+            follows = "municipality_id" in moved and "hub_id" not in candidate.present and not old.get("hub_pinned")
+            if follows:
+                merged["hub_id"] = self.links.followed_hub(merged["municipality_id"], old["hub_id"])
+                moved |= {"hub_id"} if merged["hub_id"] != old["hub_id"] else set()
             if self._breaks_link_rules(candidate, merged, moved, issues):
                 continue
-            changed = any(merged[f] != old[f] for f in (*candidate.present, "risk_tier"))
+            changed = any(merged[f] != old[f] for f in (*candidate.present, "risk_tier", "hub_id"))
             new_contacts = candidate.contacts is not None and (
                 [contact_tuple(c) for c in candidate.contacts] != old_contacts.get(old["id"], [])
             )
             if changed or new_contacts:
-                update = {f: merged[f] for f in (*candidate.present, "risk_tier")} | {"id": old["id"]}
+                update = {f: merged[f] for f in (*candidate.present, "risk_tier", "hub_id")} | {"id": old["id"]}
                 update["name_search"] = search_key(merged["name"], merged["name_kana"])
                 updates.append((candidate, update, new_contacts))
             else:

@@ -13,6 +13,7 @@ from bcp_service.models.geo import (
     Municipality,
     Prefecture,
     PublicHealthCenterDistrict,
+    RegionChange,
     SecondaryMedicalArea,
 )
 from bcp_service.models.heartbeat import ServiceHeartbeat
@@ -32,6 +33,7 @@ from bcp_service.models.schedules import RoundSchedule, ScheduleFiring
 from bcp_service.models.triggers import TriggerDecision, TriggerRecord, TriggerReport
 
 __all__ = [
+    "RegionChange",
     "HealthProbe",
     "RoundRestore",
     "PowerOutage",

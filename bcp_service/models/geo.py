@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import UniqueConstraint
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from bcp_service.models.base import created_at_field, timestamp_field
 
 
 class Prefecture(SQLModel, table=True):
@@ -80,3 +84,24 @@ class HomeCareRegionMunicipality(SQLModel, table=True):
 
     region_id: int = Field(foreign_key="home_care_region.id", primary_key=True)
     municipality_id: int = Field(foreign_key="municipality.id", primary_key=True, index=True)
+
+
+class RegionChange(SQLModel, table=True):
+    """One redraw of a prefecture's home-care regions (move, create, rename, merge, split), kept forever:
+    the history page lists them. A change whose ``effective_on`` (Asia/Tokyo date) has come is applied at
+    once; a later one waits as ``scheduled`` until the scheduler applies it on that date
+    (registry/region_changes.py)."""
+
+    __tablename__ = "region_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    prefecture_id: int = Field(foreign_key="prefecture.id", index=True)
+    kind: str = Field(max_length=10)  # move | create | rename | merge | split
+    params: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    summary: str = Field(max_length=500)  # the change in Japanese, as the officer asked for it
+    effective_on: date
+    status: str = Field(default="scheduled", max_length=10, index=True)  # scheduled | applied | failed | cancelled
+    outcome: str | None = Field(default=None, max_length=1000)  # what applying did (hubs that followed), or why not
+    created_by_user_id: int | None = Field(default=None, foreign_key="app_user.id")
+    created_at: datetime = created_at_field()
+    applied_at: datetime | None = timestamp_field()

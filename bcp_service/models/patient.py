@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Index, event
+from sqlalchemy import Index, event, text
 from sqlmodel import Field, SQLModel
 
 from bcp_service.models.base import created_at_field, timestamp_field
@@ -57,6 +57,9 @@ class Patient(SQLModel, table=True):
     active_institution_id: int | None = Field(default=None, foreign_key="institution.id", index=True)
     visiting_nurse_station_id: int | None = Field(default=None, foreign_key="institution.id", index=True)
     hub_id: int | None = Field(default=None, foreign_key="institution.id", index=True)
+    # The hub was chosen by hand: it stays when the map is redrawn. Otherwise the hub follows the
+    # municipality (registry/hub_follow.py): a designated hub covering it (issue 27.2).
+    hub_pinned: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
     backup_hospital_id: int | None = Field(default=None, foreign_key="institution.id", index=True)
     backup_hospital_preregistered: bool = Field(default=False)
     evacuation_destination: str | None = Field(default=None, max_length=300)

@@ -67,7 +67,8 @@ SECTIONS: tuple[tuple[str, tuple[FormField, ...]], ...] = (
     ("担当と災害時の備え", (
         FormField("active_institution_id", "担当医療機関", "select", "active_institutions"),
         FormField("visiting_nurse_station_id", "訪問看護ステーション", "select", "stations"),
-        FormField("hub_id", "連携拠点", "select", "hubs"),
+        FormField("hub_id", "連携拠点", "select", "hubs",
+                  hint="「自動」は市町村を担当する拠点（線引きが変わると従います）。拠点を選ぶと手動で固定します"),
         FormField("backup_hospital_id", "後方支援病院", "select", "hospitals"),
         FormField("backup_hospital_preregistered", "後方支援病院に事前登録済み", "bool"),
         FormField("evacuation_destination", "避難先"),
@@ -87,8 +88,8 @@ def patient_values(patient: Patient) -> dict[str, str]:
         value = getattr(patient, name)
         if spec.kind == "bool":
             values[name] = "on" if value else ""
-        elif value is None:
-            values[name] = ""
+        elif value is None or (name == "hub_id" and not patient.hub_pinned):
+            values[name] = ""  # a hub that follows the map shows as 「自動」
         elif isinstance(value, float):
             values[name] = f"{value:g}"
         else:
@@ -110,6 +111,7 @@ def payload(values: dict[str, str], *, with_contact: bool) -> dict:
         data[name] = bool(text) if spec.kind == "bool" else (text or None)
     if not data["sex"]:
         data["sex"] = "unknown"
+    data["hub_pinned"] = data["hub_id"] is not None  # a hub chosen by hand is pinned; 「自動」 follows the map
     if with_contact and values.get("contact_phone"):
         data["contacts"] = [contact_payload({key: values.get(f"contact_{key}", "") for key in CONTACT_FIELDS})]
     return data
@@ -156,7 +158,7 @@ def form_options(session: Session, principal: Principal, current: dict[str, str]
         "municipalities": [("", "選んでください")] + [(str(i), n) for i, n in session.exec(municipalities).all()],
         "active_institutions": blank + [(str(i), n) for i, n, k in rows if k not in NURSE_STATION_KINDS and k not in hub_kinds],
         "stations": blank + [(str(i), n) for i, n, k in rows if k in NURSE_STATION_KINDS],
-        "hubs": blank + [(str(i), n) for i, n, k in rows if i in hubs or k in hub_kinds],
+        "hubs": [("", "自動（市町村を担当する拠点）")] + [(str(i), n) for i, n, k in rows if i in hubs or k in hub_kinds],
         "hospitals": blank + [(str(i), n) for i, n, k in rows if k in HOSPITAL_KINDS],
     }
     for name, spec in FIELDS.items():

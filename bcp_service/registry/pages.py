@@ -27,7 +27,7 @@ from bcp_service.labels import THERAPY_LABELS
 from bcp_service.models import Institution, Municipality, Patient
 from bcp_service.models.enums import PatientStatus, RiskTier, Therapy
 from bcp_service.page_helpers import page, register_home_link
-from bcp_service.registry import contacts, patients
+from bcp_service.registry import contacts, hub_follow, patients
 from bcp_service.registry import page_forms as forms
 from bcp_service.registry.code_labels import PATIENT_CODES
 from bcp_service.registry.phones import national_format
@@ -130,6 +130,7 @@ def _detail(
     request: Request, principal: Principal, session: Session, patient: Patient, *, values: dict | None = None,
     errors: dict | None = None, contact_errors: dict | None = None, contact_values: dict | None = None,
     status_error: str | None = None, status_reason: str = "", notice: str | None = None, status_code: int = 200,
+    sight: hub_follow.SightChange | None = None,
 ) -> Response:
     audit(session=session, principal=principal, action="patient.read", patient_ids=[patient.id], request=request)
     inputs = patients.risk_inputs(patient)
@@ -148,7 +149,7 @@ def _detail(
         contact_errors=contact_errors or {}, contact_values=contact_values or {}, status_error=status_error, status_reason=status_reason,
         municipality=session.get(Municipality, patient.municipality_id), names=names, notice=notice,
         tiers=forms.TIER_LABELS, statuses=forms.STATUS_LABELS, contact_kinds=forms.CONTACT_KIND_LABELS,
-        channels=forms.CHANNEL_LABELS, sexes=forms.SEX_LABELS, can_edit=principal.role in EDITORS,
+        channels=forms.CHANNEL_LABELS, sexes=forms.SEX_LABELS, can_edit=principal.role in EDITORS, sight=sight,
     )
 
 
@@ -178,17 +179,40 @@ def _save(request: Request, form, principal: Principal, session: Session, patien
     if data is None:
         return _detail(request, principal, session, patient, values=values, errors=errors, status_code=422)
     before = snapshot(patient)
+    seen_before = hub_follow.sight(session, patient.municipality_id, patient.hub_id, patient.model_dump())
     try:
-        with session.begin_nested():
+        # The save runs in a SAVEPOINT; when it changes who sees the patient and was not confirmed, it is
+        # rolled back and the page asks first, naming who loses and who gains sight (issue 27.2).
+        nested = session.begin_nested()
+        try:
             patients.update_patient(session=session, principal=principal, patient=patient, data=data)
-            ensure_patient_in_scope(session, principal, patient)
+            ensure_patient_in_scope(session, principal, patient, moved_from=before["municipality_id"])
+            seen = hub_follow.sight_change(session, seen_before, hub_follow.sight(
+                session, patient.municipality_id, patient.hub_id, patient.model_dump()))
+            if not seen.empty and form.get("confirmed") != "1":
+                nested.rollback()
+                session.refresh(patient)
+                return _detail(request, principal, session, patient, values=values, sight=seen)
+            nested.commit()
+        except BaseException:
+            if nested.is_active:
+                nested.rollback()
+            raise
     except ServiceError as exc:
         session.refresh(patient)
         return _detail(request, principal, session, patient, values=values, errors={exc.field or "_form": exc.message},
                        status_code=exc.status_code)
     audit(session=session, principal=principal, action="patient.update", patient_ids=[patient.id], request=request,
           changes=diff("patient", before, snapshot(patient), PATIENT_CODES))
+    if session.exec(select(Patient.id).where(Patient.id == patient.id, *patient_scope(principal))).first() is None:
+        # Handed over (a hub whose patient moved away): saved, and no longer the caller's to see.
+        return page("registry/handed_over.html", principal, hub=names_of(session, patient.hub_id))
     return RedirectResponse(f"/registry/patients/{patient.id}?saved=1", status_code=303)
+
+
+def names_of(session: Session, institution_id: int | None) -> str:
+    institution = session.get(Institution, institution_id) if institution_id else None
+    return institution.name if institution else ""
 
 
 @router.post("/patients/{patient_id}/status")

@@ -70,8 +70,10 @@ class PatientLinks:
             self.designated_hubs.add(hub_id)
             regions[region_id].add(hub_id)
         self.covered: dict[int, set[int]] = defaultdict(set)
+        self.direct: dict[int, set[int]] = defaultdict(set)
         for hub_id, municipality_id in session.exec(direct) if wanted != [] else ():
             self.covered[hub_id].add(municipality_id)
+            self.direct[hub_id].add(municipality_id)
         if regions:
             for region_id, municipality_id in session.exec(
                 select(HomeCareRegionMunicipality.region_id, HomeCareRegionMunicipality.municipality_id)
@@ -115,3 +117,12 @@ class PatientLinks:
             if not may:
                 problems.append(("active_institution_id", ACTIVE_REFUSED))
         return problems
+
+    def followed_hub(self, municipality_id: int | None, current: int | None) -> int | None:
+        """The hub a patient who is not pinned gets (``registry.hub_follow``'s order: hubs covering the
+        municipality directly, then through a region, by id); read for all hubs (``institution_ids`` None)."""
+        candidates = sorted((h for h in self.designated_hubs if municipality_id in self.covered.get(h, ())),
+                            key=lambda h: (municipality_id not in self.direct.get(h, ()), h))
+        if current is not None and current in candidates:
+            return current
+        return candidates[0] if candidates else None

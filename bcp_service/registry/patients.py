@@ -17,6 +17,7 @@ from bcp_service.models import HomeCareRegionMunicipality, Municipality, Patient
 from bcp_service.models.base import utcnow
 from bcp_service.models.enums import PatientStatus, RiskTier, Therapy
 from bcp_service.registry.external_ids import check_external_id, owner_of
+from bcp_service.registry.hub_follow import follow_patient
 from bcp_service.registry.patient_links import INSTITUTION_FIELDS, PatientLinks
 from bcp_service.registry.references import (
     HOSPITAL_KINDS,
@@ -182,10 +183,12 @@ def replace_contacts(session: Session, patient_id: int, contacts: list[PatientCo
 def create_patient(*, session: Session, principal: Principal | None, data: PatientCreate) -> Patient:
     """``principal`` None: the command line, which sees every patient."""
     check_external_id(session, principal, data.external_id)
-    patient = Patient(**data.model_dump(exclude={"contacts"}))
+    patient = Patient(**data.model_dump(exclude={"contacts", "hub_pinned"}), hub_pinned=bool(data.hub_pinned))
     patient.external_id_owner = owner_of(principal) if patient.external_id is not None else None
     if patient.uses_ventilator is False:
         patient.ventilator_mode = None
+    if patient.hub_id is None:
+        follow_patient(session, patient)  # no hub named: the municipality's (issue 27.2)
     check_links(session, principal, patient)
     patient.risk_tier = derive_risk_tier(risk_inputs(patient))
     session.add(patient)
@@ -205,11 +208,18 @@ def update_patient(*, session: Session, principal: Principal | None, patient: Pa
         patient.external_id_owner = owner_of(principal) if changes["external_id"] is not None else None
     moved = set()  # the links that really change: only those are judged by the hub and institution rules
     for field, value in changes.items():
-        if field in {"name", "sex", "municipality_id", "status"} and value is None:
+        if field in {"name", "sex", "municipality_id", "status", "hub_pinned"} and value is None:
             continue
         if getattr(patient, field) != value:
             moved.add(field)
         setattr(patient, field, value)
+    # The hub follows the municipality unless pinned by hand or named in this very update (issue 27.2).
+    named_hub = changes.get("hub_id") is not None
+    if not patient.hub_pinned and not named_hub and (moved & {"municipality_id", "hub_pinned"} or "hub_id" in changes):
+        old_hub = patient.hub_id
+        follow_patient(session, patient)
+        if patient.hub_id != old_hub:
+            moved.add("hub_id")
     check_links(session, principal, patient, changed=moved)
     patient.risk_tier = derive_risk_tier(risk_inputs(patient))
     patient.updated_at = utcnow()

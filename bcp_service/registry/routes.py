@@ -20,6 +20,7 @@ from bcp_service.registry import areas, contacts, designations, institutions, pa
 from bcp_service.registry.changes import record_change
 from bcp_service.registry.code_labels import PATIENT_CODES
 from bcp_service.registry.coverage import find_coverage_gaps
+from bcp_service.registry.hub_follow import follow_municipalities
 from bcp_service.registry.schemas import (
     CoverageGapReport,
     DesignationsPut,
@@ -115,8 +116,10 @@ def list_regions(
 def create_region(data: RegionCreate, request: Request, principal: AreaEditor, session: SessionDep):
     ensure_prefecture_writable(principal, data.prefecture_id)
     region = areas.create_region(session=session, data=data)
+    after = areas.region_snapshot(session, region)
     record_change(session, principal, request, action="region.create", key="region_id", row_id=region.id,
-                  before=None, after=areas.region_snapshot(session, region))
+                  before=None, after=after)
+    follow_municipalities(session, principal, request, after["municipality_ids"], reason=f"region {region.id}")
     return areas.regions_to_public(session, [region])[0]
 
 
@@ -132,8 +135,12 @@ def update_region(region_id: int, data: RegionUpdate, request: Request, principa
         raise NotFound("在宅医療圏が見つかりません (region not found)")
     before = areas.region_snapshot(session, region)
     region = areas.update_region(session=session, region=region, data=data)
+    after = areas.region_snapshot(session, region)
     record_change(session, principal, request, action="region.update", key="region_id", row_id=region.id,
-                  before=before, after=areas.region_snapshot(session, region))
+                  before=before, after=after)
+    # A redraw by the API moves the hubs of unpinned patients too, as the pages' redraws do (issue 27.2).
+    follow_municipalities(session, principal, request, set(before["municipality_ids"]) | set(after["municipality_ids"]),
+                          reason=f"region {region.id}")
     return areas.regions_to_public(session, [region])[0]
 
 
@@ -286,7 +293,7 @@ def update_patient(patient_id: int, data: PatientUpdate, request: Request, princ
     patient = patients.get_patient(session=session, patient_id=patient_id, scope=patient_scope(principal))
     before = snapshot(patient)
     patient = patients.update_patient(session=session, principal=principal, patient=patient, data=data)
-    ensure_patient_in_scope(session, principal, patient)
+    ensure_patient_in_scope(session, principal, patient, moved_from=before["municipality_id"])
     changes = diff("patient", before, snapshot(patient), PATIENT_CODES) + ([CONTACTS_CHANGED] if data.contacts is not None else [])
     audit(session=session, principal=principal, action="patient.update", patient_ids=[patient.id], request=request,
           changes=changes)

@@ -267,6 +267,9 @@ class PatientFields(Strict):
     active_institution_id: int | None = None
     visiting_nurse_station_id: int | None = None
     hub_id: int | None = None
+    # True: the hub was chosen by hand and stays when the map is redrawn; false or absent on create:
+    # the hub follows the municipality (a designated hub covering it; registry/hub_follow.py).
+    hub_pinned: bool | None = None
     backup_hospital_id: int | None = None
     evacuation_destination: Text300 | None = None
     transport_plan_notes: Annotated[str, StringConstraints(max_length=2000)] | None = None
@@ -353,6 +356,7 @@ class PatientPublic(BaseModel):
     active_institution_id: int | None
     visiting_nurse_station_id: int | None
     hub_id: int | None
+    hub_pinned: bool = False
     backup_hospital_id: int | None
     backup_hospital_preregistered: bool
     evacuation_destination: str | None

@@ -13,8 +13,13 @@ from bcp_service.models import Institution, Municipality, Patient
 OUTSIDE_MUNICIPALITY = "担当範囲外の市町村です (municipality outside your scope)"
 
 
-def ensure_patient_in_scope(session: Session, principal: Principal, patient: Patient) -> None:
-    """After a write: the patient must still be one the caller is responsible for."""
+def ensure_patient_in_scope(session: Session, principal: Principal, patient: Patient, *,
+                            moved_from: int | None = None) -> None:
+    """After a write: the patient must still be one the caller is responsible for. A hub hands a patient
+    who moves over to the new municipality's hub (issue 27.2): ``moved_from``, the municipality before an
+    update, lets the patient leave the hub's sight when it changed (the wall was checked by the write)."""
+    if moved_from is not None and principal.role == Role.hub and patient.municipality_id != moved_from:
+        return
     visible = session.exec(select(Patient.id).where(Patient.id == patient.id, *patient_scope(principal))).first()
     if visible is None:
         raise FieldError(

@@ -21,6 +21,7 @@ from bcp_service.config import Settings
 from bcp_service.escalation.jobs import run_escalation
 from bcp_service.models.base import utcnow
 from bcp_service.outage import DatabaseWait, is_outage
+from bcp_service.registry.region_changes import apply_due_changes
 from bcp_service.schedules.firing import fire_due_schedules
 from bcp_service.triggers.runner import run_due_trigger_starts
 
@@ -42,6 +43,8 @@ class SchedulerProcess:
                                                         instance_id=self.instance_id, now=now),
             "trigger_starts": lambda now: run_due_trigger_starts(session_factory, settings=settings, now=now),
             "escalation": lambda now: run_escalation(session_factory, settings=settings, now=now),
+            # Region redraws whose effective date has come (registry/region_changes.py, issue 27.1).
+            "region_changes": lambda now: apply_due_changes(session_factory, now=now),
             **(extra_jobs or {}),
         }
         self.runs: dict[str, int] = dict.fromkeys(self.jobs, 0)

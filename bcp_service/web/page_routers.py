@@ -11,6 +11,7 @@ from bcp_service.registry.area_pages import router as area_pages
 from bcp_service.registry.pages import router as patient_pages
 from bcp_service.registry.prefecture_pages import router as prefecture_pages  # wall (issue 23)
 from bcp_service.registry.quiet_pages import router as quiet_pages  # issue 25.4
+from bcp_service.registry.region_pages import router as region_pages  # regions redrawn (issue 27.1)
 from bcp_service.rounds.pages import router as round_pages
 from bcp_service.schedules.pages import router as schedule_pages
 from bcp_service.triggers.pages import router as trigger_pages
@@ -22,4 +23,5 @@ PAGE_ROUTERS = (
     lane_pages,  # chan (issue 26.1)
     prefecture_pages,
     quiet_pages,  # issue 25.4: quiet hours per prefecture
+    region_pages,  # regions redrawn on pages (issue 27.1)
 )

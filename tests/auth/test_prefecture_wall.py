@@ -64,6 +64,7 @@ def foreign_ids(o: Land) -> dict[str, int]:
         "round_id": o.round_id, "check_id": o.check_id, "record_id": o.record_id, "schedule_id": o.schedule_id,
         "draft_id": o.draft_id, "reply_id": o.reply_id, "token_id": o.token_id, "user_id": o.nurse_user_id,
         "prefecture_id": o.prefecture.id,
+        "change_id": o.change_id,
     }
 
 
@@ -190,6 +191,18 @@ def cases(method: str, path: str, me: Account, mine: Land, o: Land) -> list[tupl
         ("POST", "/schedules"): [(path, {"data": {**form, "name": "越境定期", "kind": "interval", "interval_hours": "6",
                                                   "prefecture_id": o.prefecture.id, "region_id": [o.regions[0].id]}})],
         ("POST", "/nurse/checks/{check_id}/result"): [(there, {"data": {**form, "state": "safe"}})],
+        # Regions redrawn on pages (issue 27.1): another prefecture's municipality or region is not found.
+        ("POST", "/registry/regions/redraw"): [
+            (path, {"data": {**form, "kind": "move", "municipality_id": m_other, "to_region_id": mine.regions[0].id}}),
+            (path, {"data": {**form, "kind": "move", "municipality_id": m0, "to_region_id": o.regions[0].id}}),
+            (path, {"data": {**form, "kind": "create", "name": "越境圏域", "municipality_ids": [m0, m_other]}}),
+            (path, {"data": {**form, "kind": "rename", "region_id": o.regions[0].id, "name": "越境圏域"}}),
+            (path, {"data": {**form, "kind": "merge", "region_id": o.regions[0].id, "into_region_id": mine.regions[0].id}}),
+            (path, {"data": {**form, "kind": "split", "region_id": o.regions[0].id, "name": "越境圏域",
+                             "municipality_ids": [m_other]}}),
+            (path, {"data": {**form, "kind": "move", "municipality_id": m0, "to_region_id": mine.regions[0].id,
+                             "prefecture_id": o.prefecture.id}}),
+        ],
     }
     if key in by_route:
         return by_route[key]
@@ -218,7 +231,7 @@ def test_every_write_route_has_a_cross_border_case(app):
     """New write routes are swept too: each one names its path ids (derived) or has a body case."""
     known_params = {"region_id", "municipality_id", "institution_id", "patient_id", "contact_id", "designation_id",
                     "round_id", "check_id", "record_id", "schedule_id", "draft_id", "reply_id", "token_id", "user_id",
-                    "prefecture_id"}
+                    "prefecture_id", "change_id"}
     missing = []
     for method, route, _rule in write_routes(app):
         params = set(re.findall(r"\{([^}]+)\}", route.path))

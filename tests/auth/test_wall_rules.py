@@ -122,11 +122,16 @@ def test_a_patients_hub_and_institution_follow_the_rule_book(world3, session):
                                                 "active_institution_id": chiba.clinics[1].id,
                                                 "visiting_nurse_station_id": chiba.stations[1].id})
     assert ok.status_code == 201, ok.text
-    # Moving the patient to a municipality its hub does not cover is refused until the hub changes too.
-    moved = officer.patch(f"/api/v1/patients/{ok.json()['id']}", json={"municipality_id": m1.id})
+    # A hub pinned by hand: moving the patient to a municipality it does not cover is refused until the
+    # hub changes too. Not pinned, the hub follows the municipality (issue 27.2).
+    pid = ok.json()["id"]
+    assert officer.patch(f"/api/v1/patients/{pid}", json={"hub_pinned": True}).status_code == 200
+    moved = officer.patch(f"/api/v1/patients/{pid}", json={"municipality_id": m1.id})
     assert moved.status_code == 422 and moved.json()["detail"][0]["loc"][-1] == "hub_id"
-    both = officer.patch(f"/api/v1/patients/{ok.json()['id']}", json={"municipality_id": m1.id, "hub_id": chiba.hubs[1].id})
+    both = officer.patch(f"/api/v1/patients/{pid}", json={"municipality_id": m1.id, "hub_id": chiba.hubs[1].id})
     assert both.status_code == 200
+    followed = officer.patch(f"/api/v1/patients/{pid}", json={"municipality_id": m0.id, "hub_pinned": False})
+    assert followed.status_code == 200 and followed.json()["hub_id"] == chiba.hubs[0].id
     # A cross-border link an admin made stays when the prefecture edits another field.
     border = chiba.patients[-1]
     assert officer.patch(f"/api/v1/patients/{border.id}", json={"address": "千葉市1-1"}).status_code == 200

@@ -148,6 +148,8 @@ def shoot_pages(browser, base: str, out: Path, engine) -> None:
     pref.screenshot(path=str(out / "registry-patient.png"), full_page=True)
     pref.goto(f"{base}/registry/regions")
     pref.screenshot(path=str(out / "registry-regions.png"))
+    pref.goto(f"{base}/registry/regions/redraw")  # issue 27.1: the redraw forms under the current map
+    pref.screenshot(path=str(out / "registry-regions-redraw.png"))
     pref.goto(f"{base}/registry/institutions?designation=hub")
     pref.screenshot(path=str(out / "registry-institutions.png"))
     pref.goto(f"{base}/registry/institutions/{clinic.id}")
