@@ -16,7 +16,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from bcp_service import heartbeat, lanes
+from bcp_service import heartbeat, lanes, webhook_doors
 from bcp_service.answers.review_routes import router as review_router
 from bcp_service.answers.routes import router as answers_router
 from bcp_service.audit.accounts import record_account_change
@@ -32,6 +32,7 @@ from bcp_service.board.routes import router as board_router
 from bcp_service.config import Settings, get_settings
 from bcp_service.db import make_engine, make_session_factory
 from bcp_service.db import unit_of_work as transaction
+from bcp_service.db_outage import DatabaseWait, database_wrote, is_outage
 from bcp_service.errors import ServiceError
 from bcp_service.escalation.routes import router as escalation_router
 from bcp_service.exports.routes import router as exports_router
@@ -41,7 +42,6 @@ from bcp_service.nurse.routes import router as nurse_router
 from bcp_service.ops import health
 from bcp_service.ops.pages import router as ops_pages_router
 from bcp_service.ops.routes import router as ops_router
-from bcp_service.outage import DatabaseWait, database_wrote, is_outage
 from bcp_service.outages.routes import router as outages_router
 from bcp_service.ratelog import RepeatLog, set_interval
 from bcp_service.registry.routes import router as registry_router
@@ -138,12 +138,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             return JSONResponse(status_code=503, content={
                 "status": "unavailable", "database": engine.dialect.name, "database_writable": False,
                 "journal": health.check_journal(journal_for(app), min_free_mb=settings.health_min_free_mb).public(),
+                "webhooks_refused": webhook_doors.refused_count(),
                 "detail": "データベースに書き込めません (the database cannot be written)"})
         database_wrote()
         journal = health.check_journal(journal_for(app), min_free_mb=settings.health_min_free_mb)
         # The database takes the writes, so nothing needs the journal now: still in service, but said.
         return {"status": "ok" if journal.writable else "degraded", "database": engine.dialect.name,
-                "database_writable": True, "journal": journal.public(),
+                "database_writable": True, "journal": journal.public(), "webhooks_refused": webhook_doors.refused_count(),
                 **({} if journal.writable else {"detail": "受信記録（ジャーナル）に書き込めません (the webhook journal cannot be written)"})}
 
     return app

@@ -18,9 +18,9 @@ from sqlmodel import Session
 from bcp_service import check_states as states
 from bcp_service.answers.links import LinkAnswer, LinkTarget, find_links, record_link_answers
 from bcp_service.auth.deps import Access
+from bcp_service.db_outage import is_outage
 from bcp_service.group_commit import writer
 from bcp_service.labels import PLANNED_STAY_ANSWERS
-from bcp_service.outage import is_outage
 from bcp_service.rounds import counters
 from bcp_service.rounds.messages import STATE_LABELS
 from bcp_service.templating import render

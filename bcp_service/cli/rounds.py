@@ -115,7 +115,7 @@ def worker(
     from bcp_service.group_commit import transaction
     from bcp_service.outbox.notifier import build_notifier
     from bcp_service.outbox.worker import Worker
-    from bcp_service.webhooks.journal import Journal
+    from bcp_service.webhooks.journal import journal_of
 
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -129,7 +129,7 @@ def worker(
             loop.add_signal_handler(sig, stop.set)
         factory = _factory()
         # Webhooks an API process journaled during a database outage (it may have died since).
-        journal = Journal(settings.data_dir / "journal")
+        journal = journal_of(settings)
         try:
             await Worker(session_factory=factory, notifier=notifier, settings=settings, concurrency=concurrency,
                          batch_size=batch_size, rate=rate,

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-log = logging.getLogger("bcp_service.outage")
+log = logging.getLogger("bcp_service.db_outage")
 
 # This process's loops that wait for the database now (-> since), and the last outage's length: the
 # heartbeat carries them (bcp_service.heartbeat) and the board says "waiting for the database".
