@@ -19,6 +19,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from bcp_service import heartbeat, lanes, webhook_doors
 from bcp_service.answers.review_routes import router as review_router
 from bcp_service.answers.routes import router as answers_router
+from bcp_service.audit import deferred as audit_deferred
 from bcp_service.audit.accounts import record_account_change
 from bcp_service.audit.routes import router as audit_router
 from bcp_service.audit.service import record as audit_record
@@ -86,6 +87,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.read_unit_of_work = partial(transaction, app.state.read_session_factory)
     app.state.writers = {}
     lanes.bind(app.state.read_session_factory)  # chan (issue 26.1): the staff pages' banner of paused lanes
+    # Audit rows a refusing database could not take (issue 28.2) are kept here and appended later.
+    audit_deferred.configure(Path(settings.data_dir) / "audit-deferred")
     # Nurses also see the patients assigned to them in an open round: wired here, not by an import's
     # side effect (auth must not import rounds; registering twice is a no-op).
     assignments.register(assigned_in_open_round)
@@ -141,6 +144,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                 "webhooks_refused": webhook_doors.refused_count(),
                 "detail": "データベースに書き込めません (the database cannot be written)"})
         database_wrote()
+        if audit_deferred.pending():  # the database writes again: the audit rows kept meanwhile join the chain
+            try:
+                audit_deferred.replay(app.state.unit_of_work)
+            except DBAPIError as exc:
+                log.warning("audit.deferred_append_failed", extra={"error": type(exc).__name__})
         journal = health.check_journal(journal_for(app), min_free_mb=settings.health_min_free_mb)
         # The database takes the writes, so nothing needs the journal now: still in service, but said.
         return {"status": "ok" if journal.writable else "degraded", "database": engine.dialect.name,

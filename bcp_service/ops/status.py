@@ -66,7 +66,7 @@ def read_status(app) -> OpsStatus:
     if base is None:
         base = SystemStatus(ok=False, checked_at=now, stale_after_seconds=settings.heartbeat_stale_seconds,
                             components=[])
-    status = OpsStatus(**base.model_dump(), database=database.state, journal=journal.public(),
+    status = OpsStatus(**base.model_dump(exclude={"throttled_messages"}), database=database.state, journal=journal.public(),
                        throttled_messages=throttled)
     status.down = find_down(status, database, journal)
     status.ok = status.ok and not status.down
