@@ -60,6 +60,7 @@ def test_no_place_to_keep_the_row_fails_the_page_as_before(faulty_client, commit
     deferred.configure(blocked)
     try:
         page = faulty_client.get(f"/board/rounds/{committed_round}")
-        assert page.status_code == 503 and "呼吸器 停電" not in page.text  # no unrecorded read of personal data
+        # An error page (503 on SQLite; PostgreSQL's read-only refusal is no outage: 500), never the people.
+        assert page.status_code in (500, 503) and "呼吸器 停電" not in page.text
     finally:
         deferred.configure(previous)
