@@ -4,6 +4,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
+from bcp_service import db_outage
 from bcp_service.answers import routes
 from bcp_service.models import OutboxMessage
 from bcp_service.rounds.service import Actor, start_round
@@ -27,6 +28,8 @@ def writes_refused(monkeypatch):
         raise OperationalError("UPDATE safety_check", {}, Exception("could not extend file: No space left on device"))
 
     monkeypatch.setattr(routes, "record_link_answers", refused)
+    yield
+    db_outage.database_wrote()  # the app's group commit waits for the database: not in the next test
 
 
 def test_needs_help_names_119_and_the_clinics_number(anon_client, token, writes_refused):
