@@ -16,9 +16,10 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from bcp_service import heartbeat, lanes
+from bcp_service import heartbeat, lanes, webhook_doors
 from bcp_service.answers.review_routes import router as review_router
 from bcp_service.answers.routes import router as answers_router
+from bcp_service.audit import deferred as audit_deferred
 from bcp_service.audit.accounts import record_account_change
 from bcp_service.audit.routes import router as audit_router
 from bcp_service.audit.service import record as audit_record
@@ -32,6 +33,7 @@ from bcp_service.board.routes import router as board_router
 from bcp_service.config import Settings, get_settings
 from bcp_service.db import make_engine, make_session_factory
 from bcp_service.db import unit_of_work as transaction
+from bcp_service.db_outage import DatabaseWait, database_wrote, is_outage
 from bcp_service.errors import ServiceError
 from bcp_service.escalation.routes import router as escalation_router
 from bcp_service.exports.routes import router as exports_router
@@ -41,7 +43,6 @@ from bcp_service.nurse.routes import router as nurse_router
 from bcp_service.ops import health
 from bcp_service.ops.pages import router as ops_pages_router
 from bcp_service.ops.routes import router as ops_router
-from bcp_service.outage import DatabaseWait, database_wrote, is_outage
 from bcp_service.outages.routes import router as outages_router
 from bcp_service.ratelog import RepeatLog, set_interval
 from bcp_service.registry.routes import router as registry_router
@@ -86,6 +87,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.read_unit_of_work = partial(transaction, app.state.read_session_factory)
     app.state.writers = {}
     lanes.bind(app.state.read_session_factory)  # chan (issue 26.1): the staff pages' banner of paused lanes
+    # Audit rows a refusing database could not take (issue 28.2) are kept here and appended later.
+    audit_deferred.configure(Path(settings.data_dir) / "audit-deferred")
     # Nurses also see the patients assigned to them in an open round: wired here, not by an import's
     # side effect (auth must not import rounds; registering twice is a no-op).
     assignments.register(assigned_in_open_round)
@@ -138,12 +141,18 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             return JSONResponse(status_code=503, content={
                 "status": "unavailable", "database": engine.dialect.name, "database_writable": False,
                 "journal": health.check_journal(journal_for(app), min_free_mb=settings.health_min_free_mb).public(),
+                "webhooks_refused": webhook_doors.refused_count(),
                 "detail": "データベースに書き込めません (the database cannot be written)"})
         database_wrote()
+        if audit_deferred.pending():  # the database writes again: the audit rows kept meanwhile join the chain
+            try:
+                audit_deferred.replay(app.state.unit_of_work)
+            except DBAPIError as exc:
+                log.warning("audit.deferred_append_failed", extra={"error": type(exc).__name__})
         journal = health.check_journal(journal_for(app), min_free_mb=settings.health_min_free_mb)
         # The database takes the writes, so nothing needs the journal now: still in service, but said.
         return {"status": "ok" if journal.writable else "degraded", "database": engine.dialect.name,
-                "database_writable": True, "journal": journal.public(),
+                "database_writable": True, "journal": journal.public(), "webhooks_refused": webhook_doors.refused_count(),
                 **({} if journal.writable else {"detail": "受信記録（ジャーナル）に書き込めません (the webhook journal cannot be written)"})}
 
     return app

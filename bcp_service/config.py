@@ -66,6 +66,14 @@ class Settings(BaseSettings):
     # writer holds SQLite's lock, a slow disk) is journaled (fsynced) and answered; it is still applied
     # (webhooks/journal.py, docs/faults.md).
     webhook_commit_wait_seconds: float = Field(5.0, gt=0, le=12)
+    # Issue 28.3: a webhook neither the database nor the journal can take is answered 503, and Twilio
+    # tries it again only when its URL says so: connection overrides (``#rc=..&rp=..&tt=..``, Twilio's
+    # "Webhooks connection overrides") on every callback URL we give it. 0 retries: no fragment.
+    webhook_retry_count: int = Field(3, ge=0, le=5)  # rc: Twilio allows 0..5
+    webhook_retry_policy: str = Field("5xx,ct,rt", pattern=r"^(all|4xx|5xx|ct|rt)(,(all|4xx|5xx|ct|rt))*$")  # rp
+    webhook_retry_total_ms: int = Field(15000, ge=100, le=15000)  # tt: every try and retry within this
+    # A second journal directory (another disk or volume), used when the first cannot take a line.
+    webhook_journal_fallback_dir: Path | None = None
 
     # Sending (bcp-service worker). The numbers of the retry policy live here, nowhere else.
     notifier: Literal["console", "fake", "twilio"] = "console"

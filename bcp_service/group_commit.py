@@ -27,8 +27,8 @@ from typing import Generic, TypeVar
 from sqlmodel import Session
 
 from bcp_service.db import unit_of_work as transaction  # noqa: F401  (the name app.py and tests use)
+from bcp_service.db_outage import DatabaseWait, database_wrote, is_outage
 from bcp_service.locking import PROCESS_WRITER, take_write_lock
-from bcp_service.outage import DatabaseWait, database_wrote, is_outage
 from bcp_service.ratelog import RepeatLog
 
 log = logging.getLogger("bcp_service.group_commit")

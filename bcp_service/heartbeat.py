@@ -3,12 +3,12 @@
 Each process instance (worker, scheduler, feed poller, API) writes its own row in
 ``service_heartbeat`` (``beat``); the board, ``GET /api/v1/system/status``, ``GET
 /api/v1/outbox/status`` and ``bcp-service heartbeat check NAME`` read them. While one of the
-process's loops waits for the database (``bcp_service.outage``), its beats carry
+process's loops waits for the database (``bcp_service.db_outage``), its beats carry
 ``database_waiting_since``; a beat that cannot be written leaves the row stale, and the board says
 the component is stopped *or waiting for the database*. SQLite keeps to one worker
 (``start_worker``): it has no row locks to share claims safely between processes.
 
-Infrastructure (docs/architecture.md): imports only ``models``, ``locking``, ``clock`` and ``outage``.
+Infrastructure (docs/architecture.md): imports only ``models``, ``locking``, ``clock``, ``db_outage`` and ``webhook_doors``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
-from bcp_service import lanes, outage
+from bcp_service import db_outage, lanes, webhook_doors
 from bcp_service.clock import aware
 from bcp_service.locking import take_write_lock
 from bcp_service.models import ServiceHeartbeat
@@ -85,6 +85,14 @@ class SystemStatus(BaseModel):
     lanes_paused: list[LaneStatus] = Field(
         default_factory=list, description="lanes paused because the provider refuses the account or sender: their "
                                           "messages wait (none is failed) until a probe or an admin resumes")
+    journal_unwritable_since: datetime | None = Field(
+        default=None, description="this API process's webhook journal (its first location) refuses lines since then")
+    webhooks_refused: int = Field(
+        default=0, description="webhooks this API process answered 503 because neither the database nor a journal "
+                               "location could keep them (Twilio retries them as the URL's #rc=/#rp= ask)")
+    webhooks_refused_last_at: datetime | None = None
+    throttled_messages: int = Field(default=0, description="messages waiting because the provider answered 429 "
+                                                           "(filled by the pages that show it: ops.status)")
 
 
 def new_instance_id(name: str) -> str:
@@ -113,10 +121,10 @@ def write_beat(session: Session, *, instance_id: str, name: str, info: dict | No
     row.beat_at = now
     row.stopped_at = now if stopped else None
     report = dict(row.info or {}) if info is None else dict(info)
-    since = outage.waiting_since()
+    since = db_outage.waiting_since()
     report["database_waiting_since"] = since.isoformat() if since else None
-    if outage.last_wait_seconds() is not None:
-        report["database_waited_seconds"] = outage.last_wait_seconds()
+    if db_outage.last_wait_seconds() is not None:
+        report["database_waited_seconds"] = db_outage.last_wait_seconds()
     row.info = report
     session.add(row)
     session.flush()
@@ -214,7 +222,10 @@ def read_system_status(*, session: Session, stale_after_seconds: float, now: dat
     return SystemStatus(ok=all(not c.stale for c in components if c.name in EXPECTED_COMPONENTS), checked_at=now,
                         stale_after_seconds=stale_after_seconds, components=components,
                         provider_unavailable_since=min(down, default=None),
-                        database_unwritable_since=outage.waiting_since(),
+                        database_unwritable_since=db_outage.waiting_since(),
+                        journal_unwritable_since=webhook_doors.journal_unwritable_since(),
+                        webhooks_refused=webhook_doors.refused_count(),
+                        webhooks_refused_last_at=webhook_doors.last_refused_at(),
                         lanes_paused=[LaneStatus(lane=p.lane, lane_label=p.lane_label, reason=p.reason, code=p.code,
                                                  cause=p.cause, paused_at=p.paused_at)
                                       for p in lanes.list_pauses(session=session)])

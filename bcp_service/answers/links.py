@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from bcp_service.answer_tokens import hash_token
 from bcp_service.answers.service import NewAnswer, record_answers
 from bcp_service.clock import aware
-from bcp_service.models import OutboxMessage, Patient, PatientContact, SafetyCheck, SafetyRound
+from bcp_service.models import Institution, OutboxMessage, Patient, PatientContact, SafetyCheck, SafetyRound
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import AnswerChannel, RoundState
 
@@ -65,6 +65,24 @@ def find_links(*, session: Session, tokens: list[str]) -> dict[str, LinkTarget]:
 def find_link(*, session: Session, token: str) -> LinkTarget | None:
     """The message, check and round an answer link belongs to; None for a token nobody issued."""
     return find_links(session=session, tokens=[token]).get(token)
+
+
+def find_clinic(*, session: Session, token: str) -> tuple[str, str | None] | None:
+    """(name, phone) of the clinic responsible for the link's patient (its active institution); None if unknown.
+
+    Read only when the answer page cannot record an answer that needs help (issue 28.2): the page then
+    names whom to call. An institution's number, not a person's: nothing personal is read.
+    """
+    if not token or len(token) > MAX_TOKEN:
+        return None
+    row = session.execute(
+        select(Institution.name, Institution.phone)
+        .join(Patient, Patient.active_institution_id == Institution.id)
+        .join(SafetyCheck, SafetyCheck.patient_id == Patient.id)
+        .join(OutboxMessage, OutboxMessage.check_id == SafetyCheck.id)
+        .where(OutboxMessage.answer_token_hash == hash_token(token))
+    ).first()
+    return None if row is None else (row[0], row[1])
 
 
 @dataclass(frozen=True)

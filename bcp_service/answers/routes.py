@@ -6,21 +6,24 @@ A hidden nonce per rendered form makes a double-tapped or re-sent POST record on
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import unicodedata
 from typing import Annotated
 
+import phonenumbers
 from fastapi import APIRouter, Depends, Form, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
 from bcp_service import check_states as states
-from bcp_service.answers.links import LinkAnswer, LinkTarget, find_links, record_link_answers
+from bcp_service.answers.links import LinkAnswer, LinkTarget, find_clinic, find_links, record_link_answers
 from bcp_service.auth.deps import Access
+from bcp_service.db_outage import is_outage
 from bcp_service.group_commit import writer
 from bcp_service.labels import PLANNED_STAY_ANSWERS
-from bcp_service.outage import is_outage
 from bcp_service.rounds import counters
 from bcp_service.rounds.messages import STATE_LABELS
 from bcp_service.templating import render
@@ -39,6 +42,7 @@ VALID_STATES = set(states.ANSWER_CODES)
 BUTTONS = tuple(s for s in states.STATES if s.answer)
 # Advance notice (事前連絡): where the person will stay; each is a "safe" answer with a plan.
 PLANS = PLANNED_STAY_ANSWERS
+CLINIC_READ_SECONDS = 2.0  # the 503 page's read of the clinic's number: no longer than this
 
 
 def _page(name: str, status_code: int = 200, **context) -> HTMLResponse:
@@ -77,16 +81,45 @@ def _lookup_links(session: Session, tokens: list[str]) -> list[LinkTarget | None
 
 
 def _try_again(request: Request, *, drill: bool = False, state: str = "", hours: str = "", note: str = "",
-               nonce: str = "", kept: dict | None = None) -> HTMLResponse:
+               nonce: str = "", kept: dict | None = None, urgent: bool = False,
+               clinic: tuple[str, str | None] | None = None) -> HTMLResponse:
     """The database is away (a restart, a failover): a Japanese page, not a bare "Internal Server Error".
 
-    The patient's choice is kept in the form (with the same nonce, so a retry records one answer).
+    The patient's choice is kept in the form (with the same nonce, so a retry records one answer). An
+    answer that needs help (要支援, 搬送必要, ...) also says to call 119 or the clinic, with its number
+    when it can still be read (issue 28.2): nobody waits for a page to come back.
     """
     log.warning("answer.database_unavailable", extra={"method": request.method})
     return _page("retry", 503, drill=drill, action=request.url.path, state=state,
                  state_label=STATE_LABELS.get(state) or PLANS.get(state.removeprefix("plan_")),
                  hours=hours, note=note, nonce=nonce or secrets.token_urlsafe(12),
-                 kept={k: v for k, v in (kept or {}).items() if v})
+                 kept={k: v for k, v in (kept or {}).items() if v}, urgent=urgent,
+                 clinic_name=clinic[0] if clinic else None,
+                 clinic_phone=national_phone(clinic[1]) if clinic and clinic[1] else None)
+
+
+async def _clinic_if_readable(request: Request, token: str) -> tuple[str, str | None] | None:
+    """The clinic's name and number when the database can still be read (it may refuse only writes); None
+    otherwise, within a couple of seconds: the page must not wait for a database that is away."""
+    def read():
+        with request.app.state.read_unit_of_work() as session:
+            return find_clinic(session=session, token=token)
+
+    try:
+        return await asyncio.wait_for(run_in_threadpool(read), timeout=CLINIC_READ_SECONDS)
+    except Exception as exc:
+        if not (is_outage(exc) or isinstance(exc, asyncio.TimeoutError)):
+            raise
+        return None
+
+
+def national_phone(number: str) -> str:
+    """+81 3 1234 5678 as 03-1234-5678 (what people dial); other numbers as stored."""
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return number
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
 
 
 async def _read_link(request: Request, token: str) -> LinkTarget | None:
@@ -163,8 +196,10 @@ async def answer_submit(
             raise
         kept = {"power": power, "hours_unknown": hours_unknown, "needs_transport": needs_transport,
                 "needs_admission": needs_admission, "evacuated_to": evacuated_to, "place": place}
+        urgent = state in states.NEEDING or answer.needs_transport or answer.needs_admission
         return _try_again(request, state=f"plan_{plan}" if plan else state, hours=hours, note=note,
-                          nonce=answer.nonce, kept=kept)
+                          nonce=answer.nonce, kept=kept, urgent=urgent,
+                          clinic=await _clinic_if_readable(request, token) if urgent else None)
     if outcome.kind == "missing":
         return _unusable(None)
     if outcome.kind == "expired":

@@ -8,9 +8,11 @@ from datetime import datetime
 
 from fastapi import Request
 from sqlalchemy import func
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
-from bcp_service.audit import chain
+from bcp_service import db_outage
+from bcp_service.audit import chain, deferred
 from bcp_service.audit.scope import event_conditions, patient_filter_condition, visible_patients
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.throttle import client_address
@@ -38,8 +40,29 @@ def record(
         address=client_address(request), detail=detail, changes=changes or None,
     )
     row = event.model_dump(exclude={"id", "chain_hash"})
-    (event.id,) = chain.append(session, [row], [ids])
+    try:
+        with session.begin_nested():  # a refused insert must not abort the page's own transaction
+            (event.id,) = chain.append(session, [row], [ids])
+    except DBAPIError as exc:
+        # The database refuses writes (issue 28.2): a page that only reads (GET) keeps the row for the chain
+        # and says so; a write, a bug, or no place to keep the row fails as before.
+        if (request is None or request.method not in ("GET", "HEAD") or not refuses_writes(exc)
+                or not deferred.keep(row, ids)):
+            raise
+        db_outage.write_refused()
+        if exc.connection_invalidated:  # SQLite read-only or full (db.py): the page reads on a fresh connection
+            session.rollback()
     return event
+
+
+# PostgreSQL refusing writes rather than failing: a read-only transaction (a standby after a failover),
+# insufficient resources (disk full, out of memory). Waiting fixes them, as it fixes an outage.
+REFUSING_WRITES = ("25006", "53100", "53200", "53300")
+
+
+def refuses_writes(exc: DBAPIError) -> bool:
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return db_outage.is_outage(exc) or code in REFUSING_WRITES
 
 
 @dataclass

@@ -37,6 +37,7 @@ from bcp_service.escalation.policy import tier_policies
 from bcp_service.heartbeat import read_system_status
 from bcp_service.labels import THERAPY_LABELS, TIER_LABELS
 from bcp_service.live import sse
+from bcp_service.ops.status import count_throttled
 from bcp_service.page_helpers import page, register_home_link
 from bcp_service.rounds import incidents
 from bcp_service.rounds.restored import latest_restore
@@ -97,7 +98,9 @@ def _oncall_pages(session: Session, request: Request, principal: Principal) -> l
 
 
 def _system(session: Session, request: Request):
-    return read_system_status(session=session, stale_after_seconds=request.app.state.settings.heartbeat_stale_seconds)
+    status = read_system_status(session=session, stale_after_seconds=request.app.state.settings.heartbeat_stale_seconds)
+    status.throttled_messages = count_throttled(session, now=status.checked_at)  # issue 28.2: 429s shown, not "all well"
+    return status
 
 
 @router.get("/rounds/{round_id}")

@@ -13,9 +13,9 @@ from rich.console import Console
 from bcp_service import heartbeat
 from bcp_service.config import get_settings
 from bcp_service.db import make_engine, make_session_factory
+from bcp_service.db_outage import DatabaseWait, is_outage
 from bcp_service.feeds.poller import FeedPoller
 from bcp_service.logs import configure_logging
-from bcp_service.outage import DatabaseWait, is_outage
 
 console = Console()
 log = logging.getLogger("bcp_service.feeds")

@@ -112,10 +112,11 @@ def worker(
     rate: float | None = typer.Option(None, help="messages per second shared by all workers; 0 = no limit"),
 ) -> None:
     """Send queued messages until stopped (Ctrl-C / SIGTERM finish what is in flight first)."""
+    from bcp_service.audit import deferred as audit_deferred
     from bcp_service.group_commit import transaction
     from bcp_service.outbox.notifier import build_notifier
     from bcp_service.outbox.worker import Worker
-    from bcp_service.webhooks.journal import Journal
+    from bcp_service.webhooks.journal import journal_of
 
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -129,11 +130,14 @@ def worker(
             loop.add_signal_handler(sig, stop.set)
         factory = _factory()
         # Webhooks an API process journaled during a database outage (it may have died since).
-        journal = Journal(settings.data_dir / "journal")
+        journal = journal_of(settings)
+        # ... and audit rows a page kept while the database refused writes (audit/deferred.py).
+        audit_deferred.configure(settings.data_dir / "audit-deferred")
         try:
             await Worker(session_factory=factory, notifier=notifier, settings=settings, concurrency=concurrency,
                          batch_size=batch_size, rate=rate,
-                         maintenance=[lambda: journal.replay(partial(transaction, factory))]).run(stop)
+                         maintenance=[lambda: journal.replay(partial(transaction, factory)),
+                                      lambda: audit_deferred.replay(partial(transaction, factory))]).run(stop)
         finally:
             await notifier.aclose()
 

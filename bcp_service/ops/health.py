@@ -66,6 +66,7 @@ class JournalHealth:
     bytes: int = 0
     oldest_at: datetime | None = None
     free_bytes: int | None = None
+    fallback_writable: bool | None = None  # the second location (``webhook_journal_fallback_dir``); None: none set
 
     def public(self) -> dict:
         data = asdict(self)
@@ -76,7 +77,15 @@ class JournalHealth:
 def check_journal(journal: Journal, *, min_free_mb: int = 0) -> JournalHealth:
     """Can the journal take a line now (a file created, written, fsynced, removed), and what waits in it."""
     health = JournalHealth(writable=True)
-    directory = journal.directory
+    _can_write(journal.directory, health, min_free_mb)
+    if journal.fallback is not None:
+        health.fallback_writable = _can_write(journal.fallback.directory, JournalHealth(writable=True), min_free_mb)
+    _count_backlog(journal, health)
+    return health
+
+
+def _can_write(directory: Path, health: JournalHealth, min_free_mb: int) -> bool:
+    """A file created, written, fsynced and removed in ``directory``; the error and free space into ``health``."""
     try:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         probe = directory / f".health-{os.getpid()}"
@@ -92,8 +101,7 @@ def check_journal(journal: Journal, *, min_free_mb: int = 0) -> JournalHealth:
             health.writable, health.error = False, "disk_low"
     except OSError as exc:
         health.writable, health.error = False, type(exc).__name__
-    _count_backlog(journal, health)
-    return health
+    return health.writable
 
 
 def _count_backlog(journal: Journal, health: JournalHealth) -> None:

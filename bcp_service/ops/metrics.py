@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from bcp_service import lanes
+from bcp_service import lanes, webhook_doors
 from bcp_service.clock import aware
 from bcp_service.heartbeat import FORGET_AFTER
 from bcp_service.models import OutboxMessage, SafetyRound, ServiceHeartbeat
@@ -67,6 +67,8 @@ class Snapshot:
     rounds: list[RoundProgress] = field(default_factory=list)
     journal: health.JournalHealth = field(default_factory=lambda: health.JournalHealth(writable=True))
     database_writable: bool = True
+    webhooks_refused: int = 0  # this process's (issue 28.3): answered 503, nothing could keep them
+    journal_fallback_lines: int = 0  # this process's: lines the second journal location took
 
     @property
     def send_rate(self) -> dict[str, float]:
@@ -75,7 +77,8 @@ class Snapshot:
 
 def read_snapshot(session: Session, *, now: datetime | None = None) -> Snapshot:
     now = now or utcnow()
-    snap = Snapshot(taken_at=now)
+    snap = Snapshot(taken_at=now, webhooks_refused=webhook_doors.refused_count(),
+                    journal_fallback_lines=webhook_doors.fallback_count())
     open_rounds = session.exec(select(SafetyRound).where(SafetyRound.state == RoundState.running.value)
                                .order_by(col(SafetyRound.id))).all()
     open_ids = [r.id for r in open_rounds]
@@ -168,6 +171,11 @@ class SnapshotCollector(Collector):
         yield GaugeMetricFamily("bcp_journal_writable", "1 when the webhook journal takes a line", value=int(j.writable))
         yield GaugeMetricFamily("bcp_journal_entries", "Webhooks journaled and not yet applied", value=j.entries)
         yield GaugeMetricFamily("bcp_journal_files", "Journal files waiting for replay", value=j.files)
+        yield CounterMetricFamily("bcp_webhooks_refused", "Webhooks answered 503 by this process: neither the "
+                                  "database nor a journal location could keep them (Twilio retries them)",
+                                  value=s.webhooks_refused)
+        yield CounterMetricFamily("bcp_journal_fallback_lines", "Webhooks this process journaled in the second "
+                                  "location because the first refused them", value=s.journal_fallback_lines)
         if j.oldest_at is not None:
             yield GaugeMetricFamily("bcp_journal_oldest_age_seconds", "Age of the oldest journaled webhook",
                                     value=(s.taken_at - j.oldest_at).total_seconds())

@@ -16,12 +16,12 @@ from sqlalchemy import func
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, select
 
+from bcp_service.db_outage import is_outage
 from bcp_service.heartbeat import SystemStatus, read_system_status
 from bcp_service.models import OutboxMessage
 from bcp_service.models.base import utcnow
 from bcp_service.models.outbox import MessageState
 from bcp_service.ops import health
-from bcp_service.outage import is_outage
 from bcp_service.webhooks.journal import journal_for
 
 log = logging.getLogger("bcp_service.ops")
@@ -66,7 +66,7 @@ def read_status(app) -> OpsStatus:
     if base is None:
         base = SystemStatus(ok=False, checked_at=now, stale_after_seconds=settings.heartbeat_stale_seconds,
                             components=[])
-    status = OpsStatus(**base.model_dump(), database=database.state, journal=journal.public(),
+    status = OpsStatus(**base.model_dump(exclude={"throttled_messages"}), database=database.state, journal=journal.public(),
                        throttled_messages=throttled)
     status.down = find_down(status, database, journal)
     status.ok = status.ok and not status.down
@@ -91,9 +91,18 @@ def find_down(status: OpsStatus, database: health.DatabaseHealth, journal: healt
         reason = "空き容量が不足しています" if database.error == "disk_low" else "書き込みが拒否されています"
         down.append(DownPart(part="database", state="unwritable", since=status.database_unwritable_since,
                              message=f"データベースに書き込めません（{reason}）。回答は受信記録に保存されます。"))
-    if not journal.writable:
-        down.append(DownPart(part="journal", state="unwritable",
-                             message="受信記録（ジャーナル）に書き込めません。データベースも止まると返信が失われます。"))
+    if not journal.writable or status.journal_unwritable_since:
+        if journal.fallback_writable:
+            message = "受信記録（ジャーナル）に書き込めません。予備の保存先に記録しています。"
+        else:
+            message = ("受信記録（ジャーナル）に書き込めません。データベースも止まると、返信と配信状況は受け付けず"
+                       "（503）、Twilio の再送を待ちます。")
+        down.append(DownPart(part="journal", state="unwritable", since=status.journal_unwritable_since,
+                             message=message))
+    if status.webhooks_refused:  # issue 28.3: answered 503, Twilio retries them (#rc=/#rp= on the URLs)
+        down.append(DownPart(part="webhooks", state="refused", since=status.webhooks_refused_last_at,
+                             message=f"返信・配信状況 {status.webhooks_refused} 件を保存できず 503 で断りました"
+                                     "（Twilio が再送します）。最後の拒否"))
     lanes = []
     for component in status.components:
         for instance in component.instances:

@@ -17,11 +17,11 @@ from sqlalchemy import bindparam, text, update
 from sqlmodel import Session
 
 from bcp_service.clock import aware
+from bcp_service.db_outage import is_outage
 from bcp_service.locking import take_write_lock
 from bcp_service.models import OutboxMessage
 from bcp_service.models.base import utcnow
 from bcp_service.models.outbox import MessageState
-from bcp_service.outage import is_outage
 from bcp_service.outbox import delivery
 
 log = logging.getLogger("bcp_service.outbox")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bcp_service.channels.callbacks import with_retry
 from bcp_service.config import Settings
 from notifiers import TimedNotifier, get_notifier
 
@@ -24,4 +25,4 @@ def build_notifier(settings: Settings) -> TimedNotifier:
 def status_callback_url(settings: Settings) -> str | None:
     if settings.notifier != "twilio" or not settings.twilio_status_callbacks:
         return None
-    return f"{settings.webhook_base}/webhooks/twilio/status"
+    return with_retry(f"{settings.webhook_base}/webhooks/twilio/status", settings)

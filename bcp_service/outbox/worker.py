@@ -40,8 +40,8 @@ from sqlmodel import Session
 from bcp_service import heartbeat
 from bcp_service.channels import CHANNELS
 from bcp_service.config import Settings
+from bcp_service.db_outage import DatabaseWait, is_outage
 from bcp_service.locking import take_write_lock
-from bcp_service.outage import DatabaseWait, is_outage
 from bcp_service.outbox import claims
 from bcp_service.outbox.breaker import Breaker
 from bcp_service.outbox.claims import Claimed, Outcome

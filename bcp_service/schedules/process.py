@@ -18,9 +18,9 @@ from sqlmodel import Session
 
 from bcp_service import heartbeat
 from bcp_service.config import Settings
+from bcp_service.db_outage import DatabaseWait, is_outage
 from bcp_service.escalation.jobs import run_escalation
 from bcp_service.models.base import utcnow
-from bcp_service.outage import DatabaseWait, is_outage
 from bcp_service.registry.region_changes import apply_due_changes
 from bcp_service.schedules.firing import fire_due_schedules
 from bcp_service.triggers.runner import run_due_trigger_starts

@@ -20,6 +20,7 @@ import httpx
 from httpx_aiohttp import AiohttpTransport
 from twilio.request_validator import RequestValidator
 
+from bcp_service.twilio_sim import overrides
 from bcp_service.twilio_sim.config import SimConfig
 
 log = logging.getLogger("twilio_sim")
@@ -34,6 +35,7 @@ STAT_KEYS = (
     "failed_transient",
     "callbacks_sent",
     "callbacks_failed",
+    "callbacks_retried",  # tries again that a callback URL's connection overrides asked for (#rc=/#rp=)
     "calls",
     "inbound_sent",
     "inbound_failed",
@@ -171,29 +173,58 @@ class SimState:
         """Send a webhook signed the way Twilio signs it; None when it could not be delivered.
 
         ``target``: where it actually goes (one process behind the public URL); signed over ``url``.
+        Connection overrides in the URL's fragment (``#rc=3&rp=5xx,ct,rt``) are honoured (overrides.py):
+        a failed try the policy names is tried again, within the total time.
         """
-        headers = {"I-Twilio-Idempotency-Token": uuid.uuid4().hex}
+        url, options = overrides.split(url)
+        if target is not None:
+            target = overrides.split(target)[0]
+        headers = {"I-Twilio-Idempotency-Token": uuid.uuid4().hex}  # one webhook: the same token on every retry
+        started = time.monotonic()
+        tries = 1 + (options.retries if options else 0)
+        response: httpx.Response | None = None
+        for attempt in range(tries):
+            response, failure = await self._try_once(url, params, method, target, headers, options, stat, started)
+            if options is None or attempt == tries - 1 or not options.retries_on(
+                    status=response.status_code if response is not None else None, failure=failure):
+                break
+            delay = options.delay(attempt)
+            if time.monotonic() - started + delay >= options.total_ms / 1000:
+                break  # past Twilio's total time: no further try
+            self.count(f"{stat}_retried")
+            await asyncio.sleep(delay)
+        if response is None:
+            self.count(f"{stat}_failed")
+        else:
+            self.count(f"{stat}_sent" if response.is_success else f"{stat}_failed")
+        return response
+
+    async def _try_once(self, url: str, params: dict[str, str], method: str, target: str | None, headers: dict,
+                        options: overrides.Overrides | None, stat: str,
+                        started: float) -> tuple[httpx.Response | None, str | None]:
+        """One request: (the response, None) or (None, ``ct``/``rt``: how it failed)."""
+        timeout: httpx.Timeout | None = None
+        if options is not None:
+            left = max(0.1, options.total_ms / 1000 - (time.monotonic() - started))
+            timeout = httpx.Timeout(min(options.read_ms / 1000, left), connect=min(options.connect_ms / 1000, left))
+        extra = {} if timeout is None else {"timeout": timeout}
         async with self._limit():
-            started = time.monotonic()
+            tried = time.monotonic()
             try:
                 if method.upper() == "GET":
                     # For GET Twilio signs the full URL including the query string.
                     full = url + ("&" if "?" in url else "?") + urlencode(params)
                     headers["X-Twilio-Signature"] = self.sign(full, {})
-                    response = await self._http().get(full, headers=headers)
-                else:
-                    headers["X-Twilio-Signature"] = self.sign(url, params)
-                    response = await self._http().post(target or url, data=params, headers=headers)
+                    return await self._http().get(full, headers=headers, **extra), None
+                headers["X-Twilio-Signature"] = self.sign(url, params)
+                return await self._http().post(target or url, data=params, headers=headers, **extra), None
             except httpx.HTTPError as exc:
-                self.count(f"{stat}_failed")
                 # httpx-aiohttp names every aiohttp connection error "ConnectTimeout", a connection
                 # the server closed as well as one that timed out: the cause and the time tell them apart.
                 log.warning("twilio_sim.webhook_failed", extra={
                     "error_type": type(exc).__name__, "cause": type(exc.__cause__).__name__ if exc.__cause__ else None,
-                    "seconds": round(time.monotonic() - started, 3)})
-                return None
-        self.count(f"{stat}_sent" if response.is_success else f"{stat}_failed")
-        return response
+                    "seconds": round(time.monotonic() - tried, 3), "stat": stat})
+                return None, "rt" if isinstance(exc, httpx.ReadTimeout) else "ct"
 
     async def aclose(self) -> None:
         for task in self._tasks:

@@ -35,9 +35,10 @@ from pathlib import Path
 
 from sqlmodel import Session
 
+from bcp_service import webhook_doors
+from bcp_service.db_outage import is_outage
 from bcp_service.escalation.voice import KeypadPress
 from bcp_service.locking import take_write_lock
-from bcp_service.outage import is_outage
 from bcp_service.outbox.lookup import apply_statuses_naming_rows
 from bcp_service.ratelog import RepeatLog
 from bcp_service.rounds import counters
@@ -51,28 +52,56 @@ REJECTED = "rejected-webhooks.jsonl"
 UnitOfWork = Callable[[], AbstractContextManager[Session]]
 
 
+class JournalUnwritable(OSError):
+    """No journal location could take the line: the webhook must be answered 5xx (Twilio retries it)."""
+
+
 class Journal:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, fallback: Path | None = None) -> None:
         self.directory = Path(directory)
         self.path = self.directory / f"webhooks-{socket.gethostname()[:40]}-{os.getpid()}.jsonl"
         self._checked_at = 0.0
+        # Issue 28.3: a second location (another disk), taking the lines the first refuses; replayed alike.
+        self.fallback = Journal(fallback) if fallback and Path(fallback) != self.directory else None
 
     def append(self, kind: str, item: object) -> None:
-        """Keep one webhook durably (the line and the file's name are on disk before this returns)."""
+        """Keep one webhook durably (the line and the file's name are on disk before this returns).
+
+        Raises ``JournalUnwritable`` when neither this location nor the fallback takes it.
+        """
         payload = list(item) if kind == "status" else asdict(item)  # type: ignore[call-overload]
         line = json.dumps({"kind": kind, "item": payload, "at": time.time()}, ensure_ascii=False) + "\n"
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if _append_line(self.path, line.encode()):
-            _fsync_directory(self.directory)  # the new file's name; a line added to a named file needs only its own fsync
+        try:
+            self._append(line.encode())
+            webhook_doors.journal_wrote()
+        except OSError as exc:
+            webhook_doors.journal_failed()
+            quiet.error("webhook.journal_unwritable", cause=type(exc).__name__,
+                        extra={"error": type(exc).__name__, "fallback": self.fallback is not None})
+            if self.fallback is None:
+                raise JournalUnwritable(str(exc)) from exc
+            try:
+                self.fallback._append(line.encode())
+            except OSError as second:
+                quiet.error("webhook.journal_fallback_unwritable", cause=type(second).__name__,
+                            extra={"error": type(second).__name__})
+                raise JournalUnwritable(str(second)) from second
+            webhook_doors.fell_back()
         quiet.warning("webhook.journaled", cause=kind, extra={"kind": kind})  # one line per interval in an outage
 
+    def _append(self, data: bytes) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if _append_line(self.path, data):
+            _fsync_directory(self.directory)  # the new file's name; a line added to a named file needs only its own fsync
+
     def pending(self) -> list[Path]:
-        """Files with entries still to apply: appended ones and ones a replayer claimed."""
+        """Files with entries still to apply (the fallback's too): appended ones and ones a replayer claimed."""
         try:
             found = [*self.directory.glob("webhooks-*.jsonl"), *self.directory.glob("webhooks-*.replaying")]
-            return sorted(p for p in found if p.stat().st_size > 0)
+            mine = sorted(p for p in found if p.stat().st_size > 0)
         except FileNotFoundError:
-            return []
+            mine = []
+        return mine + (self.fallback.pending() if self.fallback else [])
 
     def due(self) -> bool:
         """Cheap enough for every webhook: looks at the directory at most every couple of seconds."""
@@ -83,10 +112,16 @@ class Journal:
         return bool(self.pending())
 
     def replay(self, unit_of_work: UnitOfWork) -> int:
-        """Apply every journaled webhook; returns how many entries were applied (or rejected).
+        """Apply every journaled webhook (the fallback's too); returns how many entries were applied (or rejected).
 
         A database still away raises, and the claimed files stay for the next try.
         """
+        replayed = self._replay(unit_of_work)
+        if self.fallback is not None:
+            replayed += self.fallback._replay(unit_of_work)
+        return replayed
+
+    def _replay(self, unit_of_work: UnitOfWork) -> int:
         if not self.directory.is_dir():
             return 0
         guard = os.open(self.directory / ".replay.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -202,5 +237,10 @@ def _fsync_directory(directory: Path) -> None:
 def journal_for(app) -> Journal:
     journal = getattr(app.state, "webhook_journal", None)
     if journal is None:
-        journal = app.state.webhook_journal = Journal(Path(app.state.settings.data_dir) / "journal")
+        journal = app.state.webhook_journal = journal_of(app.state.settings)
     return journal
+
+
+def journal_of(settings) -> Journal:
+    """The journal the settings name: ``BCP_DATA_DIR/journal``, and the optional second location."""
+    return Journal(Path(settings.data_dir) / "journal", settings.webhook_journal_fallback_dir)

@@ -8,15 +8,16 @@ from xml.sax.saxutils import escape
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from bcp_service import webhook_doors
 from bcp_service.auth.deps import Access
+from bcp_service.db_outage import is_outage
 from bcp_service.group_commit import GroupCommit, writer
-from bcp_service.outage import is_outage
 from bcp_service.outbox.lookup import apply_statuses_naming_rows, outbox_id_of
 from bcp_service.ratelog import RepeatLog
 from bcp_service.rounds import counters
 from bcp_service.rounds.messages import STATE_LABELS, render_text
 from bcp_service.webhooks.inbound import InboundSms, handle_replies
-from bcp_service.webhooks.journal import journal_for
+from bcp_service.webhooks.journal import JournalUnwritable, journal_for
 from bcp_service.webhooks.signature import verified_params
 
 log = logging.getLogger("bcp_service.webhooks")
@@ -49,11 +50,18 @@ def _replies(request: Request) -> GroupCommit:
 
 
 KEPT = object()  # what ``_commit_or_keep`` returns for a write journaled instead of committed
+REFUSED = object()  # ... and for one neither the database nor the journal could take: answer 503
+
+
+def refused_response() -> Response:
+    """503 to a webhook nothing could keep: Twilio tries it again as its URL's overrides ask (``#rc=``/``#rp=``,
+    channels/callbacks.py); nothing is acknowledged and then lost."""
+    return Response("not kept: try again", status_code=503, media_type="text/plain", headers={"Retry-After": "1"})
 
 
 async def _commit_or_keep(request: Request, group: GroupCommit, kind: str, item):
     """The write's result once committed; ``KEPT`` once journaled, when the database is away or the
-    commit takes too long.
+    commit takes too long; ``REFUSED`` when the journal cannot take it either (issue 28.3).
 
     Twilio would not send a receipt or reply again, so one the database cannot take now is ours to
     keep. A long writer (another process's transaction, a checkpoint, a starved CPU) can also hold
@@ -69,12 +77,12 @@ async def _commit_or_keep(request: Request, group: GroupCommit, kind: str, item)
         except Exception as exc:
             if not is_outage(exc):
                 raise
-            await _keep(request, kind, item)
-            return KEPT
+            return KEPT if await _keep(request, kind, item) else REFUSED
         _replay_if_due(request)
         return result
-    await _keep(request, kind, item)
-    write.add_done_callback(_late_write_done)
+    write.add_done_callback(_late_write_done)  # still queued: it may commit (then a retry is a duplicate)
+    if not await _keep(request, kind, item):
+        return REFUSED
     quiet.warning("webhook.kept_before_commit", cause=kind, extra={"kind": kind})
     return KEPT
 
@@ -85,9 +93,16 @@ def _late_write_done(write: asyncio.Future) -> None:
         quiet.warning("webhook.late_write_failed", cause=error, extra={"error": error})
 
 
-async def _keep(request: Request, kind: str, item) -> None:
-    """Journal a webhook the database could not take (bcp_service.webhooks.journal)."""
-    await asyncio.to_thread(journal_for(request.app).append, kind, item)
+async def _keep(request: Request, kind: str, item) -> bool:
+    """Journal a webhook the database could not take (bcp_service.webhooks.journal); False when no journal
+    location could take it either (counted: the metric, /ops and the banners say so)."""
+    try:
+        await asyncio.to_thread(journal_for(request.app).append, kind, item)
+    except JournalUnwritable:
+        webhook_doors.refused()
+        quiet.error("webhook.refused", cause=kind, extra={"kind": kind})
+        return False
+    return True
 
 
 def _replay_if_due(request: Request) -> None:
@@ -123,6 +138,8 @@ async def twilio_status(request: Request):
     # ?outbox=<id>: the row of a send whose create answer was lost (outbox/lookup.py)
     item = (provider_id[:64], status, params.get("ErrorCode"), outbox_id_of(request.query_params.get("outbox")))
     result = await _commit_or_keep(request, _statuses(request), "status", item)
+    if result is REFUSED:
+        return refused_response()
     if result is KEPT:
         return Response(status_code=204)
     log.info("webhook.status", extra={"provider_id": provider_id, "status": status, "result": result})
@@ -142,6 +159,8 @@ async def twilio_inbound(request: Request):
         return Response(status_code=400)
     reply = InboundSms(provider_id[:64], sender, params.get("To"), params.get("Body", ""))
     result = await _commit_or_keep(request, _replies(request), "inbound", reply)
+    if result is REFUSED:
+        return refused_response()
     if result is KEPT:
         return _twiml(None)  # recorded later: no acknowledgement text we could stand behind now
     log.info("webhook.inbound", extra={"provider_id": provider_id, "result": result.kind})

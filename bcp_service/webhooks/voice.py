@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
 
+from bcp_service import webhook_doors
 from bcp_service.answers.links import find_link
 from bcp_service.auth.deps import Access
 from bcp_service.db import SessionDep
@@ -38,9 +39,9 @@ from bcp_service.group_commit import GroupCommit, writer
 from bcp_service.outbox.calls import VOICE_PATH
 from bcp_service.outbox.lookup import outbox_id_of
 from bcp_service.rounds import counters
-from bcp_service.webhooks.journal import journal_for
+from bcp_service.webhooks.journal import JournalUnwritable, journal_for
 from bcp_service.webhooks.keypad import apply_presses, caller_target
-from bcp_service.webhooks.routes import KEPT, _commit_or_keep, _statuses
+from bcp_service.webhooks.routes import KEPT, REFUSED, _commit_or_keep, _statuses, refused_response
 from bcp_service.webhooks.signature import verified_params
 
 log = logging.getLogger("bcp_service.webhooks")
@@ -61,6 +62,8 @@ def _presses(request: Request) -> GroupCommit:
 async def _press(request: Request, press: KeypadPress, action: str) -> Response:
     settings = request.app.state.settings
     outcome = await _commit_or_keep(request, _presses(request), "voice", press)
+    if outcome is REFUSED:  # Twilio then asks the call's FallbackUrl, which tries the journal again
+        return refused_response()
     if outcome is KEPT:
         return kept_twiml(settings)
     return outcome_twiml(settings, outcome, action)
@@ -127,7 +130,11 @@ async def voice_fallback(token: str, request: Request):
     if "Digits" in params and _call_sid(params):
         step = "hours" if failed.endswith("/hours") else "answer"
         press = KeypadPress(_call_sid(params), (params.get("Digits") or "")[:8], step, token=token[:64])
-        await run_in_threadpool(journal_for(request.app).append, "voice", press)
+        try:
+            await run_in_threadpool(journal_for(request.app).append, "voice", press)
+        except JournalUnwritable:  # nothing can keep the press: the caller is told someone will call back
+            webhook_doors.refused()
+            return unavailable_twiml(settings)
         return kept_twiml(settings)
     return unavailable_twiml(settings)
 
@@ -146,6 +153,8 @@ async def voice_status(request: Request):
         return Response(status_code=204)
     item = (call_sid[:64], mapped, params.get("ErrorCode"), outbox_id_of(request.query_params.get("outbox")))
     result = await _commit_or_keep(request, _statuses(request), "status", item)
+    if result is REFUSED:
+        return refused_response()
     if result is not KEPT:
         log.info("webhook.voice_status", extra={"call_sid": call_sid, "status": status, "result": result})
     return Response(status_code=204)

@@ -306,3 +306,98 @@ def count(engine, sim: Sim) -> dict[str, int]:
             "missed": sum(1 for n in numbers if n not in per_number and n not in refused),
             "bad_numbers": len(refused), "receipts_behind": behind,
             "checks_wrong": wrong}
+
+
+# What the pages said (issue 28.5): each scenario looks during its fault, not only counts afterwards.
+BANNERS = ("system-status", "database-status", "provider-status", "throttle-status", "journal-status",
+           "webhooks-refused", "lane-status")
+
+
+def admin_headers(engine) -> dict[str, str]:
+    """A bearer token of an admin (committed), for the status API and the board (pages take bearer tokens)."""
+    from bcp_service.auth.secrets import hash_password, new_token, token_hash
+    from bcp_service.db import make_session_factory
+    from bcp_service.models import ApiToken, User
+
+    token = new_token()
+    with make_session_factory(engine)() as session:
+        user = User(username="fault-suite-admin", password_hash=hash_password("fault suite only"), role="admin")
+        session.add(user)
+        session.flush()
+        session.add(ApiToken(user_id=user.id, kind="access", token_hash=token_hash(token), prefix=token[:12]))
+        session.commit()
+    return {"Authorization": f"Bearer {token}"}
+
+
+def observe(api_url: str, headers: dict[str, str]) -> dict:
+    """``/healthz``, the system status's ``down`` and the board's banners (by their HTML ids), now."""
+    seen: dict = {}
+    try:
+        health = httpx.get(f"{api_url}/healthz", timeout=10)
+        body = health.json()
+        seen.update(healthz=health.status_code, healthz_journal_writable=body.get("journal", {}).get("writable"),
+                    healthz_webhooks_refused=body.get("webhooks_refused"))
+    except (httpx.HTTPError, ValueError):
+        seen["healthz"] = None
+    try:
+        status = httpx.get(f"{api_url}/api/v1/system/status", headers=headers, timeout=10)
+        seen["status"] = status.status_code
+        seen["down"] = sorted({f"{d['part']}:{d['state']}" for d in status.json().get("down", [])})
+    except (httpx.HTTPError, ValueError):
+        seen["status"] = None
+    try:
+        board = httpx.get(f"{api_url}/board", headers=headers, timeout=10)
+        seen["board"] = board.status_code
+        seen["banners"] = [name for name in BANNERS if f'id="{name}"' in board.text]
+    except httpx.HTTPError:
+        seen["board"] = None
+    return seen
+
+
+def block_journal(data_dir: Path, blocked: bool) -> None:
+    """The journal directory unwritable for every process, root too (its path a file, as a failed mount
+    leaves it); False puts the directory back with what it held."""
+    journal, aside = data_dir / "journal", data_dir / "journal.aside"
+    if blocked:
+        journal.mkdir(exist_ok=True)
+        journal.rename(aside)
+        journal.write_text("not a directory")
+    else:
+        journal.unlink()
+        aside.rename(journal)
+
+
+class Watcher:
+    """Looks at the pages (``observe``) every second while a fault lasts, in a thread: what each said, at least once."""
+
+    def __init__(self, api_url: str, headers: dict[str, str]) -> None:
+        import threading
+
+        self.api_url, self.headers = api_url, headers
+        self.healthz: set = set()
+        self.down: set[str] = set()
+        self.banners: set[str] = set()
+        self.board: set = set()
+        self.refused = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.take(observe(self.api_url, self.headers))
+            self._stop.wait(1.0)
+
+    def take(self, seen: dict) -> None:
+        self.healthz.add(seen.get("healthz"))
+        self.down.update(seen.get("down", []))
+        self.banners.update(seen.get("banners", []))
+        self.board.add(seen.get("board"))
+        self.refused = max(self.refused, seen.get("healthz_webhooks_refused") or 0)
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self._thread.join(30)
+        return {"healthz_seen": sorted(self.healthz, key=str), "down_seen": sorted(self.down),
+                "banners_seen": sorted(self.banners), "board_seen": sorted(self.board, key=str),
+                "webhooks_refused": self.refused}

@@ -2,13 +2,16 @@
 
     .venv/bin/python -m load_tests.faults.run                 # all scenarios, 300 patients each
     .venv/bin/python -m load_tests.faults.run --only provider_down --outage 90 --patients 2920
+    .venv/bin/python -m load_tests.faults.run --port-base 18600 --only provider_429_pg journal_read_only_pg_down
 
 Each scenario gets its own SQLite file or its own PostgreSQL cluster (initdb as the postgres user,
-port 19490+), a Twilio simulator, API(s), a worker and (scheduler scenarios) scheduler(s) on loopback
-ports 19400-19489. It starts a round, injects its fault mid-round, waits until nothing is left to send
+port base+90...), a Twilio simulator, API(s), a worker and (scheduler scenarios) scheduler(s) on loopback
+ports base..base+89 (``--port-base``, 19400 by default). It starts a round, injects its fault mid-round, waits until nothing is left to send
 and every accepted message's status is applied (receipts or reconciliation), then counts: messages
 sent, sent twice, patients missed, receipts behind the provider's status, checks whose final state is
-wrong, and for the scheduler scenarios escalation steps taken twice or missed. Killed processes are
+wrong, and for the scheduler scenarios escalation steps taken twice or missed. During the fault a
+watcher reads ``/healthz``, the system status and the board every second (harness.Watcher, issue 28.5):
+what they said is in the result, and ``EXPECT`` names what they must have said. Killed processes are
 restarted as a supervisor would (that is the fault); nothing else is touched.
 """
 
@@ -27,12 +30,16 @@ from load_tests.faults.harness import (
     PgCluster,
     Process,
     Sim,
+    Watcher,
+    admin_headers,
+    block_journal,
     count,
     error_codes,
     escalation,
     follow_ups,
     follow_ups_twice,
     holding,
+    observe,
     pending,
     seed,
     service_env,
@@ -45,7 +52,18 @@ from load_tests.faults.harness import (
 
 SCENARIOS = ("worker_kill9_twice", "provider_down", "provider_errors", "api_kill9_receipts", "pg_fast_restart",
              "pg_crash_10s", "two_workers_pg", "sqlite_disk_full", "sqlite_read_only", "scheduler_kill9_twice",
-             "two_schedulers_pg", "receipts_twice_two_apis", "receipts_twice_two_apis_pg")
+             "two_schedulers_pg", "receipts_twice_two_apis", "receipts_twice_two_apis_pg",
+             "provider_429_pg", "journal_read_only_pg_down")
+# What the pages must have said during the fault (issue 28.5), read by harness.Watcher: the board's banners
+# (HTML ids), the system status's ``down`` parts, /healthz not 200 at least once; ``after``: the board's
+# banners once the fault is over; ``refused``: webhooks answered 503 (and retried by the simulator).
+EXPECT: dict[str, dict] = {
+    "provider_down": {"banners": {"provider-status"}},  # SQLite: the status API waits on a lock (another branch)
+    "provider_429_pg": {"banners": {"throttle-status"}, "down": {"provider:throttled"}},
+    "pg_crash_10s": {"healthz_not_ok": True},
+    "sqlite_disk_full": {"healthz_not_ok": True},
+    "journal_read_only_pg_down": {"healthz_not_ok": True, "refused": True, "after": {"webhooks-refused"}},
+}
 # Scheduler scenarios: no answers (calls are not picked up), three steps within half a minute.
 STEPS = [{"after_minutes": 0.1, "action": "resend"}, {"after_minutes": 0.25, "action": "call"},
          {"after_minutes": 0.4, "action": "unreachable"}]
@@ -57,7 +75,7 @@ def sent_share(sim: Sim, patients: int) -> float:
 
 
 def _postgres(name: str) -> bool:
-    return name.startswith("pg_") or name.endswith("_pg")
+    return name.startswith("pg_") or name.endswith("_pg") or "_pg_" in name
 
 
 def _env_for(name: str) -> dict[str, str]:
@@ -68,12 +86,26 @@ def _env_for(name: str) -> dict[str, str]:
     if name.startswith("receipts_twice"):
         # Reconciliation off: every receipt must come in through the doors, none fetched afterwards.
         return {"BCP_SEND_RECONCILE_EVERY_SECONDS": "0"}
+    if name == "journal_read_only_pg_down":
+        # Every receipt through the doors (no reconciliation): a 503 must be retried by "Twilio" (#rc=5).
+        return {"BCP_SEND_RECONCILE_EVERY_SECONDS": "0", "BCP_WEBHOOK_RETRY_COUNT": "5"}
     return {}
+
+
+def expectations_met(name: str, fault: dict) -> bool:
+    want = EXPECT.get(name)
+    if not want:
+        return True
+    return (want.get("banners", set()) <= set(fault.get("banners_seen", []))
+            and want.get("down", set()) <= set(fault.get("down_seen", []))
+            and (not want.get("healthz_not_ok") or any(code != 200 for code in fault.get("healthz_seen", [200])))
+            and (not want.get("refused") or (fault.get("webhooks_refused", 0) > 0 and fault.get("callbacks_retried", 0) > 0))
+            and want.get("after", set()) <= set(fault.get("banners_after", [])))
 
 
 def run_scenario(name: str, args, port: int) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"faults-{name}-"))
-    cluster = PgCluster(19490 + SCENARIOS.index(name) % 9) if _postgres(name) else None
+    cluster = PgCluster(args.port_base + 90 + SCENARIOS.index(name) % 9) if _postgres(name) else None
     database_url = cluster.url if cluster else f"sqlite:///{work / 'bcp.sqlite3'}"
     database_file = work / "bcp.sqlite3"
     api_url, sim_port, api2_port = f"http://127.0.0.1:{port}", port + 1, port + 2
@@ -82,6 +114,7 @@ def run_scenario(name: str, args, port: int) -> dict:
     read_only = name == "sqlite_read_only"
     try:
         engine = seed(database_url, args.patients)
+        headers = admin_headers(engine)
         sim_env = service_env(database_url, api_url=api_url, sim_url="", data_dir=work)
         sim = Sim(sim_port, work, sim_env)
         env = service_env(database_url, api_url=api_url, sim_url=sim.url, data_dir=work, **_env_for(name))
@@ -125,6 +158,7 @@ def run_scenario(name: str, args, port: int) -> dict:
                                       what=f"{share:.0%} sent", every=0.05)
         held = 0
         fault: dict = {}
+        watch = Watcher(api_url, headers) if name in EXPECT else None
         if name == "worker_kill9_twice":
             for share in (0.2, 0.5):
                 at(share)
@@ -134,6 +168,19 @@ def run_scenario(name: str, args, port: int) -> dict:
         elif name == "provider_down":
             at(0.2)
             sim.call("POST", "/_sim/faults", json={"outage_seconds": args.outage})
+            time.sleep(args.outage)
+        elif name == "provider_429_pg":
+            at(0.2)
+            sim.call("POST", "/_sim/faults", json={"api_errors": {"429": 1.0}})  # every create refused: 429
+            time.sleep(args.outage)
+            sim.call("DELETE", "/_sim/faults")
+        elif name == "journal_read_only_pg_down":
+            at(0.3)
+            block_journal(work, True)  # the journal cannot take a line ...
+            cluster.crash(args.pg_down)  # ... while PostgreSQL is down: webhooks answer 503
+            wait_until(lambda: _status(f"{api_url}/healthz") == 200, timeout=60, what="the API to write again")
+            block_journal(work, False)
+            fault["banners_after"] = observe(api_url, headers).get("banners", [])
         elif name == "api_kill9_receipts":
             at(0.3)
             api.kill9()
@@ -151,6 +198,7 @@ def run_scenario(name: str, args, port: int) -> dict:
                 process.limit_file_size(0)  # no byte more on any file: database, journal, logs
             time.sleep(DOWN_SECONDS)
             fault["healthz_while_full"] = _status(f"{api_url}/healthz")
+            time.sleep(1.5)  # the watcher's last look while the disk is full
             for process in (api, *workers):
                 process.limit_file_size(None)
         elif name == "sqlite_read_only":
@@ -167,6 +215,9 @@ def run_scenario(name: str, args, port: int) -> dict:
                 wait_until(lambda t=taken: _steps_taken(engine) >= t, timeout=120, what=f"{taken} steps taken")
                 schedulers[0].kill9()
                 schedulers[0].restart_after_kill()
+        if watch is not None:
+            fault.update(watch.stop())
+            watch = None
         wait_until(lambda: settled(engine, sim) and ("scheduler" not in name or _escalated(engine, len(STEPS))),
                    timeout=args.timeout, what="the round to settle", every=1)
         result = count(engine, sim)
@@ -181,6 +232,8 @@ def run_scenario(name: str, args, port: int) -> dict:
         stats = sim.call("GET", "/_sim/stats")
         result["callbacks_taken"], result["callbacks_refused"] = stats.get("callbacks_sent", 0), stats.get(
             "callbacks_failed", 0)
+        result["callbacks_retried"] = stats.get("callbacks_retried", 0)
+        result["pages_said_it"] = expectations_met(name, {**fault, "callbacks_retried": result["callbacks_retried"]})
         result["follow_ups"] = follow_ups(engine)
         result["failed_codes"] = error_codes(engine)
         result["seconds"] = round(time.monotonic() - started, 1)
@@ -188,7 +241,7 @@ def run_scenario(name: str, args, port: int) -> dict:
                         and result["exited"] == 0 and result["sent_twice"] <= held
                         and result["follow_ups_twice"] == 0
                         and result.get("steps_twice", 0) == 0 and result.get("steps_missed", 0) == 0
-                        and result.get("checks_not_escalated", 0) == 0)
+                        and result.get("checks_not_escalated", 0) == 0 and result["pages_said_it"])
         return result
     except TimeoutError as exc:
         try:
@@ -198,6 +251,8 @@ def run_scenario(name: str, args, port: int) -> dict:
         return {**partial, "pending": pending(engine), "stuck": stuck(engine), "error": str(exc), "ok": False,
                 "exited": sum(1 for p in processes if not p.alive())}
     finally:
+        if watch is not None:
+            watch.stop()
         for process in reversed(processes):
             process.stop()
         if cluster:
@@ -234,6 +289,14 @@ def _escalated(engine, steps: int) -> bool:
     return found["steps_missed"] <= 0 and found["checks_not_escalated"] == 0
 
 
+def _said(r: dict) -> str:
+    """What the pages said during the fault, short: /healthz codes seen, board banners seen (and after)."""
+    if "banners_seen" not in r:
+        return "-"
+    after = f"; after: {' '.join(r['banners_after'])}" if r.get("banners_after") else ""
+    return f"healthz {'/'.join(map(str, r['healthz_seen']))}; {' '.join(r['banners_seen']) or 'no banner'}{after}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="*", choices=SCENARIOS, help="scenarios to run (default: all)")
@@ -241,21 +304,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outage", type=float, default=30.0, help="provider_down: seconds the provider is down")
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds a scenario may take to settle")
     parser.add_argument("--keep", action="store_true", help="keep each scenario's directory (logs, SQLite file)")
+    parser.add_argument("--port-base", type=int, default=19400,
+                        help="loopback ports base..base+98 (services base+6n.., PostgreSQL clusters base+90..)")
+    parser.add_argument("--pg-down", type=float, default=4.0,
+                        help="journal_read_only_pg_down: seconds PostgreSQL stays down (Twilio retries within 15 s)")
     args = parser.parse_args(argv)
     results = {}
     for n, name in enumerate(args.only or SCENARIOS):
-        results[name] = run_scenario(name, args, 19400 + 6 * n)
+        results[name] = run_scenario(name, args, args.port_base + 6 * n)
         print(json.dumps({name: results[name]}, default=str), flush=True)
     print("\n| scenario | patients | sent | sent twice (held by dead workers) | missed | bad numbers | receipts behind "
-          "| checks wrong | follow-ups twice | steps twice / missed | processes exited | s | ok |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| checks wrong | follow-ups twice | steps twice / missed | processes exited | pages said | s | ok |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
         steps = f"{r['steps_twice']} / {r['steps_missed']}" if "steps_twice" in r else "-"
         print(f"| {name} | {r.get('patients', '-')} | {r.get('sent', '-')} | {r.get('sent_twice', '-')} "
               f"({r.get('held_by_dead_workers', '-')}) | "
               f"{r.get('missed', '-')} | {r.get('bad_numbers', '-')} | {r.get('receipts_behind', '-')} | "
               f"{r.get('checks_wrong', '-')} | {r.get('follow_ups_twice', '-')} | {steps} | "
-              f"{r.get('exited', '-')} | {r.get('seconds', '-')} | {'yes' if r['ok'] else 'NO ' + r.get('error', '')} |")
+              f"{r.get('exited', '-')} | {_said(r)} | {r.get('seconds', '-')} | {'yes' if r['ok'] else 'NO ' + r.get('error', '')} |")
     return 0 if all(r["ok"] for r in results.values()) else 1
 
 

@@ -59,3 +59,16 @@ def faulty_client(settings, database_url, committed_admin) -> Iterator[TestClien
 def working_client(settings, engine, committed_admin) -> Iterator[TestClient]:
     with TestClient(create_app(settings, engine), headers=committed_admin) as client:
         yield client
+
+
+@pytest.fixture(autouse=True)
+def forget_refused_writes():
+    """A page's refused write (its audit row deferred) marks this process as unable to write
+    (db_outage.write_refused): not for the next test, nor the kept rows of this one."""
+    yield
+    from bcp_service import db_outage
+    from bcp_service.audit import deferred
+
+    db_outage.database_wrote()
+    for path in deferred.pending():
+        path.unlink(missing_ok=True)

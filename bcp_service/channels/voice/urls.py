@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bcp_service.channels.callbacks import with_retry
 from bcp_service.config import Settings
 
 VOICE_PATH = "/webhooks/twilio/voice"
@@ -15,7 +16,7 @@ def twiml_url(settings: Settings, token: str) -> str:
 def call_status_url(settings: Settings) -> str | None:
     if settings.notifier != "twilio" or not settings.twilio_status_callbacks:
         return None
-    return f"{settings.webhook_base}{VOICE_PATH}/status"
+    return with_retry(f"{settings.webhook_base}{VOICE_PATH}/status", settings)
 
 
 def fallback_url(settings: Settings, token: str) -> str:

@@ -20,21 +20,32 @@ from datetime import datetime, timezone
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-log = logging.getLogger("bcp_service.outage")
+log = logging.getLogger("bcp_service.db_outage")
 
 # This process's loops that wait for the database now (-> since), and the last outage's length: the
 # heartbeat carries them (bcp_service.heartbeat) and the board says "waiting for the database".
 # Weak: a loop that is gone (an app or a worker of the past) waits for nothing.
 _waiting: weakref.WeakKeyDictionary[DatabaseWait, float] = weakref.WeakKeyDictionary()
 _last_wait_seconds: float | None = None
+_refused_since: float | None = None  # a page's write was refused (its audit row deferred) since then
 _lock = threading.Lock()
 
 
 def waiting_since() -> datetime | None:
-    """When the oldest of this process's waits for the database began; None when none waits."""
+    """When the oldest of this process's waits for the database began (or a write of a page was refused:
+    ``write_refused``); None when none waits."""
     with _lock:
-        since = min(list(_waiting.values()), default=None)
+        since = min([*_waiting.values(), *([_refused_since] if _refused_since is not None else [])], default=None)
     return None if since is None else datetime.fromtimestamp(since, timezone.utc)
+
+
+def write_refused() -> None:
+    """A page's write (its audit row, kept for later: audit/deferred.py) was refused by the database; the
+    pages say the database cannot be written until this process writes again (``database_wrote``)."""
+    global _refused_since
+    with _lock:
+        if _refused_since is None:
+            _refused_since = time.time()
 
 
 def last_wait_seconds() -> float | None:
@@ -48,6 +59,8 @@ def database_wrote() -> None:
     write proves the database is back, and its beats must stop saying it waits.) A loop that fails
     again simply waits again.
     """
+    global _refused_since
+    _refused_since = None
     if not _waiting:
         return
     with _lock:
