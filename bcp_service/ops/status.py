@@ -42,7 +42,11 @@ class OpsStatus(SystemStatus):
     down: list[DownPart] = Field(default_factory=list)
 
 
-def read_status(app) -> OpsStatus:
+def read_status(app, *, database_probe: health.DatabaseHealth | None = None) -> OpsStatus:
+    """``database_probe``: the write probe already made in this request (``/ops``): not made twice.
+
+    Otherwise the probe runs in a unit of work of its own: on SQLite that waits for the write lock, so the
+    caller's own session must not hold it (a request's credential touch is written apart: auth/deps.py)."""
     settings = app.state.settings
     now = utcnow()
     database = health.DatabaseHealth()
@@ -56,7 +60,9 @@ def read_status(app) -> OpsStatus:
         if not is_outage(exc):
             raise
         database = health.DatabaseHealth(readable=False, writable=False, error=type(exc).__name__)
-    if database.readable:
+    if database.readable and database_probe is not None:
+        database = database_probe
+    elif database.readable:
         try:
             with app.state.unit_of_work() as session:
                 database = health.check_write(session, min_free_mb=settings.health_min_free_mb)
