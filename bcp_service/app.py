@@ -90,9 +90,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.request_session_factory = make_session_factory(engine, mode="write_late",
                                                              busy_seconds=settings.shed_wait_seconds)
     app.state.priority_session_factory = make_session_factory(engine, mode="write_late")
-    # A credential's "last used" touch, best effort, in its own short unit before the route runs: the
-    # request's session then takes no write lock for it (issue 29.3, the /ops bug: see auth/deps.py).
-    app.state.touch_unit_of_work = partial(transaction, make_session_factory(engine, busy_seconds=settings.shed_wait_seconds))
+    # Units whose wait for SQLite's write lock is bounded (shed_wait_seconds, issue 29.3): a credential's
+    # "last used" touch, best effort, before the route runs, so the request's session takes no write lock
+    # for it (the /ops bug: auth/deps.py); the system status's write probe (ops/status.py).
+    app.state.short_unit_of_work = partial(transaction, make_session_factory(engine, busy_seconds=settings.shed_wait_seconds))
     # Work that never writes (the board's live watcher): on SQLite it takes no write lock (db.py).
     app.state.read_session_factory = make_session_factory(engine, read_only=True)
     # Units of work opened outside the request's own session (group commits): tests put theirs here.

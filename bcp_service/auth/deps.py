@@ -105,7 +105,7 @@ def _touch(app, statement: Executable) -> None:
     touch always was: a database too busy to take it within ``shed_wait_seconds`` skips it (the next
     request touches again)."""
     try:
-        with app.state.touch_unit_of_work() as session:
+        with app.state.short_unit_of_work() as session:
             session.execute(statement)
     except DBAPIError as exc:
         if not is_outage(exc):

@@ -16,6 +16,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, select
 
+from bcp_service.admission import is_busy
 from bcp_service.heartbeat import SystemStatus, read_system_status
 from bcp_service.models import OutboxMessage
 from bcp_service.models.base import utcnow
@@ -36,7 +37,7 @@ class DownPart(BaseModel):
 
 
 class OpsStatus(SystemStatus):
-    database: str = Field(description="ok | unwritable | unreadable")
+    database: str = Field(description="ok | busy | unwritable | unreadable")
     journal: dict = Field(default_factory=dict, description="writable, files, entries, oldest_at, free_bytes")
     throttled_messages: int = Field(default=0, description="messages waiting because the provider answered 429")
     down: list[DownPart] = Field(default_factory=list)
@@ -64,10 +65,12 @@ def read_status(app, *, database_probe: health.DatabaseHealth | None = None) -> 
         database = database_probe
     elif database.readable:
         try:
-            with app.state.unit_of_work() as session:
+            # Its wait for SQLite's write lock is bounded (shed_wait_seconds), then "busy" (issue 29.3).
+            with app.state.short_unit_of_work() as session:
                 database = health.check_write(session, min_free_mb=settings.health_min_free_mb)
         except DBAPIError as exc:  # the unit of work's own begin or commit was refused
-            database = health.DatabaseHealth(writable=False, error=type(exc).__name__)
+            database = (health.DatabaseHealth(busy=True, error="busy") if is_busy(exc)
+                        else health.DatabaseHealth(writable=False, error=type(exc).__name__))
     journal = health.check_journal(journal_for(app), min_free_mb=settings.health_min_free_mb)
     if base is None:
         base = SystemStatus(ok=False, checked_at=now, stale_after_seconds=settings.heartbeat_stale_seconds,
@@ -97,6 +100,10 @@ def find_down(status: OpsStatus, database: health.DatabaseHealth, journal: healt
         reason = "空き容量が不足しています" if database.error == "disk_low" else "書き込みが拒否されています"
         down.append(DownPart(part="database", state="unwritable", since=status.database_unwritable_since,
                              message=f"データベースに書き込めません（{reason}）。回答は受信記録に保存されます。"))
+    elif database.busy:
+        down.append(DownPart(part="database", state="busy",
+                             message="データベースが混み合っていて、書き込みをすぐには確認できませんでした（書き込み待ち）。"
+                                     "回答と受信記録は優先して受け付けています。"))
     if not journal.writable:
         down.append(DownPart(part="journal", state="unwritable",
                              message="受信記録（ジャーナル）に書き込めません。データベースも止まると返信が失われます。"))

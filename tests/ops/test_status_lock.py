@@ -9,6 +9,7 @@ These run on their own SQLite file whatever BCP_TEST_DATABASE_URL says (the bug 
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, timedelta
 from pathlib import Path
 
@@ -94,3 +95,23 @@ def test_ops_and_status_with_a_stale_page_session(sqlite_app):
     assert answer.status_code == 200 and answer.json()["database"] == "ok", answer.json()["down"]
     seen = [s if s.tzinfo else s.replace(tzinfo=UTC) for s in _touched(sqlite_app)[1] if s is not None]
     assert seen and max(seen) > before  # the activity is still recorded
+
+
+def test_status_says_busy_not_unwritable_while_another_process_holds_the_lock(sqlite_app):
+    """A long writer elsewhere: the status's probe waits shed_wait_seconds, then says "busy", never 30 s."""
+    headers = _fresh_token(sqlite_app)
+    with TestClient(sqlite_app, headers=headers) as client:
+        assert client.get("/api/v1/system/status").json()["database"] == "ok"  # the token's touch is behind us
+    quick = create_app(sqlite_app.state.settings.model_copy(update={"shed_wait_seconds": 0.3}), sqlite_app.state.engine)
+    holder = sqlite3.connect(sqlite_app.state.settings.database_url.split("///", 1)[1], isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        with TestClient(quick, headers=headers) as client:
+            answer = client.get("/api/v1/system/status")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["database"] == "busy"
+    assert [(d["part"], d["state"]) for d in body["down"] if d["part"] == "database"] == [("database", "busy")]
