@@ -7,7 +7,7 @@ Starts ``bcp-service demo`` (API, Twilio simulator, worker, scheduler; the embed
 temporary folder on loopback, starts a drill round for the whole prefecture (the simulator taps the answer
 links on its drill curve, ``--answer-speed`` compressed so the burst falls inside the run), then runs
 closed-loop users (each one request in flight, no think time: N users are N concurrent requests) over
-ordinary pages and API calls for ``--step-seconds`` at each level of ``--levels``. The capacity is the
+ordinary pages and API calls for ``--step-seconds`` at each level of ``--levels`` (then ``--extra``). The capacity is the
 largest level with p95 < 1 s and no 503; then the same at 2x and 5x it. Answers: every link answer the
 simulator was told 200 for must be in the round (``answered`` of the round's summary; the benchmark
 itself records no answer). Prints a Markdown table for RESULTS.md and stops by itself.
@@ -113,6 +113,9 @@ async def run(args, base: str) -> str:
         line, _ = row(capacity * factor, await level(base, ctx, capacity * factor, args.step_seconds), args.step_seconds)
         lines.append(line.replace(f"| {capacity * factor} |", f"| {capacity * factor} ({factor}x) |", 1))
         load.append(os.getloadavg()[0])
+    for users in args.extra:  # fixed levels, e.g. the outside probe's 240 concurrent requests
+        lines.append(row(users, await level(base, ctx, users, args.step_seconds), args.step_seconds)[0])
+        load.append(os.getloadavg()[0])
     await asyncio.sleep(args.settle_seconds)  # answers the simulator is still sending
     sim_port = args.sim_port
     async with httpx.AsyncClient(timeout=120) as client:
@@ -153,6 +156,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--patients", type=int, default=979)
     parser.add_argument("--levels", type=lambda s: [int(x) for x in s.split(",")], default=[2, 4, 8, 12, 16, 24, 32, 48])
+    parser.add_argument("--extra", type=lambda s: [int(x) for x in s.split(",") if x], default=[],
+                        help="levels run after 2x and 5x whatever the capacity (the probe's 240)")
     parser.add_argument("--step-seconds", type=float, default=20)
     parser.add_argument("--settle-seconds", type=float, default=20)
     parser.add_argument("--answer-speed", type=float, default=6)

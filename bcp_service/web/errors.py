@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
@@ -44,11 +46,16 @@ def busy_response(path: str, retry_after: int) -> HTMLResponse | JSONResponse:
     """503 with ``Retry-After`` for a request shed under load: a Japanese page, or JSON for programs."""
     headers = {"Retry-After": str(retry_after), "Cache-Control": "no-store"}
     if not path.startswith(API_PREFIXES):
-        html = render("web/error.html", principal=None, role_label="", heading=BUSY_HEADING,
-                      message=BUSY_MESSAGE.format(seconds=retry_after), status=503)
-        return HTMLResponse(html, status_code=503, headers=headers)
+        return HTMLResponse(_busy_html(retry_after), status_code=503, headers=headers)
     return JSONResponse(status_code=503, headers=headers, content={
         "detail": BUSY_API, "retry_after": retry_after, "down": [{"part": "database", "state": "busy"}]})
+
+
+@lru_cache(maxsize=4)
+def _busy_html(retry_after: int) -> str:
+    # Rendered once: under overload the 503 itself must cost next to nothing.
+    return render("web/error.html", principal=None, role_label="", heading=BUSY_HEADING,
+                  message=BUSY_MESSAGE.format(seconds=retry_after), status=503)
 
 
 def server_error(request: Request, _exc: Exception):
