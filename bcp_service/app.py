@@ -13,10 +13,12 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from bcp_service import heartbeat, lanes, webhook_doors
+from bcp_service.admission import AdmissionMiddleware, default_limit, is_busy
 from bcp_service.answers.review_routes import router as review_router
 from bcp_service.answers.routes import router as answers_router
 from bcp_service.audit import deferred as audit_deferred
@@ -52,7 +54,14 @@ from bcp_service.schedules.routes import router as schedules_router
 from bcp_service.security import SecurityMiddleware
 from bcp_service.triggers.routes import router as triggers_router
 from bcp_service.web.docs import install_docs
-from bcp_service.web.errors import API_PREFIXES, error_page, server_error, validation_page, wants_page
+from bcp_service.web.errors import (
+    API_PREFIXES,
+    busy_response,
+    error_page,
+    server_error,
+    validation_page,
+    wants_page,
+)
 from bcp_service.web.page_routers import PAGE_ROUTERS
 from bcp_service.web.routes import router as web_router
 from bcp_service.webhooks.journal import journal_for
@@ -65,7 +74,7 @@ quiet_log = RepeatLog(log)  # quiet (issue 28.4): one line per cause per interva
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     settings = settings or get_settings()
-    engine = engine or make_engine(settings.database_url)
+    engine = engine or make_engine(settings.database_url, pool_timeout=settings.db_pool_timeout_seconds)
     app = FastAPI(
         title="bcp-service",
         version="0.1.0",
@@ -77,7 +86,15 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     set_interval(settings.log_repeat_interval_seconds)  # quiet (issue 28.4)
     app.state.session_factory = make_session_factory(engine)
     # A request's session takes SQLite's write lock only from its first write (db.py).
-    app.state.request_session_factory = make_session_factory(engine, mode="write_late")
+    # shed (issue 29.3): an ordinary request waits for it a bounded time, then is answered 503 (admission.py);
+    # a priority one (a nurse's result) waits as long as the queued writes.
+    app.state.request_session_factory = make_session_factory(engine, mode="write_late",
+                                                             busy_seconds=settings.shed_wait_seconds)
+    app.state.priority_session_factory = make_session_factory(engine, mode="write_late")
+    # Units whose wait for SQLite's write lock is bounded (shed_wait_seconds, issue 29.3): a credential's
+    # "last used" touch, best effort, before the route runs, so the request's session takes no write lock
+    # for it (the /ops bug: auth/deps.py); the system status's write probe (ops/status.py).
+    app.state.short_unit_of_work = partial(transaction, make_session_factory(engine, busy_seconds=settings.shed_wait_seconds))
     # Work that never writes (the board's live watcher): on SQLite it takes no write lock (db.py).
     app.state.read_session_factory = make_session_factory(engine, read_only=True)
     # Units of work opened outside the request's own session (group commits): tests put theirs here.
@@ -116,6 +133,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     install_docs(app)
     _install_error_handlers(app)
+    # shed (issue 29.3): inside the security headers, so a 503 carries them too.
+    app.add_middleware(AdmissionMiddleware, limit=settings.shed_max_requests or default_limit(
+        engine.dialect.name, getattr(engine.pool, "size", lambda: 5)()), wait_seconds=settings.shed_wait_seconds,
+        retry_after=settings.shed_retry_after_seconds, reject=busy_response)
     app.add_middleware(SecurityMiddleware, settings=settings, server_error=server_error)
     if settings.trusted_proxies.strip():  # wall (issue 23): outermost, so every layer sees the real client
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
@@ -186,8 +207,19 @@ def _install_error_handlers(app: FastAPI) -> None:
             content={"detail": [{"loc": [], "msg": "データの整合性に反します (conflicts with existing data)", "type": "conflict"}]},
         )
 
+    retry_after = app.state.settings.shed_retry_after_seconds
+
+    @app.exception_handler(PoolTimeoutError)
+    async def pool_timeout(request: Request, exc: PoolTimeoutError):
+        # shed (issue 29.3): no pooled connection free within db_pool_timeout_seconds: busy, not broken.
+        quiet_log.warning("http.shed", cause="pool_timeout")
+        return busy_response(request.url.path, retry_after)
+
     @app.exception_handler(DBAPIError)
     async def database_error(request: Request, exc: DBAPIError):
+        if is_busy(exc):  # shed (issue 29.3): SQLite's write lock not had within shed_wait_seconds
+            quiet_log.warning("http.shed", cause="database_locked")
+            return busy_response(request.url.path, retry_after)
         # ops: an outage met before the route could say so itself (the caller's token is read from the
         # database): 503 naming the database, never a generic 500 (issue 28). Other driver errors are bugs.
         if not is_outage(exc):

@@ -256,6 +256,15 @@ class Settings(BaseSettings):
     # disaster triggers MAX_BULLETIN_BYTES (JMA XML), webhooks 64 KiB, answer and login forms 16 KiB.
     api_max_body_bytes: int = 1024 * 1024
 
+    # shed (issue 29.3): load shedding (bcp_service/admission.py). Ordinary pages and API calls in flight per
+    # process (0: by engine, 6 on SQLite, the pool's size on PostgreSQL); one that finds no room within
+    # shed_wait_seconds, or (SQLite) waits that long for the write lock, or for a pooled connection that
+    # long, gets 503 with Retry-After. Answer links, Twilio webhooks and nurse results are never shed.
+    shed_max_requests: int = Field(0, ge=0)
+    shed_wait_seconds: float = Field(3.0, gt=0, le=20)
+    shed_retry_after_seconds: int = Field(5, ge=1, le=300)
+    db_pool_timeout_seconds: float = Field(10.0, gt=0, le=60)  # the API's wait for a pooled connection
+
     # CSV import limits.
     import_max_bytes: int = 50 * 1024 * 1024
     import_max_cell_chars: int = 2000

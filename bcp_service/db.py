@@ -15,6 +15,12 @@ write. Sessions come from ``make_session_factory`` in one of three modes:
   every statement does under PostgreSQL's READ COMMITTED, which requests already run under there.
 - ``read_only`` (the board's live watcher, the health check): a plain deferred ``BEGIN``, never a lock.
 
+How long a writer waits for the lock is SQLite's ``busy_timeout`` (``DEFAULT_BUSY_MS``) unless its
+engine carries the execution option ``BUSY`` (milliseconds): ordinary requests wait a few seconds and
+are then shed with a 503 (``admission.py``, issue 29.3), the queued writes (group commits, the
+worker) and the priority requests keep the long wait. The option applies to the wait for the lock
+only: the connection's own timeout is set back as soon as the lock is had (or refused).
+
 Every other writer waits while one holds the lock, so a transaction that holds it for
 ``LONG_HOLD_SECONDS`` or more is logged (``sqlite.write_lock_held``, with the process, thread and
 request route): the log names the long writers to split (load_tests/RESULTS.md, "SQLite soak").
@@ -39,6 +45,8 @@ from sqlalchemy import Engine, event
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, create_engine
 
+from bcp_service.admission import PRIORITY, classify
+
 
 def normalise_url(url: str) -> str:
     """Accept plain ``postgresql://`` URLs and route them through psycopg 3."""
@@ -49,14 +57,16 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, echo: bool = False, pool_timeout: float = 30.0) -> Engine:
+    """``pool_timeout``: how long a checkout waits for a pooled connection (then ``sqlalchemy.exc.TimeoutError``)."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, echo=echo, hide_parameters=True, connect_args={"check_same_thread": False, "timeout": 30}
+            url, echo=echo, hide_parameters=True, pool_timeout=pool_timeout,
+            connect_args={"check_same_thread": False, "timeout": DEFAULT_BUSY_MS / 1000},
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
@@ -69,7 +79,8 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
         return engine
     # hide_parameters: a failing statement's exception text would otherwise carry names and addresses.
     return create_engine(
-        url, echo=echo, hide_parameters=True, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        url, echo=echo, hide_parameters=True, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+        pool_timeout=pool_timeout,
     )
 
 
@@ -81,7 +92,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={DEFAULT_BUSY_MS}")
     cursor.close()
 
 
@@ -112,6 +123,8 @@ def _sqlite_checkin(reopen: dict, dbapi_connection, record) -> None:
         record.invalidate()
 
 
+DEFAULT_BUSY_MS = 30000
+BUSY = "bcp_busy_ms"  # execution option: this engine's writers wait at most this long for SQLite's lock
 MODE = "bcp_sqlite_mode"
 MODES = ("immediate", "write_late", "read_only")
 READ_PHASE = "bcp_read_phase"
@@ -128,8 +141,12 @@ log = logging.getLogger("bcp_service.db")
 
 
 def _sqlite_begin(connection) -> None:
-    mode = connection.get_execution_options().get(MODE, "immediate")
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if mode == "immediate" else "BEGIN")
+    options = connection.get_execution_options()
+    mode = options.get(MODE, "immediate")
+    if mode == "immediate":
+        _lock_within(connection.exec_driver_sql, options.get(BUSY))  # through SQLAlchemy: its errors are wrapped
+    else:
+        connection.exec_driver_sql("BEGIN")
     if mode == "write_late":
         connection.info[READ_PHASE] = True
     elif mode == "immediate":
@@ -146,8 +163,20 @@ def _sqlite_before_execute(connection, cursor, statement, _parameters, context, 
         connection.info[READ_PHASE] = False
         # End the read snapshot and start a write transaction that waits for the lock.
         cursor.execute("COMMIT")
-        cursor.execute("BEGIN IMMEDIATE")
+        _lock_within(cursor.execute, connection.get_execution_options().get(BUSY))
         connection.info[LOCKED_AT] = time.monotonic()
+
+
+def _lock_within(execute: Callable[[str], object], busy_ms: int | None) -> None:
+    """``BEGIN IMMEDIATE``, waiting at most ``busy_ms`` for the lock when given (then "database is locked")."""
+    if busy_ms is None:
+        execute("BEGIN IMMEDIATE")
+        return
+    execute(f"PRAGMA busy_timeout={int(busy_ms)}")
+    try:
+        execute("BEGIN IMMEDIATE")
+    finally:
+        execute(f"PRAGMA busy_timeout={DEFAULT_BUSY_MS}")
 
 
 def _sqlite_end(connection) -> None:
@@ -167,12 +196,16 @@ def read_only(engine: Engine) -> Engine:
     return engine.execution_options(**{MODE: "read_only"})
 
 
-def make_session_factory(engine: Engine, *, read_only: bool = False, mode: str | None = None) -> sessionmaker[Session]:
-    """Sessions for units of work; ``mode`` (SQLite only) as in this module's docstring."""
+def make_session_factory(engine: Engine, *, read_only: bool = False, mode: str | None = None,
+                         busy_seconds: float | None = None) -> sessionmaker[Session]:
+    """Sessions for units of work; ``mode`` and ``busy_seconds`` (SQLite only) as in this module's docstring."""
     mode = mode or ("read_only" if read_only else "immediate")
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}")
-    bind = engine if mode == "immediate" else engine.execution_options(**{MODE: mode})
+    options: dict = {} if mode == "immediate" else {MODE: mode}
+    if busy_seconds is not None and engine.dialect.name == "sqlite":
+        options[BUSY] = max(1, round(busy_seconds * 1000))
+    bind = engine.execution_options(**options) if options else engine
     factory = sessionmaker(bind=bind, class_=Session, expire_on_commit=False, autoflush=True)
     if engine.dialect.name == "sqlite":
         event.listen(factory, "after_begin", _name_writer)
@@ -197,9 +230,15 @@ def unit_of_work(session_factory: Callable[[], Session]) -> Iterator[Session]:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """Open a session for one request; commit on success, roll back on any error."""
+    """Open a session for one request; commit on success, roll back on any error.
+
+    An ordinary request waits for SQLite's write lock only as long as it would wait to be admitted
+    (``admission.py``); a priority one (a nurse's result) as long as the queued writes."""
     state = request.app.state
-    with unit_of_work(getattr(state, "request_session_factory", None) or state.session_factory) as session:
+    factory = getattr(state, "request_session_factory", None) or state.session_factory
+    if classify(request.method, request.url.path) == PRIORITY:
+        factory = getattr(state, "priority_session_factory", None) or factory
+    with unit_of_work(factory) as session:
         route = request.scope.get("route")
         session.info["route"] = f"{request.method} {getattr(route, 'path', '?')}"  # the template: ids, never a query
         yield session

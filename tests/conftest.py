@@ -112,6 +112,7 @@ def app(settings: Settings, engine: Engine, session: Session):
     application.dependency_overrides[get_session] = shared_session
     application.state.unit_of_work = contextmanager(shared_session)  # group commits use the test's session too
     application.state.read_unit_of_work = application.state.unit_of_work
+    application.state.short_unit_of_work = application.state.unit_of_work  # touch, probe
     return application
 
 

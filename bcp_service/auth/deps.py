@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import hmac
+import logging
+from functools import partial
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import Executable
 from sqlmodel import Session
 
 from bcp_service.auth import service
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import IDENTIFIED_ROLES, Role
 from bcp_service.db import SessionDep
+from bcp_service.outage import is_outage
+
+log = logging.getLogger("bcp_service.auth")
 
 SESSION_COOKIE = "bcp_session"
 CSRF_HEADER = "x-csrf-token"
@@ -77,12 +84,33 @@ def resolve_principal(request: Request, session: Session, *, touch: bool = True)
     settings = request.app.state.settings
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
+    touch_with = partial(_touch, request.app)
     if scheme.lower() == "bearer" and token:
-        return service.principal_for_token(session=session, token=token.strip(), settings=settings, touch=touch)
+        return service.principal_for_token(session=session, token=token.strip(), settings=settings, touch=touch,
+                                           touch_with=touch_with)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        return service.principal_for_session(session=session, token=cookie, settings=settings, touch=touch)
+        return service.principal_for_session(session=session, token=cookie, settings=settings, touch=touch,
+                                             touch_with=touch_with)
     return None
+
+
+def _touch(app, statement: Executable) -> None:
+    """A credential's "last used" written in its own short unit of work, committed before the route runs.
+
+    In the request's session the touch (a token's first use, a page session's once a minute) made the
+    whole request a writer: on SQLite it held the write lock to the end, so every other writer waited
+    for the page, and ``/ops`` and the system status, which probe writes in a unit of their own, waited
+    30 s for their own request and reported the database unwritable (issue 29.3). Best effort, as the
+    touch always was: a database too busy to take it within ``shed_wait_seconds`` skips it (the next
+    request touches again)."""
+    try:
+        with app.state.short_unit_of_work() as session:
+            session.execute(statement)
+    except DBAPIError as exc:
+        if not is_outage(exc):
+            raise
+        log.info("auth.touch_skipped", extra={"error": type(exc).__name__})
 
 
 def still_signed_in(request: Request, principal: Principal) -> bool:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
+from sqlalchemy.sql import Executable
 from sqlmodel import Session, col, select
 
 from bcp_service.auth import throttle, totp
@@ -161,7 +163,11 @@ def _credential_dead(user: User, epoch: int, settings: Settings | None) -> bool:
     return epoch != user.credential_epoch or (settings is not None and totp.missing_required(user, settings))
 
 
-def principal_for_token(*, session: Session, token: str, settings: Settings | None = None, touch: bool = True) -> Principal | None:
+def principal_for_token(*, session: Session, token: str, settings: Settings | None = None, touch: bool = True,
+                        touch_with: Callable[[Executable], object] | None = None) -> Principal | None:
+    """The token's account, or None. ``touch`` records the use (at most every ``TOUCH_INTERVAL``), in ``session``
+    or, given ``touch_with``, by that (the API: its own short unit of work, so that the request's session
+    takes no write lock for it)."""
     row = session.exec(
         select(ApiToken, User)
         .join(User, User.id == ApiToken.user_id)
@@ -178,8 +184,8 @@ def principal_for_token(*, session: Session, token: str, settings: Settings | No
         # to it. Waiting would hold this request's pool thread for the whole of the other request, which may
         # itself need a free pool thread to finish: a burst on one shared token then stalls every thread.
         unlocked = select(ApiToken.id).where(ApiToken.id == api_token.id).with_for_update(skip_locked=True)
-        session.execute(update(ApiToken).where(col(ApiToken.id).in_(unlocked)).values(last_used_at=now)
-                        .execution_options(synchronize_session=False))
+        (touch_with or session.execute)(update(ApiToken).where(col(ApiToken.id).in_(unlocked))
+                                        .values(last_used_at=now).execution_options(synchronize_session=False))
     return Principal(user_id=user.id, username=user.username, role=Role(user.role), scope_id=user.scope_id)
 
 
@@ -215,10 +221,11 @@ def start_web_session(*, session: Session, user: User, settings: Settings) -> tu
     return token, row
 
 
-def principal_for_session(*, session: Session, token: str, settings: Settings, touch: bool = True) -> Principal | None:
+def principal_for_session(*, session: Session, token: str, settings: Settings, touch: bool = True,
+                          touch_with: Callable[[Executable], object] | None = None) -> Principal | None:
     """The page session's account, or None once it has ended: logged out, past its absolute limit, idle longer
     than ``session_idle_minutes``, or its account's epoch moved on. ``touch`` records this request as activity
-    (at most once a minute); an open stream's re-check does not."""
+    (at most once a minute); an open stream's re-check does not. ``touch_with`` as in ``principal_for_token``."""
     row = session.exec(
         select(WebSession, User)
         .join(User, User.id == WebSession.user_id)
@@ -233,8 +240,8 @@ def principal_for_session(*, session: Session, token: str, settings: Settings, t
             or _credential_dead(user, web_session.epoch, settings)):
         return None
     if touch and last_seen + SESSION_TOUCH_INTERVAL < now:
-        session.execute(update(WebSession).where(WebSession.id == web_session.id).values(last_seen_at=now)
-                        .execution_options(synchronize_session=False))
+        (touch_with or session.execute)(update(WebSession).where(WebSession.id == web_session.id)
+                                        .values(last_seen_at=now).execution_options(synchronize_session=False))
     return Principal(
         user_id=user.id, username=user.username, role=Role(user.role), scope_id=user.scope_id,
         via="session", csrf_token=web_session.csrf_token,

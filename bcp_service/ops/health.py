@@ -22,6 +22,7 @@ from sqlalchemy import insert, text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
+from bcp_service.admission import is_busy
 from bcp_service.models import HealthProbe
 from bcp_service.webhooks.journal import Journal
 
@@ -135,9 +136,12 @@ class DatabaseHealth:
     readable: bool = True
     writable: bool = True
     error: str | None = None
+    busy: bool = False  # the write lock was not had in time: writes wait, nothing refused them
 
     @property
     def state(self) -> str:
+        if self.busy and self.writable:
+            return "busy"
         return "ok" if self.writable else ("unwritable" if self.readable else "unreadable")
 
 
@@ -154,5 +158,7 @@ def check_write(session: Session, *, min_free_mb: int) -> DatabaseHealth:
     except DiskLow:
         return DatabaseHealth(writable=False, error="disk_low")
     except DBAPIError as exc:  # the probe is fixed SQL: any refusal (a standby's read-only error too) is a finding
+        if is_busy(exc):  # shed (issue 29.3): SQLite's lock not had within shed_wait_seconds: busy, not refused
+            return DatabaseHealth(busy=True, error="busy")
         return DatabaseHealth(writable=False, error=type(exc).__name__)
     return DatabaseHealth()

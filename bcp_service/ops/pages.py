@@ -39,23 +39,27 @@ class OperatorAccess(Access):
         return await super().__call__(request, session, _token)
 
 
-def snapshot(request: Request, session) -> Snapshot:
+def snapshot(request: Request, session) -> tuple[Snapshot, health.DatabaseHealth]:
     settings = request.app.state.settings
     snap = read_snapshot(session)
     snap.journal = health.check_journal(journal_for(request.app), min_free_mb=settings.health_min_free_mb)
-    snap.database_writable = health.check_write(session, min_free_mb=settings.health_min_free_mb).writable
-    return snap
+    probe = health.check_write(session, min_free_mb=settings.health_min_free_mb)
+    snap.database_writable = probe.writable
+    return snap, probe
 
 
 @router.get("/metrics", dependencies=[Depends(OperatorAccess(Role.admin))])
 def metrics(request: Request, session: SessionDep) -> Response:
     """Counts only (no person): not audited as a read of personal data."""
-    return Response(exposition(snapshot(request, session)), media_type=CONTENT_TYPE_LATEST)
+    return Response(exposition(snapshot(request, session)[0]), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/ops")
 def ops_page(request: Request, principal: Annotated[Principal, Depends(Access(Role.admin))], session: SessionDep):
     """Counts and process states only (no person), so no audit row: the page stays up when writes fail."""
-    snap = snapshot(request, session)
-    return page("ops/index.html", principal, snap=snap, status=read_status(request.app), lane_labels=LANE_LABELS,
+    snap, probe = snapshot(request, session)
+    # The probe above took SQLite's write lock in this request's session (a savepoint, rolled back): a second
+    # probe in a unit of its own would wait for this very request and say "unwritable" (issue 29.3).
+    return page("ops/index.html", principal, snap=snap, status=read_status(request.app, database_probe=probe),
+                lane_labels=LANE_LABELS,
                 state_labels=STATE_LABELS)

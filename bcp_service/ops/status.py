@@ -16,6 +16,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, select
 
+from bcp_service.admission import is_busy
 from bcp_service.db_outage import is_outage
 from bcp_service.heartbeat import SystemStatus, read_system_status
 from bcp_service.models import OutboxMessage
@@ -36,13 +37,17 @@ class DownPart(BaseModel):
 
 
 class OpsStatus(SystemStatus):
-    database: str = Field(description="ok | unwritable | unreadable")
+    database: str = Field(description="ok | busy | unwritable | unreadable")
     journal: dict = Field(default_factory=dict, description="writable, files, entries, oldest_at, free_bytes")
     throttled_messages: int = Field(default=0, description="messages waiting because the provider answered 429")
     down: list[DownPart] = Field(default_factory=list)
 
 
-def read_status(app) -> OpsStatus:
+def read_status(app, *, database_probe: health.DatabaseHealth | None = None) -> OpsStatus:
+    """``database_probe``: the write probe already made in this request (``/ops``): not made twice.
+
+    Otherwise the probe runs in a unit of work of its own: on SQLite that waits for the write lock, so the
+    caller's own session must not hold it (a request's credential touch is written apart: auth/deps.py)."""
     settings = app.state.settings
     now = utcnow()
     database = health.DatabaseHealth()
@@ -56,12 +61,16 @@ def read_status(app) -> OpsStatus:
         if not is_outage(exc):
             raise
         database = health.DatabaseHealth(readable=False, writable=False, error=type(exc).__name__)
-    if database.readable:
+    if database.readable and database_probe is not None:
+        database = database_probe
+    elif database.readable:
         try:
-            with app.state.unit_of_work() as session:
+            # Its wait for SQLite's write lock is bounded (shed_wait_seconds), then "busy" (issue 29.3).
+            with app.state.short_unit_of_work() as session:
                 database = health.check_write(session, min_free_mb=settings.health_min_free_mb)
         except DBAPIError as exc:  # the unit of work's own begin or commit was refused
-            database = health.DatabaseHealth(writable=False, error=type(exc).__name__)
+            database = (health.DatabaseHealth(busy=True, error="busy") if is_busy(exc)
+                        else health.DatabaseHealth(writable=False, error=type(exc).__name__))
     journal = health.check_journal(journal_for(app), min_free_mb=settings.health_min_free_mb)
     if base is None:
         base = SystemStatus(ok=False, checked_at=now, stale_after_seconds=settings.heartbeat_stale_seconds,
@@ -91,6 +100,10 @@ def find_down(status: OpsStatus, database: health.DatabaseHealth, journal: healt
         reason = "空き容量が不足しています" if database.error == "disk_low" else "書き込みが拒否されています"
         down.append(DownPart(part="database", state="unwritable", since=status.database_unwritable_since,
                              message=f"データベースに書き込めません（{reason}）。回答は受信記録に保存されます。"))
+    elif database.busy:
+        down.append(DownPart(part="database", state="busy",
+                             message="データベースが混み合っていて、書き込みをすぐには確認できませんでした（書き込み待ち）。"
+                                     "回答と受信記録は優先して受け付けています。"))
     if not journal.writable or status.journal_unwritable_since:
         if journal.fallback_writable:
             message = "受信記録（ジャーナル）に書き込めません。予備の保存先に記録しています。"

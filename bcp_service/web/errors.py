@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
@@ -22,6 +24,11 @@ PAGES = {
     503: ("一時的に利用できません", "データベースに接続できないか書き込めません。少し待ってからもう一度お試しください"
           "（入力した内容は保存されていない可能性があります）。"),
 }
+# shed (issue 29.3): too many requests at once; nothing is wrong, the person tries again shortly.
+BUSY_HEADING = "ただいま混み合っています"
+BUSY_MESSAGE = ("アクセスが集中しているため、このリクエストを処理できませんでした。{seconds}秒ほど待ってからもう一度お試しください"
+                "（入力した内容は保存されていません）。安否の回答や訪問看護の結果の記録は優先して受け付けています。")
+BUSY_API = "混み合っているため処理できませんでした。Retry-After の秒数の後に再送してください (server busy, retry later)"
 
 
 def wants_page(request: Request) -> bool:
@@ -33,6 +40,22 @@ def error_page(status: int, message: str | None = None, headers: dict | None = N
     html = render("web/error.html", principal=None, role_label="", heading=heading, message=message or default,
                   status=status)
     return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store", **(headers or {})})
+
+
+def busy_response(path: str, retry_after: int) -> HTMLResponse | JSONResponse:
+    """503 with ``Retry-After`` for a request shed under load: a Japanese page, or JSON for programs."""
+    headers = {"Retry-After": str(retry_after), "Cache-Control": "no-store"}
+    if not path.startswith(API_PREFIXES):
+        return HTMLResponse(_busy_html(retry_after), status_code=503, headers=headers)
+    return JSONResponse(status_code=503, headers=headers, content={
+        "detail": BUSY_API, "retry_after": retry_after, "down": [{"part": "database", "state": "busy"}]})
+
+
+@lru_cache(maxsize=4)
+def _busy_html(retry_after: int) -> str:
+    # Rendered once: under overload the 503 itself must cost next to nothing.
+    return render("web/error.html", principal=None, role_label="", heading=BUSY_HEADING,
+                  message=BUSY_MESSAGE.format(seconds=retry_after), status=503)
 
 
 def server_error(request: Request, _exc: Exception):
