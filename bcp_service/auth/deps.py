@@ -18,7 +18,7 @@ from bcp_service.auth import service
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import IDENTIFIED_ROLES, Role
 from bcp_service.db import SessionDep
-from bcp_service.outage import is_outage
+from bcp_service.db_outage import is_outage
 
 log = logging.getLogger("bcp_service.auth")
 
