@@ -51,7 +51,7 @@ from bcp_service.schedules.routes import router as schedules_router
 from bcp_service.security import SecurityMiddleware
 from bcp_service.triggers.routes import router as triggers_router
 from bcp_service.web.docs import install_docs
-from bcp_service.web.errors import API_PREFIXES, error_page, server_error, validation_page, wants_page
+from bcp_service.web.errors import API_PREFIXES, error_page, server_error, too_large, validation_page, wants_page
 from bcp_service.web.page_routers import PAGE_ROUTERS
 from bcp_service.web.routes import router as web_router
 from bcp_service.webhooks.journal import journal_for
@@ -113,7 +113,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     install_docs(app)
     _install_error_handlers(app)
-    app.add_middleware(SecurityMiddleware, settings=settings, server_error=server_error)
+    app.add_middleware(SecurityMiddleware, settings=settings, server_error=server_error, too_large=too_large)
     if settings.trusted_proxies.strip():  # wall (issue 23): outermost, so every layer sees the real client
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
 

@@ -19,6 +19,7 @@ from bcp_service.models.enums import DesignationKind, InstitutionKind
 from bcp_service.registry import code_labels
 from bcp_service.registry.references import HOSPITAL_KINDS, NURSE_STATION_KINDS
 from bcp_service.registry.validation import field_errors
+from bcp_service.typed_input import date_text, number_text
 
 SEX_LABELS, VENTILATOR_LABELS, OXYGEN_LABELS = code_labels.SEX, code_labels.VENTILATOR_MODE, code_labels.OXYGEN_SOURCE
 STATUS_LABELS, TIER_LABELS = code_labels.STATUS, code_labels.RISK_TIER
@@ -106,13 +107,25 @@ def payload(values: dict[str, str], *, with_contact: bool) -> dict:
     """Form text to schema input: empty means "not known", an unticked box means no."""
     data: dict = {}
     for name, spec in FIELDS.items():
-        text = values.get(name, "")
+        text = as_typed(spec.kind, values.get(name, ""))
         data[name] = bool(text) if spec.kind == "bool" else (text or None)
     if not data["sex"]:
         data["sex"] = "unknown"
     if with_contact and values.get("contact_phone"):
         data["contacts"] = [contact_payload({key: values.get(f"contact_{key}", "") for key in CONTACT_FIELDS})]
     return data
+
+
+def as_typed(kind: str, text: str) -> str:
+    """A number or date field as people type it (「３」, 「1,200」, 昭和45年3月2日, R6/1/5) in the form the schema
+    reads; text that is neither stays as typed, so the schema's own message names the field."""
+    reader = {"number": number_text, "date": date_text}.get(kind)
+    if reader is None or not text:
+        return text
+    try:
+        return reader(text)
+    except ValueError:
+        return text
 
 
 def contact_payload(values: dict[str, str]) -> dict:
