@@ -14,9 +14,11 @@ from sqlmodel import Session, select
 
 from bcp_service.auth import wall
 from bcp_service.auth.principal import Principal
+from bcp_service.auth.roles import Role
 from bcp_service.models import Designation, HomeCareRegion, Institution, Municipality, Patient
 from bcp_service.models.enums import DesignationKind, InstitutionKind
 from bcp_service.registry import code_labels
+from bcp_service.registry.designation_rules import MEDICAL
 from bcp_service.registry.references import HOSPITAL_KINDS, NURSE_STATION_KINDS
 from bcp_service.registry.validation import field_errors
 from bcp_service.typed_input import date_text, number_text
@@ -78,6 +80,7 @@ SECTIONS: tuple[tuple[str, tuple[FormField, ...]], ...] = (
     )),
 )
 FIELDS = {f.name: f for _title, fields in SECTIONS for f in fields}
+OWN_INSTITUTION_ROLES = (Role.institution, Role.nurse, Role.hub)
 CONTACT_FIELDS = ("phone", "kind", "name", "relation", "preferred_channel")
 
 
@@ -167,7 +170,8 @@ def form_options(session: Session, principal: Principal, current: dict[str, str]
         "ventilator_mode": blank + list(VENTILATOR_LABELS.items()),
         "oxygen_source": blank + list(OXYGEN_LABELS.items()),
         "municipalities": [("", "選んでください")] + [(str(i), n) for i, n in session.exec(municipalities).all()],
-        "active_institutions": blank + [(str(i), n) for i, n, k in rows if k not in NURSE_STATION_KINDS and k not in hub_kinds],
+        # Only medical institutions that may care at home: never a fire agency, an oxygen supplier or a pharmacy.
+        "active_institutions": blank + [(str(i), n) for i, n, k in rows if k in MEDICAL],
         "stations": blank + [(str(i), n) for i, n, k in rows if k in NURSE_STATION_KINDS],
         "hubs": blank + [(str(i), n) for i, n, k in rows if i in hubs or k in hub_kinds],
         "hospitals": blank + [(str(i), n) for i, n, k in rows if k in HOSPITAL_KINDS],
@@ -179,6 +183,18 @@ def form_options(session: Session, principal: Principal, current: dict[str, str]
             row = session.get(model, int(value))
             options[spec.choices].append((value, row.name if row else f"id {value}"))
     return options
+
+
+def own_institution(session: Session, principal: Principal) -> dict[str, str]:
+    """The caller's own institution in the picker it belongs to, preselected on a new patient (issue 27.5)."""
+    row = session.get(Institution, principal.scope_id) if principal.role in OWN_INSTITUTION_ROLES and principal.scope_id else None
+    if row is None:
+        return {}
+    if principal.role == Role.hub:
+        return {"hub_id": str(row.id)}
+    if row.kind in NURSE_STATION_KINDS:
+        return {"visiting_nurse_station_id": str(row.id)}
+    return {"active_institution_id": str(row.id)} if row.kind in MEDICAL else {}
 
 
 def caller_prefecture(session: Session, principal: Principal) -> int | None:

@@ -71,3 +71,28 @@ def test_the_patient_form_takes_full_width_hours_and_an_era_birth_date(browser_a
     assert bad.status_code == 422
     assert field_error(bad.text, "cylinder_hours").startswith("数値として読めません")
     assert "昭和" in field_error(bad.text, "birth_date") and "(" not in field_error(bad.text, "birth_date")
+
+
+def _options(page: str, field: str) -> dict[str, str]:
+    import re
+
+    select = re.search(rf'<select id="f-{field}"[^>]*>(.*?)</select>', page, re.S).group(0)
+    return {m.group(1): m.group(2) for m in re.finditer(r'<option value="([^"]*)"[^>]*>([^<]*)<', select)} | {
+        "_selected": (re.search(r'<option value="([^"]*)" selected', select) or re.search("()", "")).group(1),
+        "_typeahead": "data-typeahead" in select.split(">", 1)[0]}
+
+
+def test_the_active_institution_picker_lists_only_medical_institutions_with_the_callers_own_chosen(browser_as, session):
+    prefecture = create_prefecture(session)
+    city = create_municipality(session, prefecture)
+    clinic = create_institution(session, city, name="花見川クリニック", kind="home_care_support_clinic")
+    fire = create_institution(session, city, name="千葉市消防局", kind="fire_ems_agency")
+    oxygen = create_institution(session, city, name="酸素サプライ", kind="equipment_supplier")
+    for n in range(16):
+        create_institution(session, city, name=f"診療所{n:02d}", kind="clinic")
+    elsewhere = create_institution(session, create_municipality(session, create_prefecture(session)), name="他県の診療所")
+    page = browser_as("institution", clinic.id).get("/registry/patients/new").text
+    active = _options(page, "active_institution_id")
+    assert active["_selected"] == str(clinic.id) and active["_typeahead"]
+    assert str(fire.id) not in active and str(oxygen.id) not in active and str(elsewhere.id) not in active
+    assert '<script src="/static/picker.js" defer></script>' in page
