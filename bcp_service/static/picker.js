@@ -13,11 +13,10 @@
     box.setAttribute("aria-controls", select.id);
     select.parentNode.insertBefore(box, select);
     box.addEventListener("input", function () {
-      var wanted = fold(box.value), first = null;
+      var wanted = fold(box.value);
       Array.prototype.forEach.call(select.options, function (option) {
-        var shown = !wanted || option.value === "" || option.selected || fold(option.textContent).indexOf(wanted) >= 0;
+        var shown = !wanted || option.value === "" || fold(option.textContent).indexOf(wanted) >= 0;
         option.hidden = !shown;
-        if (shown && wanted && option.value !== "" && first === null) { first = option; }
       });
       // One name left: choose it, as a person who typed it expects.
       var left = Array.prototype.filter.call(select.options, function (o) { return !o.hidden && o.value !== ""; });

@@ -1,6 +1,6 @@
 """A clinic clerk registers a patient on a phone the way people type (issue 27, done-when): full-width
 digits in the landline, the hours and the family contact's mobile, the birth date in 和暦; the
-clinic is already chosen as the active institution. The pages only, in Chromium, at 360 px."""
+clinic is already chosen as the active institution, and the picker's type-ahead finds a name typed full-width. The pages only, in Chromium, at 360 px."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ def test_clinic_registers_a_patient_typing_full_width_digits(browser, live_serve
     city = create_municipality(committed, prefecture, name="千葉市")
     clinic = create_institution(committed, city, name="花見川在宅クリニック", kind="home_care_support_clinic")
     create_institution(committed, city, name="千葉市消防局", kind="fire_ems_agency")
+    others = [create_institution(committed, city, name=f"診療所{n:02d}", kind="clinic") for n in range(16)]
     user = create_user(committed, "institution", clinic.id)
     committed.commit()
 
@@ -31,6 +32,11 @@ def test_clinic_registers_a_patient_typing_full_width_digits(browser, live_serve
     assert page.locator("#f-active_institution_id").input_value() == str(clinic.id)  # the clinic's own, chosen
     assert "千葉市消防局" not in page.locator("#f-active_institution_id").inner_text()
     assert page_width(page) <= 360
+    search = page.locator("input.typeahead[aria-controls=f-active_institution_id]")  # the picker's type-ahead
+    search.fill("診療所０７")  # full-width, as the IME leaves it
+    assert page.locator("#f-active_institution_id").input_value() == str(others[7].id)
+    search.fill("花見川")
+    assert page.locator("#f-active_institution_id").input_value() == str(clinic.id)
 
     page.fill("#f-name", "千葉 花子")
     page.fill("#f-birth_date", "昭和45年3月2日")
