@@ -221,3 +221,21 @@ def test_every_form_answers_bad_input_in_japanese(app, browser_as, anon_client, 
     for route, (browser, action, (_url, values, typed)) in sorted(reached.items(), key=lambda kv: bool(ending.search(kv[0]))):
         failures += post_badly(browser, action, values, typed)
     assert not failures, "\n".join(failures)
+
+
+def test_the_import_page_shows_its_row_errors_in_japanese(browser_as, session):
+    """The file form the crawl skips (multipart): a bad row's reason without the report's English."""
+    from tests.imports.conftest import HEADER_JA, patient_row, to_csv
+
+    prefecture = create_prefecture(session)
+    city = create_municipality(session, prefecture)
+    hub = create_institution(session, city, kind="medical_association")
+    designate(session, hub, create_region(session, prefecture, [city]), "hub", covers=[city])
+    browser = browser_as("hub", hub.id)
+    token = csrf(browser.get("/imports").text)
+    area = {"city": city, "hub": hub, "prefecture": prefecture}
+    bad = to_csv([patient_row(area, "P-1", 生年月日="1950-13-40", 内部バッテリー時間="abc")], HEADER_JA)
+    checked = browser.post("/imports", data={"csrf_token": token, "kind": "patients", "step": "check"},
+                           files={"file": ("患者.csv", bad.encode("cp932"), "text/csv")})
+    assert checked.status_code == 422 and "存在しない日付です" in checked.text
+    assert not ENGLISH.search(visible_text(checked.text)), ENGLISH.search(visible_text(checked.text))
