@@ -59,6 +59,7 @@ from bcp_service.web.errors import (
     busy_response,
     error_page,
     server_error,
+    too_large,
     validation_page,
     wants_page,
 )
@@ -137,7 +138,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.add_middleware(AdmissionMiddleware, limit=settings.shed_max_requests or default_limit(
         engine.dialect.name, getattr(engine.pool, "size", lambda: 5)()), wait_seconds=settings.shed_wait_seconds,
         retry_after=settings.shed_retry_after_seconds, reject=busy_response)
-    app.add_middleware(SecurityMiddleware, settings=settings, server_error=server_error)
+    app.add_middleware(SecurityMiddleware, settings=settings, server_error=server_error, too_large=too_large)
     if settings.trusted_proxies.strip():  # wall (issue 23): outermost, so every layer sees the real client
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
 

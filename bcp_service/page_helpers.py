@@ -12,6 +12,7 @@ from typing import Protocol
 from fastapi.responses import HTMLResponse
 
 from bcp_service.templating import render
+from bcp_service.typed_input import japanese_only
 
 
 class Viewer(Protocol):
@@ -36,6 +37,19 @@ def register_home_link(href: str, label: str, note: str, roles: tuple[str, ...])
         HOME_LINKS.append(HomeLink(href, label, note, frozenset(roles)))
 
 
+# Context entries that carry error text: shown without the English the services add in brackets (issue 27.5).
+ERROR_KEYS = ("error", "errors", "status_error", "contact_errors")
+
+
+def _japanese(value):
+    if isinstance(value, str):
+        return japanese_only(value)
+    if isinstance(value, dict):
+        return {key: _japanese(item) for key, item in value.items()}
+    return value
+
+
 def page(template: str, principal: Viewer | None, status_code: int = 200, **context) -> HTMLResponse:
+    context |= {key: _japanese(context[key]) for key in ERROR_KEYS if key in context}
     html = render(template, principal=principal, role_label=principal.role_label if principal else "", **context)
     return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})

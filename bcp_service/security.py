@@ -102,10 +102,12 @@ class SecurityMiddleware:
     """``server_error``: the response for an unhandled error (the app's Japanese page for people, JSON
     for programs); without it, JSON."""
 
-    def __init__(self, app, settings: Settings, server_error=None) -> None:
+    def __init__(self, app, settings: Settings, server_error=None, too_large=None) -> None:
         self.app = app
         self.settings = settings
         self.server_error = server_error
+        # ``too_large(request, limit)``: the 413 response (a Japanese page for a person at a form, issue 27.5).
+        self.too_large = too_large
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -131,7 +133,7 @@ class SecurityMiddleware:
 
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await self._answer(send_with_headers, 413, TOO_LARGE.format(limit=limit))
+            await self._refuse_large(scope, receive, send_with_headers, limit)
             return
         received = 0
 
@@ -148,7 +150,7 @@ class SecurityMiddleware:
             await self.app(scope, limited_receive, send_with_headers)
         except BodyTooLarge:
             if not started:
-                await self._answer(send_with_headers, 413, TOO_LARGE.format(limit=limit))
+                await self._refuse_large(scope, receive, send_with_headers, limit)
         except Exception as exc:  # noqa: BLE001 - the last stop before the server's own (verbose) logging
             log.error("http.unhandled_error", extra={"error": type(exc).__name__, "route": getattr(scope.get("route"), "path", None)})
             if not started:
@@ -156,6 +158,12 @@ class SecurityMiddleware:
                     await self.server_error(Request(scope), exc)(scope, receive, send_with_headers)
                 else:
                     await self._answer(send_with_headers, 500, SERVER_ERROR)
+
+    async def _refuse_large(self, scope, receive, send, limit: int) -> None:
+        if self.too_large is not None:
+            await self.too_large(Request(scope), limit)(scope, receive, send)
+        else:
+            await self._answer(send, 413, TOO_LARGE.format(limit=limit))
 
     @staticmethod
     async def _answer(send, status: int, message: str) -> None:

@@ -21,6 +21,7 @@ from bcp_service.auth.principal import Principal
 from bcp_service.db import SessionDep
 from bcp_service.page_helpers import page, register_home_link
 from bcp_service.timeutil import display_zone
+from bcp_service.typed_input import parse_date
 
 router = APIRouter(include_in_schema=False)
 Auditor = Annotated[Principal, Depends(AUDITORS)]
@@ -32,7 +33,7 @@ register_home_link("/audit", "監査ログ", "個人情報の閲覧・変更の�
 
 def _day(text: str) -> date | None:
     try:
-        return date.fromisoformat(text) if text else None
+        return parse_date(text) if text else None  # 2024-01-05, R6/1/5, full-width digits
     except ValueError:
         return None
 

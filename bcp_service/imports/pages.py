@@ -28,6 +28,7 @@ from bcp_service.labels import THERAPY_LABELS
 from bcp_service.models import AuditEvent
 from bcp_service.page_helpers import page, register_home_link
 from bcp_service.registry.page_forms import STATUS_LABELS, TIER_LABELS, filter_options
+from bcp_service.typed_input import japanese_only
 
 router = APIRouter(include_in_schema=False)
 IMPORTERS = (Role.admin, Role.prefecture, Role.hub, Role.institution)
@@ -55,6 +56,8 @@ def _history(session: Session, principal: Principal) -> list[AuditEvent]:
 
 def _page(session: Session, principal: Principal, *, report=None, kind: str = "patients", carry: str | None = None,
           filename: str = "", sheet: str = "", error: str | None = None, status_code: int = 200):
+    if report is not None and report.errors:  # a page shows the reasons without the report's bracketed English
+        report = report.model_copy(update={"errors": [e.model_copy(update={"reason": japanese_only(e.reason)}) for e in report.errors]})
     return page(
         "imports/index.html", principal, status_code=status_code, kinds=_kinds(principal), kind=kind, report=report,
         carry=carry, filename=filename, sheet=sheet, error=error, history=_history(session, principal), action_kinds={v: k for k, v in ACTIONS.items()},

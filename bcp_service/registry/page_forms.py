@@ -14,11 +14,14 @@ from sqlmodel import Session, select
 
 from bcp_service.auth import wall
 from bcp_service.auth.principal import Principal
+from bcp_service.auth.roles import Role
 from bcp_service.models import Designation, HomeCareRegion, Institution, Municipality, Patient
 from bcp_service.models.enums import DesignationKind, InstitutionKind
 from bcp_service.registry import code_labels
+from bcp_service.registry.designation_rules import MEDICAL
 from bcp_service.registry.references import HOSPITAL_KINDS, NURSE_STATION_KINDS
 from bcp_service.registry.validation import field_errors
+from bcp_service.typed_input import date_text, number_text
 
 SEX_LABELS, VENTILATOR_LABELS, OXYGEN_LABELS = code_labels.SEX, code_labels.VENTILATOR_MODE, code_labels.OXYGEN_SOURCE
 STATUS_LABELS, TIER_LABELS = code_labels.STATUS, code_labels.RISK_TIER
@@ -78,6 +81,7 @@ SECTIONS: tuple[tuple[str, tuple[FormField, ...]], ...] = (
     )),
 )
 FIELDS = {f.name: f for _title, fields in SECTIONS for f in fields}
+OWN_INSTITUTION_ROLES = (Role.institution, Role.nurse, Role.hub)
 CONTACT_FIELDS = ("phone", "kind", "name", "relation", "preferred_channel")
 
 
@@ -107,7 +111,7 @@ def payload(values: dict[str, str], *, with_contact: bool) -> dict:
     """Form text to schema input: empty means "not known", an unticked box means no."""
     data: dict = {}
     for name, spec in FIELDS.items():
-        text = values.get(name, "")
+        text = as_typed(spec.kind, values.get(name, ""))
         data[name] = bool(text) if spec.kind == "bool" else (text or None)
     if not data["sex"]:
         data["sex"] = "unknown"
@@ -115,6 +119,18 @@ def payload(values: dict[str, str], *, with_contact: bool) -> dict:
     if with_contact and values.get("contact_phone"):
         data["contacts"] = [contact_payload({key: values.get(f"contact_{key}", "") for key in CONTACT_FIELDS})]
     return data
+
+
+def as_typed(kind: str, text: str) -> str:
+    """A number or date field as people type it (「３」, 「1,200」, 昭和45年3月2日, R6/1/5) in the form the schema
+    reads; text that is neither stays as typed, so the schema's own message names the field."""
+    reader = {"number": number_text, "date": date_text}.get(kind)
+    if reader is None or not text:
+        return text
+    try:
+        return reader(text)
+    except ValueError:
+        return text
 
 
 def contact_payload(values: dict[str, str]) -> dict:
@@ -156,7 +172,8 @@ def form_options(session: Session, principal: Principal, current: dict[str, str]
         "ventilator_mode": blank + list(VENTILATOR_LABELS.items()),
         "oxygen_source": blank + list(OXYGEN_LABELS.items()),
         "municipalities": [("", "選んでください")] + [(str(i), n) for i, n in session.exec(municipalities).all()],
-        "active_institutions": blank + [(str(i), n) for i, n, k in rows if k not in NURSE_STATION_KINDS and k not in hub_kinds],
+        # Only medical institutions that may care at home: never a fire agency, an oxygen supplier or a pharmacy.
+        "active_institutions": blank + [(str(i), n) for i, n, k in rows if k in MEDICAL],
         "stations": blank + [(str(i), n) for i, n, k in rows if k in NURSE_STATION_KINDS],
         "hubs": [("", "自動（市町村を担当する拠点）")] + [(str(i), n) for i, n, k in rows if i in hubs or k in hub_kinds],
         "hospitals": blank + [(str(i), n) for i, n, k in rows if k in HOSPITAL_KINDS],
@@ -168,6 +185,18 @@ def form_options(session: Session, principal: Principal, current: dict[str, str]
             row = session.get(model, int(value))
             options[spec.choices].append((value, row.name if row else f"id {value}"))
     return options
+
+
+def own_institution(session: Session, principal: Principal) -> dict[str, str]:
+    """The caller's own institution in the picker it belongs to, preselected on a new patient (issue 27.5)."""
+    row = session.get(Institution, principal.scope_id) if principal.role in OWN_INSTITUTION_ROLES and principal.scope_id else None
+    if row is None:
+        return {}
+    if principal.role == Role.hub:
+        return {"hub_id": str(row.id)}
+    if row.kind in NURSE_STATION_KINDS:
+        return {"visiting_nurse_station_id": str(row.id)}
+    return {"active_institution_id": str(row.id)} if row.kind in MEDICAL else {}
 
 
 def caller_prefecture(session: Session, principal: Principal) -> int | None:

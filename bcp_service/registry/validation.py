@@ -10,6 +10,11 @@ from collections.abc import Iterator
 
 from pydantic import ValidationError
 
+from bcp_service.typed_input import DATE_REASON, NUMBER_REASON
+
+NUMBER_ERRORS = {"float_parsing", "float_type", "int_parsing", "int_type", "int_from_float", "finite_number"}
+DATE_ERRORS = {"date_parsing", "date_type", "date_from_datetime_parsing", "date_from_datetime_inexact", "datetime_parsing"}
+
 # Errors raised by a model validator carry no field; the message says which rule failed.
 MODEL_RULES = (
     ("ventilator_mode", "ventilator_mode", "呼吸器の種類が入力されていますが、人工呼吸器が「はい」になっていません (ventilator mode without ventilator)"),
@@ -41,6 +46,10 @@ def reason(error: dict) -> str:
         return f"{_number(ctx.get('le'))}以下の数値にしてください (too large)"
     if kind == "less_than":
         return f"{_number(ctx.get('lt'))}未満の数値にしてください (too large)"
+    if kind in NUMBER_ERRORS:
+        return NUMBER_REASON
+    if kind in DATE_ERRORS:
+        return DATE_REASON
     if kind == "string_pattern_mismatch":
         return "形式が正しくありません (wrong format)"
     if kind == "enum":

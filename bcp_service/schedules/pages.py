@@ -27,6 +27,7 @@ from bcp_service.rounds.target_form import TargetForm, describe_target, target_c
 from bcp_service.schedules import service
 from bcp_service.schedules.routes import schedule_public
 from bcp_service.schedules.schemas import ScheduleCreate, ScheduleUpdate
+from bcp_service.typed_input import parse_float
 
 router = APIRouter(prefix="/schedules", include_in_schema=False)
 Manager = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture, Role.hub))]
@@ -87,7 +88,7 @@ def create_schedule_form(
     timing: dict = {}
     if kind == "interval":
         try:
-            timing["interval_minutes"] = round(float(interval_hours.strip()) * 60)
+            timing["interval_minutes"] = round(parse_float(interval_hours) * 60)  # full-width 「６」 too
         except ValueError:
             form.errors["timing"] = "間隔を時間の数字で入力してください（例: 6）"
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 import re
 import time
@@ -254,6 +255,16 @@ ANSWER_LINK = re.compile(r"https?://\S+?/a/[A-Za-z0-9_-]+")
 # The answer page shows the answer already given (templates/answers/form.html, notice.html).
 ANSWERED_BY_HAND = "現在の回答"
 NONCE = re.compile(r'name="nonce" value="([^"]+)"')
+# The answer page names its round under the heading (templates/answers/form.html, notice.html).
+ROUND_TITLE = re.compile(r"</h1>\s*<p>([^<]{1,200})</p>")
+
+
+def round_title(page_text: str) -> str:
+    """The round's title the answer page shows ("" when the round has none): the simulator, like Twilio,
+    is not told the round, so it learns it from the page a recipient opens."""
+    found = ROUND_TITLE.search(page_text)
+    return html.unescape(found.group(1)).strip() if found else ""
+
 # What simulated recipients answer: mostly safe, some in trouble, as in a real first hour.
 ANSWERS = (("safe", 80), ("power_out", 10), ("needs_help", 5), ("needs_transport", 5))
 # An advance-notice page (事前連絡) asks where they will stay; most stay home, prepared.
@@ -272,6 +283,7 @@ async def answer_by_link(state: SimState, record: dict[str, Any]) -> None:
     started = time.monotonic()
     try:
         page = await state._http().get(url)
+        record["round_title"] = round_title(page.text)
         if ANSWERED_BY_HAND in page.text:
             # Someone already answered (a person playing the patient on the phones page): never overwrite it.
             state.count("answers_skipped")

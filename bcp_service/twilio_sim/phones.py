@@ -7,6 +7,7 @@ service). Simulated data only: the demo's patients are synthetic.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 import unicodedata
@@ -16,7 +17,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from bcp_service.twilio_sim.delivery import ANSWER_LINK
+from bcp_service.twilio_sim.delivery import ANSWER_LINK, round_title
 
 router = APIRouter(prefix="/_sim/phones", include_in_schema=False)
 JST = ZoneInfo("Asia/Tokyo")
@@ -99,7 +100,8 @@ def phones(request: Request, q: str = Query("", max_length=40), limit: int = Que
     rows = "".join(
         f'<tr><td><a href="/_sim/phones/{html.escape(n)}">{html.escape(_national(n))}</a>'
         f' <span class="meta">{html.escape(n)}</span></td><td>{counts[n]}</td>'
-        f'<td>{html.escape(round_mark(latest[n].get("body") or ""))}{html.escape(message_kind(latest[n].get("body") or ""))}</td>'
+        f'<td>{html.escape(round_mark(latest[n].get("body") or ""))}{_round_label(latest[n])}'
+        f'{html.escape(message_kind(latest[n].get("body") or ""))}</td>'
         f'<td>{_time(latest[n]["date_created"])}</td><td>{STATUS.get(latest[n]["status"], html.escape(latest[n]["status"]))}</td>'
         f'<td>{_answered(latest[n])}</td></tr>'
         for n in numbers
@@ -121,10 +123,29 @@ def _answered(record: dict) -> str:
     return "回答済み" if answers else ""
 
 
+async def _learn_round_titles(state, records: list[dict]) -> None:
+    """Each message's round title, read once from its answer page (a GET changes nothing there) and kept."""
+    async def learn(record: dict, url: str) -> None:
+        try:
+            page = await state._http().get(url, timeout=3.0)
+            record["round_title"] = round_title(page.text) if page.is_success else ""
+        except Exception:  # noqa: BLE001 - the service may be down; the page shows no title then
+            return
+
+    pending = [(r, m.group(0)) for r in records if "round_title" not in r and (m := ANSWER_LINK.search(r.get("body") or ""))]
+    await asyncio.gather(*(learn(r, url) for r, url in pending[:50]))
+
+
+def _round_label(record: dict) -> str:
+    title = record.get("round_title")
+    return f"「{html.escape(title)}」" if title else ""
+
+
 @router.get("/{number}", response_class=HTMLResponse)
-def phone(number: str, request: Request) -> HTMLResponse:
+async def phone(number: str, request: Request) -> HTMLResponse:
     number = normalise_number(number)  # /_sim/phones/090-1234-5678 finds +819012345678
     messages = [r for r in request.app.state.sim.messages if _phone_of(r) == number]
+    await _learn_round_titles(request.app.state.sim, messages)
     parts = []
     for record in messages:
         body = html.escape(record.get("body") or "")
@@ -134,7 +155,8 @@ def phone(number: str, request: Request) -> HTMLResponse:
         answered = "".join("　手入力の回答があるため自動回答なし" if a.get("skipped") else f'　自動回答: {html.escape(a["state"])}'
                            for a in record.get("answers", []))
         text = record.get("body") or ""
-        mark = "" if inbound else f"　<strong>{html.escape(round_mark(text))}</strong>{html.escape(message_kind(text))}"
+        mark = "" if inbound else (f"　<strong>{html.escape(round_mark(text))}</strong>{_round_label(record)}"
+                                   f"{html.escape(message_kind(text))}")
         parts.append(f'<div class="msg{" in" if inbound else ""}"><div class="meta">{_time(record["date_created"])}　'
                      f'{"患者さんから" if inbound else "サービスから"}{mark}　{STATUS.get(record["status"], html.escape(record["status"]))}'
                      f"{answered}</div>{body}{tap}</div>")

@@ -101,3 +101,41 @@ def test_the_automatic_answer_never_overwrites_one_typed_by_hand():
             assert record["answers"][0]["skipped"]
         else:
             assert len(state.http.posts) == 1 and state.stats == {"answers_sent": 1}
+
+
+def test_each_message_names_its_round_from_the_answer_page(anon_client, session, settings):
+    """The round's title is read from the service's own answer page (the simulator, like Twilio, is not told it)."""
+    import asyncio
+
+    from sqlmodel import select
+
+    from bcp_service.models import OutboxMessage
+    from bcp_service.rounds.service import Actor, start_round
+    from bcp_service.rounds.targets import RoundTarget
+    from bcp_service.twilio_sim.delivery import round_title
+    from bcp_service.twilio_sim.phones import _learn_round_titles, _round_label
+    from tests.factories import create_municipality, create_patient, create_prefecture
+
+    city = create_municipality(session, create_prefecture(session))
+    create_patient(session, city, phones=["+819012345678"])
+    safety_round, _ = start_round(session=session, actor=Actor.system("test"), target=RoundTarget(municipality_ids=[city.id]),
+                                  reason="manual", drill=False, settings=settings, title="千葉県北西部地震 <本番>")
+    token = session.exec(select(OutboxMessage.answer_token).where(OutboxMessage.round_id == safety_round.id)).one()
+    session.flush()
+    real_page = anon_client.get(f"/a/{token}").text
+    assert round_title(real_page) == "千葉県北西部地震 <本番>"
+
+    class Http:
+        async def get(self, url, timeout=None):
+            page = type("Page", (), {"is_success": True, "text": real_page if url.endswith("/a/tok1") else "<h1>安否確認</h1>"})
+            return page()
+
+    class State:
+        def _http(self):
+            return Http()
+
+    records = [{"body": "【在宅医療】安否確認の回答は http://127.0.0.1:8000/a/tok1"},
+               {"body": "【在宅医療】【訓練】安否確認の回答は http://127.0.0.1:8000/a/tok2"}, {"body": "お知らせ"}]
+    asyncio.run(_learn_round_titles(State(), records))
+    assert [r.get("round_title") for r in records] == ["千葉県北西部地震 <本番>", "", None]
+    assert _round_label(records[0]) == "「千葉県北西部地震 &lt;本番&gt;」" and _round_label(records[1]) == ""
