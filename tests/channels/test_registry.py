@@ -25,7 +25,7 @@ def test_reachability_comes_from_each_channels_rule():
     assert Contact(1, MOBILE, "self").channels == ("sms", "voice")
     assert Contact(1, MOBILE, "self", preferred="voice").channels == ("voice", "sms")
     assert Contact(1, LANDLINE, "self").channels == ("voice",)
-    assert Contact(1, MOBILE, "self", sms_bad=True).channels == ("voice",)
+    assert Contact(1, MOBILE, "self", refused=frozenset({"sms"})).channels == ("voice",)
     assert choose([Contact(1, LANDLINE, "self"), Contact(2, MOBILE, "family")], "call")[0][1] == "voice"
 
 
