@@ -7,10 +7,10 @@ another. Adding a channel: its folder here, one line below, its provider in ``no
 (docs/architecture.md, "Where to change X").
 """
 
-from bcp_service.channels import sms, voice
+from bcp_service.channels import email, sms, voice
 from bcp_service.channels.base import Channel
 
-CHANNELS: dict[str, Channel] = {channel.name: channel for channel in (sms.CHANNEL, voice.CHANNEL)}
+CHANNELS: dict[str, Channel] = {channel.name: channel for channel in (sms.CHANNEL, voice.CHANNEL, email.CHANNEL)}
 
 
 def own_address_channels() -> dict[str, Channel]:
