@@ -83,7 +83,7 @@ OXYGEN_SOURCE = Choice(
     {"濃縮装置": "concentrator", "濃縮器": "concentrator", "ボンベ": "cylinders"},
 )
 STATUS = Choice(code_labels.STATUS, {"有効": "active", "登録中": "active"})
-CONTACT_KIND = Choice(code_labels.CONTACT_KIND, {"ヘルパー": "carer", "支援者": "carer"})
+CONTACT_KIND = Choice(code_labels.CONTACT_KIND, {"ヘルパー": "carer", "介護者": "carer"})
 CHANNEL = Choice(code_labels.CHANNEL, {"ショートメール": "sms", "ショートメッセージ": "sms", "音声": "voice", "通話": "voice"})
 RISK_TIER = Choice(code_labels.RISK_TIER)
 INSTITUTION_KIND = Choice(

@@ -11,7 +11,7 @@ MOBILE, LANDLINE = "+819012345678", "+81312345678"
 
 
 def test_every_channel_is_a_folder_with_a_rule_and_an_outbound_side():
-    assert list(CHANNELS) == ["sms", "voice"]
+    assert list(CHANNELS) == ["sms", "voice", "email"]
     for name, channel in CHANNELS.items():
         assert channel.name == name and channel.label
         outbound = channel.outbound
