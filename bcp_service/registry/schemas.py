@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from bcp_service.channels import CHANNELS, own_address_channels
 from bcp_service.models.enums import (
@@ -237,16 +238,18 @@ class PatientContactIn(Strict):
     kind: ContactKind = ContactKind.self
     name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
     relation: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)] | None = None
-    phone: Phone | None = None  # None: reached only at ``addresses`` (an e-mail-only family member)
-    preferred_channel: ChannelName = "sms"
     # The channels with addresses of their own (``channels.own_address_channels``: e-mail) → the address.
+    # Declared before ``phone``, whose check reads it.
     addresses: Annotated[dict[str, str], AfterValidator(own_addresses)] = Field(default_factory=dict)
+    phone: Phone | None = Field(default=None, validate_default=True)  # None: reached only at ``addresses``
+    preferred_channel: ChannelName = "sms"
 
-    @model_validator(mode="after")
-    def _reachable_somehow(self):
-        if not self.phone and not self.addresses:
-            raise ValueError("電話番号かメールアドレスのどちらかを入力してください (a phone or an address is required)")
-        return self
+    @field_validator("phone")
+    @classmethod
+    def _phone_or_an_address(cls, value: str | None, info):
+        if value is None and not info.data.get("addresses"):
+            raise PydanticCustomError("missing", "電話番号かメールアドレスを入力してください (a phone number or an address is required)")
+        return value
 
 
 class PatientContactPublic(BaseModel):
