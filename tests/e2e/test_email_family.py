@@ -39,6 +39,7 @@ async def test_a_family_reached_only_by_email_answers_through_the_mail_link(engi
     smtp_port, page_port = free_port(), free_port()
     sink = email_demo.start_sink(smtp_port, page_port, lambda command: subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    email_demo.wait_for_sink(page_port, sink)
     monkeypatch.setenv("BCP_SMTP_HOST", "127.0.0.1")
     for key, value in email_demo.env(0).items():
         if key != "BCP_SMTP_PORT":

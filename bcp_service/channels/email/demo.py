@@ -39,17 +39,22 @@ def page_url(sim_port: int) -> str:
 
 
 def start_sink(smtp_port: int, page_port: int, spawn) -> subprocess.Popen:
-    """The sink as a child process (``spawn``: the demo's, which ties it to the demo's life); waits for its page."""
-    process = spawn([sys.executable, "-m", "bcp_service.channels.email.sink", "--smtp-port", str(smtp_port),
-                     "--page-port", str(page_port)])
-    deadline = time.monotonic() + 20
+    """The sink as a child process (``spawn``: the demo's, which ties it to the demo's life). Not waited
+    for: the first mail goes out minutes later (a family step), and a failed send is retried."""
+    return spawn([sys.executable, "-m", "bcp_service.channels.email.sink", "--smtp-port", str(smtp_port),
+                  "--page-port", str(page_port)])
+
+
+def wait_for_sink(page_port: int, process: subprocess.Popen, timeout: float = 120) -> None:
+    """Until the sink's page answers (tests), or its process has exited."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
         try:
             httpx.get(f"http://127.0.0.1:{page_port}/_mail/messages", timeout=1)
-            break
+            return
         except httpx.HTTPError:
             time.sleep(0.2)
-    return process
+    raise RuntimeError("the mail sink did not start")
 
 
 def add_email_families(engine: Engine, *, municipality_code: str = "121002", count: int = 30) -> list[int]:
