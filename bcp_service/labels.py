@@ -9,7 +9,11 @@ here, so none of those packages imports another for a label.
 TIER_LABELS = {"critical": "最優先", "high": "優先", "standard": "通常"}
 THERAPY_LABELS = {"ventilator": "人工呼吸器", "oxygen": "在宅酸素", "suction": "吸引器", "child": "医療的ケア児"}
 CHANNEL_LABELS = {"link": "リンク", "sms": "SMS", "voice": "音声", "nurse": "看護師"}
-ANSWERED_BY_LABELS = {"nurse_visit": "訪問", "nurse_phone": "電話", "self": "本人", "family": "家族", "carer": "支援者"}
+# The one table of contact kinds (models.enums.ContactKind): the registry's forms and CSV, the nurse page,
+# the board and the audit log read it; tests/test_contact_kinds.py fails on a copy or a kind without a label.
+CONTACT_KIND_LABELS = {"self": "本人", "family": "家族", "carer": "支援者"}
+# Who answered: a nurse (visit, phone) or one of the patient's contacts (by kind).
+ANSWERED_BY_LABELS = {"nurse_visit": "訪問", "nurse_phone": "電話", **CONTACT_KIND_LABELS}
 # Hazards (triggers.events.Hazard, round.hazard, incident.hazards): the triggers page and incidents read this one
 # table; tests/test_labels.py fails when a Hazard has no label here.
 HAZARD_LABELS = {"earthquake": "地震", "tsunami": "津波", "heavy_rain": "大雨", "typhoon": "台風", "flood": "洪水",

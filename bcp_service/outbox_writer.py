@@ -54,7 +54,7 @@ class Queued(NamedTuple):
     risk_tier: str
     contact_id: int
     channel: str
-    phone: str
+    phone: str  # the channel's address (``Contact.address``): E.164, or an e-mail address
 
 
 def queue(*, session: Session, round_id: int, messages: Sequence[Queued], template: str | None, drill: bool,

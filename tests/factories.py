@@ -107,3 +107,22 @@ def bearer(session: Session, user: User) -> dict[str, str]:
     session.add(ApiToken(user_id=user.id, kind="access", token_hash=token_hash(token), prefix=token[:12]))
     session.flush()
     return {"Authorization": f"Bearer {token}"}
+
+
+def refuse(session: Session, contact_id: int, *channels: str) -> None:
+    """Record that ``channels`` refused this contact for good (its ``contact_address`` rows)."""
+    from bcp_service.contacts import mark_refused
+    from bcp_service.models.base import utcnow
+
+    for channel in channels:
+        mark_refused(session=session, contact_id=contact_id, channel=channel, now=utcnow())
+
+
+def refused_channels(session: Session, contact_id: int) -> set[str]:
+    """The channels that refused this contact for good."""
+    from sqlmodel import col, select
+
+    from bcp_service.models import ContactAddress
+
+    return set(session.exec(select(ContactAddress.kind).where(ContactAddress.contact_id == contact_id,
+                                                              col(ContactAddress.refused_since).is_not(None))).all())

@@ -21,7 +21,7 @@ from bcp_service.auth.roles import Role
 from bcp_service.check_states import LABELS as STATE_LABELS
 from bcp_service.db import SessionDep
 from bcp_service.errors import Conflict, NotFound, ServiceError
-from bcp_service.labels import TIER_LABELS
+from bcp_service.labels import CONTACT_KIND_LABELS, TIER_LABELS
 from bcp_service.models.rounds import ANSWER_STATES
 from bcp_service.page_helpers import page, register_home_link
 
@@ -34,7 +34,7 @@ REASON_LABELS = {
 }
 ERRORS = {"gone": "この返信は見つからないか、担当外です。", "already": "この返信は既に処理されています。",
           "input": "入力を確認してください（状態を選び、残り時間は数字で）。"}
-CONTACT_LABELS = {"self": "本人の番号", "family": "家族の番号", "carer": "支援者の番号"}
+CONTACT_LABELS = {kind: f"{label}の番号" for kind, label in CONTACT_KIND_LABELS.items()}
 
 register_home_link("/review", "SMS返信の確認", "自動で読み取れなかった返信を、該当する患者の回答として記録",
                    (Role.admin, Role.prefecture, Role.hub))

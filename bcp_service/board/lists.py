@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from bcp_service.board.counts import AreaNames, ViewSpec
 from bcp_service.board.schemas import ANSWERED, NEEDING, FeedRow, PersonRow
+from bcp_service.contacts import callable_phone
 from bcp_service.labels import planned_stay_text
 from bcp_service.models import CheckAnswer, Institution, Patient, PatientContact, SafetyCheck, UnmatchedReply
 from bcp_service.models.base import utcnow
@@ -120,7 +121,7 @@ def with_contact_details(session: Session, rows: list[PersonRow]) -> list[Person
     for patient_id, phone in session.exec(
         select(PatientContact.patient_id, PatientContact.phone)
         .where(col(PatientContact.patient_id).in_(sorted({r.patient_id for r in rows})),
-               col(PatientContact.bad_since).is_(None), col(PatientContact.voice_bad_since).is_(None))  # one to call
+               callable_phone())  # one to call
         .order_by(PatientContact.patient_id, PatientContact.position, PatientContact.id)
     ).all():
         phones.setdefault(patient_id, phone)

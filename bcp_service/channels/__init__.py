@@ -7,10 +7,16 @@ another. Adding a channel: its folder here, one line below, its provider in ``no
 (docs/architecture.md, "Where to change X").
 """
 
-from bcp_service.channels import sms, voice
+from bcp_service.channels import email, sms, voice
 from bcp_service.channels.base import Channel
 
-CHANNELS: dict[str, Channel] = {channel.name: channel for channel in (sms.CHANNEL, voice.CHANNEL)}
+CHANNELS: dict[str, Channel] = {channel.name: channel for channel in (sms.CHANNEL, voice.CHANNEL, email.CHANNEL)}
+
+
+def own_address_channels() -> dict[str, Channel]:
+    """The channels whose addresses are not the contact's phone (e-mail): the registry's forms, the API and
+    the CSV columns offer one field each, kept in ``contact_address``."""
+    return {name: channel for name, channel in CHANNELS.items() if channel.address_kind != "phone"}
 
 
 def for_action(action: str) -> str | None:
@@ -18,4 +24,4 @@ def for_action(action: str) -> str | None:
     return next((name for name, channel in CHANNELS.items() if channel.escalation_action == action), None)
 
 
-__all__ = ["CHANNELS", "Channel", "for_action"]
+__all__ = ["CHANNELS", "Channel", "for_action", "own_address_channels"]

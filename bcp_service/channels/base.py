@@ -35,10 +35,17 @@ class Outbound(Protocol):
 class Channel:
     name: str
     label: str  # in Japanese, for pages and labels
-    reaches: Callable[[str], bool]  # can this address (E.164) take the channel at all
+    reaches: Callable[[str], bool]  # can this address (E.164, or the channel's own kind) take the channel at all
     uses_template: bool  # a text rendered from a message template (SMS), or the channel's own prompt (voice)
     escalation_action: str | None  # the escalation step that means "use this channel" (voice: "call")
     outbound_module: str
+    # "phone": addressed at the contact's phone (SMS, voice); otherwise the channel's own address kept in
+    # the contact's ``contact_address`` row (e-mail), entered and exported under ``address_label``.
+    address_kind: str = "phone"
+    address_label: str | None = None
+    # The address as stored, or ValueError with the reason in Japanese (forms, CSV, API); channels with
+    # their own addresses only.
+    normalise: Callable[[str], str] | None = None
 
     @property
     def outbound(self) -> Outbound:

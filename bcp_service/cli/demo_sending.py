@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
 import sys
@@ -12,7 +13,9 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
+from bcp_service.channels.email import demo as email_demo
 from bcp_service.cli.demo_process import spawn
+from bcp_service.db import make_engine
 from bcp_service.twilio_sim import SimConfig
 
 console = Console()
@@ -37,7 +40,7 @@ def demo_sending_env(sim_port: int) -> dict[str, str]:
         "BCP_TWILIO_VOICE_CALLER_ID": CALLER_ID,
         # Slow enough to watch the counts move on a 3,000-patient round.
         "BCP_SEND_RATE_PER_SECOND": "50",
-    }
+    } | email_demo.env(sim_port)  # e-mail goes to the demo's mail sink
 
 
 def _command() -> str:
@@ -59,10 +62,13 @@ def start_demo_sending(base_url: str, sim_port: int, answer_rate: float, *, answ
             break
         except httpx.HTTPError:
             time.sleep(0.2)
+    # E-mail: the mail sink, and families reached only by e-mail (channels/email/demo.py).
+    email_demo.add_email_families(make_engine(os.environ["BCP_DATABASE_URL"]))
+    mail = email_demo.start_sink(*email_demo.ports(sim_port), lambda command: spawn(command, log_path))
     worker = spawn([_command(), "worker"], log_path)
     # Fires schedules, starts triggered rounds and escalates unanswered checks (docs/escalation.md).
     scheduler = spawn([_command(), "scheduler"], log_path)
-    return [scheduler, worker, sim]
+    return [scheduler, worker, mail, sim]
 
 
 def stop_demo_sending(processes: list[subprocess.Popen]) -> None:
@@ -115,6 +121,8 @@ def print_round_help(base_url: str, database: Path, *, sim_port: int, answer_rat
         f"（最頻 2 分）、その後は長い裾野です{_speed_note(answer_speed)}。",
         f"  シミュレーターの電話 (each number's messages, tap the link to answer as the patient): "
         f"http://127.0.0.1:{sim_port}/_sim/phones",
+        f"  デモのメール受信箱 (mail to families reached only by e-mail, 千葉市 121002's first patients; "
+        f"tap the link to answer as the family): {email_demo.page_url(sim_port)}",
         f"  ログ (full logs): {log_path}",
         "\n[bold]事前連絡を試す (an advance-notice round before a typhoon)[/bold]",
         f"  Page: {base_url}/login?next=/rounds/new  ← chiba-pref: 送る内容「事前連絡」, area, preview, start; "

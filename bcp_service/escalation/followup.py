@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 from bcp_service.auth import wall
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
+from bcp_service.contacts import callable_phone
 from bcp_service.errors import Conflict, FieldError, NotFound
 from bcp_service.models import CheckEvent, Patient, PatientContact, SafetyCheck, User
 from bcp_service.models.base import utcnow
@@ -64,8 +65,7 @@ def _phones(session: Session, patient_ids: list[int]) -> dict[int, list[tuple[st
     found: dict[int, list[tuple[str, str]]] = defaultdict(list)
     for patient_id, kind, phone in session.exec(
         select(PatientContact.patient_id, PatientContact.kind, PatientContact.phone)
-        .where(col(PatientContact.patient_id).in_(patient_ids), col(PatientContact.bad_since).is_(None),
-               col(PatientContact.voice_bad_since).is_(None))  # the list is for calling: a landline that refused SMS stays
+        .where(col(PatientContact.patient_id).in_(patient_ids), callable_phone())  # the list is for calling
         .order_by(PatientContact.patient_id, PatientContact.position, PatientContact.id)
     ).all():
         found[patient_id].append((kind, phone))

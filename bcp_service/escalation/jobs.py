@@ -141,7 +141,7 @@ def _perform(session: Session, claimed: list[tuple], *, round_id: int, drill: bo
         messages = []
         for check_id, _state, risk_tier, *_ in claimed:
             chosen = reach.choose(by_check.get(check_id, []), action.value)
-            messages.extend(outbox_writer.Queued(check_id, risk_tier, contact.id, channel, contact.phone)
+            messages.extend(outbox_writer.Queued(check_id, risk_tier, contact.id, channel, contact.address(channel))
                             for contact, channel in chosen)
             detail = f"{len(chosen)}_contacts" if chosen else _nobody(action)
             events.append(_event(check_id, round_id, step_number, action, now, messages=len(chosen), detail=detail))

@@ -9,7 +9,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlmodel import Session
 
-from bcp_service.imports.columns import CONTACT_FIELD, CONTACT_KEY, EXPORT_MIN_CONTACTS, PATIENT_COLUMNS, Column
+from bcp_service.imports.columns import (
+    ADDRESS_FIELD,
+    CONTACT_FIELD,
+    CONTACT_KEY,
+    EXPORT_MIN_CONTACTS,
+    PATIENT_COLUMNS,
+    Column,
+)
 from bcp_service.models import Institution, Municipality, Patient, PatientContact
 from bcp_service.registry.patients import PatientFilters, contacts_for, filter_conditions
 from bcp_service.registry.phones import national_format
@@ -73,5 +80,10 @@ def _value(column: Column, patient: dict, contacts: list[PatientContact]) -> Any
         return patient["external_id"] if patient["external_id"] is not None else f"#{patient['id']}"
     if match := CONTACT_KEY.match(column.key):
         slot, part = int(match.group(1)), match.group(2)
-        return getattr(contacts[slot - 1], CONTACT_FIELD[part]) if slot <= len(contacts) else None
+        if slot > len(contacts):
+            return None
+        field = CONTACT_FIELD[part]
+        if field.startswith(ADDRESS_FIELD):  # a channel's own address (e-mail)
+            return contacts[slot - 1].addresses.get(field.removeprefix(ADDRESS_FIELD))
+        return getattr(contacts[slot - 1], field)
     return patient.get(column.field)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from bcp_service.channels import own_address_channels
 from bcp_service.imports import values
 from bcp_service.models.enums import INSTITUTION_KIND_JA
 from bcp_service.registry import code_labels
@@ -83,7 +84,7 @@ OXYGEN_SOURCE = Choice(
     {"濃縮装置": "concentrator", "濃縮器": "concentrator", "ボンベ": "cylinders"},
 )
 STATUS = Choice(code_labels.STATUS, {"有効": "active", "登録中": "active"})
-CONTACT_KIND = Choice(code_labels.CONTACT_KIND, {"ヘルパー": "carer", "支援者": "carer"})
+CONTACT_KIND = Choice(code_labels.CONTACT_KIND, {"ヘルパー": "carer", "介護者": "carer"})
 CHANNEL = Choice(code_labels.CHANNEL, {"ショートメール": "sms", "ショートメッセージ": "sms", "音声": "voice", "通話": "voice"})
 RISK_TIER = Choice(code_labels.RISK_TIER)
 INSTITUTION_KIND = Choice(
@@ -100,6 +101,9 @@ def contact_columns(slot: int) -> list[Column]:
         Column(f"contact{slot}_name", f"連絡先{slot}氏名", aliases=(f"連絡先{slot}名前",)),
         Column(f"contact{slot}_relation", f"連絡先{slot}続柄"),
         Column(f"contact{slot}_channel", f"連絡先{slot}連絡方法", "choice", choice=CHANNEL),
+        # One column per channel with addresses of its own (e-mail: 連絡先1メールアドレス), from the channels' table.
+        *[Column(f"contact{slot}_{name}", f"連絡先{slot}{channel.address_label or channel.label}")
+          for name, channel in own_address_channels().items()],
     ]
 
 
@@ -152,5 +156,10 @@ INSTITUTION_COLUMNS: tuple[Column, ...] = (
 )
 
 CONTACT_KEY = re.compile(r"^contact(\d+)_(\w+)$")
-CONTACT_FIELD = {"phone": "phone", "kind": "kind", "name": "name", "relation": "relation", "channel": "preferred_channel"}
+# A channel's own address feeds the contact's ``addresses`` (ADDRESS_FIELD + channel name).
+ADDRESS_FIELD = "address:"
+CONTACT_FIELD = {"phone": "phone", "kind": "kind", "name": "name", "relation": "relation", "channel": "preferred_channel",
+                 **{name: f"{ADDRESS_FIELD}{name}" for name in own_address_channels()}}
 CONTACT_KEY_OF_FIELD = {schema_field: key for key, schema_field in CONTACT_FIELD.items()}
+# An error in the addresses is shown in the first address column.
+CONTACT_KEY_OF_FIELD["addresses"] = next(iter(own_address_channels()), "phone")

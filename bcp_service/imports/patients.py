@@ -8,12 +8,13 @@ from enum import Enum
 
 from pydantic import ValidationError
 from sqlalchemy import bindparam, delete, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bcp_service.auth import wall
 from bcp_service.auth.principal import Principal, patient_scope
 from bcp_service.auth.roles import Role
 from bcp_service.imports.columns import (
+    ADDRESS_FIELD,
     CONTACT_FIELD,
     CONTACT_KEY,
     CONTACT_KEY_OF_FIELD,
@@ -31,7 +32,7 @@ from bcp_service.imports.lookups import (
     rows_by,
 )
 from bcp_service.imports.service import BatchOutcome, Candidate, RowIssues
-from bcp_service.models import Patient, PatientContact
+from bcp_service.models import ContactAddress, Patient, PatientContact
 from bcp_service.models.base import utcnow
 from bcp_service.models.enums import INSTITUTION_KIND_JA
 from bcp_service.registry.external_ids import owner_of, release
@@ -55,7 +56,7 @@ def plain(values: dict) -> dict:
 
 
 def contact_tuple(contact: dict) -> tuple:
-    return tuple(contact.get(k) for k in CONTACT_ORDER)
+    return (*(contact.get(k) for k in CONTACT_ORDER), tuple(sorted((contact.get("addresses") or {}).items())))
 
 
 def risk_tier(values: dict) -> str:
@@ -144,7 +145,7 @@ class PatientImport:
             fields = fields - {"external_id"}
         contacts = None
         if "contacts" in payload:
-            contacts = [plain(c.model_dump(include=set(CONTACT_ORDER))) for c in model.contacts]
+            contacts = [plain(c.model_dump(include={*CONTACT_ORDER, "addresses"})) for c in model.contacts]
         return Candidate(row.line, str(key), values, fields, contacts)
 
     def _institution(self, row: RowIssues, column: Column, ref: str) -> int | None:
@@ -172,6 +173,10 @@ class PatientImport:
             contact = {schema_field: cells[key] for key, schema_field in keys if cells.get(key) is not None}
             if not contact:
                 continue
+            addresses = {field.removeprefix(ADDRESS_FIELD): contact.pop(field) for field in list(contact)
+                         if field.startswith(ADDRESS_FIELD)}
+            if addresses:
+                contact["addresses"] = addresses
             contact.setdefault("kind", "self" if slot == 1 else "family")
             slots.append(slot)
             contacts.append(contact)
@@ -285,9 +290,16 @@ class PatientImport:
         grouped: dict[int, list[tuple]] = defaultdict(list)
         t = self.contact_table
         for part in chunks(patient_ids):
-            query = select(t.c.patient_id, *(t.c[k] for k in CONTACT_ORDER)).where(t.c.patient_id.in_(part))
+            addresses: dict[int, list[tuple[str, str]]] = defaultdict(list)
+            for contact_id, kind, address in self.session.execute(
+                select(ContactAddress.contact_id, ContactAddress.kind, ContactAddress.address)
+                .join(PatientContact, col(PatientContact.id) == ContactAddress.contact_id)
+                .where(col(PatientContact.patient_id).in_(part), col(ContactAddress.address).is_not(None))
+            ):
+                addresses[contact_id].append((kind, address))
+            query = select(t.c.patient_id, t.c.id, *(t.c[k] for k in CONTACT_ORDER)).where(t.c.patient_id.in_(part))
             for row in self.session.execute(query.order_by(t.c.patient_id, t.c.position)):
-                grouped[row[0]].append(tuple(row[1:]))
+                grouped[row[0]].append((*row[2:], tuple(sorted(addresses.get(row[1], ())))))
         return grouped
 
     def _in_scope(self, values: dict) -> bool:
@@ -341,12 +353,29 @@ class PatientImport:
             self.session.execute(statement, params)
         for part in chunks(replaced):
             self.session.execute(delete(self.contact_table).where(self.contact_table.c.patient_id.in_(part)))
-        bulk_insert(self.session, self.contact_table, contact_rows)
+        bulk_insert(self.session, self.contact_table, [{k: v for k, v in row.items() if k != "_addresses"}
+                                                       for row in contact_rows])
+        self._write_addresses(contact_rows)
         return ids
+
+    def _write_addresses(self, contact_rows: list[dict]) -> None:
+        """The channels' own addresses (e-mail) of the contacts just written, as ``contact_address`` rows."""
+        wanted = {(row["patient_id"], row["position"]): row["_addresses"] for row in contact_rows if row["_addresses"]}
+        if not wanted:
+            return
+        t = self.contact_table
+        rows = []
+        for part in chunks(sorted({patient_id for patient_id, _ in wanted})):
+            for contact_id, patient_id, position in self.session.execute(
+                select(t.c.id, t.c.patient_id, t.c.position).where(t.c.patient_id.in_(part))
+            ):
+                for kind, address in (wanted.get((patient_id, position)) or {}).items():
+                    rows.append({"contact_id": contact_id, "kind": kind, "address": address, "refused_since": None})
+        bulk_insert(self.session, ContactAddress.__table__, rows)
 
     def _contact_rows(self, patient_id: int, contacts: list[dict]) -> list[dict]:
         return [
             {"patient_id": patient_id, "position": position, "bad_since": None, "bad_reason": None,
-             **{k: contact.get(k) for k in CONTACT_ORDER}}
+             **{k: contact.get(k) for k in CONTACT_ORDER}, "_addresses": contact.get("addresses") or {}}
             for position, contact in enumerate(contacts, start=1)
         ]

@@ -27,13 +27,14 @@ from bcp_service.models.institution import (
 from bcp_service.models.ops import HealthProbe, RoundRestore  # ops: health probe, restore record
 from bcp_service.models.outages import PowerOutage
 from bcp_service.models.outbox import EarlyStatus, OutboxMessage, SendLanePause, SendRate
-from bcp_service.models.patient import Patient, PatientContact
+from bcp_service.models.patient import ContactAddress, Patient, PatientContact
 from bcp_service.models.rounds import CheckAnswer, Incident, RoundCounter, SafetyCheck, SafetyRound, UnmatchedReply
 from bcp_service.models.schedules import RoundSchedule, ScheduleFiring
 from bcp_service.models.triggers import TriggerDecision, TriggerRecord, TriggerReport
 
 __all__ = [
     "RegionChange",
+    "ContactAddress",
     "HealthProbe",
     "RoundRestore",
     "PowerOutage",

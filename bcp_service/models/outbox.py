@@ -60,7 +60,7 @@ class OutboxMessage(SQLModel, table=True):
     check_id: int | None = Field(default=None, index=True)
     contact_id: int | None = None
     channel: str = Field(default="sms", max_length=10)
-    to_number: str = Field(max_length=20)
+    to_number: str = Field(max_length=254)  # the channel's address: E.164, or an e-mail address
     # Message text is rendered at send time from the template; ``body`` is for text with no link.
     template: str | None = Field(default=None, max_length=40)
     body: str | None = Field(default=None, max_length=2000)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Index, event, text
+from sqlalchemy import Index, UniqueConstraint, event, text
 from sqlmodel import Field, SQLModel
 
 from bcp_service.models.base import created_at_field, timestamp_field
@@ -94,15 +94,31 @@ class PatientContact(SQLModel, table=True):
     kind: str = Field(default="self", max_length=10)
     name: str | None = Field(default=None, max_length=100)
     relation: str | None = Field(default=None, max_length=50)
-    phone: str = Field(max_length=20, index=True, description="E.164")
+    # The phone channels' address (SMS, calls); None for a contact reached only at an address of its own
+    # (e-mail: a ``ContactAddress`` row).
+    phone: str | None = Field(default=None, max_length=20, index=True, description="E.164")
     preferred_channel: str = Field(default="sms", max_length=10)
     # Set when the provider says the number can never receive (e.g. Twilio 21211/21614).
     bad_since: datetime | None = timestamp_field()
     bad_reason: str | None = Field(default=None, max_length=100)
-    # Set when the provider says the number can never take that channel (Twilio 21614: a landline
-    # refuses SMS); the number stays usable for the other one (contacts).
-    sms_bad_since: datetime | None = timestamp_field()
-    voice_bad_since: datetime | None = timestamp_field()
+
+
+class ContactAddress(SQLModel, table=True):
+    """One channel of a contact: its address there and since when it refuses (contacts.Contact).
+
+    A phone channel (SMS, voice: ``Channel.address_kind == "phone"``) is addressed at the contact's
+    ``phone``, so its row exists only once the channel refused that number for good (Twilio 21614: a
+    landline refuses SMS); a channel with addresses of its own (e-mail) keeps its address here.
+    """
+
+    __tablename__ = "contact_address"
+    __table_args__ = (UniqueConstraint("contact_id", "kind", name="uq_contact_address_kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="patient_contact.id", ondelete="CASCADE", index=True)
+    kind: str = Field(max_length=10)  # a channel of channels.CHANNELS
+    address: str | None = Field(default=None, max_length=254)  # None: the contact's phone
+    refused_since: datetime | None = timestamp_field()
 
 
 @event.listens_for(Patient, "before_insert")

@@ -25,7 +25,7 @@ from bcp_service.board.schemas import STATE_LABELS
 from bcp_service.db import SessionDep
 from bcp_service.errors import ServiceError
 from bcp_service.escalation import oncall
-from bcp_service.labels import CHANNEL_LABELS, TIER_LABELS
+from bcp_service.labels import CHANNEL_LABELS, CONTACT_KIND_LABELS, TIER_LABELS
 from bcp_service.models.base import utcnow
 from bcp_service.models.rounds import CheckState
 from bcp_service.nurse import service
@@ -56,7 +56,7 @@ def nurse_page(request: Request, principal: Nurse, session: SessionDep, done: in
         error=error, drill=any(r.drill for r in rows), groups=service.group_rows(rows), state_labels=STATE_LABELS,
         nurse_states=NURSE_STATES,
         nurse_state_labels=NURSE_STATE_LABELS, method_labels=METHOD_LABELS, tier_labels=TIER_LABELS,
-        channel_labels=CHANNEL_LABELS, new_client_id=lambda: secrets.token_urlsafe(16),
+        channel_labels=CHANNEL_LABELS, contact_kind_labels=CONTACT_KIND_LABELS, new_client_id=lambda: secrets.token_urlsafe(16),
         tz=request.app.state.settings.timezone, generated_at=utcnow(), oncall_pages=oncall_pages,
     )
     response.headers["Content-Security-Policy"] = (

@@ -18,6 +18,7 @@ from bcp_service.answers.service import RecordedAnswer, record_answer
 from bcp_service.auth.principal import Principal, patient_scope
 from bcp_service.board.lists import EXPECTED_HOURS, device_label
 from bcp_service.clock import aware
+from bcp_service.contacts import address_rows
 from bcp_service.errors import Conflict, NotFound
 from bcp_service.labels import planned_stay_text
 from bcp_service.models import CheckAnswer, Patient, PatientContact, SafetyCheck, SafetyRound, UnmatchedReply
@@ -84,21 +85,24 @@ def contacts_of(session: Session, patient_ids: list[int]) -> dict[int, list[Cont
     found: dict[int, list[Contact]] = defaultdict(list)
     if not patient_ids:
         return found
+    # The nurse calls: a contact reached only by e-mail has no number to show here.
     rows = session.exec(
-        select(PatientContact).where(col(PatientContact.patient_id).in_(patient_ids))
+        select(PatientContact).where(col(PatientContact.patient_id).in_(patient_ids), col(PatientContact.phone).is_not(None))
         .order_by(PatientContact.patient_id, PatientContact.position, PatientContact.id)
     ).all()
+    refused = address_rows(session=session, patient_ids=patient_ids)
     for c in rows:
         found[c.patient_id].append(Contact(kind=c.kind, name=c.name, relation=c.relation, phone=c.phone,
-                                           display=national(c.phone), warning=call_warning(c)))
+                                           display=national(c.phone),
+                                           warning=call_warning(c, refused.get(c.id, (frozenset(), ()))[0])))
     return found
 
 
-def call_warning(contact: PatientContact) -> str | None:
+def call_warning(contact: PatientContact, refused: frozenset[str] = frozenset()) -> str | None:
     """Only what matters for a call: a number refused for SMS alone (a landline) is fine to call."""
     if contact.bad_since is not None:
         return "届かない番号"
-    if contact.voice_bad_since is not None:
+    if "voice" in refused:
         return "通話できない番号"
     return None
 

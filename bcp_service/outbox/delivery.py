@@ -211,14 +211,13 @@ def hand_over(session: Session, message: OutboxMessage, *, now: datetime) -> str
 
 
 def _mark_bad(session: Session, contact_id: int, scope: str, code: str | None, *, now: datetime) -> None:
-    """Rule out what failed for good: the number (invalid) or only the channel that refused it."""
-    column = {"number": PatientContact.bad_since, "sms": PatientContact.sms_bad_since,
-              "voice": PatientContact.voice_bad_since}[scope]
-    values = {column.key: now}
-    if scope == "number":
-        values["bad_reason"] = f"provider error {code}"[:100]
-    session.execute(update(PatientContact).where(PatientContact.id == contact_id, col(column).is_(None))
-                    .values(**values))
+    """Rule out what failed for good: the number (invalid) or only the channel that refused it (its
+    ``contact_address`` row, ``contacts.mark_refused``)."""
+    if scope != "number":
+        reach.mark_refused(session=session, contact_id=contact_id, channel=scope, now=now)
+        return
+    session.execute(update(PatientContact).where(PatientContact.id == contact_id, col(PatientContact.bad_since).is_(None))
+                    .values(bad_since=now, bad_reason=f"provider error {code}"[:100]))
 
 
 def _queue_next_contact(session: Session, message: OutboxMessage, *, now: datetime) -> bool:
@@ -239,7 +238,7 @@ def _queue_next_contact(session: Session, message: OutboxMessage, *, now: dateti
     # A call that failed over to SMS has no template of its own: the round's first text (a notice round's own).
     template = template_for(safety_round.kind, message.template) or first_template(safety_round.kind)
     outbox_writer.queue(session=session, round_id=check.round_id,
-                        messages=[outbox_writer.Queued(check.id, check.risk_tier, contact.id, channel, contact.phone)],
+                        messages=[outbox_writer.Queued(check.id, check.risk_tier, contact.id, channel, contact.address(channel))],
                         template=template, drill=message.drill, now=now)
     quiet.hold_family_messages(session, safety_round=safety_round, now=now, check_ids=[check.id])
     log.info("outbox.next_contact", extra={"check_id": check.id, "message_id": message.id, "channel": channel})

@@ -7,10 +7,12 @@ the others. These functions touch one row and keep the calling order dense (1, 2
 
 from __future__ import annotations
 
+from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
+from bcp_service.channels import own_address_channels
 from bcp_service.errors import Conflict, NotFound
-from bcp_service.models import Patient, PatientContact
+from bcp_service.models import ContactAddress, Patient, PatientContact
 from bcp_service.models.base import utcnow
 from bcp_service.registry.schemas import PatientContactIn
 
@@ -21,6 +23,18 @@ def list_contacts(*, session: Session, patient: Patient) -> list[PatientContact]
     return list(session.exec(
         select(PatientContact).where(PatientContact.patient_id == patient.id).order_by(PatientContact.position, PatientContact.id)
     ).all())
+
+
+def addresses_of(*, session: Session, contacts: list[PatientContact]) -> dict[int, dict[str, str]]:
+    """contact id → {channel: address} of the channels with addresses of their own (e-mail)."""
+    found: dict[int, dict[str, str]] = {contact.id: {} for contact in contacts}
+    if contacts:
+        for contact_id, kind, address in session.exec(
+            select(ContactAddress.contact_id, ContactAddress.kind, ContactAddress.address)
+            .where(col(ContactAddress.contact_id).in_(list(found)), col(ContactAddress.address).is_not(None))
+        ):
+            found[contact_id][kind] = address
+    return found
 
 
 def get_contact(*, session: Session, patient: Patient, contact_id: int) -> PatientContact:
@@ -45,12 +59,14 @@ def add_contact(*, session: Session, patient: Patient, data: PatientContactIn) -
     session.add(contact)
     _touch(session, patient)
     session.flush()
+    save_addresses(session, contact, data.addresses)
     return contact
 
 
 def update_contact(*, session: Session, patient: Patient, contact: PatientContact, data: PatientContactIn) -> PatientContact:
     values = _values(data)
-    if values["phone"] != contact.phone:
+    new_phone = values["phone"] != contact.phone
+    if new_phone:
         # A corrected number has not failed yet: the sender may try it again.
         contact.bad_since = None
         contact.bad_reason = None
@@ -59,10 +75,31 @@ def update_contact(*, session: Session, patient: Patient, contact: PatientContac
     session.add(contact)
     _touch(session, patient)
     session.flush()
+    save_addresses(session, contact, data.addresses, new_phone=new_phone)
     return contact
 
 
+def save_addresses(session: Session, contact: PatientContact, addresses: dict[str, str], *, new_phone: bool = False) -> None:
+    """Keep the contact's ``contact_address`` rows in step with what was entered: one row per channel with an
+    address of its own (e-mail; a changed address has not refused yet), none for one left blank; a new phone
+    number clears the phone channels' refusals (the old number's)."""
+    own = own_address_channels()
+    rows = {row.kind: row for row in session.exec(select(ContactAddress).where(ContactAddress.contact_id == contact.id))}
+    for kind, row in rows.items():
+        if kind in own and kind not in addresses or (new_phone and kind not in own):
+            session.delete(row)
+    for kind, address in addresses.items():
+        row = rows.get(kind)
+        if row is None:
+            session.add(ContactAddress(contact_id=contact.id, kind=kind, address=address))
+        elif row.address != address:
+            row.address, row.refused_since = address, None
+            session.add(row)
+    session.flush()
+
+
 def remove_contact(*, session: Session, patient: Patient, contact: PatientContact) -> None:
+    session.execute(delete(ContactAddress).where(col(ContactAddress.contact_id) == contact.id))
     session.delete(contact)
     session.flush()
     remaining = session.exec(

@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 from bcp_service.auth import wall
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import Role
+from bcp_service.channels import own_address_channels
 from bcp_service.models import Designation, HomeCareRegion, Institution, Municipality, Patient
 from bcp_service.models.enums import DesignationKind, InstitutionKind
 from bcp_service.registry import code_labels
@@ -82,7 +83,10 @@ SECTIONS: tuple[tuple[str, tuple[FormField, ...]], ...] = (
 )
 FIELDS = {f.name: f for _title, fields in SECTIONS for f in fields}
 OWN_INSTITUTION_ROLES = (Role.institution, Role.nurse, Role.hub)
-CONTACT_FIELDS = ("phone", "kind", "name", "relation", "preferred_channel")
+# One field per channel with addresses of its own (e-mail: ``address_email``), from the channels' table.
+ADDRESS_FIELDS = {f"address_{name}": channel.address_label or channel.label
+                  for name, channel in own_address_channels().items()}
+CONTACT_FIELDS = ("phone", "kind", "name", "relation", "preferred_channel", *ADDRESS_FIELDS)
 
 
 def patient_values(patient: Patient) -> dict[str, str]:
@@ -134,8 +138,17 @@ def as_typed(kind: str, text: str) -> str:
 
 
 def contact_payload(values: dict[str, str]) -> dict:
-    return {"phone": values.get("phone", ""), "kind": values.get("kind") or "self", "name": values.get("name") or None,
-            "relation": values.get("relation") or None, "preferred_channel": values.get("preferred_channel") or "sms"}
+    addresses = {field.removeprefix("address_"): values[field] for field in ADDRESS_FIELDS if values.get(field)}
+    return {"phone": values.get("phone") or (None if addresses else ""), "kind": values.get("kind") or "self",
+            "name": values.get("name") or None, "relation": values.get("relation") or None,
+            "preferred_channel": values.get("preferred_channel") or "sms", "addresses": addresses}
+
+
+def contact_values(contact, addresses: dict[str, str]) -> dict[str, str | None]:
+    """A stored contact as its form shows it."""
+    return {"phone": contact.phone, "kind": contact.kind, "name": contact.name, "relation": contact.relation,
+            "preferred_channel": contact.preferred_channel} | {
+        field: addresses.get(field.removeprefix("address_"), "") for field in ADDRESS_FIELDS}
 
 
 def validate(schema: type[BaseModel], data: dict, prefix: str = "") -> tuple[BaseModel | None, dict[str, str]]:

@@ -147,6 +147,8 @@ def _detail(
         "registry/patient.html", principal, status_code=status_code, patient=patient, values=current, errors=errors or {},
         sections=forms.SECTIONS, options=forms.form_options(session, principal, current), tier=tier, why=why,
         power_hours=remaining_power_hours(inputs), contacts=rows, national=national_format,
+        addresses=contacts.addresses_of(session=session, contacts=rows), address_fields=forms.ADDRESS_FIELDS,
+        contact_values_of=forms.contact_values,
         contact_errors=contact_errors or {}, contact_values=contact_values or {}, status_error=status_error, status_reason=status_reason,
         municipality=session.get(Municipality, patient.municipality_id), names=names, notice=notice,
         tiers=forms.TIER_LABELS, statuses=forms.STATUS_LABELS, contact_kinds=forms.CONTACT_KIND_LABELS,

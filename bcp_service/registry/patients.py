@@ -5,17 +5,19 @@ from __future__ import annotations
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
+from types import SimpleNamespace
 
-from sqlalchemy import ARRAY, ColumnElement, Text, and_, cast, func, literal_column, or_
+from sqlalchemy import ARRAY, ColumnElement, Text, and_, cast, delete, func, literal_column, or_
 from sqlalchemy.dialects.postgresql import array
 from sqlmodel import Session, col, select
 
 from bcp_service.auth import wall
 from bcp_service.auth.principal import Principal
 from bcp_service.errors import FieldError, NotFound
-from bcp_service.models import HomeCareRegionMunicipality, Municipality, Patient, PatientContact
+from bcp_service.models import ContactAddress, HomeCareRegionMunicipality, Municipality, Patient, PatientContact
 from bcp_service.models.base import utcnow
 from bcp_service.models.enums import PatientStatus, RiskTier, Therapy
+from bcp_service.registry.contacts import save_addresses
 from bcp_service.registry.external_ids import check_external_id, owner_of
 from bcp_service.registry.hub_follow import follow_patient
 from bcp_service.registry.patient_links import INSTITUTION_FIELDS, PatientLinks
@@ -142,8 +144,20 @@ def contacts_for(*, session: Session, patient_ids: list[int]) -> dict[int, list]
     rows = session.execute(
         table.select().where(table.c.patient_id.in_(patient_ids)).order_by(table.c.patient_id, table.c.position)
     )
+    addresses: dict[int, dict[str, str]] = defaultdict(dict)
+    refused: dict[int, dict] = defaultdict(dict)
+    for contact_id, kind, address, refused_since in session.execute(
+        select(ContactAddress.contact_id, ContactAddress.kind, ContactAddress.address, ContactAddress.refused_since)
+        .join(PatientContact, col(PatientContact.id) == ContactAddress.contact_id)
+        .where(col(PatientContact.patient_id).in_(patient_ids))
+    ):
+        if address:
+            addresses[contact_id][kind] = address
+        if refused_since is not None:
+            refused[contact_id][kind] = refused_since
     for contact in rows:
-        grouped[contact.patient_id].append(contact)
+        grouped[contact.patient_id].append(SimpleNamespace(**contact._mapping, addresses=addresses.get(contact.id, {}),
+                                                           refused=refused.get(contact.id, {})))
     return grouped
 
 
@@ -173,11 +187,17 @@ def check_references(session: Session, patient: Patient) -> None:
 
 def replace_contacts(session: Session, patient_id: int, contacts: list[PatientContactIn]) -> None:
     existing = session.exec(select(PatientContact).where(PatientContact.patient_id == patient_id)).all()
+    if existing:
+        session.execute(delete(ContactAddress).where(col(ContactAddress.contact_id).in_([c.id for c in existing])))
     for contact in existing:
         session.delete(contact)
     session.flush()
-    for position, contact in enumerate(contacts, start=1):
-        session.add(PatientContact(patient_id=patient_id, position=position, **contact.model_dump(include=set(CONTACT_FIELDS))))
+    for position, data in enumerate(contacts, start=1):
+        contact = PatientContact(patient_id=patient_id, position=position, **data.model_dump(include=set(CONTACT_FIELDS)))
+        session.add(contact)
+        if data.addresses:
+            session.flush()
+            save_addresses(session, contact, data.addresses)
 
 
 def create_patient(*, session: Session, principal: Principal | None, data: PatientCreate) -> Patient:

@@ -6,9 +6,10 @@ from datetime import date, datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
+from bcp_service.channels import CHANNELS, own_address_channels
 from bcp_service.models.enums import (
-    Channel,
     ContactKind,
     DesignationKind,
     InstitutionKind,
@@ -220,12 +221,45 @@ class InstitutionPublic(BaseModel):
     hub_municipality_ids: list[int] = Field(default_factory=list)
 
 
+def known_channel(value: str) -> str:
+    if value not in CHANNELS:
+        raise ValueError(f"連絡方法は {'、'.join(CHANNELS)} のいずれかです (unknown channel)")
+    return value
+
+
+ChannelName = Annotated[str, AfterValidator(known_channel)]
+
+
+def own_addresses(value: dict[str, str]) -> dict[str, str]:
+    """The addresses of the channels that have their own (e-mail), each normalised by its channel; blanks dropped."""
+    channels = own_address_channels()
+    found = {}
+    for name, address in value.items():
+        channel = channels.get(name)
+        if channel is None or channel.normalise is None:
+            raise ValueError(f"{name} は連絡先の宛先の種類ではありません (not an address kind)")
+        if address and address.strip():
+            found[name] = channel.normalise(address)
+    return found
+
+
 class PatientContactIn(Strict):
     kind: ContactKind = ContactKind.self
     name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
     relation: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)] | None = None
-    phone: Phone
-    preferred_channel: Channel = Channel.sms
+    # The channels with addresses of their own (``channels.own_address_channels``: e-mail) → the address.
+    # Declared before ``phone``, whose check reads it.
+    addresses: Annotated[dict[str, str], AfterValidator(own_addresses)] = Field(default_factory=dict)
+    phone: Phone | None = Field(default=None, validate_default=True)  # None: reached only at ``addresses``
+    preferred_channel: ChannelName = "sms"
+
+    @field_validator("phone")
+    @classmethod
+    def _phone_or_an_address(cls, value: str | None, info):
+        # An address that failed its own check is reported there, not as a missing phone as well.
+        if value is None and "addresses" in info.data and not info.data["addresses"]:
+            raise PydanticCustomError("missing", "電話番号かメールアドレスを入力してください (a phone number or an address is required)")
+        return value
 
 
 class PatientContactPublic(BaseModel):
@@ -236,12 +270,12 @@ class PatientContactPublic(BaseModel):
     kind: ContactKind
     name: str | None
     relation: str | None
-    phone: str
-    preferred_channel: Channel
+    phone: str | None
+    preferred_channel: str
     bad_since: datetime | None
     bad_reason: str | None
-    sms_bad_since: datetime | None = None  # this number refused SMS for good (e.g. a landline)
-    voice_bad_since: datetime | None = None
+    addresses: dict[str, str] = Field(default_factory=dict)  # e-mail: the channels' own addresses
+    refused: dict[str, datetime] = Field(default_factory=dict)  # channel → since when it refuses (a landline: sms)
 
 
 PlannedStay = Literal["home", "shelter", "relative", "hospital"]

@@ -86,7 +86,7 @@ def queue_first_messages(*, session: Session, round_id: int, drill: bool, now: d
         if contact is None:
             no_contact.append(check_id)
         else:
-            chosen.append(Queued(check_id, risk_tier, contact.id, channel, contact.phone))
+            chosen.append(Queued(check_id, risk_tier, contact.id, channel, contact.address(channel)))
     outbox_writer.queue(session=session, round_id=round_id, messages=chosen, template=template, drill=drill, now=now,
                         budget_minutes=budget_minutes)
     for start in range(0, len(no_contact), CHUNK):

@@ -266,7 +266,7 @@ def _ask_added(session: Session, *, safety_round: SafetyRound, incident: Inciden
         # The added question is a text with its own answer link; a landline's call carries the lead's prompt.
         if chosen and chosen[0][1] == "sms":
             contact, channel = chosen[0]
-            messages.append(Queued(cid, f["risk_tier"], contact.id, channel, contact.phone))
+            messages.append(Queued(cid, f["risk_tier"], contact.id, channel, contact.address(channel)))
     return outbox_writer.queue(session=session, round_id=safety_round.id, messages=messages, template=template,
                                drill=safety_round.drill, now=now, budget_minutes=settings.contact_budget_minutes,
                                # Held to the budget like any message, except for critical-tier patients.

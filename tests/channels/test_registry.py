@@ -11,7 +11,7 @@ MOBILE, LANDLINE = "+819012345678", "+81312345678"
 
 
 def test_every_channel_is_a_folder_with_a_rule_and_an_outbound_side():
-    assert list(CHANNELS) == ["sms", "voice"]
+    assert list(CHANNELS) == ["sms", "voice", "email"]
     for name, channel in CHANNELS.items():
         assert channel.name == name and channel.label
         outbound = channel.outbound
@@ -25,7 +25,7 @@ def test_reachability_comes_from_each_channels_rule():
     assert Contact(1, MOBILE, "self").channels == ("sms", "voice")
     assert Contact(1, MOBILE, "self", preferred="voice").channels == ("voice", "sms")
     assert Contact(1, LANDLINE, "self").channels == ("voice",)
-    assert Contact(1, MOBILE, "self", sms_bad=True).channels == ("voice",)
+    assert Contact(1, MOBILE, "self", refused=frozenset({"sms"})).channels == ("voice",)
     assert choose([Contact(1, LANDLINE, "self"), Contact(2, MOBILE, "family")], "call")[0][1] == "voice"
 
 

@@ -11,7 +11,7 @@ from sqlmodel import select
 from bcp_service.answers.service import record_answer
 from bcp_service.models import AuditEvent, User
 from tests.escalation.conftest import add_patient, age, check_of, escalate, start
-from tests.factories import create_user
+from tests.factories import create_user, refuse
 
 
 @pytest.fixture
@@ -139,13 +139,11 @@ def test_report_is_scoped(client_as, session, gave_up, area):
 def test_follow_up_lists_only_numbers_a_person_can_call(client, session, gave_up):
     """A landline that refused SMS stays on the call list; a number that refused calls does not."""
     from bcp_service.models import PatientContact
-    from bcp_service.models.base import utcnow
 
     safety_round, _, standard, _ = gave_up
     own, family = session.exec(select(PatientContact).where(PatientContact.patient_id == standard.id)
                                .order_by(PatientContact.position)).all()
-    own.sms_bad_since = family.voice_bad_since = utcnow()
-    session.add_all([own, family])
-    session.flush()
+    refuse(session, own.id, "sms")
+    refuse(session, family.id, "voice")
     items = client.get(f"/api/v1/rounds/{safety_round.id}/follow-up").json()["items"]
     assert [p["phone"] for p in items[1]["phones"]] == [own.phone]

@@ -9,6 +9,7 @@ from bcp_service.outbox.delivery import handle_failures
 from bcp_service.rounds.service import Actor, start_round
 from bcp_service.rounds.targets import RoundTarget
 from tests.escalation.conftest import add_patient, age, check_of, escalate, messages, phone, start
+from tests.factories import refused_channels
 
 MOBILE, LANDLINE, IP_PHONE = "+819012345678", "+81312345678", "+815012345678"
 
@@ -19,8 +20,8 @@ def test_what_a_number_can_do():
     assert Contact(1, MOBILE, "self").channels == ("sms", "voice")
     assert Contact(1, LANDLINE, "self").channels == ("voice",)
     assert Contact(1, MOBILE, "self", preferred="voice").channels == ("voice", "sms")
-    assert Contact(1, MOBILE, "self", sms_bad=True).channels == ("voice",)
-    assert Contact(1, LANDLINE, "self", voice_bad=True).channels == ()
+    assert Contact(1, MOBILE, "self", refused=frozenset({"sms"})).channels == ("voice",)
+    assert Contact(1, LANDLINE, "self", refused=frozenset({"voice"})).channels == ()
 
 
 def test_one_rule_for_first_failover_and_every_step():
@@ -32,8 +33,8 @@ def test_one_rule_for_first_failover_and_every_step():
     assert choose(contacts, "call") == [(landline, "voice")]
     assert choose([mobile, family], "failover", tried={(2, "sms")}) == [(mobile, "voice")]
     assert choose([mobile, family], "failover", tried={(2, "sms"), (2, "voice")}) == [(family, "sms")]
-    assert choose([Contact(1, LANDLINE, "self", voice_bad=True)], "first") == []
-    assert choose([Contact(1, LANDLINE, "self", voice_bad=True)], "call") == []
+    assert choose([Contact(1, LANDLINE, "self", refused=frozenset({"voice"}))], "first") == []
+    assert choose([Contact(1, LANDLINE, "self", refused=frozenset({"voice"}))], "call") == []
 
 
 def test_a_failure_rules_out_what_failed_only():
@@ -69,7 +70,7 @@ def test_sms_refused_by_the_number_fails_over_to_a_call_on_the_same_number(sessi
     handle_failures(session, [(sms.id, True, "21614")], now=utcnow())
     contact = session.get(PatientContact, sms.contact_id)
     session.refresh(contact)
-    assert contact.sms_bad_since is not None and contact.bad_since is None and contact.voice_bad_since is None
+    assert refused_channels(session, contact.id) == {"sms"} and contact.bad_since is None
     call = messages(session, check.id)[-1]
     assert (call.channel, call.contact_id, call.template) == ("voice", sms.contact_id, None)
     assert check_of(session, safety_round.id, patient.id).state == "no_answer"

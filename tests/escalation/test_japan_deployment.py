@@ -17,7 +17,7 @@ from bcp_service.rounds.service import Actor, start_round
 from bcp_service.rounds.targets import RoundTarget
 from tests.escalation.conftest import POLICY, phone
 from tests.escalation.test_simulator import Stack, check, stack  # noqa: F401 (the fixture)
-from tests.factories import create_municipality, create_patient, create_prefecture
+from tests.factories import create_municipality, create_patient, create_prefecture, refused_channels
 
 DOCUMENTED = {  # docs/deployment-twilio-japan.md, "Settings"
     "BCP_NOTIFIER": "twilio",
@@ -96,7 +96,7 @@ def test_a_number_that_refuses_sms_is_called_and_stays_usable_for_calls(japan: S
     assert (answered.state, answered.last_channel) == ("power_out", "voice")
     with japan.factory() as session:
         contact = session.exec(select(PatientContact).where(PatientContact.patient_id == patient.id)).one()
-        assert contact.sms_bad_since is not None and contact.bad_since is None and contact.voice_bad_since is None
+        assert refused_channels(session, contact.id) == {"sms"} and contact.bad_since is None
 
 
 def test_an_advance_notice_calls_the_landline_with_its_own_script(japan: Stack):

@@ -69,3 +69,36 @@ def test_export_is_scoped_filtered_and_audited(client_as, client, session, area)
 def test_export_refused_without_identity(client_as, anon_client):
     assert anon_client.get(URL).status_code == 401
     assert client_as("aggregate").get(URL).status_code == 403
+
+
+def test_an_email_only_family_goes_out_and_comes_back_in_its_own_column(client, session, area):
+    from bcp_service.models import ContactAddress
+
+    header = [*HEADER_JA, "連絡先2メールアドレス"]
+    row = patient_row(area, "M-1", 連絡先2電話="", 連絡先2続柄="長女") | {"連絡先2メールアドレス": "Hanako@Example.JP"}
+    imported = client.post("/api/v1/imports/patients", files={"file": ("m.csv", to_csv([row], header).encode("utf-8"),
+                                                                        "text/csv")})
+    assert imported.status_code == 200 and imported.json()["created"] == 1, imported.text
+    patient_id = session.exec(select(Patient.id).where(Patient.external_id == "M-1")).one()
+    family = session.exec(select(PatientContact).where(PatientContact.patient_id == patient_id,
+                                                       PatientContact.position == 2)).one()
+    assert family.phone is None
+    assert session.exec(select(ContactAddress.address).where(ContactAddress.contact_id == family.id)).one() \
+        == "Hanako@example.jp"
+    exported = client.get(URL).content
+    (out,) = [r for r in parse(exported) if r["外部ID"] == "M-1"]
+    assert out["連絡先2メールアドレス"] == "Hanako@example.jp" and out["連絡先2電話"] == ""
+    again = client.post("/api/v1/imports/patients", files={"file": ("export.csv", exported, "text/csv")})
+    assert (again.json()["created"], again.json()["updated"]) == (0, 0), again.text
+    changed = row | {"連絡先2メールアドレス": "new@example.jp"}
+    moved = client.post("/api/v1/imports/patients", files={"file": ("m.csv", to_csv([changed], header).encode("utf-8"),
+                                                                     "text/csv")})
+    assert moved.json()["updated"] == 1, moved.text
+    session.expire_all()
+    assert session.exec(select(ContactAddress.address).where(ContactAddress.contact_id.in_(
+        select(PatientContact.id).where(PatientContact.patient_id == patient_id)))).all() == ["new@example.jp"]
+    bad = client.post("/api/v1/imports/patients", files={"file": ("m.csv", to_csv(
+        [row | {"連絡先2メールアドレス": "hanako@"}], header).encode("utf-8"), "text/csv")})
+    errors = bad.json()["errors"]
+    assert bad.status_code == 422 and [e["column"] for e in errors if "メールアドレスの形" in e["reason"]] \
+        in (["contact2_email"], ["連絡先2メールアドレス"]), errors

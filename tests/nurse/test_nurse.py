@@ -8,6 +8,7 @@ from bcp_service.models import AuditEvent, CheckAnswer, SafetyCheck
 from bcp_service.models.base import utcnow
 from bcp_service.rounds.counters import read_counters, recount
 from bcp_service.rounds.service import Actor, close_round
+from tests.factories import refuse
 
 
 def test_list_shows_my_patients_most_urgent_first_with_call_links(browser_as, session, scene):
@@ -119,8 +120,7 @@ def test_a_number_the_provider_refused_is_shown_with_a_warning(browser_as, sessi
 
     contacts = session.exec(select(PatientContact).order_by(PatientContact.id)).all()
     refused_calls, landline = contacts[0], contacts[1]
-    refused_calls.voice_bad_since = landline.sms_bad_since = utcnow()
-    session.add_all([refused_calls, landline])
-    session.flush()
+    refuse(session, refused_calls.id, "voice")
+    refuse(session, landline.id, "sms")
     html = browser_as("nurse", scene.area.station.id).get("/nurse").text
     assert html.count("通話できない番号") == 1 and "届かない番号" not in html

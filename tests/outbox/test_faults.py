@@ -7,10 +7,11 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import select
 
-from bcp_service.models import OutboxMessage, PatientContact, SafetyCheck, ServiceHeartbeat
+from bcp_service.models import OutboxMessage, SafetyCheck, ServiceHeartbeat
 from bcp_service.outbox import claims
 from bcp_service.outbox.worker import Worker
 from notifiers import FakeNotifier, TransientSendError
+from tests.factories import refused_channels
 from tests.outbox.conftest import SlowNotifier, seed_round, wait_for
 
 
@@ -174,7 +175,7 @@ async def test_reconciliation_fetches_what_a_lost_receipt_left_behind(factory, f
     assert (rows[lost.id].state, rows[lost.id].last_error_code) == ("undelivered", "30005")
     assert rows[delivered.id].state == "delivered" and rows[fresh.id].state == "sent"
     with factory() as session:  # the number cannot take SMS (30005): the same number is called instead
-        assert session.get(PatientContact, lost.contact_id).sms_bad_since is not None
+        assert refused_channels(session, lost.contact_id) == {"sms"}
         calls = session.exec(select(OutboxMessage).where(OutboxMessage.check_id == lost.check_id,
                                                          OutboxMessage.channel == "voice")).all()
         assert len(calls) == 1 and calls[0].to_number == lost.to_number
