@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import Integer, String, bindparam, column, func, insert, select, text, update
 from sqlmodel import Session
 
 from bcp_service.answer_tokens import hash_token, new_answer_token
@@ -59,7 +59,7 @@ class Queued(NamedTuple):
 
 def queue(*, session: Session, round_id: int, messages: Sequence[Queued], template: str | None, drill: bool,
           now: datetime, created_at: datetime | None = None, budget_minutes: int = 0,
-          exempt_critical: bool = False) -> int:
+          exempt_critical: bool = False, chosen_in_sql: str | None = None) -> int:
     """Write one queued outbox row per message in the session's transaction; returns how many.
 
     ``template`` is the SMS text's template; a call's row has none (its prompt is the channel's). The rows
@@ -69,22 +69,30 @@ def queue(*, session: Session, round_id: int, messages: Sequence[Queued], templa
     ``budget_minutes`` (the contact budget, ``settings.contact_budget_minutes``): a phone already sent an
     SMS (or a call) due within that many minutes by another round gets this one that long after the last
     instead of now. ``exempt_critical``: critical-tier rows are due now regardless (their escalation).
+
+    ``chosen_in_sql`` (PostgreSQL only): a SELECT of (check_id, risk_tier, contact_id, channel, phone) whose
+    rows are queued as if they were in ``messages`` (a round's common case, chosen in SQL by rounds.creation).
     """
-    if not messages:
+    if not messages and chosen_in_sql is None:
         return 0
     created_at = created_at or now
     before = None
     if budget_minutes > 0:
         before = session.execute(select(func.coalesce(func.max(OutboxMessage.id), 0))).scalar_one()
-    if session.get_bind().dialect.name == "postgresql" and len(messages) >= DRAW_IN_SQL_FROM:
-        _queue_drawing_in_sql(session, round_id=round_id, messages=messages, template=template, drill=drill, now=now,
-                              created_at=created_at)
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    if chosen_in_sql is not None and not postgresql:
+        raise ValueError("chosen_in_sql needs PostgreSQL")
+    written = len(messages)
+    if postgresql and (len(messages) >= DRAW_IN_SQL_FROM or chosen_in_sql is not None):
+        written = _queue_drawing_in_sql(session, round_id=round_id, messages=messages, template=template, drill=drill,
+                                        now=now, created_at=created_at, chosen_in_sql=chosen_in_sql)
     else:
         _write_rows(session, (_row(round_id, message, template, drill, now, created_at) for message in messages))
     if before is not None:
         _hold_to_budget(session, round_id=round_id, messages=messages, before=before, now=now,
-                        spacing=timedelta(minutes=budget_minutes), exempt_critical=exempt_critical)
-    return len(messages)
+                        spacing=timedelta(minutes=budget_minutes), exempt_critical=exempt_critical,
+                        chosen_in_sql=chosen_in_sql)
+    return written
 
 
 def _row(round_id: int, message: Queued, template: str | None, drill: bool, now: datetime,
@@ -101,12 +109,13 @@ CHOSEN_TABLE = ("CREATE TEMPORARY TABLE outbox_chosen (check_id int, risk_tier v
                 "channel varchar(10), phone varchar(20)) ON COMMIT DROP")
 PRIORITY_SQL = ("CASE risk_tier " + " ".join(f"WHEN '{tier}' THEN {rank}" for tier, rank in PRIORITY.items())
                 + f" ELSE {DEFAULT_PRIORITY} END")
+CHOSEN_SQL = "SELECT check_id, risk_tier, contact_id, channel, phone FROM outbox_chosen"
 QUEUE_SQL = f"""
 WITH drawn AS MATERIALIZED (
     SELECT check_id, risk_tier, contact_id, channel, phone,
            rtrim(translate(encode(uuid_send(gen_random_uuid()) || substring(uuid_send(gen_random_uuid()) FROM 1 FOR 1),
                                   'base64'), '+/', '-_'), '=') AS token
-    FROM outbox_chosen
+    FROM ({{source}}) AS chosen
 )
 INSERT INTO outbox_message ({", ".join(COLUMNS)})
 SELECT :round_id, check_id, contact_id, channel, phone, CASE WHEN channel IN ({TEMPLATED_SQL}) THEN :template END,
@@ -118,16 +127,20 @@ FROM drawn
 
 
 def _queue_drawing_in_sql(session: Session, *, round_id: int, messages: Sequence[Queued], template: str | None,
-                          drill: bool, now: datetime, created_at: datetime) -> None:
+                          drill: bool, now: datetime, created_at: datetime, chosen_in_sql: str | None = None) -> int:
     session.execute(text(CHOSEN_TABLE))
-    with session.connection().connection.driver_connection.cursor() as cursor:
-        with cursor.copy("COPY outbox_chosen (check_id, risk_tier, contact_id, channel, phone) FROM STDIN") as copy:
-            for message in messages:
-                copy.write_row(message)
-    session.execute(text(QUEUE_SQL), {"round_id": round_id, "drill": drill, "now": now, "created_at": created_at,
-                                            "template": template})
+    if messages:
+        with session.connection().connection.driver_connection.cursor() as cursor:
+            with cursor.copy("COPY outbox_chosen (check_id, risk_tier, contact_id, channel, phone) FROM STDIN") as copy:
+                for message in messages:
+                    copy.write_row(message)
+    source = CHOSEN_SQL if chosen_in_sql is None else f"{CHOSEN_SQL} UNION ALL {chosen_in_sql}"
+    written = session.execute(text(QUEUE_SQL.replace("{source}", source)),
+                              {"round_id": round_id, "drill": drill, "now": now, "created_at": created_at,
+                               "template": template}).rowcount
     # Dropped now, not only at commit, so a second large batch in the same transaction can create it again.
     session.execute(text("DROP TABLE outbox_chosen"))
+    return written
 
 
 def _write_rows(session: Session, rows) -> None:
@@ -151,31 +164,44 @@ def _write_rows(session: Session, rows) -> None:
 
 
 def _hold_to_budget(session: Session, *, round_id: int, messages: Sequence[Queued], before: int, now: datetime,
-                    spacing: timedelta, exempt_critical: bool) -> None:
+                    spacing: timedelta, exempt_critical: bool, chosen_in_sql: str | None = None) -> None:
     """Move the new rows to a phone contacted within ``spacing`` (any round) to that long after its last contact.
 
     The budget is per phone (the person who picks it up: a family member's phone has its own), among
     the messages of the same patient's checks in every round. The read follows indexes only (the
     checks' patient, the outbox's check) and finds nothing for most people; only rows found are moved.
+    The rows chosen in SQL (``chosen_in_sql``) are read and moved by one statement each, not by their ids.
     """
     outbox = OutboxMessage.__table__
     checks = SafetyCheck.__table__
     mine, other = checks.alias("mine"), checks.alias("other")
     budgeted = [m for m in messages if not (exempt_critical and m.risk_tier == RiskTier.critical.value)]
     check_ids = sorted({m.check_id for m in budgeted})
+    batches = [mine.c.id.in_(check_ids[start:start + CHUNK]) for start in range(0, len(check_ids), CHUNK)]
+    in_sql = None
+    if chosen_in_sql is not None:
+        chosen = text(chosen_in_sql).columns(column("check_id", Integer), column("risk_tier", String),
+                                             column("contact_id", Integer), column("channel", String),
+                                             column("phone", String)).subquery("chosen")
+        in_sql = select(chosen.c.check_id)
+        if exempt_critical:
+            in_sql = in_sql.where(chosen.c.risk_tier != RiskTier.critical.value)
+        batches.append(mine.c.id.in_(in_sql))
     recent: dict[tuple[str, str], datetime] = {}
-    for start in range(0, len(check_ids), CHUNK):
+    for batch in batches:
         for phone, channel, last in session.execute(
             select(outbox.c.to_number, outbox.c.channel, func.max(outbox.c.next_attempt_at))
             .select_from(mine.join(other, other.c.patient_id == mine.c.patient_id)
                          .join(outbox, outbox.c.check_id == other.c.id))
             # Other rounds only: within a round its escalation policy already spaces the steps.
-            .where(mine.c.id.in_(check_ids[start:start + CHUNK]), outbox.c.id <= before, outbox.c.round_id != round_id,
+            .where(batch, outbox.c.id <= before, outbox.c.round_id != round_id,
                    outbox.c.next_attempt_at > now - spacing, outbox.c.state != MessageState.cancelled.value)
             .group_by(outbox.c.to_number, outbox.c.channel)
         ):
             key = (phone, channel)  # one message per channel per window (an SMS and a call)
             recent[key] = max(recent.get(key, aware(last)), aware(last))
+    if in_sql is not None and recent:  # rare (a phone contacted minutes ago): read the rows chosen in SQL too
+        budgeted += [Queued(*row) for row in session.execute(select(chosen.c).where(chosen.c.check_id.in_(in_sql)))]
     moves = {}
     for message in budgeted:
         last = recent.get((message.phone, message.channel))

@@ -5,6 +5,9 @@
 Builds a fresh database with the Chiba structure and synthetic patients (``bcp-service seed``'s
 code), then starts one round for the whole prefecture through ``start_round`` and commits: checks,
 one outbox message per reachable patient, tokens and counters, in one transaction.
+
+``--landline-fifth``: every contact of a fifth of the patients gets a landline number (043), so those
+patients are called instead of texted and their first message is chosen in Python (rounds.creation).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import argparse
 import json
 import time
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from bcp_service.config import Settings
 from bcp_service.db import make_session_factory
@@ -32,6 +35,8 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=206_000,
                         help="synthetic patients (about 3%% are inactive, so 206,000 gives 200,000 targets)")
     parser.add_argument("--reuse", action="store_true", help="keep the database and its patients from a previous run")
+    parser.add_argument("--landline-fifth", action="store_true",
+                        help="give every contact of a fifth of the patients a landline number (they are called)")
     args = parser.parse_args()
     configure_logging("WARNING")
     if args.reuse:
@@ -49,6 +54,10 @@ def main() -> None:
         started = time.perf_counter()
         seed_patients(engine, args.patients - existing, seed=42, prefecture_id=structure.prefecture_id)
         print(f"seeded {args.patients - existing:,} patients in {time.perf_counter() - started:.1f} s")
+    if args.landline_fifth:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE patient_contact SET phone = '+81431' || substr(CAST(1000000 + id % 1000000 AS TEXT), 2)"
+                              " WHERE patient_id % 5 = 0"))
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE")
@@ -64,12 +73,15 @@ def main() -> None:
         session.commit()
         committed = time.perf_counter()
     with factory() as session:
+        by_channel = dict(session.execute(select(OutboxMessage.channel, func.count())
+                                          .where(OutboxMessage.round_id == safety_round.id)
+                                          .group_by(OutboxMessage.channel)).all())
         checks = session.execute(select(func.count()).select_from(SafetyCheck)
                                  .where(SafetyCheck.round_id == safety_round.id)).scalar()
         messages = session.execute(select(func.count()).select_from(OutboxMessage)
                                    .where(OutboxMessage.round_id == safety_round.id)).scalar()
     print(json.dumps({
-        "database": engine.dialect.name, "checks": checks, "messages_queued": messages,
+        "database": engine.dialect.name, "checks": checks, "messages_queued": messages, "by_channel": by_channel,
         "no_contact": safety_round.no_contact_count, "start_round_s": round(queued_at - started, 2),
         "created_and_committed_s": round(committed - started, 2),
     }, indent=2))
