@@ -123,7 +123,7 @@ def test_report_csv_has_every_check_with_answers_and_steps(client, session, gave
     unreachable = by_patient[critical.id]
     assert unreachable["状態"] == "連絡不能" and unreachable["段階"] == "4"
     assert [part.split(" ")[2] for part in unreachable["エスカレーション履歴"].split(" / ")] == [
-        "1.再送", "2.家族連絡", "3.音声電話", "4.連絡不能", "4.当番呼び出し"]  # oncall: the critical one pages
+        "1.再送", "2.家族へ連絡", "3.音声電話", "4.連絡不能（看護師へ）", "4.当番電話へ呼び出し（重症・連絡不能）"]  # oncall: the critical one pages
     assert int(unreachable["送信数"]) == 3  # first message, resend, call
     assert session.exec(select(AuditEvent).where(AuditEvent.action == "round.report.export")).one().patient_count == 3
 
