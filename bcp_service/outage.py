@@ -15,7 +15,7 @@ import re
 import threading
 import time
 import weakref
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -34,7 +34,7 @@ def waiting_since() -> datetime | None:
     """When the oldest of this process's waits for the database began; None when none waits."""
     with _lock:
         since = min(list(_waiting.values()), default=None)
-    return None if since is None else datetime.fromtimestamp(since, timezone.utc)
+    return None if since is None else datetime.fromtimestamp(since, UTC)
 
 
 def last_wait_seconds() -> float | None:

@@ -218,4 +218,4 @@ def patient_names(world: World) -> dict[str, set[str]]:
     return {code: {p.name for p in land.patients} for code, land in world.lands.items()}
 
 
-__all__ = ["World", "world3", "patient_names", "Patient"]
+__all__ = ["Patient", "World", "patient_names", "world3"]

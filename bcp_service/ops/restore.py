@@ -22,7 +22,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import update
@@ -63,7 +63,7 @@ def journal_replies(directory: Path, *, since: datetime) -> list[tuple[str, date
                 entry = json.loads(line)
             except ValueError:
                 continue
-            at = datetime.fromtimestamp(entry.get("at", 0), timezone.utc)
+            at = datetime.fromtimestamp(entry.get("at", 0), UTC)
             if entry.get("kind") == "inbound" and at >= since:
                 found.append((str(entry["item"].get("from_number", "")), at))
     return found

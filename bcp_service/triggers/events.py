@@ -302,7 +302,7 @@ def trigger_event_from_json(event: JsonTriggerEvent) -> TriggerEvent:
         info_type=event.info_type,
         hazard=event.hazard,
         severity=rank,
-        municipality_severity={code: rank for code in event.municipalities} if rank else {},
+        municipality_severity=dict.fromkeys(event.municipalities, rank) if rank else {},
         reported_at=event.occurred_at,
         occurred_at=event.occurred_at,
         title=event.title or HAZARD_LABELS[event.hazard.value],  # shown on pages and the answer page

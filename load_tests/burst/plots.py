@@ -7,9 +7,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from load_tests.burst.report import per_second  # noqa: E402
+from load_tests.burst.report import per_second
 
 
 def _relative(times: list[float], zero: float) -> list[float]:

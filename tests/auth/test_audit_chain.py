@@ -112,7 +112,7 @@ def test_concurrent_writers_keep_one_chain(database_url, engine):
             for _ in range(5):
                 with unit_of_work(factory) as session:
                     _record_some(session, 2)
-        except BaseException as exc:  # noqa: BLE001 (reported below)
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=write) for _ in range(8)]
@@ -142,9 +142,8 @@ def test_sqlite_refuses_replace_with_or_without_recursive_triggers(session, stat
     (event_id, *_) = _record_some(session, 1)
     session.execute(text(f"PRAGMA recursive_triggers = {'ON' if recursive else 'OFF'}"))
     try:
-        with pytest.raises(DBAPIError, match="append-only"):
-            with session.begin_nested():
-                session.execute(text(statement), {"id": event_id})
+        with pytest.raises(DBAPIError, match="append-only"), session.begin_nested():
+            session.execute(text(statement), {"id": event_id})
     finally:
         session.execute(text("PRAGMA recursive_triggers = OFF"))
     row = session.get(AuditEvent, event_id)

@@ -1,4 +1,5 @@
 import re
+from datetime import UTC
 
 from sqlmodel import select
 
@@ -187,11 +188,11 @@ def update_beat(at):
 
 
 def test_board_says_when_this_api_cannot_write_to_the_database(client, monkeypatch, scene):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from bcp_service import outage
 
-    since = datetime(2026, 12, 2, 3, 4, 5, tzinfo=timezone.utc)
+    since = datetime(2026, 12, 2, 3, 4, 5, tzinfo=UTC)
     monkeypatch.setattr(outage, "waiting_since", lambda: since)
     html = client.get(f"/board/rounds/{scene.round.id}").text
     assert 'id="database-status"' in html and "データベースに書き込めません：12/02 12:04:05 から" in html

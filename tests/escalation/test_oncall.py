@@ -53,7 +53,7 @@ def seed(stack):
         return ids, nurse, hub_staff, other
 
 
-def test_an_unreachable_critical_patient_pages_the_station_and_the_hub(stack):  # noqa: F811
+def test_an_unreachable_critical_patient_pages_the_station_and_the_hub(stack):
     (round_id, critical, name, standard, standard_name), nurse, hub_staff, other = seed(stack)
     stack.sim.configure(default_voice_digits=None, voice_answers={HUB_ONCALL: "1"})  # the hub picks up (and presses 1)
     stack.send()
