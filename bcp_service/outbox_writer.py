@@ -120,10 +120,10 @@ FROM drawn
 def _queue_drawing_in_sql(session: Session, *, round_id: int, messages: Sequence[Queued], template: str | None,
                           drill: bool, now: datetime, created_at: datetime) -> None:
     session.execute(text(CHOSEN_TABLE))
-    with session.connection().connection.driver_connection.cursor() as cursor:
-        with cursor.copy("COPY outbox_chosen (check_id, risk_tier, contact_id, channel, phone) FROM STDIN") as copy:
-            for message in messages:
-                copy.write_row(message)
+    with session.connection().connection.driver_connection.cursor() as cursor, \
+            cursor.copy("COPY outbox_chosen (check_id, risk_tier, contact_id, channel, phone) FROM STDIN") as copy:
+        for message in messages:
+            copy.write_row(message)
     session.execute(text(QUEUE_SQL), {"round_id": round_id, "drill": drill, "now": now, "created_at": created_at,
                                             "template": template})
     # Dropped now, not only at commit, so a second large batch in the same transaction can create it again.
@@ -135,10 +135,10 @@ def _write_rows(session: Session, rows) -> None:
     connection = session.connection()
     table = OutboxMessage.__table__
     if connection.dialect.name == "postgresql":
-        with connection.connection.driver_connection.cursor() as cursor:
-            with cursor.copy(f"COPY {table.name} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+        with connection.connection.driver_connection.cursor() as cursor, \
+                cursor.copy(f"COPY {table.name} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
         return
     batch: list[dict] = []
     for row in rows:

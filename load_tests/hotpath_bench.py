@@ -54,7 +54,7 @@ def old_move_counters(*, session, moves) -> None:
     for keys, old, new in moves:
         if old == new:
             continue
-        for dimension, key in keys.keys():
+        for dimension, key in keys.keys():  # noqa: SIM118 (CheckKeys.keys(), not a dict)
             deltas[(keys.round_id, dimension, key, old)] -= 1
             deltas[(keys.round_id, dimension, key, new)] += 1
     table = RoundCounter.__table__

@@ -175,7 +175,7 @@ def world3(app, session, settings, admin_user) -> World:
         land.nurse_user_id = next(a.user_id for a in accounts if a.role == "nurse" and a.prefecture == code)
         land.token_id = session.exec(select(ApiToken.id).where(ApiToken.user_id == accounts[-1].user_id)).first()
     session.flush()
-    for code, land in lands.items():
+    for land in lands.values():
         _activity(session, admin, land)
     world = World(lands, accounts, admin)
     yield world

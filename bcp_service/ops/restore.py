@@ -84,8 +84,8 @@ def reconcile(
     by_hash = {m.answer_token_hash: m for m in pending if m.answer_token_hash}
     by_text = {(m.to_number, m.body): m for m in pending if m.body and m.channel == "sms"}
     calls = {m.to_number: m for m in pending if m.channel == "voice"}
-    taken = {sid for sid in session.exec(select(OutboxMessage.provider_message_id).where(
-        col(OutboxMessage.provider_message_id).in_([r.sid for r in records]))).all()}
+    taken = set(session.exec(select(OutboxMessage.provider_message_id).where(
+        col(OutboxMessage.provider_message_id).in_([r.sid for r in records]))).all())
     # number -> (check ids, round ids) of the open rounds, for what the provider says came and went
     contacted: dict[str, list[tuple[int, int]]] = {}
     for check_id, round_id, to in session.exec(

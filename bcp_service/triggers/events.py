@@ -46,7 +46,7 @@ from bcp_service.triggers.codes import map_jma_city_code, normalise_municipality
 from bcp_service.triggers.jma import JmaBulletin
 
 
-class Hazard(str, enum.Enum):
+class Hazard(enum.StrEnum):
     EARTHQUAKE = "earthquake"
     TYPHOON = "typhoon"
     HEAVY_RAIN = "heavy_rain"
@@ -58,13 +58,13 @@ class Hazard(str, enum.Enum):
     OTHER = "other"
 
 
-class EventStatus(str, enum.Enum):
+class EventStatus(enum.StrEnum):
     NORMAL = "normal"
     DRILL = "drill"
     TEST = "test"
 
 
-class InfoType(str, enum.Enum):
+class InfoType(enum.StrEnum):
     ISSUE = "issue"
     CORRECTION = "correction"
     CANCEL = "cancel"

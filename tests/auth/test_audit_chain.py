@@ -66,7 +66,7 @@ def _tamper(session, statement: str, **params) -> None:
     "DELETE FROM audit_event_patient WHERE event_id = :id; DELETE FROM audit_event WHERE id = :id",
 ])
 def test_verify_names_the_first_row_changed_behind_the_triggers(session, statement):
-    first, middle, last = _record_some(session)
+    _first, middle, last = _record_some(session)
     _tamper(session, statement, id=middle)
     verdict = chain.verify(session)
     assert not verdict.ok
@@ -206,7 +206,7 @@ def _bound(connection):
 @pytest.mark.parametrize("statement", REFUSED)
 def test_the_service_role_cannot_change_the_audit_tables(service_engine, statement):
     with service_engine.connect() as connection:
-        with pytest.raises(DBAPIError, match="permission denied|must be owner|must have admin|must be superuser"):
+        with pytest.raises(DBAPIError, match=r"permission denied|must be owner|must have admin|must be superuser"):
             for part in statement.split("\n"):
                 connection.exec_driver_sql(part)
         connection.rollback()

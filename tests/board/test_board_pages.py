@@ -93,7 +93,7 @@ def test_print_view_and_people_csv_are_audited(client, session, scene):
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
     lines = csv.text.lstrip("\ufeff").splitlines()
     assert lines[0].startswith("氏名,状態") and lines[1].startswith("酸素 要支援,要支援,,4.0,0.0,")
-    event, ids = _audited(session, "board.export.priority")
+    _event, ids = _audited(session, "board.export.priority")
     assert ids == {scene.people.vent_dark.id, scene.people.vent_dark_later.id, scene.people.oxygen_help.id,
                    scene.people.transport.id}
     silent = client.get(f"/board/rounds/{scene.round.id}/export.csv?kind=silent")

@@ -90,7 +90,7 @@ def test_index_conditions_are_the_tables(engine):
 
 def test_no_state_labels_written_by_hand_elsewhere():
     # A mapping from a state code to Japanese text outside the table is a second source of truth.
-    pattern = re.compile(r"""["'](?:%s)["']\s*:\s*["'][^"']*[\u3040-\u30ff\u4e00-\u9fff]""" % "|".join(states.CODES))
+    pattern = re.compile(r"""["'](?:{})["']\s*:\s*["'][^"']*[\u3040-\u30ff\u4e00-\u9fff]""".format("|".join(states.CODES)))
     offenders = [
         str(path.relative_to(ROOT)) for path in ROOT.rglob("*")
         if path.suffix in (".py", ".html", ".txt", ".js") and path.name != "check_states.py"
