@@ -73,7 +73,7 @@ def is_busy(exc: BaseException) -> bool:
 
 
 class _Ticket:
-    __slots__ = ("loop", "woken", "granted")
+    __slots__ = ("granted", "loop", "woken")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -104,7 +104,7 @@ class Gate:
             self.waiting.append(ticket)
         try:
             await asyncio.wait_for(asyncio.shield(ticket.woken), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         except BaseException:  # cancelled (the client went away): give back a place granted meanwhile
             if self._withdraw(ticket):

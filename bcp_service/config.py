@@ -279,7 +279,7 @@ class Settings(BaseSettings):
     send_account_burst: int = Field(3, ge=1)  # 401/403 in a row naming no account code that pause a lane
 
     @model_validator(mode="after")
-    def _fill_and_check(self) -> "Settings":
+    def _fill_and_check(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'bcp.sqlite3'}"
         if self.environment == "production" and self.secret_key.get_secret_value() in PLACEHOLDER_SECRETS:
@@ -305,7 +305,7 @@ class Settings(BaseSettings):
             raise ValueError("BCP_TWILIO_AUTH_TOKEN must be a real secret outside development")
 
     @model_validator(mode="after")
-    def _check_validity(self) -> "Settings":
+    def _check_validity(self) -> Settings:
         if not 1 <= self.send_validity_seconds <= 36000:
             raise ValueError("BCP_SEND_VALIDITY_SECONDS must be between 1 and 36000 (Twilio's ValidityPeriod)")
         return self

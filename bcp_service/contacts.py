@@ -34,7 +34,7 @@ from bcp_service.models import ContactAddress, PatientContact, SafetyCheck
 from notifiers.twilio_codes import NOT_THIS_CHANNEL, UNREACHABLE, fact_of
 
 Purpose = Literal["first", "resend", "failover", "family", "call"]
-__all__ = ["Contact", "address_rows", "bad_scope", "can_text", "choose", "callable_phone", "mark_refused", "number_type"]
+__all__ = ["Contact", "address_rows", "bad_scope", "callable_phone", "can_text", "choose", "mark_refused", "number_type"]
 
 
 NONE: frozenset[str] = frozenset()

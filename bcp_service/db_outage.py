@@ -15,7 +15,7 @@ import re
 import threading
 import time
 import weakref
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -36,7 +36,7 @@ def waiting_since() -> datetime | None:
     ``write_refused``); None when none waits."""
     with _lock:
         since = min([*_waiting.values(), *([_refused_since] if _refused_since is not None else [])], default=None)
-    return None if since is None else datetime.fromtimestamp(since, timezone.utc)
+    return None if since is None else datetime.fromtimestamp(since, UTC)
 
 
 def write_refused() -> None:

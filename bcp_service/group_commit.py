@@ -16,6 +16,7 @@ back and its items are applied one at a time, so one bad write fails only its ow
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -143,10 +144,8 @@ def _settle(outcomes: list[tuple[asyncio.Future, object, BaseException | None]])
     for outcome in outcomes:
         by_loop.setdefault(outcome[0].get_loop(), []).append(outcome)
     for loop, items in by_loop.items():
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop is gone (the process is stopping)
             loop.call_soon_threadsafe(_set_all, items)
-        except RuntimeError:  # the loop is gone (the process is stopping)
-            pass
 
 
 def _set_all(outcomes) -> None:

@@ -54,7 +54,7 @@ _WORD_SUFFIX = {
 _PATTERN = re.compile(r"^(?:震度|shindo|intensity)?\s*([1-7])\s*(弱|強|lower|upper|low|up|l|u|-|\+)?$")
 
 
-class Intensity(str, enum.Enum):
+class Intensity(enum.StrEnum):
     """One step of the JMA scale; comparisons follow the scale, not the string."""
 
     ONE = "1"

@@ -130,10 +130,10 @@ def _queue_drawing_in_sql(session: Session, *, round_id: int, messages: Sequence
                           drill: bool, now: datetime, created_at: datetime, chosen_in_sql: str | None = None) -> int:
     session.execute(text(CHOSEN_TABLE))
     if messages:
-        with session.connection().connection.driver_connection.cursor() as cursor:
-            with cursor.copy("COPY outbox_chosen (check_id, risk_tier, contact_id, channel, phone) FROM STDIN") as copy:
-                for message in messages:
-                    copy.write_row(message)
+        with session.connection().connection.driver_connection.cursor() as cursor, \
+                cursor.copy("COPY outbox_chosen (check_id, risk_tier, contact_id, channel, phone) FROM STDIN") as copy:
+            for message in messages:
+                copy.write_row(message)
     source = CHOSEN_SQL if chosen_in_sql is None else f"{CHOSEN_SQL} UNION ALL {chosen_in_sql}"
     written = session.execute(text(QUEUE_SQL.replace("{source}", source)),
                               {"round_id": round_id, "drill": drill, "now": now, "created_at": created_at,
@@ -148,10 +148,10 @@ def _write_rows(session: Session, rows) -> None:
     connection = session.connection()
     table = OutboxMessage.__table__
     if connection.dialect.name == "postgresql":
-        with connection.connection.driver_connection.cursor() as cursor:
-            with cursor.copy(f"COPY {table.name} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+        with connection.connection.driver_connection.cursor() as cursor, \
+                cursor.copy(f"COPY {table.name} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
         return
     batch: list[dict] = []
     for row in rows:

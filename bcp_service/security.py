@@ -151,7 +151,7 @@ class SecurityMiddleware:
         except BodyTooLarge:
             if not started:
                 await self._refuse_large(scope, receive, send_with_headers, limit)
-        except Exception as exc:  # noqa: BLE001 - the last stop before the server's own (verbose) logging
+        except Exception as exc:
             log.error("http.unhandled_error", extra={"error": type(exc).__name__, "route": getattr(scope.get("route"), "path", None)})
             if not started:
                 if self.server_error is not None:

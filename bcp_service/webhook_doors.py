@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 _lock = threading.Lock()
 _unwritable_since: float | None = None  # the primary journal location failed its last append
@@ -48,7 +48,7 @@ def refused() -> None:
 
 
 def _at(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, timezone.utc)
+    return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
 def journal_unwritable_since() -> datetime | None:

@@ -55,7 +55,7 @@ CHROMIUM = "/usr/bin/chromium"
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def prepare(patients: int, answers: int) -> tuple[int, list[tuple[int, str]], str, list[str]]:

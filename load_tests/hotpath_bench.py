@@ -30,18 +30,18 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import text, update  # noqa: E402
-from sqlalchemy.dialects.postgresql import insert as pg_insert  # noqa: E402
+from sqlalchemy import text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from bcp_service.app import create_app  # noqa: E402
-from bcp_service.config import Settings  # noqa: E402
-from bcp_service.db import make_session_factory  # noqa: E402
-from bcp_service.models import RoundCounter  # noqa: E402
-from bcp_service.rounds import counters  # noqa: E402
-from bcp_service.rounds.service import Actor, start_round  # noqa: E402
-from bcp_service.rounds.targets import RoundTarget  # noqa: E402
-from load_tests.bench_support import bulk_patients, fresh_database  # noqa: E402
-from load_tests.burst import wire  # noqa: E402
+from bcp_service.app import create_app
+from bcp_service.config import Settings
+from bcp_service.db import make_session_factory
+from bcp_service.models import RoundCounter
+from bcp_service.rounds import counters
+from bcp_service.rounds.service import Actor, start_round
+from bcp_service.rounds.targets import RoundTarget
+from load_tests.bench_support import bulk_patients, fresh_database
+from load_tests.burst import wire
 
 URL = "postgresql://postgres@127.0.0.1:5432/bcp_hotpath"
 TOKEN = "hotpath-auth-token"
@@ -54,7 +54,7 @@ def old_move_counters(*, session, moves) -> None:
     for keys, old, new in moves:
         if old == new:
             continue
-        for dimension, key in keys.keys():
+        for dimension, key in keys.keys():  # noqa: SIM118 (CheckKeys.keys(), not a dict)
             deltas[(keys.round_id, dimension, key, old)] -= 1
             deltas[(keys.round_id, dimension, key, new)] += 1
     table = RoundCounter.__table__

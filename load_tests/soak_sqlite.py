@@ -113,7 +113,7 @@ def user_loop(n: int, base: str, ctx: dict, rec: Recorder, stop: threading.Event
         stream_once(rec, c, rid)
         call(rec, "GET /board/rounds/{id}/print", lambda: c.get(f"/board/rounds/{rid}/print"))
         for kind in ("areas", "priority", "silent"):
-            call(rec, f"GET /board/rounds/{{id}}/export.csv?kind={kind}", lambda: c.get(f"/board/rounds/{rid}/export.csv", params={"kind": kind}))
+            call(rec, f"GET /board/rounds/{{id}}/export.csv?kind={kind}", lambda kind=kind: c.get(f"/board/rounds/{rid}/export.csv", params={"kind": kind}))
 
     def nurse(c):
         listing = call(rec, "GET /nurse", lambda: c.get("/nurse"))

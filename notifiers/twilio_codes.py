@@ -70,7 +70,7 @@ def fact_of(code: str | None, channel: str = "sms") -> str | None:
         return ACCOUNT_PROBLEM
     if code in NUMBER_BAD_CODES:
         return UNREACHABLE
-    if channel == "sms" and code in SMS_BAD_CODES or channel == "voice" and code in VOICE_BAD_CODES:
+    if (channel == "sms" and code in SMS_BAD_CODES) or (channel == "voice" and code in VOICE_BAD_CODES):
         return NOT_THIS_CHANNEL
     if code in RATE_LIMIT_CODES or code in QUEUE_OVERFLOW_CODES:
         return RETRY_LATER

@@ -91,7 +91,7 @@ def forms_of(page: str, url: str) -> list[tuple[str, dict[str, str], list[str]]]
         action = urlsplit(urljoin(url, html_lib.unescape(attrs.get("action") or url))).path
         values: dict[str, str] = {}
         typed: list[str] = []
-        for tag, field_attrs_text in FIELD.findall(inner):
+        for _tag, field_attrs_text in FIELD.findall(inner):
             field = dict(ATTR.findall(field_attrs_text))
             name = field.get("name")
             kind = field.get("type", "text").lower()
@@ -177,7 +177,7 @@ def land(session, settings):
 def post_badly(browser, action: str, values: dict[str, str], typed: list[str]) -> list[str]:
     """Post the form with each bad input in every field, then in one field at a time; the English or 5xx seen."""
     failures = []
-    attempts = [(label, dict(values, **{name: bad for name in typed})) for label, bad in BAD_INPUTS.items()]
+    attempts = [(label, dict(values, **dict.fromkeys(typed, bad))) for label, bad in BAD_INPUTS.items()]
     bads = list(BAD_INPUTS.items())
     attempts += [(f"{bads[i % len(bads)][0]} in {name}", dict(values, **{name: bads[i % len(bads)][1]}))
                  for i, name in enumerate(typed)]
@@ -218,7 +218,7 @@ def test_every_form_answers_bad_input_in_japanese(app, browser_as, anon_client, 
     failures = []
     # Forms that end something (close, delete, revoke, disable) last, so the others still have their objects.
     ending = re.compile(r"/(close|delete|revoke|disable|active|resolve|cancel|pause|resume)$")
-    for route, (browser, action, (_url, values, typed)) in sorted(reached.items(), key=lambda kv: bool(ending.search(kv[0]))):
+    for _route, (browser, action, (_url, values, typed)) in sorted(reached.items(), key=lambda kv: bool(ending.search(kv[0]))):
         failures += post_badly(browser, action, values, typed)
     assert not failures, "\n".join(failures)
 

@@ -177,7 +177,7 @@ def world3(app, session, settings, admin_user) -> World:
         land.nurse_user_id = next(a.user_id for a in accounts if a.role == "nurse" and a.prefecture == code)
         land.token_id = session.exec(select(ApiToken.id).where(ApiToken.user_id == accounts[-1].user_id)).first()
     session.flush()
-    for code, land in lands.items():
+    for land in lands.values():
         _activity(session, admin, land)
     world = World(lands, accounts, admin)
     yield world
@@ -226,4 +226,4 @@ def patient_names(world: World) -> dict[str, set[str]]:
     return {code: {p.name for p in land.patients} for code, land in world.lands.items()}
 
 
-__all__ = ["World", "world3", "patient_names", "Patient"]
+__all__ = ["Patient", "World", "patient_names", "world3"]

@@ -6,7 +6,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlalchemy.sql import Executable
@@ -16,6 +16,7 @@ from bcp_service.auth import throttle, totp
 from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import SCOPED_ROLES, Role
 from bcp_service.auth.secrets import hash_password, new_token, token_hash, verify_password
+from bcp_service.clock import aware
 from bcp_service.config import Settings
 from bcp_service.errors import Conflict, FieldError, NotFound, ServiceError
 from bcp_service.models import ApiToken, Institution, Prefecture, User, WebSession
@@ -52,10 +53,6 @@ class BadCredentials(ServiceError):
 class IssuedToken:
     token: str
     row: ApiToken
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 def create_user(
@@ -177,9 +174,9 @@ def principal_for_token(*, session: Session, token: str, settings: Settings | No
         return None
     api_token, user = row
     now = utcnow()
-    if (api_token.expires_at is not None and _aware(api_token.expires_at) <= now) or _credential_dead(user, api_token.epoch, settings):
+    if (api_token.expires_at is not None and aware(api_token.expires_at) <= now) or _credential_dead(user, api_token.epoch, settings):
         return None
-    if touch and (api_token.last_used_at is None or _aware(api_token.last_used_at) + TOUCH_INTERVAL < now):
+    if touch and (api_token.last_used_at is None or aware(api_token.last_used_at) + TOUCH_INTERVAL < now):
         # Best effort, never waited for: a row that a concurrent request with the same token is touching is left
         # to it. Waiting would hold this request's pool thread for the whole of the other request, which may
         # itself need a free pool thread to finish: a burst on one shared token then stalls every thread.
@@ -235,8 +232,8 @@ def principal_for_session(*, session: Session, token: str, settings: Settings, t
         return None
     web_session, user = row
     now = utcnow()
-    last_seen = _aware(web_session.last_seen_at or web_session.created_at)
-    if (_aware(web_session.expires_at) <= now or last_seen + timedelta(minutes=settings.session_idle_minutes) <= now
+    last_seen = aware(web_session.last_seen_at or web_session.created_at)
+    if (aware(web_session.expires_at) <= now or last_seen + timedelta(minutes=settings.session_idle_minutes) <= now
             or _credential_dead(user, web_session.epoch, settings)):
         return None
     if touch and last_seen + SESSION_TOUCH_INTERVAL < now:

@@ -52,7 +52,7 @@ class BcpDraftSummary(BaseModel):
     preview_url: str
 
     @classmethod
-    def of(cls, draft: BcpDraft, **extra) -> "BcpDraftSummary":
+    def of(cls, draft: BcpDraft, **extra) -> BcpDraftSummary:
         return cls(
             id=draft.id, institution_id=draft.institution_id, version=draft.version, plan_kind=draft.plan_kind,
             plan_kind_label=PLAN_KIND_LABELS.get(draft.plan_kind, draft.plan_kind), state=draft.state,
@@ -75,7 +75,7 @@ class BcpDraftPublic(BcpDraftSummary):
     patients_left_out: int = Field(0, description="patients of the draft outside the reader's scope, not shown")
 
     @classmethod
-    def of(cls, draft: BcpDraft, *, institution_name: str, patients_left_out: int = 0) -> "BcpDraftPublic":  # type: ignore[override]
+    def of(cls, draft: BcpDraft, *, institution_name: str, patients_left_out: int = 0) -> BcpDraftPublic:  # type: ignore[override]
         return super().of(
             draft,
             institution_name=institution_name,
@@ -104,7 +104,7 @@ class BcpPlanPublic(BaseModel):
     download_url: str
 
     @classmethod
-    def of(cls, plan: BcpPlan) -> "BcpPlanPublic":
+    def of(cls, plan: BcpPlan) -> BcpPlanPublic:
         return cls(
             id=plan.id, institution_id=plan.institution_id, version=plan.version, file_type=plan.file_type,
             original_name=plan.original_name, size_bytes=plan.size_bytes, sha256=plan.sha256, note=plan.note,

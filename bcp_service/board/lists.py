@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import and_, case, func, or_
 from sqlalchemy.orm import aliased
@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from bcp_service.board.counts import AreaNames, ViewSpec
 from bcp_service.board.schemas import ANSWERED, NEEDING, FeedRow, PersonRow
+from bcp_service.clock import aware, aware_or_none
 from bcp_service.contacts import callable_phone
 from bcp_service.labels import planned_stay_text
 from bcp_service.models import CheckAnswer, Institution, Patient, PatientContact, SafetyCheck, UnmatchedReply
@@ -60,13 +61,13 @@ def _person(row, names: AreaNames, now: datetime) -> PersonRow:
      last_at, channel, round_id, plan, place, planned_at, tolerance, asked_at, review_reply_id) = row
     harm = triage.hours_to_harm(triage.TriageInput(
         uses_ventilator=bool(vent), ventilator_mode=mode, uses_oxygen=bool(oxygen), uses_suction=bool(suction),
-        max_hours_without_device=tolerance, state=state, hours_left=hours, asked_at=_aware(asked_at),
+        max_hours_without_device=tolerance, state=state, hours_left=hours, asked_at=aware_or_none(asked_at),
         review_pending=review_reply_id is not None), now)
     return PersonRow(check_id=check_id, patient_id=patient_id, name=name, state=state, risk_tier=tier,
                      hours_left=hours, expected_hours=expected, device=device_label(vent, mode, oxygen, suction, child),
-                     municipality=names.municipalities.get(str(muni), ""), last_answer_at=_aware(last_at),
+                     municipality=names.municipalities.get(str(muni), ""), last_answer_at=aware_or_none(last_at),
                      last_channel=channel, ventilator=bool(vent), round_id=round_id,
-                     planned_stay=planned_stay_text(plan, place), planned_stay_at=_aware(planned_at),
+                     planned_stay=planned_stay_text(plan, place), planned_stay_at=aware_or_none(planned_at),
                      harm_hours=None if harm >= triage.NO_DEVICE_HOURS else round(harm, 1),
                      review_reply_id=review_reply_id)
 
@@ -181,7 +182,7 @@ def _feed(row, names: AreaNames) -> FeedRow:
     answer_id, check_id, patient_id, name, state, hours, channel, by, muni, received, plan, place = row
     return FeedRow(answer_id=answer_id, check_id=check_id, patient_id=patient_id, name=name, state=state,
                    hours_left=hours, channel=channel, answered_by=by,
-                   municipality=names.municipalities.get(str(muni), ""), received_at=_aware(received),
+                   municipality=names.municipalities.get(str(muni), ""), received_at=aware_or_none(received),
                    planned_stay=planned_stay_text(plan, place))
 
 
@@ -231,16 +232,11 @@ def answer_rate_series(session: Session, spec: ViewSpec) -> list[tuple[int, int]
         running += n
         # The count is "answered by the end of this minute": drawn there (or now, for this minute),
         # not at its start, so the curve does not run a minute ahead of the answers.
-        series.append((min(int(_aware(moment).timestamp() * 1000) + 60_000, now_ms), running))
+        series.append((min(int(aware(moment).timestamp() * 1000) + 60_000, now_ms), running))
     return series
 
 
 def _needs_patient(spec: ViewSpec) -> bool:
     return spec.area_scope() is None or spec.filters.therapy is not None
 
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 

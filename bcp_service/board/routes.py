@@ -35,7 +35,7 @@ from bcp_service.errors import NotFound
 from bcp_service.escalation import oncall
 from bcp_service.escalation.policy import tier_policies
 from bcp_service.heartbeat import read_system_status
-from bcp_service.labels import THERAPY_LABELS, TIER_LABELS
+from bcp_service.labels import ESCALATION_ACTION_LABELS, THERAPY_LABELS, TIER_LABELS
 from bcp_service.live import sse
 from bcp_service.ops.status import count_throttled
 from bcp_service.page_helpers import page, register_home_link
@@ -131,9 +131,6 @@ def board_page(round_id: int, request: Request, principal: Viewer, session: Sess
     return response
 
 
-ACTION_LABELS = {"resend": "再送", "family": "家族へ", "call": "音声電話", "unreachable": f"{STATE_LABELS['unreachable']}として看護師へ"}
-
-
 def escalation_rows(safety_round, settings) -> list[tuple[str, list[tuple[str, str]]]]:
     """Per risk tier: (tier label, [(after N 分, action)]), for the round page (docs/escalation.md)."""
     try:
@@ -141,7 +138,7 @@ def escalation_rows(safety_round, settings) -> list[tuple[str, list[tuple[str, s
     except ValueError:
         return []
     return [(TIER_LABELS.get(tier, "全員") if tier else "全員（この確認の設定）",
-             [(f"{step.after_minutes:g}分", ACTION_LABELS.get(step.action.value, step.action.value)) for step in p.steps])
+             [(f"{step.after_minutes:g}分", ESCALATION_ACTION_LABELS.get(step.action.value, step.action.value)) for step in p.steps])
             for tier, p in policies.items()]
 
 

@@ -80,7 +80,7 @@ PEOPLE_KINDS = {"priority": lists.priority_list, "silent": lists.non_responders,
 
 
 def people_csv(*, session: Session, spec: ViewSpec, settings: Settings, kind: str) -> tuple[list[list], list[int]]:
-    view, source = build_view(session=session, spec=spec, settings=settings)
+    _view, source = build_view(session=session, spec=spec, settings=settings)
     names = source.names
     limit = settings.board_print_limit
     rows = PEOPLE_KINDS[kind](session, spec, names, limit)

@@ -7,6 +7,7 @@ each child also asks the kernel for SIGTERM should the demo die without cleaning
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
@@ -47,10 +48,8 @@ def log_to_file(path: Path, level: str = "INFO") -> None:
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
+    with contextlib.suppress(OSError):  # not Linux: the demo's own stop still ends the children
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:  # not Linux: the demo's own stop still ends the children
-        pass
 
 
 def spawn(command: list[str], log_path: Path) -> subprocess.Popen:

@@ -199,9 +199,8 @@ def _copy(raw_connection, table: str, rows: list[dict]) -> None:
     if not rows:
         return
     columns = list(rows[0])
-    with raw_connection.cursor() as cursor:
-        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([row[c] for c in columns])
+    with raw_connection.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[c] for c in columns])
 
 

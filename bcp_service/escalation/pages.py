@@ -13,7 +13,7 @@ from bcp_service.auth.roles import Role
 from bcp_service.check_states import LABELS as STATE_LABELS
 from bcp_service.db import SessionDep
 from bcp_service.escalation.routes import get_round_escalation
-from bcp_service.labels import TIER_LABELS
+from bcp_service.labels import ESCALATION_ACTION_LABELS, TIER_LABELS
 from bcp_service.models.rounds import STATE_ORDER, RoundState
 from bcp_service.page_helpers import page
 from bcp_service.rounds import incidents, visibility
@@ -28,7 +28,7 @@ from bcp_service.rounds.pages import (
 from bcp_service.rounds.restored import latest_restore
 from bcp_service.rounds.service import Actor, close_effects, label, may_close
 from bcp_service.rounds.summary import summarise_round
-from bcp_service.rounds.timeline import ACTION_LABELS, round_timeline
+from bcp_service.rounds.timeline import round_timeline
 
 router = APIRouter(prefix="/rounds", include_in_schema=False)
 
@@ -47,7 +47,7 @@ def round_page(round_id: int, request: Request, principal: CountReader, session:
     return page("rounds/detail.html", principal, round=shown_round(request, principal, safety_round), label=label(safety_round.drill),
                 summary=summary, escalation=escalation, timeline=round_timeline(session=session, round_id=round_id),
                 closable=closable, describe=target_describer(session), state_order=STATE_ORDER, state_labels=STATE_LABELS,
-                tier_labels=TIER_LABELS, action_labels=ACTION_LABELS, message_labels=MESSAGE_STATE_LABELS,
+                tier_labels=TIER_LABELS, action_labels=ESCALATION_ACTION_LABELS, message_labels=MESSAGE_STATE_LABELS,
                 started=bool(started), closed=bool(closed),
                 # incid: the incident, joining one by hand, the contact budget, what closing stops (issues 25.1, 27.7)
                 incident=incidents.incident_view(session=session, safety_round=safety_round),

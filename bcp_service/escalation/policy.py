@@ -7,6 +7,7 @@ from the start of the round, so every check of a round moves through the steps t
 
 from __future__ import annotations
 
+import itertools
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -34,7 +35,7 @@ class EscalationPolicy(BaseModel):
     @model_validator(mode="after")
     def _ordered(self) -> EscalationPolicy:
         times = [step.after_minutes for step in self.steps]
-        if any(later <= earlier for earlier, later in zip(times, times[1:])):
+        if any(later <= earlier for earlier, later in itertools.pairwise(times)):
             raise ValueError("after_minutes must increase from step to step")
         actions = [step.action for step in self.steps]
         if EscalationAction.unreachable in actions[:-1]:

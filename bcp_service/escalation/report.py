@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, col, select
 
 from bcp_service import check_states as states
+from bcp_service.labels import ESCALATION_ACTION_LABELS
 from bcp_service.models import CheckAnswer, CheckEvent, Municipality, OutboxMessage, Patient, SafetyCheck, SafetyRound
 from bcp_service.rounds.messages import STATE_LABELS
 from bcp_service.templating import jst
@@ -24,8 +25,6 @@ HEADER = [
     "電気", "残り時間不明", "搬送希望", "入院希望", "避難先", "メモ",
 ]
 POWER = states.POWER_LABELS
-ACTIONS = {"resend": "再送", "family": "家族連絡", "call": "音声電話", "unreachable": STATE_LABELS["unreachable"], "assign": "担当",
-           "page": "当番呼び出し"}  # oncall (issue 25.4)
 
 
 def list_patient_ids(*, session: Session, round_id: int, scope: list[ColumnElement[bool]]) -> list[int]:
@@ -77,7 +76,7 @@ def _history(session: Session, ids: list[int]) -> tuple[dict[int, list[str]], di
     for event in session.exec(
         select(CheckEvent).where(col(CheckEvent.check_id).in_(ids)).order_by(CheckEvent.at, CheckEvent.id)
     ).all():
-        what = ACTIONS.get(event.action, event.action)
+        what = ESCALATION_ACTION_LABELS.get(event.action, event.action)
         if event.kind == "escalation":
             events[event.check_id].append(f"{jst(event.at)} {event.step}.{what}" + (f" ({event.detail})" if event.detail else ""))
         else:

@@ -26,7 +26,7 @@ def write_csv(out: BinaryIO, header: Sequence[str], rows: Iterable[Sequence[obje
 
 
 def spool_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> BinaryIO:
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 (handed to the caller; _chunks closes it)
     write_csv(spool, header, rows)
     spool.seek(0)
     return spool

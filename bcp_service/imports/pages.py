@@ -61,7 +61,7 @@ def _page(session: Session, principal: Principal, *, report=None, kind: str = "p
     return page(
         "imports/index.html", principal, status_code=status_code, kinds=_kinds(principal), kind=kind, report=report,
         carry=carry, filename=filename, sheet=sheet, error=error, history=_history(session, principal), action_kinds={v: k for k, v in ACTIONS.items()},
-        kind_labels=KIND_LABELS, columns={"patients": [c for c in PATIENT_COLUMNS if not c.export_only and not c.key.startswith("contact") or c.key.startswith("contact1_")],
+        kind_labels=KIND_LABELS, columns={"patients": [c for c in PATIENT_COLUMNS if (not c.export_only and not c.key.startswith("contact")) or c.key.startswith("contact1_")],
                                           "institutions": list(INSTITUTION_COLUMNS)},
     )
 

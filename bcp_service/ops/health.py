@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import insert, text
@@ -127,7 +127,7 @@ def _count_backlog(journal: Journal, health: JournalHealth) -> None:
         except (OSError, ValueError):
             continue
         if isinstance(at, int | float):
-            when = datetime.fromtimestamp(at, timezone.utc)
+            when = datetime.fromtimestamp(at, UTC)
             health.oldest_at = min(health.oldest_at or when, when)
 
 

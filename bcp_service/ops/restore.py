@@ -22,7 +22,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import update
@@ -63,7 +63,7 @@ def journal_replies(directory: Path, *, since: datetime) -> list[tuple[str, date
                 entry = json.loads(line)
             except ValueError:
                 continue
-            at = datetime.fromtimestamp(entry.get("at", 0), timezone.utc)
+            at = datetime.fromtimestamp(entry.get("at", 0), UTC)
             if entry.get("kind") == "inbound" and at >= since:
                 found.append((str(entry["item"].get("from_number", "")), at))
     return found
@@ -84,8 +84,8 @@ def reconcile(
     by_hash = {m.answer_token_hash: m for m in pending if m.answer_token_hash}
     by_text = {(m.to_number, m.body): m for m in pending if m.body and m.channel == "sms"}
     calls = {m.to_number: m for m in pending if m.channel == "voice"}
-    taken = {sid for sid in session.exec(select(OutboxMessage.provider_message_id).where(
-        col(OutboxMessage.provider_message_id).in_([r.sid for r in records]))).all()}
+    taken = set(session.exec(select(OutboxMessage.provider_message_id).where(
+        col(OutboxMessage.provider_message_id).in_([r.sid for r in records]))).all())
     # number -> (check ids, round ids) of the open rounds, for what the provider says came and went
     contacted: dict[str, list[tuple[int, int]]] = {}
     for check_id, round_id, to in session.exec(

@@ -34,7 +34,7 @@ class OutageItem(BaseModel):
         return normalise_municipality_code(value)
 
     @model_validator(mode="after")
-    def _order(self) -> "OutageItem":
+    def _order(self) -> OutageItem:
         for name in ("expected_restoration_at", "restored_at"):
             value = getattr(self, name)
             if value is not None and value < self.started_at:

@@ -81,9 +81,9 @@ def apply_outages(
             if item.municipality not in unmatched:
                 unmatched.append(item.municipality)
             continue
-        values = dict(municipality_id=municipality.id, district=item.district, started_at=_utc(item.started_at),
-                      expected_restoration_at=_utc(item.expected_restoration_at), restored_at=_utc(item.restored_at),
-                      households=item.households, planned=item.planned)
+        values = {"municipality_id": municipality.id, "district": item.district, "started_at": _utc(item.started_at),
+                      "expected_restoration_at": _utc(item.expected_restoration_at), "restored_at": _utc(item.restored_at),
+                      "households": item.households, "planned": item.planned}
         row = existing.get(item.id)
         if row is None:
             row = PowerOutage(source=batch.source, external_id=item.id, received_at=now, updated_at=now,

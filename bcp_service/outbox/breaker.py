@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 log = logging.getLogger("bcp_service.outbox")
 
@@ -66,7 +66,7 @@ class Breaker:
             self.open_until = loop.time() + self.pause
         elif self.open_until is None and self.failures >= self.threshold:
             self.opened += 1
-            self.unavailable_since = datetime.now(timezone.utc)
+            self.unavailable_since = datetime.now(UTC)
             self.open_until = loop.time() + self.pause
             log.warning("outbox.lane_open", extra={"lane": self.lane, "failures": self.failures,
                                                    "pause_seconds": self.pause})
@@ -74,6 +74,6 @@ class Breaker:
     def _unavailable_seconds(self) -> float | None:
         if self.unavailable_since is None:
             return None
-        return round((datetime.now(timezone.utc) - self.unavailable_since).total_seconds(), 1)
+        return round((datetime.now(UTC) - self.unavailable_since).total_seconds(), 1)
 
 

@@ -223,7 +223,9 @@ def _mark_bad(session: Session, contact_id: int, scope: str, code: str | None, *
 def _queue_next_contact(session: Session, message: OutboxMessage, *, now: datetime) -> bool:
     """Fail over by the one rule: the same number's other channel, else the next contact."""
     check = session.get(SafetyCheck, message.check_id)
-    safety_round = session.get(SafetyRound, check.round_id)
+    safety_round = session.get(SafetyRound, check.round_id) if check is not None else None
+    if check is None or safety_round is None:  # the check (or round) is gone: nobody to fail over for
+        return False
     if safety_round.state != RoundState.running or check.last_answer_at is not None:
         return False
     tried = set(session.execute(

@@ -33,7 +33,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session
 
@@ -82,7 +82,7 @@ class Worker:
     def __init__(
         self, *, session_factory: Callable[[], Session], notifier, settings: Settings, worker_id: str | None = None,
         concurrency: int | None = None, batch_size: int | None = None, rate: float | None = None,
-        status_callback: str | None | object = _DEFAULT, policy: RetryPolicy | None = None,
+        status_callback: str | object | None = _DEFAULT, policy: RetryPolicy | None = None,
         rng: random.Random | None = None, maintenance: list[Callable[[], object]] | None = None,
     ) -> None:
         self.session_factory = session_factory
@@ -333,7 +333,7 @@ class Worker:
         expires_at = message.expires_at(self.validity)
         if expires_at is None:
             return None
-        return (expires_at - datetime.now(timezone.utc)).total_seconds()
+        return (expires_at - datetime.now(UTC)).total_seconds()
 
     async def _send(self, ready: Ready) -> Outcome:
         message = ready.message

@@ -86,7 +86,7 @@ def save_addresses(session: Session, contact: PatientContact, addresses: dict[st
     own = own_address_channels()
     rows = {row.kind: row for row in session.exec(select(ContactAddress).where(ContactAddress.contact_id == contact.id))}
     for kind, row in rows.items():
-        if kind in own and kind not in addresses or (new_phone and kind not in own):
+        if (kind in own and kind not in addresses) or (new_phone and kind not in own):
             session.delete(row)
     for kind, address in addresses.items():
         row = rows.get(kind)

@@ -90,7 +90,7 @@ def _municipality_names(session: Session, rows: list[Patient]) -> dict[int, str]
 
 @router.get("/patients/new")
 def new_patient_form(principal: Editor, session: SessionDep):
-    values = {name: "" for name in forms.FIELDS} | {"sex": "unknown", "contact_kind": "self", "contact_preferred_channel": "sms"}
+    values = dict.fromkeys(forms.FIELDS, "") | {"sex": "unknown", "contact_kind": "self", "contact_preferred_channel": "sms"}
     values |= forms.own_institution(session, principal)
     return _new_page(session, principal, values, {})
 

@@ -104,9 +104,9 @@ class PatientLinks:
         touched = set(INSTITUTION_FIELDS) | {"municipality_id"} if changed is None else set(changed)
         problems = []
         hub_id, municipality_id = values.get("hub_id"), values.get("municipality_id")
-        if hub_id is not None and touched & {"hub_id", "municipality_id"}:
-            if hub_id not in self.designated_hubs or municipality_id not in self.covered.get(hub_id, ()):
-                problems.append(("hub_id", HUB_REFUSED))
+        if hub_id is not None and touched & {"hub_id", "municipality_id"} and (
+                hub_id not in self.designated_hubs or municipality_id not in self.covered.get(hub_id, ())):
+            problems.append(("hub_id", HUB_REFUSED))
         active = values.get("active_institution_id")
         if active is not None and "active_institution_id" in touched and active in self.institutions:
             _, kind, enhanced = self.institutions[active]

@@ -338,7 +338,7 @@ class PatientCreate(PatientFields):
     contacts: list[PatientContactIn] = Field(default_factory=list, max_length=10)
 
     @model_validator(mode="after")
-    def _device_details_match(self) -> "PatientCreate":
+    def _device_details_match(self) -> PatientCreate:
         if self.ventilator_mode and not self.uses_ventilator:
             raise ValueError("ventilator_mode is set but uses_ventilator is false")
         if self.oxygen_source and not self.uses_oxygen:

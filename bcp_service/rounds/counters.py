@@ -132,7 +132,7 @@ def move_counters(*, session: Session, moves: Iterable[tuple[CheckKeys, str, str
     for keys, old, new in moves:
         if old == new:
             continue
-        for dimension, key in keys.keys():
+        for dimension, key in keys.keys():  # noqa: SIM118 (CheckKeys.keys(), not a dict)
             deltas[(keys.round_id, dimension, key, old)] -= 1
             deltas[(keys.round_id, dimension, key, new)] += 1
     mine = shard()

@@ -131,7 +131,7 @@ def start_round_form(
     """Start the round the preview showed (the same service and audit as POST /api/v1/rounds)."""
     form = TargetForm(prefecture_id=prefecture_id, region_ids=list(region_id), therapies=list(therapy),
                       risk_tiers=list(risk_tier))
-    again = dict(drill=drill, reason=reason, title=title, deadline_hours=deadline_hours, want_preview=True, kind=kind)
+    again = {"drill": drill, "reason": reason, "title": title, "deadline_hours": deadline_hours, "want_preview": True, "kind": kind}
     choices = target_choices(session=session, principal=principal)
     target = form.to_target(choices)
     if (target is None or drill not in ("1", "0") or reason not in REASON_LABELS or deadline_hours not in DEADLINE_CHOICES

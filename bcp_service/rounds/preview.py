@@ -62,7 +62,7 @@ def preview_round(*, session: Session, actor: Actor, target: RoundTarget, drill:
     # The rule the round's first messages follow (rounds/creation.py): contacts.choose over each patient's
     # usable contacts, so a landline-only patient counts as a call, not as "no contact".
     by_patient = contacts_of_patients(session=session, patient_ids=select(col(Patient.id)).where(*conditions))
-    by_channel: Counter[str] = Counter({name: 0 for name in CHANNELS})
+    by_channel: Counter[str] = Counter(dict.fromkeys(CHANNELS, 0))
     for contacts in by_patient.values():
         for _contact, channel in choose(contacts, "first"):
             by_channel[channel] += 1

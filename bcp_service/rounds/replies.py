@@ -190,8 +190,8 @@ def parse_reply(text: str | None) -> ParsedReply:
 
     state, conflict = _combine(found)
     power = "out" if POWER_OUT in found else ("on" if power_on else None)
-    common = dict(power=power, hours_unknown=hours_unknown, needs_transport=flags["needs_transport"] or state == NEEDS_TRANSPORT,
-                  needs_admission=flags["needs_admission"], evacuated_to=flags["evacuated_to"])
+    common = {"power": power, "hours_unknown": hours_unknown, "needs_transport": flags["needs_transport"] or state == NEEDS_TRANSPORT,
+                  "needs_admission": flags["needs_admission"], "evacuated_to": flags["evacuated_to"]}
     if _TEN_MINUTES.search(normalised):
         # 「あと十分」: ten minutes, or "enough"? Either reading is dangerous when wrong.
         return ParsedReply(None, None, True, "ten_minutes_or_enough", **common)

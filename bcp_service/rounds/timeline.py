@@ -12,15 +12,9 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from bcp_service import check_states as states
+from bcp_service.labels import ESCALATION_ACTION_LABELS
 from bcp_service.models import CheckEvent
 
-# Escalation actions; the unreachable step's name is the state's label (check_states).
-ACTION_LABELS = {
-    "resend": "SMS再送", "family": "家族へ連絡", "call": "音声電話", "assign": "看護師に割り当て",
-    "unreachable": f"{states.label('unreachable')}（看護師へ）",
-    "page": "当番電話へ呼び出し（重症・連絡不能）",  # oncall (issue 25.4): escalation/oncall.py
-}
 KIND_LABELS = {"escalation": "段階", "assigned": "割り当て", "unassigned": "割り当て解除"}
 
 
@@ -38,7 +32,7 @@ class TimelineLine:
     def label(self) -> str:
         if self.kind == "unassigned":
             return "看護師の割り当て解除"
-        return ACTION_LABELS.get(self.action, self.action)
+        return ESCALATION_ACTION_LABELS.get(self.action, self.action)
 
 
 def round_timeline(*, session: Session, round_id: int, limit: int = 200) -> list[TimelineLine]:

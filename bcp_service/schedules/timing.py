@@ -7,6 +7,7 @@ therefore rewritten as names here, so "0 9 * * 1" means Monday 09:00 as in cront
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -125,5 +126,5 @@ def next_fire_times(timing: Timing, *, after: datetime, count: int = 5) -> list[
 def shortest_gap(timing: Timing, *, after: datetime, samples: int = 60) -> timedelta | None:
     """The shortest time between two fire times among the next few (None: fires once or never)."""
     times = next_fire_times(timing, after=after, count=samples)
-    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     return min(gaps, default=None)

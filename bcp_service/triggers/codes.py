@@ -18,7 +18,7 @@ def check_digit(code5: str) -> str:
     """Check digit of a 5-digit local-government code (総務省 standard: weights 6..2, mod 11)."""
     if len(code5) != 5 or not code5.isascii() or not code5.isdigit():
         raise ValueError(f"'{code5}' is not a 5-digit local-government code")
-    remainder = sum(int(d) * w for d, w in zip(code5, _WEIGHTS)) % 11
+    remainder = sum(int(d) * w for d, w in zip(code5, _WEIGHTS, strict=False)) % 11
     return str((11 - remainder) % 10)
 
 

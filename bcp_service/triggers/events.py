@@ -46,7 +46,7 @@ from bcp_service.triggers.codes import map_jma_city_code, normalise_municipality
 from bcp_service.triggers.jma import JmaBulletin
 
 
-class Hazard(str, enum.Enum):
+class Hazard(enum.StrEnum):
     EARTHQUAKE = "earthquake"
     TYPHOON = "typhoon"
     HEAVY_RAIN = "heavy_rain"
@@ -58,13 +58,13 @@ class Hazard(str, enum.Enum):
     OTHER = "other"
 
 
-class EventStatus(str, enum.Enum):
+class EventStatus(enum.StrEnum):
     NORMAL = "normal"
     DRILL = "drill"
     TEST = "test"
 
 
-class InfoType(str, enum.Enum):
+class InfoType(enum.StrEnum):
     ISSUE = "issue"
     CORRECTION = "correction"
     CANCEL = "cancel"
@@ -302,7 +302,7 @@ def trigger_event_from_json(event: JsonTriggerEvent) -> TriggerEvent:
         info_type=event.info_type,
         hazard=event.hazard,
         severity=rank,
-        municipality_severity={code: rank for code in event.municipalities} if rank else {},
+        municipality_severity=dict.fromkeys(event.municipalities, rank) if rank else {},
         reported_at=event.occurred_at,
         occurred_at=event.occurred_at,
         title=event.title or HAZARD_LABELS[event.hazard.value],  # shown on pages and the answer page

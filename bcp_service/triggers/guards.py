@@ -78,14 +78,13 @@ def decide(
         return _on_cancel(say, event, [p for p in pending if event.event_id in p.sources()],
                           started + [p for p in merged if p.state == "started"],
                           [p for p in merged if p.state == "pending"])
-    if config.max_event_age_hours is not None:
-        if event.reported_at < now - timedelta(hours=config.max_event_age_hours):
-            return say(
-                "ignore",
-                "stale_event",
-                f"{_at(event.reported_at)}発表の情報で、{config.max_event_age_hours:g}時間以上前のため、"
-                "安否確認は開始しません。",
-            )
+    if config.max_event_age_hours is not None and event.reported_at < now - timedelta(hours=config.max_event_age_hours):
+        return say(
+            "ignore",
+            "stale_event",
+            f"{_at(event.reported_at)}発表の情報で、{config.max_event_age_hours:g}時間以上前のため、"
+            "安否確認は開始しません。",
+        )
     found = _assess(event, config, municipalities_with_patients, priors, now)
     if pending or started:
         return _on_same_event(say, event, found, pending, started)

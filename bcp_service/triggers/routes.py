@@ -80,6 +80,7 @@ def decision_public(decision: TriggerDecision, report: TriggerReport | None, rec
         "source": report.source if report else None, "kind": report.kind if report else None,
         "status": report.status if report else None, "info_type": report.info_type if report else None,
         "title": report.title if report else (record.title if record else None),
+        "hazard": report.hazard if report else (record.hazard if record else None),
         "record": RecordPublic.model_validate(record) if record else None,
     })
 

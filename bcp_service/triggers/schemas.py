@@ -186,4 +186,5 @@ class DecisionPublic(BaseModel):
     status: str | None = Field(None, description="normal, drill or test")
     info_type: str | None = Field(None, description="issue, correction or cancel")
     title: str | None = None
+    hazard: str | None = Field(None, description="the bulletin's (or its round's) hazard: earthquake, tsunami, …")
     record: RecordPublic | None = Field(None, description="the event's round this decision created or changed")

@@ -14,7 +14,7 @@ import json
 import logging
 import math
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -104,7 +104,7 @@ def create_sim_app(
         refused = await faults.refuse(state, form, segments)  # outages, 21611, queue full (faults.py)
         if refused is not None:
             return refused
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         record: dict[str, Any] = {
             "sid": new_sid("SM"),
             "account_sid": cfg.account_sid,
@@ -160,7 +160,7 @@ def create_sim_app(
         if failure is not None:
             return failure
 
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         record: dict[str, Any] = {
             "sid": new_sid("CA"),
             "account_sid": state.config.account_sid,
@@ -380,7 +380,7 @@ async def _place_inbound_call(state: SimState, call: InboundCall) -> JSONRespons
     record: dict[str, Any] = {
         "sid": new_sid("CA"), "account_sid": cfg.account_sid, "direction": "inbound", "to": call.to,
         "from": call.from_, "url": cfg.voice_webhook_url, "twiml": None, "status_callback": None,
-        "status": "in-progress", "date_created": datetime.now(timezone.utc).isoformat(), "digits_sent": None,
+        "status": "in-progress", "date_created": datetime.now(UTC).isoformat(), "digits_sent": None,
         "callbacks": [],
     }
     state.calls.append(record)
@@ -421,7 +421,7 @@ async def _post_inbound(state: SimState, sms: InboundSms) -> JSONResponse:
             "body": sms.body,
             "num_segments": segments,
             "status": "received",
-            "date_created": datetime.now(timezone.utc).isoformat(),
+            "date_created": datetime.now(UTC).isoformat(),
             "callbacks": [],
         }
     )

@@ -8,7 +8,7 @@ import logging
 import re
 import time
 import xml.etree.ElementTree as ET
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -87,7 +87,7 @@ def _move_status(record: dict[str, Any], status: str, *, last: bool) -> None:
     target = record.get("final_status", status) if last else status
     if STATUS_RANK.get(target, 0) >= STATUS_RANK.get(record.get("status", "queued"), 0):
         record["status"] = target
-        record["date_updated"] = datetime.now(timezone.utc).isoformat()
+        record["date_updated"] = datetime.now(UTC).isoformat()
     if STATUS_RANK.get(record["status"], 0) >= 4 and record.get("pending_error_code"):
         record["error_code"] = record["pending_error_code"]
 
@@ -116,7 +116,7 @@ async def run_call(state: SimState, record: dict[str, Any]) -> None:
     record["status"] = "in-progress"
     await play_call(state, record, params, digits)
     record["status"] = "completed"
-    record["date_updated"] = datetime.now(timezone.utc).isoformat()
+    record["date_updated"] = datetime.now(UTC).isoformat()
     await _call_status(state, record, params, "completed", duration=5)
 
 

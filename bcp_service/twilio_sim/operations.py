@@ -5,7 +5,7 @@ date filters of the lists. Shapes as Twilio's OpenAPI description names them; er
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -31,7 +31,7 @@ def _when(value: str) -> datetime | date | None:
         if len(value) == 10:
             return date.fromisoformat(value)
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     except ValueError:
         return None
 
@@ -89,7 +89,7 @@ def _find(records, wanted: str) -> dict[str, Any] | None:
 
 
 def _touch(record: dict[str, Any]) -> None:
-    record["date_updated"] = datetime.now(timezone.utc).isoformat()
+    record["date_updated"] = datetime.now(UTC).isoformat()
 
 
 async def _form(request: Request) -> dict[str, str]:

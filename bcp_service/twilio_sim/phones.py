@@ -129,7 +129,7 @@ async def _learn_round_titles(state, records: list[dict]) -> None:
         try:
             page = await state._http().get(url, timeout=3.0)
             record["round_title"] = round_title(page.text) if page.is_success else ""
-        except Exception:  # noqa: BLE001 - the service may be down; the page shows no title then
+        except Exception:
             return
 
     pending = [(r, m.group(0)) for r in records if "round_title" not in r and (m := ANSWER_LINK.search(r.get("body") or ""))]

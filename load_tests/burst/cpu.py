@@ -3,6 +3,7 @@ PostgreSQL, ...) and the rest of the machine, sampled once a second from /proc (
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -99,7 +100,7 @@ class CpuSampler(threading.Thread):
             samples = list(self.samples)
         times: list[float] = []
         out: dict[str, list[float]] = {name: [] for name in self.components}
-        for previous, current in zip(samples, samples[1:]):
+        for previous, current in itertools.pairwise(samples):
             dt = current[0] - previous[0]
             if dt <= 0:
                 continue
@@ -139,7 +140,7 @@ class PgWaitSampler(threading.Thread):
             with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as conn:
                 while not self._halt.is_set() and time.monotonic() < deadline:
                     rows = conn.execute(self.QUERY).fetchall()
-                    self.samples.append((time.time(), {k: n for k, n in rows}))
+                    self.samples.append((time.time(), dict(rows)))
                     self._halt.wait(self.interval)
         except Exception:  # the sampler must never take the run down
             pass

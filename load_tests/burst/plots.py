@@ -7,9 +7,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from load_tests.burst.report import per_second  # noqa: E402
+from load_tests.burst.report import per_second
 
 
 def _relative(times: list[float], zero: float) -> list[float]:
@@ -60,7 +60,7 @@ def latency(path: Path, *, series_by_phase: dict[str, dict[str, dict[str, list[f
     if not panels:
         return
     fig, axes = plt.subplots(len(panels), 1, figsize=(10, 3.2 * len(panels)), squeeze=False)
-    for ax, (phase, series) in zip(axes[:, 0], panels):
+    for ax, (phase, series) in zip(axes[:, 0], panels, strict=False):
         for name, s in sorted(series.items()):
             rel = _relative(s["t"], zero)
             line, = ax.plot(rel, s["99%"], linewidth=1, label=f"{name} p99")

@@ -10,6 +10,7 @@ signalled, by their own ids.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 import subprocess
@@ -114,29 +115,23 @@ class ProcessSet:
 
     def stop_all(self, timeout: float = 10.0) -> None:
         for proc in reversed(self.procs):
-            try:
+            with contextlib.suppress(Exception):  # keep stopping the others whatever one of them does
                 self.stop(proc, timeout)
-            except Exception:  # keep stopping the others whatever one of them does
-                pass
 
     def run(self, name: str, command: Sequence[str], *, env: Mapping[str, str] | None = None,
             timeout: float) -> int:
         """Start, wait at most ``timeout`` seconds, stop; returns the exit code (None-safe: -9 when killed)."""
         proc = self.start(name, command, env=env, oneshot=True)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pass
         # Also ends children left behind by a parent that exited (Locust's forked workers).
         self.stop(proc, 10)
         return proc.popen.returncode if proc.popen.returncode is not None else -9
 
 
 def _signal_group(pgid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def wait_until(check: Callable[[], bool], *, timeout: float, interval: float = 0.1,

@@ -37,9 +37,9 @@ def phase_stats(prefix: Path, *, warmup: float = 5.0) -> dict:
     stats_path = Path(f"{prefix}_stats.csv")
     if not stats_path.exists():
         return {}
-    rows = list(csv.DictReader(stats_path.open()))
-    history = list(csv.DictReader(Path(f"{prefix}_stats_history.csv").open())) if Path(f"{prefix}_stats_history.csv").exists() else []
-    failures = list(csv.DictReader(Path(f"{prefix}_failures.csv").open())) if Path(f"{prefix}_failures.csv").exists() else []
+    rows = list(csv.DictReader(stats_path.read_text().splitlines()))
+    history = list(csv.DictReader(Path(f"{prefix}_stats_history.csv").read_text().splitlines())) if Path(f"{prefix}_stats_history.csv").exists() else []
+    failures = list(csv.DictReader(Path(f"{prefix}_failures.csv").read_text().splitlines())) if Path(f"{prefix}_failures.csv").exists() else []
     by_name: dict[str, list[dict]] = defaultdict(list)
     for row in history:
         by_name[row["Name"]].append(row)
@@ -93,7 +93,7 @@ def history_series(prefix: Path, names: list[str]) -> dict[str, dict[str, list[f
         if None in values:
             continue
         entry["t"].append(float(row["Timestamp"]))
-        for key, value in zip(("50%", "95%", "99%"), values):
+        for key, value in zip(("50%", "95%", "99%"), values, strict=False):
             entry[key].append(value)
         entry["rps"].append(_float(row["Requests/s"]) or 0.0)
     return series
@@ -220,7 +220,7 @@ def _percentiles(values: list[float]) -> dict:
     ordered = sorted(values)
 
     def at(p: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000, 1)
+        return round(ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000, 1)
 
     return {"n": len(ordered), "p50": at(50), "p95": at(95), "p99": at(99), "max": at(100),
             "mean": round(statistics.fmean(ordered) * 1000, 1)}

@@ -6,6 +6,7 @@ PostgreSQL cluster (initdb as the postgres user into a temporary directory; neve
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import shutil
@@ -71,10 +72,8 @@ class Process:
         None lifts the limit (space freed)."""
         limit = resource.RLIM_INFINITY if size is None else size
         for pid in self.pids():
-            try:  # the soft limit only: raising a hard limit again would need CAP_SYS_RESOURCE
+            with contextlib.suppress(ProcessLookupError):  # the soft limit only: a hard one needs CAP_SYS_RESOURCE
                 resource.prlimit(pid, resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
-            except ProcessLookupError:
-                pass
 
     def kill9(self) -> None:
         os.killpg(self.popen.pid, signal.SIGKILL)
@@ -133,18 +132,14 @@ class PgCluster:
         time.sleep(down_seconds)
         for child in subprocess.run(["pgrep", "-u", "postgres", "-f", f"-p {self.port}"], capture_output=True,
                                     text=True).stdout.split():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(int(child), signal.SIGKILL)  # leftover backends of this cluster only
-            except ProcessLookupError:
-                pass
         (self.dir / "data" / "postmaster.pid").unlink(missing_ok=True)
         self.start()
 
     def remove(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self._ctl("-m", "immediate", "stop")
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

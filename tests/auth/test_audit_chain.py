@@ -66,7 +66,7 @@ def _tamper(session, statement: str, **params) -> None:
     "DELETE FROM audit_event_patient WHERE event_id = :id; DELETE FROM audit_event WHERE id = :id",
 ])
 def test_verify_names_the_first_row_changed_behind_the_triggers(session, statement):
-    first, middle, last = _record_some(session)
+    _first, middle, last = _record_some(session)
     _tamper(session, statement, id=middle)
     verdict = chain.verify(session)
     assert not verdict.ok
@@ -112,7 +112,7 @@ def test_concurrent_writers_keep_one_chain(database_url, engine):
             for _ in range(5):
                 with unit_of_work(factory) as session:
                     _record_some(session, 2)
-        except BaseException as exc:  # noqa: BLE001 (reported below)
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=write) for _ in range(8)]
@@ -142,9 +142,8 @@ def test_sqlite_refuses_replace_with_or_without_recursive_triggers(session, stat
     (event_id, *_) = _record_some(session, 1)
     session.execute(text(f"PRAGMA recursive_triggers = {'ON' if recursive else 'OFF'}"))
     try:
-        with pytest.raises(DBAPIError, match="append-only"):
-            with session.begin_nested():
-                session.execute(text(statement), {"id": event_id})
+        with pytest.raises(DBAPIError, match="append-only"), session.begin_nested():
+            session.execute(text(statement), {"id": event_id})
     finally:
         session.execute(text("PRAGMA recursive_triggers = OFF"))
     row = session.get(AuditEvent, event_id)
@@ -207,7 +206,7 @@ def _bound(connection):
 @pytest.mark.parametrize("statement", REFUSED)
 def test_the_service_role_cannot_change_the_audit_tables(service_engine, statement):
     with service_engine.connect() as connection:
-        with pytest.raises(DBAPIError, match="permission denied|must be owner|must have admin|must be superuser"):
+        with pytest.raises(DBAPIError, match=r"permission denied|must be owner|must have admin|must be superuser"):
             for part in statement.split("\n"):
                 connection.exec_driver_sql(part)
         connection.rollback()

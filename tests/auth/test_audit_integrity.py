@@ -34,9 +34,8 @@ STATEMENTS = [
 def test_every_change_to_the_audit_tables_is_refused(session, audited, statement):
     if statement.startswith("TRUNCATE") and session.get_bind().dialect.name != "postgresql":
         pytest.skip("SQLite has no TRUNCATE (a DELETE without WHERE is covered above)")
-    with pytest.raises(DBAPIError, match="append-only"):
-        with session.begin_nested():
-            session.execute(text(statement))
+    with pytest.raises(DBAPIError, match="append-only"), session.begin_nested():
+        session.execute(text(statement))
     assert session.execute(text("SELECT count(*) FROM audit_event_patient")).scalar() >= 1
 
 
@@ -44,11 +43,10 @@ def test_a_failing_statement_does_not_carry_its_parameters(database_url, caplog)
     engine = make_engine(database_url)
     name, address = "範囲外 太郎", "架空県架空市1-2-3"
     try:
-        with pytest.raises(DBAPIError) as failure:
-            with engine.begin() as connection:
-                # No municipality, no required columns: the insert fails in the database.
-                connection.execute(text("INSERT INTO patient (name, address) VALUES (:name, :address)"),
-                                   {"name": name, "address": address})
+        with pytest.raises(DBAPIError) as failure, engine.begin() as connection:
+            # No municipality, no required columns: the insert fails in the database.
+            connection.execute(text("INSERT INTO patient (name, address) VALUES (:name, :address)"),
+                               {"name": name, "address": address})
         # PostgreSQL's own DETAIL names the failing row, so there the app never lets the exception reach
         # a log (security.py logs its type only); logging it here would put the row into the run's log.
         if engine.dialect.name == "sqlite":

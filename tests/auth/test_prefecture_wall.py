@@ -311,7 +311,7 @@ def test_every_read_route_shows_nothing_of_another_prefecture(world3: World, app
             continue
         for me in (r for r in readers if r.role in {str(x) for x in rule.roles}):
             foreign = foreign_ids(w.other(me.prefecture))
-            path = re.sub(r"\{([^}]+)\}", lambda m: str(foreign.get(m.group(1), 999999)), route.path)
+            path = re.sub(r"\{([^}]+)\}", lambda m, foreign=foreign: str(foreign.get(m.group(1), 999999)), route.path)
             client = me.api if path.startswith("/api/") else me.page
             response = client.get(path, follow_redirects=False)
             tried += 1

@@ -120,8 +120,8 @@ def test_the_prefecture_sets_designations_inside_its_prefecture_only(session, wo
     assert ok.status_code == 200 and ok.json()["designations"] == [{"region_id": w["region_a2"].id, "kind": "hub"}]
     events = session.exec(select(AuditEvent).where(AuditEvent.action.in_(["institution.designations", "institution.hub_municipalities"]))).all()
     details = [e.detail for e in events]
-    assert any('"before":[[%d,"hub"]]' % w["region_a1"].id in d and '"after":[[%d,"hub"]]' % w["region_a2"].id in d for d in details)
-    assert any('"before":[%d]' % w["a1"].id in d for d in details)
+    assert any(f'"before":[[{w["region_a1"].id},"hub"]]' in d and f'"after":[[{w["region_a2"].id},"hub"]]' in d for d in details)
+    assert any(f'"before":[{w["a1"].id}]' in d for d in details)
 
 
 def test_the_audit_log_and_its_csv_are_scoped(world, accounts, client):

@@ -48,5 +48,5 @@ def complete_context(plan_kind: PlanKind) -> BcpContext:
     context = _fill(example_context(plan_kind))
     assert isinstance(context, BcpContext)
     asked = {b.label for b in render_draft(context).blanks if b.kind == "local"}
-    facts = dict(context.local_facts) | {label: "記入済み" for label in asked}
+    facts = dict(context.local_facts) | dict.fromkeys(asked, "記入済み")
     return context.model_copy(update={"local_facts": facts})

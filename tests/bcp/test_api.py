@@ -33,7 +33,7 @@ def test_generate_versions_review_finalise(client, session):
     first = _generate(client, area.clinic.id)
     assert (first["version"], first["state"], first["plan_kind"]) == (1, "draft", "single_doctor_clinic")
     assert first["institution_name"] == "架空みなみクリニック" and first["patient_count"] == 2
-    assert [s["section"] for s in first["sections"]][0] == "1. 総論" and len(first["sections"]) == 6
+    assert next(s["section"] for s in first["sections"]) == "1. 総論" and len(first["sections"]) == 6
     assert first["blank_count"] == len(first["blanks"]) == sum(s["total"] - s["filled"] for s in first["sections"])
     assert 0 < first["completeness"] < 1 and first["docx_url"] == f"/api/v1/bcp-drafts/{first['id']}.docx"
     second = _generate(client, area.clinic.id, plan_kind="home_care_support")

@@ -1,4 +1,5 @@
 import re
+from datetime import UTC
 
 from sqlmodel import select
 
@@ -92,7 +93,7 @@ def test_print_view_and_people_csv_are_audited(client, session, scene):
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
     lines = csv.text.lstrip("\ufeff").splitlines()
     assert lines[0].startswith("氏名,状態") and lines[1].startswith("酸素 要支援,要支援,,4.0,0.0,")
-    event, ids = _audited(session, "board.export.priority")
+    _event, ids = _audited(session, "board.export.priority")
     assert ids == {scene.people.vent_dark.id, scene.people.vent_dark_later.id, scene.people.oxygen_help.id,
                    scene.people.transport.id}
     silent = client.get(f"/board/rounds/{scene.round.id}/export.csv?kind=silent")
@@ -187,11 +188,11 @@ def update_beat(at):
 
 
 def test_board_says_when_this_api_cannot_write_to_the_database(client, monkeypatch, scene):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from bcp_service import db_outage
 
-    since = datetime(2026, 12, 2, 3, 4, 5, tzinfo=timezone.utc)
+    since = datetime(2026, 12, 2, 3, 4, 5, tzinfo=UTC)
     monkeypatch.setattr(db_outage, "waiting_since", lambda: since)
     html = client.get(f"/board/rounds/{scene.round.id}").text
     assert 'id="database-status"' in html and "データベースに書き込めません：12/02 12:04:05 から" in html

@@ -14,7 +14,7 @@ from tests.factories import create_institution, create_municipality, create_pati
 
 def _hub_rows(html: str) -> dict[str, str]:
     table = html.split("<caption>連携拠点</caption>")[1].split("</table>")[0]
-    return {name: total for name, total in re.findall(r'<th scope="row">([^<]+)</th><td class="num">([\d,]+)<', table)}
+    return dict(re.findall(r'<th scope="row">([^<]+)</th><td class="num">([\d,]+)<', table))
 
 
 def test_checks_take_the_covering_hub_and_the_table_names_it(client, session, scene):

@@ -28,21 +28,21 @@ class EventReader(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        with httpx.Client(cookies=self.cookies, timeout=httpx.Timeout(10, read=30)) as client:
-            with client.stream("GET", self.url) as response:
-                self.events.put(("status", response.status_code, response.headers.get("content-type"), time.perf_counter()))
-                name, data = None, []
-                for line in response.iter_lines():
-                    if self.stop.is_set():
-                        return
-                    self.raw.append(line)
-                    if line.startswith("event:"):
-                        name = line[6:].strip()
-                    elif line.startswith("data:"):
-                        data.append(line[5:].strip())
-                    elif line == "" and name:
-                        self.events.put((name, json.loads("".join(data)), None, time.perf_counter()))
-                        name, data = None, []
+        with httpx.Client(cookies=self.cookies, timeout=httpx.Timeout(10, read=30)) as client, \
+                client.stream("GET", self.url) as response:
+            self.events.put(("status", response.status_code, response.headers.get("content-type"), time.perf_counter()))
+            name, data = None, []
+            for line in response.iter_lines():
+                if self.stop.is_set():
+                    return
+                self.raw.append(line)
+                if line.startswith("event:"):
+                    name = line[6:].strip()
+                elif line.startswith("data:"):
+                    data.append(line[5:].strip())
+                elif line == "" and name:
+                    self.events.put((name, json.loads("".join(data)), None, time.perf_counter()))
+                    name, data = None, []
 
     def next(self, kind: str, timeout: float = 5.0, where=lambda data: True):
         deadline = time.perf_counter() + timeout

@@ -10,9 +10,9 @@ from bcp_service.rounds.counters import read_counters
 from tests.board.builders import record
 
 
-def spec(scene, role=Role.admin, scope_id=None, filters=BoardFilters(), user_id=1, min_cell=0):
+def spec(scene, role=Role.admin, scope_id=None, filters=None, user_id=1, min_cell=0):
     principal = Principal(user_id=user_id, username="t", role=role, scope_id=scope_id)
-    return ViewSpec.of(scene.round.id, principal, filters, min_cell)
+    return ViewSpec.of(scene.round.id, principal, filters or BoardFilters(), min_cell)
 
 
 def loaded(session, settings, scene, **kw):

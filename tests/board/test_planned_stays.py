@@ -58,7 +58,7 @@ def planned(session, settings, anon_client):
 
 
 def test_the_notice_rounds_board_lists_planned_stays_and_audits_them(client, session, planned):
-    _, notice, shelter, silent, hospital = planned
+    _, notice, shelter, _silent, hospital = planned
     html = client.get(f"/board/rounds/{notice.id}").text
     plans = html.split('id="sec-plans"')[1].split("</section>")[0]
     assert "避難 予定子" in plans and f"避難所（{PLACE}）" in plans and "入院・入所（県立病院）" in plans

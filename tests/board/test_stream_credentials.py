@@ -29,14 +29,14 @@ class Stream(threading.Thread):
         self.ended_at: float | None = None
 
     def run(self) -> None:
-        with httpx.Client(timeout=httpx.Timeout(10, read=30), **self.credentials) as client:
-            with client.stream("GET", self.url) as response:
-                assert response.status_code == 200
-                for line in response.iter_lines():
-                    if line.startswith("event: snapshot"):
-                        self.opened.set()
-                    elif line.startswith("event: expired"):
-                        self.expired_at = time.perf_counter()
+        with httpx.Client(timeout=httpx.Timeout(10, read=30), **self.credentials) as client, \
+                client.stream("GET", self.url) as response:
+            assert response.status_code == 200
+            for line in response.iter_lines():
+                if line.startswith("event: snapshot"):
+                    self.opened.set()
+                elif line.startswith("event: expired"):
+                    self.expired_at = time.perf_counter()
         self.ended_at = time.perf_counter()
 
 

@@ -23,11 +23,11 @@ from bcp_service.rounds.triage import NO_DEVICE_HOURS, TriageInput, hours_to_har
 from tests.board.builders import build_area, phone, record
 from tests.factories import create_patient
 
-TPPV = dict(uses_ventilator=True, ventilator_mode="invasive", uses_oxygen=False)
-NPPV = dict(uses_ventilator=True, ventilator_mode="non_invasive", uses_oxygen=False)
-OXYGEN = dict(uses_oxygen=True)
-SUCTION = dict(uses_oxygen=False, uses_suction=True)
-NONE = dict(uses_oxygen=False)
+TPPV = {"uses_ventilator": True, "ventilator_mode": "invasive", "uses_oxygen": False}
+NPPV = {"uses_ventilator": True, "ventilator_mode": "non_invasive", "uses_oxygen": False}
+OXYGEN = {"uses_oxygen": True}
+SUCTION = {"uses_oxygen": False, "uses_suction": True}
+NONE = {"uses_oxygen": False}
 
 # People who answered needing help: (name, device, tolerance hours, risk tier, state, hours said,
 # expected hours to harm), in the order they must come.
@@ -76,7 +76,7 @@ def _python_cases(now):
 def test_the_cases_order_as_written_in_python():
     now = utcnow()
     inputs = _python_cases(now)
-    assert sorted(reversed(inputs), key=lambda p: triage_key(p, now)) == inputs
+    assert sorted(inputs, key=lambda p: triage_key(p, now)) == inputs
     expected = [e for *_, e in NEEDING] + [e for *_, e in SILENT]
     assert [hours_to_harm(p, now) for p in inputs[:len(expected)]] == pytest.approx(expected)
 

@@ -38,7 +38,7 @@ def _map(committed):
 
 
 def test_prefecture_officer_moves_a_municipality_to_another_region(browser, live_server, committed):
-    prefecture, (north, east, south), (region_a, region_b), (hub_a, hub_b) = _map(committed)
+    prefecture, (_north, east, south), (_region_a, region_b), (hub_a, hub_b) = _map(committed)
     patient = create_patient(committed, east, hub_id=hub_a.id, name="東浜 花子")
     officer = create_user(committed, "prefecture", prefecture.id)
     committed.commit()
@@ -47,7 +47,7 @@ def test_prefecture_officer_moves_a_municipality_to_another_region(browser, live
         context = browser.new_context(**options)
         page = context.new_page()
         errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
         log_in(page, live_server.url, officer.username, "/")
         page.click("text=在宅医療圏の線引き")
         assert "東浜町" in page.locator("#region-map").inner_text()
@@ -75,7 +75,7 @@ def test_prefecture_officer_moves_a_municipality_to_another_region(browser, live
 
 
 def test_hub_moves_a_patient_and_sees_who_loses_and_gains_sight(browser, live_server, committed):
-    _prefecture, (north, east, south), _regions, (hub_a, hub_b) = _map(committed)
+    _prefecture, (north, _east, south), _regions, (hub_a, hub_b) = _map(committed)
     patient = create_patient(committed, north, hub_id=hub_a.id, name="転居 次郎")
     user = create_user(committed, "hub", hub_a.id)
     committed.commit()

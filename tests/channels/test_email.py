@@ -102,7 +102,7 @@ def test_without_a_server_development_sends_nothing_and_production_fails_the_mes
     assert failed.value.code == "smtp_unconfigured" and not failed.value.bad_contact
 
 
-def test_the_api_takes_an_email_only_family_and_refuses_a_contact_with_nothing(client, session, area):  # noqa: F811
+def test_the_api_takes_an_email_only_family_and_refuses_a_contact_with_nothing(client, session, area):
     body = patient_body(area, contacts=[{"kind": "self", "phone": "090-1234-5678"},
                                         {"kind": "family", "addresses": {"email": " Hanako@Example.JP "},
                                          "preferred_channel": "email"}])
@@ -135,7 +135,7 @@ def test_the_api_takes_an_email_only_family_and_refuses_a_contact_with_nothing(c
     assert "email" in CHANNELS and session.get(PatientContact, family["id"]).phone is None
 
 
-def test_the_contact_form_takes_an_email_address(browser_as, session, area):  # noqa: F811
+def test_the_contact_form_takes_an_email_address(browser_as, session, area):
     from tests.factories import create_patient
 
     patient = create_patient(session, area["city"], hub_id=area["hub"].id)

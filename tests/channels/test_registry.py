@@ -38,7 +38,7 @@ def test_what_a_failure_rules_out_comes_from_the_notifiers_facts():
     assert bad_scope("sms", "20003") is None  # the account, not the number
 
 
-def test_preview_counts_a_landline_only_patient_as_a_call(browser_as, session, area):  # noqa: F811
+def test_preview_counts_a_landline_only_patient_as_a_call(browser_as, session, area):
     add_patient(session, area.city)
     add_patient(session, area.city)
     add_patient(session, area.city, phones=[LANDLINE])  # the old rule counted this one as "no contact"

@@ -33,7 +33,7 @@ CALLER_ID = "+815011112222"  # calls: a 050 number
 @dataclass
 class Stack:
     app_url: str
-    sim: "SimProcess"
+    sim: SimProcess
     settings: object
     factory: object
 

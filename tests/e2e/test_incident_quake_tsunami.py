@@ -72,7 +72,7 @@ def token_of(session, check_id, template):
 
 
 def test_quake_then_tsunami_is_one_incident_with_one_conversation_each(
-        system, anon_client, browser_as, session, settings, clock, people):  # noqa: F811
+        system, anon_client, browser_as, session, settings, clock, people):
     patients, station = people
     assert post_bulletin(system, QUAKE, clock, at(10, 16, 30)).json()["action"] == "schedule_round"
     (quake_id,) = run_starts(session, settings, at(10, 19, 30))
@@ -186,7 +186,7 @@ def _names(session, round_id):
 
 
 def test_an_old_answer_does_not_count_and_the_person_is_asked_again(
-        system, anon_client, session, settings, clock, people, monkeypatch):  # noqa: F811
+        system, anon_client, session, settings, clock, people, monkeypatch):
     patients, _station = people
     post_bulletin(system, QUAKE, clock, at(10, 16, 30))
     (quake_id,) = run_starts(session, settings, at(10, 19, 30))
@@ -224,7 +224,7 @@ def test_contact_budget_holds_a_second_round_outside_any_incident(session, setti
     assert held >= timedelta(minutes=settings.contact_budget_minutes) - timedelta(seconds=1)
 
 
-def test_an_sms_reply_counts_once_in_each_round_of_the_incident(system, session, settings, clock, people):  # noqa: F811
+def test_an_sms_reply_counts_once_in_each_round_of_the_incident(system, session, settings, clock, people):
     from bcp_service.models import CheckAnswer
     from bcp_service.webhooks.inbound import InboundSms, handle_replies
 

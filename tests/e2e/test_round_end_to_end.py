@@ -63,7 +63,7 @@ async def test_5000_patient_round_through_the_simulator(engine, stack):
     assert states(stack, round_id) == {"delivered": PATIENTS}
 
     # Replies by SMS, signed by the simulator: readable ones answer, the others wait for a person.
-    replies = {f"+8170{i:08d}": body for i, body in zip(range(0, 600, 3), ["１", "無事です", "停電 あと3時間", "うーん"] * 50)}
+    replies = {f"+8170{i:08d}": body for i, body in zip(range(0, 600, 3), ["１", "無事です", "停電 あと3時間", "うーん"] * 50, strict=False)}
     for number, body in replies.items():
         assert stack.sim.inbound(from_=number, to=CALLER_ID, body=body)["status_code"] == 200
     link_answers = stack.sim.stats()["answers_sent"]

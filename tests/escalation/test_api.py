@@ -107,7 +107,7 @@ def test_check_and_round_escalation_views(client, session, settings, area):
 
 
 def test_report_csv_has_every_check_with_answers_and_steps(client, session, gave_up):
-    safety_round, critical, standard, answered = gave_up
+    safety_round, critical, _standard, answered = gave_up
     response = client.get(f"/api/v1/rounds/{safety_round.id}/report.csv")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
@@ -117,13 +117,13 @@ def test_report_csv_has_every_check_with_answers_and_steps(client, session, gave
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
     header, body = rows[0], rows[1:]
     assert header[:3] == ["安否確認ID", "訓練", "対象ID"] and len(body) == 3
-    by_patient = {int(r[3]): dict(zip(header, r)) for r in body}
+    by_patient = {int(r[3]): dict(zip(header, r, strict=False)) for r in body}
     assert by_patient[answered.id]["状態"] == "停電" and "停電 残り3時間 (sms)" in by_patient[answered.id]["回答履歴"]
     assert by_patient[answered.id]["エスカレーション履歴"] == ""
     unreachable = by_patient[critical.id]
     assert unreachable["状態"] == "連絡不能" and unreachable["段階"] == "4"
     assert [part.split(" ")[2] for part in unreachable["エスカレーション履歴"].split(" / ")] == [
-        "1.再送", "2.家族連絡", "3.音声電話", "4.連絡不能", "4.当番呼び出し"]  # oncall: the critical one pages
+        "1.再送", "2.家族へ連絡", "3.音声電話", "4.連絡不能（看護師へ）", "4.当番電話へ呼び出し（重症・連絡不能）"]  # oncall: the critical one pages
     assert int(unreachable["送信数"]) == 3  # first message, resend, call
     assert session.exec(select(AuditEvent).where(AuditEvent.action == "round.report.export")).one().patient_count == 3
 

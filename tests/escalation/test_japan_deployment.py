@@ -30,7 +30,7 @@ DOCUMENTED = {  # docs/deployment-twilio-japan.md, "Settings"
 
 
 @pytest.fixture
-def japan(stack: Stack, monkeypatch):  # noqa: F811
+def japan(stack: Stack, monkeypatch):
     for name, value in {**DOCUMENTED, "BCP_TWILIO_ACCOUNT_SID": stack.sim.account_sid,
                         "BCP_TWILIO_AUTH_TOKEN": stack.sim.auth_token}.items():
         monkeypatch.setenv(name, value)

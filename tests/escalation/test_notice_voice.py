@@ -45,7 +45,7 @@ def notice_call(session, settings, area):
     return safety_round, check, message, patient
 
 
-def test_the_notice_call_has_its_own_script(voice_app, anon_client, notice_call):  # noqa: F811
+def test_the_notice_call_has_its_own_script(voice_app, anon_client, notice_call):
     _, _, message, _ = notice_call
     path = f"/webhooks/twilio/voice/call/{message.answer_token}"
     root = ET.fromstring(signed(anon_client, path, {"CallSid": "CN1"}).text)
@@ -60,7 +60,7 @@ def test_the_notice_call_has_its_own_script(voice_app, anon_client, notice_call)
 @pytest.mark.parametrize(("digits", "state", "plan"), [("1", "safe", "home"), ("2", "safe", "shelter"),
                                                        ("4", "safe", "hospital"), ("5", "needs_help", None),
                                                        ("6", "needs_transport", None)])
-def test_a_notice_keypad_answer_records_the_plan(voice_app, anon_client, session, notice_call,  # noqa: F811
+def test_a_notice_keypad_answer_records_the_plan(voice_app, anon_client, session, notice_call,
                                                  digits, state, plan):
     _, check, message, patient = notice_call
     path = f"/webhooks/twilio/voice/call/{message.answer_token}/answer"
@@ -76,7 +76,7 @@ def test_a_notice_keypad_answer_records_the_plan(voice_app, anon_client, session
     assert session.get(Patient, patient.id).planned_stay == plan
 
 
-def test_a_notice_call_with_a_key_outside_its_menu_asks_again(voice_app, anon_client, session,  # noqa: F811
+def test_a_notice_call_with_a_key_outside_its_menu_asks_again(voice_app, anon_client, session,
                                                                notice_call):
     _, check, message, _ = notice_call
     response = signed(anon_client, f"/webhooks/twilio/voice/call/{message.answer_token}/answer",
@@ -86,7 +86,7 @@ def test_a_notice_call_with_a_key_outside_its_menu_asks_again(voice_app, anon_cl
     assert session.exec(select(CheckAnswer).where(CheckAnswer.check_id == check.id)).all() == []
 
 
-def test_a_notice_round_past_its_end_says_so(voice_app, anon_client, session, notice_call):  # noqa: F811
+def test_a_notice_round_past_its_end_says_so(voice_app, anon_client, session, notice_call):
     safety_round, _, message, _ = notice_call
     safety_round.expires_at = utcnow() - timedelta(minutes=1)
     session.add(safety_round)

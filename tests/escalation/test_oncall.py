@@ -53,8 +53,8 @@ def seed(stack):
         return ids, nurse, hub_staff, other
 
 
-def test_an_unreachable_critical_patient_pages_the_station_and_the_hub(stack):  # noqa: F811
-    (round_id, critical, name, standard, standard_name), nurse, hub_staff, other = seed(stack)
+def test_an_unreachable_critical_patient_pages_the_station_and_the_hub(stack):
+    (round_id, critical, name, _standard, standard_name), nurse, hub_staff, other = seed(stack)
     stack.sim.configure(default_voice_digits=None, voice_answers={HUB_ONCALL: "1"})  # the hub picks up (and presses 1)
     stack.send()
     assert stack.escalate_at(round_id, 61)["unreachable"] == 2  # every step is due at once

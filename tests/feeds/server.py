@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -63,7 +63,7 @@ class JmaStandIn:
                 self.send_header("Content-Length", str(len(body)))
                 if etag:
                     self.send_header("ETag", etag)
-                    self.send_header("Last-Modified", format_datetime(datetime.now(timezone.utc), usegmt=True))
+                    self.send_header("Last-Modified", format_datetime(datetime.now(UTC), usegmt=True))
                 self.end_headers()
                 self.wfile.write(body)
 
@@ -96,7 +96,7 @@ class JmaStandIn:
         """entries: (title, bulletin URL, updated); listed newest first, as the Agency does."""
         items = []
         for title, link, updated in sorted(entries, key=lambda e: e[2], reverse=True):
-            stamp = updated.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            stamp = updated.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             items.append(
                 f"<entry><title>{escape(title)}</title><id>{escape(link)}</id><updated>{stamp}</updated>"
                 f"<author><name>気象庁</name></author><link type=\"application/xml\" href=\"{escape(link)}\"/>"
@@ -105,7 +105,7 @@ class JmaStandIn:
         feed = (
             '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom" lang="ja">'
             f"<title>高頻度（地震火山）</title><id>{self.base}/developer/xml/feed/{name}</id>"
-            f"<updated>{datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ}</updated>{''.join(items)}</feed>"
+            f"<updated>{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}</updated>{''.join(items)}</feed>"
         )
         self.feeds[f"/developer/xml/feed/{name}"] = feed.encode()
         return f"{self.base}/developer/xml/feed/{name}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlmodel import select
 from typer.testing import CliRunner
@@ -21,7 +21,7 @@ def test_feeds_once_polls_decides_and_beats(tmp_path, monkeypatch):
     jma = JmaStandIn().start()
     try:
         link = jma.add_bulletin(DATA / "vxse51_chiba_5lower.xml")
-        feed = jma.set_feed("eqvol.xml", [("震度速報", link, datetime(2025, 3, 1, 1, 16, tzinfo=timezone.utc))])
+        feed = jma.set_feed("eqvol.xml", [("震度速報", link, datetime(2025, 3, 1, 1, 16, tzinfo=UTC))])
         url = f"sqlite:///{tmp_path / 'feeds.sqlite3'}"
         engine = make_engine(url)
         migrations.upgrade(engine)

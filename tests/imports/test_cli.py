@@ -72,7 +72,7 @@ def test_import_with_errors_exits_1_and_lists_them(database, tmp_path):
 
 
 def test_import_institutions(database, tmp_path):
-    factory, area = database
+    _factory, area = database
     csv_file = tmp_path / "institutions.csv"
     csv_file.write_text(to_csv([{"external_id": "I-9", "name": "架空病院", "kind": "backup_hospital",
                                  "municipality_code": area["city"].code}]), encoding="utf-8-sig")

@@ -156,6 +156,5 @@ def test_a_row_that_appeared_meanwhile_surfaces_as_an_integrity_error(session, a
     our write: the database refuses it and the caller sees SQLAlchemy's IntegrityError (409 in the API)."""
     taken = create_patient(session, area["city"], external_id="TAKEN", external_id_owner="hub:1")
     row = {k: v for k, v in taken.model_dump().items() if k not in {"id", "name_bigrams"}}
-    with pytest.raises(IntegrityError):
-        with session.begin_nested():
-            bulk_insert(session, Patient.__table__, [row])
+    with pytest.raises(IntegrityError), session.begin_nested():
+        bulk_insert(session, Patient.__table__, [row])

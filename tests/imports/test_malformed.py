@@ -263,6 +263,6 @@ def test_cp932_undefined_bytes_and_gaiji_are_refused_with_their_line(run, area, 
     text = to_csv(rows)
     lines = text.encode("cp932").split(b"\r\n")
     lines[2] = lines[2].replace(b",", b"," + undefined, 1)  # the second patient, line 3 of the file
-    line, column, reason = only_error(run(b"\r\n".join(lines)).report)
+    line, _column, reason = only_error(run(b"\r\n".join(lines)).report)
     assert line == 3 and "定義されていない文字" in reason
     assert unchanged()

@@ -69,7 +69,7 @@ def test_xlsx_errors_name_the_sheet_row(run, area, session):
     bad = patient_row(area, "X-9", 生年月日="令和99年1月1日")
     report = run(workbook(sheet_rows(area, patient_row(area, "X-8"), bad))).report
     assert not report.ok and counts(session) == before
-    (line, column, reason) = errors_of(report)[0]
+    (line, column, _reason) = errors_of(report)[0]
     assert (line, column) == (5, "生年月日") and "和暦" not in column  # row 5 of the sheet: 2 title rows, header, X-8
 
 

@@ -102,8 +102,8 @@ def test_header_spellings():
 
 
 def test_decode_order():
-    assert decode("外部ID".encode("utf-8"), 1000) == ("外部ID", "UTF-8")
-    assert decode(b"\xef\xbb\xbf" + "外部ID".encode("utf-8"), 1000) == ("外部ID", "UTF-8 (BOM付き)")
+    assert decode("外部ID".encode(), 1000) == ("外部ID", "UTF-8")
+    assert decode(b"\xef\xbb\xbf" + "外部ID".encode(), 1000) == ("外部ID", "UTF-8 (BOM付き)")
     assert decode("外部ID".encode("cp932"), 1000) == ("外部ID", "Shift_JIS (CP932)")
     assert decode("①㈱".encode("cp932"), 1000)[0] == "①㈱"  # NEC extensions Excel writes
     with pytest.raises(FileProblem, match="バイナリ"):

@@ -36,7 +36,7 @@ def test_status_says_the_database_is_unwritable_not_500(faulty_client):
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["database"] == "unwritable" and body["ok"] is False
-    assert [(d["part"], d["state"]) for d in body["down"]][0] == ("database", "unwritable")
+    assert next((d["part"], d["state"]) for d in body["down"]) == ("database", "unwritable")
     assert "データベースに書き込めません" in body["down"][0]["message"]
 
 

@@ -8,7 +8,7 @@ recipient since the message was queued, matched by its text) and records that on
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -63,7 +63,7 @@ async def test_a_lost_create_answer_makes_one_message_not_two(factory, fast_sett
 async def test_a_lost_call_answer_is_found_by_number(sim):
     sim.configure(voice_answers={"+819012340000": None})
     _lose(sim, 1)
-    since = datetime.now(timezone.utc) - timedelta(minutes=1)
+    since = datetime.now(UTC) - timedelta(minutes=1)
     async with TwilioNotifier(sim.account_sid, sim.auth_token, from_number=SENDER, caller_id=CALLER,
                               base_url=sim.base_url, timeout=0.5) as notifier:
         with pytest.raises(TransientSendError, match="timeout"):

@@ -20,7 +20,7 @@ def _area(session):
 
 
 def test_regions_page_shows_the_gap_and_the_prefecture_closes_it(browser_as, session):
-    prefecture, _city, region, clinic, hub = _area(session)
+    prefecture, _city, region, clinic, _hub = _area(session)
     officer = browser_as("prefecture", prefecture.id)
     regions = officer.get("/registry/regions")
     assert regions.status_code == 200 and "架空圏域" in regions.text and "積極的役割を担う医療機関なし" in regions.text

@@ -128,7 +128,7 @@ def test_list_filters_and_pagination(client, session, area):
     assert ids(f"municipality_id={area['town'].id}") == [p.id for p in oxy]
     assert ids(f"hub_id={area['hub'].id}") == [vent.id]
     assert ids(f"institution_id={area['clinic'].id}") == [p.id for p in oxy]
-    assert ids("risk_tier=critical&prefecture_id=%d" % area["prefecture"].id) == [vent.id]
+    assert ids(f"risk_tier=critical&prefecture_id={area['prefecture'].id}") == [vent.id]
     assert ids("q=コキュウ") == [vent.id]
     assert ids("q=呼吸") == [vent.id]
     assert ids("q=%25") == []

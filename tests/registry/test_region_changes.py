@@ -87,7 +87,7 @@ def test_moving_a_municipality_applies_today_and_the_hubs_follow(session: Sessio
 
 
 def test_a_change_for_a_later_date_waits_for_the_scheduler(session: Session):
-    prefecture, (north, south, east), (region_a, region_b), _hubs = _map(session)
+    prefecture, (_north, _south, _east), (region_a, _region_b), _hubs = _map(session)
     officer = _officer(session, prefecture)
     tomorrow = region_changes.today() + timedelta(days=1)
     change = region_changes.request_change(session=session, principal=officer, prefecture_id=prefecture.id, kind="rename",
@@ -108,7 +108,7 @@ def test_a_change_for_a_later_date_waits_for_the_scheduler(session: Session):
 
 
 def test_a_scheduled_change_the_map_no_longer_takes_fails_with_the_reason(session: Session):
-    prefecture, (north, south, east), (region_a, region_b), _hubs = _map(session)
+    prefecture, (_north, _south, east), (_region_a, region_b), _hubs = _map(session)
     officer = _officer(session, prefecture)
     change = region_changes.request_change(session=session, principal=officer, prefecture_id=prefecture.id, kind="move",
                                            params={"municipality_id": east.id, "to_region_id": region_b.id},
@@ -150,7 +150,7 @@ def test_merge_refused_while_a_schedule_targets_the_region(session: Session):
 
 
 def test_split_and_create_and_their_refusals(session: Session):
-    prefecture, (north, south, east), (region_a, region_b), _hubs = _map(session)
+    prefecture, (north, south, east), (region_a, _region_b), _hubs = _map(session)
     officer = _officer(session, prefecture)
     with pytest.raises(FieldError, match="すべての市町村"):
         region_changes.check(session, prefecture.id, "split",
@@ -185,7 +185,7 @@ def test_another_prefectures_rows_are_not_found(session: Session):
 
 
 def test_patient_hub_follows_a_move_unless_pinned(client, session: Session):
-    prefecture, (north, south, east), (region_a, region_b), (hub_a, hub_b) = _map(session)
+    _prefecture, (north, south, _east), (_region_a, _region_b), (hub_a, hub_b) = _map(session)
     created = client.post("/api/v1/patients", json={"name": "転居 花子", "municipality_id": north.id})
     assert created.status_code == 201, created.text
     assert created.json()["hub_id"] == hub_a.id and created.json()["hub_pinned"] is False
@@ -203,7 +203,7 @@ def test_patient_hub_follows_a_move_unless_pinned(client, session: Session):
 
 
 def test_a_redraw_through_the_api_moves_the_hubs_too(client, session: Session):
-    prefecture, (north, south, east), (region_a, region_b), (hub_a, hub_b) = _map(session)
+    _prefecture, (north, south, east), (region_a, region_b), (hub_a, hub_b) = _map(session)
     patient = create_patient(session, east, hub_id=hub_a.id)
     assert client.patch(f"/api/v1/regions/{region_b.id}", json={"municipality_ids": [south.id, east.id]}).status_code == 200
     session.refresh(patient)

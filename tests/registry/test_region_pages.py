@@ -14,7 +14,7 @@ from tests.registry.test_region_changes import _map
 
 
 def test_prefecture_moves_a_municipality_on_the_page_and_reads_the_history(browser_as, session):
-    prefecture, (north, south, east), (region_a, region_b), _hubs = _map(session)
+    prefecture, (_north, south, east), (region_a, region_b), _hubs = _map(session)
     officer = browser_as("prefecture", prefecture.id)
     home = officer.get("/")
     assert "/registry/regions/redraw" in home.text
@@ -52,7 +52,7 @@ def test_only_prefecture_and_admin_redraw(browser_as, session):
 
 
 def test_hub_moving_a_patient_sees_who_loses_and_gains_sight_before_saving(browser_as, session):
-    prefecture, (north, south, east), _regions, (hub_a, hub_b) = _map(session)
+    _prefecture, (north, south, _east), _regions, (hub_a, hub_b) = _map(session)
     from tests.factories import create_patient
 
     patient = create_patient(session, north, hub_id=hub_a.id, name="転居 一郎")
@@ -75,7 +75,7 @@ def test_hub_moving_a_patient_sees_who_loses_and_gains_sight_before_saving(brows
 
 
 def test_a_hub_chosen_by_hand_is_pinned_and_an_edit_that_changes_no_sight_saves_at_once(browser_as, session):
-    prefecture, (north, _south, east), _regions, (hub_a, _hub_b) = _map(session)
+    prefecture, (north, _south, _east), _regions, (hub_a, _hub_b) = _map(session)
     from tests.factories import create_patient
 
     patient = create_patient(session, north, hub_id=hub_a.id)

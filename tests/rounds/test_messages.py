@@ -57,5 +57,5 @@ def test_too_long_base_url_or_sender_is_refused():
     messages.check_budget(public_base_url=LONGEST_BASE_URL, sender=LONGEST_SENDER, replies=True)
     with pytest.raises(ValueError, match="too long"):
         messages.check_budget(public_base_url="https://" + "x" * 80 + ".example.jp", sender="県", replies=False)
-    with pytest.raises(ValueError, match="segments .at most 2. with .*BCP_SENDER_NAME"):
+    with pytest.raises(ValueError, match=r"segments .at most 2. with .*BCP_SENDER_NAME"):
         messages.check_budget(public_base_url=LONGEST_BASE_URL, sender="鹿" * 30, replies=False)

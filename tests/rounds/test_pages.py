@@ -126,7 +126,7 @@ def test_round_page_shows_escalation_timeline(browser_as, session, scene):
     session.flush()
     page = browser_as("admin").get(f"/rounds/{scene.round.id}").text
     timeline = page.split('id="timeline"')[1].split("</table>")[0]
-    assert "第1段階 SMS再送" in timeline and "第4段階 連絡不能（看護師へ）" in timeline
+    assert "第1段階 再送" in timeline and "第4段階 連絡不能（看護師へ）" in timeline
     assert re.search(r'data-action="resend">.*?>3</td>', timeline, re.S)
 
 

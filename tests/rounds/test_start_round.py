@@ -142,7 +142,7 @@ def test_counters_moved_by_writers_on_other_shards_still_add_up(client, session,
     created = client.post("/api/v1/rounds", json=round_body(municipality_ids=[area.city.id])).json()
     first, second = session.exec(select(SafetyCheck).where(SafetyCheck.round_id == created["id"])).all()
     keys = [counters.CheckKeys.of(first), counters.CheckKeys.of(second)]
-    for n, (check, check_keys) in enumerate(zip((first, second), keys), start=3):
+    for n, (check, check_keys) in enumerate(zip((first, second), keys, strict=False), start=3):
         monkeypatch.setattr(counters, "shard", lambda n=n: n)  # two writers, two shards
         check.state = "safe"
         session.add(check)

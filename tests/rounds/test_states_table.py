@@ -41,16 +41,16 @@ def test_labels_are_the_tables_everywhere():
     assert board.STATE_LABELS == states.LABELS
     assert messages.STATE_LABELS == states.LABELS
     assert escalation_report.STATE_LABELS == states.LABELS
-    assert nurse.NURSE_STATE_LABELS == {c: states.LABELS[c] for c in states.NURSE_CODES}
+    assert {c: states.LABELS[c] for c in states.NURSE_CODES} == nurse.NURSE_STATE_LABELS
     assert [s.value for s in board.STATE_ORDER] == list(states.CODES)
 
 
 def test_groups_are_the_tables_everywhere():
     assert tuple(board.NEEDING) == states.NEEDING and tuple(board.SILENT) == states.SILENT
-    assert board.ANSWERED == frozenset(states.ANSWER_CODES)
+    assert frozenset(states.ANSWER_CODES) == board.ANSWERED
     assert set(escalation_jobs.ESCALATING_STATES) <= set(states.SILENT)
     assert set(bcp_drill._ANSWERED) == set(states.ANSWER_CODES)
-    assert answer_page.VALID_STATES == set(states.ANSWER_CODES)
+    assert set(states.ANSWER_CODES) == answer_page.VALID_STATES
     assert [b.code for b in answer_page.BUTTONS] == list(states.ANSWER_CODES) and all(b.button for b in answer_page.BUTTONS)
 
 
@@ -90,7 +90,7 @@ def test_index_conditions_are_the_tables(engine):
 
 def test_no_state_labels_written_by_hand_elsewhere():
     # A mapping from a state code to Japanese text outside the table is a second source of truth.
-    pattern = re.compile(r"""["'](?:%s)["']\s*:\s*["'][^"']*[\u3040-\u30ff\u4e00-\u9fff]""" % "|".join(states.CODES))
+    pattern = re.compile(r"""["'](?:{})["']\s*:\s*["'][^"']*[\u3040-\u30ff\u4e00-\u9fff]""".format("|".join(states.CODES)))
     offenders = [
         str(path.relative_to(ROOT)) for path in ROOT.rglob("*")
         if path.suffix in (".py", ".html", ".txt", ".js") and path.name != "check_states.py"

@@ -143,7 +143,7 @@ def test_an_accepted_drill_bulletin_starts_a_drill_round(app, system, session, s
     app.state.settings = settings.model_copy(update={"trigger_accept_drill": True})
     drill = post_bulletin(system, "vxse51_drill.xml", clock, at(14, 1, 40)).json()
     assert drill["action"] == "schedule_round" and drill["drill"] is True and drill["reason_ja"].startswith("【訓練】")
-    (round_id,) = run_starts(session, settings, at(14, 5))
+    (_round_id,) = run_starts(session, settings, at(14, 5))
     (safety_round,) = rounds(session)
     assert safety_round.drill is True
     # A real quake minutes later is not an aftershock of the drill.

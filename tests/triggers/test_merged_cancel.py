@@ -63,7 +63,7 @@ def test_cancelling_the_merged_aftershock_takes_back_only_its_part(system, sessi
 
 
 def test_cancelling_the_first_quake_keeps_what_the_aftershock_justifies(system, session, settings, chiba, clock):
-    first, merged = quake_and_aftershock(system, clock)
+    _first, _merged = quake_and_aftershock(system, clock)
     cancel = post_cancel(system, clock, QUAKE, at(10, 17, 40))
     assert (cancel["action"], cancel["reason"]) == ("update_pending", "cancelled_event_withdrawn")
     (record,) = records(session)
@@ -75,7 +75,7 @@ def test_cancelling_the_first_quake_keeps_what_the_aftershock_justifies(system, 
 
 
 def test_after_the_start_nothing_is_undone_and_the_decision_says_so(system, session, settings, chiba, clock):
-    first, _ = quake_and_aftershock(system, clock)
+    _first, _ = quake_and_aftershock(system, clock)
     (round_id,) = run_starts(session, settings, at(10, 19, 30))
     cancel = post_cancel(system, clock, AFTERSHOCK, at(10, 20, 0))
     assert (cancel["action"], cancel["reason"]) == ("ignore", "cancel_too_late")

@@ -31,6 +31,7 @@ def test_officer_sees_decisions_and_cancels_a_pending_start(browser_as, system, 
     decisions = html.split('id="decisions"')[1].split("</table>")[0]
     assert "基準に達したため安否確認を予約" in decisions and "安否確認を予約" in decisions
     assert "患者登録のある市町村なし" in decisions and "開始しない" in decisions
+    assert decisions.count('<td data-label="災害">地震</td>') == 2  # the hazard column, in Japanese
 
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
     done = officer.post(f"/triggers/events/{record.id}/cancel", data={"csrf_token": csrf}, follow_redirects=False)
@@ -66,4 +67,6 @@ def test_landslide_and_storm_surge_show_in_japanese(browser_as, system, chiba, c
     prefecture = next(iter(chiba.values())).prefecture_id
     html = browser_as("prefecture", prefecture).get("/triggers").text
     assert "土砂災害・最大 警戒レベル4" in html and "高潮・最大 警戒レベル4" in html  # the pending starts
+    decisions = html.split('id="decisions"')[1].split("</table>")[0]
+    assert '<td data-label="災害">土砂災害</td>' in decisions and '<td data-label="災害">高潮</td>' in decisions
     assert "landslide" not in html and "storm_surge" not in html

@@ -5,7 +5,7 @@ FallbackUrl asked when the service fails."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -40,7 +40,7 @@ def test_messages_redact_cancel_delete_and_date_filters(client: Client, sim: Run
     redacted = client.messages(message.sid).update(body="")
     assert redacted.body == "" and redacted.status == "delivered"
     # DateSent filters, as the library serialises them.
-    today = datetime.now(timezone.utc)
+    today = datetime.now(UTC)
     assert [m.sid for m in client.messages.list(date_sent=today.date())] == [message.sid]
     assert client.messages.list(date_sent_after=today + timedelta(hours=1)) == []
     assert [m.sid for m in client.messages.list(date_sent_before=today + timedelta(hours=1), to=MOBILE)] == [message.sid]
@@ -67,7 +67,7 @@ def test_calls_cancel_end_redirect_delete_and_filters(client: Client, sim: Runni
     redirected = client.calls(other.sid).update(url=f"{receiver.base_url}/elsewhere")
     assert redirected.sid == other.sid
     wait_for(lambda: client.calls(other.sid).fetch().status == "no-answer")
-    started = datetime.now(timezone.utc) - timedelta(minutes=1)
+    started = datetime.now(UTC) - timedelta(minutes=1)
     assert {c.sid for c in client.calls.list(start_time_after=started)} == {queued.sid, other.sid}
     assert client.calls.list(start_time_before=started) == []
     assert client.calls(other.sid).delete() is True and [c.sid for c in client.calls.list()] == [queued.sid]

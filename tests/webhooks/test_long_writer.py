@@ -122,12 +122,11 @@ def test_an_answered_receipt_survives_the_process_dying_before_its_commit(sqlite
     journal = app.state.webhook_journal = Journal(Path(app.state.settings.data_dir) / "journal")
     receipt = {"MessageSid": provider_id, "MessageStatus": "delivered", "AccountSid": "AC1"}
     statuses = []
-    with TestClient(app) as client:
-        with LongWriter(app.state.settings.database_url):
-            assert post_signed(client, "/webhooks/twilio/status", receipt).status_code == 204
-            # The process "dies" before the group commit gets the lock: its queued write is lost with it.
-            group = app.state.writers["twilio-status"]
-            group.apply = lambda session, items: statuses.extend(items) or ["lost"] * len(items)
+    with TestClient(app) as client, LongWriter(app.state.settings.database_url):
+        assert post_signed(client, "/webhooks/twilio/status", receipt).status_code == 204
+        # The process "dies" before the group commit gets the lock: its queued write is lost with it.
+        group = app.state.writers["twilio-status"]
+        group.apply = lambda session, items: statuses.extend(items) or ["lost"] * len(items)
     assert eventually(lambda: statuses != [])  # the dead process's write did nothing
     assert _state(app, message_id) == "sent"
     # The worker's maintenance loop (another process) replays the journal.

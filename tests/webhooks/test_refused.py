@@ -31,7 +31,7 @@ def _unwritable(tmp_path):
 
 
 def test_neither_database_nor_journal_answers_503_and_nothing_is_kept(anon_client, session, app, sent_round,
-                                                                     tmp_path, outage):  # noqa: F811
+                                                                     tmp_path, outage):
     _, message, _ = sent_round
     app.state.webhook_journal = Journal(_unwritable(tmp_path))
     receipt = {"MessageSid": message.provider_message_id, "MessageStatus": "delivered", "AccountSid": "AC1"}
@@ -50,7 +50,7 @@ def test_neither_database_nor_journal_answers_503_and_nothing_is_kept(anon_clien
 
 
 def test_the_second_location_takes_what_the_first_refuses_and_is_replayed(anon_client, session, app, sent_round,
-                                                                          tmp_path, outage):  # noqa: F811
+                                                                          tmp_path, outage):
     _, message, _ = sent_round
     journal = app.state.webhook_journal = Journal(_unwritable(tmp_path), tmp_path / "second")
     receipt = {"MessageSid": message.provider_message_id, "MessageStatus": "delivered", "AccountSid": "AC1"}
@@ -80,7 +80,7 @@ def test_the_callback_urls_ask_twilio_to_retry(settings):
     assert status_callback_url(off) == "https://bcp.example.jp/webhooks/twilio/status"
 
 
-def test_status_metrics_and_board_say_webhooks_were_refused(anon_client, app, browser_as, tmp_path):  # noqa: F811
+def test_status_metrics_and_board_say_webhooks_were_refused(anon_client, app, browser_as, tmp_path):
     webhook_doors.journal_failed()
     webhook_doors.refused()
     admin = browser_as("admin")

@@ -98,7 +98,7 @@ def test_unreadable_and_unknown_replies_wait_for_a_person(anon_client, session, 
 
 
 def test_a_patient_in_two_running_rounds_gets_the_answer_in_each(anon_client, session, settings, sent_round, area):
-    first, message, patient = sent_round
+    first, message, _patient = sent_round
     second, _ = start_round(session=session, actor=Actor.system("test"), settings=settings, drill=True,
                             reason="manual", target=RoundTarget(municipality_ids=[area.city.id]))
     reply = post_signed(anon_client, "/webhooks/twilio/inbound", inbound(message.to_number, "無事です"))

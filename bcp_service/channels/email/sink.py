@@ -14,7 +14,7 @@ import html
 import re
 import threading
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from zoneinfo import ZoneInfo
 
@@ -52,7 +52,7 @@ class MailSink:
         self.controller: Controller | None = None
 
     # aiosmtpd handler hooks
-    async def handle_RCPT(self, server, session, envelope, address: str, rcpt_options) -> str:  # noqa: N802
+    async def handle_RCPT(self, server, session, envelope, address: str, rcpt_options) -> str:
         if address.rpartition("@")[2].lower().endswith(BOUNCING_SUFFIX):
             self._keep(Mail(to=address, sender=envelope.mail_from or "", subject="", body="", message_id="",
                             received_at=_now(), bounced=True))
@@ -60,7 +60,7 @@ class MailSink:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server, session, envelope) -> str:
         parsed = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
         part = parsed.get_body(preferencelist=("plain",))
         body = part.get_content() if part is not None else ""
@@ -89,7 +89,7 @@ class MailSink:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 def page_app(sink: MailSink) -> FastAPI:
