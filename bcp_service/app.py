@@ -80,7 +80,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         title="bcp-service",
         version="0.1.0",
         description="在宅人工呼吸器・在宅酸素療法患者の登録、BCP作成支援、災害時安否確認",
-        docs_url=None, redoc_url=None,  # served offline by web.docs
+        docs_url=None,
+        redoc_url=None,  # served offline by web.docs
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -89,13 +90,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     # A request's session takes SQLite's write lock only from its first write (db.py).
     # shed (issue 29.3): an ordinary request waits for it a bounded time, then is answered 503 (admission.py);
     # a priority one (a nurse's result) waits as long as the queued writes.
-    app.state.request_session_factory = make_session_factory(engine, mode="write_late",
-                                                             busy_seconds=settings.shed_wait_seconds)
+    app.state.request_session_factory = make_session_factory(
+        engine, mode="write_late", busy_seconds=settings.shed_wait_seconds
+    )
     app.state.priority_session_factory = make_session_factory(engine, mode="write_late")
     # Units whose wait for SQLite's write lock is bounded (shed_wait_seconds, issue 29.3): a credential's
     # "last used" touch, best effort, before the route runs, so the request's session takes no write lock
     # for it (the /ops bug: auth/deps.py); the system status's write probe (ops/status.py).
-    app.state.short_unit_of_work = partial(transaction, make_session_factory(engine, busy_seconds=settings.shed_wait_seconds))
+    app.state.short_unit_of_work = partial(
+        transaction, make_session_factory(engine, busy_seconds=settings.shed_wait_seconds)
+    )
     # Work that never writes (the board's live watcher): on SQLite it takes no write lock (db.py).
     app.state.read_session_factory = make_session_factory(engine, read_only=True)
     # Units of work opened outside the request's own session (group commits): tests put theirs here.
@@ -118,7 +122,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     # every other route cost a webhook a seventh of its CPU (load_tests/RESULTS.md, "Disaster burst").
     for router in (webhooks_router, answers_router):
         app.include_router(router)
-    for router in (auth_router, registry_router, audit_router, web_router, imports_router, exports_router, bcp_router, bcp_pages_router):
+    for router in (
+        auth_router,
+        registry_router,
+        audit_router,
+        web_router,
+        imports_router,
+        exports_router,
+        bcp_router,
+        bcp_pages_router,
+    ):
         app.include_router(router)
     app.include_router(rounds_router)
     app.include_router(review_router)
@@ -135,9 +148,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     install_docs(app)
     _install_error_handlers(app)
     # shed (issue 29.3): inside the security headers, so a 503 carries them too.
-    app.add_middleware(AdmissionMiddleware, limit=settings.shed_max_requests or default_limit(
-        engine.dialect.name, getattr(engine.pool, "size", lambda: 5)()), wait_seconds=settings.shed_wait_seconds,
-        retry_after=settings.shed_retry_after_seconds, reject=busy_response)
+    app.add_middleware(
+        AdmissionMiddleware,
+        limit=settings.shed_max_requests
+        or default_limit(engine.dialect.name, getattr(engine.pool, "size", lambda: 5)()),
+        wait_seconds=settings.shed_wait_seconds,
+        retry_after=settings.shed_retry_after_seconds,
+        reject=busy_response,
+    )
     app.add_middleware(SecurityMiddleware, settings=settings, server_error=server_error, too_large=too_large)
     if settings.trusted_proxies.strip():  # wall (issue 23): outermost, so every layer sees the real client
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
@@ -160,11 +178,17 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             if is_outage(exc):  # a standby's read-only refusal is a finding here, not a loop's outage
                 api_database.note(exc)
             log.warning("healthz.database_unwritable", extra={"error": type(exc).__name__})
-            return JSONResponse(status_code=503, content={
-                "status": "unavailable", "database": engine.dialect.name, "database_writable": False,
-                "journal": health.check_journal(journal_for(app), min_free_mb=settings.health_min_free_mb).public(),
-                "webhooks_refused": webhook_doors.refused_count(),
-                "detail": "データベースに書き込めません (the database cannot be written)"})
+            return JSONResponse(
+                status_code=503,
+                content={
+                    "status": "unavailable",
+                    "database": engine.dialect.name,
+                    "database_writable": False,
+                    "journal": health.check_journal(journal_for(app), min_free_mb=settings.health_min_free_mb).public(),
+                    "webhooks_refused": webhook_doors.refused_count(),
+                    "detail": "データベースに書き込めません (the database cannot be written)",
+                },
+            )
         database_wrote()
         if audit_deferred.pending():  # the database writes again: the audit rows kept meanwhile join the chain
             try:
@@ -173,9 +197,18 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                 log.warning("audit.deferred_append_failed", extra={"error": type(exc).__name__})
         journal = health.check_journal(journal_for(app), min_free_mb=settings.health_min_free_mb)
         # The database takes the writes, so nothing needs the journal now: still in service, but said.
-        return {"status": "ok" if journal.writable else "degraded", "database": engine.dialect.name,
-                "database_writable": True, "journal": journal.public(), "webhooks_refused": webhook_doors.refused_count(),
-                **({} if journal.writable else {"detail": "受信記録（ジャーナル）に書き込めません (the webhook journal cannot be written)"})}
+        return {
+            "status": "ok" if journal.writable else "degraded",
+            "database": engine.dialect.name,
+            "database_writable": True,
+            "journal": journal.public(),
+            "webhooks_refused": webhook_doors.refused_count(),
+            **(
+                {}
+                if journal.writable
+                else {"detail": "受信記録（ジャーナル）に書き込めません (the webhook journal cannot be written)"}
+            ),
+        }
 
     return app
 
@@ -205,7 +238,11 @@ def _install_error_handlers(app: FastAPI) -> None:
         log.warning("db.integrity_error", extra={"constraint": type(exc.orig).__name__})
         return JSONResponse(
             status_code=409,
-            content={"detail": [{"loc": [], "msg": "データの整合性に反します (conflicts with existing data)", "type": "conflict"}]},
+            content={
+                "detail": [
+                    {"loc": [], "msg": "データの整合性に反します (conflicts with existing data)", "type": "conflict"}
+                ]
+            },
         )
 
     retry_after = app.state.settings.shed_retry_after_seconds
@@ -230,9 +267,13 @@ def _install_error_handlers(app: FastAPI) -> None:
         quiet_log.warning("http.database_unavailable", cause=type(exc).__name__, extra={"error": type(exc).__name__})
         if not request.url.path.startswith(API_PREFIXES):
             return error_page(503)
-        return JSONResponse(status_code=503, content={
-            "detail": "データベースに接続できないか書き込めません (database unavailable)",
-            "down": [{"part": "database", "state": "unavailable"}]})
+        return JSONResponse(
+            status_code=503,
+            content={
+                "detail": "データベースに接続できないか書き込めません (database unavailable)",
+                "down": [{"part": "database", "state": "unavailable"}],
+            },
+        )
 
     @app.exception_handler(OverflowError)
     @app.exception_handler(DataError)
@@ -242,7 +283,11 @@ def _install_error_handlers(app: FastAPI) -> None:
         log.info("http.value_out_of_range", extra={"error": type(exc).__name__})
         return JSONResponse(
             status_code=422,
-            content={"detail": [{"loc": [], "msg": "数値が大きすぎるか範囲外です (number out of range)", "type": "value_error"}]},
+            content={
+                "detail": [
+                    {"loc": [], "msg": "数値が大きすぎるか範囲外です (number out of range)", "type": "value_error"}
+                ]
+            },
         )
 
     @app.exception_handler(StarletteHTTPException)
@@ -253,12 +298,16 @@ def _install_error_handlers(app: FastAPI) -> None:
         if exc.status_code in (403, 404, 405) and wants_page(request):
             message = exc.detail if exc.status_code == 403 and isinstance(exc.detail, str) else None
             return error_page(exc.status_code, message, headers=getattr(exc, "headers", None))
-        return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail}, headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            status_code=exc.status_code, content={"detail": exc.detail}, headers=getattr(exc, "headers", None)
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
         if wants_page(request):  # a person at a form: a Japanese page naming the field
             return validation_page(exc.errors())
         # FastAPI's default echoes the input; drop it so personal data is not reflected into logs/proxies.
-        detail = [{"loc": list(e.get("loc", [])), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
+        detail = [
+            {"loc": list(e.get("loc", [])), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
+        ]
         return JSONResponse(status_code=422, content={"detail": detail})

@@ -122,7 +122,9 @@ class Settings(BaseSettings):
     send_reconcile_every_seconds: float = 60.0
     # quiet (issue 28.4): bounded, quiet failure paths.
     send_reconcile_max_misses: int = 5  # a message the provider does not know (404) is given up after this many fetches
-    send_stop_wait_seconds: float = 10.0  # on stop, in-flight sends get this long (at most half the lease), then are cut
+    send_stop_wait_seconds: float = (
+        10.0  # on stop, in-flight sends get this long (at most half the lease), then are cut
+    )
     early_status_max_age_minutes: float = 60.0  # an early status never matched this long is deleted
     log_repeat_interval_seconds: float = 60.0  # a fault's log line: one per cause per interval, with a count
 
@@ -185,8 +187,14 @@ class Settings(BaseSettings):
     # Per hazard (docs/triggers.md): 3 = 高齢者等避難, the cue for people at home on devices.
     # Tsunami: 3 津波注意報, 4 津波警報, 5 大津波警報.
     trigger_hazard_levels: dict[str, int] = {
-        "heavy_rain": 3, "flood": 3, "landslide": 3, "storm_surge": 3, "typhoon": 3, "tsunami": 3,
-        "blackout": 4, "other": 4,
+        "heavy_rain": 3,
+        "flood": 3,
+        "landslide": 3,
+        "storm_surge": 3,
+        "typhoon": 3,
+        "tsunami": 3,
+        "blackout": 4,
+        "other": 4,
     }
     trigger_delay_seconds: int = 180  # wait this long so a correction or cancellation can still stop it
     trigger_aftershock_window_hours: float = 6.0
@@ -206,8 +214,15 @@ class Settings(BaseSettings):
     # An answer given in one round counts for a later round of the incident while it is this fresh,
     # per hazard of the later round (minutes); hazards not listed use "other". Older: the person is asked again.
     incident_answer_fresh_minutes: dict[str, int] = {
-        "earthquake": 180, "tsunami": 60, "blackout": 180, "heavy_rain": 360, "flood": 360, "landslide": 360,
-        "storm_surge": 360, "typhoon": 360, "other": 120,
+        "earthquake": 180,
+        "tsunami": 60,
+        "blackout": 180,
+        "heavy_rain": 360,
+        "flood": 360,
+        "landslide": 360,
+        "storm_surge": 360,
+        "typhoon": 360,
+        "other": 120,
     }
     # What a later hazard adds to the conversation: asked once per person and incident, only of those who
     # have not already said it (a tsunami after a quake: have you evacuated?). Template per hazard.
@@ -235,8 +250,12 @@ class Settings(BaseSettings):
     feeds_bulletin_hosts: list[str] = ["www.data.jma.go.jp"]  # bulletins are fetched only from these hosts
     # Entry titles (= Control/Title) worth fetching; VPWW53 repeats VPWW54 in the older format.
     feeds_titles: list[str] = [
-        "震度速報", "震源・震度に関する情報", "気象警報・注意報（Ｈ２７）", "土砂災害警戒情報",
-        "津波警報・注意報・予報a", "津波情報a",
+        "震度速報",
+        "震源・震度に関する情報",
+        "気象警報・注意報（Ｈ２７）",
+        "土砂災害警戒情報",
+        "津波警報・注意報・予報a",
+        "津波情報a",
     ]
 
     # Live status board (docs: README "Status board and nurse pages"; bcp_service/live/).
@@ -296,11 +315,14 @@ class Settings(BaseSettings):
         if not self.twilio_account_sid or not token:
             raise ValueError("BCP_TWILIO_ACCOUNT_SID and BCP_TWILIO_AUTH_TOKEN are required with BCP_NOTIFIER=twilio")
         check_senders(self.senders, account_sid=self.twilio_account_sid, sms_replies=self.sms_replies)
-        if self.environment == "production" and ("sender_name" not in self.model_fields_set
-                                                   or self.sender_name in NAMELESS_SENDERS):
-            raise ValueError("BCP_SENDER_NAME must name who sends, the prefecture or the hub (e.g. 千葉県, at most 10 "
-                             "characters): texts from a sender people cannot place (【在宅医療】) are what people in "
-                             "Japan are taught to distrust")
+        if self.environment == "production" and (
+            "sender_name" not in self.model_fields_set or self.sender_name in NAMELESS_SENDERS
+        ):
+            raise ValueError(
+                "BCP_SENDER_NAME must name who sends, the prefecture or the hub (e.g. 千葉県, at most 10 "
+                "characters): texts from a sender people cannot place (【在宅医療】) are what people in "
+                "Japan are taught to distrust"
+            )
         if self.environment == "production" and token in PLACEHOLDER_SECRETS | {"simulator-auth-token"}:
             raise ValueError("BCP_TWILIO_AUTH_TOKEN must be a real secret outside development")
 
@@ -312,8 +334,12 @@ class Settings(BaseSettings):
 
     @property
     def senders(self) -> Senders:
-        return resolve_senders(sms_sender=self.twilio_sms_sender, messaging_service_sid=self.twilio_messaging_service_sid,
-                               caller_id=self.twilio_voice_caller_id, legacy_from_number=self.twilio_from_number)
+        return resolve_senders(
+            sms_sender=self.twilio_sms_sender,
+            messaging_service_sid=self.twilio_messaging_service_sid,
+            caller_id=self.twilio_voice_caller_id,
+            legacy_from_number=self.twilio_from_number,
+        )
 
     @property
     def webhook_base(self) -> str:

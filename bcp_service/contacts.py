@@ -34,7 +34,16 @@ from bcp_service.models import ContactAddress, PatientContact, SafetyCheck
 from notifiers.twilio_codes import NOT_THIS_CHANNEL, UNREACHABLE, fact_of
 
 Purpose = Literal["first", "resend", "failover", "family", "call"]
-__all__ = ["Contact", "address_rows", "bad_scope", "callable_phone", "can_text", "choose", "mark_refused", "number_type"]
+__all__ = [
+    "Contact",
+    "address_rows",
+    "bad_scope",
+    "callable_phone",
+    "can_text",
+    "choose",
+    "mark_refused",
+    "number_type",
+]
 
 
 NONE: frozenset[str] = frozenset()
@@ -59,8 +68,11 @@ class Contact(NamedTuple):  # a tuple: a 200,000-patient round builds 400,000 of
     def channels(self) -> tuple[str, ...]:
         """What this contact can still be reached by, in the order to try."""
         refused = self.refused
-        able = [name for name, channel in CHANNELS.items()
-                if name not in refused and (address := self.address(name)) and channel.reaches(address)]
+        able = [
+            name
+            for name, channel in CHANNELS.items()
+            if name not in refused and (address := self.address(name)) and channel.reaches(address)
+        ]
         if self.preferred in able:
             able.remove(self.preferred)
             able.insert(0, self.preferred)
@@ -81,8 +93,9 @@ def bad_scope(channel: str, code: str | None, fact: str | None = None) -> str | 
     return None
 
 
-def choose(contacts: Iterable[Contact], purpose: Purpose,
-           tried: Collection[tuple[int, str]] = ()) -> list[tuple[Contact, str]]:
+def choose(
+    contacts: Iterable[Contact], purpose: Purpose, tried: Collection[tuple[int, str]] = ()
+) -> list[tuple[Contact, str]]:
     """(contact, channel) pairs to send to, for ``contacts`` in calling order."""
     if purpose in ("first", "resend"):  # a round's start looks no further than the first reachable
         for contact in contacts:
@@ -106,10 +119,17 @@ def choose(contacts: Iterable[Contact], purpose: Purpose,
 
 
 def _contact_query():
-    return (select(PatientContact.patient_id, PatientContact.id, PatientContact.phone, PatientContact.kind,
-                   PatientContact.preferred_channel)
-            .where(col(PatientContact.bad_since).is_(None))
-            .order_by(PatientContact.patient_id, PatientContact.position, PatientContact.id))
+    return (
+        select(
+            PatientContact.patient_id,
+            PatientContact.id,
+            PatientContact.phone,
+            PatientContact.kind,
+            PatientContact.preferred_channel,
+        )
+        .where(col(PatientContact.bad_since).is_(None))
+        .order_by(PatientContact.patient_id, PatientContact.position, PatientContact.id)
+    )
 
 
 def address_rows(*, session: Session, patient_ids) -> dict[int, tuple[frozenset[str], tuple[tuple[str, str], ...]]]:
@@ -128,8 +148,10 @@ def address_rows(*, session: Session, patient_ids) -> dict[int, tuple[frozenset[
             refused[contact_id].add(kind)
         if address:
             own[contact_id].append((kind, address))
-    return {contact_id: (frozenset(refused.get(contact_id, ())), tuple(own.get(contact_id, ())))
-            for contact_id in refused.keys() | own.keys()}
+    return {
+        contact_id: (frozenset(refused.get(contact_id, ())), tuple(own.get(contact_id, ())))
+        for contact_id in refused.keys() | own.keys()
+    }
 
 
 def _rows_to_contacts(rows, addresses) -> dict[int, list[Contact]]:
@@ -144,14 +166,16 @@ def _rows_to_contacts(rows, addresses) -> dict[int, list[Contact]]:
 def contacts_of_patients(*, session: Session, patient_ids) -> dict[int, list[Contact]]:
     """patient id → its usable contacts in calling order; ``patient_ids`` may be a subquery."""
     addresses = address_rows(session=session, patient_ids=patient_ids)
-    return _rows_to_contacts(session.exec(_contact_query().where(col(PatientContact.patient_id).in_(patient_ids))),
-                             addresses)
+    return _rows_to_contacts(
+        session.exec(_contact_query().where(col(PatientContact.patient_id).in_(patient_ids))), addresses
+    )
 
 
 def find_usable_contacts(*, session: Session, check_ids: list[int]) -> dict[int, list[Contact]]:
     """check id → its patient's usable contacts in calling order."""
-    patients = dict(session.exec(select(SafetyCheck.id, SafetyCheck.patient_id)
-                                 .where(col(SafetyCheck.id).in_(check_ids))).all())
+    patients = dict(
+        session.exec(select(SafetyCheck.id, SafetyCheck.patient_id).where(col(SafetyCheck.id).in_(check_ids))).all()
+    )
     by_patient = contacts_of_patients(session=session, patient_ids=sorted(set(patients.values())))
     return {check_id: by_patient[patient_id] for check_id, patient_id in patients.items() if patient_id in by_patient}
 
@@ -159,15 +183,22 @@ def find_usable_contacts(*, session: Session, check_ids: list[int]) -> dict[int,
 def callable_phone():
     """SQL, over ``PatientContact``: a number staff can call (the lists a nurse calls from): valid, not
     refused by calls (a landline that refused SMS stays), and a number at all (not an e-mail-only contact)."""
-    return and_(col(PatientContact.phone).is_not(None), col(PatientContact.bad_since).is_(None),
-                ~exists().where(ContactAddress.contact_id == PatientContact.id, ContactAddress.kind == "voice",
-                                col(ContactAddress.refused_since).is_not(None)))
+    return and_(
+        col(PatientContact.phone).is_not(None),
+        col(PatientContact.bad_since).is_(None),
+        ~exists().where(
+            ContactAddress.contact_id == PatientContact.id,
+            ContactAddress.kind == "voice",
+            col(ContactAddress.refused_since).is_not(None),
+        ),
+    )
 
 
 def mark_refused(*, session: Session, contact_id: int, channel: str, now) -> None:
     """Record that ``channel`` refused this contact for good (its ``contact_address`` row, made if absent)."""
-    row = session.exec(select(ContactAddress).where(ContactAddress.contact_id == contact_id,
-                                                    ContactAddress.kind == channel)).first()
+    row = session.exec(
+        select(ContactAddress).where(ContactAddress.contact_id == contact_id, ContactAddress.kind == channel)
+    ).first()
     if row is None:
         session.add(ContactAddress(contact_id=contact_id, kind=channel, refused_since=now))
     elif row.refused_since is None:

@@ -51,9 +51,9 @@ from bcp_service.admission import PRIORITY, classify
 def normalise_url(url: str) -> str:
     """Accept plain ``postgresql://`` URLs and route them through psycopg 3."""
     if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
+        url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
 
 
@@ -65,7 +65,10 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False, pool_timeo
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, echo=echo, hide_parameters=True, pool_timeout=pool_timeout,
+            url,
+            echo=echo,
+            hide_parameters=True,
+            pool_timeout=pool_timeout,
             connect_args={"check_same_thread": False, "timeout": DEFAULT_BUSY_MS / 1000},
         )
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -79,7 +82,12 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False, pool_timeo
         return engine
     # hide_parameters: a failing statement's exception text would otherwise carry names and addresses.
     return create_engine(
-        url, echo=echo, hide_parameters=True, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+        url,
+        echo=echo,
+        hide_parameters=True,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
         pool_timeout=pool_timeout,
     )
 
@@ -186,9 +194,15 @@ def _sqlite_end(connection) -> None:
     locked_at = connection.info.pop(LOCKED_AT, None)
     writer = connection.info.pop(WRITER, None)
     if locked_at is not None and (held := time.monotonic() - locked_at) >= LONG_HOLD_SECONDS:
-        log.warning("sqlite.write_lock_held", extra={
-            "seconds": round(held, 2), "command": _PROCESS, "writer_thread": threading.current_thread().name,
-            "route": writer})
+        log.warning(
+            "sqlite.write_lock_held",
+            extra={
+                "seconds": round(held, 2),
+                "command": _PROCESS,
+                "writer_thread": threading.current_thread().name,
+                "route": writer,
+            },
+        )
 
 
 def read_only(engine: Engine) -> Engine:
@@ -196,8 +210,9 @@ def read_only(engine: Engine) -> Engine:
     return engine.execution_options(**{MODE: "read_only"})
 
 
-def make_session_factory(engine: Engine, *, read_only: bool = False, mode: str | None = None,
-                         busy_seconds: float | None = None) -> sessionmaker[Session]:
+def make_session_factory(
+    engine: Engine, *, read_only: bool = False, mode: str | None = None, busy_seconds: float | None = None
+) -> sessionmaker[Session]:
     """Sessions for units of work; ``mode`` and ``busy_seconds`` (SQLite only) as in this module's docstring."""
     mode = mode or ("read_only" if read_only else "immediate")
     if mode not in MODES:

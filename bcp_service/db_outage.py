@@ -107,11 +107,15 @@ class DatabaseWait:
                 self.waiting_since = time.time()
                 with _lock:
                     _waiting[self] = self.waiting_since
-                log.warning("database.waiting", extra={"loop": self.name, "worker_id": worker_id,
-                                                       "error": type(exc.__cause__ or exc).__name__})
+                log.warning(
+                    "database.waiting",
+                    extra={"loop": self.name, "worker_id": worker_id, "error": type(exc.__cause__ or exc).__name__},
+                )
         else:
-            log.error("database.unexpected_error", extra={"loop": self.name, "worker_id": worker_id,
-                                                          "error": type(exc).__name__})
+            log.error(
+                "database.unexpected_error",
+                extra={"loop": self.name, "worker_id": worker_id, "error": type(exc).__name__},
+            )
         return self.delay()
 
     def succeeded(self) -> None:

@@ -50,8 +50,17 @@ def _nothing_around(session: Session) -> AbstractContextManager[object]:
 class GroupCommit(Generic[T, R]):
     """``await writer.submit(item)``: ``apply(session, items)`` runs for a batch, returns one result per item."""
 
-    def __init__(self, name: str, apply: Callable[[Session, list[T]], list[R]], unit_of_work: Callable[[], UnitOfWork],
-                 *, sqlite: bool, writes: bool = True, max_batch: int = 100, around: Around = _nothing_around) -> None:
+    def __init__(
+        self,
+        name: str,
+        apply: Callable[[Session, list[T]], list[R]],
+        unit_of_work: Callable[[], UnitOfWork],
+        *,
+        sqlite: bool,
+        writes: bool = True,
+        max_batch: int = 100,
+        around: Around = _nothing_around,
+    ) -> None:
         self.name = name
         self.apply = apply
         # Wraps ``apply`` inside the transaction (the answers' writers pass ``rounds.counters.deferred``):
@@ -115,12 +124,20 @@ class GroupCommit(Generic[T, R]):
             if is_outage(exc):
                 self.database.note(exc)
             if len(batch) == 1:
-                quiet.warning("group_commit.item_failed", cause=f"{self.name}:{type(exc).__name__}",
-                              extra={"writer": self.name}, exc_info=exc)
+                quiet.warning(
+                    "group_commit.item_failed",
+                    cause=f"{self.name}:{type(exc).__name__}",
+                    extra={"writer": self.name},
+                    exc_info=exc,
+                )
                 _settle([(batch[0][1], None, exc)])
                 return
-            quiet.warning("group_commit.batch_failed", cause=f"{self.name}:{type(exc).__name__}",
-                          extra={"writer": self.name, "count": len(batch)}, exc_info=exc)
+            quiet.warning(
+                "group_commit.batch_failed",
+                cause=f"{self.name}:{type(exc).__name__}",
+                extra={"writer": self.name, "count": len(batch)},
+                exc_info=exc,
+            )
             for entry in batch:
                 self._write([entry])
             return
@@ -158,8 +175,9 @@ def _set_all(outcomes) -> None:
             future.set_result(result)
 
 
-def writer(app, name: str, apply: Callable[[Session, list], list], *, writes: bool = True,
-           around: Around = _nothing_around) -> GroupCommit:
+def writer(
+    app, name: str, apply: Callable[[Session, list], list], *, writes: bool = True, around: Around = _nothing_around
+) -> GroupCommit:
     """The app's group commit named ``name``, made on first use (on the event loop: no race).
 
     ``writes=False`` batches reads the same way (many lookups in one query and one connection) in
@@ -169,6 +187,12 @@ def writer(app, name: str, apply: Callable[[Session, list], list], *, writes: bo
     found = writers.get(name)
     if found is None:
         state = app.state
-        found = writers[name] = GroupCommit(name, apply, lambda: state.unit_of_work if writes else state.read_unit_of_work,
-                                            sqlite=app.state.engine.dialect.name == "sqlite", writes=writes, around=around)
+        found = writers[name] = GroupCommit(
+            name,
+            apply,
+            lambda: state.unit_of_work if writes else state.read_unit_of_work,
+            sqlite=app.state.engine.dialect.name == "sqlite",
+            writes=writes,
+            around=around,
+        )
     return found

@@ -48,18 +48,22 @@ class InstanceStatus(BaseModel):
     stopped_at: datetime | None
     alive: bool
     waiting_for_database_since: datetime | None = Field(
-        default=None, description="one of its loops waits for the database (it resumes by itself)")
+        default=None, description="one of its loops waits for the database (it resumes by itself)"
+    )
     info: dict = Field(default_factory=dict)
 
 
 class ComponentStatus(BaseModel):
     name: str
-    stale: bool = Field(description="no instance has beaten within heartbeat_stale_seconds: stopped, or waiting "
-                                    "for the database and unable to record its beat")
+    stale: bool = Field(
+        description="no instance has beaten within heartbeat_stale_seconds: stopped, or waiting "
+        "for the database and unable to record its beat"
+    )
     last_beat_at: datetime | None
     alive_instances: int
     waiting_for_database_since: datetime | None = Field(
-        default=None, description="a live instance reports waiting for the database since then")
+        default=None, description="a live instance reports waiting for the database since then"
+    )
     instances: list[InstanceStatus]
 
 
@@ -78,21 +82,31 @@ class SystemStatus(BaseModel):
     stale_after_seconds: float
     components: list[ComponentStatus]
     provider_unavailable_since: datetime | None = Field(
-        default=None, description="a live sender has paused a lane because the provider fails every request")
+        default=None, description="a live sender has paused a lane because the provider fails every request"
+    )
     database_unwritable_since: datetime | None = Field(
-        default=None, description="this API process cannot write to the database since then (what it accepts "
-                                  "meanwhile is journaled and applied when the database is back)")
+        default=None,
+        description="this API process cannot write to the database since then (what it accepts "
+        "meanwhile is journaled and applied when the database is back)",
+    )
     lanes_paused: list[LaneStatus] = Field(
-        default_factory=list, description="lanes paused because the provider refuses the account or sender: their "
-                                          "messages wait (none is failed) until a probe or an admin resumes")
+        default_factory=list,
+        description="lanes paused because the provider refuses the account or sender: their "
+        "messages wait (none is failed) until a probe or an admin resumes",
+    )
     journal_unwritable_since: datetime | None = Field(
-        default=None, description="this API process's webhook journal (its first location) refuses lines since then")
+        default=None, description="this API process's webhook journal (its first location) refuses lines since then"
+    )
     webhooks_refused: int = Field(
-        default=0, description="webhooks this API process answered 503 because neither the database nor a journal "
-                               "location could keep them (Twilio retries them as the URL's #rc=/#rp= ask)")
+        default=0,
+        description="webhooks this API process answered 503 because neither the database nor a journal "
+        "location could keep them (Twilio retries them as the URL's #rc=/#rp= ask)",
+    )
     webhooks_refused_last_at: datetime | None = None
-    throttled_messages: int = Field(default=0, description="messages waiting because the provider answered 429 "
-                                                           "(filled by the pages that show it: ops.status)")
+    throttled_messages: int = Field(
+        default=0,
+        description="messages waiting because the provider answered 429 (filled by the pages that show it: ops.status)",
+    )
 
 
 def new_instance_id(name: str) -> str:
@@ -100,7 +114,11 @@ def new_instance_id(name: str) -> str:
 
 
 def beat(
-    session_factory: Callable[[], Session], *, instance_id: str, name: str, info: dict | None = None,
+    session_factory: Callable[[], Session],
+    *,
+    instance_id: str,
+    name: str,
+    info: dict | None = None,
     stopped: bool = False,
 ) -> None:
     """Record a sign of life (its own transaction; each instance writes only its own row)."""
@@ -109,15 +127,21 @@ def beat(
         session.commit()
 
 
-def write_beat(session: Session, *, instance_id: str, name: str, info: dict | None = None,
-               stopped: bool = False) -> None:
+def write_beat(
+    session: Session, *, instance_id: str, name: str, info: dict | None = None, stopped: bool = False
+) -> None:
     """The write of ``beat`` in the caller's transaction (``/healthz`` uses it to prove the database writes)."""
     take_write_lock(session)  # SQLite: wait for the lock before reading, not fail after
     now = utcnow()
     row = session.get(ServiceHeartbeat, instance_id)
     if row is None:
-        row = ServiceHeartbeat(instance_id=instance_id, name=name[:40], host=socket.gethostname()[:100],
-                               process_id=os.getpid(), started_at=now)
+        row = ServiceHeartbeat(
+            instance_id=instance_id,
+            name=name[:40],
+            host=socket.gethostname()[:100],
+            process_id=os.getpid(),
+            started_at=now,
+        )
     row.beat_at = now
     row.stopped_at = now if stopped else None
     report = dict(row.info or {}) if info is None else dict(info)
@@ -137,7 +161,8 @@ def start_worker(session_factory: Callable[[], Session], instance_id: str, *, in
         if session.get_bind().dialect.name == "sqlite":
             others = session.exec(
                 select(ServiceHeartbeat).where(
-                    ServiceHeartbeat.name == "worker", col(ServiceHeartbeat.stopped_at).is_(None),
+                    ServiceHeartbeat.name == "worker",
+                    col(ServiceHeartbeat.stopped_at).is_(None),
                     ServiceHeartbeat.beat_at > utcnow() - WORKER_STALE_AFTER,
                     ServiceHeartbeat.instance_id != instance_id,
                 )
@@ -177,25 +202,45 @@ def _since(info: dict, key: str) -> datetime | None:
 def _instance(row: ServiceHeartbeat, *, now: datetime, stale_after: timedelta) -> InstanceStatus:
     alive = row.stopped_at is None and now - aware(row.beat_at) < stale_after
     info = row.info or {}
-    return InstanceStatus(instance_id=row.instance_id, host=row.host, process_id=row.process_id,
-                          started_at=row.started_at, beat_at=row.beat_at, stopped_at=row.stopped_at, alive=alive,
-                          waiting_for_database_since=_since(info, "database_waiting_since") if alive else None,
-                          info=info)
+    return InstanceStatus(
+        instance_id=row.instance_id,
+        host=row.host,
+        process_id=row.process_id,
+        started_at=row.started_at,
+        beat_at=row.beat_at,
+        stopped_at=row.stopped_at,
+        alive=alive,
+        waiting_for_database_since=_since(info, "database_waiting_since") if alive else None,
+        info=info,
+    )
 
 
 def list_workers(*, session: Session, stale_after_seconds: float = WORKER_STALE_AFTER.total_seconds()) -> list[dict]:
     """The workers' rows as ``GET /api/v1/outbox/status`` shows them (is anything sending?)."""
-    rows = session.exec(select(ServiceHeartbeat).where(ServiceHeartbeat.name == "worker")
-                        .order_by(col(ServiceHeartbeat.beat_at).desc()).limit(50)).all()
+    rows = session.exec(
+        select(ServiceHeartbeat)
+        .where(ServiceHeartbeat.name == "worker")
+        .order_by(col(ServiceHeartbeat.beat_at).desc())
+        .limit(50)
+    ).all()
     now = utcnow()
     result = []
     for row in rows:
         status = _instance(row, now=now, stale_after=timedelta(seconds=stale_after_seconds))
-        result.append({"worker_id": row.instance_id, "hostname": row.host, "pid": row.process_id,
-                       "alive": status.alive, "started_at": row.started_at, "beat_at": row.beat_at,
-                       "stopped_at": row.stopped_at, "sent": status.info.get("sent", 0),
-                       "failed": status.info.get("failed", 0),
-                       "waiting_for_database_since": status.waiting_for_database_since})
+        result.append(
+            {
+                "worker_id": row.instance_id,
+                "hostname": row.host,
+                "pid": row.process_id,
+                "alive": status.alive,
+                "started_at": row.started_at,
+                "beat_at": row.beat_at,
+                "stopped_at": row.stopped_at,
+                "sent": status.info.get("sent", 0),
+                "failed": status.info.get("failed", 0),
+                "waiting_for_database_since": status.waiting_for_database_since,
+            }
+        )
     return result
 
 
@@ -203,8 +248,10 @@ def read_system_status(*, session: Session, stale_after_seconds: float, now: dat
     now = now or utcnow()
     stale_after = timedelta(seconds=stale_after_seconds)
     rows = session.exec(
-        select(ServiceHeartbeat).where(ServiceHeartbeat.beat_at >= now - FORGET_AFTER)
-        .order_by(col(ServiceHeartbeat.beat_at).desc()).limit(200)
+        select(ServiceHeartbeat)
+        .where(ServiceHeartbeat.beat_at >= now - FORGET_AFTER)
+        .order_by(col(ServiceHeartbeat.beat_at).desc())
+        .limit(200)
     ).all()
     by_name: dict[str, list[InstanceStatus]] = {name: [] for name in EXPECTED_COMPONENTS}
     for row in rows:
@@ -213,19 +260,36 @@ def read_system_status(*, session: Session, stale_after_seconds: float, now: dat
     for name, instances in by_name.items():
         alive = sum(1 for i in instances if i.alive)
         last = max((aware(i.beat_at) for i in instances), default=None)
-        waiting = min((i.waiting_for_database_since for i in instances if i.waiting_for_database_since),
-                      default=None)
-        components.append(ComponentStatus(name=name, stale=alive == 0, last_beat_at=last, alive_instances=alive,
-                                          waiting_for_database_since=waiting, instances=instances))
-    down = [since for i in by_name["worker"] if i.alive
-            and (since := _since(i.info, "provider_unavailable_since")) is not None]
-    return SystemStatus(ok=all(not c.stale for c in components if c.name in EXPECTED_COMPONENTS), checked_at=now,
-                        stale_after_seconds=stale_after_seconds, components=components,
-                        provider_unavailable_since=min(down, default=None),
-                        database_unwritable_since=db_outage.waiting_since(),
-                        journal_unwritable_since=webhook_doors.journal_unwritable_since(),
-                        webhooks_refused=webhook_doors.refused_count(),
-                        webhooks_refused_last_at=webhook_doors.last_refused_at(),
-                        lanes_paused=[LaneStatus(lane=p.lane, lane_label=p.lane_label, reason=p.reason, code=p.code,
-                                                 cause=p.cause, paused_at=p.paused_at)
-                                      for p in lanes.list_pauses(session=session)])
+        waiting = min((i.waiting_for_database_since for i in instances if i.waiting_for_database_since), default=None)
+        components.append(
+            ComponentStatus(
+                name=name,
+                stale=alive == 0,
+                last_beat_at=last,
+                alive_instances=alive,
+                waiting_for_database_since=waiting,
+                instances=instances,
+            )
+        )
+    down = [
+        since
+        for i in by_name["worker"]
+        if i.alive and (since := _since(i.info, "provider_unavailable_since")) is not None
+    ]
+    return SystemStatus(
+        ok=all(not c.stale for c in components if c.name in EXPECTED_COMPONENTS),
+        checked_at=now,
+        stale_after_seconds=stale_after_seconds,
+        components=components,
+        provider_unavailable_since=min(down, default=None),
+        database_unwritable_since=db_outage.waiting_since(),
+        journal_unwritable_since=webhook_doors.journal_unwritable_since(),
+        webhooks_refused=webhook_doors.refused_count(),
+        webhooks_refused_last_at=webhook_doors.last_refused_at(),
+        lanes_paused=[
+            LaneStatus(
+                lane=p.lane, lane_label=p.lane_label, reason=p.reason, code=p.code, cause=p.cause, paused_at=p.paused_at
+            )
+            for p in lanes.list_pauses(session=session)
+        ],
+    )

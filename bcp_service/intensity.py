@@ -108,9 +108,7 @@ class Intensity(enum.StrEnum):
         digit, suffix = match.group(1), match.group(2)
         if digit in ("5", "6"):
             if suffix is None:
-                raise ValueError(
-                    f"'{value}' is ambiguous: say {digit}- ({digit}弱) or {digit}+ ({digit}強)"
-                )
+                raise ValueError(f"'{value}' is ambiguous: say {digit}- ({digit}弱) or {digit}+ ({digit}強)")
             return cls(digit + _WORD_SUFFIX[suffix])
         if suffix is not None:
             raise ValueError(f"'{value}': only 震度5 and 震度6 are split into 弱 and 強")

@@ -18,21 +18,37 @@ CONTACT_KIND_LABELS = {"self": "本人", "family": "家族", "carer": "支援者
 ANSWERED_BY_LABELS = {"nurse_visit": "訪問", "nurse_phone": "電話", **CONTACT_KIND_LABELS}
 # Hazards (triggers.events.Hazard, round.hazard, incident.hazards): the triggers page and incidents read this one
 # table; tests/test_labels.py fails when a Hazard has no label here.
-HAZARD_LABELS = {"earthquake": "地震", "tsunami": "津波", "heavy_rain": "大雨", "typhoon": "台風", "flood": "洪水",
-                 "landslide": "土砂災害", "storm_surge": "高潮", "blackout": "停電", "other": "その他"}
+HAZARD_LABELS = {
+    "earthquake": "地震",
+    "tsunami": "津波",
+    "heavy_rain": "大雨",
+    "typhoon": "台風",
+    "flood": "洪水",
+    "landslide": "土砂災害",
+    "storm_surge": "高潮",
+    "blackout": "停電",
+    "other": "その他",
+}
 # Escalation steps (escalation.policy.EscalationAction) and the other CheckEvent actions on a check's timeline:
 # the round page, the timeline, the escalation CSV read this one table; tests/test_labels.py fails when an
 # action has no label here or a module writes its own.
 ESCALATION_ACTION_LABELS = {
-    "resend": "再送", "family": "家族へ連絡", "call": "音声電話", "unreachable": f"{states.label('unreachable')}（看護師へ）",
+    "resend": "再送",
+    "family": "家族へ連絡",
+    "call": "音声電話",
+    "unreachable": f"{states.label('unreachable')}（看護師へ）",
     "assign": "看護師に割り当て",
     "page": "当番電話へ呼び出し（重症・連絡不能）",  # oncall (issue 25.4): escalation/oncall.py
 }
 # Where a person said, in an advance-notice round (事前連絡), they will stay (patient.planned_stay).
 PLANNED_STAY_LABELS = {"home": "自宅", "shelter": "避難所", "relative": "親戚・知人宅等", "hospital": "入院・入所"}
 # ... and the same choices as the person makes them (answer page buttons, voice keypad).
-PLANNED_STAY_ANSWERS = {"home": "自宅で過ごします（備えはできています）", "shelter": "避難所に移ります",
-                        "relative": "親戚・知人宅などに移ります", "hospital": "入院・入所します"}
+PLANNED_STAY_ANSWERS = {
+    "home": "自宅で過ごします（備えはできています）",
+    "shelter": "避難所に移ります",
+    "relative": "親戚・知人宅などに移ります",
+    "hospital": "入院・入所します",
+}
 
 
 def planned_stay_text(plan: str | None, place: str | None) -> str:

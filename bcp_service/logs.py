@@ -22,7 +22,16 @@ class KeyValueFormatter(logging.Formatter):
 
 # Libraries that would log SQL parameters, row values, URLs with query strings or request bodies:
 # all of these can carry names and phone numbers, so they only ever log warnings.
-QUIET_LOGGERS = ("sqlalchemy", "httpx", "httpcore", "uvicorn.access", "twilio", "apscheduler.executors", "apscheduler.scheduler", "multipart")
+QUIET_LOGGERS = (
+    "sqlalchemy",
+    "httpx",
+    "httpcore",
+    "uvicorn.access",
+    "twilio",
+    "apscheduler.executors",
+    "apscheduler.scheduler",
+    "multipart",
+)
 
 
 def quiet_noisy_loggers() -> None:

@@ -33,8 +33,21 @@ from bcp_service.models.enums import RISK_TIER_ORDER, RiskTier
 from bcp_service.models.outbox import MessageState
 
 COLUMNS = (
-    "round_id", "check_id", "contact_id", "channel", "to_number", "template", "drill", "answer_token",
-    "answer_token_hash", "priority", "state", "attempts", "throttled", "next_attempt_at", "created_at",
+    "round_id",
+    "check_id",
+    "contact_id",
+    "channel",
+    "to_number",
+    "template",
+    "drill",
+    "answer_token",
+    "answer_token_hash",
+    "priority",
+    "state",
+    "attempts",
+    "throttled",
+    "next_attempt_at",
+    "created_at",
 )
 PRIORITY = {tier.value: rank for tier, rank in RISK_TIER_ORDER.items()}
 # Channels whose rows carry the message template (SMS); a call's prompt is its channel's own.
@@ -57,9 +70,19 @@ class Queued(NamedTuple):
     phone: str  # the channel's address (``Contact.address``): E.164, or an e-mail address
 
 
-def queue(*, session: Session, round_id: int, messages: Sequence[Queued], template: str | None, drill: bool,
-          now: datetime, created_at: datetime | None = None, budget_minutes: int = 0,
-          exempt_critical: bool = False, chosen_in_sql: str | None = None) -> int:
+def queue(
+    *,
+    session: Session,
+    round_id: int,
+    messages: Sequence[Queued],
+    template: str | None,
+    drill: bool,
+    now: datetime,
+    created_at: datetime | None = None,
+    budget_minutes: int = 0,
+    exempt_critical: bool = False,
+    chosen_in_sql: str | None = None,
+) -> int:
     """Write one queued outbox row per message in the session's transaction; returns how many.
 
     ``template`` is the SMS text's template; a call's row has none (its prompt is the channel's). The rows
@@ -84,31 +107,64 @@ def queue(*, session: Session, round_id: int, messages: Sequence[Queued], templa
         raise ValueError("chosen_in_sql needs PostgreSQL")
     written = len(messages)
     if postgresql and (len(messages) >= DRAW_IN_SQL_FROM or chosen_in_sql is not None):
-        written = _queue_drawing_in_sql(session, round_id=round_id, messages=messages, template=template, drill=drill,
-                                        now=now, created_at=created_at, chosen_in_sql=chosen_in_sql)
+        written = _queue_drawing_in_sql(
+            session,
+            round_id=round_id,
+            messages=messages,
+            template=template,
+            drill=drill,
+            now=now,
+            created_at=created_at,
+            chosen_in_sql=chosen_in_sql,
+        )
     else:
         _write_rows(session, (_row(round_id, message, template, drill, now, created_at) for message in messages))
     if before is not None:
-        _hold_to_budget(session, round_id=round_id, messages=messages, before=before, now=now,
-                        spacing=timedelta(minutes=budget_minutes), exempt_critical=exempt_critical,
-                        chosen_in_sql=chosen_in_sql)
+        _hold_to_budget(
+            session,
+            round_id=round_id,
+            messages=messages,
+            before=before,
+            now=now,
+            spacing=timedelta(minutes=budget_minutes),
+            exempt_critical=exempt_critical,
+            chosen_in_sql=chosen_in_sql,
+        )
     return written
 
 
-def _row(round_id: int, message: Queued, template: str | None, drill: bool, now: datetime,
-         created_at: datetime) -> tuple:
+def _row(
+    round_id: int, message: Queued, template: str | None, drill: bool, now: datetime, created_at: datetime
+) -> tuple:
     token = new_answer_token()
     return (
-        round_id, message.check_id, message.contact_id, message.channel, message.phone,
-        template if message.channel in TEMPLATED else None, drill, token, hash_token(token),
-        PRIORITY.get(message.risk_tier, DEFAULT_PRIORITY), MessageState.queued.value, 0, 0, now, created_at,
+        round_id,
+        message.check_id,
+        message.contact_id,
+        message.channel,
+        message.phone,
+        template if message.channel in TEMPLATED else None,
+        drill,
+        token,
+        hash_token(token),
+        PRIORITY.get(message.risk_tier, DEFAULT_PRIORITY),
+        MessageState.queued.value,
+        0,
+        0,
+        now,
+        created_at,
     )
 
 
-CHOSEN_TABLE = ("CREATE TEMPORARY TABLE outbox_chosen (check_id int, risk_tier varchar(20), contact_id int, "
-                "channel varchar(10), phone varchar(20)) ON COMMIT DROP")
-PRIORITY_SQL = ("CASE risk_tier " + " ".join(f"WHEN '{tier}' THEN {rank}" for tier, rank in PRIORITY.items())
-                + f" ELSE {DEFAULT_PRIORITY} END")
+CHOSEN_TABLE = (
+    "CREATE TEMPORARY TABLE outbox_chosen (check_id int, risk_tier varchar(20), contact_id int, "
+    "channel varchar(10), phone varchar(20)) ON COMMIT DROP"
+)
+PRIORITY_SQL = (
+    "CASE risk_tier "
+    + " ".join(f"WHEN '{tier}' THEN {rank}" for tier, rank in PRIORITY.items())
+    + f" ELSE {DEFAULT_PRIORITY} END"
+)
 CHOSEN_SQL = "SELECT check_id, risk_tier, contact_id, channel, phone FROM outbox_chosen"
 QUEUE_SQL = f"""
 WITH drawn AS MATERIALIZED (
@@ -126,18 +182,30 @@ FROM drawn
 """
 
 
-def _queue_drawing_in_sql(session: Session, *, round_id: int, messages: Sequence[Queued], template: str | None,
-                          drill: bool, now: datetime, created_at: datetime, chosen_in_sql: str | None = None) -> int:
+def _queue_drawing_in_sql(
+    session: Session,
+    *,
+    round_id: int,
+    messages: Sequence[Queued],
+    template: str | None,
+    drill: bool,
+    now: datetime,
+    created_at: datetime,
+    chosen_in_sql: str | None = None,
+) -> int:
     session.execute(text(CHOSEN_TABLE))
     if messages:
-        with session.connection().connection.driver_connection.cursor() as cursor, \
-                cursor.copy("COPY outbox_chosen (check_id, risk_tier, contact_id, channel, phone) FROM STDIN") as copy:
+        with (
+            session.connection().connection.driver_connection.cursor() as cursor,
+            cursor.copy("COPY outbox_chosen (check_id, risk_tier, contact_id, channel, phone) FROM STDIN") as copy,
+        ):
             for message in messages:
                 copy.write_row(message)
     source = CHOSEN_SQL if chosen_in_sql is None else f"{CHOSEN_SQL} UNION ALL {chosen_in_sql}"
-    written = session.execute(text(QUEUE_SQL.replace("{source}", source)),
-                              {"round_id": round_id, "drill": drill, "now": now, "created_at": created_at,
-                               "template": template}).rowcount
+    written = session.execute(
+        text(QUEUE_SQL.replace("{source}", source)),
+        {"round_id": round_id, "drill": drill, "now": now, "created_at": created_at, "template": template},
+    ).rowcount
     # Dropped now, not only at commit, so a second large batch in the same transaction can create it again.
     session.execute(text("DROP TABLE outbox_chosen"))
     return written
@@ -148,8 +216,10 @@ def _write_rows(session: Session, rows) -> None:
     connection = session.connection()
     table = OutboxMessage.__table__
     if connection.dialect.name == "postgresql":
-        with connection.connection.driver_connection.cursor() as cursor, \
-                cursor.copy(f"COPY {table.name} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+        with (
+            connection.connection.driver_connection.cursor() as cursor,
+            cursor.copy(f"COPY {table.name} ({', '.join(COLUMNS)}) FROM STDIN") as copy,
+        ):
             for row in rows:
                 copy.write_row(row)
         return
@@ -163,8 +233,17 @@ def _write_rows(session: Session, rows) -> None:
         connection.execute(insert(table), batch)
 
 
-def _hold_to_budget(session: Session, *, round_id: int, messages: Sequence[Queued], before: int, now: datetime,
-                    spacing: timedelta, exempt_critical: bool, chosen_in_sql: str | None = None) -> None:
+def _hold_to_budget(
+    session: Session,
+    *,
+    round_id: int,
+    messages: Sequence[Queued],
+    before: int,
+    now: datetime,
+    spacing: timedelta,
+    exempt_critical: bool,
+    chosen_in_sql: str | None = None,
+) -> None:
     """Move the new rows to a phone contacted within ``spacing`` (any round) to that long after its last contact.
 
     The budget is per phone (the person who picks it up: a family member's phone has its own), among
@@ -177,12 +256,20 @@ def _hold_to_budget(session: Session, *, round_id: int, messages: Sequence[Queue
     mine, other = checks.alias("mine"), checks.alias("other")
     budgeted = [m for m in messages if not (exempt_critical and m.risk_tier == RiskTier.critical.value)]
     check_ids = sorted({m.check_id for m in budgeted})
-    batches = [mine.c.id.in_(check_ids[start:start + CHUNK]) for start in range(0, len(check_ids), CHUNK)]
+    batches = [mine.c.id.in_(check_ids[start : start + CHUNK]) for start in range(0, len(check_ids), CHUNK)]
     in_sql = None
     if chosen_in_sql is not None:
-        chosen = text(chosen_in_sql).columns(column("check_id", Integer), column("risk_tier", String),
-                                             column("contact_id", Integer), column("channel", String),
-                                             column("phone", String)).subquery("chosen")
+        chosen = (
+            text(chosen_in_sql)
+            .columns(
+                column("check_id", Integer),
+                column("risk_tier", String),
+                column("contact_id", Integer),
+                column("channel", String),
+                column("phone", String),
+            )
+            .subquery("chosen")
+        )
         in_sql = select(chosen.c.check_id)
         if exempt_critical:
             in_sql = in_sql.where(chosen.c.risk_tier != RiskTier.critical.value)
@@ -191,11 +278,17 @@ def _hold_to_budget(session: Session, *, round_id: int, messages: Sequence[Queue
     for batch in batches:
         for phone, channel, last in session.execute(
             select(outbox.c.to_number, outbox.c.channel, func.max(outbox.c.next_attempt_at))
-            .select_from(mine.join(other, other.c.patient_id == mine.c.patient_id)
-                         .join(outbox, outbox.c.check_id == other.c.id))
+            .select_from(
+                mine.join(other, other.c.patient_id == mine.c.patient_id).join(outbox, outbox.c.check_id == other.c.id)
+            )
             # Other rounds only: within a round its escalation policy already spaces the steps.
-            .where(batch, outbox.c.id <= before, outbox.c.round_id != round_id,
-                   outbox.c.next_attempt_at > now - spacing, outbox.c.state != MessageState.cancelled.value)
+            .where(
+                batch,
+                outbox.c.id <= before,
+                outbox.c.round_id != round_id,
+                outbox.c.next_attempt_at > now - spacing,
+                outbox.c.state != MessageState.cancelled.value,
+            )
             .group_by(outbox.c.to_number, outbox.c.channel)
         ):
             key = (phone, channel)  # one message per channel per window (an SMS and a call)
@@ -209,8 +302,14 @@ def _hold_to_budget(session: Session, *, round_id: int, messages: Sequence[Queue
             moves[(message.check_id, message.channel, message.phone)] = max(now, last + spacing)
     if moves:
         session.execute(
-            update(outbox).where(outbox.c.id > before, outbox.c.round_id == round_id,
-                                 outbox.c.check_id == bindparam("b_check"), outbox.c.channel == bindparam("b_channel"),
-                                 outbox.c.to_number == bindparam("b_phone"))
+            update(outbox)
+            .where(
+                outbox.c.id > before,
+                outbox.c.round_id == round_id,
+                outbox.c.check_id == bindparam("b_check"),
+                outbox.c.channel == bindparam("b_channel"),
+                outbox.c.to_number == bindparam("b_phone"),
+            )
             .values(next_attempt_at=bindparam("b_due")),
-            [{"b_check": c, "b_channel": ch, "b_phone": p, "b_due": due} for (c, ch, p), due in moves.items()])
+            [{"b_check": c, "b_channel": ch, "b_phone": p, "b_due": due} for (c, ch, p), due in moves.items()],
+        )

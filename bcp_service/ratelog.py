@@ -27,8 +27,9 @@ def set_interval(seconds: float) -> None:
 
 
 class RepeatLog:
-    def __init__(self, logger: logging.Logger, *, interval: float | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, logger: logging.Logger, *, interval: float | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.logger = logger
         self._interval = interval
         self.clock = clock
@@ -39,8 +40,15 @@ class RepeatLog:
     def interval(self) -> float:
         return _default_interval if self._interval is None else self._interval
 
-    def log(self, level: int, event: str, *, cause: str = "", extra: dict | None = None,
-            exc_info: BaseException | bool | None = None) -> bool:
+    def log(
+        self,
+        level: int,
+        event: str,
+        *,
+        cause: str = "",
+        extra: dict | None = None,
+        exc_info: BaseException | bool | None = None,
+    ) -> bool:
         """Log ``event`` unless the same ``cause`` was logged less than ``interval`` ago; True when logged."""
         key = (event, cause)
         now = self.clock()

@@ -90,8 +90,11 @@ def security_headers(settings: Settings, path: str) -> list[tuple[bytes, bytes]]
 
 def _json(status: int, message: str) -> tuple[dict, dict]:
     body = json.dumps({"detail": [{"loc": [], "msg": message, "type": "request"}]}, ensure_ascii=False).encode()
-    start = {"type": "http.response.start", "status": status,
-             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]}
+    start = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+    }
     return start, {"type": "http.response.body", "body": body}
 
 
@@ -128,7 +131,10 @@ class SecurityMiddleware:
                     own = [h for h in extra if h[0] not in (b"content-security-policy", b"x-frame-options")]
                 else:
                     own = extra
-                message = {**message, "headers": [*message.get("headers", []), *(h for h in own if h[0] not in present)]}
+                message = {
+                    **message,
+                    "headers": [*message.get("headers", []), *(h for h in own if h[0] not in present)],
+                }
             await send(message)
 
         declared = dict(scope.get("headers", [])).get(b"content-length")
@@ -152,7 +158,10 @@ class SecurityMiddleware:
             if not started:
                 await self._refuse_large(scope, receive, send_with_headers, limit)
         except Exception as exc:
-            log.error("http.unhandled_error", extra={"error": type(exc).__name__, "route": getattr(scope.get("route"), "path", None)})
+            log.error(
+                "http.unhandled_error",
+                extra={"error": type(exc).__name__, "route": getattr(scope.get("route"), "path", None)},
+            )
             if not started:
                 if self.server_error is not None:
                     await self.server_error(Request(scope), exc)(scope, receive, send_with_headers)

@@ -19,11 +19,15 @@ SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
 # Twilio: up to 11 characters, A-Z a-z 0-9 and space, at least one letter.
 SENDER_ID = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
 # Japanese voices of <Say>: Amazon Polly (standard and neural) and Google's ja-JP voices.
-JA_VOICE = re.compile(r"^(Polly\.(Mizuki|Takumi|Kazuha|Tomoko)(-Neural)?|Polly\.(Kazuha|Tomoko|Takumi)-Generative"
-                      r"|Google\.ja-JP-(Standard|Wavenet|Neural2|Chirp3-HD)-[A-Za-z]+)$")
-WORKS = ("for Japan set BCP_TWILIO_SMS_SENDER to an alphanumeric sender ID (e.g. KANAGAWA) or "
-         "BCP_TWILIO_MESSAGING_SERVICE_SID to a Messaging Service, BCP_TWILIO_VOICE_CALLER_ID to a 050 "
-         "number bought on Twilio or a verified caller ID, and BCP_SMS_REPLIES=false")
+JA_VOICE = re.compile(
+    r"^(Polly\.(Mizuki|Takumi|Kazuha|Tomoko)(-Neural)?|Polly\.(Kazuha|Tomoko|Takumi)-Generative"
+    r"|Google\.ja-JP-(Standard|Wavenet|Neural2|Chirp3-HD)-[A-Za-z]+)$"
+)
+WORKS = (
+    "for Japan set BCP_TWILIO_SMS_SENDER to an alphanumeric sender ID (e.g. KANAGAWA) or "
+    "BCP_TWILIO_MESSAGING_SERVICE_SID to a Messaging Service, BCP_TWILIO_VOICE_CALLER_ID to a 050 "
+    "number bought on Twilio or a verified caller ID, and BCP_SMS_REPLIES=false"
+)
 
 
 @dataclass(frozen=True)
@@ -45,8 +49,9 @@ def _phone(value: str) -> phonenumbers.PhoneNumber | None:
     return parsed if phonenumbers.is_valid_number(parsed) else None
 
 
-def resolve_senders(*, sms_sender: str | None, messaging_service_sid: str | None, caller_id: str | None,
-                    legacy_from_number: str | None) -> Senders:
+def resolve_senders(
+    *, sms_sender: str | None, messaging_service_sid: str | None, caller_id: str | None, legacy_from_number: str | None
+) -> Senders:
     """The senders in use; the old single ``BCP_TWILIO_FROM_NUMBER`` fills whichever is unset."""
     if sms_sender is None and messaging_service_sid is None:
         sms_sender = legacy_from_number
@@ -57,8 +62,10 @@ def resolve_senders(*, sms_sender: str | None, messaging_service_sid: str | None
 
 def check_voice_name(voice_name: str) -> None:
     if not JA_VOICE.match(voice_name):
-        raise ValueError(f"BCP_VOICE_NAME {voice_name!r} is not a Japanese voice of Twilio's <Say> "
-                         "(e.g. Polly.Mizuki, Polly.Takumi-Neural, Google.ja-JP-Wavenet-A)")
+        raise ValueError(
+            f"BCP_VOICE_NAME {voice_name!r} is not a Japanese voice of Twilio's <Say> "
+            "(e.g. Polly.Mizuki, Polly.Takumi-Neural, Google.ja-JP-Wavenet-A)"
+        )
 
 
 def check_hub_phone(number: str | None) -> None:
@@ -86,7 +93,9 @@ def check_senders(senders: Senders, *, account_sid: str, sms_replies: bool) -> N
             elif parsed.country_code == 81:
                 problems.append("Twilio has no SMS-capable Japanese numbers: a +81 SMS sender is refused (21606)")
         elif not SENDER_ID.match(senders.sms_from):
-            problems.append("BCP_TWILIO_SMS_SENDER: a sender ID has 1-11 letters, digits or spaces, one letter at least")
+            problems.append(
+                "BCP_TWILIO_SMS_SENDER: a sender ID has 1-11 letters, digits or spaces, one letter at least"
+            )
         elif sms_replies:
             problems.append("nobody can reply to an alphanumeric sender ID: set BCP_SMS_REPLIES=false")
     if senders.caller_id is None:
@@ -95,7 +104,9 @@ def check_senders(senders: Senders, *, account_sid: str, sms_replies: bool) -> N
         problems.append("BCP_TWILIO_VOICE_CALLER_ID must be a phone number in E.164 (+8150...)")
     elif _phone(senders.caller_id).country_code != 81:  # type: ignore[union-attr]
         # People in Japan do not pick up, nor call back, a foreign number; carriers flag it too.
-        problems.append("BCP_TWILIO_VOICE_CALLER_ID must be a Japanese number (+8150... bought on Twilio, "
-                        "or a verified +81 landline)")
+        problems.append(
+            "BCP_TWILIO_VOICE_CALLER_ID must be a Japanese number (+8150... bought on Twilio, "
+            "or a verified +81 landline)"
+        )
     if problems:
         raise ValueError("; ".join(problems) + f". What works: {WORKS}")

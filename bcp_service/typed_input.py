@@ -29,7 +29,10 @@ ERA_END = {ERAS[i][0]: ERAS[i - 1][2] for i in range(1, len(ERAS))}
 
 WESTERN = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
 COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
-ERA_DATE = re.compile(r"^(明治|大正|昭和|平成|令和|[MTSHR])\s*(\d{1,2}|元)\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$", re.IGNORECASE)
+ERA_DATE = re.compile(
+    r"^(明治|大正|昭和|平成|令和|[MTSHR])\s*(\d{1,2}|元)\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$",
+    re.IGNORECASE,
+)
 # Excel writes a date cell that carries a time as "1950/4/1 0:00" or "1950/04/01 00:00:00".
 MIDNIGHT = re.compile(r"\s+0{1,2}:00(:00)?$")
 
@@ -100,7 +103,7 @@ def japanese_only(message: str) -> str:
     if not text.endswith((")", "）")):
         return message
     for i, char in enumerate(text):
-        tail = text[i + 1:-1]
+        tail = text[i + 1 : -1]
         if char in "(（" and tail.isascii() and any(c.isalpha() for c in tail):
             return text[:i].rstrip()
     return message

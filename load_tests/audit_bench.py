@@ -73,10 +73,20 @@ def _unchained(session, rows, patient_ids) -> None:
 
 def append_cost(factory, n: int) -> None:
     """Run last: the baseline rows have no hash and end the chain (``verify`` is timed before)."""
+
     def row():
-        return {"at": datetime.now(UTC), "user_id": 1, "username": "bench-hub", "role": "hub", "action": "patient.read",
-                "resource": "GET /api/v1/patients/{patient_id}", "patient_count": 1, "address": "127.0.0.1",
-                "detail": None, "changes": None}
+        return {
+            "at": datetime.now(UTC),
+            "user_id": 1,
+            "username": "bench-hub",
+            "role": "hub",
+            "action": "patient.read",
+            "resource": "GET /api/v1/patients/{patient_id}",
+            "patient_count": 1,
+            "address": "127.0.0.1",
+            "detail": None,
+            "changes": None,
+        }
 
     for size, count in ((1, n), (500, max(4, n // 100))):
         timings: dict[str, list[float]] = {"chained": [], "plain": []}
@@ -88,8 +98,10 @@ def append_cost(factory, n: int) -> None:
                     write(session, rows, [[(i * size + j) % PATIENTS + 1] for j in range(size)])
                 timings[kind].append((time.perf_counter() - t0) * 1000)
         chained, base = statistics.median(timings["chained"]), statistics.median(timings["plain"])
-        print(f"append {size:3} row(s) a transaction, {count} transactions: median {chained:.2f} ms chained vs {base:.2f} ms "
-              f"without the chain: +{(chained - base) / size * 1000:.0f} µs per row")
+        print(
+            f"append {size:3} row(s) a transaction, {count} transactions: median {chained:.2f} ms chained vs {base:.2f} ms "
+            f"without the chain: +{(chained - base) / size * 1000:.0f} µs per row"
+        )
 
 
 def bulk_load(engine, n: int) -> None:
@@ -98,7 +110,9 @@ def bulk_load(engine, n: int) -> None:
     actions = [a for a in ACTIONS if a != "audit.read"]
     start = datetime.now(UTC) - timedelta(days=DAYS)
     with engine.connect() as conn:
-        previous = conn.execute(text("SELECT chain_hash FROM audit_event WHERE chain_hash IS NOT NULL ORDER BY id DESC LIMIT 1")).scalar()
+        previous = conn.execute(
+            text("SELECT chain_hash FROM audit_event WHERE chain_hash IS NOT NULL ORDER BY id DESC LIMIT 1")
+        ).scalar()
         first_id = (conn.execute(text("SELECT max(id) FROM audit_event")).scalar() or 0) + 1
     previous = previous or chain.GENESIS
     batch, t0 = 20_000, time.perf_counter()
@@ -107,17 +121,29 @@ def bulk_load(engine, n: int) -> None:
         for k in range(offset, min(n, offset + batch)):
             account = rng.randint(1, ACCOUNTS)
             patients = sorted(rng.sample(range(1, PATIENTS + 1), rng.choice((0, 1, 1, 1, 2, 3))))
-            row = {"id": first_id + k, "at": start + timedelta(seconds=k * DAYS * 86400 / n), "user_id": account,
-                   "username": f"user-{account}", "role": "hub", "action": rng.choice(actions),
-                   "resource": "GET /api/v1/patients/{patient_id}", "patient_count": len(patients),
-                   "address": "10.0.0.1", "detail": f"round {k % 50}", "changes": None}
+            row = {
+                "id": first_id + k,
+                "at": start + timedelta(seconds=k * DAYS * 86400 / n),
+                "user_id": account,
+                "username": f"user-{account}",
+                "role": "hub",
+                "action": rng.choice(actions),
+                "resource": "GET /api/v1/patients/{patient_id}",
+                "patient_count": len(patients),
+                "address": "10.0.0.1",
+                "detail": f"round {k % 50}",
+                "changes": None,
+            }
             previous = chain.link(previous, row, patients)
             events.append(row | {"chain_hash": previous})
             links += [{"event_id": row["id"], "patient_id": p} for p in patients]
         with engine.begin() as conn:
             conn.execute(insert(AuditEvent.__table__), events)
             if links:
-                conn.execute(text("INSERT INTO audit_event_patient (event_id, patient_id) VALUES (:event_id, :patient_id)"), links)
+                conn.execute(
+                    text("INSERT INTO audit_event_patient (event_id, patient_id) VALUES (:event_id, :patient_id)"),
+                    links,
+                )
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT setval('audit_event_id_seq', (SELECT max(id) FROM audit_event))"))
@@ -145,8 +171,13 @@ def page_timings(url: str, engine, requests: int, prefecture_id: int) -> None:
     with make_session_factory(engine)() as session:
         admin = create_user(session=session, username="bench-admin", password="bench-password-1", role="admin")
         token, _ = start_web_session(session=session, user=admin, settings=settings)
-        officer = create_user(session=session, username="bench-pref", password="bench-password-1", role="prefecture",
-                              scope_id=prefecture_id)
+        officer = create_user(
+            session=session,
+            username="bench-pref",
+            password="bench-password-1",
+            role="prefecture",
+            scope_id=prefecture_id,
+        )
         officer_token, _ = start_web_session(session=session, user=officer, settings=settings)
         session.commit()
     rng = random.Random(9)
@@ -168,8 +199,10 @@ def page_timings(url: str, engine, requests: int, prefecture_id: int) -> None:
                 response = client.get("/audit", params=make())
                 timings.append((time.perf_counter() - t0) * 1000)
                 assert response.status_code == 200, response.status_code
-            print(f"page {name:15} p50 {statistics.median(timings):7.1f} ms  max {max(timings):7.1f} ms  "
-                  f"({response.text.count('<tr><td>')} rows, {re.search(r'<p><strong>([^<]+)</strong>', response.text).group(1)})")
+            print(
+                f"page {name:15} p50 {statistics.median(timings):7.1f} ms  max {max(timings):7.1f} ms  "
+                f"({response.text.count('<tr><td>')} rows, {re.search(r'<p><strong>([^<]+)</strong>', response.text).group(1)})"
+            )
         timings, query = [], ""
         for _ in range(20):
             t0 = time.perf_counter()
@@ -178,16 +211,21 @@ def page_timings(url: str, engine, requests: int, prefecture_id: int) -> None:
             query = re.search(r'href="/audit\?([^"]*before=\d+)"', response.text).group(1).replace("&amp;", "&")
         print(f"page keyset x20    p50 {statistics.median(timings):7.1f} ms  max {max(timings):7.1f} ms  (to {query})")
     with TestClient(app, cookies={SESSION_COOKIE: officer_token}) as client:
-        for name, params in (("prefecture", {}), ("prefecture+patient", {"patient_id": "77"}),
-                             ("prefecture+action", {"action": "patient.update"})):
+        for name, params in (
+            ("prefecture", {}),
+            ("prefecture+patient", {"patient_id": "77"}),
+            ("prefecture+action", {"action": "patient.update"}),
+        ):
             timings = []
             for _ in range(requests):
                 t0 = time.perf_counter()
                 response = client.get("/audit", params=params)
                 timings.append((time.perf_counter() - t0) * 1000)
                 assert response.status_code == 200, response.status_code
-            print(f"page {name:18} p50 {statistics.median(timings):7.1f} ms  max {max(timings):7.1f} ms  "
-                  f"({response.text.count('<tr><td>')} rows, {re.search(r'<p><strong>([^<]+)</strong>', response.text).group(1)})")
+            print(
+                f"page {name:18} p50 {statistics.median(timings):7.1f} ms  max {max(timings):7.1f} ms  "
+                f"({response.text.count('<tr><td>')} rows, {re.search(r'<p><strong>([^<]+)</strong>', response.text).group(1)})"
+            )
 
 
 def main() -> None:

@@ -81,11 +81,25 @@ def main() -> None:
         lambda: {"region_id": rng.choice(regions), "risk_tier": "high", "therapy": "oxygen"},
     ]
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bcp_service.asgi:app", "--host", "127.0.0.1", "--port", str(PORT), "--log-level", "warning"],
-        env={"BCP_DATABASE_URL": URL, "PATH": "/usr/bin:/bin"}, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bcp_service.asgi:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(PORT),
+            "--log-level",
+            "warning",
+        ],
+        env={"BCP_DATABASE_URL": URL, "PATH": "/usr/bin:/bin"},
+        cwd=ROOT,
     )
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{PORT}", headers={"Authorization": f"Bearer {token}"}, timeout=10) as client:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{PORT}", headers={"Authorization": f"Bearer {token}"}, timeout=10
+        ) as client:
             for _ in range(100):
                 try:
                     client.get("/healthz")
@@ -106,9 +120,11 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(10)
-    print(f"list: {len(timings)} requests, p50 {statistics.median(timings):.1f} ms, "
-          f"p95 {percentile(timings, 95):.1f} ms, p99 {percentile(timings, 99):.1f} ms, max {max(timings):.1f} ms; "
-          f"median total matched {statistics.median(totals):,.0f}")
+    print(
+        f"list: {len(timings)} requests, p50 {statistics.median(timings):.1f} ms, "
+        f"p95 {percentile(timings, 95):.1f} ms, p99 {percentile(timings, 99):.1f} ms, max {max(timings):.1f} ms; "
+        f"median total matched {statistics.median(totals):,.0f}"
+    )
     engine.dispose()
 
 

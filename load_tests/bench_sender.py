@@ -56,8 +56,14 @@ async def plain_httpx(sim: SimProcess, count: int, concurrency: int) -> float:
 
 async def worker_run(sim: SimProcess, settings: Settings, factory, concurrency: int, rate: float) -> tuple[float, dict]:
     notifier = TwilioNotifier(SIM_SID, SIM_TOKEN, from_number=FROM, base_url=sim.base_url, max_connections=concurrency)
-    worker = Worker(session_factory=factory, notifier=notifier, settings=settings, concurrency=concurrency,
-                    rate=rate, status_callback=None)
+    worker = Worker(
+        session_factory=factory,
+        notifier=notifier,
+        settings=settings,
+        concurrency=concurrency,
+        rate=rate,
+        status_callback=None,
+    )
     started = time.perf_counter()
     stats = await worker.run(exit_when_idle=True)
     elapsed = time.perf_counter() - started
@@ -73,20 +79,36 @@ def accepted_rate(sim: SimProcess, count: int) -> float:
 def new_round(factory, settings, municipality_id) -> tuple[int, float]:
     with factory() as session:
         started = time.perf_counter()
-        safety_round, _ = start_round(session=session, actor=Actor.system("bench"), settings=settings, drill=True,
-                                      reason="manual", target=RoundTarget(municipality_ids=[municipality_id]))
+        safety_round, _ = start_round(
+            session=session,
+            actor=Actor.system("bench"),
+            settings=settings,
+            drill=True,
+            reason="manual",
+            target=RoundTarget(municipality_ids=[municipality_id]),
+        )
         session.commit()
         return safety_round.id, time.perf_counter() - started
 
 
 def check_round(factory, sim: SimProcess, round_id: int, count: int) -> dict:
     with factory() as session:
-        states = dict(session.execute(select(OutboxMessage.state, func.count())
-                                      .where(OutboxMessage.round_id == round_id).group_by(OutboxMessage.state)).all())
-        numbers = set(session.execute(select(OutboxMessage.to_number).where(OutboxMessage.round_id == round_id)).scalars())
+        states = dict(
+            session.execute(
+                select(OutboxMessage.state, func.count())
+                .where(OutboxMessage.round_id == round_id)
+                .group_by(OutboxMessage.state)
+            ).all()
+        )
+        numbers = set(
+            session.execute(select(OutboxMessage.to_number).where(OutboxMessage.round_id == round_id)).scalars()
+        )
     reached = [m["to"] for m in sim.messages(count * 3)]
-    return {"outbox": states, "every_message_reached_the_sim": numbers <= set(reached),
-            "duplicates_at_sim": len(reached) - len(set(reached))}
+    return {
+        "outbox": states,
+        "every_message_reached_the_sim": numbers <= set(reached),
+        "duplicates_at_sim": len(reached) - len(set(reached)),
+    }
 
 
 def main() -> None:
@@ -95,10 +117,13 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--rate", type=float, default=0, help="simulator limit and worker rate (0 = unlimited)")
-    parser.add_argument("--segments", action="store_true",
-                        help="--rate in segments per second, as Twilio counts a sender: the worker's limiter "
-                             "counts segments and the simulator's sender queue (1 s deep) drains at --rate, "
-                             "refusing with 21611 what does not fit")
+    parser.add_argument(
+        "--segments",
+        action="store_true",
+        help="--rate in segments per second, as Twilio counts a sender: the worker's limiter "
+        "counts segments and the simulator's sender queue (1 s deep) drains at --rate, "
+        "refusing with 21611 what does not fit",
+    )
     parser.add_argument("--sim-port", type=int, default=0, help="the simulator's port (default: a free one)")
     parser.add_argument("--runs", type=int, default=3, help="alternating yardstick/worker runs (unlimited mode)")
     args = parser.parse_args()
@@ -109,16 +134,29 @@ def main() -> None:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE")
     factory = make_session_factory(engine)
-    settings = Settings(database_url=args.database_url, environment="test", send_batch_size=200,
-                        send_idle_poll_seconds=0.05, public_base_url="http://127.0.0.1:8000")
+    settings = Settings(
+        database_url=args.database_url,
+        environment="test",
+        send_batch_size=200,
+        send_idle_poll_seconds=0.05,
+        public_base_url="http://127.0.0.1:8000",
+    )
     segments = args.segments and args.rate > 0
     sim = SimProcess(rate_limit=0 if segments else args.rate, port=args.sim_port)
     if segments:
-        sim.control("POST", "/_sim/faults", json={"queue_segments": int(max(2, args.rate)),
-                                                  "drain_segments_per_second": args.rate})
+        sim.control(
+            "POST",
+            "/_sim/faults",
+            json={"queue_segments": int(max(2, args.rate)), "drain_segments_per_second": args.rate},
+        )
     settings = settings.model_copy(update={"send_rate_unit": "segments" if segments else "messages"})
-    result: dict = {"messages": args.messages, "concurrency": args.concurrency, "rate": args.rate,
-                    "database": engine.dialect.name, "runs": []}
+    result: dict = {
+        "messages": args.messages,
+        "concurrency": args.concurrency,
+        "rate": args.rate,
+        "database": engine.dialect.name,
+        "runs": [],
+    }
     try:
         for _ in range(args.runs if args.rate == 0 else 1):
             run: dict = {}
@@ -130,7 +168,9 @@ def main() -> None:
             per_s, run["worker_stats"] = asyncio.run(worker_run(sim, settings, factory, args.concurrency, args.rate))
             run["worker_per_s"] = round(per_s, 1)
             sim_stats = sim.stats()
-            run["sim"] = {k: sim_stats.get(k, 0) for k in ("accepted", "rejected_429", "failed", "fault_21611_queue_full")}
+            run["sim"] = {
+                k: sim_stats.get(k, 0) for k in ("accepted", "rejected_429", "failed", "fault_21611_queue_full")
+            }
             run.update(check_round(factory, sim, round_id, args.messages))
             if args.rate:
                 run["accepted_rate_per_s"] = round(accepted_rate(sim, args.messages), 1)

@@ -44,24 +44,56 @@ def bulk_patients(engine, count: int, *, batch: int = 20_000) -> int:
     """``count`` patients with one mobile number each in one municipality; returns its id."""
     now = utcnow()
     with engine.begin() as conn:
-        prefecture_id = conn.execute(insert(Prefecture).values(code="47", name="試験県").returning(Prefecture.id)).scalar()
-        municipality_id = conn.execute(insert(Municipality).values(
-            code="472018", name="試験市", prefecture_id=prefecture_id, membership_source="official",
-        ).returning(Municipality.id)).scalar()
+        prefecture_id = conn.execute(
+            insert(Prefecture).values(code="47", name="試験県").returning(Prefecture.id)
+        ).scalar()
+        municipality_id = conn.execute(
+            insert(Municipality)
+            .values(
+                code="472018",
+                name="試験市",
+                prefecture_id=prefecture_id,
+                membership_source="official",
+            )
+            .returning(Municipality.id)
+        ).scalar()
     tiers = ("critical", "high", "standard", "standard")
     for start in range(0, count, batch):
         ids = range(start, min(count, start + batch))
         with engine.begin() as conn:
-            conn.execute(insert(Patient), [
-                {"id": i + 1, "name": f"試験 {i}", "municipality_id": municipality_id, "sex": "unknown",
-                 "uses_ventilator": False, "uses_oxygen": True, "uses_suction": False, "medically_dependent_child": False,
-                 "backup_hospital_preregistered": False, "status": "active", "risk_tier": tiers[i % 4], "created_at": now}
-                for i in ids
-            ])
-            conn.execute(insert(PatientContact), [
-                {"patient_id": i + 1, "position": 1, "kind": "self", "phone": f"+8170{i:08d}", "preferred_channel": "sms"}
-                for i in ids
-            ])
+            conn.execute(
+                insert(Patient),
+                [
+                    {
+                        "id": i + 1,
+                        "name": f"試験 {i}",
+                        "municipality_id": municipality_id,
+                        "sex": "unknown",
+                        "uses_ventilator": False,
+                        "uses_oxygen": True,
+                        "uses_suction": False,
+                        "medically_dependent_child": False,
+                        "backup_hospital_preregistered": False,
+                        "status": "active",
+                        "risk_tier": tiers[i % 4],
+                        "created_at": now,
+                    }
+                    for i in ids
+                ],
+            )
+            conn.execute(
+                insert(PatientContact),
+                [
+                    {
+                        "patient_id": i + 1,
+                        "position": 1,
+                        "kind": "self",
+                        "phone": f"+8170{i:08d}",
+                        "preferred_channel": "sms",
+                    }
+                    for i in ids
+                ],
+            )
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
             conn.execute(text("SELECT setval(pg_get_serial_sequence('patient', 'id'), (SELECT MAX(id) FROM patient))"))
@@ -80,8 +112,15 @@ class SimProcess:
     def __init__(self, *, rate_limit: float = 0, extra: list[str] | None = None, port: int = 0) -> None:
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        command = [str(Path(sys.executable).parent / "bcp-service"), "twilio-sim", "--port", str(self.port),
-                   "--rate-limit", str(rate_limit), *(extra or [])]
+        command = [
+            str(Path(sys.executable).parent / "bcp-service"),
+            "twilio-sim",
+            "--port",
+            str(self.port),
+            "--rate-limit",
+            str(rate_limit),
+            *(extra or []),
+        ]
         env = {**os.environ, "BCP_LOG_LEVEL": "WARNING"}
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 30

@@ -73,17 +73,28 @@ def prepare(patients: int, answers: int) -> tuple[int, list[tuple[int, str]], st
     print(f"seed: {patients:,} patients in {time.perf_counter() - started:.1f} s", flush=True)
     with make_session_factory(engine)() as session:
         started = time.perf_counter()
-        safety_round, _ = start_round(session=session, actor=Actor.system("bench"), reason="manual", drill=True,
-                                      target=RoundTarget(prefecture_id=structure.prefecture_id), settings=settings,
-                                      title="負荷試験")
+        safety_round, _ = start_round(
+            session=session,
+            actor=Actor.system("bench"),
+            reason="manual",
+            drill=True,
+            target=RoundTarget(prefecture_id=structure.prefecture_id),
+            settings=settings,
+            title="負荷試験",
+        )
         session.commit()
         print(f"round: {safety_round.target_count:,} checks in {time.perf_counter() - started:.1f} s", flush=True)
         links = session.exec(
             select(OutboxMessage.check_id, OutboxMessage.answer_token).where(OutboxMessage.round_id == safety_round.id)
         ).all()
         admin = create_user(session=session, username="bench-admin", password="bench-password-1", role="admin")
-        pref = create_user(session=session, username="bench-pref", password="bench-password-1", role="prefecture",
-                           scope_id=structure.prefecture_id)
+        pref = create_user(
+            session=session,
+            username="bench-pref",
+            password="bench-password-1",
+            role="prefecture",
+            scope_id=structure.prefecture_id,
+        )
         cookies = [start_web_session(session=session, user=user, settings=settings)[0] for user in (admin, pref)]
         session.commit()
         regions = [str(r) for r in structure.region_ids.values()]
@@ -128,8 +139,16 @@ class Stream:
 async def browser_board(round_id: int, cookie: str, seen: dict[int, float], ready: asyncio.Event, stop: asyncio.Event):
     from playwright.async_api import async_playwright
 
-    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    args = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=args)
         context = await browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -153,8 +172,15 @@ async def browser_board(round_id: int, cookie: str, seen: dict[int, float], read
         await browser.close()
 
 
-async def burst(round_id: int, links: list[tuple[int, str]], admin_cookie: str, others: list[str], clients: int,
-                seconds: float, use_browser: bool) -> dict:
+async def burst(
+    round_id: int,
+    links: list[tuple[int, str]],
+    admin_cookie: str,
+    others: list[str],
+    clients: int,
+    seconds: float,
+    use_browser: bool,
+) -> dict:
     pref_cookie, *regions = others
     views = []
     for i in range(clients):
@@ -169,7 +195,9 @@ async def burst(round_id: int, links: list[tuple[int, str]], admin_cookie: str, 
     limits = httpx.Limits(max_connections=clients + 64, max_keepalive_connections=64)
     async with httpx.AsyncClient(timeout=httpx.Timeout(30, read=120), limits=limits) as client:
         tasks = [asyncio.create_task(s.run(client)) for s in streams]
-        tasks[0].add_done_callback(lambda t: t.cancelled() or not t.exception() or print("stream failed:", repr(t.exception())))
+        tasks[0].add_done_callback(
+            lambda t: t.cancelled() or not t.exception() or print("stream failed:", repr(t.exception()))
+        )
         browser_seen: dict[int, float] = {}
         browser_ready, stop = asyncio.Event(), asyncio.Event()
         browser_task = None
@@ -224,19 +252,30 @@ async def burst(round_id: int, links: list[tuple[int, str]], admin_cookie: str, 
     if unseen:
         slow = [round(post_times[links[i][0]], 1) for i in unseen[:20]]
         print(f"answers seen by no stream (posting order): {unseen[:20]}; their POST took {slow} s", flush=True)
-    return {"post_p95": percentile(list(post_times.values()), 95), "post_max": max(post_times.values()),
-            "posted": len(done), "errors": errors, "post_seconds": post_seconds, "latencies": latencies,
-            "worst": worst, "missing": missing, "browser": browser, "browser_missing": len(done) - len(browser),
-            "updates": statistics.median([s.updates for s in streams]),
-            "kb_per_stream": statistics.median([s.bytes for s in streams]) / 1024}
+    return {
+        "post_p95": percentile(list(post_times.values()), 95),
+        "post_max": max(post_times.values()),
+        "posted": len(done),
+        "errors": errors,
+        "post_seconds": post_seconds,
+        "latencies": latencies,
+        "worst": worst,
+        "missing": missing,
+        "browser": browser,
+        "browser_missing": len(done) - len(browser),
+        "updates": statistics.median([s.updates for s in streams]),
+        "kb_per_stream": statistics.median([s.bytes for s in streams]) / 1024,
+    }
 
 
 def report(name: str, values: list[float]) -> str:
     if not values:
         return f"{name}: no data"
     ms = [v * 1000 for v in values]
-    return (f"{name}: n={len(ms)} p50 {statistics.median(ms):.0f} ms, p95 {percentile(ms, 95):.0f} ms, "
-            f"p99 {percentile(ms, 99):.0f} ms, max {max(ms):.0f} ms")
+    return (
+        f"{name}: n={len(ms)} p50 {statistics.median(ms):.0f} ms, p95 {percentile(ms, 95):.0f} ms, "
+        f"p99 {percentile(ms, 99):.0f} ms, max {max(ms):.0f} ms"
+    )
 
 
 def main() -> None:
@@ -253,9 +292,24 @@ def main() -> None:
     round_id, links, admin_cookie, others = prepare(args.patients, args.answers)
     env = {**os.environ, "BCP_DATABASE_URL": URL, "BCP_PUBLIC_BASE_URL": BASE, "BCP_LOG_LEVEL": "WARNING"}
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bcp_service.asgi:app", "--host", "127.0.0.1", "--port", str(PORT),
-         "--workers", str(args.workers), "--log-level", "warning", "--timeout-graceful-shutdown", "3"],
-        env=env, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bcp_service.asgi:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(PORT),
+            "--workers",
+            str(args.workers),
+            "--log-level",
+            "warning",
+            "--timeout-graceful-shutdown",
+            "3",
+        ],
+        env=env,
+        cwd=ROOT,
     )
     try:
         for _ in range(200):
@@ -272,14 +326,18 @@ def main() -> None:
             server.wait(15)
         except subprocess.TimeoutExpired:
             server.kill()
-    print(f"posted {result['posted']} answers in {result['post_seconds']:.1f} s ({result['errors']} errors) "
-          f"to a {args.patients:,}-check round; {args.workers} API processes; {args.clients} streams; "
-          f"POST p95 {result['post_p95'] * 1000:.0f} ms, max {result['post_max'] * 1000:.0f} ms")
+    print(
+        f"posted {result['posted']} answers in {result['post_seconds']:.1f} s ({result['errors']} errors) "
+        f"to a {args.patients:,}-check round; {args.workers} API processes; {args.clients} streams; "
+        f"POST p95 {result['post_p95'] * 1000:.0f} ms, max {result['post_max'] * 1000:.0f} ms"
+    )
     print(report("answer -> event, every (answer, stream)", result["latencies"]))
     print(report("answer -> event, slowest stream per answer", result["worst"]))
     print(report("answer -> browser DOM", result["browser"]) + f"; not shown: {result['browser_missing']}")
-    print(f"whole-round streams that missed an answer: {result['missing']}; median updates per stream "
-          f"{result['updates']:.0f}; median data per stream {result['kb_per_stream']:.0f} KiB")
+    print(
+        f"whole-round streams that missed an answer: {result['missing']}; median updates per stream "
+        f"{result['updates']:.0f}; median data per stream {result['kb_per_stream']:.0f} KiB"
+    )
     if not args.keep:
         with psycopg.connect(ADMIN, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")

@@ -62,39 +62,73 @@ def old_move_counters(*, session, moves) -> None:
         if delta == 0:
             continue
         if delta < 0:
-            session.execute(update(table).where(table.c.round_id == round_id, table.c.dimension == dimension,
-                                                table.c.key == key, table.c.state == state, table.c.shard == 0)
-                            .values(count=table.c.count + delta))
+            session.execute(
+                update(table)
+                .where(
+                    table.c.round_id == round_id,
+                    table.c.dimension == dimension,
+                    table.c.key == key,
+                    table.c.state == state,
+                    table.c.shard == 0,
+                )
+                .values(count=table.c.count + delta)
+            )
             continue
-        statement = pg_insert(table).values(round_id=round_id, dimension=dimension, key=key, state=state, shard=0,
-                                            count=delta)
-        session.execute(statement.on_conflict_do_update(index_elements=["round_id", "dimension", "key", "state", "shard"],
-                                                        set_={"count": table.c.count + delta}))
+        statement = pg_insert(table).values(
+            round_id=round_id, dimension=dimension, key=key, state=state, shard=0, count=delta
+        )
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["round_id", "dimension", "key", "state", "shard"], set_={"count": table.c.count + delta}
+            )
+        )
 
 
 def prepare(messages: int):
     engine = fresh_database(URL)
     municipality_id = bulk_patients(engine, messages)
-    settings = Settings(database_url=URL, environment="test", public_base_url=BASE, twilio_auth_token=TOKEN,
-                        notifier="console")
+    settings = Settings(
+        database_url=URL, environment="test", public_base_url=BASE, twilio_auth_token=TOKEN, notifier="console"
+    )
     with make_session_factory(engine)() as session:
-        start_round(session=session, actor=Actor.system("bench"), settings=settings, drill=True, reason="manual",
-                    target=RoundTarget(municipality_ids=[municipality_id]))
+        start_round(
+            session=session,
+            actor=Actor.system("bench"),
+            settings=settings,
+            drill=True,
+            reason="manual",
+            target=RoundTarget(municipality_ids=[municipality_id]),
+        )
         session.commit()
     with engine.begin() as conn:
         rows = conn.execute(text("SELECT id, answer_token, to_number FROM outbox_message ORDER BY id")).all()
-        conn.execute(text("UPDATE outbox_message SET provider_message_id = 'SM' || id, state = 'sent', sent_at = now()"))
+        conn.execute(
+            text("UPDATE outbox_message SET provider_message_id = 'SM' || id, state = 'sent', sent_at = now()")
+        )
     return engine, settings, rows
 
 
 async def call(app, method: str, path: str, params: dict | None = None, headers: dict | None = None):
     body = urlencode(params or {}).encode()
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
-             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-             "headers": [(b"host", b"127.0.0.1:8000"), (b"content-type", b"application/x-www-form-urlencoded"),
-                         (b"content-length", str(len(body)).encode())]
-             + [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
-             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 8000)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"127.0.0.1:8000"),
+            (b"content-type", b"application/x-www-form-urlencoded"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        + [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 8000),
+    }
     received = False
 
     async def receive():
@@ -139,8 +173,20 @@ async def measure(app, rows, part: slice) -> dict[str, float]:
         status = wire.status_params(account_sid="AC", sid=sid, status="delivered", to=phone, from_="+815000000000")
         reply = wire.reply_params(account_sid="AC", sid=f"SMr{message_id}", from_=phone, to="+815000000000", body="1")
         steps = [
-            ("webhook status", "POST", wire.STATUS_PATH, status, {"X-Twilio-Signature": signer.sign(wire.STATUS_PATH, status)}),
-            ("webhook inbound", "POST", wire.INBOUND_PATH, reply, {"X-Twilio-Signature": signer.sign(wire.INBOUND_PATH, reply)}),
+            (
+                "webhook status",
+                "POST",
+                wire.STATUS_PATH,
+                status,
+                {"X-Twilio-Signature": signer.sign(wire.STATUS_PATH, status)},
+            ),
+            (
+                "webhook inbound",
+                "POST",
+                wire.INBOUND_PATH,
+                reply,
+                {"X-Twilio-Signature": signer.sign(wire.INBOUND_PATH, reply)},
+            ),
         ]
         for name, method, path, params, headers in steps:
             started = time.process_time()
@@ -152,7 +198,9 @@ async def measure(app, rows, part: slice) -> dict[str, float]:
         cpu["answer page GET"] += time.process_time() - started
         nonce = re.search(rb'name="nonce" value="([^"]+)"', page["body"]).group(1).decode()
         started = time.process_time()
-        response = await call(app, "POST", f"/a/{token}", {"state": "power_out", "hours": "3", "note": "", "nonce": nonce})
+        response = await call(
+            app, "POST", f"/a/{token}", {"state": "power_out", "hours": "3", "note": "", "nonce": nonce}
+        )
         cpu["answer page POST"] += time.process_time() - started
         done["answer page GET"] += page["status"] == 200
         done["answer page POST"] += response["status"] == 200
@@ -165,8 +213,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     logging.disable(logging.CRITICAL)
-    variants = {"before (both)": (True, True), "routes fixed": (False, True), "counters fixed": (True, False),
-                "after (both)": (False, False)}
+    variants = {
+        "before (both)": (True, True),
+        "routes fixed": (False, True),
+        "counters fixed": (True, False),
+        "after (both)": (False, False),
+    }
     engine, settings, rows = prepare(args.messages * len(variants) * args.repeat + 50)
     new_move = counters.move_counters
     best: dict[str, dict[str, float]] = {}

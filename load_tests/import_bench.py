@@ -44,7 +44,11 @@ from bcp_service.imports.columns import CONTACT_FIELD, CONTACT_KEY, EXPORT_MIN_C
 ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 DB = "bcp_import_bench"
 URL = f"postgresql://postgres@127.0.0.1:5432/{DB}"
-COLUMNS = [c for c in PATIENT_COLUMNS if not c.export_only and (not (m := CONTACT_KEY.match(c.key)) or int(m.group(1)) <= EXPORT_MIN_CONTACTS)]
+COLUMNS = [
+    c
+    for c in PATIENT_COLUMNS
+    if not c.export_only and (not (m := CONTACT_KEY.match(c.key)) or int(m.group(1)) <= EXPORT_MIN_CONTACTS)
+]
 
 
 def recreate_database() -> None:
@@ -131,7 +135,9 @@ def changed_copy(rows: list[list[str]], share: float, seed: int = 11) -> list[li
 def run_cli(*args: str) -> tuple[float, str]:
     env = dict(os.environ, BCP_DATABASE_URL=URL, COLUMNS="100")
     started = time.perf_counter()
-    done = subprocess.run([str(ROOT / ".venv/bin/bcp-service"), *args], env=env, capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(
+        [str(ROOT / ".venv/bin/bcp-service"), *args], env=env, capture_output=True, text=True, cwd=ROOT
+    )
     elapsed = time.perf_counter() - started
     summary = next((line for line in done.stderr.splitlines() if "新規" in line), done.stderr[-500:])
     if done.returncode != 0:
@@ -157,7 +163,9 @@ def main() -> None:
             write(first, rows)
             write(second, changed_copy(rows, 0.10))
             shape = "xlsx" if args.xlsx else "CP932"
-            print(f"{args.rows:,} rows, {first.stat().st_size / 1e6:.1f} MB {shape}, PostgreSQL, {os.cpu_count()} cores")
+            print(
+                f"{args.rows:,} rows, {first.stat().st_size / 1e6:.1f} MB {shape}, PostgreSQL, {os.cpu_count()} cores"
+            )
             for label, cli_args in (
                 ("dry run", ("import", "patients", str(first), "--dry-run")),
                 ("first import (all created)", ("import", "patients", str(first))),

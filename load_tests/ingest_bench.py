@@ -57,12 +57,15 @@ async def run_all(app, jobs, concurrency: int) -> float:
 
 
 def status_job(app, signer, message_id, phone):
-    params = wire.status_params(account_sid="AC", sid=f"SM{message_id}", status="delivered", to=phone, from_="+815000000000")
+    params = wire.status_params(
+        account_sid="AC", sid=f"SM{message_id}", status="delivered", to=phone, from_="+815000000000"
+    )
     headers = {"X-Twilio-Signature": signer.sign(wire.STATUS_PATH, params)}
 
     async def job():
         response = await call(app, "POST", wire.STATUS_PATH, params, headers)
         assert response["status"] == 204, response
+
     return job
 
 
@@ -73,6 +76,7 @@ def reply_job(app, signer, message_id, phone):
     async def job():
         response = await call(app, "POST", wire.INBOUND_PATH, params, headers)
         assert response["status"] == 200, response
+
     return job
 
 
@@ -80,6 +84,7 @@ def form_job(app, token, nonces: dict):
     async def job():
         page = await call(app, "GET", f"/a/{token}")
         nonces[token] = re.search(rb'name="nonce" value="([^"]+)"', page["body"]).group(1).decode()
+
     return job
 
 
@@ -88,6 +93,7 @@ def submit_job(app, token, nonces: dict):
         form = {"state": "power_out", "hours": "3", "note": "", "nonce": nonces[token]}
         response = await call(app, "POST", f"/a/{token}", form)
         assert response["status"] == 200, response
+
     return job
 
 
@@ -102,8 +108,14 @@ async def measure(app, name: str, jobs, concurrency: int) -> dict:
         batches += w.batches - b0
         items += w.items - i0
     n = len(jobs)
-    return {"path": name, "requests": n, "per_s": round(n / wall, 1), "cpu_ms": round(1000 * cpu / n, 2),
-            "postgres_ms": round(1000 * pg / n, 2), "batch": round(items / batches, 1) if batches else 0}
+    return {
+        "path": name,
+        "requests": n,
+        "per_s": round(n / wall, 1),
+        "cpu_ms": round(1000 * cpu / n, 2),
+        "postgres_ms": round(1000 * pg / n, 2),
+        "batch": round(items / batches, 1) if batches else 0,
+    }
 
 
 async def main_async(args) -> list[dict]:

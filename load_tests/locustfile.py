@@ -42,7 +42,9 @@ OUT = Path(ENV.get("LOAD_OUT", "."))
 PHASE = ENV.get("LOAD_PHASE", "burst")
 PROCESSES = int(ENV.get("LOAD_PROCESSES", "1"))
 ACCOUNT_SID = ENV.get("LOAD_ACCOUNT_SID", "AC5130a7000000000000000000000000a1")
-SIGNER = wire.Signer(ENV.get("LOAD_AUTH_TOKEN", "simulator-auth-token"), ENV.get("LOAD_WEBHOOK_BASE", "http://127.0.0.1:8000"))
+SIGNER = wire.Signer(
+    ENV.get("LOAD_AUTH_TOKEN", "simulator-auth-token"), ENV.get("LOAD_WEBHOOK_BASE", "http://127.0.0.1:8000")
+)
 FROM_NUMBER = ENV.get("LOAD_FROM_NUMBER", "+815000000000")
 ROUND_ID = ENV.get("LOAD_ROUND_ID", "1")
 REPLY_SHARE = float(ENV.get("LOAD_REPLY_SHARE", "0.25"))
@@ -74,7 +76,9 @@ def curve(elapsed: float) -> float:
         return 1.0
     minutes = max(0.05, elapsed / CURVE_SECONDS * 60)
     mu, sigma = math.log(3.0), 0.9
-    density = math.exp(-((math.log(minutes) - mu) ** 2) / (2 * sigma * sigma)) / (minutes * sigma * math.sqrt(2 * math.pi))
+    density = math.exp(-((math.log(minutes) - mu) ** 2) / (2 * sigma * sigma)) / (
+        minutes * sigma * math.sqrt(2 * math.pi)
+    )
     return max(0.05, density * 60)
 
 
@@ -175,8 +179,9 @@ class Pool:
             self.links.append((sid, token))
         else:
             self.replies.append((sid, to))
-        for status, code in wire.receipt_plan(sid, undelivered_share=UNDELIVERED_SHARE,
-                                              out_of_order_share=OUT_OF_ORDER_SHARE):
+        for status, code in wire.receipt_plan(
+            sid, undelivered_share=UNDELIVERED_SHARE, out_of_order_share=OUT_OF_ORDER_SHARE
+        ):
             self.receipts.append((sid, status, code, to))
 
     def _load_file(self, path: Path) -> None:
@@ -193,8 +198,9 @@ class Pool:
         session = requests.Session()
         while time.time() < DEADLINE:
             try:
-                response = session.get(f"{SIM_URL}/_sim/messages", params={"limit": HARVEST_LIMIT,
-                                                                          "direction": "outbound-api"}, timeout=30)
+                response = session.get(
+                    f"{SIM_URL}/_sim/messages", params={"limit": HARVEST_LIMIT, "direction": "outbound-api"}, timeout=30
+                )
                 for record in reversed(response.json()["messages"]):
                     self._take(record["sid"], wire.token_from_body(record.get("body")), record["to"])
             except Exception:  # the simulator is busy; try again next time
@@ -263,8 +269,9 @@ class SmsReplyUser(FastHttpUser):
         body = random.choices([b for b, _ in wire.REPLIES], [w for _, w in wire.REPLIES])[0]
         params = wire.reply_params(account_sid=ACCOUNT_SID, sid=sid, from_=phone, to=FROM_NUMBER, body=body)
         headers = {"X-Twilio-Signature": SIGNER.sign(wire.INBOUND_PATH, params)}
-        with self.client.post(wire.INBOUND_PATH, data=params, headers=headers, name="POST webhook inbound",
-                              catch_response=True) as response:
+        with self.client.post(
+            wire.INBOUND_PATH, data=params, headers=headers, name="POST webhook inbound", catch_response=True
+        ) as response:
             if response.status_code == 200:
                 JOURNAL.write(k="sms", sid=sid, orig=original, t=time.time())
             else:
@@ -284,11 +291,13 @@ class ReceiptUser(FastHttpUser):
         if item is None:
             return
         sid, status, code, phone = item
-        params = wire.status_params(account_sid=ACCOUNT_SID, sid=sid, status=status, to=phone, from_=FROM_NUMBER,
-                                    error_code=code)
+        params = wire.status_params(
+            account_sid=ACCOUNT_SID, sid=sid, status=status, to=phone, from_=FROM_NUMBER, error_code=code
+        )
         headers = {"X-Twilio-Signature": SIGNER.sign(wire.STATUS_PATH, params)}
-        with self.client.post(wire.STATUS_PATH, data=params, headers=headers, name="POST webhook status",
-                              catch_response=True) as response:
+        with self.client.post(
+            wire.STATUS_PATH, data=params, headers=headers, name="POST webhook status", catch_response=True
+        ) as response:
             if response.status_code in (200, 204):
                 JOURNAL.write(k="status", sid=sid, s=status, t=time.time())
             else:
@@ -312,9 +321,12 @@ class NurseUser(FastHttpUser):
         self.token = None
         if self.account is None:
             return
-        with self.client.post("/api/v1/auth/token", data={"username": self.account["username"],
-                                                          "password": self.account["password"]},
-                              name="POST /api/v1/auth/token", catch_response=True) as response:
+        with self.client.post(
+            "/api/v1/auth/token",
+            data={"username": self.account["username"], "password": self.account["password"]},
+            name="POST /api/v1/auth/token",
+            catch_response=True,
+        ) as response:
             if response.status_code == 200:
                 self.token = response.json()["access_token"]
             else:
@@ -328,10 +340,21 @@ class NurseUser(FastHttpUser):
         check = random.choice(self.account["checks"])
         client_id = uuid.uuid4().hex
         state = random.choice(["safe", "safe", "safe", "needs_help", "power_out", "unreachable"])
-        body = {"client_id": client_id, "check_id": check, "state": state, "method": random.choice(["phone", "visit"]),
-                "hours_left": 4 if state == "power_out" else None, "note": None}
-        with self.client.post("/api/v1/nurse/results", json=body, headers={"Authorization": f"Bearer {self.token}"},
-                              name="POST /api/v1/nurse/results", catch_response=True) as response:
+        body = {
+            "client_id": client_id,
+            "check_id": check,
+            "state": state,
+            "method": random.choice(["phone", "visit"]),
+            "hours_left": 4 if state == "power_out" else None,
+            "note": None,
+        }
+        with self.client.post(
+            "/api/v1/nurse/results",
+            json=body,
+            headers={"Authorization": f"Bearer {self.token}"},
+            name="POST /api/v1/nurse/results",
+            catch_response=True,
+        ) as response:
             if response.status_code == 200:
                 JOURNAL.write(k="nurse", cid=client_id, c=check, t=time.time())
             else:
@@ -360,8 +383,9 @@ class BoardViewer(User):
         started = time.perf_counter()
         name = "GET /board/rounds/[id]/events (to snapshot)"
         try:
-            with self.http.get(url, headers={"Authorization": f"Bearer {self.token}"}, stream=True,
-                               timeout=(10, 60)) as response:
+            with self.http.get(
+                url, headers={"Authorization": f"Bearer {self.token}"}, stream=True, timeout=(10, 60)
+            ) as response:
                 if response.status_code != 200:
                     self._event(name, started, RuntimeError(f"HTTP {response.status_code}"))
                     return
@@ -384,8 +408,12 @@ class BoardViewer(User):
 
     def _event(self, name: str, started: float, exc: Exception | None, length: int = 0) -> None:
         self.environment.events.request.fire(
-            request_type="SSE", name=name, response_time=(time.perf_counter() - started) * 1000,
-            response_length=length, exception=exc, context={},
+            request_type="SSE",
+            name=name,
+            response_time=(time.perf_counter() - started) * 1000,
+            response_length=length,
+            exception=exc,
+            context={},
         )
 
 
@@ -397,10 +425,12 @@ class BareUser(FastHttpUser):
 
     @task
     def post(self) -> None:
-        params = wire.status_params(account_sid=ACCOUNT_SID, sid=wire.new_sid(), status="delivered",
-                                    to="+819000000000", from_=FROM_NUMBER)
+        params = wire.status_params(
+            account_sid=ACCOUNT_SID, sid=wire.new_sid(), status="delivered", to="+819000000000", from_=FROM_NUMBER
+        )
         headers = {"X-Twilio-Signature": SIGNER.sign(wire.STATUS_PATH, params)}
-        with self.client.post("/bare/form", data=params, headers=headers, name="POST /bare/form",
-                              catch_response=True) as response:
+        with self.client.post(
+            "/bare/form", data=params, headers=headers, name="POST /bare/form", catch_response=True
+        ) as response:
             if response.status_code != 204:
                 _fail(response)

@@ -55,24 +55,39 @@ def round_figure(url: str, patients: int, landline_share: float) -> tuple[float,
     municipality_id = bulk_patients(engine, patients)
     if landline_share > 0:
         with engine.begin() as conn:
-            conn.execute(text("UPDATE patient_contact SET phone = '+81431' || substr(CAST(1000000 + id % 1000000 AS TEXT), 2)"
-                              " WHERE id % :every = 0"), {"every": max(1, round(1 / landline_share))})
+            conn.execute(
+                text(
+                    "UPDATE patient_contact SET phone = '+81431' || substr(CAST(1000000 + id % 1000000 AS TEXT), 2)"
+                    " WHERE id % :every = 0"
+                ),
+                {"every": max(1, round(1 / landline_share))},
+            )
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE")
-    settings = Settings(database_url=url, environment="test", public_base_url=BASE, twilio_auth_token=TOKEN,
-                        notifier="console")
+    settings = Settings(
+        database_url=url, environment="test", public_base_url=BASE, twilio_auth_token=TOKEN, notifier="console"
+    )
     with make_session_factory(engine)() as session:
         started = time.perf_counter()
-        safety_round, _ = start_round(session=session, actor=Actor.system("quick"), settings=settings, drill=True,
-                                      reason="manual", target=RoundTarget(municipality_ids=[municipality_id]))
+        safety_round, _ = start_round(
+            session=session,
+            actor=Actor.system("quick"),
+            settings=settings,
+            drill=True,
+            reason="manual",
+            target=RoundTarget(municipality_ids=[municipality_id]),
+        )
         session.commit()
         seconds = time.perf_counter() - started
         checks = safety_round.target_count
     with engine.begin() as conn:
-        rows = conn.execute(text("SELECT id, answer_token, to_number FROM outbox_message WHERE channel = 'sms' "
-                                 "ORDER BY id")).all()
-        conn.execute(text("UPDATE outbox_message SET provider_message_id = 'SM' || id, state = 'sent', sent_at = now()"))
+        rows = conn.execute(
+            text("SELECT id, answer_token, to_number FROM outbox_message WHERE channel = 'sms' ORDER BY id")
+        ).all()
+        conn.execute(
+            text("UPDATE outbox_message SET provider_message_id = 'SM' || id, state = 'sent', sent_at = now()")
+        )
     return 10_000 * seconds / max(1, checks), engine, settings, rows
 
 
@@ -90,19 +105,23 @@ def hot_path_figures(engine, settings, rows, requests: int) -> dict[str, float]:
     app = create_app(settings, engine)
     signer = wire.Signer(TOKEN, BASE)
     part = rows[:requests]
-    form = urlencode(wire.status_params(account_sid="AC", sid="SM1", status="delivered", to="+819000000000",
-                                        from_="+815000000000"))
+    form = urlencode(
+        wire.status_params(account_sid="AC", sid="SM1", status="delivered", to="+819000000000", from_="+815000000000")
+    )
 
     def status(message_id, phone):
-        params = wire.status_params(account_sid="AC", sid=f"SM{message_id}", status="delivered", to=phone,
-                                    from_="+815000000000")
-        return lambda: call(app, "POST", wire.STATUS_PATH, params,
-                            {"X-Twilio-Signature": signer.sign(wire.STATUS_PATH, params)})
+        params = wire.status_params(
+            account_sid="AC", sid=f"SM{message_id}", status="delivered", to=phone, from_="+815000000000"
+        )
+        return lambda: call(
+            app, "POST", wire.STATUS_PATH, params, {"X-Twilio-Signature": signer.sign(wire.STATUS_PATH, params)}
+        )
 
     def inbound(message_id, phone):
         params = wire.reply_params(account_sid="AC", sid=f"SMr{message_id}", from_=phone, to="+815000000000", body="1")
-        return lambda: call(app, "POST", wire.INBOUND_PATH, params,
-                            {"X-Twilio-Signature": signer.sign(wire.INBOUND_PATH, params)})
+        return lambda: call(
+            app, "POST", wire.INBOUND_PATH, params, {"X-Twilio-Signature": signer.sign(wire.INBOUND_PATH, params)}
+        )
 
     async def answer(token):
         page = await call(app, "GET", f"/a/{token}")
@@ -112,8 +131,12 @@ def hot_path_figures(engine, settings, rows, requests: int) -> dict[str, float]:
         return time.process_time() - started
 
     async def run() -> dict[str, float]:
-        bare = await _cpu([lambda: call(bare_app.app, "POST", "/bare/form", dict(p.split("=", 1) for p in form.split("&")))
-                           for _ in range(requests)])
+        bare = await _cpu(
+            [
+                lambda: call(bare_app.app, "POST", "/bare/form", dict(p.split("=", 1) for p in form.split("&")))
+                for _ in range(requests)
+            ]
+        )
         figures = {"bare_ms": bare}
         figures["webhook_status_ms"] = await _cpu([status(m, p) for m, _, p in part])
         figures["webhook_inbound_ms"] = await _cpu([inbound(m, p) for m, _, p in part])
@@ -162,11 +185,17 @@ def main() -> None:
     print("CPU ms per request: " + ", ".join(f"{k[:-3]} {v:.2f}" for k, v in figures.items() if k.endswith("_ms")))
     print(f"took {time.perf_counter() - started:.0f} s")
     if args.record:
-        REFERENCE.write_text(json.dumps({
-            "note": f"recorded {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, load average {load:.1f}, "
+        REFERENCE.write_text(
+            json.dumps(
+                {
+                    "note": f"recorded {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, load average {load:.1f}, "
                     f"{args.patients} patients, {args.requests} requests",
-            "figures": {name: round(figures[name], 3) for name in FIGURES},
-        }, indent=2) + "\n")
+                    "figures": {name: round(figures[name], 3) for name in FIGURES},
+                },
+                indent=2,
+            )
+            + "\n"
+        )
 
 
 if __name__ == "__main__":

@@ -40,11 +40,24 @@ async def user(n: int, client: httpx.AsyncClient, ctx: dict, stop: float, out: l
     mix = [
         ("GET /board/rounds/{id}", lambda: client.get(f"/board/rounds/{rid}", headers=pref)),
         ("GET /api/v1/rounds/{id}/summary", lambda: client.get(f"/api/v1/rounds/{rid}/summary", headers=pref)),
-        ("GET /api/v1/patients", lambda: client.get("/api/v1/patients", headers=admin,
-                                                    params={"limit": 50, "offset": rng.randrange(0, 900)})),
-        ("GET /api/v1/patients/{id}", lambda: client.get(f"/api/v1/patients/{rng.choice(ctx['patients'])}", headers=admin)),
-        ("PATCH /api/v1/patients/{id}", lambda: client.patch(f"/api/v1/patients/{rng.choice(ctx['patients'])}",
-                                                             headers=admin, json={"external_battery_hours": rng.choice([4, 6, 8])})),
+        (
+            "GET /api/v1/patients",
+            lambda: client.get(
+                "/api/v1/patients", headers=admin, params={"limit": 50, "offset": rng.randrange(0, 900)}
+            ),
+        ),
+        (
+            "GET /api/v1/patients/{id}",
+            lambda: client.get(f"/api/v1/patients/{rng.choice(ctx['patients'])}", headers=admin),
+        ),
+        (
+            "PATCH /api/v1/patients/{id}",
+            lambda: client.patch(
+                f"/api/v1/patients/{rng.choice(ctx['patients'])}",
+                headers=admin,
+                json={"external_battery_hours": rng.choice([4, 6, 8])},
+            ),
+        ),
         ("GET /", lambda: client.get("/", headers=pref)),
     ]
     while time.monotonic() < stop:
@@ -75,13 +88,21 @@ def row(users: int, out: list, seconds: float) -> tuple[str, dict]:
     statuses = Counter(str(status) for _, status, _ in out)
     ok = [t for _, s, t in out if s == 200]
     shed = [t for _, s, t in out if s == 503]
-    facts = {"users": users, "requests": len(out), "ok": len(ok), "shed": len(shed),
-             "p95": p95([t for _, _, t in out]), "p95_ok": p95(ok),
-             "errors": sum(n for s, n in statuses.items() if s not in ("200", "503"))}
-    line = (f"| {users} | {len(out):,} | {len(ok) / seconds:.1f} | {100 * len(shed) / max(1, len(out)):.1f} % | "
-            f"{1000 * facts['p95']:.0f} | {1000 * facts['p95_ok']:.0f} | {1000 * p95(shed):.0f} | "
-            f"{1000 * max((t for _, _, t in out), default=0):.0f} | {facts['errors']} | "
-            f"{', '.join(f'{s}: {n}' for s, n in sorted(statuses.items()))} |")
+    facts = {
+        "users": users,
+        "requests": len(out),
+        "ok": len(ok),
+        "shed": len(shed),
+        "p95": p95([t for _, _, t in out]),
+        "p95_ok": p95(ok),
+        "errors": sum(n for s, n in statuses.items() if s not in ("200", "503")),
+    }
+    line = (
+        f"| {users} | {len(out):,} | {len(ok) / seconds:.1f} | {100 * len(shed) / max(1, len(out)):.1f} % | "
+        f"{1000 * facts['p95']:.0f} | {1000 * facts['p95_ok']:.0f} | {1000 * p95(shed):.0f} | "
+        f"{1000 * max((t for _, _, t in out), default=0):.0f} | {facts['errors']} | "
+        f"{', '.join(f'{s}: {n}' for s, n in sorted(statuses.items()))} |"
+    )
     return line, facts
 
 
@@ -91,12 +112,17 @@ async def run(args, base: str) -> str:
     async with httpx.AsyncClient(base_url=base, timeout=120) as client:
         me = (await client.get("/api/v1/auth/me", headers=headers["chiba-pref"])).json()
         listing = (await client.get("/api/v1/patients", headers=headers["admin"], params={"limit": 500})).json()
-        started = await client.post("/api/v1/rounds", headers=headers["chiba-pref"],
-                                    json={"reason": "manual", "drill": True, "target": {"prefecture_id": me["scope_id"]}})
+        started = await client.post(
+            "/api/v1/rounds",
+            headers=headers["chiba-pref"],
+            json={"reason": "manual", "drill": True, "target": {"prefecture_id": me["scope_id"]}},
+        )
         started.raise_for_status()
     ctx = {"headers": headers, "round_id": started.json()["id"], "patients": [p["id"] for p in listing["items"]]}
-    lines = ["| users | requests | 200/s | 503 share | p95 ms (all) | p95 ms (200) | p95 ms (503) | max ms | other | statuses |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines = [
+        "| users | requests | 200/s | 503 share | p95 ms (all) | p95 ms (200) | p95 ms (503) | max ms | other | statuses |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
     load = []
     capacity = 0
     for users in args.levels:
@@ -110,7 +136,9 @@ async def run(args, base: str) -> str:
     capacity = capacity or args.levels[0]
     lines.append(f"| **capacity: {capacity}** | | | | | | | | | |")
     for factor in (2, 5):
-        line, _ = row(capacity * factor, await level(base, ctx, capacity * factor, args.step_seconds), args.step_seconds)
+        line, _ = row(
+            capacity * factor, await level(base, ctx, capacity * factor, args.step_seconds), args.step_seconds
+        )
         lines.append(line.replace(f"| {capacity * factor} |", f"| {capacity * factor} ({factor}x) |", 1))
         load.append(os.getloadavg()[0])
     for users in args.extra:  # fixed levels, e.g. the outside probe's 240 concurrent requests
@@ -119,8 +147,12 @@ async def run(args, base: str) -> str:
     await asyncio.sleep(args.settle_seconds)  # answers the simulator is still sending
     sim_port = args.sim_port
     async with httpx.AsyncClient(timeout=120) as client:
-        summary = (await client.get(f"{base}/api/v1/rounds/{ctx['round_id']}/summary", headers=headers["chiba-pref"])).json()
-        messages = (await client.get(f"http://127.0.0.1:{sim_port}/_sim/messages", params={"limit": 1_000_000})).json()["messages"]
+        summary = (
+            await client.get(f"{base}/api/v1/rounds/{ctx['round_id']}/summary", headers=headers["chiba-pref"])
+        ).json()
+        messages = (await client.get(f"http://127.0.0.1:{sim_port}/_sim/messages", params={"limit": 1_000_000})).json()[
+            "messages"
+        ]
     taps: Counter = Counter()
     told_ok = set()
     for message in messages:
@@ -130,10 +162,13 @@ async def run(args, base: str) -> str:
             taps[str(answer["http_status"])] += 1
             if answer["http_status"] == 200:
                 told_ok.add(message.get("to") or message.get("sid"))
-    lines += ["", f"Round of {summary['total']:,} checks: {summary['answered']:,} answered; link answers the simulator "
-              f"was told 200 for: {len(told_ok):,} people (answer taps by status: {dict(taps)}); "
-              f"lost: {max(0, len(told_ok) - summary['answered'])}. Load average (1 min) after each level: "
-              + ", ".join(f"{x:.1f}" for x in load)]
+    lines += [
+        "",
+        f"Round of {summary['total']:,} checks: {summary['answered']:,} answered; link answers the simulator "
+        f"was told 200 for: {len(told_ok):,} people (answer taps by status: {dict(taps)}); "
+        f"lost: {max(0, len(told_ok) - summary['answered'])}. Load average (1 min) after each level: "
+        + ", ".join(f"{x:.1f}" for x in load),
+    ]
     return "\n".join(lines)
 
 
@@ -155,9 +190,15 @@ def wait_for(base: str, demo: subprocess.Popen) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--patients", type=int, default=979)
-    parser.add_argument("--levels", type=lambda s: [int(x) for x in s.split(",")], default=[2, 4, 8, 12, 16, 24, 32, 48])
-    parser.add_argument("--extra", type=lambda s: [int(x) for x in s.split(",") if x], default=[],
-                        help="levels run after 2x and 5x whatever the capacity (the probe's 240)")
+    parser.add_argument(
+        "--levels", type=lambda s: [int(x) for x in s.split(",")], default=[2, 4, 8, 12, 16, 24, 32, 48]
+    )
+    parser.add_argument(
+        "--extra",
+        type=lambda s: [int(x) for x in s.split(",") if x],
+        default=[],
+        help="levels run after 2x and 5x whatever the capacity (the probe's 240)",
+    )
     parser.add_argument("--step-seconds", type=float, default=20)
     parser.add_argument("--settle-seconds", type=float, default=20)
     parser.add_argument("--answer-speed", type=float, default=6)
@@ -169,10 +210,27 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bcp-shed-") as tmp:
         data_dir = Path(tmp)
         env = {k: v for k, v in os.environ.items() if not k.startswith("BCP_")}
-        demo = subprocess.Popen([COMMAND, "demo", "--patients", str(args.patients), "--port", str(args.port),
-                                 "--sim-port", str(args.sim_port), "--data-dir", str(data_dir),
-                                 "--answer-speed", str(args.answer_speed)],
-                                env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        demo = subprocess.Popen(
+            [
+                COMMAND,
+                "demo",
+                "--patients",
+                str(args.patients),
+                "--port",
+                str(args.port),
+                "--sim-port",
+                str(args.sim_port),
+                "--data-dir",
+                str(data_dir),
+                "--answer-speed",
+                str(args.answer_speed),
+            ],
+            env=env,
+            cwd=tmp,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
         try:
             wait_for(base, demo)
             time.sleep(3)  # the simulator, worker and scheduler
@@ -187,9 +245,11 @@ def main() -> None:
         if args.keep_log:
             Path(args.keep_log).write_text(log, encoding="utf-8")
         print(report)
-        print(f"\ndemo.log: {log.count('Traceback')} tracebacks, {len(re.findall(r' ERROR ', log))} ERROR lines, "
-              f"{log.count('http.shed')} 'http.shed' lines (one per cause per minute), "
-              f"{log.count('database is locked')} 'database is locked'")
+        print(
+            f"\ndemo.log: {log.count('Traceback')} tracebacks, {len(re.findall(r' ERROR ', log))} ERROR lines, "
+            f"{log.count('http.shed')} 'http.shed' lines (one per cause per minute), "
+            f"{log.count('database is locked')} 'database is locked'"
+        )
 
 
 if __name__ == "__main__":

@@ -61,7 +61,9 @@ def call(rec: Recorder, route: str, fn, expect=(200,)):
 
 
 def token(base: str, username: str) -> str:
-    response = httpx.post(f"{base}/api/v1/auth/token", data={"username": username, "password": PASSWORD.format(username)})
+    response = httpx.post(
+        f"{base}/api/v1/auth/token", data={"username": username, "password": PASSWORD.format(username)}
+    )
     response.raise_for_status()
     return response.json()["access_token"]
 
@@ -70,8 +72,15 @@ def page_login(rec: Recorder, base: str, username: str) -> httpx.Client:
     client = httpx.Client(base_url=base, timeout=60)
     form = call(rec, "GET /login", lambda: client.get("/login"))
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1) if form is not None else ""
-    call(rec, "POST /login", lambda: client.post("/login", data={"username": username, "password": PASSWORD.format(username),
-                                                                   "csrf_token": csrf, "next": "/"}), expect=(303,))
+    call(
+        rec,
+        "POST /login",
+        lambda: client.post(
+            "/login",
+            data={"username": username, "password": PASSWORD.format(username), "csrf_token": csrf, "next": "/"},
+        ),
+        expect=(303,),
+    )
     return client
 
 
@@ -103,7 +112,10 @@ def stream_once(rec: Recorder, client: httpx.Client, round_id: int) -> None:
 
 def user_loop(n: int, base: str, ctx: dict, rec: Recorder, stop: threading.Event, data_dir: Path) -> None:
     rng = random.Random(n)
-    api = {k: httpx.Client(base_url=base, timeout=60, headers={"Authorization": f"Bearer {v}"}) for k, v in ctx["tokens"].items()}
+    api = {
+        k: httpx.Client(base_url=base, timeout=60, headers={"Authorization": f"Bearer {v}"})
+        for k, v in ctx["tokens"].items()
+    }
     rid = ctx["round_id"]
     env = {**os.environ, "BCP_DATABASE_URL": f"sqlite:///{data_dir / 'demo.sqlite3'}"}
 
@@ -113,25 +125,48 @@ def user_loop(n: int, base: str, ctx: dict, rec: Recorder, stop: threading.Event
         stream_once(rec, c, rid)
         call(rec, "GET /board/rounds/{id}/print", lambda: c.get(f"/board/rounds/{rid}/print"))
         for kind in ("areas", "priority", "silent"):
-            call(rec, f"GET /board/rounds/{{id}}/export.csv?kind={kind}", lambda kind=kind: c.get(f"/board/rounds/{rid}/export.csv", params={"kind": kind}))
+            call(
+                rec,
+                f"GET /board/rounds/{{id}}/export.csv?kind={kind}",
+                lambda kind=kind: c.get(f"/board/rounds/{rid}/export.csv", params={"kind": kind}),
+            )
 
     def nurse(c):
         listing = call(rec, "GET /nurse", lambda: c.get("/nurse"))
         ids = [int(i) for i in re.findall(r'id="c(\d+)"', listing.text)] if listing is not None else []
         if ids:
-            body = {"client_id": secrets.token_hex(8), "check_id": rng.choice(ids), "state": rng.choice(["safe", "needs_help"]),
-                    "method": "phone", "hours_left": rng.choice([None, 3.0])}
+            body = {
+                "client_id": secrets.token_hex(8),
+                "check_id": rng.choice(ids),
+                "state": rng.choice(["safe", "needs_help"]),
+                "method": "phone",
+                "hours_left": rng.choice([None, 3.0]),
+            }
             call(rec, "POST /api/v1/nurse/results", lambda: api["chiba-nurse"].post("/api/v1/nurse/results", json=body))
 
     def bcp():
-        call(rec, "GET /api/v1/bcp-drafts/{id}.docx", lambda: api["chiba-clinic"].get(f"/api/v1/bcp-drafts/{ctx['draft_id']}.docx"))
+        call(
+            rec,
+            "GET /api/v1/bcp-drafts/{id}.docx",
+            lambda: api["chiba-clinic"].get(f"/api/v1/bcp-drafts/{ctx['draft_id']}.docx"),
+        )
 
     def registry():
-        listing = call(rec, "GET /api/v1/patients", lambda: api["admin"].get("/api/v1/patients", params={"limit": 50, "offset": rng.randrange(0, 2900)}))
+        listing = call(
+            rec,
+            "GET /api/v1/patients",
+            lambda: api["admin"].get("/api/v1/patients", params={"limit": 50, "offset": rng.randrange(0, 2900)}),
+        )
         if listing is not None and listing.status_code == 200 and listing.json()["items"]:
             pid = rng.choice(listing.json()["items"])["id"]
             call(rec, "GET /api/v1/patients/{id}", lambda: api["admin"].get(f"/api/v1/patients/{pid}"))
-            call(rec, "PATCH /api/v1/patients/{id}", lambda: api["admin"].patch(f"/api/v1/patients/{pid}", json={"external_battery_hours": rng.choice([4, 6, 8])}))
+            call(
+                rec,
+                "PATCH /api/v1/patients/{id}",
+                lambda: api["admin"].patch(
+                    f"/api/v1/patients/{pid}", json={"external_battery_hours": rng.choice([4, 6, 8])}
+                ),
+            )
 
     def exports():
         call(rec, "GET /api/v1/exports/patients.csv", lambda: api["admin"].get("/api/v1/exports/patients.csv"))
@@ -140,11 +175,19 @@ def user_loop(n: int, base: str, ctx: dict, rec: Recorder, stop: threading.Event
     def cli():
         started = time.perf_counter()
         out = data_dir / f"export-{n}.csv"
-        run = subprocess.run([COMMAND, "export", "patients", "--out", str(out)], env=env, capture_output=True, text=True, timeout=120)
+        run = subprocess.run(
+            [COMMAND, "export", "patients", "--out", str(out)], env=env, capture_output=True, text=True, timeout=120
+        )
         rec.record("CLI export patients", started, None if run.returncode == 0 else (run.stdout + run.stderr)[-200:])
         started = time.perf_counter()
-        run = subprocess.run([COMMAND, "users", "create", f"soak-{n}-{secrets.token_hex(3)}", "--role", "admin"],
-                             env=env, input="soak-password-123\n", capture_output=True, text=True, timeout=120)
+        run = subprocess.run(
+            [COMMAND, "users", "create", f"soak-{n}-{secrets.token_hex(3)}", "--role", "admin"],
+            env=env,
+            input="soak-password-123\n",
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         rec.record("CLI users create", started, None if run.returncode == 0 else (run.stdout + run.stderr)[-200:])
 
     actions = [("board", "chiba-pref"), ("nurse", "chiba-nurse"), ("bcp", None), ("registry", None), ("exports", None)]
@@ -177,9 +220,27 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bcp-soak-") as tmp:
         data_dir = Path(tmp)
         env = {k: v for k, v in os.environ.items() if not k.startswith("BCP_")}
-        demo = subprocess.Popen([COMMAND, "demo", "--patients", str(args.patients), "--port", str(args.port),
-                                 "--sim-port", str(args.sim_port), "--data-dir", str(data_dir), "--answer-speed", str(args.answer_speed)],
-                                env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        demo = subprocess.Popen(
+            [
+                COMMAND,
+                "demo",
+                "--patients",
+                str(args.patients),
+                "--port",
+                str(args.port),
+                "--sim-port",
+                str(args.sim_port),
+                "--data-dir",
+                str(data_dir),
+                "--answer-speed",
+                str(args.answer_speed),
+            ],
+            env=env,
+            cwd=tmp,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
         try:
             report = soak(args, base, data_dir, demo)
         finally:
@@ -192,10 +253,12 @@ def main() -> None:
         if args.keep_log:
             Path(args.keep_log).write_text(log, encoding="utf-8")
         print(report)
-        print(f"\ndemo.log: {log.count('database is locked')} 'database is locked', {log.count('Traceback')} tracebacks, "
-              f"{len(re.findall(r' ERROR ', log))} ERROR lines, {len(log.splitlines())} lines; "
-              f"{log.count('webhook.kept_before_commit')} webhooks answered from the journal before their commit, "
-              f"{log.count('sqlite.write_lock_held')} SQLite write locks held 2 s or more")
+        print(
+            f"\ndemo.log: {log.count('database is locked')} 'database is locked', {log.count('Traceback')} tracebacks, "
+            f"{len(re.findall(r' ERROR ', log))} ERROR lines, {len(log.splitlines())} lines; "
+            f"{log.count('webhook.kept_before_commit')} webhooks answered from the journal before their commit, "
+            f"{log.count('sqlite.write_lock_held')} SQLite write locks held 2 s or more"
+        )
 
 
 def soak(args, base: str, data_dir: Path, demo: subprocess.Popen) -> str:
@@ -214,15 +277,26 @@ def soak(args, base: str, data_dir: Path, demo: subprocess.Popen) -> str:
     time.sleep(3)  # the simulator, worker and scheduler
     tokens = {u: token(base, u) for u in ("admin", "chiba-pref", "chiba-nurse", "chiba-clinic")}
     me = httpx.get(f"{base}/api/v1/auth/me", headers={"Authorization": f"Bearer {tokens['chiba-clinic']}"}).json()
-    draft = httpx.post(f"{base}/api/v1/institutions/{me['scope_id']}/bcp-drafts", headers={"Authorization": f"Bearer {tokens['chiba-clinic']}"}, timeout=60)
+    draft = httpx.post(
+        f"{base}/api/v1/institutions/{me['scope_id']}/bcp-drafts",
+        headers={"Authorization": f"Bearer {tokens['chiba-clinic']}"},
+        timeout=60,
+    )
     draft.raise_for_status()
     pref = httpx.get(f"{base}/api/v1/auth/me", headers={"Authorization": f"Bearer {tokens['chiba-pref']}"}).json()
-    started = httpx.post(f"{base}/api/v1/rounds", headers={"Authorization": f"Bearer {tokens['chiba-pref']}"}, timeout=120,
-                         json={"reason": "manual", "drill": True, "target": {"prefecture_id": pref["scope_id"]}})
+    started = httpx.post(
+        f"{base}/api/v1/rounds",
+        headers={"Authorization": f"Bearer {tokens['chiba-pref']}"},
+        timeout=120,
+        json={"reason": "manual", "drill": True, "target": {"prefecture_id": pref["scope_id"]}},
+    )
     started.raise_for_status()
     ctx = {"tokens": tokens, "round_id": started.json()["id"], "draft_id": draft.json()["id"]}
     rec, stop = Recorder(), threading.Event()
-    threads = [threading.Thread(target=user_loop, args=(n, base, ctx, rec, stop, data_dir), daemon=True) for n in range(args.users)]
+    threads = [
+        threading.Thread(target=user_loop, args=(n, base, ctx, rec, stop, data_dir), daemon=True)
+        for n in range(args.users)
+    ]
     began = time.monotonic()
     for thread in threads:
         thread.start()
@@ -231,23 +305,33 @@ def soak(args, base: str, data_dir: Path, demo: subprocess.Popen) -> str:
     for thread in threads:
         thread.join(120)
     elapsed = time.monotonic() - began
-    summary = httpx.get(f"{base}/api/v1/rounds/{ctx['round_id']}/summary", headers={"Authorization": f"Bearer {tokens['chiba-pref']}"}).json()
+    summary = httpx.get(
+        f"{base}/api/v1/rounds/{ctx['round_id']}/summary", headers={"Authorization": f"Bearer {tokens['chiba-pref']}"}
+    ).json()
     sim = httpx.get(f"http://127.0.0.1:{args.sim_port}/_sim/stats").json()
     # What the service answered the simulator's webhooks (delivery receipts) and answer taps.
     webhook: dict = defaultdict(int)
-    for message in httpx.get(f"http://127.0.0.1:{args.sim_port}/_sim/messages", params={"limit": 1_000_000}, timeout=60).json()["messages"]:
+    for message in httpx.get(
+        f"http://127.0.0.1:{args.sim_port}/_sim/messages", params={"limit": 1_000_000}, timeout=60
+    ).json()["messages"]:
         for callback in message.get("callbacks", []):
             webhook[f"receipt {callback['http_status']}"] += 1
         for answer in message.get("answers", []):
             webhook[f"answer {answer['http_status']}"] += 1
-    lines = [f"{elapsed / 60:.1f} min, {args.users} users, round of {summary['total']:,} checks: {summary['answered']:,} answered, "
-             f"messages {summary['messages']}; simulator: {sim}; webhooks answered: {dict(webhook)}", "",
-             "| route | requests | errors | p50 ms | p95 ms | max ms |", "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"{elapsed / 60:.1f} min, {args.users} users, round of {summary['total']:,} checks: {summary['answered']:,} answered, "
+        f"messages {summary['messages']}; simulator: {sim}; webhooks answered: {dict(webhook)}",
+        "",
+        "| route | requests | errors | p50 ms | p95 ms | max ms |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for route in sorted(rec.latency):
         values = sorted(rec.latency[route])
         p95 = values[min(len(values) - 1, int(len(values) * 0.95))]
-        lines.append(f"| {route} | {len(values):,} | {len(rec.errors[route])} | {1000 * statistics.median(values):.0f} | "
-                     f"{1000 * p95:.0f} | {1000 * values[-1]:.0f} |")
+        lines.append(
+            f"| {route} | {len(values):,} | {len(rec.errors[route])} | {1000 * statistics.median(values):.0f} | "
+            f"{1000 * p95:.0f} | {1000 * values[-1]:.0f} |"
+        )
     total = sum(len(v) for v in rec.latency.values())
     errors = sum(len(v) for v in rec.errors.values())
     lines.append(f"| **all** | {total:,} | {errors} | | | |")

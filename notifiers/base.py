@@ -33,8 +33,9 @@ class NotifierError(Exception):
     default to what the code says, so a fake provider raising a Twilio code means the same.
     """
 
-    def __init__(self, message: str = "", *, code: str | None = None, fact: str | None = None,
-                 reason: str | None = None) -> None:
+    def __init__(
+        self, message: str = "", *, code: str | None = None, fact: str | None = None, reason: str | None = None
+    ) -> None:
         super().__init__(message or (f"notifier error {code}" if code else "notifier error"))
         self.code = code
         self.fact = fact or facts.fact_of(code)
@@ -49,8 +50,13 @@ class PermanentSendError(NotifierError):
     """
 
     def __init__(
-        self, message: str = "", *, code: str | None = None, bad_contact: bool = False,
-        fact: str | None = None, reason: str | None = None,
+        self,
+        message: str = "",
+        *,
+        code: str | None = None,
+        bad_contact: bool = False,
+        fact: str | None = None,
+        reason: str | None = None,
     ) -> None:
         super().__init__(message, code=code, fact=fact, reason=reason)
         if bad_contact and self.fact is None:
@@ -62,8 +68,13 @@ class TransientSendError(NotifierError):
     """Worth retrying with backoff; `retry_after` is the provider's hint in seconds."""
 
     def __init__(
-        self, message: str = "", *, code: str | None = None, retry_after: float | None = None,
-        throttled: bool | None = None, fact: str | None = None,
+        self,
+        message: str = "",
+        *,
+        code: str | None = None,
+        retry_after: float | None = None,
+        throttled: bool | None = None,
+        fact: str | None = None,
     ) -> None:
         super().__init__(message, code=code, fact=fact or facts.RETRY_LATER)
         self.retry_after = retry_after

@@ -37,8 +37,9 @@ class TimedNotifier:
     ) -> SendResult:
         return await self._timed(
             "sms",
-            lambda: self.inner.send_sms(to=to, body=body, status_callback=status_callback,
-                                        validity_period=validity_period),
+            lambda: self.inner.send_sms(
+                to=to, body=body, status_callback=status_callback, validity_period=validity_period
+            ),
         )
 
     async def place_call(
@@ -49,8 +50,7 @@ class TimedNotifier:
         place_call = self.inner.place_call  # type: ignore[attr-defined]
         return await self._timed(
             "voice",
-            lambda: place_call(to=to, twiml_url=twiml_url, status_callback=status_callback,
-                               fallback_url=fallback_url),
+            lambda: place_call(to=to, twiml_url=twiml_url, status_callback=status_callback, fallback_url=fallback_url),
         )
 
     @property
@@ -78,8 +78,9 @@ class TimedNotifier:
     def supports_lookup(self) -> bool:
         return callable(getattr(self.inner, "find_sent", None))
 
-    async def find_sent(self, *, to: str, since: datetime, body: str | None = None,
-                        call: bool = False) -> SendResult | None:
+    async def find_sent(
+        self, *, to: str, since: datetime, body: str | None = None, call: bool = False
+    ) -> SendResult | None:
         """A send whose answer was lost, found at the provider (logs carry no personal data)."""
         find = self.inner.find_sent  # type: ignore[attr-defined]
         started = time.perf_counter()
@@ -88,17 +89,22 @@ class TimedNotifier:
         except Exception as exc:
             self._log_failure("lookup", exc, _ms_since(started))
             raise
-        self._log.info("notifier.looked_up", extra={
-            "event": "notifier.looked_up", "notifier": self.name, "channel": "voice" if call else "sms",
-            "provider_id": result.provider_id if result else None, "duration_ms": _ms_since(started)})
+        self._log.info(
+            "notifier.looked_up",
+            extra={
+                "event": "notifier.looked_up",
+                "notifier": self.name,
+                "channel": "voice" if call else "sms",
+                "provider_id": result.provider_id if result else None,
+                "duration_ms": _ms_since(started),
+            },
+        )
         return result
 
     async def aclose(self) -> None:
         await self.inner.aclose()
 
-    async def _timed(
-        self, channel: str, call: Callable[[], Awaitable[SendResult]]
-    ) -> SendResult:
+    async def _timed(self, channel: str, call: Callable[[], Awaitable[SendResult]]) -> SendResult:
         started = time.perf_counter()
         try:
             result = await call()

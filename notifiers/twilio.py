@@ -68,8 +68,10 @@ class TwilioNotifier:
         self._client = httpx.AsyncClient(
             auth=httpx.BasicAuth(account_sid, auth_token),
             timeout=httpx.Timeout(timeout),
-            transport=transport or AiohttpTransport(
-                limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)),
+            transport=transport
+            or AiohttpTransport(
+                limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+            ),
             headers={"Accept": "application/json"},
         )
 

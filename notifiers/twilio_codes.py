@@ -48,13 +48,26 @@ ACCOUNT_REASONS = {
 
 # Twilio's message status words that move a message, as neutral states; the rest ("queued", "sending",
 # "accepted") add nothing.
-MESSAGE_STATES = {"sent": "sent", "delivered": "delivered", "read": "delivered", "undelivered": "undelivered",
-                  "failed": "failed"}
+MESSAGE_STATES = {
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "delivered",
+    "undelivered": "undelivered",
+    "failed": "failed",
+}
 
 # A call's status words as delivery states: the delivery ladder keeps a late status from undoing a later one.
-CALL_STATES = {"queued": "queued", "initiated": "sent", "ringing": "sent", "in-progress": "sent",
-               "completed": "delivered", "busy": "undelivered", "no-answer": "undelivered",
-               "failed": "failed", "canceled": "failed"}
+CALL_STATES = {
+    "queued": "queued",
+    "initiated": "sent",
+    "ringing": "sent",
+    "in-progress": "sent",
+    "completed": "delivered",
+    "busy": "undelivered",
+    "no-answer": "undelivered",
+    "failed": "failed",
+    "canceled": "failed",
+}
 
 
 def is_bad_address(code: str | None) -> bool:

@@ -29,8 +29,14 @@ class ProviderRecord:
 
 
 async def list_since(
-    account_sid: str, auth_token: str, *, since: datetime, base_url: str = "https://api.twilio.com",
-    transport: httpx.AsyncBaseTransport | None = None, timeout: float = 30.0, max_pages: int = 1000,
+    account_sid: str,
+    auth_token: str,
+    *,
+    since: datetime,
+    base_url: str = "https://api.twilio.com",
+    transport: httpx.AsyncBaseTransport | None = None,
+    timeout: float = 30.0,
+    max_pages: int = 1000,
 ) -> list[ProviderRecord]:
     """Messages and calls created at or after ``since`` (an aware datetime), oldest first.
 
@@ -41,10 +47,16 @@ async def list_since(
     since = since.replace(microsecond=0)  # Twilio's times are whole seconds
     day = (since - timedelta(days=1)).date().isoformat()  # a day early: Twilio's day is UTC, as is ours
     found: list[ProviderRecord] = []
-    async with httpx.AsyncClient(auth=httpx.BasicAuth(account_sid, auth_token), timeout=timeout, transport=transport,
-                                 headers={"Accept": "application/json"}) as client:
-        for kind, resource, key, day_filter in (("sms", "Messages.json", "messages", "DateSent>"),
-                                                ("call", "Calls.json", "calls", "StartTime>")):
+    async with httpx.AsyncClient(
+        auth=httpx.BasicAuth(account_sid, auth_token),
+        timeout=timeout,
+        transport=transport,
+        headers={"Accept": "application/json"},
+    ) as client:
+        for kind, resource, key, day_filter in (
+            ("sms", "Messages.json", "messages", "DateSent>"),
+            ("call", "Calls.json", "calls", "StartTime>"),
+        ):
             url: str | None = f"{account}/{resource}"
             params: dict[str, str] | None = {"PageSize": str(PAGE_SIZE), day_filter: day}
             for _ in range(max_pages):
@@ -65,7 +77,12 @@ async def list_since(
 def _record(kind: str, item: dict) -> ProviderRecord:
     created = item.get("date_created") or item.get("start_time")
     return ProviderRecord(
-        sid=str(item["sid"]), kind=kind, direction=str(item.get("direction") or ""), to=str(item.get("to") or ""),
-        from_=item.get("from"), body=str(item.get("body") or ""), status=str(item.get("status") or ""),
+        sid=str(item["sid"]),
+        kind=kind,
+        direction=str(item.get("direction") or ""),
+        to=str(item.get("to") or ""),
+        from_=item.get("from"),
+        body=str(item.get("body") or ""),
+        status=str(item.get("status") or ""),
         created_at=email.utils.parsedate_to_datetime(created) if created else datetime.min,
     )

@@ -77,8 +77,11 @@ def engine(database_url: str) -> Iterator[Engine]:
 def settings(database_url: str, tmp_path_factory) -> Settings:
     # Its own data folder (webhook journal, logs): never the checkout's data/, which another run may share.
     return Settings(
-        environment="test", database_url=database_url, public_base_url="http://testserver",
-        secret_key="test-secret-key-for-tests-only", data_dir=tmp_path_factory.mktemp("data"),
+        environment="test",
+        database_url=database_url,
+        public_base_url="http://testserver",
+        secret_key="test-secret-key-for-tests-only",
+        data_dir=tmp_path_factory.mktemp("data"),
     )
 
 

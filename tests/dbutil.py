@@ -16,9 +16,9 @@ def wipe_database(engine: Engine) -> None:
             conn.execute(text("SET LOCAL session_replication_role = replica"))  # the test user is a superuser
             conn.execute(text("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE"))
         else:
-            triggers = conn.execute(text(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name LIKE 'audit_event%'"
-            )).all()
+            triggers = conn.execute(
+                text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name LIKE 'audit_event%'")
+            ).all()
             for name, _sql in triggers:
                 conn.execute(text(f"DROP TRIGGER {name}"))
             for table in tables:

@@ -46,7 +46,9 @@ def create_municipality(session: Session, prefecture: Prefecture, **overrides) -
     return municipality
 
 
-def create_region(session: Session, prefecture: Prefecture, municipalities: list[Municipality], **overrides) -> HomeCareRegion:
+def create_region(
+    session: Session, prefecture: Prefecture, municipalities: list[Municipality], **overrides
+) -> HomeCareRegion:
     region = HomeCareRegion(**{"prefecture_id": prefecture.id, "name": f"テスト圏域{next(_counter)}", **overrides})
     session.add(region)
     session.flush()
@@ -58,30 +60,52 @@ def create_region(session: Session, prefecture: Prefecture, municipalities: list
 
 def create_institution(session: Session, municipality: Municipality, **overrides) -> Institution:
     institution = Institution(
-        **{"name": f"テスト診療所{next(_counter)}", "kind": "home_care_support_clinic", "municipality_id": municipality.id, **overrides}
+        **{
+            "name": f"テスト診療所{next(_counter)}",
+            "kind": "home_care_support_clinic",
+            "municipality_id": municipality.id,
+            **overrides,
+        }
     )
     session.add(institution)
     session.flush()
     return institution
 
 
-def designate(session: Session, institution: Institution, region: HomeCareRegion, kind: str, covers: list[Municipality] = ()) -> None:
+def designate(
+    session: Session, institution: Institution, region: HomeCareRegion, kind: str, covers: list[Municipality] = ()
+) -> None:
     session.add(Designation(institution_id=institution.id, region_id=region.id, kind=kind))
     for municipality in covers:
         session.add(HubMunicipality(institution_id=institution.id, municipality_id=municipality.id))
     session.flush()
 
 
-def create_patient(session: Session, municipality: Municipality, *, phones: list[str] = ("+819012345678",), **overrides) -> Patient:
+def create_patient(
+    session: Session, municipality: Municipality, *, phones: list[str] = ("+819012345678",), **overrides
+) -> Patient:
     n = next(_counter)
-    values = {"name": f"試験 患者{n}", "name_kana": f"シケン カンジャ{n}", "municipality_id": municipality.id,
-              "uses_oxygen": True, "oxygen_source": "concentrator", "cylinder_hours": 4.0, **overrides}
+    values = {
+        "name": f"試験 患者{n}",
+        "name_kana": f"シケン カンジャ{n}",
+        "municipality_id": municipality.id,
+        "uses_oxygen": True,
+        "oxygen_source": "concentrator",
+        "cylinder_hours": 4.0,
+        **overrides,
+    }
     patient = Patient(**values)
-    patient.risk_tier = derive_risk_tier(RiskInputs(**{k: getattr(patient, k) for k in RiskInputs.__dataclass_fields__}))
+    patient.risk_tier = derive_risk_tier(
+        RiskInputs(**{k: getattr(patient, k) for k in RiskInputs.__dataclass_fields__})
+    )
     session.add(patient)
     session.flush()
     for position, phone in enumerate(phones, start=1):
-        session.add(PatientContact(patient_id=patient.id, position=position, kind="self" if position == 1 else "family", phone=phone))
+        session.add(
+            PatientContact(
+                patient_id=patient.id, position=position, kind="self" if position == 1 else "family", phone=phone
+            )
+        )
     session.flush()
     return patient
 
@@ -96,7 +120,15 @@ def create_user(session: Session, role: str, scope_id: int | None = None, **over
         from bcp_service.auth.secrets import hash_password
 
         _FAST_HASH = hash_password("correct horse battery")
-    user = User(**{"username": f"{role}-{next(_counter)}", "password_hash": _FAST_HASH, "role": role, "scope_id": scope_id, **overrides})
+    user = User(
+        **{
+            "username": f"{role}-{next(_counter)}",
+            "password_hash": _FAST_HASH,
+            "role": role,
+            "scope_id": scope_id,
+            **overrides,
+        }
+    )
     session.add(user)
     session.flush()
     return user
@@ -124,5 +156,10 @@ def refused_channels(session: Session, contact_id: int) -> set[str]:
 
     from bcp_service.models import ContactAddress
 
-    return set(session.exec(select(ContactAddress.kind).where(ContactAddress.contact_id == contact_id,
-                                                              col(ContactAddress.refused_since).is_not(None))).all())
+    return set(
+        session.exec(
+            select(ContactAddress.kind).where(
+                ContactAddress.contact_id == contact_id, col(ContactAddress.refused_since).is_not(None)
+            )
+        ).all()
+    )

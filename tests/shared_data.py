@@ -18,5 +18,5 @@ SHARED_DATA = Path(os.environ.get("BCP_SHARED_DATA") or Path(__file__).resolve()
 requires_shared = pytest.mark.skipif(
     not (SHARED_DATA / "jma").is_dir(),
     reason=f"the recorded JMA reference data is not at {SHARED_DATA} (only CI lays ../shared beside the clone; "
-           "the same paths are tested on the project's own bulletins)",
+    "the same paths are tested on the project's own bulletins)",
 )

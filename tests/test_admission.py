@@ -37,16 +37,28 @@ from tests.factories import bearer, create_municipality, create_patient, create_
 BUSY_PAGE = "ただいま混み合っています"
 
 
-@pytest.mark.parametrize(("method", "path", "kind"), [
-    ("POST", "/a/abc", PRIORITY), ("GET", "/a/abc", PRIORITY),
-    ("POST", "/webhooks/twilio/status", PRIORITY), ("POST", "/webhooks/twilio/voice/call/t", PRIORITY),
-    ("POST", "/api/v1/nurse/results", PRIORITY), ("POST", "/nurse/checks/12/result", PRIORITY),
-    ("GET", "/healthz", PRIORITY),
-    ("GET", "/static/app.css", FREE), ("GET", "/board/rounds/3/events", FREE), ("GET", "/nurse/sw.js", FREE),
-    ("GET", "/nurse", ORDINARY), ("GET", "/api/v1/nurse/results", ORDINARY), ("GET", "/board/rounds/3", ORDINARY),
-    ("POST", "/logout", ORDINARY), ("GET", "/api/v1/patients", ORDINARY), ("GET", "/ops", ORDINARY),
-    ("GET", "/admin", ORDINARY),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "kind"),
+    [
+        ("POST", "/a/abc", PRIORITY),
+        ("GET", "/a/abc", PRIORITY),
+        ("POST", "/webhooks/twilio/status", PRIORITY),
+        ("POST", "/webhooks/twilio/voice/call/t", PRIORITY),
+        ("POST", "/api/v1/nurse/results", PRIORITY),
+        ("POST", "/nurse/checks/12/result", PRIORITY),
+        ("GET", "/healthz", PRIORITY),
+        ("GET", "/static/app.css", FREE),
+        ("GET", "/board/rounds/3/events", FREE),
+        ("GET", "/nurse/sw.js", FREE),
+        ("GET", "/nurse", ORDINARY),
+        ("GET", "/api/v1/nurse/results", ORDINARY),
+        ("GET", "/board/rounds/3", ORDINARY),
+        ("POST", "/logout", ORDINARY),
+        ("GET", "/api/v1/patients", ORDINARY),
+        ("GET", "/ops", ORDINARY),
+        ("GET", "/admin", ORDINARY),
+    ],
+)
 def test_classes_of_requests(method, path, kind):
     assert classify(method, path) == kind
 
@@ -89,7 +101,10 @@ def _tiny_app():
         await asyncio.sleep(0.5)
         return PlainTextResponse("ok")
 
-    routes = [Route(path, slow, methods=["GET", "POST"]) for path in ("/registry/x", "/api/v1/x", "/a/t", "/webhooks/twilio/status")]
+    routes = [
+        Route(path, slow, methods=["GET", "POST"])
+        for path in ("/registry/x", "/api/v1/x", "/a/t", "/webhooks/twilio/status")
+    ]
     return AdmissionMiddleware(Starlette(routes=routes), limit=1, wait_seconds=0.1, retry_after=7, reject=busy_response)
 
 
@@ -100,8 +115,11 @@ def test_ordinary_requests_beyond_the_limit_get_503_with_retry_after_and_priorit
             first = asyncio.create_task(client.get("/registry/x"))
             await asyncio.sleep(0.05)
             page, api, link, receipt = await asyncio.gather(
-                client.get("/registry/x"), client.get("/api/v1/x"), client.post("/a/t"),
-                client.post("/webhooks/twilio/status"))
+                client.get("/registry/x"),
+                client.get("/api/v1/x"),
+                client.post("/a/t"),
+                client.post("/webhooks/twilio/status"),
+            )
             return await first, page, api, link, receipt
 
     first, page, api, link, receipt = asyncio.run(scenario())
@@ -120,18 +138,30 @@ def locked_app(tmp_path_factory):
     url = f"sqlite:///{folder / 'shed.sqlite3'}"
     engine = make_engine(url)
     migrations.upgrade(engine)
-    settings = Settings(environment="test", database_url=url, public_base_url="http://testserver",
-                        secret_key="test-secret-key-for-tests-only", data_dir=folder / "data", shed_wait_seconds=0.5,
-                        shed_retry_after_seconds=4)
+    settings = Settings(
+        environment="test",
+        database_url=url,
+        public_base_url="http://testserver",
+        secret_key="test-secret-key-for-tests-only",
+        data_dir=folder / "data",
+        shed_wait_seconds=0.5,
+        shed_retry_after_seconds=4,
+    )
     app = create_app(settings, engine)
     with unit_of_work(app.state.session_factory) as session:
         prefecture = create_prefecture(session)
         city = create_municipality(session, prefecture)
         patient = create_patient(session, city, phones=["+819011112222"])
         headers = bearer(session, create_user(session, "admin"))
-        safety_round, _ = start_round(session=session, actor=Actor.system("test"),
-                                      target=RoundTarget(municipality_ids=[city.id]), reason="manual", drill=True,
-                                      settings=settings, title="混雑試験")
+        safety_round, _ = start_round(
+            session=session,
+            actor=Actor.system("test"),
+            target=RoundTarget(municipality_ids=[city.id]),
+            reason="manual",
+            drill=True,
+            settings=settings,
+            title="混雑試験",
+        )
         message = session.exec(select(OutboxMessage).where(OutboxMessage.round_id == safety_round.id)).one()
     with TestClient(app, headers=headers) as client:
         assert client.get("/api/v1/patients").status_code == 200  # the token's first use is behind us
@@ -141,6 +171,7 @@ def locked_app(tmp_path_factory):
 
 def _hold_write_lock(path: Path, seconds: float, held: threading.Event, released: threading.Event) -> threading.Thread:
     """Another process's long writer: SQLite's write lock taken and kept for ``seconds``."""
+
     def hold() -> None:
         connection = sqlite3.connect(path, isolation_level=None, timeout=30)
         try:

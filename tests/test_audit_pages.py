@@ -23,7 +23,9 @@ def test_audit_page_filters_and_records_its_own_read(browser_as, session):
     by_patient = admin.get("/audit", params={"patient_id": "42"})
     assert by_patient.text.count("<tr><td>") == 1
     assert admin.get("/audit", params={"since": "2026-13-01"}).status_code == 422
-    mine = session.exec(select(AuditEvent).where(AuditEvent.username == admin.user.username, AuditEvent.action == "audit.read")).all()
+    mine = session.exec(
+        select(AuditEvent).where(AuditEvent.username == admin.user.username, AuditEvent.action == "audit.read")
+    ).all()
     assert len(mine) == 3
     csv = admin.get("/api/v1/audit/export.csv", params={"username": "hub-x"})
     assert csv.status_code == 200 and "patient.export" in csv.text

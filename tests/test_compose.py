@@ -117,8 +117,13 @@ def test_docker_compose_config():
     probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True, timeout=30)
     if probe.returncode != 0:
         pytest.skip("docker client without the compose plugin")
-    result = subprocess.run(["docker", "compose", "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True,
-                            timeout=60, env={"BCP_SECRET_KEY": "compose-config-check", "PATH": "/usr/bin:/bin:/usr/local/bin"})
+    result = subprocess.run(
+        ["docker", "compose", "-f", str(COMPOSE), "config", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"BCP_SECRET_KEY": "compose-config-check", "PATH": "/usr/bin:/bin:/usr/local/bin"},
+    )
     assert result.returncode == 0, result.stderr
 
 

@@ -35,7 +35,9 @@ def test_no_label_of_a_kind_is_written_by_hand():
     for path in [*ROOT.rglob("*.py"), *ROOT.rglob("*.html")]:
         if path == ROOT / "labels.py":
             continue
-        found += [f"{path.relative_to(ROOT)}: {m.group(0)}" for m in HAND_WRITTEN.finditer(path.read_text(encoding="utf-8"))]
+        found += [
+            f"{path.relative_to(ROOT)}: {m.group(0)}" for m in HAND_WRITTEN.finditer(path.read_text(encoding="utf-8"))
+        ]
     assert found == []
 
 

@@ -12,7 +12,8 @@ import bcp_service
 import notifiers
 
 MODULES = sorted(
-    info.name for package in (bcp_service, notifiers)
+    info.name
+    for package in (bcp_service, notifiers)
     for info in pkgutil.walk_packages(package.__path__, prefix=f"{package.__name__}.")
 )
 

@@ -54,7 +54,9 @@ NOT_A_FORM = {
 # Not forms of this service: the API, Twilio's webhooks, the simulator.
 SKIPPED_PREFIXES = ("/api/", "/webhooks/", "/_sim", "/healthz", "/metrics")
 # Pages the crawl must not open: downloads, streams, the API documentation, leaving.
-NOT_CRAWLED = re.compile(r"^/(logout|docs|redoc|openapi\.json|metrics|healthz|_sim)|/(stream|events\.stream|sse)\b|\.(csv|docx|pdf|json)$|/export")
+NOT_CRAWLED = re.compile(
+    r"^/(logout|docs|redoc|openapi\.json|metrics|healthz|_sim)|/(stream|events\.stream|sse)\b|\.(csv|docx|pdf|json)$|/export"
+)
 
 BAD_INPUTS = {
     "empty": "",
@@ -144,8 +146,11 @@ def route_of(app, path: str) -> str | None:
 
 
 def page_post_routes(app) -> set[str]:
-    return {route.path for route in iter_api_routes(app)
-            if "POST" in route.methods and not route.path.startswith(SKIPPED_PREFIXES)}
+    return {
+        route.path
+        for route in iter_api_routes(app)
+        if "POST" in route.methods and not route.path.startswith(SKIPPED_PREFIXES)
+    }
 
 
 @pytest.fixture
@@ -158,20 +163,50 @@ def land(session, settings):
     clinic = create_institution(session, city)
     designate(session, clinic, region, "active_institution")
     station = create_institution(session, city, kind="visiting_nurse_station")
-    patient = create_patient(session, city, name="千葉 花子", hub_id=hub.id, active_institution_id=clinic.id,
-                             visiting_nurse_station_id=station.id, uses_oxygen=True)
-    safety_round, _ = start_round(session=session, actor=Actor.system("test"), target=RoundTarget(municipality_ids=[city.id]),
-                                  reason="manual", drill=True, settings=settings, title="訓練")
+    patient = create_patient(
+        session,
+        city,
+        name="千葉 花子",
+        hub_id=hub.id,
+        active_institution_id=clinic.id,
+        visiting_nurse_station_id=station.id,
+        uses_oxygen=True,
+    )
+    safety_round, _ = start_round(
+        session=session,
+        actor=Actor.system("test"),
+        target=RoundTarget(municipality_ids=[city.id]),
+        reason="manual",
+        drill=True,
+        settings=settings,
+        title="訓練",
+    )
     message = session.exec(select(OutboxMessage).where(OutboxMessage.round_id == safety_round.id)).first()
     # A second, real round in the same area (the incident form) and a reply waiting for review.
     create_patient(session, town, name="船橋 一郎", phones=["+819012340000"])
-    start_round(session=session, actor=Actor.system("test"), target=RoundTarget(municipality_ids=[town.id]),
-                reason="manual", drill=True, settings=settings, title="別の訓練")
-    session.add(UnmatchedReply(from_number="+819012345678", body="だいじょうぶ", provider_message_id="SMforms1",
-                               reason="unreadable"))
+    start_round(
+        session=session,
+        actor=Actor.system("test"),
+        target=RoundTarget(municipality_ids=[town.id]),
+        reason="manual",
+        drill=True,
+        settings=settings,
+        title="別の訓練",
+    )
+    session.add(
+        UnmatchedReply(
+            from_number="+819012345678", body="だいじょうぶ", provider_message_id="SMforms1", reason="unreadable"
+        )
+    )
     session.flush()
-    return {"prefecture": prefecture, "clinic": clinic, "station": station, "patient": patient, "round": safety_round,
-            "answer": f"/a/{message.answer_token}"}
+    return {
+        "prefecture": prefecture,
+        "clinic": clinic,
+        "station": station,
+        "patient": patient,
+        "round": safety_round,
+        "answer": f"/a/{message.answer_token}",
+    }
 
 
 def post_badly(browser, action: str, values: dict[str, str], typed: list[str]) -> list[str]:
@@ -179,14 +214,16 @@ def post_badly(browser, action: str, values: dict[str, str], typed: list[str]) -
     failures = []
     attempts = [(label, dict(values, **dict.fromkeys(typed, bad))) for label, bad in BAD_INPUTS.items()]
     bads = list(BAD_INPUTS.items())
-    attempts += [(f"{bads[i % len(bads)][0]} in {name}", dict(values, **{name: bads[i % len(bads)][1]}))
-                 for i, name in enumerate(typed)]
+    attempts += [
+        (f"{bads[i % len(bads)][0]} in {name}", dict(values, **{name: bads[i % len(bads)][1]}))
+        for i, name in enumerate(typed)
+    ]
     for label, data in attempts:
         response = browser.post(action, data=data)
         text = visible_text(response.text) if "html" in response.headers.get("content-type", "") else response.text
         english = ENGLISH.search(text)
         if response.status_code >= 500 or english:
-            shown = text[max(0, english.start() - 60): english.end() + 60] if english else ""
+            shown = text[max(0, english.start() - 60) : english.end() + 60] if english else ""
             failures.append(f"POST {action} ({label}): {response.status_code} {' '.join(shown.split())}")
     return failures
 
@@ -200,8 +237,19 @@ def test_every_form_answers_bad_input_in_japanese(app, browser_as, anon_client, 
     clinic_page = clinic.get(f"/bcp/institutions/{land['clinic'].id}")
     drafted = clinic.post(f"/bcp/institutions/{land['clinic'].id}/drafts", data={"csrf_token": csrf(clinic_page.text)})
     assert drafted.status_code < 400, drafted.text
-    seeds = ["/", f"/registry/patients/{patient_id}", "/registry/patients/new", f"/rounds/{land['round'].id}", "/rounds/new", f"/rounds/new?prefecture_id={land['prefecture'].id}&preview=1",
-             "/account", "/review", "/bcp/drafts", "/schedules", f"/registry/institutions/{land['clinic'].id}"]
+    seeds = [
+        "/",
+        f"/registry/patients/{patient_id}",
+        "/registry/patients/new",
+        f"/rounds/{land['round'].id}",
+        "/rounds/new",
+        f"/rounds/new?prefecture_id={land['prefecture'].id}&preview=1",
+        "/account",
+        "/review",
+        "/bcp/drafts",
+        "/schedules",
+        f"/registry/institutions/{land['clinic'].id}",
+    ]
     reached: dict[str, tuple] = {}
     for browser in (admin, clinic, nurse):
         for action, form in crawl(browser, seeds).items():
@@ -213,12 +261,16 @@ def test_every_form_answers_bad_input_in_japanese(app, browser_as, anon_client, 
 
     assert not strict_inputs, f"number/date inputs that refuse full-width digits and 和暦: {sorted(strict_inputs)}"
     missing = page_post_routes(app) - set(reached) - set(NOT_A_FORM)
-    assert not missing, f"POST page routes no crawled form reached (add a seed, or a reason in NOT_A_FORM): {sorted(missing)}"
+    assert not missing, (
+        f"POST page routes no crawled form reached (add a seed, or a reason in NOT_A_FORM): {sorted(missing)}"
+    )
 
     failures = []
     # Forms that end something (close, delete, revoke, disable) last, so the others still have their objects.
     ending = re.compile(r"/(close|delete|revoke|disable|active|resolve|cancel|pause|resume)$")
-    for _route, (browser, action, (_url, values, typed)) in sorted(reached.items(), key=lambda kv: bool(ending.search(kv[0]))):
+    for _route, (browser, action, (_url, values, typed)) in sorted(
+        reached.items(), key=lambda kv: bool(ending.search(kv[0]))
+    ):
         failures += post_badly(browser, action, values, typed)
     assert not failures, "\n".join(failures)
 
@@ -235,7 +287,10 @@ def test_the_import_page_shows_its_row_errors_in_japanese(browser_as, session):
     token = csrf(browser.get("/imports").text)
     area = {"city": city, "hub": hub, "prefecture": prefecture}
     bad = to_csv([patient_row(area, "P-1", 生年月日="1950-13-40", 内部バッテリー時間="abc")], HEADER_JA)
-    checked = browser.post("/imports", data={"csrf_token": token, "kind": "patients", "step": "check"},
-                           files={"file": ("患者.csv", bad.encode("cp932"), "text/csv")})
+    checked = browser.post(
+        "/imports",
+        data={"csrf_token": token, "kind": "patients", "step": "check"},
+        files={"file": ("患者.csv", bad.encode("cp932"), "text/csv")},
+    )
     assert checked.status_code == 422 and "存在しない日付です" in checked.text
     assert not ENGLISH.search(visible_text(checked.text)), ENGLISH.search(visible_text(checked.text))

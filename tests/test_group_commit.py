@@ -25,8 +25,9 @@ def beats(session, names: list[str]) -> list[str]:
     for name in names:
         if name.startswith("bad"):
             raise ValueError("a bad item")
-        session.add(ServiceHeartbeat(instance_id=name, name="test", host="h", process_id=1, started_at=now,
-                                     beat_at=now))
+        session.add(
+            ServiceHeartbeat(instance_id=name, name="test", host="h", process_id=1, started_at=now, beat_at=now)
+        )
     return [f"ok:{name}" for name in names]
 
 

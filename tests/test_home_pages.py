@@ -17,7 +17,9 @@ EXPECTED = {
     "nurse": {"/nurse", "/registry/patients", "/exports"},
 }
 FORBIDDEN = {
-    "prefecture": {"/admin/users"}, "hub": {"/admin/users", "/audit"}, "institution": {"/admin/users", "/audit"},
+    "prefecture": {"/admin/users"},
+    "hub": {"/admin/users", "/audit"},
+    "institution": {"/admin/users", "/audit"},
     "nurse": {"/admin/users", "/audit", "/imports"},
 }
 

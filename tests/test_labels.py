@@ -36,9 +36,10 @@ def test_no_module_writes_its_own_hazard_or_action_labels():
     # another vocabulary's word: "family" is also a contact kind, "other" a registry code.)
     copies = []
     for table in (labels.HAZARD_LABELS, labels.ESCALATION_ACTION_LABELS):
-        pattern = re.compile(r'"({})"\s*:\s*f?"[^"]*[\u3040-\u30ff\u4e00-\u9fff]'.format("|".join(map(re.escape, table))))
+        pattern = re.compile(
+            r'"({})"\s*:\s*f?"[^"]*[\u3040-\u30ff\u4e00-\u9fff]'.format("|".join(map(re.escape, table)))
+        )
         for path, text in _python_sources():
             if len(found := {m.group(1) for m in pattern.finditer(text)}) > 1:
                 copies.append(f"{path.relative_to(ROOT)}: {sorted(found)}")
     assert copies == []
-

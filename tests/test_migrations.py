@@ -68,13 +68,20 @@ def test_worker_heartbeats_move_into_the_one_table_and_back(tmp_path):
     for engine in _engines_for_data_migration(tmp_path):
         migrations.upgrade(engine, "0015_feeds17")
         with engine.begin() as connection:
-            connection.execute(text(
-                "INSERT INTO worker_heartbeat (worker_id, hostname, pid, started_at, beat_at, sent, failed) "
-                "VALUES ('h:7:ab', 'h', 7, '2026-12-01 00:00:00+00:00', '2026-12-01 00:01:00+00:00', 12, 3)"))
-            connection.execute(text(
-                "INSERT INTO service_heartbeat (instance_id, name, host, process_id, started_at, beat_at, info) "
-                "VALUES ('sender:h:7:ab', 'sender', 'h', 7, '2026-12-01 00:00:00+00:00', "
-                "'2026-12-01 00:01:00+00:00', :info)"), {"info": json.dumps({"lanes_down": ["sms"]})})
+            connection.execute(
+                text(
+                    "INSERT INTO worker_heartbeat (worker_id, hostname, pid, started_at, beat_at, sent, failed) "
+                    "VALUES ('h:7:ab', 'h', 7, '2026-12-01 00:00:00+00:00', '2026-12-01 00:01:00+00:00', 12, 3)"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO service_heartbeat (instance_id, name, host, process_id, started_at, beat_at, info) "
+                    "VALUES ('sender:h:7:ab', 'sender', 'h', 7, '2026-12-01 00:00:00+00:00', "
+                    "'2026-12-01 00:01:00+00:00', :info)"
+                ),
+                {"info": json.dumps({"lanes_down": ["sms"]})},
+            )
         migrations.upgrade(engine)
         assert "worker_heartbeat" not in inspect(engine).get_table_names()
         with engine.connect() as connection:
@@ -86,6 +93,7 @@ def test_worker_heartbeats_move_into_the_one_table_and_back(tmp_path):
         migrations.downgrade(engine, "0015_feeds17")
         with engine.connect() as connection:
             assert connection.execute(text("SELECT worker_id, pid, sent, failed FROM worker_heartbeat")).all() == [
-                ("h:7:ab", 7, 12, 3)]
+                ("h:7:ab", 7, 12, 3)
+            ]
             assert connection.execute(text("SELECT count(*) FROM service_heartbeat")).scalar() == 0
         engine.dispose()

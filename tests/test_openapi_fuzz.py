@@ -32,8 +32,9 @@ def tokens(session):
 
 def fuzz(operation, role: str, headers: dict, failures: list[str], calls: list[int]) -> None:
     @given(case=operation.as_strategy())
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+    )
     def check(case) -> None:
         response = case.call(headers=headers)
         calls.append(response.status_code)

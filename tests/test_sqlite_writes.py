@@ -50,6 +50,7 @@ def _other_writer(factory, errors: list) -> None:
                 session.execute(text("INSERT INTO t (n) VALUES (2)"))
         except OperationalError as exc:  # pragma: no cover - a failure of the discipline
             errors.append(exc)
+
     return run
 
 
@@ -109,8 +110,12 @@ def sqlite_app(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'app.sqlite3'}"
     engine = make_engine(url)
     migrations.upgrade(engine)
-    settings = Settings(environment="test", database_url=url, public_base_url="http://testserver",
-                        secret_key="test-secret-key-for-tests-only")
+    settings = Settings(
+        environment="test",
+        database_url=url,
+        public_base_url="http://testserver",
+        secret_key="test-secret-key-for-tests-only",
+    )
     app = create_app(settings, engine)
     with unit_of_work(app.state.session_factory) as session:
         prefecture = create_prefecture(session)
@@ -220,9 +225,20 @@ def test_a_process_that_opened_a_read_only_file_writes_once_it_is_fixed(tmp_path
     for path in files:
         path.chmod(0o444)
     directory.chmod(0o555)
-    child = subprocess.Popen(["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--", sys.executable,
-                              "-c", READ_ONLY_PROCESS, url], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True)
+    child = subprocess.Popen(
+        [
+            "setpriv",
+            "--bounding-set=-dac_override,-dac_read_search",
+            "--",
+            sys.executable,
+            "-c",
+            READ_ONLY_PROCESS,
+            url,
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert child.stdout.readline().strip() == "fix"
         directory.chmod(0o755)

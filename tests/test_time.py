@@ -21,8 +21,9 @@ def test_an_instant_written_in_japan_time_reads_back_as_the_same_instant_in_utc(
     assert read.tzinfo is not None and read.utcoffset() == timedelta(0)
     assert read == written and read.hour == 0
     # Naive values are UTC by convention; comparisons bind through the same type.
-    assert session.exec(select(AuditEvent.id).where(AuditEvent.action == "test.time",
-                                                    AuditEvent.at >= datetime(2026, 12, 2, 0, 29))).first()
+    assert session.exec(
+        select(AuditEvent.id).where(AuditEvent.action == "test.time", AuditEvent.at >= datetime(2026, 12, 2, 0, 29))
+    ).first()
     assert jst(read) == "2026-12-02 09:30"
 
 

@@ -37,8 +37,11 @@ from bcp_service.models.base import utcnow
 from bcp_service.registry.schemas import check_digit
 from tests.factories import bearer, create_institution, create_patient, create_region, create_user, designate
 
-PREFECTURES = (("12", "千葉県", ("千葉市", "銚子市")), ("08", "茨城県", ("水戸市", "日立市")),
-               ("09", "栃木県", ("宇都宮市", "足利市")))
+PREFECTURES = (
+    ("12", "千葉県", ("千葉市", "銚子市")),
+    ("08", "茨城県", ("水戸市", "日立市")),
+    ("09", "栃木県", ("宇都宮市", "足利市")),
+)
 SCOPED_ROLES = ("prefecture", "hub", "institution", "nurse")
 _serial = itertools.count(1)
 
@@ -113,8 +116,9 @@ def _prefecture(session: Session, code: str, name: str) -> Prefecture:
 def _municipality(session: Session, prefecture: Prefecture, name: str):
     from bcp_service.models import Municipality
 
-    municipality = Municipality(code=municipality_code(prefecture.code), name=f"{name}{next(_serial)}",
-                                prefecture_id=prefecture.id)
+    municipality = Municipality(
+        code=municipality_code(prefecture.code), name=f"{name}{next(_serial)}", prefecture_id=prefecture.id
+    )
     session.add(municipality)
     session.flush()
     return municipality
@@ -142,16 +146,29 @@ def _land(session: Session, code: str, name: str, towns: tuple[str, str]) -> Lan
         land.hubs.append(hub)
         land.clinics.append(clinic)
         land.stations.append(station)
-    land.backup = create_institution(session, land.municipalities[0], kind="backup_hospital",
-                                     external_id=f"W-BH-{next(_serial)}")
+    land.backup = create_institution(
+        session, land.municipalities[0], kind="backup_hospital", external_id=f"W-BH-{next(_serial)}"
+    )
     for i, m in enumerate(land.municipalities):
-        land.patients.append(create_patient(
-            session, m, name=f"{name}患者{i}", active_institution_id=land.clinics[i].id,
-            visiting_nurse_station_id=land.stations[i].id, hub_id=land.hubs[i].id, backup_hospital_id=land.backup.id,
-            external_id=f"W-P-{next(_serial)}", phones=[f"+8190{next(_serial):08d}"],
-        ))
-    land.designation_id = session.exec(select(Designation.id).where(Designation.institution_id == land.hubs[0].id)).first()
-    land.contact_id = session.exec(select(PatientContact.id).where(PatientContact.patient_id == land.patients[0].id)).first()
+        land.patients.append(
+            create_patient(
+                session,
+                m,
+                name=f"{name}患者{i}",
+                active_institution_id=land.clinics[i].id,
+                visiting_nurse_station_id=land.stations[i].id,
+                hub_id=land.hubs[i].id,
+                backup_hospital_id=land.backup.id,
+                external_id=f"W-P-{next(_serial)}",
+                phones=[f"+8190{next(_serial):08d}"],
+            )
+        )
+    land.designation_id = session.exec(
+        select(Designation.id).where(Designation.institution_id == land.hubs[0].id)
+    ).first()
+    land.contact_id = session.exec(
+        select(PatientContact.id).where(PatientContact.patient_id == land.patients[0].id)
+    ).first()
     return land
 
 
@@ -163,14 +180,25 @@ def world3(app, session, settings, admin_user) -> World:
     for i, code in enumerate(codes):
         nxt = lands[codes[(i + 1) % len(codes)]]
         land = lands[code]
-        land.patients.append(create_patient(
-            session, land.municipalities[1], name=f"越境患者{code}", backup_hospital_id=nxt.backup.id,
-            active_institution_id=land.clinics[1].id, phones=[f"+8190{next(_serial):08d}"]))
+        land.patients.append(
+            create_patient(
+                session,
+                land.municipalities[1],
+                name=f"越境患者{code}",
+                backup_hospital_id=nxt.backup.id,
+                active_institution_id=land.clinics[1].id,
+                phones=[f"+8190{next(_serial):08d}"],
+            )
+        )
     admin = TestClient(app, headers=bearer(session, admin_user))
     accounts = []
     for code, land in lands.items():
-        scopes = {"prefecture": [land.prefecture.id, land.prefecture.id], "hub": [h.id for h in land.hubs],
-                  "institution": [c.id for c in land.clinics], "nurse": [s.id for s in land.stations]}
+        scopes = {
+            "prefecture": [land.prefecture.id, land.prefecture.id],
+            "hub": [h.id for h in land.hubs],
+            "institution": [c.id for c in land.clinics],
+            "nurse": [s.id for s in land.stations],
+        }
         for role in SCOPED_ROLES:
             for scope_id in scopes[role]:
                 accounts.append(_account(app, session, settings, role, scope_id, code))
@@ -190,33 +218,55 @@ def world3(app, session, settings, admin_user) -> World:
 def _activity(session: Session, admin: TestClient, land: Land) -> None:
     """A running drill round, a pending trigger start, a schedule, a BCP draft and an unread reply."""
     ids = [m.id for m in land.municipalities]
-    started = admin.post("/api/v1/rounds", json={"reason": "disaster", "drill": True, "target": {"municipality_ids": ids}})
+    started = admin.post(
+        "/api/v1/rounds", json={"reason": "disaster", "drill": True, "target": {"municipality_ids": ids}}
+    )
     assert started.status_code == 201, started.text
     land.round_id = started.json()["id"]
-    checks = {c.patient_id: c.id for c in session.exec(select(SafetyCheck).where(SafetyCheck.round_id == land.round_id))}
+    checks = {
+        c.patient_id: c.id for c in session.exec(select(SafetyCheck).where(SafetyCheck.round_id == land.round_id))
+    }
     land.own_check_id = checks[land.patients[0].id]
     land.check_id = checks[land.patients[1].id]
-    record = TriggerRecord(event_id=f"W-EV-{next(_serial)}", hazard="earthquake", title="試験地震",
-                           municipalities=[m.code for m in land.municipalities], max_severity=7,
-                           municipality_severity={}, first_seen_at=utcnow(), state="pending",
-                           not_before=utcnow() + timedelta(hours=1))
+    record = TriggerRecord(
+        event_id=f"W-EV-{next(_serial)}",
+        hazard="earthquake",
+        title="試験地震",
+        municipalities=[m.code for m in land.municipalities],
+        max_severity=7,
+        municipality_severity={},
+        first_seen_at=utcnow(),
+        state="pending",
+        not_before=utcnow() + timedelta(hours=1),
+    )
     session.add(record)
-    schedule = admin.post("/api/v1/schedules", json={"name": f"定期{land.code}", "interval_minutes": 600, "drill": True,
-                                                    "target": {"municipality_ids": ids}})
+    schedule = admin.post(
+        "/api/v1/schedules",
+        json={"name": f"定期{land.code}", "interval_minutes": 600, "drill": True, "target": {"municipality_ids": ids}},
+    )
     assert schedule.status_code == 201, schedule.text
     land.schedule_id = schedule.json()["id"]
     draft = admin.post(f"/api/v1/institutions/{land.clinics[0].id}/bcp-drafts")
     assert draft.status_code in (200, 201), draft.text
     land.draft_id = draft.json()["id"]
     phone = session.exec(select(PatientContact.phone).where(PatientContact.patient_id == land.patients[1].id)).first()
-    reply = UnmatchedReply(from_number=phone, body="だいじょうぶ", provider_message_id=f"SMW{next(_serial)}",
-                           reason="unreadable", candidate_check_id=land.check_id)
+    reply = UnmatchedReply(
+        from_number=phone,
+        body="だいじょうぶ",
+        provider_message_id=f"SMW{next(_serial)}",
+        reason="unreadable",
+        candidate_check_id=land.check_id,
+    )
     session.add(reply)
     session.flush()
     land.record_id, land.reply_id = record.id, reply.id
-    change = RegionChange(prefecture_id=land.prefecture.id, kind="rename", summary="名称の変更（予定）",
-                          params={"region_id": land.regions[0].id, "name": f"予定圏域{land.code}"},
-                          effective_on=date.today() + timedelta(days=30))
+    change = RegionChange(
+        prefecture_id=land.prefecture.id,
+        kind="rename",
+        summary="名称の変更（予定）",
+        params={"region_id": land.regions[0].id, "name": f"予定圏域{land.code}"},
+        effective_on=date.today() + timedelta(days=30),
+    )
     session.add(change)
     session.flush()
     land.change_id = change.id

@@ -17,10 +17,11 @@ notifications of one transaction into one, so a round start that touches 200,000
 (bcp_service/live/signals.py), so all of them see every answer whichever process recorded it.
 The indexes are declared here only, not on the SQLModel tables, which belong to the rounds package.
 """
+
 from alembic import op
 
-revision = '0006'
-down_revision = '0003'
+revision = "0006"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -51,5 +51,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    _swap("SELECT round_id, dimension, key, state, SUM(count) FROM round_counter GROUP BY round_id, dimension, key, state",
-          sharded=False)
+    _swap(
+        "SELECT round_id, dimension, key, state, SUM(count) FROM round_counter GROUP BY round_id, dimension, key, state",
+        sharded=False,
+    )

@@ -26,13 +26,20 @@ def _backfill() -> None:
     from bcp_service.search_text import search_key
 
     bind = op.get_bind()
-    patient = sa.table("patient", sa.column("id", sa.Integer), sa.column("name", sa.String),
-                       sa.column("name_kana", sa.String), sa.column("name_search", sa.String))
+    patient = sa.table(
+        "patient",
+        sa.column("id", sa.Integer),
+        sa.column("name", sa.String),
+        sa.column("name_kana", sa.String),
+        sa.column("name_search", sa.String),
+    )
     last = 0
     while True:
         rows = bind.execute(
-            sa.select(patient.c.id, patient.c.name, patient.c.name_kana).where(patient.c.id > last)
-            .order_by(patient.c.id).limit(BATCH)
+            sa.select(patient.c.id, patient.c.name, patient.c.name_kana)
+            .where(patient.c.id > last)
+            .order_by(patient.c.id)
+            .limit(BATCH)
         ).all()
         if not rows:
             return
@@ -55,7 +62,9 @@ def upgrade() -> None:
         # dropping it there means rebuilding a table other tables reference.
         op.alter_column("patient", "name_search", server_default=None)
         op.execute("ALTER TABLE patient DROP COLUMN name_bigrams")
-        op.execute("ALTER TABLE patient ADD COLUMN name_bigrams text[] GENERATED ALWAYS AS (name_bigrams(name_search)) STORED")
+        op.execute(
+            "ALTER TABLE patient ADD COLUMN name_bigrams text[] GENERATED ALWAYS AS (name_bigrams(name_search)) STORED"
+        )
         op.execute("CREATE INDEX ix_patient_name_bigrams ON patient USING gin (name_bigrams)")
 
 

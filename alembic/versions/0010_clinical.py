@@ -25,27 +25,48 @@ _STR = sqlmodel.sql.sqltypes.AutoString
 # code's fallback (registry.designation_rules.DEFAULT_RULES, checked equal by the tests).
 # (prefecture code, designation, institution kind, enhanced only, counts, source)
 RULES = [
-    (None, 'hub', 'home_care_support_clinic', False, True, '厚生労働省 在宅医療の体制構築に係る指針'),
-    (None, 'hub', 'home_care_support_hospital', False, True, '厚生労働省 在宅医療の体制構築に係る指針'),
-    (None, 'hub', 'clinic', False, True, '厚生労働省 在宅医療の体制構築に係る指針'),
-    (None, 'hub', 'hospital', False, True, '厚生労働省 在宅医療の体制構築に係る指針'),
-    (None, 'hub', 'clinic_with_beds', False, True, '厚生労働省 在宅医療の体制構築に係る指針'),
-    (None, 'hub', 'backup_hospital', False, True, '厚生労働省 在宅医療の体制構築に係る指針'),
-    (None, 'hub', 'visiting_nurse_station', False, True, '厚生労働省 在宅医療の体制構築に係る指針'),
-    (None, 'hub', 'medical_association', False, True, '厚生労働省 在宅医療の体制構築に係る指針'),
-    (None, 'hub', 'public_health_center', False, True, '厚生労働省 在宅医療の体制構築に係る指針'),
-    (None, 'hub', 'municipal_office', False, True, '厚生労働省 在宅医療の体制構築に係る指針'),
-    (None, 'active_institution', 'home_care_support_clinic', False, True, '厚生労働省 在宅医療の体制構築に係る指針'),
-    (None, 'active_institution', 'home_care_support_hospital', False, True, '厚生労働省 在宅医療の体制構築に係る指針'),
-    (None, 'active_institution', 'clinic', False, True, '厚生労働省 在宅医療の体制構築に係る指針'),
-    (None, 'active_institution', 'hospital', False, True, '厚生労働省 在宅医療の体制構築に係る指針'),
-    (None, 'active_institution', 'clinic_with_beds', False, True, '厚生労働省 在宅医療の体制構築に係る指針'),
-    (None, 'active_institution', 'backup_hospital', False, True, '厚生労働省 在宅医療の体制構築に係る指針'),
-    (None, 'active_institution', 'visiting_nurse_station', False, True, '厚生労働省 在宅医療の体制構築に係る指針'),
-    (None, 'active_institution', 'pharmacy', False, True, '厚生労働省 在宅医療の体制構築に係る指針'),
-    ('12', 'active_institution', 'home_care_support_hospital', True, True, '千葉県 在宅医療WG資料 (2025): 積極的医療機関は機能強化型在宅療養支援病院'),
-    ('12', 'active_institution', 'home_care_support_hospital', False, False, '千葉県 在宅医療WG資料 (2025): 積極的医療機関は機能強化型在宅療養支援病院'),
-    ('12', 'active_institution', 'home_care_support_clinic', False, False, '千葉県 在宅医療WG資料 (2025): 積極的医療機関は機能強化型在宅療養支援病院'),
+    (None, "hub", "home_care_support_clinic", False, True, "厚生労働省 在宅医療の体制構築に係る指針"),
+    (None, "hub", "home_care_support_hospital", False, True, "厚生労働省 在宅医療の体制構築に係る指針"),
+    (None, "hub", "clinic", False, True, "厚生労働省 在宅医療の体制構築に係る指針"),
+    (None, "hub", "hospital", False, True, "厚生労働省 在宅医療の体制構築に係る指針"),
+    (None, "hub", "clinic_with_beds", False, True, "厚生労働省 在宅医療の体制構築に係る指針"),
+    (None, "hub", "backup_hospital", False, True, "厚生労働省 在宅医療の体制構築に係る指針"),
+    (None, "hub", "visiting_nurse_station", False, True, "厚生労働省 在宅医療の体制構築に係る指針"),
+    (None, "hub", "medical_association", False, True, "厚生労働省 在宅医療の体制構築に係る指針"),
+    (None, "hub", "public_health_center", False, True, "厚生労働省 在宅医療の体制構築に係る指針"),
+    (None, "hub", "municipal_office", False, True, "厚生労働省 在宅医療の体制構築に係る指針"),
+    (None, "active_institution", "home_care_support_clinic", False, True, "厚生労働省 在宅医療の体制構築に係る指針"),
+    (None, "active_institution", "home_care_support_hospital", False, True, "厚生労働省 在宅医療の体制構築に係る指針"),
+    (None, "active_institution", "clinic", False, True, "厚生労働省 在宅医療の体制構築に係る指針"),
+    (None, "active_institution", "hospital", False, True, "厚生労働省 在宅医療の体制構築に係る指針"),
+    (None, "active_institution", "clinic_with_beds", False, True, "厚生労働省 在宅医療の体制構築に係る指針"),
+    (None, "active_institution", "backup_hospital", False, True, "厚生労働省 在宅医療の体制構築に係る指針"),
+    (None, "active_institution", "visiting_nurse_station", False, True, "厚生労働省 在宅医療の体制構築に係る指針"),
+    (None, "active_institution", "pharmacy", False, True, "厚生労働省 在宅医療の体制構築に係る指針"),
+    (
+        "12",
+        "active_institution",
+        "home_care_support_hospital",
+        True,
+        True,
+        "千葉県 在宅医療WG資料 (2025): 積極的医療機関は機能強化型在宅療養支援病院",
+    ),
+    (
+        "12",
+        "active_institution",
+        "home_care_support_hospital",
+        False,
+        False,
+        "千葉県 在宅医療WG資料 (2025): 積極的医療機関は機能強化型在宅療養支援病院",
+    ),
+    (
+        "12",
+        "active_institution",
+        "home_care_support_clinic",
+        False,
+        False,
+        "千葉県 在宅医療WG資料 (2025): 積極的医療機関は機能強化型在宅療養支援病院",
+    ),
 ]
 
 
@@ -77,8 +98,9 @@ def upgrade() -> None:
         sa.Column("counts", sa.Boolean(), nullable=False),
         sa.Column("source", _STR(length=200), nullable=True),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("prefecture_code", "designation", "institution_kind", "enhanced_only",
-                            name="uq_designation_rule"),
+        sa.UniqueConstraint(
+            "prefecture_code", "designation", "institution_kind", "enhanced_only", name="uq_designation_rule"
+        ),
     )
     op.create_index("ix_designation_rule_prefecture_code", "designation_rule", ["prefecture_code"])
     keys = ("prefecture_code", "designation", "institution_kind", "enhanced_only", "counts", "source")

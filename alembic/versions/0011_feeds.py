@@ -72,29 +72,47 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("source", "external_id", name="uq_power_outage_source_id"),
     )
-    op.create_index("ix_power_outage_open", "power_outage", ["municipality_id"],
-                    postgresql_where=sa.text("restored_at IS NULL"), sqlite_where=sa.text("restored_at IS NULL"))
-
+    op.create_index(
+        "ix_power_outage_open",
+        "power_outage",
+        ["municipality_id"],
+        postgresql_where=sa.text("restored_at IS NULL"),
+        sqlite_where=sa.text("restored_at IS NULL"),
+    )
 
     with op.batch_alter_table("safety_round") as batch_op:
-        batch_op.add_column(sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False,
-                                      server_default="safety_check"))
+        batch_op.add_column(
+            sa.Column(
+                "kind", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False, server_default="safety_check"
+            )
+        )
     with op.batch_alter_table("round_schedule") as batch_op:
-        batch_op.add_column(sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False,
-                                      server_default="safety_check"))
+        batch_op.add_column(
+            sa.Column(
+                "kind", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False, server_default="safety_check"
+            )
+        )
     with op.batch_alter_table("patient") as batch_op:
         batch_op.add_column(sa.Column("device_watts", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("generator_access", sa.Boolean(), nullable=True))
         batch_op.add_column(sa.Column("car_power_access", sa.Boolean(), nullable=True))
         batch_op.add_column(sa.Column("planned_stay", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True))
-        batch_op.add_column(sa.Column("planned_stay_place", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True))
+        batch_op.add_column(
+            sa.Column("planned_stay_place", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True)
+        )
         batch_op.add_column(sa.Column("planned_stay_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("patient") as batch_op:
-        for name in ("planned_stay_at", "planned_stay_place", "planned_stay", "car_power_access", "generator_access",
-                     "device_watts"):
+        for name in (
+            "planned_stay_at",
+            "planned_stay_place",
+            "planned_stay",
+            "car_power_access",
+            "generator_access",
+            "device_watts",
+        ):
             batch_op.drop_column(name)
     with op.batch_alter_table("safety_round") as batch_op:
         batch_op.drop_column("kind")

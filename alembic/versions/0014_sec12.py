@@ -38,12 +38,20 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    duplicated = op.get_bind().execute(sa.text(
-        "SELECT count(*) FROM (SELECT external_id FROM patient WHERE external_id IS NOT NULL "
-        "GROUP BY external_id HAVING count(*) > 1) AS d"
-    )).scalar()
+    duplicated = (
+        op.get_bind()
+        .execute(
+            sa.text(
+                "SELECT count(*) FROM (SELECT external_id FROM patient WHERE external_id IS NOT NULL "
+                "GROUP BY external_id HAVING count(*) > 1) AS d"
+            )
+        )
+        .scalar()
+    )
     if duplicated:
-        raise RuntimeError(f"{duplicated} external ids are used by several patients; make them unique before downgrading")
+        raise RuntimeError(
+            f"{duplicated} external ids are used by several patients; make them unique before downgrading"
+        )
     op.drop_index("uq_patient_external_id_owner", table_name="patient")
     op.drop_index("ix_patient_external_id", table_name="patient")
     if op.get_bind().dialect.name == "postgresql":

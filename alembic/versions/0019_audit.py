@@ -47,8 +47,10 @@ INDEXES = [
 
 
 def _create_role(name: str) -> None:
-    op.execute(f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{name}') THEN "
-               f"CREATE ROLE {name} NOLOGIN; END IF; END $$")
+    op.execute(
+        f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{name}') THEN "
+        f"CREATE ROLE {name} NOLOGIN; END IF; END $$"
+    )
 
 
 def upgrade() -> None:
@@ -97,7 +99,9 @@ def downgrade() -> None:
         op.execute("DROP FUNCTION IF EXISTS audit_chain_head()")
         for table in TABLES:
             op.execute(f"ALTER TABLE {table} OWNER TO CURRENT_USER")
-        op.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE SELECT, INSERT, UPDATE, DELETE ON TABLES FROM {APP}")
+        op.execute(
+            f"ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE SELECT, INSERT, UPDATE, DELETE ON TABLES FROM {APP}"
+        )
         op.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE USAGE, SELECT, UPDATE ON SEQUENCES FROM {APP}")
         op.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {APP}")
         op.execute(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {APP}")

@@ -38,9 +38,13 @@ def upgrade() -> None:
     op.create_index("ix_safety_round_incident_id", "safety_round", ["incident_id"])
     with op.batch_alter_table("safety_check") as batch_op:
         batch_op.add_column(sa.Column("follows_check_id", sa.Integer(), nullable=True))
-    op.create_index("ix_safety_check_follows", "safety_check", ["follows_check_id"],
-                    postgresql_where=sa.text("follows_check_id IS NOT NULL"),
-                    sqlite_where=sa.text("follows_check_id IS NOT NULL"))
+    op.create_index(
+        "ix_safety_check_follows",
+        "safety_check",
+        ["follows_check_id"],
+        postgresql_where=sa.text("follows_check_id IS NOT NULL"),
+        sqlite_where=sa.text("follows_check_id IS NOT NULL"),
+    )
 
 
 def downgrade() -> None:

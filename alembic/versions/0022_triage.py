@@ -23,9 +23,13 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("safety_check") as batch:
         batch.add_column(sa.Column("review_reply_id", sa.Integer(), nullable=True))
-    op.create_index("ix_safety_check_review", "safety_check", ["round_id"],
-                    postgresql_where=sa.text("review_reply_id IS NOT NULL"),
-                    sqlite_where=sa.text("review_reply_id IS NOT NULL"))
+    op.create_index(
+        "ix_safety_check_review",
+        "safety_check",
+        ["round_id"],
+        postgresql_where=sa.text("review_reply_id IS NOT NULL"),
+        sqlite_where=sa.text("review_reply_id IS NOT NULL"),
+    )
 
 
 def downgrade() -> None:

@@ -33,36 +33,43 @@ def upgrade() -> None:
     )
     op.create_index("ix_contact_address_contact_id", "contact_address", ["contact_id"])
     for kind in ("sms", "voice"):
-        op.execute(f"INSERT INTO contact_address (contact_id, kind, address, refused_since) "
-                   f"SELECT id, '{kind}', NULL, {kind}_bad_since FROM patient_contact WHERE {kind}_bad_since IS NOT NULL")
+        op.execute(
+            f"INSERT INTO contact_address (contact_id, kind, address, refused_since) "
+            f"SELECT id, '{kind}', NULL, {kind}_bad_since FROM patient_contact WHERE {kind}_bad_since IS NOT NULL"
+        )
     with op.batch_alter_table("patient_contact") as batch:
         batch.drop_column("voice_bad_since")
         batch.drop_column("sms_bad_since")
         batch.alter_column("phone", existing_type=sa.String(length=20), nullable=True)
     with op.batch_alter_table("outbox_message") as batch:
-        batch.alter_column("to_number", existing_type=sa.String(length=20), type_=sa.String(length=254),
-                           existing_nullable=False)
+        batch.alter_column(
+            "to_number", existing_type=sa.String(length=20), type_=sa.String(length=254), existing_nullable=False
+        )
 
 
 def downgrade() -> None:
     bind = op.get_bind()
-    kept = bind.execute(sa.text(
-        "SELECT count(*) FROM patient_contact WHERE phone IS NULL")).scalar_one() + bind.execute(sa.text(
-        "SELECT count(*) FROM contact_address WHERE address IS NOT NULL")).scalar_one()
+    kept = (
+        bind.execute(sa.text("SELECT count(*) FROM patient_contact WHERE phone IS NULL")).scalar_one()
+        + bind.execute(sa.text("SELECT count(*) FROM contact_address WHERE address IS NOT NULL")).scalar_one()
+    )
     if kept:
         raise RuntimeError(f"{kept} contacts or addresses (e-mail) have no place before 0032_email: remove them first")
     long_rows = bind.execute(sa.text("SELECT count(*) FROM outbox_message WHERE length(to_number) > 20")).scalar_one()
     if long_rows:
         raise RuntimeError(f"{long_rows} outbox rows hold an address longer than a phone number: remove them first")
     with op.batch_alter_table("outbox_message") as batch:
-        batch.alter_column("to_number", existing_type=sa.String(length=254), type_=sa.String(length=20),
-                           existing_nullable=False)
+        batch.alter_column(
+            "to_number", existing_type=sa.String(length=254), type_=sa.String(length=20), existing_nullable=False
+        )
     with op.batch_alter_table("patient_contact") as batch:
         batch.alter_column("phone", existing_type=sa.String(length=20), nullable=False)
         batch.add_column(sa.Column("sms_bad_since", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("voice_bad_since", sa.DateTime(timezone=True), nullable=True))
     for kind in ("sms", "voice"):
-        op.execute(f"UPDATE patient_contact SET {kind}_bad_since = (SELECT refused_since FROM contact_address a "
-                   f"WHERE a.contact_id = patient_contact.id AND a.kind = '{kind}')")
+        op.execute(
+            f"UPDATE patient_contact SET {kind}_bad_since = (SELECT refused_since FROM contact_address a "
+            f"WHERE a.contact_id = patient_contact.id AND a.kind = '{kind}')"
+        )
     op.drop_index("ix_contact_address_contact_id", table_name="contact_address")
     op.drop_table("contact_address")

@@ -40,9 +40,21 @@ class LinkTarget:
         return self.round_state != RoundState.running or aware(self.expires_at) <= utcnow()
 
 
-_COLUMNS = (OutboxMessage.answer_token_hash, OutboxMessage.id, OutboxMessage.channel, OutboxMessage.contact_id,
-            SafetyCheck.id, SafetyCheck.state, SafetyCheck.last_answer_at, SafetyRound.state, SafetyRound.expires_at,
-            SafetyRound.drill, SafetyRound.title, SafetyRound.kind, SafetyCheck.patient_id)
+_COLUMNS = (
+    OutboxMessage.answer_token_hash,
+    OutboxMessage.id,
+    OutboxMessage.channel,
+    OutboxMessage.contact_id,
+    SafetyCheck.id,
+    SafetyCheck.state,
+    SafetyCheck.last_answer_at,
+    SafetyRound.state,
+    SafetyRound.expires_at,
+    SafetyRound.drill,
+    SafetyRound.title,
+    SafetyRound.kind,
+    SafetyCheck.patient_id,
+)
 
 
 def find_links(*, session: Session, tokens: list[str]) -> dict[str, LinkTarget]:
@@ -56,10 +68,37 @@ def find_links(*, session: Session, tokens: list[str]) -> dict[str, LinkTarget]:
         .join(SafetyRound, SafetyRound.id == SafetyCheck.round_id)
         .where(col(OutboxMessage.answer_token_hash).in_(list(hashes)))
     ).all()
-    return {hashes[token_hash]: LinkTarget(message_id, channel, contact_id, check_id, check_state, answered_at is not None,
-                                           round_state, expires_at, drill, title, kind, patient_id)
-            for (token_hash, message_id, channel, contact_id, check_id, check_state, answered_at, round_state,
-                 expires_at, drill, title, kind, patient_id) in rows}
+    return {
+        hashes[token_hash]: LinkTarget(
+            message_id,
+            channel,
+            contact_id,
+            check_id,
+            check_state,
+            answered_at is not None,
+            round_state,
+            expires_at,
+            drill,
+            title,
+            kind,
+            patient_id,
+        )
+        for (
+            token_hash,
+            message_id,
+            channel,
+            contact_id,
+            check_id,
+            check_state,
+            answered_at,
+            round_state,
+            expires_at,
+            drill,
+            title,
+            kind,
+            patient_id,
+        ) in rows
+    }
 
 
 def find_link(*, session: Session, token: str) -> LinkTarget | None:
@@ -113,8 +152,15 @@ def record_link_answers(session: Session, answers: list[LinkAnswer]) -> list[Lin
     """Record a batch of answer-page taps in one transaction (group commit); one outcome each."""
     links = find_links(session=session, tokens=[a.token for a in answers])
     contact_ids = {link.contact_id for link in links.values() if link.contact_id}
-    kinds = dict(session.exec(select(PatientContact.id, PatientContact.kind)
-                              .where(col(PatientContact.id).in_(sorted(contact_ids)))).all()) if contact_ids else {}
+    kinds = (
+        dict(
+            session.exec(
+                select(PatientContact.id, PatientContact.kind).where(col(PatientContact.id).in_(sorted(contact_ids)))
+            ).all()
+        )
+        if contact_ids
+        else {}
+    )
     outcomes: list[LinkOutcome] = []
     recorded: list[NewAnswer] = []
     for answer in answers:
@@ -125,17 +171,28 @@ def record_link_answers(session: Session, answers: list[LinkAnswer]) -> list[Lin
             outcomes.append(LinkOutcome("expired", link.drill))
         else:
             contact_id = link.contact_id
-            recorded.append(NewAnswer(
-                check_id=link.check_id, state=answer.state, channel=AnswerChannel.link, hours_left=answer.hours_left,
-                note=answer.note, answered_by=kinds.get(contact_id), contact_id=contact_id,
-                idempotency_key=f"link:{link.message_id}:{answer.nonce}", power=answer.power,
-                hours_unknown=answer.hours_unknown, needs_transport=answer.needs_transport,
-                needs_admission=answer.needs_admission, evacuated_to=answer.evacuated_to,
-            ))
+            recorded.append(
+                NewAnswer(
+                    check_id=link.check_id,
+                    state=answer.state,
+                    channel=AnswerChannel.link,
+                    hours_left=answer.hours_left,
+                    note=answer.note,
+                    answered_by=kinds.get(contact_id),
+                    contact_id=contact_id,
+                    idempotency_key=f"link:{link.message_id}:{answer.nonce}",
+                    power=answer.power,
+                    hours_unknown=answer.hours_unknown,
+                    needs_transport=answer.needs_transport,
+                    needs_admission=answer.needs_admission,
+                    evacuated_to=answer.evacuated_to,
+                )
+            )
             outcomes.append(LinkOutcome("recorded", link.drill))
     record_answers(session=session, answers=recorded)
-    _record_plans(session, [(links[a.token], a) for a in answers
-                            if a.plan and a.token in links and not links[a.token].expired])
+    _record_plans(
+        session, [(links[a.token], a) for a in answers if a.plan and a.token in links and not links[a.token].expired]
+    )
     return outcomes
 
 
@@ -148,5 +205,8 @@ def record_plan(session: Session, link: LinkTarget, *, plan: str | None, place: 
     """Advance-notice answers (page or keypad) say where the person will stay: the registry keeps the latest."""
     if link.kind != "advance_notice" or link.patient_id is None or not plan:
         return
-    session.execute(update(Patient).where(Patient.id == link.patient_id).values(
-        planned_stay=plan, planned_stay_place=place, planned_stay_at=utcnow()))
+    session.execute(
+        update(Patient)
+        .where(Patient.id == link.patient_id)
+        .values(planned_stay=plan, planned_stay_place=place, planned_stay_at=utcnow())
+    )

@@ -24,21 +24,30 @@ def _reply_scope(principal: Principal) -> list[ColumnElement[bool]]:
     if principal.role == Role.admin:
         return []
     numbers = (
-        select(PatientContact.phone).join(Patient, Patient.id == PatientContact.patient_id)
+        select(PatientContact.phone)
+        .join(Patient, Patient.id == PatientContact.patient_id)
         .where(*patient_scope(principal))
     )
     return [col(UnmatchedReply.from_number).in_(numbers)]
 
 
 def list_unmatched(
-    *, session: Session, principal: Principal, resolved: bool = False, limit: int = 50, offset: int = 0,
+    *,
+    session: Session,
+    principal: Principal,
+    resolved: bool = False,
+    limit: int = 50,
+    offset: int = 0,
 ) -> tuple[list[UnmatchedReply], int]:
     done = col(UnmatchedReply.resolved_at).is_not(None)
     conditions = [done if resolved else ~done, *_reply_scope(principal)]
     total = session.exec(select(func.count()).select_from(UnmatchedReply).where(*conditions)).one()
     rows = session.exec(
-        select(UnmatchedReply).where(*conditions).order_by(UnmatchedReply.received_at, UnmatchedReply.id)
-        .limit(limit).offset(offset)
+        select(UnmatchedReply)
+        .where(*conditions)
+        .order_by(UnmatchedReply.received_at, UnmatchedReply.id)
+        .limit(limit)
+        .offset(offset)
     ).all()
     return list(rows), total
 
@@ -47,9 +56,9 @@ def patients_behind(session: Session, replies: list[UnmatchedReply]) -> list[int
     numbers = sorted({r.from_number for r in replies})
     if not numbers:
         return []
-    return list(session.exec(
-        select(PatientContact.patient_id).where(col(PatientContact.phone).in_(numbers)).distinct()
-    ).all())
+    return list(
+        session.exec(select(PatientContact.patient_id).where(col(PatientContact.phone).in_(numbers)).distinct()).all()
+    )
 
 
 def _unmark(session: Session, reply: UnmatchedReply) -> None:
@@ -59,8 +68,12 @@ def _unmark(session: Session, reply: UnmatchedReply) -> None:
     if not marked:
         return
     other = session.exec(
-        select(UnmatchedReply.id).where(UnmatchedReply.from_number == reply.from_number, UnmatchedReply.id != reply.id,
-                                        col(UnmatchedReply.resolved_at).is_(None))
+        select(UnmatchedReply.id)
+        .where(
+            UnmatchedReply.from_number == reply.from_number,
+            UnmatchedReply.id != reply.id,
+            col(UnmatchedReply.resolved_at).is_(None),
+        )
         .order_by(col(UnmatchedReply.id).desc())
     ).first()
     for check in marked:
@@ -69,8 +82,14 @@ def _unmark(session: Session, reply: UnmatchedReply) -> None:
 
 
 def resolve_reply(
-    *, session: Session, principal: Principal, reply_id: int, check_id: int | None, state: str | None,
-    hours_left: float | None, note: str | None,
+    *,
+    session: Session,
+    principal: Principal,
+    reply_id: int,
+    check_id: int | None,
+    state: str | None,
+    hours_left: float | None,
+    note: str | None,
 ) -> UnmatchedReply:
     """Record the reply as an answer to a check the reviewer chose, or dismiss it (no check)."""
     reply = session.exec(
@@ -86,8 +105,15 @@ def resolve_reply(
         check = find_check_in_scope(session=session, check_id=check_id, scope=patient_scope(principal))
         text = reply.body if not note else f"{reply.body}\n[確認者] {note}"
         record_answer(
-            session=session, check_id=check.id, state=state, channel=AnswerChannel.sms, observed_at=reply.received_at,
-            hours_left=hours_left, note=text[:1000], answered_by="reviewer", user_id=principal.user_id,
+            session=session,
+            check_id=check.id,
+            state=state,
+            channel=AnswerChannel.sms,
+            observed_at=reply.received_at,
+            hours_left=hours_left,
+            note=text[:1000],
+            answered_by="reviewer",
+            user_id=principal.user_id,
             idempotency_key=f"sms:{reply.provider_message_id}",
         )
         reply.resolution, reply.resolved_check_id = "answered", check.id

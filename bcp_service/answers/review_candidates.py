@@ -33,21 +33,33 @@ class Candidate:
     suggested: bool
 
 
-def candidates_for(*, session: Session, replies: list[UnmatchedReply],
-                   scope: list[ColumnElement[bool]]) -> dict[int, list[Candidate]]:
+def candidates_for(
+    *, session: Session, replies: list[UnmatchedReply], scope: list[ColumnElement[bool]]
+) -> dict[int, list[Candidate]]:
     numbers = {r.from_number for r in replies}
     guessed = {r.candidate_check_id for r in replies if r.candidate_check_id}
     if not numbers and not guessed:
         return {}
     rows = session.exec(
-        select(SafetyCheck, SafetyRound.title, SafetyRound.drill, Patient.name, Patient.name_kana,
-               PatientContact.phone, PatientContact.kind)
+        select(
+            SafetyCheck,
+            SafetyRound.title,
+            SafetyRound.drill,
+            Patient.name,
+            Patient.name_kana,
+            PatientContact.phone,
+            PatientContact.kind,
+        )
         .join(SafetyRound, SafetyRound.id == SafetyCheck.round_id)
         .join(Patient, Patient.id == SafetyCheck.patient_id)
-        .outerjoin(PatientContact, (PatientContact.patient_id == Patient.id)
-                   & col(PatientContact.phone).in_(numbers or {""}))
-        .where(SafetyRound.state == RoundState.running,
-               or_(col(PatientContact.id).is_not(None), col(SafetyCheck.id).in_(guessed or {-1})), *scope)
+        .outerjoin(
+            PatientContact, (PatientContact.patient_id == Patient.id) & col(PatientContact.phone).in_(numbers or {""})
+        )
+        .where(
+            SafetyRound.state == RoundState.running,
+            or_(col(PatientContact.id).is_not(None), col(SafetyCheck.id).in_(guessed or {-1})),
+            *scope,
+        )
         .order_by(SafetyCheck.risk_tier, SafetyCheck.id)
     ).all()
     found: dict[int, list[Candidate]] = defaultdict(list)
@@ -59,11 +71,20 @@ def candidates_for(*, session: Session, replies: list[UnmatchedReply],
             if len(found[reply.id]) >= MAX_PER_REPLY:
                 break
             seen.add(check.id)
-            found[reply.id].append(Candidate(
-                check_id=check.id, round_id=check.round_id, round_title=title, drill=drill, patient_id=check.patient_id,
-                patient_name=name, name_kana=kana, risk_tier=check.risk_tier, state=check.state,
-                contact_kind=kind if phone == reply.from_number else None,
-                suggested=check.id == reply.candidate_check_id,
-            ))
+            found[reply.id].append(
+                Candidate(
+                    check_id=check.id,
+                    round_id=check.round_id,
+                    round_title=title,
+                    drill=drill,
+                    patient_id=check.patient_id,
+                    patient_name=name,
+                    name_kana=kana,
+                    risk_tier=check.risk_tier,
+                    state=check.state,
+                    contact_kind=kind if phone == reply.from_number else None,
+                    suggested=check.id == reply.candidate_check_id,
+                )
+            )
         found[reply.id].sort(key=lambda c: not c.suggested)
     return found

@@ -29,15 +29,23 @@ router = APIRouter(prefix="/review", include_in_schema=False)
 Starter = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture, Role.hub))]
 PAGE_SIZE = 30
 REASON_LABELS = {
-    "unreadable": "読み取れない返信", "no_open_check": "実施中の安否確認の対象ではない番号",
+    "unreadable": "読み取れない返信",
+    "no_open_check": "実施中の安否確認の対象ではない番号",
     "several_open_checks": "同じ番号の対象が複数",
 }
-ERRORS = {"gone": "この返信は見つからないか、担当外です。", "already": "この返信は既に処理されています。",
-          "input": "入力を確認してください（状態を選び、残り時間は数字で）。"}
+ERRORS = {
+    "gone": "この返信は見つからないか、担当外です。",
+    "already": "この返信は既に処理されています。",
+    "input": "入力を確認してください（状態を選び、残り時間は数字で）。",
+}
 CONTACT_LABELS = {kind: f"{label}の番号" for kind, label in CONTACT_KIND_LABELS.items()}
 
-register_home_link("/review", "SMS返信の確認", "自動で読み取れなかった返信を、該当する患者の回答として記録",
-                   (Role.admin, Role.prefecture, Role.hub))
+register_home_link(
+    "/review",
+    "SMS返信の確認",
+    "自動で読み取れなかった返信を、該当する患者の回答として記録",
+    (Role.admin, Role.prefecture, Role.hub),
+)
 
 
 def reason_label(reason: str) -> str:
@@ -47,30 +55,63 @@ def reason_label(reason: str) -> str:
 
 
 @router.get("")
-def review_page(request: Request, principal: Starter, session: SessionDep, offset: Annotated[int, Query(ge=0)] = 0,
-                done: int | None = None):
+def review_page(
+    request: Request,
+    principal: Starter,
+    session: SessionDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    done: int | None = None,
+):
     return _render(request, principal, session, offset=offset, done=done)
 
 
-def _render(request: Request, principal: Principal, session: Session, *, offset: int = 0, done: int | None = None,
-            error: str | None = None, error_reply: int | None = None, status_code: int = 200):
-    rows, total = review.list_unmatched(session=session, principal=principal, resolved=False, limit=PAGE_SIZE,
-                                        offset=offset)
+def _render(
+    request: Request,
+    principal: Principal,
+    session: Session,
+    *,
+    offset: int = 0,
+    done: int | None = None,
+    error: str | None = None,
+    error_reply: int | None = None,
+    status_code: int = 200,
+):
+    rows, total = review.list_unmatched(
+        session=session, principal=principal, resolved=False, limit=PAGE_SIZE, offset=offset
+    )
     candidates = candidates_for(session=session, replies=rows, scope=patient_scope(principal))
     shown = set(review.patients_behind(session, rows)) | {c.patient_id for cs in candidates.values() for c in cs}
     audit(session=session, principal=principal, action="reply.list", request=request, patient_ids=sorted(shown))
-    return page("rounds/review.html", principal, rows=rows, total=total, offset=offset, page_size=PAGE_SIZE,
-                candidates=candidates, done=done, error=ERRORS.get(error or ""), error_reply=error_reply,
-                status_code=status_code, reason_label=reason_label,
-                answer_states=[s.value for s in ANSWER_STATES], state_labels=STATE_LABELS, tier_labels=TIER_LABELS,
-                contact_labels=CONTACT_LABELS)
+    return page(
+        "rounds/review.html",
+        principal,
+        rows=rows,
+        total=total,
+        offset=offset,
+        page_size=PAGE_SIZE,
+        candidates=candidates,
+        done=done,
+        error=ERRORS.get(error or ""),
+        error_reply=error_reply,
+        status_code=status_code,
+        reason_label=reason_label,
+        answer_states=[s.value for s in ANSWER_STATES],
+        state_labels=STATE_LABELS,
+        tier_labels=TIER_LABELS,
+        contact_labels=CONTACT_LABELS,
+    )
 
 
 @router.post("/{reply_id}/resolve")
 def resolve_form(
-    reply_id: int, request: Request, principal: Starter, session: SessionDep,
-    check_id: Annotated[str, Form(max_length=20)] = "", state: Annotated[str, Form(max_length=20)] = "",
-    hours: Annotated[str, Form(max_length=20)] = "", note: Annotated[str, Form(max_length=1000)] = "",
+    reply_id: int,
+    request: Request,
+    principal: Starter,
+    session: SessionDep,
+    check_id: Annotated[str, Form(max_length=20)] = "",
+    state: Annotated[str, Form(max_length=20)] = "",
+    hours: Annotated[str, Form(max_length=20)] = "",
+    note: Annotated[str, Form(max_length=1000)] = "",
 ):
     """A state button records the reply as that patient's answer; the dismiss button (no check) sets it aside."""
     try:
@@ -81,13 +122,25 @@ def resolve_form(
     except ValueError:
         return _render(request, principal, session, error="input", error_reply=reply_id, status_code=422)
     try:
-        reply = review.resolve_reply(session=session, principal=principal, reply_id=reply_id, check_id=chosen,
-                                     state=state or None, hours_left=hours_left, note=note.strip() or None)
+        reply = review.resolve_reply(
+            session=session,
+            principal=principal,
+            reply_id=reply_id,
+            check_id=chosen,
+            state=state or None,
+            hours_left=hours_left,
+            note=note.strip() or None,
+        )
     except ServiceError as exc:
         session.rollback()
         code = "gone" if isinstance(exc, NotFound) else "already" if isinstance(exc, Conflict) else "input"
         return _render(request, principal, session, error=code, error_reply=reply_id, status_code=exc.status_code)
-    audit(session=session, principal=principal, action="reply.resolve", request=request,
-          patient_ids=review.patients_behind(session, [reply]), detail=f"reply {reply_id}: {reply.resolution}")
+    audit(
+        session=session,
+        principal=principal,
+        action="reply.resolve",
+        request=request,
+        patient_ids=review.patients_behind(session, [reply]),
+        detail=f"reply {reply_id}: {reply.resolution}",
+    )
     return RedirectResponse(f"/review?done={reply_id}", status_code=status.HTTP_303_SEE_OTHER)
-

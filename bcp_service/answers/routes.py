@@ -51,27 +51,54 @@ def _page(name: str, status_code: int = 200, **context) -> HTMLResponse:
 
 def _unusable(link: LinkTarget | None) -> HTMLResponse | None:
     if link is None:
-        return _page("gone", 404, drill=False, heading="このリンクは使えません",
-                     message="リンクが正しくないか、途中で切れています。届いたメッセージのリンクをもう一度開いてください。")
+        return _page(
+            "gone",
+            404,
+            drill=False,
+            heading="このリンクは使えません",
+            message="リンクが正しくないか、途中で切れています。届いたメッセージのリンクをもう一度開いてください。",
+        )
     if link.expired:
         return _gone_round(link.drill)
     return None
 
 
 def _gone_round(drill: bool) -> HTMLResponse:
-    return _page("gone", 410, drill=drill, heading="この安否確認は終了しました",
-                 message="回答の受付は終了しています。困っていることがあれば、かかりつけの医療機関や訪問看護ステーションに連絡してください。")
-
-
-def _form(request: Request, link: LinkTarget, *, status_code: int = 200, error: str | None = None,
-          form: dict | None = None) -> HTMLResponse:
-    current = STATE_LABELS.get(link.check_state) if link.answered else None
-    values = {"hours": "", "note": "", "power": "", "hours_unknown": False, "needs_transport": False,
-              "needs_admission": False, "evacuated_to": "", **(form or {})}
     return _page(
-        "notice" if link.kind == "advance_notice" else "form", status_code, drill=link.drill, title=link.title,
-        current=current, buttons=BUTTONS, plans=PLANS,
-        error=error, nonce=secrets.token_urlsafe(12), action=request.url.path, **values,
+        "gone",
+        410,
+        drill=drill,
+        heading="この安否確認は終了しました",
+        message="回答の受付は終了しています。困っていることがあれば、かかりつけの医療機関や訪問看護ステーションに連絡してください。",
+    )
+
+
+def _form(
+    request: Request, link: LinkTarget, *, status_code: int = 200, error: str | None = None, form: dict | None = None
+) -> HTMLResponse:
+    current = STATE_LABELS.get(link.check_state) if link.answered else None
+    values = {
+        "hours": "",
+        "note": "",
+        "power": "",
+        "hours_unknown": False,
+        "needs_transport": False,
+        "needs_admission": False,
+        "evacuated_to": "",
+        **(form or {}),
+    }
+    return _page(
+        "notice" if link.kind == "advance_notice" else "form",
+        status_code,
+        drill=link.drill,
+        title=link.title,
+        current=current,
+        buttons=BUTTONS,
+        plans=PLANS,
+        error=error,
+        nonce=secrets.token_urlsafe(12),
+        action=request.url.path,
+        **values,
     )
 
 
@@ -80,9 +107,18 @@ def _lookup_links(session: Session, tokens: list[str]) -> list[LinkTarget | None
     return [found.get(token) for token in tokens]
 
 
-def _try_again(request: Request, *, drill: bool = False, state: str = "", hours: str = "", note: str = "",
-               nonce: str = "", kept: dict | None = None, urgent: bool = False,
-               clinic: tuple[str, str | None] | None = None) -> HTMLResponse:
+def _try_again(
+    request: Request,
+    *,
+    drill: bool = False,
+    state: str = "",
+    hours: str = "",
+    note: str = "",
+    nonce: str = "",
+    kept: dict | None = None,
+    urgent: bool = False,
+    clinic: tuple[str, str | None] | None = None,
+) -> HTMLResponse:
     """The database is away (a restart, a failover): a Japanese page, not a bare "Internal Server Error".
 
     The patient's choice is kept in the form (with the same nonce, so a retry records one answer). An
@@ -90,17 +126,27 @@ def _try_again(request: Request, *, drill: bool = False, state: str = "", hours:
     when it can still be read (issue 28.2): nobody waits for a page to come back.
     """
     log.warning("answer.database_unavailable", extra={"method": request.method})
-    return _page("retry", 503, drill=drill, action=request.url.path, state=state,
-                 state_label=STATE_LABELS.get(state) or PLANS.get(state.removeprefix("plan_")),
-                 hours=hours, note=note, nonce=nonce or secrets.token_urlsafe(12),
-                 kept={k: v for k, v in (kept or {}).items() if v}, urgent=urgent,
-                 clinic_name=clinic[0] if clinic else None,
-                 clinic_phone=national_phone(clinic[1]) if clinic and clinic[1] else None)
+    return _page(
+        "retry",
+        503,
+        drill=drill,
+        action=request.url.path,
+        state=state,
+        state_label=STATE_LABELS.get(state) or PLANS.get(state.removeprefix("plan_")),
+        hours=hours,
+        note=note,
+        nonce=nonce or secrets.token_urlsafe(12),
+        kept={k: v for k, v in (kept or {}).items() if v},
+        urgent=urgent,
+        clinic_name=clinic[0] if clinic else None,
+        clinic_phone=national_phone(clinic[1]) if clinic and clinic[1] else None,
+    )
 
 
 async def _clinic_if_readable(request: Request, token: str) -> tuple[str, str | None] | None:
     """The clinic's name and number when the database can still be read (it may refuse only writes); None
     otherwise, within a couple of seconds: the page must not wait for a database that is away."""
+
     def read():
         with request.app.state.read_unit_of_work() as session:
             return find_clinic(session=session, token=token)
@@ -147,7 +193,8 @@ async def _link_page(request: Request, token: str, **form) -> HTMLResponse:
 
 @router.post("/a/{token}", dependencies=[Depends(PUBLIC)])
 async def answer_submit(
-    token: str, request: Request,
+    token: str,
+    request: Request,
     state: Annotated[str, Form(max_length=20)] = "",
     hours: Annotated[str, Form(max_length=20)] = "",
     note: Annotated[str, Form(max_length=2000)] = "",
@@ -177,41 +224,84 @@ async def answer_submit(
             if state == "power_out":  # the hours matter only with this answer; otherwise they are not kept
                 error = "残り時間は 0〜720 の数字で入力してください（例: 3 または 2.5）。わからなければ空欄か「わからない」で構いません。"
     if error is not None:
-        form = {"hours": hours, "note": note, "power": power, "hours_unknown": bool(hours_unknown),
-                "needs_transport": bool(needs_transport), "needs_admission": bool(needs_admission),
-                "evacuated_to": evacuated_to}
+        form = {
+            "hours": hours,
+            "note": note,
+            "power": power,
+            "hours_unknown": bool(hours_unknown),
+            "needs_transport": bool(needs_transport),
+            "needs_admission": bool(needs_admission),
+            "evacuated_to": evacuated_to,
+        }
         return await _link_page(request, token, status_code=422, error=error, form=form)
     # Every field is kept whatever the button: hours typed with a transport request are not dropped.
-    answer = LinkAnswer(token=token, state=state, hours_left=hours_left, note=note.strip()[:1000] or None,
-                        nonce=nonce or secrets.token_urlsafe(12), power=power or None,
-                        hours_unknown=bool(hours_unknown) and hours_left is None,
-                        needs_transport=bool(needs_transport), needs_admission=bool(needs_admission),
-                        evacuated_to=evacuated_to.strip()[:200] or None,
-                        plan=plan,
-                        place=(place.strip()[:200] or None) if plan in ("shelter", "relative", "hospital") else None)
+    answer = LinkAnswer(
+        token=token,
+        state=state,
+        hours_left=hours_left,
+        note=note.strip()[:1000] or None,
+        nonce=nonce or secrets.token_urlsafe(12),
+        power=power or None,
+        hours_unknown=bool(hours_unknown) and hours_left is None,
+        needs_transport=bool(needs_transport),
+        needs_admission=bool(needs_admission),
+        evacuated_to=evacuated_to.strip()[:200] or None,
+        plan=plan,
+        place=(place.strip()[:200] or None) if plan in ("shelter", "relative", "hospital") else None,
+    )
     try:
         outcome = await writer(request.app, "answer-link", record_link_answers, around=counters.deferred).submit(answer)
     except Exception as exc:
         if not is_outage(exc):
             raise
-        kept = {"power": power, "hours_unknown": hours_unknown, "needs_transport": needs_transport,
-                "needs_admission": needs_admission, "evacuated_to": evacuated_to, "place": place}
+        kept = {
+            "power": power,
+            "hours_unknown": hours_unknown,
+            "needs_transport": needs_transport,
+            "needs_admission": needs_admission,
+            "evacuated_to": evacuated_to,
+            "place": place,
+        }
         urgent = state in states.NEEDING or answer.needs_transport or answer.needs_admission
-        return _try_again(request, state=f"plan_{plan}" if plan else state, hours=hours, note=note,
-                          nonce=answer.nonce, kept=kept, urgent=urgent,
-                          clinic=await _clinic_if_readable(request, token) if urgent else None)
+        return _try_again(
+            request,
+            state=f"plan_{plan}" if plan else state,
+            hours=hours,
+            note=note,
+            nonce=answer.nonce,
+            kept=kept,
+            urgent=urgent,
+            clinic=await _clinic_if_readable(request, token) if urgent else None,
+        )
     if outcome.kind == "missing":
         return _unusable(None)
     if outcome.kind == "expired":
         return _gone_round(outcome.drill)
     label = PLANS[plan] if plan else STATE_LABELS[state]
-    return _page("thanks", drill=outcome.drill, state=state, state_label=label, hours=hours_left,
-                 hours_unknown=answer.hours_unknown, needing=state in states.NEEDING or answer.needs_transport
-                 or answer.needs_admission, action=request.url.path)
+    return _page(
+        "thanks",
+        drill=outcome.drill,
+        state=state,
+        state_label=label,
+        hours=hours_left,
+        hours_unknown=answer.hours_unknown,
+        needing=state in states.NEEDING or answer.needs_transport or answer.needs_admission,
+        action=request.url.path,
+    )
 
 
 # What people type when they do not know: recorded as "unknown" (no hours), never refused.
-UNKNOWN_HOURS = {"わからない", "分からない", "わかりません", "分かりません", "わからん", "不明", "?", "unknown", "不明です"}
+UNKNOWN_HOURS = {
+    "わからない",
+    "分からない",
+    "わかりません",
+    "分かりません",
+    "わからん",
+    "不明",
+    "?",
+    "unknown",
+    "不明です",
+}
 
 
 def parse_hours(text: str) -> float | None:

@@ -69,12 +69,29 @@ class LockedCheck:
 
 _answers = CheckAnswer.__table__
 _checks = SafetyCheck.__table__
-_LOCK_COLUMNS = (_checks.c.id, _checks.c.round_id, _checks.c.state, _checks.c.last_answer_at, _checks.c.risk_tier,
-                 _checks.c.region_id, _checks.c.municipality_id, _checks.c.hub_id, _checks.c.patient_id)
+_LOCK_COLUMNS = (
+    _checks.c.id,
+    _checks.c.round_id,
+    _checks.c.state,
+    _checks.c.last_answer_at,
+    _checks.c.risk_tier,
+    _checks.c.region_id,
+    _checks.c.municipality_id,
+    _checks.c.hub_id,
+    _checks.c.patient_id,
+)
 _STRUCTURE = ("power", "hours_unknown", "needs_transport", "needs_admission", "evacuated_to", "note")
-_UPDATE_CHECK = update(_checks).where(_checks.c.id == bindparam("b_id")).values(
-    state=bindparam("b_state"), hours_left=bindparam("b_hours"), last_answer_at=bindparam("b_at"),
-    last_channel=bindparam("b_channel"), **{name: bindparam(f"b_{name}") for name in _STRUCTURE})
+_UPDATE_CHECK = (
+    update(_checks)
+    .where(_checks.c.id == bindparam("b_id"))
+    .values(
+        state=bindparam("b_state"),
+        hours_left=bindparam("b_hours"),
+        last_answer_at=bindparam("b_at"),
+        last_channel=bindparam("b_channel"),
+        **{name: bindparam(f"b_{name}") for name in _STRUCTURE},
+    )
+)
 _INSERT_ANSWER = insert(_answers).returning(_answers.c.id, sort_by_parameter_order=True)
 
 
@@ -90,8 +107,10 @@ def lock_checks(session: Session, check_ids: set[int]) -> dict[int, LockedCheck]
     rows = session.execute(
         select(*_LOCK_COLUMNS).where(_checks.c.id.in_(sorted(check_ids))).order_by(_checks.c.id).with_for_update()
     ).all()
-    return {row[0]: LockedCheck(row[0], row[1], row[2], row[3], CheckKeys(row[1], row[4], row[5], row[6], row[7]), row[8])
-            for row in rows}
+    return {
+        row[0]: LockedCheck(row[0], row[1], row[2], row[3], CheckKeys(row[1], row[4], row[5], row[6], row[7]), row[8])
+        for row in rows
+    }
 
 
 def record_answers(*, session: Session, answers: list[NewAnswer]) -> list[tuple[RecordedAnswer, bool]]:
@@ -131,17 +150,35 @@ def record_answers(*, session: Session, answers: list[NewAnswer]) -> list[tuple[
         if new.idempotency_key:
             batch_keys[new.idempotency_key] = len(rows)
         slots.append(len(rows))
-        rows.append({"check_id": check.id, "round_id": check.round_id, "state": str(new.state),
-                     "hours_left": new.hours_left, "note": new.note, "channel": str(new.channel),
-                     **_structure(new),
-                     "answered_by": new.answered_by, "user_id": new.user_id, "contact_id": new.contact_id,
-                     "observed_at": observed_at, "received_at": now, "idempotency_key": new.idempotency_key})
+        rows.append(
+            {
+                "check_id": check.id,
+                "round_id": check.round_id,
+                "state": str(new.state),
+                "hours_left": new.hours_left,
+                "note": new.note,
+                "channel": str(new.channel),
+                **_structure(new),
+                "answered_by": new.answered_by,
+                "user_id": new.user_id,
+                "contact_id": new.contact_id,
+                "observed_at": observed_at,
+                "received_at": now,
+                "idempotency_key": new.idempotency_key,
+            }
+        )
         if check.last_answer_at is None or observed_at >= aware(check.last_answer_at):
             moves.append((check.keys, check.state, str(new.state)))
             check.state, check.last_answer_at = str(new.state), observed_at
-            updates[check.id] = {"b_id": check.id, "b_state": str(new.state), "b_hours": new.hours_left,
-                                 "b_at": observed_at, "b_channel": str(new.channel),
-                                 **{f"b_{name}": value for name, value in _structure(new).items()}, "b_note": new.note}
+            updates[check.id] = {
+                "b_id": check.id,
+                "b_state": str(new.state),
+                "b_hours": new.hours_left,
+                "b_at": observed_at,
+                "b_channel": str(new.channel),
+                **{f"b_{name}": value for name, value in _structure(new).items()},
+                "b_note": new.note,
+            }
     ids = [row[0] for row in session.execute(_INSERT_ANSWER, rows)] if rows else []
     if updates:
         session.execute(_UPDATE_CHECK, list(updates.values()))
@@ -156,13 +193,27 @@ def record_answers(*, session: Session, answers: list[NewAnswer]) -> list[tuple[
                 results.append((existing[key], False))
             else:
                 first = batch_keys[key]
-                results.append((RecordedAnswer(ids[first], rows[first]["check_id"], rows[first]["round_id"],
-                                               rows[first]["state"]), False))
+                results.append(
+                    (
+                        RecordedAnswer(
+                            ids[first], rows[first]["check_id"], rows[first]["round_id"], rows[first]["state"]
+                        ),
+                        False,
+                    )
+                )
             continue
         row = rows[slot]
         results.append((RecordedAnswer(ids[slot], row["check_id"], row["round_id"], row["state"]), True))
-        log.info("answer.recorded", extra={"check_id": row["check_id"], "round_id": row["round_id"],
-                                           "answer_id": ids[slot], "channel": row["channel"], "state": row["state"]})
+        log.info(
+            "answer.recorded",
+            extra={
+                "check_id": row["check_id"],
+                "round_id": row["round_id"],
+                "answer_id": ids[slot],
+                "channel": row["channel"],
+                "state": row["state"],
+            },
+        )
     return results[:asked]
 
 
@@ -175,8 +226,9 @@ def _copies_for_siblings(session: Session, answers: list[NewAnswer]) -> list[New
         # A check the batch answers itself (an SMS reply recorded on each open check of its patient) needs no copy.
         for sibling in (c for c in others.get(answer.check_id, ()) if c not in answered):
             key = f"{answer.idempotency_key}>c{sibling}"[:200] if answer.idempotency_key else None
-            copies.append(replace(answer, check_id=sibling, idempotency_key=key,
-                                  observed_at=answer.observed_at or utcnow()))
+            copies.append(
+                replace(answer, check_id=sibling, idempotency_key=key, observed_at=answer.observed_at or utcnow())
+            )
     return copies
 
 
@@ -184,10 +236,13 @@ def _structure(new: NewAnswer) -> dict:
     if new.power is not None and new.power not in set(Power):
         raise FieldError(f"電気の状態が不正です (power must be on, out or unknown): {new.power}", field="power")
     power = "out" if new.power is None and new.state == "power_out" else new.power
-    return {"power": power, "hours_unknown": bool(new.hours_unknown) and new.hours_left is None,
-            "needs_transport": bool(new.needs_transport) or new.state == "needs_transport",
-            "needs_admission": bool(new.needs_admission),
-            "evacuated_to": (new.evacuated_to or "").strip()[:200] or None}
+    return {
+        "power": power,
+        "hours_unknown": bool(new.hours_unknown) and new.hours_left is None,
+        "needs_transport": bool(new.needs_transport) or new.state == "needs_transport",
+        "needs_admission": bool(new.needs_admission),
+        "evacuated_to": (new.evacuated_to or "").strip()[:200] or None,
+    }
 
 
 # Answers by link, SMS and voice come from no account: each is an audit event of its own, naming the
@@ -196,19 +251,34 @@ def _structure(new: NewAnswer) -> dict:
 UNAUDITED_CHANNELS = {"link", "sms", "voice"}
 
 
-def audit_answers(session: Session, rows: list[dict], ids: list[int], patients: dict[int, int | None], now: datetime) -> None:
-    chosen = [(row, answer_id) for row, answer_id in zip(rows, ids, strict=True) if row["channel"] in UNAUDITED_CHANNELS]
+def audit_answers(
+    session: Session, rows: list[dict], ids: list[int], patients: dict[int, int | None], now: datetime
+) -> None:
+    chosen = [
+        (row, answer_id) for row, answer_id in zip(rows, ids, strict=True) if row["channel"] in UNAUDITED_CHANNELS
+    ]
     if not chosen:
         return
-    events = [{
-        "at": now, "user_id": None, "username": f"{row['channel']}:{row['answered_by'] or 'unknown'}"[:64], "role": None,
-        "action": f"answer.{row['channel']}", "resource": f"check/{row['check_id']}", "address": None,
-        "patient_count": 1 if patients.get(row["check_id"]) else 0,
-        "detail": (f"round {row['round_id']} check {row['check_id']} answer {answer_id} state {row['state']} "
-                   f"by {row['answered_by'] or '-'} contact {row['contact_id'] or '-'}")[:500],
-    } for row, answer_id in chosen]
-    append_chained(session, events, [[patients[row["check_id"]]] if patients.get(row["check_id"]) else []
-                                     for row, _ in chosen])
+    events = [
+        {
+            "at": now,
+            "user_id": None,
+            "username": f"{row['channel']}:{row['answered_by'] or 'unknown'}"[:64],
+            "role": None,
+            "action": f"answer.{row['channel']}",
+            "resource": f"check/{row['check_id']}",
+            "address": None,
+            "patient_count": 1 if patients.get(row["check_id"]) else 0,
+            "detail": (
+                f"round {row['round_id']} check {row['check_id']} answer {answer_id} state {row['state']} "
+                f"by {row['answered_by'] or '-'} contact {row['contact_id'] or '-'}"
+            )[:500],
+        }
+        for row, answer_id in chosen
+    ]
+    append_chained(
+        session, events, [[patients[row["check_id"]]] if patients.get(row["check_id"]) else [] for row, _ in chosen]
+    )
 
 
 def _expire_loaded_checks(session: Session, check_ids) -> None:
@@ -219,7 +289,9 @@ def _expire_loaded_checks(session: Session, check_ids) -> None:
             session.expire(loaded)
 
 
-def record_answer(*, session: Session, check_id: int, state: str, channel: str, **fields) -> tuple[RecordedAnswer, bool]:
+def record_answer(
+    *, session: Session, check_id: int, state: str, channel: str, **fields
+) -> tuple[RecordedAnswer, bool]:
     """One answer (``NewAnswer``'s fields); returns (answer, created)."""
     (result,) = record_answers(session=session, answers=[NewAnswer(check_id, state, channel, **fields)])
     return result
@@ -229,7 +301,10 @@ def _by_keys(session: Session, keys: set[str]) -> dict[str, RecordedAnswer]:
     if not keys:
         return {}
     rows = session.execute(
-        select(_answers.c.idempotency_key, _answers.c.id, _answers.c.check_id, _answers.c.round_id, _answers.c.state)
-        .where(_answers.c.idempotency_key.in_(sorted(keys)))
+        select(
+            _answers.c.idempotency_key, _answers.c.id, _answers.c.check_id, _answers.c.round_id, _answers.c.state
+        ).where(_answers.c.idempotency_key.in_(sorted(keys)))
     ).all()
-    return {key: RecordedAnswer(answer_id, check_id, round_id, state) for key, answer_id, check_id, round_id, state in rows}
+    return {
+        key: RecordedAnswer(answer_id, check_id, round_id, state) for key, answer_id, check_id, round_id, state in rows
+    }

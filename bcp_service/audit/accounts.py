@@ -12,9 +12,16 @@ from bcp_service.auth.principal import Principal
 from bcp_service.auth.roles import ROLE_LABELS
 
 
-def record_account_change(*, session: Session, principal: Principal | None, user: Any, before: dict[str, Any],
-                          after: dict[str, Any]) -> None:
+def record_account_change(
+    *, session: Session, principal: Principal | None, user: Any, before: dict[str, Any], after: dict[str, Any]
+) -> None:
     changes = diff("user", before, after, {"role": {str(k): v for k, v in ROLE_LABELS.items()}})
     if changes:
-        record(session=session, principal=principal, action="user.update", resource="account",
-               detail=f"user {user.id}", changes=changes)
+        record(
+            session=session,
+            principal=principal,
+            action="user.update",
+            resource="account",
+            detail=f"user {user.id}",
+            changes=changes,
+        )

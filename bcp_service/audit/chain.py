@@ -85,7 +85,11 @@ def append(session: Session, rows: list[dict], patient_ids: list[Sequence[int]])
         previous = link(previous, row, ids)
         chained.append({name: row.get(name) for name in HASHED} | {"chain_hash": previous})
     event_ids = [r[0] for r in session.execute(_insert_events, chained)]
-    links = [{"event_id": e, "patient_id": p} for e, ids in zip(event_ids, patient_ids, strict=True) for p in sorted(set(ids))]
+    links = [
+        {"event_id": e, "patient_id": p}
+        for e, ids in zip(event_ids, patient_ids, strict=True)
+        for p in sorted(set(ids))
+    ]
     if links:
         session.execute(insert(AuditEventPatient), links)
     return event_ids
@@ -115,8 +119,9 @@ def verify(session: Session, *, batch: int = 5000) -> Verdict:
         first, last = rows[0].id, rows[-1].id
         ids: dict[int, list[int]] = {}
         for event_id, patient_id in session.execute(
-            select(AuditEventPatient.event_id, AuditEventPatient.patient_id)
-            .where(AuditEventPatient.event_id >= first, AuditEventPatient.event_id <= last)
+            select(AuditEventPatient.event_id, AuditEventPatient.patient_id).where(
+                AuditEventPatient.event_id >= first, AuditEventPatient.event_id <= last
+            )
         ):
             ids.setdefault(event_id, []).append(patient_id)
         for row in rows:

@@ -16,10 +16,22 @@ from typing import Any
 from bcp_service.models.enums import INSTITUTION_KIND_JA
 
 PERSONAL: dict[str, frozenset[str]] = {
-    "patient": frozenset({
-        "name", "name_kana", "birth_date", "address", "latitude", "longitude", "external_id", "contacts",
-        "evacuation_destination", "transport_plan_notes", "planned_stay_place", "status_reason",
-    }),
+    "patient": frozenset(
+        {
+            "name",
+            "name_kana",
+            "birth_date",
+            "address",
+            "latitude",
+            "longitude",
+            "external_id",
+            "contacts",
+            "evacuation_destination",
+            "transport_plan_notes",
+            "planned_stay_place",
+            "status_reason",
+        }
+    ),
     "institution": frozenset({"staff_contacts"}),  # staff names, phones and e-mail addresses
     "user": frozenset({"display_name", "password"}),
     "region": frozenset(),
@@ -30,35 +42,79 @@ IGNORED = frozenset({"id", "created_at", "updated_at", "name_search", "status_ch
 
 LABELS: dict[str, dict[str, str]] = {
     "patient": {
-        "name": "氏名", "name_kana": "氏名カナ", "birth_date": "生年月日", "sex": "性別", "external_id": "外部ID",
-        "municipality_id": "市町村", "address": "住所", "latitude": "緯度", "longitude": "経度",
-        "uses_ventilator": "人工呼吸器", "ventilator_mode": "呼吸器の種類", "ventilator_model": "呼吸器の機種",
-        "internal_battery_hours": "内部バッテリー（時間）", "external_battery_hours": "外部バッテリー（時間）",
-        "ventilator_hours_per_day": "1日の使用時間", "uses_oxygen": "在宅酸素", "oxygen_source": "酸素の種類",
-        "oxygen_flow_lpm": "酸素流量（L/分）", "cylinder_hours": "ボンベで過ごせる時間", "uses_suction": "吸引器",
-        "medically_dependent_child": "医療的ケア児", "max_hours_without_device": "機器なしで過ごせる時間",
-        "active_institution_id": "担当医療機関", "visiting_nurse_station_id": "訪問看護ステーション",
-        "hub_id": "連携拠点", "hub_pinned": "連携拠点を手動で固定", "backup_hospital_id": "後方支援病院", "backup_hospital_preregistered": "後方支援病院に事前登録",
-        "evacuation_destination": "避難先", "transport_plan_notes": "搬送計画", "equipment_supplier": "機器・酸素事業者",
-        "device_watts": "機器の消費電力（W）", "generator_access": "発電機", "car_power_access": "車からの給電",
-        "planned_stay": "災害時の滞在先", "planned_stay_place": "滞在先の場所", "planned_stay_at": "滞在先の登録日時",
-        "disaster_share_consent_date": "情報共有に同意した日", "status": "状態", "status_reason": "状態の理由",
-        "risk_tier": "優先度", "contacts": "連絡先",
+        "name": "氏名",
+        "name_kana": "氏名カナ",
+        "birth_date": "生年月日",
+        "sex": "性別",
+        "external_id": "外部ID",
+        "municipality_id": "市町村",
+        "address": "住所",
+        "latitude": "緯度",
+        "longitude": "経度",
+        "uses_ventilator": "人工呼吸器",
+        "ventilator_mode": "呼吸器の種類",
+        "ventilator_model": "呼吸器の機種",
+        "internal_battery_hours": "内部バッテリー（時間）",
+        "external_battery_hours": "外部バッテリー（時間）",
+        "ventilator_hours_per_day": "1日の使用時間",
+        "uses_oxygen": "在宅酸素",
+        "oxygen_source": "酸素の種類",
+        "oxygen_flow_lpm": "酸素流量（L/分）",
+        "cylinder_hours": "ボンベで過ごせる時間",
+        "uses_suction": "吸引器",
+        "medically_dependent_child": "医療的ケア児",
+        "max_hours_without_device": "機器なしで過ごせる時間",
+        "active_institution_id": "担当医療機関",
+        "visiting_nurse_station_id": "訪問看護ステーション",
+        "hub_id": "連携拠点",
+        "hub_pinned": "連携拠点を手動で固定",
+        "backup_hospital_id": "後方支援病院",
+        "backup_hospital_preregistered": "後方支援病院に事前登録",
+        "evacuation_destination": "避難先",
+        "transport_plan_notes": "搬送計画",
+        "equipment_supplier": "機器・酸素事業者",
+        "device_watts": "機器の消費電力（W）",
+        "generator_access": "発電機",
+        "car_power_access": "車からの給電",
+        "planned_stay": "災害時の滞在先",
+        "planned_stay_place": "滞在先の場所",
+        "planned_stay_at": "滞在先の登録日時",
+        "disaster_share_consent_date": "情報共有に同意した日",
+        "status": "状態",
+        "status_reason": "状態の理由",
+        "risk_tier": "優先度",
+        "contacts": "連絡先",
     },
     "institution": {
-        "external_id": "外部ID", "name": "名称", "kind": "種別", "enhanced": "機能強化型", "open_24h": "24時間対応",
-        "address": "所在地", "municipality_id": "市町村", "phone": "電話番号", "staff_contacts": "担当者",
-        "designations": "指定", "hub_municipality_ids": "連携拠点の担当市町村",
+        "external_id": "外部ID",
+        "name": "名称",
+        "kind": "種別",
+        "enhanced": "機能強化型",
+        "open_24h": "24時間対応",
+        "address": "所在地",
+        "municipality_id": "市町村",
+        "phone": "電話番号",
+        "staff_contacts": "担当者",
+        "designations": "指定",
+        "hub_municipality_ids": "連携拠点の担当市町村",
     },
     "user": {
-        "username": "ユーザー名", "display_name": "表示名", "password": "パスワード", "role": "役割",
-        "scope_id": "担当範囲", "active": "有効",
+        "username": "ユーザー名",
+        "display_name": "表示名",
+        "password": "パスワード",
+        "role": "役割",
+        "scope_id": "担当範囲",
+        "active": "有効",
     },
     "region": {"name": "名称", "notes": "備考", "municipality_ids": "構成市町村", "prefecture_id": "都道府県"},
     "municipality": {
-        "name": "名称", "code": "市町村コード", "secondary_medical_area_id": "二次医療圏",
-        "public_health_center_district_id": "保健所管内", "local_medical_association_id": "郡市区医師会",
-        "membership_source": "所属の出典", "prefecture_id": "都道府県",
+        "name": "名称",
+        "code": "市町村コード",
+        "secondary_medical_area_id": "二次医療圏",
+        "public_health_center_district_id": "保健所管内",
+        "local_medical_association_id": "郡市区医師会",
+        "membership_source": "所属の出典",
+        "prefecture_id": "都道府県",
     },
 }
 
@@ -90,8 +146,9 @@ def snapshot(row: Any, **extra: Any) -> dict[str, Any]:
     return {k: _plain(v) for k, v in (values | extra).items() if k not in IGNORED}
 
 
-def diff(kind: str, before: dict[str, Any], after: dict[str, Any],
-         codes: dict[str, dict[str, str]] | None = None) -> list[dict[str, Any]]:
+def diff(
+    kind: str, before: dict[str, Any], after: dict[str, Any], codes: dict[str, dict[str, str]] | None = None
+) -> list[dict[str, Any]]:
     """The changed fields; ``codes`` turns stored codes into their Japanese labels (``{"sex": {"male": "男性"}}``)."""
     personal, codes = PERSONAL[kind], codes or {}
     changes: list[dict[str, Any]] = []

@@ -48,8 +48,14 @@ def keep(row: dict, patient_ids: list[int]) -> bool:
     """Keep one row durably; False when no directory is configured or it cannot be written."""
     if _directory is None:
         return False
-    line = json.dumps({"row": {**row, "at": row["at"].isoformat()}, "patient_ids": list(patient_ids)},
-                      ensure_ascii=False, default=str) + "\n"
+    line = (
+        json.dumps(
+            {"row": {**row, "at": row["at"].isoformat()}, "patient_ids": list(patient_ids)},
+            ensure_ascii=False,
+            default=str,
+        )
+        + "\n"
+    )
     try:
         _directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = _directory / f"audit-{os.getpid()}.jsonl"
@@ -70,8 +76,9 @@ def keep(row: dict, patient_ids: list[int]) -> bool:
 def pending() -> list[Path]:
     if _directory is None or not _directory.is_dir():
         return []
-    return sorted(p for p in [*_directory.glob("audit-*.jsonl"), *_directory.glob("audit-*.appending")]
-                  if p.stat().st_size > 0)
+    return sorted(
+        p for p in [*_directory.glob("audit-*.jsonl"), *_directory.glob("audit-*.appending")] if p.stat().st_size > 0
+    )
 
 
 def replay(unit_of_work: UnitOfWork) -> int:

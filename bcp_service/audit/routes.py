@@ -46,11 +46,16 @@ class AuditPage(BaseModel):
 
 
 def _filters(
-    user_id: int | None = None, username: Annotated[str | None, Query(max_length=64)] = None,
-    action: Annotated[str | None, Query(max_length=60)] = None, patient_id: int | None = None,
-    since: datetime | None = None, until: datetime | None = None,
+    user_id: int | None = None,
+    username: Annotated[str | None, Query(max_length=64)] = None,
+    action: Annotated[str | None, Query(max_length=60)] = None,
+    patient_id: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> service.AuditFilters:
-    return service.AuditFilters(user_id=user_id, username=username, action=action, patient_id=patient_id, since=since, until=until)
+    return service.AuditFilters(
+        user_id=user_id, username=username, action=action, patient_id=patient_id, since=since, until=until
+    )
 
 
 @router.get("", response_model=AuditPage)
@@ -65,7 +70,10 @@ def list_audit_events(
     rows, total = service.list_events(session=session, principal=principal, filters=filters, limit=limit, offset=offset)
     service.record(session=session, principal=principal, action="audit.read", request=request)
     # patient_count: the ids this reader may see (others' patients are neither listed nor counted).
-    items = [AuditEventPublic(**e.model_dump(exclude={"patient_count"}), patient_ids=ids, patient_count=len(ids)) for e, ids in rows]
+    items = [
+        AuditEventPublic(**e.model_dump(exclude={"patient_count"}), patient_ids=ids, patient_count=len(ids))
+        for e, ids in rows
+    ]
     return AuditPage(items=items, total=total, limit=limit, offset=offset)
 
 
@@ -78,12 +86,40 @@ def export_audit_events(
 ):
     service.record(session=session, principal=principal, action="audit.export", request=request)
     rows = list(service.iter_events(session=session, principal=principal, filters=filters))
-    header = ["id", "at", "user_id", "username", "role", "action", "resource", "patient_ids", "address", "detail", "changes",
-              "chain_hash"]
-    lines = csv_lines(header, (
-        [e.id, e.at.isoformat(), e.user_id, e.username, e.role, e.action, e.resource, " ".join(map(str, ids)), e.address, e.detail,
-         json.dumps(e.changes, ensure_ascii=False) if e.changes else "", e.chain_hash]
-        for e, ids in rows
-    ))
-    return StreamingResponse(lines, media_type="text/csv; charset=utf-8",
-                             headers={"Content-Disposition": 'attachment; filename="audit.csv"'})
+    header = [
+        "id",
+        "at",
+        "user_id",
+        "username",
+        "role",
+        "action",
+        "resource",
+        "patient_ids",
+        "address",
+        "detail",
+        "changes",
+        "chain_hash",
+    ]
+    lines = csv_lines(
+        header,
+        (
+            [
+                e.id,
+                e.at.isoformat(),
+                e.user_id,
+                e.username,
+                e.role,
+                e.action,
+                e.resource,
+                " ".join(map(str, ids)),
+                e.address,
+                e.detail,
+                json.dumps(e.changes, ensure_ascii=False) if e.changes else "",
+                e.chain_hash,
+            ]
+            for e, ids in rows
+        ),
+    )
+    return StreamingResponse(
+        lines, media_type="text/csv; charset=utf-8", headers={"Content-Disposition": 'attachment; filename="audit.csv"'}
+    )

@@ -26,10 +26,12 @@ def visible_patients(principal: Principal):
 def accounts_of_prefecture(prefecture_id: int):
     in_prefecture = prefecture_municipalities(prefecture_id)
     institutions = select(Institution.id).where(col(Institution.municipality_id).in_(in_prefecture))
-    return select(User.id).where(or_(
-        (User.role == Role.prefecture) & (User.scope_id == prefecture_id),
-        col(User.role).in_([Role.hub, Role.institution, Role.nurse]) & col(User.scope_id).in_(institutions),
-    ))
+    return select(User.id).where(
+        or_(
+            (User.role == Role.prefecture) & (User.scope_id == prefecture_id),
+            col(User.role).in_([Role.hub, Role.institution, Role.nurse]) & col(User.scope_id).in_(institutions),
+        )
+    )
 
 
 def event_conditions(principal: Principal) -> list[ColumnElement[bool]]:
@@ -51,6 +53,10 @@ def patient_filter_condition(principal: Principal, patient_id: int) -> list[Colu
     visible = visible_patients(principal)
     if visible is None:
         return []
-    return [col(AuditEvent.id).in_(
-        select(AuditEventPatient.event_id).where(AuditEventPatient.patient_id == patient_id, col(AuditEventPatient.patient_id).in_(visible))
-    )]
+    return [
+        col(AuditEvent.id).in_(
+            select(AuditEventPatient.event_id).where(
+                AuditEventPatient.patient_id == patient_id, col(AuditEventPatient.patient_id).in_(visible)
+            )
+        )
+    ]

@@ -20,8 +20,14 @@ from bcp_service.models import AuditEvent, AuditEventPatient
 
 
 def record(
-    *, session: Session, principal: Principal | None, action: str, patient_ids: Iterable[int] = (),
-    request: Request | None = None, resource: str | None = None, detail: str | None = None,
+    *,
+    session: Session,
+    principal: Principal | None,
+    action: str,
+    patient_ids: Iterable[int] = (),
+    request: Request | None = None,
+    resource: str | None = None,
+    detail: str | None = None,
     changes: list[dict] | None = None,
 ) -> AuditEvent:
     """Append one audit event in the caller's transaction: if the read fails, so does its record.
@@ -36,8 +42,12 @@ def record(
         user_id=principal.user_id if principal else None,
         username=principal.username if principal else None,
         role=str(principal.role) if principal else None,
-        action=action, resource=resource, patient_count=len(ids),
-        address=client_address(request), detail=detail, changes=changes or None,
+        action=action,
+        resource=resource,
+        patient_count=len(ids),
+        address=client_address(request),
+        detail=detail,
+        changes=changes or None,
     )
     row = event.model_dump(exclude={"id", "chain_hash"})
     try:
@@ -46,8 +56,12 @@ def record(
     except DBAPIError as exc:
         # The database refuses writes (issue 28.2): a page that only reads (GET) keeps the row for the chain
         # and says so; a write, a bug, or no place to keep the row fails as before.
-        if (request is None or request.method not in ("GET", "HEAD") or not refuses_writes(exc)
-                or not deferred.keep(row, ids)):
+        if (
+            request is None
+            or request.method not in ("GET", "HEAD")
+            or not refuses_writes(exc)
+            or not deferred.keep(row, ids)
+        ):
             raise
         db_outage.write_refused()
         if exc.connection_invalidated:  # SQLite read-only or full (db.py): the page reads on a fresh connection
@@ -95,8 +109,14 @@ def _conditions(filters: AuditFilters, principal: Principal) -> list:
 
 
 def list_events(
-    *, session: Session, principal: Principal, filters: AuditFilters, limit: int = 100, offset: int = 0,
-    before: int | None = None, count_limit: int | None = None,
+    *,
+    session: Session,
+    principal: Principal,
+    filters: AuditFilters,
+    limit: int = 100,
+    offset: int = 0,
+    before: int | None = None,
+    count_limit: int | None = None,
 ) -> tuple[list[tuple[AuditEvent, list[int]]], int]:
     """Events the reader may see (``audit.scope``), newest first, each with its visible patient ids.
 
@@ -119,7 +139,9 @@ def list_events(
 def iter_events(*, session: Session, principal: Principal, filters: AuditFilters, batch: int = 1000):
     last_id = None
     while True:
-        query = select(AuditEvent).where(*_conditions(filters, principal)).order_by(col(AuditEvent.id).desc()).limit(batch)
+        query = (
+            select(AuditEvent).where(*_conditions(filters, principal)).order_by(col(AuditEvent.id).desc()).limit(batch)
+        )
         if last_id is not None:
             query = query.where(AuditEvent.id < last_id)
         rows = session.exec(query).all()
@@ -135,11 +157,15 @@ def patient_ids_of_events(session: Session, event_ids: list[int | None], princip
     """The visible patient ids of each event, in one query for a page of events."""
     if not event_ids:
         return {}
-    query = select(AuditEventPatient.event_id, AuditEventPatient.patient_id).where(col(AuditEventPatient.event_id).in_(event_ids))
+    query = select(AuditEventPatient.event_id, AuditEventPatient.patient_id).where(
+        col(AuditEventPatient.event_id).in_(event_ids)
+    )
     visible = visible_patients(principal)
     if visible is not None:
         query = query.where(col(AuditEventPatient.patient_id).in_(visible))
     found: dict[int, list[int]] = {}
-    for event_id, patient_id in session.exec(query.order_by(AuditEventPatient.event_id, AuditEventPatient.patient_id)).all():
+    for event_id, patient_id in session.exec(
+        query.order_by(AuditEventPatient.event_id, AuditEventPatient.patient_id)
+    ).all():
         found.setdefault(event_id, []).append(patient_id)
     return found

@@ -40,17 +40,33 @@ def _me(session: Session, principal: Principal) -> User:
     return session.get(User, principal.user_id)
 
 
-def account_page(request: Request, session: Session, principal: Principal, *, errors: dict | None = None,
-                 secret: tuple[str, str] | None = None, notice: str | None = None, codes: list[str] | None = None,
-                 status_code: int = 200) -> Response:
+def account_page(
+    request: Request,
+    session: Session,
+    principal: Principal,
+    *,
+    errors: dict | None = None,
+    secret: tuple[str, str] | None = None,
+    notice: str | None = None,
+    codes: list[str] | None = None,
+    status_code: int = 200,
+) -> Response:
     user = _me(session, principal)
     settings = request.app.state.settings
     return page(
-        "auth/account.html", principal, status_code=status_code, user=user, errors=errors or {}, secret=secret,
-        notice=notice, codes=codes, tokens=service.list_tokens(session=session, principal=principal, own=True),
+        "auth/account.html",
+        principal,
+        status_code=status_code,
+        user=user,
+        errors=errors or {},
+        secret=secret,
+        notice=notice,
+        codes=codes,
+        tokens=service.list_tokens(session=session, principal=principal, own=True),
         codes_left=totp.recovery_codes_left(session=session, user=user) if user.totp_enabled_at else 0,
         required=user.role in totp.PRIVILEGED and settings.two_factor_required,
-        default_days=settings.api_token_default_days, max_days=settings.api_token_max_days,
+        default_days=settings.api_token_default_days,
+        max_days=settings.api_token_max_days,
     )
 
 
@@ -60,8 +76,9 @@ def account(request: Request, principal: Anyone, session: SessionDep, done: str 
 
 
 @router.post("/password")
-def change_password(request: Request, principal: Anyone, session: SessionDep, current: Text = "", new: Text = "",
-                    confirm: Text = ""):
+def change_password(
+    request: Request, principal: Anyone, session: SessionDep, current: Text = "", new: Text = "", confirm: Text = ""
+):
     user = _me(session, principal)
     try:
         if not verify_password(user.password_hash, current):
@@ -82,14 +99,17 @@ def change_password(request: Request, principal: Anyone, session: SessionDep, cu
     return sign_in(request, session, user, RedirectResponse("/account?done=password", status_code=303))
 
 
-def _enrol_page(request: Request, session: Session, principal: Principal, *, error: str | None = None,
-                status_code: int = 200) -> Response:
+def _enrol_page(
+    request: Request, session: Session, principal: Principal, *, error: str | None = None, status_code: int = 200
+) -> Response:
     user = _me(session, principal)
     try:
         secret = totp.start_enrolment(session=session, user=user, settings=request.app.state.settings)
     except ServiceError as exc:
         return account_page(request, session, principal, errors={"disable": exc.message}, status_code=exc.status_code)
-    return page("auth/two_factor.html", principal, status_code=status_code, error=error, **totp.enrolment_context(user, secret))
+    return page(
+        "auth/two_factor.html", principal, status_code=status_code, error=error, **totp.enrolment_context(user, secret)
+    )
 
 
 @router.get("/two-factor")
@@ -106,8 +126,16 @@ def two_factor_confirm(request: Request, principal: Anyone, session: SessionDep,
         codes = totp.confirm_enrolment(session=session, user=user, code=code, settings=settings)
     except ServiceError as exc:
         return _enrol_page(request, session, principal, error=exc.message, status_code=exc.status_code)
-    events.record(session=session, actor=principal, action="auth.two_factor_enrolled", request=request, detail="account page")
-    return account_page(request, session, principal, codes=codes, notice="二段階認証を登録しました。次回のログインから確認コードを使います。")
+    events.record(
+        session=session, actor=principal, action="auth.two_factor_enrolled", request=request, detail="account page"
+    )
+    return account_page(
+        request,
+        session,
+        principal,
+        codes=codes,
+        notice="二段階認証を登録しました。次回のログインから確認コードを使います。",
+    )
 
 
 @router.post("/two-factor/recovery-codes")
@@ -119,10 +147,14 @@ def new_recovery_codes(request: Request, principal: Anyone, session: SessionDep,
         used = totp.verify(session=session, user=user, code=code, settings=request.app.state.settings)
     except ServiceError as exc:
         return account_page(request, session, principal, errors={"recovery": exc.message}, status_code=exc.status_code)
-    events.record(session=session, actor=principal, action=events.USED[used], request=request, detail="new recovery codes")
+    events.record(
+        session=session, actor=principal, action=events.USED[used], request=request, detail="new recovery codes"
+    )
     codes = totp.new_recovery_codes(session=session, user=user)
     events.record(session=session, actor=principal, action="auth.recovery_codes_renewed", request=request)
-    return account_page(request, session, principal, codes=codes, notice="回復コードを作り直しました。前のコードは使えません。")
+    return account_page(
+        request, session, principal, codes=codes, notice="回復コードを作り直しました。前のコードは使えません。"
+    )
 
 
 @router.post("/two-factor/disable")
@@ -131,31 +163,56 @@ def two_factor_disable(request: Request, principal: Anyone, session: SessionDep,
     settings = request.app.state.settings
     try:
         if user.role in totp.PRIVILEGED and settings.two_factor_required:
-            raise FieldError("この役割では二段階認証を解除できません。端末を替えるときは管理者に解除を依頼してください "
-                             "(required for this role)", field="disable")
+            raise FieldError(
+                "この役割では二段階認証を解除できません。端末を替えるときは管理者に解除を依頼してください "
+                "(required for this role)",
+                field="disable",
+            )
         if not verify_password(user.password_hash, password):
             raise FieldError("パスワードが違います (wrong password)", field="disable")
     except ServiceError as exc:
         return account_page(request, session, principal, errors={exc.field: exc.message}, status_code=exc.status_code)
     totp.disable(session=session, user=user)
-    events.record(session=session, actor=principal, action="auth.two_factor_disabled", request=request, detail="by the account")
+    events.record(
+        session=session, actor=principal, action="auth.two_factor_disabled", request=request, detail="by the account"
+    )
     return RedirectResponse("/account?done=off", status_code=303)
 
 
 @router.post("/tokens")
-def create_token(request: Request, principal: Anyone, session: SessionDep, name: Text = "", expires_days: Text = "",
-                 otp: Text = ""):
+def create_token(
+    request: Request, principal: Anyone, session: SessionDep, name: Text = "", expires_days: Text = "", otp: Text = ""
+):
     user = _me(session, principal)
     try:
         days = parse_days(expires_days)
-        issued = service.create_integration_token(session=session, settings=request.app.state.settings, caller=user,
-                                                  owner=user, name=name, days=days, code=otp or None)
+        issued = service.create_integration_token(
+            session=session,
+            settings=request.app.state.settings,
+            caller=user,
+            owner=user,
+            name=name,
+            days=days,
+            code=otp or None,
+        )
     except ServiceError as exc:
-        return account_page(request, session, principal, errors={exc.field or "name": exc.message}, status_code=exc.status_code)
-    events.record(session=session, actor=principal, action="auth.token_created", request=request,
-                  detail=f"token {issued.row.id} for user {user.id}")
-    return account_page(request, session, principal, status_code=201,
-                        secret=(f"APIトークン「{issued.row.name}」（この画面でしか表示されません）", issued.token))
+        return account_page(
+            request, session, principal, errors={exc.field or "name": exc.message}, status_code=exc.status_code
+        )
+    events.record(
+        session=session,
+        actor=principal,
+        action="auth.token_created",
+        request=request,
+        detail=f"token {issued.row.id} for user {user.id}",
+    )
+    return account_page(
+        request,
+        session,
+        principal,
+        status_code=201,
+        secret=(f"APIトークン「{issued.row.name}」（この画面でしか表示されません）", issued.token),
+    )
 
 
 def parse_days(text: str) -> int | None:
@@ -174,6 +231,11 @@ def revoke_token(token_id: int, request: Request, principal: Anyone, session: Se
         row = service.revoke_token(session=session, principal=principal, token_id=token_id, own=True)
     except ServiceError as exc:
         return account_page(request, session, principal, errors={"tokens": exc.message}, status_code=exc.status_code)
-    events.record(session=session, actor=principal, action="auth.token_revoked", request=request,
-                  detail=f"token {row.id} of user {row.user_id}")
+    events.record(
+        session=session,
+        actor=principal,
+        action="auth.token_revoked",
+        request=request,
+        detail=f"token {row.id} of user {row.user_id}",
+    )
     return RedirectResponse("/account?done=revoked", status_code=303)

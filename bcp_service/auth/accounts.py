@@ -38,7 +38,8 @@ def get_user(*, session: Session, user_id: int) -> User:
 def _end_logins(session: Session, user: User) -> None:
     session.execute(delete(WebSession).where(WebSession.user_id == user.id))
     session.execute(
-        update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.kind == "access", col(ApiToken.revoked_at).is_(None))
+        update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.kind == "access", col(ApiToken.revoked_at).is_(None))
         .values(revoked_at=utcnow())
     )
 
@@ -68,7 +69,9 @@ def reset_password(*, session: Session, user: User, password: str | None, princi
     _end_logins(session, user)
     throttle.clear(session, f"user:{user.username.lower()}")
     session.flush()
-    account_events.changed(session=session, principal=principal, user=user, before={"password": 0}, after={"password": 1})
+    account_events.changed(
+        session=session, principal=principal, user=user, before={"password": 0}, after={"password": 1}
+    )
     log.info("auth.password_reset", extra={"user_id": user.id})
     return new_password
 

@@ -51,7 +51,9 @@ class Access:
         return f"Access(public={self.public!r})" if self.public else f"Access({sorted(self.roles)})"
 
     async def __call__(
-        self, request: Request, session: SessionDep,
+        self,
+        request: Request,
+        session: SessionDep,
         _token: Annotated[str | None, Depends(oauth2_scheme)] = None,
     ) -> Principal | None:
         principal = await run_in_threadpool(resolve_principal, request, session)
@@ -62,7 +64,9 @@ class Access:
                 headers={"WWW-Authenticate": "Bearer"},
             )
         if principal.role not in self.roles:
-            raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="この操作の権限がありません (role not allowed)")
+            raise HTTPException(
+                status_code=status.HTTP_403_FORBIDDEN, detail="この操作の権限がありません (role not allowed)"
+            )
         if principal.via == "session" and request.method not in SAFE_METHODS:
             await check_csrf(request, principal)
         request.state.principal = principal
@@ -86,12 +90,14 @@ def resolve_principal(request: Request, session: Session, *, touch: bool = True)
     scheme, _, token = header.partition(" ")
     touch_with = partial(_touch, request.app)
     if scheme.lower() == "bearer" and token:
-        return service.principal_for_token(session=session, token=token.strip(), settings=settings, touch=touch,
-                                           touch_with=touch_with)
+        return service.principal_for_token(
+            session=session, token=token.strip(), settings=settings, touch=touch, touch_with=touch_with
+        )
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        return service.principal_for_session(session=session, token=cookie, settings=settings, touch=touch,
-                                             touch_with=touch_with)
+        return service.principal_for_session(
+            session=session, token=cookie, settings=settings, touch=touch, touch_with=touch_with
+        )
     return None
 
 
@@ -118,8 +124,12 @@ def still_signed_in(request: Request, principal: Principal) -> bool:
     expired, reset, disabled and idle credentials end it (issue 23.2). Reads in its own short unit of work."""
     with request.app.state.read_unit_of_work() as session:
         current = resolve_principal(request, session, touch=False)
-    return current is not None and current.user_id == principal.user_id and current.role == principal.role \
+    return (
+        current is not None
+        and current.user_id == principal.user_id
+        and current.role == principal.role
         and current.scope_id == principal.scope_id
+    )
 
 
 async def check_csrf(request: Request, principal: Principal) -> None:
@@ -129,7 +139,10 @@ async def check_csrf(request: Request, principal: Principal) -> None:
     ):
         sent = (await request.form()).get(CSRF_FIELD)
     if not sent or not principal.csrf_token or not hmac.compare_digest(str(sent), principal.csrf_token):
-        raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="フォームの有効期限が切れました。再読み込みしてください (CSRF check failed)")
+        raise HTTPException(
+            status_code=status.HTTP_403_FORBIDDEN,
+            detail="フォームの有効期限が切れました。再読み込みしてください (CSRF check failed)",
+        )
 
 
 ALL_ROLES = tuple(Role)

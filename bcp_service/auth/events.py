@@ -29,8 +29,14 @@ def as_principal(user: User) -> Principal:
     return Principal(user_id=user.id, username=user.username, role=Role(user.role), scope_id=user.scope_id)
 
 
-def record(*, session: Session, actor: Principal | User | None, action: str, request: Request | None = None,
-           detail: str | None = None) -> None:
+def record(
+    *,
+    session: Session,
+    actor: Principal | User | None,
+    action: str,
+    request: Request | None = None,
+    detail: str | None = None,
+) -> None:
     """One audit event per credential event, in the caller's transaction. ``detail`` names ids, never a secret."""
     principal = as_principal(actor) if isinstance(actor, User) else actor
     for recorder in RECORDERS:

@@ -20,8 +20,14 @@ def sign_in(request: Request, session: Session, user: User, response: Response) 
     """Start a page session on ``response`` (a redirect, or the page that shows new recovery codes)."""
     settings = request.app.state.settings
     token, _row = service.start_web_session(session=session, user=user, settings=settings)
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=settings.secure_cookies,
-                        max_age=settings.session_minutes * 60)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+        max_age=settings.session_minutes * 60,
+    )
     response.delete_cookie(LOGIN_CSRF_COOKIE)
     response.delete_cookie(PENDING_COOKIE, path="/login")
     return response

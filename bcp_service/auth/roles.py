@@ -17,8 +17,13 @@ class Role(StrEnum):
 
 # Japanese names of the roles: the account pages and every page's header.
 ROLE_LABELS = {
-    Role.admin: "管理者", Role.prefecture: "都道府県", Role.hub: "連携拠点", Role.institution: "医療機関",
-    Role.nurse: "訪問看護師", Role.aggregate: "集計閲覧", Role.system: "外部連携",
+    Role.admin: "管理者",
+    Role.prefecture: "都道府県",
+    Role.hub: "連携拠点",
+    Role.institution: "医療機関",
+    Role.nurse: "訪問看護師",
+    Role.aggregate: "集計閲覧",
+    Role.system: "外部連携",
 }
 SCOPED_ROLES = {Role.prefecture, Role.hub, Role.institution, Role.nurse}
 IDENTIFIED_ROLES = {Role.admin, Role.prefecture, Role.hub, Role.institution, Role.nurse}

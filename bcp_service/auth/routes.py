@@ -38,11 +38,23 @@ class Me(BaseModel):
 
 class ApiTokenCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100)
-    username: str | None = Field(default=None, description="admin only: issue for another account (e.g. a system account)")
-    expires_days: int | None = Field(default=None, ge=1, le=3650, description=(
-        "days until it expires: BCP_API_TOKEN_DEFAULT_DAYS (90) when not given, at most BCP_API_TOKEN_MAX_DAYS"))
-    otp: str | None = Field(default=None, max_length=20, description="the caller's current TOTP code (or a recovery "
-                            "code), required when the caller has two-factor sign-in")
+    username: str | None = Field(
+        default=None, description="admin only: issue for another account (e.g. a system account)"
+    )
+    expires_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=3650,
+        description=(
+            "days until it expires: BCP_API_TOKEN_DEFAULT_DAYS (90) when not given, at most BCP_API_TOKEN_MAX_DAYS"
+        ),
+    )
+    otp: str | None = Field(
+        default=None,
+        max_length=20,
+        description="the caller's current TOTP code (or a recovery "
+        "code), required when the caller has two-factor sign-in",
+    )
 
 
 class ApiTokenPublic(BaseModel):
@@ -72,14 +84,21 @@ class EnrolmentNeeded(ServiceError):
 
 @router.post("/token", response_model=TokenResponse, dependencies=[Depends(Access(public="login"))])
 def login(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, session: SessionDep,
-    otp: Annotated[str | None, Form(max_length=20, description="TOTP code (or a recovery code) of an account with "
-                                    "two-factor sign-in")] = None,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    request: Request,
+    session: SessionDep,
+    otp: Annotated[
+        str | None,
+        Form(max_length=20, description="TOTP code (or a recovery code) of an account with two-factor sign-in"),
+    ] = None,
 ):
     settings = request.app.state.settings
     try:
         user = service.authenticate(
-            session=session, settings=settings, username=form.username, password=form.password,
+            session=session,
+            settings=settings,
+            username=form.username,
+            password=form.password,
             address=client_address(request) or "unknown",
         )
         second_factor(session, request, user, otp)
@@ -97,8 +116,10 @@ def second_factor(session, request: Request, user: User, code: str | None) -> No
     settings = request.app.state.settings
     step = totp.step_needed(user, settings)
     if step == "enrol":
-        raise EnrolmentNeeded("二段階認証の登録が必要です。画面（/login）からログインして登録してから、もう一度お試しください "
-                              "(two-factor enrolment required)")
+        raise EnrolmentNeeded(
+            "二段階認証の登録が必要です。画面（/login）からログインして登録してから、もう一度お試しください "
+            "(two-factor enrolment required)"
+        )
     if step == "verify":
         if not code:
             raise SecondFactorNeeded("二段階認証の確認コード（otp）が必要です (otp required)", field="otp")
@@ -121,8 +142,9 @@ def list_api_tokens(principal: Annotated[Principal, Depends(ANYONE)], session: S
 
 
 @router.post("/api-tokens", response_model=ApiTokenIssued, status_code=status.HTTP_201_CREATED)
-def create_api_token(data: ApiTokenCreate, request: Request, principal: Annotated[Principal, Depends(ANYONE)],
-                     session: SessionDep):
+def create_api_token(
+    data: ApiTokenCreate, request: Request, principal: Annotated[Principal, Depends(ANYONE)], session: SessionDep
+):
     caller = owner = session.get(User, principal.user_id)
     if data.username and data.username != principal.username:
         if principal.role != Role.admin:
@@ -131,18 +153,34 @@ def create_api_token(data: ApiTokenCreate, request: Request, principal: Annotate
         if owner is None:
             raise FieldError("そのユーザーは存在しません (no such user)", field="username")
     issued = service.create_integration_token(
-        session=session, settings=request.app.state.settings, caller=caller, owner=owner, name=data.name,
-        days=data.expires_days, code=data.otp,
+        session=session,
+        settings=request.app.state.settings,
+        caller=caller,
+        owner=owner,
+        name=data.name,
+        days=data.expires_days,
+        code=data.otp,
     )
-    events.record(session=session, actor=principal, action="auth.token_created", request=request,
-                  detail=f"token {issued.row.id} for user {owner.id}")
+    events.record(
+        session=session,
+        actor=principal,
+        action="auth.token_created",
+        request=request,
+        detail=f"token {issued.row.id} for user {owner.id}",
+    )
     return ApiTokenIssued(**issued.row.model_dump(), token=issued.token)
 
 
 @router.delete("/api-tokens/{token_id}", response_model=ApiTokenPublic)
-def revoke_api_token(token_id: int, request: Request, principal: Annotated[Principal, Depends(ANYONE)],
-                     session: SessionDep):
+def revoke_api_token(
+    token_id: int, request: Request, principal: Annotated[Principal, Depends(ANYONE)], session: SessionDep
+):
     row = service.revoke_token(session=session, principal=principal, token_id=token_id)
-    events.record(session=session, actor=principal, action="auth.token_revoked", request=request,
-                  detail=f"token {row.id} of user {row.user_id}")
+    events.record(
+        session=session,
+        actor=principal,
+        action="auth.token_revoked",
+        request=request,
+        detail=f"token {row.id} of user {row.user_id}",
+    )
     return ApiTokenPublic(**row.model_dump())

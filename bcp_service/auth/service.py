@@ -36,7 +36,8 @@ class LoginLocked(ServiceError):
         shown = local(until)
         super().__init__(
             f"ログイン失敗が続いたため、{shown:%m月%d日 %H:%M}（{shown.tzname()}）までロックされています。"
-            "急ぐときは管理者にパスワードの再設定を依頼してください (too many failed logins)")
+            "急ぐときは管理者にパスワードの再設定を依頼してください (too many failed logins)"
+        )
         self.until = until
 
     @property
@@ -56,7 +57,12 @@ class IssuedToken:
 
 
 def create_user(
-    *, session: Session, username: str, password: str, role: Role, scope_id: int | None = None,
+    *,
+    session: Session,
+    username: str,
+    password: str,
+    role: Role,
+    scope_id: int | None = None,
     display_name: str | None = None,
 ) -> User:
     if not username or len(username) > 64 or not username.replace("-", "").replace("_", "").replace(".", "").isalnum():
@@ -73,8 +79,13 @@ def create_user(
         password_hash = hash_password(password)
     except ValueError as exc:
         raise FieldError(str(exc), field="password") from exc
-    user = User(username=username, password_hash=password_hash, role=role, scope_id=scope_id if role in SCOPED_ROLES else None,
-                display_name=display_name)
+    user = User(
+        username=username,
+        password_hash=password_hash,
+        role=role,
+        scope_id=scope_id if role in SCOPED_ROLES else None,
+        display_name=display_name,
+    )
     session.add(user)
     session.flush()
     return user
@@ -119,8 +130,13 @@ def issue_token(
 ) -> IssuedToken:
     token = new_token("bcp" if kind == "access" else "bcpi")
     row = ApiToken(
-        user_id=user.id, kind=kind, name=name, token_hash=token_hash(token), prefix=token[:12],
-        expires_at=utcnow() + timedelta(minutes=minutes) if minutes else None, epoch=user.credential_epoch,
+        user_id=user.id,
+        kind=kind,
+        name=name,
+        token_hash=token_hash(token),
+        prefix=token[:12],
+        expires_at=utcnow() + timedelta(minutes=minutes) if minutes else None,
+        epoch=user.credential_epoch,
     )
     session.add(row)
     session.flush()
@@ -133,13 +149,22 @@ def token_days(days: int | None, settings: Settings) -> int:
     if days is None:
         return min(settings.api_token_default_days, settings.api_token_max_days)
     if not 1 <= days <= settings.api_token_max_days:
-        raise FieldError(f"有効日数は1〜{settings.api_token_max_days}日で指定してください (expires_days out of range)",
-                         field="expires_days")
+        raise FieldError(
+            f"有効日数は1〜{settings.api_token_max_days}日で指定してください (expires_days out of range)",
+            field="expires_days",
+        )
     return days
 
 
 def create_integration_token(
-    *, session: Session, settings: Settings, caller: User, owner: User, name: str, days: int | None, code: str | None,
+    *,
+    session: Session,
+    settings: Settings,
+    caller: User,
+    owner: User,
+    name: str,
+    days: int | None,
+    code: str | None,
 ) -> IssuedToken:
     """An integration token, made by ``caller`` for ``owner``. A caller with a second factor gives a current
     code (or a recovery code): a stolen page session alone cannot mint a credential that outlives it."""
@@ -160,8 +185,14 @@ def _credential_dead(user: User, epoch: int, settings: Settings | None) -> bool:
     return epoch != user.credential_epoch or (settings is not None and totp.missing_required(user, settings))
 
 
-def principal_for_token(*, session: Session, token: str, settings: Settings | None = None, touch: bool = True,
-                        touch_with: Callable[[Executable], object] | None = None) -> Principal | None:
+def principal_for_token(
+    *,
+    session: Session,
+    token: str,
+    settings: Settings | None = None,
+    touch: bool = True,
+    touch_with: Callable[[Executable], object] | None = None,
+) -> Principal | None:
     """The token's account, or None. ``touch`` records the use (at most every ``TOUCH_INTERVAL``), in ``session``
     or, given ``touch_with``, by that (the API: its own short unit of work, so that the request's session
     takes no write lock for it)."""
@@ -174,15 +205,21 @@ def principal_for_token(*, session: Session, token: str, settings: Settings | No
         return None
     api_token, user = row
     now = utcnow()
-    if (api_token.expires_at is not None and aware(api_token.expires_at) <= now) or _credential_dead(user, api_token.epoch, settings):
+    if (api_token.expires_at is not None and aware(api_token.expires_at) <= now) or _credential_dead(
+        user, api_token.epoch, settings
+    ):
         return None
     if touch and (api_token.last_used_at is None or aware(api_token.last_used_at) + TOUCH_INTERVAL < now):
         # Best effort, never waited for: a row that a concurrent request with the same token is touching is left
         # to it. Waiting would hold this request's pool thread for the whole of the other request, which may
         # itself need a free pool thread to finish: a burst on one shared token then stalls every thread.
         unlocked = select(ApiToken.id).where(ApiToken.id == api_token.id).with_for_update(skip_locked=True)
-        (touch_with or session.execute)(update(ApiToken).where(col(ApiToken.id).in_(unlocked))
-                                        .values(last_used_at=now).execution_options(synchronize_session=False))
+        (touch_with or session.execute)(
+            update(ApiToken)
+            .where(col(ApiToken.id).in_(unlocked))
+            .values(last_used_at=now)
+            .execution_options(synchronize_session=False)
+        )
     return Principal(user_id=user.id, username=user.username, role=Role(user.role), scope_id=user.scope_id)
 
 
@@ -209,8 +246,11 @@ def list_tokens(*, session: Session, principal: Principal, own: bool = False) ->
 def start_web_session(*, session: Session, user: User, settings: Settings) -> tuple[str, WebSession]:
     token = new_token("s")
     row = WebSession(
-        user_id=user.id, token_hash=token_hash(token), csrf_token=secrets.token_urlsafe(24),
-        expires_at=utcnow() + timedelta(minutes=settings.session_minutes), last_seen_at=utcnow(),
+        user_id=user.id,
+        token_hash=token_hash(token),
+        csrf_token=secrets.token_urlsafe(24),
+        expires_at=utcnow() + timedelta(minutes=settings.session_minutes),
+        last_seen_at=utcnow(),
         epoch=user.credential_epoch,
     )
     session.add(row)
@@ -218,8 +258,14 @@ def start_web_session(*, session: Session, user: User, settings: Settings) -> tu
     return token, row
 
 
-def principal_for_session(*, session: Session, token: str, settings: Settings, touch: bool = True,
-                          touch_with: Callable[[Executable], object] | None = None) -> Principal | None:
+def principal_for_session(
+    *,
+    session: Session,
+    token: str,
+    settings: Settings,
+    touch: bool = True,
+    touch_with: Callable[[Executable], object] | None = None,
+) -> Principal | None:
     """The page session's account, or None once it has ended: logged out, past its absolute limit, idle longer
     than ``session_idle_minutes``, or its account's epoch moved on. ``touch`` records this request as activity
     (at most once a minute); an open stream's re-check does not. ``touch_with`` as in ``principal_for_token``."""
@@ -233,15 +279,26 @@ def principal_for_session(*, session: Session, token: str, settings: Settings, t
     web_session, user = row
     now = utcnow()
     last_seen = aware(web_session.last_seen_at or web_session.created_at)
-    if (aware(web_session.expires_at) <= now or last_seen + timedelta(minutes=settings.session_idle_minutes) <= now
-            or _credential_dead(user, web_session.epoch, settings)):
+    if (
+        aware(web_session.expires_at) <= now
+        or last_seen + timedelta(minutes=settings.session_idle_minutes) <= now
+        or _credential_dead(user, web_session.epoch, settings)
+    ):
         return None
     if touch and last_seen + SESSION_TOUCH_INTERVAL < now:
-        (touch_with or session.execute)(update(WebSession).where(WebSession.id == web_session.id)
-                                        .values(last_seen_at=now).execution_options(synchronize_session=False))
+        (touch_with or session.execute)(
+            update(WebSession)
+            .where(WebSession.id == web_session.id)
+            .values(last_seen_at=now)
+            .execution_options(synchronize_session=False)
+        )
     return Principal(
-        user_id=user.id, username=user.username, role=Role(user.role), scope_id=user.scope_id,
-        via="session", csrf_token=web_session.csrf_token,
+        user_id=user.id,
+        username=user.username,
+        role=Role(user.role),
+        scope_id=user.scope_id,
+        via="session",
+        csrf_token=web_session.csrf_token,
     )
 
 

@@ -47,8 +47,12 @@ def locked_until(session: Session, keys: list[str]) -> datetime | None:
 def lock_rows(session: Session, keys: list[str]) -> None:
     """Take the write lock (SQLite) or the rows' locks (PostgreSQL) and reread the rows, so that the
     counts written next are not those of a read made before the password hash."""
-    session.execute(select(LoginThrottle).where(col(LoginThrottle.key).in_(sorted(keys)))
-                    .with_for_update().execution_options(populate_existing=True))
+    session.execute(
+        select(LoginThrottle)
+        .where(col(LoginThrottle.key).in_(sorted(keys)))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
 
 
 def record_failure(session: Session, key: str, limit: int, settings: Settings) -> None:

@@ -78,8 +78,10 @@ def start_enrolment(*, session: Session, user: User, settings: Settings) -> str:
     """A new secret (or the one of an enrolment not yet confirmed), stored sealed; returned plain to show.
     An enrolled account is refused: its second factor is turned off first (by itself where allowed, or an admin)."""
     if user.totp_enabled_at is not None:
-        raise FieldError("二段階認証は登録済みです。端末を替えるときは、解除してから登録し直してください (already enrolled)",
-                         field="code")
+        raise FieldError(
+            "二段階認証は登録済みです。端末を替えるときは、解除してから登録し直してください (already enrolled)",
+            field="code",
+        )
     if user.totp_secret:
         current = unseal(user.totp_secret, settings)
         if current:
@@ -96,8 +98,11 @@ def start_enrolment(*, session: Session, user: User, settings: Settings) -> str:
 def enrolment_context(user: User, secret: str) -> dict[str, str]:
     """What the enrolment pages show: the secret in groups of four, the otpauth URI and its QR code (SVG)."""
     uri = pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name=ISSUER)
-    return {"secret": " ".join(secret[i:i + 4] for i in range(0, len(secret), 4)), "uri": uri,
-            "qr_svg": segno.make(uri, micro=False).svg_inline(scale=4, title="二段階認証の登録用QRコード")}
+    return {
+        "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+        "uri": uri,
+        "qr_svg": segno.make(uri, micro=False).svg_inline(scale=4, title="二段階認証の登録用QRコード"),
+    }
 
 
 def _digits(code: str) -> str:
@@ -113,7 +118,9 @@ def _check_totp(user: User, code: str, settings: Settings) -> bool:
     totp = pyotp.TOTP(secret)
     now_step = int(time.time()) // totp.interval
     for step in (now_step - 1, now_step, now_step + 1):
-        if (user.totp_last_step is None or step > user.totp_last_step) and hmac.compare_digest(totp.generate_otp(step), code):
+        if (user.totp_last_step is None or step > user.totp_last_step) and hmac.compare_digest(
+            totp.generate_otp(step), code
+        ):
             user.totp_last_step = step
             return True
     return False
@@ -133,7 +140,9 @@ def confirm_enrolment(*, session: Session, user: User, code: str, settings: Sett
 def new_recovery_codes(*, session: Session, user: User) -> list[str]:
     session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-    codes = ["-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(3)) for _ in range(RECOVERY_CODES)]
+    codes = [
+        "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(3)) for _ in range(RECOVERY_CODES)
+    ]
     session.add_all(RecoveryCode(user_id=user.id, code_hash=token_hash(c.replace("-", ""))) for c in codes)
     session.flush()
     return codes
@@ -146,9 +155,17 @@ def verify(*, session: Session, user: User, code: str, settings: Settings) -> st
         throttle.clear(session, f"user:{user.username.lower()}")
         return "totp"
     normalised = _digits(code).upper()
-    row = session.exec(select(RecoveryCode).where(
-        RecoveryCode.user_id == user.id, RecoveryCode.code_hash == token_hash(normalised), col(RecoveryCode.used_at).is_(None),
-    )).first() if len(normalised) == 12 else None
+    row = (
+        session.exec(
+            select(RecoveryCode).where(
+                RecoveryCode.user_id == user.id,
+                RecoveryCode.code_hash == token_hash(normalised),
+                col(RecoveryCode.used_at).is_(None),
+            )
+        ).first()
+        if len(normalised) == 12
+        else None
+    )
     if row is None:
         raise FieldError(WRONG_CODE, field="code")
     row.used_at = utcnow()
@@ -158,7 +175,11 @@ def verify(*, session: Session, user: User, code: str, settings: Settings) -> st
 
 
 def recovery_codes_left(*, session: Session, user: User) -> int:
-    return len(session.exec(select(RecoveryCode.id).where(RecoveryCode.user_id == user.id, col(RecoveryCode.used_at).is_(None))).all())
+    return len(
+        session.exec(
+            select(RecoveryCode.id).where(RecoveryCode.user_id == user.id, col(RecoveryCode.used_at).is_(None))
+        ).all()
+    )
 
 
 def disable(*, session: Session, user: User) -> None:

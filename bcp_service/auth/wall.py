@@ -25,7 +25,8 @@ def institution_prefecture(session: Session, institution_id: int | None) -> int 
     if institution_id is None:
         return None
     return session.exec(
-        select(Municipality.prefecture_id).join(Institution, Institution.municipality_id == Municipality.id)
+        select(Municipality.prefecture_id)
+        .join(Institution, Institution.municipality_id == Municipality.id)
         .where(Institution.id == institution_id)
     ).first()
 
@@ -51,10 +52,16 @@ def _all_in(session: Session, column, key, ids: Iterable, prefecture_id: int) ->
 
 
 def inside(
-    session: Session, prefecture_id: int, *, municipality_ids: Iterable[int | None] = (),
-    municipality_codes: Iterable[str | None] = (), region_ids: Iterable[int | None] = (),
-    institution_ids: Iterable[int | None] = (), patient_ids: Iterable[int | None] = (),
-    nurse_user_ids: Iterable[int | None] = (), prefecture_ids: Iterable[int | None] = (),
+    session: Session,
+    prefecture_id: int,
+    *,
+    municipality_ids: Iterable[int | None] = (),
+    municipality_codes: Iterable[str | None] = (),
+    region_ids: Iterable[int | None] = (),
+    institution_ids: Iterable[int | None] = (),
+    patient_ids: Iterable[int | None] = (),
+    nurse_user_ids: Iterable[int | None] = (),
+    prefecture_ids: Iterable[int | None] = (),
 ) -> bool:
     """True when every named row exists and lies in ``prefecture_id`` (a nurse: by its station)."""
     if any(p is not None and p != prefecture_id for p in prefecture_ids):
@@ -62,20 +69,25 @@ def inside(
     institution_ids = list(institution_ids)
     nurses = {i for i in nurse_user_ids if i is not None}
     if nurses:
-        stations = dict(session.exec(
-            select(User.id, User.scope_id).where(col(User.id).in_(sorted(nurses)), User.role == Role.nurse)
-        ).all())
+        stations = dict(
+            session.exec(
+                select(User.id, User.scope_id).where(col(User.id).in_(sorted(nurses)), User.role == Role.nurse)
+            ).all()
+        )
         if set(stations) != nurses or None in stations.values():
             return False
         institution_ids += list(stations.values())
     patients = {i for i in patient_ids if i is not None}
     if patients:
-        homes = dict(session.exec(select(Patient.id, Patient.municipality_id).where(col(Patient.id).in_(sorted(patients)))).all())
+        homes = dict(
+            session.exec(select(Patient.id, Patient.municipality_id).where(col(Patient.id).in_(sorted(patients)))).all()
+        )
         if set(homes) != patients:
             return False
         municipality_ids = [*municipality_ids, *homes.values()]
     in_institution = select(Institution.id, Municipality.prefecture_id).join(
-        Municipality, Municipality.id == Institution.municipality_id)
+        Municipality, Municipality.id == Institution.municipality_id
+    )
     wanted_institutions = {i for i in institution_ids if i is not None}
     if wanted_institutions:
         found = dict(session.exec(in_institution.where(col(Institution.id).in_(sorted(wanted_institutions)))).all())

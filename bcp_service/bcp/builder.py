@@ -84,11 +84,14 @@ class BuiltContext:
 
 
 def is_active_institution(session: Session, institution_id: int) -> bool:
-    return session.exec(
-        select(Designation.id).where(
-            Designation.institution_id == institution_id, Designation.kind == DesignationKind.active_institution
-        )
-    ).first() is not None
+    return (
+        session.exec(
+            select(Designation.id).where(
+                Designation.institution_id == institution_id, Designation.kind == DesignationKind.active_institution
+            )
+        ).first()
+        is not None
+    )
 
 
 def default_plan_kind(session: Session, institution: Institution) -> PlanKind:
@@ -116,7 +119,9 @@ def phone_text(e164: str | None) -> str | None:
 
 def therapy_of(patient: Patient) -> Therapy:
     if patient.uses_ventilator:
-        return {"invasive": Therapy.TPPV, "non_invasive": Therapy.NPPV}.get(patient.ventilator_mode or "", Therapy.VENTILATOR)
+        return {"invasive": Therapy.TPPV, "non_invasive": Therapy.NPPV}.get(
+            patient.ventilator_mode or "", Therapy.VENTILATOR
+        )
     if patient.uses_oxygen:
         return Therapy.HOME_OXYGEN
     return Therapy.OTHER
@@ -171,13 +176,19 @@ def phone_line(contact: PatientContact) -> PhoneLine:
     extra = "・".join(part for part in (contact.relation, contact.name) if part and part.strip())
     who = CONTACT_KIND.get(contact.kind, contact.kind) + (f"（{extra}）" if extra and contact.kind != "self" else "")
     return PhoneLine(
-        who=who, phone=phone_text(contact.phone) or contact.phone, kind=NUMBER_KIND_JA.get(number_type(contact.phone)),
+        who=who,
+        phone=phone_text(contact.phone) or contact.phone,
+        kind=NUMBER_KIND_JA.get(number_type(contact.phone)),
         unusable=contact.bad_since is not None,
     )
 
 
 def draft_patient(
-    p: Patient, names: dict[int, Institution], *, with_doctor: bool, contacts: list[PatientContact] | None = None,
+    p: Patient,
+    names: dict[int, Institution],
+    *,
+    with_doctor: bool,
+    contacts: list[PatientContact] | None = None,
     today: date | None = None,
 ) -> DraftPatient:
     doctor = names.get(p.active_institution_id) if p.active_institution_id else None
@@ -212,7 +223,9 @@ def _contact(row: Institution | None) -> Contact | None:
 
 
 def _suppliers(session: Session, patients: list[Patient], municipality_ids: set[int]) -> list[Supplier]:
-    named = Counter(p.equipment_supplier.strip() for p in patients if p.equipment_supplier and p.equipment_supplier.strip())
+    named = Counter(
+        p.equipment_supplier.strip() for p in patients if p.equipment_supplier and p.equipment_supplier.strip()
+    )
     known = sources.equipment_suppliers(session, names=named, municipality_ids=municipality_ids)
     devices: dict[str, set[str]] = {}
     for p in patients:
@@ -237,7 +250,9 @@ def _suppliers(session: Session, patients: list[Patient], municipality_ids: set[
     return result
 
 
-def build(*, session: Session, institution_id: int, plan_kind: PlanKind | None = None, now: datetime | None = None) -> BuiltContext:
+def build(
+    *, session: Session, institution_id: int, plan_kind: PlanKind | None = None, now: datetime | None = None
+) -> BuiltContext:
     institution = session.get(Institution, institution_id)
     if institution is None:
         raise NotFound("施設が見つかりません (institution not found)")
@@ -255,8 +270,12 @@ def build(*, session: Session, institution_id: int, plan_kind: PlanKind | None =
     regions, home_regions = sources.regions_of(session, institution)
     region_ids = [r.id for r in regions]
 
-    active = None if active_plan else sources.designated_partner(
-        session, region_ids=region_ids, kind=DesignationKind.active_institution, institution=institution
+    active = (
+        None
+        if active_plan
+        else sources.designated_partner(
+            session, region_ids=region_ids, kind=DesignationKind.active_institution, institution=institution
+        )
     )
     hub = sources.hub_for(session, institution=institution, region_ids=region_ids)
     patients = sources.linked_patients(session, institution.id)
@@ -275,7 +294,8 @@ def build(*, session: Session, institution_id: int, plan_kind: PlanKind | None =
     with_doctor = kind == "visiting_nurse_station"
 
     designations = [
-        f"{DESIGNATION_JA.get(d_kind, d_kind)}（{region}）" for d_kind, region in sources.designations_of(session, institution.id)
+        f"{DESIGNATION_JA.get(d_kind, d_kind)}（{region}）"
+        for d_kind, region in sources.designations_of(session, institution.id)
     ]
     kind_label = INSTITUTION_KIND_JA.get(institution.kind, institution.kind)
     if institution.enhanced and institution.kind in _ENHANCEABLE:
@@ -299,7 +319,9 @@ def build(*, session: Session, institution_id: int, plan_kind: PlanKind | None =
     ).all()
     backup_ids = sorted({p.backup_hospital_id for p in patients if p.backup_hospital_id})
     partners = sources.partner_institutions(
-        session, institution=institution, patients=patients,
+        session,
+        institution=institution,
+        patients=patients,
         exclude_ids={i.id for i in (active, hub) if i is not None} | set(backup_ids),
     )
     backed_up = (
@@ -340,9 +362,15 @@ def build(*, session: Session, institution_id: int, plan_kind: PlanKind | None =
             PartnerInstitution(name=i.name, kind=INSTITUTION_KIND_JA.get(i.kind, i.kind), phone=phone_text(i.phone))
             for i in partners
         ],
-        municipality_office=_contact(sources.public_body(session, kind=InstitutionKind.municipal_office, municipality=municipality)),
-        public_health_center=_contact(sources.public_body(session, kind=InstitutionKind.public_health_center, municipality=municipality)),
-        fire_ems=_contact(sources.public_body(session, kind=InstitutionKind.fire_ems_agency, municipality=municipality)),
+        municipality_office=_contact(
+            sources.public_body(session, kind=InstitutionKind.municipal_office, municipality=municipality)
+        ),
+        public_health_center=_contact(
+            sources.public_body(session, kind=InstitutionKind.public_health_center, municipality=municipality)
+        ),
+        fire_ems=_contact(
+            sources.public_body(session, kind=InstitutionKind.fire_ems_agency, municipality=municipality)
+        ),
         last_drill=last_drill_for(session, institution.id),
         backed_up_clinics=[
             BackedUpClinic(name=c.name, phone=phone_text(c.phone), device_patient_count=count) for c, count in backed_up

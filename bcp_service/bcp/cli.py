@@ -44,7 +44,9 @@ def draft(
             raise typer.BadParameter("施設が見つかりません (institution not found)", param_hint="INSTITUTION_ID")
         try:
             if save:
-                stored = service.generate_draft(session=session, principal=None, institution=institution, plan_kind=plan_kind)  # type: ignore[arg-type]
+                stored = service.generate_draft(
+                    session=session, principal=None, institution=institution, plan_kind=plan_kind
+                )  # type: ignore[arg-type]
                 title, body, data = stored.title, stored.html, service.render_docx(stored)
                 patient_ids, completeness, blanks = stored.patient_ids, stored.completeness, stored.blank_count
                 label = f"第{stored.version}版 (draft id {stored.id})"
@@ -53,14 +55,22 @@ def draft(
                 rendered = render_draft(built.context)
                 title, body = rendered.title, rendered.html
                 data = html_to_docx(body, title=title, created=built.context.generated_at)
-                patient_ids, completeness, blanks = built.patient_ids, rendered.overall_completeness, len(rendered.blanks)
+                patient_ids, completeness, blanks = (
+                    built.patient_ids,
+                    rendered.overall_completeness,
+                    len(rendered.blanks),
+                )
                 label = "not stored"
         except ServiceError as exc:
             console.print(f"[red]{exc.message}[/red]")
             raise typer.Exit(1) from exc
         record(
-            session=session, principal=None, action="bcp_draft.cli_export", patient_ids=patient_ids,
-            resource="cli: bcp draft", detail=f"institution:{institution_id}",
+            session=session,
+            principal=None,
+            action="bcp_draft.cli_export",
+            patient_ids=patient_ids,
+            resource="cli: bcp draft",
+            detail=f"institution:{institution_id}",
         )
         session.commit()
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -146,9 +146,7 @@ class Patient(_Model):
     @property
     def needs_battery_fields(self) -> bool:
         return (
-            self.uses_ventilator
-            or self.internal_battery_hours is not None
-            or self.external_battery_hours is not None
+            self.uses_ventilator or self.internal_battery_hours is not None or self.external_battery_hours is not None
         )
 
     @property
@@ -178,10 +176,14 @@ def triage_input(p: Patient):
     oxygen = p.therapy == Therapy.HOME_OXYGEN or p.oxygen_source is not None
     hours = p.battery_total_hours if ventilator else p.cylinder_hours if oxygen else None
     return TriageInput(
-        uses_ventilator=ventilator, ventilator_mode="non_invasive" if p.therapy == Therapy.NPPV else None,
-        uses_oxygen=oxygen, uses_suction=p.suction_device is not None,
-        medically_dependent_child=p.medically_dependent_child, max_hours_without_device=p.max_hours_without_device,
-        hours_left=hours, risk_tier=p.risk_tier,
+        uses_ventilator=ventilator,
+        ventilator_mode="non_invasive" if p.therapy == Therapy.NPPV else None,
+        uses_oxygen=oxygen,
+        uses_suction=p.suction_device is not None,
+        medically_dependent_child=p.medically_dependent_child,
+        max_hours_without_device=p.max_hours_without_device,
+        hours_left=hours,
+        risk_tier=p.risk_tier,
     )
 
 

@@ -93,11 +93,17 @@ def _entry(institution: Institution, plan: _PlanState | None, stale_before: date
     else:
         status, stale = "draft", False
     return CoverageInstitution(
-        id=institution.id, name=institution.name, kind=institution.kind,
-        kind_ja=INSTITUTION_KIND_JA.get(institution.kind, institution.kind), status=status, stale=stale,
-        latest_draft_id=plan.latest_id if plan else None, latest_version=plan.latest_version if plan else None,
+        id=institution.id,
+        name=institution.name,
+        kind=institution.kind,
+        kind_ja=INSTITUTION_KIND_JA.get(institution.kind, institution.kind),
+        status=status,
+        stale=stale,
+        latest_draft_id=plan.latest_id if plan else None,
+        latest_version=plan.latest_version if plan else None,
         finalised_at=plan.finalised_at if plan else None,
-        latest_plan_id=plan.plan_id if plan else None, plan_version=plan.plan_version or None if plan else None,
+        latest_plan_id=plan.plan_id if plan else None,
+        plan_version=plan.plan_version or None if plan else None,
         finished_at=plan.finished_at if plan else None,
     )
 
@@ -105,9 +111,14 @@ def _entry(institution: Institution, plan: _PlanState | None, stale_before: date
 def _group(group_id: int, name: str, members: list[CoverageInstitution], *, with_names: bool) -> CoverageGroup:
     members = sorted(members, key=lambda m: (STATUS_ORDER[m.status], not m.stale, m.name))
     return CoverageGroup(
-        id=group_id, name=name, total=len(members), finished=sum(m.status == "finished" for m in members),
-        final=sum(m.status == "final" for m in members), stale=sum(m.stale for m in members),
-        draft_only=sum(m.status == "draft" for m in members), none=sum(m.status == "none" for m in members),
+        id=group_id,
+        name=name,
+        total=len(members),
+        finished=sum(m.status == "finished" for m in members),
+        final=sum(m.status == "final" for m in members),
+        stale=sum(m.stale for m in members),
+        draft_only=sum(m.status == "draft" for m in members),
+        none=sum(m.status == "none" for m in members),
         institutions=members if with_names else None,
     )
 
@@ -115,7 +126,9 @@ def _group(group_id: int, name: str, members: list[CoverageInstitution], *, with
 def _hub_areas(session: Session) -> dict[int, set[int]]:
     """Municipalities each hub covers, directly or through the regions it is designated for."""
     areas: dict[int, set[int]] = defaultdict(set)
-    for hub_id, municipality_id in session.exec(select(HubMunicipality.institution_id, HubMunicipality.municipality_id)):
+    for hub_id, municipality_id in session.exec(
+        select(HubMunicipality.institution_id, HubMunicipality.municipality_id)
+    ):
         areas[hub_id].add(municipality_id)
     for hub_id, municipality_id in session.exec(
         select(Designation.institution_id, HomeCareRegionMunicipality.municipality_id)
@@ -161,7 +174,9 @@ def compute_coverage(
         select(HomeCareRegion).where(col(HomeCareRegion.id).in_(sorted(region_members))).order_by(HomeCareRegion.id)
     ).all()
     region_groups = [
-        _group(r.id, r.name, [e for m in sorted(region_members[r.id]) for e in by_municipality[m]], with_names=with_names)
+        _group(
+            r.id, r.name, [e for m in sorted(region_members[r.id]) for e in by_municipality[m]], with_names=with_names
+        )
         for r in regions
     ]
 
@@ -173,8 +188,12 @@ def compute_coverage(
         session.exec(select(Institution.id, Institution.name).where(col(Institution.id).in_(sorted(areas)))).all()
     )
     hub_groups = [
-        _group(hub_id, hub_names.get(hub_id, f"拠点 {hub_id}"), [e for m in sorted(area) for e in by_municipality[m]],
-               with_names=with_names)
+        _group(
+            hub_id,
+            hub_names.get(hub_id, f"拠点 {hub_id}"),
+            [e for m in sorted(area) for e in by_municipality[m]],
+            with_names=with_names,
+        )
         for hub_id, area in sorted(areas.items(), key=lambda item: hub_names.get(item[0], ""))
     ]
     return BcpCoverageReport(

@@ -36,9 +36,7 @@ class JapaneseFonts:
 
 
 DEFAULT_FONTS = JapaneseFonts()
-MS_FONTS = JapaneseFonts(
-    body="ＭＳ 明朝", body_alias="MS Mincho", heading="ＭＳ ゴシック", heading_alias="MS Gothic"
-)
+MS_FONTS = JapaneseFonts(body="ＭＳ 明朝", body_alias="MS Mincho", heading="ＭＳ ゴシック", heading_alias="MS Gothic")
 
 LANGUAGE = "ja-JP"
 BODY_SIZE = Pt(10.5)

@@ -291,9 +291,7 @@ class _DocxBuilder(HTMLParser):
         # Word merges adjacent tables without a paragraph between them.
         self._apply_style(self.doc.add_paragraph(), TABLE_STYLE)
 
-    def _fit_columns(
-        self, table: Table, grid: list[_TableCell], rows: list[list[CellSource]], columns: int
-    ) -> None:
+    def _fit_columns(self, table: Table, grid: list[_TableCell], rows: list[list[CellSource]], columns: int) -> None:
         """Size columns from their content instead of python-docx's even split.
 
         An even split squeezes "No." and a long transport-plan column to the same width. Short

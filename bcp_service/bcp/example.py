@@ -73,21 +73,15 @@ LOCAL_FACTS = {
     "土砂災害警戒区域への該当": "該当なし",
     "建物の耐震性（建築年・耐震診断の結果）": "2005年建築（新耐震基準）",
     "非常用電源（自家発電機・蓄電池の有無と稼働可能時間）": "自家発電機あり（重油・約48時間）",
-    "停電時に患者の機器を充電できる場所": (
-        "当院1階 外来待合（発電機回路のコンセント6口）、架空市福祉センター"
-    ),
-    "訪問用車両の台数と燃料の確保方法": (
-        "4台（うち2台は外部給電機能付き）。架空石油と優先給油の協定あり"
-    ),
+    "停電時に患者の機器を充電できる場所": ("当院1階 外来待合（発電機回路のコンセント6口）、架空市福祉センター"),
+    "訪問用車両の台数と燃料の確保方法": ("4台（うち2台は外部給電機能付き）。架空石油と優先給油の協定あり"),
     "飲料水・生活用水の備蓄量": "飲料水 職員20名×3日分、生活用水 受水槽",
     "停電・輻輳時に使える通信手段（衛星電話等）": "衛星携帯電話1台、MCA無線1台",
     "紙の患者一覧の保管場所と持ち出し責任者": "地域連携室の耐火金庫、持ち出しは当番看護師",
     "備蓄品の数量と保管場所（様式6）": "様式6のとおり（2階倉庫）",
     "緊急時の役割分担（担当者の氏名）": "様式1の順位1〜4の職員",
     "夜間・休日の連絡先電話番号": "000-0000-0199（当番携帯）",
-    "近隣機関との相互支援の取り決め（相手先・締結日）": (
-        "架空北クリニック・架空訪問看護ステーション（2024年4月締結）"
-    ),
+    "近隣機関との相互支援の取り決め（相手先・締結日）": ("架空北クリニック・架空訪問看護ステーション（2024年4月締結）"),
     "都道府県の災害時連絡先": "000-0000-0300（架空県 保健医療福祉調整本部）",
     "医薬品卸が被災したときの代替の調達先": "架空薬品 南営業所",
 }
@@ -97,9 +91,12 @@ def _patients() -> list[Patient]:
     return [
         Patient(
             label="架空患者A（仮名）",
-            age=67, reference="K-0001",
-            phones=[PhoneLine(who="本人", phone="090-0000-0001", kind="携帯"),
-                    PhoneLine(who="家族（妻）", phone="090-0000-0002", kind="携帯")],
+            age=67,
+            reference="K-0001",
+            phones=[
+                PhoneLine(who="本人", phone="090-0000-0001", kind="携帯"),
+                PhoneLine(who="家族（妻）", phone="090-0000-0002", kind="携帯"),
+            ],
             therapy=Therapy.TPPV,
             device_model="架空ベント V60",
             internal_battery_hours=3,
@@ -112,13 +109,19 @@ def _patients() -> list[Patient]:
             evacuation_destination="架空中央病院（入院）",
             transport_plan="119で救急搬送。判断は主治医、蘇生バッグ・外部バッテリー持参",
             supplier="架空メディカル",
-            device_watts=150, generator_access=False, car_power_access=True, planned_stay="入院・入所（架空中央病院）",
+            device_watts=150,
+            generator_access=False,
+            car_power_access=True,
+            planned_stay="入院・入所（架空中央病院）",
         ),
         Patient(
             label="架空患者B（仮名）",
-            age=74, reference="K-0002",
-            phones=[PhoneLine(who="本人", phone="0000-00-0003", kind="固定電話"),
-                    PhoneLine(who="家族（長女）", phone="080-0000-0004", kind="携帯")],
+            age=74,
+            reference="K-0002",
+            phones=[
+                PhoneLine(who="本人", phone="0000-00-0003", kind="固定電話"),
+                PhoneLine(who="家族（長女）", phone="080-0000-0004", kind="携帯"),
+            ],
             therapy=Therapy.NPPV,
             device_model="架空エア S10",
             internal_battery_hours=4,
@@ -130,11 +133,15 @@ def _patients() -> list[Patient]:
             evacuation_destination="架空市福祉センター（電源あり）",
             transport_plan="家族の車。判断は主治医",
             supplier="架空メディカル",
-            device_watts=60, generator_access=True, car_power_access=True, planned_stay="自宅",
+            device_watts=60,
+            generator_access=True,
+            car_power_access=True,
+            planned_stay="自宅",
         ),
         Patient(
             label="架空患者C（仮名）",
-            age=81, reference="K-0003",
+            age=81,
+            reference="K-0003",
             phones=[PhoneLine(who="本人", phone="0000-00-0005", kind="固定電話")],
             therapy=Therapy.HOME_OXYGEN,
             oxygen_source="酸素濃縮器＋ボンベ4本",
@@ -147,13 +154,19 @@ def _patients() -> list[Patient]:
             evacuation_destination="自宅待機（ボンベ配送）",
             transport_plan="福祉タクシー。判断は主治医",
             supplier="架空酸素",
-            device_watts=300, generator_access=False, car_power_access=False, planned_stay="自宅",
+            device_watts=300,
+            generator_access=False,
+            car_power_access=False,
+            planned_stay="自宅",
         ),
         Patient(
             label="架空患者D（仮名）",
-            age=6, reference="K-0004",
-            phones=[PhoneLine(who="家族（母）", phone="070-0000-0006", kind="携帯"),
-                    PhoneLine(who="家族（父）", phone="070-0000-0007", kind="携帯")],
+            age=6,
+            reference="K-0004",
+            phones=[
+                PhoneLine(who="家族（母）", phone="070-0000-0006", kind="携帯"),
+                PhoneLine(who="家族（父）", phone="070-0000-0007", kind="携帯"),
+            ],
             therapy=Therapy.TPPV,
             device_model="架空ベント V60",
             internal_battery_hours=3,
@@ -167,7 +180,10 @@ def _patients() -> list[Patient]:
             evacuation_destination="架空こども病院（入院）",
             transport_plan="119で救急搬送。保護者同乗、判断は主治医",
             supplier="架空メディカル",
-            device_watts=180, generator_access=False, car_power_access=True, planned_stay="入院・入所（架空こども病院）",
+            device_watts=180,
+            generator_access=False,
+            car_power_access=True,
+            planned_stay="入院・入所（架空こども病院）",
         ),
     ]
 
@@ -190,9 +206,7 @@ def example_context(plan_kind: PlanKind = "active_institution") -> BcpContext:
             twenty_four_hour=True,
             designations=designations,
         ),
-        active_institution=None
-        if active
-        else Organisation(name="架空在宅ケア病院", phone="000-0000-0100"),
+        active_institution=None if active else Organisation(name="架空在宅ケア病院", phone="000-0000-0100"),
         hub=Organisation(name="架空市医師会 在宅医療連携センター", phone="000-0000-0200"),
         staff_contacts=[
             StaffContact(name=lead_name, role=lead_role, phone="000-0000-1001", order=1),
@@ -229,18 +243,12 @@ def example_context(plan_kind: PlanKind = "active_institution") -> BcpContext:
         ],
         nearby_institutions=[
             Institution(name="架空北クリニック", kind="在宅療養支援診療所", phone="000-0000-4001"),
-            Institution(
-                name="架空訪問看護ステーション", kind="訪問看護ステーション", phone="000-0000-4002"
-            ),
+            Institution(name="架空訪問看護ステーション", kind="訪問看護ステーション", phone="000-0000-4002"),
             Institution(name="架空さくら薬局", kind="薬局（在宅対応）", phone="000-0000-4003"),
             Institution(name="架空ケアプランセンター", kind="居宅介護支援事業所", phone=None),
         ],
-        municipality_office=Contact(
-            name="架空市役所", department="高齢者支援課", phone="000-0000-5001"
-        ),
-        public_health_center=Contact(
-            name="架空保健所", department="地域保健課", phone="000-0000-5002"
-        ),
+        municipality_office=Contact(name="架空市役所", department="高齢者支援課", phone="000-0000-5001"),
+        public_health_center=Contact(name="架空保健所", department="地域保健課", phone="000-0000-5002"),
         fire_ems=Contact(name="架空市消防本部", department="警防課", phone="000-0000-5003"),
         last_drill=Drill(
             held_on=date(2025, 1, 17),

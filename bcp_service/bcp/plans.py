@@ -104,8 +104,14 @@ def latest_plan_version(session: Session, institution_id: int) -> int:
 
 
 def upload_plan(
-    *, session: Session, principal: Principal, institution: Institution, upload: Upload, max_bytes: int,
-    note: str | None = None, draft_id: int | None = None,
+    *,
+    session: Session,
+    principal: Principal,
+    institution: Institution,
+    upload: Upload,
+    max_bytes: int,
+    note: str | None = None,
+    draft_id: int | None = None,
 ) -> BcpPlan:
     """Store ``upload`` as the institution's next finished plan. The caller has checked scope."""
     kind = check_upload(upload, max_bytes=max_bytes)
@@ -115,8 +121,9 @@ def upload_plan(
     if draft_id is not None:
         draft_institution = session.exec(select(BcpDraft.institution_id).where(BcpDraft.id == draft_id)).first()
         if draft_institution != institution.id:
-            raise FieldError("もとにした草案の版が、この施設の版ではありません (draft of another institution)",
-                             field="draft_id")
+            raise FieldError(
+                "もとにした草案の版が、この施設の版ではありません (draft of another institution)", field="draft_id"
+            )
     plan = BcpPlan(
         institution_id=institution.id,
         version=latest_plan_version(session, institution.id) + 1,
@@ -132,19 +139,29 @@ def upload_plan(
     )
     session.add(plan)
     session.flush()
-    log.info("bcp_plan.uploaded", extra={"plan_id": plan.id, "institution_id": institution.id,
-                                         "version": plan.version, "size_bytes": plan.size_bytes})
+    log.info(
+        "bcp_plan.uploaded",
+        extra={
+            "plan_id": plan.id,
+            "institution_id": institution.id,
+            "version": plan.version,
+            "size_bytes": plan.size_bytes,
+        },
+    )
     return plan
 
 
 def list_plans(*, session: Session, principal: Principal, institution_id: int) -> list[BcpPlan]:
     """The institution's finished plans, newest first, without their files."""
     get_institution_in_scope(session=session, principal=principal, institution_id=institution_id)
-    return list(session.exec(
-        select(BcpPlan).options(defer(BcpPlan.content))
-        .where(BcpPlan.institution_id == institution_id)
-        .order_by(col(BcpPlan.version).desc())
-    ).all())
+    return list(
+        session.exec(
+            select(BcpPlan)
+            .options(defer(BcpPlan.content))
+            .where(BcpPlan.institution_id == institution_id)
+            .order_by(col(BcpPlan.version).desc())
+        ).all()
+    )
 
 
 def get_plan(*, session: Session, principal: Principal, plan_id: int) -> BcpPlan:
@@ -167,5 +184,11 @@ def audit_plan(
 ) -> None:
     """Uploads and downloads of a plan: the file may name any of the institution's patients, which the
     service cannot read out of it, so the event names the plan, not patient ids."""
-    record(session=session, principal=principal, action=action, patient_ids=[], request=request,
-           detail=f"bcp_plan:{plan.id} institution:{plan.institution_id} version:{plan.version}")
+    record(
+        session=session,
+        principal=principal,
+        action=action,
+        patient_ids=[],
+        request=request,
+        detail=f"bcp_plan:{plan.id} institution:{plan.institution_id} version:{plan.version}",
+    )

@@ -25,14 +25,18 @@ def left_out_note(count: int) -> str:
 def _without_traces(context: BcpContext, *, kept: list, dropped: list) -> dict:
     """The backup hospitals and suppliers only left-out patients named leave with them (issue 23): their
     names would otherwise tell the reader about patients it may not see."""
+
     def only_theirs(field: str) -> set[str]:
         def named(patients) -> set[str]:
             return {(getattr(p, field) or "").strip() for p in patients} - {""}
+
         return named(dropped) - named(kept)
 
     hospitals, suppliers = only_theirs("backup_hospital"), only_theirs("supplier")
-    return {"backup_hospitals": [b for b in context.backup_hospitals if b.name.strip() not in hospitals],
-            "suppliers": [s for s in context.suppliers if s.name.strip() not in suppliers]}
+    return {
+        "backup_hospitals": [b for b in context.backup_hospitals if b.name.strip() not in hospitals],
+        "suppliers": [s for s in context.suppliers if s.name.strip() not in suppliers],
+    }
 
 
 def for_reader(*, session: Session, principal: Principal, draft: BcpDraft) -> tuple[BcpDraft, int]:
@@ -49,16 +53,24 @@ def for_reader(*, session: Session, principal: Principal, draft: BcpDraft) -> tu
     kept_area = [p for p, i in zip(context.area_ventilator_patients, ids[own:], strict=False) if i in visible]
     kept_ids = [i for i in ids[:own] if i in visible] + [i for i in ids[own:] if i in visible]
     dropped = [p for p in (*context.patients, *context.area_ventilator_patients) if p not in (*kept_own, *kept_area)]
-    context = context.model_copy(update={
-        "patients": kept_own, "area_ventilator_patients": kept_area,
-        **_without_traces(context, kept=[*kept_own, *kept_area], dropped=dropped),
-    })
+    context = context.model_copy(
+        update={
+            "patients": kept_own,
+            "area_ventilator_patients": kept_area,
+            **_without_traces(context, kept=[*kept_own, *kept_area], dropped=dropped),
+        }
+    )
     rendered = render_draft(context)
     left_out = len(set(ids) - visible)
-    copy = BcpDraft(**{
-        **draft.model_dump(exclude={"html", "blanks", "sections", "patient_ids", "patient_count", "context"}),
-        "html": rendered.html, "blanks": [b.model_dump() for b in rendered.blanks],
-        "sections": [s.model_dump(include={"section", "filled", "total"}) for s in rendered.sections],
-        "patient_ids": kept_ids, "patient_count": len(kept_own), "context": context.model_dump(mode="json"),
-    })
+    copy = BcpDraft(
+        **{
+            **draft.model_dump(exclude={"html", "blanks", "sections", "patient_ids", "patient_count", "context"}),
+            "html": rendered.html,
+            "blanks": [b.model_dump() for b in rendered.blanks],
+            "sections": [s.model_dump(include={"section", "filled", "total"}) for s in rendered.sections],
+            "patient_ids": kept_ids,
+            "patient_count": len(kept_own),
+            "context": context.model_dump(mode="json"),
+        }
+    )
     return copy, left_out

@@ -161,9 +161,7 @@ class DraftRecorder:
         key = (self._current_chapter(label), label)
         if key not in self._slots:
             self._slots[key] = False
-            self._blanks.append(
-                Blank(section=key[0], label=label, kind=kind, heading=self._heading)
-            )
+            self._blanks.append(Blank(section=key[0], label=label, kind=kind, heading=self._heading))
         css = "blank" if kind == "registry" else "blank local"
         return Markup('<span class="{}">【要記入：{}】</span>').format(css, shown or label)
 
@@ -179,9 +177,7 @@ class DraftRecorder:
         result = []
         for chapter in self._chapters:
             states = [filled for (ch, _), filled in self._slots.items() if ch == chapter]
-            result.append(
-                SectionCompleteness(section=chapter, filled=sum(states), total=len(states))
-            )
+            result.append(SectionCompleteness(section=chapter, filled=sum(states), total=len(states)))
         return result
 
 

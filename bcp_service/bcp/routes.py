@@ -49,11 +49,16 @@ def draft_public(session: Session, draft, left_out: int = 0) -> BcpDraftPublic:
 
 
 @router.post(
-    "/institutions/{institution_id}/bcp-drafts", response_model=BcpDraftPublic, status_code=status.HTTP_201_CREATED,
+    "/institutions/{institution_id}/bcp-drafts",
+    response_model=BcpDraftPublic,
+    status_code=status.HTTP_201_CREATED,
     summary="Generate the next draft version from the registry",
 )
 def create_bcp_draft(
-    institution_id: int, request: Request, principal: Drafter, session: SessionDep,
+    institution_id: int,
+    request: Request,
+    principal: Drafter,
+    session: SessionDep,
     data: Annotated[BcpDraftCreate | None, Body()] = None,
 ):
     institution = service.get_institution_in_scope(session=session, principal=principal, institution_id=institution_id)
@@ -72,16 +77,21 @@ def list_bcp_drafts(institution_id: int, principal: Drafter, session: SessionDep
 
 # Declared before /bcp-drafts/{draft_id}, which would otherwise take "12.docx" as an id.
 @router.get(
-    "/bcp-drafts/{draft_id}.docx", response_class=Response,
+    "/bcp-drafts/{draft_id}.docx",
+    response_class=Response,
     responses={200: {"content": {DOCX_TYPE: {}}, "description": "the draft as an editable Word document"}},
 )
 def download_bcp_draft(draft_id: int, request: Request, principal: Drafter, session: SessionDep):
-    draft, _left_out = for_reader(session=session, principal=principal,
-                                  draft=service.get_draft(session=session, principal=principal, draft_id=draft_id))
+    draft, _left_out = for_reader(
+        session=session,
+        principal=principal,
+        draft=service.get_draft(session=session, principal=principal, draft_id=draft_id),
+    )
     data = service.render_docx(draft)
     service.audit_read(session=session, principal=principal, draft=draft, action="bcp_draft.download", request=request)
     return Response(
-        data, media_type=DOCX_TYPE,
+        data,
+        media_type=DOCX_TYPE,
         headers={
             "Content-Disposition": f'attachment; filename="{service.docx_filename(draft)}"',
             "Cache-Control": "no-store",
@@ -91,8 +101,11 @@ def download_bcp_draft(draft_id: int, request: Request, principal: Drafter, sess
 
 @router.get("/bcp-drafts/{draft_id}", response_model=BcpDraftPublic)
 def get_bcp_draft(draft_id: int, request: Request, principal: Drafter, session: SessionDep):
-    draft, left_out = for_reader(session=session, principal=principal,
-                                 draft=service.get_draft(session=session, principal=principal, draft_id=draft_id))
+    draft, left_out = for_reader(
+        session=session,
+        principal=principal,
+        draft=service.get_draft(session=session, principal=principal, draft_id=draft_id),
+    )
     service.audit_read(session=session, principal=principal, draft=draft, action="bcp_draft.read", request=request)
     return draft_public(session, draft, left_out)
 
@@ -100,7 +113,9 @@ def get_bcp_draft(draft_id: int, request: Request, principal: Drafter, session: 
 @router.post("/bcp-drafts/{draft_id}/review", response_model=BcpDraftSummary)
 def review_bcp_draft(draft_id: int, data: BcpDraftReview, principal: Reviewer, session: SessionDep):
     draft = service.get_draft(session=session, principal=principal, draft_id=draft_id)
-    return BcpDraftSummary.of(service.review_draft(session=session, principal=principal, draft=draft, comment=data.comment))
+    return BcpDraftSummary.of(
+        service.review_draft(session=session, principal=principal, draft=draft, comment=data.comment)
+    )
 
 
 @router.post("/bcp-drafts/{draft_id}/finalise", response_model=BcpDraftSummary)
@@ -118,19 +133,29 @@ def read_upload(request: Request, file: UploadFile | None) -> plans.Upload:
 
 
 @router.post(
-    "/institutions/{institution_id}/bcp-plans", response_model=BcpPlanPublic, status_code=status.HTTP_201_CREATED,
+    "/institutions/{institution_id}/bcp-plans",
+    response_model=BcpPlanPublic,
+    status_code=status.HTTP_201_CREATED,
     summary="Mark the plan finished: upload the adopted plan (.docx or .pdf) as the next version",
 )
 def upload_bcp_plan(
-    institution_id: int, request: Request, principal: Finaliser, session: SessionDep,
+    institution_id: int,
+    request: Request,
+    principal: Finaliser,
+    session: SessionDep,
     file: Annotated[UploadFile | None, File(description=".docx or .pdf, type read from the content")] = None,
     note: Annotated[str, Form(max_length=plans.MAX_NOTE_CHARS)] = "",
     draft_id: Annotated[int | None, Form()] = None,
 ):
     institution = service.get_institution_in_scope(session=session, principal=principal, institution_id=institution_id)
     plan = plans.upload_plan(
-        session=session, principal=principal, institution=institution, upload=read_upload(request, file),
-        max_bytes=request.app.state.settings.plan_max_bytes, note=note, draft_id=draft_id,
+        session=session,
+        principal=principal,
+        institution=institution,
+        upload=read_upload(request, file),
+        max_bytes=request.app.state.settings.plan_max_bytes,
+        note=note,
+        draft_id=draft_id,
     )
     plans.audit_plan(session=session, principal=principal, plan=plan, action="bcp_plan.upload", request=request)
     return BcpPlanPublic.of(plan)
@@ -139,18 +164,23 @@ def upload_bcp_plan(
 @router.get("/institutions/{institution_id}/bcp-plans", response_model=list[BcpPlanPublic])
 def list_bcp_plans(institution_id: int, principal: Drafter, session: SessionDep):
     """The finished plans, newest first (the newest is the plan in force)."""
-    return [BcpPlanPublic.of(p) for p in plans.list_plans(session=session, principal=principal, institution_id=institution_id)]
+    return [
+        BcpPlanPublic.of(p)
+        for p in plans.list_plans(session=session, principal=principal, institution_id=institution_id)
+    ]
 
 
 @router.get(
-    "/bcp-plans/{plan_id}/file", response_class=Response,
+    "/bcp-plans/{plan_id}/file",
+    response_class=Response,
     responses={200: {"content": {m: {} for m in plans.MEDIA_TYPES.values()}, "description": "the plan as uploaded"}},
 )
 def download_bcp_plan(plan_id: int, request: Request, principal: Drafter, session: SessionDep):
     plan = plans.get_plan(session=session, principal=principal, plan_id=plan_id)
     plans.audit_plan(session=session, principal=principal, plan=plan, action="bcp_plan.download", request=request)
     return Response(
-        plan.content, media_type=plans.MEDIA_TYPES[plan.file_type],
+        plan.content,
+        media_type=plans.MEDIA_TYPES[plan.file_type],
         headers={
             "Content-Disposition": f'attachment; filename="{plans.download_name(plan)}"',
             "Cache-Control": "no-store",

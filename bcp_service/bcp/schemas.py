@@ -54,13 +54,25 @@ class BcpDraftSummary(BaseModel):
     @classmethod
     def of(cls, draft: BcpDraft, **extra) -> BcpDraftSummary:
         return cls(
-            id=draft.id, institution_id=draft.institution_id, version=draft.version, plan_kind=draft.plan_kind,
-            plan_kind_label=PLAN_KIND_LABELS.get(draft.plan_kind, draft.plan_kind), state=draft.state,
-            state_label=STATE_LABELS[draft.state], created_by_name=draft.created_by_name, created_at=draft.created_at,
-            reviewed_by_name=draft.reviewed_by_name, reviewed_at=draft.reviewed_at,
-            finalised_by_name=draft.finalised_by_name, finalised_at=draft.finalised_at,
-            completeness=draft.completeness, blank_count=draft.blank_count, patient_count=draft.patient_count,
-            docx_url=f"/api/v1/bcp-drafts/{draft.id}.docx", preview_url=f"/bcp/drafts/{draft.id}", **extra,
+            id=draft.id,
+            institution_id=draft.institution_id,
+            version=draft.version,
+            plan_kind=draft.plan_kind,
+            plan_kind_label=PLAN_KIND_LABELS.get(draft.plan_kind, draft.plan_kind),
+            state=draft.state,
+            state_label=STATE_LABELS[draft.state],
+            created_by_name=draft.created_by_name,
+            created_at=draft.created_at,
+            reviewed_by_name=draft.reviewed_by_name,
+            reviewed_at=draft.reviewed_at,
+            finalised_by_name=draft.finalised_by_name,
+            finalised_at=draft.finalised_at,
+            completeness=draft.completeness,
+            blank_count=draft.blank_count,
+            patient_count=draft.patient_count,
+            docx_url=f"/api/v1/bcp-drafts/{draft.id}.docx",
+            preview_url=f"/bcp/drafts/{draft.id}",
+            **extra,
         )
 
 
@@ -106,9 +118,17 @@ class BcpPlanPublic(BaseModel):
     @classmethod
     def of(cls, plan: BcpPlan) -> BcpPlanPublic:
         return cls(
-            id=plan.id, institution_id=plan.institution_id, version=plan.version, file_type=plan.file_type,
-            original_name=plan.original_name, size_bytes=plan.size_bytes, sha256=plan.sha256, note=plan.note,
-            draft_id=plan.draft_id, uploaded_by_name=plan.uploaded_by_name, uploaded_at=plan.uploaded_at,
+            id=plan.id,
+            institution_id=plan.institution_id,
+            version=plan.version,
+            file_type=plan.file_type,
+            original_name=plan.original_name,
+            size_bytes=plan.size_bytes,
+            sha256=plan.sha256,
+            note=plan.note,
+            draft_id=plan.draft_id,
+            uploaded_by_name=plan.uploaded_by_name,
+            uploaded_at=plan.uploaded_at,
             download_url=f"/api/v1/bcp-plans/{plan.id}/file",
         )
 
@@ -123,7 +143,7 @@ class CoverageInstitution(BaseModel):
     kind_ja: str
     status: CoverageStatus = Field(
         description="finished: a finished plan (file) is registered; final: a draft version adopted but no finished "
-                    "plan uploaded; draft: drafts only; none: no draft"
+        "plan uploaded; draft: drafts only; none: no draft"
     )
     stale: bool = Field(description="the plan counted (finished plan, else adopted draft) is more than a year old")
     latest_draft_id: int | None

@@ -98,7 +98,11 @@ def latest_version(session: Session, institution_id: int) -> int:
 
 
 def generate_draft(
-    *, session: Session, principal: Principal | None, institution: Institution, plan_kind: PlanKind | None = None,
+    *,
+    session: Session,
+    principal: Principal | None,
+    institution: Institution,
+    plan_kind: PlanKind | None = None,
     now: datetime | None = None,
 ) -> BcpDraft:
     """Render the registry's current view of ``institution`` as its next version.
@@ -129,8 +133,13 @@ def generate_draft(
     session.flush()
     log.info(
         "bcp_draft.generated",
-        extra={"draft_id": draft.id, "institution_id": institution.id, "version": draft.version,
-               "blank_count": draft.blank_count, "patient_count": len(built.patient_ids)},
+        extra={
+            "draft_id": draft.id,
+            "institution_id": institution.id,
+            "version": draft.version,
+            "blank_count": draft.blank_count,
+            "patient_count": len(built.patient_ids),
+        },
     )
     return draft
 
@@ -202,6 +211,10 @@ def audit_read(
 ) -> None:
     """Every view of a draft is a read of the patients it names."""
     record(
-        session=session, principal=principal, action=action, patient_ids=draft.patient_ids or [],
-        request=request, detail=f"bcp_draft:{draft.id}",
+        session=session,
+        principal=principal,
+        action=action,
+        patient_ids=draft.patient_ids or [],
+        request=request,
+        detail=f"bcp_draft:{draft.id}",
     )

@@ -76,9 +76,7 @@ def region_municipality_ids(session: Session, region_ids: Iterable[int]) -> set[
         return set()
     return set(
         session.exec(
-            select(HomeCareRegionMunicipality.municipality_id).where(
-                col(HomeCareRegionMunicipality.region_id).in_(ids)
-            )
+            select(HomeCareRegionMunicipality.municipality_id).where(col(HomeCareRegionMunicipality.region_id).in_(ids))
         ).all()
     )
 
@@ -135,9 +133,7 @@ def linked_patients(session: Session, institution_id: int) -> list[Patient]:
     return _by_priority(rows)
 
 
-def area_ventilator_patients(
-    session: Session, *, municipality_ids: set[int], exclude_ids: set[int]
-) -> list[Patient]:
+def area_ventilator_patients(session: Session, *, municipality_ids: set[int], exclude_ids: set[int]) -> list[Patient]:
     if not municipality_ids:
         return []
     rows = session.exec(
@@ -161,7 +157,9 @@ def municipality_names(session: Session, ids: Iterable[int]) -> dict[int, str]:
     wanted = set(ids)
     if not wanted:
         return {}
-    return dict(session.exec(select(Municipality.id, Municipality.name).where(col(Municipality.id).in_(sorted(wanted)))).all())
+    return dict(
+        session.exec(select(Municipality.id, Municipality.name).where(col(Municipality.id).in_(sorted(wanted)))).all()
+    )
 
 
 def public_body(session: Session, *, kind: InstitutionKind, municipality: Municipality) -> Institution | None:
@@ -220,7 +218,9 @@ def partner_institutions(
     return ranked[:MAX_PARTNERS]
 
 
-def equipment_suppliers(session: Session, *, names: Iterable[str], municipality_ids: set[int]) -> dict[str, Institution]:
+def equipment_suppliers(
+    session: Session, *, names: Iterable[str], municipality_ids: set[int]
+) -> dict[str, Institution]:
     """Supplier institutions named on patients (any area) or located in the area, by name."""
     conditions = [col(Institution.name).in_(sorted(set(names)))]
     if municipality_ids:
@@ -272,7 +272,7 @@ def patient_contacts(session: Session, patient_ids: Iterable[int]) -> dict[int, 
     for start in range(0, len(ids), 900):  # under SQLite's bound-parameter limit
         for row in session.exec(
             select(PatientContact)
-            .where(col(PatientContact.patient_id).in_(ids[start:start + 900]))
+            .where(col(PatientContact.patient_id).in_(ids[start : start + 900]))
             .order_by(PatientContact.patient_id, PatientContact.position, PatientContact.id)
         ).all():
             found[row.patient_id].append(row)

@@ -48,9 +48,14 @@ class ViewSpec:
             # One view only (issue 23): suppression holds within a view, but a filtered view minus the
             # whole would give the small counts it hides. Its rows already split by area.
             filters = BoardFilters()
-        return cls(round_id, principal.role, principal.scope_id,
-                   principal.user_id if principal.role == Role.nurse else 0, filters,
-                   min_cell if principal.role == Role.aggregate else 0)
+        return cls(
+            round_id,
+            principal.role,
+            principal.scope_id,
+            principal.user_id if principal.role == Role.nurse else 0,
+            filters,
+            min_cell if principal.role == Role.aggregate else 0,
+        )
 
     @property
     def sees_identities(self) -> bool:
@@ -71,8 +76,12 @@ class ViewSpec:
         if self.role == Role.prefecture and self.scope_id is not None:
             return [col(SafetyCheck.municipality_id).in_(prefecture_municipalities(self.scope_id))]
         if self.role == Role.hub and self.scope_id is not None:
-            return [or_(SafetyCheck.hub_id == self.scope_id,
-                        col(SafetyCheck.municipality_id).in_(hub_municipalities(self.scope_id)))]
+            return [
+                or_(
+                    SafetyCheck.hub_id == self.scope_id,
+                    col(SafetyCheck.municipality_id).in_(hub_municipalities(self.scope_id)),
+                )
+            ]
         return None
 
     def conditions(self, *, counting: bool = False) -> list[ColumnElement[bool]]:
@@ -104,12 +113,16 @@ class AreaNames:
     hubs: dict[str, str] = field(default_factory=dict)
 
     def missing(self, regions: set[str], municipalities: set[str], hubs: set[str]) -> bool:
-        return bool(regions - set(self.regions) - {""} or municipalities - set(self.municipalities) - {""}
-                    or hubs - set(self.hubs) - {""})
+        return bool(
+            regions - set(self.regions) - {""}
+            or municipalities - set(self.municipalities) - {""}
+            or hubs - set(self.hubs) - {""}
+        )
 
 
 def load_names(session: Session, regions: set[str], municipalities: set[str], hubs: set[str]) -> AreaNames:
     """Names of the areas a round touches: read once per watcher, again only when a new key appears."""
+
     def ids(keys: set[str]) -> list[int]:
         return [int(k) for k in keys if k]
 
@@ -122,12 +135,24 @@ def load_names(session: Session, regions: set[str], municipalities: set[str], hu
     )
     names.municipality_region = {str(m): str(r) for m, r in session.exec(region_of).all()}
     region_ids = set(ids(regions)) | {int(r) for r in names.municipality_region.values()}
-    names.regions = {str(i): n for i, n in session.exec(
-        select(HomeCareRegion.id, HomeCareRegion.name).where(col(HomeCareRegion.id).in_(region_ids))).all()}
-    names.municipalities = {str(i): n for i, n in session.exec(
-        select(Municipality.id, Municipality.name).where(col(Municipality.id).in_(muni_ids))).all()}
-    names.hubs = {str(i): n for i, n in session.exec(
-        select(Institution.id, Institution.name).where(col(Institution.id).in_(ids(hubs)))).all()}
+    names.regions = {
+        str(i): n
+        for i, n in session.exec(
+            select(HomeCareRegion.id, HomeCareRegion.name).where(col(HomeCareRegion.id).in_(region_ids))
+        ).all()
+    }
+    names.municipalities = {
+        str(i): n
+        for i, n in session.exec(
+            select(Municipality.id, Municipality.name).where(col(Municipality.id).in_(muni_ids))
+        ).all()
+    }
+    names.hubs = {
+        str(i): n
+        for i, n in session.exec(
+            select(Institution.id, Institution.name).where(col(Institution.id).in_(ids(hubs)))
+        ).all()
+    }
     return names
 
 
@@ -146,17 +171,21 @@ def uses_counters(spec: ViewSpec, counters: dict, prefecture_municipalities: set
 def prefecture_municipality_keys(session: Session, prefecture_id: int | None) -> set[str]:
     if prefecture_id is None:
         return set()
-    return {str(i) for i in session.exec(select(Municipality.id).where(Municipality.prefecture_id == prefecture_id)).all()}
+    return {
+        str(i) for i in session.exec(select(Municipality.id).where(Municipality.prefecture_id == prefecture_id)).all()
+    }
 
 
 def scan_groups(session: Session, spec: ViewSpec) -> list[tuple[str, str, str, str, int]]:
     """(region, municipality, hub, state, count) over the checks of this view: one GROUP BY."""
-    query = select(SafetyCheck.region_id, SafetyCheck.municipality_id, SafetyCheck.hub_id, SafetyCheck.state,
-                   func.count()).select_from(SafetyCheck)
+    query = select(
+        SafetyCheck.region_id, SafetyCheck.municipality_id, SafetyCheck.hub_id, SafetyCheck.state, func.count()
+    ).select_from(SafetyCheck)
     if spec.area_scope() is None or spec.filters.therapy is not None:
         query = query.join(Patient, Patient.id == SafetyCheck.patient_id)
     query = query.where(*spec.conditions(counting=True)).group_by(
-        SafetyCheck.region_id, SafetyCheck.municipality_id, SafetyCheck.hub_id, SafetyCheck.state)
+        SafetyCheck.region_id, SafetyCheck.municipality_id, SafetyCheck.hub_id, SafetyCheck.state
+    )
     return [(_key(r), _key(m), _key(h), s, n) for r, m, h, s, n in session.exec(query).all()]
 
 
@@ -177,14 +206,23 @@ def summarise(counters: dict, names: AreaNames, min_cell: int) -> Counts:
 
     def rows(dimension: str, labels: dict[str, str]) -> list[AreaRow]:
         none = NO_HUB if dimension == "hub" else UNKNOWN
-        found = [_row(shown, dimension, k, labels.get(k, none if k == "" else UNKNOWN)) for k in counters.get(dimension, {})]
+        found = [
+            _row(shown, dimension, k, labels.get(k, none if k == "" else UNKNOWN)) for k in counters.get(dimension, {})
+        ]
         return sorted(found, key=lambda r: (r.name in (UNKNOWN, NO_HUB), r.name, r.key))
 
     municipalities = rows("municipality", names.municipalities)
     for row in municipalities:
         row.region_key = names.municipality_region.get(row.key, "")
-    return Counts(by_state=by_state, total=shown.total, answered=answered, regions=rows("region", names.regions),
-                  municipalities=municipalities, hubs=rows("hub", names.hubs), min_cell=min_cell)
+    return Counts(
+        by_state=by_state,
+        total=shown.total,
+        answered=answered,
+        regions=rows("region", names.regions),
+        municipalities=municipalities,
+        hubs=rows("hub", names.hubs),
+        min_cell=min_cell,
+    )
 
 
 def _row(shown: Suppressed, dimension: str, key: str, name: str) -> AreaRow:
@@ -192,9 +230,14 @@ def _row(shown: Suppressed, dimension: str, key: str, name: str) -> AreaRow:
     if total is None:
         return AreaRow(key=key, name=name, counts={}, total=None, answered=None, needing=None, suppressed=True)
     counts = shown.by_state(dimension, key)
-    return AreaRow(key=key, name=name, counts={s: n for s, n in counts.items() if n != 0},
-                   total=total, answered=shown.part_sum([s for s in counts if s in ANSWERED], dimension, key),
-                   needing=shown.part_sum([s for s in counts if s in NEEDING], dimension, key))
+    return AreaRow(
+        key=key,
+        name=name,
+        counts={s: n for s, n in counts.items() if n != 0},
+        total=total,
+        answered=shown.part_sum([s for s in counts if s in ANSWERED], dimension, key),
+        needing=shown.part_sum([s for s in counts if s in NEEDING], dimension, key),
+    )
 
 
 def _key(value: object) -> str:

@@ -75,18 +75,26 @@ class RoundSource:
     def signature(self, session: Session) -> tuple:
         """Cheap "did anything change?" for polling (SQLite, and PostgreSQL's safety poll)."""
         latest = session.exec(select(func.max(CheckAnswer.id)).where(CheckAnswer.round_id == self.round_id)).one()
-        states = sorted(read_counters(session=session, round_id=self.round_id, dimension="all").get("all", {}).get("", {}).items())
+        states = sorted(
+            read_counters(session=session, round_id=self.round_id, dimension="all").get("all", {}).get("", {}).items()
+        )
         round_state = session.exec(select(SafetyRound.state).where(SafetyRound.id == self.round_id)).one_or_none()
-        count = session.exec(select(func.count()).select_from(CheckAnswer)
-                             .where(CheckAnswer.round_id == self.round_id, CheckAnswer.id > (self.floor or 0))).one()
+        count = session.exec(
+            select(func.count())
+            .select_from(CheckAnswer)
+            .where(CheckAnswer.round_id == self.round_id, CheckAnswer.id > (self.floor or 0))
+        ).one()
         return latest, count, tuple(states), round_state, self.reviews(session)
 
     def reviews(self, session: Session) -> tuple:
         """(checks marked 「返信あり・要確認」, sum of their reply ids): a partial-index read."""
-        return tuple(session.exec(
-            select(func.count(), func.coalesce(func.sum(SafetyCheck.review_reply_id), 0))
-            .where(SafetyCheck.round_id == self.round_id, col(SafetyCheck.review_reply_id).is_not(None))
-        ).one())
+        return tuple(
+            session.exec(
+                select(func.count(), func.coalesce(func.sum(SafetyCheck.review_reply_id), 0)).where(
+                    SafetyCheck.round_id == self.round_id, col(SafetyCheck.review_reply_id).is_not(None)
+                )
+            ).one()
+        )
 
     def read(self, session: Session, *, advance: bool = True, notified_ids: set[int] | None = None) -> Wake:
         """Counters, names and the answers not passed on yet (``advance=False``: for a new view, which
@@ -105,25 +113,38 @@ class RoundSource:
             if notified_ids is not None:
                 window = sorted(notified_ids, reverse=True)
             else:
-                window = list(session.exec(
-                    select(CheckAnswer.id).where(CheckAnswer.round_id == self.round_id, CheckAnswer.id > self.floor)
-                    .order_by(col(CheckAnswer.id).desc()).limit(WINDOW_LIMIT)
-                ).all())
+                window = list(
+                    session.exec(
+                        select(CheckAnswer.id)
+                        .where(CheckAnswer.round_id == self.round_id, CheckAnswer.id > self.floor)
+                        .order_by(col(CheckAnswer.id).desc())
+                        .limit(WINDOW_LIMIT)
+                    ).all()
+                )
             new_ids = [i for i in window if i not in self.seen][:NEW_ANSWERS_PER_WAKE]
             self.seen.update(window)
             self._settle(max(window, default=self.floor))
-        return Wake(round_id=self.round_id, drill=safety_round.drill if safety_round else False,
-                    round_state=safety_round.state if safety_round else "closed", counters=counters,
-                    names=self.names, last_answer_id=latest, new_answer_ids=new_ids, reviews=self.reviews(session))
+        return Wake(
+            round_id=self.round_id,
+            drill=safety_round.drill if safety_round else False,
+            round_state=safety_round.state if safety_round else "closed",
+            counters=counters,
+            names=self.names,
+            last_answer_id=latest,
+            new_answer_ids=new_ids,
+            reviews=self.reviews(session),
+        )
 
     def start_at(self, latest: int, session: Session) -> None:
         """Begin the window where the first view's feed ends; what that feed showed is passed on already."""
         if self.floor is not None:
             return
         self.floor = max(0, latest - NEW_ANSWERS_PER_WAKE)
-        self.seen = set(session.exec(
-            select(CheckAnswer.id).where(CheckAnswer.round_id == self.round_id, CheckAnswer.id > self.floor)
-        ).all())
+        self.seen = set(
+            session.exec(
+                select(CheckAnswer.id).where(CheckAnswer.round_id == self.round_id, CheckAnswer.id > self.floor)
+            ).all()
+        )
 
     def _settle(self, top: int) -> None:
         now = time.monotonic()
@@ -143,8 +164,15 @@ class BoardView:
     tables come from ``refresh_slow`` on the watcher's other loop whenever ``slow_due()``.
     """
 
-    def __init__(self, spec: ViewSpec, settings: Settings, *, list_limit: int | None = None,
-                 list_seconds: float = LIST_SECONDS, heavy_seconds: float = HEAVY_SECONDS) -> None:
+    def __init__(
+        self,
+        spec: ViewSpec,
+        settings: Settings,
+        *,
+        list_limit: int | None = None,
+        list_seconds: float = LIST_SECONDS,
+        heavy_seconds: float = HEAVY_SECONDS,
+    ) -> None:
         self.spec = spec
         self.list_seconds, self.heavy_seconds = list_seconds, heavy_seconds
         self.list_limit = list_limit or settings.board_list_limit
@@ -228,14 +256,22 @@ class BoardView:
 
     def snapshot(self) -> dict:
         with self._lock:
-            return self._message("snapshot", dict(self.sections), list(self.feed), series=[list(p) for p in self.series])
+            return self._message(
+                "snapshot", dict(self.sections), list(self.feed), series=[list(p) for p in self.series]
+            )
 
     def _message(self, kind: str, sections: dict, feed: list[dict], **extra) -> dict:
         counts = self.counts
         return {
-            "type": kind, "round_id": self.spec.round_id, "answer_id": self.last_answer_id,
-            "total": counts.total if counts else 0, "answered": counts.answered if counts else 0,
-            "round_state": self.round_state, "at": int(time.time() * 1000), "sections": sections, "feed": feed,
+            "type": kind,
+            "round_id": self.spec.round_id,
+            "answer_id": self.last_answer_id,
+            "total": counts.total if counts else 0,
+            "answered": counts.answered if counts else 0,
+            "round_state": self.round_state,
+            "at": int(time.time() * 1000),
+            "sections": sections,
+            "feed": feed,
             **extra,
         }
 
@@ -289,8 +325,11 @@ class BoardView:
         if slow:
             self._slow_at = now
             self._caught_up = changes
-        self.pending = (self._changes != self._caught_up or self._inputs.get("areas") != counts
-                        or self._inputs.get("grid", (None, None))[1] != outages)
+        self.pending = (
+            self._changes != self._caught_up
+            or self._inputs.get("areas") != counts
+            or self._inputs.get("grid", (None, None))[1] != outages
+        )
         return sections
 
     def _section(self, sections: dict[str, str], name: str, inputs: object, make) -> None:

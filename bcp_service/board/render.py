@@ -13,8 +13,12 @@ from bcp_service.rounds.triage import RULE_TEXT
 from bcp_service.templating import environment
 
 LABELS = {
-    "state_labels": STATE_LABELS, "state_order": [s.value for s in STATE_ORDER], "tier_labels": TIER_LABELS,
-    "channel_labels": CHANNEL_LABELS, "answered_by_labels": ANSWERED_BY_LABELS, "power_labels": POWER_LABELS,
+    "state_labels": STATE_LABELS,
+    "state_order": [s.value for s in STATE_ORDER],
+    "tier_labels": TIER_LABELS,
+    "channel_labels": CHANNEL_LABELS,
+    "answered_by_labels": ANSWERED_BY_LABELS,
+    "power_labels": POWER_LABELS,
     "needing_labels": "・".join(STATE_LABELS[s] for s in NEEDING),
     "triage_rule": RULE_TEXT,
 }

@@ -30,7 +30,12 @@ class BoardFilters:
 
     def query(self) -> dict[str, str]:
         """As URL query parameters (for the event stream, the print view and the CSV links)."""
-        values = {"region_id": self.region_id, "hub_id": self.hub_id, "therapy": self.therapy, "risk_tier": self.risk_tier}
+        values = {
+            "region_id": self.region_id,
+            "hub_id": self.hub_id,
+            "therapy": self.therapy,
+            "risk_tier": self.risk_tier,
+        }
         return {k: str(v) for k, v in values.items() if v is not None}
 
 
@@ -56,11 +61,15 @@ class AreaRow:
         """(state, width %) for the stacked bar; hidden (small) cells are left out."""
         if not self.total:
             return []
-        return [(s.value, f"{100 * self.counts[s.value] / self.total:.2f}") for s in STATE_ORDER if self.counts.get(s.value)]
+        return [
+            (s.value, f"{100 * self.counts[s.value] / self.total:.2f}") for s in STATE_ORDER if self.counts.get(s.value)
+        ]
 
     @property
     def bar_label(self) -> str:
-        return "、".join(f"{STATE_LABELS[s.value]} {self.counts[s.value]}" for s in STATE_ORDER if self.counts.get(s.value))
+        return "、".join(
+            f"{STATE_LABELS[s.value]} {self.counts[s.value]}" for s in STATE_ORDER if self.counts.get(s.value)
+        )
 
     @property
     def rate_class(self) -> str:

@@ -21,8 +21,9 @@ class Outbound(Protocol):
         """(body or URL, None) to send, or (None, error code) when the message cannot be made; ``render_text``
         is the message templates' renderer (``rounds.messages.render_message``), handed in by the worker."""
 
-    def send(self, notifier: Any, message: Any, body: str, settings: Any, callback: str | None,
-             expires_in: float | None) -> Awaitable[Any]:
+    def send(
+        self, notifier: Any, message: Any, body: str, settings: Any, callback: str | None, expires_in: float | None
+    ) -> Awaitable[Any]:
         """The provider call, not yet awaited (the worker awaits it through ``outbox.lookup.send_once``, which
         looks a lost answer up first); it resolves to its ``SendResult``. ``callback``: the SMS status URL;
         ``expires_in``: seconds left of the message's validity (None: no limit)."""

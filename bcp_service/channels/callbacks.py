@@ -25,8 +25,7 @@ def connection_overrides(settings: Settings) -> str:
     """The fragment (``#rc=3&rp=5xx,ct,rt&tt=15000``) of the settings; empty when retries are off."""
     if not settings.webhook_retry_count:
         return ""
-    return (f"#rc={settings.webhook_retry_count}&rp={settings.webhook_retry_policy}"
-            f"&tt={settings.webhook_retry_total_ms}")
+    return f"#rc={settings.webhook_retry_count}&rp={settings.webhook_retry_policy}&tt={settings.webhook_retry_total_ms}"
 
 
 def with_retry(url: str | None, settings: Settings) -> str | None:

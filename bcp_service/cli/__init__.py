@@ -10,8 +10,12 @@ from bcp_service.cli.feeds import feeds
 from bcp_service.cli.scheduler import scheduler
 
 # No pretty tracebacks with local variables: they printed a new user's password hash (cli/errors.py).
-app = typer.Typer(help="bcp-service: 在宅医療の災害時安否確認・BCP作成支援", no_args_is_help=True, add_completion=False,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="bcp-service: 在宅医療の災害時安否確認・BCP作成支援",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 app.add_typer(database.app, name="db")
 app.add_typer(bcp_cli.app, name="bcp")
 app.add_typer(users.app, name="users")

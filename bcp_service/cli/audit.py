@@ -11,8 +11,10 @@ from bcp_service.db import make_engine, make_session_factory
 
 app = typer.Typer(help="監査ログ (audit trail)", no_args_is_help=True)
 console = Console()
-REASONS = {"mismatch": "記録の内容がハッシュと一致しません（変更された可能性があります）",
-           "missing": "ハッシュのない記録があります（連鎖の外から書き込まれた可能性があります）"}
+REASONS = {
+    "mismatch": "記録の内容がハッシュと一致しません（変更された可能性があります）",
+    "missing": "ハッシュのない記録があります（連鎖の外から書き込まれた可能性があります）",
+}
 
 
 @app.command("verify")
@@ -25,8 +27,12 @@ def verify() -> None:
     finally:
         engine.dispose()
     if not verdict.ok:
-        console.print(f"[red]監査ログの連鎖が切れています[/red]: 記録 ID {verdict.broken_id} — {REASONS[verdict.reason or 'mismatch']}"
-                      f"（それまでの {verdict.checked} 件は正常）")
+        console.print(
+            f"[red]監査ログの連鎖が切れています[/red]: 記録 ID {verdict.broken_id} — {REASONS[verdict.reason or 'mismatch']}"
+            f"（それまでの {verdict.checked} 件は正常）"
+        )
         raise typer.Exit(code=1)
-    console.print(f"監査ログの連鎖は正常です: {verdict.checked} 件を検証、連鎖開始前の記録 {verdict.before_chain} 件、"
-                  f"最後のハッシュ {verdict.last_hash}")
+    console.print(
+        f"監査ログの連鎖は正常です: {verdict.checked} 件を検証、連鎖開始前の記録 {verdict.before_chain} 件、"
+        f"最後のハッシュ {verdict.last_hash}"
+    )

@@ -41,13 +41,23 @@ def serve(
     configure_logging(settings.log_level)
     # proxy_headers=False: uvicorn would believe X-Forwarded-For from 127.0.0.1; the app believes only
     # BCP_TRUSTED_PROXIES (issue 23).
-    uvicorn.run("bcp_service.asgi:app", host=host, port=port, workers=workers, log_config=None, access_log=False,
-                timeout_keep_alive=KEEP_ALIVE_SECONDS, proxy_headers=False)
+    uvicorn.run(
+        "bcp_service.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        proxy_headers=False,
+    )
 
 
 def _seed_with_progress(engine, count: int, seed: int, prefecture_id: int | None = None) -> float:
     started = time.perf_counter()
-    with Progress(TextColumn("患者データ投入"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+    with Progress(
+        TextColumn("患者データ投入"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as bar:
         task = bar.add_task("seed", total=count)
         seed_patients(engine, count, seed=seed, progress=lambda n: bar.advance(task, n), prefecture_id=prefecture_id)
     return time.perf_counter() - started
@@ -73,9 +83,15 @@ def demo(
     data_dir: Path = typer.Option(Path("data"), help="where the demo database is written"),
     no_serve: bool = typer.Option(False, "--no-serve", help="build the database and exit"),
     sim_port: int = typer.Option(8099, "--sim-port", help="port of the Twilio simulator the demo sends through"),
-    answer_rate: float = typer.Option(0.6, "--answer-rate", help="share of demo messages the simulator answers by link"),
-    answer_speed: float = typer.Option(1.0, "--answer-speed", min=0.01,
-                                       help="compress the simulated answers' curve (mode 2 minutes, long tail); 10 = ten times faster"),
+    answer_rate: float = typer.Option(
+        0.6, "--answer-rate", help="share of demo messages the simulator answers by link"
+    ),
+    answer_speed: float = typer.Option(
+        1.0,
+        "--answer-speed",
+        min=0.01,
+        help="compress the simulated answers' curve (mode 2 minutes, long tail); 10 = ten times faster",
+    ),
 ) -> None:
     """Build a fresh SQLite demo database with the Chiba data and serve it on localhost.
 
@@ -86,8 +102,11 @@ def demo(
     """
     busy = [p for p in (port, sim_port) if not no_serve and port_in_use(p)]
     if busy:
-        console.print(f"[red]ポート {', '.join(map(str, busy))} は既に使われています。[/red]別のデモが動いていないか確認するか、"
-                      "--port / --sim-port で空いているポートを指定してください。", highlight=False)
+        console.print(
+            f"[red]ポート {', '.join(map(str, busy))} は既に使われています。[/red]別のデモが動いていないか確認するか、"
+            "--port / --sim-port で空いているポートを指定してください。",
+            highlight=False,
+        )
         raise typer.Exit(1)
     database = data_dir / "demo.sqlite3"
     log_path = data_dir / "demo.log"
@@ -113,12 +132,19 @@ def demo(
     _seed_with_progress(engine, patients, 42, structure.prefecture_id)
     base = f"http://127.0.0.1:{port}"
     console.print(f"\n[bold]bcp-service デモ[/bold]  database: {database}")
-    console.print(f"  [bold]安否確認ボード (status board): {base}/login?next=/board[/bold]"
-                  "  ← chiba-pref / chiba-pref-demo-pass", soft_wrap=True, highlight=False)
-    console.print(f"  看護師ページ (nurses, phone):  {base}/login?next=/nurse  ← chiba-nurse / chiba-nurse-demo-pass",
-                  soft_wrap=True, highlight=False)
-    console.print(f"  BCP 作成支援 (BCP drafts):     {base}/  ← chiba-hub / chiba-hub-demo-pass", soft_wrap=True,
-                  highlight=False)
+    console.print(
+        f"  [bold]安否確認ボード (status board): {base}/login?next=/board[/bold]  ← chiba-pref / chiba-pref-demo-pass",
+        soft_wrap=True,
+        highlight=False,
+    )
+    console.print(
+        f"  看護師ページ (nurses, phone):  {base}/login?next=/nurse  ← chiba-nurse / chiba-nurse-demo-pass",
+        soft_wrap=True,
+        highlight=False,
+    )
+    console.print(
+        f"  BCP 作成支援 (BCP drafts):     {base}/  ← chiba-hub / chiba-hub-demo-pass", soft_wrap=True, highlight=False
+    )
     console.print(f"  API 文書 (OpenAPI): {base}/docs", highlight=False)
     console.print(f"  空白圏域:           {base}/api/v1/coverage-gaps", highlight=False)
     table = Table(title="デモ用アカウント (demo accounts)", title_justify="left")
@@ -130,8 +156,9 @@ def demo(
     for row in rows:
         table.add_row(*row)
     console.print(table)
-    print_round_help(base, database, sim_port=sim_port, answer_rate=answer_rate, answer_speed=answer_speed,
-                     log_path=log_path)
+    print_round_help(
+        base, database, sim_port=sim_port, answer_rate=answer_rate, answer_speed=answer_speed, log_path=log_path
+    )
     if no_serve:
         return
     handle_stop_signals()
@@ -139,12 +166,22 @@ def demo(
     progress = None
     try:
         helpers = start_demo_sending(base, sim_port, answer_rate, answer_speed=answer_speed, log_path=log_path)
-        console.print("[bold]実行中の安否確認 (running rounds)[/bold]: ラウンドを始めると、ここに 1 行ずつ進み具合が出ます。",
-                      soft_wrap=True)
+        console.print(
+            "[bold]実行中の安否確認 (running rounds)[/bold]: ラウンドを始めると、ここに 1 行ずつ進み具合が出ます。",
+            soft_wrap=True,
+        )
         progress = RoundProgress(url, console).start()
         # A few seconds for open connections (the board's live stream) at a stop, then they are closed.
-        uvicorn.run("bcp_service.asgi:app", host="127.0.0.1", port=port, log_config=None, access_log=False,
-                    timeout_graceful_shutdown=3, timeout_keep_alive=KEEP_ALIVE_SECONDS, proxy_headers=False)
+        uvicorn.run(
+            "bcp_service.asgi:app",
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=3,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            proxy_headers=False,
+        )
     finally:
         if progress is not None:
             progress.stop()

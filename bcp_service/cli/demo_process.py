@@ -55,8 +55,9 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 def spawn(command: list[str], log_path: Path) -> subprocess.Popen:
     """A child of the demo: its output goes to the demo's log file, and it ends when the demo does."""
     with open(log_path, "ab") as log_file:
-        return subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                preexec_fn=_die_with_parent)
+        return subprocess.Popen(
+            command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
+        )
 
 
 class _Stop(SystemExit):
@@ -69,6 +70,7 @@ def handle_stop_signals() -> None:
     uvicorn handles SIGTERM itself while it serves, then raises it again after its graceful stop:
     that second time lands here, and the exception runs the ``finally`` that stops the children.
     """
+
     def stop(_signum, _frame) -> None:
         raise _Stop(0)
 
@@ -85,15 +87,19 @@ def progress_line(summary) -> str:
     sent = sum(n for state, n in messages.items() if state in ("sent", "delivered", "undelivered"))
     help_ = sum(by_state.get(s, 0) for s in ("needs_help", "power_out", "needs_transport"))
     rate = f"{100 * summary.answered / summary.total:.1f}%" if summary.total else "-"
-    return (f"{summary.label}round {summary.round_id}: 送信 {sent:,}/{sum(messages.values()):,}  "
-            f"配達 {messages.get('delivered', 0):,}  回答 {summary.answered:,}/{summary.total:,} ({rate})  "
-            f"要支援 {help_:,}  未回答 {by_state.get('no_answer', 0):,}")
+    return (
+        f"{summary.label}round {summary.round_id}: 送信 {sent:,}/{sum(messages.values()):,}  "
+        f"配達 {messages.get('delivered', 0):,}  回答 {summary.answered:,}/{summary.total:,} ({rate})  "
+        f"要支援 {help_:,}  未回答 {by_state.get('no_answer', 0):,}"
+    )
 
 
 class RoundProgress:
     """One line per running round on the terminal, updated in place (every ``interval`` seconds on a pipe)."""
 
-    def __init__(self, database_url: str, console: Console, *, interval: float = 2.0, pipe_interval: float = 30.0) -> None:
+    def __init__(
+        self, database_url: str, console: Console, *, interval: float = 2.0, pipe_interval: float = 30.0
+    ) -> None:
         self.factory = make_session_factory(make_engine(database_url), read_only=True)
         self.console = console
         self.interval = interval if console.is_terminal else pipe_interval
@@ -107,8 +113,9 @@ class RoundProgress:
         from bcp_service.rounds.summary import summarise_round
 
         with self.factory() as session:
-            rounds = session.exec(select(SafetyRound).where(SafetyRound.state == RoundState.running)
-                                  .order_by(col(SafetyRound.id))).all()
+            rounds = session.exec(
+                select(SafetyRound).where(SafetyRound.state == RoundState.running).order_by(col(SafetyRound.id))
+            ).all()
             return [progress_line(summarise_round(session=session, safety_round=r)) for r in rounds]
 
     def start(self) -> RoundProgress:

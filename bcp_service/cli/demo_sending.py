@@ -47,14 +47,29 @@ def _command() -> str:
     return str(Path(sys.executable).parent / "bcp-service")
 
 
-def start_demo_sending(base_url: str, sim_port: int, answer_rate: float, *, answer_speed: float,
-                       log_path: Path) -> list[subprocess.Popen]:
+def start_demo_sending(
+    base_url: str, sim_port: int, answer_rate: float, *, answer_speed: float, log_path: Path
+) -> list[subprocess.Popen]:
     # Simulated patients answer over minutes, as in real drills (twilio_sim/answer_curve.py).
-    sim = spawn([
-        _command(), "twilio-sim", "--port", str(sim_port), "--inbound-url", f"{base_url}/webhooks/twilio/inbound",
-        "--answer-rate", str(answer_rate), "--answer-curve-mode", str(ANSWER_MODE_SECONDS),
-        "--answer-speed", str(answer_speed), "--callback-delay-ms", "500",
-    ], log_path)  # inherits BCP_TWILIO_AUTH_TOKEN, the demo's own token
+    sim = spawn(
+        [
+            _command(),
+            "twilio-sim",
+            "--port",
+            str(sim_port),
+            "--inbound-url",
+            f"{base_url}/webhooks/twilio/inbound",
+            "--answer-rate",
+            str(answer_rate),
+            "--answer-curve-mode",
+            str(ANSWER_MODE_SECONDS),
+            "--answer-speed",
+            str(answer_speed),
+            "--callback-delay-ms",
+            "500",
+        ],
+        log_path,
+    )  # inherits BCP_TWILIO_AUTH_TOKEN, the demo's own token
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and sim.poll() is None:
         try:
@@ -98,8 +113,9 @@ def _tomorrow(hour: int) -> str:
     return datetime(day.year, day.month, day.day, hour, tzinfo=japan).isoformat()
 
 
-def print_round_help(base_url: str, database: Path, *, sim_port: int, answer_rate: float, answer_speed: float,
-                     log_path: Path) -> None:
+def print_round_help(
+    base_url: str, database: Path, *, sim_port: int, answer_rate: float, answer_speed: float, log_path: Path
+) -> None:
     # soft_wrap: the command lines must stay whole to be copied. The command as this one was run
     # (".venv/bin/bcp-service" from the README), so the lines work without activating the venv.
     command = _this_command()
@@ -114,9 +130,9 @@ def print_round_help(base_url: str, database: Path, *, sim_port: int, answer_rat
         f"    TOKEN=$(curl -s -d 'username=chiba-pref&password=chiba-pref-demo-pass' {base_url}/api/v1/auth/token"
         " | python3 -c 'import sys,json;print(json.load(sys.stdin)[\"access_token\"])')",
         f"    curl -s -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' "
-        f"-d '{{\"reason\":\"manual\",\"drill\":true,\"target\":{{\"municipality_codes\":[\"121002\"]}}}}' "
+        f'-d \'{{"reason":"manual","drill":true,"target":{{"municipality_codes":["121002"]}}}}\' '
         f"{base_url}/api/v1/rounds",
-        f"    curl -s -H \"Authorization: Bearer $TOKEN\" {base_url}/api/v1/rounds/1/summary",
+        f'    curl -s -H "Authorization: Bearer $TOKEN" {base_url}/api/v1/rounds/1/summary',
         f"  模擬患者は約 {answer_rate:.0%} が回答リンクから答えます。実際の訓練と同じく多くは最初の数分"
         f"（最頻 2 分）、その後は長い裾野です{_speed_note(answer_speed)}。",
         f"  シミュレーターの電話 (each number's messages, tap the link to answer as the patient): "
@@ -137,10 +153,10 @@ def print_round_help(base_url: str, database: Path, *, sim_port: int, answer_rat
         f"    SYS=$(curl -s -d 'username=jma-feed&password=jma-feed-demo-pass' {base_url}/api/v1/auth/token"
         " | python3 -c 'import sys,json;print(json.load(sys.stdin)[\"access_token\"])')",
         "    curl -s -H \"Authorization: Bearer $SYS\" -H 'Content-Type: application/json' "
-        "-d '{\"source\":\"demo\",\"outages\":[{\"id\":\"o1\",\"municipality\":\"122050\","
-        f"\"started_at\":\"{planned_start}\",\"expected_restoration_at\":\"{planned_end}\",\"planned\":true}}]}}' "
+        '-d \'{"source":"demo","outages":[{"id":"o1","municipality":"122050",'
+        f'"started_at":"{planned_start}","expected_restoration_at":"{planned_end}","planned":true}}]}}\' '
         f"{base_url}/api/v1/outages   (a planned shutoff tomorrow: an advance notice for the ventilator and "
-        "oxygen users of 館山市 a few minutes later; without \"planned\" and with a start in the past, a "
+        'oxygen users of 館山市 a few minutes later; without "planned" and with a start in the past, a '
         "current outage)\n",
         "  止めるには Ctrl-C（起動したプロセスはすべて止まります）。\n",
     ]

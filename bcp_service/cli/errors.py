@@ -48,8 +48,10 @@ def explain(exc: BaseException) -> str:
         if "locked" in text or "busy" in text:
             return "エラー: データベースが他の処理で使用中です。少し待ってからもう一度実行してください。"
         if "no such table" in text or ("does not exist" in text and "relation" in text):
-            return ("エラー: データベースがまだ作成されていません。先に `bcp-service db upgrade` を実行してください"
-                    "（接続先は BCP_DATABASE_URL）。")
+            return (
+                "エラー: データベースがまだ作成されていません。先に `bcp-service db upgrade` を実行してください"
+                "（接続先は BCP_DATABASE_URL）。"
+            )
         return "エラー: データベースに接続できません。BCP_DATABASE_URL とデータベースの状態を確認してください。"
     if isinstance(exc, DBAPIError):
         return "エラー: データベースの処理に失敗しました。`bcp-service db upgrade` の実行と BCP_DATABASE_URL を確認してください。"

@@ -47,17 +47,20 @@ def feeds(
                     result = poller.run_once()
                     runs += 1
                     if once:
-                        console.print(f"feeds: {result.feeds_polled} polled ({result.not_modified} not modified, "
-                                      f"{result.feed_errors} failed), {result.entries_new} new entries, "
-                                      f"{result.bulletins_decided} bulletins decided, {result.bulletins_failed} failed")
+                        console.print(
+                            f"feeds: {result.feeds_polled} polled ({result.not_modified} not modified, "
+                            f"{result.feed_errors} failed), {result.entries_new} new entries, "
+                            f"{result.bulletins_decided} bulletins decided, {result.bulletins_failed} failed"
+                        )
                     database.succeeded()
                 except Exception as exc:
                     if not is_outage(exc):
                         log.exception("feeds.poll_error")
                     else:
                         # Sooner than the next poll: the database is back within seconds after a failover.
-                        next_poll = time.monotonic() + min(settings.feeds_poll_seconds,
-                                                           database.note(exc, worker_id=instance_id))
+                        next_poll = time.monotonic() + min(
+                            settings.feeds_poll_seconds, database.note(exc, worker_id=instance_id)
+                        )
             try:  # beats between polls too, so a one-minute poll is never reported stale
                 heartbeat.beat(factory, instance_id=instance_id, name="feeds", info={"runs": runs}, stopped=once)
             except Exception:

@@ -17,7 +17,9 @@ from bcp_service.config import get_settings
 from bcp_service.db import make_engine, make_session_factory
 from bcp_service.heartbeat import read_system_status
 
-app = typer.Typer(help="バックグラウンド処理の稼働確認 (heartbeats of the worker and the scheduler)", no_args_is_help=True)
+app = typer.Typer(
+    help="バックグラウンド処理の稼働確認 (heartbeats of the worker and the scheduler)", no_args_is_help=True
+)
 console = Console()
 
 
@@ -36,8 +38,11 @@ def check(
         engine.dispose()
     component = next((c for c in status.components if c.name == name), None)
     host = socket.gethostname()
-    alive = [i for i in (component.instances if component else [])
-             if i.alive and (any_host or host.startswith(i.host) or i.host.startswith(host))]
+    alive = [
+        i
+        for i in (component.instances if component else [])
+        if i.alive and (any_host or host.startswith(i.host) or i.host.startswith(host))
+    ]
     if not alive:
         console.print(f"{name}: no live instance{'' if any_host else ' on ' + host}")
         raise typer.Exit(code=1)

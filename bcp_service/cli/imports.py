@@ -20,13 +20,16 @@ from bcp_service.imports.report import ImportReport
 from bcp_service.models.enums import PatientStatus
 from bcp_service.registry.patients import PatientFilters
 
-import_app = typer.Typer(help="CSV・Excel (.xlsx) の取り込み: 1行でも誤りがあれば何も書き込みません", no_args_is_help=True)
+import_app = typer.Typer(
+    help="CSV・Excel (.xlsx) の取り込み: 1行でも誤りがあれば何も書き込みません", no_args_is_help=True
+)
 export_app = typer.Typer(help="CSVの書き出し (CSV export, UTF-8 BOM付き)", no_args_is_help=True)
 console = Console(stderr=True)
 SHOWN_ERRORS = 50
 
-CsvPath = typer.Argument(..., exists=True, dir_okay=False, readable=True,
-                         help="CSV file (UTF-8 or Shift_JIS) or Excel workbook (.xlsx)")
+CsvPath = typer.Argument(
+    ..., exists=True, dir_okay=False, readable=True, help="CSV file (UTF-8 or Shift_JIS) or Excel workbook (.xlsx)"
+)
 DryRunOption = typer.Option(False, "--dry-run", help="check every row and report; write nothing")
 SheetOption = typer.Option(None, "--sheet", help="the worksheet of an .xlsx workbook (default: the first)")
 
@@ -52,13 +55,22 @@ def _import(kind: str, action: str, file: Path, dry_run: bool, sheet: str | None
     with Progress(*columns, console=console) as bar, make_session_factory(engine)() as session:
         task = bar.add_task("確認中" if dry_run else "取り込み中", total=None)
         result = import_csv(
-            kind, data, session=session, principal=None, settings=settings, dry_run=dry_run, sheet=sheet,
+            kind,
+            data,
+            session=session,
+            principal=None,
+            settings=settings,
+            dry_run=dry_run,
+            sheet=sheet,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
         report = result.report
         if report.written:
             audit(
-                session=session, principal=None, action=action, patient_ids=result.affected_ids,
+                session=session,
+                principal=None,
+                action=action,
+                patient_ids=result.affected_ids,
                 resource=f"cli import {kind}",
                 detail=f"created={report.created} updated={report.updated} unchanged={report.unchanged}",
             )
@@ -115,6 +127,12 @@ def export_patients(
         else:
             with out.open("wb") as handle:
                 write_csv(handle, header, rows)
-        audit(session=session, principal=None, action="patient.export", patient_ids=exported, resource="cli export patients")
+        audit(
+            session=session,
+            principal=None,
+            action="patient.export",
+            patient_ids=exported,
+            resource="cli export patients",
+        )
         session.commit()
     console.print(f"{len(exported):,} 件を書き出しました (patients exported)")

@@ -27,11 +27,16 @@ def coverage_gaps(
     missing_ja = {"active_institution": "積極的医療機関", "hub": "連携拠点"}
     for region in report.regions if all_regions else report.gaps:
         table.add_row(
-            region.region_name, str(len(region.active_institutions)), str(len(region.hubs)),
+            region.region_name,
+            str(len(region.active_institutions)),
+            str(len(region.hubs)),
             "、".join(missing_ja[m] for m in region.missing) or "—",
         )
     console.print(table)
     console.print(f"{len(report.gaps)} / {len(report.regions)} 圏域が空白圏域です")
     if report.municipalities_without_hub:
-        console.print(f"拠点のない市町村 ({len(report.municipalities_without_hub)}): "
-                      + "、".join(report.municipalities_without_hub), highlight=False)
+        console.print(
+            f"拠点のない市町村 ({len(report.municipalities_without_hub)}): "
+            + "、".join(report.municipalities_without_hub),
+            highlight=False,
+        )

@@ -38,7 +38,9 @@ def _cli_actor() -> Actor:
 
 @app.command("start")
 def start(
-    municipality: list[str] = typer.Option([], "--municipality", "-m", help="municipality code, e.g. 121002 (repeatable)"),
+    municipality: list[str] = typer.Option(
+        [], "--municipality", "-m", help="municipality code, e.g. 121002 (repeatable)"
+    ),
     prefecture_id: int | None = typer.Option(None, help="every patient of this prefecture"),
     region_id: list[int] = typer.Option([], "--region-id", help="home-care region id (repeatable)"),
     hub_id: list[int] = typer.Option([], "--hub-id", help="hub institution id (repeatable)"),
@@ -47,7 +49,9 @@ def start(
     risk_tier: list[RiskTier] = typer.Option([], "--risk-tier", help="only these risk tiers (repeatable)"),
     drill: bool = typer.Option(False, "--drill/--real", help="a drill is labelled 【訓練】 everywhere"),
     reason: RoundReason = typer.Option(RoundReason.manual, help="disaster, scheduled or manual"),
-    kind: RoundKind = typer.Option(RoundKind.safety_check, help="safety_check, or advance_notice (事前連絡) before a forecast hazard"),
+    kind: RoundKind = typer.Option(
+        RoundKind.safety_check, help="safety_check, or advance_notice (事前連絡) before a forecast hazard"
+    ),
     hours: float | None = typer.Option(None, help="deadline in hours from now (default: BCP_ROUND_DEFAULT_HOURS)"),
     title: str | None = typer.Option(None, help="shown on the answer page"),
     idempotency_key: str | None = typer.Option(None, help="the same key starts one round, not two"),
@@ -55,20 +59,35 @@ def start(
     """Start a round: checks and first messages are queued; `bcp-service worker` sends them."""
     settings = get_settings()
     target = RoundTarget(
-        prefecture_id=prefecture_id, region_ids=region_id, municipality_codes=municipality, hub_ids=hub_id,
-        institution_ids=institution_id, therapies=therapy, risk_tiers=risk_tier,
+        prefecture_id=prefecture_id,
+        region_ids=region_id,
+        municipality_codes=municipality,
+        hub_ids=hub_id,
+        institution_ids=institution_id,
+        therapies=therapy,
+        risk_tiers=risk_tier,
     )
     deadline = utcnow() + timedelta(hours=hours) if hours else None
     with _factory()() as session:
         safety_round, created = start_round(
-            session=session, actor=_cli_actor(), target=target, reason=reason, drill=drill, settings=settings,
-            deadline=deadline, idempotency_key=idempotency_key, title=title, kind=kind,
+            session=session,
+            actor=_cli_actor(),
+            target=target,
+            reason=reason,
+            drill=drill,
+            settings=settings,
+            deadline=deadline,
+            idempotency_key=idempotency_key,
+            title=title,
+            kind=kind,
         )
         session.commit()
     label = "【訓練】" if safety_round.drill else ""
     verb = "started" if created else "already started (same idempotency key)"
-    console.print(f"{label}round [bold]{safety_round.id}[/bold] {verb}: {safety_round.target_count:,} patients, "
-                  f"{safety_round.message_count:,} messages queued, {safety_round.no_contact_count:,} without a usable number")
+    console.print(
+        f"{label}round [bold]{safety_round.id}[/bold] {verb}: {safety_round.target_count:,} patients, "
+        f"{safety_round.message_count:,} messages queued, {safety_round.no_contact_count:,} without a usable number"
+    )
 
 
 @app.command("list")
@@ -80,8 +99,16 @@ def list_(state: RoundState | None = typer.Option(None, help="running or closed"
     for column in ("id", "", "reason", "state", "started", "by", "patients", "title"):
         table.add_column(column)
     for r in rows:
-        table.add_row(str(r.id), "【訓練】" if r.drill else "", r.reason, r.state,
-                      f"{r.started_at:%Y-%m-%d %H:%M}", r.started_by_name, f"{r.target_count:,}", r.title or "")
+        table.add_row(
+            str(r.id),
+            "【訓練】" if r.drill else "",
+            r.reason,
+            r.state,
+            f"{r.started_at:%Y-%m-%d %H:%M}",
+            r.started_by_name,
+            f"{r.target_count:,}",
+            r.title or "",
+        )
     console.print(table)
 
 
@@ -90,8 +117,9 @@ def show(round_id: int) -> None:
     """Counts by answer state for one round."""
     with _factory()() as session:
         summary = summarise_round(session=session, safety_round=get_round(session=session, round_id=round_id))
-    console.print(f"{summary.label}round {summary.round_id} ({summary.state}): {summary.answered:,} of "
-                  f"{summary.total:,} answered")
+    console.print(
+        f"{summary.label}round {summary.round_id} ({summary.state}): {summary.answered:,} of {summary.total:,} answered"
+    )
     for state, count in sorted(summary.by_state.items()):
         console.print(f"  {state:16} {count:>8,}")
     console.print("  messages: " + ", ".join(f"{k} {v:,}" for k, v in sorted(summary.messages.items())))
@@ -134,10 +162,18 @@ def worker(
         # ... and audit rows a page kept while the database refused writes (audit/deferred.py).
         audit_deferred.configure(settings.data_dir / "audit-deferred")
         try:
-            await Worker(session_factory=factory, notifier=notifier, settings=settings, concurrency=concurrency,
-                         batch_size=batch_size, rate=rate,
-                         maintenance=[lambda: journal.replay(partial(transaction, factory)),
-                                      lambda: audit_deferred.replay(partial(transaction, factory))]).run(stop)
+            await Worker(
+                session_factory=factory,
+                notifier=notifier,
+                settings=settings,
+                concurrency=concurrency,
+                batch_size=batch_size,
+                rate=rate,
+                maintenance=[
+                    lambda: journal.replay(partial(transaction, factory)),
+                    lambda: audit_deferred.replay(partial(transaction, factory)),
+                ],
+            ).run(stop)
         finally:
             await notifier.aclose()
 
@@ -155,13 +191,19 @@ def twilio_sim(
     out_of_order_rate: float = typer.Option(0.0, help="share of messages whose callbacks arrive reversed"),
     callback_delay_ms: int = typer.Option(0, help="delay before each status callback"),
     inbound_url: str | None = typer.Option(None, help="where simulated replies are posted (…/webhooks/twilio/inbound)"),
-    answer_rate: float = typer.Option(0.0, help="share of messages the simulated recipient answers by opening the link"),
+    answer_rate: float = typer.Option(
+        0.0, help="share of messages the simulated recipient answers by opening the link"
+    ),
     answer_delay_ms: int = typer.Option(2000, help="how long the simulated recipient takes to answer"),
-    answer_curve_mode: float = typer.Option(0.0, help="answers spread as in real drills, mode at this many seconds (0: fixed delay)"),
+    answer_curve_mode: float = typer.Option(
+        0.0, help="answers spread as in real drills, mode at this many seconds (0: fixed delay)"
+    ),
     answer_speed: float = typer.Option(1.0, min=0.01, help="compress the answer curve (10 = ten times faster)"),
     seed: int | None = typer.Option(None, help="random seed for repeatable faults"),
     auth_token: str | None = typer.Option(
-        None, envvar="BCP_TWILIO_AUTH_TOKEN", show_default=False,
+        None,
+        envvar="BCP_TWILIO_AUTH_TOKEN",
+        show_default=False,
         help="the auth token, the same the service verifies with (default: the public placeholder, loopback only)",
     ),
 ) -> None:
@@ -177,12 +219,20 @@ def twilio_sim(
     from bcp_service.twilio_sim import SimConfig, run_sim
 
     config = SimConfig(
-        rate_limit_per_second=rate_limit, latency_ms=latency_ms, transient_failure_rate=transient_failure_rate,
-        permanent_failure_rate=permanent_failure_rate, undelivered_rate=undelivered_rate,
-        out_of_order_rate=out_of_order_rate, callback_delay_ms=callback_delay_ms, inbound_webhook_url=inbound_url,
-        answer_rate=answer_rate, answer_delay_ms=answer_delay_ms, seed=seed,
+        rate_limit_per_second=rate_limit,
+        latency_ms=latency_ms,
+        transient_failure_rate=transient_failure_rate,
+        permanent_failure_rate=permanent_failure_rate,
+        undelivered_rate=undelivered_rate,
+        out_of_order_rate=out_of_order_rate,
+        callback_delay_ms=callback_delay_ms,
+        inbound_webhook_url=inbound_url,
+        answer_rate=answer_rate,
+        answer_delay_ms=answer_delay_ms,
+        seed=seed,
         **({"auth_token": auth_token} if auth_token else {}),
-        answer_curve_mode_seconds=answer_curve_mode, answer_speed=answer_speed,
+        answer_curve_mode_seconds=answer_curve_mode,
+        answer_speed=answer_speed,
     )
     configure_logging(get_settings().log_level)
     run_sim(host, port, config)

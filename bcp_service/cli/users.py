@@ -37,15 +37,23 @@ def _read_password() -> str:
 def create(
     username: str = typer.Argument(..., help="login name"),
     role: Role = typer.Option(..., "--role", help="admin, prefecture, hub, institution, nurse, aggregate, system"),
-    scope: int | None = typer.Option(None, "--scope", help="prefecture id (prefecture) or institution id (hub, institution, nurse)"),
+    scope: int | None = typer.Option(
+        None, "--scope", help="prefecture id (prefecture) or institution id (hub, institution, nurse)"
+    ),
     display_name: str | None = typer.Option(None, "--name", help="display name"),
 ) -> None:
     """Create an account; the password is read from standard input."""
     password = _read_password()
     with _factory()() as session:
         try:
-            user = service.create_user(session=session, username=username, password=password, role=role,
-                                       scope_id=scope, display_name=display_name)
+            user = service.create_user(
+                session=session,
+                username=username,
+                password=password,
+                role=role,
+                scope_id=scope,
+                display_name=display_name,
+            )
         except ServiceError as exc:
             console.print(f"[red]{exc.message}[/red]")
             raise typer.Exit(1) from exc
@@ -57,8 +65,9 @@ def create(
 def token(
     username: str = typer.Argument(..., help="account the token acts as (e.g. a system account)"),
     name: str = typer.Option(..., "--name", help="what the token is for"),
-    expires_days: int | None = typer.Option(None, help="days until it expires (default BCP_API_TOKEN_DEFAULT_DAYS, "
-                                            "at most BCP_API_TOKEN_MAX_DAYS)"),
+    expires_days: int | None = typer.Option(
+        None, help="days until it expires (default BCP_API_TOKEN_DEFAULT_DAYS, at most BCP_API_TOKEN_MAX_DAYS)"
+    ),
 ) -> None:
     """Issue a long-lived integration token; it is printed once and stored only as a hash."""
     with _factory()() as session:
@@ -68,8 +77,13 @@ def token(
             raise typer.Exit(1)
         days = service.token_days(expires_days, get_settings())
         issued = service.issue_token(session=session, user=user, kind="integration", name=name, minutes=days * 24 * 60)
-        audit(session=session, principal=None, action="auth.token_created", resource="command line",
-              detail=f"token {issued.row.id} for user {user.id}")
+        audit(
+            session=session,
+            principal=None,
+            action="auth.token_created",
+            resource="command line",
+            detail=f"token {issued.row.id} for user {user.id}",
+        )
         session.commit()
         console.print(f"token id {issued.row.id}; revoke with: bcp-service users revoke {issued.row.id}")
         print(issued.token)
@@ -88,7 +102,12 @@ def revoke(token_id: int = typer.Argument(..., help="token id")) -> None:
             raise typer.Exit(1)
         row.revoked_at = row.revoked_at or utcnow()
         session.add(row)
-        audit(session=session, principal=None, action="auth.token_revoked", resource="command line",
-              detail=f"token {row.id} of user {row.user_id}")
+        audit(
+            session=session,
+            principal=None,
+            action="auth.token_revoked",
+            resource="command line",
+            detail=f"token {row.id} of user {row.user_id}",
+        )
         session.commit()
         console.print(f"revoked token {token_id}")

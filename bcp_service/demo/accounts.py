@@ -27,13 +27,29 @@ def create_demo_accounts(session: Session) -> list[tuple[str, Role, int | None, 
     """Create (or keep) the demo accounts; returns (username, role, scope id, scope label)."""
     chiba = _first(session, select(Prefecture).where(Prefecture.code == "12"))
     chiba_city = _first(session, select(Municipality).where(Municipality.code == "121002"))
-    hub = _first(session, select(Institution).join(Designation, Designation.institution_id == Institution.id).where(
-        Designation.kind == DesignationKind.hub, Institution.municipality_id == chiba_city.id))
-    clinic = _first(session, select(Institution).join(Designation, Designation.institution_id == Institution.id).where(
-        Designation.kind == DesignationKind.active_institution, Institution.municipality_id == chiba_city.id,
-        Institution.kind == InstitutionKind.home_care_support_clinic).order_by(Institution.id))
-    station = _first(session, select(Institution).where(
-        Institution.kind == InstitutionKind.visiting_nurse_station, Institution.municipality_id == chiba_city.id).order_by(Institution.id))
+    hub = _first(
+        session,
+        select(Institution)
+        .join(Designation, Designation.institution_id == Institution.id)
+        .where(Designation.kind == DesignationKind.hub, Institution.municipality_id == chiba_city.id),
+    )
+    clinic = _first(
+        session,
+        select(Institution)
+        .join(Designation, Designation.institution_id == Institution.id)
+        .where(
+            Designation.kind == DesignationKind.active_institution,
+            Institution.municipality_id == chiba_city.id,
+            Institution.kind == InstitutionKind.home_care_support_clinic,
+        )
+        .order_by(Institution.id),
+    )
+    station = _first(
+        session,
+        select(Institution)
+        .where(Institution.kind == InstitutionKind.visiting_nurse_station, Institution.municipality_id == chiba_city.id)
+        .order_by(Institution.id),
+    )
     accounts = [
         ("admin", Role.admin, None, "全体"),
         ("chiba-pref", Role.prefecture, chiba.id, chiba.name),
@@ -46,6 +62,8 @@ def create_demo_accounts(session: Session) -> list[tuple[str, Role, int | None, 
     existing = set(session.exec(select(User.username).where(col(User.username).in_([a[0] for a in accounts]))).all())
     for username, role, scope_id, _label in accounts:
         if username not in existing:
-            create_user(session=session, username=username, password=demo_password(username), role=role, scope_id=scope_id)
+            create_user(
+                session=session, username=username, password=demo_password(username), role=role, scope_id=scope_id
+            )
     session.flush()
     return accounts

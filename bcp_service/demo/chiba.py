@@ -61,14 +61,17 @@ def load_chiba(session: Session) -> DemoStructure:
 
     areas: dict[str, SecondaryMedicalArea] = {}
     for row in read_csv("chiba_secondary_medical_areas.csv"):
-        areas[row["secondary_medical_area"]] = SecondaryMedicalArea(prefecture_id=prefecture.id, name=row["secondary_medical_area"])
+        areas[row["secondary_medical_area"]] = SecondaryMedicalArea(
+            prefecture_id=prefecture.id, name=row["secondary_medical_area"]
+        )
     session.add_all(areas.values())
     session.flush()
 
     districts: dict[str, PublicHealthCenterDistrict] = {}
     for row in read_csv("chiba_facilities_by_public_health_center.csv"):
         districts[row["public_health_center"]] = PublicHealthCenterDistrict(
-            prefecture_id=prefecture.id, name=row["public_health_center"],
+            prefecture_id=prefecture.id,
+            name=row["public_health_center"],
             secondary_medical_area_id=areas[row["secondary_medical_area"]].id,
         )
     session.add_all(districts.values())
@@ -78,7 +81,8 @@ def load_chiba(session: Session) -> DemoStructure:
     association_rows: dict[str, LocalMedicalAssociation] = {}
     for row in associations:
         association_rows[row["local_medical_association"]] = LocalMedicalAssociation(
-            prefecture_id=prefecture.id, name=row["local_medical_association"],
+            prefecture_id=prefecture.id,
+            name=row["local_medical_association"],
             secondary_medical_area_id=areas[row["secondary_medical_area"]].id,
             public_health_center_district_id=districts[row["public_health_center"]].id,
         )
@@ -90,10 +94,13 @@ def load_chiba(session: Session) -> DemoStructure:
     for row in read_csv("chiba_municipalities.csv"):
         association = association_rows[row["local_medical_association"]]
         municipality = Municipality(
-            code=row["code"], name=row["name"], prefecture_id=prefecture.id,
+            code=row["code"],
+            name=row["name"],
+            prefecture_id=prefecture.id,
             secondary_medical_area_id=association.secondary_medical_area_id,
             public_health_center_district_id=association.public_health_center_district_id,
-            local_medical_association_id=association.id, membership_source="demo_assigned",
+            local_medical_association_id=association.id,
+            membership_source="demo_assigned",
         )
         session.add(municipality)
         session.flush()
@@ -107,7 +114,8 @@ def load_chiba(session: Session) -> DemoStructure:
         name = row["local_medical_association"]
         members = by_association[name]
         region = HomeCareRegion(
-            prefecture_id=prefecture.id, name=f"{name.removesuffix('医師会')}在宅医療圏",
+            prefecture_id=prefecture.id,
+            name=f"{name.removesuffix('医師会')}在宅医療圏",
             notes="デモ用: 地区医師会の区域を在宅医療圏とした (demo assignment, not from the source data)",
         )
         session.add(region)
@@ -122,10 +130,15 @@ def load_chiba(session: Session) -> DemoStructure:
     return structure
 
 
-def _institution(session: Session, name: str, kind: InstitutionKind, municipality: Municipality, **extra) -> Institution:
+def _institution(
+    session: Session, name: str, kind: InstitutionKind, municipality: Municipality, **extra
+) -> Institution:
     institution = Institution(
-        name=f"{DEMO_MARK}{name}", kind=kind, municipality_id=municipality.id,
-        address=f"千葉県{municipality.name}（架空の住所）", **extra,
+        name=f"{DEMO_MARK}{name}",
+        kind=kind,
+        municipality_id=municipality.id,
+        address=f"千葉県{municipality.name}（架空の住所）",
+        **extra,
     )
     session.add(institution)
     return institution
@@ -133,6 +146,7 @@ def _institution(session: Session, name: str, kind: InstitutionKind, municipalit
 
 def _add_institutions(session, row, region, members, hub_municipalities, districts) -> None:
     """Facility counts as in the source, spread round-robin over the association's municipalities."""
+
     def spot(index: int) -> Municipality:
         return members[index % len(members)]
 
@@ -143,34 +157,53 @@ def _add_institutions(session, row, region, members, hub_municipalities, distric
     for i in range(all_hospitals):
         enhanced = i < enhanced_hospitals
         institution = _institution(
-            session, f"{base}あおば{'機能強化型' if enhanced else ''}在宅支援病院{i + 1}",
-            InstitutionKind.home_care_support_hospital, spot(i), enhanced=enhanced, open_24h=True,
+            session,
+            f"{base}あおば{'機能強化型' if enhanced else ''}在宅支援病院{i + 1}",
+            InstitutionKind.home_care_support_hospital,
+            spot(i),
+            enhanced=enhanced,
+            open_24h=True,
         )
         if enhanced:
             active.append(institution)
     clinics = [
         _institution(
-            session, f"{base}みどり在宅クリニック{i + 1}", InstitutionKind.home_care_support_clinic,
-            spot(i), enhanced=True, open_24h=True,
+            session,
+            f"{base}みどり在宅クリニック{i + 1}",
+            InstitutionKind.home_care_support_clinic,
+            spot(i),
+            enhanced=True,
+            open_24h=True,
         )
         for i in range(int(row["enhanced_home_care_support_clinics"]))
     ]
     active.extend(clinics[:MAX_ACTIVE_CLINICS_PER_REGION])
     for i in range(int(row["home_care_backup_hospitals"])):
-        _institution(session, f"{base}さくら後方支援病院{i + 1}", InstitutionKind.backup_hospital, spot(i), open_24h=True)
+        _institution(
+            session, f"{base}さくら後方支援病院{i + 1}", InstitutionKind.backup_hospital, spot(i), open_24h=True
+        )
     enhanced_stations = int(row["enhanced_visiting_nurse_stations"])
     for i in range(enhanced_stations + 2):
         _institution(
-            session, f"{base}ひまわり訪問看護ステーション{i + 1}", InstitutionKind.visiting_nurse_station,
-            spot(i), enhanced=i < enhanced_stations, open_24h=i < enhanced_stations,
+            session,
+            f"{base}ひまわり訪問看護ステーション{i + 1}",
+            InstitutionKind.visiting_nurse_station,
+            spot(i),
+            enhanced=i < enhanced_stations,
+            open_24h=i < enhanced_stations,
         )
     _institution(session, f"{base}ふたば薬局", InstitutionKind.pharmacy, spot(0))
     association = _institution(
-        session, f"{row['local_medical_association']}（在宅医療連携拠点）", InstitutionKind.medical_association, members[0]
+        session,
+        f"{row['local_medical_association']}（在宅医療連携拠点）",
+        InstitutionKind.medical_association,
+        members[0],
     )
     session.flush()
     for institution in active:
-        session.add(Designation(institution_id=institution.id, region_id=region.id, kind=DesignationKind.active_institution))
+        session.add(
+            Designation(institution_id=institution.id, region_id=region.id, kind=DesignationKind.active_institution)
+        )
     covered = [m for m in members if m.id in hub_municipalities]
     if covered:
         session.add(Designation(institution_id=association.id, region_id=region.id, kind=DesignationKind.hub))
@@ -182,17 +215,26 @@ def _add_public_bodies(session, by_association, districts) -> None:
     seen_districts: set[int] = set()
     for members in by_association.values():
         for municipality in members:
-            _institution(session, f"{municipality.name}役所（在宅医療・介護連携）", InstitutionKind.municipal_office, municipality)
+            _institution(
+                session,
+                f"{municipality.name}役所（在宅医療・介護連携）",
+                InstitutionKind.municipal_office,
+                municipality,
+            )
             district_id = municipality.public_health_center_district_id
             if district_id not in seen_districts:
                 seen_districts.add(district_id)
                 district = session.get(PublicHealthCenterDistrict, district_id)
                 _institution(session, f"{district.name}保健所", InstitutionKind.public_health_center, municipality)
                 _institution(session, f"{district.name}消防本部", InstitutionKind.fire_ems_agency, municipality)
-    session.add(Institution(
-        name=f"{DEMO_MARK}ちば在宅酸素サービス", kind=InstitutionKind.equipment_supplier,
-        municipality_id=by_association["千葉市医師会"][0].id, address="千葉県千葉市（架空の住所）",
-    ))
+    session.add(
+        Institution(
+            name=f"{DEMO_MARK}ちば在宅酸素サービス",
+            kind=InstitutionKind.equipment_supplier,
+            municipality_id=by_association["千葉市医師会"][0].id,
+            address="千葉県千葉市（架空の住所）",
+        )
+    )
 
 
 def _existing_structure(session: Session, prefecture_id: int) -> DemoStructure:

@@ -16,18 +16,67 @@ from bcp_service.models.enums import DesignationKind, InstitutionKind
 from bcp_service.registry.risk import RiskInputs, derive_risk_tier
 from bcp_service.search_text import search_key
 
-FAMILY = [("佐藤", "サトウ"), ("鈴木", "スズキ"), ("高橋", "タカハシ"), ("田中", "タナカ"), ("伊藤", "イトウ"),
-          ("渡辺", "ワタナベ"), ("山本", "ヤマモト"), ("中村", "ナカムラ"), ("小林", "コバヤシ"), ("加藤", "カトウ"),
-          ("吉田", "ヨシダ"), ("山田", "ヤマダ"), ("佐々木", "ササキ"), ("松本", "マツモト"), ("井上", "イノウエ"),
-          ("木村", "キムラ"), ("林", "ハヤシ"), ("斎藤", "サイトウ"), ("清水", "シミズ"), ("山崎", "ヤマザキ")]
-GIVEN_F = [("花子", "ハナコ"), ("和子", "カズコ"), ("幸子", "サチコ"), ("節子", "セツコ"), ("陽菜", "ヒナ"),
-           ("美咲", "ミサキ"), ("恵子", "ケイコ"), ("久美子", "クミコ"), ("結衣", "ユイ"), ("文子", "フミコ")]
-GIVEN_M = [("太郎", "タロウ"), ("一郎", "イチロウ"), ("茂", "シゲル"), ("勇", "イサム"), ("蓮", "レン"),
-           ("翔太", "ショウタ"), ("正男", "マサオ"), ("博", "ヒロシ"), ("大輝", "ダイキ"), ("清", "キヨシ")]
+FAMILY = [
+    ("佐藤", "サトウ"),
+    ("鈴木", "スズキ"),
+    ("高橋", "タカハシ"),
+    ("田中", "タナカ"),
+    ("伊藤", "イトウ"),
+    ("渡辺", "ワタナベ"),
+    ("山本", "ヤマモト"),
+    ("中村", "ナカムラ"),
+    ("小林", "コバヤシ"),
+    ("加藤", "カトウ"),
+    ("吉田", "ヨシダ"),
+    ("山田", "ヤマダ"),
+    ("佐々木", "ササキ"),
+    ("松本", "マツモト"),
+    ("井上", "イノウエ"),
+    ("木村", "キムラ"),
+    ("林", "ハヤシ"),
+    ("斎藤", "サイトウ"),
+    ("清水", "シミズ"),
+    ("山崎", "ヤマザキ"),
+]
+GIVEN_F = [
+    ("花子", "ハナコ"),
+    ("和子", "カズコ"),
+    ("幸子", "サチコ"),
+    ("節子", "セツコ"),
+    ("陽菜", "ヒナ"),
+    ("美咲", "ミサキ"),
+    ("恵子", "ケイコ"),
+    ("久美子", "クミコ"),
+    ("結衣", "ユイ"),
+    ("文子", "フミコ"),
+]
+GIVEN_M = [
+    ("太郎", "タロウ"),
+    ("一郎", "イチロウ"),
+    ("茂", "シゲル"),
+    ("勇", "イサム"),
+    ("蓮", "レン"),
+    ("翔太", "ショウタ"),
+    ("正男", "マサオ"),
+    ("博", "ヒロシ"),
+    ("大輝", "ダイキ"),
+    ("清", "キヨシ"),
+]
 RELATIONS = ["配偶者", "長男", "長女", "次男", "次女", "母", "父", "ヘルパー"]
 VENTILATOR_MODELS = ["デモ呼吸器 A-100", "デモ呼吸器 B-200", "デモ呼吸器 C-300"]
-BIG_CITIES = {"121002": 12, "122041": 6, "122076": 5, "122033": 5, "122173": 4, "122190": 3, "122211": 2,
-              "122165": 2, "122271": 2, "122203": 2, "122122": 2}
+BIG_CITIES = {
+    "121002": 12,
+    "122041": 6,
+    "122076": 5,
+    "122033": 5,
+    "122173": 4,
+    "122190": 3,
+    "122211": 2,
+    "122165": 2,
+    "122271": 2,
+    "122203": 2,
+    "122122": 2,
+}
 
 
 @dataclass
@@ -50,10 +99,14 @@ def load_pools(engine: Engine, prefecture_id: int | None = None) -> Pools:
         rows = conn.execute(query.order_by(Municipality.code)).all()
         if not rows:
             raise RuntimeError("no municipalities: load the Chiba structure first (bcp-service demo or seed)")
-        region_of = dict(conn.execute(text("SELECT municipality_id, region_id FROM home_care_region_municipality")).all())
+        region_of = dict(
+            conn.execute(text("SELECT municipality_id, region_id FROM home_care_region_municipality")).all()
+        )
         active: dict[int, list[int]] = defaultdict(list)
         for institution_id, region_id in conn.execute(
-            select(Designation.institution_id, Designation.region_id).where(Designation.kind == DesignationKind.active_institution)
+            select(Designation.institution_id, Designation.region_id).where(
+                Designation.kind == DesignationKind.active_institution
+            )
         ):
             active[region_id].append(institution_id)
         stations: dict[int, list[int]] = defaultdict(list)
@@ -93,7 +146,8 @@ def synthetic_patient(rng: random.Random, pools: Pools, patient_id: int) -> tupl
         "sex": "female" if female else "male",
         "address": f"千葉県{municipality_name}（架空の住所） {rng.randint(1, 30)}-{rng.randint(1, 20)}",
         "municipality_id": municipality_id,
-        "latitude": None, "longitude": None,
+        "latitude": None,
+        "longitude": None,
         "uses_ventilator": ventilator,
         "ventilator_mode": (("invasive" if rng.random() < 0.4 else "non_invasive") if ventilator else None),
         "ventilator_model": rng.choice(VENTILATOR_MODELS) if ventilator else None,
@@ -113,9 +167,13 @@ def synthetic_patient(rng: random.Random, pools: Pools, patient_id: int) -> tupl
         "backup_hospital_id": _pick(rng, pools.backup_by_area.get(area_id), 0.6 if ventilator else 0.2),
         "backup_hospital_preregistered": False,
         "evacuation_destination": rng.choice([None, "最寄りの福祉避難所", "後方支援病院へ入院", "親族宅"]),
-        "transport_plan_notes": ("家族の車で搬送。人工呼吸器と外部バッテリーを同行。" if ventilator and rng.random() < 0.5 else None),
+        "transport_plan_notes": (
+            "家族の車で搬送。人工呼吸器と外部バッテリーを同行。" if ventilator and rng.random() < 0.5 else None
+        ),
         "equipment_supplier": "【デモ】ちば在宅酸素サービス",
-        "disaster_share_consent_date": date(2025, rng.randint(1, 12), rng.randint(1, 28)) if rng.random() < 0.8 else None,
+        "disaster_share_consent_date": date(2025, rng.randint(1, 12), rng.randint(1, 28))
+        if rng.random() < 0.8
+        else None,
         "status": "active" if rng.random() < 0.97 else rng.choice(["moved", "admitted", "deceased"]),
         "created_at": utcnow(),
         "updated_at": None,
@@ -126,7 +184,11 @@ def synthetic_patient(rng: random.Random, pools: Pools, patient_id: int) -> tupl
     if rng.random() < 0.7:
         contacts.append(_contact(rng, patient_id, "self", None, None))
     for _ in range(rng.choice([1, 1, 2])):
-        contacts.append(_contact(rng, patient_id, rng.choice(["family", "family", "carer"]), f"{family} 家族", rng.choice(RELATIONS)))
+        contacts.append(
+            _contact(
+                rng, patient_id, rng.choice(["family", "family", "carer"]), f"{family} 家族", rng.choice(RELATIONS)
+            )
+        )
     for position, contact in enumerate(contacts, start=1):
         contact["position"] = position
     return record, contacts
@@ -140,9 +202,14 @@ def _pick(rng: random.Random, choices: list[int] | None, probability: float) -> 
 
 def _contact(rng: random.Random, patient_id: int, kind: str, name: str | None, relation: str | None) -> dict:
     return {
-        "patient_id": patient_id, "kind": kind, "name": name, "relation": relation,
-        "phone": f"+8190{rng.randint(10000000, 99999999)}", "preferred_channel": "sms",
-        "bad_since": None, "bad_reason": None,
+        "patient_id": patient_id,
+        "kind": kind,
+        "name": name,
+        "relation": relation,
+        "phone": f"+8190{rng.randint(10000000, 99999999)}",
+        "preferred_channel": "sms",
+        "bad_since": None,
+        "bad_reason": None,
     }
 
 
@@ -152,8 +219,13 @@ def generate(rng: random.Random, pools: Pools, first_id: int, count: int) -> Ite
 
 
 def seed_patients(
-    engine: Engine, count: int, *, seed: int = 42, batch_size: int = 5000,
-    progress: Callable[[int], None] | None = None, prefecture_id: int | None = None,
+    engine: Engine,
+    count: int,
+    *,
+    seed: int = 42,
+    batch_size: int = 5000,
+    progress: Callable[[int], None] | None = None,
+    prefecture_id: int | None = None,
 ) -> int:
     """Insert ``count`` synthetic patients in batches; returns the number inserted."""
     pools = load_pools(engine, prefecture_id)
@@ -202,5 +274,3 @@ def _copy(raw_connection, table: str, rows: list[dict]) -> None:
     with raw_connection.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row([row[c] for c in columns])
-
-

@@ -33,8 +33,14 @@ class FollowUpRow:
 
 
 def list_follow_up(
-    *, session: Session, round_id: int, scope: list[ColumnElement[bool]], assigned: bool | None = None,
-    assigned_user_id: int | None = None, limit: int = 50, offset: int = 0,
+    *,
+    session: Session,
+    round_id: int,
+    scope: list[ColumnElement[bool]],
+    assigned: bool | None = None,
+    assigned_user_id: int | None = None,
+    limit: int = 50,
+    offset: int = 0,
 ) -> tuple[list[FollowUpRow], int]:
     """Unreachable checks in the caller's scope, the most urgent first (risk tier, then oldest)."""
     conditions = [SafetyCheck.round_id == round_id, col(SafetyCheck.state).in_(FOLLOW_UP_STATES), *scope]
@@ -46,17 +52,30 @@ def list_follow_up(
     joined = select(func.count()).select_from(SafetyCheck).join(Patient, Patient.id == SafetyCheck.patient_id)
     total = session.exec(joined.where(*conditions)).one()
     rows = session.exec(
-        select(SafetyCheck, Patient.name, Patient.address).join(Patient, Patient.id == SafetyCheck.patient_id)
-        .where(*conditions).order_by(SafetyCheck.risk_tier, SafetyCheck.id).limit(limit).offset(offset)
+        select(SafetyCheck, Patient.name, Patient.address)
+        .join(Patient, Patient.id == SafetyCheck.patient_id)
+        .where(*conditions)
+        .order_by(SafetyCheck.risk_tier, SafetyCheck.id)
+        .limit(limit)
+        .offset(offset)
     ).all()
     ids = [check.id for check, *_ in rows]
-    marked = dict(session.exec(
-        select(CheckEvent.check_id, func.max(CheckEvent.at))
-        .where(col(CheckEvent.check_id).in_(ids), CheckEvent.action == "unreachable").group_by(CheckEvent.check_id)
-    ).all()) if ids else {}
+    marked = (
+        dict(
+            session.exec(
+                select(CheckEvent.check_id, func.max(CheckEvent.at))
+                .where(col(CheckEvent.check_id).in_(ids), CheckEvent.action == "unreachable")
+                .group_by(CheckEvent.check_id)
+            ).all()
+        )
+        if ids
+        else {}
+    )
     phones = _phones(session, [check.patient_id for check, *_ in rows])
-    return [FollowUpRow(check, name, address, marked.get(check.id), phones.get(check.patient_id, []))
-            for check, name, address in rows], total
+    return [
+        FollowUpRow(check, name, address, marked.get(check.id), phones.get(check.patient_id, []))
+        for check, name, address in rows
+    ], total
 
 
 def _phones(session: Session, patient_ids: list[int]) -> dict[int, list[tuple[str, str]]]:
@@ -73,7 +92,12 @@ def _phones(session: Session, patient_ids: list[int]) -> dict[int, list[tuple[st
 
 
 def assign_check(
-    *, session: Session, principal: Principal, round_id: int, check_id: int, user_id: int | None,
+    *,
+    session: Session,
+    principal: Principal,
+    round_id: int,
+    check_id: int,
+    user_id: int | None,
     scope: list[ColumnElement[bool]],
 ) -> SafetyCheck:
     """Give the check to a nurse (None: take it back). Nurses may only take a check themselves."""
@@ -89,22 +113,38 @@ def assign_check(
         nurse = session.get(User, user_id)
         # One answer for a missing, inactive, non-nurse or other-prefecture account (issue 23): the 422
         # must not tell which user ids are active nurses elsewhere.
-        if (nurse is None or nurse.role != Role.nurse or not nurse.active
-                or not wall.allowed(session, principal, nurse_user_ids=[user_id])):
-            raise FieldError("看護師のアカウントを指定してください (user_id must be an active nurse account)",
-                             field="user_id")
+        if (
+            nurse is None
+            or nurse.role != Role.nurse
+            or not nurse.active
+            or not wall.allowed(session, principal, nurse_user_ids=[user_id])
+        ):
+            raise FieldError(
+                "看護師のアカウントを指定してください (user_id must be an active nurse account)", field="user_id"
+            )
     # Locked and read again (populate_existing): the copy in hand may predate a concurrent change.
-    check = session.exec(select(SafetyCheck).where(SafetyCheck.id == check.id).with_for_update()
-                         .execution_options(populate_existing=True)).one()
+    check = session.exec(
+        select(SafetyCheck)
+        .where(SafetyCheck.id == check.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
     if principal.role == Role.nurse and user_id is None and check.assigned_user_id not in (principal.user_id, None):
         raise FieldError("他の看護師の担当は外せません (nurses may only give back their own checks)", field="user_id")
     if check.assigned_user_id == user_id:
         return check
     check.assigned_user_id = user_id
     session.add(check)
-    session.add(CheckEvent(
-        check_id=check.id, round_id=round_id, kind="assigned" if user_id else "unassigned", action="assign",
-        at=utcnow(), user_id=user_id, actor_name=principal.username[:100],
-    ))
+    session.add(
+        CheckEvent(
+            check_id=check.id,
+            round_id=round_id,
+            kind="assigned" if user_id else "unassigned",
+            action="assign",
+            at=utcnow(),
+            user_id=user_id,
+            actor_name=principal.username[:100],
+        )
+    )
     session.flush()
     return check

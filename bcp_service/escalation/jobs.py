@@ -47,15 +47,23 @@ ACTOR = "system:escalation"
 
 
 def run_escalation(
-    session_factory: Callable[[], Session], *, settings: Settings, now: datetime | None = None,
+    session_factory: Callable[[], Session],
+    *,
+    settings: Settings,
+    now: datetime | None = None,
 ) -> Counter[str]:
     """One pass over the running rounds; returns how many checks took each action."""
     now = now or utcnow()
     with session_factory() as session:
         rounds = session.exec(
-            select(SafetyRound.id, SafetyRound.started_at, SafetyRound.escalation_policy, SafetyRound.drill,
-                   SafetyRound.kind, SafetyRound.quiet_hours)
-            .where(SafetyRound.state == RoundState.running, SafetyRound.expires_at > now)
+            select(
+                SafetyRound.id,
+                SafetyRound.started_at,
+                SafetyRound.escalation_policy,
+                SafetyRound.drill,
+                SafetyRound.kind,
+                SafetyRound.quiet_hours,
+            ).where(SafetyRound.state == RoundState.running, SafetyRound.expires_at > now)
         ).all()
     done: Counter[str] = Counter()
     for round_id, started_at, stored, drill, kind, quiet_rule in rounds:
@@ -72,9 +80,18 @@ def run_escalation(
                 if quiet is not None and step.action in QUIET_ACTIONS:
                     break  # a notice's family or call step waits for the morning (and the steps after it)
                 while True:
-                    taken = escalate_batch(session_factory, round_id=round_id, started_at=aware(started_at),
-                                           drill=drill, policy=policy, index=index, settings=settings, now=now,
-                                           tier=tier, kind=kind)
+                    taken = escalate_batch(
+                        session_factory,
+                        round_id=round_id,
+                        started_at=aware(started_at),
+                        drill=drill,
+                        policy=policy,
+                        index=index,
+                        settings=settings,
+                        now=now,
+                        tier=tier,
+                        kind=kind,
+                    )
                     done[step.action.value] += taken
                     if taken < settings.escalation_batch_size:
                         break
@@ -82,8 +99,16 @@ def run_escalation(
 
 
 def escalate_batch(
-    session_factory: Callable[[], Session], *, round_id: int, started_at: datetime, drill: bool,
-    policy: EscalationPolicy, index: int, settings: Settings, now: datetime, tier: str | None = None,
+    session_factory: Callable[[], Session],
+    *,
+    round_id: int,
+    started_at: datetime,
+    drill: bool,
+    policy: EscalationPolicy,
+    index: int,
+    settings: Settings,
+    now: datetime,
+    tier: str | None = None,
     kind: str = "safety_check",
 ) -> int:
     step = policy.steps[index]
@@ -91,25 +116,43 @@ def escalate_batch(
     next_at = started_at + timedelta(minutes=following.after_minutes) if following else None
     with session_factory() as session:
         try:
-            claimed = _claim(session, round_id=round_id, index=index, next_at=next_at,
-                             limit=settings.escalation_batch_size, tier=tier)
+            claimed = _claim(
+                session,
+                round_id=round_id,
+                index=index,
+                next_at=next_at,
+                limit=settings.escalation_batch_size,
+                tier=tier,
+            )
             if not claimed:
                 session.rollback()
                 return 0
-            _perform(session, claimed, round_id=round_id, drill=drill, action=step.action, step_number=index + 1,
-                     now=now, kind=kind, budget_minutes=settings.contact_budget_minutes)
+            _perform(
+                session,
+                claimed,
+                round_id=round_id,
+                drill=drill,
+                action=step.action,
+                step_number=index + 1,
+                now=now,
+                kind=kind,
+                budget_minutes=settings.contact_budget_minutes,
+            )
             session.commit()
         except Exception:
             session.rollback()
             log.exception("escalation.batch_failed", extra={"round_id": round_id, "step": index + 1})
             return 0
-    log.info("escalation.step", extra={"round_id": round_id, "step": index + 1, "action": step.action.value,
-                                       "checks": len(claimed)})
+    log.info(
+        "escalation.step",
+        extra={"round_id": round_id, "step": index + 1, "action": step.action.value, "checks": len(claimed)},
+    )
     return len(claimed)
 
 
-def _claim(session: Session, *, round_id: int, index: int, next_at: datetime | None, limit: int,
-           tier: str | None = None) -> list[tuple]:
+def _claim(
+    session: Session, *, round_id: int, index: int, next_at: datetime | None, limit: int, tier: str | None = None
+) -> list[tuple]:
     lock = "FOR UPDATE SKIP LOCKED" if session.get_bind().dialect.name == "postgresql" else ""
     of_tier = "AND risk_tier = :tier " if tier else ""
     rows = session.execute(
@@ -127,29 +170,48 @@ def _claim(session: Session, *, round_id: int, index: int, next_at: datetime | N
     return sorted(tuple(row) for row in rows)
 
 
-def _perform(session: Session, claimed: list[tuple], *, round_id: int, drill: bool, action: EscalationAction,
-             step_number: int, now: datetime, kind: str = "safety_check", budget_minutes: int = 0) -> None:
+def _perform(
+    session: Session,
+    claimed: list[tuple],
+    *,
+    round_id: int,
+    drill: bool,
+    action: EscalationAction,
+    step_number: int,
+    now: datetime,
+    kind: str = "safety_check",
+    budget_minutes: int = 0,
+) -> None:
     events: list[dict] = []
     if action == EscalationAction.unreachable:
         _mark_unreachable(session, claimed, round_id=round_id)
         events = [_event(check_id, round_id, step_number, action, now) for check_id, *_ in claimed]
         # A critical patient who becomes unreachable pages the station's and the hub's on-call phone (issue 25.4).
-        events += oncall.page_unreachable(session, claimed, round_id=round_id, drill=drill, step_number=step_number,
-                                          now=now, queued_at=utcnow())
+        events += oncall.page_unreachable(
+            session, claimed, round_id=round_id, drill=drill, step_number=step_number, now=now, queued_at=utcnow()
+        )
     else:
         by_check = reach.find_usable_contacts(session=session, check_ids=[row[0] for row in claimed])
         messages = []
         for check_id, _state, risk_tier, *_ in claimed:
             chosen = reach.choose(by_check.get(check_id, []), action.value)
-            messages.extend(outbox_writer.Queued(check_id, risk_tier, contact.id, channel, contact.address(channel))
-                            for contact, channel in chosen)
+            messages.extend(
+                outbox_writer.Queued(check_id, risk_tier, contact.id, channel, contact.address(channel))
+                for contact, channel in chosen
+            )
             detail = f"{len(chosen)}_contacts" if chosen else _nobody(action)
             events.append(_event(check_id, round_id, step_number, action, now, messages=len(chosen), detail=detail))
-        outbox_writer.queue(session=session, round_id=round_id, messages=messages, drill=drill,
-                            template=template_for(kind, STEP_TEMPLATES.get(action)),
-                            now=utcnow(),  # sendable at once, whatever clock the job was given
-                            # The contact budget across rounds; a critical patient's escalation is never held.
-                            budget_minutes=budget_minutes, exempt_critical=True)
+        outbox_writer.queue(
+            session=session,
+            round_id=round_id,
+            messages=messages,
+            drill=drill,
+            template=template_for(kind, STEP_TEMPLATES.get(action)),
+            now=utcnow(),  # sendable at once, whatever clock the job was given
+            # The contact budget across rounds; a critical patient's escalation is never held.
+            budget_minutes=budget_minutes,
+            exempt_critical=True,
+        )
     session.execute(insert(CheckEvent.__table__), events)
 
 
@@ -159,17 +221,40 @@ def _nobody(action: EscalationAction) -> str:
 
 def _mark_unreachable(session: Session, claimed: list[tuple], *, round_id: int) -> None:
     ids = [row[0] for row in claimed]
-    session.execute(update(SafetyCheck).where(col(SafetyCheck.id).in_(ids))
-                    .values(state=CheckState.unreachable.value, next_action_at=None))
-    move_counters(session=session, moves=[
-        (CheckKeys(round_id, risk_tier, region_id, municipality_id, hub_id), state, CheckState.unreachable.value)
-        for _id, state, risk_tier, region_id, municipality_id, hub_id in claimed
-    ])
+    session.execute(
+        update(SafetyCheck)
+        .where(col(SafetyCheck.id).in_(ids))
+        .values(state=CheckState.unreachable.value, next_action_at=None)
+    )
+    move_counters(
+        session=session,
+        moves=[
+            (CheckKeys(round_id, risk_tier, region_id, municipality_id, hub_id), state, CheckState.unreachable.value)
+            for _id, state, risk_tier, region_id, municipality_id, hub_id in claimed
+        ],
+    )
     incidents.follow_unreachable(session=session, lead_ids=ids)  # the same person in later rounds of its incident
 
 
-def _event(check_id: int, round_id: int, step_number: int, action: EscalationAction, now: datetime, *,
-           messages: int = 0, detail: str | None = None) -> dict:
-    return {"check_id": check_id, "round_id": round_id, "kind": "escalation", "step": step_number,
-            "action": action.value, "at": now, "messages": messages, "detail": detail, "user_id": None,
-            "actor_name": ACTOR}
+def _event(
+    check_id: int,
+    round_id: int,
+    step_number: int,
+    action: EscalationAction,
+    now: datetime,
+    *,
+    messages: int = 0,
+    detail: str | None = None,
+) -> dict:
+    return {
+        "check_id": check_id,
+        "round_id": round_id,
+        "kind": "escalation",
+        "step": step_number,
+        "action": action.value,
+        "at": now,
+        "messages": messages,
+        "detail": detail,
+        "user_id": None,
+        "actor_name": ACTOR,
+    }

@@ -33,8 +33,16 @@ STAFF_TEMPLATES = frozenset({PAGE_TEMPLATE})
 ACTOR = "system:escalation"
 
 
-def page_unreachable(session: Session, claimed: list[tuple], *, round_id: int, drill: bool, step_number: int,
-                     now: datetime, queued_at: datetime) -> list[dict]:
+def page_unreachable(
+    session: Session,
+    claimed: list[tuple],
+    *,
+    round_id: int,
+    drill: bool,
+    step_number: int,
+    now: datetime,
+    queued_at: datetime,
+) -> list[dict]:
     """Queue the pages of the critical checks in ``claimed`` (rows of jobs._claim); their check events."""
     critical = [row[0] for row in claimed if row[2] == RiskTier.critical.value]
     if not critical:
@@ -45,24 +53,50 @@ def page_unreachable(session: Session, claimed: list[tuple], *, round_id: int, d
         .where(col(SafetyCheck.id).in_(critical))
     ).all()
     wanted = {i for _check, station, hub in rows for i in (station, hub) if i is not None}
-    phones = dict(session.exec(
-        select(Institution.id, Institution.oncall_phone)
-        .where(col(Institution.id).in_(sorted(wanted)), col(Institution.oncall_phone).is_not(None))
-    ).all()) if wanted else {}
+    phones = (
+        dict(
+            session.exec(
+                select(Institution.id, Institution.oncall_phone).where(
+                    col(Institution.id).in_(sorted(wanted)), col(Institution.oncall_phone).is_not(None)
+                )
+            ).all()
+        )
+        if wanted
+        else {}
+    )
     messages: list[outbox_writer.Queued] = []
     events = []
     for check_id, station, hub in sorted(rows):
         # One page per number: a station that is its own hub, or shares the hub's phone, gets one.
         numbers = sorted({phones[i] for i in (station, hub) if i in phones})
-        messages.extend(outbox_writer.Queued(None, RiskTier.critical.value, None,  # no check, no contact: see the docstring
-                                             "sms" if can_text(phone) else "voice", phone) for phone in numbers)
+        messages.extend(
+            outbox_writer.Queued(
+                None,
+                RiskTier.critical.value,
+                None,  # no check, no contact: see the docstring
+                "sms" if can_text(phone) else "voice",
+                phone,
+            )
+            for phone in numbers
+        )
         whom = "+".join(name for name, i in (("station", station), ("hub", hub)) if i in phones)
-        events.append({"check_id": check_id, "round_id": round_id, "kind": "escalation", "step": step_number,
-                       "action": PAGE_ACTION, "at": now, "messages": len(numbers),
-                       "detail": f"oncall_{whom}" if numbers else "no_oncall_phone", "user_id": None,
-                       "actor_name": ACTOR})
-    outbox_writer.queue(session=session, round_id=round_id, messages=messages, drill=drill, template=PAGE_TEMPLATE,
-                        now=queued_at)
+        events.append(
+            {
+                "check_id": check_id,
+                "round_id": round_id,
+                "kind": "escalation",
+                "step": step_number,
+                "action": PAGE_ACTION,
+                "at": now,
+                "messages": len(numbers),
+                "detail": f"oncall_{whom}" if numbers else "no_oncall_phone",
+                "user_id": None,
+                "actor_name": ACTOR,
+            }
+        )
+    outbox_writer.queue(
+        session=session, round_id=round_id, messages=messages, drill=drill, template=PAGE_TEMPLATE, now=queued_at
+    )
     return events
 
 
@@ -95,9 +129,12 @@ def pages_for(*, session: Session, institution_id: int) -> list[PageBanner]:
         .join(SafetyCheck, SafetyCheck.id == CheckEvent.check_id)
         .join(Patient, Patient.id == SafetyCheck.patient_id)
         .join(SafetyRound, SafetyRound.id == CheckEvent.round_id)
-        .where(CheckEvent.action == PAGE_ACTION, SafetyRound.state == RoundState.running,
-               SafetyCheck.state == CheckState.unreachable.value,
-               (Patient.visiting_nurse_station_id == institution_id) | (SafetyCheck.hub_id == institution_id))
+        .where(
+            CheckEvent.action == PAGE_ACTION,
+            SafetyRound.state == RoundState.running,
+            SafetyCheck.state == CheckState.unreachable.value,
+            (Patient.visiting_nurse_station_id == institution_id) | (SafetyCheck.hub_id == institution_id),
+        )
         .order_by(SafetyRound.id, Patient.id)
     ).all()
     grouped: dict[int, PageBanner] = {}

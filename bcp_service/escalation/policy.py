@@ -53,15 +53,19 @@ NOTICE_KIND = "advance_notice"
 QUIET_ACTIONS = frozenset({EscalationAction.family, EscalationAction.call})  # they reach families or ring
 
 
-def tier_policies(stored: dict | list | None, settings, kind: str = "safety_check") -> dict[str | None, EscalationPolicy]:
+def tier_policies(
+    stored: dict | list | None, settings, kind: str = "safety_check"
+) -> dict[str | None, EscalationPolicy]:
     """The policy per risk tier: the round's own for every tier (key None), else for an advance notice
     the settings' notice ladder for every tier, else the settings' per tier."""
     if stored is not None:
         return {None: resolve_policy(stored, settings.escalation_steps)}
     if kind == NOTICE_KIND:
         return {None: resolve_policy(settings.notice_escalation_steps, settings.escalation_steps)}
-    return {tier: resolve_policy(None, settings.escalation_tier_steps.get(tier, settings.escalation_steps))
-            for tier in TIERS}
+    return {
+        tier: resolve_policy(None, settings.escalation_tier_steps.get(tier, settings.escalation_steps))
+        for tier in TIERS
+    }
 
 
 def policy_for(stored: dict | list | None, settings, tier: str | None, kind: str = "safety_check") -> EscalationPolicy:

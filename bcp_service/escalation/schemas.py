@@ -26,18 +26,27 @@ class RoundEscalation(BaseModel):
     running: bool = Field(description="escalation runs only while the round is running and its links are valid")
     steps: list[EscalationStep]
     step_times: list[datetime] = Field(description="when each step falls due for every unanswered check")
-    taken: dict[str, int | None] = Field(description="checks per action taken so far (aggregate role: small counts null)")
-    follow_up: int | None = Field(description="unreachable checks (the nurses' follow-up queue); null: a small count hidden")
+    taken: dict[str, int | None] = Field(
+        description="checks per action taken so far (aggregate role: small counts null)"
+    )
+    follow_up: int | None = Field(
+        description="unreachable checks (the nurses' follow-up queue); null: a small count hidden"
+    )
     unassigned: int | None
     tiers: dict[str, list[EscalationStep]] = Field(
-        {}, description="steps per risk tier (settings escalation_tier_steps), or 'all' for the round's own policy")
+        {}, description="steps per risk tier (settings escalation_tier_steps), or 'all' for the round's own policy"
+    )
     tier_times: dict[str, list[datetime]] = Field(
-        {}, description="when each tier's steps fall due (the ladder as it will run), keyed as `tiers`")
+        {}, description="when each tier's steps fall due (the ladder as it will run), keyed as `tiers`"
+    )
     quiet_hours: tuple[str, str] | None = Field(
-        None, description="advance notice: family and call steps wait while local time is inside these hours "
-                          "(the prefecture's, kept at the round's start; with several prefectures, the first)")
+        None,
+        description="advance notice: family and call steps wait while local time is inside these hours "
+        "(the prefecture's, kept at the round's start; with several prefectures, the first)",
+    )
     quiet_hours_by_prefecture: dict[str, tuple[str, str]] = Field(
-        {}, description="advance notice: the quiet hours of each prefecture the round reaches, by prefecture name")
+        {}, description="advance notice: the quiet hours of each prefecture the round reaches, by prefecture name"
+    )
 
 
 class Phone(BaseModel):

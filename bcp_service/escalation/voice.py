@@ -40,8 +40,10 @@ from notifiers.twilio_codes import CALL_STATES
 log = logging.getLogger("bcp_service.escalation")
 DIGITS = states.DIGITS
 MENU = states.keypad_prompt()
-HOURS_PROMPT = ("人工呼吸器のバッテリーや酸素が、あと何時間もつか、数字を押して最後にシャープを押してください。"
-                "わからない場合は、シャープだけを押してください。")
+HOURS_PROMPT = (
+    "人工呼吸器のバッテリーや酸素が、あと何時間もつか、数字を押して最後にシャープを押してください。"
+    "わからない場合は、シャープだけを押してください。"
+)
 RETRY = f"1から{max(int(d) for d in DIGITS)}の番号を押してください。"
 # The advance-notice keypad, the answer page's choices in its order: digit -> (state, planned stay, phrase).
 NOTICE_KEYS = {
@@ -75,10 +77,26 @@ def menu_twiml(settings, action: str, target: LinkTarget | None) -> Response:
 
 def _menu_twiml(settings, action: str, *, drill: bool, notice: bool, retry: bool = False) -> Response:
     if notice:
-        return _twiml("notice_call", settings, action=action, drill=drill, retry=NOTICE_RETRY if retry else None,
-                      asks=ASKS, timeout=GATHER_TIMEOUT_SECONDS, menu=NOTICE_MENU)
-    return _twiml("check_call", settings, action=action, drill=drill, retry=RETRY if retry else None,
-                  asks=ASKS, timeout=GATHER_TIMEOUT_SECONDS, menu=MENU)
+        return _twiml(
+            "notice_call",
+            settings,
+            action=action,
+            drill=drill,
+            retry=NOTICE_RETRY if retry else None,
+            asks=ASKS,
+            timeout=GATHER_TIMEOUT_SECONDS,
+            menu=NOTICE_MENU,
+        )
+    return _twiml(
+        "check_call",
+        settings,
+        action=action,
+        drill=drill,
+        retry=RETRY if retry else None,
+        asks=ASKS,
+        timeout=GATHER_TIMEOUT_SECONDS,
+        menu=MENU,
+    )
 
 
 def unavailable_twiml(settings) -> Response:
@@ -135,15 +153,21 @@ def record_press(session: Session, target: LinkTarget | None, press: KeypadPress
     if state is None:
         return PressOutcome("retry", drill=target.drill, notice=_notice(target))
     answer, created = record_answer(
-        session=session, check_id=target.check_id, state=state, channel=AnswerChannel.voice,
-        answered_by=_contact_kind(session, target.contact_id), contact_id=target.contact_id,
+        session=session,
+        check_id=target.check_id,
+        state=state,
+        channel=AnswerChannel.voice,
+        answered_by=_contact_kind(session, target.contact_id),
+        contact_id=target.contact_id,
         idempotency_key=f"voice:{press.call_sid}",
     )
     if created:
         record_plan(session, target, plan=plan, place=None)
     recorded = answer.state
-    log.info("webhook.voice_answer", extra={"check_id": target.check_id, "call_sid": press.call_sid,
-                                            "recorded": created, "state": recorded})
+    log.info(
+        "webhook.voice_answer",
+        extra={"check_id": target.check_id, "call_sid": press.call_sid, "recorded": created, "state": recorded},
+    )
     label = PLANNED_STAY_ANSWERS[plan] if plan and recorded == state else STATE_LABELS[recorded]
     # Help to prepare or to move (advance notice): a person calls back; the hours are not the question yet.
     kind = "ask_hours" if recorded in states.NEEDING and not _notice(target) else "answered"
@@ -161,14 +185,24 @@ def _record_hours(session: Session, target: LinkTarget, press: KeypadPress) -> P
     value = press.digits.strip().rstrip("#")
     hours = float(value) if value.isdigit() and int(value) <= 720 else None
     record_answer(
-        session=session, check_id=target.check_id, state=check.state, channel=AnswerChannel.voice,
-        hours_left=hours, hours_unknown=hours is None, power="out" if check.state == "power_out" else check.power,
-        answered_by=_contact_kind(session, target.contact_id), contact_id=target.contact_id,
+        session=session,
+        check_id=target.check_id,
+        state=check.state,
+        channel=AnswerChannel.voice,
+        hours_left=hours,
+        hours_unknown=hours is None,
+        power="out" if check.state == "power_out" else check.power,
+        answered_by=_contact_kind(session, target.contact_id),
+        contact_id=target.contact_id,
         idempotency_key=f"voice:{press.call_sid}:hours",
     )
-    log.info("webhook.voice_hours", extra={"check_id": target.check_id, "call_sid": press.call_sid,
-                                           "known": hours is not None})
-    return PressOutcome("hours", drill=target.drill, label=f"残り{hours:g}時間" if hours is not None else "残り時間は不明")
+    log.info(
+        "webhook.voice_hours",
+        extra={"check_id": target.check_id, "call_sid": press.call_sid, "known": hours is not None},
+    )
+    return PressOutcome(
+        "hours", drill=target.drill, label=f"残り{hours:g}時間" if hours is not None else "残り時間は不明"
+    )
 
 
 def outcome_twiml(settings, outcome: PressOutcome, action: str) -> Response:
@@ -178,8 +212,15 @@ def outcome_twiml(settings, outcome: PressOutcome, action: str) -> Response:
     if outcome.kind == "retry":
         return _menu_twiml(settings, action, drill=outcome.drill, notice=outcome.notice, retry=True)
     if outcome.kind == "ask_hours":
-        return _twiml("check_hours", settings, drill=outcome.drill, label=outcome.label, prompt=HOURS_PROMPT,
-                      action=action.removesuffix("/answer") + "/hours", timeout=GATHER_TIMEOUT_SECONDS)
+        return _twiml(
+            "check_hours",
+            settings,
+            drill=outcome.drill,
+            label=outcome.label,
+            prompt=HOURS_PROMPT,
+            action=action.removesuffix("/answer") + "/hours",
+            timeout=GATHER_TIMEOUT_SECONDS,
+        )
     return _twiml("check_answered", settings, drill=outcome.drill, label=outcome.label, safe=outcome.safe)
 
 
@@ -207,9 +248,14 @@ def oncall_page_twiml(session: Session, token: str, settings) -> Response | None
     """
     if not token or len(token) > 64:
         return None
-    row = session.exec(select(OutboxMessage.drill).where(
-        OutboxMessage.answer_token_hash == hash_token(token), col(OutboxMessage.check_id).is_(None),
-        col(OutboxMessage.round_id).is_not(None), OutboxMessage.channel == "voice")).first()
+    row = session.exec(
+        select(OutboxMessage.drill).where(
+            OutboxMessage.answer_token_hash == hash_token(token),
+            col(OutboxMessage.check_id).is_(None),
+            col(OutboxMessage.round_id).is_not(None),
+            OutboxMessage.channel == "voice",
+        )
+    ).first()
     if row is None:
         return None
     return _twiml("oncall_call", settings, drill=bool(row))

@@ -47,25 +47,37 @@ def format_cell(column: Column, value: Any, refs: dict[int, str], codes: dict[in
 
 def export_columns(session: Session) -> list[Column]:
     """The patient columns, with as many contact slots as the patient with most contacts needs."""
-    per_patient = select(func.count().label("n")).select_from(PatientContact).group_by(PatientContact.patient_id).subquery()
+    per_patient = (
+        select(func.count().label("n")).select_from(PatientContact).group_by(PatientContact.patient_id).subquery()
+    )
     most = session.execute(select(func.max(per_patient.c.n))).scalar() or 0
     slots = max(EXPORT_MIN_CONTACTS, most)
     return [c for c in PATIENT_COLUMNS if not (m := CONTACT_KEY.match(c.key)) or int(m.group(1)) <= slots]
 
 
 def export_rows(
-    session: Session, columns: list[Column], filters: PatientFilters, scope: list[ColumnElement[bool]], exported: list[int],
+    session: Session,
+    columns: list[Column],
+    filters: PatientFilters,
+    scope: list[ColumnElement[bool]],
+    exported: list[int],
 ) -> Iterator[list[str]]:
     """Rows in id order, read in batches by id; appends each exported patient id to ``exported`` (for the audit log)."""
     codes = dict(session.execute(select(Municipality.id, Municipality.code)).all())
-    refs = {i: ext if ext is not None else f"#{i}" for i, ext in session.execute(select(Institution.id, Institution.external_id))}
+    refs = {
+        i: ext if ext is not None else f"#{i}"
+        for i, ext in session.execute(select(Institution.id, Institution.external_id))
+    }
     conditions = filter_conditions(filters) + list(scope)
     table = Patient.__table__
     last_id = 0
     while True:
-        batch = [dict(row) for row in session.execute(
-            select(table).where(table.c.id > last_id, *conditions).order_by(table.c.id).limit(BATCH)
-        ).mappings()]
+        batch = [
+            dict(row)
+            for row in session.execute(
+                select(table).where(table.c.id > last_id, *conditions).order_by(table.c.id).limit(BATCH)
+            ).mappings()
+        ]
         if not batch:
             return
         contacts = contacts_for(session=session, patient_ids=[p["id"] for p in batch])

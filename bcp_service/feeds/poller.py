@@ -54,14 +54,19 @@ class PollResult:
 
 class FeedPoller:
     def __init__(
-        self, *, session_factory: Callable[[], Session], settings: Settings, client: httpx.Client | None = None,
+        self,
+        *,
+        session_factory: Callable[[], Session],
+        settings: Settings,
+        client: httpx.Client | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.session_factory = session_factory
         self.settings = settings
         self.clock = clock
         self.client = client or httpx.Client(
-            timeout=settings.feeds_timeout_seconds, follow_redirects=False,
+            timeout=settings.feeds_timeout_seconds,
+            follow_redirects=False,
             headers={"User-Agent": "bcp-service feeds (+safety checks for home ventilator users)"},
         )
         self.titles = frozenset(settings.feeds_titles)
@@ -71,10 +76,17 @@ class FeedPoller:
         for url in self.settings.feeds_urls:
             self.poll_feed(url, result)
         self.process_entries(result)
-        log.info("feeds.polled", extra={
-            "feeds": result.feeds_polled, "not_modified": result.not_modified, "feed_errors": result.feed_errors,
-            "new": result.entries_new, "decided": result.bulletins_decided, "failed": result.bulletins_failed,
-        })
+        log.info(
+            "feeds.polled",
+            extra={
+                "feeds": result.feeds_polled,
+                "not_modified": result.not_modified,
+                "feed_errors": result.feed_errors,
+                "new": result.entries_new,
+                "decided": result.bulletins_decided,
+                "failed": result.bulletins_failed,
+            },
+        )
         return result
 
     def poll_feed(self, url: str, result: PollResult) -> None:
@@ -122,15 +134,35 @@ class FeedPoller:
             links = [e.link for e in entries]
             known: set[str] = set()
             for start in range(0, len(links), 500):
-                known.update(session.exec(select(JmaFeedEntry.link)
-                                          .where(col(JmaFeedEntry.link).in_(links[start:start + 500]))).all())
+                known.update(
+                    session.exec(
+                        select(JmaFeedEntry.link).where(col(JmaFeedEntry.link).in_(links[start : start + 500]))
+                    ).all()
+                )
             fresh = [e for e in entries if e.link not in known]
             for entry in fresh:
-                session.add(JmaFeedEntry(link=entry.link, entry_id=entry.entry_id, feed_id=feed_id, title=entry.title,
-                                         updated=entry.updated, seen_at=now))
-            session.execute(update(JmaFeed).where(JmaFeed.id == feed_id).values(
-                etag=(headers.get("etag") or None), last_modified=(headers.get("last-modified") or None),
-                polled_at=now, ok_at=now, error=None, failures=0))
+                session.add(
+                    JmaFeedEntry(
+                        link=entry.link,
+                        entry_id=entry.entry_id,
+                        feed_id=feed_id,
+                        title=entry.title,
+                        updated=entry.updated,
+                        seen_at=now,
+                    )
+                )
+            session.execute(
+                update(JmaFeed)
+                .where(JmaFeed.id == feed_id)
+                .values(
+                    etag=(headers.get("etag") or None),
+                    last_modified=(headers.get("last-modified") or None),
+                    polled_at=now,
+                    ok_at=now,
+                    error=None,
+                    failures=0,
+                )
+            )
             try:
                 session.commit()
             except IntegrityError:
@@ -144,22 +176,28 @@ class FeedPoller:
         now = self.clock()
         with self.session_factory() as session:
             take_write_lock(session)
-            session.execute(update(JmaFeed).where(JmaFeed.id == feed_id)
-                            .values(polled_at=now, ok_at=now, error=None, failures=0))
+            session.execute(
+                update(JmaFeed).where(JmaFeed.id == feed_id).values(polled_at=now, ok_at=now, error=None, failures=0)
+            )
             session.commit()
 
     def _feed_failed(self, feed_id: int, error: str) -> None:
         with self.session_factory() as session:
             take_write_lock(session)
-            session.execute(update(JmaFeed).where(JmaFeed.id == feed_id).values(
-                polled_at=self.clock(), error=error[:500], failures=JmaFeed.failures + 1))
+            session.execute(
+                update(JmaFeed)
+                .where(JmaFeed.id == feed_id)
+                .values(polled_at=self.clock(), error=error[:500], failures=JmaFeed.failures + 1)
+            )
             session.commit()
 
     def process_entries(self, result: PollResult) -> None:
         with self.session_factory() as session:
             pending = session.exec(
-                select(JmaFeedEntry.id, JmaFeedEntry.link).where(JmaFeedEntry.state == EntryState.new.value)
-                .order_by(JmaFeedEntry.updated, JmaFeedEntry.id).limit(BATCH)
+                select(JmaFeedEntry.id, JmaFeedEntry.link)
+                .where(JmaFeedEntry.state == EntryState.new.value)
+                .order_by(JmaFeedEntry.updated, JmaFeedEntry.id)
+                .limit(BATCH)
             ).all()
         for entry_id, link in pending:
             try:
@@ -205,7 +243,8 @@ class FeedPoller:
         with self.session_factory() as session:
             take_write_lock(session)
             claimed = session.execute(
-                update(JmaFeedEntry).where(JmaFeedEntry.id == entry_id, JmaFeedEntry.state == EntryState.new.value)
+                update(JmaFeedEntry)
+                .where(JmaFeedEntry.id == entry_id, JmaFeedEntry.state == EntryState.new.value)
                 .values(state=EntryState.done.value, done_at=now, attempts=JmaFeedEntry.attempts + 1)
                 .execution_options(synchronize_session=False)
             ).rowcount
@@ -216,16 +255,23 @@ class FeedPoller:
             try:
                 received = service.read_jma_reports(body, known=known, keep_raw=self.settings.trigger_keep_raw)
             except JmaParseError as exc:
-                session.execute(update(JmaFeedEntry).where(JmaFeedEntry.id == entry_id)
-                                .values(state=EntryState.failed.value, error=str(exc)[:500]))
+                session.execute(
+                    update(JmaFeedEntry)
+                    .where(JmaFeedEntry.id == entry_id)
+                    .values(state=EntryState.failed.value, error=str(exc)[:500])
+                )
                 session.commit()
                 result.bulletins_failed += 1
                 log.warning("feeds.bulletin_unusable", extra={"entry": entry_id})
                 return
-            decisions = service.receive_all(session=session, received=received, settings=self.settings, now=now,
-                                            received_by="system:feeds")
-            session.execute(update(JmaFeedEntry).where(JmaFeedEntry.id == entry_id)
-                            .values(report_ids=[d.report_id for d, _ in decisions]))
+            decisions = service.receive_all(
+                session=session, received=received, settings=self.settings, now=now, received_by="system:feeds"
+            )
+            session.execute(
+                update(JmaFeedEntry)
+                .where(JmaFeedEntry.id == entry_id)
+                .values(report_ids=[d.report_id for d, _ in decisions])
+            )
             session.commit()
         result.bulletins_decided += 1
         result.decisions.extend(f"{d.action}/{d.reason}" for d, _ in decisions)

@@ -18,14 +18,23 @@ KINDS = {"patients": PatientImport, "institutions": InstitutionImport}
 
 
 def import_csv(
-    kind: str, data: bytes, *, session: Session, principal: Principal | None, settings: Settings,
-    dry_run: bool, progress: Progress | None = None, sheet: str | None = None,
+    kind: str,
+    data: bytes,
+    *,
+    session: Session,
+    principal: Principal | None,
+    settings: Settings,
+    dry_run: bool,
+    progress: Progress | None = None,
+    sheet: str | None = None,
 ) -> ImportResult:
     """Import one CSV file or .xlsx workbook (its first sheet, or ``sheet``) of ``kind`` ("patients" or
     "institutions"). ``principal`` None means no
     scope limit (the CLI, run by an operator on the server). The caller commits."""
     importer = KINDS[kind](session, principal)
-    return run_import(importer, data, session=session, settings=settings, dry_run=dry_run, progress=progress, sheet=sheet)
+    return run_import(
+        importer, data, session=session, settings=settings, dry_run=dry_run, progress=progress, sheet=sheet
+    )
 
 
 __all__ = ["KINDS", "ImportReport", "ImportResult", "RowError", "import_csv"]

@@ -76,8 +76,16 @@ PARSERS: dict[str, Callable[[str], object]] = {
 SEX = Choice(code_labels.SEX, {"男": "male", "女": "female", "m": "male", "f": "female"})
 VENTILATOR_MODE = Choice(
     code_labels.VENTILATOR_MODE,
-    {"tppv": "invasive", "侵襲": "invasive", "侵襲的": "invasive", "気管切開": "invasive",
-     "nppv": "non_invasive", "非侵襲": "non_invasive", "非侵襲的": "non_invasive", "マスク": "non_invasive"},
+    {
+        "tppv": "invasive",
+        "侵襲": "invasive",
+        "侵襲的": "invasive",
+        "気管切開": "invasive",
+        "nppv": "non_invasive",
+        "非侵襲": "non_invasive",
+        "非侵襲的": "non_invasive",
+        "マスク": "non_invasive",
+    },
 )
 OXYGEN_SOURCE = Choice(
     code_labels.OXYGEN_SOURCE,
@@ -85,12 +93,18 @@ OXYGEN_SOURCE = Choice(
 )
 STATUS = Choice(code_labels.STATUS, {"有効": "active", "登録中": "active"})
 CONTACT_KIND = Choice(code_labels.CONTACT_KIND, {"ヘルパー": "carer", "介護者": "carer"})
-CHANNEL = Choice(code_labels.CHANNEL, {"ショートメール": "sms", "ショートメッセージ": "sms", "音声": "voice", "通話": "voice"})
+CHANNEL = Choice(
+    code_labels.CHANNEL, {"ショートメール": "sms", "ショートメッセージ": "sms", "音声": "voice", "通話": "voice"}
+)
 RISK_TIER = Choice(code_labels.RISK_TIER)
 INSTITUTION_KIND = Choice(
     {str(kind): label for kind, label in INSTITUTION_KIND_JA.items()},
-    {"在支診": "home_care_support_clinic", "在支病": "home_care_support_hospital", "訪問看護": "visiting_nurse_station",
-     "後方支援病院": "backup_hospital"},
+    {
+        "在支診": "home_care_support_clinic",
+        "在支病": "home_care_support_hospital",
+        "訪問看護": "visiting_nurse_station",
+        "後方支援病院": "backup_hospital",
+    },
 )
 
 
@@ -102,8 +116,10 @@ def contact_columns(slot: int) -> list[Column]:
         Column(f"contact{slot}_relation", f"連絡先{slot}続柄"),
         Column(f"contact{slot}_channel", f"連絡先{slot}連絡方法", "choice", choice=CHANNEL),
         # One column per channel with addresses of its own (e-mail: 連絡先1メールアドレス), from the channels' table.
-        *[Column(f"contact{slot}_{name}", f"連絡先{slot}{channel.address_label or channel.label}")
-          for name, channel in own_address_channels().items()],
+        *[
+            Column(f"contact{slot}_{name}", f"連絡先{slot}{channel.address_label or channel.label}")
+            for name, channel in own_address_channels().items()
+        ],
     ]
 
 
@@ -158,8 +174,14 @@ INSTITUTION_COLUMNS: tuple[Column, ...] = (
 CONTACT_KEY = re.compile(r"^contact(\d+)_(\w+)$")
 # A channel's own address feeds the contact's ``addresses`` (ADDRESS_FIELD + channel name).
 ADDRESS_FIELD = "address:"
-CONTACT_FIELD = {"phone": "phone", "kind": "kind", "name": "name", "relation": "relation", "channel": "preferred_channel",
-                 **{name: f"{ADDRESS_FIELD}{name}" for name in own_address_channels()}}
+CONTACT_FIELD = {
+    "phone": "phone",
+    "kind": "kind",
+    "name": "name",
+    "relation": "relation",
+    "channel": "preferred_channel",
+    **{name: f"{ADDRESS_FIELD}{name}" for name in own_address_channels()},
+}
 CONTACT_KEY_OF_FIELD = {schema_field: key for key, schema_field in CONTACT_FIELD.items()}
 # An error in the addresses is shown in the first address column.
 CONTACT_KEY_OF_FIELD["addresses"] = next(iter(own_address_channels()), "phone")

@@ -86,18 +86,26 @@ class InstitutionImport:
             old = existing.get(candidate.key)
             if old is None:
                 if "id" in candidate.values:
-                    issues(candidate).add("external_id", f"{candidate.key} の施設は登録されていません (no such institution)")
+                    issues(candidate).add(
+                        "external_id", f"{candidate.key} の施設は登録されていません (no such institution)"
+                    )
                 elif self._in_scope(candidate.values["municipality_id"]):
                     creates.append((candidate, candidate.values))
                 else:
-                    issues(candidate).add("municipality_code", "担当範囲外の市町村です (municipality outside your scope)")
+                    issues(candidate).add(
+                        "municipality_code", "担当範囲外の市町村です (municipality outside your scope)"
+                    )
                 continue
             if old["id"] in self.touched:
-                issues(candidate).add("external_id", "同じ施設が別の行にもあります (the same institution appears twice)")
+                issues(candidate).add(
+                    "external_id", "同じ施設が別の行にもあります (the same institution appears twice)"
+                )
                 continue
             self.touched.add(old["id"])
             if not self._in_scope(old["municipality_id"]):
-                issues(candidate).add("external_id", "この外部IDの施設は担当範囲外のため更新できません (institution outside your scope)")
+                issues(candidate).add(
+                    "external_id", "この外部IDの施設は担当範囲外のため更新できません (institution outside your scope)"
+                )
                 continue
             if not self._in_scope(candidate.values["municipality_id"]):
                 issues(candidate).add("municipality_code", "担当範囲外の市町村です (municipality outside your scope)")
@@ -122,7 +130,10 @@ class InstitutionImport:
         now = utcnow()
         ids: list[int] = []
         if creates:
-            rows = [{k: v for k, v in values.items() if k in TABLE_FIELDS} | {"created_at": now, "updated_at": None} for _c, values in creates]
+            rows = [
+                {k: v for k, v in values.items() if k in TABLE_FIELDS} | {"created_at": now, "updated_at": None}
+                for _c, values in creates
+            ]
             ids.extend(insert_with_ids(self.session, self.table, rows, "external_id"))
         groups: dict[tuple, list[dict]] = defaultdict(list)
         for _candidate, changes in updates:

@@ -25,7 +25,7 @@ INTERNAL_REF = re.compile(r"^#(\d{1,18})$")
 
 def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def internal_id(ref: str) -> int | None:
@@ -35,7 +35,9 @@ def internal_id(ref: str) -> int | None:
 
 class Lookups:
     def __init__(self, session: Session) -> None:
-        self.municipality_by_code: dict[str, int] = dict(session.execute(select(Municipality.code, Municipality.id)).all())
+        self.municipality_by_code: dict[str, int] = dict(
+            session.execute(select(Municipality.code, Municipality.id)).all()
+        )
         self.institution_kind: dict[int, str] = {}
         self.institution_by_external: dict[str, int] = {}
         for institution_id, external_id, kind in session.execute(
@@ -71,16 +73,20 @@ def rows_by(session: Session, table: Table, column: str, keys: Sequence[object])
     return found
 
 
-def insert_with_ids(session: Session, table: Table, rows: list[dict], key: str, *, within: dict | None = None) -> list[int]:
+def insert_with_ids(
+    session: Session, table: Table, rows: list[dict], key: str, *, within: dict | None = None
+) -> list[int]:
     """Insert rows and return their new ids in order. PostgreSQL: ids drawn from the sequence first,
     so the rows go in by COPY with nothing to read back. Elsewhere: read back by ``key``, unique among
     the rows whose columns equal ``within`` (every row inserted has those values)."""
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        ids = list(session.execute(
-            text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
-            {"table": table.name, "n": len(rows)},
-        ).scalars())
+        ids = list(
+            session.execute(
+                text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
+                {"table": table.name, "n": len(rows)},
+            ).scalars()
+        )
         bulk_insert(session, table, [dict(row, id=new_id) for row, new_id in zip(rows, ids, strict=True)])
         return ids
     bulk_insert(session, table, rows)

@@ -46,8 +46,10 @@ from bcp_service.search_text import search_key
 REFERENCE_KINDS = {"visiting_nurse_station_id": NURSE_STATION_KINDS, "backup_hospital_id": HOSPITAL_KINDS}
 CONTACT_ORDER = ("kind", "name", "relation", "phone", "preferred_channel")
 OUT_OF_SCOPE = "担当範囲外の患者になります。市町村コードや担当施設を確認してください (outside your scope)"
-AMBIGUOUS = ("この外部IDは担当範囲の複数の患者に使われています。外部IDの代わりに #患者番号 "
-             "(患者ページのアドレスの番号) で指定してください (several patients have this id)")
+AMBIGUOUS = (
+    "この外部IDは担当範囲の複数の患者に使われています。外部IDの代わりに #患者番号 "
+    "(患者ページのアドレスの番号) で指定してください (several patients have this id)"
+)
 
 
 def plain(values: dict) -> dict:
@@ -104,9 +106,14 @@ class PatientImport:
     def shape(self, present: frozenset[str]) -> tuple[frozenset[str], list]:
         """For the file's columns: the table fields they set, and the contact slots they have."""
         if present not in self.shapes:
-            fields = frozenset(self.by_key[k].field for k in present - self.contact_keys if not self.by_key[k].export_only)
+            fields = frozenset(
+                self.by_key[k].field for k in present - self.contact_keys if not self.by_key[k].export_only
+            )
             slots = [(slot, [(k, f) for k, f in keys if k in present]) for slot, keys in self.slot_keys]
-            self.shapes[present] = (fields, [(slot, keys) for slot, keys in slots if keys] if present & self.contact_keys else None)
+            self.shapes[present] = (
+                fields,
+                [(slot, keys) for slot, keys in slots if keys] if present & self.contact_keys else None,
+            )
         return self.shapes[present]
 
     def build(self, row: RowIssues, cells: dict[str, object], present: frozenset[str]) -> Candidate | None:
@@ -151,16 +158,23 @@ class PatientImport:
     def _institution(self, row: RowIssues, column: Column, ref: str) -> int | None:
         found = self.lookups.institution(ref)
         if found is None:
-            row.add(column.key, "この外部IDの施設は登録されていません。先に施設を取り込んでください (no such institution)")
+            row.add(
+                column.key, "この外部IDの施設は登録されていません。先に施設を取り込んでください (no such institution)"
+            )
             return None
         institution_id, kind = found
         if self.links.outside(column.field, institution_id):  # behind the wall: as if unknown (issue 23)
-            row.add(column.key, "この外部IDの施設は登録されていません。先に施設を取り込んでください (no such institution)")
+            row.add(
+                column.key, "この外部IDの施設は登録されていません。先に施設を取り込んでください (no such institution)"
+            )
             return None
         kinds = REFERENCE_KINDS.get(column.field)
         if kinds and kind not in kinds:
             wanted = "・".join(INSTITUTION_KIND_JA[k] for k in sorted(kinds))
-            row.add(column.key, f"この施設は{INSTITUTION_KIND_JA.get(kind, kind)}です。{wanted}を指定してください (wrong institution kind)")
+            row.add(
+                column.key,
+                f"この施設は{INSTITUTION_KIND_JA.get(kind, kind)}です。{wanted}を指定してください (wrong institution kind)",
+            )
             return None
         return institution_id
 
@@ -173,8 +187,11 @@ class PatientImport:
             contact = {schema_field: cells[key] for key, schema_field in keys if cells.get(key) is not None}
             if not contact:
                 continue
-            addresses = {field.removeprefix(ADDRESS_FIELD): contact.pop(field) for field in list(contact)
-                         if field.startswith(ADDRESS_FIELD)}
+            addresses = {
+                field.removeprefix(ADDRESS_FIELD): contact.pop(field)
+                for field in list(contact)
+                if field.startswith(ADDRESS_FIELD)
+            }
             if addresses:
                 contact["addresses"] = addresses
             contact.setdefault("kind", "self" if slot == 1 else "family")
@@ -209,7 +226,9 @@ class PatientImport:
                 continue
             if old is None:
                 if "id" in candidate.values:
-                    issues(candidate).add("external_id", f"{candidate.key} の患者は登録されていません (no such patient)")
+                    issues(candidate).add(
+                        "external_id", f"{candidate.key} の患者は登録されていません (no such patient)"
+                    )
                     continue
                 new = dict(candidate.values, risk_tier=risk_tier(candidate.values), external_id_owner=self.owner)
                 new["hub_pinned"] = bool(new.get("hub_pinned"))
@@ -309,7 +328,11 @@ class PatientImport:
             return True
         sid = self.principal.scope_id
         if self.principal.role == Role.institution:
-            return sid in (values["active_institution_id"], values["visiting_nurse_station_id"], values["backup_hospital_id"])
+            return sid in (
+                values["active_institution_id"],
+                values["visiting_nurse_station_id"],
+                values["backup_hospital_id"],
+            )
         if self.principal.role == Role.hub and values["hub_id"] == sid:
             return True
         return values["municipality_id"] in self.allowed
@@ -330,10 +353,16 @@ class PatientImport:
         contact_rows: list[dict] = []
         replaced: list[int] = []
         if creates:
-            rows = [dict(new, created_at=now, updated_at=None, name_search=search_key(new.get("name"), new.get("name_kana")))
-                    for _c, new in creates]
+            rows = [
+                dict(
+                    new, created_at=now, updated_at=None, name_search=search_key(new.get("name"), new.get("name_kana"))
+                )
+                for _c, new in creates
+            ]
             release(self.session, self.principal, [new["external_id"] for new in rows])
-            new_ids = insert_with_ids(self.session, self.table, rows, "external_id", within={"external_id_owner": self.owner})
+            new_ids = insert_with_ids(
+                self.session, self.table, rows, "external_id", within={"external_id_owner": self.owner}
+            )
             for (candidate, new), patient_id in zip(creates, new_ids, strict=True):
                 self.known[new["external_id"]].append((patient_id, self.owner))
                 self.written[patient_id] = candidate.line
@@ -353,8 +382,11 @@ class PatientImport:
             self.session.execute(statement, params)
         for part in chunks(replaced):
             self.session.execute(delete(self.contact_table).where(self.contact_table.c.patient_id.in_(part)))
-        bulk_insert(self.session, self.contact_table, [{k: v for k, v in row.items() if k != "_addresses"}
-                                                       for row in contact_rows])
+        bulk_insert(
+            self.session,
+            self.contact_table,
+            [{k: v for k, v in row.items() if k != "_addresses"} for row in contact_rows],
+        )
         self._write_addresses(contact_rows)
         return ids
 
@@ -375,7 +407,13 @@ class PatientImport:
 
     def _contact_rows(self, patient_id: int, contacts: list[dict]) -> list[dict]:
         return [
-            {"patient_id": patient_id, "position": position, "bad_since": None, "bad_reason": None,
-             **{k: contact.get(k) for k in CONTACT_ORDER}, "_addresses": contact.get("addresses") or {}}
+            {
+                "patient_id": patient_id,
+                "position": position,
+                "bad_since": None,
+                "bad_reason": None,
+                **{k: contact.get(k) for k in CONTACT_ORDER},
+                "_addresses": contact.get("addresses") or {},
+            }
             for position, contact in enumerate(contacts, start=1)
         ]

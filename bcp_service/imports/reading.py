@@ -67,7 +67,9 @@ def decode(data: bytes, max_bytes: int) -> tuple[str, str]:
     if data.startswith(UTF16_BOMS):
         raise FileProblem(f"UTF-16 (Unicode テキスト) は読み込めません。{SAVE_AS_HINT} (UTF-16 is not supported)")
     if b"\x00" in data:
-        raise FileProblem(f"CSV ではないファイル (バイナリ) か、読めない文字コードです。{SAVE_AS_HINT} (binary or unknown encoding)")
+        raise FileProblem(
+            f"CSV ではないファイル (バイナリ) か、読めない文字コードです。{SAVE_AS_HINT} (binary or unknown encoding)"
+        )
     if data.startswith(UTF8_BOM):
         candidates = [("utf-8-sig", "UTF-8 (BOM付き)")]
     else:
@@ -83,7 +85,9 @@ def decode(data: bytes, max_bytes: int) -> tuple[str, str]:
             break
         _refuse_private_use(text, name)
         return text, name
-    raise FileProblem(f"CSV ではないファイル (バイナリ) か、読めない文字コードです。{SAVE_AS_HINT} (binary or unknown encoding)")
+    raise FileProblem(
+        f"CSV ではないファイル (バイナリ) か、読めない文字コードです。{SAVE_AS_HINT} (binary or unknown encoding)"
+    )
 
 
 def _refuse_private_use(text: str, encoding: str) -> None:
@@ -148,7 +152,7 @@ def _skip_title_rows(source: CsvSource, columns: Sequence[Column]) -> CsvSource:
     if chosen is None:
         chosen = best[1] if best[0] > 0 else 0
     source.header_line, source.header = seen[chosen]
-    source.rows = _chain(seen[chosen + 1:], source.rows)
+    source.rows = _chain(seen[chosen + 1 :], source.rows)
     return source
 
 
@@ -157,7 +161,9 @@ def _names_required(cells: list[str], lookup: dict[str, Column], required: set[s
     return bool(named) and required <= named
 
 
-def _chain(first: list[tuple[int, list[str]]], rest: Iterator[tuple[int, list[str]]]) -> Iterator[tuple[int, list[str]]]:
+def _chain(
+    first: list[tuple[int, list[str]]], rest: Iterator[tuple[int, list[str]]]
+) -> Iterator[tuple[int, list[str]]]:
     yield from first
     yield from rest
 
@@ -169,8 +175,10 @@ def _open_xlsx(data: bytes, sheet: str | None) -> CsvSource:
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise FileProblem(f"Excel のブック (.xlsx) として読めませんでした ({type(exc).__name__})。{SAVE_AS_HINT} "
-                          "(unreadable workbook)") from None
+        raise FileProblem(
+            f"Excel のブック (.xlsx) として読めませんでした ({type(exc).__name__})。{SAVE_AS_HINT} "
+            "(unreadable workbook)"
+        ) from None
     names = list(book.sheetnames)
     if sheet and sheet not in names:
         raise FileProblem(f"シート「{sheet}」がありません。このブックのシート: {'、'.join(names)} (no such sheet)")
@@ -224,7 +232,7 @@ def _rows(reader) -> Iterator[tuple[int, list[str]]]:
 def _csv_reason(message: str) -> str:
     if "field larger than field limit" in message:
         return "セルが長すぎます。この行から先は読み取れませんでした (cell too large)"
-    return "引用符 (\") の対応が崩れています。この行から先は読み取れませんでした (malformed CSV quoting)"
+    return '引用符 (") の対応が崩れています。この行から先は読み取れませんでした (malformed CSV quoting)'
 
 
 def header_key(text: str) -> str:
@@ -243,7 +251,12 @@ def header_lookup(columns: Sequence[Column]) -> dict[str, Column]:
 
 
 def match_header(
-    header: Sequence[str], columns: Sequence[Column], errors: ErrorList, *, line: int = 1, ignored: list[str] | None = None,
+    header: Sequence[str],
+    columns: Sequence[Column],
+    errors: ErrorList,
+    *,
+    line: int = 1,
+    ignored: list[str] | None = None,
 ) -> list[Column | None]:
     """Which column each header cell names. Columns the importer does not know (備考, メモ …) are read
     past and listed in ``ignored``; duplicated and missing required columns are errors on the header line."""
@@ -251,13 +264,21 @@ def match_header(
     matched: list[Column | None] = []
     seen: dict[str, str] = {}
     if len(header) == 1 and "\t" in header[0]:
-        errors.add(line, None, "タブ区切りのようです。カンマ区切りの CSV で保存してください (tab-separated, expected commas)", row=False)
+        errors.add(
+            line,
+            None,
+            "タブ区切りのようです。カンマ区切りの CSV で保存してください (tab-separated, expected commas)",
+            row=False,
+        )
         return []
     if not any(header_key(text) in lookup for text in header):
         errors.add(
-            line, None, "知っている列名が1つもありません。見出しの行 (外部ID・氏名 など) があるか、文字コード "
+            line,
+            None,
+            "知っている列名が1つもありません。見出しの行 (外部ID・氏名 など) があるか、文字コード "
             "(UTF-8 / Shift_JIS) やファイルの種類が違わないか確かめてください (no known column: no header row, wrong "
-            "encoding or wrong file?)", row=False,
+            "encoding or wrong file?)",
+            row=False,
         )
         return []
     for text in header:

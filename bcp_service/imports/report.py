@@ -29,13 +29,18 @@ class ImportReport(BaseModel):
     created: int = Field(0, description="rows that create a record (or would, on a dry run or a failed import)")
     updated: int = 0
     unchanged: int = 0
-    written: bool = Field(False, description="whether anything was saved: only when there are no errors and not a dry run")
+    written: bool = Field(
+        False, description="whether anything was saved: only when there are no errors and not a dry run"
+    )
     errors_total: int = 0
-    errors: list[RowError] = Field(default_factory=list, description="cut at the configured maximum; errors_total counts all")
+    errors: list[RowError] = Field(
+        default_factory=list, description="cut at the configured maximum; errors_total counts all"
+    )
     sheet: str | None = Field(None, description="the worksheet read, for an .xlsx workbook")
     header_line: int = Field(1, description="the line (sheet row) of the header; the rows above it were a title")
     ignored_columns: list[str] = Field(
-        default_factory=list, description="columns the importer does not know (備考, メモ …): read past, nothing stored")
+        default_factory=list, description="columns the importer does not know (備考, メモ …): read past, nothing stored"
+    )
     readings: list[Reading] = Field(default_factory=list, description="values stored as something else than written")
 
     @property

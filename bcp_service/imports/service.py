@@ -69,7 +69,9 @@ class Kind(Protocol):
 
     def build(self, row: RowIssues, cells: dict[str, object], present: frozenset[str]) -> Candidate | None: ...
 
-    def apply(self, batch: list[Candidate], *, write: bool, issues: Callable[[Candidate], RowIssues]) -> BatchOutcome: ...
+    def apply(
+        self, batch: list[Candidate], *, write: bool, issues: Callable[[Candidate], RowIssues]
+    ) -> BatchOutcome: ...
 
     def finish(self, add_error: Callable[[int, str, str], None]) -> None:
         """Last checks on what was written, before it is kept; ``add_error(line, column key, reason)``."""
@@ -82,7 +84,13 @@ class ImportResult:
 
 
 def run_import(
-    kind: Kind, data: bytes, *, session: Session, settings: Settings, dry_run: bool, progress: Progress | None = None,
+    kind: Kind,
+    data: bytes,
+    *,
+    session: Session,
+    settings: Settings,
+    dry_run: bool,
+    progress: Progress | None = None,
     sheet: str | None = None,
 ) -> ImportResult:
     """``data`` is a CSV file or an .xlsx workbook (its first sheet, or ``sheet``)."""
@@ -142,9 +150,13 @@ def run_import(
     if progress:
         progress(source.lines, source.lines)
     if report.rows_total == 0 and not errors:
-        errors.add(None, None, "データ行がありません。見出しの次の行から1件ずつ書いてください (no data rows)", row=False)
-    report.readings = [Reading(column=names.get(key, key), written=written, read_as=label, rows=count)
-                       for (key, written, label), count in rows.readings.items()]
+        errors.add(
+            None, None, "データ行がありません。見出しの次の行から1件ずつ書いてください (no data rows)", row=False
+        )
+    report.readings = [
+        Reading(column=names.get(key, key), written=written, read_as=label, rows=count)
+        for (key, written, label), count in rows.readings.items()
+    ]
     report.rows_valid = report.rows_total - len(errors.bad_lines)
     if savepoint is not None:
         if errors:
@@ -156,8 +168,15 @@ def run_import(
         affected.clear()
     log.info(
         "import.finished",
-        extra={"import_kind": kind.kind, "dry_run": dry_run, "rows": report.rows_total, "errors": report.errors_total,
-               "rows_created": report.created, "rows_updated": report.updated, "written": report.written},
+        extra={
+            "import_kind": kind.kind,
+            "dry_run": dry_run,
+            "rows": report.rows_total,
+            "errors": report.errors_total,
+            "rows_created": report.created,
+            "rows_updated": report.updated,
+            "written": report.written,
+        },
     )
     return ImportResult(report, affected)
 
@@ -180,8 +199,11 @@ class RowReader:
         if len(cells) < width and self.ragged:
             cells = cells + [""] * (width - len(cells))
         if len(cells) != width:
-            row.add(None, f"列の数がヘッダーと合いません (ヘッダー {width} 列、この行 {len(cells)} 列)。"
-                          "セルの中のカンマは \"\" で囲んでください (wrong number of cells)")
+            row.add(
+                None,
+                f"列の数がヘッダーと合いません (ヘッダー {width} 列、この行 {len(cells)} 列)。"
+                'セルの中のカンマは "" で囲んでください (wrong number of cells)',
+            )
             return None
         values: dict[str, object] = {}
         for column, raw in zip(self.matched, cells, strict=True):
@@ -229,4 +251,7 @@ class RowReader:
             return
         first = self.first_line_of.setdefault(key, row.line)
         if first != row.line:
-            row.add(self.key_column, f"{first} 行目と同じ外部IDです。1つの外部IDは1行にしてください (duplicate id in the file)")
+            row.add(
+                self.key_column,
+                f"{first} 行目と同じ外部IDです。1つの外部IDは1行にしてください (duplicate id in the file)",
+            )

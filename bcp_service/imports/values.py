@@ -71,7 +71,9 @@ def parse_municipality_code(value: str) -> str:
         try:
             return validate_municipality_code(padded)
         except ValueError:
-            raise ValueError("市町村コードは検査数字を含む6桁で入力してください (6-digit code with check digit)") from None
+            raise ValueError(
+                "市町村コードは検査数字を含む6桁で入力してください (6-digit code with check digit)"
+            ) from None
     return validate_municipality_code(code)
 
 

@@ -29,6 +29,8 @@ def frame(message: dict) -> str:
     """The server-sent event for a message: ``id:`` the latest answer id, the type as event name."""
     data = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
     return f"id: {message.get('answer_id', 0)}\nevent: {message['type']}\ndata: {data}\n\n"
+
+
 QUEUE_SIZE = 64
 RESET = {"type": "reset"}
 CLOSE = {"type": "close"}
@@ -192,7 +194,9 @@ class RoundWatcher:
             self.source.start_at(wake.last_answer_id, session)
             session.rollback()
 
-    def _refresh(self, handles: list[ViewHandle], notified: bool, known: set[int] | None) -> list[tuple[ViewHandle, dict]]:
+    def _refresh(
+        self, handles: list[ViewHandle], notified: bool, known: set[int] | None
+    ) -> list[tuple[ViewHandle, dict]]:
         with self.hub.session_factory() as session:
             if not notified:
                 signature = self.source.signature(session)
@@ -213,8 +217,14 @@ class RoundWatcher:
 class LiveHub:
     """Everything live in one process. Created lazily on the first subscription, bound to that event loop."""
 
-    def __init__(self, *, session_factory: sessionmaker, settings, source_factory: Callable[[int], Source],
-                 listener_factory: Callable[[LiveHub], Any] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        session_factory: sessionmaker,
+        settings,
+        source_factory: Callable[[int], Source],
+        listener_factory: Callable[[LiveHub], Any] | None = None,
+    ) -> None:
         self.session_factory = session_factory
         self.settings = settings
         self.source_factory = source_factory

@@ -22,8 +22,15 @@ HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no", "Connection":
 EXPIRED = "event: expired\ndata: {}\n\n"
 
 
-async def stream(hub: LiveHub, subscriber: Subscriber, *, keepalive: float, max_seconds: float,
-                 alive: Callable[[], Awaitable[bool]] | None = None, check_every: float = 2.0) -> AsyncIterator[str]:
+async def stream(
+    hub: LiveHub,
+    subscriber: Subscriber,
+    *,
+    keepalive: float,
+    max_seconds: float,
+    alive: Callable[[], Awaitable[bool]] | None = None,
+    check_every: float = 2.0,
+) -> AsyncIterator[str]:
     now = time.monotonic()
     deadline, next_check, next_keepalive = now + max_seconds, now + check_every, now + keepalive
     try:

@@ -16,10 +16,21 @@ SILENT = text(states.sql_in(states.SILENT))
 
 BOARD_INDEXES = (
     # The priority list and the non-responders: the top 50 of a round without sorting all of it.
-    Index("ix_safety_check_board_needing", SafetyCheck.round_id, SafetyCheck.hours_left,
-          postgresql_where=NEEDING, sqlite_where=NEEDING),
-    Index("ix_safety_check_board_silent", SafetyCheck.round_id, SafetyCheck.risk_tier, SafetyCheck.id,
-          postgresql_where=SILENT, sqlite_where=SILENT),
+    Index(
+        "ix_safety_check_board_needing",
+        SafetyCheck.round_id,
+        SafetyCheck.hours_left,
+        postgresql_where=NEEDING,
+        sqlite_where=NEEDING,
+    ),
+    Index(
+        "ix_safety_check_board_silent",
+        SafetyCheck.round_id,
+        SafetyCheck.risk_tier,
+        SafetyCheck.id,
+        postgresql_where=SILENT,
+        sqlite_where=SILENT,
+    ),
     # Counts of one region, municipality or hub (or a prefecture's or hub's scope) within a round.
     Index("ix_safety_check_board_region", SafetyCheck.round_id, SafetyCheck.region_id),
     Index("ix_safety_check_board_municipality", SafetyCheck.round_id, SafetyCheck.municipality_id),

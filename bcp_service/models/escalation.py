@@ -13,8 +13,14 @@ from bcp_service.models.rounds import SafetyCheck
 # The escalation job's claim: unanswered checks of a round by step (escalation/jobs.py). Declared
 # here, on the rounds package's table, so the metadata matches migration 0005 without touching rounds.py.
 ESCALATING = text("state IN ('no_answer', 'delivery_failed')")
-Index("ix_safety_check_escalation", SafetyCheck.__table__.c.round_id, SafetyCheck.__table__.c.escalation_step,
-      SafetyCheck.__table__.c.id, postgresql_where=ESCALATING, sqlite_where=ESCALATING)
+Index(
+    "ix_safety_check_escalation",
+    SafetyCheck.__table__.c.round_id,
+    SafetyCheck.__table__.c.escalation_step,
+    SafetyCheck.__table__.c.id,
+    postgresql_where=ESCALATING,
+    sqlite_where=ESCALATING,
+)
 
 
 class CheckEvent(SQLModel, table=True):

@@ -47,9 +47,7 @@ class LocalMedicalAssociation(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     prefecture_id: int = Field(foreign_key="prefecture.id", index=True)
     secondary_medical_area_id: int | None = Field(default=None, foreign_key="secondary_medical_area.id")
-    public_health_center_district_id: int | None = Field(
-        default=None, foreign_key="public_health_center_district.id"
-    )
+    public_health_center_district_id: int | None = Field(default=None, foreign_key="public_health_center_district.id")
     name: str = Field(max_length=50)
 
 
@@ -61,9 +59,7 @@ class Municipality(SQLModel, table=True):
     name: str = Field(max_length=50)
     prefecture_id: int = Field(foreign_key="prefecture.id", index=True)
     secondary_medical_area_id: int | None = Field(default=None, foreign_key="secondary_medical_area.id")
-    public_health_center_district_id: int | None = Field(
-        default=None, foreign_key="public_health_center_district.id"
-    )
+    public_health_center_district_id: int | None = Field(default=None, foreign_key="public_health_center_district.id")
     local_medical_association_id: int | None = Field(default=None, foreign_key="local_medical_association.id")
     # Where the area memberships above came from: "official" or "demo_assigned" (plausible, not sourced).
     membership_source: str = Field(default="official", max_length=20)

@@ -72,8 +72,11 @@ class DesignationRule(SQLModel, table=True):
     """
 
     __tablename__ = "designation_rule"
-    __table_args__ = (UniqueConstraint("prefecture_code", "designation", "institution_kind", "enhanced_only",
-                                       name="uq_designation_rule"),)
+    __table_args__ = (
+        UniqueConstraint(
+            "prefecture_code", "designation", "institution_kind", "enhanced_only", name="uq_designation_rule"
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     prefecture_code: str | None = Field(default=None, max_length=2, index=True)

@@ -20,8 +20,12 @@ class PowerOutage(SQLModel, table=True):
     __tablename__ = "power_outage"
     __table_args__ = (
         UniqueConstraint("source", "external_id", name="uq_power_outage_source_id"),
-        Index("ix_power_outage_open", "municipality_id",
-              postgresql_where=text("restored_at IS NULL"), sqlite_where=text("restored_at IS NULL")),
+        Index(
+            "ix_power_outage_open",
+            "municipality_id",
+            postgresql_where=text("restored_at IS NULL"),
+            sqlite_where=text("restored_at IS NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -38,17 +38,24 @@ class OutboxMessage(SQLModel, table=True):
     __table_args__ = (
         # The claim query walks this in order (critical patients first); only due rows are in it.
         Index(
-            "ix_outbox_message_due", "priority", "id",
-            postgresql_where=text("state = 'queued'"), sqlite_where=text("state = 'queued'"),
+            "ix_outbox_message_due",
+            "priority",
+            "id",
+            postgresql_where=text("state = 'queued'"),
+            sqlite_where=text("state = 'queued'"),
         ),
         Index(
-            "ix_outbox_message_sending", "claimed_at",
-            postgresql_where=text("state = 'sending'"), sqlite_where=text("state = 'sending'"),
+            "ix_outbox_message_sending",
+            "claimed_at",
+            postgresql_where=text("state = 'sending'"),
+            sqlite_where=text("state = 'sending'"),
         ),
         Index("ix_outbox_message_round_state", "round_id", "state"),
         # Null until sent, so only the sent rows are in it (nothing to maintain at round start).
         Index(
-            "uq_outbox_message_provider_message_id", "provider_message_id", unique=True,
+            "uq_outbox_message_provider_message_id",
+            "provider_message_id",
+            unique=True,
             postgresql_where=text("provider_message_id IS NOT NULL"),
             sqlite_where=text("provider_message_id IS NOT NULL"),
         ),
@@ -106,7 +113,6 @@ class SendRate(SQLModel, table=True):
     burst: float
     tokens: float
     updated_at: datetime = Field(sa_type=UtcDateTime(), nullable=False)
-
 
 
 class SendLanePause(SQLModel, table=True):

@@ -65,7 +65,9 @@ class SafetyRound(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     reason: str = Field(max_length=20)
-    kind: str = Field(default=RoundKind.safety_check, max_length=20, sa_column_kwargs={"server_default": "safety_check"})
+    kind: str = Field(
+        default=RoundKind.safety_check, max_length=20, sa_column_kwargs={"server_default": "safety_check"}
+    )
     drill: bool = Field(default=False)
     title: str | None = Field(default=None, max_length=200)
     started_by_user_id: int | None = Field(default=None, foreign_key="app_user.id")
@@ -100,12 +102,24 @@ class SafetyCheck(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("patient_id", "round_id", name="uq_safety_check_patient_round"),
         Index("ix_safety_check_round_state", "round_id", "state"),
-        Index("ix_safety_check_assigned", "assigned_user_id",
-              postgresql_where=text("assigned_user_id IS NOT NULL"), sqlite_where=text("assigned_user_id IS NOT NULL")),
-        Index("ix_safety_check_follows", "follows_check_id",
-              postgresql_where=text("follows_check_id IS NOT NULL"), sqlite_where=text("follows_check_id IS NOT NULL")),
-        Index("ix_safety_check_review", "round_id",
-              postgresql_where=text("review_reply_id IS NOT NULL"), sqlite_where=text("review_reply_id IS NOT NULL")),
+        Index(
+            "ix_safety_check_assigned",
+            "assigned_user_id",
+            postgresql_where=text("assigned_user_id IS NOT NULL"),
+            sqlite_where=text("assigned_user_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_safety_check_follows",
+            "follows_check_id",
+            postgresql_where=text("follows_check_id IS NOT NULL"),
+            sqlite_where=text("follows_check_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_safety_check_review",
+            "round_id",
+            postgresql_where=text("review_reply_id IS NOT NULL"),
+            sqlite_where=text("review_reply_id IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -76,4 +76,3 @@ class ScheduleFiring(SQLModel, table=True):
     coalesced: int = Field(default=0)
     error: str | None = Field(default=None, max_length=500)
     instance_id: str = Field(max_length=100)
-

@@ -21,7 +21,9 @@ ClientId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
 class NurseResultIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    client_id: ClientId = Field(description="made on the phone (a UUID); the same id is recorded once, however often it is sent")
+    client_id: ClientId = Field(
+        description="made on the phone (a UUID); the same id is recorded once, however often it is sent"
+    )
     check_id: int
     state: NurseState
     method: Literal["phone", "visit"] = "phone"
@@ -32,7 +34,9 @@ class NurseResultIn(BaseModel):
     needs_admission: bool = False
     evacuated_to: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
     note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] | None = None
-    observed_at: datetime | None = Field(None, description="when the nurse recorded it on the phone (offline: earlier than sent)")
+    observed_at: datetime | None = Field(
+        None, description="when the nurse recorded it on the phone (offline: earlier than sent)"
+    )
 
 
 class NurseResultOut(BaseModel):

@@ -31,42 +31,83 @@ from bcp_service.rounds import incidents, triage
 def list_my_checks(*, session: Session, principal: Principal, limit: int = 300) -> tuple[list[NurseRow], int]:
     """Checks of running rounds for the patients in the nurse's scope (station and assignments)."""
     # One row per person and incident: a check following another round's conversation is shown with it.
-    conditions = [SafetyRound.state == RoundState.running.value, col(SafetyCheck.follows_check_id).is_(None),
-                  *patient_scope(principal)]
+    conditions = [
+        SafetyRound.state == RoundState.running.value,
+        col(SafetyCheck.follows_check_id).is_(None),
+        *patient_scope(principal),
+    ]
     base = (
-        select(SafetyCheck, SafetyRound.title, SafetyRound.drill, Patient, EXPECTED_HOURS.label("expected"),
-               SafetyRound.incident_id)
+        select(
+            SafetyCheck,
+            SafetyRound.title,
+            SafetyRound.drill,
+            Patient,
+            EXPECTED_HOURS.label("expected"),
+            SafetyRound.incident_id,
+        )
         .join(SafetyRound, SafetyRound.id == SafetyCheck.round_id)
         .join(Patient, Patient.id == SafetyCheck.patient_id)
         .where(*conditions)
     )
     total = session.exec(
-        select(func.count()).select_from(SafetyCheck).join(SafetyRound, SafetyRound.id == SafetyCheck.round_id)
-        .join(Patient, Patient.id == SafetyCheck.patient_id).where(*conditions)
+        select(func.count())
+        .select_from(SafetyCheck)
+        .join(SafetyRound, SafetyRound.id == SafetyCheck.round_id)
+        .join(Patient, Patient.id == SafetyCheck.patient_id)
+        .where(*conditions)
     ).one()
     now = utcnow()
     rows = session.exec(base.order_by(*triage.triage_order(now)).limit(limit)).all()
     contacts = contacts_of(session, [patient.id for _, _, _, patient, _, _ in rows])
     rounds = incidents.rounds_of_people(session, [check.id for check, *_ in rows if check.id is not None])
     reply_ids = sorted({check.review_reply_id for check, *_ in rows if check.review_reply_id is not None})
-    texts = dict(session.exec(select(UnmatchedReply.id, UnmatchedReply.body)
-                              .where(col(UnmatchedReply.id).in_(reply_ids))).all()) if reply_ids else {}
+    texts = (
+        dict(
+            session.exec(
+                select(UnmatchedReply.id, UnmatchedReply.body).where(col(UnmatchedReply.id).in_(reply_ids))
+            ).all()
+        )
+        if reply_ids
+        else {}
+    )
     result = [
         NurseRow(
-            check_id=check.id, round_id=check.round_id, round_title=title or f"安否確認 #{check.round_id}", drill=drill,
-            patient_id=patient.id, name=patient.name, name_kana=patient.name_kana, address=patient.address,
-            device=device_label(patient.uses_ventilator, patient.ventilator_mode, patient.uses_oxygen,
-                                patient.uses_suction, patient.medically_dependent_child),
-            risk_tier=check.risk_tier, state=check.state, hours_left=check.hours_left, expected_hours=expected,
+            check_id=check.id,
+            round_id=check.round_id,
+            round_title=title or f"安否確認 #{check.round_id}",
+            drill=drill,
+            patient_id=patient.id,
+            name=patient.name,
+            name_kana=patient.name_kana,
+            address=patient.address,
+            device=device_label(
+                patient.uses_ventilator,
+                patient.ventilator_mode,
+                patient.uses_oxygen,
+                patient.uses_suction,
+                patient.medically_dependent_child,
+            ),
+            risk_tier=check.risk_tier,
+            state=check.state,
+            hours_left=check.hours_left,
+            expected_hours=expected,
             last_answer_at=aware(check.last_answer_at) if check.last_answer_at else None,
-            last_channel=check.last_channel, contacts=tuple(contacts.get(patient.id, ())),
-            power=check.power, hours_unknown=bool(check.hours_unknown), needs_transport=bool(check.needs_transport),
-            needs_admission=bool(check.needs_admission), evacuated_to=check.evacuated_to, note=check.note,
+            last_channel=check.last_channel,
+            contacts=tuple(contacts.get(patient.id, ())),
+            power=check.power,
+            hours_unknown=bool(check.hours_unknown),
+            needs_transport=bool(check.needs_transport),
+            needs_admission=bool(check.needs_admission),
+            evacuated_to=check.evacuated_to,
+            note=check.note,
             planned_stay=planned_stay_text(patient.planned_stay, patient.planned_stay_place),
             planned_stay_at=aware(patient.planned_stay_at) if patient.planned_stay_at else None,
             incident_id=incident_id,
-            rounds=tuple((rid, rtitle or f"安否確認 #{rid}", rdrill) for rid, rtitle, rdrill in rounds.get(check.id, ())),
-            harm_hours=_harm_hours(check, patient, now), review_reply_id=check.review_reply_id,
+            rounds=tuple(
+                (rid, rtitle or f"安否確認 #{rid}", rdrill) for rid, rtitle, rdrill in rounds.get(check.id, ())
+            ),
+            harm_hours=_harm_hours(check, patient, now),
+            review_reply_id=check.review_reply_id,
             review_text=texts.get(check.review_reply_id) if check.review_reply_id is not None else None,
         )
         for check, title, drill, patient, expected, incident_id in rows
@@ -75,9 +116,16 @@ def list_my_checks(*, session: Session, principal: Principal, limit: int = 300) 
 
 
 def _harm_hours(check: SafetyCheck, patient: Patient, now) -> float | None:
-    harm = triage.hours_to_harm(triage.from_patient(
-        patient, state=check.state, hours_left=check.hours_left, asked_at=aware(check.created_at),
-        review_pending=check.review_reply_id is not None), now)
+    harm = triage.hours_to_harm(
+        triage.from_patient(
+            patient,
+            state=check.state,
+            hours_left=check.hours_left,
+            asked_at=aware(check.created_at),
+            review_pending=check.review_reply_id is not None,
+        ),
+        now,
+    )
     return None if harm >= triage.NO_DEVICE_HOURS else round(harm, 1)
 
 
@@ -87,14 +135,22 @@ def contacts_of(session: Session, patient_ids: list[int]) -> dict[int, list[Cont
         return found
     # The nurse calls: a contact reached only by e-mail has no number to show here.
     rows = session.exec(
-        select(PatientContact).where(col(PatientContact.patient_id).in_(patient_ids), col(PatientContact.phone).is_not(None))
+        select(PatientContact)
+        .where(col(PatientContact.patient_id).in_(patient_ids), col(PatientContact.phone).is_not(None))
         .order_by(PatientContact.patient_id, PatientContact.position, PatientContact.id)
     ).all()
     refused = address_rows(session=session, patient_ids=patient_ids)
     for c in rows:
-        found[c.patient_id].append(Contact(kind=c.kind, name=c.name, relation=c.relation, phone=c.phone,
-                                           display=national(c.phone),
-                                           warning=call_warning(c, refused.get(c.id, (frozenset(), ()))[0])))
+        found[c.patient_id].append(
+            Contact(
+                kind=c.kind,
+                name=c.name,
+                relation=c.relation,
+                phone=c.phone,
+                display=national(c.phone),
+                warning=call_warning(c, refused.get(c.id, (frozenset(), ()))[0]),
+            )
+        )
     return found
 
 
@@ -116,8 +172,10 @@ def national(phone: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
 
 
-ROUND_CLOSED = ("この安否確認はすでに終了しているため、結果を記録できません。"
-                "急ぎの内容は担当の連携拠点に電話で伝えてください (the round is closed)")
+ROUND_CLOSED = (
+    "この安否確認はすでに終了しているため、結果を記録できません。"
+    "急ぎの内容は担当の連携拠点に電話で伝えてください (the round is closed)"
+)
 
 
 def record_result(*, session: Session, principal: Principal, data: NurseResultIn) -> tuple[RecordedAnswer, bool]:
@@ -125,10 +183,13 @@ def record_result(*, session: Session, principal: Principal, data: NurseResultIn
     existing = session.exec(select(CheckAnswer).where(CheckAnswer.idempotency_key == key)).first()
     if existing is not None:
         if existing.check_id != data.check_id:
-            raise Conflict("この記録 ID は別の患者で使われています (client_id used for another check)", field="client_id")
+            raise Conflict(
+                "この記録 ID は別の患者で使われています (client_id used for another check)", field="client_id"
+            )
         return RecordedAnswer(existing.id, existing.check_id, existing.round_id, existing.state), False
     check = session.exec(
-        select(SafetyCheck).join(Patient, Patient.id == SafetyCheck.patient_id)
+        select(SafetyCheck)
+        .join(Patient, Patient.id == SafetyCheck.patient_id)
         .where(SafetyCheck.id == data.check_id, *patient_scope(principal))
     ).first()
     if check is None:
@@ -147,11 +208,21 @@ def record_result(*, session: Session, principal: Principal, data: NurseResultIn
         check.review_reply_id = None
         session.add(check)
     return record_answer(
-        session=session, check_id=check.id, state=data.state, channel=AnswerChannel.nurse, observed_at=observed,
-        hours_left=data.hours_left, note=data.note or None, answered_by=f"nurse_{data.method}",
-        hours_unknown=data.hours_unknown, power=data.power, needs_transport=data.needs_transport,
-        needs_admission=data.needs_admission, evacuated_to=data.evacuated_to,
-        user_id=principal.user_id, idempotency_key=key,
+        session=session,
+        check_id=check.id,
+        state=data.state,
+        channel=AnswerChannel.nurse,
+        observed_at=observed,
+        hours_left=data.hours_left,
+        note=data.note or None,
+        answered_by=f"nurse_{data.method}",
+        hours_unknown=data.hours_unknown,
+        power=data.power,
+        needs_transport=data.needs_transport,
+        needs_admission=data.needs_admission,
+        evacuated_to=data.evacuated_to,
+        user_id=principal.user_id,
+        idempotency_key=key,
     )
 
 

@@ -32,17 +32,24 @@ class BackupInfo:
     revision: list[str]
 
     def save(self, path: Path) -> None:
-        sidecar(path).write_text(json.dumps({"taken_at": self.taken_at.isoformat(), "engine": self.engine,
-                                             "revision": self.revision}), encoding="utf-8")
+        sidecar(path).write_text(
+            json.dumps({"taken_at": self.taken_at.isoformat(), "engine": self.engine, "revision": self.revision}),
+            encoding="utf-8",
+        )
 
     @classmethod
     def load(cls, path: Path) -> BackupInfo:
         try:
             data = json.loads(sidecar(path).read_text(encoding="utf-8"))
-            return cls(taken_at=datetime.fromisoformat(data["taken_at"]), engine=data["engine"],
-                       revision=list(data.get("revision", [])))
+            return cls(
+                taken_at=datetime.fromisoformat(data["taken_at"]),
+                engine=data["engine"],
+                revision=list(data.get("revision", [])),
+            )
         except (OSError, ValueError, KeyError) as exc:
-            raise BackupError(f"バックアップの記録 {sidecar(path).name} が読めません（取得時刻が分かりません）") from exc
+            raise BackupError(
+                f"バックアップの記録 {sidecar(path).name} が読めません（取得時刻が分かりません）"
+            ) from exc
 
 
 def sidecar(path: Path) -> Path:
@@ -88,8 +95,20 @@ def restore(engine: Engine, path: Path, *, pg_restore: str = "pg_restore") -> Ba
             target.close()
             source.close()
     else:
-        _run([pg_restore, "--clean", "--if-exists", "--no-owner", "--single-transaction", "--exit-on-error",
-              f"--dbname={_libpq_url(engine)}", str(path)], "pg_restore", engine)
+        _run(
+            [
+                pg_restore,
+                "--clean",
+                "--if-exists",
+                "--no-owner",
+                "--single-transaction",
+                "--exit-on-error",
+                f"--dbname={_libpq_url(engine)}",
+                str(path),
+            ],
+            "pg_restore",
+            engine,
+        )
     return info
 
 
@@ -112,8 +131,10 @@ def _run(command: list[str], name: str, engine: Engine) -> None:
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=6 * 3600, check=False, env=env)
     except FileNotFoundError as exc:
-        raise BackupError(f"{name} が見つかりません（PostgreSQL のクライアントを入れるか BCP_PG_DUMP_PATH / "
-                          f"BCP_PG_RESTORE_PATH を設定してください）") from exc
+        raise BackupError(
+            f"{name} が見つかりません（PostgreSQL のクライアントを入れるか BCP_PG_DUMP_PATH / "
+            f"BCP_PG_RESTORE_PATH を設定してください）"
+        ) from exc
     if done.returncode != 0:
         # The first line of the tool's own message (no connection string is in it).
         first = next((line for line in done.stderr.splitlines() if line.strip()), "")

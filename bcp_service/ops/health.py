@@ -120,7 +120,7 @@ def _count_backlog(journal: Journal, health: JournalHealth) -> None:
                 first = handle.readline()
                 if size <= budget:
                     budget -= size
-                    health.entries += (first.count(b"\n") + handle.read().count(b"\n"))
+                    health.entries += first.count(b"\n") + handle.read().count(b"\n")
                 else:
                     health.entries += max(1, size // max(1, len(first)))  # estimated from the first line
             at = json.loads(first).get("at") if first.strip() else None

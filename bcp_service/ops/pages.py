@@ -20,17 +20,29 @@ from bcp_service.page_helpers import page, register_home_link
 from bcp_service.webhooks.journal import journal_for
 
 router = APIRouter(include_in_schema=False)
-register_home_link("/ops", "運用状況", "送信キュー・送信速度・一時停止・受信記録・各プロセスの応答・回答の進み具合", (Role.admin,))
+register_home_link(
+    "/ops", "運用状況", "送信キュー・送信速度・一時停止・受信記録・各プロセスの応答・回答の進み具合", (Role.admin,)
+)
 LANE_LABELS = {"sms": "SMS", "voice": "音声電話"}
-STATE_LABELS = {"queued": "送信待ち", "sending": "送信中", "sent": "送信済み", "delivered": "配達済み",
-                "undelivered": "不達", "failed": "送信失敗", "cancelled": "取消"}
+STATE_LABELS = {
+    "queued": "送信待ち",
+    "sending": "送信中",
+    "sent": "送信済み",
+    "delivered": "配達済み",
+    "undelivered": "不達",
+    "failed": "送信失敗",
+    "cancelled": "取消",
+}
 
 
 class OperatorAccess(Access):
     """Admins, or a scraper presenting ``BCP_METRICS_TOKEN`` as its bearer token (no account needed)."""
 
     async def __call__(  # type: ignore[override]
-        self, request: Request, session: SessionDep, _token: Annotated[str | None, Depends(oauth2_scheme)] = None,
+        self,
+        request: Request,
+        session: SessionDep,
+        _token: Annotated[str | None, Depends(oauth2_scheme)] = None,
     ) -> Principal | None:
         expected = request.app.state.settings.metrics_token.get_secret_value()
         scheme, _, sent = request.headers.get("authorization", "").partition(" ")
@@ -60,6 +72,11 @@ def ops_page(request: Request, principal: Annotated[Principal, Depends(Access(Ro
     snap, probe = snapshot(request, session)
     # The probe above took SQLite's write lock in this request's session (a savepoint, rolled back): a second
     # probe in a unit of its own would wait for this very request and say "unwritable" (issue 29.3).
-    return page("ops/index.html", principal, snap=snap, status=read_status(request.app, database_probe=probe),
-                lane_labels=LANE_LABELS,
-                state_labels=STATE_LABELS)
+    return page(
+        "ops/index.html",
+        principal,
+        snap=snap,
+        status=read_status(request.app, database_probe=probe),
+        lane_labels=LANE_LABELS,
+        state_labels=STATE_LABELS,
+    )

@@ -70,8 +70,12 @@ def journal_replies(directory: Path, *, since: datetime) -> list[tuple[str, date
 
 
 def reconcile(
-    session: Session, *, backup_taken_at: datetime, records: list[ProviderRecord],
-    journal: list[tuple[str, datetime]] = (), source: str = "",
+    session: Session,
+    *,
+    backup_taken_at: datetime,
+    records: list[ProviderRecord],
+    journal: list[tuple[str, datetime]] = (),
+    source: str = "",
 ) -> RestoreReport:
     """Apply the provider's record to the restored database (the caller's transaction)."""
     report = RestoreReport(backup_taken_at=backup_taken_at, provider_records=len(records))
@@ -79,18 +83,28 @@ def reconcile(
     if not open_rounds:
         _audit(session, report, source)
         return report
-    pending = session.exec(select(OutboxMessage).where(col(OutboxMessage.round_id).in_(open_rounds),
-                                                       col(OutboxMessage.state).in_(NOT_LEFT))).all()
+    pending = session.exec(
+        select(OutboxMessage).where(
+            col(OutboxMessage.round_id).in_(open_rounds), col(OutboxMessage.state).in_(NOT_LEFT)
+        )
+    ).all()
     by_hash = {m.answer_token_hash: m for m in pending if m.answer_token_hash}
     by_text = {(m.to_number, m.body): m for m in pending if m.body and m.channel == "sms"}
     calls = {m.to_number: m for m in pending if m.channel == "voice"}
-    taken = set(session.exec(select(OutboxMessage.provider_message_id).where(
-        col(OutboxMessage.provider_message_id).in_([r.sid for r in records]))).all())
+    taken = set(
+        session.exec(
+            select(OutboxMessage.provider_message_id).where(
+                col(OutboxMessage.provider_message_id).in_([r.sid for r in records])
+            )
+        ).all()
+    )
     # number -> (check ids, round ids) of the open rounds, for what the provider says came and went
     contacted: dict[str, list[tuple[int, int]]] = {}
     for check_id, round_id, to in session.exec(
-            select(OutboxMessage.check_id, OutboxMessage.round_id, OutboxMessage.to_number)
-            .where(col(OutboxMessage.round_id).in_(open_rounds))).all():
+        select(OutboxMessage.check_id, OutboxMessage.round_id, OutboxMessage.to_number).where(
+            col(OutboxMessage.round_id).in_(open_rounds)
+        )
+    ).all():
         if check_id is not None and (check_id, round_id) not in contacted.setdefault(to, []):
             contacted[to].append((check_id, round_id))
     missing: dict[int, dict[int, dict]] = {round_id: {} for round_id in open_rounds}
@@ -109,10 +123,20 @@ def reconcile(
             continue
         row = _match(rec, by_hash, by_text, calls)
         if row is not None and rec.sid not in taken and row.state in NOT_LEFT:
-            session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
-                state=MessageState.sent.value, provider_message_id=rec.sid, sent_at=rec.created_at,
-                status_at=rec.created_at, claimed_by=None, claimed_at=None, answer_token=None,
-                attempts=OutboxMessage.attempts + 1))
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row.id)
+                .values(
+                    state=MessageState.sent.value,
+                    provider_message_id=rec.sid,
+                    sent_at=rec.created_at,
+                    status_at=rec.created_at,
+                    claimed_by=None,
+                    claimed_at=None,
+                    answer_token=None,
+                    attempts=OutboxMessage.attempts + 1,
+                )
+            )
             row.state = MessageState.sent.value
             taken.add(rec.sid)
             suppressed[row.round_id] = suppressed.get(row.round_id, 0) + 1
@@ -124,18 +148,30 @@ def reconcile(
     now = utcnow()
     for round_id in open_rounds:
         # A message delivered to a check answered before the backup hides nothing; a reply after it may.
-        items = sorted((v for k, v in missing[round_id].items() if k not in answered or v["why"] != "provider_sent"),
-                       key=lambda v: v["check_id"])
-        marker = RoundRestore(round_id=round_id, restored_at=now, backup_taken_at=backup_taken_at,
-                              suppressed=suppressed.get(round_id, 0), possibly_missing=items)
+        items = sorted(
+            (v for k, v in missing[round_id].items() if k not in answered or v["why"] != "provider_sent"),
+            key=lambda v: v["check_id"],
+        )
+        marker = RoundRestore(
+            round_id=round_id,
+            restored_at=now,
+            backup_taken_at=backup_taken_at,
+            suppressed=suppressed.get(round_id, 0),
+            possibly_missing=items,
+        )
         session.add(marker)
         report.rounds[round_id] = marker
     report.suppressed = sum(suppressed.values())
     session.flush()
     _audit(session, report, source)
-    log.warning("db.restore_reconciled", extra={"rounds": len(open_rounds), "suppressed": report.suppressed,
-                                                "possibly_missing": sum(len(m.possibly_missing)
-                                                                        for m in report.rounds.values())})
+    log.warning(
+        "db.restore_reconciled",
+        extra={
+            "rounds": len(open_rounds),
+            "suppressed": report.suppressed,
+            "possibly_missing": sum(len(m.possibly_missing) for m in report.rounds.values()),
+        },
+    )
     return report
 
 
@@ -152,14 +188,24 @@ def _match(rec: ProviderRecord, by_hash: dict, by_text: dict, calls: dict) -> Ou
 def _answered(session: Session, check_ids: list[int]) -> set[int]:
     if not check_ids:
         return set()
-    return set(session.exec(select(SafetyCheck.id).where(col(SafetyCheck.id).in_(check_ids),
-                                                         SafetyCheck.state != CheckState.no_answer.value)).all())
+    return set(
+        session.exec(
+            select(SafetyCheck.id).where(
+                col(SafetyCheck.id).in_(check_ids), SafetyCheck.state != CheckState.no_answer.value
+            )
+        ).all()
+    )
 
 
 def _audit(session: Session, report: RestoreReport, source: str) -> None:
-    audit(session=session, principal=None, action="db.restore", resource="bcp-service db restore",
-          detail=(f"backup taken {report.backup_taken_at.isoformat()}; {len(report.rounds)} open rounds marked; "
-                  f"{report.suppressed} messages the provider already had not sent again; "
-                  f"{report.provider_records} provider records read{'; ' + source if source else ''}")[:500])
-
-
+    audit(
+        session=session,
+        principal=None,
+        action="db.restore",
+        resource="bcp-service db restore",
+        detail=(
+            f"backup taken {report.backup_taken_at.isoformat()}; {len(report.rounds)} open rounds marked; "
+            f"{report.suppressed} messages the provider already had not sent again; "
+            f"{report.provider_records} provider records read{'; ' + source if source else ''}"
+        )[:500],
+    )

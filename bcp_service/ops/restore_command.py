@@ -41,17 +41,32 @@ def live_processes(engine, settings: Settings) -> list[str]:
 def provider_records(settings: Settings, since, transport=None) -> list[ProviderRecord]:
     if settings.notifier != "twilio":
         return []
-    return asyncio.run(list_since(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value(),
-                                  since=since, base_url=settings.twilio_base_url, transport=transport))
+    return asyncio.run(
+        list_since(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token.get_secret_value(),
+            since=since,
+            base_url=settings.twilio_base_url,
+            transport=transport,
+        )
+    )
 
 
-def run_restore(settings: Settings, path: Path, *, force: bool = False, skip_provider: bool = False,
-                records: list[ProviderRecord] | None = None) -> RestoreReport:
+def run_restore(
+    settings: Settings,
+    path: Path,
+    *,
+    force: bool = False,
+    skip_provider: bool = False,
+    records: list[ProviderRecord] | None = None,
+) -> RestoreReport:
     engine = make_engine(settings.database_url)
     try:
         busy = live_processes(engine, settings)
         if busy and not force:
-            raise RestoreRefused(f"動いているプロセスがあります（{', '.join(busy)}）。止めてから復元してください（--force で強行）")
+            raise RestoreRefused(
+                f"動いているプロセスがあります（{', '.join(busy)}）。止めてから復元してください（--force で強行）"
+            )
         try:
             info = BackupInfo.load(Path(path))
         except BackupError as exc:
@@ -60,8 +75,10 @@ def run_restore(settings: Settings, path: Path, *, force: bool = False, skip_pro
             try:
                 records = provider_records(settings, info.taken_at)
             except Exception as exc:
-                raise RestoreRefused(f"送信業者の記録を読めませんでした（{type(exc).__name__}）。データベースは変更していません。"
-                                     "再試行するか、--skip-provider で記録なしに復元してください") from exc
+                raise RestoreRefused(
+                    f"送信業者の記録を読めませんでした（{type(exc).__name__}）。データベースは変更していません。"
+                    "再試行するか、--skip-provider で記録なしに復元してください"
+                ) from exc
         try:
             restore(engine, Path(path), pg_restore=settings.pg_restore_path)
         except BackupError as exc:
@@ -70,7 +87,12 @@ def run_restore(settings: Settings, path: Path, *, force: bool = False, skip_pro
         journal = journal_replies(Path(settings.data_dir) / "journal", since=info.taken_at)
         with unit_of_work(make_session_factory(engine)) as session:
             take_write_lock(session)
-            return reconcile(session, backup_taken_at=info.taken_at, records=records or [], journal=journal,
-                             source=f"file {Path(path).name}" + ("; provider not read" if skip_provider else ""))
+            return reconcile(
+                session,
+                backup_taken_at=info.taken_at,
+                records=records or [],
+                journal=journal,
+                source=f"file {Path(path).name}" + ("; provider not read" if skip_provider else ""),
+            )
     finally:
         engine.dispose()

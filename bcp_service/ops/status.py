@@ -69,14 +69,22 @@ def read_status(app, *, database_probe: health.DatabaseHealth | None = None) -> 
             with app.state.short_unit_of_work() as session:
                 database = health.check_write(session, min_free_mb=settings.health_min_free_mb)
         except DBAPIError as exc:  # the unit of work's own begin or commit was refused
-            database = (health.DatabaseHealth(busy=True, error="busy") if is_busy(exc)
-                        else health.DatabaseHealth(writable=False, error=type(exc).__name__))
+            database = (
+                health.DatabaseHealth(busy=True, error="busy")
+                if is_busy(exc)
+                else health.DatabaseHealth(writable=False, error=type(exc).__name__)
+            )
     journal = health.check_journal(journal_for(app), min_free_mb=settings.health_min_free_mb)
     if base is None:
-        base = SystemStatus(ok=False, checked_at=now, stale_after_seconds=settings.heartbeat_stale_seconds,
-                            components=[])
-    status = OpsStatus(**base.model_dump(exclude={"throttled_messages"}), database=database.state, journal=journal.public(),
-                       throttled_messages=throttled)
+        base = SystemStatus(
+            ok=False, checked_at=now, stale_after_seconds=settings.heartbeat_stale_seconds, components=[]
+        )
+    status = OpsStatus(
+        **base.model_dump(exclude={"throttled_messages"}),
+        database=database.state,
+        journal=journal.public(),
+        throttled_messages=throttled,
+    )
     status.down = find_down(status, database, journal)
     status.ok = status.ok and not status.down
     if status.down:
@@ -86,36 +94,70 @@ def read_status(app, *, database_probe: health.DatabaseHealth | None = None) -> 
 
 def count_throttled(session, *, now: datetime) -> int:
     """Messages held back now because the provider refused them with 429 (nothing was sent)."""
-    return int(session.exec(select(func.count()).select_from(OutboxMessage).where(
-        OutboxMessage.state == MessageState.queued.value, OutboxMessage.throttled > 0,
-        col(OutboxMessage.next_attempt_at) > now)).one())
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(
+                OutboxMessage.state == MessageState.queued.value,
+                OutboxMessage.throttled > 0,
+                col(OutboxMessage.next_attempt_at) > now,
+            )
+        ).one()
+    )
 
 
 def find_down(status: OpsStatus, database: health.DatabaseHealth, journal: health.JournalHealth) -> list[DownPart]:
     down = []
     if not database.readable:
-        down.append(DownPart(part="database", state="unreadable", since=status.database_unwritable_since,
-                             message="データベースを読み出せません。データベースの稼働と接続を確認してください。"))
+        down.append(
+            DownPart(
+                part="database",
+                state="unreadable",
+                since=status.database_unwritable_since,
+                message="データベースを読み出せません。データベースの稼働と接続を確認してください。",
+            )
+        )
     elif not database.writable:
         reason = "空き容量が不足しています" if database.error == "disk_low" else "書き込みが拒否されています"
-        down.append(DownPart(part="database", state="unwritable", since=status.database_unwritable_since,
-                             message=f"データベースに書き込めません（{reason}）。回答は受信記録に保存されます。"))
+        down.append(
+            DownPart(
+                part="database",
+                state="unwritable",
+                since=status.database_unwritable_since,
+                message=f"データベースに書き込めません（{reason}）。回答は受信記録に保存されます。",
+            )
+        )
     elif database.busy:
-        down.append(DownPart(part="database", state="busy",
-                             message="データベースが混み合っていて、書き込みをすぐには確認できませんでした（書き込み待ち）。"
-                                     "回答と受信記録は優先して受け付けています。"))
+        down.append(
+            DownPart(
+                part="database",
+                state="busy",
+                message="データベースが混み合っていて、書き込みをすぐには確認できませんでした（書き込み待ち）。"
+                "回答と受信記録は優先して受け付けています。",
+            )
+        )
     if not journal.writable or status.journal_unwritable_since:
         if journal.fallback_writable:
             message = "受信記録（ジャーナル）に書き込めません。予備の保存先に記録しています。"
         else:
-            message = ("受信記録（ジャーナル）に書き込めません。データベースも止まると、返信と配信状況は受け付けず"
-                       "（503）、Twilio の再送を待ちます。")
-        down.append(DownPart(part="journal", state="unwritable", since=status.journal_unwritable_since,
-                             message=message))
+            message = (
+                "受信記録（ジャーナル）に書き込めません。データベースも止まると、返信と配信状況は受け付けず"
+                "（503）、Twilio の再送を待ちます。"
+            )
+        down.append(
+            DownPart(part="journal", state="unwritable", since=status.journal_unwritable_since, message=message)
+        )
     if status.webhooks_refused:  # issue 28.3: answered 503, Twilio retries them (#rc=/#rp= on the URLs)
-        down.append(DownPart(part="webhooks", state="refused", since=status.webhooks_refused_last_at,
-                             message=f"返信・配信状況 {status.webhooks_refused} 件を保存できず 503 で断りました"
-                                     "（Twilio が再送します）。最後の拒否"))
+        down.append(
+            DownPart(
+                part="webhooks",
+                state="refused",
+                since=status.webhooks_refused_last_at,
+                message=f"返信・配信状況 {status.webhooks_refused} 件を保存できず 503 で断りました"
+                "（Twilio が再送します）。最後の拒否",
+            )
+        )
     lanes = []
     for component in status.components:
         for instance in component.instances:
@@ -123,18 +165,41 @@ def find_down(status: OpsStatus, database: health.DatabaseHealth, journal: healt
                 lanes += [lane for lane in instance.info.get("lanes_down", []) if lane not in lanes]
     if status.provider_unavailable_since or lanes:
         names = "、".join(lanes) or "全経路"
-        down.append(DownPart(part="provider", state="paused", since=status.provider_unavailable_since,
-                             message=f"送信業者が応答しないため送信を一時停止しています（{names}）。"))
+        down.append(
+            DownPart(
+                part="provider",
+                state="paused",
+                since=status.provider_unavailable_since,
+                message=f"送信業者が応答しないため送信を一時停止しています（{names}）。",
+            )
+        )
     for pause in status.lanes_paused:  # an account or sender problem (issue 26.1): resumes on a probe or an admin
-        down.append(DownPart(part="provider", state="account", since=pause.paused_at,
-                             message=f"{pause.lane_label}の送信を一時停止しています: {pause.cause}"))
+        down.append(
+            DownPart(
+                part="provider",
+                state="account",
+                since=pause.paused_at,
+                message=f"{pause.lane_label}の送信を一時停止しています: {pause.cause}",
+            )
+        )
     if status.throttled_messages:
-        down.append(DownPart(part="provider", state="throttled",
-                             message=f"送信業者が送信を制限しています（429）。{status.throttled_messages}件が再送待ちです。"))
+        down.append(
+            DownPart(
+                part="provider",
+                state="throttled",
+                message=f"送信業者が送信を制限しています（429）。{status.throttled_messages}件が再送待ちです。",
+            )
+        )
     if database.readable:
         for component in status.components:
             if component.stale and component.name in ("scheduler", "worker"):
                 label = COMPONENT_LABELS.get(component.name, component.name)
-                down.append(DownPart(part=component.name, state="stale", since=component.last_beat_at,
-                                     message=f"{label}の動作が確認できません（停止中、またはデータベース待ち）。"))
+                down.append(
+                    DownPart(
+                        part=component.name,
+                        state="stale",
+                        since=component.last_beat_at,
+                        message=f"{label}の動作が確認できません（停止中、またはデータベース待ち）。",
+                    )
+                )
     return down

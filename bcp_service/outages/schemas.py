@@ -12,8 +12,16 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from bcp_service.triggers.codes import normalise_municipality_code
 
 MAX_ITEMS = 5000
-CSV_COLUMNS = ("id", "municipality", "district", "started_at", "expected_restoration_at", "restored_at",
-               "households", "planned")
+CSV_COLUMNS = (
+    "id",
+    "municipality",
+    "district",
+    "started_at",
+    "expected_restoration_at",
+    "restored_at",
+    "households",
+    "planned",
+)
 
 
 class OutageItem(BaseModel):
@@ -47,8 +55,12 @@ class OutageBatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    source: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.:\-]+$",
-                        description="who reports (e.g. tepco-pg); ids are unique per source")
+    source: str = Field(
+        min_length=1,
+        max_length=40,
+        pattern=r"^[A-Za-z0-9_.:\-]+$",
+        description="who reports (e.g. tepco-pg); ids are unique per source",
+    )
     outages: list[OutageItem] = Field(max_length=MAX_ITEMS)
 
 

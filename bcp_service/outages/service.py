@@ -59,20 +59,34 @@ def power_out_municipality_ids(*, session: Session, now: datetime | None = None)
 
 
 def apply_outages(
-    *, session: Session, batch: OutageBatch, settings: Settings, now: datetime, received_by: str,
+    *,
+    session: Session,
+    batch: OutageBatch,
+    settings: Settings,
+    now: datetime,
+    received_by: str,
     principal: Principal | None = None,
 ) -> OutageSummary:
     """``principal``: a caller held to one prefecture (issue 23) finds only its own municipalities'
     codes; another prefecture's are listed as unmatched, like unknown codes."""
     inside = wall.municipality_condition(session, principal) if principal is not None else None
-    codes = {m.code: m for m in session.exec(
-        select(Municipality).where(col(Municipality.code).in_(sorted({i.municipality for i in batch.outages})),
-                                   *([] if inside is None else [inside]))
-    ).all()}
-    existing = {o.external_id: o for o in session.exec(
-        select(PowerOutage).where(PowerOutage.source == batch.source,
-                                  col(PowerOutage.external_id).in_([i.id for i in batch.outages]))
-    ).all()}
+    codes = {
+        m.code: m
+        for m in session.exec(
+            select(Municipality).where(
+                col(Municipality.code).in_(sorted({i.municipality for i in batch.outages})),
+                *([] if inside is None else [inside]),
+            )
+        ).all()
+    }
+    existing = {
+        o.external_id: o
+        for o in session.exec(
+            select(PowerOutage).where(
+                PowerOutage.source == batch.source, col(PowerOutage.external_id).in_([i.id for i in batch.outages])
+            )
+        ).all()
+    }
     stored = restored = 0
     unmatched: list[str] = []
     for item in batch.outages:
@@ -81,13 +95,25 @@ def apply_outages(
             if item.municipality not in unmatched:
                 unmatched.append(item.municipality)
             continue
-        values = {"municipality_id": municipality.id, "district": item.district, "started_at": _utc(item.started_at),
-                      "expected_restoration_at": _utc(item.expected_restoration_at), "restored_at": _utc(item.restored_at),
-                      "households": item.households, "planned": item.planned}
+        values = {
+            "municipality_id": municipality.id,
+            "district": item.district,
+            "started_at": _utc(item.started_at),
+            "expected_restoration_at": _utc(item.expected_restoration_at),
+            "restored_at": _utc(item.restored_at),
+            "households": item.households,
+            "planned": item.planned,
+        }
         row = existing.get(item.id)
         if row is None:
-            row = PowerOutage(source=batch.source, external_id=item.id, received_at=now, updated_at=now,
-                              received_by_name=received_by[:100], **values)
+            row = PowerOutage(
+                source=batch.source,
+                external_id=item.id,
+                received_at=now,
+                updated_at=now,
+                received_by_name=received_by[:100],
+                **values,
+            )
         else:
             current = {k: getattr(row, k) for k in values}
             current = {k: (aware_or_none(v) if isinstance(v, datetime) else v) for k, v in current.items()}
@@ -103,18 +129,50 @@ def apply_outages(
         session.add(row)
     session.flush()
     dark = power_out_municipality_ids(session=session, now=now)
-    open_count = session.exec(select(func.count()).select_from(PowerOutage).where(
-        PowerOutage.source == batch.source, col(PowerOutage.restored_at).is_(None))).one()
-    affected = session.exec(select(func.count()).select_from(Patient).where(
-        col(Patient.municipality_id).in_(sorted(dark)), col(Patient.uses_ventilator).is_(True),
-        Patient.status == PatientStatus.active)).one() if dark else 0
-    names = dict(session.exec(select(Municipality.id, Municipality.code).where(
-        col(Municipality.id).in_(sorted(dark)))).all()) if dark else {}
-    log.info("outages.applied", extra={"source": batch.source, "stored": stored, "restored": restored,
-                                       "open": open_count, "unmatched": len(unmatched)})
-    return OutageSummary(source=batch.source, stored=stored, open=open_count, restored=restored,
-                         unmatched_municipalities=unmatched, power_out_municipalities=sorted(names.values()),
-                         ventilator_users_affected=affected)
+    open_count = session.exec(
+        select(func.count())
+        .select_from(PowerOutage)
+        .where(PowerOutage.source == batch.source, col(PowerOutage.restored_at).is_(None))
+    ).one()
+    affected = (
+        session.exec(
+            select(func.count())
+            .select_from(Patient)
+            .where(
+                col(Patient.municipality_id).in_(sorted(dark)),
+                col(Patient.uses_ventilator).is_(True),
+                Patient.status == PatientStatus.active,
+            )
+        ).one()
+        if dark
+        else 0
+    )
+    names = (
+        dict(
+            session.exec(select(Municipality.id, Municipality.code).where(col(Municipality.id).in_(sorted(dark)))).all()
+        )
+        if dark
+        else {}
+    )
+    log.info(
+        "outages.applied",
+        extra={
+            "source": batch.source,
+            "stored": stored,
+            "restored": restored,
+            "open": open_count,
+            "unmatched": len(unmatched),
+        },
+    )
+    return OutageSummary(
+        source=batch.source,
+        stored=stored,
+        open=open_count,
+        restored=restored,
+        unmatched_municipalities=unmatched,
+        power_out_municipalities=sorted(names.values()),
+        ventilator_users_affected=affected,
+    )
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -124,18 +182,23 @@ def _utc(value: datetime | None) -> datetime | None:
 
 def _open_outages(session: Session, *conditions) -> list:
     """(outage, municipality code) of the unrestored outages that meet ``conditions``, oldest first."""
-    return list(session.exec(
-        select(PowerOutage, Municipality.code).join(Municipality, Municipality.id == PowerOutage.municipality_id)
-        .where(col(PowerOutage.restored_at).is_(None), *conditions)
-        .order_by(PowerOutage.id)
-    ).all())
+    return list(
+        session.exec(
+            select(PowerOutage, Municipality.code)
+            .join(Municipality, Municipality.id == PowerOutage.municipality_id)
+            .where(col(PowerOutage.restored_at).is_(None), *conditions)
+            .order_by(PowerOutage.id)
+        ).all()
+    )
 
 
 def _areas_with_patients(session: Session, *conditions) -> set[int]:
     """Municipality ids where an active patient meeting ``conditions`` lives."""
-    return set(session.exec(
-        select(Patient.municipality_id).where(Patient.status == PatientStatus.active, *conditions).distinct()
-    ).all())
+    return set(
+        session.exec(
+            select(Patient.municipality_id).where(Patient.status == PatientStatus.active, *conditions).distinct()
+        ).all()
+    )
 
 
 def outage_event(*, session: Session, settings: Settings, now: datetime) -> TriggerEvent | None:
@@ -162,9 +225,15 @@ def outage_event(*, session: Session, settings: Settings, now: datetime) -> Trig
     # The event is the set of long outages: the same set posted again is the same event.
     digest = hashlib.sha256("|".join(sorted(keys) or ["short"]).encode()).hexdigest()[:20]
     return TriggerEvent(
-        source="outage", event_id=f"outage-{digest}", status=EventStatus.NORMAL, info_type=InfoType.ISSUE,
-        hazard=Hazard.BLACKOUT, severity=max(severity.values()), municipality_severity=severity,
-        reported_at=now, occurred_at=min(aware(o.started_at) for o, _ in rows),
+        source="outage",
+        event_id=f"outage-{digest}",
+        status=EventStatus.NORMAL,
+        info_type=InfoType.ISSUE,
+        hazard=Hazard.BLACKOUT,
+        severity=max(severity.values()),
+        municipality_severity=severity,
+        reported_at=now,
+        occurred_at=min(aware(o.started_at) for o, _ in rows),
         title="停電（電力会社の停電情報）",
     )
 
@@ -180,8 +249,12 @@ def planned_outage_event(*, session: Session, settings: Settings, now: datetime)
     """
     if "blackout" not in settings.advance_notice_levels:
         return None
-    rows = _open_outages(session, col(PowerOutage.planned).is_(True), PowerOutage.started_at > now,
-                         PowerOutage.started_at <= now + timedelta(hours=settings.outage_notice_hours_ahead))
+    rows = _open_outages(
+        session,
+        col(PowerOutage.planned).is_(True),
+        PowerOutage.started_at > now,
+        PowerOutage.started_at <= now + timedelta(hours=settings.outage_notice_hours_ahead),
+    )
     if not rows:
         return None
     device_areas = _areas_with_patients(session, *notice_therapy_conditions(settings))
@@ -192,8 +265,9 @@ def planned_outage_event(*, session: Session, settings: Settings, now: datetime)
         started = aware(outage.started_at)
         expected = aware_or_none(outage.expected_restoration_at)
         if outage.municipality_id in device_areas:
-            level = LONG_OUTAGE_LEVEL if expected is not None and expected - started >= long_enough \
-                else SHORT_OUTAGE_LEVEL
+            level = (
+                LONG_OUTAGE_LEVEL if expected is not None and expected - started >= long_enough else SHORT_OUTAGE_LEVEL
+            )
             keys.append(f"{outage.source}:{outage.external_id}:{started.isoformat()}")
         else:
             level = NO_DEVICE_LEVEL
@@ -201,9 +275,15 @@ def planned_outage_event(*, session: Session, settings: Settings, now: datetime)
     # The same planned shutoffs posted again are the same event (a duplicate); a new one is a new event.
     digest = hashlib.sha256("|".join(sorted(keys) or ["none"]).encode()).hexdigest()[:20]
     return TriggerEvent(
-        source="outage", event_id=f"{NOTICE_PREFIX}outage-planned-{digest}", status=EventStatus.NORMAL,
-        info_type=InfoType.ISSUE, hazard=Hazard.BLACKOUT, severity=max(severity.values()),
-        municipality_severity=severity, reported_at=now, occurred_at=min(aware(o.started_at) for o, _ in rows),
+        source="outage",
+        event_id=f"{NOTICE_PREFIX}outage-planned-{digest}",
+        status=EventStatus.NORMAL,
+        info_type=InfoType.ISSUE,
+        hazard=Hazard.BLACKOUT,
+        severity=max(severity.values()),
+        municipality_severity=severity,
+        reported_at=now,
+        occurred_at=min(aware(o.started_at) for o, _ in rows),
         title="【事前連絡】計画停電（電力会社の停電情報）",
     )
 
@@ -220,14 +300,24 @@ def judge_outages(*, session: Session, settings: Settings, now: datetime, receiv
     Current outages are one blackout event (a safety check by rule); planned shutoffs ahead another,
     an advance notice (``planned_outage_event``)."""
     decisions = []
-    for event in (outage_event(session=session, settings=settings, now=now),
-                  planned_outage_event(session=session, settings=settings, now=now)):
+    for event in (
+        outage_event(session=session, settings=settings, now=now),
+        planned_outage_event(session=session, settings=settings, now=now),
+    ):
         if event is None:
             continue
         received = triggers.Received(event=event, kind="outage", digest=event.event_id[-20:], size=0, raw=None)
-        decision, record = triggers.receive_event(session=session, received=received, settings=settings, now=now,
-                                                  received_by=received_by)
-        decisions.append({"action": decision.action, "reason": decision.reason, "reason_ja": decision.reason_ja,
-                          "municipalities": decision.municipalities, "record_id": record.id if record else None,
-                          "advance_notice": is_notice(event.event_id)})
+        decision, record = triggers.receive_event(
+            session=session, received=received, settings=settings, now=now, received_by=received_by
+        )
+        decisions.append(
+            {
+                "action": decision.action,
+                "reason": decision.reason,
+                "reason_ja": decision.reason_ja,
+                "municipalities": decision.municipalities,
+                "record_id": record.id if record else None,
+                "advance_notice": is_notice(event.event_id),
+            }
+        )
     return decisions

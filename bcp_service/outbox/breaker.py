@@ -50,8 +50,9 @@ class Breaker:
     def succeeded(self, probe: bool = False) -> None:
         self.failures = 0
         if self.open_until is not None and (probe or not self._probing):
-            log.warning("outbox.lane_closed", extra={"lane": self.lane,
-                                                     "unavailable_seconds": self._unavailable_seconds()})
+            log.warning(
+                "outbox.lane_closed", extra={"lane": self.lane, "unavailable_seconds": self._unavailable_seconds()}
+            )
             self.open_until, self.unavailable_since, self.pause = None, None, self.first_pause
         if probe:
             self._probing = False
@@ -68,12 +69,11 @@ class Breaker:
             self.opened += 1
             self.unavailable_since = datetime.now(UTC)
             self.open_until = loop.time() + self.pause
-            log.warning("outbox.lane_open", extra={"lane": self.lane, "failures": self.failures,
-                                                   "pause_seconds": self.pause})
+            log.warning(
+                "outbox.lane_open", extra={"lane": self.lane, "failures": self.failures, "pause_seconds": self.pause}
+            )
 
     def _unavailable_seconds(self) -> float | None:
         if self.unavailable_since is None:
             return None
         return round((datetime.now(UTC) - self.unavailable_since).total_seconds(), 1)
-
-

@@ -27,9 +27,11 @@ from bcp_service.outbox import delivery
 log = logging.getLogger("bcp_service.outbox")
 SessionFactory = Callable[[], Session]
 
-CLAIM_COLUMNS = ("id, round_id, check_id, contact_id, to_number, template, body, drill, answer_token, "
-                 "attempts, throttled, priority, channel, created_at, "
-                 "(SELECT deadline FROM safety_round WHERE safety_round.id = outbox_message.round_id)")
+CLAIM_COLUMNS = (
+    "id, round_id, check_id, contact_id, to_number, template, body, drill, answer_token, "
+    "attempts, throttled, priority, channel, created_at, "
+    "(SELECT deadline FROM safety_round WHERE safety_round.id = outbox_message.round_id)"
+)
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,9 @@ class Outcome:
     throttled: bool = False
 
 
-def claim_batch(session_factory: SessionFactory, *, worker_id: str, limit: int,
-                skip_channels: tuple[str, ...] = ()) -> list[Claimed]:
+def claim_batch(
+    session_factory: SessionFactory, *, worker_id: str, limit: int, skip_channels: tuple[str, ...] = ()
+) -> list[Claimed]:
     """Mark up to ``limit`` due messages as ours, critical patients first; ``skip_channels``: paused lanes."""
     with session_factory() as session:
         postgres = session.get_bind().dialect.name == "postgresql"
@@ -114,8 +117,10 @@ def renew_claims(session_factory: SessionFactory, *, worker_id: str) -> int:
     """Keep our claims fresh: only a worker that stopped renewing (it died) has its rows reclaimed."""
     with session_factory() as session:
         result = session.execute(
-            text(f"UPDATE outbox_message SET claimed_at = :now WHERE id IN (SELECT id FROM outbox_message "
-                 f"WHERE claimed_by = :worker AND state = 'sending' {_skip_locked(session)})"),
+            text(
+                f"UPDATE outbox_message SET claimed_at = :now WHERE id IN (SELECT id FROM outbox_message "
+                f"WHERE claimed_by = :worker AND state = 'sending' {_skip_locked(session)})"
+            ),
             {"now": utcnow(), "worker": worker_id},
         )
         session.commit()
@@ -126,15 +131,30 @@ def release_orphans(session_factory: SessionFactory, *, worker_id: str, keep: se
     """Put back rows marked ours that we do not hold: a claim whose commit reached the database
     while its answer was lost (a connection cut mid-commit). Renewed, they would wait for ever."""
     with session_factory() as session:
-        rows = session.execute(
-            text(f"SELECT id FROM outbox_message WHERE claimed_by = :worker AND state = 'sending' "
-                 f"{_skip_locked(session)}"), {"worker": worker_id}).scalars().all()
+        rows = (
+            session.execute(
+                text(
+                    f"SELECT id FROM outbox_message WHERE claimed_by = :worker AND state = 'sending' "
+                    f"{_skip_locked(session)}"
+                ),
+                {"worker": worker_id},
+            )
+            .scalars()
+            .all()
+        )
         orphans = [row for row in rows if row not in keep]
         if orphans:
             table = OutboxMessage.__table__
-            session.execute(update(table).where(table.c.id.in_(orphans), table.c.state == MessageState.sending)
-                            .values(state=MessageState.queued.value, claimed_by=None, next_attempt_at=utcnow(),
-                                    attempts=table.c.attempts - 1))
+            session.execute(
+                update(table)
+                .where(table.c.id.in_(orphans), table.c.state == MessageState.sending)
+                .values(
+                    state=MessageState.queued.value,
+                    claimed_by=None,
+                    next_attempt_at=utcnow(),
+                    attempts=table.c.attempts - 1,
+                )
+            )
         session.commit()
         return len(orphans)
 
@@ -147,9 +167,11 @@ def reclaim_stale(session_factory: SessionFactory, *, older_than: timedelta, wor
     with session_factory() as session:
         now = utcnow()
         result = session.execute(
-            text(f"UPDATE outbox_message SET state = 'queued', claimed_by = NULL, next_attempt_at = :now "
-                 f"WHERE id IN (SELECT id FROM outbox_message WHERE state = 'sending' AND claimed_at < :cutoff "
-                 f"AND (claimed_by IS NULL OR claimed_by <> :worker) {_skip_locked(session)})"),
+            text(
+                f"UPDATE outbox_message SET state = 'queued', claimed_by = NULL, next_attempt_at = :now "
+                f"WHERE id IN (SELECT id FROM outbox_message WHERE state = 'sending' AND claimed_at < :cutoff "
+                f"AND (claimed_by IS NULL OR claimed_by <> :worker) {_skip_locked(session)})"
+            ),
             {"now": now, "cutoff": now - older_than, "worker": worker_id},
         )
         session.commit()
@@ -196,13 +218,23 @@ def record_isolating(session_factory: SessionFactory, outcomes: list[Outcome], *
             raise
         if len(outcomes) > 1:
             middle = len(outcomes) // 2
-            return (record_isolating(session_factory, outcomes[:middle], worker_id=worker_id)
-                    + record_isolating(session_factory, outcomes[middle:], worker_id=worker_id))
+            return record_isolating(session_factory, outcomes[:middle], worker_id=worker_id) + record_isolating(
+                session_factory, outcomes[middle:], worker_id=worker_id
+            )
         poison = outcomes[0]
-        log.error("outbox.record_item_failed", extra={"worker_id": worker_id, "message_id": poison.message_id,
-                                                      "kind": poison.kind, "error": type(exc).__name__})
+        log.error(
+            "outbox.record_item_failed",
+            extra={
+                "worker_id": worker_id,
+                "message_id": poison.message_id,
+                "kind": poison.kind,
+                "error": type(exc).__name__,
+            },
+        )
         if poison.kind != "failed" or poison.code != "record":
-            record_isolating(session_factory, [Outcome(poison.message_id, "failed", code="record")], worker_id=worker_id)
+            record_isolating(
+                session_factory, [Outcome(poison.message_id, "failed", code="record")], worker_id=worker_id
+            )
         return 1
 
 
@@ -218,7 +250,10 @@ def _record(session: Session, outcomes: list[Outcome], *, now: datetime, worker_
             .where(c.id == bindparam("b_id"))
             .values(
                 state=text("CASE WHEN state IN ('queued', 'sending') THEN 'sent' ELSE state END"),
-                provider_message_id=bindparam("b_provider"), sent_at=now, status_at=now, answer_token=None,
+                provider_message_id=bindparam("b_provider"),
+                sent_at=now,
+                status_at=now,
+                answer_token=None,
                 claimed_by=None,
             ),
             [{"b_id": o.message_id, "b_provider": o.provider_id} for o in sent],
@@ -230,25 +265,37 @@ def _record(session: Session, outcomes: list[Outcome], *, now: datetime, worker_
             update(table)
             .where(c.id == bindparam("b_id"), c.state == MessageState.sending)
             .values(
-                state=MessageState.queued.value, claimed_by=None, next_attempt_at=bindparam("b_next"),
+                state=MessageState.queued.value,
+                claimed_by=None,
+                next_attempt_at=bindparam("b_next"),
                 last_error_code=bindparam("b_code"),
                 # A 429 or a message never handed over is not an attempt: the provider sent nothing.
-                attempts=c.attempts - bindparam("b_undo"), throttled=c.throttled + bindparam("b_throttled"),
+                attempts=c.attempts - bindparam("b_undo"),
+                throttled=c.throttled + bindparam("b_throttled"),
             ),
-            [{"b_id": o.message_id, "b_next": now + timedelta(seconds=o.delay),
-              "b_code": o.code if o.kind == "retry" else None,
-              "b_undo": 1 if (o.throttled or o.kind == "released") else 0,
-              "b_throttled": 1 if o.throttled else 0} for o in retries],
+            [
+                {
+                    "b_id": o.message_id,
+                    "b_next": now + timedelta(seconds=o.delay),
+                    "b_code": o.code if o.kind == "retry" else None,
+                    "b_undo": 1 if (o.throttled or o.kind == "released") else 0,
+                    "b_throttled": 1 if o.throttled else 0,
+                }
+                for o in retries
+            ],
         )
     failed = [o for o in outcomes if o.kind in ("failed", "bad_contact")]
     if failed:
         session.execute(
             update(table)
             .where(c.id == bindparam("b_id"), c.state == MessageState.sending)
-            .values(state=MessageState.failed.value, claimed_by=None, last_error_code=bindparam("b_code"),
-                    answer_token=None, status_at=now),
+            .values(
+                state=MessageState.failed.value,
+                claimed_by=None,
+                last_error_code=bindparam("b_code"),
+                answer_token=None,
+                status_at=now,
+            ),
             [{"b_id": o.message_id, "b_code": o.code} for o in failed],
         )
-        delivery.handle_failures(
-            session, [(o.message_id, o.kind == "bad_contact", o.code) for o in failed], now=now
-        )
+        delivery.handle_failures(session, [(o.message_id, o.kind == "bad_contact", o.code) for o in failed], now=now)

@@ -39,9 +39,13 @@ PROVIDER_STATES = {word: MessageState(state) for word, state in MESSAGE_STATES.i
 LIVE_STATES = (MessageState.queued, MessageState.sending, MessageState.sent, MessageState.delivered)
 _table = OutboxMessage.__table__
 _STATUS_UPDATE = (
-    update(_table).where(_table.c.id == bindparam("b_id"))
-    .values(state=bindparam("b_state"), status_at=bindparam("b_now"),
-            last_error_code=func.coalesce(bindparam("b_code"), _table.c.last_error_code))
+    update(_table)
+    .where(_table.c.id == bindparam("b_id"))
+    .values(
+        state=bindparam("b_state"),
+        status_at=bindparam("b_now"),
+        last_error_code=func.coalesce(bindparam("b_code"), _table.c.last_error_code),
+    )
 )
 
 
@@ -84,8 +88,11 @@ def apply_statuses(session: Session, items: list[tuple[str, str, str | None]]) -
     if not wanted:
         return results
     lock_provider_ids(session, list(wanted))
-    query = select(_table.c.id, _table.c.provider_message_id, _table.c.state).where(
-        _table.c.provider_message_id.in_(sorted(wanted))).order_by(_table.c.id)
+    query = (
+        select(_table.c.id, _table.c.provider_message_id, _table.c.state)
+        .where(_table.c.provider_message_id.in_(sorted(wanted)))
+        .order_by(_table.c.id)
+    )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     current = {provider_id: (message_id, state) for message_id, provider_id, state in session.execute(query)}
@@ -129,8 +136,10 @@ def _store_early(session: Session, provider_id: str, state: MessageState, error_
     rank_new = STATE_RANK[state]
     statement = statement.on_conflict_do_update(
         index_elements=["provider_message_id"],
-        set_={"state": case((_rank_expression(table.c.state) < rank_new, statement.excluded.state), else_=table.c.state),
-              "error_code": func.coalesce(statement.excluded.error_code, table.c.error_code)},
+        set_={
+            "state": case((_rank_expression(table.c.state) < rank_new, statement.excluded.state), else_=table.c.state),
+            "error_code": func.coalesce(statement.excluded.error_code, table.c.error_code),
+        },
     )
     session.execute(statement)
 
@@ -146,8 +155,13 @@ def apply_early_statuses(session: Session, provider_ids: Iterable[str] | None = 
     earlies = session.scalars(query).all()
     if not earlies:
         return 0
-    known = set(session.scalars(select(_table.c.provider_message_id).where(
-        _table.c.provider_message_id.in_(sorted(e.provider_message_id for e in earlies)))))
+    known = set(
+        session.scalars(
+            select(_table.c.provider_message_id).where(
+                _table.c.provider_message_id.in_(sorted(e.provider_message_id for e in earlies))
+            )
+        )
+    )
     ready = [e for e in earlies if e.provider_message_id in known]
     apply_statuses(session, [(e.provider_message_id, e.state, e.error_code) for e in ready])
     for early in ready:
@@ -158,11 +172,13 @@ def apply_early_statuses(session: Session, provider_ids: Iterable[str] | None = 
 
 def pending_early_statuses(session: Session, limit: int = 1000) -> list[str]:
     """Provider ids of early statuses whose message now has its id recorded."""
-    return list(session.scalars(
-        select(EarlyStatus.provider_message_id)
-        .join(OutboxMessage, OutboxMessage.provider_message_id == EarlyStatus.provider_message_id)
-        .limit(limit)
-    ))
+    return list(
+        session.scalars(
+            select(EarlyStatus.provider_message_id)
+            .join(OutboxMessage, OutboxMessage.provider_message_id == EarlyStatus.provider_message_id)
+            .limit(limit)
+        )
+    )
 
 
 def purge_early_statuses(session: Session, *, older_than: timedelta) -> int:
@@ -178,9 +194,10 @@ def handle_failures(session: Session, failures: list[tuple[int, bool, str | None
     """After messages failed: mark bad numbers, try the next contact, or flag the check."""
     if not failures:
         return
-    messages = {m.id: m for m in session.scalars(
-        select(OutboxMessage).where(col(OutboxMessage.id).in_([f[0] for f in failures]))
-    )}
+    messages = {
+        m.id: m
+        for m in session.scalars(select(OutboxMessage).where(col(OutboxMessage.id).in_([f[0] for f in failures])))
+    }
     moves = []
     for message_id, bad_contact, code in failures:
         message = messages.get(message_id)
@@ -216,8 +233,11 @@ def _mark_bad(session: Session, contact_id: int, scope: str, code: str | None, *
     if scope != "number":
         reach.mark_refused(session=session, contact_id=contact_id, channel=scope, now=now)
         return
-    session.execute(update(PatientContact).where(PatientContact.id == contact_id, col(PatientContact.bad_since).is_(None))
-                    .values(bad_since=now, bad_reason=f"provider error {code}"[:100]))
+    session.execute(
+        update(PatientContact)
+        .where(PatientContact.id == contact_id, col(PatientContact.bad_since).is_(None))
+        .values(bad_since=now, bad_reason=f"provider error {code}"[:100])
+    )
 
 
 def _queue_next_contact(session: Session, message: OutboxMessage, *, now: datetime) -> bool:
@@ -228,10 +248,13 @@ def _queue_next_contact(session: Session, message: OutboxMessage, *, now: dateti
         return False
     if safety_round.state != RoundState.running or check.last_answer_at is not None:
         return False
-    tried = set(session.execute(
-        select(OutboxMessage.contact_id, OutboxMessage.channel)
-        .where(OutboxMessage.check_id == check.id, col(OutboxMessage.contact_id).is_not(None))
-    ).all())
+    tried = set(
+        session.execute(
+            select(OutboxMessage.contact_id, OutboxMessage.channel).where(
+                OutboxMessage.check_id == check.id, col(OutboxMessage.contact_id).is_not(None)
+            )
+        ).all()
+    )
     contacts = reach.contacts_of_patients(session=session, patient_ids=[check.patient_id]).get(check.patient_id, [])
     chosen = reach.choose(contacts, "failover", tried={tuple(pair) for pair in tried})
     if not chosen:
@@ -239,9 +262,14 @@ def _queue_next_contact(session: Session, message: OutboxMessage, *, now: dateti
     contact, channel = chosen[0]
     # A call that failed over to SMS has no template of its own: the round's first text (a notice round's own).
     template = template_for(safety_round.kind, message.template) or first_template(safety_round.kind)
-    outbox_writer.queue(session=session, round_id=check.round_id,
-                        messages=[outbox_writer.Queued(check.id, check.risk_tier, contact.id, channel, contact.address(channel))],
-                        template=template, drill=message.drill, now=now)
+    outbox_writer.queue(
+        session=session,
+        round_id=check.round_id,
+        messages=[outbox_writer.Queued(check.id, check.risk_tier, contact.id, channel, contact.address(channel))],
+        template=template,
+        drill=message.drill,
+        now=now,
+    )
     quiet.hold_family_messages(session, safety_round=safety_round, now=now, check_ids=[check.id])
     log.info("outbox.next_contact", extra={"check_id": check.id, "message_id": message.id, "channel": channel})
     return True
@@ -249,16 +277,23 @@ def _queue_next_contact(session: Session, message: OutboxMessage, *, now: dateti
 
 def _flag_if_nothing_left(session: Session, message: OutboxMessage):
     live = session.scalar(
-        select(func.count()).select_from(OutboxMessage)
-        .where(OutboxMessage.check_id == message.check_id, OutboxMessage.id != message.id,
-               col(OutboxMessage.state).in_([s.value for s in LIVE_STATES]))
+        select(func.count())
+        .select_from(OutboxMessage)
+        .where(
+            OutboxMessage.check_id == message.check_id,
+            OutboxMessage.id != message.id,
+            col(OutboxMessage.state).in_([s.value for s in LIVE_STATES]),
+        )
     )
     if live:
         return None
     check = session.scalars(
-        select(SafetyCheck).where(SafetyCheck.id == message.check_id, and_(
-            SafetyCheck.state == CheckState.no_answer, col(SafetyCheck.last_answer_at).is_(None)
-        )).with_for_update()
+        select(SafetyCheck)
+        .where(
+            SafetyCheck.id == message.check_id,
+            and_(SafetyCheck.state == CheckState.no_answer, col(SafetyCheck.last_answer_at).is_(None)),
+        )
+        .with_for_update()
     ).first()
     if check is None:
         return None

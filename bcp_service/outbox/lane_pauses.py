@@ -100,8 +100,9 @@ class LanePauses:
                 raise
             except Exception as exc:
                 healthy = False
-                log.info("outbox.lane_probe_refused", extra={"worker_id": self.worker_id,
-                                                              "code": getattr(exc, "code", None)})
+                log.info(
+                    "outbox.lane_probe_refused", extra={"worker_id": self.worker_id, "code": getattr(exc, "code", None)}
+                )
         lanes_now = sorted(self.paused)
         await asyncio.to_thread(self._after_probe, lanes_now, healthy)
         if healthy:

@@ -39,20 +39,29 @@ CLOCK_MARGIN = timedelta(minutes=2)
 async def send_once(notifier, message: Claimed, payload: str, request: Coroutine[Any, Any, SendResult]) -> SendResult:
     """``request`` (a send not yet awaited), unless an earlier try of this message is found at the provider."""
     find = getattr(notifier, "find_sent", None)
-    if message.attempts <= 1 or find is None or not getattr(notifier, "supports_lookup", True) \
-            or message.created_at is None:
+    if (
+        message.attempts <= 1
+        or find is None
+        or not getattr(notifier, "supports_lookup", True)
+        or message.created_at is None
+    ):
         return await request
     try:
-        found = await find(to=message.to_number, since=aware(message.created_at) - CLOCK_MARGIN,
-                           body=None if message.channel == "voice" else payload, call=message.channel == "voice")
+        found = await find(
+            to=message.to_number,
+            since=aware(message.created_at) - CLOCK_MARGIN,
+            body=None if message.channel == "voice" else payload,
+            call=message.channel == "voice",
+        )
     except BaseException:
         request.close()  # never awaited: nothing was sent this time
         raise
     if found is None:
         return await request
     request.close()
-    log.warning("outbox.found_sent_after_lost_answer", extra={"message_id": message.id,
-                                                               "provider_id": found.provider_id})
+    log.warning(
+        "outbox.found_sent_after_lost_answer", extra={"message_id": message.id, "provider_id": found.provider_id}
+    )
     return found
 
 
@@ -80,8 +89,14 @@ def adopt_lost_sends(session: Session, pairs: list[tuple[int, str]]) -> int:
     result = session.execute(
         update(table)
         .where(c.id == bindparam("b_id"), c.state == "queued", c.provider_message_id.is_(None), c.attempts > 0)
-        .values(state="sent", provider_message_id=bindparam("b_provider"), sent_at=now, status_at=now,
-                answer_token=None, claimed_by=None),
+        .values(
+            state="sent",
+            provider_message_id=bindparam("b_provider"),
+            sent_at=now,
+            status_at=now,
+            answer_token=None,
+            claimed_by=None,
+        ),
         [{"b_id": outbox_id, "b_provider": provider_id[:64]} for outbox_id, provider_id in pairs],
     )
     adopted = max(result.rowcount or 0, 0)

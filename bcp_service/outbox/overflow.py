@@ -54,13 +54,16 @@ def overflowed(session: Session, *, limit: int) -> list[OutboxMessage]:
         select(OutboxMessage)
         .join(SafetyCheck, SafetyCheck.id == OutboxMessage.check_id)
         .join(SafetyRound, SafetyRound.id == SafetyCheck.round_id)
-        .where(col(OutboxMessage.last_error_code).in_(sorted(QUEUE_OVERFLOW_CODES)),
-               col(OutboxMessage.state).in_([MessageState.failed.value, MessageState.undelivered.value]),
-               SafetyRound.state == RoundState.running.value, SafetyCheck.state == CheckState.no_answer.value,
-               col(SafetyCheck.last_answer_at).is_(None),
-               ~select(later.id).where(later.check_id == OutboxMessage.check_id, later.id > OutboxMessage.id)
-               .exists())
-        .order_by(OutboxMessage.priority, OutboxMessage.id).limit(limit)
+        .where(
+            col(OutboxMessage.last_error_code).in_(sorted(QUEUE_OVERFLOW_CODES)),
+            col(OutboxMessage.state).in_([MessageState.failed.value, MessageState.undelivered.value]),
+            SafetyRound.state == RoundState.running.value,
+            SafetyCheck.state == CheckState.no_answer.value,
+            col(SafetyCheck.last_answer_at).is_(None),
+            ~select(later.id).where(later.check_id == OutboxMessage.check_id, later.id > OutboxMessage.id).exists(),
+        )
+        .order_by(OutboxMessage.priority, OutboxMessage.id)
+        .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(of=OutboxMessage, skip_locked=True)
@@ -73,25 +76,51 @@ def _expires_at(message: OutboxMessage, safety_round: SafetyRound, validity: tim
 
 
 def _overflows_so_far(session: Session, message: OutboxMessage) -> int:
-    return session.scalar(
-        select(func.count()).select_from(OutboxMessage).where(and_(
-            OutboxMessage.check_id == message.check_id, OutboxMessage.contact_id == message.contact_id,
-            OutboxMessage.channel == message.channel,
-            col(OutboxMessage.last_error_code).in_(sorted(QUEUE_OVERFLOW_CODES))))
-    ) or 1
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(
+                and_(
+                    OutboxMessage.check_id == message.check_id,
+                    OutboxMessage.contact_id == message.contact_id,
+                    OutboxMessage.channel == message.channel,
+                    col(OutboxMessage.last_error_code).in_(sorted(QUEUE_OVERFLOW_CODES)),
+                )
+            )
+        )
+        or 1
+    )
 
 
-def _queue_copy(session: Session, message: OutboxMessage, check: SafetyCheck, safety_round: SafetyRound, *,
-                at: datetime) -> None:
+def _queue_copy(
+    session: Session, message: OutboxMessage, check: SafetyCheck, safety_round: SafetyRound, *, at: datetime
+) -> None:
     # The same text as the copy that expired (a notice round's own); the validity runs from the first copy.
     template = message.template or first_template(safety_round.kind)
-    outbox_writer.queue(session=session, round_id=message.round_id, messages=[outbox_writer.Queued(
-        message.check_id, check.risk_tier, message.contact_id, message.channel, message.to_number)],
-        template=template, drill=message.drill, now=at, created_at=aware(message.created_at))
+    outbox_writer.queue(
+        session=session,
+        round_id=message.round_id,
+        messages=[
+            outbox_writer.Queued(
+                message.check_id, check.risk_tier, message.contact_id, message.channel, message.to_number
+            )
+        ],
+        template=template,
+        drill=message.drill,
+        now=at,
+        created_at=aware(message.created_at),
+    )
 
 
-def requeue_overflows(session_factory: Callable[[], Session], *, validity: timedelta, policy: RetryPolicy,
-                      rng: random.Random | None = None, limit: int = 200) -> Counter[str]:
+def requeue_overflows(
+    session_factory: Callable[[], Session],
+    *,
+    validity: timedelta,
+    policy: RetryPolicy,
+    rng: random.Random | None = None,
+    limit: int = 200,
+) -> Counter[str]:
     """One pass (the worker's maintenance loop): retry, hand over or flag each overflowed message."""
     stats: Counter[str] = Counter()
     with session_factory() as session:

@@ -22,7 +22,9 @@ from bcp_service.page_helpers import page, register_home_link
 router = APIRouter(prefix="/system/lanes", include_in_schema=False)
 Admin = Annotated[Principal, Depends(Access(Role.admin))]
 
-register_home_link("/system/lanes", "送信の一時停止", "送信事業者がアカウントを拒否したときの停止理由と再開", (Role.admin,))
+register_home_link(
+    "/system/lanes", "送信の一時停止", "送信事業者がアカウントを拒否したときの停止理由と再開", (Role.admin,)
+)
 
 
 @router.get("")
@@ -35,10 +37,15 @@ def lanes_page(principal: Admin, session: SessionDep, resumed: str | None = None
 @router.post("/{lane}/resume")
 def resume_lane_form(lane: str, request: Request, principal: Admin, session: SessionDep):
     if lane not in lanes.LANE_LABELS:
-        return page("outbox/lanes.html", principal, status_code=404, pauses=lanes.list_pauses(session=session),
-                    resumed=None, error="その送信経路はありません。")
+        return page(
+            "outbox/lanes.html",
+            principal,
+            status_code=404,
+            pauses=lanes.list_pauses(session=session),
+            resumed=None,
+            error="その送信経路はありません。",
+        )
     if lanes.resume_lane(session=session, lane=lane, by="admin"):
-        audit(session=session, principal=principal, action="outbox.lane_resume", request=request,
-              detail=f"lane={lane}")
+        audit(session=session, principal=principal, action="outbox.lane_resume", request=request, detail=f"lane={lane}")
     lanes.forget_banner()
     return RedirectResponse(f"/system/lanes?resumed={lane}", status_code=status.HTTP_303_SEE_OTHER)

@@ -27,8 +27,9 @@ LEFTOVER_SECONDS = 1.0
 
 
 class SharedRateLimiter:
-    def __init__(self, session_factory: Callable[[], Session], *, rate: float, burst: float | None = None,
-                 name: str = "sms") -> None:
+    def __init__(
+        self, session_factory: Callable[[], Session], *, rate: float, burst: float | None = None, name: str = "sms"
+    ) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive; use no limiter for an unlimited rate")
         self.session_factory = session_factory
@@ -84,9 +85,11 @@ class SharedRateLimiter:
     def _lock_row(self, session: Session) -> tuple[SendRate, datetime]:
         postgres = session.get_bind().dialect.name == "postgresql"
         now = aware(session.execute(text("SELECT clock_timestamp()")).scalar()) if postgres else utcnow()
-        statement = (pg_insert if postgres else sqlite_insert)(SendRate.__table__).values(
-            name=self.name, rate_per_second=self.rate, burst=self.burst, tokens=self.burst, updated_at=now
-        ).on_conflict_do_nothing(index_elements=["name"])
+        statement = (
+            (pg_insert if postgres else sqlite_insert)(SendRate.__table__)
+            .values(name=self.name, rate_per_second=self.rate, burst=self.burst, tokens=self.burst, updated_at=now)
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
         session.execute(statement)
         row = session.exec(select(SendRate).where(SendRate.name == self.name).with_for_update()).one()
         return row, now

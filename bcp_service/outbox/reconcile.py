@@ -41,8 +41,10 @@ def stale_sent(session_factory: Callable[[], Session], *, older_than: timedelta,
     """Provider ids of SMS still ``sent`` whose last status is older than ``older_than``, oldest first."""
     with session_factory() as session:
         rows = session.execute(
-            text("SELECT provider_message_id FROM outbox_message WHERE state = 'sent' AND channel = 'sms' "
-                 "AND provider_message_id IS NOT NULL AND status_at < :cutoff ORDER BY status_at LIMIT :limit"),
+            text(
+                "SELECT provider_message_id FROM outbox_message WHERE state = 'sent' AND channel = 'sms' "
+                "AND provider_message_id IS NOT NULL AND status_at < :cutoff ORDER BY status_at LIMIT :limit"
+            ),
             {"cutoff": utcnow() - older_than, "limit": limit},
         ).all()
     return [row[0] for row in rows]
@@ -55,23 +57,28 @@ def apply_fetched(session_factory: Callable[[], Session], fetched: list[tuple[st
         with counters.deferred(session):
             results = apply_statuses(session, fetched)
         table = OutboxMessage.__table__
-        unchanged = [provider_id for (provider_id, _, _), result in zip(fetched, results, strict=True)
-                     if result != "applied"]
+        unchanged = [
+            provider_id for (provider_id, _, _), result in zip(fetched, results, strict=True) if result != "applied"
+        ]
         if unchanged:
-            session.execute(update(table).where(table.c.provider_message_id.in_(unchanged), table.c.state == "sent")
-                            .values(status_at=utcnow()))
+            session.execute(
+                update(table)
+                .where(table.c.provider_message_id.in_(unchanged), table.c.state == "sent")
+                .values(status_at=utcnow())
+            )
         session.commit()
     return results
 
 
 def _misses(code: str | None) -> int:
-    if code and code.startswith(MISS_PREFIX) and code[len(MISS_PREFIX):].isdigit():
-        return int(code[len(MISS_PREFIX):])
+    if code and code.startswith(MISS_PREFIX) and code[len(MISS_PREFIX) :].isdigit():
+        return int(code[len(MISS_PREFIX) :])
     return 0
 
 
-def note_failed_fetches(session_factory: Callable[[], Session], missing: list[str], failed: list[str], *,
-                        max_misses: int) -> list[str]:
+def note_failed_fetches(
+    session_factory: Callable[[], Session], missing: list[str], failed: list[str], *, max_misses: int
+) -> list[str]:
     """Send failed fetches to the back of the line; count the provider's "not found" and give up on a
     message at ``max_misses``. Returns the provider ids given up."""
     table = OutboxMessage.__table__
@@ -80,20 +87,29 @@ def note_failed_fetches(session_factory: Callable[[], Session], missing: list[st
     with session_factory() as session:
         take_write_lock(session)
         if failed:
-            session.execute(update(table).where(table.c.provider_message_id.in_(failed), table.c.state == "sent")
-                            .values(status_at=now))
+            session.execute(
+                update(table)
+                .where(table.c.provider_message_id.in_(failed), table.c.state == "sent")
+                .values(status_at=now)
+            )
         if missing:
-            rows = session.execute(text("SELECT provider_message_id, last_error_code FROM outbox_message "
-                                        "WHERE state = 'sent' AND provider_message_id IN :ids")
-                                   .bindparams(bindparam("ids", expanding=True)), {"ids": missing}).all()
+            rows = session.execute(
+                text(
+                    "SELECT provider_message_id, last_error_code FROM outbox_message "
+                    "WHERE state = 'sent' AND provider_message_id IN :ids"
+                ).bindparams(bindparam("ids", expanding=True)),
+                {"ids": missing},
+            ).all()
             for provider_id, code in rows:
                 misses = _misses(code) + 1
                 if misses >= max_misses:
                     given_up.append(provider_id)
                     continue
-                session.execute(update(table).where(table.c.provider_message_id == provider_id,
-                                                    table.c.state == "sent")
-                                .values(status_at=now, last_error_code=f"{MISS_PREFIX}{misses}"))
+                session.execute(
+                    update(table)
+                    .where(table.c.provider_message_id == provider_id, table.c.state == "sent")
+                    .values(status_at=now, last_error_code=f"{MISS_PREFIX}{misses}")
+                )
         if given_up:
             # Applied as the provider's own "failed" would be: the check is handed over or flagged.
             with counters.deferred(session):
@@ -102,8 +118,9 @@ def note_failed_fetches(session_factory: Callable[[], Session], missing: list[st
     return given_up
 
 
-async def reconcile(session_factory: Callable[[], Session], notifier, *, older_than: timedelta,
-                    limit: int = 200, max_misses: int = 5) -> Counter[str]:
+async def reconcile(
+    session_factory: Callable[[], Session], notifier, *, older_than: timedelta, limit: int = 200, max_misses: int = 5
+) -> Counter[str]:
     """One pass: fetch and apply the status of up to ``limit`` messages left behind."""
     stats: Counter[str] = Counter()
     provider_ids = await asyncio.to_thread(stale_sent, session_factory, older_than=older_than, limit=limit)
@@ -122,8 +139,9 @@ async def reconcile(session_factory: Callable[[], Session], notifier, *, older_t
         results = await asyncio.to_thread(apply_fetched, session_factory, fetched)
         stats.update(results)
     if missing or failed:
-        given_up = await asyncio.to_thread(note_failed_fetches, session_factory, missing, failed,
-                                           max_misses=max(1, max_misses))
+        given_up = await asyncio.to_thread(
+            note_failed_fetches, session_factory, missing, failed, max_misses=max(1, max_misses)
+        )
         stats["gave_up"] += len(given_up)
     if provider_ids:
         extra = {"looked_at": len(provider_ids), **stats}

@@ -45,8 +45,13 @@ class RetryPolicy:
 
     @classmethod
     def from_settings(cls, settings) -> RetryPolicy:
-        return cls(settings.send_max_attempts, settings.send_max_throttled, settings.send_retry_base_seconds,
-                   settings.send_retry_max_seconds, settings.send_retry_jitter)
+        return cls(
+            settings.send_max_attempts,
+            settings.send_max_throttled,
+            settings.send_retry_base_seconds,
+            settings.send_retry_max_seconds,
+            settings.send_retry_jitter,
+        )
 
     def backoff(self, n: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
         ceiling = min(self.max_seconds, self.base_seconds * 2 ** max(0, n - 1))
@@ -54,8 +59,15 @@ class RetryPolicy:
         wait = ceiling * (1 - self.jitter) + ceiling * self.jitter * roll
         return max(wait, retry_after or 0.0)
 
-    def decide(self, error: BaseException, *, attempts: int, throttled: int, rng: random.Random | None = None,
-               expires_in: float | None = None) -> Decision:
+    def decide(
+        self,
+        error: BaseException,
+        *,
+        attempts: int,
+        throttled: int,
+        rng: random.Random | None = None,
+        expires_in: float | None = None,
+    ) -> Decision:
         """What to do after a failed send; ``attempts``/``throttled`` include the try that just failed.
 
         ``expires_in``: seconds until the message no longer matters (None: no limit). A retry that

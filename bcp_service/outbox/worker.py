@@ -80,10 +80,19 @@ def new_worker_id() -> str:
 
 class Worker:
     def __init__(
-        self, *, session_factory: Callable[[], Session], notifier, settings: Settings, worker_id: str | None = None,
-        concurrency: int | None = None, batch_size: int | None = None, rate: float | None = None,
-        status_callback: str | object | None = _DEFAULT, policy: RetryPolicy | None = None,
-        rng: random.Random | None = None, maintenance: list[Callable[[], object]] | None = None,
+        self,
+        *,
+        session_factory: Callable[[], Session],
+        notifier,
+        settings: Settings,
+        worker_id: str | None = None,
+        concurrency: int | None = None,
+        batch_size: int | None = None,
+        rate: float | None = None,
+        status_callback: str | object | None = _DEFAULT,
+        policy: RetryPolicy | None = None,
+        rng: random.Random | None = None,
+        maintenance: list[Callable[[], object]] | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.notifier = notifier
@@ -108,8 +117,10 @@ class Worker:
         self._held: set[int] = set()  # claimed and not yet recorded: in the queue, in flight or in _results
         self._claim_uncertain = False
         self.validity = timedelta(seconds=settings.send_validity_seconds)
-        self.breakers = {lane: Breaker(lane, threshold=settings.send_breaker_failures,
-                                       pause=settings.send_breaker_pause_seconds) for lane in CHANNELS}
+        self.breakers = {
+            lane: Breaker(lane, threshold=settings.send_breaker_failures, pause=settings.send_breaker_pause_seconds)
+            for lane in CHANNELS
+        }
         self.db_claim, self.db_record = DatabaseWait("claim", rng=self.rng), DatabaseWait("record", rng=self.rng)
         self.db_start = DatabaseWait("start", rng=self.rng)
         # More chores for the maintenance loop, given by whoever runs the worker (the CLI replays the
@@ -133,8 +144,15 @@ class Worker:
         reclaimed = await self._until_database(stop, self._start)
         if reclaimed is None:
             return self.stats
-        log.info("outbox.worker_started", extra={"worker_id": self.worker_id, "concurrency": self.concurrency,
-                                                 "rate": self.limiter.rate if self.limiter else 0, "reclaimed": reclaimed})
+        log.info(
+            "outbox.worker_started",
+            extra={
+                "worker_id": self.worker_id,
+                "concurrency": self.concurrency,
+                "rate": self.limiter.rate if self.limiter else 0,
+                "reclaimed": reclaimed,
+            },
+        )
         helpers = self._senders = [asyncio.create_task(self._sender()) for _ in range(self.concurrency)]
         helpers.append(asyncio.create_task(self._recorder()))
         helpers.append(asyncio.create_task(self._maintenance()))
@@ -150,8 +168,14 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
         try:
-            await asyncio.to_thread(heartbeat.beat, self.session_factory, instance_id=self.worker_id, name="worker",
-                                    info=self.status(), stopped=True)
+            await asyncio.to_thread(
+                heartbeat.beat,
+                self.session_factory,
+                instance_id=self.worker_id,
+                name="worker",
+                info=self.status(),
+                stopped=True,
+            )
         except Exception as exc:
             if not is_outage(exc):
                 raise
@@ -283,8 +307,9 @@ class Worker:
             log.warning("outbox.orphans_released", extra={"worker_id": self.worker_id, "count": released})
 
     def _claim(self, limit: int) -> list[Ready]:
-        claimed = claims.claim_batch(self.session_factory, worker_id=self.worker_id, limit=limit,
-                                     skip_channels=tuple(sorted(self.lanes.paused)))
+        claimed = claims.claim_batch(
+            self.session_factory, worker_id=self.worker_id, limit=limit, skip_channels=tuple(sorted(self.lanes.paused))
+        )
         self._held.update(message.id for message in claimed)
         self.stats["claimed"] += len(claimed)
         return [self._render(message) for message in claimed]
@@ -351,8 +376,9 @@ class Worker:
                 breaker.release_probe()
             return Outcome(message.id, "failed", code="expired")
         try:
-            request = CHANNELS[message.channel].outbound.send(self.notifier, message, ready.body, self.settings,
-                                                             self.callback, expires_in)
+            request = CHANNELS[message.channel].outbound.send(
+                self.notifier, message, ready.body, self.settings, self.callback, expires_in
+            )
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives
             # as the send completes, and the cancelled sender then waited on an empty queue for ever.
             self._requested[message.id] = True
@@ -361,8 +387,9 @@ class Worker:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every provider failure becomes a decision, never a dead worker
-            decision = self.policy.decide(exc, attempts=message.attempts, throttled=message.throttled, rng=self.rng,
-                                          expires_in=expires_in)
+            decision = self.policy.decide(
+                exc, attempts=message.attempts, throttled=message.throttled, rng=self.rng, expires_in=expires_in
+            )
             if decision.kind in ("pause", "suspect"):
                 if probe:
                     breaker.succeeded(probe)  # the provider answered: it is up, our account is the problem
@@ -375,8 +402,9 @@ class Worker:
                 pause = min(MAX_PAUSE_SECONDS, getattr(exc, "retry_after", None) or 1.0)
                 self._pause_until = max(self._pause_until, asyncio.get_running_loop().time() + pause)
                 self.stats["throttled"] += 1
-            return Outcome(message.id, decision.kind, code=decision.code, delay=decision.delay,
-                           throttled=decision.throttled)
+            return Outcome(
+                message.id, decision.kind, code=decision.code, delay=decision.delay, throttled=decision.throttled
+            )
         breaker.succeeded(probe)
         self.lanes.succeeded(message.channel)
         return Outcome(message.id, "sent", provider_id=result.provider_id)
@@ -430,8 +458,12 @@ class Worker:
         while True:
             await asyncio.sleep(self.settings.send_reconcile_every_seconds)
             try:
-                found = await reconcile(self.session_factory, self.notifier, older_than=older_than,
-                                        max_misses=self.settings.send_reconcile_max_misses)
+                found = await reconcile(
+                    self.session_factory,
+                    self.notifier,
+                    older_than=older_than,
+                    max_misses=self.settings.send_reconcile_max_misses,
+                )
                 self.stats["reconciled"] += found["applied"]
             except Exception as exc:
                 await self.db_record.failed(exc, worker_id=self.worker_id)
@@ -452,9 +484,14 @@ class Worker:
     def status(self) -> dict:
         """What the board shows about sending: lanes paused because the provider is down."""
         down = {lane: b.unavailable_since.isoformat() for lane, b in self.breakers.items() if b.unavailable_since}
-        return {"provider_unavailable_since": min(down.values(), default=None), "lanes_down": sorted(down),
-                "lanes_paused": sorted(self.lanes.paused),
-                "sent": self.stats["sent"], "failed": self.stats["failed"], "expired": self.stats["expired"]}
+        return {
+            "provider_unavailable_since": min(down.values(), default=None),
+            "lanes_down": sorted(down),
+            "lanes_paused": sorted(self.lanes.paused),
+            "sent": self.stats["sent"],
+            "failed": self.stats["failed"],
+            "expired": self.stats["expired"],
+        }
 
     def _sweep_early_statuses(self) -> None:
         with self.session_factory() as session:
@@ -475,8 +512,9 @@ class Worker:
         self._early_purged_at = now
         with self.session_factory() as session:
             take_write_lock(session)
-            purged = purge_early_statuses(session, older_than=timedelta(
-                minutes=self.settings.early_status_max_age_minutes))
+            purged = purge_early_statuses(
+                session, older_than=timedelta(minutes=self.settings.early_status_max_age_minutes)
+            )
             session.commit()
         if purged:
             log.info("outbox.early_statuses_expired", extra={"count": purged})

@@ -30,8 +30,13 @@ from bcp_service.registry.schemas import (
 
 
 def list_regions(
-    *, session: Session, prefecture_id: int | None = None, municipality_id: int | None = None,
-    q: str | None = None, limit: int = 50, offset: int = 0,
+    *,
+    session: Session,
+    prefecture_id: int | None = None,
+    municipality_id: int | None = None,
+    q: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
 ) -> tuple[list[HomeCareRegion], int]:
     conditions = []
     if prefecture_id is not None:
@@ -74,12 +79,18 @@ def regions_to_public(session: Session, regions: list[HomeCareRegion]) -> list[R
         )
         for designation, name in rows:
             designations[designation.region_id].append(
-                DesignationPublic(institution_id=designation.institution_id, institution_name=name, kind=designation.kind)
+                DesignationPublic(
+                    institution_id=designation.institution_id, institution_name=name, kind=designation.kind
+                )
             )
     return [
         RegionPublic(
-            id=r.id, prefecture_id=r.prefecture_id, name=r.name, notes=r.notes,
-            municipality_ids=sorted(members[r.id]), designations=designations[r.id],
+            id=r.id,
+            prefecture_id=r.prefecture_id,
+            name=r.name,
+            notes=r.notes,
+            municipality_ids=sorted(members[r.id]),
+            designations=designations[r.id],
         )
         for r in regions
     ]
@@ -103,7 +114,9 @@ def _set_members(session: Session, region: HomeCareRegion, municipality_ids: lis
     # A region holds only its own prefecture's municipalities (issue 23): another's is refused as unknown.
     region_id = region.id
     wanted = require_municipalities(session, municipality_ids, "municipality_ids", prefecture_id=region.prefecture_id)
-    for link in session.exec(select(HomeCareRegionMunicipality).where(HomeCareRegionMunicipality.region_id == region_id)):
+    for link in session.exec(
+        select(HomeCareRegionMunicipality).where(HomeCareRegionMunicipality.region_id == region_id)
+    ):
         session.delete(link)
     session.flush()
     for municipality_id in wanted:
@@ -135,8 +148,13 @@ def update_region(*, session: Session, region: HomeCareRegion, data: RegionUpdat
 
 
 def list_municipalities(
-    *, session: Session, prefecture_id: int | None = None, region_id: int | None = None,
-    q: str | None = None, limit: int = 100, offset: int = 0,
+    *,
+    session: Session,
+    prefecture_id: int | None = None,
+    region_id: int | None = None,
+    q: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
 ) -> tuple[list[Municipality], int]:
     conditions = []
     if prefecture_id is not None:
@@ -164,16 +182,28 @@ def get_municipality(*, session: Session, municipality_id: int) -> Municipality:
 
 def _check_area_refs(session: Session, data: MunicipalityCreate | MunicipalityUpdate, prefecture_id: int) -> None:
     """The areas named are the municipality's own prefecture's (another's is refused as unknown)."""
-    require_row(session, SecondaryMedicalArea, data.secondary_medical_area_id, "secondary_medical_area_id", prefecture_id)
     require_row(
-        session, PublicHealthCenterDistrict, data.public_health_center_district_id, "public_health_center_district_id",
+        session, SecondaryMedicalArea, data.secondary_medical_area_id, "secondary_medical_area_id", prefecture_id
+    )
+    require_row(
+        session,
+        PublicHealthCenterDistrict,
+        data.public_health_center_district_id,
+        "public_health_center_district_id",
         prefecture_id,
     )
-    require_row(session, LocalMedicalAssociation, data.local_medical_association_id, "local_medical_association_id",
-                prefecture_id)
+    require_row(
+        session,
+        LocalMedicalAssociation,
+        data.local_medical_association_id,
+        "local_medical_association_id",
+        prefecture_id,
+    )
 
 
-CODE_OF_ANOTHER = "市町村コードの上2桁がこの都道府県のコードと一致しません (the code must begin with the prefecture's JIS code)"
+CODE_OF_ANOTHER = (
+    "市町村コードの上2桁がこの都道府県のコードと一致しません (the code must begin with the prefecture's JIS code)"
+)
 
 
 def create_municipality(*, session: Session, data: MunicipalityCreate) -> Municipality:
@@ -204,13 +234,22 @@ def update_municipality(*, session: Session, municipality: Municipality, data: M
 def region_snapshot(session: Session, region: HomeCareRegion) -> dict:
     """What an audit keeps of a region: name and member ids (no personal data)."""
     members = session.exec(
-        select(HomeCareRegionMunicipality.municipality_id).where(HomeCareRegionMunicipality.region_id == region.id)
+        select(HomeCareRegionMunicipality.municipality_id)
+        .where(HomeCareRegionMunicipality.region_id == region.id)
         .order_by(HomeCareRegionMunicipality.municipality_id)
     ).all()
     return {"name": region.name, "municipality_ids": list(members)}
 
 
 def municipality_snapshot(municipality: Municipality) -> dict:
-    return {key: getattr(municipality, key) for key in (
-        "code", "name", "prefecture_id", "secondary_medical_area_id", "public_health_center_district_id",
-        "local_medical_association_id")}
+    return {
+        key: getattr(municipality, key)
+        for key in (
+            "code",
+            "name",
+            "prefecture_id",
+            "secondary_medical_area_id",
+            "public_health_center_district_id",
+            "local_medical_association_id",
+        )
+    }

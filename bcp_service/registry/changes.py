@@ -16,8 +16,17 @@ from bcp_service.auth.principal import Principal
 DETAIL_SIZE = 500  # the audit column's size
 
 
-def record_change(session: Session, principal: Principal | None, request: Request | None, *, action: str,
-                  key: str, row_id: int, before: Any, after: Any) -> None:
+def record_change(
+    session: Session,
+    principal: Principal | None,
+    request: Request | None,
+    *,
+    action: str,
+    key: str,
+    row_id: int,
+    before: Any,
+    after: Any,
+) -> None:
     """``before`` and ``after``: a row's snapshot (a dict of fields), or one value (the designations of an
     institution, a hub's municipalities), then named by the action's last word."""
     kind = key.removesuffix("_id")
@@ -30,5 +39,12 @@ def record_change(session: Session, principal: Principal | None, request: Reques
         field = action.rsplit(".", 1)[-1]
         before, after = ({} if before is None else {field: before}), {field: after}
     changes = diff(kind if kind in PERSONAL else "region", before or {}, after)
-    audit(session=session, principal=principal, action=action, request=request, resource=resource,
-          detail=detail, changes=changes)
+    audit(
+        session=session,
+        principal=principal,
+        action=action,
+        request=request,
+        resource=resource,
+        detail=detail,
+        changes=changes,
+    )

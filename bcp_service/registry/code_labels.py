@@ -17,5 +17,11 @@ CHANNEL = {name: channel.label for name, channel in CHANNELS.items()}  # a conta
 RISK_TIER = TIER_LABELS
 
 # The coded fields of a patient, for the audit log's "what changed" (``audit.changes.diff``).
-PATIENT_CODES = {"sex": SEX, "ventilator_mode": VENTILATOR_MODE, "oxygen_source": OXYGEN_SOURCE, "status": STATUS,
-                 "risk_tier": RISK_TIER, "planned_stay": PLANNED_STAY_LABELS}
+PATIENT_CODES = {
+    "sex": SEX,
+    "ventilator_mode": VENTILATOR_MODE,
+    "oxygen_source": OXYGEN_SOURCE,
+    "status": STATUS,
+    "risk_tier": RISK_TIER,
+    "planned_stay": PLANNED_STAY_LABELS,
+}

@@ -20,9 +20,13 @@ MAX_CONTACTS = 10
 
 
 def list_contacts(*, session: Session, patient: Patient) -> list[PatientContact]:
-    return list(session.exec(
-        select(PatientContact).where(PatientContact.patient_id == patient.id).order_by(PatientContact.position, PatientContact.id)
-    ).all())
+    return list(
+        session.exec(
+            select(PatientContact)
+            .where(PatientContact.patient_id == patient.id)
+            .order_by(PatientContact.position, PatientContact.id)
+        ).all()
+    )
 
 
 def addresses_of(*, session: Session, contacts: list[PatientContact]) -> dict[int, dict[str, str]]:
@@ -30,8 +34,9 @@ def addresses_of(*, session: Session, contacts: list[PatientContact]) -> dict[in
     found: dict[int, dict[str, str]] = {contact.id: {} for contact in contacts}
     if contacts:
         for contact_id, kind, address in session.exec(
-            select(ContactAddress.contact_id, ContactAddress.kind, ContactAddress.address)
-            .where(col(ContactAddress.contact_id).in_(list(found)), col(ContactAddress.address).is_not(None))
+            select(ContactAddress.contact_id, ContactAddress.kind, ContactAddress.address).where(
+                col(ContactAddress.contact_id).in_(list(found)), col(ContactAddress.address).is_not(None)
+            )
         ):
             found[contact_id][kind] = address
     return found
@@ -63,7 +68,9 @@ def add_contact(*, session: Session, patient: Patient, data: PatientContactIn) -
     return contact
 
 
-def update_contact(*, session: Session, patient: Patient, contact: PatientContact, data: PatientContactIn) -> PatientContact:
+def update_contact(
+    *, session: Session, patient: Patient, contact: PatientContact, data: PatientContactIn
+) -> PatientContact:
     values = _values(data)
     new_phone = values["phone"] != contact.phone
     if new_phone:
@@ -79,12 +86,16 @@ def update_contact(*, session: Session, patient: Patient, contact: PatientContac
     return contact
 
 
-def save_addresses(session: Session, contact: PatientContact, addresses: dict[str, str], *, new_phone: bool = False) -> None:
+def save_addresses(
+    session: Session, contact: PatientContact, addresses: dict[str, str], *, new_phone: bool = False
+) -> None:
     """Keep the contact's ``contact_address`` rows in step with what was entered: one row per channel with an
     address of its own (e-mail; a changed address has not refused yet), none for one left blank; a new phone
     number clears the phone channels' refusals (the old number's)."""
     own = own_address_channels()
-    rows = {row.kind: row for row in session.exec(select(ContactAddress).where(ContactAddress.contact_id == contact.id))}
+    rows = {
+        row.kind: row for row in session.exec(select(ContactAddress).where(ContactAddress.contact_id == contact.id))
+    }
     for kind, row in rows.items():
         if (kind in own and kind not in addresses) or (new_phone and kind not in own):
             session.delete(row)
@@ -103,7 +114,8 @@ def remove_contact(*, session: Session, patient: Patient, contact: PatientContac
     session.delete(contact)
     session.flush()
     remaining = session.exec(
-        select(PatientContact).where(PatientContact.patient_id == patient.id, col(PatientContact.id) != contact.id)
+        select(PatientContact)
+        .where(PatientContact.patient_id == patient.id, col(PatientContact.id) != contact.id)
         .order_by(PatientContact.position, PatientContact.id)
     ).all()
     for position, row in enumerate(remaining, start=1):
@@ -115,5 +127,10 @@ def remove_contact(*, session: Session, patient: Patient, contact: PatientContac
 
 
 def _values(data: PatientContactIn) -> dict:
-    return {"kind": str(data.kind), "name": data.name or None, "relation": data.relation or None, "phone": data.phone,
-            "preferred_channel": str(data.preferred_channel)}
+    return {
+        "kind": str(data.kind),
+        "name": data.name or None,
+        "relation": data.relation or None,
+        "phone": data.phone,
+        "preferred_channel": str(data.preferred_channel),
+    }

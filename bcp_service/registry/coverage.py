@@ -70,13 +70,26 @@ def find_coverage_gaps(*, session: Session, prefecture_id: int | None = None) ->
     for region in regions:
         active = holders[(region.id, DesignationKind.active_institution)]
         hubs = holders[(region.id, DesignationKind.hub)]
-        missing = [kind for kind, names in ((DesignationKind.active_institution, active), (DesignationKind.hub, hubs)) if not names]
+        missing = [
+            kind
+            for kind, names in ((DesignationKind.active_institution, active), (DesignationKind.hub, hubs))
+            if not names
+        ]
         report.append(
             CoverageGapRegion(
-                region_id=region.id, region_name=region.name, prefecture_id=region.prefecture_id,
-                municipality_codes=codes[region.id], active_institutions=active, hubs=hubs, missing=missing,
-                not_counted=not_counted[region.id], municipalities_without_hub=uncovered[region.id],
+                region_id=region.id,
+                region_name=region.name,
+                prefecture_id=region.prefecture_id,
+                municipality_codes=codes[region.id],
+                active_institutions=active,
+                hubs=hubs,
+                missing=missing,
+                not_counted=not_counted[region.id],
+                municipalities_without_hub=uncovered[region.id],
             )
         )
-    return CoverageGapReport(regions=report, gaps=[r for r in report if r.missing],
-                             municipalities_without_hub=[m for r in report for m in r.municipalities_without_hub])
+    return CoverageGapReport(
+        regions=report,
+        gaps=[r for r in report if r.missing],
+        municipalities_without_hub=[m for r in report for m in r.municipalities_without_hub],
+    )

@@ -25,8 +25,14 @@ from bcp_service.models.enums import INSTITUTION_KIND_JA, DesignationKind, Insti
 from bcp_service.models.institution import DesignationRule
 
 K = InstitutionKind
-MEDICAL = (K.home_care_support_clinic, K.home_care_support_hospital, K.clinic, K.hospital, K.clinic_with_beds,
-           K.backup_hospital)
+MEDICAL = (
+    K.home_care_support_clinic,
+    K.home_care_support_hospital,
+    K.clinic,
+    K.hospital,
+    K.clinic_with_beds,
+    K.backup_hospital,
+)
 HUB_KINDS = (*MEDICAL, K.visiting_nurse_station, K.medical_association, K.public_health_center, K.municipal_office)
 ACTIVE_KINDS = (*MEDICAL, K.visiting_nurse_station, K.pharmacy)
 NATIONAL_SOURCE = "厚生労働省 在宅医療の体制構築に係る指針"
@@ -55,9 +61,17 @@ DEFAULT_RULES: tuple[Rule, ...] = (
 
 
 def rows_for_migration() -> list[dict]:
-    return [{"prefecture_code": r.prefecture_code, "designation": str(r.designation),
-             "institution_kind": str(r.institution_kind), "enhanced_only": r.enhanced_only, "counts": r.counts,
-             "source": r.source} for r in DEFAULT_RULES]
+    return [
+        {
+            "prefecture_code": r.prefecture_code,
+            "designation": str(r.designation),
+            "institution_kind": str(r.institution_kind),
+            "enhanced_only": r.enhanced_only,
+            "counts": r.counts,
+            "source": r.source,
+        }
+        for r in DEFAULT_RULES
+    ]
 
 
 class RuleBook:
@@ -92,7 +106,9 @@ def load_rules(session: Session, prefecture_codes: set[str | None] | None = None
     query = select(DesignationRule)
     if prefecture_codes is not None:
         codes = sorted(c for c in prefecture_codes if c)
-        query = query.where(or_(col(DesignationRule.prefecture_code).is_(None), col(DesignationRule.prefecture_code).in_(codes)))
+        query = query.where(
+            or_(col(DesignationRule.prefecture_code).is_(None), col(DesignationRule.prefecture_code).in_(codes))
+        )
     rules = list(session.exec(query).all())
     if not rules and session.exec(select(DesignationRule.id).limit(1)).first() is None:
         rules = [DesignationRule(**row) for row in rows_for_migration()]
@@ -110,8 +126,9 @@ def describe(book: RuleBook, prefecture_code: str | None, designation: str) -> s
     return f"designation_rule[{where}:{designation}] = {'・'.join(dict.fromkeys(kinds)) or 'なし'}"
 
 
-def check_designation(book: RuleBook, *, prefecture_code: str | None, designation: str, kind: str, enhanced: bool,
-                      field: str) -> None:
+def check_designation(
+    book: RuleBook, *, prefecture_code: str | None, designation: str, kind: str, enhanced: bool, field: str
+) -> None:
     if book.match(prefecture_code, designation, kind, enhanced) is None:
         kind_ja = INSTITUTION_KIND_JA.get(kind, kind)
         raise FieldError(

@@ -30,11 +30,15 @@ def may_decide(principal: Principal) -> bool:
 
 def _in_prefecture(session: Session, prefecture_id: int, *, municipality_ids=(), region_ids=()) -> bool:
     if municipality_ids:
-        found = session.exec(select(Municipality.prefecture_id).where(col(Municipality.id).in_(list(municipality_ids)))).all()
+        found = session.exec(
+            select(Municipality.prefecture_id).where(col(Municipality.id).in_(list(municipality_ids)))
+        ).all()
         if any(p != prefecture_id for p in found):
             return False
     if region_ids:
-        found = session.exec(select(HomeCareRegion.prefecture_id).where(col(HomeCareRegion.id).in_(list(region_ids)))).all()
+        found = session.exec(
+            select(HomeCareRegion.prefecture_id).where(col(HomeCareRegion.id).in_(list(region_ids)))
+        ).all()
         if any(p != prefecture_id for p in found):
             return False
     return True
@@ -52,28 +56,48 @@ def ensure_may_decide(
     if not _in_prefecture(session, own, municipality_ids=[institution.municipality_id]):
         raise NotFound("施設が見つかりません (institution not found)")
     if not _in_prefecture(session, own, municipality_ids=municipality_ids, region_ids=region_ids):
-        raise Forbidden("担当外の都道府県の地域・市町村は指定できません (region or municipality outside your prefecture)")
+        raise Forbidden(
+            "担当外の都道府県の地域・市町村は指定できません (region or municipality outside your prefecture)"
+        )
 
 
 def current(session: Session, institution_id: int) -> dict:
     designations = session.exec(
-        select(Designation.region_id, Designation.kind).where(Designation.institution_id == institution_id)
+        select(Designation.region_id, Designation.kind)
+        .where(Designation.institution_id == institution_id)
         .order_by(Designation.region_id, Designation.kind)
     ).all()
     municipalities = session.exec(
-        select(HubMunicipality.municipality_id).where(HubMunicipality.institution_id == institution_id)
+        select(HubMunicipality.municipality_id)
+        .where(HubMunicipality.institution_id == institution_id)
         .order_by(HubMunicipality.municipality_id)
     ).all()
     return {"designations": [[r, str(k)] for r, k in designations], "hub_municipality_ids": list(municipalities)}
 
 
 def _audit_change(session, principal, request, institution_id, what, before, after) -> None:
-    record_change(session, principal, request, action=f"institution.{what}", key="institution_id",
-                  row_id=institution_id, before=before, after=after)
+    record_change(
+        session,
+        principal,
+        request,
+        action=f"institution.{what}",
+        key="institution_id",
+        row_id=institution_id,
+        before=before,
+        after=after,
+    )
 
 
-def _replace(session: Session, principal: Principal, institution: Institution, request: Request | None,
-             what: str, key: str, replace, **inside) -> dict:
+def _replace(
+    session: Session,
+    principal: Principal,
+    institution: Institution,
+    request: Request | None,
+    what: str,
+    key: str,
+    replace,
+    **inside,
+) -> dict:
     ensure_may_decide(session, principal, institution, **inside)
     before = current(session, institution.id)[key]
     replace()
@@ -84,21 +108,43 @@ def _replace(session: Session, principal: Principal, institution: Institution, r
 
 
 def set_designations(
-    *, session: Session, principal: Principal, institution: Institution, designations: list[DesignationIn],
+    *,
+    session: Session,
+    principal: Principal,
+    institution: Institution,
+    designations: list[DesignationIn],
     request: Request | None = None,
 ) -> dict:
-    return _replace(session, principal, institution, request, "designations", "designations",
-                    lambda: replace_designations(session, institution.id, designations),
-                    region_ids=[d.region_id for d in designations])
+    return _replace(
+        session,
+        principal,
+        institution,
+        request,
+        "designations",
+        "designations",
+        lambda: replace_designations(session, institution.id, designations),
+        region_ids=[d.region_id for d in designations],
+    )
 
 
 def set_hub_municipalities(
-    *, session: Session, principal: Principal, institution: Institution, municipality_ids: list[int],
+    *,
+    session: Session,
+    principal: Principal,
+    institution: Institution,
+    municipality_ids: list[int],
     request: Request | None = None,
 ) -> dict:
-    return _replace(session, principal, institution, request, "hub_municipalities", "hub_municipality_ids",
-                    lambda: replace_hub_coverage(session, institution.id, municipality_ids),
-                    municipality_ids=municipality_ids)
+    return _replace(
+        session,
+        principal,
+        institution,
+        request,
+        "hub_municipalities",
+        "hub_municipality_ids",
+        lambda: replace_hub_coverage(session, institution.id, municipality_ids),
+        municipality_ids=municipality_ids,
+    )
 
 
 # One designation at a time, for the institution page: the same rule, audit and kind checks as the
@@ -107,31 +153,51 @@ DESIGNATORS = DECIDERS
 
 
 def can_designate(principal: Principal, region: HomeCareRegion) -> bool:
-    return principal.role == Role.admin or (principal.role == Role.prefecture and region.prefecture_id == principal.scope_id)
+    return principal.role == Role.admin or (
+        principal.role == Role.prefecture and region.prefecture_id == principal.scope_id
+    )
 
 
 def _held(session: Session, institution_id: int) -> list[DesignationIn]:
     return [DesignationIn(region_id=r, kind=k) for r, k in current(session, institution_id)["designations"]]
 
 
-def designate(*, session: Session, principal: Principal, institution: Institution, region_id: int,
-              kind: DesignationKind, request: Request | None = None) -> dict:
+def designate(
+    *,
+    session: Session,
+    principal: Principal,
+    institution: Institution,
+    region_id: int,
+    kind: DesignationKind,
+    request: Request | None = None,
+) -> dict:
     if session.get(HomeCareRegion, region_id) is None:
         raise FieldError("在宅医療圏を選んでください (no such region)", field="region_id")
     held = _held(session, institution.id)
     wanted = DesignationIn(region_id=region_id, kind=kind)
     if wanted in held:
         return current(session, institution.id)
-    return set_designations(session=session, principal=principal, institution=institution,
-                            designations=[*held, wanted], request=request)
+    return set_designations(
+        session=session, principal=principal, institution=institution, designations=[*held, wanted], request=request
+    )
 
 
-def withdraw(*, session: Session, principal: Principal, institution: Institution, designation_id: int,
-             request: Request | None = None) -> dict:
+def withdraw(
+    *,
+    session: Session,
+    principal: Principal,
+    institution: Institution,
+    designation_id: int,
+    request: Request | None = None,
+) -> dict:
     designation = session.get(Designation, designation_id)
     if designation is None or designation.institution_id != institution.id:
         raise NotFound("指定が見つかりません (designation not found)")
-    remaining = [d for d in _held(session, institution.id)
-                 if (d.region_id, str(d.kind)) != (designation.region_id, str(designation.kind))]
-    return set_designations(session=session, principal=principal, institution=institution,
-                            designations=remaining, request=request)
+    remaining = [
+        d
+        for d in _held(session, institution.id)
+        if (d.region_id, str(d.kind)) != (designation.region_id, str(designation.kind))
+    ]
+    return set_designations(
+        session=session, principal=principal, institution=institution, designations=remaining, request=request
+    )

@@ -31,7 +31,10 @@ def owner_of(principal: Principal | None) -> str:
 
 
 def check_external_id(
-    session: Session, principal: Principal | None, external_id: str | None, own_id: int | None = None,
+    session: Session,
+    principal: Principal | None,
+    external_id: str | None,
+    own_id: int | None = None,
 ) -> None:
     """409 when another patient the caller sees has this id; otherwise make room under the caller's owner."""
     if external_id is None:
@@ -45,13 +48,16 @@ def check_external_id(
     release(session, principal, [external_id], keep=own_id)
 
 
-def release(session: Session, principal: Principal | None, external_ids: Collection[str], keep: int | None = None) -> None:
+def release(
+    session: Session, principal: Principal | None, external_ids: Collection[str], keep: int | None = None
+) -> None:
     """Drop the caller's owner from these ids on patients the caller does not see (its callers have
     checked that it sees none holding them). Admins see every patient: nothing to release."""
     if owner_of(principal) == "admin" or not external_ids:
         return
     statement = update(Patient).where(
-        Patient.external_id_owner == owner_of(principal), col(Patient.external_id).in_(list(external_ids)),
+        Patient.external_id_owner == owner_of(principal),
+        col(Patient.external_id).in_(list(external_ids)),
     )
     if keep is not None:
         statement = statement.where(Patient.id != keep)

@@ -87,8 +87,14 @@ class FollowGroup:
     patient_ids: list[int] = field(default_factory=list)
 
 
-def follow_municipalities(session: Session, principal: Principal | None, request: Request | None,
-                          municipality_ids: Iterable[int], *, reason: str) -> list[FollowGroup]:
+def follow_municipalities(
+    session: Session,
+    principal: Principal | None,
+    request: Request | None,
+    municipality_ids: Iterable[int],
+    *,
+    reason: str,
+) -> list[FollowGroup]:
     """After a redraw: every patient (not pinned) of these municipalities gets the hub the map now gives.
     One UPDATE and one audit row per (municipality, old hub, new hub); the old hub loses sight at once
     (scope is computed from these rows at every read)."""
@@ -99,7 +105,8 @@ def follow_municipalities(session: Session, principal: Principal | None, request
         return []
     rows = session.exec(
         select(Patient.id, Patient.municipality_id, Patient.hub_id)
-        .where(col(Patient.municipality_id).in_(wanted), col(Patient.hub_pinned).is_(False)).order_by(Patient.id)
+        .where(col(Patient.municipality_id).in_(wanted), col(Patient.hub_pinned).is_(False))
+        .order_by(Patient.id)
     ).all()
     for patient_id, municipality_id, hub_id in rows:
         target = followed_hub(candidates[municipality_id], hub_id)
@@ -109,12 +116,18 @@ def follow_municipalities(session: Session, principal: Principal | None, request
         group.patient_ids.append(patient_id)
     for group in groups.values():
         for start in range(0, len(group.patient_ids), 1000):
-            part = group.patient_ids[start:start + 1000]
+            part = group.patient_ids[start : start + 1000]
             session.execute(update(Patient).where(col(Patient.id).in_(part)).values(hub_id=group.to_hub))
-        audit(session=session, principal=principal, action="patient.hub_follow", patient_ids=group.patient_ids,
-              request=request, resource=None if request else "patients",
-              detail=f"{reason}: municipality {group.municipality_id} hub {group.from_hub} -> {group.to_hub}",
-              changes=diff("patient", {"hub_id": group.from_hub}, {"hub_id": group.to_hub}))
+        audit(
+            session=session,
+            principal=principal,
+            action="patient.hub_follow",
+            patient_ids=group.patient_ids,
+            request=request,
+            resource=None if request else "patients",
+            detail=f"{reason}: municipality {group.municipality_id} hub {group.from_hub} -> {group.to_hub}",
+            changes=diff("patient", {"hub_id": group.from_hub}, {"hub_id": group.to_hub}),
+        )
     session.flush()
     session.expire_all()
     return list(groups.values())
@@ -133,16 +146,25 @@ def sight(session: Session, municipality_id: int | None, hub_id: int | None, lin
     hubs: set[int] = set()
     if municipality_id is not None:
         prefecture = session.exec(
-            select(Prefecture.name).join(Municipality, Municipality.prefecture_id == Prefecture.id)
+            select(Prefecture.name)
+            .join(Municipality, Municipality.prefecture_id == Prefecture.id)
             .where(Municipality.id == municipality_id)
         ).first()
-        hubs |= set(session.exec(select(HubMunicipality.institution_id).where(
-            HubMunicipality.municipality_id == municipality_id)).all())
-        hubs |= set(session.exec(
-            select(Designation.institution_id).join(
-                HomeCareRegionMunicipality, HomeCareRegionMunicipality.region_id == Designation.region_id)
-            .where(HomeCareRegionMunicipality.municipality_id == municipality_id, Designation.kind == DesignationKind.hub)
-        ).all())
+        hubs |= set(
+            session.exec(
+                select(HubMunicipality.institution_id).where(HubMunicipality.municipality_id == municipality_id)
+            ).all()
+        )
+        hubs |= set(
+            session.exec(
+                select(Designation.institution_id)
+                .join(HomeCareRegionMunicipality, HomeCareRegionMunicipality.region_id == Designation.region_id)
+                .where(
+                    HomeCareRegionMunicipality.municipality_id == municipality_id,
+                    Designation.kind == DesignationKind.hub,
+                )
+            ).all()
+        )
     if hub_id is not None:
         hubs.add(hub_id)
     institutions = {links.get(f) for f in LINKED} - {None}
@@ -161,8 +183,12 @@ class SightChange:
 
 def sight_change(session: Session, before: Sight, after: Sight) -> SightChange:
     """Names of those who lose and who gain sight of the patient (hubs, institutions, prefecture)."""
-    ids = (before.hubs | after.hubs | before.institutions | after.institutions)
-    names = dict(session.exec(select(Institution.id, Institution.name).where(col(Institution.id).in_(sorted(ids)))).all()) if ids else {}
+    ids = before.hubs | after.hubs | before.institutions | after.institutions
+    names = (
+        dict(session.exec(select(Institution.id, Institution.name).where(col(Institution.id).in_(sorted(ids)))).all())
+        if ids
+        else {}
+    )
 
     def listed(hubs: Iterable[int], institutions: Iterable[int], prefecture: str | None) -> list[str]:
         out = [f"{names.get(i, f'id {i}')}（連携拠点）" for i in sorted(hubs)]
@@ -171,10 +197,16 @@ def sight_change(session: Session, before: Sight, after: Sight) -> SightChange:
             out.append(f"{prefecture}（都道府県）")
         return out
 
-    lose = listed(before.hubs - after.hubs, before.institutions - after.institutions,
-                  before.prefecture if before.prefecture != after.prefecture else None)
-    gain = listed(after.hubs - before.hubs, after.institutions - before.institutions,
-                  after.prefecture if before.prefecture != after.prefecture else None)
+    lose = listed(
+        before.hubs - after.hubs,
+        before.institutions - after.institutions,
+        before.prefecture if before.prefecture != after.prefecture else None,
+    )
+    gain = listed(
+        after.hubs - before.hubs,
+        after.institutions - before.institutions,
+        after.prefecture if before.prefecture != after.prefecture else None,
+    )
     return SightChange(lose, gain)
 
 
@@ -190,11 +222,22 @@ def describe_groups(session: Session, groups: list[FollowGroup]) -> str:
     if not groups:
         return "連携拠点が変わった患者はいません。"
     names = hub_names(session, [g.from_hub for g in groups] + [g.to_hub for g in groups])
-    towns = dict(session.exec(select(Municipality.id, Municipality.name).where(
-        col(Municipality.id).in_(sorted({g.municipality_id for g in groups})))).all())
+    towns = dict(
+        session.exec(
+            select(Municipality.id, Municipality.name).where(
+                col(Municipality.id).in_(sorted({g.municipality_id for g in groups}))
+            )
+        ).all()
+    )
     per: dict[tuple, int] = defaultdict(int)
     for g in groups:
-        per[(towns.get(g.municipality_id, ""), names.get(g.from_hub, "なし") if g.from_hub else "なし",
-             names.get(g.to_hub, "なし") if g.to_hub else "なし（空白）")] += len(g.patient_ids)
+        per[
+            (
+                towns.get(g.municipality_id, ""),
+                names.get(g.from_hub, "なし") if g.from_hub else "なし",
+                names.get(g.to_hub, "なし") if g.to_hub else "なし（空白）",
+            )
+        ] += len(g.patient_ids)
     return "連携拠点が地図に合わせて変わりました: " + "、".join(
-        f"{town} {old}→{new} {n}名" for (town, old, new), n in sorted(per.items()))
+        f"{town} {old}→{new} {n}名" for (town, old, new), n in sorted(per.items())
+    )

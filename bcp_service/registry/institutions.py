@@ -130,8 +130,9 @@ def replace_staff_contacts(session: Session, institution_id: int, contacts: list
 
 def replace_designations(session: Session, institution_id: int, designations: list[DesignationIn]) -> None:
     institution = session.get(Institution, institution_id)
-    regions = [require_region(session, d.region_id, f"designations.{index}.region_id")
-               for index, d in enumerate(designations)]
+    regions = [
+        require_region(session, d.region_id, f"designations.{index}.region_id") for index, d in enumerate(designations)
+    ]
     check_designation_rules(session, institution, [(r, d.kind) for r, d in zip(regions, designations, strict=True)])
     for existing in session.exec(select(Designation).where(Designation.institution_id == institution_id)):
         session.delete(existing)
@@ -148,14 +149,22 @@ def check_designation_rules(session: Session, institution: Institution, held: li
     codes = prefecture_codes(session, {region.prefecture_id for region, _ in held})
     book = load_rules(session, set(codes.values()))
     for index, (region, kind) in enumerate(held):
-        check_designation(book, prefecture_code=codes.get(region.prefecture_id), designation=str(kind),
-                          kind=institution.kind, enhanced=bool(institution.enhanced), field=f"designations.{index}.kind")
+        check_designation(
+            book,
+            prefecture_code=codes.get(region.prefecture_id),
+            designation=str(kind),
+            kind=institution.kind,
+            enhanced=bool(institution.enhanced),
+            field=f"designations.{index}.kind",
+        )
 
 
 def prefecture_codes(session: Session, prefecture_ids: set[int]) -> dict[int, str]:
     if not prefecture_ids:
         return {}
-    return dict(session.exec(select(Prefecture.id, Prefecture.code).where(col(Prefecture.id).in_(sorted(prefecture_ids)))).all())
+    return dict(
+        session.exec(select(Prefecture.id, Prefecture.code).where(col(Prefecture.id).in_(sorted(prefecture_ids)))).all()
+    )
 
 
 def replace_hub_coverage(session: Session, institution_id: int, municipality_ids: list[int]) -> None:
@@ -170,9 +179,7 @@ def replace_hub_coverage(session: Session, institution_id: int, municipality_ids
 def create_institution(*, session: Session, data: InstitutionCreate) -> Institution:
     check_external_id(session, data.external_id)
     require_municipality(session, data.municipality_id)
-    institution = Institution(
-        **data.model_dump(exclude={"staff_contacts", "designations", "hub_municipality_ids"})
-    )
+    institution = Institution(**data.model_dump(exclude={"staff_contacts", "designations", "hub_municipality_ids"}))
     session.add(institution)
     session.flush()
     replace_staff_contacts(session, institution.id, data.staff_contacts)
@@ -204,8 +211,11 @@ def update_institution(*, session: Session, institution: Institution, data: Inst
         replace_staff_contacts(session, institution.id, data.staff_contacts)
     if "kind" in changes or "enhanced" in changes:
         # A new kind must still be allowed to hold what the institution already holds.
-        held = session.exec(select(HomeCareRegion, Designation.kind).join(Designation, Designation.region_id == HomeCareRegion.id)
-                            .where(Designation.institution_id == institution.id)).all()
+        held = session.exec(
+            select(HomeCareRegion, Designation.kind)
+            .join(Designation, Designation.region_id == HomeCareRegion.id)
+            .where(Designation.institution_id == institution.id)
+        ).all()
         check_designation_rules(session, institution, list(held))
     session.flush()
     return institution

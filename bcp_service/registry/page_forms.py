@@ -40,52 +40,75 @@ class FormField:
 
 
 SECTIONS: tuple[tuple[str, tuple[FormField, ...]], ...] = (
-    ("基本情報", (
-        FormField("name", "氏名", required=True, hint="例: 千葉 花子"),
-        FormField("name_kana", "氏名カナ", hint="例: チバ ハナコ"),
-        FormField("birth_date", "生年月日", "date"),
-        FormField("sex", "性別", "select", "sex"),
-        FormField("external_id", "外部ID", hint="取り込みCSVで使うID（任意）"),
-        FormField("municipality_id", "市町村", "select", "municipalities", required=True),
-        FormField("address", "住所"),
-        FormField("latitude", "緯度", "number"),
-        FormField("longitude", "経度", "number"),
-    )),
-    ("人工呼吸器", (
-        FormField("uses_ventilator", "人工呼吸器を使っている", "bool"),
-        FormField("ventilator_mode", "呼吸器の種類", "select", "ventilator_mode"),
-        FormField("ventilator_model", "呼吸器の機種"),
-        FormField("internal_battery_hours", "内部バッテリー（時間）", "number"),
-        FormField("external_battery_hours", "外部バッテリー（時間）", "number"),
-        FormField("ventilator_hours_per_day", "1日の使用時間", "number"),
-    )),
-    ("在宅酸素・その他の機器", (
-        FormField("uses_oxygen", "在宅酸素を使っている", "bool"),
-        FormField("oxygen_source", "酸素の種類", "select", "oxygen_source"),
-        FormField("oxygen_flow_lpm", "酸素流量（L/分）", "number"),
-        FormField("cylinder_hours", "ボンベで過ごせる時間", "number"),
-        FormField("uses_suction", "吸引器を使っている", "bool"),
-        FormField("medically_dependent_child", "医療的ケア児", "bool"),
-        FormField("max_hours_without_device", "機器なしで過ごせる時間", "number", hint="分からなければ空欄（0時間として扱います）"),
-    )),
-    ("担当と災害時の備え", (
-        FormField("active_institution_id", "担当医療機関", "select", "active_institutions"),
-        FormField("visiting_nurse_station_id", "訪問看護ステーション", "select", "stations"),
-        FormField("hub_id", "連携拠点", "select", "hubs",
-                  hint="「自動」は市町村を担当する拠点（線引きが変わると従います）。拠点を選ぶと手動で固定します"),
-        FormField("backup_hospital_id", "後方支援病院", "select", "hospitals"),
-        FormField("backup_hospital_preregistered", "後方支援病院に事前登録済み", "bool"),
-        FormField("evacuation_destination", "避難先"),
-        FormField("transport_plan_notes", "搬送計画", "textarea"),
-        FormField("equipment_supplier", "機器・酸素事業者"),
-        FormField("disaster_share_consent_date", "災害時の情報共有に同意した日", "date"),
-    )),
+    (
+        "基本情報",
+        (
+            FormField("name", "氏名", required=True, hint="例: 千葉 花子"),
+            FormField("name_kana", "氏名カナ", hint="例: チバ ハナコ"),
+            FormField("birth_date", "生年月日", "date"),
+            FormField("sex", "性別", "select", "sex"),
+            FormField("external_id", "外部ID", hint="取り込みCSVで使うID（任意）"),
+            FormField("municipality_id", "市町村", "select", "municipalities", required=True),
+            FormField("address", "住所"),
+            FormField("latitude", "緯度", "number"),
+            FormField("longitude", "経度", "number"),
+        ),
+    ),
+    (
+        "人工呼吸器",
+        (
+            FormField("uses_ventilator", "人工呼吸器を使っている", "bool"),
+            FormField("ventilator_mode", "呼吸器の種類", "select", "ventilator_mode"),
+            FormField("ventilator_model", "呼吸器の機種"),
+            FormField("internal_battery_hours", "内部バッテリー（時間）", "number"),
+            FormField("external_battery_hours", "外部バッテリー（時間）", "number"),
+            FormField("ventilator_hours_per_day", "1日の使用時間", "number"),
+        ),
+    ),
+    (
+        "在宅酸素・その他の機器",
+        (
+            FormField("uses_oxygen", "在宅酸素を使っている", "bool"),
+            FormField("oxygen_source", "酸素の種類", "select", "oxygen_source"),
+            FormField("oxygen_flow_lpm", "酸素流量（L/分）", "number"),
+            FormField("cylinder_hours", "ボンベで過ごせる時間", "number"),
+            FormField("uses_suction", "吸引器を使っている", "bool"),
+            FormField("medically_dependent_child", "医療的ケア児", "bool"),
+            FormField(
+                "max_hours_without_device",
+                "機器なしで過ごせる時間",
+                "number",
+                hint="分からなければ空欄（0時間として扱います）",
+            ),
+        ),
+    ),
+    (
+        "担当と災害時の備え",
+        (
+            FormField("active_institution_id", "担当医療機関", "select", "active_institutions"),
+            FormField("visiting_nurse_station_id", "訪問看護ステーション", "select", "stations"),
+            FormField(
+                "hub_id",
+                "連携拠点",
+                "select",
+                "hubs",
+                hint="「自動」は市町村を担当する拠点（線引きが変わると従います）。拠点を選ぶと手動で固定します",
+            ),
+            FormField("backup_hospital_id", "後方支援病院", "select", "hospitals"),
+            FormField("backup_hospital_preregistered", "後方支援病院に事前登録済み", "bool"),
+            FormField("evacuation_destination", "避難先"),
+            FormField("transport_plan_notes", "搬送計画", "textarea"),
+            FormField("equipment_supplier", "機器・酸素事業者"),
+            FormField("disaster_share_consent_date", "災害時の情報共有に同意した日", "date"),
+        ),
+    ),
 )
 FIELDS = {f.name: f for _title, fields in SECTIONS for f in fields}
 OWN_INSTITUTION_ROLES = (Role.institution, Role.nurse, Role.hub)
 # One field per channel with addresses of its own (e-mail: ``address_email``), from the channels' table.
-ADDRESS_FIELDS = {f"address_{name}": channel.address_label or channel.label
-                  for name, channel in own_address_channels().items()}
+ADDRESS_FIELDS = {
+    f"address_{name}": channel.address_label or channel.label for name, channel in own_address_channels().items()
+}
 CONTACT_FIELDS = ("phone", "kind", "name", "relation", "preferred_channel", *ADDRESS_FIELDS)
 
 
@@ -139,16 +162,25 @@ def as_typed(kind: str, text: str) -> str:
 
 def contact_payload(values: dict[str, str]) -> dict:
     addresses = {field.removeprefix("address_"): values[field] for field in ADDRESS_FIELDS if values.get(field)}
-    return {"phone": values.get("phone") or (None if addresses else ""), "kind": values.get("kind") or "self",
-            "name": values.get("name") or None, "relation": values.get("relation") or None,
-            "preferred_channel": values.get("preferred_channel") or "sms", "addresses": addresses}
+    return {
+        "phone": values.get("phone") or (None if addresses else ""),
+        "kind": values.get("kind") or "self",
+        "name": values.get("name") or None,
+        "relation": values.get("relation") or None,
+        "preferred_channel": values.get("preferred_channel") or "sms",
+        "addresses": addresses,
+    }
 
 
 def contact_values(contact, addresses: dict[str, str]) -> dict[str, str | None]:
     """A stored contact as its form shows it."""
-    return {"phone": contact.phone, "kind": contact.kind, "name": contact.name, "relation": contact.relation,
-            "preferred_channel": contact.preferred_channel} | {
-        field: addresses.get(field.removeprefix("address_"), "") for field in ADDRESS_FIELDS}
+    return {
+        "phone": contact.phone,
+        "kind": contact.kind,
+        "name": contact.name,
+        "relation": contact.relation,
+        "preferred_channel": contact.preferred_channel,
+    } | {field: addresses.get(field.removeprefix("address_"), "") for field in ADDRESS_FIELDS}
 
 
 def validate(schema: type[BaseModel], data: dict, prefix: str = "") -> tuple[BaseModel | None, dict[str, str]]:
@@ -166,19 +198,27 @@ def validate(schema: type[BaseModel], data: dict, prefix: str = "") -> tuple[Bas
         return None, errors
 
 
-def form_options(session: Session, principal: Principal, current: dict[str, str] | None = None) -> dict[str, list[tuple[str, str]]]:
+def form_options(
+    session: Session, principal: Principal, current: dict[str, str] | None = None
+) -> dict[str, list[tuple[str, str]]]:
     """Choices for the selects: the caller's prefecture (all for admin), plus whatever the record holds now."""
     prefecture_id = caller_prefecture(session, principal)
     municipalities = select(Municipality.id, Municipality.name).order_by(Municipality.code)
-    institutions = select(Institution.id, Institution.name, Institution.kind).join(
-        Municipality, Municipality.id == Institution.municipality_id
-    ).order_by(Institution.name)
+    institutions = (
+        select(Institution.id, Institution.name, Institution.kind)
+        .join(Municipality, Municipality.id == Institution.municipality_id)
+        .order_by(Institution.name)
+    )
     if prefecture_id is not None:
         municipalities = municipalities.where(Municipality.prefecture_id == prefecture_id)
         institutions = institutions.where(Municipality.prefecture_id == prefecture_id)
     rows = session.exec(institutions).all()
     hubs = set(session.exec(select(Designation.institution_id).where(Designation.kind == DesignationKind.hub)).all())
-    hub_kinds = {InstitutionKind.medical_association, InstitutionKind.public_health_center, InstitutionKind.municipal_office}
+    hub_kinds = {
+        InstitutionKind.medical_association,
+        InstitutionKind.public_health_center,
+        InstitutionKind.municipal_office,
+    }
     blank = [("", "（未設定）")]
     options = {
         "sex": list(SEX_LABELS.items()),
@@ -188,7 +228,8 @@ def form_options(session: Session, principal: Principal, current: dict[str, str]
         # Only medical institutions that may care at home: never a fire agency, an oxygen supplier or a pharmacy.
         "active_institutions": blank + [(str(i), n) for i, n, k in rows if k in MEDICAL],
         "stations": blank + [(str(i), n) for i, n, k in rows if k in NURSE_STATION_KINDS],
-        "hubs": [("", "自動（市町村を担当する拠点）")] + [(str(i), n) for i, n, k in rows if i in hubs or k in hub_kinds],
+        "hubs": [("", "自動（市町村を担当する拠点）")]
+        + [(str(i), n) for i, n, k in rows if i in hubs or k in hub_kinds],
         "hospitals": blank + [(str(i), n) for i, n, k in rows if k in HOSPITAL_KINDS],
     }
     for name, spec in FIELDS.items():
@@ -202,7 +243,11 @@ def form_options(session: Session, principal: Principal, current: dict[str, str]
 
 def own_institution(session: Session, principal: Principal) -> dict[str, str]:
     """The caller's own institution in the picker it belongs to, preselected on a new patient (issue 27.5)."""
-    row = session.get(Institution, principal.scope_id) if principal.role in OWN_INSTITUTION_ROLES and principal.scope_id else None
+    row = (
+        session.get(Institution, principal.scope_id)
+        if principal.role in OWN_INSTITUTION_ROLES and principal.scope_id
+        else None
+    )
     if row is None:
         return {}
     if principal.role == Role.hub:
@@ -224,13 +269,12 @@ def filter_options(session: Session, principal: Principal) -> dict[str, list[tup
     if prefecture_id is not None:
         regions = regions.where(HomeCareRegion.prefecture_id == prefecture_id)
     base = form_options(session, principal)
-    institutions = sorted({*base["active_institutions"][1:], *base["stations"][1:], *base["hubs"][1:], *base["hospitals"][1:]},
-                          key=lambda pair: pair[1])
+    institutions = sorted(
+        {*base["active_institutions"][1:], *base["stations"][1:], *base["hubs"][1:], *base["hospitals"][1:]},
+        key=lambda pair: pair[1],
+    )
     return {
         "regions": [(str(i), n) for i, n in session.exec(regions).all()],
         "municipalities": base["municipalities"][1:],
         "institutions": institutions,
     }
-
-
-

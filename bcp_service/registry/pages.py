@@ -41,7 +41,12 @@ Viewer = Annotated[Principal, Depends(Access(*IDENTIFIED))]
 Editor = Annotated[Principal, Depends(Access(*EDITORS))]
 PAGE_SIZE = 50
 
-register_home_link("/registry/patients", "患者登録簿", "検索（ひらがな・カナ・旧字体でも可）、登録、修正、連絡先、状態の変更", IDENTIFIED)
+register_home_link(
+    "/registry/patients",
+    "患者登録簿",
+    "検索（ひらがな・カナ・旧字体でも可）、登録、修正、連絡先、状態の変更",
+    IDENTIFIED,
+)
 
 
 def _int(value: str | None) -> int | None:
@@ -54,51 +59,98 @@ def _choice(value: str | None, enum):
 
 @router.get("/patients")
 def patient_list(
-    request: Request, principal: Viewer, session: SessionDep,
-    q: Annotated[str, Query(max_length=100)] = "", region_id: Annotated[str, Query(max_length=12)] = "",
-    municipality_id: Annotated[str, Query(max_length=12)] = "", institution_id: Annotated[str, Query(max_length=12)] = "",
-    therapy: Annotated[str, Query(max_length=20)] = "", risk_tier: Annotated[str, Query(max_length=20)] = "",
-    status: Annotated[str, Query(max_length=20)] = "active", page_no: Annotated[int, Query(ge=1, le=100000, alias="page")] = 1,
+    request: Request,
+    principal: Viewer,
+    session: SessionDep,
+    q: Annotated[str, Query(max_length=100)] = "",
+    region_id: Annotated[str, Query(max_length=12)] = "",
+    municipality_id: Annotated[str, Query(max_length=12)] = "",
+    institution_id: Annotated[str, Query(max_length=12)] = "",
+    therapy: Annotated[str, Query(max_length=20)] = "",
+    risk_tier: Annotated[str, Query(max_length=20)] = "",
+    status: Annotated[str, Query(max_length=20)] = "active",
+    page_no: Annotated[int, Query(ge=1, le=100000, alias="page")] = 1,
 ):
     filters = patients.PatientFilters(
-        region_id=_int(region_id), municipality_id=_int(municipality_id), institution_id=_int(institution_id),
-        therapy=_choice(therapy, Therapy), risk_tier=_choice(risk_tier, RiskTier),
-        status=status if status in PatientStatus.__members__ else None, q=q or None,
+        region_id=_int(region_id),
+        municipality_id=_int(municipality_id),
+        institution_id=_int(institution_id),
+        therapy=_choice(therapy, Therapy),
+        risk_tier=_choice(risk_tier, RiskTier),
+        status=status if status in PatientStatus.__members__ else None,
+        q=q or None,
     )
     rows, total = patients.list_patients(
-        session=session, filters=filters, scope=patient_scope(principal), limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE,
+        session=session,
+        filters=filters,
+        scope=patient_scope(principal),
+        limit=PAGE_SIZE,
+        offset=(page_no - 1) * PAGE_SIZE,
     )
-    audit(session=session, principal=principal, action="patient.list", patient_ids=[p.id for p in rows], request=request)
-    params = {"q": q, "region_id": region_id, "municipality_id": municipality_id, "institution_id": institution_id,
-              "therapy": therapy, "risk_tier": risk_tier, "status": status}
+    audit(
+        session=session, principal=principal, action="patient.list", patient_ids=[p.id for p in rows], request=request
+    )
+    params = {
+        "q": q,
+        "region_id": region_id,
+        "municipality_id": municipality_id,
+        "institution_id": institution_id,
+        "therapy": therapy,
+        "risk_tier": risk_tier,
+        "status": status,
+    }
     # "status" stays in page links even when empty ("all"): absent means the default, active only.
     kept = {k: v for k, v in params.items() if v or k == "status"}
     chosen = {k: v for k, v in params.items() if v}
     return page(
-        "registry/patients.html", principal, rows=rows, total=total, page_no=page_no, pages=max(1, -(-total // PAGE_SIZE)),
-        params=params, query=lambda n: urlencode(kept | {"page": n}), export_query=urlencode(chosen),
-        options=forms.filter_options(session, principal), names=_municipality_names(session, rows),
-        therapies=THERAPY_LABELS, tiers=forms.TIER_LABELS, statuses=forms.STATUS_LABELS,
+        "registry/patients.html",
+        principal,
+        rows=rows,
+        total=total,
+        page_no=page_no,
+        pages=max(1, -(-total // PAGE_SIZE)),
+        params=params,
+        query=lambda n: urlencode(kept | {"page": n}),
+        export_query=urlencode(chosen),
+        options=forms.filter_options(session, principal),
+        names=_municipality_names(session, rows),
+        therapies=THERAPY_LABELS,
+        tiers=forms.TIER_LABELS,
+        statuses=forms.STATUS_LABELS,
         can_edit=principal.role in EDITORS,
     )
 
 
 def _municipality_names(session: Session, rows: list[Patient]) -> dict[int, str]:
     ids = {p.municipality_id for p in rows}
-    return dict(session.exec(select(Municipality.id, Municipality.name).where(Municipality.id.in_(ids))).all()) if ids else {}
+    return (
+        dict(session.exec(select(Municipality.id, Municipality.name).where(Municipality.id.in_(ids))).all())
+        if ids
+        else {}
+    )
 
 
 @router.get("/patients/new")
 def new_patient_form(principal: Editor, session: SessionDep):
-    values = dict.fromkeys(forms.FIELDS, "") | {"sex": "unknown", "contact_kind": "self", "contact_preferred_channel": "sms"}
+    values = dict.fromkeys(forms.FIELDS, "") | {
+        "sex": "unknown",
+        "contact_kind": "self",
+        "contact_preferred_channel": "sms",
+    }
     values |= forms.own_institution(session, principal)
     return _new_page(session, principal, values, {})
 
 
 def _new_page(session: Session, principal: Principal, values: dict, errors: dict, status_code: int = 200) -> Response:
     return page(
-        "registry/patient_new.html", principal, status_code=status_code, sections=forms.SECTIONS, values=values, errors=errors,
-        options=forms.form_options(session, principal, values), contact_kinds=forms.CONTACT_KIND_LABELS,
+        "registry/patient_new.html",
+        principal,
+        status_code=status_code,
+        sections=forms.SECTIONS,
+        values=values,
+        errors=errors,
+        options=forms.form_options(session, principal, values),
+        contact_kinds=forms.CONTACT_KIND_LABELS,
         channels=forms.CHANNEL_LABELS,
     )
 
@@ -128,9 +180,19 @@ def _patient(session: Session, principal: Principal, patient_id: int) -> Patient
 
 
 def _detail(
-    request: Request, principal: Principal, session: Session, patient: Patient, *, values: dict | None = None,
-    errors: dict | None = None, contact_errors: dict | None = None, contact_values: dict | None = None,
-    status_error: str | None = None, status_reason: str = "", notice: str | None = None, status_code: int = 200,
+    request: Request,
+    principal: Principal,
+    session: Session,
+    patient: Patient,
+    *,
+    values: dict | None = None,
+    errors: dict | None = None,
+    contact_errors: dict | None = None,
+    contact_values: dict | None = None,
+    status_error: str | None = None,
+    status_reason: str = "",
+    notice: str | None = None,
+    status_code: int = 200,
     sight: hub_follow.SightChange | None = None,
 ) -> Response:
     audit(session=session, principal=principal, action="patient.read", patient_ids=[patient.id], request=request)
@@ -144,15 +206,36 @@ def _detail(
         names[field] = institution.name if institution else ""
     current = values or forms.patient_values(patient)
     return page(
-        "registry/patient.html", principal, status_code=status_code, patient=patient, values=current, errors=errors or {},
-        sections=forms.SECTIONS, options=forms.form_options(session, principal, current), tier=tier, why=why,
-        power_hours=remaining_power_hours(inputs), contacts=rows, national=national_format,
-        addresses=contacts.addresses_of(session=session, contacts=rows), address_fields=forms.ADDRESS_FIELDS,
+        "registry/patient.html",
+        principal,
+        status_code=status_code,
+        patient=patient,
+        values=current,
+        errors=errors or {},
+        sections=forms.SECTIONS,
+        options=forms.form_options(session, principal, current),
+        tier=tier,
+        why=why,
+        power_hours=remaining_power_hours(inputs),
+        contacts=rows,
+        national=national_format,
+        addresses=contacts.addresses_of(session=session, contacts=rows),
+        address_fields=forms.ADDRESS_FIELDS,
         contact_values_of=forms.contact_values,
-        contact_errors=contact_errors or {}, contact_values=contact_values or {}, status_error=status_error, status_reason=status_reason,
-        municipality=session.get(Municipality, patient.municipality_id), names=names, notice=notice,
-        tiers=forms.TIER_LABELS, statuses=forms.STATUS_LABELS, contact_kinds=forms.CONTACT_KIND_LABELS,
-        channels=forms.CHANNEL_LABELS, sexes=forms.SEX_LABELS, can_edit=principal.role in EDITORS, sight=sight,
+        contact_errors=contact_errors or {},
+        contact_values=contact_values or {},
+        status_error=status_error,
+        status_reason=status_reason,
+        municipality=session.get(Municipality, patient.municipality_id),
+        names=names,
+        notice=notice,
+        tiers=forms.TIER_LABELS,
+        statuses=forms.STATUS_LABELS,
+        contact_kinds=forms.CONTACT_KIND_LABELS,
+        channels=forms.CHANNEL_LABELS,
+        sexes=forms.SEX_LABELS,
+        can_edit=principal.role in EDITORS,
+        sight=sight,
     )
 
 
@@ -190,8 +273,11 @@ def _save(request: Request, form, principal: Principal, session: Session, patien
         try:
             patients.update_patient(session=session, principal=principal, patient=patient, data=data)
             ensure_patient_in_scope(session, principal, patient, moved_from=before["municipality_id"])
-            seen = hub_follow.sight_change(session, seen_before, hub_follow.sight(
-                session, patient.municipality_id, patient.hub_id, patient.model_dump()))
+            seen = hub_follow.sight_change(
+                session,
+                seen_before,
+                hub_follow.sight(session, patient.municipality_id, patient.hub_id, patient.model_dump()),
+            )
             if not seen.empty and form.get("confirmed") != "1":
                 nested.rollback()
                 session.refresh(patient)
@@ -203,10 +289,23 @@ def _save(request: Request, form, principal: Principal, session: Session, patien
             raise
     except ServiceError as exc:
         session.refresh(patient)
-        return _detail(request, principal, session, patient, values=values, errors={exc.field or "_form": exc.message},
-                       status_code=exc.status_code)
-    audit(session=session, principal=principal, action="patient.update", patient_ids=[patient.id], request=request,
-          changes=diff("patient", before, snapshot(patient), PATIENT_CODES))
+        return _detail(
+            request,
+            principal,
+            session,
+            patient,
+            values=values,
+            errors={exc.field or "_form": exc.message},
+            status_code=exc.status_code,
+        )
+    audit(
+        session=session,
+        principal=principal,
+        action="patient.update",
+        patient_ids=[patient.id],
+        request=request,
+        changes=diff("patient", before, snapshot(patient), PATIENT_CODES),
+    )
     if session.exec(select(Patient.id).where(Patient.id == patient.id, *patient_scope(principal))).first() is None:
         # Handed over (a hub whose patient moved away): saved, and no longer the caller's to see.
         return page("registry/handed_over.html", principal, hub=names_of(session, patient.hub_id))
@@ -231,13 +330,28 @@ def _change_status(request: Request, form, principal: Principal, session: Sessio
         if status not in PatientStatus.__members__:
             raise ServiceError("状態を選んでください (choose a status)", field="status")
         with session.begin_nested():
-            patients.change_status(session=session, principal=principal, patient=patient, status=PatientStatus(status), reason=reason)
+            patients.change_status(
+                session=session, principal=principal, patient=patient, status=PatientStatus(status), reason=reason
+            )
     except ServiceError as exc:
         session.refresh(patient)
-        return _detail(request, principal, session, patient, status_error=exc.message,
-                       status_reason=reason, status_code=exc.status_code)
-    audit(session=session, principal=principal, action="patient.update", patient_ids=[patient.id], request=request,
-          changes=diff("patient", before, snapshot(patient), PATIENT_CODES))
+        return _detail(
+            request,
+            principal,
+            session,
+            patient,
+            status_error=exc.message,
+            status_reason=reason,
+            status_code=exc.status_code,
+        )
+    audit(
+        session=session,
+        principal=principal,
+        action="patient.update",
+        patient_ids=[patient.id],
+        request=request,
+        changes=diff("patient", before, snapshot(patient), PATIENT_CODES),
+    )
     return RedirectResponse(f"/registry/patients/{patient.id}?saved=1#status", status_code=303)
 
 
@@ -247,17 +361,28 @@ async def add_contact_from_page(patient_id: int, request: Request, principal: Ed
 
 
 @router.post("/patients/{patient_id}/contacts/{contact_id}")
-async def edit_contact_from_page(patient_id: int, contact_id: int, request: Request, principal: Editor, session: SessionDep):
+async def edit_contact_from_page(
+    patient_id: int, contact_id: int, request: Request, principal: Editor, session: SessionDep
+):
     return await _posted(request, _contact, principal, session, patient_id, contact_id, False)
 
 
 @router.post("/patients/{patient_id}/contacts/{contact_id}/delete")
-async def remove_contact_from_page(patient_id: int, contact_id: int, request: Request, principal: Editor, session: SessionDep):
+async def remove_contact_from_page(
+    patient_id: int, contact_id: int, request: Request, principal: Editor, session: SessionDep
+):
     return await _posted(request, _contact, principal, session, patient_id, contact_id, True)
 
 
-def _contact(request: Request, form, principal: Principal, session: Session, patient_id: int, contact_id: int | None,
-             remove: bool) -> Response:
+def _contact(
+    request: Request,
+    form,
+    principal: Principal,
+    session: Session,
+    patient_id: int,
+    contact_id: int | None,
+    remove: bool,
+) -> Response:
     patient = _patient(session, principal, patient_id)
     key = str(contact_id) if contact_id else "new"
     values = {name: str(form.get(name, "")).strip() for name in forms.CONTACT_FIELDS}
@@ -269,8 +394,15 @@ def _contact(request: Request, form, principal: Principal, session: Session, pat
             else:
                 data, errors = forms.validate(PatientContactIn, forms.contact_payload(values))
                 if data is None:
-                    return _detail(request, principal, session, patient, contact_errors={key: errors},
-                                   contact_values={key: values}, status_code=422)
+                    return _detail(
+                        request,
+                        principal,
+                        session,
+                        patient,
+                        contact_errors={key: errors},
+                        contact_values={key: values},
+                        status_code=422,
+                    )
                 if row is None:
                     contacts.add_contact(session=session, patient=patient, data=data)
                 else:
@@ -278,8 +410,21 @@ def _contact(request: Request, form, principal: Principal, session: Session, pat
     except ServiceError as exc:
         if exc.status_code == 404:
             return page("registry/error.html", principal, status_code=404, message=exc.message)
-        return _detail(request, principal, session, patient, contact_errors={key: {exc.field or "phone": exc.message}},
-                       contact_values={key: values}, status_code=exc.status_code)
-    audit(session=session, principal=principal, action="patient.update", patient_ids=[patient.id], request=request,
-          changes=[CONTACTS_CHANGED])
+        return _detail(
+            request,
+            principal,
+            session,
+            patient,
+            contact_errors={key: {exc.field or "phone": exc.message}},
+            contact_values={key: values},
+            status_code=exc.status_code,
+        )
+    audit(
+        session=session,
+        principal=principal,
+        action="patient.update",
+        patient_ids=[patient.id],
+        request=request,
+        changes=[CONTACTS_CHANGED],
+    )
     return RedirectResponse(f"/registry/patients/{patient.id}?saved=1#contacts", status_code=303)

@@ -31,10 +31,14 @@ from bcp_service.registry.designation_rules import MEDICAL, load_rules
 
 INSTITUTION_FIELDS = ("active_institution_id", "visiting_nurse_station_id", "hub_id", "backup_hospital_id")
 CARE_KINDS = frozenset({*MEDICAL, InstitutionKind.visiting_nurse_station})
-HUB_REFUSED = ("連携拠点には、この市町村を担当する指定済みの連携拠点を選んでください"
-               " (hub_id must be a designated hub covering the municipality)")
-ACTIVE_REFUSED = ("担当医療機関には、在宅医療を担える医療機関か訪問看護ステーションを選んでください"
-                  " (active_institution_id must be a medical institution or nurse station that may care at home)")
+HUB_REFUSED = (
+    "連携拠点には、この市町村を担当する指定済みの連携拠点を選んでください"
+    " (hub_id must be a designated hub covering the municipality)"
+)
+ACTIVE_REFUSED = (
+    "担当医療機関には、在宅医療を担える医療機関か訪問看護ステーションを選んでください"
+    " (active_institution_id must be a medical institution or nurse station that may care at home)"
+)
 
 
 def no_such(field: str, value) -> str:
@@ -49,12 +53,16 @@ class PatientLinks:
         """``home``: the caller's prefecture (None: no wall); ``institution_ids`` None reads them all."""
         self.home = home
         self.municipalities: dict[int, tuple[int, str]] = {
-            m: (p, code) for m, p, code in session.exec(
-                select(Municipality.id, Municipality.prefecture_id, Prefecture.code)
-                .join(Prefecture, Prefecture.id == Municipality.prefecture_id))
+            m: (p, code)
+            for m, p, code in session.exec(
+                select(Municipality.id, Municipality.prefecture_id, Prefecture.code).join(
+                    Prefecture, Prefecture.id == Municipality.prefecture_id
+                )
+            )
         }
         query = select(Institution.id, Municipality.prefecture_id, Institution.kind, Institution.enhanced).join(
-            Municipality, Municipality.id == Institution.municipality_id)
+            Municipality, Municipality.id == Institution.municipality_id
+        )
         wanted = None if institution_ids is None else sorted({i for i in institution_ids if i is not None})
         if wanted is not None:
             query = query.where(col(Institution.id).in_(wanted))
@@ -76,8 +84,9 @@ class PatientLinks:
             self.direct[hub_id].add(municipality_id)
         if regions:
             for region_id, municipality_id in session.exec(
-                select(HomeCareRegionMunicipality.region_id, HomeCareRegionMunicipality.municipality_id)
-                .where(col(HomeCareRegionMunicipality.region_id).in_(sorted(regions)))
+                select(HomeCareRegionMunicipality.region_id, HomeCareRegionMunicipality.municipality_id).where(
+                    col(HomeCareRegionMunicipality.region_id).in_(sorted(regions))
+                )
             ):
                 for hub_id in regions[region_id]:
                     self.covered[hub_id].add(municipality_id)
@@ -97,15 +106,20 @@ class PatientLinks:
         """Links (the ``changed`` ones; None: all) behind the wall. A cross-border link an admin made
         stays when someone else edits the patient's other fields."""
         fields = [f for f in ("municipality_id", *INSTITUTION_FIELDS) if changed is None or f in changed]
-        return [(field, no_such(field, values.get(field))) for field in fields if self.outside(field, values.get(field))]
+        return [
+            (field, no_such(field, values.get(field))) for field in fields if self.outside(field, values.get(field))
+        ]
 
     def rule_problems(self, values: dict, changed: Iterable[str] | None = None) -> list[tuple[str, str]]:
         """The hub and active-institution rules, for the links ``changed`` touches (None: all)."""
         touched = set(INSTITUTION_FIELDS) | {"municipality_id"} if changed is None else set(changed)
         problems = []
         hub_id, municipality_id = values.get("hub_id"), values.get("municipality_id")
-        if hub_id is not None and touched & {"hub_id", "municipality_id"} and (
-                hub_id not in self.designated_hubs or municipality_id not in self.covered.get(hub_id, ())):
+        if (
+            hub_id is not None
+            and touched & {"hub_id", "municipality_id"}
+            and (hub_id not in self.designated_hubs or municipality_id not in self.covered.get(hub_id, ()))
+        ):
             problems.append(("hub_id", HUB_REFUSED))
         active = values.get("active_institution_id")
         if active is not None and "active_institution_id" in touched and active in self.institutions:
@@ -113,7 +127,8 @@ class PatientLinks:
             code = self.municipalities.get(municipality_id, (None, None))[1]
             may = kind in CARE_KINDS and (
                 self.book.match(code, DesignationKind.active_institution, kind, enhanced) is not None
-                or self.book.match(None, DesignationKind.active_institution, kind, enhanced) is not None)
+                or self.book.match(None, DesignationKind.active_institution, kind, enhanced) is not None
+            )
             if not may:
                 problems.append(("active_institution_id", ACTIVE_REFUSED))
         return problems
@@ -121,8 +136,10 @@ class PatientLinks:
     def followed_hub(self, municipality_id: int | None, current: int | None) -> int | None:
         """The hub a patient who is not pinned gets (``registry.hub_follow``'s order: hubs covering the
         municipality directly, then through a region, by id); read for all hubs (``institution_ids`` None)."""
-        candidates = sorted((h for h in self.designated_hubs if municipality_id in self.covered.get(h, ())),
-                            key=lambda h: (municipality_id not in self.direct.get(h, ()), h))
+        candidates = sorted(
+            (h for h in self.designated_hubs if municipality_id in self.covered.get(h, ())),
+            key=lambda h: (municipality_id not in self.direct.get(h, ()), h),
+        )
         if current is not None and current in candidates:
             return current
         return candidates[0] if candidates else None

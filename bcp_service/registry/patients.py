@@ -156,8 +156,11 @@ def contacts_for(*, session: Session, patient_ids: list[int]) -> dict[int, list]
         if refused_since is not None:
             refused[contact_id][kind] = refused_since
     for contact in rows:
-        grouped[contact.patient_id].append(SimpleNamespace(**contact._mapping, addresses=addresses.get(contact.id, {}),
-                                                           refused=refused.get(contact.id, {})))
+        grouped[contact.patient_id].append(
+            SimpleNamespace(
+                **contact._mapping, addresses=addresses.get(contact.id, {}), refused=refused.get(contact.id, {})
+            )
+        )
     return grouped
 
 
@@ -165,7 +168,9 @@ def risk_inputs(patient: Patient) -> RiskInputs:
     return RiskInputs(**{field: getattr(patient, field) for field in RiskInputs.__dataclass_fields__})
 
 
-def check_links(session: Session, principal: Principal | None, patient: Patient, changed: set[str] | None = None) -> None:
+def check_links(
+    session: Session, principal: Principal | None, patient: Patient, changed: set[str] | None = None
+) -> None:
     """The wall, then the rows exist and are of the right kind, then the hub and active-institution
     rules (``registry.patient_links``). ``principal`` None: the command line (no wall)."""
     home = wall.home_prefecture(session, principal) if principal is not None else None
@@ -193,7 +198,9 @@ def replace_contacts(session: Session, patient_id: int, contacts: list[PatientCo
         session.delete(contact)
     session.flush()
     for position, data in enumerate(contacts, start=1):
-        contact = PatientContact(patient_id=patient_id, position=position, **data.model_dump(include=set(CONTACT_FIELDS)))
+        contact = PatientContact(
+            patient_id=patient_id, position=position, **data.model_dump(include=set(CONTACT_FIELDS))
+        )
         session.add(contact)
         if data.addresses:
             session.flush()
@@ -250,7 +257,9 @@ def update_patient(*, session: Session, principal: Principal | None, patient: Pa
     return patient
 
 
-def change_status(*, session: Session, principal: Principal | None, patient: Patient, status: PatientStatus, reason: str) -> Patient:
+def change_status(
+    *, session: Session, principal: Principal | None, patient: Patient, status: PatientStatus, reason: str
+) -> Patient:
     """Moved, admitted, deceased (or active again), always with the reason a person gave."""
     reason = (reason or "").strip()
     if not reason:
@@ -259,5 +268,6 @@ def change_status(*, session: Session, principal: Principal | None, patient: Pat
         raise FieldError("理由は300文字以内で入力してください (reason too long)", field="status_reason")
     if status == patient.status:
         raise FieldError("現在と同じ状態です (status unchanged)", field="status")
-    return update_patient(session=session, principal=principal, patient=patient,
-                          data=PatientUpdate(status=status, status_reason=reason))
+    return update_patient(
+        session=session, principal=principal, patient=patient, data=PatientUpdate(status=status, status_reason=reason)
+    )

@@ -26,11 +26,24 @@ Text = Annotated[str, Form(max_length=100)]
 register_home_link("/admin/prefectures", "都道府県", "都道府県の一覧と追加（名称と都道府県コード）", (Role.admin,))
 
 
-def _page(session: Session, principal: Principal, *, errors: dict | None = None, values: dict | None = None,
-          notice: str | None = None, status_code: int = 200) -> Response:
-    return page("registry/prefectures.html", principal, status_code=status_code,
-                prefectures=prefectures.list_prefectures(session=session), errors=errors or {}, values=values or {},
-                notice=notice)
+def _page(
+    session: Session,
+    principal: Principal,
+    *,
+    errors: dict | None = None,
+    values: dict | None = None,
+    notice: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    return page(
+        "registry/prefectures.html",
+        principal,
+        status_code=status_code,
+        prefectures=prefectures.list_prefectures(session=session),
+        errors=errors or {},
+        values=values or {},
+        notice=notice,
+    )
 
 
 @router.get("/prefectures")
@@ -48,6 +61,7 @@ def add_prefecture_from_page(request: Request, principal: Admin, session: Sessio
         with session.begin_nested():
             prefectures.create_prefecture(session=session, principal=principal, data=data, request=request)
     except ServiceError as exc:
-        return _page(session, principal, errors={exc.field or "name": exc.message}, values=values,
-                     status_code=exc.status_code)
+        return _page(
+            session, principal, errors={exc.field or "name": exc.message}, values=values, status_code=exc.status_code
+        )
     return RedirectResponse("/admin/prefectures?added=1", status_code=303)

@@ -21,9 +21,12 @@ def list_prefectures(*, session: Session) -> list[Prefecture]:
     return list(session.exec(select(Prefecture).order_by(Prefecture.code)).all())
 
 
-def create_prefecture(*, session: Session, principal: Principal, data: PrefectureCreate,
-                      request: Request | None = None) -> Prefecture:
-    taken = session.exec(select(Prefecture).where(or_(Prefecture.code == data.code, Prefecture.name == data.name))).first()
+def create_prefecture(
+    *, session: Session, principal: Principal, data: PrefectureCreate, request: Request | None = None
+) -> Prefecture:
+    taken = session.exec(
+        select(Prefecture).where(or_(Prefecture.code == data.code, Prefecture.name == data.name))
+    ).first()
     if taken is not None:
         field = "code" if taken.code == data.code else "name"
         what = "都道府県コード" if field == "code" else "都道府県名"
@@ -31,13 +34,28 @@ def create_prefecture(*, session: Session, principal: Principal, data: Prefectur
     prefecture = Prefecture(code=data.code, name=data.name)
     session.add(prefecture)
     session.flush()
-    record_change(session, principal, request, action="prefecture.create", key="prefecture_id", row_id=prefecture.id,
-                  before=None, after={"code": prefecture.code, "name": prefecture.name})
+    record_change(
+        session,
+        principal,
+        request,
+        action="prefecture.create",
+        key="prefecture_id",
+        row_id=prefecture.id,
+        before=None,
+        after={"code": prefecture.code, "name": prefecture.name},
+    )
     return prefecture
 
 
-def set_quiet_hours(*, session: Session, principal: Principal, prefecture_id: int, start: str | None,
-                    end: str | None, request: Request | None = None) -> Prefecture:
+def set_quiet_hours(
+    *,
+    session: Session,
+    principal: Principal,
+    prefecture_id: int,
+    start: str | None,
+    end: str | None,
+    request: Request | None = None,
+) -> Prefecture:
     """Set (or, both empty, clear back to the service's default) the prefecture's quiet hours for
     advance notices (rounds/quiet.py). An admin, or the prefecture's own officer; audited."""
     prefecture = session.get(Prefecture, prefecture_id)
@@ -54,8 +72,16 @@ def set_quiet_hours(*, session: Session, principal: Principal, prefecture_id: in
     prefecture.quiet_start, prefecture.quiet_end = start, end
     session.add(prefecture)
     session.flush()
-    record_change(session, principal, request, action="prefecture.quiet_hours", key="prefecture_id",
-                  row_id=prefecture.id, before=before, after={"quiet_start": start, "quiet_end": end})
+    record_change(
+        session,
+        principal,
+        request,
+        action="prefecture.quiet_hours",
+        key="prefecture_id",
+        row_id=prefecture.id,
+        before=before,
+        after={"quiet_start": start, "quiet_end": end},
+    )
     return prefecture
 
 

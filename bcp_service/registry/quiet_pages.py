@@ -23,17 +23,38 @@ SETTERS = (Role.admin, Role.prefecture)
 Setter = Annotated[Principal, Depends(Access(*SETTERS))]
 Time = Annotated[str, Form(max_length=10)]
 
-register_home_link("/settings/quiet-hours", "事前連絡の夜間停止", "台風・計画停電などの事前連絡で、家族への連絡と電話をしない時間帯",
-                   SETTERS)
+register_home_link(
+    "/settings/quiet-hours",
+    "事前連絡の夜間停止",
+    "台風・計画停電などの事前連絡で、家族への連絡と電話をしない時間帯",
+    SETTERS,
+)
 
 
-def _page(session: Session, principal: Principal, request: Request, *, errors: dict | None = None,
-          values: dict | None = None, notice: str | None = None, status_code: int = 200) -> Response:
-    rows = [p for p in prefectures.list_prefectures(session=session)
-            if prefectures.may_set_quiet_hours(principal, p.id)]
+def _page(
+    session: Session,
+    principal: Principal,
+    request: Request,
+    *,
+    errors: dict | None = None,
+    values: dict | None = None,
+    notice: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    rows = [
+        p for p in prefectures.list_prefectures(session=session) if prefectures.may_set_quiet_hours(principal, p.id)
+    ]
     default = request.app.state.settings.notice_quiet_hours
-    return page("registry/quiet_hours.html", principal, status_code=status_code, prefectures=rows,
-                default=default, errors=errors or {}, values=values or {}, notice=notice)
+    return page(
+        "registry/quiet_hours.html",
+        principal,
+        status_code=status_code,
+        prefectures=rows,
+        default=default,
+        errors=errors or {},
+        values=values or {},
+        notice=notice,
+    )
 
 
 @router.get("/quiet-hours")
@@ -42,17 +63,36 @@ def quiet_hours_page(request: Request, principal: Setter, session: SessionDep, s
 
 
 @router.post("/quiet-hours")
-def save_quiet_hours(request: Request, principal: Setter, session: SessionDep, prefecture_id: Annotated[str, Form(max_length=12)] = "",
-                     start: Time = "", end: Time = ""):
+def save_quiet_hours(
+    request: Request,
+    principal: Setter,
+    session: SessionDep,
+    prefecture_id: Annotated[str, Form(max_length=12)] = "",
+    start: Time = "",
+    end: Time = "",
+):
     values = {"prefecture_id": prefecture_id, "start": start, "end": end}
     if not prefecture_id.isdigit():
-        return _page(session, principal, request, errors={"form": "都道府県を選んでください。"}, values=values,
-                     status_code=422)
+        return _page(
+            session, principal, request, errors={"form": "都道府県を選んでください。"}, values=values, status_code=422
+        )
     try:
         with session.begin_nested():
-            prefectures.set_quiet_hours(session=session, principal=principal, prefecture_id=int(prefecture_id),
-                                        start=start, end=end, request=request)
+            prefectures.set_quiet_hours(
+                session=session,
+                principal=principal,
+                prefecture_id=int(prefecture_id),
+                start=start,
+                end=end,
+                request=request,
+            )
     except ServiceError as exc:
-        return _page(session, principal, request, errors={int(prefecture_id): exc.message}, values=values,
-                     status_code=exc.status_code)
+        return _page(
+            session,
+            principal,
+            request,
+            errors={int(prefecture_id): exc.message},
+            values=values,
+            status_code=exc.status_code,
+        )
     return RedirectResponse("/settings/quiet-hours?saved=1", status_code=303)

@@ -51,7 +51,9 @@ def require_institution(
     return institution
 
 
-def require_municipalities(session: Session, ids: Iterable[int], field: str, prefecture_id: int | None = None) -> list[int]:
+def require_municipalities(
+    session: Session, ids: Iterable[int], field: str, prefecture_id: int | None = None
+) -> list[int]:
     """Every id an existing municipality (of ``prefecture_id`` when given: another's counts as absent)."""
     wanted = list(dict.fromkeys(ids))
     if not wanted:

@@ -80,16 +80,20 @@ def _name(session: Session, prefecture_id: int, name, field: str = "name", own_i
         raise FieldError("圏域の名前を入力してください (a name is required)", field=field)
     if len(text) > 100:
         raise FieldError("圏域の名前は100文字以内で入力してください (name too long)", field=field)
-    taken = session.exec(select(HomeCareRegion.id).where(
-        HomeCareRegion.prefecture_id == prefecture_id, HomeCareRegion.name == text)).first()
+    taken = session.exec(
+        select(HomeCareRegion.id).where(HomeCareRegion.prefecture_id == prefecture_id, HomeCareRegion.name == text)
+    ).first()
     if taken is not None and taken != own_id:
         raise FieldError("同じ名前の在宅医療圏があります (region name already exists)", field=field)
     return text
 
 
 def _schedules_naming(session: Session, region_id: int) -> list[str]:
-    return [s.name for s in session.exec(select(RoundSchedule).where(col(RoundSchedule.deleted_at).is_(None))).all()
-            if region_id in (s.target or {}).get("region_ids", [])]
+    return [
+        s.name
+        for s in session.exec(select(RoundSchedule).where(col(RoundSchedule.deleted_at).is_(None))).all()
+        if region_id in (s.target or {}).get("region_ids", [])
+    ]
 
 
 def check(session: Session, prefecture_id: int, kind: str, params: dict) -> str:
@@ -98,12 +102,17 @@ def check(session: Session, prefecture_id: int, kind: str, params: dict) -> str:
         (town,) = _municipalities(session, prefecture_id, [params.get("municipality_id")], "municipality_id")
         target = _region(session, prefecture_id, params.get("to_region_id"), "to_region_id")
         if town.id in areas.region_member_ids(session, target.id):
-            raise FieldError(f"{town.name}はすでに{target.name}に属しています (already in that region)", field="to_region_id")
+            raise FieldError(
+                f"{town.name}はすでに{target.name}に属しています (already in that region)", field="to_region_id"
+            )
         return f"{town.name}を{target.name}へ移す"
     if kind == "create":
         name = _name(session, prefecture_id, params.get("name"))
-        towns = _municipalities(session, prefecture_id, params.get("municipality_ids") or [], "municipality_ids") \
-            if params.get("municipality_ids") else []
+        towns = (
+            _municipalities(session, prefecture_id, params.get("municipality_ids") or [], "municipality_ids")
+            if params.get("municipality_ids")
+            else []
+        )
         return f"{name}を新設" + (f"（{'、'.join(t.name for t in towns)}を移す）" if towns else "")
     if kind == "rename":
         region = _region(session, prefecture_id, params.get("region_id"), "region_id")
@@ -116,8 +125,11 @@ def check(session: Session, prefecture_id: int, kind: str, params: dict) -> str:
             raise FieldError("統合先には別の圏域を選んでください (choose another region)", field="into_region_id")
         named = _schedules_naming(session, region.id)
         if named:
-            raise FieldError(f"定期の安否確認「{'」「'.join(named)}」が{region.name}を対象にしています。先に対象を変えてください"
-                             " (a schedule targets this region)", field="region_id")
+            raise FieldError(
+                f"定期の安否確認「{'」「'.join(named)}」が{region.name}を対象にしています。先に対象を変えてください"
+                " (a schedule targets this region)",
+                field="region_id",
+            )
         return f"{region.name}を{into.name}に統合する（指定も移る）"
     if kind == "split":
         region = _region(session, prefecture_id, params.get("region_id"), "region_id")
@@ -125,11 +137,15 @@ def check(session: Session, prefecture_id: int, kind: str, params: dict) -> str:
         towns = _municipalities(session, prefecture_id, params.get("municipality_ids") or [], "municipality_ids")
         members = set(areas.region_member_ids(session, region.id))
         if not {t.id for t in towns} <= members:
-            raise FieldError(f"分ける市町村は{region.name}に属する市町村から選んでください (not in that region)",
-                             field="municipality_ids")
+            raise FieldError(
+                f"分ける市町村は{region.name}に属する市町村から選んでください (not in that region)",
+                field="municipality_ids",
+            )
         if {t.id for t in towns} == members:
-            raise FieldError("すべての市町村を分けることはできません。名前の変更を使ってください (cannot take every municipality)",
-                             field="municipality_ids")
+            raise FieldError(
+                "すべての市町村を分けることはできません。名前の変更を使ってください (cannot take every municipality)",
+                field="municipality_ids",
+            )
         return f"{region.name}から{'、'.join(t.name for t in towns)}を分けて{name}を新設"
     raise FieldError("変更の種類を選んでください (choose a change)", field="kind")
 
@@ -146,8 +162,17 @@ def prefecture_of(session: Session, principal: Principal, chosen: int | None) ->
     return chosen
 
 
-def request_change(*, session: Session, principal: Principal, prefecture_id: int, kind: str, params: dict,
-                   effective_on: date | None, request: Request | None = None, now: datetime | None = None) -> RegionChange:
+def request_change(
+    *,
+    session: Session,
+    principal: Principal,
+    prefecture_id: int,
+    kind: str,
+    params: dict,
+    effective_on: date | None,
+    request: Request | None = None,
+    now: datetime | None = None,
+) -> RegionChange:
     """Record a change; apply it now when its date has come (a failure then writes nothing)."""
     day = today(now)
     effective_on = effective_on or day
@@ -156,20 +181,39 @@ def request_change(*, session: Session, principal: Principal, prefecture_id: int
     if (effective_on - day).days > MAX_AHEAD_DAYS:
         raise FieldError("効力の日付は3年以内にしてください (too far ahead)", field="effective_on")
     summary = check(session, prefecture_id, kind, params)
-    change = RegionChange(prefecture_id=prefecture_id, kind=kind, params=params, summary=summary[:500],
-                          effective_on=effective_on, created_by_user_id=principal.user_id)
+    change = RegionChange(
+        prefecture_id=prefecture_id,
+        kind=kind,
+        params=params,
+        summary=summary[:500],
+        effective_on=effective_on,
+        created_by_user_id=principal.user_id,
+    )
     session.add(change)
     session.flush()
-    record_change(session, principal, request, action="region.change_requested", key="region_change_id",
-                  row_id=change.id, before=None, after={"kind": kind, "summary": change.summary,
-                                                          "effective_on": effective_on.isoformat()})
+    record_change(
+        session,
+        principal,
+        request,
+        action="region.change_requested",
+        key="region_change_id",
+        row_id=change.id,
+        before=None,
+        after={"kind": kind, "summary": change.summary, "effective_on": effective_on.isoformat()},
+    )
     if effective_on <= day:
         apply_change(session=session, change=change, principal=principal, request=request, now=now)
     return change
 
 
-def apply_change(*, session: Session, change: RegionChange, principal: Principal | None,
-                 request: Request | None = None, now: datetime | None = None) -> None:
+def apply_change(
+    *,
+    session: Session,
+    change: RegionChange,
+    principal: Principal | None,
+    request: Request | None = None,
+    now: datetime | None = None,
+) -> None:
     """Apply one scheduled change through the regions' service functions; raises a ServiceError when
     the map of today no longer takes it (the caller decides: a page shows it, the scheduler records it)."""
     check(session, change.prefecture_id, change.kind, change.params)
@@ -185,17 +229,31 @@ def apply_change(*, session: Session, change: RegionChange, principal: Principal
 def _update(session, principal, request, region: HomeCareRegion, **fields) -> None:
     before = areas.region_snapshot(session, region)
     areas.update_region(session=session, region=region, data=RegionUpdate(**fields))
-    record_change(session, principal, request, action="region.update", key="region_id", row_id=region.id,
-                  before=before, after=areas.region_snapshot(session, region))
+    record_change(
+        session,
+        principal,
+        request,
+        action="region.update",
+        key="region_id",
+        row_id=region.id,
+        before=before,
+        after=areas.region_snapshot(session, region),
+    )
 
 
-def _take_from_others(session, principal, request, prefecture_id: int, town_ids: set[int], keep: int | None) -> set[int]:
+def _take_from_others(
+    session, principal, request, prefecture_id: int, town_ids: set[int], keep: int | None
+) -> set[int]:
     """Remove these municipalities from every other region of the prefecture; the members touched."""
     touched: set[int] = set()
     holders = session.exec(
-        select(HomeCareRegion).join(HomeCareRegionMunicipality, HomeCareRegionMunicipality.region_id == HomeCareRegion.id)
-        .where(col(HomeCareRegionMunicipality.municipality_id).in_(sorted(town_ids)),
-               HomeCareRegion.prefecture_id == prefecture_id).distinct()
+        select(HomeCareRegion)
+        .join(HomeCareRegionMunicipality, HomeCareRegionMunicipality.region_id == HomeCareRegion.id)
+        .where(
+            col(HomeCareRegionMunicipality.municipality_id).in_(sorted(town_ids)),
+            HomeCareRegion.prefecture_id == prefecture_id,
+        )
+        .distinct()
     ).all()
     for region in holders:
         if region.id == keep:
@@ -220,10 +278,20 @@ def _create(session, principal, request, change) -> set[int]:
     p = change.params
     towns = set(p.get("municipality_ids") or [])
     touched = _take_from_others(session, principal, request, change.prefecture_id, towns, None) if towns else set()
-    region = areas.create_region(session=session, data=RegionCreate(
-        prefecture_id=change.prefecture_id, name=p["name"].strip(), municipality_ids=sorted(towns)))
-    record_change(session, principal, request, action="region.create", key="region_id", row_id=region.id,
-                  before=None, after=areas.region_snapshot(session, region))
+    region = areas.create_region(
+        session=session,
+        data=RegionCreate(prefecture_id=change.prefecture_id, name=p["name"].strip(), municipality_ids=sorted(towns)),
+    )
+    record_change(
+        session,
+        principal,
+        request,
+        action="region.create",
+        key="region_id",
+        row_id=region.id,
+        before=None,
+        after=areas.region_snapshot(session, region),
+    )
     return touched | towns
 
 
@@ -242,24 +310,43 @@ def _merge(session, principal, request, change) -> set[int]:
     # The absorbed region's designations move to the region it joins (a duplicate is dropped); audited per institution.
     for designation in session.exec(select(Designation).where(Designation.region_id == region.id)).all():
         before = designation_rows.current(session, designation.institution_id)["designations"]
-        duplicate = session.exec(select(Designation.id).where(
-            Designation.institution_id == designation.institution_id, Designation.region_id == into.id,
-            Designation.kind == designation.kind)).first()
+        duplicate = session.exec(
+            select(Designation.id).where(
+                Designation.institution_id == designation.institution_id,
+                Designation.region_id == into.id,
+                Designation.kind == designation.kind,
+            )
+        ).first()
         if duplicate is None:
             designation.region_id = into.id
             session.add(designation)
         else:
             session.delete(designation)
         session.flush()
-        record_change(session, principal, request, action="institution.designations", key="institution_id",
-                      row_id=designation.institution_id, before=before,
-                      after=designation_rows.current(session, designation.institution_id)["designations"])
+        record_change(
+            session,
+            principal,
+            request,
+            action="institution.designations",
+            key="institution_id",
+            row_id=designation.institution_id,
+            before=before,
+            after=designation_rows.current(session, designation.institution_id)["designations"],
+        )
     before = areas.region_snapshot(session, region)
     _update(session, principal, request, region, municipality_ids=[])
     session.delete(region)
     session.flush()
-    record_change(session, principal, request, action="region.delete", key="region_id", row_id=change.params["region_id"],
-                  before=before, after={"name": None, "municipality_ids": []})
+    record_change(
+        session,
+        principal,
+        request,
+        action="region.delete",
+        key="region_id",
+        row_id=change.params["region_id"],
+        before=before,
+        after={"name": None, "municipality_ids": []},
+    )
     return set(members) | set(kept)
 
 
@@ -269,28 +356,54 @@ def _split(session, principal, request, change) -> set[int]:
     towns = set(p["municipality_ids"])
     members = areas.region_member_ids(session, region.id)
     _update(session, principal, request, region, municipality_ids=[m for m in members if m not in towns])
-    new = areas.create_region(session=session, data=RegionCreate(
-        prefecture_id=change.prefecture_id, name=p["name"].strip(), municipality_ids=sorted(towns)))
-    record_change(session, principal, request, action="region.create", key="region_id", row_id=new.id,
-                  before=None, after=areas.region_snapshot(session, new))
+    new = areas.create_region(
+        session=session,
+        data=RegionCreate(prefecture_id=change.prefecture_id, name=p["name"].strip(), municipality_ids=sorted(towns)),
+    )
+    record_change(
+        session,
+        principal,
+        request,
+        action="region.create",
+        key="region_id",
+        row_id=new.id,
+        before=None,
+        after=areas.region_snapshot(session, new),
+    )
     return set(members)
 
 
 _APPLY: dict[str, Callable[..., set[int]]] = {
-    "move": _move, "create": _create, "rename": _rename, "merge": _merge, "split": _split,
+    "move": _move,
+    "create": _create,
+    "rename": _rename,
+    "merge": _merge,
+    "split": _split,
 }
 
 
-def cancel_change(*, session: Session, principal: Principal, change_id: int, request: Request | None = None) -> RegionChange:
+def cancel_change(
+    *, session: Session, principal: Principal, change_id: int, request: Request | None = None
+) -> RegionChange:
     change = get_change(session=session, principal=principal, change_id=change_id)
     if change.status != "scheduled":
-        raise FieldError("取り消せるのは予定の変更だけです (only a scheduled change can be cancelled)", field="change_id")
+        raise FieldError(
+            "取り消せるのは予定の変更だけです (only a scheduled change can be cancelled)", field="change_id"
+        )
     change.status = "cancelled"
     change.outcome = f"{principal.username} が取り消しました"[:1000]
     session.add(change)
     session.flush()
-    record_change(session, principal, request, action="region.change_cancelled", key="region_change_id",
-                  row_id=change.id, before={"status": "scheduled"}, after={"status": "cancelled"})
+    record_change(
+        session,
+        principal,
+        request,
+        action="region.change_cancelled",
+        key="region_change_id",
+        row_id=change.id,
+        before={"status": "scheduled"},
+        after={"status": "cancelled"},
+    )
     return change
 
 
@@ -314,15 +427,23 @@ def apply_due_changes(session_factory: Callable[[], Session], *, now: datetime |
     work. One the map no longer takes is marked ``failed`` with the reason in Japanese (history shows it)."""
     day = today(now)
     with unit_of_work(session_factory) as session:
-        due = list(session.exec(select(RegionChange.id).where(
-            RegionChange.status == "scheduled", RegionChange.effective_on <= day).order_by(RegionChange.id)).all())
+        due = list(
+            session.exec(
+                select(RegionChange.id)
+                .where(RegionChange.status == "scheduled", RegionChange.effective_on <= day)
+                .order_by(RegionChange.id)
+            ).all()
+        )
     applied = 0
     for change_id in due:
         try:
             with unit_of_work(session_factory) as session:
                 # The claim: one scheduler wins the row (the others see no row to change, or wait and then none).
-                claimed = session.execute(update(RegionChange).where(
-                    RegionChange.id == change_id, RegionChange.status == "scheduled").values(status="applying"))
+                claimed = session.execute(
+                    update(RegionChange)
+                    .where(RegionChange.id == change_id, RegionChange.status == "scheduled")
+                    .values(status="applying")
+                )
                 if claimed.rowcount != 1:
                     continue
                 change = session.get(RegionChange, change_id)

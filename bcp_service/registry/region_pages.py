@@ -31,8 +31,12 @@ DRAWERS = (Role.admin, Role.prefecture)
 Drawer = Annotated[Principal, Depends(Access(*DRAWERS))]
 FORM_FIELDS = ("kind", "effective_on", "municipality_id", "to_region_id", "region_id", "into_region_id", "name")
 
-register_home_link("/registry/regions/redraw", "在宅医療圏の線引き",
-                   "市町村の移動、圏域の新設・名称変更・統合・分割（効力の日付つき）と変更の履歴", DRAWERS)
+register_home_link(
+    "/registry/regions/redraw",
+    "在宅医療圏の線引き",
+    "市町村の移動、圏域の新設・名称変更・統合・分割（効力の日付つき）と変更の履歴",
+    DRAWERS,
+)
 
 
 def _prefecture(session: Session, principal: Principal, chosen: str) -> int | None:
@@ -45,21 +49,29 @@ def _prefecture(session: Session, principal: Principal, chosen: str) -> int | No
     return first
 
 
-def _map(session: Session, prefecture_id: int | None) -> tuple[list[HomeCareRegion], dict[int, list[Municipality]],
-                                                              list[Municipality], list[Municipality]]:
+def _map(
+    session: Session, prefecture_id: int | None
+) -> tuple[list[HomeCareRegion], dict[int, list[Municipality]], list[Municipality], list[Municipality]]:
     if prefecture_id is None:
         return [], {}, [], []
-    regions = list(session.exec(select(HomeCareRegion).where(HomeCareRegion.prefecture_id == prefecture_id)
-                                .order_by(HomeCareRegion.name)).all())
-    towns = list(session.exec(select(Municipality).where(Municipality.prefecture_id == prefecture_id)
-                              .order_by(Municipality.code)).all())
+    regions = list(
+        session.exec(
+            select(HomeCareRegion).where(HomeCareRegion.prefecture_id == prefecture_id).order_by(HomeCareRegion.name)
+        ).all()
+    )
+    towns = list(
+        session.exec(
+            select(Municipality).where(Municipality.prefecture_id == prefecture_id).order_by(Municipality.code)
+        ).all()
+    )
     by_id = {t.id: t for t in towns}
     members: dict[int, list[Municipality]] = {r.id: [] for r in regions}
     placed: set[int] = set()
     if regions:
         for region_id, town_id in session.exec(
-            select(HomeCareRegionMunicipality.region_id, HomeCareRegionMunicipality.municipality_id)
-            .where(col(HomeCareRegionMunicipality.region_id).in_(list(members)))
+            select(HomeCareRegionMunicipality.region_id, HomeCareRegionMunicipality.municipality_id).where(
+                col(HomeCareRegionMunicipality.region_id).in_(list(members))
+            )
         ):
             if town_id in by_id:
                 members[region_id].append(by_id[town_id])
@@ -69,34 +81,70 @@ def _map(session: Session, prefecture_id: int | None) -> tuple[list[HomeCareRegi
     return regions, members, towns, [t for t in towns if t.id not in placed]
 
 
-def _redraw_page(session: Session, principal: Principal, prefecture_id: int | None, *, values: dict | None = None,
-                 error: str | None = None, error_field: str | None = None, notice: str | None = None,
-                 status_code: int = 200) -> Response:
+def _redraw_page(
+    session: Session,
+    principal: Principal,
+    prefecture_id: int | None,
+    *,
+    values: dict | None = None,
+    error: str | None = None,
+    error_field: str | None = None,
+    notice: str | None = None,
+    status_code: int = 200,
+) -> Response:
     regions, members, towns, unplaced = _map(session, prefecture_id)
     report = find_coverage_gaps(session=session, prefecture_id=prefecture_id) if prefecture_id is not None else None
     gaps = {g.region_id: g.missing for g in report.regions} if report else {}
-    pending = [c for c in region_changes.list_changes(session=session, prefecture_id=prefecture_id) if c.status == "scheduled"] \
-        if prefecture_id is not None else []
-    prefectures = list(session.exec(select(Prefecture).order_by(Prefecture.code)).all()) \
-        if principal.role == Role.admin else []
+    pending = (
+        [
+            c
+            for c in region_changes.list_changes(session=session, prefecture_id=prefecture_id)
+            if c.status == "scheduled"
+        ]
+        if prefecture_id is not None
+        else []
+    )
+    prefectures = (
+        list(session.exec(select(Prefecture).order_by(Prefecture.code)).all()) if principal.role == Role.admin else []
+    )
     return page(
-        "registry/region_redraw.html", principal, status_code=status_code, regions=regions, members=members, towns=towns,
-        unplaced=unplaced, gaps=gaps, pending=pending, kinds=region_changes.KINDS, prefectures=prefectures,
-        prefecture_id=prefecture_id, values=values or {}, error=error, error_field=error_field, notice=notice,
+        "registry/region_redraw.html",
+        principal,
+        status_code=status_code,
+        regions=regions,
+        members=members,
+        towns=towns,
+        unplaced=unplaced,
+        gaps=gaps,
+        pending=pending,
+        kinds=region_changes.KINDS,
+        prefectures=prefectures,
+        prefecture_id=prefecture_id,
+        values=values or {},
+        error=error,
+        error_field=error_field,
+        notice=notice,
         today=region_changes.today().isoformat(),
     )
 
 
 @router.get("/redraw")
-def redraw_page(principal: Drawer, session: SessionDep, prefecture_id: Annotated[str, Query(max_length=12)] = "",
-                saved: Annotated[str, Query(max_length=12)] = ""):
+def redraw_page(
+    principal: Drawer,
+    session: SessionDep,
+    prefecture_id: Annotated[str, Query(max_length=12)] = "",
+    saved: Annotated[str, Query(max_length=12)] = "",
+):
     chosen = _prefecture(session, principal, prefecture_id)
     notice = None
     if saved.isdigit():
         change = session.get(RegionChange, int(saved))
         if change is not None and change.prefecture_id == chosen:
-            notice = (f"{change.summary}: 適用しました。{change.outcome or ''}" if change.status == "applied"
-                      else f"{change.summary}: {change.effective_on.isoformat()} に適用する予定として登録しました。")
+            notice = (
+                f"{change.summary}: 適用しました。{change.outcome or ''}"
+                if change.status == "applied"
+                else f"{change.summary}: {change.effective_on.isoformat()} に適用する予定として登録しました。"
+            )
     return _redraw_page(session, principal, chosen, notice=notice)
 
 
@@ -109,7 +157,9 @@ def parse_day(text: str) -> date | None:
         y, m, d = (int(part) for part in text.split("-"))
         return date(y, m, d)
     except ValueError:
-        raise ServiceError("効力の日付は 2027-04-01 の形で入力してください (date as YYYY-MM-DD)", field="effective_on") from None
+        raise ServiceError(
+            "効力の日付は 2027-04-01 の形で入力してください (date as YYYY-MM-DD)", field="effective_on"
+        ) from None
 
 
 def _number(text: str) -> int | None:
@@ -131,9 +181,15 @@ def _redraw(request: Request, principal: Principal, session: Session, values: di
     kind = values["kind"]
     params: dict = {}
     if kind == "move":
-        params = {"municipality_id": _number(values["municipality_id"]), "to_region_id": _number(values["to_region_id"])}
+        params = {
+            "municipality_id": _number(values["municipality_id"]),
+            "to_region_id": _number(values["to_region_id"]),
+        }
     elif kind in ("create", "split"):
-        params = {"name": values["name"], "municipality_ids": [n for n in map(_number, values["municipality_ids"]) if n is not None]}
+        params = {
+            "name": values["name"],
+            "municipality_ids": [n for n in map(_number, values["municipality_ids"]) if n is not None],
+        }
         if kind == "split":
             params["region_id"] = _number(values["region_id"])
     elif kind == "rename":
@@ -145,11 +201,25 @@ def _redraw(request: Request, principal: Principal, session: Session, values: di
             raise ServiceError("都道府県を選んでください (choose a prefecture)", field="prefecture_id")
         effective_on = parse_day(values["effective_on"])
         with session.begin_nested():
-            change = region_changes.request_change(session=session, principal=principal, prefecture_id=chosen, kind=kind,
-                                                   params=params, effective_on=effective_on, request=request)
+            change = region_changes.request_change(
+                session=session,
+                principal=principal,
+                prefecture_id=chosen,
+                kind=kind,
+                params=params,
+                effective_on=effective_on,
+                request=request,
+            )
     except ServiceError as exc:
-        return _redraw_page(session, principal, chosen, values=values, error=exc.message, error_field=exc.field,
-                            status_code=exc.status_code if exc.status_code != 404 else 422)
+        return _redraw_page(
+            session,
+            principal,
+            chosen,
+            values=values,
+            error=exc.message,
+            error_field=exc.field,
+            status_code=exc.status_code if exc.status_code != 404 else 422,
+        )
     suffix = f"&prefecture_id={chosen}" if principal.role == Role.admin else ""
     return RedirectResponse(f"/registry/regions/redraw?saved={change.id}{suffix}#result", status_code=303)
 
@@ -159,17 +229,31 @@ def history_page(principal: Drawer, session: SessionDep, prefecture_id: Annotate
     chosen = _prefecture(session, principal, prefecture_id)
     changes = region_changes.list_changes(session=session, prefecture_id=chosen) if chosen is not None else []
     users = {c.created_by_user_id for c in changes} - {None}
-    names = dict(session.exec(select(User.id, User.username).where(col(User.id).in_(sorted(users)))).all()) if users else {}
-    prefectures = list(session.exec(select(Prefecture).order_by(Prefecture.code)).all()) if principal.role == Role.admin else []
-    return page("registry/region_history.html", principal, changes=changes, users=names, kinds=region_changes.KINDS,
-                statuses=region_changes.STATUS_JA, prefectures=prefectures, prefecture_id=chosen)
+    names = (
+        dict(session.exec(select(User.id, User.username).where(col(User.id).in_(sorted(users)))).all()) if users else {}
+    )
+    prefectures = (
+        list(session.exec(select(Prefecture).order_by(Prefecture.code)).all()) if principal.role == Role.admin else []
+    )
+    return page(
+        "registry/region_history.html",
+        principal,
+        changes=changes,
+        users=names,
+        kinds=region_changes.KINDS,
+        statuses=region_changes.STATUS_JA,
+        prefectures=prefectures,
+        prefecture_id=chosen,
+    )
 
 
 @router.post("/changes/{change_id}/cancel")
 def cancel(change_id: int, request: Request, principal: Drawer, session: SessionDep):
     try:
         with session.begin_nested():
-            change = region_changes.cancel_change(session=session, principal=principal, change_id=change_id, request=request)
+            change = region_changes.cancel_change(
+                session=session, principal=principal, change_id=change_id, request=request
+            )
     except ServiceError as exc:
         return page("registry/error.html", principal, status_code=exc.status_code, message=exc.message)
     suffix = f"?prefecture_id={change.prefecture_id}" if principal.role == Role.admin else ""

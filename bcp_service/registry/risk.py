@@ -64,7 +64,11 @@ def explain_risk_tier(inputs: RiskInputs) -> tuple[RiskTier, str]:
     if inputs.uses_ventilator:
         if inputs.ventilator_mode != VentilatorMode.non_invasive:
             # Unknown mode is treated as invasive: the safe assumption.
-            why = "侵襲的人工呼吸（TPPV）" if inputs.ventilator_mode else "人工呼吸器の種類が未入力（侵襲的として扱います）"
+            why = (
+                "侵襲的人工呼吸（TPPV）"
+                if inputs.ventilator_mode
+                else "人工呼吸器の種類が未入力（侵襲的として扱います）"
+            )
             return RiskTier.critical, f"{why}: 呼吸器なしでは過ごせません"
         if tolerance < 2:
             return RiskTier.critical, f"非侵襲的人工呼吸（NPPV）で、呼吸器なしで過ごせる時間が2時間未満{unknown}"

@@ -92,19 +92,31 @@ def create_prefecture(data: PrefectureCreate, request: Request, principal: Admin
 
 
 @router.put("/prefectures/{prefecture_id}/quiet-hours", response_model=PrefecturePublic)
-def set_quiet_hours(prefecture_id: int, data: QuietHours, request: Request, principal: QuietSetter,
-                    session: SessionDep):
+def set_quiet_hours(
+    prefecture_id: int, data: QuietHours, request: Request, principal: QuietSetter, session: SessionDep
+):
     """When advance notices may not text or call families in this prefecture (issue 25.4): local "HH:MM"
     start and end (e.g. 21:00 and 07:00); both null: the service's default. The prefecture's own officer
     or an admin; audited. Applies to notices started afterwards (a round keeps the rule it started with)."""
-    return prefectures.set_quiet_hours(session=session, principal=principal, prefecture_id=prefecture_id,
-                                       start=data.start, end=data.end, request=request)
+    return prefectures.set_quiet_hours(
+        session=session,
+        principal=principal,
+        prefecture_id=prefecture_id,
+        start=data.start,
+        end=data.end,
+        request=request,
+    )
 
 
 @router.get("/regions", response_model=Page[RegionPublic])
 def list_regions(
-    principal: AnyRole, session: SessionDep, prefecture_id: int | None = None, municipality_id: int | None = None,
-    q: Annotated[str | None, Query(max_length=100)] = None, limit: Limit = 50, offset: Offset = 0,
+    principal: AnyRole,
+    session: SessionDep,
+    prefecture_id: int | None = None,
+    municipality_id: int | None = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ):
     rows, total = areas.list_regions(
         session=session, prefecture_id=prefecture_id, municipality_id=municipality_id, q=q, limit=limit, offset=offset
@@ -117,8 +129,9 @@ def create_region(data: RegionCreate, request: Request, principal: AreaEditor, s
     ensure_prefecture_writable(principal, data.prefecture_id)
     region = areas.create_region(session=session, data=data)
     after = areas.region_snapshot(session, region)
-    record_change(session, principal, request, action="region.create", key="region_id", row_id=region.id,
-                  before=None, after=after)
+    record_change(
+        session, principal, request, action="region.create", key="region_id", row_id=region.id, before=None, after=after
+    )
     follow_municipalities(session, principal, request, after["municipality_ids"], reason=f"region {region.id}")
     return areas.regions_to_public(session, [region])[0]
 
@@ -136,18 +149,36 @@ def update_region(region_id: int, data: RegionUpdate, request: Request, principa
     before = areas.region_snapshot(session, region)
     region = areas.update_region(session=session, region=region, data=data)
     after = areas.region_snapshot(session, region)
-    record_change(session, principal, request, action="region.update", key="region_id", row_id=region.id,
-                  before=before, after=after)
+    record_change(
+        session,
+        principal,
+        request,
+        action="region.update",
+        key="region_id",
+        row_id=region.id,
+        before=before,
+        after=after,
+    )
     # A redraw by the API moves the hubs of unpinned patients too, as the pages' redraws do (issue 27.2).
-    follow_municipalities(session, principal, request, set(before["municipality_ids"]) | set(after["municipality_ids"]),
-                          reason=f"region {region.id}")
+    follow_municipalities(
+        session,
+        principal,
+        request,
+        set(before["municipality_ids"]) | set(after["municipality_ids"]),
+        reason=f"region {region.id}",
+    )
     return areas.regions_to_public(session, [region])[0]
 
 
 @router.get("/municipalities", response_model=Page[MunicipalityPublic])
 def list_municipalities(
-    principal: AnyRole, session: SessionDep, prefecture_id: int | None = None, region_id: int | None = None,
-    q: Annotated[str | None, Query(max_length=100)] = None, limit: Limit = 100, offset: Offset = 0,
+    principal: AnyRole,
+    session: SessionDep,
+    prefecture_id: int | None = None,
+    region_id: int | None = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ):
     rows, total = areas.list_municipalities(
         session=session, prefecture_id=prefecture_id, region_id=region_id, q=q, limit=limit, offset=offset
@@ -159,8 +190,16 @@ def list_municipalities(
 def create_municipality(data: MunicipalityCreate, request: Request, principal: AreaEditor, session: SessionDep):
     ensure_prefecture_writable(principal, data.prefecture_id)
     municipality = areas.create_municipality(session=session, data=data)
-    record_change(session, principal, request, action="municipality.create", key="municipality_id",
-                  row_id=municipality.id, before=None, after=areas.municipality_snapshot(municipality))
+    record_change(
+        session,
+        principal,
+        request,
+        action="municipality.create",
+        key="municipality_id",
+        row_id=municipality.id,
+        before=None,
+        after=areas.municipality_snapshot(municipality),
+    )
     return municipality
 
 
@@ -170,28 +209,47 @@ def get_municipality(municipality_id: int, principal: AnyRole, session: SessionD
 
 
 @router.patch("/municipalities/{municipality_id}", response_model=MunicipalityPublic)
-def update_municipality(municipality_id: int, data: MunicipalityUpdate, request: Request, principal: AreaEditor,
-                        session: SessionDep):
+def update_municipality(
+    municipality_id: int, data: MunicipalityUpdate, request: Request, principal: AreaEditor, session: SessionDep
+):
     municipality = areas.get_municipality(session=session, municipality_id=municipality_id)
     if not municipality_in_scope(session, principal, municipality.id):
         raise NotFound("市町村が見つかりません (municipality not found)")
     before = areas.municipality_snapshot(municipality)
     municipality = areas.update_municipality(session=session, municipality=municipality, data=data)
-    record_change(session, principal, request, action="municipality.update", key="municipality_id",
-                  row_id=municipality.id, before=before, after=areas.municipality_snapshot(municipality))
+    record_change(
+        session,
+        principal,
+        request,
+        action="municipality.update",
+        key="municipality_id",
+        row_id=municipality.id,
+        before=before,
+        after=areas.municipality_snapshot(municipality),
+    )
     return municipality
 
 
 @router.get("/institutions", response_model=Page[InstitutionPublic])
 def list_institutions(
-    principal: Identified, session: SessionDep, prefecture_id: int | None = None, region_id: int | None = None,
-    municipality_id: int | None = None, kind: InstitutionKind | None = None,
-    designation: DesignationKind | None = None, q: Annotated[str | None, Query(max_length=100)] = None,
-    limit: Limit = 50, offset: Offset = 0,
+    principal: Identified,
+    session: SessionDep,
+    prefecture_id: int | None = None,
+    region_id: int | None = None,
+    municipality_id: int | None = None,
+    kind: InstitutionKind | None = None,
+    designation: DesignationKind | None = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ):
     filters = institutions.InstitutionFilters(
-        prefecture_id=prefecture_id, region_id=region_id, municipality_id=municipality_id,
-        kind=kind, designation=designation, q=q,
+        prefecture_id=prefecture_id,
+        region_id=region_id,
+        municipality_id=municipality_id,
+        kind=kind,
+        designation=designation,
+        q=q,
     )
     rows, total = institutions.list_institutions(session=session, filters=filters, limit=limit, offset=offset)
     return Page(items=institutions.to_public(session, rows), total=total, limit=limit, offset=offset)
@@ -206,7 +264,10 @@ def create_institution(data: InstitutionCreate, principal: InstitutionCreator, s
     ensure_institution_placed_in_scope(session, principal, institution)
     if decides:
         designations.ensure_may_decide(
-            session, principal, institution, municipality_ids=data.hub_municipality_ids,
+            session,
+            principal,
+            institution,
+            municipality_ids=data.hub_municipality_ids,
             region_ids=[d.region_id for d in data.designations],
         )
     return institutions.to_public(session, [institution])[0]
@@ -214,11 +275,15 @@ def create_institution(data: InstitutionCreate, principal: InstitutionCreator, s
 
 @router.get("/institutions/{institution_id}", response_model=InstitutionPublic)
 def get_institution(institution_id: int, principal: Identified, session: SessionDep):
-    return institutions.to_public(session, [institutions.get_institution(session=session, institution_id=institution_id)])[0]
+    return institutions.to_public(
+        session, [institutions.get_institution(session=session, institution_id=institution_id)]
+    )[0]
 
 
 @router.patch("/institutions/{institution_id}", response_model=InstitutionPublic)
-def update_institution(institution_id: int, data: InstitutionUpdate, request: Request, principal: InstitutionEditor, session: SessionDep):
+def update_institution(
+    institution_id: int, data: InstitutionUpdate, request: Request, principal: InstitutionEditor, session: SessionDep
+):
     institution = institutions.get_institution(session=session, institution_id=institution_id)
     ensure_institution_editable(session, principal, institution)
     home = wall.home_prefecture(session, principal)  # before the update: an institution may be moving itself
@@ -226,13 +291,21 @@ def update_institution(institution_id: int, data: InstitutionUpdate, request: Re
     institution = institutions.update_institution(session=session, institution=institution, data=data)
     ensure_institution_placed_in_scope(session, principal, institution, home)
     changes = diff("institution", before, snapshot(institution), INSTITUTION_CODES)
-    audit(session=session, principal=principal, action="institution.update", request=request,
-          detail=f"institution {institution.id}", changes=changes + ([STAFF_CHANGED] if data.staff_contacts is not None else []))
+    audit(
+        session=session,
+        principal=principal,
+        action="institution.update",
+        request=request,
+        detail=f"institution {institution.id}",
+        changes=changes + ([STAFF_CHANGED] if data.staff_contacts is not None else []),
+    )
     return institutions.to_public(session, [institution])[0]
 
 
 @router.put("/institutions/{institution_id}/designations", response_model=InstitutionPublic)
-def put_designations(institution_id: int, data: DesignationsPut, request: Request, principal: ScopeDecider, session: SessionDep):
+def put_designations(
+    institution_id: int, data: DesignationsPut, request: Request, principal: ScopeDecider, session: SessionDep
+):
     """Replace an institution's designations (admin, or the prefecture for its own institutions); audited."""
     institution = institutions.get_institution(session=session, institution_id=institution_id)
     designations.set_designations(
@@ -248,28 +321,49 @@ def put_hub_municipalities(
     """Replace the municipalities a hub covers directly (admin, or the prefecture inside itself); audited."""
     institution = institutions.get_institution(session=session, institution_id=institution_id)
     designations.set_hub_municipalities(
-        session=session, principal=principal, institution=institution,
-        municipality_ids=data.hub_municipality_ids, request=request,
+        session=session,
+        principal=principal,
+        institution=institution,
+        municipality_ids=data.hub_municipality_ids,
+        request=request,
     )
     return institutions.to_public(session, [institution])[0]
 
 
 @router.get("/patients", response_model=Page[PatientPublic])
 def list_patients(
-    request: Request, principal: Identified, session: SessionDep, prefecture_id: int | None = None, region_id: int | None = None,
-    municipality_id: int | None = None, hub_id: int | None = None, institution_id: int | None = None,
-    therapy: Therapy | None = None, risk_tier: RiskTier | None = None, status: PatientStatus | None = None,
+    request: Request,
+    principal: Identified,
+    session: SessionDep,
+    prefecture_id: int | None = None,
+    region_id: int | None = None,
+    municipality_id: int | None = None,
+    hub_id: int | None = None,
+    institution_id: int | None = None,
+    therapy: Therapy | None = None,
+    risk_tier: RiskTier | None = None,
+    status: PatientStatus | None = None,
     q: Annotated[str | None, Query(max_length=100, description="name or kana contains")] = None,
-    limit: Limit = 50, offset: Offset = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ):
     filters = patients.PatientFilters(
-        prefecture_id=prefecture_id, region_id=region_id, municipality_id=municipality_id, hub_id=hub_id,
-        institution_id=institution_id, therapy=therapy, risk_tier=risk_tier, status=status, q=q,
+        prefecture_id=prefecture_id,
+        region_id=region_id,
+        municipality_id=municipality_id,
+        hub_id=hub_id,
+        institution_id=institution_id,
+        therapy=therapy,
+        risk_tier=risk_tier,
+        status=status,
+        q=q,
     )
     rows, total = patients.list_patients(
         session=session, filters=filters, scope=patient_scope(principal), limit=limit, offset=offset
     )
-    audit(session=session, principal=principal, action="patient.list", patient_ids=[p.id for p in rows], request=request)
+    audit(
+        session=session, principal=principal, action="patient.list", patient_ids=[p.id for p in rows], request=request
+    )
     return Page(items=patient_public(session, rows), total=total, limit=limit, offset=offset)
 
 
@@ -289,14 +383,24 @@ def get_patient(patient_id: int, request: Request, principal: Identified, sessio
 
 
 @router.patch("/patients/{patient_id}", response_model=PatientPublic)
-def update_patient(patient_id: int, data: PatientUpdate, request: Request, principal: PatientEditor, session: SessionDep):
+def update_patient(
+    patient_id: int, data: PatientUpdate, request: Request, principal: PatientEditor, session: SessionDep
+):
     patient = patients.get_patient(session=session, patient_id=patient_id, scope=patient_scope(principal))
     before = snapshot(patient)
     patient = patients.update_patient(session=session, principal=principal, patient=patient, data=data)
     ensure_patient_in_scope(session, principal, patient, moved_from=before["municipality_id"])
-    changes = diff("patient", before, snapshot(patient), PATIENT_CODES) + ([CONTACTS_CHANGED] if data.contacts is not None else [])
-    audit(session=session, principal=principal, action="patient.update", patient_ids=[patient.id], request=request,
-          changes=changes)
+    changes = diff("patient", before, snapshot(patient), PATIENT_CODES) + (
+        [CONTACTS_CHANGED] if data.contacts is not None else []
+    )
+    audit(
+        session=session,
+        principal=principal,
+        action="patient.update",
+        patient_ids=[patient.id],
+        request=request,
+        changes=changes,
+    )
     return patient_public(session, [patient])[0]
 
 
@@ -312,27 +416,48 @@ def patient_stats(request: Request, principal: AnyRole, session: SessionDep, pre
     return count_patients_by_area(session=session, principal=principal, prefecture_id=prefecture_id, min_cell=min_cell)
 
 
-def _change_contacts(patient_id: int, request: Request, principal: Principal, session: Session, change) -> PatientPublic:
+def _change_contacts(
+    patient_id: int, request: Request, principal: Principal, session: Session, change
+) -> PatientPublic:
     """One contact changed by ``change(patient)``, in scope and audited like any patient update."""
     patient = patients.get_patient(session=session, patient_id=patient_id, scope=patient_scope(principal))
     change(patient)
-    audit(session=session, principal=principal, action="patient.update", patient_ids=[patient.id], request=request,
-          changes=[CONTACTS_CHANGED])
+    audit(
+        session=session,
+        principal=principal,
+        action="patient.update",
+        patient_ids=[patient.id],
+        request=request,
+        changes=[CONTACTS_CHANGED],
+    )
     return patient_public(session, [patient])[0]
 
 
 @router.post("/patients/{patient_id}/contacts", response_model=PatientPublic, status_code=status.HTTP_201_CREATED)
-def add_patient_contact(patient_id: int, data: PatientContactIn, request: Request, principal: PatientEditor, session: SessionDep):
+def add_patient_contact(
+    patient_id: int, data: PatientContactIn, request: Request, principal: PatientEditor, session: SessionDep
+):
     """連絡先を1件追加します。ほかの連絡先はそのままです (adds one contact, keeps the others)."""
-    return _change_contacts(patient_id, request, principal, session,
-                            lambda patient: contacts.add_contact(session=session, patient=patient, data=data))
+    return _change_contacts(
+        patient_id,
+        request,
+        principal,
+        session,
+        lambda patient: contacts.add_contact(session=session, patient=patient, data=data),
+    )
 
 
 @router.put("/patients/{patient_id}/contacts/{contact_id}", response_model=PatientPublic)
 def update_patient_contact(
-    patient_id: int, contact_id: int, data: PatientContactIn, request: Request, principal: PatientEditor, session: SessionDep,
+    patient_id: int,
+    contact_id: int,
+    data: PatientContactIn,
+    request: Request,
+    principal: PatientEditor,
+    session: SessionDep,
 ):
     """連絡先を1件修正します (corrects one contact; a new phone clears its failed mark)."""
+
     def change(patient):
         contact = contacts.get_contact(session=session, patient=patient, contact_id=contact_id)
         contacts.update_contact(session=session, patient=patient, contact=contact, data=data)
@@ -341,8 +466,11 @@ def update_patient_contact(
 
 
 @router.delete("/patients/{patient_id}/contacts/{contact_id}", response_model=PatientPublic)
-def remove_patient_contact(patient_id: int, contact_id: int, request: Request, principal: PatientEditor, session: SessionDep):
+def remove_patient_contact(
+    patient_id: int, contact_id: int, request: Request, principal: PatientEditor, session: SessionDep
+):
     """連絡先を1件削除します (removes one contact; the others keep their order)."""
+
     def change(patient):
         contact = contacts.get_contact(session=session, patient=patient, contact_id=contact_id)
         contacts.remove_contact(session=session, patient=patient, contact=contact)

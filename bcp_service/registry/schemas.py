@@ -62,7 +62,8 @@ class Strict(BaseModel):
 
 class PrefectureCreate(Strict):
     code: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^(0[1-9]|[1-9][0-9])$")] = Field(
-        description="JIS X 0401 two-digit code, e.g. 12")
+        description="JIS X 0401 two-digit code, e.g. 12"
+    )
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=20)]
 
 
@@ -72,14 +73,18 @@ class PrefecturePublic(BaseModel):
     id: int
     code: str
     name: str
-    quiet_start: str | None = Field(None, description="advance notices: no family texts or calls from this local time "
-                                                      "(null: the service's default, settings notice_quiet_hours)")
+    quiet_start: str | None = Field(
+        None,
+        description="advance notices: no family texts or calls from this local time "
+        "(null: the service's default, settings notice_quiet_hours)",
+    )
     quiet_end: str | None = Field(None, description="... until this local time; the same as quiet_start: none")
 
 
 class QuietHours(Strict):
     start: Annotated[str, StringConstraints(max_length=10)] | None = Field(
-        None, description="HH:MM local; both null: back to the service's default")
+        None, description="HH:MM local; both null: back to the service's default"
+    )
     end: Annotated[str, StringConstraints(max_length=10)] | None = None
 
 
@@ -258,7 +263,9 @@ class PatientContactIn(Strict):
     def _phone_or_an_address(cls, value: str | None, info):
         # An address that failed its own check is reported there, not as a missing phone as well.
         if value is None and "addresses" in info.data and not info.data["addresses"]:
-            raise PydanticCustomError("missing", "電話番号かメールアドレスを入力してください (a phone number or an address is required)")
+            raise PydanticCustomError(
+                "missing", "電話番号かメールアドレスを入力してください (a phone number or an address is required)"
+            )
         return value
 
 

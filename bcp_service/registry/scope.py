@@ -13,8 +13,9 @@ from bcp_service.models import Institution, Municipality, Patient
 OUTSIDE_MUNICIPALITY = "担当範囲外の市町村です (municipality outside your scope)"
 
 
-def ensure_patient_in_scope(session: Session, principal: Principal, patient: Patient, *,
-                            moved_from: int | None = None) -> None:
+def ensure_patient_in_scope(
+    session: Session, principal: Principal, patient: Patient, *, moved_from: int | None = None
+) -> None:
     """After a write: the patient must still be one the caller is responsible for. A hub hands a patient
     who moves over to the new municipality's hub (issue 27.2): ``moved_from``, the municipality before an
     update, lets the patient leave the hub's sight when it changed (the wall was checked by the write)."""
@@ -29,9 +30,12 @@ def ensure_patient_in_scope(session: Session, principal: Principal, patient: Pat
 
 
 def municipality_in_scope(session: Session, principal: Principal, municipality_id: int) -> bool:
-    return session.exec(
-        select(Municipality.id).where(Municipality.id == municipality_id, *municipality_scope(principal))
-    ).first() is not None
+    return (
+        session.exec(
+            select(Municipality.id).where(Municipality.id == municipality_id, *municipality_scope(principal))
+        ).first()
+        is not None
+    )
 
 
 def ensure_institution_editable(session: Session, principal: Principal, institution: Institution) -> None:
@@ -46,14 +50,19 @@ def ensure_institution_editable(session: Session, principal: Principal, institut
         raise NotFound("施設が見つかりません (institution not found)")
 
 
-def ensure_institution_placed_in_scope(session: Session, principal: Principal, institution: Institution,
-                                       home: int | None = None) -> None:
+def ensure_institution_placed_in_scope(
+    session: Session, principal: Principal, institution: Institution, home: int | None = None
+) -> None:
     """After a create or update: prefecture and hub staff may not place an institution outside their area.
     ``home``: the caller's prefecture read before the update (an institution moving itself would
     otherwise carry its prefecture along); read now when not given."""
     if principal.role == Role.institution and institution.id != principal.scope_id:
-        raise FieldError("施設アカウントは新しい施設を登録できません (institutions cannot register others)", field="name")
-    if principal.role in (Role.prefecture, Role.hub) and not municipality_in_scope(session, principal, institution.municipality_id):
+        raise FieldError(
+            "施設アカウントは新しい施設を登録できません (institutions cannot register others)", field="name"
+        )
+    if principal.role in (Role.prefecture, Role.hub) and not municipality_in_scope(
+        session, principal, institution.municipality_id
+    ):
         raise FieldError(OUTSIDE_MUNICIPALITY, field="municipality_id")
     # The wall (issue 23): no one but admin places an institution (its own included) in another prefecture.
     home = home if home is not None else wall.home_prefecture(session, principal)

@@ -29,7 +29,9 @@ class PatientStats(BaseModel):
     areas: list[AreaCount]
 
 
-def count_patients_by_area(*, session: Session, principal: Principal, prefecture_id: int | None, min_cell: int) -> PatientStats:
+def count_patients_by_area(
+    *, session: Session, principal: Principal, prefecture_id: int | None, min_cell: int
+) -> PatientStats:
     scope = [] if principal.role == Role.aggregate else patient_scope(principal)
     query = (
         select(
@@ -58,10 +60,17 @@ def count_patients_by_area(*, session: Session, principal: Principal, prefecture
         def cell(value: int) -> int | None:
             return None if suppress and 0 < value < min_cell else value
 
-        areas.append(AreaCount(
-            municipality_id=municipality.id, municipality_code=municipality.code, municipality_name=municipality.name,
-            region_ids=sorted(regions.get(municipality.id, [])),
-            total=None if hidden else total, ventilator=None if hidden else cell(ventilator),
-            oxygen=None if hidden else cell(oxygen), critical=None if hidden else cell(critical), suppressed=hidden,
-        ))
+        areas.append(
+            AreaCount(
+                municipality_id=municipality.id,
+                municipality_code=municipality.code,
+                municipality_name=municipality.name,
+                region_ids=sorted(regions.get(municipality.id, [])),
+                total=None if hidden else total,
+                ventilator=None if hidden else cell(ventilator),
+                oxygen=None if hidden else cell(oxygen),
+                critical=None if hidden else cell(critical),
+                suppressed=hidden,
+            )
+        )
     return PatientStats(min_cell=min_cell if suppress else 0, areas=areas)

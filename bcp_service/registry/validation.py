@@ -13,12 +13,26 @@ from pydantic import ValidationError
 from bcp_service.typed_input import DATE_REASON, NUMBER_REASON
 
 NUMBER_ERRORS = {"float_parsing", "float_type", "int_parsing", "int_type", "int_from_float", "finite_number"}
-DATE_ERRORS = {"date_parsing", "date_type", "date_from_datetime_parsing", "date_from_datetime_inexact", "datetime_parsing"}
+DATE_ERRORS = {
+    "date_parsing",
+    "date_type",
+    "date_from_datetime_parsing",
+    "date_from_datetime_inexact",
+    "datetime_parsing",
+}
 
 # Errors raised by a model validator carry no field; the message says which rule failed.
 MODEL_RULES = (
-    ("ventilator_mode", "ventilator_mode", "呼吸器の種類が入力されていますが、人工呼吸器が「はい」になっていません (ventilator mode without ventilator)"),
-    ("oxygen_source", "oxygen_source", "酸素の種類が入力されていますが、在宅酸素が「はい」になっていません (oxygen source without oxygen)"),
+    (
+        "ventilator_mode",
+        "ventilator_mode",
+        "呼吸器の種類が入力されていますが、人工呼吸器が「はい」になっていません (ventilator mode without ventilator)",
+    ),
+    (
+        "oxygen_source",
+        "oxygen_source",
+        "酸素の種類が入力されていますが、在宅酸素が「はい」になっていません (oxygen source without oxygen)",
+    ),
 )
 
 

@@ -57,14 +57,22 @@ def _conditions(round_id: int, filters: CheckFilters) -> list[ColumnElement[bool
 
 
 def list_checks(
-    *, session: Session, round_id: int, filters: CheckFilters, scope: list[ColumnElement[bool]],
-    limit: int = 50, offset: int = 0,
+    *,
+    session: Session,
+    round_id: int,
+    filters: CheckFilters,
+    scope: list[ColumnElement[bool]],
+    limit: int = 50,
+    offset: int = 0,
 ) -> tuple[list[CheckRow], int]:
     """Checks in the caller's scope; the most urgent first (tier, then those who asked for help)."""
     conditions = [*_conditions(round_id, filters), *scope]
     base = select(SafetyCheck, *PATIENT_COLUMNS).join(Patient, Patient.id == SafetyCheck.patient_id).where(*conditions)
     total = session.exec(
-        select(func.count()).select_from(SafetyCheck).join(Patient, Patient.id == SafetyCheck.patient_id).where(*conditions)
+        select(func.count())
+        .select_from(SafetyCheck)
+        .join(Patient, Patient.id == SafetyCheck.patient_id)
+        .where(*conditions)
     ).one()
     rows = session.exec(base.order_by(SafetyCheck.risk_tier, SafetyCheck.id).limit(limit).offset(offset)).all()
     delivery = latest_delivery(session, [row[0].id for row in rows])
@@ -75,17 +83,19 @@ def latest_delivery(session: Session, check_ids: list[int]) -> dict[int, str]:
     if not check_ids:
         return {}
     latest = (
-        select(func.max(OutboxMessage.id)).where(col(OutboxMessage.check_id).in_(check_ids))
+        select(func.max(OutboxMessage.id))
+        .where(col(OutboxMessage.check_id).in_(check_ids))
         .group_by(OutboxMessage.check_id)
     )
-    return dict(session.exec(
-        select(OutboxMessage.check_id, OutboxMessage.state).where(col(OutboxMessage.id).in_(latest))
-    ).all())
+    return dict(
+        session.exec(select(OutboxMessage.check_id, OutboxMessage.state).where(col(OutboxMessage.id).in_(latest))).all()
+    )
 
 
 def get_check(*, session: Session, round_id: int, check_id: int, scope: list[ColumnElement[bool]]) -> CheckRow:
     row = session.exec(
-        select(SafetyCheck, *PATIENT_COLUMNS).join(Patient, Patient.id == SafetyCheck.patient_id)
+        select(SafetyCheck, *PATIENT_COLUMNS)
+        .join(Patient, Patient.id == SafetyCheck.patient_id)
         .where(SafetyCheck.id == check_id, SafetyCheck.round_id == round_id, *scope)
     ).first()
     if row is None:
@@ -106,7 +116,9 @@ def check_history(*, session: Session, check_id: int) -> tuple[list[CheckAnswer]
 
 def find_check_in_scope(*, session: Session, check_id: int, scope: list[ColumnElement[bool]]) -> SafetyCheck:
     check = session.exec(
-        select(SafetyCheck).join(Patient, Patient.id == SafetyCheck.patient_id).where(SafetyCheck.id == check_id, *scope)
+        select(SafetyCheck)
+        .join(Patient, Patient.id == SafetyCheck.patient_id)
+        .where(SafetyCheck.id == check_id, *scope)
     ).first()
     if check is None:
         raise NotFound("安否確認の対象が見つかりません (check not found)")

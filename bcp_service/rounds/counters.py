@@ -76,8 +76,11 @@ def initialise_counters(*, session: Session, round_id: int) -> None:
         grouping = [SafetyCheck.state] if column is None else [key, SafetyCheck.state]
         parts.append(
             select(
-                literal(round_id).label("round_id"), literal(dimension).label("dimension"), key.label("key"),
-                SafetyCheck.state, func.count().label("count"),
+                literal(round_id).label("round_id"),
+                literal(dimension).label("dimension"),
+                key.label("key"),
+                SafetyCheck.state,
+                func.count().label("count"),
             )
             .where(SafetyCheck.round_id == round_id)
             .group_by(*grouping)
@@ -138,7 +141,8 @@ def move_counters(*, session: Session, moves: Iterable[tuple[CheckKeys, str, str
     mine = shard()
     rows = [
         {"round_id": round_id, "dimension": dimension, "key": key, "state": state, "shard": mine, "count": delta}
-        for (round_id, dimension, key, state), delta in sorted(deltas.items()) if delta
+        for (round_id, dimension, key, state), delta in sorted(deltas.items())
+        if delta
     ]
     if rows:
         session.execute(_upsert(session.get_bind().dialect.name), rows)
@@ -164,14 +168,18 @@ def _upsert(dialect: str):
     return statement
 
 
-def read_counters(*, session: Session, round_id: int, dimension: str | None = None) -> dict[str, dict[str, dict[str, int]]]:
+def read_counters(
+    *, session: Session, round_id: int, dimension: str | None = None
+) -> dict[str, dict[str, dict[str, int]]]:
     """{dimension: {key: {state: count}}}, summed over shards, zero counts left out."""
     result: dict[str, dict[str, dict[str, int]]] = {}
     total = func.sum(RoundCounter.count)
-    query = (select(RoundCounter.dimension, RoundCounter.key, RoundCounter.state, total)
-             .where(RoundCounter.round_id == round_id)
-             .group_by(RoundCounter.dimension, RoundCounter.key, RoundCounter.state)
-             .having(total != 0))
+    query = (
+        select(RoundCounter.dimension, RoundCounter.key, RoundCounter.state, total)
+        .where(RoundCounter.round_id == round_id)
+        .group_by(RoundCounter.dimension, RoundCounter.key, RoundCounter.state)
+        .having(total != 0)
+    )
     if dimension is not None:
         query = query.where(RoundCounter.dimension == dimension)
     for dim, key, state, count in session.execute(query):

@@ -51,7 +51,10 @@ CHUNK = 5000
 def insert_checks(*, session: Session, round_id: int, conditions: Sequence[ColumnElement[bool]], now: datetime) -> None:
     # A municipality may sit in several home-care regions; the board files it under the first.
     region = (
-        select(HomeCareRegionMunicipality.municipality_id, func.min(HomeCareRegionMunicipality.region_id).label("region_id"))
+        select(
+            HomeCareRegionMunicipality.municipality_id,
+            func.min(HomeCareRegionMunicipality.region_id).label("region_id"),
+        )
         .group_by(HomeCareRegionMunicipality.municipality_id)
         .subquery()
     )
@@ -64,17 +67,32 @@ def insert_checks(*, session: Session, round_id: int, conditions: Sequence[Colum
     )
     source = (
         select(
-            literal(round_id, Integer), Patient.id, Patient.risk_tier, Patient.municipality_id, region.c.region_id,
-            func.coalesce(Patient.hub_id, hub.c.hub_id), literal(CheckState.no_answer.value, String),
-            literal(0, Integer), literal(now, DateTime(timezone=True)),
+            literal(round_id, Integer),
+            Patient.id,
+            Patient.risk_tier,
+            Patient.municipality_id,
+            region.c.region_id,
+            func.coalesce(Patient.hub_id, hub.c.hub_id),
+            literal(CheckState.no_answer.value, String),
+            literal(0, Integer),
+            literal(now, DateTime(timezone=True)),
         )
         .select_from(Patient)
         .outerjoin(region, region.c.municipality_id == Patient.municipality_id)
         .outerjoin(hub, hub.c.municipality_id == Patient.municipality_id)
         .where(*conditions)
     )
-    columns = ["round_id", "patient_id", "risk_tier", "municipality_id", "region_id", "hub_id", "state",
-               "escalation_step", "created_at"]
+    columns = [
+        "round_id",
+        "patient_id",
+        "risk_tier",
+        "municipality_id",
+        "region_id",
+        "hub_id",
+        "state",
+        "escalation_step",
+        "created_at",
+    ]
     session.execute(insert(SafetyCheck.__table__).from_select(columns, source))
 
 
@@ -113,8 +131,9 @@ def choose_first_sms_in_sql(*, session: Session, round_id: int) -> bool:
     return True
 
 
-def first_messages(*, session: Session, round_id: int,
-                   skip_first_sms: bool = False) -> list[tuple[int, str, Contact | None, str | None]]:
+def first_messages(
+    *, session: Session, round_id: int, skip_first_sms: bool = False
+) -> list[tuple[int, str, Contact | None, str | None]]:
     """(check id, risk tier, contact, channel) for every check, by the one rule (contacts).
 
     ``skip_first_sms``: leave out the checks already in ``FIRST_SMS_TABLE`` (chosen in SQL).
@@ -135,8 +154,15 @@ def first_messages(*, session: Session, round_id: int,
     return found
 
 
-def queue_first_messages(*, session: Session, round_id: int, drill: bool, now: datetime,
-                         template: str = INITIAL_TEMPLATE, budget_minutes: int = 0) -> tuple[int, int]:
+def queue_first_messages(
+    *,
+    session: Session,
+    round_id: int,
+    drill: bool,
+    now: datetime,
+    template: str = INITIAL_TEMPLATE,
+    budget_minutes: int = 0,
+) -> tuple[int, int]:
     """Queue one message per check that has a usable contact; returns (queued, checks with none).
 
     A mobile gets the SMS, a landline-only patient a voice call (contacts.choose).
@@ -147,22 +173,31 @@ def queue_first_messages(*, session: Session, round_id: int, drill: bool, now: d
     in_sql = choose_first_sms_in_sql(session=session, round_id=round_id)
     chosen: list[Queued] = []
     no_contact: list[int] = []
-    for check_id, risk_tier, contact, channel in first_messages(session=session, round_id=round_id,
-                                                                skip_first_sms=in_sql):
+    for check_id, risk_tier, contact, channel in first_messages(
+        session=session, round_id=round_id, skip_first_sms=in_sql
+    ):
         if contact is None:
             no_contact.append(check_id)
         else:
             chosen.append(Queued(check_id, risk_tier, contact.id, channel, contact.address(channel)))
-    queued = outbox_writer.queue(session=session, round_id=round_id, messages=chosen, template=template, drill=drill,
-                                 now=now, budget_minutes=budget_minutes,
-                                 chosen_in_sql=f"SELECT check_id, risk_tier, contact_id, channel, phone FROM {FIRST_SMS_TABLE}"
-                                 if in_sql else None)
+    queued = outbox_writer.queue(
+        session=session,
+        round_id=round_id,
+        messages=chosen,
+        template=template,
+        drill=drill,
+        now=now,
+        budget_minutes=budget_minutes,
+        chosen_in_sql=f"SELECT check_id, risk_tier, contact_id, channel, phone FROM {FIRST_SMS_TABLE}"
+        if in_sql
+        else None,
+    )
     if in_sql:
         session.execute(text(f"DROP TABLE {FIRST_SMS_TABLE}"))  # a second round in the transaction makes its own
     for start in range(0, len(no_contact), CHUNK):
         session.execute(
             update(SafetyCheck)
-            .where(col(SafetyCheck.id).in_(no_contact[start:start + CHUNK]))
+            .where(col(SafetyCheck.id).in_(no_contact[start : start + CHUNK]))
             .values(state=CheckState.delivery_failed.value)
         )
     return queued, len(no_contact)

@@ -46,8 +46,18 @@ from bcp_service.rounds.counters import CheckKeys, move_counters
 log = logging.getLogger("bcp_service.rounds")
 
 # The answer columns a follower takes from its lead.
-ANSWER_COLUMNS = ("state", "hours_left", "power", "hours_unknown", "needs_transport", "needs_admission",
-                  "evacuated_to", "note", "last_answer_at", "last_channel")
+ANSWER_COLUMNS = (
+    "state",
+    "hours_left",
+    "power",
+    "hours_unknown",
+    "needs_transport",
+    "needs_admission",
+    "evacuated_to",
+    "note",
+    "last_answer_at",
+    "last_channel",
+)
 _checks = SafetyCheck.__table__
 
 
@@ -75,23 +85,34 @@ def hazard_label(hazards: Sequence[str]) -> str:
     return "・".join(HAZARD_LABELS.get(h, h) for h in hazards)
 
 
-def find_incident(*, session: Session, safety_round: SafetyRound, event_id: str | None, settings: Settings,
-                  now: datetime) -> Incident | None:
+def find_incident(
+    *, session: Session, safety_round: SafetyRound, event_id: str | None, settings: Settings, now: datetime
+) -> Incident | None:
     """The open incident this new round belongs to, if any (same kind, recent, same area or event)."""
     since = now - timedelta(minutes=settings.incident_window_minutes)
-    candidates = session.exec(
-        select(Incident).where(Incident.drill == safety_round.drill, Incident.last_round_at >= since)
-        .order_by(col(Incident.id).desc())
-    ).scalars().all()
+    candidates = (
+        session.exec(
+            select(Incident)
+            .where(Incident.drill == safety_round.drill, Incident.last_round_at >= since)
+            .order_by(col(Incident.id).desc())
+        )
+        .scalars()
+        .all()
+    )
     base = base_event_id(event_id)
     here = select(SafetyCheck.municipality_id).where(SafetyCheck.round_id == safety_round.id)
     for incident in candidates:
         if base and base in (incident.event_ids or []):
             return incident
         shared = session.execute(
-            select(SafetyCheck.id).join(SafetyRound, SafetyRound.id == SafetyCheck.round_id)
-            .where(SafetyRound.incident_id == incident.id, SafetyRound.id != safety_round.id,
-                   col(SafetyCheck.municipality_id).in_(here)).limit(1)
+            select(SafetyCheck.id)
+            .join(SafetyRound, SafetyRound.id == SafetyCheck.round_id)
+            .where(
+                SafetyRound.incident_id == incident.id,
+                SafetyRound.id != safety_round.id,
+                col(SafetyCheck.municipality_id).in_(here),
+            )
+            .limit(1)
         ).first()
         if shared is not None:
             return incident
@@ -99,24 +120,38 @@ def find_incident(*, session: Session, safety_round: SafetyRound, event_id: str 
 
 
 def open_incident(*, session: Session, safety_round: SafetyRound, now: datetime) -> Incident:
-    incident = Incident(title=(safety_round.title or f"安否確認 #{safety_round.id}")[:200], drill=safety_round.drill,
-                        hazards=[], event_ids=[], opened_at=now, last_round_at=now)
+    incident = Incident(
+        title=(safety_round.title or f"安否確認 #{safety_round.id}")[:200],
+        drill=safety_round.drill,
+        hazards=[],
+        event_ids=[],
+        opened_at=now,
+        last_round_at=now,
+    )
     session.add(incident)
     session.flush()
     return incident
 
 
-def join_new_round(*, session: Session, safety_round: SafetyRound, event_id: str | None, settings: Settings,
-                   now: datetime) -> Joined:
+def join_new_round(
+    *, session: Session, safety_round: SafetyRound, event_id: str | None, settings: Settings, now: datetime
+) -> Joined:
     """Place a just-created round (checks inserted, nothing queued yet) in its incident and link its checks."""
-    incident = find_incident(session=session, safety_round=safety_round, event_id=event_id, settings=settings,
-                             now=now) or open_incident(session=session, safety_round=safety_round, now=now)
-    return _join(session=session, safety_round=safety_round, incident=incident, event_id=event_id, settings=settings,
-                 now=now, ask=True)
+    incident = find_incident(
+        session=session, safety_round=safety_round, event_id=event_id, settings=settings, now=now
+    ) or open_incident(session=session, safety_round=safety_round, now=now)
+    return _join(
+        session=session,
+        safety_round=safety_round,
+        incident=incident,
+        event_id=event_id,
+        settings=settings,
+        now=now,
+        ask=True,
+    )
 
 
-def join_by_hand(*, session: Session, round_id: int, other_round_id: int, settings: Settings,
-                 now: datetime) -> Joined:
+def join_by_hand(*, session: Session, round_id: int, other_round_id: int, settings: Settings, now: datetime) -> Joined:
     """The round page's 「同じ災害として統合」: ``round_id`` joins the incident of ``other_round_id``.
 
     Messages already sent stay sent; from now on the two share each person's conversation (the
@@ -136,20 +171,38 @@ def join_by_hand(*, session: Session, round_id: int, other_round_id: int, settin
     incident = session.get(Incident, first.incident_id) if first.incident_id else None
     if incident is None:
         incident = open_incident(session=session, safety_round=first, now=now)
-        _join(session=session, safety_round=first, incident=incident, event_id=None, settings=settings, now=now,
-              ask=False)
+        _join(
+            session=session, safety_round=first, incident=incident, event_id=None, settings=settings, now=now, ask=False
+        )
     if later.incident_id is not None and later.incident_id != incident.id:
         # The later round's own incident folds into this one, with every round it held.
         for moved in session.exec(select(SafetyRound).where(SafetyRound.incident_id == later.incident_id)).scalars():
             moved.incident_id = incident.id
             session.add(moved)
         session.flush()
-    return _join(session=session, safety_round=later, incident=incident, event_id=None, settings=settings, now=now,
-                 ask=False, copy_with_counters=True)
+    return _join(
+        session=session,
+        safety_round=later,
+        incident=incident,
+        event_id=None,
+        settings=settings,
+        now=now,
+        ask=False,
+        copy_with_counters=True,
+    )
 
 
-def _join(*, session: Session, safety_round: SafetyRound, incident: Incident, event_id: str | None,
-          settings: Settings, now: datetime, ask: bool, copy_with_counters: bool = False) -> Joined:
+def _join(
+    *,
+    session: Session,
+    safety_round: SafetyRound,
+    incident: Incident,
+    event_id: str | None,
+    settings: Settings,
+    now: datetime,
+    ask: bool,
+    copy_with_counters: bool = False,
+) -> Joined:
     safety_round.incident_id = incident.id
     session.add(safety_round)
     if safety_round.hazard and safety_round.hazard not in incident.hazards:
@@ -160,9 +213,15 @@ def _join(*, session: Session, safety_round: SafetyRound, incident: Incident, ev
     incident.last_round_at = max(aware(incident.last_round_at), now)
     session.add(incident)
     session.flush()
-    others = session.execute(select(SafetyRound.id).where(
-        SafetyRound.incident_id == incident.id, SafetyRound.id != safety_round.id,
-        SafetyRound.state == RoundState.running.value).limit(1)).first()
+    others = session.execute(
+        select(SafetyRound.id)
+        .where(
+            SafetyRound.incident_id == incident.id,
+            SafetyRound.id != safety_round.id,
+            SafetyRound.state == RoundState.running.value,
+        )
+        .limit(1)
+    ).first()
     if others is None:  # the incident's first round (a 200,000-patient round starts with no join over its checks)
         log.info("incident.opened", extra={"round_id": safety_round.id, "incident_id": incident.id})
         return Joined(incident.id, 0, 0, 0)
@@ -172,9 +231,13 @@ def _join(*, session: Session, safety_round: SafetyRound, incident: Incident, ev
         select(mine.c.id, mine.c.patient_id, mine.c.risk_tier, lead.c.id, *[lead.c[name] for name in ANSWER_COLUMNS])
         .join(lead, lead.c.patient_id == mine.c.patient_id)
         .join(SafetyRound, SafetyRound.id == lead.c.round_id)
-        .where(mine.c.round_id == safety_round.id, lead.c.follows_check_id.is_(None),
-               SafetyRound.incident_id == incident.id, SafetyRound.id != safety_round.id,
-               SafetyRound.state == RoundState.running.value)
+        .where(
+            mine.c.round_id == safety_round.id,
+            lead.c.follows_check_id.is_(None),
+            SafetyRound.incident_id == incident.id,
+            SafetyRound.id != safety_round.id,
+            SafetyRound.state == RoundState.running.value,
+        )
         .order_by(mine.c.id, lead.c.id)
     ).all()
     cutoff = now - timedelta(minutes=fresh_minutes(settings, safety_round.hazard))
@@ -194,70 +257,124 @@ def _join(*, session: Session, safety_round: SafetyRound, incident: Incident, ev
             _follow_recording(session, follow)
         else:
             session.execute(
-                update(_checks).where(_checks.c.id == bindparam("b_id"))
+                update(_checks)
+                .where(_checks.c.id == bindparam("b_id"))
                 .values(follows_check_id=bindparam("b_lead"), **{n: bindparam(f"b_{n}") for n in ANSWER_COLUMNS}),
-                [{"b_id": cid, "b_lead": f["lead_id"], **{f"b_{n}": f[n] for n in ANSWER_COLUMNS}}
-                 for cid, f in follow.items()],
+                [
+                    {"b_id": cid, "b_lead": f["lead_id"], **{f"b_{n}": f[n] for n in ANSWER_COLUMNS}}
+                    for cid, f in follow.items()
+                ],
             )
     for check_id, lead_id in take_over.items():
-        session.execute(update(_checks).where(or_(_checks.c.id == lead_id, _checks.c.follows_check_id == lead_id))
-                        .values(follows_check_id=check_id))
-    asked = _ask_added(session, safety_round=safety_round, incident=incident, follow=follow, settings=settings,
-                       now=now) if ask else 0
-    log.info("incident.joined", extra={"round_id": safety_round.id, "incident_id": incident.id,
-                                       "followed": len(follow), "took_over": len(take_over), "asked": asked})
+        session.execute(
+            update(_checks)
+            .where(or_(_checks.c.id == lead_id, _checks.c.follows_check_id == lead_id))
+            .values(follows_check_id=check_id)
+        )
+    asked = (
+        _ask_added(session, safety_round=safety_round, incident=incident, follow=follow, settings=settings, now=now)
+        if ask
+        else 0
+    )
+    log.info(
+        "incident.joined",
+        extra={
+            "round_id": safety_round.id,
+            "incident_id": incident.id,
+            "followed": len(follow),
+            "took_over": len(take_over),
+            "asked": asked,
+        },
+    )
     return Joined(incident.id, len(follow), len(take_over), asked)
 
 
 def _follow_recording(session: Session, follow: dict[int, dict]) -> None:
     """A round joined by hand already has counters: the lead's answers go in as answers (counters move)."""
-    session.execute(update(_checks).where(_checks.c.id == bindparam("b_id"))
-                    .values(follows_check_id=bindparam("b_lead")),
-                    [{"b_id": cid, "b_lead": f["lead_id"]} for cid, f in follow.items()])
+    session.execute(
+        update(_checks).where(_checks.c.id == bindparam("b_id")).values(follows_check_id=bindparam("b_lead")),
+        [{"b_id": cid, "b_lead": f["lead_id"]} for cid, f in follow.items()],
+    )
     # What this round had not sent yet to people now in the other round's conversation is not sent twice.
     ids = sorted(follow)
     for start in range(0, len(ids), 5000):
-        session.execute(update(OutboxMessage.__table__)
-                        .where(OutboxMessage.__table__.c.check_id.in_(ids[start:start + 5000]),
-                               OutboxMessage.__table__.c.state == MessageState.queued.value)
-                        .values(state=MessageState.cancelled.value, answer_token=None, status_at=utcnow()))
+        session.execute(
+            update(OutboxMessage.__table__)
+            .where(
+                OutboxMessage.__table__.c.check_id.in_(ids[start : start + 5000]),
+                OutboxMessage.__table__.c.state == MessageState.queued.value,
+            )
+            .values(state=MessageState.cancelled.value, answer_token=None, status_at=utcnow())
+        )
     answered = {cid: f for cid, f in follow.items() if f["last_answer_at"] is not None}
     if not answered:
         return
-    current = {row.id: row for row in session.execute(
-        select(_checks.c.id, _checks.c.round_id, _checks.c.state, _checks.c.risk_tier, _checks.c.region_id,
-               _checks.c.municipality_id, _checks.c.hub_id, _checks.c.last_answer_at)
-        .where(_checks.c.id.in_(sorted(answered))).with_for_update()
-    )}
+    current = {
+        row.id: row
+        for row in session.execute(
+            select(
+                _checks.c.id,
+                _checks.c.round_id,
+                _checks.c.state,
+                _checks.c.risk_tier,
+                _checks.c.region_id,
+                _checks.c.municipality_id,
+                _checks.c.hub_id,
+                _checks.c.last_answer_at,
+            )
+            .where(_checks.c.id.in_(sorted(answered)))
+            .with_for_update()
+        )
+    }
     moves, updates = [], []
     for cid, f in answered.items():
         row = current[cid]
         if row.last_answer_at is not None and aware(row.last_answer_at) >= aware(f["last_answer_at"]):
             continue  # this round heard from the person more recently itself
-        moves.append((CheckKeys(row.round_id, row.risk_tier, row.region_id, row.municipality_id, row.hub_id),
-                      row.state, f["state"]))
+        moves.append(
+            (
+                CheckKeys(row.round_id, row.risk_tier, row.region_id, row.municipality_id, row.hub_id),
+                row.state,
+                f["state"],
+            )
+        )
         updates.append({"b_id": cid, **{f"b_{n}": f[n] for n in ANSWER_COLUMNS}})
     if updates:
-        session.execute(update(_checks).where(_checks.c.id == bindparam("b_id"))
-                        .values(**{n: bindparam(f"b_{n}") for n in ANSWER_COLUMNS}), updates)
+        session.execute(
+            update(_checks)
+            .where(_checks.c.id == bindparam("b_id"))
+            .values(**{n: bindparam(f"b_{n}") for n in ANSWER_COLUMNS}),
+            updates,
+        )
     move_counters(session=session, moves=moves)
 
 
-def _ask_added(session: Session, *, safety_round: SafetyRound, incident: Incident, follow: dict[int, dict],
-               settings: Settings, now: datetime) -> int:
+def _ask_added(
+    session: Session,
+    *,
+    safety_round: SafetyRound,
+    incident: Incident,
+    follow: dict[int, dict],
+    settings: Settings,
+    now: datetime,
+) -> int:
     template = settings.incident_added_questions.get(safety_round.hazard or "")
     if not template or not follow:
         return 0
-    wanting = {cid: f for cid, f in follow.items()
-               if f["state"] != CheckState.evacuated.value and not f["evacuated_to"]}
+    wanting = {
+        cid: f for cid, f in follow.items() if f["state"] != CheckState.evacuated.value and not f["evacuated_to"]
+    }
     if not wanting:
         return 0
     # Once per person and incident: anyone already sent this question in one of its rounds is skipped.
-    asked_before = set(session.execute(
-        select(SafetyCheck.patient_id).join(OutboxMessage, OutboxMessage.check_id == SafetyCheck.id)
-        .join(SafetyRound, SafetyRound.id == SafetyCheck.round_id)
-        .where(SafetyRound.incident_id == incident.id, OutboxMessage.template == template)
-    ).scalars())
+    asked_before = set(
+        session.execute(
+            select(SafetyCheck.patient_id)
+            .join(OutboxMessage, OutboxMessage.check_id == SafetyCheck.id)
+            .join(SafetyRound, SafetyRound.id == SafetyCheck.round_id)
+            .where(SafetyRound.incident_id == incident.id, OutboxMessage.template == template)
+        ).scalars()
+    )
     wanting = {cid: f for cid, f in wanting.items() if f["patient_id"] not in asked_before}
     contacts = contacts_of_patients(session=session, patient_ids=sorted({f["patient_id"] for f in wanting.values()}))
     messages = []
@@ -267,10 +384,17 @@ def _ask_added(session: Session, *, safety_round: SafetyRound, incident: Inciden
         if chosen and chosen[0][1] == "sms":
             contact, channel = chosen[0]
             messages.append(Queued(cid, f["risk_tier"], contact.id, channel, contact.address(channel)))
-    return outbox_writer.queue(session=session, round_id=safety_round.id, messages=messages, template=template,
-                               drill=safety_round.drill, now=now, budget_minutes=settings.contact_budget_minutes,
-                               # Held to the budget like any message, except for critical-tier patients.
-                               exempt_critical=True)
+    return outbox_writer.queue(
+        session=session,
+        round_id=safety_round.id,
+        messages=messages,
+        template=template,
+        drill=safety_round.drill,
+        now=now,
+        budget_minutes=settings.contact_budget_minutes,
+        # Held to the budget like any message, except for critical-tier patients.
+        exempt_critical=True,
+    )
 
 
 def follow_unreachable(*, session: Session, lead_ids: Sequence[int]) -> int:
@@ -278,19 +402,33 @@ def follow_unreachable(*, session: Session, lead_ids: Sequence[int]) -> int:
     if not lead_ids:
         return 0
     rows = session.execute(
-        select(_checks.c.id, _checks.c.round_id, _checks.c.state, _checks.c.risk_tier, _checks.c.region_id,
-               _checks.c.municipality_id, _checks.c.hub_id)
-        .where(_checks.c.follows_check_id.in_(list(lead_ids)),
-               _checks.c.state.in_((CheckState.no_answer.value, CheckState.delivery_failed.value)))
+        select(
+            _checks.c.id,
+            _checks.c.round_id,
+            _checks.c.state,
+            _checks.c.risk_tier,
+            _checks.c.region_id,
+            _checks.c.municipality_id,
+            _checks.c.hub_id,
+        )
+        .where(
+            _checks.c.follows_check_id.in_(list(lead_ids)),
+            _checks.c.state.in_((CheckState.no_answer.value, CheckState.delivery_failed.value)),
+        )
         .with_for_update()
     ).all()
     if not rows:
         return 0
-    session.execute(update(_checks).where(_checks.c.id.in_([row[0] for row in rows]))
-                    .values(state=CheckState.unreachable.value))
-    move_counters(session=session, moves=[
-        (CheckKeys(round_id, tier, region_id, municipality_id, hub_id), state, CheckState.unreachable.value)
-        for _id, round_id, state, tier, region_id, municipality_id, hub_id in rows])
+    session.execute(
+        update(_checks).where(_checks.c.id.in_([row[0] for row in rows])).values(state=CheckState.unreachable.value)
+    )
+    move_counters(
+        session=session,
+        moves=[
+            (CheckKeys(round_id, tier, region_id, municipality_id, hub_id), state, CheckState.unreachable.value)
+            for _id, round_id, state, tier, region_id, municipality_id, hub_id in rows
+        ],
+    )
     return len(rows)
 
 
@@ -298,7 +436,9 @@ def release_followers(*, session: Session, round_id: int) -> int:
     """A round closes: checks that followed one of its checks lead their conversation again."""
     ids = select(SafetyCheck.id).where(SafetyCheck.round_id == round_id)
     return session.execute(
-        update(SafetyCheck).where(col(SafetyCheck.follows_check_id).in_(ids)).values(follows_check_id=None)
+        update(SafetyCheck)
+        .where(col(SafetyCheck.follows_check_id).in_(ids))
+        .values(follows_check_id=None)
         .execution_options(synchronize_session=False)
     ).rowcount
 
@@ -307,16 +447,23 @@ def siblings(session: Session, check_ids: set[int]) -> dict[int, list[int]]:
     """check id → the other checks of its conversation in running rounds (empty for most checks)."""
     if not check_ids:
         return {}
-    leads = {row[0]: row[1] or row[0] for row in session.execute(
-        select(_checks.c.id, _checks.c.follows_check_id).where(_checks.c.id.in_(sorted(check_ids))))}
+    leads = {
+        row[0]: row[1] or row[0]
+        for row in session.execute(
+            select(_checks.c.id, _checks.c.follows_check_id).where(_checks.c.id.in_(sorted(check_ids)))
+        )
+    }
     if not leads:
         return {}
     lead_ids = sorted(set(leads.values()))
     members: dict[int, list[int]] = {}
     for member_id, follows in session.execute(
-        select(_checks.c.id, _checks.c.follows_check_id).join(SafetyRound, SafetyRound.id == _checks.c.round_id)
-        .where(or_(_checks.c.id.in_(lead_ids), _checks.c.follows_check_id.in_(lead_ids)),
-               SafetyRound.state == RoundState.running.value)
+        select(_checks.c.id, _checks.c.follows_check_id)
+        .join(SafetyRound, SafetyRound.id == _checks.c.round_id)
+        .where(
+            or_(_checks.c.id.in_(lead_ids), _checks.c.follows_check_id.in_(lead_ids)),
+            SafetyRound.state == RoundState.running.value,
+        )
     ):
         members.setdefault(follows or member_id, []).append(member_id)
     return {cid: sorted(m for m in members.get(lead, ()) if m != cid) for cid, lead in leads.items()}
@@ -337,10 +484,16 @@ def incident_view(*, session: Session, safety_round: SafetyRound) -> IncidentVie
     incident = session.get(Incident, safety_round.incident_id)
     if incident is None:
         return None
-    rounds = list(session.exec(select(SafetyRound).where(SafetyRound.incident_id == incident.id)
-                               .order_by(SafetyRound.id)).scalars())
-    followed = session.execute(select(func.count()).select_from(_checks).where(
-        _checks.c.round_id == safety_round.id, _checks.c.follows_check_id.is_not(None))).scalar_one()
+    rounds = list(
+        session.exec(
+            select(SafetyRound).where(SafetyRound.incident_id == incident.id).order_by(SafetyRound.id)
+        ).scalars()
+    )
+    followed = session.execute(
+        select(func.count())
+        .select_from(_checks)
+        .where(_checks.c.round_id == safety_round.id, _checks.c.follows_check_id.is_not(None))
+    ).scalar_one()
     return IncidentView(incident.id, incident.title, hazard_label(incident.hazards), rounds, followed)
 
 
@@ -372,8 +525,12 @@ def contact_budget(*, session: Session, round_id: int, settings: Settings) -> Bu
     now = utcnow()
     held, next_due = session.execute(
         select(func.count(), func.min(OutboxMessage.next_attempt_at)).where(
-            OutboxMessage.round_id == round_id, OutboxMessage.state == MessageState.queued.value,
-            OutboxMessage.attempts == 0, OutboxMessage.throttled == 0, OutboxMessage.next_attempt_at > now)
+            OutboxMessage.round_id == round_id,
+            OutboxMessage.state == MessageState.queued.value,
+            OutboxMessage.attempts == 0,
+            OutboxMessage.throttled == 0,
+            OutboxMessage.next_attempt_at > now,
+        )
     ).one()
     return Budget(settings.contact_budget_minutes, held, aware(next_due) if next_due else None)
 
@@ -387,8 +544,11 @@ def rounds_of_patients(session: Session, *, round_id: int, patient_ids: Sequence
     ids = sorted(set(patient_ids))
     for start in range(0, len(ids), 5000):
         for patient_id, member_round in session.execute(
-            select(_checks.c.patient_id, _checks.c.round_id).join(SafetyRound, SafetyRound.id == _checks.c.round_id)
-            .where(SafetyRound.incident_id == safety_round.incident_id, _checks.c.patient_id.in_(ids[start:start + 5000]))
+            select(_checks.c.patient_id, _checks.c.round_id)
+            .join(SafetyRound, SafetyRound.id == _checks.c.round_id)
+            .where(
+                SafetyRound.incident_id == safety_round.incident_id, _checks.c.patient_id.in_(ids[start : start + 5000])
+            )
             .order_by(_checks.c.round_id)
         ):
             found.setdefault(patient_id, []).append(member_round)

@@ -21,18 +21,29 @@ STAFF_TEMPLATES = frozenset({"oncall_page"})
 # Two UCS-2 segments: 2 x 67 characters once the text is split (70 only for a single segment).
 MAX_SEGMENTS = 2
 # Every message template and the segments it may take (the replies to an SMS answer: one).
-SEGMENT_BUDGET = {"check_initial": 2, "check_reminder": 2, "check_family": 2, "reply_ack": 1, "reply_unreadable": 1,
-                  "notice_initial": 2, "notice_reminder": 2, "notice_family": 2,
-                  # The question a later hazard of an incident adds (rounds.incidents): a tsunami's evacuation.
-                  "incident_evacuation": 2,
-                  # oncall (issue 25.4): the page to a station's or hub's on-call phone (escalation/oncall.py).
-                  "oncall_page": 2}
+SEGMENT_BUDGET = {
+    "check_initial": 2,
+    "check_reminder": 2,
+    "check_family": 2,
+    "reply_ack": 1,
+    "reply_unreadable": 1,
+    "notice_initial": 2,
+    "notice_reminder": 2,
+    "notice_family": 2,
+    # The question a later hazard of an incident adds (rounds.incidents): a tsunami's evacuation.
+    "incident_evacuation": 2,
+    # oncall (issue 25.4): the page to a station's or hub's on-call phone (escalation/oncall.py).
+    "oncall_page": 2,
+}
 INITIAL_TEMPLATE = "check_initial"
 STATE_LABELS = states.LABELS  # the one table of states (check_states)
 DRILL_LABEL = "【訓練】"
 # An advance-notice round (事前連絡, before a forecast hazard) has texts of its own: check_* → notice_*.
-NOTICE_TEMPLATES = {"check_initial": "notice_initial", "check_reminder": "notice_reminder",
-                    "check_family": "notice_family"}
+NOTICE_TEMPLATES = {
+    "check_initial": "notice_initial",
+    "check_reminder": "notice_reminder",
+    "check_family": "notice_family",
+}
 
 
 def first_template(kind: str) -> str:
@@ -59,8 +70,16 @@ def render_text(template: str, **context) -> str:
     return re.sub(rf"[ ]*{LINE_BREAK}[ ]*", "\n", text).strip()
 
 
-def render_message(template: str, *, drill: bool, public_base_url: str, token: str | None, sender: str,
-                   replies: bool, round_id: int | None = None) -> str:
+def render_message(
+    template: str,
+    *,
+    drill: bool,
+    public_base_url: str,
+    token: str | None,
+    sender: str,
+    replies: bool,
+    round_id: int | None = None,
+) -> str:
     """A safety-check text: ``sender`` (e.g. the prefecture) first; it invites SMS replies only when
     they can arrive (``replies``), else it points to the link and says a call will follow. A staff text
     (``STAFF_TEMPLATES``) links to round ``round_id``'s page instead."""
@@ -80,7 +99,7 @@ def budget_samples(template: str, *, public_base_url: str, sender: str, replies:
     link = answer_link(public_base_url, "x" * TOKEN_MAX_CHARS)
     answers = [{"state_label": label, "hours": hours} for label in STATE_LABELS.values() for hours in (None, "720")]
     for drill in (False, True):
-        for context in (answers if template == "reply_ack" else [{}]):
+        for context in answers if template == "reply_ack" else [{}]:
             yield render_text(template, drill=drill, link=link, sender=sender, replies=replies, **context)
 
 

@@ -54,8 +54,9 @@ class RoundPreview:
         return f"約{hours}時間{minutes:02d}分"
 
 
-def preview_round(*, session: Session, actor: Actor, target: RoundTarget, drill: bool,
-                  settings: Settings, kind: str = "safety_check") -> RoundPreview:
+def preview_round(
+    *, session: Session, actor: Actor, target: RoundTarget, drill: bool, settings: Settings, kind: str = "safety_check"
+) -> RoundPreview:
     target = resolve_codes(session=session, target=target)
     conditions = [*target_conditions(target), *actor.scope]
     people = session.exec(select(func.count()).select_from(Patient).where(*conditions)).one()
@@ -68,13 +69,24 @@ def preview_round(*, session: Session, actor: Actor, target: RoundTarget, drill:
             by_channel[channel] += 1
     reachable = sum(by_channel.values())
     texts = sum(count for name, count in by_channel.items() if CHANNELS[name].uses_template)
-    text = render_message(first_template(kind), drill=drill, public_base_url=settings.public_base_url,
-                          token="x" * TOKEN_MAX_CHARS, sender=settings.sender_name,
-                          replies=settings.sms_replies)
+    text = render_message(
+        first_template(kind),
+        drill=drill,
+        public_base_url=settings.public_base_url,
+        token="x" * TOKEN_MAX_CHARS,
+        sender=settings.sender_name,
+        replies=settings.sms_replies,
+    )
     per_message = segments(text)
     rate = settings.send_rate_per_second
     return RoundPreview(
-        people=people, messages=reachable, no_contact=people - reachable, segments_per_message=per_message,
-        segments=texts * per_message, rate_per_second=rate,
-        send_seconds=(reachable / rate) if rate > 0 else None, sample_text=text, by_channel=dict(by_channel),
+        people=people,
+        messages=reachable,
+        no_contact=people - reachable,
+        segments_per_message=per_message,
+        segments=texts * per_message,
+        rate_per_second=rate,
+        send_seconds=(reachable / rate) if rate > 0 else None,
+        sample_text=text,
+        by_channel=dict(by_channel),
     )

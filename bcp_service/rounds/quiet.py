@@ -35,9 +35,17 @@ def prefecture_hours(prefecture: Prefecture, settings) -> tuple[str, str]:
 
 def rule_for(session: Session, *, round_id: int, settings) -> dict:
     """The quiet hours of every prefecture the round's checks are in, as the round keeps them."""
-    ids = session.execute(text(
-        "SELECT DISTINCT m.prefecture_id FROM safety_check c JOIN municipality m ON m.id = c.municipality_id "
-        "WHERE c.round_id = :round_id"), {"round_id": round_id}).scalars().all()
+    ids = (
+        session.execute(
+            text(
+                "SELECT DISTINCT m.prefecture_id FROM safety_check c JOIN municipality m ON m.id = c.municipality_id "
+                "WHERE c.round_id = :round_id"
+            ),
+            {"round_id": round_id},
+        )
+        .scalars()
+        .all()
+    )
     hours = {}
     for prefecture_id in sorted(ids):
         prefecture = session.get(Prefecture, prefecture_id)
@@ -81,23 +89,33 @@ def round_quiet_until(kind: str, rule: dict | None, now: datetime, settings) -> 
     return max(ends.values()) if ends else None
 
 
-def hold_family_messages(session: Session, *, safety_round: SafetyRound, now: datetime,
-                         check_ids: list[int] | None = None) -> int:
+def hold_family_messages(
+    session: Session, *, safety_round: SafetyRound, now: datetime, check_ids: list[int] | None = None
+) -> int:
     """Queued messages of a notice round to family and carer contacts wait until the quiet hours of the
     patient's prefecture end. Returns how many were held."""
     if safety_round.kind != NOTICE_KIND:
         return 0
     held = 0
     for prefecture_id, until in quiet_by_prefecture(safety_round.quiet_hours, now).items():
-        checks = (select(SafetyCheck.id).join(Municipality, col(Municipality.id) == SafetyCheck.municipality_id)
-                  .where(SafetyCheck.round_id == safety_round.id, Municipality.prefecture_id == prefecture_id))
+        checks = (
+            select(SafetyCheck.id)
+            .join(Municipality, col(Municipality.id) == SafetyCheck.municipality_id)
+            .where(SafetyCheck.round_id == safety_round.id, Municipality.prefecture_id == prefecture_id)
+        )
         if check_ids:
             checks = checks.where(col(SafetyCheck.id).in_(check_ids))
         family = select(PatientContact.id).where(PatientContact.kind != "self")
-        statement = (update(OutboxMessage)
-                     .where(OutboxMessage.round_id == safety_round.id, OutboxMessage.state == MessageState.queued.value,
-                            col(OutboxMessage.next_attempt_at) < until, col(OutboxMessage.contact_id).in_(family),
-                            col(OutboxMessage.check_id).in_(checks))
-                     .values(next_attempt_at=until))
+        statement = (
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.round_id == safety_round.id,
+                OutboxMessage.state == MessageState.queued.value,
+                col(OutboxMessage.next_attempt_at) < until,
+                col(OutboxMessage.contact_id).in_(family),
+                col(OutboxMessage.check_id).in_(checks),
+            )
+            .values(next_attempt_at=until)
+        )
         held += session.execute(statement).rowcount or 0
     return held

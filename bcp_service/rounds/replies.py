@@ -66,7 +66,8 @@ _ASCII_WORDS = {code: tuple(w for w in words if w.isascii()) for code, words in 
 _JA_WORDS = {code: tuple(w for w in words if not w.isascii()) for code, words in states.WORDS.items()}
 _EN_PATTERNS = {
     code: re.compile(r"\b(?:" + "|".join(re.escape(w) for w in words) + r")\b", re.ASCII)
-    for code, words in _ASCII_WORDS.items() if words
+    for code, words in _ASCII_WORDS.items()
+    if words
 }
 _EN_EXTRA = {NEEDS_TRANSPORT: re.compile(r"\b(?:evacuate|evacuation)\b", re.ASCII)}
 
@@ -115,18 +116,23 @@ _DISTRESS = re.compile(
 _DEVICE_STOPPED = re.compile(
     rf"{_DEVICE}\s*(?:が|は|も|の)?\s*(?:止ま|とま|動かな|うごかな|動きませ|故障|壊れ|こわれ|鳴って|アラーム)"
 )
-_ADMITTED = re.compile(r"入院\s*(?:しました|した(?![いらくほ])|しています|してます|している|してる|中|済|になりました|になった|しており)")
+_ADMITTED = re.compile(
+    r"入院\s*(?:しました|した(?![いらくほ])|しています|してます|している|してる|中|済|になりました|になった|しており)"
+)
 _WANTS_ADMISSION = re.compile(
-    r"入院\s*(?:を|が)?\s*(?:したい|させて|させたい|必要|希望|お願い|できる|できま|先|させてほしい|したほうが)")
+    r"入院\s*(?:を|が)?\s*(?:したい|させて|させたい|必要|希望|お願い|できる|できま|先|させてほしい|したほうが)"
+)
 _EVACUATED = re.compile(
     r"避難\s*(?:しました|した(?![いらくほ])|しています|してます|している|してる|中|済|完了|しており)"
-    r"|避難所\s*(?:に|で)\s*(?:います|いる|おります|過ごして)|避難所です")
+    r"|避難所\s*(?:に|で)\s*(?:います|いる|おります|過ごして)|避難所です"
+)
 _EVACUATED_TO = re.compile(r"([^\s、。,.!！?？]{1,20}?)\s*(?:に|へ)\s*避難(?:しま|した(?!い)|して|中|済|完了)")
 _SHELTER = re.compile(r"([^\s、。,.!！?？]{0,20}避難所)")
 _CAUSE = re.compile(r".*(?:ため|ので|から|けど|けれど)")
 _WANTS_EVACUATION = re.compile(
     r"避難\s*(?:を|が)?\s*(?:したい|させて|させたい|必要|できな|できません|手伝|お願い|させてほしい|したほうが|する方法|先がない)"
-    r"|\bevacuat(?:e|ion)\b")
+    r"|\bevacuat(?:e|ion)\b"
+)
 _BARE = re.compile(r"入院|避難")
 
 _NUMBER = r"(?<![\d.])(\d+(?:\.\d+)?)"
@@ -142,10 +148,12 @@ _RESERVE = r"(?:バッテリー|ばってりー|バッテリ|電池|充電|予�
 _ENOUGH = re.compile(r"十分|充分|じゅうぶん|たっぷり|満タン|満充電|フル充電|いっぱい|余裕")
 _RESERVE_UNKNOWN = re.compile(
     rf"{_RESERVE}[^。]{{0,12}}?(?:わからない|分からない|わかりません|分かりません|不明|わかんない|知らない)"
-    rf"|(?:何時間|なんじかん|どのくらい|どれくらい)[^。]{{0,10}}?(?:わからない|分からない|わかりません|分かりません|不明)")
+    rf"|(?:何時間|なんじかん|どのくらい|どれくらい)[^。]{{0,10}}?(?:わからない|分からない|わかりません|分かりません|不明)"
+)
 _RESERVE_EMPTY = re.compile(
     rf"{_RESERVE}\s*(?:が|は|も)?\s*(?:もう)?\s*(?:ない|無い|なし|ありません|切れ|きれ|なくな|空|から|ゼロ|0(?![\d.]))"
-    r"|(?:電池|バッテリー|充電)切れ")
+    r"|(?:電池|バッテリー|充電)切れ"
+)
 # Numbers that are durations, times, dates or quantities are not answers.
 _NOT_AN_ANSWER = re.compile(
     r"\d+(?:\.\d+)?\s*(?:時間|分|時|秒|日|月|年|人|名|階|丁目|番地|号|歳|才|%|回|本|台|個|度|円|リットル|l\b|kg\b"
@@ -154,10 +162,11 @@ _NOT_AN_ANSWER = re.compile(
     re.ASCII,
 )
 _ANSWER_NUMBER = re.compile(r"(?<![\d.])(\d+)(?!\d|\.\d)", re.ASCII)
-_KANJI_DIGITS = {"〇": 0, "一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8,
-                 "九": 9, "十": 10}
+_KANJI_DIGITS = {"〇": 0, "一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 # Kanji numerals before 時間 / 分 / 日; a bare 十分 is "enough" and is left alone.
-_KANJI_NUMBER = re.compile(r"[一二三四五六七八九十]+(?=\s*(?:時間|日))|[一二三四五六七八九]十?[一二三四五六七八九]?(?=\s*分)")
+_KANJI_NUMBER = re.compile(
+    r"[一二三四五六七八九十]+(?=\s*(?:時間|日))|[一二三四五六七八九]十?[一二三四五六七八九]?(?=\s*分)"
+)
 _TEN_MINUTES = re.compile(r"(?:あと|残り|のこり)\s*十分")
 NEEDING = {NEEDS_HELP, POWER_OUT, NEEDS_TRANSPORT}
 
@@ -190,8 +199,13 @@ def parse_reply(text: str | None) -> ParsedReply:
 
     state, conflict = _combine(found)
     power = "out" if POWER_OUT in found else ("on" if power_on else None)
-    common = {"power": power, "hours_unknown": hours_unknown, "needs_transport": flags["needs_transport"] or state == NEEDS_TRANSPORT,
-                  "needs_admission": flags["needs_admission"], "evacuated_to": flags["evacuated_to"]}
+    common = {
+        "power": power,
+        "hours_unknown": hours_unknown,
+        "needs_transport": flags["needs_transport"] or state == NEEDS_TRANSPORT,
+        "needs_admission": flags["needs_admission"],
+        "evacuated_to": flags["evacuated_to"],
+    }
     if _TEN_MINUTES.search(normalised):
         # 「あと十分」: ten minutes, or "enough"? Either reading is dangerous when wrong.
         return ParsedReply(None, None, True, "ten_minutes_or_enough", **common)
@@ -260,8 +274,12 @@ def _whereabouts(text: str, found: set[str], flags: dict) -> str | None:
 _RANGE_SEPARATOR = r"\s*(?:〜|~|-|−|–|—|ー|から|か|or|to)\s*"
 _LIST_SEPARATOR = r"\s*[、,・]\s*"
 _UNIT = r"(?=\s*(?:時間|h\b|hr|hours?\b|分|mins?\b|minutes?\b|日))"
-_RANGE = re.compile(rf"(?<![\d.])(\d+(?:\.\d+)?)(?:{_RANGE_SEPARATOR}(\d+(?:\.\d+)?)|{_LIST_SEPARATOR}(\d+)){_UNIT}", re.ASCII)
-_KANJI_RANGE = re.compile(rf"([一二三四五六七八九])(?:{_RANGE_SEPARATOR}|{_LIST_SEPARATOR})?([一二三四五六七八九]){_UNIT}")
+_RANGE = re.compile(
+    rf"(?<![\d.])(\d+(?:\.\d+)?)(?:{_RANGE_SEPARATOR}(\d+(?:\.\d+)?)|{_LIST_SEPARATOR}(\d+)){_UNIT}", re.ASCII
+)
+_KANJI_RANGE = re.compile(
+    rf"([一二三四五六七八九])(?:{_RANGE_SEPARATOR}|{_LIST_SEPARATOR})?([一二三四五六七八九]){_UNIT}"
+)
 
 
 def _ranges(text: str) -> str:
@@ -329,10 +347,26 @@ def extract_hours(text: str) -> float | None:
 
 # A reply that is only a menu number spelt out: 「いち」「イチ」「ichi」「さん」.
 # Not 5 (「ご」「go」): a word misread as "admitted" would hide someone; it goes to a person instead.
-_NUMBER_WORDS = {"いち": 1, "イチ": 1, "ichi": 1, "に": 2, "ニ": 2, "ni": 2, "さん": 3, "サン": 3, "san": 3,
-                 "よん": 4, "ヨン": 4, "yon": 4, "ろく": 6, "ロク": 6, "roku": 6}
-_NUMBER_WORD = re.compile(r"^(" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
-                          + r")\s*(?:です|番|ばん)?\s*[。.!！ー〜~]*$")
+_NUMBER_WORDS = {
+    "いち": 1,
+    "イチ": 1,
+    "ichi": 1,
+    "に": 2,
+    "ニ": 2,
+    "ni": 2,
+    "さん": 3,
+    "サン": 3,
+    "san": 3,
+    "よん": 4,
+    "ヨン": 4,
+    "yon": 4,
+    "ろく": 6,
+    "ロク": 6,
+    "roku": 6,
+}
+_NUMBER_WORD = re.compile(
+    r"^(" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + r")\s*(?:です|番|ばん)?\s*[。.!！ー〜~]*$"
+)
 
 
 def _digit_states(text: str) -> set[str]:

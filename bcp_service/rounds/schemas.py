@@ -33,8 +33,11 @@ class RoundCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: RoundReason
-    kind: RoundKind = Field(RoundKind.safety_check, description="safety_check (安否確認) or advance_notice "
-                            "(事前連絡: before a forecast typhoon, heavy rain or planned outage)")
+    kind: RoundKind = Field(
+        RoundKind.safety_check,
+        description="safety_check (安否確認) or advance_notice "
+        "(事前連絡: before a forecast typhoon, heavy rain or planned outage)",
+    )
     drill: bool = False
     title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
     deadline: datetime | None = Field(None, description="answers are expected by then; default: 72 hours")
@@ -66,7 +69,9 @@ class RoundPublic(BaseModel):
     no_contact_count: int | None
     # incid (docs/incidents.md): the disaster whose rounds share one conversation per person.
     incident_id: int | None = Field(default=None, description="the incident (one disaster) this round is part of")
-    hazard: str | None = Field(default=None, description="the hazard a trigger started it for (earthquake, tsunami, ...)")
+    hazard: str | None = Field(
+        default=None, description="the hazard a trigger started it for (earthquake, tsunami, ...)"
+    )
 
 
 class StateCounts(BaseModel):
@@ -137,7 +142,8 @@ class CheckPublic(BaseModel):
     delivery: str | None = Field(None, description="state of the latest message")
     assigned_user_id: int | None
     planned_stay: str | None = Field(
-        None, description="where the patient said they will stay (advance notice): home, shelter, relative, hospital")
+        None, description="where the patient said they will stay (advance notice): home, shelter, relative, hospital"
+    )
     planned_stay_place: str | None = None
     planned_stay_at: datetime | None = Field(None, description="when they said it (the registry keeps the latest)")
 
@@ -147,7 +153,8 @@ class CheckDetail(CheckPublic):
     messages: list[MessagePublic]
     escalation_step: int = Field(0, description="escalation steps taken (docs/escalation.md)")
     escalation: list[CheckEventPublic] = Field(
-        default_factory=list, description="escalation steps and nurse assignments, with their times")
+        default_factory=list, description="escalation steps and nurse assignments, with their times"
+    )
 
 
 class UnmatchedReplyPublic(BaseModel):

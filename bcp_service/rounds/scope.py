@@ -16,4 +16,3 @@ def assigned_in_open_round(principal) -> ColumnElement[bool]:
         .where(SafetyCheck.assigned_user_id == principal.user_id, SafetyRound.state == RoundState.running)
     )
     return col(Patient.id).in_(assigned)
-

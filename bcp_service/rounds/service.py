@@ -42,8 +42,13 @@ class Actor:
 
     @classmethod
     def from_principal(cls, principal: Principal) -> Actor:
-        return cls(principal.username, principal.user_id, str(principal.role), principal.scope_id,
-                   tuple(patient_scope(principal)))
+        return cls(
+            principal.username,
+            principal.user_id,
+            str(principal.role),
+            principal.scope_id,
+            tuple(patient_scope(principal)),
+        )
 
     @classmethod
     def system(cls, name: str) -> Actor:
@@ -55,10 +60,21 @@ def label(drill: bool) -> str:
 
 
 def start_round(
-    *, session: Session, actor: Actor, target: RoundTarget, reason: RoundReason, drill: bool, settings: Settings,
-    deadline: datetime | None = None, idempotency_key: str | None = None, title: str | None = None,
-    escalation_policy: dict | None = None, kind: str = "safety_check", hazard: str | None = None,
-    join_incident: bool = False, event_id: str | None = None,
+    *,
+    session: Session,
+    actor: Actor,
+    target: RoundTarget,
+    reason: RoundReason,
+    drill: bool,
+    settings: Settings,
+    deadline: datetime | None = None,
+    idempotency_key: str | None = None,
+    title: str | None = None,
+    escalation_policy: dict | None = None,
+    kind: str = "safety_check",
+    hazard: str | None = None,
+    join_incident: bool = False,
+    event_id: str | None = None,
 ) -> tuple[SafetyRound, bool]:
     """Create the round, its checks and its first messages in the caller's transaction.
 
@@ -79,15 +95,30 @@ def start_round(
         raise Conflict("deadline にはタイムゾーンを付けてください (deadline needs a time zone)")
     if deadline <= now:
         raise Conflict("締め切りが過去です (deadline is in the past)")
-    round_id = _insert_round(session, {
-        "reason": RoundReason(reason).value, "kind": RoundKind(kind).value, "drill": drill, "title": title, "started_by_user_id": actor.user_id,
-        "started_by_name": actor.name[:100], "started_by_role": actor.role, "started_by_scope_id": actor.scope_id,
-        "started_at": now, "deadline": deadline,
-        "expires_at": deadline + timedelta(hours=settings.round_link_grace_hours), "state": RoundState.running.value,
-        "target": target.model_dump(mode="json", exclude_defaults=True), "idempotency_key": idempotency_key,
-        "escalation_policy": escalation_policy, "target_count": 0, "message_count": 0, "no_contact_count": 0,
-        "hazard": hazard,
-    })
+    round_id = _insert_round(
+        session,
+        {
+            "reason": RoundReason(reason).value,
+            "kind": RoundKind(kind).value,
+            "drill": drill,
+            "title": title,
+            "started_by_user_id": actor.user_id,
+            "started_by_name": actor.name[:100],
+            "started_by_role": actor.role,
+            "started_by_scope_id": actor.scope_id,
+            "started_at": now,
+            "deadline": deadline,
+            "expires_at": deadline + timedelta(hours=settings.round_link_grace_hours),
+            "state": RoundState.running.value,
+            "target": target.model_dump(mode="json", exclude_defaults=True),
+            "idempotency_key": idempotency_key,
+            "escalation_policy": escalation_policy,
+            "target_count": 0,
+            "message_count": 0,
+            "no_contact_count": 0,
+            "hazard": hazard,
+        },
+    )
     if round_id is None:
         # Another request with the same key won the race; PostgreSQL waited for it to commit.
         existing = find_by_key(session=session, key=idempotency_key or "")
@@ -95,16 +126,23 @@ def start_round(
             raise Conflict("同じ冪等キーの開始処理が進行中です (a round with this key is being started)")
         return existing, False
 
-    creation.insert_checks(session=session, round_id=round_id,
-                           conditions=[*target_conditions(target), *actor.scope], now=now)
+    creation.insert_checks(
+        session=session, round_id=round_id, conditions=[*target_conditions(target), *actor.scope], now=now
+    )
     safety_round = session.get(SafetyRound, round_id)
     joined = None
     if join_incident:
-        joined = incidents.join_new_round(session=session, safety_round=safety_round, event_id=event_id,
-                                          settings=settings, now=now)
-    queued, no_contact = creation.queue_first_messages(session=session, round_id=round_id, drill=drill, now=now,
-                                                       template=first_template(kind),
-                                                       budget_minutes=settings.contact_budget_minutes)
+        joined = incidents.join_new_round(
+            session=session, safety_round=safety_round, event_id=event_id, settings=settings, now=now
+        )
+    queued, no_contact = creation.queue_first_messages(
+        session=session,
+        round_id=round_id,
+        drill=drill,
+        now=now,
+        template=first_template(kind),
+        budget_minutes=settings.contact_budget_minutes,
+    )
     if safety_round.kind == quiet.NOTICE_KIND:
         safety_round.quiet_hours = quiet.rule_for(session, round_id=round_id, settings=settings)
         quiet.hold_family_messages(session, safety_round=safety_round, now=now)
@@ -116,8 +154,17 @@ def start_round(
     session.add(safety_round)
     session.flush()
     creation.refresh_statistics(session=session, added=safety_round.target_count)
-    log.info("round.started", extra={"round_id": round_id, "checks": safety_round.target_count, "queued": queued,
-                                     "no_contact": no_contact, "drill": drill, "reason": safety_round.reason})
+    log.info(
+        "round.started",
+        extra={
+            "round_id": round_id,
+            "checks": safety_round.target_count,
+            "queued": queued,
+            "no_contact": no_contact,
+            "drill": drill,
+            "reason": safety_round.reason,
+        },
+    )
     return safety_round, True
 
 
@@ -146,8 +193,13 @@ def get_round(*, session: Session, round_id: int) -> SafetyRound:
 
 
 def list_rounds(
-    *, session: Session, principal: Principal | None, state: RoundState | None = None,
-    drill: bool | None = None, limit: int = 50, offset: int = 0,
+    *,
+    session: Session,
+    principal: Principal | None,
+    state: RoundState | None = None,
+    drill: bool | None = None,
+    limit: int = 50,
+    offset: int = 0,
 ) -> tuple[list[SafetyRound], int]:
     """Rounds, newest first, that ``principal`` may see (``rounds.visibility``). No default: a caller
     says whose list it is; ``None`` only for the operator's CLI (every round)."""
@@ -182,13 +234,20 @@ class CloseEffects:
 
 
 def close_effects(*, session: Session, round_id: int) -> CloseEffects:
-    queued = session.exec(select(func.count()).select_from(OutboxMessage).where(
-        OutboxMessage.round_id == round_id, OutboxMessage.state == MessageState.queued)).one()
-    waiting = session.exec(select(func.count()).select_from(SafetyCheck).where(
-        SafetyCheck.round_id == round_id, col(SafetyCheck.state).in_(("no_answer", "delivery_failed")))).one()
+    queued = session.exec(
+        select(func.count())
+        .select_from(OutboxMessage)
+        .where(OutboxMessage.round_id == round_id, OutboxMessage.state == MessageState.queued)
+    ).one()
+    waiting = session.exec(
+        select(func.count())
+        .select_from(SafetyCheck)
+        .where(SafetyCheck.round_id == round_id, col(SafetyCheck.state).in_(("no_answer", "delivery_failed")))
+    ).one()
     mine = select(SafetyCheck.id).where(SafetyCheck.round_id == round_id)
-    handed_back = session.exec(select(func.count()).select_from(SafetyCheck).where(
-        col(SafetyCheck.follows_check_id).in_(mine))).one()
+    handed_back = session.exec(
+        select(func.count()).select_from(SafetyCheck).where(col(SafetyCheck.follows_check_id).in_(mine))
+    ).one()
     return CloseEffects(queued, waiting, handed_back)
 
 

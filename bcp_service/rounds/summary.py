@@ -15,7 +15,11 @@ from bcp_service.rounds.service import label
 
 
 def summarise_round(
-    *, session: Session, safety_round: SafetyRound, min_cell: int = 0, scope: list | None = None,
+    *,
+    session: Session,
+    safety_round: SafetyRound,
+    min_cell: int = 0,
+    scope: list | None = None,
 ) -> RoundSummary:
     """``min_cell`` > 0 applies ``auth.suppression`` (the aggregate role); ``scope`` (conditions on
     Patient) counts only the caller's patients, from the checks instead of the round's counters."""
@@ -29,21 +33,39 @@ def summarise_round(
     region_names = _names(session, HomeCareRegion, counters.get("region", {}))
     municipality_names = _names(session, Municipality, counters.get("municipality", {}))
     tiers = counters.get("risk_tier", {})
-    messages_query = (select(OutboxMessage.state, func.count()).where(OutboxMessage.round_id == safety_round.id)
-                      .group_by(OutboxMessage.state))
+    messages_query = (
+        select(OutboxMessage.state, func.count())
+        .where(OutboxMessage.round_id == safety_round.id)
+        .group_by(OutboxMessage.state)
+    )
     if scope is not None:
-        messages_query = messages_query.join(SafetyCheck, SafetyCheck.id == OutboxMessage.check_id).join(
-            Patient, Patient.id == SafetyCheck.patient_id).where(*scope)
+        messages_query = (
+            messages_query.join(SafetyCheck, SafetyCheck.id == OutboxMessage.check_id)
+            .join(Patient, Patient.id == SafetyCheck.patient_id)
+            .where(*scope)
+        )
     messages = dict(session.exec(messages_query).all()) if min_cell <= 0 else {}
     return RoundSummary(
-        round_id=safety_round.id, drill=safety_round.drill, label=label(safety_round.drill),
-        state=safety_round.state, total=shown.total, answered=answered, by_state=shown.by_state(),
-        by_risk_tier=[_cells(shown, "risk_tier", tier.value, None) if tier.value in tiers
-                      else StateCounts(key=tier.value, counts={}, total=0) for tier in RiskTier],
+        round_id=safety_round.id,
+        drill=safety_round.drill,
+        label=label(safety_round.drill),
+        state=safety_round.state,
+        total=shown.total,
+        answered=answered,
+        by_state=shown.by_state(),
+        by_risk_tier=[
+            _cells(shown, "risk_tier", tier.value, None)
+            if tier.value in tiers
+            else StateCounts(key=tier.value, counts={}, total=0)
+            for tier in RiskTier
+        ],
         by_region=[_cells(shown, "region", k, region_names.get(k)) for k in sorted(counters.get("region", {}))],
-        by_municipality=[_cells(shown, "municipality", k, municipality_names.get(k))
-                         for k in sorted(counters.get("municipality", {}))],
-        messages=messages, min_cell=min_cell,
+        by_municipality=[
+            _cells(shown, "municipality", k, municipality_names.get(k))
+            for k in sorted(counters.get("municipality", {}))
+        ],
+        messages=messages,
+        min_cell=min_cell,
     )
 
 

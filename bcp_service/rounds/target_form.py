@@ -46,8 +46,11 @@ class TargetForm:
             self.errors["risk_tier"] = "リスク区分が正しくありません"
         if any(key in self.errors for key in ("region_id", "therapy", "risk_tier")):
             return None
-        values: dict = {"region_ids": [int(r) for r in self.region_ids], "therapies": self.therapies,
-                        "risk_tiers": self.risk_tiers}
+        values: dict = {
+            "region_ids": [int(r) for r in self.region_ids],
+            "therapies": self.therapies,
+            "risk_tiers": self.risk_tiers,
+        }
         if self.prefecture_id:
             values = {**values, "prefecture_id": int(self.prefecture_id), "region_ids": []}
         try:
@@ -72,14 +75,17 @@ def target_choices(*, session: Session, principal: Principal) -> TargetChoices:
         regions = session.exec(select(HomeCareRegion).order_by(HomeCareRegion.id)).all()
     elif principal.role == Role.prefecture:
         prefectures = list(session.exec(select(Prefecture).where(Prefecture.id == sid)).all())
-        regions = session.exec(select(HomeCareRegion).where(HomeCareRegion.prefecture_id == sid)
-                               .order_by(HomeCareRegion.id)).all()
+        regions = session.exec(
+            select(HomeCareRegion).where(HomeCareRegion.prefecture_id == sid).order_by(HomeCareRegion.id)
+        ).all()
     else:
         prefectures = []
         designated = select(Designation.region_id).where(
-            Designation.institution_id == sid, Designation.kind == DesignationKind.hub)
-        regions = session.exec(select(HomeCareRegion).where(col(HomeCareRegion.id).in_(designated))
-                               .order_by(HomeCareRegion.id)).all()
+            Designation.institution_id == sid, Designation.kind == DesignationKind.hub
+        )
+        regions = session.exec(
+            select(HomeCareRegion).where(col(HomeCareRegion.id).in_(designated)).order_by(HomeCareRegion.id)
+        ).all()
     return TargetChoices(prefectures=prefectures, regions=list(regions))
 
 
@@ -90,8 +96,12 @@ def describe_target(target: dict, *, region_names: dict[int, str], prefecture_na
         parts.append(f"{prefecture_names.get(target['prefecture_id'], '県')}全体")
     if target.get("region_ids"):
         parts.append("・".join(region_names.get(r, f"圏域{r}") for r in target["region_ids"]))
-    for key, word in (("municipality_ids", "市町村"), ("hub_ids", "拠点"), ("institution_ids", "施設"),
-                      ("patient_ids", "患者")):
+    for key, word in (
+        ("municipality_ids", "市町村"),
+        ("hub_ids", "拠点"),
+        ("institution_ids", "施設"),
+        ("patient_ids", "患者"),
+    ):
         if target.get(key):
             parts.append(f"{word}{len(target[key])}件")
     if target.get("municipality_codes"):

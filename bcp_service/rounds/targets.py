@@ -50,8 +50,13 @@ class RoundTarget(BaseModel):
 
     def has_who(self) -> bool:
         return bool(
-            self.prefecture_id is not None or self.region_ids or self.municipality_ids or self.municipality_codes
-            or self.hub_ids or self.institution_ids or self.patient_ids
+            self.prefecture_id is not None
+            or self.region_ids
+            or self.municipality_ids
+            or self.municipality_codes
+            or self.hub_ids
+            or self.institution_ids
+            or self.patient_ids
         )
 
 
@@ -60,11 +65,15 @@ def resolve_codes(*, session: Session, target: RoundTarget) -> RoundTarget:
     if not target.municipality_codes:
         return target
     codes = sorted(set(target.municipality_codes))
-    found = dict(session.exec(select(Municipality.code, Municipality.id).where(col(Municipality.code).in_(codes))).all())
+    found = dict(
+        session.exec(select(Municipality.code, Municipality.id).where(col(Municipality.code).in_(codes))).all()
+    )
     missing = [code for code in codes if code not in found]
     if missing:
-        raise FieldError(f"市町村コードが見つかりません (unknown municipality codes): {', '.join(missing)}",
-                         field="target.municipality_codes")
+        raise FieldError(
+            f"市町村コードが見つかりません (unknown municipality codes): {', '.join(missing)}",
+            field="target.municipality_codes",
+        )
     ids = sorted(set(target.municipality_ids) | set(found.values()))
     return target.model_copy(update={"municipality_ids": ids, "municipality_codes": []})
 
@@ -85,10 +94,14 @@ def target_conditions(target: RoundTarget) -> list[ColumnElement[bool]]:
         who.append(col(Patient.hub_id).in_(target.hub_ids))
     if target.institution_ids:
         ids = target.institution_ids
-        who.append(or_(
-            col(Patient.active_institution_id).in_(ids), col(Patient.visiting_nurse_station_id).in_(ids),
-            col(Patient.backup_hospital_id).in_(ids), col(Patient.hub_id).in_(ids),
-        ))
+        who.append(
+            or_(
+                col(Patient.active_institution_id).in_(ids),
+                col(Patient.visiting_nurse_station_id).in_(ids),
+                col(Patient.backup_hospital_id).in_(ids),
+                col(Patient.hub_id).in_(ids),
+            )
+        )
     if target.patient_ids:
         who.append(col(Patient.id).in_(target.patient_ids))
     conditions: list[ColumnElement[bool]] = [or_(*who), Patient.status == PatientStatus.active]
@@ -99,16 +112,23 @@ def target_conditions(target: RoundTarget) -> list[ColumnElement[bool]]:
     return conditions
 
 
-OUTSIDE_WALL = ("対象に担当外（または存在しない）の地域・施設・患者が含まれています"
-                " (the target names an area, institution or patient outside your prefecture)")
+OUTSIDE_WALL = (
+    "対象に担当外（または存在しない）の地域・施設・患者が含まれています"
+    " (the target names an area, institution or patient outside your prefecture)"
+)
 
 
 def ensure_inside_wall(session: Session, principal: Principal, target: RoundTarget) -> None:
     """Every area, institution and patient a target names lies in the caller's prefecture (issue 23).
     One 422 whether the row is elsewhere or nowhere, so it tells nothing of other prefectures."""
     if not wall.allowed(
-        session, principal, prefecture_ids=[target.prefecture_id], region_ids=target.region_ids,
-        municipality_ids=target.municipality_ids, municipality_codes=target.municipality_codes,
-        institution_ids=[*target.hub_ids, *target.institution_ids], patient_ids=target.patient_ids,
+        session,
+        principal,
+        prefecture_ids=[target.prefecture_id],
+        region_ids=target.region_ids,
+        municipality_ids=target.municipality_ids,
+        municipality_codes=target.municipality_codes,
+        institution_ids=[*target.hub_ids, *target.institution_ids],
+        patient_ids=target.patient_ids,
     ):
         raise FieldError(OUTSIDE_WALL, field="target")

@@ -38,19 +38,31 @@ class TimelineLine:
 def round_timeline(*, session: Session, round_id: int, limit: int = 200) -> list[TimelineLine]:
     """Events grouped by kind, step and action; a step run again later (a new scheduler tick) stays one line."""
     rows = session.exec(
-        select(CheckEvent.kind, CheckEvent.step, CheckEvent.action, func.min(CheckEvent.at), func.max(CheckEvent.at),
-               func.count(func.distinct(CheckEvent.check_id)), func.sum(CheckEvent.messages))
+        select(
+            CheckEvent.kind,
+            CheckEvent.step,
+            CheckEvent.action,
+            func.min(CheckEvent.at),
+            func.max(CheckEvent.at),
+            func.count(func.distinct(CheckEvent.check_id)),
+            func.sum(CheckEvent.messages),
+        )
         .where(CheckEvent.round_id == round_id)
         .group_by(CheckEvent.kind, CheckEvent.step, CheckEvent.action)
         .order_by(func.min(CheckEvent.at))
         .limit(limit)
     ).all()
-    return [TimelineLine(at=first, last_at=last, kind=kind, step=step, action=action, checks=checks,
-                         messages=int(messages or 0))
-            for kind, step, action, first, last, checks, messages in rows]
+    return [
+        TimelineLine(
+            at=first, last_at=last, kind=kind, step=step, action=action, checks=checks, messages=int(messages or 0)
+        )
+        for kind, step, action, first, last, checks, messages in rows
+    ]
 
 
 def list_events(*, session: Session, check_id: int) -> list[CheckEvent]:
-    return list(session.exec(
-        select(CheckEvent).where(CheckEvent.check_id == check_id).order_by(CheckEvent.at, CheckEvent.id)
-    ).all())
+    return list(
+        session.exec(
+            select(CheckEvent).where(CheckEvent.check_id == check_id).order_by(CheckEvent.at, CheckEvent.id)
+        ).all()
+    )

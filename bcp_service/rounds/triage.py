@@ -47,9 +47,11 @@ NPPV = "non_invasive"
 DEVICE_LABELS = ("TPPV", "NPPV", "酸素", "吸引", "機器なし")
 # Hours to harm of someone on no device: after everyone on one, whatever their reserve.
 NO_DEVICE_HOURS = 100_000.0
-RULE_TEXT = ("害が及ぶまでの推定時間（電源・酸素の残り時間＋機器なしで過ごせる時間。機器を使う人で不明は0時間。"
-             "未回答の人は問い合わせからの経過時間を差し引く）の短い順。同じなら機器（TPPV→NPPV→酸素→吸引）、"
-             "次にリスク区分の順。")
+RULE_TEXT = (
+    "害が及ぶまでの推定時間（電源・酸素の残り時間＋機器なしで過ごせる時間。機器を使う人で不明は0時間。"
+    "未回答の人は問い合わせからの経過時間を差し引く）の短い順。同じなら機器（TPPV→NPPV→酸素→吸引）、"
+    "次にリスク区分の順。"
+)
 
 
 @dataclass(frozen=True)
@@ -112,8 +114,16 @@ def triage_key(p: TriageInput, now: datetime | None = None) -> tuple:
     weight = states.WEIGHTS.get(p.state, 0) if p.state else 0
     tier = RISK_TIER_ORDER.get(p.risk_tier, 3) if p.risk_tier else 3
     dark = 0 if p.in_outage and is_dependent(p) else 1
-    return (group_rank(p.state, p.review_pending), hours_to_harm(p, now), dark, device_class(p), tier,
-            -hours_since_asked(p, now), weight, p.id)
+    return (
+        group_rank(p.state, p.review_pending),
+        hours_to_harm(p, now),
+        dark,
+        device_class(p),
+        tier,
+        -hours_since_asked(p, now),
+        weight,
+        p.id,
+    )
 
 
 def sort_by_triage(items: list, to_input, now: datetime | None = None) -> list:
@@ -167,8 +177,9 @@ def hours_since_asked_sql(now: datetime):
 
 
 def hours_to_harm_sql(now: datetime):
-    dependent = or_(col(Patient.uses_ventilator).is_(True), col(Patient.uses_oxygen).is_(True),
-                    col(Patient.uses_suction).is_(True))
+    dependent = or_(
+        col(Patient.uses_ventilator).is_(True), col(Patient.uses_oxygen).is_(True), col(Patient.uses_suction).is_(True)
+    )
     reserve = func.coalesce(SafetyCheck.hours_left, 0.0) + func.coalesce(Patient.max_hours_without_device, 0.0)
     left = reserve - hours_since_asked_sql(now)
     return case((~dependent, NO_DEVICE_HOURS), (left < 0, 0.0), else_=left)
@@ -177,8 +188,10 @@ def hours_to_harm_sql(now: datetime):
 def group_sql():
     return case(
         (review_pending_sql(), GROUP_RANK[states.NEEDS_HELP_GROUP]),
-        *[(col(SafetyCheck.state).in_(codes), GROUP_RANK[g])
-          for g, codes in ((states.NEEDS_HELP_GROUP, states.NEEDING), (states.SILENT_GROUP, states.SILENT))],
+        *[
+            (col(SafetyCheck.state).in_(codes), GROUP_RANK[g])
+            for g, codes in ((states.NEEDS_HELP_GROUP, states.NEEDING), (states.SILENT_GROUP, states.SILENT))
+        ],
         else_=GROUP_RANK[states.SAFE_GROUP],
     )
 
@@ -191,16 +204,38 @@ def triage_order(now: datetime | None = None, ties_first: tuple = ()) -> tuple:
     now = now or utcnow()
     tier = case({str(k): v for k, v in RISK_TIER_ORDER.items()}, value=SafetyCheck.risk_tier, else_=3)
     weight = case(states.WEIGHTS, value=SafetyCheck.state, else_=0)
-    return (group_sql(), hours_to_harm_sql(now), *ties_first, device_class_sql(), tier, hours_since_asked_sql(now).desc(), weight,
-            SafetyCheck.id)
+    return (
+        group_sql(),
+        hours_to_harm_sql(now),
+        *ties_first,
+        device_class_sql(),
+        tier,
+        hours_since_asked_sql(now).desc(),
+        weight,
+        SafetyCheck.id,
+    )
 
 
-def from_patient(patient, *, state: str | None = None, hours_left: float | None = None, id: int = 0,
-                 asked_at: datetime | None = None, review_pending: bool = False) -> TriageInput:
+def from_patient(
+    patient,
+    *,
+    state: str | None = None,
+    hours_left: float | None = None,
+    id: int = 0,
+    asked_at: datetime | None = None,
+    review_pending: bool = False,
+) -> TriageInput:
     return TriageInput(
-        uses_ventilator=bool(patient.uses_ventilator), ventilator_mode=patient.ventilator_mode,
-        uses_oxygen=bool(patient.uses_oxygen), uses_suction=bool(patient.uses_suction),
+        uses_ventilator=bool(patient.uses_ventilator),
+        ventilator_mode=patient.ventilator_mode,
+        uses_oxygen=bool(patient.uses_oxygen),
+        uses_suction=bool(patient.uses_suction),
         medically_dependent_child=bool(patient.medically_dependent_child),
-        max_hours_without_device=patient.max_hours_without_device, state=state, hours_left=hours_left,
-        risk_tier=getattr(patient, "risk_tier", None), asked_at=asked_at, review_pending=review_pending, id=id,
+        max_hours_without_device=patient.max_hours_without_device,
+        state=state,
+        hours_left=hours_left,
+        risk_tier=getattr(patient, "risk_tier", None),
+        asked_at=asked_at,
+        review_pending=review_pending,
+        id=id,
     )

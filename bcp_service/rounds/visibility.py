@@ -23,10 +23,13 @@ def round_conditions(principal: Principal) -> list[ColumnElement[bool]]:
     if principal.role in UNSCOPED:
         return []
     has_my_patient = exists(
-        select(SafetyCheck.id).join(Patient, Patient.id == SafetyCheck.patient_id)
+        select(SafetyCheck.id)
+        .join(Patient, Patient.id == SafetyCheck.patient_id)
         .where(SafetyCheck.round_id == SafetyRound.id, *patient_scope(principal))
     )
-    started_by_me = and_(SafetyRound.started_by_role == str(principal.role), SafetyRound.started_by_scope_id == principal.scope_id)
+    started_by_me = and_(
+        SafetyRound.started_by_role == str(principal.role), SafetyRound.started_by_scope_id == principal.scope_id
+    )
     return [or_(has_my_patient, started_by_me)]
 
 
@@ -51,12 +54,22 @@ def public_fields(principal: Principal, values: dict, min_cell: int) -> dict:
     would give small cells by subtraction)."""
     if principal.role == Role.aggregate:
         size = values.get("target_count") or 0
-        return {**values, "target": {}, "started_by_name": "", "closed_by_name": None,
-                "target_count": None if 0 < size < min_cell else size, "message_count": None, "no_contact_count": None}
+        return {
+            **values,
+            "target": {},
+            "started_by_name": "",
+            "closed_by_name": None,
+            "target_count": None if 0 < size < min_cell else size,
+            "message_count": None,
+            "no_contact_count": None,
+        }
     target = values.get("target") or {}
     if principal.role != Role.admin and target.get("patient_ids"):
         # A round started by a wider scope may list patients the reader may not see (issue 23): only
         # admin reads the list; others read how many were named.
-        target = {**{k: v for k, v in target.items() if k != "patient_ids"}, "patient_ids_count": len(target["patient_ids"])}
+        target = {
+            **{k: v for k, v in target.items() if k != "patient_ids"},
+            "patient_ids_count": len(target["patient_ids"]),
+        }
         return {**values, "target": target}
     return values

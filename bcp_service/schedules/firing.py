@@ -59,8 +59,9 @@ def grace_for(schedule: RoundSchedule, settings: Settings) -> float:
     return float(settings.schedule_misfire_grace_seconds if grace is None else grace)
 
 
-def decide_firing(schedule: RoundSchedule, *, last_fire_time: datetime | None, now: datetime,
-               settings: Settings) -> Due | None:
+def decide_firing(
+    schedule: RoundSchedule, *, last_fire_time: datetime | None, now: datetime, settings: Settings
+) -> Due | None:
     """The fire time to act on now, if any, with what the misfire policy makes of it."""
     after = aware(schedule.effective_from)
     if last_fire_time is not None:
@@ -81,11 +82,13 @@ def find_due(*, session: Session, settings: Settings, now: datetime) -> list[Due
     ).all()
     if not schedules:
         return []
-    last = dict(session.exec(
-        select(ScheduleFiring.schedule_id, func.max(ScheduleFiring.fire_time))
-        .where(col(ScheduleFiring.schedule_id).in_([s.id for s in schedules]))
-        .group_by(ScheduleFiring.schedule_id)
-    ).all())
+    last = dict(
+        session.exec(
+            select(ScheduleFiring.schedule_id, func.max(ScheduleFiring.fire_time))
+            .where(col(ScheduleFiring.schedule_id).in_([s.id for s in schedules]))
+            .group_by(ScheduleFiring.schedule_id)
+        ).all()
+    )
     found = []
     for schedule in schedules:
         try:
@@ -100,7 +103,11 @@ def find_due(*, session: Session, settings: Settings, now: datetime) -> list[Due
 
 
 def fire_due_schedules(
-    session_factory: Callable[[], Session], *, settings: Settings, instance_id: str, now: datetime | None = None,
+    session_factory: Callable[[], Session],
+    *,
+    settings: Settings,
+    instance_id: str,
+    now: datetime | None = None,
 ) -> list[ScheduleFiring]:
     """One pass of the scheduler: act on every due fire time. Returns the firings this call wrote."""
     now = now or utcnow()
@@ -116,15 +123,29 @@ def fire_due_schedules(
 
 def _claim(session: Session, due: Due, *, instance_id: str, outcome: str, error: str | None = None) -> int | None:
     dialect = session.get_bind().dialect.name
-    statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(ScheduleFiring.__table__).values(
-        schedule_id=due.schedule_id, fire_time=due.fire_time, fired_at=utcnow(), outcome=outcome,
-        late_seconds=round(due.late_seconds, 3), coalesced=due.coalesced, error=error, instance_id=instance_id[:100],
-    ).on_conflict_do_nothing(index_elements=["schedule_id", "fire_time"])
+    statement = (
+        (pg_insert if dialect == "postgresql" else sqlite_insert)(ScheduleFiring.__table__)
+        .values(
+            schedule_id=due.schedule_id,
+            fire_time=due.fire_time,
+            fired_at=utcnow(),
+            outcome=outcome,
+            late_seconds=round(due.late_seconds, 3),
+            coalesced=due.coalesced,
+            error=error,
+            instance_id=instance_id[:100],
+        )
+        .on_conflict_do_nothing(index_elements=["schedule_id", "fire_time"])
+    )
     return session.execute(statement.returning(ScheduleFiring.__table__.c.id)).scalar()
 
 
 def fire_one(
-    session_factory: Callable[[], Session], due: Due, *, settings: Settings, instance_id: str,
+    session_factory: Callable[[], Session],
+    due: Due,
+    *,
+    settings: Settings,
+    instance_id: str,
 ) -> ScheduleFiring | None:
     """Record (and for a due one, start) one fire time; None when another process already did."""
     extra = {"schedule_id": due.schedule_id, "fire_time": due.fire_time.isoformat(), "instance_id": instance_id}
@@ -155,9 +176,15 @@ def fire_one(
             session.rollback()
             log.exception("schedule.fire_error", extra=extra)
             return None
-        log.info(f"schedule.{due.outcome.value}", extra={**extra, "round_id": round_id,
-                                                       "late_seconds": round(due.late_seconds, 1),
-                                                       "coalesced": due.coalesced})
+        log.info(
+            f"schedule.{due.outcome.value}",
+            extra={
+                **extra,
+                "round_id": round_id,
+                "late_seconds": round(due.late_seconds, 1),
+                "coalesced": due.coalesced,
+            },
+        )
         return session.get(ScheduleFiring, firing_id)
 
 
@@ -165,10 +192,16 @@ def _start(session: Session, schedule: RoundSchedule, due: Due, settings: Settin
     local = due.fire_time.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
     deadline = utcnow() + timedelta(hours=schedule.deadline_hours) if schedule.deadline_hours else None
     safety_round, _created = start_round(
-        session=session, actor=schedule_actor(schedule), target=RoundTarget.model_validate(schedule.target),
-        reason=RoundReason(schedule.reason), drill=schedule.drill, settings=settings, deadline=deadline,
+        session=session,
+        actor=schedule_actor(schedule),
+        target=RoundTarget.model_validate(schedule.target),
+        reason=RoundReason(schedule.reason),
+        drill=schedule.drill,
+        settings=settings,
+        deadline=deadline,
         idempotency_key=f"schedule:{schedule.id}:{due.fire_time.isoformat()}",
-        title=f"{schedule.title or schedule.name} ({local})"[:200], escalation_policy=schedule.escalation_policy,
+        title=f"{schedule.title or schedule.name} ({local})"[:200],
+        escalation_policy=schedule.escalation_policy,
         kind=schedule.kind,
     )
     return safety_round.id
@@ -176,7 +209,6 @@ def _start(session: Session, schedule: RoundSchedule, due: Due, settings: Settin
 
 def _record_failure(session_factory, due: Due, *, instance_id: str, error: str) -> ScheduleFiring | None:
     with session_factory() as session:
-        firing_id = _claim(session, due, instance_id=instance_id, outcome=FiringOutcome.failed.value,
-                           error=error[:500])
+        firing_id = _claim(session, due, instance_id=instance_id, outcome=FiringOutcome.failed.value, error=error[:500])
         session.commit()
         return session.get(ScheduleFiring, firing_id) if firing_id else None

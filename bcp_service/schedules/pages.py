@@ -35,53 +35,104 @@ Text = Annotated[str, Form(max_length=200)]
 OUTCOME_LABELS = {"started": "開始", "missed": "見送り（時刻に実行できず）", "failed": "失敗"}
 FIELD_OF = {"cron": "timing", "interval_minutes": "timing", "ends_at": "timing", "name": "name"}
 
-register_home_link("/schedules", "定期の安否確認", "毎月の訓練などの予約、一時停止、次回と見送った回",
-                   (Role.admin, Role.prefecture, Role.hub))
+register_home_link(
+    "/schedules",
+    "定期の安否確認",
+    "毎月の訓練などの予約、一時停止、次回と見送った回",
+    (Role.admin, Role.prefecture, Role.hub),
+)
 
 
-def _render(request: Request, principal: Principal, session: Session, *, form: TargetForm | None = None,
-            values: dict | None = None, error: str | None = None, created: int | None = None,
-            changed: int | None = None, status_code: int = 200):
+def _render(
+    request: Request,
+    principal: Principal,
+    session: Session,
+    *,
+    form: TargetForm | None = None,
+    values: dict | None = None,
+    error: str | None = None,
+    created: int | None = None,
+    changed: int | None = None,
+    status_code: int = 200,
+):
     rows, total = service.list_schedules(session=session, principal=principal, limit=200)
     missed = {}
     for schedule in rows:
-        firings, count = service.list_firings(session=session, schedule_id=schedule.id,
-                                              outcome=FiringOutcome.missed.value, limit=5)
-        failed, failed_count = service.list_firings(session=session, schedule_id=schedule.id,
-                                                    outcome=FiringOutcome.failed.value, limit=3)
+        firings, count = service.list_firings(
+            session=session, schedule_id=schedule.id, outcome=FiringOutcome.missed.value, limit=5
+        )
+        failed, failed_count = service.list_firings(
+            session=session, schedule_id=schedule.id, outcome=FiringOutcome.failed.value, limit=3
+        )
         missed[schedule.id] = (firings, count, failed, failed_count)
     regions, prefectures = area_names(session)
     return page(
-        "schedules/list.html", principal, status_code=status_code,
-        schedules=[schedule_public(session, s) for s in rows], total=total, missed=missed,
+        "schedules/list.html",
+        principal,
+        status_code=status_code,
+        schedules=[schedule_public(session, s) for s in rows],
+        total=total,
+        missed=missed,
         describe=lambda t: describe_target(t, region_names=regions, prefecture_names=prefectures),
-        form=form or TargetForm(), values=values or {"kind": "cron", "cron": "0 10 1 * *", "interval_hours": "",
-                                                     "name": "", "title": "", "drill": "1", "deadline_hours": "72"},
-        choices=target_choices(session=session, principal=principal), error=error, created=created, changed=changed,
-        outcome_labels=OUTCOME_LABELS, therapy_labels=THERAPY_LABELS, tier_labels=TIER_LABELS,
+        form=form or TargetForm(),
+        values=values
+        or {
+            "kind": "cron",
+            "cron": "0 10 1 * *",
+            "interval_hours": "",
+            "name": "",
+            "title": "",
+            "drill": "1",
+            "deadline_hours": "72",
+        },
+        choices=target_choices(session=session, principal=principal),
+        error=error,
+        created=created,
+        changed=changed,
+        outcome_labels=OUTCOME_LABELS,
+        therapy_labels=THERAPY_LABELS,
+        tier_labels=TIER_LABELS,
         deadlines=DEADLINE_CHOICES,
     )
 
 
 @router.get("")
-def schedules_page(request: Request, principal: Manager, session: SessionDep, created: int | None = None,
-                   changed: int | None = None):
+def schedules_page(
+    request: Request, principal: Manager, session: SessionDep, created: int | None = None, changed: int | None = None
+):
     return _render(request, principal, session, created=created, changed=changed)
 
 
 @router.post("")
 def create_schedule_form(
-    request: Request, principal: Manager, session: SessionDep, name: Text = "", kind: Annotated[str, Form(max_length=10)] = "cron",
-    cron: Annotated[str, Form(max_length=100)] = "", interval_hours: Annotated[str, Form(max_length=10)] = "",
-    title: Text = "", drill: Annotated[str, Form(max_length=1)] = "1", deadline_hours: Annotated[str, Form(max_length=4)] = "72",
-    prefecture_id: Annotated[str, Form(max_length=20)] = "", region_id: ManyForm = (), therapy: ManyForm = (),
+    request: Request,
+    principal: Manager,
+    session: SessionDep,
+    name: Text = "",
+    kind: Annotated[str, Form(max_length=10)] = "cron",
+    cron: Annotated[str, Form(max_length=100)] = "",
+    interval_hours: Annotated[str, Form(max_length=10)] = "",
+    title: Text = "",
+    drill: Annotated[str, Form(max_length=1)] = "1",
+    deadline_hours: Annotated[str, Form(max_length=4)] = "72",
+    prefecture_id: Annotated[str, Form(max_length=20)] = "",
+    region_id: ManyForm = (),
+    therapy: ManyForm = (),
     risk_tier: ManyForm = (),
 ):
     """Create a recurring round (the same service and audit as POST /api/v1/schedules)."""
-    form = TargetForm(prefecture_id=prefecture_id, region_ids=list(region_id), therapies=list(therapy),
-                      risk_tiers=list(risk_tier))
-    values = {"kind": kind, "cron": cron, "interval_hours": interval_hours, "name": name, "title": title,
-              "drill": drill, "deadline_hours": deadline_hours}
+    form = TargetForm(
+        prefecture_id=prefecture_id, region_ids=list(region_id), therapies=list(therapy), risk_tiers=list(risk_tier)
+    )
+    values = {
+        "kind": kind,
+        "cron": cron,
+        "interval_hours": interval_hours,
+        "name": name,
+        "title": title,
+        "drill": drill,
+        "deadline_hours": deadline_hours,
+    }
     target = form.to_target(target_choices(session=session, principal=principal))
     if not name.strip():
         form.errors["name"] = "名前を入力してください"
@@ -98,10 +149,17 @@ def create_schedule_form(
     if target is None or form.errors:
         return _render(request, principal, session, form=form, values=values, status_code=422)
     try:
-        data = ScheduleCreate(name=name, **timing, target=target, drill=drill == "1", title=title.strip() or None,
-                              deadline_hours=float(deadline_hours))
-        schedule = service.create_schedule(session=session, principal=principal, data=data,
-                                           settings=request.app.state.settings)
+        data = ScheduleCreate(
+            name=name,
+            **timing,
+            target=target,
+            drill=drill == "1",
+            title=title.strip() or None,
+            deadline_hours=float(deadline_hours),
+        )
+        schedule = service.create_schedule(
+            session=session, principal=principal, data=data, settings=request.app.state.settings
+        )
     except ValidationError as exc:
         form.errors["timing"] = "実行の時刻の指定が正しくありません（crontab 形式の5項目、または1時間以上の間隔）"
         if any(e["loc"] and e["loc"][0] == "name" for e in exc.errors()):
@@ -111,17 +169,28 @@ def create_schedule_form(
         session.rollback()
         form.errors[FIELD_OF.get(exc.field or "", "timing")] = exc.message
         return _render(request, principal, session, form=form, values=values, status_code=exc.status_code)
-    audit(session=session, principal=principal, action="schedule.create", request=request,
-          detail=f"schedule {schedule.id}")
+    audit(
+        session=session,
+        principal=principal,
+        action="schedule.create",
+        request=request,
+        detail=f"schedule {schedule.id}",
+    )
     return RedirectResponse(f"/schedules?created={schedule.id}#s{schedule.id}", status_code=status.HTTP_303_SEE_OTHER)
 
 
 def _set_active(request: Request, principal: Principal, session: Session, schedule_id: int, active: bool):
     data = ScheduleUpdate(active=active)
-    service.update_schedule(session=session, principal=principal, schedule_id=schedule_id, data=data,
-                            settings=request.app.state.settings)
-    audit(session=session, principal=principal, action="schedule.update", request=request,
-          detail=f"schedule {schedule_id}: active")
+    service.update_schedule(
+        session=session, principal=principal, schedule_id=schedule_id, data=data, settings=request.app.state.settings
+    )
+    audit(
+        session=session,
+        principal=principal,
+        action="schedule.update",
+        request=request,
+        detail=f"schedule {schedule_id}: active",
+    )
     return RedirectResponse(f"/schedules?changed={schedule_id}#s{schedule_id}", status_code=status.HTTP_303_SEE_OTHER)
 
 

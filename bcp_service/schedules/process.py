@@ -31,16 +31,22 @@ Job = Callable[[datetime], object]
 
 class SchedulerProcess:
     def __init__(
-        self, *, session_factory: Callable[[], Session], settings: Settings, instance_id: str | None = None,
-        clock: Callable[[], datetime] = utcnow, extra_jobs: dict[str, Job] | None = None,
+        self,
+        *,
+        session_factory: Callable[[], Session],
+        settings: Settings,
+        instance_id: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        extra_jobs: dict[str, Job] | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.settings = settings
         self.instance_id = instance_id or heartbeat.new_instance_id("scheduler")
         self.clock = clock
         self.jobs: dict[str, Job] = {
-            "schedules": lambda now: fire_due_schedules(session_factory, settings=settings,
-                                                        instance_id=self.instance_id, now=now),
+            "schedules": lambda now: fire_due_schedules(
+                session_factory, settings=settings, instance_id=self.instance_id, now=now
+            ),
             "trigger_starts": lambda now: run_due_trigger_starts(session_factory, settings=settings, now=now),
             "escalation": lambda now: run_escalation(session_factory, settings=settings, now=now),
             # Region redraws whose effective date has come (registry/region_changes.py, issue 27.1).
@@ -73,8 +79,13 @@ class SchedulerProcess:
 
     def beat(self, *, stopped: bool = False) -> None:
         try:
-            heartbeat.beat(self.session_factory, instance_id=self.instance_id, name="scheduler",
-                           info={"jobs": sorted(self.jobs), "runs": dict(self.runs)}, stopped=stopped)
+            heartbeat.beat(
+                self.session_factory,
+                instance_id=self.instance_id,
+                name="scheduler",
+                info={"jobs": sorted(self.jobs), "runs": dict(self.runs)},
+                stopped=stopped,
+            )
         except Exception:
             log.warning("scheduler.heartbeat_failed", extra={"instance_id": self.instance_id}, exc_info=True)
 
@@ -87,14 +98,27 @@ class SchedulerProcess:
         )
         first = utcnow()
         for name in self.jobs:
-            scheduler.add_job(self.run_job, "interval", args=[name], id=name, next_run_time=first,
-                              seconds=self.settings.scheduler_tick_seconds)
-        scheduler.add_job(self.beat, "interval", id="heartbeat", next_run_time=first,
-                          seconds=self.settings.heartbeat_seconds)
+            scheduler.add_job(
+                self.run_job,
+                "interval",
+                args=[name],
+                id=name,
+                next_run_time=first,
+                seconds=self.settings.scheduler_tick_seconds,
+            )
+        scheduler.add_job(
+            self.beat, "interval", id="heartbeat", next_run_time=first, seconds=self.settings.heartbeat_seconds
+        )
         scheduler.start()
         self._scheduler = scheduler
-        log.info("scheduler.started", extra={"instance_id": self.instance_id, "jobs": sorted(self.jobs),
-                                             "tick_seconds": self.settings.scheduler_tick_seconds})
+        log.info(
+            "scheduler.started",
+            extra={
+                "instance_id": self.instance_id,
+                "jobs": sorted(self.jobs),
+                "tick_seconds": self.settings.scheduler_tick_seconds,
+            },
+        )
 
     def stop(self) -> None:
         if self._scheduler is not None:
@@ -102,4 +126,3 @@ class SchedulerProcess:
             self._scheduler = None
         self.beat(stopped=True)
         log.info("scheduler.stopped", extra={"instance_id": self.instance_id, "runs": dict(self.runs)})
-

@@ -33,13 +33,17 @@ class ScheduleCreate(_Timing):
     name: Name
     cron: Cron | None = Field(None, description="five crontab fields in the schedule's time zone, e.g. '0 10 1 * *'")
     interval_minutes: Annotated[int, Field(ge=1, le=366 * 24 * 60)] | None = Field(
-        None, description="fixed interval from starts_at (or creation), e.g. 360 for every six hours")
+        None, description="fixed interval from starts_at (or creation), e.g. 360 for every six hours"
+    )
     timezone: str = "Asia/Tokyo"
     target: RoundTarget
     drill: bool = False
     reason: RoundReason = RoundReason.scheduled
-    kind: RoundKind = Field(RoundKind.safety_check, description="advance_notice: 事前連絡 before a forecast "
-                            "hazard, e.g. every 6 hours from two days before a typhoon's landfall until ends_at")
+    kind: RoundKind = Field(
+        RoundKind.safety_check,
+        description="advance_notice: 事前連絡 before a forecast "
+        "hazard, e.g. every 6 hours from two days before a typhoon's landfall until ends_at",
+    )
     title: Title | None = None
     deadline_hours: Annotated[float, Field(gt=0, le=24 * 30)] | None = None
     escalation_policy: EscalationPolicy | None = Field(None, description="default: the service's policy")

@@ -28,18 +28,28 @@ TIMING_FIELDS = ("cron", "interval_minutes", "timezone", "starts_at")
 def visible_conditions(principal: Principal) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [col(RoundSchedule.deleted_at).is_(None)]
     if principal.role != Role.admin:
-        conditions += [RoundSchedule.created_by_role == str(principal.role),
-                       RoundSchedule.created_by_scope_id == principal.scope_id]
+        conditions += [
+            RoundSchedule.created_by_role == str(principal.role),
+            RoundSchedule.created_by_scope_id == principal.scope_id,
+        ]
     return conditions
 
 
 def schedule_actor(schedule: RoundSchedule) -> Actor:
     """The schedule's creator as the starter of its rounds, limited to the creator's scope."""
-    principal = Principal(user_id=schedule.created_by_user_id or 0, username=schedule.created_by_name,
-                          role=Role(schedule.created_by_role), scope_id=schedule.created_by_scope_id)
-    return Actor(name=f"schedule:{schedule.id}", user_id=schedule.created_by_user_id,
-                 role=schedule.created_by_role, scope_id=schedule.created_by_scope_id,
-                 scope=tuple(patient_scope(principal)))
+    principal = Principal(
+        user_id=schedule.created_by_user_id or 0,
+        username=schedule.created_by_name,
+        role=Role(schedule.created_by_role),
+        scope_id=schedule.created_by_scope_id,
+    )
+    return Actor(
+        name=f"schedule:{schedule.id}",
+        user_id=schedule.created_by_user_id,
+        role=schedule.created_by_role,
+        scope_id=schedule.created_by_scope_id,
+        scope=tuple(patient_scope(principal)),
+    )
 
 
 def check_timing(schedule: RoundSchedule, *, settings: Settings, now: datetime) -> None:
@@ -55,7 +65,9 @@ def check_timing(schedule: RoundSchedule, *, settings: Settings, now: datetime) 
         raise FieldError(
             f"{settings.schedule_min_interval_minutes}分より短い間隔では実行できません "
             f"(fires every {gap.total_seconds() / 60:g} minutes; the minimum is "
-            f"{settings.schedule_min_interval_minutes})", field=field)
+            f"{settings.schedule_min_interval_minutes})",
+            field=field,
+        )
     if schedule.starts_at and schedule.ends_at and aware(schedule.ends_at) <= aware(schedule.starts_at):
         raise FieldError("終了日時は開始日時より後にしてください (ends_at must be after starts_at)", field="ends_at")
 
@@ -66,17 +78,34 @@ def _check_target(session: Session, target: RoundTarget, principal: Principal) -
     return target.model_dump(mode="json", exclude_defaults=True)
 
 
-def create_schedule(*, session: Session, principal: Principal, data: ScheduleCreate, settings: Settings) -> RoundSchedule:
+def create_schedule(
+    *, session: Session, principal: Principal, data: ScheduleCreate, settings: Settings
+) -> RoundSchedule:
     now = utcnow()
     schedule = RoundSchedule(
-        name=data.name, cron=data.cron, interval_minutes=data.interval_minutes, timezone=data.timezone,
-        target=_check_target(session, data.target, principal), drill=data.drill, reason=data.reason.value, kind=data.kind.value, title=data.title,
+        name=data.name,
+        cron=data.cron,
+        interval_minutes=data.interval_minutes,
+        timezone=data.timezone,
+        target=_check_target(session, data.target, principal),
+        drill=data.drill,
+        reason=data.reason.value,
+        kind=data.kind.value,
+        title=data.title,
         deadline_hours=data.deadline_hours,
         escalation_policy=data.escalation_policy.model_dump(mode="json") if data.escalation_policy else None,
-        active=data.active, starts_at=data.starts_at, ends_at=data.ends_at, misfire_policy=data.misfire_policy.value,
-        misfire_grace_seconds=data.misfire_grace_seconds, effective_from=now, created_by_user_id=principal.user_id,
-        created_by_name=principal.username[:100], created_by_role=str(principal.role),
-        created_by_scope_id=principal.scope_id, created_at=now, updated_at=now,
+        active=data.active,
+        starts_at=data.starts_at,
+        ends_at=data.ends_at,
+        misfire_policy=data.misfire_policy.value,
+        misfire_grace_seconds=data.misfire_grace_seconds,
+        effective_from=now,
+        created_by_user_id=principal.user_id,
+        created_by_name=principal.username[:100],
+        created_by_role=str(principal.role),
+        created_by_scope_id=principal.scope_id,
+        created_at=now,
+        updated_at=now,
     )
     check_timing(schedule, settings=settings, now=now)
     session.add(schedule)
@@ -94,7 +123,12 @@ def get_schedule(*, session: Session, principal: Principal, schedule_id: int) ->
 
 
 def list_schedules(
-    *, session: Session, principal: Principal, active: bool | None = None, limit: int = 50, offset: int = 0,
+    *,
+    session: Session,
+    principal: Principal,
+    active: bool | None = None,
+    limit: int = 50,
+    offset: int = 0,
 ) -> tuple[list[RoundSchedule], int]:
     conditions = visible_conditions(principal)
     if active is not None:
@@ -107,7 +141,12 @@ def list_schedules(
 
 
 def update_schedule(
-    *, session: Session, principal: Principal, schedule_id: int, data: ScheduleUpdate, settings: Settings,
+    *,
+    session: Session,
+    principal: Principal,
+    schedule_id: int,
+    data: ScheduleUpdate,
+    settings: Settings,
 ) -> RoundSchedule:
     schedule = get_schedule(session=session, principal=principal, schedule_id=schedule_id)
     changes = data.model_dump(exclude_unset=True)
@@ -122,7 +161,9 @@ def update_schedule(
     if "target" in changes:
         changes["target"] = _check_target(session, data.target, principal)
     if "escalation_policy" in changes:
-        changes["escalation_policy"] = data.escalation_policy.model_dump(mode="json") if data.escalation_policy else None
+        changes["escalation_policy"] = (
+            data.escalation_policy.model_dump(mode="json") if data.escalation_policy else None
+        )
     if "reason" in changes:
         changes["reason"] = data.reason.value
     if "kind" in changes:
@@ -156,27 +197,39 @@ def delete_schedule(*, session: Session, principal: Principal, schedule_id: int)
 
 
 def list_firings(
-    *, session: Session, schedule_id: int, outcome: str | None = None, limit: int = 50, offset: int = 0,
+    *,
+    session: Session,
+    schedule_id: int,
+    outcome: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
 ) -> tuple[list[ScheduleFiring], int]:
     conditions = [ScheduleFiring.schedule_id == schedule_id]
     if outcome:
         conditions.append(ScheduleFiring.outcome == outcome)
     total = session.exec(select(func.count()).select_from(ScheduleFiring).where(*conditions)).one()
     rows = session.exec(
-        select(ScheduleFiring).where(*conditions).order_by(col(ScheduleFiring.fire_time).desc())
-        .limit(limit).offset(offset)
+        select(ScheduleFiring)
+        .where(*conditions)
+        .order_by(col(ScheduleFiring.fire_time).desc())
+        .limit(limit)
+        .offset(offset)
     ).all()
     return list(rows), total
 
 
 def get_last_firing(*, session: Session, schedule_id: int) -> ScheduleFiring | None:
     return session.exec(
-        select(ScheduleFiring).where(ScheduleFiring.schedule_id == schedule_id)
-        .order_by(col(ScheduleFiring.fire_time).desc()).limit(1)
+        select(ScheduleFiring)
+        .where(ScheduleFiring.schedule_id == schedule_id)
+        .order_by(col(ScheduleFiring.fire_time).desc())
+        .limit(1)
     ).first()
 
 
-def list_next_fire_times(schedule: RoundSchedule, *, last_fire_time: datetime | None, now: datetime, count: int = 5) -> list[datetime]:
+def list_next_fire_times(
+    schedule: RoundSchedule, *, last_fire_time: datetime | None, now: datetime, count: int = 5
+) -> list[datetime]:
     if not schedule.active or schedule.deleted_at is not None:
         return []
     after = max(t for t in (now, aware(schedule.effective_from), last_fire_time and aware(last_fire_time)) if t)

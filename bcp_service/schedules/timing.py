@@ -37,9 +37,14 @@ class Timing:
     @classmethod
     def of(cls, schedule) -> Timing:
         starts_at = schedule.starts_at and aware(schedule.starts_at)
-        return cls(schedule.cron, schedule.interval_minutes, schedule.timezone,
-                   starts_at or aware(schedule.created_at), starts_at,
-                   schedule.ends_at and aware(schedule.ends_at))
+        return cls(
+            schedule.cron,
+            schedule.interval_minutes,
+            schedule.timezone,
+            starts_at or aware(schedule.created_at),
+            starts_at,
+            schedule.ends_at and aware(schedule.ends_at),
+        )
 
 
 def zone(name: str) -> ZoneInfo:
@@ -62,8 +67,9 @@ def build_trigger(timing: Timing) -> CronTrigger | IntervalTrigger:
         raise ValueError("a crontab line has five fields: minute hour day-of-month month day-of-week")
     minute, hour, day, month, weekday = fields
     try:
-        return CronTrigger(minute=minute, hour=hour, day=day, month=month,
-                           day_of_week=crontab_weekdays(weekday), timezone=tz)
+        return CronTrigger(
+            minute=minute, hour=hour, day=day, month=month, day_of_week=crontab_weekdays(weekday), timezone=tz
+        )
     except ValueError as exc:
         raise ValueError(f"crontab line '{timing.cron}' is not valid: {exc}") from None
 

@@ -94,8 +94,7 @@ _AREA_MEMBERS: dict[str, str] = {
 _CODE_BY_NAME = {name: code for code, name in CHIBA_MUNICIPALITIES.items()}
 
 AREA_MUNICIPALITIES: dict[str, tuple[str, ...]] = {
-    area: tuple(_CODE_BY_NAME[name] for name in names.split())
-    for area, names in _AREA_MEMBERS.items()
+    area: tuple(_CODE_BY_NAME[name] for name in names.split()) for area, names in _AREA_MEMBERS.items()
 }
 """JMA seismic-area code → our 6-digit municipality codes."""
 
@@ -111,8 +110,7 @@ _TSUNAMI_MEMBERS: dict[str, str] = {
 }
 
 TSUNAMI_AREA_MUNICIPALITIES: dict[str, tuple[str, ...]] = {
-    area: tuple(_CODE_BY_NAME[name] for name in names.split())
-    for area, names in _TSUNAMI_MEMBERS.items()
+    area: tuple(_CODE_BY_NAME[name] for name in names.split()) for area, names in _TSUNAMI_MEMBERS.items()
 }
 """JMA 津波予報区 code → our coastal 6-digit municipality codes."""
 

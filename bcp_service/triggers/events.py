@@ -100,17 +100,34 @@ WARNING_KINDS: dict[str, tuple[Hazard, int]] = {
     "警戒": (Hazard.LANDSLIDE, 4),  # VXWW50
 }
 
-_LEVEL_WORDS.update({
-    "土砂災害警戒情報": 4, "氾濫注意情報": 2, "氾濫警戒情報": 3, "氾濫危険情報": 4, "氾濫発生情報": 5,
-    "記録的短時間大雨情報": 4,
-})
+_LEVEL_WORDS.update(
+    {
+        "土砂災害警戒情報": 4,
+        "氾濫注意情報": 2,
+        "氾濫警戒情報": 3,
+        "氾濫危険情報": 4,
+        "氾濫発生情報": 5,
+        "記録的短時間大雨情報": 4,
+    }
+)
 _TSUNAMI_WORDS = {
-    "津波予報": 1, "津波注意報": 3, "津波警報": 4, "大津波警報": 5,
-    "注意報": 3, "警報": 4, "特別警報": 5, "advisory": 3, "warning": 4, "major_warning": 5, "major warning": 5,
+    "津波予報": 1,
+    "津波注意報": 3,
+    "津波警報": 4,
+    "大津波警報": 5,
+    "注意報": 3,
+    "警報": 4,
+    "特別警報": 5,
+    "advisory": 3,
+    "warning": 4,
+    "major_warning": 5,
+    "major warning": 5,
 }
 # JMA's phenomenon names before 注意報 / 警報 / 特別警報 (「大雨特別警報」 is 特別警報 for heavy rain).
-_PHENOMENON = re.compile(r"^(?:大雨|洪水|高潮|暴風雪|暴風|大雪|波浪|強風|風雪|雷|乾燥|濃霧|なだれ|融雪|着氷|着雪|霜|低温)"
-                         r"(?=(?:特別)?(?:警報|注意報)$)")
+_PHENOMENON = re.compile(
+    r"^(?:大雨|洪水|高潮|暴風雪|暴風|大雪|波浪|強風|風雪|雷|乾燥|濃霧|なだれ|融雪|着氷|着雪|霜|低温)"
+    r"(?=(?:特別)?(?:警報|注意報)$)"
+)
 _LEVEL_PATTERN = re.compile(r"^(?:警戒レベル|レベル|level)?\s*([1-5])$")
 
 
@@ -127,7 +144,9 @@ def parse_level(value: Any, hazard: Hazard | None = None) -> int:
         if hazard is Hazard.TSUNAMI and text in _TSUNAMI_WORDS:
             return _TSUNAMI_WORDS[text]
         if "津波" in text:
-            raise ValueError(f"severity '{value}' is a tsunami level: use hazard 'tsunami' (津波の警報・注意報は hazard を tsunami に)")
+            raise ValueError(
+                f"severity '{value}' is a tsunami level: use hazard 'tsunami' (津波の警報・注意報は hazard を tsunami に)"
+            )
         if text in WARNING_KINDS and text != "警戒":
             return WARNING_KINDS[text][1]
         text = _PHENOMENON.sub("", text)
@@ -149,7 +168,9 @@ def severity_label(hazard: Hazard, rank: int) -> str:
     if hazard is Hazard.EARTHQUAKE:
         return Intensity.from_rank(rank).label_ja
     if hazard is Hazard.TSUNAMI:
-        return {1: "津波予報", 2: "津波予報", 3: "津波注意報", 4: "津波警報", 5: "大津波警報"}.get(rank, f"レベル{rank}")
+        return {1: "津波予報", 2: "津波予報", 3: "津波注意報", 4: "津波警報", 5: "大津波警報"}.get(
+            rank, f"レベル{rank}"
+        )
     if hazard is Hazard.BLACKOUT:
         return {2: "停電", 4: "長時間停電"}.get(rank, f"停電レベル{rank}")
     return f"警戒レベル{rank}"
@@ -234,9 +255,7 @@ class JsonTriggerEvent(BaseModel):
                 raise ValueError("severity is required unless info_type is 'cancel'")
         if self.event_id is None:
             if self.info_type is not InfoType.ISSUE:
-                raise ValueError(
-                    f"a {self.info_type.value} must carry the event_id of the event it refers to"
-                )
+                raise ValueError(f"a {self.info_type.value} must carry the event_id of the event it refers to")
             self.event_id = self._content_id()
         return self
 
@@ -273,9 +292,7 @@ class TriggerEvent(BaseModel):
     info_type: InfoType
     hazard: Hazard
     severity: int = Field(description="max rank over the event: intensity 1-9 or level 1-5; 0 = none")
-    municipality_severity: dict[str, int] = Field(
-        description="our 6-digit municipality code → severity rank there"
-    )
+    municipality_severity: dict[str, int] = Field(description="our 6-digit municipality code → severity rank there")
     reported_at: AwareDatetime
     occurred_at: AwareDatetime | None = None
     title: str

@@ -60,9 +60,13 @@ def decide(
         raise ValueError("now must be timezone-aware")
     exercise = event.status is not EventStatus.NORMAL
     if event.status is EventStatus.DRILL and not config.accept_drill:
-        return _Say(event, now)("ignore", "drill_ignored", "訓練報のため、安否確認は開始しません（訓練報を受け付けない設定です）。")
+        return _Say(event, now)(
+            "ignore", "drill_ignored", "訓練報のため、安否確認は開始しません（訓練報を受け付けない設定です）。"
+        )
     if event.status is EventStatus.TEST and not config.accept_test:
-        return _Say(event, now)("ignore", "test_ignored", "試験報のため、安否確認は開始しません（試験報を受け付けない設定です）。")
+        return _Say(event, now)(
+            "ignore", "test_ignored", "試験報のため、安否確認は開始しません（試験報を受け付けない設定です）。"
+        )
     # An accepted exercise still reaches real phones; every line of its log must say so.
     say = _Say(event, now, {EventStatus.DRILL: "【訓練】", EventStatus.TEST: "【試験】"}.get(event.status, ""))
 
@@ -73,11 +77,17 @@ def decide(
 
     if event.info_type is InfoType.CANCEL:
         # Rounds this event widened or upgraded while they were pending (rule 7) answer for it too.
-        merged = sorted((p for p in priors if p.event_id != event.event_id and event.event_id in p.contributions),
-                        key=lambda p: p.first_seen_at)
-        return _on_cancel(say, event, [p for p in pending if event.event_id in p.sources()],
-                          started + [p for p in merged if p.state == "started"],
-                          [p for p in merged if p.state == "pending"])
+        merged = sorted(
+            (p for p in priors if p.event_id != event.event_id and event.event_id in p.contributions),
+            key=lambda p: p.first_seen_at,
+        )
+        return _on_cancel(
+            say,
+            event,
+            [p for p in pending if event.event_id in p.sources()],
+            started + [p for p in merged if p.state == "started"],
+            [p for p in merged if p.state == "pending"],
+        )
     if config.max_event_age_hours is not None and event.reported_at < now - timedelta(hours=config.max_event_age_hours):
         return say(
             "ignore",
@@ -158,8 +168,13 @@ def _assess(
     )
 
 
-def _on_cancel(say: _Say, event: TriggerEvent, pending: list[PriorEvent], started: list[PriorEvent],
-               merged_pending: list[PriorEvent]) -> Decision:
+def _on_cancel(
+    say: _Say,
+    event: TriggerEvent,
+    pending: list[PriorEvent],
+    started: list[PriorEvent],
+    merged_pending: list[PriorEvent],
+) -> Decision:
     """``pending``/``started``: this event's own rounds and those it was merged into; ``merged_pending``:
     pending rounds of other events that this one widened or upgraded."""
     targets = pending or merged_pending
@@ -170,10 +185,14 @@ def _on_cancel(say: _Say, event: TriggerEvent, pending: list[PriorEvent], starte
         if remaining:
             # What the other events justify stays due; only what this one added or raised goes.
             return _update_pending(
-                say, "cancelled_event_withdrawn",
+                say,
+                "cancelled_event_withdrawn",
                 f"取消報を受信したため、送信待ちの安否確認（{_at(target.not_before)}送信予定）から、この事象で追加・"
                 f"強化された分を取り除きます（残る対象: {_names(set(combine(remaining)))}）{note}。",
-                remaining, target.not_before, target, {},
+                remaining,
+                target.not_before,
+                target,
+                {},
             )
         return say(
             "cancel_pending",
@@ -187,8 +206,11 @@ def _on_cancel(say: _Say, event: TriggerEvent, pending: list[PriorEvent], starte
         return say(
             "ignore",
             "cancel_too_late",
-            ("取消報を受信しましたが、この事象を統合した安否確認は既に送信を開始しているため、取り消せません。"
-             if merged_only else "取消報を受信しましたが、安否確認は既に送信を開始しているため中止できません。")
+            (
+                "取消報を受信しましたが、この事象を統合した安否確認は既に送信を開始しているため、取り消せません。"
+                if merged_only
+                else "取消報を受信しましたが、安否確認は既に送信を開始しているため中止できません。"
+            )
             + "対象者への訂正の連絡を検討してください。",
             target_round_id=started[-1].round_id,
         )
@@ -222,10 +244,14 @@ def _on_same_event(
             )
         corrected = {**others, event.event_id: fresh} if fresh else others
         return _update_pending(
-            say, "correction_updates_pending",
+            say,
+            "correction_updates_pending",
             f"訂正報を受けて、送信待ちの安否確認の対象を{_names(set(combine(corrected)))}に更新します"
             f"（{_at(when)}送信予定）。",
-            corrected, when, target, excluded,
+            corrected,
+            when,
+            target,
+            excluded,
         )
 
     covered = frozenset().union(*(p.municipalities for p in pending + started))
@@ -245,8 +271,13 @@ def _on_same_event(
         sources[event.event_id] = {**sources.get(event.event_id, {}), **added}
         when = target.not_before or found.not_before
         return _update_pending(
-            say, "event_extended", f"{reached}送信待ちの安否確認に追加します（{_at(when)}送信予定）。",
-            sources, when, target, excluded,
+            say,
+            "event_extended",
+            f"{reached}送信待ちの安否確認に追加します（{_at(when)}送信予定）。",
+            sources,
+            when,
+            target,
+            excluded,
         )
     return say(
         "schedule_round",
@@ -335,19 +366,32 @@ def _merge_into_pending(say: _Say, event: TriggerEvent, found: _Assessment) -> D
         parts.append(f"{_names(set(added))}を対象に追加")
     subject = "余震" if event.hazard is Hazard.EARTHQUAKE else "続く事象"
     return _update_pending(
-        say, "merged_into_pending",
+        say,
+        "merged_into_pending",
         f"送信待ちの安否確認（{_at(when)}送信予定）がある間の{subject}のため、新たな安否確認は開始せず、"
         f"送信待ちの安否確認を更新します（{'、'.join(parts) or '対象の強さを更新'}）。",
-        sources, when, target, found.excluded,
+        sources,
+        when,
+        target,
+        found.excluded,
     )
 
 
-def _update_pending(say: _Say, reason: str, reason_ja: str, sources: dict[str, dict[str, int]],
-                    when: datetime | None, target: PriorEvent, excluded) -> Decision:
+def _update_pending(
+    say: _Say,
+    reason: str,
+    reason_ja: str,
+    sources: dict[str, dict[str, int]],
+    when: datetime | None,
+    target: PriorEvent,
+    excluded,
+) -> Decision:
     """The pending round of ``target`` is now justified by ``sources`` (event id -> municipality -> severity)."""
     severities = combine(sources)
     return say(
-        "update_pending", reason, reason_ja,
+        "update_pending",
+        reason,
+        reason_ja,
         municipalities=tuple(sorted(severities)),
         severity=max(severities.values()),
         municipality_severity=severities,

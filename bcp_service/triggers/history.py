@@ -49,8 +49,7 @@ def apply_decision(
                     "max_severity": decision.severity,
                     "municipality_severity": dict(decision.municipality_severity),
                     "not_before": decision.not_before,
-                    "contributions": {k: dict(v) for k, v in decision.contributions.items()}
-                    or target.contributions,
+                    "contributions": {k: dict(v) for k, v in decision.contributions.items()} or target.contributions,
                 }
             )
     elif not any(p.event_id == event.event_id and p.drill == decision.drill for p in updated):
@@ -82,8 +81,11 @@ def _pending_index(prior: list[PriorEvent], decision: Decision) -> int:
         if p.state == "pending"
         and p.drill == decision.drill
         # A merge names another event's round: the target, when given, is what identifies it.
-        and (p.round_id == decision.target_round_id if decision.target_round_id is not None
-             else p.event_id == decision.event_id)
+        and (
+            p.round_id == decision.target_round_id
+            if decision.target_round_id is not None
+            else p.event_id == decision.event_id
+        )
     ]
     if not candidates:
         raise LookupError(f"no pending round for event {decision.event_id} to change")

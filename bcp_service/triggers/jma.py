@@ -127,9 +127,7 @@ def read_report_root(data: bytes) -> Element:
     if not data or not data.strip():
         raise JmaParseError("the bulletin is empty; expected a JMA XML document")
     if len(data) > MAX_BULLETIN_BYTES:
-        raise JmaParseError(
-            f"the bulletin is {len(data)} bytes, over the {MAX_BULLETIN_BYTES}-byte limit"
-        )
+        raise JmaParseError(f"the bulletin is {len(data)} bytes, over the {MAX_BULLETIN_BYTES}-byte limit")
     try:
         root = DefusedET.fromstring(data, forbid_dtd=True)
     except DefusedXmlException as exc:
@@ -141,13 +139,9 @@ def read_report_root(data: bytes) -> Element:
         raise JmaParseError(f"the bulletin is not well-formed XML: {exc}") from None
 
     if root.tag == "Report":
-        raise JmaParseError(
-            f"root element Report has no namespace; JMA bulletins declare xmlns=\"{NS_REPORT}\""
-        )
+        raise JmaParseError(f'root element Report has no namespace; JMA bulletins declare xmlns="{NS_REPORT}"')
     if root.tag != _q(NS_REPORT, "Report"):
-        raise JmaParseError(
-            f"root element is '{root.tag}'; expected Report in namespace {NS_REPORT}"
-        )
+        raise JmaParseError(f"root element is '{root.tag}'; expected Report in namespace {NS_REPORT}")
     return root
 
 

@@ -54,8 +54,12 @@ MUNICIPAL_WARNING = "気象警報・注意報（市町村等）"
 
 # The Agency's new names carry the level: レベル３氾濫警報, レベル４土砂災害危険警報 ...
 _LEVEL_NAME = re.compile(r"^レベル([1-5])(.*)$")
-_NEW_NAME_HAZARDS = (("土砂", Hazard.LANDSLIDE), ("氾濫", Hazard.FLOOD), ("高潮", Hazard.STORM_SURGE),
-                     ("大雨", Hazard.HEAVY_RAIN))
+_NEW_NAME_HAZARDS = (
+    ("土砂", Hazard.LANDSLIDE),
+    ("氾濫", Hazard.FLOOD),
+    ("高潮", Hazard.STORM_SURGE),
+    ("大雨", Hazard.HEAVY_RAIN),
+)
 
 TSUNAMI_LEVELS = {"52": 5, "53": 5, "51": 4, "62": 3, "71": 1, "72": 1, "73": 1}
 """警報等情報要素／津波警報・注意報・予報 Kind code → level; others (解除 50/60, なし 00) are 0."""
@@ -103,8 +107,13 @@ def parse_hazard_bulletin(root: Element) -> HazardBulletin:
     info_type, reported = read_info_type_and_time(head)
     levels = _tsunami_levels(root) if kind in ("VTSE41", "VTSE51") else _weather_levels(root)
     return HazardBulletin(
-        kind=kind, control_title=control_title, head_title=_text(head, NS_HEAD, "Title") or control_title,
-        status=status, info_type=info_type, event_id=_text(head, NS_HEAD, "EventID"), report_datetime=reported,
+        kind=kind,
+        control_title=control_title,
+        head_title=_text(head, NS_HEAD, "Title") or control_title,
+        status=status,
+        info_type=info_type,
+        event_id=_text(head, NS_HEAD, "EventID"),
+        report_datetime=reported,
         levels=levels,
     )
 
@@ -170,13 +179,21 @@ def hazard_events(bulletin: HazardBulletin, *, known_municipalities: Collection[
             for code in members:
                 if level:
                     severity[code] = max(severity.get(code, 0), level)
-        events.append(TriggerEvent(
-            source="jma_xml", event_id=_event_id(bulletin, hazard), status=_JMA_STATUS[bulletin.status],
-            info_type=_JMA_INFO_TYPE[bulletin.info_type], hazard=hazard,
-            severity=max(severity.values(), default=0), municipality_severity=severity,
-            reported_at=bulletin.report_datetime, occurred_at=bulletin.report_datetime,
-            title=bulletin.head_title, unmatched_codes=tuple(dict.fromkeys(unmatched)),
-        ))
+        events.append(
+            TriggerEvent(
+                source="jma_xml",
+                event_id=_event_id(bulletin, hazard),
+                status=_JMA_STATUS[bulletin.status],
+                info_type=_JMA_INFO_TYPE[bulletin.info_type],
+                hazard=hazard,
+                severity=max(severity.values(), default=0),
+                municipality_severity=severity,
+                reported_at=bulletin.report_datetime,
+                occurred_at=bulletin.report_datetime,
+                title=bulletin.head_title,
+                unmatched_codes=tuple(dict.fromkeys(unmatched)),
+            )
+        )
     return events
 
 

@@ -30,18 +30,34 @@ from bcp_service.triggers.routes import clock, get_decisions, get_records
 router = APIRouter(prefix="/triggers", include_in_schema=False)
 Reader = Annotated[Principal, Depends(Access(Role.admin, Role.prefecture))]
 PAGE_SIZE = 50
-ACTION_LABELS = {"schedule_round": "安否確認を予約", "ignore": "開始しない", "cancel_pending": "予約を中止",
-                 "update_pending": "予約を更新"}
-RECORD_STATES = {"pending": "送信待ち", "started": "開始済み", "cancelled": "中止", "failed": "失敗", "ignored": "対象外"}
+ACTION_LABELS = {
+    "schedule_round": "安否確認を予約",
+    "ignore": "開始しない",
+    "cancel_pending": "予約を中止",
+    "update_pending": "予約を更新",
+}
+RECORD_STATES = {
+    "pending": "送信待ち",
+    "started": "開始済み",
+    "cancelled": "中止",
+    "failed": "失敗",
+    "ignored": "対象外",
+}
 
-register_home_link("/triggers", "災害トリガー", "地震情報などで安否確認を自動で始めたか、始めなかった理由。送信前の中止",
-                   (Role.admin, Role.prefecture))
+register_home_link(
+    "/triggers",
+    "災害トリガー",
+    "地震情報などで安否確認を自動で始めたか、始めなかった理由。送信前の中止",
+    (Role.admin, Role.prefecture),
+)
 
 
 def _names(session: Session, codes: set[str]) -> dict[str, str]:
     if not codes:
         return {}
-    return dict(session.exec(select(Municipality.code, Municipality.name).where(col(Municipality.code).in_(codes))).all())
+    return dict(
+        session.exec(select(Municipality.code, Municipality.name).where(col(Municipality.code).in_(codes))).all()
+    )
 
 
 def _severity(hazard: str | None, rank: int) -> str:
@@ -58,22 +74,60 @@ def _minutes_until(moment, now) -> int | None:
     return math.ceil(seconds / 60) if seconds > 0 else None
 
 
-def _render(request: Request, principal: Principal, session: Session, *, action: str = "", offset: int = 0,
-            cancelled: int | None = None, error: str | None = None, status_code: int = 200):
+def _render(
+    request: Request,
+    principal: Principal,
+    session: Session,
+    *,
+    action: str = "",
+    offset: int = 0,
+    cancelled: int | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+):
     pending = get_records(principal, session, state="pending", event_id=None, limit=PAGE_SIZE, offset=0)
-    decisions = get_decisions(principal, session, event_id=None, action=action if action in ACTION_LABELS else None,
-                              reason=None, drill=None, limit=PAGE_SIZE, offset=offset)
+    decisions = get_decisions(
+        principal,
+        session,
+        event_id=None,
+        action=action if action in ACTION_LABELS else None,
+        reason=None,
+        drill=None,
+        limit=PAGE_SIZE,
+        offset=offset,
+    )
     codes = {c for r in pending.items for c in r.municipalities} | {
-        c for d in decisions.items for c in (*d.municipalities, *d.excluded)}
-    return page("triggers/list.html", principal, status_code=status_code, pending=pending, decisions=decisions,
-                names=_names(session, codes), action=action, offset=offset, page_size=PAGE_SIZE, cancelled=cancelled,
-                error=error, minutes_until=partial(_minutes_until, now=clock(request)), action_labels=ACTION_LABELS, hazard_labels=HAZARD_LABELS,
-                record_states=RECORD_STATES, severity=_severity)
+        c for d in decisions.items for c in (*d.municipalities, *d.excluded)
+    }
+    return page(
+        "triggers/list.html",
+        principal,
+        status_code=status_code,
+        pending=pending,
+        decisions=decisions,
+        names=_names(session, codes),
+        action=action,
+        offset=offset,
+        page_size=PAGE_SIZE,
+        cancelled=cancelled,
+        error=error,
+        minutes_until=partial(_minutes_until, now=clock(request)),
+        action_labels=ACTION_LABELS,
+        hazard_labels=HAZARD_LABELS,
+        record_states=RECORD_STATES,
+        severity=_severity,
+    )
 
 
 @router.get("")
-def triggers_page(request: Request, principal: Reader, session: SessionDep, action: str = "",
-                  offset: Annotated[int, Query(ge=0)] = 0, cancelled: int | None = None):
+def triggers_page(
+    request: Request,
+    principal: Reader,
+    session: SessionDep,
+    action: str = "",
+    offset: Annotated[int, Query(ge=0)] = 0,
+    cancelled: int | None = None,
+):
     return _render(request, principal, session, action=action, offset=offset, cancelled=cancelled)
 
 
@@ -81,11 +135,17 @@ def triggers_page(request: Request, principal: Reader, session: SessionDep, acti
 def cancel_form(record_id: int, request: Request, principal: Reader, session: SessionDep):
     """Stop a pending start (as POST /api/v1/triggers/events/{id}/cancel); too late once it has started."""
     try:
-        service.cancel_pending_by_person(session=session, record_id=record_id, actor_name=principal.username,
-                                         principal=principal, now=clock(request))
+        service.cancel_pending_by_person(
+            session=session, record_id=record_id, actor_name=principal.username, principal=principal, now=clock(request)
+        )
     except ServiceError as exc:
         session.rollback()
         return _render(request, principal, session, error=exc.message, status_code=exc.status_code)
-    audit(session=session, principal=principal, action="trigger.cancel", request=request,
-          detail=f"trigger record {record_id}")
+    audit(
+        session=session,
+        principal=principal,
+        action="trigger.cancel",
+        request=request,
+        detail=f"trigger record {record_id}",
+    )
     return RedirectResponse(f"/triggers?cancelled={record_id}", status_code=status.HTTP_303_SEE_OTHER)

@@ -61,7 +61,12 @@ REQUEST_BODY = {
         "required": True,
         "content": {
             "application/json": {"schema": _inline_schema(JsonTriggerEvent)},
-            "application/xml": {"schema": {"type": "string", "description": "気象庁防災情報XML: VXSE51/53, VPWW53/54, VXWW50, VTSE41/51"}},
+            "application/xml": {
+                "schema": {
+                    "type": "string",
+                    "description": "気象庁防災情報XML: VXSE51/53, VPWW53/54, VXWW50, VTSE41/51",
+                }
+            },
             "text/xml": {"schema": {"type": "string"}},
         },
     }
@@ -73,23 +78,32 @@ def clock(request: Request):
     return getattr(request.app.state, "clock", utcnow)()
 
 
-def decision_public(decision: TriggerDecision, report: TriggerReport | None, record: TriggerRecord | None) -> DecisionPublic:
-    return DecisionPublic.model_validate({
-        **decision.model_dump(),
-        "reason_title": REASON_CODES.get(decision.reason, service.MANUAL_CANCEL_JA),
-        "source": report.source if report else None, "kind": report.kind if report else None,
-        "status": report.status if report else None, "info_type": report.info_type if report else None,
-        "title": report.title if report else (record.title if record else None),
-        "hazard": report.hazard if report else (record.hazard if record else None),
-        "record": RecordPublic.model_validate(record) if record else None,
-    })
+def decision_public(
+    decision: TriggerDecision, report: TriggerReport | None, record: TriggerRecord | None
+) -> DecisionPublic:
+    return DecisionPublic.model_validate(
+        {
+            **decision.model_dump(),
+            "reason_title": REASON_CODES.get(decision.reason, service.MANUAL_CANCEL_JA),
+            "source": report.source if report else None,
+            "kind": report.kind if report else None,
+            "status": report.status if report else None,
+            "info_type": report.info_type if report else None,
+            "title": report.title if report else (record.title if record else None),
+            "hazard": report.hazard if report else (record.hazard if record else None),
+            "record": RecordPublic.model_validate(record) if record else None,
+        }
+    )
 
 
 async def _read_body(request: Request) -> tuple[str, bytes]:
     kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if kind != "application/json" and kind not in XML_TYPES:
-        raise HTTPException(415, "application/json (JsonTriggerEvent) または application/xml (気象庁XML VXSE51/VXSE53) "
-                                 "で送ってください (send application/json or application/xml)")
+        raise HTTPException(
+            415,
+            "application/json (JsonTriggerEvent) または application/xml (気象庁XML VXSE51/VXSE53) "
+            "で送ってください (send application/json or application/xml)",
+        )
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_BULLETIN_BYTES:
         raise HTTPException(413, f"{MAX_BULLETIN_BYTES} バイトを超えています (body over {MAX_BULLETIN_BYTES} bytes)")
@@ -133,11 +147,20 @@ def _receive(request: Request, principal: Principal, session: Session, settings,
             [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors(include_url=False, include_input=False)]
         ) from None
     results = service.receive_all(
-        session=session, received=received, settings=settings, now=clock(request), received_by=principal.username,
+        session=session,
+        received=received,
+        settings=settings,
+        now=clock(request),
+        received_by=principal.username,
         received_by_user_id=principal.user_id,
     )
-    audit(session=session, principal=principal, action="trigger.receive", request=request,
-          detail="; ".join(f"event {d.event_id}: {d.action} ({d.reason})" for d, _ in results)[:1000])
+    audit(
+        session=session,
+        principal=principal,
+        action="trigger.receive",
+        request=request,
+        detail="; ".join(f"event {d.event_id}: {d.action} ({d.reason})" for d, _ in results)[:1000],
+    )
     decision, record = results[0]
     report = session.get(TriggerReport, decision.report_id)
     return decision_public(decision, report, record)
@@ -145,8 +168,14 @@ def _receive(request: Request, principal: Principal, session: Session, settings,
 
 @router.get("/triggers/decisions", response_model=Page[DecisionPublic])
 def get_decisions(
-    principal: Reader, session: SessionDep, event_id: str | None = None, action: str | None = None,
-    reason: str | None = None, drill: bool | None = None, limit: Limit = 50, offset: Offset = 0,
+    principal: Reader,
+    session: SessionDep,
+    event_id: str | None = None,
+    action: str | None = None,
+    reason: str | None = None,
+    drill: bool | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ):
     """Every decision, newest first, with its reason: why a round was scheduled, changed, stopped, or not."""
     conditions = []
@@ -158,23 +187,32 @@ def get_decisions(
         conditions.append(TriggerDecision.reason == reason)
     if drill is not None:
         conditions.append(TriggerDecision.drill == drill)
-    query = (select(TriggerDecision, TriggerReport, TriggerRecord)
-             .outerjoin(TriggerReport, TriggerReport.id == TriggerDecision.report_id)
-             .outerjoin(TriggerRecord, TriggerRecord.id == TriggerDecision.record_id)
-             .where(*conditions).order_by(col(TriggerDecision.id).desc()))
+    query = (
+        select(TriggerDecision, TriggerReport, TriggerRecord)
+        .outerjoin(TriggerReport, TriggerReport.id == TriggerDecision.report_id)
+        .outerjoin(TriggerRecord, TriggerRecord.id == TriggerDecision.record_id)
+        .where(*conditions)
+        .order_by(col(TriggerDecision.id).desc())
+    )
     seen = _seen_by(session, principal)
     if seen is None:
         total = session.exec(select(func.count()).select_from(TriggerDecision).where(*conditions)).one()
         rows = session.exec(query.limit(limit).offset(offset)).all()
     else:
         mine = [r for r in session.exec(query.limit(SCOPED_SCAN)).all() if seen([*r[0].municipalities, *r[0].excluded])]
-        total, rows = len(mine), mine[offset:offset + limit]
+        total, rows = len(mine), mine[offset : offset + limit]
     return Page(items=[decision_public(*row) for row in rows], total=total, limit=limit, offset=offset)
 
 
 @router.get("/triggers/events", response_model=Page[RecordPublic])
-def get_records(principal: Reader, session: SessionDep, state: str | None = None, event_id: str | None = None,
-                limit: Limit = 50, offset: Offset = 0):
+def get_records(
+    principal: Reader,
+    session: SessionDep,
+    state: str | None = None,
+    event_id: str | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+):
     """Each event's round: pending (with its not_before), started (with its round), cancelled, failed, ignored."""
     conditions = []
     if state:
@@ -188,7 +226,7 @@ def get_records(principal: Reader, session: SessionDep, state: str | None = None
         rows = session.exec(query.limit(limit).offset(offset)).all()
     else:
         mine = [r for r in session.exec(query.limit(SCOPED_SCAN)).all() if seen(r.municipalities)]
-        total, rows = len(mine), mine[offset:offset + limit]
+        total, rows = len(mine), mine[offset : offset + limit]
     return Page(items=[RecordPublic.model_validate(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
@@ -216,9 +254,14 @@ def _seen_by(session: Session, principal: Principal) -> Callable[[Iterable[str]]
 @router.post("/triggers/events/{record_id}/cancel", response_model=DecisionPublic)
 def post_cancel(record_id: int, request: Request, principal: Reader, session: SessionDep):
     """Stop a pending start by hand (a false alarm the feed never cancelled). 409 once it has started."""
-    decision, record = service.cancel_pending_by_person(session=session, record_id=record_id,
-                                                        actor_name=principal.username, principal=principal,
-                                                        now=clock(request))
-    audit(session=session, principal=principal, action="trigger.cancel", request=request,
-          detail=f"trigger record {record_id}")
+    decision, record = service.cancel_pending_by_person(
+        session=session, record_id=record_id, actor_name=principal.username, principal=principal, now=clock(request)
+    )
+    audit(
+        session=session,
+        principal=principal,
+        action="trigger.cancel",
+        request=request,
+        detail=f"trigger record {record_id}",
+    )
     return decision_public(decision, None, record)

@@ -33,16 +33,25 @@ BATCH = 50
 
 
 def list_due_record_ids(*, session: Session, now: datetime) -> list[int]:
-    return list(session.exec(
-        select(TriggerRecord.id)
-        .where(TriggerRecord.state == RecordState.pending.value, col(TriggerRecord.not_before).is_not(None),
-               TriggerRecord.not_before <= now)
-        .order_by(TriggerRecord.not_before).limit(BATCH)
-    ).all())
+    return list(
+        session.exec(
+            select(TriggerRecord.id)
+            .where(
+                TriggerRecord.state == RecordState.pending.value,
+                col(TriggerRecord.not_before).is_not(None),
+                TriggerRecord.not_before <= now,
+            )
+            .order_by(TriggerRecord.not_before)
+            .limit(BATCH)
+        ).all()
+    )
 
 
 def run_due_trigger_starts(
-    session_factory: Callable[[], Session], *, settings: Settings, now: datetime | None = None,
+    session_factory: Callable[[], Session],
+    *,
+    settings: Settings,
+    now: datetime | None = None,
 ) -> list[int]:
     """Start every pending record that is due; returns the ids of the rounds this call started."""
     now = now or utcnow()
@@ -57,14 +66,21 @@ def run_due_trigger_starts(
 
 
 def start_pending(
-    session_factory: Callable[[], Session], *, record_id: int, settings: Settings, now: datetime,
+    session_factory: Callable[[], Session],
+    *,
+    record_id: int,
+    settings: Settings,
+    now: datetime,
 ) -> int | None:
     with session_factory() as session:
         try:
             claimed = session.execute(
                 update(TriggerRecord)
-                .where(TriggerRecord.id == record_id, TriggerRecord.state == RecordState.pending.value,
-                       TriggerRecord.not_before <= now)
+                .where(
+                    TriggerRecord.id == record_id,
+                    TriggerRecord.state == RecordState.pending.value,
+                    TriggerRecord.not_before <= now,
+                )
                 .values(state=RecordState.started.value, started_at=now, updated_at=now)
                 # Not "evaluate": a loaded record's naive SQLite time cannot be compared in Python.
                 .execution_options(synchronize_session=False)
@@ -78,16 +94,20 @@ def start_pending(
             # A planned shutoff's notice (outages.service.planned_outage_event) is for the patients on devices.
             therapies = settings.outage_notice_therapies if notice and record.hazard == Hazard.BLACKOUT.value else []
             safety_round, _created = start_round(
-                session=session, actor=Actor.system("trigger"),
+                session=session,
+                actor=Actor.system("trigger"),
                 target=RoundTarget(municipality_codes=list(record.municipalities), therapies=list(therapies)),
                 reason=RoundReason.disaster,
-                drill=record.drill, settings=settings, idempotency_key=f"trigger:{record.event_id}:{record.seq}",
+                drill=record.drill,
+                settings=settings,
+                idempotency_key=f"trigger:{record.event_id}:{record.seq}",
                 title=f"{record.title} {local:%m/%d %H:%M}"[:200],
                 kind="advance_notice" if notice else "safety_check",
-                hazard=record.hazard, join_incident=not notice, event_id=record.event_id,
+                hazard=record.hazard,
+                join_incident=not notice,
+                event_id=record.event_id,
             )
-            session.execute(update(TriggerRecord).where(TriggerRecord.id == record_id)
-                            .values(round_id=safety_round.id))
+            session.execute(update(TriggerRecord).where(TriggerRecord.id == record_id).values(round_id=safety_round.id))
             session.commit()
         except ServiceError as exc:
             session.rollback()
@@ -98,8 +118,10 @@ def start_pending(
             session.rollback()
             log.exception("trigger.start_error", extra={"record_id": record_id})
             return None
-    log.info("trigger.round_started", extra={"record_id": record_id, "round_id": safety_round.id,
-                                             "event_id": record.event_id, "drill": record.drill})
+    log.info(
+        "trigger.round_started",
+        extra={"record_id": record_id, "round_id": safety_round.id, "event_id": record.event_id, "drill": record.drill},
+    )
     return safety_round.id
 
 

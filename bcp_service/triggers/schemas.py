@@ -38,7 +38,6 @@ REASON_CODES: dict[str, str] = {
 """Every reason `decide` can give, with a short Japanese title for lists and filters."""
 
 
-
 class GuardConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -133,10 +132,9 @@ class Decision(BaseModel):
     drill: bool = False
     target_round_id: str | None = Field(default=None, description="the pending round to change")
     contributions: dict[str, dict[str, int]] = Field(
-        default_factory=dict, description="update_pending: the target's contributions after this decision")
-    excluded: dict[str, str] = Field(
-        default_factory=dict, description="municipality → reason code it was left out"
+        default_factory=dict, description="update_pending: the target's contributions after this decision"
     )
+    excluded: dict[str, str] = Field(default_factory=dict, description="municipality → reason code it was left out")
     decided_at: datetime
 
 
@@ -162,7 +160,8 @@ class RecordPublic(BaseModel):
     cancelled_by: str | None
     error: str | None
     contributions: dict[str, dict[str, int]] = Field(
-        default_factory=dict, description="event id -> the severities it brought to this round (merged events)")
+        default_factory=dict, description="event id -> the severities it brought to this round (merged events)"
+    )
 
 
 class DecisionPublic(BaseModel):

@@ -41,10 +41,16 @@ def to_prior(record: TriggerRecord) -> PriorEvent:
     # A failed start covers nothing, as a cancelled one does.
     state = record.state if record.state in PRIOR_STATES else RecordState.cancelled.value
     return PriorEvent(
-        event_id=record.event_id, hazard=Hazard(record.hazard), municipalities=frozenset(record.municipalities),
-        max_severity=record.max_severity, municipality_severity=dict(record.municipality_severity),
-        first_seen_at=aware(record.first_seen_at), state=state, round_id=str(record.id),
-        not_before=aware_or_none(record.not_before), drill=record.drill,
+        event_id=record.event_id,
+        hazard=Hazard(record.hazard),
+        municipalities=frozenset(record.municipalities),
+        max_severity=record.max_severity,
+        municipality_severity=dict(record.municipality_severity),
+        first_seen_at=aware(record.first_seen_at),
+        state=state,
+        round_id=str(record.id),
+        not_before=aware_or_none(record.not_before),
+        drill=record.drill,
         contributions={k: dict(v) for k, v in (record.contributions or {}).items()},
     )
 
@@ -53,8 +59,9 @@ def load_records(*, session: Session, event_id: str, window_hours: float, now: d
     """Every record of this event, and every record recent enough to make this one an aftershock."""
     rows = session.exec(
         select(TriggerRecord)
-        .where(or_(TriggerRecord.event_id == event_id,
-                   TriggerRecord.first_seen_at >= now - timedelta(hours=window_hours)))
+        .where(
+            or_(TriggerRecord.event_id == event_id, TriggerRecord.first_seen_at >= now - timedelta(hours=window_hours))
+        )
         .order_by(TriggerRecord.id)
         .execution_options(populate_existing=True)
     ).all()
@@ -62,12 +69,18 @@ def load_records(*, session: Session, event_id: str, window_hours: float, now: d
 
 
 def save_decision(
-    *, session: Session, records: dict[int, TriggerRecord], event: TriggerEvent, decision: Decision, now: datetime,
+    *,
+    session: Session,
+    records: dict[int, TriggerRecord],
+    event: TriggerEvent,
+    decision: Decision,
+    now: datetime,
 ) -> TriggerRecord | None:
     """Write what ``decision`` changes; returns the record it created or changed the state of."""
     before = {record_id: to_prior(record) for record_id, record in records.items()}
-    after = apply_decision(list(before.values()), event, decision,
-                           round_id=NEW if decision.action == "schedule_round" else None)
+    after = apply_decision(
+        list(before.values()), event, decision, round_id=NEW if decision.action == "schedule_round" else None
+    )
     touched: TriggerRecord | None = None
     for prior in after:
         if prior.round_id is None or prior.round_id == NEW:
@@ -120,10 +133,18 @@ def _update(session: Session, record: TriggerRecord, values: dict, *, guard: boo
 def _insert(session: Session, prior: PriorEvent, *, event: TriggerEvent, now: datetime) -> TriggerRecord:
     last = session.exec(select(func.max(TriggerRecord.seq)).where(TriggerRecord.event_id == prior.event_id)).one()
     record = TriggerRecord(
-        event_id=prior.event_id, seq=(last or 0) + 1, hazard=prior.hazard.value, drill=prior.drill,
-        title=event.title[:200], municipalities=sorted(prior.municipalities), max_severity=prior.max_severity,
-        municipality_severity=dict(prior.municipality_severity), first_seen_at=prior.first_seen_at,
-        state=prior.state, not_before=prior.not_before, updated_at=now,
+        event_id=prior.event_id,
+        seq=(last or 0) + 1,
+        hazard=prior.hazard.value,
+        drill=prior.drill,
+        title=event.title[:200],
+        municipalities=sorted(prior.municipalities),
+        max_severity=prior.max_severity,
+        municipality_severity=dict(prior.municipality_severity),
+        first_seen_at=prior.first_seen_at,
+        state=prior.state,
+        not_before=prior.not_before,
+        updated_at=now,
         contributions={k: dict(v) for k, v in prior.contributions.items()},
     )
     session.add(record)

@@ -62,9 +62,7 @@ class InboundSms(BaseModel):
     body: str
 
 
-def create_sim_app(
-    config: SimConfig | None = None, *, transport: httpx.AsyncBaseTransport | None = None
-) -> FastAPI:
+def create_sim_app(config: SimConfig | None = None, *, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
     """Build the simulator. `transport` lets tests route webhooks to an in-process app."""
     state = SimState(config or SimConfig(), transport=transport)
 
@@ -92,8 +90,9 @@ def create_sim_app(
             return _invalid(state, 21602, "Message body is required.")
         if not sender and not service_sid:
             return _invalid(state, 21603, "A 'From' phone number is required.")
-        refusal = sms_refusal(to=to, sender=None if service_sid else sender, landlines=cfg.landline_numbers) \
-            or account_refusal(cfg, to=to, sender=None if service_sid else sender, channel="sms")
+        refusal = sms_refusal(
+            to=to, sender=None if service_sid else sender, landlines=cfg.landline_numbers
+        ) or account_refusal(cfg, to=to, sender=None if service_sid else sender, channel="sms")
         if refusal is not None:
             return _invalid(state, *refusal)
         failure = _injected_failure(state, to)
@@ -153,7 +152,9 @@ def create_sim_app(
             return _invalid(state, 21213, "No 'From' number is specified")
         if twiml is None and not url.startswith(("http://", "https://")):
             return _invalid(state, 21205, "Url is not a valid URL")
-        refusal = call_refusal(to=to, caller_id=sender) or account_refusal(state.config, to=to, sender=sender, channel="voice")
+        refusal = call_refusal(to=to, caller_id=sender) or account_refusal(
+            state.config, to=to, sender=sender, channel="voice"
+        )
         if refusal is not None:
             return _invalid(state, *refusal)
         failure = _injected_failure(state, to) or await faults.refuse(state, form)
@@ -188,8 +189,15 @@ def create_sim_app(
         refused = _unauthorised(state, sid, request) or faults.fault_state(state).account_error(fetch=True)
         if refused is not None:
             return refused
-        return JSONResponse({"sid": sid, "friendly_name": "bcp-service simulator", "status": "active",
-                             "type": "Full", "uri": f"/{API_VERSION}/Accounts/{sid}.json"})
+        return JSONResponse(
+            {
+                "sid": sid,
+                "friendly_name": "bcp-service simulator",
+                "status": "active",
+                "type": "Full",
+                "uri": f"/{API_VERSION}/Accounts/{sid}.json",
+            }
+        )
 
     @app.get(ACCOUNT_PREFIX + "/Messages.json")
     async def list_messages_api(sid: str, request: Request) -> JSONResponse:
@@ -208,9 +216,7 @@ def create_sim_app(
         return _fetch(state, sid, request, state.calls, call_sid, call_resource)
 
     @app.get("/_sim/messages")
-    async def list_messages(
-        to: str | None = None, direction: str | None = None, limit: int = 1000
-    ) -> dict[str, Any]:
+    async def list_messages(to: str | None = None, direction: str | None = None, limit: int = 1000) -> dict[str, Any]:
         found = _recent(state.messages, limit, to=to, direction=direction)
         return {"messages": found, "count": len(found), "total": len(state.messages)}
 
@@ -259,9 +265,7 @@ def create_sim_app(
     return app
 
 
-async def _admit(
-    state: SimState, sid: str, request: Request
-) -> tuple[dict[str, str], JSONResponse | None]:
+async def _admit(state: SimState, sid: str, request: Request) -> tuple[dict[str, str], JSONResponse | None]:
     """Checks every create request shares: auth, latency, rate limit."""
     cfg = state.config
     refused = _unauthorised(state, sid, request)
@@ -310,9 +314,7 @@ def _injected_failure(state: SimState, to: str) -> JSONResponse | None:
     return None
 
 
-def _recent(
-    records: Any, limit: int, *, to: str | None = None, direction: str | None = None
-) -> list[dict[str, Any]]:
+def _recent(records: Any, limit: int, *, to: str | None = None, direction: str | None = None) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     for record in reversed(records):
         if len(found) >= max(limit, 0):
@@ -365,11 +367,22 @@ def _list(state: SimState, sid: str, request: Request, key: str, records: Any, r
         return twilio_error(400, 20001, "PageSize and Page must be integers")
     if size < 1 or number < 0:
         return twilio_error(400, 20001, "PageSize must be positive and Page not negative")
-    matching = [r for r in reversed(records)
-                if all(r.get(LIST_FILTERS[name]) == value for name, value in filters.items()) and in_window(r)]
-    return JSONResponse(page(matching, key=key, base_uri=request.url.path, filters={**filters, **dates},
-                             page_number=number,
-                             page_size=size, render=render))
+    matching = [
+        r
+        for r in reversed(records)
+        if all(r.get(LIST_FILTERS[name]) == value for name, value in filters.items()) and in_window(r)
+    ]
+    return JSONResponse(
+        page(
+            matching,
+            key=key,
+            base_uri=request.url.path,
+            filters={**filters, **dates},
+            page_number=number,
+            page_size=size,
+            render=render,
+        )
+    )
 
 
 async def _place_inbound_call(state: SimState, call: InboundCall) -> JSONResponse:
@@ -378,18 +391,41 @@ async def _place_inbound_call(state: SimState, call: InboundCall) -> JSONRespons
     if not cfg.voice_webhook_url:
         return JSONResponse({"error": "voice_webhook_url is not configured"}, status_code=409)
     record: dict[str, Any] = {
-        "sid": new_sid("CA"), "account_sid": cfg.account_sid, "direction": "inbound", "to": call.to,
-        "from": call.from_, "url": cfg.voice_webhook_url, "twiml": None, "status_callback": None,
-        "status": "in-progress", "date_created": datetime.now(UTC).isoformat(), "digits_sent": None,
+        "sid": new_sid("CA"),
+        "account_sid": cfg.account_sid,
+        "direction": "inbound",
+        "to": call.to,
+        "from": call.from_,
+        "url": cfg.voice_webhook_url,
+        "twiml": None,
+        "status_callback": None,
+        "status": "in-progress",
+        "date_created": datetime.now(UTC).isoformat(),
+        "digits_sent": None,
         "callbacks": [],
     }
     state.calls.append(record)
     state.count("inbound_calls")
-    await play_call(state, record, {"AccountSid": cfg.account_sid, "ApiVersion": API_VERSION, "CallSid": record["sid"],
-                                    "From": call.from_, "To": call.to, "Direction": "inbound"}, call.digits)
+    await play_call(
+        state,
+        record,
+        {
+            "AccountSid": cfg.account_sid,
+            "ApiVersion": API_VERSION,
+            "CallSid": record["sid"],
+            "From": call.from_,
+            "To": call.to,
+            "Direction": "inbound",
+        },
+        call.digits,
+    )
     record["status"] = "completed"
-    return JSONResponse({key: record.get(key) for key in
-                         ("sid", "status", "said", "transcript", "presses", "gather_http_status", "error_code")})
+    return JSONResponse(
+        {
+            key: record.get(key)
+            for key in ("sid", "status", "said", "transcript", "presses", "gather_http_status", "error_code")
+        }
+    )
 
 
 async def _post_inbound(state: SimState, sms: InboundSms) -> JSONResponse:
@@ -427,9 +463,7 @@ async def _post_inbound(state: SimState, sms: InboundSms) -> JSONResponse:
     )
     response = await state.post_signed(cfg.inbound_webhook_url, params, stat="inbound")
     if response is None:
-        return JSONResponse(
-            {"message_sid": sid, "status_code": None, "error": "unreachable"}, status_code=502
-        )
+        return JSONResponse({"message_sid": sid, "status_code": None, "error": "unreachable"}, status_code=502)
     return JSONResponse(
         {
             "message_sid": sid,

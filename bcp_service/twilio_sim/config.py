@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 # The tests' and load tests' token: public, so a simulator using it serves only loopback (server.run_sim).
 PLACEHOLDER_AUTH_TOKEN = "simulator-auth-token"
 
+
 class SimConfig(BaseModel):
     # Unknown keys are refused so a typo in a load-test script fails loudly
     # instead of silently running without the intended fault injection.

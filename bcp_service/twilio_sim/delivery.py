@@ -66,18 +66,29 @@ async def deliver_message_callbacks(
         if error_code and status in ("undelivered", "failed"):
             params["ErrorCode"] = error_code
         copies = state.config.callback_copies
-        responses = await asyncio.gather(*(
-            state.post_signed(url, params, target=_target(url, state.config.callback_targets, n + len(record["callbacks"])))
-            for n in range(copies)))
-        for response in responses:
-            record["callbacks"].append(
-                {"status": status, "http_status": response.status_code if response else None}
+        responses = await asyncio.gather(
+            *(
+                state.post_signed(
+                    url, params, target=_target(url, state.config.callback_targets, n + len(record["callbacks"]))
+                )
+                for n in range(copies)
             )
+        )
+        for response in responses:
+            record["callbacks"].append({"status": status, "http_status": response.status_code if response else None})
 
 
 # How far a message has gone: a late callback (out of order) does not move the status back.
-STATUS_RANK = {"accepted": 0, "queued": 1, "sending": 2, "sent": 3, "undelivered": 4, "failed": 4, "delivered": 4,
-               "canceled": 5}
+STATUS_RANK = {
+    "accepted": 0,
+    "queued": 1,
+    "sending": 2,
+    "sent": 3,
+    "undelivered": 4,
+    "failed": 4,
+    "delivered": 4,
+    "canceled": 5,
+}
 
 
 def _move_status(record: dict[str, Any], status: str, *, last: bool) -> None:
@@ -121,8 +132,14 @@ async def run_call(state: SimState, record: dict[str, Any]) -> None:
 
 
 def _call_params(record: dict[str, Any], direction: str) -> dict[str, str]:
-    return {"AccountSid": record["account_sid"], "ApiVersion": API_VERSION, "CallSid": record["sid"],
-            "From": record["from"], "To": record["to"], "Direction": direction}
+    return {
+        "AccountSid": record["account_sid"],
+        "ApiVersion": API_VERSION,
+        "CallSid": record["sid"],
+        "From": record["from"],
+        "To": record["to"],
+        "Direction": direction,
+    }
 
 
 async def play_call(state: SimState, record: dict[str, Any], params: dict[str, str], digits: str) -> None:
@@ -166,13 +183,25 @@ async def play_call(state: SimState, record: dict[str, Any], params: dict[str, s
         if record.get("digits_sent") is None:
             record["digits_sent"] = posted
         record["presses"].append(posted)
-        twiml, document_url = await _ask(state, record, action_url,
-                                         {**params, "CallStatus": "in-progress", "Digits": posted}, method,
-                                         gather_status=True)
+        twiml, document_url = await _ask(
+            state,
+            record,
+            action_url,
+            {**params, "CallStatus": "in-progress", "Digits": posted},
+            method,
+            gather_status=True,
+        )
 
 
-async def _ask(state: SimState, record: dict[str, Any], url: str, params: dict[str, str], method: str,
-               *, gather_status: bool = False) -> tuple[str | None, str]:
+async def _ask(
+    state: SimState,
+    record: dict[str, Any],
+    url: str,
+    params: dict[str, str],
+    method: str,
+    *,
+    gather_status: bool = False,
+) -> tuple[str | None, str]:
     """One TwiML request; its FallbackUrl when it fails. (The TwiML to play next or None, the URL it
     came from: a relative Gather action resolves against it.)"""
     response = await state.post_signed(url, params, method=method)
@@ -196,7 +225,7 @@ def _after_gather(twiml: str) -> str | None:
     for index, element in enumerate(children):
         if element.tag.rsplit("}", 1)[-1] == "Gather":
             rest = ET.Element(root.tag)
-            rest.extend(children[index + 1:])
+            rest.extend(children[index + 1 :])
             return ET.tostring(rest, encoding="unicode")
     return None
 
@@ -207,12 +236,8 @@ async def _call_status(
     url = record.get("status_callback")
     if not url:
         return
-    response = await state.post_signed(
-        url, {**params, "CallStatus": status, "CallDuration": str(duration)}
-    )
-    record["callbacks"].append(
-        {"status": status, "http_status": response.status_code if response else None}
-    )
+    response = await state.post_signed(url, {**params, "CallStatus": status, "CallDuration": str(duration)})
+    record["callbacks"].append({"status": status, "http_status": response.status_code if response else None})
 
 
 def said(twiml: str) -> list[dict[str, str | None]]:
@@ -221,8 +246,11 @@ def said(twiml: str) -> list[dict[str, str | None]]:
         root = ET.fromstring(twiml)
     except ET.ParseError:
         return []
-    return [{"voice": e.get("voice"), "language": e.get("language"), "text": e.text}
-            for e in root.iter() if e.tag.rsplit("}", 1)[-1] == "Say"]
+    return [
+        {"voice": e.get("voice"), "language": e.get("language"), "text": e.text}
+        for e in root.iter()
+        if e.tag.rsplit("}", 1)[-1] == "Say"
+    ]
 
 
 def find_gather(twiml: str, document_url: str) -> tuple[str, str, bool] | None:
@@ -265,11 +293,18 @@ def round_title(page_text: str) -> str:
     found = ROUND_TITLE.search(page_text)
     return html.unescape(found.group(1)).strip() if found else ""
 
+
 # What simulated recipients answer: mostly safe, some in trouble, as in a real first hour.
 ANSWERS = (("safe", 80), ("power_out", 10), ("needs_help", 5), ("needs_transport", 5))
 # An advance-notice page (事前連絡) asks where they will stay; most stay home, prepared.
-NOTICE_ANSWERS = (("plan_home", 60), ("plan_shelter", 10), ("plan_relative", 10), ("plan_hospital", 5),
-                  ("needs_help", 10), ("needs_transport", 5))
+NOTICE_ANSWERS = (
+    ("plan_home", 60),
+    ("plan_shelter", 10),
+    ("plan_relative", 10),
+    ("plan_hospital", 5),
+    ("needs_help", 10),
+    ("needs_transport", 5),
+)
 NOTICE_PLACES = {"plan_shelter": "地区の福祉避難所", "plan_relative": "市内の親戚宅", "plan_hospital": "後方支援病院"}
 
 
@@ -293,15 +328,26 @@ async def answer_by_link(state: SimState, record: dict[str, Any]) -> None:
         choices = NOTICE_ANSWERS if 'value="plan_home"' in page.text else ANSWERS
         choice = state.rng.choices([a for a, _ in choices], [w for _, w in choices])[0]
         hours = str(state.rng.choice([1, 2, 3, 5, 8])) if choice == "power_out" else ""
-        response = await state._http().post(url, data={
-            "state": choice, "hours": hours, "note": "", "nonce": nonce.group(1) if nonce else "",
-            "place": NOTICE_PLACES.get(choice, ""),
-        })
+        response = await state._http().post(
+            url,
+            data={
+                "state": choice,
+                "hours": hours,
+                "note": "",
+                "nonce": nonce.group(1) if nonce else "",
+                "place": NOTICE_PLACES.get(choice, ""),
+            },
+        )
     except Exception as exc:  # the simulator must keep going whatever the app does
         state.count("answers_failed")
-        log.warning("twilio_sim.answer_failed", extra={
-            "error_type": type(exc).__name__, "cause": type(exc.__cause__).__name__ if exc.__cause__ else None,
-            "seconds": round(time.monotonic() - started, 3)})
+        log.warning(
+            "twilio_sim.answer_failed",
+            extra={
+                "error_type": type(exc).__name__,
+                "cause": type(exc.__cause__).__name__ if exc.__cause__ else None,
+                "seconds": round(time.monotonic() - started, 3),
+            },
+        )
         return
     state.count("answers_sent" if response.is_success else "answers_failed")
     record.setdefault("answers", []).append({"state": choice, "http_status": response.status_code})

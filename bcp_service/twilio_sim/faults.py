@@ -48,8 +48,7 @@ API_ERRORS = {
 ACCOUNT_ERRORS = {
     "20003": (401, "Authenticate", True),
     "20005": (403, "Account not active", True),
-    "21408": (400, "Permission to send an SMS has not been enabled for the region indicated by the 'To' number",
-              False),
+    "21408": (400, "Permission to send an SMS has not been enabled for the region indicated by the 'To' number", False),
     "21606": (400, "The 'From' phone number provided is not a valid message-capable Twilio phone number", False),
     "21612": (400, "The 'To' phone number is not currently reachable via SMS from this 'From' number", False),
 }
@@ -175,14 +174,17 @@ def delivery_error(state: Any, form: dict[str, str]) -> tuple[str, str] | None:
     return None
 
 
-def plan(state: Any, form: dict[str, str], planned: tuple[list[str], str | None, str]
-         ) -> tuple[list[str], str | None, str]:
+def plan(
+    state: Any, form: dict[str, str], planned: tuple[list[str], str | None, str]
+) -> tuple[list[str], str | None, str]:
     """The simulator's plan for a message's callbacks, with an injected delivery error if one is due."""
     injected = delivery_error(state, form)
     if injected is None:
         return planned
     final, code = injected
-    statuses = [final] if final == "failed" else [s for s in planned[0] if s not in ("delivered", "undelivered")] + [final]
+    statuses = (
+        [final] if final == "failed" else [s for s in planned[0] if s not in ("delivered", "undelivered")] + [final]
+    )
     return statuses, code, final
 
 
@@ -195,9 +197,12 @@ def install(app: FastAPI, state: Any) -> None:
         left = max(0.0, faults.outage_until - time.monotonic())
         faults._drain()
         account_left = max(0.0, faults.account_until - time.monotonic()) if faults.account_until else None
-        return {**faults.faults.model_dump(), "outage_left_seconds": round(left, 1),
-                "account_error_left_seconds": None if account_left is None else round(account_left, 1),
-                "queued_segments": round(faults.backlog, 1)}
+        return {
+            **faults.faults.model_dump(),
+            "outage_left_seconds": round(left, 1),
+            "account_error_left_seconds": None if account_left is None else round(account_left, 1),
+            "queued_segments": round(faults.backlog, 1),
+        }
 
     @app.post("/_sim/faults")
     async def set_faults(changes: dict[str, Any]) -> JSONResponse:

@@ -23,7 +23,7 @@ def _parse(number: str) -> phonenumbers.PhoneNumber | None:
 
 
 def number_kind(number: str, landlines: set[str]) -> str:
-    """"mobile", "landline" (a fixed line, an IP phone, toll-free…) or "invalid" (cannot be a number)."""
+    """ "mobile", "landline" (a fixed line, an IP phone, toll-free…) or "invalid" (cannot be a number)."""
     if number in landlines:
         return "landline"
     parsed = _parse(number)
@@ -41,10 +41,15 @@ def sms_refusal(*, to: str, sender: str | None, landlines: set[str]) -> tuple[in
             parsed = _parse(sender)
             if parsed is None or parsed.country_code == 81:
                 # Twilio sells no SMS-capable Japanese numbers.
-                return 21606, ("The 'From' phone number provided is not a valid, message-capable Twilio phone "
-                               "number for this destination.")
+                return 21606, (
+                    "The 'From' phone number provided is not a valid, message-capable Twilio phone "
+                    "number for this destination."
+                )
         elif not SENDER_ID.match(sender):
-            return 21212, f"The 'From' number {sender} is not a valid phone number, shortcode, or alphanumeric sender ID."
+            return (
+                21212,
+                f"The 'From' number {sender} is not a valid phone number, shortcode, or alphanumeric sender ID.",
+            )
     kind = number_kind(to, landlines)
     if kind == "invalid":
         return 21211, f"The 'To' number {to} is not a valid phone number."
@@ -67,13 +72,19 @@ def account_refusal(config, *, to: str, sender: str | None, channel: str) -> tup
     parsed = _parse(to)
     country = f"+{parsed.country_code}" if parsed is not None else None
     if country is not None and country in config.geo_permissions_off:
-        return 21408, f"Permission to send an SMS or make a call has not been enabled for the region indicated by the 'To' number: {to}."
+        return (
+            21408,
+            f"Permission to send an SMS or make a call has not been enabled for the region indicated by the 'To' number: {to}.",
+        )
     if channel == "sms" and to in config.unsubscribed_numbers:
         return 21610, "Attempt to send to unsubscribed recipient"
     if channel == "voice" and config.owned_numbers and sender not in config.owned_numbers:
         return 21210, f"The source phone number provided, {sender}, is not yet verified for your account."
     if sender is not None and sender in config.refused_senders:
-        return 21606, f"The From phone number {sender} is not a valid, SMS-capable inbound phone number or short code for your account."
+        return (
+            21606,
+            f"The From phone number {sender} is not a valid, SMS-capable inbound phone number or short code for your account.",
+        )
     if to in config.unreachable_numbers:
         return 21612, f"The 'To' phone number: {to}, is not currently reachable using the 'From' phone number via SMS."
     return None

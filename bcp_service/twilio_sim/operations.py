@@ -21,8 +21,7 @@ FINAL_CALL = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 # List filters on dates: the parameter, the record's field, and how it compares ("=" same day).
 DATE_FILTERS = {
     "messages": {"DateSent": "=", "DateSent<": "<", "DateSent>": ">"},
-    "calls": {"StartTime": "=", "StartTime<": "<", "StartTime>": ">", "EndTime": "=", "EndTime<": "<",
-              "EndTime>": ">"},
+    "calls": {"StartTime": "=", "StartTime<": "<", "StartTime>": ">", "EndTime": "=", "EndTime<": "<", "EndTime>": ">"},
 }
 
 
@@ -70,7 +69,8 @@ def date_filters(query, kind: str) -> tuple[dict[str, str], Any] | JSONResponse:
             else:
                 left = moment.date()
             if how == "=" and (left.date() if isinstance(left, datetime) else left) != (
-                    bound.date() if isinstance(bound, datetime) else bound):
+                bound.date() if isinstance(bound, datetime) else bound
+            ):
                 return False
             if how == "<" and not left <= bound:
                 return False

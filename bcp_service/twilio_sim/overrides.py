@@ -39,7 +39,7 @@ class Overrides:
 
     @staticmethod
     def delay(retry: int) -> float:
-        return 0.5 * 2 ** retry
+        return 0.5 * 2**retry
 
 
 def _clamp(value: str, low: int, high: int, default: int) -> int:
@@ -57,7 +57,10 @@ def split(url: str) -> tuple[str, Overrides | None]:
     pairs = dict(parse_qsl(fragment, keep_blank_values=True))
     default = Overrides()
     policy = frozenset(p for p in pairs.get("rp", "").split(",") if p in POLICIES) or default.policy
-    return base, Overrides(connect_ms=_clamp(pairs.get("ct", ""), 100, 10000, default.connect_ms),
-                           read_ms=_clamp(pairs.get("rt", ""), 100, 15000, default.read_ms),
-                           total_ms=_clamp(pairs.get("tt", ""), 100, 15000, default.total_ms),
-                           retries=_clamp(pairs.get("rc", ""), 0, 5, default.retries), policy=policy)
+    return base, Overrides(
+        connect_ms=_clamp(pairs.get("ct", ""), 100, 10000, default.connect_ms),
+        read_ms=_clamp(pairs.get("rt", ""), 100, 15000, default.read_ms),
+        total_ms=_clamp(pairs.get("tt", ""), 100, 15000, default.total_ms),
+        retries=_clamp(pairs.get("rc", ""), 0, 5, default.retries),
+        policy=policy,
+    )

@@ -21,8 +21,14 @@ from bcp_service.twilio_sim.delivery import ANSWER_LINK, round_title
 
 router = APIRouter(prefix="/_sim/phones", include_in_schema=False)
 JST = ZoneInfo("Asia/Tokyo")
-STATUS = {"queued": "送信待ち", "sent": "送信済み", "delivered": "配達済み", "undelivered": "不達", "failed": "失敗",
-          "received": "受信"}
+STATUS = {
+    "queued": "送信待ち",
+    "sent": "送信済み",
+    "delivered": "配達済み",
+    "undelivered": "不達",
+    "failed": "失敗",
+    "received": "受信",
+}
 STYLE = """body{font-family:system-ui,sans-serif;margin:1rem;max-width:44rem}a{color:#0b57d0}
 .msg{border:1px solid #ccc;border-radius:10px;padding:.6rem .8rem;margin:.5rem 0;white-space:pre-wrap}
 .in{background:#eef6ee;margin-left:3rem}.meta{color:#555;font-size:.85rem}
@@ -32,9 +38,11 @@ table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;pad
 
 def _page(title: str, body: str, refresh: bool = True) -> HTMLResponse:
     meta = '<meta http-equiv="refresh" content="10">' if refresh else ""
-    return HTMLResponse(f'<!doctype html><html lang="ja"><head><meta charset="utf-8">{meta}'
-                        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>'
-                        f"<style>{STYLE}</style></head><body>{body}</body></html>")
+    return HTMLResponse(
+        f'<!doctype html><html lang="ja"><head><meta charset="utf-8">{meta}'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>'
+        f"<style>{STYLE}</style></head><body>{body}</body></html>"
+    )
 
 
 def _time(iso: str | None) -> str:
@@ -71,8 +79,13 @@ def _matches(query: str, number: str) -> bool:
 
 
 # What a service message is, from its text (a Twilio stand-in is not told the round): its mark and kind.
-_KINDS = (("【事前連絡", "事前連絡"), ("【再送】", "安否確認（再送）"), ("ご家族", "安否確認（ご家族へ）"),
-          ("避難", "避難の確認（同じ災害の追加の質問）"), ("安否確認", "安否確認"))
+_KINDS = (
+    ("【事前連絡", "事前連絡"),
+    ("【再送】", "安否確認（再送）"),
+    ("ご家族", "安否確認（ご家族へ）"),
+    ("避難", "避難の確認（同じ災害の追加の質問）"),
+    ("安否確認", "安否確認"),
+)
 
 
 def round_mark(body: str) -> str:
@@ -100,19 +113,21 @@ def phones(request: Request, q: str = Query("", max_length=40), limit: int = Que
     rows = "".join(
         f'<tr><td><a href="/_sim/phones/{html.escape(n)}">{html.escape(_national(n))}</a>'
         f' <span class="meta">{html.escape(n)}</span></td><td>{counts[n]}</td>'
-        f'<td>{html.escape(round_mark(latest[n].get("body") or ""))}{_round_label(latest[n])}'
-        f'{html.escape(message_kind(latest[n].get("body") or ""))}</td>'
-        f'<td>{_time(latest[n]["date_created"])}</td><td>{STATUS.get(latest[n]["status"], html.escape(latest[n]["status"]))}</td>'
-        f'<td>{_answered(latest[n])}</td></tr>'
+        f"<td>{html.escape(round_mark(latest[n].get('body') or ''))}{_round_label(latest[n])}"
+        f"{html.escape(message_kind(latest[n].get('body') or ''))}</td>"
+        f"<td>{_time(latest[n]['date_created'])}</td><td>{STATUS.get(latest[n]['status'], html.escape(latest[n]['status']))}</td>"
+        f"<td>{_answered(latest[n])}</td></tr>"
         for n in numbers
     )
-    body = (f"<h1>シミュレーターの電話 ({len(latest)} 台)</h1>"
-            "<p>SMS を受け取った電話番号です（新しい順、10 秒ごとに更新）。番号を開くと、届いたメッセージと回答用リンクが見られます。"
-            "リンクを開いて患者さんとして回答できます。</p>"
-            f'<form><input name="q" value="{html.escape(q)}" placeholder="番号で絞り込み（090-1234-5678 など）"> '
-            "<button>絞り込む</button></form>"
-            f"<table><tr><th>番号</th><th>件数</th><th>最新のメッセージ</th><th>最終受信</th><th>状態</th><th>自動回答</th></tr>"
-            f"{rows}</table>")
+    body = (
+        f"<h1>シミュレーターの電話 ({len(latest)} 台)</h1>"
+        "<p>SMS を受け取った電話番号です（新しい順、10 秒ごとに更新）。番号を開くと、届いたメッセージと回答用リンクが見られます。"
+        "リンクを開いて患者さんとして回答できます。</p>"
+        f'<form><input name="q" value="{html.escape(q)}" placeholder="番号で絞り込み（090-1234-5678 など）"> '
+        "<button>絞り込む</button></form>"
+        f"<table><tr><th>番号</th><th>件数</th><th>最新のメッセージ</th><th>最終受信</th><th>状態</th><th>自動回答</th></tr>"
+        f"{rows}</table>"
+    )
     return _page("シミュレーターの電話", body)
 
 
@@ -125,6 +140,7 @@ def _answered(record: dict) -> str:
 
 async def _learn_round_titles(state, records: list[dict]) -> None:
     """Each message's round title, read once from its answer page (a GET changes nothing there) and kept."""
+
     async def learn(record: dict, url: str) -> None:
         try:
             page = await state._http().get(url, timeout=3.0)
@@ -132,7 +148,9 @@ async def _learn_round_titles(state, records: list[dict]) -> None:
         except Exception:
             return
 
-    pending = [(r, m.group(0)) for r in records if "round_title" not in r and (m := ANSWER_LINK.search(r.get("body") or ""))]
+    pending = [
+        (r, m.group(0)) for r in records if "round_title" not in r and (m := ANSWER_LINK.search(r.get("body") or ""))
+    ]
     await asyncio.gather(*(learn(r, url) for r, url in pending[:50]))
 
 
@@ -150,17 +168,34 @@ async def phone(number: str, request: Request) -> HTMLResponse:
     for record in messages:
         body = html.escape(record.get("body") or "")
         link = ANSWER_LINK.search(record.get("body") or "")
-        tap = f'<br><a class="tap" href="{html.escape(link.group(0))}" target="_blank">回答ページを開く</a>' if link else ""
+        tap = (
+            f'<br><a class="tap" href="{html.escape(link.group(0))}" target="_blank">回答ページを開く</a>'
+            if link
+            else ""
+        )
         inbound = record.get("direction") == "inbound"
-        answered = "".join("　手入力の回答があるため自動回答なし" if a.get("skipped") else f'　自動回答: {html.escape(a["state"])}'
-                           for a in record.get("answers", []))
+        answered = "".join(
+            "　手入力の回答があるため自動回答なし" if a.get("skipped") else f"　自動回答: {html.escape(a['state'])}"
+            for a in record.get("answers", [])
+        )
         text = record.get("body") or ""
-        mark = "" if inbound else (f"　<strong>{html.escape(round_mark(text))}</strong>{_round_label(record)}"
-                                   f"{html.escape(message_kind(text))}")
-        parts.append(f'<div class="msg{" in" if inbound else ""}"><div class="meta">{_time(record["date_created"])}　'
-                     f'{"患者さんから" if inbound else "サービスから"}{mark}　{STATUS.get(record["status"], html.escape(record["status"]))}'
-                     f"{answered}</div>{body}{tap}</div>")
+        mark = (
+            ""
+            if inbound
+            else (
+                f"　<strong>{html.escape(round_mark(text))}</strong>{_round_label(record)}"
+                f"{html.escape(message_kind(text))}"
+            )
+        )
+        parts.append(
+            f'<div class="msg{" in" if inbound else ""}"><div class="meta">{_time(record["date_created"])}　'
+            f"{'患者さんから' if inbound else 'サービスから'}{mark}　{STATUS.get(record['status'], html.escape(record['status']))}"
+            f"{answered}</div>{body}{tap}</div>"
+        )
     if not parts:
         parts.append("<p>この番号へのメッセージはまだありません。</p>")
-    return _page(f"{number} の電話", f'<p><a href="/_sim/phones">← 電話の一覧</a></p>'
-                 f'<h1>{html.escape(_national(number))} <small>{html.escape(number)}</small></h1>{"".join(parts)}')
+    return _page(
+        f"{number} の電話",
+        f'<p><a href="/_sim/phones">← 電話の一覧</a></p>'
+        f"<h1>{html.escape(_national(number))} <small>{html.escape(number)}</small></h1>{''.join(parts)}",
+    )

@@ -89,8 +89,9 @@ def call_resource(record: dict[str, Any], *, status: str | None = None) -> dict[
         "sid": record["sid"],
         "start_time": rfc2822(record["date_created"]) if status not in ("queued", "canceled") else None,
         "status": status,
-        "subresource_uris": {name: f"{uri}/{name.title().replace('_', '')}.json"
-                             for name in ("notifications", "recordings", "events")},
+        "subresource_uris": {
+            name: f"{uri}/{name.title().replace('_', '')}.json" for name in ("notifications", "recordings", "events")
+        },
         "to": record["to"],
         "to_formatted": record["to"],
         "trunk_sid": None,
@@ -98,13 +99,21 @@ def call_resource(record: dict[str, Any], *, status: str | None = None) -> dict[
     }
 
 
-def page(records: Iterable[dict[str, Any]], *, key: str, base_uri: str, filters: dict[str, str],
-         page_number: int, page_size: int, render) -> dict[str, Any]:
+def page(
+    records: Iterable[dict[str, Any]],
+    *,
+    key: str,
+    base_uri: str,
+    filters: dict[str, str],
+    page_number: int,
+    page_size: int,
+    render,
+) -> dict[str, Any]:
     """One page of a list, newest first, with Twilio's paging fields (PageSize, Page)."""
     size = min(max(page_size, 1), MAX_PAGE_SIZE)
     matching = list(records)
     start = page_number * size
-    chunk = matching[start:start + size]
+    chunk = matching[start : start + size]
 
     def link(number: int) -> str:
         return f"{base_uri}?{urlencode({**filters, 'PageSize': size, 'Page': number})}"

@@ -65,9 +65,7 @@ class ThreadedServer:
         self.base_url = f"http://{self.host}:{self.port}"
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
 
     def start(self, timeout: float = 10.0) -> ThreadedServer:
         if self._thread.ident is not None:
@@ -123,8 +121,9 @@ class RunningSim(ThreadedServer):
         self._control("POST", "/_sim/reset")
 
     def configure(self, **changes: Any) -> dict[str, Any]:
-        changes = {key: sorted(value) if isinstance(value, set | frozenset) else value
-                   for key, value in changes.items()}
+        changes = {
+            key: sorted(value) if isinstance(value, set | frozenset) else value for key, value in changes.items()
+        }
         return self._control("POST", "/_sim/config", json=changes)
 
     def messages(self, to: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
@@ -150,14 +149,11 @@ class RunningSim(ThreadedServer):
         )
         return response.json()
 
-
     def inbound_call(self, *, from_: str, to: str, digits: str = "") -> dict[str, Any]:
         """A person calls the 050 number (``voice_webhook_url``) and presses ``digits`` ("3,#": per Gather)."""
         return self._control("POST", "/_sim/inbound_call", json={"from": from_, "to": to, "digits": digits})
 
 
-def start_sim_in_thread(
-    config: SimConfig | None = None, host: str = "127.0.0.1", port: int = 0
-) -> RunningSim:
+def start_sim_in_thread(config: SimConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> RunningSim:
     """Start the simulator on a background thread; call .stop() (or use `with`) when done."""
     return RunningSim(config, host, port).start()

@@ -72,9 +72,7 @@ class TokenBucket:
 
 
 class SimState:
-    def __init__(
-        self, config: SimConfig, *, transport: httpx.AsyncBaseTransport | None = None
-    ) -> None:
+    def __init__(self, config: SimConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.config = config
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
@@ -167,7 +165,12 @@ class SimState:
         return RequestValidator(self.config.auth_token).compute_signature(url, params)
 
     async def post_signed(
-        self, url: str, params: dict[str, str], *, method: str = "POST", stat: str = "callbacks",
+        self,
+        url: str,
+        params: dict[str, str],
+        *,
+        method: str = "POST",
+        stat: str = "callbacks",
         target: str | None = None,
     ) -> httpx.Response | None:
         """Send a webhook signed the way Twilio signs it; None when it could not be delivered.
@@ -185,8 +188,13 @@ class SimState:
         response: httpx.Response | None = None
         for attempt in range(tries):
             response, failure = await self._try_once(url, params, method, target, headers, options, stat, started)
-            if options is None or attempt == tries - 1 or not options.retries_on(
-                    status=response.status_code if response is not None else None, failure=failure):
+            if (
+                options is None
+                or attempt == tries - 1
+                or not options.retries_on(
+                    status=response.status_code if response is not None else None, failure=failure
+                )
+            ):
                 break
             delay = options.delay(attempt)
             if time.monotonic() - started + delay >= options.total_ms / 1000:
@@ -199,9 +207,17 @@ class SimState:
             self.count(f"{stat}_sent" if response.is_success else f"{stat}_failed")
         return response
 
-    async def _try_once(self, url: str, params: dict[str, str], method: str, target: str | None, headers: dict,
-                        options: overrides.Overrides | None, stat: str,
-                        started: float) -> tuple[httpx.Response | None, str | None]:
+    async def _try_once(
+        self,
+        url: str,
+        params: dict[str, str],
+        method: str,
+        target: str | None,
+        headers: dict,
+        options: overrides.Overrides | None,
+        stat: str,
+        started: float,
+    ) -> tuple[httpx.Response | None, str | None]:
         """One request: (the response, None) or (None, ``ct``/``rt``: how it failed)."""
         timeout: httpx.Timeout | None = None
         if options is not None:
@@ -221,9 +237,15 @@ class SimState:
             except httpx.HTTPError as exc:
                 # httpx-aiohttp names every aiohttp connection error "ConnectTimeout", a connection
                 # the server closed as well as one that timed out: the cause and the time tell them apart.
-                log.warning("twilio_sim.webhook_failed", extra={
-                    "error_type": type(exc).__name__, "cause": type(exc.__cause__).__name__ if exc.__cause__ else None,
-                    "seconds": round(time.monotonic() - tried, 3), "stat": stat})
+                log.warning(
+                    "twilio_sim.webhook_failed",
+                    extra={
+                        "error_type": type(exc).__name__,
+                        "cause": type(exc.__cause__).__name__ if exc.__cause__ else None,
+                        "seconds": round(time.monotonic() - tried, 3),
+                        "stat": stat,
+                    },
+                )
                 return None, "rt" if isinstance(exc, httpx.ReadTimeout) else "ct"
 
     async def aclose(self) -> None:

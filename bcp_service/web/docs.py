@@ -30,8 +30,11 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(Access(public=
 def swagger_ui(request: Request) -> HTMLResponse:
     app = request.app
     return get_swagger_ui_html(
-        openapi_url=app.openapi_url, title=f"{app.title} - API 文書", oauth2_redirect_url="/docs/oauth2-redirect",
-        swagger_js_url=f"{ASSETS_URL}/swagger-ui-bundle.js", swagger_css_url=f"{ASSETS_URL}/swagger-ui.css",
+        openapi_url=app.openapi_url,
+        title=f"{app.title} - API 文書",
+        oauth2_redirect_url="/docs/oauth2-redirect",
+        swagger_js_url=f"{ASSETS_URL}/swagger-ui-bundle.js",
+        swagger_css_url=f"{ASSETS_URL}/swagger-ui.css",
         swagger_favicon_url=f"{ASSETS_URL}/favicon.png",
     )
 
@@ -44,9 +47,13 @@ def swagger_ui_redirect() -> HTMLResponse:
 @router.get("/redoc", response_class=HTMLResponse)
 def redoc(request: Request) -> HTMLResponse:
     app = request.app
-    return get_redoc_html(openapi_url=app.openapi_url, title=f"{app.title} - API 文書 (ReDoc)",
-                          redoc_js_url=REDOC_JS_URL, redoc_favicon_url=f"{ASSETS_URL}/favicon.png",
-                          with_google_fonts=False)
+    return get_redoc_html(
+        openapi_url=app.openapi_url,
+        title=f"{app.title} - API 文書 (ReDoc)",
+        redoc_js_url=REDOC_JS_URL,
+        redoc_favicon_url=f"{ASSETS_URL}/favicon.png",
+        with_google_fonts=False,
+    )
 
 
 @cache
@@ -58,8 +65,9 @@ def redoc_bundle() -> bytes:
 
 @router.get(REDOC_JS_URL)
 def redoc_js() -> Response:
-    return Response(redoc_bundle(), media_type="text/javascript; charset=utf-8",
-                    headers={"Cache-Control": "public, max-age=86400"})
+    return Response(
+        redoc_bundle(), media_type="text/javascript; charset=utf-8", headers={"Cache-Control": "public, max-age=86400"}
+    )
 
 
 def install_docs(app: FastAPI) -> None:

@@ -17,8 +17,16 @@ from bcp_service.schedules.pages import router as schedule_pages
 from bcp_service.triggers.pages import router as trigger_pages
 
 PAGE_ROUTERS = (
-    patient_pages, area_pages, import_pages, account_pages, audit_pages,
-    round_pages, round_detail_page, review_pages, schedule_pages, trigger_pages,
+    patient_pages,
+    area_pages,
+    import_pages,
+    account_pages,
+    audit_pages,
+    round_pages,
+    round_detail_page,
+    review_pages,
+    schedule_pages,
+    trigger_pages,
     own_account_pages,  # issue 23.2: password, second factor and own API tokens
     lane_pages,  # chan (issue 26.1)
     prefecture_pages,

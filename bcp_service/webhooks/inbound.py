@@ -51,22 +51,27 @@ def open_checks_for(session: Session, phones: set[str]) -> dict[str, list[Candid
     exactly (a family member's phone registered for two patients, say, but texted about one).
     """
     contacts = session.exec(
-        select(PatientContact.id, PatientContact.patient_id, PatientContact.phone)
-        .where(col(PatientContact.phone).in_(sorted(phones)))
+        select(PatientContact.id, PatientContact.patient_id, PatientContact.phone).where(
+            col(PatientContact.phone).in_(sorted(phones))
+        )
     ).all()
     if not contacts:
         return {}
     checks = session.exec(
         select(SafetyCheck.id, SafetyCheck.patient_id, SafetyRound.drill)
         .join(SafetyRound, SafetyRound.id == SafetyCheck.round_id)
-        .where(col(SafetyCheck.patient_id).in_(sorted({p for _, p, _ in contacts})), SafetyRound.state == RoundState.running)
+        .where(
+            col(SafetyCheck.patient_id).in_(sorted({p for _, p, _ in contacts})),
+            SafetyRound.state == RoundState.running,
+        )
     ).all()
     if not checks:
         return {}
     sent = session.exec(
-        select(OutboxMessage.check_id, OutboxMessage.contact_id, OutboxMessage.to_number)
-        .where(col(OutboxMessage.check_id).in_(sorted({c for c, _, _ in checks})),
-               col(OutboxMessage.to_number).in_(sorted(phones)))
+        select(OutboxMessage.check_id, OutboxMessage.contact_id, OutboxMessage.to_number).where(
+            col(OutboxMessage.check_id).in_(sorted({c for c, _, _ in checks})),
+            col(OutboxMessage.to_number).in_(sorted(phones)),
+        )
     ).all()
     checks_of: dict[int, list[tuple[int, bool]]] = {}
     for check_id, patient_id, drill in checks:
@@ -83,8 +88,11 @@ def open_checks_for(session: Session, phones: set[str]) -> dict[str, list[Candid
             found[phone] = list(texted.values())
             continue
         mine = [(contact_id, patient_id) for contact_id, patient_id, number in contacts if number == phone]
-        found[phone] = [(check_id, contact_id, drill, patient_id) for contact_id, patient_id in mine
-                        for check_id, drill in checks_of.get(patient_id, [])]
+        found[phone] = [
+            (check_id, contact_id, drill, patient_id)
+            for contact_id, patient_id in mine
+            for check_id, drill in checks_of.get(patient_id, [])
+        ]
 
     return found
 
@@ -92,14 +100,30 @@ def open_checks_for(session: Session, phones: set[str]) -> dict[str, list[Candid
 def handle_replies(session: Session, replies: list[InboundSms]) -> list[InboundResult]:
     """SMS replies, in the order they arrived, in one transaction (a group commit's batch)."""
     ids = {r.provider_id for r in replies}
-    seen = set(session.exec(select(CheckAnswer.idempotency_key)
-                            .where(col(CheckAnswer.idempotency_key).in_(sorted(f"sms:{i}" for i in ids)))).all())
-    seen |= {f"sms:{i}" for i in session.exec(select(UnmatchedReply.provider_message_id)
-                                               .where(col(UnmatchedReply.provider_message_id).in_(sorted(ids)))).all()}
+    seen = set(
+        session.exec(
+            select(CheckAnswer.idempotency_key).where(
+                col(CheckAnswer.idempotency_key).in_(sorted(f"sms:{i}" for i in ids))
+            )
+        ).all()
+    )
+    seen |= {
+        f"sms:{i}"
+        for i in session.exec(
+            select(UnmatchedReply.provider_message_id).where(col(UnmatchedReply.provider_message_id).in_(sorted(ids)))
+        ).all()
+    }
     candidates = open_checks_for(session, {r.from_number for r in replies})
     contact_ids = {c[1] for found in candidates.values() for c in found if c[1]}
-    kinds = dict(session.exec(select(PatientContact.id, PatientContact.kind)
-                              .where(col(PatientContact.id).in_(sorted(contact_ids)))).all()) if contact_ids else {}
+    kinds = (
+        dict(
+            session.exec(
+                select(PatientContact.id, PatientContact.kind).where(col(PatientContact.id).in_(sorted(contact_ids)))
+            ).all()
+        )
+        if contact_ids
+        else {}
+    )
     results: list[InboundResult] = []
     answers: list[NewAnswer] = []
     for reply in replies:
@@ -122,12 +146,14 @@ def mark_for_review(session: Session, reply: UnmatchedReply, check_ids: list[int
     if not check_ids:
         return
     session.flush()  # the reply's id
-    session.execute(update(SafetyCheck).where(col(SafetyCheck.id).in_(sorted(set(check_ids))))
-                    .values(review_reply_id=reply.id))
+    session.execute(
+        update(SafetyCheck).where(col(SafetyCheck.id).in_(sorted(set(check_ids)))).values(review_reply_id=reply.id)
+    )
 
 
-def _read_reply(session: Session, reply: InboundSms, candidates: list[Candidate],
-                kinds: dict[int, str]) -> tuple[InboundResult, list[NewAnswer]]:
+def _read_reply(
+    session: Session, reply: InboundSms, candidates: list[Candidate], kinds: dict[int, str]
+) -> tuple[InboundResult, list[NewAnswer]]:
     parsed = parse_reply(reply.body)
     drill = all(c[2] for c in candidates) if candidates else False
     reason = None
@@ -139,9 +165,14 @@ def _read_reply(session: Session, reply: InboundSms, candidates: list[Candidate]
         reason = f"ambiguous:{parsed.reason}" if parsed.ambiguous else parsed.reason
     if reason is not None:
         queued = UnmatchedReply(
-            from_number=reply.from_number[:20], to_number=(reply.to_number or "")[:20] or None, body=reply.body[:2000],
-            received_at=utcnow(), provider_message_id=reply.provider_id, reason=reason[:60],
-            parsed_state=parsed.state, parsed_hours=parsed.hours,
+            from_number=reply.from_number[:20],
+            to_number=(reply.to_number or "")[:20] or None,
+            body=reply.body[:2000],
+            received_at=utcnow(),
+            provider_message_id=reply.provider_id,
+            reason=reason[:60],
+            parsed_state=parsed.state,
+            parsed_hours=parsed.hours,
             candidate_check_id=candidates[0][0] if len(candidates) == 1 else None,
         )
         session.add(queued)
@@ -154,10 +185,21 @@ def _read_reply(session: Session, reply: InboundSms, candidates: list[Candidate]
     per_check = {c[0]: c for c in sorted(candidates, key=lambda c: (c[0], c[1] or 0), reverse=True)}
     for index, (check_id, contact_id, _drill, _patient) in enumerate(per_check[k] for k in sorted(per_check)):
         key = f"sms:{reply.provider_id}" if index == 0 else f"sms:{reply.provider_id}#{check_id}"
-        answers.append(NewAnswer(
-            check_id=check_id, state=parsed.state, channel=AnswerChannel.sms, hours_left=parsed.hours,
-            note=reply.body[:1000], answered_by=kinds.get(contact_id), contact_id=contact_id, idempotency_key=key,
-            power=parsed.power, hours_unknown=parsed.hours_unknown, needs_transport=parsed.needs_transport,
-            needs_admission=parsed.needs_admission, evacuated_to=parsed.evacuated_to,
-        ))
+        answers.append(
+            NewAnswer(
+                check_id=check_id,
+                state=parsed.state,
+                channel=AnswerChannel.sms,
+                hours_left=parsed.hours,
+                note=reply.body[:1000],
+                answered_by=kinds.get(contact_id),
+                contact_id=contact_id,
+                idempotency_key=key,
+                power=parsed.power,
+                hours_unknown=parsed.hours_unknown,
+                needs_transport=parsed.needs_transport,
+                needs_admission=parsed.needs_admission,
+                evacuated_to=parsed.evacuated_to,
+            )
+        )
     return InboundResult("answered", parsed.state, parsed.hours, drill, hours_unknown=parsed.hours_unknown), answers

@@ -76,15 +76,21 @@ class Journal:
             webhook_doors.journal_wrote()
         except OSError as exc:
             webhook_doors.journal_failed()
-            quiet.error("webhook.journal_unwritable", cause=type(exc).__name__,
-                        extra={"error": type(exc).__name__, "fallback": self.fallback is not None})
+            quiet.error(
+                "webhook.journal_unwritable",
+                cause=type(exc).__name__,
+                extra={"error": type(exc).__name__, "fallback": self.fallback is not None},
+            )
             if self.fallback is None:
                 raise JournalUnwritable(str(exc)) from exc
             try:
                 self.fallback._append(line.encode())
             except OSError as second:
-                quiet.error("webhook.journal_fallback_unwritable", cause=type(second).__name__,
-                            extra={"error": type(second).__name__})
+                quiet.error(
+                    "webhook.journal_fallback_unwritable",
+                    cause=type(second).__name__,
+                    extra={"error": type(second).__name__},
+                )
                 raise JournalUnwritable(str(second)) from second
             webhook_doors.fell_back()
         quiet.warning("webhook.journaled", cause=kind, extra={"kind": kind})  # one line per interval in an outage
@@ -92,7 +98,9 @@ class Journal:
     def _append(self, data: bytes) -> None:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         if _append_line(self.path, data):
-            _fsync_directory(self.directory)  # the new file's name; a line added to a named file needs only its own fsync
+            _fsync_directory(
+                self.directory
+            )  # the new file's name; a line added to a named file needs only its own fsync
 
     def pending(self) -> list[Path]:
         """Files with entries still to apply (the fallback's too): appended ones and ones a replayer claimed."""
@@ -168,8 +176,10 @@ class Journal:
     def _reject(self, entry: dict, error: Exception) -> None:
         line = json.dumps({**entry, "error": type(error).__name__}, ensure_ascii=False) + "\n"
         _append_line(self.directory / REJECTED, line.encode())
-        log.error("webhook.journal_entry_rejected", extra={"kind": entry.get("kind"), "error": type(error).__name__,
-                                                           "file": REJECTED})
+        log.error(
+            "webhook.journal_entry_rejected",
+            extra={"kind": entry.get("kind"), "error": type(error).__name__, "file": REJECTED},
+        )
 
 
 def _apply(unit_of_work: UnitOfWork, entries: list[dict]) -> None:

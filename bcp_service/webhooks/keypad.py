@@ -22,15 +22,34 @@ def caller_target(session: Session, caller: str) -> LinkTarget | None:
         return None
     check_id, contact_id, _drill, patient_id = max(candidates)  # the latest round's check
     row = session.execute(
-        select(SafetyCheck.state, SafetyCheck.last_answer_at, SafetyRound.state, SafetyRound.expires_at,
-               SafetyRound.drill, SafetyRound.title, SafetyRound.kind)
+        select(
+            SafetyCheck.state,
+            SafetyCheck.last_answer_at,
+            SafetyRound.state,
+            SafetyRound.expires_at,
+            SafetyRound.drill,
+            SafetyRound.title,
+            SafetyRound.kind,
+        )
         .join(SafetyRound, SafetyRound.id == SafetyCheck.round_id)
         .where(col(SafetyCheck.id) == check_id)
     ).one()
     check_state, answered_at, round_state, expires_at, drill, title, kind = row
     # No outbox row: the call came in. Its "channel" is still the keypad's.
-    return LinkTarget(0, "voice", contact_id, check_id, check_state, answered_at is not None, round_state, expires_at,
-                      drill, title, kind, patient_id)
+    return LinkTarget(
+        0,
+        "voice",
+        contact_id,
+        check_id,
+        check_state,
+        answered_at is not None,
+        round_state,
+        expires_at,
+        drill,
+        title,
+        kind,
+        patient_id,
+    )
 
 
 def apply_presses(session: Session, presses: list[KeypadPress]) -> list[PressOutcome]:

@@ -121,8 +121,9 @@ def _replay_done(replay: asyncio.Future) -> None:
         return
     error = replay.exception()
     # An outage: the files stay for the next try. Anything else is a bug the log must show.
-    (log.warning if is_outage(error) else log.error)("webhook.journal_replay_failed",
-                                                      extra={"error": type(error).__name__})
+    (log.warning if is_outage(error) else log.error)(
+        "webhook.journal_replay_failed", extra={"error": type(error).__name__}
+    )
 
 
 @router.post("/status", dependencies=[Depends(SIGNED)])
@@ -169,6 +170,14 @@ async def twilio_inbound(request: Request):
         return _twiml(None)
     if result.kind == "answered":
         hours = None if result.hours is None else f"{result.hours:g}"
-        return _twiml(render_text("reply_ack", drill=result.drill, state_label=STATE_LABELS[result.state], hours=hours,
-                                 hours_unknown=result.hours_unknown, sender=settings.sender_name))
+        return _twiml(
+            render_text(
+                "reply_ack",
+                drill=result.drill,
+                state_label=STATE_LABELS[result.state],
+                hours=hours,
+                hours_unknown=result.hours_unknown,
+                sender=settings.sender_name,
+            )
+        )
     return _twiml(render_text("reply_unreadable", drill=result.drill, sender=settings.sender_name))

@@ -126,7 +126,9 @@ async def voice_fallback(token: str, request: Request):
     if params is None:
         return _forbidden("voice_fallback")
     failed = urlsplit(params.get("ErrorUrl") or "").path
-    log.warning("webhook.voice_fallback", extra={"error_code": params.get("ErrorCode"), "had_digits": "Digits" in params})
+    log.warning(
+        "webhook.voice_fallback", extra={"error_code": params.get("ErrorCode"), "had_digits": "Digits" in params}
+    )
     if "Digits" in params and _call_sid(params):
         step = "hours" if failed.endswith("/hours") else "answer"
         press = KeypadPress(_call_sid(params), (params.get("Digits") or "")[:8], step, token=token[:64])

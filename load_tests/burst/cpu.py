@@ -88,7 +88,8 @@ class CpuSampler(threading.Thread):
         capacity = last[3] - first[3] or wall * cores
         used["other processes"] = max(0.0, busy - sum(used.values()))
         return {
-            "wall_seconds": round(wall, 1), "cores": cores,
+            "wall_seconds": round(wall, 1),
+            "cores": cores,
             "cpu_seconds": {k: round(v, 1) for k, v in used.items()},
             "share_of_machine": {k: round(v / capacity, 3) for k, v in used.items()},
             "idle_share": round(max(0.0, 1 - busy / capacity), 3),
@@ -117,12 +118,14 @@ class PgWaitSampler(threading.Thread):
 
     # Lock waits name the statement that waits (its first words; psycopg sends values as parameters,
     # so the text holds no personal data): which rows the burst queues on.
-    QUERY = ("SELECT CASE WHEN state = 'active' AND wait_event_type = 'Lock' "
-             "THEN 'waiting: Lock:' || wait_event || ' (' || left(regexp_replace(query, '\\s+', ' ', 'g'), 36) || '…)' "
-             "WHEN state = 'active' AND wait_event_type IS NOT NULL "
-             "THEN 'waiting: ' || wait_event_type || ':' || wait_event ELSE coalesce(state, '?') END, count(*) "
-             "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
-             "AND backend_type = 'client backend' GROUP BY 1")
+    QUERY = (
+        "SELECT CASE WHEN state = 'active' AND wait_event_type = 'Lock' "
+        "THEN 'waiting: Lock:' || wait_event || ' (' || left(regexp_replace(query, '\\s+', ' ', 'g'), 36) || '…)' "
+        "WHEN state = 'active' AND wait_event_type IS NOT NULL "
+        "THEN 'waiting: ' || wait_event_type || ':' || wait_event ELSE coalesce(state, '?') END, count(*) "
+        "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "AND backend_type = 'client backend' GROUP BY 1"
+    )
 
     def __init__(self, dsn: str, *, interval: float = 0.5, max_seconds: float = 7200) -> None:
         super().__init__(daemon=True, name="pg-wait-sampler")

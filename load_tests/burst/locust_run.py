@@ -15,8 +15,12 @@ ROOT = Path(__file__).resolve().parents[2]
 LOCUSTFILE = ROOT / "load_tests" / "locustfile.py"
 # Locust class name -> the prefix of its LOAD_<PREFIX>_USERS / _RATE variables.
 CLASSES = {
-    "AnswerPageUser": "ANSWER", "SmsReplyUser": "REPLY", "ReceiptUser": "RECEIPT", "NurseUser": "NURSE",
-    "BoardViewer": "VIEWER", "BareUser": "BARE",
+    "AnswerPageUser": "ANSWER",
+    "SmsReplyUser": "REPLY",
+    "ReceiptUser": "RECEIPT",
+    "NurseUser": "NURSE",
+    "BoardViewer": "VIEWER",
+    "BareUser": "BARE",
 }
 
 
@@ -63,23 +67,59 @@ def locust_command(phase: Phase, run_dir: Path, *, processes: int) -> list[str]:
     prefix = phase.csv_prefix(run_dir)
     prefix.parent.mkdir(parents=True, exist_ok=True)
     command = [
-        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
-        "-u", str(phase.users), "-r", str(max(1, phase.users)), "--run-time", f"{phase.seconds}s",
-        "--host", phase.host, "--csv", str(prefix), "--csv-full-history", "--only-summary",
-        "--stop-timeout", "5", "--exit-code-on-error", "0", "--loglevel", "WARNING",
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "-u",
+        str(phase.users),
+        "-r",
+        str(max(1, phase.users)),
+        "--run-time",
+        f"{phase.seconds}s",
+        "--host",
+        phase.host,
+        "--csv",
+        str(prefix),
+        "--csv-full-history",
+        "--only-summary",
+        "--stop-timeout",
+        "5",
+        "--exit-code-on-error",
+        "0",
+        "--loglevel",
+        "WARNING",
     ]
     if processes > 1:
         # A fresh master port per phase: workers of an earlier phase can never join a later one.
         port = str(free_port())
-        command += ["--processes", str(processes), "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
-                    "--master-host", "127.0.0.1", "--master-port", port]
+        command += [
+            "--processes",
+            str(processes),
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            port,
+            "--master-host",
+            "127.0.0.1",
+            "--master-port",
+            port,
+        ]
     return command + list(phase.loads)
 
 
 def phase_env(phase: Phase, base: dict[str, str], *, processes: int, journal_dir: Path) -> dict[str, str]:
-    env = {**base, **phase.env, "PYTHONPATH": str(ROOT), "LOAD_PHASE": phase.name,
-           "LOAD_OUT": str(journal_dir), "LOAD_PROCESSES": str(max(1, processes)),
-           "LOAD_MAX_SECONDS": str(phase.seconds + 60)}
+    env = {
+        **base,
+        **phase.env,
+        "PYTHONPATH": str(ROOT),
+        "LOAD_PHASE": phase.name,
+        "LOAD_OUT": str(journal_dir),
+        "LOAD_PROCESSES": str(max(1, processes)),
+        "LOAD_MAX_SECONDS": str(phase.seconds + 60),
+    }
     for class_name, load in phase.loads.items():
         key = CLASSES[class_name]
         env[f"LOAD_{key}_USERS"] = str(load.users)
@@ -87,8 +127,9 @@ def phase_env(phase: Phase, base: dict[str, str], *, processes: int, journal_dir
     return env
 
 
-def run_phase(procs: ProcessSet, phase: Phase, run_dir: Path, base_env: dict[str, str], *, processes: int,
-              journal_dir: Path) -> Phase:
+def run_phase(
+    procs: ProcessSet, phase: Phase, run_dir: Path, base_env: dict[str, str], *, processes: int, journal_dir: Path
+) -> Phase:
     phase.start = time.time()
     if not phase.users:
         # Nothing to load: the phase only lets the system work (sending) for its time.

@@ -19,12 +19,20 @@ def _relative(times: list[float], zero: float) -> list[float]:
 def _phase_marks(ax, phases: list[dict], zero: float) -> None:
     for phase in phases:
         ax.axvspan(phase["start"] - zero, phase["end"] - zero, alpha=0.07, color="tab:gray")
-        ax.text(phase["start"] - zero, 1.0, f" {phase['name']}", transform=ax.get_xaxis_transform(), va="top",
-                fontsize=8, color="dimgray")
+        ax.text(
+            phase["start"] - zero,
+            1.0,
+            f" {phase['name']}",
+            transform=ax.get_xaxis_transform(),
+            va="top",
+            fontsize=8,
+            color="dimgray",
+        )
 
 
-def send_rate(path: Path, *, accepted: list[float], sent: list[float], limit: float, zero: float,
-              phases: list[dict]) -> None:
+def send_rate(
+    path: Path, *, accepted: list[float], sent: list[float], limit: float, zero: float, phases: list[dict]
+) -> None:
     fig, ax = plt.subplots(figsize=(10, 4))
     for label, times in (("accepted by the simulator", accepted), ("marked sent in the outbox", sent)):
         t, n = per_second(times)
@@ -63,7 +71,7 @@ def latency(path: Path, *, series_by_phase: dict[str, dict[str, dict[str, list[f
     for ax, (phase, series) in zip(axes[:, 0], panels, strict=False):
         for name, s in sorted(series.items()):
             rel = _relative(s["t"], zero)
-            line, = ax.plot(rel, s["99%"], linewidth=1, label=f"{name} p99")
+            (line,) = ax.plot(rel, s["99%"], linewidth=1, label=f"{name} p99")
             ax.plot(rel, s["95%"], linewidth=0.8, linestyle="--", color=line.get_color(), label=f"{name} p95")
             ax.plot(rel, s["50%"], linewidth=0.8, linestyle=":", color=line.get_color(), label=f"{name} p50")
         ax.axhline(200, color="tab:red", linewidth=0.6, linestyle="--")
@@ -90,8 +98,9 @@ def throughput(path: Path, *, series_by_phase: dict[str, dict[str, dict[str, lis
     plt.close(fig)
 
 
-def cpu(path: Path, *, times: list[float], by_component: dict[str, list[float]], zero: float, cores: int,
-        phases: list[dict]) -> None:
+def cpu(
+    path: Path, *, times: list[float], by_component: dict[str, list[float]], zero: float, cores: int, phases: list[dict]
+) -> None:
     if not times:
         return
     fig, ax = plt.subplots(figsize=(10, 4))

@@ -75,8 +75,9 @@ class ProcessSet:
             atexit.unregister(self.stop_all)
             self._registered = False
 
-    def start(self, name: str, command: Sequence[str], *, env: Mapping[str, str] | None = None,
-              oneshot: bool = False) -> Proc:
+    def start(
+        self, name: str, command: Sequence[str], *, env: Mapping[str, str] | None = None, oneshot: bool = False
+    ) -> Proc:
         log_path = None
         stdout = subprocess.DEVNULL
         if self.log_dir is not None:
@@ -84,8 +85,13 @@ class ProcessSet:
             log_path = self.log_dir / f"{name}.log"
             stdout = log_path.open("ab")
         popen = subprocess.Popen(
-            list(command), cwd=self.cwd, env=dict(env) if env is not None else None, stdin=subprocess.DEVNULL,
-            stdout=stdout, stderr=subprocess.STDOUT, start_new_session=True,
+            list(command),
+            cwd=self.cwd,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         if stdout is not subprocess.DEVNULL:
             stdout.close()  # the child holds its own copy
@@ -118,8 +124,7 @@ class ProcessSet:
             with contextlib.suppress(Exception):  # keep stopping the others whatever one of them does
                 self.stop(proc, timeout)
 
-    def run(self, name: str, command: Sequence[str], *, env: Mapping[str, str] | None = None,
-            timeout: float) -> int:
+    def run(self, name: str, command: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float) -> int:
         """Start, wait at most ``timeout`` seconds, stop; returns the exit code (None-safe: -9 when killed)."""
         proc = self.start(name, command, env=env, oneshot=True)
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -134,8 +139,14 @@ def _signal_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
-def wait_until(check: Callable[[], bool], *, timeout: float, interval: float = 0.1,
-               alive: Callable[[], None] | None = None, what: str = "condition") -> float:
+def wait_until(
+    check: Callable[[], bool],
+    *,
+    timeout: float,
+    interval: float = 0.1,
+    alive: Callable[[], None] | None = None,
+    what: str = "condition",
+) -> float:
     """Poll ``check`` until true; returns seconds waited. ``alive`` raises when a process died."""
     started = time.monotonic()
     while True:

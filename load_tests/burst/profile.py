@@ -29,8 +29,23 @@ def start_record(procs: ProcessSet, target: Proc, out: Path, *, seconds: int, ra
     binary = py_spy()
     if binary is None:
         return None
-    command = [binary, "record", "--pid", str(target.pid), "--subprocesses", "--rate", str(rate),
-               "--duration", str(seconds), "--format", "raw", "--output", str(out), "--nonblocking", "--gil"]
+    command = [
+        binary,
+        "record",
+        "--pid",
+        str(target.pid),
+        "--subprocesses",
+        "--rate",
+        str(rate),
+        "--duration",
+        str(seconds),
+        "--format",
+        "raw",
+        "--output",
+        str(out),
+        "--nonblocking",
+        "--gil",
+    ]
     return procs.start(f"py-spy-{out.stem}", command, oneshot=True)
 
 
@@ -63,8 +78,12 @@ def summarise(path: Path, *, top: int = 25) -> dict:
     def table(counter: Counter[str]) -> list[tuple[str, float]]:
         return [(name, round(100 * n / total, 1)) for name, n in counter.most_common(top)]
 
-    return {"samples": total, "inclusive_pct": table(inclusive), "self_pct": table(own),
-            "by_area_pct": _areas(path, total)}
+    return {
+        "samples": total,
+        "inclusive_pct": table(inclusive),
+        "self_pct": table(own),
+        "by_area_pct": _areas(path, total),
+    }
 
 
 AREAS = (

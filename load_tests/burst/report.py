@@ -38,8 +38,16 @@ def phase_stats(prefix: Path, *, warmup: float = 5.0) -> dict:
     if not stats_path.exists():
         return {}
     rows = list(csv.DictReader(stats_path.read_text().splitlines()))
-    history = list(csv.DictReader(Path(f"{prefix}_stats_history.csv").read_text().splitlines())) if Path(f"{prefix}_stats_history.csv").exists() else []
-    failures = list(csv.DictReader(Path(f"{prefix}_failures.csv").read_text().splitlines())) if Path(f"{prefix}_failures.csv").exists() else []
+    history = (
+        list(csv.DictReader(Path(f"{prefix}_stats_history.csv").read_text().splitlines()))
+        if Path(f"{prefix}_stats_history.csv").exists()
+        else []
+    )
+    failures = (
+        list(csv.DictReader(Path(f"{prefix}_failures.csv").read_text().splitlines()))
+        if Path(f"{prefix}_failures.csv").exists()
+        else []
+    )
     by_name: dict[str, list[dict]] = defaultdict(list)
     for row in history:
         by_name[row["Name"]].append(row)
@@ -47,10 +55,13 @@ def phase_stats(prefix: Path, *, warmup: float = 5.0) -> dict:
     for row in rows:
         name = row["Name"]
         entry = {
-            "type": row["Type"], "requests": int(row["Request Count"]), "failures": int(row["Failure Count"]),
+            "type": row["Type"],
+            "requests": int(row["Request Count"]),
+            "failures": int(row["Failure Count"]),
             "rps_overall": _float(row["Requests/s"]),
             "ms": {p: _float(row.get(p)) for p in PERCENTILES},
-            "median_ms": _float(row["Median Response Time"]), "avg_ms": _float(row["Average Response Time"]),
+            "median_ms": _float(row["Median Response Time"]),
+            "avg_ms": _float(row["Average Response Time"]),
         }
         entry.update(_sustained(by_name.get(name, []), warmup))
         errors: dict[str, int] = defaultdict(int)
@@ -65,8 +76,11 @@ def phase_stats(prefix: Path, *, warmup: float = 5.0) -> dict:
 
 def _sustained(history: list[dict], warmup: float) -> dict:
     """Rate between the end of the ramp (+warmup) and the last row: what the load held, not its start."""
-    points = [(int(r["Timestamp"]), int(r["Total Request Count"]), int(r.get("User Count") or 0)) for r in history
-              if r.get("Total Request Count") not in (None, "")]
+    points = [
+        (int(r["Timestamp"]), int(r["Total Request Count"]), int(r.get("User Count") or 0))
+        for r in history
+        if r.get("Total Request Count") not in (None, "")
+    ]
     if len(points) < 3:
         return {}
     users_max = max(p[2] for p in points)
@@ -75,8 +89,7 @@ def _sustained(history: list[dict], warmup: float) -> dict:
     end = points[-1]
     if end[0] <= start[0]:
         return {}
-    return {"rps_sustained": round((end[1] - start[1]) / (end[0] - start[0]), 1),
-            "window_seconds": end[0] - start[0]}
+    return {"rps_sustained": round((end[1] - start[1]) / (end[0] - start[0]), 1), "window_seconds": end[0] - start[0]}
 
 
 def history_series(prefix: Path, names: list[str]) -> dict[str, dict[str, list[float]]]:
@@ -131,29 +144,39 @@ def verify(url: str, records: list[dict]) -> dict:
         _copy(conn, "acc_link", "nonce text", links)
         found = conn.execute(
             "SELECT count(DISTINCT a.nonce) FROM acc_link a JOIN check_answer c "
-            "ON c.idempotency_key LIKE 'link:%' AND split_part(c.idempotency_key, ':', 3) = a.nonce").fetchone()[0]
+            "ON c.idempotency_key LIKE 'link:%' AND split_part(c.idempotency_key, ':', 3) = a.nonce"
+        ).fetchone()[0]
         result["answer_page"] = {"accepted": len(set(links)), "in_database": found}
         _copy(conn, "acc_sms", "sid text", replies)
         found = conn.execute(
             "SELECT count(*) FROM acc_sms a WHERE EXISTS (SELECT 1 FROM check_answer c WHERE c.idempotency_key = 'sms:' || a.sid) "
-            "OR EXISTS (SELECT 1 FROM unmatched_reply u WHERE u.provider_message_id = a.sid)").fetchone()[0]
+            "OR EXISTS (SELECT 1 FROM unmatched_reply u WHERE u.provider_message_id = a.sid)"
+        ).fetchone()[0]
         unmatched = conn.execute(
-            "SELECT count(*) FROM acc_sms a JOIN unmatched_reply u ON u.provider_message_id = a.sid").fetchone()[0]
+            "SELECT count(*) FROM acc_sms a JOIN unmatched_reply u ON u.provider_message_id = a.sid"
+        ).fetchone()[0]
         result["sms_reply"] = {"accepted": len(set(replies)), "in_database": found, "of_which_review_queue": unmatched}
         _copy(conn, "acc_nurse", "cid text", nurses)
         found = conn.execute(
-            "SELECT count(*) FROM acc_nurse a JOIN check_answer c ON c.idempotency_key = 'nurse:' || a.cid").fetchone()[0]
+            "SELECT count(*) FROM acc_nurse a JOIN check_answer c ON c.idempotency_key = 'nurse:' || a.cid"
+        ).fetchone()[0]
         result["nurse"] = {"accepted": len(set(nurses)), "in_database": found}
         _copy(conn, "acc_status", "sid text, rank int", list(expected.items()))
         rank_sql = "CASE o.state " + " ".join(f"WHEN '{s}' THEN {r}" for s, r in RANK.items()) + " ELSE 0 END"
         found = conn.execute(
             f"SELECT count(*) FROM acc_status a JOIN outbox_message o ON o.provider_message_id = a.sid "
-            f"WHERE {rank_sql} >= a.rank").fetchone()[0]
+            f"WHERE {rank_sql} >= a.rank"
+        ).fetchone()[0]
         early = conn.execute(
-            "SELECT count(*) FROM acc_status a JOIN early_status e ON e.provider_message_id = a.sid").fetchone()[0]
-        result["status"] = {"accepted_requests": statuses, "messages": len(expected),
-                            "state_at_least_reported": found, "held_as_early_status": early,
-                            "in_database": found + early}
+            "SELECT count(*) FROM acc_status a JOIN early_status e ON e.provider_message_id = a.sid"
+        ).fetchone()[0]
+        result["status"] = {
+            "accepted_requests": statuses,
+            "messages": len(expected),
+            "state_at_least_reported": found,
+            "held_as_early_status": early,
+            "in_database": found + early,
+        }
     for entry in result.values():
         accepted = entry.get("accepted", entry.get("messages", 0))
         entry["all_recorded"] = entry["in_database"] >= accepted
@@ -165,8 +188,10 @@ def sid_checks(url: str, sids: set[str]) -> dict[str, int]:
         return {}
     with psycopg.connect(libpq(url)) as conn, conn.transaction():
         _copy(conn, "want_sid", "sid text", [(s,) for s in sids])
-        rows = conn.execute("SELECT o.provider_message_id, o.check_id FROM want_sid w "
-                            "JOIN outbox_message o ON o.provider_message_id = w.sid").fetchall()
+        rows = conn.execute(
+            "SELECT o.provider_message_id, o.check_id FROM want_sid w "
+            "JOIN outbox_message o ON o.provider_message_id = w.sid"
+        ).fetchall()
     return {sid: check for sid, check in rows if check is not None}
 
 
@@ -208,9 +233,13 @@ def freshness(url: str, records: list[dict]) -> dict:
         if per_answer:
             worst.append(max(per_answer))
     return {
-        "answers": len(posted), "viewers": len(seen), "pairs": len(latencies), "missing_pairs": missing,
+        "answers": len(posted),
+        "viewers": len(seen),
+        "pairs": len(latencies),
+        "missing_pairs": missing,
         "event_before_response": early,
-        "ms_every_pair": _percentiles(latencies), "ms_slowest_viewer_per_answer": _percentiles(worst),
+        "ms_every_pair": _percentiles(latencies),
+        "ms_slowest_viewer_per_answer": _percentiles(worst),
     }
 
 
@@ -222,8 +251,14 @@ def _percentiles(values: list[float]) -> dict:
     def at(p: float) -> float:
         return round(ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000, 1)
 
-    return {"n": len(ordered), "p50": at(50), "p95": at(95), "p99": at(99), "max": at(100),
-            "mean": round(statistics.fmean(ordered) * 1000, 1)}
+    return {
+        "n": len(ordered),
+        "p50": at(50),
+        "p95": at(95),
+        "p99": at(99),
+        "max": at(100),
+        "mean": round(statistics.fmean(ordered) * 1000, 1),
+    }
 
 
 def per_second(times: list[float]) -> tuple[list[float], list[int]]:
@@ -261,20 +296,36 @@ def send_figures(accepted_times: list[float], *, round_returned: float, round_re
 def database_timelines(url: str, round_id: int) -> dict:
     """Per-second counts from the database: messages marked sent, answers by channel."""
     with psycopg.connect(libpq(url)) as conn:
-        sent = [r[0] for r in conn.execute(
-            "SELECT extract(epoch FROM sent_at) FROM outbox_message WHERE round_id = %s AND sent_at IS NOT NULL",
-            (round_id,))]
+        sent = [
+            r[0]
+            for r in conn.execute(
+                "SELECT extract(epoch FROM sent_at) FROM outbox_message WHERE round_id = %s AND sent_at IS NOT NULL",
+                (round_id,),
+            )
+        ]
         answers: dict[str, list[float]] = defaultdict(list)
         for channel, t in conn.execute(
-                "SELECT channel, extract(epoch FROM received_at) FROM check_answer WHERE round_id = %s", (round_id,)):
+            "SELECT channel, extract(epoch FROM received_at) FROM check_answer WHERE round_id = %s", (round_id,)
+        ):
             answers[channel].append(float(t))
-        states = dict(conn.execute(
-            "SELECT state, count(*) FROM outbox_message WHERE round_id = %s GROUP BY state", (round_id,)).fetchall())
-        checks = dict(conn.execute(
-            "SELECT state, count(*) FROM safety_check WHERE round_id = %s GROUP BY state", (round_id,)).fetchall())
+        states = dict(
+            conn.execute(
+                "SELECT state, count(*) FROM outbox_message WHERE round_id = %s GROUP BY state", (round_id,)
+            ).fetchall()
+        )
+        checks = dict(
+            conn.execute(
+                "SELECT state, count(*) FROM safety_check WHERE round_id = %s GROUP BY state", (round_id,)
+            ).fetchall()
+        )
         unmatched = conn.execute("SELECT count(*) FROM unmatched_reply").fetchone()[0]
-    return {"sent": [float(t) for t in sent], "answers": dict(answers), "outbox_states": states,
-            "check_states": checks, "unmatched_replies": unmatched}
+    return {
+        "sent": [float(t) for t in sent],
+        "answers": dict(answers),
+        "outbox_states": states,
+        "check_states": checks,
+        "unmatched_replies": unmatched,
+    }
 
 
 def parse_sim_time(value: str) -> float:

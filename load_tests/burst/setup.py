@@ -78,10 +78,16 @@ def create_accounts(url: str, *, prefecture_id: int, nurses: int) -> Accounts:
     engine = make_engine(url)
     try:
         with make_session_factory(engine)() as session:
-            admin = create_user(session=session, username="load-admin", password=secrets.token_urlsafe(16),
-                                role=Role.admin)
-            officer = create_user(session=session, username="load-prefecture", password=secrets.token_urlsafe(16),
-                                  role=Role.prefecture, scope_id=prefecture_id)
+            admin = create_user(
+                session=session, username="load-admin", password=secrets.token_urlsafe(16), role=Role.admin
+            )
+            officer = create_user(
+                session=session,
+                username="load-prefecture",
+                password=secrets.token_urlsafe(16),
+                role=Role.prefecture,
+                scope_id=prefecture_id,
+            )
             admin_token = issue_token(session=session, user=admin, kind="integration", name="load test").token
             officer_token = issue_token(session=session, user=officer, kind="integration", name="load test").token
             stations = session.execute(
@@ -96,8 +102,9 @@ def create_accounts(url: str, *, prefecture_id: int, nurses: int) -> Accounts:
             for i in range(nurses):
                 station_id = stations[i % len(stations)][0]
                 password = secrets.token_urlsafe(16)
-                create_user(session=session, username=f"load-nurse-{i}", password=password, role=Role.nurse,
-                            scope_id=station_id)
+                create_user(
+                    session=session, username=f"load-nurse-{i}", password=password, role=Role.nurse, scope_id=station_id
+                )
                 accounts.append({"username": f"load-nurse-{i}", "password": password, "station_id": station_id})
             session.commit()
     finally:
@@ -112,12 +119,19 @@ def write_nurse_file(url: str, round_id: int, accounts: Accounts, path: Path) ->
     try:
         with engine.connect() as conn:
             for account in accounts.nurses:
-                checks = conn.execute(
-                    select(SafetyCheck.id).join(Patient, Patient.id == SafetyCheck.patient_id)
-                    .where(SafetyCheck.round_id == round_id,
-                           Patient.visiting_nurse_station_id == account["station_id"])
-                    .order_by(SafetyCheck.id).limit(NURSE_CHECKS)
-                ).scalars().all()
+                checks = (
+                    conn.execute(
+                        select(SafetyCheck.id)
+                        .join(Patient, Patient.id == SafetyCheck.patient_id)
+                        .where(
+                            SafetyCheck.round_id == round_id, Patient.visiting_nurse_station_id == account["station_id"]
+                        )
+                        .order_by(SafetyCheck.id)
+                        .limit(NURSE_CHECKS)
+                    )
+                    .scalars()
+                    .all()
+                )
                 account["checks"] = list(checks)
                 total += len(checks)
     finally:
@@ -130,10 +144,12 @@ def write_nurse_file(url: str, round_id: int, accounts: Accounts, path: Path) ->
 def database_size(url: str) -> dict:
     with psycopg.connect(libpq(url)) as conn:
         size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
-        rows = dict(conn.execute(
-            "SELECT relname, n_live_tup FROM pg_stat_user_tables WHERE relname IN "
-            "('patient', 'patient_contact', 'safety_check', 'outbox_message', 'check_answer')"
-        ).fetchall())
+        rows = dict(
+            conn.execute(
+                "SELECT relname, n_live_tup FROM pg_stat_user_tables WHERE relname IN "
+                "('patient', 'patient_contact', 'safety_check', 'outbox_message', 'check_answer')"
+            ).fetchall()
+        )
     return {"bytes": size, "rows": rows}
 
 

@@ -21,13 +21,26 @@ def subcommand(command: list[str]) -> list[str]:
     return words
 
 
-def commands(bin_dir: Path, *, api_port: int, sim_port: int, api_workers: int, rate_limit: float,
-             sim_latency_ms: int) -> dict[str, list[str]]:
+def commands(
+    bin_dir: Path, *, api_port: int, sim_port: int, api_workers: int, rate_limit: float, sim_latency_ms: int
+) -> dict[str, list[str]]:
     bcp = str(bin_dir / "bcp-service")
     return {
         "migrate": [bcp, "db", "upgrade"],
-        "twilio-sim": [bcp, "twilio-sim", "--host", "127.0.0.1", "--port", str(sim_port), "--rate-limit", f"{rate_limit:g}",
-                       "--latency-ms", str(sim_latency_ms), "--seed", "7"],
+        "twilio-sim": [
+            bcp,
+            "twilio-sim",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(sim_port),
+            "--rate-limit",
+            f"{rate_limit:g}",
+            "--latency-ms",
+            str(sim_latency_ms),
+            "--seed",
+            "7",
+        ],
         "api": [bcp, "serve", "--host", "127.0.0.1", "--port", str(api_port), "--workers", str(api_workers)],
         "worker": [bcp, "worker"],
         "scheduler": [bcp, "scheduler"],
@@ -36,5 +49,16 @@ def commands(bin_dir: Path, *, api_port: int, sim_port: int, api_workers: int, r
 
 def bare_command(bin_dir: Path, *, port: int, workers: int) -> list[str]:
     """The yardstick, served by uvicorn the way ``bcp-service serve`` serves the API (auto loop and parser)."""
-    return [str(bin_dir / "uvicorn"), "load_tests.bare_app:app", "--host", "127.0.0.1", "--port", str(port),
-            "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+    return [
+        str(bin_dir / "uvicorn"),
+        "load_tests.bare_app:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]

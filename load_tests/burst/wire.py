@@ -61,19 +61,38 @@ class Signer:
         return self.validator.compute_signature(self.url(path), params)
 
 
-def status_params(*, account_sid: str, sid: str, status: str, to: str, from_: str,
-                  error_code: str | None = None) -> dict[str, str]:
-    params = {"AccountSid": account_sid, "ApiVersion": API_VERSION, "MessageSid": sid, "SmsSid": sid,
-              "MessageStatus": status, "SmsStatus": status, "To": to, "From": from_}
+def status_params(
+    *, account_sid: str, sid: str, status: str, to: str, from_: str, error_code: str | None = None
+) -> dict[str, str]:
+    params = {
+        "AccountSid": account_sid,
+        "ApiVersion": API_VERSION,
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "MessageStatus": status,
+        "SmsStatus": status,
+        "To": to,
+        "From": from_,
+    }
     if error_code and status in ("undelivered", "failed"):
         params["ErrorCode"] = error_code
     return params
 
 
 def reply_params(*, account_sid: str, sid: str, from_: str, to: str, body: str) -> dict[str, str]:
-    return {"AccountSid": account_sid, "ApiVersion": API_VERSION, "MessageSid": sid, "SmsSid": sid,
-            "SmsMessageSid": sid, "From": from_, "To": to, "Body": body, "NumMedia": "0", "NumSegments": "1",
-            "SmsStatus": "received"}
+    return {
+        "AccountSid": account_sid,
+        "ApiVersion": API_VERSION,
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "SmsMessageSid": sid,
+        "From": from_,
+        "To": to,
+        "Body": body,
+        "NumMedia": "0",
+        "NumSegments": "1",
+        "SmsStatus": "received",
+    }
 
 
 def receipt_plan(sid: str, *, undelivered_share: float, out_of_order_share: float) -> list[tuple[str, str | None]]:
@@ -105,7 +124,7 @@ class SseParser:
             if cut < 0:
                 return out
             line = self.buffer[:cut].rstrip(b"\r").decode("utf-8", "replace")
-            self.buffer = self.buffer[cut + 1:]
+            self.buffer = self.buffer[cut + 1 :]
             if line == "":
                 if self.event is not None or self.data:
                     out.append((self.event or "message", "\n".join(self.data)))

@@ -47,8 +47,9 @@ def up(url: str) -> bool:
 class Process:
     """A service process the suite may kill -9 (started in its own session: only it and its children)."""
 
-    def __init__(self, name: str, command: list[str], env: dict[str, str], log_dir: Path,
-                 permissions: bool = False) -> None:
+    def __init__(
+        self, name: str, command: list[str], env: dict[str, str], log_dir: Path, permissions: bool = False
+    ) -> None:
         # ``permissions``: file permissions bind the process (root without CAP_DAC_OVERRIDE), as they
         # bind a service user in production; root would write to a read-only file regardless.
         if permissions:
@@ -59,8 +60,9 @@ class Process:
         self.start()
 
     def start(self) -> None:
-        self.popen = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=self.log, stderr=self.log,
-                                      start_new_session=True)
+        self.popen = subprocess.Popen(
+            self.command, cwd=ROOT, env=self.env, stdout=self.log, stderr=self.log, start_new_session=True
+        )
 
     def pids(self) -> list[int]:
         """This process and its children (its session)."""
@@ -105,19 +107,44 @@ class PgCluster:
         self.port = port
         self.dir = Path(tempfile.mkdtemp(prefix="faults-pg-"))
         shutil.chown(self.dir, "postgres", "postgres")
-        self._as_postgres([str(PG_BIN / "initdb"), "-D", str(self.dir / "data"), "-U", "postgres", "--auth=trust",
-                           "-E", "UTF8", "--locale=C.UTF-8"])
+        self._as_postgres(
+            [
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(self.dir / "data"),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ]
+        )
         self.start()
         self.url = f"postgresql://postgres@127.0.0.1:{port}/bcp_faults"
 
     def _as_postgres(self, command: list[str]) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", *command], check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", *command],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def _ctl(self, *args: str) -> None:
-        self._as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.dir / "data"), "-l", str(self.dir / "log"),
-                           "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off",
-                           "-w", *args])
+        self._as_postgres(
+            [
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(self.dir / "data"),
+                "-l",
+                str(self.dir / "log"),
+                "-o",
+                f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off",
+                "-w",
+                *args,
+            ]
+        )
 
     def start(self) -> None:
         self._ctl("start")
@@ -130,8 +157,9 @@ class PgCluster:
         pid = int((self.dir / "data" / "postmaster.pid").read_text().split()[0])
         os.kill(pid, signal.SIGKILL)
         time.sleep(down_seconds)
-        for child in subprocess.run(["pgrep", "-u", "postgres", "-f", f"-p {self.port}"], capture_output=True,
-                                    text=True).stdout.split():
+        for child in subprocess.run(
+            ["pgrep", "-u", "postgres", "-f", f"-p {self.port}"], capture_output=True, text=True
+        ).stdout.split():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(child), signal.SIGKILL)  # leftover backends of this cluster only
         (self.dir / "data" / "postmaster.pid").unlink(missing_ok=True)
@@ -146,8 +174,9 @@ class PgCluster:
 class Sim:
     def __init__(self, port: int, log_dir: Path, env: dict[str, str]) -> None:
         self.url = f"http://127.0.0.1:{port}"
-        self.process = Process("twilio-sim", [str(BIN / "bcp-service"), "twilio-sim", "--port", str(port)], env,
-                               log_dir)
+        self.process = Process(
+            "twilio-sim", [str(BIN / "bcp-service"), "twilio-sim", "--port", str(port)], env, log_dir
+        )
         wait_until(lambda: up(f"{self.url}/_sim/stats"), timeout=30, what="the simulator")
 
     def call(self, method: str, path: str, **kwargs):
@@ -159,14 +188,29 @@ class Sim:
 def service_env(database_url: str, *, api_url: str, sim_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items() if not k.startswith("BCP_")}
     return {
-        **keep, "BCP_ENVIRONMENT": "development", "BCP_DATABASE_URL": database_url, "BCP_PUBLIC_BASE_URL": api_url,
-        "BCP_DATA_DIR": str(data_dir), "BCP_SECRET_KEY": "fault-suite-secret", "BCP_LOG_LEVEL": "WARNING",
-        "BCP_NOTIFIER": "twilio", "BCP_TWILIO_BASE_URL": sim_url, "BCP_TWILIO_ACCOUNT_SID": SIM_SID,
-        "BCP_TWILIO_AUTH_TOKEN": SIM_TOKEN, "BCP_TWILIO_SMS_SENDER": SMS_SENDER, "BCP_TWILIO_VOICE_CALLER_ID": CALLER_ID,
-        "BCP_SEND_RATE_PER_SECOND": "200", "BCP_SEND_CONCURRENCY": "20", "BCP_SEND_BATCH_SIZE": "50",
-        "BCP_SEND_RECLAIM_AFTER_SECONDS": "10", "BCP_SEND_RECONCILE_AFTER_MINUTES": "0.2",
-        "BCP_SEND_RECONCILE_EVERY_SECONDS": "5", "BCP_SEND_RETRY_MAX_SECONDS": "10", "BCP_ESCALATION_STEPS": "[]",
-        "PYTHONUNBUFFERED": "1", **extra,
+        **keep,
+        "BCP_ENVIRONMENT": "development",
+        "BCP_DATABASE_URL": database_url,
+        "BCP_PUBLIC_BASE_URL": api_url,
+        "BCP_DATA_DIR": str(data_dir),
+        "BCP_SECRET_KEY": "fault-suite-secret",
+        "BCP_LOG_LEVEL": "WARNING",
+        "BCP_NOTIFIER": "twilio",
+        "BCP_TWILIO_BASE_URL": sim_url,
+        "BCP_TWILIO_ACCOUNT_SID": SIM_SID,
+        "BCP_TWILIO_AUTH_TOKEN": SIM_TOKEN,
+        "BCP_TWILIO_SMS_SENDER": SMS_SENDER,
+        "BCP_TWILIO_VOICE_CALLER_ID": CALLER_ID,
+        "BCP_SEND_RATE_PER_SECOND": "200",
+        "BCP_SEND_CONCURRENCY": "20",
+        "BCP_SEND_BATCH_SIZE": "50",
+        "BCP_SEND_RECLAIM_AFTER_SECONDS": "10",
+        "BCP_SEND_RECONCILE_AFTER_MINUTES": "0.2",
+        "BCP_SEND_RECONCILE_EVERY_SECONDS": "5",
+        "BCP_SEND_RETRY_MAX_SECONDS": "10",
+        "BCP_ESCALATION_STEPS": "[]",
+        "PYTHONUNBUFFERED": "1",
+        **extra,
     }
 
 
@@ -187,8 +231,14 @@ def start_round(engine) -> int:
     settings = Settings(public_base_url="http://127.0.0.1:19400", database_url=str(engine.url))
     with make_session_factory(engine)() as session:
         city = session.query(Municipality).one()
-        safety_round, _ = start(session=session, actor=Actor.system("fault-suite"), settings=settings, drill=True,
-                                reason="manual", target=RoundTarget(municipality_ids=[city.id]))
+        safety_round, _ = start(
+            session=session,
+            actor=Actor.system("fault-suite"),
+            settings=settings,
+            drill=True,
+            reason="manual",
+            target=RoundTarget(municipality_ids=[city.id]),
+        )
         session.commit()
         return safety_round.id
 
@@ -196,47 +246,62 @@ def start_round(engine) -> int:
 def escalation(engine, steps: int) -> dict[str, int]:
     """Scheduler scenarios: escalation steps taken twice, steps not taken, checks not at the last step."""
     with engine.connect() as connection:
-        taken = connection.execute(text(
-            "SELECT check_id, step, count(*) FROM check_event WHERE kind = 'escalation' GROUP BY check_id, step"
-        )).all()
+        taken = connection.execute(
+            text("SELECT check_id, step, count(*) FROM check_event WHERE kind = 'escalation' GROUP BY check_id, step")
+        ).all()
         checks = connection.execute(text("SELECT count(*) FROM safety_check")).scalar() or 0
-        unreachable = connection.execute(text(
-            "SELECT count(*) FROM safety_check WHERE state = 'unreachable'")).scalar() or 0
-    return {"steps_twice": sum(n - 1 for _, _, n in taken), "steps_missed": checks * steps - len(taken),
-            "checks_not_escalated": checks - unreachable}
+        unreachable = (
+            connection.execute(text("SELECT count(*) FROM safety_check WHERE state = 'unreachable'")).scalar() or 0
+        )
+    return {
+        "steps_twice": sum(n - 1 for _, _, n in taken),
+        "steps_missed": checks * steps - len(taken),
+        "checks_not_escalated": checks - unreachable,
+    }
 
 
 def follow_ups(engine) -> int:
     """Messages beyond each check's first: hand-overs, 30001 retries, escalation steps."""
     with engine.connect() as connection:
-        return connection.execute(text(
-            "SELECT count(*) - count(DISTINCT check_id) FROM outbox_message")).scalar() or 0
+        return connection.execute(text("SELECT count(*) - count(DISTINCT check_id) FROM outbox_message")).scalar() or 0
 
 
 def error_codes(engine) -> dict[str, int]:
     """Messages that ended undelivered or failed, by provider code (30001 retried, 30003 handed over...)."""
     with engine.connect() as connection:
-        return dict(connection.execute(text(
-            "SELECT last_error_code, count(*) FROM outbox_message WHERE state IN ('failed', 'undelivered') "
-            "GROUP BY last_error_code ORDER BY last_error_code")).all())
+        return dict(
+            connection.execute(
+                text(
+                    "SELECT last_error_code, count(*) FROM outbox_message WHERE state IN ('failed', 'undelivered') "
+                    "GROUP BY last_error_code ORDER BY last_error_code"
+                )
+            ).all()
+        )
 
 
 def follow_ups_twice(engine) -> int:
     """Hand-overs made twice: a second message to the same contact and channel of a check that no
     30001 retry explains (duplicated receipts must not hand a check over twice)."""
     with engine.connect() as connection:
-        rows = connection.execute(text(
-            "SELECT check_id, contact_id, channel, count(*), "
-            "sum(CASE WHEN last_error_code = '30001' THEN 1 ELSE 0 END) FROM outbox_message "
-            "GROUP BY check_id, contact_id, channel HAVING count(*) > 1")).all()
+        rows = connection.execute(
+            text(
+                "SELECT check_id, contact_id, channel, count(*), "
+                "sum(CASE WHEN last_error_code = '30001' THEN 1 ELSE 0 END) FROM outbox_message "
+                "GROUP BY check_id, contact_id, channel HAVING count(*) > 1"
+            )
+        ).all()
     return sum(max(0, n - 1 - retried) for _, _, _, n, retried in rows)
 
 
 def pending(engine) -> int:
     try:
         with engine.connect() as connection:
-            return connection.execute(text(
-                "SELECT count(*) FROM outbox_message WHERE state IN ('queued', 'sending')")).scalar() or 0
+            return (
+                connection.execute(
+                    text("SELECT count(*) FROM outbox_message WHERE state IN ('queued', 'sending')")
+                ).scalar()
+                or 0
+            )
     except Exception:  # the database is down (the scenario's fault): not drained
         return -1
 
@@ -245,10 +310,15 @@ def stuck(engine) -> list[dict]:
     """The rows still pending when a scenario timed out: what to look at (no personal data)."""
     try:
         with engine.connect() as connection:
-            return [dict(row._mapping) | {"next_attempt_at": str(row.next_attempt_at), "claimed_at": str(row.claimed_at)}
-                    for row in connection.execute(text(
+            return [
+                dict(row._mapping) | {"next_attempt_at": str(row.next_attempt_at), "claimed_at": str(row.claimed_at)}
+                for row in connection.execute(
+                    text(
                         "SELECT id, state, attempts, throttled, next_attempt_at, claimed_by, claimed_at, last_error_code "
-                        "FROM outbox_message WHERE state IN ('queued', 'sending') ORDER BY id LIMIT 10"))]
+                        "FROM outbox_message WHERE state IN ('queued', 'sending') ORDER BY id LIMIT 10"
+                    )
+                )
+            ]
     except Exception:
         return []
 
@@ -268,8 +338,12 @@ def settled(engine, sim: Sim) -> bool:
 
 def connection_rows(engine) -> list[tuple[str, str]]:
     with engine.connect() as connection:
-        return [tuple(row) for row in connection.execute(text(
-            "SELECT to_number, provider_message_id FROM outbox_message WHERE provider_message_id IS NOT NULL"))]
+        return [
+            tuple(row)
+            for row in connection.execute(
+                text("SELECT to_number, provider_message_id FROM outbox_message WHERE provider_message_id IS NOT NULL")
+            )
+        ]
 
 
 def count(engine, sim: Sim) -> dict[str, int]:
@@ -279,14 +353,21 @@ def count(engine, sim: Sim) -> dict[str, int]:
     truth = {m["sid"]: m["status"] for m in accepted}
     with engine.connect() as connection:
         numbers = [row[0] for row in connection.execute(text("SELECT phone FROM patient_contact"))]
-        rows = connection.execute(text(
-            "SELECT provider_message_id, state, check_id FROM outbox_message WHERE channel = 'sms'")).all()
+        rows = connection.execute(
+            text("SELECT provider_message_id, state, check_id FROM outbox_message WHERE channel = 'sms'")
+        ).all()
         states = dict(connection.execute(text("SELECT id, state FROM safety_check")).all())
         all_rows = connection.execute(text("SELECT check_id, state FROM outbox_message")).all()
         # A number the provider refused as invalid is failed and marked, not missed (the check says so).
-        refused = {row[0] for row in connection.execute(text(
-            "SELECT to_number FROM outbox_message WHERE state = 'failed' AND last_error_code IN "
-            "('21211', '21614', '21610')"))}
+        refused = {
+            row[0]
+            for row in connection.execute(
+                text(
+                    "SELECT to_number FROM outbox_message WHERE state = 'failed' AND last_error_code IN "
+                    "('21211', '21614', '21610')"
+                )
+            )
+        }
     behind = sum(1 for provider_id, state, _ in rows if provider_id in truth and truth[provider_id] != state)
     failed_checks = {check for provider_id, state, check in rows if state in ("undelivered", "failed")}
     # A failed SMS is followed by the number's other channel (a call) or the next contact
@@ -297,15 +378,27 @@ def count(engine, sim: Sim) -> dict[str, int]:
     # (a message retried after 30001, or handed over, is a message of its own, not a duplicate).
     ours = Counter(to for to, provider_id in connection_rows(engine) if provider_id in truth)
     twice = sum(max(0, n - max(1, ours[to])) for to, n in per_number.items())
-    return {"patients": len(numbers), "sent": len(per_number), "sent_twice": twice,
-            "missed": sum(1 for n in numbers if n not in per_number and n not in refused),
-            "bad_numbers": len(refused), "receipts_behind": behind,
-            "checks_wrong": wrong}
+    return {
+        "patients": len(numbers),
+        "sent": len(per_number),
+        "sent_twice": twice,
+        "missed": sum(1 for n in numbers if n not in per_number and n not in refused),
+        "bad_numbers": len(refused),
+        "receipts_behind": behind,
+        "checks_wrong": wrong,
+    }
 
 
 # What the pages said (issue 28.5): each scenario looks during its fault, not only counts afterwards.
-BANNERS = ("system-status", "database-status", "provider-status", "throttle-status", "journal-status",
-           "webhooks-refused", "lane-status")
+BANNERS = (
+    "system-status",
+    "database-status",
+    "provider-status",
+    "throttle-status",
+    "journal-status",
+    "webhooks-refused",
+    "lane-status",
+)
 
 
 def admin_headers(engine) -> dict[str, str]:
@@ -330,8 +423,11 @@ def observe(api_url: str, headers: dict[str, str]) -> dict:
     try:
         health = httpx.get(f"{api_url}/healthz", timeout=10)
         body = health.json()
-        seen.update(healthz=health.status_code, healthz_journal_writable=body.get("journal", {}).get("writable"),
-                    healthz_webhooks_refused=body.get("webhooks_refused"))
+        seen.update(
+            healthz=health.status_code,
+            healthz_journal_writable=body.get("journal", {}).get("writable"),
+            healthz_webhooks_refused=body.get("webhooks_refused"),
+        )
     except (httpx.HTTPError, ValueError):
         seen["healthz"] = None
     try:
@@ -393,6 +489,10 @@ class Watcher:
     def stop(self) -> dict:
         self._stop.set()
         self._thread.join(30)
-        return {"healthz_seen": sorted(self.healthz, key=str), "down_seen": sorted(self.down),
-                "banners_seen": sorted(self.banners), "board_seen": sorted(self.board, key=str),
-                "webhooks_refused": self.refused}
+        return {
+            "healthz_seen": sorted(self.healthz, key=str),
+            "down_seen": sorted(self.down),
+            "banners_seen": sorted(self.banners),
+            "board_seen": sorted(self.board, key=str),
+            "webhooks_refused": self.refused,
+        }

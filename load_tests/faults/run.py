@@ -50,10 +50,23 @@ from load_tests.faults.harness import (
     wait_until,
 )
 
-SCENARIOS = ("worker_kill9_twice", "provider_down", "provider_errors", "api_kill9_receipts", "pg_fast_restart",
-             "pg_crash_10s", "two_workers_pg", "sqlite_disk_full", "sqlite_read_only", "scheduler_kill9_twice",
-             "two_schedulers_pg", "receipts_twice_two_apis", "receipts_twice_two_apis_pg",
-             "provider_429_pg", "journal_read_only_pg_down")
+SCENARIOS = (
+    "worker_kill9_twice",
+    "provider_down",
+    "provider_errors",
+    "api_kill9_receipts",
+    "pg_fast_restart",
+    "pg_crash_10s",
+    "two_workers_pg",
+    "sqlite_disk_full",
+    "sqlite_read_only",
+    "scheduler_kill9_twice",
+    "two_schedulers_pg",
+    "receipts_twice_two_apis",
+    "receipts_twice_two_apis_pg",
+    "provider_429_pg",
+    "journal_read_only_pg_down",
+)
 # What the pages must have said during the fault (issue 28.5), read by harness.Watcher: the board's banners
 # (HTML ids), the system status's ``down`` parts, /healthz not 200 at least once; ``after``: the board's
 # banners once the fault is over; ``refused``: webhooks answered 503 (and retried by the simulator).
@@ -65,8 +78,11 @@ EXPECT: dict[str, dict] = {
     "journal_read_only_pg_down": {"healthz_not_ok": True, "refused": True, "after": {"webhooks-refused"}},
 }
 # Scheduler scenarios: no answers (calls are not picked up), three steps within half a minute.
-STEPS = [{"after_minutes": 0.1, "action": "resend"}, {"after_minutes": 0.25, "action": "call"},
-         {"after_minutes": 0.4, "action": "unreachable"}]
+STEPS = [
+    {"after_minutes": 0.1, "action": "resend"},
+    {"after_minutes": 0.25, "action": "call"},
+    {"after_minutes": 0.4, "action": "unreachable"},
+]
 DOWN_SECONDS = 10.0  # SQLite disk full / read-only: how long before space is freed or permissions fixed
 
 
@@ -80,9 +96,13 @@ def _postgres(name: str) -> bool:
 
 def _env_for(name: str) -> dict[str, str]:
     if "scheduler" in name:
-        return {"BCP_ESCALATION_STEPS": json.dumps(STEPS), "BCP_ESCALATION_TIER_STEPS": "{}",
-                "BCP_SCHEDULER_TICK_SECONDS": "1", "BCP_HEARTBEAT_SECONDS": "2",
-                "BCP_ESCALATION_BATCH_SIZE": "20"}  # a step spans many transactions: a kill lands mid-step
+        return {
+            "BCP_ESCALATION_STEPS": json.dumps(STEPS),
+            "BCP_ESCALATION_TIER_STEPS": "{}",
+            "BCP_SCHEDULER_TICK_SECONDS": "1",
+            "BCP_HEARTBEAT_SECONDS": "2",
+            "BCP_ESCALATION_BATCH_SIZE": "20",
+        }  # a step spans many transactions: a kill lands mid-step
     if name.startswith("receipts_twice"):
         # Reconciliation off: every receipt must come in through the doors, none fetched afterwards.
         return {"BCP_SEND_RECONCILE_EVERY_SECONDS": "0"}
@@ -96,11 +116,15 @@ def expectations_met(name: str, fault: dict) -> bool:
     want = EXPECT.get(name)
     if not want:
         return True
-    return (want.get("banners", set()) <= set(fault.get("banners_seen", []))
-            and want.get("down", set()) <= set(fault.get("down_seen", []))
-            and (not want.get("healthz_not_ok") or any(code != 200 for code in fault.get("healthz_seen", [200])))
-            and (not want.get("refused") or (fault.get("webhooks_refused", 0) > 0 and fault.get("callbacks_retried", 0) > 0))
-            and want.get("after", set()) <= set(fault.get("banners_after", [])))
+    return (
+        want.get("banners", set()) <= set(fault.get("banners_seen", []))
+        and want.get("down", set()) <= set(fault.get("down_seen", []))
+        and (not want.get("healthz_not_ok") or any(code != 200 for code in fault.get("healthz_seen", [200])))
+        and (
+            not want.get("refused") or (fault.get("webhooks_refused", 0) > 0 and fault.get("callbacks_retried", 0) > 0)
+        )
+        and want.get("after", set()) <= set(fault.get("banners_after", []))
+    )
 
 
 def run_scenario(name: str, args, port: int) -> dict:
@@ -119,43 +143,64 @@ def run_scenario(name: str, args, port: int) -> dict:
         sim = Sim(sim_port, work, sim_env)
         env = service_env(database_url, api_url=api_url, sim_url=sim.url, data_dir=work, **_env_for(name))
         if name == "provider_errors":
-            sim.call("POST", "/_sim/faults", json={
-                "api_errors": {"429": 0.05, "500": 0.05, "21611": 0.05, "21211": 0.02, "timeout": 0.01},
-                "timeout_seconds": 12, "delivery_errors": {"30001": 0.03, "30003": 0.03, "30005": 0.02}})
+            sim.call(
+                "POST",
+                "/_sim/faults",
+                json={
+                    "api_errors": {"429": 0.05, "500": 0.05, "21611": 0.05, "21211": 0.02, "timeout": 0.01},
+                    "timeout_seconds": 12,
+                    "delivery_errors": {"30001": 0.03, "30003": 0.03, "30005": 0.02},
+                },
+            )
         if "scheduler" in name:
             sim.call("POST", "/_sim/config", json={"default_voice_digits": None})  # nobody picks up
         if name.startswith("receipts_twice"):
             # Every status twice at once, one copy to each API process, the later status first; some
             # undelivered (30005: the number takes no SMS, so a call), so a duplicated failure must not
             # hand a check over twice.
-            sim.call("POST", "/_sim/config", json={
-                "callback_copies": 2, "out_of_order_rate": 1.0,
-                "callback_targets": [api_url, f"http://127.0.0.1:{api2_port}"]})
+            sim.call(
+                "POST",
+                "/_sim/config",
+                json={
+                    "callback_copies": 2,
+                    "out_of_order_rate": 1.0,
+                    "callback_targets": [api_url, f"http://127.0.0.1:{api2_port}"],
+                },
+            )
             sim.call("POST", "/_sim/faults", json={"delivery_errors": {"30005": 0.05}})  # SMS refused: a call
         round_id = start_round(engine)
         if read_only:
             # The processes find the file read-only (their own connections: SQLite checks permissions
             # when a file is opened, so a chmod under open connections changes nothing).
             _read_only(work, database_file, True)
-        api = Process("api", [str(BIN / "bcp-service"), "serve", "--port", str(port)], env, work,
-                      permissions=read_only)
+        api = Process("api", [str(BIN / "bcp-service"), "serve", "--port", str(port)], env, work, permissions=read_only)
         processes += [sim.process, api]
         if name.startswith("receipts_twice"):
             processes.append(Process("api2", [str(BIN / "bcp-service"), "serve", "--port", str(api2_port)], env, work))
             wait_until(lambda: up(f"http://127.0.0.1:{api2_port}/healthz"), timeout=60, what="the second API")
         if not read_only:
             wait_until(lambda: up(f"{api_url}/healthz"), timeout=60, what="the API")
-        workers = [Process(f"worker{n}", [str(BIN / "bcp-service"), "worker"], env, work,
-                           permissions=read_only)
-                   for n in range(2 if name == "two_workers_pg" else 1)]
+        workers = [
+            Process(f"worker{n}", [str(BIN / "bcp-service"), "worker"], env, work, permissions=read_only)
+            for n in range(2 if name == "two_workers_pg" else 1)
+        ]
         processes += workers
         schedulers = []
         if "scheduler" in name:
-            schedulers = [Process(f"scheduler{n}", [str(BIN / "bcp-service"), "scheduler"], env, work)
-                          for n in range(2 if name == "two_schedulers_pg" else 1)]
+            schedulers = [
+                Process(f"scheduler{n}", [str(BIN / "bcp-service"), "scheduler"], env, work)
+                for n in range(2 if name == "two_schedulers_pg" else 1)
+            ]
             processes += schedulers
-        at = lambda share: wait_until(lambda: sent_share(sim, args.patients) >= share, timeout=120,  # noqa: E731
-                                      what=f"{share:.0%} sent", every=0.05)
+
+        def at(share: float) -> None:
+            wait_until(
+                lambda: sent_share(sim, args.patients) >= share,
+                timeout=120,
+                what=f"{share:.0%} sent",
+                every=0.05,
+            )
+
         held = 0
         fault: dict = {}
         watch = Watcher(api_url, headers) if name in EXPECT else None
@@ -218,8 +263,12 @@ def run_scenario(name: str, args, port: int) -> dict:
         if watch is not None:
             fault.update(watch.stop())
             watch = None
-        wait_until(lambda: settled(engine, sim) and ("scheduler" not in name or _escalated(engine, len(STEPS))),
-                   timeout=args.timeout, what="the round to settle", every=1)
+        wait_until(
+            lambda: settled(engine, sim) and ("scheduler" not in name or _escalated(engine, len(STEPS))),
+            timeout=args.timeout,
+            what="the round to settle",
+            every=1,
+        )
         result = count(engine, sim)
         result["exited"] = sum(1 for p in processes if not p.alive())
         result["held_by_dead_workers"] = held
@@ -230,26 +279,41 @@ def run_scenario(name: str, args, port: int) -> dict:
         result.update(fault)
         result["round_id"] = round_id
         stats = sim.call("GET", "/_sim/stats")
-        result["callbacks_taken"], result["callbacks_refused"] = stats.get("callbacks_sent", 0), stats.get(
-            "callbacks_failed", 0)
+        result["callbacks_taken"], result["callbacks_refused"] = (
+            stats.get("callbacks_sent", 0),
+            stats.get("callbacks_failed", 0),
+        )
         result["callbacks_retried"] = stats.get("callbacks_retried", 0)
         result["pages_said_it"] = expectations_met(name, {**fault, "callbacks_retried": result["callbacks_retried"]})
         result["follow_ups"] = follow_ups(engine)
         result["failed_codes"] = error_codes(engine)
         result["seconds"] = round(time.monotonic() - started, 1)
-        result["ok"] = (result["missed"] == 0 and result["receipts_behind"] == 0 and result["checks_wrong"] == 0
-                        and result["exited"] == 0 and result["sent_twice"] <= held
-                        and result["follow_ups_twice"] == 0
-                        and result.get("steps_twice", 0) == 0 and result.get("steps_missed", 0) == 0
-                        and result.get("checks_not_escalated", 0) == 0 and result["pages_said_it"])
+        result["ok"] = (
+            result["missed"] == 0
+            and result["receipts_behind"] == 0
+            and result["checks_wrong"] == 0
+            and result["exited"] == 0
+            and result["sent_twice"] <= held
+            and result["follow_ups_twice"] == 0
+            and result.get("steps_twice", 0) == 0
+            and result.get("steps_missed", 0) == 0
+            and result.get("checks_not_escalated", 0) == 0
+            and result["pages_said_it"]
+        )
         return result
     except TimeoutError as exc:
         try:
             partial = count(engine, sim)
         except Exception:
             partial = {}
-        return {**partial, "pending": pending(engine), "stuck": stuck(engine), "error": str(exc), "ok": False,
-                "exited": sum(1 for p in processes if not p.alive())}
+        return {
+            **partial,
+            "pending": pending(engine),
+            "stuck": stuck(engine),
+            "error": str(exc),
+            "ok": False,
+            "exited": sum(1 for p in processes if not p.alive()),
+        }
     finally:
         if watch is not None:
             watch.stop()
@@ -304,25 +368,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outage", type=float, default=30.0, help="provider_down: seconds the provider is down")
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds a scenario may take to settle")
     parser.add_argument("--keep", action="store_true", help="keep each scenario's directory (logs, SQLite file)")
-    parser.add_argument("--port-base", type=int, default=19400,
-                        help="loopback ports base..base+98 (services base+6n.., PostgreSQL clusters base+90..)")
-    parser.add_argument("--pg-down", type=float, default=4.0,
-                        help="journal_read_only_pg_down: seconds PostgreSQL stays down (Twilio retries within 15 s)")
+    parser.add_argument(
+        "--port-base",
+        type=int,
+        default=19400,
+        help="loopback ports base..base+98 (services base+6n.., PostgreSQL clusters base+90..)",
+    )
+    parser.add_argument(
+        "--pg-down",
+        type=float,
+        default=4.0,
+        help="journal_read_only_pg_down: seconds PostgreSQL stays down (Twilio retries within 15 s)",
+    )
     args = parser.parse_args(argv)
     results = {}
     for n, name in enumerate(args.only or SCENARIOS):
         results[name] = run_scenario(name, args, args.port_base + 6 * n)
         print(json.dumps({name: results[name]}, default=str), flush=True)
-    print("\n| scenario | patients | sent | sent twice (held by dead workers) | missed | bad numbers | receipts behind "
-          "| checks wrong | follow-ups twice | steps twice / missed | processes exited | pages said | s | ok |")
+    print(
+        "\n| scenario | patients | sent | sent twice (held by dead workers) | missed | bad numbers | receipts behind "
+        "| checks wrong | follow-ups twice | steps twice / missed | processes exited | pages said | s | ok |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
         steps = f"{r['steps_twice']} / {r['steps_missed']}" if "steps_twice" in r else "-"
-        print(f"| {name} | {r.get('patients', '-')} | {r.get('sent', '-')} | {r.get('sent_twice', '-')} "
-              f"({r.get('held_by_dead_workers', '-')}) | "
-              f"{r.get('missed', '-')} | {r.get('bad_numbers', '-')} | {r.get('receipts_behind', '-')} | "
-              f"{r.get('checks_wrong', '-')} | {r.get('follow_ups_twice', '-')} | {steps} | "
-              f"{r.get('exited', '-')} | {_said(r)} | {r.get('seconds', '-')} | {'yes' if r['ok'] else 'NO ' + r.get('error', '')} |")
+        print(
+            f"| {name} | {r.get('patients', '-')} | {r.get('sent', '-')} | {r.get('sent_twice', '-')} "
+            f"({r.get('held_by_dead_workers', '-')}) | "
+            f"{r.get('missed', '-')} | {r.get('bad_numbers', '-')} | {r.get('receipts_behind', '-')} | "
+            f"{r.get('checks_wrong', '-')} | {r.get('follow_ups_twice', '-')} | {steps} | "
+            f"{r.get('exited', '-')} | {_said(r)} | {r.get('seconds', '-')} | {'yes' if r['ok'] else 'NO ' + r.get('error', '')} |"
+        )
     return 0 if all(r["ok"] for r in results.values()) else 1
 
 

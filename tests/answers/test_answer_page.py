@@ -16,8 +16,15 @@ from tests.rounds.conftest import add_patient, area  # noqa: F401  (fixture)
 @pytest.fixture
 def link(session, settings, area):
     add_patient(session, area.city, uses_ventilator=True, ventilator_mode="invasive")
-    safety_round, _ = start_round(session=session, actor=Actor.system("test"), target=RoundTarget(municipality_ids=[area.city.id]),
-                                  reason="manual", drill=True, settings=settings, title="テスト地震")
+    safety_round, _ = start_round(
+        session=session,
+        actor=Actor.system("test"),
+        target=RoundTarget(municipality_ids=[area.city.id]),
+        reason="manual",
+        drill=True,
+        settings=settings,
+        title="テスト地震",
+    )
     message = session.exec(select(OutboxMessage).where(OutboxMessage.round_id == safety_round.id)).one()
     return message.answer_token, message, safety_round
 
@@ -40,7 +47,12 @@ def test_answer_by_link_is_recorded_once_per_nonce(anon_client, session, link):
     assert anon_client.post(f"/a/{token}", data=form).status_code == 200
     answers = session.exec(select(CheckAnswer).where(CheckAnswer.check_id == message.check_id)).all()
     assert len(answers) == 1
-    assert (answers[0].channel, answers[0].state, answers[0].hours_left, answers[0].answered_by) == ("link", "power_out", 3.0, "self")
+    assert (answers[0].channel, answers[0].state, answers[0].hours_left, answers[0].answered_by) == (
+        "link",
+        "power_out",
+        3.0,
+        "self",
+    )
     check = session.get(SafetyCheck, message.check_id)
     session.refresh(check)
     assert check.state == "power_out" and check.hours_left == 3.0
@@ -63,15 +75,32 @@ def test_the_page_fills_the_structured_answer_and_keeps_hours_with_transport(ano
     assert anon_client.post(f"/a/{token}", data=form).status_code == 200
     (answer,) = session.exec(select(CheckAnswer).where(CheckAnswer.check_id == message.check_id)).all()
     assert (answer.state, answer.hours_left, answer.power, answer.needs_transport, answer.needs_admission) == (
-        "needs_transport", 2.0, "out", True, True)
+        "needs_transport",
+        2.0,
+        "out",
+        True,
+        True,
+    )
     # Updated: now at a shelter, reserve unknown.
-    update = {"state": "evacuated", "evacuated_to": "第一小学校", "hours_unknown": "1", "power": "unknown", "nonce": "s-2"}
+    update = {
+        "state": "evacuated",
+        "evacuated_to": "第一小学校",
+        "hours_unknown": "1",
+        "power": "unknown",
+        "nonce": "s-2",
+    }
     thanks = anon_client.post(f"/a/{token}", data=update).text
     assert "避難済み" in thanks and "残り時間: 不明" in thanks
     check = session.get(SafetyCheck, message.check_id)
     session.refresh(check)
-    assert (check.state, check.evacuated_to, check.hours_left, check.hours_unknown, check.power, check.needs_admission) == (
-        "evacuated", "第一小学校", None, True, "unknown", False)
+    assert (
+        check.state,
+        check.evacuated_to,
+        check.hours_left,
+        check.hours_unknown,
+        check.power,
+        check.needs_admission,
+    ) == ("evacuated", "第一小学校", None, True, "unknown", False)
     assert anon_client.post(f"/a/{token}", data={**update, "power": "maybe", "nonce": "s-3"}).status_code == 422
 
 
@@ -96,16 +125,35 @@ def test_latest_answer_by_observed_time_wins(session, link):
     _, message, safety_round = link
     now = utcnow()
     record_answer(session=session, check_id=message.check_id, state="safe", channel="link", observed_at=now)
-    record_answer(session=session, check_id=message.check_id, state="needs_help", channel="sms",
-                  observed_at=now - timedelta(minutes=5))
+    record_answer(
+        session=session,
+        check_id=message.check_id,
+        state="needs_help",
+        channel="sms",
+        observed_at=now - timedelta(minutes=5),
+    )
     check = session.get(SafetyCheck, message.check_id)
     assert check.state == "safe"
     assert len(session.exec(select(CheckAnswer).where(CheckAnswer.check_id == check.id)).all()) == 2
-    assert read_counters(session=session, round_id=safety_round.id) == recount(session=session, round_id=safety_round.id)
+    assert read_counters(session=session, round_id=safety_round.id) == recount(
+        session=session, round_id=safety_round.id
+    )
 
 
-@pytest.mark.parametrize(("text", "hours"), [("", None), ("3", 3.0), ("２.５", 2.5), ("4時間", 4.0), ("わからない", None),
-                                             ("分かりません", None), ("不明", None), ("？", None), ("Unknown", None)])
+@pytest.mark.parametrize(
+    ("text", "hours"),
+    [
+        ("", None),
+        ("3", 3.0),
+        ("２.５", 2.5),
+        ("4時間", 4.0),
+        ("わからない", None),
+        ("分かりません", None),
+        ("不明", None),
+        ("？", None),
+        ("Unknown", None),
+    ],
+)
 def test_parse_hours(text, hours):
     assert parse_hours(text) == hours
 
@@ -122,11 +170,28 @@ def test_answers_by_link_sms_and_voice_are_audit_events(anon_client, session, li
 
     token, message, _ = link
     assert anon_client.post(f"/a/{token}", data={"state": "safe", "nonce": "n-audit"}).status_code == 200
-    assert anon_client.post(f"/a/{token}", data={"state": "safe", "nonce": "n-audit"}).status_code == 200  # repeat: one event
-    record_answers(session=session, answers=[
-        NewAnswer(check_id=message.check_id, state="needs_help", channel="sms", answered_by="family", idempotency_key="sms:SMa"),
-        NewAnswer(check_id=message.check_id, state="safe", channel="voice", answered_by="self", idempotency_key="voice:CAa"),
-    ])
+    assert (
+        anon_client.post(f"/a/{token}", data={"state": "safe", "nonce": "n-audit"}).status_code == 200
+    )  # repeat: one event
+    record_answers(
+        session=session,
+        answers=[
+            NewAnswer(
+                check_id=message.check_id,
+                state="needs_help",
+                channel="sms",
+                answered_by="family",
+                idempotency_key="sms:SMa",
+            ),
+            NewAnswer(
+                check_id=message.check_id,
+                state="safe",
+                channel="voice",
+                answered_by="self",
+                idempotency_key="voice:CAa",
+            ),
+        ],
+    )
     events = session.exec(select(AuditEvent).where(AuditEvent.resource == f"check/{message.check_id}")).all()
     assert sorted(e.action for e in events) == ["answer.link", "answer.sms", "answer.voice"]
     sms = next(e for e in events if e.action == "answer.sms")
@@ -147,8 +212,9 @@ def test_unknown_hours_are_accepted_and_bad_ones_explained_in_japanese(anon_clie
     assert bad.status_code == 422 and "わからない" in bad.text and "0〜720" in bad.text
 
 
-def test_a_database_outage_answers_a_japanese_try_again_page_that_keeps_the_choice(anon_client, session, link,
-                                                                                  monkeypatch):
+def test_a_database_outage_answers_a_japanese_try_again_page_that_keeps_the_choice(
+    anon_client, session, link, monkeypatch
+):
     import re
 
     from sqlalchemy.exc import OperationalError
@@ -165,7 +231,9 @@ def test_a_database_outage_answers_a_japanese_try_again_page_that_keeps_the_choi
         return real(session, answers)
 
     monkeypatch.setattr(routes, "record_link_answers", flaky)
-    page = anon_client.post(f"/a/{token}", data={"state": "power_out", "hours": "4", "note": "酸素残少", "nonce": "n-9"})
+    page = anon_client.post(
+        f"/a/{token}", data={"state": "power_out", "hours": "4", "note": "酸素残少", "nonce": "n-9"}
+    )
     assert page.status_code == 503 and "混み合っています" in page.text and "Internal Server Error" not in page.text
     assert "停電" in page.text and "あと4時間" in page.text
     kept = dict(re.findall(r'name="(\w+)" value="([^"]*)"', page.text))

@@ -17,8 +17,14 @@ from tests.rounds.conftest import add_patient, area  # noqa: F401  (fixture)
 def token(session, settings, area):
     clinic = create_institution(session, area.city, name="みどり在宅クリニック", phone="+81432001234")
     add_patient(session, area.city, uses_ventilator=True, ventilator_mode="invasive", active_institution_id=clinic.id)
-    safety_round, _ = start_round(session=session, actor=Actor.system("test"), reason="manual", drill=False,
-                                  settings=settings, target=RoundTarget(municipality_ids=[area.city.id]))
+    safety_round, _ = start_round(
+        session=session,
+        actor=Actor.system("test"),
+        reason="manual",
+        drill=False,
+        settings=settings,
+        target=RoundTarget(municipality_ids=[area.city.id]),
+    )
     return session.exec(select(OutboxMessage).where(OutboxMessage.round_id == safety_round.id)).one().answer_token
 
 

@@ -13,16 +13,27 @@ from tests.page_clients import browser_as, csrf  # noqa: F401  (fixture)
 
 
 def test_admin_creates_a_nurse_account_with_errors_next_to_the_field(browser_as, session):
-    station = create_institution(session, create_municipality(session, create_prefecture(session)), kind="visiting_nurse_station")
+    station = create_institution(
+        session, create_municipality(session, create_prefecture(session)), kind="visiting_nurse_station"
+    )
     admin = browser_as("admin")
     token = csrf(admin.get("/admin/users").text)
-    body = {"csrf_token": token, "username": "nurse-sato", "display_name": "佐藤", "role": "nurse", "scope_id": "", "password": "long-enough-pass"}
+    body = {
+        "csrf_token": token,
+        "username": "nurse-sato",
+        "display_name": "佐藤",
+        "role": "nurse",
+        "scope_id": "",
+        "password": "long-enough-pass",
+    }
     missing = admin.post("/admin/users", data=body)
     assert missing.status_code == 422 and 'id="e-scope_id"' in missing.text and 'value="nurse-sato"' in missing.text
     created = admin.post("/admin/users", data=body | {"scope_id": str(station.id)})
     assert created.status_code == 201 and "nurse-sato" in created.text
     user = session.exec(select(User).where(User.username == "nurse-sato")).one()
-    assert (user.role, user.scope_id) == ("nurse", station.id) and verify_password(user.password_hash, "long-enough-pass")
+    assert (user.role, user.scope_id) == ("nurse", station.id) and verify_password(
+        user.password_hash, "long-enough-pass"
+    )
 
 
 def test_disable_reset_and_tokens(browser_as, session, settings):
@@ -33,7 +44,12 @@ def test_disable_reset_and_tokens(browser_as, session, settings):
     other = create_user(session, "prefecture", create_prefecture(session).id)
     start_web_session(session=session, user=other, settings=settings)
     token = csrf(admin.get("/admin/users").text)
-    assert admin.post(f"/admin/users/{other.id}/active", data={"csrf_token": token, "active": "0"}, follow_redirects=False).status_code == 303
+    assert (
+        admin.post(
+            f"/admin/users/{other.id}/active", data={"csrf_token": token, "active": "0"}, follow_redirects=False
+        ).status_code
+        == 303
+    )
     session.refresh(other)
     assert other.active is False
     assert session.exec(select(WebSession).where(WebSession.user_id == other.id)).all() == []
@@ -44,13 +60,21 @@ def test_disable_reset_and_tokens(browser_as, session, settings):
     shown = re.search(r'id="secret">([^<]+)<', reset.text).group(1)
     session.refresh(other)
     assert verify_password(other.password_hash, shown)
-    assert admin.post(f"/admin/users/{other.id}/password", data={"csrf_token": token, "password": "short"}).status_code == 422
+    assert (
+        admin.post(f"/admin/users/{other.id}/password", data={"csrf_token": token, "password": "short"}).status_code
+        == 422
+    )
 
-    issued = admin.post(f"/admin/users/{other.id}/tokens", data={"csrf_token": token, "name": "気象連携", "expires_days": "30"})
+    issued = admin.post(
+        f"/admin/users/{other.id}/tokens", data={"csrf_token": token, "name": "気象連携", "expires_days": "30"}
+    )
     secret = re.search(r'id="secret">([^<]+)<', issued.text).group(1)
     row = session.exec(select(ApiToken).where(ApiToken.user_id == other.id, ApiToken.kind == "integration")).one()
     assert secret.startswith("bcpi_") and row.prefix == secret[:12] and row.expires_at is not None
-    assert admin.post(f"/admin/tokens/{row.id}/revoke", data={"csrf_token": token}, follow_redirects=False).status_code == 303
+    assert (
+        admin.post(f"/admin/tokens/{row.id}/revoke", data={"csrf_token": token}, follow_redirects=False).status_code
+        == 303
+    )
     session.refresh(row)
     assert row.revoked_at is not None
 

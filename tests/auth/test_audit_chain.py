@@ -27,8 +27,17 @@ SOMEONE = Principal(user_id=7, username="hub-x", role=Role.hub, scope_id=1)
 
 
 def _record_some(session, n: int = 3) -> list[int]:
-    return [record(session=session, principal=SOMEONE, action="patient.read", patient_ids=[100 + i, 200 + i],
-                   detail=f"round {i}", changes=[{"field": "status", "old": "在宅", "new": "入院"}]).id for i in range(n)]
+    return [
+        record(
+            session=session,
+            principal=SOMEONE,
+            action="patient.read",
+            patient_ids=[100 + i, 200 + i],
+            detail=f"round {i}",
+            changes=[{"field": "status", "old": "在宅", "new": "入院"}],
+        ).id
+        for i in range(n)
+    ]
 
 
 def test_each_row_chains_to_the_previous_and_verify_passes(session):
@@ -48,7 +57,12 @@ def _tamper(session, statement: str, **params) -> None:
             session.execute(text(part), params)
         session.execute(text("SET LOCAL session_replication_role = origin"))
         return
-    names = [r[0] for r in session.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name LIKE 'audit%'"))]
+    names = [
+        r[0]
+        for r in session.execute(
+            text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name LIKE 'audit%'")
+        )
+    ]
     sql = {n: session.execute(text("SELECT sql FROM sqlite_master WHERE name = :n"), {"n": n}).scalar() for n in names}
     for name in names:
         session.execute(text(f"DROP TRIGGER {name}"))
@@ -58,13 +72,16 @@ def _tamper(session, statement: str, **params) -> None:
         session.execute(text(sql[name]))
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE audit_event SET username = 'someone-else' WHERE id = :id",
-    "UPDATE audit_event SET changes = NULL WHERE id = :id",
-    "DELETE FROM audit_event_patient WHERE event_id = :id",
-    "UPDATE audit_event_patient SET patient_id = patient_id + 1000 WHERE event_id = :id",
-    "DELETE FROM audit_event_patient WHERE event_id = :id; DELETE FROM audit_event WHERE id = :id",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_event SET username = 'someone-else' WHERE id = :id",
+        "UPDATE audit_event SET changes = NULL WHERE id = :id",
+        "DELETE FROM audit_event_patient WHERE event_id = :id",
+        "UPDATE audit_event_patient SET patient_id = patient_id + 1000 WHERE event_id = :id",
+        "DELETE FROM audit_event_patient WHERE event_id = :id; DELETE FROM audit_event WHERE id = :id",
+    ],
+)
 def test_verify_names_the_first_row_changed_behind_the_triggers(session, statement):
     _first, middle, last = _record_some(session)
     _tamper(session, statement, id=middle)
@@ -128,13 +145,16 @@ def test_concurrent_writers_keep_one_chain(database_url, engine):
         wipe_database(engine)
 
 
-@pytest.mark.parametrize("statement", [
-    "INSERT OR REPLACE INTO audit_event (id, at, username, action, patient_count) VALUES (:id, CURRENT_TIMESTAMP, 'x', 'x', 0)",
-    "REPLACE INTO audit_event (id, at, username, action, patient_count) VALUES (:id, CURRENT_TIMESTAMP, 'x', 'x', 0)",
-    "INSERT OR REPLACE INTO audit_event_patient (event_id, patient_id) VALUES (:id, 100)",
-    "INSERT INTO audit_event (id, at, action, patient_count) VALUES (:id, CURRENT_TIMESTAMP, 'x', 0) "
-    "ON CONFLICT (id) DO UPDATE SET action = 'x'",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "INSERT OR REPLACE INTO audit_event (id, at, username, action, patient_count) VALUES (:id, CURRENT_TIMESTAMP, 'x', 'x', 0)",
+        "REPLACE INTO audit_event (id, at, username, action, patient_count) VALUES (:id, CURRENT_TIMESTAMP, 'x', 'x', 0)",
+        "INSERT OR REPLACE INTO audit_event_patient (event_id, patient_id) VALUES (:id, 100)",
+        "INSERT INTO audit_event (id, at, action, patient_count) VALUES (:id, CURRENT_TIMESTAMP, 'x', 0) "
+        "ON CONFLICT (id) DO UPDATE SET action = 'x'",
+    ],
+)
 @pytest.mark.parametrize("recursive", [False, True])
 def test_sqlite_refuses_replace_with_or_without_recursive_triggers(session, statement, recursive):
     if session.get_bind().dialect.name != "sqlite":
@@ -187,7 +207,9 @@ def service_engine(engine):
         connection.execute(text(f"CREATE ROLE {role} LOGIN IN ROLE bcp_app"))
     with engine.begin() as connection:  # one committed audit row to try the statements on
         record(session=_bound(connection), principal=SOMEONE, action="patient.read", patient_ids=[1])
-    service = make_engine(make_url(url.render_as_string(hide_password=False)).set(username=role).render_as_string(hide_password=False))
+    service = make_engine(
+        make_url(url.render_as_string(hide_password=False)).set(username=role).render_as_string(hide_password=False)
+    )
     try:
         yield service
     finally:

@@ -17,7 +17,9 @@ from tests.page_clients import browser_as, csrf  # noqa: F401  (fixture)
 
 
 def _last(session, action: str) -> AuditEvent:
-    return session.exec(select(AuditEvent).where(AuditEvent.action == action).order_by(col(AuditEvent.id).desc())).first()
+    return session.exec(
+        select(AuditEvent).where(AuditEvent.action == action).order_by(col(AuditEvent.id).desc())
+    ).first()
 
 
 def _by_field(event: AuditEvent) -> dict[str, dict]:
@@ -27,10 +29,16 @@ def _by_field(event: AuditEvent) -> dict[str, dict]:
 def test_patient_update_lists_fields_with_values_except_personal_ones(client, session):
     city = create_municipality(session, create_prefecture(session))
     patient = create_patient(session, city, oxygen_flow_lpm=2.0, address="架空町1-1")
-    response = client.patch(f"/api/v1/patients/{patient.id}", json={
-        "address": "架空町9-9", "name": "変更 後子", "oxygen_flow_lpm": 3.5, "sex": "female",
-        "contacts": [{"phone": "+819011112222", "kind": "family"}],
-    })
+    response = client.patch(
+        f"/api/v1/patients/{patient.id}",
+        json={
+            "address": "架空町9-9",
+            "name": "変更 後子",
+            "oxygen_flow_lpm": 3.5,
+            "sex": "female",
+            "contacts": [{"phone": "+819011112222", "kind": "family"}],
+        },
+    )
     assert response.status_code == 200, response.text
     changes = _by_field(_last(session, "patient.update"))
     assert changes["oxygen_flow_lpm"] == {"field": "oxygen_flow_lpm", "old": 2.0, "new": 3.5}
@@ -50,7 +58,10 @@ def test_institution_region_and_municipality_updates_are_audited_with_before_and
     a, b = create_municipality(session, prefecture), create_municipality(session, prefecture)
     region = create_region(session, prefecture, [a])
     clinic = create_institution(session, a, name="旧クリニック")
-    assert client.patch(f"/api/v1/institutions/{clinic.id}", json={"name": "新クリニック", "open_24h": True}).status_code == 200
+    assert (
+        client.patch(f"/api/v1/institutions/{clinic.id}", json={"name": "新クリニック", "open_24h": True}).status_code
+        == 200
+    )
     changes = _by_field(_last(session, "institution.update"))
     assert changes["name"] == {"field": "name", "old": "旧クリニック", "new": "新クリニック"}
     assert changes["open_24h"] == {"field": "open_24h", "old": False, "new": True}
@@ -68,8 +79,10 @@ def test_account_changes_are_audited_without_the_password(browser_as, session):
     admin.post(f"/admin/users/{target.id}/active", data={"active": "0", "csrf_token": token}, follow_redirects=False)
     admin.post(f"/admin/users/{target.id}/password", data={"password": "a-new-long-password-1", "csrf_token": token})
     events = session.exec(select(AuditEvent).where(AuditEvent.action == "user.update").order_by(AuditEvent.id)).all()
-    assert [e.changes for e in events] == [[{"field": "active", "old": True, "new": False}],
-                                           [{"field": "password", "personal": True}]]
+    assert [e.changes for e in events] == [
+        [{"field": "active", "old": True, "new": False}],
+        [{"field": "password", "personal": True}],
+    ]
     assert all(e.username == admin.user.username for e in events)
     assert "a-new-long-password-1" not in repr([(e.changes, e.detail) for e in events])
 
@@ -80,8 +93,13 @@ def test_audit_page_is_in_japanese_filters_and_pages_by_keyset(browser_as, sessi
     client.patch(f"/api/v1/patients/{patient.id}", json={"address": "架空町2-2", "uses_suction": True})
     someone = Principal(user_id=999, username="hub-y", role=Role.hub, scope_id=1)
     for i in range(105):
-        record(session=session, principal=someone, action="round.check.read", patient_ids=[patient.id],
-               detail=f"round {i} check {i + 1}")
+        record(
+            session=session,
+            principal=someone,
+            action="round.check.read",
+            patient_ids=[patient.id],
+            detail=f"round {i} check {i + 1}",
+        )
     admin = browser_as("admin")
     first = admin.get("/audit", params={"patient_id": str(patient.id)})
     assert first.status_code == 200

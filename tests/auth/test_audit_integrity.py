@@ -45,8 +45,9 @@ def test_a_failing_statement_does_not_carry_its_parameters(database_url, caplog)
     try:
         with pytest.raises(DBAPIError) as failure, engine.begin() as connection:
             # No municipality, no required columns: the insert fails in the database.
-            connection.execute(text("INSERT INTO patient (name, address) VALUES (:name, :address)"),
-                               {"name": name, "address": address})
+            connection.execute(
+                text("INSERT INTO patient (name, address) VALUES (:name, :address)"), {"name": name, "address": address}
+            )
         # PostgreSQL's own DETAIL names the failing row, so there the app never lets the exception reach
         # a log (security.py logs its type only); logging it here would put the row into the run's log.
         if engine.dialect.name == "sqlite":

@@ -46,8 +46,12 @@ def test_integration_tokens_expire_by_default_and_within_the_maximum(client, ses
     expires = made.json()["expires_at"]
     assert expires.endswith("Z") or "+" in expires
     row = session.get(ApiToken, made.json()["id"])
-    assert abs((row.expires_at.replace(tzinfo=None) - utcnow().replace(tzinfo=None)) - timedelta(days=90)) < timedelta(minutes=1)
-    too_long = client.post("/api/v1/auth/api-tokens", json={"name": "x", "expires_days": settings.api_token_max_days + 1})
+    assert abs((row.expires_at.replace(tzinfo=None) - utcnow().replace(tzinfo=None)) - timedelta(days=90)) < timedelta(
+        minutes=1
+    )
+    too_long = client.post(
+        "/api/v1/auth/api-tokens", json={"name": "x", "expires_days": settings.api_token_max_days + 1}
+    )
     assert too_long.status_code == 422 and "日で指定" in too_long.json()["detail"][0]["msg"]
     assert client.post("/api/v1/auth/api-tokens", json={"name": "短期", "expires_days": 7}).status_code == 201
     assert "auth.token_created" in _actions(session)
@@ -69,7 +73,9 @@ def test_tokens_and_sessions_die_with_the_account_change(change, anon_client, ap
     prefecture, other = create_prefecture(session), create_prefecture(session)
     user = create_user(session, "prefecture", prefecture.id)
     headers = bearer(session, user)
-    integration = ApiToken(user_id=user.id, kind="integration", token_hash="x" * 64, prefix="bcpi_x", epoch=user.credential_epoch)
+    integration = ApiToken(
+        user_id=user.id, kind="integration", token_hash="x" * 64, prefix="bcpi_x", epoch=user.credential_epoch
+    )
     session.add(integration)
     cookie, _ = start_web_session(session=session, user=user, settings=settings)
     session.commit()
@@ -134,8 +140,12 @@ def test_every_route_refuses_a_dead_token(app, anon_client, session):
         if rule.public:
             continue
         for name, headers in (("revoked", revoked), ("expired", expired), ("reset", reset)):
-            answer = anon_client.request(method, concrete_path(route.path), headers=headers, json={}, follow_redirects=False)
-            if answer.status_code != 401 and not (answer.status_code == 303 and "/login" in answer.headers.get("location", "")):
+            answer = anon_client.request(
+                method, concrete_path(route.path), headers=headers, json={}, follow_redirects=False
+            )
+            if answer.status_code != 401 and not (
+                answer.status_code == 303 and "/login" in answer.headers.get("location", "")
+            ):
                 failures.append(f"{name} {method} {route.path}: {answer.status_code}")
     assert failures == []
 
@@ -180,8 +190,10 @@ def test_an_admin_reset_unlocks(browser_as, anon_client, session):
         anon_client.post("/api/v1/auth/token", data={"username": user.username, "password": "wrong-password"})
     assert _token(anon_client, user.username).status_code == 429
     admin = browser_as("admin")
-    reset = admin.post(f"/admin/users/{user.id}/password", data={"csrf_token": csrf(admin.get("/admin/users").text),
-                                                                  "password": PASSWORD})
+    reset = admin.post(
+        f"/admin/users/{user.id}/password",
+        data={"csrf_token": csrf(admin.get("/admin/users").text), "password": PASSWORD},
+    )
     assert reset.status_code == 200 and "ロックも解除" in reset.text
     assert _token(anon_client, user.username).status_code == 200
     assert "auth.password_reset" in _actions(session)
@@ -200,8 +212,11 @@ def test_two_factor_required_sends_privileged_accounts_to_enrol(app, anon_client
         assert browser.get("/api/v1/auth/me").status_code == 401  # a session from before the setting
     with TestClient(app) as browser:
         form = browser.get("/login")
-        sent = browser.post("/login", data={"username": admin.username, "password": PASSWORD, "csrf_token": csrf(form.text),
-                                            "next": "/"}, follow_redirects=False)
+        sent = browser.post(
+            "/login",
+            data={"username": admin.username, "password": PASSWORD, "csrf_token": csrf(form.text), "next": "/"},
+            follow_redirects=False,
+        )
         assert sent.status_code == 303 and sent.headers["location"].startswith("/login/enrol")
         assert browser.get("/", follow_redirects=False).status_code == 303  # not signed in
         enrol = browser.get(sent.headers["location"])
@@ -209,7 +224,9 @@ def test_two_factor_required_sends_privileged_accounts_to_enrol(app, anon_client
         assert "<svg" in enrol.text and "otpauth://totp/" in enrol.text
         wrong = browser.post("/login/enrol", data={"code": "000000", "csrf_token": csrf(enrol.text), "next": "/"})
         assert wrong.status_code == 422 and "確認コードが違う" in wrong.text
-        done = browser.post("/login/enrol", data={"code": pyotp.TOTP(secret).now(), "csrf_token": csrf(wrong.text), "next": "/"})
+        done = browser.post(
+            "/login/enrol", data={"code": pyotp.TOTP(secret).now(), "csrf_token": csrf(wrong.text), "next": "/"}
+        )
         assert done.status_code == 200 and len(re.findall(r"<li><code>", done.text)) == totp.RECOVERY_CODES
         assert browser.get("/api/v1/auth/me").json()["username"] == admin.username
     assert "auth.two_factor_enrolled" in _actions(session)
@@ -221,15 +238,25 @@ def test_page_login_asks_for_the_code(app, session, settings):
     session.commit()
     with TestClient(app) as browser:
         form = browser.get("/login")
-        sent = browser.post("/login", data={"username": user.username, "password": PASSWORD, "csrf_token": csrf(form.text),
-                                            "next": "/board"}, follow_redirects=False)
+        sent = browser.post(
+            "/login",
+            data={"username": user.username, "password": PASSWORD, "csrf_token": csrf(form.text), "next": "/board"},
+            follow_redirects=False,
+        )
         assert sent.headers["location"].startswith("/login/code")
         step = browser.get(sent.headers["location"])
-        wrong = browser.post("/login/code", data={"code": "１２３４５６", "csrf_token": csrf(step.text), "next": "/board"})
+        wrong = browser.post(
+            "/login/code", data={"code": "１２３４５６", "csrf_token": csrf(step.text), "next": "/board"}
+        )
         assert wrong.status_code == 401 and "確認コードが違う" in wrong.text
-        full_width = pyotp.TOTP(secret).at(time.time() + 30).translate(str.maketrans("0123456789", "０１２３４５６７８９"))
-        ok = browser.post("/login/code", data={"code": full_width, "csrf_token": csrf(wrong.text), "next": "/board"},
-                          follow_redirects=False)
+        full_width = (
+            pyotp.TOTP(secret).at(time.time() + 30).translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+        )
+        ok = browser.post(
+            "/login/code",
+            data={"code": full_width, "csrf_token": csrf(wrong.text), "next": "/board"},
+            follow_redirects=False,
+        )
         assert ok.status_code == 303 and ok.headers["location"] == "/board"
         assert browser.get("/api/v1/auth/me").status_code == 200
     with TestClient(app) as stranger:  # no pending cookie: back to the password
@@ -249,11 +276,21 @@ def test_own_account_page_password_tokens_and_two_factor(browser_as, anon_client
     bad = hub.post("/account/tokens", data={"csrf_token": token, "name": "x", "expires_days": "9999"})
     assert bad.status_code == 422 and 'id="e-expires_days"' in bad.text
 
-    wrong = hub.post("/account/password", data={"csrf_token": token, "current": "nope-nope-nope", "new": "a-new-password-1",
-                                               "confirm": "a-new-password-1"})
+    wrong = hub.post(
+        "/account/password",
+        data={
+            "csrf_token": token,
+            "current": "nope-nope-nope",
+            "new": "a-new-password-1",
+            "confirm": "a-new-password-1",
+        },
+    )
     assert wrong.status_code == 422 and "現在のパスワードが違います" in wrong.text
-    changed = hub.post("/account/password", data={"csrf_token": token, "current": PASSWORD, "new": "a-new-password-1",
-                                                 "confirm": "a-new-password-1"}, follow_redirects=False)
+    changed = hub.post(
+        "/account/password",
+        data={"csrf_token": token, "current": PASSWORD, "new": "a-new-password-1", "confirm": "a-new-password-1"},
+        follow_redirects=False,
+    )
     assert changed.status_code == 303
     hub.cookies.set(SESSION_COOKIE, changed.cookies[SESSION_COOKIE])
     assert anon_client.get("/api/v1/auth/me", headers=headers).status_code == 401  # the token died with the password
@@ -268,7 +305,10 @@ def test_own_account_page_password_tokens_and_two_factor(browser_as, anon_client
     needs_code = hub.post("/account/tokens", data={"csrf_token": token, "name": "y"})
     assert needs_code.status_code == 422 and "確認コード" in needs_code.text
     row = session.exec(select(ApiToken).where(ApiToken.name == "集計")).one()
-    assert hub.post(f"/account/tokens/{row.id}/revoke", data={"csrf_token": token}, follow_redirects=False).status_code == 303
+    assert (
+        hub.post(f"/account/tokens/{row.id}/revoke", data={"csrf_token": token}, follow_redirects=False).status_code
+        == 303
+    )
     actions = _actions(session)
     for action in ("auth.token_created", "auth.password_changed", "auth.two_factor_enrolled", "auth.token_revoked"):
         assert action in actions, action
@@ -323,7 +363,9 @@ def test_admin_turns_off_a_lost_second_factor_and_needs_its_own_code_for_tokens(
     code = pyotp.TOTP(admin_secret).at(time.time() + 30)
     made = admin.post(f"/admin/users/{officer.id}/tokens", data={"csrf_token": token, "name": "連携", "otp": code})
     assert made.status_code == 200 and 'id="secret">bcpi_' in made.text
-    off = admin.post(f"/admin/users/{officer.id}/two-factor/disable", data={"csrf_token": token}, follow_redirects=False)
+    off = admin.post(
+        f"/admin/users/{officer.id}/two-factor/disable", data={"csrf_token": token}, follow_redirects=False
+    )
     assert off.status_code == 303
     session.refresh(officer)
     assert officer.totp_enabled_at is None and officer.totp_secret is None

@@ -85,8 +85,11 @@ def test_page_login_cookie_session_and_csrf(app, session):
         assert bad.status_code == 403
         # The refused form comes back with a fresh token (and cookie).
         csrf = bad.text.split('name="csrf_token" value="')[1].split('"')[0]
-        ok = browser.post("/login", data={"username": user.username, "password": PASSWORD, "csrf_token": csrf, "next": "https://evil.example/"},
-                          follow_redirects=False)
+        ok = browser.post(
+            "/login",
+            data={"username": user.username, "password": PASSWORD, "csrf_token": csrf, "next": "https://evil.example/"},
+            follow_redirects=False,
+        )
         assert ok.status_code == 303 and ok.headers["location"] == "/"
         set_cookie = ok.headers["set-cookie"]
         assert "bcp_session=" in set_cookie and "HttpOnly" in set_cookie

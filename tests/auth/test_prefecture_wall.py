@@ -21,8 +21,15 @@ from tests.auth.test_route_matrix import access_rules
 from tests.world import Account, Land, World, world3  # noqa: F401 (fixture)
 
 # Rows a refused request may add or touch: its own audit record, the caller's token and session use.
-VOLATILE = {"audit_event", "audit_event_patient", "api_token", "web_session", "login_throttle", "service_heartbeat",
-            "send_rate"}
+VOLATILE = {
+    "audit_event",
+    "audit_event_patient",
+    "api_token",
+    "web_session",
+    "login_throttle",
+    "service_heartbeat",
+    "send_rate",
+}
 # Write routes that name no row of any prefecture, with why.
 NAMES_NOTHING = {
     ("POST", "/logout"): "ends the caller's own session",
@@ -37,8 +44,15 @@ NAMES_NOTHING = {
     # Admin only (paused sending lanes, issue 26.1): names a lane (sms, voice), no row of a prefecture.
     ("POST", "/system/lanes/{lane}/resume"): "resumes a sending lane of the whole service (admin only)",
 }
-PATIENT = {"name": "越境 太郎", "name_kana": "エッキョウ タロウ", "sex": "male", "uses_oxygen": True,
-           "oxygen_source": "cylinders", "cylinder_hours": 4, "contacts": [{"kind": "self", "phone": "+819011112222"}]}
+PATIENT = {
+    "name": "越境 太郎",
+    "name_kana": "エッキョウ タロウ",
+    "sex": "male",
+    "uses_oxygen": True,
+    "oxygen_source": "cylinders",
+    "cylinder_hours": 4,
+    "contacts": [{"kind": "self", "phone": "+819011112222"}],
+}
 
 
 def write_routes(app) -> list[tuple[str, APIRoute]]:
@@ -59,10 +73,20 @@ def csv_file(header: str, row: str) -> dict:
 def foreign_ids(o: Land) -> dict[str, int]:
     """A path id of each kind, taken from the other prefecture ``o``."""
     return {
-        "region_id": o.regions[0].id, "municipality_id": o.municipalities[0].id, "institution_id": o.clinics[0].id,
-        "patient_id": o.patients[0].id, "contact_id": o.contact_id, "designation_id": o.designation_id,
-        "round_id": o.round_id, "check_id": o.check_id, "record_id": o.record_id, "schedule_id": o.schedule_id,
-        "draft_id": o.draft_id, "reply_id": o.reply_id, "token_id": o.token_id, "user_id": o.nurse_user_id,
+        "region_id": o.regions[0].id,
+        "municipality_id": o.municipalities[0].id,
+        "institution_id": o.clinics[0].id,
+        "patient_id": o.patients[0].id,
+        "contact_id": o.contact_id,
+        "designation_id": o.designation_id,
+        "round_id": o.round_id,
+        "check_id": o.check_id,
+        "record_id": o.record_id,
+        "schedule_id": o.schedule_id,
+        "draft_id": o.draft_id,
+        "reply_id": o.reply_id,
+        "token_id": o.token_id,
+        "user_id": o.nurse_user_id,
         "prefecture_id": o.prefecture.id,
         "change_id": o.change_id,
     }
@@ -85,30 +109,40 @@ def cases(method: str, path: str, me: Account, mine: Land, o: Land) -> list[tupl
     key = (method, path)
     by_route: dict[tuple[str, str], list[tuple[str, dict]]] = {
         ("POST", "/settings/quiet-hours"): [
-            (path, {"data": {**form, "prefecture_id": str(o.prefecture.id), "start": "22:00", "end": "06:00"}})],
+            (path, {"data": {**form, "prefecture_id": str(o.prefecture.id), "start": "22:00", "end": "06:00"}})
+        ],
         ("POST", "/api/v1/regions"): [
             (path, {"json": {"prefecture_id": o.prefecture.id, "name": "越境圏域", "municipality_ids": [m_other]}}),
-            (path, {"json": {"prefecture_id": mine.prefecture.id, "name": "越境圏域", "municipality_ids": [m0, m_other]}}),
+            (
+                path,
+                {"json": {"prefecture_id": mine.prefecture.id, "name": "越境圏域", "municipality_ids": [m0, m_other]}},
+            ),
         ],
         ("PATCH", "/api/v1/regions/{region_id}"): [
             (there, {"json": {"name": "越境圏域"}}),
             (f"/api/v1/regions/{mine.regions[0].id}", {"json": {"municipality_ids": [m0, m_other]}}),
         ],
         ("POST", "/api/v1/municipalities"): [
-            (path, {"json": {"code": municipality_code(o.code), "name": "越境町", "prefecture_id": mine.prefecture.id}}),
+            (
+                path,
+                {"json": {"code": municipality_code(o.code), "name": "越境町", "prefecture_id": mine.prefecture.id}},
+            ),
             (path, {"json": {"code": municipality_code(o.code), "name": "越境町", "prefecture_id": o.prefecture.id}}),
         ],
         ("PATCH", "/api/v1/municipalities/{municipality_id}"): [(there, {"json": {"name": "越境町"}})],
         ("POST", "/api/v1/institutions"): [
-            (path, {"json": {"name": "越境診療所", "kind": "clinic", "municipality_id": m_other}})],
+            (path, {"json": {"name": "越境診療所", "kind": "clinic", "municipality_id": m_other}})
+        ],
         ("PATCH", "/api/v1/institutions/{institution_id}"): [
             (there, {"json": {"name": "越境診療所"}}),
             (f"/api/v1/institutions/{own_institution}", {"json": {"municipality_id": m_other}}),
         ],
         ("PUT", "/api/v1/institutions/{institution_id}/designations"): [
             (there, {"json": {"designations": []}}),
-            (f"/api/v1/institutions/{own_hub}/designations",
-             {"json": {"designations": [{"region_id": o.regions[0].id, "kind": "hub"}]}}),
+            (
+                f"/api/v1/institutions/{own_hub}/designations",
+                {"json": {"designations": [{"region_id": o.regions[0].id, "kind": "hub"}]}},
+            ),
         ],
         ("PUT", "/api/v1/institutions/{institution_id}/hub-municipalities"): [
             (there, {"json": {"hub_municipality_ids": []}}),
@@ -117,8 +151,18 @@ def cases(method: str, path: str, me: Account, mine: Land, o: Land) -> list[tupl
         ("POST", "/api/v1/patients"): [
             (path, {"json": {**PATIENT, "municipality_id": m_other, "hub_id": o.hubs[0].id}}),
             (path, {"json": {**PATIENT, "municipality_id": m0, "hub_id": o.hubs[0].id}}),
-            (path, {"json": {**PATIENT, "municipality_id": m0, "active_institution_id": o.clinics[0].id,
-                             "visiting_nurse_station_id": o.stations[0].id, "backup_hospital_id": o.backup.id}}),
+            (
+                path,
+                {
+                    "json": {
+                        **PATIENT,
+                        "municipality_id": m0,
+                        "active_institution_id": o.clinics[0].id,
+                        "visiting_nurse_station_id": o.stations[0].id,
+                        "backup_hospital_id": o.backup.id,
+                    }
+                },
+            ),
         ],
         ("PATCH", "/api/v1/patients/{patient_id}"): [
             (there, {"json": {"name": "越境 太郎"}}),
@@ -126,70 +170,161 @@ def cases(method: str, path: str, me: Account, mine: Land, o: Land) -> list[tupl
             (f"/api/v1/patients/{p0}", {"json": {"backup_hospital_id": o.backup.id}}),
             (f"/api/v1/patients/{p0}", {"json": {"hub_id": o.hubs[0].id}}),
         ],
-        ("POST", "/api/v1/patients/{patient_id}/contacts"): [(there, {"json": {"kind": "family", "phone": "+819011112222"}})],
+        ("POST", "/api/v1/patients/{patient_id}/contacts"): [
+            (there, {"json": {"kind": "family", "phone": "+819011112222"}})
+        ],
         ("PUT", "/api/v1/patients/{patient_id}/contacts/{contact_id}"): [
-            (there, {"json": {"kind": "family", "phone": "+819011112222"}})],
-        ("POST", "/api/v1/imports/patients"): [(path, csv_file(
-            "external_id,name,municipality_code,hub_external_id",
-            f"W-NEW-1,越境 太郎,{o.municipalities[0].code},{o.hubs[0].external_id}"))],
-        ("POST", "/api/v1/imports/institutions"): [(path, csv_file(
-            "external_id,name,kind,municipality_code", f"W-NEW-I,越境診療所,clinic,{o.municipalities[0].code}"))],
+            (there, {"json": {"kind": "family", "phone": "+819011112222"}})
+        ],
+        ("POST", "/api/v1/imports/patients"): [
+            (
+                path,
+                csv_file(
+                    "external_id,name,municipality_code,hub_external_id",
+                    f"W-NEW-1,越境 太郎,{o.municipalities[0].code},{o.hubs[0].external_id}",
+                ),
+            )
+        ],
+        ("POST", "/api/v1/imports/institutions"): [
+            (
+                path,
+                csv_file(
+                    "external_id,name,kind,municipality_code", f"W-NEW-I,越境診療所,clinic,{o.municipalities[0].code}"
+                ),
+            )
+        ],
         ("POST", "/api/v1/bcp-drafts/{draft_id}/review"): [(there, {"json": {"comment": "越境"}})],
-        ("POST", "/api/v1/rounds"): [(path, {"json": {"reason": "disaster", "drill": True,
-                                                      "target": {"municipality_ids": [m_other]}}})],
-        ("POST", "/api/v1/schedules"): [(path, {"json": {"name": "越境定期", "interval_minutes": 600, "drill": True,
-                                                         "target": {"municipality_ids": [m_other]}}})],
+        ("POST", "/api/v1/rounds"): [
+            (path, {"json": {"reason": "disaster", "drill": True, "target": {"municipality_ids": [m_other]}}})
+        ],
+        ("POST", "/api/v1/schedules"): [
+            (
+                path,
+                {
+                    "json": {
+                        "name": "越境定期",
+                        "interval_minutes": 600,
+                        "drill": True,
+                        "target": {"municipality_ids": [m_other]},
+                    }
+                },
+            )
+        ],
         ("PATCH", "/api/v1/schedules/{schedule_id}"): [(there, {"json": {"name": "越境定期"}})],
         ("POST", "/api/v1/unmatched-replies/{reply_id}/resolve"): [
-            (there, {"json": {"resolution": "answered", "check_id": o.check_id, "state": "safe"}})],
+            (there, {"json": {"resolution": "answered", "check_id": o.check_id, "state": "safe"}})
+        ],
         ("POST", "/api/v1/rounds/{round_id}/checks/{check_id}/assign"): [
             (there, {"json": {"user_id": None}}),
-            (f"/api/v1/rounds/{mine.round_id}/checks/{mine.own_check_id}/assign", {"json": {"user_id": o.nurse_user_id}}),
+            (
+                f"/api/v1/rounds/{mine.round_id}/checks/{mine.own_check_id}/assign",
+                {"json": {"user_id": o.nurse_user_id}},
+            ),
         ],
-        ("POST", "/api/v1/nurse/results"): [(path, {"json": {"client_id": "wall-client-0001", "check_id": o.check_id,
-                                                             "state": "safe", "method": "phone"}})],
+        ("POST", "/api/v1/nurse/results"): [
+            (
+                path,
+                {"json": {"client_id": "wall-client-0001", "check_id": o.check_id, "state": "safe", "method": "phone"}},
+            )
+        ],
         ("POST", "/registry/patients/new"): [
             (path, {"data": {**form, "name": "越境 太郎", "municipality_id": m_other, "contact_phone": "09011112222"}}),
-            (path, {"data": {**form, "name": "越境 太郎", "municipality_id": m0, "hub_id": o.hubs[0].id,
-                             "contact_phone": "09011112222"}}),
+            (
+                path,
+                {
+                    "data": {
+                        **form,
+                        "name": "越境 太郎",
+                        "municipality_id": m0,
+                        "hub_id": o.hubs[0].id,
+                        "contact_phone": "09011112222",
+                    }
+                },
+            ),
         ],
         ("POST", "/registry/patients/{patient_id}"): [
             (there, {"data": {**form, "name": "越境 太郎", "municipality_id": o.municipalities[0].id}}),
-            (f"/registry/patients/{p0}", {"data": {**form, **patient_values(mine.patients[0]),
-                                                    "backup_hospital_id": o.backup.id}}),
-            (f"/registry/patients/{p0}", {"data": {**form, **patient_values(mine.patients[0]), "municipality_id": m_other}}),
+            (
+                f"/registry/patients/{p0}",
+                {"data": {**form, **patient_values(mine.patients[0]), "backup_hospital_id": o.backup.id}},
+            ),
+            (
+                f"/registry/patients/{p0}",
+                {"data": {**form, **patient_values(mine.patients[0]), "municipality_id": m_other}},
+            ),
         ],
-        ("POST", "/registry/patients/{patient_id}/status"): [(there, {"data": {**form, "status": "moved",
-                                                                                "status_reason": "越境"}})],
+        ("POST", "/registry/patients/{patient_id}/status"): [
+            (there, {"data": {**form, "status": "moved", "status_reason": "越境"}})
+        ],
         ("POST", "/registry/patients/{patient_id}/contacts"): [(there, {"data": {**form, "phone": "09011112222"}})],
         ("POST", "/registry/patients/{patient_id}/contacts/{contact_id}"): [
-            (there, {"data": {**form, "phone": "09011112222"}})],
-        ("POST", "/registry/institutions/{institution_id}"): [(there, {"data": {**form, "name": "越境診療所",
-                                                                                 "kind": "clinic"}})],
+            (there, {"data": {**form, "phone": "09011112222"}})
+        ],
+        ("POST", "/registry/institutions/{institution_id}"): [
+            (there, {"data": {**form, "name": "越境診療所", "kind": "clinic"}})
+        ],
         ("POST", "/registry/institutions/{institution_id}/designations"): [
             (there, {"data": {**form, "region_id": mine.regions[0].id, "kind": "hub"}}),
-            (f"/registry/institutions/{own_hub}/designations",
-             {"data": {**form, "region_id": o.regions[0].id, "kind": "hub"}}),
+            (
+                f"/registry/institutions/{own_hub}/designations",
+                {"data": {**form, "region_id": o.regions[0].id, "kind": "hub"}},
+            ),
         ],
-        ("POST", "/imports"): [(path, {"data": {**form, "kind": "patients", "step": "import"}, **csv_file(
-            "external_id,name,municipality_code", f"W-NEW-2,越境 太郎,{o.municipalities[0].code}")})],
+        ("POST", "/imports"): [
+            (
+                path,
+                {
+                    "data": {**form, "kind": "patients", "step": "import"},
+                    **csv_file("external_id,name,municipality_code", f"W-NEW-2,越境 太郎,{o.municipalities[0].code}"),
+                },
+            )
+        ],
         ("POST", "/bcp/drafts/{draft_id}/review"): [(there, {"data": {**form, "comment": "越境"}})],
         # plans (issue 27.8): a finished plan for another prefecture's institution, or naming its draft.
         ("POST", "/bcp/institutions/{institution_id}/plans"): [
             (there, {"data": form, "files": {"file": ("p.pdf", PLAN_PDF)}}),
-            (f"/bcp/institutions/{own_institution}/plans",
-             {"data": {**form, "draft_id": str(o.draft_id)}, "files": {"file": ("p.pdf", PLAN_PDF)}}),
+            (
+                f"/bcp/institutions/{own_institution}/plans",
+                {"data": {**form, "draft_id": str(o.draft_id)}, "files": {"file": ("p.pdf", PLAN_PDF)}},
+            ),
         ],
         ("POST", "/api/v1/institutions/{institution_id}/bcp-plans"): [
             (there, {"files": {"file": ("p.pdf", PLAN_PDF)}}),
-            (f"/api/v1/institutions/{own_institution}/bcp-plans",
-             {"data": {"draft_id": str(o.draft_id)}, "files": {"file": ("p.pdf", PLAN_PDF)}}),
+            (
+                f"/api/v1/institutions/{own_institution}/bcp-plans",
+                {"data": {"draft_id": str(o.draft_id)}, "files": {"file": ("p.pdf", PLAN_PDF)}},
+            ),
         ],
-        ("POST", "/rounds"): [(path, {"data": {**form, "idempotency_key": "wall", "prefecture_id": o.prefecture.id,
-                                               "region_id": [o.regions[0].id], "drill": "1"}})],
+        ("POST", "/rounds"): [
+            (
+                path,
+                {
+                    "data": {
+                        **form,
+                        "idempotency_key": "wall",
+                        "prefecture_id": o.prefecture.id,
+                        "region_id": [o.regions[0].id],
+                        "drill": "1",
+                    }
+                },
+            )
+        ],
         ("POST", "/review/{reply_id}/resolve"): [(there, {"data": {**form, "check_id": o.check_id, "state": "safe"}})],
-        ("POST", "/schedules"): [(path, {"data": {**form, "name": "越境定期", "kind": "interval", "interval_hours": "6",
-                                                  "prefecture_id": o.prefecture.id, "region_id": [o.regions[0].id]}})],
+        ("POST", "/schedules"): [
+            (
+                path,
+                {
+                    "data": {
+                        **form,
+                        "name": "越境定期",
+                        "kind": "interval",
+                        "interval_hours": "6",
+                        "prefecture_id": o.prefecture.id,
+                        "region_id": [o.regions[0].id],
+                    }
+                },
+            )
+        ],
         ("POST", "/nurse/checks/{check_id}/result"): [(there, {"data": {**form, "state": "safe"}})],
         # Regions redrawn on pages (issue 27.1): another prefecture's municipality or region is not found.
         ("POST", "/registry/regions/redraw"): [
@@ -197,11 +332,34 @@ def cases(method: str, path: str, me: Account, mine: Land, o: Land) -> list[tupl
             (path, {"data": {**form, "kind": "move", "municipality_id": m0, "to_region_id": o.regions[0].id}}),
             (path, {"data": {**form, "kind": "create", "name": "越境圏域", "municipality_ids": [m0, m_other]}}),
             (path, {"data": {**form, "kind": "rename", "region_id": o.regions[0].id, "name": "越境圏域"}}),
-            (path, {"data": {**form, "kind": "merge", "region_id": o.regions[0].id, "into_region_id": mine.regions[0].id}}),
-            (path, {"data": {**form, "kind": "split", "region_id": o.regions[0].id, "name": "越境圏域",
-                             "municipality_ids": [m_other]}}),
-            (path, {"data": {**form, "kind": "move", "municipality_id": m0, "to_region_id": mine.regions[0].id,
-                             "prefecture_id": o.prefecture.id}}),
+            (
+                path,
+                {"data": {**form, "kind": "merge", "region_id": o.regions[0].id, "into_region_id": mine.regions[0].id}},
+            ),
+            (
+                path,
+                {
+                    "data": {
+                        **form,
+                        "kind": "split",
+                        "region_id": o.regions[0].id,
+                        "name": "越境圏域",
+                        "municipality_ids": [m_other],
+                    }
+                },
+            ),
+            (
+                path,
+                {
+                    "data": {
+                        **form,
+                        "kind": "move",
+                        "municipality_id": m0,
+                        "to_region_id": mine.regions[0].id,
+                        "prefecture_id": o.prefecture.id,
+                    }
+                },
+            ),
         ],
     }
     if key in by_route:
@@ -229,9 +387,24 @@ def snapshot(session) -> dict[str, str]:
 
 def test_every_write_route_has_a_cross_border_case(app):
     """New write routes are swept too: each one names its path ids (derived) or has a body case."""
-    known_params = {"region_id", "municipality_id", "institution_id", "patient_id", "contact_id", "designation_id",
-                    "round_id", "check_id", "record_id", "schedule_id", "draft_id", "reply_id", "token_id", "user_id",
-                    "prefecture_id", "change_id"}
+    known_params = {
+        "region_id",
+        "municipality_id",
+        "institution_id",
+        "patient_id",
+        "contact_id",
+        "designation_id",
+        "round_id",
+        "check_id",
+        "record_id",
+        "schedule_id",
+        "draft_id",
+        "reply_id",
+        "token_id",
+        "user_id",
+        "prefecture_id",
+        "change_id",
+    }
     missing = []
     for method, route, _rule in write_routes(app):
         params = set(re.findall(r"\{([^}]+)\}", route.path))
@@ -258,10 +431,14 @@ def test_every_write_route_is_walled(world3: World, app, session):
                 response = client.request(method, path, follow_redirects=False, **kwargs)
                 tried += 1
                 # A page may show its form again (200) or go back with a notice (303); the tables say it wrote nothing.
-                ok = 400 <= response.status_code < 500 or (not path.startswith("/api/") and response.status_code in (200, 303))
+                ok = 400 <= response.status_code < 500 or (
+                    not path.startswith("/api/") and response.status_code in (200, 303)
+                )
                 if not ok:
-                    failures.append(f"{me.role}@{me.prefecture} {method} {path} {kwargs.get('json') or ''}: "
-                                    f"{response.status_code} {response.text[:200]}")
+                    failures.append(
+                        f"{me.role}@{me.prefecture} {method} {path} {kwargs.get('json') or ''}: "
+                        f"{response.status_code} {response.text[:200]}"
+                    )
         after = snapshot(session)
         changed = sorted(t for t in before if before[t] != after[t])
         if changed:
@@ -278,8 +455,12 @@ def test_reads_show_nothing_of_another_prefecture(world3: World, app):
     failures = []
     for me in w.accounts:
         others = set().union(*(n for code, n in names.items() if code != me.prefecture))
-        for path in ("/api/v1/patients?limit=500", "/api/v1/rounds?limit=500", "/api/v1/audit?limit=500",
-                     "/api/v1/bcp-drafts?limit=500"):
+        for path in (
+            "/api/v1/patients?limit=500",
+            "/api/v1/rounds?limit=500",
+            "/api/v1/audit?limit=500",
+            "/api/v1/bcp-drafts?limit=500",
+        ):
             response = me.api.get(path)
             if response.status_code >= 500:
                 failures.append(f"{me.role}@{me.prefecture} GET {path}: {response.status_code}")
@@ -287,8 +468,11 @@ def test_reads_show_nothing_of_another_prefecture(world3: World, app):
             if leaked:
                 failures.append(f"{me.role}@{me.prefecture} GET {path} shows {leaked}")
         o = w.other(me.prefecture)
-        for path in (f"/api/v1/patients/{o.patients[0].id}", f"/api/v1/rounds/{o.round_id}/checks",
-                     f"/registry/patients/{o.patients[0].id}"):
+        for path in (
+            f"/api/v1/patients/{o.patients[0].id}",
+            f"/api/v1/rounds/{o.round_id}/checks",
+            f"/registry/patients/{o.patients[0].id}",
+        ):
             client = me.api if path.startswith("/api/") else me.page
             response = client.get(path)
             if response.status_code not in (403, 404) or o.patients[0].name in response.text:
@@ -301,9 +485,12 @@ def test_every_read_route_shows_nothing_of_another_prefecture(world3: World, app
     first account of each scoped role in each prefecture, with the next prefecture's ids: never a 5xx,
     never a name or phone number of another prefecture's patients."""
     w = world3
-    secrets = {code: {p.name for p in land.patients} | {p.name_kana for p in land.patients}
-               for code, land in w.lands.items()}
-    readers = [a for a in w.accounts if a is next(b for b in w.accounts if (b.role, b.prefecture) == (a.role, a.prefecture))]
+    secrets = {
+        code: {p.name for p in land.patients} | {p.name_kana for p in land.patients} for code, land in w.lands.items()
+    }
+    readers = [
+        a for a in w.accounts if a is next(b for b in w.accounts if (b.role, b.prefecture) == (a.role, a.prefecture))
+    ]
     failures, tried = [], 0
     for route in iter_api_routes(app):
         (rule,) = access_rules(route)

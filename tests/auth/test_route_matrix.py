@@ -52,7 +52,9 @@ def test_role_route_matrix(app, session, client_as, anon_client):
             continue
         path = concrete_path(route.path)
         anonymous = anon_client.request(method, path, json={}, follow_redirects=False)
-        if anonymous.status_code != 401 and not (anonymous.status_code == 303 and "/login" in anonymous.headers.get("location", "")):
+        if anonymous.status_code != 401 and not (
+            anonymous.status_code == 303 and "/login" in anonymous.headers.get("location", "")
+        ):
             failures.append(f"anonymous {method} {path}: {anonymous.status_code}")
         for role, role_client in clients.items():
             response = role_client.request(method, path, json={}, follow_redirects=False)

@@ -65,7 +65,11 @@ def test_aggregate_counts_suppress_small_cells(client_as, world):
     stats = client_as("aggregate").get(f"/api/v1/stats/patients?prefecture_id={world['pref_a'].id}").json()
     city = next(a for a in stats["areas"] if a["municipality_id"] == world["city"].id)
     assert city["suppressed"] is True and city["total"] is None
-    full = client_as("prefecture", world["pref_a"].id).get(f"/api/v1/stats/patients?prefecture_id={world['pref_a'].id}").json()
+    full = (
+        client_as("prefecture", world["pref_a"].id)
+        .get(f"/api/v1/stats/patients?prefecture_id={world['pref_a'].id}")
+        .json()
+    )
     assert next(a for a in full["areas"] if a["municipality_id"] == world["city"].id)["total"] == 1
 
 

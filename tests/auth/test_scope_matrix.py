@@ -48,11 +48,15 @@ def world(session):
 def accounts(world, client_as):
     w = world
     return {
-        "pref_a": client_as("prefecture", w["pref_a"].id), "pref_b": client_as("prefecture", w["pref_b"].id),
-        "hub1": client_as("hub", w["hub1"].id), "hub2": client_as("hub", w["hub2"].id),
+        "pref_a": client_as("prefecture", w["pref_a"].id),
+        "pref_b": client_as("prefecture", w["pref_b"].id),
+        "hub1": client_as("hub", w["hub1"].id),
+        "hub2": client_as("hub", w["hub2"].id),
         "hub_b": client_as("hub", w["hub_b"].id),
-        "clinic1": client_as("institution", w["clinic1"].id), "clinic2": client_as("institution", w["clinic2"].id),
-        "nurse1": client_as("nurse", w["station1"].id), "nurse2": client_as("nurse", w["station2"].id),
+        "clinic1": client_as("institution", w["clinic1"].id),
+        "clinic2": client_as("institution", w["clinic2"].id),
+        "nurse1": client_as("nurse", w["station1"].id),
+        "nurse2": client_as("nurse", w["station2"].id),
     }
 
 
@@ -63,9 +67,15 @@ def patient_ids(client) -> set[int]:
 def test_each_account_sees_only_its_own_rows(world, accounts):
     w, a = world, accounts
     expected = {
-        "pref_a": {w["p1"].id, w["p2"].id}, "pref_b": {w["pb"].id},
-        "hub1": {w["p1"].id}, "hub2": {w["p2"].id}, "hub_b": {w["pb"].id},
-        "clinic1": {w["p1"].id}, "clinic2": {w["p2"].id}, "nurse1": {w["p1"].id}, "nurse2": {w["p2"].id},
+        "pref_a": {w["p1"].id, w["p2"].id},
+        "pref_b": {w["pb"].id},
+        "hub1": {w["p1"].id},
+        "hub2": {w["p2"].id},
+        "hub_b": {w["pb"].id},
+        "clinic1": {w["p1"].id},
+        "clinic2": {w["p2"].id},
+        "nurse1": {w["p1"].id},
+        "nurse2": {w["p2"].id},
     }
     for name, ids in expected.items():
         mine = {w["p1"].id, w["p2"].id, w["pb"].id} & patient_ids(a[name])
@@ -74,8 +84,14 @@ def test_each_account_sees_only_its_own_rows(world, accounts):
 
 def scope_rows(session, institution_id):
     return (
-        sorted((d.region_id, d.kind) for d in session.exec(select(Designation).where(Designation.institution_id == institution_id))),
-        sorted(h.municipality_id for h in session.exec(select(HubMunicipality).where(HubMunicipality.institution_id == institution_id))),
+        sorted(
+            (d.region_id, d.kind)
+            for d in session.exec(select(Designation).where(Designation.institution_id == institution_id))
+        ),
+        sorted(
+            h.municipality_id
+            for h in session.exec(select(HubMunicipality).where(HubMunicipality.institution_id == institution_id))
+        ),
     )
 
 
@@ -87,19 +103,49 @@ def test_a_hub_cannot_widen_its_own_scope(session, world, accounts):
     assert widen.status_code == 403
     designate_all = a["hub1"].patch(
         f"/api/v1/institutions/{w['hub1'].id}",
-        json={"designations": [{"region_id": w["region_a2"].id, "kind": "hub"}, {"region_id": w["region_b"].id, "kind": "hub"}]},
+        json={
+            "designations": [
+                {"region_id": w["region_a2"].id, "kind": "hub"},
+                {"region_id": w["region_b"].id, "kind": "hub"},
+            ]
+        },
     )
     assert designate_all.status_code == 403
-    assert a["hub1"].put(f"/api/v1/institutions/{w['hub1'].id}/hub-municipalities",
-                         json={"hub_municipality_ids": every_municipality}).status_code == 403
-    assert a["hub1"].put(f"/api/v1/institutions/{w['hub1'].id}/designations",
-                         json={"designations": [{"region_id": w["region_b"].id, "kind": "hub"}]}).status_code == 403
-    assert a["clinic1"].patch(f"/api/v1/institutions/{w['clinic1'].id}",
-                              json={"designations": [{"region_id": w["region_a1"].id, "kind": "hub"}]}).status_code == 403
-    new_hub = a["hub1"].post("/api/v1/institutions", json={
-        "name": "新拠点", "kind": "medical_association", "municipality_id": w["a1"].id,
-        "hub_municipality_ids": every_municipality,
-    })
+    assert (
+        a["hub1"]
+        .put(
+            f"/api/v1/institutions/{w['hub1'].id}/hub-municipalities", json={"hub_municipality_ids": every_municipality}
+        )
+        .status_code
+        == 403
+    )
+    assert (
+        a["hub1"]
+        .put(
+            f"/api/v1/institutions/{w['hub1'].id}/designations",
+            json={"designations": [{"region_id": w["region_b"].id, "kind": "hub"}]},
+        )
+        .status_code
+        == 403
+    )
+    assert (
+        a["clinic1"]
+        .patch(
+            f"/api/v1/institutions/{w['clinic1'].id}",
+            json={"designations": [{"region_id": w["region_a1"].id, "kind": "hub"}]},
+        )
+        .status_code
+        == 403
+    )
+    new_hub = a["hub1"].post(
+        "/api/v1/institutions",
+        json={
+            "name": "新拠点",
+            "kind": "medical_association",
+            "municipality_id": w["a1"].id,
+            "hub_municipality_ids": every_municipality,
+        },
+    )
     assert new_hub.status_code == 403
     session.expire_all()
     assert scope_rows(session, w["hub1"].id) == before
@@ -113,14 +159,23 @@ def test_the_prefecture_sets_designations_inside_its_prefecture_only(session, wo
     assert ok.status_code == 200 and ok.json()["hub_municipality_ids"] == sorted([w["a1"].id, w["a2"].id])
     outside = a["pref_a"].put(f"{url}/hub-municipalities", json={"hub_municipality_ids": [w["b1"].id]})
     assert outside.status_code == 403
-    other_region = a["pref_a"].put(f"{url}/designations", json={"designations": [{"region_id": w["region_b"].id, "kind": "hub"}]})
+    other_region = a["pref_a"].put(
+        f"{url}/designations", json={"designations": [{"region_id": w["region_b"].id, "kind": "hub"}]}
+    )
     assert other_region.status_code == 403
     assert a["pref_b"].put(f"{url}/designations", json={"designations": []}).status_code == 404
-    ok = a["pref_a"].put(f"{url}/designations", json={"designations": [{"region_id": w["region_a2"].id, "kind": "hub"}]})
+    ok = a["pref_a"].put(
+        f"{url}/designations", json={"designations": [{"region_id": w["region_a2"].id, "kind": "hub"}]}
+    )
     assert ok.status_code == 200 and ok.json()["designations"] == [{"region_id": w["region_a2"].id, "kind": "hub"}]
-    events = session.exec(select(AuditEvent).where(AuditEvent.action.in_(["institution.designations", "institution.hub_municipalities"]))).all()
+    events = session.exec(
+        select(AuditEvent).where(AuditEvent.action.in_(["institution.designations", "institution.hub_municipalities"]))
+    ).all()
     details = [e.detail for e in events]
-    assert any(f'"before":[[{w["region_a1"].id},"hub"]]' in d and f'"after":[[{w["region_a2"].id},"hub"]]' in d for d in details)
+    assert any(
+        f'"before":[[{w["region_a1"].id},"hub"]]' in d and f'"after":[[{w["region_a2"].id},"hub"]]' in d
+        for d in details
+    )
     assert any(f'"before":[{w["a1"].id}]' in d for d in details)
 
 
@@ -142,7 +197,12 @@ def test_the_audit_log_and_its_csv_are_scoped(world, accounts, client):
 
 
 def start_round(client, *municipalities, **extra) -> dict:
-    body = {"reason": "disaster", "drill": True, "target": {"municipality_ids": [m.id for m in municipalities]}, **extra}
+    body = {
+        "reason": "disaster",
+        "drill": True,
+        "target": {"municipality_ids": [m.id for m in municipalities]},
+        **extra,
+    }
     response = client.post("/api/v1/rounds", json=body)
     assert response.status_code in (200, 201), response.text
     return response.json()
@@ -152,10 +212,19 @@ def test_rounds_are_listed_and_read_within_scope(world, accounts, client):
     w, a = world, accounts
     round_a = start_round(client, w["a1"], w["a2"], title="A県 全域")
     round_b = start_round(client, w["b1"], title="B県")
-    expected = {"pref_a": {round_a["id"]}, "pref_b": {round_b["id"]}, "hub1": {round_a["id"]}, "hub_b": {round_b["id"]},
-                "clinic1": {round_a["id"]}, "nurse2": {round_a["id"]}}
+    expected = {
+        "pref_a": {round_a["id"]},
+        "pref_b": {round_b["id"]},
+        "hub1": {round_a["id"]},
+        "hub_b": {round_b["id"]},
+        "clinic1": {round_a["id"]},
+        "nurse2": {round_a["id"]},
+    }
     for name, ids in expected.items():
-        listed = {r["id"] for r in a[name].get("/api/v1/rounds?limit=500").json()["items"]} & {round_a["id"], round_b["id"]}
+        listed = {r["id"] for r in a[name].get("/api/v1/rounds?limit=500").json()["items"]} & {
+            round_a["id"],
+            round_b["id"],
+        }
         assert listed == ids, name
         other = (round_b if round_a["id"] in ids else round_a)["id"]
         for suffix in ("", "/summary", "/checks"):
@@ -229,6 +298,7 @@ def test_a_draft_shows_a_reader_only_the_patients_it_may_see(world, accounts, cl
     docx = a["hub1"].get(f"/api/v1/bcp-drafts/{draft['id']}.docx").content
     import io
     import zipfile
+
     assert "圏外" not in zipfile.ZipFile(io.BytesIO(docx)).read("word/document.xml").decode()
     events = client.get(f"/api/v1/audit?patient_id={outside.id}&action=bcp_draft.read").json()
     assert events["total"] == 0  # the hub's reads did not show it, so they do not name it

@@ -15,8 +15,12 @@ from tests.factories import create_municipality, create_prefecture
 
 
 def test_every_response_carries_the_security_headers(client, anon_client):
-    for response in (client.get("/api/v1/patients"), anon_client.get("/login"), anon_client.get("/api/v1/patients"),
-                     client.get("/openapi.json")):
+    for response in (
+        client.get("/api/v1/patients"),
+        anon_client.get("/login"),
+        anon_client.get("/api/v1/patients"),
+        client.get("/openapi.json"),
+    ):
         assert response.headers["x-content-type-options"] == "nosniff"
         assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
         assert response.headers["referrer-policy"]
@@ -48,10 +52,16 @@ def test_a_large_body_is_refused_before_parsing_and_before_authentication(anon_c
     assert anon_client.post("/webhooks/twilio/inbound", content=b"a" * 70_000).status_code == 413
 
 
-@pytest.mark.parametrize("url", [
-    "/api/v1/patients/{big}", "/api/v1/patients?municipality_id={big}", "/api/v1/institutions/{big}",
-    "/api/v1/audit?patient_id={big}", "/api/v1/rounds/{big}",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/patients/{big}",
+        "/api/v1/patients?municipality_id={big}",
+        "/api/v1/institutions/{big}",
+        "/api/v1/audit?patient_id={big}",
+        "/api/v1/rounds/{big}",
+    ],
+)
 def test_integers_beyond_64_bits_are_4xx_not_500(client, url):
     response = client.get(url.format(big=2**70))
     assert 400 <= response.status_code < 500, (url, response.status_code)

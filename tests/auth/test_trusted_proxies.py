@@ -26,8 +26,11 @@ def test_forwarded_for_is_ignored_by_default(client, session, settings):
 
 def test_a_forged_address_does_not_dodge_the_lockout(anon_client, session, admin_user):
     for n in range(3):
-        response = anon_client.post("/api/v1/auth/token", data={"username": admin_user.username, "password": "wrong"},
-                                    headers={"X-Forwarded-For": f"198.51.100.{n}"})
+        response = anon_client.post(
+            "/api/v1/auth/token",
+            data={"username": admin_user.username, "password": "wrong"},
+            headers={"X-Forwarded-For": f"198.51.100.{n}"},
+        )
         assert response.status_code in (401, 423, 429)
     session.expire_all()
     keys = [row.key for row in session.exec(select(LoginThrottle)).all()]

@@ -23,16 +23,22 @@ def test_regions_take_only_their_prefectures_municipalities_and_are_audited(worl
     missing = officer.patch(url, json={"municipality_ids": [chiba.municipalities[0].id, 99999999]})
     assert foreign.status_code == missing.status_code == 422
     # The same words for a municipality elsewhere and one that does not exist (apart from the id).
-    assert foreign.json()["detail"][0]["msg"].replace(str(ibaraki.municipalities[0].id), "X") == \
-        missing.json()["detail"][0]["msg"].replace("99999999", "X")
+    assert foreign.json()["detail"][0]["msg"].replace(str(ibaraki.municipalities[0].id), "X") == missing.json()[
+        "detail"
+    ][0]["msg"].replace("99999999", "X")
     ok = officer.patch(url, json={"municipality_ids": [m.id for m in chiba.municipalities]})
     assert ok.status_code == 200 and ok.json()["municipality_ids"] == sorted(m.id for m in chiba.municipalities)
     assert w.admin.patch(url, json={"municipality_ids": [ibaraki.municipalities[0].id]}).status_code == 422
     event = session.exec(select(AuditEvent).where(AuditEvent.action == "region.update")).all()[-1]
-    assert f'"before":{{"name":"{chiba.regions[0].name}","municipality_ids":[{chiba.municipalities[0].id}]}}' in event.detail
+    assert (
+        f'"before":{{"name":"{chiba.regions[0].name}","municipality_ids":[{chiba.municipalities[0].id}]}}'
+        in event.detail
+    )
     assert f'"municipality_ids":[{chiba.municipalities[0].id},{chiba.municipalities[1].id}]' in event.detail
-    created = officer.post("/api/v1/regions", json={"prefecture_id": chiba.prefecture.id, "name": "新圏域",
-                                                    "municipality_ids": [chiba.municipalities[1].id]})
+    created = officer.post(
+        "/api/v1/regions",
+        json={"prefecture_id": chiba.prefecture.id, "name": "新圏域", "municipality_ids": [chiba.municipalities[1].id]},
+    )
     assert created.status_code == 201
     assert session.exec(select(AuditEvent).where(AuditEvent.action == "region.create")).first() is not None
 
@@ -41,12 +47,15 @@ def test_municipality_codes_are_per_prefecture(world3, session):
     w = world3
     chiba, tochigi = w.lands["12"], w.lands["09"]
     tochigi_officer = account(w, "prefecture", "09").api
-    theirs = tochigi_officer.post("/api/v1/municipalities", json={
-        "code": municipality_code("12"), "name": "千葉の町", "prefecture_id": tochigi.prefecture.id})
+    theirs = tochigi_officer.post(
+        "/api/v1/municipalities",
+        json={"code": municipality_code("12"), "name": "千葉の町", "prefecture_id": tochigi.prefecture.id},
+    )
     assert theirs.status_code == 422 and "都道府県のコード" in theirs.json()["detail"][0]["msg"]
     own_code = municipality_code("12")
-    ok = account(w, "prefecture").api.post("/api/v1/municipalities", json={
-        "code": own_code, "name": "新しい町", "prefecture_id": chiba.prefecture.id})
+    ok = account(w, "prefecture").api.post(
+        "/api/v1/municipalities", json={"code": own_code, "name": "新しい町", "prefecture_id": chiba.prefecture.id}
+    )
     assert ok.status_code == 201, ok.text
     changed = account(w, "prefecture").api.patch(f"/api/v1/municipalities/{ok.json()['id']}", json={"name": "改名町"})
     assert changed.status_code == 200
@@ -89,16 +98,26 @@ def test_an_institution_cannot_move_itself_out(world3, session):
     w = world3
     chiba, ibaraki = w.lands["12"], w.lands["08"]
     clinic = account(w, "institution")
-    moved = clinic.api.patch(f"/api/v1/institutions/{clinic.scope_id}", json={"municipality_id": ibaraki.municipalities[0].id})
+    moved = clinic.api.patch(
+        f"/api/v1/institutions/{clinic.scope_id}", json={"municipality_id": ibaraki.municipalities[0].id}
+    )
     assert moved.status_code == 422
     session.expire_all()
     assert session.get(Institution, clinic.scope_id).municipality_id in {m.id for m in chiba.municipalities}
-    ok = clinic.api.patch(f"/api/v1/institutions/{clinic.scope_id}", json={"municipality_id": chiba.municipalities[1].id})
+    ok = clinic.api.patch(
+        f"/api/v1/institutions/{clinic.scope_id}", json={"municipality_id": chiba.municipalities[1].id}
+    )
     assert ok.status_code == 200
 
 
-PATIENT = {"name": "新規 花子", "sex": "female", "uses_oxygen": True, "oxygen_source": "cylinders", "cylinder_hours": 3,
-           "contacts": [{"kind": "self", "phone": "+819055556666"}]}
+PATIENT = {
+    "name": "新規 花子",
+    "sex": "female",
+    "uses_oxygen": True,
+    "oxygen_source": "cylinders",
+    "cylinder_hours": 3,
+    "contacts": [{"kind": "self", "phone": "+819055556666"}],
+}
 
 
 def test_a_patients_hub_and_institution_follow_the_rule_book(world3, session):
@@ -118,9 +137,16 @@ def test_a_patients_hub_and_institution_follow_the_rule_book(world3, session):
             refused = officer.post("/api/v1/patients", json={**PATIENT, "municipality_id": m0.id, **extra})
             assert refused.status_code == 422, (extra, refused.text)
             assert refused.json()["detail"][0]["loc"][-1] == field
-    ok = officer.post("/api/v1/patients", json={**PATIENT, "municipality_id": m0.id, "hub_id": chiba.hubs[0].id,
-                                                "active_institution_id": chiba.clinics[1].id,
-                                                "visiting_nurse_station_id": chiba.stations[1].id})
+    ok = officer.post(
+        "/api/v1/patients",
+        json={
+            **PATIENT,
+            "municipality_id": m0.id,
+            "hub_id": chiba.hubs[0].id,
+            "active_institution_id": chiba.clinics[1].id,
+            "visiting_nurse_station_id": chiba.stations[1].id,
+        },
+    )
     assert ok.status_code == 201, ok.text
     # A hub pinned by hand: moving the patient to a municipality it does not cover is refused until the
     # hub changes too. Not pinned, the hub follows the municipality (issue 27.2).
@@ -141,9 +167,16 @@ def test_the_patient_form_says_it_in_japanese(world3, session):
     w = world3
     chiba = w.lands["12"]
     me = account(w, "prefecture")
-    response = me.page.post("/registry/patients/new", data={
-        "csrf_token": me.csrf, "name": "新規 花子", "municipality_id": chiba.municipalities[0].id,
-        "hub_id": chiba.hubs[1].id, "contact_phone": "09055556666"})
+    response = me.page.post(
+        "/registry/patients/new",
+        data={
+            "csrf_token": me.csrf,
+            "name": "新規 花子",
+            "municipality_id": chiba.municipalities[0].id,
+            "hub_id": chiba.hubs[1].id,
+            "contact_phone": "09055556666",
+        },
+    )
     assert response.status_code == 422
     assert "この市町村を担当する指定済みの連携拠点" in response.text
 
@@ -152,12 +185,15 @@ def test_the_import_reads_another_prefectures_rows_as_unknown(world3):
     w = world3
     chiba, ibaraki = w.lands["12"], w.lands["08"]
     officer = account(w, "prefecture").api
-    rows = ("external_id,name,municipality_code,hub_external_id\n"
-            f"IMP-1,輸入 一郎,{ibaraki.municipalities[0].code},\n"
-            f"IMP-2,輸入 二郎,{chiba.municipalities[0].code},{ibaraki.hubs[0].external_id}\n"
-            f"IMP-3,輸入 三郎,{chiba.municipalities[0].code},{chiba.hubs[1].external_id}\n")
-    report = officer.post("/api/v1/imports/patients?dry_run=true",
-                          files={"file": ("p.csv", rows.encode("utf-8"), "text/csv")}).json()
+    rows = (
+        "external_id,name,municipality_code,hub_external_id\n"
+        f"IMP-1,輸入 一郎,{ibaraki.municipalities[0].code},\n"
+        f"IMP-2,輸入 二郎,{chiba.municipalities[0].code},{ibaraki.hubs[0].external_id}\n"
+        f"IMP-3,輸入 三郎,{chiba.municipalities[0].code},{chiba.hubs[1].external_id}\n"
+    )
+    report = officer.post(
+        "/api/v1/imports/patients?dry_run=true", files={"file": ("p.csv", rows.encode("utf-8"), "text/csv")}
+    ).json()
     messages = {(e["line"], e["column"]): e["reason"] for e in report["errors"]}
     assert "登録されていません" in messages[(2, "municipality_code")]
     assert "登録されていません" in messages[(3, "hub_external_id")]
@@ -168,10 +204,13 @@ def test_round_targets_show_no_patient_ids_to_narrower_readers(world3):
     w = world3
     chiba, ibaraki = w.lands["12"], w.lands["08"]
     named = [chiba.patients[0].id, ibaraki.patients[0].id]
-    started = w.admin.post("/api/v1/rounds", json={"reason": "disaster", "drill": True, "target": {"patient_ids": named}})
+    started = w.admin.post(
+        "/api/v1/rounds", json={"reason": "disaster", "drill": True, "target": {"patient_ids": named}}
+    )
     assert started.status_code == 201 and started.json()["target"]["patient_ids"] == named  # admin: the list
     for reader in (account(w, "prefecture"), account(w, "hub"), account(w, "institution")):
-        for shown in (reader.api.get(f"/api/v1/rounds/{started.json()['id']}").json(),
-                      *[r for r in reader.api.get("/api/v1/rounds?limit=500").json()["items"]
-                        if r["id"] == started.json()["id"]]):
+        for shown in (
+            reader.api.get(f"/api/v1/rounds/{started.json()['id']}").json(),
+            *[r for r in reader.api.get("/api/v1/rounds?limit=500").json()["items"] if r["id"] == started.json()["id"]],
+        ):
             assert "patient_ids" not in shown["target"] and shown["target"]["patient_ids_count"] == 2, reader.role

@@ -44,8 +44,13 @@ def build_database(engine, settings: Settings) -> int:
     rng = random.Random(42)
     with Session(engine) as session:
         drill, _ = start_round(
-            session=session, actor=Actor.system("demo"), target=RoundTarget(prefecture_id=prefecture_id),
-            reason="manual", drill=True, settings=settings, title="千葉県 総合防災訓練（停電想定）",
+            session=session,
+            actor=Actor.system("demo"),
+            target=RoundTarget(prefecture_id=prefecture_id),
+            reason="manual",
+            drill=True,
+            settings=settings,
+            title="千葉県 総合防災訓練（停電想定）",
         )
         started = utcnow() - timedelta(days=40)
         session.execute(update(SafetyRound).where(SafetyRound.id == drill.id).values(started_at=started))
@@ -53,7 +58,9 @@ def build_database(engine, settings: Settings) -> int:
         for check_id in checks:
             if rng.random() < 0.68:
                 at = started + timedelta(minutes=min(55.0, 1 + rng.expovariate(1 / 5.0)))
-                answer, _ = record_answer(session=session, check_id=check_id, state="safe", channel="link", observed_at=at)
+                answer, _ = record_answer(
+                    session=session, check_id=check_id, state="safe", channel="link", observed_at=at
+                )
                 session.execute(update(CheckAnswer).where(CheckAnswer.id == answer.id).values(received_at=at))
         session.commit()
         chiba_city = select(Municipality.id).where(Municipality.code == "121002")
@@ -62,8 +69,10 @@ def build_database(engine, settings: Settings) -> int:
             .join(Designation, Designation.institution_id == Institution.id)
             .join(Patient, Patient.active_institution_id == Institution.id)
             .where(
-                Designation.kind == "active_institution", col(Institution.municipality_id).in_(chiba_city),
-                col(Patient.uses_ventilator).is_(True), Patient.status == "active",
+                Designation.kind == "active_institution",
+                col(Institution.municipality_id).in_(chiba_city),
+                col(Patient.uses_ventilator).is_(True),
+                Patient.status == "active",
             )
             .group_by(Institution.id)
             .order_by(func.count(Patient.id).desc(), Institution.id)
@@ -82,22 +91,43 @@ def main(out: Path) -> None:
                 session=session, principal=None, institution=session.get(Institution, institution_id)
             )
             data = service.render_docx(draft)
-            print(f"{draft.title}: {draft.patient_count} patients, {len(draft.patient_ids)} named, "
-                  f"{draft.completeness:.0%} complete, {draft.blank_count} blanks")
+            print(
+                f"{draft.title}: {draft.patient_count} patients, {len(draft.patient_ids)} named, "
+                f"{draft.completeness:.0%} complete, {draft.blank_count} blanks"
+            )
         engine.dispose()
     target = out / f"{NAME}.docx"
     target.write_bytes(data)
-    subprocess.run(["soffice", "--headless", "--convert-to", "pdf", "--outdir", str(out), str(target)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["soffice", "--headless", "--convert-to", "pdf", "--outdir", str(out), str(target)],
+        check=True,
+        capture_output=True,
+    )
     pdf = out / f"{NAME}.pdf"
     page = next(
-        n for n in range(1, 60)
-        if "様式3医療機器使用患者一覧" in subprocess.run(
+        n
+        for n in range(1, 60)
+        if "様式3医療機器使用患者一覧"
+        in subprocess.run(
             ["pdftotext", "-f", str(n), "-l", str(n), str(pdf), "-"], capture_output=True, text=True, check=True
         ).stdout.replace(" ", "")
     )
-    subprocess.run(["pdftoppm", "-r", "60", "-png", "-singlefile", "-f", str(page), "-l", str(page), str(pdf),
-                    str(out / f"{NAME}-patients")], check=True)
+    subprocess.run(
+        [
+            "pdftoppm",
+            "-r",
+            "60",
+            "-png",
+            "-singlefile",
+            "-f",
+            str(page),
+            "-l",
+            str(page),
+            str(pdf),
+            str(out / f"{NAME}-patients"),
+        ],
+        check=True,
+    )
     print(f"written: {target}, {pdf}, {out / f'{NAME}-patients.png'} (page {page})")
 
 

@@ -39,8 +39,11 @@ def add_staff(session: Session, institution: Institution, count: int = 3) -> Non
     for position in range(1, count + 1):
         session.add(
             InstitutionContact(
-                institution_id=institution.id, position=position, name=f"職員{position} {institution.id}",
-                role=roles[position - 1], phone=f"+8190{institution.id % 10000:04d}{position:04d}",
+                institution_id=institution.id,
+                position=position,
+                name=f"職員{position} {institution.id}",
+                role=roles[position - 1],
+                phone=f"+8190{institution.id % 10000:04d}{position:04d}",
             )
         )
     session.flush()
@@ -63,7 +66,12 @@ def build_area(session: Session) -> Area:
     active = institution("home_care_support_hospital", "架空在宅ケア病院", enhanced=True, open_24h=True)
     designate(session, active, region, "active_institution")
     area = Area(
-        prefecture=prefecture, town=town, other_town=other_town, region=region, hub=hub, active=active,
+        prefecture=prefecture,
+        town=town,
+        other_town=other_town,
+        region=region,
+        hub=hub,
+        active=active,
         clinic=institution("clinic", "架空みなみクリニック"),
         support_clinic=institution("home_care_support_clinic", "架空きた在宅クリニック", enhanced=True, open_24h=True),
         station=institution("visiting_nurse_station", "架空訪問看護ステーション", open_24h=True),
@@ -79,25 +87,44 @@ def build_area(session: Session) -> Area:
     for provider in (active, area.clinic, area.support_clinic, area.station):
         add_staff(session, provider)
     full = {
-        "backup_hospital_id": area.backup.id, "backup_hospital_preregistered": True,
-        "evacuation_destination": "架空中央病院（入院）", "transport_plan_notes": "119で救急搬送。判断は主治医",
-        "equipment_supplier": "架空メディカル", "max_hours_without_device": 0.0,
-        "device_watts": 120, "generator_access": False, "car_power_access": True, "planned_stay": "home",
+        "backup_hospital_id": area.backup.id,
+        "backup_hospital_preregistered": True,
+        "evacuation_destination": "架空中央病院（入院）",
+        "transport_plan_notes": "119で救急搬送。判断は主治医",
+        "equipment_supplier": "架空メディカル",
+        "max_hours_without_device": 0.0,
+        "device_watts": 120,
+        "generator_access": False,
+        "car_power_access": True,
+        "planned_stay": "home",
     }
     ventilator = {
-        "uses_oxygen": False, "oxygen_source": None, "cylinder_hours": None, "uses_ventilator": True,
-        "ventilator_mode": "invasive", "ventilator_model": "架空ベント V60", "internal_battery_hours": 3.0,
-        "external_battery_hours": 8.0, "uses_suction": True,
+        "uses_oxygen": False,
+        "oxygen_source": None,
+        "cylinder_hours": None,
+        "uses_ventilator": True,
+        "ventilator_mode": "invasive",
+        "ventilator_model": "架空ベント V60",
+        "internal_battery_hours": 3.0,
+        "external_battery_hours": 8.0,
+        "uses_suction": True,
     }
     oxygen = {"oxygen_flow_lpm": 2.0, "cylinder_hours": 10.0, "max_hours_without_device": 12.0}
     for owner in ("clinic", "support_clinic", "active"):
         doctor = getattr(area, owner)
         area.patients[f"{owner}_vent"] = create_patient(
-            session, town, active_institution_id=doctor.id, visiting_nurse_station_id=area.station.id,
-            **full, **ventilator,
+            session,
+            town,
+            active_institution_id=doctor.id,
+            visiting_nurse_station_id=area.station.id,
+            **full,
+            **ventilator,
         )
         area.patients[f"{owner}_oxygen"] = create_patient(
-            session, other_town, active_institution_id=doctor.id, **(full | oxygen),
+            session,
+            other_town,
+            active_institution_id=doctor.id,
+            **(full | oxygen),
         )
     # A ventilator user with no doctor on record in the area: only the active institution's area list has them.
     area.patients["unlinked_vent"] = create_patient(session, other_town, **ventilator)

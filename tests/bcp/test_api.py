@@ -48,7 +48,9 @@ def test_generate_versions_review_finalise(client, session):
     assert early.status_code == 409 and "確認" in early.json()["detail"][0]["msg"]
     assert client.post(f"/api/v1/bcp-drafts/{second['id']}/review", json={"comment": "  "}).status_code == 422
 
-    reviewed = client.post(f"/api/v1/bcp-drafts/{second['id']}/review", json={"comment": "非常用電源を記入してください"})
+    reviewed = client.post(
+        f"/api/v1/bcp-drafts/{second['id']}/review", json={"comment": "非常用電源を記入してください"}
+    )
     assert reviewed.status_code == 200 and reviewed.json()["state"] == "reviewed"
     assert client.post(f"/api/v1/bcp-drafts/{second['id']}/review", json={"comment": "再"}).status_code == 409
     final = client.post(f"/api/v1/bcp-drafts/{second['id']}/finalise")
@@ -128,8 +130,10 @@ def test_coverage_counts_final_draft_none_and_stale(client, client_as, session):
     assert counts == {"total": 4, "final": 2, "stale": 1, "draft_only": 1, "none": 1}
     status = {i["name"]: (i["status"], i["stale"]) for i in region["institutions"]}
     assert status == {
-        "架空みなみクリニック": ("final", False), "架空きた在宅クリニック": ("final", True),
-        "架空訪問看護ステーション": ("draft", False), "架空在宅ケア病院": ("none", False),
+        "架空みなみクリニック": ("final", False),
+        "架空きた在宅クリニック": ("final", True),
+        "架空訪問看護ステーション": ("draft", False),
+        "架空在宅ケア病院": ("none", False),
     }
     (hub,) = report["hubs"]
     assert hub["name"] == area.hub.name and hub["total"] == 4 and hub["none"] == 1

@@ -100,7 +100,10 @@ def test_exact_completeness_for_the_single_doctor_clinic(session):
     # 様式4-2: 2 patients x 3 power fields; chapter 3's call list shows the oxygen user's cylinder hours
     # (issue 25.6: the hours the call order is computed from).
     assert counts == [(10, 16), (1, 10), (10, 12), (11, 13), (12, 14), (45, 47)]
-    assert sorted(b.label for b in draft.blanks if b.kind == "registry") == ["架空メディカル：供給内容", "直近の安否確認訓練"]
+    assert sorted(b.label for b in draft.blanks if b.kind == "registry") == [
+        "架空メディカル：供給内容",
+        "直近の安否確認訓練",
+    ]
     assert len([b for b in draft.blanks if b.kind == "local"]) == 21
     assert len(draft.blanks) == sum(t - f for f, t in counts)
 
@@ -124,8 +127,14 @@ def test_one_missing_transport_plan_is_one_more_blank(session):
 def test_patients_are_mapped_with_devices_hours_and_plans(session):
     area = build_area(session)
     child = create_patient(
-        session, area.town, active_institution_id=area.clinic.id, uses_oxygen=False, oxygen_source=None,
-        uses_ventilator=True, ventilator_mode=None, medically_dependent_child=True,
+        session,
+        area.town,
+        active_institution_id=area.clinic.id,
+        uses_oxygen=False,
+        oxygen_source=None,
+        uses_ventilator=True,
+        ventilator_mode=None,
+        medically_dependent_child=True,
     )
 
     context = build_context(session=session, institution_id=area.clinic.id)
@@ -165,7 +174,9 @@ def test_active_institution_gets_area_ventilator_users_by_number(session):
     others = [area.patients[k] for k in ("clinic_vent", "support_clinic_vent", "unlinked_vent")]
     assert sorted(p.label for p in context.area_ventilator_patients) == sorted(f"患者ID {p.id}" for p in others)
     assert all(p.name not in render_draft(context).html for p in others)
-    assert sorted(built.patient_ids) == sorted([area.patients["active_vent"].id, area.patients["active_oxygen"].id] + [p.id for p in others])
+    assert sorted(built.patient_ids) == sorted(
+        [area.patients["active_vent"].id, area.patients["active_oxygen"].id] + [p.id for p in others]
+    )
     assert [c.name for c in context.backed_up_clinics] == ["架空みなみクリニック"]
     assert context.backed_up_clinics[0].device_patient_count == 2
 
@@ -173,9 +184,16 @@ def test_active_institution_gets_area_ventilator_users_by_number(session):
 def test_last_drill_counts_this_institutions_patients(session):
     area = build_area(session)
     started = datetime(2025, 1, 17, 1, 0, tzinfo=UTC)
-    for title, drill, when in (("令和6年度 合同訓練", True, started), ("本番の安否確認", False, started + timedelta(days=30))):
+    for title, drill, when in (
+        ("令和6年度 合同訓練", True, started),
+        ("本番の安否確認", False, started + timedelta(days=30)),
+    ):
         safety_round = SafetyRound(
-            reason="manual", drill=drill, title=title, started_by_name="admin", started_at=when,
+            reason="manual",
+            drill=drill,
+            title=title,
+            started_by_name="admin",
+            started_at=when,
             expires_at=when + timedelta(hours=6),
         )
         session.add(safety_round)
@@ -184,16 +202,24 @@ def test_last_drill_counts_this_institutions_patients(session):
             patient = area.patients[key]
             state = ("safe", "no_answer", "power_out")[n]
             check = SafetyCheck(
-                round_id=safety_round.id, patient_id=patient.id, risk_tier=patient.risk_tier,
-                municipality_id=patient.municipality_id, state=state,
+                round_id=safety_round.id,
+                patient_id=patient.id,
+                risk_tier=patient.risk_tier,
+                municipality_id=patient.municipality_id,
+                state=state,
             )
             session.add(check)
             session.flush()
             if state != "no_answer":
-                session.add(CheckAnswer(
-                    check_id=check.id, round_id=safety_round.id, state=state, channel="link",
-                    observed_at=when + timedelta(minutes=4 + 6 * n),
-                ))
+                session.add(
+                    CheckAnswer(
+                        check_id=check.id,
+                        round_id=safety_round.id,
+                        state=state,
+                        channel="link",
+                        observed_at=when + timedelta(minutes=4 + 6 * n),
+                    )
+                )
     session.flush()
 
     drill = last_drill_for(session, area.clinic.id)

@@ -28,8 +28,10 @@ def test_draft_command_writes_docx_and_audits(cli_db, tmp_path):
     factory = make_session_factory(make_engine(cli_db))
     with factory() as session:
         active_id = session.exec(
-            select(Institution.id).join(Designation, Designation.institution_id == Institution.id)
-            .where(Designation.kind == "active_institution").order_by(Institution.id)
+            select(Institution.id)
+            .join(Designation, Designation.institution_id == Institution.id)
+            .where(Designation.kind == "active_institution")
+            .order_by(Institution.id)
         ).first()
 
     out = tmp_path / "draft.docx"

@@ -14,10 +14,23 @@ def test_left_out_patients_leave_no_supplier_or_backup_hospital(world, accounts,
     w, a = world, accounts
     hidden_hospital = create_institution(session, w["a2"], kind="backup_hospital", name="秘匿後方支援病院")
     shared_hospital = create_institution(session, w["a1"], kind="backup_hospital", name="共有後方支援病院")
-    create_patient(session, w["a2"], name="圏外 三郎", active_institution_id=w["clinic1"].id,
-                   backup_hospital_id=hidden_hospital.id, equipment_supplier="秘匿酸素株式会社", uses_ventilator=True)
-    create_patient(session, w["a1"], name="圏内 四郎", active_institution_id=w["clinic1"].id,
-                   backup_hospital_id=shared_hospital.id, equipment_supplier="共有医療機器")
+    create_patient(
+        session,
+        w["a2"],
+        name="圏外 三郎",
+        active_institution_id=w["clinic1"].id,
+        backup_hospital_id=hidden_hospital.id,
+        equipment_supplier="秘匿酸素株式会社",
+        uses_ventilator=True,
+    )
+    create_patient(
+        session,
+        w["a1"],
+        name="圏内 四郎",
+        active_institution_id=w["clinic1"].id,
+        backup_hospital_id=shared_hospital.id,
+        equipment_supplier="共有医療機器",
+    )
     session.flush()
     draft = client.post(f"/api/v1/institutions/{w['clinic1'].id}/bcp-drafts").json()
     whole = zipfile.ZipFile(io.BytesIO(client.get(f"/api/v1/bcp-drafts/{draft['id']}.docx").content))

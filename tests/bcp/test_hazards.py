@@ -16,13 +16,23 @@ def test_every_plan_kind_reads_back_with_its_hazard_sections_and_power_form(clie
         assert response.status_code == 201, response.text
         document = docx.Document(io.BytesIO(client.get(response.json()["docx_url"]).content))
         headings = [p.text for p in document.paragraphs if p.style.name.startswith("Heading")]
-        for title in ("災害別の対応：地震", "災害別の対応：台風・大雨（上陸72時間前からのタイムライン）",
-                      "災害別の対応：長時間停電", "様式4-2 電源の必要量と災害時に過ごす場所"):
+        for title in (
+            "災害別の対応：地震",
+            "災害別の対応：台風・大雨（上陸72時間前からのタイムライン）",
+            "災害別の対応：長時間停電",
+            "様式4-2 電源の必要量と災害時に過ごす場所",
+        ):
             assert any(title in h for h in headings), (institution.name, title, headings)
 
         timeline = next(t for t in document.tables if [c.text for c in t.rows[0].cells][:2] == ["時期", "施設の行動"])
         assert [row.cells[0].text for row in timeline.rows[1:]] == [
-            "72時間前", "48時間前", "24時間前", "12時間前", "6時間前〜上陸", "通過後"]
+            "72時間前",
+            "48時間前",
+            "24時間前",
+            "12時間前",
+            "6時間前〜上陸",
+            "通過後",
+        ]
         assert "事前連絡" in timeline.rows[2].cells[2].text
 
         power = next(t for t in document.tables if "消費電力" in [c.text for c in t.rows[0].cells])

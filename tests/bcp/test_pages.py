@@ -36,7 +36,8 @@ def test_generate_preview_review_and_finalise_through_the_pages(browser_as, sess
     forged = hub.post(f"/bcp/drafts/{draft.id}/review", data={"comment": "x", "csrf_token": "forged"})
     assert forged.status_code == 403
     reviewed = hub.post(
-        f"/bcp/drafts/{draft.id}/review", data={"comment": "充電場所を記入してください", "csrf_token": _csrf(hub_preview.text)},
+        f"/bcp/drafts/{draft.id}/review",
+        data={"comment": "充電場所を記入してください", "csrf_token": _csrf(hub_preview.text)},
         follow_redirects=False,
     )
     assert reviewed.status_code == 303
@@ -45,7 +46,9 @@ def test_generate_preview_review_and_finalise_through_the_pages(browser_as, sess
 
     after = clinic.get(f"/bcp/drafts/{draft.id}")
     assert "充電場所を記入してください" in after.text and "この版を確定する" in after.text
-    done = clinic.post(f"/bcp/drafts/{draft.id}/finalise", data={"csrf_token": _csrf(after.text)}, follow_redirects=False)
+    done = clinic.post(
+        f"/bcp/drafts/{draft.id}/finalise", data={"csrf_token": _csrf(after.text)}, follow_redirects=False
+    )
     assert done.status_code == 303
     assert "が確定しました" in clinic.get(f"/bcp/drafts/{draft.id}").text
 

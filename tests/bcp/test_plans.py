@@ -53,8 +53,12 @@ def test_upload_list_download_and_audit(client, session):
     first = _upload(client, area.clinic.id, "計画_2026.docx", word, note="理事会で承認")
     assert first.status_code == 201, first.text
     plan = first.json()
-    assert (plan["version"], plan["file_type"], plan["original_name"], plan["size_bytes"]) == (1, "docx", "計画_2026.docx",
-                                                                                              len(word))
+    assert (plan["version"], plan["file_type"], plan["original_name"], plan["size_bytes"]) == (
+        1,
+        "docx",
+        "計画_2026.docx",
+        len(word),
+    )
     second = _upload(client, area.clinic.id, "C:\\Users\\事務\\最終版.pdf", PDF)
     assert second.status_code == 201 and second.json()["version"] == 2 and second.json()["file_type"] == "pdf"
     assert second.json()["original_name"] == "最終版.pdf"  # no path from the uploader's machine
@@ -154,8 +158,12 @@ def test_coverage_counts_finished_plans_apart_from_drafts(client, session):
     counts = {k: region[k] for k in ("total", "finished", "final", "stale", "draft_only", "none")}
     assert counts == {"total": 4, "finished": 1, "final": 1, "stale": 0, "draft_only": 1, "none": 1}
     status = {i["name"]: i["status"] for i in region["institutions"]}
-    assert status == {"架空きた在宅クリニック": "finished", "架空みなみクリニック": "final",
-                      "架空訪問看護ステーション": "draft", "架空在宅ケア病院": "none"}
+    assert status == {
+        "架空きた在宅クリニック": "finished",
+        "架空みなみクリニック": "final",
+        "架空訪問看護ステーション": "draft",
+        "架空在宅ケア病院": "none",
+    }
     finished = next(i for i in region["institutions"] if i["status"] == "finished")
     assert finished["latest_plan_id"] == plan["id"] and finished["plan_version"] == 1
 
@@ -178,20 +186,37 @@ def test_upload_through_the_pages(browser_as, session, client):
     assert page.status_code == 200 and "完成した計画として登録する" in page.text and 'id="plans"' in page.text
     token = _csrf(page.text)
 
-    wrong = clinic.post(f"/bcp/institutions/{area.clinic.id}/plans", data={"csrf_token": token},
-                        files={"file": ("plan.pdf", "テキストです".encode())})
-    assert wrong.status_code == 422 and "Word（.docx）または PDF" in wrong.text and "完成した計画として登録する" in wrong.text
-    bad_draft = clinic.post(f"/bcp/institutions/{area.clinic.id}/plans", data={"csrf_token": token, "draft_id": "abc"},
-                            files={"file": ("plan.pdf", PDF)})
+    wrong = clinic.post(
+        f"/bcp/institutions/{area.clinic.id}/plans",
+        data={"csrf_token": token},
+        files={"file": ("plan.pdf", "テキストです".encode())},
+    )
+    assert (
+        wrong.status_code == 422
+        and "Word（.docx）または PDF" in wrong.text
+        and "完成した計画として登録する" in wrong.text
+    )
+    bad_draft = clinic.post(
+        f"/bcp/institutions/{area.clinic.id}/plans",
+        data={"csrf_token": token, "draft_id": "abc"},
+        files={"file": ("plan.pdf", PDF)},
+    )
     assert bad_draft.status_code == 422 and "この施設の版ではありません" in bad_draft.text
-    forged = clinic.post(f"/bcp/institutions/{area.clinic.id}/plans", data={"csrf_token": "forged"},
-                         files={"file": ("plan.pdf", PDF)})
+    forged = clinic.post(
+        f"/bcp/institutions/{area.clinic.id}/plans", data={"csrf_token": "forged"}, files={"file": ("plan.pdf", PDF)}
+    )
     assert forged.status_code == 403
     assert _plans(session) == 0
 
-    done = clinic.post(f"/bcp/institutions/{area.clinic.id}/plans", data={"csrf_token": token, "note": "院内で承認"},
-                       files={"file": ("最終版.pdf", PDF)}, follow_redirects=False)
-    assert done.status_code == 303 and done.headers["location"] == f"/bcp/institutions/{area.clinic.id}?uploaded=1#plans"
+    done = clinic.post(
+        f"/bcp/institutions/{area.clinic.id}/plans",
+        data={"csrf_token": token, "note": "院内で承認"},
+        files={"file": ("最終版.pdf", PDF)},
+        follow_redirects=False,
+    )
+    assert (
+        done.status_code == 303 and done.headers["location"] == f"/bcp/institutions/{area.clinic.id}?uploaded=1#plans"
+    )
     shown = clinic.get(done.headers["location"])
     assert "第1版を登録しました" in shown.text and "最終版.pdf" in shown.text and "院内で承認" in shown.text
     plan = session.exec(select(BcpPlan)).one()
@@ -208,11 +233,24 @@ def test_upload_through_the_pages(browser_as, session, client):
 
 def test_call_list_carries_phones_in_order_and_tells_namesakes_apart(client, session):
     area = build_area(session)
-    older = create_patient(session, area.town, name="同名 花子", active_institution_id=area.clinic.id,
-                           birth_date=date(1940, 4, 1), external_id="K-77", uses_ventilator=True,
-                           phones=["+819011112222", "+81471234567"])
-    younger = create_patient(session, area.town, name="同名 花子", active_institution_id=area.clinic.id,
-                             birth_date=date(1990, 4, 1), phones=["+819033334444"])
+    older = create_patient(
+        session,
+        area.town,
+        name="同名 花子",
+        active_institution_id=area.clinic.id,
+        birth_date=date(1940, 4, 1),
+        external_id="K-77",
+        uses_ventilator=True,
+        phones=["+819011112222", "+81471234567"],
+    )
+    younger = create_patient(
+        session,
+        area.town,
+        name="同名 花子",
+        active_institution_id=area.clinic.id,
+        birth_date=date(1990, 4, 1),
+        phones=["+819033334444"],
+    )
     draft = client.post(f"/api/v1/institutions/{area.clinic.id}/bcp-drafts", json={}).json()
     document = Document(io.BytesIO(client.get(draft["docx_url"]).content))
     call_list = next(t for t in document.tables if [c.text for c in t.rows[0].cells][2:3] == ["電話（かける順）"])
@@ -261,8 +299,18 @@ def test_a_backup_holds_the_plan_files(tmp_path):
         with Session(engine) as session:
             town = create_municipality(session, create_prefecture(session))
             clinic = create_institution(session, town, kind="clinic")
-            session.add(BcpPlan(institution_id=clinic.id, version=1, file_type="pdf", original_name="p.pdf",
-                                size_bytes=len(PDF), sha256="0" * 64, uploaded_by_name="clerk", content=PDF))
+            session.add(
+                BcpPlan(
+                    institution_id=clinic.id,
+                    version=1,
+                    file_type="pdf",
+                    original_name="p.pdf",
+                    size_bytes=len(PDF),
+                    sha256="0" * 64,
+                    uploaded_by_name="clerk",
+                    content=PDF,
+                )
+            )
             session.commit()
         backup(engine, tmp_path / "one.backup")
     finally:

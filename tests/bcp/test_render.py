@@ -135,9 +135,7 @@ def test_completeness_counting_rules(tmp_path: Path):
         encoding="utf-8",
     )
     (tmp_path / "document.html").write_text("{{ body }}", encoding="utf-8")
-    context = bare_context("single_doctor_clinic").model_copy(
-        update={"local_facts": {"耐震": "新耐震"}}
-    )
+    context = bare_context("single_doctor_clinic").model_copy(update={"local_facts": {"耐震": "新耐震"}})
 
     draft = render_draft(context, template_dir=tmp_path)
 

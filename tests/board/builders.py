@@ -37,35 +37,69 @@ def build_area(session: Session) -> SimpleNamespace:
     designate(session, hub, region, "hub", covers=[city])
     station = create_institution(session, city, kind="visiting_nurse_station")
     other_station = create_institution(session, town, kind="visiting_nurse_station")
-    return SimpleNamespace(prefecture=prefecture, city=city, town=town, region=region, hub=hub, station=station,
-                           other_station=other_station)
+    return SimpleNamespace(
+        prefecture=prefecture,
+        city=city,
+        town=town,
+        region=region,
+        hub=hub,
+        station=station,
+        other_station=other_station,
+    )
 
 
 def build_round(session: Session, settings: Settings, *, drill: bool = True, answer: bool = True) -> SimpleNamespace:
     area = build_area(session)
 
     def patient(municipality, station=None, **overrides):
-        return create_patient(session, municipality, phones=[phone(), phone()],
-                              visiting_nurse_station_id=(station or area.station).id, **overrides)
+        return create_patient(
+            session,
+            municipality,
+            phones=[phone(), phone()],
+            visiting_nurse_station_id=(station or area.station).id,
+            **overrides,
+        )
 
     people = SimpleNamespace(
-        vent_dark=patient(area.city, uses_ventilator=True, ventilator_mode="invasive", uses_oxygen=False,
-                          internal_battery_hours=4, external_battery_hours=4, name="呼吸器 停電"),
-        vent_dark_later=patient(area.city, uses_ventilator=True, ventilator_mode="invasive", uses_oxygen=False,
-                                internal_battery_hours=4, external_battery_hours=4, name="呼吸器 停電長"),
+        vent_dark=patient(
+            area.city,
+            uses_ventilator=True,
+            ventilator_mode="invasive",
+            uses_oxygen=False,
+            internal_battery_hours=4,
+            external_battery_hours=4,
+            name="呼吸器 停電",
+        ),
+        vent_dark_later=patient(
+            area.city,
+            uses_ventilator=True,
+            ventilator_mode="invasive",
+            uses_oxygen=False,
+            internal_battery_hours=4,
+            external_battery_hours=4,
+            name="呼吸器 停電長",
+        ),
         oxygen_help=patient(area.city, name="酸素 要支援"),
         transport=patient(area.city, name="搬送 必要"),
         safe=patient(area.city, name="無事 太郎"),
-        silent_critical=patient(area.city, uses_ventilator=True, ventilator_mode="invasive", uses_oxygen=False,
-                                name="未回答 重症"),
+        silent_critical=patient(
+            area.city, uses_ventilator=True, ventilator_mode="invasive", uses_oxygen=False, name="未回答 重症"
+        ),
         silent_standard=patient(area.city, oxygen_source="liquid", cylinder_hours=12.0, name="未回答 標準"),
         town_person=patient(area.town, station=area.other_station, name="隣町 花子"),
     )
     safety_round, _ = start_round(
-        session=session, actor=Actor.system("test"), target=RoundTarget(municipality_ids=[area.city.id, area.town.id]),
-        reason="manual", drill=drill, settings=settings, title="テスト地震",
+        session=session,
+        actor=Actor.system("test"),
+        target=RoundTarget(municipality_ids=[area.city.id, area.town.id]),
+        reason="manual",
+        drill=drill,
+        settings=settings,
+        title="テスト地震",
     )
-    checks = {c.patient_id: c for c in session.exec(select(SafetyCheck).where(SafetyCheck.round_id == safety_round.id)).all()}
+    checks = {
+        c.patient_id: c for c in session.exec(select(SafetyCheck).where(SafetyCheck.round_id == safety_round.id)).all()
+    }
     check_of = {name: checks[p.id] for name, p in vars(people).items()}
     if answer:
         record(session, check_of["vent_dark"], "power_out", hours=2.5)

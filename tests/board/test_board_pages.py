@@ -8,7 +8,11 @@ from bcp_service.models import AuditEvent, AuditEventPatient
 
 def _audited(session, action):
     event = session.exec(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id.desc())).first()
-    ids = set(session.exec(select(AuditEventPatient.patient_id).where(AuditEventPatient.event_id == event.id)).all()) if event else set()
+    ids = (
+        set(session.exec(select(AuditEventPatient.patient_id).where(AuditEventPatient.event_id == event.id)).all())
+        if event
+        else set()
+    )
     return event, ids
 
 
@@ -19,16 +23,33 @@ def test_board_shows_counts_priority_silent_feed_and_drill_label(client, session
     assert "【訓練】これは訓練です" in html and "board-drill" in html
     assert 'src="/static/board.js"' in html and "https://" not in html.split("<main>")[0]
     counts = dict(re.findall(r'data-state="(\w+)">([\d,]+)<', html))
-    assert counts == {"safe": "1", "needs_help": "1", "power_out": "2", "needs_transport": "1", "no_answer": "3",
-                      "admitted": "0", "evacuated": "0", "unreachable": "0", "delivery_failed": "0"}
+    assert counts == {
+        "safe": "1",
+        "needs_help": "1",
+        "power_out": "2",
+        "needs_transport": "1",
+        "no_answer": "3",
+        "admitted": "0",
+        "evacuated": "0",
+        "unreachable": "0",
+        "delivery_failed": "0",
+    }
     priority = html.split('id="sec-priority"')[1].split("</section>")[0]
     # Hours to harm lead (rounds.triage): the oxygen users who did not say their hours count as zero,
     # before the ventilator users with 2.5 h and 6 h of battery.
-    assert (priority.index("酸素 要支援") < priority.index("搬送 必要") < priority.index("呼吸器 停電<")
-            < priority.index("呼吸器 停電長"))
+    assert (
+        priority.index("酸素 要支援")
+        < priority.index("搬送 必要")
+        < priority.index("呼吸器 停電<")
+        < priority.index("呼吸器 停電長")
+    )
     assert "2.5時間" in priority and "不明" in priority and "登録の目安 4時間" in priority
     # Rows to act on: tap to call, address, who is responsible, a link to the check.
-    assert 'href="tel:+81' in priority and "訪問看護:" in priority and f"/checks/{scene.checks['vent_dark'].id}" in priority
+    assert (
+        'href="tel:+81' in priority
+        and "訪問看護:" in priority
+        and f"/checks/{scene.checks['vent_dark'].id}" in priority
+    )
     silent = html.split('id="sec-silent"')[1].split("</section>")[0]
     assert silent.index("未回答 重症") < silent.index("未回答 標準")
     feed = html.split('id="feed"')[1].split("</ol>")[0]
@@ -94,8 +115,12 @@ def test_print_view_and_people_csv_are_audited(client, session, scene):
     lines = csv.text.lstrip("\ufeff").splitlines()
     assert lines[0].startswith("氏名,状態") and lines[1].startswith("酸素 要支援,要支援,,4.0,0.0,")
     _event, ids = _audited(session, "board.export.priority")
-    assert ids == {scene.people.vent_dark.id, scene.people.vent_dark_later.id, scene.people.oxygen_help.id,
-                   scene.people.transport.id}
+    assert ids == {
+        scene.people.vent_dark.id,
+        scene.people.vent_dark_later.id,
+        scene.people.oxygen_help.id,
+        scene.people.transport.id,
+    }
     silent = client.get(f"/board/rounds/{scene.round.id}/export.csv?kind=silent")
     assert "未回答 重症" in silent.text
     assert client.get(f"/board/rounds/{scene.round.id}/export.csv?kind=everything").status_code == 404
@@ -121,7 +146,9 @@ def test_board_says_when_nothing_is_sending_or_firing(client, session, scene):
 
     now = utcnow()
     session.add(ServiceHeartbeat(instance_id="w1", name="worker", host="h", process_id=1, started_at=now, beat_at=now))
-    session.add(ServiceHeartbeat(instance_id="s1", name="scheduler", host="h", process_id=2, started_at=now, beat_at=now))
+    session.add(
+        ServiceHeartbeat(instance_id="s1", name="scheduler", host="h", process_id=2, started_at=now, beat_at=now)
+    )
     session.commit()
     for url in (f"/board/rounds/{scene.round.id}", "/board"):
         assert 'id="system-status"' not in client.get(url).text
@@ -145,9 +172,17 @@ def test_board_says_since_when_the_provider_is_unavailable(client, session, scen
 
     now = utcnow()
     since = now - timedelta(minutes=3)
-    session.add(ServiceHeartbeat(instance_id="w1", name="worker", host="h", process_id=1, started_at=now,
-                                 beat_at=now, info={"provider_unavailable_since": since.isoformat(),
-                                                    "lanes_down": ["sms"]}))
+    session.add(
+        ServiceHeartbeat(
+            instance_id="w1",
+            name="worker",
+            host="h",
+            process_id=1,
+            started_at=now,
+            beat_at=now,
+            info={"provider_unavailable_since": since.isoformat(), "lanes_down": ["sms"]},
+        )
+    )
     session.commit()
     html = client.get(f"/board/rounds/{scene.round.id}").text
     shown = since.astimezone(client.app.state.settings.tz).strftime("%m/%d %H:%M:%S")
@@ -163,8 +198,17 @@ def test_board_says_which_services_wait_for_the_database(client, session, scene)
     now = utcnow()
     since = now - timedelta(seconds=40)
     session.add(ServiceHeartbeat(instance_id="w1", name="worker", host="h", process_id=1, started_at=now, beat_at=now))
-    session.add(ServiceHeartbeat(instance_id="s1", name="scheduler", host="h", process_id=2, started_at=now,
-                                 beat_at=now, info={"database_waiting_since": since.isoformat()}))
+    session.add(
+        ServiceHeartbeat(
+            instance_id="s1",
+            name="scheduler",
+            host="h",
+            process_id=2,
+            started_at=now,
+            beat_at=now,
+            info={"database_waiting_since": since.isoformat()},
+        )
+    )
     session.commit()
     html = client.get(f"/board/rounds/{scene.round.id}").text
     shown = since.astimezone(client.app.state.settings.tz).strftime("%m/%d %H:%M:%S")

@@ -40,8 +40,16 @@ def test_a_hub_chosen_by_hand_wins_over_the_covering_one(client, session, settin
     designate(session, other, area.region, "hub", covers=[create_municipality(session, area.prefecture)])
     chosen = create_patient(session, area.city, phones=[phone()], hub_id=other.id)
     plain = create_patient(session, area.city, phones=[phone()])
-    safety_round, _ = start_round(session=session, actor=Actor.system("test"),
-                                  target=RoundTarget(municipality_ids=[area.city.id]), reason="manual", drill=True,
-                                  settings=settings, title="拠点")
-    hubs = {c.patient_id: c.hub_id for c in session.exec(select(SafetyCheck).where(SafetyCheck.round_id == safety_round.id))}
+    safety_round, _ = start_round(
+        session=session,
+        actor=Actor.system("test"),
+        target=RoundTarget(municipality_ids=[area.city.id]),
+        reason="manual",
+        drill=True,
+        settings=settings,
+        title="拠点",
+    )
+    hubs = {
+        c.patient_id: c.hub_id for c in session.exec(select(SafetyCheck).where(SafetyCheck.round_id == safety_round.id))
+    }
     assert hubs == {chosen.id: other.id, plain.id: area.hub.id}

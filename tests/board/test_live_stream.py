@@ -28,8 +28,10 @@ class EventReader(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        with httpx.Client(cookies=self.cookies, timeout=httpx.Timeout(10, read=30)) as client, \
-                client.stream("GET", self.url) as response:
+        with (
+            httpx.Client(cookies=self.cookies, timeout=httpx.Timeout(10, read=30)) as client,
+            client.stream("GET", self.url) as response,
+        ):
             self.events.put(("status", response.status_code, response.headers.get("content-type"), time.perf_counter()))
             name, data = None, []
             for line in response.iter_lines():

@@ -28,7 +28,15 @@ def test_update_carries_the_new_answer_and_changed_sections_only(session, settin
     source, view = loaded(session, settings, scene)
     snapshot = view.snapshot()
     assert snapshot["type"] == "snapshot" and snapshot["total"] == 8 and snapshot["answered"] == 5
-    assert set(snapshot["sections"]) == {"counts", "grid", "areas", "priority", "priority_total", "silent", "silent_total"}
+    assert set(snapshot["sections"]) == {
+        "counts",
+        "grid",
+        "areas",
+        "priority",
+        "priority_total",
+        "silent",
+        "silent_total",
+    }
     assert len(snapshot["feed"]) == 5
 
     assert view.refresh(session, source.read(session)) is None  # nothing happened
@@ -37,7 +45,10 @@ def test_update_carries_the_new_answer_and_changed_sections_only(session, settin
     message = view.refresh(session, source.read(session))
     assert message["type"] == "update" and message["answered"] == 6
     assert [item["id"] for item in message["feed"]] == [answer.id]
-    assert "未回答 重症" in message["feed"][0]["html"] and f'data-check="{scene.checks["silent_critical"].id}"' in message["feed"][0]["html"]
+    assert (
+        "未回答 重症" in message["feed"][0]["html"]
+        and f'data-check="{scene.checks["silent_critical"].id}"' in message["feed"][0]["html"]
+    )
     assert {"counts", "priority", "silent"} <= set(message["sections"])
     assert message["answer_id"] == answer.id and message["point"][1] == 6
     assert view.snapshot()["feed"][0]["id"] == answer.id
@@ -82,7 +93,9 @@ def test_aggregate_view_has_counts_and_no_people(session, settings, scene):
     record(session, scene.checks["silent_critical"], "safe")
     message = view.refresh(session, source.read(session))
     # The scene is smaller than min_cell: every count is hidden, so an answer changes nothing shown.
-    assert message is None or (message["feed"] == [] and not any(p.name in str(message) for p in vars(scene.people).values()))
+    assert message is None or (
+        message["feed"] == [] and not any(p.name in str(message) for p in vars(scene.people).values())
+    )
     assert view.counts.total is None and view.counts.by_state and set(view.counts.by_state.values()) == {None}
     assert view.shown_patient_ids == set()
 
@@ -95,7 +108,9 @@ def test_nurse_view_depends_on_the_account_but_hub_view_does_not(scene):
 
 
 def test_filters_are_parsed_leniently():
-    assert parse_filters("3", "", "oxygen", "critical") == BoardFilters(region_id=3, therapy="oxygen", risk_tier="critical")
+    assert parse_filters("3", "", "oxygen", "critical") == BoardFilters(
+        region_id=3, therapy="oxygen", risk_tier="critical"
+    )
     assert parse_filters("x", "-1", "unicorn", "") == BoardFilters()
     assert BoardFilters(hub_id=2).query() == {"hub_id": "2"}
 

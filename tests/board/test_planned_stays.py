@@ -25,33 +25,57 @@ def _audited(session, action):
 
 
 def _start(session, settings, area, kind):
-    safety_round, _ = start_round(session=session, actor=Actor.system("test"), settings=settings, drill=False,
-                                  reason="manual", kind=kind, title="台風10号",
-                                  target=RoundTarget(municipality_ids=[area.city.id, area.town.id]))
+    safety_round, _ = start_round(
+        session=session,
+        actor=Actor.system("test"),
+        settings=settings,
+        drill=False,
+        reason="manual",
+        kind=kind,
+        title="台風10号",
+        target=RoundTarget(municipality_ids=[area.city.id, area.town.id]),
+    )
     return safety_round
 
 
 def _token(session, round_id, patient_id):
-    return session.exec(select(OutboxMessage).join(SafetyCheck, SafetyCheck.id == OutboxMessage.check_id)
-                        .where(OutboxMessage.round_id == round_id, SafetyCheck.patient_id == patient_id)).one().answer_token
+    return (
+        session.exec(
+            select(OutboxMessage)
+            .join(SafetyCheck, SafetyCheck.id == OutboxMessage.check_id)
+            .where(OutboxMessage.round_id == round_id, SafetyCheck.patient_id == patient_id)
+        )
+        .one()
+        .answer_token
+    )
 
 
 @pytest.fixture
 def planned(session, settings, anon_client):
     """A notice round where one patient answers 避難所 and one in the next town 入院; then a safety check."""
     area = build_area(session)
-    shelter = create_patient(session, area.city, phones=[phone()], name="避難 予定子",
-                             visiting_nurse_station_id=area.station.id, uses_ventilator=True,
-                             ventilator_mode="invasive")
-    silent = create_patient(session, area.city, phones=[phone()], name="未回答 一郎",
-                            visiting_nurse_station_id=area.station.id)
-    hospital = create_patient(session, area.town, phones=[phone()], name="隣町 入院予定",
-                              visiting_nurse_station_id=area.other_station.id)
+    shelter = create_patient(
+        session,
+        area.city,
+        phones=[phone()],
+        name="避難 予定子",
+        visiting_nurse_station_id=area.station.id,
+        uses_ventilator=True,
+        ventilator_mode="invasive",
+    )
+    silent = create_patient(
+        session, area.city, phones=[phone()], name="未回答 一郎", visiting_nurse_station_id=area.station.id
+    )
+    hospital = create_patient(
+        session, area.town, phones=[phone()], name="隣町 入院予定", visiting_nurse_station_id=area.other_station.id
+    )
     notice = _start(session, settings, area, "advance_notice")
     session.commit()
     for patient, state, place in ((shelter, "plan_shelter", PLACE), (hospital, "plan_hospital", "県立病院")):
-        answered = anon_client.post(f"/a/{_token(session, notice.id, patient.id)}",
-                                    data={"state": state, "place": place, "nonce": f"n-{patient.id}"})
+        answered = anon_client.post(
+            f"/a/{_token(session, notice.id, patient.id)}",
+            data={"state": state, "place": place, "nonce": f"n-{patient.id}"},
+        )
         assert answered.status_code == 200
     session.expire_all()
     return area, notice, shelter, silent, hospital
@@ -90,14 +114,20 @@ def test_the_next_safety_check_shows_where_they_said_they_would_be(client, sessi
     assert 'id="sec-plans"' not in html  # the notice list is the notice round's
     silent_list = html.split('id="sec-silent"')[1].split("</section>")[0]
     assert f"避難所（{PLACE}）" in silent_list and "滞在予定" in silent_list
-    rows = list(csv.reader(io.StringIO(client.get(
-        f"/board/rounds/{check_round.id}/export.csv?kind=silent").content.decode("utf-8-sig"))))
+    rows = list(
+        csv.reader(
+            io.StringIO(
+                client.get(f"/board/rounds/{check_round.id}/export.csv?kind=silent").content.decode("utf-8-sig")
+            )
+        )
+    )
     by_name = {row[0]: row for row in rows[1:]}
     place = rows[0].index("滞在予定")  # by name: columns may be added
     assert by_name["避難 予定子"][place] == f"避難所（{PLACE}）" and by_name["未回答 一郎"][place] == ""
 
-    check = session.exec(select(SafetyCheck).where(SafetyCheck.round_id == check_round.id,
-                                                   SafetyCheck.patient_id == shelter.id)).one()
+    check = session.exec(
+        select(SafetyCheck).where(SafetyCheck.round_id == check_round.id, SafetyCheck.patient_id == shelter.id)
+    ).one()
     detail = client.get(f"/api/v1/rounds/{check_round.id}/checks/{check.id}").json()
     assert (detail["planned_stay"], detail["planned_stay_place"]) == ("shelter", PLACE)
     assert detail["planned_stay_at"] is not None

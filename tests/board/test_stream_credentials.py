@@ -29,8 +29,10 @@ class Stream(threading.Thread):
         self.ended_at: float | None = None
 
     def run(self) -> None:
-        with httpx.Client(timeout=httpx.Timeout(10, read=30), **self.credentials) as client, \
-                client.stream("GET", self.url) as response:
+        with (
+            httpx.Client(timeout=httpx.Timeout(10, read=30), **self.credentials) as client,
+            client.stream("GET", self.url) as response,
+        ):
             assert response.status_code == 200
             for line in response.iter_lines():
                 if line.startswith("event: snapshot"):
@@ -42,8 +44,14 @@ class Stream(threading.Thread):
 
 def _bearer(session, user) -> tuple[str, ApiToken]:
     token = new_token()
-    row = ApiToken(user_id=user.id, kind="integration", token_hash=token_hash(token), prefix=token[:12],
-                   expires_at=utcnow() + timedelta(days=1), epoch=user.credential_epoch)
+    row = ApiToken(
+        user_id=user.id,
+        kind="integration",
+        token_hash=token_hash(token),
+        prefix=token[:12],
+        expires_at=utcnow() + timedelta(days=1),
+        epoch=user.credential_epoch,
+    )
     session.add(row)
     return token, row
 

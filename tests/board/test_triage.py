@@ -61,14 +61,23 @@ SAFE = [("無事 TPPV", TPPV, None, "critical", "safe")]
 
 def _input(device, tolerance, tier, state, hours, asked_at, ident):
     keep = {k: v for k, v in device.items() if k in TriageInput.__dataclass_fields__}
-    return TriageInput(**keep, max_hours_without_device=tolerance, risk_tier=tier, state=state, hours_left=hours,
-                       asked_at=asked_at, id=ident)
+    return TriageInput(
+        **keep,
+        max_hours_without_device=tolerance,
+        risk_tier=tier,
+        state=state,
+        hours_left=hours,
+        asked_at=asked_at,
+        id=ident,
+    )
 
 
 def _python_cases(now):
     inputs = [_input(d, t, tier, s, h, now, 100 - i) for i, (_, d, t, tier, s, h, _e) in enumerate(NEEDING)]
-    inputs += [_input(d, t, tier, "no_answer", None, now - timedelta(hours=since), 50 - i)
-               for i, (_, d, t, tier, since, _e) in enumerate(SILENT)]
+    inputs += [
+        _input(d, t, tier, "no_answer", None, now - timedelta(hours=since), 50 - i)
+        for i, (_, d, t, tier, since, _e) in enumerate(SILENT)
+    ]
     inputs += [_input(d, t, tier, s, None, now, 10 - i) for i, (_, d, t, tier, s) in enumerate(SAFE)]
     return inputs
 
@@ -78,7 +87,7 @@ def test_the_cases_order_as_written_in_python():
     inputs = _python_cases(now)
     assert sorted(inputs, key=lambda p: triage_key(p, now)) == inputs
     expected = [e for *_, e in NEEDING] + [e for *_, e in SILENT]
-    assert [hours_to_harm(p, now) for p in inputs[:len(expected)]] == pytest.approx(expected)
+    assert [hours_to_harm(p, now) for p in inputs[: len(expected)]] == pytest.approx(expected)
 
 
 def test_tppv_with_20_hours_comes_after_oxygen_with_half_an_hour():
@@ -90,8 +99,9 @@ def test_tppv_with_20_hours_comes_after_oxygen_with_half_an_hour():
 
 def test_a_reply_waiting_for_review_ranks_as_needing_help():
     now = utcnow()
-    waiting = TriageInput(**{**_input(OXYGEN, 4.0, "standard", "no_answer", None, now, 1).__dict__,
-                             "review_pending": True})
+    waiting = TriageInput(
+        **{**_input(OXYGEN, 4.0, "standard", "no_answer", None, now, 1).__dict__, "review_pending": True}
+    )
     helped = _input(TPPV, 0.0, "critical", "needs_help", 30.0, now, 2)
     silent_tppv = _input(TPPV, None, "critical", "no_answer", None, now - timedelta(hours=1), 3)
     assert sorted([silent_tppv, helped, waiting], key=lambda p: triage_key(p, now)) == [waiting, helped, silent_tppv]
@@ -104,22 +114,38 @@ def triage_round(session, settings):
     people = {}
     every = [(n, d, t, tier) for n, d, t, tier, *_ in NEEDING + SILENT + SAFE]
     for name, device, tolerance, tier in reversed(every):
-        patient = create_patient(session, area.city, phones=[phone()], name=name, max_hours_without_device=tolerance,
-                                 visiting_nurse_station_id=area.station.id, **device)
+        patient = create_patient(
+            session,
+            area.city,
+            phones=[phone()],
+            name=name,
+            max_hours_without_device=tolerance,
+            visiting_nurse_station_id=area.station.id,
+            **device,
+        )
         patient.risk_tier = tier
         session.add(patient)
         people[name] = patient
     session.flush()
-    safety_round, _ = start_round(session=session, actor=Actor.system("test"),
-                                  target=RoundTarget(municipality_ids=[area.city.id]), reason="manual", drill=True,
-                                  settings=settings, title="トリアージ")
+    safety_round, _ = start_round(
+        session=session,
+        actor=Actor.system("test"),
+        target=RoundTarget(municipality_ids=[area.city.id]),
+        reason="manual",
+        drill=True,
+        settings=settings,
+        title="トリアージ",
+    )
     checks = {c.patient_id: c for c in session.exec(select(SafetyCheck).where(SafetyCheck.round_id == safety_round.id))}
     now = utcnow()
     for name, *_rest, state, hours, _e in NEEDING:
         record(session, checks[people[name].id], state, hours=hours)
     for name, *_rest, since, _e in SILENT:
-        session.execute(update(SafetyCheck).where(SafetyCheck.id == checks[people[name].id].id)
-                        .values(created_at=now - timedelta(hours=since)))
+        session.execute(
+            update(SafetyCheck)
+            .where(SafetyCheck.id == checks[people[name].id].id)
+            .values(created_at=now - timedelta(hours=since))
+        )
     for name, *_rest, state in SAFE:
         record(session, checks[people[name].id], state)
     session.flush()
@@ -135,8 +161,11 @@ def test_the_same_order_in_sql_on_the_board_the_nurse_page_and_the_csvs(session,
     area, safety_round = triage_round
     all_names = [n for n, *_ in NEEDING + SILENT + SAFE]
     ordered = session.exec(
-        select(Patient.name).select_from(SafetyCheck).join(Patient, Patient.id == SafetyCheck.patient_id)
-        .where(SafetyCheck.round_id == safety_round.id).order_by(*triage_order())
+        select(Patient.name)
+        .select_from(SafetyCheck)
+        .join(Patient, Patient.id == SafetyCheck.patient_id)
+        .where(SafetyCheck.round_id == safety_round.id)
+        .order_by(*triage_order())
     ).all()
     assert list(ordered) == all_names
 
@@ -165,8 +194,13 @@ def test_the_same_order_in_sql_on_the_board_the_nurse_page_and_the_csvs(session,
 
 def test_bcp_call_list_follows_the_same_rule():
     """The BCP has no answers: the registry's battery or cylinder hours stand for the hours left."""
-    therapies = {id(TPPV): Therapy.TPPV, id(NPPV): Therapy.NPPV, id(OXYGEN): Therapy.HOME_OXYGEN,
-                 id(SUCTION): Therapy.OTHER, id(NONE): Therapy.OTHER}
+    therapies = {
+        id(TPPV): Therapy.TPPV,
+        id(NPPV): Therapy.NPPV,
+        id(OXYGEN): Therapy.HOME_OXYGEN,
+        id(SUCTION): Therapy.OTHER,
+        id(NONE): Therapy.OTHER,
+    }
 
     def bcp_patient(name, device, tolerance, tier, hours):
         therapy = therapies[id(device)]
@@ -184,8 +218,9 @@ def test_bcp_call_list_follows_the_same_rule():
     assert [p.label for p in context.patients_by_priority] == [p.label for p in expected]
 
 
-@pytest.mark.parametrize("plan_kind", ["active_institution", "home_care_support", "single_doctor_clinic",
-                                       "visiting_nurse_station"])
+@pytest.mark.parametrize(
+    "plan_kind", ["active_institution", "home_care_support", "single_doctor_clinic", "visiting_nurse_station"]
+)
 def test_bcp_drafts_state_the_rule_and_activate_at_level_3(plan_kind):
     """Issue 25.6: the call-order text states this rule and its table follows it; activation at 警戒レベル3."""
     from bcp_service.bcp.render import render_draft

@@ -43,14 +43,22 @@ def build(engine, patients: int, settings: Settings) -> tuple[int, int]:
     rng = random.Random(7)
     with Session(engine) as session:
         safety_round, _ = start_round(
-            session=session, actor=Actor.system("demo"), target=RoundTarget(prefecture_id=structure.prefecture_id),
-            reason="manual", drill=True, settings=settings, title="千葉県 総合防災訓練（停電想定）",
+            session=session,
+            actor=Actor.system("demo"),
+            target=RoundTarget(prefecture_id=structure.prefecture_id),
+            reason="manual",
+            drill=True,
+            settings=settings,
+            title="千葉県 総合防災訓練（停電想定）",
         )
         session.commit()
-        rows = list(session.exec(
-            select(SafetyCheck.id, Patient.uses_ventilator).join(Patient, Patient.id == SafetyCheck.patient_id)
-            .where(SafetyCheck.round_id == safety_round.id, SafetyCheck.state == "no_answer")
-        ).all())
+        rows = list(
+            session.exec(
+                select(SafetyCheck.id, Patient.uses_ventilator)
+                .join(Patient, Patient.id == SafetyCheck.patient_id)
+                .where(SafetyCheck.round_id == safety_round.id, SafetyCheck.state == "no_answer")
+            ).all()
+        )
         rng.shuffle(rows)
         now = utcnow()
         started = now - timedelta(minutes=48)
@@ -71,8 +79,14 @@ def build(engine, patients: int, settings: Settings) -> tuple[int, int]:
             elif roll < 0.17:
                 state = "unreachable"
             at = started + timedelta(minutes=offset)
-            answer, _ = record_answer(session=session, check_id=check_id, state=state, observed_at=at,
-                                      channel=rng.choice(["link", "link", "link", "sms", "voice"]), hours_left=hours)
+            answer, _ = record_answer(
+                session=session,
+                check_id=check_id,
+                state=state,
+                observed_at=at,
+                channel=rng.choice(["link", "link", "link", "sms", "voice"]),
+                hours_left=hours,
+            )
             session.execute(update(CheckAnswer).where(CheckAnswer.id == answer.id).values(received_at=at))
         session.commit()
         nurse = session.exec(select(User).where(User.username == "chiba-nurse")).one()
@@ -99,8 +113,13 @@ def shoot(out: Path, patients: int) -> None:
                 page.wait_for_timeout(500)
                 page.screenshot(path=str(out / "board.png"))
                 # 360 px wide as a phone; tall enough to show the queue, a waiting result and an open form.
-                phone = browser.new_context(viewport={"width": 360, "height": 1800}, device_scale_factor=2,
-                                            is_mobile=True, has_touch=True, locale="ja-JP")
+                phone = browser.new_context(
+                    viewport={"width": 360, "height": 1800},
+                    device_scale_factor=2,
+                    is_mobile=True,
+                    has_touch=True,
+                    locale="ja-JP",
+                )
                 nurse = phone.new_page()
                 _log_in(nurse, server.url, "chiba-nurse", "/nurse")
                 phone.set_offline(True)
@@ -127,9 +146,13 @@ def shoot_pages(browser, base: str, out: Path, engine) -> None:
     with Session(engine) as session:
         hub_user = session.exec(select(User).where(User.username == "chiba-hub")).one()
         clinic = session.exec(select(Institution).where(Institution.id == hub_user.scope_id)).one()
-        patient = session.exec(select(Patient).where(Patient.uses_ventilator, Patient.municipality_id == clinic.municipality_id)
-                               .order_by(Patient.id)).first()
+        patient = session.exec(
+            select(Patient)
+            .where(Patient.uses_ventilator, Patient.municipality_id == clinic.municipality_id)
+            .order_by(Patient.id)
+        ).first()
         code = session.exec(select(Municipality.code).where(Municipality.id == clinic.municipality_id)).one()
+
     def desk_page():
         return browser.new_context(viewport={"width": 1280, "height": 1000}, locale="ja-JP").new_page()
 
@@ -161,8 +184,13 @@ def shoot_pages(browser, base: str, out: Path, engine) -> None:
     with _tempfile.TemporaryDirectory() as tmp:
         bad = Path(tmp) / "患者.csv"
         header = "外部ID,氏名,氏名カナ,生年月日,市町村コード,在宅酸素,酸素の種類,ボンベ使用可能時間,連絡先1電話\r\n"
-        bad.write_bytes((header + f"NEW-1,髙橋 一郎,タカハシ イチロウ,1941-02-03,{code},はい,酸素濃縮装置,4,090-5555-6666\r\n"
-                         + f"NEW-2,齋藤 花,サイトウ ハナ,1950-02-30,{code},はい,酸素濃縮装置,4,090-5555-77\r\n").encode("cp932"))
+        bad.write_bytes(
+            (
+                header
+                + f"NEW-1,髙橋 一郎,タカハシ イチロウ,1941-02-03,{code},はい,酸素濃縮装置,4,090-5555-6666\r\n"
+                + f"NEW-2,齋藤 花,サイトウ ハナ,1950-02-30,{code},はい,酸素濃縮装置,4,090-5555-77\r\n"
+            ).encode("cp932")
+        )
         hub.goto(f"{base}/imports")
         hub.set_input_files("#file", str(bad))
         hub.click("#check")
@@ -171,8 +199,9 @@ def shoot_pages(browser, base: str, out: Path, engine) -> None:
     _log_in(admin, base, "admin", "/admin/users")
     admin.click("#create summary")
     admin.screenshot(path=str(out / "admin-users.png"))
-    phone = browser.new_context(viewport={"width": 360, "height": 900}, device_scale_factor=2, is_mobile=True,
-                                has_touch=True, locale="ja-JP")
+    phone = browser.new_context(
+        viewport={"width": 360, "height": 900}, device_scale_factor=2, is_mobile=True, has_touch=True, locale="ja-JP"
+    )
     small = phone.new_page()
     _log_in(small, base, "chiba-hub", "/registry/patients")
     small.goto(f"{base}/registry/patients?q=" + "ﾀﾅｶ")

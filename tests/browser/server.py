@@ -44,14 +44,31 @@ class LiveServer:
     def spawn(self) -> LiveServer:
         """Start the process without waiting for it (several servers start side by side)."""
         env = {
-            **os.environ, "BCP_DATABASE_URL": self.settings.database_url, "BCP_PUBLIC_BASE_URL": self.url,
-            "BCP_ENVIRONMENT": self.settings.environment, "BCP_LOG_LEVEL": "WARNING",
-            "BCP_SECRET_KEY": self.settings.secret_key.get_secret_value(), "BCP_DATA_DIR": str(self.settings.data_dir),
+            **os.environ,
+            "BCP_DATABASE_URL": self.settings.database_url,
+            "BCP_PUBLIC_BASE_URL": self.url,
+            "BCP_ENVIRONMENT": self.settings.environment,
+            "BCP_LOG_LEVEL": "WARNING",
+            "BCP_SECRET_KEY": self.settings.secret_key.get_secret_value(),
+            "BCP_DATA_DIR": str(self.settings.data_dir),
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "bcp_service.asgi:app", "--host", "127.0.0.1", "--port", str(self.port),
-             "--log-level", "warning", "--timeout-graceful-shutdown", "1"],
-            env=env, cwd=ROOT,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bcp_service.asgi:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+                "--timeout-graceful-shutdown",
+                "1",
+            ],
+            env=env,
+            cwd=ROOT,
         )
         return self
 

@@ -56,8 +56,13 @@ def shoot(out: Path, patients: int) -> None:
         try:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                phone = browser.new_context(viewport={"width": 360, "height": 1100}, device_scale_factor=2,
-                                            is_mobile=True, has_touch=True, locale="ja-JP")
+                phone = browser.new_context(
+                    viewport={"width": 360, "height": 1100},
+                    device_scale_factor=2,
+                    is_mobile=True,
+                    has_touch=True,
+                    locale="ja-JP",
+                )
                 page = phone.new_page()
                 _log_in(page, server.url, "chiba-clinic", f"/bcp/institutions/{clinic_id}")
                 page.click("button:has-text('草案を作成する')")

@@ -10,8 +10,13 @@ from tests.board.builders import build_round
 from tests.browser.pages import log_in
 from tests.factories import create_user
 
-PHONE = {"viewport": {"width": 360, "height": 740}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True,
-         "locale": "ja-JP"}
+PHONE = {
+    "viewport": {"width": 360, "height": 740},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+    "locale": "ja-JP",
+}
 
 
 def test_result_recorded_offline_is_sent_once_when_back_online(browser, live_server, committed):
@@ -58,7 +63,9 @@ def test_result_recorded_offline_is_sent_once_when_back_online(browser, live_ser
 
     board.wait_for_selector(f'#feed li[data-check="{check.id}"]', timeout=2000)
     feed_line = board.locator(f'#feed li[data-check="{check.id}"]')
-    assert feed_line.count() == 1 and "看護師（訪問）" in feed_line.inner_text() and "残り3時間" in feed_line.inner_text()
+    assert (
+        feed_line.count() == 1 and "看護師（訪問）" in feed_line.inner_text() and "残り3時間" in feed_line.inner_text()
+    )
 
     committed.rollback()  # a fresh snapshot: the server committed in its own sessions
     answers = committed.exec(select(CheckAnswer).where(CheckAnswer.check_id == check.id)).all()
@@ -71,7 +78,9 @@ def test_result_recorded_offline_is_sent_once_when_back_online(browser, live_ser
             const r = await fetch('/api/v1/nurse/results', {method: 'POST', headers: {'Content-Type': 'application/json', 'X-CSRF-Token': csrf},
               body: JSON.stringify({client_id: clientId, check_id: checkId, state: 'power_out', hours_left: 3})});
             return [r.status, (await r.json()).created];
-        }""", [client_id, check.id])
+        }""",
+        [client_id, check.id],
+    )
     assert status == [200, False]
     committed.rollback()  # a fresh snapshot: the server committed in its own sessions
     assert len(committed.exec(select(CheckAnswer).where(CheckAnswer.check_id == check.id)).all()) == 1

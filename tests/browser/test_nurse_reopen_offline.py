@@ -6,8 +6,14 @@ from tests.board.builders import build_round
 from tests.browser.pages import log_in
 from tests.factories import create_user
 
-PHONE = {"viewport": {"width": 360, "height": 740}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True,
-         "locale": "ja-JP", "timezone_id": "Asia/Tokyo"}
+PHONE = {
+    "viewport": {"width": 360, "height": 740},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+    "locale": "ja-JP",
+    "timezone_id": "Asia/Tokyo",
+}
 
 
 def test_nurse_page_reopens_offline_with_its_last_list(browser, live_server, committed):

@@ -19,7 +19,13 @@ from tests.factories import (
     designate,
 )
 
-PHONE = {"viewport": {"width": 360, "height": 740}, "device_scale_factor": 1, "is_mobile": True, "has_touch": True, "locale": "ja-JP"}
+PHONE = {
+    "viewport": {"width": 360, "height": 740},
+    "device_scale_factor": 1,
+    "is_mobile": True,
+    "has_touch": True,
+    "locale": "ja-JP",
+}
 DESK = {"viewport": {"width": 1366, "height": 900}, "locale": "ja-JP"}
 
 
@@ -68,8 +74,9 @@ def test_prefecture_officer_moves_a_municipality_to_another_region(browser, live
         context.close()
 
     committed.rollback()  # a fresh snapshot: the server committed in its own sessions
-    members = committed.exec(select(HomeCareRegionMunicipality.municipality_id).where(
-        HomeCareRegionMunicipality.region_id == region_b.id)).all()
+    members = committed.exec(
+        select(HomeCareRegionMunicipality.municipality_id).where(HomeCareRegionMunicipality.region_id == region_b.id)
+    ).all()
     assert sorted(members) == sorted([south.id, east.id])
     assert committed.exec(select(Patient.hub_id).where(Patient.id == patient.id)).one() == hub_b.id
 

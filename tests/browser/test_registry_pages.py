@@ -21,7 +21,13 @@ from tests.factories import (
     designate,
 )
 
-PHONE = {"viewport": {"width": 360, "height": 740}, "device_scale_factor": 1, "is_mobile": True, "has_touch": True, "locale": "ja-JP"}
+PHONE = {
+    "viewport": {"width": 360, "height": 740},
+    "device_scale_factor": 1,
+    "is_mobile": True,
+    "has_touch": True,
+    "locale": "ja-JP",
+}
 HEADER = "外部ID,氏名,氏名カナ,生年月日,市町村コード,在宅酸素,酸素の種類,ボンベ使用可能時間,連絡先1電話\r\n"
 
 
@@ -35,7 +41,9 @@ def test_hub_finds_corrects_and_imports(browser, live_server, committed, tmp_pat
     region = create_region(committed, prefecture, [city])
     hub = create_institution(committed, city, kind="medical_association")
     designate(committed, hub, region, "hub", covers=[city])
-    patient = create_patient(committed, city, name="林 花子", name_kana="ハヤシ ハナコ", phones=["+819011112222", "+81312345678"])
+    patient = create_patient(
+        committed, city, name="林 花子", name_kana="ハヤシ ハナコ", phones=["+819011112222", "+81312345678"]
+    )
     create_patient(committed, city, name="森 一郎", name_kana="モリ イチロウ")
     user = create_user(committed, "hub", hub.id)
     committed.commit()
@@ -66,12 +74,20 @@ def test_hub_finds_corrects_and_imports(browser, live_server, committed, tmp_pat
     first.locator("button:has-text('この連絡先を保存')").click()
     page.wait_for_selector("text=保存しました。")
     committed.rollback()  # a fresh snapshot: the server committed in its own sessions
-    phones = committed.exec(select(PatientContact.phone).where(PatientContact.patient_id == patient.id).order_by(PatientContact.position)).all()
+    phones = committed.exec(
+        select(PatientContact.phone).where(PatientContact.patient_id == patient.id).order_by(PatientContact.position)
+    ).all()
     assert phones == ["+818033334444", "+81312345678"]  # the other contact is still there
 
     bad = tmp_path / "患者_誤り.csv"
     good_row = f"P-100,髙橋 一郎,タカハシ イチロウ,1941-02-03,{city.code},はい,酸素濃縮装置,4,090-5555-6666\r\n"
-    bad.write_bytes((HEADER + good_row + f"P-101,齋藤 花,サイトウ ハナ,1950-02-30,{city.code},はい,酸素濃縮装置,4,090-5555-7777\r\n").encode("cp932"))
+    bad.write_bytes(
+        (
+            HEADER
+            + good_row
+            + f"P-101,齋藤 花,サイトウ ハナ,1950-02-30,{city.code},はい,酸素濃縮装置,4,090-5555-7777\r\n"
+        ).encode("cp932")
+    )
     page.goto(f"{live_server.url}/imports")
     _fits(page)
     page.set_input_files("#file", str(bad))
@@ -84,7 +100,13 @@ def test_hub_finds_corrects_and_imports(browser, live_server, committed, tmp_pat
     assert committed.exec(select(Patient).where(Patient.external_id.in_(["P-100", "P-101"]))).all() == []
 
     fixed = tmp_path / "患者.csv"
-    fixed.write_bytes((HEADER + good_row + f"P-101,齋藤 花,サイトウ ハナ,1950-02-28,{city.code},はい,酸素濃縮装置,4,090-5555-7777\r\n").encode("cp932"))
+    fixed.write_bytes(
+        (
+            HEADER
+            + good_row
+            + f"P-101,齋藤 花,サイトウ ハナ,1950-02-28,{city.code},はい,酸素濃縮装置,4,090-5555-7777\r\n"
+        ).encode("cp932")
+    )
     page.set_input_files("#file", str(fixed))
     page.click("#check")
     assert "誤りはありません" in page.locator("#report").inner_text()
@@ -121,8 +143,12 @@ def test_clinic_clerk_downloads_its_bcp_draft(browser, live_server, committed, t
 
 
 def test_admin_creates_a_nurse_account(browser, live_server, committed):
-    station = create_institution(committed, create_municipality(committed, create_prefecture(committed)),
-                                 kind="visiting_nurse_station", name="架空訪問看護ステーション")
+    station = create_institution(
+        committed,
+        create_municipality(committed, create_prefecture(committed)),
+        kind="visiting_nurse_station",
+        name="架空訪問看護ステーション",
+    )
     admin = create_user(committed, "admin")
     committed.commit()
     context = browser.new_context(**PHONE)

@@ -12,7 +12,13 @@ from bcp_service.models import Patient, PatientContact
 from tests.browser.pages import log_in, page_width
 from tests.factories import create_institution, create_municipality, create_prefecture, create_user
 
-PHONE = {"viewport": {"width": 360, "height": 740}, "device_scale_factor": 1, "is_mobile": True, "has_touch": True, "locale": "ja-JP"}
+PHONE = {
+    "viewport": {"width": 360, "height": 740},
+    "device_scale_factor": 1,
+    "is_mobile": True,
+    "has_touch": True,
+    "locale": "ja-JP",
+}
 
 
 def test_clinic_registers_a_patient_typing_full_width_digits(browser, live_server, committed):
@@ -62,6 +68,10 @@ def test_clinic_registers_a_patient_typing_full_width_digits(browser, live_serve
     patient = committed.exec(select(Patient).where(Patient.name == "千葉 花子")).one()
     assert patient.birth_date == date(1970, 3, 2) and patient.cylinder_hours == 3
     assert patient.active_institution_id == clinic.id
-    contacts = committed.exec(select(PatientContact).where(PatientContact.patient_id == patient.id).order_by(PatientContact.position)).all()
-    assert [(c.phone, c.kind, c.preferred_channel) for c in contacts] == [("+81432234567", "self", "voice"),
-                                                                          ("+819011112222", "family", "sms")]
+    contacts = committed.exec(
+        select(PatientContact).where(PatientContact.patient_id == patient.id).order_by(PatientContact.position)
+    ).all()
+    assert [(c.phone, c.kind, c.preferred_channel) for c in contacts] == [
+        ("+81432234567", "self", "voice"),
+        ("+819011112222", "family", "sms"),
+    ]

@@ -10,8 +10,13 @@ from tests.board.builders import build_area, phone
 from tests.browser.pages import log_in
 from tests.factories import create_patient, create_user
 
-PHONE = {"viewport": {"width": 360, "height": 740}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True,
-         "locale": "ja-JP"}
+PHONE = {
+    "viewport": {"width": 360, "height": 740},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+    "locale": "ja-JP",
+}
 
 
 def test_officer_starts_watches_and_closes_a_drill_round(browser, live_server, committed):
@@ -54,8 +59,9 @@ def test_officer_starts_watches_and_closes_a_drill_round(browser, live_server, c
     page.wait_for_selector("#live-status.on", timeout=5000)
     assert page.inner_text('[data-state="no_answer"]') == "3"  # the fourth has no SMS contact
     # Someone answers through the link in their SMS: the board shows it without a reload.
-    check = committed.exec(select(SafetyCheck).where(SafetyCheck.round_id == round_id,
-                                                     SafetyCheck.patient_id == in_region[0].id)).one()
+    check = committed.exec(
+        select(SafetyCheck).where(SafetyCheck.round_id == round_id, SafetyCheck.patient_id == in_region[0].id)
+    ).one()
     token = committed.exec(select(OutboxMessage.answer_token).where(OutboxMessage.check_id == check.id)).first()
     answer = context.new_page()
     answer.goto(f"{live_server.url}/a/{token}")
@@ -76,8 +82,12 @@ def test_officer_starts_watches_and_closes_a_drill_round(browser, live_server, c
     phone_context = browser.new_context(**PHONE)
     small = phone_context.new_page()
     log_in(small, live_server.url, officer.username, f"/board/rounds/{round_id}")
-    for path in (f"/board/rounds/{round_id}", "/rounds", f"/rounds/{round_id}",
-                 f"/rounds/new?preview=1&region_id={area.region.id}"):
+    for path in (
+        f"/board/rounds/{round_id}",
+        "/rounds",
+        f"/rounds/{round_id}",
+        f"/rounds/new?preview=1&region_id={area.region.id}",
+    ):
         small.goto(f"{live_server.url}{path}")
         assert small.evaluate("document.documentElement.scrollWidth") <= 360, path
     assert errors == []

@@ -34,8 +34,18 @@ def free_port() -> int:
 
 
 def message(to: str, **overrides):
-    return SimpleNamespace(**{"id": 7, "to_number": to, "drill": True, "body": None, "template": "check_family",
-                              "answer_token": "tok123", "round_id": 1, **overrides})
+    return SimpleNamespace(
+        **{
+            "id": 7,
+            "to_number": to,
+            "drill": True,
+            "body": None,
+            "template": "check_family",
+            "answer_token": "tok123",
+            "round_id": 1,
+            **overrides,
+        }
+    )
 
 
 def test_the_rule_reads_the_shape_of_an_address():
@@ -95,30 +105,43 @@ def test_a_mail_reaches_the_sink_and_a_refused_recipient_is_permanent(settings):
 
 def test_without_a_server_development_sends_nothing_and_production_fails_the_message(settings):
     unset = EmailSettings(host=None)
-    dev = asyncio.run(outbound.deliver(message("h@example.jp"), "本文", settings.model_copy(update={"notifier": "console"}), unset))
+    dev = asyncio.run(
+        outbound.deliver(message("h@example.jp"), "本文", settings.model_copy(update={"notifier": "console"}), unset)
+    )
     assert dev.status == "sent"
     with pytest.raises(PermanentSendError) as failed:
-        asyncio.run(outbound.deliver(message("h@example.jp"), "本文", settings.model_copy(update={"notifier": "twilio"}), unset))
+        asyncio.run(
+            outbound.deliver(message("h@example.jp"), "本文", settings.model_copy(update={"notifier": "twilio"}), unset)
+        )
     assert failed.value.code == "smtp_unconfigured" and not failed.value.bad_contact
 
 
 def test_the_api_takes_an_email_only_family_and_refuses_a_contact_with_nothing(client, session, area):
-    body = patient_body(area, contacts=[{"kind": "self", "phone": "090-1234-5678"},
-                                        {"kind": "family", "addresses": {"email": " Hanako@Example.JP "},
-                                         "preferred_channel": "email"}])
+    body = patient_body(
+        area,
+        contacts=[
+            {"kind": "self", "phone": "090-1234-5678"},
+            {"kind": "family", "addresses": {"email": " Hanako@Example.JP "}, "preferred_channel": "email"},
+        ],
+    )
     created = client.post("/api/v1/patients", json=body)
     assert created.status_code == 201, created.text
     family = created.json()["contacts"][1]
     assert family["phone"] is None and family["addresses"] == {"email": "Hanako@example.jp"}
-    assert session.exec(select(ContactAddress.address).where(ContactAddress.contact_id == family["id"])).one() \
+    assert (
+        session.exec(select(ContactAddress.address).where(ContactAddress.contact_id == family["id"])).one()
         == "Hanako@example.jp"
+    )
     nothing = client.post("/api/v1/patients", json=patient_body(area, external_id="x2", contacts=[{"kind": "family"}]))
     assert nothing.status_code == 422 and "電話番号かメールアドレス" in nothing.text and "phone" in nothing.text
-    bad = client.post("/api/v1/patients", json=patient_body(area, external_id="x3",
-                                                            contacts=[{"addresses": {"email": "hanako@"}}]))
+    bad = client.post(
+        "/api/v1/patients", json=patient_body(area, external_id="x3", contacts=[{"addresses": {"email": "hanako@"}}])
+    )
     assert bad.status_code == 422 and "メールアドレスの形" in bad.text
-    unknown = client.post("/api/v1/patients", json=patient_body(area, external_id="x4",
-                                                                contacts=[{"phone": "090-1234-5678", "addresses": {"fax": "1"}}]))
+    unknown = client.post(
+        "/api/v1/patients",
+        json=patient_body(area, external_id="x4", contacts=[{"phone": "090-1234-5678", "addresses": {"fax": "1"}}]),
+    )
     assert unknown.status_code == 422
     # One contact corrected: a new address clears its refusal; a blank one removes the row.
     patient_id = created.json()["id"]
@@ -126,8 +149,10 @@ def test_the_api_takes_an_email_only_family_and_refuses_a_contact_with_nothing(c
     row.refused_since = utcnow()
     session.add(row)
     session.flush()
-    changed = client.put(f"/api/v1/patients/{patient_id}/contacts/{family['id']}",
-                         json={"kind": "family", "addresses": {"email": "new@example.jp"}, "preferred_channel": "email"})
+    changed = client.put(
+        f"/api/v1/patients/{patient_id}/contacts/{family['id']}",
+        json={"kind": "family", "addresses": {"email": "new@example.jp"}, "preferred_channel": "email"},
+    )
     assert changed.status_code == 200, changed.text
     session.expire_all()
     row = session.exec(select(ContactAddress).where(ContactAddress.contact_id == family["id"])).one()
@@ -143,12 +168,21 @@ def test_the_contact_form_takes_an_email_address(browser_as, session, area):
     page = hub.get(f"/registry/patients/{patient.id}")
     assert 'name="address_email"' in page.text and "メールアドレス" in page.text
     token = csrf(page.text)
-    bad = hub.post(f"/registry/patients/{patient.id}/contacts", data={"csrf_token": token, "kind": "family",
-                                                                      "address_email": "hanako@"})
+    bad = hub.post(
+        f"/registry/patients/{patient.id}/contacts",
+        data={"csrf_token": token, "kind": "family", "address_email": "hanako@"},
+    )
     assert bad.status_code == 422 and "メールアドレスの形" in bad.text
-    ok = hub.post(f"/registry/patients/{patient.id}/contacts",
-                  data={"csrf_token": token, "kind": "family", "address_email": "hanako@example.jp",
-                        "preferred_channel": "email"}, follow_redirects=False)
+    ok = hub.post(
+        f"/registry/patients/{patient.id}/contacts",
+        data={
+            "csrf_token": token,
+            "kind": "family",
+            "address_email": "hanako@example.jp",
+            "preferred_channel": "email",
+        },
+        follow_redirects=False,
+    )
     assert ok.status_code == 303
     shown = hub.get(f"/registry/patients/{patient.id}").text
     assert "hanako@example.jp" in shown and 'value="hanako@example.jp"' in shown

@@ -44,8 +44,16 @@ def test_preview_counts_a_landline_only_patient_as_a_call(browser_as, session, a
     add_patient(session, area.city, phones=[LANDLINE])  # the old rule counted this one as "no contact"
     add_patient(session, area.city, phones=[])
     officer = browser_as("prefecture", area.prefecture.id)
-    html = officer.get("/rounds/new", params={"preview": "1", "drill": "1", "reason": "manual",
-                                              "region_id": str(area.region.id), "deadline_hours": "72"}).text
+    html = officer.get(
+        "/rounds/new",
+        params={
+            "preview": "1",
+            "drill": "1",
+            "reason": "manual",
+            "region_id": str(area.region.id),
+            "deadline_hours": "72",
+        },
+    ).text
     assert "4 人" in html.split('id="pv-people"')[1][:40]
     assert "3 通" in html.split('id="pv-messages"')[1][:40]
     assert "SMS 2通、電話 1通" in html.split('id="pv-messages"')[1][:200]

@@ -27,11 +27,20 @@ def count(session, model, *where):
 def test_chiba_structure_matches_the_source(session):
     structure = load_chiba(session)
     assert count(session, SecondaryMedicalArea) >= 9
-    areas = session.exec(select(SecondaryMedicalArea).where(SecondaryMedicalArea.prefecture_id == structure.prefecture_id)).all()
+    areas = session.exec(
+        select(SecondaryMedicalArea).where(SecondaryMedicalArea.prefecture_id == structure.prefecture_id)
+    ).all()
     assert len(areas) == 9
-    assert count(session, PublicHealthCenterDistrict, PublicHealthCenterDistrict.prefecture_id == structure.prefecture_id) == 16
-    assert count(session, LocalMedicalAssociation, LocalMedicalAssociation.prefecture_id == structure.prefecture_id) == 22
-    municipalities = session.exec(select(Municipality).where(Municipality.prefecture_id == structure.prefecture_id)).all()
+    assert (
+        count(session, PublicHealthCenterDistrict, PublicHealthCenterDistrict.prefecture_id == structure.prefecture_id)
+        == 16
+    )
+    assert (
+        count(session, LocalMedicalAssociation, LocalMedicalAssociation.prefecture_id == structure.prefecture_id) == 22
+    )
+    municipalities = session.exec(
+        select(Municipality).where(Municipality.prefecture_id == structure.prefecture_id)
+    ).all()
     assert len(municipalities) == 54
     assert all(check_digit(m.code[:5]) == m.code[5] for m in municipalities)
     assert {m.membership_source for m in municipalities} == {"demo_assigned"}
@@ -52,19 +61,28 @@ def test_chiba_structure_matches_the_source(session):
         if municipality.id in hub_municipalities:
             by_area[municipality.secondary_medical_area_id] += 1
     names = {a.id: a.name for a in areas}
-    expected = {row["secondary_medical_area"]: int(row["municipalities_with_hub"]) for row in read_csv("chiba_secondary_medical_areas.csv")}
+    expected = {
+        row["secondary_medical_area"]: int(row["municipalities_with_hub"])
+        for row in read_csv("chiba_secondary_medical_areas.csv")
+    }
     assert {names[k]: v for k, v in by_area.items()} == expected
 
     # Chiba's rule: only enhanced home-care support hospitals count as active institutions, so the
     # eight regions without one are gaps (as in Chiba's material), enhanced clinics notwithstanding.
     report = find_coverage_gaps(session=session, prefecture_id=structure.prefecture_id)
     gaps = report.gaps
-    assert sorted((g.region_name, tuple(g.missing)) for g in gaps) == sorted([
-        ("八千代市在宅医療圏", ("active_institution", "hub")), ("鎌ヶ谷市在宅医療圏", ("active_institution", "hub")),
-        ("浦安市在宅医療圏", ("active_institution", "hub")), ("習志野市在宅医療圏", ("active_institution",)),
-        ("流山市在宅医療圏", ("active_institution",)), ("柏市在宅医療圏", ("active_institution",)),
-        ("野田市在宅医療圏", ("active_institution",)), ("夷隅在宅医療圏", ("active_institution",)),
-    ])
+    assert sorted((g.region_name, tuple(g.missing)) for g in gaps) == sorted(
+        [
+            ("八千代市在宅医療圏", ("active_institution", "hub")),
+            ("鎌ヶ谷市在宅医療圏", ("active_institution", "hub")),
+            ("浦安市在宅医療圏", ("active_institution", "hub")),
+            ("習志野市在宅医療圏", ("active_institution",)),
+            ("流山市在宅医療圏", ("active_institution",)),
+            ("柏市在宅医療圏", ("active_institution",)),
+            ("野田市在宅医療圏", ("active_institution",)),
+            ("夷隅在宅医療圏", ("active_institution",)),
+        ]
+    )
     # 54 - 43 municipalities have no hub: three whole regions and eight inside regions that have one.
     assert len(report.municipalities_without_hub) == 11
     assert load_chiba(session).prefecture_id == structure.prefecture_id

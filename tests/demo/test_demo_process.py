@@ -51,12 +51,29 @@ def _alive(pid: int) -> bool:
     return state != "Z"  # a zombie has ended; only its parent's wait is missing
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGKILL], ids=["kill", "terminal-closed", "kill-9"])
+@pytest.mark.parametrize(
+    "signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGKILL], ids=["kill", "terminal-closed", "kill-9"]
+)
 def test_stopping_the_demo_stops_every_process_it_started(tmp_path: Path, signum):
     port, sim_port = _free_port(), _free_port()
     demo = subprocess.Popen(
-        [COMMAND, "demo", "--patients", "20", "--port", str(port), "--sim-port", str(sim_port), "--data-dir", str(tmp_path)],
-        env=_env(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        [
+            COMMAND,
+            "demo",
+            "--patients",
+            "20",
+            "--port",
+            str(port),
+            "--sim-port",
+            str(sim_port),
+            "--data-dir",
+            str(tmp_path),
+        ],
+        env=_env(),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 90
@@ -100,8 +117,23 @@ def test_a_port_in_use_is_refused_with_a_clear_message(tmp_path: Path):
         busy.listen()
         port = busy.getsockname()[1]
         result = subprocess.run(
-            [COMMAND, "demo", "--patients", "0", "--port", str(port), "--sim-port", str(_free_port()), "--data-dir", str(tmp_path)],
-            env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=60,
+            [
+                COMMAND,
+                "demo",
+                "--patients",
+                "0",
+                "--port",
+                str(port),
+                "--sim-port",
+                str(_free_port()),
+                "--data-dir",
+                str(tmp_path),
+            ],
+            env=_env(),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     assert result.returncode != 0
     assert f"ポート {port} は既に使われています" in result.stdout

@@ -38,8 +38,14 @@ class Stack:
     factory: object
 
     def notifier(self) -> TwilioNotifier:
-        return TwilioNotifier(self.sim.account_sid, self.sim.auth_token, from_number=SENDER_ID, caller_id=CALLER_ID,
-                              base_url=self.sim.base_url, max_connections=50)
+        return TwilioNotifier(
+            self.sim.account_sid,
+            self.sim.auth_token,
+            from_number=SENDER_ID,
+            caller_id=CALLER_ID,
+            base_url=self.sim.base_url,
+            max_connections=50,
+        )
 
 
 def free_port() -> int:
@@ -77,10 +83,22 @@ class SimProcess:
     def __init__(self, *, inbound_url: str) -> None:
         port = free_port()
         self.base_url = f"http://127.0.0.1:{port}"
-        command = [str(Path(sys.executable).parent / "bcp-service"), "twilio-sim", "--port", str(port),
-                   "--inbound-url", inbound_url, "--seed", "11"]
-        self.process = subprocess.Popen(command, env={**os.environ, "BCP_LOG_LEVEL": "WARNING"},
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        command = [
+            str(Path(sys.executable).parent / "bcp-service"),
+            "twilio-sim",
+            "--port",
+            str(port),
+            "--inbound-url",
+            inbound_url,
+            "--seed",
+            "11",
+        ]
+        self.process = subprocess.Popen(
+            command,
+            env={**os.environ, "BCP_LOG_LEVEL": "WARNING"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             wait_until_up(f"{self.base_url}/_sim/stats", self.process)
         except RuntimeError:
@@ -121,26 +139,59 @@ def stack(engine, settings, database_url):
     """The app and the simulator each in their own process, as deployed; the worker runs in the test."""
     port = free_port()
     app_url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "BCP_DATABASE_URL": database_url, "BCP_ENVIRONMENT": "test", "BCP_PUBLIC_BASE_URL": app_url,
-           "BCP_SECRET_KEY": "test-secret-key-for-tests-only", "BCP_TWILIO_AUTH_TOKEN": SimProcess.auth_token,
-           "BCP_LOG_LEVEL": "WARNING", "BCP_DATA_DIR": str(settings.data_dir)}
+    env = {
+        **os.environ,
+        "BCP_DATABASE_URL": database_url,
+        "BCP_ENVIRONMENT": "test",
+        "BCP_PUBLIC_BASE_URL": app_url,
+        "BCP_SECRET_KEY": "test-secret-key-for-tests-only",
+        "BCP_TWILIO_AUTH_TOKEN": SimProcess.auth_token,
+        "BCP_LOG_LEVEL": "WARNING",
+        "BCP_DATA_DIR": str(settings.data_dir),
+    }
     app = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bcp_service.asgi:app", "--host", "127.0.0.1", "--port", str(port),
-         "--no-access-log", "--log-level", "warning", "--timeout-keep-alive", str(KEEP_ALIVE_SECONDS)],
-        env=env, cwd=Path(__file__).resolve().parents[2],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bcp_service.asgi:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--timeout-keep-alive",
+            str(KEEP_ALIVE_SECONDS),
+        ],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
     )
     sim = None
     try:
         sim = SimProcess(inbound_url=f"{app_url}/webhooks/twilio/inbound")
         sim.configure(callback_statuses=["delivered"], callback_concurrency=20, answer_delay_ms=0)
         wait_until_up(f"{app_url}/healthz", app)
-        worker_settings = settings.model_copy(update={
-            "public_base_url": app_url, "webhook_base_url": app_url, "notifier": "twilio",
-            "twilio_account_sid": sim.account_sid, "twilio_auth_token": SecretStr(sim.auth_token),
-            "twilio_sms_sender": SENDER_ID, "twilio_voice_caller_id": CALLER_ID, "twilio_base_url": sim.base_url, "send_rate_per_second": 0,
-            "send_concurrency": 32, "send_batch_size": 200, "send_retry_base_seconds": 0.05,
-            "send_retry_max_seconds": 0.5, "send_idle_poll_seconds": 0.05, "send_reclaim_after_seconds": 1.0,
-        })
+        worker_settings = settings.model_copy(
+            update={
+                "public_base_url": app_url,
+                "webhook_base_url": app_url,
+                "notifier": "twilio",
+                "twilio_account_sid": sim.account_sid,
+                "twilio_auth_token": SecretStr(sim.auth_token),
+                "twilio_sms_sender": SENDER_ID,
+                "twilio_voice_caller_id": CALLER_ID,
+                "twilio_base_url": sim.base_url,
+                "send_rate_per_second": 0,
+                "send_concurrency": 32,
+                "send_batch_size": 200,
+                "send_retry_base_seconds": 0.05,
+                "send_retry_max_seconds": 0.5,
+                "send_idle_poll_seconds": 0.05,
+                "send_reclaim_after_seconds": 1.0,
+            }
+        )
         yield Stack(app_url, sim, worker_settings, make_session_factory(engine))
     finally:
         app.terminate()
@@ -154,26 +205,57 @@ def bulk_patients(engine, count: int, *, second_contact_every: int = 0) -> int:
     """Insert ``count`` patients with Core inserts; returns the municipality id. Phones are +8170 + 8 digits."""
     now = utcnow()
     with engine.begin() as conn:
-        prefecture_id = conn.execute(insert(Prefecture).values(code="47", name="試験県").returning(Prefecture.id)).scalar()
+        prefecture_id = conn.execute(
+            insert(Prefecture).values(code="47", name="試験県").returning(Prefecture.id)
+        ).scalar()
         municipality_id = conn.execute(
-            insert(Municipality).values(code="472018", name="試験市", prefecture_id=prefecture_id,
-                                        membership_source="official").returning(Municipality.id)
+            insert(Municipality)
+            .values(code="472018", name="試験市", prefecture_id=prefecture_id, membership_source="official")
+            .returning(Municipality.id)
         ).scalar()
         tiers = ["critical", "high", "standard", "standard"]
         patients = [
-            {"id": 1_000_000 + i, "name": f"試験 {i}", "municipality_id": municipality_id, "sex": "unknown",
-             "uses_ventilator": i % 4 == 0, "uses_oxygen": i % 4 != 0, "uses_suction": False,
-             "medically_dependent_child": False, "backup_hospital_preregistered": False, "status": "active",
-             "risk_tier": tiers[i % 4], "created_at": now}
+            {
+                "id": 1_000_000 + i,
+                "name": f"試験 {i}",
+                "municipality_id": municipality_id,
+                "sex": "unknown",
+                "uses_ventilator": i % 4 == 0,
+                "uses_oxygen": i % 4 != 0,
+                "uses_suction": False,
+                "medically_dependent_child": False,
+                "backup_hospital_preregistered": False,
+                "status": "active",
+                "risk_tier": tiers[i % 4],
+                "created_at": now,
+            }
             for i in range(count)
         ]
         conn.execute(insert(Patient), patients)
-        contacts = [{"patient_id": 1_000_000 + i, "position": 1, "kind": "self", "phone": f"+8170{i:08d}",
-                     "preferred_channel": "sms"} for i in range(count)]
+        contacts = [
+            {
+                "patient_id": 1_000_000 + i,
+                "position": 1,
+                "kind": "self",
+                "phone": f"+8170{i:08d}",
+                "preferred_channel": "sms",
+            }
+            for i in range(count)
+        ]
         if second_contact_every:
-            contacts += [{"patient_id": 1_000_000 + i, "position": 2, "kind": "family", "phone": f"+8180{i:08d}",
-                          "preferred_channel": "sms"} for i in range(0, count, second_contact_every)]
+            contacts += [
+                {
+                    "patient_id": 1_000_000 + i,
+                    "position": 2,
+                    "kind": "family",
+                    "phone": f"+8180{i:08d}",
+                    "preferred_channel": "sms",
+                }
+                for i in range(0, count, second_contact_every)
+            ]
         conn.execute(insert(PatientContact), contacts)
         if engine.dialect.name == "postgresql":
-            conn.exec_driver_sql("SELECT setval(pg_get_serial_sequence('patient', 'id'), (SELECT MAX(id) FROM patient))")
+            conn.exec_driver_sql(
+                "SELECT setval(pg_get_serial_sequence('patient', 'id'), (SELECT MAX(id) FROM patient))"
+            )
     return municipality_id

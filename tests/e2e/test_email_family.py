@@ -37,8 +37,11 @@ async def test_a_family_reached_only_by_email_answers_through_the_mail_link(engi
     municipality_id = bulk_patients(engine, 3, second_contact_every=1)
     reached, bounced = email_demo.add_email_families(engine, municipality_code="472018", count=2)
     smtp_port, page_port = free_port(), free_port()
-    sink = email_demo.start_sink(smtp_port, page_port, lambda command: subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    sink = email_demo.start_sink(
+        smtp_port,
+        page_port,
+        lambda command: subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+    )
     email_demo.wait_for_sink(page_port, sink)
     monkeypatch.setenv("BCP_SMTP_HOST", "127.0.0.1")
     for key, value in email_demo.env(0).items():
@@ -52,9 +55,14 @@ async def test_a_family_reached_only_by_email_answers_through_the_mail_link(engi
         stack.sim.configure(answer_rate=0, default_voice_digits=None)
         with stack.factory() as session:
             safety_round, _ = start_round(
-                session=session, actor=Actor.system("e2e"), settings=stack.settings, drill=True, reason="disaster",
+                session=session,
+                actor=Actor.system("e2e"),
+                settings=stack.settings,
+                drill=True,
+                reason="disaster",
                 target=RoundTarget(municipality_ids=[municipality_id]),
-                escalation_policy={"steps": [{"after_minutes": 30, "action": "family"}]})
+                escalation_policy={"steps": [{"after_minutes": 30, "action": "family"}]},
+            )
             session.commit()
             round_id = safety_round.id
         await send_all(stack)  # the first messages: SMS to each patient's own phone
@@ -67,15 +75,22 @@ async def test_a_family_reached_only_by_email_answers_through_the_mail_link(engi
         await send_all(stack)
 
         with stack.factory() as session:
-            family_mail = session.exec(select(OutboxMessage).where(OutboxMessage.round_id == round_id,
-                                                                  OutboxMessage.channel == "email")).all()
-            assert {m.to_number for m in family_mail} == {f"family1-{reached}@demo.example",
-                                                          f"family1-{bounced}@bounce.invalid"}
-            refused = session.exec(select(ContactAddress).where(ContactAddress.kind == "email",
-                                                                ContactAddress.address.like("%bounce.invalid"))).one()
+            family_mail = session.exec(
+                select(OutboxMessage).where(OutboxMessage.round_id == round_id, OutboxMessage.channel == "email")
+            ).all()
+            assert {m.to_number for m in family_mail} == {
+                f"family1-{reached}@demo.example",
+                f"family1-{bounced}@bounce.invalid",
+            }
+            refused = session.exec(
+                select(ContactAddress).where(
+                    ContactAddress.kind == "email", ContactAddress.address.like("%bounce.invalid")
+                )
+            ).one()
             assert refused.refused_since is not None  # the bounce marked the address
-        received = httpx.get(f"http://127.0.0.1:{page_port}/_mail/messages",
-                             params={"to": f"family1-{reached}@demo.example"}).json()
+        received = httpx.get(
+            f"http://127.0.0.1:{page_port}/_mail/messages", params={"to": f"family1-{reached}@demo.example"}
+        ).json()
         assert len(received) == 1 and received[0]["subject"] == "【訓練】【千葉県】安否確認のお願い"
         assert "ご家族・支援者の方へ" in received[0]["body"]
         link = LINK.search(received[0]["body"]).group(0)
@@ -86,8 +101,9 @@ async def test_a_family_reached_only_by_email_answers_through_the_mail_link(engi
         assert answered.status_code == 200
 
         with stack.factory() as session:
-            check = session.exec(select(SafetyCheck).where(SafetyCheck.round_id == round_id,
-                                                           SafetyCheck.patient_id == reached)).one()
+            check = session.exec(
+                select(SafetyCheck).where(SafetyCheck.round_id == round_id, SafetyCheck.patient_id == reached)
+            ).one()
             assert (check.state, check.last_channel) == ("safe", "link")
             headers = bearer(session, create_user(session, "admin"))
             session.commit()

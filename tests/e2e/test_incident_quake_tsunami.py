@@ -46,20 +46,37 @@ def people(session):
     """Two patients in 銚子市 (quake and tsunami), one each in 千葉市 (both), 成田市 (quake only),
     習志野市 (tsunami only); 船橋市 felt 震度4 (no quake round) and is under the 注意報."""
     prefecture = create_prefecture(session, code="12", name="千葉県")
-    towns = {code: create_municipality(session, prefecture, code=code, name=CHIBA_MUNICIPALITIES[code]) for code in CODES}
+    towns = {
+        code: create_municipality(session, prefecture, code=code, name=CHIBA_MUNICIPALITIES[code]) for code in CODES
+    }
     station = create_institution(session, towns[CHIBA], name="千葉訪問看護ステーション", kind="visiting_nurse_station")
     found = {}
-    for label, code in (("choshi_a", CHOSHI), ("choshi_b", CHOSHI), ("chiba", CHIBA), ("narita", NARITA),
-                        ("narashino", NARASHINO), ("funabashi", FUNABASHI)):
-        found[label] = create_patient(session, towns[code], phones=[f"+8190{next(_phones)}"], name=f"患者 {label}",
-                                      visiting_nurse_station_id=station.id)
+    for label, code in (
+        ("choshi_a", CHOSHI),
+        ("choshi_b", CHOSHI),
+        ("chiba", CHIBA),
+        ("narita", NARITA),
+        ("narashino", NARASHINO),
+        ("funabashi", FUNABASHI),
+    ):
+        found[label] = create_patient(
+            session,
+            towns[code],
+            phones=[f"+8190{next(_phones)}"],
+            name=f"患者 {label}",
+            visiting_nurse_station_id=station.id,
+        )
     session.flush()
     return found, station
 
 
 def checks_of(session, round_id):
-    return {c.patient_id: c for c in session.exec(select(SafetyCheck).where(SafetyCheck.round_id == round_id)
-                                                  .execution_options(populate_existing=True)).all()}
+    return {
+        c.patient_id: c
+        for c in session.exec(
+            select(SafetyCheck).where(SafetyCheck.round_id == round_id).execution_options(populate_existing=True)
+        ).all()
+    }
 
 
 def messages(session):
@@ -67,12 +84,14 @@ def messages(session):
 
 
 def token_of(session, check_id, template):
-    return session.exec(select(OutboxMessage.answer_token).where(OutboxMessage.check_id == check_id,
-                                                                 OutboxMessage.template == template)).one()
+    return session.exec(
+        select(OutboxMessage.answer_token).where(OutboxMessage.check_id == check_id, OutboxMessage.template == template)
+    ).one()
 
 
 def test_quake_then_tsunami_is_one_incident_with_one_conversation_each(
-        system, anon_client, browser_as, session, settings, clock, people):
+    system, anon_client, browser_as, session, settings, clock, people
+):
     patients, station = people
     assert post_bulletin(system, QUAKE, clock, at(10, 16, 30)).json()["action"] == "schedule_round"
     (quake_id,) = run_starts(session, settings, at(10, 19, 30))
@@ -159,15 +178,18 @@ def test_quake_then_tsunami_is_one_incident_with_one_conversation_each(
     session.commit()
     run_escalation(lambda: _borrow(session), settings=settings, now=utcnow() + timedelta(minutes=16))
     reminders = Counter(m.to_number for m in messages(session) if m.template == "check_reminder")
-    chiba_phone = session.exec(select(OutboxMessage.to_number).where(
-        OutboxMessage.check_id == quake[patients["chiba"].id].id)).first()
+    chiba_phone = session.exec(
+        select(OutboxMessage.to_number).where(OutboxMessage.check_id == quake[patients["chiba"].id].id)
+    ).first()
     assert reminders[chiba_phone] == 1
     assert set(reminders.values()) == {1}
 
     # An hour on, still nothing: unreachable in the quake round, and in the tsunami round too.
     run_escalation(lambda: _borrow(session), settings=settings, now=utcnow() + timedelta(minutes=61))
     chiba_id = patients["chiba"].id
-    assert checks_of(session, quake_id)[chiba_id].state == checks_of(session, tsunami_id)[chiba_id].state == "unreachable"
+    assert (
+        checks_of(session, quake_id)[chiba_id].state == checks_of(session, tsunami_id)[chiba_id].state == "unreachable"
+    )
     for round_id in (quake_id, tsunami_id):
         assert read_counters(session=session, round_id=round_id) == recount(session=session, round_id=round_id)
 
@@ -186,17 +208,25 @@ def _names(session, round_id):
 
 
 def test_an_old_answer_does_not_count_and_the_person_is_asked_again(
-        system, anon_client, session, settings, clock, people, monkeypatch):
+    system, anon_client, session, settings, clock, people, monkeypatch
+):
     patients, _station = people
     post_bulletin(system, QUAKE, clock, at(10, 16, 30))
     (quake_id,) = run_starts(session, settings, at(10, 19, 30))
     b = patients["choshi_b"]
     quake = checks_of(session, quake_id)
-    assert anon_client.post(f"/a/{token_of(session, quake[b.id].id, 'check_initial')}",
-                            data={"state": "safe", "nonce": "b-1"}).status_code == 200
+    assert (
+        anon_client.post(
+            f"/a/{token_of(session, quake[b.id].id, 'check_initial')}", data={"state": "safe", "nonce": "b-1"}
+        ).status_code
+        == 200
+    )
     # The answer is two hours old by the time the tsunami round starts (fresh for a tsunami: 60 minutes).
-    session.execute(SafetyCheck.__table__.update().where(SafetyCheck.id == quake[b.id].id)
-                    .values(last_answer_at=utcnow() - timedelta(hours=2)))
+    session.execute(
+        SafetyCheck.__table__.update()
+        .where(SafetyCheck.id == quake[b.id].id)
+        .values(last_answer_at=utcnow() - timedelta(hours=2))
+    )
     post_bulletin(system, TSUNAMI, clock, at(10, 18, 0))
     (tsunami_id,) = run_starts(session, settings, at(10, 21, 0))
     quake, tsunami = checks_of(session, quake_id), checks_of(session, tsunami_id)
@@ -213,12 +243,25 @@ def test_contact_budget_holds_a_second_round_outside_any_incident(session, setti
 
     patients, _station = people
     town = patients["narita"].municipality_id
-    first, _ = start_round(session=session, actor=Actor.system("t"), target=RoundTarget(municipality_ids=[town]),
-                           reason="manual", drill=False, settings=settings)
-    second, _ = start_round(session=session, actor=Actor.system("t"), target=RoundTarget(municipality_ids=[town]),
-                            reason="manual", drill=False, settings=settings)
-    rows = session.exec(select(OutboxMessage).where(col(OutboxMessage.round_id).in_([first.id, second.id]))
-                        .order_by(OutboxMessage.id)).all()
+    first, _ = start_round(
+        session=session,
+        actor=Actor.system("t"),
+        target=RoundTarget(municipality_ids=[town]),
+        reason="manual",
+        drill=False,
+        settings=settings,
+    )
+    second, _ = start_round(
+        session=session,
+        actor=Actor.system("t"),
+        target=RoundTarget(municipality_ids=[town]),
+        reason="manual",
+        drill=False,
+        settings=settings,
+    )
+    rows = session.exec(
+        select(OutboxMessage).where(col(OutboxMessage.round_id).in_([first.id, second.id])).order_by(OutboxMessage.id)
+    ).all()
     assert len(rows) == 2
     held = rows[1].next_attempt_at - rows[0].next_attempt_at
     assert held >= timedelta(minutes=settings.contact_budget_minutes) - timedelta(seconds=1)
@@ -234,13 +277,18 @@ def test_an_sms_reply_counts_once_in_each_round_of_the_incident(system, session,
     post_bulletin(system, TSUNAMI, clock, at(10, 18, 0))
     (tsunami_id,) = run_starts(session, settings, at(10, 21, 0))
     chiba = patients["chiba"]
-    phone = session.exec(select(OutboxMessage.to_number).join(SafetyCheck, SafetyCheck.id == OutboxMessage.check_id)
-                         .where(SafetyCheck.patient_id == chiba.id)).first()
+    phone = session.exec(
+        select(OutboxMessage.to_number)
+        .join(SafetyCheck, SafetyCheck.id == OutboxMessage.check_id)
+        .where(SafetyCheck.patient_id == chiba.id)
+    ).first()
     (result,) = handle_replies(session, [InboundSms("SM-incident-1", phone, None, "1 無事です")])
     assert result.kind == "answered" and result.state == "safe"
     quake, tsunami = checks_of(session, quake_id)[chiba.id], checks_of(session, tsunami_id)[chiba.id]
     assert quake.state == tsunami.state == "safe"
-    history = session.exec(select(CheckAnswer.check_id).where(col(CheckAnswer.check_id).in_([quake.id, tsunami.id]))).all()
+    history = session.exec(
+        select(CheckAnswer.check_id).where(col(CheckAnswer.check_id).in_([quake.id, tsunami.id]))
+    ).all()
     assert sorted(history) == sorted([quake.id, tsunami.id])  # one row in each round, no copy of a copy
     for round_id in (quake_id, tsunami_id):
         assert read_counters(session=session, round_id=round_id) == recount(session=session, round_id=round_id)

@@ -17,8 +17,14 @@ PATIENTS = 5000
 
 def start(stack, municipality_id, *, drill=True):
     with stack.factory() as session:
-        safety_round, _ = start_round(session=session, actor=Actor.system("e2e"), settings=stack.settings, drill=drill,
-                                      reason="disaster", target=RoundTarget(municipality_ids=[municipality_id]))
+        safety_round, _ = start_round(
+            session=session,
+            actor=Actor.system("e2e"),
+            settings=stack.settings,
+            drill=drill,
+            reason="disaster",
+            target=RoundTarget(municipality_ids=[municipality_id]),
+        )
         session.commit()
         return safety_round.id
 
@@ -39,8 +45,13 @@ def wait_for_callbacks(stack):
 
 def states(stack, round_id):
     with stack.factory() as session:
-        return dict(session.exec(select(OutboxMessage.state, func.count()).where(OutboxMessage.round_id == round_id)
-                                 .group_by(OutboxMessage.state)).all())
+        return dict(
+            session.exec(
+                select(OutboxMessage.state, func.count())
+                .where(OutboxMessage.round_id == round_id)
+                .group_by(OutboxMessage.state)
+            ).all()
+        )
 
 
 async def test_5000_patient_round_through_the_simulator(engine, stack):
@@ -63,7 +74,10 @@ async def test_5000_patient_round_through_the_simulator(engine, stack):
     assert states(stack, round_id) == {"delivered": PATIENTS}
 
     # Replies by SMS, signed by the simulator: readable ones answer, the others wait for a person.
-    replies = {f"+8170{i:08d}": body for i, body in zip(range(0, 600, 3), ["１", "無事です", "停電 あと3時間", "うーん"] * 50, strict=False)}
+    replies = {
+        f"+8170{i:08d}": body
+        for i, body in zip(range(0, 600, 3), ["１", "無事です", "停電 あと3時間", "うーん"] * 50, strict=False)
+    }
     for number, body in replies.items():
         assert stack.sim.inbound(from_=number, to=CALLER_ID, body=body)["status_code"] == 200
     link_answers = stack.sim.stats()["answers_sent"]
@@ -75,8 +89,11 @@ async def test_5000_patient_round_through_the_simulator(engine, stack):
         assert by_channel["sms"] == 150
         unmatched = session.exec(select(UnmatchedReply)).all()
         assert len(unmatched) == 50 and {u.reason for u in unmatched} == {"unreadable"}
-        power = session.exec(select(SafetyCheck).where(SafetyCheck.round_id == round_id, SafetyCheck.last_channel == "sms",
-                                                       SafetyCheck.state == "power_out")).all()
+        power = session.exec(
+            select(SafetyCheck).where(
+                SafetyCheck.round_id == round_id, SafetyCheck.last_channel == "sms", SafetyCheck.state == "power_out"
+            )
+        ).all()
         assert power and all(c.hours_left == 3.0 for c in power)
         assert read_counters(session=session, round_id=round_id) == recount(session=session, round_id=round_id)
 
@@ -131,8 +148,9 @@ async def test_a_round_larger_than_the_senders_queue_slows_down_and_loses_nothin
     # Twilio queues about 10 hours of a sender's traffic and refuses more with 21611: here the queue
     # holds 100 segments and drains 200 a second, far less than a 300-message round (600 segments).
     municipality_id = bulk_patients(engine, 300)
-    httpx.post(f"{stack.sim.base_url}/_sim/faults", json={"queue_segments": 100, "drain_segments_per_second": 200},
-               timeout=10).raise_for_status()
+    httpx.post(
+        f"{stack.sim.base_url}/_sim/faults", json={"queue_segments": 100, "drain_segments_per_second": 200}, timeout=10
+    ).raise_for_status()
     round_id = start(stack, municipality_id, drill=False)
     stats = await send_all(stack)
     wait_for_callbacks(stack)
@@ -154,10 +172,14 @@ async def test_a_message_past_its_validity_is_never_sent_to_the_provider(engine,
     municipality_id = bulk_patients(engine, 20)
     round_id = start(stack, municipality_id, drill=False)
     with stack.factory() as session:
-        late = session.exec(select(OutboxMessage).where(OutboxMessage.round_id == round_id)
-                            .order_by(OutboxMessage.id).limit(5)).all()
-        session.execute(update(OutboxMessage).where(OutboxMessage.id.in_([m.id for m in late]))
-                        .values(created_at=late[0].created_at - timedelta(hours=2)))
+        late = session.exec(
+            select(OutboxMessage).where(OutboxMessage.round_id == round_id).order_by(OutboxMessage.id).limit(5)
+        ).all()
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_([m.id for m in late]))
+            .values(created_at=late[0].created_at - timedelta(hours=2))
+        )
         session.commit()
     stats = await send_all(stack)
     wait_for_callbacks(stack)
@@ -168,4 +190,5 @@ async def test_a_message_past_its_validity_is_never_sent_to_the_provider(engine,
     with stack.factory() as session:
         checks = {m.check_id for m in late}
         assert {c.state for c in session.exec(select(SafetyCheck).where(SafetyCheck.id.in_(checks))).all()} == {
-            "delivery_failed"}
+            "delivery_failed"
+        }

@@ -26,8 +26,14 @@ from tests.factories import (
 )
 
 _phones = itertools.count(50_000_000)
-POLICY = {"steps": [{"after_minutes": 15, "action": "resend"}, {"after_minutes": 30, "action": "family"},
-                    {"after_minutes": 45, "action": "call"}, {"after_minutes": 60, "action": "unreachable"}]}
+POLICY = {
+    "steps": [
+        {"after_minutes": 15, "action": "resend"},
+        {"after_minutes": 30, "action": "family"},
+        {"after_minutes": 45, "action": "call"},
+        {"after_minutes": 60, "action": "unreachable"},
+    ]
+}
 
 
 def phone(prefix: str = "+8190") -> str:
@@ -59,9 +65,15 @@ def add_patient(session, municipality, *, contacts: int = 1, **overrides):
 
 
 def start(session, settings, municipality, *, drill: bool = False, policy: dict | None = POLICY) -> SafetyRound:
-    safety_round, _ = start_round(session=session, actor=Actor.system("test"), settings=settings, drill=drill,
-                                  reason="disaster", target=RoundTarget(municipality_ids=[municipality.id]),
-                                  escalation_policy=policy)
+    safety_round, _ = start_round(
+        session=session,
+        actor=Actor.system("test"),
+        settings=settings,
+        drill=drill,
+        reason="disaster",
+        target=RoundTarget(municipality_ids=[municipality.id]),
+        escalation_policy=policy,
+    )
     return safety_round
 
 
@@ -78,16 +90,18 @@ def escalate(session, settings):
 
 
 def events(session, check_id: int) -> list[CheckEvent]:
-    return list(session.exec(select(CheckEvent).where(CheckEvent.check_id == check_id)
-                             .order_by(CheckEvent.id)).all())
+    return list(session.exec(select(CheckEvent).where(CheckEvent.check_id == check_id).order_by(CheckEvent.id)).all())
 
 
 def messages(session, check_id: int) -> list[OutboxMessage]:
-    return list(session.exec(select(OutboxMessage).where(OutboxMessage.check_id == check_id)
-                             .order_by(OutboxMessage.id)).all())
+    return list(
+        session.exec(select(OutboxMessage).where(OutboxMessage.check_id == check_id).order_by(OutboxMessage.id)).all()
+    )
 
 
 def check_of(session, round_id: int, patient_id: int) -> SafetyCheck:
-    return session.exec(select(SafetyCheck).where(SafetyCheck.round_id == round_id,
-                                                  SafetyCheck.patient_id == patient_id)
-                        .execution_options(populate_existing=True)).one()
+    return session.exec(
+        select(SafetyCheck)
+        .where(SafetyCheck.round_id == round_id, SafetyCheck.patient_id == patient_id)
+        .execution_options(populate_existing=True)
+    ).one()

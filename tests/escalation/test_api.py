@@ -17,13 +17,19 @@ from tests.factories import create_user, refuse
 @pytest.fixture
 def gave_up(session, settings, area):
     """A running round whose two silent patients are unreachable; a third answered."""
-    critical = add_patient(session, area.city, uses_ventilator=True, ventilator_mode="invasive",
-                           address="千葉市中央区1-1")
+    critical = add_patient(
+        session, area.city, uses_ventilator=True, ventilator_mode="invasive", address="千葉市中央区1-1"
+    )
     standard = add_patient(session, area.city, contacts=2)
     answered = add_patient(session, area.city)
     safety_round = start(session, settings, area.city)
-    record_answer(session=session, check_id=check_of(session, safety_round.id, answered.id).id, state="power_out",
-                  channel="sms", hours_left=3)
+    record_answer(
+        session=session,
+        check_id=check_of(session, safety_round.id, answered.id).id,
+        state="power_out",
+        channel="sms",
+        hours_left=3,
+    )
     age(session, safety_round, 61)
     escalate(session, settings)
     return safety_round, critical, standard, answered
@@ -60,8 +66,12 @@ def test_assigning_a_check_to_a_nurse(client, client_as, session, area, gave_up)
     assert other.get(f"/api/v1/rounds/{safety_round.id}/follow-up").status_code == 404  # not a round of theirs
     standard_check = check_of(session, safety_round.id, standard.id)
     station_nurse = client_as("nurse", area.station.id)
-    assert station_nurse.post(f"/api/v1/rounds/{safety_round.id}/checks/{standard_check.id}/assign",
-                              json={"user_id": nurse.id}).status_code == 404
+    assert (
+        station_nurse.post(
+            f"/api/v1/rounds/{safety_round.id}/checks/{standard_check.id}/assign", json={"user_id": nurse.id}
+        ).status_code
+        == 404
+    )
 
 
 def test_a_nurse_takes_a_check_and_gives_it_back(client_as, session, area, gave_up):
@@ -74,11 +84,13 @@ def test_a_nurse_takes_a_check_and_gives_it_back(client_as, session, area, gave_
     assert [i["check_id"] for i in me["items"]] == [check.id]
     nurse_user = session.exec(select(User).where(User.role == "nurse", User.scope_id == area.station.id)).first()
     colleague = create_user(session, "nurse", area.station.id)
-    refused = nurse_client.post(f"/api/v1/rounds/{safety_round.id}/checks/{check.id}/assign",
-                                json={"user_id": colleague.id})
+    refused = nurse_client.post(
+        f"/api/v1/rounds/{safety_round.id}/checks/{check.id}/assign", json={"user_id": colleague.id}
+    )
     assert refused.status_code == 422 and "only themselves" in refused.text
-    taken = nurse_client.post(f"/api/v1/rounds/{safety_round.id}/checks/{check.id}/assign",
-                              json={"user_id": nurse_user.id})
+    taken = nurse_client.post(
+        f"/api/v1/rounds/{safety_round.id}/checks/{check.id}/assign", json={"user_id": nurse_user.id}
+    )
     assert taken.status_code == 200 and taken.json()["assigned_user_id"] == nurse_user.id
     assert nurse_client.get(f"/api/v1/rounds/{safety_round.id}/follow-up?mine=true").json()["total"] == 1
     back = nurse_client.post(f"/api/v1/rounds/{safety_round.id}/checks/{check.id}/assign", json={"user_id": None})
@@ -123,7 +135,12 @@ def test_report_csv_has_every_check_with_answers_and_steps(client, session, gave
     unreachable = by_patient[critical.id]
     assert unreachable["状態"] == "連絡不能" and unreachable["段階"] == "4"
     assert [part.split(" ")[2] for part in unreachable["エスカレーション履歴"].split(" / ")] == [
-        "1.再送", "2.家族へ連絡", "3.音声電話", "4.連絡不能（看護師へ）", "4.当番電話へ呼び出し（重症・連絡不能）"]  # oncall: the critical one pages
+        "1.再送",
+        "2.家族へ連絡",
+        "3.音声電話",
+        "4.連絡不能（看護師へ）",
+        "4.当番電話へ呼び出し（重症・連絡不能）",
+    ]  # oncall: the critical one pages
     assert int(unreachable["送信数"]) == 3  # first message, resend, call
     assert session.exec(select(AuditEvent).where(AuditEvent.action == "round.report.export")).one().patient_count == 3
 
@@ -141,8 +158,9 @@ def test_follow_up_lists_only_numbers_a_person_can_call(client, session, gave_up
     from bcp_service.models import PatientContact
 
     safety_round, _, standard, _ = gave_up
-    own, family = session.exec(select(PatientContact).where(PatientContact.patient_id == standard.id)
-                               .order_by(PatientContact.position)).all()
+    own, family = session.exec(
+        select(PatientContact).where(PatientContact.patient_id == standard.id).order_by(PatientContact.position)
+    ).all()
     refuse(session, own.id, "sms")
     refuse(session, family.id, "voice")
     items = client.get(f"/api/v1/rounds/{safety_round.id}/follow-up").json()["items"]

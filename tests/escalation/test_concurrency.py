@@ -31,9 +31,15 @@ def test_two_schedulers_share_the_work_without_doubling_a_step(committed, databa
         city = create_municipality(session, create_prefecture(session))
         for _ in range(60):
             add_patient(session, city, contacts=2)
-        safety_round, _ = start_round(session=session, actor=Actor.system("test"), settings=settings, drill=False,
-                                      reason="disaster", target=RoundTarget(municipality_ids=[city.id]),
-                                      escalation_policy=POLICY)
+        safety_round, _ = start_round(
+            session=session,
+            actor=Actor.system("test"),
+            settings=settings,
+            drill=False,
+            reason="disaster",
+            target=RoundTarget(municipality_ids=[city.id]),
+            escalation_policy=POLICY,
+        )
         safety_round.started_at = utcnow() - timedelta(minutes=31)  # resend and family are due
         session.add(safety_round)
         session.commit()
@@ -59,10 +65,16 @@ def test_two_schedulers_share_the_work_without_doubling_a_step(committed, databa
         engine.dispose()
     assert errors == []
     with committed() as session:
-        steps = session.exec(select(CheckEvent.action, func.count(), func.count(func.distinct(CheckEvent.check_id)))
-                             .where(CheckEvent.round_id == round_id).group_by(CheckEvent.action)).all()
+        steps = session.exec(
+            select(CheckEvent.action, func.count(), func.count(func.distinct(CheckEvent.check_id)))
+            .where(CheckEvent.round_id == round_id)
+            .group_by(CheckEvent.action)
+        ).all()
         assert sorted(steps) == [("family", 60, 60), ("resend", 60, 60)]
-        queued = session.exec(select(OutboxMessage.template, func.count()).where(OutboxMessage.round_id == round_id)
-                              .group_by(OutboxMessage.template)).all()
+        queued = session.exec(
+            select(OutboxMessage.template, func.count())
+            .where(OutboxMessage.round_id == round_id)
+            .group_by(OutboxMessage.template)
+        ).all()
         assert dict(queued) == {"check_initial": 60, "check_reminder": 60, "check_family": 60}
         assert session.get(SafetyRound, round_id).state == "running"

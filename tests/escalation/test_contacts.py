@@ -25,7 +25,11 @@ def test_what_a_number_can_do():
 
 
 def test_one_rule_for_first_failover_and_every_step():
-    landline, mobile, family = Contact(1, LANDLINE, "self"), Contact(2, MOBILE, "family"), Contact(3, "+819087654321", "carer")
+    landline, mobile, family = (
+        Contact(1, LANDLINE, "self"),
+        Contact(2, MOBILE, "family"),
+        Contact(3, "+819087654321", "carer"),
+    )
     contacts = [landline, mobile, family]
     assert choose(contacts, "first") == [(landline, "voice")]
     assert choose(contacts, "resend") == [(landline, "voice")]
@@ -81,9 +85,15 @@ def test_a_refused_call_fails_over_to_the_rounds_own_first_text(session, setting
     patient = add_patient(session, area.city, contacts=0)
     session.add(PatientContact(patient_id=patient.id, position=1, kind="self", phone=MOBILE, preferred_channel="voice"))
     session.flush()
-    safety_round, _ = start_round(session=session, actor=Actor.system("test"), settings=settings, drill=False,
-                                  reason="manual", kind="advance_notice",
-                                  target=RoundTarget(municipality_ids=[area.city.id]))
+    safety_round, _ = start_round(
+        session=session,
+        actor=Actor.system("test"),
+        settings=settings,
+        drill=False,
+        reason="manual",
+        kind="advance_notice",
+        target=RoundTarget(municipality_ids=[area.city.id]),
+    )
     check = check_of(session, safety_round.id, patient.id)
     (call,) = messages(session, check.id)
     assert (call.channel, call.template) == ("voice", None)

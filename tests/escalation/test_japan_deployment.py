@@ -31,13 +31,22 @@ DOCUMENTED = {  # docs/deployment-twilio-japan.md, "Settings"
 
 @pytest.fixture
 def japan(stack: Stack, monkeypatch):
-    for name, value in {**DOCUMENTED, "BCP_TWILIO_ACCOUNT_SID": stack.sim.account_sid,
-                        "BCP_TWILIO_AUTH_TOKEN": stack.sim.auth_token}.items():
+    for name, value in {
+        **DOCUMENTED,
+        "BCP_TWILIO_ACCOUNT_SID": stack.sim.account_sid,
+        "BCP_TWILIO_AUTH_TOKEN": stack.sim.auth_token,
+    }.items():
         monkeypatch.setenv(name, value)
     settings = Settings(  # validated as at start: a combination that cannot work would raise here
-        database_url=stack.settings.database_url, public_base_url=stack.server.base_url,
-        webhook_base_url=stack.server.base_url, twilio_base_url=stack.sim.base_url, send_rate_per_second=0,
-        send_idle_poll_seconds=0.05, send_retry_base_seconds=0.05, escalation_steps=POLICY["steps"])
+        database_url=stack.settings.database_url,
+        public_base_url=stack.server.base_url,
+        webhook_base_url=stack.server.base_url,
+        twilio_base_url=stack.sim.base_url,
+        send_rate_per_second=0,
+        send_idle_poll_seconds=0.05,
+        send_retry_base_seconds=0.05,
+        escalation_steps=POLICY["steps"],
+    )
     stack.settings = settings
     stack.app.state.settings = settings
     return stack
@@ -49,8 +58,14 @@ def test_sms_from_the_sender_id_and_a_keypad_call_to_the_landline_only_patient(j
         city = create_municipality(session, create_prefecture(session))
         texted = create_patient(session, city, phones=[mobile])
         called = create_patient(session, city, phones=[landline], uses_ventilator=True, ventilator_mode="invasive")
-        safety_round, _ = start_round(session=session, actor=Actor.system("test"), settings=japan.settings,
-                                      drill=False, reason="disaster", target=RoundTarget(municipality_ids=[city.id]))
+        safety_round, _ = start_round(
+            session=session,
+            actor=Actor.system("test"),
+            settings=japan.settings,
+            drill=False,
+            reason="disaster",
+            target=RoundTarget(municipality_ids=[city.id]),
+        )
         session.commit()
         round_id = safety_round.id
     japan.sim.configure(voice_answers={landline: "1"})
@@ -82,8 +97,14 @@ def test_a_number_that_refuses_sms_is_called_and_stays_usable_for_calls(japan: S
     with japan.factory() as session:
         city = create_municipality(session, create_prefecture(session))
         patient = create_patient(session, city, phones=[number])
-        safety_round, _ = start_round(session=session, actor=Actor.system("test"), settings=japan.settings,
-                                      drill=False, reason="disaster", target=RoundTarget(municipality_ids=[city.id]))
+        safety_round, _ = start_round(
+            session=session,
+            actor=Actor.system("test"),
+            settings=japan.settings,
+            drill=False,
+            reason="disaster",
+            target=RoundTarget(municipality_ids=[city.id]),
+        )
         session.commit()
         round_id = safety_round.id
     japan.sim.configure(landline_numbers={number}, voice_answers={number: "3"})
@@ -104,9 +125,15 @@ def test_an_advance_notice_calls_the_landline_with_its_own_script(japan: Stack):
     with japan.factory() as session:
         city = create_municipality(session, create_prefecture(session))
         called = create_patient(session, city, phones=[landline], uses_ventilator=True, ventilator_mode="invasive")
-        safety_round, _ = start_round(session=session, actor=Actor.system("test"), settings=japan.settings,
-                                      drill=False, reason="manual", kind="advance_notice",
-                                      target=RoundTarget(municipality_ids=[city.id]))
+        safety_round, _ = start_round(
+            session=session,
+            actor=Actor.system("test"),
+            settings=japan.settings,
+            drill=False,
+            reason="manual",
+            kind="advance_notice",
+            target=RoundTarget(municipality_ids=[city.id]),
+        )
         session.commit()
         round_id, patient_id = safety_round.id, called.id
     japan.sim.configure(voice_answers={landline: "2"})

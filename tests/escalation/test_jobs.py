@@ -24,8 +24,9 @@ def test_nothing_happens_before_the_first_step(session, settings, area):
 
 def test_resend_family_call_and_unreachable_in_turn(session, settings, area):
     patient = add_patient(session, area.city, contacts=3)
-    session.add(PatientContact(patient_id=patient.id, position=4, kind="carer", phone="+81312345678",
-                               preferred_channel="voice"))
+    session.add(
+        PatientContact(patient_id=patient.id, position=4, kind="carer", phone="+81312345678", preferred_channel="voice")
+    )
     safety_round = start(session, settings, area.city)
     check = check_of(session, safety_round.id, patient.id)
     first_contact = messages(session, check.id)[0].contact_id
@@ -43,8 +44,13 @@ def test_resend_family_call_and_unreachable_in_turn(session, settings, area):
     age(session, safety_round, 31)
     assert escalate(session, settings)["family"] == 1
     family = [m for m in messages(session, check.id) if m.template == "check_family"]
-    assert [m.contact_id for m in family] == [c.id for c in sorted(
-        session.query(PatientContact).filter_by(patient_id=patient.id, preferred_channel="sms"), key=lambda c: c.position)][1:]
+    assert [m.contact_id for m in family] == [
+        c.id
+        for c in sorted(
+            session.query(PatientContact).filter_by(patient_id=patient.id, preferred_channel="sms"),
+            key=lambda c: c.position,
+        )
+    ][1:]
     # The landline carrier is in the family step too, by the only channel it has: a call.
     carer_call = messages(session, check.id)[-1]
     assert (carer_call.channel, carer_call.template, carer_call.to_number) == ("voice", None, "+81312345678")
@@ -58,12 +64,17 @@ def test_resend_family_call_and_unreachable_in_turn(session, settings, area):
     assert escalate(session, settings)["unreachable"] == 1
     check = check_of(session, safety_round.id, patient.id)
     assert (check.state, check.escalation_step, check.next_action_at) == ("unreachable", 4, None)
-    assert read_counters(session=session, round_id=safety_round.id) == recount(session=session, round_id=safety_round.id)
+    assert read_counters(session=session, round_id=safety_round.id) == recount(
+        session=session, round_id=safety_round.id
+    )
 
     steps = events(session, check.id)
     assert [(e.step, e.action, e.messages, e.detail) for e in steps] == [
-        (1, "resend", 1, "1_contacts"), (2, "family", 3, "3_contacts"), (3, "call", 1, "1_contacts"),
-        (4, "unreachable", 0, None)]
+        (1, "resend", 1, "1_contacts"),
+        (2, "family", 3, "3_contacts"),
+        (3, "call", 1, "1_contacts"),
+        (4, "unreachable", 0, None),
+    ]
     assert all(e.at is not None and e.actor_name == "system:escalation" for e in steps)
     age(session, safety_round, 120)
     assert sum(escalate(session, settings).values()) == 0
@@ -83,8 +94,9 @@ def test_an_answer_stops_the_escalation(session, settings, area):
     answered = add_patient(session, area.city)
     silent = add_patient(session, area.city)
     safety_round = start(session, settings, area.city)
-    record_answer(session=session, check_id=check_of(session, safety_round.id, answered.id).id, state="safe",
-                  channel="link")
+    record_answer(
+        session=session, check_id=check_of(session, safety_round.id, answered.id).id, state="safe", channel="link"
+    )
     age(session, safety_round, 61)
     assert escalate(session, settings)["resend"] == 1  # only the silent one
     assert events(session, check_of(session, safety_round.id, answered.id).id) == []
@@ -101,7 +113,9 @@ def test_no_usable_contact_still_ends_unreachable(session, settings, area):
     assert check.state == "unreachable"
     assert [e.detail for e in events(session, check.id)] == ["no_contact", "no_family_contact", "no_contact", None]
     assert messages(session, check.id) == []
-    assert read_counters(session=session, round_id=safety_round.id) == recount(session=session, round_id=safety_round.id)
+    assert read_counters(session=session, round_id=safety_round.id) == recount(
+        session=session, round_id=safety_round.id
+    )
 
 
 def test_closing_the_round_stops_escalation_and_cancels_what_is_queued(session, settings, area):

@@ -13,8 +13,9 @@ LONG_BASE_URL = "https://anpi-kakunin.zaitaku-iryo.pref.kagoshima.lg.jp"  # the 
 @pytest.mark.parametrize("drill", [True, False])
 def test_escalation_messages_fit_two_segments(template, drill):
     token = "x" * TOKEN_MAX_CHARS
-    text = render_message(template, drill=drill, public_base_url=LONG_BASE_URL, token=token, sender="鹿児島県在宅医療連携",
-                          replies=False)
+    text = render_message(
+        template, drill=drill, public_base_url=LONG_BASE_URL, token=token, sender="鹿児島県在宅医療連携", replies=False
+    )
     assert segments(text) <= MAX_SEGMENTS
     assert text.startswith("【鹿児島県在宅医療連携】【訓練】") is drill
     assert f"{LONG_BASE_URL}/a/{token}" in text

@@ -26,9 +26,16 @@ def settings(settings):
 
 
 def start_notice(session, settings, municipality, *, drill: bool = False):
-    safety_round, _ = start_round(session=session, actor=Actor.system("test"), settings=settings, drill=drill,
-                                  reason="manual", target=RoundTarget(municipality_ids=[municipality.id]),
-                                  escalation_policy=POLICY, kind="advance_notice")
+    safety_round, _ = start_round(
+        session=session,
+        actor=Actor.system("test"),
+        settings=settings,
+        drill=drill,
+        reason="manual",
+        target=RoundTarget(municipality_ids=[municipality.id]),
+        escalation_policy=POLICY,
+        kind="advance_notice",
+    )
     return safety_round
 
 
@@ -40,8 +47,9 @@ def notice_call(session, settings, area):
     age(session, safety_round, 46)
     escalate(session, settings)
     check = check_of(session, safety_round.id, patient.id)
-    message = session.exec(select(OutboxMessage).where(OutboxMessage.check_id == check.id,
-                                                       OutboxMessage.channel == "voice")).one()
+    message = session.exec(
+        select(OutboxMessage).where(OutboxMessage.check_id == check.id, OutboxMessage.channel == "voice")
+    ).one()
     return safety_round, check, message, patient
 
 
@@ -57,11 +65,17 @@ def test_the_notice_call_has_its_own_script(voice_app, anon_client, notice_call)
     assert root.findall("Gather")[1].find("Say").text.startswith("もう一度お伝えします。自宅で過ごす場合は1")
 
 
-@pytest.mark.parametrize(("digits", "state", "plan"), [("1", "safe", "home"), ("2", "safe", "shelter"),
-                                                       ("4", "safe", "hospital"), ("5", "needs_help", None),
-                                                       ("6", "needs_transport", None)])
-def test_a_notice_keypad_answer_records_the_plan(voice_app, anon_client, session, notice_call,
-                                                 digits, state, plan):
+@pytest.mark.parametrize(
+    ("digits", "state", "plan"),
+    [
+        ("1", "safe", "home"),
+        ("2", "safe", "shelter"),
+        ("4", "safe", "hospital"),
+        ("5", "needs_help", None),
+        ("6", "needs_transport", None),
+    ],
+)
+def test_a_notice_keypad_answer_records_the_plan(voice_app, anon_client, session, notice_call, digits, state, plan):
     _, check, message, patient = notice_call
     path = f"/webhooks/twilio/voice/call/{message.answer_token}/answer"
     response = signed(anon_client, path, {"CallSid": "CN2", "Digits": digits})
@@ -76,11 +90,11 @@ def test_a_notice_keypad_answer_records_the_plan(voice_app, anon_client, session
     assert session.get(Patient, patient.id).planned_stay == plan
 
 
-def test_a_notice_call_with_a_key_outside_its_menu_asks_again(voice_app, anon_client, session,
-                                                               notice_call):
+def test_a_notice_call_with_a_key_outside_its_menu_asks_again(voice_app, anon_client, session, notice_call):
     _, check, message, _ = notice_call
-    response = signed(anon_client, f"/webhooks/twilio/voice/call/{message.answer_token}/answer",
-                      {"CallSid": "CN3", "Digits": "7"})
+    response = signed(
+        anon_client, f"/webhooks/twilio/voice/call/{message.answer_token}/answer", {"CallSid": "CN3", "Digits": "7"}
+    )
     gather = ET.fromstring(response.text).find("Gather")
     assert gather is not None and gather.find("Say").text.startswith("こちらは千葉県です。1から6の番号を")
     assert session.exec(select(CheckAnswer).where(CheckAnswer.check_id == check.id)).all() == []
@@ -102,18 +116,26 @@ def test_a_failed_call_falls_back_to_the_notice_sms(session, settings, area):
     (call,) = session.exec(select(OutboxMessage).where(OutboxMessage.round_id == safety_round.id)).all()
     assert call.channel == "voice" and call.template is None
     handle_failures(session, [(call.id, True, "21211")], now=utcnow())
-    rows = session.exec(select(OutboxMessage).where(OutboxMessage.round_id == safety_round.id,
-                                                    OutboxMessage.id != call.id)).all()
+    rows = session.exec(
+        select(OutboxMessage).where(OutboxMessage.round_id == safety_round.id, OutboxMessage.id != call.id)
+    ).all()
     assert [(r.channel, r.template) for r in rows] == [("sms", "notice_initial")]
     assert patient.id is not None
 
 
 def test_a_failed_safety_check_call_still_falls_back_to_the_check_sms(session, settings, area):
     create_patient(session, area.city, phones=[phone("+813"), phone("+8190")])
-    safety_round, _ = start_round(session=session, actor=Actor.system("test"), settings=settings, drill=False,
-                                  reason="disaster", target=RoundTarget(municipality_ids=[area.city.id]))
+    safety_round, _ = start_round(
+        session=session,
+        actor=Actor.system("test"),
+        settings=settings,
+        drill=False,
+        reason="disaster",
+        target=RoundTarget(municipality_ids=[area.city.id]),
+    )
     (call,) = session.exec(select(OutboxMessage).where(OutboxMessage.round_id == safety_round.id)).all()
     handle_failures(session, [(call.id, True, "21211")], now=utcnow())
-    rows = session.exec(select(OutboxMessage).where(OutboxMessage.round_id == safety_round.id,
-                                                    OutboxMessage.id != call.id)).all()
+    rows = session.exec(
+        select(OutboxMessage).where(OutboxMessage.round_id == safety_round.id, OutboxMessage.id != call.id)
+    ).all()
     assert [(r.channel, r.template) for r in rows] == [("sms", "check_initial")]

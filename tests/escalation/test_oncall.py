@@ -36,18 +36,39 @@ def seed(stack):
         city = create_municipality(session, create_prefecture(session))
         station = create_institution(session, city, kind="visiting_nurse_station", oncall_phone=STATION_ONCALL)
         hub = create_institution(session, city, kind="home_care_support_clinic", oncall_phone=HUB_ONCALL)
-        critical = create_patient(session, city, phones=[phone("+8170")], uses_ventilator=True,
-                                  ventilator_mode="invasive", visiting_nurse_station_id=station.id, hub_id=hub.id)
-        standard = create_patient(session, city, phones=[phone("+8170")], uses_oxygen=False,
-                                  visiting_nurse_station_id=station.id, hub_id=hub.id)
+        critical = create_patient(
+            session,
+            city,
+            phones=[phone("+8170")],
+            uses_ventilator=True,
+            ventilator_mode="invasive",
+            visiting_nurse_station_id=station.id,
+            hub_id=hub.id,
+        )
+        standard = create_patient(
+            session,
+            city,
+            phones=[phone("+8170")],
+            uses_oxygen=False,
+            visiting_nurse_station_id=station.id,
+            hub_id=hub.id,
+        )
         assert (critical.risk_tier, standard.risk_tier) == ("critical", "standard")
-        safety_round, _ = start_round(session=session, actor=Actor.system("test"), settings=stack.settings,
-                                      drill=False, reason="disaster", target=RoundTarget(municipality_ids=[city.id]),
-                                      escalation_policy=POLICY, title="千葉県北西部 震度6強")
+        safety_round, _ = start_round(
+            session=session,
+            actor=Actor.system("test"),
+            settings=stack.settings,
+            drill=False,
+            reason="disaster",
+            target=RoundTarget(municipality_ids=[city.id]),
+            escalation_policy=POLICY,
+            title="千葉県北西部 震度6強",
+        )
         nurse = bearer(session, create_user(session, "nurse", station.id))
         hub_staff = bearer(session, create_user(session, "hub", hub.id))
-        other = bearer(session, create_user(session, "nurse",
-                                            create_institution(session, city, kind="visiting_nurse_station").id))
+        other = bearer(
+            session, create_user(session, "nurse", create_institution(session, city, kind="visiting_nurse_station").id)
+        )
         ids = (safety_round.id, critical.id, critical.name, standard.id, standard.name)
         session.commit()
         return ids, nurse, hub_staff, other
@@ -74,9 +95,11 @@ def test_an_unreachable_critical_patient_pages_the_station_and_the_hub(stack):
     with stack.factory() as session:
         pages = session.exec(select(OutboxMessage).where(OutboxMessage.template == "oncall_page")).all()
         assert [(p.to_number, p.check_id, p.contact_id, p.state) for p in pages] == [
-            (STATION_ONCALL, None, None, "delivered")]
-        events = session.exec(select(CheckEvent.check_id, CheckEvent.messages, CheckEvent.detail)
-                              .where(CheckEvent.action == "page")).all()
+            (STATION_ONCALL, None, None, "delivered")
+        ]
+        events = session.exec(
+            select(CheckEvent.check_id, CheckEvent.messages, CheckEvent.detail).where(CheckEvent.action == "page")
+        ).all()
         critical_check = session.exec(select(SafetyCheck.id).where(SafetyCheck.patient_id == critical)).one()
         assert events == [(critical_check, 2, "oncall_station+hub")]  # the standard patient pages nobody
         (line,) = [t for t in round_timeline(session=session, round_id=round_id) if t.action == "page"]
@@ -92,7 +115,10 @@ def test_an_unreachable_critical_patient_pages_the_station_and_the_hub(stack):
     base = stack.server.base_url
     nurse_page = httpx.get(f"{base}/nurse", headers=nurse).text
     assert "担当の重症患者 1名と連絡が取れません" in nurse_page and name in nurse_page
-    assert f'href="/board/rounds/{round_id}"' in nurse_page and standard_name not in nurse_page.split("oncall-page")[1][:600]
+    assert (
+        f'href="/board/rounds/{round_id}"' in nurse_page
+        and standard_name not in nurse_page.split("oncall-page")[1][:600]
+    )
     board = httpx.get(f"{base}/board", headers=hub_staff).text
     assert "担当の重症患者 1名と連絡が取れません" in board and name in board
     assert "連絡が取れません" not in httpx.get(f"{base}/nurse", headers=other).text

@@ -31,9 +31,16 @@ def _two_am() -> datetime:
 def _round(session, settings, area, kind: str, started: datetime, monkeypatch=None):
     if monkeypatch is not None:  # the round starts at ``started``, so its first messages meet the quiet hours
         monkeypatch.setattr(round_service, "utcnow", lambda: started)
-    safety_round, _ = start_round(session=session, actor=Actor.system("test"), settings=settings, drill=False,
-                                  reason="manual", target=RoundTarget(municipality_ids=[area.city.id]),
-                                  escalation_policy=POLICY, kind=kind)
+    safety_round, _ = start_round(
+        session=session,
+        actor=Actor.system("test"),
+        settings=settings,
+        drill=False,
+        reason="manual",
+        target=RoundTarget(municipality_ids=[area.city.id]),
+        escalation_policy=POLICY,
+        kind=kind,
+    )
     safety_round.started_at = started
     session.add(safety_round)
     session.commit()
@@ -41,19 +48,27 @@ def _round(session, settings, area, kind: str, started: datetime, monkeypatch=No
 
 
 def _family_messages(session, check_id: int, family_phone: str) -> list[OutboxMessage]:
-    return list(session.exec(select(OutboxMessage).where(OutboxMessage.check_id == check_id,
-                                                         OutboxMessage.to_number == family_phone)).all())
+    return list(
+        session.exec(
+            select(OutboxMessage).where(OutboxMessage.check_id == check_id, OutboxMessage.to_number == family_phone)
+        ).all()
+    )
 
 
 def test_a_notice_round_at_two_sends_nothing_to_families_before_seven(session, settings, area):
     patient = add_patient(session, area.city, contacts=2)
-    family_phone = session.exec(select(PatientContact.phone).where(PatientContact.patient_id == patient.id,
-                                                                   PatientContact.kind == "family")).one()
+    family_phone = session.exec(
+        select(PatientContact.phone).where(PatientContact.patient_id == patient.id, PatientContact.kind == "family")
+    ).one()
     started = _two_am()
     notice = _round(session, settings, area, "advance_notice", started)
     check = check_of(session, notice.id, patient.id)
 
-    for at in (started + timedelta(minutes=16), started + timedelta(minutes=31), started + timedelta(hours=4, minutes=59)):
+    for at in (
+        started + timedelta(minutes=16),
+        started + timedelta(minutes=31),
+        started + timedelta(hours=4, minutes=59),
+    ):
         done = run_escalation(borrowed(session), settings=settings, now=at)
         assert "family" not in done and "call" not in done
     assert check_of(session, notice.id, patient.id).escalation_step == 1  # the patient's own reminder only
@@ -107,9 +122,11 @@ def test_a_notice_at_two_holds_the_first_message_to_a_family_until_seven(session
 
     to_family = _family_messages(session, check_of(session, notice.id, family_first.id).id, family_phone)
     assert len(to_family) == 1 and to_family[0].next_attempt_at == datetime(
-        started.year, started.month, started.day, 7, 0, tzinfo=JST)
-    to_patient = session.exec(select(OutboxMessage).where(
-        OutboxMessage.check_id == check_of(session, notice.id, own.id).id)).one()
+        started.year, started.month, started.day, 7, 0, tzinfo=JST
+    )
+    to_patient = session.exec(
+        select(OutboxMessage).where(OutboxMessage.check_id == check_of(session, notice.id, own.id).id)
+    ).one()
     assert to_patient.next_attempt_at <= started  # the patient's own first SMS goes at once
 
 
@@ -132,7 +149,8 @@ def test_the_prefectures_own_hours_are_kept_by_the_round(session, settings, area
     assert message.next_attempt_at <= started
     assert round_quiet_until(notice.kind, notice.quiet_hours, started, settings) is None
     assert round_quiet_until(notice.kind, notice.quiet_hours, started.replace(hour=5), settings) == started.replace(
-        hour=6, minute=0)
+        hour=6, minute=0
+    )
 
     # A later change applies to notices started afterwards; this round keeps its rule.
     area.prefecture.quiet_start, area.prefecture.quiet_end = "21:00", "09:00"
@@ -145,8 +163,9 @@ def test_a_failover_to_the_family_at_night_waits_for_the_morning(session, settin
     from bcp_service.outbox.delivery import handle_failures
 
     patient = add_patient(session, area.city, contacts=2)
-    family_phone = session.exec(select(PatientContact.phone).where(PatientContact.patient_id == patient.id,
-                                                                   PatientContact.kind == "family")).one()
+    family_phone = session.exec(
+        select(PatientContact.phone).where(PatientContact.patient_id == patient.id, PatientContact.kind == "family")
+    ).one()
     started = _two_am()
     notice = _round(session, settings, area, "advance_notice", started, monkeypatch)
     check = check_of(session, notice.id, patient.id)

@@ -27,8 +27,9 @@ def committed(engine):
 
 
 def test_a_voice_row_becomes_a_call_to_the_twiml_url(committed, settings):
-    fast = settings.model_copy(update={"send_rate_per_second": 0, "send_idle_poll_seconds": 0.02,
-                                       "webhook_base_url": "https://bcp.example.jp"})
+    fast = settings.model_copy(
+        update={"send_rate_per_second": 0, "send_idle_poll_seconds": 0.02, "webhook_base_url": "https://bcp.example.jp"}
+    )
     with committed() as session:
         city = create_municipality(session, create_prefecture(session))
         add_patient(session, city)

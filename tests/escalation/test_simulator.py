@@ -39,12 +39,21 @@ class Stack:
         self.app = create_app(settings, engine)
         self.server = ThreadedServer(self.app)
         self.sim = start_sim_in_thread(SimConfig(seed=5, callback_statuses=["sent", "delivered"], answer_delay_ms=0))
-        self.settings = settings.model_copy(update={
-            "public_base_url": self.server.base_url, "webhook_base_url": self.server.base_url, "notifier": "twilio",
-            "twilio_account_sid": self.sim.account_sid, "twilio_auth_token": SecretStr(self.sim.auth_token),
-            "twilio_sms_sender": SENDER_ID, "twilio_voice_caller_id": CALLER_ID, "twilio_base_url": self.sim.base_url, "send_rate_per_second": 0,
-            "send_idle_poll_seconds": 0.05, "send_retry_base_seconds": 0.05,
-        })
+        self.settings = settings.model_copy(
+            update={
+                "public_base_url": self.server.base_url,
+                "webhook_base_url": self.server.base_url,
+                "notifier": "twilio",
+                "twilio_account_sid": self.sim.account_sid,
+                "twilio_auth_token": SecretStr(self.sim.auth_token),
+                "twilio_sms_sender": SENDER_ID,
+                "twilio_voice_caller_id": CALLER_ID,
+                "twilio_base_url": self.sim.base_url,
+                "send_rate_per_second": 0,
+                "send_idle_poll_seconds": 0.05,
+                "send_retry_base_seconds": 0.05,
+            }
+        )
         self.app.state.settings = self.settings
         self.factory = make_session_factory(engine)
         self.server.start()
@@ -90,11 +99,18 @@ def seed(stack, *, drill: bool = False):
     with stack.factory() as session:
         city = create_municipality(session, create_prefecture(session))
         answering = create_patient(session, city, phones=[phone("+8170"), phone("+8180")])
-        silent = create_patient(session, city, phones=[phone("+8170"), phone("+8180")],
-                                uses_ventilator=True, ventilator_mode="invasive")
-        safety_round, _ = start_round(session=session, actor=Actor.system("test"), settings=stack.settings,
-                                      drill=drill, reason="disaster", target=RoundTarget(municipality_ids=[city.id]),
-                                      escalation_policy=POLICY)
+        silent = create_patient(
+            session, city, phones=[phone("+8170"), phone("+8180")], uses_ventilator=True, ventilator_mode="invasive"
+        )
+        safety_round, _ = start_round(
+            session=session,
+            actor=Actor.system("test"),
+            settings=stack.settings,
+            drill=drill,
+            reason="disaster",
+            target=RoundTarget(municipality_ids=[city.id]),
+            escalation_policy=POLICY,
+        )
         admin = create_user(session, "admin")
         headers = bearer(session, admin)
         session.commit()
@@ -103,8 +119,13 @@ def seed(stack, *, drill: bool = False):
 
 def contacts_of(stack, patient_id: int) -> list[str]:
     with stack.factory() as session:
-        return list(session.exec(select(PatientContact.phone).where(PatientContact.patient_id == patient_id)
-                                 .order_by(PatientContact.position)).all())
+        return list(
+            session.exec(
+                select(PatientContact.phone)
+                .where(PatientContact.patient_id == patient_id)
+                .order_by(PatientContact.position)
+            ).all()
+        )
 
 
 def texts_to(stack, number: str) -> list[str]:
@@ -113,8 +134,9 @@ def texts_to(stack, number: str) -> list[str]:
 
 def check(stack, round_id: int, patient_id: int) -> SafetyCheck:
     with stack.factory() as session:
-        return session.exec(select(SafetyCheck).where(SafetyCheck.round_id == round_id,
-                                                      SafetyCheck.patient_id == patient_id)).one()
+        return session.exec(
+            select(SafetyCheck).where(SafetyCheck.round_id == round_id, SafetyCheck.patient_id == patient_id)
+        ).one()
 
 
 def test_every_escalation_step_through_the_simulator(stack):
@@ -150,19 +172,23 @@ def test_every_escalation_step_through_the_simulator(stack):
     with stack.factory() as session:
         (answer,) = session.exec(select(CheckAnswer).where(CheckAnswer.check_id == answered.id)).all()
         assert answer.channel == "voice" and answer.idempotency_key == f"voice:{calls[own]['sid']}"
-        call_row = session.exec(select(OutboxMessage).where(OutboxMessage.check_id == answered.id,
-                                                            OutboxMessage.channel == "voice")).one()
+        call_row = session.exec(
+            select(OutboxMessage).where(OutboxMessage.check_id == answered.id, OutboxMessage.channel == "voice")
+        ).one()
         assert call_row.provider_message_id == calls[own]["sid"] and call_row.state == "delivered"
 
     # 60 minutes: the one who never answered is unreachable and waits for a nurse.
     assert +stack.escalate_at(round_id, 61) == {"unreachable": 1}
     assert check(stack, round_id, silent).state == "unreachable"
     assert check(stack, round_id, answering).state == "needs_help"  # the answer stopped its escalation
-    silent_check_id = check(stack, round_id, silent).id  # not inside the session below: on SQLite each holds the write lock
+    silent_check_id = check(
+        stack, round_id, silent
+    ).id  # not inside the session below: on SQLite each holds the write lock
     with stack.factory() as session:
         assert read_counters(session=session, round_id=round_id) == recount(session=session, round_id=round_id)
-        actions = session.exec(select(CheckEvent.action).where(CheckEvent.check_id == silent_check_id)
-                               .order_by(CheckEvent.id)).all()
+        actions = session.exec(
+            select(CheckEvent.action).where(CheckEvent.check_id == silent_check_id).order_by(CheckEvent.id)
+        ).all()
         # A critical patient unreachable pages the station and hub (none has an on-call number here: test_oncall.py).
         assert actions == ["resend", "family", "call", "unreachable", "page"]
     queue = httpx.get(f"{stack.server.base_url}/api/v1/rounds/{round_id}/follow-up", headers=headers).json()
@@ -181,8 +207,13 @@ def test_closing_the_round_stops_escalation(stack):
     assert stack.send().get("sent", 0) == 0
     assert len(stack.sim.messages()) == 2 and stack.sim.calls() == []
     with stack.factory() as session:
-        states = set(session.exec(select(OutboxMessage.state).where(OutboxMessage.round_id == round_id,
-                                                                    OutboxMessage.template == "check_reminder")).all())
+        states = set(
+            session.exec(
+                select(OutboxMessage.state).where(
+                    OutboxMessage.round_id == round_id, OutboxMessage.template == "check_reminder"
+                )
+            ).all()
+        )
     assert states == {"cancelled"}
 
 
@@ -198,10 +229,16 @@ def test_a_family_member_calls_back_the_050_number_and_is_recorded(stack):
     assert heard[0].startswith("こちらは千葉県です。在宅医療の安否確認です。")
     assert any("あと何時間" in text for text in heard) and "残り時間は不明" in heard[-1]
     with stack.factory() as session:
-        answers = session.exec(select(CheckAnswer).join(SafetyCheck, SafetyCheck.id == CheckAnswer.check_id)
-                               .where(SafetyCheck.patient_id == silent).order_by(CheckAnswer.id)).all()
+        answers = session.exec(
+            select(CheckAnswer)
+            .join(SafetyCheck, SafetyCheck.id == CheckAnswer.check_id)
+            .where(SafetyCheck.patient_id == silent)
+            .order_by(CheckAnswer.id)
+        ).all()
         assert [(a.state, a.channel, a.answered_by, a.hours_unknown) for a in answers] == [
-            ("power_out", "voice", "family", False), ("power_out", "voice", "family", True)]
+            ("power_out", "voice", "family", False),
+            ("power_out", "voice", "family", True),
+        ]
     # A stranger hears who we are and hangs up; nothing is recorded.
     stranger = stack.sim.inbound_call(from_="+819011119999", to=CALLER_ID, digits="1")
     assert stranger["presses"] == [] and "安否確認の電話番号" in stranger["said"][0]["text"]

@@ -35,8 +35,9 @@ def call(session, settings, area):
     age(session, safety_round, 46)
     escalate(session, settings)
     check = check_of(session, safety_round.id, patient.id)
-    message = session.exec(select(OutboxMessage).where(OutboxMessage.check_id == check.id,
-                                                       OutboxMessage.channel == "voice")).one()
+    message = session.exec(
+        select(OutboxMessage).where(OutboxMessage.check_id == check.id, OutboxMessage.channel == "voice")
+    ).one()
     return safety_round, check, message
 
 
@@ -63,7 +64,8 @@ def test_the_call_asks_in_japanese_with_a_keypad_gather(voice_app, anon_client, 
 def test_the_voice_and_sender_come_from_the_settings(voice_app, anon_client, call):
     _, _, message = call
     voice_app.state.settings = voice_app.state.settings.model_copy(
-        update={"voice_name": "Google.ja-JP-Wavenet-B", "sender_name": "神奈川県"})
+        update={"voice_name": "Google.ja-JP-Wavenet-B", "sender_name": "神奈川県"}
+    )
     path = f"/webhooks/twilio/voice/call/{message.answer_token}"
     root = ET.fromstring(signed(anon_client, path, {"CallSid": "CA1"}).text)
     say = root.find("Gather").find("Say")
@@ -79,8 +81,17 @@ def test_unsigned_or_wrongly_signed_requests_are_refused(voice_app, anon_client,
     assert signed(anon_client, "/webhooks/twilio/voice/status", {"CallSid": "CA1"}, token="wrong").status_code == 403
 
 
-@pytest.mark.parametrize(("digits", "state"), [("1", "safe"), ("2", "needs_help"), ("3", "power_out"),
-                                               ("4", "needs_transport"), ("5", "admitted"), ("6", "evacuated")])
+@pytest.mark.parametrize(
+    ("digits", "state"),
+    [
+        ("1", "safe"),
+        ("2", "needs_help"),
+        ("3", "power_out"),
+        ("4", "needs_transport"),
+        ("5", "admitted"),
+        ("6", "evacuated"),
+    ],
+)
 def test_a_keypad_answer_is_recorded_once_per_call(voice_app, anon_client, session, call, digits, state):
     _, check, message = call
     path = f"/webhooks/twilio/voice/call/{message.answer_token}/answer"
@@ -90,13 +101,19 @@ def test_a_keypad_answer_is_recorded_once_per_call(voice_app, anon_client, sessi
     assert again.status_code == 200
     (answer,) = session.exec(select(CheckAnswer).where(CheckAnswer.check_id == check.id)).all()
     assert (answer.state, answer.channel, answer.answered_by, answer.idempotency_key) == (
-        state, "voice", "self", "voice:CA77")
+        state,
+        "voice",
+        "self",
+        "voice:CA77",
+    )
     session.refresh(check)
     assert check.state == state and check.last_channel == "voice"
 
 
 @pytest.mark.parametrize(("keys", "hours", "unknown"), [("3#", 3.0, False), ("12", 12.0, False), ("#", None, True)])
-def test_after_a_call_for_help_a_second_gather_asks_for_hours(voice_app, anon_client, session, call, keys, hours, unknown):
+def test_after_a_call_for_help_a_second_gather_asks_for_hours(
+    voice_app, anon_client, session, call, keys, hours, unknown
+):
     _, check, message = call
     path = f"/webhooks/twilio/voice/call/{message.answer_token}"
     first = signed(anon_client, path + "/answer", {"CallSid": "CA9", "Digits": "3"})
@@ -107,23 +124,27 @@ def test_after_a_call_for_help_a_second_gather_asks_for_hours(voice_app, anon_cl
     assert second.status_code == 200 and "受け付けました" in second.text
     signed(anon_client, path + "/hours", {"CallSid": "CA9", "Digits": keys})  # Twilio retried: once
     answers = session.exec(select(CheckAnswer).where(CheckAnswer.check_id == check.id).order_by(CheckAnswer.id)).all()
-    assert [(a.state, a.hours_left, a.hours_unknown) for a in answers] == [("power_out", None, False),
-                                                                           ("power_out", hours, unknown)]
+    assert [(a.state, a.hours_left, a.hours_unknown) for a in answers] == [
+        ("power_out", None, False),
+        ("power_out", hours, unknown),
+    ]
     session.refresh(check)
     assert (check.state, check.hours_left, check.hours_unknown, check.power) == ("power_out", hours, unknown, "out")
 
 
 def test_a_safe_answer_asks_nothing_more(voice_app, anon_client, call):
     _, _, message = call
-    response = signed(anon_client, f"/webhooks/twilio/voice/call/{message.answer_token}/answer",
-                      {"CallSid": "CA10", "Digits": "1"})
+    response = signed(
+        anon_client, f"/webhooks/twilio/voice/call/{message.answer_token}/answer", {"CallSid": "CA10", "Digits": "1"}
+    )
     assert ET.fromstring(response.text).find("Gather") is None
 
 
 def test_another_key_asks_again(voice_app, anon_client, session, call):
     _, check, message = call
-    response = signed(anon_client, f"/webhooks/twilio/voice/call/{message.answer_token}/answer",
-                      {"CallSid": "CA8", "Digits": "9"})
+    response = signed(
+        anon_client, f"/webhooks/twilio/voice/call/{message.answer_token}/answer", {"CallSid": "CA8", "Digits": "9"}
+    )
     assert ET.fromstring(response.text).find("Gather") is not None
     assert session.exec(select(CheckAnswer).where(CheckAnswer.check_id == check.id)).all() == []
 
@@ -145,8 +166,12 @@ def test_call_statuses_land_on_the_outbox_row(voice_app, anon_client, session, c
     message.state, message.provider_message_id = "sent", "CA500"
     session.add(message)
     session.flush()
-    assert signed(anon_client, "/webhooks/twilio/voice/status",
-                  {"CallSid": "CA500", "CallStatus": "completed"}).status_code == 204
+    assert (
+        signed(
+            anon_client, "/webhooks/twilio/voice/status", {"CallSid": "CA500", "CallStatus": "completed"}
+        ).status_code
+        == 204
+    )
     session.refresh(message)
     assert message.state == "delivered"
     signed(anon_client, "/webhooks/twilio/voice/status", {"CallSid": "CA500", "CallStatus": "ringing"})

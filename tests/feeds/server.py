@@ -99,8 +99,8 @@ class JmaStandIn:
             stamp = updated.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             items.append(
                 f"<entry><title>{escape(title)}</title><id>{escape(link)}</id><updated>{stamp}</updated>"
-                f"<author><name>気象庁</name></author><link type=\"application/xml\" href=\"{escape(link)}\"/>"
-                f"<content type=\"text\">{escape(title)}</content></entry>"
+                f'<author><name>気象庁</name></author><link type="application/xml" href="{escape(link)}"/>'
+                f'<content type="text">{escape(title)}</content></entry>'
             )
         feed = (
             '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom" lang="ja">'

@@ -46,15 +46,20 @@ class Replay:
         self.jma, self.session = jma, session
         self.listed: list[tuple[str, str, object]] = []
         self.feed_url = jma.set_feed("eqvol.xml", [])
-        self.settings = settings.model_copy(update={
-            "feeds_urls": [self.feed_url], "feeds_bulletin_hosts": ["127.0.0.1"], "feeds_max_attempts": 3,
-        })
+        self.settings = settings.model_copy(
+            update={
+                "feeds_urls": [self.feed_url],
+                "feeds_bulletin_hosts": ["127.0.0.1"],
+                "feeds_max_attempts": 3,
+            }
+        )
         self.now = None
         self.poller = self.restart()
 
     def restart(self) -> FeedPoller:
-        self.poller = FeedPoller(session_factory=lambda: _borrow(self.session), settings=self.settings,
-                                 clock=lambda: self.now)
+        self.poller = FeedPoller(
+            session_factory=lambda: _borrow(self.session), settings=self.settings, clock=lambda: self.now
+        )
         return self.poller
 
     def publish(self, *bulletins: tuple[str, str, object]) -> None:
@@ -165,8 +170,9 @@ def test_a_bulletin_that_keeps_failing_is_set_aside(replay, jma, session):
 
 
 def test_bulletins_only_from_allowed_hosts(replay, session):
-    replay.settings = replay.settings.model_copy(update={"feeds_bulletin_hosts": ["www.data.jma.go.jp"],
-                                                         "feeds_max_attempts": 1})
+    replay.settings = replay.settings.model_copy(
+        update={"feeds_bulletin_hosts": ["www.data.jma.go.jp"], "feeds_max_attempts": 1}
+    )
     replay.restart()
     replay.publish(QUAKE_51)
     result = replay.poll(at(10, 16, 40))

@@ -27,7 +27,10 @@ def test_import_answers_the_report_and_audits_the_patients(client, session, area
     ids = set(session.exec(select(Patient.id).where(Patient.external_id.in_(["P-1", "P-2"]))).all())
     [event] = audit_events(session, "patient.import")
     assert event.patient_count == 2 and event.detail == "created=2 updated=0 unchanged=0"
-    assert set(session.exec(select(AuditEventPatient.patient_id).where(AuditEventPatient.event_id == event.id)).all()) == ids
+    assert (
+        set(session.exec(select(AuditEventPatient.patient_id).where(AuditEventPatient.event_id == event.id)).all())
+        == ids
+    )
 
 
 def test_dry_run_writes_nothing_and_is_not_audited(client, session, area):
@@ -82,13 +85,22 @@ def test_written_rows_are_checked_again_with_the_sql_scope_rule(client_as, sessi
     # Should the in-memory scope check ever drift from patient_scope, the SQL check still refuses.
     monkeypatch.setattr(PatientImport, "_in_scope", lambda self, values: True)
     before = counts(session)
-    response = upload(client_as("hub", area["hub"].id), to_csv([patient_row(area, 市町村コード=area["town"].code)], HEADER_JA))
+    response = upload(
+        client_as("hub", area["hub"].id), to_csv([patient_row(area, 市町村コード=area["town"].code)], HEADER_JA)
+    )
     assert response.status_code == 422 and "担当範囲外" in response.json()["errors"][0]["reason"]
     assert counts(session) == before
 
 
-@pytest.mark.parametrize(("role", "kind", "status"), [("nurse", "patients", 403), ("aggregate", "patients", 403),
-                                                       ("hub", "institutions", 403), ("institution", "institutions", 403)])
+@pytest.mark.parametrize(
+    ("role", "kind", "status"),
+    [
+        ("nurse", "patients", 403),
+        ("aggregate", "patients", 403),
+        ("hub", "institutions", 403),
+        ("institution", "institutions", 403),
+    ],
+)
 def test_roles_that_may_not_import(client_as, area, role, kind, status):
     response = upload(client_as(role, area["station"].id), "外部ID\r\nx\r\n", url=f"/api/v1/imports/{kind}")
     assert response.status_code == status
@@ -100,8 +112,10 @@ def test_anonymous_is_refused(anon_client):
 
 def test_prefecture_imports_institutions_only_in_its_prefecture(client_as, session, area):
     other = create_municipality(session, create_prefecture(session))
-    rows = [{"外部ID": "I-1", "名称": "架空診療所", "種別": "在支診", "市町村コード": area["city"].code},
-            {"外部ID": "I-2", "名称": "他県診療所", "種別": "診療所", "市町村コード": other.code}]
+    rows = [
+        {"外部ID": "I-1", "名称": "架空診療所", "種別": "在支診", "市町村コード": area["city"].code},
+        {"外部ID": "I-2", "名称": "他県診療所", "種別": "診療所", "市町村コード": other.code},
+    ]
     prefecture_client = client_as("prefecture", area["prefecture"].id)
     response = upload(prefecture_client, to_csv(rows), url="/api/v1/imports/institutions")
     assert response.status_code == 422
@@ -116,8 +130,11 @@ def test_a_row_whose_id_is_used_only_outside_the_scope_is_a_new_patient(client_a
     the import is no oracle for patients outside the caller's scope."""
     elsewhere = create_patient(session, area["town"], external_id="ELSEWHERE", external_id_owner="hub:999")
     hub_client = client_as("hub", area["hub"].id)
-    answers = [upload(hub_client, to_csv([patient_row(area, key)], HEADER_JA), dry_run=dry)
-               for dry in ("true", "false") for key in ("ELSEWHERE", "NEVER-USED")]
+    answers = [
+        upload(hub_client, to_csv([patient_row(area, key)], HEADER_JA), dry_run=dry)
+        for dry in ("true", "false")
+        for key in ("ELSEWHERE", "NEVER-USED")
+    ]
     for response in answers:
         assert response.status_code == 200, response.text
     assert answers[0].json() == answers[1].json() and answers[2].json() == answers[3].json()
@@ -136,17 +153,29 @@ def test_a_row_whose_id_is_used_only_outside_the_scope_is_a_new_patient(client_a
 def test_an_internal_id_outside_the_scope_reads_as_one_never_used(client_as, session, area):
     outside = create_patient(session, area["town"])
     hub_client = client_as("hub", area["hub"].id)
-    reasons = [upload(hub_client, to_csv([patient_row(area, key)], HEADER_JA)).json()["errors"][0]["reason"]
-               for key in (f"#{outside.id}", "#999999999")]
+    reasons = [
+        upload(hub_client, to_csv([patient_row(area, key)], HEADER_JA)).json()["errors"][0]["reason"]
+        for key in (f"#{outside.id}", "#999999999")
+    ]
     assert reasons[0] == reasons[1].replace("#999999999", f"#{outside.id}")
 
 
 def test_an_in_scope_id_still_matches_and_several_holders_ask_for_the_internal_id(client_as, session, area):
-    clinic_patient = create_patient(session, area["city"], external_id="SHARED", external_id_owner="institution:1",
-                                    active_institution_id=area["clinic"].id)
+    clinic_patient = create_patient(
+        session,
+        area["city"],
+        external_id="SHARED",
+        external_id_owner="institution:1",
+        active_institution_id=area["clinic"].id,
+    )
     create_patient(session, area["city"], external_id="SHARED", external_id_owner="institution:2")
-    create_patient(session, area["city"], external_id="ONE", external_id_owner="institution:1",
-                   active_institution_id=area["clinic"].id)
+    create_patient(
+        session,
+        area["city"],
+        external_id="ONE",
+        external_id_owner="institution:1",
+        active_institution_id=area["clinic"].id,
+    )
     hub_client = client_as("hub", area["hub"].id)
     response = upload(hub_client, to_csv([patient_row(area, "SHARED")], HEADER_JA))
     assert response.status_code == 422

@@ -64,18 +64,33 @@ def test_import_dry_run_then_real_then_export(database, tmp_path):
 def test_import_with_errors_exits_1_and_lists_them(database, tmp_path):
     factory, area = database
     csv_file = tmp_path / "bad.csv"
-    csv_file.write_text(to_csv([patient_row(area, "P-1"), patient_row(area, "P-2", 生年月日="1950/2/30")], HEADER_JA), encoding="utf-8")
+    csv_file.write_text(
+        to_csv([patient_row(area, "P-1"), patient_row(area, "P-2", 生年月日="1950/2/30")], HEADER_JA), encoding="utf-8"
+    )
     result = CliRunner().invoke(app, ["import", "patients", str(csv_file)])
     assert result.exit_code == 1
-    assert "生年月日" in result.output and "存在しない日付" in result.output and "何も書き込んでいません" in result.output
+    assert (
+        "生年月日" in result.output and "存在しない日付" in result.output and "何も書き込んでいません" in result.output
+    )
     assert patients_in(factory) == 0
 
 
 def test_import_institutions(database, tmp_path):
     _factory, area = database
     csv_file = tmp_path / "institutions.csv"
-    csv_file.write_text(to_csv([{"external_id": "I-9", "name": "架空病院", "kind": "backup_hospital",
-                                 "municipality_code": area["city"].code}]), encoding="utf-8-sig")
+    csv_file.write_text(
+        to_csv(
+            [
+                {
+                    "external_id": "I-9",
+                    "name": "架空病院",
+                    "kind": "backup_hospital",
+                    "municipality_code": area["city"].code,
+                }
+            ]
+        ),
+        encoding="utf-8-sig",
+    )
     result = CliRunner().invoke(app, ["import", "institutions", str(csv_file)])
     assert result.exit_code == 0, result.output
     assert "新規 1" in result.output

@@ -9,9 +9,23 @@ from bcp_service.models import Patient, PatientContact
 from tests.factories import create_patient
 from tests.imports.conftest import HEADER_JA, counts, patient_row, to_csv
 
-HEADER_EN = ["external_id", "name", "name_kana", "birth_date", "sex", "municipality_code", "uses_ventilator",
-             "ventilator_mode", "internal_battery_hours", "external_battery_hours", "active_institution_external_id",
-             "visiting_nurse_station_external_id", "contact1_phone", "contact2_phone", "contact2_relation"]
+HEADER_EN = [
+    "external_id",
+    "name",
+    "name_kana",
+    "birth_date",
+    "sex",
+    "municipality_code",
+    "uses_ventilator",
+    "ventilator_mode",
+    "internal_battery_hours",
+    "external_battery_hours",
+    "active_institution_external_id",
+    "visiting_nurse_station_external_id",
+    "contact1_phone",
+    "contact2_phone",
+    "contact2_relation",
+]
 
 
 def patient(session, external_id) -> Patient:
@@ -19,13 +33,27 @@ def patient(session, external_id) -> Patient:
 
 
 def contacts(session, patient_id) -> list[tuple]:
-    rows = session.exec(select(PatientContact).where(PatientContact.patient_id == patient_id).order_by(PatientContact.position))
+    rows = session.exec(
+        select(PatientContact).where(PatientContact.patient_id == patient_id).order_by(PatientContact.position)
+    )
     return [(c.position, c.kind, c.phone, c.relation) for c in rows]
 
 
 def two_rows(area):
-    return [patient_row(area, "P-1"), patient_row(area, "P-2", 氏名="架空 花子", 性別="女", 人工呼吸器="いいえ",
-                                                   呼吸器の種類="", 内部バッテリー時間="", 外部バッテリー時間="", 生年月日="昭和30年1月2日")]
+    return [
+        patient_row(area, "P-1"),
+        patient_row(
+            area,
+            "P-2",
+            氏名="架空 花子",
+            性別="女",
+            人工呼吸器="いいえ",
+            呼吸器の種類="",
+            内部バッテリー時間="",
+            外部バッテリー時間="",
+            生年月日="昭和30年1月2日",
+        ),
+    ]
 
 
 def check_imported(session, area):
@@ -39,14 +67,25 @@ def check_imported(session, area):
     assert first.visiting_nurse_station_id == area["station"].id
     assert contacts(session, first.id) == [(1, "self", "+819012345678", None), (2, "family", "+81312345678", "配偶者")]
     second = patient(session, "P-2")
-    assert (second.sex, str(second.birth_date), second.uses_ventilator, second.risk_tier) == ("female", "1955-01-02", False, "standard")
+    assert (second.sex, str(second.birth_date), second.uses_ventilator, second.risk_tier) == (
+        "female",
+        "1955-01-02",
+        False,
+        "standard",
+    )
 
 
 def test_utf8_without_bom(session, run, area):
     result = run(to_csv(two_rows(area), HEADER_JA).encode("utf-8"))
     report = result.report
     assert report.ok and report.written, report.errors
-    assert (report.encoding, report.rows_total, report.rows_valid, report.created, report.updated) == ("UTF-8", 2, 2, 2, 0)
+    assert (report.encoding, report.rows_total, report.rows_valid, report.created, report.updated) == (
+        "UTF-8",
+        2,
+        2,
+        2,
+        0,
+    )
     assert len(result.affected_ids) == 2
     check_imported(session, area)
 
@@ -86,7 +125,10 @@ def test_same_file_twice_changes_nothing(session, run, area):
 def test_changes_are_detected_and_risk_tier_recomputed(session, run, area):
     run(to_csv(two_rows(area), HEADER_JA))
     first = patient(session, "P-1")
-    changed = [patient_row(area, "P-1", 呼吸器の種類="NPPV", 内部バッテリー時間="6", 外部バッテリー時間="6"), two_rows(area)[1]]
+    changed = [
+        patient_row(area, "P-1", 呼吸器の種類="NPPV", 内部バッテリー時間="6", 外部バッテリー時間="6"),
+        two_rows(area)[1],
+    ]
     changed[0]["機器なしで過ごせる時間"] = "4"
     result = run(to_csv(changed, [*HEADER_JA, "機器なしで過ごせる時間"]))
     assert (result.report.created, result.report.updated, result.report.unchanged) == (0, 1, 1)
@@ -107,7 +149,9 @@ def test_contact_change_replaces_contacts_only_for_that_patient(session, run, ar
 
 def test_columns_absent_from_the_file_are_left_alone(session, run, area):
     run(to_csv(two_rows(area), HEADER_JA))
-    report = run(to_csv([{"外部ID": "P-1", "氏名": "架空 太郎", "市町村コード": area["city"].code, "状態": "入院"}])).report
+    report = run(
+        to_csv([{"外部ID": "P-1", "氏名": "架空 太郎", "市町村コード": area["city"].code, "状態": "入院"}])
+    ).report
     assert (report.updated, report.unchanged) == (1, 0)
     first = patient(session, "P-1")
     assert (first.status, first.uses_ventilator, first.active_institution_id) == ("admitted", True, area["clinic"].id)
@@ -116,7 +160,9 @@ def test_columns_absent_from_the_file_are_left_alone(session, run, area):
 
 def test_rows_without_external_id_are_matched_by_internal_number(session, run, area):
     existing = create_patient(session, area["city"], name="登録 済子")
-    report = run(to_csv([{"外部ID": f"#{existing.id}", "氏名": "登録 済子", "市町村コード": area["city"].code, "状態": "転居"}])).report
+    report = run(
+        to_csv([{"外部ID": f"#{existing.id}", "氏名": "登録 済子", "市町村コード": area["city"].code, "状態": "転居"}])
+    ).report
     assert (report.created, report.updated) == (0, 1), report.errors
     session.refresh(existing)
     assert existing.status == "moved" and existing.external_id is None
@@ -139,8 +185,16 @@ def test_dry_run_counts_but_writes_nothing(session, run, area):
 
 
 def test_institution_import_then_patients_refer_to_it(session, run, area):
-    institutions = [{"外部ID": "NEW-ST", "名称": "架空訪問看護ステーション", "種別": "訪問看護ステーション", "機能強化型": "○",
-                     "市町村コード": area["city"].code, "電話番号": "043-123-4567"}]
+    institutions = [
+        {
+            "外部ID": "NEW-ST",
+            "名称": "架空訪問看護ステーション",
+            "種別": "訪問看護ステーション",
+            "機能強化型": "○",
+            "市町村コード": area["city"].code,
+            "電話番号": "043-123-4567",
+        }
+    ]
     report = run(to_csv(institutions), kind="institutions").report
     assert report.ok and report.created == 1, report.errors
     report = run(to_csv([patient_row(area, 訪問看護ステーションID="NEW-ST")], HEADER_JA)).report

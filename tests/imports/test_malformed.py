@@ -34,7 +34,9 @@ def test_binary_file(run, unchanged):
 
 def test_broken_workbook(run, unchanged):
     line, column, reason = only_error(run(b"PK\x03\x04\x14\x00\x06\x00" + b"\x00" * 20).report)
-    assert (line, column) == (None, None) and "Excel のブック (.xlsx) として読めませんでした" in reason and "CSV" in reason
+    assert (
+        (line, column) == (None, None) and "Excel のブック (.xlsx) として読めませんでした" in reason and "CSV" in reason
+    )
     assert unchanged()
 
 
@@ -91,7 +93,11 @@ def test_file_too_large(run, area, unchanged):
 
 def test_missing_required_column(run, area, unchanged):
     header = [h for h in HEADER_JA if h != "氏名"]
-    assert only_error(run(to_csv(good_rows(area), header)).report) == (1, "氏名", "必須の列がありません (required column missing)")
+    assert only_error(run(to_csv(good_rows(area), header)).report) == (
+        1,
+        "氏名",
+        "必須の列がありません (required column missing)",
+    )
     assert unchanged()
 
 
@@ -119,9 +125,17 @@ def test_bad_dates(run, area, unchanged):
     rows[2]["生年月日"] = "昭和70年1月1日"
     rows[3]["生年月日"] = "2999-01-01"
     report = run(to_csv(rows, HEADER_JA)).report
-    assert [(line, column) for line, column, _ in errors_of(report)] == [(3, "生年月日"), (4, "生年月日"), (5, "生年月日")]
+    assert [(line, column) for line, column, _ in errors_of(report)] == [
+        (3, "生年月日"),
+        (4, "生年月日"),
+        (5, "生年月日"),
+    ]
     reasons = [reason for *_, reason in errors_of(report)]
-    assert "存在しない日付" in reasons[0] and "昭和の期間にありません" in reasons[1] and "生年月日が正しくありません" in reasons[2]
+    assert (
+        "存在しない日付" in reasons[0]
+        and "昭和の期間にありません" in reasons[1]
+        and "生年月日が正しくありません" in reasons[2]
+    )
     assert report.rows_valid == 1 and not report.written
     assert unchanged()
 
@@ -149,7 +163,10 @@ def test_contact_without_phone(run, area, unchanged):
 def test_duplicate_ids_within_the_file(run, area, unchanged):
     rows = [*good_rows(area, 2), patient_row(area, "P-1")]
     assert only_error(run(to_csv(rows, HEADER_JA)).report) == (
-        4, "外部ID", "2 行目と同じ外部IDです。1つの外部IDは1行にしてください (duplicate id in the file)")
+        4,
+        "外部ID",
+        "2 行目と同じ外部IDです。1つの外部IDは1行にしてください (duplicate id in the file)",
+    )
     assert unchanged()
 
 
@@ -176,9 +193,17 @@ def test_cell_beyond_the_csv_limit(run, area, unchanged):
 
 @pytest.mark.parametrize(
     ("column", "value"),
-    [("氏名", "=HYPERLINK(\"http://example.com\")"), ("氏名", "+cmd"), ("氏名カナ", "-2+3"), ("氏名", "@SUM(A1)"),
-     ("氏名", "\t=1"), ("外部ID", "=1"), ("担当積極的医療機関ID", "=A1"), ("内部バッテリー時間", "=1+1"),
-     ("連絡先1電話", "=0312345678")],
+    [
+        ("氏名", '=HYPERLINK("http://example.com")'),
+        ("氏名", "+cmd"),
+        ("氏名カナ", "-2+3"),
+        ("氏名", "@SUM(A1)"),
+        ("氏名", "\t=1"),
+        ("外部ID", "=1"),
+        ("担当積極的医療機関ID", "=A1"),
+        ("内部バッテリー時間", "=1+1"),
+        ("連絡先1電話", "=0312345678"),
+    ],
 )
 def test_formula_cells(run, area, unchanged, column, value):
     rows = good_rows(area, 2)
@@ -192,7 +217,9 @@ def test_signs_are_data_in_phone_and_number_columns(run, area, session):
     rows = good_rows(area, 1)
     rows[0]["連絡先1電話"] = "+81 90-1234-5678"
     rows[0]["内部バッテリー時間"] = "-1"
-    assert errors_of(run(to_csv(rows, HEADER_JA)).report) == [(2, "内部バッテリー時間", "0以上の数値にしてください (too small)")]
+    assert errors_of(run(to_csv(rows, HEADER_JA)).report) == [
+        (2, "内部バッテリー時間", "0以上の数値にしてください (too small)")
+    ]
 
 
 def test_wrong_number_of_cells(run, area, unchanged):
@@ -218,7 +245,11 @@ def test_references_that_do_not_resolve(run, area, unchanged):
     rows[3]["人工呼吸器"] = "いいえ"
     report = run(to_csv(rows, HEADER_JA)).report
     assert [(line, column) for line, column, _ in errors_of(report)] == [
-        (2, "市町村コード"), (3, "担当積極的医療機関ID"), (4, "訪問看護ステーションID"), (5, "呼吸器の種類")]
+        (2, "市町村コード"),
+        (3, "担当積極的医療機関ID"),
+        (4, "訪問看護ステーションID"),
+        (5, "呼吸器の種類"),
+    ]
     assert "登録されていません" in errors_of(report)[0][2]
     assert "訪問看護ステーションを指定してください" in errors_of(report)[2][2]
     assert "人工呼吸器が「はい」になっていません" in errors_of(report)[3][2]
@@ -231,7 +262,9 @@ def test_one_bad_row_among_good_ones_writes_nothing(run, area, unchanged, monkey
     rows = good_rows(area, 7)
     rows[5]["性別"] = "ロボット"
     report = run(to_csv(rows, HEADER_JA)).report
-    assert errors_of(report) == [(7, "性別", "次のいずれかを入力してください: 男性/女性/その他/不明 (not one of the allowed values)")]
+    assert errors_of(report) == [
+        (7, "性別", "次のいずれかを入力してください: 男性/女性/その他/不明 (not one of the allowed values)")
+    ]
     assert (report.rows_total, report.rows_valid, report.written) == (7, 6, False)
     assert unchanged()
 

@@ -7,8 +7,12 @@ from bcp_service.imports.report import ImportReport
 
 def test_an_import_without_a_file_answers_with_the_report(client):
     for kind in ("patients", "institutions"):
-        for request in ({}, {"data": {"other": "x"}}, {"files": {"other": ("a.csv", b"x", "text/csv")}},
-                        {"data": {"file": "not a file"}}):
+        for request in (
+            {},
+            {"data": {"other": "x"}},
+            {"files": {"other": ("a.csv", b"x", "text/csv")}},
+            {"data": {"file": "not a file"}},
+        ):
             response = client.post(f"/api/v1/imports/{kind}?dry_run=true", **request)
             assert response.status_code == 422, response.text
             report = ImportReport.model_validate(response.json())

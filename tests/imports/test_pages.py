@@ -12,8 +12,11 @@ from tests.page_clients import browser_as, csrf  # noqa: F401  (fixture)
 
 
 def _post(browser, token, text, step="check", kind="patients"):
-    return browser.post("/imports", data={"csrf_token": token, "kind": kind, "step": step},
-                        files={"file": ("患者.csv", text.encode("cp932"), "text/csv")})
+    return browser.post(
+        "/imports",
+        data={"csrf_token": token, "kind": kind, "step": step},
+        files={"file": ("患者.csv", text.encode("cp932"), "text/csv")},
+    )
 
 
 def test_check_shows_the_bad_line_then_the_fixed_file_is_applied(browser_as, session, area):
@@ -33,8 +36,10 @@ def test_check_shows_the_bad_line_then_the_fixed_file_is_applied(browser_as, ses
     checked = _post(hub, token, good)
     assert checked.status_code == 200 and "誤りはありません" in checked.text and counts(session) == before
     carried = re.search(r'name="carried" value="([^"]+)"', checked.text).group(1)
-    applied = hub.post("/imports", data={"csrf_token": token, "kind": "patients", "step": "apply", "carried": carried,
-                                         "filename": "患者.csv"})
+    applied = hub.post(
+        "/imports",
+        data={"csrf_token": token, "kind": "patients", "step": "apply", "carried": carried, "filename": "患者.csv"},
+    )
     assert applied.status_code == 200 and "取り込みました" in applied.text
     assert len(session.exec(select(Patient).where(Patient.external_id.in_(["P-1", "P-2"]))).all()) == 2
     history = hub.get("/imports").text
@@ -53,7 +58,14 @@ def test_institution_import_is_for_admin_and_prefecture_only(browser_as, area):
 def test_export_form_drops_empty_choices(browser_as, area):
     hub = browser_as("hub", area["hub"].id)
     assert "患者CSVをダウンロード" in hub.get("/exports").text
-    response = hub.get("/exports/patients.csv", params={"region_id": "", "therapy": "oxygen", "status": "active"}, follow_redirects=False)
-    assert response.status_code == 303 and response.headers["location"] == "/api/v1/exports/patients.csv?therapy=oxygen&status=active"
+    response = hub.get(
+        "/exports/patients.csv",
+        params={"region_id": "", "therapy": "oxygen", "status": "active"},
+        follow_redirects=False,
+    )
+    assert (
+        response.status_code == 303
+        and response.headers["location"] == "/api/v1/exports/patients.csv?therapy=oxygen&status=active"
+    )
     download = hub.get(response.headers["location"])
     assert download.status_code == 200 and download.headers["content-type"].startswith("text/csv")

@@ -17,7 +17,9 @@ from tests.page_clients import browser_as, csrf  # noqa: F401  (fixture)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def workbook(rows: list[list[object]], *, title_rows: int = 2, extra_sheet: bool = False, sheet: str = "患者一覧") -> bytes:
+def workbook(
+    rows: list[list[object]], *, title_rows: int = 2, extra_sheet: bool = False, sheet: str = "患者一覧"
+) -> bytes:
     book = Workbook()
     if extra_sheet:
         book.active.title = "説明"
@@ -54,11 +56,15 @@ def test_xlsx_with_a_title_dates_era_and_full_width_digits(run, session, area):
     assert (dry.sheet, dry.header_line, dry.rows_total, dry.created) == ("患者一覧", 3, 3, 3)
     assert dry.encoding == "Excel (.xlsx)"
     assert dry.ignored_columns == ["備考"]
-    assert [(r.column, r.written, r.read_as, r.rows) for r in dry.readings] == [("呼吸器の種類", "マスク", "非侵襲 (NPPV)", 1)]
+    assert [(r.column, r.written, r.read_as, r.rows) for r in dry.readings] == [
+        ("呼吸器の種類", "マスク", "非侵襲 (NPPV)", 1)
+    ]
 
     report = run(data).report
     assert report.written and report.created == 3
-    patients = {p.external_id: p for p in session.exec(select(Patient).where(Patient.external_id.in_(["X-1", "X-2", "X-3"])))}
+    patients = {
+        p.external_id: p for p in session.exec(select(Patient).where(Patient.external_id.in_(["X-1", "X-2", "X-3"])))
+    }
     assert patients["X-1"].birth_date == date(1950, 4, 1) and patients["X-1"].internal_battery_hours == 3
     assert patients["X-2"].birth_date == date(1970, 3, 2) and patients["X-2"].ventilator_mode == "non_invasive"
     assert patients["X-3"].birth_date == date(1970, 3, 2)
@@ -84,7 +90,9 @@ def test_xlsx_chosen_sheet_and_missing_sheet(run, area):
 
 
 def test_cp932_csv_with_title_rows_above_the_header(run, area):
-    text = "患者一覧（令和8年12月1日現在）\r\n〇〇訪問看護ステーション,,\r\n" + to_csv([patient_row(area, "C-1")], HEADER_JA)
+    text = "患者一覧（令和8年12月1日現在）\r\n〇〇訪問看護ステーション,,\r\n" + to_csv(
+        [patient_row(area, "C-1")], HEADER_JA
+    )
     report = run(text.encode("cp932"), dry_run=True).report
     assert report.ok, errors_of(report)
     assert (report.encoding, report.header_line, report.created) == ("Shift_JIS (CP932)", 3, 1)
@@ -94,16 +102,28 @@ def test_page_checks_an_xlsx_then_applies_it_without_choosing_it_again(browser_a
     hub = browser_as("hub", area["hub"].id)
     token = csrf(hub.get("/imports").text)
     data = workbook(sheet_rows(area, patient_row(area, "W-1", 呼吸器の種類="マスク", 備考="鍵は隣家")))
-    checked = hub.post("/imports", data={"csrf_token": token, "kind": "patients", "step": "check"},
-                       files={"file": ("患者一覧.xlsx", data, XLSX)})
+    checked = hub.post(
+        "/imports",
+        data={"csrf_token": token, "kind": "patients", "step": "check"},
+        files={"file": ("患者一覧.xlsx", data, XLSX)},
+    )
     assert checked.status_code == 200 and "誤りはありません" in checked.text
     assert "3 行目を見出しとして読みました" in checked.text and "「備考」" in checked.text
     assert re.search(r"<td>マスク</td><td>非侵襲 \(NPPV\)</td>", checked.text)
     assert not session.exec(select(Patient).where(Patient.external_id == "W-1")).first()
     carried = re.search(r'name="carried" value="([^"]+)"', checked.text).group(1)
     sheet = re.search(r'name="sheet" value="([^"]*)"', checked.text).group(1)
-    applied = hub.post("/imports", data={"csrf_token": token, "kind": "patients", "step": "apply", "carried": carried,
-                                         "filename": "患者一覧.xlsx", "sheet": sheet})
+    applied = hub.post(
+        "/imports",
+        data={
+            "csrf_token": token,
+            "kind": "patients",
+            "step": "apply",
+            "carried": carried,
+            "filename": "患者一覧.xlsx",
+            "sheet": sheet,
+        },
+    )
     assert applied.status_code == 200 and "取り込みました" in applied.text
     assert session.exec(select(Patient).where(Patient.external_id == "W-1")).first() is not None
 

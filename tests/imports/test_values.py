@@ -89,10 +89,20 @@ def test_formula_detection():
 
 def test_choice_labels_and_spellings():
     sex = next(c for c in PATIENT_COLUMNS if c.key == "sex")
-    assert [sex.parse(t) for t in ("男", "女性", "F", "male", "不明")] == ["male", "female", "female", "male", "unknown"]
+    assert [sex.parse(t) for t in ("男", "女性", "F", "male", "不明")] == [
+        "male",
+        "female",
+        "female",
+        "male",
+        "unknown",
+    ]
     mode = next(c for c in PATIENT_COLUMNS if c.key == "ventilator_mode")
     assert [mode.parse(t) for t in ("侵襲(TPPV)", "ＮＰＰＶ", "気管切開", "non_invasive")] == [
-        "invasive", "non_invasive", "invasive", "non_invasive"]
+        "invasive",
+        "non_invasive",
+        "invasive",
+        "non_invasive",
+    ]
 
 
 def test_header_spellings():

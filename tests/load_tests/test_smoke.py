@@ -23,12 +23,18 @@ from load_tests.burst.profile import summarise
 from load_tests.burst.report import _percentiles, per_second, phase_stats, send_figures
 
 ROOT = Path(__file__).resolve().parents[2]
-SLEEPER = [sys.executable, "-c", "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); time.sleep(60)"]
+SLEEPER = [
+    sys.executable,
+    "-c",
+    "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); time.sleep(60)",
+]
 
 
 def test_signature_is_what_the_service_checks():
     signer = wire.Signer("secret-token", "http://127.0.0.1:8000/")
-    params = wire.status_params(account_sid="AC1", sid="SM1", status="delivered", to="+819000000001", from_="+815000000000")
+    params = wire.status_params(
+        account_sid="AC1", sid="SM1", status="delivered", to="+819000000001", from_="+815000000000"
+    )
     signature = signer.sign(wire.STATUS_PATH, params)
     assert RequestValidator("secret-token").validate("http://127.0.0.1:8000/webhooks/twilio/status", params, signature)
     assert not RequestValidator("other").validate("http://127.0.0.1:8000/webhooks/twilio/status", params, signature)
@@ -36,20 +42,30 @@ def test_signature_is_what_the_service_checks():
 
 def test_token_from_the_rendered_message():
     token = new_answer_token()
-    body = render_message("check_initial", drill=True, public_base_url="http://127.0.0.1:8123", token=token,
-                          sender="在宅医療", replies=False)
+    body = render_message(
+        "check_initial",
+        drill=True,
+        public_base_url="http://127.0.0.1:8123",
+        token=token,
+        sender="在宅医療",
+        replies=False,
+    )
     assert wire.token_from_body(body) == token
     assert wire.token_from_body("no link here") is None
 
 
 def test_sse_parser_and_feed_checks_on_the_real_frame():
-    message = {"type": "update", "answer_id": 7, "sections": {"a": '<li data-check="99">"check":5</li>'},
-               "feed": [{"id": 7, "check": 12, "html": "<li>x</li>"}, {"id": 6, "check": 34, "html": ""}]}
+    message = {
+        "type": "update",
+        "answer_id": 7,
+        "sections": {"a": '<li data-check="99">"check":5</li>'},
+        "feed": [{"id": 7, "check": 12, "html": "<li>x</li>"}, {"id": 6, "check": 34, "html": ""}],
+    }
     raw = (": keep-alive\n\n" + frame(message)).encode()
     parser = wire.SseParser()
     events = []
     for i in range(0, len(raw), 7):  # arrives in arbitrary pieces
-        events += parser.feed(raw[i:i + 7])
+        events += parser.feed(raw[i : i + 7])
     assert [e for e, _ in events] == ["update"]
     data = events[0][1]
     assert wire.feed_checks(data) == wire.feed_checks_slow(data) == [12, 34]
@@ -73,8 +89,9 @@ def test_process_set_stops_groups_with_children(tmp_path):
         procs.check_alive()
     assert not proc.alive()
     # Signals are delivered asynchronously: the grandchild is gone (or a zombie) within moments.
-    wait_until(lambda: not Path(f"/proc/{child}").exists() or _zombie(child), timeout=5, interval=0.05,
-               what="grandchild ended")
+    wait_until(
+        lambda: not Path(f"/proc/{child}").exists() or _zombie(child), timeout=5, interval=0.05, what="grandchild ended"
+    )
     assert time.monotonic() - started < 20
     assert (tmp_path / "logs" / "sleeper.log").exists()
 
@@ -114,14 +131,35 @@ def test_phase_command_and_environment(tmp_path):
 
 def test_phase_stats_from_locust_csvs(tmp_path):
     prefix = tmp_path / "webhooks"
-    header = ["Type", "Name", "Request Count", "Failure Count", "Median Response Time", "Average Response Time",
-              "Requests/s", "50%", "95%", "99%", "100%"]
-    _write_csv(f"{prefix}_stats.csv", header, [["POST", "POST webhook status", "1000", "2", "10", "12", "90", "10", "30", "80", "120"]])
+    header = [
+        "Type",
+        "Name",
+        "Request Count",
+        "Failure Count",
+        "Median Response Time",
+        "Average Response Time",
+        "Requests/s",
+        "50%",
+        "95%",
+        "99%",
+        "100%",
+    ]
+    _write_csv(
+        f"{prefix}_stats.csv",
+        header,
+        [["POST", "POST webhook status", "1000", "2", "10", "12", "90", "10", "30", "80", "120"]],
+    )
     history = ["Timestamp", "User Count", "Type", "Name", "Requests/s", "50%", "95%", "99%", "Total Request Count"]
-    rows = [[str(100 + t), str(min(8, 4 * t)), "POST", "POST webhook status", "100", "10", "30", "80", str(100 * t)] for t in range(12)]
+    rows = [
+        [str(100 + t), str(min(8, 4 * t)), "POST", "POST webhook status", "100", "10", "30", "80", str(100 * t)]
+        for t in range(12)
+    ]
     _write_csv(f"{prefix}_stats_history.csv", history, rows)
-    _write_csv(f"{prefix}_failures.csv", ["Method", "Name", "Error", "Occurrences"],
-               [["POST", "POST webhook status", "HTTP 503", "2"]])
+    _write_csv(
+        f"{prefix}_failures.csv",
+        ["Method", "Name", "Error", "Occurrences"],
+        [["POST", "POST webhook status", "HTTP 503", "2"]],
+    )
     stats = phase_stats(prefix, warmup=2)["POST webhook status"]
     assert stats["requests"] == 1000 and stats["http_5xx"] == 2
     assert stats["rps_sustained"] == pytest.approx(100.0) and stats["ms"]["99%"] == 80
@@ -138,8 +176,10 @@ def test_figures_helpers():
 
 def test_profile_summary(tmp_path):
     raw = tmp_path / "p.txt"
-    raw.write_text("process 1:a;run (x.py:1);validate (twilio/request_validator.py:10) 30\n"
-                   "process 1:a;run (x.py:1);execute (sqlalchemy/orm/session.py:5) 70\n")
+    raw.write_text(
+        "process 1:a;run (x.py:1);validate (twilio/request_validator.py:10) 30\n"
+        "process 1:a;run (x.py:1);execute (sqlalchemy/orm/session.py:5) 70\n"
+    )
     summary = summarise(raw)
     assert summary["samples"] == 100
     assert dict(summary["inclusive_pct"])["run (x.py)"] == 100.0
@@ -152,8 +192,10 @@ def test_locustfile_imports():
     if importlib.util.find_spec("locust") is None:
         pytest.skip("locust is not installed (pip install -e '.[load]')")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LOAD_ANSWER_USERS": "3", "LOAD_CURVE_SECONDS": "60"}
-    code = ("import load_tests.locustfile as f; assert f.AnswerPageUser.fixed_count == 3; "
-            "import statistics; m = statistics.fmean(f.curve(t) for t in range(60)); assert 0.5 < m < 1.5, m")
+    code = (
+        "import load_tests.locustfile as f; assert f.AnswerPageUser.fixed_count == 3; "
+        "import statistics; m = statistics.fmean(f.curve(t) for t in range(60)); assert 0.5 < m < 1.5, m"
+    )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
 

@@ -105,9 +105,7 @@ async def test_connection_refused_is_transient():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    async with TwilioNotifier(
-        "ACx", "token", from_number=SENDER, base_url=f"http://127.0.0.1:{port}"
-    ) as notifier:
+    async with TwilioNotifier("ACx", "token", from_number=SENDER, base_url=f"http://127.0.0.1:{port}") as notifier:
         with pytest.raises(TransientSendError):
             await notifier.send_sms(to=PATIENT, body="x")
 
@@ -116,9 +114,7 @@ def mocked(status: int, payload=None, headers=None) -> TwilioNotifier:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(status, json=payload, headers=headers)
 
-    return TwilioNotifier(
-        "ACx", "token", from_number=SENDER, transport=httpx.MockTransport(handler)
-    )
+    return TwilioNotifier("ACx", "token", from_number=SENDER, transport=httpx.MockTransport(handler))
 
 
 @pytest.mark.parametrize(
@@ -224,8 +220,9 @@ async def test_validity_period_is_sent_with_every_sms():
         seen.append(request)
         return httpx.Response(201, json={"sid": "SM1", "status": "queued"})
 
-    async with TwilioNotifier("ACabc", "secret", from_number=SENDER, validity_period=14400,
-                              transport=httpx.MockTransport(handler)) as notifier:
+    async with TwilioNotifier(
+        "ACabc", "secret", from_number=SENDER, validity_period=14400, transport=httpx.MockTransport(handler)
+    ) as notifier:
         await notifier.send_sms(to=PATIENT, body="あ")
     assert dict(httpx.QueryParams(seen[0].content.decode()))["ValidityPeriod"] == "14400"
 

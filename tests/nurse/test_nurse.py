@@ -32,8 +32,15 @@ def test_json_result_is_recorded_once_per_client_id(browser_as, session, scene):
     nurse = browser_as("nurse", scene.area.station.id)
     csrf = re.search(r'name="csrf-token" content="([^"]+)"', nurse.get("/nurse").text).group(1)
     check = scene.checks["silent_critical"]
-    body = {"client_id": str(uuid.uuid4()), "check_id": check.id, "state": "power_out", "hours_left": 3,
-            "method": "visit", "note": "外部バッテリー接続済み", "observed_at": (utcnow() - timedelta(minutes=2)).isoformat()}
+    body = {
+        "client_id": str(uuid.uuid4()),
+        "check_id": check.id,
+        "state": "power_out",
+        "hours_left": 3,
+        "method": "visit",
+        "note": "外部バッテリー接続済み",
+        "observed_at": (utcnow() - timedelta(minutes=2)).isoformat(),
+    }
     assert nurse.post("/api/v1/nurse/results", json=body).status_code == 403  # cookie session without CSRF header
     first = nurse.post("/api/v1/nurse/results", json=body, headers={"X-CSRF-Token": csrf})
     again = nurse.post("/api/v1/nurse/results", json=body, headers={"X-CSRF-Token": csrf})
@@ -42,8 +49,16 @@ def test_json_result_is_recorded_once_per_client_id(browser_as, session, scene):
     answers = session.exec(select(CheckAnswer).where(CheckAnswer.check_id == check.id)).all()
     assert len(answers) == 1
     answer = answers[0]
-    assert (answer.channel, answer.answered_by, answer.state, answer.hours_left) == ("nurse", "nurse_visit", "power_out", 3)
-    assert answer.idempotency_key == f"nurse:{scene.area.station.id}:{body['client_id']}" and answer.user_id == nurse.user.id
+    assert (answer.channel, answer.answered_by, answer.state, answer.hours_left) == (
+        "nurse",
+        "nurse_visit",
+        "power_out",
+        3,
+    )
+    assert (
+        answer.idempotency_key == f"nurse:{scene.area.station.id}:{body['client_id']}"
+        and answer.user_id == nurse.user.id
+    )
     session.refresh(check)
     assert check.state == "power_out"
     assert read_counters(session=session, round_id=scene.round.id) == recount(session=session, round_id=scene.round.id)
@@ -83,8 +98,9 @@ def test_form_works_without_javascript(browser_as, session, scene):
     repeat = nurse.post(f"/nurse/checks/{check.id}/result", data=data, follow_redirects=False)
     assert "message=again" in repeat.headers["location"]
     assert len(session.exec(select(CheckAnswer).where(CheckAnswer.check_id == check.id)).all()) == 1
-    bad = nurse.post(f"/nurse/checks/{check.id}/result", data={**data, "client_id": "", "hours": "たくさん"},
-                     follow_redirects=False)
+    bad = nurse.post(
+        f"/nurse/checks/{check.id}/result", data={**data, "client_id": "", "hours": "たくさん"}, follow_redirects=False
+    )
     assert "error=input" in bad.headers["location"]
     page = nurse.get(f"/nurse?done={check.id}&message=saved")
     assert "記録しました" in page.text and session.get(SafetyCheck, check.id).state == "safe"
@@ -102,13 +118,28 @@ def test_nurse_form_fills_the_structured_answer(browser_as, session, scene):
     form = html.split(f'action="/nurse/checks/{check.id}/result"')[1].split("</form>")[0]
     assert 'value="admitted"' in form and 'value="evacuated"' in form and 'name="hours_unknown"' in form
     fields = dict(re.findall(r'name="(csrf_token|client_id)" value="([^"]+)"', form))
-    data = {**fields, "state": "needs_transport", "method": "visit", "hours": "", "hours_unknown": "1",
-            "power": "out", "needs_admission": "1", "note": "外部バッテリー残量不明"}
+    data = {
+        **fields,
+        "state": "needs_transport",
+        "method": "visit",
+        "hours": "",
+        "hours_unknown": "1",
+        "power": "out",
+        "needs_admission": "1",
+        "note": "外部バッテリー残量不明",
+    }
     done = nurse.post(f"/nurse/checks/{check.id}/result", data=data, follow_redirects=False)
     assert done.status_code == 303 and "message=saved" in done.headers["location"]
     (answer,) = session.exec(select(CheckAnswer).where(CheckAnswer.check_id == check.id)).all()
-    assert (answer.state, answer.power, answer.hours_left, answer.hours_unknown, answer.needs_transport,
-            answer.needs_admission, answer.answered_by) == ("needs_transport", "out", None, True, True, True, "nurse_visit")
+    assert (
+        answer.state,
+        answer.power,
+        answer.hours_left,
+        answer.hours_unknown,
+        answer.needs_transport,
+        answer.needs_admission,
+        answer.answered_by,
+    ) == ("needs_transport", "out", None, True, True, True, "nurse_visit")
     session.refresh(check)
     assert (check.state, check.note, check.needs_admission) == ("needs_transport", "外部バッテリー残量不明", True)
     card = nurse.get("/nurse").text.split(f'id="c{check.id}"')[1].split("</article>")[0]

@@ -28,7 +28,11 @@ def test_backup_then_restore_from_the_command_line(tmp_path, monkeypatch):
         backup = tmp_path / "backups" / "one.backup"
         done = runner.invoke(cli, ["db", "backup", str(backup)])
         assert done.exit_code == 0, done.output
-        assert "バックアップしました" in done.output and backup.is_file() and (tmp_path / "backups" / "one.backup.json").is_file()
+        assert (
+            "バックアップしました" in done.output
+            and backup.is_file()
+            and (tmp_path / "backups" / "one.backup.json").is_file()
+        )
         assert runner.invoke(cli, ["db", "backup", str(backup)]).exit_code == 1  # never overwrites
 
         with Session(engine) as session:  # activity after the backup
@@ -40,8 +44,12 @@ def test_backup_then_restore_from_the_command_line(tmp_path, monkeypatch):
         assert "復元しました" in done.output and "実施中のラウンドはありません" in done.output
         with Session(engine) as session:
             assert [p.code for p in session.exec(select(Prefecture)).all()] == ["12"]
-            assert session.exec(select(func.count()).select_from(AuditEvent)
-                                .where(AuditEvent.action == "db.restore")).one() == 1
+            assert (
+                session.exec(
+                    select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "db.restore")
+                ).one()
+                == 1
+            )
         missing = runner.invoke(cli, ["db", "restore", str(tmp_path / "nothing.backup")])
         assert missing.exit_code == 1 and "読めません" in missing.output
     finally:

@@ -30,22 +30,38 @@ SIM = SimConfig(seed=3, callback_statuses=["sent", "delivered"])
 def hold(factory, round_id, *, keep: int) -> None:
     """Only the first ``keep`` queued messages are due now: the round is sent in steps."""
     with factory() as session:
-        ids = session.exec(select(OutboxMessage.id).where(OutboxMessage.round_id == round_id,
-                                                          OutboxMessage.state == "queued")
-                           .order_by(OutboxMessage.id)).all()
-        session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids[keep:]))
-                        .values(next_attempt_at=utcnow() + timedelta(days=1)))
-        session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids[:keep]))
-                        .values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+        ids = session.exec(
+            select(OutboxMessage.id)
+            .where(OutboxMessage.round_id == round_id, OutboxMessage.state == "queued")
+            .order_by(OutboxMessage.id)
+        ).all()
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids[keep:]))
+            .values(next_attempt_at=utcnow() + timedelta(days=1))
+        )
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids[:keep]))
+            .values(next_attempt_at=utcnow() - timedelta(seconds=1))
+        )
         session.commit()
 
 
 def counts(factory, round_id) -> dict:
     with factory() as session:
-        states = dict(session.exec(select(OutboxMessage.state, func.count()).where(OutboxMessage.round_id == round_id)
-                                   .group_by(OutboxMessage.state)).all())
-        return {"answers": session.exec(select(func.count()).select_from(CheckAnswer)).one(),
-                "audit": session.exec(select(func.count()).select_from(AuditEvent)).one(), **states}
+        states = dict(
+            session.exec(
+                select(OutboxMessage.state, func.count())
+                .where(OutboxMessage.round_id == round_id)
+                .group_by(OutboxMessage.state)
+            ).all()
+        )
+        return {
+            "answers": session.exec(select(func.count()).select_from(CheckAnswer)).one(),
+            "audit": session.exec(select(func.count()).select_from(AuditEvent)).one(),
+            **states,
+        }
 
 
 async def send_due(factory, settings, notifier, round_id, *, sent: int) -> None:
@@ -74,8 +90,9 @@ async def test_backup_activity_restore_and_the_round_goes_on(factory, fast_setti
     settings = fast_settings.model_copy(update={"data_dir": tmp_path / "data"})
     sim_app = create_sim_app(SIM)
     transport = httpx.ASGITransport(app=sim_app)
-    notifier = TwilioNotifier(SIM.account_sid, SIM.auth_token, from_number="BCPTEST", base_url="http://sim",
-                              transport=transport)
+    notifier = TwilioNotifier(
+        SIM.account_sid, SIM.auth_token, from_number="BCPTEST", base_url="http://sim", transport=transport
+    )
     round_id, _ = seed_round(factory, settings, patients=6)
     checks = [m.check_id for m in _messages(factory, round_id)]
 
@@ -96,8 +113,9 @@ async def test_backup_activity_restore_and_the_round_goes_on(factory, fast_setti
     after = counts(factory, round_id)
     assert after["sent"] == 4 and after["answers"] == 2 and after["audit"] > before["audit"]
 
-    records = await list_since(SIM.account_sid, SIM.auth_token, since=info.taken_at, base_url="http://sim",
-                               transport=transport)
+    records = await list_since(
+        SIM.account_sid, SIM.auth_token, since=info.taken_at, base_url="http://sim", transport=transport
+    )
     assert len(records) >= 2  # what the provider took after the backup (to the second: its own second too)
     report = run_restore(settings, tmp_path / "bcp.backup", records=records)
 
@@ -134,8 +152,9 @@ def test_restore_refuses_without_its_record_or_with_a_worker_running(factory, se
 
     with factory() as session:
         now = utcnow()
-        session.add(ServiceHeartbeat(instance_id="w", name="worker", host="h", process_id=1, started_at=now,
-                                     beat_at=now))
+        session.add(
+            ServiceHeartbeat(instance_id="w", name="worker", host="h", process_id=1, started_at=now, beat_at=now)
+        )
         session.commit()
     with pytest.raises(RestoreRefused, match="worker"):
         run_restore(settings, tmp_path / "missing.backup", records=[])
@@ -143,8 +162,9 @@ def test_restore_refuses_without_its_record_or_with_a_worker_running(factory, se
 
 def _messages(factory, round_id):
     with factory() as session:
-        return session.exec(select(OutboxMessage).where(OutboxMessage.round_id == round_id)
-                            .order_by(OutboxMessage.id)).all()
+        return session.exec(
+            select(OutboxMessage).where(OutboxMessage.round_id == round_id).order_by(OutboxMessage.id)
+        ).all()
 
 
 def test_restore_marker_model_is_in_the_metadata():

@@ -94,7 +94,8 @@ def test_the_journal_backlog_is_counted_with_its_oldest_entry(working_client):
 
 def test_low_disk_space_makes_the_probes_fail(working_client, monkeypatch, engine):
     working_client.app.state.settings = working_client.app.state.settings.model_copy(
-        update={"health_min_free_mb": 10 ** 12})
+        update={"health_min_free_mb": 10**12}
+    )
     answer = working_client.get("/api/v1/system/status").json()
     assert answer["journal"]["writable"] is False and answer["journal"]["error"] == "disk_low"
     if engine.dialect.name == "sqlite":
@@ -111,9 +112,17 @@ def test_provider_paused_and_throttled_are_named(working_client, engine):
 
     now = utcnow()
     with Session(engine) as session:
-        session.add(ServiceHeartbeat(instance_id="w1", name="worker", host="h", process_id=1, started_at=now,
-                                     beat_at=now, info={"provider_unavailable_since": now.isoformat(),
-                                                        "lanes_down": ["sms"]}))
+        session.add(
+            ServiceHeartbeat(
+                instance_id="w1",
+                name="worker",
+                host="h",
+                process_id=1,
+                started_at=now,
+                beat_at=now,
+                info={"provider_unavailable_since": now.isoformat(), "lanes_down": ["sms"]},
+            )
+        )
         session.add(OutboxMessage(to_number="+819012345678", throttled=2, next_attempt_at=now + timedelta(seconds=60)))
         session.commit()
     down = {(d["part"], d["state"]): d for d in working_client.get("/api/v1/system/status").json()["down"]}

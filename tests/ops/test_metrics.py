@@ -19,8 +19,28 @@ from tests.board.builders import build_round
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy" / "prometheus" / "rules.yml"
-PROMQL_WORDS = {"max", "min", "sum", "by", "without", "and", "or", "unless", "delta", "increase", "rate", "absent",
-                "avg", "count", "on", "ignoring", "group_left", "group_right", "bool", "up"}
+PROMQL_WORDS = {
+    "max",
+    "min",
+    "sum",
+    "by",
+    "without",
+    "and",
+    "or",
+    "unless",
+    "delta",
+    "increase",
+    "rate",
+    "absent",
+    "avg",
+    "count",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "bool",
+    "up",
+}
 
 
 def families(text: str) -> dict:
@@ -30,15 +50,41 @@ def families(text: str) -> dict:
 def seed(session, settings):
     scene = build_round(session, settings)
     now = utcnow()
-    session.add(ServiceHeartbeat(instance_id="worker:h:1", name="worker", host="h", process_id=1, started_at=now,
-                                 beat_at=now - timedelta(seconds=5),
-                                 info={"provider_unavailable_since": now.isoformat(), "lanes_down": ["sms"]}))
-    session.add(OutboxMessage(round_id=scene.round.id, to_number="+819011112222", state="sent",
-                              sent_at=now - timedelta(seconds=10)))
-    session.add(OutboxMessage(round_id=scene.round.id, to_number="+819011113333", state="delivered",
-                              sent_at=now - timedelta(seconds=20), status_at=now - timedelta(seconds=16)))
-    session.add(OutboxMessage(round_id=scene.round.id, to_number="+819011114444", state="failed",
-                              last_error_code="21614", sent_at=now - timedelta(seconds=30), status_at=now))
+    session.add(
+        ServiceHeartbeat(
+            instance_id="worker:h:1",
+            name="worker",
+            host="h",
+            process_id=1,
+            started_at=now,
+            beat_at=now - timedelta(seconds=5),
+            info={"provider_unavailable_since": now.isoformat(), "lanes_down": ["sms"]},
+        )
+    )
+    session.add(
+        OutboxMessage(
+            round_id=scene.round.id, to_number="+819011112222", state="sent", sent_at=now - timedelta(seconds=10)
+        )
+    )
+    session.add(
+        OutboxMessage(
+            round_id=scene.round.id,
+            to_number="+819011113333",
+            state="delivered",
+            sent_at=now - timedelta(seconds=20),
+            status_at=now - timedelta(seconds=16),
+        )
+    )
+    session.add(
+        OutboxMessage(
+            round_id=scene.round.id,
+            to_number="+819011114444",
+            state="failed",
+            last_error_code="21614",
+            sent_at=now - timedelta(seconds=30),
+            status_at=now,
+        )
+    )
     session.add(OutboxMessage(round_id=scene.round.id, to_number="+819011115555", state="queued", throttled=3))
     session.flush()
     return scene
@@ -74,7 +120,9 @@ def test_metrics_are_for_admins_or_the_metrics_token(app, client_as, anon_client
     assert client_as("prefecture", 1).get("/metrics").status_code == 403
     assert client_as("admin").get("/metrics").status_code == 200
     app.state.settings = settings.model_copy(update={"metrics_token": SecretStr("scrape-token-for-tests-1234")})
-    assert anon_client.get("/metrics", headers={"Authorization": "Bearer scrape-token-for-tests-1234"}).status_code == 200
+    assert (
+        anon_client.get("/metrics", headers={"Authorization": "Bearer scrape-token-for-tests-1234"}).status_code == 200
+    )
     assert anon_client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
 
 

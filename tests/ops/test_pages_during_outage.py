@@ -35,8 +35,9 @@ def _audit_rows(engine, action: str) -> int:
         return session.exec(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == action)).one()
 
 
-def test_the_board_renders_during_a_write_outage_and_its_audit_row_is_kept(engine, faulty_client, working_client,
-                                                                           committed_round):
+def test_the_board_renders_during_a_write_outage_and_its_audit_row_is_kept(
+    engine, faulty_client, working_client, committed_round
+):
     page = faulty_client.get(f"/board/rounds/{committed_round}")
     assert page.status_code == 200, page.text[:500]
     assert 'id="database-status"' in page.text and "データベースに書き込めません" in page.text

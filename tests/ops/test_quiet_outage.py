@@ -8,8 +8,7 @@ import logging
 from sqlalchemy.exc import OperationalError
 
 
-def test_an_outage_met_by_pages_and_the_api_logs_one_line_not_a_traceback_each(working_client, monkeypatch,
-                                                                                 caplog):
+def test_an_outage_met_by_pages_and_the_api_logs_one_line_not_a_traceback_each(working_client, monkeypatch, caplog):
     from bcp_service import app as app_module
     from bcp_service.auth import deps
     from bcp_service.ratelog import RepeatLog

@@ -13,8 +13,14 @@ def test_round_page_and_board_show_the_restore(client, session, settings):
     scene = build_round(session, settings)
     for path in (f"/rounds/{scene.round.id}", f"/board/rounds/{scene.round.id}"):
         assert 'id="restore-status"' not in client.get(path).text
-    session.add(RoundRestore(round_id=scene.round.id, backup_taken_at=utcnow() - timedelta(minutes=30), suppressed=7,
-                             possibly_missing=[{"check_id": 41, "why": "provider_sent", "at": utcnow().isoformat()}]))
+    session.add(
+        RoundRestore(
+            round_id=scene.round.id,
+            backup_taken_at=utcnow() - timedelta(minutes=30),
+            suppressed=7,
+            possibly_missing=[{"check_id": 41, "why": "provider_sent", "at": utcnow().isoformat()}],
+        )
+    )
     session.flush()
     for path in (f"/rounds/{scene.round.id}", f"/board/rounds/{scene.round.id}"):
         page = client.get(path)

@@ -36,8 +36,13 @@ def sqlite_app(tmp_path_factory):
     url = f"sqlite:///{folder / 'ops.sqlite3'}"
     engine = make_engine(url)
     migrations.upgrade(engine)
-    settings = Settings(environment="test", database_url=url, public_base_url="http://testserver",
-                        secret_key="test-secret-key-for-tests-only", data_dir=folder / "data")
+    settings = Settings(
+        environment="test",
+        database_url=url,
+        public_base_url="http://testserver",
+        secret_key="test-secret-key-for-tests-only",
+        data_dir=folder / "data",
+    )
     yield create_app(settings, engine)
     engine.dispose()
 
@@ -60,8 +65,10 @@ def _stale_cookie(app) -> str:
 
 def _touched(app) -> tuple[list, list]:
     with Session(app.state.engine) as session:
-        return (list(session.exec(select(ApiToken.last_used_at)).all()),
-                list(session.exec(select(WebSession.last_seen_at)).all()))
+        return (
+            list(session.exec(select(ApiToken.last_used_at)).all()),
+            list(session.exec(select(WebSession.last_seen_at)).all()),
+        )
 
 
 def test_status_with_a_token_used_for_the_first_time_says_the_database_is_writable(sqlite_app):

@@ -26,20 +26,35 @@ _phones = itertools.count(70_000_000)
 
 
 def ventilator(session, municipality, **overrides):
-    return create_patient(session, municipality, phones=[f"+8170{next(_phones)}"], uses_ventilator=True,
-                          ventilator_mode="invasive", uses_oxygen=False, internal_battery_hours=6,
-                          external_battery_hours=6, **overrides)
+    return create_patient(
+        session,
+        municipality,
+        phones=[f"+8170{next(_phones)}"],
+        uses_ventilator=True,
+        ventilator_mode="invasive",
+        uses_oxygen=False,
+        internal_battery_hours=6,
+        external_battery_hours=6,
+        **overrides,
+    )
 
 
 @pytest.fixture
 def towns(session):
     prefecture = create_prefecture(session)
-    return create_municipality(session, prefecture, name="海辺町"), create_municipality(session, prefecture, name="山辺市")
+    return create_municipality(session, prefecture, name="海辺町"), create_municipality(
+        session, prefecture, name="山辺市"
+    )
 
 
 def outage(municipality, *, hours: float | None = 6, restored: bool = False, ident: str = "o-1") -> dict:
-    item = {"id": ident, "municipality": municipality.code, "district": "一丁目", "started_at": NOW.isoformat(),
-            "households": 1200}
+    item = {
+        "id": ident,
+        "municipality": municipality.code,
+        "district": "一丁目",
+        "started_at": NOW.isoformat(),
+        "households": 1200,
+    }
     if hours is not None:
         item["expected_restoration_at"] = (NOW + timedelta(hours=hours)).isoformat()
     if restored:
@@ -53,16 +68,25 @@ def test_outage_raises_ventilator_users_there_to_the_top_of_the_board(system, se
     answered_coast = ventilator(session, coast, name="海 回答")
     silent_hills = ventilator(session, hills, name="山 未回答")
     silent_coast = ventilator(session, coast, name="海 未回答")
-    safety_round, _ = start_round(session=session, actor=Actor.system("test"), settings=settings, reason="manual", drill=False,
-                                  target=RoundTarget(municipality_ids=[coast.id, hills.id]), title="台風")
+    safety_round, _ = start_round(
+        session=session,
+        actor=Actor.system("test"),
+        settings=settings,
+        reason="manual",
+        drill=False,
+        target=RoundTarget(municipality_ids=[coast.id, hills.id]),
+        title="台風",
+    )
     checks = {c.patient_id: c for c in session.exec(select(SafetyCheck).where(SafetyCheck.round_id == safety_round.id))}
     record(session, checks[answered_hills.id], "needs_help", hours=2)
     record(session, checks[answered_coast.id], "needs_help", hours=10)
     spec = ViewSpec(safety_round.id, Role.admin, None, 0, BoardFilters())
 
     def order():
-        return ([r.patient_id for r in priority_list(session, spec, AreaNames(), 10)],
-                [r.patient_id for r in non_responders(session, spec, AreaNames(), 10)])
+        return (
+            [r.patient_id for r in priority_list(session, spec, AreaNames(), 10)],
+            [r.patient_id for r in non_responders(session, spec, AreaNames(), 10)],
+        )
 
     assert order()[0] == [answered_hills.id, answered_coast.id]  # fewest hours first
     clock.now = NOW
@@ -89,14 +113,18 @@ def test_long_outage_with_ventilator_users_starts_a_round_by_rule(system, sessio
     clock.now = NOW
     short = system.post("/api/v1/outages", json={"source": "kepco", "outages": [outage(coast, hours=1)]}).json()
     assert [(d["action"], d["reason"]) for d in short["decisions"]] == [("ignore", "below_threshold")]
-    longer = system.post("/api/v1/outages", json={"source": "kepco", "outages": [
-        outage(coast, hours=5), outage(hills, hours=8, ident="o-2")]}).json()
+    longer = system.post(
+        "/api/v1/outages",
+        json={"source": "kepco", "outages": [outage(coast, hours=5), outage(hills, hours=8, ident="o-2")]},
+    ).json()
     (decision,) = longer["decisions"]
     assert (decision["action"], decision["reason"]) == ("schedule_round", "threshold_met")
     assert decision["municipalities"] == [coast.code]  # no ventilator user in hills
     assert "長時間停電" in decision["reason_ja"]
-    again = system.post("/api/v1/outages", json={"source": "kepco", "outages": [
-        outage(coast, hours=5), outage(hills, hours=8, ident="o-2")]}).json()
+    again = system.post(
+        "/api/v1/outages",
+        json={"source": "kepco", "outages": [outage(coast, hours=5), outage(hills, hours=8, ident="o-2")]},
+    ).json()
     assert again["stored"] == 0 and again["decisions"][0]["reason"] == "duplicate_event"
     (round_id,) = run_starts(session, settings, NOW + timedelta(minutes=4))
     assert len(rounds(session)) == 1 and rounds(session)[0].id == round_id
@@ -105,11 +133,14 @@ def test_long_outage_with_ventilator_users_starts_a_round_by_rule(system, sessio
 def test_csv_outages_and_bad_input(system, session, towns, clock):
     coast, _ = towns
     clock.now = NOW
-    csv_body = ("id,municipality,district,started_at,expected_restoration_at,households\n"
-                f"c-1,{coast.code[:5]},二丁目,2026-09-09T03:00:00+09:00,2026-09-09T05:00:00+09:00,300\n"
-                "c-2,131016,,2026-09-09T03:00:00+09:00,,\n")
-    response = system.post("/api/v1/outages?source=chubu", content=csv_body.encode(),
-                           headers={"Content-Type": "text/csv"})
+    csv_body = (
+        "id,municipality,district,started_at,expected_restoration_at,households\n"
+        f"c-1,{coast.code[:5]},二丁目,2026-09-09T03:00:00+09:00,2026-09-09T05:00:00+09:00,300\n"
+        "c-2,131016,,2026-09-09T03:00:00+09:00,,\n"
+    )
+    response = system.post(
+        "/api/v1/outages?source=chubu", content=csv_body.encode(), headers={"Content-Type": "text/csv"}
+    )
     assert response.status_code == 200, response.text
     assert response.json()["stored"] == 1 and response.json()["unmatched_municipalities"] == ["131016"]
     (row,) = session.exec(select(PowerOutage).where(PowerOutage.source == "chubu")).all()
@@ -117,13 +148,21 @@ def test_csv_outages_and_bad_input(system, session, towns, clock):
 
     no_source = system.post("/api/v1/outages", content=csv_body.encode(), headers={"Content-Type": "text/csv"})
     assert no_source.status_code == 422
-    bad_header = system.post("/api/v1/outages?source=x", content=b"town,when\n1,2\n",
-                             headers={"Content-Type": "text/csv"})
+    bad_header = system.post(
+        "/api/v1/outages?source=x", content=b"town,when\n1,2\n", headers={"Content-Type": "text/csv"}
+    )
     assert bad_header.status_code == 422 and "header" in bad_header.text
-    backwards = system.post("/api/v1/outages", json={"source": "x", "outages": [
-        {**outage(coast), "expected_restoration_at": (NOW - timedelta(hours=1)).isoformat()}]})
+    backwards = system.post(
+        "/api/v1/outages",
+        json={
+            "source": "x",
+            "outages": [{**outage(coast), "expected_restoration_at": (NOW - timedelta(hours=1)).isoformat()}],
+        },
+    )
     assert backwards.status_code == 422 and "before started_at" in backwards.text
-    bad_code = system.post("/api/v1/outages", json={"source": "x", "outages": [{**outage(coast), "municipality": "12101"[:4]}]})
+    bad_code = system.post(
+        "/api/v1/outages", json={"source": "x", "outages": [{**outage(coast), "municipality": "12101"[:4]}]}
+    )
     assert bad_code.status_code == 422
     assert system.post("/api/v1/outages", content=b"x", headers={"Content-Type": "text/plain"}).status_code == 415
 
@@ -143,8 +182,15 @@ def test_board_grid_marks_the_municipality_without_power(client, session, settin
     coast, hills = towns
     ventilator(session, coast)
     ventilator(session, hills)
-    safety_round, _ = start_round(session=session, actor=Actor.system("test"), settings=settings, reason="manual", drill=False,
-                                  target=RoundTarget(municipality_ids=[coast.id, hills.id]), title="台風")
+    safety_round, _ = start_round(
+        session=session,
+        actor=Actor.system("test"),
+        settings=settings,
+        reason="manual",
+        drill=False,
+        target=RoundTarget(municipality_ids=[coast.id, hills.id]),
+        title="台風",
+    )
     clock.now = NOW
     system.post("/api/v1/outages", json={"source": "tepco-pg", "outages": [outage(coast)]})
     page = client.get(f"/board/rounds/{safety_round.id}")

@@ -17,8 +17,12 @@ from tests.triggers.dbsetup import clock, records, rounds, run_starts, system  #
 
 def planned(municipality, *, starts_in: float, hours: float = 5, ident: str = "p-1") -> dict:
     start = NOW + timedelta(hours=starts_in)
-    return {**outage(municipality, ident=ident), "started_at": start.isoformat(),
-            "expected_restoration_at": (start + timedelta(hours=hours)).isoformat(), "planned": True}
+    return {
+        **outage(municipality, ident=ident),
+        "started_at": start.isoformat(),
+        "expected_restoration_at": (start + timedelta(hours=hours)).isoformat(),
+        "planned": True,
+    }
 
 
 def post(system, *items):
@@ -35,8 +39,7 @@ def test_a_planned_shutoff_ahead_starts_a_notice_round_for_device_users(system, 
     coast, hills = towns
     vent = ventilator(session, coast)
     oxygen = create_patient(session, coast, phones=[f"+8170{next(_phones)}"])  # oxygen (the factory's default)
-    suction = create_patient(session, coast, phones=[f"+8170{next(_phones)}"], uses_oxygen=False,
-                             uses_suction=True)
+    suction = create_patient(session, coast, phones=[f"+8170{next(_phones)}"], uses_oxygen=False, uses_suction=True)
     ventilator(session, hills)
     clock.now = NOW
     summary = post(system, planned(coast, starts_in=20))
@@ -68,7 +71,8 @@ def test_a_second_shutoff_while_the_notice_is_pending_widens_it(system, session,
     wider = post(system, planned(coast, starts_in=20), planned(hills, starts_in=30, ident="p-2"))["decisions"][0]
     assert (wider["action"], wider["reason"]) == ("update_pending", "merged_into_pending")
     assert wider["record_id"] == first["record_id"] and sorted(wider["municipalities"]) == sorted(
-        [coast.code, hills.code])
+        [coast.code, hills.code]
+    )
     (round_id,) = run_starts(session, settings, NOW + timedelta(minutes=4))
     assert other.id in checked_patients(session, round_id) and len(rounds(session)) == 1
 

@@ -29,22 +29,37 @@ def factory(engine):
 
 @pytest.fixture
 def fast_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={
-        "send_rate_per_second": 0, "send_retry_base_seconds": 0.01, "send_retry_max_seconds": 0.05,
-        "send_idle_poll_seconds": 0.02, "send_concurrency": 4, "send_batch_size": 10,
-    })
+    return settings.model_copy(
+        update={
+            "send_rate_per_second": 0,
+            "send_retry_base_seconds": 0.01,
+            "send_retry_max_seconds": 0.05,
+            "send_idle_poll_seconds": 0.02,
+            "send_concurrency": 4,
+            "send_batch_size": 10,
+        }
+    )
 
 
-def seed_round(factory, settings, *, patients: int = 5, phones_each: int = 1, drill: bool = False,
-               **patient_overrides) -> tuple[int, list[int]]:
+def seed_round(
+    factory, settings, *, patients: int = 5, phones_each: int = 1, drill: bool = False, **patient_overrides
+) -> tuple[int, list[int]]:
     """Commit a municipality with patients and start a round for it; returns (round id, patient ids)."""
     with factory() as session:
         prefecture = create_prefecture(session)
         city = create_municipality(session, prefecture)
-        ids = [create_patient(session, city, phones=[number() for _ in range(phones_each)], **patient_overrides).id
-               for _ in range(patients)]
-        safety_round, _ = start_round(session=session, actor=Actor.system("test"), settings=settings, drill=drill,
-                                      target=RoundTarget(municipality_ids=[city.id]), reason="manual")
+        ids = [
+            create_patient(session, city, phones=[number() for _ in range(phones_each)], **patient_overrides).id
+            for _ in range(patients)
+        ]
+        safety_round, _ = start_round(
+            session=session,
+            actor=Actor.system("test"),
+            settings=settings,
+            drill=drill,
+            target=RoundTarget(municipality_ids=[city.id]),
+            reason="manual",
+        )
         session.commit()
         return safety_round.id, ids
 
@@ -56,7 +71,9 @@ class SlowNotifier(FakeNotifier):
 
     async def send_sms(self, *, to, body, status_callback=None, validity_period=None):
         await asyncio.sleep(self.delay)
-        return await super().send_sms(to=to, body=body, status_callback=status_callback, validity_period=validity_period)
+        return await super().send_sms(
+            to=to, body=body, status_callback=status_callback, validity_period=validity_period
+        )
 
 
 def open_session(factory) -> Session:

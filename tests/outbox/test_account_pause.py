@@ -36,12 +36,20 @@ def sim():
 
 @pytest.fixture
 def sim_settings(fast_settings, sim):
-    return fast_settings.model_copy(update={
-        "notifier": "twilio", "twilio_account_sid": sim.account_sid, "twilio_auth_token": SecretStr(sim.auth_token),
-        "twilio_sms_sender": "BCPTEST", "twilio_voice_caller_id": "+815011112222", "twilio_base_url": sim.base_url,
-        "twilio_status_callbacks": False, "send_rate_per_second": 4, "send_lane_check_seconds": 0.1,
-        "send_account_probe_seconds": 0.3,
-    })
+    return fast_settings.model_copy(
+        update={
+            "notifier": "twilio",
+            "twilio_account_sid": sim.account_sid,
+            "twilio_auth_token": SecretStr(sim.auth_token),
+            "twilio_sms_sender": "BCPTEST",
+            "twilio_voice_caller_id": "+815011112222",
+            "twilio_base_url": sim.base_url,
+            "twilio_status_callbacks": False,
+            "send_rate_per_second": 4,
+            "send_lane_check_seconds": 0.1,
+            "send_account_probe_seconds": 0.3,
+        }
+    )
 
 
 def rows(factory, round_id):
@@ -117,13 +125,20 @@ async def test_region_not_enabled_pauses_until_an_admin_resumes(factory, sim, si
 
 
 async def test_a_burst_of_bare_401_pauses_but_one_does_not(factory, fast_settings):
-    settings = fast_settings.model_copy(update={"send_account_burst": 3, "send_lane_check_seconds": 0.05,
-                                                "send_account_probe_seconds": 0.2, "send_concurrency": 1})
+    settings = fast_settings.model_copy(
+        update={
+            "send_account_burst": 3,
+            "send_lane_check_seconds": 0.05,
+            "send_account_probe_seconds": 0.2,
+            "send_concurrency": 1,
+        }
+    )
     round_id, _ = seed_round(factory, settings, patients=3)
     notifier = FakeNotifier()
     notifier.fail_next(PermanentSendError("401", code=None, fact="account_suspect", reason="auth"), times=1)
-    await asyncio.wait_for(Worker(session_factory=factory, notifier=notifier, settings=settings)
-                           .run(exit_when_idle=True), 30)
+    await asyncio.wait_for(
+        Worker(session_factory=factory, notifier=notifier, settings=settings).run(exit_when_idle=True), 30
+    )
     assert pauses(factory) == [] and len(notifier.sent) == 3  # one 401 alone: retried, not paused
 
     round_id, _ = seed_round(factory, settings, patients=3)
@@ -166,8 +181,9 @@ def test_every_staff_page_shows_the_pause_and_an_admin_resumes_it_audited(engine
         assert 'id="lane-status"' in home and "日本あての送信" in home and "21408" in home
         assert "/system/lanes" not in home.split('id="lane-status"')[1][:600]  # resume is the admin's
         status = client.get("/api/v1/system/status", headers=admin_headers).json()
-        assert [(p["lane"], p["reason"], p["code"]) for p in status["lanes_paused"]] == [("sms", "geo_permission",
-                                                                                        "21408")]
+        assert [(p["lane"], p["reason"], p["code"]) for p in status["lanes_paused"]] == [
+            ("sms", "geo_permission", "21408")
+        ]
         assert client.get("/system/lanes", headers=nurse_headers).status_code == 403
         page = client.get("/system/lanes", headers=admin_headers).text
         assert 'id="lane-sms"' in page and "SMSの送信を再開する" in page

@@ -17,8 +17,9 @@ from tests.outbox.conftest import SlowNotifier, seed_round, wait_for
 
 def messages_of(factory, round_id):
     with factory() as session:
-        return session.exec(select(OutboxMessage).where(OutboxMessage.round_id == round_id)
-                            .order_by(OutboxMessage.id)).all()
+        return session.exec(
+            select(OutboxMessage).where(OutboxMessage.round_id == round_id).order_by(OutboxMessage.id)
+        ).all()
 
 
 class Outage:
@@ -96,12 +97,16 @@ async def test_a_message_past_its_validity_is_not_sent(factory, fast_settings):
     round_id, _ = seed_round(factory, settings, patients=3)
     late = messages_of(factory, round_id)[0]
     with factory() as session:  # queued two hours ago: the provider was down, the worker stopped...
-        session.execute(update(OutboxMessage).where(OutboxMessage.id == late.id)
-                        .values(created_at=late.created_at - timedelta(hours=2)))
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == late.id)
+            .values(created_at=late.created_at - timedelta(hours=2))
+        )
         session.commit()
     notifier = FakeNotifier()
-    stats = await asyncio.wait_for(Worker(session_factory=factory, notifier=notifier, settings=settings)
-                                   .run(exit_when_idle=True), 30)
+    stats = await asyncio.wait_for(
+        Worker(session_factory=factory, notifier=notifier, settings=settings).run(exit_when_idle=True), 30
+    )
     assert stats["expired"] == 1 and len(notifier.sent) == 2
     assert late.to_number not in {s.to for s in notifier.sent}
     rows = {m.id: m for m in messages_of(factory, round_id)}
@@ -116,8 +121,9 @@ async def test_retries_last_until_the_validity_not_a_number_of_attempts(factory,
     notifier = FakeNotifier()
     notifier.fail_next(TransientSendError("down", code="20500"), times=15)  # more than the old cap of 6
     settings = fast_settings.model_copy(update={"send_breaker_failures": 1000})
-    stats = await asyncio.wait_for(Worker(session_factory=factory, notifier=notifier, settings=settings)
-                                   .run(exit_when_idle=True), 30)
+    stats = await asyncio.wait_for(
+        Worker(session_factory=factory, notifier=notifier, settings=settings).run(exit_when_idle=True), 30
+    )
     assert stats["sent"] == 2 and stats["failed"] == 0
     assert {m.state for m in messages_of(factory, round_id)} == {"sent"}
 
@@ -147,8 +153,9 @@ async def test_a_full_sender_queue_slows_down_and_loses_nothing(factory, fast_se
     round_id, _ = seed_round(factory, fast_settings, patients=6)
     notifier = FakeNotifier()
     notifier.fail_next(TransientSendError("queue full", code="21611"), times=10)
-    stats = await asyncio.wait_for(Worker(session_factory=factory, notifier=notifier, settings=fast_settings)
-                                   .run(exit_when_idle=True), 30)
+    stats = await asyncio.wait_for(
+        Worker(session_factory=factory, notifier=notifier, settings=fast_settings).run(exit_when_idle=True), 30
+    )
     assert stats["sent"] == 6 and stats["throttled"] == 10 and stats["failed"] == 0
     rows = messages_of(factory, round_id)
     assert {m.state for m in rows} == {"sent"}
@@ -160,24 +167,30 @@ async def test_reconciliation_fetches_what_a_lost_receipt_left_behind(factory, f
 
     round_id, _ = seed_round(factory, fast_settings, patients=3)
     notifier = FakeNotifier()
-    await asyncio.wait_for(Worker(session_factory=factory, notifier=notifier, settings=fast_settings)
-                           .run(exit_when_idle=True), 30)
+    await asyncio.wait_for(
+        Worker(session_factory=factory, notifier=notifier, settings=fast_settings).run(exit_when_idle=True), 30
+    )
     lost, delivered, fresh = messages_of(factory, round_id)
     notifier.statuses[lost.provider_message_id] = ("undelivered", "30005")
     with factory() as session:  # no receipt came for two of them in 20 minutes
-        session.execute(update(OutboxMessage).where(OutboxMessage.id.in_([lost.id, delivered.id]))
-                        .values(status_at=lost.status_at - timedelta(minutes=20)))
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_([lost.id, delivered.id]))
+            .values(status_at=lost.status_at - timedelta(minutes=20))
+        )
         session.commit()
     stats = await reconcile(factory, notifier, older_than=timedelta(minutes=10))
-    assert stats["applied"] == 2 and sorted(notifier.fetched) == sorted([lost.provider_message_id,
-                                                                         delivered.provider_message_id])
+    assert stats["applied"] == 2 and sorted(notifier.fetched) == sorted(
+        [lost.provider_message_id, delivered.provider_message_id]
+    )
     rows = {m.id: m for m in messages_of(factory, round_id)}
     assert (rows[lost.id].state, rows[lost.id].last_error_code) == ("undelivered", "30005")
     assert rows[delivered.id].state == "delivered" and rows[fresh.id].state == "sent"
     with factory() as session:  # the number cannot take SMS (30005): the same number is called instead
         assert refused_channels(session, lost.contact_id) == {"sms"}
-        calls = session.exec(select(OutboxMessage).where(OutboxMessage.check_id == lost.check_id,
-                                                         OutboxMessage.channel == "voice")).all()
+        calls = session.exec(
+            select(OutboxMessage).where(OutboxMessage.check_id == lost.check_id, OutboxMessage.channel == "voice")
+        ).all()
         assert len(calls) == 1 and calls[0].to_number == lost.to_number
     assert (await reconcile(factory, notifier, older_than=timedelta(minutes=10)))["applied"] == 0
 
@@ -223,8 +236,9 @@ async def test_a_claim_committed_while_its_answer_was_lost_is_not_stuck(factory,
 
     monkeypatch.setattr(claims, "claim_batch", claim_then_lose_the_answer)
     notifier = FakeNotifier()
-    stats = await asyncio.wait_for(Worker(session_factory=factory, notifier=notifier, settings=fast_settings)
-                                   .run(exit_when_idle=True), 30)
+    stats = await asyncio.wait_for(
+        Worker(session_factory=factory, notifier=notifier, settings=fast_settings).run(exit_when_idle=True), 30
+    )
     rows = messages_of(factory, round_id)
     assert {m.state for m in rows} == {"sent"} and len(notifier.sent) == 6 and stats["sent"] == 6
     assert all(m.attempts == 1 for m in rows)

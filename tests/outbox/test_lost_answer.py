@@ -37,8 +37,11 @@ def _lose(sim, count: int) -> None:
 
 
 def _notifier(sim) -> TimedNotifier:
-    return TimedNotifier(TwilioNotifier(sim.account_sid, sim.auth_token, from_number=SENDER, caller_id=CALLER,
-                                        base_url=sim.base_url, timeout=0.5))
+    return TimedNotifier(
+        TwilioNotifier(
+            sim.account_sid, sim.auth_token, from_number=SENDER, caller_id=CALLER, base_url=sim.base_url, timeout=0.5
+        )
+    )
 
 
 async def test_a_lost_create_answer_makes_one_message_not_two(factory, fast_settings, sim):
@@ -64,8 +67,9 @@ async def test_a_lost_call_answer_is_found_by_number(sim):
     sim.configure(voice_answers={"+819012340000": None})
     _lose(sim, 1)
     since = datetime.now(UTC) - timedelta(minutes=1)
-    async with TwilioNotifier(sim.account_sid, sim.auth_token, from_number=SENDER, caller_id=CALLER,
-                              base_url=sim.base_url, timeout=0.5) as notifier:
+    async with TwilioNotifier(
+        sim.account_sid, sim.auth_token, from_number=SENDER, caller_id=CALLER, base_url=sim.base_url, timeout=0.5
+    ) as notifier:
         with pytest.raises(TransientSendError, match="timeout"):
             await notifier.place_call(to="+819012340000", twiml_url="http://127.0.0.1:9/voice")
         found = await notifier.find_sent(to="+819012340000", since=since, call=True)
@@ -92,8 +96,9 @@ async def test_a_failed_lookup_is_retried_not_resent(factory, fast_settings):
 
     notifier = Blind()
     settings = fast_settings.model_copy(update={"send_max_attempts": 3})
-    await asyncio.wait_for(Worker(session_factory=factory, notifier=notifier, settings=settings).run(
-        exit_when_idle=True), 30)
+    await asyncio.wait_for(
+        Worker(session_factory=factory, notifier=notifier, settings=settings).run(exit_when_idle=True), 30
+    )
     assert notifier.sent == []
     with factory() as session:
         assert session.exec(select(OutboxMessage.state).where(OutboxMessage.round_id == round_id)).one() == "failed"

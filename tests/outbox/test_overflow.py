@@ -20,8 +20,9 @@ FAST = RetryPolicy(base_seconds=0.01, max_seconds=0.05)
 
 def rows(factory, round_id):
     with factory() as session:
-        return session.exec(select(OutboxMessage).where(OutboxMessage.round_id == round_id)
-                            .order_by(OutboxMessage.id)).all()
+        return session.exec(
+            select(OutboxMessage).where(OutboxMessage.round_id == round_id).order_by(OutboxMessage.id)
+        ).all()
 
 
 def check_state(factory, check_id):
@@ -31,8 +32,9 @@ def check_state(factory, check_id):
 
 async def send_all(factory, settings) -> FakeNotifier:
     notifier = FakeNotifier()
-    await asyncio.wait_for(Worker(session_factory=factory, notifier=notifier, settings=settings)
-                           .run(exit_when_idle=True), 30)
+    await asyncio.wait_for(
+        Worker(session_factory=factory, notifier=notifier, settings=settings).run(exit_when_idle=True), 30
+    )
     return notifier
 
 
@@ -54,8 +56,12 @@ async def test_an_overflowed_message_is_sent_again_while_it_still_matters(factor
     assert found == {"retried": 1}
     assert requeue_overflows(factory, validity=timedelta(hours=1), policy=FAST) == {}  # once, not at every pass
     old, copy = rows(factory, round_id)
-    assert (copy.state, copy.contact_id, copy.channel, copy.to_number) == ("queued", old.contact_id, "sms",
-                                                                           old.to_number)
+    assert (copy.state, copy.contact_id, copy.channel, copy.to_number) == (
+        "queued",
+        old.contact_id,
+        "sms",
+        old.to_number,
+    )
     assert copy.created_at == old.created_at  # its validity runs from when the first copy was queued
     assert copy.next_attempt_at > utcnow() - timedelta(seconds=1) and copy.answer_token_hash != old.answer_token_hash
 
@@ -98,8 +104,17 @@ async def test_nothing_left_to_try_flags_the_check(factory, fast_settings):
     await send_all(factory, fast_settings)
     (first,) = rows(factory, round_id)
     with unit_of_work(factory) as session:  # the call was already tried and failed
-        session.add(OutboxMessage(round_id=round_id, check_id=first.check_id, contact_id=first.contact_id,
-                                  channel="voice", to_number=first.to_number, state="failed", id=first.id - 1))
+        session.add(
+            OutboxMessage(
+                round_id=round_id,
+                check_id=first.check_id,
+                contact_id=first.contact_id,
+                channel="voice",
+                to_number=first.to_number,
+                state="failed",
+                id=first.id - 1,
+            )
+        )
     overflow(factory, first)
     assert requeue_overflows(factory, validity=timedelta(seconds=0), policy=FAST) == {"flagged": 1}
     assert check_state(factory, first.check_id) == "delivery_failed"

@@ -21,8 +21,9 @@ from tests.outbox.conftest import SlowNotifier, seed_round, wait_for
 
 def messages_of(factory, round_id):
     with factory() as session:
-        return session.exec(select(OutboxMessage).where(OutboxMessage.round_id == round_id)
-                            .order_by(OutboxMessage.id)).all()
+        return session.exec(
+            select(OutboxMessage).where(OutboxMessage.round_id == round_id).order_by(OutboxMessage.id)
+        ).all()
 
 
 class Unknown(FakeNotifier):
@@ -44,15 +45,19 @@ class Unknown(FakeNotifier):
 
 def _age(factory, ids, minutes=20):
     with factory() as session:
-        session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids))
-                        .values(status_at=utcnow() - timedelta(minutes=minutes)))
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids))
+            .values(status_at=utcnow() - timedelta(minutes=minutes))
+        )
         session.commit()
 
 
 async def test_a_404_is_given_up_after_the_bounded_tries_and_never_blocks_the_rest(factory, fast_settings, caplog):
     round_id, _ = seed_round(factory, fast_settings, patients=6)
-    await asyncio.wait_for(Worker(session_factory=factory, notifier=FakeNotifier(), settings=fast_settings)
-                           .run(exit_when_idle=True), 30)
+    await asyncio.wait_for(
+        Worker(session_factory=factory, notifier=FakeNotifier(), settings=fast_settings).run(exit_when_idle=True), 30
+    )
     rows = messages_of(factory, round_id)
     gone, slow, fine = rows[:3], rows[3], rows[4:]
     notifier = Unknown(unknown={m.provider_message_id for m in gone}, unreachable={slow.provider_message_id})
@@ -63,8 +68,9 @@ async def test_a_404_is_given_up_after_the_bounded_tries_and_never_blocks_the_re
     first = await reconcile(factory, notifier, older_than=older, limit=4, max_misses=3)
     assert first["fetch_failed"] == 4 and first["applied"] == 0
     second = await reconcile(factory, notifier, older_than=older, limit=4, max_misses=3)
-    assert second["applied"] == 2 and {m.id for m in messages_of(factory, round_id)
-                                       if m.state == "delivered"} == {m.id for m in fine}
+    assert second["applied"] == 2 and {m.id for m in messages_of(factory, round_id) if m.state == "delivered"} == {
+        m.id for m in fine
+    }
     # One line per pass, with the counts: never a line (or a traceback) per message.
     lines = [r for r in caplog.records if r.message.startswith("outbox.reconcile")]
     assert len(lines) == 2 and lines[0].fetch_codes == {"20404": 3, "TransientSendError": 1}
@@ -86,8 +92,9 @@ async def test_a_404_is_given_up_after_the_bounded_tries_and_never_blocks_the_re
 
 
 async def test_a_stop_ends_the_worker_within_its_lease_while_the_provider_hangs(factory, fast_settings):
-    settings = fast_settings.model_copy(update={"send_stop_wait_seconds": 0.5, "send_reclaim_after_seconds": 4.0,
-                                                "send_timeout_seconds": 600})
+    settings = fast_settings.model_copy(
+        update={"send_stop_wait_seconds": 0.5, "send_reclaim_after_seconds": 4.0, "send_timeout_seconds": 600}
+    )
     round_id, _ = seed_round(factory, settings, patients=8)
     notifier = SlowNotifier()
     notifier.delay = 3600  # unreachable: the request never comes back
@@ -126,8 +133,11 @@ def test_early_statuses_are_cleaned_once_matched_or_expired(factory, fast_settin
     with factory() as session:
         assert apply_status(session, provider_id="SMold", status="delivered", error_code=None) == "early"
         assert apply_status(session, provider_id="SMnew", status="delivered", error_code=None) == "early"
-        session.execute(update(EarlyStatus).where(EarlyStatus.provider_message_id == "SMold")
-                        .values(received_at=utcnow() - timedelta(hours=2)))
+        session.execute(
+            update(EarlyStatus)
+            .where(EarlyStatus.provider_message_id == "SMold")
+            .values(received_at=utcnow() - timedelta(hours=2))
+        )
         session.commit()
     with factory() as session:
         assert purge_early_statuses(session, older_than=timedelta(minutes=60)) == 1
@@ -178,12 +188,14 @@ async def test_the_simulators_404_counts_as_not_found_and_logs_no_error(factory,
     from notifiers import TimedNotifier, TwilioNotifier
 
     round_id, _ = seed_round(factory, fast_settings, patients=2)
-    await asyncio.wait_for(Worker(session_factory=factory, notifier=FakeNotifier(), settings=fast_settings)
-                           .run(exit_when_idle=True), 30)
+    await asyncio.wait_for(
+        Worker(session_factory=factory, notifier=FakeNotifier(), settings=fast_settings).run(exit_when_idle=True), 30
+    )
     _age(factory, [m.id for m in messages_of(factory, round_id)])  # sids the simulator never saw: 404 (20404)
     sim = start_sim_in_thread()
-    notifier = TimedNotifier(TwilioNotifier(sim.account_sid, sim.auth_token, from_number="BCPTEST",
-                                            base_url=sim.base_url, timeout=2))
+    notifier = TimedNotifier(
+        TwilioNotifier(sim.account_sid, sim.auth_token, from_number="BCPTEST", base_url=sim.base_url, timeout=2)
+    )
     caplog.set_level(logging.INFO)
     try:
         stats = await reconcile(factory, notifier, older_than=timedelta(minutes=10), max_misses=1)

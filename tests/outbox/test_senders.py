@@ -8,9 +8,16 @@ from pydantic import ValidationError
 from bcp_service.config import Settings
 
 ACCOUNT = "AC" + "1" * 32
-JAPAN = {"notifier": "twilio", "twilio_account_sid": ACCOUNT, "twilio_auth_token": "real-token",
-         "twilio_sms_sender": "KANAGAWA", "twilio_voice_caller_id": "+815011112222", "sms_replies": False,
-         "sender_name": "神奈川県", "voice_name": "Polly.Mizuki"}
+JAPAN = {
+    "notifier": "twilio",
+    "twilio_account_sid": ACCOUNT,
+    "twilio_auth_token": "real-token",
+    "twilio_sms_sender": "KANAGAWA",
+    "twilio_voice_caller_id": "+815011112222",
+    "sms_replies": False,
+    "sender_name": "神奈川県",
+    "voice_name": "Polly.Mizuki",
+}
 
 
 def settings(**changes) -> Settings:
@@ -26,24 +33,37 @@ def test_the_documented_japan_setup_is_accepted():
     settings(voice_name="Polly.Takumi-Neural")
 
 
-@pytest.mark.parametrize(("changes", "says"), [
-    # The old single sender with a 050 number: every SMS would be refused.
-    ({"twilio_sms_sender": None, "twilio_voice_caller_id": None, "twilio_from_number": "+815011112222"},
-     "no SMS-capable Japanese numbers"),
-    # A Messaging Service alone: every call would fail.
-    ({"twilio_sms_sender": None, "twilio_voice_caller_id": None, "twilio_messaging_service_sid": "MG" + "a" * 32},
-     "calls need BCP_TWILIO_VOICE_CALLER_ID"),
-    ({"twilio_voice_caller_id": "KANAGAWA"}, "must be a phone number"),
-    ({"sms_replies": True}, "nobody can reply to an alphanumeric sender ID"),
-    ({"twilio_sms_sender": "KANAGAWA-PREF-HOME"}, "1-11 letters"),
-    ({"twilio_messaging_service_sid": "MG" + "a" * 32}, "exactly one SMS sender"),
-    ({"twilio_sms_sender": None}, "exactly one SMS sender"),
-    ({"twilio_account_sid": "ACsimulator"}, "not an account SID"),
-    # Issue 26.5: a foreign caller ID is a number people in Japan do not pick up nor call back.
-    ({"twilio_voice_caller_id": "+14155550100"}, "must be a Japanese number"),
-    ({"twilio_sms_sender": None, "twilio_voice_caller_id": None, "twilio_from_number": "+14155550100"},
-     "must be a Japanese number"),
-])
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        # The old single sender with a 050 number: every SMS would be refused.
+        (
+            {"twilio_sms_sender": None, "twilio_voice_caller_id": None, "twilio_from_number": "+815011112222"},
+            "no SMS-capable Japanese numbers",
+        ),
+        # A Messaging Service alone: every call would fail.
+        (
+            {
+                "twilio_sms_sender": None,
+                "twilio_voice_caller_id": None,
+                "twilio_messaging_service_sid": "MG" + "a" * 32,
+            },
+            "calls need BCP_TWILIO_VOICE_CALLER_ID",
+        ),
+        ({"twilio_voice_caller_id": "KANAGAWA"}, "must be a phone number"),
+        ({"sms_replies": True}, "nobody can reply to an alphanumeric sender ID"),
+        ({"twilio_sms_sender": "KANAGAWA-PREF-HOME"}, "1-11 letters"),
+        ({"twilio_messaging_service_sid": "MG" + "a" * 32}, "exactly one SMS sender"),
+        ({"twilio_sms_sender": None}, "exactly one SMS sender"),
+        ({"twilio_account_sid": "ACsimulator"}, "not an account SID"),
+        # Issue 26.5: a foreign caller ID is a number people in Japan do not pick up nor call back.
+        ({"twilio_voice_caller_id": "+14155550100"}, "must be a Japanese number"),
+        (
+            {"twilio_sms_sender": None, "twilio_voice_caller_id": None, "twilio_from_number": "+14155550100"},
+            "must be a Japanese number",
+        ),
+    ],
+)
 def test_a_combination_that_cannot_work_is_refused_saying_what_works(changes, says):
     with pytest.raises(ValidationError) as refused:
         settings(**changes)

@@ -24,8 +24,9 @@ async def test_a_message_queued_an_hour_ago_gets_the_hours_left(factory, fast_se
         session.add(row)
         session.commit()
     notifier = FakeNotifier()
-    await asyncio.wait_for(Worker(session_factory=factory, notifier=notifier, settings=settings).run(
-        exit_when_idle=True), 30)
+    await asyncio.wait_for(
+        Worker(session_factory=factory, notifier=notifier, settings=settings).run(exit_when_idle=True), 30
+    )
     (sent,) = notifier.sent
     assert 3 * 3600 - 60 <= sent.validity_period <= 3 * 3600
 
@@ -38,13 +39,22 @@ async def test_the_notifier_sends_the_smaller_of_what_is_left_and_its_own_period
         sid = "SM" + "1" * 32 if "Messages" in request.url.path else "CA" + "1" * 32
         return httpx.Response(201, json={"sid": sid, "status": "queued"})
 
-    notifier = TwilioNotifier("AC" + "1" * 32, "token", from_number="CHIBA", caller_id="+815011112222",
-                              validity_period=14400, transport=httpx.MockTransport(handler))
+    notifier = TwilioNotifier(
+        "AC" + "1" * 32,
+        "token",
+        from_number="CHIBA",
+        caller_id="+815011112222",
+        validity_period=14400,
+        transport=httpx.MockTransport(handler),
+    )
     await notifier.send_sms(to="+819012345678", body="x", validity_period=600)
     await notifier.send_sms(to="+819012345678", body="x", validity_period=99999)
     await notifier.send_sms(to="+819012345678", body="x")
-    await notifier.place_call(to="+819012345678", twiml_url="https://bcp.example.jp/webhooks/twilio/voice/call/t",
-                              fallback_url="https://bcp.example.jp/webhooks/twilio/voice/fallback/t")
+    await notifier.place_call(
+        to="+819012345678",
+        twiml_url="https://bcp.example.jp/webhooks/twilio/voice/call/t",
+        fallback_url="https://bcp.example.jp/webhooks/twilio/voice/fallback/t",
+    )
     await notifier.aclose()
     assert [f.get("ValidityPeriod") for f in forms[:3]] == ["600", "14400", "14400"]
     assert forms[3]["FallbackUrl"] == "https://bcp.example.jp/webhooks/twilio/voice/fallback/t"

@@ -15,7 +15,9 @@ from tests.outbox.conftest import SlowNotifier, seed_round, wait_for
 
 def messages_of(factory, round_id):
     with factory() as session:
-        return session.exec(select(OutboxMessage).where(OutboxMessage.round_id == round_id).order_by(OutboxMessage.id)).all()
+        return session.exec(
+            select(OutboxMessage).where(OutboxMessage.round_id == round_id).order_by(OutboxMessage.id)
+        ).all()
 
 
 def checks_of(factory, round_id):
@@ -31,7 +33,9 @@ async def run(factory, settings, notifier, **kwargs):
 async def test_sends_everything_critical_first_and_records_provider_ids(factory, fast_settings):
     round_id, _ = seed_round(factory, fast_settings, patients=6, drill=True)
     with factory() as session:  # make one patient critical: its message must go first
-        first = session.exec(select(OutboxMessage).where(OutboxMessage.round_id == round_id).order_by(OutboxMessage.id.desc())).first()
+        first = session.exec(
+            select(OutboxMessage).where(OutboxMessage.round_id == round_id).order_by(OutboxMessage.id.desc())
+        ).first()
         first.priority = 0
         session.add(first)
         session.commit()
@@ -116,8 +120,11 @@ async def test_stale_sending_rows_are_reclaimed(factory, fast_settings):
     claimed = claims.claim_batch(factory, worker_id="dead-worker", limit=3)
     assert len(claimed) == 3
     with factory() as session:  # the dead worker claimed them long ago
-        session.execute(update(OutboxMessage).where(OutboxMessage.state == "sending")
-                        .values(claimed_at=OutboxMessage.claimed_at - timedelta(hours=1)))
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.state == "sending")
+            .values(claimed_at=OutboxMessage.claimed_at - timedelta(hours=1))
+        )
         session.commit()
     notifier = FakeNotifier()
     await run(factory, fast_settings, notifier)
@@ -151,7 +158,9 @@ class HangingNotifier(SlowNotifier):
         if len(self.sent) >= self.hang_after:
             self.hanging += 1
             await asyncio.Event().wait()
-        return await super().send_sms(to=to, body=body, status_callback=status_callback, validity_period=validity_period)
+        return await super().send_sms(
+            to=to, body=body, status_callback=status_callback, validity_period=validity_period
+        )
 
 
 async def test_killed_worker_loses_nothing_and_duplicates_are_bounded(factory, fast_settings):
@@ -191,8 +200,9 @@ class CancellingNotifier(FakeNotifier):
     worker_task: asyncio.Task | None = None
 
     async def send_sms(self, *, to, body, status_callback=None, validity_period=None):
-        result = await super().send_sms(to=to, body=body, status_callback=status_callback,
-                                         validity_period=validity_period)
+        result = await super().send_sms(
+            to=to, body=body, status_callback=status_callback, validity_period=validity_period
+        )
         if len(self.sent) == 3:
             loop = asyncio.get_running_loop()
             loop.call_soon(self.worker_task.cancel)

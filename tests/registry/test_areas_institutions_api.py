@@ -29,12 +29,16 @@ def test_municipality_crud_and_code_validation(client, prefecture):
 def test_region_crud(client, session, prefecture):
     a = create_municipality(session, prefecture)
     b = create_municipality(session, prefecture)
-    created = client.post("/api/v1/regions", json={"prefecture_id": prefecture.id, "name": "北圏域", "municipality_ids": [a.id, b.id]})
+    created = client.post(
+        "/api/v1/regions", json={"prefecture_id": prefecture.id, "name": "北圏域", "municipality_ids": [a.id, b.id]}
+    )
     assert created.status_code == 201, created.text
     region_id = created.json()["id"]
     assert created.json()["municipality_ids"] == sorted([a.id, b.id])
     assert client.post("/api/v1/regions", json={"prefecture_id": prefecture.id, "name": "北圏域"}).status_code == 409
-    bad = client.post("/api/v1/regions", json={"prefecture_id": prefecture.id, "name": "南", "municipality_ids": [999999]})
+    bad = client.post(
+        "/api/v1/regions", json={"prefecture_id": prefecture.id, "name": "南", "municipality_ids": [999999]}
+    )
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "municipality_ids"]
     updated = client.patch(f"/api/v1/regions/{region_id}", json={"municipality_ids": [a.id]})
     assert updated.json()["municipality_ids"] == [a.id]
@@ -47,7 +51,10 @@ def test_institution_with_designations_and_hub_coverage(client, session, prefect
     town = create_municipality(session, prefecture)
     region = create_region(session, prefecture, [city, town])
     body = {
-        "name": "架空医師会", "kind": "medical_association", "municipality_id": city.id, "phone": "043-123-4567",
+        "name": "架空医師会",
+        "kind": "medical_association",
+        "municipality_id": city.id,
+        "phone": "043-123-4567",
         "staff_contacts": [{"name": "事務局", "role": "連絡担当", "phone": "090-1111-2222"}],
         "designations": [{"region_id": region.id, "kind": "hub"}],
         "hub_municipality_ids": [city.id, town.id],
@@ -61,8 +68,12 @@ def test_institution_with_designations_and_hub_coverage(client, session, prefect
     assert data["hub_municipality_ids"] == sorted([city.id, town.id])
     listing = client.get(f"/api/v1/institutions?designation=hub&region_id={region.id}").json()
     assert [i["id"] for i in listing["items"]] == [data["id"]]
-    patch = client.put(f"/api/v1/institutions/{data['id']}/hub-municipalities", json={"hub_municipality_ids": [town.id]})
-    assert client.patch(f"/api/v1/institutions/{data['id']}", json={"hub_municipality_ids": [town.id]}).status_code == 403
+    patch = client.put(
+        f"/api/v1/institutions/{data['id']}/hub-municipalities", json={"hub_municipality_ids": [town.id]}
+    )
+    assert (
+        client.patch(f"/api/v1/institutions/{data['id']}", json={"hub_municipality_ids": [town.id]}).status_code == 403
+    )
     patch = client.patch(f"/api/v1/institutions/{data['id']}", json={"enhanced": True})
     assert patch.json()["hub_municipality_ids"] == [town.id] and patch.json()["enhanced"] is True
     bad = client.post("/api/v1/institutions", json={**body, "kind": "spaceport"})
@@ -77,7 +88,9 @@ def test_coverage_gaps(client, session, prefecture):
     full = create_region(session, prefecture, [covered_town], name="充足圏域")
     gap = create_region(session, prefecture, [lonely_town], name="空白圏域")
     designate(session, create_institution(session, covered_town), full, "active_institution")
-    designate(session, create_institution(session, covered_town, kind="municipal_office"), full, "hub", covers=[covered_town])
+    designate(
+        session, create_institution(session, covered_town, kind="municipal_office"), full, "hub", covers=[covered_town]
+    )
     designate(session, create_institution(session, lonely_town), gap, "active_institution")
     report = client.get(f"/api/v1/coverage-gaps?prefecture_id={prefecture.id}").json()
     assert [r["region_name"] for r in report["gaps"]] == ["空白圏域"]
@@ -88,7 +101,13 @@ def test_coverage_gaps(client, session, prefecture):
 def test_healthz_and_openapi(client):
     assert client.get("/healthz").json()["status"] == "ok"
     spec = client.get("/openapi.json").json()
-    for path in ("/api/v1/patients", "/api/v1/institutions", "/api/v1/regions", "/api/v1/municipalities", "/api/v1/coverage-gaps"):
+    for path in (
+        "/api/v1/patients",
+        "/api/v1/institutions",
+        "/api/v1/regions",
+        "/api/v1/municipalities",
+        "/api/v1/coverage-gaps",
+    ):
         assert path in spec["paths"]
 
 

@@ -17,8 +17,10 @@ def chiba(session):
     from sqlmodel import select
 
     from bcp_service.models import Prefecture
+
     return session.exec(select(Prefecture).where(Prefecture.code == "12")).first() or create_prefecture(
-        session, code="12", name="千葉県")
+        session, code="12", name="千葉県"
+    )
 
 
 @pytest.mark.parametrize("kind", ["fire_ems_agency", "equipment_supplier", "care_management_office"])
@@ -26,8 +28,12 @@ def chiba(session):
 def test_bodies_that_are_not_care_providers_cannot_hold_a_designation(client, session, prefecture, kind, designation):
     town = create_municipality(session, prefecture)
     region = create_region(session, prefecture, [town])
-    body = {"name": "架空の機関", "kind": kind, "municipality_id": town.id,
-            "designations": [{"region_id": region.id, "kind": designation}]}
+    body = {
+        "name": "架空の機関",
+        "kind": kind,
+        "municipality_id": town.id,
+        "designations": [{"region_id": region.id, "kind": designation}],
+    }
     refused = client.post("/api/v1/institutions", json=body)
     assert refused.status_code == 422, refused.text
     detail = refused.json()["detail"][0]
@@ -38,8 +44,12 @@ def test_bodies_that_are_not_care_providers_cannot_hold_a_designation(client, se
 def test_changing_a_holders_kind_is_checked_against_what_it_holds(client, session, prefecture):
     town = create_municipality(session, prefecture)
     region = create_region(session, prefecture, [town])
-    body = {"name": "架空医師会", "kind": "medical_association", "municipality_id": town.id,
-            "designations": [{"region_id": region.id, "kind": "hub"}]}
+    body = {
+        "name": "架空医師会",
+        "kind": "medical_association",
+        "municipality_id": town.id,
+        "designations": [{"region_id": region.id, "kind": "hub"}],
+    }
     created = client.post("/api/v1/institutions", json=body)
     assert created.status_code == 201, created.text
     patch = client.patch(f"/api/v1/institutions/{created.json()['id']}", json={"kind": "fire_ems_agency"})
@@ -51,12 +61,22 @@ def test_chiba_designates_enhanced_home_care_support_hospitals(client, session, 
     region = create_region(session, chiba, [town])
 
     def post(kind, enhanced, designation="active_institution"):
-        return client.post("/api/v1/institutions", json={
-            "name": "架空病院", "kind": kind, "enhanced": enhanced, "municipality_id": town.id,
-            "designations": [{"region_id": region.id, "kind": designation}]})
+        return client.post(
+            "/api/v1/institutions",
+            json={
+                "name": "架空病院",
+                "kind": kind,
+                "enhanced": enhanced,
+                "municipality_id": town.id,
+                "designations": [{"region_id": region.id, "kind": designation}],
+            },
+        )
 
     refused = post("pharmacy", False)  # allowed nationally, not in Chiba
-    assert refused.status_code == 422 and "designation_rule[都道府県コード12:active_institution]" in refused.json()["detail"][0]["msg"]
+    assert (
+        refused.status_code == 422
+        and "designation_rule[都道府県コード12:active_institution]" in refused.json()["detail"][0]["msg"]
+    )
     assert post("home_care_support_clinic", True).status_code == 201  # may share the work...
     report = find_coverage_gaps(session=session, prefecture_id=chiba.id)
     (row,) = [r for r in report.regions if r.region_id == region.id]

@@ -14,26 +14,46 @@ from tests.page_clients import browser_as, csrf, field_error  # noqa: F401  (fix
 def world(session):
     """Prefecture 1 (a city its hub covers, a town it does not) and prefecture 2, each with a clinic."""
     here, there = create_prefecture(session), create_prefecture(session)
-    city, town, far = create_municipality(session, here), create_municipality(session, here), create_municipality(session, there)
+    city, town, far = (
+        create_municipality(session, here),
+        create_municipality(session, here),
+        create_municipality(session, there),
+    )
     region = create_region(session, here, [city])
     clinic = create_institution(session, city)
     hub = create_institution(session, city, kind="medical_association")
     designate(session, clinic, region, "active_institution")
     designate(session, hub, region, "hub", covers=[city])
     far_clinic = create_institution(session, far)
-    return {"here": here, "there": there, "city": city, "town": town, "far": far, "clinic": clinic, "hub": hub,
-            "far_clinic": far_clinic}
+    return {
+        "here": here,
+        "there": there,
+        "city": city,
+        "town": town,
+        "far": far,
+        "clinic": clinic,
+        "hub": hub,
+        "far_clinic": far_clinic,
+    }
 
 
 def body(world, municipality="city", clinic="clinic", **overrides):
-    return {"name": "架空 太郎", "sex": "male", "municipality_id": world[municipality].id,
-            "active_institution_id": world[clinic].id, "contacts": [{"kind": "self", "phone": "090-1234-5678"}],
-            **overrides}
+    return {
+        "name": "架空 太郎",
+        "sex": "male",
+        "municipality_id": world[municipality].id,
+        "active_institution_id": world[clinic].id,
+        "contacts": [{"kind": "self", "phone": "090-1234-5678"}],
+        **overrides,
+    }
 
 
 def callers(client_as, world):
-    return {"clinic": client_as("institution", world["clinic"].id), "hub": client_as("hub", world["hub"].id),
-            "prefecture": client_as("prefecture", world["here"].id)}
+    return {
+        "clinic": client_as("institution", world["clinic"].id),
+        "hub": client_as("hub", world["hub"].id),
+        "prefecture": client_as("prefecture", world["here"].id),
+    }
 
 
 def shape(response) -> tuple:
@@ -49,7 +69,9 @@ def test_two_institutions_in_different_scopes_hold_the_same_id(client_as, client
     assert near.post("/api/v1/patients", json=body(world, external_id="K-1")).status_code == 201
     rows = session.exec(select(Patient).where(Patient.external_id == "K-1").order_by(Patient.id)).all()
     assert [(p.municipality_id, p.external_id_owner) for p in rows] == [
-        (world["far"].id, f"institution:{world['far_clinic'].id}"), (world["city"].id, f"institution:{world['clinic'].id}")]
+        (world["far"].id, f"institution:{world['far_clinic'].id}"),
+        (world["city"].id, f"institution:{world['clinic'].id}"),
+    ]
     # Each sees its own; the admin sees both.
     assert [p["municipality_id"] for p in near.get("/api/v1/patients").json()["items"]] == [world["city"].id]
     assert len([p for p in client.get("/api/v1/patients").json()["items"] if p["external_id"] == "K-1"]) == 2
@@ -97,8 +119,10 @@ def test_an_id_whose_patient_left_the_callers_scope_is_free_for_it_again(client_
     hub = client_as("hub", world["hub"].id)
     created = hub.post("/api/v1/patients", json=body(world, external_id="H-1")).json()
     # Another account moves the patient out of the hub's area; the hub no longer sees it.
-    moved = client.patch(f"/api/v1/patients/{created['id']}", json={"municipality_id": world["far"].id,
-                                                                     "active_institution_id": world["far_clinic"].id})
+    moved = client.patch(
+        f"/api/v1/patients/{created['id']}",
+        json={"municipality_id": world["far"].id, "active_institution_id": world["far_clinic"].id},
+    )
     assert moved.status_code == 200
     assert hub.get(f"/api/v1/patients/{created['id']}").status_code == 404
     again = hub.post("/api/v1/patients", json=body(world, external_id="H-1"))
@@ -128,9 +152,16 @@ def test_page_form_answers_alike_and_shows_an_in_scope_duplicate_in_japanese(bro
     far.post("/api/v1/patients", json=body(world, "far", "far_clinic", external_id="FAR-X"))
     hub = browser_as("hub", world["hub"].id)
     token = csrf(hub.get("/registry/patients/new").text)
-    form = {"csrf_token": token, "name": "架空 次郎", "municipality_id": str(world["city"].id), "sex": "male",
-            "hub_id": str(world["hub"].id), "contact_phone": "090-1234-0000", "contact_kind": "self",
-            "contact_preferred_channel": "sms"}
+    form = {
+        "csrf_token": token,
+        "name": "架空 次郎",
+        "municipality_id": str(world["city"].id),
+        "sex": "male",
+        "hub_id": str(world["hub"].id),
+        "contact_phone": "090-1234-0000",
+        "contact_kind": "self",
+        "contact_preferred_channel": "sms",
+    }
     used = hub.post("/registry/patients/new", data=form | {"external_id": "FAR-W"}, follow_redirects=False)
     unused = hub.post("/registry/patients/new", data=form | {"external_id": "NEW-W"}, follow_redirects=False)
     assert (used.status_code, unused.status_code) == (303, 303)
@@ -138,7 +169,9 @@ def test_page_form_answers_alike_and_shows_an_in_scope_duplicate_in_japanese(bro
     assert again.status_code == 409
     assert "この外部IDは担当範囲の別の患者に使われています" in field_error(again.text, "external_id")
     # The edit form: the same rule.
-    patient = session.exec(select(Patient).where(Patient.external_id == "FAR-W", Patient.municipality_id == world["city"].id)).one()
+    patient = session.exec(
+        select(Patient).where(Patient.external_id == "FAR-W", Patient.municipality_id == world["city"].id)
+    ).one()
     assert patient.external_id_owner == f"hub:{world['hub'].id}"
     page = hub.get(f"/registry/patients/{patient.id}")
     from bcp_service.registry.page_forms import patient_values
@@ -146,7 +179,11 @@ def test_page_form_answers_alike_and_shows_an_in_scope_duplicate_in_japanese(bro
     values = {k: v for k, v in patient_values(patient).items() if v} | {"csrf_token": csrf(page.text)}
     refused = hub.post(f"/registry/patients/{patient.id}", data=values | {"external_id": "NEW-W"})
     assert refused.status_code == 409 and "使われています" in field_error(refused.text, "external_id")
-    assert hub.post(f"/registry/patients/{patient.id}", data=values | {"external_id": "FAR-X"},
-                    follow_redirects=False).status_code == 303
+    assert (
+        hub.post(
+            f"/registry/patients/{patient.id}", data=values | {"external_id": "FAR-X"}, follow_redirects=False
+        ).status_code
+        == 303
+    )
     session.refresh(patient)
     assert patient.external_id == "FAR-X"

@@ -28,10 +28,24 @@ def area(session):
     hub = create_institution(session, city, kind="medical_association")
     designate(session, hub, region, "hub", covers=[city])
     clinic = create_institution(session, city)
-    hayashi = create_patient(session, city, name="林 花子", name_kana="ハヤシ ハナコ", hub_id=hub.id,
-                             phones=["+819011112222", "+81312345678"])
+    hayashi = create_patient(
+        session,
+        city,
+        name="林 花子",
+        name_kana="ハヤシ ハナコ",
+        hub_id=hub.id,
+        phones=["+819011112222", "+81312345678"],
+    )
     outside = create_patient(session, other, name="林 一郎", name_kana="ハヤシ イチロウ")
-    return {"prefecture": prefecture, "city": city, "other": other, "hub": hub, "clinic": clinic, "hayashi": hayashi, "outside": outside}
+    return {
+        "prefecture": prefecture,
+        "city": city,
+        "other": other,
+        "hub": hub,
+        "clinic": clinic,
+        "hayashi": hayashi,
+        "outside": outside,
+    }
 
 
 def _form(html: str, patient: Patient) -> dict:
@@ -46,8 +60,13 @@ def test_hub_finds_a_patient_typed_in_hiragana_and_only_in_scope(browser_as, ses
     page = hub.get("/registry/patients", params={"q": "はやし　はなこ"})
     assert page.status_code == 200
     assert "林 花子" in page.text and "林 一郎" not in page.text
-    assert len(re.findall(r'href="/registry/patients/\d+"', hub.get("/registry/patients", params={"q": "林花子"}).text)) == 1
-    event = session.exec(select(AuditEvent).where(AuditEvent.action == "patient.list").order_by(AuditEvent.id.desc())).first()
+    assert (
+        len(re.findall(r'href="/registry/patients/\d+"', hub.get("/registry/patients", params={"q": "林花子"}).text))
+        == 1
+    )
+    event = session.exec(
+        select(AuditEvent).where(AuditEvent.action == "patient.list").order_by(AuditEvent.id.desc())
+    ).first()
     assert event.username == hub.user.username and event.patient_count == 1
     assert hub.get(f"/registry/patients/{area['outside'].id}").status_code == 404
 
@@ -57,7 +76,11 @@ def test_a_bad_value_is_shown_next_to_its_field_and_nothing_is_lost_or_saved(bro
     patient = area["hayashi"]
     page = hub.get(f"/registry/patients/{patient.id}")
     assert "リスク区分" in page.text and "理由" in page.text
-    form = _form(page.text, patient) | {"cylinder_hours": "abc", "address": "千葉市中央区 1-2-3", "birth_date": "2999-01-01"}
+    form = _form(page.text, patient) | {
+        "cylinder_hours": "abc",
+        "address": "千葉市中央区 1-2-3",
+        "birth_date": "2999-01-01",
+    }
     saved = hub.post(f"/registry/patients/{patient.id}", data=form)
     assert saved.status_code == 422
     assert field_error(saved.text, "cylinder_hours") and field_error(saved.text, "birth_date").startswith("生年月日")
@@ -65,8 +88,11 @@ def test_a_bad_value_is_shown_next_to_its_field_and_nothing_is_lost_or_saved(bro
     session.refresh(patient)
     assert patient.address is None
 
-    fixed = hub.post(f"/registry/patients/{patient.id}", data=form | {"cylinder_hours": "2", "birth_date": "1940-05-06"},
-                     follow_redirects=False)
+    fixed = hub.post(
+        f"/registry/patients/{patient.id}",
+        data=form | {"cylinder_hours": "2", "birth_date": "1940-05-06"},
+        follow_redirects=False,
+    )
     assert fixed.status_code == 303
     session.refresh(patient)
     assert patient.address == "千葉市中央区 1-2-3" and patient.cylinder_hours == 2 and patient.risk_tier == "critical"
@@ -75,22 +101,39 @@ def test_a_bad_value_is_shown_next_to_its_field_and_nothing_is_lost_or_saved(bro
 def test_one_phone_is_corrected_without_losing_the_other(browser_as, session, area):
     hub = browser_as("hub", area["hub"].id)
     patient = area["hayashi"]
-    first, second = session.exec(select(PatientContact).where(PatientContact.patient_id == patient.id).order_by(PatientContact.position)).all()
+    first, second = session.exec(
+        select(PatientContact).where(PatientContact.patient_id == patient.id).order_by(PatientContact.position)
+    ).all()
     token = csrf(hub.get(f"/registry/patients/{patient.id}").text)
-    bad = hub.post(f"/registry/patients/{patient.id}/contacts/{first.id}", data={"csrf_token": token, "phone": "0123", "kind": "self"})
+    bad = hub.post(
+        f"/registry/patients/{patient.id}/contacts/{first.id}",
+        data={"csrf_token": token, "phone": "0123", "kind": "self"},
+    )
     assert bad.status_code == 422 and "電話番号として読めません" in bad.text
-    ok = hub.post(f"/registry/patients/{patient.id}/contacts/{first.id}",
-                  data={"csrf_token": token, "phone": "080-3333-4444", "kind": "self", "preferred_channel": "sms"}, follow_redirects=False)
+    ok = hub.post(
+        f"/registry/patients/{patient.id}/contacts/{first.id}",
+        data={"csrf_token": token, "phone": "080-3333-4444", "kind": "self", "preferred_channel": "sms"},
+        follow_redirects=False,
+    )
     assert ok.status_code == 303
     session.expire_all()
-    rows = session.exec(select(PatientContact).where(PatientContact.patient_id == patient.id).order_by(PatientContact.position)).all()
+    rows = session.exec(
+        select(PatientContact).where(PatientContact.patient_id == patient.id).order_by(PatientContact.position)
+    ).all()
     assert [(r.id, r.phone) for r in rows] == [(first.id, "+818033334444"), (second.id, "+81312345678")]
-    hub.post(f"/registry/patients/{patient.id}/contacts", data={"csrf_token": token, "phone": "090-5555-6666", "kind": "family"})
+    hub.post(
+        f"/registry/patients/{patient.id}/contacts",
+        data={"csrf_token": token, "phone": "090-5555-6666", "kind": "family"},
+    )
     hub.post(f"/registry/patients/{patient.id}/contacts/{first.id}/delete", data={"csrf_token": token})
     session.expire_all()
-    rows = session.exec(select(PatientContact).where(PatientContact.patient_id == patient.id).order_by(PatientContact.position)).all()
+    rows = session.exec(
+        select(PatientContact).where(PatientContact.patient_id == patient.id).order_by(PatientContact.position)
+    ).all()
     assert [(r.position, r.phone) for r in rows] == [(1, "+81312345678"), (2, "+819055556666")]
-    forged = hub.post(f"/registry/patients/{patient.id}/contacts", data={"csrf_token": "forged", "phone": "090-5555-7777"})
+    forged = hub.post(
+        f"/registry/patients/{patient.id}/contacts", data={"csrf_token": "forged", "phone": "090-5555-7777"}
+    )
     assert forged.status_code == 403
 
 
@@ -98,10 +141,16 @@ def test_status_change_needs_a_reason(browser_as, session, area):
     hub = browser_as("hub", area["hub"].id)
     patient = area["hayashi"]
     token = csrf(hub.get(f"/registry/patients/{patient.id}").text)
-    missing = hub.post(f"/registry/patients/{patient.id}/status", data={"csrf_token": token, "status": "admitted", "status_reason": " "})
+    missing = hub.post(
+        f"/registry/patients/{patient.id}/status",
+        data={"csrf_token": token, "status": "admitted", "status_reason": " "},
+    )
     assert missing.status_code == 422 and "理由を入力" in missing.text
-    done = hub.post(f"/registry/patients/{patient.id}/status", data={"csrf_token": token, "status": "admitted", "status_reason": "肺炎で入院"},
-                    follow_redirects=False)
+    done = hub.post(
+        f"/registry/patients/{patient.id}/status",
+        data={"csrf_token": token, "status": "admitted", "status_reason": "肺炎で入院"},
+        follow_redirects=False,
+    )
     assert done.status_code == 303
     session.refresh(patient)
     assert patient.status == "admitted" and patient.status_reason == "肺炎で入院"
@@ -111,9 +160,19 @@ def test_new_patient_from_the_page(browser_as, session, area):
     hub = browser_as("hub", area["hub"].id)
     page = hub.get("/registry/patients/new")
     token = csrf(page.text)
-    body = {"csrf_token": token, "name": "髙橋 一郎", "name_kana": "タカハシ イチロウ", "municipality_id": str(area["city"].id),
-            "sex": "male", "uses_ventilator": "on", "ventilator_mode": "", "hub_id": str(area["hub"].id),
-            "contact_phone": "090-1234-0000", "contact_kind": "self", "contact_preferred_channel": "sms"}
+    body = {
+        "csrf_token": token,
+        "name": "髙橋 一郎",
+        "name_kana": "タカハシ イチロウ",
+        "municipality_id": str(area["city"].id),
+        "sex": "male",
+        "uses_ventilator": "on",
+        "ventilator_mode": "",
+        "hub_id": str(area["hub"].id),
+        "contact_phone": "090-1234-0000",
+        "contact_kind": "self",
+        "contact_preferred_channel": "sms",
+    }
     refused = hub.post("/registry/patients/new", data=body | {"municipality_id": str(area["other"].id), "hub_id": ""})
     assert refused.status_code == 422 and "担当範囲外" in refused.text and 'value="髙橋 一郎"' in refused.text
     created = hub.post("/registry/patients/new", data=body, follow_redirects=False)

@@ -22,17 +22,43 @@ def area(session):
     designate(session, hub, region, "hub", covers=[city])
     station = create_institution(session, city, kind="visiting_nurse_station")
     backup = create_institution(session, city, kind="backup_hospital")
-    return {"prefecture": prefecture, "city": city, "town": town, "region": region, "clinic": clinic,
-            "hub": hub, "station": station, "backup": backup}
+    return {
+        "prefecture": prefecture,
+        "city": city,
+        "town": town,
+        "region": region,
+        "clinic": clinic,
+        "hub": hub,
+        "station": station,
+        "backup": backup,
+    }
 
 
 def patient_body(area, **overrides):
     body = {
-        "name": "架空 太郎", "name_kana": "カクウ タロウ", "birth_date": "1950-04-01", "sex": "male",
-        "municipality_id": area["city"].id, "uses_ventilator": True, "ventilator_mode": "invasive",
-        "internal_battery_hours": 3, "external_battery_hours": 6, "active_institution_id": area["clinic"].id,
-        "visiting_nurse_station_id": area["station"].id, "hub_id": area["hub"].id, "backup_hospital_id": area["backup"].id,
-        "contacts": [{"kind": "self", "phone": "090-1234-5678"}, {"kind": "family", "name": "架空 花子", "relation": "配偶者", "phone": "03-1234-5678", "preferred_channel": "voice"}],
+        "name": "架空 太郎",
+        "name_kana": "カクウ タロウ",
+        "birth_date": "1950-04-01",
+        "sex": "male",
+        "municipality_id": area["city"].id,
+        "uses_ventilator": True,
+        "ventilator_mode": "invasive",
+        "internal_battery_hours": 3,
+        "external_battery_hours": 6,
+        "active_institution_id": area["clinic"].id,
+        "visiting_nurse_station_id": area["station"].id,
+        "hub_id": area["hub"].id,
+        "backup_hospital_id": area["backup"].id,
+        "contacts": [
+            {"kind": "self", "phone": "090-1234-5678"},
+            {
+                "kind": "family",
+                "name": "架空 花子",
+                "relation": "配偶者",
+                "phone": "03-1234-5678",
+                "preferred_channel": "voice",
+            },
+        ],
     }
     body.update(overrides)
     return body
@@ -51,8 +77,15 @@ def test_create_read_update_patient(client, area):
 
     updated = client.patch(
         f"/api/v1/patients/{created['id']}",
-        json={"uses_ventilator": False, "ventilator_mode": None, "uses_oxygen": True, "oxygen_source": "liquid",
-              "cylinder_hours": 12, "max_hours_without_device": 6, "status": "admitted"},
+        json={
+            "uses_ventilator": False,
+            "ventilator_mode": None,
+            "uses_oxygen": True,
+            "oxygen_source": "liquid",
+            "cylinder_hours": 12,
+            "max_hours_without_device": 6,
+            "status": "admitted",
+        },
     )
     assert updated.status_code == 200, updated.text
     assert updated.json()["risk_tier"] == "standard"
@@ -114,10 +147,22 @@ def test_malformed_json_and_bad_ids(client, area):
 
 
 def test_list_filters_and_pagination(client, session, area):
-    vent = create_patient(session, area["city"], uses_oxygen=False, oxygen_source=None, uses_ventilator=True,
-                          ventilator_mode="invasive", name="呼吸 一郎", name_kana="コキュウ イチロウ", hub_id=area["hub"].id,
-                          external_id="K-0042")
-    oxy = [create_patient(session, area["town"], name=f"酸素 {i}", active_institution_id=area["clinic"].id) for i in range(5)]
+    vent = create_patient(
+        session,
+        area["city"],
+        uses_oxygen=False,
+        oxygen_source=None,
+        uses_ventilator=True,
+        ventilator_mode="invasive",
+        name="呼吸 一郎",
+        name_kana="コキュウ イチロウ",
+        hub_id=area["hub"].id,
+        external_id="K-0042",
+    )
+    oxy = [
+        create_patient(session, area["town"], name=f"酸素 {i}", active_institution_id=area["clinic"].id)
+        for i in range(5)
+    ]
 
     def ids(query: str) -> list[int]:
         body = client.get(f"/api/v1/patients?{query}").json()

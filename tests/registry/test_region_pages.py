@@ -21,24 +21,44 @@ def test_prefecture_moves_a_municipality_on_the_page_and_reads_the_history(brows
     form = officer.get("/registry/regions/redraw")
     assert form.status_code == 200 and "東町" in form.text and "A圏域" in form.text
     token = csrf(form.text)
-    missing = officer.post("/registry/regions/redraw", data={"csrf_token": token, "kind": "move", "municipality_id": str(east.id)})
+    missing = officer.post(
+        "/registry/regions/redraw", data={"csrf_token": token, "kind": "move", "municipality_id": str(east.id)}
+    )
     assert missing.status_code == 422 and "在宅医療圏が見つかりません" in missing.text
-    done = officer.post("/registry/regions/redraw", follow_redirects=False, data={
-        "csrf_token": token, "kind": "move", "municipality_id": str(east.id), "to_region_id": str(region_b.id),
-        "effective_on": region_changes.today().isoformat().replace("-", "/")})
+    done = officer.post(
+        "/registry/regions/redraw",
+        follow_redirects=False,
+        data={
+            "csrf_token": token,
+            "kind": "move",
+            "municipality_id": str(east.id),
+            "to_region_id": str(region_b.id),
+            "effective_on": region_changes.today().isoformat().replace("-", "/"),
+        },
+    )
     assert done.status_code == 303
     assert areas.region_member_ids(session, region_b.id) == sorted([south.id, east.id])
     shown = officer.get(done.headers["location"])
     assert "東町をB圏域へ移す: 適用しました" in shown.text
     later = (region_changes.today() + timedelta(days=10)).isoformat()
-    scheduled = officer.post("/registry/regions/redraw", follow_redirects=False, data={
-        "csrf_token": token, "kind": "rename", "region_id": str(region_a.id), "name": "北部圏域", "effective_on": later})
+    scheduled = officer.post(
+        "/registry/regions/redraw",
+        follow_redirects=False,
+        data={
+            "csrf_token": token,
+            "kind": "rename",
+            "region_id": str(region_a.id),
+            "name": "北部圏域",
+            "effective_on": later,
+        },
+    )
     assert scheduled.status_code == 303 and session.get(HomeCareRegion, region_a.id).name == "A圏域"
     history = officer.get("/registry/regions/history")
     assert history.status_code == 200 and "東町をB圏域へ移す" in history.text and "予定" in history.text
     change = session.exec(select(RegionChange).where(RegionChange.kind == "rename")).one()
-    cancelled = officer.post(f"/registry/regions/changes/{change.id}/cancel", data={"csrf_token": token},
-                             follow_redirects=False)
+    cancelled = officer.post(
+        f"/registry/regions/changes/{change.id}/cancel", data={"csrf_token": token}, follow_redirects=False
+    )
     assert cancelled.status_code == 303 and session.get(RegionChange, change.id).status == "cancelled"
 
 
@@ -62,7 +82,10 @@ def test_hub_moving_a_patient_sees_who_loses_and_gains_sight_before_saving(brows
     body = {"csrf_token": csrf(page.text), **patient_values(patient), "municipality_id": str(south.id), "hub_id": ""}
     preview = hub.post(f"/registry/patients/{patient.id}", data=body)
     assert preview.status_code == 200 and "まだ保存していません" in preview.text
-    assert "見られなくなる: <strong>A医師会（連携拠点）" in preview.text and "新たに見られる: <strong>B医師会（連携拠点）" in preview.text
+    assert (
+        "見られなくなる: <strong>A医師会（連携拠点）" in preview.text
+        and "新たに見られる: <strong>B医師会（連携拠点）" in preview.text
+    )
     session.refresh(patient)
     assert (patient.municipality_id, patient.hub_id) == (north.id, hub_a.id)  # nothing saved yet
     saved = hub.post(f"/registry/patients/{patient.id}", data=body | {"confirmed": "1"})
@@ -70,7 +93,9 @@ def test_hub_moving_a_patient_sees_who_loses_and_gains_sight_before_saving(brows
     session.refresh(patient)
     assert (patient.municipality_id, patient.hub_id, patient.hub_pinned) == (south.id, hub_b.id, False)
     assert hub.get(f"/registry/patients/{patient.id}").status_code == 404  # the old hub lost sight at once
-    event = session.exec(select(AuditEvent).where(AuditEvent.action == "patient.update").order_by(AuditEvent.id.desc())).first()
+    event = session.exec(
+        select(AuditEvent).where(AuditEvent.action == "patient.update").order_by(AuditEvent.id.desc())
+    ).first()
     assert {"field": "hub_id", "old": hub_a.id, "new": hub_b.id} in event.changes
 
 

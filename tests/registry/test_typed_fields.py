@@ -19,10 +19,17 @@ from tests.factories import (
 from tests.page_clients import browser_as, csrf, field_error  # noqa: F401  (fixture)
 
 
-@pytest.mark.parametrize(("typed", "expected"), [
-    ("昭和45年3月2日", date(1970, 3, 2)), ("S45.3.2", date(1970, 3, 2)), ("R6/1/5", date(2024, 1, 5)),
-    ("令和元年5月1日", date(2019, 5, 1)), ("２０２４－０１－０５", date(2024, 1, 5)), ("Ｈ３１．４．３０", date(2019, 4, 30)),
-])
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("昭和45年3月2日", date(1970, 3, 2)),
+        ("S45.3.2", date(1970, 3, 2)),
+        ("R6/1/5", date(2024, 1, 5)),
+        ("令和元年5月1日", date(2019, 5, 1)),
+        ("２０２４－０１－０５", date(2024, 1, 5)),
+        ("Ｈ３１．４．３０", date(2019, 4, 30)),
+    ],
+)
 def test_dates_as_written_in_japan(typed, expected):
     assert parse_date(typed) == expected and date_text(typed) == expected.isoformat()
 
@@ -57,17 +64,29 @@ def test_the_patient_form_takes_full_width_hours_and_an_era_birth_date(browser_a
     patient = create_patient(session, city, name="千葉 花子", hub_id=hub.id, uses_oxygen=True)
     browser = browser_as("hub", hub.id)
     page = browser.get(f"/registry/patients/{patient.id}")
-    form = {"csrf_token": csrf(page.text), "name": "千葉 花子", "municipality_id": str(city.id), "hub_id": str(hub.id),
-            "uses_oxygen": "on", "sex": "female"}
-    typed = form | {"cylinder_hours": "３", "oxygen_flow_lpm": "１．５", "birth_date": "昭和45年3月2日",
-                    "disaster_share_consent_date": "R6/1/5"}
+    form = {
+        "csrf_token": csrf(page.text),
+        "name": "千葉 花子",
+        "municipality_id": str(city.id),
+        "hub_id": str(hub.id),
+        "uses_oxygen": "on",
+        "sex": "female",
+    }
+    typed = form | {
+        "cylinder_hours": "３",
+        "oxygen_flow_lpm": "１．５",
+        "birth_date": "昭和45年3月2日",
+        "disaster_share_consent_date": "R6/1/5",
+    }
     saved = browser.post(f"/registry/patients/{patient.id}", data=typed, follow_redirects=False)
     assert saved.status_code == 303, saved.text
     session.refresh(patient)
     assert (patient.cylinder_hours, patient.oxygen_flow_lpm) == (3, 1.5)
     assert patient.birth_date == date(1970, 3, 2) and patient.disaster_share_consent_date == date(2024, 1, 5)
 
-    bad = browser.post(f"/registry/patients/{patient.id}", data=form | {"cylinder_hours": "三時間", "birth_date": "昭和99年1月1日"})
+    bad = browser.post(
+        f"/registry/patients/{patient.id}", data=form | {"cylinder_hours": "三時間", "birth_date": "昭和99年1月1日"}
+    )
     assert bad.status_code == 422
     assert field_error(bad.text, "cylinder_hours").startswith("数値として読めません")
     assert "昭和" in field_error(bad.text, "birth_date") and "(" not in field_error(bad.text, "birth_date")
@@ -79,7 +98,8 @@ def _options(page: str, field: str) -> dict[str, str]:
     select = re.search(rf'<select id="f-{field}"[^>]*>(.*?)</select>', page, re.S).group(0)
     return {m.group(1): m.group(2) for m in re.finditer(r'<option value="([^"]*)"[^>]*>([^<]*)<', select)} | {
         "_selected": (re.search(r'<option value="([^"]*)" selected', select) or re.search("()", "")).group(1),
-        "_typeahead": "data-typeahead" in select.split(">", 1)[0]}
+        "_typeahead": "data-typeahead" in select.split(">", 1)[0],
+    }
 
 
 def test_the_active_institution_picker_lists_only_medical_institutions_with_the_callers_own_chosen(browser_as, session):
@@ -90,7 +110,9 @@ def test_the_active_institution_picker_lists_only_medical_institutions_with_the_
     oxygen = create_institution(session, city, name="酸素サプライ", kind="equipment_supplier")
     for n in range(16):
         create_institution(session, city, name=f"診療所{n:02d}", kind="clinic")
-    elsewhere = create_institution(session, create_municipality(session, create_prefecture(session)), name="他県の診療所")
+    elsewhere = create_institution(
+        session, create_municipality(session, create_prefecture(session)), name="他県の診療所"
+    )
     page = browser_as("institution", clinic.id).get("/registry/patients/new").text
     active = _options(page, "active_institution_id")
     assert active["_selected"] == str(clinic.id) and active["_typeahead"]

@@ -29,8 +29,9 @@ def area(session):
     designate(session, hub, region, "hub", covers=[city])
     clinic = create_institution(session, city)
     station = create_institution(session, city, kind="visiting_nurse_station")
-    return SimpleNamespace(prefecture=prefecture, city=city, town=town, region=region, hub=hub, clinic=clinic,
-                           station=station)
+    return SimpleNamespace(
+        prefecture=prefecture, city=city, town=town, region=region, hub=hub, clinic=clinic, station=station
+    )
 
 
 def add_patient(session, municipality, *, phones=None, **overrides):

@@ -44,10 +44,15 @@ def exact(got: ParsedReply, expected: str, extra: dict) -> bool:
     else:
         state_ok = (got.state, got.ambiguous) == (expected, False)
     hours = extra.get("hours")
-    return (state_ok and got.hours == (None if hours in (None, "unknown") else float(hours))
-            and got.hours_unknown == (hours == "unknown") and got.power == extra.get("power")
-            and got.needs_transport == bool(extra.get("transport"))
-            and got.needs_admission == bool(extra.get("admission")) and got.evacuated_to == extra.get("to"))
+    return (
+        state_ok
+        and got.hours == (None if hours in (None, "unknown") else float(hours))
+        and got.hours_unknown == (hours == "unknown")
+        and got.power == extra.get("power")
+        and got.needs_transport == bool(extra.get("transport"))
+        and got.needs_admission == bool(extra.get("admission"))
+        and got.evacuated_to == extra.get("to")
+    )
 
 
 def downgrade(got: ParsedReply, expected: str, extra: dict) -> str | None:
@@ -84,10 +89,15 @@ def summary() -> list[str]:
         results = [(case, *compare(*case)) for case in cases]
         exact_n = sum(ok for _, _, ok, _ in results)
         down_n = sum(bool(d) for *_, d in results)
-        lines.append(f"{path.name}: {len(cases)} replies, {exact_n} exact ({100 * exact_n / len(cases):.1f} %), "
-                     f"{down_n} downgrades")
-        misses += [f"  {text!r} labelled {expected} {extra or ''}: read {got.state or got.reason}"
-                   for (text, expected, extra), got, ok, _ in results if not ok]
+        lines.append(
+            f"{path.name}: {len(cases)} replies, {exact_n} exact ({100 * exact_n / len(cases):.1f} %), "
+            f"{down_n} downgrades"
+        )
+        misses += [
+            f"  {text!r} labelled {expected} {extra or ''}: read {got.state or got.reason}"
+            for (text, expected, extra), got, ok, _ in results
+            if not ok
+        ]
     return lines + misses
 
 

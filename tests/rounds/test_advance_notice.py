@@ -16,8 +16,14 @@ def settings(settings):
 
 
 def start_notice(client, area, **extra):
-    body = {"reason": "manual", "kind": "advance_notice", "drill": False, "title": "台風10号の接近に備えて",
-            "target": {"municipality_ids": [area.city.id]}, **extra}
+    body = {
+        "reason": "manual",
+        "kind": "advance_notice",
+        "drill": False,
+        "title": "台風10号の接近に備えて",
+        "target": {"municipality_ids": [area.city.id]},
+        **extra,
+    }
     response = client.post("/api/v1/rounds", json=body)
     assert response.status_code in (200, 201), response.text
     return response.json()
@@ -29,15 +35,22 @@ def test_notice_round_has_its_own_texts_and_page(client, anon_client, session, s
     assert started["kind"] == "advance_notice"
     message = session.exec(select(OutboxMessage).where(OutboxMessage.round_id == started["id"])).one()
     assert message.template == "notice_initial"
-    text = render_message(message.template, drill=False, public_base_url=settings.public_base_url,
-                          token=message.answer_token, sender=settings.sender_name,
-                          replies=settings.sms_replies)
+    text = render_message(
+        message.template,
+        drill=False,
+        public_base_url=settings.public_base_url,
+        token=message.answer_token,
+        sender=settings.sender_name,
+        replies=settings.sms_replies,
+    )
     assert "事前連絡" in text and "充電" in text and "安否確認" not in text
 
     page = anon_client.get(f"/a/{message.answer_token}")
     assert page.status_code == 200 and "事前連絡" in page.text and "避難所に移ります" in page.text
-    answered = anon_client.post(f"/a/{message.answer_token}", data={
-        "state": "plan_shelter", "place": "〇〇小学校（福祉避難所）", "nonce": "n-1"})
+    answered = anon_client.post(
+        f"/a/{message.answer_token}",
+        data={"state": "plan_shelter", "place": "〇〇小学校（福祉避難所）", "nonce": "n-1"},
+    )
     assert answered.status_code == 200 and "避難所に移ります" in answered.text
     session.expire_all()
     stored = session.get(Patient, patient.id)
@@ -67,8 +80,12 @@ def test_non_confirmers_escalate_with_notice_texts(client, session, settings, ar
     safety_round.escalation_policy = POLICY
     age(session, safety_round, 61)
     escalate(session, settings)
-    templates = [m.template for m in session.exec(
-        select(OutboxMessage).where(OutboxMessage.round_id == started["id"]).order_by(OutboxMessage.id))]
+    templates = [
+        m.template
+        for m in session.exec(
+            select(OutboxMessage).where(OutboxMessage.round_id == started["id"]).order_by(OutboxMessage.id)
+        )
+    ]
     assert templates[0] == "notice_initial"
     assert "notice_reminder" in templates and "notice_family" in templates
     assert not {"check_reminder", "check_family"} & set(templates)

@@ -50,7 +50,9 @@ def _population(session, municipality, rng: random.Random, count: int) -> list[i
             roll = rng.random()
             mail_only = 0.85 < roll <= 0.9  # a family reached only by e-mail (email, issue 24.4)
             contact = PatientContact(
-                patient_id=patient.id, position=position, kind=rng.choice(["self", "family", "carer"]),
+                patient_id=patient.id,
+                position=position,
+                kind=rng.choice(["self", "family", "carer"]),
                 phone=None if mail_only else NUMBER_KINDS[rng.choice(list(NUMBER_KINDS))](rng),
                 preferred_channel=rng.choice([None, "sms", "sms", "voice", "email"]),
                 bad_since=now if roll > 0.9 else None,
@@ -68,17 +70,31 @@ def _population(session, municipality, rng: random.Random, count: int) -> list[i
 def _first_messages(session, round_id: int) -> dict[int, tuple[int, str, str | None, int]]:
     """patient id → (contact id, channel, template, priority) of the round's queued first message."""
     rows = session.exec(
-        select(SafetyCheck.patient_id, OutboxMessage.contact_id, OutboxMessage.channel, OutboxMessage.template,
-               OutboxMessage.priority)
-        .join(OutboxMessage, OutboxMessage.check_id == SafetyCheck.id).where(SafetyCheck.round_id == round_id)
+        select(
+            SafetyCheck.patient_id,
+            OutboxMessage.contact_id,
+            OutboxMessage.channel,
+            OutboxMessage.template,
+            OutboxMessage.priority,
+        )
+        .join(OutboxMessage, OutboxMessage.check_id == SafetyCheck.id)
+        .where(SafetyCheck.round_id == round_id)
     ).all()
-    return {patient_id: (contact_id, channel, template, priority) for patient_id, contact_id, channel, template,
-            priority in rows}
+    return {
+        patient_id: (contact_id, channel, template, priority)
+        for patient_id, contact_id, channel, template, priority in rows
+    }
 
 
 def _start(session, settings, area):
-    safety_round, _ = start_round(session=session, actor=Actor.system("test"), settings=settings, drill=True,
-                                  reason="manual", target=RoundTarget(municipality_ids=[area.town.id]))
+    safety_round, _ = start_round(
+        session=session,
+        actor=Actor.system("test"),
+        settings=settings,
+        drill=True,
+        reason="manual",
+        target=RoundTarget(municipality_ids=[area.town.id]),
+    )
     return safety_round
 
 
@@ -91,7 +107,7 @@ def test_the_sure_mobile_pattern_only_names_textable_numbers():
     for lead in range(10, 100):
         for length in range(8, 12):
             for tail in ("0" * 12, "1234567890123", "9" * 12):
-                number = f"+81{lead}{tail[:length - 2]}"
+                number = f"+81{lead}{tail[: length - 2]}"
                 if sure.search(number) and not other.search(number):
                     named += 1
                     assert can_text(number), number
@@ -109,8 +125,9 @@ def test_first_messages_chosen_in_sql_agree_with_contacts_choose(session, settin
             expected[patient_id] = (contact.id, channel)
     chosen_in_python = []
     real_choose = creation.choose
-    monkeypatch.setattr(creation, "choose", lambda contacts, purpose: chosen_in_python.append(1) or
-                        real_choose(contacts, purpose))
+    monkeypatch.setattr(
+        creation, "choose", lambda contacts, purpose: chosen_in_python.append(1) or real_choose(contacts, purpose)
+    )
 
     safety_round = _start(session, settings, area)
 
@@ -127,8 +144,7 @@ def test_first_messages_chosen_in_sql_agree_with_contacts_choose(session, settin
         assert len(chosen_in_python) == len(patient_ids)
 
 
-def test_sql_and_python_paths_queue_the_same_rows_and_hold_the_same_to_the_budget(session, settings, area,
-                                                                                  monkeypatch):
+def test_sql_and_python_paths_queue_the_same_rows_and_hold_the_same_to_the_budget(session, settings, area, monkeypatch):
     rng = random.Random(3)
     _population(session, area.town, rng, 120)
     first = _start(session, settings, area)  # everyone reached now: the next round is held by the contact budget
@@ -141,8 +157,15 @@ def test_sql_and_python_paths_queue_the_same_rows_and_hold_the_same_to_the_budge
         started = utcnow()
         safety_round = _start(session, settings, area)
         rows = session.exec(
-            select(SafetyCheck.patient_id, OutboxMessage.contact_id, OutboxMessage.channel, OutboxMessage.to_number,
-                   OutboxMessage.template, OutboxMessage.priority, OutboxMessage.next_attempt_at)
+            select(
+                SafetyCheck.patient_id,
+                OutboxMessage.contact_id,
+                OutboxMessage.channel,
+                OutboxMessage.to_number,
+                OutboxMessage.template,
+                OutboxMessage.priority,
+                OutboxMessage.next_attempt_at,
+            )
             .join(OutboxMessage, OutboxMessage.check_id == SafetyCheck.id)
             .where(SafetyCheck.round_id == safety_round.id)
         ).all()

@@ -19,9 +19,15 @@ def _csrf(html: str) -> str:
 
 
 def _start(session, settings, area, title: str, drill: bool = False) -> SafetyRound:
-    safety_round, _ = start_round(session=session, actor=Actor("admin", role="admin"), settings=settings,
-                                  target=RoundTarget(region_ids=[area.region.id]), reason="manual", drill=drill,
-                                  title=title)
+    safety_round, _ = start_round(
+        session=session,
+        actor=Actor("admin", role="admin"),
+        settings=settings,
+        target=RoundTarget(region_ids=[area.region.id]),
+        reason="manual",
+        drill=drill,
+        title=title,
+    )
     return safety_round
 
 
@@ -32,8 +38,11 @@ def test_two_rounds_joined_by_hand_share_each_conversation(browser_as, session, 
     blackout = _start(session, settings, area, "停電（手動）")
     drill = _start(session, settings, area, "訓練", drill=True)
     # Answered in the first round before the two are joined.
-    token = session.exec(select(OutboxMessage.answer_token).join(SafetyCheck, SafetyCheck.id == OutboxMessage.check_id)
-                         .where(OutboxMessage.round_id == quake.id, SafetyCheck.patient_id == first_patient.id)).one()
+    token = session.exec(
+        select(OutboxMessage.answer_token)
+        .join(SafetyCheck, SafetyCheck.id == OutboxMessage.check_id)
+        .where(OutboxMessage.round_id == quake.id, SafetyCheck.patient_id == first_patient.id)
+    ).one()
     assert anon_client.post(f"/a/{token}", data={"state": "safe", "nonce": "n1"}).status_code == 200
 
     admin = browser_as("admin")
@@ -44,13 +53,17 @@ def test_two_rounds_joined_by_hand_share_each_conversation(browser_as, session, 
     assert "10 分に SMS 1 通・電話 1 本まで" in page and "上限のため待機中 <strong>2</strong> 通" in page
     options = re.findall(r'<option value="(\d+)">', page.split('id="join-form"')[1].split("</select>")[0])
     assert options == [str(quake.id)]  # not the drill, not itself
-    refused = admin.post(f"/rounds/{blackout.id}/incident", data={"csrf_token": _csrf(page),
-                                                                   "other_round_id": str(drill.id)},
-                         follow_redirects=False)
+    refused = admin.post(
+        f"/rounds/{blackout.id}/incident",
+        data={"csrf_token": _csrf(page), "other_round_id": str(drill.id)},
+        follow_redirects=False,
+    )
     assert "join_error=1" in refused.headers["location"]
-    joined = admin.post(f"/rounds/{blackout.id}/incident", data={"csrf_token": _csrf(page),
-                                                                  "other_round_id": str(quake.id)},
-                        follow_redirects=False)
+    joined = admin.post(
+        f"/rounds/{blackout.id}/incident",
+        data={"csrf_token": _csrf(page), "other_round_id": str(quake.id)},
+        follow_redirects=False,
+    )
     assert joined.status_code == 303 and "joined=1" in joined.headers["location"]
     session.expire_all()
     assert session.get(SafetyRound, quake.id).incident_id == session.get(SafetyRound, blackout.id).incident_id

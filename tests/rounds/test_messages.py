@@ -16,8 +16,9 @@ LONGEST_SENDER = "鹿児島県在宅医療連携"
 @pytest.mark.parametrize("replies", [False, True])
 def test_every_template_fits_its_segment_budget_with_the_longest_link_and_sender(template, replies):
     assert template in messages.SEGMENT_BUDGET  # a new template needs a budget
-    samples = list(messages.budget_samples(template, public_base_url=LONGEST_BASE_URL, sender=LONGEST_SENDER,
-                                           replies=replies))
+    samples = list(
+        messages.budget_samples(template, public_base_url=LONGEST_BASE_URL, sender=LONGEST_SENDER, replies=replies)
+    )
     assert samples
     for text in samples:
         segments, encoding = count_segments(text)
@@ -38,8 +39,14 @@ def test_segment_budgets_count_ucs2_as_twilio_does():
 
 
 def test_the_first_message_carries_the_full_link():
-    text = messages.render_message(messages.INITIAL_TEMPLATE, drill=False, public_base_url=LONGEST_BASE_URL + "/",
-                                   token="T" * 22, sender="神奈川県", replies=True)
+    text = messages.render_message(
+        messages.INITIAL_TEMPLATE,
+        drill=False,
+        public_base_url=LONGEST_BASE_URL + "/",
+        token="T" * 22,
+        sender="神奈川県",
+        replies=True,
+    )
     assert f"\n{LONGEST_BASE_URL}/a/{'T' * 22}\n" in text  # on a line of its own
     assert text.startswith("【神奈川県】安否確認の回答は\n") and "1無事" in text
 

@@ -26,8 +26,16 @@ def test_preview_counts_people_messages_segments_and_time(browser_as, session, a
     add_patient(session, area.city, phones=[])  # no SMS contact
     add_patient(session, area.town)  # outside the region
     officer = browser_as("prefecture", area.prefecture.id)
-    page = officer.get("/rounds/new", params={"preview": "1", "drill": "1", "reason": "manual",
-                                              "region_id": str(area.region.id), "deadline_hours": "72"})
+    page = officer.get(
+        "/rounds/new",
+        params={
+            "preview": "1",
+            "drill": "1",
+            "reason": "manual",
+            "region_id": str(area.region.id),
+            "deadline_hours": "72",
+        },
+    )
     assert page.status_code == 200
     html = page.text
     assert "3 人" in html.split('id="pv-people"')[1][:40]
@@ -38,8 +46,10 @@ def test_preview_counts_people_messages_segments_and_time(browser_as, session, a
     assert "【訓練】" in html.split('class="sms-sample"')[1][:80]
     assert session.exec(select(SafetyRound)).all() == []  # a preview starts nothing
 
-    narrowed = officer.get("/rounds/new", params={"preview": "1", "region_id": str(area.region.id),
-                                                  "therapy": "ventilator", "risk_tier": "critical"}).text
+    narrowed = officer.get(
+        "/rounds/new",
+        params={"preview": "1", "region_id": str(area.region.id), "therapy": "ventilator", "risk_tier": "critical"},
+    ).text
     assert "1 人" in narrowed.split('id="pv-people"')[1][:40]
 
 
@@ -64,10 +74,19 @@ def test_start_drill_then_close_from_pages(browser_as, session, area):
     add_patient(session, area.city)
     add_patient(session, area.city)
     officer = browser_as("prefecture", area.prefecture.id)
-    preview = officer.get("/rounds/new", params={"preview": "1", "region_id": str(area.region.id),
-                                                 "title": "訓練 地震"}).text
-    form = {"csrf_token": _csrf(preview), "idempotency_key": _key(preview), "drill": "1", "reason": "manual",
-            "title": "訓練 地震", "deadline_hours": "72", "prefecture_id": "", "region_id": str(area.region.id)}
+    preview = officer.get(
+        "/rounds/new", params={"preview": "1", "region_id": str(area.region.id), "title": "訓練 地震"}
+    ).text
+    form = {
+        "csrf_token": _csrf(preview),
+        "idempotency_key": _key(preview),
+        "drill": "1",
+        "reason": "manual",
+        "title": "訓練 地震",
+        "deadline_hours": "72",
+        "prefecture_id": "",
+        "region_id": str(area.region.id),
+    }
     without_csrf = officer.post("/rounds", data={**form, "csrf_token": "wrong"}, follow_redirects=False)
     assert without_csrf.status_code == 403
     started = officer.post("/rounds", data=form, follow_redirects=False)
@@ -92,8 +111,9 @@ def test_start_drill_then_close_from_pages(browser_as, session, area):
     session.refresh(safety_round)
     assert safety_round.state == "running"
     assert "まだ終了していません" in officer.get(unconfirmed.headers["location"]).text
-    closed = officer.post(f"/rounds/{round_id}/close", data={"csrf_token": _csrf(page), "confirm_close": "yes"},
-                          follow_redirects=False)
+    closed = officer.post(
+        f"/rounds/{round_id}/close", data={"csrf_token": _csrf(page), "confirm_close": "yes"}, follow_redirects=False
+    )
     assert closed.status_code == 303
     session.refresh(safety_round)
     assert safety_round.state == "closed"
@@ -106,8 +126,14 @@ def test_real_round_needs_the_confirmation_box(browser_as, session, area):
     officer = browser_as("prefecture", area.prefecture.id)
     preview = officer.get("/rounds/new", params={"preview": "1", "drill": "0", "region_id": str(area.region.id)}).text
     assert "本番の安否確認を開始する" in preview
-    form = {"csrf_token": _csrf(preview), "idempotency_key": _key(preview), "drill": "0", "reason": "disaster",
-            "deadline_hours": "24", "region_id": str(area.region.id)}
+    form = {
+        "csrf_token": _csrf(preview),
+        "idempotency_key": _key(preview),
+        "drill": "0",
+        "reason": "disaster",
+        "deadline_hours": "24",
+        "region_id": str(area.region.id),
+    }
     refused = officer.post("/rounds", data=form, follow_redirects=False)
     assert refused.status_code == 422 and "確認の欄にチェック" in refused.text
     assert session.exec(select(SafetyRound)).all() == []
@@ -119,10 +145,30 @@ def test_round_page_shows_escalation_timeline(browser_as, session, scene):
     checks = list(scene.checks.values())[:3]
     now = utcnow()
     for check in checks:
-        session.add(CheckEvent(check_id=check.id, round_id=scene.round.id, kind="escalation", step=1, action="resend",
-                               at=now, messages=1, actor_name="system"))
-    session.add(CheckEvent(check_id=checks[0].id, round_id=scene.round.id, kind="escalation", step=4,
-                           action="unreachable", at=now, messages=0, actor_name="system"))
+        session.add(
+            CheckEvent(
+                check_id=check.id,
+                round_id=scene.round.id,
+                kind="escalation",
+                step=1,
+                action="resend",
+                at=now,
+                messages=1,
+                actor_name="system",
+            )
+        )
+    session.add(
+        CheckEvent(
+            check_id=checks[0].id,
+            round_id=scene.round.id,
+            kind="escalation",
+            step=4,
+            action="unreachable",
+            at=now,
+            messages=0,
+            actor_name="system",
+        )
+    )
     session.flush()
     page = browser_as("admin").get(f"/rounds/{scene.round.id}").text
     timeline = page.split('id="timeline"')[1].split("</table>")[0]
@@ -146,14 +192,28 @@ def test_start_an_advance_notice_from_the_page(browser_as, session, area):
     add_patient(session, area.city)
     officer = browser_as("prefecture", area.prefecture.id)
     assert 'value="advance_notice"' in officer.get("/rounds/new").text
-    preview = officer.get("/rounds/new", params={"preview": "1", "region_id": str(area.region.id),
-                                                 "kind": "advance_notice", "title": "台風10号に備えて"}).text
+    preview = officer.get(
+        "/rounds/new",
+        params={
+            "preview": "1",
+            "region_id": str(area.region.id),
+            "kind": "advance_notice",
+            "title": "台風10号に備えて",
+        },
+    ).text
     sample = preview.split('class="sms-sample"')[1][:120]
     assert "【事前連絡】" in sample and "安否確認" not in sample
     assert 'name="kind" value="advance_notice"' in preview.split('id="confirm-form"')[1]
-    form = {"csrf_token": _csrf(preview), "idempotency_key": _key(preview), "drill": "1", "reason": "manual",
-            "title": "台風10号に備えて", "deadline_hours": "48", "region_id": str(area.region.id),
-            "kind": "advance_notice"}
+    form = {
+        "csrf_token": _csrf(preview),
+        "idempotency_key": _key(preview),
+        "drill": "1",
+        "reason": "manual",
+        "title": "台風10号に備えて",
+        "deadline_hours": "48",
+        "region_id": str(area.region.id),
+        "kind": "advance_notice",
+    }
     bad = officer.post("/rounds", data={**form, "kind": "party"}, follow_redirects=False)
     assert bad.status_code == 422 and "安否確認か事前連絡かを選んでください" in bad.text
     assert session.exec(select(SafetyRound)).all() == []

@@ -29,10 +29,20 @@ def test_most_replies_as_people_write_them_read_exactly():
     assert exact / len(WILD) >= 0.9, f"{exact} of {len(WILD)}"  # a floor; the figure: RESULTS.md
 
 
-@pytest.mark.parametrize(("text", "hours"), [
-    ("酸素あと1〜2時間", 1), ("バッテリーあと5〜6時間", 5), ("4〜5時間", 4), ("4-5時間", 4), ("1~2h", 1),
-    ("一、二時間", 1), ("二三時間", 2), ("2、3時間", 2), ("30〜40分", 0.5),
-])
+@pytest.mark.parametrize(
+    ("text", "hours"),
+    [
+        ("酸素あと1〜2時間", 1),
+        ("バッテリーあと5〜6時間", 5),
+        ("4〜5時間", 4),
+        ("4-5時間", 4),
+        ("1~2h", 1),
+        ("一、二時間", 1),
+        ("二三時間", 2),
+        ("2、3時間", 2),
+        ("30〜40分", 0.5),
+    ],
+)
 def test_a_range_gives_its_lower_bound_and_no_menu_digit(text, hours):
     got, _, _ = compare(text, "review", {"hours": str(hours)})
     assert got.state is None and got.hours == hours, got

@@ -16,8 +16,9 @@ TEXT = "<b>母の様子が変です</b> どうしたらいいですか"
 
 
 def _reply_from(session, scene, key: str, body: str = TEXT) -> UnmatchedReply:
-    phone = session.exec(select(PatientContact.phone)
-                         .where(PatientContact.patient_id == getattr(scene.people, key).id)).first()
+    phone = session.exec(
+        select(PatientContact.phone).where(PatientContact.patient_id == getattr(scene.people, key).id)
+    ).first()
     [result] = handle_replies(session, [InboundSms(f"SMreview{key}", phone, None, body)])
     assert result.kind == "queued", result
     session.flush()
@@ -68,13 +69,16 @@ def test_a_reply_sent_to_review_shows_at_once_and_ranks_as_needing_help(browser_
 
 def test_a_second_unread_reply_keeps_the_mark_when_the_first_is_read(browser_as, session, scene):
     first = _reply_from(session, scene, "silent_critical", "よくわからない")
-    phone = session.exec(select(PatientContact.phone)
-                         .where(PatientContact.patient_id == scene.people.silent_critical.id)).first()
+    phone = session.exec(
+        select(PatientContact.phone).where(PatientContact.patient_id == scene.people.silent_critical.id)
+    ).first()
     handle_replies(session, [InboundSms("SMsecond", phone, None, "どうしたらいいですか")])
     second = session.exec(select(UnmatchedReply).where(UnmatchedReply.provider_message_id == "SMsecond")).one()
     hub = browser_as("hub", scene.area.hub.id)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', hub.get("/review").text).group(1)
-    assert hub.post(f"/review/{second.id}/resolve", data={"csrf_token": csrf}, follow_redirects=False).status_code == 303
+    assert (
+        hub.post(f"/review/{second.id}/resolve", data={"csrf_token": csrf}, follow_redirects=False).status_code == 303
+    )
     check = session.exec(select(SafetyCheck).where(SafetyCheck.id == scene.checks["silent_critical"].id)).one()
     session.refresh(check)
     assert check.review_reply_id == first.id
@@ -85,8 +89,12 @@ def test_a_nurse_result_clears_the_mark(browser_as, session, scene):
     check = scene.checks["silent_critical"]
     nurse = browser_as("nurse", scene.area.station.id)
     csrf = re.search(r'name="csrf-token" content="([^"]+)"', nurse.get("/nurse").text).group(1)
-    body = {"client_id": "8f2c6f9e-1111-4c1e-9d7a-0a0a0a0a0a0a", "check_id": check.id, "state": "needs_help",
-            "method": "phone"}
+    body = {
+        "client_id": "8f2c6f9e-1111-4c1e-9d7a-0a0a0a0a0a0a",
+        "check_id": check.id,
+        "state": "needs_help",
+        "method": "phone",
+    }
     assert nurse.post("/api/v1/nurse/results", json=body, headers={"X-CSRF-Token": csrf}).status_code == 200
     session.refresh(check)
     assert check.review_reply_id is None and check.state == "needs_help"

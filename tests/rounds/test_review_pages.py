@@ -11,8 +11,13 @@ from tests.board.conftest import browser_as, scene  # noqa: F401  (fixtures)
 
 
 def _reply(session, phone: str, body: str, **values) -> UnmatchedReply:
-    reply = UnmatchedReply(from_number=phone, body=body, provider_message_id=f"SM{abs(hash((phone, body)))}",
-                           reason=values.pop("reason", "unreadable"), **values)
+    reply = UnmatchedReply(
+        from_number=phone,
+        body=body,
+        provider_message_id=f"SM{abs(hash((phone, body)))}",
+        reason=values.pop("reason", "unreadable"),
+        **values,
+    )
     session.add(reply)
     session.flush()
     return reply
@@ -38,8 +43,11 @@ def test_reply_shows_text_and_candidate_and_is_resolved_with_a_state(browser_as,
     assert person.id in shown
 
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    done = hub.post(f"/review/{reply.id}/resolve", data={"csrf_token": csrf, "check_id": str(check.id),
-                                                        "state": "power_out", "hours": "３"}, follow_redirects=False)
+    done = hub.post(
+        f"/review/{reply.id}/resolve",
+        data={"csrf_token": csrf, "check_id": str(check.id), "state": "power_out", "hours": "３"},
+        follow_redirects=False,
+    )
     assert done.status_code == 303
     session.refresh(reply)
     assert reply.resolution == "answered" and reply.resolved_check_id == check.id
@@ -48,8 +56,9 @@ def test_reply_shows_text_and_candidate_and_is_resolved_with_a_state(browser_as,
     after = hub.get(done.headers["location"]).text
     assert "返信を処理しました" in after and f'id="r{reply.id}"' not in after
 
-    again = hub.post(f"/review/{reply.id}/resolve", data={"csrf_token": csrf, "check_id": str(check.id),
-                                                         "state": "safe"})
+    again = hub.post(
+        f"/review/{reply.id}/resolve", data={"csrf_token": csrf, "check_id": str(check.id), "state": "safe"}
+    )
     assert again.status_code == 409 and "既に処理されています" in again.text
 
 

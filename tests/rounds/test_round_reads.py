@@ -71,7 +71,9 @@ def test_nurse_sees_patients_assigned_in_an_open_round(client, session, area):
     principal = Principal(nurse.id, nurse.username, Role.nurse, area.station.id)
     visible = lambda: set(session.exec(select(Patient.id).where(*patient_scope(principal))).all())  # noqa: E731
     assert other_station.id not in visible()
-    session.execute(update(SafetyCheck).where(SafetyCheck.patient_id == other_station.id).values(assigned_user_id=nurse.id))
+    session.execute(
+        update(SafetyCheck).where(SafetyCheck.patient_id == other_station.id).values(assigned_user_id=nurse.id)
+    )
     assert other_station.id in visible()
     client.post(f"/api/v1/rounds/{created['id']}/close")
     assert other_station.id not in visible()

@@ -9,8 +9,9 @@ from tests.rounds.conftest import add_patient, round_body
 
 def test_start_round_creates_checks_messages_and_counters(client, session, area):
     critical = add_patient(session, area.city, uses_ventilator=True, ventilator_mode="invasive")
-    standard = add_patient(session, area.city, uses_oxygen=True, oxygen_source="liquid", cylinder_hours=12,
-                           max_hours_without_device=8)
+    standard = add_patient(
+        session, area.city, uses_oxygen=True, oxygen_source="liquid", cylinder_hours=12, max_hours_without_device=8
+    )
     add_patient(session, area.town)  # outside the target
     add_patient(session, area.city, status="moved")  # not active
     response = client.post("/api/v1/rounds", json=round_body(municipality_ids=[area.city.id]) | {"drill": True})
@@ -41,10 +42,12 @@ def test_idempotency_key_starts_one_round(client, session, area):
     second = client.post("/api/v1/rounds", json=body)
     assert first.status_code == 201 and second.status_code == 200
     assert first.json()["id"] == second.json()["id"]
-    by_header = client.post("/api/v1/rounds", json=round_body(municipality_ids=[area.city.id]),
-                            headers={"Idempotency-Key": "header-key"})
-    again = client.post("/api/v1/rounds", json=round_body(municipality_ids=[area.city.id]),
-                        headers={"Idempotency-Key": "header-key"})
+    by_header = client.post(
+        "/api/v1/rounds", json=round_body(municipality_ids=[area.city.id]), headers={"Idempotency-Key": "header-key"}
+    )
+    again = client.post(
+        "/api/v1/rounds", json=round_body(municipality_ids=[area.city.id]), headers={"Idempotency-Key": "header-key"}
+    )
     assert by_header.json()["id"] == again.json()["id"] != first.json()["id"]
     assert len(session.exec(select(SafetyRound)).all()) == 2
 
@@ -62,8 +65,12 @@ def test_target_mixes_areas_with_or_and_narrows_by_therapy_and_tier(client, sess
     in_region = add_patient(session, area.city, uses_ventilator=True, ventilator_mode="invasive")
     in_town = add_patient(session, area.town, uses_ventilator=True, ventilator_mode="invasive")
     oxygen_only = add_patient(session, area.city)
-    body = round_body(region_ids=[area.region.id], municipality_codes=[area.town.code], therapies=["ventilator"],
-                      risk_tiers=["critical"])
+    body = round_body(
+        region_ids=[area.region.id],
+        municipality_codes=[area.town.code],
+        therapies=["ventilator"],
+        risk_tiers=["critical"],
+    )
     created = client.post("/api/v1/rounds", json=body).json()
     patient_ids = set(session.exec(select(SafetyCheck.patient_id).where(SafetyCheck.round_id == created["id"])).all())
     assert patient_ids == {in_region.id, in_town.id}
@@ -75,7 +82,9 @@ def test_bad_targets_are_refused(client, area):
     assert client.post("/api/v1/rounds", json=round_body()).status_code == 422
     unknown = client.post("/api/v1/rounds", json=round_body(municipality_codes=["999999"]))
     assert unknown.status_code == 422 and "999999" in unknown.text
-    past = client.post("/api/v1/rounds", json=round_body(municipality_ids=[area.city.id]) | {"deadline": "2020-01-01T00:00:00+09:00"})
+    past = client.post(
+        "/api/v1/rounds", json=round_body(municipality_ids=[area.city.id]) | {"deadline": "2020-01-01T00:00:00+09:00"}
+    )
     assert past.status_code == 409
 
 
@@ -87,8 +96,12 @@ def test_hub_round_is_limited_to_its_scope(client_as, session, area):
     assert created.status_code == 201, created.text
     patient_ids = session.exec(select(SafetyCheck.patient_id).where(SafetyCheck.round_id == created.json()["id"])).all()
     assert patient_ids == [mine.id]
-    assert client_as("institution", area.clinic.id).post(
-        "/api/v1/rounds", json=round_body(prefecture_id=area.prefecture.id)).status_code == 403
+    assert (
+        client_as("institution", area.clinic.id)
+        .post("/api/v1/rounds", json=round_body(prefecture_id=area.prefecture.id))
+        .status_code
+        == 403
+    )
 
 
 def test_close_cancels_unsent_messages_and_only_owner_or_admin_may_close(client, client_as, session, area):
@@ -121,13 +134,23 @@ def test_system_actor_can_start_a_round_without_a_request(session, settings, are
 
     add_patient(session, area.city)
     safety_round, created = start_round(
-        session=session, actor=Actor.system("scheduler"), target=RoundTarget(municipality_ids=[area.city.id]),
-        reason="scheduled", drill=True, settings=settings, idempotency_key="schedule:monthly:2026-11",
+        session=session,
+        actor=Actor.system("scheduler"),
+        target=RoundTarget(municipality_ids=[area.city.id]),
+        reason="scheduled",
+        drill=True,
+        settings=settings,
+        idempotency_key="schedule:monthly:2026-11",
     )
     assert created and safety_round.started_by_name == "system:scheduler" and safety_round.target_count == 1
     again, created_again = start_round(
-        session=session, actor=Actor.system("scheduler"), target=RoundTarget(municipality_ids=[area.city.id]),
-        reason="scheduled", drill=True, settings=settings, idempotency_key="schedule:monthly:2026-11",
+        session=session,
+        actor=Actor.system("scheduler"),
+        target=RoundTarget(municipality_ids=[area.city.id]),
+        reason="scheduled",
+        drill=True,
+        settings=settings,
+        idempotency_key="schedule:monthly:2026-11",
     )
     assert again.id == safety_round.id and not created_again
     create_user(session, "admin")

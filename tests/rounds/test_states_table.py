@@ -51,7 +51,9 @@ def test_groups_are_the_tables_everywhere():
     assert set(escalation_jobs.ESCALATING_STATES) <= set(states.SILENT)
     assert set(bcp_drill._ANSWERED) == set(states.ANSWER_CODES)
     assert set(states.ANSWER_CODES) == answer_page.VALID_STATES
-    assert [b.code for b in answer_page.BUTTONS] == list(states.ANSWER_CODES) and all(b.button for b in answer_page.BUTTONS)
+    assert [b.code for b in answer_page.BUTTONS] == list(states.ANSWER_CODES) and all(
+        b.button for b in answer_page.BUTTONS
+    )
 
 
 def test_reply_digits_and_words_are_the_tables():
@@ -72,7 +74,9 @@ def test_sms_templates_offer_the_tables_menu():
             assert f"{s.digit}{s.short}" in menu
     for template in ("check_initial", "check_reminder", "reply_unreadable"):
         # The menu is offered where replies can arrive (BCP_SMS_REPLIES on; docs/deployment-twilio-japan.md).
-        assert menu in messages.render_text(template, drill=False, link="https://x.jp/a/t", sender="千葉県", replies=True)
+        assert menu in messages.render_text(
+            template, drill=False, link="https://x.jp/a/t", sender="千葉県", replies=True
+        )
 
 
 def test_index_conditions_are_the_tables(engine):
@@ -80,20 +84,35 @@ def test_index_conditions_are_the_tables(engine):
     assert str(board_indexes.SILENT) == states.sql_in(states.SILENT)
     with engine.connect() as connection:
         if engine.dialect.name == "postgresql":
-            sql = dict(connection.execute(text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'safety_check'")).all())
+            sql = dict(
+                connection.execute(
+                    text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'safety_check'")
+                ).all()
+            )
         else:
-            sql = dict(connection.execute(text("SELECT name, sql FROM sqlite_master WHERE tbl_name = 'safety_check' AND sql IS NOT NULL")).all())
-    for index, codes in (("ix_safety_check_board_needing", states.NEEDING), ("ix_safety_check_board_silent", states.SILENT)):
+            sql = dict(
+                connection.execute(
+                    text("SELECT name, sql FROM sqlite_master WHERE tbl_name = 'safety_check' AND sql IS NOT NULL")
+                ).all()
+            )
+    for index, codes in (
+        ("ix_safety_check_board_needing", states.NEEDING),
+        ("ix_safety_check_board_silent", states.SILENT),
+    ):
         in_index = set(re.findall(r"'(\w+)'", sql[index].split("WHERE", 1)[1]))
         assert in_index == set(codes), (index, in_index)
 
 
 def test_no_state_labels_written_by_hand_elsewhere():
     # A mapping from a state code to Japanese text outside the table is a second source of truth.
-    pattern = re.compile(r"""["'](?:{})["']\s*:\s*["'][^"']*[\u3040-\u30ff\u4e00-\u9fff]""".format("|".join(states.CODES)))
+    pattern = re.compile(
+        r"""["'](?:{})["']\s*:\s*["'][^"']*[\u3040-\u30ff\u4e00-\u9fff]""".format("|".join(states.CODES))
+    )
     offenders = [
-        str(path.relative_to(ROOT)) for path in ROOT.rglob("*")
-        if path.suffix in (".py", ".html", ".txt", ".js") and path.name != "check_states.py"
+        str(path.relative_to(ROOT))
+        for path in ROOT.rglob("*")
+        if path.suffix in (".py", ".html", ".txt", ".js")
+        and path.name != "check_states.py"
         and pattern.search(path.read_text(encoding="utf-8"))
     ]
     # The registry's code labels map the *patient* status (moved / admitted / deceased), not a check state.

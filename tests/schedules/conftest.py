@@ -68,9 +68,19 @@ def add_patient(session, municipality, **overrides):
 
 
 def add_schedule(session, *, target: dict, effective_from: datetime, **overrides) -> RoundSchedule:
-    values = {"name": "月例訓練", "cron": "0 9 * * *", "timezone": "Asia/Tokyo", "target": target, "drill": True,
-              "reason": "scheduled", "created_by_name": "admin", "created_by_role": "admin",
-              "effective_from": effective_from, "created_at": effective_from, **overrides}
+    values = {
+        "name": "月例訓練",
+        "cron": "0 9 * * *",
+        "timezone": "Asia/Tokyo",
+        "target": target,
+        "drill": True,
+        "reason": "scheduled",
+        "created_by_name": "admin",
+        "created_by_role": "admin",
+        "effective_from": effective_from,
+        "created_at": effective_from,
+        **overrides,
+    }
     schedule = RoundSchedule(**values)
     session.add(schedule)
     session.flush()

@@ -5,13 +5,25 @@ from tests.schedules.conftest import add_patient
 
 
 def body(area, **overrides) -> dict:
-    return {"name": "月例訓練", "cron": "0 10 1 * *", "target": {"municipality_ids": [area.city.id]}, "drill": True,
-            **overrides}
+    return {
+        "name": "月例訓練",
+        "cron": "0 10 1 * *",
+        "target": {"municipality_ids": [area.city.id]},
+        "drill": True,
+        **overrides,
+    }
 
 
 def test_create_read_update_and_delete_a_schedule(client, session, area):
-    created = client.post("/api/v1/schedules", json=body(area, escalation_policy={"steps": [
-        {"after_minutes": 20, "action": "resend"}, {"after_minutes": 60, "action": "unreachable"}]}))
+    created = client.post(
+        "/api/v1/schedules",
+        json=body(
+            area,
+            escalation_policy={
+                "steps": [{"after_minutes": 20, "action": "resend"}, {"after_minutes": 60, "action": "unreachable"}]
+            },
+        ),
+    )
     assert created.status_code == 201, created.text
     schedule = created.json()
     assert schedule["timezone"] == "Asia/Tokyo" and schedule["active"] is True and schedule["reason"] == "scheduled"
@@ -22,8 +34,14 @@ def test_create_read_update_and_delete_a_schedule(client, session, area):
     listed = client.get("/api/v1/schedules").json()
     assert [s["id"] for s in listed["items"]] == [schedule["id"]]
 
-    typhoon = client.patch(f"/api/v1/schedules/{schedule['id']}", json={
-        "interval_minutes": 360, "starts_at": "2030-09-01T12:00:00+09:00", "ends_at": "2030-09-02T12:00:00+09:00"})
+    typhoon = client.patch(
+        f"/api/v1/schedules/{schedule['id']}",
+        json={
+            "interval_minutes": 360,
+            "starts_at": "2030-09-01T12:00:00+09:00",
+            "ends_at": "2030-09-02T12:00:00+09:00",
+        },
+    )
     assert typhoon.status_code == 200, typhoon.text
     changed = typhoon.json()
     assert changed["cron"] is None and changed["interval_minutes"] == 360
@@ -50,13 +68,21 @@ def test_invalid_schedules_are_refused_with_the_field(client, area):
     assert bad_cron.status_code == 422
     bad_zone = client.post("/api/v1/schedules", json=body(area, timezone="Mars/Olympus"))
     assert bad_zone.status_code == 422 and "time zone" in bad_zone.text
-    reversed_window = client.post("/api/v1/schedules", json=body(
-        area, starts_at="2030-09-02T00:00:00+09:00", ends_at="2030-09-01T00:00:00+09:00"))
+    reversed_window = client.post(
+        "/api/v1/schedules", json=body(area, starts_at="2030-09-02T00:00:00+09:00", ends_at="2030-09-01T00:00:00+09:00")
+    )
     assert reversed_window.status_code == 422
     unknown_code = client.post("/api/v1/schedules", json=body(area, target={"municipality_codes": ["999999"]}))
     assert unknown_code.status_code == 422 and "999999" in unknown_code.text
-    bad_policy = client.post("/api/v1/schedules", json=body(area, escalation_policy={"steps": [
-        {"after_minutes": 30, "action": "unreachable"}, {"after_minutes": 60, "action": "call"}]}))
+    bad_policy = client.post(
+        "/api/v1/schedules",
+        json=body(
+            area,
+            escalation_policy={
+                "steps": [{"after_minutes": 30, "action": "unreachable"}, {"after_minutes": 60, "action": "call"}]
+            },
+        ),
+    )
     assert bad_policy.status_code == 422
     naive = client.post("/api/v1/schedules", json=body(area, starts_at="2030-09-01T00:00:00"))
     assert naive.status_code == 422
@@ -84,8 +110,9 @@ def test_firings_are_listed_newest_first(client, session, area):
     add_patient(session, area.city)
     schedule = client.post("/api/v1/schedules", json=body(area)).json()
     for day, outcome in ((1, "missed"), (2, "started")):
-        session.add(ScheduleFiring(schedule_id=schedule["id"], fire_time=utc(2030, 1, day), outcome=outcome,
-                                   instance_id="test"))
+        session.add(
+            ScheduleFiring(schedule_id=schedule["id"], fire_time=utc(2030, 1, day), outcome=outcome, instance_id="test")
+        )
     session.flush()
     page = client.get(f"/api/v1/schedules/{schedule['id']}/firings").json()
     assert [f["outcome"] for f in page["items"]] == ["started", "missed"]

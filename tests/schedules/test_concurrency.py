@@ -29,8 +29,10 @@ def seed(factory, *, schedules: int, **overrides) -> list[int]:
         city = create_municipality(session, create_prefecture(session))
         for _ in range(3):
             add_patient(session, city)
-        ids = [add_schedule(session, target={"municipality_ids": [city.id]}, name=f"訓練{n}", **overrides).id
-               for n in range(schedules)]
+        ids = [
+            add_schedule(session, target={"municipality_ids": [city.id]}, name=f"訓練{n}", **overrides).id
+            for n in range(schedules)
+        ]
         session.commit()
         return ids
 
@@ -52,8 +54,9 @@ def test_two_schedulers_racing_on_the_same_fire_times_start_each_round_once(comm
     def run(name: str, engine) -> None:
         try:
             barrier.wait()
-            written[name] = fire_due_schedules(make_session_factory(engine), settings=settings, instance_id=name,
-                                               now=utc(2025, 3, 2, 0, 0, 2))
+            written[name] = fire_due_schedules(
+                make_session_factory(engine), settings=settings, instance_id=name, now=utc(2025, 3, 2, 0, 0, 2)
+            )
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -76,11 +79,21 @@ def test_two_schedulers_racing_on_the_same_fire_times_start_each_round_once(comm
 def test_two_apscheduler_processes_fire_a_due_schedule_once_and_both_beat(committed, database_url, tick_settings):
     now = utcnow()
     # An interval schedule whose first fire time was 30 seconds ago, within the grace period.
-    seed(committed, schedules=1, effective_from=now - timedelta(minutes=5), cron=None, interval_minutes=60,
-         starts_at=now - timedelta(seconds=30))
+    seed(
+        committed,
+        schedules=1,
+        effective_from=now - timedelta(minutes=5),
+        cron=None,
+        interval_minutes=60,
+        starts_at=now - timedelta(seconds=30),
+    )
     engines = [make_engine(database_url, pool_size=3) for _ in range(2)]
-    processes = [SchedulerProcess(session_factory=make_session_factory(e), settings=tick_settings,
-                                  instance_id=f"scheduler:test:{n}") for n, e in enumerate(engines)]
+    processes = [
+        SchedulerProcess(
+            session_factory=make_session_factory(e), settings=tick_settings, instance_id=f"scheduler:test:{n}"
+        )
+        for n, e in enumerate(engines)
+    ]
     try:
         for process in processes:
             process.start()
@@ -105,12 +118,19 @@ def test_two_apscheduler_processes_fire_a_due_schedule_once_and_both_beat(commit
 
 def test_two_scheduler_commands_started_together_fire_once(committed, database_url):
     now = utcnow()
-    seed(committed, schedules=1, effective_from=now - timedelta(minutes=5), cron=None, interval_minutes=60,
-         starts_at=now - timedelta(seconds=20))
+    seed(
+        committed,
+        schedules=1,
+        effective_from=now - timedelta(minutes=5),
+        cron=None,
+        interval_minutes=60,
+        starts_at=now - timedelta(seconds=20),
+    )
     env = {**os.environ, "BCP_DATABASE_URL": database_url, "BCP_ENVIRONMENT": "test", "BCP_LOG_LEVEL": "WARNING"}
     command = [sys.executable, "-c", "from bcp_service.cli import main; main()", "scheduler", "--once"]
-    runs = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            for _ in range(2)]
+    runs = [
+        subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)
+    ]
     outputs = [run.communicate(timeout=120) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outputs
     assert counts(committed) == (1, 1)

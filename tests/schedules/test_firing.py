@@ -18,14 +18,19 @@ def fire(session, settings, now, instance="test-1"):
 
 
 def firings(session, schedule_id):
-    return session.exec(select(ScheduleFiring).where(ScheduleFiring.schedule_id == schedule_id)
-                        .order_by(ScheduleFiring.fire_time)).all()
+    return session.exec(
+        select(ScheduleFiring).where(ScheduleFiring.schedule_id == schedule_id).order_by(ScheduleFiring.fire_time)
+    ).all()
 
 
 def test_a_due_fire_time_starts_one_round_and_a_second_pass_starts_none(session, settings, area):
     patient = add_patient(session, area.city)
-    schedule = add_schedule(session, target={"municipality_ids": [area.city.id]}, effective_from=CREATED,
-                            escalation_policy={"steps": [{"after_minutes": 10, "action": "resend"}]})
+    schedule = add_schedule(
+        session,
+        target={"municipality_ids": [area.city.id]},
+        effective_from=CREATED,
+        escalation_policy={"steps": [{"after_minutes": 10, "action": "resend"}]},
+    )
     assert fire(session, settings, utc(2025, 3, 1, 23, 59)) == []  # not yet 09:00 JST on the 2nd
     (firing,) = fire(session, settings, utc(2025, 3, 2, 0, 0, 4))
     assert firing.outcome == "started" and firing.fire_time.replace(tzinfo=None) == utc(2025, 3, 2).replace(tzinfo=None)
@@ -36,7 +41,9 @@ def test_a_due_fire_time_starts_one_round_and_a_second_pass_starts_none(session,
     assert safety_round.title == "月例訓練 (2025-03-02 09:00)"
     assert safety_round.started_by_name == f"schedule:{schedule.id}"
     assert safety_round.escalation_policy == {"steps": [{"after_minutes": 10, "action": "resend"}]}
-    assert session.exec(select(SafetyCheck.patient_id).where(SafetyCheck.round_id == safety_round.id)).all() == [patient.id]
+    assert session.exec(select(SafetyCheck.patient_id).where(SafetyCheck.round_id == safety_round.id)).all() == [
+        patient.id
+    ]
 
     assert fire(session, settings, utc(2025, 3, 2, 0, 0, 9), instance="test-2") == []
     assert len(firings(session, schedule.id)) == 1
@@ -68,10 +75,16 @@ def test_a_fire_time_later_than_the_grace_period_is_recorded_as_missed(session, 
 
 def test_skip_policy_and_per_schedule_grace(session, settings, area):
     add_patient(session, area.city)
-    strict = add_schedule(session, target={"municipality_ids": [area.city.id]}, effective_from=CREATED,
-                          misfire_policy="skip")
-    lenient = add_schedule(session, target={"municipality_ids": [area.city.id]}, effective_from=CREATED,
-                           misfire_grace_seconds=6 * 3600, name="台風")
+    strict = add_schedule(
+        session, target={"municipality_ids": [area.city.id]}, effective_from=CREATED, misfire_policy="skip"
+    )
+    lenient = add_schedule(
+        session,
+        target={"municipality_ids": [area.city.id]},
+        effective_from=CREATED,
+        misfire_grace_seconds=6 * 3600,
+        name="台風",
+    )
     results = {f.schedule_id: f for f in fire(session, settings, utc(2025, 3, 2, 2, 0))}  # two hours late
     assert results[strict.id].outcome == "missed"
     assert results[lenient.id].outcome == "started"
@@ -99,19 +112,32 @@ def test_a_schedule_that_cannot_start_records_a_failed_firing_once(session, sett
 def test_rounds_of_a_hub_schedule_reach_only_the_hubs_patients(session, settings, area):
     inside = add_patient(session, area.city)
     add_patient(session, area.town)  # same prefecture, not covered by the hub
-    schedule = add_schedule(session, target={"prefecture_id": area.prefecture.id}, effective_from=CREATED,
-                            created_by_role="hub", created_by_scope_id=area.hub.id, created_by_name="hub-user")
+    schedule = add_schedule(
+        session,
+        target={"prefecture_id": area.prefecture.id},
+        effective_from=CREATED,
+        created_by_role="hub",
+        created_by_scope_id=area.hub.id,
+        created_by_name="hub-user",
+    )
     (firing,) = fire(session, settings, utc(2025, 3, 2, 0, 0, 1))
     safety_round = session.get(SafetyRound, firing.round_id)
     assert safety_round.started_by_role == "hub" and safety_round.started_by_scope_id == area.hub.id
-    assert session.exec(select(SafetyCheck.patient_id).where(SafetyCheck.round_id == safety_round.id)).all() == [inside.id]
+    assert session.exec(select(SafetyCheck.patient_id).where(SafetyCheck.round_id == safety_round.id)).all() == [
+        inside.id
+    ]
     assert schedule.id == firing.schedule_id
 
 
 def test_an_advance_notice_schedule_starts_notice_rounds(session, settings, area):
     add_patient(session, area.city)
-    schedule = add_schedule(session, target={"municipality_ids": [area.city.id]}, effective_from=CREATED,
-                            kind="advance_notice", title="台風接近に備えた事前連絡")
+    schedule = add_schedule(
+        session,
+        target={"municipality_ids": [area.city.id]},
+        effective_from=CREATED,
+        kind="advance_notice",
+        title="台風接近に備えた事前連絡",
+    )
     (firing,) = fire(session, settings, utc(2025, 3, 2, 0, 0, 4))
     safety_round = session.get(SafetyRound, firing.round_id)
     assert safety_round.kind == "advance_notice" and schedule.kind == "advance_notice"

@@ -16,8 +16,14 @@ def component(client, name):
 
 def test_no_scheduler_ever_started_is_reported_stale(client):
     status, scheduler = component(client, "scheduler")
-    assert scheduler == {"name": "scheduler", "stale": True, "last_beat_at": None, "alive_instances": 0,
-                         "waiting_for_database_since": None, "instances": []}
+    assert scheduler == {
+        "name": "scheduler",
+        "stale": True,
+        "last_beat_at": None,
+        "alive_instances": 0,
+        "waiting_for_database_since": None,
+        "instances": [],
+    }
     assert status["ok"] is False
 
 
@@ -41,10 +47,22 @@ def test_a_beating_scheduler_is_live_and_one_that_stopped_beating_turns_stale(cl
 
 def test_workers_are_reported_from_the_one_heartbeat_table(client, session):
     now = utcnow()
-    session.add(ServiceHeartbeat(instance_id="w1", name="worker", host="h", process_id=1, started_at=now, beat_at=now,
-                                 info={"sent": 3, "failed": 0}))
-    session.add(ServiceHeartbeat(instance_id="scheduler:h:2", name="scheduler", host="h", process_id=2,
-                                 started_at=now, beat_at=now))
+    session.add(
+        ServiceHeartbeat(
+            instance_id="w1",
+            name="worker",
+            host="h",
+            process_id=1,
+            started_at=now,
+            beat_at=now,
+            info={"sent": 3, "failed": 0},
+        )
+    )
+    session.add(
+        ServiceHeartbeat(
+            instance_id="scheduler:h:2", name="scheduler", host="h", process_id=2, started_at=now, beat_at=now
+        )
+    )
     session.flush()
     status, worker = component(client, "worker")
     assert worker["stale"] is False and worker["instances"][0]["info"] == {"sent": 3, "failed": 0}
@@ -65,8 +83,12 @@ def test_a_scheduler_whose_jobs_meet_an_outage_beats_that_it_waits_for_the_datab
         if down["now"]:
             raise OperationalError("SELECT", {}, ConnectionRefusedError("the database is restarting"))
 
-    process = SchedulerProcess(session_factory=borrowed(session), settings=settings, instance_id="scheduler:host:9",
-                               extra_jobs={"probe": needs_the_database})
+    process = SchedulerProcess(
+        session_factory=borrowed(session),
+        settings=settings,
+        instance_id="scheduler:host:9",
+        extra_jobs={"probe": needs_the_database},
+    )
     process.run_once()  # the job fails for the outage; the beat (here it can be written) says so
     _, scheduler = component(client, "scheduler")
     assert scheduler["stale"] is False and scheduler["waiting_for_database_since"] is not None

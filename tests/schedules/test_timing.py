@@ -22,8 +22,9 @@ def test_monday_in_crontab_fires_on_monday_in_tokyo():
 
 
 def test_interval_runs_from_its_start_and_stops_at_its_end():
-    typhoon = Timing(None, 360, "Asia/Tokyo", utc(2025, 9, 1, 3), starts_at=utc(2025, 9, 1, 3),
-                     ends_at=utc(2025, 9, 2, 3))
+    typhoon = Timing(
+        None, 360, "Asia/Tokyo", utc(2025, 9, 1, 3), starts_at=utc(2025, 9, 1, 3), ends_at=utc(2025, 9, 2, 3)
+    )
     times = list(iter_fire_times(typhoon, after=utc(2025, 8, 31)))
     assert times == [utc(2025, 9, 1, 3) + timedelta(hours=6 * k) for k in range(5)]
 
@@ -35,4 +36,6 @@ def test_bad_specs_say_what_is_wrong():
         build_trigger(Timing("61 9 * * *", None, "Asia/Tokyo", utc(2025, 1, 1)))
     with pytest.raises(ValueError, match="exactly one"):
         build_trigger(Timing("0 9 * * *", 60, "Asia/Tokyo", utc(2025, 1, 1)))
-    assert shortest_gap(Timing("*/5 * * * *", None, "Asia/Tokyo", utc(2025, 1, 1)), after=utc(2025, 1, 1)) == timedelta(minutes=5)
+    assert shortest_gap(Timing("*/5 * * * *", None, "Asia/Tokyo", utc(2025, 1, 1)), after=utc(2025, 1, 1)) == timedelta(
+        minutes=5
+    )

@@ -43,8 +43,9 @@ class Clock:
 def seed_chiba(session: Session) -> dict[str, object]:
     """The fixtures' municipalities, one patient in each of PATIENTS (松戸市 has none)."""
     prefecture = create_prefecture(session, code="12", name="千葉県")
-    municipalities = {code: create_municipality(session, prefecture, code=code, name=CHIBA_MUNICIPALITIES[code])
-                      for code in CODES}
+    municipalities = {
+        code: create_municipality(session, prefecture, code=code, name=CHIBA_MUNICIPALITIES[code]) for code in CODES
+    }
     for code in sorted(PATIENTS):
         create_patient(session, municipalities[code], phones=[f"+8160{next(_phones)}"])
     return municipalities
@@ -70,8 +71,11 @@ def system(client_as):
 def post_bulletin(client, name: str, clock: Clock | None = None, at: datetime | None = None):
     if clock is not None and at is not None:
         clock.now = at
-    return client.post("/api/v1/triggers", content=(DATA / name).read_bytes(),
-                       headers={"Content-Type": "application/xml; charset=utf-8"})
+    return client.post(
+        "/api/v1/triggers",
+        content=(DATA / name).read_bytes(),
+        headers={"Content-Type": "application/xml; charset=utf-8"},
+    )
 
 
 @contextmanager

@@ -36,5 +36,6 @@ def load_bulletin(name: str) -> JmaBulletin:
 def load_event(name: str) -> TriggerEvent:
     return trigger_event_from_jma(load_bulletin(name), known_municipalities=CHIBA_MUNICIPALITIES)
 
+
 # Municipalities with registered patients in the scenarios; 松戸市 has none.
 PATIENTS = frozenset({CHIBA, CHOSHI, ICHIKAWA, FUNABASHI, TATEYAMA, NARITA, NARASHINO, INZAI})

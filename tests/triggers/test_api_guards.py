@@ -46,14 +46,21 @@ def test_threshold_met_schedules_a_round_that_starts_after_the_delay(system, ses
     assert run_starts(session, settings, at(10, 30)) == []  # exactly once
 
 
-@pytest.mark.parametrize(("intensity", "action", "reason"), [
-    ("4", "ignore", "below_threshold"),
-    ("5弱", "schedule_round", "threshold_met"),
-])
+@pytest.mark.parametrize(
+    ("intensity", "action", "reason"),
+    [
+        ("4", "ignore", "below_threshold"),
+        ("5弱", "schedule_round", "threshold_met"),
+    ],
+)
 def test_threshold_on_a_json_earthquake(system, chiba, clock, intensity, action, reason):
     clock.now = at(10, 20)
-    body = {"hazard": "earthquake", "municipalities": [CHIBA], "severity": intensity,
-            "occurred_at": "2025-03-01T10:15:00+09:00"}
+    body = {
+        "hazard": "earthquake",
+        "municipalities": [CHIBA],
+        "severity": intensity,
+        "occurred_at": "2025-03-01T10:15:00+09:00",
+    }
     decision = system.post("/api/v1/triggers", json=body).json()
     assert (decision["action"], decision["reason"]) == (action, reason)
     assert decision["kind"] == "json" and decision["event_id"].startswith("json-")
@@ -68,8 +75,12 @@ def test_threshold_is_a_setting(app, system, session, settings, chiba, clock):
 
 def test_a_municipality_without_patients_starts_nothing(system, chiba, clock):
     clock.now = at(10, 20)
-    body = {"hazard": "earthquake", "municipalities": [MATSUDO], "severity": "6-",
-            "occurred_at": "2025-03-01T10:15:00+09:00"}
+    body = {
+        "hazard": "earthquake",
+        "municipalities": [MATSUDO],
+        "severity": "6-",
+        "occurred_at": "2025-03-01T10:15:00+09:00",
+    }
     decision = system.post("/api/v1/triggers", json=body).json()
     assert (decision["action"], decision["reason"]) == ("ignore", "no_registered_patients")
     assert decision["record"]["state"] == "ignored"
@@ -153,11 +164,20 @@ def test_an_accepted_drill_bulletin_starts_a_drill_round(app, system, session, s
 
 def test_a_plain_json_event_for_another_hazard(system, session, settings, chiba, clock):
     clock.now = at(18, 0)
-    body = {"hazard": "typhoon", "municipalities": ["12100", TATEYAMA], "severity": "避難指示",
-            "occurred_at": "2025-03-01T17:50:00+09:00", "event_id": "typhoon-2025-05", "title": "台風5号"}
+    body = {
+        "hazard": "typhoon",
+        "municipalities": ["12100", TATEYAMA],
+        "severity": "避難指示",
+        "occurred_at": "2025-03-01T17:50:00+09:00",
+        "event_id": "typhoon-2025-05",
+        "title": "台風5号",
+    }
     decision = system.post("/api/v1/triggers", json=body).json()
     assert (decision["action"], decision["reason"]) == ("schedule_round", "threshold_met")
-    assert decision["municipalities"] == [CHIBA, TATEYAMA]  # "12100" gained its check digit and "警戒レベル4" in decision["reason_ja"]
+    assert decision["municipalities"] == [
+        CHIBA,
+        TATEYAMA,
+    ]  # "12100" gained its check digit and "警戒レベル4" in decision["reason_ja"]
     repeat = system.post("/api/v1/triggers", json=body).json()
     assert repeat["reason"] == "duplicate_event"
     cancel = system.post("/api/v1/triggers", json={**body, "info_type": "cancel"}).json()
@@ -180,8 +200,12 @@ def test_a_person_can_stop_a_pending_start(system, client, client_as, session, s
 
 def test_a_json_tsunami_warning_by_its_japanese_name_starts_a_round(system, chiba, clock):
     clock.now = at(10, 20)
-    body = {"hazard": "tsunami", "municipalities": [TATEYAMA], "severity": "津波警報",
-            "occurred_at": "2025-03-01T10:15:00+09:00"}
+    body = {
+        "hazard": "tsunami",
+        "municipalities": [TATEYAMA],
+        "severity": "津波警報",
+        "occurred_at": "2025-03-01T10:15:00+09:00",
+    }
     response = system.post("/api/v1/triggers", json=body)
     assert response.status_code == 200, response.text
     assert (response.json()["action"], response.json()["severity"]) == ("schedule_round", 4)

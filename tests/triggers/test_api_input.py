@@ -19,8 +19,9 @@ def nothing_recorded(session) -> bool:
 @pytest.mark.parametrize("name", BROKEN)
 def test_a_broken_bulletin_is_refused_with_a_reason_and_nothing_recorded(system, session, chiba, clock, name):
     clock.now = at(10, 20)
-    response = system.post("/api/v1/triggers", content=(DATA / "broken" / name).read_bytes(),
-                           headers={"Content-Type": "application/xml"})
+    response = system.post(
+        "/api/v1/triggers", content=(DATA / "broken" / name).read_bytes(), headers={"Content-Type": "application/xml"}
+    )
     assert response.status_code == 422, response.text
     (error,) = response.json()["detail"]
     assert error["msg"].startswith("気象庁XMLとして読めません (not a usable JMA bulletin): ")
@@ -32,8 +33,9 @@ def test_specific_messages_name_what_to_fix(system, chiba, clock):
     clock.now = at(10, 20)
 
     def message(name: str) -> str:
-        return system.post("/api/v1/triggers", content=(DATA / "broken" / name).read_bytes(),
-                           headers={"Content-Type": "text/xml"}).json()["detail"][0]["msg"]
+        return system.post(
+            "/api/v1/triggers", content=(DATA / "broken" / name).read_bytes(), headers={"Content-Type": "text/xml"}
+        ).json()["detail"][0]["msg"]
 
     assert "EventID" in message("missing_event_id.xml")
     assert "DTD" in message("billion_laughs.xml")
@@ -43,11 +45,20 @@ def test_specific_messages_name_what_to_fix(system, chiba, clock):
 
 def test_invalid_json_events_are_refused_without_echoing_them(system, session, chiba, clock):
     clock.now = at(10, 20)
-    missing = system.post("/api/v1/triggers", json={"hazard": "earthquake", "municipalities": ["121002"],
-                                                    "occurred_at": "2025-03-01T10:15:00+09:00"})
+    missing = system.post(
+        "/api/v1/triggers",
+        json={"hazard": "earthquake", "municipalities": ["121002"], "occurred_at": "2025-03-01T10:15:00+09:00"},
+    )
     assert missing.status_code == 422 and "severity is required" in missing.text
-    bad_code = system.post("/api/v1/triggers", json={"hazard": "earthquake", "municipalities": ["12100X"],
-                                                     "severity": "5-", "occurred_at": "2025-03-01T10:15:00+09:00"})
+    bad_code = system.post(
+        "/api/v1/triggers",
+        json={
+            "hazard": "earthquake",
+            "municipalities": ["12100X"],
+            "severity": "5-",
+            "occurred_at": "2025-03-01T10:15:00+09:00",
+        },
+    )
     assert bad_code.status_code == 422 and "12100X" not in str([e["loc"] for e in bad_code.json()["detail"]])
     assert bad_code.json()["detail"][0]["loc"][:2] == ["body", "municipalities"]
     not_json = system.post("/api/v1/triggers", content=b"{not json", headers={"Content-Type": "application/json"})
@@ -56,8 +67,9 @@ def test_invalid_json_events_are_refused_without_echoing_them(system, session, c
 
 
 def test_other_content_types_are_refused(system):
-    response = system.post("/api/v1/triggers", content=b"hazard=earthquake",
-                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = system.post(
+        "/api/v1/triggers", content=b"hazard=earthquake", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert response.status_code == 415 and "application/xml" in response.text
 
 
@@ -85,5 +97,7 @@ def test_decisions_are_visible_to_admins_and_the_prefecture(client_as, system, s
     assert by_reason["total"] == 1 and by_reason["items"][0]["record"]["state"] == "pending"
     assert system.get("/api/v1/triggers/decisions").status_code == 403
     assert client_as("hub", 1).get("/api/v1/triggers/decisions").status_code == 403
-    report = session.exec(select(TriggerReport).where(TriggerReport.kind == "VXSE51", TriggerReport.status == "normal")).one()
+    report = session.exec(
+        select(TriggerReport).where(TriggerReport.kind == "VXSE51", TriggerReport.status == "normal")
+    ).one()
     assert len(report.digest) == 64 and report.raw.startswith("<?xml") and report.received_by_name.startswith("system")

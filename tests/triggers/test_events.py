@@ -224,22 +224,51 @@ def test_trigger_event_serialises_for_the_api():
     assert len(CHIBA_MUNICIPALITIES) == 54
 
 
-@pytest.mark.parametrize(("hazard", "severity", "level"), [
-    ("tsunami", "津波警報", 4), ("tsunami", "大津波警報", 5), ("tsunami", "津波注意報", 3), ("tsunami", "津波予報", 1),
-    ("tsunami", "警報", 4), ("tsunami", "warning", 4), ("tsunami", "major_warning", 5), ("tsunami", 3, 3),
-    ("heavy_rain", "大雨特別警報", 5), ("heavy_rain", "特別警報", 5), ("heavy_rain", "大雨警報", 3),
-    ("heavy_rain", "警報", 3), ("heavy_rain", "大雨注意報", 2), ("heavy_rain", "注意報", 2),
-    ("flood", "洪水警報", 3), ("flood", "氾濫危険情報", 4), ("storm_surge", "高潮警報", 4),
-    ("landslide", "土砂災害警戒情報", 4), ("typhoon", "暴風警報", 3), ("typhoon", "暴風特別警報", 5),
-])
+@pytest.mark.parametrize(
+    ("hazard", "severity", "level"),
+    [
+        ("tsunami", "津波警報", 4),
+        ("tsunami", "大津波警報", 5),
+        ("tsunami", "津波注意報", 3),
+        ("tsunami", "津波予報", 1),
+        ("tsunami", "警報", 4),
+        ("tsunami", "warning", 4),
+        ("tsunami", "major_warning", 5),
+        ("tsunami", 3, 3),
+        ("heavy_rain", "大雨特別警報", 5),
+        ("heavy_rain", "特別警報", 5),
+        ("heavy_rain", "大雨警報", 3),
+        ("heavy_rain", "警報", 3),
+        ("heavy_rain", "大雨注意報", 2),
+        ("heavy_rain", "注意報", 2),
+        ("flood", "洪水警報", 3),
+        ("flood", "氾濫危険情報", 4),
+        ("storm_surge", "高潮警報", 4),
+        ("landslide", "土砂災害警戒情報", 4),
+        ("typhoon", "暴風警報", 3),
+        ("typhoon", "暴風特別警報", 5),
+    ],
+)
 def test_the_severity_names_jma_uses_are_accepted(hazard, severity, level):
     """Issue 25.6: the trigger API took only 'warning' for a 津波警報."""
-    event = JsonTriggerEvent.model_validate({"hazard": hazard, "municipalities": ["122050"], "severity": severity,
-                                             "occurred_at": "2025-09-01T06:00:00+09:00"})
+    event = JsonTriggerEvent.model_validate(
+        {
+            "hazard": hazard,
+            "municipalities": ["122050"],
+            "severity": severity,
+            "occurred_at": "2025-09-01T06:00:00+09:00",
+        }
+    )
     assert event.severity == level
 
 
 def test_a_tsunami_name_under_another_hazard_is_refused_with_a_reason():
     with pytest.raises(ValueError, match="tsunami"):
-        JsonTriggerEvent.model_validate({"hazard": "heavy_rain", "municipalities": ["122050"], "severity": "津波警報",
-                                         "occurred_at": "2025-09-01T06:00:00+09:00"})
+        JsonTriggerEvent.model_validate(
+            {
+                "hazard": "heavy_rain",
+                "municipalities": ["122050"],
+                "severity": "津波警報",
+                "occurred_at": "2025-09-01T06:00:00+09:00",
+            }
+        )

@@ -35,9 +35,7 @@ def quake(
     )
 
 
-def prior(
-    event_id: str, codes: dict, state: str, *, seen=NOW, hazard=Hazard.EARTHQUAKE, **more
-) -> PriorEvent:
+def prior(event_id: str, codes: dict, state: str, *, seen=NOW, hazard=Hazard.EARTHQUAKE, **more) -> PriorEvent:
     ranks = {code: R[value] if isinstance(value, str) else value for code, value in codes.items()}
     return PriorEvent(
         event_id=event_id,
@@ -57,9 +55,7 @@ PATIENTS = frozenset({CHIBA, FUNABASHI, ICHIKAWA, CHOSHI})
 
 
 def run(event, *, patients=PATIENTS, history=(), now=NOW, config=DEFAULT) -> Decision:
-    decision = decide(
-        event, config=config, municipalities_with_patients=set(patients), prior=list(history), now=now
-    )
+    decision = decide(event, config=config, municipalities_with_patients=set(patients), prior=list(history), now=now)
     assert decision.reason in REASON_CODES
     assert decision.reason_ja
     assert decision.event_id == event.event_id

@@ -60,9 +60,11 @@ def test_stronger_aftershock_inside_the_delay_widens_the_pending_round(system, s
 
 def test_level_3_warning_starts_a_round_where_it_was_issued(system, session, settings, chiba, clock):
     clock.now = at(9, 1)
-    response = system.post("/api/v1/triggers", content=(Path(__file__).parent / "bulletins" /
-                                                        "vpww54_chiba_level3.xml").read_bytes(),
-                           headers={"Content-Type": "application/xml"})
+    response = system.post(
+        "/api/v1/triggers",
+        content=(Path(__file__).parent / "bulletins" / "vpww54_chiba_level3.xml").read_bytes(),
+        headers={"Content-Type": "application/xml"},
+    )
     assert response.status_code == 200, response.text
     decision = response.json()
     assert (decision["action"], decision["reason"]) == ("schedule_round", "threshold_met")
@@ -80,14 +82,17 @@ def test_level_3_warning_starts_a_round_where_it_was_issued(system, session, set
     assert sorted(round_ids) == [check.id, notice.id]
     # The next bulletin raises 千葉市 to a warning: the notice does not hold the safety check back.
     clock.now = at(11, 0)
-    raised = system.post("/api/v1/triggers", json={
-        "hazard": "flood", "municipalities": [CHIBA], "severity": "警報", "occurred_at": at(11, 0).isoformat()})
+    raised = system.post(
+        "/api/v1/triggers",
+        json={"hazard": "flood", "municipalities": [CHIBA], "severity": "警報", "occurred_at": at(11, 0).isoformat()},
+    )
     assert raised.json()["action"] == "schedule_round"
 
 
 def test_flood_advisory_alone_is_below_the_level_3_threshold(settings):
-    bulletin = parse_hazard_bulletin(read_report_root(
-        (Path(__file__).parent / "bulletins" / "vpww54_chiba_level3.xml").read_bytes()))
+    bulletin = parse_hazard_bulletin(
+        read_report_root((Path(__file__).parent / "bulletins" / "vpww54_chiba_level3.xml").read_bytes())
+    )
     events = {e.hazard: e for e in hazard_events(bulletin, known_municipalities={CHIBA, CHOSHI, TATEYAMA})}
     assert events[Hazard.HEAVY_RAIN].municipality_severity == {TATEYAMA: 3}  # 銚子市 継続 does not count
     assert events[Hazard.FLOOD].municipality_severity == {CHIBA: 2, TATEYAMA: 2}
@@ -121,12 +126,15 @@ def test_tsunami_cancellation_and_drill(system, session, chiba, clock):
 
 
 @requires_shared
-@pytest.mark.parametrize(("name", "expected"), [
-    ("weather/20240725040511_0_VPWW54_060000.xml", {Hazard.HEAVY_RAIN: ("0620400", 5)}),  # 酒田市 大雨特別警報
-    ("weather/15_15_01_220314_VPWW54.xml", {Hazard.STORM_SURGE: ("3640300", 4)}),  # 藍住町 高潮警報
-    ("weather/17_02_01_190529_VXWW50.xml", {Hazard.LANDSLIDE: ("0133100", 4)}),  # 松前町 土砂災害警戒情報
-    ("weather/17_04_01_250630_VXWW50.xml", {Hazard.LANDSLIDE: ("1420600", 4)}),  # 小田原市
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("weather/20240725040511_0_VPWW54_060000.xml", {Hazard.HEAVY_RAIN: ("0620400", 5)}),  # 酒田市 大雨特別警報
+        ("weather/15_15_01_220314_VPWW54.xml", {Hazard.STORM_SURGE: ("3640300", 4)}),  # 藍住町 高潮警報
+        ("weather/17_02_01_190529_VXWW50.xml", {Hazard.LANDSLIDE: ("0133100", 4)}),  # 松前町 土砂災害警戒情報
+        ("weather/17_04_01_250630_VXWW50.xml", {Hazard.LANDSLIDE: ("1420600", 4)}),  # 小田原市
+    ],
+)
 def test_recorded_warnings_are_read_per_hazard_and_municipality(name, expected):
     bulletin = parse_hazard_bulletin(read_report_root((SHARED / name).read_bytes()))
     for hazard, (code, level) in expected.items():
@@ -148,14 +156,21 @@ def test_new_level_names_are_understood():
 
 def test_elderly_evacuation_is_a_level_in_json_events(system, chiba, clock):
     clock.now = at(9, 0)
-    response = system.post("/api/v1/triggers", json={
-        "hazard": "heavy_rain", "municipalities": [TATEYAMA], "severity": "高齢者等避難",
-        "occurred_at": at(9, 0).isoformat()})
+    response = system.post(
+        "/api/v1/triggers",
+        json={
+            "hazard": "heavy_rain",
+            "municipalities": [TATEYAMA],
+            "severity": "高齢者等避難",
+            "occurred_at": at(9, 0).isoformat(),
+        },
+    )
     assert response.status_code == 200, response.text
     assert response.json()["action"] == "schedule_round"
 
 
 # The same paths on the project's own bulletins (tests/triggers/bulletins), so a fresh clone tests them too.
+
 
 def test_own_tsunami_warning_starts_a_round_for_the_chiba_coast(system, session, settings, chiba, clock):
     clock.now = datetime(2026, 3, 1, 10, 6, tzinfo=JST)
@@ -190,13 +205,18 @@ def test_own_tsunami_withdrawal_without_a_round(system, chiba, clock):
     assert (cancel["action"], cancel["reason"]) == ("ignore", "cancel_without_round")
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("vpww54_chiba_heavy_rain_special.xml",
-     {Hazard.HEAVY_RAIN: {"1220500": 5, "1220200": 2}, Hazard.FLOOD: {"1220500": 3}}),  # 館山市 大雨特別警報
-    ("vpww54_chiba_storm_surge.xml", {Hazard.STORM_SURGE: {"1220400": 4, "1220300": 2}}),  # 暴風 has no level
-    ("vxww50_chiba_landslide.xml", {Hazard.LANDSLIDE: {"1220500": 4}}),  # 館山市 土砂災害警戒情報, 銚子市 なし
-    ("vpww53_chiba_lifted.xml", {}),  # only 解除 and 継続
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (
+            "vpww54_chiba_heavy_rain_special.xml",
+            {Hazard.HEAVY_RAIN: {"1220500": 5, "1220200": 2}, Hazard.FLOOD: {"1220500": 3}},
+        ),  # 館山市 大雨特別警報
+        ("vpww54_chiba_storm_surge.xml", {Hazard.STORM_SURGE: {"1220400": 4, "1220300": 2}}),  # 暴風 has no level
+        ("vxww50_chiba_landslide.xml", {Hazard.LANDSLIDE: {"1220500": 4}}),  # 館山市 土砂災害警戒情報, 銚子市 なし
+        ("vpww53_chiba_lifted.xml", {}),  # only 解除 and 継続
+    ],
+)
 def test_own_warnings_are_read_per_hazard_and_municipality(name, expected):
     bulletin = parse_hazard_bulletin(read_report_root((OWN / name).read_bytes()))
     assert bulletin.levels == expected
@@ -211,4 +231,8 @@ def test_own_only_lifted_warnings_start_nothing(system, clock, chiba):
 def test_own_landslide_alert_starts_a_round_in_tateyama(system, session, settings, chiba, clock):
     clock.now = datetime(2026, 7, 6, 3, 31, tzinfo=JST)
     decision = post_own(system, "vxww50_chiba_landslide.xml").json()
-    assert (decision["action"], decision["kind"], decision["municipalities"]) == ("schedule_round", "VXWW50", [TATEYAMA])
+    assert (decision["action"], decision["kind"], decision["municipalities"]) == (
+        "schedule_round",
+        "VXWW50",
+        [TATEYAMA],
+    )

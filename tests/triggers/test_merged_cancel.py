@@ -30,8 +30,9 @@ def cancel_of(event_id: str) -> bytes:
 
 def post_cancel(system, clock, event_id: str, when: datetime):
     clock.now = when
-    response = system.post("/api/v1/triggers", content=cancel_of(event_id),
-                           headers={"Content-Type": "application/xml; charset=utf-8"})
+    response = system.post(
+        "/api/v1/triggers", content=cancel_of(event_id), headers={"Content-Type": "application/xml; charset=utf-8"}
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -53,8 +54,9 @@ def test_cancelling_the_merged_aftershock_takes_back_only_its_part(system, sessi
     assert cancel["severity"] == first["severity"]
     assert "取り除きます" in cancel["reason_ja"]
     (record,) = records(session)
-    assert record.municipality_severity == {code: first["severity"] if code == FUNABASHI else rank
-                                            for code, rank in record.municipality_severity.items()}
+    assert record.municipality_severity == {
+        code: first["severity"] if code == FUNABASHI else rank for code, rank in record.municipality_severity.items()
+    }
     assert set(record.contributions) == {QUAKE}
     (round_id,) = run_starts(session, settings, at(10, 19, 30))  # still at the first quake's time
     assert round_municipality_codes(session, round_id, chiba) == set(first["municipalities"])
@@ -86,9 +88,18 @@ def test_after_the_start_nothing_is_undone_and_the_decision_says_so(system, sess
 
 
 def _event(event_id: str, levels: dict[str, int], at_: datetime, info: InfoType = InfoType.ISSUE) -> TriggerEvent:
-    return TriggerEvent(source="json", event_id=event_id, status=EventStatus.NORMAL, info_type=info,
-                        hazard=Hazard.EARTHQUAKE, severity=max(levels.values(), default=0),
-                        municipality_severity=levels, reported_at=at_, occurred_at=at_, title="地震")
+    return TriggerEvent(
+        source="json",
+        event_id=event_id,
+        status=EventStatus.NORMAL,
+        info_type=info,
+        hazard=Hazard.EARTHQUAKE,
+        severity=max(levels.values(), default=0),
+        municipality_severity=levels,
+        reported_at=at_,
+        occurred_at=at_,
+        title="地震",
+    )
 
 
 def test_the_pure_rules_keep_each_events_part():
@@ -102,8 +113,9 @@ def test_the_pure_rules_keep_each_events_part():
         (_event("B", {}, at(10, 2, 30), InfoType.CANCEL), "update_pending"),  # B withdrawn: A and C remain
     ]
     for event, action in steps:
-        decision = decide(event, config=config, municipalities_with_patients=patients, prior=prior,
-                          now=event.reported_at)
+        decision = decide(
+            event, config=config, municipalities_with_patients=patients, prior=prior, now=event.reported_at
+        )
         assert decision.action == action, decision
         prior = apply_decision(prior, event, decision, round_id="r1" if action == "schedule_round" else None)
     (record,) = prior
@@ -111,6 +123,11 @@ def test_the_pure_rules_keep_each_events_part():
     assert record.municipality_severity == {CHIBA: 7, ICHIKAWA: 6, INZAI: 6}
     assert set(record.contributions) == {"A", "C"}
     started = mark_started(prior, "r1")
-    late = decide(_event("C", {}, at(10, 4), InfoType.CANCEL), config=config, municipalities_with_patients=patients,
-                  prior=started, now=at(10, 4))
+    late = decide(
+        _event("C", {}, at(10, 4), InfoType.CANCEL),
+        config=config,
+        municipalities_with_patients=patients,
+        prior=started,
+        now=at(10, 4),
+    )
     assert (late.action, late.reason, late.target_round_id) == ("ignore", "cancel_too_late", "r1")

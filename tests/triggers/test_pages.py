@@ -17,8 +17,15 @@ def test_officer_sees_decisions_and_cancels_a_pending_start(browser_as, system, 
     # The clock in UTC, as the service's own: SQLite keeps a time's wall clock and drops its offset.
     clock.now = at(10, 16, 30).astimezone(UTC)
     post_bulletin(system, "vxse51_chiba_5lower.xml")
-    system.post("/api/v1/triggers", json={"hazard": "earthquake", "municipalities": [MATSUDO], "severity": "6-",
-                                          "occurred_at": "2025-03-01T10:15:00+09:00"})
+    system.post(
+        "/api/v1/triggers",
+        json={
+            "hazard": "earthquake",
+            "municipalities": [MATSUDO],
+            "severity": "6-",
+            "occurred_at": "2025-03-01T10:15:00+09:00",
+        },
+    )
     clock.now = at(10, 17).astimezone(UTC)
     prefecture = next(iter(chiba.values())).prefecture_id
     officer = browser_as("prefecture", prefecture)
@@ -27,7 +34,13 @@ def test_officer_sees_decisions_and_cancels_a_pending_start(browser_as, system, 
     html = page.text
     (record,) = [r for r in records(session) if r.state == "pending"]
     pending = html.split(f'id="p{record.id}"')[1].split("</article>")[0]
-    assert "送信待ち" in pending and "千葉市" in pending and "あと約3分" in pending and "03/01 10:19:30" in pending and "震度5弱" in pending
+    assert (
+        "送信待ち" in pending
+        and "千葉市" in pending
+        and "あと約3分" in pending
+        and "03/01 10:19:30" in pending
+        and "震度5弱" in pending
+    )
     decisions = html.split('id="decisions"')[1].split("</table>")[0]
     assert "基準に達したため安否確認を予約" in decisions and "安否確認を予約" in decisions
     assert "患者登録のある市町村なし" in decisions and "開始しない" in decisions
@@ -62,8 +75,15 @@ def test_every_hazard_has_one_japanese_label():
 def test_landslide_and_storm_surge_show_in_japanese(browser_as, system, chiba, clock):
     clock.now = at(10, 16, 30).astimezone(UTC)
     for hazard in ("landslide", "storm_surge"):
-        system.post("/api/v1/triggers", json={"hazard": hazard, "municipalities": [CHIBA], "severity": 4,
-                                              "occurred_at": "2025-03-01T10:15:00+09:00"})
+        system.post(
+            "/api/v1/triggers",
+            json={
+                "hazard": hazard,
+                "municipalities": [CHIBA],
+                "severity": 4,
+                "occurred_at": "2025-03-01T10:15:00+09:00",
+            },
+        )
     prefecture = next(iter(chiba.values())).prefecture_id
     html = browser_as("prefecture", prefecture).get("/triggers").text
     assert "土砂災害・最大 警戒レベル4" in html and "高潮・最大 警戒レベル4" in html  # the pending starts

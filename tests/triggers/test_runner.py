@@ -72,8 +72,9 @@ def test_a_cancellation_racing_the_start_is_decided_again_as_too_late(session, s
         calls.append(len(loaded))
         if len(calls) == 1:
             # The runner claims the record right after the cancellation read it as pending.
-            session.execute(TriggerRecord.__table__.update().where(TriggerRecord.id == pending.id)
-                            .values(state="started"))
+            session.execute(
+                TriggerRecord.__table__.update().where(TriggerRecord.id == pending.id).values(state="started")
+            )
         return loaded
 
     monkeypatch.setattr(store, "load_records", load_then_lose_the_race)

@@ -19,8 +19,12 @@ from jsonschema import Draft202012Validator
 
 FIXTURE = Path(__file__).parent / "fixtures" / "twilio_v2010_messages_calls.json"
 PREFIX = "/2010-04-01/Accounts/{AccountSid}/"
-WANTED = {"Messages.json": ["post", "get"], "Messages/{Sid}.json": ["get"], "Calls.json": ["post", "get"],
-          "Calls/{Sid}.json": ["get"]}
+WANTED = {
+    "Messages.json": ["post", "get"],
+    "Messages/{Sid}.json": ["get"],
+    "Calls.json": ["post", "get"],
+    "Calls/{Sid}.json": ["get"],
+}
 
 
 def _nullable(node):
@@ -45,7 +49,9 @@ def _document() -> dict:
 
 
 def response_schema(resource: str, method: str, status: str) -> dict:
-    schema = _document()["paths"][PREFIX + resource][method]["responses"][status]["content"]["application/json"]["schema"]
+    schema = _document()["paths"][PREFIX + resource][method]["responses"][status]["content"]["application/json"][
+        "schema"
+    ]
     return _nullable(copy.deepcopy(schema))
 
 
@@ -62,11 +68,19 @@ def validator(resource: str, method: str, status: str) -> Draft202012Validator:
 def extract(spec_path: str) -> dict:
     raw = Path(spec_path).read_bytes()
     spec = json.loads(raw)
-    paths = {PREFIX + path: {method: {"responses": {code: response for code, response
-                                                    in spec["paths"][PREFIX + path][method]["responses"].items()
-                                                    if code.startswith("2")}}
-                             for method in methods}
-             for path, methods in WANTED.items()}
+    paths = {
+        PREFIX + path: {
+            method: {
+                "responses": {
+                    code: response
+                    for code, response in spec["paths"][PREFIX + path][method]["responses"].items()
+                    if code.startswith("2")
+                }
+            }
+            for method in methods
+        }
+        for path, methods in WANTED.items()
+    }
     components: dict = {}
 
     def walk(node) -> None:
@@ -83,11 +97,13 @@ def extract(spec_path: str) -> dict:
                 walk(value)
 
     walk(paths)
-    source = ("Part of spec/json/twilio_api_v2010.json from github.com/twilio/twilio-oai, commit "
-              "d50069b44ea8cd23141385bdb6db48f16ff75bb5 (twilio-oai 2.6.7), copied from /work/shared/data/twilio/ "
-              f"(sha256 {hashlib.sha256(raw).hexdigest()}): the 2xx responses of create/fetch/list Messages "
-              "and Calls and the component schemas they reference, unchanged. Regenerate with "
-              "tests/twilio_sim/schemas.py --extract.")
+    source = (
+        "Part of spec/json/twilio_api_v2010.json from github.com/twilio/twilio-oai, commit "
+        "d50069b44ea8cd23141385bdb6db48f16ff75bb5 (twilio-oai 2.6.7), copied from /work/shared/data/twilio/ "
+        f"(sha256 {hashlib.sha256(raw).hexdigest()}): the 2xx responses of create/fetch/list Messages "
+        "and Calls and the component schemas they reference, unchanged. Regenerate with "
+        "tests/twilio_sim/schemas.py --extract."
+    )
     return {"_source": source, "paths": paths, "components": {"schemas": components}}
 
 

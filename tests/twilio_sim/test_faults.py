@@ -35,8 +35,15 @@ async def test_outage_answers_500_until_it_ends(sim, faulty):
         assert (await twilio.send_sms(to=PATIENT, body="x")).provider_id.startswith("SM")
 
 
-@pytest.mark.parametrize(("code", "kind"), [("21611", TransientSendError), ("429", TransientSendError),
-                                            ("500", TransientSendError), ("21614", PermanentSendError)])
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        ("21611", TransientSendError),
+        ("429", TransientSendError),
+        ("500", TransientSendError),
+        ("21614", PermanentSendError),
+    ],
+)
 async def test_api_errors_map_to_what_the_sender_does(sim, faulty, code, kind):
     faulty(api_errors={code: 1.0})
     async with notifier(sim) as twilio:

@@ -19,13 +19,15 @@ async def test_flush_callbacks_waits_for_in_process_webhooks():
         transport=httpx.ASGITransport(app=receiver.app),
     )
     state = sim_app.state.sim
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=sim_app), base_url="http://sim"
-    ) as client:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sim_app), base_url="http://sim") as client:
         response = await client.post(
             MESSAGES,
-            data={"To": "+819012345678", "From": "BCPTEST", "Body": "x",
-                  "StatusCallback": "https://app.example.jp/hooks/status"},
+            data={
+                "To": "+819012345678",
+                "From": "BCPTEST",
+                "Body": "x",
+                "StatusCallback": "https://app.example.jp/hooks/status",
+            },
             auth=(CONFIG.account_sid, CONFIG.auth_token),
         )
         assert response.status_code == 201
@@ -35,9 +37,7 @@ async def test_flush_callbacks_waits_for_in_process_webhooks():
     assert [hit.params["MessageStatus"] for hit in hits] == ["sent", "delivered"]
     validator = RequestValidator(CONFIG.auth_token)
     for hit in hits:
-        assert validator.validate(
-            "https://app.example.jp/hooks/status", hit.params, hit.signature
-        )
+        assert validator.validate("https://app.example.jp/hooks/status", hit.params, hit.signature)
     await state.aclose()
 
 
@@ -45,9 +45,7 @@ async def test_same_seed_gives_same_faults():
     outcomes = []
     for _ in range(2):
         app = create_sim_app(CONFIG.model_copy(update={"transient_failure_rate": 0.5}))
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://sim"
-        ) as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sim") as client:
             codes = []
             for _ in range(20):
                 response = await client.post(

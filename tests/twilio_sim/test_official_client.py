@@ -58,9 +58,16 @@ def test_create_fetch_and_list_messages(client: Client, sim: RunningSim):
     assert created.sid.startswith("SM") and len(created.sid) == 34 and created.status == "queued"
     assert created.account_sid == sim.account_sid and created.num_segments == "1"
     fetched = client.messages(created.sid).fetch()
-    assert (fetched.sid, fetched.to, fetched.from_, fetched.body) == (created.sid, MOBILE, SENDER_ID, "【神奈川県】安否確認です")
+    assert (fetched.sid, fetched.to, fetched.from_, fetched.body) == (
+        created.sid,
+        MOBILE,
+        SENDER_ID,
+        "【神奈川県】安否確認です",
+    )
     assert fetched.status == "delivered" and fetched.date_sent is not None  # the simulator's default outcome
-    others = [client.messages.create(to=f"+8190{n:08d}", from_=SENDER_ID, body="x").sid for n in range(10000001, 10000006)]
+    others = [
+        client.messages.create(to=f"+8190{n:08d}", from_=SENDER_ID, body="x").sid for n in range(10000001, 10000006)
+    ]
     listed = client.messages.list(page_size=2)  # three pages: the client follows next_page_uri
     assert [m.sid for m in listed] == [*reversed(others), created.sid]
     assert [m.sid for m in client.messages.list(to=MOBILE)] == [created.sid]
@@ -70,14 +77,17 @@ def test_create_fetch_and_list_messages(client: Client, sim: RunningSim):
     assert (missing.value.status, missing.value.code) == (404, 20404)
 
 
-def test_create_fetch_and_list_calls_with_a_url_and_with_inline_twiml(client: Client, sim: RunningSim,
-                                                                      receiver: Receiver):
+def test_create_fetch_and_list_calls_with_a_url_and_with_inline_twiml(
+    client: Client, sim: RunningSim, receiver: Receiver
+):
     sim.configure(voice_answers={MOBILE: "3", LANDLINE: "1"})
     by_url = client.calls.create(to=MOBILE, from_=CALLER_ID, url=f"{receiver.base_url}/voice/call")
     inline = client.calls.create(
-        to=LANDLINE, from_=CALLER_ID,
+        to=LANDLINE,
+        from_=CALLER_ID,
         twiml=f'<Response><Gather numDigits="1" action="{receiver.base_url}/inline/answer">'
-              '<Say voice="Polly.Mizuki" language="ja-JP">無事なら1を押してください</Say></Gather></Response>')
+        '<Say voice="Polly.Mizuki" language="ja-JP">無事なら1を押してください</Say></Gather></Response>',
+    )
     assert by_url.sid.startswith("CA") and inline.sid.startswith("CA") and by_url.status == "queued"
     assert sim.flush_callbacks() == 0
     assert client.calls(by_url.sid).fetch().status == "completed"
@@ -112,13 +122,21 @@ def test_japanese_number_rules(client: Client, sim: RunningSim):
 
 
 def _get(sim: RunningSim, path: str, **params) -> httpx.Response:
-    return httpx.get(f"{sim.base_url}/2010-04-01/Accounts/{sim.account_sid}/{path}", params=params,
-                     auth=(sim.account_sid, sim.auth_token), timeout=5)
+    return httpx.get(
+        f"{sim.base_url}/2010-04-01/Accounts/{sim.account_sid}/{path}",
+        params=params,
+        auth=(sim.account_sid, sim.auth_token),
+        timeout=5,
+    )
 
 
 def _post(sim: RunningSim, path: str, data: dict) -> httpx.Response:
-    return httpx.post(f"{sim.base_url}/2010-04-01/Accounts/{sim.account_sid}/{path}", data=data,
-                      auth=(sim.account_sid, sim.auth_token), timeout=5)
+    return httpx.post(
+        f"{sim.base_url}/2010-04-01/Accounts/{sim.account_sid}/{path}",
+        data=data,
+        auth=(sim.account_sid, sim.auth_token),
+        timeout=5,
+    )
 
 
 def _valid(resource: str, method: str, status: str, body: dict) -> None:
@@ -126,12 +144,16 @@ def _valid(resource: str, method: str, status: str, body: dict) -> None:
     assert errors == []
 
 
-@pytest.mark.parametrize(("kind", "schema"), [("Messages", "api.v2010.account.message"),
-                                              ("Calls", "api.v2010.account.call")])
+@pytest.mark.parametrize(
+    ("kind", "schema"), [("Messages", "api.v2010.account.message"), ("Calls", "api.v2010.account.call")]
+)
 def test_responses_follow_twilios_schemas(sim: RunningSim, kind: str, schema: str):
     sim.configure(voice_answers={MOBILE: None})
-    form = ({"To": MOBILE, "From": SENDER_ID, "Body": "【在宅医療】安否確認"} if kind == "Messages"
-            else {"To": MOBILE, "From": CALLER_ID, "Twiml": "<Response><Hangup/></Response>"})
+    form = (
+        {"To": MOBILE, "From": SENDER_ID, "Body": "【在宅医療】安否確認"}
+        if kind == "Messages"
+        else {"To": MOBILE, "From": CALLER_ID, "Twiml": "<Response><Hangup/></Response>"}
+    )
     created = _post(sim, f"{kind}.json", form)
     assert created.status_code == 201
     _valid(f"{kind}.json", "post", "201", created.json())

@@ -43,7 +43,9 @@ def test_messages_redact_cancel_delete_and_date_filters(client: Client, sim: Run
     today = datetime.now(UTC)
     assert [m.sid for m in client.messages.list(date_sent=today.date())] == [message.sid]
     assert client.messages.list(date_sent_after=today + timedelta(hours=1)) == []
-    assert [m.sid for m in client.messages.list(date_sent_before=today + timedelta(hours=1), to=MOBILE)] == [message.sid]
+    assert [m.sid for m in client.messages.list(date_sent_before=today + timedelta(hours=1), to=MOBILE)] == [
+        message.sid
+    ]
     assert client.messages(message.sid).delete() is True
     assert _code(lambda: client.messages(message.sid).fetch()) == (404, 20404)
     # A Messaging Service send is "accepted" and can be canceled before it is sent.
@@ -56,8 +58,9 @@ def test_messages_redact_cancel_delete_and_date_filters(client: Client, sim: Run
 
 def test_calls_cancel_end_redirect_delete_and_filters(client: Client, sim: RunningSim, receiver: Receiver):
     sim.configure(callback_delay_ms=1500, voice_answers={MOBILE: None})
-    queued = client.calls.create(to=MOBILE, from_=CALLER_ID, url=f"{receiver.base_url}/voice/call",
-                                 status_callback=f"{receiver.base_url}/status")
+    queued = client.calls.create(
+        to=MOBILE, from_=CALLER_ID, url=f"{receiver.base_url}/voice/call", status_callback=f"{receiver.base_url}/status"
+    )
     assert client.calls(queued.sid).update(status="canceled").status == "canceled"
     wait_for(lambda: receiver.on("status"))
     assert receiver.on("status")[0].params["CallStatus"] == "canceled" and receiver.on("voice/call") == []
@@ -73,18 +76,24 @@ def test_calls_cancel_end_redirect_delete_and_filters(client: Client, sim: Runni
     assert client.calls(other.sid).delete() is True and [c.sid for c in client.calls.list()] == [queued.sid]
 
 
-@pytest.mark.parametrize(("config", "kind", "code"), [
-    ({"geo_permissions_off": ["+81"]}, "sms", 21408),
-    ({"geo_permissions_off": ["+81"]}, "voice", 21408),
-    ({"unsubscribed_numbers": [MOBILE]}, "sms", 21610),
-    ({"owned_numbers": ["+815099998888"]}, "voice", 21210),
-    ({"refused_senders": [SENDER_ID]}, "sms", 21606),
-    ({"unreachable_numbers": [MOBILE]}, "sms", 21612),
-])
+@pytest.mark.parametrize(
+    ("config", "kind", "code"),
+    [
+        ({"geo_permissions_off": ["+81"]}, "sms", 21408),
+        ({"geo_permissions_off": ["+81"]}, "voice", 21408),
+        ({"unsubscribed_numbers": [MOBILE]}, "sms", 21610),
+        ({"owned_numbers": ["+815099998888"]}, "voice", 21210),
+        ({"refused_senders": [SENDER_ID]}, "sms", 21606),
+        ({"unreachable_numbers": [MOBILE]}, "sms", 21612),
+    ],
+)
 def test_the_accounts_own_refusals(client: Client, sim: RunningSim, config, kind, code):
     sim.configure(**config, voice_answers={MOBILE: None})
-    create = (lambda: client.messages.create(to=MOBILE, from_=SENDER_ID, body="x")) if kind == "sms" else \
-        (lambda: client.calls.create(to=MOBILE, from_=CALLER_ID, url="http://127.0.0.1:9/voice"))
+    create = (
+        (lambda: client.messages.create(to=MOBILE, from_=SENDER_ID, body="x"))
+        if kind == "sms"
+        else (lambda: client.calls.create(to=MOBILE, from_=CALLER_ID, url="http://127.0.0.1:9/voice"))
+    )
     assert _code(create) == (400, code)
 
 
@@ -96,8 +105,9 @@ def test_a_rotated_token_is_20003(sim: RunningSim):
 
 def test_a_failing_service_gets_its_fallback_asked(client: Client, sim: RunningSim, receiver: Receiver):
     sim.configure(voice_answers={MOBILE: "1"})
-    call = client.calls.create(to=MOBILE, from_=CALLER_ID, url=f"{receiver.base_url}/broken",
-                               fallback_url=f"{receiver.base_url}/voice/call")
+    call = client.calls.create(
+        to=MOBILE, from_=CALLER_ID, url=f"{receiver.base_url}/broken", fallback_url=f"{receiver.base_url}/voice/call"
+    )
     wait_for(lambda: receiver.on("voice/answer"))
     (fallback,) = receiver.on("voice/call")
     assert fallback.params["ErrorCode"] == "11200" and fallback.params["ErrorUrl"].endswith("/broken")

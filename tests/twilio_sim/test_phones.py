@@ -10,8 +10,11 @@ from bcp_service.twilio_sim.server import RunningSim
 
 
 def _send(sim: RunningSim, to: str, body: str) -> None:
-    response = httpx.post(f"{sim.base_url}/2010-04-01/Accounts/{sim.account_sid}/Messages.json",
-                          data={"To": to, "From": "BCPDEMO", "Body": body}, auth=(sim.account_sid, sim.auth_token))
+    response = httpx.post(
+        f"{sim.base_url}/2010-04-01/Accounts/{sim.account_sid}/Messages.json",
+        data={"To": to, "From": "BCPDEMO", "Body": body},
+        auth=(sim.account_sid, sim.auth_token),
+    )
     assert response.status_code == 201, response.text
 
 
@@ -74,8 +77,11 @@ def test_the_automatic_answer_never_overwrites_one_typed_by_hand():
             self.answered, self.posts = answered, []
 
         async def get(self, url):
-            return Page('<p class="box">現在の回答: <strong>要支援</strong>（変更できます）</p>' if self.answered
-                        else '<input name="nonce" value="n1">')
+            return Page(
+                '<p class="box">現在の回答: <strong>要支援</strong>（変更できます）</p>'
+                if self.answered
+                else '<input name="nonce" value="n1">'
+            )
 
         async def post(self, url, data):
             self.posts.append(data)
@@ -118,8 +124,15 @@ def test_each_message_names_its_round_from_the_answer_page(anon_client, session,
 
     city = create_municipality(session, create_prefecture(session))
     create_patient(session, city, phones=["+819012345678"])
-    safety_round, _ = start_round(session=session, actor=Actor.system("test"), target=RoundTarget(municipality_ids=[city.id]),
-                                  reason="manual", drill=False, settings=settings, title="千葉県北西部地震 <本番>")
+    safety_round, _ = start_round(
+        session=session,
+        actor=Actor.system("test"),
+        target=RoundTarget(municipality_ids=[city.id]),
+        reason="manual",
+        drill=False,
+        settings=settings,
+        title="千葉県北西部地震 <本番>",
+    )
     token = session.exec(select(OutboxMessage.answer_token).where(OutboxMessage.round_id == safety_round.id)).one()
     session.flush()
     real_page = anon_client.get(f"/a/{token}").text
@@ -127,15 +140,20 @@ def test_each_message_names_its_round_from_the_answer_page(anon_client, session,
 
     class Http:
         async def get(self, url, timeout=None):
-            page = type("Page", (), {"is_success": True, "text": real_page if url.endswith("/a/tok1") else "<h1>安否確認</h1>"})
+            page = type(
+                "Page", (), {"is_success": True, "text": real_page if url.endswith("/a/tok1") else "<h1>安否確認</h1>"}
+            )
             return page()
 
     class State:
         def _http(self):
             return Http()
 
-    records = [{"body": "【在宅医療】安否確認の回答は http://127.0.0.1:8000/a/tok1"},
-               {"body": "【在宅医療】【訓練】安否確認の回答は http://127.0.0.1:8000/a/tok2"}, {"body": "お知らせ"}]
+    records = [
+        {"body": "【在宅医療】安否確認の回答は http://127.0.0.1:8000/a/tok1"},
+        {"body": "【在宅医療】【訓練】安否確認の回答は http://127.0.0.1:8000/a/tok2"},
+        {"body": "お知らせ"},
+    ]
     asyncio.run(_learn_round_titles(State(), records))
     assert [r.get("round_title") for r in records] == ["千葉県北西部地震 <本番>", "", None]
     assert _round_label(records[0]) == "「千葉県北西部地震 &lt;本番&gt;」" and _round_label(records[1]) == ""

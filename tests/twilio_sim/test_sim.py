@@ -60,9 +60,7 @@ def test_japanese_text_is_counted_in_ucs2_segments(sim: RunningSim):
 
 
 def test_messaging_service_picks_the_sender(sim: RunningSim):
-    message = official_client(sim).messages.create(
-        to=PATIENT, messaging_service_sid="MG" + "0" * 32, body="test"
-    )
+    message = official_client(sim).messages.create(to=PATIENT, messaging_service_sid="MG" + "0" * 32, body="test")
     assert message.from_ is None and message.status == "accepted"  # a Messaging Service send, not "queued"
     assert message.messaging_service_sid == "MG" + "0" * 32
     assert sim.messages()[0]["from"] == sim.state.config.messaging_service_from
@@ -132,9 +130,7 @@ def test_transient_failure_rate_answers_500(sim: RunningSim):
 
 def test_status_callbacks_arrive_signed_and_in_order(sim: RunningSim, receiver: Receiver):
     callback = f"{receiver.base_url}/status?round=7"
-    message = official_client(sim).messages.create(
-        to=PATIENT, from_=SENDER, body="x", status_callback=callback
-    )
+    message = official_client(sim).messages.create(to=PATIENT, from_=SENDER, body="x", status_callback=callback)
     assert sim.flush_callbacks() == 0
     hits = receiver.on("status")
     assert [hit.params["MessageStatus"] for hit in hits] == ["sent", "delivered"]
@@ -326,8 +322,11 @@ def test_the_cli_refuses_a_public_address_with_the_placeholder_token(monkeypatch
 
 def test_callbacks_posted_twice_reach_both_processes_behind_the_public_url(sim: RunningSim, receiver: Receiver):
     public = "https://bcp.example.jp/webhooks/twilio/status"
-    sim.configure(out_of_order_rate=1.0, callback_copies=2,
-                  callback_targets=[f"{receiver.base_url}/one", f"{receiver.base_url}/two"])
+    sim.configure(
+        out_of_order_rate=1.0,
+        callback_copies=2,
+        callback_targets=[f"{receiver.base_url}/one", f"{receiver.base_url}/two"],
+    )
     send_with_callback(sim, public)
     sim.flush_callbacks()
     for process in ("one", "two"):

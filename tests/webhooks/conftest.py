@@ -19,10 +19,13 @@ _sids = itertools.count(1)
 @pytest.fixture(scope="session")
 def settings(settings):
     """The root settings plus a Twilio token, and a public webhook base unlike the test client's host."""
-    return settings.model_copy(update={
-        "twilio_account_sid": "AC5130a7000000000000000000000000a1", "twilio_auth_token": SecretStr(AUTH_TOKEN),
-        "webhook_base_url": BASE,
-    })
+    return settings.model_copy(
+        update={
+            "twilio_account_sid": "AC5130a7000000000000000000000000a1",
+            "twilio_auth_token": SecretStr(AUTH_TOKEN),
+            "webhook_base_url": BASE,
+        }
+    )
 
 
 def sid(prefix="SM") -> str:
@@ -38,8 +41,14 @@ def post_signed(client, path, params, *, token=AUTH_TOKEN, url=None):
 def sent_round(session, settings, area):
     """A running round whose single message the worker has sent (provider id recorded)."""
     patient = add_patient(session, area.city, uses_ventilator=True, ventilator_mode="invasive")
-    safety_round, _ = start_round(session=session, actor=Actor.system("test"), settings=settings, drill=False,
-                                  reason="disaster", target=RoundTarget(municipality_ids=[area.city.id]))
+    safety_round, _ = start_round(
+        session=session,
+        actor=Actor.system("test"),
+        settings=settings,
+        drill=False,
+        reason="disaster",
+        target=RoundTarget(municipality_ids=[area.city.id]),
+    )
     message = session.exec(select(OutboxMessage).where(OutboxMessage.round_id == safety_round.id)).one()
     message.state, message.provider_message_id, message.answer_token = "sent", sid(), None
     session.add(message)

@@ -33,6 +33,7 @@ def outage(monkeypatch):
             if state["on"]:
                 raise OperationalError("UPDATE outbox_message", {}, ConnectionRefusedError("restarting"))
             return real(session, items)
+
         return apply
 
     monkeypatch.setattr(routes, "apply_statuses_naming_rows", down(routes.apply_statuses_naming_rows))
@@ -40,8 +41,7 @@ def outage(monkeypatch):
     return state
 
 
-def test_receipts_and_replies_during_an_outage_are_kept_then_applied(anon_client, session, sent_round, journal,
-                                                                     outage):
+def test_receipts_and_replies_during_an_outage_are_kept_then_applied(anon_client, session, sent_round, journal, outage):
     _, message, _ = sent_round
     receipt = {"MessageSid": message.provider_message_id, "MessageStatus": "delivered", "AccountSid": "AC1"}
     reply = {"MessageSid": sid(), "From": message.to_number, "To": "+815011112222", "Body": "1", "AccountSid": "AC1"}

@@ -40,15 +40,29 @@ def round_on_sqlite(tmp_path: Path, *, wait: float = WAIT):
     url = f"sqlite:///{tmp_path / 'app.sqlite3'}"
     engine = make_engine(url)
     migrations.upgrade(engine)
-    settings = Settings(environment="test", database_url=url, public_base_url="http://testserver", data_dir=tmp_path,
-                        secret_key="test-secret-key-for-tests-only", twilio_account_sid="AC5130a7000000000000000000000000a1",
-                        twilio_auth_token=SecretStr(AUTH_TOKEN), webhook_base_url=BASE, webhook_commit_wait_seconds=wait)
+    settings = Settings(
+        environment="test",
+        database_url=url,
+        public_base_url="http://testserver",
+        data_dir=tmp_path,
+        secret_key="test-secret-key-for-tests-only",
+        twilio_account_sid="AC5130a7000000000000000000000000a1",
+        twilio_auth_token=SecretStr(AUTH_TOKEN),
+        webhook_base_url=BASE,
+        webhook_commit_wait_seconds=wait,
+    )
     app = create_app(settings, engine)
     with unit_of_work(app.state.session_factory) as session:
         city = create_municipality(session, create_prefecture(session))
         add_patient(session, city, uses_ventilator=True, ventilator_mode="invasive")
-        safety_round, _ = start_round(session=session, actor=Actor.system("test"), settings=settings, drill=False,
-                                      reason="disaster", target=RoundTarget(municipality_ids=[city.id]))
+        safety_round, _ = start_round(
+            session=session,
+            actor=Actor.system("test"),
+            settings=settings,
+            drill=False,
+            reason="disaster",
+            target=RoundTarget(municipality_ids=[city.id]),
+        )
         message = session.exec(select(OutboxMessage).where(OutboxMessage.round_id == safety_round.id)).one()
         message.state, message.provider_message_id, message.answer_token = "sent", sid(), None
         session.add(message)

@@ -30,8 +30,9 @@ def _unwritable(tmp_path):
     return blocked
 
 
-def test_neither_database_nor_journal_answers_503_and_nothing_is_kept(anon_client, session, app, sent_round,
-                                                                     tmp_path, outage):
+def test_neither_database_nor_journal_answers_503_and_nothing_is_kept(
+    anon_client, session, app, sent_round, tmp_path, outage
+):
     _, message, _ = sent_round
     app.state.webhook_journal = Journal(_unwritable(tmp_path))
     receipt = {"MessageSid": message.provider_message_id, "MessageStatus": "delivered", "AccountSid": "AC1"}
@@ -49,8 +50,9 @@ def test_neither_database_nor_journal_answers_503_and_nothing_is_kept(anon_clien
     assert len(session.exec(select(CheckAnswer).where(CheckAnswer.check_id == message.check_id)).all()) == 1
 
 
-def test_the_second_location_takes_what_the_first_refuses_and_is_replayed(anon_client, session, app, sent_round,
-                                                                          tmp_path, outage):
+def test_the_second_location_takes_what_the_first_refuses_and_is_replayed(
+    anon_client, session, app, sent_round, tmp_path, outage
+):
     _, message, _ = sent_round
     journal = app.state.webhook_journal = Journal(_unwritable(tmp_path), tmp_path / "second")
     receipt = {"MessageSid": message.provider_message_id, "MessageStatus": "delivered", "AccountSid": "AC1"}
@@ -61,8 +63,12 @@ def test_the_second_location_takes_what_the_first_refuses_and_is_replayed(anon_c
 
     outage["on"] = False  # the next webhook replays both locations
     journal._checked_at = 0.0
-    assert post_signed(anon_client, "/webhooks/twilio/status",
-                       {"MessageSid": sid(), "MessageStatus": "sent", "AccountSid": "AC1"}).status_code == 204
+    assert (
+        post_signed(
+            anon_client, "/webhooks/twilio/status", {"MessageSid": sid(), "MessageStatus": "sent", "AccountSid": "AC1"}
+        ).status_code
+        == 204
+    )
 
     # The replay runs in the background: wait for it before reading (the test's session shares its connection).
     assert eventually(lambda: journal.pending() == [] and anon_client.app.state.journal_replay.done())
@@ -74,7 +80,9 @@ def test_the_callback_urls_ask_twilio_to_retry(settings):
     twilio = settings.model_copy(update={"notifier": "twilio"})
     url = status_callback_url(twilio)
     assert url == "https://bcp.example.jp/webhooks/twilio/status#rc=3&rp=5xx,ct,rt&tt=15000"
-    assert with_outbox_id(url, 42) == "https://bcp.example.jp/webhooks/twilio/status?outbox=42#rc=3&rp=5xx,ct,rt&tt=15000"
+    assert (
+        with_outbox_id(url, 42) == "https://bcp.example.jp/webhooks/twilio/status?outbox=42#rc=3&rp=5xx,ct,rt&tt=15000"
+    )
     assert call_status_url(twilio).endswith("/webhooks/twilio/voice/status#rc=3&rp=5xx,ct,rt&tt=15000")
     off = twilio.model_copy(update={"webhook_retry_count": 0})
     assert status_callback_url(off) == "https://bcp.example.jp/webhooks/twilio/status"

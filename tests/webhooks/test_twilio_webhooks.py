@@ -14,7 +14,13 @@ def status(message, value, **extra):
 
 
 def inbound(sender, body, message_sid=None):
-    return {"MessageSid": message_sid or sid(), "From": sender, "To": "+815011112222", "Body": body, "AccountSid": "AC1"}
+    return {
+        "MessageSid": message_sid or sid(),
+        "From": sender,
+        "To": "+815011112222",
+        "Body": body,
+        "AccountSid": "AC1",
+    }
 
 
 def test_forged_or_missing_signatures_are_refused_and_record_nothing(anon_client, session, sent_round):
@@ -23,13 +29,21 @@ def test_forged_or_missing_signatures_are_refused_and_record_nothing(anon_client
     assert anon_client.post("/webhooks/twilio/inbound", data=params).status_code == 403
     assert post_signed(anon_client, "/webhooks/twilio/inbound", params, token="wrong-token").status_code == 403
     # Signed for the URL the request arrived on, not the configured public one.
-    assert post_signed(anon_client, "/webhooks/twilio/inbound", params,
-                       url="http://testserver/webhooks/twilio/inbound").status_code == 403
+    assert (
+        post_signed(
+            anon_client, "/webhooks/twilio/inbound", params, url="http://testserver/webhooks/twilio/inbound"
+        ).status_code
+        == 403
+    )
     tampered = {**params, "Body": "2"}
     good = RequestValidator("simulator-auth-token").compute_signature(BASE + "/webhooks/twilio/inbound", params)
-    assert anon_client.post("/webhooks/twilio/inbound", data=tampered,
-                            headers={"X-Twilio-Signature": good}).status_code == 403
-    assert post_signed(anon_client, "/webhooks/twilio/status", status(message, "delivered"), token="x").status_code == 403
+    assert (
+        anon_client.post("/webhooks/twilio/inbound", data=tampered, headers={"X-Twilio-Signature": good}).status_code
+        == 403
+    )
+    assert (
+        post_signed(anon_client, "/webhooks/twilio/status", status(message, "delivered"), token="x").status_code == 403
+    )
     assert session.exec(select(CheckAnswer)).all() == []
     assert session.exec(select(UnmatchedReply)).all() == []
     session.refresh(message)
@@ -52,15 +66,20 @@ def test_undelivered_flags_the_check_when_nothing_else_is_left(anon_client, sess
     check = session.get(SafetyCheck, message.check_id)
     session.refresh(check)
     assert check.state == "delivery_failed"
-    assert read_counters(session=session, round_id=safety_round.id) == recount(session=session, round_id=safety_round.id)
+    assert read_counters(session=session, round_id=safety_round.id) == recount(
+        session=session, round_id=safety_round.id
+    )
 
 
 def test_status_before_the_provider_id_is_recorded_is_kept_and_applied(anon_client, session, sent_round):
     _, message, _ = sent_round
     early_sid = sid()
     for value in ("delivered", "sent"):
-        post_signed(anon_client, "/webhooks/twilio/status",
-                    {"MessageSid": early_sid, "MessageStatus": value, "AccountSid": "AC1"})
+        post_signed(
+            anon_client,
+            "/webhooks/twilio/status",
+            {"MessageSid": early_sid, "MessageStatus": value, "AccountSid": "AC1"},
+        )
     message.provider_message_id, message.state = early_sid, "sent"
     session.add(message)
     session.flush()
@@ -82,7 +101,9 @@ def test_reply_by_number_answers_the_open_check(anon_client, session, sent_round
     check = session.get(SafetyCheck, message.check_id)
     session.refresh(check)
     assert check.state == "power_out"
-    assert read_counters(session=session, round_id=safety_round.id) == recount(session=session, round_id=safety_round.id)
+    assert read_counters(session=session, round_id=safety_round.id) == recount(
+        session=session, round_id=safety_round.id
+    )
 
 
 def test_unreadable_and_unknown_replies_wait_for_a_person(anon_client, session, sent_round):
@@ -99,8 +120,14 @@ def test_unreadable_and_unknown_replies_wait_for_a_person(anon_client, session, 
 
 def test_a_patient_in_two_running_rounds_gets_the_answer_in_each(anon_client, session, settings, sent_round, area):
     first, message, _patient = sent_round
-    second, _ = start_round(session=session, actor=Actor.system("test"), settings=settings, drill=True,
-                            reason="manual", target=RoundTarget(municipality_ids=[area.city.id]))
+    second, _ = start_round(
+        session=session,
+        actor=Actor.system("test"),
+        settings=settings,
+        drill=True,
+        reason="manual",
+        target=RoundTarget(municipality_ids=[area.city.id]),
+    )
     reply = post_signed(anon_client, "/webhooks/twilio/inbound", inbound(message.to_number, "無事です"))
     assert "読み取れませんでした" not in reply.text
     answers = session.exec(select(CheckAnswer)).all()
@@ -113,8 +140,14 @@ def test_a_patient_in_two_running_rounds_gets_the_answer_in_each(anon_client, se
 def test_number_shared_by_two_patients_is_not_guessed(anon_client, session, settings, sent_round, area):
     _, message, _ = sent_round
     add_patient(session, area.city, phones=[message.to_number])
-    start_round(session=session, actor=Actor.system("test"), settings=settings, drill=True, reason="manual",
-                target=RoundTarget(municipality_ids=[area.city.id]))
+    start_round(
+        session=session,
+        actor=Actor.system("test"),
+        settings=settings,
+        drill=True,
+        reason="manual",
+        target=RoundTarget(municipality_ids=[area.city.id]),
+    )
     post_signed(anon_client, "/webhooks/twilio/inbound", inbound(message.to_number, "1"))
     (reply,) = session.exec(select(UnmatchedReply)).all()
     assert reply.reason == "several_open_checks" and reply.candidate_check_id is None
@@ -128,7 +161,12 @@ def test_a_reply_fills_the_structured_answer(anon_client, session, sent_round):
     assert (answer.state, answer.power, answer.hours_left, answer.hours_unknown) == ("power_out", "out", None, False)
     check = session.get(SafetyCheck, message.check_id)
     session.refresh(check)
-    assert (check.state, check.power, check.hours_left, check.note) == ("power_out", "out", None, "停電ですがバッテリーは十分")
+    assert (check.state, check.power, check.hours_left, check.note) == (
+        "power_out",
+        "out",
+        None,
+        "停電ですがバッテリーは十分",
+    )
 
 
 def test_review_queue_resolves_to_a_check(client, client_as, session, sent_round, area):
@@ -142,7 +180,8 @@ def test_review_queue_resolves_to_a_check(client, client_as, session, sent_round
     reply_id = hub_view["items"][0]["id"]
     resolved = client_as("hub", area.hub.id).post(
         f"/api/v1/unmatched-replies/{reply_id}/resolve",
-        json={"check_id": message.check_id, "state": "needs_help", "note": "電話で確認"})
+        json={"check_id": message.check_id, "state": "needs_help", "note": "電話で確認"},
+    )
     assert resolved.status_code == 200, resolved.text
     assert resolved.json()["resolution"] == "answered"
     assert client.post(f"/api/v1/unmatched-replies/{reply_id}/resolve", json={}).status_code == 409
@@ -150,7 +189,10 @@ def test_review_queue_resolves_to_a_check(client, client_as, session, sent_round
     assert detail["state"] == "needs_help"
     assert detail["answers"][0]["answered_by"] == "reviewer" and "電話で確認" in detail["answers"][0]["note"]
     other = listed["items"][1]["id"] if listed["items"][0]["id"] == reply_id else listed["items"][0]["id"]
-    assert client.post(f"/api/v1/unmatched-replies/{other}/resolve", json={"note": "いたずら"}).json()["resolution"] == "dismissed"
+    assert (
+        client.post(f"/api/v1/unmatched-replies/{other}/resolve", json={"note": "いたずら"}).json()["resolution"]
+        == "dismissed"
+    )
     assert client.get("/api/v1/unmatched-replies").json()["total"] == 0
 
 
@@ -162,8 +204,9 @@ def test_a_status_naming_its_row_adopts_a_send_whose_answer_was_lost(anon_client
     session.add(message)
     session.flush()
     lost = sid()
-    response = post_signed(anon_client, f"/webhooks/twilio/status?outbox={message.id}",
-                           {"MessageSid": lost, "MessageStatus": "delivered"})
+    response = post_signed(
+        anon_client, f"/webhooks/twilio/status?outbox={message.id}", {"MessageSid": lost, "MessageStatus": "delivered"}
+    )
     assert response.status_code == 204
     session.expire_all()
     row = session.get(OutboxMessage, message.id)
@@ -173,7 +216,8 @@ def test_a_status_naming_its_row_adopts_a_send_whose_answer_was_lost(anon_client
     row.state, row.provider_message_id, row.attempts = "queued", None, 0
     session.add(row)
     session.flush()
-    post_signed(anon_client, f"/webhooks/twilio/status?outbox={message.id}",
-                {"MessageSid": other_sid, "MessageStatus": "sent"})
+    post_signed(
+        anon_client, f"/webhooks/twilio/status?outbox={message.id}", {"MessageSid": other_sid, "MessageStatus": "sent"}
+    )
     session.expire_all()
     assert session.get(OutboxMessage, message.id).provider_message_id is None

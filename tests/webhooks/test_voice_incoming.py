@@ -18,9 +18,14 @@ INCOMING = "/webhooks/twilio/voice/incoming"
 
 @pytest.fixture
 def voice_app(app, settings):
-    app.state.settings = settings.model_copy(update={"twilio_auth_token": SecretStr("simulator-auth-token"),
-                                                     "webhook_base_url": BASE, "sender_name": "千葉県",
-                                                     "hub_phone": "+81432234567"})
+    app.state.settings = settings.model_copy(
+        update={
+            "twilio_auth_token": SecretStr("simulator-auth-token"),
+            "webhook_base_url": BASE,
+            "sender_name": "千葉県",
+            "hub_phone": "+81432234567",
+        }
+    )
     return app
 
 
@@ -32,8 +37,9 @@ def _root(response):
 def test_a_family_member_calling_back_hears_the_menu_and_is_recorded(voice_app, anon_client, session, area):
     patient = add_patient(session, area.city, contacts=2)
     safety_round = start(session, voice_app.state.settings, area.city, drill=True)
-    family = session.exec(select(PatientContact).where(PatientContact.patient_id == patient.id,
-                                                       PatientContact.kind == "family")).one()
+    family = session.exec(
+        select(PatientContact).where(PatientContact.patient_id == patient.id, PatientContact.kind == "family")
+    ).one()
     call = {"CallSid": "CAin1", "From": family.phone, "To": "+81501234567", "Direction": "inbound"}
     root = _root(post_signed(anon_client, INCOMING, call))
     gather = root.find("Gather")
@@ -41,11 +47,13 @@ def test_a_family_member_calling_back_hears_the_menu_and_is_recorded(voice_app, 
     assert gather.find("Say").text.startswith("こちらは千葉県です。これは訓練です。")
     answered = _root(post_signed(anon_client, INCOMING + "/answer", {**call, "Digits": "1"}))
     assert "受け付けました" in answered.find("Say").text
-    check = session.exec(select(SafetyCheck).where(SafetyCheck.round_id == safety_round.id,
-                                                   SafetyCheck.patient_id == patient.id)).one()
+    check = session.exec(
+        select(SafetyCheck).where(SafetyCheck.round_id == safety_round.id, SafetyCheck.patient_id == patient.id)
+    ).one()
     answers = session.exec(select(CheckAnswer).where(CheckAnswer.check_id == check.id)).all()
     assert [(a.state, a.channel, a.answered_by, a.contact_id) for a in answers] == [
-        ("safe", "voice", "family", family.id)]
+        ("safe", "voice", "family", family.id)
+    ]
     # Twilio posting the same press again records nothing more.
     post_signed(anon_client, INCOMING + "/answer", {**call, "Digits": "1"})
     assert len(session.exec(select(CheckAnswer).where(CheckAnswer.check_id == check.id)).all()) == 1

@@ -64,8 +64,9 @@ def test_a_keypad_answer_during_a_60_s_lock_is_answered_then_recorded(voice_app)
     with TestClient(app) as client:
         with LongWriter(app.state.settings.database_url) as writer:
             started = time.monotonic()
-            response = post_signed(client, f"/webhooks/twilio/voice/call/{TOKEN}/answer",
-                                   {"CallSid": "CA1", "Digits": "1"})
+            response = post_signed(
+                client, f"/webhooks/twilio/voice/call/{TOKEN}/answer", {"CallSid": "CA1", "Digits": "1"}
+            )
             took = time.monotonic() - started
             # Answered while the lock is still held, well inside Twilio's 15 s, with Japanese TwiML.
             assert writer.thread.is_alive() and not writer.release.is_set()
@@ -88,8 +89,12 @@ def test_a_journaled_press_alone_records_the_answer(voice_app):
     journal = app.state.webhook_journal
     with TestClient(app) as client:
         with LongWriter(app.state.settings.database_url):
-            assert post_signed(client, f"/webhooks/twilio/voice/call/{TOKEN}/answer",
-                               {"CallSid": "CA2", "Digits": "3"}).status_code == 200
+            assert (
+                post_signed(
+                    client, f"/webhooks/twilio/voice/call/{TOKEN}/answer", {"CallSid": "CA2", "Digits": "3"}
+                ).status_code
+                == 200
+            )
             app.state.writers["twilio-voice"].apply = lambda session, items: [None] * len(items)  # lost
         time.sleep(0.5)
     assert _answers(app, message.check_id) == []
@@ -101,8 +106,11 @@ def test_a_call_status_during_a_lock_is_kept_then_applied(voice_app):
     app, message = voice_app
     with TestClient(app) as client:
         with LongWriter(app.state.settings.database_url):
-            response = post_signed(client, "/webhooks/twilio/voice/status",
-                                   {"CallSid": message.provider_message_id, "CallStatus": "completed"})
+            response = post_signed(
+                client,
+                "/webhooks/twilio/voice/status",
+                {"CallSid": message.provider_message_id, "CallStatus": "completed"},
+            )
             assert response.status_code == 204
             assert len(app.state.webhook_journal.pending()) == 1
         assert eventually(lambda: _state(app, message.id) == "delivered")
@@ -112,8 +120,12 @@ def test_the_fallback_keeps_the_press_of_a_failed_request(voice_app):
     """Twilio posts the press to the FallbackUrl when the action failed; it is journaled, read nowhere."""
     app, message = voice_app
     with TestClient(app) as client:
-        params = {"CallSid": "CA3", "Digits": "", "ErrorCode": "11200",
-                  "ErrorUrl": f"{BASE}/webhooks/twilio/voice/call/{TOKEN}/hours"}
+        params = {
+            "CallSid": "CA3",
+            "Digits": "",
+            "ErrorCode": "11200",
+            "ErrorUrl": f"{BASE}/webhooks/twilio/voice/call/{TOKEN}/hours",
+        }
         first = post_signed(client, f"/webhooks/twilio/voice/call/{TOKEN}/answer", {"CallSid": "CA3", "Digits": "3"})
         assert first.status_code == 200
         response = post_signed(client, f"/webhooks/twilio/voice/fallback/{TOKEN}", params)
@@ -121,13 +133,15 @@ def test_the_fallback_keeps_the_press_of_a_failed_request(voice_app):
         kept = [line for path in app.state.webhook_journal.pending() for line in path.read_text().splitlines()]
         assert any('"step": "hours"' in line and '"call_sid": "CA3"' in line for line in kept)
         # No press (the call's first TwiML failed): an apology in Japanese, not Twilio's English error.
-        apology = post_signed(client, f"/webhooks/twilio/voice/fallback/{TOKEN}",
-                              {"CallSid": "CA4", "ErrorCode": "11200"})
+        apology = post_signed(
+            client, f"/webhooks/twilio/voice/fallback/{TOKEN}", {"CallSid": "CA4", "ErrorCode": "11200"}
+        )
         assert "担当者から改めて連絡します" in _said(apology)
     app.state.webhook_journal.replay(app.state.unit_of_work)
     with make_session_factory(app.state.engine, read_only=True)() as session:
-        answers = session.exec(select(CheckAnswer).where(CheckAnswer.check_id == message.check_id)
-                               .order_by(CheckAnswer.id)).all()
+        answers = session.exec(
+            select(CheckAnswer).where(CheckAnswer.check_id == message.check_id).order_by(CheckAnswer.id)
+        ).all()
         assert [(a.state, a.hours_unknown) for a in answers] == [("power_out", False), ("power_out", True)]
 
 

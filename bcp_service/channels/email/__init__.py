@@ -9,6 +9,14 @@ the mail it received (``demo.py``). The answer comes back through the link, like
 from bcp_service.channels.base import Channel
 from bcp_service.channels.email.rule import can_mail, normalise_email
 
-CHANNEL = Channel(name="email", label="メール", reaches=can_mail, uses_template=True, escalation_action=None,
-                  outbound_module="bcp_service.channels.email.outbound", address_kind="email",
-                  address_label="メールアドレス", normalise=normalise_email)
+CHANNEL = Channel(
+    name="email",
+    label="メール",
+    reaches=can_mail,
+    uses_template=True,
+    escalation_action=None,
+    outbound_module="bcp_service.channels.email.outbound",
+    address_kind="email",
+    address_label="メールアドレス",
+    normalise=normalise_email,
+)

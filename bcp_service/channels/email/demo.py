@@ -30,8 +30,12 @@ def ports(sim_port: int) -> tuple[int, int]:
 
 def env(sim_port: int) -> dict[str, str]:
     smtp_port, _ = ports(sim_port)
-    return {"BCP_SMTP_HOST": "127.0.0.1", "BCP_SMTP_PORT": str(smtp_port), "BCP_SMTP_STARTTLS": "false",
-            "BCP_SMTP_SENDER": f"anpi@{DEMO_DOMAIN}"}
+    return {
+        "BCP_SMTP_HOST": "127.0.0.1",
+        "BCP_SMTP_PORT": str(smtp_port),
+        "BCP_SMTP_STARTTLS": "false",
+        "BCP_SMTP_SENDER": f"anpi@{DEMO_DOMAIN}",
+    }
 
 
 def page_url(sim_port: int) -> str:
@@ -41,8 +45,17 @@ def page_url(sim_port: int) -> str:
 def start_sink(smtp_port: int, page_port: int, spawn) -> subprocess.Popen:
     """The sink as a child process (``spawn``: the demo's, which ties it to the demo's life). Not waited
     for: the first mail goes out minutes later (a family step), and a failed send is retried."""
-    return spawn([sys.executable, "-m", "bcp_service.channels.email.sink", "--smtp-port", str(smtp_port),
-                  "--page-port", str(page_port)])
+    return spawn(
+        [
+            sys.executable,
+            "-m",
+            "bcp_service.channels.email.sink",
+            "--smtp-port",
+            str(smtp_port),
+            "--page-port",
+            str(page_port),
+        ]
+    )
 
 
 def wait_for_sink(page_port: int, process: subprocess.Popen, timeout: float = 120) -> None:
@@ -65,11 +78,13 @@ def add_email_families(engine: Engine, *, municipality_code: str = "121002", cou
         municipality_id = session.exec(select(Municipality.id).where(Municipality.code == municipality_code)).first()
         if municipality_id is None:
             return done
-        patient_ids = session.exec(select(Patient.id).where(Patient.municipality_id == municipality_id)
-                                   .order_by(Patient.id)).all()
+        patient_ids = session.exec(
+            select(Patient.id).where(Patient.municipality_id == municipality_id).order_by(Patient.id)
+        ).all()
         for patient_id in patient_ids:
-            contacts = session.exec(select(PatientContact).where(PatientContact.patient_id == patient_id)
-                                    .order_by(PatientContact.position)).all()
+            contacts = session.exec(
+                select(PatientContact).where(PatientContact.patient_id == patient_id).order_by(PatientContact.position)
+            ).all()
             family = [c for c in contacts[1:] if c.kind != "self"]
             if not contacts or contacts[0].kind != "self" or not family or any(c.phone is None for c in contacts):
                 continue
@@ -79,8 +94,9 @@ def add_email_families(engine: Engine, *, municipality_code: str = "121002", cou
                 contact.phone = None
                 contact.preferred_channel = "email"
                 session.add(contact)
-                session.add(ContactAddress(contact_id=contact.id, kind="email",
-                                           address=f"family{n + 1}-{patient_id}@{domain}"))
+                session.add(
+                    ContactAddress(contact_id=contact.id, kind="email", address=f"family{n + 1}-{patient_id}@{domain}")
+                )
             done.append(patient_id)
             if len(done) >= count:
                 break
@@ -90,8 +106,14 @@ def add_email_families(engine: Engine, *, municipality_code: str = "121002", cou
 
 def email_only_family(session: Session, patient_id: int) -> list[str]:
     """The e-mail addresses of a patient's family who have no phone (the demo's page and tests)."""
-    return list(session.exec(
-        select(ContactAddress.address)
-        .join(PatientContact, col(PatientContact.id) == ContactAddress.contact_id)
-        .where(PatientContact.patient_id == patient_id, col(PatientContact.phone).is_(None),
-               ContactAddress.kind == "email")).all())
+    return list(
+        session.exec(
+            select(ContactAddress.address)
+            .join(PatientContact, col(PatientContact.id) == ContactAddress.contact_id)
+            .where(
+                PatientContact.patient_id == patient_id,
+                col(PatientContact.phone).is_(None),
+                ContactAddress.kind == "email",
+            )
+        ).all()
+    )

@@ -28,9 +28,15 @@ def render(message, settings, render_text) -> tuple[str | None, str | None]:
     if message.body:
         return message.body, None
     try:
-        text = render_text(message.template or "", drill=message.drill, public_base_url=settings.public_base_url,
-                           token=message.answer_token, sender=settings.sender_name, replies=False,
-                           round_id=message.round_id)
+        text = render_text(
+            message.template or "",
+            drill=message.drill,
+            public_base_url=settings.public_base_url,
+            token=message.answer_token,
+            sender=settings.sender_name,
+            replies=False,
+            round_id=message.round_id,
+        )
     except Exception:  # a broken template must fail the message, not the worker
         log.exception("outbox.render_failed", extra={"message_id": message.id})
         return None, "render"
@@ -47,7 +53,9 @@ def build(message, body: str, settings, mail: EmailSettings) -> EmailMessage:
     mail_message["To"] = message.to_number
     mail_message["Subject"] = subject(message.drill, settings.sender_name)
     mail_message["Date"] = formatdate(localtime=False)
-    mail_message["Message-ID"] = make_msgid(idstring=f"outbox{message.id}", domain=mail.sender.rpartition("@")[2] or None)
+    mail_message["Message-ID"] = make_msgid(
+        idstring=f"outbox{message.id}", domain=mail.sender.rpartition("@")[2] or None
+    )
     mail_message.set_content(body, charset="utf-8")
     return mail_message
 
@@ -67,9 +75,15 @@ async def deliver(message, body: str, settings, mail: EmailSettings) -> SendResu
         raise PermanentSendError(code="smtp_unconfigured")  # the message fails where a person sees it
     try:
         await aiosmtplib.send(
-            mail_message, hostname=mail.host, port=mail.port, username=mail.username,
+            mail_message,
+            hostname=mail.host,
+            port=mail.port,
+            username=mail.username,
             password=mail.password.get_secret_value() if mail.password else None,
-            start_tls=mail.starttls and not mail.tls, use_tls=mail.tls, timeout=mail.timeout_seconds)
+            start_tls=mail.starttls and not mail.tls,
+            use_tls=mail.tls,
+            timeout=mail.timeout_seconds,
+        )
     except aiosmtplib.SMTPRecipientsRefused as exc:
         raise _refused(min((e.code for e in exc.recipients), default=550)) from None
     except aiosmtplib.SMTPAuthenticationError as exc:

@@ -8,7 +8,9 @@ import re
 
 # Deliberately plain (RFC 5321 allows far more, Japanese carriers' old addresses included dots in odd places):
 # one @, no spaces or angle brackets, a dotted domain.
-SHAPE = re.compile(r"^[^@\s<>,;\"]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
+SHAPE = re.compile(
+    r"^[^@\s<>,;\"]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$"
+)
 MAX_LENGTH = 254
 MESSAGE_INVALID = "メールアドレスの形が正しくありません（例: taro@example.jp）(invalid e-mail address)"
 

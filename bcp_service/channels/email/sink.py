@@ -54,8 +54,17 @@ class MailSink:
     # aiosmtpd handler hooks
     async def handle_RCPT(self, server, session, envelope, address: str, rcpt_options) -> str:
         if address.rpartition("@")[2].lower().endswith(BOUNCING_SUFFIX):
-            self._keep(Mail(to=address, sender=envelope.mail_from or "", subject="", body="", message_id="",
-                            received_at=_now(), bounced=True))
+            self._keep(
+                Mail(
+                    to=address,
+                    sender=envelope.mail_from or "",
+                    subject="",
+                    body="",
+                    message_id="",
+                    received_at=_now(),
+                    bounced=True,
+                )
+            )
             return "550 5.1.1 No such user here"
         envelope.rcpt_tos.append(address)
         return "250 OK"
@@ -65,8 +74,16 @@ class MailSink:
         part = parsed.get_body(preferencelist=("plain",))
         body = part.get_content() if part is not None else ""
         for rcpt in envelope.rcpt_tos:
-            self._keep(Mail(to=rcpt, sender=envelope.mail_from or "", subject=str(parsed.get("Subject", "")),
-                            body=body, message_id=str(parsed.get("Message-ID", "")), received_at=_now()))
+            self._keep(
+                Mail(
+                    to=rcpt,
+                    sender=envelope.mail_from or "",
+                    subject=str(parsed.get("Subject", "")),
+                    body=body,
+                    message_id=str(parsed.get("Message-ID", "")),
+                    received_at=_now(),
+                )
+            )
         return "250 Message accepted"
 
     def _keep(self, mail: Mail) -> None:
@@ -107,9 +124,10 @@ def page_app(sink: MailSink) -> FastAPI:
             '<!doctype html><html lang="ja"><head><meta charset="utf-8"><meta http-equiv="refresh" content="10">'
             '<meta name="viewport" content="width=device-width, initial-scale=1"><title>デモのメール受信箱</title>'
             f"<style>{STYLE}</style></head><body><h1>デモのメール受信箱</h1>"
-            "<p class=\"meta\">デモの SMTP サーバーが受け取ったメール（模擬データ）。リンクを押すと家族として回答できます。"
+            '<p class="meta">デモの SMTP サーバーが受け取ったメール（模擬データ）。リンクを押すと家族として回答できます。'
             "「.invalid」のアドレスは不達（バウンス）になります。</p>"
-            f"{items}</body></html>")
+            f"{items}</body></html>"
+        )
 
     return app
 
@@ -117,11 +135,15 @@ def page_app(sink: MailSink) -> FastAPI:
 def _mail_html(mail: Mail) -> str:
     when = datetime.fromisoformat(mail.received_at).astimezone(JST).strftime("%m/%d %H:%M:%S")
     if mail.bounced:
-        return (f'<div class="msg bounce"><div class="meta">{when} ・ 宛先 {html.escape(mail.to)}</div>'
-                "<strong>不達（550 宛先なし）</strong></div>")
+        return (
+            f'<div class="msg bounce"><div class="meta">{when} ・ 宛先 {html.escape(mail.to)}</div>'
+            "<strong>不達（550 宛先なし）</strong></div>"
+        )
     links = "".join(f'<a class="tap" href="{html.escape(link)}">回答する</a> ' for link in LINK.findall(mail.body))
-    return (f'<div class="msg"><div class="meta">{when} ・ 宛先 {html.escape(mail.to)}</div>'
-            f"<strong>{html.escape(mail.subject)}</strong><div class=\"body\">{html.escape(mail.body)}</div>{links}</div>")
+    return (
+        f'<div class="msg"><div class="meta">{when} ・ 宛先 {html.escape(mail.to)}</div>'
+        f'<strong>{html.escape(mail.subject)}</strong><div class="body">{html.escape(mail.body)}</div>{links}</div>'
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

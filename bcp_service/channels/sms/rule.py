@@ -56,8 +56,11 @@ def sure_mobile_sql_patterns() -> tuple[str, str] | None:
         return None
     prefix = re.escape(f"+{metadata.country_code}")
     mobile = metadata.mobile
-    others = [getattr(metadata, name).national_number_pattern for name in _EARLIER_TYPES
-              if getattr(metadata, name, None) is not None and getattr(metadata, name).national_number_pattern]
+    others = [
+        getattr(metadata, name).national_number_pattern
+        for name in _EARLIER_TYPES
+        if getattr(metadata, name, None) is not None and getattr(metadata, name).national_number_pattern
+    ]
     if not all(_SIMPLE_PATTERN.fullmatch(pattern) for pattern in (mobile.national_number_pattern, *others)):
         return None
     lengths = "|".join(rf"[0-9]{{{length}}}" for length in mobile.possible_length)
