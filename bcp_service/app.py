@@ -150,8 +150,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     # shed (issue 29.3): inside the security headers, so a 503 carries them too.
     app.add_middleware(
         AdmissionMiddleware,
-        limit=settings.shed_max_requests
-        or default_limit(engine.dialect.name, getattr(engine.pool, "size", lambda: 5)()),
+        limit=settings.shed_max_requests or default_limit(engine.dialect.name, _pool_size(engine)),
         wait_seconds=settings.shed_wait_seconds,
         retry_after=settings.shed_retry_after_seconds,
         reject=busy_response,
@@ -311,3 +310,11 @@ def _install_error_handlers(app: FastAPI) -> None:
             {"loc": list(e.get("loc", [])), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
         ]
         return JSONResponse(status_code=422, content={"detail": detail})
+
+
+def _pool_size(engine) -> int:
+    """The pool's size (QueuePool: a method; an in-memory SQLite's SingletonThreadPool: an int; else 5)."""
+    size = getattr(engine.pool, "size", None)
+    if callable(size):
+        size = size()
+    return size if isinstance(size, int) and size > 0 else 5

@@ -62,14 +62,17 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False, pool_timeo
     url = normalise_url(url)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
+        in_memory = not path or path == ":memory:" or url == "sqlite://"
+        if not in_memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # An in-memory database has one connection per thread (SingletonThreadPool): no checkout to wait for.
+        pooled = {} if in_memory else {"pool_timeout": pool_timeout}
         engine = create_engine(
             url,
             echo=echo,
             hide_parameters=True,
-            pool_timeout=pool_timeout,
             connect_args={"check_same_thread": False, "timeout": DEFAULT_BUSY_MS / 1000},
+            **pooled,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)

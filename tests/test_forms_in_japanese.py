@@ -40,6 +40,8 @@ NOT_A_FORM = {
     "/login/code": "ログインの二段階目（ログイン前）",
     "/login/enrol": "二段階認証の登録（ログイン前、設定で必須のときだけ）",
     "/imports": "ファイルの取り込み（multipart）: tests/imports/ が日本語の誤りを確かめる",
+    "/bcp/institutions/{institution_id}/plans": "完成した計画ファイルの提出（multipart）: tests/bcp/test_plans.py が日本語の誤りを確かめる",
+    "/registry/regions/changes/{change_id}/cancel": "ボタンだけ（入力欄なし）、予定の線引き変更にだけ出る",
     "/account/two-factor/recovery-codes": "二段階認証を設定した人だけ: tests/auth/ の二段階認証のテスト",
     "/account/two-factor/disable": "二段階認証を設定した人だけ: tests/auth/ の二段階認証のテスト",
     "/admin/users/{user_id}/two-factor/disable": "ボタンだけ（入力欄なし）、二段階認証を設定した人にだけ出る",

@@ -25,6 +25,7 @@ from bcp_service.page_helpers import page, register_home_link
 from bcp_service.registry import region_changes
 from bcp_service.registry.coverage import find_coverage_gaps
 from bcp_service.registry.page_forms import caller_prefecture
+from bcp_service.typed_input import parse_date
 
 router = APIRouter(prefix="/registry/regions", include_in_schema=False)
 DRAWERS = (Role.admin, Role.prefecture)
@@ -149,16 +150,15 @@ def redraw_page(
 
 
 def parse_day(text: str) -> date | None:
-    """A date as people type it: 2027-04-01, 2027/4/1, full-width digits; empty: today."""
-    text = unicodedata.normalize("NFKC", text or "").strip().replace("/", "-").replace(".", "-")
-    if not text:
+    """A date as people type it (typed_input: 2027-04-01, 2027/4/1, full-width digits, 令和9年4月1日, R9/4/1);
+    empty: today."""
+    if not (text or "").strip():
         return None
     try:
-        y, m, d = (int(part) for part in text.split("-"))
-        return date(y, m, d)
+        return parse_date(text)
     except ValueError:
         raise ServiceError(
-            "効力の日付は 2027-04-01 の形で入力してください (date as YYYY-MM-DD)", field="effective_on"
+            "効力の日付は 2027/4/1 や 令和9年4月1日 の形で入力してください (date as YYYY-MM-DD)", field="effective_on"
         ) from None
 
 
