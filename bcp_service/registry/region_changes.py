@@ -46,6 +46,8 @@ from bcp_service.timeutil import local
 log = logging.getLogger("bcp_service.registry")
 
 KINDS = {"move": "市町村の移動", "create": "圏域の新設", "rename": "名称の変更", "merge": "統合", "split": "分割"}
+# A redraw made through the API (record_api_redraw): on the history page, never offered as a form.
+HISTORY_KINDS = {**KINDS, "api": "API での変更"}
 STATUS_JA = {"scheduled": "予定", "applied": "適用済み", "failed": "適用できず", "cancelled": "取り消し"}
 MAX_AHEAD_DAYS = 3 * 366
 NO_REGION = "在宅医療圏が見つかりません (region not found)"
@@ -460,3 +462,58 @@ def apply_due_changes(session_factory: Callable[[], Session], *, now: datetime |
                     session.add(change)
             log.warning("region_change.failed", extra={"region_change_id": change_id})
     return applied
+
+
+def record_api_redraw(
+    session: Session,
+    principal: Principal,
+    *,
+    prefecture_id: int,
+    before: dict | None,
+    after: dict,
+    groups,
+    now: datetime | None = None,
+) -> RegionChange:
+    """A redraw made through ``POST``/``PATCH /api/v1/regions`` joins the history page as an applied change
+    of its own kind, so the history holds every redraw, from the pages or the API."""
+    towns = dict(
+        session.exec(
+            select(Municipality.id, Municipality.name).where(
+                col(Municipality.id).in_(
+                    set((before or {}).get("municipality_ids", [])) | set(after["municipality_ids"])
+                )
+            )
+        ).all()
+    )
+
+    def names(ids) -> str:
+        return "、".join(towns.get(i, str(i)) for i in ids) or "なし"
+
+    if before is None:
+        summary = f"圏域「{after['name']}」を新設（市町村: {names(after['municipality_ids'])}）"
+    else:
+        parts = []
+        if before["name"] != after["name"]:
+            parts.append(f"名称「{before['name']}」→「{after['name']}」")
+        added = [i for i in after["municipality_ids"] if i not in before["municipality_ids"]]
+        removed = [i for i in before["municipality_ids"] if i not in after["municipality_ids"]]
+        if added:
+            parts.append(f"加えた市町村: {names(added)}")
+        if removed:
+            parts.append(f"外した市町村: {names(removed)}")
+        summary = f"圏域「{after['name']}」を変更（{'、'.join(parts) or '変更なし'}）"
+    moment = now or utcnow()
+    change = RegionChange(
+        prefecture_id=prefecture_id,
+        kind="api",
+        params={"before": before, "after": after},
+        summary=summary[:500],
+        effective_on=today(moment),
+        status="applied",
+        applied_at=moment,
+        outcome=describe_groups(session, groups)[:1000],
+        created_by_user_id=principal.user_id,
+    )
+    session.add(change)
+    session.flush()
+    return change

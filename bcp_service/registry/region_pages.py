@@ -240,7 +240,7 @@ def history_page(principal: Drawer, session: SessionDep, prefecture_id: Annotate
         principal,
         changes=changes,
         users=names,
-        kinds=region_changes.KINDS,
+        kinds=region_changes.HISTORY_KINDS,
         statuses=region_changes.STATUS_JA,
         prefectures=prefectures,
         prefecture_id=chosen,

@@ -16,7 +16,15 @@ from bcp_service.auth.roles import Role
 from bcp_service.db import SessionDep
 from bcp_service.errors import Forbidden, NotFound
 from bcp_service.models.enums import DesignationKind, InstitutionKind, PatientStatus, RiskTier, Therapy
-from bcp_service.registry import areas, contacts, designations, institutions, patients, prefectures
+from bcp_service.registry import (
+    areas,
+    contacts,
+    designations,
+    institutions,
+    patients,
+    prefectures,
+    region_changes,
+)
 from bcp_service.registry.changes import record_change
 from bcp_service.registry.code_labels import PATIENT_CODES
 from bcp_service.registry.coverage import find_coverage_gaps
@@ -132,7 +140,10 @@ def create_region(data: RegionCreate, request: Request, principal: AreaEditor, s
     record_change(
         session, principal, request, action="region.create", key="region_id", row_id=region.id, before=None, after=after
     )
-    follow_municipalities(session, principal, request, after["municipality_ids"], reason=f"region {region.id}")
+    groups = follow_municipalities(session, principal, request, after["municipality_ids"], reason=f"region {region.id}")
+    region_changes.record_api_redraw(
+        session, principal, prefecture_id=region.prefecture_id, before=None, after=after, groups=groups
+    )
     return areas.regions_to_public(session, [region])[0]
 
 
@@ -160,12 +171,15 @@ def update_region(region_id: int, data: RegionUpdate, request: Request, principa
         after=after,
     )
     # A redraw by the API moves the hubs of unpinned patients too, as the pages' redraws do (issue 27.2).
-    follow_municipalities(
+    groups = follow_municipalities(
         session,
         principal,
         request,
         set(before["municipality_ids"]) | set(after["municipality_ids"]),
         reason=f"region {region.id}",
+    )
+    region_changes.record_api_redraw(
+        session, principal, prefecture_id=region.prefecture_id, before=before, after=after, groups=groups
     )
     return areas.regions_to_public(session, [region])[0]
 

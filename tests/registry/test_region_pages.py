@@ -110,3 +110,19 @@ def test_a_hub_chosen_by_hand_is_pinned_and_an_edit_that_changes_no_sight_saves_
     saved = officer.post(f"/registry/patients/{patient.id}", data=body, follow_redirects=False)
     assert saved.status_code == 303
     assert session.exec(select(Patient.hub_pinned).where(Patient.id == patient.id)).one() is True
+
+
+def test_a_redraw_through_the_api_joins_the_history(browser_as, client_as, session):
+    prefecture, (_north, south, east), (_region_a, region_b), _hubs = _map(session)
+    api = client_as("prefecture", prefecture.id)
+    moved = api.patch(f"/api/v1/regions/{region_b.id}", json={"municipality_ids": [south.id, east.id]})
+    assert moved.status_code == 200, moved.text
+    created = api.post(
+        "/api/v1/regions", json={"prefecture_id": prefecture.id, "name": "C圏域", "municipality_ids": []}
+    )
+    assert created.status_code == 201, created.text
+    rows = session.exec(select(RegionChange).where(RegionChange.kind == "api").order_by(RegionChange.id)).all()
+    assert [(r.status, r.prefecture_id) for r in rows] == [("applied", prefecture.id)] * 2
+    assert "加えた市町村: 東町" in rows[0].summary and "C圏域" in rows[1].summary
+    history = browser_as("prefecture", prefecture.id).get("/registry/regions/history").text
+    assert "API での変更" in history and "加えた市町村: 東町" in history
