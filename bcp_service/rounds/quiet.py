@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import text, update
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from bcp_service.models import Municipality, OutboxMessage, PatientContact, Prefecture, SafetyCheck, SafetyRound
@@ -35,22 +35,15 @@ def prefecture_hours(prefecture: Prefecture, settings) -> tuple[str, str]:
 
 def rule_for(session: Session, *, round_id: int, settings) -> dict:
     """The quiet hours of every prefecture the round's checks are in, as the round keeps them."""
-    ids = (
-        session.execute(
-            text(
-                "SELECT DISTINCT m.prefecture_id FROM safety_check c JOIN municipality m ON m.id = c.municipality_id "
-                "WHERE c.round_id = :round_id"
-            ),
-            {"round_id": round_id},
-        )
-        .scalars()
-        .all()
+    reached = (
+        select(Municipality.prefecture_id)
+        .join(SafetyCheck, col(SafetyCheck.municipality_id) == Municipality.id)
+        .where(SafetyCheck.round_id == round_id)
     )
-    hours = {}
-    for prefecture_id in sorted(ids):
-        prefecture = session.get(Prefecture, prefecture_id)
-        if prefecture is not None:
-            hours[str(prefecture_id)] = list(prefecture_hours(prefecture, settings))
+    prefectures = session.exec(
+        select(Prefecture).where(col(Prefecture.id).in_(reached)).order_by(col(Prefecture.id))
+    ).all()
+    hours = {str(p.id): list(prefecture_hours(p, settings)) for p in prefectures}
     return {"timezone": settings.timezone, "prefectures": hours}
 
 

@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 PASSWORD = "correct horse battery"  # tests.factories.create_user
+# A phone as the browser tests hold it: 360 px wide, touch, Japanese.
+PHONE = {
+    "viewport": {"width": 360, "height": 740},
+    "device_scale_factor": 1,
+    "is_mobile": True,
+    "has_touch": True,
+    "locale": "ja-JP",
+}
 
 
 def log_in(page, base_url: str, username: str, next_path: str) -> None:

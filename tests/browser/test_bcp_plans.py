@@ -10,16 +10,9 @@ from sqlmodel import select
 
 from bcp_service.models import BcpPlan
 from tests.bcp.registry import build_area
-from tests.browser.pages import log_in, page_width
+from tests.browser.pages import PHONE, log_in, page_width
 from tests.factories import create_user
 
-PHONE = {
-    "viewport": {"width": 360, "height": 740},
-    "device_scale_factor": 1,
-    "is_mobile": True,
-    "has_touch": True,
-    "locale": "ja-JP",
-}
 PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 
 

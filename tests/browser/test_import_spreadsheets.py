@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlmodel import select
 
 from bcp_service.models import Patient
-from tests.browser.pages import log_in, page_width
+from tests.browser.pages import PHONE, log_in, page_width
 from tests.factories import (
     create_institution,
     create_municipality,
@@ -20,13 +20,6 @@ from tests.factories import (
 )
 from tests.imports.test_spreadsheets import workbook
 
-PHONE = {
-    "viewport": {"width": 360, "height": 740},
-    "device_scale_factor": 1,
-    "is_mobile": True,
-    "has_touch": True,
-    "locale": "ja-JP",
-}
 COLUMNS = [
     "外部ID",
     "氏名",

@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlmodel import select
 
 from bcp_service.models import HomeCareRegionMunicipality, Patient
-from tests.browser.pages import log_in, page_width
+from tests.browser.pages import PHONE, log_in, page_width
 from tests.factories import (
     create_institution,
     create_municipality,
@@ -19,13 +19,6 @@ from tests.factories import (
     designate,
 )
 
-PHONE = {
-    "viewport": {"width": 360, "height": 740},
-    "device_scale_factor": 1,
-    "is_mobile": True,
-    "has_touch": True,
-    "locale": "ja-JP",
-}
 DESK = {"viewport": {"width": 1366, "height": 900}, "locale": "ja-JP"}
 
 

@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from bcp_service.models import Patient, PatientContact, User
 from tests.bcp.registry import build_area
-from tests.browser.pages import log_in, page_width
+from tests.browser.pages import PHONE, log_in, page_width
 from tests.factories import (
     create_institution,
     create_municipality,
@@ -21,13 +21,6 @@ from tests.factories import (
     designate,
 )
 
-PHONE = {
-    "viewport": {"width": 360, "height": 740},
-    "device_scale_factor": 1,
-    "is_mobile": True,
-    "has_touch": True,
-    "locale": "ja-JP",
-}
 HEADER = "外部ID,氏名,氏名カナ,生年月日,市町村コード,在宅酸素,酸素の種類,ボンベ使用可能時間,連絡先1電話\r\n"
 
 

@@ -9,16 +9,8 @@ from datetime import date
 from sqlmodel import select
 
 from bcp_service.models import Patient, PatientContact
-from tests.browser.pages import log_in, page_width
+from tests.browser.pages import PHONE, log_in, page_width
 from tests.factories import create_institution, create_municipality, create_prefecture, create_user
-
-PHONE = {
-    "viewport": {"width": 360, "height": 740},
-    "device_scale_factor": 1,
-    "is_mobile": True,
-    "has_touch": True,
-    "locale": "ja-JP",
-}
 
 
 def test_clinic_registers_a_patient_typing_full_width_digits(browser, live_server, committed):

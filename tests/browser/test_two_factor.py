@@ -9,17 +9,9 @@ import time
 
 import pyotp
 
-from tests.browser.pages import PASSWORD, page_width
+from tests.browser.pages import PASSWORD, PHONE, page_width
 from tests.browser.server import LiveServer
 from tests.factories import create_prefecture, create_user
-
-PHONE = {
-    "viewport": {"width": 360, "height": 740},
-    "device_scale_factor": 1,
-    "is_mobile": True,
-    "has_touch": True,
-    "locale": "ja-JP",
-}
 
 
 def _fits(page) -> None:
